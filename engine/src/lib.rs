@@ -3,3 +3,4 @@
 //! The UI and the CLI use only this crate's public API and its event stream; this crate never imports them.
 
 pub mod reference;
+pub mod registry;
