@@ -807,4 +807,228 @@ mod tests {
         assert!(matches!(&err, RegistryError::Unauthorized { repository, .. } if repository == "app"), "{msg}");
         assert!(msg.contains(&format!("{addr}/app")), "{msg}");
     }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_client_errors_are_not() {
+        let img = image();
+        let hits: Arc<[AtomicUsize; 3]> = Arc::default();
+        let h = hits.clone();
+        let (manifest, config) = (img.manifest.clone(), img.config.clone());
+        let addr = serve(move |_| {
+            Router::new()
+                .route(
+                    "/v2/{repo}/manifests/{reference}",
+                    get(move |Path((repo, _)): Path<(String, String)>| async move {
+                        match repo.as_str() {
+                            "flaky" if h[0].fetch_add(1, Ordering::SeqCst) == 0 => {
+                                (AxStatus::INTERNAL_SERVER_ERROR, "try again").into_response()
+                            }
+                            "flaky" => with_type(OCI_MANIFEST, manifest),
+                            "missing" => {
+                                h[1].fetch_add(1, Ordering::SeqCst);
+                                (AxStatus::NOT_FOUND, r#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#).into_response()
+                            }
+                            _ => {
+                                h[2].fetch_add(1, Ordering::SeqCst);
+                                (AxStatus::SERVICE_UNAVAILABLE, "down").into_response()
+                            }
+                        }
+                    }),
+                )
+                .route("/v2/flaky/blobs/{digest}", get(move || async move { config }))
+        })
+        .await;
+        let registry = anonymous(options());
+        let host = Platform::host();
+        let resolved = registry.resolve(&reference(addr, "flaky:v1"), &host).await.unwrap();
+        assert_eq!(resolved.manifest_bytes, img.manifest);
+        assert_eq!(hits[0].load(Ordering::SeqCst), 2);
+
+        let err = registry.resolve(&reference(addr, "missing:v1"), &host).await.unwrap_err();
+        assert!(matches!(&err, RegistryError::Http { status: 404, body, .. } if body.contains("MANIFEST_UNKNOWN")), "{err}");
+        assert_eq!(hits[1].load(Ordering::SeqCst), 1);
+
+        let err = registry.resolve(&reference(addr, "down:v1"), &host).await.unwrap_err();
+        assert!(matches!(&err, RegistryError::Http { status: 503, .. }), "{err}");
+        assert_eq!(hits[2].load(Ordering::SeqCst), 3, "max_attempts bounds the retries");
+    }
+
+    #[tokio::test]
+    async fn stalled_blob_body_fails_on_read_timeout() {
+        let digest = sha256_digest(b"layer");
+        let addr = serve(|_| {
+            Router::new().route(
+                "/v2/app/blobs/{digest}",
+                get(|| async {
+                    let first = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"0123456789"))]);
+                    let body = Body::from_stream(first.chain(futures_util::stream::pending()));
+                    ([(header::CONTENT_LENGTH, "100")], body).into_response()
+                }),
+            )
+        })
+        .await;
+        let registry = anonymous(RegistryOptions { read_timeout: Duration::from_millis(300), ..options() });
+        let started = std::time::Instant::now();
+        let mut blob = registry.blob(&reference(addr, "app:v1"), &digest).await.unwrap();
+        assert_eq!(blob.size, Some(100));
+        let first = blob.stream.next().await.unwrap().unwrap();
+        assert_eq!(&first[..], b"0123456789");
+        let err = tokio::time::timeout(Duration::from_secs(10), blob.stream.next())
+            .await
+            .expect("the read timeout ends the stall")
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(&err, RegistryError::BlobRead { source, .. } if source.is_timeout()), "{err:?}");
+        assert!(err.to_string().contains(&digest), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn cross_host_redirect_drops_authorization() {
+        let seen_by_storage: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+        let seen = seen_by_storage.clone();
+        let storage = serve(move |_| {
+            Router::new().route(
+                "/blob/{digest}",
+                get(move |h: AxHeaders| async move {
+                    seen.lock().unwrap().push(auth_header(&h));
+                    "layer bytes"
+                }),
+            )
+        })
+        .await;
+        let seen_by_registry: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+        let seen = seen_by_registry.clone();
+        let addr = serve(move |_| {
+            Router::new().route(
+                "/v2/app/blobs/{digest}",
+                get(move |Path(digest): Path<String>, h: AxHeaders| async move {
+                    let auth = auth_header(&h);
+                    seen.lock().unwrap().push(auth.clone());
+                    if auth.is_none() {
+                        return (AxStatus::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"reg\"")])
+                            .into_response();
+                    }
+                    let location = format!("http://localhost:{}/blob/{digest}", storage.port());
+                    (AxStatus::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
+                }),
+            )
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = json!({"auths": {addr.to_string(): {"username": "alice", "password": "pw"}}});
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        let registry = Registry::new(options(), Credentials::from_dir(dir.path())).unwrap();
+        let blob = registry.blob(&reference(addr, "app:v1"), &sha256_digest(b"layer bytes")).await.unwrap();
+        let body: Vec<Bytes> = blob.stream.try_collect().await.unwrap();
+        assert_eq!(body.concat(), b"layer bytes");
+        assert_eq!(*seen_by_registry.lock().unwrap(), vec![None, Some(basic_header("alice", "pw"))]);
+        assert_eq!(*seen_by_storage.lock().unwrap(), vec![None], "credentials must not follow a redirect to another host");
+    }
+
+    #[tokio::test]
+    async fn oversized_or_altered_manifests_are_refused() {
+        let img = image();
+        let manifest = img.manifest.clone();
+        let addr = serve(move |_| {
+            Router::new().route(
+                "/v2/app/manifests/{reference}",
+                get(move |Path(reference): Path<String>| async move {
+                    match reference.as_str() {
+                        "chunked" => {
+                            let chunks = futures_util::stream::iter(
+                                (0..64).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 1024]))),
+                            );
+                            with_type(OCI_MANIFEST, Bytes::new()).map(|_| Body::from_stream(chunks))
+                        }
+                        "sized" => with_type(OCI_MANIFEST, Bytes::from(vec![b' '; 4096])),
+                        _ => with_type(OCI_MANIFEST, manifest),
+                    }
+                }),
+            )
+        })
+        .await;
+        let registry = anonymous(RegistryOptions { max_manifest_bytes: 1024, ..options() });
+        let host = Platform::host();
+        for tag in ["chunked", "sized"] {
+            let err = registry.resolve(&reference(addr, &format!("app:{tag}")), &host).await.unwrap_err();
+            assert!(matches!(&err, RegistryError::TooLarge { limit: 1024, .. }), "{tag}: {err}");
+            assert!(err.to_string().contains(tag), "{err}");
+        }
+        let pinned = reference(addr, "app").with_digest(&sha256_digest(b"something else"));
+        let err = registry.resolve(&pinned, &host).await.unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::DigestMismatch { actual, .. } if *actual == sha256_digest(&img.manifest)),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn push_uploads_missing_blobs_and_manifests() {
+        #[derive(Default)]
+        struct Store {
+            blobs: Mutex<HashMap<String, Bytes>>,
+            manifests: Mutex<HashMap<String, (String, Bytes)>>,
+            uploads: AtomicUsize,
+        }
+        let store: Arc<Store> = Arc::default();
+        let (s1, s2, s3, s4) = (store.clone(), store.clone(), store.clone(), store.clone());
+        let addr = serve(move |_| {
+            Router::new()
+                .route(
+                    "/v2/app/blobs/{digest}",
+                    get(move |Path(digest): Path<String>| async move {
+                        match s1.blobs.lock().unwrap().get(&digest) {
+                            Some(data) => data.clone().into_response(),
+                            None => AxStatus::NOT_FOUND.into_response(),
+                        }
+                    }),
+                )
+                .route(
+                    "/v2/app/blobs/uploads/",
+                    axum::routing::post(move || async move {
+                        let n = s2.uploads.fetch_add(1, Ordering::SeqCst);
+                        let location = format!("/v2/app/blobs/uploads/u{n}?_state=abc");
+                        (AxStatus::ACCEPTED, [(header::LOCATION, location)]).into_response()
+                    }),
+                )
+                .route(
+                    "/v2/app/blobs/uploads/{id}",
+                    axum::routing::put(move |Query(q): Query<HashMap<String, String>>, body: Bytes| async move {
+                        assert_eq!(q.get("_state").map(String::as_str), Some("abc"));
+                        let digest = q.get("digest").cloned().unwrap_or_default();
+                        if digest != sha256_digest(&body) {
+                            return (AxStatus::BAD_REQUEST, "DIGEST_INVALID").into_response();
+                        }
+                        s3.blobs.lock().unwrap().insert(digest, body);
+                        AxStatus::CREATED.into_response()
+                    }),
+                )
+                .route(
+                    "/v2/app/manifests/{reference}",
+                    axum::routing::put(move |Path(reference): Path<String>, h: AxHeaders, body: Bytes| async move {
+                        let media_type = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+                        s4.manifests.lock().unwrap().insert(reference, (media_type.to_string(), body));
+                        AxStatus::CREATED
+                    }),
+                )
+        })
+        .await;
+        let registry = anonymous(options());
+        let r = reference(addr, "app:v2");
+        let img = image();
+        let config_digest = sha256_digest(&img.config);
+        registry.push_blob(&r, &config_digest, img.config.clone()).await.unwrap();
+        registry.push_blob(&r, &config_digest, img.config.clone()).await.unwrap();
+        assert_eq!(store.uploads.load(Ordering::SeqCst), 1, "an existing blob is not uploaded again");
+        assert_eq!(store.blobs.lock().unwrap().get(&config_digest), Some(&img.config));
+
+        let err = registry.push_blob(&r, &config_digest, Bytes::from_static(b"other")).await.unwrap_err();
+        assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err}");
+
+        let digest = registry.push_manifest(&r, OCI_MANIFEST, img.manifest.clone()).await.unwrap();
+        assert_eq!(digest, sha256_digest(&img.manifest));
+        let manifests = store.manifests.lock().unwrap();
+        assert_eq!(manifests.get("v2"), Some(&(OCI_MANIFEST.to_string(), img.manifest.clone())));
+    }
 }
