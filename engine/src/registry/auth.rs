@@ -124,7 +124,14 @@ impl TokenResponse {
 /// `Authorization` header values per (registry host, scope), so each pull asks the token server once.
 #[derive(Debug, Default)]
 pub(crate) struct AuthCache {
-    entries: Mutex<HashMap<(String, String), (String, Option<Instant>)>>,
+    entries: Mutex<HashMap<(String, String), CachedAuth>>,
+}
+
+#[derive(Debug)]
+struct CachedAuth {
+    header: String,
+    /// None for Basic credentials, which do not expire.
+    expiry: Option<Instant>,
 }
 
 impl AuthCache {
@@ -132,11 +139,11 @@ impl AuthCache {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let key = (host.to_string(), scope.to_string());
         match entries.get(&key) {
-            Some((_, Some(expiry))) if *expiry <= Instant::now() => {
+            Some(CachedAuth { expiry: Some(expiry), .. }) if *expiry <= Instant::now() => {
                 entries.remove(&key);
                 None
             }
-            Some((header, _)) => Some(header.clone()),
+            Some(cached) => Some(cached.header.clone()),
             None => None,
         }
     }
@@ -145,7 +152,7 @@ impl AuthCache {
     pub(crate) fn put(&self, host: &str, scope: &str, header: String, lifetime: Option<Duration>) {
         let expiry = lifetime.map(|l| Instant::now() + l);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert((host.to_string(), scope.to_string()), (header, expiry));
+        entries.insert((host.to_string(), scope.to_string()), CachedAuth { header, expiry });
     }
 
     pub(crate) fn forget(&self, host: &str, scope: &str) {

@@ -100,10 +100,8 @@ impl Req {
         Req { method, url, headers: HeaderMap::new(), body: None }
     }
 
-    fn header(mut self, name: reqwest::header::HeaderName, value: &str) -> Self {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            self.headers.insert(name, value);
-        }
+    fn header(mut self, name: reqwest::header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
         self
     }
 
@@ -278,7 +276,7 @@ impl Registry {
             })?;
             put_url.query_pairs_mut().append_pair("digest", digest);
             let put = Req::new(Method::PUT, put_url)
-                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
                 .body(data.clone());
             check_status(self.send(&target, &put).await?, &put).await.map(drop)
         })
@@ -297,10 +295,14 @@ impl Registry {
                 actual: digest,
             });
         }
+        let content_type = HeaderValue::from_str(media_type).map_err(|_| RegistryError::UnsupportedMediaType {
+            reference: r.to_string(),
+            media_type: media_type.to_string(),
+        })?;
         let target = Target::for_reference(r, "pull,push");
         let url = self.url(&target, &format!("manifests/{}", r.manifest_ref()))?;
         self.with_retries(|| async {
-            let req = Req::new(Method::PUT, url.clone()).header(CONTENT_TYPE, media_type).body(data.clone());
+            let req = Req::new(Method::PUT, url.clone()).header(CONTENT_TYPE, content_type.clone()).body(data.clone());
             check_status(self.send(&target, &req).await?, &req).await.map(drop)
         })
         .await?;
@@ -468,11 +470,9 @@ impl Registry {
                 query.append_pair("account", user);
             }
         }
-        let mut req = Req::new(Method::GET, url);
-        if let Some((user, password)) = creds {
-            req = req.header(AUTHORIZATION, &basic_header(user, password));
-        }
-        let resp = self.send_once(&req, None).await?;
+        let req = Req::new(Method::GET, url);
+        let basic = creds.map(|(user, password)| basic_header(user, password));
+        let resp = self.send_once(&req, basic.as_deref()).await?;
         if matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
             return Err(denied(target));
         }
@@ -494,7 +494,7 @@ impl Registry {
         let limit = self.inner.opts.max_manifest_bytes;
         let (content_type, bytes) = self
             .with_retries(|| async {
-                let req = Req::new(Method::GET, url.clone()).header(ACCEPT, MANIFEST_ACCEPT);
+                let req = Req::new(Method::GET, url.clone()).header(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
                 let resp = check_status(self.send(target, &req).await?, &req).await?;
                 let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from);
                 let bytes = read_bounded(resp, &req, limit, || format!("manifest {reference} of {display}")).await?;
@@ -705,7 +705,9 @@ mod tests {
     #[tokio::test]
     async fn bearer_token_flow_with_stored_credentials_and_cache() {
         let img = image();
-        let token_calls: Arc<Mutex<Vec<(Vec<(String, String)>, Option<String>)>>> = Arc::default();
+        /// The query and `Authorization` of each token request.
+        type TokenCall = (Vec<(String, String)>, Option<String>);
+        let token_calls: Arc<Mutex<Vec<TokenCall>>> = Arc::default();
         let calls = token_calls.clone();
         let (index, manifest, config) = (img.index.clone(), img.manifest.clone(), img.config.clone());
         let manifest_digest = sha256_digest(&img.manifest);
@@ -840,7 +842,9 @@ mod tests {
         .await;
         let registry = anonymous(options());
         let host = Platform::host();
-        let resolved = registry.resolve(&reference(addr, "flaky:v1"), &host).await.unwrap();
+        let spawned = registry.clone();
+        let r = reference(addr, "flaky:v1");
+        let resolved = tokio::spawn(async move { spawned.resolve(&r, &Platform::host()).await }).await.unwrap().unwrap();
         assert_eq!(resolved.manifest_bytes, img.manifest);
         assert_eq!(hits[0].load(Ordering::SeqCst), 2);
 
@@ -919,7 +923,11 @@ mod tests {
         let config = json!({"auths": {addr.to_string(): {"username": "alice", "password": "pw"}}});
         std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
         let registry = Registry::new(options(), Credentials::from_dir(dir.path())).unwrap();
-        let blob = registry.blob(&reference(addr, "app:v1"), &sha256_digest(b"layer bytes")).await.unwrap();
+        let r = reference(addr, "app:v1");
+        let blob = tokio::spawn(async move { registry.blob(&r, &sha256_digest(b"layer bytes")).await })
+            .await
+            .unwrap()
+            .unwrap();
         let body: Vec<Bytes> = blob.stream.try_collect().await.unwrap();
         assert_eq!(body.concat(), b"layer bytes");
         assert_eq!(*seen_by_registry.lock().unwrap(), vec![None, Some(basic_header("alice", "pw"))]);
