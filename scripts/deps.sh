@@ -10,7 +10,7 @@ packages=(
   nftables iproute2 tmux apache2-utils        # networking, terminal tests, htpasswd
 )
 if [ "${BERTH_BENCH_DEPS:-0}" = 1 ]; then
-  packages+=(podman crun runc conmon hyperfine)
+  packages+=(podman crun runc conmon hyperfine bc curl time)
 fi
 
 missing=()
