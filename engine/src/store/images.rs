@@ -73,7 +73,7 @@ pub(super) fn familiar(full: &str) -> String {
 }
 
 impl Store {
-    /// Records a pulled image and points its tag at it. Returns true when the tag moved (a newer image).
+    /// Records a pulled image and points its tag at it. Returns true when the image is new or the tag moved.
     pub fn add_image(&self, image: &NewImage) -> Result<bool, StoreError> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         self.write_tx(|tx| {
@@ -84,13 +84,14 @@ impl Store {
                 .map(|c| tx.query_row("SELECT size FROM layers WHERE chain_id = ?1", [c], |r| r.get::<_, u64>(0)))
                 .sum::<Result<u64, _>>()
                 .map_err(db)?;
-            tx.execute(
+            let inserted = tx.execute(
                 "INSERT OR IGNORE INTO images (id, manifest_digest, manifest_media_type, architecture, os, variant, created, size, pulled_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![image.id, image.manifest_digest, image.manifest_media_type, image.architecture, image.os,
                         image.variant, image.created, size, now],
             )
-            .map_err(db)?;
+            .map_err(db)?
+                == 1;
             for (position, chain) in image.layers.iter().enumerate() {
                 tx.execute(
                     "INSERT OR IGNORE INTO image_layers (image_id, position, chain_id) VALUES (?1, ?2, ?3)",
@@ -107,11 +108,11 @@ impl Store {
                 params![image.repo_digest, image.id],
             )
             .map_err(db)?;
-            let Some(tag) = &image.tag else { return Ok(false) };
+            let Some(tag) = &image.tag else { return Ok(inserted) };
             let previous: Option<String> =
                 tx.query_row("SELECT image_id FROM tags WHERE name = ?1", [tag], |r| r.get(0)).optional().map_err(db)?;
             if previous.as_deref() == Some(image.id.as_str()) {
-                return Ok(false);
+                return Ok(inserted);
             }
             set_tag(tx, tag, &image.id, &now).map_err(db)?;
             Ok(true)
