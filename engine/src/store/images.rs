@@ -297,3 +297,81 @@ fn set_tag(tx: &Transaction, name: &str, id: &str, now: &str) -> rusqlite::Resul
 pub fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stores a one-layer image whose config is `{"n": n}`; returns its ID.
+    fn add(store: &Store, n: u32, tag: Option<&str>) -> String {
+        let config = format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"n":{n}}}"#);
+        let id = crate::store::sha256_digest(config.as_bytes());
+        store.blobs().put(&id, config.as_bytes()).unwrap();
+        let chain = format!("sha256:{:064x}", n);
+        let dir = store.temp_dir("layer").unwrap();
+        let layer = LayerRecord { chain_id: chain.clone(), diff_id: chain.clone(), parent: None, blob_digest: chain.clone(), size: 10 };
+        store.commit_layer(dir, &layer).unwrap();
+        store
+            .add_image(&NewImage {
+                id: id.clone(),
+                manifest_digest: id.clone(),
+                manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                architecture: "amd64".into(),
+                os: "linux".into(),
+                variant: None,
+                created: None,
+                layers: vec![chain],
+                blobs: vec![id.clone()],
+                tag: tag.map(|t| Reference::parse(t).unwrap().to_string()),
+                repo_digest: format!("docker.io/library/app@{id}"),
+            })
+            .unwrap();
+        id
+    }
+
+    #[test]
+    fn lookups_by_name_id_and_prefix() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let id = add(&store, 1, Some("app:v1"));
+        assert_eq!(store.find_image("app:v1").unwrap().id, id);
+        assert_eq!(store.find_image("docker.io/library/app:v1").unwrap().repo_tags, ["app:v1"]);
+        assert_eq!(store.find_image(&id).unwrap().id, id);
+        assert_eq!(store.find_image(&id[7..19]).unwrap().id, id);
+        assert_eq!(store.find_image(&format!("app@{id}")).unwrap().id, id);
+        assert!(matches!(store.find_image("app:v2"), Err(StoreError::ImageNotFound { .. })));
+        assert!(matches!(store.find_image("sha256:zz"), Err(StoreError::ImageNotFound { .. })));
+    }
+
+    #[test]
+    fn rmi_untags_then_deletes_and_needs_force_for_an_id_with_several_tags() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let id = add(&store, 2, Some("app:v1"));
+        store.tag_image("app:v1", &Reference::parse("other:x").unwrap()).unwrap();
+        assert!(matches!(store.remove_image(&id, false), Err(StoreError::ImageHasTags { .. })));
+        assert_eq!(store.remove_image("other:x", false).unwrap(), [RemovedImage::Untagged("other:x".into())]);
+        let chain = store.image(&id).unwrap().layers[0].clone();
+        let removed = store.remove_image("app:v1", false).unwrap();
+        assert_eq!(removed.last(), Some(&RemovedImage::Deleted(id.clone())));
+        assert!(!store.layer_dir(&chain).exists(), "the image's only layer goes with it");
+        assert!(!store.blobs().contains(&id), "so does its config blob");
+    }
+
+    #[test]
+    fn a_moved_tag_leaves_a_dangling_image_that_prune_removes() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let old = add(&store, 3, Some("app:latest"));
+        let new = add(&store, 4, Some("app:latest"));
+        assert!(store.image(&old).unwrap().repo_tags.is_empty());
+        let report = store.prune_images(false).unwrap();
+        assert_eq!(report.removed, [RemovedImage::Deleted(old.clone())]);
+        // Both configs are the same length: the old one's blob and its 10-byte layer are what was freed.
+        let config_len = std::fs::metadata(store.blobs().path(&new).unwrap()).unwrap().len();
+        assert_eq!(report.reclaimed, 10 + config_len);
+        assert_eq!(store.list_images().unwrap().len(), 1);
+        assert_eq!(store.prune_images(true).unwrap().removed.len(), 2);
+        assert!(store.list_images().unwrap().is_empty());
+    }
+}
