@@ -2,4 +2,5 @@
 //!
 //! The UI and the CLI use only this crate's public API and its event stream; this crate never imports them.
 
+pub mod layer;
 pub mod reference;
