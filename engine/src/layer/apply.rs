@@ -324,14 +324,19 @@ impl<'o> Applier<'o> {
             tracing::warn!(entry = %path.display(), "skipping device node: creating devices needs root");
             return Ok(());
         }
-        let header = entry.header();
-        let corrupt = |source| LayerError::Corrupt { source };
-        let major = header.device_major().map_err(corrupt)?.unwrap_or(0);
-        let minor = header.device_minor().map_err(corrupt)?.unwrap_or(0);
+        // Fifos carry no device number, and writers leave the fields empty.
+        let dev = if file_type == FileType::Fifo {
+            0
+        } else {
+            let header = entry.header();
+            let corrupt = |source| LayerError::Corrupt { source };
+            let major = header.device_major().map_err(corrupt)?.unwrap_or(0);
+            let minor = header.device_minor().map_err(corrupt)?.unwrap_or(0);
+            rustix::fs::makedev(major, minor)
+        };
         let (parent, name) = split(path).ok_or_else(|| root_error(path))?;
         let parent_fd = self.parent(parent, path)?;
         self.clear(parent_fd.as_fd(), name, path)?;
-        let dev = rustix::fs::makedev(major, minor);
         rustix::fs::mknodat(&parent_fd, name, file_type, Mode::from_raw_mode(0o600), dev)
             .map_err(|e| LayerError::Io { path: path.to_path_buf(), op: "mknod", source: e.into() })?;
         let node = Node::special(parent_fd.as_fd(), name, false).map_err(LayerError::io(path, "open node"))?;
