@@ -58,7 +58,11 @@ impl<'o> Applier<'o> {
         (self.size, self.deferred)
     }
 
-    pub(crate) fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, state: &StreamState) -> Result<(), LayerError> {
+    pub(crate) fn apply<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        state: &StreamState,
+    ) -> Result<(), LayerError> {
         let kind = entry.header().entry_type();
         if kind == EntryType::XGlobalHeader {
             return Ok(());
@@ -91,9 +95,7 @@ impl<'o> Applier<'o> {
             _ if path.as_os_str().is_empty() => {
                 Err(LayerError::Escape { entry: shown(), reason: "only a directory may stand for the layer root" })
             }
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.file(entry, &path, &meta, state)
-            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => self.file(entry, &path, &meta, state),
             EntryType::Link => self.hardlink(entry, &path),
             EntryType::Symlink => self.symlink(entry, &path, &meta),
             EntryType::Char | EntryType::Block | EntryType::Fifo => self.special(entry, kind, &path, &meta),
@@ -169,8 +171,11 @@ impl<'o> Applier<'o> {
             // This layer's own directory stays, but must no longer merge with the lower one it replaces.
             Some(stat) if is_dir(&stat) => {
                 let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                let dir = rustix::fs::openat(&parent_fd, hidden, flags, Mode::empty())
-                    .map_err(|e| LayerError::Io { path: target.clone(), op: "open directory", source: e.into() })?;
+                let dir = rustix::fs::openat(&parent_fd, hidden, flags, Mode::empty()).map_err(|e| LayerError::Io {
+                    path: target.clone(),
+                    op: "open directory",
+                    source: e.into(),
+                })?;
                 whiteout::mark_opaque(dir.as_fd()).map_err(LayerError::io(&target, "set opaque xattr"))
             }
             // An entry of this same layer: a whiteout only hides lower layers.
@@ -199,13 +204,19 @@ impl<'o> Applier<'o> {
                     replaced_whiteout = whiteout::is_whiteout(&stat) && self.whiteouts.contains(path);
                     self.remove(parent_fd.as_fd(), name, path, false)?;
                 }
-                rustix::fs::mkdirat(&parent_fd, name, Mode::from_raw_mode(0o700))
-                    .map_err(|e| LayerError::Io { path: path.to_path_buf(), op: "mkdir", source: e.into() })?;
+                rustix::fs::mkdirat(&parent_fd, name, Mode::from_raw_mode(0o700)).map_err(|e| LayerError::Io {
+                    path: path.to_path_buf(),
+                    op: "mkdir",
+                    source: e.into(),
+                })?;
             }
         }
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&parent_fd, name, flags, Mode::empty())
-            .map_err(|e| LayerError::Io { path: path.to_path_buf(), op: "open directory", source: e.into() })?;
+        let fd = rustix::fs::openat(&parent_fd, name, flags, Mode::empty()).map_err(|e| LayerError::Io {
+            path: path.to_path_buf(),
+            op: "open directory",
+            source: e.into(),
+        })?;
         if replaced_whiteout {
             // Deleted and recreated in this layer: the lower directory's contents must not show through.
             whiteout::mark_opaque(fd.as_fd()).map_err(LayerError::io(path, "set opaque xattr"))?;
@@ -301,8 +312,11 @@ impl<'o> Applier<'o> {
         let (parent, name) = split(path).ok_or_else(|| root_error(path))?;
         let parent_fd = self.parent(parent, path)?;
         self.clear(parent_fd.as_fd(), name, path)?;
-        rustix::fs::symlinkat(OsStr::from_bytes(&target), &parent_fd, name)
-            .map_err(|e| LayerError::Io { path: path.to_path_buf(), op: "symlink", source: e.into() })?;
+        rustix::fs::symlinkat(OsStr::from_bytes(&target), &parent_fd, name).map_err(|e| LayerError::Io {
+            path: path.to_path_buf(),
+            op: "symlink",
+            source: e.into(),
+        })?;
         let node = Node::special(parent_fd.as_fd(), name, true).map_err(LayerError::io(path, "open symlink"))?;
         apply_owner_mode_xattrs(&node, meta, path, self.opts.preserve_owners, false)?;
         node.set_mtime(meta.mtime).map_err(LayerError::io(path, "utimensat"))

@@ -28,7 +28,9 @@ pub fn link_from_lowers(dest: &Path, lowers: &[PathBuf], links: &[DeferredLink])
     let root = Root::open(dest).map_err(LayerError::io(dest, "open layer directory"))?;
     let lower_roots = lowers
         .iter()
-        .map(|lower| Root::open(lower).map(|root| (lower.as_path(), root)).map_err(LayerError::io(lower, "open lower layer")))
+        .map(|lower| {
+            Root::open(lower).map(|root| (lower.as_path(), root)).map_err(LayerError::io(lower, "open lower layer"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for link in links {
         let (source_dir, stat) = find(&lower_roots, link)?;
@@ -140,10 +142,16 @@ fn copy_node(
     };
     match file_type {
         FileType::RegularFile => {
-            let src = rustix::fs::openat(src_dir, src_name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                .map_err(err("open link source"))?;
+            let src = rustix::fs::openat(
+                src_dir,
+                src_name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(err("open link source"))?;
             let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let dst = rustix::fs::openat(dst_dir, dst_name, flags, Mode::from_raw_mode(0o600)).map_err(err("create"))?;
+            let dst =
+                rustix::fs::openat(dst_dir, dst_name, flags, Mode::from_raw_mode(0o600)).map_err(err("create"))?;
             let (mut src, mut dst) = (File::from(src), File::from(dst));
             io::copy(&mut src, &mut dst).map_err(LayerError::io(path, "copy"))?;
             let node = Node::Open(dst.as_fd());

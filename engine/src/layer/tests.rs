@@ -232,13 +232,14 @@ fn symlink_to_slash_is_resolved_in_root() {
 fn symlink_to_absolute_outside_dir_is_resolved_in_root() {
     let fx = Fixture::new();
     let outside = fx.outside();
-    let tar = Layer::new()
-        .symlink("link", outside.to_str().expect("utf8 tempdir"))
-        .file("link/target", b"pwned")
-        .finish();
+    let tar =
+        Layer::new().symlink("link", outside.to_str().expect("utf8 tempdir")).file("link/target", b"pwned").finish();
     // The symlink points at a path that does not exist inside dest: an error or a file inside are both safe.
     if fx.unpack(&tar).is_ok() {
-        assert_eq!(fs::read(fx.dest.join(outside.strip_prefix("/").expect("absolute")).join("target")).expect("inside"), b"pwned");
+        assert_eq!(
+            fs::read(fx.dest.join(outside.strip_prefix("/").expect("absolute")).join("target")).expect("inside"),
+            b"pwned"
+        );
     }
     fx.assert_outside_untouched();
 }
@@ -246,7 +247,11 @@ fn symlink_to_absolute_outside_dir_is_resolved_in_root() {
 #[test]
 fn relative_symlink_upwards_is_clamped() {
     let fx = Fixture::new();
-    let tar = Layer::new().symlink("link", "../..").file("link/decoy", b"pwned").file("link/outside/target", b"pwned").finish();
+    let tar = Layer::new()
+        .symlink("link", "../..")
+        .file("link/decoy", b"pwned")
+        .file("link/outside/target", b"pwned")
+        .finish();
     fx.unpack(&tar).expect("unpack");
     assert_eq!(fs::read(fx.path("decoy")).expect("clamped to root"), b"pwned");
     assert_eq!(fs::read(fx.path("outside/target")).expect("clamped to root"), b"pwned");
@@ -282,10 +287,8 @@ fn hardlink_with_dotdot_target_stays_inside() {
 fn symlink_named_dot_or_slash_is_rejected() {
     for name in [".", "./", "/"] {
         let fx = Fixture::new();
-        let tar = Layer::new()
-            .symlink(name, fx.outside().to_str().expect("utf8 tempdir"))
-            .file("target", b"pwned")
-            .finish();
+        let tar =
+            Layer::new().symlink(name, fx.outside().to_str().expect("utf8 tempdir")).file("target", b"pwned").finish();
         let err = fx.unpack(&tar).expect_err("symlink over the root");
         assert!(matches!(err, LayerError::Escape { .. }), "{name}: {err}");
         fx.assert_outside_untouched();
@@ -330,7 +333,9 @@ fn gzip_bomb_is_capped() {
 fn zstd_and_gzip_layers_unpack_with_diff_id_of_the_tar() {
     let tar = Layer::new().dir("etc").file("etc/hostname", b"berth\n").finish();
     let zstd = zstd::encode_all(&tar[..], 3).expect("zstd");
-    for (compression, data) in [(Compression::Zstd, zstd), (Compression::Gzip, gzip(&tar)), (Compression::None, tar.clone())] {
+    for (compression, data) in
+        [(Compression::Zstd, zstd), (Compression::Gzip, gzip(&tar)), (Compression::None, tar.clone())]
+    {
         let fx = Fixture::new();
         let report = unpack(&data[..], compression, &fx.dest, &opts()).expect("unpack");
         assert_eq!(fs::read(fx.path("etc/hostname")).expect("hostname"), b"berth\n");
@@ -445,6 +450,28 @@ fn setuid_survives_chown_and_owners_apply() {
 }
 
 #[test]
+fn symlink_metadata_lands_on_the_link_not_its_target() {
+    if !require_root("symlink_metadata_lands_on_the_link_not_its_target") {
+        return;
+    }
+    let fx = Fixture::new();
+    let mut link = Layer::header(EntryType::Symlink, "link", "file", 0, 0o777);
+    link.set_uid(1000);
+    link.set_gid(1001);
+    link.set_mtime(1_000_000);
+    let tar =
+        Layer::new().file("file", b"f").pax(&[("SCHILY.xattr.trusted.berth", b"link")]).append(link, b"").finish();
+    fx.unpack(&tar).expect("unpack");
+    let meta = fs::symlink_metadata(fx.path("link")).expect("lstat link");
+    assert!(meta.file_type().is_symlink());
+    assert_eq!((meta.uid(), meta.gid(), meta.mtime()), (1000, 1001, 1_000_000));
+    assert_eq!(xattr(&fx.path("link"), "trusted.berth"), Some(b"link".to_vec()));
+    let file = fs::symlink_metadata(fx.path("file")).expect("lstat file");
+    assert_eq!((file.uid(), file.mtime()), (0, 1_600_000_000));
+    assert_eq!(xattr(&fx.path("file"), "trusted.berth"), None);
+}
+
+#[test]
 fn devices_and_fifos_are_created() {
     if !require_root("devices_and_fifos_are_created") {
         return;
@@ -526,7 +553,8 @@ fn directory_replacing_a_whiteout_is_opaque_in_either_order() {
 #[test]
 fn hardlink_within_layer_shares_inode() {
     let fx = Fixture::new();
-    let tar = Layer::new().file("bin/busybox", b"bb").hardlink("bin/sh", "bin/busybox").hardlink("sh2", "./bin/sh").finish();
+    let tar =
+        Layer::new().file("bin/busybox", b"bb").hardlink("bin/sh", "bin/busybox").hardlink("sh2", "./bin/sh").finish();
     let report = fx.unpack(&tar).expect("unpack");
     assert!(report.deferred_links.is_empty());
     let ino = |p| fs::metadata(fx.path(p)).expect("stat").ino();
@@ -542,13 +570,8 @@ fn directory_mtimes_are_set_after_children() {
     dir.set_mtime(1_000_000);
     let mut root = Layer::header(EntryType::Directory, "./", "", 0, 0o711);
     root.set_mtime(2_000_000);
-    let tar = Layer::new()
-        .append(root, b"")
-        .append(dir, b"")
-        .file("d/child", b"c")
-        .dir("d/sub")
-        .file("top", b"t")
-        .finish();
+    let tar =
+        Layer::new().append(root, b"").append(dir, b"").file("d/child", b"c").dir("d/sub").file("top", b"t").finish();
     fx.unpack(&tar).expect("unpack");
     let d = fs::metadata(fx.path("d")).expect("stat d");
     assert_eq!(d.mtime(), 1_000_000);
@@ -637,7 +660,7 @@ fn deferred_link_is_copied_across_filesystems() {
     let lower_tar = Layer::new().pax(&[("SCHILY.xattr.user.kind", b"tool")]).append(tool, b"tool").finish();
     let (lower, _) = layer_dir(other_fs.path(), "lower", &lower_tar);
     let (upper, report) = layer_dir(tmp.path(), "upper", &Layer::new().hardlink("usr/tool", "bin/tool").finish());
-    link_from_lowers(&upper, &[lower.clone()], &report.deferred_links).expect("copy");
+    link_from_lowers(&upper, std::slice::from_ref(&lower), &report.deferred_links).expect("copy");
     let copy = fs::metadata(upper.join("usr/tool")).expect("stat copy");
     let orig = fs::metadata(lower.join("bin/tool")).expect("stat orig");
     assert_ne!(copy.ino(), orig.ino());
