@@ -672,6 +672,41 @@ fn deferred_link_is_copied_across_filesystems() {
 }
 
 #[test]
+fn deferred_links_chain_and_yield_to_later_entries() {
+    let fx = Fixture::new();
+    let tar = Layer::new()
+        .hardlink("a", "lib/libc.so")
+        .hardlink("b", "a")
+        .hardlink("c", "lib/libm.so")
+        .file("c", b"replaced in the same layer")
+        .finish();
+    let report = fx.unpack(&tar).expect("unpack");
+    assert_eq!(
+        report.deferred_links,
+        vec![
+            DeferredLink { path: "a".into(), target: "lib/libc.so".into() },
+            DeferredLink { path: "b".into(), target: "lib/libc.so".into() },
+        ]
+    );
+    assert_eq!(fs::read(fx.path("c")).expect("c"), b"replaced in the same layer");
+}
+
+#[test]
+fn overlong_paths_and_unknown_entry_types_are_rejected() {
+    let fx = Fixture::new();
+    let long = "d/".repeat(MAX_PATH_BYTES / 2 + 1);
+    let tar = Layer::new().pax(&[("path", long.as_bytes())]).file("short", b"x").finish();
+    let err = fx.unpack(&tar).expect_err("long path");
+    assert!(matches!(err, LayerError::PathTooLong { .. }), "{err}");
+
+    let fx = Fixture::new();
+    let tar = Layer::new().append(Layer::header(EntryType::new(b'V'), "volume", "", 0, 0o644), b"").finish();
+    let err = fx.unpack(&tar).expect_err("volume header");
+    assert!(matches!(&err, LayerError::UnsupportedEntry { path, .. } if path == Path::new("volume")), "{err}");
+    fx.assert_outside_untouched();
+}
+
+#[test]
 fn media_types_map_to_compression() {
     let cases = [
         ("application/vnd.oci.image.layer.v1.tar", Some(Compression::None)),
