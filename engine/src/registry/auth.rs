@@ -13,11 +13,7 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Challenge {
     /// Ask `realm` for a token for `service` and `scope`, then send it as `Authorization: Bearer`.
-    Bearer {
-        realm: String,
-        service: Option<String>,
-        scope: Option<String>,
-    },
+    Bearer { realm: String, service: Option<String>, scope: Option<String> },
     /// Send the username and password with every request.
     Basic,
 }
@@ -120,10 +116,7 @@ impl TokenResponse {
             Some(secs) if secs > 0 => Duration::from_secs(secs),
             _ => DEFAULT_TOKEN_LIFETIME,
         };
-        let token = self
-            .token
-            .filter(|t| !t.is_empty())
-            .or(self.access_token.filter(|t| !t.is_empty()))?;
+        let token = self.token.filter(|t| !t.is_empty()).or(self.access_token.filter(|t| !t.is_empty()))?;
         Some((token, lifetime))
     }
 }
@@ -146,9 +139,7 @@ impl AuthCache {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let key = (host.to_string(), scope.to_string());
         match entries.get(&key) {
-            Some(CachedAuth {
-                expiry: Some(expiry), ..
-            }) if *expiry <= Instant::now() => {
+            Some(CachedAuth { expiry: Some(expiry), .. }) if *expiry <= Instant::now() => {
                 entries.remove(&key);
                 None
             }
@@ -206,10 +197,7 @@ mod tests {
 
     #[test]
     fn basic_and_several_challenges() {
-        assert_eq!(
-            parse_challenges([r#"Basic realm="Registry Realm""#]),
-            vec![Challenge::Basic]
-        );
+        assert_eq!(parse_challenges([r#"Basic realm="Registry Realm""#]), vec![Challenge::Basic]);
         let both = r#"Basic realm="x", Bearer realm="https://t",service="s""#;
         let got = parse_challenges([both]);
         assert_eq!(got.len(), 2);
@@ -217,10 +205,7 @@ mod tests {
             matches!(&got[0], Challenge::Bearer { realm, service: Some(s), scope: None } if realm == "https://t" && s == "s")
         );
         assert_eq!(got[1], Challenge::Basic);
-        assert_eq!(
-            parse_challenges(["Negotiate abc", "Bearer service=\"no realm\""]),
-            vec![]
-        );
+        assert_eq!(parse_challenges(["Negotiate abc", "Bearer service=\"no realm\""]), vec![]);
     }
 
     #[test]

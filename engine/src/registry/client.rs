@@ -97,12 +97,7 @@ struct Req {
 
 impl Req {
     fn new(method: Method, url: Url) -> Self {
-        Req {
-            method,
-            url,
-            headers: HeaderMap::new(),
-            body: None,
-        }
+        Req { method, url, headers: HeaderMap::new(), body: None }
     }
 
     fn header(mut self, name: reqwest::header::HeaderName, value: HeaderValue) -> Self {
@@ -123,9 +118,7 @@ pub(crate) fn scheme_for(host: &str, insecure: &[String]) -> &'static str {
     let loopback = name == "localhost"
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
         || name.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
-    let listed = insecure
-        .iter()
-        .any(|entry| entry == host || (!entry_has_port(entry) && entry == name));
+    let listed = insecure.iter().any(|entry| entry == host || (!entry_has_port(entry) && entry == name));
     if loopback || listed { "http" } else { "https" }
 }
 
@@ -156,14 +149,7 @@ impl Registry {
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
             .build()
             .map_err(|source| RegistryError::ClientSetup { source })?;
-        Ok(Registry {
-            inner: Arc::new(Inner {
-                http,
-                opts,
-                creds,
-                auth: AuthCache::default(),
-            }),
-        })
+        Ok(Registry { inner: Arc::new(Inner { http, opts, creds, auth: AuthCache::default() }) })
     }
 
     /// Fetches the manifest for `r` (picking `platform` from an index) and the image config,
@@ -172,9 +158,7 @@ impl Registry {
         let target = Target::for_reference(r, "pull");
         let display = r.to_string();
         let limit = self.inner.opts.max_manifest_bytes;
-        let top = self
-            .fetch_manifest(&target, &display, r.manifest_ref(), r.digest.as_deref())
-            .await?;
+        let top = self.fetch_manifest(&target, &display, r.manifest_ref(), r.digest.as_deref()).await?;
         let (index_digest, chosen) = match top.kind {
             ManifestKind::Image => (None, top),
             ManifestKind::Index => {
@@ -185,10 +169,7 @@ impl Registry {
                 let entry = select_platform(&display, &index, platform)?;
                 let child = entry.digest().to_string();
                 if entry.size() > limit {
-                    return Err(RegistryError::TooLarge {
-                        what: format!("manifest {child} of {display}"),
-                        limit,
-                    });
+                    return Err(RegistryError::TooLarge { what: format!("manifest {child} of {display}"), limit });
                 }
                 let chosen = self.fetch_manifest(&target, &display, &child, Some(&child)).await?;
                 if chosen.kind != ManifestKind::Image {
@@ -207,10 +188,7 @@ impl Registry {
             })?;
         let config_digest = manifest.config().digest().to_string();
         if manifest.config().size() > limit {
-            return Err(RegistryError::TooLarge {
-                what: format!("image config {config_digest} of {display}"),
-                limit,
-            });
+            return Err(RegistryError::TooLarge { what: format!("image config {config_digest} of {display}"), limit });
         }
         let config_bytes = self.fetch_small_blob(&target, &display, &config_digest).await?;
         let config: ImageConfiguration =
@@ -251,10 +229,7 @@ impl Registry {
             digest: digest.clone(),
             source,
         });
-        Ok(BlobStream {
-            size,
-            stream: Box::pin(stream),
-        })
+        Ok(BlobStream { size, stream: Box::pin(stream) })
     }
 
     /// Uploads a blob in one request unless the registry already has it.
@@ -286,11 +261,8 @@ impl Registry {
         self.with_retries(|| async {
             let start = Req::new(Method::POST, uploads_url.clone()).body(Bytes::new());
             let resp = check_status(self.send(&target, &start).await?, &start).await?;
-            let location = resp
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| RegistryError::Http {
+            let location =
+                resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| RegistryError::Http {
                     method: "POST".into(),
                     url: uploads_url.to_string(),
                     status: resp.status().as_u16(),
@@ -330,9 +302,7 @@ impl Registry {
         let target = Target::for_reference(r, "pull,push");
         let url = self.url(&target, &format!("manifests/{}", r.manifest_ref()))?;
         self.with_retries(|| async {
-            let req = Req::new(Method::PUT, url.clone())
-                .header(CONTENT_TYPE, content_type.clone())
-                .body(data.clone());
+            let req = Req::new(Method::PUT, url.clone()).header(CONTENT_TYPE, content_type.clone()).body(data.clone());
             check_status(self.send(&target, &req).await?, &req).await.map(drop)
         })
         .await?;
@@ -412,12 +382,8 @@ impl Registry {
         if cached.is_some() {
             self.inner.auth.forget(&target.host, scope);
         }
-        let challenges = parse_challenges(
-            resp.headers()
-                .get_all(WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        );
+        let challenges =
+            parse_challenges(resp.headers().get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()));
         let Some((header, lifetime)) = self.answer(target, &challenges).await? else {
             return Err(denied(target));
         };
@@ -432,11 +398,7 @@ impl Registry {
     }
 
     async fn send_once(&self, req: &Req, authorization: Option<&str>) -> Result<Response, RegistryError> {
-        let mut builder = self
-            .inner
-            .http
-            .request(req.method.clone(), req.url.clone())
-            .headers(req.headers.clone());
+        let mut builder = self.inner.http.request(req.method.clone(), req.url.clone()).headers(req.headers.clone());
         if let Some(authorization) = authorization {
             builder = builder.header(AUTHORIZATION, authorization);
         }
@@ -462,20 +424,16 @@ impl Registry {
             None => {
                 let store = self.inner.creds.clone();
                 let registry = target.registry.clone();
-                tokio::task::spawn_blocking(move || store.get(&registry))
-                    .await
-                    .map_err(|e| RegistryError::CredentialsFile {
-                        path: "(credential lookup)".into(),
-                        reason: e.to_string(),
-                    })??
+                tokio::task::spawn_blocking(move || store.get(&registry)).await.map_err(|e| {
+                    RegistryError::CredentialsFile { path: "(credential lookup)".into(), reason: e.to_string() }
+                })??
             }
         };
         for challenge in challenges {
             match challenge {
                 Challenge::Bearer { realm, service, scope } => {
-                    let (token, lifetime) = self
-                        .fetch_token(target, realm, service.as_deref(), scope.as_deref(), creds.as_ref())
-                        .await?;
+                    let (token, lifetime) =
+                        self.fetch_token(target, realm, service.as_deref(), scope.as_deref(), creds.as_ref()).await?;
                     return Ok(Some((format!("Bearer {token}"), Some(lifetime))));
                 }
                 Challenge::Basic => {
@@ -497,10 +455,7 @@ impl Registry {
         challenge_scope: Option<&str>,
         creds: Option<&(String, String)>,
     ) -> Result<(String, Duration), RegistryError> {
-        let token_error = |reason: String| RegistryError::Token {
-            realm: realm.to_string(),
-            reason,
-        };
+        let token_error = |reason: String| RegistryError::Token { realm: realm.to_string(), reason };
         let mut url = Url::parse(realm).map_err(|e| token_error(format!("realm is not a URL: {e}")))?;
         {
             let mut query = url.query_pairs_mut();
@@ -508,10 +463,7 @@ impl Registry {
                 query.append_pair("service", service);
             }
             let ours = target.scope.as_deref();
-            for scope in [ours, challenge_scope.filter(|s| Some(*s) != ours)]
-                .into_iter()
-                .flatten()
-            {
+            for scope in [ours, challenge_scope.filter(|s| Some(*s) != ours)].into_iter().flatten() {
                 query.append_pair("scope", scope);
             }
             if let Some((user, _)) = creds {
@@ -525,15 +477,11 @@ impl Registry {
             return Err(denied(target));
         }
         let resp = check_status(resp, &req).await?;
-        let body = read_bounded(resp, &req, self.inner.opts.max_manifest_bytes, || {
-            format!("token from {realm}")
-        })
-        .await?;
+        let body =
+            read_bounded(resp, &req, self.inner.opts.max_manifest_bytes, || format!("token from {realm}")).await?;
         let answer: TokenResponse =
             serde_json::from_slice(&body).map_err(|e| token_error(format!("answer is not token JSON: {e}")))?;
-        answer
-            .into_token()
-            .ok_or_else(|| token_error("answer holds neither token nor access_token".into()))
+        answer.into_token().ok_or_else(|| token_error("answer holds neither token nor access_token".into()))
     }
 
     async fn fetch_manifest(
@@ -549,23 +497,14 @@ impl Registry {
             .with_retries(|| async {
                 let req = Req::new(Method::GET, url.clone()).header(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
                 let resp = check_status(self.send(target, &req).await?, &req).await?;
-                let content_type = resp
-                    .headers()
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(String::from);
+                let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from);
                 let bytes = read_bounded(resp, &req, limit, || format!("manifest {reference} of {display}")).await?;
                 Ok((content_type, bytes))
             })
             .await?;
         let digest = verify_digest(&bytes, expected, || format!("manifest {reference} of {display}"))?;
         let (media_type, kind) = classify(display, content_type.as_deref(), &bytes)?;
-        Ok(FetchedManifest {
-            bytes,
-            media_type,
-            kind,
-            digest,
-        })
+        Ok(FetchedManifest { bytes, media_type, kind, digest })
     }
 
     /// A blob small enough to hold in memory (an image config), bounded and verified.
@@ -594,13 +533,10 @@ struct FetchedManifest {
 
 fn denied(target: &Target) -> RegistryError {
     match target.login {
-        Some(_) => RegistryError::LoginRejected {
-            registry: target.registry.clone(),
-        },
-        None => RegistryError::Unauthorized {
-            registry: target.registry.clone(),
-            repository: target.repository.clone(),
-        },
+        Some(_) => RegistryError::LoginRejected { registry: target.registry.clone() },
+        None => {
+            RegistryError::Unauthorized { registry: target.registry.clone(), repository: target.repository.clone() }
+        }
     }
 }
 
@@ -608,11 +544,9 @@ fn denied(target: &Target) -> RegistryError {
 fn verify_digest(bytes: &[u8], expected: Option<&str>, what: impl FnOnce() -> String) -> Result<String, RegistryError> {
     let actual = sha256_digest(bytes);
     match expected {
-        Some(expected) if expected != actual => Err(RegistryError::DigestMismatch {
-            what: what(),
-            expected: expected.to_string(),
-            actual,
-        }),
+        Some(expected) if expected != actual => {
+            Err(RegistryError::DigestMismatch { what: what(), expected: expected.to_string(), actual })
+        }
         _ => Ok(actual),
     }
 }
@@ -631,10 +565,7 @@ async fn check_status(mut resp: Response, req: &Req) -> Result<Response, Registr
         }
     }
     excerpt.truncate(ERROR_BODY_EXCERPT);
-    let body = String::from_utf8_lossy(&excerpt)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let body = String::from_utf8_lossy(&excerpt).split_whitespace().collect::<Vec<_>>().join(" ");
     Err(RegistryError::Http {
         method: req.method.to_string(),
         url: resp.url().to_string(),
@@ -715,10 +646,7 @@ mod tests {
     }
 
     fn auth_header(headers: &AxHeaders) -> Option<String> {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from)
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(String::from)
     }
 
     fn with_type(media_type: &str, body: Bytes) -> AxResponse {
@@ -756,41 +684,20 @@ mod tests {
                  "platform": {"architecture": "unknown", "os": "unknown"}}]})
             .to_string(),
         );
-        Image {
-            config,
-            manifest,
-            index,
-        }
+        Image { config, manifest, index }
     }
 
     #[test]
     fn loopback_and_listed_hosts_use_plain_http() {
-        let insecure = vec![
-            "reg.lan:5000".to_string(),
-            "any-port.lan".to_string(),
-            "[fd00::1]:5000".to_string(),
-        ];
-        for host in [
-            "localhost",
-            "localhost:5000",
-            "127.0.0.1",
-            "127.8.9.10:443",
-            "[::1]:5000",
-            "::1",
-        ] {
+        let insecure = vec!["reg.lan:5000".to_string(), "any-port.lan".to_string(), "[fd00::1]:5000".to_string()];
+        for host in ["localhost", "localhost:5000", "127.0.0.1", "127.8.9.10:443", "[::1]:5000", "::1"] {
             assert_eq!(scheme_for(host, &[]), "http", "{host}");
         }
         for host in ["reg.lan:5000", "any-port.lan", "any-port.lan:8443", "[fd00::1]:5000"] {
             assert_eq!(scheme_for(host, &insecure), "http", "{host}");
         }
-        for host in [
-            "reg.lan",
-            "reg.lan:5001",
-            "docker.io",
-            "registry-1.docker.io",
-            "10.0.0.1:5000",
-            "[fd00::1]:6000",
-        ] {
+        for host in ["reg.lan", "reg.lan:5001", "docker.io", "registry-1.docker.io", "10.0.0.1:5000", "[fd00::1]:6000"]
+        {
             assert_eq!(scheme_for(host, &insecure), "https", "{host}");
         }
     }
@@ -807,11 +714,7 @@ mod tests {
         let served_digest = manifest_digest.clone();
         let addr = serve(move |addr| {
             let challenge = move |scope: &str| {
-                let scope = if scope.is_empty() {
-                    String::new()
-                } else {
-                    format!(",scope=\"{scope}\"")
-                };
+                let scope = if scope.is_empty() { String::new() } else { format!(",scope=\"{scope}\"") };
                 let value = format!("Bearer realm=\"http://{addr}/token\",service=\"test-registry\"{scope}");
                 (AxStatus::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, value)]).into_response()
             };
@@ -827,16 +730,8 @@ mod tests {
                         if auth.is_some_and(|a| a != basic_header("alice", "pw")) {
                             return AxStatus::UNAUTHORIZED.into_response();
                         }
-                        let scope = q
-                            .iter()
-                            .find(|(k, _)| k == "scope")
-                            .map(|(_, v)| v.clone())
-                            .unwrap_or_default();
-                        let kind = if h.contains_key(header::AUTHORIZATION) {
-                            "tok"
-                        } else {
-                            "anon"
-                        };
+                        let scope = q.iter().find(|(k, _)| k == "scope").map(|(_, v)| v.clone()).unwrap_or_default();
+                        let kind = if h.contains_key(header::AUTHORIZATION) { "tok" } else { "anon" };
                         axum::Json(json!({"token": format!("{kind}({scope})"), "expires_in": 300})).into_response()
                     }),
                 )
@@ -883,10 +778,7 @@ mod tests {
         .unwrap();
         let registry = Registry::new(options(), Credentials::from_dir(dir.path())).unwrap();
         let r = reference(addr, "app:v1");
-        let resolved = registry
-            .resolve(&r, &Platform::parse("linux/arm64").unwrap())
-            .await
-            .unwrap();
+        let resolved = registry.resolve(&r, &Platform::parse("linux/arm64").unwrap()).await.unwrap();
         assert_eq!(resolved.manifest_digest, manifest_digest);
         assert_eq!(resolved.manifest_media_type, OCI_MANIFEST);
         assert_eq!(resolved.index_digest, Some(sha256_digest(&img.index)));
@@ -894,10 +786,7 @@ mod tests {
         assert_eq!(resolved.config.architecture().to_string(), "arm64");
         assert_eq!(resolved.manifest_bytes, img.manifest);
 
-        registry
-            .resolve(&r, &Platform::parse("linux/arm64").unwrap())
-            .await
-            .unwrap();
+        registry.resolve(&r, &Platform::parse("linux/arm64").unwrap()).await.unwrap();
         {
             let calls = token_calls.lock().unwrap();
             assert_eq!(calls.len(), 1, "one token serves both pulls: {calls:?}");
@@ -910,35 +799,17 @@ mod tests {
             assert_eq!(auth.as_deref(), Some(basic_header("alice", "pw").as_str()));
         }
 
-        let err = registry
-            .resolve(&r, &Platform::parse("linux/riscv64").unwrap())
-            .await
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("available: linux/amd64, linux/arm64/v8"),
-            "{err}"
-        );
+        let err = registry.resolve(&r, &Platform::parse("linux/riscv64").unwrap()).await.unwrap_err();
+        assert!(err.to_string().contains("available: linux/amd64, linux/arm64/v8"), "{err}");
 
         registry.check_login(&addr.to_string(), "alice", "pw").await.unwrap();
-        let err = registry
-            .check_login(&addr.to_string(), "alice", "wrong")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, RegistryError::LoginRejected { registry } if *registry == addr.to_string()),
-            "{err}"
-        );
+        let err = registry.check_login(&addr.to_string(), "alice", "wrong").await.unwrap_err();
+        assert!(matches!(&err, RegistryError::LoginRejected { registry } if *registry == addr.to_string()), "{err}");
 
         let other = anonymous(options());
-        let err = other
-            .resolve(&r, &Platform::parse("linux/arm64").unwrap())
-            .await
-            .unwrap_err();
+        let err = other.resolve(&r, &Platform::parse("linux/arm64").unwrap()).await.unwrap_err();
         let msg = err.to_string();
-        assert!(
-            matches!(&err, RegistryError::Unauthorized { repository, .. } if repository == "app"),
-            "{msg}"
-        );
+        assert!(matches!(&err, RegistryError::Unauthorized { repository, .. } if repository == "app"), "{msg}");
         assert!(msg.contains(&format!("{addr}/app")), "{msg}");
     }
 
@@ -976,17 +847,12 @@ mod tests {
         let host = Platform::host();
         let spawned = registry.clone();
         let r = reference(addr, "flaky:v1");
-        let resolved = tokio::spawn(async move { spawned.resolve(&r, &Platform::host()).await })
-            .await
-            .unwrap()
-            .unwrap();
+        let resolved =
+            tokio::spawn(async move { spawned.resolve(&r, &Platform::host()).await }).await.unwrap().unwrap();
         assert_eq!(resolved.manifest_bytes, img.manifest);
         assert_eq!(hits[0].load(Ordering::SeqCst), 2);
 
-        let err = registry
-            .resolve(&reference(addr, "missing:v1"), &host)
-            .await
-            .unwrap_err();
+        let err = registry.resolve(&reference(addr, "missing:v1"), &host).await.unwrap_err();
         assert!(
             matches!(&err, RegistryError::Http { status: 404, body, .. } if body.contains("MANIFEST_UNKNOWN")),
             "{err}"
@@ -1013,10 +879,7 @@ mod tests {
             )
         })
         .await;
-        let registry = anonymous(RegistryOptions {
-            read_timeout: Duration::from_millis(300),
-            ..options()
-        });
+        let registry = anonymous(RegistryOptions { read_timeout: Duration::from_millis(300), ..options() });
         let started = std::time::Instant::now();
         let mut blob = registry.blob(&reference(addr, "app:v1"), &digest).await.unwrap();
         assert_eq!(blob.size, Some(100));
@@ -1027,10 +890,7 @@ mod tests {
             .expect("the read timeout ends the stall")
             .unwrap()
             .unwrap_err();
-        assert!(
-            matches!(&err, RegistryError::BlobRead { source, .. } if source.is_timeout()),
-            "{err:?}"
-        );
+        assert!(matches!(&err, RegistryError::BlobRead { source, .. } if source.is_timeout()), "{err:?}");
         assert!(err.to_string().contains(&digest), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -1058,10 +918,7 @@ mod tests {
                     let auth = auth_header(&h);
                     seen.lock().unwrap().push(auth.clone());
                     if auth.is_none() {
-                        return (
-                            AxStatus::UNAUTHORIZED,
-                            [(header::WWW_AUTHENTICATE, "Basic realm=\"reg\"")],
-                        )
+                        return (AxStatus::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"reg\"")])
                             .into_response();
                     }
                     let location = format!("http://localhost:{}/blob/{digest}", storage.port());
@@ -1081,10 +938,7 @@ mod tests {
             .unwrap();
         let body: Vec<Bytes> = blob.stream.try_collect().await.unwrap();
         assert_eq!(body.concat(), b"layer bytes");
-        assert_eq!(
-            *seen_by_registry.lock().unwrap(),
-            vec![None, Some(basic_header("alice", "pw"))]
-        );
+        assert_eq!(*seen_by_registry.lock().unwrap(), vec![None, Some(basic_header("alice", "pw"))]);
         assert_eq!(
             *seen_by_storage.lock().unwrap(),
             vec![None],
@@ -1114,20 +968,11 @@ mod tests {
             )
         })
         .await;
-        let registry = anonymous(RegistryOptions {
-            max_manifest_bytes: 1024,
-            ..options()
-        });
+        let registry = anonymous(RegistryOptions { max_manifest_bytes: 1024, ..options() });
         let host = Platform::host();
         for tag in ["chunked", "sized"] {
-            let err = registry
-                .resolve(&reference(addr, &format!("app:{tag}")), &host)
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(&err, RegistryError::TooLarge { limit: 1024, .. }),
-                "{tag}: {err}"
-            );
+            let err = registry.resolve(&reference(addr, &format!("app:{tag}")), &host).await.unwrap_err();
+            assert!(matches!(&err, RegistryError::TooLarge { limit: 1024, .. }), "{tag}: {err}");
             assert!(err.to_string().contains(tag), "{err}");
         }
         let pinned = reference(addr, "app").with_digest(&sha256_digest(b"something else"));
@@ -1169,30 +1014,23 @@ mod tests {
                 )
                 .route(
                     "/v2/app/blobs/uploads/{id}",
-                    axum::routing::put(
-                        move |Query(q): Query<HashMap<String, String>>, body: Bytes| async move {
-                            assert_eq!(q.get("_state").map(String::as_str), Some("abc"));
-                            let digest = q.get("digest").cloned().unwrap_or_default();
-                            if digest != sha256_digest(&body) {
-                                return (AxStatus::BAD_REQUEST, "DIGEST_INVALID").into_response();
-                            }
-                            s3.blobs.lock().unwrap().insert(digest, body);
-                            AxStatus::CREATED.into_response()
-                        },
-                    ),
+                    axum::routing::put(move |Query(q): Query<HashMap<String, String>>, body: Bytes| async move {
+                        assert_eq!(q.get("_state").map(String::as_str), Some("abc"));
+                        let digest = q.get("digest").cloned().unwrap_or_default();
+                        if digest != sha256_digest(&body) {
+                            return (AxStatus::BAD_REQUEST, "DIGEST_INVALID").into_response();
+                        }
+                        s3.blobs.lock().unwrap().insert(digest, body);
+                        AxStatus::CREATED.into_response()
+                    }),
                 )
                 .route(
                     "/v2/app/manifests/{reference}",
-                    axum::routing::put(
-                        move |Path(reference): Path<String>, h: AxHeaders, body: Bytes| async move {
-                            let media_type = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-                            s4.manifests
-                                .lock()
-                                .unwrap()
-                                .insert(reference, (media_type.to_string(), body));
-                            AxStatus::CREATED
-                        },
-                    ),
+                    axum::routing::put(move |Path(reference): Path<String>, h: AxHeaders, body: Bytes| async move {
+                        let media_type = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+                        s4.manifests.lock().unwrap().insert(reference, (media_type.to_string(), body));
+                        AxStatus::CREATED
+                    }),
                 )
         })
         .await;
@@ -1200,36 +1038,17 @@ mod tests {
         let r = reference(addr, "app:v2");
         let img = image();
         let config_digest = sha256_digest(&img.config);
-        registry
-            .push_blob(&r, &config_digest, img.config.clone())
-            .await
-            .unwrap();
-        registry
-            .push_blob(&r, &config_digest, img.config.clone())
-            .await
-            .unwrap();
-        assert_eq!(
-            store.uploads.load(Ordering::SeqCst),
-            1,
-            "an existing blob is not uploaded again"
-        );
+        registry.push_blob(&r, &config_digest, img.config.clone()).await.unwrap();
+        registry.push_blob(&r, &config_digest, img.config.clone()).await.unwrap();
+        assert_eq!(store.uploads.load(Ordering::SeqCst), 1, "an existing blob is not uploaded again");
         assert_eq!(store.blobs.lock().unwrap().get(&config_digest), Some(&img.config));
 
-        let err = registry
-            .push_blob(&r, &config_digest, Bytes::from_static(b"other"))
-            .await
-            .unwrap_err();
+        let err = registry.push_blob(&r, &config_digest, Bytes::from_static(b"other")).await.unwrap_err();
         assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err}");
 
-        let digest = registry
-            .push_manifest(&r, OCI_MANIFEST, img.manifest.clone())
-            .await
-            .unwrap();
+        let digest = registry.push_manifest(&r, OCI_MANIFEST, img.manifest.clone()).await.unwrap();
         assert_eq!(digest, sha256_digest(&img.manifest));
         let manifests = store.manifests.lock().unwrap();
-        assert_eq!(
-            manifests.get("v2"),
-            Some(&(OCI_MANIFEST.to_string(), img.manifest.clone()))
-        );
+        assert_eq!(manifests.get("v2"), Some(&(OCI_MANIFEST.to_string(), img.manifest.clone())));
     }
 }

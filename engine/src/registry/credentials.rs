@@ -39,23 +39,13 @@ impl Credentials {
         let dir = std::env::var_os("DOCKER_CONFIG")
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .filter(|h| !h.is_empty())
-                    .map(|h| Path::new(&h).join(".docker"))
-            });
-        Credentials {
-            config_dir: dir,
-            helper_dir: None,
-        }
+            .or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| Path::new(&h).join(".docker")));
+        Credentials { config_dir: dir, helper_dir: None }
     }
 
     /// Credentials from `dir/config.json`.
     pub fn from_dir(dir: impl Into<PathBuf>) -> Self {
-        Credentials {
-            config_dir: Some(dir.into()),
-            helper_dir: None,
-        }
+        Credentials { config_dir: Some(dir.into()), helper_dir: None }
     }
 
     /// Looks for `docker-credential-*` programs in `dir` before the PATH.
@@ -78,10 +68,7 @@ impl Credentials {
         if let Some(helper) = helper_for(&config, registry) {
             return self.helper_get(&helper, registry, &key);
         }
-        if let Some(store) = config
-            .get("credsStore")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
+        if let Some(store) = config.get("credsStore").and_then(Value::as_str).filter(|s| !s.is_empty())
             && let Some(found) = self.helper_get(store, registry, &key)?
         {
             return Ok(Some(found));
@@ -89,12 +76,9 @@ impl Credentials {
         let Some(auths) = config.get("auths").and_then(Value::as_object) else {
             return Ok(None);
         };
-        let entry = auths.get(&key).or_else(|| {
-            auths
-                .iter()
-                .find(|(k, _)| same_registry(&hostname_of(k), registry))
-                .map(|(_, v)| v)
-        });
+        let entry = auths
+            .get(&key)
+            .or_else(|| auths.iter().find(|(k, _)| same_registry(&hostname_of(k), registry)).map(|(_, v)| v));
         match entry {
             Some(entry) => decode_entry(entry, &path, &key),
             None => Ok(None),
@@ -107,13 +91,8 @@ impl Credentials {
         let path = self.require_config_path(registry)?;
         let mut config = read_config(&path)?;
         let key = server_key(registry);
-        let helper = helper_for(&config, registry).or_else(|| {
-            config
-                .get("credsStore")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-        });
+        let helper = helper_for(&config, registry)
+            .or_else(|| config.get("credsStore").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from));
         let auths = auths_mut(&mut config, &path)?;
         match helper {
             Some(helper) => {
@@ -153,13 +132,8 @@ impl Credentials {
         let path = self.require_config_path(registry)?;
         let mut config = read_config(&path)?;
         let key = server_key(registry);
-        let helper = helper_for(&config, registry).or_else(|| {
-            config
-                .get("credsStore")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-        });
+        let helper = helper_for(&config, registry)
+            .or_else(|| config.get("credsStore").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from));
         let mut removed = false;
         if let Some(helper) = helper {
             removed = self.helper_erase(&helper, registry, &key)?;
@@ -201,11 +175,7 @@ impl Credentials {
             reason: format!("unreadable answer: {e}"),
         })?;
         if creds.username == IDENTITY_TOKEN_USER {
-            tracing::warn!(
-                registry,
-                helper,
-                "credential helper holds an identity token, which berth does not use"
-            );
+            tracing::warn!(registry, helper, "credential helper holds an identity token, which berth does not use");
             return Ok(None);
         }
         Ok(Some((creds.username, creds.secret)))
@@ -246,13 +216,9 @@ impl Credentials {
             .spawn()
             .map_err(|e| fail(format!("cannot run {program}: {e}")))?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(input.as_bytes())
-                .map_err(|e| fail(format!("writing to {program}: {e}")))?;
+            stdin.write_all(input.as_bytes()).map_err(|e| fail(format!("writing to {program}: {e}")))?;
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| fail(format!("waiting for {program}: {e}")))?;
+        let out = child.wait_with_output().map_err(|e| fail(format!("waiting for {program}: {e}")))?;
         let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if out.status.success() {
             return Ok(stdout);
@@ -261,11 +227,7 @@ impl Credentials {
         if stdout.contains(NOT_FOUND) || stderr.contains(NOT_FOUND) {
             return Err(HelperFailure::NotFound);
         }
-        let message = if stdout.is_empty() {
-            stderr.trim().to_string()
-        } else {
-            stdout
-        };
+        let message = if stdout.is_empty() { stderr.trim().to_string() } else { stdout };
         Err(fail(format!("{action} failed ({}): {message}", out.status)))
     }
 }
@@ -277,11 +239,7 @@ enum HelperFailure {
 
 /// The key a registry's credentials are filed under (and the server name passed to helpers).
 fn server_key(registry: &str) -> String {
-    if is_docker_hub(registry) {
-        DOCKER_HUB_KEY.to_string()
-    } else {
-        registry.to_string()
-    }
+    if is_docker_hub(registry) { DOCKER_HUB_KEY.to_string() } else { registry.to_string() }
 }
 
 fn is_docker_hub(host: &str) -> bool {
@@ -294,10 +252,7 @@ fn same_registry(host: &str, registry: &str) -> bool {
 
 /// The `host[:port]` of a config key, which may be a bare host or a URL like `https://host/v1/`.
 fn hostname_of(key: &str) -> String {
-    let rest = key
-        .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
+    let rest = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
     rest.split('/').next().unwrap_or(rest).to_string()
 }
 
@@ -315,18 +270,12 @@ fn helper_for(config: &Value, registry: &str) -> Option<String> {
 /// An `auths` entry: base64 `auth` ("user:password"), or separate `username` and `password`.
 /// An empty entry (left by a credential store) means no credentials here.
 fn decode_entry(entry: &Value, path: &Path, key: &str) -> Result<Option<(String, String)>, RegistryError> {
-    let bad = |reason: String| RegistryError::CredentialsFile {
-        path: path.display().to_string(),
-        reason,
-    };
+    let bad = |reason: String| RegistryError::CredentialsFile { path: path.display().to_string(), reason };
     if let Some(auth) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) {
-        let decoded = BASE64
-            .decode(auth.trim())
-            .map_err(|e| bad(format!("auths[{key:?}].auth is not base64: {e}")))?;
+        let decoded = BASE64.decode(auth.trim()).map_err(|e| bad(format!("auths[{key:?}].auth is not base64: {e}")))?;
         let decoded = String::from_utf8(decoded).map_err(|_| bad(format!("auths[{key:?}].auth is not UTF-8")))?;
-        let (user, pass) = decoded
-            .split_once(':')
-            .ok_or_else(|| bad(format!("auths[{key:?}].auth is not \"user:password\"")))?;
+        let (user, pass) =
+            decoded.split_once(':').ok_or_else(|| bad(format!("auths[{key:?}].auth is not \"user:password\"")))?;
         return Ok(Some((user.to_string(), pass.to_string())));
     }
     let field = |name: &str| entry.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
@@ -338,10 +287,7 @@ fn decode_entry(entry: &Value, path: &Path, key: &str) -> Result<Option<(String,
 
 /// The parsed config, or an empty object when the file does not exist yet.
 fn read_config(path: &Path) -> Result<Value, RegistryError> {
-    let bad = |reason: String| RegistryError::CredentialsFile {
-        path: path.display().to_string(),
-        reason,
-    };
+    let bad = |reason: String| RegistryError::CredentialsFile { path: path.display().to_string(), reason };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Value::Object(Map::new())),
@@ -363,19 +309,13 @@ fn auths_mut<'a>(config: &'a mut Value, path: &Path) -> Result<&'a mut Map<Strin
         reason: "\"auths\" is not a JSON object".into(),
     };
     let root = config.as_object_mut().ok_or_else(bad)?;
-    root.entry("auths")
-        .or_insert_with(|| json!({}))
-        .as_object_mut()
-        .ok_or_else(bad)
+    root.entry("auths").or_insert_with(|| json!({})).as_object_mut().ok_or_else(bad)
 }
 
 /// Writes the config through a temporary file in the same directory, mode 0600, then renames it.
 fn write_config(path: &Path, config: &Value) -> Result<(), RegistryError> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let bad = |reason: String| RegistryError::CredentialsFile {
-        path: path.display().to_string(),
-        reason,
-    };
+    let bad = |reason: String| RegistryError::CredentialsFile { path: path.display().to_string(), reason };
     let dir = path.parent().ok_or_else(|| bad("has no parent directory".into()))?;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -385,12 +325,7 @@ fn write_config(path: &Path, config: &Value) -> Result<(), RegistryError> {
     let text = serde_json::to_string_pretty(config).map_err(|e| bad(e.to_string()))?;
     let tmp = dir.join(format!(".config.json.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         file.write_all(text.as_bytes())?;
         file.write_all(b"\n")?;
         file.sync_all()?;
@@ -435,10 +370,7 @@ mod tests {
             },
             "psFormat": "table {{.ID}}"
         }));
-        assert_eq!(
-            creds.get("plain.example:5000").unwrap(),
-            pair("alice", "pw:with:colons")
-        );
+        assert_eq!(creds.get("plain.example:5000").unwrap(), pair("alice", "pw:with:colons"));
         assert_eq!(creds.get("secure.example").unwrap(), pair("bob", "pw2"));
         assert_eq!(creds.get("legacy.example").unwrap(), pair("carol", "pw3"));
         assert_eq!(creds.get("docker.io").unwrap(), pair("hubuser", "hubpw"));
@@ -452,10 +384,7 @@ mod tests {
     fn bad_auth_field_names_the_file_and_key() {
         let (dir, creds) = creds_with(json!({"auths": {"h.example": {"auth": "%%%"}}}));
         let msg = creds.get("h.example").unwrap_err().to_string();
-        assert!(
-            msg.contains("h.example") && msg.contains(&dir.path().display().to_string()),
-            "{msg}"
-        );
+        assert!(msg.contains("h.example") && msg.contains(&dir.path().display().to_string()), "{msg}");
         let (_dir, creds) = creds_with(json!({"auths": {"h.example": {"auth": b64("nocolon")}}}));
         assert!(creds.get("h.example").is_err());
     }
@@ -501,23 +430,14 @@ esac
             "auths": {"fallback.example": {"auth": b64("file-user:file-pw")}}
         }));
         let creds = creds.with_helper_dir(bin.path());
-        assert_eq!(
-            creds.get("helped.example:5000").unwrap(),
-            pair("helper-user", "helper-secret")
-        );
+        assert_eq!(creds.get("helped.example:5000").unwrap(), pair("helper-user", "helper-secret"));
         assert_eq!(creds.get("token.example").unwrap(), None);
         assert_eq!(creds.get("unknown.example").unwrap(), None);
         assert_eq!(creds.get("fallback.example").unwrap(), pair("file-user", "file-pw"));
         let msg = creds.get("broken.example").unwrap_err().to_string();
-        assert!(
-            msg.contains("docker-credential-berthtest") && msg.contains("keychain locked"),
-            "{msg}"
-        );
+        assert!(msg.contains("docker-credential-berthtest") && msg.contains("keychain locked"), "{msg}");
         let calls = std::fs::read_to_string(bin.path().join("calls.log")).unwrap();
-        assert!(
-            calls.contains("get unknown.example") && calls.contains("get fallback.example"),
-            "{calls}"
-        );
+        assert!(calls.contains("get unknown.example") && calls.contains("get fallback.example"), "{calls}");
     }
 
     #[test]
@@ -533,10 +453,7 @@ esac
         let written: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(written["detachKeys"], "ctrl-x");
         assert_eq!(written["proxies"]["default"]["httpProxy"], "http://p:3128");
-        assert_eq!(
-            written["auths"]["https://index.docker.io/v1/"]["email"],
-            "me@example.com"
-        );
+        assert_eq!(written["auths"]["https://index.docker.io/v1/"]["email"], "me@example.com");
         assert_eq!(creds.get("docker.io").unwrap(), pair("new", "secret"));
         assert_eq!(written["auths"]["127.0.0.1:5000"]["auth"], b64("u:p"));
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
@@ -561,15 +478,9 @@ esac
         assert_eq!(written["auths"]["reg.example"], json!({}));
         assert!(creds.erase("reg.example").unwrap());
         let calls = std::fs::read_to_string(bin.path().join("calls.log")).unwrap();
-        let stored = calls
-            .lines()
-            .find_map(|l| l.strip_prefix("store "))
-            .expect("store was called");
+        let stored = calls.lines().find_map(|l| l.strip_prefix("store ")).expect("store was called");
         let stored: Value = serde_json::from_str(stored).unwrap();
-        assert_eq!(
-            stored,
-            json!({"ServerURL": "reg.example", "Username": "u", "Secret": "p"})
-        );
+        assert_eq!(stored, json!({"ServerURL": "reg.example", "Username": "u", "Secret": "p"}));
         assert!(calls.contains("erase reg.example"), "{calls}");
     }
 }

@@ -56,9 +56,7 @@ pub(crate) fn classify(
         #[serde(rename = "mediaType")]
         media_type: Option<String>,
     }
-    let field = serde_json::from_slice::<MediaTypeField>(body)
-        .ok()
-        .and_then(|f| f.media_type);
+    let field = serde_json::from_slice::<MediaTypeField>(body).ok().and_then(|f| f.media_type);
     if let Some(field) = &field
         && let Some(kind) = kind_of(field)
     {
@@ -69,10 +67,7 @@ pub(crate) fn classify(
         (None, Some(header)) if !header.is_empty() => header,
         _ => "none given".to_string(),
     };
-    Err(RegistryError::UnsupportedMediaType {
-        reference: reference.to_string(),
-        media_type,
-    })
+    Err(RegistryError::UnsupportedMediaType { reference: reference.to_string(), media_type })
 }
 
 /// `sha256:<hex>` of the bytes.
@@ -93,21 +88,13 @@ pub(crate) fn select_platform<'a>(
             continue;
         }
         let Some(p) = entry.platform() else { continue };
-        let platform = Platform::new(
-            &p.os().to_string(),
-            &p.architecture().to_string(),
-            p.variant().as_deref(),
-        );
+        let platform = Platform::new(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref());
         if wanted.matches(&platform) {
             return Ok(entry);
         }
         available.push(platform.to_string());
     }
-    Err(RegistryError::NoPlatform {
-        reference: reference.to_string(),
-        wanted: wanted.to_string(),
-        available,
-    })
+    Err(RegistryError::NoPlatform { reference: reference.to_string(), wanted: wanted.to_string(), available })
 }
 
 fn is_attestation(entry: &Descriptor) -> bool {
@@ -163,12 +150,8 @@ mod tests {
 
     #[test]
     fn no_match_lists_available_platforms() {
-        let err = select_platform(
-            "127.0.0.1:5000/app:1",
-            &index(),
-            &Platform::parse("linux/s390x").unwrap(),
-        )
-        .unwrap_err();
+        let err =
+            select_platform("127.0.0.1:5000/app:1", &index(), &Platform::parse("linux/s390x").unwrap()).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("127.0.0.1:5000/app:1")
@@ -182,12 +165,7 @@ mod tests {
     #[test]
     fn media_type_from_header_then_body() {
         let body = format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST_LIST}","manifests":[]}}"#);
-        let got = classify(
-            "r",
-            Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
-            b"{}",
-        )
-        .unwrap();
+        let got = classify("r", Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"), b"{}").unwrap();
         assert_eq!(got, (OCI_MANIFEST.to_string(), ManifestKind::Image));
         let got = classify("r", Some("application/json"), body.as_bytes()).unwrap();
         assert_eq!(got, (DOCKER_MANIFEST_LIST.to_string(), ManifestKind::Index));
@@ -201,12 +179,7 @@ mod tests {
         let err = classify("host/app:old", Some(schema1), br#"{"schemaVersion":1}"#).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("host/app:old") && msg.contains(schema1), "{msg}");
-        let err = classify(
-            "host/app:x",
-            Some("text/plain"),
-            br#"{"mediaType":"application/x-thing"}"#,
-        )
-        .unwrap_err();
+        let err = classify("host/app:x", Some("text/plain"), br#"{"mediaType":"application/x-thing"}"#).unwrap_err();
         assert!(err.to_string().contains("application/x-thing"), "{err}");
         let err = classify("host/app:x", None, b"not json").unwrap_err();
         assert!(err.to_string().contains("none given"), "{err}");
@@ -214,9 +187,6 @@ mod tests {
 
     #[test]
     fn digest_of_bytes() {
-        assert_eq!(
-            sha256_digest(b""),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(sha256_digest(b""), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 }

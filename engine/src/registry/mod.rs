@@ -56,12 +56,7 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
     #[error("{method} {url}: registry answered {status}: {body}")]
-    Http {
-        method: String,
-        url: String,
-        status: u16,
-        body: String,
-    },
+    Http { method: String, url: String, status: u16, body: String },
     #[error("{method} {url}: {source}")]
     Transport {
         method: String,
@@ -87,27 +82,15 @@ pub enum RegistryError {
     #[error("{what} is larger than the {limit}-byte limit")]
     TooLarge { what: String, limit: u64 },
     #[error("{what}: digest mismatch, expected {expected}, got {actual}")]
-    DigestMismatch {
-        what: String,
-        expected: String,
-        actual: String,
-    },
+    DigestMismatch { what: String, expected: String, actual: String },
     #[error("{reference}: no image for platform {wanted}; available: {}", available.join(", "))]
-    NoPlatform {
-        reference: String,
-        wanted: String,
-        available: Vec<String>,
-    },
+    NoPlatform { reference: String, wanted: String, available: Vec<String> },
     #[error("{reference}: unsupported manifest media type {media_type:?}")]
     UnsupportedMediaType { reference: String, media_type: String },
     #[error("{reference}: bad manifest: {reason}")]
     BadManifest { reference: String, reason: String },
     #[error("{reference}: bad image config {digest}: {reason}")]
-    BadConfig {
-        reference: String,
-        digest: String,
-        reason: String,
-    },
+    BadConfig { reference: String, digest: String, reason: String },
     #[error("invalid platform {input:?}: {reason}")]
     BadPlatform { input: String, reason: String },
     #[error("registry {registry}: {reason}")]
@@ -115,11 +98,7 @@ pub enum RegistryError {
     #[error("docker config {path}: {reason}")]
     CredentialsFile { path: String, reason: String },
     #[error("credential helper docker-credential-{helper} for {registry}: {reason}")]
-    CredentialHelper {
-        helper: String,
-        registry: String,
-        reason: String,
-    },
+    CredentialHelper { helper: String, registry: String, reason: String },
 }
 
 impl RegistryError {

@@ -19,11 +19,7 @@ impl Platform {
     pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Self {
         let os = os.to_ascii_lowercase();
         let (architecture, variant) = normalise_arch(&architecture.to_ascii_lowercase(), variant);
-        Platform {
-            os,
-            architecture,
-            variant,
-        }
+        Platform { os, architecture, variant }
     }
 
     /// The platform this process runs on, in OCI's GOOS/GOARCH vocabulary.
@@ -42,10 +38,7 @@ impl Platform {
 
     /// Parses `os/arch` or `os/arch/variant`, as `--platform` takes it.
     pub fn parse(input: &str) -> Result<Self, RegistryError> {
-        let bad = |reason: &str| RegistryError::BadPlatform {
-            input: input.to_string(),
-            reason: reason.to_string(),
-        };
+        let bad = |reason: &str| RegistryError::BadPlatform { input: input.to_string(), reason: reason.to_string() };
         let parts: Vec<&str> = input.split('/').collect();
         if parts.iter().any(|p| p.trim().is_empty()) {
             return Err(bad("expected os/arch or os/arch/variant with no empty parts"));
@@ -111,10 +104,7 @@ mod tests {
 
     #[test]
     fn aliases_and_default_variants_normalise() {
-        assert_eq!(
-            Platform::parse("linux/aarch64").unwrap(),
-            Platform::parse("linux/arm64/v8").unwrap()
-        );
+        assert_eq!(Platform::parse("linux/aarch64").unwrap(), Platform::parse("linux/arm64/v8").unwrap());
         assert_eq!(Platform::parse("linux/arm64").unwrap().to_string(), "linux/arm64/v8");
         assert_eq!(Platform::parse("linux/x86_64").unwrap().to_string(), "linux/amd64");
         assert_eq!(Platform::parse("linux/amd64/v1").unwrap().to_string(), "linux/amd64");
@@ -122,21 +112,14 @@ mod tests {
         assert_eq!(Platform::parse("linux/arm").unwrap().to_string(), "linux/arm/v7");
         assert_eq!(Platform::parse("linux/armhf").unwrap().to_string(), "linux/arm/v7");
         assert_eq!(Platform::parse("Linux/ARM/6").unwrap().to_string(), "linux/arm/v6");
-        assert!(
-            !Platform::parse("linux/arm/v6")
-                .unwrap()
-                .matches(&Platform::new("linux", "arm", None))
-        );
+        assert!(!Platform::parse("linux/arm/v6").unwrap().matches(&Platform::new("linux", "arm", None)));
     }
 
     #[test]
     fn malformed_platforms_are_rejected() {
         for bad in ["", "linux", "linux/", "/amd64", "linux/arm/v7/x"] {
             let err = Platform::parse(bad).unwrap_err();
-            assert!(
-                matches!(&err, RegistryError::BadPlatform { input, .. } if input == bad),
-                "{bad}: {err}"
-            );
+            assert!(matches!(&err, RegistryError::BadPlatform { input, .. } if input == bad), "{bad}: {err}");
         }
     }
 

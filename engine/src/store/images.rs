@@ -135,7 +135,9 @@ impl Store {
             && let Ok(r) = Reference::parse(input)
         {
             let (sql, name, matched): (&str, String, fn(String) -> Matched) = match &r.digest {
-                Some(d) => ("SELECT image_id FROM repo_digests WHERE name = ?1", format!("{}@{d}", r.name()), Matched::Digest),
+                Some(d) => {
+                    ("SELECT image_id FROM repo_digests WHERE name = ?1", format!("{}@{d}", r.name()), Matched::Digest)
+                }
                 None => ("SELECT image_id FROM tags WHERE name = ?1", r.to_string(), Matched::Tag),
             };
             let found: Option<String> = conn.query_row(sql, [&name], |row| row.get(0)).optional().map_err(db)?;
@@ -192,9 +194,12 @@ impl Store {
             let mut stmt = conn.prepare_cached(sql).map_err(db)?;
             stmt.query_map([id], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(db)
         };
-        rec.repo_tags = strings("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?.iter().map(|n| familiar(n)).collect();
-        rec.repo_digests =
-            strings("SELECT name FROM repo_digests WHERE image_id = ?1 ORDER BY name")?.iter().map(|n| familiar(n)).collect();
+        rec.repo_tags =
+            strings("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?.iter().map(|n| familiar(n)).collect();
+        rec.repo_digests = strings("SELECT name FROM repo_digests WHERE image_id = ?1 ORDER BY name")?
+            .iter()
+            .map(|n| familiar(n))
+            .collect();
         rec.layers = strings("SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY position")?;
         drop(conn);
         let raw = self.blobs().get(id)?;
@@ -207,7 +212,8 @@ impl Store {
     pub fn list_images(&self) -> Result<Vec<ImageRecord>, StoreError> {
         let ids: Vec<String> = {
             let conn = self.conn();
-            let mut stmt = conn.prepare("SELECT id FROM images ORDER BY pulled_at DESC, id").map_err(|e| self.db_err(e))?;
+            let mut stmt =
+                conn.prepare("SELECT id FROM images ORDER BY pulled_at DESC, id").map_err(|e| self.db_err(e))?;
             stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.db_err(e))?
         };
         ids.iter().map(|id| self.image(id)).collect()
@@ -219,7 +225,10 @@ impl Store {
         chains
             .iter()
             .map(|c| {
-                self.layer(c)?.ok_or_else(|| StoreError::CorruptImage { id: image_id.into(), reason: format!("layer {c} missing") })
+                self.layer(c)?.ok_or_else(|| StoreError::CorruptImage {
+                    id: image_id.into(),
+                    reason: format!("layer {c} missing"),
+                })
             })
             .collect()
     }
@@ -239,11 +248,7 @@ impl Store {
 
     /// Docker's `rmi`: a name untags, deleting the image with its last name; an ID deletes the image, which
     /// needs `force` when several tags point at it.
-    pub fn remove_image(
-        &self,
-        name_or_id: &str,
-        force: bool,
-    ) -> Result<Vec<RemovedImage>, StoreError> {
+    pub fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<RemovedImage>, StoreError> {
         let _gc = self.gc_exclusive_lock()?;
         let (id, matched) = self.resolve_image_id(name_or_id)?;
         let names = |sql: &str| -> Result<Vec<String>, StoreError> {
@@ -259,7 +264,11 @@ impl Store {
             Matched::Id if tags.len() > 1 && !force => return Err(StoreError::ImageHasTags { id: short_id(&id) }),
             _ => (tags, digests),
         };
-        let deleting = untag.len() + undigest.len() == names("SELECT name FROM tags WHERE image_id = ?1 UNION ALL SELECT name FROM repo_digests WHERE image_id = ?1")?.len();
+        let deleting = untag.len() + undigest.len()
+            == names(
+                "SELECT name FROM tags WHERE image_id = ?1 UNION ALL SELECT name FROM repo_digests WHERE image_id = ?1",
+            )?
+            .len();
         self.write_tx(|tx| {
             for name in &untag {
                 tx.execute("DELETE FROM tags WHERE name = ?1", [name]).map_err(|e| self.db_err(e))?;
@@ -304,12 +313,19 @@ mod tests {
 
     /// Stores a one-layer image whose config is `{"n": n}`; returns its ID.
     fn add(store: &Store, n: u32, tag: Option<&str>) -> String {
-        let config = format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"n":{n}}}"#);
+        let config =
+            format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"n":{n}}}"#);
         let id = crate::store::sha256_digest(config.as_bytes());
         store.blobs().put(&id, config.as_bytes()).unwrap();
         let chain = format!("sha256:{:064x}", n);
         let dir = store.temp_dir("layer").unwrap();
-        let layer = LayerRecord { chain_id: chain.clone(), diff_id: chain.clone(), parent: None, blob_digest: chain.clone(), size: 10 };
+        let layer = LayerRecord {
+            chain_id: chain.clone(),
+            diff_id: chain.clone(),
+            parent: None,
+            blob_digest: chain.clone(),
+            size: 10,
+        };
         store.commit_layer(dir, &layer).unwrap();
         store
             .add_image(&NewImage {
