@@ -161,10 +161,7 @@ fn record_image(
         created: config.created().clone(),
         layers: chains,
         blobs: vec![resolved.manifest_digest.clone(), resolved.config_digest.clone()],
-        tag: reference
-            .tag
-            .as_ref()
-            .map(|_| reference.with_tag(reference.tag.as_deref().unwrap_or("latest")).to_string()),
+        tag: reference.tag.as_ref().map(|t| reference.with_tag(t).to_string()),
         repo_digest: format!("{}@{digest}", reference.name()),
     })?;
     Ok(Pulled { reference: reference.clone(), image_id: resolved.config_digest.clone(), digest, updated })
