@@ -216,6 +216,20 @@ impl std::fmt::Display for Run {
     }
 }
 
+/// A Docker-style table (columns separated by two or more spaces) as rows of cells, header first.
+pub fn table(stdout: &str) -> Vec<Vec<String>> {
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| line.trim().split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect())
+        .collect()
+}
+
+/// The first 12 hex digits of a `sha256:` digest: Docker's short image ID.
+pub fn short_id(digest: &str) -> String {
+    digest.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
 /// Files outside berth's root that malicious layers aim at. `assert_untouched` proves no write,
 /// no new entry, no deletion and no extra hard link happened there.
 pub struct Decoys {
