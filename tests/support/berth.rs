@@ -210,6 +210,16 @@ impl Run {
     }
 }
 
+impl Run {
+    /// Asserts stderr mentions at least one of `words` (case-insensitive): for problems that can be
+    /// named several fair ways ("timed out" / "timeout").
+    pub fn mentions_any(self, words: &[&str]) -> Run {
+        let lower = self.stderr.to_lowercase();
+        assert!(words.iter().any(|w| lower.contains(&w.to_lowercase())), "berth {:?}: error should mention one of {words:?}:\n{self}", self.args);
+        self
+    }
+}
+
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "exit: {:?}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)

@@ -310,15 +310,7 @@ fn faulty_layer(shared: &Arc<Shared>, bytes: Bytes, head: bool) -> Response {
                 vec![Ok(half), Err(io::Error::new(io::ErrorKind::ConnectionAborted, "injected truncation"))];
             blob_response(len, Body::from_stream(stream::iter(chunks)))
         }
-        Fault::WrongDigest => {
-            let mut swapped = bytes.to_vec();
-            let (a, b) = (len / 2, len / 2 + 1);
-            swapped.swap(a, b);
-            if swapped == bytes {
-                swapped[a] ^= 0xff;
-            }
-            blob_response(len, Body::from(swapped))
-        }
+        Fault::WrongDigest => blob_response(len, Body::from(corrupted(&bytes))),
         Fault::StalledLayer => blob_response(len, Body::from_stream(stream::pending::<Result<Bytes, io::Error>>())),
         Fault::SlowLayer { chunk, interval } => {
             let (chunk, interval, counter) = (*chunk, *interval, shared.clone());
@@ -338,6 +330,19 @@ fn faulty_layer(shared: &Arc<Shared>, bytes: Bytes, head: bool) -> Response {
         }
         _ => blob_response(len, Body::from(bytes)),
     }
+}
+
+/// `bytes` with two middle bytes swapped (or one flipped when they are equal): what
+/// [`Fault::WrongDigest`] serves, so tests can name the digest berth must report.
+pub fn corrupted(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let middle = out.len() / 2;
+    if out[middle] == out[middle + 1] {
+        out[middle] ^= 0xff;
+    } else {
+        out.swap(middle, middle + 1);
+    }
+    out
 }
 
 /// The 401 Bearer challenge when auth is on and the request lacks the token.
