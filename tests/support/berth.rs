@@ -11,6 +11,9 @@ use std::process::{Command, Output, Stdio};
 /// The default berth config for tests: small retry budget so fault tests finish quickly.
 pub const DEFAULT_CONFIG: &str = "max_concurrent_downloads = 3\nregistry_max_attempts = 4\nregistry_read_timeout_secs = 30\nregistry_connect_timeout_secs = 10\n";
 
+/// Words any clear "not authorized" message contains at least one of.
+pub const AUTH_WORDS: &[&str] = &["unauthorized", "authentication", "denied", "login", "credentials"];
+
 /// A sandbox dir holding berth's root (`root/`), its config (`config.toml`) and the Docker
 /// credentials dir (`docker/`); everything is removed on drop.
 pub struct Berth {
