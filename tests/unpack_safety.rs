@@ -169,7 +169,11 @@ fn decompression_bomb_hits_max_layer_bytes() {
 #[test]
 fn raw_entries_survive_into_the_tar() {
     let mut layer = LayerBuilder::new();
-    layer.raw(b"../escape", EntryType::Regular, b"", b"x").raw(b"link", EntryType::Link, b"../../x", b"");
+    let long = format!("{}long", "../".repeat(40));
+    layer
+        .raw(b"../escape", EntryType::Regular, b"", b"x")
+        .raw(b"link", EntryType::Link, b"../../x", b"")
+        .raw(long.as_bytes(), EntryType::Link, long.as_bytes(), b"");
     let tar = layer.into_tar();
     let mut archive = tar::Archive::new(tar.as_slice());
     let entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = archive
@@ -180,5 +184,9 @@ fn raw_entries_survive_into_the_tar() {
             (e.path_bytes().into_owned(), e.link_name_bytes().map(|l| l.into_owned()))
         })
         .collect();
-    assert_eq!(entries, [(b"../escape".to_vec(), None), (b"link".to_vec(), Some(b"../../x".to_vec()))]);
+    let long = long.into_bytes();
+    assert_eq!(
+        entries,
+        [(b"../escape".to_vec(), None), (b"link".to_vec(), Some(b"../../x".to_vec())), (long.clone(), Some(long))]
+    );
 }

@@ -148,13 +148,23 @@ impl LayerBuilder {
     }
 
     /// An entry whose name and link name go into the header bytes as given, so tests can write what
-    /// the tar crate refuses to (`..` components, absolute names, `.`).
+    /// the tar crate refuses to (`..` components, absolute names, `.`). Names over 100 bytes go into
+    /// GNU long-name (`L`) and long-link (`K`) records, as GNU tar writes them.
     pub fn raw(&mut self, name: &[u8], kind: EntryType, link: &[u8], data: &[u8]) -> &mut Self {
         let mut header = header_for(kind, data.len() as u64, &Meta::mode(0o755));
+        for (field, kind) in [(name, EntryType::GNULongName), (link, EntryType::GNULongLink)] {
+            if field.len() > 100 {
+                let mut long = header_for(kind, field.len() as u64 + 1, &Meta::mode(0o644));
+                long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+                long.set_cksum();
+                let mut record = field.to_vec();
+                record.push(0);
+                self.tar.append(&long, record.as_slice()).expect("tar into memory");
+            }
+        }
         let old = header.as_old_mut();
-        assert!(name.len() <= old.name.len() && link.len() <= old.linkname.len(), "raw names fit 100 bytes");
-        old.name[..name.len()].copy_from_slice(name);
-        old.linkname[..link.len()].copy_from_slice(link);
+        old.name[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
+        old.linkname[..link.len().min(100)].copy_from_slice(&link[..link.len().min(100)]);
         header.set_cksum();
         self.tar.append(&header, data).expect("tar into memory");
         self
