@@ -56,7 +56,15 @@ fn dotdot_paths_stay_inside() {
         .raw(format!("a/../../../{marker}").as_bytes(), EntryType::Regular, b"", b"three levels up\n")
         .raw(&climb_to(&decoys, &marker), EntryType::Regular, b"", b"into the decoy dir\n")
         .raw(&climb_to(&decoys, "secret"), EntryType::Regular, b"", b"overwrite the decoy\n");
-    pull_safely(&Berth::new(), &hostile_image(layer), &decoys, &marker);
+    let berth = Berth::new();
+    let run = pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
+    if run.code == Some(0) {
+        let mut landed = 0;
+        support::berth::walk(&berth.layers_dir(), &mut |path, _| {
+            landed += usize::from(path.file_name().is_some_and(|n| n.to_string_lossy() == marker));
+        });
+        assert!(landed >= 1, "a successful pull keeps the `..` entries, clamped inside the layer dir");
+    }
 }
 
 #[test]
