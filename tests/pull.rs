@@ -182,8 +182,14 @@ fn tag_rmi_and_prune() {
 
     berth.run(&["image", "prune", "-f"]).success();
     berth.assert_layers_exactly(&two.chain_ids());
-    assert!(!blob_path(&berth, one.digest()).exists() && !blob_path(&berth, one.id()).exists(), "blobs of the removed image pruned");
-    assert!(blob_path(&berth, two.digest()).exists() && blob_path(&berth, two.id()).exists(), "blobs of the kept image stay");
+    assert!(
+        !blob_path(&berth, one.digest()).exists() && !blob_path(&berth, one.id()).exists(),
+        "blobs of the removed image pruned"
+    );
+    assert!(
+        blob_path(&berth, two.digest()).exists() && blob_path(&berth, two.id()).exists(),
+        "blobs of the kept image stay"
+    );
 
     berth.run(&["image", "prune", "-a", "-f"]).success();
     assert_eq!(berth.image_ids(), Vec::<String>::new());
@@ -334,16 +340,18 @@ fn htpasswd_registry_needs_login() {
 
     berth.run(&["login", "-u", "alice", "-p", "wrong", &host]).failure(&[&host]);
     berth.run_with_stdin(&["login", "-u", "alice", "--password-stdin", &host], "s3cret\n").success();
-    let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(berth.docker_config_dir().join("config.json")).expect("login writes DOCKER_CONFIG/config.json"))
-            .expect("config.json is JSON");
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(berth.docker_config_dir().join("config.json")).expect("login writes DOCKER_CONFIG/config.json"),
+    )
+    .expect("config.json is JSON");
     assert!(config["auths"][&host].is_object(), "credentials stored for {host}: {config}");
 
     berth.run(&["pull", &reference]).success();
     assert_eq!(berth.image_ids(), [short_id(busybox.id())]);
 
     berth.run(&["logout", &host]).success();
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(berth.docker_config_dir().join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(berth.docker_config_dir().join("config.json")).unwrap()).unwrap();
     assert!(config["auths"].get(&host).is_none(), "logout removes {host}: {config}");
     berth.run(&["rmi", &reference]).success();
     berth.run(&["pull", &reference]).failure(&[&reference]).mentions_any(AUTH_WORDS);

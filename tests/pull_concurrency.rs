@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::berth::{Berth, Run};
-use support::fake::{Fault, FakeRegistry};
+use support::fake::{FakeRegistry, Fault};
 use support::oci;
 
 #[test]

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::berth::{AUTH_WORDS, Berth};
-use support::fake::{self, Fault, FakeRegistry};
+use support::fake::{self, FakeRegistry, Fault};
 use support::oci::{self, Image};
 
 /// A small retry budget, so faults that never heal fail fast.
@@ -37,7 +37,12 @@ fn layer_failing_twice_is_retried() {
     let fake = FakeRegistry::start(&image, Fault::LayerFailsTwice);
     let berth = Berth::new();
     berth.run(&["pull", &fake.reference()]).success();
-    assert_eq!(fake.blob_gets(&image.layers[0].blob.digest), 3, "two 500s, then the good answer: {:?}", fake.requests());
+    assert_eq!(
+        fake.blob_gets(&image.layers[0].blob.digest),
+        3,
+        "two 500s, then the good answer: {:?}",
+        fake.requests()
+    );
     assert_eq!(berth.inspect(&fake.reference())["Id"], image.id());
     berth.assert_layers_exactly(&image.chain_ids());
 }
@@ -102,10 +107,13 @@ fn oversized_manifest_is_refused() {
     let image = image();
     let fake = FakeRegistry::start(&image, Fault::OversizedManifest);
     let berth = Berth::new();
-    berth
-        .run(&["pull", &fake.reference()])
-        .failure(&[&fake.reference(), "manifest"])
-        .mentions_any(&["too large", "too big", "exceeds", "limit", "size"]);
+    berth.run(&["pull", &fake.reference()]).failure(&[&fake.reference(), "manifest"]).mentions_any(&[
+        "too large",
+        "too big",
+        "exceeds",
+        "limit",
+        "size",
+    ]);
     assert_eq!(fake.blob_gets(&image.layers[0].blob.digest), 0, "no layer fetched for a refused manifest");
     assert_recovers(&berth, &image);
 }
@@ -117,7 +125,9 @@ fn stalled_layer_times_out() {
     }
     let image = image();
     let fake = FakeRegistry::start(&image, Fault::StalledLayer);
-    let berth = Berth::with_config("registry_max_attempts = 2\nregistry_read_timeout_secs = 1\nregistry_connect_timeout_secs = 5\n");
+    let berth = Berth::with_config(
+        "registry_max_attempts = 2\nregistry_read_timeout_secs = 1\nregistry_connect_timeout_secs = 5\n",
+    );
     let started = Instant::now();
     berth
         .run(&["pull", &fake.reference()])
@@ -162,7 +172,8 @@ fn bearer_token_auth_uses_docker_config_credentials() {
     berth.write_docker_auth(&fake.host(), "alice", "s3cret");
     berth.run(&["pull", &fake.reference()]).success();
     let requests = fake.token_requests();
-    let granted = requests.iter().find(|r| r.basic_user.as_deref() == Some("alice")).expect("a token request with credentials");
+    let granted =
+        requests.iter().find(|r| r.basic_user.as_deref() == Some("alice")).expect("a token request with credentials");
     assert_eq!(granted.service.as_deref(), Some("berth-fake"), "{requests:?}");
     assert_eq!(granted.scope.as_deref(), Some(format!("repository:{}:pull", fake::REPO).as_str()), "{requests:?}");
     assert_eq!(berth.inspect(&fake.reference())["Id"], image.id());
@@ -183,7 +194,11 @@ fn fake_registry_speaks_the_distribution_protocol() {
             .arg(format!("oci:{}:copied", out_dir.path().display()))
             .output()
             .expect("run skopeo");
-        assert!(out.status.success(), "skopeo copy from the fake ({fault:?}): {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "skopeo copy from the fake ({fault:?}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for blob in image.blobs() {
             let copied = std::fs::read(out_dir.path().join("blobs/sha256").join(oci::hex_of(&blob.digest)));
             assert_eq!(copied.ok().as_deref(), Some(blob.bytes.as_slice()), "blob {} copied intact", blob.digest);

@@ -67,7 +67,8 @@ impl Tree {
             if ft.is_file() && meta.nlink() > 1 {
                 inodes.entry(meta.ino()).or_default().insert(rel.clone());
             }
-            let device = (ft.is_char_device() || ft.is_block_device()).then(|| (libc::major(meta.rdev()), libc::minor(meta.rdev())));
+            let device = (ft.is_char_device() || ft.is_block_device())
+                .then(|| (libc::major(meta.rdev()), libc::minor(meta.rdev())));
             let node = Node {
                 kind,
                 mode: (!ft.is_symlink()).then_some(meta.mode() & 0o7777),

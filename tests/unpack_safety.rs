@@ -8,7 +8,7 @@ mod support;
 use std::os::unix::fs::MetadataExt;
 
 use support::berth::{Berth, Decoys, Run};
-use support::fake::{Fault, FakeRegistry};
+use support::fake::{FakeRegistry, Fault};
 use support::oci::{Compression, Image, LayerBuilder, Meta, Platform};
 use tar::EntryType;
 
@@ -85,7 +85,11 @@ fn absolute_symlink_then_write_through_it_stays_inside() {
     let run = pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
     if run.code == Some(0) {
         let image_layer = berth.layers_dir().join(&berth.layer_entries()[0]);
-        assert_eq!(std::fs::read_link(image_layer.join("evil")).ok(), Some(decoys.path().to_path_buf()), "the symlink itself is kept");
+        assert_eq!(
+            std::fs::read_link(image_layer.join("evil")).ok(),
+            Some(decoys.path().to_path_buf()),
+            "the symlink itself is kept"
+        );
     }
 }
 
@@ -170,7 +174,11 @@ fn decompression_bomb_hits_max_layer_bytes() {
     let roomy = Berth::with_config("max_layer_bytes = 134217728\n");
     roomy.run(&["pull", &fake.reference()]).success();
     let bomb = roomy.layers_dir().join(&image.chain_ids()[0]).join("bomb");
-    assert_eq!(std::fs::metadata(bomb).map(|m| m.len()).ok(), Some(64 * 1024 * 1024), "under a roomy cap the layer unpacks");
+    assert_eq!(
+        std::fs::metadata(bomb).map(|m| m.len()).ok(),
+        Some(64 * 1024 * 1024),
+        "under a roomy cap the layer unpacks"
+    );
 }
 
 /// The fixture itself: the raw builder really writes names the tar crate refuses, and reads back.
@@ -178,10 +186,12 @@ fn decompression_bomb_hits_max_layer_bytes() {
 fn raw_entries_survive_into_the_tar() {
     let mut layer = LayerBuilder::new();
     let long = format!("{}long", "../".repeat(40));
-    layer
-        .raw(b"../escape", EntryType::Regular, b"", b"x")
-        .raw(b"link", EntryType::Link, b"../../x", b"")
-        .raw(long.as_bytes(), EntryType::Link, long.as_bytes(), b"");
+    layer.raw(b"../escape", EntryType::Regular, b"", b"x").raw(b"link", EntryType::Link, b"../../x", b"").raw(
+        long.as_bytes(),
+        EntryType::Link,
+        long.as_bytes(),
+        b"",
+    );
     let tar = layer.into_tar();
     let mut archive = tar::Archive::new(tar.as_slice());
     let entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = archive

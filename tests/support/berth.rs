@@ -207,7 +207,11 @@ impl Run {
         assert!(self.stderr.contains("Error: "), "berth {:?}: stderr lacks `Error: `:\n{self}", self.args);
         let lower = self.stderr.to_lowercase();
         for needle in needles {
-            assert!(lower.contains(&needle.to_lowercase()), "berth {:?}: error should mention {needle:?}:\n{self}", self.args);
+            assert!(
+                lower.contains(&needle.to_lowercase()),
+                "berth {:?}: error should mention {needle:?}:\n{self}",
+                self.args
+            );
         }
         self
     }
@@ -218,7 +222,11 @@ impl Run {
     /// named several fair ways ("timed out" / "timeout").
     pub fn mentions_any(self, words: &[&str]) -> Run {
         let lower = self.stderr.to_lowercase();
-        assert!(words.iter().any(|w| lower.contains(&w.to_lowercase())), "berth {:?}: error should mention one of {words:?}:\n{self}", self.args);
+        assert!(
+            words.iter().any(|w| lower.contains(&w.to_lowercase())),
+            "berth {:?}: error should mention one of {words:?}:\n{self}",
+            self.args
+        );
         self
     }
 }

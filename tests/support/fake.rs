@@ -37,13 +37,18 @@ pub enum Fault {
     WrongDigest,
     /// The manifest comes as `application/octet-stream`; with `media_type_in_json` false its JSON also
     /// lacks `mediaType`.
-    ManifestContentType { media_type_in_json: bool },
+    ManifestContentType {
+        media_type_in_json: bool,
+    },
     /// The manifest is padded past 4 MiB with an annotation (its digest is still right).
     OversizedManifest,
     /// The layer sends its headers and then nothing, forever.
     StalledLayer,
     /// The layer trickles out `chunk` bytes every `interval`.
-    SlowLayer { chunk: usize, interval: Duration },
+    SlowLayer {
+        chunk: usize,
+        interval: Duration,
+    },
     /// Every blob GET answers 307 to the same path on a second server addressed as `localhost`.
     RedirectBlobs,
 }

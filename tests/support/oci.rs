@@ -446,7 +446,8 @@ impl OciLayout {
         let mut entry = top.descriptor();
         entry["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
         let index = json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [entry]});
-        fs::write(dir.path().join("index.json"), serde_json::to_vec(&index).expect("index JSON")).expect("write index.json");
+        fs::write(dir.path().join("index.json"), serde_json::to_vec(&index).expect("index JSON"))
+            .expect("write index.json");
         OciLayout { dir, tag: tag.to_owned() }
     }
 
@@ -463,7 +464,8 @@ impl OciLayout {
 /// Applets and the busybox binary, read once from the host's busybox-static.
 fn busybox_binary() -> (PathBuf, Vec<String>) {
     let path = PathBuf::from("/bin/busybox");
-    let out = std::process::Command::new(&path).arg("--list").output().expect("run /bin/busybox --list (busybox-static)");
+    let out =
+        std::process::Command::new(&path).arg("--list").output().expect("run /bin/busybox --list (busybox-static)");
     assert!(out.status.success(), "busybox --list failed: {}", String::from_utf8_lossy(&out.stderr));
     let applets = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -486,7 +488,11 @@ pub fn busybox_layer() -> Layer {
         layer.symlink(&format!("bin/{applet}"), "busybox");
     }
     layer.dir("etc", Meta::mode(0o755));
-    layer.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n", Meta::mode(0o644));
+    layer.file(
+        "etc/passwd",
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+        Meta::mode(0o644),
+    );
     layer.file("etc/group", b"root:x:0:\nnogroup:x:65534:\n", Meta::mode(0o644));
     layer.dir("tmp", Meta::mode(0o1777));
     layer.dir("root", Meta::mode(0o700));
@@ -548,8 +554,16 @@ pub fn multilayer_image() -> Image {
         .dir("usr/bin", Meta::mode(0o755))
         .file("usr/bin/setuid-tool", b"setuid\n", Meta::mode(0o4755))
         .file("usr/bin/setgid-tool", b"setgid\n", Meta::mode(0o2755).owner(0, 1000))
-        .file("usr/bin/cap-tool", b"has a file capability\n", Meta::mode(0o755).xattr("security.capability", &capability_xattr()))
-        .file("xattr-file", b"user xattrs\n", Meta::mode(0o644).xattr("user.comment", b"hello").xattr("user.binary", &[0, 1, 2, 255]))
+        .file(
+            "usr/bin/cap-tool",
+            b"has a file capability\n",
+            Meta::mode(0o755).xattr("security.capability", &capability_xattr()),
+        )
+        .file(
+            "xattr-file",
+            b"user xattrs\n",
+            Meta::mode(0o644).xattr("user.comment", b"hello").xattr("user.binary", &[0, 1, 2, 255]),
+        )
         .fifo("fifo", Meta::mode(0o620))
         .dir("dev", Meta::mode(0o755))
         .char_device("dev/mynull", 1, 3, Meta::mode(0o666));
@@ -562,7 +576,11 @@ pub fn multilayer_image() -> Image {
         .opaque("data/old")
         .file("data/old/new", b"after the opaque marker\n", Meta::mode(0o644))
         .hardlink("cross-link", "shared")
-        .file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/ash\n", Meta::mode(0o644))
+        .file(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/ash\n",
+            Meta::mode(0o644),
+        )
         .dir("home/user/.config", Meta::mode(0o700).owner(1000, 1000));
 
     let mut third = LayerBuilder::new();
@@ -612,7 +630,8 @@ pub fn multiplatform_index() -> Index {
     let amd64 = Image::new(Platform::new("linux", "amd64", None), vec![busybox_layer()], &["sh"], "amd64");
     let mut arm = LayerBuilder::new();
     arm.dir("etc", Meta::mode(0o755)).file("etc/arch", b"arm64\n", Meta::mode(0o644));
-    let arm64 = Image::new(Platform::new("linux", "arm64", Some("v8")), vec![arm.build(Compression::Gzip)], &["sh"], "arm64");
+    let arm64 =
+        Image::new(Platform::new("linux", "arm64", Some("v8")), vec![arm.build(Compression::Gzip)], &["sh"], "arm64");
     Index::with_attestation(vec![amd64, arm64])
 }
 

@@ -46,10 +46,8 @@ impl Registry {
     fn launch(creds: Option<(String, String)>) -> Registry {
         let dir = tempfile::Builder::new().prefix("berth-registry-").tempdir().expect("temp dir for registry");
         if let Some((user, password)) = &creds {
-            let out = Command::new("htpasswd")
-                .args(["-Bbn", user, password])
-                .output()
-                .expect("run htpasswd (apache2-utils)");
+            let out =
+                Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("run htpasswd (apache2-utils)");
             assert!(out.status.success(), "htpasswd failed: {}", String::from_utf8_lossy(&out.stderr));
             fs::write(dir.path().join("htpasswd"), &out.stdout).expect("write htpasswd file");
         }
@@ -179,7 +177,10 @@ fn config_yaml(dir: &std::path::Path, port: u16, auth: bool) -> String {
         storage.display()
     );
     if auth {
-        yaml.push_str(&format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", dir.join("htpasswd").display()));
+        yaml.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+            dir.join("htpasswd").display()
+        ));
     }
     yaml
 }
