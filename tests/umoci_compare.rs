@@ -12,7 +12,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 use support::berth::{Berth, walk};
-use support::oci::{self, OciLayout};
+use support::oci::{self, Image, OciLayout};
 use support::registry::{PushFormat, Registry};
 
 /// What the comparison sees of one path.
@@ -20,7 +20,7 @@ use support::registry::{PushFormat, Registry};
 struct Node {
     kind: &'static str,
     /// Permission bits with setuid/setgid/sticky; not for symlinks, whose mode means nothing.
-    mode: Option<u32>,
+    mode: Option<Mode>,
     uid: u32,
     gid: u32,
     /// sha256 of a regular file's contents.
@@ -30,6 +30,16 @@ struct Node {
     xattrs: BTreeMap<String, Vec<u8>>,
     /// Directory mtimes move as children are added, so only non-directories are compared.
     mtime: Option<i64>,
+}
+
+/// Permission bits, shown in octal.
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct Mode(u32);
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "0o{:o}", self.0)
+    }
 }
 
 /// A whole file tree: nodes by path relative to its top, and hard link groups (paths sharing an inode).
@@ -71,7 +81,7 @@ impl Tree {
                 .then(|| (libc::major(meta.rdev()), libc::minor(meta.rdev())));
             let node = Node {
                 kind,
-                mode: (!ft.is_symlink()).then_some(meta.mode() & 0o7777),
+                mode: (!ft.is_symlink()).then_some(Mode(meta.mode() & 0o7777)),
                 uid: meta.uid(),
                 gid: meta.gid(),
                 contents: ft.is_file().then(|| hex::encode(Sha256::digest(fs::read(path).expect("read file in tree")))),
@@ -156,15 +166,12 @@ impl Drop for Overlay {
     }
 }
 
-#[test]
-fn multilayer_pull_matches_umoci_unpack() {
-    if !support::require_root("multilayer_pull_matches_umoci_unpack") {
-        return;
-    }
-    let image = oci::multilayer_image();
+/// Unpacks `image` with umoci and with berth (pulled from a real registry), mounts berth's layers as
+/// overlay, and returns umoci's tree and the differences.
+fn compare_with_umoci(image: &Image) -> (Tree, Vec<String>) {
     let work = tempfile::Builder::new().prefix("berth-umoci-").tempdir().expect("work dir");
 
-    let layout = OciLayout::of_image(&image, "v1");
+    let layout = OciLayout::of_image(image, "v1");
     let bundle = work.path().join("bundle");
     let out = Command::new("umoci")
         .args(["unpack", "--image", &layout.image_arg()])
@@ -173,10 +180,9 @@ fn multilayer_pull_matches_umoci_unpack() {
         .expect("run umoci");
     assert!(out.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&out.stderr));
     let expected = Tree::read(&bundle.join("rootfs"));
-    assert_reference_has_the_tricky_parts(&expected);
 
     let registry = Registry::start();
-    let reference = registry.push_image(&image, "test/multi:v1", PushFormat::Oci);
+    let reference = registry.push_image(image, "test/compare:v1", PushFormat::Oci);
     let berth = Berth::new();
     berth.run(&["pull", &reference]).success();
     berth.assert_no_wh_files();
@@ -190,6 +196,31 @@ fn multilayer_pull_matches_umoci_unpack() {
     let merged = Overlay::mount(&lowers, &work.path().join("merged"), &work.path().join("empty"));
     let actual = Tree::read(&merged.target);
     let diff = expected.diff(&actual);
+    (expected, diff)
+}
+
+#[test]
+fn multilayer_pull_matches_umoci_unpack() {
+    if !support::require_root("multilayer_pull_matches_umoci_unpack") {
+        return;
+    }
+    let (expected, diff) = compare_with_umoci(&oci::multilayer_image());
+    assert_reference_has_the_tricky_parts(&expected);
+    assert!(diff.is_empty(), "berth's layers differ from umoci's unpack:\n{}", diff.join("\n"));
+}
+
+#[test]
+fn implicit_parent_dirs_match_umoci_unpack() {
+    if !support::require_root("implicit_parent_dirs_match_umoci_unpack") {
+        return;
+    }
+    let (expected, diff) = compare_with_umoci(&oci::implicit_parents_image());
+    let user = expected.nodes.get("home/user").expect("umoci's unpack has home/user");
+    assert_eq!(
+        (user.mode, user.uid),
+        (Some(Mode(0o750)), 1000),
+        "fixture: the base's attributes survive in umoci's unpack"
+    );
     assert!(diff.is_empty(), "berth's layers differ from umoci's unpack:\n{}", diff.join("\n"));
 }
 
@@ -200,8 +231,8 @@ fn assert_reference_has_the_tricky_parts(tree: &Tree) {
     assert!(!tree.nodes.contains_key("data/old/a") && !tree.nodes.contains_key("data/old/sub"), "opaque dir applied");
     assert_eq!(node("data/old/new").kind, "file");
     assert_eq!(node("gone-dir/reborn").kind, "file");
-    assert_eq!(node("usr/bin/setuid-tool").mode, Some(0o4755));
-    assert_eq!(node("sticky").mode, Some(0o1777));
+    assert_eq!(node("usr/bin/setuid-tool").mode, Some(Mode(0o4755)));
+    assert_eq!(node("sticky").mode, Some(Mode(0o1777)));
     assert_eq!((node("home/user/notes").uid, node("home/user/notes").mtime), (1000, Some(1_234_567_890)));
     assert_eq!(node("dev/mynull").device, Some((1, 3)));
     assert_eq!(node("fifo").kind, "fifo");

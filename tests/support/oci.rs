@@ -568,19 +568,25 @@ pub fn multilayer_image() -> Image {
         .dir("dev", Meta::mode(0o755))
         .char_device("dev/mynull", 1, 3, Meta::mode(0o666));
 
+    // Upper layers carry entries for the parents of what they change, as `docker build` writes them;
+    // `implicit_parents_image` covers layers that leave them out.
     let mut second = LayerBuilder::new();
     second
         .whiteout("gone")
         .whiteout("gone-dir")
+        .dir("data", Meta::mode(0o755))
         .dir("data/old", Meta::mode(0o750))
         .opaque("data/old")
         .file("data/old/new", b"after the opaque marker\n", Meta::mode(0o644))
         .hardlink("cross-link", "shared")
+        .dir("etc", Meta::mode(0o755))
         .file(
             "etc/passwd",
             b"root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/ash\n",
             Meta::mode(0o644),
         )
+        .dir("home", Meta::mode(0o755))
+        .dir("home/user", Meta::mode(0o750).owner(1000, 1000))
         .dir("home/user/.config", Meta::mode(0o700).owner(1000, 1000));
 
     let mut third = LayerBuilder::new();
@@ -589,17 +595,21 @@ pub fn multilayer_image() -> Image {
         .file("gone-dir/reborn", b"a new dir where a whited out one was\n", Meta::mode(0o644))
         .dir("sticky", Meta::mode(0o1777).owner(1000, 1000))
         .dir("setgid-dir", Meta::mode(0o2775).owner(0, 1000))
+        .dir("home", Meta::mode(0o755))
+        .dir("home/user", Meta::mode(0o750).owner(1000, 1000))
         .symlink("home/user/passwd-link", "../../etc/passwd")
         .dir("l3", Meta::mode(0o755))
         .file("l3/a", b"three names\n", Meta::mode(0o644).mtime(1_000_000_000))
         .hardlink("l3/b", "l3/a")
         .hardlink("l3/c", "l3/a")
+        .dir("data", Meta::mode(0o755))
         .dir("data/mixed", Meta::mode(0o755))
         .file("data/mixed/big", &pattern(300 * 1024), Meta::mode(0o644));
 
     let mut fourth = LayerBuilder::new();
     fourth
         .whiteout("shared-link")
+        .dir("bin", Meta::mode(0o755))
         .file("bin/sh", b"a file where a symlink was\n", Meta::mode(0o755))
         .symlink("dangling", "/nowhere/at/all");
 
@@ -610,6 +620,25 @@ pub fn multilayer_image() -> Image {
         fourth.build(Compression::Gzip),
     ];
     Image::new(Platform::host(), layers, &["/bin/tool"], "multilayer")
+}
+
+/// Two layers where the top one changes files deep in directories of the base without entries for those
+/// directories (as non-Docker builders write layers). Stacked, the directories must keep the base's
+/// mode, owner and xattrs, as overlayfs copy-up would keep them.
+pub fn implicit_parents_image() -> Image {
+    let mut base = LayerBuilder::new();
+    base.dir("home", Meta::mode(0o755))
+        .dir("home/user", Meta::mode(0o750).owner(1000, 1000).xattr("user.note", b"kept"))
+        .file("home/user/profile", b"export A=1\n", Meta::mode(0o644).owner(1000, 1000))
+        .dir("srv", Meta::mode(0o711).owner(33, 33))
+        .dir("srv/www", Meta::mode(0o2750).owner(33, 33))
+        .file("srv/www/old.html", b"old\n", Meta::mode(0o640).owner(33, 33));
+    let mut top = LayerBuilder::new();
+    top.file("home/user/profile", b"export A=2\n", Meta::mode(0o644).owner(1000, 1000))
+        .file("srv/www/index.html", b"new\n", Meta::mode(0o640).owner(33, 33))
+        .file("opt/fresh/file", b"in directories no layer names\n", Meta::mode(0o644));
+    let layers = vec![base.build(Compression::Gzip), top.build(Compression::Gzip)];
+    Image::new(Platform::host(), layers, &["/bin/sh"], "implicit-parents")
 }
 
 /// Bytes that do not compress to nothing, so blobs have real size.
