@@ -82,7 +82,8 @@ fn manifest_with_wrong_content_type_but_media_type_in_json_pulls() {
     let image = image();
     let fake = FakeRegistry::start(&image, Fault::ManifestContentType { media_type_in_json: true });
     let berth = Berth::new();
-    berth.run(&["pull", &fake.reference()]).success();
+    let run = berth.run(&["pull", &fake.reference()]).success();
+    assert!(run.stdout.contains(&format!("Digest: {}", fake.manifest_digest())), "{run}");
     assert_eq!(berth.inspect(&fake.reference())["Id"], image.id());
     berth.assert_layers_exactly(&image.chain_ids());
 }

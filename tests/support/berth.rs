@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -329,9 +329,4 @@ pub fn walk(dir: &Path, visit: &mut dyn FnMut(&Path, &fs::Metadata)) {
             walk(&entry, visit);
         }
     }
-}
-
-/// Whether `path` is an overlay whiteout (char device 0:0).
-pub fn is_overlay_whiteout(meta: &fs::Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
 }
