@@ -37,9 +37,8 @@ pub fn link_from_lowers(dest: &Path, lowers: &[PathBuf], links: &[DeferredLink])
             (Some(source_name), Some(split)) => (source_name, split),
             _ => return Err(bad("the link or its target is the layer root")),
         };
-        let parent_fd = root
-            .open_dir_create(parent, &mut created)
-            .map_err(LayerError::io(&link.path, "open parent directory"))?;
+        let parent_fd =
+            root.open_dir_create(parent, &mut created).map_err(LayerError::io(&link.path, "open parent directory"))?;
         let parent_stat = rustix::fs::fstat(&parent_fd).map_err(|e| io_err(&link.path, "fstat parent", e))?;
         if let Some(existing) = lstat_at(parent_fd.as_fd(), name).map_err(LayerError::io(&link.path, "lstat"))? {
             if FileType::from_raw_mode(existing.st_mode) == FileType::Directory {
@@ -152,8 +151,8 @@ fn walk_dirs(layer: &Path, root: &Root, dirs: &[&OsStr]) -> Result<Walk, LayerEr
             Some(stat) if whiteout::is_whiteout(&stat) => return Ok(Walk::Hidden(walked)),
             Some(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {
                 let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                dir = rustix::fs::openat(&dir, *name, flags, Mode::empty())
-                    .map_err(|e| lookup_err(&walked)(e.into()))?;
+                dir =
+                    rustix::fs::openat(&dir, *name, flags, Mode::empty()).map_err(|e| lookup_err(&walked)(e.into()))?;
                 opaque |= whiteout::is_opaque(dir.as_fd()).map_err(lookup_err(&walked))?;
             }
             Some(_) => return Ok(Walk::Blocked),

@@ -753,10 +753,8 @@ fn implicit_dirs_inherit_from_the_lower_that_shows_them() {
     let (lower, _) = layer_dir(tmp.path(), "lower", &lower_tar);
     let (middle, report) = layer_dir(tmp.path(), "middle", &Layer::new().file("home/other", b"x").finish());
     inherit_from_lowers(&middle, std::slice::from_ref(&lower), &report.implicit_dirs).expect("inherit middle");
-    let upper_tar = Layer::new()
-        .file("home/user/.config/x", b"x")
-        .append(owned_dir("etc", 0o755, 0, 1_111), b"")
-        .finish();
+    let upper_tar =
+        Layer::new().file("home/user/.config/x", b"x").append(owned_dir("etc", 0o755, 0, 1_111), b"").finish();
     let (upper, report) = layer_dir(tmp.path(), "upper", &upper_tar);
     let expected: Vec<PathBuf> = ["home", "home/user", "home/user/.config"].iter().map(PathBuf::from).collect();
     assert_eq!(report.implicit_dirs, expected);
