@@ -41,8 +41,8 @@ pub enum PullError {
     Oversized { image: String, layer: String, expected: u64 },
     #[error("pulling {image}: layer {layer} failed verification: expected diff id {expected}, got {actual}")]
     DiffIdMismatch { image: String, layer: String, expected: String, actual: String },
-    #[error("pulling {image}: layer {layer}: download failed: {source}")]
-    Download { image: String, layer: String, source: Box<RegistryError> },
+    #[error("pulling {image}: layer {layer}: download failed after {received} of {expected} bytes: {source}")]
+    Download { image: String, layer: String, received: u64, expected: u64, source: Box<RegistryError> },
     #[error("pulling {image}: layer {layer}: {source}")]
     Unpack { image: String, layer: String, source: Box<LayerError> },
     #[error("pulling {image}: {source}")]
@@ -284,6 +284,8 @@ async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackR
     let mut blob = job.registry.blob(&job.reference, &layer).await.map_err(|source| PullError::Download {
         image: image(),
         layer: layer.clone(),
+        received: 0,
+        expected: expected_size,
         source: Box::new(source),
     })?;
 
@@ -329,7 +331,13 @@ async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackR
     drop(tx);
     let unpacked = unpacker.await.map_err(|e| PullError::Task { image: image(), reason: e.to_string() })?;
     if let Some(source) = stream_error {
-        return Err(PullError::Download { image: image(), layer, source: Box::new(source) });
+        return Err(PullError::Download {
+            image: image(),
+            layer,
+            received,
+            expected: expected_size,
+            source: Box::new(source),
+        });
     }
     job.progress(desc, LayerProgress::Verifying);
     // Bad bytes explain a failed unpack better than the unpack error does, so check them first.
