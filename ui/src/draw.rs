@@ -45,10 +45,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
 
 const TAB_KEYS: [(Pane, Command); 6] = [
     (Pane::Containers, Command::GoContainers),
+    (Pane::Images, Command::GoImages),
     (Pane::Logs, Command::GoLogs),
     (Pane::Stats, Command::GoStats),
     (Pane::Shell, Command::GoShell),
-    (Pane::Images, Command::GoImages),
     (Pane::Operations, Command::GoOperations),
 ];
 
@@ -61,29 +61,38 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(app.keymap.label(command), theme.key()));
         spans.push(Span::styled(format!(" {}", pane.title()), style));
     }
-    let right = format!("mouse {} · {} ", if app.mouse { "on" } else { "off" }, theme.name);
+    let right = format!("mouse {} ", if app.mouse { "on" } else { "off" });
     let [left_area, right_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(right.chars().count() as u16)]).areas(area);
     frame.render_widget(Paragraph::new(Line::from(spans)), left_area);
     frame.render_widget(Paragraph::new(right).style(theme.muted()), right_area);
 }
 
-/// The focused pane's usable commands with their live keys, or the latest status message.
+/// The focused pane's usable commands with their live keys (or the latest status message), help and quit
+/// always at the right.
 fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let bar = ratatui::style::Style::new().fg(theme.colors.status_fg).bg(theme.colors.status_bg);
-    let line = match &app.status {
+    let hint = |spans: &mut Vec<Span<'static>>, command: Command| {
+        spans.push(Span::styled(format!(" {}", app.keymap.label(command)), bar.fg(theme.colors.key)));
+        spans.push(Span::raw(format!(" {} ", command.help())));
+    };
+    let mut right = Vec::new();
+    hint(&mut right, Command::Help);
+    hint(&mut right, Command::Quit);
+    let left = match &app.status {
         Some(status) if status.error => Line::from(Span::styled(format!(" {}", status.text), bar.fg(theme.colors.error))),
         Some(status) => Line::from(Span::raw(format!(" {}", status.text))),
         None => {
             let mut spans = Vec::new();
-            let commands = app.pane_commands().into_iter().filter(|(_, on)| *on).map(|(c, _)| c);
-            for command in commands.chain([Command::Help, Command::Quit]) {
-                spans.push(Span::styled(format!(" {}", app.keymap.label(command)), bar.fg(theme.colors.key)));
-                spans.push(Span::raw(format!(" {} ", command.help())));
+            for (command, _) in app.pane_commands().into_iter().filter(|(_, on)| *on) {
+                hint(&mut spans, command);
             }
             Line::from(spans)
         }
     };
-    frame.render_widget(Paragraph::new(line).style(bar), area);
+    let right = Line::from(right);
+    let [left_area, right_area] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(right.width() as u16)]).areas(area);
+    frame.render_widget(Paragraph::new(left).style(bar), left_area);
+    frame.render_widget(Paragraph::new(right).style(bar), right_area);
 }

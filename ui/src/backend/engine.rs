@@ -199,6 +199,4 @@ impl Backend for EngineBackend {
     fn shell_input(&self, _session: u64, _bytes: Vec<u8>) {}
 
     fn resize_shell(&self, _session: u64, _cols: u16, _rows: u16) {}
-
-    fn close_shell(&self, _session: u64) {}
 }

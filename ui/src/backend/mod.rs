@@ -239,7 +239,6 @@ pub trait Backend: Send + Sync + 'static {
     fn open_shell(&self, id: String, cols: u16, rows: u16) -> BoxFuture<'_, Result<u64, BackendError>>;
     fn shell_input(&self, session: u64, bytes: Vec<u8>);
     fn resize_shell(&self, session: u64, cols: u16, rows: u16);
-    fn close_shell(&self, session: u64);
 }
 
 /// A short, stable ID for display (`sha256:abc…` → 12 hex digits).

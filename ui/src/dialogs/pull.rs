@@ -4,7 +4,7 @@ use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Gauge, Paragraph};
+use ratatui::widgets::{Clear, Gauge, Paragraph, Wrap};
 
 use super::{centered, dialog_block};
 use crate::backend::{LayerState, short_id};
@@ -78,7 +78,7 @@ impl PullDialog {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
-        let height = 7 + self.layers.len() as u16;
+        let height = 9 + self.layers.len() as u16;
         let area = centered(area, 76, height);
         frame.render_widget(Clear, area);
         let block = dialog_block(theme, "Pull image");
@@ -86,7 +86,7 @@ impl PullDialog {
         frame.render_widget(block, area);
         let [input_area, status_area, _, layers_area, hint_area] = Layout::vertical([
             Constraint::Length(1),
-            Constraint::Length(1),
+            Constraint::Length(3),
             Constraint::Length(1),
             Constraint::Fill(1),
             Constraint::Length(1),
@@ -106,7 +106,7 @@ impl PullDialog {
             PullPhase::Done { reference, image_id } => (format!("Pulled {reference} ({})", short_id(image_id)), theme.ok()),
             PullPhase::Failed { error, .. } => (error.clone(), theme.error()),
         };
-        frame.render_widget(Paragraph::new(status).style(style), status_area);
+        frame.render_widget(Paragraph::new(status).style(style).wrap(Wrap { trim: true }), status_area);
         let rows = Layout::vertical(vec![Constraint::Length(1); self.layers.len()]).split(layers_area);
         for ((digest, state), row) in self.layers.iter().zip(rows.iter()) {
             let [name_area, bar_area] = Layout::horizontal([Constraint::Length(14), Constraint::Fill(1)]).areas(*row);

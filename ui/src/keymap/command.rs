@@ -71,8 +71,8 @@ const fn k(code: KeyName) -> Key {
 }
 
 commands! {
-    Quit "quit" Global "quit berth" [Key::ch('q')];
-    Help "help" Global "show every key" [Key::ch('?'), k(KeyName::F(1))];
+    Quit "quit" Global "quit" [Key::ch('q')];
+    Help "help" Global "help" [Key::ch('?'), k(KeyName::F(1))];
     Back "back" Global "close, go back" [k(KeyName::Esc)];
     NextPane "next_pane" Global "next pane" [k(KeyName::Tab)];
     PrevPane "prev_pane" Global "previous pane" [k(KeyName::BackTab)];

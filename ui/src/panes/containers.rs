@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use ratatui::Frame;
+use ratatui::style::{Modifier, Style};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
@@ -102,7 +103,7 @@ impl ContainersPane {
         if self.marked.is_empty() {
             self.selected().into_iter().collect()
         } else {
-            self.rows.iter().filter(|r| self.marked.contains(&r.id)).collect()
+            self.visible().into_iter().filter(|r| self.marked.contains(&r.id)).collect()
         }
     }
 
@@ -139,8 +140,9 @@ impl ContainersPane {
         let rows = self.visible().into_iter().map(|r| {
             let mark = if self.marked.contains(&r.id) { "●" } else { " " };
             let status = match (r.state, &r.started_at, r.exit_code) {
-                (ContainerState::Running | ContainerState::Paused, Some(t), _) => {
-                    format!("Up {}", format::span(t, ctx.now).unwrap_or_default())
+                (ContainerState::Running, Some(t), _) => format!("Up {}", format::span(t, ctx.now).unwrap_or_default()),
+                (ContainerState::Paused, Some(t), _) => {
+                    format!("Up {} (Paused)", format::span(t, ctx.now).unwrap_or_default())
                 }
                 (ContainerState::Exited, _, Some(code)) => format!("Exited ({code})"),
                 _ => String::new(),
@@ -160,14 +162,14 @@ impl ContainersPane {
             Constraint::Fill(2),
             Constraint::Fill(2),
             Constraint::Length(10),
-            Constraint::Length(16),
+            Constraint::Length(24),
             Constraint::Fill(2),
             Constraint::Length(12),
         ];
         let empty = self.rows.is_empty();
         let table = Table::new(rows, widths)
             .header(header)
-            .row_highlight_style(if ctx.focused { ctx.theme.selected() } else { ctx.theme.base() })
+            .row_highlight_style(if ctx.focused { ctx.theme.selected() } else { Style::new().add_modifier(Modifier::BOLD) })
             .block(block);
         let mut state = TableState::default().with_selected((!empty).then_some(self.list.selected));
         frame.render_stateful_widget(table, area, &mut state);

@@ -2,6 +2,7 @@
 //! made each.
 
 use ratatui::Frame;
+use ratatui::style::{Modifier, Style};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
@@ -25,7 +26,8 @@ impl ImagesPane {
     pub fn visible(&self) -> Vec<&ImageRow> {
         let mut rows: Vec<&ImageRow> =
             self.rows.iter().filter(|r| self.list.matches(&format!("{} {}", r.tags.join(" "), r.id))).collect();
-        rows.sort_by(|a, b| a.tags.first().cmp(&b.tags.first()).then(a.id.cmp(&b.id)));
+        // Untagged images last.
+        rows.sort_by(|a, b| (a.tags.is_empty(), a.tags.first()).cmp(&(b.tags.is_empty(), b.tags.first())).then(a.id.cmp(&b.id)));
         rows
     }
 
@@ -65,7 +67,10 @@ impl ImagesPane {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
-        let [list_area, layer_area] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+        // Narrow terminals give the list the whole width until layers are asked for.
+        let split = if area.width >= 110 || self.layers_of.is_some() { 55 } else { 100 };
+        let [list_area, layer_area] =
+            Layout::horizontal([Constraint::Percentage(split), Constraint::Percentage(100 - split)]).areas(area);
         let block = pane_block(ctx, &format!(" Images ({}) ", self.rows.len()), &self.list);
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), list_area);
@@ -82,20 +87,22 @@ impl ImagesPane {
                 ])
             });
             let widths = [
-                Constraint::Fill(3),
+                Constraint::Min(16),
                 Constraint::Length(12),
-                Constraint::Length(9),
+                Constraint::Length(8),
                 Constraint::Length(15),
                 Constraint::Fill(1),
             ];
             let table = Table::new(rows, widths)
                 .header(header)
-                .row_highlight_style(if ctx.focused { ctx.theme.selected() } else { ctx.theme.base() })
+                .row_highlight_style(if ctx.focused { ctx.theme.selected() } else { Style::new().add_modifier(Modifier::BOLD) })
                 .block(block);
             let mut state = TableState::default().with_selected((!self.rows.is_empty()).then_some(self.list.selected));
             frame.render_stateful_widget(table, list_area, &mut state);
         }
-        self.draw_layers(frame, layer_area, ctx);
+        if layer_area.width > 0 {
+            self.draw_layers(frame, layer_area, ctx);
+        }
     }
 
     fn draw_layers(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {

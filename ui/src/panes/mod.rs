@@ -36,7 +36,7 @@ pub enum Pane {
 }
 
 impl Pane {
-    pub const ALL: [Pane; 6] = [Pane::Containers, Pane::Logs, Pane::Stats, Pane::Shell, Pane::Images, Pane::Operations];
+    pub const ALL: [Pane; 6] = [Pane::Containers, Pane::Images, Pane::Logs, Pane::Stats, Pane::Shell, Pane::Operations];
 
     pub fn title(self) -> &'static str {
         match self {
