@@ -68,7 +68,7 @@ impl ImagesPane {
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
         // Narrow terminals give the list the whole width until layers are asked for.
-        let split = if area.width >= 110 || self.layers_of.is_some() { 55 } else { 100 };
+        let split = if area.width >= 110 || self.layers_of.is_some() { 62 } else { 100 };
         let [list_area, layer_area] =
             Layout::horizontal([Constraint::Percentage(split), Constraint::Percentage(100 - split)]).areas(area);
         let block = pane_block(ctx, &format!(" Images ({}) ", self.rows.len()), &self.list);
@@ -86,8 +86,10 @@ impl ImagesPane {
                     Cell::from(r.used_by.join(", ")),
                 ])
             });
+            // The name column is as wide as the longest name (up to a limit) before USED BY gets any room.
+            let longest = self.rows.iter().map(|r| Self::name(r).chars().count()).max().unwrap_or(0).clamp(14, 48);
             let widths = [
-                Constraint::Min(16),
+                Constraint::Min(longest as u16),
                 Constraint::Length(12),
                 Constraint::Length(8),
                 Constraint::Length(15),
