@@ -470,10 +470,8 @@ impl App {
             }
             Command::Timestamps => self.logs.timestamps = !self.logs.timestamps,
             Command::Wrap => self.logs.wrap = !self.logs.wrap,
-            Command::NextMatch | Command::PrevMatch => {
-                if !self.logs.jump_to_match(command == Command::NextMatch) {
-                    self.info(format!("no match for {:?}", self.logs.search.filter.value()));
-                }
+            Command::NextMatch | Command::PrevMatch if !self.logs.jump_to_match(command == Command::NextMatch) => {
+                self.info(format!("no match for {:?}", self.logs.search.filter.value()));
             }
             Command::SaveLog => {
                 let name = self.logs.container.as_ref().map_or("log", |(_, n)| n.as_str());
