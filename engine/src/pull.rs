@@ -41,8 +41,8 @@ pub enum PullError {
     Oversized { image: String, layer: String, expected: u64 },
     #[error("pulling {image}: layer {layer} failed verification: expected diff id {expected}, got {actual}")]
     DiffIdMismatch { image: String, layer: String, expected: String, actual: String },
-    #[error("pulling {image}: layer {layer}: download failed: {source}")]
-    Download { image: String, layer: String, source: Box<RegistryError> },
+    #[error("pulling {image}: layer {layer}: download failed after {received} of {expected} bytes: {source}")]
+    Download { image: String, layer: String, received: u64, expected: u64, source: Box<RegistryError> },
     #[error("pulling {image}: layer {layer}: {source}")]
     Unpack { image: String, layer: String, source: Box<LayerError> },
     #[error("pulling {image}: {source}")]
@@ -221,12 +221,19 @@ async fn fetch_layer(
     {
         return Err(PullError::ParentFailed { image: job.image.clone(), layer: desc.digest().to_string() });
     }
-    if !report.deferred_links.is_empty() {
+    if !report.deferred_links.is_empty() || !report.implicit_dirs.is_empty() {
         let lowers: Vec<PathBuf> = job.chains[..i].iter().rev().map(|c| job.store.layer_dir(c)).collect();
         let dest = dir.path().to_path_buf();
-        let links = report.deferred_links.clone();
-        blocking(&job.image, move || layer::link_from_lowers(&dest, &lowers, &links)).await?.map_err(|source| {
-            PullError::Unpack { image: job.image.clone(), layer: desc.digest().to_string(), source: Box::new(source) }
+        let (links, mut dirs) = (report.deferred_links.clone(), report.implicit_dirs.clone());
+        blocking(&job.image, move || {
+            dirs.extend(layer::link_from_lowers(&dest, &lowers, &links)?);
+            layer::inherit_from_lowers(&dest, &lowers, &dirs)
+        })
+        .await?
+        .map_err(|source| PullError::Unpack {
+            image: job.image.clone(),
+            layer: desc.digest().to_string(),
+            source: Box::new(source),
         })?;
     }
     let record = LayerRecord {
@@ -277,6 +284,8 @@ async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackR
     let mut blob = job.registry.blob(&job.reference, &layer).await.map_err(|source| PullError::Download {
         image: image(),
         layer: layer.clone(),
+        received: 0,
+        expected: expected_size,
         source: Box::new(source),
     })?;
 
@@ -322,7 +331,13 @@ async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackR
     drop(tx);
     let unpacked = unpacker.await.map_err(|e| PullError::Task { image: image(), reason: e.to_string() })?;
     if let Some(source) = stream_error {
-        return Err(PullError::Download { image: image(), layer, source: Box::new(source) });
+        return Err(PullError::Download {
+            image: image(),
+            layer,
+            received,
+            expected: expected_size,
+            source: Box::new(source),
+        });
     }
     job.progress(desc, LayerProgress::Verifying);
     // Bad bytes explain a failed unpack better than the unpack error does, so check them first.
