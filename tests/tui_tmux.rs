@@ -19,7 +19,17 @@ impl Tmux {
     fn start(command: &str, width: u16, height: u16) -> Tmux {
         let socket = format!("berth-tui-test-{}", std::process::id());
         let tmux = Tmux { socket };
-        let out = tmux.run(&["new-session", "-d", "-s", "berth", "-x", &width.to_string(), "-y", &height.to_string(), command]);
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "berth",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]);
         assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
         tmux
     }

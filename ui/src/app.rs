@@ -8,9 +8,7 @@ use chrono::{DateTime, Timelike, Utc};
 use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
-use crate::backend::{
-    BackendError, BackendEvent, ContainerOp, ContainerRow, ImageRow, LayerRow, RunRequest, short_id,
-};
+use crate::backend::{BackendError, BackendEvent, ContainerOp, ContainerRow, ImageRow, LayerRow, RunRequest, short_id};
 use crate::config::UiConfig;
 use crate::dialogs::command_line::{self, CommandLine, LineCommand};
 use crate::dialogs::confirm::{Answer, ConfirmDialog};
@@ -43,18 +41,42 @@ pub enum Effect {
     InspectContainer(String),
     /// A canonical reference.
     Pull(String),
-    RemoveImage { id: String, force: bool },
-    PruneImages { all: bool },
-    Container { id: String, name: String, op: ContainerOp },
+    RemoveImage {
+        id: String,
+        force: bool,
+    },
+    PruneImages {
+        all: bool,
+    },
+    Container {
+        id: String,
+        name: String,
+        op: ContainerOp,
+    },
     Run(RunRequest),
     FollowLogs(String),
     UnfollowLogs(String),
     FollowStats(String),
     UnfollowStats(String),
-    OpenShell { id: String, name: String, rows: u16, cols: u16 },
-    ShellInput { session: u64, bytes: Vec<u8> },
-    ResizeShell { session: u64, rows: u16, cols: u16 },
-    SaveLog { path: PathBuf, text: String },
+    OpenShell {
+        id: String,
+        name: String,
+        rows: u16,
+        cols: u16,
+    },
+    ShellInput {
+        session: u64,
+        bytes: Vec<u8>,
+    },
+    ResizeShell {
+        session: u64,
+        rows: u16,
+        cols: u16,
+    },
+    SaveLog {
+        path: PathBuf,
+        text: String,
+    },
     SetMouse(bool),
 }
 
@@ -65,14 +87,35 @@ pub enum Msg {
     Tick(DateTime<Utc>),
     Images(Result<Vec<ImageRow>, BackendError>),
     Containers(Result<Vec<ContainerRow>, BackendError>),
-    Layers { id: String, result: Result<Vec<LayerRow>, BackendError> },
-    Inspect { title: String, result: Result<String, BackendError> },
-    Pulled { reference: String, result: Result<String, BackendError> },
+    Layers {
+        id: String,
+        result: Result<Vec<LayerRow>, BackendError>,
+    },
+    Inspect {
+        title: String,
+        result: Result<String, BackendError>,
+    },
+    Pulled {
+        reference: String,
+        result: Result<String, BackendError>,
+    },
     /// An operation finished; `what` describes it for the operations log.
-    Done { what: String, result: Result<String, BackendError> },
-    LogsFailed { id: String, error: BackendError },
-    StatsFailed { id: String, error: BackendError },
-    ShellOpened { name: String, result: Result<u64, BackendError> },
+    Done {
+        what: String,
+        result: Result<String, BackendError>,
+    },
+    LogsFailed {
+        id: String,
+        error: BackendError,
+    },
+    StatsFailed {
+        id: String,
+        error: BackendError,
+    },
+    ShellOpened {
+        name: String,
+        result: Result<u64, BackendError>,
+    },
     Backend(BackendEvent),
 }
 
@@ -300,7 +343,12 @@ impl App {
             },
             Ok(LineCommand::Container { op, names }) => {
                 for name in names {
-                    let id = self.containers.rows.iter().find(|r| r.name == name || r.id.starts_with(&name)).map(|r| r.id.clone());
+                    let id = self
+                        .containers
+                        .rows
+                        .iter()
+                        .find(|r| r.name == name || r.id.starts_with(&name))
+                        .map(|r| r.id.clone());
                     self.effects.push(Effect::Container { id: id.unwrap_or_else(|| name.clone()), name, op });
                 }
             }
@@ -532,7 +580,8 @@ impl App {
             .collect();
         let names: Vec<&str> = targets.iter().map(|(_, n)| n.as_str()).collect();
         let prompt = format!("{} {}?", capitalised(op.verb()), names.join(", "));
-        let effects: Vec<Effect> = targets.iter().map(|(id, name)| Effect::Container { id: id.clone(), name: name.clone(), op }).collect();
+        let effects: Vec<Effect> =
+            targets.iter().map(|(id, name)| Effect::Container { id: id.clone(), name: name.clone(), op }).collect();
         if matches!(op, ContainerOp::Kill | ContainerOp::Remove) {
             self.ask(prompt, effects);
         } else {
@@ -627,7 +676,11 @@ impl App {
                 }
                 match result {
                     Ok(id) => {
-                        self.operations.record(self.now, Outcome::Done, format!("pulled {reference} ({})", short_id(&id)));
+                        self.operations.record(
+                            self.now,
+                            Outcome::Done,
+                            format!("pulled {reference} ({})", short_id(&id)),
+                        );
                         self.info(format!("pulled {reference}"));
                     }
                     Err(e) => self.fail(e.to_string()),

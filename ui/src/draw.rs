@@ -81,7 +81,9 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
     hint(&mut right, Command::Help);
     hint(&mut right, Command::Quit);
     let left = match &app.status {
-        Some(status) if status.error => Line::from(Span::styled(format!(" {}", status.text), bar.fg(theme.colors.error))),
+        Some(status) if status.error => {
+            Line::from(Span::styled(format!(" {}", status.text), bar.fg(theme.colors.error)))
+        }
         Some(status) => Line::from(Span::raw(format!(" {}", status.text))),
         None => {
             let mut spans = Vec::new();
@@ -92,7 +94,8 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
         }
     };
     let right = Line::from(right);
-    let [left_area, right_area] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(right.width() as u16)]).areas(area);
+    let [left_area, right_area] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(right.width() as u16)]).areas(area);
     frame.render_widget(Paragraph::new(left).style(bar), left_area);
     frame.render_widget(Paragraph::new(right).style(bar), right_area);
 }

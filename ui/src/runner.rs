@@ -139,18 +139,21 @@ pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) 
     backend.subscribe(event_tx);
     let executor = Executor::new(backend, msg_tx);
     let mut input = EventStream::new();
-    let mut clock = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+    let mut clock =
+        tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let draw = |terminal: &mut Tty, app: &App| {
-        terminal.draw(|f| crate::draw::draw(f, app)).map(|_| ()).map_err(|source| UiError::Terminal { action: "draw", source })
+        terminal
+            .draw(|f| crate::draw::draw(f, app))
+            .map(|_| ())
+            .map_err(|source| UiError::Terminal { action: "draw", source })
     };
     draw(terminal, &app)?;
     loop {
         for effect in app.take_effects() {
             match effect {
-                Effect::SetMouse(on) => {
-                    terminal::set_mouse(on).map_err(|source| UiError::Terminal { action: "set mouse capture", source })?
-                }
+                Effect::SetMouse(on) => terminal::set_mouse(on)
+                    .map_err(|source| UiError::Terminal { action: "set mouse capture", source })?,
                 other => executor.execute(other),
             }
         }

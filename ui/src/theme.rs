@@ -23,7 +23,9 @@ pub enum ThemeError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("theme {origin} is not valid: {message}")]
     Parse { origin: String, message: String },
-    #[error("theme {origin}: colour {field} = {value:?} is not a colour (use a name like \"lightblue\", \"#rrggbb\" or 0-255)")]
+    #[error(
+        "theme {origin}: colour {field} = {value:?} is not a colour (use a name like \"lightblue\", \"#rrggbb\" or 0-255)"
+    )]
     BadColor { origin: String, field: &'static str, value: String },
     #[error("no theme named {name:?}; available: {available}")]
     Unknown { name: String, available: String },
@@ -48,8 +50,30 @@ macro_rules! theme_colors {
 }
 
 theme_colors!(
-    text, muted, background, accent, border, border_focused, selected_fg, selected_bg, marked, header, status_fg,
-    status_bg, key, error, ok, gauge, running, paused, created, exited, dead, restarting, match_fg, match_bg,
+    text,
+    muted,
+    background,
+    accent,
+    border,
+    border_focused,
+    selected_fg,
+    selected_bg,
+    marked,
+    header,
+    status_fg,
+    status_bg,
+    key,
+    error,
+    ok,
+    gauge,
+    running,
+    paused,
+    created,
+    exited,
+    dead,
+    restarting,
+    match_fg,
+    match_bg,
 );
 
 #[derive(Deserialize)]

@@ -41,7 +41,10 @@ impl EngineBackend {
     }
 }
 
-fn unsupported<T: Send + 'static>(operation: &'static str, target: String) -> BoxFuture<'static, Result<T, BackendError>> {
+fn unsupported<T: Send + 'static>(
+    operation: &'static str,
+    target: String,
+) -> BoxFuture<'static, Result<T, BackendError>> {
     Box::pin(async move { Err(BackendError::Unsupported { operation, target, reason: NO_RUNTIME }) })
 }
 
@@ -121,9 +124,9 @@ impl Backend for EngineBackend {
     }
 
     fn images(&self) -> BoxFuture<'_, Result<Vec<ImageRow>, BackendError>> {
-        Box::pin(self.blocking("list images", String::new(), |e| {
-            Ok(e.list_images()?.into_iter().map(image_row).collect())
-        }))
+        Box::pin(
+            self.blocking("list images", String::new(), |e| Ok(e.list_images()?.into_iter().map(image_row).collect())),
+        )
     }
 
     fn image_layers(&self, id: String) -> BoxFuture<'_, Result<Vec<LayerRow>, BackendError>> {
@@ -142,9 +145,11 @@ impl Backend for EngineBackend {
 
     fn pull(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>> {
         Box::pin(async move {
-            self.engine.pull(&reference, PullOptions::default()).await.map(|p| p.image_id).map_err(|e| {
-                BackendError::Failed { operation: "pull", target: reference, message: e.to_string() }
-            })
+            self.engine
+                .pull(&reference, PullOptions::default())
+                .await
+                .map(|p| p.image_id)
+                .map_err(|e| BackendError::Failed { operation: "pull", target: reference, message: e.to_string() })
         })
     }
 

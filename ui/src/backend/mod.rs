@@ -193,13 +193,28 @@ pub enum LayerState {
 /// Something the backend reports without being asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BackendEvent {
-    PullProgress { reference: String, layer: String, state: LayerState },
+    PullProgress {
+        reference: String,
+        layer: String,
+        state: LayerState,
+    },
     /// Lines of the followed container's log, oldest first.
-    Log { container: String, lines: Vec<LogLine> },
-    Stats { container: String, sample: StatsSample },
+    Log {
+        container: String,
+        lines: Vec<LogLine>,
+    },
+    Stats {
+        container: String,
+        sample: StatsSample,
+    },
     /// Bytes from a shell session's pty.
-    ShellOutput { session: u64, bytes: Vec<u8> },
-    ShellClosed { session: u64 },
+    ShellOutput {
+        session: u64,
+        bytes: Vec<u8>,
+    },
+    ShellClosed {
+        session: u64,
+    },
 }
 
 /// Everything the UI asks of the engine. Every call returns a future the UI runs in the background, so a slow

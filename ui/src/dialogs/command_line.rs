@@ -17,7 +17,9 @@ pub enum CommandLineError {
     Quote { line: String, message: String },
     #[error("type a command, e.g. run -d --name web busybox httpd -f")]
     Empty,
-    #[error("unknown command {command:?}; try run, pull, start, stop, restart, pause, unpause, kill, rm, rmi, image prune, quit")]
+    #[error(
+        "unknown command {command:?}; try run, pull, start, stop, restart, pause, unpause, kill, rm, rmi, image prune, quit"
+    )]
     Unknown { command: String },
     #[error("{command}: missing {what}")]
     Missing { command: String, what: &'static str },
@@ -85,8 +87,8 @@ fn parse_run(mut args: Args) -> Result<RunRequest, CommandLineError> {
 
 /// Parses one command line; a leading `berth` is allowed.
 pub fn parse(line: &str) -> Result<LineCommand, CommandLineError> {
-    let mut words = shell_words::split(line)
-        .map_err(|e| CommandLineError::Quote { line: line.into(), message: e.to_string() })?;
+    let mut words =
+        shell_words::split(line).map_err(|e| CommandLineError::Quote { line: line.into(), message: e.to_string() })?;
     if words.first().is_some_and(|w| w == "berth") {
         words.remove(0);
     }
@@ -132,7 +134,9 @@ pub fn parse(line: &str) -> Result<LineCommand, CommandLineError> {
         "image" if rest.first().is_some_and(|w| w == "prune") => {
             let all = rest.iter().skip(1).any(|w| w == "-a" || w == "--all");
             match rest.iter().skip(1).find(|w| !matches!(w.as_str(), "-a" | "--all" | "-f" | "--force")) {
-                Some(option) => Err(CommandLineError::UnknownOption { command: "image prune".into(), option: option.clone() }),
+                Some(option) => {
+                    Err(CommandLineError::UnknownOption { command: "image prune".into(), option: option.clone() })
+                }
                 None => Ok(LineCommand::PruneImages { all }),
             }
         }
@@ -143,7 +147,8 @@ pub fn parse(line: &str) -> Result<LineCommand, CommandLineError> {
 
 impl CommandLine {
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
-        let line = Rect { x: area.x, y: area.bottom().saturating_sub(1), width: area.width, height: 1.min(area.height) };
+        let line =
+            Rect { x: area.x, y: area.bottom().saturating_sub(1), width: area.width, height: 1.min(area.height) };
         frame.render_widget(Clear, line);
         let text = Line::from(vec![Span::styled(":", theme.key()), Span::raw(format!("{}▏", self.input.value()))]);
         frame.render_widget(Paragraph::new(text).style(theme.base()), line);
@@ -156,7 +161,9 @@ mod tests {
 
     #[test]
     fn run_with_options_and_a_command() {
-        let parsed = parse("run -d --name web -e A=1 --env=B=2 -p 8080:80 -v /data:/data --restart always busybox httpd -f").unwrap();
+        let parsed =
+            parse("run -d --name web -e A=1 --env=B=2 -p 8080:80 -v /data:/data --restart always busybox httpd -f")
+                .unwrap();
         let LineCommand::Run(run) = parsed else { panic!("{parsed:?}") };
         assert_eq!(run.image, "busybox");
         assert_eq!(run.name.as_deref(), Some("web"));
@@ -179,13 +186,19 @@ mod tests {
             parse("stop web db").unwrap(),
             LineCommand::Container { op: ContainerOp::Stop, names: vec!["web".into(), "db".into()] }
         );
-        assert_eq!(parse("rm").unwrap_err(), CommandLineError::Missing { command: "rm".into(), what: "a container name or ID" });
+        assert_eq!(
+            parse("rm").unwrap_err(),
+            CommandLineError::Missing { command: "rm".into(), what: "a container name or ID" }
+        );
     }
 
     #[test]
     fn images() {
         assert_eq!(parse("pull alpine:3").unwrap(), LineCommand::Pull("alpine:3".into()));
-        assert_eq!(parse("rmi -f a b").unwrap(), LineCommand::RemoveImages { names: vec!["a".into(), "b".into()], force: true });
+        assert_eq!(
+            parse("rmi -f a b").unwrap(),
+            LineCommand::RemoveImages { names: vec!["a".into(), "b".into()], force: true }
+        );
         assert_eq!(parse("image prune -a").unwrap(), LineCommand::PruneImages { all: true });
     }
 
@@ -197,7 +210,10 @@ mod tests {
             parse("run --privileged busybox").unwrap_err(),
             CommandLineError::UnknownOption { command: "run".into(), option: "--privileged".into() }
         );
-        assert_eq!(parse("run --name").unwrap_err(), CommandLineError::NoValue { command: "run".into(), option: "--name".into() });
+        assert_eq!(
+            parse("run --name").unwrap_err(),
+            CommandLineError::NoValue { command: "run".into(), option: "--name".into() }
+        );
         assert_eq!(parse("run -d").unwrap_err(), CommandLineError::Missing { command: "run".into(), what: "an image" });
         assert!(matches!(parse("run 'busybox").unwrap_err(), CommandLineError::Quote { .. }));
     }

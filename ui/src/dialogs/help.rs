@@ -38,7 +38,12 @@ pub fn lines<'a>(keymap: &Keymap, theme: &Theme) -> Vec<Line<'a>> {
 
 impl HelpDialog {
     pub fn draw(&self, frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
-        let area = Rect { x: area.x + 2, y: area.y + 1, width: area.width.saturating_sub(4), height: area.height.saturating_sub(2) };
+        let area = Rect {
+            x: area.x + 2,
+            y: area.y + 1,
+            width: area.width.saturating_sub(4),
+            height: area.height.saturating_sub(2),
+        };
         frame.render_widget(Clear, area);
         let text = lines(keymap, theme);
         let paragraph = Paragraph::new(text).scroll((self.scroll, 0)).block(dialog_block(theme, "Help · Esc closes"));

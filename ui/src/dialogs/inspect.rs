@@ -31,9 +31,15 @@ impl InspectDialog {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
-        let area = Rect { x: area.x + 2, y: area.y + 1, width: area.width.saturating_sub(4), height: area.height.saturating_sub(2) };
+        let area = Rect {
+            x: area.x + 2,
+            y: area.y + 1,
+            width: area.width.saturating_sub(4),
+            height: area.height.saturating_sub(2),
+        };
         frame.render_widget(Clear, area);
-        let paragraph = Paragraph::new(self.text.as_str()).scroll((self.scroll, 0)).block(dialog_block(theme, &self.title));
+        let paragraph =
+            Paragraph::new(self.text.as_str()).scroll((self.scroll, 0)).block(dialog_block(theme, &self.title));
         frame.render_widget(paragraph, area);
     }
 }

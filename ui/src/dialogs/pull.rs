@@ -16,9 +16,17 @@ use crate::theme::Theme;
 pub enum PullPhase {
     Editing,
     /// `reference` is the canonical form the engine's events carry.
-    Pulling { reference: String },
-    Done { reference: String, image_id: String },
-    Failed { reference: String, error: String },
+    Pulling {
+        reference: String,
+    },
+    Done {
+        reference: String,
+        image_id: String,
+    },
+    Failed {
+        reference: String,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +58,9 @@ impl PullDialog {
             };
         }
         match self.input.handle(key) {
-            InputOutcome::Submit if !self.input.value().trim().is_empty() => PullAction::Start(self.input.value().trim().to_string()),
+            InputOutcome::Submit if !self.input.value().trim().is_empty() => {
+                PullAction::Start(self.input.value().trim().to_string())
+            }
             InputOutcome::Cancel => PullAction::Close,
             _ => PullAction::Nothing,
         }
@@ -59,9 +69,9 @@ impl PullDialog {
     pub fn reference(&self) -> Option<&str> {
         match &self.phase {
             PullPhase::Editing => None,
-            PullPhase::Pulling { reference } | PullPhase::Done { reference, .. } | PullPhase::Failed { reference, .. } => {
-                Some(reference)
-            }
+            PullPhase::Pulling { reference }
+            | PullPhase::Done { reference, .. }
+            | PullPhase::Failed { reference, .. } => Some(reference),
         }
     }
 
@@ -101,9 +111,13 @@ impl PullDialog {
             input_area,
         );
         let (status, style) = match &self.phase {
-            PullPhase::Editing => ("e.g. busybox, docker.io/library/alpine:3.20, localhost:5000/app:1".to_string(), theme.muted()),
+            PullPhase::Editing => {
+                ("e.g. busybox, docker.io/library/alpine:3.20, localhost:5000/app:1".to_string(), theme.muted())
+            }
             PullPhase::Pulling { reference } => (format!("Pulling {reference}…"), theme.base()),
-            PullPhase::Done { reference, image_id } => (format!("Pulled {reference} ({})", short_id(image_id)), theme.ok()),
+            PullPhase::Done { reference, image_id } => {
+                (format!("Pulled {reference} ({})", short_id(image_id)), theme.ok())
+            }
             PullPhase::Failed { error, .. } => (error.clone(), theme.error()),
         };
         frame.render_widget(Paragraph::new(status).style(style).wrap(Wrap { trim: true }), status_area);

@@ -132,7 +132,9 @@ impl FromStr for Key {
             (Some(c), None) => KeyName::Char(c),
             _ => {
                 let lower = rest.to_ascii_lowercase();
-                if let Some(n) = lower.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()).filter(|n| (1..=12).contains(n)) {
+                if let Some(n) =
+                    lower.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()).filter(|n| (1..=12).contains(n))
+                {
                     KeyName::F(n)
                 } else {
                     let named = NAMED.iter().find(|(name, _)| *name == lower).map(|(_, k)| *k).ok_or_else(err)?;

@@ -49,12 +49,11 @@ impl Keymap {
     pub fn with_overrides(overrides: &BTreeMap<String, KeyList>) -> Result<Keymap, KeymapError> {
         let mut keys: BTreeMap<Command, Vec<Key>> = Command::ALL.iter().map(|c| (*c, c.default_keys())).collect();
         for (name, list) in overrides {
-            let command = Command::ALL.iter().copied().find(|c| c.name() == name).ok_or_else(|| {
-                KeymapError::UnknownCommand {
+            let command =
+                Command::ALL.iter().copied().find(|c| c.name() == name).ok_or_else(|| KeymapError::UnknownCommand {
                     name: name.clone(),
                     known: Command::ALL.iter().map(|c| c.name()).collect::<Vec<_>>().join(", "),
-                }
-            })?;
+                })?;
             let texts = match list {
                 KeyList::One(text) => vec![text.clone()],
                 KeyList::Many(texts) => texts.clone(),
@@ -74,8 +73,7 @@ impl Keymap {
 
     fn build(keys: BTreeMap<Command, Vec<Key>>) -> Result<Keymap, KeymapError> {
         let mut lookup = HashMap::new();
-        let bound: Vec<(Command, Key)> =
-            keys.iter().flat_map(|(c, ks)| ks.iter().map(move |k| (*c, *k))).collect();
+        let bound: Vec<(Command, Key)> = keys.iter().flat_map(|(c, ks)| ks.iter().map(move |k| (*c, *k))).collect();
         for (i, (first, key)) in bound.iter().enumerate() {
             for (second, other) in &bound[i + 1..] {
                 if key == other && first != second && first.scope().overlaps(second.scope()) {
@@ -141,8 +139,8 @@ mod tests {
 
     #[test]
     fn several_keys_for_one_command() {
-        let map = Keymap::with_overrides(&overrides(&[("kill", KeyList::Many(vec!["K".into(), "ctrl-k".into()]))]))
-            .unwrap();
+        let map =
+            Keymap::with_overrides(&overrides(&[("kill", KeyList::Many(vec!["K".into(), "ctrl-k".into()]))])).unwrap();
         assert_eq!(map.label(Command::Kill), "K/ctrl-k");
     }
 

@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use ratatui::Frame;
-use ratatui::style::{Modifier, Style};
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
@@ -169,7 +169,11 @@ impl ContainersPane {
         let empty = self.rows.is_empty();
         let table = Table::new(rows, widths)
             .header(header)
-            .row_highlight_style(if ctx.focused { ctx.theme.selected() } else { Style::new().add_modifier(Modifier::BOLD) })
+            .row_highlight_style(if ctx.focused {
+                ctx.theme.selected()
+            } else {
+                Style::new().add_modifier(Modifier::BOLD)
+            })
             .block(block);
         let mut state = TableState::default().with_selected((!empty).then_some(self.list.selected));
         frame.render_stateful_widget(table, area, &mut state);

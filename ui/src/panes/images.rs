@@ -2,8 +2,8 @@
 //! made each.
 
 use ratatui::Frame;
-use ratatui::style::{Modifier, Style};
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
@@ -27,7 +27,9 @@ impl ImagesPane {
         let mut rows: Vec<&ImageRow> =
             self.rows.iter().filter(|r| self.list.matches(&format!("{} {}", r.tags.join(" "), r.id))).collect();
         // Untagged images last.
-        rows.sort_by(|a, b| (a.tags.is_empty(), a.tags.first()).cmp(&(b.tags.is_empty(), b.tags.first())).then(a.id.cmp(&b.id)));
+        rows.sort_by(|a, b| {
+            (a.tags.is_empty(), a.tags.first()).cmp(&(b.tags.is_empty(), b.tags.first())).then(a.id.cmp(&b.id))
+        });
         rows
     }
 
@@ -97,7 +99,11 @@ impl ImagesPane {
             ];
             let table = Table::new(rows, widths)
                 .header(header)
-                .row_highlight_style(if ctx.focused { ctx.theme.selected() } else { Style::new().add_modifier(Modifier::BOLD) })
+                .row_highlight_style(if ctx.focused {
+                    ctx.theme.selected()
+                } else {
+                    Style::new().add_modifier(Modifier::BOLD)
+                })
                 .block(block);
             let mut state = TableState::default().with_selected((!self.rows.is_empty()).then_some(self.list.selected));
             frame.render_stateful_widget(table, list_area, &mut state);
@@ -119,11 +125,18 @@ impl ImagesPane {
             .title(Span::styled(format!(" Layers {name} "), ctx.theme.header()))
             .style(ctx.theme.base());
         if self.layers_of.is_none() {
-            frame.render_widget(Paragraph::new("Enter shows the selected image's layers.").style(ctx.theme.muted()).block(block), area);
+            frame.render_widget(
+                Paragraph::new("Enter shows the selected image's layers.").style(ctx.theme.muted()).block(block),
+                area,
+            );
             return;
         }
         let rows = self.layers.iter().map(|l| {
-            let size = if l.digest.is_empty() { Span::styled("—", ctx.theme.muted()) } else { Span::raw(format::size(l.size)) };
+            let size = if l.digest.is_empty() {
+                Span::styled("—", ctx.theme.muted())
+            } else {
+                Span::raw(format::size(l.size))
+            };
             let command = l.created_by.trim_start_matches("/bin/sh -c ").trim_start_matches("#(nop) ").trim();
             Row::new([Cell::from(size), Cell::from(command.to_string())])
         });

@@ -204,7 +204,10 @@ impl LogsPane {
             return;
         }
         if self.container.is_none() {
-            frame.render_widget(Paragraph::new("Select a container and press l.").style(ctx.theme.muted()).block(block), area);
+            frame.render_widget(
+                Paragraph::new("Select a container and press l.").style(ctx.theme.muted()).block(block),
+                area,
+            );
             return;
         }
         let inner = block.inner(area);

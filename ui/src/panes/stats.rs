@@ -44,7 +44,9 @@ impl StatsPane {
         let block = pane_block(ctx, &format!(" Stats {name} "), &ListState::default());
         let message = match (&self.error, self.samples.back()) {
             (Some(e), _) => Some((e.as_str(), ctx.theme.error())),
-            (None, None) if self.container.is_none() => Some(("Select a container to see its stats.", ctx.theme.muted())),
+            (None, None) if self.container.is_none() => {
+                Some(("Select a container to see its stats.", ctx.theme.muted()))
+            }
             (None, None) => Some(("Waiting for the first sample…", ctx.theme.muted())),
             _ => None,
         };
@@ -59,16 +61,31 @@ impl StatsPane {
         let tx = self.rates(|s| s.net_tx);
         let read = self.rates(|s| s.block_read);
         let write = self.rates(|s| s.block_write);
-        let mem_limit = if last.memory_limit > 0 { format!(" / {}", format::size(last.memory_limit)) } else { String::new() };
+        let mem_limit =
+            if last.memory_limit > 0 { format!(" / {}", format::size(last.memory_limit)) } else { String::new() };
         let charts: [(String, Vec<u64>); 4] = [
-            (format!("CPU {:.1}%", last.cpu_percent), self.samples.iter().map(|s| (s.cpu_percent * 10.0) as u64).collect()),
-            (format!("MEM {}{mem_limit}", format::size(last.memory_bytes)), self.samples.iter().map(|s| s.memory_bytes).collect()),
             (
-                format!("NET ↓{}/s ↑{}/s", format::size(rx.last().copied().unwrap_or(0)), format::size(tx.last().copied().unwrap_or(0))),
+                format!("CPU {:.1}%", last.cpu_percent),
+                self.samples.iter().map(|s| (s.cpu_percent * 10.0) as u64).collect(),
+            ),
+            (
+                format!("MEM {}{mem_limit}", format::size(last.memory_bytes)),
+                self.samples.iter().map(|s| s.memory_bytes).collect(),
+            ),
+            (
+                format!(
+                    "NET ↓{}/s ↑{}/s",
+                    format::size(rx.last().copied().unwrap_or(0)),
+                    format::size(tx.last().copied().unwrap_or(0))
+                ),
                 rx.iter().zip(&tx).map(|(a, b)| a + b).collect(),
             ),
             (
-                format!("IO r {}/s w {}/s", format::size(read.last().copied().unwrap_or(0)), format::size(write.last().copied().unwrap_or(0))),
+                format!(
+                    "IO r {}/s w {}/s",
+                    format::size(read.last().copied().unwrap_or(0)),
+                    format::size(write.last().copied().unwrap_or(0))
+                ),
                 read.iter().zip(&write).map(|(a, b)| a + b).collect(),
             ),
         ];
@@ -90,7 +107,15 @@ mod tests {
     use super::*;
 
     fn sample(rx: u64) -> StatsSample {
-        StatsSample { cpu_percent: 1.0, memory_bytes: 1, memory_limit: 0, net_rx: rx, net_tx: 0, block_read: 0, block_write: 0 }
+        StatsSample {
+            cpu_percent: 1.0,
+            memory_bytes: 1,
+            memory_limit: 0,
+            net_rx: rx,
+            net_tx: 0,
+            block_read: 0,
+            block_write: 0,
+        }
     }
 
     #[test]

@@ -28,7 +28,10 @@ fn navigation_moves_logs_and_stats_to_the_selection() {
     assert_eq!(selected_name(&app), "fresh");
     let id = app.containers.selected().unwrap().id.clone();
     let effects = effects(&mut app);
-    assert!(effects.contains(&Effect::FollowLogs(id.clone())) && effects.contains(&Effect::FollowStats(id)), "{effects:?}");
+    assert!(
+        effects.contains(&Effect::FollowLogs(id.clone())) && effects.contains(&Effect::FollowStats(id)),
+        "{effects:?}"
+    );
     assert!(effects.iter().any(|e| matches!(e, Effect::UnfollowLogs(_))), "the old container is let go: {effects:?}");
     key(&mut app, KeyCode::Char('G'));
     assert_eq!(selected_name(&app), "web");
@@ -116,7 +119,9 @@ fn pull_dialog_follows_its_own_pull() {
     key(&mut app, KeyCode::Enter);
     let reference = "docker.io/library/busybox:latest".to_string();
     assert_eq!(effects(&mut app), vec![Effect::Pull(reference.clone())]);
-    let progress = |r: &str, state| Msg::Backend(BackendEvent::PullProgress { reference: r.into(), layer: "sha256:l1".into(), state });
+    let progress = |r: &str, state| {
+        Msg::Backend(BackendEvent::PullProgress { reference: r.into(), layer: "sha256:l1".into(), state })
+    };
     assert!(app.update(progress(&reference, LayerState::Downloading { done: 1, total: 2 })));
     assert!(!app.update(progress("docker.io/library/other:latest", LayerState::Done)), "another pull does not redraw");
     let Some(Modal::Pull(dialog)) = &app.modal else { panic!() };
@@ -174,7 +179,10 @@ fn run_dialog_from_an_image() {
     chars(&mut app, "one");
     key(&mut app, KeyCode::Enter);
     let effects = effects(&mut app);
-    assert!(matches!(&effects[..], [Effect::Run(r)] if r.image == "alpine:3.20" && r.name.as_deref() == Some("one")), "{effects:?}");
+    assert!(
+        matches!(&effects[..], [Effect::Run(r)] if r.image == "alpine:3.20" && r.name.as_deref() == Some("one")),
+        "{effects:?}"
+    );
 }
 
 #[test]
@@ -184,7 +192,9 @@ fn shell_captures_keys_until_the_leave_key() {
     key(&mut app, KeyCode::Char('e'));
     let effects_now = effects(&mut app);
     let (rows, cols) = crate::layout::shell_size(app.area);
-    assert!(effects_now.iter().any(|e| matches!(e, Effect::OpenShell { name, rows: r, cols: c, .. } if name == "web" && *r == rows && *c == cols)));
+    assert!(effects_now.iter().any(
+        |e| matches!(e, Effect::OpenShell { name, rows: r, cols: c, .. } if name == "web" && *r == rows && *c == cols)
+    ));
     app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });
     assert_eq!(app.focus, Pane::Shell);
     chars(&mut app, "q");
@@ -192,7 +202,10 @@ fn shell_captures_keys_until_the_leave_key() {
     assert!(!app.quit);
     assert_eq!(
         effects(&mut app),
-        vec![Effect::ShellInput { session: 4, bytes: b"q".to_vec() }, Effect::ShellInput { session: 4, bytes: b"\x1b[A".to_vec() }]
+        vec![
+            Effect::ShellInput { session: 4, bytes: b"q".to_vec() },
+            Effect::ShellInput { session: 4, bytes: b"\x1b[A".to_vec() }
+        ]
     );
     ctrl(&mut app, 'a');
     assert!(!app.shell.captured);
@@ -227,8 +240,11 @@ fn logs_keys_toggle_and_save() {
     effects(&mut app);
     ctrl(&mut app, 's');
     let effects = effects(&mut app);
-    assert!(matches!(&effects[..], [Effect::SaveLog { path, text }]
-        if path.to_str() == Some("berth-db-20260102-000000.log") && text == "t hello\n"), "{effects:?}");
+    assert!(
+        matches!(&effects[..], [Effect::SaveLog { path, text }]
+        if path.to_str() == Some("berth-db-20260102-000000.log") && text == "t hello\n"),
+        "{effects:?}"
+    );
 }
 
 #[test]

@@ -54,13 +54,23 @@ pub fn images() -> Vec<ImageRow> {
             created: Some("2025-11-02T00:00:00Z".into()),
             used_by: vec!["db".into()],
         },
-        ImageRow { id: format!("sha256:{}", "ef".repeat(32)), tags: vec![], size: 1_200, created: None, used_by: vec![] },
+        ImageRow {
+            id: format!("sha256:{}", "ef".repeat(32)),
+            tags: vec![],
+            size: 1_200,
+            created: None,
+            used_by: vec![],
+        },
     ]
 }
 
 pub fn layers() -> Vec<LayerRow> {
     vec![
-        LayerRow { digest: format!("sha256:{}", "11".repeat(32)), size: 4_261_000, created_by: "/bin/sh -c #(nop) ADD file:abc in / ".into() },
+        LayerRow {
+            digest: format!("sha256:{}", "11".repeat(32)),
+            size: 4_261_000,
+            created_by: "/bin/sh -c #(nop) ADD file:abc in / ".into(),
+        },
         LayerRow { digest: String::new(), size: 0, created_by: "/bin/sh -c #(nop)  CMD [\"sh\"]".into() },
     ]
 }
@@ -133,7 +143,13 @@ impl Backend for FakeBackend {
                 return Err(Self::failed("pull", &reference, "manifest unknown"));
             }
             let id = format!("sha256:{}", "99".repeat(32));
-            self.images.lock().unwrap().push(ImageRow { id: id.clone(), tags: vec![reference], size: 1000, created: None, used_by: vec![] });
+            self.images.lock().unwrap().push(ImageRow {
+                id: id.clone(),
+                tags: vec![reference],
+                size: 1000,
+                created: None,
+                used_by: vec![],
+            });
             Ok(id)
         })
     }
@@ -203,7 +219,11 @@ impl Backend for FakeBackend {
         Box::pin(async move {
             self.call(format!("logs {id} {tail}"));
             let lines = (1..=3)
-                .map(|i| LogLine { time: format!("2026-01-01T23:59:5{i}.000000000Z"), stderr: i == 3, text: format!("line {i} of {id:.2}") })
+                .map(|i| LogLine {
+                    time: format!("2026-01-01T23:59:5{i}.000000000Z"),
+                    stderr: i == 3,
+                    text: format!("line {i} of {id:.2}"),
+                })
                 .collect();
             self.emit(BackendEvent::Log { container: id, lines });
             Ok(())
@@ -216,7 +236,15 @@ impl Backend for FakeBackend {
 
     fn follow_stats(&self, id: String) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
-            let sample = StatsSample { cpu_percent: 12.5, memory_bytes: 3_000_000, memory_limit: 0, net_rx: 10, net_tx: 5, block_read: 0, block_write: 0 };
+            let sample = StatsSample {
+                cpu_percent: 12.5,
+                memory_bytes: 3_000_000,
+                memory_limit: 0,
+                net_rx: 10,
+                net_tx: 5,
+                block_read: 0,
+                block_write: 0,
+            };
             self.emit(BackendEvent::Stats { container: id, sample });
             Ok(())
         })

@@ -30,7 +30,11 @@ fn both(name: &str, setup: impl Fn(&mut App)) {
 fn with_logs(app: &mut App) {
     key(app, KeyCode::Char('l'));
     let lines = (0..40)
-        .map(|i| LogLine { time: format!("2026-01-01T23:59:{:02}.000000000Z", i % 60), stderr: i % 7 == 0, text: format!("GET /index.html 200 request {i}") })
+        .map(|i| LogLine {
+            time: format!("2026-01-01T23:59:{:02}.000000000Z", i % 60),
+            stderr: i % 7 == 0,
+            text: format!("GET /index.html 200 request {i}"),
+        })
         .collect();
     app.update(Msg::Backend(BackendEvent::Log { container: app.containers.rows[0].id.clone(), lines }));
 }
@@ -57,7 +61,11 @@ fn containers_marked_filtered_sorted() {
 #[test]
 fn containers_unavailable() {
     both("containers_error", |app| {
-        let error = crate::backend::BackendError::Unsupported { operation: "list", target: "containers".into(), reason: "the engine has no container runtime yet" };
+        let error = crate::backend::BackendError::Unsupported {
+            operation: "list",
+            target: "containers".into(),
+            reason: "the engine has no container runtime yet",
+        };
         app.update(Msg::Containers(Err(error)));
     });
 }
@@ -110,7 +118,10 @@ fn stats_charts() {
 fn shell_pane() {
     both("shell", |app| {
         app.update(Msg::ShellOpened { name: "web".into(), result: Ok(1) });
-        app.update(Msg::Backend(BackendEvent::ShellOutput { session: 1, bytes: b"/ # echo hello-from-shell\r\nhello-from-shell\r\n/ # ".to_vec() }));
+        app.update(Msg::Backend(BackendEvent::ShellOutput {
+            session: 1,
+            bytes: b"/ # echo hello-from-shell\r\nhello-from-shell\r\n/ # ".to_vec(),
+        }));
     });
 }
 
@@ -118,7 +129,11 @@ fn shell_pane() {
 fn operations_log() {
     both("operations", |app| {
         app.update(Msg::Done { what: "stop web".into(), result: Ok(String::new()) });
-        let error = crate::backend::BackendError::Failed { operation: "kill", target: "db".into(), message: "no such process".into() };
+        let error = crate::backend::BackendError::Failed {
+            operation: "kill",
+            target: "db".into(),
+            message: "no such process".into(),
+        };
         app.update(Msg::Done { what: "kill db".into(), result: Err(error) });
         key(app, KeyCode::Char('6'));
     });
@@ -147,7 +162,11 @@ fn pull_dialog_progress() {
             ("sha256:2222222222222222", LayerState::AlreadyExists),
             ("sha256:3333333333333333", LayerState::Waiting),
         ] {
-            app.update(Msg::Backend(BackendEvent::PullProgress { reference: reference.clone(), layer: layer.into(), state }));
+            app.update(Msg::Backend(BackendEvent::PullProgress {
+                reference: reference.clone(),
+                layer: layer.into(),
+                state,
+            }));
         }
     });
 }
@@ -164,7 +183,11 @@ fn pull_dialog_typing_and_failure() {
         key(app, KeyCode::Char('p'));
         chars(app, "missing");
         key(app, KeyCode::Enter);
-        let error = crate::backend::BackendError::Failed { operation: "pull", target: "docker.io/library/missing:latest".into(), message: "manifest unknown".into() };
+        let error = crate::backend::BackendError::Failed {
+            operation: "pull",
+            target: "docker.io/library/missing:latest".into(),
+            message: "manifest unknown".into(),
+        };
         app.update(Msg::Pulled { reference: "docker.io/library/missing:latest".into(), result: Err(error) });
     });
 }
@@ -182,7 +205,10 @@ fn run_dialog() {
 #[test]
 fn inspect_dialog() {
     both("inspect", |app| {
-        let text = serde_json::to_string_pretty(&serde_json::json!({"Id": "c3", "State": {"Status": "exited", "ExitCode": 0}})).unwrap();
+        let text = serde_json::to_string_pretty(
+            &serde_json::json!({"Id": "c3", "State": {"Status": "exited", "ExitCode": 0}}),
+        )
+        .unwrap();
         app.update(Msg::Inspect { title: "Container job".into(), result: Ok(text) });
     });
 }
@@ -232,7 +258,10 @@ fn every_theme() {
             with_logs(&mut app);
             key(&mut app, KeyCode::Char('1'));
             let terminal = render(&app);
-            insta::assert_snapshot!(format!("theme_{name}_{}x{}", size.0, size.1), style_map(terminal.backend().buffer()));
+            insta::assert_snapshot!(
+                format!("theme_{name}_{}x{}", size.0, size.1),
+                style_map(terminal.backend().buffer())
+            );
         }
     }
 }
