@@ -2,4 +2,100 @@
 //!
 //! The UI and the CLI use only this crate's public API and its event stream; this crate never imports them.
 
+pub mod config;
+pub mod container;
+mod error;
+pub mod events;
+pub mod images;
+pub mod layer;
+pub mod logs;
+pub mod monitor;
+pub mod pull;
 pub mod reference;
+pub mod registry;
+pub mod runtime;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use config::Config;
+pub use error::Error;
+use events::EventBus;
+use registry::{Credentials, Registry, RegistryOptions};
+use store::Store;
+
+/// Where state lives and how the engine behaves.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub root: PathBuf,
+    pub config: Config,
+}
+
+impl EngineOptions {
+    /// `/var/lib/berth` for root, the XDG data dir otherwise.
+    pub fn default_root() -> PathBuf {
+        if rustix::process::geteuid().is_root() {
+            return PathBuf::from("/var/lib/berth");
+        }
+        directories::ProjectDirs::from("", "", "berth")
+            .map(|d| d.data_dir().to_path_buf())
+            .unwrap_or_else(|| PathBuf::from(".berth"))
+    }
+}
+
+/// The engine one berth process runs; every berth process may run one over the same root at once.
+pub struct Engine {
+    store: Arc<Store>,
+    registry: Registry,
+    config: Config,
+    events: EventBus,
+}
+
+impl Engine {
+    pub fn open(opts: EngineOptions) -> Result<Engine, Error> {
+        let store = Arc::new(Store::open(&opts.root)?);
+        let config = opts.config;
+        let registry = Registry::new(registry_options(&config), Credentials::load())?;
+        Ok(Engine { store, registry, config, events: EventBus::default() })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Pulls an image into the store; progress goes to the event stream.
+    pub async fn pull(&self, reference: &str, opts: pull::PullOptions) -> Result<pull::Pulled, Error> {
+        pull::pull(self.store.clone(), self.registry.clone(), self.events.clone(), &self.config, reference, opts).await
+    }
+
+    /// Checks credentials against a registry, then saves them in Docker's credentials file.
+    pub async fn login(&self, registry: &str, user: &str, password: &str) -> Result<(), Error> {
+        self.registry.check_login(registry, user, password).await?;
+        Credentials::load().store(registry, user, password)?;
+        Ok(())
+    }
+
+    /// Forgets saved credentials; false when there were none.
+    pub fn logout(&self, registry: &str) -> Result<bool, Error> {
+        Ok(Credentials::load().erase(registry)?)
+    }
+}
+
+fn registry_options(config: &Config) -> RegistryOptions {
+    RegistryOptions {
+        insecure: config.insecure_registries.clone(),
+        max_attempts: config.registry_max_attempts,
+        connect_timeout: config.connect_timeout(),
+        read_timeout: config.read_timeout(),
+        ..RegistryOptions::default()
+    }
+}

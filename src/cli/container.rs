@@ -9,9 +9,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use berth_engine::container::{ContainerRecord, CreateRequest, ListFilter, ListOptions, Status, inspect_json};
+use berth_engine::container::{ContainerError, ContainerRecord, CreateRequest, ListFilter, ListOptions, Status, inspect_json};
 use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
 use berth_engine::runtime::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
+use berth_engine::pull::PullOptions;
+use berth_engine::store::StoreError;
 use berth_engine::{Engine, Error, monitor};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -283,7 +285,7 @@ pub fn monitor_entry() -> Option<ExitCode> {
 pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ContainerCommand::Create(args) => {
-            let rec = create(engine, args.options, args.image, args.command)?;
+            let rec = create(engine, args.options, args.image, args.command).await?;
             println!("{}", rec.id);
             Ok(ExitCode::SUCCESS)
         }
@@ -418,13 +420,20 @@ fn env_entry(entry: &str) -> Option<String> {
     std::env::var(entry).ok().map(|v| format!("{entry}={v}"))
 }
 
-fn create(engine: &Engine, flags: RunFlags, image: String, command: Vec<String>) -> anyhow::Result<ContainerRecord> {
+/// Creates the container, pulling its image first when the store lacks it (Docker's `run`/`create`).
+async fn create(engine: &Engine, flags: RunFlags, image: String, command: Vec<String>) -> anyhow::Result<ContainerRecord> {
     let (name, options) = run_options(flags, command)?;
+    if let Err(Error::Store(StoreError::ImageNotFound { .. })) = engine.image(&image) {
+        eprintln!("Unable to find image '{image}' locally");
+        let pulled = engine.pull(&image, PullOptions::default()).await?;
+        eprintln!("Digest: {}", pulled.digest);
+        eprintln!("Status: Downloaded newer image for {}", pulled.reference);
+    }
     Ok(engine.create_container(CreateRequest { image, name, options })?)
 }
 
 async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let rec = create(engine, args.options, args.image, args.command)?;
+    let rec = create(engine, args.options, args.image, args.command).await?;
     let started = match engine.start_container(&rec.id).await {
         Ok(s) => s,
         Err(err) => {
@@ -531,6 +540,9 @@ fn inspect(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
     for c in &args.containers {
         match engine.container(c) {
             Ok(rec) => docs.push(inspect_json(&rec, &engine.container_log_path(&rec))),
+            Err(Error::Container(ContainerError::NotFound { .. })) if engine.image(c).is_ok() => {
+                docs.push(engine.inspect_image(c)?)
+            }
             Err(e) => {
                 eprintln!("Error: {e}");
                 failed = true;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Row, params};
 
 use super::{ContainerError, Status, names};
 use crate::Error;
@@ -282,15 +282,6 @@ impl<'a> Records<'a> {
     pub(crate) fn delete(&self, id: &str) -> Result<(), Error> {
         self.exec("DELETE FROM containers WHERE id = ?1", params![id]).map(drop)
     }
-
-    pub(crate) fn exists(&self, id: &str) -> Result<bool, Error> {
-        self.store
-            .conn()
-            .query_row("SELECT 1 FROM containers WHERE id = ?1", [id], |_| Ok(()))
-            .optional()
-            .map(|r| r.is_some())
-            .map_err(|e| self.db(e))
-    }
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -392,6 +383,6 @@ pub(crate) mod tests {
         assert!(!records.transition(&a.id, Status::Exited, Status::Removing).unwrap());
         assert_eq!(records.using_image("sha256:img").unwrap(), vec![a.id.clone()]);
         records.delete(&a.id).unwrap();
-        assert!(!records.exists(&a.id).unwrap());
+        assert!(records.get(&a.id).is_err());
     }
 }

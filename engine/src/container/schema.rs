@@ -33,13 +33,12 @@ CREATE INDEX containers_status ON containers(status);
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn containers_reference_images_and_names_are_unique() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
         for sql in crate::store::schema::MIGRATIONS {
+            assert!(crate::store::schema::MIGRATIONS.contains(&super::CONTAINERS_V1));
             conn.execute_batch(sql).unwrap();
         }
         let insert = "INSERT INTO containers (id, name, image_id, image_name, options, created_at, status)

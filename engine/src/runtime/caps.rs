@@ -104,7 +104,8 @@ pub(crate) fn resolve(add: &[String], drop: &[String], privileged: bool) -> Resu
 }
 
 /// The kernel's capability number, to compare with `CapEff` masks in /proc.
-pub(crate) fn bit(cap: Capability) -> u32 {
+#[cfg(test)]
+fn bit(cap: Capability) -> u32 {
     match cap {
         Capability::Chown => 0,
         Capability::DacOverride => 1,

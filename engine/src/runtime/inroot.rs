@@ -77,11 +77,15 @@ mod tests {
     fn mkdir_follows_links_only_inside() {
         let host = tempfile::tempdir().unwrap();
         let root = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(host.path(), root.path().join("work")).unwrap();
+        // An absolute link to a host directory: resolved in the rootfs, where it does not exist.
+        std::os::unix::fs::symlink(host.path(), root.path().join("escape")).unwrap();
+        let _ = create_dir_all(root.path(), "/escape/a/b");
+        assert!(!host.path().join("a").exists(), "mkdir went through a symlink onto the host");
+
+        std::fs::create_dir(root.path().join("data")).unwrap();
+        std::os::unix::fs::symlink("/data", root.path().join("work")).unwrap();
         create_dir_all(root.path(), "/work/a/b").unwrap();
-        assert!(!host.path().join("a").exists());
-        // The absolute link target was re-rooted: the directories landed inside the rootfs.
-        assert!(root.path().join(host.path().strip_prefix("/").unwrap()).join("a/b").is_dir());
+        assert!(root.path().join("data/a/b").is_dir());
         create_dir_all(root.path(), "/app/./x").unwrap();
         assert!(root.path().join("app/x").is_dir());
     }

@@ -129,11 +129,12 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         .namespaces(namespaces().map_err(|e| invalid("namespaces", e))?)
         .cgroups_path(PathBuf::from(input.cgroups_path))
         .resources(resources(opts).map_err(|e| invalid("resources", e))?);
-    if !opts.privileged {
-        linux = linux
-            .masked_paths(MASKED_PATHS.iter().map(|p| p.to_string()).collect::<Vec<_>>())
-            .readonly_paths(READONLY_PATHS.iter().map(|p| p.to_string()).collect::<Vec<_>>());
-    }
+    let (masked, readonly): (Vec<String>, Vec<String>) = if opts.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (MASKED_PATHS.iter().map(|p| p.to_string()).collect(), READONLY_PATHS.iter().map(|p| p.to_string()).collect())
+    };
+    linux = linux.masked_paths(masked).readonly_paths(readonly);
     if let Some(seccomp) = seccomp {
         linux = linux.seccomp(seccomp);
     }
@@ -427,7 +428,8 @@ mod tests {
         let spec = spec_for(&f, &RunOptions { privileged: true, ..RunOptions::default() }, None).unwrap();
         let linux = spec.linux().as_ref().unwrap();
         assert!(linux.seccomp().is_none());
-        assert!(linux.masked_paths().is_none());
+        assert!(linux.masked_paths().as_ref().is_none_or(|p| p.is_empty()));
+        assert!(linux.readonly_paths().as_ref().is_none_or(|p| p.is_empty()));
         let caps = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
         assert_eq!(caps.effective().as_ref().unwrap().len(), 41);
 

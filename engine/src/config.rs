@@ -1,0 +1,119 @@
+//! berth's own settings file (`config.toml`), separate from Docker's credentials file.
+//!
+//! Looked up at `$BERTH_CONFIG`, else `$XDG_CONFIG_HOME/berth/config.toml` (`/etc/berth/config.toml` for
+//! root). A missing file means defaults; a malformed one is an error naming the file and the field.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid config file {path}: {field} must be {rule}")]
+    Invalid { path: PathBuf, field: &'static str, rule: &'static str },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Registries (host[:port]) reached over plain HTTP; loopback hosts always are.
+    pub insecure_registries: Vec<String>,
+    /// Layers downloaded at once during a pull.
+    pub max_concurrent_downloads: usize,
+    /// Cap on one layer's decompressed size, against decompression bombs.
+    pub max_layer_bytes: u64,
+    /// Attempts for each registry request and each layer download.
+    pub registry_max_attempts: u32,
+    /// A connection that delivers nothing for this long is dropped and retried.
+    pub registry_read_timeout_secs: u64,
+    pub registry_connect_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            insecure_registries: Vec::new(),
+            max_concurrent_downloads: 3,
+            max_layer_bytes: 64 << 30,
+            registry_max_attempts: 4,
+            registry_read_timeout_secs: 30,
+            registry_connect_timeout_secs: 10,
+        }
+    }
+}
+
+impl Config {
+    /// The config file berth reads when none is named.
+    pub fn default_path() -> Option<PathBuf> {
+        if let Some(path) = std::env::var_os("BERTH_CONFIG") {
+            return Some(PathBuf::from(path));
+        }
+        if rustix::process::geteuid().is_root() {
+            return Some(PathBuf::from("/etc/berth/config.toml"));
+        }
+        directories::ProjectDirs::from("", "", "berth").map(|d| d.config_dir().join("config.toml"))
+    }
+
+    /// Loads the default config file, or defaults when there is none.
+    pub fn load() -> Result<Config, ConfigError> {
+        match Self::default_path() {
+            Some(path) => Self::load_from(&path),
+            None => Ok(Config::default()),
+        }
+    }
+
+    pub fn load_from(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
+        };
+        let config: Config =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let invalid = |field, rule| ConfigError::Invalid { path: path.into(), field, rule };
+        if config.max_concurrent_downloads == 0 {
+            return Err(invalid("max_concurrent_downloads", "at least 1"));
+        }
+        if config.registry_max_attempts == 0 {
+            return Err(invalid("registry_max_attempts", "at least 1"));
+        }
+        if config.registry_read_timeout_secs == 0 || config.registry_connect_timeout_secs == 0 {
+            return Err(invalid("registry_*_timeout_secs", "at least 1"));
+        }
+        Ok(config)
+    }
+
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_secs(self.registry_read_timeout_secs)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.registry_connect_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_means_defaults_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert_eq!(Config::load_from(&path).unwrap().max_concurrent_downloads, 3);
+        std::fs::write(&path, "max_concurrent_downloads = 0\n").unwrap();
+        let err = Config::load_from(&path).unwrap_err().to_string();
+        assert!(err.contains("max_concurrent_downloads must be at least 1"), "{err}");
+        std::fs::write(&path, "insecure_registries = [\"r.example:5000\"]\nmax_layer_bytes = 10\n").unwrap();
+        let c = Config::load_from(&path).unwrap();
+        assert_eq!((c.insecure_registries.len(), c.max_layer_bytes), (1, 10));
+        std::fs::write(&path, "unknown_key = 1\n").unwrap();
+        assert!(Config::load_from(&path).unwrap_err().to_string().contains("unknown_key"));
+    }
+}

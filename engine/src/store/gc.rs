@@ -1,0 +1,99 @@
+//! Garbage collection: layers and blobs no image refers to, and images nobody names.
+
+use super::{RemovedImage, Store, StoreError};
+
+#[derive(Debug, Default, Clone)]
+pub struct PruneReport {
+    pub removed: Vec<RemovedImage>,
+    /// Bytes freed on disk (unpacked layers and blobs).
+    pub reclaimed: u64,
+}
+
+impl Store {
+    /// `image prune`: removes untagged images (every image when `all`), then every layer and blob left
+    /// unreferenced.
+    pub fn prune_images(&self, all: bool) -> Result<PruneReport, StoreError> {
+        let _gc = self.gc_exclusive_lock()?;
+        let sql = if all {
+            "SELECT id FROM images ORDER BY id"
+        } else {
+            "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags) ORDER BY id"
+        };
+        let candidates: Vec<String> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(sql).map_err(|e| self.db_err(e))?;
+            stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.db_err(e))?
+        };
+        let mut report = PruneReport::default();
+        for id in candidates {
+            let untagged = self.write_tx(|tx| {
+                let db = |e| self.db_err(e);
+                let mut stmt = tx.prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name").map_err(db)?;
+                let names: Vec<String> =
+                    stmt.query_map([&id], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(db)?;
+                tx.execute("DELETE FROM images WHERE id = ?1", [&id]).map_err(db)?;
+                Ok(names)
+            })?;
+            report.removed.extend(untagged.iter().map(|n| RemovedImage::Untagged(super::images::familiar(n))));
+            report.removed.push(RemovedImage::Deleted(id));
+        }
+        report.reclaimed = self.delete_unreferenced()?;
+        Ok(report)
+    }
+
+    /// Deletes layers and blobs that no image references. The caller holds the exclusive gc lock, so no
+    /// pull is between committing a layer and recording the image that uses it.
+    pub(super) fn delete_unreferenced(&self) -> Result<u64, StoreError> {
+        let (layers, keep_blobs): (Vec<(String, u64)>, Vec<String>) = {
+            let conn = self.conn();
+            let db = |e| self.db_err(e);
+            let mut stmt = conn
+                .prepare("SELECT chain_id, size FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)")
+                .map_err(db)?;
+            let layers =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(db)?;
+            let mut stmt = conn.prepare("SELECT DISTINCT digest FROM image_blobs").map_err(db)?;
+            let keep = stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(db)?;
+            (layers, keep)
+        };
+        let mut reclaimed = 0;
+        // Upper layers first: a parent row must outlive the rows that name it.
+        for (chain, size) in layers.iter().rev() {
+            let dir = self.layer_dir(chain);
+            self.conn().execute("DELETE FROM layers WHERE chain_id = ?1", [chain]).map_err(|e| self.db_err(e))?;
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io {
+                    op: "remove layer",
+                    path: dir,
+                    source,
+                })?;
+            }
+            reclaimed += size;
+        }
+        for digest in self.blobs().list()? {
+            if !keep_blobs.contains(&digest) {
+                reclaimed += self.blobs().remove(&digest)?;
+            }
+        }
+        // Directories of layers whose commit was cut short between rename and record.
+        let layers_dir = self.root().join("layers");
+        let entries = std::fs::read_dir(&layers_dir).map_err(|source| StoreError::Io {
+            op: "list",
+            path: layers_dir.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let chain = format!("sha256:{}", entry.file_name().to_string_lossy());
+            if self.layer(&chain)?.is_none() {
+                let path = entry.path();
+                std::fs::remove_dir_all(&path).map_err(|source| StoreError::Io {
+                    op: "remove orphan layer",
+                    path,
+                    source,
+                })?;
+            }
+        }
+        self.clean_stale_tmp();
+        Ok(reclaimed)
+    }
+}

@@ -1,0 +1,59 @@
+//! Cross-process advisory locks on files under `ROOT/locks`.
+//!
+//! flock(2) locks vanish with their process, so a berth killed with -9 never leaves a lock behind.
+
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+
+use super::StoreError;
+
+/// A held lock; released when dropped.
+#[derive(Debug)]
+pub struct LockGuard {
+    file: File,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        // Closing the file releases the lock too; unlocking first just makes the release immediate.
+        let _ = self.file.unlock();
+    }
+}
+
+fn open(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(|source| StoreError::Io {
+        op: "open lock",
+        path: path.into(),
+        source,
+    })
+}
+
+/// Blocks until the exclusive lock on `path` is held.
+pub fn exclusive(path: &Path) -> Result<LockGuard, StoreError> {
+    let file = open(path)?;
+    file.lock().map_err(|source| StoreError::Io { op: "lock", path: path.into(), source })?;
+    Ok(LockGuard { file })
+}
+
+/// Blocks until a shared lock on `path` is held.
+pub fn shared(path: &Path) -> Result<LockGuard, StoreError> {
+    let file = open(path)?;
+    file.lock_shared().map_err(|source| StoreError::Io { op: "lock", path: path.into(), source })?;
+    Ok(LockGuard { file })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusive_excludes_and_releases_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let held = exclusive(&path).unwrap();
+        let other = open(&path).unwrap();
+        assert!(matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        drop(held);
+        assert!(other.try_lock().is_ok());
+    }
+}

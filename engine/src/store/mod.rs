@@ -1,0 +1,176 @@
+//! The state root: SQLite metadata, content-addressed blobs and unpacked layers.
+//!
+//! ```text
+//! ROOT/berth.db            metadata (WAL; every berth process opens it)
+//! ROOT/blobs/sha256/<hex>  manifests, indexes, configs
+//! ROOT/layers/<hex>/       one unpacked layer per chain id, an overlay lowerdir
+//! ROOT/tmp/                work in progress, named by owner pid; removed when that pid is gone
+//! ROOT/locks/              flock files: one per layer, plus `gc` (pulls share it, prune takes it alone)
+//! ```
+//! A thing is present only once its metadata row exists; files without rows are leftovers of a crash.
+
+mod blobs;
+mod gc;
+mod images;
+mod layers;
+pub mod lock;
+pub(crate) mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use thiserror::Error;
+
+pub use blobs::{BlobStore, sha256_digest};
+pub use gc::PruneReport;
+pub use images::{ImageRecord, NewImage, RemovedImage};
+pub use layers::{LayerRecord, TempDir, chain_ids};
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("state database {path}: {source}")]
+    Db { path: PathBuf, source: rusqlite::Error },
+    #[error("state database {path} has schema version {found}, newer than this berth knows ({known}); upgrade berth")]
+    SchemaTooNew { path: PathBuf, found: usize, known: usize },
+    #[error("invalid digest {digest:?}")]
+    BadDigest { digest: String },
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("No such image: {name}")]
+    ImageNotFound { name: String },
+    #[error("image reference {name:?} is ambiguous: it matches {count} images")]
+    AmbiguousImage { name: String, count: usize },
+    #[error("image {id} is damaged: {reason}")]
+    CorruptImage { id: String, reason: String },
+    #[error("conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories")]
+    ImageHasTags { id: String },
+}
+
+/// The state root, shared safely by every berth process at once.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    db_path: PathBuf,
+    conn: Mutex<Connection>,
+    blobs: BlobStore,
+}
+
+const SUBDIRS: &[&str] = &["blobs/sha256", "layers", "tmp", "locks", "containers"];
+
+impl Store {
+    /// Opens (creating if needed) the state root and brings its schema up to date.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for sub in SUBDIRS {
+            let dir = root.join(sub);
+            std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { op: "create", path: dir, source })?;
+        }
+        let root = std::fs::canonicalize(root).map_err(|source| StoreError::Io {
+            op: "resolve",
+            path: root.into(),
+            source,
+        })?;
+        let db_path = root.join("berth.db");
+        let conn = open_db(&db_path)?;
+        let store = Store { blobs: BlobStore::new(&root), root, db_path, conn: Mutex::new(conn) };
+        store.clean_stale_tmp();
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The metadata connection. Hold it briefly: other threads of this process wait on it.
+    pub fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back on drop).
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Wraps a database error with the database's path.
+    pub(crate) fn db_err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Db { path: self.db_path.clone(), source }
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction, so concurrent writers queue instead of failing midway.
+    pub fn write_tx<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx =
+            conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.db_err(e))?;
+        let out = f(&tx)?;
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(out)
+    }
+
+    pub fn lock_path(&self, name: &str) -> PathBuf {
+        self.root.join("locks").join(format!("{name}.lock"))
+    }
+
+    /// Held (shared) by every pull for its whole length; prune and rmi take it exclusively to delete.
+    pub fn gc_shared_lock(&self) -> Result<lock::LockGuard, StoreError> {
+        lock::shared(&self.lock_path("gc"))
+    }
+
+    pub fn gc_exclusive_lock(&self) -> Result<lock::LockGuard, StoreError> {
+        lock::exclusive(&self.lock_path("gc"))
+    }
+}
+
+fn open_db(path: &Path) -> Result<Connection, StoreError> {
+    let err = |source| StoreError::Db { path: path.into(), source };
+    let mut conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(err)?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let err = |source| StoreError::Db { path: path.into(), source };
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err)?;
+    let known = schema::MIGRATIONS.len();
+    if version > known {
+        return Err(StoreError::SchemaTooNew { path: path.into(), found: version, known });
+    }
+    for sql in &schema::MIGRATIONS[version..] {
+        tx.execute_batch(sql).map_err(err)?;
+    }
+    tx.pragma_update(None, "user_version", known).map_err(err)?;
+    tx.commit().map_err(err)
+}
+
+/// Whether a process with this pid exists (a pid recorded by a berth process that may have died).
+pub(crate) fn pid_alive(pid: i32) -> bool {
+    rustix::process::Pid::from_raw(pid)
+        .is_some_and(|pid| matches!(rustix::process::test_kill_process(pid), Ok(()) | Err(rustix::io::Errno::PERM)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_twice_migrates_once_and_refuses_newer_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(dir.path()).unwrap();
+        let b = Store::open(dir.path()).unwrap();
+        let v: usize = b.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, schema::MIGRATIONS.len());
+        a.conn().pragma_update(None, "user_version", 999).unwrap();
+        drop((a, b));
+        assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaTooNew { found: 999, .. })));
+    }
+}

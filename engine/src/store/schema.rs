@@ -1,0 +1,73 @@
+//! The metadata schema and its migrations.
+//!
+//! ```text
+//! images ──< image_layers >── layers          (an image is a stack of shared layers, by chain id)
+//!   │  └──< image_blobs                        (manifest/index/config blobs an image keeps alive)
+//!   ├──< tags          name:tag  → image       (unique: a tag names one image)
+//!   └──< repo_digests  name@digest → image
+//! ```
+//! Migrations run in order, each once, tracked by `PRAGMA user_version`. Append; never edit a shipped one.
+
+pub(crate) const MIGRATIONS: &[&str] = &[IMAGES_V1, crate::container::schema::CONTAINERS_V1];
+
+const IMAGES_V1: &str = "
+CREATE TABLE images (
+    id                  TEXT PRIMARY KEY,      -- sha256:<config digest>
+    manifest_digest     TEXT NOT NULL,
+    manifest_media_type TEXT NOT NULL,
+    architecture        TEXT NOT NULL,
+    os                  TEXT NOT NULL,
+    variant             TEXT,
+    created             TEXT,                  -- from the image config
+    size                INTEGER NOT NULL,      -- unpacked bytes of all layers
+    pulled_at           TEXT NOT NULL
+);
+CREATE TABLE layers (
+    chain_id    TEXT PRIMARY KEY,
+    diff_id     TEXT NOT NULL,
+    parent      TEXT REFERENCES layers(chain_id),
+    blob_digest TEXT NOT NULL,
+    size        INTEGER NOT NULL
+);
+CREATE TABLE image_layers (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,                 -- 0 is the bottom layer
+    chain_id TEXT NOT NULL REFERENCES layers(chain_id),
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX image_layers_chain ON image_layers(chain_id);
+CREATE TABLE image_blobs (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    digest   TEXT NOT NULL,
+    PRIMARY KEY (image_id, digest)
+);
+CREATE TABLE tags (
+    name     TEXT PRIMARY KEY,                 -- registry/repository:tag
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    created  TEXT NOT NULL
+);
+CREATE INDEX tags_image ON tags(image_id);
+CREATE TABLE repo_digests (
+    name     TEXT PRIMARY KEY,                 -- registry/repository@sha256:...
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE INDEX repo_digests_image ON repo_digests(image_id);
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_applies_in_order_on_an_empty_database() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        for (i, sql) in MIGRATIONS.iter().enumerate() {
+            conn.execute_batch(sql).unwrap_or_else(|e| panic!("migration {i}: {e}"));
+        }
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'images'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what berth needs to build and what its tests and benchmarks use, from Debian's packages.
+# Only missing packages are installed; needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config libseccomp-dev   # building berth (libcontainer links libseccomp)
+  busybox-static                              # the rootfs of test images
+  docker-registry skopeo umoci                # a real registry, image copying, a reference unpacker
+  nftables iproute2 tmux apache2-utils        # networking, terminal tests, htpasswd
+)
+if [ "${BERTH_BENCH_DEPS:-0}" = 1 ]; then
+  packages+=(podman crun runc conmon hyperfine bc curl time)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "Installing the Rust toolchain with rustup (Debian's rustc is too old for berth)" >&2
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi

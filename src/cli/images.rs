@@ -1,0 +1,314 @@
+//! `images`, `rmi`, `tag`, `image ...` and `system df`.
+
+use std::io::{BufRead, Write};
+
+use anyhow::bail;
+use berth_engine::Engine;
+use berth_engine::store::{ImageRecord, RemovedImage};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+
+use super::format::{human_size, table, time_ago};
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images
+    Images(ListArgs),
+    /// Remove one or more images
+    Rmi(RemoveArgs),
+    /// Create a tag TARGET that refers to SOURCE
+    Tag(TagArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageSubcommand {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ListArgs),
+    /// Show detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Remove unused images, then layers and blobs nothing uses
+    Prune(PruneArgs),
+    /// Remove one or more images
+    Rm(RemoveArgs),
+    /// Create a tag TARGET that refers to SOURCE
+    Tag(TagArgs),
+    /// Download an image from a registry
+    Pull(super::pull::PullArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemSubcommand {
+    /// Show disk usage
+    Df,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Show all images (by default untagged intermediates are shown too; kept for Docker compatibility)
+    #[arg(short, long)]
+    all: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Show digests
+    #[arg(long)]
+    digests: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Only images of this repository (and tag)
+    reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Remove the image even when several tags name it
+    #[arg(short, long)]
+    force: bool,
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    source: String,
+    target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all images without containers, not just untagged ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn run(engine: &Engine, cmd: ImageCommand) -> anyhow::Result<()> {
+    match cmd {
+        ImageCommand::Images(args) => list(engine, args),
+        ImageCommand::Rmi(args) => remove(engine, args),
+        ImageCommand::Tag(args) => Ok(engine.tag_image(&args.source, &args.target)?),
+    }
+}
+
+pub async fn run_image(engine: &Engine, cmd: ImageSubcommand) -> anyhow::Result<()> {
+    match cmd {
+        ImageSubcommand::Ls(args) => list(engine, args),
+        ImageSubcommand::Inspect(args) => inspect(engine, args),
+        ImageSubcommand::Prune(args) => prune(engine, args),
+        ImageSubcommand::Rm(args) => remove(engine, args),
+        ImageSubcommand::Tag(args) => Ok(engine.tag_image(&args.source, &args.target)?),
+        ImageSubcommand::Pull(args) => super::pull::run(engine, args).await,
+    }
+}
+
+pub fn run_system(engine: &Engine, cmd: SystemSubcommand) -> anyhow::Result<()> {
+    match cmd {
+        SystemSubcommand::Df => {
+            let rows: Vec<Vec<String>> = engine
+                .disk_usage()?
+                .into_iter()
+                .map(|u| {
+                    let pct = if u.size == 0 { 0 } else { u.reclaimable * 100 / u.size };
+                    vec![
+                        u.kind.to_string(),
+                        u.total.to_string(),
+                        u.active.to_string(),
+                        human_size(u.size),
+                        format!("{} ({pct}%)", human_size(u.reclaimable)),
+                    ]
+                })
+                .collect();
+            print!("{}", table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows));
+            Ok(())
+        }
+    }
+}
+
+/// One line of `images`: an image under one of its names.
+struct Row<'a> {
+    image: &'a ImageRecord,
+    repository: String,
+    tag: String,
+    digest: String,
+}
+
+fn rows(images: &[ImageRecord]) -> Vec<Row<'_>> {
+    let mut rows = Vec::new();
+    for image in images {
+        let digest_for = |repo: &str| {
+            image
+                .repo_digests
+                .iter()
+                .find_map(|d| d.strip_prefix(repo).and_then(|rest| rest.strip_prefix('@')))
+                .unwrap_or("<none>")
+                .to_string()
+        };
+        if image.repo_tags.is_empty() {
+            let (repository, digest) = match image.repo_digests.first().and_then(|d| d.split_once('@')) {
+                Some((repo, digest)) => (repo.to_string(), digest.to_string()),
+                None => ("<none>".to_string(), "<none>".to_string()),
+            };
+            rows.push(Row { image, repository, tag: "<none>".into(), digest });
+        }
+        for name in &image.repo_tags {
+            let (repository, tag) = name.rsplit_once(':').unwrap_or((name.as_str(), "<none>"));
+            rows.push(Row { image, digest: digest_for(repository), repository: repository.into(), tag: tag.into() });
+        }
+    }
+    rows
+}
+
+fn short(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+fn list(engine: &Engine, args: ListArgs) -> anyhow::Result<()> {
+    let mut images = engine.list_images()?;
+    if let Some(wanted) = &args.reference {
+        let wanted_ref = berth_engine::reference::Reference::parse(wanted)?;
+        let has_tag = wanted.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/'));
+        images.retain(|i| {
+            i.repo_tags.iter().any(|t| match berth_engine::reference::Reference::parse(t) {
+                Ok(r) => r.name() == wanted_ref.name() && (!has_tag || r.tag == wanted_ref.tag),
+                Err(_) => false,
+            })
+        });
+    }
+    let _ = args.all;
+    if args.quiet {
+        let mut seen = Vec::new();
+        for image in &images {
+            let id = short(&image.id);
+            if !seen.contains(&id) {
+                println!("{id}");
+                seen.push(id);
+            }
+        }
+        return Ok(());
+    }
+    let rows = rows(&images);
+    match args.format {
+        Format::Json => {
+            for row in rows {
+                let line = json!({
+                    "Containers": "N/A",
+                    "CreatedAt": row.image.created.clone().unwrap_or_default(),
+                    "CreatedSince": time_ago(row.image.created.as_deref()),
+                    "Digest": row.digest,
+                    "ID": short(&row.image.id),
+                    "Repository": row.repository,
+                    "SharedSize": "N/A",
+                    "Size": human_size(row.image.size),
+                    "Tag": row.tag,
+                    "UniqueSize": "N/A",
+                    "VirtualSize": human_size(row.image.size),
+                });
+                println!("{line}");
+            }
+        }
+        Format::Table => {
+            let mut header = vec!["REPOSITORY", "TAG"];
+            if args.digests {
+                header.push("DIGEST");
+            }
+            header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+            let cells: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|row| {
+                    let mut cells = vec![row.repository, row.tag];
+                    if args.digests {
+                        cells.push(row.digest);
+                    }
+                    cells.extend([
+                        short(&row.image.id),
+                        time_ago(row.image.created.as_deref()),
+                        human_size(row.image.size),
+                    ]);
+                    cells
+                })
+                .collect();
+            print!("{}", table(&header, &cells));
+        }
+    }
+    Ok(())
+}
+
+fn inspect(engine: &Engine, args: InspectArgs) -> anyhow::Result<()> {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for name in &args.images {
+        match engine.inspect_image(name) {
+            Ok(value) => found.push(value),
+            Err(e) => missing.push(e.to_string()),
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&found)?);
+    if !missing.is_empty() {
+        bail!("{}", missing.join("\n"));
+    }
+    Ok(())
+}
+
+fn print_removed(removed: &[RemovedImage], label_case: fn(&str) -> String) {
+    for r in removed {
+        match r {
+            RemovedImage::Untagged(name) => println!("{}: {name}", label_case("Untagged")),
+            RemovedImage::Deleted(id) => println!("{}: {id}", label_case("Deleted")),
+        }
+    }
+}
+
+fn remove(engine: &Engine, args: RemoveArgs) -> anyhow::Result<()> {
+    let mut errors = Vec::new();
+    for name in &args.images {
+        match engine.remove_image(name, args.force) {
+            Ok(removed) => print_removed(&removed, |s| s.to_string()),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    Ok(())
+}
+
+fn prune(engine: &Engine, args: PruneArgs) -> anyhow::Result<()> {
+    if !args.force {
+        let what = if args.all {
+            "all images without at least one container associated to them"
+        } else {
+            "all dangling images"
+        };
+        print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let report = engine.prune_images(args.all)?;
+    if !report.removed.is_empty() {
+        println!("Deleted Images:");
+        print_removed(&report.removed, |s| s.to_lowercase());
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(report.reclaimed));
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! The Docker-style command line: parsing and dispatch. Each group of commands lives in its own file.
+
+pub mod container;
+mod format;
+mod images;
+mod login;
+mod pull;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use berth_engine::{Config, Engine, EngineOptions};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about = "A container workstation for the terminal", propagate_version = true)]
+pub struct Cli {
+    /// State root (images, layers, containers); default /var/lib/berth as root, the XDG data dir otherwise.
+    #[arg(long, global = true, env = "BERTH_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Log level for diagnostics on stderr (error, warn, info, debug, trace); BERTH_LOG overrides.
+    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    #[command(flatten)]
+    Images(images::ImageCommand),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(images::ImageSubcommand),
+    /// Manage berth
+    #[command(subcommand)]
+    System(images::SystemSubcommand),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(login::LogoutArgs),
+    #[command(flatten)]
+    Containers(container::ContainerCommand),
+}
+
+/// Opens the engine over the chosen state root with berth's config file.
+fn open_engine(root: Option<PathBuf>) -> anyhow::Result<Engine> {
+    let config = Config::load()?;
+    let root = root.unwrap_or_else(EngineOptions::default_root);
+    Engine::open(EngineOptions { root: root.clone(), config })
+        .with_context(|| format!("cannot open the state root {}", root.display()))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let engine = open_engine(cli.root)?;
+    match cli.command {
+        Command::Containers(cmd) => return container::run(&engine, cmd).await,
+        Command::Images(cmd) => images::run(&engine, cmd),
+        Command::Image(cmd) => images::run_image(&engine, cmd).await,
+        Command::System(cmd) => images::run_system(&engine, cmd),
+        Command::Pull(args) => pull::run(&engine, args).await,
+        Command::Login(args) => login::login(&engine, args).await,
+        Command::Logout(args) => login::logout(&engine, args),
+    }?;
+    Ok(ExitCode::SUCCESS)
+}
