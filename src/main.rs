@@ -15,7 +15,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| args.log_level.as_str().into()),
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                // libcgroups warns about every v1 controller this kernel lacks, on every use.
+                .unwrap_or_else(|_| format!("{},libcgroups=error", args.log_level).as_str().into()),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

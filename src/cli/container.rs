@@ -434,6 +434,11 @@ async fn create(engine: &Engine, flags: RunFlags, image: String, command: Vec<St
 
 async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCode> {
     let rec = create(engine, args.options, args.image, args.command).await?;
+    // Open the (empty) log before the container can write to it: an --rm container's directory may be gone
+    // by the time its output is read, but an open file stays readable.
+    let path = engine.container_log_path(&rec);
+    std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    let mut follower = LogFollower::at_end(&path)?;
     let started = match engine.start_container(&rec.id).await {
         Ok(s) => s,
         Err(err) => {
@@ -451,8 +456,6 @@ async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCod
         println!("{}", rec.id);
         return Ok(ExitCode::SUCCESS);
     }
-    let path = engine.container_log_path(&rec);
-    let mut follower = LogFollower::at_end(&path)?;
     let exit = tokio::spawn(started.wait_exit());
     loop {
         let done = exit.is_finished();
@@ -549,7 +552,7 @@ fn inspect(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    println!("{}", serde_json::to_string_pretty(&docs)?);
+    writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&docs)?)?;
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 

@@ -21,7 +21,9 @@ pub(super) fn delete_container(mut container: Container, rec: &ContainerRecord) 
 pub(crate) fn teardown(rec: &ContainerRecord, dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     let cgroup = Cgroup::for_container(&rec.id);
-    if let Ok(pids) = cgroup.pids() {
+    if cgroup.exists()
+        && let Ok(pids) = cgroup.pids()
+    {
         for pid in pids {
             // SAFETY: signalling a pid that the container's cgroup lists.
             unsafe { libc::kill(pid, libc::SIGKILL) };

@@ -113,7 +113,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
     if !identity.additional_gids.is_empty() {
         user = user.additional_gids(identity.additional_gids.clone());
     }
-    let process = ProcessBuilder::default()
+    let mut process = ProcessBuilder::default()
         .terminal(false)
         .args(args)
         .env(env)
@@ -121,9 +121,11 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         .user(user.build().map_err(|e| invalid("user", e))?)
         .capabilities(capability_sets(capabilities).map_err(|e| invalid("capabilities", e))?)
         .rlimits(vec![nofile_rlimit().map_err(|e| invalid("rlimits", e))?])
-        .no_new_privileges(opts.no_new_privileges)
         .build()
         .map_err(|e| invalid("process", e))?;
+    // Unset rather than false: libcontainer loads seccomp before dropping capabilities only when the field
+    // is absent; with `false` it would load it later, unprivileged, and fail.
+    process.set_no_new_privileges(opts.no_new_privileges.then_some(true));
 
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces().map_err(|e| invalid("namespaces", e))?)
@@ -419,7 +421,9 @@ mod tests {
         assert!(!devices[0].allow() && devices[0].typ().is_none());
         assert!(devices.iter().any(|d| d.allow() && d.major() == Some(1) && d.minor() == Some(3)));
         assert_eq!(linux.cgroups_path().as_deref(), Some(Path::new("/berth/0123456789abcdef0123")));
-        assert_eq!(spec.process().as_ref().unwrap().no_new_privileges(), Some(false));
+        assert_eq!(spec.process().as_ref().unwrap().no_new_privileges(), None);
+        let nnp = spec_for(&f, &RunOptions { no_new_privileges: true, ..RunOptions::default() }, None).unwrap();
+        assert_eq!(nnp.process().as_ref().unwrap().no_new_privileges(), Some(true));
     }
 
     #[test]
