@@ -139,3 +139,32 @@ fn exit_codes_and_errors_are_dockers() {
     env.ok(&["rm", "taken"]);
     env.assert_no_leftovers(&id);
 }
+
+#[test]
+fn init_reaps_and_rm_is_immediate() {
+    if !can_run("init_reaps_and_rm_is_immediate") {
+        return;
+    }
+    let env = Env::new();
+    let out = sh(&env, &["--init"], "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '");
+    assert!(!out.contains("pid=1\n"), "with --init the command is not PID 1: {out}");
+    assert!(out.contains("/dev/init"), "PID 1 must be the init binary: {out}");
+    // `run --rm` returns once the container is gone.
+    env.ok(&["run", "--rm", "busybox", "true"]);
+    assert!(env.ids().is_empty());
+}
+
+#[test]
+fn rmi_refuses_an_image_a_container_uses() {
+    if !can_run("rmi_refuses_an_image_a_container_uses") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["create", "--name", "user", "busybox"]);
+    let (_, err) = env.fails(&["rmi", "busybox"]);
+    assert!(err.contains("in use") && err.contains("busybox"), "{err}");
+    assert!(env.ok(&["images", "-q"]).lines().count() == 1, "the image must still be there");
+    env.ok(&["rm", "user"]);
+    env.ok(&["rmi", "busybox"]);
+    assert!(env.ok(&["images", "-q"]).trim().is_empty());
+}

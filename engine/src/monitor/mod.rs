@@ -118,9 +118,6 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
                 return Err(err);
             }
         };
-        if let Some(mut r) = ready.take() {
-            r.send(&ReadyMessage::Exited { exit_code: exit.code });
-        }
         let now = chrono::Utc::now().to_rfc3339();
         let rec = records.get(id)?;
         if started.elapsed() >= BACKOFF_RESET_AFTER {
@@ -133,7 +130,14 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
             if rec.options.auto_remove {
                 cleanup::remove_container(&store, &rec)?;
             }
+            // Last, so a foreground `run --rm` returns only once the container is gone.
+            if let Some(mut r) = ready.take() {
+                r.send(&ReadyMessage::Exited { exit_code: exit.code });
+            }
             return Ok(());
+        }
+        if let Some(mut r) = ready.take() {
+            r.send(&ReadyMessage::Exited { exit_code: exit.code });
         }
         records.set_exit(id, exit, Status::Restarting, &now)?;
         records.bump_restart_count(id)?;
