@@ -61,7 +61,8 @@ fn run_options_shape_the_process() {
     let named = sh(&env, &["-u", "nobody"], "id -un");
     assert_eq!(named.trim(), "nobody");
 
-    let ro = sh(&env, &["--read-only"], "touch /x 2>/dev/null && echo rw || echo ro; touch /tmp/y 2>/dev/null; echo done");
+    let ro =
+        sh(&env, &["--read-only"], "touch /x 2>/dev/null && echo rw || echo ro; touch /tmp/y 2>/dev/null; echo done");
     assert!(ro.contains("ro\n"), "--read-only must make / read-only: {ro}");
     let rw = sh(&env, &[], "touch /x && echo rw");
     assert!(rw.contains("rw"), "{rw}");
@@ -84,8 +85,7 @@ fn seccomp_profile_file_changes_what_is_allowed() {
         return;
     }
     let env = Env::new();
-    let mut profile: serde_json::Value =
-        serde_json::from_str(include_str!("../assets/seccomp-default.json")).unwrap();
+    let mut profile: serde_json::Value = serde_json::from_str(include_str!("../assets/seccomp-default.json")).unwrap();
     let names = profile["syscalls"][0]["names"].as_array_mut().unwrap();
     names.retain(|n| n != "mkdir" && n != "mkdirat");
     let path = env.root().join("no-mkdir.json");

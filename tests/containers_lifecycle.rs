@@ -20,7 +20,18 @@ fn every_transition_from_created_to_removed() {
         return;
     }
     let env = Env::new();
-    let id = env.ok(&["create", "--name", "counter", "busybox", "sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done"]).trim().to_string();
+    let id = env
+        .ok(&[
+            "create",
+            "--name",
+            "counter",
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done",
+        ])
+        .trim()
+        .to_string();
     assert_eq!(id.len(), 64);
     assert_eq!(env.status("counter"), "created");
     assert!(env.ok(&["ps"]).lines().count() == 1, "ps without -a hides created containers");
@@ -113,7 +124,16 @@ fn stop_escalates_to_sigkill_after_the_timeout() {
     assert_eq!(env.state("stubborn")["ExitCode"], 137);
 
     // A container that handles the stop signal exits without escalation.
-    env.ok(&["run", "-d", "--name", "polite", "busybox", "sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.1; done"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 3' TERM; while true; do sleep 0.1; done",
+    ]);
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     env.ok(&["stop", "-t", "10", "polite"]);
@@ -128,7 +148,9 @@ fn restart_policies() {
     }
     let env = Env::new();
     env.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3"]);
-    env.wait_for("on-failure to give up", 20, || env.status("flaky") == "exited" && env.inspect("flaky")["RestartCount"] == 2);
+    env.wait_for("on-failure to give up", 20, || {
+        env.status("flaky") == "exited" && env.inspect("flaky")["RestartCount"] == 2
+    });
     assert_eq!(env.state("flaky")["ExitCode"], 3);
 
     env.ok(&["run", "-d", "--name", "fine", "--restart", "on-failure", "busybox", "true"]);
@@ -177,18 +199,32 @@ fn limits_reach_the_cgroup() {
         return;
     }
     let env = Env::new();
-    let id = env.ok(&["run", "-d", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "20", "busybox", "sleep", "100"]);
+    let id =
+        env.ok(&["run", "-d", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "20", "busybox", "sleep", "100"]);
     let id = id.trim();
-    let read = |candidates: &[String]| candidates.iter().find_map(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
-    let base = |ctrl: &str, file: &str| vec![format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}"), format!("/sys/fs/cgroup/berth/{id}/{file}")];
+    let read =
+        |candidates: &[String]| candidates.iter().find_map(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+    let base = |ctrl: &str, file: &str| {
+        vec![format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}"), format!("/sys/fs/cgroup/berth/{id}/{file}")]
+    };
     let mem = read(&[base("memory", "memory.limit_in_bytes"), base("", "memory.max")].concat());
     assert_eq!(mem.trim(), (64 * 1024 * 1024).to_string());
     let pids = read(&[base("pids", "pids.max"), base("", "pids.max")].concat());
     assert_eq!(pids.trim(), "20");
-    let quota = read(&[base("cpu", "cpu.cfs_quota_us"), base("cpu,cpuacct", "cpu.cfs_quota_us"), base("", "cpu.max")].concat());
+    let quota =
+        read(&[base("cpu", "cpu.cfs_quota_us"), base("cpu,cpuacct", "cpu.cfs_quota_us"), base("", "cpu.max")].concat());
     assert!(quota.trim() == "50000" || quota.starts_with("50000 100000"), "cpu quota: {quota:?}");
     // The pids limit is enforced: a fork bomb stops at the limit.
-    let forks = env.run(&["run", "--rm", "--pids-limit", "10", "busybox", "sh", "-c", "for i in $(seq 30); do sleep 5 & done 2>&1 | grep -c -i 'resource\\|fork' ; true"]);
+    let forks = env.run(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "10",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 30); do sleep 5 & done 2>&1 | grep -c -i 'resource\\|fork' ; true",
+    ]);
     assert!(forks.status.success());
     let count: u32 = String::from_utf8_lossy(&forks.stdout).trim().parse().unwrap_or(0);
     assert!(count > 0, "forks beyond the pids limit must fail");
@@ -200,7 +236,16 @@ fn logs_follow_tail_and_timestamps() {
         return;
     }
     let env = Env::new();
-    env.ok(&["run", "-d", "--name", "talker", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; echo bye >&2"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; echo bye >&2",
+    ]);
     let started = Instant::now();
     let followed = env.run(&["logs", "-f", "talker"]);
     assert!(started.elapsed() >= Duration::from_millis(600), "logs -f must follow until the container exits");
@@ -258,7 +303,9 @@ fn twenty_parallel_creators_get_unique_names_and_ids() {
     }
     let env = Env::new();
     let spawned: Vec<_> = (0..20)
-        .map(|_| env.command(&["run", "-d", "busybox", "sleep", "30"]).stdout(std::process::Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            env.command(&["run", "-d", "busybox", "sleep", "30"]).stdout(std::process::Stdio::piped()).spawn().unwrap()
+        })
         .collect();
     let mut ids = Vec::new();
     for child in spawned {

@@ -345,7 +345,11 @@ mod tests {
         let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
         let mut text = String::new();
         for i in 0..5 {
-            let r = Record { log: format!("{i}\n").into(), stream: Stream::Stdout, time: format_time(t0 + chrono::Duration::seconds(i)) };
+            let r = Record {
+                log: format!("{i}\n").into(),
+                stream: Stream::Stdout,
+                time: format_time(t0 + chrono::Duration::seconds(i)),
+            };
             text.push_str(&serde_json::to_string(&r).unwrap());
             text.push('\n');
         }

@@ -9,10 +9,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use berth_engine::container::{ContainerError, ContainerRecord, CreateRequest, ListFilter, ListOptions, Status, inspect_json};
+use berth_engine::container::{
+    ContainerError, ContainerRecord, CreateRequest, ListFilter, ListOptions, Status, inspect_json,
+};
 use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
-use berth_engine::runtime::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
 use berth_engine::pull::PullOptions;
+use berth_engine::runtime::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
 use berth_engine::store::StoreError;
 use berth_engine::{Engine, Error, monitor};
 use clap::{Args, Subcommand};
@@ -23,9 +25,9 @@ use super::format::{human_size, table, time_ago};
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// Create a new container
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Create and run a new container from an image
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Start one or more stopped containers
     Start(NamesArgs),
     /// Stop one or more running containers
@@ -289,7 +291,7 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
             println!("{}", rec.id);
             Ok(ExitCode::SUCCESS)
         }
-        ContainerCommand::Run(args) => run_container(engine, args).await,
+        ContainerCommand::Run(args) => run_container(engine, *args).await,
         ContainerCommand::Start(args) => {
             each(&args.containers, async |c| {
                 engine.start_container(c).await?;
@@ -359,9 +361,7 @@ fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<
     let mut env = Vec::new();
     for file in &flags.env_file {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading env file {}", file.display()))?;
-        env.extend(
-            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).filter_map(env_entry),
-        );
+        env.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).filter_map(env_entry));
     }
     env.extend(flags.env.iter().map(String::as_str).filter_map(env_entry));
     let mut seccomp = SeccompChoice::Default;
@@ -377,7 +377,9 @@ fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<
                 no_new_privileges = true
             }
             Some(("no-new-privileges", "false")) => no_new_privileges = false,
-            _ => bail!("invalid --security-opt {opt:?}: expected seccomp=FILE, seccomp=unconfined or no-new-privileges"),
+            _ => {
+                bail!("invalid --security-opt {opt:?}: expected seccomp=FILE, seccomp=unconfined or no-new-privileges")
+            }
         }
     }
     let mut labels = BTreeMap::new();
@@ -421,7 +423,12 @@ fn env_entry(entry: &str) -> Option<String> {
 }
 
 /// Creates the container, pulling its image first when the store lacks it (Docker's `run`/`create`).
-async fn create(engine: &Engine, flags: RunFlags, image: String, command: Vec<String>) -> anyhow::Result<ContainerRecord> {
+async fn create(
+    engine: &Engine,
+    flags: RunFlags,
+    image: String,
+    command: Vec<String>,
+) -> anyhow::Result<ContainerRecord> {
     let (name, options) = run_options(flags, command)?;
     if let Err(Error::Store(StoreError::ImageNotFound { .. })) = engine.image(&image) {
         eprintln!("Unable to find image '{image}' locally");
@@ -493,7 +500,9 @@ async fn logs(engine: &Engine, args: LogsArgs) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
     let time = |t: &Option<String>| -> anyhow::Result<_> {
         t.as_deref()
-            .map(|s| parse_time(s, now).with_context(|| format!("invalid time {s:?}: use RFC 3339, Unix seconds or 10m")))
+            .map(|s| {
+                parse_time(s, now).with_context(|| format!("invalid time {s:?}: use RFC 3339, Unix seconds or 10m"))
+            })
             .transpose()
     };
     let tail = match args.tail.as_str() {

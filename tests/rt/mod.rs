@@ -64,7 +64,11 @@ impl Env {
     /// Runs berth and requires failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> (Option<i32>, String) {
         let out = self.run(args);
-        assert!(!out.status.success(), "berth {args:?} should have failed; stdout: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "berth {args:?} should have failed; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
@@ -120,7 +124,11 @@ impl Drop for Env {
             .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
             .unwrap_or_default();
         for id in ids {
-            let _ = Command::new(env!("CARGO_BIN_EXE_berth")).arg("--root").arg(self.root()).args(["rm", "-f", &id]).output();
+            let _ = Command::new(env!("CARGO_BIN_EXE_berth"))
+                .arg("--root")
+                .arg(self.root())
+                .args(["rm", "-f", &id])
+                .output();
         }
     }
 }
@@ -171,7 +179,11 @@ fn seed_busybox(root: &Path) {
             std::os::unix::fs::symlink("busybox", link).unwrap();
         }
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n").unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
 
     let diff_id = format!("sha256:{}", "b".repeat(64));

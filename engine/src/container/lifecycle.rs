@@ -136,7 +136,12 @@ fn send_signal(rec: &ContainerRecord, signal: i32) -> Result<(), ContainerError>
     if r != 0 {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::ESRCH) {
-            return Err(ContainerError::Io { id: rec.id.clone(), action: "signal", path: PathBuf::from(format!("/proc/{}", rec.pid)), source: err });
+            return Err(ContainerError::Io {
+                id: rec.id.clone(),
+                action: "signal",
+                path: PathBuf::from(format!("/proc/{}", rec.pid)),
+                source: err,
+            });
         }
     }
     Ok(())
@@ -187,8 +192,12 @@ impl Engine {
             error: String::new(),
         };
         let dir = rec.dir(self.store().root());
-        std::fs::create_dir_all(&dir)
-            .map_err(|source| ContainerError::Io { id: rec.id.clone(), action: "create", path: dir.clone(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| ContainerError::Io {
+            id: rec.id.clone(),
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
         if let Err(err) = self.records().insert(&mut rec, req.name.is_some()) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(err);
@@ -214,7 +223,11 @@ impl Engine {
             }
             Some(ReadyMessage::Exited { .. }) | None => {
                 let after = self.records().get(&rec.id).map(|r| r.error).unwrap_or_default();
-                let message = if after.is_empty() { "the monitor exited before the container started".to_string() } else { after };
+                let message = if after.is_empty() {
+                    "the monitor exited before the container started".to_string()
+                } else {
+                    after
+                };
                 Err(ContainerError::StartFailed { id: rec.id, message, exit_code: 125 }.into())
             }
         }
@@ -387,7 +400,12 @@ impl Engine {
             }
         }
         if !self.records().transition(&rec.id, rec.status, Status::Removing)? {
-            return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "remove (it changed meanwhile)" }.into());
+            return Err(ContainerError::InvalidState {
+                id: rec.id,
+                status: rec.status,
+                action: "remove (it changed meanwhile)",
+            }
+            .into());
         }
         crate::monitor::cleanup::remove_container(self.store(), &rec)?;
         Ok(rec)
@@ -465,7 +483,10 @@ mod tests {
     fn validation_catches_bad_options_before_anything_is_stored() {
         assert!(validate(&RunOptions { cap_add: vec!["NOPE".into()], ..RunOptions::default() }).is_err());
         assert!(validate(&RunOptions { cap_drop: vec!["all".into()], ..RunOptions::default() }).is_ok());
-        assert!(validate(&RunOptions { auto_remove: true, restart: RestartPolicy::Always, ..RunOptions::default() }).is_err());
+        assert!(
+            validate(&RunOptions { auto_remove: true, restart: RestartPolicy::Always, ..RunOptions::default() })
+                .is_err()
+        );
         assert!(validate(&RunOptions { stop_signal: Some("SIGWHAT".into()), ..RunOptions::default() }).is_err());
         let bad = SeccompChoice::Profile { path: "/p.json".into(), json: "[]".into() };
         assert!(validate(&RunOptions { seccomp: bad, ..RunOptions::default() }).is_err());

@@ -10,7 +10,10 @@ pub enum ListFilter {
     /// Substring of the name, as Docker matches it.
     Name(String),
     /// `label=key` or `label=key=value`.
-    Label { key: String, value: Option<String> },
+    Label {
+        key: String,
+        value: Option<String>,
+    },
     /// The image the container runs, by name or id.
     Ancestor(String),
     /// Id prefix.
@@ -19,12 +22,13 @@ pub enum ListFilter {
 
 impl ListFilter {
     pub fn parse(text: &str) -> Result<ListFilter, ContainerError> {
-        let invalid = |reason: &str| ContainerError::InvalidFilter { filter: text.to_string(), reason: reason.to_string() };
+        let invalid =
+            |reason: &str| ContainerError::InvalidFilter { filter: text.to_string(), reason: reason.to_string() };
         let (key, value) = text.split_once('=').ok_or_else(|| invalid("expected key=value"))?;
         match key {
-            "status" => Status::parse(value)
-                .map(ListFilter::Status)
-                .ok_or_else(|| invalid("status is one of created, restarting, running, removing, paused, exited, dead")),
+            "status" => Status::parse(value).map(ListFilter::Status).ok_or_else(|| {
+                invalid("status is one of created, restarting, running, removing, paused, exited, dead")
+            }),
             "name" => Ok(ListFilter::Name(value.trim_start_matches('/').to_string())),
             "label" => Ok(match value.split_once('=') {
                 Some((k, v)) => ListFilter::Label { key: k.to_string(), value: Some(v.to_string()) },
@@ -71,11 +75,17 @@ pub struct ListOptions {
     pub filters: Vec<ListFilter>,
 }
 
-pub(crate) fn select(records: Vec<ContainerRecord>, opts: &ListOptions, ancestor_ids: &[Option<String>]) -> Vec<ContainerRecord> {
+pub(crate) fn select(
+    records: Vec<ContainerRecord>,
+    opts: &ListOptions,
+    ancestor_ids: &[Option<String>],
+) -> Vec<ContainerRecord> {
     let has_status_filter = opts.filters.iter().any(|f| matches!(f, ListFilter::Status(_)));
     records
         .into_iter()
-        .filter(|r| opts.all || has_status_filter || matches!(r.status, Status::Running | Status::Paused | Status::Restarting))
+        .filter(|r| {
+            opts.all || has_status_filter || matches!(r.status, Status::Running | Status::Paused | Status::Restarting)
+        })
         .filter(|r| {
             let mut keys: Vec<&str> = opts.filters.iter().map(|f| f.key()).collect();
             keys.dedup();

@@ -35,7 +35,9 @@ pub enum ContainerError {
     NotFound { name: String },
     #[error("container name or id prefix {name:?} is ambiguous: it matches {count} containers")]
     Ambiguous { name: String, count: usize },
-    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
     NameInUse { name: String, id: String },
     #[error("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName { name: String },
@@ -50,9 +52,19 @@ pub enum ContainerError {
     #[error("failed to start container {id}: {message}")]
     StartFailed { id: String, message: String, exit_code: i32 },
     #[error("starting the monitor for container {id}: {source}")]
-    Monitor { id: String, #[source] source: std::io::Error },
+    Monitor {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{action} {path} for container {id}: {source}")]
-    Io { id: String, action: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        id: String,
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cgroup of container {id}: {message}")]
     Cgroup { id: String, message: String },
     #[error("container {id} has a damaged record: {reason}")]

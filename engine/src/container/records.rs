@@ -128,7 +128,16 @@ impl<'a> Records<'a> {
             let result = self.store.conn().execute(
                 "INSERT INTO containers (id, name, image_id, image_name, options, created_at, status, command)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![rec.id, rec.name, rec.image_id, rec.image_name, options, rec.created_at, rec.status.as_str(), command],
+                params![
+                    rec.id,
+                    rec.name,
+                    rec.image_id,
+                    rec.image_name,
+                    options,
+                    rec.created_at,
+                    rec.status.as_str(),
+                    command
+                ],
             );
             match result {
                 Ok(_) => return Ok(()),

@@ -21,7 +21,12 @@ fn process(pid: i32) -> Option<TopProcess> {
     let cmd = if cmdline.is_empty() {
         format!("[{}]", field("Name:").unwrap_or_default())
     } else {
-        cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" ")
+        cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     Some(TopProcess { uid, pid, ppid, cmd })
 }
@@ -31,7 +36,9 @@ impl Engine {
     pub fn top_container(&self, name_or_id: &str) -> Result<Vec<TopProcess>, Error> {
         let rec = self.container(name_or_id)?;
         if !matches!(rec.status, Status::Running | Status::Paused) {
-            return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "list processes" }.into());
+            return Err(
+                ContainerError::InvalidState { id: rec.id, status: rec.status, action: "list processes" }.into()
+            );
         }
         let mut pids = Cgroup::for_container(&rec.id).pids()?;
         pids.sort_unstable();

@@ -43,7 +43,11 @@ pub enum MonitorError {
     #[error("sealing the monitor binary: {0}")]
     Seal(#[source] std::io::Error),
     #[error("detaching the monitor of container {id}: {source}")]
-    Detach { id: String, #[source] source: std::io::Error },
+    Detach {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Engine(#[from] crate::Error),
     #[error(transparent)]
@@ -51,9 +55,19 @@ pub enum MonitorError {
     #[error("{message}")]
     Launch { message: String, exit_code: i32 },
     #[error("{action} {path} for container {id}: {source}")]
-    Io { id: String, action: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        id: String,
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("waiting for container {id}: {source}")]
-    Wait { id: String, #[source] source: std::io::Error },
+    Wait {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl MonitorError {

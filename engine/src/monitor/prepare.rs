@@ -46,7 +46,11 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
         path: config.clone(),
         source: std::io::Error::other(e),
     })?;
-    std::fs::write(&config, json)
-        .map_err(|source| MonitorError::Io { id: rec.id.clone(), action: "write", path: config.clone(), source })?;
+    std::fs::write(&config, json).map_err(|source| MonitorError::Io {
+        id: rec.id.clone(),
+        action: "write",
+        path: config.clone(),
+        source,
+    })?;
     Ok(Bundle { dir: dir.to_path_buf(), executable })
 }

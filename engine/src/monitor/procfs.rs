@@ -22,7 +22,8 @@ pub(crate) fn is_same_process(pid: i32, start: u64) -> bool {
     if pid <= 0 {
         return false;
     }
-    let Some((state, started)) = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat)
+    let Some((state, started)) =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat)
     else {
         return false;
     };

@@ -7,7 +7,13 @@ use super::MonitorError;
 use crate::logs::{LogWriter, Stream};
 
 /// Pumps output until the container's init exits; returns its exit code (128 + signal when killed).
-pub(super) fn pump(id: &str, pid: i32, stdout: PipeReader, stderr: PipeReader, mut log: LogWriter) -> Result<i32, MonitorError> {
+pub(super) fn pump(
+    id: &str,
+    pid: i32,
+    stdout: PipeReader,
+    stderr: PipeReader,
+    mut log: LogWriter,
+) -> Result<i32, MonitorError> {
     let wait_err = |source: std::io::Error| MonitorError::Wait { id: id.to_string(), source };
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
@@ -19,10 +25,8 @@ pub(super) fn pump(id: &str, pid: i32, stdout: PipeReader, stderr: PipeReader, m
     let mut streams: Vec<(Stream, PipeReader)> = vec![(Stream::Stdout, stdout), (Stream::Stderr, stderr)];
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let mut fds: Vec<libc::pollfd> = streams
-            .iter()
-            .map(|(_, r)| libc::pollfd { fd: r.as_raw_fd(), events: libc::POLLIN, revents: 0 })
-            .collect();
+        let mut fds: Vec<libc::pollfd> =
+            streams.iter().map(|(_, r)| libc::pollfd { fd: r.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
         fds.push(libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         // SAFETY: fds points at a live array of pollfd of the given length.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };

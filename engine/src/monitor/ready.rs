@@ -13,10 +13,17 @@ pub const READY_FD: i32 = 3;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadyMessage {
-    Started { pid: i32 },
-    Failed { error: String, exit_code: i32 },
+    Started {
+        pid: i32,
+    },
+    Failed {
+        error: String,
+        exit_code: i32,
+    },
     /// The first run ended; a foreground `run` exits with this code.
-    Exited { exit_code: i32 },
+    Exited {
+        exit_code: i32,
+    },
 }
 
 /// The monitor's end of the channel.
@@ -65,7 +72,8 @@ mod tests {
 
     #[test]
     fn messages_are_json_lines() {
-        let m = ReadyMessage::Failed { error: "exec: \"nope\": executable file not found in $PATH".into(), exit_code: 127 };
+        let m =
+            ReadyMessage::Failed { error: "exec: \"nope\": executable file not found in $PATH".into(), exit_code: 127 };
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<ReadyMessage>(&text).unwrap(), m);
         assert_eq!(serde_json::to_string(&ReadyMessage::Started { pid: 5 }).unwrap(), r#"{"started":{"pid":5}}"#);

@@ -85,10 +85,8 @@ fn is_all(name: &str) -> bool {
 /// some (here CAP_SYS_RESOURCE), and asking the kernel for one we lack fails the container.
 fn available() -> HashSet<Capability> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok());
+    let mask =
+        status.lines().find_map(|l| l.strip_prefix("CapBnd:")).and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok());
     match mask {
         Some(mask) => ALL_CAPABILITIES.into_iter().filter(|c| mask & (1u64 << bit(*c)) != 0).collect(),
         None => ALL_CAPABILITIES.into_iter().collect(),

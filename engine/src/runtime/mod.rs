@@ -20,7 +20,8 @@ pub use spec::{SpecInput, build_spec, effective_command, find_init_binary};
 
 /// Creates `path` (and parents) inside `root` without following symlinks out of it.
 pub fn create_dir_in_root(root: &std::path::Path, path: &str) -> Result<(), RuntimeError> {
-    inroot::create_dir_all(root, path).map_err(|err| RuntimeError::io("create directory", root.join(path.trim_start_matches('/')), err))
+    inroot::create_dir_all(root, path)
+        .map_err(|err| RuntimeError::io("create directory", root.join(path.trim_start_matches('/')), err))
 }
 
 use std::path::PathBuf;
@@ -45,7 +46,12 @@ pub enum RuntimeError {
     #[error("--init needs an init binary (catatonit or tini); none found at {searched}")]
     NoInitBinary { searched: String },
     #[error("{action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("rootfs of container {id} needs at least one image layer")]
     NoLayers { id: String },
 }

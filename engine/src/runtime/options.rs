@@ -52,7 +52,10 @@ pub enum SeccompChoice {
     Default,
     Unconfined,
     /// A profile in Docker's JSON format, read from `--security-opt seccomp=FILE` at create time.
-    Profile { path: String, json: String },
+    Profile {
+        path: String,
+        json: String,
+    },
 }
 
 /// `--restart`: what the monitor does when the container exits.
@@ -62,7 +65,9 @@ pub enum RestartPolicy {
     #[default]
     No,
     /// Restart after a non-zero exit, at most `max_retries` times when given.
-    OnFailure { max_retries: Option<u32> },
+    OnFailure {
+        max_retries: Option<u32>,
+    },
     Always,
     UnlessStopped,
 }
@@ -102,9 +107,7 @@ impl RestartPolicy {
         match self {
             RestartPolicy::No => false,
             RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
-            RestartPolicy::OnFailure { max_retries } => {
-                exit_code != 0 && max_retries.is_none_or(|max| restarts < max)
-            }
+            RestartPolicy::OnFailure { max_retries } => exit_code != 0 && max_retries.is_none_or(|max| restarts < max),
         }
     }
 
@@ -173,10 +176,7 @@ mod tests {
         assert_eq!(RestartPolicy::parse("no").unwrap(), RestartPolicy::No);
         assert_eq!(RestartPolicy::parse("always").unwrap(), RestartPolicy::Always);
         assert_eq!(RestartPolicy::parse("unless-stopped").unwrap(), RestartPolicy::UnlessStopped);
-        assert_eq!(
-            RestartPolicy::parse("on-failure:3").unwrap(),
-            RestartPolicy::OnFailure { max_retries: Some(3) }
-        );
+        assert_eq!(RestartPolicy::parse("on-failure:3").unwrap(), RestartPolicy::OnFailure { max_retries: Some(3) });
         assert_eq!(RestartPolicy::parse("on-failure").unwrap(), RestartPolicy::OnFailure { max_retries: None });
         assert!(RestartPolicy::parse("always:2").is_err());
         assert!(RestartPolicy::parse("on-failure:x").is_err());

@@ -42,12 +42,7 @@ impl Rootfs {
 
     pub(crate) fn mount_data(&self, layers: &[PathBuf]) -> String {
         let lower: Vec<String> = layers.iter().rev().map(|p| escape(p)).collect();
-        format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            escape(&self.upper),
-            escape(&self.work)
-        )
+        format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), escape(&self.upper), escape(&self.work))
     }
 
     /// Detaches the overlay; a rootfs that is not mounted is fine.

@@ -176,7 +176,13 @@ impl SeccompProfile {
     }
 
     /// Docker's rule conditions: every `includes` condition must hold and no `excludes` condition may.
-    fn applies(&self, includes: &Filter, excludes: &Filter, caps: &Capabilities, host: Host) -> Result<bool, RuntimeError> {
+    fn applies(
+        &self,
+        includes: &Filter,
+        excludes: &Filter,
+        caps: &Capabilities,
+        host: Host,
+    ) -> Result<bool, RuntimeError> {
         for cap in &includes.caps {
             if !caps.contains(&parse_capability(cap)?) {
                 return Ok(false);

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
-    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder, get_default_mounts,
+    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder,
+    LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder, get_default_mounts,
 };
 
 use super::options::{RunOptions, SeccompChoice};
@@ -89,9 +89,11 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
 
     let user_spec = opts.user.clone().or_else(|| image.and_then(|c| c.user().clone()));
     let read = |path: &str| {
-        inroot::read_to_string(input.rootfs, path).map_err(|err| RuntimeError::io("read", input.rootfs.join(&path[1..]), err))
+        inroot::read_to_string(input.rootfs, path)
+            .map_err(|err| RuntimeError::io("read", input.rootfs.join(&path[1..]), err))
     };
-    let identity = user::resolve(input.id, user_spec.as_deref(), read("/etc/passwd")?.as_deref(), read("/etc/group")?.as_deref())?;
+    let identity =
+        user::resolve(input.id, user_spec.as_deref(), read("/etc/passwd")?.as_deref(), read("/etc/group")?.as_deref())?;
 
     let hostname = opts.hostname.clone().unwrap_or_else(|| input.id.chars().take(12).collect());
     let env = environment(image.and_then(|c| c.env().as_ref()), &opts.env, &hostname, identity.home.as_deref());
@@ -99,8 +101,12 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
     let capabilities = caps::resolve(&opts.cap_add, &opts.cap_drop, opts.privileged)?;
     let seccomp = match (&opts.seccomp, opts.privileged) {
         (_, true) | (SeccompChoice::Unconfined, _) => None,
-        (SeccompChoice::Default, false) => Some(SeccompProfile::parse("default", DEFAULT_PROFILE)?.to_oci(&capabilities)?),
-        (SeccompChoice::Profile { path, json }, false) => Some(SeccompProfile::parse(path, json)?.to_oci(&capabilities)?),
+        (SeccompChoice::Default, false) => {
+            Some(SeccompProfile::parse("default", DEFAULT_PROFILE)?.to_oci(&capabilities)?)
+        }
+        (SeccompChoice::Profile { path, json }, false) => {
+            Some(SeccompProfile::parse(path, json)?.to_oci(&capabilities)?)
+        }
     };
 
     let invalid = |what: &str, err: oci_spec::OciSpecError| RuntimeError::InvalidOption {
@@ -190,7 +196,12 @@ fn command_line(input: &SpecInput<'_>) -> Result<Vec<String>, RuntimeError> {
 }
 
 /// Image Env, then `-e` entries replacing same-named ones; PATH, HOSTNAME and HOME filled in when absent.
-fn environment(image_env: Option<&Vec<String>>, user_env: &[String], hostname: &str, home: Option<&str>) -> Vec<String> {
+fn environment(
+    image_env: Option<&Vec<String>>,
+    user_env: &[String],
+    hostname: &str,
+    home: Option<&str>,
+) -> Vec<String> {
     let mut env: Vec<String> = Vec::new();
     let key = |entry: &str| entry.split_once('=').map_or(entry.to_string(), |(k, _)| k.to_string());
     let set = |entry: &str, env: &mut Vec<String>| {
@@ -267,14 +278,14 @@ fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, oci_spec::Oc
         rule(false, None, None, None, "rwm")?,
         rule(true, c, None, None, "m")?,
         rule(true, Some(LinuxDeviceType::B), None, None, "m")?,
-        rule(true, c, Some(1), Some(3), "rwm")?,   // null
-        rule(true, c, Some(1), Some(5), "rwm")?,   // zero
-        rule(true, c, Some(1), Some(7), "rwm")?,   // full
-        rule(true, c, Some(1), Some(8), "rwm")?,   // random
-        rule(true, c, Some(1), Some(9), "rwm")?,   // urandom
-        rule(true, c, Some(5), Some(0), "rwm")?,   // tty
-        rule(true, c, Some(5), Some(2), "rwm")?,   // ptmx
-        rule(true, c, Some(136), None, "rwm")?,    // pts
+        rule(true, c, Some(1), Some(3), "rwm")?,    // null
+        rule(true, c, Some(1), Some(5), "rwm")?,    // zero
+        rule(true, c, Some(1), Some(7), "rwm")?,    // full
+        rule(true, c, Some(1), Some(8), "rwm")?,    // random
+        rule(true, c, Some(1), Some(9), "rwm")?,    // urandom
+        rule(true, c, Some(5), Some(0), "rwm")?,    // tty
+        rule(true, c, Some(5), Some(2), "rwm")?,    // ptmx
+        rule(true, c, Some(136), None, "rwm")?,     // pts
         rule(true, c, Some(10), Some(200), "rwm")?, // tun
     ])
 }
@@ -329,7 +340,11 @@ mod tests {
     fn fixture() -> Fixture {
         let rootfs = tempfile::tempdir().unwrap();
         std::fs::create_dir(rootfs.path().join("etc")).unwrap();
-        std::fs::write(rootfs.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/bin/sh\n").unwrap();
+        std::fs::write(
+            rootfs.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(rootfs.path().join("etc/group"), "root:x:0:\nwww:x:33:\n").unwrap();
         let config = ConfigBuilder::default()
             .entrypoint(vec!["/entry".to_string()])
@@ -414,7 +429,13 @@ mod tests {
         assert!(linux.readonly_paths().as_ref().unwrap().contains(&"/proc/sys".to_string()));
         assert!(linux.seccomp().is_some());
         let kinds: Vec<_> = linux.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
-        for k in [LinuxNamespaceType::Pid, LinuxNamespaceType::Mount, LinuxNamespaceType::Network, LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts] {
+        for k in [
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Mount,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Uts,
+        ] {
             assert!(kinds.contains(&k), "{k:?} missing");
         }
         let devices = linux.resources().as_ref().unwrap().devices().as_ref().unwrap();
@@ -437,7 +458,8 @@ mod tests {
         let caps = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
         assert!(caps.effective().as_ref().unwrap().len() > 14);
 
-        let spec = spec_for(&f, &RunOptions { seccomp: SeccompChoice::Unconfined, ..RunOptions::default() }, None).unwrap();
+        let spec =
+            spec_for(&f, &RunOptions { seccomp: SeccompChoice::Unconfined, ..RunOptions::default() }, None).unwrap();
         assert!(spec.linux().as_ref().unwrap().seccomp().is_none());
         assert!(spec.linux().as_ref().unwrap().masked_paths().is_some());
     }
@@ -445,7 +467,8 @@ mod tests {
     #[test]
     fn limits_become_resources() {
         let f = fixture();
-        let opts = RunOptions { memory: Some(64 << 20), cpus: Some(1.5), pids_limit: Some(50), ..RunOptions::default() };
+        let opts =
+            RunOptions { memory: Some(64 << 20), cpus: Some(1.5), pids_limit: Some(50), ..RunOptions::default() };
         let spec = spec_for(&f, &opts, None).unwrap();
         let r = spec.linux().as_ref().unwrap().resources().as_ref().unwrap();
         assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64 << 20));
@@ -484,7 +507,8 @@ mod tests {
         assert!(matches!(err, RuntimeError::RelativeWorkdir { .. }));
         let err = spec_for(&f, &RunOptions { user: Some("nobody".into()), ..RunOptions::default() }, None).unwrap_err();
         assert!(matches!(err, RuntimeError::UnknownUser { .. }));
-        let err = spec_for(&f, &RunOptions { cap_add: vec!["WINGS".into()], ..RunOptions::default() }, None).unwrap_err();
+        let err =
+            spec_for(&f, &RunOptions { cap_add: vec!["WINGS".into()], ..RunOptions::default() }, None).unwrap_err();
         assert!(matches!(err, RuntimeError::UnknownCapability { .. }));
     }
 
@@ -495,6 +519,12 @@ mod tests {
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["process"]["capabilities"]["effective"].as_array().unwrap().len(), 14);
         assert_eq!(json["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
-        assert!(json["linux"]["seccomp"]["architectures"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with("SCMP_ARCH_")));
+        assert!(
+            json["linux"]["seccomp"]["architectures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a.as_str().unwrap().starts_with("SCMP_ARCH_"))
+        );
     }
 }
