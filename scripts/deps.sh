@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config libseccomp-dev   # building berth (libcontainer links libseccomp)
   busybox-static                              # the rootfs of test images
+  catatonit                                   # the init process `run --init` bind-mounts
   docker-registry skopeo umoci                # a real registry, image copying, a reference unpacker
   nftables iproute2 tmux apache2-utils        # networking, terminal tests, htpasswd
 )

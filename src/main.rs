@@ -7,9 +7,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // A container monitor must never start an async runtime: it forks containers.
+    if let Some(code) = cli::container::monitor_entry() {
+        return code;
+    }
     let args = cli::Cli::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| args.log_level.as_str().into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        // libcgroups warns about every v1 controller this kernel lacks, on every use.
+        .unwrap_or_else(|_| format!("{},libcgroups=error", args.log_level).as_str().into());
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
     // The TUI owns the terminal: its diagnostics go to a file in the state root instead of over the screen.
     match args.command.is_none().then(|| tui_log_file(&args)).flatten() {

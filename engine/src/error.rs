@@ -18,6 +18,10 @@ pub enum Error {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Pull(Box<PullError>),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Container(#[from] crate::container::ContainerError),
 }
 
 impl From<RegistryError> for Error {

@@ -67,6 +67,12 @@ impl Engine {
     }
 
     pub fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<RemovedImage>, Error> {
+        // Removing one of several tags leaves the image; anything else would delete an image a container runs.
+        let image = self.image(name_or_id)?;
+        let by_id = image.id.trim_start_matches("sha256:").starts_with(name_or_id.trim_start_matches("sha256:"));
+        if by_id || image.repo_tags.len() <= 1 {
+            self.ensure_image_unused(&image.id, name_or_id)?;
+        }
         Ok(self.store().remove_image(name_or_id, force)?)
     }
 

@@ -3,14 +3,18 @@
 //! The UI and the CLI use only this crate's public API and its event stream; this crate never imports them.
 
 pub mod config;
+pub mod container;
 pub mod digest;
 mod error;
 pub mod events;
 pub mod images;
 pub mod layer;
+pub mod logs;
+pub mod monitor;
 pub mod pull;
 pub mod reference;
 pub mod registry;
+pub mod runtime;
 pub mod store;
 
 use std::path::PathBuf;

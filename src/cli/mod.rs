@@ -1,5 +1,6 @@
 //! The Docker-style command line: parsing and dispatch. Each group of commands lives in its own file.
 
+pub mod container;
 mod format;
 mod images;
 mod login;
@@ -45,6 +46,8 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry
     Logout(login::LogoutArgs),
+    #[command(flatten)]
+    Containers(container::ContainerCommand),
 }
 
 /// Opens the engine over the chosen state root with berth's config file.
@@ -62,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     match command {
+        Command::Containers(cmd) => return container::run(&engine, cmd).await,
         Command::Images(cmd) => images::run(&engine, cmd),
         Command::Image(cmd) => images::run_image(&engine, cmd).await,
         Command::System(cmd) => images::run_system(&engine, cmd),

@@ -1,0 +1,136 @@
+//! A container's cgroup, reached from any berth process: freeze/thaw, member pids, OOM kills, removal.
+//! libcgroups picks v1, hybrid or v2 from the host; OOM counters are read from the files directly.
+
+use std::path::{Path, PathBuf};
+
+use libcgroups::common::{CgroupConfig, CgroupManager, FreezerState, create_cgroup_manager};
+
+use super::ContainerError;
+
+/// The parent cgroup of every berth container.
+const PARENT: &str = "berth";
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// One container's cgroup, `/berth/<id>` under each controller (v1) or the unified root (v2).
+#[derive(Debug, Clone)]
+pub(crate) struct Cgroup {
+    id: String,
+}
+
+impl Cgroup {
+    pub(crate) fn for_container(id: &str) -> Cgroup {
+        Cgroup { id: id.to_string() }
+    }
+
+    /// The OCI `cgroupsPath`.
+    pub(crate) fn path(&self) -> String {
+        format!("/{PARENT}/{}", self.id)
+    }
+
+    fn err(&self, message: impl ToString) -> ContainerError {
+        ContainerError::Cgroup { id: self.id.clone(), message: message.to_string() }
+    }
+
+    fn manager(&self) -> Result<libcgroups::common::AnyCgroupManager, ContainerError> {
+        create_cgroup_manager(CgroupConfig {
+            cgroup_path: PathBuf::from(self.path()),
+            systemd_cgroup: false,
+            container_name: self.id.clone(),
+        })
+        .map_err(|e| self.err(e))
+    }
+
+    /// Freezes (pause) or thaws (unpause) every process of the container.
+    pub(crate) fn freeze(&self, frozen: bool) -> Result<(), ContainerError> {
+        let state = if frozen { FreezerState::Frozen } else { FreezerState::Thawed };
+        self.manager()?.freeze(state).map_err(|e| self.err(e))
+    }
+
+    /// Host pids of every process in the container.
+    pub(crate) fn pids(&self) -> Result<Vec<i32>, ContainerError> {
+        let pids = self.manager()?.get_all_pids().map_err(|e| self.err(e))?;
+        Ok(pids.into_iter().map(|p| p.as_raw()).collect())
+    }
+
+    /// Whether the kernel's OOM killer struck inside the container.
+    pub(crate) fn oom_killed(&self) -> bool {
+        oom_kills(Path::new(CGROUP_ROOT), &self.path()) > 0
+    }
+
+    /// Removes the cgroup (after the container's processes are gone); one already gone is fine.
+    pub(crate) fn remove(&self) -> Result<(), ContainerError> {
+        if !self.exists() {
+            return Ok(());
+        }
+        self.manager()?.remove().map_err(|e| self.err(e))
+    }
+
+    /// Whether any controller still has this cgroup's directory.
+    pub(crate) fn exists(&self) -> bool {
+        cgroup_dirs(Path::new(CGROUP_ROOT), &self.path()).iter().any(|d| d.is_dir())
+    }
+}
+
+/// Where a cgroup's directories would be, for v2 (`root/<path>`) and each v1 controller (`root/<ctrl>/<path>`).
+fn cgroup_dirs(root: &Path, path: &str) -> Vec<PathBuf> {
+    let rel = path.trim_start_matches('/');
+    let mut dirs = vec![root.join(rel)];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            dirs.push(entry.path().join(rel));
+        }
+    }
+    dirs
+}
+
+/// The `oom_kill` counter: v2 `memory.events`, v1 `memory/<path>/memory.oom_control` (kernels ≥ 4.13).
+fn oom_kills(root: &Path, path: &str) -> u64 {
+    let rel = path.trim_start_matches('/');
+    let files = [root.join(rel).join("memory.events"), root.join("memory").join(rel).join("memory.oom_control")];
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("oom_kill "))
+                .filter_map(|n| n.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oom_counter_v1_and_v2_trees() {
+        let v1 = tempfile::tempdir().unwrap();
+        let dir = v1.path().join("memory/berth/c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n").unwrap();
+        assert_eq!(oom_kills(v1.path(), "/berth/c1"), 2);
+        assert_eq!(oom_kills(v1.path(), "/berth/c2"), 0);
+
+        let v2 = tempfile::tempdir().unwrap();
+        let dir = v2.path().join("berth/c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
+        assert_eq!(oom_kills(v2.path(), "/berth/c1"), 1);
+    }
+
+    #[test]
+    fn dirs_cover_every_controller() {
+        let root = tempfile::tempdir().unwrap();
+        for c in ["memory", "pids"] {
+            std::fs::create_dir_all(root.path().join(c)).unwrap();
+        }
+        let dirs = cgroup_dirs(root.path(), "/berth/x");
+        assert!(dirs.contains(&root.path().join("berth/x")));
+        assert!(dirs.contains(&root.path().join("memory/berth/x")));
+        assert!(dirs.contains(&root.path().join("pids/berth/x")));
+        assert_eq!(Cgroup::for_container("x").path(), "/berth/x");
+    }
+}

@@ -1,0 +1,494 @@
+//! Lifecycle operations as `Engine` methods: create, start, stop, kill, pause, unpause, restart, remove,
+//! wait, rename, prune. Each works from any berth process: state lives in the store, the container's
+//! processes are reached by pid and cgroup, and only the monitor ever creates a container.
+
+use std::io::{BufRead, BufReader, PipeReader};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::records::container_dir;
+use super::{Cgroup, ContainerError, ContainerRecord, Records, Status, names, reconcile};
+use crate::monitor::{MONITOR_SUBCOMMAND, READY_FD, ReadyMessage};
+use crate::runtime::{RestartPolicy, RunOptions, SeccompChoice, SeccompProfile, parse_capability};
+use crate::{Engine, Error};
+
+/// How often waiting operations look at the store again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Docker's default seconds between the stop signal and SIGKILL.
+const DEFAULT_STOP_TIMEOUT: u64 = 10;
+
+/// What `create` needs: an image already in the store, an optional name, the run options.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub image: String,
+    pub name: Option<String>,
+    pub options: RunOptions,
+}
+
+/// A started container. Keep it to learn the first run's exit code (a foreground `run`); drop it otherwise.
+#[derive(Debug)]
+pub struct StartOutcome {
+    pub id: String,
+    pub pid: i32,
+    channel: BufReader<PipeReader>,
+}
+
+impl StartOutcome {
+    /// Blocks until the first run of the container ends; `None` if its monitor died first.
+    pub fn wait_exit_blocking(mut self) -> Option<i32> {
+        match read_message(&mut self.channel) {
+            Some(ReadyMessage::Exited { exit_code }) => Some(exit_code),
+            _ => None,
+        }
+    }
+
+    /// Waits without blocking the async runtime.
+    pub async fn wait_exit(self) -> Option<i32> {
+        tokio::task::spawn_blocking(move || self.wait_exit_blocking()).await.ok().flatten()
+    }
+}
+
+fn read_message(reader: &mut BufReader<PipeReader>) -> Option<ReadyMessage> {
+    let mut line = String::new();
+    match reader.read_line(&mut line) {
+        Ok(n) if n > 0 => serde_json::from_str(line.trim()).ok(),
+        _ => None,
+    }
+}
+
+/// Parses `SIGTERM`, `TERM`, `term` or `15`.
+pub fn parse_signal(text: &str) -> Result<i32, ContainerError> {
+    const SIGNALS: &[(&str, i32)] = &[
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("ILL", libc::SIGILL),
+        ("TRAP", libc::SIGTRAP),
+        ("ABRT", libc::SIGABRT),
+        ("BUS", libc::SIGBUS),
+        ("FPE", libc::SIGFPE),
+        ("KILL", libc::SIGKILL),
+        ("USR1", libc::SIGUSR1),
+        ("SEGV", libc::SIGSEGV),
+        ("USR2", libc::SIGUSR2),
+        ("PIPE", libc::SIGPIPE),
+        ("ALRM", libc::SIGALRM),
+        ("TERM", libc::SIGTERM),
+        ("CHLD", libc::SIGCHLD),
+        ("CONT", libc::SIGCONT),
+        ("STOP", libc::SIGSTOP),
+        ("TSTP", libc::SIGTSTP),
+        ("TTIN", libc::SIGTTIN),
+        ("TTOU", libc::SIGTTOU),
+        ("URG", libc::SIGURG),
+        ("XCPU", libc::SIGXCPU),
+        ("XFSZ", libc::SIGXFSZ),
+        ("VTALRM", libc::SIGVTALRM),
+        ("PROF", libc::SIGPROF),
+        ("WINCH", libc::SIGWINCH),
+        ("IO", libc::SIGIO),
+        ("PWR", libc::SIGPWR),
+        ("SYS", libc::SIGSYS),
+    ];
+    let invalid = || ContainerError::InvalidSignal { signal: text.to_string() };
+    let upper = text.trim().to_ascii_uppercase();
+    if let Ok(n) = upper.parse::<i32>() {
+        return if (1..=64).contains(&n) { Ok(n) } else { Err(invalid()) };
+    }
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    SIGNALS.iter().find(|(name, _)| *name == bare).map(|(_, n)| *n).ok_or_else(invalid)
+}
+
+/// Checks what can be checked before anything is stored, so a bad `run` leaves nothing behind.
+fn validate(options: &RunOptions) -> Result<(), Error> {
+    for cap in options.cap_add.iter().chain(&options.cap_drop) {
+        if !cap.eq_ignore_ascii_case("ALL") {
+            parse_capability(cap)?;
+        }
+    }
+    if let SeccompChoice::Profile { path, json } = &options.seccomp {
+        SeccompProfile::parse(path, json)?;
+    }
+    if options.auto_remove && options.restart != RestartPolicy::No {
+        return Err(crate::runtime::RuntimeError::InvalidOption {
+            option: "--restart",
+            value: options.restart.name().to_string(),
+            reason: "conflicting options: --restart and --rm".to_string(),
+        }
+        .into());
+    }
+    if let Some(sig) = &options.stop_signal {
+        parse_signal(sig)?;
+    }
+    Ok(())
+}
+
+fn send_signal(rec: &ContainerRecord, signal: i32) -> Result<(), ContainerError> {
+    if rec.pid <= 0 {
+        return Ok(());
+    }
+    // SAFETY: kill(2) with a pid from the store; a vanished pid gives ESRCH, which is fine (it exited).
+    let r = unsafe { libc::kill(rec.pid, signal) };
+    if r != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ESRCH) {
+            return Err(ContainerError::Io {
+                id: rec.id.clone(),
+                action: "signal",
+                path: PathBuf::from(format!("/proc/{}", rec.pid)),
+                source: err,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    fn records(&self) -> Records<'_> {
+        Records::new(self.store())
+    }
+
+    /// A container by name, id or unique id prefix, with its state checked against reality.
+    pub fn container(&self, name_or_id: &str) -> Result<ContainerRecord, Error> {
+        let rec = self.records().find(name_or_id)?;
+        reconcile::reconcile(self.store(), rec)
+    }
+
+    /// `berth create`: records a container for an image already in the store. Nothing runs yet.
+    pub fn create_container(&self, req: CreateRequest) -> Result<ContainerRecord, Error> {
+        validate(&req.options)?;
+        if let Some(name) = &req.name
+            && !names::valid(name)
+        {
+            return Err(ContainerError::InvalidName { name: name.clone() }.into());
+        }
+        let image = self.store().find_image(&req.image)?;
+        let command = crate::runtime::effective_command(&image.config, &req.options);
+        if command.is_empty() {
+            return Err(crate::runtime::RuntimeError::NoCommand { id: req.image.clone() }.into());
+        }
+        let mut rec = ContainerRecord {
+            id: names::new_id(),
+            name: req.name.as_deref().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default(),
+            image_id: image.id,
+            image_name: req.image.clone(),
+            options: req.options,
+            command,
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            status: Status::Created,
+            pid: 0,
+            monitor_pid: 0,
+            monitor_start: 0,
+            exit_code: 0,
+            oom_killed: false,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            stop_requested: false,
+            error: String::new(),
+        };
+        let dir = rec.dir(self.store().root());
+        std::fs::create_dir_all(&dir).map_err(|source| ContainerError::Io {
+            id: rec.id.clone(),
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
+        if let Err(err) = self.records().insert(&mut rec, req.name.is_some()) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(err);
+        }
+        Ok(rec)
+    }
+
+    /// `berth start`: launches the container's monitor and returns once the command runs (or failed to).
+    pub async fn start_container(&self, name_or_id: &str) -> Result<StartOutcome, Error> {
+        let rec = self.container(name_or_id)?;
+        if !rec.status.can_start() {
+            return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "start" }.into());
+        }
+        self.records().set_stop_requested(&rec.id, false)?;
+        let mut channel = self.spawn_monitor(&rec)?;
+        let (message, channel) = tokio::task::spawn_blocking(move || (read_message(&mut channel), channel))
+            .await
+            .map_err(|e| ContainerError::Monitor { id: rec.id.clone(), source: std::io::Error::other(e) })?;
+        match message {
+            Some(ReadyMessage::Started { pid }) => Ok(StartOutcome { id: rec.id, pid, channel }),
+            Some(ReadyMessage::Failed { error, exit_code }) => {
+                Err(ContainerError::StartFailed { id: rec.id, message: error, exit_code }.into())
+            }
+            Some(ReadyMessage::Exited { .. }) | None => {
+                let after = self.records().get(&rec.id).map(|r| r.error).unwrap_or_default();
+                let message = if after.is_empty() {
+                    "the monitor exited before the container started".to_string()
+                } else {
+                    after
+                };
+                Err(ContainerError::StartFailed { id: rec.id, message, exit_code: 125 }.into())
+            }
+        }
+    }
+
+    /// Runs `berth __monitor ROOT ID` in a new session with the ready pipe at fd 3, and reaps the
+    /// short-lived parent half (the monitor forks away from it).
+    fn spawn_monitor(&self, rec: &ContainerRecord) -> Result<BufReader<PipeReader>, Error> {
+        let fail = |source: std::io::Error| ContainerError::Monitor { id: rec.id.clone(), source };
+        let exe = monitor_executable().map_err(fail)?;
+        let (reader, writer) = std::io::pipe().map_err(fail)?;
+        let write_fd = writer.as_raw_fd();
+        let mut cmd = Command::new(exe);
+        cmd.arg(MONITOR_SUBCOMMAND)
+            .arg(self.store().root())
+            .arg(&rec.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if write_fd == READY_FD {
+                    if libc::fcntl(READY_FD, libc::F_SETFD, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(write_fd, READY_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(fail)?;
+        drop(writer);
+        child.wait().map_err(fail)?;
+        Ok(BufReader::new(reader))
+    }
+
+    /// `berth stop`: the stop signal, then SIGKILL after the timeout. Stopping a stopped container is fine.
+    pub async fn stop_container(&self, name_or_id: &str, timeout: Option<u64>) -> Result<ContainerRecord, Error> {
+        let rec = self.container(name_or_id)?;
+        if !rec.status.can_stop() {
+            return Ok(rec);
+        }
+        self.records().set_stop_requested(&rec.id, true)?;
+        let signal = self.stop_signal(&rec)?;
+        let timeout = Duration::from_secs(timeout.or(rec.options.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT));
+        send_signal(&rec, signal)?;
+        if rec.status == Status::Paused {
+            self.thaw(&rec)?;
+        }
+        if let Some(done) = self.wait_inactive(&rec.id, timeout).await? {
+            return Ok(done);
+        }
+        let rec = self.container(&rec.id)?;
+        send_signal(&rec, libc::SIGKILL)?;
+        self.wait_inactive(&rec.id, Duration::from_secs(30))
+            .await?
+            .ok_or_else(|| ContainerError::Timeout { id: rec.id.clone(), what: "stop" }.into())
+    }
+
+    fn stop_signal(&self, rec: &ContainerRecord) -> Result<i32, Error> {
+        if let Some(sig) = &rec.options.stop_signal {
+            return Ok(parse_signal(sig)?);
+        }
+        let image_signal = self
+            .store()
+            .image(&rec.image_id)
+            .ok()
+            .and_then(|i| i.config.config().as_ref().and_then(|c| c.stop_signal().clone()));
+        match image_signal {
+            Some(sig) => Ok(parse_signal(&sig)?),
+            None => Ok(libc::SIGTERM),
+        }
+    }
+
+    fn thaw(&self, rec: &ContainerRecord) -> Result<(), Error> {
+        Cgroup::for_container(&rec.id).freeze(false)?;
+        self.records().transition(&rec.id, Status::Paused, Status::Running)?;
+        Ok(())
+    }
+
+    /// Polls until the container is no longer active; `None` on timeout. A removed container counts as done.
+    async fn wait_inactive(&self, id: &str, timeout: Duration) -> Result<Option<ContainerRecord>, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.container(id) {
+                Ok(rec) if !rec.status.is_active() => return Ok(Some(rec)),
+                Ok(_) => {}
+                Err(Error::Container(ContainerError::NotFound { .. })) => {
+                    return Err(ContainerError::NotFound { name: id.to_string() }.into());
+                }
+                Err(e) => return Err(e),
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// `berth kill`: sends a signal (SIGKILL by default) to the container's main process.
+    pub fn kill_container(&self, name_or_id: &str, signal: Option<&str>) -> Result<ContainerRecord, Error> {
+        let rec = self.container(name_or_id)?;
+        if !matches!(rec.status, Status::Running | Status::Paused) {
+            return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "kill" }.into());
+        }
+        let signal = match signal {
+            Some(s) => parse_signal(s)?,
+            None => libc::SIGKILL,
+        };
+        if matches!(signal, libc::SIGKILL | libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
+            self.records().set_stop_requested(&rec.id, true)?;
+        }
+        send_signal(&rec, signal)?;
+        if rec.status == Status::Paused && signal == libc::SIGKILL {
+            self.thaw(&rec)?;
+        }
+        Ok(rec)
+    }
+
+    /// `berth pause`: freezes every process of the container with the cgroup freezer.
+    pub fn pause_container(&self, name_or_id: &str) -> Result<ContainerRecord, Error> {
+        let rec = self.container(name_or_id)?;
+        if !rec.status.can_pause() {
+            return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "pause" }.into());
+        }
+        Cgroup::for_container(&rec.id).freeze(true)?;
+        self.records().transition(&rec.id, Status::Running, Status::Paused)?;
+        Ok(rec)
+    }
+
+    /// `berth unpause`: thaws a paused container.
+    pub fn unpause_container(&self, name_or_id: &str) -> Result<ContainerRecord, Error> {
+        let rec = self.container(name_or_id)?;
+        if !rec.status.can_unpause() {
+            return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "unpause" }.into());
+        }
+        self.thaw(&rec)?;
+        Ok(rec)
+    }
+
+    /// `berth restart`: stop (if running), then start.
+    pub async fn restart_container(&self, name_or_id: &str, timeout: Option<u64>) -> Result<StartOutcome, Error> {
+        let rec = self.stop_container(name_or_id, timeout).await?;
+        self.start_container(&rec.id).await
+    }
+
+    /// `berth rm`: removes a stopped container; `force` kills a running one first.
+    pub async fn remove_container(&self, name_or_id: &str, force: bool) -> Result<ContainerRecord, Error> {
+        let mut rec = self.container(name_or_id)?;
+        if rec.status.is_active() {
+            if !force {
+                return Err(ContainerError::RemoveRunning { id: rec.id }.into());
+            }
+            self.records().set_stop_requested(&rec.id, true)?;
+            send_signal(&rec, libc::SIGKILL)?;
+            if rec.status == Status::Paused {
+                self.thaw(&rec)?;
+            }
+            match self.wait_inactive(&rec.id, Duration::from_secs(30)).await {
+                Ok(Some(done)) => rec = done,
+                Ok(None) => return Err(ContainerError::Timeout { id: rec.id, what: "die" }.into()),
+                // An --rm container's monitor removed it meanwhile: done.
+                Err(Error::Container(ContainerError::NotFound { .. })) => return Ok(rec),
+                Err(e) => return Err(e),
+            }
+        }
+        if !self.records().transition(&rec.id, rec.status, Status::Removing)? {
+            return Err(ContainerError::InvalidState {
+                id: rec.id,
+                status: rec.status,
+                action: "remove (it changed meanwhile)",
+            }
+            .into());
+        }
+        crate::monitor::cleanup::remove_container(self.store(), &rec)?;
+        Ok(rec)
+    }
+
+    /// `berth wait`: blocks until the container stops, returning its exit code.
+    pub async fn wait_container(&self, name_or_id: &str) -> Result<i32, Error> {
+        let rec = self.container(name_or_id)?;
+        loop {
+            let now = self.container(&rec.id)?;
+            if matches!(now.status, Status::Exited | Status::Dead) {
+                return Ok(now.exit_code);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// `berth rename`.
+    pub fn rename_container(&self, name_or_id: &str, new_name: &str) -> Result<ContainerRecord, Error> {
+        if !names::valid(new_name) {
+            return Err(ContainerError::InvalidName { name: new_name.to_string() }.into());
+        }
+        let rec = self.container(name_or_id)?;
+        self.records().rename(&rec.id, new_name.trim_start_matches('/'))?;
+        Ok(rec)
+    }
+
+    /// `berth container prune`: removes every stopped container; returns their ids.
+    pub async fn prune_containers(&self) -> Result<Vec<String>, Error> {
+        let mut removed = Vec::new();
+        for rec in self.records().all()? {
+            let rec = reconcile::reconcile(self.store(), rec)?;
+            if matches!(rec.status, Status::Created | Status::Exited | Status::Dead) {
+                self.remove_container(&rec.id, false).await?;
+                removed.push(rec.id);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Refuses image removal while a container uses the image (for `rmi`).
+    pub fn ensure_image_unused(&self, image_id: &str, image: &str) -> Result<(), Error> {
+        match self.records().using_image(image_id)?.into_iter().next() {
+            Some(id) => Err(ContainerError::ImageInUse { image: image.to_string(), id: id[..12].to_string() }.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// The container's log file.
+    pub fn container_log_path(&self, rec: &ContainerRecord) -> PathBuf {
+        crate::logs::log_path(&container_dir(self.store().root(), &rec.id))
+    }
+}
+
+/// The berth binary to run as monitor: this executable (the CLI, the TUI and the API server are one binary).
+fn monitor_executable() -> std::io::Result<PathBuf> {
+    std::env::current_exe()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("kill").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("HUP").unwrap(), libc::SIGHUP);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert!(parse_signal("SIGNOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+
+    #[test]
+    fn validation_catches_bad_options_before_anything_is_stored() {
+        assert!(validate(&RunOptions { cap_add: vec!["NOPE".into()], ..RunOptions::default() }).is_err());
+        assert!(validate(&RunOptions { cap_drop: vec!["all".into()], ..RunOptions::default() }).is_ok());
+        assert!(
+            validate(&RunOptions { auto_remove: true, restart: RestartPolicy::Always, ..RunOptions::default() })
+                .is_err()
+        );
+        assert!(validate(&RunOptions { stop_signal: Some("SIGWHAT".into()), ..RunOptions::default() }).is_err());
+        let bad = SeccompChoice::Profile { path: "/p.json".into(), json: "[]".into() };
+        assert!(validate(&RunOptions { seccomp: bad, ..RunOptions::default() }).is_err());
+    }
+}

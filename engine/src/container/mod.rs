@@ -1,0 +1,86 @@
+//! Containers: records in the state store and every lifecycle operation, from any berth process.
+//!
+//! The engine never forks a container itself: `start` launches a detached monitor process (berth
+//! re-executed, see [`crate::monitor`]) that creates the container, holds its stdio and records its exit.
+//! Any process can then stop, kill, pause or inspect it through the store, the cgroup and the pid.
+
+mod cgroup;
+mod inspect;
+mod lifecycle;
+mod list;
+mod names;
+mod output;
+mod reconcile;
+mod records;
+pub(crate) mod schema;
+mod status;
+mod top;
+
+pub use inspect::inspect_json;
+pub use lifecycle::{CreateRequest, StartOutcome, parse_signal};
+pub use list::{ListFilter, ListOptions};
+pub use records::ContainerRecord;
+pub use status::Status;
+pub use top::TopProcess;
+
+pub(crate) use cgroup::Cgroup;
+pub(crate) use records::{Exit, Records};
+
+use std::path::PathBuf;
+
+/// Failures of container operations, each naming the container.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("No such container: {name}")]
+    NotFound { name: String },
+    #[error("container name or id prefix {name:?} is ambiguous: it matches {count} containers")]
+    Ambiguous { name: String, count: usize },
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    NameInUse { name: String, id: String },
+    #[error("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName { name: String },
+    #[error("container {id} is {status}: cannot {action}")]
+    InvalidState { id: String, status: Status, action: &'static str },
+    #[error("You cannot remove a running container {id}. Stop the container before attempting removal or force remove")]
+    RemoveRunning { id: String },
+    #[error("invalid signal {signal:?}")]
+    InvalidSignal { signal: String },
+    #[error("invalid filter {filter:?}: {reason}")]
+    InvalidFilter { filter: String, reason: String },
+    #[error("failed to start container {id}: {message}")]
+    StartFailed { id: String, message: String, exit_code: i32 },
+    #[error("starting the monitor for container {id}: {source}")]
+    Monitor {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{action} {path} for container {id}: {source}")]
+    Io {
+        id: String,
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cgroup of container {id}: {message}")]
+    Cgroup { id: String, message: String },
+    #[error("container {id} has a damaged record: {reason}")]
+    Corrupt { id: String, reason: String },
+    #[error("timed out waiting for container {id} to {what}")]
+    Timeout { id: String, what: &'static str },
+    #[error("image {image} is in use by container {id}: remove the container first")]
+    ImageInUse { image: String, id: String },
+}
+
+impl ContainerError {
+    /// The process exit code Docker uses for this failure (125 for engine errors).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ContainerError::StartFailed { exit_code, .. } => *exit_code,
+            _ => 125,
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Making the store tell the truth: a container marked active whose monitor is gone (killed, or the machine
+//! rebooted) is torn down and marked exited — or dead when its leftovers cannot be removed.
+
+use super::{ContainerRecord, Exit, Records, Status};
+use crate::Error;
+use crate::monitor::cleanup::teardown;
+use crate::monitor::procfs::is_same_process;
+use crate::store::Store;
+
+/// Docker reports 255 for containers that died with their engine.
+const LOST_EXIT_CODE: i32 = 255;
+
+/// Returns the record as it really is, fixing the store first when its monitor has vanished.
+pub(crate) fn reconcile(store: &Store, rec: ContainerRecord) -> Result<ContainerRecord, Error> {
+    if !rec.status.is_active() || is_same_process(rec.monitor_pid, rec.monitor_start) {
+        return Ok(rec);
+    }
+    let problems = teardown(&rec, &rec.dir(store.root()));
+    let status = if problems.is_empty() { Status::Exited } else { Status::Dead };
+    let records = Records::new(store);
+    let now = chrono::Utc::now().to_rfc3339();
+    records.set_exit(&rec.id, Exit { code: LOST_EXIT_CODE, oom_killed: false }, status, &now)?;
+    let mut message = "the container's monitor process died".to_string();
+    if !problems.is_empty() {
+        message = format!("{message}; cleanup failed: {}", problems.join("; "));
+    }
+    records.set_start_failure(&rec.id, status, LOST_EXIT_CODE, &message)?;
+    records.get(&rec.id)
+}

@@ -1,0 +1,397 @@
+//! Container rows in the state store: the only truth every berth process shares.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Row, params};
+
+use super::{ContainerError, Status, names};
+use crate::Error;
+use crate::runtime::RunOptions;
+use crate::store::Store;
+
+/// One container as the store knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    /// The image as the user named it (`busybox`, `127.0.0.1:5000/app:1`).
+    pub image_name: String,
+    pub options: RunOptions,
+    /// The command the container runs: the image's Entrypoint and Cmd as overridden by the options.
+    pub command: Vec<String>,
+    pub created_at: String,
+    pub status: Status,
+    /// The container's init process in the host pid namespace; 0 when not running.
+    pub pid: i32,
+    pub monitor_pid: i32,
+    pub monitor_start: u64,
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub restart_count: u32,
+    pub stop_requested: bool,
+    /// Why the last start failed, empty otherwise.
+    pub error: String,
+}
+
+impl ContainerRecord {
+    /// The 12-digit id Docker prints.
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+
+    /// `ROOT/containers/<id>`: bundle, overlay dirs and logs.
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        container_dir(root, &self.id)
+    }
+}
+
+pub(crate) fn container_dir(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id)
+}
+
+/// How a run of the container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Exit {
+    pub(crate) code: i32,
+    pub(crate) oom_killed: bool,
+}
+
+const COLUMNS: &str = "id, name, image_id, image_name, options, created_at, status, pid, monitor_pid, monitor_start,
+    exit_code, oom_killed, started_at, finished_at, restart_count, stop_requested, error, command";
+
+fn from_row(row: &Row) -> rusqlite::Result<Result<ContainerRecord, ContainerError>> {
+    let id: String = row.get(0)?;
+    let options: String = row.get(4)?;
+    let status: String = row.get(6)?;
+    let corrupt = |reason: String| ContainerError::Corrupt { id: id.clone(), reason };
+    let options = match serde_json::from_str(&options) {
+        Ok(o) => o,
+        Err(e) => return Ok(Err(corrupt(format!("options: {e}")))),
+    };
+    let command: String = row.get(17)?;
+    let command = match serde_json::from_str(&command) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(corrupt(format!("command: {e}")))),
+    };
+    let Some(status) = Status::parse(&status) else {
+        return Ok(Err(corrupt(format!("unknown status {status:?}"))));
+    };
+    Ok(Ok(ContainerRecord {
+        name: row.get(1)?,
+        image_id: row.get(2)?,
+        image_name: row.get(3)?,
+        options,
+        command,
+        created_at: row.get(5)?,
+        status,
+        pid: row.get(7)?,
+        monitor_pid: row.get(8)?,
+        monitor_start: row.get::<_, i64>(9)? as u64,
+        exit_code: row.get(10)?,
+        oom_killed: row.get(11)?,
+        started_at: row.get(12)?,
+        finished_at: row.get(13)?,
+        restart_count: row.get(14)?,
+        stop_requested: row.get(15)?,
+        error: row.get(16)?,
+        id,
+    }))
+}
+
+/// Typed access to the containers table.
+pub(crate) struct Records<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Records<'a> {
+    pub(crate) fn new(store: &'a Store) -> Records<'a> {
+        Records { store }
+    }
+
+    fn db(&self, e: rusqlite::Error) -> Error {
+        self.store.db_err(e).into()
+    }
+
+    /// Inserts a new container. Without a requested name, generated names are retried until one is free.
+    pub(crate) fn insert(&self, rec: &mut ContainerRecord, name_given: bool) -> Result<(), Error> {
+        let options = serde_json::to_string(&rec.options)
+            .map_err(|e| ContainerError::Corrupt { id: rec.id.clone(), reason: e.to_string() })?;
+        let command = serde_json::to_string(&rec.command)
+            .map_err(|e| ContainerError::Corrupt { id: rec.id.clone(), reason: e.to_string() })?;
+        for attempt in 0..64 {
+            if !name_given {
+                rec.name = names::generate(attempt);
+            }
+            let result = self.store.conn().execute(
+                "INSERT INTO containers (id, name, image_id, image_name, options, created_at, status, command)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    rec.id,
+                    rec.name,
+                    rec.image_id,
+                    rec.image_name,
+                    options,
+                    rec.created_at,
+                    rec.status.as_str(),
+                    command
+                ],
+            );
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) if is_unique_violation(&e) => {
+                    if name_given {
+                        let holder = self.by_exact_name(&rec.name)?.map(|r| r.id).unwrap_or_default();
+                        return Err(ContainerError::NameInUse { name: rec.name.clone(), id: holder }.into());
+                    }
+                }
+                Err(e) => return Err(self.db(e)),
+            }
+        }
+        Err(ContainerError::NameInUse { name: rec.name.clone(), id: String::new() }.into())
+    }
+
+    fn query(&self, filter: &str, arg: &str) -> Result<Vec<ContainerRecord>, Error> {
+        let conn = self.store.conn();
+        let sql = format!("SELECT {COLUMNS} FROM containers {filter}");
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.db(e))?;
+        let rows: Vec<Result<ContainerRecord, ContainerError>> = if filter.contains("?1") {
+            stmt.query_map([arg], from_row).and_then(|r| r.collect()).map_err(|e| self.db(e))?
+        } else {
+            stmt.query_map([], from_row).and_then(|r| r.collect()).map_err(|e| self.db(e))?
+        };
+        rows.into_iter().map(|r| r.map_err(Error::from)).collect()
+    }
+
+    fn by_exact_name(&self, name: &str) -> Result<Option<ContainerRecord>, Error> {
+        Ok(self.query("WHERE name = ?1", name)?.into_iter().next())
+    }
+
+    /// By exact id.
+    pub(crate) fn get(&self, id: &str) -> Result<ContainerRecord, Error> {
+        self.query("WHERE id = ?1", id)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ContainerError::NotFound { name: id.to_string() }.into())
+    }
+
+    /// Docker's lookup order: full id, exact name, then a unique id prefix.
+    pub(crate) fn find(&self, name_or_id: &str) -> Result<ContainerRecord, Error> {
+        let key = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        let not_found = || ContainerError::NotFound { name: name_or_id.to_string() };
+        if key.is_empty() {
+            return Err(not_found().into());
+        }
+        if let Some(rec) = self.query("WHERE id = ?1", key)?.into_iter().next() {
+            return Ok(rec);
+        }
+        if let Some(rec) = self.by_exact_name(key)? {
+            return Ok(rec);
+        }
+        if !key.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(not_found().into());
+        }
+        let pattern = format!("{}%", key.to_ascii_lowercase());
+        let mut matches = self.query("WHERE id LIKE ?1", &pattern)?;
+        match matches.len() {
+            0 => Err(not_found().into()),
+            1 => Ok(matches.remove(0)),
+            count => Err(ContainerError::Ambiguous { name: name_or_id.to_string(), count }.into()),
+        }
+    }
+
+    /// Every container, newest first.
+    pub(crate) fn all(&self) -> Result<Vec<ContainerRecord>, Error> {
+        self.query("ORDER BY created_at DESC, id", "")
+    }
+
+    /// Ids of containers using an image.
+    pub(crate) fn using_image(&self, image_id: &str) -> Result<Vec<String>, Error> {
+        Ok(self.query("WHERE image_id = ?1", image_id)?.into_iter().map(|r| r.id).collect())
+    }
+
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, Error> {
+        self.store.conn().execute(sql, params).map_err(|e| self.db(e))
+    }
+
+    pub(crate) fn set_monitor(&self, id: &str, monitor_pid: i32, monitor_start: u64) -> Result<(), Error> {
+        self.exec(
+            "UPDATE containers SET monitor_pid = ?2, monitor_start = ?3 WHERE id = ?1",
+            params![id, monitor_pid, monitor_start as i64],
+        )
+        .map(drop)
+    }
+
+    pub(crate) fn set_running(&self, id: &str, pid: i32, started_at: &str) -> Result<(), Error> {
+        self.exec(
+            "UPDATE containers SET status = 'running', pid = ?2, started_at = ?3, exit_code = 0, oom_killed = 0,
+             error = '' WHERE id = ?1",
+            params![id, pid, started_at],
+        )
+        .map(drop)
+    }
+
+    /// Records an exit; `status` is exited, or restarting when the policy runs the container again.
+    pub(crate) fn set_exit(&self, id: &str, exit: Exit, status: Status, finished_at: &str) -> Result<(), Error> {
+        self.exec(
+            "UPDATE containers SET status = ?2, pid = 0, exit_code = ?3, oom_killed = ?4, finished_at = ?5,
+             monitor_pid = CASE WHEN ?2 = 'restarting' THEN monitor_pid ELSE 0 END
+             WHERE id = ?1",
+            params![id, status.as_str(), exit.code, exit.oom_killed, finished_at],
+        )
+        .map(drop)
+    }
+
+    /// A start that never ran the process: back to `status` with Docker's exit code and the reason.
+    pub(crate) fn set_start_failure(&self, id: &str, status: Status, code: i32, error: &str) -> Result<(), Error> {
+        self.exec(
+            "UPDATE containers SET status = ?2, pid = 0, monitor_pid = 0, exit_code = ?3, error = ?4 WHERE id = ?1",
+            params![id, status.as_str(), code, error],
+        )
+        .map(drop)
+    }
+
+    pub(crate) fn set_status(&self, id: &str, status: Status) -> Result<(), Error> {
+        self.exec("UPDATE containers SET status = ?2 WHERE id = ?1", params![id, status.as_str()]).map(drop)
+    }
+
+    /// Moves `from` to `to` only if the row is still in `from`; false when another process got there first.
+    pub(crate) fn transition(&self, id: &str, from: Status, to: Status) -> Result<bool, Error> {
+        Ok(self.exec(
+            "UPDATE containers SET status = ?3 WHERE id = ?1 AND status = ?2",
+            params![id, from.as_str(), to.as_str()],
+        )? == 1)
+    }
+
+    pub(crate) fn set_stop_requested(&self, id: &str, requested: bool) -> Result<(), Error> {
+        self.exec("UPDATE containers SET stop_requested = ?2 WHERE id = ?1", params![id, requested]).map(drop)
+    }
+
+    pub(crate) fn bump_restart_count(&self, id: &str) -> Result<(), Error> {
+        self.exec("UPDATE containers SET restart_count = restart_count + 1 WHERE id = ?1", params![id]).map(drop)
+    }
+
+    pub(crate) fn reset_restart_count(&self, id: &str) -> Result<(), Error> {
+        self.exec("UPDATE containers SET restart_count = 0 WHERE id = ?1", params![id]).map(drop)
+    }
+
+    pub(crate) fn rename(&self, id: &str, new_name: &str) -> Result<(), Error> {
+        match self.exec("UPDATE containers SET name = ?2 WHERE id = ?1", params![id, new_name]) {
+            Ok(_) => Ok(()),
+            Err(Error::Store(crate::store::StoreError::Db { source, .. })) if is_unique_violation(&source) => {
+                let holder = self.by_exact_name(new_name)?.map(|r| r.id).unwrap_or_default();
+                Err(ContainerError::NameInUse { name: new_name.to_string(), id: holder }.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn delete(&self, id: &str) -> Result<(), Error> {
+        self.exec("DELETE FROM containers WHERE id = ?1", params![id]).map(drop)
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A store with one fake image row, enough for container records.
+    pub(crate) fn store_with_image() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .conn()
+            .execute(
+                "INSERT INTO images (id, manifest_digest, manifest_media_type, architecture, os, size, pulled_at)
+                 VALUES ('sha256:img', 'd', 'm', 'amd64', 'linux', 0, 'now')",
+                [],
+            )
+            .unwrap();
+        (dir, store)
+    }
+
+    pub(crate) fn record(id: &str, name: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: id.to_string(),
+            name: name.to_string(),
+            image_id: "sha256:img".into(),
+            image_name: "busybox".into(),
+            options: RunOptions::default(),
+            command: vec!["sh".into()],
+            created_at: chrono::Utc::now().to_rfc3339(),
+            status: Status::Created,
+            pid: 0,
+            monitor_pid: 0,
+            monitor_start: 0,
+            exit_code: 0,
+            oom_killed: false,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            stop_requested: false,
+            error: String::new(),
+        }
+    }
+
+    #[test]
+    fn lookup_by_id_name_and_prefix() {
+        let (_dir, store) = store_with_image();
+        let records = Records::new(&store);
+        let mut a = record(&format!("abc1{}", "0".repeat(60)), "web");
+        let mut b = record(&format!("abc2{}", "0".repeat(60)), "db");
+        records.insert(&mut a, true).unwrap();
+        records.insert(&mut b, true).unwrap();
+        assert_eq!(records.find("web").unwrap().id, a.id);
+        assert_eq!(records.find("/db").unwrap().id, b.id);
+        assert_eq!(records.find("abc2").unwrap().id, b.id);
+        assert_eq!(records.find(&a.id).unwrap().name, "web");
+        assert!(matches!(records.find("abc"), Err(Error::Container(ContainerError::Ambiguous { count: 2, .. }))));
+        assert!(matches!(records.find("nope"), Err(Error::Container(ContainerError::NotFound { .. }))));
+        assert!(matches!(records.find(""), Err(Error::Container(ContainerError::NotFound { .. }))));
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let (_dir, store) = store_with_image();
+        let records = Records::new(&store);
+        let mut a = record(&"a".repeat(64), "web");
+        records.insert(&mut a, true).unwrap();
+        let mut b = record(&"b".repeat(64), "web");
+        let err = records.insert(&mut b, true).unwrap_err();
+        assert!(matches!(err, Error::Container(ContainerError::NameInUse { ref id, .. }) if *id == a.id), "{err}");
+        let mut c = record(&"c".repeat(64), "");
+        records.insert(&mut c, false).unwrap();
+        assert!(names::valid(&c.name));
+        let err = records.rename(&c.id, "web").unwrap_err();
+        assert!(matches!(err, Error::Container(ContainerError::NameInUse { .. })), "{err}");
+        records.rename(&c.id, "cache").unwrap();
+        assert_eq!(records.get(&c.id).unwrap().name, "cache");
+    }
+
+    #[test]
+    fn state_updates_round_trip() {
+        let (_dir, store) = store_with_image();
+        let records = Records::new(&store);
+        let mut a = record(&"d".repeat(64), "job");
+        records.insert(&mut a, true).unwrap();
+        records.set_monitor(&a.id, 42, 7).unwrap();
+        records.set_running(&a.id, 43, "t1").unwrap();
+        let r = records.get(&a.id).unwrap();
+        assert_eq!((r.status, r.pid, r.monitor_pid, r.monitor_start), (Status::Running, 43, 42, 7));
+        records.set_exit(&a.id, Exit { code: 137, oom_killed: true }, Status::Exited, "t2").unwrap();
+        let r = records.get(&a.id).unwrap();
+        assert_eq!((r.status, r.exit_code, r.oom_killed, r.pid, r.monitor_pid), (Status::Exited, 137, true, 0, 0));
+        assert!(records.transition(&a.id, Status::Exited, Status::Removing).unwrap());
+        assert!(!records.transition(&a.id, Status::Exited, Status::Removing).unwrap());
+        assert_eq!(records.using_image("sha256:img").unwrap(), vec![a.id.clone()]);
+        records.delete(&a.id).unwrap();
+        assert!(records.get(&a.id).is_err());
+    }
+}

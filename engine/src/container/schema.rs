@@ -1,0 +1,57 @@
+//! The containers table (migration appended to the store's list).
+//!
+//! ```text
+//! images ──< containers       (a container runs one image; rmi refuses while one exists)
+//! ```
+//! `name` is UNIQUE so parallel creators in separate processes can never share a name: the loser of a
+//! race gets a constraint error and picks another generated name.
+
+pub(crate) const CONTAINERS_V1: &str = "
+CREATE TABLE containers (
+    id             TEXT PRIMARY KEY,              -- 64 hex digits
+    name           TEXT NOT NULL UNIQUE,
+    image_id       TEXT NOT NULL REFERENCES images(id),
+    image_name     TEXT NOT NULL,                 -- as the user wrote it
+    options        TEXT NOT NULL,                 -- RunOptions as JSON
+    command        TEXT NOT NULL DEFAULT '[]',    -- effective Entrypoint + Cmd as a JSON array, for ps
+    created_at     TEXT NOT NULL,
+    status         TEXT NOT NULL,                 -- created|running|paused|restarting|exited|dead|removing
+    pid            INTEGER NOT NULL DEFAULT 0,    -- container init, host pid namespace
+    monitor_pid    INTEGER NOT NULL DEFAULT 0,
+    monitor_start  INTEGER NOT NULL DEFAULT 0,    -- monitor's start time in clock ticks: guards pid reuse
+    exit_code      INTEGER NOT NULL DEFAULT 0,
+    oom_killed     INTEGER NOT NULL DEFAULT 0,
+    started_at     TEXT,
+    finished_at    TEXT,
+    restart_count  INTEGER NOT NULL DEFAULT 0,
+    stop_requested INTEGER NOT NULL DEFAULT 0,    -- stop/kill by a user: no restart policy applies
+    error          TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX containers_image ON containers(image_id);
+CREATE INDEX containers_status ON containers(status);
+";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn containers_reference_images_and_names_are_unique() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        for sql in crate::store::schema::MIGRATIONS {
+            assert!(crate::store::schema::MIGRATIONS.contains(&super::CONTAINERS_V1));
+            conn.execute_batch(sql).unwrap();
+        }
+        let insert = "INSERT INTO containers (id, name, image_id, image_name, options, created_at, status)
+                      VALUES (?1, ?2, ?3, 'busybox', '{}', 'now', 'created')";
+        assert!(conn.execute(insert, ["a", "one", "sha256:none"]).is_err(), "unknown image must be refused");
+        conn.execute(
+            "INSERT INTO images (id, manifest_digest, manifest_media_type, architecture, os, size, pulled_at)
+             VALUES ('sha256:x', 'd', 'm', 'amd64', 'linux', 0, 'now')",
+            [],
+        )
+        .unwrap();
+        conn.execute(insert, ["a", "one", "sha256:x"]).unwrap();
+        let dup = conn.execute(insert, ["b", "one", "sha256:x"]).unwrap_err();
+        assert!(dup.to_string().contains("UNIQUE"), "{dup}");
+    }
+}

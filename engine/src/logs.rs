@@ -1,0 +1,391 @@
+//! Container log files: Docker's json-file format (`{"log":"line\n","stream":"stdout","time":"..."}`, one
+//! object a line), size-capped with rotation to `container.log.1` … `.N`. The monitor writes; any berth
+//! process reads, tails and follows.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Lines longer than this are split into several records, as Docker does.
+const MAX_RECORD: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One record: a line (with its `\n` unless it was cut short) from one stream at one time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub time: DateTime<Utc>,
+    pub stream: Stream,
+    pub text: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record<'a> {
+    log: std::borrow::Cow<'a, str>,
+    stream: Stream,
+    time: String,
+}
+
+/// Where a container's log lives.
+pub fn log_path(container_dir: &Path) -> PathBuf {
+    container_dir.join("container.log")
+}
+
+fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// Appends records, rotating when the file would pass `max_size`.
+pub struct LogWriter {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max_size: u64,
+    max_files: u32,
+    partial: [Vec<u8>; 2],
+}
+
+impl LogWriter {
+    /// Opens (appending) the log at `path`; `max_files` counts the live file too.
+    pub fn open(path: &Path, max_size: u64, max_files: u32) -> io::Result<LogWriter> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(LogWriter {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size,
+            max_files: max_files.max(1),
+            partial: [Vec::new(), Vec::new()],
+        })
+    }
+
+    /// Takes raw output of a stream, writing each complete line as a record and keeping the rest.
+    pub fn write_output(&mut self, stream: Stream, mut data: &[u8]) -> io::Result<()> {
+        let slot = stream as usize;
+        while !data.is_empty() {
+            let room = MAX_RECORD - self.partial[slot].len();
+            let take = data.iter().take(room).position(|b| *b == b'\n').map(|i| i + 1);
+            match take {
+                Some(n) => {
+                    self.partial[slot].extend_from_slice(&data[..n]);
+                    data = &data[n..];
+                    self.flush_partial(stream)?;
+                }
+                None if data.len() >= room => {
+                    self.partial[slot].extend_from_slice(&data[..room]);
+                    data = &data[room..];
+                    self.flush_partial(stream)?;
+                }
+                None => {
+                    self.partial[slot].extend_from_slice(data);
+                    data = &[];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes out a pending unterminated line (at end of output).
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.flush_partial(Stream::Stdout)?;
+        self.flush_partial(Stream::Stderr)
+    }
+
+    fn flush_partial(&mut self, stream: Stream) -> io::Result<()> {
+        let bytes = std::mem::take(&mut self.partial[stream as usize]);
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let record = Record { log: String::from_utf8_lossy(&bytes), stream, time: format_time(Utc::now()) };
+        let mut line = serde_json::to_vec(&record).map_err(io::Error::other)?;
+        line.push(b'\n');
+        if self.size > 0 && self.size + line.len() as u64 > self.max_size {
+            self.rotate()?;
+        }
+        self.file.write_all(&line)?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        if self.max_files > 1 {
+            for n in (1..self.max_files - 1).rev() {
+                let from = rotated(&self.path, n);
+                if from.exists() {
+                    std::fs::rename(&from, rotated(&self.path, n + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, rotated(&self.path, 1))?;
+        }
+        self.file = OpenOptions::new().create(true).write(true).truncate(true).open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn parse_record(line: &str) -> Option<LogEntry> {
+    let r: Record = serde_json::from_str(line).ok()?;
+    let time = DateTime::parse_from_rfc3339(&r.time).ok()?.with_timezone(&Utc);
+    Some(LogEntry { time, stream: r.stream, text: r.log.into_owned() })
+}
+
+/// Which records `logs` shows.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Only the last N records.
+    pub tail: Option<usize>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl LogFilter {
+    fn admits(&self, e: &LogEntry) -> bool {
+        self.since.is_none_or(|s| e.time >= s) && self.until.is_none_or(|u| e.time < u)
+    }
+}
+
+/// Every record of the log and its rotated files, oldest first, filtered.
+pub fn read(path: &Path, filter: &LogFilter) -> io::Result<Vec<LogEntry>> {
+    let mut entries = Vec::new();
+    let mut files: Vec<PathBuf> = (1..100).map(|n| rotated(path, n)).take_while(|p| p.exists()).collect();
+    files.reverse();
+    files.push(path.to_path_buf());
+    for file in files {
+        let f = match File::open(&file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for line in BufReader::new(f).lines() {
+            if let Some(entry) = parse_record(&line?).filter(|e| filter.admits(e)) {
+                entries.push(entry);
+            }
+        }
+    }
+    if let Some(n) = filter.tail {
+        let skip = entries.len().saturating_sub(n);
+        entries.drain(..skip);
+    }
+    Ok(entries)
+}
+
+/// Reads records appended after a point, across rotations of the live file.
+pub struct LogFollower {
+    path: PathBuf,
+    reader: Option<BufReader<File>>,
+    inode: u64,
+    carry: String,
+}
+
+impl LogFollower {
+    /// Starts at the current end of the log: records already there are `read`'s business.
+    pub fn at_end(path: &Path) -> io::Result<LogFollower> {
+        let mut follower = LogFollower { path: path.to_path_buf(), reader: None, inode: 0, carry: String::new() };
+        if let Ok(mut f) = File::open(path) {
+            follower.inode = f.metadata()?.ino();
+            f.seek(SeekFrom::End(0))?;
+            follower.reader = Some(BufReader::new(f));
+        }
+        Ok(follower)
+    }
+
+    /// Records written since the last call; empty when nothing new.
+    pub fn poll(&mut self) -> io::Result<Vec<LogEntry>> {
+        let mut out = Vec::new();
+        self.drain(&mut out)?;
+        // A rotation renamed our file away: finish it (done above), then start on the new one.
+        if let Ok(meta) = std::fs::metadata(&self.path)
+            && meta.ino() != self.inode
+        {
+            self.reader = Some(BufReader::new(File::open(&self.path)?));
+            self.inode = meta.ino();
+            self.carry.clear();
+            self.drain(&mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn drain(&mut self, out: &mut Vec<LogEntry>) -> io::Result<()> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            if !line.ends_with('\n') {
+                // The writer is mid-line; keep it for next time.
+                self.carry.push_str(&line);
+                return Ok(());
+            }
+            let full = std::mem::take(&mut self.carry) + &line;
+            out.extend(parse_record(full.trim_end()));
+        }
+    }
+}
+
+/// Parses `--since`/`--until`: RFC 3339, a Unix timestamp, or a duration back from `now` (`10m`, `1h30m`, `45s`).
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        let nanos = (secs.fract() * 1e9) as u32;
+        return DateTime::from_timestamp(secs.trunc() as i64, nanos);
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let value: f64 = number.parse().ok()?;
+        number.clear();
+        let unit = match (c, chars.peek()) {
+            ('m', Some('s')) => {
+                chars.next();
+                0.001
+            }
+            ('h', _) => 3600.0,
+            ('m', _) => 60.0,
+            ('s', _) => 1.0,
+            _ => return None,
+        };
+        total += value * unit;
+    }
+    if !number.is_empty() {
+        return None;
+    }
+    Some(now - chrono::Duration::milliseconds((total * 1000.0) as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_become_records_and_partials_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let mut w = LogWriter::open(&path, 1 << 20, 2).unwrap();
+        w.write_output(Stream::Stdout, b"hello\nwor").unwrap();
+        w.write_output(Stream::Stderr, b"oops\n").unwrap();
+        w.write_output(Stream::Stdout, b"ld\ntail").unwrap();
+        w.finish().unwrap();
+        let got: Vec<(Stream, String)> =
+            read(&path, &LogFilter::default()).unwrap().into_iter().map(|e| (e.stream, e.text)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Stream::Stdout, "hello\n".to_string()),
+                (Stream::Stderr, "oops\n".to_string()),
+                (Stream::Stdout, "world\n".to_string()),
+                (Stream::Stdout, "tail".to_string()),
+            ]
+        );
+        let raw = std::fs::read_to_string(&path).unwrap();
+        let first: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
+        assert_eq!(first["log"], "hello\n");
+        assert_eq!(first["stream"], "stdout");
+    }
+
+    #[test]
+    fn long_lines_are_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let mut w = LogWriter::open(&path, 1 << 20, 1).unwrap();
+        let long = vec![b'x'; MAX_RECORD * 2 + 10];
+        w.write_output(Stream::Stdout, &long).unwrap();
+        w.write_output(Stream::Stdout, b"\n").unwrap();
+        let entries = read(&path, &LogFilter::default()).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries.iter().map(|e| e.text.len()).sum::<usize>(), long.len() + 1);
+    }
+
+    #[test]
+    fn rotation_caps_size_and_keeps_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let mut w = LogWriter::open(&path, 400, 3).unwrap();
+        for i in 0..40 {
+            w.write_output(Stream::Stdout, format!("line {i}\n").as_bytes()).unwrap();
+        }
+        assert!(std::fs::metadata(&path).unwrap().len() <= 400);
+        assert!(rotated(&path, 2).exists() && !rotated(&path, 3).exists());
+        let entries = read(&path, &LogFilter::default()).unwrap();
+        let numbers: Vec<u32> = entries.iter().map(|e| e.text.trim()[5..].parse().unwrap()).collect();
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+        assert_eq!(*numbers.last().unwrap(), 39);
+        assert!(numbers.len() < 40, "old records must have been dropped");
+    }
+
+    #[test]
+    fn tail_since_until() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let mut text = String::new();
+        for i in 0..5 {
+            let r = Record {
+                log: format!("{i}\n").into(),
+                stream: Stream::Stdout,
+                time: format_time(t0 + chrono::Duration::seconds(i)),
+            };
+            text.push_str(&serde_json::to_string(&r).unwrap());
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        let pick = |f: LogFilter| read(&path, &f).unwrap().into_iter().map(|e| e.text).collect::<String>();
+        assert_eq!(pick(LogFilter { tail: Some(2), ..Default::default() }), "3\n4\n");
+        assert_eq!(pick(LogFilter { since: Some(t0 + chrono::Duration::seconds(3)), ..Default::default() }), "3\n4\n");
+        assert_eq!(pick(LogFilter { until: Some(t0 + chrono::Duration::seconds(2)), ..Default::default() }), "0\n1\n");
+    }
+
+    #[test]
+    fn follower_sees_new_records_across_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let mut w = LogWriter::open(&path, 300, 2).unwrap();
+        w.write_output(Stream::Stdout, b"before\n").unwrap();
+        let mut f = LogFollower::at_end(&path).unwrap();
+        assert!(f.poll().unwrap().is_empty());
+        let mut seen = Vec::new();
+        for i in 0..20 {
+            w.write_output(Stream::Stdout, format!("n{i}\n").as_bytes()).unwrap();
+            seen.extend(f.poll().unwrap().into_iter().map(|e| e.text));
+        }
+        let want: Vec<String> = (0..20).map(|i| format!("n{i}\n")).collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn time_arguments() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T01:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(parse_time("10m", now).unwrap(), now - chrono::Duration::minutes(10));
+        assert_eq!(parse_time("1h30m", now).unwrap(), now - chrono::Duration::minutes(90));
+        assert_eq!(parse_time("1767229200", now).unwrap(), now);
+        assert_eq!(parse_time("2026-01-01T00:00:00Z", now).unwrap(), now - chrono::Duration::hours(1));
+        assert!(parse_time("soon", now).is_none());
+        assert!(parse_time("10", now).is_some());
+        assert!(parse_time("5x", now).is_none());
+    }
+}

@@ -1,0 +1,73 @@
+//! Stage four: nothing of a run may outlive it: libcontainer state, cgroup, overlay mount.
+//! Also used by any berth process that finds a container whose monitor died.
+
+use std::path::Path;
+
+use libcontainer::container::Container;
+
+use super::STATE_ROOT;
+use crate::container::{Cgroup, ContainerRecord, Records};
+use crate::runtime::Rootfs;
+use crate::store::Store;
+
+/// Deletes the libcontainer container (kills stragglers, removes its cgroup and state).
+pub(super) fn delete_container(mut container: Container, rec: &ContainerRecord) {
+    if let Err(err) = container.delete(true) {
+        tracing::warn!(id = %rec.id, %err, "libcontainer delete failed; removing leftovers directly");
+    }
+}
+
+/// Removes whatever a run left behind, tolerating parts already gone. Returns the problems it could not fix.
+pub(crate) fn teardown(rec: &ContainerRecord, dir: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let cgroup = Cgroup::for_container(&rec.id);
+    if cgroup.exists()
+        && let Ok(pids) = cgroup.pids()
+    {
+        for pid in pids {
+            // SAFETY: signalling a pid that the container's cgroup lists.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    if let Err(err) = remove_cgroup_when_empty(&cgroup) {
+        problems.push(err.to_string());
+    }
+    let state = Path::new(STATE_ROOT).join(&rec.id);
+    if state.exists()
+        && let Err(err) = std::fs::remove_dir_all(&state)
+    {
+        problems.push(format!("remove {}: {err}", state.display()));
+    }
+    if let Err(err) = Rootfs::in_dir(dir).unmount() {
+        problems.push(err.to_string());
+    }
+    problems
+}
+
+/// A cgroup can only go once its killed processes are really gone; give them a moment.
+fn remove_cgroup_when_empty(cgroup: &Cgroup) -> Result<(), crate::container::ContainerError> {
+    let mut last = Ok(());
+    for _ in 0..50 {
+        last = cgroup.remove();
+        if last.is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    last
+}
+
+/// `--rm` and `berth rm`: the run's leftovers, the container's directory and its row.
+pub(crate) fn remove_container(store: &Store, rec: &ContainerRecord) -> Result<(), crate::Error> {
+    let dir = rec.dir(store.root());
+    teardown(rec, &dir);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|source| crate::container::ContainerError::Io {
+            id: rec.id.clone(),
+            action: "remove",
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    Records::new(store).delete(&rec.id)
+}

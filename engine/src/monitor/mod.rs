@@ -1,0 +1,209 @@
+//! The per-container monitor: `berth` re-executed through a hidden subcommand, one per running container.
+//!
+//! Stages, in order: [`seal`] (re-exec from a sealed memfd against CVE-2019-5736), [`detach`] (fork away from
+//! the launching process), then per run of the container: [`prepare`] (overlay rootfs + `config.json`),
+//! [`launch`] (libcontainer create + start), [`pump`] (stdio into the log file until the process exits), and
+//! [`cleanup`] (cgroup, libcontainer state, unmount), after which the restart policy decides whether to loop.
+//! It stays single-threaded (no tokio) so libcontainer's clone happens in a fork-safe process.
+
+pub(crate) mod cleanup;
+mod launch;
+mod prepare;
+pub(crate) mod procfs;
+mod pump;
+mod ready;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::container::{ContainerRecord, Exit, Records, Status};
+use crate::runtime::RuntimeError;
+use crate::store::Store;
+
+pub use ready::{READY_FD, Ready, ReadyMessage, cloexec_from};
+
+/// The hidden first argument that turns `berth` into a monitor: `berth __monitor ROOT ID`. The binary must
+/// check for it before starting any async runtime.
+pub const MONITOR_SUBCOMMAND: &str = "__monitor";
+
+/// Where libcontainer keeps its per-container state (pids, status) while a container exists.
+pub const STATE_ROOT: &str = "/run/berth/libcontainer";
+
+/// Docker's restart backoff: 100 ms doubling up to a minute, reset after ten seconds of running.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
+
+/// Log file limits: 10 MiB per file, the live file plus two rotated ones.
+const LOG_MAX_SIZE: u64 = 10 * 1024 * 1024;
+const LOG_MAX_FILES: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("sealing the monitor binary: {0}")]
+    Seal(#[source] std::io::Error),
+    #[error("detaching the monitor of container {id}: {source}")]
+    Detach {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Engine(#[from] crate::Error),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{message}")]
+    Launch { message: String, exit_code: i32 },
+    #[error("{action} {path} for container {id}: {source}")]
+    Io {
+        id: String,
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("waiting for container {id}: {source}")]
+    Wait {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl MonitorError {
+    /// Docker's exit codes for a start that never ran the command: 127 not found, 126 not executable.
+    fn exit_code(&self) -> i32 {
+        match self {
+            MonitorError::Launch { exit_code, .. } => *exit_code,
+            _ => 125,
+        }
+    }
+}
+
+/// Re-executes this binary from a sealed, read-only memfd unless already running from one, so a container
+/// process that reaches `/proc/<monitor pid>/exe` cannot overwrite the berth binary on the host.
+pub fn seal() -> Result<(), MonitorError> {
+    pentacle::ensure_sealed().map_err(MonitorError::Seal)
+}
+
+/// The monitor's main: runs the container with id `id` under the state root `root` until it is done for
+/// good, then returns the process exit code. `ready` receives the first start's outcome.
+pub fn run(root: &Path, id: &str, ready: Option<ready::Ready>) -> i32 {
+    let mut ready = ready;
+    match supervise(root, id, &mut ready) {
+        Ok(()) => 0,
+        Err(err) => {
+            if let Some(mut r) = ready.take() {
+                r.send(&ReadyMessage::Failed { error: err.to_string(), exit_code: err.exit_code() });
+            }
+            1
+        }
+    }
+}
+
+/// Forks; the parent (the process `berth start` spawned and waits for) exits at once, the child lives on in
+/// its own session, reparented to init, so the container outlives the CLI or TUI that started it.
+pub fn detach(id: &str) -> Result<(), MonitorError> {
+    // SAFETY: the monitor is single-threaded here (no runtime started), so fork cannot deadlock.
+    match unsafe { libc::fork() } {
+        -1 => Err(MonitorError::Detach { id: id.to_string(), source: std::io::Error::last_os_error() }),
+        0 => Ok(()),
+        _ => {
+            // SAFETY: leaving without running destructors or atexit handlers that belong to the child.
+            unsafe { libc::_exit(0) }
+        }
+    }
+}
+
+fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<(), MonitorError> {
+    let store = Store::open(root).map_err(crate::Error::from)?;
+    let records = Records::new(&store);
+    let me = std::process::id() as i32;
+    records.set_monitor(id, me, procfs::start_time(me).unwrap_or(0))?;
+    let mut backoff = BACKOFF_START;
+    loop {
+        let rec = records.get(id)?;
+        let started = Instant::now();
+        let exit = match run_once(&store, &rec, ready) {
+            Ok(exit) => exit,
+            Err(err) => {
+                let status = if rec.status == Status::Restarting { Status::Exited } else { rec.status };
+                records.set_start_failure(id, status, err.exit_code(), &err.to_string())?;
+                return Err(err);
+            }
+        };
+        let now = chrono::Utc::now().to_rfc3339();
+        let rec = records.get(id)?;
+        if started.elapsed() >= BACKOFF_RESET_AFTER {
+            backoff = BACKOFF_START;
+            records.reset_restart_count(id)?;
+        }
+        let restart = rec.options.restart.should_restart(exit.code, rec.restart_count, rec.stop_requested);
+        if !restart {
+            records.set_exit(id, exit, Status::Exited, &now)?;
+            if rec.options.auto_remove {
+                cleanup::remove_container(&store, &rec)?;
+            }
+            // Last, so a foreground `run --rm` returns only once the container is gone.
+            if let Some(mut r) = ready.take() {
+                r.send(&ReadyMessage::Exited { exit_code: exit.code });
+            }
+            return Ok(());
+        }
+        if let Some(mut r) = ready.take() {
+            r.send(&ReadyMessage::Exited { exit_code: exit.code });
+        }
+        records.set_exit(id, exit, Status::Restarting, &now)?;
+        records.bump_restart_count(id)?;
+        if !wait_backoff(&records, id, backoff)? {
+            records.set_status(id, Status::Exited)?;
+            return Ok(());
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Sleeps before a restart; false when a user stopped the container meanwhile.
+fn wait_backoff(records: &Records, id: &str, backoff: Duration) -> Result<bool, MonitorError> {
+    let deadline = Instant::now() + backoff;
+    while Instant::now() < deadline {
+        if records.get(id)?.stop_requested {
+            return Ok(false);
+        }
+        std::thread::sleep((deadline - Instant::now()).min(Duration::from_millis(50)));
+    }
+    Ok(!records.get(id)?.stop_requested)
+}
+
+/// One run: rootfs up, container created and started, output pumped until exit, everything torn down.
+fn run_once(store: &Store, rec: &ContainerRecord, ready: &mut Option<ready::Ready>) -> Result<Exit, MonitorError> {
+    let dir = rec.dir(store.root());
+    let bundle = prepare::prepare(store, rec, &dir);
+    let bundle = match bundle {
+        Ok(b) => b,
+        Err(err) => {
+            cleanup::teardown(rec, &dir);
+            return Err(err);
+        }
+    };
+    let log = crate::logs::LogWriter::open(&crate::logs::log_path(&dir), LOG_MAX_SIZE, LOG_MAX_FILES)
+        .map_err(|source| MonitorError::Io { id: rec.id.clone(), action: "open log", path: dir.clone(), source })?;
+    let running = match launch::launch(rec, &dir, &bundle) {
+        Ok(r) => r,
+        Err(err) => {
+            cleanup::teardown(rec, &dir);
+            return Err(err);
+        }
+    };
+    Records::new(store).set_running(&rec.id, running.pid, &chrono::Utc::now().to_rfc3339())?;
+    if let Some(r) = ready.as_mut() {
+        r.send(&ReadyMessage::Started { pid: running.pid });
+    }
+    let result = pump::pump(&rec.id, running.pid, running.stdout, running.stderr, log);
+    let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();
+    cleanup::delete_container(running.container, rec);
+    cleanup::teardown(rec, &dir);
+    let code = result?;
+    // A SIGKILL'd container under a memory limit that hit it was killed by the OOM killer.
+    Ok(Exit { code, oom_killed })
+}

@@ -1,0 +1,56 @@
+//! Stage one of a run: the overlay rootfs mounted and the OCI bundle (`config.json`) written.
+
+use std::path::{Path, PathBuf};
+
+use super::MonitorError;
+use crate::container::{Cgroup, ContainerRecord};
+use crate::runtime::{Rootfs, SpecInput, build_spec, find_init_binary};
+use crate::store::Store;
+
+/// A bundle ready for libcontainer.
+pub(super) struct Bundle {
+    pub(super) dir: PathBuf,
+    /// The command's executable as the user named it, for "not found" messages.
+    pub(super) executable: String,
+}
+
+pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Result<Bundle, MonitorError> {
+    let image = store.image(&rec.image_id).map_err(crate::Error::from)?;
+    let layers = store.image_layer_dirs(&rec.image_id).map_err(crate::Error::from)?;
+    let rootfs = Rootfs::in_dir(dir);
+    rootfs.mount(&rec.id, &layers)?;
+
+    let init = if rec.options.init { Some(find_init_binary()?) } else { None };
+    let cgroup = Cgroup::for_container(&rec.id).path();
+    let spec = build_spec(&SpecInput {
+        id: &rec.id,
+        image: &image.config,
+        options: &rec.options,
+        rootfs: &rootfs.merged,
+        cgroups_path: &cgroup,
+        init_binary: init.as_deref(),
+    })?;
+    let process = spec.process().as_ref();
+    // Docker creates a missing working directory; do it inside the rootfs, never through its symlinks.
+    if let Some(cwd) = process.map(|p| p.cwd().to_string_lossy().into_owned()) {
+        crate::runtime::create_dir_in_root(&rootfs.merged, &cwd)?;
+    }
+    let executable = process
+        .and_then(|p| p.args().as_ref())
+        .and_then(|a| a.iter().find(|a| !a.starts_with("/dev/init") && *a != "--").cloned())
+        .unwrap_or_default();
+    let config = dir.join("config.json");
+    let json = serde_json::to_vec_pretty(&spec).map_err(|e| MonitorError::Io {
+        id: rec.id.clone(),
+        action: "encode",
+        path: config.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    std::fs::write(&config, json).map_err(|source| MonitorError::Io {
+        id: rec.id.clone(),
+        action: "write",
+        path: config.clone(),
+        source,
+    })?;
+    Ok(Bundle { dir: dir.to_path_buf(), executable })
+}

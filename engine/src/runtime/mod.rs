@@ -1,0 +1,63 @@
+//! OCI runtime bundles: what a container is made of before libcontainer creates it.
+//!
+//! The engine turns an image config and the user's run options into an OCI runtime spec
+//! (`config.json`) with Docker's security defaults, and stacks the image layers into a rootfs.
+//! Nothing here forks; container creation itself happens only in the monitor process.
+
+mod caps;
+mod inroot;
+mod options;
+mod rootfs;
+mod seccomp;
+mod spec;
+mod user;
+
+pub use caps::{DEFAULT_CAPABILITIES, parse_capability};
+pub use options::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
+pub use rootfs::{Rootfs, is_mounted};
+pub use seccomp::{DEFAULT_PROFILE, SeccompProfile};
+pub use spec::{SpecInput, build_spec, effective_command, find_init_binary};
+
+/// Creates `path` (and parents) inside `root` without following symlinks out of it.
+pub fn create_dir_in_root(root: &std::path::Path, path: &str) -> Result<(), RuntimeError> {
+    inroot::create_dir_all(root, path)
+        .map_err(|err| RuntimeError::io("create directory", root.join(path.trim_start_matches('/')), err))
+}
+
+use std::path::PathBuf;
+
+/// Failures while preparing a container's bundle or rootfs.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("unknown capability {name:?}")]
+    UnknownCapability { name: String },
+    #[error("invalid seccomp profile {source_name}: {reason}")]
+    SeccompProfile { source_name: String, reason: String },
+    #[error("no command specified for container {id}: the image has no Entrypoint or Cmd")]
+    NoCommand { id: String },
+    #[error("invalid working directory {dir:?}: it must be an absolute path")]
+    RelativeWorkdir { dir: String },
+    #[error("unable to find user {user}: no matching entries in passwd file of container {id}")]
+    UnknownUser { id: String, user: String },
+    #[error("unable to find group {group}: no matching entries in group file of container {id}")]
+    UnknownGroup { id: String, group: String },
+    #[error("invalid {option} value {value:?}: {reason}")]
+    InvalidOption { option: &'static str, value: String, reason: String },
+    #[error("--init needs an init binary (catatonit or tini); none found at {searched}")]
+    NoInitBinary { searched: String },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rootfs of container {id} needs at least one image layer")]
+    NoLayers { id: String },
+}
+
+impl RuntimeError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        RuntimeError::Io { action, path: path.into(), source }
+    }
+}

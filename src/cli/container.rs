@@ -1,0 +1,672 @@
+//! Container commands with Docker's names and flags: create, run, start, stop, kill, pause, unpause,
+//! restart, rm, ps, logs, wait, inspect, top, rename, `container prune`; plus the hidden monitor entry.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use berth_engine::container::{
+    ContainerError, ContainerRecord, CreateRequest, ListFilter, ListOptions, Status, inspect_json,
+};
+use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
+use berth_engine::pull::PullOptions;
+use berth_engine::runtime::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
+use berth_engine::store::StoreError;
+use berth_engine::{Engine, Error, monitor};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::format::{human_size, table, time_ago};
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Create a new container
+    Create(Box<CreateArgs>),
+    /// Create and run a new container from an image
+    Run(Box<RunArgs>),
+    /// Start one or more stopped containers
+    Start(NamesArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Return low-level information on containers
+    Inspect(NamesArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerSubcommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerSubcommand {
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+    /// List containers
+    #[command(visible_alias = "list")]
+    Ls(PsArgs),
+    /// Display detailed information on one or more containers
+    Inspect(NamesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    options: RunFlags,
+    /// The image to run
+    image: String,
+    /// Command and arguments (replace the image's Cmd)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run the container in the background and print its ID
+    #[arg(short, long)]
+    detach: bool,
+    #[command(flatten)]
+    options: RunFlags,
+    /// The image to run
+    image: String,
+    /// Command and arguments (replace the image's Cmd)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+/// Flags shared by `create` and `run`.
+#[derive(Debug, Args)]
+pub struct RunFlags {
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Set environment variables (KEY=VALUE, or KEY to copy it from this environment)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Read environment variables from a file of KEY=VALUE lines
+    #[arg(long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image ("" clears it)
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Container host name
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Memory limit (e.g. 512m, 1g)
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Number of CPUs (e.g. 0.5)
+    #[arg(long)]
+    cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    read_only: bool,
+    /// Add Linux capabilities
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Security options: seccomp=FILE, seccomp=unconfined, no-new-privileges
+    #[arg(long)]
+    security_opt: Vec<String>,
+    /// Restart policy: no, on-failure[:N], always, unless-stopped
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Seconds to wait for the stop signal before SIGKILL
+    #[arg(long)]
+    stop_timeout: Option<u64>,
+    /// Signal to stop the container
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Set metadata on a container (KEY=VALUE)
+    #[arg(short, long = "label")]
+    label: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    time: Option<u64>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    force: bool,
+    /// Remove anonymous volumes associated with the container (berth creates none yet, so nothing extra goes)
+    #[arg(short, long)]
+    volumes: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
+    /// Filter output (status=, name=, label=, ancestor=, id=)
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Output format: table (default) or json (one object per line)
+    #[arg(long)]
+    format: Option<String>,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for every line)
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show logs since a timestamp (RFC 3339, Unix seconds) or a relative time (42m)
+    #[arg(long)]
+    since: Option<String>,
+    /// Show logs before a timestamp or relative time
+    #[arg(long)]
+    until: Option<String>,
+    /// Show timestamps
+    #[arg(short, long)]
+    timestamps: bool,
+    container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation (berth never prompts; accepted for Docker compatibility)
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// If this process was started as a container monitor, runs it (no async runtime) and returns its exit code.
+pub fn monitor_entry() -> Option<ExitCode> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(OsStr::new(monitor::MONITOR_SUBCOMMAND)) {
+        return None;
+    }
+    let (Some(root), Some(id)) = (args.next(), args.next()) else {
+        eprintln!("usage: berth {} ROOT CONTAINER-ID", monitor::MONITOR_SUBCOMMAND);
+        return Some(ExitCode::from(125));
+    };
+    if let Err(e) = monitor::seal() {
+        eprintln!("berth monitor: {e}");
+        return Some(ExitCode::from(125));
+    }
+    let ready = monitor::Ready::inherit();
+    monitor::cloexec_from(monitor::READY_FD as u32);
+    let id = id.to_string_lossy().into_owned();
+    if let Err(e) = monitor::detach(&id) {
+        eprintln!("berth monitor: {e}");
+        return Some(ExitCode::from(125));
+    }
+    let code = monitor::run(&PathBuf::from(root), &id, ready);
+    Some(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ContainerCommand::Create(args) => {
+            let rec = create(engine, args.options, args.image, args.command).await?;
+            println!("{}", rec.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        ContainerCommand::Run(args) => run_container(engine, *args).await,
+        ContainerCommand::Start(args) => {
+            each(&args.containers, async |c| {
+                engine.start_container(c).await?;
+                Ok(())
+            })
+            .await
+        }
+        ContainerCommand::Stop(args) => {
+            each(&args.containers, async |c| engine.stop_container(c, args.time).await.map(drop)).await
+        }
+        ContainerCommand::Kill(args) => {
+            each(&args.containers, async |c| engine.kill_container(c, Some(&args.signal)).map(drop)).await
+        }
+        ContainerCommand::Pause(args) => each(&args.containers, async |c| engine.pause_container(c).map(drop)).await,
+        ContainerCommand::Unpause(args) => {
+            each(&args.containers, async |c| engine.unpause_container(c).map(drop)).await
+        }
+        ContainerCommand::Restart(args) => {
+            each(&args.containers, async |c| engine.restart_container(c, args.time).await.map(drop)).await
+        }
+        ContainerCommand::Rm(args) => {
+            each(&args.containers, async |c| engine.remove_container(c, args.force).await.map(drop)).await
+        }
+        ContainerCommand::Ps(args) | ContainerCommand::Container(ContainerSubcommand::Ls(args)) => ps(engine, args),
+        ContainerCommand::Logs(args) => logs(engine, args).await,
+        ContainerCommand::Wait(args) => wait(engine, args).await,
+        ContainerCommand::Inspect(args) | ContainerCommand::Container(ContainerSubcommand::Inspect(args)) => {
+            inspect(engine, args)
+        }
+        ContainerCommand::Top(args) => top(engine, args),
+        ContainerCommand::Rename(args) => {
+            engine.rename_container(&args.container, &args.new_name)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ContainerCommand::Container(ContainerSubcommand::Prune(_)) => {
+            let removed = engine.prune_containers().await?;
+            if !removed.is_empty() {
+                println!("Deleted Containers:");
+                for id in &removed {
+                    println!("{id}");
+                }
+                println!();
+            }
+            println!("Total reclaimed containers: {}", removed.len());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs `op` on each named container, printing each name as Docker does; the first failures are
+/// reported and make the exit code 1, but the other containers are still handled.
+async fn each(names: &[String], op: impl AsyncFn(&str) -> Result<(), Error>) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for name in names {
+        match op(name).await {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<String>, RunOptions)> {
+    let mut env = Vec::new();
+    for file in &flags.env_file {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading env file {}", file.display()))?;
+        env.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).filter_map(env_entry));
+    }
+    env.extend(flags.env.iter().map(String::as_str).filter_map(env_entry));
+    let mut seccomp = SeccompChoice::Default;
+    let mut no_new_privileges = false;
+    for opt in &flags.security_opt {
+        match opt.split_once(['=', ':']) {
+            Some(("seccomp", "unconfined")) => seccomp = SeccompChoice::Unconfined,
+            Some(("seccomp", path)) => {
+                let json = std::fs::read_to_string(path).with_context(|| format!("opening seccomp profile {path}"))?;
+                seccomp = SeccompChoice::Profile { path: path.to_string(), json };
+            }
+            Some(("no-new-privileges", "true")) | None if opt == "no-new-privileges" || opt.ends_with("true") => {
+                no_new_privileges = true
+            }
+            Some(("no-new-privileges", "false")) => no_new_privileges = false,
+            _ => {
+                bail!("invalid --security-opt {opt:?}: expected seccomp=FILE, seccomp=unconfined or no-new-privileges")
+            }
+        }
+    }
+    let mut labels = BTreeMap::new();
+    for l in &flags.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let entrypoint = flags.entrypoint.map(|e| if e.is_empty() { Vec::new() } else { vec![e] });
+    let options = RunOptions {
+        cmd: command,
+        entrypoint,
+        env,
+        workdir: flags.workdir,
+        user: flags.user,
+        hostname: flags.hostname,
+        memory: flags.memory.as_deref().map(parse_memory).transpose()?,
+        cpus: flags.cpus.as_deref().map(parse_cpus).transpose()?,
+        pids_limit: flags.pids_limit.filter(|p| *p > 0),
+        read_only: flags.read_only,
+        cap_add: flags.cap_add,
+        cap_drop: flags.cap_drop,
+        privileged: flags.privileged,
+        seccomp,
+        no_new_privileges,
+        init: flags.init,
+        labels,
+        restart: RestartPolicy::parse(&flags.restart)?,
+        auto_remove: flags.rm,
+        stop_timeout: flags.stop_timeout,
+        stop_signal: flags.stop_signal,
+    };
+    Ok((flags.name, options))
+}
+
+/// `KEY=VALUE` as is; a bare `KEY` takes this process's value, or is dropped when unset (as Docker does).
+fn env_entry(entry: &str) -> Option<String> {
+    if entry.contains('=') {
+        return Some(entry.to_string());
+    }
+    std::env::var(entry).ok().map(|v| format!("{entry}={v}"))
+}
+
+/// Creates the container, pulling its image first when the store lacks it (Docker's `run`/`create`).
+async fn create(
+    engine: &Engine,
+    flags: RunFlags,
+    image: String,
+    command: Vec<String>,
+) -> anyhow::Result<ContainerRecord> {
+    let (name, options) = run_options(flags, command)?;
+    if let Err(Error::Store(StoreError::ImageNotFound { .. })) = engine.image(&image) {
+        eprintln!("Unable to find image '{image}' locally");
+        let pulled = engine.pull(&image, PullOptions::default()).await?;
+        eprintln!("Digest: {}", pulled.digest);
+        eprintln!("Status: Downloaded newer image for {}", pulled.reference);
+    }
+    Ok(engine.create_container(CreateRequest { image, name, options })?)
+}
+
+async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let rec = create(engine, args.options, args.image, args.command).await?;
+    // Open the (empty) log before the container can write to it: an --rm container's directory may be gone
+    // by the time its output is read, but an open file stays readable.
+    let path = engine.container_log_path(&rec);
+    std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    let mut follower = LogFollower::at_end(&path)?;
+    let started = match engine.start_container(&rec.id).await {
+        Ok(s) => s,
+        Err(err) => {
+            // A failed run leaves nothing behind.
+            let _ = engine.remove_container(&rec.id, true).await;
+            let code = match &err {
+                Error::Container(c) => c.exit_code(),
+                _ => 125,
+            };
+            eprintln!("berth: {err}");
+            return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+        }
+    };
+    if args.detach {
+        println!("{}", rec.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let exit = tokio::spawn(started.wait_exit());
+    loop {
+        let done = exit.is_finished();
+        print_entries(&follower.poll()?, false)?;
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let code = match exit.await? {
+        Some(code) => code,
+        None => engine.container(&rec.id).map(|r| r.exit_code).unwrap_or(125),
+    };
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn print_entries(entries: &[LogEntry], timestamps: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    for e in entries {
+        let sink: &mut dyn Write = match e.stream {
+            Stream::Stdout => &mut out,
+            Stream::Stderr => &mut err,
+        };
+        if timestamps {
+            write!(sink, "{} ", e.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))?;
+        }
+        sink.write_all(e.text.as_bytes())?;
+    }
+    out.flush()?;
+    err.flush()
+}
+
+async fn logs(engine: &Engine, args: LogsArgs) -> anyhow::Result<ExitCode> {
+    let now = chrono::Utc::now();
+    let time = |t: &Option<String>| -> anyhow::Result<_> {
+        t.as_deref()
+            .map(|s| {
+                parse_time(s, now).with_context(|| format!("invalid time {s:?}: use RFC 3339, Unix seconds or 10m"))
+            })
+            .transpose()
+    };
+    let tail = match args.tail.as_str() {
+        "all" | "-1" => None,
+        n => Some(n.parse::<usize>().with_context(|| format!("invalid --tail {n:?}"))?),
+    };
+    let filter = LogFilter { tail, since: time(&args.since)?, until: time(&args.until)? };
+    let rec = engine.container(&args.container)?;
+    let mut follower = LogFollower::at_end(&engine.container_log_path(&rec))?;
+    let (rec, entries) = engine.container_logs(&rec.id, &filter)?;
+    print_entries(&entries, args.timestamps)?;
+    if !args.follow || filter.until.is_some() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut last = entries.last().map(|e| e.time);
+    loop {
+        let active = engine.container(&rec.id).map(|r| r.status.is_active()).unwrap_or(false);
+        let fresh: Vec<LogEntry> = follower.poll()?.into_iter().filter(|e| last.is_none_or(|l| e.time > l)).collect();
+        if let Some(e) = fresh.last() {
+            last = Some(e.time);
+        }
+        print_entries(&fresh, args.timestamps)?;
+        if !active {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for c in &args.containers {
+        match engine.wait_container(c).await {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn inspect(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
+    let mut docs = Vec::new();
+    let mut failed = false;
+    for c in &args.containers {
+        match engine.container(c) {
+            Ok(rec) => docs.push(inspect_json(&rec, &engine.container_log_path(&rec))),
+            Err(Error::Container(ContainerError::NotFound { .. })) if engine.image(c).is_ok() => {
+                docs.push(engine.inspect_image(c)?)
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&docs)?)?;
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn top(engine: &Engine, args: TopArgs) -> anyhow::Result<ExitCode> {
+    let rows: Vec<Vec<String>> = engine
+        .top_container(&args.container)?
+        .into_iter()
+        .map(|p| vec![p.uid.to_string(), p.pid.to_string(), p.ppid.to_string(), p.cmd])
+        .collect();
+    print!("{}", table(&["UID", "PID", "PPID", "CMD"], &rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Docker's STATUS column: "Up 5 minutes", "Up 2 hours (Paused)", "Exited (0) 3 seconds ago".
+fn status_text(rec: &ContainerRecord) -> String {
+    let since = |t: &Option<String>| time_ago(t.as_deref()).trim_end_matches(" ago").to_string();
+    match rec.status {
+        Status::Created => "Created".to_string(),
+        Status::Running => format!("Up {}", since(&rec.started_at)),
+        Status::Paused => format!("Up {} (Paused)", since(&rec.started_at)),
+        Status::Restarting => format!("Restarting ({}) {}", rec.exit_code, time_ago(rec.finished_at.as_deref())),
+        Status::Exited => format!("Exited ({}) {}", rec.exit_code, time_ago(rec.finished_at.as_deref())),
+        Status::Dead => "Dead".to_string(),
+        Status::Removing => "Removal In Progress".to_string(),
+    }
+}
+
+fn command_text(rec: &ContainerRecord, no_trunc: bool) -> String {
+    let cmd = rec.command.join(" ");
+    if no_trunc || cmd.chars().count() <= 20 {
+        format!("\"{cmd}\"")
+    } else {
+        format!("\"{}…\"", cmd.chars().take(19).collect::<String>())
+    }
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
+    let filters = args.filter.iter().map(|f| ListFilter::parse(f)).collect::<Result<Vec<_>, _>>()?;
+    let list = engine.list_containers(&ListOptions { all: args.all, filters })?;
+    if args.quiet {
+        for rec in &list {
+            println!("{}", if args.no_trunc { rec.id.as_str() } else { rec.short_id() });
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let size = |rec: &ContainerRecord| human_size(dir_size(&rec.dir(engine.store().root()).join("upper")));
+    match args.format.as_deref() {
+        Some("json") | Some("{{json .}}") => {
+            for rec in &list {
+                let labels: Vec<String> = rec.options.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let line = json!({
+                    "Command": command_text(rec, args.no_trunc),
+                    "CreatedAt": rec.created_at,
+                    "ID": if args.no_trunc { rec.id.as_str() } else { rec.short_id() },
+                    "Image": rec.image_name,
+                    "Labels": labels.join(","),
+                    "Names": rec.name,
+                    "RunningFor": time_ago(Some(&rec.created_at)),
+                    "Size": if args.size { size(rec) } else { String::new() },
+                    "State": rec.status.as_str(),
+                    "Status": status_text(rec),
+                });
+                println!("{line}");
+            }
+        }
+        None | Some("table") => {
+            let mut header = vec!["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"];
+            if args.size {
+                header.push("SIZE");
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|rec| {
+                    let mut row = vec![
+                        if args.no_trunc { rec.id.clone() } else { rec.short_id().to_string() },
+                        rec.image_name.clone(),
+                        command_text(rec, args.no_trunc),
+                        time_ago(Some(&rec.created_at)),
+                        status_text(rec),
+                        String::new(),
+                        rec.name.clone(),
+                    ];
+                    if args.size {
+                        row.push(size(rec));
+                    }
+                    row
+                })
+                .collect();
+            print!("{}", table(&header, &rows));
+        }
+        Some(other) => bail!("unsupported --format {other:?}: use table or json"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

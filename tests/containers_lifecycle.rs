@@ -1,0 +1,329 @@
+//! Lifecycle of real containers across berth processes: every transition, stop escalation, restart
+//! policies, pause freezing, OOM kills, following logs, surviving the starter, recovering from a killed
+//! monitor, and parallel creators. Needs root (skips loudly otherwise; CI=true forbids skipping).
+
+mod rt;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rt::{Env, can_run, monitor_pid, pid_alive};
+
+/// Lines the container has logged so far.
+fn log_lines(env: &Env, name: &str) -> usize {
+    env.ok(&["logs", name]).lines().count()
+}
+
+#[test]
+fn every_transition_from_created_to_removed() {
+    if !can_run("every_transition_from_created_to_removed") {
+        return;
+    }
+    let env = Env::new();
+    let id = env
+        .ok(&[
+            "create",
+            "--name",
+            "counter",
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    assert_eq!(env.status("counter"), "created");
+    assert!(env.ok(&["ps"]).lines().count() == 1, "ps without -a hides created containers");
+    assert!(env.ok(&["ps", "-a"]).contains("counter"));
+
+    env.ok(&["start", "counter"]);
+    let state = env.state("counter");
+    assert_eq!(state["Status"], "running");
+    assert_eq!(state["Running"], true);
+    assert!(state["Pid"].as_i64().unwrap() > 0);
+    let (_, err) = env.fails(&["start", "counter"]);
+    assert!(err.contains("running"), "starting a running container must name its state: {err}");
+
+    env.wait_for("output", 10, || log_lines(&env, "counter") >= 3);
+    env.ok(&["pause", "counter"]);
+    assert_eq!(env.state("counter")["Paused"], true);
+    assert_eq!(env.status("counter"), "paused");
+    let frozen = log_lines(&env, "counter");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(log_lines(&env, "counter"), frozen, "a paused container must not advance");
+    let (_, err) = env.fails(&["pause", "counter"]);
+    assert!(err.contains("paused"), "{err}");
+    env.ok(&["unpause", "counter"]);
+    env.wait_for("the counter to resume", 10, || log_lines(&env, "counter") > frozen + 2);
+    let top = env.ok(&["top", "counter"]);
+    assert!(top.contains("PID") && top.contains("sh -c"), "{top}");
+
+    let pid = env.state("counter")["Pid"].as_i64().unwrap() as i32;
+    env.ok(&["stop", "-t", "5", "counter"]);
+    let state = env.state("counter");
+    assert_eq!(state["Status"], "exited");
+    assert_eq!(state["Running"], false);
+    assert!(!pid_alive(pid));
+    assert_ne!(state["FinishedAt"], "0001-01-01T00:00:00Z");
+    let (_, err) = env.fails(&["unpause", "counter"]);
+    assert!(err.contains("exited"), "{err}");
+
+    env.ok(&["restart", "counter"]);
+    assert_eq!(env.status("counter"), "running");
+    env.ok(&["rename", "counter", "renamed"]);
+    assert_eq!(env.inspect(&id[..12])["Name"], "/renamed");
+    let (_, err) = env.fails(&["rm", "renamed"]);
+    assert!(err.contains("running"), "{err}");
+    env.ok(&["kill", "renamed"]);
+    env.wait_for("kill", 10, || env.status("renamed") == "exited");
+    assert_eq!(env.state("renamed")["ExitCode"], 137);
+    env.ok(&["rm", "renamed"]);
+    assert!(env.ids().is_empty());
+    env.assert_no_leftovers(&id);
+}
+
+#[test]
+fn wait_rm_and_prune() {
+    if !can_run("wait_rm_and_prune") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.ok(&["run", "-d", "busybox", "sh", "-c", "sleep 0.3; exit 5"]).trim().to_string();
+    assert_eq!(env.ok(&["wait", &id[..8]]).trim(), "5");
+    assert_eq!(env.state(&id)["ExitCode"], 5);
+
+    let gone = env.ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.2"]).trim().to_string();
+    env.wait_for("--rm removal", 10, || !env.ids().contains(&gone));
+    env.assert_no_leftovers(&gone);
+
+    let running = env.ok(&["run", "-d", "busybox", "sleep", "100"]).trim().to_string();
+    env.ok(&["create", "busybox"]);
+    let pruned = env.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains(&id) && pruned.contains("Total reclaimed containers: 2"), "{pruned}");
+    assert_eq!(env.ids(), vec![running.clone()]);
+    env.ok(&["rm", "-f", &running]);
+    assert!(env.ids().is_empty());
+    env.assert_no_leftovers(&running);
+    env.assert_no_leftovers(&id);
+}
+
+#[test]
+fn stop_escalates_to_sigkill_after_the_timeout() {
+    if !can_run("stop_escalates_to_sigkill_after_the_timeout") {
+        return;
+    }
+    let env = Env::new();
+    // PID 1 in its namespace ignores SIGTERM without a handler: only SIGKILL ends it.
+    env.ok(&["run", "-d", "--name", "stubborn", "busybox", "sleep", "100"]);
+    let started = Instant::now();
+    env.ok(&["stop", "-t", "1", "stubborn"]);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(1), "stop returned after {took:?}, before the timeout");
+    assert!(took < Duration::from_secs(8), "stop took {took:?}");
+    assert_eq!(env.state("stubborn")["ExitCode"], 137);
+
+    // A container that handles the stop signal exits without escalation.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 3' TERM; while true; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    env.ok(&["stop", "-t", "10", "polite"]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(env.state("polite")["ExitCode"], 3);
+}
+
+#[test]
+fn restart_policies() {
+    if !can_run("restart_policies") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3"]);
+    env.wait_for("on-failure to give up", 20, || {
+        env.status("flaky") == "exited" && env.inspect("flaky")["RestartCount"] == 2
+    });
+    assert_eq!(env.state("flaky")["ExitCode"], 3);
+
+    env.ok(&["run", "-d", "--name", "fine", "--restart", "on-failure", "busybox", "true"]);
+    env.wait_for("exit", 10, || env.status("fine") == "exited");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(env.inspect("fine")["RestartCount"], 0, "a zero exit is not a failure");
+
+    env.ok(&["run", "-d", "--name", "forever", "--restart", "always", "busybox", "sh", "-c", "sleep 0.1"]);
+    env.wait_for("restarts", 20, || env.inspect("forever")["RestartCount"].as_u64().unwrap_or(0) >= 2);
+    env.ok(&["stop", "forever"]);
+    let count = env.inspect("forever")["RestartCount"].clone();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(env.status("forever"), "exited", "a stopped container stays stopped");
+    assert_eq!(env.inspect("forever")["RestartCount"], count);
+
+    env.ok(&["run", "-d", "--name", "unless", "--restart", "unless-stopped", "busybox", "sleep", "100"]);
+    env.ok(&["kill", "unless"]);
+    env.wait_for("exit", 10, || env.status("unless") == "exited");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(env.status("unless"), "exited");
+
+    env.ok(&["run", "-d", "--name", "never", "busybox", "sh", "-c", "exit 1"]);
+    env.wait_for("exit", 10, || env.status("never") == "exited");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.inspect("never")["RestartCount"], 0);
+}
+
+#[test]
+fn memory_limit_breach_is_an_oom_kill() {
+    if !can_run("memory_limit_breach_is_an_oom_kill") {
+        return;
+    }
+    let env = Env::new();
+    // `tail` keeps its whole (endless, newline-free) input in memory.
+    let out = env.run(&["run", "--name", "hog", "--memory", "16m", "busybox", "sh", "-c", "tail /dev/zero"]);
+    assert_eq!(out.status.code(), Some(137), "{}", String::from_utf8_lossy(&out.stderr));
+    let state = env.state("hog");
+    assert_eq!(state["OOMKilled"], true);
+    assert_eq!(state["ExitCode"], 137);
+    assert_eq!(env.inspect("hog")["HostConfig"]["Memory"], 16 * 1024 * 1024);
+}
+
+#[test]
+fn limits_reach_the_cgroup() {
+    if !can_run("limits_reach_the_cgroup") {
+        return;
+    }
+    let env = Env::new();
+    let id =
+        env.ok(&["run", "-d", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "20", "busybox", "sleep", "100"]);
+    let id = id.trim();
+    let read =
+        |candidates: &[String]| candidates.iter().find_map(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+    let base = |ctrl: &str, file: &str| {
+        vec![format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}"), format!("/sys/fs/cgroup/berth/{id}/{file}")]
+    };
+    let mem = read(&[base("memory", "memory.limit_in_bytes"), base("", "memory.max")].concat());
+    assert_eq!(mem.trim(), (64 * 1024 * 1024).to_string());
+    let pids = read(&[base("pids", "pids.max"), base("", "pids.max")].concat());
+    assert_eq!(pids.trim(), "20");
+    let quota =
+        read(&[base("cpu", "cpu.cfs_quota_us"), base("cpu,cpuacct", "cpu.cfs_quota_us"), base("", "cpu.max")].concat());
+    assert!(quota.trim() == "50000" || quota.starts_with("50000 100000"), "cpu quota: {quota:?}");
+    // The pids limit is enforced: a fork bomb stops at the limit.
+    let forks = env.run(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "10",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 30); do sleep 5 & done 2>&1 | grep -c -i 'resource\\|fork' ; true",
+    ]);
+    assert!(forks.status.success());
+    let count: u32 = String::from_utf8_lossy(&forks.stdout).trim().parse().unwrap_or(0);
+    assert!(count > 0, "forks beyond the pids limit must fail");
+}
+
+#[test]
+fn logs_follow_tail_and_timestamps() {
+    if !can_run("logs_follow_tail_and_timestamps") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; echo bye >&2",
+    ]);
+    let started = Instant::now();
+    let followed = env.run(&["logs", "-f", "talker"]);
+    assert!(started.elapsed() >= Duration::from_millis(600), "logs -f must follow until the container exits");
+    assert_eq!(String::from_utf8_lossy(&followed.stdout), "line1\nline2\nline3\nline4\nline5\n");
+    assert_eq!(String::from_utf8_lossy(&followed.stderr), "bye\n");
+    assert_eq!(env.ok(&["logs", "--tail", "2", "talker"]), "line5\n");
+    let stamped = env.ok(&["logs", "-t", "--tail", "5", "talker"]);
+    let first = stamped.lines().next().unwrap();
+    let (time, text) = first.split_once(' ').unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{first}");
+    assert_eq!(text, "line2");
+    assert!(env.ok(&["logs", "--since", "1h", "talker"]).contains("line1"));
+    assert_eq!(env.ok(&["logs", "--until", "1h", "talker"]), "");
+}
+
+#[test]
+fn containers_outlive_their_starter_and_a_dead_monitor_is_detected() {
+    if !can_run("containers_outlive_their_starter_and_a_dead_monitor_is_detected") {
+        return;
+    }
+    let env = Env::new();
+    // The starting process exits at once; the container keeps running.
+    let id = env.ok(&["run", "-d", "--name", "survivor", "busybox", "sleep", "100"]).trim().to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.status("survivor"), "running");
+    let pid = env.state("survivor")["Pid"].as_i64().unwrap() as i32;
+    assert!(pid_alive(pid));
+    let ps = env.ok(&["ps", "--format", "json"]);
+    let line: serde_json::Value = serde_json::from_str(ps.lines().next().unwrap()).unwrap();
+    assert_eq!(line["Names"], "survivor");
+    assert_eq!(line["State"], "running");
+
+    let monitor = monitor_pid(&id).expect("the monitor process");
+    assert_ne!(monitor, std::process::id() as i32);
+    Command::new("kill").args(["-9", &monitor.to_string()]).status().unwrap();
+    env.wait_for("the monitor to die", 10, || !pid_alive(monitor));
+
+    // The next command notices, cleans up and reports the container as Docker would.
+    let state = env.state("survivor");
+    assert_eq!(state["Status"], "exited");
+    assert_eq!(state["ExitCode"], 255);
+    assert!(state["Error"].as_str().unwrap().contains("monitor"));
+    env.wait_for("the container process to be gone", 10, || !pid_alive(pid));
+    env.assert_no_leftovers(&id);
+    env.ok(&["start", "survivor"]);
+    assert_eq!(env.status("survivor"), "running");
+    env.ok(&["rm", "-f", "survivor"]);
+    env.assert_no_leftovers(&id);
+}
+
+#[test]
+fn twenty_parallel_creators_get_unique_names_and_ids() {
+    if !can_run("twenty_parallel_creators_get_unique_names_and_ids") {
+        return;
+    }
+    let env = Env::new();
+    let spawned: Vec<_> = (0..20)
+        .map(|_| {
+            env.command(&["run", "-d", "busybox", "sleep", "30"]).stdout(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for child in spawned {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20);
+    let names: Vec<String> = env
+        .ok(&["ps", "--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["Names"].as_str().unwrap().to_string())
+        .collect();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(names.len(), 20, "all 20 running");
+    assert_eq!(unique.len(), 20, "names must be unique: {names:?}");
+}

@@ -1,0 +1,216 @@
+//! Helpers for the container tests: a temporary state root with a busybox image, the `berth` binary,
+//! and cleanup (containers, mounts, cgroups) on success and failure alike.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use berth_engine::digest::sha256_digest;
+use berth_engine::store::{LayerRecord, NewImage, Store};
+
+/// True when the test can run: root is needed for namespaces, mounts and cgroups. Without root the test is
+/// skipped loudly, except in CI (CI=true), where a skip is a failure.
+pub fn can_run(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test} needs root and CI=true forbids skipping");
+    }
+    eprintln!("SKIPPED {test}: needs root (namespaces, mounts, cgroups)");
+    false
+}
+
+/// A state root with a busybox image tagged `busybox:latest`.
+pub struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new().prefix("berth-ctr-").tempdir().expect("temp root");
+        seed_busybox(dir.path());
+        Env { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.arg("--root").arg(self.root()).args(args).env_remove("BERTH_LOG");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run berth")
+    }
+
+    /// Runs berth and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs berth and requires failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "berth {args:?} should have failed; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let text = self.ok(&["inspect", name]);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("inspect JSON");
+        v[0].clone()
+    }
+
+    pub fn state(&self, name: &str) -> serde_json::Value {
+        self.inspect(name)["State"].clone()
+    }
+
+    pub fn status(&self, name: &str) -> String {
+        self.state(name)["Status"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Polls until `cond` holds, failing the test after `secs`.
+    pub fn wait_for(&self, what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.ok(&["ps", "-aq", "--no-trunc"]).lines().map(str::to_string).collect()
+    }
+
+    /// Nothing of `id` may remain: no mount under this root, no cgroup directory, no libcontainer state.
+    pub fn assert_no_leftovers(&self, id: &str) {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let root = self.root().to_string_lossy().into_owned();
+        let mounts: Vec<&str> = mountinfo.lines().filter(|l| l.contains(&root)).collect();
+        assert!(mounts.is_empty(), "mounts left under {root}: {mounts:#?}");
+        for dir in cgroup_dirs(id) {
+            assert!(!dir.exists(), "cgroup left: {}", dir.display());
+        }
+        assert!(!Path::new("/run/berth/libcontainer").join(id).exists(), "libcontainer state left for {id}");
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // On success and failure: kill and remove every container of this root, so no process, mount or
+        // cgroup outlives the test.
+        let ids: Vec<String> = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(self.root())
+            .args(["ps", "-aq", "--no-trunc"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        for id in ids {
+            let _ = Command::new(env!("CARGO_BIN_EXE_berth"))
+                .arg("--root")
+                .arg(self.root())
+                .args(["rm", "-f", &id])
+                .output();
+        }
+    }
+}
+
+/// Every place a container's cgroup could be: v2 and each v1 controller.
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup/berth").join(id)];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            dirs.push(e.path().join("berth").join(id));
+        }
+    }
+    dirs
+}
+
+/// The pid of a container's monitor process, found by its command line.
+pub fn monitor_pid(id: &str) -> Option<i32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if args.get(1).map(String::as_str) == Some("__monitor") && args.get(3).map(String::as_str) == Some(id) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+}
+
+/// Stores a one-layer busybox image (host busybox-static, an applet symlink each, passwd and group) the way a
+/// pull leaves one: layer directory committed, config blob stored, image row tagged busybox:latest.
+fn seed_busybox(root: &Path) {
+    let store = Store::open(root).expect("open store");
+    let work = store.temp_dir("layer").expect("work dir");
+    let dir = work.path();
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "usr/bin", "usr/sbin", "sbin", "var"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).expect("busybox-static at /bin/busybox");
+    let list = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let link = dir.join("bin").join(applet);
+        if applet != "busybox" && !applet.contains('/') && !link.exists() {
+            std::os::unix::fs::symlink("busybox", link).unwrap();
+        }
+    }
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+
+    let diff_id = format!("sha256:{}", "b".repeat(64));
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    });
+    let raw = serde_json::to_vec(&config).unwrap();
+    let id = sha256_digest(&raw);
+    store.blobs().put(&id, &raw).expect("store config blob");
+    let layer = LayerRecord { chain_id: diff_id.clone(), diff_id, parent: None, blob_digest: id.clone(), size: 0 };
+    store.commit_layer(work, &layer).expect("commit layer");
+    store
+        .add_image(&NewImage {
+            id: id.clone(),
+            manifest_digest: id.clone(),
+            manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            variant: None,
+            created: None,
+            layers: vec![layer.chain_id.clone()],
+            blobs: vec![id.clone()],
+            tag: Some("docker.io/library/busybox:latest".into()),
+            repo_digest: format!("docker.io/library/busybox@{id}"),
+        })
+        .expect("add image");
+}
