@@ -14,4 +14,6 @@ pub enum Error {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Pull(#[from] crate::pull::PullError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
 }

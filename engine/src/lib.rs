@@ -7,6 +7,7 @@ mod error;
 pub mod events;
 pub mod images;
 pub mod layer;
+pub mod network;
 pub mod pull;
 pub mod reference;
 pub mod registry;
@@ -46,6 +47,7 @@ pub struct Engine {
     registry: Registry,
     config: Config,
     events: EventBus,
+    networks: network::Networks,
 }
 
 impl Engine {
@@ -53,7 +55,8 @@ impl Engine {
         let store = Arc::new(Store::open(&opts.root)?);
         let config = opts.config;
         let registry = Registry::new(registry_options(&config), Credentials::load())?;
-        Ok(Engine { store, registry, config, events: EventBus::default() })
+        let networks = network::Networks::new(store.clone(), network::NetworkConfig::from_config(&config))?;
+        Ok(Engine { store, registry, config, events: EventBus::default(), networks })
     }
 
     pub fn store(&self) -> &Store {
@@ -62,6 +65,11 @@ impl Engine {
 
     pub fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    /// Container networks: records, bridges, addresses, firewall rules.
+    pub fn networks(&self) -> &network::Networks {
+        &self.networks
     }
 
     pub fn config(&self) -> &Config {

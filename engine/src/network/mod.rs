@@ -1,0 +1,403 @@
+//! Container networks: Linux bridges, veth pairs, addresses from berth's IPAM, NAT and published ports in
+//! berth's own nftables table, /etc/hosts and resolv.conf, and a name resolver for user networks.
+//!
+//! ```text
+//! host netns                                         container netns
+//!   berth0 (bridge, gateway 10.66.0.1/16) ── vb<hash> ═══ eth0 10.66.0.2/16, default via 10.66.0.1
+//!   table inet berth: DNAT for published ports (prerouting + output, fib daddr type local),
+//!                     masquerade out of each network, forward isolation between networks
+//! ```
+//! Records (networks, endpoints, port mappings) live in the state database; the kernel objects are derived
+//! from them and named deterministically, so a new berth process finds what an earlier one made, and
+//! teardown works from the database alone even after the container's netns is gone.
+
+mod bridge;
+pub mod dns;
+pub mod files;
+pub mod firewall;
+mod ipam;
+pub mod netlink;
+mod ports;
+mod records;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+use firewall::{FirewallDriver, FirewallError};
+use netlink::NetlinkError;
+
+pub use ipam::Endpoint;
+pub use ports::{PortMapping, Protocol};
+pub use records::{NetworkCreate, NetworkRecord};
+
+/// The name of the network containers join when they name none.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
+#[derive(Debug, Error)]
+pub enum NetworkError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("network {network}: {source}")]
+    Netlink { network: String, source: NetlinkError },
+    #[error("network {network}: {source}")]
+    Firewall { network: String, source: FirewallError },
+    #[error("network {name} not found")]
+    NotFound { name: String },
+    #[error("network with name {name} already exists")]
+    NameTaken { name: String },
+    #[error("invalid network name {name:?}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")]
+    BadName { name: String },
+    #[error("network {name}: {reason}")]
+    BadConfig { name: String, reason: String },
+    #[error("network {name}: subnet {subnet} overlaps network {other} ({other_subnet})")]
+    SubnetOverlap { name: String, subnet: Ipv4Net, other: String, other_subnet: Ipv4Net },
+    #[error("no free subnet left in the pool {pool} for network {name}")]
+    PoolExhausted { name: String, pool: Ipv4Net },
+    #[error("network {network}: no free address left in {subnet} for container {container}")]
+    AddressesExhausted { network: String, subnet: Ipv4Net, container: String },
+    #[error("error response from daemon: network {network} has active endpoints ({containers})")]
+    InUse { network: String, containers: String },
+    #[error("{name} is a pre-defined network and cannot be removed")]
+    Predefined { name: String },
+    #[error("container {container} is already connected to network {network}")]
+    AlreadyConnected { container: String, network: String },
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected { container: String, network: String },
+    #[error("invalid port mapping {spec:?}: {reason}")]
+    BadPort { spec: String, reason: String },
+    #[error("cannot publish {binding} for container {container}: the port is already allocated by {holder}")]
+    PortTaken { binding: String, container: String, holder: String },
+    #[error("cannot publish {binding} for container {container}: {reason}")]
+    PortUnavailable { binding: String, container: String, reason: String },
+    #[error("network {network}: network {mode} does not take {what}")]
+    ModeTakesNoOptions { network: String, mode: String, what: String },
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
+    #[error("{op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("tearing down the network of container {container}: {}", join(errors))]
+    Teardown { container: String, errors: Vec<NetworkError> },
+}
+
+fn join(errors: &[NetworkError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// Names and addresses for the kernel objects of one berth state root.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Linux bridge of the default `bridge` network.
+    pub default_bridge: String,
+    pub default_subnet: Ipv4Net,
+    /// User networks created without `--subnet` get the first free /24 of this pool.
+    pub pool: Ipv4Net,
+    /// berth's own nftables table (family inet); no other table is touched.
+    pub firewall_table: String,
+    /// "nftables", or "none" to leave the firewall alone (no NAT, no published ports).
+    pub firewall_driver: String,
+}
+
+impl NetworkConfig {
+    pub fn from_config(config: &Config) -> NetworkConfig {
+        NetworkConfig {
+            default_bridge: config.network_default_bridge.clone(),
+            default_subnet: config.network_default_subnet,
+            pool: config.network_pool,
+            firewall_table: config.network_firewall_table.clone(),
+            firewall_driver: config.network_firewall_driver.clone(),
+        }
+    }
+}
+
+/// The container a network request is for.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerRef<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+/// One network a container joins, as `--network`, `--network-alias` and `-p` ask.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkRequest {
+    /// Network name or id (or an unambiguous id prefix).
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ports: Vec<PortMapping>,
+}
+
+/// A published port as `inspect` shows it under `Ports`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// One network of a container, as Docker's `NetworkSettings.Networks.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSettings {
+    pub aliases: Vec<String>,
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    pub gateway: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    pub mac_address: String,
+    #[serde(rename = "DNSNames")]
+    pub dns_names: Vec<String>,
+}
+
+/// A container's networks as Docker's `inspect` shows `NetworkSettings`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    /// `"80/tcp"` → host bindings.
+    pub ports: BTreeMap<String, Vec<PortBinding>>,
+    /// Address of the first network (Docker's top-level fields describe the default bridge).
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    pub gateway: String,
+    pub mac_address: String,
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+/// Networks of one state root: records in the store, kernel objects through netlink and the firewall driver.
+pub struct Networks {
+    store: Arc<Store>,
+    config: NetworkConfig,
+    firewall: Box<dyn FirewallDriver>,
+}
+
+impl Networks {
+    pub fn new(store: Arc<Store>, config: NetworkConfig) -> Result<Networks, NetworkError> {
+        let firewall = firewall::driver(&config.firewall_driver, &config.firewall_table, store.lock_path("network"))
+            .map_err(|source| NetworkError::Firewall { network: String::new(), source })?;
+        Ok(Networks { store, config, firewall })
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// Creates a user network (records only; its bridge appears when the first container joins).
+    pub fn create(&self, req: &NetworkCreate) -> Result<NetworkRecord, NetworkError> {
+        self.ensure_default()?;
+        records::create(&self.store, &self.config, req)
+    }
+
+    /// All networks, the default one first.
+    pub fn list(&self) -> Result<Vec<NetworkRecord>, NetworkError> {
+        self.ensure_default()?;
+        records::list(&self.store)
+    }
+
+    /// A network by name, id or unique id prefix.
+    pub fn get(&self, name_or_id: &str) -> Result<NetworkRecord, NetworkError> {
+        self.ensure_default()?;
+        records::find(&self.store, name_or_id)
+    }
+
+    /// Containers attached to a network.
+    pub fn endpoints(&self, network: &NetworkRecord) -> Result<Vec<Endpoint>, NetworkError> {
+        ipam::endpoints_of_network(&self.store, &network.id)
+    }
+
+    /// Docker-shaped `network inspect` document.
+    pub fn inspect(&self, name_or_id: &str) -> Result<serde_json::Value, NetworkError> {
+        let network = self.get(name_or_id)?;
+        let endpoints = self.endpoints(&network)?;
+        Ok(records::inspect_json(&network, &endpoints))
+    }
+
+    /// Removes a user network and its bridge and rules; refused while containers are attached.
+    pub fn remove(&self, name_or_id: &str) -> Result<NetworkRecord, NetworkError> {
+        let network = self.get(name_or_id)?;
+        if network.name == DEFAULT_NETWORK {
+            return Err(NetworkError::Predefined { name: network.name });
+        }
+        records::delete_unused(&self.store, &network)?;
+        self.teardown_network(&network)?;
+        Ok(network)
+    }
+
+    /// Removes every user network without containers; returns their names.
+    pub fn prune(&self) -> Result<Vec<String>, NetworkError> {
+        let mut removed = Vec::new();
+        for network in self.list()? {
+            if network.name == DEFAULT_NETWORK || !self.endpoints(&network)?.is_empty() {
+                continue;
+            }
+            match self.remove(&network.id) {
+                Ok(n) => removed.push(n.name),
+                // Someone attached a container meanwhile: it stays, as prune promises.
+                Err(NetworkError::InUse { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Connects a container whose network namespace is `netns` (a path such as `/proc/PID/ns/net`) to each
+    /// requested network: a veth pair with `eth<N>` inside, an address, the default route via the first
+    /// network's gateway, and DNAT rules for its published ports.
+    pub fn attach(
+        &self,
+        container: ContainerRef<'_>,
+        netns: &Path,
+        requests: &[NetworkRequest],
+    ) -> Result<NetworkSettings, NetworkError> {
+        for req in requests {
+            if let Err(e) = self.attach_one(container, netns, req) {
+                // Leave nothing half-made: the container either has its networks or none of those asked for.
+                let _ = self.detach(container.id, None);
+                return Err(e);
+            }
+        }
+        self.settings(container.id)
+    }
+
+    fn attach_one(&self, container: ContainerRef<'_>, netns: &Path, req: &NetworkRequest) -> Result<(), NetworkError> {
+        let network = self.get(&req.network)?;
+        if network.internal && !req.ports.is_empty() {
+            return Err(NetworkError::BadConfig {
+                name: network.name.clone(),
+                reason: "an internal network cannot publish ports".into(),
+            });
+        }
+        let ports = ports::reserve_host_ports(&req.ports, container.id)?;
+        let endpoint = ipam::allocate(&self.store, &network, container, &req.aliases, &ports)?;
+        let result = self.wire(&network, &endpoint, netns);
+        if result.is_err() {
+            let _ = self.unwire(&network, &endpoint);
+            let _ = ipam::release(&self.store, &network.id, container.id);
+        }
+        result
+    }
+
+    fn wire(&self, network: &NetworkRecord, endpoint: &Endpoint, netns: &Path) -> Result<(), NetworkError> {
+        let fw = |source| NetworkError::Firewall { network: network.name.clone(), source };
+        bridge::ensure(network).map_err(|source| NetworkError::Netlink { network: network.name.clone(), source })?;
+        self.firewall.ensure_network(network).map_err(fw)?;
+        bridge::connect(network, endpoint, netns)
+            .map_err(|source| NetworkError::Netlink { network: network.name.clone(), source })?;
+        self.firewall.add_ports(network, endpoint).map_err(fw)
+    }
+
+    fn unwire(&self, network: &NetworkRecord, endpoint: &Endpoint) -> Vec<NetworkError> {
+        let mut errors = Vec::new();
+        if let Err(source) = bridge::disconnect(endpoint) {
+            errors.push(NetworkError::Netlink { network: network.name.clone(), source });
+        }
+        if let Err(source) = self.firewall.remove_ports(network, endpoint) {
+            errors.push(NetworkError::Firewall { network: network.name.clone(), source });
+        }
+        errors
+    }
+
+    /// Disconnects a container from one network, or from all when `network` is None: removes its veth,
+    /// its port rules and its addresses. Keeps going past failures and reports every one.
+    pub fn detach(&self, container_id: &str, network: Option<&str>) -> Result<(), NetworkError> {
+        let mut errors = Vec::new();
+        let wanted = match network {
+            Some(name) => Some(self.get(name)?),
+            None => None,
+        };
+        let endpoints = ipam::endpoints_of_container(&self.store, container_id)?;
+        if let Some(w) = &wanted
+            && !endpoints.iter().any(|e| e.network_id == w.id)
+        {
+            return Err(NetworkError::NotConnected { container: container_id.into(), network: w.name.clone() });
+        }
+        for endpoint in endpoints {
+            if wanted.as_ref().is_some_and(|w| w.id != endpoint.network_id) {
+                continue;
+            }
+            match records::find(&self.store, &endpoint.network_id) {
+                Ok(net) => errors.extend(self.unwire(&net, &endpoint)),
+                Err(e) => errors.push(e),
+            }
+            if let Err(e) = ipam::release(&self.store, &endpoint.network_id, container_id) {
+                errors.push(e);
+            }
+        }
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(NetworkError::Teardown { container: container_id.into(), errors }),
+        }
+    }
+
+    /// The container's networks as `inspect` shows them.
+    pub fn settings(&self, container_id: &str) -> Result<NetworkSettings, NetworkError> {
+        let endpoints = ipam::endpoints_of_container(&self.store, container_id)?;
+        let mut settings = NetworkSettings::default();
+        for endpoint in &endpoints {
+            let network = records::find(&self.store, &endpoint.network_id)?;
+            let entry = endpoint.settings(&network);
+            if settings.ip_address.is_empty() {
+                settings.ip_address = entry.ip_address.clone();
+                settings.ip_prefix_len = entry.ip_prefix_len;
+                settings.gateway = entry.gateway.clone();
+                settings.mac_address = entry.mac_address.clone();
+            }
+            for port in &endpoint.ports {
+                settings.ports.entry(port.container_key()).or_default().push(port.binding());
+            }
+            settings.networks.insert(network.name.clone(), entry);
+        }
+        Ok(settings)
+    }
+
+    /// The published ports of a container, as `port` lists them.
+    pub fn ports(&self, container_id: &str) -> Result<Vec<PortMapping>, NetworkError> {
+        Ok(ipam::endpoints_of_container(&self.store, container_id)?.into_iter().flat_map(|e| e.ports).collect())
+    }
+
+    /// The address of a container name or alias on a network, for the name resolver.
+    pub fn resolve(&self, network_id: &str, name: &str) -> Result<Option<Ipv4Addr>, NetworkError> {
+        ipam::resolve(&self.store, network_id, name)
+    }
+
+    /// The resolver of a user network, listening on its gateway (the bridge must exist: attach a container
+    /// first), answering with the network's containers and relaying other names to the host's resolvers.
+    pub fn resolver(&self, network: &NetworkRecord, port: u16) -> Result<dns::Resolver, NetworkError> {
+        let host_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let upstreams = files::nameservers(&host_conf).into_iter().map(|ip| std::net::SocketAddr::new(ip, 53)).collect();
+        let store = self.store.clone();
+        let network_id = network.id.clone();
+        let lookup: dns::Lookup = Arc::new(move |name| ipam::resolve(&store, &network_id, name).ok().flatten());
+        Ok(dns::Resolver::bind((network.gateway, port).into(), lookup, upstreams)?)
+    }
+
+    fn teardown_network(&self, network: &NetworkRecord) -> Result<(), NetworkError> {
+        let mut errors = Vec::new();
+        if let Err(source) = self.firewall.remove_network(network) {
+            errors.push(NetworkError::Firewall { network: network.name.clone(), source });
+        }
+        if let Err(source) = bridge::remove(network) {
+            errors.push(NetworkError::Netlink { network: network.name.clone(), source });
+        }
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(NetworkError::Teardown { container: format!("(network {})", network.name), errors }),
+        }
+    }
+
+    fn ensure_default(&self) -> Result<(), NetworkError> {
+        records::ensure_default(&self.store, &self.config)
+    }
+}
