@@ -88,7 +88,8 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
         };
-        let config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let config: Config =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
         let invalid = |field, rule| ConfigError::Invalid { path: path.into(), field, rule };
         if config.max_concurrent_downloads == 0 {
             return Err(invalid("max_concurrent_downloads", "at least 1"));

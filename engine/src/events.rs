@@ -10,9 +10,15 @@ pub enum LayerProgress {
     /// Already in the layer store.
     AlreadyExists,
     /// Bytes received so far, of `total` (the manifest's size).
-    Downloading { done: u64, total: u64 },
+    Downloading {
+        done: u64,
+        total: u64,
+    },
     /// The download failed and is being retried.
-    Retrying { attempt: u32, reason: String },
+    Retrying {
+        attempt: u32,
+        reason: String,
+    },
     /// All bytes in; finishing the unpack and checking digests.
     Verifying,
     Done,

@@ -161,7 +161,10 @@ fn record_image(
         created: config.created().clone(),
         layers: chains,
         blobs: vec![resolved.manifest_digest.clone(), resolved.config_digest.clone()],
-        tag: reference.tag.as_ref().map(|_| reference.with_tag(reference.tag.as_deref().unwrap_or("latest")).to_string()),
+        tag: reference
+            .tag
+            .as_ref()
+            .map(|_| reference.with_tag(reference.tag.as_deref().unwrap_or("latest")).to_string()),
         repo_digest: format!("{}@{digest}", reference.name()),
     })?;
     Ok(Pulled { reference: reference.clone(), image_id: resolved.config_digest.clone(), digest, updated })
@@ -177,7 +180,8 @@ async fn fetch_all_layers(job: Arc<PullJob>) -> Result<(), PullError> {
         tasks.spawn(fetch_layer(job.clone(), i, parent, done));
     }
     while let Some(joined) = tasks.join_next().await {
-        let outcome = joined.map_err(|e| PullError::Task { image: job.image.clone(), reason: e.to_string() }).and_then(|r| r);
+        let outcome =
+            joined.map_err(|e| PullError::Task { image: job.image.clone(), reason: e.to_string() }).and_then(|r| r);
         if let Err(e) = outcome {
             tasks.abort_all();
             // Let aborted tasks drop their work dirs and locks before reporting.
@@ -208,7 +212,11 @@ async fn fetch_layer(
         return Ok(());
     }
     let (dir, report) = {
-        let _permit = job.downloads.acquire().await.map_err(|e| PullError::Task { image: job.image.clone(), reason: e.to_string() })?;
+        let _permit = job
+            .downloads
+            .acquire()
+            .await
+            .map_err(|e| PullError::Task { image: job.image.clone(), reason: e.to_string() })?;
         download_with_retries(&job, i).await?
     };
     if let Some(mut parent) = parent
@@ -220,9 +228,9 @@ async fn fetch_layer(
         let lowers: Vec<PathBuf> = job.chains[..i].iter().rev().map(|c| job.store.layer_dir(c)).collect();
         let dest = dir.path().to_path_buf();
         let links = report.deferred_links.clone();
-        blocking(&job.image, move || layer::link_from_lowers(&dest, &lowers, &links))
-            .await?
-            .map_err(|source| PullError::Unpack { image: job.image.clone(), layer: desc.digest().to_string(), source })?;
+        blocking(&job.image, move || layer::link_from_lowers(&dest, &lowers, &links)).await?.map_err(|source| {
+            PullError::Unpack { image: job.image.clone(), layer: desc.digest().to_string(), source }
+        })?;
     }
     let record = LayerRecord {
         chain_id: chain,
@@ -242,7 +250,8 @@ async fn download_with_retries(job: &PullJob, i: usize) -> Result<(TempDir, Unpa
     let desc = &job.layers[i];
     let mut attempt = 1;
     loop {
-        let dir = job.store.temp_dir("layer").map_err(|source| PullError::Store { image: job.image.clone(), source })?;
+        let dir =
+            job.store.temp_dir("layer").map_err(|source| PullError::Store { image: job.image.clone(), source })?;
         match download_once(job, i, &dir).await {
             Ok(report) => return Ok((dir, report)),
             Err(e) if e.retryable() && attempt < job.max_attempts => {
@@ -262,19 +271,23 @@ async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackR
     let layer = desc.digest().to_string();
     let image = || job.image.clone();
     let media_type = desc.media_type().to_string();
-    let compression = Compression::from_media_type(&media_type)
-        .ok_or_else(|| PullError::UnsupportedLayer { image: image(), layer: layer.clone(), media_type })?;
+    let compression = Compression::from_media_type(&media_type).ok_or_else(|| PullError::UnsupportedLayer {
+        image: image(),
+        layer: layer.clone(),
+        media_type,
+    })?;
     let expected_size = desc.size();
-    let mut blob = job
-        .registry
-        .blob(&job.reference, &layer)
-        .await
-        .map_err(|source| PullError::Download { image: image(), layer: layer.clone(), source })?;
+    let mut blob = job.registry.blob(&job.reference, &layer).await.map_err(|source| PullError::Download {
+        image: image(),
+        layer: layer.clone(),
+        source,
+    })?;
 
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(32);
     let dest = dir.path().to_path_buf();
     let opts = job.unpack.clone();
-    let unpacker = tokio::task::spawn_blocking(move || layer::unpack(ChannelReader::new(rx), compression, &dest, &opts));
+    let unpacker =
+        tokio::task::spawn_blocking(move || layer::unpack(ChannelReader::new(rx), compression, &dest, &opts));
 
     let mut hasher = Sha256::new();
     let mut received: u64 = 0;
@@ -327,7 +340,10 @@ async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackR
     }
     let report = match unpacked {
         Ok(_) if unpacker_stopped => {
-            return Err(PullError::Task { image: image(), reason: format!("unpacking {layer} ended before its download") });
+            return Err(PullError::Task {
+                image: image(),
+                reason: format!("unpacking {layer} ended before its download"),
+            });
         }
         unpacked => unpacked.map_err(|source| PullError::Unpack { image: image(), layer: layer.clone(), source })?,
     };
@@ -354,7 +370,9 @@ impl PullJob {
 
 /// Runs blocking work (locks, renames) off the async threads.
 async fn blocking<T: Send + 'static>(image: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T, PullError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| PullError::Task { image: image.to_string(), reason: e.to_string() })
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| PullError::Task { image: image.to_string(), reason: e.to_string() })
 }
 
 /// The blocking side of the download pipe: reads the chunks the async side sends.

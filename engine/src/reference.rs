@@ -20,7 +20,9 @@ pub enum ReferenceError {
     Empty { input: String },
     #[error("invalid reference {input:?}: repository name {name:?} must be lowercase")]
     Uppercase { input: String, name: String },
-    #[error("invalid reference {input:?}: bad path component {component:?} (lowercase letters, digits and . _ - separators only)")]
+    #[error(
+        "invalid reference {input:?}: bad path component {component:?} (lowercase letters, digits and . _ - separators only)"
+    )]
     Component { input: String, component: String },
     #[error("invalid reference {input:?}: bad registry host {host:?}")]
     Host { input: String, host: String },
@@ -89,11 +91,8 @@ impl Reference {
                 return Err(ReferenceError::Component { input: err_input(), component: component.into() });
             }
         }
-        let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path
-        };
+        let repository =
+            if registry == DEFAULT_REGISTRY && !path.contains('/') { format!("library/{path}") } else { path };
         if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
             return Err(ReferenceError::TooLong { input: err_input() });
         }
@@ -241,7 +240,10 @@ mod tests {
     #[test]
     fn hosts_ports_and_tags() {
         let r = parse("127.0.0.1:5000/ns/name:v1");
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("127.0.0.1:5000", "ns/name", Some("v1")));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("127.0.0.1:5000", "ns/name", Some("v1"))
+        );
         let r = parse("localhost/app");
         assert_eq!((r.registry.as_str(), r.tag.as_deref()), ("localhost", Some("latest")));
         let r = parse("localhost:5000/app");
@@ -267,7 +269,10 @@ mod tests {
         assert!(matches!(Reference::parse("busybox@sha256:abc"), Err(ReferenceError::Digest { .. })));
         assert!(matches!(Reference::parse("a//b"), Err(ReferenceError::Component { .. })));
         assert!(matches!(Reference::parse("ex..ample.com:99/x"), Err(ReferenceError::Host { .. })));
-        assert!(matches!(Reference::parse("host:port:5/x"), Err(ReferenceError::Component { .. } | ReferenceError::Host { .. } | ReferenceError::Tag { .. })));
+        assert!(matches!(
+            Reference::parse("host:port:5/x"),
+            Err(ReferenceError::Component { .. } | ReferenceError::Host { .. } | ReferenceError::Tag { .. })
+        ));
         assert!(matches!(Reference::parse("a/b_-c"), Err(ReferenceError::Component { .. })));
         let msg = Reference::parse("busybox:bad tag").unwrap_err().to_string();
         assert!(msg.contains("bad tag \"bad tag\""), "{msg}");

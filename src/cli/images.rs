@@ -235,7 +235,11 @@ fn list(engine: &Engine, args: ListArgs) -> anyhow::Result<()> {
                     if args.digests {
                         cells.push(row.digest);
                     }
-                    cells.extend([short(&row.image.id), time_ago(row.image.created.as_deref()), human_size(row.image.size)]);
+                    cells.extend([
+                        short(&row.image.id),
+                        time_ago(row.image.created.as_deref()),
+                        human_size(row.image.size),
+                    ]);
                     cells
                 })
                 .collect();
@@ -286,7 +290,11 @@ fn remove(engine: &Engine, args: RemoveArgs) -> anyhow::Result<()> {
 
 fn prune(engine: &Engine, args: PruneArgs) -> anyhow::Result<()> {
     if !args.force {
-        let what = if args.all { "all images without at least one container associated to them" } else { "all dangling images" };
+        let what = if args.all {
+            "all images without at least one container associated to them"
+        } else {
+            "all dangling images"
+        };
         print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
         std::io::stdout().flush()?;
         let mut answer = String::new();

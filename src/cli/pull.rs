@@ -124,7 +124,9 @@ impl Bars {
         let bar = self.bars.entry(layer.to_string()).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new(0));
             bar.set_prefix(short(layer).to_string());
-            bar.set_style(ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
             bar
         });
         match progress {
@@ -132,18 +134,25 @@ impl Bars {
                 if bar.length() != Some(*total) {
                     bar.set_length(*total);
                     bar.set_style(
-                        ProgressStyle::with_template("{prefix}: {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar())
-                            .progress_chars("=> "),
+                        ProgressStyle::with_template(
+                            "{prefix}: {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
                     );
                 }
                 bar.set_position(*done);
                 bar.set_message("Downloading");
             }
-            LayerProgress::Retrying { attempt, reason } => bar.set_message(format!("Retrying (attempt {attempt}: {reason})")),
+            LayerProgress::Retrying { attempt, reason } => {
+                bar.set_message(format!("Retrying (attempt {attempt}: {reason})"))
+            }
             other => {
                 if matches!(other, LayerProgress::Done | LayerProgress::AlreadyExists) {
-                    bar.set_style(ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                    bar.set_style(
+                        ProgressStyle::with_template("{prefix}: {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
                 }
                 bar.set_message(label(other));
             }

@@ -66,8 +66,11 @@ impl BlobStore {
 
     /// Every stored blob's digest.
     pub fn list(&self) -> Result<Vec<String>, StoreError> {
-        let entries =
-            std::fs::read_dir(&self.dir).map_err(|source| StoreError::Io { op: "list", path: self.dir.clone(), source })?;
+        let entries = std::fs::read_dir(&self.dir).map_err(|source| StoreError::Io {
+            op: "list",
+            path: self.dir.clone(),
+            source,
+        })?;
         Ok(entries
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
@@ -98,9 +101,11 @@ fn digest_hex(digest: &str) -> Result<&str, StoreError> {
 
 /// Makes a rename in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| StoreError::Io { op: "fsync dir", path: dir.into(), source })
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| StoreError::Io {
+        op: "fsync dir",
+        path: dir.into(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -29,7 +29,8 @@ impl Store {
             let untagged = self.write_tx(|tx| {
                 let db = |e| self.db_err(e);
                 let mut stmt = tx.prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name").map_err(db)?;
-                let names: Vec<String> = stmt.query_map([&id], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(db)?;
+                let names: Vec<String> =
+                    stmt.query_map([&id], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(db)?;
                 tx.execute("DELETE FROM images WHERE id = ?1", [&id]).map_err(db)?;
                 Ok(names)
             })?;
@@ -49,7 +50,8 @@ impl Store {
             let mut stmt = conn
                 .prepare("SELECT chain_id, size FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)")
                 .map_err(db)?;
-            let layers = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(db)?;
+            let layers =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(db)?;
             let mut stmt = conn.prepare("SELECT DISTINCT digest FROM image_blobs").map_err(db)?;
             let keep = stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(db)?;
             (layers, keep)
@@ -60,7 +62,11 @@ impl Store {
             let dir = self.layer_dir(chain);
             self.conn().execute("DELETE FROM layers WHERE chain_id = ?1", [chain]).map_err(|e| self.db_err(e))?;
             if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io { op: "remove layer", path: dir, source })?;
+                std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io {
+                    op: "remove layer",
+                    path: dir,
+                    source,
+                })?;
             }
             reclaimed += size;
         }
@@ -71,13 +77,20 @@ impl Store {
         }
         // Directories of layers whose commit was cut short between rename and record.
         let layers_dir = self.root().join("layers");
-        let entries =
-            std::fs::read_dir(&layers_dir).map_err(|source| StoreError::Io { op: "list", path: layers_dir.clone(), source })?;
+        let entries = std::fs::read_dir(&layers_dir).map_err(|source| StoreError::Io {
+            op: "list",
+            path: layers_dir.clone(),
+            source,
+        })?;
         for entry in entries.flatten() {
             let chain = format!("sha256:{}", entry.file_name().to_string_lossy());
             if self.layer(&chain)?.is_none() {
                 let path = entry.path();
-                std::fs::remove_dir_all(&path).map_err(|source| StoreError::Io { op: "remove orphan layer", path, source })?;
+                std::fs::remove_dir_all(&path).map_err(|source| StoreError::Io {
+                    op: "remove orphan layer",
+                    path,
+                    source,
+                })?;
             }
         }
         self.clean_stale_tmp();

@@ -135,7 +135,9 @@ impl Store {
             && let Ok(r) = Reference::parse(input)
         {
             let (sql, name, matched): (&str, String, fn(String) -> Matched) = match &r.digest {
-                Some(d) => ("SELECT image_id FROM repo_digests WHERE name = ?1", format!("{}@{d}", r.name()), Matched::Digest),
+                Some(d) => {
+                    ("SELECT image_id FROM repo_digests WHERE name = ?1", format!("{}@{d}", r.name()), Matched::Digest)
+                }
                 None => ("SELECT image_id FROM tags WHERE name = ?1", r.to_string(), Matched::Tag),
             };
             let found: Option<String> = conn.query_row(sql, [&name], |row| row.get(0)).optional().map_err(db)?;
@@ -192,9 +194,12 @@ impl Store {
             let mut stmt = conn.prepare_cached(sql).map_err(db)?;
             stmt.query_map([id], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(db)
         };
-        rec.repo_tags = strings("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?.iter().map(|n| familiar(n)).collect();
-        rec.repo_digests =
-            strings("SELECT name FROM repo_digests WHERE image_id = ?1 ORDER BY name")?.iter().map(|n| familiar(n)).collect();
+        rec.repo_tags =
+            strings("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?.iter().map(|n| familiar(n)).collect();
+        rec.repo_digests = strings("SELECT name FROM repo_digests WHERE image_id = ?1 ORDER BY name")?
+            .iter()
+            .map(|n| familiar(n))
+            .collect();
         rec.layers = strings("SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY position")?;
         drop(conn);
         let raw = self.blobs().get(id)?;
@@ -207,7 +212,8 @@ impl Store {
     pub fn list_images(&self) -> Result<Vec<ImageRecord>, StoreError> {
         let ids: Vec<String> = {
             let conn = self.conn();
-            let mut stmt = conn.prepare("SELECT id FROM images ORDER BY pulled_at DESC, id").map_err(|e| self.db_err(e))?;
+            let mut stmt =
+                conn.prepare("SELECT id FROM images ORDER BY pulled_at DESC, id").map_err(|e| self.db_err(e))?;
             stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.db_err(e))?
         };
         ids.iter().map(|id| self.image(id)).collect()
@@ -219,7 +225,10 @@ impl Store {
         chains
             .iter()
             .map(|c| {
-                self.layer(c)?.ok_or_else(|| StoreError::CorruptImage { id: image_id.into(), reason: format!("layer {c} missing") })
+                self.layer(c)?.ok_or_else(|| StoreError::CorruptImage {
+                    id: image_id.into(),
+                    reason: format!("layer {c} missing"),
+                })
             })
             .collect()
     }
@@ -239,11 +248,7 @@ impl Store {
 
     /// Docker's `rmi`: a name untags, deleting the image with its last name; an ID deletes the image, which
     /// needs `force` when several tags point at it.
-    pub fn remove_image(
-        &self,
-        name_or_id: &str,
-        force: bool,
-    ) -> Result<Vec<RemovedImage>, StoreError> {
+    pub fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<RemovedImage>, StoreError> {
         let _gc = self.gc_exclusive_lock()?;
         let (id, matched) = self.resolve_image_id(name_or_id)?;
         let names = |sql: &str| -> Result<Vec<String>, StoreError> {
@@ -259,7 +264,11 @@ impl Store {
             Matched::Id if tags.len() > 1 && !force => return Err(StoreError::ImageHasTags { id: short_id(&id) }),
             _ => (tags, digests),
         };
-        let deleting = untag.len() + undigest.len() == names("SELECT name FROM tags WHERE image_id = ?1 UNION ALL SELECT name FROM repo_digests WHERE image_id = ?1")?.len();
+        let deleting = untag.len() + undigest.len()
+            == names(
+                "SELECT name FROM tags WHERE image_id = ?1 UNION ALL SELECT name FROM repo_digests WHERE image_id = ?1",
+            )?
+            .len();
         self.write_tx(|tx| {
             for name in &untag {
                 tx.execute("DELETE FROM tags WHERE name = ?1", [name]).map_err(|e| self.db_err(e))?;
@@ -296,4 +305,89 @@ fn set_tag(tx: &Transaction, name: &str, id: &str, now: &str) -> rusqlite::Resul
 /// The 12-hex-digit form Docker prints.
 pub fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stores a one-layer image whose config is `{"n": n}`; returns its ID.
+    fn add(store: &Store, n: u32, tag: Option<&str>) -> String {
+        let config =
+            format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"n":{n}}}"#);
+        let id = crate::store::sha256_digest(config.as_bytes());
+        store.blobs().put(&id, config.as_bytes()).unwrap();
+        let chain = format!("sha256:{:064x}", n);
+        let dir = store.temp_dir("layer").unwrap();
+        let layer = LayerRecord {
+            chain_id: chain.clone(),
+            diff_id: chain.clone(),
+            parent: None,
+            blob_digest: chain.clone(),
+            size: 10,
+        };
+        store.commit_layer(dir, &layer).unwrap();
+        store
+            .add_image(&NewImage {
+                id: id.clone(),
+                manifest_digest: id.clone(),
+                manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                architecture: "amd64".into(),
+                os: "linux".into(),
+                variant: None,
+                created: None,
+                layers: vec![chain],
+                blobs: vec![id.clone()],
+                tag: tag.map(|t| Reference::parse(t).unwrap().to_string()),
+                repo_digest: format!("docker.io/library/app@{id}"),
+            })
+            .unwrap();
+        id
+    }
+
+    #[test]
+    fn lookups_by_name_id_and_prefix() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let id = add(&store, 1, Some("app:v1"));
+        assert_eq!(store.find_image("app:v1").unwrap().id, id);
+        assert_eq!(store.find_image("docker.io/library/app:v1").unwrap().repo_tags, ["app:v1"]);
+        assert_eq!(store.find_image(&id).unwrap().id, id);
+        assert_eq!(store.find_image(&id[7..19]).unwrap().id, id);
+        assert_eq!(store.find_image(&format!("app@{id}")).unwrap().id, id);
+        assert!(matches!(store.find_image("app:v2"), Err(StoreError::ImageNotFound { .. })));
+        assert!(matches!(store.find_image("sha256:zz"), Err(StoreError::ImageNotFound { .. })));
+    }
+
+    #[test]
+    fn rmi_untags_then_deletes_and_needs_force_for_an_id_with_several_tags() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let id = add(&store, 2, Some("app:v1"));
+        store.tag_image("app:v1", &Reference::parse("other:x").unwrap()).unwrap();
+        assert!(matches!(store.remove_image(&id, false), Err(StoreError::ImageHasTags { .. })));
+        assert_eq!(store.remove_image("other:x", false).unwrap(), [RemovedImage::Untagged("other:x".into())]);
+        let chain = store.image(&id).unwrap().layers[0].clone();
+        let removed = store.remove_image("app:v1", false).unwrap();
+        assert_eq!(removed.last(), Some(&RemovedImage::Deleted(id.clone())));
+        assert!(!store.layer_dir(&chain).exists(), "the image's only layer goes with it");
+        assert!(!store.blobs().contains(&id), "so does its config blob");
+    }
+
+    #[test]
+    fn a_moved_tag_leaves_a_dangling_image_that_prune_removes() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let old = add(&store, 3, Some("app:latest"));
+        let new = add(&store, 4, Some("app:latest"));
+        assert!(store.image(&old).unwrap().repo_tags.is_empty());
+        let report = store.prune_images(false).unwrap();
+        assert_eq!(report.removed, [RemovedImage::Deleted(old.clone())]);
+        // Both configs are the same length: the old one's blob and its 10-byte layer are what was freed.
+        let config_len = std::fs::metadata(store.blobs().path(&new).unwrap()).unwrap().len();
+        assert_eq!(report.reclaimed, 10 + config_len);
+        assert_eq!(store.list_images().unwrap().len(), 1);
+        assert_eq!(store.prune_images(true).unwrap().removed.len(), 2);
+        assert!(store.list_images().unwrap().is_empty());
+    }
 }

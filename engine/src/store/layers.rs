@@ -104,11 +104,17 @@ impl Store {
     pub fn commit_layer(&self, dir: TempDir, layer: &LayerRecord) -> Result<(), StoreError> {
         let dest = self.layer_dir(&layer.chain_id);
         if dest.exists() {
-            std::fs::remove_dir_all(&dest)
-                .map_err(|source| StoreError::Io { op: "remove stale layer", path: dest.clone(), source })?;
+            std::fs::remove_dir_all(&dest).map_err(|source| StoreError::Io {
+                op: "remove stale layer",
+                path: dest.clone(),
+                source,
+            })?;
         }
-        std::fs::rename(dir.path(), &dest)
-            .map_err(|source| StoreError::Io { op: "move layer into place at", path: dest.clone(), source })?;
+        std::fs::rename(dir.path(), &dest).map_err(|source| StoreError::Io {
+            op: "move layer into place at",
+            path: dest.clone(),
+            source,
+        })?;
         sync_dir(&self.root.join("layers"))?;
         self.conn()
             .execute(

@@ -21,12 +21,11 @@ impl Drop for LockGuard {
 }
 
 fn open(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|source| StoreError::Io { op: "open lock", path: path.into(), source })
+    OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(|source| StoreError::Io {
+        op: "open lock",
+        path: path.into(),
+        source,
+    })
 }
 
 /// Blocks until the exclusive lock on `path` is held.

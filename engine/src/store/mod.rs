@@ -68,8 +68,11 @@ impl Store {
             let dir = root.join(sub);
             std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { op: "create", path: dir, source })?;
         }
-        let root = std::fs::canonicalize(root)
-            .map_err(|source| StoreError::Io { op: "resolve", path: root.into(), source })?;
+        let root = std::fs::canonicalize(root).map_err(|source| StoreError::Io {
+            op: "resolve",
+            path: root.into(),
+            source,
+        })?;
         let db_path = root.join("berth.db");
         let conn = open_db(&db_path)?;
         let store = Store { blobs: BlobStore::new(&root), root, db_path, conn: Mutex::new(conn) };
@@ -102,9 +105,8 @@ impl Store {
         f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.db_err(e))?;
+        let tx =
+            conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.db_err(e))?;
         let out = f(&tx)?;
         tx.commit().map_err(|e| self.db_err(e))?;
         Ok(out)
@@ -152,9 +154,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 
 /// Whether a process with this pid exists (a pid recorded by a berth process that may have died).
 pub(crate) fn pid_alive(pid: i32) -> bool {
-    rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
-        matches!(rustix::process::test_kill_process(pid), Ok(()) | Err(rustix::io::Errno::PERM))
-    })
+    rustix::process::Pid::from_raw(pid)
+        .is_some_and(|pid| matches!(rustix::process::test_kill_process(pid), Ok(()) | Err(rustix::io::Errno::PERM)))
 }
 
 #[cfg(test)]

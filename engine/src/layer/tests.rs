@@ -1,0 +1,722 @@
+//! Unpack tests on real tar streams. Every trap test also checks that nothing outside `dest` changed.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tar::{EntryType, Header};
+
+use super::*;
+
+const LIMIT: u64 = 1 << 30;
+
+/// Root-only tests skip loudly when unprivileged, and fail in CI where a skip would hide a regression.
+fn require_root(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{test} needs root, and CI=true forbids skipping it");
+    eprintln!("SKIPPED {test}: needs root");
+    false
+}
+
+fn opts() -> UnpackOptions {
+    UnpackOptions { max_bytes: LIMIT, preserve_owners: rustix::process::geteuid().is_root() }
+}
+
+/// A layer tar under construction. Names go into the header verbatim so hostile paths can be written.
+struct Layer(tar::Builder<Vec<u8>>);
+
+impl Layer {
+    fn new() -> Self {
+        Layer(tar::Builder::new(Vec::new()))
+    }
+
+    fn header(kind: EntryType, path: &str, link: &str, size: u64, mode: u32) -> Header {
+        let mut header = Header::new_gnu();
+        header.set_entry_type(kind);
+        let old = header.as_old_mut();
+        old.name[..path.len()].copy_from_slice(path.as_bytes());
+        old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        header.set_size(size);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_600_000_000);
+        header.set_cksum();
+        header
+    }
+
+    fn append(&mut self, mut header: Header, data: &[u8]) -> &mut Self {
+        header.set_cksum();
+        self.0.append(&header, data).expect("append to in-memory tar");
+        self
+    }
+
+    fn file(&mut self, path: &str, data: &[u8]) -> &mut Self {
+        self.append(Self::header(EntryType::Regular, path, "", data.len() as u64, 0o644), data)
+    }
+
+    fn dir(&mut self, path: &str) -> &mut Self {
+        self.append(Self::header(EntryType::Directory, path, "", 0, 0o755), b"")
+    }
+
+    fn symlink(&mut self, path: &str, target: &str) -> &mut Self {
+        self.append(Self::header(EntryType::Symlink, path, target, 0, 0o777), b"")
+    }
+
+    fn hardlink(&mut self, path: &str, target: &str) -> &mut Self {
+        self.append(Self::header(EntryType::Link, path, target, 0, 0o644), b"")
+    }
+
+    /// A PAX extended header for the next entry.
+    fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
+        let mut data = Vec::new();
+        for (key, value) in records {
+            let body = key.len() + value.len() + 3; // ' ', '=', '\n'
+            let mut len = body + 1;
+            while len != body + len.to_string().len() {
+                len = body + len.to_string().len();
+            }
+            data.extend_from_slice(format!("{len} {key}=").as_bytes());
+            data.extend_from_slice(value);
+            data.push(b'\n');
+        }
+        self.append(Self::header(EntryType::XHeader, "PaxHeader", "", data.len() as u64, 0o644), &data)
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        self.0.finish().expect("finish in-memory tar");
+        self.0.get_ref().clone()
+    }
+}
+
+/// A tempdir holding `dest` plus things a broken unpack could reach: a decoy file and an `outside` dir.
+struct Fixture {
+    tmp: tempfile::TempDir,
+    dest: PathBuf,
+    before: BTreeMap<PathBuf, String>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dest = tmp.path().join("dest");
+        fs::create_dir(&dest).expect("create dest");
+        fs::write(tmp.path().join("decoy"), b"decoy").expect("write decoy");
+        fs::create_dir(tmp.path().join("outside")).expect("create outside");
+        fs::write(tmp.path().join("outside/target"), b"target").expect("write outside target");
+        let mut fixture = Fixture { tmp, dest, before: BTreeMap::new() };
+        fixture.before = fixture.outside_state();
+        fixture
+    }
+
+    fn outside(&self) -> PathBuf {
+        self.tmp.path().join("outside")
+    }
+
+    /// Everything in the tempdir except `dest`: type, mode, size, link count, content.
+    fn outside_state(&self) -> BTreeMap<PathBuf, String> {
+        fn walk(dir: &Path, skip: &Path, out: &mut BTreeMap<PathBuf, String>) {
+            for entry in fs::read_dir(dir).expect("read_dir") {
+                let path = entry.expect("dir entry").path();
+                if path == skip {
+                    continue;
+                }
+                let meta = fs::symlink_metadata(&path).expect("lstat");
+                let content = if meta.is_file() { fs::read(&path).expect("read") } else { Vec::new() };
+                let desc = format!("{:o} {} {} {:?}", meta.mode(), meta.len(), meta.nlink(), content);
+                out.insert(path.clone(), desc);
+                if meta.is_dir() {
+                    walk(&path, skip, out);
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(self.tmp.path(), &self.dest, &mut out);
+        let parent = fs::symlink_metadata(self.tmp.path()).expect("lstat tempdir");
+        out.insert(PathBuf::from("<tempdir>"), format!("{:o} {}", parent.mode(), parent.nlink()));
+        out
+    }
+
+    fn assert_outside_untouched(&self) {
+        assert_eq!(self.outside_state(), self.before, "something outside dest changed");
+        assert!(fs::symlink_metadata(&self.dest).expect("lstat dest").is_dir(), "dest is no longer a directory");
+    }
+
+    fn unpack(&self, tar: &[u8]) -> Result<UnpackReport, LayerError> {
+        unpack(tar, Compression::None, &self.dest, &opts())
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dest.join(rel)
+    }
+}
+
+fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).expect("gzip");
+    enc.finish().expect("gzip finish")
+}
+
+fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    rustix::fs::lgetxattr(path, name, &mut buf[..]).ok().map(|n| buf[..n].to_vec())
+}
+
+fn is_whiteout(path: &Path) -> bool {
+    let meta = fs::symlink_metadata(path).expect("lstat whiteout");
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+fn names_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("entry");
+        out.push(entry.file_name().to_string_lossy().into_owned());
+        if entry.file_type().expect("file type").is_dir() {
+            out.extend(names_under(&entry.path()));
+        }
+    }
+    out
+}
+
+#[test]
+fn dotdot_entry_lands_inside() {
+    let fx = Fixture::new();
+    let tar = Layer::new().file("../../escape", b"x").file("a/../../../decoy", b"overwritten?").finish();
+    fx.unpack(&tar).expect("unpack");
+    assert_eq!(fs::read(fx.path("escape")).expect("escape inside dest"), b"x");
+    assert_eq!(fs::read(fx.path("decoy")).expect("decoy inside dest"), b"overwritten?");
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn final_dotdot_component_is_rejected() {
+    let fx = Fixture::new();
+    let tar = Layer::new().file("a/..", b"x").finish();
+    assert!(matches!(fx.unpack(&tar), Err(LayerError::Escape { .. })));
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn absolute_entry_lands_inside() {
+    let fx = Fixture::new();
+    let abs = format!("{}/decoy", fx.tmp.path().display());
+    let tar = Layer::new().file("/etc/x", b"etc").file(&abs, b"abs").finish();
+    fx.unpack(&tar).expect("unpack");
+    assert_eq!(fs::read(fx.path("etc/x")).expect("etc/x inside"), b"etc");
+    assert_eq!(fs::read(fx.path(abs.trim_start_matches('/'))).expect("absolute path inside"), b"abs");
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn symlink_to_slash_is_resolved_in_root() {
+    let fx = Fixture::new();
+    let host_file = Path::new("/etc/berth-layer-escape-test");
+    let tar = Layer::new().symlink("link", "/").file("link/etc/berth-layer-escape-test", b"x").finish();
+    fx.unpack(&tar).expect("unpack");
+    assert_eq!(fs::read(fx.path("etc/berth-layer-escape-test")).expect("file inside"), b"x");
+    assert!(!host_file.exists(), "wrote through the symlink onto the host");
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn symlink_to_absolute_outside_dir_is_resolved_in_root() {
+    let fx = Fixture::new();
+    let outside = fx.outside();
+    let tar =
+        Layer::new().symlink("link", outside.to_str().expect("utf8 tempdir")).file("link/target", b"pwned").finish();
+    // The symlink points at a path that does not exist inside dest: an error or a file inside are both safe.
+    if fx.unpack(&tar).is_ok() {
+        assert_eq!(
+            fs::read(fx.dest.join(outside.strip_prefix("/").expect("absolute")).join("target")).expect("inside"),
+            b"pwned"
+        );
+    }
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn relative_symlink_upwards_is_clamped() {
+    let fx = Fixture::new();
+    let tar = Layer::new()
+        .symlink("link", "../..")
+        .file("link/decoy", b"pwned")
+        .file("link/outside/target", b"pwned")
+        .finish();
+    fx.unpack(&tar).expect("unpack");
+    assert_eq!(fs::read(fx.path("decoy")).expect("clamped to root"), b"pwned");
+    assert_eq!(fs::read(fx.path("outside/target")).expect("clamped to root"), b"pwned");
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn hardlink_through_symlink_to_outside_never_links_outside() {
+    let fx = Fixture::new();
+    let tar = Layer::new()
+        .symlink("link", fx.outside().to_str().expect("utf8 tempdir"))
+        .hardlink("h", "link/target")
+        .finish();
+    let report = fx.unpack(&tar).expect("unpack");
+    // Resolved inside the root the target does not exist, so the link waits for lower layers.
+    assert_eq!(report.deferred_links, vec![DeferredLink { path: "h".into(), target: "link/target".into() }]);
+    assert!(!fx.path("h").exists());
+    let err = link_from_lowers(&fx.dest, &[], &report.deferred_links).expect_err("no lower has it");
+    assert!(matches!(err, LayerError::LinkTargetMissing { .. }), "{err}");
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn hardlink_with_dotdot_target_stays_inside() {
+    let fx = Fixture::new();
+    let tar = Layer::new().hardlink("h", "../../outside/target").finish();
+    let report = fx.unpack(&tar).expect("unpack");
+    assert_eq!(report.deferred_links, vec![DeferredLink { path: "h".into(), target: "outside/target".into() }]);
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn symlink_named_dot_or_slash_is_rejected() {
+    for name in [".", "./", "/"] {
+        let fx = Fixture::new();
+        let tar =
+            Layer::new().symlink(name, fx.outside().to_str().expect("utf8 tempdir")).file("target", b"pwned").finish();
+        let err = fx.unpack(&tar).expect_err("symlink over the root");
+        assert!(matches!(err, LayerError::Escape { .. }), "{name}: {err}");
+        fx.assert_outside_untouched();
+    }
+}
+
+#[test]
+fn file_and_directory_replace_each_other() {
+    let fx = Fixture::new();
+    let tar = Layer::new()
+        .file("a", b"file")
+        .dir("a")
+        .file("a/inner", b"inner")
+        .dir("d")
+        .file("d/child", b"child")
+        .file("d", b"now a file")
+        .symlink("s", "d")
+        .file("s", b"replaced symlink")
+        .finish();
+    fx.unpack(&tar).expect("unpack");
+    assert!(fx.path("a").is_dir());
+    assert_eq!(fs::read(fx.path("a/inner")).expect("inner"), b"inner");
+    assert_eq!(fs::read(fx.path("d")).expect("d"), b"now a file");
+    assert!(fs::symlink_metadata(fx.path("s")).expect("s").is_file());
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn gzip_bomb_is_capped() {
+    let fx = Fixture::new();
+    let zeros = vec![0u8; 8 << 20];
+    let tar = Layer::new().file("bomb", &zeros).finish();
+    let compressed = gzip(&tar);
+    assert!(compressed.len() < 100_000);
+    let opts = UnpackOptions { max_bytes: 1 << 20, preserve_owners: false };
+    let err = unpack(&compressed[..], Compression::Gzip, &fx.dest, &opts).expect_err("over the cap");
+    assert!(matches!(err, LayerError::TooLarge { limit } if limit == 1 << 20), "{err}");
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn zstd_and_gzip_layers_unpack_with_diff_id_of_the_tar() {
+    let tar = Layer::new().dir("etc").file("etc/hostname", b"berth\n").finish();
+    let zstd = zstd::encode_all(&tar[..], 3).expect("zstd");
+    for (compression, data) in
+        [(Compression::Zstd, zstd), (Compression::Gzip, gzip(&tar)), (Compression::None, tar.clone())]
+    {
+        let fx = Fixture::new();
+        let report = unpack(&data[..], compression, &fx.dest, &opts()).expect("unpack");
+        assert_eq!(fs::read(fx.path("etc/hostname")).expect("hostname"), b"berth\n");
+        assert_eq!(report.diff_id, sha256(&tar), "{compression:?}");
+        assert_eq!(report.tar_bytes, tar.len() as u64);
+        assert_eq!(report.size, 6);
+        fx.assert_outside_untouched();
+    }
+}
+
+#[test]
+fn diff_id_covers_bytes_after_the_end_marker_and_source_is_drained() {
+    let fx = Fixture::new();
+    let mut tar = Layer::new().file("f", b"data").finish();
+    tar.extend_from_slice(&[0u8; 4096]);
+    let compressed = gzip(&tar);
+    struct Counting<'a>(&'a [u8], usize);
+    impl Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1 += n;
+            Ok(n)
+        }
+    }
+    let mut source = Counting(&compressed, 0);
+    let report = unpack(&mut source, Compression::Gzip, &fx.dest, &opts()).expect("unpack");
+    assert_eq!(report.diff_id, sha256(&tar));
+    assert_eq!(report.tar_bytes, tar.len() as u64);
+    assert_eq!(source.1, compressed.len(), "source not read to EOF");
+}
+
+#[test]
+fn corrupt_and_failing_streams_are_told_apart() {
+    let fx = Fixture::new();
+    let err = unpack(&b"not gzip at all"[..], Compression::Gzip, &fx.dest, &opts()).expect_err("bad gzip");
+    assert!(matches!(err, LayerError::Corrupt { .. }), "{err}");
+
+    let mut tar = Layer::new().file("f", b"data").finish();
+    tar[0] ^= 0xff; // breaks the header checksum
+    let err = unpack(&tar[..], Compression::None, &fx.dest, &opts()).expect_err("bad tar");
+    assert!(matches!(err, LayerError::Corrupt { .. }), "{err}");
+
+    struct Failing;
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::ConnectionReset, "network went away"))
+        }
+    }
+    let err = unpack(Failing, Compression::Zstd, &fx.dest, &opts()).expect_err("source fails");
+    assert!(matches!(err, LayerError::Read { .. }), "{err}");
+}
+
+#[test]
+fn oversized_pax_header_is_rejected() {
+    let fx = Fixture::new();
+    let huge = vec![b'a'; (MAX_HEADER_BYTES + 1024) as usize];
+    let tar = Layer::new().pax(&[("comment", &huge)]).file("f", b"x").finish();
+    let err = fx.unpack(&tar).expect_err("huge pax");
+    assert!(matches!(err, LayerError::HeaderTooLarge { .. }), "{err}");
+}
+
+#[test]
+fn xattrs_and_capabilities_are_applied_after_chown() {
+    if !require_root("xattrs_and_capabilities_are_applied_after_chown") {
+        return;
+    }
+    let fx = Fixture::new();
+    // VFS_CAP_REVISION_2 with CAP_NET_BIND_SERVICE (bit 10) permitted and effective.
+    let mut cap = Vec::new();
+    for word in [0x0200_0001u32, 1 << 10, 0, 0, 0] {
+        cap.extend_from_slice(&word.to_le_bytes());
+    }
+    let mut header = Layer::header(EntryType::Regular, "bin/ping", "", 3, 0o755);
+    header.set_uid(1000);
+    header.set_gid(1000);
+    let tar = Layer::new()
+        .pax(&[
+            ("SCHILY.xattr.security.capability", &cap),
+            ("SCHILY.xattr.user.berth", b"yes"),
+            ("SCHILY.xattr.trusted.overlay.opaque", b"y"),
+        ])
+        .append(header, b"elf")
+        .finish();
+    fx.unpack(&tar).expect("unpack");
+    let ping = fx.path("bin/ping");
+    assert_eq!(xattr(&ping, "security.capability"), Some(cap));
+    assert_eq!(xattr(&ping, "user.berth"), Some(b"yes".to_vec()));
+    assert_eq!(xattr(&ping, "trusted.overlay.opaque"), None, "overlay xattrs from the archive must be dropped");
+    let meta = fs::metadata(&ping).expect("stat");
+    assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
+}
+
+#[test]
+fn setuid_survives_chown_and_owners_apply() {
+    if !require_root("setuid_survives_chown_and_owners_apply") {
+        return;
+    }
+    let fx = Fixture::new();
+    let mut header = Layer::header(EntryType::Regular, "usr/bin/su", "", 2, 0o4755);
+    header.set_uid(1000);
+    header.set_gid(2000);
+    let mut dir = Layer::header(EntryType::Directory, "tmp", "", 0, 0o1777);
+    dir.set_uid(3);
+    let tar = Layer::new().append(header, b"su").append(dir, b"").finish();
+    fx.unpack(&tar).expect("unpack");
+    let su = fs::metadata(fx.path("usr/bin/su")).expect("stat su");
+    assert_eq!(su.permissions().mode() & 0o7777, 0o4755);
+    assert_eq!((su.uid(), su.gid()), (1000, 2000));
+    let tmp = fs::metadata(fx.path("tmp")).expect("stat tmp");
+    assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
+    assert_eq!(tmp.uid(), 3);
+}
+
+#[test]
+fn symlink_metadata_lands_on_the_link_not_its_target() {
+    if !require_root("symlink_metadata_lands_on_the_link_not_its_target") {
+        return;
+    }
+    let fx = Fixture::new();
+    let mut link = Layer::header(EntryType::Symlink, "link", "file", 0, 0o777);
+    link.set_uid(1000);
+    link.set_gid(1001);
+    link.set_mtime(1_000_000);
+    let tar =
+        Layer::new().file("file", b"f").pax(&[("SCHILY.xattr.trusted.berth", b"link")]).append(link, b"").finish();
+    fx.unpack(&tar).expect("unpack");
+    let meta = fs::symlink_metadata(fx.path("link")).expect("lstat link");
+    assert!(meta.file_type().is_symlink());
+    assert_eq!((meta.uid(), meta.gid(), meta.mtime()), (1000, 1001, 1_000_000));
+    assert_eq!(xattr(&fx.path("link"), "trusted.berth"), Some(b"link".to_vec()));
+    let file = fs::symlink_metadata(fx.path("file")).expect("lstat file");
+    assert_eq!((file.uid(), file.mtime()), (0, 1_600_000_000));
+    assert_eq!(xattr(&fx.path("file"), "trusted.berth"), None);
+}
+
+#[test]
+fn devices_and_fifos_are_created() {
+    if !require_root("devices_and_fifos_are_created") {
+        return;
+    }
+    let fx = Fixture::new();
+    let mut null = Layer::header(EntryType::Char, "dev/null", "", 0, 0o666);
+    null.set_device_major(1).expect("major");
+    null.set_device_minor(3).expect("minor");
+    let fifo = Layer::header(EntryType::Fifo, "run/fifo", "", 0, 0o640);
+    let tar = Layer::new().append(null, b"").append(fifo, b"").finish();
+    fx.unpack(&tar).expect("unpack");
+    let null = fs::symlink_metadata(fx.path("dev/null")).expect("stat null");
+    assert!(null.file_type().is_char_device());
+    assert_eq!(null.rdev(), rustix::fs::makedev(1, 3));
+    assert_eq!(null.permissions().mode() & 0o7777, 0o666);
+    let fifo = fs::symlink_metadata(fx.path("run/fifo")).expect("stat fifo");
+    assert!(fifo.file_type().is_fifo());
+    assert_eq!(fifo.permissions().mode() & 0o7777, 0o640);
+}
+
+#[test]
+fn whiteouts_become_overlay_devices() {
+    if !require_root("whiteouts_become_overlay_devices") {
+        return;
+    }
+    let fx = Fixture::new();
+    let tar = Layer::new()
+        .file("etc/.wh.passwd", b"")
+        .file(".wh.gone", b"")
+        .file("keep", b"k")
+        .file("keep/../.wh.keep", b"") // same-layer entry: the whiteout only hides lower layers
+        .file(".wh..wh.plnk/12.34", b"aufs")
+        .finish();
+    fx.unpack(&tar).expect("unpack");
+    assert!(is_whiteout(&fx.path("etc/passwd")));
+    assert!(is_whiteout(&fx.path("gone")));
+    assert_eq!(fs::read(fx.path("keep")).expect("keep"), b"k");
+    let names = names_under(&fx.dest);
+    assert!(names.iter().all(|n| !n.starts_with(".wh.")), "{names:?}");
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn opaque_marker_after_siblings_keeps_them() {
+    if !require_root("opaque_marker_after_siblings_keeps_them") {
+        return;
+    }
+    let fx = Fixture::new();
+    let tar = Layer::new()
+        .dir("d")
+        .file("d/a", b"a")
+        .file("d/.wh..wh..opq", b"")
+        .file("d/b", b"b")
+        .file("e/.wh..wh..opq", b"")
+        .finish();
+    fx.unpack(&tar).expect("unpack");
+    assert_eq!(xattr(&fx.path("d"), "trusted.overlay.opaque"), Some(b"y".to_vec()));
+    assert_eq!(xattr(&fx.path("e"), "trusted.overlay.opaque"), Some(b"y".to_vec()));
+    assert_eq!(fs::read(fx.path("d/a")).expect("a"), b"a");
+    assert_eq!(fs::read(fx.path("d/b")).expect("b"), b"b");
+    assert!(names_under(&fx.dest).iter().all(|n| !n.starts_with(".wh.")));
+}
+
+#[test]
+fn directory_replacing_a_whiteout_is_opaque_in_either_order() {
+    if !require_root("directory_replacing_a_whiteout_is_opaque_in_either_order") {
+        return;
+    }
+    let fx = Fixture::new();
+    let tar = Layer::new().file(".wh.x", b"").dir("x").file("x/new", b"n").dir("y").file(".wh.y", b"").finish();
+    fx.unpack(&tar).expect("unpack");
+    for dir in ["x", "y"] {
+        assert!(fx.path(dir).is_dir());
+        assert_eq!(xattr(&fx.path(dir), "trusted.overlay.opaque"), Some(b"y".to_vec()), "{dir}");
+    }
+    assert_eq!(fs::read(fx.path("x/new")).expect("new"), b"n");
+}
+
+#[test]
+fn hardlink_within_layer_shares_inode() {
+    let fx = Fixture::new();
+    let tar =
+        Layer::new().file("bin/busybox", b"bb").hardlink("bin/sh", "bin/busybox").hardlink("sh2", "./bin/sh").finish();
+    let report = fx.unpack(&tar).expect("unpack");
+    assert!(report.deferred_links.is_empty());
+    let ino = |p| fs::metadata(fx.path(p)).expect("stat").ino();
+    assert_eq!(ino("bin/busybox"), ino("bin/sh"));
+    assert_eq!(ino("bin/busybox"), ino("sh2"));
+    assert_eq!(report.size, 2, "hardlinks add no size");
+}
+
+#[test]
+fn directory_mtimes_are_set_after_children() {
+    let fx = Fixture::new();
+    let mut dir = Layer::header(EntryType::Directory, "d", "", 0, 0o750);
+    dir.set_mtime(1_000_000);
+    let mut root = Layer::header(EntryType::Directory, "./", "", 0, 0o711);
+    root.set_mtime(2_000_000);
+    let tar =
+        Layer::new().append(root, b"").append(dir, b"").file("d/child", b"c").dir("d/sub").file("top", b"t").finish();
+    fx.unpack(&tar).expect("unpack");
+    let d = fs::metadata(fx.path("d")).expect("stat d");
+    assert_eq!(d.mtime(), 1_000_000);
+    assert_eq!(d.permissions().mode() & 0o7777, 0o750);
+    let root = fs::metadata(&fx.dest).expect("stat root");
+    assert_eq!(root.mtime(), 2_000_000);
+    assert_eq!(root.permissions().mode() & 0o7777, 0o711);
+    assert_eq!(fs::metadata(fx.path("d/child")).expect("child").mtime(), 1_600_000_000);
+}
+
+#[test]
+fn pax_mtime_with_nanoseconds() {
+    let fx = Fixture::new();
+    let tar = Layer::new().pax(&[("mtime", b"1700000000.5")]).file("f", b"x").finish();
+    fx.unpack(&tar).expect("unpack");
+    let meta = fs::metadata(fx.path("f")).expect("stat");
+    assert_eq!((meta.mtime(), meta.mtime_nsec()), (1_700_000_000, 500_000_000));
+}
+
+/// Unpacks `tar` into a fresh directory under `base` and returns it.
+fn layer_dir(base: &Path, name: &str, tar: &[u8]) -> (PathBuf, UnpackReport) {
+    let dir = base.join(name);
+    fs::create_dir(&dir).expect("create layer dir");
+    let report = unpack(tar, Compression::None, &dir, &opts()).expect("unpack layer");
+    (dir, report)
+}
+
+#[test]
+fn deferred_links_resolve_through_lowers() {
+    if !require_root("deferred_links_resolve_through_lowers") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (lower, _) = layer_dir(tmp.path(), "lower", &Layer::new().file("bin/tool", b"tool").finish());
+    let (middle, _) = layer_dir(tmp.path(), "middle", &Layer::new().file("etc/x", b"x").finish());
+    let mut usr = Layer::header(EntryType::Directory, "usr", "", 0, 0o755);
+    usr.set_mtime(1_234_567);
+    let upper_tar = Layer::new().append(usr, b"").hardlink("usr/tool", "bin/tool").finish();
+    let (upper, report) = layer_dir(tmp.path(), "upper", &upper_tar);
+    assert_eq!(report.deferred_links, vec![DeferredLink { path: "usr/tool".into(), target: "bin/tool".into() }]);
+
+    link_from_lowers(&upper, &[middle.clone(), lower.clone()], &report.deferred_links).expect("link");
+    let ino = |p: &Path| fs::metadata(p).expect("stat").ino();
+    assert_eq!(ino(&upper.join("usr/tool")), ino(&lower.join("bin/tool")));
+    assert_eq!(fs::metadata(upper.join("usr")).expect("usr").mtime(), 1_234_567, "parent mtime kept");
+
+    // A whiteout in a higher lower deletes the target.
+    let (hiding, _) = layer_dir(tmp.path(), "hiding", &Layer::new().file("bin/.wh.tool", b"").finish());
+    let (upper2, report2) = layer_dir(tmp.path(), "upper2", &upper_tar);
+    let err = link_from_lowers(&upper2, &[hiding.clone(), lower.clone()], &report2.deferred_links).expect_err("hidden");
+    match &err {
+        LayerError::LinkTargetHidden { path, layer, whiteout, .. } => {
+            assert_eq!(path, Path::new("usr/tool"));
+            assert_eq!(layer, &hiding);
+            assert_eq!(whiteout, Path::new("bin/tool"));
+        }
+        other => panic!("expected LinkTargetHidden, got {other}"),
+    }
+    assert!(err.to_string().contains("usr/tool"), "{err}");
+
+    // An opaque directory in a higher lower hides everything below it.
+    let (opaque, _) = layer_dir(tmp.path(), "opaque", &Layer::new().file("bin/.wh..wh..opq", b"").finish());
+    let (upper3, report3) = layer_dir(tmp.path(), "upper3", &upper_tar);
+    let err = link_from_lowers(&upper3, &[opaque, lower], &report3.deferred_links).expect_err("opaque");
+    assert!(matches!(err, LayerError::LinkTargetMissing { .. }), "{err}");
+}
+
+#[test]
+fn deferred_link_is_copied_across_filesystems() {
+    if !require_root("deferred_link_is_copied_across_filesystems") {
+        return;
+    }
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        eprintln!("SKIPPED deferred_link_is_copied_across_filesystems: no /dev/shm");
+        return;
+    }
+    let other_fs = tempfile::tempdir_in(shm).expect("tempdir in /dev/shm");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    if fs::metadata(other_fs.path()).expect("stat").dev() == fs::metadata(tmp.path()).expect("stat").dev() {
+        eprintln!("SKIPPED deferred_link_is_copied_across_filesystems: /dev/shm is on the same filesystem");
+        return;
+    }
+    let mut tool = Layer::header(EntryType::Regular, "bin/tool", "", 4, 0o4750);
+    tool.set_uid(7);
+    let lower_tar = Layer::new().pax(&[("SCHILY.xattr.user.kind", b"tool")]).append(tool, b"tool").finish();
+    let (lower, _) = layer_dir(other_fs.path(), "lower", &lower_tar);
+    let (upper, report) = layer_dir(tmp.path(), "upper", &Layer::new().hardlink("usr/tool", "bin/tool").finish());
+    link_from_lowers(&upper, std::slice::from_ref(&lower), &report.deferred_links).expect("copy");
+    let copy = fs::metadata(upper.join("usr/tool")).expect("stat copy");
+    let orig = fs::metadata(lower.join("bin/tool")).expect("stat orig");
+    assert_ne!(copy.ino(), orig.ino());
+    assert_eq!(fs::read(upper.join("usr/tool")).expect("read copy"), b"tool");
+    assert_eq!(copy.permissions().mode() & 0o7777, 0o4750);
+    assert_eq!(copy.uid(), 7);
+    assert_eq!(copy.mtime(), orig.mtime());
+    assert_eq!(xattr(&upper.join("usr/tool"), "user.kind"), Some(b"tool".to_vec()));
+}
+
+#[test]
+fn deferred_links_chain_and_yield_to_later_entries() {
+    let fx = Fixture::new();
+    let tar = Layer::new()
+        .hardlink("a", "lib/libc.so")
+        .hardlink("b", "a")
+        .hardlink("c", "lib/libm.so")
+        .file("c", b"replaced in the same layer")
+        .finish();
+    let report = fx.unpack(&tar).expect("unpack");
+    assert_eq!(
+        report.deferred_links,
+        vec![
+            DeferredLink { path: "a".into(), target: "lib/libc.so".into() },
+            DeferredLink { path: "b".into(), target: "lib/libc.so".into() },
+        ]
+    );
+    assert_eq!(fs::read(fx.path("c")).expect("c"), b"replaced in the same layer");
+}
+
+#[test]
+fn overlong_paths_and_unknown_entry_types_are_rejected() {
+    let fx = Fixture::new();
+    let long = "d/".repeat(MAX_PATH_BYTES / 2 + 1);
+    let tar = Layer::new().pax(&[("path", long.as_bytes())]).file("short", b"x").finish();
+    let err = fx.unpack(&tar).expect_err("long path");
+    assert!(matches!(err, LayerError::PathTooLong { .. }), "{err}");
+
+    let fx = Fixture::new();
+    let tar = Layer::new().append(Layer::header(EntryType::new(b'V'), "volume", "", 0, 0o644), b"").finish();
+    let err = fx.unpack(&tar).expect_err("volume header");
+    assert!(matches!(&err, LayerError::UnsupportedEntry { path, .. } if path == Path::new("volume")), "{err}");
+    fx.assert_outside_untouched();
+}
+
+#[test]
+fn media_types_map_to_compression() {
+    let cases = [
+        ("application/vnd.oci.image.layer.v1.tar", Some(Compression::None)),
+        ("application/vnd.oci.image.layer.v1.tar+gzip", Some(Compression::Gzip)),
+        ("application/vnd.oci.image.layer.v1.tar+zstd", Some(Compression::Zstd)),
+        ("application/vnd.docker.image.rootfs.diff.tar.gzip", Some(Compression::Gzip)),
+        ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", Some(Compression::Gzip)),
+        ("application/vnd.oci.image.config.v1+json", None),
+    ];
+    for (media_type, expected) in cases {
+        assert_eq!(Compression::from_media_type(media_type), expected, "{media_type}");
+    }
+}
