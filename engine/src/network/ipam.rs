@@ -263,7 +263,8 @@ mod tests {
         ensure_default(&store, &cfg).unwrap();
         let req = NetworkCreate { name: "n".into(), subnet: Some(subnet.parse().unwrap()), ..Default::default() };
         let net = create(&store, &cfg, &req).unwrap();
-        (dir, store, find(&store, "n").unwrap_or(net))
+        assert_eq!(find(&store, "n").unwrap(), net);
+        (dir, store, net)
     }
 
     fn ctr(id: &str) -> ContainerRef<'_> {
