@@ -3,6 +3,7 @@
 mod format;
 mod images;
 mod login;
+mod network;
 mod pull;
 
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry
     Logout(login::LogoutArgs),
+    #[command(flatten)]
+    Network(network::NetworkCommand),
 }
 
 /// Opens the engine over the chosen state root with berth's config file.
@@ -60,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull(args) => pull::run(&engine, args).await,
         Command::Login(args) => login::login(&engine, args).await,
         Command::Logout(args) => login::logout(&engine, args),
+        Command::Network(cmd) => network::run(&engine, cmd),
     }?;
     Ok(ExitCode::SUCCESS)
 }

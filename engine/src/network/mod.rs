@@ -38,6 +38,9 @@ pub use ipam::Endpoint;
 pub use ports::{PortMapping, Protocol};
 pub use records::{NetworkCreate, NetworkRecord};
 
+/// How often an idle resolver checks whether its network still has containers.
+const RESOLVER_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The name of the network containers join when they name none.
 pub const DEFAULT_NETWORK: &str = "bridge";
 
@@ -381,6 +384,63 @@ impl Networks {
         let network_id = network.id.clone();
         let lookup: dns::Lookup = Arc::new(move |name| ipam::resolve(&store, &network_id, name).ok().flatten());
         Ok(dns::Resolver::bind((network.gateway, port).into(), lookup, upstreams)?)
+    }
+
+    /// Serves a user network's names on its gateway, port 53, while containers are attached: returns once
+    /// the network has had no endpoint for two polls in a row. When another resolver already holds the
+    /// address it retries briefly (that one may be on its way out), then leaves the work to it.
+    pub fn run_resolver(&self, name_or_id: &str) -> Result<(), NetworkError> {
+        let network = self.get(name_or_id)?;
+        let mut attempts = 0;
+        let resolver = loop {
+            match self.resolver(&network, 53) {
+                Ok(r) => break r,
+                Err(NetworkError::Dns(dns::DnsError::Bind { source, .. }))
+                    if source.kind() == std::io::ErrorKind::AddrInUse && attempts < 10 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(RESOLVER_POLL / 4);
+                }
+                Err(NetworkError::Dns(dns::DnsError::Bind { source, .. }))
+                    if source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let idle_polls = std::cell::Cell::new(0);
+        let last_check = std::cell::Cell::new(std::time::Instant::now());
+        resolver.serve(RESOLVER_POLL, || {
+            if last_check.get().elapsed() < RESOLVER_POLL {
+                return true;
+            }
+            last_check.set(std::time::Instant::now());
+            let idle = ipam::endpoints_of_network(&self.store, &network.id).map(|e| e.is_empty()).unwrap_or(true);
+            idle_polls.set(if idle { idle_polls.get() + 1 } else { 0 });
+            idle_polls.get() < 2
+        })?;
+        Ok(())
+    }
+
+    /// Starts `exe network dns NETWORK` (exe is berth) in its own process group, for networks with name
+    /// resolution; a resolver already serving the network makes the new one exit at once.
+    pub fn spawn_resolver(&self, exe: &Path, network: &NetworkRecord) -> Result<(), NetworkError> {
+        use std::os::unix::process::CommandExt;
+        if !network.dns {
+            return Ok(());
+        }
+        std::process::Command::new(exe)
+            .arg("--root")
+            .arg(self.store.root())
+            .args(["network", "dns", &network.id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|source| NetworkError::Io { op: "start the DNS resolver", path: exe.into(), source })?;
+        Ok(())
     }
 
     fn teardown_network(&self, network: &NetworkRecord) -> Result<(), NetworkError> {
