@@ -37,6 +37,8 @@ impl Endpoint {
     pub fn settings(&self, network: &NetworkRecord) -> EndpointSettings {
         let mut dns_names = vec![self.container_name.clone(), self.container_id.chars().take(12).collect()];
         dns_names.extend(self.aliases.iter().cloned());
+        let mut seen = HashSet::new();
+        dns_names.retain(|n| seen.insert(n.clone()));
         EndpointSettings {
             aliases: self.aliases.clone(),
             network_id: network.id.clone(),

@@ -253,6 +253,26 @@ impl Socket {
             .collect())
     }
 
+    /// Names of the links plugged into a bridge.
+    pub fn bridge_ports(&mut self, bridge: &str) -> Result<Vec<String>, NetlinkError> {
+        let master = self.require("list bridge ports", bridge)?;
+        let replies = self.request("list links", bridge, RouteNetlinkMessage::GetLink(LinkMessage::default()), netlink_packet_core::NLM_F_DUMP)?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(link)
+                    if link.attributes.iter().any(|a| *a == LinkAttribute::Controller(master.index)) =>
+                {
+                    link.attributes.into_iter().find_map(|a| match a {
+                        LinkAttribute::IfName(n) => Some(n),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// IPv4 addresses on a link, with their prefixes.
     pub fn addresses(&mut self, name: &str) -> Result<Vec<Ipv4Net>, NetlinkError> {
         let link = self.require("list addresses", name)?;
