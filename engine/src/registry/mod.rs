@@ -72,7 +72,7 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
     #[error(
-        "access to {registry}/{repository} denied: the registry refused our credentials or has no such repository (try `berth login {registry}`)"
+        "pull access denied for {registry}/{repository}: the repository does not exist or needs authentication (try `berth login {registry}`)"
     )]
     Unauthorized { registry: String, repository: String },
     #[error("login to {registry} failed: the registry rejected the username or password")]
