@@ -169,7 +169,12 @@ fn fetch(pid: Option<u32>, url: &str) -> Option<String> {
 
 /// Retries briefly: a server or resolver just started may not be listening yet.
 fn fetch_eventually(pid: Option<u32>, url: &str) -> Option<String> {
-    (0..20).find_map(|_| fetch(pid, url).or_else(|| { std::thread::sleep(Duration::from_millis(150)); None }))
+    (0..20).find_map(|_| {
+        fetch(pid, url).or_else(|| {
+            std::thread::sleep(Duration::from_millis(150));
+            None
+        })
+    })
 }
 
 fn resolver_pids(root: &Path) -> Vec<u32> {
@@ -177,7 +182,9 @@ fn resolver_pids(root: &Path) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle)))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
         .collect()
 }
 
@@ -280,7 +287,13 @@ fn twenty_parallel_attaches_get_distinct_addresses_and_leave_nothing_behind() {
     let children: Vec<Child> = pids
         .iter()
         .enumerate()
-        .map(|(i, pid)| w.attach_cmd(*pid, &format!("par{i}"), &["bridge"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .map(|(i, pid)| {
+            w.attach_cmd(*pid, &format!("par{i}"), &["bridge"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     let mut addresses = HashSet::new();
     for child in children {

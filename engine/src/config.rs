@@ -100,11 +100,18 @@ impl Config {
         if config.registry_read_timeout_secs == 0 || config.registry_connect_timeout_secs == 0 {
             return Err(invalid("registry_*_timeout_secs", "at least 1"));
         }
-        let name_ok = |n: &str| !n.is_empty() && n.len() <= 15 && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        let name_ok = |n: &str| {
+            !n.is_empty() && n.len() <= 15 && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        };
         if !name_ok(&config.network_default_bridge) {
-            return Err(invalid("network_default_bridge", "an interface name of 1 to 15 letters, digits, '_', '.', '-'"));
+            return Err(invalid(
+                "network_default_bridge",
+                "an interface name of 1 to 15 letters, digits, '_', '.', '-'",
+            ));
         }
-        if config.network_firewall_table.is_empty() || !config.network_firewall_table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if config.network_firewall_table.is_empty()
+            || !config.network_firewall_table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return Err(invalid("network_firewall_table", "letters, digits and '_'"));
         }
         if !matches!(config.network_firewall_driver.as_str(), "nftables" | "none") {

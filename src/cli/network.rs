@@ -145,7 +145,9 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
             } else {
                 let rows: Vec<Vec<String>> = list
                     .iter()
-                    .map(|n| vec![id(&n.id), n.name.clone(), n.driver.clone(), "local".into(), time_ago(Some(&n.created))])
+                    .map(|n| {
+                        vec![id(&n.id), n.name.clone(), n.driver.clone(), "local".into(), time_ago(Some(&n.created))]
+                    })
                     .collect();
                 print!("{}", table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE", "CREATED"], &rows));
             }

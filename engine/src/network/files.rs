@@ -36,7 +36,8 @@ pub fn resolv_conf(host_resolv_conf: &str, resolver: Option<Ipv4Addr>) -> String
     let servers: Vec<IpAddr> = match resolver {
         Some(ip) => vec![ip.into()],
         None => {
-            let reachable: Vec<IpAddr> = nameservers(host_resolv_conf).into_iter().filter(|ip| !ip.is_loopback()).collect();
+            let reachable: Vec<IpAddr> =
+                nameservers(host_resolv_conf).into_iter().filter(|ip| !ip.is_loopback()).collect();
             if reachable.is_empty() {
                 vec![Ipv4Addr::new(8, 8, 8, 8).into(), Ipv4Addr::new(8, 8, 4, 4).into()]
             } else {
@@ -85,7 +86,10 @@ mod tests {
     #[test]
     fn resolv_conf_uses_the_network_resolver_or_reachable_host_servers() {
         let host = "# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch corp.example\noptions edns0\n";
-        assert_eq!(resolv_conf(host, Some(Ipv4Addr::new(10, 1, 0, 1))), "search corp.example\noptions edns0\nnameserver 10.1.0.1\n");
+        assert_eq!(
+            resolv_conf(host, Some(Ipv4Addr::new(10, 1, 0, 1))),
+            "search corp.example\noptions edns0\nnameserver 10.1.0.1\n"
+        );
         assert_eq!(resolv_conf(host, None), "search corp.example\noptions edns0\nnameserver 192.0.2.53\n");
         assert_eq!(resolv_conf("nameserver 127.0.0.1\n", None), "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
     }

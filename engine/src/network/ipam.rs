@@ -95,7 +95,10 @@ fn load_ports(tx: &rusqlite::Connection, store: &Store, endpoint: &mut Endpoint)
         .map_err(|e| store.db_err(e))?;
     for row in rows {
         let (ip, host_port, container_port, proto) = row.map_err(|e| store.db_err(e))?;
-        let corrupt = |reason: String| NetworkError::BadPort { spec: format!("{ip}:{host_port}:{container_port}/{proto}"), reason };
+        let corrupt = |reason: String| NetworkError::BadPort {
+            spec: format!("{ip}:{host_port}:{container_port}/{proto}"),
+            reason,
+        };
         endpoint.ports.push(PortMapping {
             host_ip: ip.parse().map_err(|e: std::net::AddrParseError| corrupt(e.to_string()))?,
             host_port,
@@ -108,7 +111,9 @@ fn load_ports(tx: &rusqlite::Connection, store: &Store, endpoint: &mut Endpoint)
 
 fn query(conn: &rusqlite::Connection, store: &Store, filter: &str, arg: &str) -> Result<Vec<Endpoint>, NetworkError> {
     let mut stmt = conn
-        .prepare(&format!("SELECT {COLUMNS} FROM network_endpoints WHERE {filter} = ?1 ORDER BY ifname, container_name"))
+        .prepare(&format!(
+            "SELECT {COLUMNS} FROM network_endpoints WHERE {filter} = ?1 ORDER BY ifname, container_name"
+        ))
         .map_err(|e| store.db_err(e))?;
     let rows = stmt.query_map([arg], from_row).map_err(|e| store.db_err(e))?;
     let mut endpoints: Vec<Endpoint> = rows.collect::<Result<_, _>>().map_err(|e| store.db_err(e))?;
@@ -139,7 +144,10 @@ pub(super) fn allocate(
         let db = |e| store.db_err(e);
         let mine = query(tx, store, "container_id", container.id)?;
         if mine.iter().any(|e| e.network_id == network.id) {
-            return Err(NetworkError::AlreadyConnected { container: container.name.into(), network: network.name.clone() });
+            return Err(NetworkError::AlreadyConnected {
+                container: container.name.into(),
+                network: network.name.clone(),
+            });
         }
         check_ports(tx, store, container, ports)?;
         let used: HashSet<Ipv4Addr> = {
@@ -147,15 +155,13 @@ pub(super) fn allocate(
             let rows = stmt.query_map([&network.id], |r| r.get::<_, String>(0)).map_err(db)?;
             rows.filter_map(|r| r.ok().and_then(|a| a.parse().ok())).collect()
         };
-        let address = network
-            .subnet
-            .hosts()
-            .find(|a| *a != network.gateway && !used.contains(a))
-            .ok_or_else(|| NetworkError::AddressesExhausted {
+        let address = network.subnet.hosts().find(|a| *a != network.gateway && !used.contains(a)).ok_or_else(|| {
+            NetworkError::AddressesExhausted {
                 network: network.name.clone(),
                 subnet: network.subnet,
                 container: container.name.into(),
-            })?;
+            }
+        })?;
         let taken: HashSet<&str> = mine.iter().map(|e| e.ifname.as_str()).collect();
         let ifname = (0..).map(|n| format!("eth{n}")).find(|n| !taken.contains(n.as_str())).unwrap_or_default();
         let endpoint = Endpoint {
@@ -174,7 +180,12 @@ pub(super) fn allocate(
     })
 }
 
-fn check_ports(tx: &Transaction, store: &Store, container: ContainerRef<'_>, ports: &[PortMapping]) -> Result<(), NetworkError> {
+fn check_ports(
+    tx: &Transaction,
+    store: &Store,
+    container: ContainerRef<'_>,
+    ports: &[PortMapping],
+) -> Result<(), NetworkError> {
     if ports.is_empty() {
         return Ok(());
     }
@@ -186,7 +197,9 @@ fn check_ports(tx: &Transaction, store: &Store, container: ContainerRef<'_>, por
         )
         .map_err(db)?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u16>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)))
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u16>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })
         .map_err(db)?;
     for row in rows {
         let (ip, host_port, proto, holder) = row.map_err(db)?;
@@ -208,14 +221,30 @@ fn insert(tx: &Transaction, store: &Store, e: &Endpoint) -> Result<(), NetworkEr
     let aliases = serde_json::to_string(&e.aliases).unwrap_or_else(|_| "[]".into());
     tx.execute(
         &format!("INSERT INTO network_endpoints ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-        params![e.network_id, e.container_id, e.container_name, e.address.to_string(), e.mac, e.host_veth, e.ifname, aliases],
+        params![
+            e.network_id,
+            e.container_id,
+            e.container_name,
+            e.address.to_string(),
+            e.mac,
+            e.host_veth,
+            e.ifname,
+            aliases
+        ],
     )
     .map_err(db)?;
     for p in &e.ports {
         tx.execute(
             "INSERT INTO port_mappings (network_id, container_id, host_ip, host_port, container_port, protocol)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![e.network_id, e.container_id, p.host_ip.to_string(), p.host_port, p.container_port, p.protocol.as_str()],
+            params![
+                e.network_id,
+                e.container_id,
+                p.host_ip.to_string(),
+                p.host_port,
+                p.container_port,
+                p.protocol.as_str()
+            ],
         )
         .map_err(db)?;
     }

@@ -379,7 +379,8 @@ impl Networks {
     /// first), answering with the network's containers and relaying other names to the host's resolvers.
     pub fn resolver(&self, network: &NetworkRecord, port: u16) -> Result<dns::Resolver, NetworkError> {
         let host_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let upstreams = files::nameservers(&host_conf).into_iter().map(|ip| std::net::SocketAddr::new(ip, 53)).collect();
+        let upstreams =
+            files::nameservers(&host_conf).into_iter().map(|ip| std::net::SocketAddr::new(ip, 53)).collect();
         let store = self.store.clone();
         let network_id = network.id.clone();
         let lookup: dns::Lookup = Arc::new(move |name| ipam::resolve(&store, &network_id, name).ok().flatten());

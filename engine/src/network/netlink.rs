@@ -11,7 +11,9 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket as RawSocket, SocketAddr, protocols::NETLINK_ROUTE};
 use thiserror::Error;
@@ -66,8 +68,11 @@ impl Socket {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    rustix::thread::move_into_link_name_space(file.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
-                        .map_err(|e| netns_err(e.into()))?;
+                    rustix::thread::move_into_link_name_space(
+                        file.as_fd(),
+                        Some(rustix::thread::LinkNameSpaceType::Network),
+                    )
+                    .map_err(|e| netns_err(e.into()))?;
                     Socket::open()
                 })
                 .join()
@@ -76,7 +81,13 @@ impl Socket {
     }
 
     /// Sends one request and collects the kernel's replies until its acknowledgement.
-    fn request(&mut self, op: &'static str, target: &str, msg: RouteNetlinkMessage, flags: u16) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
+    fn request(
+        &mut self,
+        op: &'static str,
+        target: &str,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
         let req_err = |source| NetlinkError::Request { op, target: target.into(), source };
         let decode = |reason: String| NetlinkError::Decode { op, target: target.into(), reason };
         self.seq = self.seq.wrapping_add(1);
@@ -124,7 +135,9 @@ impl Socket {
         msg.attributes.push(LinkAttribute::IfName(name.into()));
         let replies = match self.request("look up link", name, RouteNetlinkMessage::GetLink(msg), 0) {
             Ok(r) => r,
-            Err(NetlinkError::Request { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => return Ok(None),
+            Err(NetlinkError::Request { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => {
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         Ok(replies.into_iter().find_map(|m| match m {
@@ -156,7 +169,13 @@ impl Socket {
     }
 
     /// A veth pair whose `peer` end is created directly inside another namespace, with a fixed MAC.
-    pub fn create_veth(&mut self, host: &str, peer: &str, peer_mac: [u8; 6], peer_netns: BorrowedFd<'_>) -> Result<(), NetlinkError> {
+    pub fn create_veth(
+        &mut self,
+        host: &str,
+        peer: &str,
+        peer_mac: [u8; 6],
+        peer_netns: BorrowedFd<'_>,
+    ) -> Result<(), NetlinkError> {
         use std::os::fd::AsRawFd;
         let mut peer_msg = LinkMessage::default();
         peer_msg.attributes.push(LinkAttribute::IfName(peer.into()));
@@ -172,7 +191,12 @@ impl Socket {
         Ok(())
     }
 
-    fn set_link(&mut self, op: &'static str, name: &str, edit: impl FnOnce(&mut LinkMessage)) -> Result<(), NetlinkError> {
+    fn set_link(
+        &mut self,
+        op: &'static str,
+        name: &str,
+        edit: impl FnOnce(&mut LinkMessage),
+    ) -> Result<(), NetlinkError> {
         let link = self.require(op, name)?;
         let mut msg = LinkMessage::default();
         msg.header.index = link.index;
@@ -222,7 +246,12 @@ impl Socket {
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
         msg.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
-        self.request("add default route via", &gateway.to_string(), RouteNetlinkMessage::NewRoute(msg), NLM_F_CREATE | NLM_F_EXCL)?;
+        self.request(
+            "add default route via",
+            &gateway.to_string(),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )?;
         Ok(())
     }
 
@@ -240,7 +269,12 @@ impl Socket {
 
     /// Names of every link in this namespace.
     pub fn link_names(&mut self) -> Result<Vec<String>, NetlinkError> {
-        let replies = self.request("list links", "", RouteNetlinkMessage::GetLink(LinkMessage::default()), netlink_packet_core::NLM_F_DUMP)?;
+        let replies = self.request(
+            "list links",
+            "",
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            netlink_packet_core::NLM_F_DUMP,
+        )?;
         Ok(replies
             .into_iter()
             .filter_map(|m| match m {
@@ -256,7 +290,12 @@ impl Socket {
     /// Names of the links plugged into a bridge.
     pub fn bridge_ports(&mut self, bridge: &str) -> Result<Vec<String>, NetlinkError> {
         let master = self.require("list bridge ports", bridge)?;
-        let replies = self.request("list links", bridge, RouteNetlinkMessage::GetLink(LinkMessage::default()), netlink_packet_core::NLM_F_DUMP)?;
+        let replies = self.request(
+            "list links",
+            bridge,
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            netlink_packet_core::NLM_F_DUMP,
+        )?;
         Ok(replies
             .into_iter()
             .filter_map(|m| match m {
@@ -278,7 +317,12 @@ impl Socket {
         let link = self.require("list addresses", name)?;
         let mut msg = AddressMessage::default();
         msg.header.family = AddressFamily::Inet;
-        let replies = self.request("list addresses", name, RouteNetlinkMessage::GetAddress(msg), netlink_packet_core::NLM_F_DUMP)?;
+        let replies = self.request(
+            "list addresses",
+            name,
+            RouteNetlinkMessage::GetAddress(msg),
+            netlink_packet_core::NLM_F_DUMP,
+        )?;
         Ok(replies
             .into_iter()
             .filter_map(|m| match m {

@@ -151,7 +151,10 @@ mod tests {
     #[test]
     fn docker_port_syntax_parses_and_bad_specs_say_why() {
         let p = PortMapping::parse("127.0.0.1:8080:80/udp").unwrap();
-        assert_eq!((p.host_ip, p.host_port, p.container_port, p.protocol), (Ipv4Addr::LOCALHOST, 8080, 80, Protocol::Udp));
+        assert_eq!(
+            (p.host_ip, p.host_port, p.container_port, p.protocol),
+            (Ipv4Addr::LOCALHOST, 8080, 80, Protocol::Udp)
+        );
         let p = PortMapping::parse("80").unwrap();
         assert_eq!((p.host_ip, p.host_port, p.container_port), (Ipv4Addr::UNSPECIFIED, 0, 80));
         assert_eq!(PortMapping::parse("127.0.0.1::53").unwrap().host_port, 0);

@@ -50,9 +50,7 @@ const COLUMNS: &str = "id, name, driver, bridge, subnet, gateway, internal, dns,
 
 fn from_row(row: &Row) -> rusqlite::Result<NetworkRecord> {
     let text = |i: usize| row.get::<_, String>(i);
-    let bad = |i: usize, e: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-    };
+    let bad = |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
     Ok(NetworkRecord {
         id: text(0)?,
         name: text(1)?,
@@ -181,7 +179,11 @@ pub(super) fn ensure_default(store: &Store, config: &NetworkConfig) -> Result<()
     Ok(())
 }
 
-pub(super) fn create(store: &Store, config: &NetworkConfig, req: &NetworkCreate) -> Result<NetworkRecord, NetworkError> {
+pub(super) fn create(
+    store: &Store,
+    config: &NetworkConfig,
+    req: &NetworkCreate,
+) -> Result<NetworkRecord, NetworkError> {
     if !valid_name(&req.name) {
         return Err(NetworkError::BadName { name: req.name.clone() });
     }
@@ -271,7 +273,8 @@ pub(super) fn find(store: &Store, name_or_id: &str) -> Result<NetworkRecord, Net
     }
     let is_hex = !name_or_id.is_empty() && name_or_id.chars().all(|c| c.is_ascii_hexdigit());
     if is_hex {
-        let mut matches = one(&format!("SELECT {COLUMNS} FROM networks WHERE substr(id, 1, length(?1)) = ?1"), name_or_id)?;
+        let mut matches =
+            one(&format!("SELECT {COLUMNS} FROM networks WHERE substr(id, 1, length(?1)) = ?1"), name_or_id)?;
         if matches.len() == 1 {
             return Ok(matches.remove(0));
         }
@@ -285,10 +288,8 @@ pub(super) fn delete_unused(store: &Store, network: &NetworkRecord) -> Result<()
         let mut stmt = tx
             .prepare("SELECT container_name FROM network_endpoints WHERE network_id = ?1 ORDER BY container_name")
             .map_err(|e| store.db_err(e))?;
-        let names: Vec<String> = stmt
-            .query_map([&network.id], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| store.db_err(e))?;
+        let names: Vec<String> =
+            stmt.query_map([&network.id], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| store.db_err(e))?;
         if !names.is_empty() {
             return Err(NetworkError::InUse { network: network.name.clone(), containers: names.join(", ") });
         }

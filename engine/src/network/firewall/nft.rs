@@ -19,7 +19,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use nftables::batch::Batch;
-use nftables::expr::{CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix};
+use nftables::expr::{
+    CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
+};
 use nftables::helper::{self, NftablesError};
 use nftables::schema::{Chain, NfListObject, NfObject, Rule, Table};
 use nftables::stmt::{JumpTarget, Match, NAT, NATFamily, Operator, Statement};
@@ -48,9 +50,11 @@ impl Nftables {
 
     fn err(&self, action: &str, source: NftablesError) -> FirewallError {
         match source {
-            NftablesError::NftFailed { stderr, .. } => {
-                FirewallError::NftFailed { table: self.table.clone(), action: action.into(), stderr: stderr.trim().into() }
-            }
+            NftablesError::NftFailed { stderr, .. } => FirewallError::NftFailed {
+                table: self.table.clone(),
+                action: action.into(),
+                stderr: stderr.trim().into(),
+            },
             source => FirewallError::Nft { table: self.table.clone(), action: action.into(), source },
         }
     }
@@ -60,7 +64,9 @@ impl Nftables {
         let args = ["list", "table", "inet", self.table.as_str()];
         let ruleset = match helper::get_current_ruleset_with_args(helper::DEFAULT_NFT, args) {
             Ok(r) => r,
-            Err(NftablesError::NftFailed { stderr, .. }) if stderr.contains("No such file or directory") => return Ok(None),
+            Err(NftablesError::NftFailed { stderr, .. }) if stderr.contains("No such file or directory") => {
+                return Ok(None);
+            }
             Err(e) => return Err(self.err("listing rules", e)),
         };
         Ok(Some(
@@ -107,14 +113,24 @@ impl Nftables {
 
     /// Adds the table, its chains and the jumps into `hostports`, once.
     fn base(&self, batch: &mut Batch<'static>) {
-        batch.add(NfListObject::Table(Table { family: NfFamily::INet, name: Cow::Owned(self.table.clone()), handle: None }));
+        batch.add(NfListObject::Table(Table {
+            family: NfFamily::INet,
+            name: Cow::Owned(self.table.clone()),
+            handle: None,
+        }));
         batch.add(self.chain(HOSTPORTS, None));
         batch.add(self.chain("prerouting", Some((NfChainType::NAT, NfHook::Prerouting, -100))));
         batch.add(self.chain("output", Some((NfChainType::NAT, NfHook::Output, -100))));
         batch.add(self.chain("postrouting", Some((NfChainType::NAT, NfHook::Postrouting, 100))));
         batch.add(self.chain("forward", Some((NfChainType::Filter, NfHook::Forward, 0))));
         for chain in ["prerouting", "output"] {
-            let local = eq(Expression::Named(NamedExpression::Fib(Fib { result: FibResult::Type, flags: HashSet::from([FibFlag::Daddr]) })), s("local"));
+            let local = eq(
+                Expression::Named(NamedExpression::Fib(Fib {
+                    result: FibResult::Type,
+                    flags: HashSet::from([FibFlag::Daddr]),
+                })),
+                s("local"),
+            );
             let jump = Statement::Jump(JumpTarget { target: HOSTPORTS.into() });
             batch.add(self.rule(chain, "berth", vec![local, jump]));
         }
@@ -153,8 +169,16 @@ impl Nftables {
         if !n.internal {
             batch.add(self.rule(post, tag, vec![eq(saddr(), subnet()), neq(oif(), br()), Statement::Masquerade(None)]));
         }
-        batch.add(self.rule(post, tag, vec![eq(oif(), br()), eq(saddr(), prefix("127.0.0.0".into(), 8)), Statement::Masquerade(None)]));
-        batch.add(self.rule(post, tag, vec![eq(oif(), br()), eq(saddr(), subnet()), dnat_status(), Statement::Masquerade(None)]));
+        batch.add(self.rule(
+            post,
+            tag,
+            vec![eq(oif(), br()), eq(saddr(), prefix("127.0.0.0".into(), 8)), Statement::Masquerade(None)],
+        ));
+        batch.add(self.rule(
+            post,
+            tag,
+            vec![eq(oif(), br()), eq(saddr(), subnet()), dnat_status(), Statement::Masquerade(None)],
+        ));
         let fwd = "forward";
         batch.add(self.rule(fwd, tag, vec![eq(iif(), br()), eq(oif(), br()), Statement::Accept(None)]));
         let established = Statement::Match(Match {
@@ -185,11 +209,17 @@ fn ct(key: &'static str) -> Expression<'static> {
 }
 
 fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField { protocol: protocol.into(), field: field.into() })))
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
+        protocol: protocol.into(),
+        field: field.into(),
+    })))
 }
 
 fn prefix(addr: String, len: u8) -> Expression<'static> {
-    Expression::Named(NamedExpression::Prefix(Prefix { addr: Box::new(Expression::String(Cow::Owned(addr))), len: len.into() }))
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(Expression::String(Cow::Owned(addr))),
+        len: len.into(),
+    }))
 }
 
 fn eq(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
@@ -249,7 +279,9 @@ impl FirewallDriver for Nftables {
     }
 
     fn remove_network(&self, network: &NetworkRecord) -> Result<(), FirewallError> {
-        self.locked(|| self.delete_tagged(&format!("removing rules of network {}", network.name), &network_tag(network)))
+        self.locked(|| {
+            self.delete_tagged(&format!("removing rules of network {}", network.name), &network_tag(network))
+        })
     }
 
     fn add_ports(&self, _network: &NetworkRecord, endpoint: &Endpoint) -> Result<(), FirewallError> {
@@ -273,7 +305,10 @@ impl FirewallDriver for Nftables {
             return Ok(());
         }
         self.locked(|| {
-            self.delete_tagged(&format!("unpublishing ports of container {}", endpoint.container_name), &endpoint_tag(endpoint))
+            self.delete_tagged(
+                &format!("unpublishing ports of container {}", endpoint.container_name),
+                &endpoint_tag(endpoint),
+            )
         })
     }
 }
