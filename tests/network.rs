@@ -8,7 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use berth_engine::Config;
 use berth_engine::network::netlink::Socket;
+use berth_engine::network::{NetworkConfig, Networks};
+use berth_engine::store::Store;
 use serde_json::Value;
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
@@ -82,6 +87,21 @@ impl World {
             std::thread::sleep(Duration::from_millis(10));
         }
         pid
+    }
+
+    /// Ends the namespace's holder, as when a container dies without its monitor's cleanup.
+    fn kill_netns(&mut self, pid: u32) {
+        if let Some(child) = self.sleepers.iter_mut().find(|c| c.id() == pid) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// The engine's network API over this world's state root, as the runtime would use it.
+    fn networks(&self) -> Networks {
+        let config = Config::load_from(&self.dir.path().join("config.toml")).unwrap();
+        let store = Arc::new(Store::open(&self.dir.path().join("root")).unwrap());
+        Networks::new(store, NetworkConfig::from_config(&config)).unwrap()
     }
 
     fn attach_cmd(&mut self, pid: u32, id: &str, extra: &[&str]) -> Command {
@@ -344,4 +364,17 @@ fn a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules() {
     let gateway_addrs = sock.addresses(&w.bridge).unwrap();
     assert_eq!(gateway_addrs.len(), 1, "{gateway_addrs:?}");
     assert_eq!(gateway_addrs[0].addr().to_string(), again["Gateway"].as_str().unwrap());
+
+    // A container that died without cleanup: its netns is gone, its address, port rule and record remain
+    // until the reconcile pass detaches it.
+    let g = w.netns();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    w.attach(g, "ghost", &["-p", &format!("127.0.0.1:{port}:80"), "bridge"]);
+    w.kill_netns(g);
+    assert!(w.rules().contains(&format!("dport {port}")));
+    let networks = w.networks();
+    assert_eq!(networks.detach_dead(|id| id != "ghost").unwrap(), ["ghost"]);
+    assert!(!w.rules().contains(&format!("dport {port}")), "{}", w.rules());
+    assert!(networks.settings("ghost").unwrap().networks.is_empty());
+    assert_eq!(networks.settings("second").unwrap().networks.len(), 1);
 }

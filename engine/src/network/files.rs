@@ -20,6 +20,12 @@ pub fn hosts(hostname: &str, settings: &NetworkSettings) -> String {
     out
 }
 
+/// The resolver a container should use: the gateway of its first network with name resolution (user
+/// networks; the default bridge has none), whose resolver `Networks::spawn_resolver` starts.
+pub fn resolver_for(settings: &NetworkSettings) -> Option<Ipv4Addr> {
+    settings.networks.values().find(|e| !e.dns_names.is_empty()).and_then(|e| e.gateway.parse().ok())
+}
+
 /// The nameserver lines of a resolv.conf.
 pub fn nameservers(resolv_conf: &str) -> Vec<IpAddr> {
     resolv_conf
@@ -78,6 +84,9 @@ mod tests {
         };
         settings.networks.insert("a".into(), endpoint("10.0.0.2", &["web", "web", "box"]));
         settings.networks.insert("b".into(), endpoint("10.0.1.2", &["box"]));
+        assert_eq!(resolver_for(&settings), None);
+        settings.networks.get_mut("b").unwrap().dns_names = vec!["box".into()];
+        assert_eq!(resolver_for(&settings), Some(Ipv4Addr::new(10, 0, 0, 1)));
         let text = hosts("box", &settings);
         assert!(text.starts_with("127.0.0.1\tlocalhost\n"), "{text}");
         assert!(text.ends_with("10.0.0.2\tbox web\n10.0.1.2\tbox\n"), "{text}");

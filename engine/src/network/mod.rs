@@ -344,6 +344,25 @@ impl Networks {
         }
     }
 
+    /// Disconnects every container that `is_alive` says is gone (a monitor killed before its cleanup ran);
+    /// returns their ids. For the engine's reconcile pass after a crash or reboot.
+    pub fn detach_dead(&self, is_alive: impl Fn(&str) -> bool) -> Result<Vec<String>, NetworkError> {
+        let ids: Vec<String> = {
+            let conn = self.store.conn();
+            let mut stmt = conn
+                .prepare("SELECT DISTINCT container_id FROM network_endpoints ORDER BY container_id")
+                .map_err(|e| self.store.db_err(e))?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.store.db_err(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.store.db_err(e))?
+        };
+        let mut detached = Vec::new();
+        for id in ids.into_iter().filter(|id| !is_alive(id)) {
+            self.detach(&id, None)?;
+            detached.push(id);
+        }
+        Ok(detached)
+    }
+
     /// The container's networks as `inspect` shows them.
     pub fn settings(&self, container_id: &str) -> Result<NetworkSettings, NetworkError> {
         let endpoints = ipam::endpoints_of_container(&self.store, container_id)?;
@@ -376,11 +395,15 @@ impl Networks {
     }
 
     /// The resolver of a user network, listening on its gateway (the bridge must exist: attach a container
-    /// first), answering with the network's containers and relaying other names to the host's resolvers.
+    /// first), answering with the network's containers and relaying other names to the host's resolvers
+    /// (or, on an internal network, answering SERVFAIL for them).
     pub fn resolver(&self, network: &NetworkRecord, port: u16) -> Result<dns::Resolver, NetworkError> {
         let host_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let upstreams =
-            files::nameservers(&host_conf).into_iter().map(|ip| std::net::SocketAddr::new(ip, 53)).collect();
+        // An internal network keeps its queries to itself, as it keeps its traffic.
+        let upstreams = match network.internal {
+            true => Vec::new(),
+            false => files::nameservers(&host_conf).into_iter().map(|ip| std::net::SocketAddr::new(ip, 53)).collect(),
+        };
         let store = self.store.clone();
         let network_id = network.id.clone();
         let lookup: dns::Lookup = Arc::new(move |name| ipam::resolve(&store, &network_id, name).ok().flatten());

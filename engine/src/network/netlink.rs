@@ -300,7 +300,7 @@ impl Socket {
             .into_iter()
             .filter_map(|m| match m {
                 RouteNetlinkMessage::NewLink(link)
-                    if link.attributes.iter().any(|a| *a == LinkAttribute::Controller(master.index)) =>
+                    if link.attributes.contains(&LinkAttribute::Controller(master.index)) =>
                 {
                     link.attributes.into_iter().find_map(|a| match a {
                         LinkAttribute::IfName(n) => Some(n),

@@ -13,7 +13,7 @@ use super::{Endpoint, NetworkRecord};
 #[derive(Debug, Error)]
 pub enum FirewallError {
     #[error("nftables table inet {table}: {action}: {source}")]
-    Nft { table: String, action: String, source: nftables::helper::NftablesError },
+    Nft { table: String, action: String, source: Box<nftables::helper::NftablesError> },
     #[error("nftables table inet {table}: {action}: nft said: {stderr}")]
     NftFailed { table: String, action: String, stderr: String },
     #[error("unknown firewall driver {name:?} (use nftables or none)")]

@@ -37,6 +37,9 @@ pub struct Nftables {
 
 const HOSTPORTS: &str = "hostports";
 
+/// A rule of berth's table as (chain, handle, comment).
+type TaggedRule = (String, u32, String);
+
 impl Nftables {
     pub fn new(table: &str, lock: PathBuf) -> Nftables {
         Nftables { table: table.into(), lock }
@@ -55,12 +58,12 @@ impl Nftables {
                 action: action.into(),
                 stderr: stderr.trim().into(),
             },
-            source => FirewallError::Nft { table: self.table.clone(), action: action.into(), source },
+            source => FirewallError::Nft { table: self.table.clone(), action: action.into(), source: Box::new(source) },
         }
     }
 
     /// The table's rules as (chain, handle, comment); None when the table does not exist.
-    fn rules(&self) -> Result<Option<Vec<(String, u32, String)>>, FirewallError> {
+    fn rules(&self) -> Result<Option<Vec<TaggedRule>>, FirewallError> {
         let args = ["list", "table", "inet", self.table.as_str()];
         let ruleset = match helper::get_current_ruleset_with_args(helper::DEFAULT_NFT, args) {
             Ok(r) => r,
