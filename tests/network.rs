@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use berth_engine::Config;
 use berth_engine::network::netlink::Socket;
-use berth_engine::network::{NetworkConfig, Networks};
+use berth_engine::network::{ContainerRef, NetworkConfig, NetworkMode, Networks};
 use berth_engine::store::Store;
 use serde_json::Value;
 
@@ -377,4 +377,14 @@ fn a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules() {
     assert!(!w.rules().contains(&format!("dport {port}")), "{}", w.rules());
     assert!(networks.settings("ghost").unwrap().networks.is_empty());
     assert_eq!(networks.settings("second").unwrap().networks.len(), 1);
+
+    // --network none: a namespace with only lo, and it is up.
+    let n = w.netns();
+    let netns = PathBuf::from(format!("/proc/{n}/ns/net"));
+    let nothing = ContainerRef { id: "lonely", name: "lonely" };
+    let settings = networks.setup(nothing, &netns, &NetworkMode::None).unwrap();
+    assert!(settings.networks.is_empty());
+    let mut inside = Socket::open_in(&netns).unwrap();
+    assert_eq!(inside.link_names().unwrap(), ["lo"]);
+    assert!(inside.link("lo").unwrap().is_some_and(|l| l.up));
 }

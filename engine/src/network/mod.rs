@@ -80,8 +80,8 @@ pub enum NetworkError {
     PortTaken { binding: String, container: String, holder: String },
     #[error("cannot publish {binding} for container {container}: {reason}")]
     PortUnavailable { binding: String, container: String, reason: String },
-    #[error("network {network}: network {mode} does not take {what}")]
-    ModeTakesNoOptions { network: String, mode: String, what: String },
+    #[error("--network {mode} does not take {what}")]
+    ModeTakesNoOptions { mode: &'static str, what: &'static str },
     #[error(transparent)]
     Dns(#[from] dns::DnsError),
     #[error("{op} {path}: {source}")]
@@ -128,12 +128,57 @@ pub struct ContainerRef<'a> {
 }
 
 /// One network a container joins, as `--network`, `--network-alias` and `-p` ask.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkRequest {
     /// Network name or id (or an unambiguous id prefix).
     pub network: String,
     pub aliases: Vec<String>,
     pub ports: Vec<PortMapping>,
+}
+
+/// How a container is networked, from `--network`, `--network-alias` and `-p`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// The host's namespace: the runtime creates no network namespace, berth wires nothing.
+    Host,
+    /// A namespace with only `lo`.
+    None,
+    /// A namespace joined to these networks (the first one gets the published ports).
+    Networks(Vec<NetworkRequest>),
+}
+
+impl NetworkMode {
+    /// `network` is `--network` (None: the default bridge); `host` and `none` take no aliases or ports.
+    pub fn from_flags(
+        network: Option<&str>,
+        aliases: &[String],
+        ports: &[PortMapping],
+    ) -> Result<NetworkMode, NetworkError> {
+        let mode = match network {
+            Some("host") => Some(("host", NetworkMode::Host)),
+            Some("none") => Some(("none", NetworkMode::None)),
+            _ => None,
+        };
+        if let Some((name, mode)) = mode {
+            if !ports.is_empty() {
+                return Err(NetworkError::ModeTakesNoOptions { mode: name, what: "published ports" });
+            }
+            if !aliases.is_empty() {
+                return Err(NetworkError::ModeTakesNoOptions { mode: name, what: "network aliases" });
+            }
+            return Ok(mode);
+        }
+        Ok(NetworkMode::Networks(vec![NetworkRequest {
+            network: network.unwrap_or(DEFAULT_NETWORK).to_string(),
+            aliases: aliases.to_vec(),
+            ports: ports.to_vec(),
+        }]))
+    }
+
+    /// Whether the runtime must give the container its own network namespace.
+    pub fn needs_netns(&self) -> bool {
+        !matches!(self, NetworkMode::Host)
+    }
 }
 
 /// A published port as `inspect` shows it under `Ports`.
@@ -253,6 +298,25 @@ impl Networks {
             }
         }
         Ok(removed)
+    }
+
+    /// The runtime's one call once the container's namespace exists: nothing for `host`, `lo` up for
+    /// `none`, otherwise `attach`.
+    pub fn setup(
+        &self,
+        container: ContainerRef<'_>,
+        netns: &Path,
+        mode: &NetworkMode,
+    ) -> Result<NetworkSettings, NetworkError> {
+        match mode {
+            NetworkMode::Host => Ok(NetworkSettings::default()),
+            NetworkMode::None => {
+                let up = netlink::Socket::open_in(netns).and_then(|mut sock| sock.set_up("lo"));
+                up.map_err(|source| NetworkError::Netlink { network: "none".into(), source })?;
+                Ok(NetworkSettings::default())
+            }
+            NetworkMode::Networks(requests) => self.attach(container, netns, requests),
+        }
     }
 
     /// Connects a container whose network namespace is `netns` (a path such as `/proc/PID/ns/net`) to each

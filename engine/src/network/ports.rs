@@ -146,7 +146,23 @@ fn bind(m: &PortMapping) -> std::io::Result<u16> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{DEFAULT_NETWORK, NetworkMode};
     use super::*;
+
+    #[test]
+    fn host_and_none_take_no_ports_or_aliases_and_no_flag_means_the_default_bridge() {
+        let p = [PortMapping::parse("80").unwrap()];
+        assert_eq!(NetworkMode::from_flags(Some("host"), &[], &[]).unwrap(), NetworkMode::Host);
+        assert!(!NetworkMode::Host.needs_netns() && NetworkMode::None.needs_netns());
+        let err = NetworkMode::from_flags(Some("none"), &[], &p).unwrap_err().to_string();
+        assert_eq!(err, "--network none does not take published ports");
+        let err = NetworkMode::from_flags(Some("host"), &["a".into()], &[]).unwrap_err().to_string();
+        assert_eq!(err, "--network host does not take network aliases");
+        let NetworkMode::Networks(reqs) = NetworkMode::from_flags(None, &[], &p).unwrap() else {
+            panic!("not networks")
+        };
+        assert_eq!((reqs[0].network.as_str(), reqs[0].ports.len()), (DEFAULT_NETWORK, 1));
+    }
 
     #[test]
     fn docker_port_syntax_parses_and_bad_specs_say_why() {
