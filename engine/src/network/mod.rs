@@ -358,16 +358,17 @@ impl Networks {
 
     fn wire(&self, network: &NetworkRecord, endpoint: &Endpoint, netns: &Path) -> Result<(), NetworkError> {
         let fw = |source| NetworkError::Firewall { network: network.name.clone(), source };
-        bridge::ensure(network).map_err(|source| NetworkError::Netlink { network: network.name.clone(), source })?;
+        bridge::ensure(&bridge::RealKernel, network)
+            .map_err(|source| NetworkError::Netlink { network: network.name.clone(), source })?;
         self.firewall.ensure_network(network).map_err(fw)?;
-        bridge::connect(network, endpoint, netns)
+        bridge::connect(&bridge::RealKernel, network, endpoint, netns)
             .map_err(|source| NetworkError::Netlink { network: network.name.clone(), source })?;
         self.firewall.add_ports(network, endpoint).map_err(fw)
     }
 
     fn unwire(&self, network: &NetworkRecord, endpoint: &Endpoint) -> Vec<NetworkError> {
         let mut errors = Vec::new();
-        if let Err(source) = bridge::disconnect(endpoint) {
+        if let Err(source) = bridge::disconnect(&bridge::RealKernel, endpoint) {
             errors.push(NetworkError::Netlink { network: network.name.clone(), source });
         }
         if let Err(source) = self.firewall.remove_ports(network, endpoint) {
@@ -536,7 +537,7 @@ impl Networks {
         if let Err(source) = self.firewall.remove_network(network) {
             errors.push(NetworkError::Firewall { network: network.name.clone(), source });
         }
-        if let Err(source) = bridge::remove(network) {
+        if let Err(source) = bridge::remove(&bridge::RealKernel, network) {
             errors.push(NetworkError::Netlink { network: network.name.clone(), source });
         }
         match errors.is_empty() {

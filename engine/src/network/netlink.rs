@@ -42,6 +42,64 @@ pub struct Link {
     pub kind: Option<String>,
 }
 
+/// The link operations the bridge driver uses: `Socket` does them in the kernel; tests record them.
+pub trait LinkOps {
+    fn link(&mut self, name: &str) -> Result<Option<Link>, NetlinkError>;
+    fn create_bridge(&mut self, name: &str) -> Result<(), NetlinkError>;
+    fn create_veth(
+        &mut self,
+        host: &str,
+        peer: &str,
+        peer_mac: [u8; 6],
+        peer_netns: BorrowedFd<'_>,
+    ) -> Result<(), NetlinkError>;
+    fn set_up(&mut self, name: &str) -> Result<(), NetlinkError>;
+    fn set_master(&mut self, name: &str, master: &str) -> Result<(), NetlinkError>;
+    fn add_address(&mut self, name: &str, net: Ipv4Net) -> Result<(), NetlinkError>;
+    fn add_default_route(&mut self, gateway: Ipv4Addr) -> Result<(), NetlinkError>;
+    fn delete_link(&mut self, name: &str) -> Result<bool, NetlinkError>;
+}
+
+impl LinkOps for Socket {
+    fn link(&mut self, name: &str) -> Result<Option<Link>, NetlinkError> {
+        Socket::link(self, name)
+    }
+
+    fn create_bridge(&mut self, name: &str) -> Result<(), NetlinkError> {
+        Socket::create_bridge(self, name)
+    }
+
+    fn create_veth(
+        &mut self,
+        host: &str,
+        peer: &str,
+        peer_mac: [u8; 6],
+        peer_netns: BorrowedFd<'_>,
+    ) -> Result<(), NetlinkError> {
+        Socket::create_veth(self, host, peer, peer_mac, peer_netns)
+    }
+
+    fn set_up(&mut self, name: &str) -> Result<(), NetlinkError> {
+        Socket::set_up(self, name)
+    }
+
+    fn set_master(&mut self, name: &str, master: &str) -> Result<(), NetlinkError> {
+        Socket::set_master(self, name, master)
+    }
+
+    fn add_address(&mut self, name: &str, net: Ipv4Net) -> Result<(), NetlinkError> {
+        Socket::add_address(self, name, net)
+    }
+
+    fn add_default_route(&mut self, gateway: Ipv4Addr) -> Result<(), NetlinkError> {
+        Socket::add_default_route(self, gateway)
+    }
+
+    fn delete_link(&mut self, name: &str) -> Result<bool, NetlinkError> {
+        Socket::delete_link(self, name)
+    }
+}
+
 pub struct Socket {
     raw: RawSocket,
     seq: u32,
