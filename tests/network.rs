@@ -364,6 +364,7 @@ fn a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules() {
     let gateway_addrs = sock.addresses(&w.bridge).unwrap();
     assert_eq!(gateway_addrs.len(), 1, "{gateway_addrs:?}");
     assert_eq!(gateway_addrs[0].addr().to_string(), again["Gateway"].as_str().unwrap());
+    assert!(sock.routes().unwrap().contains(&gateway_addrs[0].trunc()), "no route to the bridge's subnet");
 
     // A container that died without cleanup: its netns is gone, its address, port rule and record remain
     // until the reconcile pass detaches it.

@@ -293,7 +293,7 @@ mod tests {
         };
         ensure_default(&store, &cfg).unwrap();
         let req = NetworkCreate { name: "n".into(), subnet: Some(subnet.parse().unwrap()), ..Default::default() };
-        let net = create(&store, &cfg, &req).unwrap();
+        let net = create(&store, &cfg, &req, &[]).unwrap();
         assert_eq!(find(&store, "n").unwrap(), net);
         (dir, store, net)
     }

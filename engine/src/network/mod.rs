@@ -245,7 +245,14 @@ impl Networks {
     /// Creates a user network (records only; its bridge appears when the first container joins).
     pub fn create(&self, req: &NetworkCreate) -> Result<NetworkRecord, NetworkError> {
         self.ensure_default()?;
-        records::create(&self.store, &self.config, req)
+        // Other berth networks are avoided in the database; the host's own routes only the kernel knows.
+        let routes = match req.subnet {
+            Some(_) => Vec::new(),
+            None => netlink::Socket::open()
+                .and_then(|mut s| s.routes())
+                .map_err(|source| NetworkError::Netlink { network: req.name.clone(), source })?,
+        };
+        records::create(&self.store, &self.config, req, &routes)
     }
 
     /// All networks, the default one first.

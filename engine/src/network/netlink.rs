@@ -370,6 +370,28 @@ impl Socket {
             .collect())
     }
 
+    /// Destinations of the IPv4 routes in the main table.
+    pub fn routes(&mut self) -> Result<Vec<Ipv4Net>, NetlinkError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        let dump = netlink_packet_core::NLM_F_DUMP;
+        let replies = self.request("list routes", "", RouteNetlinkMessage::GetRoute(msg), dump)?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) if r.header.table == RouteHeader::RT_TABLE_MAIN => {
+                    let prefix = r.header.destination_prefix_length;
+                    let dest = r.attributes.into_iter().find_map(|a| match a {
+                        RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(ip),
+                        _ => None,
+                    });
+                    Ipv4Net::new(dest.unwrap_or(Ipv4Addr::UNSPECIFIED), prefix).ok()
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// IPv4 addresses on a link, with their prefixes.
     pub fn addresses(&mut self, name: &str) -> Result<Vec<Ipv4Net>, NetlinkError> {
         let link = self.require("list addresses", name)?;

@@ -183,6 +183,7 @@ pub(super) fn create(
     store: &Store,
     config: &NetworkConfig,
     req: &NetworkCreate,
+    host_routes: &[Ipv4Net],
 ) -> Result<NetworkRecord, NetworkError> {
     if !valid_name(&req.name) {
         return Err(NetworkError::BadName { name: req.name.clone() });
@@ -223,7 +224,7 @@ pub(super) fn create(
                 }
                 subnet
             }
-            None => free_subnet(config.pool, &existing)
+            None => free_subnet(config.pool, &existing, host_routes)
                 .ok_or_else(|| NetworkError::PoolExhausted { name: req.name.clone(), pool: config.pool })?,
         };
         record.gateway = check_subnet(&req.name, subnet, req.gateway)?;
@@ -233,9 +234,13 @@ pub(super) fn create(
     Ok(record)
 }
 
-fn free_subnet(pool: Ipv4Net, existing: &[NetworkRecord]) -> Option<Ipv4Net> {
+/// The first /24 of the pool that no berth network uses and no host route (a LAN, a VPN) covers.
+fn free_subnet(pool: Ipv4Net, existing: &[NetworkRecord], host_routes: &[Ipv4Net]) -> Option<Ipv4Net> {
     let prefix = pool.prefix_len().max(24);
-    pool.subnets(prefix).ok()?.find(|candidate| !existing.iter().any(|n| overlaps(n.subnet, *candidate)))
+    pool.subnets(prefix).ok()?.find(|candidate| {
+        !existing.iter().any(|n| overlaps(n.subnet, *candidate))
+            && !host_routes.iter().filter(|r| r.prefix_len() > 0).any(|r| overlaps(*r, *candidate))
+    })
 }
 
 /// Like `Store::write_tx` (IMMEDIATE, so writers from every berth process queue), speaking network errors.
@@ -362,14 +367,14 @@ mod tests {
         let cfg = config();
         ensure_default(&store, &cfg).unwrap();
         ensure_default(&store, &cfg).unwrap();
-        let a = create(&store, &cfg, &req("a")).unwrap();
-        let b = create(&store, &cfg, &req("b")).unwrap();
+        let a = create(&store, &cfg, &req("a"), &[]).unwrap();
+        let b = create(&store, &cfg, &req("b"), &[]).unwrap();
         assert_eq!((a.subnet.to_string(), a.gateway.to_string()), ("10.67.0.0/24".into(), "10.67.0.1".into()));
         assert_eq!(b.subnet.to_string(), "10.67.1.0/24");
-        assert!(matches!(create(&store, &cfg, &req("c")), Err(NetworkError::PoolExhausted { .. })));
-        assert!(matches!(create(&store, &cfg, &req("a")), Err(NetworkError::NameTaken { .. })));
+        assert!(matches!(create(&store, &cfg, &req("c"), &[]), Err(NetworkError::PoolExhausted { .. })));
+        assert!(matches!(create(&store, &cfg, &req("a"), &[]), Err(NetworkError::NameTaken { .. })));
         let overlapping = NetworkCreate { subnet: Some("10.66.5.0/24".parse().unwrap()), ..req("d") };
-        let err = create(&store, &cfg, &overlapping).unwrap_err();
+        let err = create(&store, &cfg, &overlapping, &[]).unwrap_err();
         assert!(err.to_string().contains("overlaps network bridge"), "{err}");
         assert_eq!(list(&store).unwrap().iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["bridge", "a", "b"]);
         assert_eq!(find(&store, &a.id[..6]).unwrap().name, "a");
@@ -377,20 +382,29 @@ mod tests {
     }
 
     #[test]
+    fn automatic_subnets_avoid_host_routes_but_not_the_default_route() {
+        let existing = [];
+        let pool: Ipv4Net = "10.67.0.0/16".parse().unwrap();
+        let routes: Vec<Ipv4Net> =
+            ["0.0.0.0/0", "10.67.0.0/23", "10.67.2.128/25"].iter().map(|r| r.parse().unwrap()).collect();
+        assert_eq!(free_subnet(pool, &existing, &routes).unwrap().to_string(), "10.67.3.0/24");
+    }
+
+    #[test]
     fn bad_names_subnets_and_gateways_are_refused_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let cfg = config();
-        assert!(matches!(create(&store, &cfg, &req("-x")), Err(NetworkError::BadName { .. })));
-        assert!(matches!(create(&store, &cfg, &req("host")), Err(NetworkError::NameTaken { .. })));
+        assert!(matches!(create(&store, &cfg, &req("-x"), &[]), Err(NetworkError::BadName { .. })));
+        assert!(matches!(create(&store, &cfg, &req("host"), &[]), Err(NetworkError::NameTaken { .. })));
         let host_bits = NetworkCreate { subnet: Some("10.9.0.1/24".parse().unwrap()), ..req("e") };
-        assert!(create(&store, &cfg, &host_bits).unwrap_err().to_string().contains("did you mean 10.9.0.0/24"));
+        assert!(create(&store, &cfg, &host_bits, &[]).unwrap_err().to_string().contains("did you mean 10.9.0.0/24"));
         let outside = NetworkCreate {
             subnet: Some("10.9.0.0/24".parse().unwrap()),
             gateway: Some("10.9.1.1".parse().unwrap()),
             ..req("e")
         };
-        assert!(create(&store, &cfg, &outside).unwrap_err().to_string().contains("not a host address"));
+        assert!(create(&store, &cfg, &outside, &[]).unwrap_err().to_string().contains("not a host address"));
         let custom = NetworkCreate {
             subnet: Some("10.9.0.0/24".parse().unwrap()),
             gateway: Some("10.9.0.254".parse().unwrap()),
@@ -398,7 +412,7 @@ mod tests {
             labels: BTreeMap::from([("k".into(), "v".into())]),
             ..req("e")
         };
-        let e = create(&store, &cfg, &custom).unwrap();
+        let e = create(&store, &cfg, &custom, &[]).unwrap();
         let doc = inspect_json(&e, &[]);
         assert_eq!(doc["IPAM"]["Config"][0]["Gateway"], "10.9.0.254");
         assert_eq!((doc["Internal"].as_bool(), doc["Labels"]["k"].as_str()), (Some(true), Some("v")));
