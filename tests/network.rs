@@ -256,6 +256,13 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
     assert!(lookup("web").is_some(), "web did not resolve to {ip_a} through {gateway}");
     assert!(lookup("www").is_some(), "alias www did not resolve");
 
+    // A call that fails partway undoes only its own networks: client keeps front, does not keep back.
+    let partial = w.attach_cmd(b, "client", &["back", "no-such-net"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&partial.stderr).contains("network no-such-net not found"));
+    let back_doc: Value = serde_json::from_str(&w.ok(&["network", "inspect", "back"])).unwrap();
+    assert_eq!(back_doc[0]["Containers"].as_object().unwrap().len(), 1, "{back_doc}");
+    assert_eq!(fetch(Some(b), &format!("http://{ip_a}/")).as_deref(), Some("hello from web"));
+
     // Removing a network in use is refused with the names of its containers.
     let refused = w.run(&["network", "rm", "front"]);
     assert!(!refused.status.success());

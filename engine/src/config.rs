@@ -144,6 +144,16 @@ mod tests {
         std::fs::write(&path, "insecure_registries = [\"r.example:5000\"]\nmax_layer_bytes = 10\n").unwrap();
         let c = Config::load_from(&path).unwrap();
         assert_eq!((c.insecure_registries.len(), c.max_layer_bytes), (1, 10));
+        std::fs::write(&path, "network_firewall_driver = \"iptables\"\n").unwrap();
+        assert!(Config::load_from(&path).unwrap_err().to_string().contains("nftables or none"));
+        std::fs::write(&path, "network_default_bridge = \"much-too-long-name\"\n").unwrap();
+        assert!(Config::load_from(&path).unwrap_err().to_string().contains("network_default_bridge"));
+        std::fs::write(&path, "network_default_subnet = \"10.1.0.0/16\"\nnetwork_firewall_table = \"b_t\"\n").unwrap();
+        let c = Config::load_from(&path).unwrap();
+        assert_eq!(
+            (c.network_default_subnet.to_string(), c.network_firewall_table.as_str()),
+            ("10.1.0.0/16".into(), "b_t")
+        );
         std::fs::write(&path, "unknown_key = 1\n").unwrap();
         assert!(Config::load_from(&path).unwrap_err().to_string().contains("unknown_key"));
     }

@@ -88,6 +88,8 @@ pub enum NetworkError {
     Io { op: &'static str, path: PathBuf, source: std::io::Error },
     #[error("tearing down the network of container {container}: {}", join(errors))]
     Teardown { container: String, errors: Vec<NetworkError> },
+    #[error("removing network {network}: {}", join(errors))]
+    RemoveIncomplete { network: String, errors: Vec<NetworkError> },
 }
 
 fn join(errors: &[NetworkError]) -> String {
@@ -335,17 +337,30 @@ impl Networks {
         netns: &Path,
         requests: &[NetworkRequest],
     ) -> Result<NetworkSettings, NetworkError> {
+        let mut joined: Vec<String> = Vec::new();
         for req in requests {
-            if let Err(e) = self.attach_one(container, netns, req) {
-                // Leave nothing half-made: the container either has its networks or none of those asked for.
-                let _ = self.detach(container.id, None);
-                return Err(e);
+            match self.attach_one(container, netns, req) {
+                Ok(network_id) => joined.push(network_id),
+                Err(e) => {
+                    // Leave nothing half-made: the container gets all the networks of this call or none of
+                    // them (networks it had before stay).
+                    for network_id in &joined {
+                        let _ = self.detach(container.id, Some(network_id));
+                    }
+                    return Err(e);
+                }
             }
         }
         self.settings(container.id)
     }
 
-    fn attach_one(&self, container: ContainerRef<'_>, netns: &Path, req: &NetworkRequest) -> Result<(), NetworkError> {
+    /// Joins one network; returns its id.
+    fn attach_one(
+        &self,
+        container: ContainerRef<'_>,
+        netns: &Path,
+        req: &NetworkRequest,
+    ) -> Result<String, NetworkError> {
         let network = self.get(&req.network)?;
         if network.internal && !req.ports.is_empty() {
             return Err(NetworkError::BadConfig {
@@ -353,14 +368,14 @@ impl Networks {
                 reason: "an internal network cannot publish ports".into(),
             });
         }
-        let ports = ports::reserve_host_ports(&req.ports, container.id)?;
+        let ports = ports::reserve_host_ports(&req.ports, container.name)?;
         let endpoint = ipam::allocate(&self.store, &network, container, &req.aliases, &ports)?;
-        let result = self.wire(&network, &endpoint, netns);
-        if result.is_err() {
+        if let Err(e) = self.wire(&network, &endpoint, netns) {
             let _ = self.unwire(&network, &endpoint);
             let _ = ipam::release(&self.store, &network.id, container.id);
+            return Err(e);
         }
-        result
+        Ok(network.id)
     }
 
     fn wire(&self, network: &NetworkRecord, endpoint: &Endpoint, netns: &Path) -> Result<(), NetworkError> {
@@ -549,7 +564,7 @@ impl Networks {
         }
         match errors.is_empty() {
             true => Ok(()),
-            false => Err(NetworkError::Teardown { container: format!("(network {})", network.name), errors }),
+            false => Err(NetworkError::RemoveIncomplete { network: network.name.clone(), errors }),
         }
     }
 
