@@ -26,6 +26,8 @@ pub struct Resolver {
     addr: SocketAddr,
     lookup: Lookup,
     upstreams: Vec<SocketAddr>,
+    /// Only clients from here are answered: containers of other networks must not learn this one's names.
+    clients: Option<ipnet::Ipv4Net>,
 }
 
 /// How long a relayed query may take before the client gets SERVFAIL.
@@ -35,7 +37,21 @@ impl Resolver {
     pub fn bind(addr: SocketAddr, lookup: Lookup, upstreams: Vec<SocketAddr>) -> Result<Resolver, DnsError> {
         let socket = UdpSocket::bind(addr).map_err(|source| DnsError::Bind { addr, source })?;
         let addr = socket.local_addr().map_err(|source| DnsError::Bind { addr, source })?;
-        Ok(Resolver { socket, addr, lookup, upstreams })
+        Ok(Resolver { socket, addr, lookup, upstreams, clients: None })
+    }
+
+    /// Ignores queries from outside `subnet`.
+    pub fn only_from(mut self, subnet: ipnet::Ipv4Net) -> Resolver {
+        self.clients = Some(subnet);
+        self
+    }
+
+    fn admits(&self, client: SocketAddr) -> bool {
+        match (self.clients, client.ip()) {
+            (None, _) => true,
+            (Some(net), std::net::IpAddr::V4(ip)) => net.contains(&ip),
+            (Some(_), std::net::IpAddr::V6(_)) => false,
+        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -54,6 +70,9 @@ impl Resolver {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(recv_err(e)),
             };
+            if !self.admits(client) {
+                continue;
+            }
             let query = buf[..len].to_vec();
             match self.answer_locally(&query) {
                 Some(reply) => {
@@ -182,5 +201,16 @@ mod tests {
 
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn clients_outside_the_network_get_no_answer() {
+        let lookup: Lookup = Arc::new(|_| Some(Ipv4Addr::new(10, 9, 0, 2)));
+        let resolver = Resolver::bind("127.0.0.1:0".parse().unwrap(), lookup, vec![])
+            .unwrap()
+            .only_from("10.9.0.0/24".parse().unwrap());
+        assert!(!resolver.admits("127.0.0.1:5353".parse().unwrap()));
+        assert!(resolver.admits("10.9.0.7:5353".parse().unwrap()));
+        assert!(!resolver.admits("[::1]:5353".parse().unwrap()));
     }
 }

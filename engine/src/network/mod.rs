@@ -494,7 +494,7 @@ impl Networks {
         let store = self.store.clone();
         let network_id = network.id.clone();
         let lookup: dns::Lookup = Arc::new(move |name| ipam::resolve(&store, &network_id, name).ok().flatten());
-        Ok(dns::Resolver::bind((network.gateway, port).into(), lookup, upstreams)?)
+        Ok(dns::Resolver::bind((network.gateway, port).into(), lookup, upstreams)?.only_from(network.subnet))
     }
 
     /// Serves a user network's names on its gateway, port 53, while containers are attached: returns once
