@@ -221,12 +221,19 @@ async fn fetch_layer(
     {
         return Err(PullError::ParentFailed { image: job.image.clone(), layer: desc.digest().to_string() });
     }
-    if !report.deferred_links.is_empty() {
+    if !report.deferred_links.is_empty() || !report.implicit_dirs.is_empty() {
         let lowers: Vec<PathBuf> = job.chains[..i].iter().rev().map(|c| job.store.layer_dir(c)).collect();
         let dest = dir.path().to_path_buf();
-        let links = report.deferred_links.clone();
-        blocking(&job.image, move || layer::link_from_lowers(&dest, &lowers, &links)).await?.map_err(|source| {
-            PullError::Unpack { image: job.image.clone(), layer: desc.digest().to_string(), source: Box::new(source) }
+        let (links, mut dirs) = (report.deferred_links.clone(), report.implicit_dirs.clone());
+        blocking(&job.image, move || {
+            dirs.extend(layer::link_from_lowers(&dest, &lowers, &links)?);
+            layer::inherit_from_lowers(&dest, &lowers, &dirs)
+        })
+        .await?
+        .map_err(|source| PullError::Unpack {
+            image: job.image.clone(),
+            layer: desc.digest().to_string(),
+            source: Box::new(source),
         })?;
     }
     let record = LayerRecord {

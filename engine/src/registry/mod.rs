@@ -16,7 +16,7 @@ use thiserror::Error;
 
 pub use client::{BlobStream, Registry, ResolvedImage};
 pub use credentials::Credentials;
-pub use manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST, sha256_digest};
+pub use manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST};
 pub use platform::Platform;
 
 /// How the client talks to registries; one set of options serves every host.
