@@ -568,7 +568,17 @@ impl Networks {
         }
     }
 
+    /// Records the default network, and follows a config change of its bridge or subnet once it is unused.
     fn ensure_default(&self) -> Result<(), NetworkError> {
-        records::ensure_default(&self.store, &self.config)
+        records::ensure_default(&self.store, &self.config)?;
+        if let Some(old) = records::outdated_default(&self.store, &self.config)?
+            && records::reconfigure_default(&self.store, &old, &self.config)?
+        {
+            // The old bridge and its rules go; the new ones appear with the next container.
+            if let Err(e) = self.teardown_network(&old) {
+                tracing::warn!(%e, "removing the previous default bridge");
+            }
+        }
+        Ok(())
     }
 }

@@ -157,26 +157,42 @@ pub(super) fn ensure_default(store: &Store, config: &NetworkConfig) -> Result<()
             .query_row("SELECT 1 FROM networks WHERE name = ?1", [DEFAULT_NETWORK], |r| r.get(0))
             .optional()
             .map_err(|e| store.db_err(e))?;
-        if exists.is_none() {
-            tx.execute(
-                &format!("INSERT INTO networks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '{{}}', ?9)"),
-                params![
-                    record.id,
-                    record.name,
-                    record.driver,
-                    record.bridge,
-                    record.subnet.to_string(),
-                    record.gateway.to_string(),
-                    record.internal,
-                    record.dns,
-                    record.created
-                ],
-            )
-            .map_err(|e| store.db_err(e))?;
+        match exists {
+            Some(_) => Ok(()),
+            None => insert(tx, store, &record),
         }
-        Ok(())
-    })?;
-    Ok(())
+    })
+}
+
+/// The default network's record when the config now asks for another bridge or subnet.
+pub(super) fn outdated_default(store: &Store, config: &NetworkConfig) -> Result<Option<NetworkRecord>, NetworkError> {
+    let current = find(store, DEFAULT_NETWORK)?;
+    let stale = current.bridge != config.default_bridge || current.subnet != config.default_subnet;
+    Ok(stale.then_some(current))
+}
+
+/// Points the default network at the configured bridge and subnet, unless containers still use it
+/// (then it changes once they are gone). True when the record changed.
+pub(super) fn reconfigure_default(
+    store: &Store,
+    old: &NetworkRecord,
+    config: &NetworkConfig,
+) -> Result<bool, NetworkError> {
+    let gateway = check_subnet(DEFAULT_NETWORK, config.default_subnet, None)?;
+    write_tx(store, |tx| {
+        let used: i64 = tx
+            .query_row("SELECT count(*) FROM network_endpoints WHERE network_id = ?1", [&old.id], |r| r.get(0))
+            .map_err(|e| store.db_err(e))?;
+        if used > 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE networks SET bridge = ?2, subnet = ?3, gateway = ?4 WHERE id = ?1",
+            params![old.id, config.default_bridge, config.default_subnet.to_string(), gateway.to_string()],
+        )
+        .map_err(|e| store.db_err(e))?;
+        Ok(true)
+    })
 }
 
 pub(super) fn create(
@@ -379,6 +395,28 @@ mod tests {
         assert_eq!(list(&store).unwrap().iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["bridge", "a", "b"]);
         assert_eq!(find(&store, &a.id[..6]).unwrap().name, "a");
         assert!(a.bridge.starts_with("br-") && a.bridge.len() <= 15);
+    }
+
+    #[test]
+    fn a_changed_default_subnet_applies_once_the_default_network_is_unused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut cfg = config();
+        ensure_default(&store, &cfg).unwrap();
+        assert_eq!(outdated_default(&store, &cfg).unwrap(), None);
+        cfg.default_subnet = "10.99.0.0/24".parse().unwrap();
+        let old = outdated_default(&store, &cfg).unwrap().expect("subnet changed");
+        let busy = super::super::ContainerRef { id: "c", name: "c" };
+        super::super::ipam::allocate(&store, &old, busy, &[], &[]).unwrap();
+        assert!(!reconfigure_default(&store, &old, &cfg).unwrap());
+        super::super::ipam::release(&store, &old.id, "c").unwrap();
+        assert!(reconfigure_default(&store, &old, &cfg).unwrap());
+        let now = find(&store, DEFAULT_NETWORK).unwrap();
+        assert_eq!(
+            (now.id, now.subnet.to_string(), now.gateway.to_string()),
+            (old.id, "10.99.0.0/24".into(), "10.99.0.1".into())
+        );
+        assert_eq!(outdated_default(&store, &cfg).unwrap(), None);
     }
 
     #[test]
