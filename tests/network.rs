@@ -178,19 +178,36 @@ fn in_netns(pid: u32, argv: &[&str]) -> Command {
 }
 
 /// `curl` from inside a namespace (or from the host when pid is None); the body on success.
-fn fetch(pid: Option<u32>, url: &str) -> Option<String> {
-    let argv = ["curl", "-s", "-m", "3", url];
-    let out = match pid {
-        Some(pid) => in_netns(pid, &argv).output().unwrap(),
-        None => Command::new(argv[0]).args(&argv[1..]).output().unwrap(),
-    };
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+/// An HTTP GET of `/` from inside the namespace of `pid` (or from the host when None); the body on a 200.
+/// A thread enters the namespace, so no client program needs to be installed.
+fn fetch(pid: Option<u32>, addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if let Some(pid) = pid {
+                    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+                    let net = rustix::thread::LinkNameSpaceType::Network;
+                    rustix::thread::move_into_link_name_space(std::os::fd::AsFd::as_fd(&ns), Some(net)).unwrap();
+                }
+                let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+                conn.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+                conn.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+                let mut reply = String::new();
+                conn.read_to_string(&mut reply).ok()?;
+                let (head, body) = reply.split_once("\r\n\r\n")?;
+                (head.split(' ').nth(1) == Some("200")).then(|| body.to_string())
+            })
+            .join()
+            .unwrap()
+    })
 }
 
 /// Retries briefly: a server or resolver just started may not be listening yet.
-fn fetch_eventually(pid: Option<u32>, url: &str) -> Option<String> {
+fn fetch_eventually(pid: Option<u32>, addr: &str) -> Option<String> {
     (0..20).find_map(|_| {
-        fetch(pid, url).or_else(|| {
+        fetch(pid, addr).or_else(|| {
             std::thread::sleep(Duration::from_millis(150));
             None
         })
@@ -238,8 +255,8 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
     let gateway: Ipv4Addr = sa["Gateway"].as_str().unwrap().parse().unwrap();
 
     w.http_server(a, "hello from web");
-    assert_eq!(fetch_eventually(Some(b), &format!("http://{ip_a}/")).as_deref(), Some("hello from web"));
-    assert_eq!(fetch(Some(c), &format!("http://{ip_a}/")), None, "a namespace on another network reached web");
+    assert_eq!(fetch_eventually(Some(b), &format!("{ip_a}:80")).as_deref(), Some("hello from web"));
+    assert_eq!(fetch(Some(c), &format!("{ip_a}:80")), None, "a namespace on another network reached web");
 
     // The embedded resolver answers for container names and aliases on the network.
     let lookup = |name: &str| {
@@ -261,7 +278,7 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
     assert!(String::from_utf8_lossy(&partial.stderr).contains("network no-such-net not found"));
     let back_doc: Value = serde_json::from_str(&w.ok(&["network", "inspect", "back"])).unwrap();
     assert_eq!(back_doc[0]["Containers"].as_object().unwrap().len(), 1, "{back_doc}");
-    assert_eq!(fetch(Some(b), &format!("http://{ip_a}/")).as_deref(), Some("hello from web"));
+    assert_eq!(fetch(Some(b), &format!("{ip_a}:80")).as_deref(), Some("hello from web"));
 
     // Removing a network in use is refused with the names of its containers.
     let refused = w.run(&["network", "rm", "front"]);
@@ -274,7 +291,7 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
     let published = w.attach(d, "pub", &["-p", &format!("127.0.0.1:{port}:80"), "bridge"]);
     assert_eq!(published["Ports"]["80/tcp"][0]["HostPort"], port.to_string());
     w.http_server(d, "published");
-    let url = format!("http://127.0.0.1:{port}/");
+    let url = format!("127.0.0.1:{port}");
     assert_eq!(fetch_eventually(None, &url).as_deref(), Some("published"));
     let clash = w.attach_cmd(c, "thief", &["-p", &format!("127.0.0.1:{port}:80"), "bridge"]).output().unwrap();
     assert!(String::from_utf8_lossy(&clash.stderr).contains("already allocated by container pub"));
