@@ -285,6 +285,10 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("active endpoints (client, web)"));
 
+    // prune takes only networks nobody uses.
+    w.ok(&["network", "create", "--internal", "spare"]);
+    assert_eq!(w.ok(&["network", "prune", "-f"]), "Deleted Networks:\nspare\n");
+
     // A published port answers on 127.0.0.1 from the host, and is gone after detach.
     let d = w.netns();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
