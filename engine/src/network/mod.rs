@@ -52,6 +52,8 @@ pub enum NetworkError {
     Netlink { network: String, source: NetlinkError },
     #[error("network {network}: {source}")]
     Firewall { network: String, source: FirewallError },
+    #[error(transparent)]
+    FirewallDriver(FirewallError),
     #[error("network {name} not found")]
     NotFound { name: String },
     #[error("network with name {name} already exists")]
@@ -236,7 +238,7 @@ pub struct Networks {
 impl Networks {
     pub fn new(store: Arc<Store>, config: NetworkConfig) -> Result<Networks, NetworkError> {
         let firewall = firewall::driver(&config.firewall_driver, &config.firewall_table, store.lock_path("network"))
-            .map_err(|source| NetworkError::Firewall { network: String::new(), source })?;
+            .map_err(NetworkError::FirewallDriver)?;
         Ok(Networks { store, config, firewall })
     }
 
