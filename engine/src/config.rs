@@ -33,6 +33,15 @@ pub struct Config {
     /// A connection that delivers nothing for this long is dropped and retried.
     pub registry_read_timeout_secs: u64,
     pub registry_connect_timeout_secs: u64,
+    /// Linux bridge of the default `bridge` network.
+    pub network_default_bridge: String,
+    pub network_default_subnet: ipnet::Ipv4Net,
+    /// User networks without `--subnet` get the first free /24 of this range.
+    pub network_pool: ipnet::Ipv4Net,
+    /// berth's own nftables table (`inet <name>`); berth touches no other table.
+    pub network_firewall_table: String,
+    /// `nftables`, or `none` when the host's firewall is managed elsewhere (no NAT, no published ports).
+    pub network_firewall_driver: String,
 }
 
 impl Default for Config {
@@ -44,6 +53,11 @@ impl Default for Config {
             registry_max_attempts: 4,
             registry_read_timeout_secs: 30,
             registry_connect_timeout_secs: 10,
+            network_default_bridge: "berth0".into(),
+            network_default_subnet: ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 66, 0, 0), 16).unwrap_or_default(),
+            network_pool: ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 67, 0, 0), 16).unwrap_or_default(),
+            network_firewall_table: "berth".into(),
+            network_firewall_driver: "nftables".into(),
         }
     }
 }
@@ -86,6 +100,23 @@ impl Config {
         if config.registry_read_timeout_secs == 0 || config.registry_connect_timeout_secs == 0 {
             return Err(invalid("registry_*_timeout_secs", "at least 1"));
         }
+        let name_ok = |n: &str| {
+            !n.is_empty() && n.len() <= 15 && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        };
+        if !name_ok(&config.network_default_bridge) {
+            return Err(invalid(
+                "network_default_bridge",
+                "an interface name of 1 to 15 letters, digits, '_', '.', '-'",
+            ));
+        }
+        if config.network_firewall_table.is_empty()
+            || !config.network_firewall_table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(invalid("network_firewall_table", "letters, digits and '_'"));
+        }
+        if !matches!(config.network_firewall_driver.as_str(), "nftables" | "none") {
+            return Err(invalid("network_firewall_driver", "nftables or none"));
+        }
         Ok(config)
     }
 
@@ -113,6 +144,16 @@ mod tests {
         std::fs::write(&path, "insecure_registries = [\"r.example:5000\"]\nmax_layer_bytes = 10\n").unwrap();
         let c = Config::load_from(&path).unwrap();
         assert_eq!((c.insecure_registries.len(), c.max_layer_bytes), (1, 10));
+        std::fs::write(&path, "network_firewall_driver = \"iptables\"\n").unwrap();
+        assert!(Config::load_from(&path).unwrap_err().to_string().contains("nftables or none"));
+        std::fs::write(&path, "network_default_bridge = \"much-too-long-name\"\n").unwrap();
+        assert!(Config::load_from(&path).unwrap_err().to_string().contains("network_default_bridge"));
+        std::fs::write(&path, "network_default_subnet = \"10.1.0.0/16\"\nnetwork_firewall_table = \"b_t\"\n").unwrap();
+        let c = Config::load_from(&path).unwrap();
+        assert_eq!(
+            (c.network_default_subnet.to_string(), c.network_firewall_table.as_str()),
+            ("10.1.0.0/16".into(), "b_t")
+        );
         std::fs::write(&path, "unknown_key = 1\n").unwrap();
         assert!(Config::load_from(&path).unwrap_err().to_string().contains("unknown_key"));
     }

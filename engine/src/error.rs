@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use crate::network::NetworkError;
 use crate::pull::PullError;
 use crate::registry::RegistryError;
 
@@ -22,6 +23,14 @@ pub enum Error {
     Runtime(#[from] crate::runtime::RuntimeError),
     #[error(transparent)]
     Container(#[from] crate::container::ContainerError),
+    #[error(transparent)]
+    Network(Box<NetworkError>),
+}
+
+impl From<NetworkError> for Error {
+    fn from(e: NetworkError) -> Self {
+        Error::Network(Box::new(e))
+    }
 }
 
 impl From<RegistryError> for Error {

@@ -11,6 +11,7 @@ pub mod images;
 pub mod layer;
 pub mod logs;
 pub mod monitor;
+pub mod network;
 pub mod pull;
 pub mod reference;
 pub mod registry;
@@ -51,6 +52,7 @@ pub struct Engine {
     registry: Registry,
     config: Config,
     events: EventBus,
+    networks: network::Networks,
 }
 
 impl Engine {
@@ -58,7 +60,8 @@ impl Engine {
         let store = Arc::new(Store::open(&opts.root)?);
         let config = opts.config;
         let registry = Registry::new(registry_options(&config), Credentials::load())?;
-        Ok(Engine { store, registry, config, events: EventBus::default() })
+        let networks = network::Networks::new(store.clone(), network::NetworkConfig::from_config(&config))?;
+        Ok(Engine { store, registry, config, events: EventBus::default(), networks })
     }
 
     pub fn store(&self) -> &Store {
@@ -67,6 +70,11 @@ impl Engine {
 
     pub fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    /// Container networks: records, bridges, addresses, firewall rules.
+    pub fn networks(&self) -> &network::Networks {
+        &self.networks
     }
 
     pub fn config(&self) -> &Config {

@@ -4,6 +4,7 @@ pub mod container;
 mod format;
 mod images;
 mod login;
+mod network;
 mod pull;
 
 use std::path::PathBuf;
@@ -48,6 +49,8 @@ pub enum Command {
     Logout(login::LogoutArgs),
     #[command(flatten)]
     Containers(container::ContainerCommand),
+    #[command(flatten)]
+    Network(network::NetworkCommand),
 }
 
 /// Opens the engine over the chosen state root with berth's config file.
@@ -72,6 +75,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull(args) => pull::run(&engine, args).await,
         Command::Login(args) => login::login(&engine, args).await,
         Command::Logout(args) => login::logout(&engine, args),
+        Command::Network(cmd) => network::run(&engine, cmd),
     }?;
     Ok(ExitCode::SUCCESS)
 }

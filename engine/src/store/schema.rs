@@ -5,10 +5,12 @@
 //!   │  └──< image_blobs                        (manifest/index/config blobs an image keeps alive)
 //!   ├──< tags          name:tag  → image       (unique: a tag names one image)
 //!   └──< repo_digests  name@digest → image
+//!
+//! networks ──< network_endpoints ──< port_mappings   (a container's address on a network, its published ports)
 //! ```
 //! Migrations run in order, each once, tracked by `PRAGMA user_version`. Append; never edit a shipped one.
 
-pub(crate) const MIGRATIONS: &[&str] = &[IMAGES_V1, crate::container::schema::CONTAINERS_V1];
+pub(crate) const MIGRATIONS: &[&str] = &[IMAGES_V1, crate::container::schema::CONTAINERS_V1, NETWORKS_V1];
 
 const IMAGES_V1: &str = "
 CREATE TABLE images (
@@ -52,6 +54,45 @@ CREATE TABLE repo_digests (
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
 );
 CREATE INDEX repo_digests_image ON repo_digests(image_id);
+";
+
+/// Container ids are not foreign keys: endpoints must outlive a container row until teardown has run.
+const NETWORKS_V1: &str = "
+CREATE TABLE networks (
+    id       TEXT PRIMARY KEY,                 -- 64 hex digits
+    name     TEXT NOT NULL UNIQUE,
+    driver   TEXT NOT NULL,                    -- bridge
+    bridge   TEXT NOT NULL UNIQUE,             -- Linux bridge device name
+    subnet   TEXT NOT NULL,                    -- 10.66.0.0/16
+    gateway  TEXT NOT NULL,
+    internal INTEGER NOT NULL,
+    dns      INTEGER NOT NULL,                 -- containers resolve each other by name
+    labels   TEXT NOT NULL,                    -- JSON object
+    created  TEXT NOT NULL
+);
+CREATE TABLE network_endpoints (
+    network_id     TEXT NOT NULL REFERENCES networks(id),
+    container_id   TEXT NOT NULL,
+    container_name TEXT NOT NULL,
+    address        TEXT NOT NULL,
+    mac            TEXT NOT NULL,
+    host_veth      TEXT NOT NULL UNIQUE,
+    ifname         TEXT NOT NULL,              -- eth0, eth1 ... inside the container
+    aliases        TEXT NOT NULL,              -- JSON array
+    PRIMARY KEY (network_id, container_id),
+    UNIQUE (network_id, address)
+);
+CREATE INDEX network_endpoints_container ON network_endpoints(container_id);
+CREATE TABLE port_mappings (
+    network_id     TEXT NOT NULL,
+    container_id   TEXT NOT NULL,
+    host_ip        TEXT NOT NULL,              -- 0.0.0.0 for every address
+    host_port      INTEGER NOT NULL,
+    container_port INTEGER NOT NULL,
+    protocol       TEXT NOT NULL,              -- tcp or udp
+    UNIQUE (host_ip, host_port, protocol),
+    FOREIGN KEY (network_id, container_id) REFERENCES network_endpoints(network_id, container_id) ON DELETE CASCADE
+);
 ";
 
 #[cfg(test)]

@@ -1,0 +1,216 @@
+//! The name resolver of user networks: answers A queries for container names, 12-digit id prefixes and
+//! network aliases from the state database (so it never needs reloading), and relays every other query
+//! to the host's resolvers. It listens on the network's gateway address, port 53.
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::{RData, Record, RecordType, rdata::A};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DnsError {
+    #[error("DNS resolver: cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("DNS resolver on {addr}: {source}")]
+    Receive { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A name → address lookup; errors count as "not found" and the query goes upstream.
+pub type Lookup = Arc<dyn Fn(&str) -> Option<Ipv4Addr> + Send + Sync>;
+
+pub struct Resolver {
+    socket: UdpSocket,
+    addr: SocketAddr,
+    lookup: Lookup,
+    upstreams: Vec<SocketAddr>,
+    /// Only clients from here are answered: containers of other networks must not learn this one's names.
+    clients: Option<ipnet::Ipv4Net>,
+}
+
+/// How long a relayed query may take before the client gets SERVFAIL.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Resolver {
+    pub fn bind(addr: SocketAddr, lookup: Lookup, upstreams: Vec<SocketAddr>) -> Result<Resolver, DnsError> {
+        let socket = UdpSocket::bind(addr).map_err(|source| DnsError::Bind { addr, source })?;
+        let addr = socket.local_addr().map_err(|source| DnsError::Bind { addr, source })?;
+        Ok(Resolver { socket, addr, lookup, upstreams, clients: None })
+    }
+
+    /// Ignores queries from outside `subnet`.
+    pub fn only_from(mut self, subnet: ipnet::Ipv4Net) -> Resolver {
+        self.clients = Some(subnet);
+        self
+    }
+
+    fn admits(&self, client: SocketAddr) -> bool {
+        match (self.clients, client.ip()) {
+            (None, _) => true,
+            (Some(net), std::net::IpAddr::V4(ip)) => net.contains(&ip),
+            (Some(_), std::net::IpAddr::V6(_)) => false,
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Answers queries until `keep_going` returns false (checked at least every `poll`).
+    pub fn serve(&self, poll: Duration, keep_going: impl Fn() -> bool) -> Result<(), DnsError> {
+        let recv_err = |source| DnsError::Receive { addr: self.addr, source };
+        self.socket.set_read_timeout(Some(poll)).map_err(recv_err)?;
+        let mut buf = [0u8; 4096];
+        while keep_going() {
+            let (len, client) = match self.socket.recv_from(&mut buf) {
+                Ok(got) => got,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(recv_err(e)),
+            };
+            if !self.admits(client) {
+                continue;
+            }
+            let query = buf[..len].to_vec();
+            match self.answer_locally(&query) {
+                Some(reply) => {
+                    let _ = self.socket.send_to(&reply, client);
+                }
+                None => self.relay(query, client),
+            }
+        }
+        Ok(())
+    }
+
+    /// The reply for a query about a container on this network; None when the name is not one.
+    fn answer_locally(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let request = Message::from_vec(query).ok()?;
+        if request.metadata.message_type != MessageType::Query {
+            return None;
+        }
+        let question = request.queries.first()?;
+        let name = question.name().to_ascii().trim_end_matches('.').to_ascii_lowercase();
+        let address = (self.lookup)(&name)?;
+        let mut reply = Message::response(request.metadata.id, request.metadata.op_code);
+        reply.metadata.recursion_desired = request.metadata.recursion_desired;
+        reply.metadata.recursion_available = true;
+        reply.metadata.authoritative = true;
+        reply.add_query(question.clone());
+        // Other record types for a container name get an empty answer, not the world's opinion.
+        if question.query_type() == RecordType::A {
+            reply.add_answer(Record::from_rdata(question.name().clone(), 0, RData::A(A(address))));
+        }
+        reply.to_vec().ok()
+    }
+
+    /// Passes a query to the first upstream that answers, on its own thread so slow upstreams never hold
+    /// up answers about containers.
+    fn relay(&self, query: Vec<u8>, client: SocketAddr) {
+        let Ok(reply_socket) = self.socket.try_clone() else { return };
+        let upstreams = self.upstreams.clone();
+        std::thread::spawn(move || {
+            let reply = upstreams.iter().find_map(|up| ask(*up, &query)).or_else(|| servfail(&query));
+            if let Some(reply) = reply {
+                let _ = reply_socket.send_to(&reply, client);
+            }
+        });
+    }
+}
+
+fn ask(upstream: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
+    let local: SocketAddr = match upstream {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local).ok()?;
+    socket.set_read_timeout(Some(UPSTREAM_TIMEOUT)).ok()?;
+    socket.connect(upstream).ok()?;
+    socket.send(query).ok()?;
+    let mut buf = vec![0u8; 65535];
+    let len = socket.recv(&mut buf).ok()?;
+    buf.truncate(len);
+    Some(buf)
+}
+
+fn servfail(query: &[u8]) -> Option<Vec<u8>> {
+    let request = Message::from_vec(query).ok()?;
+    let mut reply = Message::error_msg(request.metadata.id, request.metadata.op_code, ResponseCode::ServFail);
+    reply.add_queries(request.queries.iter().cloned());
+    reply.to_vec().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Name;
+    use std::str::FromStr;
+
+    fn query(name: &str, kind: RecordType) -> Vec<u8> {
+        let mut m = Message::query();
+        m.metadata.id = 4242;
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_str(name).unwrap(), kind));
+        m.to_vec().unwrap()
+    }
+
+    fn exchange(server: SocketAddr, packet: &[u8]) -> Message {
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        client.send_to(packet, server).unwrap();
+        let mut buf = [0u8; 4096];
+        let (len, _) = client.recv_from(&mut buf).unwrap();
+        Message::from_vec(&buf[..len]).unwrap()
+    }
+
+    #[test]
+    fn container_names_are_answered_and_other_names_go_upstream() {
+        // A fake upstream that answers everything with 192.0.2.7.
+        let upstream = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let upstream_addr = upstream.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok((len, from)) = upstream.recv_from(&mut buf) {
+                let req = Message::from_vec(&buf[..len]).unwrap();
+                let mut reply = Message::response(req.metadata.id, req.metadata.op_code);
+                let q = req.queries[0].clone();
+                reply.add_answer(Record::from_rdata(q.name().clone(), 30, RData::A(A(Ipv4Addr::new(192, 0, 2, 7)))));
+                reply.add_query(q);
+                upstream.send_to(&reply.to_vec().unwrap(), from).unwrap();
+            }
+        });
+        let lookup: Lookup = Arc::new(|name| (name == "web").then_some(Ipv4Addr::new(10, 9, 0, 2)));
+        let resolver = Resolver::bind("127.0.0.1:0".parse().unwrap(), lookup, vec![upstream_addr]).unwrap();
+        let addr = resolver.local_addr();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let server = std::thread::spawn(move || {
+            resolver.serve(Duration::from_millis(50), || !stop2.load(std::sync::atomic::Ordering::Relaxed))
+        });
+
+        let local = exchange(addr, &query("WEB.", RecordType::A));
+        assert_eq!(local.metadata.id, 4242);
+        assert_eq!(local.answers.len(), 1);
+        assert_eq!(local.answers[0].data, RData::A(A(Ipv4Addr::new(10, 9, 0, 2))));
+        let v6 = exchange(addr, &query("web.", RecordType::AAAA));
+        assert_eq!((v6.metadata.response_code, v6.answers.len()), (ResponseCode::NoError, 0));
+        let relayed = exchange(addr, &query("example.org.", RecordType::A));
+        assert_eq!(relayed.answers[0].data, RData::A(A(Ipv4Addr::new(192, 0, 2, 7))));
+
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn clients_outside_the_network_get_no_answer() {
+        let lookup: Lookup = Arc::new(|_| Some(Ipv4Addr::new(10, 9, 0, 2)));
+        let resolver = Resolver::bind("127.0.0.1:0".parse().unwrap(), lookup, vec![])
+            .unwrap()
+            .only_from("10.9.0.0/24".parse().unwrap());
+        assert!(!resolver.admits("127.0.0.1:5353".parse().unwrap()));
+        assert!(resolver.admits("10.9.0.7:5353".parse().unwrap()));
+        assert!(!resolver.admits("[::1]:5353".parse().unwrap()));
+    }
+}

@@ -1,0 +1,105 @@
+//! The /etc/hosts and /etc/resolv.conf a container gets, as text for the runtime to write into it.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::NetworkSettings;
+
+const LOCAL_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// Loopback names, then one line per network address naming the container (hostname, then aliases).
+pub fn hosts(hostname: &str, settings: &NetworkSettings) -> String {
+    let mut out = String::from(LOCAL_HOSTS);
+    for endpoint in settings.networks.values() {
+        let mut names = vec![hostname.to_string()];
+        let mut seen = BTreeSet::from([hostname.to_string()]);
+        names.extend(endpoint.aliases.iter().filter(|a| seen.insert(a.to_string())).cloned());
+        out.push_str(&format!("{}\t{}\n", endpoint.ip_address, names.join(" ")));
+    }
+    out
+}
+
+/// The resolver a container should use: the gateway of its first network with name resolution (user
+/// networks; the default bridge has none), whose resolver `Networks::spawn_resolver` starts.
+pub fn resolver_for(settings: &NetworkSettings) -> Option<Ipv4Addr> {
+    settings.networks.values().find(|e| !e.dns_names.is_empty()).and_then(|e| e.gateway.parse().ok())
+}
+
+/// The nameserver lines of a resolv.conf.
+pub fn nameservers(resolv_conf: &str) -> Vec<IpAddr> {
+    resolv_conf
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// A container's resolv.conf from the host's. On a network with berth's resolver (`resolver` is its
+/// address) that resolver answers; otherwise the host's servers, minus loopback ones the container cannot
+/// reach, falling back to public resolvers as Docker does. `search` and `options` lines are kept.
+pub fn resolv_conf(host_resolv_conf: &str, resolver: Option<Ipv4Addr>) -> String {
+    let servers: Vec<IpAddr> = match resolver {
+        Some(ip) => vec![ip.into()],
+        None => {
+            let reachable: Vec<IpAddr> =
+                nameservers(host_resolv_conf).into_iter().filter(|ip| !ip.is_loopback()).collect();
+            if reachable.is_empty() {
+                vec![Ipv4Addr::new(8, 8, 8, 8).into(), Ipv4Addr::new(8, 8, 4, 4).into()]
+            } else {
+                reachable
+            }
+        }
+    };
+    let mut out = String::new();
+    for line in host_resolv_conf.lines().map(str::trim) {
+        if line.starts_with("search ") || line.starts_with("options ") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for ip in servers {
+        out.push_str(&format!("nameserver {ip}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::EndpointSettings;
+    use super::*;
+
+    #[test]
+    fn hosts_names_the_container_on_each_network_once() {
+        let mut settings = NetworkSettings::default();
+        let endpoint = |ip: &str, aliases: &[&str]| EndpointSettings {
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            network_id: "n".into(),
+            endpoint_id: "e".into(),
+            gateway: "10.0.0.1".into(),
+            ip_address: ip.into(),
+            ip_prefix_len: 24,
+            mac_address: String::new(),
+            dns_names: vec![],
+        };
+        settings.networks.insert("a".into(), endpoint("10.0.0.2", &["web", "web", "box"]));
+        settings.networks.insert("b".into(), endpoint("10.0.1.2", &["box"]));
+        assert_eq!(resolver_for(&settings), None);
+        settings.networks.get_mut("b").unwrap().dns_names = vec!["box".into()];
+        assert_eq!(resolver_for(&settings), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        let text = hosts("box", &settings);
+        assert!(text.starts_with("127.0.0.1\tlocalhost\n"), "{text}");
+        assert!(text.ends_with("10.0.0.2\tbox web\n10.0.1.2\tbox\n"), "{text}");
+    }
+
+    #[test]
+    fn resolv_conf_uses_the_network_resolver_or_reachable_host_servers() {
+        let host = "# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch corp.example\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host, Some(Ipv4Addr::new(10, 1, 0, 1))),
+            "search corp.example\noptions edns0\nnameserver 10.1.0.1\n"
+        );
+        assert_eq!(resolv_conf(host, None), "search corp.example\noptions edns0\nnameserver 192.0.2.53\n");
+        assert_eq!(resolv_conf("nameserver 127.0.0.1\n", None), "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+}

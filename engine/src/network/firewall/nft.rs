@@ -1,0 +1,346 @@
+//! The nftables backend, through `nft`'s JSON interface, all in one table `inet <name>`:
+//!
+//! ```text
+//! chain prerouting  (nat, dstnat)   fib daddr type local jump hostports
+//! chain output      (nat, dstnat)   fib daddr type local jump hostports
+//! chain hostports                   [ip daddr H] th dport P dnat ip to C:CP        comment "ep:<endpoint>"
+//! chain postrouting (nat, srcnat)   ip saddr SUBNET oifname != BR masquerade        comment "net:<network>"
+//!                                   oifname BR ip saddr 127.0.0.0/8 masquerade      (host → 127.0.0.1:P)
+//!                                   oifname BR ip saddr SUBNET ct status dnat masquerade   (hairpin)
+//! chain forward     (filter)        iifname BR oifname BR accept; oifname BR ct state established,related
+//!                                   accept; oifname BR ct status dnat accept; oifname BR drop
+//!                                   (internal: iifname BR drop, no dnat accept)
+//! ```
+//! Rules carry a comment naming their network or endpoint; removal deletes exactly those by handle.
+//! A flock serialises changes between berth processes so the table and base rules are made once.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use nftables::batch::Batch;
+use nftables::expr::{
+    CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
+};
+use nftables::helper::{self, NftablesError};
+use nftables::schema::{Chain, NfListObject, NfObject, Rule, Table};
+use nftables::stmt::{JumpTarget, Match, NAT, NATFamily, Operator, Statement};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+
+use super::{FirewallDriver, FirewallError};
+use crate::network::{Endpoint, NetworkRecord};
+
+pub struct Nftables {
+    table: String,
+    lock: PathBuf,
+}
+
+const HOSTPORTS: &str = "hostports";
+
+/// A rule of berth's table as (chain, handle, comment).
+type TaggedRule = (String, u32, String);
+
+impl Nftables {
+    pub fn new(table: &str, lock: PathBuf) -> Nftables {
+        Nftables { table: table.into(), lock }
+    }
+
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T, FirewallError>) -> Result<T, FirewallError> {
+        let _guard = crate::store::lock::exclusive(&self.lock)
+            .map_err(|e| FirewallError::Lock { path: self.lock.clone(), reason: e.to_string() })?;
+        f()
+    }
+
+    fn err(&self, action: &str, source: NftablesError) -> FirewallError {
+        match source {
+            NftablesError::NftFailed { stderr, .. } => FirewallError::NftFailed {
+                table: self.table.clone(),
+                action: action.into(),
+                stderr: stderr.trim().into(),
+            },
+            source => FirewallError::Nft { table: self.table.clone(), action: action.into(), source: Box::new(source) },
+        }
+    }
+
+    /// The table's rules as (chain, handle, comment); None when the table does not exist.
+    fn rules(&self) -> Result<Option<Vec<TaggedRule>>, FirewallError> {
+        let args = ["list", "table", "inet", self.table.as_str()];
+        let ruleset = match helper::get_current_ruleset_with_args(helper::DEFAULT_NFT, args) {
+            Ok(r) => r,
+            Err(NftablesError::NftFailed { stderr, .. }) if stderr.contains("No such file or directory") => {
+                return Ok(None);
+            }
+            Err(e) => return Err(self.err("listing rules", e)),
+        };
+        Ok(Some(
+            ruleset
+                .objects
+                .iter()
+                .filter_map(|o| match o {
+                    NfObject::ListObject(NfListObject::Rule(r)) => {
+                        Some((r.chain.to_string(), r.handle?, r.comment.as_deref().unwrap_or_default().to_string()))
+                    }
+                    _ => None,
+                })
+                .collect(),
+        ))
+    }
+
+    fn apply(&self, action: &str, batch: Batch) -> Result<(), FirewallError> {
+        helper::apply_ruleset(&batch.to_nftables()).map_err(|e| self.err(action, e))
+    }
+
+    fn chain(&self, name: &'static str, base: Option<(NfChainType, NfHook, i32)>) -> NfListObject<'static> {
+        NfListObject::Chain(Chain {
+            family: NfFamily::INet,
+            table: Cow::Owned(self.table.clone()),
+            name: name.into(),
+            _type: base.map(|b| b.0),
+            hook: base.map(|b| b.1),
+            prio: base.map(|b| b.2),
+            policy: base.map(|_| NfChainPolicy::Accept),
+            ..Chain::default()
+        })
+    }
+
+    fn rule(&self, chain: &str, comment: &str, expr: Vec<Statement<'static>>) -> NfListObject<'static> {
+        NfListObject::Rule(Rule {
+            family: NfFamily::INet,
+            table: Cow::Owned(self.table.clone()),
+            chain: Cow::Owned(chain.into()),
+            expr: Cow::Owned(expr),
+            comment: Some(Cow::Owned(comment.into())),
+            ..Rule::default()
+        })
+    }
+
+    /// Adds the table, its chains and the jumps into `hostports`, once.
+    fn base(&self, batch: &mut Batch<'static>) {
+        batch.add(NfListObject::Table(Table {
+            family: NfFamily::INet,
+            name: Cow::Owned(self.table.clone()),
+            handle: None,
+        }));
+        batch.add(self.chain(HOSTPORTS, None));
+        batch.add(self.chain("prerouting", Some((NfChainType::NAT, NfHook::Prerouting, -100))));
+        batch.add(self.chain("output", Some((NfChainType::NAT, NfHook::Output, -100))));
+        batch.add(self.chain("postrouting", Some((NfChainType::NAT, NfHook::Postrouting, 100))));
+        batch.add(self.chain("forward", Some((NfChainType::Filter, NfHook::Forward, 0))));
+        for chain in ["prerouting", "output"] {
+            let local = eq(
+                Expression::Named(NamedExpression::Fib(Fib {
+                    result: FibResult::Type,
+                    flags: HashSet::from([FibFlag::Daddr]),
+                })),
+                s("local"),
+            );
+            let jump = Statement::Jump(JumpTarget { target: HOSTPORTS.into() });
+            batch.add(self.rule(chain, "berth", vec![local, jump]));
+        }
+    }
+
+    fn delete_tagged(&self, action: &str, tag: &str) -> Result<(), FirewallError> {
+        let Some(rules) = self.rules()? else { return Ok(()) };
+        let mut batch = Batch::new();
+        let mut any = false;
+        for (chain, handle, comment) in rules {
+            if comment == tag {
+                any = true;
+                batch.delete(NfListObject::Rule(Rule {
+                    family: NfFamily::INet,
+                    table: Cow::Owned(self.table.clone()),
+                    chain: Cow::Owned(chain),
+                    handle: Some(handle),
+                    ..Rule::default()
+                }));
+            }
+        }
+        if !any {
+            return Ok(());
+        }
+        self.apply(action, batch)
+    }
+
+    fn network_rules(&self, n: &NetworkRecord, tag: &str, batch: &mut Batch<'static>) {
+        let br = || s(&n.bridge);
+        let subnet = || prefix(n.subnet.network().to_string(), n.subnet.prefix_len());
+        let iif = || meta(MetaKey::Iifname);
+        let oif = || meta(MetaKey::Oifname);
+        let saddr = || payload("ip", "saddr");
+        let dnat_status = || Statement::Match(Match { left: ct("status"), right: s("dnat"), op: Operator::IN });
+        let post = "postrouting";
+        if !n.internal {
+            batch.add(self.rule(post, tag, vec![eq(saddr(), subnet()), neq(oif(), br()), Statement::Masquerade(None)]));
+        }
+        batch.add(self.rule(
+            post,
+            tag,
+            vec![eq(oif(), br()), eq(saddr(), prefix("127.0.0.0".into(), 8)), Statement::Masquerade(None)],
+        ));
+        batch.add(self.rule(
+            post,
+            tag,
+            vec![eq(oif(), br()), eq(saddr(), subnet()), dnat_status(), Statement::Masquerade(None)],
+        ));
+        let fwd = "forward";
+        batch.add(self.rule(fwd, tag, vec![eq(iif(), br()), eq(oif(), br()), Statement::Accept(None)]));
+        let established = Statement::Match(Match {
+            left: ct("state"),
+            right: Expression::List(vec![s("established"), s("related")]),
+            op: Operator::IN,
+        });
+        batch.add(self.rule(fwd, tag, vec![eq(oif(), br()), established, Statement::Accept(None)]));
+        if n.internal {
+            batch.add(self.rule(fwd, tag, vec![eq(iif(), br()), Statement::Drop(None)]));
+        } else {
+            batch.add(self.rule(fwd, tag, vec![eq(oif(), br()), dnat_status(), Statement::Accept(None)]));
+        }
+        batch.add(self.rule(fwd, tag, vec![eq(oif(), br()), Statement::Drop(None)]));
+    }
+}
+
+fn s(text: &str) -> Expression<'static> {
+    Expression::String(Cow::Owned(text.into()))
+}
+
+fn meta(key: MetaKey) -> Expression<'static> {
+    Expression::Named(NamedExpression::Meta(Meta { key }))
+}
+
+fn ct(key: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::CT(CT { key: key.into(), family: None, dir: None }))
+}
+
+fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
+        protocol: protocol.into(),
+        field: field.into(),
+    })))
+}
+
+fn prefix(addr: String, len: u8) -> Expression<'static> {
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(Expression::String(Cow::Owned(addr))),
+        len: len.into(),
+    }))
+}
+
+fn eq(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match { left, right, op: Operator::EQ })
+}
+
+fn neq(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match { left, right, op: Operator::NEQ })
+}
+
+fn network_tag(n: &NetworkRecord) -> String {
+    format!("net:{}", n.id)
+}
+
+fn endpoint_tag(e: &Endpoint) -> String {
+    format!("ep:{}", e.endpoint_id())
+}
+
+/// The DNAT rules for an endpoint's published ports.
+fn port_rules(table: &Nftables, e: &Endpoint) -> Vec<NfListObject<'static>> {
+    let tag = endpoint_tag(e);
+    e.ports
+        .iter()
+        .map(|p| {
+            let mut expr = vec![
+                eq(meta(MetaKey::Nfproto), s("ipv4")),
+                eq(meta(MetaKey::L4proto), s(p.protocol.as_str())),
+                eq(payload("th", "dport"), Expression::Number(p.host_port.into())),
+            ];
+            if !p.host_ip.is_unspecified() {
+                expr.push(eq(payload("ip", "daddr"), s(&p.host_ip.to_string())));
+            }
+            expr.push(Statement::DNAT(Some(NAT {
+                addr: Some(s(&e.address.to_string())),
+                family: Some(NATFamily::IP),
+                port: Some(Expression::Number(p.container_port.into())),
+                flags: None,
+            })));
+            table.rule(HOSTPORTS, &tag, expr)
+        })
+        .collect()
+}
+
+impl FirewallDriver for Nftables {
+    fn ensure_network(&self, network: &NetworkRecord) -> Result<(), FirewallError> {
+        self.locked(|| {
+            let tag = network_tag(network);
+            let mut batch = Batch::new();
+            match self.rules()? {
+                None => self.base(&mut batch),
+                Some(rules) if rules.iter().any(|(_, _, c)| *c == tag) => return Ok(()),
+                Some(_) => {}
+            }
+            self.network_rules(network, &tag, &mut batch);
+            self.apply(&format!("adding rules for network {}", network.name), batch)
+        })
+    }
+
+    fn remove_network(&self, network: &NetworkRecord) -> Result<(), FirewallError> {
+        self.locked(|| {
+            self.delete_tagged(&format!("removing rules of network {}", network.name), &network_tag(network))
+        })
+    }
+
+    fn add_ports(&self, _network: &NetworkRecord, endpoint: &Endpoint) -> Result<(), FirewallError> {
+        if endpoint.ports.is_empty() {
+            return Ok(());
+        }
+        self.locked(|| {
+            let mut batch = Batch::new();
+            if self.rules()?.is_none() {
+                self.base(&mut batch);
+            }
+            for rule in port_rules(self, endpoint) {
+                batch.add(rule);
+            }
+            self.apply(&format!("publishing ports of container {}", endpoint.container_name), batch)
+        })
+    }
+
+    fn remove_ports(&self, _network: &NetworkRecord, endpoint: &Endpoint) -> Result<(), FirewallError> {
+        if endpoint.ports.is_empty() {
+            return Ok(());
+        }
+        self.locked(|| {
+            self.delete_tagged(
+                &format!("unpublishing ports of container {}", endpoint.container_name),
+                &endpoint_tag(endpoint),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::PortMapping;
+
+    #[test]
+    fn published_ports_become_dnat_rules_tagged_with_their_endpoint() {
+        let fw = Nftables::new("berth_unit", PathBuf::from("/nonexistent"));
+        let endpoint = Endpoint {
+            network_id: "n".into(),
+            container_id: "c".into(),
+            container_name: "web".into(),
+            address: "10.66.0.2".parse().unwrap(),
+            mac: "02:42:0a:42:00:02".into(),
+            host_veth: "vb0".into(),
+            ifname: "eth0".into(),
+            aliases: vec![],
+            ports: vec![PortMapping::parse("127.0.0.1:8080:80").unwrap(), PortMapping::parse("53:53/udp").unwrap()],
+        };
+        let rules = port_rules(&fw, &endpoint);
+        let json = serde_json::to_value(&rules).unwrap();
+        let first = json[0]["rule"].to_string();
+        assert!(first.contains(r#""dnat":{"addr":"10.66.0.2","family":"ip","port":80}"#), "{first}");
+        assert!(first.contains(r#""right":"127.0.0.1""#) && first.contains(&endpoint_tag(&endpoint)), "{first}");
+        let second = json[1]["rule"].to_string();
+        assert!(second.contains(r#""right":"udp""#) && !second.contains("daddr"), "{second}");
+    }
+}

@@ -1,0 +1,586 @@
+//! Container networks: Linux bridges, veth pairs, addresses from berth's IPAM, NAT and published ports in
+//! berth's own nftables table, /etc/hosts and resolv.conf, and a name resolver for user networks.
+//!
+//! ```text
+//! host netns                                         container netns
+//!   berth0 (bridge, gateway 10.66.0.1/16) ── vb<hash> ═══ eth0 10.66.0.2/16, default via 10.66.0.1
+//!   table inet berth: DNAT for published ports (prerouting + output, fib daddr type local),
+//!                     masquerade out of each network, forward isolation between networks
+//! ```
+//! Records (networks, endpoints, port mappings) live in the state database; the kernel objects are derived
+//! from them and named deterministically, so a new berth process finds what an earlier one made, and
+//! teardown works from the database alone even after the container's netns is gone.
+
+mod bridge;
+pub mod dns;
+pub mod files;
+pub mod firewall;
+mod ipam;
+pub mod netlink;
+mod ports;
+mod records;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+use firewall::{FirewallDriver, FirewallError};
+use netlink::NetlinkError;
+
+pub use ipam::Endpoint;
+pub use ports::{PortMapping, Protocol};
+pub use records::{NetworkCreate, NetworkRecord};
+
+/// How often an idle resolver checks whether its network still has containers.
+const RESOLVER_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The name of the network containers join when they name none.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
+#[derive(Debug, Error)]
+pub enum NetworkError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("network {network}: {source}")]
+    Netlink { network: String, source: NetlinkError },
+    #[error("network {network}: {source}")]
+    Firewall { network: String, source: FirewallError },
+    #[error(transparent)]
+    FirewallDriver(FirewallError),
+    #[error("network {name} not found")]
+    NotFound { name: String },
+    #[error("network with name {name} already exists")]
+    NameTaken { name: String },
+    #[error("invalid network name {name:?}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")]
+    BadName { name: String },
+    #[error("network {name}: {reason}")]
+    BadConfig { name: String, reason: String },
+    #[error("network {name}: subnet {subnet} overlaps network {other} ({other_subnet})")]
+    SubnetOverlap { name: String, subnet: Ipv4Net, other: String, other_subnet: Ipv4Net },
+    #[error("no free subnet left in the pool {pool} for network {name}")]
+    PoolExhausted { name: String, pool: Ipv4Net },
+    #[error("network {network}: no free address left in {subnet} for container {container}")]
+    AddressesExhausted { network: String, subnet: Ipv4Net, container: String },
+    #[error("error response from daemon: network {network} has active endpoints ({containers})")]
+    InUse { network: String, containers: String },
+    #[error("{name} is a pre-defined network and cannot be removed")]
+    Predefined { name: String },
+    #[error("container {container} is already connected to network {network}")]
+    AlreadyConnected { container: String, network: String },
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected { container: String, network: String },
+    #[error("invalid port mapping {spec:?}: {reason}")]
+    BadPort { spec: String, reason: String },
+    #[error("cannot publish {binding} for container {container}: the port is already allocated by {holder}")]
+    PortTaken { binding: String, container: String, holder: String },
+    #[error("cannot publish {binding} for container {container}: {reason}")]
+    PortUnavailable { binding: String, container: String, reason: String },
+    #[error("--network {mode} does not take {what}")]
+    ModeTakesNoOptions { mode: &'static str, what: &'static str },
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
+    #[error("{op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("tearing down the network of container {container}: {}", join(errors))]
+    Teardown { container: String, errors: Vec<NetworkError> },
+    #[error("removing network {network}: {}", join(errors))]
+    RemoveIncomplete { network: String, errors: Vec<NetworkError> },
+}
+
+fn join(errors: &[NetworkError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// Names and addresses for the kernel objects of one berth state root.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Linux bridge of the default `bridge` network.
+    pub default_bridge: String,
+    pub default_subnet: Ipv4Net,
+    /// User networks created without `--subnet` get the first free /24 of this pool.
+    pub pool: Ipv4Net,
+    /// berth's own nftables table (family inet); no other table is touched.
+    pub firewall_table: String,
+    /// "nftables", or "none" to leave the firewall alone (no NAT, no published ports).
+    pub firewall_driver: String,
+}
+
+impl NetworkConfig {
+    pub fn from_config(config: &Config) -> NetworkConfig {
+        NetworkConfig {
+            default_bridge: config.network_default_bridge.clone(),
+            default_subnet: config.network_default_subnet,
+            pool: config.network_pool,
+            firewall_table: config.network_firewall_table.clone(),
+            firewall_driver: config.network_firewall_driver.clone(),
+        }
+    }
+}
+
+/// The container a network request is for.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerRef<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+/// One network a container joins, as `--network`, `--network-alias` and `-p` ask.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkRequest {
+    /// Network name or id (or an unambiguous id prefix).
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ports: Vec<PortMapping>,
+}
+
+/// How a container is networked, from `--network`, `--network-alias` and `-p`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// The host's namespace: the runtime creates no network namespace, berth wires nothing.
+    Host,
+    /// A namespace with only `lo`.
+    None,
+    /// A namespace joined to these networks (the first one gets the published ports).
+    Networks(Vec<NetworkRequest>),
+}
+
+impl NetworkMode {
+    /// `network` is `--network` (None: the default bridge); `host` and `none` take no aliases or ports.
+    pub fn from_flags(
+        network: Option<&str>,
+        aliases: &[String],
+        ports: &[PortMapping],
+    ) -> Result<NetworkMode, NetworkError> {
+        let mode = match network {
+            Some("host") => Some(("host", NetworkMode::Host)),
+            Some("none") => Some(("none", NetworkMode::None)),
+            _ => None,
+        };
+        if let Some((name, mode)) = mode {
+            if !ports.is_empty() {
+                return Err(NetworkError::ModeTakesNoOptions { mode: name, what: "published ports" });
+            }
+            if !aliases.is_empty() {
+                return Err(NetworkError::ModeTakesNoOptions { mode: name, what: "network aliases" });
+            }
+            return Ok(mode);
+        }
+        Ok(NetworkMode::Networks(vec![NetworkRequest {
+            network: network.unwrap_or(DEFAULT_NETWORK).to_string(),
+            aliases: aliases.to_vec(),
+            ports: ports.to_vec(),
+        }]))
+    }
+
+    /// Whether the runtime must give the container its own network namespace.
+    pub fn needs_netns(&self) -> bool {
+        !matches!(self, NetworkMode::Host)
+    }
+}
+
+/// A published port as `inspect` shows it under `Ports`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// One network of a container, as Docker's `NetworkSettings.Networks.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSettings {
+    pub aliases: Vec<String>,
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    pub gateway: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    pub mac_address: String,
+    #[serde(rename = "DNSNames")]
+    pub dns_names: Vec<String>,
+}
+
+/// A container's networks as Docker's `inspect` shows `NetworkSettings`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    /// `"80/tcp"` → host bindings.
+    pub ports: BTreeMap<String, Vec<PortBinding>>,
+    /// Address of the first network (Docker's top-level fields describe the default bridge).
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    pub gateway: String,
+    pub mac_address: String,
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+/// Networks of one state root: records in the store, kernel objects through netlink and the firewall driver.
+pub struct Networks {
+    store: Arc<Store>,
+    config: NetworkConfig,
+    firewall: Box<dyn FirewallDriver>,
+}
+
+impl Networks {
+    pub fn new(store: Arc<Store>, config: NetworkConfig) -> Result<Networks, NetworkError> {
+        let firewall = firewall::driver(&config.firewall_driver, &config.firewall_table, store.lock_path("network"))
+            .map_err(NetworkError::FirewallDriver)?;
+        Ok(Networks { store, config, firewall })
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// Creates a user network (records only; its bridge appears when the first container joins).
+    pub fn create(&self, req: &NetworkCreate) -> Result<NetworkRecord, NetworkError> {
+        self.ensure_default()?;
+        // Other berth networks are avoided in the database; the host's own routes only the kernel knows.
+        let routes = match req.subnet {
+            Some(_) => Vec::new(),
+            None => netlink::Socket::open()
+                .and_then(|mut s| s.routes())
+                .map_err(|source| NetworkError::Netlink { network: req.name.clone(), source })?,
+        };
+        records::create(&self.store, &self.config, req, &routes)
+    }
+
+    /// All networks, the default one first.
+    pub fn list(&self) -> Result<Vec<NetworkRecord>, NetworkError> {
+        self.ensure_default()?;
+        records::list(&self.store)
+    }
+
+    /// A network by name, id or unique id prefix.
+    pub fn get(&self, name_or_id: &str) -> Result<NetworkRecord, NetworkError> {
+        self.ensure_default()?;
+        records::find(&self.store, name_or_id)
+    }
+
+    /// Containers attached to a network.
+    pub fn endpoints(&self, network: &NetworkRecord) -> Result<Vec<Endpoint>, NetworkError> {
+        ipam::endpoints_of_network(&self.store, &network.id)
+    }
+
+    /// Docker-shaped `network inspect` document.
+    pub fn inspect(&self, name_or_id: &str) -> Result<serde_json::Value, NetworkError> {
+        let network = self.get(name_or_id)?;
+        let endpoints = self.endpoints(&network)?;
+        Ok(records::inspect_json(&network, &endpoints))
+    }
+
+    /// Removes a user network and its bridge and rules; refused while containers are attached.
+    pub fn remove(&self, name_or_id: &str) -> Result<NetworkRecord, NetworkError> {
+        let network = self.get(name_or_id)?;
+        if network.name == DEFAULT_NETWORK {
+            return Err(NetworkError::Predefined { name: network.name });
+        }
+        records::delete_unused(&self.store, &network)?;
+        self.teardown_network(&network)?;
+        Ok(network)
+    }
+
+    /// Removes every user network without containers; returns their names.
+    pub fn prune(&self) -> Result<Vec<String>, NetworkError> {
+        let mut removed = Vec::new();
+        for network in self.list()? {
+            if network.name == DEFAULT_NETWORK || !self.endpoints(&network)?.is_empty() {
+                continue;
+            }
+            match self.remove(&network.id) {
+                Ok(n) => removed.push(n.name),
+                // Someone attached a container meanwhile: it stays, as prune promises.
+                Err(NetworkError::InUse { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The runtime's one call once the container's namespace exists: nothing for `host`, `lo` up for
+    /// `none`, otherwise `attach`.
+    pub fn setup(
+        &self,
+        container: ContainerRef<'_>,
+        netns: &Path,
+        mode: &NetworkMode,
+    ) -> Result<NetworkSettings, NetworkError> {
+        match mode {
+            NetworkMode::Host => Ok(NetworkSettings::default()),
+            NetworkMode::None => {
+                let up = netlink::Socket::open_in(netns).and_then(|mut sock| sock.set_up("lo"));
+                up.map_err(|source| NetworkError::Netlink { network: "none".into(), source })?;
+                Ok(NetworkSettings::default())
+            }
+            NetworkMode::Networks(requests) => self.attach(container, netns, requests),
+        }
+    }
+
+    /// Connects a container whose network namespace is `netns` (a path such as `/proc/PID/ns/net`) to each
+    /// requested network: a veth pair with `eth<N>` inside, an address, the default route via the first
+    /// network's gateway, and DNAT rules for its published ports.
+    pub fn attach(
+        &self,
+        container: ContainerRef<'_>,
+        netns: &Path,
+        requests: &[NetworkRequest],
+    ) -> Result<NetworkSettings, NetworkError> {
+        let mut joined: Vec<String> = Vec::new();
+        for req in requests {
+            match self.attach_one(container, netns, req) {
+                Ok(network_id) => joined.push(network_id),
+                Err(e) => {
+                    // Leave nothing half-made: the container gets all the networks of this call or none of
+                    // them (networks it had before stay).
+                    for network_id in &joined {
+                        let _ = self.detach(container.id, Some(network_id));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        self.settings(container.id)
+    }
+
+    /// Joins one network; returns its id.
+    fn attach_one(
+        &self,
+        container: ContainerRef<'_>,
+        netns: &Path,
+        req: &NetworkRequest,
+    ) -> Result<String, NetworkError> {
+        let network = self.get(&req.network)?;
+        if network.internal && !req.ports.is_empty() {
+            return Err(NetworkError::BadConfig {
+                name: network.name.clone(),
+                reason: "an internal network cannot publish ports".into(),
+            });
+        }
+        let ports = ports::reserve_host_ports(&req.ports, container.name)?;
+        let endpoint = ipam::allocate(&self.store, &network, container, &req.aliases, &ports)?;
+        if let Err(e) = self.wire(&network, &endpoint, netns) {
+            let _ = self.unwire(&network, &endpoint);
+            let _ = ipam::release(&self.store, &network.id, container.id);
+            return Err(e);
+        }
+        Ok(network.id)
+    }
+
+    fn wire(&self, network: &NetworkRecord, endpoint: &Endpoint, netns: &Path) -> Result<(), NetworkError> {
+        let fw = |source| NetworkError::Firewall { network: network.name.clone(), source };
+        bridge::ensure(&bridge::RealKernel, network)
+            .map_err(|source| NetworkError::Netlink { network: network.name.clone(), source })?;
+        self.firewall.ensure_network(network).map_err(fw)?;
+        bridge::connect(&bridge::RealKernel, network, endpoint, netns)
+            .map_err(|source| NetworkError::Netlink { network: network.name.clone(), source })?;
+        self.firewall.add_ports(network, endpoint).map_err(fw)
+    }
+
+    fn unwire(&self, network: &NetworkRecord, endpoint: &Endpoint) -> Vec<NetworkError> {
+        let mut errors = Vec::new();
+        if let Err(source) = bridge::disconnect(&bridge::RealKernel, endpoint) {
+            errors.push(NetworkError::Netlink { network: network.name.clone(), source });
+        }
+        if let Err(source) = self.firewall.remove_ports(network, endpoint) {
+            errors.push(NetworkError::Firewall { network: network.name.clone(), source });
+        }
+        errors
+    }
+
+    /// Disconnects a container from one network, or from all when `network` is None: removes its veth,
+    /// its port rules and its addresses. Keeps going past failures and reports every one.
+    pub fn detach(&self, container_id: &str, network: Option<&str>) -> Result<(), NetworkError> {
+        let mut errors = Vec::new();
+        let wanted = match network {
+            Some(name) => Some(self.get(name)?),
+            None => None,
+        };
+        let endpoints = ipam::endpoints_of_container(&self.store, container_id)?;
+        if let Some(w) = &wanted
+            && !endpoints.iter().any(|e| e.network_id == w.id)
+        {
+            return Err(NetworkError::NotConnected { container: container_id.into(), network: w.name.clone() });
+        }
+        for endpoint in endpoints {
+            if wanted.as_ref().is_some_and(|w| w.id != endpoint.network_id) {
+                continue;
+            }
+            match records::find(&self.store, &endpoint.network_id) {
+                Ok(net) => errors.extend(self.unwire(&net, &endpoint)),
+                Err(e) => errors.push(e),
+            }
+            if let Err(e) = ipam::release(&self.store, &endpoint.network_id, container_id) {
+                errors.push(e);
+            }
+        }
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(NetworkError::Teardown { container: container_id.into(), errors }),
+        }
+    }
+
+    /// Disconnects every container that `is_alive` says is gone (a monitor killed before its cleanup ran);
+    /// returns their ids. For the engine's reconcile pass after a crash or reboot.
+    pub fn detach_dead(&self, is_alive: impl Fn(&str) -> bool) -> Result<Vec<String>, NetworkError> {
+        let ids: Vec<String> = {
+            let conn = self.store.conn();
+            let mut stmt = conn
+                .prepare("SELECT DISTINCT container_id FROM network_endpoints ORDER BY container_id")
+                .map_err(|e| self.store.db_err(e))?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.store.db_err(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.store.db_err(e))?
+        };
+        let mut detached = Vec::new();
+        for id in ids.into_iter().filter(|id| !is_alive(id)) {
+            self.detach(&id, None)?;
+            detached.push(id);
+        }
+        Ok(detached)
+    }
+
+    /// The container's networks as `inspect` shows them.
+    pub fn settings(&self, container_id: &str) -> Result<NetworkSettings, NetworkError> {
+        let endpoints = ipam::endpoints_of_container(&self.store, container_id)?;
+        let mut settings = NetworkSettings::default();
+        for endpoint in &endpoints {
+            let network = records::find(&self.store, &endpoint.network_id)?;
+            let entry = endpoint.settings(&network);
+            if settings.ip_address.is_empty() {
+                settings.ip_address = entry.ip_address.clone();
+                settings.ip_prefix_len = entry.ip_prefix_len;
+                settings.gateway = entry.gateway.clone();
+                settings.mac_address = entry.mac_address.clone();
+            }
+            for port in &endpoint.ports {
+                settings.ports.entry(port.container_key()).or_default().push(port.binding());
+            }
+            settings.networks.insert(network.name.clone(), entry);
+        }
+        Ok(settings)
+    }
+
+    /// The published ports of a container, as `port` lists them.
+    pub fn ports(&self, container_id: &str) -> Result<Vec<PortMapping>, NetworkError> {
+        Ok(ipam::endpoints_of_container(&self.store, container_id)?.into_iter().flat_map(|e| e.ports).collect())
+    }
+
+    /// The address of a container name or alias on a network, for the name resolver.
+    pub fn resolve(&self, network_id: &str, name: &str) -> Result<Option<Ipv4Addr>, NetworkError> {
+        ipam::resolve(&self.store, network_id, name)
+    }
+
+    /// The resolver of a user network, listening on its gateway (the bridge must exist: attach a container
+    /// first), answering with the network's containers and relaying other names to the host's resolvers
+    /// (or, on an internal network, answering SERVFAIL for them).
+    pub fn resolver(&self, network: &NetworkRecord, port: u16) -> Result<dns::Resolver, NetworkError> {
+        let host_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        // An internal network keeps its queries to itself, as it keeps its traffic.
+        let upstreams = match network.internal {
+            true => Vec::new(),
+            false => files::nameservers(&host_conf).into_iter().map(|ip| std::net::SocketAddr::new(ip, 53)).collect(),
+        };
+        let store = self.store.clone();
+        let network_id = network.id.clone();
+        let lookup: dns::Lookup = Arc::new(move |name| ipam::resolve(&store, &network_id, name).ok().flatten());
+        Ok(dns::Resolver::bind((network.gateway, port).into(), lookup, upstreams)?.only_from(network.subnet))
+    }
+
+    /// Serves a user network's names on its gateway, port 53, while containers are attached: returns once
+    /// the network has had no endpoint for two polls in a row. When another resolver already holds the
+    /// address it retries briefly (that one may be on its way out), then leaves the work to it.
+    pub fn run_resolver(&self, name_or_id: &str) -> Result<(), NetworkError> {
+        let network = self.get(name_or_id)?;
+        let mut attempts = 0;
+        let resolver = loop {
+            match self.resolver(&network, 53) {
+                Ok(r) => break r,
+                Err(NetworkError::Dns(dns::DnsError::Bind { source, .. }))
+                    if source.kind() == std::io::ErrorKind::AddrInUse && attempts < 10 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(RESOLVER_POLL / 4);
+                }
+                Err(NetworkError::Dns(dns::DnsError::Bind { source, .. }))
+                    if source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let idle_polls = std::cell::Cell::new(0);
+        let last_check = std::cell::Cell::new(std::time::Instant::now());
+        resolver.serve(RESOLVER_POLL, || {
+            if last_check.get().elapsed() < RESOLVER_POLL {
+                return true;
+            }
+            last_check.set(std::time::Instant::now());
+            let idle = ipam::endpoints_of_network(&self.store, &network.id).map(|e| e.is_empty()).unwrap_or(true);
+            idle_polls.set(if idle { idle_polls.get() + 1 } else { 0 });
+            idle_polls.get() < 2
+        })?;
+        Ok(())
+    }
+
+    /// Starts `exe network dns NETWORK` (exe is berth) in its own process group, for networks with name
+    /// resolution; a resolver already serving the network makes the new one exit at once.
+    pub fn spawn_resolver(&self, exe: &Path, network: &NetworkRecord) -> Result<(), NetworkError> {
+        use std::os::unix::process::CommandExt;
+        if !network.dns {
+            return Ok(());
+        }
+        std::process::Command::new(exe)
+            .arg("--root")
+            .arg(self.store.root())
+            .args(["network", "dns", &network.id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|source| NetworkError::Io { op: "start the DNS resolver", path: exe.into(), source })?;
+        Ok(())
+    }
+
+    fn teardown_network(&self, network: &NetworkRecord) -> Result<(), NetworkError> {
+        let mut errors = Vec::new();
+        if let Err(source) = self.firewall.remove_network(network) {
+            errors.push(NetworkError::Firewall { network: network.name.clone(), source });
+        }
+        if let Err(source) = bridge::remove(&bridge::RealKernel, network) {
+            errors.push(NetworkError::Netlink { network: network.name.clone(), source });
+        }
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(NetworkError::RemoveIncomplete { network: network.name.clone(), errors }),
+        }
+    }
+
+    /// Records the default network, and follows a config change of its bridge or subnet once it is unused.
+    fn ensure_default(&self) -> Result<(), NetworkError> {
+        records::ensure_default(&self.store, &self.config)?;
+        if let Some(old) = records::outdated_default(&self.store, &self.config)?
+            && records::reconfigure_default(&self.store, &old, &self.config)?
+        {
+            // The old bridge and its rules go; the new ones appear with the next container.
+            if let Err(e) = self.teardown_network(&old) {
+                tracing::warn!(%e, "removing the previous default bridge");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,227 @@
+//! `network create|ls|inspect|rm|prune`, plus the hidden plumbing the container runtime and tests use:
+//! `network attach` / `network detach` (wire a network namespace, like netavark's setup/teardown) and
+//! `network dns` (a user network's name resolver, started on demand).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use berth_engine::Engine;
+use berth_engine::network::{ContainerRef, NetworkCreate, NetworkRequest, PortMapping};
+use clap::{Args, Subcommand};
+
+use super::format::{table, time_ago};
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkSubcommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkSubcommand {
+    /// Create a network
+    Create(CreateArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(ListArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NamesArgs),
+    /// Remove one or more networks
+    #[command(visible_alias = "remove")]
+    Rm(NamesArgs),
+    /// Remove all unused networks
+    Prune(PruneArgs),
+    /// Connect a network namespace to networks and print its NetworkSettings (runtime plumbing)
+    #[command(hide = true)]
+    Attach(AttachArgs),
+    /// Disconnect a container from its networks (runtime plumbing)
+    #[command(hide = true)]
+    Detach(DetachArgs),
+    /// Serve a user network's container names until it has no containers
+    #[command(hide = true)]
+    Dns { network: String },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Subnet in CIDR form (default: the next free /24 of the configured pool)
+    #[arg(long)]
+    subnet: Option<ipnet::Ipv4Net>,
+    /// Gateway address inside the subnet (default: its first address)
+    #[arg(long)]
+    gateway: Option<std::net::Ipv4Addr>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    internal: bool,
+    /// Driver (only bridge)
+    #[arg(short, long, default_value = "bridge")]
+    driver: String,
+    /// Set metadata on the network (KEY=VALUE)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Do not truncate the output
+    #[arg(long)]
+    no_trunc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    #[arg(required = true, value_name = "NETWORK")]
+    networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The container's network namespace (/proc/PID/ns/net)
+    #[arg(long)]
+    netns: PathBuf,
+    #[arg(long)]
+    container_id: String,
+    #[arg(long)]
+    container_name: String,
+    /// Network alias (applies to every network given)
+    #[arg(long = "alias")]
+    aliases: Vec<String>,
+    /// Publish a port: [ip:][hostport:]containerport[/protocol] (on the first network)
+    #[arg(short, long = "publish")]
+    publish: Vec<String>,
+    #[arg(required = true, value_name = "NETWORK")]
+    networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DetachArgs {
+    container_id: String,
+    /// Only this network (default: all of the container's networks)
+    #[arg(long)]
+    network: Option<String>,
+}
+
+pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
+    let NetworkCommand::Network(cmd) = cmd;
+    let networks = engine.networks();
+    match cmd {
+        NetworkSubcommand::Create(args) => {
+            if args.driver != "bridge" {
+                bail!("network driver {:?} is not supported (use bridge)", args.driver);
+            }
+            let mut labels = BTreeMap::new();
+            for label in &args.labels {
+                let (k, v) = label.split_once('=').unwrap_or((label, ""));
+                labels.insert(k.to_string(), v.to_string());
+            }
+            let req = NetworkCreate {
+                name: args.name,
+                subnet: args.subnet,
+                gateway: args.gateway,
+                internal: args.internal,
+                labels,
+            };
+            println!("{}", networks.create(&req)?.id);
+        }
+        NetworkSubcommand::Ls(args) => {
+            let list = networks.list()?;
+            let id = |full: &str| if args.no_trunc { full.to_string() } else { full.chars().take(12).collect() };
+            if args.quiet {
+                list.iter().for_each(|n| println!("{}", id(&n.id)));
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|n| {
+                        vec![id(&n.id), n.name.clone(), n.driver.clone(), "local".into(), time_ago(Some(&n.created))]
+                    })
+                    .collect();
+                print!("{}", table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE", "CREATED"], &rows));
+            }
+        }
+        NetworkSubcommand::Inspect(args) => {
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            for name in &args.networks {
+                match networks.inspect(name) {
+                    Ok(doc) => found.push(doc),
+                    Err(e) => missing.push(e.to_string()),
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&found)?);
+            if !missing.is_empty() {
+                bail!("{}", missing.join("\n"));
+            }
+        }
+        NetworkSubcommand::Rm(args) => {
+            let mut failed = Vec::new();
+            for name in &args.networks {
+                match networks.remove(name) {
+                    Ok(_) => println!("{name}"),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            if !failed.is_empty() {
+                bail!("{}", failed.join("\n"));
+            }
+        }
+        NetworkSubcommand::Prune(args) => {
+            if !args.force {
+                print!(
+                    "WARNING! This will remove all custom networks not used by at least one container.\n\
+                     Are you sure you want to continue? [y/N] "
+                );
+                std::io::stdout().flush()?;
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    return Ok(());
+                }
+            }
+            let removed = networks.prune()?;
+            if !removed.is_empty() {
+                println!("Deleted Networks:");
+                removed.iter().for_each(|n| println!("{n}"));
+            }
+        }
+        NetworkSubcommand::Attach(args) => {
+            let mut ports = Vec::new();
+            for spec in &args.publish {
+                ports.push(PortMapping::parse(spec)?);
+            }
+            let requests: Vec<NetworkRequest> = args
+                .networks
+                .iter()
+                .enumerate()
+                .map(|(i, network)| NetworkRequest {
+                    network: network.clone(),
+                    aliases: args.aliases.clone(),
+                    ports: if i == 0 { ports.clone() } else { Vec::new() },
+                })
+                .collect();
+            let container = ContainerRef { id: &args.container_id, name: &args.container_name };
+            let settings = networks.attach(container, &args.netns, &requests)?;
+            let exe = std::env::current_exe().context("cannot find the berth executable to start the DNS resolver")?;
+            for req in &requests {
+                networks.spawn_resolver(&exe, &networks.get(&req.network)?)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&settings)?);
+        }
+        NetworkSubcommand::Detach(args) => networks.detach(&args.container_id, args.network.as_deref())?,
+        NetworkSubcommand::Dns { network } => networks.run_resolver(&network)?,
+    }
+    Ok(())
+}

@@ -1,0 +1,419 @@
+//! Container networking through the `berth` binary, as root, in network namespaces the tests create
+//! (`unshare -n sleep`). Each test uses its own state root, bridge name, nftables table and subnets, and
+//! removes all of them on success and on failure. Traffic goes only to 127.0.0.1 and into those namespaces.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use berth_engine::Config;
+use berth_engine::network::netlink::Socket;
+use berth_engine::network::{ContainerRef, NetworkConfig, NetworkMode, Networks};
+use berth_engine::store::Store;
+use serde_json::Value;
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// True when the test may run; false (after a loud message) when it must skip. Under CI a skip fails.
+fn root_or_skip(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test} needs root (network namespaces, bridges, nftables) and CI=true forbids skipping");
+    }
+    eprintln!("SKIPPED {test}: needs root for network namespaces, bridges and nftables");
+    false
+}
+
+/// One test's networking world: state root, config, namespaces, helper processes; all undone on drop.
+struct World {
+    dir: tempfile::TempDir,
+    bridge: String,
+    table: String,
+    /// Third octet shared by this run's subnets: 10.<base+k>.<octet>.0/24.
+    octet: u8,
+    sleepers: Vec<Child>,
+    servers: Vec<Child>,
+    containers: Vec<String>,
+}
+
+impl World {
+    fn new(n: u32) -> World {
+        let pid = std::process::id();
+        let dir = tempfile::tempdir().unwrap();
+        let bridge = format!("bt{}{n}", pid % 10000);
+        let table = format!("berth_t{pid}_{n}");
+        let octet = (pid % 250) as u8;
+        let config = format!(
+            "network_default_bridge = \"{bridge}\"\nnetwork_default_subnet = \"10.{}.{octet}.0/24\"\n\
+             network_pool = \"10.{}.{octet}.0/24\"\nnetwork_firewall_table = \"{table}\"\n",
+            200 + n,
+            210 + n
+        );
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        World { dir, bridge, table, octet, sleepers: Vec::new(), servers: Vec::new(), containers: Vec::new() }
+    }
+
+    fn berth(&self) -> Command {
+        let mut cmd = Command::new(BERTH);
+        cmd.env("BERTH_CONFIG", self.dir.path().join("config.toml")).env("BERTH_ROOT", self.dir.path().join("root"));
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.berth().args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "berth {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A fresh network namespace held by a sleeping process; returns the holder's pid.
+    fn netns(&mut self) -> u32 {
+        let child = Command::new("unshare").args(["-n", "sleep", "600"]).spawn().unwrap();
+        let pid = child.id();
+        self.sleepers.push(child);
+        let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok().as_ref() == Some(&ours) {
+            assert!(Instant::now() < deadline, "unshare -n did not make a namespace");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pid
+    }
+
+    /// Ends the namespace's holder, as when a container dies without its monitor's cleanup.
+    fn kill_netns(&mut self, pid: u32) {
+        if let Some(child) = self.sleepers.iter_mut().find(|c| c.id() == pid) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// The engine's network API over this world's state root, as the runtime would use it.
+    fn networks(&self) -> Networks {
+        let config = Config::load_from(&self.dir.path().join("config.toml")).unwrap();
+        let store = Arc::new(Store::open(&self.dir.path().join("root")).unwrap());
+        Networks::new(store, NetworkConfig::from_config(&config)).unwrap()
+    }
+
+    fn attach_cmd(&mut self, pid: u32, id: &str, extra: &[&str]) -> Command {
+        self.containers.push(id.to_string());
+        let mut cmd = self.berth();
+        cmd.args(["network", "attach", "--netns", &format!("/proc/{pid}/ns/net"), "--container-id", id])
+            .args(["--container-name", id])
+            .args(extra);
+        cmd
+    }
+
+    /// Attaches and returns the NetworkSettings document.
+    fn attach(&mut self, pid: u32, id: &str, extra: &[&str]) -> Value {
+        let out = self.attach_cmd(pid, id, extra).output().unwrap();
+        assert!(out.status.success(), "attach {id}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// busybox httpd serving `body` on port 80 inside the namespace of `pid`.
+    fn http_server(&mut self, pid: u32, body: &str) {
+        let www = self.dir.path().join(format!("www{pid}"));
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("index.html"), body).unwrap();
+        let server = in_netns(pid, &["busybox", "httpd", "-f", "-p", "80", "-h", www.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.servers.push(server);
+    }
+
+    fn rules(&self) -> String {
+        let out = Command::new("nft").args(["list", "table", "inet", &self.table]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits for this root's DNS resolvers to exit by themselves (they do once their network is empty).
+    fn resolvers_gone(&self) -> bool {
+        let root = self.dir.path().join("root");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if resolver_pids(&root).is_empty() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for id in &self.containers {
+            let _ = self.run(&["network", "detach", id]);
+        }
+        for child in self.servers.iter_mut().chain(self.sleepers.iter_mut()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let listed = self.run(&["network", "ls", "-q", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&listed.stdout).lines() {
+            let _ = self.run(&["network", "rm", id]);
+        }
+        if let Ok(mut sock) = Socket::open() {
+            let _ = sock.delete_link(&self.bridge);
+        }
+        let _ = Command::new("nft").args(["delete", "table", "inet", &self.table]).stderr(Stdio::null()).status();
+    }
+}
+
+fn in_netns(pid: u32, argv: &[&str]) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg("-t").arg(pid.to_string()).arg("-n").args(argv);
+    cmd
+}
+
+/// `curl` from inside a namespace (or from the host when pid is None); the body on success.
+/// An HTTP GET of `/` from inside the namespace of `pid` (or from the host when None); the body on a 200.
+/// A thread enters the namespace, so no client program needs to be installed.
+fn fetch(pid: Option<u32>, addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if let Some(pid) = pid {
+                    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+                    let net = rustix::thread::LinkNameSpaceType::Network;
+                    rustix::thread::move_into_link_name_space(std::os::fd::AsFd::as_fd(&ns), Some(net)).unwrap();
+                }
+                let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+                conn.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+                conn.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+                let mut reply = String::new();
+                conn.read_to_string(&mut reply).ok()?;
+                let (head, body) = reply.split_once("\r\n\r\n")?;
+                (head.split(' ').nth(1) == Some("200")).then(|| body.to_string())
+            })
+            .join()
+            .unwrap()
+    })
+}
+
+/// Retries briefly: a server or resolver just started may not be listening yet.
+fn fetch_eventually(pid: Option<u32>, addr: &str) -> Option<String> {
+    (0..20).find_map(|_| {
+        fetch(pid, addr).or_else(|| {
+            std::thread::sleep(Duration::from_millis(150));
+            None
+        })
+    })
+}
+
+fn resolver_pids(root: &Path) -> Vec<u32> {
+    let needle = format!("{}\0network\0dns", root.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
+        .collect()
+}
+
+fn vb_links() -> HashSet<String> {
+    Socket::open().unwrap().link_names().unwrap().into_iter().filter(|n| n.starts_with("vb")).collect()
+}
+
+fn ip_of(settings: &Value, network: &str) -> String {
+    settings["Networks"][network]["IPAddress"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_localhost() {
+    if !root_or_skip("user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_localhost") {
+        return;
+    }
+    let mut w = World::new(1);
+    let front = format!("10.221.{}.0/24", w.octet);
+    let back = format!("10.222.{}.0/24", w.octet);
+    w.ok(&["network", "create", "--subnet", &front, "--label", "tier=front", "front"]);
+    w.ok(&["network", "create", "--subnet", &back, "back"]);
+    let (a, b, c) = (w.netns(), w.netns(), w.netns());
+    let links_before = vb_links();
+
+    let sa = w.attach(a, "web", &["--alias", "www", "front"]);
+    let sb = w.attach(b, "client", &["front"]);
+    let sc = w.attach(c, "outsider", &["back"]);
+    let (ip_a, ip_c) = (ip_of(&sa, "front"), ip_of(&sc, "back"));
+    assert!(ip_a.starts_with("10.221.") && ip_of(&sb, "front").starts_with("10.221.") && ip_c.starts_with("10.222."));
+    assert_eq!(sa["Networks"]["front"]["DNSNames"], serde_json::json!(["web", "www"]));
+    let gateway: Ipv4Addr = sa["Gateway"].as_str().unwrap().parse().unwrap();
+
+    w.http_server(a, "hello from web");
+    assert_eq!(fetch_eventually(Some(b), &format!("{ip_a}:80")).as_deref(), Some("hello from web"));
+    assert_eq!(fetch(Some(c), &format!("{ip_a}:80")), None, "a namespace on another network reached web");
+
+    // The embedded resolver answers for container names and aliases on the network.
+    let lookup = |name: &str| {
+        (0..25).find_map(|_| {
+            let out = in_netns(b, &["busybox", "nslookup", name, &gateway.to_string()]).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if out.status.success() && text.contains(&ip_a) {
+                return Some(text);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            None
+        })
+    };
+    assert!(lookup("web").is_some(), "web did not resolve to {ip_a} through {gateway}");
+    assert!(lookup("www").is_some(), "alias www did not resolve");
+
+    // A call that fails partway undoes only its own networks: client keeps front, does not keep back.
+    let partial = w.attach_cmd(b, "client", &["back", "no-such-net"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&partial.stderr).contains("network no-such-net not found"));
+    let back_doc: Value = serde_json::from_str(&w.ok(&["network", "inspect", "back"])).unwrap();
+    assert_eq!(back_doc[0]["Containers"].as_object().unwrap().len(), 1, "{back_doc}");
+    assert_eq!(fetch(Some(b), &format!("{ip_a}:80")).as_deref(), Some("hello from web"));
+
+    // Removing a network in use is refused with the names of its containers.
+    let refused = w.run(&["network", "rm", "front"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("active endpoints (client, web)"));
+
+    // prune takes only networks nobody uses.
+    w.ok(&["network", "create", "--internal", "spare"]);
+    assert_eq!(w.ok(&["network", "prune", "-f"]), "Deleted Networks:\nspare\n");
+
+    // A published port answers on 127.0.0.1 from the host, and is gone after detach.
+    let d = w.netns();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let published = w.attach(d, "pub", &["-p", &format!("127.0.0.1:{port}:80"), "bridge"]);
+    assert_eq!(published["Ports"]["80/tcp"][0]["HostPort"], port.to_string());
+    w.http_server(d, "published");
+    let url = format!("127.0.0.1:{port}");
+    assert_eq!(fetch_eventually(None, &url).as_deref(), Some("published"));
+    let clash = w.attach_cmd(c, "thief", &["-p", &format!("127.0.0.1:{port}:80"), "bridge"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&clash.stderr).contains("already allocated by container pub"));
+    assert!(w.rules().contains(&format!("dport {port}")));
+    w.ok(&["network", "detach", "pub"]);
+    assert_eq!(fetch(None, &url), None, "the mapping outlived detach");
+    assert!(!w.rules().contains(&format!("dport {port}")));
+
+    for id in ["web", "client", "outsider"] {
+        w.ok(&["network", "detach", id]);
+    }
+    assert!(vb_links().is_subset(&links_before), "veths left behind: {:?}", vb_links().difference(&links_before));
+    assert!(w.resolvers_gone(), "a DNS resolver kept running after its network emptied");
+    let bridges: Vec<String> = ["front", "back"]
+        .iter()
+        .map(|n| {
+            let doc: Value = serde_json::from_str(&w.ok(&["network", "inspect", n])).unwrap();
+            doc[0]["Options"]["com.docker.network.bridge.name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    w.ok(&["network", "rm", "front", "back"]);
+    let mut sock = Socket::open().unwrap();
+    for bridge in &bridges {
+        assert!(sock.link(bridge).unwrap().is_none(), "bridge {bridge} outlived its network");
+    }
+    assert!(!w.rules().contains("10.221.") && !w.rules().contains("10.222."), "{}", w.rules());
+}
+
+#[test]
+fn twenty_parallel_attaches_get_distinct_addresses_and_leave_nothing_behind() {
+    if !root_or_skip("twenty_parallel_attaches_get_distinct_addresses_and_leave_nothing_behind") {
+        return;
+    }
+    let mut w = World::new(2);
+    let before = vb_links();
+    let pids: Vec<u32> = (0..20).map(|_| w.netns()).collect();
+    let children: Vec<Child> = pids
+        .iter()
+        .enumerate()
+        .map(|(i, pid)| {
+            w.attach_cmd(*pid, &format!("par{i}"), &["bridge"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut addresses = HashSet::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let settings: Value = serde_json::from_slice(&out.stdout).unwrap();
+        addresses.insert(ip_of(&settings, "bridge"));
+    }
+    assert_eq!(addresses.len(), 20, "{addresses:?}");
+    let made: HashSet<String> = Socket::open().unwrap().bridge_ports(&w.bridge).unwrap().into_iter().collect();
+    assert_eq!(made.len(), 20, "{made:?}");
+    assert!(made.is_disjoint(&before));
+    let inspect: Value = serde_json::from_str(&w.ok(&["network", "inspect", "bridge"])).unwrap();
+    assert_eq!(inspect[0]["Containers"].as_object().unwrap().len(), 20);
+
+    let detaches: Vec<Child> =
+        (0..20).map(|i| w.berth().args(["network", "detach", &format!("par{i}")]).spawn().unwrap()).collect();
+    for mut child in detaches {
+        assert!(child.wait().unwrap().success());
+    }
+    assert!(vb_links().is_disjoint(&made), "veths left: {:?}", vb_links().intersection(&made));
+    assert_eq!(Socket::open().unwrap().bridge_ports(&w.bridge).unwrap(), Vec::<String>::new());
+    let inspect: Value = serde_json::from_str(&w.ok(&["network", "inspect", "bridge"])).unwrap();
+    assert!(inspect[0]["Containers"].as_object().unwrap().is_empty());
+    assert!(!w.rules().contains("ep:"), "{}", w.rules());
+    let netns_dir: Vec<PathBuf> = std::fs::read_dir("/run/netns")
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    assert!(netns_dir.iter().all(|p| !p.to_string_lossy().contains(&w.bridge)), "{netns_dir:?}");
+}
+
+#[test]
+fn a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules() {
+    if !root_or_skip("a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules") {
+        return;
+    }
+    let mut w = World::new(3);
+    let (a, b) = (w.netns(), w.netns());
+    w.attach(a, "first", &["bridge"]);
+    let rules_once = w.rules();
+    let count = |text: &str| text.lines().filter(|l| l.contains("comment")).count();
+    w.ok(&["network", "detach", "first"]);
+    let again = w.attach(b, "second", &["bridge"]);
+    assert_eq!(count(&w.rules()), count(&rules_once), "{}", w.rules());
+    assert_eq!(w.rules().matches("jump hostports").count(), 2);
+    let mut sock = Socket::open().unwrap();
+    assert!(sock.link(&w.bridge).unwrap().is_some_and(|l| l.up));
+    let gateway_addrs = sock.addresses(&w.bridge).unwrap();
+    assert_eq!(gateway_addrs.len(), 1, "{gateway_addrs:?}");
+    assert_eq!(gateway_addrs[0].addr().to_string(), again["Gateway"].as_str().unwrap());
+    assert!(sock.routes().unwrap().contains(&gateway_addrs[0].trunc()), "no route to the bridge's subnet");
+
+    // A container that died without cleanup: its netns is gone, its address, port rule and record remain
+    // until the reconcile pass detaches it.
+    let g = w.netns();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    w.attach(g, "ghost", &["-p", &format!("127.0.0.1:{port}:80"), "bridge"]);
+    w.kill_netns(g);
+    assert!(w.rules().contains(&format!("dport {port}")));
+    let networks = w.networks();
+    assert_eq!(networks.detach_dead(|id| id != "ghost").unwrap(), ["ghost"]);
+    assert!(!w.rules().contains(&format!("dport {port}")), "{}", w.rules());
+    assert!(networks.settings("ghost").unwrap().networks.is_empty());
+    assert_eq!(networks.settings("second").unwrap().networks.len(), 1);
+
+    // --network none: a namespace with only lo, and it is up.
+    let n = w.netns();
+    let netns = PathBuf::from(format!("/proc/{n}/ns/net"));
+    let nothing = ContainerRef { id: "lonely", name: "lonely" };
+    let settings = networks.setup(nothing, &netns, &NetworkMode::None).unwrap();
+    assert!(settings.networks.is_empty());
+    let mut inside = Socket::open_in(&netns).unwrap();
+    assert_eq!(inside.link_names().unwrap(), ["lo"]);
+    assert!(inside.link("lo").unwrap().is_some_and(|l| l.up));
+}
