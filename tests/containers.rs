@@ -2,6 +2,7 @@
 //! run options, exit codes and errors. Needs root (skips loudly otherwise; CI=true forbids skipping).
 
 mod rt;
+mod support;
 
 use rt::{Env, can_run};
 
@@ -161,10 +162,30 @@ fn rmi_refuses_an_image_a_container_uses() {
     }
     let env = Env::new();
     env.ok(&["create", "--name", "user", "busybox"]);
-    let (_, err) = env.fails(&["rmi", "busybox"]);
-    assert!(err.contains("in use") && err.contains("busybox"), "{err}");
-    assert!(env.ok(&["images", "-q"]).lines().count() == 1, "the image must still be there");
-    env.ok(&["rm", "user"]);
+    let id = env.inspect("user")["Image"].as_str().unwrap().to_string();
+    // Removing one of two names only untags; the image stays for the container.
     env.ok(&["rmi", "busybox"]);
+    let (_, err) = env.fails(&["rmi", &env.reference]);
+    assert!(err.contains("in use"), "{err}");
+    let (_, err) = env.fails(&["rmi", "-f", &id]);
+    assert!(err.contains("in use"), "{err}");
+    assert_eq!(env.ok(&["images", "-q"]).lines().count(), 1, "the image must still be there");
+    env.ok(&["rm", "user"]);
+    env.ok(&["rmi", &env.reference]);
     assert!(env.ok(&["images", "-q"]).trim().is_empty());
+}
+
+#[test]
+fn run_pulls_a_missing_image() {
+    if !can_run("run_pulls_a_missing_image") {
+        return;
+    }
+    let env = Env::new();
+    // Forget the registry name (the `busybox` tag keeps the image), so `run` must pull it again.
+    env.ok(&["rmi", &env.reference]);
+    let out = env.run(&["run", "--rm", &env.reference, "echo", "pulled"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pulled\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unable to find image"));
+    assert!(env.ok(&["images"]).contains("busybox"));
 }

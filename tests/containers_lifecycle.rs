@@ -3,6 +3,7 @@
 //! monitor, and parallel creators. Needs root (skips loudly otherwise; CI=true forbids skipping).
 
 mod rt;
+mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

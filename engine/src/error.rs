@@ -1,6 +1,10 @@
 //! The engine's error: one variant per module, each module's error carrying its own context.
+//! The large module errors are boxed so every `Result` stays small.
 
 use thiserror::Error;
+
+use crate::pull::PullError;
+use crate::registry::RegistryError;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -9,13 +13,25 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    Registry(Box<RegistryError>),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Pull(#[from] crate::pull::PullError),
+    Pull(Box<PullError>),
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
     #[error(transparent)]
     Container(#[from] crate::container::ContainerError),
+}
+
+impl From<RegistryError> for Error {
+    fn from(e: RegistryError) -> Self {
+        Error::Registry(Box::new(e))
+    }
+}
+
+impl From<PullError> for Error {
+    fn from(e: PullError) -> Self {
+        Error::Pull(Box::new(e))
+    }
 }

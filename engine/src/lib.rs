@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod container;
+pub mod digest;
 mod error;
 pub mod events;
 pub mod images;

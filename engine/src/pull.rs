@@ -28,7 +28,7 @@ use crate::store::{LayerRecord, NewImage, Store, StoreError, TempDir, chain_ids}
 #[derive(Debug, Error)]
 pub enum PullError {
     #[error("pulling {image}: {source}")]
-    Registry { image: String, source: RegistryError },
+    Registry { image: String, source: Box<RegistryError> },
     #[error("pulling {image}: manifest lists {layers} layers but the config has {diff_ids} diff ids")]
     LayerCount { image: String, layers: usize, diff_ids: usize },
     #[error("pulling {image}: layer {layer} has unsupported media type {media_type:?}")]
@@ -41,10 +41,10 @@ pub enum PullError {
     Oversized { image: String, layer: String, expected: u64 },
     #[error("pulling {image}: layer {layer} failed verification: expected diff id {expected}, got {actual}")]
     DiffIdMismatch { image: String, layer: String, expected: String, actual: String },
-    #[error("pulling {image}: layer {layer}: download failed: {source}")]
-    Download { image: String, layer: String, source: RegistryError },
+    #[error("pulling {image}: layer {layer}: download failed after {received} of {expected} bytes: {source}")]
+    Download { image: String, layer: String, received: u64, expected: u64, source: Box<RegistryError> },
     #[error("pulling {image}: layer {layer}: {source}")]
-    Unpack { image: String, layer: String, source: LayerError },
+    Unpack { image: String, layer: String, source: Box<LayerError> },
     #[error("pulling {image}: {source}")]
     Store { image: String, source: StoreError },
     #[error("pulling {image}: layer {layer} not stored because a lower layer failed")]
@@ -107,7 +107,7 @@ pub(crate) async fn pull(
     let resolved = registry
         .resolve(&reference, &platform)
         .await
-        .map_err(|source| PullError::Registry { image: image.clone(), source })?;
+        .map_err(|source| PullError::Registry { image: image.clone(), source: Box::new(source) })?;
     let diff_ids: Vec<String> = resolved.config.rootfs().diff_ids().to_vec();
     let layers: Vec<Descriptor> = resolved.manifest.layers().to_vec();
     if diff_ids.len() != layers.len() {
@@ -161,10 +161,7 @@ fn record_image(
         created: config.created().clone(),
         layers: chains,
         blobs: vec![resolved.manifest_digest.clone(), resolved.config_digest.clone()],
-        tag: reference
-            .tag
-            .as_ref()
-            .map(|_| reference.with_tag(reference.tag.as_deref().unwrap_or("latest")).to_string()),
+        tag: reference.tag.as_ref().map(|t| reference.with_tag(t).to_string()),
         repo_digest: format!("{}@{digest}", reference.name()),
     })?;
     Ok(Pulled { reference: reference.clone(), image_id: resolved.config_digest.clone(), digest, updated })
@@ -224,12 +221,19 @@ async fn fetch_layer(
     {
         return Err(PullError::ParentFailed { image: job.image.clone(), layer: desc.digest().to_string() });
     }
-    if !report.deferred_links.is_empty() {
+    if !report.deferred_links.is_empty() || !report.implicit_dirs.is_empty() {
         let lowers: Vec<PathBuf> = job.chains[..i].iter().rev().map(|c| job.store.layer_dir(c)).collect();
         let dest = dir.path().to_path_buf();
-        let links = report.deferred_links.clone();
-        blocking(&job.image, move || layer::link_from_lowers(&dest, &lowers, &links)).await?.map_err(|source| {
-            PullError::Unpack { image: job.image.clone(), layer: desc.digest().to_string(), source }
+        let (links, mut dirs) = (report.deferred_links.clone(), report.implicit_dirs.clone());
+        blocking(&job.image, move || {
+            dirs.extend(layer::link_from_lowers(&dest, &lowers, &links)?);
+            layer::inherit_from_lowers(&dest, &lowers, &dirs)
+        })
+        .await?
+        .map_err(|source| PullError::Unpack {
+            image: job.image.clone(),
+            layer: desc.digest().to_string(),
+            source: Box::new(source),
         })?;
     }
     let record = LayerRecord {
@@ -280,7 +284,9 @@ async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackR
     let mut blob = job.registry.blob(&job.reference, &layer).await.map_err(|source| PullError::Download {
         image: image(),
         layer: layer.clone(),
-        source,
+        received: 0,
+        expected: expected_size,
+        source: Box::new(source),
     })?;
 
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(32);
@@ -325,7 +331,13 @@ async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackR
     drop(tx);
     let unpacked = unpacker.await.map_err(|e| PullError::Task { image: image(), reason: e.to_string() })?;
     if let Some(source) = stream_error {
-        return Err(PullError::Download { image: image(), layer, source });
+        return Err(PullError::Download {
+            image: image(),
+            layer,
+            received,
+            expected: expected_size,
+            source: Box::new(source),
+        });
     }
     job.progress(desc, LayerProgress::Verifying);
     // Bad bytes explain a failed unpack better than the unpack error does, so check them first.
@@ -345,7 +357,11 @@ async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackR
                 reason: format!("unpacking {layer} ended before its download"),
             });
         }
-        unpacked => unpacked.map_err(|source| PullError::Unpack { image: image(), layer: layer.clone(), source })?,
+        unpacked => unpacked.map_err(|source| PullError::Unpack {
+            image: image(),
+            layer: layer.clone(),
+            source: Box::new(source),
+        })?,
     };
     if report.diff_id != job.diff_ids[i] {
         return Err(PullError::DiffIdMismatch {

@@ -124,7 +124,7 @@ pub fn run_system(engine: &Engine, cmd: SystemSubcommand) -> anyhow::Result<()> 
                 .disk_usage()?
                 .into_iter()
                 .map(|u| {
-                    let pct = if u.size == 0 { 0 } else { u.reclaimable * 100 / u.size };
+                    let pct = (u.reclaimable * 100).checked_div(u.size).unwrap_or(0);
                     vec![
                         u.kind.to_string(),
                         u.total.to_string(),

@@ -22,8 +22,12 @@ pub struct Cli {
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace); BERTH_LOG overrides.
     #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
     pub log_level: String,
+    /// TUI colour theme: dark, light, high-contrast, a name from $XDG_CONFIG_HOME/berth/themes or a path.
+    #[arg(long, global = true, value_name = "THEME")]
+    pub theme: Option<String>,
+    /// Without a command, berth opens the terminal UI.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,7 +60,11 @@ fn open_engine(root: Option<PathBuf>) -> anyhow::Result<Engine> {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let engine = open_engine(cli.root)?;
-    match cli.command {
+    let Some(command) = cli.command else {
+        berth_ui::run(engine, berth_ui::UiOptions { theme: cli.theme, config: None }).await?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
         Command::Containers(cmd) => return container::run(&engine, cmd).await,
         Command::Images(cmd) => images::run(&engine, cmd),
         Command::Image(cmd) => images::run_image(&engine, cmd).await,

@@ -6,7 +6,7 @@
 //! [`Applier::finish`], since writing children changes a directory's mtime and a read-only mode would
 //! block them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -34,6 +34,8 @@ pub(crate) struct Applier<'o> {
     dirs: BTreeMap<PathBuf, (u32, Timespec)>,
     /// Whiteout devices this layer made, so that a real entry replacing one can tell it from a device.
     whiteouts: HashSet<PathBuf>,
+    /// Directories made only to hold an entry below them, with no entry of their own (so far).
+    implicit: BTreeSet<PathBuf>,
     size: u64,
     deferred: Vec<DeferredLink>,
     buf: Vec<u8>,
@@ -48,14 +50,16 @@ impl<'o> Applier<'o> {
             privileged: rustix::process::geteuid().is_root(),
             dirs: BTreeMap::new(),
             whiteouts: HashSet::new(),
+            implicit: BTreeSet::new(),
             size: 0,
             deferred: Vec::new(),
             buf: vec![0; COPY_BUFFER],
         })
     }
 
-    pub(crate) fn into_results(self) -> (u64, Vec<DeferredLink>) {
-        (self.size, self.deferred)
+    /// Bytes of file data written, hardlinks left for the lowers, and directories made implicitly.
+    pub(crate) fn into_results(self) -> (u64, Vec<DeferredLink>, Vec<PathBuf>) {
+        (self.size, self.deferred, self.implicit.into_iter().collect())
     }
 
     pub(crate) fn apply<R: Read>(
@@ -132,8 +136,11 @@ impl<'o> Applier<'o> {
         Ok(())
     }
 
-    fn parent(&self, parent: &Path, path: &Path) -> Result<OwnedFd, LayerError> {
-        self.root.open_dir_create(parent).map_err(LayerError::io(path, "open parent directory"))
+    fn parent(&mut self, parent: &Path, path: &Path) -> Result<OwnedFd, LayerError> {
+        let mut created = Vec::new();
+        let fd = self.root.open_dir_create(parent, &mut created).map_err(LayerError::io(path, "open parent directory"));
+        self.implicit.extend(created);
+        fd
     }
 
     /// Empties the slot `name` in `parent` for a new non-directory entry.
@@ -150,6 +157,7 @@ impl<'o> Applier<'o> {
             self.dirs.retain(|p, _| !p.starts_with(path));
             self.whiteouts.retain(|p| !p.starts_with(path));
             self.deferred.retain(|link| !link.path.starts_with(path));
+            self.implicit.retain(|p| !p.starts_with(path));
         } else {
             self.whiteouts.remove(path);
         }
@@ -223,6 +231,7 @@ impl<'o> Applier<'o> {
         }
         apply_owner_mode_xattrs(&Node::Open(fd.as_fd()), meta, path, self.opts.preserve_owners, false)?;
         self.dirs.insert(path.to_path_buf(), (meta.mode, meta.mtime));
+        self.implicit.remove(path);
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, Stat, Timespec, Timestamps};
 use rustix::io::Errno;
 
 /// Deepest directory tree [`remove_tree_at`] descends into.
@@ -75,20 +75,26 @@ impl Root {
         }
     }
 
-    /// Like [`Root::open_dir`], creating missing directories (mode 0755) one component at a time.
-    pub(crate) fn open_dir_create(&self, dir: &Path) -> io::Result<OwnedFd> {
+    /// Like [`Root::open_dir`], creating missing directories (mode 0755) one component at a time. Each
+    /// directory made is pushed to `created`; the existing directory they were made in keeps its mtime.
+    pub(crate) fn open_dir_create(&self, dir: &Path, created: &mut Vec<PathBuf>) -> io::Result<OwnedFd> {
         match self.open_dir(dir) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             result => return result,
         }
         let mut prefix = PathBuf::new();
         let mut parent = self.open_dir(&prefix)?;
+        let mut first_parent: Option<(OwnedFd, Stat)> = None;
         for component in dir.components() {
             prefix.push(component);
             parent = match self.open_dir(&prefix) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    if first_parent.is_none() {
+                        first_parent = Some((parent.try_clone()?, rustix::fs::fstat(&parent)?));
+                    }
                     match rustix::fs::mkdirat(&parent, component.as_os_str(), Mode::from_raw_mode(0o755)) {
-                        Ok(()) | Err(Errno::EXIST) => {}
+                        Ok(()) => created.push(prefix.clone()),
+                        Err(Errno::EXIST) => {}
                         Err(e) => return Err(e.into()),
                     }
                     self.open_dir(&prefix)?
@@ -96,8 +102,22 @@ impl Root {
                 result => result?,
             };
         }
+        if let Some((fd, before)) = first_parent {
+            restore_mtime(fd.as_fd(), &before)?;
+        }
         Ok(parent)
     }
+}
+
+/// Puts back the access and modification times `before` on the directory `dir` (an `O_PATH` fd will do).
+pub(crate) fn restore_mtime(dir: BorrowedFd<'_>, before: &Stat) -> io::Result<()> {
+    let fd = rustix::fs::openat(dir, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let times = Timestamps {
+        last_access: Timespec { tv_sec: before.st_atime, tv_nsec: before.st_atime_nsec as _ },
+        last_modification: Timespec { tv_sec: before.st_mtime, tv_nsec: before.st_mtime_nsec as _ },
+    };
+    rustix::fs::futimens(&fd, &times)?;
+    Ok(())
 }
 
 /// What sits at `name` in `dir`, without following a symlink there.

@@ -1,8 +1,9 @@
-//! Hardlinks whose target lives in a lower layer, made once those layers are on disk.
+//! What a layer takes from the layers below it, once those are on disk: hardlinks whose target lives in a
+//! lower layer, and the metadata of directories the layer made only to hold entries below them.
 //!
-//! The target is looked up the way overlayfs would show it: top-most lower first, stopping at a whiteout
-//! (an error: the file is deleted), at an opaque directory (nothing deeper shows through) or at a
-//! non-directory standing where the path needs a directory.
+//! Paths are looked up the way overlayfs would show them: top-most lower first, stopping at a whiteout
+//! (the path is deleted), at an opaque directory (nothing deeper shows through) or at a non-directory
+//! standing where the path needs a directory.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -14,8 +15,8 @@ use std::path::{Component, Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
-use super::inroot::{Root, lstat_at, split};
-use super::meta::Node;
+use super::inroot::{Root, lstat_at, restore_mtime, split};
+use super::meta::{Meta, Node, apply_owner_mode_xattrs};
 use super::whiteout;
 use super::{DeferredLink, LayerError};
 
@@ -23,15 +24,12 @@ use super::{DeferredLink, LayerError};
 /// (top-most lower first) that has it, honouring overlay whiteouts and opaque directories in higher lowers.
 ///
 /// A hardlink across layer directories of one filesystem (`linkat`); on `EXDEV` the file is copied (data,
-/// mode, owner, xattrs, times). The parent directory keeps its mtime.
-pub fn link_from_lowers(dest: &Path, lowers: &[PathBuf], links: &[DeferredLink]) -> Result<(), LayerError> {
+/// mode, owner, xattrs, times). The parent directory keeps its mtime. Returns the directories made to hold
+/// the links, for [`inherit_from_lowers`].
+pub fn link_from_lowers(dest: &Path, lowers: &[PathBuf], links: &[DeferredLink]) -> Result<Vec<PathBuf>, LayerError> {
     let root = Root::open(dest).map_err(LayerError::io(dest, "open layer directory"))?;
-    let lower_roots = lowers
-        .iter()
-        .map(|lower| {
-            Root::open(lower).map(|root| (lower.as_path(), root)).map_err(LayerError::io(lower, "open lower layer"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let lower_roots = open_lowers(lowers)?;
+    let mut created = Vec::new();
     for link in links {
         let (source_dir, stat) = find(&lower_roots, link)?;
         let bad = |reason| LayerError::BadLink { path: link.path.clone(), target: link.target.clone(), reason };
@@ -39,7 +37,8 @@ pub fn link_from_lowers(dest: &Path, lowers: &[PathBuf], links: &[DeferredLink])
             (Some(source_name), Some(split)) => (source_name, split),
             _ => return Err(bad("the link or its target is the layer root")),
         };
-        let parent_fd = root.open_dir_create(parent).map_err(LayerError::io(&link.path, "open parent directory"))?;
+        let parent_fd =
+            root.open_dir_create(parent, &mut created).map_err(LayerError::io(&link.path, "open parent directory"))?;
         let parent_stat = rustix::fs::fstat(&parent_fd).map_err(|e| io_err(&link.path, "fstat parent", e))?;
         if let Some(existing) = lstat_at(parent_fd.as_fd(), name).map_err(LayerError::io(&link.path, "lstat"))? {
             if FileType::from_raw_mode(existing.st_mode) == FileType::Directory {
@@ -55,72 +54,164 @@ pub fn link_from_lowers(dest: &Path, lowers: &[PathBuf], links: &[DeferredLink])
         }
         restore_mtime(parent_fd.as_fd(), &parent_stat).map_err(LayerError::io(parent, "utimensat"))?;
     }
+    Ok(created)
+}
+
+/// Gives each of `dirs` (directories of `dest` with no entry of their own in its layer) the owner, mode,
+/// xattrs (overlay's own excepted) and mtime of the directory at the same path as the top-most of `lowers`
+/// shows it, as overlay copy-up would keep them. A directory no lower shows, or one under an opaque
+/// directory of `dest`, keeps what it has (0755, owned by the unpacking user).
+pub fn inherit_from_lowers(dest: &Path, lowers: &[PathBuf], dirs: &[PathBuf]) -> Result<(), LayerError> {
+    if lowers.is_empty() || dirs.is_empty() {
+        return Ok(());
+    }
+    let root = Root::open(dest).map_err(LayerError::io(dest, "open layer directory"))?;
+    let lower_roots = open_lowers(lowers)?;
+    let preserve_owners = rustix::process::geteuid().is_root();
+    let not_a_dir = |path: &Path| LayerError::Escape {
+        entry: path.to_path_buf(),
+        reason: "an implicit directory must be a directory below the layer root",
+    };
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    for path in dirs {
+        let names = clean_names(path).ok_or_else(|| not_a_dir(path))?;
+        let Some((last, parents)) = names.split_last() else {
+            return Err(not_a_dir(path));
+        };
+        let (own_parent, under_opaque) = match walk_dirs(dest, &root, parents)? {
+            Walk::Reached { dir, opaque } => (dir, opaque),
+            _ => return Err(not_a_dir(path)),
+        };
+        if under_opaque {
+            continue;
+        }
+        let (lower_parent, stat) = match lookup(&lower_roots, parents, last)? {
+            Lookup::Found { parent, stat } if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {
+                (parent, stat)
+            }
+            _ => continue,
+        };
+        let source = rustix::fs::openat(&lower_parent, *last, dir_flags, Mode::empty())
+            .map_err(|e| io_err(path, "open lower directory", e))?;
+        let meta = Meta::of_node(source.as_fd(), &stat, path).map_err(LayerError::io(path, "read lower directory"))?;
+        let target = rustix::fs::openat(&own_parent, *last, dir_flags, Mode::empty())
+            .map_err(|e| io_err(path, "open directory", e))?;
+        let node = Node::Open(target.as_fd());
+        apply_owner_mode_xattrs(&node, &meta, path, preserve_owners, true)?;
+        node.set_mtime(meta.mtime).map_err(LayerError::io(path, "utimensat"))?;
+    }
     Ok(())
+}
+
+fn open_lowers(lowers: &[PathBuf]) -> Result<Vec<(&Path, Root)>, LayerError> {
+    lowers
+        .iter()
+        .map(|lower| {
+            Root::open(lower).map(|root| (lower.as_path(), root)).map_err(LayerError::io(lower, "open lower layer"))
+        })
+        .collect()
 }
 
 fn io_err(path: &Path, op: &'static str, e: Errno) -> LayerError {
     LayerError::Io { path: path.to_path_buf(), op, source: e.into() }
 }
 
-/// Finds `link.target` in the lowers; returns its parent directory and its lstat.
-fn find(lowers: &[(&Path, Root)], link: &DeferredLink) -> Result<(OwnedFd, Stat), LayerError> {
-    let missing = || LayerError::LinkTargetMissing { path: link.path.clone(), target: link.target.clone() };
-    let bad = |reason| LayerError::BadLink { path: link.path.clone(), target: link.target.clone(), reason };
-    let mut names: Vec<&OsStr> = Vec::new();
-    for component in link.target.components() {
-        match component {
-            Component::Normal(name) => names.push(name),
-            _ => return Err(bad("the target is not a clean relative path")),
+/// The components of a clean relative path; `None` for `..`, `.` or a leading `/`.
+fn clean_names(path: &Path) -> Option<Vec<&OsStr>> {
+    path.components()
+        .map(|component| match component {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Where walking a path's directories down one layer ends.
+enum Walk {
+    /// Every directory exists: the last one (the root when there are none), and whether any was opaque.
+    Reached { dir: OwnedFd, opaque: bool },
+    /// A directory is missing; `opaque` tells whether one above it was opaque.
+    Absent { opaque: bool },
+    /// A whiteout stands at this path.
+    Hidden(PathBuf),
+    /// A non-directory stands where a directory is needed: it hides the directories of every layer below.
+    Blocked,
+}
+
+/// Walks `dirs` down from the root of `layer`, never following a symlink.
+fn walk_dirs(layer: &Path, root: &Root, dirs: &[&OsStr]) -> Result<Walk, LayerError> {
+    let lookup_err = |at: &Path| LayerError::io(layer.join(at), "look up in layer");
+    let mut dir = root.open_dir(Path::new("")).map_err(lookup_err(Path::new("")))?;
+    let mut opaque = false;
+    let mut walked = PathBuf::new();
+    for name in dirs {
+        walked.push(name);
+        match lstat_at(dir.as_fd(), name).map_err(lookup_err(&walked))? {
+            None => return Ok(Walk::Absent { opaque }),
+            Some(stat) if whiteout::is_whiteout(&stat) => return Ok(Walk::Hidden(walked)),
+            Some(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {
+                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                dir =
+                    rustix::fs::openat(&dir, *name, flags, Mode::empty()).map_err(|e| lookup_err(&walked)(e.into()))?;
+                opaque |= whiteout::is_opaque(dir.as_fd()).map_err(lookup_err(&walked))?;
+            }
+            Some(_) => return Ok(Walk::Blocked),
         }
     }
+    Ok(Walk::Reached { dir, opaque })
+}
+
+/// What overlayfs would show at a path through a stack of lowers.
+enum Lookup {
+    /// The top-most node there: its parent directory and its lstat.
+    Found { parent: OwnedFd, stat: Stat },
+    /// Deleted by the whiteout at `whiteout` in lower `layer`.
+    Hidden { layer: PathBuf, whiteout: PathBuf },
+    /// In no lower, or cut off by an opaque directory or a non-directory in a higher lower.
+    Missing,
+}
+
+/// Looks up `dirs` followed by `last` in `lowers`, top-most first.
+fn lookup(lowers: &[(&Path, Root)], dirs: &[&OsStr], last: &OsStr) -> Result<Lookup, LayerError> {
+    for (layer, root) in lowers {
+        let hidden = |whiteout| Ok(Lookup::Hidden { layer: layer.to_path_buf(), whiteout });
+        let opaque = match walk_dirs(layer, root, dirs)? {
+            Walk::Hidden(whiteout) => return hidden(whiteout),
+            Walk::Blocked => return Ok(Lookup::Missing),
+            Walk::Absent { opaque } => opaque,
+            Walk::Reached { dir, opaque } => {
+                let path: PathBuf = dirs.iter().chain([&last]).collect();
+                match lstat_at(dir.as_fd(), last).map_err(LayerError::io(layer.join(&path), "look up in layer"))? {
+                    Some(stat) if whiteout::is_whiteout(&stat) => return hidden(path),
+                    Some(stat) => return Ok(Lookup::Found { parent: dir, stat }),
+                    None => opaque,
+                }
+            }
+        };
+        if opaque {
+            return Ok(Lookup::Missing);
+        }
+    }
+    Ok(Lookup::Missing)
+}
+
+/// Finds `link.target` in the lowers; returns its parent directory and its lstat.
+fn find(lowers: &[(&Path, Root)], link: &DeferredLink) -> Result<(OwnedFd, Stat), LayerError> {
+    let bad = |reason| LayerError::BadLink { path: link.path.clone(), target: link.target.clone(), reason };
+    let names = clean_names(&link.target).ok_or_else(|| bad("the target is not a clean relative path"))?;
     let Some((last, dirs)) = names.split_last() else {
         return Err(bad("the target is the layer root"));
     };
-    for (layer, root) in lowers {
-        let lookup_err = |at: &Path| LayerError::io(layer.join(at), "look up link target");
-        let hidden = |whiteout: PathBuf| LayerError::LinkTargetHidden {
-            path: link.path.clone(),
-            target: link.target.clone(),
-            layer: layer.to_path_buf(),
-            whiteout,
-        };
-        let mut dir = root.open_dir(Path::new("")).map_err(lookup_err(Path::new("")))?;
-        let mut opaque = false;
-        let mut walked = PathBuf::new();
-        let mut reached = true;
-        for name in dirs {
-            walked.push(name);
-            match lstat_at(dir.as_fd(), name).map_err(lookup_err(&walked))? {
-                None => {
-                    reached = false;
-                    break;
-                }
-                Some(stat) if whiteout::is_whiteout(&stat) => return Err(hidden(walked)),
-                Some(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {
-                    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                    dir = rustix::fs::openat(&dir, *name, flags, Mode::empty())
-                        .map_err(|e| lookup_err(&walked)(e.into()))?;
-                    opaque |= whiteout::is_opaque(dir.as_fd()).map_err(lookup_err(&walked))?;
-                }
-                // A file where a directory should be hides the directories of every layer below.
-                Some(_) => return Err(missing()),
-            }
+    match lookup(lowers, dirs, last)? {
+        Lookup::Found { stat, .. } if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {
+            Err(bad("the target is a directory"))
         }
-        if reached {
-            match lstat_at(dir.as_fd(), last).map_err(lookup_err(&link.target))? {
-                Some(stat) if whiteout::is_whiteout(&stat) => return Err(hidden(link.target.clone())),
-                Some(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {
-                    return Err(bad("the target is a directory"));
-                }
-                Some(stat) => return Ok((dir, stat)),
-                None => {}
-            }
+        Lookup::Found { parent, stat } => Ok((parent, stat)),
+        Lookup::Hidden { layer, whiteout } => {
+            Err(LayerError::LinkTargetHidden { path: link.path.clone(), target: link.target.clone(), layer, whiteout })
         }
-        if opaque {
-            return Err(missing());
-        }
+        Lookup::Missing => Err(LayerError::LinkTargetMissing { path: link.path.clone(), target: link.target.clone() }),
     }
-    Err(missing())
 }
 
 /// Copies one non-directory node between filesystems, keeping data, owner, mode, xattrs and times.
@@ -194,15 +285,5 @@ fn copy_xattrs(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
         let len = rustix::fs::fgetxattr(src, name, &mut value[..])?;
         rustix::fs::fsetxattr(dst, name, &value[..len], XattrFlags::empty())?;
     }
-    Ok(())
-}
-
-fn restore_mtime(dir: BorrowedFd<'_>, before: &Stat) -> io::Result<()> {
-    let fd = rustix::fs::openat(dir, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-    let times = Timestamps {
-        last_access: Timespec { tv_sec: before.st_atime, tv_nsec: before.st_atime_nsec as _ },
-        last_modification: Timespec { tv_sec: before.st_mtime, tv_nsec: before.st_mtime_nsec as _ },
-    };
-    rustix::fs::futimens(&fd, &times)?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
+use rustix::fs::{AtFlags, Gid, Mode, OFlags, Stat, Timespec, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
 
 use super::LayerError;
@@ -56,6 +56,34 @@ impl Meta {
             }
         }
         Ok(Meta { mode, uid, gid, mtime, xattrs })
+    }
+
+    /// The metadata of an existing node: `stat` is its stat, `fd` an ordinary open fd for its xattrs.
+    /// Overlay's own xattrs stay behind, as they do when read from an archive.
+    pub(crate) fn of_node(fd: BorrowedFd<'_>, stat: &Stat, path: &Path) -> io::Result<Meta> {
+        let mut names = vec![0u8; rustix::fs::flistxattr_query(fd)?];
+        let len = rustix::fs::flistxattr(fd, &mut names[..])?;
+        let mut xattrs = Vec::new();
+        for name in names[..len].split(|&b| b == 0).filter(|name| !name.is_empty()) {
+            let Ok(name) = std::str::from_utf8(name) else {
+                tracing::warn!(node = %path.display(), "skipping an xattr whose name is not UTF-8");
+                continue;
+            };
+            if RESERVED_XATTRS.iter().any(|prefix| name.starts_with(prefix)) {
+                continue;
+            }
+            let mut value = vec![0u8; rustix::fs::fgetxattr_query(fd, name)?];
+            let len = rustix::fs::fgetxattr(fd, name, &mut value[..])?;
+            value.truncate(len);
+            xattrs.push((name.to_string(), value));
+        }
+        Ok(Meta {
+            mode: stat.st_mode & 0o7777,
+            uid: stat.st_uid.into(),
+            gid: stat.st_gid.into(),
+            mtime: Timespec { tv_sec: stat.st_mtime, tv_nsec: stat.st_mtime_nsec as _ },
+            xattrs,
+        })
     }
 }
 

@@ -27,7 +27,7 @@ use std::rc::Rc;
 use thiserror::Error;
 
 pub use compression::Compression;
-pub use lowers::link_from_lowers;
+pub use lowers::{inherit_from_lowers, link_from_lowers};
 
 /// Most entries one layer may hold: a cap against archives built to exhaust inodes or time.
 pub const MAX_ENTRIES: u64 = 1_000_000;
@@ -55,6 +55,10 @@ pub struct UnpackReport {
     /// Hardlinks whose target is not in this layer (it lives in a lower layer): created later by
     /// [`link_from_lowers`] once the lower layers are on disk.
     pub deferred_links: Vec<DeferredLink>,
+    /// Directories made only to hold entries below them (the layer has no entry for them), relative to
+    /// the layer root. As overlay lowers they hide the lower directory, so [`inherit_from_lowers`] gives
+    /// them its owner, mode, xattrs and mtime once the lower layers are on disk.
+    pub implicit_dirs: Vec<PathBuf>,
 }
 
 /// A hardlink to be made once the lower layers exist. Both paths are relative to the layer root.
@@ -155,6 +159,6 @@ pub fn unpack(
     let (diff_id, tar_bytes) = tar.finish();
     io::copy(&mut reader, &mut io::sink()).map_err(|source| LayerError::Read { source })?;
 
-    let (size, deferred_links) = applier.into_results();
-    Ok(UnpackReport { diff_id, tar_bytes, size, deferred_links })
+    let (size, deferred_links, implicit_dirs) = applier.into_results();
+    Ok(UnpackReport { diff_id, tar_bytes, size, deferred_links, implicit_dirs })
 }

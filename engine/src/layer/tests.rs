@@ -720,3 +720,120 @@ fn media_types_map_to_compression() {
         assert_eq!(Compression::from_media_type(media_type), expected, "{media_type}");
     }
 }
+
+/// A directory entry with an owner, mode and mtime of its own.
+fn owned_dir(path: &str, mode: u32, uid: u64, mtime: u64) -> Header {
+    let mut header = Layer::header(EntryType::Directory, path, "", 0, mode);
+    header.set_uid(uid);
+    header.set_gid(uid);
+    header.set_mtime(mtime);
+    header
+}
+
+/// Mode bits, owner and mtime of `path`, without following a symlink.
+fn attrs(path: &Path) -> (u32, u32, u32, i64) {
+    let meta = fs::symlink_metadata(path).expect("lstat");
+    (meta.permissions().mode() & 0o7777, meta.uid(), meta.gid(), meta.mtime())
+}
+
+#[test]
+fn implicit_dirs_inherit_from_the_lower_that_shows_them() {
+    if !require_root("implicit_dirs_inherit_from_the_lower_that_shows_them") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lower_tar = Layer::new()
+        .append(owned_dir("home", 0o711, 3, 1_000), b"")
+        .pax(&[("SCHILY.xattr.user.kind", b"home")])
+        .append(owned_dir("home/user", 0o750, 1000, 1_234_567), b"")
+        .file("home/user/.wh..wh..opq", b"")
+        .append(owned_dir("etc/deep", 0o700, 7, 2_000), b"")
+        .file("bin/tool", b"tool")
+        .finish();
+    let (lower, _) = layer_dir(tmp.path(), "lower", &lower_tar);
+    let (middle, report) = layer_dir(tmp.path(), "middle", &Layer::new().file("home/other", b"x").finish());
+    inherit_from_lowers(&middle, std::slice::from_ref(&lower), &report.implicit_dirs).expect("inherit middle");
+    let upper_tar =
+        Layer::new().file("home/user/.config/x", b"x").append(owned_dir("etc", 0o755, 0, 1_111), b"").finish();
+    let (upper, report) = layer_dir(tmp.path(), "upper", &upper_tar);
+    let expected: Vec<PathBuf> = ["home", "home/user", "home/user/.config"].iter().map(PathBuf::from).collect();
+    assert_eq!(report.implicit_dirs, expected);
+
+    let lowers = [middle, lower];
+    // Unpack makes a hardlink's parent before deferring it; link_from_lowers makes any that is gone since.
+    let link = DeferredLink { path: "etc/deep/tool".into(), target: "bin/tool".into() };
+    let made = link_from_lowers(&upper, &lowers, &[link]).expect("link");
+    assert_eq!(made, vec![PathBuf::from("etc/deep")]);
+    let dirs: Vec<PathBuf> = report.implicit_dirs.iter().chain(&made).cloned().collect();
+    inherit_from_lowers(&upper, &lowers, &dirs).expect("inherit");
+
+    assert_eq!(attrs(&upper.join("home")), (0o711, 3, 3, 1_000));
+    let user = upper.join("home/user");
+    assert_eq!(attrs(&user), (0o750, 1000, 1000, 1_234_567));
+    assert_eq!(xattr(&user, "user.kind"), Some(b"home".to_vec()));
+    assert_eq!(xattr(&user, "trusted.overlay.opaque"), None, "the lower's opaque mark is its own, not inherited");
+    let config = attrs(&upper.join("home/user/.config"));
+    assert_eq!((config.0, config.1, config.2), (0o755, 0, 0), "no lower has it: defaults");
+    assert_eq!(attrs(&upper.join("etc/deep")), (0o700, 7, 7, 2_000), "a link's parent made by link_from_lowers");
+    assert_eq!(attrs(&upper.join("etc")).3, 1_111, "making etc/deep left etc's mtime alone");
+}
+
+#[test]
+fn directory_entry_after_its_children_keeps_its_own_metadata() {
+    if !require_root("directory_entry_after_its_children_keeps_its_own_metadata") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lower_tar = Layer::new().append(owned_dir("home/user", 0o750, 1000, 1_234_567), b"").finish();
+    let (lower, _) = layer_dir(tmp.path(), "lower", &lower_tar);
+    let upper_tar = Layer::new()
+        .file("home/user/notes", b"n")
+        .append(owned_dir("home/user", 0o700, 5, 4_000), b"")
+        .file("gone/sub/f", b"f")
+        .file("gone", b"now a file")
+        .finish();
+    let (upper, report) = layer_dir(tmp.path(), "upper", &upper_tar);
+    assert_eq!(report.implicit_dirs, vec![PathBuf::from("home")], "entries drop dirs from the implicit list");
+    inherit_from_lowers(&upper, &[lower], &report.implicit_dirs).expect("inherit");
+    assert_eq!(attrs(&upper.join("home/user")), (0o700, 5, 5, 4_000));
+}
+
+#[test]
+fn implicit_dirs_hidden_from_the_lowers_keep_defaults() {
+    if !require_root("implicit_dirs_hidden_from_the_lowers_keep_defaults") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lower_tar = Layer::new()
+        .append(owned_dir("home", 0o711, 3, 1_000), b"")
+        .append(owned_dir("home/user", 0o750, 1000, 1_234_567), b"")
+        .finish();
+    let (lower, _) = layer_dir(tmp.path(), "lower", &lower_tar);
+    let upper_tar = Layer::new().file("home/user/x", b"x").finish();
+    let defaults = |upper: &Path| {
+        let user = attrs(&upper.join("home/user"));
+        (user.0, user.1, user.2)
+    };
+
+    // A whiteout in a higher lower deletes it.
+    let (whiteout, hiding) = layer_dir(tmp.path(), "whiteout", &Layer::new().file("home/.wh.user", b"").finish());
+    inherit_from_lowers(&whiteout, std::slice::from_ref(&lower), &hiding.implicit_dirs).expect("inherit home");
+    let (upper, report) = layer_dir(tmp.path(), "upper", &upper_tar);
+    inherit_from_lowers(&upper, &[whiteout, lower.clone()], &report.implicit_dirs).expect("inherit");
+    assert_eq!(defaults(&upper), (0o755, 0, 0));
+    assert_eq!(attrs(&upper.join("home")).0, 0o711, "home itself still shows through");
+
+    // An opaque directory in a higher lower hides it.
+    let (opaque, hiding) = layer_dir(tmp.path(), "opaque", &Layer::new().file("home/.wh..wh..opq", b"").finish());
+    inherit_from_lowers(&opaque, std::slice::from_ref(&lower), &hiding.implicit_dirs).expect("inherit home");
+    let (upper, report) = layer_dir(tmp.path(), "upper-opaque", &upper_tar);
+    inherit_from_lowers(&upper, &[opaque, lower.clone()], &report.implicit_dirs).expect("inherit");
+    assert_eq!(defaults(&upper), (0o755, 0, 0));
+
+    // So does an opaque directory of the layer itself.
+    let own_tar = Layer::new().file("home/.wh..wh..opq", b"").file("home/user/x", b"x").finish();
+    let (upper, report) = layer_dir(tmp.path(), "upper-own", &own_tar);
+    inherit_from_lowers(&upper, &[lower], &report.implicit_dirs).expect("inherit");
+    assert_eq!(defaults(&upper), (0o755, 0, 0));
+    assert_eq!(attrs(&upper.join("home")).0, 0o711);
+}

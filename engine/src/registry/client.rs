@@ -565,13 +565,31 @@ async fn check_status(mut resp: Response, req: &Req) -> Result<Response, Registr
         }
     }
     excerpt.truncate(ERROR_BODY_EXCERPT);
-    let body = String::from_utf8_lossy(&excerpt).split_whitespace().collect::<Vec<_>>().join(" ");
+    let body = distribution_errors(&excerpt)
+        .unwrap_or_else(|| String::from_utf8_lossy(&excerpt).split_whitespace().collect::<Vec<_>>().join(" "));
     Err(RegistryError::Http {
         method: req.method.to_string(),
         url: resp.url().to_string(),
         status: status.as_u16(),
         body: if body.is_empty() { "(empty body)".into() } else { body },
     })
+}
+
+/// The distribution spec's error body (`{"errors":[{"code","message"}]}`) as `CODE: message; ...`.
+fn distribution_errors(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let parsed: Body = serde_json::from_slice(body).ok()?;
+    let parts: Vec<String> = parsed.errors.iter().map(|e| format!("{}: {}", e.code, e.message)).collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// Reads a whole body, stopping as soon as it passes `limit` bytes.

@@ -2,9 +2,9 @@
 
 use oci_spec::image::{Descriptor, ImageIndex};
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 
 use super::{Platform, RegistryError};
+pub(crate) use crate::digest::sha256_digest;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -68,11 +68,6 @@ pub(crate) fn classify(
         _ => "none given".to_string(),
     };
     Err(RegistryError::UnsupportedMediaType { reference: reference.to_string(), media_type })
-}
-
-/// `sha256:<hex>` of the bytes.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// The index entry to pull for `wanted`, skipping attestation entries. When none fits, the error lists

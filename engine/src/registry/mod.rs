@@ -16,7 +16,7 @@ use thiserror::Error;
 
 pub use client::{BlobStream, Registry, ResolvedImage};
 pub use credentials::Credentials;
-pub use manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST, sha256_digest};
+pub use manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST};
 pub use platform::Platform;
 
 /// How the client talks to registries; one set of options serves every host.
@@ -72,7 +72,7 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
     #[error(
-        "access to {registry}/{repository} denied: the registry refused our credentials or has no such repository (try `berth login {registry}`)"
+        "pull access denied for {registry}/{repository}: the repository does not exist or needs authentication (try `berth login {registry}`)"
     )]
     Unauthorized { registry: String, repository: String },
     #[error("login to {registry} failed: the registry rejected the username or password")]

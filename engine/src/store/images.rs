@@ -315,7 +315,7 @@ mod tests {
     fn add(store: &Store, n: u32, tag: Option<&str>) -> String {
         let config =
             format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"n":{n}}}"#);
-        let id = crate::store::sha256_digest(config.as_bytes());
+        let id = crate::digest::sha256_digest(config.as_bytes());
         store.blobs().put(&id, config.as_bytes()).unwrap();
         let chain = format!("sha256:{:064x}", n);
         let dir = store.temp_dir("layer").unwrap();

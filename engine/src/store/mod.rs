@@ -23,7 +23,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use thiserror::Error;
 
-pub use blobs::{BlobStore, sha256_digest};
+pub use blobs::BlobStore;
 pub use gc::PruneReport;
 pub use images::{ImageRecord, NewImage, RemovedImage};
 pub use layers::{LayerRecord, TempDir, chain_ids};

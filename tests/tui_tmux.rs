@@ -1,0 +1,139 @@
+//! The TUI in a real terminal: `berth` runs in tmux against a temporary root and a local registry; keys go in
+//! with `send-keys`, and every step is asserted from `capture-pane`.
+
+mod support;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use support::berth::Berth;
+use support::oci;
+use support::registry::{PushFormat, Registry};
+
+/// A tmux server of our own (its own socket), killed on drop, so no other tmux is touched.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str, width: u16, height: u16) -> Tmux {
+        let socket = format!("berth-tui-test-{}", std::process::id());
+        let tmux = Tmux { socket };
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "berth",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("run tmux (apt package tmux)")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "berth"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "berth"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success(), "send-keys {keys:?}");
+    }
+
+    /// Types text literally (no key-name lookup).
+    fn text(&self, text: &str) {
+        assert!(self.run(&["send-keys", "-t", "berth", "-l", text]).status.success(), "send-keys -l {text}");
+    }
+
+    /// Waits until the screen shows every needle; fails with the last screen.
+    fn wait_for(&self, step: &str, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "{step}: {needles:?} not on screen after 20 s:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.run(&["has-session", "-t", "berth"]).status.success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[test]
+fn pull_through_the_dialog_and_see_the_image() {
+    if !support::require_root("pull_through_the_dialog_and_see_the_image") {
+        return;
+    }
+    let registry = Registry::start();
+    let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
+    let berth = Berth::new();
+    let sandbox = berth.sandbox();
+    // The exit status lands in a file, so the test sees how berth ended after tmux closed the pane.
+    let status = sandbox.join("exit-status");
+    let command = format!(
+        "env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} DOCKER_CONFIG={} TERM=xterm-256color {} --root {}; echo $? > {}",
+        quote(&sandbox.join("config.toml").display().to_string()),
+        quote(&sandbox.join("tui.toml").display().to_string()),
+        quote(&berth.docker_config_dir().display().to_string()),
+        quote(env!("CARGO_BIN_EXE_berth")),
+        quote(&berth.root().display().to_string()),
+        quote(&status.display().to_string()),
+    );
+    let tmux = Tmux::start(&command, 120, 40);
+
+    let started = Instant::now();
+    tmux.wait_for("first frame", &["1 Containers", "2 Images", "Containers ("]);
+    eprintln!("first frame seen after {:?} (including tmux start and polling)", started.elapsed());
+
+    tmux.keys(&["2"]);
+    tmux.wait_for("images pane", &["Images (0)", "REPOSITORY:TAG"]);
+
+    tmux.keys(&["p"]);
+    tmux.wait_for("pull dialog", &["Pull image", "Enter pulls"]);
+    tmux.text(&reference);
+    tmux.keys(&["Enter"]);
+    let done = tmux.wait_for("pull finished", &["Pulled 127.0.0.1:", "Enter/Esc closes"]);
+    assert!(done.contains("done") || done.contains("already exists"), "a per-layer bar ends done:\n{done}");
+
+    tmux.keys(&["Enter"]);
+    let images = tmux.wait_for("image listed", &["Images (1)", "library/busybox:latest"]);
+    assert!(!images.contains("Pull image"), "the dialog closed:\n{images}");
+
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("layer view", &["Layers ", "CREATED BY"]);
+
+    tmux.keys(&["6"]);
+    tmux.wait_for("operations log", &["Operations (", "pulled 127.0.0.1:"]);
+
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !status.exists() {
+        assert!(Instant::now() < deadline, "berth did not quit on q:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let code = std::fs::read_to_string(&status).unwrap_or_default();
+    assert_eq!(code.trim(), "0", "berth exit status");
+    assert!(!tmux.alive() || !tmux.screen().contains("Images (1)"), "the alternate screen is gone after quit");
+}

@@ -1,0 +1,775 @@
+//! The application's state and its reactions: keys and backend results in, [`Effect`]s out. Nothing here draws
+//! or waits; the runner executes effects in the background and feeds results back as [`Msg`]s.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Timelike, Utc};
+use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+
+use crate::backend::{BackendError, BackendEvent, ContainerOp, ContainerRow, ImageRow, LayerRow, RunRequest, short_id};
+use crate::config::UiConfig;
+use crate::dialogs::command_line::{self, CommandLine, LineCommand};
+use crate::dialogs::confirm::{Answer, ConfirmDialog};
+use crate::dialogs::help::HelpDialog;
+use crate::dialogs::inspect::InspectDialog;
+use crate::dialogs::pull::{PullAction, PullDialog, PullPhase};
+use crate::dialogs::run::{RunAction, RunDialog};
+use crate::input::InputOutcome;
+use crate::keymap::{Command, Key, Keymap, Scope};
+use crate::layout;
+use crate::panes::containers::ContainersPane;
+use crate::panes::images::ImagesPane;
+use crate::panes::logs::LogsPane;
+use crate::panes::operations::{OperationsPane, Outcome};
+use crate::panes::shell::{ShellPane, key_bytes};
+use crate::panes::stats::StatsPane;
+use crate::panes::{ListState, Pane};
+use crate::theme::Theme;
+
+/// Log lines asked for when a container's log opens.
+pub const LOG_TAIL: usize = 1000;
+
+/// Work for the runner; each finishes with a [`Msg`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    RefreshImages,
+    RefreshContainers,
+    Layers(String),
+    InspectImage(String),
+    InspectContainer(String),
+    /// A canonical reference.
+    Pull(String),
+    RemoveImage {
+        id: String,
+        force: bool,
+    },
+    PruneImages {
+        all: bool,
+    },
+    Container {
+        id: String,
+        name: String,
+        op: ContainerOp,
+    },
+    Run(RunRequest),
+    FollowLogs(String),
+    UnfollowLogs(String),
+    FollowStats(String),
+    UnfollowStats(String),
+    OpenShell {
+        id: String,
+        name: String,
+        rows: u16,
+        cols: u16,
+    },
+    ShellInput {
+        session: u64,
+        bytes: Vec<u8>,
+    },
+    ResizeShell {
+        session: u64,
+        rows: u16,
+        cols: u16,
+    },
+    SaveLog {
+        path: PathBuf,
+        text: String,
+    },
+    SetMouse(bool),
+}
+
+/// Results and events for the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    /// The 1 s clock: lists refresh, ages move on.
+    Tick(DateTime<Utc>),
+    Images(Result<Vec<ImageRow>, BackendError>),
+    Containers(Result<Vec<ContainerRow>, BackendError>),
+    Layers {
+        id: String,
+        result: Result<Vec<LayerRow>, BackendError>,
+    },
+    Inspect {
+        title: String,
+        result: Result<String, BackendError>,
+    },
+    Pulled {
+        reference: String,
+        result: Result<String, BackendError>,
+    },
+    /// An operation finished; `what` describes it for the operations log.
+    Done {
+        what: String,
+        result: Result<String, BackendError>,
+    },
+    LogsFailed {
+        id: String,
+        error: BackendError,
+    },
+    StatsFailed {
+        id: String,
+        error: BackendError,
+    },
+    ShellOpened {
+        name: String,
+        result: Result<u64, BackendError>,
+    },
+    Backend(BackendEvent),
+}
+
+/// Dialogs over the panes, highest priority first in [`App::handle_key`].
+#[derive(Debug)]
+pub enum Modal {
+    Confirm(ConfirmDialog<Vec<Effect>>),
+    Help(HelpDialog),
+    Inspect(InspectDialog),
+    Pull(PullDialog),
+    Run(RunDialog),
+    CommandLine(CommandLine),
+}
+
+/// A line for the status bar; errors stay until the next key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+}
+
+type Normalize = Arc<dyn Fn(&str) -> Result<String, BackendError> + Send + Sync>;
+
+pub struct App {
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub confirm: bool,
+    pub mouse: bool,
+    pub focus: Pane,
+    pub containers: ContainersPane,
+    pub images: ImagesPane,
+    pub logs: LogsPane,
+    pub stats: StatsPane,
+    pub shell: ShellPane,
+    pub operations: OperationsPane,
+    pub modal: Option<Modal>,
+    pub status: Option<Status>,
+    pub now: DateTime<Utc>,
+    /// The terminal's size, for pty sizes.
+    pub area: Rect,
+    pub quit: bool,
+    normalize: Normalize,
+    effects: Vec<Effect>,
+}
+
+impl App {
+    /// `normalize` turns a typed reference into the canonical form pull events carry.
+    pub fn new(config: UiConfig, theme: Theme, now: DateTime<Utc>, area: Rect, normalize: Normalize) -> App {
+        App {
+            keymap: config.keymap,
+            theme,
+            confirm: config.confirm,
+            mouse: config.mouse,
+            focus: Pane::Containers,
+            containers: ContainersPane::default(),
+            images: ImagesPane::default(),
+            logs: LogsPane::default(),
+            stats: StatsPane::default(),
+            shell: ShellPane::default(),
+            operations: OperationsPane::default(),
+            modal: None,
+            status: None,
+            now,
+            area,
+            quit: false,
+            normalize,
+            effects: vec![Effect::RefreshContainers, Effect::RefreshImages],
+        }
+    }
+
+    /// The effects queued since the last call.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.status = Some(Status { text: text.into(), error: false });
+    }
+
+    fn fail(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        self.operations.record(self.now, Outcome::Failed, text.clone());
+        self.status = Some(Status { text, error: true });
+    }
+
+    /// The scopes a key is looked up in for the focused pane, most specific first.
+    pub fn scopes(&self) -> Vec<Scope> {
+        match self.focus {
+            Pane::Containers => vec![Scope::Containers, Scope::List],
+            Pane::Images => vec![Scope::Images, Scope::List],
+            Pane::Logs => vec![Scope::Logs, Scope::List],
+            Pane::Stats | Pane::Operations => vec![],
+            Pane::Shell => vec![Scope::Shell],
+        }
+    }
+
+    /// The focused pane's commands with whether each applies now: the status bar shows these.
+    pub fn pane_commands(&self) -> Vec<(Command, bool)> {
+        match self.focus {
+            Pane::Containers => self.containers.commands(),
+            Pane::Images => self.images.commands(),
+            Pane::Logs => self.logs.commands(),
+            Pane::Shell => self.shell.commands(),
+            Pane::Stats | Pane::Operations => Vec::new(),
+        }
+    }
+
+    fn focused_list(&mut self) -> Option<&mut ListState> {
+        match self.focus {
+            Pane::Containers => Some(&mut self.containers.list),
+            Pane::Images => Some(&mut self.images.list),
+            Pane::Logs => Some(&mut self.logs.search),
+            _ => None,
+        }
+    }
+
+    /// Handles a key; true when something on screen may have changed.
+    pub fn handle_key(&mut self, key: KeyEvent) -> bool {
+        if key.kind != crossterm::event::KeyEventKind::Press {
+            return false;
+        }
+        self.status = None;
+        self.route_key(key);
+        true
+    }
+
+    fn route_key(&mut self, key: KeyEvent) {
+        let Some(modal) = self.modal.take() else { return self.pane_key(key) };
+        let command = Key::from_event(&key).and_then(|k| self.keymap.command(k, &[Scope::List]));
+        self.modal = match modal {
+            Modal::Confirm(dialog) => match dialog.handle_key(&key) {
+                Answer::Yes => {
+                    self.effects.extend(dialog.action);
+                    None
+                }
+                Answer::No => None,
+                Answer::Undecided => Some(Modal::Confirm(dialog)),
+            },
+            Modal::Help(mut help) => match command {
+                Some(Command::Back | Command::Help) => None,
+                Some(Command::Quit) => {
+                    self.quit = true;
+                    None
+                }
+                Some(Command::Down) => {
+                    help.scroll = help.scroll.saturating_add(1);
+                    Some(Modal::Help(help))
+                }
+                Some(Command::Up) => {
+                    help.scroll = help.scroll.saturating_sub(1);
+                    Some(Modal::Help(help))
+                }
+                Some(Command::PageDown) => {
+                    help.scroll = help.scroll.saturating_add(10);
+                    Some(Modal::Help(help))
+                }
+                Some(Command::PageUp) => {
+                    help.scroll = help.scroll.saturating_sub(10);
+                    Some(Modal::Help(help))
+                }
+                _ => Some(Modal::Help(help)),
+            },
+            Modal::Inspect(mut inspect) => match command {
+                Some(Command::Back) => None,
+                Some(c) => {
+                    inspect.scroll_by(c);
+                    Some(Modal::Inspect(inspect))
+                }
+                None => Some(Modal::Inspect(inspect)),
+            },
+            Modal::Pull(mut dialog) => match dialog.handle_key(&key) {
+                PullAction::Nothing => Some(Modal::Pull(dialog)),
+                PullAction::Close => None,
+                PullAction::Start(typed) => {
+                    match (self.normalize)(&typed) {
+                        Ok(reference) => {
+                            dialog.phase = PullPhase::Pulling { reference: reference.clone() };
+                            self.start_pull(reference);
+                        }
+                        Err(e) => dialog.phase = PullPhase::Failed { reference: typed, error: e.to_string() },
+                    }
+                    Some(Modal::Pull(dialog))
+                }
+            },
+            Modal::Run(mut dialog) => match dialog.handle_key(&key) {
+                RunAction::Nothing => Some(Modal::Run(dialog)),
+                RunAction::Close => None,
+                RunAction::Run(request) => {
+                    self.start_run(request);
+                    None
+                }
+            },
+            Modal::CommandLine(mut line) => match line.input.handle(&key) {
+                InputOutcome::Submit => {
+                    self.command_line(line.input.value().to_string());
+                    None
+                }
+                InputOutcome::Cancel => None,
+                InputOutcome::Changed | InputOutcome::Ignored => Some(Modal::CommandLine(line)),
+            },
+        };
+    }
+
+    fn start_pull(&mut self, reference: String) {
+        self.operations.record(self.now, Outcome::Started, format!("pull {reference}"));
+        self.effects.push(Effect::Pull(reference));
+    }
+
+    fn start_run(&mut self, request: RunRequest) {
+        self.operations.record(self.now, Outcome::Started, format!("run {}", request.image));
+        self.effects.push(Effect::Run(request));
+    }
+
+    fn command_line(&mut self, line: String) {
+        match command_line::parse(&line) {
+            Ok(LineCommand::Run(request)) => self.start_run(request),
+            Ok(LineCommand::Pull(typed)) => match (self.normalize)(&typed) {
+                Ok(reference) => {
+                    let mut dialog = PullDialog::new(&typed);
+                    dialog.phase = PullPhase::Pulling { reference: reference.clone() };
+                    self.modal = Some(Modal::Pull(dialog));
+                    self.start_pull(reference);
+                }
+                Err(e) => self.fail(e.to_string()),
+            },
+            Ok(LineCommand::Container { op, names }) => {
+                for name in names {
+                    let id = self
+                        .containers
+                        .rows
+                        .iter()
+                        .find(|r| r.name == name || r.id.starts_with(&name))
+                        .map(|r| r.id.clone());
+                    self.effects.push(Effect::Container { id: id.unwrap_or_else(|| name.clone()), name, op });
+                }
+            }
+            Ok(LineCommand::RemoveImages { names, force }) => {
+                self.effects.extend(names.into_iter().map(|id| Effect::RemoveImage { id, force }));
+            }
+            Ok(LineCommand::PruneImages { all }) => self.effects.push(Effect::PruneImages { all }),
+            Ok(LineCommand::Quit) => self.quit = true,
+            Err(e) => self.fail(e.to_string()),
+        }
+    }
+
+    fn pane_key(&mut self, key: KeyEvent) {
+        if self.focus == Pane::Shell && self.shell.captured {
+            let leave = Key::from_event(&key).and_then(|k| self.keymap.command(k, &[Scope::Shell]));
+            if leave == Some(Command::LeaveShell) {
+                self.shell.captured = false;
+            } else if let Some(session) = self.shell.active().filter(|s| !s.closed).map(|s| s.session) {
+                self.effects.push(Effect::ShellInput { session, bytes: key_bytes(&key) });
+            }
+            return;
+        }
+        let is_logs = self.focus == Pane::Logs;
+        if let Some(list) = self.focused_list().filter(|l| l.filtering) {
+            match list.filter.handle(&key) {
+                InputOutcome::Submit => {
+                    list.filtering = false;
+                    if is_logs {
+                        self.logs.jump_to_match(true);
+                    }
+                }
+                InputOutcome::Cancel => *list = ListState { selected: list.selected, ..ListState::default() },
+                InputOutcome::Changed | InputOutcome::Ignored => {}
+            }
+            self.after_list_change();
+            return;
+        }
+        let Some(command) = Key::from_event(&key).and_then(|k| self.keymap.command(k, &self.scopes())) else { return };
+        self.command(command);
+    }
+
+    /// Runs a command as the focused pane understands it.
+    pub fn command(&mut self, command: Command) {
+        if let Some((_, false)) = self.pane_commands().into_iter().find(|(c, _)| *c == command) {
+            let what = command.help();
+            return self.info(format!("{what}: not possible for the selection"));
+        }
+        match command {
+            Command::Quit => self.quit = true,
+            Command::Help => self.modal = Some(Modal::Help(HelpDialog::default())),
+            Command::Back => self.back(),
+            Command::NextPane | Command::PrevPane => {
+                let panes = self.focusable();
+                let at = panes.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let step = if command == Command::NextPane { 1 } else { panes.len() - 1 };
+                self.focus = panes[(at + step) % panes.len()];
+            }
+            Command::GoContainers => self.focus = Pane::Containers,
+            Command::GoImages => self.focus = Pane::Images,
+            Command::GoLogs => self.focus = Pane::Logs,
+            Command::GoStats => self.focus = Pane::Stats,
+            Command::GoShell => self.focus = Pane::Shell,
+            Command::GoOperations => self.focus = Pane::Operations,
+            Command::CommandLine => self.modal = Some(Modal::CommandLine(CommandLine::default())),
+            Command::ToggleMouse => {
+                self.mouse = !self.mouse;
+                self.effects.push(Effect::SetMouse(self.mouse));
+                self.info(if self.mouse { "mouse on" } else { "mouse off: the terminal can select text" });
+            }
+            Command::Filter => {
+                if let Some(list) = self.focused_list() {
+                    list.filtering = true;
+                }
+            }
+            Command::Up | Command::Down | Command::Top | Command::Bottom | Command::PageUp | Command::PageDown => {
+                match self.focus {
+                    Pane::Containers => {
+                        let len = self.containers.visible().len();
+                        self.containers.list.navigate(command, len);
+                        self.follow_selection();
+                    }
+                    Pane::Images => {
+                        let len = self.images.visible().len();
+                        self.images.list.navigate(command, len);
+                    }
+                    Pane::Logs => {
+                        let page = layout::containers_screen(layout::screen(self.area)[1])[1].height.saturating_sub(2);
+                        self.logs.scroll_by(command, page.max(1) as usize);
+                    }
+                    _ => {}
+                }
+            }
+            _ => self.pane_command(command),
+        }
+    }
+
+    fn pane_command(&mut self, command: Command) {
+        match command {
+            Command::Start => self.container_op(ContainerOp::Start),
+            Command::Stop => self.container_op(ContainerOp::Stop),
+            Command::Restart => self.container_op(ContainerOp::Restart),
+            Command::PauseToggle => {
+                for row in self.containers.targets() {
+                    let op = if row.state.can_pause() {
+                        ContainerOp::Pause
+                    } else if row.state.can_unpause() {
+                        ContainerOp::Unpause
+                    } else {
+                        continue;
+                    };
+                    self.effects.push(Effect::Container { id: row.id.clone(), name: row.name.clone(), op });
+                }
+            }
+            Command::Kill => self.container_op(ContainerOp::Kill),
+            Command::RemoveContainer => self.container_op(ContainerOp::Remove),
+            Command::Mark => self.containers.toggle_mark(),
+            Command::Sort => {
+                self.containers.cycle_sort();
+                self.follow_selection();
+            }
+            Command::Logs => {
+                self.follow_selection();
+                self.focus = Pane::Logs;
+            }
+            Command::Exec => {
+                if let Some(row) = self.containers.selected() {
+                    let (rows, cols) = layout::shell_size(self.area);
+                    self.effects.push(Effect::OpenShell { id: row.id.clone(), name: row.name.clone(), rows, cols });
+                }
+            }
+            Command::InspectContainer => {
+                if let Some(row) = self.containers.selected() {
+                    self.effects.push(Effect::InspectContainer(row.id.clone()));
+                }
+            }
+            Command::RunNew => self.modal = Some(Modal::Run(RunDialog::new(""))),
+            Command::Pull => self.modal = Some(Modal::Pull(PullDialog::new(""))),
+            Command::RunImage => {
+                let image = self.images.selected().map(|r| r.tags.first().cloned().unwrap_or_else(|| r.id.clone()));
+                self.modal = Some(Modal::Run(RunDialog::new(&image.unwrap_or_default())));
+            }
+            Command::Layers => {
+                if let Some(id) = self.images.selected().map(|r| r.id.clone()) {
+                    self.images.layers_of = Some(id.clone());
+                    self.images.layers.clear();
+                    self.effects.push(Effect::Layers(id));
+                }
+            }
+            Command::InspectImage => {
+                if let Some(row) = self.images.selected() {
+                    self.effects.push(Effect::InspectImage(row.id.clone()));
+                }
+            }
+            Command::RemoveImage => {
+                if let Some(row) = self.images.selected() {
+                    let name = row.tags.first().cloned().unwrap_or_else(|| short_id(&row.id).to_string());
+                    let effects = vec![Effect::RemoveImage { id: name.clone(), force: false }];
+                    self.ask(format!("Remove image {name}?"), effects);
+                }
+            }
+            Command::Prune => self.ask("Remove all dangling images?".into(), vec![Effect::PruneImages { all: false }]),
+            Command::Follow => {
+                self.logs.follow = !self.logs.follow;
+                if self.logs.follow {
+                    self.logs.scroll = 0;
+                }
+            }
+            Command::Timestamps => self.logs.timestamps = !self.logs.timestamps,
+            Command::Wrap => self.logs.wrap = !self.logs.wrap,
+            Command::NextMatch | Command::PrevMatch if !self.logs.jump_to_match(command == Command::NextMatch) => {
+                self.info(format!("no match for {:?}", self.logs.search.filter.value()));
+            }
+            Command::SaveLog => {
+                let name = self.logs.container.as_ref().map_or("log", |(_, n)| n.as_str());
+                let path = PathBuf::from(format!("berth-{name}-{}.log", self.now.format("%Y%m%d-%H%M%S")));
+                self.effects.push(Effect::SaveLog { path, text: self.logs.export() });
+            }
+            Command::LeaveShell => self.shell.captured = false,
+            _ => {}
+        }
+    }
+
+    /// Panes Tab cycles through: the shell only once one is open.
+    fn focusable(&self) -> Vec<Pane> {
+        Pane::ALL.into_iter().filter(|p| *p != Pane::Shell || !self.shell.sessions.is_empty()).collect()
+    }
+
+    fn back(&mut self) {
+        if let Some(list) = self.focused_list().filter(|l| !l.filter.value().is_empty()) {
+            *list = ListState { selected: list.selected, ..ListState::default() };
+            self.after_list_change();
+        } else if self.focus == Pane::Shell && !self.shell.captured && !self.shell.sessions.is_empty() {
+            self.shell.next();
+        } else if self.focus != Pane::Containers {
+            self.focus = Pane::Containers;
+        }
+    }
+
+    fn after_list_change(&mut self) {
+        let len = self.containers.visible().len();
+        self.containers.list.clamp(len);
+        let len = self.images.visible().len();
+        self.images.list.clamp(len);
+        if self.focus == Pane::Containers {
+            self.follow_selection();
+        }
+    }
+
+    fn ask(&mut self, prompt: String, effects: Vec<Effect>) {
+        if self.confirm {
+            self.modal = Some(Modal::Confirm(ConfirmDialog { prompt, action: effects }));
+        } else {
+            self.effects.extend(effects);
+        }
+    }
+
+    fn container_op(&mut self, op: ContainerOp) {
+        let targets: Vec<(String, String)> = self
+            .containers
+            .targets()
+            .into_iter()
+            .filter(|r| match op {
+                ContainerOp::Start => r.state.can_start(),
+                ContainerOp::Stop | ContainerOp::Kill => r.state.can_stop(),
+                ContainerOp::Remove => r.state.can_remove(),
+                _ => true,
+            })
+            .map(|r| (r.id.clone(), r.name.clone()))
+            .collect();
+        let names: Vec<&str> = targets.iter().map(|(_, n)| n.as_str()).collect();
+        let prompt = format!("{} {}?", capitalised(op.verb()), names.join(", "));
+        let effects: Vec<Effect> =
+            targets.iter().map(|(id, name)| Effect::Container { id: id.clone(), name: name.clone(), op }).collect();
+        if matches!(op, ContainerOp::Kill | ContainerOp::Remove) {
+            self.ask(prompt, effects);
+        } else {
+            self.effects.extend(effects);
+        }
+        self.containers.marked.clear();
+    }
+
+    /// Points logs and stats at the selected container when the selection moved to another one.
+    fn follow_selection(&mut self) {
+        let Some((id, name)) = self.containers.selected().map(|r| (r.id.clone(), r.name.clone())) else { return };
+        if self.logs.container.as_ref().is_some_and(|(current, _)| *current == id) {
+            return;
+        }
+        if let Some((old, _)) = self.logs.container.take() {
+            self.effects.push(Effect::UnfollowLogs(old.clone()));
+            self.effects.push(Effect::UnfollowStats(old));
+        }
+        self.logs.open(&id, &name);
+        self.stats.open(&id, &name);
+        self.effects.push(Effect::FollowLogs(id.clone()));
+        self.effects.push(Effect::FollowStats(id));
+    }
+
+    pub fn handle_mouse(&mut self, event: MouseEvent) -> bool {
+        let command = match event.kind {
+            MouseEventKind::ScrollUp => Command::Up,
+            MouseEventKind::ScrollDown => Command::Down,
+            _ => return false,
+        };
+        self.command(command);
+        true
+    }
+
+    /// Follows a terminal resize: shells learn their new size.
+    pub fn resize(&mut self, area: Rect) -> bool {
+        self.area = area;
+        let (rows, cols) = layout::shell_size(area);
+        for session in self.shell.resize(rows, cols) {
+            self.effects.push(Effect::ResizeShell { session, rows, cols });
+        }
+        true
+    }
+
+    /// Takes a result or event; true when the screen may have changed.
+    pub fn update(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Tick(now) => {
+                let minute_changed = now.minute() != self.now.minute() || now.hour() != self.now.hour();
+                self.now = now;
+                self.effects.push(Effect::RefreshContainers);
+                self.effects.push(Effect::RefreshImages);
+                let uptimes_shown = layout::on_containers_screen(self.focus)
+                    && self.containers.rows.iter().any(|r| r.started_at.is_some() && r.state.can_stop());
+                uptimes_shown || minute_changed
+            }
+            Msg::Images(Ok(rows)) => self.images.set_rows(rows),
+            Msg::Containers(Ok(rows)) => {
+                let changed = self.containers.set_rows(rows);
+                if changed && layout::on_containers_screen(self.focus) {
+                    self.follow_selection();
+                }
+                changed
+            }
+            Msg::Images(Err(e)) => replace(&mut self.images.error, Some(e.to_string())),
+            Msg::Containers(Err(e)) => replace(&mut self.containers.error, Some(e.to_string())),
+            Msg::Layers { id, result } => {
+                if self.images.layers_of.as_ref() != Some(&id) {
+                    return false;
+                }
+                match result {
+                    Ok(layers) => self.images.layers = layers,
+                    Err(e) => self.fail(e.to_string()),
+                }
+                true
+            }
+            Msg::Inspect { title, result } => {
+                match result {
+                    Ok(text) => self.modal = Some(Modal::Inspect(InspectDialog { title, text, scroll: 0 })),
+                    Err(e) => self.fail(e.to_string()),
+                }
+                true
+            }
+            Msg::Pulled { reference, result } => {
+                if let Some(Modal::Pull(dialog)) = &mut self.modal
+                    && dialog.reference() == Some(reference.as_str())
+                {
+                    dialog.phase = match &result {
+                        Ok(image_id) => PullPhase::Done { reference: reference.clone(), image_id: image_id.clone() },
+                        Err(e) => PullPhase::Failed { reference: reference.clone(), error: e.to_string() },
+                    };
+                }
+                match result {
+                    Ok(id) => {
+                        self.operations.record(
+                            self.now,
+                            Outcome::Done,
+                            format!("pulled {reference} ({})", short_id(&id)),
+                        );
+                        self.info(format!("pulled {reference}"));
+                    }
+                    Err(e) => self.fail(e.to_string()),
+                }
+                self.effects.push(Effect::RefreshImages);
+                true
+            }
+            Msg::Done { what, result } => {
+                match result {
+                    Ok(detail) => {
+                        let text = if detail.is_empty() { what } else { format!("{what}: {detail}") };
+                        self.operations.record(self.now, Outcome::Done, text.clone());
+                        self.info(text);
+                    }
+                    Err(e) => self.fail(e.to_string()),
+                }
+                self.effects.push(Effect::RefreshContainers);
+                self.effects.push(Effect::RefreshImages);
+                true
+            }
+            Msg::LogsFailed { id, error } => {
+                if self.logs.container.as_ref().is_some_and(|(c, _)| *c == id) {
+                    return replace(&mut self.logs.error, Some(error.to_string()));
+                }
+                false
+            }
+            Msg::StatsFailed { id, error } => {
+                if self.stats.container.as_ref().is_some_and(|(c, _)| *c == id) {
+                    return replace(&mut self.stats.error, Some(error.to_string()));
+                }
+                false
+            }
+            Msg::ShellOpened { name, result } => {
+                match result {
+                    Ok(session) => {
+                        let (rows, cols) = layout::shell_size(self.area);
+                        self.shell.add(session, &name, rows, cols);
+                        self.focus = Pane::Shell;
+                        self.operations.record(self.now, Outcome::Done, format!("shell in {name}"));
+                    }
+                    Err(e) => {
+                        self.shell.error = Some(e.to_string());
+                        self.fail(e.to_string());
+                    }
+                }
+                true
+            }
+            Msg::Backend(event) => self.backend_event(event),
+        }
+    }
+
+    fn backend_event(&mut self, event: BackendEvent) -> bool {
+        match event {
+            BackendEvent::PullProgress { reference, layer, state } => match &mut self.modal {
+                Some(Modal::Pull(dialog)) => dialog.progress(&reference, &layer, state),
+                _ => false,
+            },
+            BackendEvent::Log { container, lines } => {
+                if self.logs.container.as_ref().is_none_or(|(c, _)| *c != container) {
+                    return false;
+                }
+                for line in lines {
+                    self.logs.push(line);
+                }
+                layout::on_containers_screen(self.focus)
+            }
+            BackendEvent::Stats { container, sample } => {
+                if self.stats.container.as_ref().is_none_or(|(c, _)| *c != container) {
+                    return false;
+                }
+                self.stats.push(sample);
+                layout::on_containers_screen(self.focus)
+            }
+            BackendEvent::ShellOutput { session, bytes } => self.shell.output(session, &bytes),
+            BackendEvent::ShellClosed { session } => self.shell.closed(session),
+        }
+    }
+}
+
+/// Sets `slot`; true when the value changed.
+fn replace<T: PartialEq>(slot: &mut T, value: T) -> bool {
+    if *slot == value {
+        return false;
+    }
+    *slot = value;
+    true
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}

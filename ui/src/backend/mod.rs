@@ -1,0 +1,285 @@
+//! The seam between the UI and whatever does the container work: typed rows in, operations out.
+//!
+//! The UI never calls the engine directly; it talks to a [`Backend`], implemented for the real engine in
+//! `engine.rs` and by a fake in the tests, so every pane and dialog can be driven without a kernel.
+
+mod engine;
+
+use std::fmt;
+
+use futures_util::future::BoxFuture;
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+pub use engine::EngineBackend;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BackendError {
+    /// The engine refused or failed an operation; `target` names the image or container.
+    #[error("{operation} {target}: {message}")]
+    Failed { operation: &'static str, target: String, message: String },
+    /// The engine this UI runs over does not offer the operation.
+    #[error("{operation} {target}: not supported by this engine ({reason})")]
+    Unsupported { operation: &'static str, target: String, reason: &'static str },
+}
+
+/// One row of the Images pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRow {
+    /// `sha256:` + hex, Docker's image ID.
+    pub id: String,
+    /// `name:tag` forms; empty for an untagged image.
+    pub tags: Vec<String>,
+    pub size: u64,
+    /// RFC 3339, as the image config says.
+    pub created: Option<String>,
+    /// Names of containers made from this image.
+    pub used_by: Vec<String>,
+}
+
+/// One layer of an image, bottom first, with the history entry that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRow {
+    /// The compressed blob digest; empty for history entries that made no layer (`ENV`, `CMD` ...).
+    pub digest: String,
+    pub size: u64,
+    pub created_by: String,
+}
+
+/// A container's lifecycle state, with the guards that decide which operations the UI offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContainerState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Exited,
+    Dead,
+    Removing,
+}
+
+impl ContainerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerState::Created => "created",
+            ContainerState::Running => "running",
+            ContainerState::Paused => "paused",
+            ContainerState::Restarting => "restarting",
+            ContainerState::Exited => "exited",
+            ContainerState::Dead => "dead",
+            ContainerState::Removing => "removing",
+        }
+    }
+
+    pub fn can_start(self) -> bool {
+        matches!(self, ContainerState::Created | ContainerState::Exited)
+    }
+
+    pub fn can_stop(self) -> bool {
+        matches!(self, ContainerState::Running | ContainerState::Paused | ContainerState::Restarting)
+    }
+
+    pub fn can_pause(self) -> bool {
+        self == ContainerState::Running
+    }
+
+    pub fn can_unpause(self) -> bool {
+        self == ContainerState::Paused
+    }
+
+    pub fn can_exec(self) -> bool {
+        self == ContainerState::Running
+    }
+
+    pub fn can_remove(self) -> bool {
+        self != ContainerState::Removing
+    }
+}
+
+impl fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of the Containers pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerRow {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub state: ContainerState,
+    /// RFC 3339 start time while running, for the uptime column.
+    pub started_at: Option<String>,
+    pub exit_code: Option<i32>,
+    /// `8080->80/tcp` forms.
+    pub ports: Vec<String>,
+}
+
+/// A lifecycle operation on one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerOp {
+    Start,
+    Stop,
+    Restart,
+    Pause,
+    Unpause,
+    Kill,
+    Remove,
+}
+
+impl ContainerOp {
+    pub fn verb(self) -> &'static str {
+        match self {
+            ContainerOp::Start => "start",
+            ContainerOp::Stop => "stop",
+            ContainerOp::Restart => "restart",
+            ContainerOp::Pause => "pause",
+            ContainerOp::Unpause => "unpause",
+            ContainerOp::Kill => "kill",
+            ContainerOp::Remove => "remove",
+        }
+    }
+}
+
+/// What `run` needs, as the run dialog and `:run` collect it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunRequest {
+    pub image: String,
+    pub name: Option<String>,
+    pub command: Vec<String>,
+    pub env: Vec<String>,
+    /// `HOST:CONTAINER[/proto]` forms.
+    pub ports: Vec<String>,
+    /// `SRC:DST[:ro]` forms.
+    pub volumes: Vec<String>,
+    pub network: Option<String>,
+    pub restart: Option<String>,
+}
+
+/// One line of a container's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// RFC 3339 with nanoseconds.
+    pub time: String,
+    pub stderr: bool,
+    pub text: String,
+}
+
+/// One stats sample of a container.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatsSample {
+    /// Percent of one core.
+    pub cpu_percent: f64,
+    pub memory_bytes: u64,
+    pub memory_limit: u64,
+    pub net_rx: u64,
+    pub net_tx: u64,
+    pub block_read: u64,
+    pub block_write: u64,
+}
+
+/// Where one layer of a pull stands, as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerState {
+    Waiting,
+    AlreadyExists,
+    Downloading { done: u64, total: u64 },
+    Retrying { attempt: u32, reason: String },
+    Verifying,
+    Done,
+}
+
+/// Something the backend reports without being asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendEvent {
+    PullProgress {
+        reference: String,
+        layer: String,
+        state: LayerState,
+    },
+    /// Lines of the followed container's log, oldest first.
+    Log {
+        container: String,
+        lines: Vec<LogLine>,
+    },
+    Stats {
+        container: String,
+        sample: StatsSample,
+    },
+    /// Bytes from a shell session's pty.
+    ShellOutput {
+        session: u64,
+        bytes: Vec<u8>,
+    },
+    ShellClosed {
+        session: u64,
+    },
+}
+
+/// Everything the UI asks of the engine. Every call returns a future the UI runs in the background, so a slow
+/// engine never blocks a redraw.
+pub trait Backend: Send + Sync + 'static {
+    /// Sends every unsolicited event to `tx` until the receiver is dropped.
+    fn subscribe(&self, tx: mpsc::UnboundedSender<BackendEvent>);
+
+    /// The canonical form of a reference (`busybox` → `docker.io/library/busybox:latest`), as pull events
+    /// name it.
+    fn normalize_reference(&self, reference: &str) -> Result<String, BackendError>;
+
+    fn images(&self) -> BoxFuture<'_, Result<Vec<ImageRow>, BackendError>>;
+    fn image_layers(&self, id: String) -> BoxFuture<'_, Result<Vec<LayerRow>, BackendError>>;
+    fn inspect_image(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>>;
+    /// Pulls an image; progress arrives as [`BackendEvent::PullProgress`]. Returns the image ID.
+    fn pull(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>>;
+    /// Returns the IDs and names removed.
+    fn remove_image(&self, id: String, force: bool) -> BoxFuture<'_, Result<Vec<String>, BackendError>>;
+    /// Removes dangling images (every unused one when `all`); returns the bytes reclaimed.
+    fn prune_images(&self, all: bool) -> BoxFuture<'_, Result<u64, BackendError>>;
+
+    fn containers(&self) -> BoxFuture<'_, Result<Vec<ContainerRow>, BackendError>>;
+    fn container_op(&self, id: String, op: ContainerOp) -> BoxFuture<'_, Result<(), BackendError>>;
+    fn inspect_container(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>>;
+    /// Creates and starts a container; returns its ID.
+    fn run(&self, request: RunRequest) -> BoxFuture<'_, Result<String, BackendError>>;
+    /// Sends the last `tail` lines, then follows: lines arrive as [`BackendEvent::Log`] until
+    /// [`Backend::unfollow_logs`].
+    fn follow_logs(&self, id: String, tail: usize) -> BoxFuture<'_, Result<(), BackendError>>;
+    fn unfollow_logs(&self, id: String);
+    /// Samples arrive as [`BackendEvent::Stats`] about once a second until [`Backend::unfollow_stats`].
+    fn follow_stats(&self, id: String) -> BoxFuture<'_, Result<(), BackendError>>;
+    fn unfollow_stats(&self, id: String);
+    /// Opens an interactive shell (bash if present, else sh) in a running container on a pty of the given
+    /// size; output arrives as [`BackendEvent::ShellOutput`]. Returns the session number.
+    fn open_shell(&self, id: String, cols: u16, rows: u16) -> BoxFuture<'_, Result<u64, BackendError>>;
+    fn shell_input(&self, session: u64, bytes: Vec<u8>);
+    fn resize_shell(&self, session: u64, cols: u16, rows: u16);
+}
+
+/// A short, stable ID for display (`sha256:abc…` → 12 hex digits).
+pub fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_id_strips_the_algorithm_and_cuts_to_twelve() {
+        assert_eq!(short_id("sha256:0123456789abcdef0123"), "0123456789ab");
+        assert_eq!(short_id("abc"), "abc");
+    }
+
+    #[test]
+    fn guards_follow_the_lifecycle() {
+        use ContainerState::*;
+        assert!(Created.can_start() && Exited.can_start() && !Running.can_start());
+        assert!(Running.can_pause() && !Paused.can_pause());
+        assert!(Paused.can_unpause() && !Running.can_unpause());
+        assert!(Running.can_stop() && Paused.can_stop() && !Exited.can_stop());
+        assert!(Running.can_exec() && !Paused.can_exec());
+        assert!(!Removing.can_remove() && Dead.can_remove());
+    }
+}

@@ -1,0 +1,116 @@
+//! The UI's settings file, `$XDG_CONFIG_HOME/berth/tui.toml` (or `$BERTH_TUI_CONFIG`): theme, mouse,
+//! confirmation and a partial `[keys]` table. A missing file means the defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::keymap::{KeyList, Keymap, KeymapError};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Keymap { path: PathBuf, source: KeymapError },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    theme: Option<String>,
+    mouse: Option<bool>,
+    confirm: Option<bool>,
+    #[serde(default)]
+    keys: BTreeMap<String, KeyList>,
+}
+
+/// The settings the UI starts with.
+#[derive(Debug, Clone)]
+pub struct UiConfig {
+    pub theme: Option<String>,
+    /// Capture the mouse at start (off lets the terminal select text).
+    pub mouse: bool,
+    /// Ask before kill and remove.
+    pub confirm: bool,
+    pub keymap: Keymap,
+}
+
+impl Default for UiConfig {
+    fn default() -> UiConfig {
+        UiConfig { theme: None, mouse: false, confirm: true, keymap: Keymap::default() }
+    }
+}
+
+/// `$XDG_CONFIG_HOME/berth`, where `tui.toml` and `themes/` live.
+pub fn config_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "berth").map(|d| d.config_dir().to_path_buf())
+}
+
+impl UiConfig {
+    pub fn default_path() -> Option<PathBuf> {
+        std::env::var_os("BERTH_TUI_CONFIG").map(PathBuf::from).or_else(|| config_dir().map(|d| d.join("tui.toml")))
+    }
+
+    pub fn load(path: &Path) -> Result<UiConfig, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UiConfig::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
+        };
+        let file: ConfigFile = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.message().to_string() })?;
+        let keymap =
+            Keymap::with_overrides(&file.keys).map_err(|source| ConfigError::Keymap { path: path.into(), source })?;
+        Ok(UiConfig {
+            theme: file.theme,
+            mouse: file.mouse.unwrap_or(false),
+            confirm: file.confirm.unwrap_or(true),
+            keymap,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keymap::{Command, Key};
+
+    fn load(text: &str) -> Result<UiConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tui.toml");
+        std::fs::write(&path, text).unwrap();
+        UiConfig::load(&path)
+    }
+
+    #[test]
+    fn a_missing_file_means_defaults() {
+        let config = UiConfig::load(Path::new("/nonexistent/tui.toml")).unwrap();
+        assert!(config.confirm && !config.mouse && config.theme.is_none());
+    }
+
+    #[test]
+    fn partial_file_patches_defaults() {
+        let config = load("theme = \"light\"\nconfirm = false\n[keys]\nquit = \"ctrl-q\"\n").unwrap();
+        assert_eq!(config.theme.as_deref(), Some("light"));
+        assert!(!config.confirm);
+        assert_eq!(config.keymap.keys(Command::Quit), &[Key::ctrl('q')]);
+        assert_eq!(config.keymap.label(Command::Stop), "S");
+    }
+
+    #[test]
+    fn a_clash_names_the_file_and_both_commands() {
+        let err = load("[keys]\nrestart = \"s\"\n").unwrap_err().to_string();
+        assert!(err.contains("tui.toml") && err.contains("start and restart"), "{err}");
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let err = load("colour = \"red\"\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }) && err.to_string().contains("colour"), "{err}");
+    }
+}

@@ -1,0 +1,52 @@
+//! `?` help, generated from the live keymap so it always shows the keys that work.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+
+use super::dialog_block;
+use crate::keymap::{Command, Keymap, Scope};
+use crate::theme::Theme;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HelpDialog {
+    pub scroll: u16,
+}
+
+const SECTIONS: [Scope; 6] = [Scope::Global, Scope::List, Scope::Containers, Scope::Images, Scope::Logs, Scope::Shell];
+
+/// Every command by scope with its keys, as lines.
+pub fn lines<'a>(keymap: &Keymap, theme: &Theme) -> Vec<Line<'a>> {
+    let mut out = Vec::new();
+    for scope in SECTIONS {
+        out.push(Line::from(Span::styled(scope.name().to_uppercase(), theme.header())));
+        for command in Command::ALL.iter().filter(|c| c.scope() == scope) {
+            out.push(Line::from(vec![
+                Span::styled(format!("  {:<16}", keymap.label(*command)), theme.key()),
+                Span::raw(command.help()),
+            ]));
+        }
+        out.push(Line::default());
+    }
+    out.push(Line::from(Span::styled(
+        "Keys are set in tui.toml under [keys], by the names in the config reference.",
+        theme.muted(),
+    )));
+    out
+}
+
+impl HelpDialog {
+    pub fn draw(&self, frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
+        let area = Rect {
+            x: area.x + 2,
+            y: area.y + 1,
+            width: area.width.saturating_sub(4),
+            height: area.height.saturating_sub(2),
+        };
+        frame.render_widget(Clear, area);
+        let text = lines(keymap, theme);
+        let paragraph = Paragraph::new(text).scroll((self.scroll, 0)).block(dialog_block(theme, "Help · Esc closes"));
+        frame.render_widget(paragraph, area);
+    }
+}

@@ -1,0 +1,101 @@
+//! The whole frame: tab bar, the focused screen's panes, status bar and the open dialog. Pure: reads the app.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use crate::app::{App, Modal};
+use crate::keymap::Command;
+use crate::layout;
+use crate::panes::{Ctx, Pane};
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    frame.render_widget(Block::default().style(app.theme.base()), area);
+    let [tabs, body, status] = layout::screen(area);
+    draw_tabs(frame, tabs, app);
+    let ctx = |pane: Pane| Ctx { theme: &app.theme, focused: app.focus == pane, now: app.now };
+    match app.focus {
+        Pane::Images => app.images.draw(frame, body, &ctx(Pane::Images)),
+        Pane::Operations => app.operations.draw(frame, body, &ctx(Pane::Operations)),
+        _ => {
+            let [list, logs, side] = layout::containers_screen(body);
+            app.containers.draw(frame, list, &ctx(Pane::Containers));
+            app.logs.draw(frame, logs, &ctx(Pane::Logs));
+            let show_shell = app.focus == Pane::Shell || (app.focus != Pane::Stats && !app.shell.sessions.is_empty());
+            if show_shell {
+                app.shell.draw(frame, side, &ctx(Pane::Shell));
+            } else {
+                app.stats.draw(frame, side, &ctx(Pane::Stats));
+            }
+        }
+    }
+    draw_status(frame, status, app);
+    match &app.modal {
+        Some(Modal::Confirm(d)) => d.draw(frame, body, &app.theme),
+        Some(Modal::Help(d)) => d.draw(frame, body, &app.keymap, &app.theme),
+        Some(Modal::Inspect(d)) => d.draw(frame, body, &app.theme),
+        Some(Modal::Pull(d)) => d.draw(frame, body, &app.theme),
+        Some(Modal::Run(d)) => d.draw(frame, body, &app.theme),
+        Some(Modal::CommandLine(d)) => d.draw(frame, area, &app.theme),
+        None => {}
+    }
+}
+
+const TAB_KEYS: [(Pane, Command); 6] = [
+    (Pane::Containers, Command::GoContainers),
+    (Pane::Images, Command::GoImages),
+    (Pane::Logs, Command::GoLogs),
+    (Pane::Stats, Command::GoStats),
+    (Pane::Shell, Command::GoShell),
+    (Pane::Operations, Command::GoOperations),
+];
+
+fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let mut spans = vec![Span::styled(" berth ", theme.selected())];
+    for (pane, command) in TAB_KEYS {
+        let style = if app.focus == pane { theme.header() } else { theme.muted() };
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(app.keymap.label(command), theme.key()));
+        spans.push(Span::styled(format!(" {}", pane.title()), style));
+    }
+    let right = format!("mouse {} ", if app.mouse { "on" } else { "off" });
+    let [left_area, right_area] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(right.chars().count() as u16)]).areas(area);
+    frame.render_widget(Paragraph::new(Line::from(spans)), left_area);
+    frame.render_widget(Paragraph::new(right).style(theme.muted()), right_area);
+}
+
+/// The focused pane's usable commands with their live keys (or the latest status message), help and quit
+/// always at the right.
+fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let bar = ratatui::style::Style::new().fg(theme.colors.status_fg).bg(theme.colors.status_bg);
+    let hint = |spans: &mut Vec<Span<'static>>, command: Command| {
+        spans.push(Span::styled(format!(" {}", app.keymap.label(command)), bar.fg(theme.colors.key)));
+        spans.push(Span::raw(format!(" {} ", command.help())));
+    };
+    let mut right = Vec::new();
+    hint(&mut right, Command::Help);
+    hint(&mut right, Command::Quit);
+    let left = match &app.status {
+        Some(status) if status.error => {
+            Line::from(Span::styled(format!(" {}", status.text), bar.fg(theme.colors.error)))
+        }
+        Some(status) => Line::from(Span::raw(format!(" {}", status.text))),
+        None => {
+            let mut spans = Vec::new();
+            for (command, _) in app.pane_commands().into_iter().filter(|(_, on)| *on) {
+                hint(&mut spans, command);
+            }
+            Line::from(spans)
+        }
+    };
+    let right = Line::from(right);
+    let [left_area, right_area] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(right.width() as u16)]).areas(area);
+    frame.render_widget(Paragraph::new(left).style(bar), left_area);
+    frame.render_widget(Paragraph::new(right).style(bar), right_area);
+}

@@ -1,0 +1,143 @@
+//! Every command a key can trigger: its config name, its help text, where it applies and its default keys.
+
+use super::key::{Key, KeyName};
+
+/// Where a command applies. Global commands work everywhere except while typing; the others only while their
+/// pane is focused, so two panes may give one key different meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    Global,
+    List,
+    Containers,
+    Images,
+    Logs,
+    Shell,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::List => "lists",
+            Scope::Containers => "containers",
+            Scope::Images => "images",
+            Scope::Logs => "logs",
+            Scope::Shell => "shell",
+        }
+    }
+
+    /// Whether one key may not mean two commands in these two scopes: the same scope, or global against any
+    /// other (a global key would shadow or be shadowed). Lists overlap with every list pane.
+    pub fn overlaps(self, other: Scope) -> bool {
+        let lists = |s: Scope| matches!(s, Scope::Containers | Scope::Images | Scope::Logs);
+        self == other
+            || self == Scope::Global
+            || other == Scope::Global
+            || (self == Scope::List && lists(other))
+            || (other == Scope::List && lists(self))
+    }
+}
+
+macro_rules! commands {
+    ($($variant:ident $name:literal $scope:ident $help:literal [$($key:expr),*];)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Command { $($variant),* }
+
+        impl Command {
+            pub const ALL: &'static [Command] = &[$(Command::$variant),*];
+
+            /// The name in the `[keys]` table of the config file.
+            pub fn name(self) -> &'static str {
+                match self { $(Command::$variant => $name),* }
+            }
+
+            pub fn scope(self) -> Scope {
+                match self { $(Command::$variant => Scope::$scope),* }
+            }
+
+            pub fn help(self) -> &'static str {
+                match self { $(Command::$variant => $help),* }
+            }
+
+            pub fn default_keys(self) -> Vec<Key> {
+                match self { $(Command::$variant => vec![$($key),*]),* }
+            }
+        }
+    };
+}
+
+const fn k(code: KeyName) -> Key {
+    Key::plain(code)
+}
+
+commands! {
+    Quit "quit" Global "quit" [Key::ch('q')];
+    Help "help" Global "help" [Key::ch('?'), k(KeyName::F(1))];
+    Back "back" Global "close, go back" [k(KeyName::Esc)];
+    NextPane "next_pane" Global "next pane" [k(KeyName::Tab)];
+    PrevPane "prev_pane" Global "previous pane" [k(KeyName::BackTab)];
+    GoContainers "pane_containers" Global "containers" [Key::ch('1')];
+    GoImages "pane_images" Global "images" [Key::ch('2')];
+    GoLogs "pane_logs" Global "logs" [Key::ch('3')];
+    GoStats "pane_stats" Global "stats" [Key::ch('4')];
+    GoShell "pane_shell" Global "shell" [Key::ch('5')];
+    GoOperations "pane_operations" Global "operations log" [Key::ch('6')];
+    CommandLine "command_line" Global "berth command" [Key::ch(':')];
+    ToggleMouse "toggle_mouse" Global "mouse on/off (off lets you select text)" [Key::ch('M')];
+    Up "up" List "up" [Key::ch('k'), k(KeyName::Up)];
+    Down "down" List "down" [Key::ch('j'), k(KeyName::Down)];
+    Top "top" List "first" [Key::ch('g'), k(KeyName::Home)];
+    Bottom "bottom" List "last" [Key::ch('G'), k(KeyName::End)];
+    PageUp "page_up" List "page up" [k(KeyName::PageUp), Key::ctrl('u')];
+    PageDown "page_down" List "page down" [k(KeyName::PageDown), Key::ctrl('d')];
+    Filter "filter" List "filter" [Key::ch('/')];
+    Start "start" Containers "start" [Key::ch('s')];
+    Stop "stop" Containers "stop" [Key::ch('S')];
+    Restart "restart" Containers "restart" [Key::ch('r')];
+    PauseToggle "pause" Containers "pause/unpause" [Key::ch('p')];
+    Kill "kill" Containers "kill" [Key::ch('K')];
+    RemoveContainer "remove_container" Containers "remove" [Key::ch('D'), k(KeyName::Delete)];
+    Mark "mark" Containers "mark for bulk" [Key::ch(' ')];
+    Sort "sort" Containers "sort by next column" [Key::ch('o')];
+    Logs "logs" Containers "logs" [Key::ch('l')];
+    Exec "shell" Containers "open shell" [Key::ch('e')];
+    InspectContainer "inspect_container" Containers "inspect" [Key::ch('i')];
+    RunNew "run" Containers "run a container" [Key::ch('n')];
+    Pull "pull" Images "pull" [Key::ch('p')];
+    RemoveImage "remove_image" Images "remove" [Key::ch('D'), k(KeyName::Delete)];
+    Prune "prune" Images "prune dangling" [Key::ch('X')];
+    Layers "layers" Images "layers" [k(KeyName::Enter)];
+    InspectImage "inspect_image" Images "inspect" [Key::ch('i')];
+    RunImage "run_image" Images "run this image" [Key::ch('r')];
+    Follow "follow" Logs "follow on/off" [Key::ch('f')];
+    Timestamps "timestamps" Logs "timestamps on/off" [Key::ch('t')];
+    Wrap "wrap" Logs "wrap on/off" [Key::ch('w')];
+    NextMatch "next_match" Logs "next match" [Key::ch('n')];
+    PrevMatch "prev_match" Logs "previous match" [Key::ch('N')];
+    SaveLog "save_log" Logs "save to file" [Key::ctrl('s')];
+    LeaveShell "leave_shell" Shell "leave the shell (keys go to the UI)" [Key::ctrl('a')];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = Command::ALL.iter().map(|c| c.name()).collect();
+        names.sort();
+        let len = names.len();
+        names.dedup();
+        assert_eq!(names.len(), len);
+    }
+
+    #[test]
+    fn overlap_rules() {
+        assert!(Scope::Global.overlaps(Scope::Images));
+        assert!(Scope::Logs.overlaps(Scope::Global));
+        assert!(Scope::Images.overlaps(Scope::Images));
+        assert!(Scope::List.overlaps(Scope::Containers));
+        assert!(!Scope::Containers.overlaps(Scope::Images));
+        assert!(!Scope::List.overlaps(Scope::Shell));
+    }
+}

@@ -1,0 +1,71 @@
+//! berth's terminal UI: a keyboard-driven container workstation over the engine.
+//!
+//! State ([`app`]) is apart from drawing ([`draw`]); engine work goes through [`backend::Backend`] and runs in
+//! the background ([`runner`]), so the UI never blocks and redraws only when something changed.
+
+pub mod app;
+pub mod backend;
+pub mod config;
+mod dialogs;
+pub mod draw;
+mod format;
+mod input;
+pub mod keymap;
+mod layout;
+pub mod panes;
+mod runner;
+mod terminal;
+pub mod theme;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_engine::Engine;
+use ratatui::layout::Rect;
+use thiserror::Error;
+
+use crate::app::App;
+use crate::backend::{Backend, EngineBackend};
+use crate::config::{ConfigError, UiConfig};
+use crate::theme::{Theme, ThemeError};
+
+#[derive(Debug, Error)]
+pub enum UiError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Theme(#[from] ThemeError),
+    #[error("terminal: cannot {action}: {source}")]
+    Terminal { action: &'static str, source: std::io::Error },
+}
+
+/// What the command line passes to the UI.
+#[derive(Debug, Clone, Default)]
+pub struct UiOptions {
+    /// `--theme`: a theme name or a path to a theme file; overrides tui.toml.
+    pub theme: Option<String>,
+    /// The settings file; `$BERTH_TUI_CONFIG` or `$XDG_CONFIG_HOME/berth/tui.toml` when unset.
+    pub config: Option<PathBuf>,
+}
+
+/// Loads settings and theme (errors end here, before the screen changes), then runs the UI until `q`.
+pub async fn run(engine: Engine, options: UiOptions) -> Result<(), UiError> {
+    let config = match options.config.or_else(UiConfig::default_path) {
+        Some(path) => UiConfig::load(&path)?,
+        None => UiConfig::default(),
+    };
+    let theme_name = options.theme.or_else(|| config.theme.clone()).unwrap_or_else(|| "dark".into());
+    let themes_dir = config::config_dir().map(|d| d.join("themes"));
+    let theme = Theme::find(&theme_name, themes_dir.as_deref())?;
+    let backend = Arc::new(EngineBackend::new(Arc::new(engine)));
+    let (mut tty, _guard) =
+        terminal::enter(config.mouse).map_err(|source| UiError::Terminal { action: "enter raw mode", source })?;
+    let size = tty.size().map_err(|source| UiError::Terminal { action: "read its size", source })?;
+    let normalizer = backend.clone();
+    let normalize = Arc::new(move |r: &str| normalizer.normalize_reference(r));
+    let app = App::new(config, theme, chrono::Utc::now(), Rect::new(0, 0, size.width, size.height), normalize);
+    runner::run(backend, app, &mut tty).await
+}

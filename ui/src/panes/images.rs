@@ -1,0 +1,148 @@
+//! The Images pane: tags, ID, size, age, users; beside it the selected image's layers with the command that
+//! made each.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+
+use super::{Ctx, ListState, pane_block};
+use crate::backend::{ImageRow, LayerRow, short_id};
+use crate::format;
+use crate::keymap::Command;
+
+#[derive(Debug, Default)]
+pub struct ImagesPane {
+    pub rows: Vec<ImageRow>,
+    pub list: ListState,
+    /// The layers of `layers_of`, once loaded.
+    pub layers: Vec<LayerRow>,
+    pub layers_of: Option<String>,
+    pub error: Option<String>,
+}
+
+impl ImagesPane {
+    pub fn visible(&self) -> Vec<&ImageRow> {
+        let mut rows: Vec<&ImageRow> =
+            self.rows.iter().filter(|r| self.list.matches(&format!("{} {}", r.tags.join(" "), r.id))).collect();
+        // Untagged images last.
+        rows.sort_by(|a, b| {
+            (a.tags.is_empty(), a.tags.first()).cmp(&(b.tags.is_empty(), b.tags.first())).then(a.id.cmp(&b.id))
+        });
+        rows
+    }
+
+    pub fn selected(&self) -> Option<&ImageRow> {
+        self.visible().get(self.list.selected).copied()
+    }
+
+    pub fn set_rows(&mut self, rows: Vec<ImageRow>) -> bool {
+        if rows == self.rows && self.error.is_none() {
+            return false;
+        }
+        self.rows = rows;
+        self.error = None;
+        self.list.clamp(self.visible().len());
+        if self.layers_of.as_ref().is_some_and(|id| !self.rows.iter().any(|r| &r.id == id)) {
+            self.layers_of = None;
+            self.layers.clear();
+        }
+        true
+    }
+
+    pub fn commands(&self) -> Vec<(Command, bool)> {
+        let one = self.selected().is_some();
+        vec![
+            (Command::Pull, true),
+            (Command::RunImage, one),
+            (Command::Layers, one),
+            (Command::InspectImage, one),
+            (Command::RemoveImage, one),
+            (Command::Prune, true),
+            (Command::Filter, true),
+        ]
+    }
+
+    fn name(row: &ImageRow) -> String {
+        row.tags.first().cloned().unwrap_or_else(|| "<none>:<none>".into())
+    }
+
+    pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
+        // Narrow terminals give the list the whole width until layers are asked for.
+        let split = if area.width >= 110 || self.layers_of.is_some() { 62 } else { 100 };
+        let [list_area, layer_area] =
+            Layout::horizontal([Constraint::Percentage(split), Constraint::Percentage(100 - split)]).areas(area);
+        let block = pane_block(ctx, &format!(" Images ({}) ", self.rows.len()), &self.list);
+        if let Some(error) = &self.error {
+            frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), list_area);
+        } else {
+            let header = Row::new(["REPOSITORY:TAG", "ID", "SIZE", "CREATED", "USED BY"]).style(ctx.theme.header());
+            let rows = self.visible().into_iter().map(|r| {
+                let created = r.created.as_deref().and_then(|c| format::span(c, ctx.now));
+                Row::new([
+                    Cell::from(Self::name(r)),
+                    Cell::from(Span::styled(short_id(&r.id).to_string(), ctx.theme.muted())),
+                    Cell::from(format::size(r.size)),
+                    Cell::from(created.map(|c| format!("{c} ago")).unwrap_or_default()),
+                    Cell::from(r.used_by.join(", ")),
+                ])
+            });
+            // The name column is as wide as the longest name (up to a limit) before USED BY gets any room.
+            let longest = self.rows.iter().map(|r| Self::name(r).chars().count()).max().unwrap_or(0).clamp(14, 48);
+            let widths = [
+                Constraint::Min(longest as u16),
+                Constraint::Length(12),
+                Constraint::Length(8),
+                Constraint::Length(15),
+                Constraint::Fill(1),
+            ];
+            let table = Table::new(rows, widths)
+                .header(header)
+                .row_highlight_style(if ctx.focused {
+                    ctx.theme.selected()
+                } else {
+                    Style::new().add_modifier(Modifier::BOLD)
+                })
+                .block(block);
+            let mut state = TableState::default().with_selected((!self.rows.is_empty()).then_some(self.list.selected));
+            frame.render_stateful_widget(table, list_area, &mut state);
+        }
+        if layer_area.width > 0 {
+            self.draw_layers(frame, layer_area, ctx);
+        }
+    }
+
+    fn draw_layers(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
+        let name = self
+            .layers_of
+            .as_ref()
+            .and_then(|id| self.rows.iter().find(|r| &r.id == id))
+            .map(Self::name)
+            .unwrap_or_default();
+        let block = Block::bordered()
+            .border_style(ctx.theme.border(false))
+            .title(Span::styled(format!(" Layers {name} "), ctx.theme.header()))
+            .style(ctx.theme.base());
+        if self.layers_of.is_none() {
+            frame.render_widget(
+                Paragraph::new("Enter shows the selected image's layers.").style(ctx.theme.muted()).block(block),
+                area,
+            );
+            return;
+        }
+        let rows = self.layers.iter().map(|l| {
+            let size = if l.digest.is_empty() {
+                Span::styled("—", ctx.theme.muted())
+            } else {
+                Span::raw(format::size(l.size))
+            };
+            let command = l.created_by.trim_start_matches("/bin/sh -c ").trim_start_matches("#(nop) ").trim();
+            Row::new([Cell::from(size), Cell::from(command.to_string())])
+        });
+        let table = Table::new(rows, [Constraint::Length(9), Constraint::Fill(1)])
+            .header(Row::new(["SIZE", "CREATED BY"]).style(ctx.theme.header()))
+            .block(block);
+        frame.render_widget(table, area);
+    }
+}

@@ -1,0 +1,297 @@
+//! The Logs pane: the selected container's log in a ring buffer bounded in lines and bytes, so a 1 GB log costs
+//! a few MB; live follow, scroll back, search with next/previous match, timestamps and wrap toggles.
+
+use std::collections::VecDeque;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::{Ctx, ListState, pane_block};
+use crate::backend::LogLine;
+use crate::keymap::Command;
+
+/// Lines kept; older ones fall off the front.
+pub const MAX_LINES: usize = 20_000;
+/// Bytes kept across all lines.
+pub const MAX_BYTES: usize = 16 << 20;
+/// A longer line is cut (and says so) so one 90k-character line cannot stall a frame.
+pub const MAX_LINE_CHARS: usize = 4096;
+
+#[derive(Debug)]
+pub struct LogsPane {
+    /// The container whose log this is (ID) and its name for the title.
+    pub container: Option<(String, String)>,
+    lines: VecDeque<LogLine>,
+    bytes: usize,
+    /// Lines dropped off the front since the log was opened.
+    pub dropped: u64,
+    pub follow: bool,
+    pub timestamps: bool,
+    pub wrap: bool,
+    /// Lines up from the bottom the view is scrolled (0 = newest at the bottom).
+    pub scroll: usize,
+    /// The search field: `/` types into it, `n`/`N` move between matches.
+    pub search: ListState,
+    pub error: Option<String>,
+}
+
+impl Default for LogsPane {
+    fn default() -> LogsPane {
+        LogsPane {
+            container: None,
+            lines: VecDeque::new(),
+            bytes: 0,
+            dropped: 0,
+            follow: true,
+            timestamps: false,
+            wrap: false,
+            scroll: 0,
+            search: ListState::default(),
+            error: None,
+        }
+    }
+}
+
+impl LogsPane {
+    /// Starts over for another container.
+    pub fn open(&mut self, id: &str, name: &str) {
+        *self = LogsPane { container: Some((id.into(), name.into())), ..LogsPane::default() };
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub fn lines(&self) -> impl Iterator<Item = &LogLine> {
+        self.lines.iter()
+    }
+
+    pub fn push(&mut self, mut line: LogLine) {
+        if let Some((cut, _)) = line.text.char_indices().nth(MAX_LINE_CHARS) {
+            let rest = line.text.len() - cut;
+            line.text.truncate(cut);
+            line.text.push_str(&format!("… [{rest} more bytes]"));
+        }
+        self.bytes += line.text.len();
+        self.lines.push_back(line);
+        while self.lines.len() > MAX_LINES || self.bytes > MAX_BYTES {
+            let Some(old) = self.lines.pop_front() else { break };
+            self.bytes -= old.text.len();
+            self.dropped += 1;
+        }
+        if !self.follow && self.scroll > 0 {
+            // Keep the lines on screen still while new ones arrive below.
+            self.scroll = (self.scroll + 1).min(self.lines.len().saturating_sub(1));
+        }
+    }
+
+    pub fn scroll_by(&mut self, command: Command, page: usize) -> bool {
+        let max = self.lines.len().saturating_sub(1);
+        self.scroll = match command {
+            Command::Up => (self.scroll + 1).min(max),
+            Command::Down => self.scroll.saturating_sub(1),
+            Command::PageUp => (self.scroll + page).min(max),
+            Command::PageDown => self.scroll.saturating_sub(page),
+            Command::Top => max,
+            Command::Bottom => 0,
+            _ => return false,
+        };
+        self.follow = self.scroll == 0;
+        true
+    }
+
+    /// Moves the view to the next match above (`forward` = older lines first, like `less` after `?`) or below;
+    /// false when nothing matches.
+    pub fn jump_to_match(&mut self, older: bool) -> bool {
+        let needle = self.search.filter.value().to_lowercase();
+        if needle.is_empty() || self.lines.is_empty() {
+            return false;
+        }
+        let len = self.lines.len();
+        let current = len - 1 - self.scroll.min(len - 1);
+        let hit = |i: &usize| self.lines[*i].text.to_lowercase().contains(&needle);
+        let found = if older {
+            (0..current).rev().find(hit).or_else(|| (current..len).rev().find(hit))
+        } else {
+            (current + 1..len).find(hit).or_else(|| (0..=current).find(hit))
+        };
+        match found {
+            Some(i) => {
+                self.scroll = len - 1 - i;
+                self.follow = self.scroll == 0;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn commands(&self) -> Vec<(Command, bool)> {
+        let has_query = !self.search.filter.value().is_empty();
+        vec![
+            (Command::Follow, self.container.is_some()),
+            (Command::Timestamps, true),
+            (Command::Wrap, true),
+            (Command::Filter, true),
+            (Command::NextMatch, has_query),
+            (Command::PrevMatch, has_query),
+            (Command::SaveLog, !self.lines.is_empty()),
+        ]
+    }
+
+    /// The text a saved file holds: every kept line, with timestamps.
+    pub fn export(&self) -> String {
+        let mut out = String::with_capacity(self.bytes + self.lines.len() * 32);
+        for line in &self.lines {
+            out.push_str(&line.time);
+            out.push(' ');
+            out.push_str(&line.text);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn styled<'a>(&self, line: &'a LogLine, ctx: &Ctx) -> Line<'a> {
+        let mut spans = Vec::new();
+        if self.timestamps {
+            spans.push(Span::styled(format!("{} ", line.time), ctx.theme.muted()));
+        }
+        let needle = self.search.filter.value();
+        let base = if line.stderr { ctx.theme.error() } else { ctx.theme.base() };
+        let lower = line.text.to_lowercase();
+        // Highlighting is only attempted when lowercasing kept byte offsets (ASCII and most text).
+        if needle.is_empty() || lower.len() != line.text.len() {
+            spans.push(Span::styled(line.text.as_str(), base));
+            return Line::from(spans);
+        }
+        let needle = needle.to_lowercase();
+        let mut at = 0;
+        for (start, _) in lower.match_indices(&needle) {
+            spans.push(Span::styled(&line.text[at..start], base));
+            spans.push(Span::styled(&line.text[start..start + needle.len()], ctx.theme.search_match()));
+            at = start + needle.len();
+        }
+        spans.push(Span::styled(&line.text[at..], base));
+        Line::from(spans)
+    }
+
+    /// Rows a line takes at this width.
+    fn rows_of(&self, line: &LogLine, width: usize) -> usize {
+        if !self.wrap || width == 0 {
+            return 1;
+        }
+        let stamp = if self.timestamps { line.time.chars().count() + 1 } else { 0 };
+        (stamp + line.text.chars().count()).div_ceil(width).max(1)
+    }
+
+    pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
+        let name = self.container.as_ref().map_or("", |(_, n)| n.as_str());
+        let flags = format!(
+            "{}{}{}",
+            if self.follow { " follow" } else { "" },
+            if self.timestamps { " time" } else { "" },
+            if self.wrap { " wrap" } else { "" }
+        );
+        let title = format!(" Logs {name} ·{flags} ");
+        let block = pane_block(ctx, &title, &self.search);
+        if let Some(error) = &self.error {
+            frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
+            return;
+        }
+        if self.container.is_none() {
+            frame.render_widget(
+                Paragraph::new("Select a container and press l.").style(ctx.theme.muted()).block(block),
+                area,
+            );
+            return;
+        }
+        let inner = block.inner(area);
+        let (height, width) = (inner.height as usize, inner.width as usize);
+        // Walk up from the bottom-most shown line until the rows are full; only those lines are styled.
+        let end = self.lines.len().saturating_sub(self.scroll);
+        let mut start = end;
+        let mut rows = 0;
+        while start > 0 && rows < height {
+            rows += self.rows_of(&self.lines[start - 1], width);
+            start -= 1;
+        }
+        let lines: Vec<Line> = self.lines.range(start..end).map(|l| self.styled(l, ctx)).collect();
+        let overflow = rows.saturating_sub(height) as u16;
+        let mut paragraph = Paragraph::new(lines).block(block).scroll((overflow, 0));
+        if self.wrap {
+            paragraph = paragraph.wrap(Wrap { trim: false });
+        }
+        frame.render_widget(paragraph, area);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str) -> LogLine {
+        LogLine { time: "2026-01-01T00:00:00.000000000Z".into(), stderr: false, text: text.into() }
+    }
+
+    #[test]
+    fn the_buffer_is_bounded_in_lines() {
+        let mut logs = LogsPane::default();
+        for i in 0..MAX_LINES + 10 {
+            logs.push(line(&format!("line {i}")));
+        }
+        assert_eq!(logs.len(), MAX_LINES);
+        assert_eq!(logs.dropped, 10);
+        assert_eq!(logs.lines().next().unwrap().text, "line 10");
+    }
+
+    #[test]
+    fn the_buffer_is_bounded_in_bytes_and_long_lines_are_cut() {
+        let mut logs = LogsPane::default();
+        let long = "x".repeat(100_000);
+        for _ in 0..(MAX_BYTES / MAX_LINE_CHARS) + 50 {
+            logs.push(line(&long));
+        }
+        assert!(logs.bytes <= MAX_BYTES);
+        let first = logs.lines().next().unwrap();
+        assert!(first.text.ends_with("… [95904 more bytes]"), "{}", &first.text[4000..]);
+    }
+
+    #[test]
+    fn search_moves_between_matches_and_wraps() {
+        let mut logs = LogsPane::default();
+        for text in ["a error", "b", "c error", "d"] {
+            logs.push(line(text));
+        }
+        logs.search.filter = crate::input::TextInput::new("ERROR");
+        assert!(logs.jump_to_match(true));
+        assert_eq!(logs.scroll, 1, "c error is one up from the bottom");
+        assert!(!logs.follow);
+        assert!(logs.jump_to_match(true));
+        assert_eq!(logs.scroll, 3);
+        assert!(logs.jump_to_match(true), "wraps around to the newest match");
+        assert_eq!(logs.scroll, 1);
+        assert!(logs.jump_to_match(false));
+        assert_eq!(logs.scroll, 3);
+        logs.search.filter = crate::input::TextInput::new("nothing");
+        assert!(!logs.jump_to_match(false));
+    }
+
+    #[test]
+    fn scrolling_up_stops_follow_and_new_lines_keep_the_view_still() {
+        let mut logs = LogsPane::default();
+        for i in 0..5 {
+            logs.push(line(&i.to_string()));
+        }
+        logs.scroll_by(Command::Up, 10);
+        assert!(!logs.follow);
+        logs.push(line("5"));
+        assert_eq!(logs.scroll, 2);
+        logs.scroll_by(Command::Bottom, 10);
+        assert!(logs.follow && logs.scroll == 0);
+    }
+}

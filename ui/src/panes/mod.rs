@@ -1,0 +1,68 @@
+//! One file per pane: each holds its state, the commands it offers and a `draw` that only reads that state.
+
+pub mod containers;
+pub mod images;
+mod list;
+pub mod logs;
+pub mod operations;
+pub mod shell;
+pub mod stats;
+
+use chrono::{DateTime, Utc};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType};
+
+pub use list::ListState;
+
+use crate::theme::Theme;
+
+/// What every pane's `draw` needs besides its own state.
+pub struct Ctx<'a> {
+    pub theme: &'a Theme,
+    pub focused: bool,
+    /// The clock for ages and uptimes, fixed per frame (and in tests).
+    pub now: DateTime<Utc>,
+}
+
+/// The panes focus moves between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    Containers,
+    Logs,
+    Stats,
+    Shell,
+    Images,
+    Operations,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 6] = [Pane::Containers, Pane::Images, Pane::Logs, Pane::Stats, Pane::Shell, Pane::Operations];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Containers => "Containers",
+            Pane::Logs => "Logs",
+            Pane::Stats => "Stats",
+            Pane::Shell => "Shell",
+            Pane::Images => "Images",
+            Pane::Operations => "Operations",
+        }
+    }
+}
+
+/// A pane's frame: focused panes get the accent border; an active or typed filter shows in the title.
+pub fn pane_block<'a>(ctx: &Ctx, title: &str, list: &ListState) -> Block<'a> {
+    let mut block = Block::bordered()
+        .border_type(if ctx.focused { BorderType::Thick } else { BorderType::Plain })
+        .border_style(ctx.theme.border(ctx.focused))
+        .title(Span::styled(title.to_string(), ctx.theme.header()))
+        .style(ctx.theme.base());
+    if list.filtering || !list.filter.value().is_empty() {
+        let cursor = if list.filtering { "▏" } else { "" };
+        block = block.title_bottom(Line::from(vec![
+            Span::styled(" /", ctx.theme.key()),
+            Span::raw(format!("{}{cursor} ", list.filter.value())),
+        ]));
+    }
+    block
+}

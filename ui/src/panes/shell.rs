@@ -1,0 +1,197 @@
+//! The Shell pane: terminal emulators (vt100 via tui-term) over exec sessions' pty bytes, drawn beside logs and
+//! stats instead of suspending the UI. Several sessions may be open; keys pass through while it has focus.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use tui_term::vt100::Parser;
+use tui_term::widget::PseudoTerminal;
+
+use super::{Ctx, ListState, pane_block};
+use crate::keymap::Command;
+
+/// Scrollback rows each emulator keeps.
+const SCROLLBACK: usize = 1000;
+
+pub struct ShellSession {
+    pub session: u64,
+    pub container: String,
+    pub parser: Parser,
+    pub closed: bool,
+}
+
+impl std::fmt::Debug for ShellSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShellSession").field("session", &self.session).field("container", &self.container).finish()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ShellPane {
+    pub sessions: Vec<ShellSession>,
+    pub active: usize,
+    /// Keys go to the shell, not the UI.
+    pub captured: bool,
+    pub error: Option<String>,
+}
+
+impl ShellPane {
+    pub fn add(&mut self, session: u64, container: &str, rows: u16, cols: u16) {
+        self.sessions.push(ShellSession {
+            session,
+            container: container.into(),
+            parser: Parser::new(rows, cols, SCROLLBACK),
+            closed: false,
+        });
+        self.active = self.sessions.len() - 1;
+        self.captured = true;
+        self.error = None;
+    }
+
+    pub fn active(&self) -> Option<&ShellSession> {
+        self.sessions.get(self.active)
+    }
+
+    /// Feeds pty output to its emulator; false for an unknown session.
+    pub fn output(&mut self, session: u64, bytes: &[u8]) -> bool {
+        match self.sessions.iter_mut().find(|s| s.session == session) {
+            Some(s) => {
+                s.parser.process(bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn closed(&mut self, session: u64) -> bool {
+        match self.sessions.iter_mut().find(|s| s.session == session) {
+            Some(s) => {
+                s.closed = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Follows a terminal resize; returns the sessions whose pty must learn the new size.
+    pub fn resize(&mut self, rows: u16, cols: u16) -> Vec<u64> {
+        self.sessions
+            .iter_mut()
+            .filter(|s| !s.closed && s.parser.screen().size() != (rows, cols))
+            .map(|s| {
+                s.parser.screen_mut().set_size(rows, cols);
+                s.session
+            })
+            .collect()
+    }
+
+    /// Cycles to the next open session.
+    pub fn next(&mut self) {
+        if !self.sessions.is_empty() {
+            self.active = (self.active + 1) % self.sessions.len();
+        }
+    }
+
+    pub fn commands(&self) -> Vec<(Command, bool)> {
+        vec![(Command::LeaveShell, self.captured)]
+    }
+
+    pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
+        let tabs: Vec<String> = self
+            .sessions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mark = if i == self.active { "*" } else { "" };
+                let closed = if s.closed { " (exited)" } else { "" };
+                format!("{}{mark}{closed}", s.container)
+            })
+            .collect();
+        let title = format!(" Shell {} {}", tabs.join(" | "), if self.captured { "· typing " } else { "" });
+        let block = pane_block(ctx, &title, &ListState::default());
+        if let Some(error) = &self.error {
+            frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
+            return;
+        }
+        match self.active() {
+            Some(session) => {
+                let terminal = PseudoTerminal::new(session.parser.screen()).block(block).style(ctx.theme.base());
+                frame.render_widget(terminal, area);
+            }
+            None => {
+                let hint = Line::from(vec![Span::raw("Select a running container and press e for a shell.")]);
+                frame.render_widget(Paragraph::new(hint).style(ctx.theme.muted()).block(block), area);
+            }
+        }
+    }
+}
+
+/// The bytes a terminal sends for a key, so shells see arrows and control keys, not `^[[A` text.
+pub fn key_bytes(key: &KeyEvent) -> Vec<u8> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let mut out = Vec::new();
+    if alt {
+        out.push(0x1b);
+    }
+    match key.code {
+        KeyCode::Char(c) if ctrl && c.is_ascii_alphabetic() => out.push((c.to_ascii_lowercase() as u8) & 0x1f),
+        KeyCode::Char(' ') if ctrl => out.push(0),
+        KeyCode::Char(c) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        KeyCode::Enter => out.push(b'\r'),
+        KeyCode::Tab => out.push(b'\t'),
+        KeyCode::BackTab => out.extend_from_slice(b"\x1b[Z"),
+        KeyCode::Backspace => out.push(0x7f),
+        KeyCode::Esc => out.push(0x1b),
+        KeyCode::Up => out.extend_from_slice(b"\x1b[A"),
+        KeyCode::Down => out.extend_from_slice(b"\x1b[B"),
+        KeyCode::Right => out.extend_from_slice(b"\x1b[C"),
+        KeyCode::Left => out.extend_from_slice(b"\x1b[D"),
+        KeyCode::Home => out.extend_from_slice(b"\x1b[H"),
+        KeyCode::End => out.extend_from_slice(b"\x1b[F"),
+        KeyCode::PageUp => out.extend_from_slice(b"\x1b[5~"),
+        KeyCode::PageDown => out.extend_from_slice(b"\x1b[6~"),
+        KeyCode::Delete => out.extend_from_slice(b"\x1b[3~"),
+        KeyCode::Insert => out.extend_from_slice(b"\x1b[2~"),
+        KeyCode::F(n @ 1..=4) => out.extend_from_slice(&[0x1b, b'O', b'P' + n - 1]),
+        KeyCode::F(n @ 5..=12) => {
+            let code = [15, 17, 18, 19, 20, 21, 23, 24][usize::from(n - 5)];
+            out.extend_from_slice(format!("\x1b[{code}~").as_bytes());
+        }
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_become_terminal_bytes() {
+        let k = |code, mods| key_bytes(&KeyEvent::new(code, mods));
+        assert_eq!(k(KeyCode::Char('a'), KeyModifiers::NONE), b"a");
+        assert_eq!(k(KeyCode::Char('c'), KeyModifiers::CONTROL), [3]);
+        assert_eq!(k(KeyCode::Up, KeyModifiers::NONE), b"\x1b[A");
+        assert_eq!(k(KeyCode::Enter, KeyModifiers::NONE), b"\r");
+        assert_eq!(k(KeyCode::Char('x'), KeyModifiers::ALT), b"\x1bx");
+        assert_eq!(k(KeyCode::F(5), KeyModifiers::NONE), b"\x1b[15~");
+        assert_eq!(k(KeyCode::Char('é'), KeyModifiers::NONE), "é".as_bytes());
+    }
+
+    #[test]
+    fn output_feeds_the_right_emulator_and_resize_reports_sessions() {
+        let mut shell = ShellPane::default();
+        shell.add(7, "web", 5, 20);
+        shell.add(9, "db", 5, 20);
+        assert!(shell.output(7, b"hello\r\n"));
+        assert!(!shell.output(8, b"x"));
+        assert!(shell.sessions[0].parser.screen().contents().starts_with("hello"));
+        assert!(shell.sessions[1].parser.screen().contents().is_empty());
+        shell.closed(9);
+        assert_eq!(shell.resize(10, 40), vec![7]);
+        assert_eq!(shell.resize(10, 40), Vec::<u64>::new());
+    }
+}

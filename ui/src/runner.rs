@@ -1,0 +1,188 @@
+//! The event loop: terminal input, backend events, effect results and a 1 s refresh clock, with a redraw only
+//! when one of them changed something. Effects run as background tasks, so the loop never waits on the engine.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{Event, EventStream};
+use futures_util::StreamExt;
+use ratatui::layout::Rect;
+use tokio::sync::mpsc;
+
+use crate::UiError;
+use crate::app::{App, Effect, LOG_TAIL, Msg};
+use crate::backend::{Backend, BackendError, BackendEvent};
+use crate::terminal::{self, Tty};
+
+/// Messages handled before the next redraw at most, so a flood of log lines draws in batches.
+const BATCH: usize = 512;
+
+/// Runs effects against a backend and reports each result as a [`Msg`].
+pub struct Executor<B: Backend> {
+    backend: Arc<B>,
+    tx: mpsc::UnboundedSender<Msg>,
+    /// A list refresh still in flight is not asked again.
+    refreshing_images: Arc<AtomicBool>,
+    refreshing_containers: Arc<AtomicBool>,
+}
+
+impl<B: Backend> Executor<B> {
+    pub fn new(backend: Arc<B>, tx: mpsc::UnboundedSender<Msg>) -> Executor<B> {
+        Executor { backend, tx, refreshing_images: Arc::default(), refreshing_containers: Arc::default() }
+    }
+
+    fn spawn<F>(&self, f: impl FnOnce(Arc<B>) -> F + Send + 'static)
+    where
+        F: Future<Output = Option<Msg>> + Send + 'static,
+    {
+        let (backend, tx) = (self.backend.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            if let Some(msg) = f(backend).await {
+                // The app has gone when the receiver has; nothing is left to tell.
+                let _ = tx.send(msg);
+            }
+        });
+    }
+
+    /// Starts one effect; `SetMouse` belongs to the terminal and is ignored here.
+    pub fn execute(&self, effect: Effect) {
+        match effect {
+            Effect::RefreshImages => {
+                if self.refreshing_images.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                let flag = self.refreshing_images.clone();
+                self.spawn(move |b| async move {
+                    let result = b.images().await;
+                    flag.store(false, Ordering::Release);
+                    Some(Msg::Images(result))
+                });
+            }
+            Effect::RefreshContainers => {
+                if self.refreshing_containers.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                let flag = self.refreshing_containers.clone();
+                self.spawn(move |b| async move {
+                    let result = b.containers().await;
+                    flag.store(false, Ordering::Release);
+                    Some(Msg::Containers(result))
+                });
+            }
+            Effect::Layers(id) => self.spawn(move |b| async move {
+                let result = b.image_layers(id.clone()).await;
+                Some(Msg::Layers { id, result })
+            }),
+            Effect::InspectImage(id) => self.spawn(move |b| async move {
+                let result = b.inspect_image(id.clone()).await;
+                Some(Msg::Inspect { title: format!("Image {id}"), result })
+            }),
+            Effect::InspectContainer(id) => self.spawn(move |b| async move {
+                let result = b.inspect_container(id.clone()).await;
+                Some(Msg::Inspect { title: format!("Container {id}"), result })
+            }),
+            Effect::Pull(reference) => self.spawn(move |b| async move {
+                let result = b.pull(reference.clone()).await;
+                Some(Msg::Pulled { reference, result })
+            }),
+            Effect::RemoveImage { id, force } => self.spawn(move |b| async move {
+                let result = b.remove_image(id.clone(), force).await.map(|lines| lines.join(", "));
+                Some(Msg::Done { what: format!("remove image {id}"), result })
+            }),
+            Effect::PruneImages { all } => self.spawn(move |b| async move {
+                let result = b.prune_images(all).await.map(|bytes| format!("reclaimed {}", crate::format::size(bytes)));
+                Some(Msg::Done { what: "prune images".into(), result })
+            }),
+            Effect::Container { id, name, op } => self.spawn(move |b| async move {
+                let result = b.container_op(id, op).await.map(|()| String::new());
+                Some(Msg::Done { what: format!("{} {name}", op.verb()), result })
+            }),
+            Effect::Run(request) => self.spawn(move |b| async move {
+                let what = format!("run {}", request.image);
+                let result = b.run(request).await.map(|id| crate::backend::short_id(&id).to_string());
+                Some(Msg::Done { what, result })
+            }),
+            Effect::FollowLogs(id) => self.spawn(move |b| async move {
+                let error = b.follow_logs(id.clone(), LOG_TAIL).await.err()?;
+                Some(Msg::LogsFailed { id, error })
+            }),
+            Effect::UnfollowLogs(id) => self.backend.unfollow_logs(id),
+            Effect::FollowStats(id) => self.spawn(move |b| async move {
+                let error = b.follow_stats(id.clone()).await.err()?;
+                Some(Msg::StatsFailed { id, error })
+            }),
+            Effect::UnfollowStats(id) => self.backend.unfollow_stats(id),
+            Effect::OpenShell { id, name, rows, cols } => self.spawn(move |b| async move {
+                let result = b.open_shell(id, cols, rows).await;
+                Some(Msg::ShellOpened { name, result })
+            }),
+            Effect::ShellInput { session, bytes } => self.backend.shell_input(session, bytes),
+            Effect::ResizeShell { session, rows, cols } => self.backend.resize_shell(session, cols, rows),
+            Effect::SaveLog { path, text } => self.spawn(move |_| async move {
+                let shown = path.display().to_string();
+                let result = tokio::fs::write(&path, text).await.map(|()| shown.clone()).map_err(|e| {
+                    BackendError::Failed { operation: "save log to", target: shown, message: e.to_string() }
+                });
+                Some(Msg::Done { what: "save log".into(), result })
+            }),
+            Effect::SetMouse(_) => {}
+        }
+    }
+}
+
+/// Drives the app until it quits or the terminal closes.
+pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) -> Result<(), UiError> {
+    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
+    let (event_tx, mut event_rx) = mpsc::unbounded_channel::<BackendEvent>();
+    backend.subscribe(event_tx);
+    let executor = Executor::new(backend, msg_tx);
+    let mut input = EventStream::new();
+    let mut clock =
+        tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let draw = |terminal: &mut Tty, app: &App| {
+        terminal
+            .draw(|f| crate::draw::draw(f, app))
+            .map(|_| ())
+            .map_err(|source| UiError::Terminal { action: "draw", source })
+    };
+    draw(terminal, &app)?;
+    loop {
+        for effect in app.take_effects() {
+            match effect {
+                Effect::SetMouse(on) => terminal::set_mouse(on)
+                    .map_err(|source| UiError::Terminal { action: "set mouse capture", source })?,
+                other => executor.execute(other),
+            }
+        }
+        if app.quit {
+            return Ok(());
+        }
+        let mut changed = tokio::select! {
+            event = input.next() => match event {
+                Some(Ok(Event::Key(key))) => app.handle_key(key),
+                Some(Ok(Event::Mouse(mouse))) => app.handle_mouse(mouse),
+                Some(Ok(Event::Resize(cols, rows))) => app.resize(Rect::new(0, 0, cols, rows)),
+                Some(Ok(_)) => false,
+                Some(Err(source)) => return Err(UiError::Terminal { action: "read input", source }),
+                None => return Ok(()),
+            },
+            Some(msg) = msg_rx.recv() => app.update(msg),
+            Some(event) = event_rx.recv() => app.update(Msg::Backend(event)),
+            _ = clock.tick() => app.update(Msg::Tick(Utc::now())),
+        };
+        for _ in 0..BATCH {
+            changed |= match (msg_rx.try_recv(), event_rx.try_recv()) {
+                (Err(_), Err(_)) => break,
+                (Ok(msg), Ok(event)) => app.update(msg) | app.update(Msg::Backend(event)),
+                (Ok(msg), Err(_)) => app.update(msg),
+                (Err(_), Ok(event)) => app.update(Msg::Backend(event)),
+            };
+        }
+        if changed && !app.quit {
+            draw(terminal, &app)?;
+        }
+    }
+}

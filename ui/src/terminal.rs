@@ -1,0 +1,53 @@
+//! Raw mode and the alternate screen, undone on every exit: normal return, error (the guard's Drop) and panic
+//! (a hook that restores before the panic message prints).
+
+use std::io::{self, Stdout};
+use std::sync::Once;
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::execute;
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+pub type Tty = Terminal<CrosstermBackend<Stdout>>;
+
+static HOOK: Once = Once::new();
+
+/// Restores the terminal when dropped.
+pub struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Puts the terminal in raw mode on the alternate screen; the guard undoes it.
+pub fn enter(mouse: bool) -> io::Result<(Tty, Guard)> {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+    });
+    enable_raw_mode()?;
+    let guard = Guard;
+    let mut stdout = io::stdout();
+    execute!(stdout, EnterAlternateScreen)?;
+    set_mouse(mouse)?;
+    let terminal = Terminal::new(CrosstermBackend::new(stdout))?;
+    Ok((terminal, guard))
+}
+
+pub fn set_mouse(on: bool) -> io::Result<()> {
+    if on { execute!(io::stdout(), EnableMouseCapture) } else { execute!(io::stdout(), DisableMouseCapture) }
+}
+
+/// Best effort: each step runs even when an earlier one fails, since this runs on the way out.
+fn restore() {
+    let mut stdout = io::stdout();
+    let _ = execute!(stdout, DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = disable_raw_mode();
+}

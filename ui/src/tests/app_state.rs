@@ -1,0 +1,301 @@
+//! The app driven by keys and backend messages: which effects each key asks for, in which modal state.
+
+use std::collections::BTreeMap;
+
+use crossterm::event::KeyCode;
+
+use super::*;
+use crate::app::Modal;
+use crate::backend::{BackendEvent, ContainerOp, LayerState, RunRequest};
+use crate::dialogs::pull::PullPhase;
+use crate::keymap::{KeyList, Keymap};
+use crate::panes::Pane;
+
+fn selected_name(app: &App) -> String {
+    app.containers.selected().unwrap().name.clone()
+}
+
+fn container_effect(app: &App, name: &str, op: ContainerOp) -> Effect {
+    let row = app.containers.rows.iter().find(|r| r.name == name).unwrap();
+    Effect::Container { id: row.id.clone(), name: name.into(), op }
+}
+
+#[test]
+fn navigation_moves_logs_and_stats_to_the_selection() {
+    let mut app = app(ROOMY);
+    assert_eq!(selected_name(&app), "db", "sorted by name");
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(selected_name(&app), "fresh");
+    let id = app.containers.selected().unwrap().id.clone();
+    let effects = effects(&mut app);
+    assert!(
+        effects.contains(&Effect::FollowLogs(id.clone())) && effects.contains(&Effect::FollowStats(id)),
+        "{effects:?}"
+    );
+    assert!(effects.iter().any(|e| matches!(e, Effect::UnfollowLogs(_))), "the old container is let go: {effects:?}");
+    key(&mut app, KeyCode::Char('G'));
+    assert_eq!(selected_name(&app), "web");
+}
+
+#[test]
+fn lifecycle_keys_follow_the_state_guards() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('G'));
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('p'));
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "web", ContainerOp::Pause)]);
+    key(&mut app, KeyCode::Char('S'));
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "web", ContainerOp::Stop)]);
+    key(&mut app, KeyCode::Char('s'));
+    assert!(effects(&mut app).is_empty(), "a running container cannot start");
+    assert_eq!(app.status.as_ref().unwrap().text, "start: not possible for the selection");
+    key(&mut app, KeyCode::Char('g'));
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('p'));
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "db", ContainerOp::Unpause)]);
+    key(&mut app, KeyCode::Char('r'));
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "db", ContainerOp::Restart)]);
+}
+
+#[test]
+fn kill_and_remove_confirm_first() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('K'));
+    assert!(matches!(&app.modal, Some(Modal::Confirm(d)) if d.prompt == "Kill db?"));
+    assert!(effects(&mut app).is_empty());
+    key(&mut app, KeyCode::Char('n'));
+    assert!(app.modal.is_none() && effects(&mut app).is_empty());
+    key(&mut app, KeyCode::Char('D'));
+    key(&mut app, KeyCode::Char('y'));
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "db", ContainerOp::Remove)]);
+}
+
+#[test]
+fn confirmation_can_be_switched_off() {
+    let config = UiConfig { confirm: false, ..UiConfig::default() };
+    let mut app = app_with(config, Theme::default(), ROOMY);
+    key(&mut app, KeyCode::Char('K'));
+    assert!(app.modal.is_none());
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "db", ContainerOp::Kill)]);
+}
+
+#[test]
+fn marks_make_bulk_operations() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char(' '));
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('S'));
+    assert_eq!(
+        effects(&mut app),
+        vec![container_effect(&app, "db", ContainerOp::Stop), container_effect(&app, "web", ContainerOp::Stop)]
+    );
+    assert!(app.containers.marked.is_empty(), "marks clear after the operation");
+}
+
+#[test]
+fn typing_a_filter_swallows_global_keys() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "wq");
+    assert!(!app.quit, "q typed into the filter does not quit");
+    key(&mut app, KeyCode::Backspace);
+    key(&mut app, KeyCode::Enter);
+    let names: Vec<_> = app.containers.visible().iter().map(|r| r.name.clone()).collect();
+    assert_eq!(names, ["web"]);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.containers.visible().len(), 4, "Esc clears the filter");
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn pull_dialog_follows_its_own_pull() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('p'));
+    chars(&mut app, "busybox");
+    key(&mut app, KeyCode::Enter);
+    let reference = "docker.io/library/busybox:latest".to_string();
+    assert_eq!(effects(&mut app), vec![Effect::Pull(reference.clone())]);
+    let progress = |r: &str, state| {
+        Msg::Backend(BackendEvent::PullProgress { reference: r.into(), layer: "sha256:l1".into(), state })
+    };
+    assert!(app.update(progress(&reference, LayerState::Downloading { done: 1, total: 2 })));
+    assert!(!app.update(progress("docker.io/library/other:latest", LayerState::Done)), "another pull does not redraw");
+    let Some(Modal::Pull(dialog)) = &app.modal else { panic!() };
+    assert_eq!(dialog.layers, vec![("sha256:l1".to_string(), LayerState::Downloading { done: 1, total: 2 })]);
+    app.update(Msg::Pulled { reference: reference.clone(), result: Ok("sha256:abc".into()) });
+    let Some(Modal::Pull(dialog)) = &app.modal else { panic!() };
+    assert!(matches!(&dialog.phase, PullPhase::Done { image_id, .. } if image_id == "sha256:abc"));
+    assert!(app.take_effects().contains(&Effect::RefreshImages));
+    key(&mut app, KeyCode::Enter);
+    assert!(app.modal.is_none());
+    assert!(app.operations.entries.iter().any(|o| o.text.starts_with("pulled docker.io/library/busybox:latest")));
+}
+
+#[test]
+fn a_bad_reference_fails_in_the_dialog() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('p'));
+    chars(&mut app, "bad name");
+    key(&mut app, KeyCode::Enter);
+    assert!(effects(&mut app).is_empty());
+    let Some(Modal::Pull(dialog)) = &app.modal else { panic!() };
+    assert!(matches!(&dialog.phase, PullPhase::Failed { error, .. } if error.contains("invalid reference format")));
+}
+
+#[test]
+fn command_line_runs_cli_syntax() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "run -d --name web2 busybox httpd -f");
+    key(&mut app, KeyCode::Enter);
+    let expected = RunRequest {
+        image: "busybox".into(),
+        name: Some("web2".into()),
+        command: vec!["httpd".into(), "-f".into()],
+        ..RunRequest::default()
+    };
+    assert_eq!(effects(&mut app), vec![Effect::Run(expected)]);
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "stop web");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "web", ContainerOp::Stop)]);
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "bogus");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.status.as_ref().unwrap().error);
+    assert!(!app.quit, "errors never end the UI");
+}
+
+#[test]
+fn run_dialog_from_an_image() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('r'));
+    chars(&mut app, "one");
+    key(&mut app, KeyCode::Enter);
+    let effects = effects(&mut app);
+    assert!(
+        matches!(&effects[..], [Effect::Run(r)] if r.image == "alpine:3.20" && r.name.as_deref() == Some("one")),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn shell_captures_keys_until_the_leave_key() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char('e'));
+    let effects_now = effects(&mut app);
+    let (rows, cols) = crate::layout::shell_size(app.area);
+    assert!(effects_now.iter().any(
+        |e| matches!(e, Effect::OpenShell { name, rows: r, cols: c, .. } if name == "web" && *r == rows && *c == cols)
+    ));
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });
+    assert_eq!(app.focus, Pane::Shell);
+    chars(&mut app, "q");
+    key(&mut app, KeyCode::Up);
+    assert!(!app.quit);
+    assert_eq!(
+        effects(&mut app),
+        vec![
+            Effect::ShellInput { session: 4, bytes: b"q".to_vec() },
+            Effect::ShellInput { session: 4, bytes: b"\x1b[A".to_vec() }
+        ]
+    );
+    ctrl(&mut app, 'a');
+    assert!(!app.shell.captured);
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn resize_reaches_open_shells() {
+    let mut app = app(ROOMY);
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });
+    app.take_effects();
+    app.resize(Rect::new(0, 0, 100, 30));
+    let (rows, cols) = crate::layout::shell_size(app.area);
+    assert_eq!(app.take_effects(), vec![Effect::ResizeShell { session: 4, rows, cols }]);
+}
+
+#[test]
+fn logs_keys_toggle_and_save() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('l'));
+    assert_eq!(app.focus, Pane::Logs);
+    let id = app.logs.container.clone().unwrap().0;
+    app.update(Msg::Backend(BackendEvent::Log {
+        container: id,
+        lines: vec![crate::backend::LogLine { time: "t".into(), stderr: false, text: "hello".into() }],
+    }));
+    key(&mut app, KeyCode::Char('t'));
+    key(&mut app, KeyCode::Char('w'));
+    key(&mut app, KeyCode::Char('f'));
+    assert!(app.logs.timestamps && app.logs.wrap && !app.logs.follow);
+    effects(&mut app);
+    ctrl(&mut app, 's');
+    let effects = effects(&mut app);
+    assert!(
+        matches!(&effects[..], [Effect::SaveLog { path, text }]
+        if path.to_str() == Some("berth-db-20260102-000000.log") && text == "t hello\n"),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn log_lines_of_another_container_are_dropped() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('l'));
+    let event = BackendEvent::Log { container: "other".into(), lines: vec![] };
+    assert!(!app.update(Msg::Backend(event)));
+}
+
+#[test]
+fn remapped_keys_drive_the_app_and_the_help() {
+    let overrides: BTreeMap<String, KeyList> = [("quit".to_string(), KeyList::One("ctrl-q".into()))].into();
+    let config = UiConfig { keymap: Keymap::with_overrides(&overrides).unwrap(), ..UiConfig::default() };
+    let mut app = app_with(config, Theme::default(), ROOMY);
+    key(&mut app, KeyCode::Char('q'));
+    assert!(!app.quit);
+    let screen = format!("{}", render(&app).backend());
+    assert!(screen.contains("ctrl-q quit"), "the status bar shows the live key:\n{screen}");
+    ctrl(&mut app, 'q');
+    assert!(app.quit);
+}
+
+#[test]
+fn idle_ticks_redraw_only_when_something_shown_moves() {
+    let mut app = app(ROOMY);
+    let later = fake::now() + chrono::Duration::seconds(1);
+    assert!(app.update(Msg::Tick(later)), "a running container's uptime is on screen");
+    assert!(!app.update(Msg::Containers(Ok(fake::containers()))), "the same rows do not redraw");
+    key(&mut app, KeyCode::Char('6'));
+    assert!(!app.update(Msg::Tick(later + chrono::Duration::seconds(1))), "nothing on the operations screen moves");
+    assert!(app.update(Msg::Tick(later + chrono::Duration::seconds(60))), "a new minute changes ages");
+}
+
+#[test]
+fn tab_cycles_panes_and_skips_the_shell_until_one_is_open() {
+    let mut app = app(ROOMY);
+    let mut seen = vec![];
+    for _ in 0..5 {
+        key(&mut app, KeyCode::Tab);
+        seen.push(app.focus);
+    }
+    assert_eq!(seen, [Pane::Images, Pane::Logs, Pane::Stats, Pane::Operations, Pane::Containers]);
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focus, Pane::Operations);
+}
+
+#[test]
+fn mouse_toggle_asks_the_terminal() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('M'));
+    assert!(app.mouse);
+    assert_eq!(effects(&mut app), vec![Effect::SetMouse(true)]);
+}

@@ -1,0 +1,271 @@
+//! A backend in memory for the tests: containers change state like the engine's, logs and shells echo through
+//! the event channel, pulls report per-layer progress.
+
+use std::sync::Mutex;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use crate::backend::{
+    Backend, BackendError, BackendEvent, ContainerOp, ContainerRow, ContainerState, ImageRow, LayerRow, LayerState,
+    LogLine, RunRequest, StatsSample,
+};
+
+pub const NOW: &str = "2026-01-02T00:00:00Z";
+
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(NOW).unwrap().with_timezone(&chrono::Utc)
+}
+
+pub fn container(id: &str, name: &str, image: &str, state: ContainerState) -> ContainerRow {
+    ContainerRow {
+        id: format!("{id}{}", "0".repeat(64 - id.len())),
+        name: name.into(),
+        image: image.into(),
+        state,
+        started_at: state.can_stop().then(|| "2026-01-01T23:55:00Z".to_string()),
+        exit_code: (state == ContainerState::Exited).then_some(0),
+        ports: if name == "web" { vec!["8080->80/tcp".into()] } else { vec![] },
+    }
+}
+
+pub fn containers() -> Vec<ContainerRow> {
+    vec![
+        container("a1", "web", "busybox:latest", ContainerState::Running),
+        container("b2", "db", "alpine:3.20", ContainerState::Paused),
+        container("c3", "job", "busybox:latest", ContainerState::Exited),
+        container("d4", "fresh", "alpine:3.20", ContainerState::Created),
+    ]
+}
+
+pub fn images() -> Vec<ImageRow> {
+    vec![
+        ImageRow {
+            id: format!("sha256:{}", "ab".repeat(32)),
+            tags: vec!["busybox:latest".into()],
+            size: 4_261_000,
+            created: Some("2025-12-26T00:00:00Z".into()),
+            used_by: vec!["web".into(), "job".into()],
+        },
+        ImageRow {
+            id: format!("sha256:{}", "cd".repeat(32)),
+            tags: vec!["alpine:3.20".into()],
+            size: 7_800_000,
+            created: Some("2025-11-02T00:00:00Z".into()),
+            used_by: vec!["db".into()],
+        },
+        ImageRow {
+            id: format!("sha256:{}", "ef".repeat(32)),
+            tags: vec![],
+            size: 1_200,
+            created: None,
+            used_by: vec![],
+        },
+    ]
+}
+
+pub fn layers() -> Vec<LayerRow> {
+    vec![
+        LayerRow {
+            digest: format!("sha256:{}", "11".repeat(32)),
+            size: 4_261_000,
+            created_by: "/bin/sh -c #(nop) ADD file:abc in / ".into(),
+        },
+        LayerRow { digest: String::new(), size: 0, created_by: "/bin/sh -c #(nop)  CMD [\"sh\"]".into() },
+    ]
+}
+
+#[derive(Default)]
+pub struct FakeBackend {
+    pub containers: Mutex<Vec<ContainerRow>>,
+    pub images: Mutex<Vec<ImageRow>>,
+    pub events: Mutex<Option<mpsc::UnboundedSender<BackendEvent>>>,
+    /// Every call that changes something, as `verb target`.
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeBackend {
+    pub fn new() -> FakeBackend {
+        FakeBackend { containers: Mutex::new(containers()), images: Mutex::new(images()), ..FakeBackend::default() }
+    }
+
+    fn emit(&self, event: BackendEvent) {
+        if let Some(tx) = self.events.lock().unwrap().as_ref() {
+            tx.send(event).unwrap();
+        }
+    }
+
+    fn call(&self, text: String) {
+        self.calls.lock().unwrap().push(text);
+    }
+
+    fn failed(operation: &'static str, target: &str, message: &str) -> BackendError {
+        BackendError::Failed { operation, target: target.into(), message: message.into() }
+    }
+}
+
+impl Backend for FakeBackend {
+    fn subscribe(&self, tx: mpsc::UnboundedSender<BackendEvent>) {
+        *self.events.lock().unwrap() = Some(tx);
+    }
+
+    fn normalize_reference(&self, reference: &str) -> Result<String, BackendError> {
+        if reference.contains(' ') {
+            return Err(Self::failed("pull", reference, "invalid reference format"));
+        }
+        let tagged = if reference.contains(':') { reference.to_string() } else { format!("{reference}:latest") };
+        Ok(if tagged.contains('/') { tagged } else { format!("docker.io/library/{tagged}") })
+    }
+
+    fn images(&self) -> BoxFuture<'_, Result<Vec<ImageRow>, BackendError>> {
+        Box::pin(async move { Ok(self.images.lock().unwrap().clone()) })
+    }
+
+    fn image_layers(&self, _id: String) -> BoxFuture<'_, Result<Vec<LayerRow>, BackendError>> {
+        Box::pin(async move { Ok(layers()) })
+    }
+
+    fn inspect_image(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move { Ok(format!("{{\n  \"Id\": \"{id}\"\n}}")) })
+    }
+
+    fn pull(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move {
+            self.call(format!("pull {reference}"));
+            for (layer, state) in [
+                ("sha256:aaaa", LayerState::Waiting),
+                ("sha256:aaaa", LayerState::Downloading { done: 500, total: 1000 }),
+                ("sha256:aaaa", LayerState::Done),
+            ] {
+                self.emit(BackendEvent::PullProgress { reference: reference.clone(), layer: layer.into(), state });
+            }
+            if reference.contains("missing") {
+                return Err(Self::failed("pull", &reference, "manifest unknown"));
+            }
+            let id = format!("sha256:{}", "99".repeat(32));
+            self.images.lock().unwrap().push(ImageRow {
+                id: id.clone(),
+                tags: vec![reference],
+                size: 1000,
+                created: None,
+                used_by: vec![],
+            });
+            Ok(id)
+        })
+    }
+
+    fn remove_image(&self, id: String, _force: bool) -> BoxFuture<'_, Result<Vec<String>, BackendError>> {
+        Box::pin(async move {
+            self.call(format!("rmi {id}"));
+            let mut images = self.images.lock().unwrap();
+            let before = images.len();
+            images.retain(|i| !i.tags.contains(&id) && i.id != id);
+            if images.len() == before {
+                return Err(Self::failed("remove", &id, "no such image"));
+            }
+            Ok(vec![format!("deleted {id}")])
+        })
+    }
+
+    fn prune_images(&self, _all: bool) -> BoxFuture<'_, Result<u64, BackendError>> {
+        Box::pin(async move {
+            self.call("prune".into());
+            self.images.lock().unwrap().retain(|i| !i.tags.is_empty());
+            Ok(1200)
+        })
+    }
+
+    fn containers(&self) -> BoxFuture<'_, Result<Vec<ContainerRow>, BackendError>> {
+        Box::pin(async move { Ok(self.containers.lock().unwrap().clone()) })
+    }
+
+    fn container_op(&self, id: String, op: ContainerOp) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.call(format!("{} {id}", op.verb()));
+            let mut containers = self.containers.lock().unwrap();
+            let Some(index) = containers.iter().position(|c| c.id == id) else {
+                return Err(Self::failed(op.verb(), &id, "no such container"));
+            };
+            let row = &mut containers[index];
+            row.state = match op {
+                ContainerOp::Start | ContainerOp::Restart | ContainerOp::Unpause => ContainerState::Running,
+                ContainerOp::Pause => ContainerState::Paused,
+                ContainerOp::Stop | ContainerOp::Kill => ContainerState::Exited,
+                ContainerOp::Remove => {
+                    containers.remove(index);
+                    return Ok(());
+                }
+            };
+            Ok(())
+        })
+    }
+
+    fn inspect_container(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move { Ok(format!("{{\n  \"Id\": \"{id}\",\n  \"State\": {{}}\n}}")) })
+    }
+
+    fn run(&self, request: RunRequest) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move {
+            let name = request.name.clone().unwrap_or_else(|| "happy_fox".into());
+            self.call(format!("run {} {name}", request.image));
+            let row = container("e5", &name, &request.image, ContainerState::Running);
+            let id = row.id.clone();
+            self.containers.lock().unwrap().push(row);
+            Ok(id)
+        })
+    }
+
+    fn follow_logs(&self, id: String, tail: usize) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.call(format!("logs {id} {tail}"));
+            let lines = (1..=3)
+                .map(|i| LogLine {
+                    time: format!("2026-01-01T23:59:5{i}.000000000Z"),
+                    stderr: i == 3,
+                    text: format!("line {i} of {id:.2}"),
+                })
+                .collect();
+            self.emit(BackendEvent::Log { container: id, lines });
+            Ok(())
+        })
+    }
+
+    fn unfollow_logs(&self, id: String) {
+        self.call(format!("unfollow logs {id}"));
+    }
+
+    fn follow_stats(&self, id: String) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let sample = StatsSample {
+                cpu_percent: 12.5,
+                memory_bytes: 3_000_000,
+                memory_limit: 0,
+                net_rx: 10,
+                net_tx: 5,
+                block_read: 0,
+                block_write: 0,
+            };
+            self.emit(BackendEvent::Stats { container: id, sample });
+            Ok(())
+        })
+    }
+
+    fn unfollow_stats(&self, _id: String) {}
+
+    fn open_shell(&self, id: String, cols: u16, rows: u16) -> BoxFuture<'_, Result<u64, BackendError>> {
+        Box::pin(async move {
+            self.call(format!("shell {id} {cols}x{rows}"));
+            self.emit(BackendEvent::ShellOutput { session: 1, bytes: b"/ # ".to_vec() });
+            Ok(1)
+        })
+    }
+
+    fn shell_input(&self, session: u64, bytes: Vec<u8>) {
+        // A pty echoes what is typed.
+        self.emit(BackendEvent::ShellOutput { session, bytes });
+    }
+
+    fn resize_shell(&self, session: u64, cols: u16, rows: u16) {
+        self.call(format!("resize {session} {cols}x{rows}"));
+    }
+}

@@ -1,0 +1,80 @@
+//! The executor against the fake backend: effects come back as messages, and the app applies them.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::backend::{BackendEvent, ContainerOp, ContainerState, LayerState};
+use crate::runner::Executor;
+
+async fn next<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a message within 5 s").expect("channel open")
+}
+
+#[tokio::test]
+async fn operations_round_trip_through_the_backend() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend.clone(), tx);
+    let mut app = app(ROOMY);
+    let web = app.containers.rows.iter().find(|r| r.name == "web").unwrap().id.clone();
+    executor.execute(Effect::Container { id: web.clone(), name: "web".into(), op: ContainerOp::Pause });
+    let msg = next(&mut rx).await;
+    assert_eq!(msg, Msg::Done { what: "pause web".into(), result: Ok(String::new()) });
+    app.update(msg);
+    for effect in app.take_effects() {
+        executor.execute(effect);
+    }
+    for _ in 0..2 {
+        app.update(next(&mut rx).await);
+    }
+    let row = app.containers.rows.iter().find(|r| r.id == web).unwrap();
+    assert_eq!(row.state, ContainerState::Paused, "the refresh after the operation shows the new state");
+    assert_eq!(backend.calls.lock().unwrap().as_slice(), [format!("pause {web}")]);
+}
+
+#[tokio::test]
+async fn a_refresh_in_flight_is_not_asked_twice() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend, tx);
+    executor.execute(Effect::RefreshImages);
+    executor.execute(Effect::RefreshImages);
+    assert!(matches!(next(&mut rx).await, Msg::Images(Ok(_))));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(rx.try_recv().is_err());
+    executor.execute(Effect::RefreshImages);
+    assert!(matches!(next(&mut rx).await, Msg::Images(Ok(_))), "after it finished, the next one runs");
+}
+
+#[tokio::test]
+async fn pull_progress_arrives_as_events_and_the_result_as_a_message() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (event_tx, mut events) = mpsc::unbounded_channel();
+    backend.subscribe(event_tx);
+    let executor = Executor::new(backend, tx);
+    executor.execute(Effect::Pull("docker.io/library/busybox:latest".into()));
+    let first = next(&mut events).await;
+    assert!(matches!(first, BackendEvent::PullProgress { state: LayerState::Waiting, .. }), "{first:?}");
+    assert!(matches!(next(&mut rx).await, Msg::Pulled { result: Ok(_), .. }));
+    executor.execute(Effect::Pull("docker.io/library/missing:latest".into()));
+    let Msg::Pulled { result: Err(e), .. } = next(&mut rx).await else { panic!() };
+    assert_eq!(e.to_string(), "pull docker.io/library/missing:latest: manifest unknown");
+}
+
+#[tokio::test]
+async fn saving_a_log_writes_the_file_or_names_the_path() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend, tx);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web.log");
+    executor.execute(Effect::SaveLog { path: path.clone(), text: "a\n".into() });
+    assert!(matches!(next(&mut rx).await, Msg::Done { result: Ok(_), .. }));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\n");
+    executor.execute(Effect::SaveLog { path: dir.path().join("no/such/dir.log"), text: String::new() });
+    let Msg::Done { result: Err(e), .. } = next(&mut rx).await else { panic!() };
+    assert!(e.to_string().contains("no/such/dir.log"), "{e}");
+}

@@ -1,0 +1,293 @@
+//! Every pane and dialog at a roomy and a cramped size; every theme's colours; state colours cell by cell.
+
+use crossterm::event::KeyCode;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+
+use super::*;
+use crate::backend::{BackendEvent, LayerState, LogLine, StatsSample};
+
+fn check(name: &str, app: &App) {
+    let terminal = render(app);
+    let size = format!("{}x{}", app.area.width, app.area.height);
+    insta::with_settings!({
+        snapshot_suffix => size,
+        filters => vec![(r"\b[0-9a-f]{12}\b", "[id]"), (r"\b\d\d:\d\d:\d\d\b", "[time]")],
+    }, {
+        insta::assert_snapshot!(name, terminal.backend());
+    });
+}
+
+/// Runs `setup` on a fresh app at both sizes and snapshots each.
+fn both(name: &str, setup: impl Fn(&mut App)) {
+    for size in [ROOMY, CRAMPED] {
+        let mut app = app(size);
+        setup(&mut app);
+        check(name, &app);
+    }
+}
+
+fn with_logs(app: &mut App) {
+    key(app, KeyCode::Char('l'));
+    let lines = (0..40)
+        .map(|i| LogLine {
+            time: format!("2026-01-01T23:59:{:02}.000000000Z", i % 60),
+            stderr: i % 7 == 0,
+            text: format!("GET /index.html 200 request {i}"),
+        })
+        .collect();
+    app.update(Msg::Backend(BackendEvent::Log { container: app.containers.rows[0].id.clone(), lines }));
+}
+
+#[test]
+fn containers_screen() {
+    both("containers", |app| {
+        with_logs(app);
+        key(app, KeyCode::Char('1'));
+    });
+}
+
+#[test]
+fn containers_marked_filtered_sorted() {
+    both("containers_filtered", |app| {
+        key(app, KeyCode::Char('o'));
+        key(app, KeyCode::Char('o'));
+        key(app, KeyCode::Char(' '));
+        key(app, KeyCode::Char('/'));
+        chars(app, "e");
+    });
+}
+
+#[test]
+fn containers_unavailable() {
+    both("containers_error", |app| {
+        let error = crate::backend::BackendError::Unsupported {
+            operation: "list",
+            target: "containers".into(),
+            reason: "the engine has no container runtime yet",
+        };
+        app.update(Msg::Containers(Err(error)));
+    });
+}
+
+#[test]
+fn images_with_layers() {
+    both("images", |app| {
+        key(app, KeyCode::Char('2'));
+        key(app, KeyCode::Enter);
+        let id = app.images.layers_of.clone().unwrap();
+        app.update(Msg::Layers { id, result: Ok(fake::layers()) });
+    });
+}
+
+#[test]
+fn logs_search_timestamps_wrap() {
+    both("logs", |app| {
+        with_logs(app);
+        app.logs.push(LogLine { time: "2026-01-01T23:59:59.000000000Z".into(), stderr: false, text: "x".repeat(300) });
+        key(app, KeyCode::Char('t'));
+        key(app, KeyCode::Char('w'));
+        key(app, KeyCode::Char('/'));
+        chars(app, "request 3");
+        key(app, KeyCode::Enter);
+    });
+}
+
+#[test]
+fn stats_charts() {
+    both("stats", |app| {
+        key(app, KeyCode::Char('l'));
+        let id = app.containers.rows[0].id.clone();
+        for i in 0..60u64 {
+            let sample = StatsSample {
+                cpu_percent: (i % 10) as f64 * 5.0,
+                memory_bytes: 10_000_000 + i * 100_000,
+                memory_limit: 64_000_000,
+                net_rx: i * i * 100,
+                net_tx: i * 50,
+                block_read: i * 4096,
+                block_write: i * 8192,
+            };
+            app.update(Msg::Backend(BackendEvent::Stats { container: id.clone(), sample }));
+        }
+        key(app, KeyCode::Char('4'));
+    });
+}
+
+#[test]
+fn shell_pane() {
+    both("shell", |app| {
+        app.update(Msg::ShellOpened { name: "web".into(), result: Ok(1) });
+        app.update(Msg::Backend(BackendEvent::ShellOutput {
+            session: 1,
+            bytes: b"/ # echo hello-from-shell\r\nhello-from-shell\r\n/ # ".to_vec(),
+        }));
+    });
+}
+
+#[test]
+fn operations_log() {
+    both("operations", |app| {
+        app.update(Msg::Done { what: "stop web".into(), result: Ok(String::new()) });
+        let error = crate::backend::BackendError::Failed {
+            operation: "kill",
+            target: "db".into(),
+            message: "no such process".into(),
+        };
+        app.update(Msg::Done { what: "kill db".into(), result: Err(error) });
+        key(app, KeyCode::Char('6'));
+    });
+}
+
+#[test]
+fn help_dialog() {
+    both("help", |app| key(app, KeyCode::Char('?')));
+}
+
+#[test]
+fn confirm_dialog() {
+    both("confirm", |app| key(app, KeyCode::Char('K')));
+}
+
+#[test]
+fn pull_dialog_progress() {
+    both("pull", |app| {
+        key(app, KeyCode::Char('2'));
+        key(app, KeyCode::Char('p'));
+        chars(app, "busybox");
+        key(app, KeyCode::Enter);
+        let reference = "docker.io/library/busybox:latest".to_string();
+        for (layer, state) in [
+            ("sha256:1111111111111111", LayerState::Downloading { done: 1_000_000, total: 2_000_000 }),
+            ("sha256:2222222222222222", LayerState::AlreadyExists),
+            ("sha256:3333333333333333", LayerState::Waiting),
+        ] {
+            app.update(Msg::Backend(BackendEvent::PullProgress {
+                reference: reference.clone(),
+                layer: layer.into(),
+                state,
+            }));
+        }
+    });
+}
+
+#[test]
+fn pull_dialog_typing_and_failure() {
+    both("pull_typing", |app| {
+        key(app, KeyCode::Char('2'));
+        key(app, KeyCode::Char('p'));
+        chars(app, "alpine:3");
+    });
+    both("pull_failed", |app| {
+        key(app, KeyCode::Char('2'));
+        key(app, KeyCode::Char('p'));
+        chars(app, "missing");
+        key(app, KeyCode::Enter);
+        let error = crate::backend::BackendError::Failed {
+            operation: "pull",
+            target: "docker.io/library/missing:latest".into(),
+            message: "manifest unknown".into(),
+        };
+        app.update(Msg::Pulled { reference: "docker.io/library/missing:latest".into(), result: Err(error) });
+    });
+}
+
+#[test]
+fn run_dialog() {
+    both("run", |app| {
+        key(app, KeyCode::Char('n'));
+        chars(app, "busybox");
+        key(app, KeyCode::Tab);
+        chars(app, "web2");
+    });
+}
+
+#[test]
+fn inspect_dialog() {
+    both("inspect", |app| {
+        let text = serde_json::to_string_pretty(
+            &serde_json::json!({"Id": "c3", "State": {"Status": "exited", "ExitCode": 0}}),
+        )
+        .unwrap();
+        app.update(Msg::Inspect { title: "Container job".into(), result: Ok(text) });
+    });
+}
+
+#[test]
+fn command_line() {
+    both("command_line", |app| {
+        key(app, KeyCode::Char(':'));
+        chars(app, "run -d --name web busybox httpd -f");
+    });
+}
+
+#[test]
+fn error_in_status_line() {
+    both("status_error", |app| {
+        key(app, KeyCode::Char(':'));
+        chars(app, "frobnicate");
+        key(app, KeyCode::Enter);
+    });
+}
+
+/// Each run of equal colours as `col:fg/bg`, one line per row: themes differ only here.
+fn style_map(buffer: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        let mut last = None;
+        let mut runs = Vec::new();
+        for x in 0..buffer.area.width {
+            let cell = &buffer[(x, y)];
+            let style = (cell.fg, cell.bg);
+            if last != Some(style) {
+                runs.push(format!("{x}:{}/{}", cell.fg, cell.bg));
+                last = Some(style);
+            }
+        }
+        out.push_str(&runs.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn every_theme() {
+    for name in Theme::built_in_names() {
+        for size in [ROOMY, CRAMPED] {
+            let mut app = app_with(UiConfig::default(), Theme::find(name, None).unwrap(), size);
+            with_logs(&mut app);
+            key(&mut app, KeyCode::Char('1'));
+            let terminal = render(&app);
+            insta::assert_snapshot!(
+                format!("theme_{name}_{}x{}", size.0, size.1),
+                style_map(terminal.backend().buffer())
+            );
+        }
+    }
+}
+
+#[test]
+fn state_cells_use_the_theme_state_colours() {
+    for name in Theme::built_in_names() {
+        let theme = Theme::find(name, None).unwrap();
+        let mut app = app_with(UiConfig::default(), theme.clone(), ROOMY);
+        // Logs focused: the list's selection is drawn without colour, so every state keeps its own.
+        key(&mut app, KeyCode::Char('3'));
+        let terminal = render(&app);
+        let buffer = terminal.backend().buffer();
+        let find = |word: &str| -> Color {
+            for y in 0..buffer.area.height {
+                let row: String = (0..buffer.area.width).map(|x| buffer[(x, y)].symbol().to_string()).collect();
+                if let Some(x) = row.find(&format!(" {word} ")) {
+                    let col = row[..x + 1].chars().count() as u16;
+                    return buffer[(col, y)].fg;
+                }
+            }
+            panic!("{word} not on screen in theme {name}");
+        };
+        assert_eq!(find("running"), theme.colors.running, "{name}");
+        assert_eq!(find("paused"), theme.colors.paused, "{name}");
+        assert_eq!(find("exited"), theme.colors.exited, "{name}");
+        assert_eq!(find("created"), theme.colors.created, "{name}");
+    }
+}
