@@ -12,14 +12,15 @@ fn main() -> ExitCode {
         return code;
     }
     let args = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-                // libcgroups warns about every v1 controller this kernel lacks, on every use.
-                .unwrap_or_else(|_| format!("{},libcgroups=error", args.log_level).as_str().into()),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        // libcgroups warns about every v1 controller this kernel lacks, on every use.
+        .unwrap_or_else(|_| format!("{},libcgroups=error", args.log_level).as_str().into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    // The TUI owns the terminal: its diagnostics go to a file in the state root instead of over the screen.
+    match args.command.is_none().then(|| tui_log_file(&args)).flatten() {
+        Some(file) => logs.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),
+        None => logs.with_writer(std::io::stderr).init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -34,6 +35,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `ROOT/tui.log`, appended to; None when it cannot be opened (diagnostics then go to stderr).
+fn tui_log_file(args: &cli::Cli) -> Option<std::fs::File> {
+    let root = args.root.clone().unwrap_or_else(berth_engine::EngineOptions::default_root);
+    std::fs::create_dir_all(&root).ok()?;
+    std::fs::OpenOptions::new().create(true).append(true).open(root.join("tui.log")).ok()
 }
 
 /// The error and its causes on one line, skipping causes whose text the message already includes
