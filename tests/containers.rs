@@ -27,13 +27,16 @@ fn default_container_has_dockers_security_defaults() {
          mount -t tmpfs none /mnt 2>/dev/null && echo mount=allowed || echo mount=refused; \
          unshare -m true 2>/dev/null && echo unshare=allowed || echo unshare=refused; \
          echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null && echo procsys=writable || echo procsys=readonly; \
-         echo keys=$(wc -c < /proc/keys); echo timer=$(wc -c < /proc/timer_list)",
+         echo keys=$(wc -c < /proc/keys); echo timer=$(wc -c < /proc/timer_list); \
+         ping -c1 -W2 127.0.0.1 >/dev/null 2>&1 && echo lo=up || echo lo=down; echo links=$(ls /sys/class/net)",
     );
     assert!(out.contains("pid=1\n"), "the command must be PID 1:\n{out}");
     assert!(out.contains("CapEff:\t00000000a80425fb"), "CapEff must be Docker's default set:\n{out}");
     assert!(out.contains("Seccomp:\t2"), "seccomp filter mode expected:\n{out}");
     assert!(out.contains("mount=refused") && out.contains("unshare=refused"), "{out}");
     assert!(out.contains("procsys=readonly"), "{out}");
+    // Its own network namespace: loopback only, and up.
+    assert!(out.contains("lo=up") && out.contains("links=lo\n"), "{out}");
     // Masked paths read as empty (bind-mounted /dev/null) although the host's are not.
     assert!(std::fs::read("/proc/keys").map(|k| !k.is_empty()).unwrap_or(true));
     assert!(out.contains("keys=0") && out.contains("timer=0"), "masked paths must be empty:\n{out}");

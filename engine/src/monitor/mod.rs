@@ -9,6 +9,7 @@
 pub(crate) mod cleanup;
 mod exe;
 mod launch;
+mod loopback;
 mod prepare;
 pub(crate) mod procfs;
 mod pump;
