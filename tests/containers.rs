@@ -2,6 +2,7 @@
 //! run options, exit codes and errors. Needs root (skips loudly otherwise; CI=true forbids skipping).
 
 mod rt;
+mod support;
 
 use rt::{Env, can_run};
 
@@ -26,13 +27,16 @@ fn default_container_has_dockers_security_defaults() {
          mount -t tmpfs none /mnt 2>/dev/null && echo mount=allowed || echo mount=refused; \
          unshare -m true 2>/dev/null && echo unshare=allowed || echo unshare=refused; \
          echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null && echo procsys=writable || echo procsys=readonly; \
-         echo keys=$(wc -c < /proc/keys); echo timer=$(wc -c < /proc/timer_list)",
+         echo keys=$(wc -c < /proc/keys); echo timer=$(wc -c < /proc/timer_list); \
+         ping -c1 -W2 127.0.0.1 >/dev/null 2>&1 && echo lo=up || echo lo=down; echo links=$(ls /sys/class/net)",
     );
     assert!(out.contains("pid=1\n"), "the command must be PID 1:\n{out}");
     assert!(out.contains("CapEff:\t00000000a80425fb"), "CapEff must be Docker's default set:\n{out}");
     assert!(out.contains("Seccomp:\t2"), "seccomp filter mode expected:\n{out}");
     assert!(out.contains("mount=refused") && out.contains("unshare=refused"), "{out}");
     assert!(out.contains("procsys=readonly"), "{out}");
+    // Its own network namespace: loopback only, and up.
+    assert!(out.contains("lo=up") && out.contains("links=lo\n"), "{out}");
     // Masked paths read as empty (bind-mounted /dev/null) although the host's are not.
     assert!(std::fs::read("/proc/keys").map(|k| !k.is_empty()).unwrap_or(true));
     assert!(out.contains("keys=0") && out.contains("timer=0"), "masked paths must be empty:\n{out}");
@@ -161,10 +165,30 @@ fn rmi_refuses_an_image_a_container_uses() {
     }
     let env = Env::new();
     env.ok(&["create", "--name", "user", "busybox"]);
-    let (_, err) = env.fails(&["rmi", "busybox"]);
-    assert!(err.contains("in use") && err.contains("busybox"), "{err}");
-    assert!(env.ok(&["images", "-q"]).lines().count() == 1, "the image must still be there");
-    env.ok(&["rm", "user"]);
+    let id = env.inspect("user")["Image"].as_str().unwrap().to_string();
+    // Removing one of two names only untags; the image stays for the container.
     env.ok(&["rmi", "busybox"]);
+    let (_, err) = env.fails(&["rmi", &env.reference]);
+    assert!(err.contains("in use"), "{err}");
+    let (_, err) = env.fails(&["rmi", "-f", &id]);
+    assert!(err.contains("in use"), "{err}");
+    assert_eq!(env.ok(&["images", "-q"]).lines().count(), 1, "the image must still be there");
+    env.ok(&["rm", "user"]);
+    env.ok(&["rmi", &env.reference]);
     assert!(env.ok(&["images", "-q"]).trim().is_empty());
+}
+
+#[test]
+fn run_pulls_a_missing_image() {
+    if !can_run("run_pulls_a_missing_image") {
+        return;
+    }
+    let env = Env::new();
+    // Forget the registry name (the `busybox` tag keeps the image), so `run` must pull it again.
+    env.ok(&["rmi", &env.reference]);
+    let out = env.run(&["run", "--rm", &env.reference, "echo", "pulled"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pulled\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unable to find image"));
+    assert!(env.ok(&["images"]).contains("busybox"));
 }

@@ -3,6 +3,7 @@
 //! monitor, and parallel creators. Needs root (skips loudly otherwise; CI=true forbids skipping).
 
 mod rt;
+mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -280,6 +281,12 @@ fn containers_outlive_their_starter_and_a_dead_monitor_is_detected() {
 
     let monitor = monitor_pid(&id).expect("the monitor process");
     assert_ne!(monitor, std::process::id() as i32);
+    // CVE-2019-5736: the monitor's binary (and so the exe of the container's init before it execs) is
+    // reached only through a read-only mount, so no container process can overwrite it.
+    let exe = rustix::fs::statvfs(format!("/proc/{monitor}/exe").as_str()).expect("statvfs monitor exe");
+    assert!(exe.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY), "monitor binary must be on a read-only mount");
+    let host_exe = rustix::fs::statvfs(env!("CARGO_BIN_EXE_berth")).unwrap();
+    assert!(!host_exe.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY), "the test needs a writable binary");
     Command::new("kill").args(["-9", &monitor.to_string()]).status().unwrap();
     env.wait_for("the monitor to die", 10, || !pid_alive(monitor));
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use berth_engine::digest::sha256_digest;
-use berth_engine::store::{LayerRecord, NewImage, Store};
+use crate::support::oci::{Image, Platform, busybox_layer};
+use crate::support::registry::{PushFormat, Registry};
 
 /// True when the test can run: root is needed for namespaces, mounts and cgroups. Without root the test is
 /// skipped loudly, except in CI (CI=true), where a skip is a failure.
@@ -23,16 +23,20 @@ pub fn can_run(test: &str) -> bool {
     false
 }
 
-/// A state root with a busybox image tagged `busybox:latest`.
+/// A state root with a busybox image tagged `busybox:latest`, pulled from a local registry.
 pub struct Env {
     dir: tempfile::TempDir,
+    registry: Registry,
+    /// The image's name in the registry (`127.0.0.1:PORT/busybox:latest`).
+    pub reference: String,
 }
 
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::Builder::new().prefix("berth-ctr-").tempdir().expect("temp root");
-        seed_busybox(dir.path());
-        Env { dir }
+        let registry = Registry::start();
+        let reference = pull_busybox(dir.path(), &registry);
+        Env { dir, registry, reference }
     }
 
     pub fn root(&self) -> &Path {
@@ -163,54 +167,16 @@ pub fn pid_alive(pid: i32) -> bool {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
 }
 
-/// Stores a one-layer busybox image (host busybox-static, an applet symlink each, passwd and group) the way a
-/// pull leaves one: layer directory committed, config blob stored, image row tagged busybox:latest.
-fn seed_busybox(root: &Path) {
-    let store = Store::open(root).expect("open store");
-    let work = store.temp_dir("layer").expect("work dir");
-    let dir = work.path();
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "usr/bin", "usr/sbin", "sbin", "var"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).expect("busybox-static at /bin/busybox");
-    let list = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let link = dir.join("bin").join(applet);
-        if applet != "busybox" && !applet.contains('/') && !link.exists() {
-            std::os::unix::fs::symlink("busybox", link).unwrap();
-        }
-    }
-    std::fs::write(
-        dir.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
-
-    let diff_id = format!("sha256:{}", "b".repeat(64));
-    let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-    });
-    let raw = serde_json::to_vec(&config).unwrap();
-    let id = sha256_digest(&raw);
-    store.blobs().put(&id, &raw).expect("store config blob");
-    let layer = LayerRecord { chain_id: diff_id.clone(), diff_id, parent: None, blob_digest: id.clone(), size: 0 };
-    store.commit_layer(work, &layer).expect("commit layer");
-    store
-        .add_image(&NewImage {
-            id: id.clone(),
-            manifest_digest: id.clone(),
-            manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-            architecture: "amd64".into(),
-            os: "linux".into(),
-            variant: None,
-            created: None,
-            layers: vec![layer.chain_id.clone()],
-            blobs: vec![id.clone()],
-            tag: Some("docker.io/library/busybox:latest".into()),
-            repo_digest: format!("docker.io/library/busybox@{id}"),
-        })
-        .expect("add image");
+/// Pushes a one-layer busybox image (the host's busybox-static) to a fresh local registry and pulls it
+/// into `root` with `berth pull`, as a user would; then tags it `busybox`. Returns the registry reference.
+fn pull_busybox(root: &Path, registry: &Registry) -> String {
+    let image = Image::new(Platform::host(), vec![busybox_layer()], &["sh"], "busybox");
+    let reference = registry.push_image(&image, "busybox:latest", PushFormat::Oci);
+    let berth = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_berth")).arg("--root").arg(root).args(args).output().expect("berth");
+        assert!(out.status.success(), "berth {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    berth(&["pull", "-q", &reference]);
+    berth(&["tag", &reference, "busybox"]);
+    reference
 }

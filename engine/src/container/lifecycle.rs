@@ -449,7 +449,9 @@ impl Engine {
     /// Refuses image removal while a container uses the image (for `rmi`).
     pub fn ensure_image_unused(&self, image_id: &str, image: &str) -> Result<(), Error> {
         match self.records().using_image(image_id)?.into_iter().next() {
-            Some(id) => Err(ContainerError::ImageInUse { image: image.to_string(), id: id[..12].to_string() }.into()),
+            Some(id) => {
+                Err(ContainerError::ImageInUse { image: image.to_string(), id: id.chars().take(12).collect() }.into())
+            }
             None => Ok(()),
         }
     }

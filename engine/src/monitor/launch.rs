@@ -47,6 +47,12 @@ pub(super) fn launch(rec: &ContainerRecord, dir: &Path, bundle: &Bundle) -> Resu
         .with_detach(true)
         .build()
         .map_err(failed)?;
+    if let Some(pid) = container.pid()
+        && let Err(err) = super::loopback::bring_up(pid.as_raw())
+    {
+        let _ = container.delete(true);
+        return Err(io_err("bring up loopback in the network namespace of", err));
+    }
     if let Err(err) = container.start() {
         let _ = container.delete(true);
         return Err(failed(err));

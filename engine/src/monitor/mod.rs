@@ -1,13 +1,15 @@
 //! The per-container monitor: `berth` re-executed through a hidden subcommand, one per running container.
 //!
-//! Stages, in order: [`seal`] (re-exec from a sealed memfd against CVE-2019-5736), [`detach`] (fork away from
-//! the launching process), then per run of the container: [`prepare`] (overlay rootfs + `config.json`),
+//! Stages, in order: [`seal`] (re-exec from a read-only bind mount of itself, against CVE-2019-5736),
+//! [`detach`] (fork away from the launching process), then per run of the container: [`prepare`] (overlay rootfs + `config.json`),
 //! [`launch`] (libcontainer create + start), [`pump`] (stdio into the log file until the process exits), and
 //! [`cleanup`] (cgroup, libcontainer state, unmount), after which the restart policy decides whether to loop.
 //! It stays single-threaded (no tokio) so libcontainer's clone happens in a fork-safe process.
 
 pub(crate) mod cleanup;
+mod exe;
 mod launch;
+mod loopback;
 mod prepare;
 pub(crate) mod procfs;
 mod pump;
@@ -40,7 +42,7 @@ const LOG_MAX_FILES: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
-    #[error("sealing the monitor binary: {0}")]
+    #[error("protecting the monitor binary (read-only re-exec): {0}")]
     Seal(#[source] std::io::Error),
     #[error("detaching the monitor of container {id}: {source}")]
     Detach {
@@ -80,11 +82,13 @@ impl MonitorError {
     }
 }
 
-/// Re-executes this binary from a sealed, read-only memfd unless already running from one, so a container
-/// process that reaches `/proc/<monitor pid>/exe` cannot overwrite the berth binary on the host.
+/// Re-executes this binary from a read-only bind mount of itself unless already running from one, so a
+/// container process that reaches `/proc/<monitor pid>/exe` cannot overwrite the berth binary on the host.
 pub fn seal() -> Result<(), MonitorError> {
-    pentacle::ensure_sealed().map_err(MonitorError::Seal)
+    exe::protect()
 }
+
+pub use exe::exe_is_read_only;
 
 /// The monitor's main: runs the container with id `id` under the state root `root` until it is done for
 /// good, then returns the process exit code. `ready` receives the first start's outcome.

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Container start-up and bookkeeping, side by side in one run (RUNS >= 20 each, medians and ratios):
+#   1. `berth run --rm busybox true` vs `podman run --rm --network none busybox true` vs bare `crun run`
+#      (runc where crun refuses this host's hybrid cgroups) of the same rootfs bundle;
+#   2. `berth ps -a` with 500 containers present, 100 of them running;
+#   3. monitor memory per running container: berth's monitor vs podman's conmon.
+# Goals (issue 3): run --rm <= 1/3 of podman's time and within 3x of the bare runtime; ps -a < 50 ms;
+# monitor RSS < 2 MB. Needs root and BERTH_BENCH_DEPS=1 scripts/deps.sh (podman, crun, runc, hyperfine).
+# Traffic stays on 127.0.0.1; everything lives under one temp dir, removed at exit with every container.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${RUNS:-20}"
+PS_CONTAINERS="${PS_CONTAINERS:-500}"
+PS_RUNNING="${PS_RUNNING:-100}"
+PROFILE="${PROFILE:-release}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/berth-target}"
+if [ "$PROFILE" = release ]; then
+  cargo build --release --locked --bin berth >&2
+else
+  cargo build --locked --bin berth >&2
+fi
+BERTH_BIN="$CARGO_TARGET_DIR/$PROFILE/berth"
+
+work=$(mktemp -d /var/tmp/berth-bench-run.XXXXXX)
+B="$BERTH_BIN --root $work/berth-root"
+P="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
+registry_pid=""
+cleanup() {
+  set +e
+  for id in $($B ps -aq --no-trunc 2>/dev/null); do $B rm -f "$id" >/dev/null 2>&1; done
+  $P rm -af >/dev/null 2>&1
+  $P system reset -f >/dev/null 2>&1
+  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+  umount -R "$work/podman-root/overlay" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A busybox image in a local registry, pulled by both engines.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\nlog:\n  level: error\n' \
+  "$work/registry" "$port" > "$work/registry.yml"
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+rootfs="$work/busybox-rootfs"
+mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/root"
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
+printf 'root:x:0:\n' > "$rootfs/etc/group"
+umoci init --layout "$work/oci" >/dev/null
+umoci new --image "$work/oci:busybox" >/dev/null
+umoci insert --image "$work/oci:busybox" "$rootfs" / >/dev/null
+umoci config --image "$work/oci:busybox" --config.cmd sh \
+  --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
+ref="127.0.0.1:$port/bench/busybox:latest"
+skopeo copy -q --dest-tls-verify=false "oci:$work/oci:busybox" "docker://$ref"
+$B pull -q "$ref" >/dev/null
+$P pull -q --tls-verify=false "$ref" >/dev/null
+
+# The same rootfs as a bare OCI bundle for the low-level runtime.
+umoci unpack --image "$work/oci:busybox" "$work/bundle" >/dev/null
+python3 - "$work/bundle/config.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+spec = json.load(open(path))
+spec["process"]["terminal"] = False
+spec["process"]["args"] = ["true"]
+json.dump(spec, open(path, "w"))
+PY
+runtime=crun
+if ! (cd "$work/bundle" && crun run bench-probe >/dev/null 2>&1); then
+  echo "crun cannot run containers on this host (hybrid cgroups); using runc as the bare runtime" >&2
+  runtime=runc
+fi
+podman_runtime=$runtime
+
+# Podman 4.3 asks for RLIMIT_NOFILE and RLIMIT_NPROC of 1048576, which root here may not grant (no
+# CAP_SYS_RESOURCE): ask for what it may have.
+podman_run="$P --runtime $podman_runtime run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 $ref true"
+for cmd in "$B run --rm $ref true" "$podman_run" "cd $work/bundle && $runtime run bench-probe2"; do
+  bash -c "$cmd" >/dev/null || { echo "this command fails here, so it cannot be timed: $cmd" >&2; exit 1; }
+done
+hyperfine --warmup 3 --runs "$RUNS" --export-json "$work/run.json" \
+  -n "berth run --rm" "$B run --rm $ref true" \
+  -n "podman run --rm --network none ($podman_runtime)" "$podman_run" \
+  -n "$runtime run (bare bundle)" "cd $work/bundle && $runtime run bench-\$RANDOM\$RANDOM" >&2
+
+# ps -a with many containers, some running.
+for _ in $(seq "$PS_RUNNING"); do $B run -d "$ref" sleep 600 >/dev/null; done
+for _ in $(seq $((PS_CONTAINERS - PS_RUNNING))); do $B create "$ref" true >/dev/null; done
+hyperfine --warmup 3 --runs "$RUNS" --export-json "$work/ps.json" -n "berth ps -a ($PS_CONTAINERS containers)" "$B ps -a" >&2
+
+# Memory per running container: every berth monitor, and conmon for a few podman containers.
+berth_rss=$(for pid in $(pgrep -f "__monitor $work/berth-root"); do awk '/^VmRSS/{print $2}' "/proc/$pid/status"; done | sort -n)
+berth_anon=$(for pid in $(pgrep -f "__monitor $work/berth-root"); do awk '/^RssAnon/{print $2}' "/proc/$pid/status"; done | sort -n)
+for _ in 1 2 3 4 5; do $P --runtime "$podman_runtime" run -d --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$ref" sleep 600 >/dev/null; done
+conmon_rss=$(for pid in $(pgrep -f "conmon.*$work/podman-run"); do awk '/^VmRSS/{print $2}' "/proc/$pid/status"; done | sort -n)
+
+python3 - "$work/run.json" "$work/ps.json" "$berth_rss" "$berth_anon" "$conmon_rss" <<'PY'
+import json, statistics, sys
+run = json.load(open(sys.argv[1]))["results"]
+ps = json.load(open(sys.argv[2]))["results"][0]
+med = {r["command"]: statistics.median(r["times"]) for r in run}
+names = [r["command"] for r in run]
+berth, podman, bare = (med[n] for n in names)
+print("container start (median of %d runs)" % len(run[0]["times"]))
+for n in names:
+    print(f"  {n:<48} {med[n]*1000:8.1f} ms")
+print(f"  berth / podman = {berth/podman:.2f}  (goal <= 0.33)")
+print(f"  berth / bare   = {berth/bare:.2f}  (goal <= 3)")
+print(f"berth ps -a: {statistics.median(ps['times'])*1000:.1f} ms median  (goal < 50 ms)")
+def kb(text):
+    return [int(x) for x in text.split()]
+rss, anon, conmon = kb(sys.argv[3]), kb(sys.argv[4]), kb(sys.argv[5])
+if rss:
+    print(f"berth monitor RSS: median {statistics.median(rss)/1024:.2f} MB, of which private (anon) "
+          f"{statistics.median(anon)/1024:.2f} MB, over {len(rss)} monitors  (goal < 2 MB)")
+if conmon:
+    print(f"conmon RSS: median {statistics.median(conmon)/1024:.2f} MB over {len(conmon)}")
+PY
