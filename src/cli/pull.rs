@@ -52,7 +52,8 @@ pub async fn run(engine: &Engine, args: PullArgs) -> anyhow::Result<()> {
         }
     };
     if let Some(ProgressView::Bars(bars)) = &view {
-        bars.multi.clear().ok();
+        // Like Docker, leave each layer's last state on screen.
+        bars.bars.values().for_each(ProgressBar::finish);
     }
     let pulled = pulled?;
     let name = pulled.reference.to_string();
