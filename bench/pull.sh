@@ -15,7 +15,7 @@ work=$(mktemp -d /var/tmp/berth-bench-pull.XXXXXX)
 registry_pid=""
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null || true
-  umount -R "$work/podman-root/overlay" 2>/dev/null || true
+  umount -R "$work/store/root/overlay" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -81,6 +81,8 @@ podman_pull() {
   measure podman --root "$work/store/root" --runroot "$work/store/run" --storage-driver overlay \
     pull -q --tls-verify=false "$ref"
   podman --root "$work/store/root" --runroot "$work/store/run" --storage-driver overlay system reset -f >/dev/null 2>&1 || true
+  # podman leaves its storage bind-mounted on itself; the next run starts from an empty store.
+  umount -R "$work/store/root/overlay" 2>/dev/null || true
 }
 skopeo_umoci() {
   local a b
