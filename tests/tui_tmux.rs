@@ -66,6 +66,39 @@ impl Tmux {
         }
     }
 
+    /// Waits until the screen no longer shows `needle`.
+    fn wait_without(&self, step: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if !screen.contains(needle) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{step}: {needle:?} still on screen after 20 s:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the container's row (a line with its name and a state) shows `state`, or for `None` until
+    /// no row shows it.
+    fn wait_for_row(&self, step: &str, name: &str, state: Option<&str>) -> String {
+        const STATES: [&str; 7] = ["created", "running", "paused", "restarting", "exited", "dead", "removing"];
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            let mut rows = screen.lines().filter(|l| l.contains(name) && STATES.iter().any(|s| l.contains(s)));
+            let done = match state {
+                Some(state) => rows.any(|l| l.contains(state)),
+                None => rows.next().is_none(),
+            };
+            if done {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "{step}: row {name} {state:?} not on screen after 20 s:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn alive(&self) -> bool {
         self.run(&["has-session", "-t", "berth"]).status.success()
     }
@@ -77,13 +110,25 @@ impl Drop for Tmux {
     }
 }
 
+/// Force-removes the test's container however the test ends, so no monitor outlives it.
+struct RemoveOnDrop<'a> {
+    berth: &'a Berth,
+    name: String,
+}
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.berth.command(&["rm", "-f", &self.name]).output();
+    }
+}
+
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 #[test]
-fn pull_through_the_dialog_and_see_the_image() {
-    if !support::require_root("pull_through_the_dialog_and_see_the_image") {
+fn pull_run_and_manage_a_container() {
+    if !support::require_root("pull_run_and_manage_a_container") {
         return;
     }
     let registry = Registry::start();
@@ -118,14 +163,39 @@ fn pull_through_the_dialog_and_see_the_image() {
     assert!(done.contains("done") || done.contains("already exists"), "a per-layer bar ends done:\n{done}");
 
     tmux.keys(&["Enter"]);
-    let images = tmux.wait_for("image listed", &["Images (1)", "library/busybox:latest"]);
-    assert!(!images.contains("Pull image"), "the dialog closed:\n{images}");
+    tmux.wait_for("image listed", &["Images (1)", "library/busybox:latest"]);
+    tmux.wait_without("the dialog closed", "Pull image");
 
     tmux.keys(&["Enter"]);
     tmux.wait_for("layer view", &["Layers ", "CREATED BY"]);
 
     tmux.keys(&["6"]);
     tmux.wait_for("operations log", &["Operations (", "pulled 127.0.0.1:"]);
+
+    let name = format!("tui-web-{}", std::process::id());
+    let _cleanup = RemoveOnDrop { berth: &berth, name: name.clone() };
+    tmux.keys(&["1"]);
+    tmux.wait_for("containers pane", &["Containers (0)"]);
+    tmux.keys(&[":"]);
+    // The log line is computed by the shell, so seeing it proves the container's output, not the typed command.
+    tmux.text(&format!(
+        r#"run -d --name {name} {reference} sh -c 'trap "exit 0" TERM; echo hello-$((40+2)); while true; do sleep 1; done'"#
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_row("container running", &name, Some("running"));
+    tmux.wait_for("its logs", &["Logs ", "hello-42"]);
+
+    tmux.keys(&["p"]);
+    tmux.wait_for_row("paused", &name, Some("paused"));
+    tmux.keys(&["p"]);
+    tmux.wait_for_row("unpaused", &name, Some("running"));
+    tmux.keys(&["S"]);
+    tmux.wait_for_row("stopped", &name, Some("exited"));
+    tmux.keys(&["D"]);
+    tmux.wait_for("remove confirmation", &["Remove "]);
+    tmux.keys(&["y"]);
+    tmux.wait_for_row("removed", &name, None);
+    tmux.wait_for("list empty", &["Containers (0)"]);
 
     tmux.keys(&["q"]);
     let deadline = Instant::now() + Duration::from_secs(10);

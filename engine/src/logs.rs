@@ -160,9 +160,10 @@ impl LogFilter {
     }
 }
 
-/// Every record of the log and its rotated files, oldest first, filtered.
+/// Every record of the log and its rotated files, oldest first, filtered. With a tail only that many records
+/// are held at once, so tailing a huge log costs the tail's memory, not the log's.
 pub fn read(path: &Path, filter: &LogFilter) -> io::Result<Vec<LogEntry>> {
-    let mut entries = Vec::new();
+    let mut entries = std::collections::VecDeque::new();
     let mut files: Vec<PathBuf> = (1..100).map(|n| rotated(path, n)).take_while(|p| p.exists()).collect();
     files.reverse();
     files.push(path.to_path_buf());
@@ -174,15 +175,14 @@ pub fn read(path: &Path, filter: &LogFilter) -> io::Result<Vec<LogEntry>> {
         };
         for line in BufReader::new(f).lines() {
             if let Some(entry) = parse_record(&line?).filter(|e| filter.admits(e)) {
-                entries.push(entry);
+                entries.push_back(entry);
+                if filter.tail.is_some_and(|n| entries.len() > n) {
+                    entries.pop_front();
+                }
             }
         }
     }
-    if let Some(n) = filter.tail {
-        let skip = entries.len().saturating_sub(n);
-        entries.drain(..skip);
-    }
-    Ok(entries)
+    Ok(entries.into())
 }
 
 /// Reads records appended after a point, across rotations of the live file.

@@ -1,29 +1,41 @@
-//! [`Backend`] over the in-process engine: images and pulls today; containers, logs, stats and shells answer
-//! `Unsupported` until the engine's runtime offers them.
+//! [`Backend`] over the in-process engine: images, pulls, containers and their logs. Shells answer
+//! `Unsupported` until the engine offers exec sessions.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use berth_engine::container::{ContainerRecord, ListOptions, Status, inspect_json};
 use berth_engine::events::{Event, LayerProgress};
+use berth_engine::logs::{LogFilter, LogFollower};
 use berth_engine::reference::Reference;
-use berth_engine::store::{ImageRecord, RemovedImage};
+use berth_engine::store::{ImageRecord, RemovedImage, StoreError};
 use berth_engine::{Engine, pull::PullOptions};
 use futures_util::future::BoxFuture;
 use tokio::sync::{broadcast, mpsc};
 
+use super::follow::{self, Subscribers, Tasks};
+use super::run_request::create_request;
 use super::{
-    Backend, BackendError, BackendEvent, ContainerOp, ContainerRow, ImageRow, LayerRow, LayerState, RunRequest,
+    Backend, BackendError, BackendEvent, ContainerOp, ContainerRow, ContainerState, ImageRow, LayerRow, LayerState,
+    RunRequest,
 };
 
-/// The engine has no container runtime yet; every container call says so.
-const NO_RUNTIME: &str = "the engine has no container runtime yet";
+/// Why the shell pane has nothing to attach to.
+const NO_EXEC: &str = "the engine has no exec sessions yet";
 
 pub struct EngineBackend {
     engine: Arc<Engine>,
+    subscribers: Subscribers,
+    log_tasks: Tasks,
 }
 
 impl EngineBackend {
     pub fn new(engine: Arc<Engine>) -> EngineBackend {
-        EngineBackend { engine }
+        EngineBackend { engine, subscribers: Subscribers::default(), log_tasks: Tasks::default() }
+    }
+
+    fn failed(operation: &'static str, target: &str, error: impl ToString) -> BackendError {
+        BackendError::Failed { operation, target: target.to_string(), message: error.to_string() }
     }
 
     /// Runs a blocking engine call (SQLite, filesystem) off the async threads.
@@ -41,15 +53,39 @@ impl EngineBackend {
     }
 }
 
-fn unsupported<T: Send + 'static>(
-    operation: &'static str,
-    target: String,
-) -> BoxFuture<'static, Result<T, BackendError>> {
-    Box::pin(async move { Err(BackendError::Unsupported { operation, target, reason: NO_RUNTIME }) })
+fn image_row(record: ImageRecord, used_by: &HashMap<String, Vec<String>>) -> ImageRow {
+    let used_by = used_by.get(&record.id).cloned().unwrap_or_default();
+    ImageRow { id: record.id, tags: record.repo_tags, size: record.size, created: record.created, used_by }
 }
 
-fn image_row(record: ImageRecord) -> ImageRow {
-    ImageRow { id: record.id, tags: record.repo_tags, size: record.size, created: record.created, used_by: Vec::new() }
+fn container_state(status: Status) -> ContainerState {
+    match status {
+        Status::Created => ContainerState::Created,
+        Status::Running => ContainerState::Running,
+        Status::Paused => ContainerState::Paused,
+        Status::Restarting => ContainerState::Restarting,
+        Status::Exited => ContainerState::Exited,
+        Status::Dead => ContainerState::Dead,
+        Status::Removing => ContainerState::Removing,
+    }
+}
+
+fn container_row(record: ContainerRecord) -> ContainerRow {
+    let state = container_state(record.status);
+    ContainerRow {
+        exit_code: matches!(state, ContainerState::Exited | ContainerState::Dead).then_some(record.exit_code),
+        started_at: record.started_at.filter(|_| record.status.is_active()),
+        id: record.id,
+        name: record.name,
+        image: record.image_name,
+        state,
+        ports: Vec::new(),
+    }
+}
+
+/// Every container, stopped ones included, as the Containers pane lists them.
+fn all_containers(engine: &Engine) -> Result<Vec<ContainerRecord>, berth_engine::Error> {
+    engine.list_containers(&ListOptions { all: true, filters: Vec::new() })
 }
 
 fn layer_state(progress: LayerProgress) -> LayerState {
@@ -94,6 +130,7 @@ fn layer_rows(engine: &Engine, image: &ImageRecord) -> Result<Vec<LayerRow>, ber
 
 impl Backend for EngineBackend {
     fn subscribe(&self, tx: mpsc::UnboundedSender<BackendEvent>) {
+        self.subscribers.add(tx.clone());
         let mut rx = self.engine.events().subscribe();
         tokio::spawn(async move {
             loop {
@@ -124,9 +161,13 @@ impl Backend for EngineBackend {
     }
 
     fn images(&self) -> BoxFuture<'_, Result<Vec<ImageRow>, BackendError>> {
-        Box::pin(
-            self.blocking("list images", String::new(), |e| Ok(e.list_images()?.into_iter().map(image_row).collect())),
-        )
+        Box::pin(self.blocking("list images", String::new(), |e| {
+            let mut used_by: HashMap<String, Vec<String>> = HashMap::new();
+            for c in all_containers(e)? {
+                used_by.entry(c.image_id).or_default().push(c.name);
+            }
+            Ok(e.list_images()?.into_iter().map(|i| image_row(i, &used_by)).collect())
+        }))
     }
 
     fn image_layers(&self, id: String) -> BoxFuture<'_, Result<Vec<LayerRow>, BackendError>> {
@@ -170,38 +211,179 @@ impl Backend for EngineBackend {
     }
 
     fn containers(&self) -> BoxFuture<'_, Result<Vec<ContainerRow>, BackendError>> {
-        unsupported("list", "containers".into())
+        Box::pin(
+            self.blocking("list", "containers".into(), |e| {
+                Ok(all_containers(e)?.into_iter().map(container_row).collect())
+            }),
+        )
     }
 
     fn container_op(&self, id: String, op: ContainerOp) -> BoxFuture<'_, Result<(), BackendError>> {
-        unsupported(op.verb(), id)
+        Box::pin(async move {
+            let engine = &self.engine;
+            let result = match op {
+                ContainerOp::Start => engine.start_container(&id).await.map(drop),
+                ContainerOp::Stop => engine.stop_container(&id, None).await.map(drop),
+                ContainerOp::Restart => engine.restart_container(&id, None).await.map(drop),
+                ContainerOp::Remove => engine.remove_container(&id, false).await.map(drop),
+                ContainerOp::Pause => {
+                    return self.blocking("pause", id.clone(), move |e| e.pause_container(&id).map(drop)).await;
+                }
+                ContainerOp::Unpause => {
+                    return self.blocking("unpause", id.clone(), move |e| e.unpause_container(&id).map(drop)).await;
+                }
+                ContainerOp::Kill => {
+                    return self.blocking("kill", id.clone(), move |e| e.kill_container(&id, None).map(drop)).await;
+                }
+            };
+            result.map_err(|e| Self::failed(op.verb(), &id, e))
+        })
     }
 
     fn inspect_container(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>> {
-        unsupported("inspect", id)
+        Box::pin(self.blocking("inspect", id.clone(), move |e| {
+            let record = e.container(&id)?;
+            let value = inspect_json(&record, &e.container_log_path(&record));
+            Ok(serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()))
+        }))
     }
 
     fn run(&self, request: RunRequest) -> BoxFuture<'_, Result<String, BackendError>> {
-        unsupported("run", request.image)
+        Box::pin(async move {
+            let create = create_request(request)?;
+            let image = create.image.clone();
+            let lookup = image.clone();
+            let missing = self
+                .blocking("run", image.clone(), move |e| match e.image(&lookup) {
+                    Err(berth_engine::Error::Store(StoreError::ImageNotFound { .. })) => Ok(true),
+                    other => other.map(|_| false),
+                })
+                .await?;
+            if missing {
+                // As `docker run` does: an image not in the store is pulled first.
+                self.engine.pull(&image, PullOptions::default()).await.map_err(|e| Self::failed("pull", &image, e))?;
+            }
+            let record = self.blocking("run", image.clone(), move |e| e.create_container(create)).await?;
+            if let Err(err) = self.engine.start_container(&record.id).await {
+                // A run that failed to start leaves nothing behind.
+                let _ = self.engine.remove_container(&record.id, true).await;
+                return Err(Self::failed("run", &image, err));
+            }
+            Ok(record.id)
+        })
     }
 
-    fn follow_logs(&self, id: String, _tail: usize) -> BoxFuture<'_, Result<(), BackendError>> {
-        unsupported("logs", id)
+    fn follow_logs(&self, id: String, tail: usize) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let target = id.clone();
+            let (follower, entries) = self
+                .blocking("logs of", id.clone(), move |e| {
+                    let record = e.container(&target)?;
+                    let path = e.container_log_path(&record);
+                    let io = |source| berth_engine::container::ContainerError::Io {
+                        id: record.id.clone(),
+                        action: "follow log",
+                        path: path.clone(),
+                        source,
+                    };
+                    // The follower starts first, so nothing written between the two is lost.
+                    let follower = LogFollower::at_end(&path).map_err(io)?;
+                    let filter = LogFilter { tail: Some(tail), ..LogFilter::default() };
+                    let (_, entries) = e.container_logs(&record.id, &filter)?;
+                    Ok((follower, entries))
+                })
+                .await?;
+            follow::send_lines(&self.subscribers, &id, entries);
+            let task = tokio::spawn(follow::follow_log(follower, id.clone(), self.subscribers.clone()));
+            self.log_tasks.replace(id, task.abort_handle());
+            Ok(())
+        })
     }
 
-    fn unfollow_logs(&self, _id: String) {}
+    fn unfollow_logs(&self, id: String) {
+        self.log_tasks.stop(&id);
+    }
 
     fn follow_stats(&self, id: String) -> BoxFuture<'_, Result<(), BackendError>> {
-        unsupported("stats", id)
+        unsupported("stats", id, "the engine has no stats stream yet")
     }
 
     fn unfollow_stats(&self, _id: String) {}
 
     fn open_shell(&self, id: String, _cols: u16, _rows: u16) -> BoxFuture<'_, Result<u64, BackendError>> {
-        unsupported("exec", id)
+        unsupported("exec", id, NO_EXEC)
     }
 
     fn shell_input(&self, _session: u64, _bytes: Vec<u8>) {}
 
     fn resize_shell(&self, _session: u64, _cols: u16, _rows: u16) {}
+}
+
+fn unsupported<T: Send + 'static>(
+    operation: &'static str,
+    target: String,
+    reason: &'static str,
+) -> BoxFuture<'static, Result<T, BackendError>> {
+    Box::pin(async move { Err(BackendError::Unsupported { operation, target, reason }) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: Status) -> ContainerRecord {
+        ContainerRecord {
+            id: "c".repeat(64),
+            name: "web".into(),
+            image_id: "sha256:abc".into(),
+            image_name: "busybox".into(),
+            options: Default::default(),
+            command: vec!["sh".into()],
+            created_at: "2026-01-01T00:00:00Z".into(),
+            status,
+            pid: 0,
+            monitor_pid: 0,
+            monitor_start: 0,
+            exit_code: 3,
+            oom_killed: false,
+            started_at: Some("2026-01-01T00:00:01Z".into()),
+            finished_at: None,
+            restart_count: 0,
+            stop_requested: false,
+            error: String::new(),
+        }
+    }
+
+    #[test]
+    fn rows_show_uptime_while_active_and_exit_codes_once_ended() {
+        let running = container_row(record(Status::Running));
+        assert_eq!((running.state, running.exit_code), (ContainerState::Running, None));
+        assert_eq!(running.started_at.as_deref(), Some("2026-01-01T00:00:01Z"));
+        assert_eq!((running.name.as_str(), running.image.as_str()), ("web", "busybox"));
+        let exited = container_row(record(Status::Exited));
+        assert_eq!((exited.state, exited.exit_code, exited.started_at), (ContainerState::Exited, Some(3), None));
+        assert_eq!(container_row(record(Status::Paused)).state, ContainerState::Paused);
+    }
+
+    #[test]
+    fn images_name_the_containers_using_them() {
+        let image = ImageRecord {
+            id: "sha256:abc".into(),
+            config: Default::default(),
+            repo_tags: vec!["busybox:latest".into()],
+            repo_digests: Vec::new(),
+            size: 1,
+            created: None,
+            manifest_digest: "sha256:def".into(),
+            manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            variant: None,
+            pulled_at: "2026-01-01T00:00:00Z".into(),
+            layers: Vec::new(),
+        };
+        let used_by = HashMap::from([("sha256:abc".to_string(), vec!["web".to_string()])]);
+        assert_eq!(image_row(image.clone(), &used_by).used_by, vec!["web"]);
+        assert!(image_row(image, &HashMap::new()).used_by.is_empty());
+    }
 }

@@ -4,6 +4,8 @@
 //! `engine.rs` and by a fake in the tests, so every pane and dialog can be driven without a kernel.
 
 mod engine;
+mod follow;
+mod run_request;
 
 use std::fmt;
 

@@ -1,0 +1,157 @@
+//! The streams the engine backend pushes to the UI unasked: who listens, and the background tasks that follow
+//! a container's log until the UI looks elsewhere.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_engine::logs::{LogEntry, LogFollower, Stream};
+use chrono::SecondsFormat;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::AbortHandle;
+
+use super::{BackendEvent, LogLine};
+
+/// How often a followed log is looked at again: new lines show within this, and an idle follower costs a
+/// stat and a read a tick.
+const LOG_POLL: Duration = Duration::from_millis(200);
+
+/// Lines per [`BackendEvent::Log`], so a burst arrives in pieces the UI folds into its bounded buffer.
+const LOG_BATCH: usize = 1024;
+
+/// Everyone who called `subscribe`; closed receivers are dropped on the next send.
+#[derive(Clone, Default)]
+pub struct Subscribers(Arc<Mutex<Vec<UnboundedSender<BackendEvent>>>>);
+
+impl Subscribers {
+    pub fn add(&self, tx: UnboundedSender<BackendEvent>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+    }
+
+    pub fn send(&self, event: BackendEvent) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|tx| tx.send(event.clone()).is_ok());
+    }
+}
+
+/// Background tasks by container ID; a new follow of the same container replaces the old one.
+#[derive(Default)]
+pub struct Tasks(Mutex<HashMap<String, AbortHandle>>);
+
+impl Tasks {
+    pub fn replace(&self, id: String, task: AbortHandle) {
+        if let Some(old) = self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id, task) {
+            old.abort();
+        }
+    }
+
+    pub fn stop(&self, id: &str) {
+        if let Some(task) = self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in self.0.get_mut().unwrap_or_else(|e| e.into_inner()).values() {
+            task.abort();
+        }
+    }
+}
+
+/// A log record as the Logs pane shows it: one line, without its newline.
+pub fn log_line(entry: LogEntry) -> LogLine {
+    let mut text = entry.text;
+    if text.ends_with('\n') {
+        text.pop();
+    }
+    LogLine {
+        time: entry.time.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        stderr: entry.stream == Stream::Stderr,
+        text,
+    }
+}
+
+/// Sends `entries` as log events of at most [`LOG_BATCH`] lines.
+pub fn send_lines(subscribers: &Subscribers, container: &str, entries: Vec<LogEntry>) {
+    let mut lines = entries.into_iter().map(log_line).peekable();
+    while lines.peek().is_some() {
+        let batch: Vec<LogLine> = lines.by_ref().take(LOG_BATCH).collect();
+        subscribers.send(BackendEvent::Log { container: container.to_string(), lines: batch });
+    }
+}
+
+/// Sends what is appended to the log until aborted, or until the log can no longer be read (the container
+/// was removed).
+pub async fn follow_log(mut follower: LogFollower, container: String, subscribers: Subscribers) {
+    loop {
+        tokio::time::sleep(LOG_POLL).await;
+        let polled = tokio::task::spawn_blocking(move || {
+            let entries = follower.poll();
+            (follower, entries)
+        })
+        .await;
+        let Ok((returned, Ok(entries))) = polled else { return };
+        follower = returned;
+        send_lines(&subscribers, &container, entries);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    fn entry(text: &str, stream: Stream) -> LogEntry {
+        LogEntry { time: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(), stream, text: text.into() }
+    }
+
+    #[test]
+    fn a_record_becomes_one_line_without_its_newline() {
+        let line = log_line(entry("hello\n", Stream::Stderr));
+        assert_eq!(line, LogLine { time: "2026-01-02T03:04:05.000000000Z".into(), stderr: true, text: "hello".into() });
+        assert_eq!(log_line(entry("cut sho", Stream::Stdout)).text, "cut sho");
+    }
+
+    #[test]
+    fn lines_go_to_every_live_subscriber_in_batches() {
+        let subscribers = Subscribers::default();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (gone, gone_rx) = tokio::sync::mpsc::unbounded_channel();
+        subscribers.add(tx);
+        subscribers.add(gone);
+        drop(gone_rx);
+        let entries = (0..LOG_BATCH + 1).map(|i| entry(&format!("{i}\n"), Stream::Stdout)).collect();
+        send_lines(&subscribers, "c1", entries);
+        let mut sizes = Vec::new();
+        while let Ok(BackendEvent::Log { container, lines }) = rx.try_recv() {
+            assert_eq!(container, "c1");
+            sizes.push(lines.len());
+        }
+        assert_eq!(sizes, vec![LOG_BATCH, 1]);
+        assert_eq!(subscribers.0.lock().unwrap().len(), 1, "the closed subscriber was dropped");
+    }
+
+    #[tokio::test]
+    async fn following_sends_appended_records_until_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = berth_engine::logs::log_path(dir.path());
+        let mut writer = berth_engine::logs::LogWriter::open(&path, 1 << 20, 2).unwrap();
+        writer.write_output(Stream::Stdout, b"before\n").unwrap();
+        let subscribers = Subscribers::default();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        subscribers.add(tx);
+        let tasks = Tasks::default();
+        let follower = LogFollower::at_end(&path).unwrap();
+        tasks.replace("c1".into(), tokio::spawn(follow_log(follower, "c1".into(), subscribers)).abort_handle());
+        writer.write_output(Stream::Stdout, b"after\n").unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        let BackendEvent::Log { lines, .. } = event else { panic!("expected log lines, got {event:?}") };
+        assert_eq!(lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), vec!["after"]);
+        tasks.stop("c1");
+        writer.write_output(Stream::Stdout, b"unseen\n").unwrap();
+        tokio::time::sleep(LOG_POLL * 3).await;
+        assert!(rx.try_recv().is_err(), "no lines after unfollow");
+    }
+}
