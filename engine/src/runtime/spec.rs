@@ -545,6 +545,8 @@ mod tests {
             rootfs: f.rootfs.path(),
             cgroups_path: "/berth/abc",
             init_binary: None,
+            network_namespace: true,
+            etc_files: &[],
         })
         .unwrap_err();
         assert!(matches!(err, RuntimeError::NoCommand { ref id } if id == "abc"));
