@@ -116,7 +116,7 @@ fn user_network_names_aliases_isolation_none_and_host() {
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo"]);
     let out = env.ok(&["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);
     let inside: HashSet<String> = out.split_whitespace().map(str::to_string).collect();
-    assert!(inside.contains(&env.bridge) || inside.contains(&format!("{front}")) || inside.len() > 1, "{inside:?}");
+    assert!(inside.len() > 1, "host mode must see more than lo: {inside:?}");
     assert!(links().iter().filter(|l| !l.starts_with("vb")).all(|l| inside.contains(l)), "host view {inside:?}");
     env.fails(&["run", "--rm", "--network", "host", "-p", "80", "busybox", "true"]);
 
@@ -124,7 +124,6 @@ fn user_network_names_aliases_isolation_none_and_host() {
     env.ok(&["network", "rm", &front, &back]);
     let left: Vec<String> = links().difference(&links_before).cloned().collect();
     assert!(left.is_empty(), "links left: {left:?}");
-    assert!(!links().iter().any(|l| l.starts_with("vb")) || links_before.iter().any(|l| l.starts_with("vb")));
 }
 
 #[test]
@@ -193,7 +192,7 @@ fn twenty_parallel_containers_get_distinct_addresses_and_leave_nothing() {
     let ips: HashSet<String> = names.iter().map(|n| ip(&env, n)).collect();
     assert_eq!(ips.len(), 20, "{ips:?}");
     assert!(ips.iter().all(|ip| ip.starts_with("10.")), "{ips:?}");
-    assert_eq!(rules(&env).is_empty(), false, "the table exists while containers run");
+    assert!(!rules(&env).is_empty(), "the table exists while containers run");
 
     std::thread::scope(|s| {
         for name in &names {
