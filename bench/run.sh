@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Container start-up and bookkeeping, side by side in one run (RUNS >= 20 each, medians and ratios):
-#   1. `berth run --rm busybox true` vs `podman run --rm --network none busybox true` vs bare `crun run`
+#   1. `berth run --rm busybox true` vs `podman run --rm --network none busybox true` vs bare `crun run`,
+#      then berth on its default bridge vs podman on its default network
 #      (runc where crun refuses this host's hybrid cgroups) of the same rootfs bundle;
 #   2. `berth ps -a` with 500 containers present, 100 of them running;
 #   3. monitor memory per running container: berth's monitor vs podman's conmon.
@@ -22,6 +23,12 @@ fi
 BERTH_BIN="$CARGO_TARGET_DIR/$PROFILE/berth"
 
 work=$(mktemp -d /var/tmp/berth-bench-run.XXXXXX)
+# berth's default bridge network, on a bridge, subnet and nftables table of this run only.
+bench_bridge="bb$$"
+bench_table="berth_bench$$"
+printf 'network_default_bridge = "%s"\nnetwork_default_subnet = "10.251.%d.0/24"\nnetwork_pool = "10.252.%d.0/24"\nnetwork_firewall_table = "%s"\n' \
+  "$bench_bridge" $(( $$ % 250 )) $(( $$ % 250 )) "$bench_table" > "$work/config.toml"
+export BERTH_CONFIG="$work/config.toml"
 B="$BERTH_BIN --root $work/berth-root"
 P="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
 registry_pid=""
@@ -32,6 +39,8 @@ cleanup() {
   $P system reset -f >/dev/null 2>&1
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
   umount -R "$work/podman-root/overlay" 2>/dev/null
+  ip link del "$bench_bridge" 2>/dev/null
+  nft delete table inet "$bench_table" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -79,13 +88,25 @@ podman_runtime=$runtime
 # Podman 4.3 asks for RLIMIT_NOFILE and RLIMIT_NPROC of 1048576, which root here may not grant (no
 # CAP_SYS_RESOURCE): ask for what it may have.
 podman_run="$P --runtime $podman_runtime run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 $ref true"
-for cmd in "$B run --rm $ref true" "$podman_run" "cd $work/bundle && $runtime run bench-probe2"; do
+for cmd in "$B run --rm --network none $ref true" "$podman_run" "cd $work/bundle && $runtime run bench-probe2"; do
   bash -c "$cmd" >/dev/null || { echo "this command fails here, so it cannot be timed: $cmd" >&2; exit 1; }
 done
 hyperfine --warmup 3 --runs "$RUNS" --export-json "$work/run.json" \
-  -n "berth run --rm" "$B run --rm $ref true" \
+  -n "berth run --rm --network none" "$B run --rm --network none $ref true" \
   -n "podman run --rm --network none ($podman_runtime)" "$podman_run" \
   -n "$runtime run (bare bundle)" "cd $work/bundle && $runtime run bench-\$RANDOM\$RANDOM" >&2
+
+# With networking: berth on its default bridge vs podman on its default network (skipped when podman has
+# no working network backend here).
+podman_net_run="$P --runtime $podman_runtime run --rm --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 $ref true"
+if bash -c "$podman_net_run" >/dev/null 2>&1; then
+  hyperfine --warmup 3 --runs "$RUNS" --export-json "$work/net.json" \
+    -n "berth run --rm (default bridge)" "$B run --rm $ref true" \
+    -n "podman run --rm (default network)" "$podman_net_run" >&2
+else
+  echo "podman run with its default network fails here; networked comparison skipped" >&2
+  echo '{"results": []}' > "$work/net.json"
+fi
 
 # ps -a with many containers, some running.
 for _ in $(seq "$PS_RUNNING"); do $B run -d "$ref" sleep 600 >/dev/null; done
@@ -98,8 +119,15 @@ berth_anon=$(for pid in $(pgrep -f "__monitor $work/berth-root"); do awk '/^RssA
 for _ in 1 2 3 4 5; do $P --runtime "$podman_runtime" run -d --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$ref" sleep 600 >/dev/null; done
 conmon_rss=$(for pid in $(pgrep -f "conmon.*$work/podman-run"); do awk '/^VmRSS/{print $2}' "/proc/$pid/status"; done | sort -n)
 
-python3 - "$work/run.json" "$work/ps.json" "$berth_rss" "$berth_anon" "$conmon_rss" <<'PY'
+python3 - "$work/run.json" "$work/ps.json" "$berth_rss" "$berth_anon" "$conmon_rss" "$work/net.json" <<'PY'
 import json, statistics, sys
+net = json.load(open(sys.argv[6]))["results"]
+if len(net) == 2:
+    b, p = (statistics.median(r["times"]) for r in net)
+    print("container start with networking (median)")
+    for r in net:
+        print(f"  {r['command']:<48} {statistics.median(r['times'])*1000:8.1f} ms")
+    print(f"  berth / podman = {b/p:.2f}  (goal <= 0.33)")
 run = json.load(open(sys.argv[1]))["results"]
 ps = json.load(open(sys.argv[2]))["results"][0]
 med = {r["command"]: statistics.median(r["times"]) for r in run}

@@ -35,8 +35,8 @@ fn default_container_has_dockers_security_defaults() {
     assert!(out.contains("Seccomp:\t2"), "seccomp filter mode expected:\n{out}");
     assert!(out.contains("mount=refused") && out.contains("unshare=refused"), "{out}");
     assert!(out.contains("procsys=readonly"), "{out}");
-    // Its own network namespace: loopback only, and up.
-    assert!(out.contains("lo=up") && out.contains("links=lo\n"), "{out}");
+    // Its own network namespace on the default bridge: loopback up, and eth0.
+    assert!(out.contains("lo=up") && out.contains("links=eth0 lo\n"), "{out}");
     // Masked paths read as empty (bind-mounted /dev/null) although the host's are not.
     assert!(std::fs::read("/proc/keys").map(|k| !k.is_empty()).unwrap_or(true));
     assert!(out.contains("keys=0") && out.contains("timer=0"), "masked paths must be empty:\n{out}");

@@ -54,6 +54,8 @@ pub enum ContainerCommand {
     Top(TopArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// List port mappings of a container
+    Port(PortArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerSubcommand),
@@ -161,6 +163,18 @@ pub struct RunFlags {
     /// Set metadata on a container (KEY=VALUE)
     #[arg(short, long = "label")]
     label: Vec<String>,
+    /// Connect the container to a network: a network name, host or none (default: bridge)
+    #[arg(long, alias = "net")]
+    network: Option<String>,
+    /// Add a network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// Publish a container's port to the host: [ip:][hostport:]containerport[/udp]
+    #[arg(short, long = "publish")]
+    publish: Vec<String>,
+    /// Publish all exposed ports to free host ports
+    #[arg(short = 'P', long)]
+    publish_all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +261,13 @@ pub struct TopArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PortArgs {
+    container: String,
+    /// Only this container port: PORT[/PROTO]
+    private_port: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct RenameArgs {
     container: String,
     new_name: String,
@@ -322,6 +343,7 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
             inspect(engine, args)
         }
         ContainerCommand::Top(args) => top(engine, args),
+        ContainerCommand::Port(args) => port(engine, args),
         ContainerCommand::Rename(args) => {
             engine.rename_container(&args.container, &args.new_name)?;
             Ok(ExitCode::SUCCESS)
@@ -410,6 +432,11 @@ fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<
         auto_remove: flags.rm,
         stop_timeout: flags.stop_timeout,
         stop_signal: flags.stop_signal,
+        network: flags.network,
+        network_aliases: flags.network_alias,
+        publish: flags.publish,
+        publish_all: flags.publish_all,
+        extra_networks: Vec::new(),
     };
     Ok((flags.name, options))
 }
@@ -546,12 +573,40 @@ async fn wait(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
+/// `port`: `80/tcp -> 127.0.0.1:8080`, one line per published port.
+fn port(engine: &Engine, args: PortArgs) -> anyhow::Result<ExitCode> {
+    let rec = engine.container(&args.container)?;
+    let wanted = args.private_port.as_deref().map(|p| if p.contains('/') { p.to_string() } else { format!("{p}/tcp") });
+    let mut found = false;
+    for (key, bindings) in engine.container_network_settings(&rec)?.ports {
+        if wanted.as_ref().is_some_and(|w| *w != key) {
+            continue;
+        }
+        for b in bindings {
+            found = true;
+            match &wanted {
+                Some(_) => println!("{}:{}", b.host_ip, b.host_port),
+                None => println!("{key} -> {}:{}", b.host_ip, b.host_port),
+            }
+        }
+    }
+    if let Some(w) = wanted
+        && !found
+    {
+        anyhow::bail!("Error: No public port '{w}' published for {}", rec.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn inspect(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
     let mut docs = Vec::new();
     let mut failed = false;
     for c in &args.containers {
         match engine.container(c) {
-            Ok(rec) => docs.push(inspect_json(&rec, &engine.container_log_path(&rec))),
+            Ok(rec) => {
+                let network = engine.container_network_settings(&rec)?;
+                docs.push(inspect_json(&rec, &engine.container_log_path(&rec), &network))
+            }
             Err(Error::Container(ContainerError::NotFound { .. })) if engine.image(c).is_ok() => {
                 docs.push(engine.inspect_image(c)?)
             }

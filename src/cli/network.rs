@@ -1,4 +1,4 @@
-//! `network create|ls|inspect|rm|prune`, plus the hidden plumbing the container runtime and tests use:
+//! `network create|ls|inspect|rm|prune|connect|disconnect`, plus the hidden plumbing the container runtime and tests use:
 //! `network attach` / `network detach` (wire a network namespace, like netavark's setup/teardown) and
 //! `network dns` (a user network's name resolver, started on demand).
 
@@ -34,6 +34,10 @@ pub enum NetworkSubcommand {
     Rm(NamesArgs),
     /// Remove all unused networks
     Prune(PruneArgs),
+    /// Connect a container to a network
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
     /// Connect a network namespace to networks and print its NetworkSettings (runtime plumbing)
     #[command(hide = true)]
     Attach(AttachArgs),
@@ -79,6 +83,21 @@ pub struct ListArgs {
 pub struct NamesArgs {
     #[arg(required = true, value_name = "NETWORK")]
     networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Add a network-scoped alias for the container
+    #[arg(long = "alias")]
+    aliases: Vec<String>,
+    network: String,
+    container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    network: String,
+    container: String,
 }
 
 #[derive(Debug, Args)]
@@ -169,7 +188,7 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
         NetworkSubcommand::Rm(args) => {
             let mut failed = Vec::new();
             for name in &args.networks {
-                match networks.remove(name) {
+                match engine.remove_network(name) {
                     Ok(_) => println!("{name}"),
                     Err(e) => failed.push(e.to_string()),
                 }
@@ -220,6 +239,8 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
             }
             println!("{}", serde_json::to_string_pretty(&settings)?);
         }
+        NetworkSubcommand::Connect(args) => engine.connect_container(&args.network, &args.container, &args.aliases)?,
+        NetworkSubcommand::Disconnect(args) => engine.disconnect_container(&args.network, &args.container)?,
         NetworkSubcommand::Detach(args) => networks.detach(&args.container_id, args.network.as_deref())?,
         NetworkSubcommand::Dns { network } => networks.run_resolver(&network)?,
     }

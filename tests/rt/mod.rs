@@ -29,14 +29,33 @@ pub struct Env {
     registry: Registry,
     /// The image's name in the registry (`127.0.0.1:PORT/busybox:latest`).
     pub reference: String,
+    /// This run's default bridge, nftables table and subnet third octet (written to its config.toml).
+    pub bridge: String,
+    pub table: String,
+    pub octet: u8,
 }
+
+/// Envs made by this test process, to give each its own bridge, table and subnets.
+static ENVS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::Builder::new().prefix("berth-ctr-").tempdir().expect("temp root");
+        let n = ENVS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
+        let (bridge, table) = (format!("bc{}x{n}", pid % 100_000), format!("berth_c{pid}_{n}"));
+        let octet = (pid % 250) as u8;
+        // Default bridge and table of this run only; user networks in tests name their --subnet.
+        let config = format!(
+            "network_default_bridge = \"{bridge}\"\nnetwork_default_subnet = \"10.{}.{octet}.0/24\"\n\
+             network_pool = \"10.{}.{octet}.0/24\"\nnetwork_firewall_table = \"{table}\"\n",
+            150 + n % 20,
+            170 + n % 20
+        );
+        std::fs::write(dir.path().join("config.toml"), config).expect("write config.toml");
         let registry = Registry::start();
         let reference = pull_busybox(dir.path(), &registry);
-        Env { dir, registry, reference }
+        Env { dir, registry, reference, bridge, table, octet }
     }
 
     pub fn root(&self) -> &Path {
@@ -45,7 +64,11 @@ impl Env {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-        cmd.arg("--root").arg(self.root()).args(args).env_remove("BERTH_LOG");
+        cmd.arg("--root")
+            .arg(self.root())
+            .args(args)
+            .env_remove("BERTH_LOG")
+            .env("BERTH_CONFIG", self.root().join("config.toml"));
         cmd
     }
 
@@ -121,20 +144,25 @@ impl Drop for Env {
     fn drop(&mut self) {
         // On success and failure: kill and remove every container of this root, so no process, mount or
         // cgroup outlives the test.
-        let ids: Vec<String> = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("--root")
-            .arg(self.root())
-            .args(["ps", "-aq", "--no-trunc"])
+        let ids: Vec<String> = self
+            .command(&["ps", "-aq", "--no-trunc"])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
             .unwrap_or_default();
         for id in ids {
-            let _ = Command::new(env!("CARGO_BIN_EXE_berth"))
-                .arg("--root")
-                .arg(self.root())
-                .args(["rm", "-f", &id])
-                .output();
+            let _ = self.command(&["rm", "-f", &id]).output();
         }
+        let listed = self.command(&["network", "ls", "-q", "--no-trunc"]).output();
+        for id in listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines() {
+            let _ = self.command(&["network", "rm", id]).output();
+        }
+        if let Ok(mut sock) = berth_engine::network::netlink::Socket::open() {
+            let _ = sock.delete_link(&self.bridge);
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
@@ -173,7 +201,13 @@ fn pull_busybox(root: &Path, registry: &Registry) -> String {
     let image = Image::new(Platform::host(), vec![busybox_layer()], &["sh"], "busybox");
     let reference = registry.push_image(&image, "busybox:latest", PushFormat::Oci);
     let berth = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_berth")).arg("--root").arg(root).args(args).output().expect("berth");
+        let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(root)
+            .args(args)
+            .env("BERTH_CONFIG", root.join("config.toml"))
+            .output()
+            .expect("berth");
         assert!(out.status.success(), "berth {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     berth(&["pull", "-q", &reference]);

@@ -3,13 +3,15 @@
 use serde_json::{Value, json};
 
 use super::{ContainerRecord, Status};
+use crate::network::NetworkSettings;
 use crate::runtime::{RestartPolicy, SeccompChoice};
 
 /// Docker's "never" timestamp.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// The Docker-shaped inspect document; `log_path` is where the container's log lives.
-pub fn inspect_json(rec: &ContainerRecord, log_path: &std::path::Path) -> Value {
+/// The Docker-shaped inspect document; `log_path` is where the container's log lives, `network` its
+/// current endpoints (empty while it is stopped).
+pub fn inspect_json(rec: &ContainerRecord, log_path: &std::path::Path, network: &NetworkSettings) -> Value {
     let o = &rec.options;
     let running = matches!(rec.status, Status::Running | Status::Paused | Status::Restarting);
     let (path, args) = match rec.command.split_first() {
@@ -63,7 +65,10 @@ pub fn inspect_json(rec: &ContainerRecord, log_path: &std::path::Path) -> Value 
             "Init": o.init,
             "AutoRemove": o.auto_remove,
             "RestartPolicy": { "Name": o.restart.name(), "MaximumRetryCount": max_retries },
+            "NetworkMode": o.network.as_deref().unwrap_or(crate::network::DEFAULT_NETWORK),
+            "PublishAllPorts": o.publish_all,
         },
+        "NetworkSettings": serde_json::to_value(network).unwrap_or(Value::Null),
         "Config": {
             "Hostname": o.hostname.clone().unwrap_or_else(|| rec.short_id().to_string()),
             "User": o.user.clone().unwrap_or_default(),
@@ -90,7 +95,10 @@ mod tests {
         rec.status = Status::Paused;
         rec.pid = 99;
         rec.options.restart = RestartPolicy::OnFailure { max_retries: Some(3) };
-        let v = inspect_json(&rec, std::path::Path::new("/l"));
+        let settings = NetworkSettings { ip_address: "10.66.0.2".into(), ..NetworkSettings::default() };
+        let v = inspect_json(&rec, std::path::Path::new("/l"), &settings);
+        assert_eq!(v["NetworkSettings"]["IPAddress"], "10.66.0.2");
+        assert_eq!(v["HostConfig"]["NetworkMode"], "bridge");
         let state = &v["State"];
         assert_eq!(state["Status"], "paused");
         assert_eq!(state["Running"], true);
@@ -102,7 +110,7 @@ mod tests {
 
         rec.status = Status::Exited;
         rec.exit_code = 3;
-        let v = inspect_json(&rec, std::path::Path::new("/l"));
+        let v = inspect_json(&rec, std::path::Path::new("/l"), &NetworkSettings::default());
         assert_eq!((v["State"]["Running"].as_bool(), v["State"]["Pid"].as_i64()), (Some(false), Some(0)));
         assert_eq!(v["State"]["ExitCode"], 3);
     }

@@ -155,7 +155,7 @@ impl Engine {
     /// A container by name, id or unique id prefix, with its state checked against reality.
     pub fn container(&self, name_or_id: &str) -> Result<ContainerRecord, Error> {
         let rec = self.records().find(name_or_id)?;
-        reconcile::reconcile(self.store(), rec)
+        reconcile::reconcile(self.store(), self.networks(), rec)
     }
 
     /// `berth create`: records a container for an image already in the store. Nothing runs yet.
@@ -167,6 +167,12 @@ impl Engine {
             return Err(ContainerError::InvalidName { name: name.clone() }.into());
         }
         let image = self.store().find_image(&req.image)?;
+        // A bad -p or an unknown network fails here, before anything is stored.
+        if let crate::network::NetworkMode::Networks(requests) = req.options.network_mode(&image.config)? {
+            for request in requests {
+                self.networks().get(&request.network)?;
+            }
+        }
         let command = crate::runtime::effective_command(&image.config, &req.options);
         if command.is_empty() {
             return Err(crate::runtime::RuntimeError::NoCommand { id: req.image.clone() }.into());
@@ -407,7 +413,7 @@ impl Engine {
             }
             .into());
         }
-        crate::monitor::cleanup::remove_container(self.store(), &rec)?;
+        crate::monitor::cleanup::remove_container(self.store(), self.networks(), &rec)?;
         Ok(rec)
     }
 
@@ -437,7 +443,7 @@ impl Engine {
     pub async fn prune_containers(&self) -> Result<Vec<String>, Error> {
         let mut removed = Vec::new();
         for rec in self.records().all()? {
-            let rec = reconcile::reconcile(self.store(), rec)?;
+            let rec = reconcile::reconcile(self.store(), self.networks(), rec)?;
             if matches!(rec.status, Status::Created | Status::Exited | Status::Dead) {
                 self.remove_container(&rec.id, false).await?;
                 removed.push(rec.id);

@@ -9,6 +9,7 @@ mod inspect;
 mod lifecycle;
 mod list;
 mod names;
+mod networking;
 mod output;
 mod reconcile;
 mod records;

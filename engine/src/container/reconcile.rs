@@ -1,21 +1,22 @@
 //! Making the store tell the truth: a container marked active whose monitor is gone (killed, or the machine
-//! rebooted) is torn down and marked exited — or dead when its leftovers cannot be removed.
+//! rebooted) is torn down (network endpoints included) and marked exited — or dead when its leftovers cannot be removed.
 
 use super::{ContainerRecord, Exit, Records, Status};
 use crate::Error;
 use crate::monitor::cleanup::teardown;
 use crate::monitor::procfs::is_same_process;
+use crate::network::Networks;
 use crate::store::Store;
 
 /// Docker reports 255 for containers that died with their engine.
 const LOST_EXIT_CODE: i32 = 255;
 
 /// Returns the record as it really is, fixing the store first when its monitor has vanished.
-pub(crate) fn reconcile(store: &Store, rec: ContainerRecord) -> Result<ContainerRecord, Error> {
+pub(crate) fn reconcile(store: &Store, networks: &Networks, rec: ContainerRecord) -> Result<ContainerRecord, Error> {
     if !rec.status.is_active() || is_same_process(rec.monitor_pid, rec.monitor_start) {
         return Ok(rec);
     }
-    let problems = teardown(&rec, &rec.dir(store.root()));
+    let problems = teardown(networks, &rec, &rec.dir(store.root()));
     let status = if problems.is_empty() { Status::Exited } else { Status::Dead };
     let records = Records::new(store);
     let now = chrono::Utc::now().to_rfc3339();

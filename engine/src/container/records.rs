@@ -288,6 +288,13 @@ impl<'a> Records<'a> {
         }
     }
 
+    /// Replaces the stored options (`network connect`/`disconnect` change the container's networks).
+    pub(crate) fn set_options(&self, id: &str, options: &RunOptions) -> Result<(), Error> {
+        let text = serde_json::to_string(options)
+            .map_err(|e| ContainerError::Corrupt { id: id.to_string(), reason: format!("options: {e}") })?;
+        self.exec("UPDATE containers SET options = ?2 WHERE id = ?1", params![id, text]).map(drop)
+    }
+
     pub(crate) fn delete(&self, id: &str) -> Result<(), Error> {
         self.exec("DELETE FROM containers WHERE id = ?1", params![id]).map(drop)
     }

@@ -1,4 +1,4 @@
-//! Stage four: nothing of a run may outlive it: libcontainer state, cgroup, overlay mount.
+//! Stage four: nothing of a run may outlive it: libcontainer state, cgroup, network endpoints, overlay mount.
 //! Also used by any berth process that finds a container whose monitor died.
 
 use std::path::Path;
@@ -7,6 +7,7 @@ use libcontainer::container::Container;
 
 use super::STATE_ROOT;
 use crate::container::{Cgroup, ContainerRecord, Records};
+use crate::network::Networks;
 use crate::runtime::Rootfs;
 use crate::store::Store;
 
@@ -18,7 +19,7 @@ pub(super) fn delete_container(mut container: Container, rec: &ContainerRecord) 
 }
 
 /// Removes whatever a run left behind, tolerating parts already gone. Returns the problems it could not fix.
-pub(crate) fn teardown(rec: &ContainerRecord, dir: &Path) -> Vec<String> {
+pub(crate) fn teardown(networks: &Networks, rec: &ContainerRecord, dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     let cgroup = Cgroup::for_container(&rec.id);
     if cgroup.exists()
@@ -30,6 +31,10 @@ pub(crate) fn teardown(rec: &ContainerRecord, dir: &Path) -> Vec<String> {
         }
     }
     if let Err(err) = remove_cgroup_when_empty(&cgroup) {
+        problems.push(err.to_string());
+    }
+    // Veths, addresses and port rules go with the run; the next start allocates them again.
+    if let Err(err) = networks.detach(&rec.id, None) {
         problems.push(err.to_string());
     }
     let state = Path::new(STATE_ROOT).join(&rec.id);
@@ -58,9 +63,9 @@ fn remove_cgroup_when_empty(cgroup: &Cgroup) -> Result<(), crate::container::Con
 }
 
 /// `--rm` and `berth rm`: the run's leftovers, the container's directory and its row.
-pub(crate) fn remove_container(store: &Store, rec: &ContainerRecord) -> Result<(), crate::Error> {
+pub(crate) fn remove_container(store: &Store, networks: &Networks, rec: &ContainerRecord) -> Result<(), crate::Error> {
     let dir = rec.dir(store.root());
-    teardown(rec, &dir);
+    teardown(networks, rec, &dir);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|source| crate::container::ContainerError::Io {
             id: rec.id.clone(),

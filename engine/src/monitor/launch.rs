@@ -12,6 +12,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use super::prepare::Bundle;
 use super::{MonitorError, STATE_ROOT};
 use crate::container::ContainerRecord;
+use crate::network::Networks;
 
 /// A started container and the read ends of its output.
 pub(super) struct Running {
@@ -21,7 +22,12 @@ pub(super) struct Running {
     pub(super) stderr: PipeReader,
 }
 
-pub(super) fn launch(rec: &ContainerRecord, dir: &Path, bundle: &Bundle) -> Result<Running, MonitorError> {
+pub(super) fn launch(
+    networks: &Networks,
+    rec: &ContainerRecord,
+    dir: &Path,
+    bundle: &Bundle,
+) -> Result<Running, MonitorError> {
     let io_err = |action: &'static str, source: std::io::Error| MonitorError::Io {
         id: rec.id.clone(),
         action,
@@ -48,10 +54,10 @@ pub(super) fn launch(rec: &ContainerRecord, dir: &Path, bundle: &Bundle) -> Resu
         .build()
         .map_err(failed)?;
     if let Some(pid) = container.pid()
-        && let Err(err) = super::loopback::bring_up(pid.as_raw())
+        && let Err(err) = super::wiring::wire(networks, rec, pid.as_raw(), &bundle.network, dir)
     {
         let _ = container.delete(true);
-        return Err(io_err("bring up loopback in the network namespace of", err));
+        return Err(err);
     }
     if let Err(err) = container.start() {
         let _ = container.delete(true);

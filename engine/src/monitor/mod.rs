@@ -9,16 +9,18 @@
 pub(crate) mod cleanup;
 mod exe;
 mod launch;
-mod loopback;
 mod prepare;
 pub(crate) mod procfs;
 mod pump;
 mod ready;
+mod wiring;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::container::{ContainerRecord, Exit, Records, Status};
+use crate::network::{NetworkConfig, Networks};
 use crate::runtime::RuntimeError;
 use crate::store::Store;
 
@@ -120,7 +122,10 @@ pub fn detach(id: &str) -> Result<(), MonitorError> {
 }
 
 fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<(), MonitorError> {
-    let store = Store::open(root).map_err(crate::Error::from)?;
+    let store = Arc::new(Store::open(root).map_err(crate::Error::from)?);
+    // The launching berth passes its environment down, so BERTH_CONFIG names the same config file.
+    let config = crate::Config::load().map_err(crate::Error::from)?;
+    let networks = Networks::new(store.clone(), NetworkConfig::from_config(&config)).map_err(crate::Error::from)?;
     let records = Records::new(&store);
     let me = std::process::id() as i32;
     records.set_monitor(id, me, procfs::start_time(me).unwrap_or(0))?;
@@ -128,7 +133,7 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
     loop {
         let rec = records.get(id)?;
         let started = Instant::now();
-        let exit = match run_once(&store, &rec, ready) {
+        let exit = match run_once(&store, &networks, &rec, ready) {
             Ok(exit) => exit,
             Err(err) => {
                 let status = if rec.status == Status::Restarting { Status::Exited } else { rec.status };
@@ -146,7 +151,7 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
         if !restart {
             records.set_exit(id, exit, Status::Exited, &now)?;
             if rec.options.auto_remove {
-                cleanup::remove_container(&store, &rec)?;
+                cleanup::remove_container(&store, &networks, &rec)?;
             }
             // Last, so a foreground `run --rm` returns only once the container is gone.
             if let Some(mut r) = ready.take() {
@@ -180,22 +185,27 @@ fn wait_backoff(records: &Records, id: &str, backoff: Duration) -> Result<bool, 
 }
 
 /// One run: rootfs up, container created and started, output pumped until exit, everything torn down.
-fn run_once(store: &Store, rec: &ContainerRecord, ready: &mut Option<ready::Ready>) -> Result<Exit, MonitorError> {
+fn run_once(
+    store: &Store,
+    networks: &Networks,
+    rec: &ContainerRecord,
+    ready: &mut Option<ready::Ready>,
+) -> Result<Exit, MonitorError> {
     let dir = rec.dir(store.root());
     let bundle = prepare::prepare(store, rec, &dir);
     let bundle = match bundle {
         Ok(b) => b,
         Err(err) => {
-            cleanup::teardown(rec, &dir);
+            cleanup::teardown(networks, rec, &dir);
             return Err(err);
         }
     };
     let log = crate::logs::LogWriter::open(&crate::logs::log_path(&dir), LOG_MAX_SIZE, LOG_MAX_FILES)
         .map_err(|source| MonitorError::Io { id: rec.id.clone(), action: "open log", path: dir.clone(), source })?;
-    let running = match launch::launch(rec, &dir, &bundle) {
+    let running = match launch::launch(networks, rec, &dir, &bundle) {
         Ok(r) => r,
         Err(err) => {
-            cleanup::teardown(rec, &dir);
+            cleanup::teardown(networks, rec, &dir);
             return Err(err);
         }
     };
@@ -206,7 +216,7 @@ fn run_once(store: &Store, rec: &ContainerRecord, ready: &mut Option<ready::Read
     let result = pump::pump(&rec.id, running.pid, running.stdout, running.stderr, log);
     let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();
     cleanup::delete_container(running.container, rec);
-    cleanup::teardown(rec, &dir);
+    cleanup::teardown(networks, rec, &dir);
     let code = result?;
     // A SIGKILL'd container under a memory limit that hit it was killed by the OOM killer.
     Ok(Exit { code, oom_killed })

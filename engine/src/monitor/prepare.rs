@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::MonitorError;
 use crate::container::{Cgroup, ContainerRecord};
+use crate::network::NetworkMode;
 use crate::runtime::{Rootfs, SpecInput, build_spec, find_init_binary};
 use crate::store::Store;
 
@@ -12,6 +13,7 @@ pub(super) struct Bundle {
     pub(super) dir: PathBuf,
     /// The command's executable as the user named it, for "not found" messages.
     pub(super) executable: String,
+    pub(super) network: NetworkMode,
 }
 
 pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Result<Bundle, MonitorError> {
@@ -22,6 +24,8 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
 
     let init = if rec.options.init { Some(find_init_binary()?) } else { None };
     let cgroup = Cgroup::for_container(&rec.id).path();
+    let network = rec.options.network_mode(&image.config).map_err(crate::Error::from)?;
+    let etc_files = super::wiring::create_etc_files(rec, dir)?;
     let spec = build_spec(&SpecInput {
         id: &rec.id,
         image: &image.config,
@@ -29,6 +33,8 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
         rootfs: &rootfs.merged,
         cgroups_path: &cgroup,
         init_binary: init.as_deref(),
+        network_namespace: network.needs_netns(),
+        etc_files: &etc_files,
     })?;
     let process = spec.process().as_ref();
     // Docker creates a missing working directory; do it inside the rootfs, never through its symlinks.
@@ -52,5 +58,5 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
         path: config.clone(),
         source,
     })?;
-    Ok(Bundle { dir: dir.to_path_buf(), executable })
+    Ok(Bundle { dir: dir.to_path_buf(), executable, network })
 }

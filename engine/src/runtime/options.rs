@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
 
 use super::RuntimeError;
+use crate::network::{NetworkError, NetworkMode, NetworkRequest, PortMapping};
 
 /// Options of `berth create`/`berth run` that shape the container, as Docker names them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +43,40 @@ pub struct RunOptions {
     pub stop_timeout: Option<u64>,
     /// Overrides the image's StopSignal.
     pub stop_signal: Option<String>,
+    /// `--network`: a network name or id, `host` or `none`; None joins the default bridge.
+    pub network: Option<String>,
+    /// `--network-alias`: extra names on the first network.
+    pub network_aliases: Vec<String>,
+    /// `-p` specs as given; parsed again at each start, the host port picked then when it is 0.
+    pub publish: Vec<String>,
+    /// `-P`: every port the image exposes, each on a free host port.
+    pub publish_all: bool,
+    /// Networks joined with `network connect`, joined again at every start.
+    pub extra_networks: Vec<String>,
+}
+
+impl RunOptions {
+    /// How the container is networked: `--network`, `--network-alias`, `-p`, `-P` (ports of the image's
+    /// ExposedPorts), and the networks added by `network connect`.
+    pub fn network_mode(&self, image: &ImageConfiguration) -> Result<NetworkMode, NetworkError> {
+        let mut ports = self.publish.iter().map(|p| PortMapping::parse(p)).collect::<Result<Vec<_>, _>>()?;
+        if self.publish_all {
+            let exposed = image.config().as_ref().and_then(|c| c.exposed_ports().clone()).unwrap_or_default();
+            for spec in exposed {
+                let port = PortMapping::parse(&spec)?;
+                if !ports.iter().any(|p| p.container_port == port.container_port && p.protocol == port.protocol) {
+                    ports.push(port);
+                }
+            }
+        }
+        let mut mode = NetworkMode::from_flags(self.network.as_deref(), &self.network_aliases, &ports)?;
+        if let NetworkMode::Networks(requests) = &mut mode {
+            for extra in &self.extra_networks {
+                requests.push(NetworkRequest { network: extra.clone(), ..NetworkRequest::default() });
+            }
+        }
+        Ok(mode)
+    }
 }
 
 /// Which seccomp filter the container gets.
@@ -212,6 +248,30 @@ mod tests {
         assert_eq!(parse_cpus("1.5").unwrap(), 1.5);
         assert!(parse_cpus("0").is_err());
         assert!(parse_cpus("many").is_err());
+    }
+
+    #[test]
+    fn network_mode_from_flags_and_image() {
+        use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
+        let config = ConfigBuilder::default().exposed_ports(vec!["80/tcp".into(), "53/udp".into()]).build().unwrap();
+        let image = ImageConfigurationBuilder::default().config(config).build().unwrap();
+        let opts = RunOptions {
+            publish: vec!["127.0.0.1:8080:80".into()],
+            publish_all: true,
+            network_aliases: vec!["web".into()],
+            extra_networks: vec!["back".into()],
+            ..RunOptions::default()
+        };
+        let NetworkMode::Networks(reqs) = opts.network_mode(&image).unwrap() else { panic!("not networks") };
+        assert_eq!(reqs.iter().map(|r| r.network.as_str()).collect::<Vec<_>>(), ["bridge", "back"]);
+        assert_eq!(reqs[0].aliases, ["web"]);
+        let ports: Vec<_> =
+            reqs[0].ports.iter().map(|p| (p.host_port, p.container_port, p.protocol.as_str())).collect();
+        assert_eq!(ports, [(8080, 80, "tcp"), (0, 53, "udp")]);
+        let host = RunOptions { network: Some("host".into()), ..RunOptions::default() };
+        assert_eq!(host.network_mode(&image).unwrap(), NetworkMode::Host);
+        let bad = RunOptions { publish: vec!["x:y".into()], ..RunOptions::default() };
+        assert!(bad.network_mode(&image).is_err());
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub struct SpecInput<'a> {
     pub cgroups_path: &'a str,
     /// The host binary bind-mounted as the container's init, when `--init` was given.
     pub init_binary: Option<&'a Path>,
+    /// Whether the container gets its own network namespace (not with `--network host`).
+    pub network_namespace: bool,
+    /// Host files bind-mounted over files of the container, e.g. `/etc/hosts` (destination, source).
+    pub etc_files: &'a [(String, PathBuf)],
 }
 
 /// Looks for an init binary on the host for `--init`.
@@ -134,7 +138,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
     process.set_no_new_privileges(opts.no_new_privileges.then_some(true));
 
     let mut linux = LinuxBuilder::default()
-        .namespaces(namespaces().map_err(|e| invalid("namespaces", e))?)
+        .namespaces(namespaces(input.network_namespace).map_err(|e| invalid("namespaces", e))?)
         .cgroups_path(PathBuf::from(input.cgroups_path))
         .resources(resources(opts).map_err(|e| invalid("resources", e))?);
     let (masked, readonly): (Vec<String>, Vec<String>) = if opts.privileged {
@@ -159,7 +163,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
                 .map_err(|e| invalid("root", e))?,
         )
         .process(process)
-        .mounts(mounts(opts, input.init_binary).map_err(|e| invalid("mounts", e))?)
+        .mounts(mounts(opts, input.init_binary, input.etc_files).map_err(|e| invalid("mounts", e))?)
         .linux(linux.build().map_err(|e| invalid("linux", e))?)
         .annotations(annotations)
         .build()
@@ -242,7 +246,7 @@ fn nofile_rlimit() -> Result<oci_spec::runtime::PosixRlimit, oci_spec::OciSpecEr
     PosixRlimitBuilder::default().typ(PosixRlimitType::RlimitNofile).hard(hard).soft(hard).build()
 }
 
-fn namespaces() -> Result<Vec<oci_spec::runtime::LinuxNamespace>, oci_spec::OciSpecError> {
+fn namespaces(network: bool) -> Result<Vec<oci_spec::runtime::LinuxNamespace>, oci_spec::OciSpecError> {
     [
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Network,
@@ -251,6 +255,7 @@ fn namespaces() -> Result<Vec<oci_spec::runtime::LinuxNamespace>, oci_spec::OciS
         LinuxNamespaceType::Mount,
     ]
     .into_iter()
+    .filter(|typ| network || *typ != LinuxNamespaceType::Network)
     .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
     .collect()
 }
@@ -306,7 +311,11 @@ fn resources(opts: &RunOptions) -> Result<oci_spec::runtime::LinuxResources, oci
     r.build()
 }
 
-fn mounts(opts: &RunOptions, init_binary: Option<&Path>) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
+fn mounts(
+    opts: &RunOptions,
+    init_binary: Option<&Path>,
+    etc_files: &[(String, PathBuf)],
+) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
     let mut mounts = get_default_mounts();
     if opts.privileged {
         // A privileged container may write to /sys, as in Docker.
@@ -321,6 +330,16 @@ fn mounts(opts: &RunOptions, init_binary: Option<&Path>) -> Result<Vec<Mount>, o
                 .typ("bind")
                 .source(init.to_path_buf())
                 .options(vec!["bind".into(), "ro".into(), "nosuid".into(), "nodev".into()])
+                .build()?,
+        );
+    }
+    for (destination, source) in etc_files {
+        mounts.push(
+            MountBuilder::default()
+                .destination(destination)
+                .typ("bind")
+                .source(source.clone())
+                .options(vec!["rbind".into(), "rprivate".into(), "nosuid".into(), "nodev".into(), "noexec".into()])
                 .build()?,
         );
     }
@@ -366,6 +385,8 @@ mod tests {
             rootfs: f.rootfs.path(),
             cgroups_path: "/berth/0123456789abcdef0123",
             init_binary: init,
+            network_namespace: options.network.as_deref() != Some("host"),
+            etc_files: &[],
         })
     }
 
@@ -448,6 +469,30 @@ mod tests {
     }
 
     #[test]
+    fn host_network_drops_the_namespace_and_etc_files_are_bound() {
+        let f = fixture();
+        let host = RunOptions { network: Some("host".into()), ..RunOptions::default() };
+        let spec = spec_for(&f, &host, None).unwrap();
+        let kinds: Vec<_> =
+            spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
+        assert!(!kinds.contains(&LinuxNamespaceType::Network) && kinds.contains(&LinuxNamespaceType::Pid));
+        let files = [("/etc/hosts".to_string(), PathBuf::from("/state/c/hosts"))];
+        let spec = build_spec(&SpecInput {
+            id: "0123456789abcdef0123",
+            image: &f.image,
+            options: &RunOptions::default(),
+            rootfs: f.rootfs.path(),
+            cgroups_path: "/berth/0123456789abcdef0123",
+            init_binary: None,
+            network_namespace: true,
+            etc_files: &files,
+        })
+        .unwrap();
+        let hosts = spec.mounts().as_ref().unwrap().iter().find(|m| m.destination() == Path::new("/etc/hosts"));
+        assert_eq!(hosts.and_then(|m| m.source().clone()), Some(PathBuf::from("/state/c/hosts")));
+    }
+
+    #[test]
     fn privileged_and_unconfined() {
         let f = fixture();
         let spec = spec_for(&f, &RunOptions { privileged: true, ..RunOptions::default() }, None).unwrap();
@@ -500,6 +545,8 @@ mod tests {
             rootfs: f.rootfs.path(),
             cgroups_path: "/berth/abc",
             init_binary: None,
+            network_namespace: true,
+            etc_files: &[],
         })
         .unwrap_err();
         assert!(matches!(err, RuntimeError::NoCommand { ref id } if id == "abc"));

@@ -1,0 +1,71 @@
+//! Stage between create and start: the container's network namespace exists but its command has not run.
+//! The container joins its networks, each user network's name resolver is started, and the /etc/hosts and
+//! /etc/resolv.conf that the spec bind-mounts get their content.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::MonitorError;
+use crate::container::ContainerRecord;
+use crate::network::{ContainerRef, NetworkMode, NetworkSettings, Networks, files};
+
+/// The files the spec bind-mounts over the container's own, kept in the container's directory.
+pub(super) fn etc_files(dir: &Path) -> [(String, PathBuf); 2] {
+    [("/etc/hosts".into(), dir.join("hosts")), ("/etc/resolv.conf".into(), dir.join("resolv.conf"))]
+}
+
+/// Creates the bind-mount sources (empty until [`wire`] fills them) so the runtime can mount them.
+pub(super) fn create_etc_files(rec: &ContainerRecord, dir: &Path) -> Result<Vec<(String, PathBuf)>, MonitorError> {
+    let files = etc_files(dir);
+    for (_, path) in &files {
+        std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|source| MonitorError::Io {
+            id: rec.id.clone(),
+            action: "create",
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(files.to_vec())
+}
+
+/// Joins the container whose init is `pid` to its networks and writes its hosts and resolv.conf. On
+/// failure the caller's teardown detaches whatever was joined.
+pub(super) fn wire(
+    networks: &Networks,
+    rec: &ContainerRecord,
+    pid: i32,
+    mode: &NetworkMode,
+    dir: &Path,
+) -> Result<(), MonitorError> {
+    let engine = |e: crate::network::NetworkError| MonitorError::Engine(e.into());
+    let settings = match mode.needs_netns() {
+        true => {
+            let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+            networks.setup(ContainerRef { id: &rec.id, name: &rec.name }, &netns, mode).map_err(engine)?
+        }
+        false => NetworkSettings::default(),
+    };
+    for name in settings.networks.keys() {
+        let network = networks.get(name).map_err(engine)?;
+        // /proc/self/exe: the berth binary this monitor runs from, resolved in the child at exec.
+        networks.spawn_resolver(Path::new("/proc/self/exe"), &network).map_err(engine)?;
+    }
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let (hosts, resolv) = match mode {
+        NetworkMode::Host => (std::fs::read_to_string("/etc/hosts").unwrap_or_default(), host_resolv),
+        _ => {
+            let hostname = rec.options.hostname.clone().unwrap_or_else(|| rec.short_id().to_string());
+            (files::hosts(&hostname, &settings), files::resolv_conf(&host_resolv, files::resolver_for(&settings)))
+        }
+    };
+    let [(_, hosts_path), (_, resolv_path)] = etc_files(dir);
+    write_in_place(rec, &hosts_path, &hosts)?;
+    write_in_place(rec, &resolv_path, &resolv)
+}
+
+/// Truncates and rewrites the file itself (no rename), so the bind mount of this inode sees the content.
+fn write_in_place(rec: &ContainerRecord, path: &Path, text: &str) -> Result<(), MonitorError> {
+    let io = |source| MonitorError::Io { id: rec.id.clone(), action: "write", path: path.to_path_buf(), source };
+    let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(path).map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)
+}

@@ -1,0 +1,229 @@
+//! Real containers on real networks, through the `berth` binary as root. Each test's state root has its own
+//! default bridge, nftables table and subnets (tests/rt writes its config.toml); user networks get subnets
+//! derived from the test process id. Traffic goes only to 127.0.0.1 and to the tests' own containers.
+
+mod rt;
+mod support;
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+
+use berth_engine::network::netlink::Socket;
+use rt::{Env, can_run};
+
+/// A subnet for user network `k` of this test process: 10.<190+k>.<octet>.0/24.
+fn subnet(env: &Env, k: u8) -> String {
+    format!("10.{}.{}.0/24", 190 + k, env.octet)
+}
+
+/// The tests compare the host's links before and after, so they take turns (each test may run many
+/// containers at once inside).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn links() -> HashSet<String> {
+    Socket::open().expect("netlink").link_names().expect("links").into_iter().collect()
+}
+
+fn netns_entries() -> HashSet<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn rules(env: &Env) -> String {
+    let out = std::process::Command::new("nft").args(["list", "table", "inet", &env.table]).output().expect("nft");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ip(env: &Env, name: &str) -> String {
+    env.inspect(name)["NetworkSettings"]["IPAddress"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn user_network_names_aliases_isolation_none_and_host() {
+    if !can_run("user_network_names_aliases_isolation_none_and_host") {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let (front, back) = (format!("front{}", std::process::id()), format!("back{}", std::process::id()));
+    env.ok(&["network", "create", "--subnet", &subnet(&env, 0), &front]);
+    env.ok(&["network", "create", "--subnet", &subnet(&env, 1), &back]);
+    let links_before = links();
+
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        &front,
+        "--network-alias",
+        "www",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let web_ip = ip(&env, "web");
+    let v = env.inspect("web");
+    assert!(web_ip.starts_with(&format!("10.190.{}.", env.octet)), "web got {web_ip}");
+    assert_eq!(v["NetworkSettings"]["Networks"][&front]["IPAddress"], web_ip.as_str());
+    assert!(!v["NetworkSettings"]["MacAddress"].as_str().unwrap_or_default().is_empty());
+    assert!(!v["NetworkSettings"]["Gateway"].as_str().unwrap_or_default().is_empty());
+
+    // By name and alias through the network's resolver (busybox nslookup: the static busybox's libc
+    // lookups cannot run in a container), then by address with nc and ping.
+    let script = format!(
+        "for i in $(seq 1 20); do nslookup web >/dev/null 2>&1 && break; sleep 0.25; done; \
+         nslookup web | grep -q {web_ip} && echo byname; nslookup www | grep -q {web_ip} && echo byalias; \
+         printf 'GET /hosts HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {web_ip} 80 | grep -q localhost && echo tcp; ping -c 1 -W 2 {web_ip} >/dev/null && echo ping; \
+         grep -q \"$(hostname)\" /etc/hosts && echo hosts"
+    );
+    let out = env.ok(&["run", "--rm", "--network", &front, "busybox", "sh", "-c", &script]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["byname", "byalias", "tcp", "ping", "hosts"], "{out}");
+
+    // Another network reaches neither the address nor the name.
+    let probe = format!(
+        "echo | nc -w 2 {web_ip} 80 >/dev/null 2>&1 && echo reached; \
+         nslookup web 2>/dev/null | grep -q {web_ip} && echo named; echo probed"
+    );
+    let out = env.ok(&["run", "--rm", "--network", &back, "busybox", "sh", "-c", &probe]);
+    assert_eq!(out.trim(), "probed", "{back} must not see {front}");
+
+    // `network connect` joins the running container live; then its name resolves on `back` too.
+    env.ok(&["network", "connect", &back, "web"]);
+    let v = env.inspect("web");
+    let back_ip = v["NetworkSettings"]["Networks"][&back]["IPAddress"].as_str().unwrap_or_default().to_string();
+    assert!(back_ip.starts_with(&format!("10.191.{}.", env.octet)), "{v}");
+    env.ok(&["run", "--rm", "--network", &back, "busybox", "sh", "-c", &format!("echo | nc -w 2 {back_ip} 80")]);
+    env.fails(&["network", "connect", &back, "web"]);
+    env.ok(&["network", "disconnect", &back, "web"]);
+    assert!(env.inspect("web")["NetworkSettings"]["Networks"][&back].is_null());
+
+    // A network a container names cannot go, even once the container stopped.
+    let (_, err) = env.fails(&["network", "rm", &front]);
+    assert!(err.contains("active endpoints"), "{err}");
+    env.ok(&["stop", "-t", "1", "web"]);
+    assert_eq!(ip(&env, "web"), "", "a stopped container keeps no address");
+    env.fails(&["network", "rm", &front]);
+
+    // none: only lo; host: the host's interfaces.
+    let out = env.ok(&["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+    let out = env.ok(&["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);
+    let inside: HashSet<String> = out.split_whitespace().map(str::to_string).collect();
+    assert!(inside.len() > 1, "host mode must see more than lo: {inside:?}");
+    assert!(links().iter().filter(|l| !l.starts_with("vb")).all(|l| inside.contains(l)), "host view {inside:?}");
+    env.fails(&["run", "--rm", "--network", "host", "-p", "80", "busybox", "true"]);
+
+    env.ok(&["rm", "web"]);
+    env.ok(&["network", "rm", &front, &back]);
+    let left: Vec<String> = links().difference(&links_before).cloned().collect();
+    assert!(left.is_empty(), "links left: {left:?}");
+}
+
+#[test]
+fn published_port_answers_on_localhost_and_goes_with_the_container() {
+    if !can_run("published_port_answers_on_localhost_and_goes_with_the_container") {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let publish = format!("127.0.0.1:{port}:80");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "site",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo hello-berth > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    assert_eq!(env.ok(&["port", "site"]).trim(), format!("80/tcp -> 127.0.0.1:{port}"));
+    let bindings = &env.inspect("site")["NetworkSettings"]["Ports"]["80/tcp"][0];
+    assert_eq!(bindings["HostPort"], port.to_string().as_str());
+
+    let get = || {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        use std::io::{Read, Write};
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(2))).ok()?;
+        stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body).ok()?;
+        Some(body)
+    };
+    env.wait_for("httpd to answer on the published port", 10, || get().is_some_and(|b| b.contains("hello-berth")));
+    assert!(rules(&env).contains(&port.to_string()));
+
+    env.ok(&["rm", "-f", "site"]);
+    assert!(!rules(&env).contains(&format!("dport {port}")), "rule left: {}", rules(&env));
+    assert!(get().is_none_or(|b| !b.contains("hello-berth")));
+
+    // -P publishes what the image exposes; busybox exposes nothing, so no mapping appears.
+    env.ok(&["run", "-d", "--name", "all", "-P", "busybox", "sleep", "30"]);
+    assert_eq!(env.ok(&["port", "all"]).trim(), "");
+    env.ok(&["rm", "-f", "all"]);
+}
+
+#[test]
+fn twenty_parallel_containers_get_distinct_addresses_and_leave_nothing() {
+    if !can_run("twenty_parallel_containers_get_distinct_addresses_and_leave_nothing") {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let links_before = links();
+    let netns_before = netns_entries();
+    let names: Vec<String> = (0..20).map(|i| format!("par{i}")).collect();
+    std::thread::scope(|s| {
+        for name in &names {
+            let env = &env;
+            s.spawn(move || env.ok(&["run", "-d", "--name", name, "busybox", "sleep", "60"]));
+        }
+    });
+    let ips: HashSet<String> = names.iter().map(|n| ip(&env, n)).collect();
+    assert_eq!(ips.len(), 20, "{ips:?}");
+    assert!(ips.iter().all(|ip| ip.starts_with("10.")), "{ips:?}");
+    assert!(!rules(&env).is_empty(), "the table exists while containers run");
+
+    std::thread::scope(|s| {
+        for name in &names {
+            let env = &env;
+            s.spawn(move || env.ok(&["rm", "-f", name]));
+        }
+    });
+    let left: Vec<String> = links().difference(&links_before).filter(|l| *l != &env.bridge).cloned().collect();
+    assert!(left.is_empty(), "links left: {left:?}");
+    assert_eq!(netns_entries(), netns_before);
+    let table = rules(&env);
+    assert!(ips.iter().all(|ip| !table.contains(ip.as_str())), "{table}");
+    let out = std::process::Command::new("ip").args(["-4", "addr", "show"]).output().expect("ip");
+    for ip in &ips {
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(&format!("{ip}/")), "{ip} still on the host");
+    }
+}
+
+#[test]
+fn a_failed_start_leaves_no_network_behind() {
+    if !can_run("a_failed_start_leaves_no_network_behind") {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let links_before = links();
+    let (code, _) = env.fails(&["run", "--name", "bad", "busybox", "/no/such/binary"]);
+    assert_eq!(code, Some(127));
+    let left: Vec<String> = links().difference(&links_before).filter(|l| *l != &env.bridge).cloned().collect();
+    assert!(left.is_empty(), "links left: {left:?}");
+    let (_, err) = env.fails(&["run", "--network", "nosuchnet", "busybox", "true"]);
+    assert!(err.contains("nosuchnet"), "{err}");
+    env.fails(&["run", "-p", "notaport", "busybox", "true"]);
+}
