@@ -9,9 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use berth_engine::container::{
-    ContainerError, ContainerRecord, CreateRequest, ListFilter, ListOptions, Status, inspect_json,
-};
+use berth_engine::container::{ContainerError, ContainerRecord, CreateRequest, ListFilter, ListOptions, Status};
 use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
 use berth_engine::pull::PullOptions;
 use berth_engine::runtime::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
@@ -603,10 +601,7 @@ fn inspect(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for c in &args.containers {
         match engine.container(c) {
-            Ok(rec) => {
-                let network = engine.container_network_settings(&rec)?;
-                docs.push(inspect_json(&rec, &engine.container_log_path(&rec), &network))
-            }
+            Ok(rec) => docs.push(engine.inspect_container(&rec)?),
             Err(Error::Container(ContainerError::NotFound { .. })) if engine.image(c).is_ok() => {
                 docs.push(engine.inspect_image(c)?)
             }

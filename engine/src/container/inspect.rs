@@ -6,6 +6,14 @@ use super::{ContainerRecord, Status};
 use crate::network::NetworkSettings;
 use crate::runtime::{RestartPolicy, SeccompChoice};
 
+impl crate::Engine {
+    /// `berth inspect` of one container: its record, log path and current endpoints in Docker's shape.
+    pub fn inspect_container(&self, rec: &ContainerRecord) -> Result<Value, crate::Error> {
+        let network = self.container_network_settings(rec)?;
+        Ok(inspect_json(rec, &self.container_log_path(rec), &network))
+    }
+}
+
 /// Docker's "never" timestamp.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use berth_engine::container::{ContainerRecord, ListOptions, Status, inspect_json};
+use berth_engine::container::{ContainerRecord, ListOptions, Status};
 use berth_engine::events::{Event, LayerProgress};
 use berth_engine::logs::{LogFilter, LogFollower};
 use berth_engine::reference::Reference;
@@ -243,7 +243,7 @@ impl Backend for EngineBackend {
     fn inspect_container(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>> {
         Box::pin(self.blocking("inspect", id.clone(), move |e| {
             let record = e.container(&id)?;
-            let value = inspect_json(&record, &e.container_log_path(&record));
+            let value = e.inspect_container(&record)?;
             Ok(serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()))
         }))
     }
