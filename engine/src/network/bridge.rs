@@ -132,7 +132,7 @@ mod tests {
     impl LinkOps for FakeSocket {
         fn link(&mut self, name: &str) -> Result<Option<Link>, NetlinkError> {
             let exists = self.fake.links.lock().unwrap().iter().any(|l| l == name);
-            Ok(exists.then(|| Link { index: 7, up: true, kind: None }))
+            Ok(exists.then_some(Link { index: 7, up: true, kind: None }))
         }
         fn create_bridge(&mut self, name: &str) -> Result<(), NetlinkError> {
             self.fake.links.lock().unwrap().push(name.into());
