@@ -122,6 +122,40 @@ impl Drop for RemoveOnDrop<'_> {
     }
 }
 
+/// This run's own default bridge and nftables table (never the host-wide `berth0`/`berth`), removed on drop.
+struct HostNetwork {
+    bridge: String,
+    table: String,
+}
+
+impl HostNetwork {
+    fn new() -> HostNetwork {
+        let pid = std::process::id();
+        HostNetwork { bridge: format!("bt{}", pid % 1_000_000), table: format!("berth_tui{pid}") }
+    }
+
+    fn config(&self) -> String {
+        let octet = std::process::id() % 250;
+        format!(
+            "network_default_bridge = \"{}\"\nnetwork_default_subnet = \"10.199.{octet}.0/24\"\n\
+             network_pool = \"10.198.{octet}.0/24\"\nnetwork_firewall_table = \"{}\"\n",
+            self.bridge, self.table
+        )
+    }
+}
+
+impl Drop for HostNetwork {
+    fn drop(&mut self) {
+        if let Ok(mut sock) = berth_engine::network::netlink::Socket::open() {
+            let _ = sock.delete_link(&self.bridge);
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
@@ -133,7 +167,8 @@ fn pull_run_and_manage_a_container() {
     }
     let registry = Registry::start();
     let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
-    let berth = Berth::new();
+    let network = HostNetwork::new();
+    let berth = Berth::with_config(&network.config());
     let sandbox = berth.sandbox();
     // The exit status lands in a file, so the test sees how berth ended after tmux closed the pane.
     let status = sandbox.join("exit-status");
