@@ -146,13 +146,7 @@ impl HostNetwork {
 
 impl Drop for HostNetwork {
     fn drop(&mut self) {
-        if let Ok(mut sock) = berth_engine::network::netlink::Socket::open() {
-            let _ = sock.delete_link(&self.bridge);
-        }
-        let _ = Command::new("nft")
-            .args(["delete", "table", "inet", &self.table])
-            .stderr(std::process::Stdio::null())
-            .status();
+        support::remove_host_network(&self.bridge, &self.table);
     }
 }
 

@@ -156,13 +156,7 @@ impl Drop for Env {
         for id in listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines() {
             let _ = self.command(&["network", "rm", id]).output();
         }
-        if let Ok(mut sock) = berth_engine::network::netlink::Socket::open() {
-            let _ = sock.delete_link(&self.bridge);
-        }
-        let _ = Command::new("nft")
-            .args(["delete", "table", "inet", &self.table])
-            .stderr(std::process::Stdio::null())
-            .status();
+        crate::support::remove_host_network(&self.bridge, &self.table);
     }
 }
 

@@ -23,3 +23,14 @@ pub fn require_root(test: &str) -> bool {
     eprintln!("SKIPPED {test}: needs root (device nodes, ownership, overlay mounts)");
     false
 }
+
+/// Deletes a test's own default bridge and nftables table, whatever state the test left them in.
+pub fn remove_host_network(bridge: &str, table: &str) {
+    if let Ok(mut sock) = berth_engine::network::netlink::Socket::open() {
+        let _ = sock.delete_link(bridge);
+    }
+    let _ = std::process::Command::new("nft")
+        .args(["delete", "table", "inet", table])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
