@@ -177,26 +177,8 @@ impl Engine {
         if command.is_empty() {
             return Err(crate::runtime::RuntimeError::NoCommand { id: req.image.clone() }.into());
         }
-        let mut rec = ContainerRecord {
-            id: names::new_id(),
-            name: req.name.as_deref().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default(),
-            image_id: image.id,
-            image_name: req.image.clone(),
-            options: req.options,
-            command,
-            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            status: Status::Created,
-            pid: 0,
-            monitor_pid: 0,
-            monitor_start: 0,
-            exit_code: 0,
-            oom_killed: false,
-            started_at: None,
-            finished_at: None,
-            restart_count: 0,
-            stop_requested: false,
-            error: String::new(),
-        };
+        let name = req.name.as_deref().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
+        let mut rec = ContainerRecord::new(names::new_id(), name, image.id, req.image.clone(), req.options, command);
         let dir = rec.dir(self.store().root());
         std::fs::create_dir_all(&dir).map_err(|source| ContainerError::Io {
             id: rec.id.clone(),

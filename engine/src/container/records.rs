@@ -37,6 +37,37 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
+    /// A container as `create` first stores it: created, never started.
+    pub fn new(
+        id: String,
+        name: String,
+        image_id: String,
+        image_name: String,
+        options: RunOptions,
+        command: Vec<String>,
+    ) -> ContainerRecord {
+        ContainerRecord {
+            id,
+            name,
+            image_id,
+            image_name,
+            options,
+            command,
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            status: Status::Created,
+            pid: 0,
+            monitor_pid: 0,
+            monitor_start: 0,
+            exit_code: 0,
+            oom_killed: false,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            stop_requested: false,
+            error: String::new(),
+        }
+    }
+
     /// The 12-digit id Docker prints.
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(12)]
@@ -325,26 +356,14 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn record(id: &str, name: &str) -> ContainerRecord {
-        ContainerRecord {
-            id: id.to_string(),
-            name: name.to_string(),
-            image_id: "sha256:img".into(),
-            image_name: "busybox".into(),
-            options: RunOptions::default(),
-            command: vec!["sh".into()],
-            created_at: chrono::Utc::now().to_rfc3339(),
-            status: Status::Created,
-            pid: 0,
-            monitor_pid: 0,
-            monitor_start: 0,
-            exit_code: 0,
-            oom_killed: false,
-            started_at: None,
-            finished_at: None,
-            restart_count: 0,
-            stop_requested: false,
-            error: String::new(),
-        }
+        ContainerRecord::new(
+            id.to_string(),
+            name.to_string(),
+            "sha256:img".into(),
+            "busybox".into(),
+            RunOptions::default(),
+            vec!["sh".into()],
+        )
     }
 
     #[test]
