@@ -74,7 +74,11 @@ impl Store {
             source,
         })?;
         let db_path = root.join("berth.db");
+        // SQLite answers "locked" without waiting while another connection switches a new database to WAL,
+        // so processes opening one root at once take turns for the few milliseconds of setup.
+        let opening = lock::exclusive(&root.join("locks").join("open.lock"))?;
         let conn = open_db(&db_path)?;
+        drop(opening);
         let store = Store { blobs: BlobStore::new(&root), root, db_path, conn: Mutex::new(conn) };
         store.clean_stale_tmp();
         Ok(store)
@@ -172,5 +176,26 @@ mod tests {
         a.conn().pragma_update(None, "user_version", 999).unwrap();
         drop((a, b));
         assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaTooNew { found: 999, .. })));
+    }
+
+    #[test]
+    fn many_openers_of_a_fresh_root_all_succeed() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let barrier = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                let openers: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            Store::open(dir.path()).map(drop)
+                        })
+                    })
+                    .collect();
+                for opener in openers {
+                    opener.join().unwrap().unwrap();
+                }
+            });
+        }
     }
 }
