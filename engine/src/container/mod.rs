@@ -72,6 +72,8 @@ pub enum ContainerError {
     Corrupt { id: String, reason: String },
     #[error("timed out waiting for container {id} to {what}")]
     Timeout { id: String, what: &'static str },
+    #[error("could not remove container {id}: {problems}; it is marked dead, remove it again once fixed")]
+    RemoveFailed { id: String, problems: String },
     #[error("image {image} is in use by container {id}: remove the container first")]
     ImageInUse { image: String, id: String },
 }
