@@ -11,7 +11,7 @@ mod exe;
 mod launch;
 mod prepare;
 pub(crate) mod procfs;
-mod pump;
+pub(crate) mod pump;
 mod ready;
 mod wiring;
 
@@ -66,11 +66,11 @@ pub enum MonitorError {
         #[source]
         source: std::io::Error,
     },
-    #[error("waiting for container {id}: {source}")]
-    Wait {
+    #[error("serving the stdio of container {id}: {source}")]
+    Session {
         id: String,
         #[source]
-        source: std::io::Error,
+        source: crate::session::SessionError,
     },
 }
 
@@ -209,11 +209,21 @@ fn run_once(
             return Err(err);
         }
     };
+    // Listening before "started" is reported, so `run -it` can attach as soon as it hears.
+    let mut server = match pump::listen(rec, &dir) {
+        Ok(s) => s,
+        Err(err) => {
+            cleanup::delete_container(running.container, rec);
+            cleanup::teardown(networks, rec, &dir);
+            return Err(err);
+        }
+    };
     Records::new(store).set_running(&rec.id, running.pid, &chrono::Utc::now().to_rfc3339())?;
     if let Some(r) = ready.as_mut() {
         r.send(&ReadyMessage::Started { pid: running.pid });
     }
-    let result = pump::pump(&rec.id, running.pid, running.stdout, running.stderr, log);
+    let result = pump::pump(&rec.id, running.pid, running.io, &mut server, log);
+    drop(server);
     let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();
     cleanup::delete_container(running.container, rec);
     cleanup::teardown(networks, rec, &dir);

@@ -100,7 +100,11 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         user::resolve(input.id, user_spec.as_deref(), read("/etc/passwd")?.as_deref(), read("/etc/group")?.as_deref())?;
 
     let hostname = opts.hostname.clone().unwrap_or_else(|| input.id.chars().take(12).collect());
-    let env = environment(image.and_then(|c| c.env().as_ref()), &opts.env, &hostname, identity.home.as_deref());
+    let mut env = environment(image.and_then(|c| c.env().as_ref()), &opts.env, &hostname, identity.home.as_deref());
+    // Docker's `-t`: a terminal type for programs that need one, unless the image or user chose.
+    if opts.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_string());
+    }
 
     let capabilities = caps::resolve(&opts.cap_add, &opts.cap_drop, opts.privileged)?;
     let seccomp = match (&opts.seccomp, opts.privileged) {
@@ -124,7 +128,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         user = user.additional_gids(identity.additional_gids.clone());
     }
     let mut process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(opts.tty)
         .args(args)
         .env(env)
         .cwd(cwd)
@@ -168,6 +172,16 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         .annotations(annotations)
         .build()
         .map_err(|e| invalid("spec", e))
+}
+
+/// An exec's `-u user[:group]` resolved against the container's /etc/passwd and /etc/group under `rootfs`:
+/// uid, gid and supplementary gids.
+pub fn resolve_user_in(id: &str, rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>), RuntimeError> {
+    let read = |path: &str| {
+        inroot::read_to_string(rootfs, path).map_err(|err| RuntimeError::io("read", rootfs.join(&path[1..]), err))
+    };
+    let identity = user::resolve(id, Some(user), read("/etc/passwd")?.as_deref(), read("/etc/group")?.as_deref())?;
+    Ok((identity.uid, identity.gid, identity.additional_gids))
 }
 
 /// Docker's rule: `--entrypoint` replaces the image's Entrypoint and drops its Cmd; arguments after

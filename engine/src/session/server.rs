@@ -1,0 +1,362 @@
+//! The serving side of a session, for the single-threaded monitor and exec helper: one poll loop that copies
+//! the process's output to a sink (the log) and to every connected client, feeds client input to the process,
+//! applies resizes to its pty, and ends with an `Exit` frame to each client once the process is reaped.
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{Frame, SessionError};
+use crate::logs::Stream;
+
+/// A client that lets this much output pile up unread is dropped rather than stalling the container.
+const MAX_PENDING: usize = 4 << 20;
+
+/// Output produced before anyone attached that the first client still gets (a shell's first prompt).
+const MAX_BACKLOG: usize = 64 << 10;
+
+/// How long clients get to read their last frames once the process is gone.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The process's standard streams as the server holds them.
+pub enum ProcessIo {
+    /// The pty master: output, input and window size in one.
+    Tty { master: OwnedFd },
+    /// Pipes; `stdin` is None when the process's stdin is /dev/null.
+    Pipes { stdout: OwnedFd, stderr: OwnedFd, stdin: Option<OwnedFd> },
+}
+
+struct Client {
+    stream: UnixStream,
+    inbox: Vec<u8>,
+    outbox: Vec<u8>,
+}
+
+/// The listening socket and its clients.
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    clients: Vec<Client>,
+    /// Output kept for the first client while none has connected yet; None once one has (or when unwanted).
+    backlog: Option<Vec<u8>>,
+    /// Whether clients' input reaches the process (`-i`).
+    accept_input: bool,
+}
+
+impl Server {
+    /// Listens on `path` (mode 0600, replacing a stale socket). With `keep_backlog` the first client also
+    /// gets the output produced before it connected.
+    pub fn bind(path: &Path, keep_backlog: bool, accept_input: bool) -> Result<Server, SessionError> {
+        let io = |action: &'static str| {
+            let path = path.to_path_buf();
+            move |source| SessionError::Io { action, path, source }
+        };
+        let _ = std::fs::remove_file(path);
+        let listener = super::bind(path).map_err(io("listen on"))?;
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(io("chmod"))?;
+        listener.set_nonblocking(true).map_err(io("configure"))?;
+        Ok(Server {
+            listener,
+            path: path.to_path_buf(),
+            clients: Vec::new(),
+            backlog: keep_backlog.then(Vec::new),
+            accept_input,
+        })
+    }
+
+    /// Blocks until the first client connects (an exec starts its process only then, so no output is lost).
+    pub fn wait_for_client(&mut self) -> Result<(), SessionError> {
+        while self.clients.is_empty() {
+            let mut fds = [libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            // SAFETY: one live pollfd.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+            if n < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() != ErrorKind::Interrupted {
+                    return Err(SessionError::Io { action: "wait for a client on", path: self.path.clone(), source: err });
+                }
+            }
+            self.accept();
+        }
+        Ok(())
+    }
+
+    /// Tells every client why the process could not run, then lets them read it.
+    pub fn fail(&mut self, message: &str, exit_code: i32) {
+        self.broadcast(&Frame::Error(message.to_string()));
+        self.broadcast(&Frame::Exit(exit_code));
+        self.flush();
+    }
+
+    fn accept(&mut self) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let outbox = self.backlog.take().map(|b| Frame::Stdout(b).encode()).unwrap_or_default();
+            self.clients.push(Client { stream, inbox: Vec::new(), outbox });
+        }
+    }
+
+    fn broadcast(&mut self, frame: &Frame) {
+        if self.clients.is_empty() {
+            if let (Some(backlog), Frame::Stdout(data) | Frame::Stderr(data)) = (self.backlog.as_mut(), frame) {
+                let room = MAX_BACKLOG.saturating_sub(backlog.len());
+                backlog.extend_from_slice(&data[..data.len().min(room)]);
+            }
+            return;
+        }
+        let bytes = frame.encode();
+        self.clients.retain_mut(|c| {
+            c.outbox.extend_from_slice(&bytes);
+            c.outbox.len() <= MAX_PENDING
+        });
+    }
+
+    /// Writes what each client can take now; drops clients that went away.
+    fn send_pending(&mut self) {
+        self.clients.retain_mut(|c| {
+            while !c.outbox.is_empty() {
+                match c.stream.write(&c.outbox) {
+                    Ok(0) => return false,
+                    Ok(n) => {
+                        c.outbox.drain(..n);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+            true
+        });
+    }
+
+    /// Gives clients up to [`FLUSH_TIMEOUT`] to take their remaining frames.
+    fn flush(&mut self) {
+        let deadline = Instant::now() + FLUSH_TIMEOUT;
+        loop {
+            self.send_pending();
+            self.clients.retain(|c| !c.outbox.is_empty());
+            if self.clients.is_empty() || Instant::now() >= deadline {
+                return;
+            }
+            let mut fds: Vec<libc::pollfd> = self
+                .clients
+                .iter()
+                .map(|c| libc::pollfd { fd: c.stream.as_raw_fd(), events: libc::POLLOUT, revents: 0 })
+                .collect();
+            // SAFETY: fds is a live array of pollfd of the given length.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 50) };
+        }
+    }
+
+    /// Reads what client `i` sent; returns its complete frames, or None when it is gone.
+    fn receive(&mut self, i: usize) -> Option<Vec<Frame>> {
+        let client = &mut self.clients[i];
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match client.stream.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => client.inbox.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        let mut frames = Vec::new();
+        loop {
+            match Frame::decode(&mut client.inbox) {
+                Ok(Some(f)) => frames.push(f),
+                Ok(None) => return Some(frames),
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Serves the process `pid` (a child of this process) until it exits: output to `sink` and to the clients,
+/// their input and resizes to the process. Returns the exit code (128 + signal when killed) once reaped,
+/// after every client got its `Exit` frame (or the flush timed out).
+pub fn serve(
+    pid: i32,
+    io: ProcessIo,
+    mut server: Option<&mut Server>,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<i32, SessionError> {
+    let wait_err = |source: std::io::Error| SessionError::Wait { pid, source };
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if raw < 0 {
+        return Err(wait_err(std::io::Error::last_os_error()));
+    }
+    // SAFETY: the kernel just handed us this descriptor.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let (mut outputs, mut input, pty): (Vec<(Stream, std::fs::File)>, Option<std::fs::File>, Option<i32>) = match io {
+        ProcessIo::Tty { master } => {
+            let raw = master.as_raw_fd();
+            let file = std::fs::File::from(master);
+            let input = file.try_clone().ok();
+            (vec![(Stream::Stdout, file)], input, Some(raw))
+        }
+        ProcessIo::Pipes { stdout, stderr, stdin } => (
+            vec![(Stream::Stdout, stdout.into()), (Stream::Stderr, stderr.into())],
+            stdin.map(std::fs::File::from),
+            None,
+        ),
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut fds: Vec<libc::pollfd> = vec![libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        fds.extend(outputs.iter().map(|(_, f)| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }));
+        let listener_at = fds.len();
+        let mut polled_clients = 0;
+        if let Some(s) = server.as_deref() {
+            polled_clients = s.clients.len();
+            fds.push(libc::pollfd { fd: s.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.extend(s.clients.iter().map(|c| libc::pollfd {
+                fd: c.stream.as_raw_fd(),
+                events: libc::POLLIN | if c.outbox.is_empty() { 0 } else { libc::POLLOUT },
+                revents: 0,
+            }));
+        }
+        // SAFETY: fds is a live array of pollfd of the given length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(wait_err(err));
+        }
+        let exited = fds[0].revents != 0;
+        let mut closed = Vec::new();
+        for (i, p) in fds[1..=outputs.len()].iter().enumerate() {
+            if p.revents == 0 {
+                continue;
+            }
+            let (stream, file) = &mut outputs[i];
+            match file.read(&mut buf) {
+                Ok(0) => closed.push(i),
+                Ok(n) => deliver(*stream, &buf[..n], sink, server.as_deref_mut()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // A pty master reads EIO once every slave descriptor is closed.
+                Err(_) => closed.push(i),
+            }
+        }
+        for i in closed.into_iter().rev() {
+            outputs.remove(i);
+        }
+        if let Some(s) = server.as_deref_mut() {
+            let mut gone = Vec::new();
+            for i in 0..polled_clients {
+                if fds[listener_at + 1 + i].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+                    continue;
+                }
+                match s.receive(i) {
+                    Some(frames) => {
+                        for f in frames {
+                            apply(f, s.accept_input, &mut input, pty);
+                        }
+                    }
+                    None => gone.push(i),
+                }
+            }
+            for i in gone.into_iter().rev() {
+                s.clients.remove(i);
+            }
+            if fds[listener_at].revents != 0 {
+                s.accept();
+            }
+            s.send_pending();
+        }
+        if exited {
+            for (stream, file) in outputs.iter_mut() {
+                // SAFETY: setting O_NONBLOCK on a descriptor we own; never blocks on what is left.
+                unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+                while let Ok(n) = file.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    deliver(*stream, &buf[..n], sink, server.as_deref_mut());
+                }
+            }
+            let code = reap(pid).map_err(wait_err)?;
+            if let Some(s) = server {
+                s.accept();
+                s.broadcast(&Frame::Exit(code));
+                s.flush();
+            }
+            return Ok(code);
+        }
+    }
+}
+
+fn deliver(stream: Stream, data: &[u8], sink: &mut dyn FnMut(Stream, &[u8]), server: Option<&mut Server>) {
+    sink(stream, data);
+    if let Some(s) = server {
+        let frame = match stream {
+            Stream::Stdout => Frame::Stdout(data.to_vec()),
+            Stream::Stderr => Frame::Stderr(data.to_vec()),
+        };
+        s.broadcast(&frame);
+    }
+}
+
+/// A client's frame applied to the process. Input that cannot be written (the process closed its stdin)
+/// is dropped: the session goes on showing output.
+fn apply(frame: Frame, accept_input: bool, input: &mut Option<std::fs::File>, pty: Option<i32>) {
+    match frame {
+        Frame::Stdin(data) if accept_input => {
+            if let Some(f) = input.as_mut()
+                && f.write_all(&data).is_err()
+            {
+                *input = None;
+            }
+        }
+        Frame::CloseStdin if accept_input && pty.is_none() => *input = None,
+        Frame::Resize { cols, rows } => {
+            if let Some(fd) = pty {
+                set_window_size(fd, cols, rows);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// TIOCSWINSZ on the pty master; the kernel sends SIGWINCH to the terminal's foreground process group.
+pub fn set_window_size(fd: i32, cols: u16, rows: u16) {
+    let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &size) };
+}
+
+/// Reaps our child `pid`.
+fn reap(pid: i32) -> std::io::Result<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    if libc::WIFEXITED(status) {
+        Ok(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Ok(128 + libc::WTERMSIG(status))
+    } else {
+        Ok(255)
+    }
+}
