@@ -100,7 +100,7 @@ enum Stdio {
 }
 
 /// Turns libcontainer's failure into Docker's message and exit code for the common cases.
-fn classify(err: &dyn std::error::Error, executable: &str) -> MonitorError {
+pub(crate) fn classify(err: &dyn std::error::Error, executable: &str) -> MonitorError {
     let mut chain = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

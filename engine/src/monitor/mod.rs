@@ -76,7 +76,7 @@ pub enum MonitorError {
 
 impl MonitorError {
     /// Docker's exit codes for a start that never ran the command: 127 not found, 126 not executable.
-    fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             MonitorError::Launch { exit_code, .. } => *exit_code,
             _ => 125,
@@ -91,6 +91,7 @@ pub fn seal() -> Result<(), MonitorError> {
 }
 
 pub use exe::exe_is_read_only;
+pub(crate) use launch::classify;
 
 /// The monitor's main: runs the container with id `id` under the state root `root` until it is done for
 /// good, then returns the process exit code. `ready` receives the first start's outcome.

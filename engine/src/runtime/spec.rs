@@ -184,6 +184,15 @@ pub fn resolve_user_in(id: &str, rootfs: &Path, user: &str) -> Result<(u32, u32,
     Ok((identity.uid, identity.gid, identity.additional_gids))
 }
 
+/// Every capability this process may grant, as a spec's capability sets: `exec --privileged`.
+pub fn privileged_capabilities() -> Result<oci_spec::runtime::LinuxCapabilities, RuntimeError> {
+    capability_sets(caps::resolve(&[], &[], true)?).map_err(|e| RuntimeError::InvalidOption {
+        option: "--privileged",
+        value: "capabilities".to_string(),
+        reason: e.to_string(),
+    })
+}
+
 /// Docker's rule: `--entrypoint` replaces the image's Entrypoint and drops its Cmd; arguments after
 /// the image replace Cmd.
 pub fn effective_command(image: &ImageConfiguration, opts: &RunOptions) -> Vec<String> {

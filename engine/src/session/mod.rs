@@ -40,8 +40,20 @@ pub enum SessionError {
         #[source]
         source: std::io::Error,
     },
+    #[error("exec in container {id}: {message}")]
+    Exec { id: String, message: String, exit_code: i32 },
     #[error(transparent)]
     Engine(#[from] crate::Error),
+}
+
+impl SessionError {
+    /// The exit code Docker's CLI uses for this failure: the exec's own (126/127) or 125.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SessionError::Exec { exit_code, .. } => *exit_code,
+            _ => 125,
+        }
+    }
 }
 
 /// Socket addresses are limited to 108 bytes; a deep state root would exceed that. Longer paths are reached
