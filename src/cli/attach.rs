@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use berth_engine::Engine;
 use berth_engine::session::{Output, Session};
 use clap::Args;
-use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::terminal::{DEFAULT_DETACH_KEYS, DetachScanner, RawMode, parse_detach_keys, window_size};
@@ -82,17 +81,19 @@ pub async fn interact(engine: &Engine, session: Session, how: Interaction) -> an
     }
     let (input_tx, mut input_rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
     if how.stdin {
-        tokio::spawn(async move {
-            let mut stdin = tokio::io::stdin();
+        // A plain thread, not tokio's stdin: a blocking read on a tokio thread would hold up the runtime's
+        // shutdown until the user typed again; this thread simply ends with the process.
+        std::thread::spawn(move || {
+            let mut stdin = std::io::stdin().lock();
             let mut buf = vec![0u8; 4096];
             loop {
-                match stdin.read(&mut buf).await {
+                match std::io::Read::read(&mut stdin, &mut buf) {
                     Ok(0) | Err(_) => {
-                        let _ = input_tx.send(None).await;
+                        let _ = input_tx.blocking_send(None);
                         return;
                     }
                     Ok(n) => {
-                        if input_tx.send(Some(buf[..n].to_vec())).await.is_err() {
+                        if input_tx.blocking_send(Some(buf[..n].to_vec())).is_err() {
                             return;
                         }
                     }
