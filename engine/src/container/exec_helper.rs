@@ -135,7 +135,8 @@ fn run_attached(
     process_path: &Path,
     ready: &mut Option<Ready>,
 ) -> Result<i32, Failure> {
-    let mut server = Server::bind(&exec_socket_path(dir, exec_id), false, options.stdin).map_err(fail)?;
+    let mut server =
+        Server::bind(&exec_socket_path(dir, exec_id), false, options.stdin).map_err(fail)?.hang_up_when_alone();
     if let Some(mut r) = ready.take() {
         r.send(&ReadyMessage::Started { pid: std::process::id() as i32 });
     }

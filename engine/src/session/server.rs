@@ -43,6 +43,9 @@ pub struct Server {
     backlog: Option<Vec<u8>>,
     /// Whether clients' input reaches the process (`-i`).
     accept_input: bool,
+    /// Send the process SIGHUP once its last client left (an exec nobody watches any more), as a terminal
+    /// does when its window closes.
+    hangup_when_alone: bool,
 }
 
 impl Server {
@@ -63,7 +66,14 @@ impl Server {
             clients: Vec::new(),
             backlog: keep_backlog.then(Vec::new),
             accept_input,
+            hangup_when_alone: false,
         })
+    }
+
+    /// Makes the process get SIGHUP when its last client disconnects.
+    pub fn hang_up_when_alone(mut self) -> Server {
+        self.hangup_when_alone = true;
+        self
     }
 
     /// Blocks until the first client connects (an exec starts its process only then, so no output is lost).
@@ -269,8 +279,13 @@ pub fn serve(
                     None => gone.push(i),
                 }
             }
+            let lost_clients = !gone.is_empty();
             for i in gone.into_iter().rev() {
                 s.clients.remove(i);
+            }
+            if lost_clients && s.clients.is_empty() && s.hangup_when_alone {
+                // SAFETY: kill(2) on our own child; it may have exited already (ESRCH), which is fine.
+                unsafe { libc::kill(pid, libc::SIGHUP) };
             }
             if fds[listener_at].revents != 0 {
                 s.accept();
