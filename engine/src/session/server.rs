@@ -375,3 +375,73 @@ fn reap(pid: i32) -> std::io::Result<i32> {
         Ok(255)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    fn read_until_exit(stream: &mut UnixStream) -> (Vec<u8>, Vec<u8>, Option<i32>) {
+        let (mut out, mut err, mut buf) = (Vec::new(), Vec::new(), Vec::new());
+        let mut chunk = [0u8; 4096];
+        loop {
+            while let Some(frame) = Frame::decode(&mut buf).unwrap() {
+                match frame {
+                    Frame::Stdout(b) => out.extend(b),
+                    Frame::Stderr(b) => err.extend(b),
+                    Frame::Exit(code) => return (out, err, Some(code)),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            match stream.read(&mut chunk).unwrap() {
+                0 => return (out, err, None),
+                n => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    #[test]
+    fn clients_share_output_send_input_and_get_the_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let mut server = Server::bind(&path, false, true).unwrap();
+        let mut child = Command::new("sh")
+            .args(["-c", "read line; echo \"got $line\"; echo oops >&2; cat; exit 3"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let io = ProcessIo::Pipes {
+            stdout: child.stdout.take().unwrap().into(),
+            stderr: child.stderr.take().unwrap().into(),
+            stdin: Some(child.stdin.take().unwrap().into()),
+        };
+        let pid = child.id() as i32;
+        // Both clients are connected (queued on the listener) before any input exists.
+        let mut a = UnixStream::connect(&path).unwrap();
+        let mut b = UnixStream::connect(&path).unwrap();
+        let serving = std::thread::spawn(move || {
+            let mut logged = Vec::new();
+            let code = serve(pid, io, Some(&mut server), &mut |stream, data| logged.push((stream, data.to_vec())));
+            (code.unwrap(), logged)
+        });
+        a.write_all(&Frame::Stdin(b"hello\n".to_vec()).encode()).unwrap();
+        a.write_all(&Frame::Resize { cols: 80, rows: 24 }.encode()).unwrap();
+        b.write_all(&Frame::Stdin(b"more\n".to_vec()).encode()).unwrap();
+        b.write_all(&Frame::CloseStdin.encode()).unwrap();
+        let (out_a, err_a, code_a) = read_until_exit(&mut a);
+        let (out_b, err_b, code_b) = read_until_exit(&mut b);
+        let (code, logged) = serving.join().unwrap();
+        assert_eq!(code, 3);
+        assert_eq!((code_a, code_b), (Some(3), Some(3)));
+        assert_eq!(String::from_utf8_lossy(&out_a), "got hello\nmore\n");
+        assert_eq!(out_a, out_b, "every client sees the same output");
+        assert_eq!((err_a.as_slice(), err_b.as_slice()), (&b"oops\n"[..], &b"oops\n"[..]));
+        let logged_out: Vec<u8> =
+            logged.iter().filter(|(s, _)| *s == Stream::Stdout).flat_map(|(_, d)| d.clone()).collect();
+        assert_eq!(logged_out, out_a, "the sink (the log) gets the output too");
+        assert!(!path.exists(), "the socket is removed with the server");
+    }
+}
