@@ -171,3 +171,56 @@ fn attach_detach_and_two_clients() {
     second.exp_eof().unwrap();
     env.wait_for("the container to exit", 10, || env.status("shared") == "exited");
 }
+
+/// A tmux server of this test's own (its own socket), killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux").arg("-L").arg(&self.0).args(args).output().expect("tmux (apt package tmux)")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "tty"]).stdout).into_owned()
+    }
+
+    fn wait_for(&self, step: &str, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.screen().contains(needle) {
+            assert!(std::time::Instant::now() < deadline, "{step}: {needle:?} not on screen:\n{}", self.screen());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn tui_shell_pane_runs_over_an_exec_session() {
+    if !can_run("tui_shell_pane_runs_over_an_exec_session") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "pane", "busybox", "sleep", "300"]);
+    let tmux = Tmux(format!("berth-tty-test-{}", std::process::id()));
+    let command = format!(
+        "env BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {}",
+        env.root().join("config.toml").display(),
+        env.root().join("tui.toml").display(),
+        berth_line(&env, "")
+    );
+    let out = tmux.run(&["new-session", "-d", "-s", "tty", "-x", "120", "-y", "40", &command]);
+    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+    tmux.wait_for("containers pane", "Containers (1)");
+    tmux.run(&["send-keys", "-t", "tty", "e"]);
+    tmux.wait_for("the shell's prompt", "# ");
+    tmux.run(&["send-keys", "-t", "tty", "-l", "echo term=$TERM size=$(stty size | tr ' ' x)"]);
+    tmux.run(&["send-keys", "-t", "tty", "Enter"]);
+    tmux.wait_for("the shell's output", "term=xterm-256color size=");
+    let screen = tmux.screen();
+    assert!(!screen.contains("size=0x0"), "the pane gives the pty its size:\n{screen}");
+}
