@@ -93,6 +93,12 @@ fn run_i_pipes_stdin_without_a_terminal() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "PIPED INPUT\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
     assert_eq!(out.status.code(), Some(4));
+
+    // `start -a` of a container without -i/-t misses none of its output.
+    env.ok(&["create", "--name", "once", "busybox", "sh", "-c", "echo started-$((3*3)); exit 6"]);
+    let out = env.run(&["start", "-a", "once"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "started-9\n");
+    assert_eq!(out.status.code(), Some(6));
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub struct Interaction {
 pub enum Ended {
     Exit(i32),
     Detached,
+    /// A signal ended this client (not the session's process); berth exits with 128 + the signal.
+    Signalled(i32),
     /// The connection closed without an exit code (the container's monitor went away).
     Lost,
 }
@@ -64,6 +66,7 @@ pub fn exit_code(engine: &Engine, id: &str, ended: Ended) -> ExitCode {
     let code = match ended {
         Ended::Exit(code) => code,
         Ended::Detached => 0,
+        Ended::Signalled(signal) => 128 + signal,
         Ended::Lost => engine.container(id).map(|r| r.exit_code).unwrap_or(125),
     };
     ExitCode::from(code.clamp(0, 255) as u8)
@@ -101,11 +104,12 @@ pub async fn interact(engine: &Engine, session: Session, how: Interaction) -> an
             }
         });
     }
-    let mut scanner = DetachScanner::new(if how.tty { how.detach_keys } else { Vec::new() });
+    let mut scanner = DetachScanner::new(if how.tty { how.detach_keys.clone() } else { Vec::new() });
     let mut winch = signal(SignalKind::window_change())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
     let mut input_open = how.stdin;
     loop {
         tokio::select! {
@@ -138,30 +142,26 @@ pub async fn interact(engine: &Engine, session: Session, how: Interaction) -> an
                     writer.resize(cols, rows).await?;
                 }
             }
-            _ = interrupt.recv() => {
-                if how.signal_target.is_none() {
-                    return Ok(Ended::Exit(128 + 2));
-                }
-                forward(engine, &how.signal_target, "INT")?
-            }
-            _ = term.recv() => {
-                if how.signal_target.is_none() {
-                    return Ok(Ended::Exit(128 + 15));
-                }
-                forward(engine, &how.signal_target, "TERM")?
-            }
+            // Docker's --sig-proxy: without a tty, berth's signals go to the container's main process; with a
+            // tty (where Ctrl-C is a byte for the container) or for an exec, they end this client.
+            _ = interrupt.recv() => match proxy_target(&how) {
+                Some(id) => { engine.kill_container(id, Some("INT"))?; }
+                None => return Ok(Ended::Signalled(libc::SIGINT)),
+            },
+            _ = term.recv() => match proxy_target(&how) {
+                Some(id) => { engine.kill_container(id, Some("TERM"))?; }
+                None => return Ok(Ended::Signalled(libc::SIGTERM)),
+            },
+            _ = quit.recv() => return Ok(Ended::Signalled(libc::SIGQUIT)),
             _ = hangup.recv() => return Ok(Ended::Detached),
         }
     }
 }
 
-/// Without a tty, a signal to berth goes to the container's main process (Docker's --sig-proxy).
-fn forward(engine: &Engine, target: &Option<String>, signal: &str) -> anyhow::Result<()> {
-    if let Some(id) = target {
-        engine.kill_container(id, Some(signal))?;
-    }
-    Ok(())
+fn proxy_target(how: &Interaction) -> Option<&str> {
+    how.signal_target.as_deref().filter(|_| !how.tty)
 }
+
 
 fn write_all(sink: &mut dyn Write, data: &[u8]) -> std::io::Result<()> {
     sink.write_all(data)?;

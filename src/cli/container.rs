@@ -503,9 +503,7 @@ async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCod
     let rec = create(engine, args.options, args.image, args.command).await?;
     // Open the (empty) log before the container can write to it: an --rm container's directory may be gone
     // by the time its output is read, but an open file stays readable.
-    let path = engine.container_log_path(&rec);
-    std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-    let mut follower = LogFollower::at_end(&path)?;
+    let follower = LogFollower::at_end(&open_log(engine, &rec)?)?;
     let started = match engine.start_container(&rec.id).await {
         Ok(s) => s,
         Err(err) => {
@@ -538,6 +536,16 @@ async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCod
         }
         return Ok(super::attach::exit_code(engine, &rec.id, ended));
     }
+    follow_until_exit(engine, &rec.id, follower, started).await
+}
+
+/// Prints the container's log as it grows until its first run ends; its exit code.
+async fn follow_until_exit(
+    engine: &Engine,
+    id: &str,
+    mut follower: LogFollower,
+    started: berth_engine::container::StartOutcome,
+) -> anyhow::Result<ExitCode> {
     let exit = tokio::spawn(started.wait_exit());
     loop {
         let done = exit.is_finished();
@@ -549,9 +557,16 @@ async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCod
     }
     let code = match exit.await? {
         Some(code) => code,
-        None => engine.container(&rec.id).map(|r| r.exit_code).unwrap_or(125),
+        None => engine.container(id).map(|r| r.exit_code).unwrap_or(125),
     };
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// The container's log file, created empty if it does not exist yet.
+fn open_log(engine: &Engine, rec: &ContainerRecord) -> std::io::Result<PathBuf> {
+    let path = engine.container_log_path(rec);
+    std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    Ok(path)
 }
 
 /// `start -a`/`start -i`: starts one container and attaches to it.
@@ -560,8 +575,14 @@ async fn start_attached(engine: &Engine, args: StartArgs) -> anyhow::Result<Exit
         bail!("you cannot start and attach multiple containers at once");
     };
     let detach_keys = super::terminal::parse_detach_keys(&args.detach_keys)?;
-    let started = engine.start_container(name).await?;
-    let rec = engine.container(&started.id)?;
+    let rec = engine.container(name)?;
+    if !rec.options.tty && !rec.options.open_stdin {
+        // Nothing to type into: the log, followed from before the start, misses none of the output.
+        let follower = LogFollower::at_end(&open_log(engine, &rec)?)?;
+        let started = engine.start_container(&rec.id).await?;
+        return follow_until_exit(engine, &rec.id, follower, started).await;
+    }
+    let started = engine.start_container(&rec.id).await?;
     let session = engine.attach(&rec.id).await?;
     let how = Interaction {
         tty: rec.options.tty,

@@ -102,6 +102,7 @@ pub async fn exec(engine: &Engine, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let code = match interact(engine, session, how).await? {
         Ended::Exit(code) => code,
         Ended::Detached => 0,
+        Ended::Signalled(signal) => 128 + signal,
         Ended::Lost => 125,
     };
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
