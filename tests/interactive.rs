@@ -123,7 +123,16 @@ fn exec_joins_the_container() {
     terminal_restored(&env);
 
     let out = env.ok(&[
-        "exec", "-e", "FOO=bar baz", "-u", "nobody", "-w", "/tmp", "box", "sh", "-c",
+        "exec",
+        "-e",
+        "FOO=bar baz",
+        "-u",
+        "nobody",
+        "-w",
+        "/tmp",
+        "box",
+        "sh",
+        "-c",
         "echo $FOO/$(id -un)/$(pwd); grep -E '^(Seccomp|CapEff):' /proc/self/status",
     ]);
     assert!(out.contains("bar baz/nobody//tmp"), "-e, -u and -w take effect: {out}");

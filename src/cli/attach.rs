@@ -162,7 +162,6 @@ fn proxy_target(how: &Interaction) -> Option<&str> {
     how.signal_target.as_deref().filter(|_| !how.tty)
 }
 
-
 fn write_all(sink: &mut dyn Write, data: &[u8]) -> std::io::Result<()> {
     sink.write_all(data)?;
     sink.flush()

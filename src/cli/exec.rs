@@ -76,7 +76,9 @@ pub async fn exec(engine: &Engine, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let env = args
         .env
         .iter()
-        .filter_map(|e| if e.contains('=') { Some(e.clone()) } else { std::env::var(e).ok().map(|v| format!("{e}={v}")) })
+        .filter_map(
+            |e| if e.contains('=') { Some(e.clone()) } else { std::env::var(e).ok().map(|v| format!("{e}={v}")) },
+        )
         .collect();
     let options = ExecOptions {
         cmd: args.command,

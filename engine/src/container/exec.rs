@@ -77,7 +77,8 @@ impl Engine {
         };
         std::fs::create_dir_all(exec_dir(&dir)).map_err(io("create", exec_dir(&dir)))?;
         let options_path = exec_options_path(&dir, &exec_id);
-        let json = serde_json::to_vec(&options).map_err(|e| io("encode", options_path.clone())(std::io::Error::other(e)))?;
+        let json =
+            serde_json::to_vec(&options).map_err(|e| io("encode", options_path.clone())(std::io::Error::other(e)))?;
         std::fs::write(&options_path, json).map_err(io("write", options_path.clone()))?;
 
         let root = self.store().root().as_os_str();
@@ -123,6 +124,6 @@ impl Engine {
 
 impl From<ContainerError> for SessionError {
     fn from(e: ContainerError) -> Self {
-        SessionError::Engine(Error::from(e))
+        SessionError::from(Error::from(e))
     }
 }

@@ -217,7 +217,8 @@ fn start(
         .as_raw();
     let io = match (console, pipes) {
         (Some(console), _) => {
-            let master = console.receive_master(CONSOLE_TIMEOUT).map_err(|e| fail(format!("receiving the pty: {e}")))?;
+            let master =
+                console.receive_master(CONSOLE_TIMEOUT).map_err(|e| fail(format!("receiving the pty: {e}")))?;
             if options.cols > 0 && options.rows > 0 {
                 set_window_size(std::os::fd::AsRawFd::as_raw_fd(&master), options.cols, options.rows);
             }

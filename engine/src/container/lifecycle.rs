@@ -231,10 +231,7 @@ impl Engine {
         let (reader, writer) = std::io::pipe().map_err(fail)?;
         let write_fd = writer.as_raw_fd();
         let mut cmd = Command::new(exe);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec.
         unsafe {
             cmd.pre_exec(move || {

@@ -39,9 +39,11 @@ pub(super) fn launch(
     };
     std::fs::create_dir_all(STATE_ROOT).map_err(|e| io_err("create runtime state dir", e))?;
     let failed = |err: libcontainer::error::LibcontainerError| classify(&err, &bundle.executable);
-    let builder = ContainerBuilder::new(rec.id.clone(), SyscallType::default()).with_root_path(STATE_ROOT).map_err(failed)?;
+    let builder =
+        ContainerBuilder::new(rec.id.clone(), SyscallType::default()).with_root_path(STATE_ROOT).map_err(failed)?;
     let (builder, io) = if rec.options.tty {
-        let console = crate::session::ConsoleSocket::bind(&dir.join("console.sock")).map_err(|e| io_err("listen on console socket", e))?;
+        let console = crate::session::ConsoleSocket::bind(&dir.join("console.sock"))
+            .map_err(|e| io_err("listen on console socket", e))?;
         (builder.with_console_socket(Some(console.path())), Stdio::Tty(console))
     } else {
         let (stdout_r, stdout_w) = pipe().map_err(|e| io_err("create stdout pipe", e))?;

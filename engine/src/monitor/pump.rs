@@ -33,7 +33,8 @@ pub(super) fn pump(
     let mut sink = |stream, data: &[u8]| {
         let _ = log.write_output(stream, data);
     };
-    let code = serve(pid, io, Some(server), &mut sink).map_err(|e| MonitorError::Session { id: id.to_string(), source: e });
+    let code =
+        serve(pid, io, Some(server), &mut sink).map_err(|e| MonitorError::Session { id: id.to_string(), source: e });
     let _ = log.finish();
     code
 }

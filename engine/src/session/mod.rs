@@ -13,8 +13,8 @@ pub mod server;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
-pub use console::ConsoleSocket;
 pub use client::{Output, Session, SessionReader, SessionWriter};
+pub use console::ConsoleSocket;
 pub use frame::{Frame, MAX_PAYLOAD};
 
 /// Failures of a session, naming the socket or process concerned.
@@ -43,7 +43,13 @@ pub enum SessionError {
     #[error("exec in container {id}: {message}")]
     Exec { id: String, message: String, exit_code: i32 },
     #[error(transparent)]
-    Engine(#[from] crate::Error),
+    Engine(Box<crate::Error>),
+}
+
+impl From<crate::Error> for SessionError {
+    fn from(e: crate::Error) -> Self {
+        SessionError::Engine(Box::new(e))
+    }
 }
 
 impl SessionError {

@@ -85,7 +85,11 @@ impl Server {
             if n < 0 {
                 let err = std::io::Error::last_os_error();
                 if err.kind() != ErrorKind::Interrupted {
-                    return Err(SessionError::Io { action: "wait for a client on", path: self.path.clone(), source: err });
+                    return Err(SessionError::Io {
+                        action: "wait for a client on",
+                        path: self.path.clone(),
+                        source: err,
+                    });
                 }
             }
             self.accept();
