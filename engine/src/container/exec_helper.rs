@@ -23,6 +23,9 @@ use crate::session::ConsoleSocket;
 use crate::session::server::{ProcessIo, Server, serve, set_window_size};
 use crate::store::Store;
 
+/// How long the engine may take to connect after the helper said it listens.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long the exec's process may take to send its pty master.
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -140,7 +143,7 @@ fn run_attached(
     if let Some(mut r) = ready.take() {
         r.send(&ReadyMessage::Started { pid: std::process::id() as i32 });
     }
-    server.wait_for_client().map_err(fail)?;
+    server.wait_for_client(CLIENT_TIMEOUT).map_err(fail)?;
     let started = write_process(process_path, process).and_then(|()| start(id, dir, exec_id, options, process_path));
     let (pid, io) = match started {
         Ok(s) => s,

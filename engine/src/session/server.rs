@@ -76,12 +76,19 @@ impl Server {
         self
     }
 
-    /// Blocks until the first client connects (an exec starts its process only then, so no output is lost).
-    pub fn wait_for_client(&mut self) -> Result<(), SessionError> {
+    /// Blocks until the first client connects (an exec starts its process only then, so no output is lost),
+    /// at most `timeout`: a caller that died before connecting must not leave the helper waiting forever.
+    pub fn wait_for_client(&mut self, timeout: Duration) -> Result<(), SessionError> {
+        let deadline = Instant::now() + timeout;
         while self.clients.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let source = std::io::Error::new(ErrorKind::TimedOut, "no client connected");
+                return Err(SessionError::Io { action: "wait for a client on", path: self.path.clone(), source });
+            }
             let mut fds = [libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
             // SAFETY: one live pollfd.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, left.as_millis().min(i32::MAX as u128) as i32) };
             if n < 0 {
                 let err = std::io::Error::last_os_error();
                 if err.kind() != ErrorKind::Interrupted {
@@ -213,7 +220,7 @@ pub fn serve(
     }
     // SAFETY: the kernel just handed us this descriptor.
     let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let (mut outputs, mut input, pty): (Vec<(Stream, std::fs::File)>, Option<std::fs::File>, Option<i32>) = match io {
+    let (mut outputs, input, pty): (Vec<(Stream, std::fs::File)>, Option<std::fs::File>, Option<i32>) = match io {
         ProcessIo::Tty { master } => {
             let raw = master.as_raw_fd();
             let file = std::fs::File::from(master);
@@ -226,10 +233,14 @@ pub fn serve(
             None,
         ),
     };
+    let mut input = Input::new(input);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let mut fds: Vec<libc::pollfd> = vec![libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         fds.extend(outputs.iter().map(|(_, f)| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }));
+        if let Some(fd) = input.waiting_fd() {
+            fds.push(libc::pollfd { fd, events: libc::POLLOUT, revents: 0 });
+        }
         let listener_at = fds.len();
         let mut polled_clients = 0;
         if let Some(s) = server.as_deref() {
@@ -251,6 +262,12 @@ pub fn serve(
             return Err(wait_err(err));
         }
         let exited = fds[0].revents != 0;
+        // New clients first: output read in this round was produced after they connected.
+        if let Some(s) = server.as_deref_mut()
+            && fds[listener_at].revents != 0
+        {
+            s.accept();
+        }
         let mut closed = Vec::new();
         for (i, p) in fds[1..=outputs.len()].iter().enumerate() {
             if p.revents == 0 {
@@ -260,7 +277,7 @@ pub fn serve(
             match file.read(&mut buf) {
                 Ok(0) => closed.push(i),
                 Ok(n) => deliver(*stream, &buf[..n], sink, server.as_deref_mut()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
                 // A pty master reads EIO once every slave descriptor is closed.
                 Err(_) => closed.push(i),
             }
@@ -291,11 +308,9 @@ pub fn serve(
                 // SAFETY: kill(2) on our own child; it may have exited already (ESRCH), which is fine.
                 unsafe { libc::kill(pid, libc::SIGHUP) };
             }
-            if fds[listener_at].revents != 0 {
-                s.accept();
-            }
             s.send_pending();
         }
+        input.flush();
         if exited {
             for (stream, file) in outputs.iter_mut() {
                 // SAFETY: setting O_NONBLOCK on a descriptor we own; never blocks on what is left.
@@ -329,24 +344,73 @@ fn deliver(stream: Stream, data: &[u8], sink: &mut dyn FnMut(Stream, &[u8]), ser
     }
 }
 
-/// A client's frame applied to the process. Input that cannot be written (the process closed its stdin)
-/// is dropped: the session goes on showing output.
-fn apply(frame: Frame, accept_input: bool, input: &mut Option<std::fs::File>, pty: Option<i32>) {
+/// A client's frame applied to the process.
+fn apply(frame: Frame, accept_input: bool, input: &mut Input, pty: Option<i32>) {
     match frame {
-        Frame::Stdin(data) if accept_input => {
-            if let Some(f) = input.as_mut()
-                && f.write_all(&data).is_err()
-            {
-                *input = None;
-            }
-        }
-        Frame::CloseStdin if accept_input && pty.is_none() => *input = None,
+        Frame::Stdin(data) if accept_input => input.push(&data),
+        Frame::CloseStdin if accept_input && pty.is_none() => input.close_when_drained = true,
         Frame::Resize { cols, rows } => {
             if let Some(fd) = pty {
                 set_window_size(fd, cols, rows);
             }
         }
         _ => {}
+    }
+}
+
+/// The process's input: client bytes wait here until the process takes them (the descriptor is
+/// non-blocking), so a process that stops reading never stalls the loop, its output or its exit. Input that
+/// cannot be written (the process closed its stdin) is dropped; the session goes on showing output.
+struct Input {
+    file: Option<std::fs::File>,
+    pending: Vec<u8>,
+    close_when_drained: bool,
+}
+
+impl Input {
+    fn new(file: Option<std::fs::File>) -> Input {
+        if let Some(f) = &file {
+            // SAFETY: F_GETFL/F_SETFL on a descriptor we own. For a pty this also makes the master's reads
+            // non-blocking, which the loop handles (it reads only what poll reported).
+            unsafe {
+                let flags = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+                libc::fcntl(f.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+            }
+        }
+        Input { file, pending: Vec::new(), close_when_drained: false }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        if self.file.is_some() && self.pending.len() + data.len() <= MAX_PENDING {
+            self.pending.extend_from_slice(data);
+        }
+    }
+
+    /// The descriptor to wait on for room, while input is waiting.
+    fn waiting_fd(&self) -> Option<i32> {
+        self.file.as_ref().filter(|_| !self.pending.is_empty()).map(|f| f.as_raw_fd())
+    }
+
+    /// Writes what the process takes now; closes the input once drained after `CloseStdin`.
+    fn flush(&mut self) {
+        while let Some(f) = self.file.as_mut()
+            && !self.pending.is_empty()
+        {
+            match f.write(&self.pending) {
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.file = None;
+                    self.pending.clear();
+                }
+            }
+        }
+        if self.close_when_drained && self.pending.is_empty() {
+            self.file = None;
+        }
     }
 }
 
@@ -447,5 +511,48 @@ mod tests {
             logged.iter().filter(|(s, _)| *s == Stream::Stdout).flat_map(|(_, d)| d.clone()).collect();
         assert_eq!(logged_out, out_a, "the sink (the log) gets the output too");
         assert!(!path.exists(), "the socket is removed with the server");
+    }
+
+    #[test]
+    fn a_process_that_never_reads_its_input_does_not_stall_the_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let mut server = Server::bind(&path, false, true).unwrap();
+        let mut child = Command::new("sh")
+            .args(["-c", "echo up; sleep 0.5; echo done"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let io = ProcessIo::Pipes {
+            stdout: child.stdout.take().unwrap().into(),
+            stderr: child.stderr.take().unwrap().into(),
+            stdin: Some(child.stdin.take().unwrap().into()),
+        };
+        let pid = child.id() as i32;
+        let mut client = UnixStream::connect(&path).unwrap();
+        let serving = std::thread::spawn(move || serve(pid, io, Some(&mut server), &mut |_, _| {}).unwrap());
+        // Far more than a pipe holds: a blocking write would hang the server until the process read it.
+        for _ in 0..8 {
+            client.write_all(&Frame::Stdin(vec![b'x'; 64 * 1024]).encode()).unwrap();
+        }
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let code = loop {
+            match Frame::decode(&mut buf).unwrap() {
+                Some(Frame::Stdout(b)) => out.extend(b),
+                Some(Frame::Exit(code)) => break code,
+                Some(other) => panic!("unexpected {other:?}"),
+                None => {
+                    let n = client.read(&mut chunk).unwrap();
+                    assert!(n > 0, "the server closed without an exit frame");
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        };
+        assert_eq!((code, String::from_utf8_lossy(&out).as_ref()), (0, "up\ndone\n"));
+        assert_eq!(serving.join().unwrap(), 0);
     }
 }
