@@ -75,6 +75,33 @@ fn run_it_is_a_real_terminal() {
 }
 
 #[test]
+fn a_signal_to_the_client_restores_the_terminal() {
+    if !can_run("a_signal_to_the_client_restores_the_terminal") {
+        return;
+    }
+    let env = Env::new();
+    let pid_file = env.root().join("client.pid");
+    // The client records its pid (exec keeps it), so the test can signal berth itself while in raw mode.
+    let root = env.root().display().to_string();
+    let script = format!(
+        "stty -g > {root}/before; sh -c 'echo $$ > {pid}; exec {berth}'; echo \"berth-exit=$?\"; stty -g > {root}/after",
+        pid = pid_file.display(),
+        berth = berth_line(&env, "run -it --name victim busybox sh")
+    );
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).env("BERTH_CONFIG", env.root().join("config.toml")).env_remove("BERTH_LOG");
+    let mut p = spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn a pty");
+    p.exp_string("# ").expect("the shell's prompt");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    // SAFETY: kill(2) on the berth client this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    p.exp_string("berth-exit=143").expect("SIGTERM ends the client with 128 + 15");
+    p.exp_eof().unwrap();
+    terminal_restored(&env);
+    assert_eq!(env.status("victim"), "running", "with a tty the signal ends the client, not the container");
+}
+
+#[test]
 fn run_i_pipes_stdin_without_a_terminal() {
     if !can_run("run_i_pipes_stdin_without_a_terminal") {
         return;
