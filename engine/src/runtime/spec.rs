@@ -414,6 +414,30 @@ mod tests {
     }
 
     #[test]
+    fn tty_gives_a_terminal_and_a_term() {
+        let f = fixture();
+        let plain = spec_for(&f, &RunOptions::default(), None).unwrap();
+        let p = plain.process().as_ref().unwrap();
+        assert_eq!(p.terminal(), Some(false));
+        assert!(!p.env().as_ref().unwrap().iter().any(|e| e.starts_with("TERM=")));
+        let tty = spec_for(&f, &RunOptions { tty: true, ..RunOptions::default() }, None).unwrap();
+        let p = tty.process().as_ref().unwrap();
+        assert_eq!(p.terminal(), Some(true));
+        assert!(p.env().as_ref().unwrap().contains(&"TERM=xterm".to_string()));
+        let own = RunOptions { tty: true, env: vec!["TERM=vt100".into()], ..RunOptions::default() };
+        let env = spec_for(&f, &own, None).unwrap().process().as_ref().unwrap().env().clone().unwrap();
+        assert_eq!(env.iter().filter(|e| e.starts_with("TERM=")).collect::<Vec<_>>(), vec!["TERM=vt100"]);
+    }
+
+    #[test]
+    fn exec_users_resolve_in_the_rootfs() {
+        let f = fixture();
+        assert_eq!(resolve_user_in("c", f.rootfs.path(), "www").unwrap(), (33, 33, Vec::new()));
+        assert_eq!(resolve_user_in("c", f.rootfs.path(), "1000:33").unwrap().0, 1000);
+        assert!(resolve_user_in("c", f.rootfs.path(), "nobody-here").is_err());
+    }
+
+    #[test]
     fn image_config_drives_the_process() {
         let f = fixture();
         let spec = spec_for(&f, &RunOptions::default(), None).unwrap();
