@@ -121,6 +121,29 @@ fn run_i_pipes_stdin_without_a_terminal() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
     assert_eq!(out.status.code(), Some(4));
 
+    // `attach` to a container without a tty: piped input reaches it, end of input closes its stdin.
+    env.ok(&[
+        "run",
+        "-di",
+        "--name",
+        "reader",
+        "busybox",
+        "sh",
+        "-c",
+        "while read l; do echo \"got $l\"; done; exit 2",
+    ]);
+    let mut child = env
+        .command(&["attach", "reader"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"one\ntwo\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got one\ngot two\n");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+
     // `start -a` of a container without -i/-t misses none of its output.
     env.ok(&["create", "--name", "once", "busybox", "sh", "-c", "echo started-$((3*3)); exit 6"]);
     let out = env.run(&["start", "-a", "once"]);
