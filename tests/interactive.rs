@@ -218,6 +218,8 @@ fn attach_detach_and_two_clients() {
     }
     let env = Env::new();
     env.ok(&["run", "-dit", "--name", "shared", "busybox", "sh"]);
+    let config = env.inspect("shared")["Config"].clone();
+    assert_eq!((config["Tty"].as_bool(), config["OpenStdin"].as_bool()), (Some(true), Some(true)), "{config}");
     let mut first = spawn_in_pty(&env, "attach shared");
     first.exp_string("# ").expect("the first client gets the shell's first prompt");
     let mut second = spawn_in_pty(&env, "attach shared");
