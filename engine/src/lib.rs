@@ -16,6 +16,7 @@ pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod runtime;
+pub mod session;
 pub mod store;
 
 use std::path::PathBuf;

@@ -1,11 +1,14 @@
 //! The Docker-style command line: parsing and dispatch. Each group of commands lives in its own file.
 
+mod attach;
 pub mod container;
+pub mod exec;
 mod format;
 mod images;
 mod login;
 mod network;
 mod pull;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

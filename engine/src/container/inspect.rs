@@ -88,6 +88,8 @@ pub fn inspect_json(rec: &ContainerRecord, log_path: &std::path::Path, network: 
             "Labels": o.labels,
             "StopSignal": o.stop_signal,
             "StopTimeout": o.stop_timeout,
+            "Tty": o.tty,
+            "OpenStdin": o.open_stdin,
         },
     })
 }
