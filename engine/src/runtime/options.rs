@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub publish_all: bool,
     /// Networks joined with `network connect`, joined again at every start.
     pub extra_networks: Vec<String>,
+    /// `-v`, `--mount`, `--tmpfs` and the image's VOLUMEs; create names every volume.
+    pub mounts: Vec<crate::volume::MountSpec>,
 }
 
 impl RunOptions {

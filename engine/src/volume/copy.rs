@@ -1,0 +1,325 @@
+//! `berth cp`: a path of a container as a tar stream, and a tar stream into a container.
+//!
+//! Every path inside the container is looked up with openat2(RESOLVE_IN_ROOT) against the container's
+//! root, and each entry is then read or written relative to its parent's fd with O_NOFOLLOW, so a process
+//! in the container that swaps a path component for a symlink to `/` (CVE-2018-15664) only ever redirects
+//! the copy inside its own root. A running container's root is `/proc/<pid>/root` (its volume and bind
+//! mounts included); a stopped one's overlay is mounted under `ROOT/tmp` for the copy, and paths under a
+//! volume or bind mount go to that directory.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::VolumeError;
+use super::mounts::{MountKind, clean_path};
+use super::setup::{open_dir, open_in_root};
+use crate::container::{ContainerRecord, Status};
+use crate::runtime::Rootfs;
+use crate::{Engine, Error};
+
+/// The directory a container path is resolved in, and the path relative to it.
+pub struct CopyTarget {
+    root: OwnedFd,
+    path: String,
+    /// The overlay mounted for a stopped container; unmounted on drop.
+    mounted: Option<(Rootfs, crate::store::TempDir)>,
+}
+
+impl Drop for CopyTarget {
+    fn drop(&mut self) {
+        if let Some((rootfs, _dir)) = &self.mounted
+            && let Err(err) = rootfs.unmount()
+        {
+            tracing::warn!(%err, "unmounting the copy rootfs");
+        }
+    }
+}
+
+impl Engine {
+    /// Where `path` of container `rec` lives for a copy.
+    fn copy_target(&self, rec: &ContainerRecord, path: &str) -> Result<CopyTarget, Error> {
+        let path = clean_path(path);
+        let fail = |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: path.clone(), reason: e.to_string() };
+        if matches!(rec.status, Status::Running | Status::Paused) && rec.pid > 0 {
+            let root = open_dir(Path::new(&format!("/proc/{}/root", rec.pid))).map_err(fail)?;
+            return Ok(CopyTarget { root, path, mounted: None });
+        }
+        // The longest mount target containing the path wins, as the kernel's mount tree would decide.
+        let mount = rec
+            .options
+            .mounts
+            .iter()
+            .filter(|m| m.kind != MountKind::Tmpfs)
+            .map(|m| (m, m.clean_target()))
+            .filter(|(_, t)| path == *t || path.starts_with(&format!("{t}/")))
+            .max_by_key(|(_, t)| t.len());
+        if let Some((m, target)) = mount {
+            let dir = match m.kind {
+                MountKind::Bind => PathBuf::from(&m.source),
+                _ => super::volume_data_dir(self.store().root(), &m.source),
+            };
+            let root = open_dir(&dir).map_err(fail)?;
+            return Ok(CopyTarget { root, path: path[target.len()..].to_string(), mounted: None });
+        }
+        let layers = self.store().image_layer_dirs(&rec.image_id)?;
+        let tmp = self.store().temp_dir("cp")?;
+        let container_dir = rec.dir(self.store().root());
+        let rootfs = Rootfs {
+            merged: tmp.path().join("rootfs"),
+            upper: container_dir.join("upper"),
+            work: container_dir.join("work"),
+        };
+        rootfs.mount(&rec.id, &layers)?;
+        match open_dir(&rootfs.merged) {
+            Ok(root) => Ok(CopyTarget { root, path, mounted: Some((rootfs, tmp)) }),
+            Err(e) => {
+                let _ = rootfs.unmount();
+                Err(fail(e).into())
+            }
+        }
+    }
+
+    /// `berth cp CONTAINER:SRC -`: writes a tar of `src` (its last component not followed when a symlink)
+    /// to `out`, the top entry named `name` (the source's own name when None).
+    pub fn copy_from_container(
+        &self,
+        container: &str,
+        src: &str,
+        name: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<(), Error> {
+        let rec = self.container(container)?;
+        let target = self.copy_target(&rec, src)?;
+        let fail = |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: src.to_string(), reason: e.to_string() };
+        let (parent, base) = split(&target.path);
+        let parent_fd = open_in_root(&target.root, parent, OFlags::PATH | OFlags::DIRECTORY).map_err(fail)?;
+        let top = name.map(str::to_string).unwrap_or_else(|| if base.is_empty() { ".".into() } else { base.to_string() });
+        let mut builder = tar::Builder::new(out);
+        builder.follow_symlinks(false);
+        let base = if base.is_empty() { "." } else { base };
+        append(&mut builder, parent_fd.as_fd(), base, Path::new(&top)).map_err(fail)?;
+        builder.finish().map_err(fail)?;
+        Ok(())
+    }
+
+    /// `berth cp SRC CONTAINER:DEST`: unpacks the tar `input` at `dest`. An existing directory receives the
+    /// entries; otherwise the tar's top entry becomes `dest` itself (its parent must exist).
+    pub fn copy_to_container(&self, container: &str, dest: &str, input: &mut dyn Read) -> Result<(), Error> {
+        let rec = self.container(container)?;
+        let target = self.copy_target(&rec, dest)?;
+        let fail = |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: dest.to_string(), reason: e.to_string() };
+        let is_dir = open_in_root(&target.root, &target.path, OFlags::PATH | OFlags::DIRECTORY).is_ok();
+        let (dir, rename) = if is_dir {
+            (target.path.clone(), None)
+        } else {
+            let (parent, base) = split(&target.path);
+            (parent.to_string(), Some(base.to_string()))
+        };
+        let mut archive = tar::Archive::new(input);
+        // An archive path as the path it gets inside the container.
+        let place = |rel: String| match &rename {
+            Some(name) => match rel.split_once('/') {
+                Some((_, rest)) => format!("{dir}/{name}/{rest}"),
+                None => format!("{dir}/{name}"),
+            },
+            None => format!("{dir}/{rel}"),
+        };
+        for entry in archive.entries().map_err(fail)? {
+            let mut entry = entry.map_err(fail)?;
+            let raw = entry.path_bytes().into_owned();
+            let Some(rel) = clean_relative(&raw) else { continue };
+            extract(&target.root, &place(rel), &mut entry, &place).map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+/// `/a/b/c` as (`/a/b`, `c`); `/` as (`/`, ``).
+fn split(path: &str) -> (&str, &str) {
+    match path.rsplit_once('/') {
+        Some(("", base)) => ("/", base),
+        Some((parent, base)) => (parent, base),
+        None => ("/", path),
+    }
+}
+
+/// A tar entry's path cleaned to `a/b` form; `None` for one that climbs out or names nothing.
+fn clean_relative(raw: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let mut parts = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            p => parts.push(p),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Appends entry `name` of directory `dir` (and, for a directory, everything below) as `path`.
+fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &str, path: &Path) -> io::Result<()> {
+    let stat = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(stat.st_mode & 0o7777);
+    header.set_uid(stat.st_uid.into());
+    header.set_gid(stat.st_gid.into());
+    header.set_mtime(stat.st_mtime.max(0) as u64);
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::Directory => {
+            let fd = rustix::fs::openat(&dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            builder.append_data(&mut header, path, io::empty())?;
+            let mut names = Vec::new();
+            for entry in Dir::read_from(&fd)? {
+                let entry = entry?;
+                let child = entry.file_name().to_bytes();
+                if child != b"." && child != b".." {
+                    names.push(String::from_utf8_lossy(child).into_owned());
+                }
+            }
+            names.sort();
+            for child in names {
+                append(builder, &fd, &child, &path.join(&child))?;
+            }
+        }
+        FileType::RegularFile => {
+            let fd = rustix::fs::openat(&dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let file = File::from(fd);
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(stat.st_size as u64);
+            builder.append_data(&mut header, path, file.take(stat.st_size as u64))?;
+        }
+        FileType::Symlink => {
+            let target = rustix::fs::readlinkat(&dir, name, Vec::new())?;
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            builder.append_link(&mut header, path, Path::new(std::ffi::OsStr::from_bytes(target.as_bytes())))?;
+        }
+        // Devices, fifos and sockets carry no data a copy could use.
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Writes one tar entry at `path` inside `root`: the parent resolved in the root, the entry made relative
+/// to the parent's fd without following a symlink at its name.
+/// `place` turns an archive path into its path in the container (for hardlink targets).
+fn extract<R: Read>(
+    root: &impl AsFd,
+    path: &str,
+    entry: &mut tar::Entry<'_, R>,
+    place: &dyn Fn(String) -> String,
+) -> io::Result<()> {
+    let (parent, name) = split(path);
+    let parent_fd = open_in_root(root, parent, OFlags::PATH | OFlags::DIRECTORY)?;
+    let mode = Mode::from_raw_mode(entry.header().mode()? & 0o7777);
+    match entry.header().entry_type() {
+        tar::EntryType::Directory => match rustix::fs::mkdirat(&parent_fd, name, mode) {
+            Ok(()) | Err(Errno::EXIST) => Ok(()),
+            Err(e) => Err(e.into()),
+        },
+        tar::EntryType::Regular | tar::EntryType::Continuous => {
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = match rustix::fs::openat(&parent_fd, name, flags, mode) {
+                // A symlink sits at the name: replace it rather than write through it.
+                Err(Errno::LOOP) => {
+                    rustix::fs::unlinkat(&parent_fd, name, AtFlags::empty())?;
+                    rustix::fs::openat(&parent_fd, name, flags, mode)?
+                }
+                result => result?,
+            };
+            let mut file = File::from(fd);
+            io::copy(entry, &mut file)?;
+            rustix::fs::fchmod(&file, mode)?;
+            Ok(())
+        }
+        tar::EntryType::Symlink => {
+            let target = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+            match rustix::fs::unlinkat(&parent_fd, name, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => return Err(e.into()),
+            }
+            rustix::fs::symlinkat(std::ffi::OsStr::from_bytes(&target), &parent_fd, name)?;
+            Ok(())
+        }
+        tar::EntryType::Link => {
+            let target = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+            let target = clean_relative(&target).ok_or_else(|| io::Error::other("hardlink target climbs out"))?;
+            let target = place(target);
+            let (target_parent, target_name) = split(&target);
+            let target_fd = open_in_root(root, target_parent, OFlags::PATH | OFlags::DIRECTORY)?;
+            match rustix::fs::unlinkat(&parent_fd, name, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => return Err(e.into()),
+            }
+            rustix::fs::linkat(&target_fd, target_name, &parent_fd, name, AtFlags::empty())?;
+            Ok(())
+        }
+        other => Err(io::Error::other(format!("{path}: unsupported tar entry type {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_and_clean() {
+        assert_eq!(split("/a/b"), ("/a", "b"));
+        assert_eq!(split("/a"), ("/", "a"));
+        assert_eq!(split("/"), ("/", ""));
+        assert_eq!(clean_relative(b"./x//y/"), Some("x/y".into()));
+        assert_eq!(clean_relative(b"../etc/passwd"), None);
+        assert_eq!(clean_relative(b"."), None);
+    }
+
+    #[test]
+    fn a_tree_round_trips_and_symlinks_stay_inside() {
+        let host = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("src")).unwrap();
+        std::fs::write(root.path().join("src/f"), "data").unwrap();
+        std::os::unix::fs::symlink(host.path(), root.path().join("src/out")).unwrap();
+        let root_fd = open_dir(root.path()).unwrap();
+        let parent = open_in_root(&root_fd, "/", OFlags::PATH | OFlags::DIRECTORY).unwrap();
+        let mut tar_bytes = Vec::new();
+        {
+            let mut builder = tar::Builder::new(&mut tar_bytes);
+            append(&mut builder, parent.as_fd(), "src", Path::new("copy")).unwrap();
+            builder.finish().unwrap();
+        }
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let rel = clean_relative(&entry.path_bytes()).unwrap();
+            extract(&root_fd, &format!("/{rel}"), &mut entry, &|r| format!("/{r}")).unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(root.path().join("copy/f")).unwrap(), "data");
+        assert_eq!(std::fs::read_link(root.path().join("copy/out")).unwrap(), host.path());
+        // Writing through the copied absolute symlink resolves inside the root, never on the host.
+        let mut evil = Vec::new();
+        {
+            let mut builder = tar::Builder::new(&mut evil);
+            let mut header = tar::Header::new_gnu();
+            header.set_size(4);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, "copy/out/planted", &b"evil"[..]).unwrap();
+            builder.finish().unwrap();
+        }
+        let mut archive = tar::Archive::new(&evil[..]);
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let rel = clean_relative(&entry.path_bytes()).unwrap();
+            let _ = extract(&root_fd, &format!("/{rel}"), &mut entry, &|r| format!("/{r}"));
+        }
+        assert!(!host.path().join("planted").exists(), "a write went through a symlink to the host");
+    }
+}

@@ -1,0 +1,145 @@
+//! A container's mounts as OCI spec entries, each destination resolved inside the rootfs first.
+//!
+//! Docker resolves a mount destination with symlinks followed *inside* the container's root
+//! (FollowSymlinkInScope); here openat2(RESOLVE_IN_ROOT) does it, so an image symlink such as
+//! `/data -> /etc` or `-> /host/dir` makes the mount land on the rootfs's own `/etc`, never on the host's.
+//! libcontainer then joins rootfs and a destination that holds no symlink. Nothing in the container runs
+//! yet, so nothing can swap a component in between.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use oci_spec::runtime::{Mount, MountBuilder};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use super::VolumeError;
+use super::mounts::{MountKind, MountSpec};
+use crate::container::ContainerRecord;
+
+/// Opens `path` inside the directory `root` with symlinks clamped to it.
+pub(crate) fn open_in_root(root: &impl AsFd, path: &str, flags: OFlags) -> std::io::Result<OwnedFd> {
+    let rel = path.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let mut attempts = 0;
+    loop {
+        match rustix::fs::openat2(root, rel, flags | OFlags::CLOEXEC, Mode::empty(), resolve) {
+            Err(rustix::io::Errno::AGAIN) if attempts < 16 => attempts += 1,
+            result => return result.map_err(std::io::Error::from),
+        }
+    }
+}
+
+pub(crate) fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// Where `target` really is inside `rootfs` (symlinks followed in the root), as an absolute in-container
+/// path; `None` when it does not exist.
+pub(crate) fn resolve_target(rootfs: &Path, target: &str) -> std::io::Result<Option<String>> {
+    let root = open_dir(rootfs)?;
+    let fd = match open_in_root(&root, target, OFlags::PATH) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))?;
+    let root_real = std::fs::canonicalize(rootfs)?;
+    match real.strip_prefix(&root_real) {
+        Ok(inside) => Ok(Some(format!("/{}", inside.to_string_lossy()))),
+        Err(_) => Err(std::io::Error::other(format!("{} is outside {}", real.display(), root_real.display()))),
+    }
+}
+
+/// Makes `target` exist inside the rootfs: a directory, or an empty file for a bind of a file.
+fn create_target(rootfs: &Path, target: &str, file: bool) -> std::io::Result<()> {
+    let parent = if file { Path::new(target).parent().map(|p| p.to_string_lossy().into_owned()) } else { None };
+    let dir = if file { parent.clone().unwrap_or_else(|| "/".into()) } else { target.to_string() };
+    crate::runtime::create_dir_in_root(rootfs, &dir).map_err(std::io::Error::other)?;
+    if file {
+        let root = open_dir(rootfs)?;
+        let parent_fd = open_in_root(&root, &dir, OFlags::PATH | OFlags::DIRECTORY)?;
+        let name = Path::new(target).file_name().ok_or_else(|| std::io::Error::other("no file name"))?;
+        match rustix::fs::openat(
+            &parent_fd,
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        ) {
+            Ok(_) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The OCI mounts of the container's volumes, binds and tmpfs, destinations resolved inside `rootfs`.
+pub(crate) fn oci_mounts(root: &Path, rec: &ContainerRecord, rootfs: &Path) -> Result<Vec<Mount>, VolumeError> {
+    let mut out = Vec::new();
+    for m in &rec.options.mounts {
+        out.push(oci_mount(root, rec, rootfs, m)?);
+    }
+    Ok(out)
+}
+
+fn oci_mount(root: &Path, rec: &ContainerRecord, rootfs: &Path, m: &MountSpec) -> Result<Mount, VolumeError> {
+    let target = m.clean_target();
+    let source = match m.kind {
+        MountKind::Volume => super::volume_data_dir(root, &m.source),
+        MountKind::Bind => Path::new(&m.source).to_path_buf(),
+        MountKind::Tmpfs => Path::new("tmpfs").to_path_buf(),
+    };
+    if m.kind == MountKind::Bind && !source.exists() {
+        return Err(VolumeError::BindSourceMissing { path: m.source.clone() });
+    }
+    let is_file = m.kind == MountKind::Bind && !source.is_dir();
+    let in_rootfs = |e: std::io::Error| VolumeError::Io { action: "prepare mount point", path: rootfs.join(&target[1..]), source: e };
+    create_target(rootfs, &target, is_file).map_err(in_rootfs)?;
+    let destination = resolve_target(rootfs, &target)
+        .map_err(|_| VolumeError::Escapes { id: rec.id.clone(), target: target.clone() })?
+        .ok_or_else(|| VolumeError::Escapes { id: rec.id.clone(), target: target.clone() })?;
+    let mut options: Vec<String> = match m.kind {
+        MountKind::Tmpfs => {
+            let mut o = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+            if let Some(size) = m.tmpfs_size {
+                o.push(format!("size={size}"));
+            }
+            if let Some(mode) = m.tmpfs_mode {
+                o.push(format!("mode={mode:o}"));
+            }
+            o
+        }
+        MountKind::Volume | MountKind::Bind => vec!["rbind".into(), "rprivate".into()],
+    };
+    options.push(if m.read_only { "ro" } else { "rw" }.into());
+    let typ = if m.kind == MountKind::Tmpfs { "tmpfs" } else { "bind" };
+    MountBuilder::default()
+        .destination(destination)
+        .typ(typ)
+        .source(source)
+        .options(options)
+        .build()
+        .map_err(|e| VolumeError::InvalidSpec { spec: m.target.clone(), reason: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_resolve_inside_the_rootfs() {
+        let host = tempfile::tempdir().unwrap();
+        let rootfs = tempfile::tempdir().unwrap();
+        std::fs::create_dir(rootfs.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink(host.path(), rootfs.path().join("escape")).unwrap();
+        std::os::unix::fs::symlink("/etc", rootfs.path().join("conf")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc", rootfs.path().join("up")).unwrap();
+        assert_eq!(resolve_target(rootfs.path(), "/conf").unwrap().as_deref(), Some("/etc"));
+        assert_eq!(resolve_target(rootfs.path(), "/up").unwrap().as_deref(), Some("/etc"));
+        assert_eq!(resolve_target(rootfs.path(), "/escape").unwrap(), None);
+        create_target(rootfs.path(), "/escape/data", false).unwrap();
+        assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0, "mkdir went through a link to the host");
+        create_target(rootfs.path(), "/conf/app.ini", true).unwrap();
+        assert!(rootfs.path().join("etc/app.ini").is_file());
+    }
+}
