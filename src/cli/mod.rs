@@ -1,11 +1,13 @@
 //! The Docker-style command line: parsing and dispatch. Each group of commands lives in its own file.
 
 pub mod container;
+mod cp;
 mod format;
 mod images;
 mod login;
 mod network;
 mod pull;
+mod volume;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +53,10 @@ pub enum Command {
     Containers(container::ContainerCommand),
     #[command(flatten)]
     Network(network::NetworkCommand),
+    #[command(flatten)]
+    Volume(volume::VolumeCommand),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
 }
 
 /// Opens the engine over the chosen state root with berth's config file.
@@ -76,6 +82,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(args) => login::login(&engine, args).await,
         Command::Logout(args) => login::logout(&engine, args),
         Command::Network(cmd) => network::run(&engine, cmd),
+        Command::Volume(cmd) => return volume::run(&engine, cmd),
+        Command::Cp(args) => return cp::run(&engine, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }
