@@ -43,10 +43,70 @@ pub(crate) fn resolve_target(rootfs: &Path, target: &str) -> std::io::Result<Opt
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let real = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))?;
+    inside(&fd, &std::fs::canonicalize(rootfs)?).map(Some)
+}
+
+/// How many symlinks one mount destination may pass through, as the kernel's limit.
+const MAX_SYMLINK_HOPS: usize = 40;
+
+/// `mkdir -p` of `dir` inside `rootfs`, following symlinks inside the root, dangling ones included: an
+/// image link `/data -> /srv/data` whose target is missing makes `/srv/data` (Docker's
+/// FollowSymlinkInScope then MkdirAll), and `/data -> /host/dir` makes `/host/dir` inside the rootfs.
+fn create_dir_all_in_root(rootfs: &Path, dir: &str) -> std::io::Result<()> {
+    let root = open_dir(rootfs)?;
     let root_real = std::fs::canonicalize(rootfs)?;
-    match real.strip_prefix(&root_real) {
-        Ok(inside) => Ok(Some(format!("/{}", inside.to_string_lossy()))),
+    let mut pending = super::mounts::clean_path(dir);
+    for _ in 0..MAX_SYMLINK_HOPS {
+        match create_step(&root, &root_real, &pending)? {
+            None => return Ok(()),
+            Some(next) => pending = next,
+        }
+    }
+    Err(std::io::Error::from_raw_os_error(libc::ELOOP))
+}
+
+/// Creates the missing components of `path`; at a dangling symlink returns the path to continue with.
+fn create_step(root: &OwnedFd, root_real: &Path, path: &str) -> std::io::Result<Option<String>> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let mut prefix = String::from("/");
+    for (i, part) in parts.iter().enumerate() {
+        let next = format!("{}/{part}", prefix.trim_end_matches('/'));
+        match open_in_root(root, &next, OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(_) => {
+                prefix = next;
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let parent = open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY)?;
+        match rustix::fs::statat(&parent, *part, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink => {
+                let link = rustix::fs::readlinkat(&parent, *part, Vec::new())?;
+                let link = link.to_string_lossy();
+                let base = if link.starts_with('/') {
+                    link.into_owned()
+                } else {
+                    format!("{}/{link}", inside(&parent, root_real)?)
+                };
+                return Ok(Some(super::mounts::clean_path(&format!("{base}/{}", parts[i + 1..].join("/")))));
+            }
+            Ok(_) => return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)),
+            Err(rustix::io::Errno::NOENT) => match rustix::fs::mkdirat(&parent, *part, Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => prefix = next,
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+/// The in-container path of an fd opened inside the rootfs whose real path is `root_real`.
+fn inside(fd: &OwnedFd, root_real: &Path) -> std::io::Result<String> {
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd)))?;
+    match real.strip_prefix(root_real) {
+        Ok(rel) => Ok(format!("/{}", rel.to_string_lossy())),
         Err(_) => Err(std::io::Error::other(format!("{} is outside {}", real.display(), root_real.display()))),
     }
 }
@@ -55,7 +115,7 @@ pub(crate) fn resolve_target(rootfs: &Path, target: &str) -> std::io::Result<Opt
 fn create_target(rootfs: &Path, target: &str, file: bool) -> std::io::Result<()> {
     let parent = if file { Path::new(target).parent().map(|p| p.to_string_lossy().into_owned()) } else { None };
     let dir = if file { parent.clone().unwrap_or_else(|| "/".into()) } else { target.to_string() };
-    crate::runtime::create_dir_in_root(rootfs, &dir).map_err(std::io::Error::other)?;
+    create_dir_all_in_root(rootfs, &dir)?;
     if file {
         let root = open_dir(rootfs)?;
         let parent_fd = open_in_root(&root, &dir, OFlags::PATH | OFlags::DIRECTORY)?;
@@ -137,9 +197,16 @@ mod tests {
         assert_eq!(resolve_target(rootfs.path(), "/conf").unwrap().as_deref(), Some("/etc"));
         assert_eq!(resolve_target(rootfs.path(), "/up").unwrap().as_deref(), Some("/etc"));
         assert_eq!(resolve_target(rootfs.path(), "/escape").unwrap(), None);
-        // The link dangles inside the rootfs, so this may fail; it must never create on the host.
-        let _ = create_target(rootfs.path(), "/escape/data", false);
+        // The link dangles inside the rootfs: its target is made there, never on the host.
+        create_target(rootfs.path(), "/escape/data", false).unwrap();
         assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0, "mkdir went through a link to the host");
+        let inner = rootfs.path().join(host.path().strip_prefix("/").unwrap()).join("data");
+        assert!(inner.is_dir(), "the link's target must be made inside the rootfs");
+        let escape = format!("{}/data", host.path().display());
+        assert_eq!(resolve_target(rootfs.path(), "/escape/data").unwrap(), Some(escape));
+        std::os::unix::fs::symlink("../missing/deeper", rootfs.path().join("etc/rel")).unwrap();
+        create_target(rootfs.path(), "/etc/rel/x", false).unwrap();
+        assert!(rootfs.path().join("missing/deeper/x").is_dir());
         create_target(rootfs.path(), "/conf/app.ini", true).unwrap();
         assert!(rootfs.path().join("etc/app.ini").is_file());
     }
