@@ -79,8 +79,16 @@ fn bind_mounts_honour_read_only_and_tmpfs_is_tmpfs() {
     assert_ne!(code, Some(0));
 
     let out = env.ok(&[
-        "run", "--rm", "--tmpfs", "/scratch:size=2m,mode=1770", "--mount", "type=tmpfs,target=/t2", "busybox", "sh",
-        "-c", "grep -E ' /(scratch|t2) ' /proc/mounts; echo x > /scratch/f && echo written",
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/scratch:size=2m,mode=1770",
+        "--mount",
+        "type=tmpfs,target=/t2",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E ' /(scratch|t2) ' /proc/mounts; echo x > /scratch/f && echo written",
     ]);
     let scratch = out.lines().find(|l| l.contains(" /scratch ")).unwrap_or_else(|| panic!("no /scratch: {out}"));
     assert!(scratch.starts_with("tmpfs /scratch tmpfs") && scratch.contains("size=2048k"), "{scratch}");
@@ -136,7 +144,7 @@ fn image_volumes_are_seeded_once_and_anonymous_ones_go_with_rm_v() {
     assert_eq!(env.ok(&["wait", "a1"]).trim(), "0");
     assert_eq!(env.ok(&["logs", "a1"]), "seeded\n");
     env.ok(&["rm", "a1"]);
-    assert_eq!(volume_names(&env, &["dangling=true", &format!("name={anonymous}")]), [anonymous.clone()]);
+    assert_eq!(volume_names(&env, &["dangling=true", &format!("name={anonymous}")]), std::slice::from_ref(&anonymous));
     // rm -v removes the anonymous volume, never a named one.
     env.ok(&["create", "--name", "a2", "-v", "keep:/keep", "volimg", "true"]);
     let anonymous2 = env.inspect("a2")["Mounts"][1]["Name"].as_str().unwrap().to_string();

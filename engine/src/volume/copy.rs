@@ -96,10 +96,12 @@ impl Engine {
     ) -> Result<(), Error> {
         let rec = self.container(container)?;
         let target = self.copy_target(&rec, src)?;
-        let fail = |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: src.to_string(), reason: e.to_string() };
+        let fail =
+            |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: src.to_string(), reason: e.to_string() };
         let (parent, base) = split(&target.path);
         let parent_fd = open_in_root(&target.root, parent, OFlags::PATH | OFlags::DIRECTORY).map_err(fail)?;
-        let top = name.map(str::to_string).unwrap_or_else(|| if base.is_empty() { ".".into() } else { base.to_string() });
+        let top =
+            name.map(str::to_string).unwrap_or_else(|| if base.is_empty() { ".".into() } else { base.to_string() });
         let mut builder = tar::Builder::new(out);
         builder.follow_symlinks(false);
         let base = if base.is_empty() { "." } else { base };
@@ -113,7 +115,8 @@ impl Engine {
     pub fn copy_to_container(&self, container: &str, dest: &str, input: &mut dyn Read) -> Result<(), Error> {
         let rec = self.container(container)?;
         let target = self.copy_target(&rec, dest)?;
-        let fail = |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: dest.to_string(), reason: e.to_string() };
+        let fail =
+            |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: dest.to_string(), reason: e.to_string() };
         let is_dir = open_in_root(&target.root, &target.path, OFlags::PATH | OFlags::DIRECTORY).is_ok();
         let (dir, rename) = if is_dir {
             (target.path.clone(), None)
@@ -173,7 +176,12 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &str, p
     header.set_mtime(stat.st_mtime.max(0) as u64);
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::Directory => {
-            let fd = rustix::fs::openat(&dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let fd = rustix::fs::openat(
+                &dir,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
             header.set_entry_type(tar::EntryType::Directory);
             header.set_size(0);
             builder.append_data(&mut header, path, io::empty())?;
@@ -191,7 +199,8 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &str, p
             }
         }
         FileType::RegularFile => {
-            let fd = rustix::fs::openat(&dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let fd =
+                rustix::fs::openat(&dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
             let file = File::from(fd);
             header.set_entry_type(tar::EntryType::Regular);
             header.set_size(stat.st_size as u64);

@@ -12,8 +12,8 @@ mod setup;
 pub use copy::CopyTarget;
 pub use mounts::{MountKind, MountSpec};
 pub use records::{PruneOptions, VolumeCreate, VolumeFilter, VolumeRecord};
-pub use records::{inspect_json, mounts_json};
 pub(crate) use records::{attach, remove_anonymous, resolve_for_create};
+pub use records::{inspect_json, mounts_json};
 pub(crate) use seed::seed_volumes;
 pub(crate) use setup::oci_mounts;
 
@@ -24,9 +24,7 @@ use std::path::{Path, PathBuf};
 pub enum VolumeError {
     #[error("invalid volume specification {spec:?}: {reason}")]
     InvalidSpec { spec: String, reason: String },
-    #[error(
-        "invalid volume name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least 2 characters"
-    )]
+    #[error("invalid volume name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least 2 characters")]
     InvalidName { name: String },
     #[error("invalid mount config for type \"bind\": bind source path does not exist: {path}")]
     BindSourceMissing { path: String },

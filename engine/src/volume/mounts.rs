@@ -240,7 +240,10 @@ mod tests {
     #[test]
     fn volume_flags_parse_like_docker() {
         let named = MountSpec::parse_volume("data:/var/lib/data:ro").unwrap();
-        assert_eq!((named.kind, named.source.as_str(), named.target.as_str()), (MountKind::Volume, "data", "/var/lib/data"));
+        assert_eq!(
+            (named.kind, named.source.as_str(), named.target.as_str()),
+            (MountKind::Volume, "data", "/var/lib/data")
+        );
         assert!(named.read_only);
         let bind = MountSpec::parse_volume("/srv/www:/www").unwrap();
         assert_eq!((bind.kind, bind.read_only), (MountKind::Bind, false));
@@ -261,7 +264,10 @@ mod tests {
     #[test]
     fn mount_flags_parse_like_docker() {
         let m = MountSpec::parse_mount("type=bind,source=/etc,target=/host-etc,readonly").unwrap();
-        assert_eq!((m.kind, m.source.as_str(), m.target.as_str(), m.read_only), (MountKind::Bind, "/etc", "/host-etc", true));
+        assert_eq!(
+            (m.kind, m.source.as_str(), m.target.as_str(), m.read_only),
+            (MountKind::Bind, "/etc", "/host-etc", true)
+        );
         let t = MountSpec::parse_mount("type=tmpfs,dst=/scratch,tmpfs-size=64m,tmpfs-mode=1770").unwrap();
         assert_eq!((t.tmpfs_size, t.tmpfs_mode), (Some(64 << 20), Some(0o1770)));
         let v = MountSpec::parse_mount("target=/data").unwrap();
@@ -285,7 +291,10 @@ mod tests {
     #[test]
     fn tmpfs_flags() {
         let t = MountSpec::parse_tmpfs("/run:size=1g,mode=755,ro").unwrap();
-        assert_eq!((t.target.as_str(), t.tmpfs_size, t.tmpfs_mode, t.read_only), ("/run", Some(1 << 30), Some(0o755), true));
+        assert_eq!(
+            (t.target.as_str(), t.tmpfs_size, t.tmpfs_mode, t.read_only),
+            ("/run", Some(1 << 30), Some(0o755), true)
+        );
         assert!(reason(MountSpec::parse_tmpfs("/run:size=lots")).contains("invalid size"));
         assert!(reason(MountSpec::parse_tmpfs("/run:exec")).contains("unsupported tmpfs option"));
         assert!(reason(MountSpec::parse_tmpfs("run")).contains("absolute"));

@@ -81,7 +81,7 @@ impl VolumeFilter {
     fn matches(&self, v: &VolumeRecord) -> bool {
         self.dangling.is_none_or(|d| d == v.used_by.is_empty())
             && (self.name.is_empty() || self.name.iter().any(|n| v.name.contains(n.as_str())))
-            && (self.driver.is_empty() || self.driver.iter().any(|d| *d == v.driver))
+            && (self.driver.is_empty() || self.driver.contains(&v.driver))
             && self.label.iter().all(|(k, want)| match (v.labels.get(k), want) {
                 (Some(have), Some(want)) => have == want,
                 (Some(_), None) => true,
@@ -102,9 +102,8 @@ const COLUMNS: &str = "name, driver, labels, anonymous, seeded, created";
 fn from_row(root: &Path, row: &Row) -> rusqlite::Result<VolumeRecord> {
     let name: String = row.get(0)?;
     let labels: String = row.get(2)?;
-    let labels = serde_json::from_str(&labels).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    let labels = serde_json::from_str(&labels)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e)))?;
     Ok(VolumeRecord {
         mountpoint: volume_data_dir(root, &name),
         driver: row.get(1)?,

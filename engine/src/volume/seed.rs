@@ -37,7 +37,8 @@ pub(crate) fn seed_volumes(store: &Store, rec: &ContainerRecord, rootfs: &Path) 
         if !source.symlink_metadata().is_ok_and(|m| m.is_dir()) {
             continue;
         }
-        let copy = |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: m.target.clone(), reason: e.to_string() };
+        let copy =
+            |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: m.target.clone(), reason: e.to_string() };
         copy_tree(&source, data, &mut HashMap::new()).map_err(copy)?;
         copy_metadata(&source, data).map_err(copy)?;
         records::mark_seeded(store, &volume.name)?;

@@ -153,7 +153,11 @@ fn oci_mount(root: &Path, rec: &ContainerRecord, rootfs: &Path, m: &MountSpec) -
         return Err(VolumeError::BindSourceMissing { path: m.source.clone() });
     }
     let is_file = m.kind == MountKind::Bind && !source.is_dir();
-    let in_rootfs = |e: std::io::Error| VolumeError::Io { action: "prepare mount point", path: rootfs.join(&target[1..]), source: e };
+    let in_rootfs = |e: std::io::Error| VolumeError::Io {
+        action: "prepare mount point",
+        path: rootfs.join(&target[1..]),
+        source: e,
+    };
     create_target(rootfs, &target, is_file).map_err(in_rootfs)?;
     let destination = resolve_target(rootfs, &target)
         .map_err(|_| VolumeError::Escapes { id: rec.id.clone(), target: target.clone() })?
