@@ -7,6 +7,7 @@
 //! mounts included); a stopped one's overlay is mounted under `ROOT/tmp` for the copy, and paths under a
 //! volume or bind mount go to that directory.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -24,7 +25,7 @@ use crate::runtime::Rootfs;
 use crate::{Engine, Error};
 
 /// The directory a container path is resolved in, and the path relative to it.
-pub struct CopyTarget {
+struct CopyTarget {
     root: OwnedFd,
     path: String,
     /// The overlay mounted for a stopped container; unmounted on drop.
@@ -105,7 +106,7 @@ impl Engine {
         let mut builder = tar::Builder::new(out);
         builder.follow_symlinks(false);
         let base = if base.is_empty() { "." } else { base };
-        append(&mut builder, parent_fd.as_fd(), base, Path::new(&top)).map_err(fail)?;
+        append(&mut builder, parent_fd.as_fd(), OsStr::new(base), Path::new(&top)).map_err(fail)?;
         builder.finish().map_err(fail)?;
         Ok(())
     }
@@ -167,7 +168,7 @@ fn clean_relative(raw: &[u8]) -> Option<String> {
 }
 
 /// Appends entry `name` of directory `dir` (and, for a directory, everything below) as `path`.
-fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &str, path: &Path) -> io::Result<()> {
+fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &OsStr, path: &Path) -> io::Result<()> {
     let stat = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     let mut header = tar::Header::new_gnu();
     header.set_mode(stat.st_mode & 0o7777);
@@ -190,7 +191,7 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &str, p
                 let entry = entry?;
                 let child = entry.file_name().to_bytes();
                 if child != b"." && child != b".." {
-                    names.push(String::from_utf8_lossy(child).into_owned());
+                    names.push(OsStr::from_bytes(child).to_os_string());
                 }
             }
             names.sort();
@@ -199,12 +200,18 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &str, p
             }
         }
         FileType::RegularFile => {
-            let fd =
-                rustix::fs::openat(&dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-            let file = File::from(fd);
+            // Non-blocking: a fifo swapped in after the stat must not hang the copy.
+            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            let file = File::from(rustix::fs::openat(&dir, name, flags, Mode::empty())?);
+            let opened = rustix::fs::fstat(&file)?;
+            if FileType::from_raw_mode(opened.st_mode) != FileType::RegularFile {
+                return Err(io::Error::other(format!("{} changed while being copied", path.display())));
+            }
+            let size = opened.st_size.max(0) as u64;
             header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(stat.st_size as u64);
-            builder.append_data(&mut header, path, file.take(stat.st_size as u64))?;
+            header.set_size(size);
+            // A file the container shrinks meanwhile is padded, so the archive stays well formed.
+            builder.append_data(&mut header, path, file.take(size).chain(io::repeat(0)).take(size))?;
         }
         FileType::Symlink => {
             let target = rustix::fs::readlinkat(&dir, name, Vec::new())?;
@@ -231,10 +238,16 @@ fn extract<R: Read>(
     let parent_fd = open_in_root(root, parent, OFlags::PATH | OFlags::DIRECTORY)?;
     let mode = Mode::from_raw_mode(entry.header().mode()? & 0o7777);
     match entry.header().entry_type() {
-        tar::EntryType::Directory => match rustix::fs::mkdirat(&parent_fd, name, mode) {
-            Ok(()) | Err(Errno::EXIST) => Ok(()),
-            Err(e) => Err(e.into()),
-        },
+        tar::EntryType::Directory => {
+            match rustix::fs::mkdirat(&parent_fd, name, mode) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let made = rustix::fs::openat(&parent_fd, name, flags, Mode::empty())?;
+            rustix::fs::fchmod(&made, mode)?;
+            Ok(())
+        }
         tar::EntryType::Regular | tar::EntryType::Continuous => {
             let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             let fd = match rustix::fs::openat(&parent_fd, name, flags, mode) {
@@ -302,7 +315,7 @@ mod tests {
         let mut tar_bytes = Vec::new();
         {
             let mut builder = tar::Builder::new(&mut tar_bytes);
-            append(&mut builder, parent.as_fd(), "src", Path::new("copy")).unwrap();
+            append(&mut builder, parent.as_fd(), OsStr::new("src"), Path::new("copy")).unwrap();
             builder.finish().unwrap();
         }
         let mut archive = tar::Archive::new(&tar_bytes[..]);

@@ -9,7 +9,6 @@ pub(crate) mod schema;
 mod seed;
 mod setup;
 
-pub use copy::CopyTarget;
 pub use mounts::{MountKind, MountSpec};
 pub use records::{PruneOptions, VolumeCreate, VolumeFilter, VolumeRecord};
 pub(crate) use records::{attach, remove_anonymous, resolve_for_create};
