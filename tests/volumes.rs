@@ -215,6 +215,8 @@ fn cp_copies_both_ways_for_running_and_stopped_containers() {
     env.ok(&["cp", &hp("note.txt"), "cold:/root/note.txt"]);
     env.ok(&["cp", &hp("note.txt"), "cold:/data/"]);
     env.ok(&["cp", "cold:/root/note.txt", &hp("cold.txt")]);
+    env.ok(&["cp", "cold:/data", host.path().to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(hp("data/note.txt")).unwrap(), "note\n");
     assert_eq!(std::fs::read_to_string(hp("cold.txt")).unwrap(), "note\n");
     env.ok(&["start", "cold"]);
     assert_eq!(env.ok(&["wait", "cold"]).trim(), "0");

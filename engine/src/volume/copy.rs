@@ -101,8 +101,9 @@ impl Engine {
             |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: src.to_string(), reason: e.to_string() };
         let (parent, base) = split(&target.path);
         let parent_fd = open_in_root(&target.root, parent, OFlags::PATH | OFlags::DIRECTORY).map_err(fail)?;
-        let top =
-            name.map(str::to_string).unwrap_or_else(|| if base.is_empty() { ".".into() } else { base.to_string() });
+        // Named after the path the user gave, also when it is a volume's root (an empty path in the volume).
+        let own = split(&clean_path(src)).1.to_string();
+        let top = name.map(str::to_string).unwrap_or_else(|| if own.is_empty() { ".".into() } else { own });
         let mut builder = tar::Builder::new(out);
         builder.follow_symlinks(false);
         let base = if base.is_empty() { "." } else { base };

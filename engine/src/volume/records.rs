@@ -423,6 +423,44 @@ mod tests {
     }
 
     #[test]
+    fn mounts_in_dockers_inspect_shape() {
+        let mounts = [
+            MountSpec { read_only: true, ..MountSpec::parse_volume("data:/d").unwrap() },
+            MountSpec::parse_volume("/srv:/srv").unwrap(),
+            MountSpec::parse_tmpfs("/t").unwrap(),
+        ];
+        let v = mounts_json(&mounts, Path::new("/r"));
+        assert_eq!(v[0]["Type"], "volume");
+        assert_eq!(v[0]["Name"], "data");
+        assert_eq!(v[0]["Source"], "/r/volumes/data/_data");
+        assert_eq!(v[0]["Driver"], "local");
+        assert_eq!((v[0]["Mode"].as_str(), v[0]["RW"].as_bool()), (Some("ro"), Some(false)));
+        assert_eq!((v[1]["Type"].as_str(), v[1]["Source"].as_str()), (Some("bind"), Some("/srv")));
+        assert_eq!(v[1]["Propagation"], "rprivate");
+        assert_eq!((v[2]["Type"].as_str(), v[2]["Destination"].as_str()), (Some("tmpfs"), Some("/t")));
+    }
+
+    #[test]
+    fn image_volumes_become_anonymous_mounts_unless_already_mounted() {
+        use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let config = ConfigBuilder::default().volumes(vec!["/data".into(), "/cache/".into()]).build().unwrap();
+        let image = ImageConfigurationBuilder::default().config(config).build().unwrap();
+        let mut mounts = vec![MountSpec::parse_volume("named:/data").unwrap()];
+        let made = resolve_for_create(&store, &image, &mut mounts).unwrap();
+        assert_eq!(mounts.len(), 2);
+        assert_eq!((mounts[0].source.as_str(), mounts[1].target.as_str()), ("named", "/cache"));
+        assert_eq!(made, [mounts[1].clone()]);
+        assert!(find(&store, &mounts[1].source).unwrap().anonymous);
+        let mut dup = vec![MountSpec::parse_volume("/a").unwrap(), MountSpec::parse_tmpfs("/a/").unwrap()];
+        assert!(matches!(resolve_for_create(&store, &image, &mut dup), Err(VolumeError::DuplicateTarget { .. })));
+        let mut missing = vec![MountSpec::parse_volume("/no/such/berth/path:/x").unwrap()];
+        let err = resolve_for_create(&store, &image, &mut missing).unwrap_err();
+        assert!(matches!(err, VolumeError::BindSourceMissing { .. }));
+    }
+
+    #[test]
     fn names_options_and_drivers_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
