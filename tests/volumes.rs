@@ -223,6 +223,12 @@ fn cp_copies_both_ways_for_running_and_stopped_containers() {
     assert_eq!(env.ok(&["logs", "cold"]), "note\nnote\n");
     env.ok(&["cp", "cold:/root/note.txt", &hp("after-stop.txt")]);
     assert_eq!(std::fs::read_to_string(hp("after-stop.txt")).unwrap(), "note\n");
+    env.ok(&["create", "--name", "locked", "--read-only", "-v", "rovol:/ro:ro", "busybox", "true"]);
+    let (_, err) = env.fails(&["cp", &hp("note.txt"), "locked:/root/"]);
+    assert!(err.contains("container rootfs is marked read-only"), "{err}");
+    let (_, err) = env.fails(&["cp", &hp("note.txt"), "locked:/ro/"]);
+    assert!(err.contains("mounted volume is marked read-only"), "{err}");
+    env.ok(&["cp", "locked:/etc/passwd", &hp("ro-passwd")]);
     env.ok(&["rm", "-f", "live"]);
     let id = env.inspect("cold")["Id"].as_str().unwrap().to_string();
     env.assert_no_leftovers(&id);

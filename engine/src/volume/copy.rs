@@ -28,6 +28,8 @@ use crate::{Engine, Error};
 struct CopyTarget {
     root: OwnedFd,
     path: String,
+    /// Why writing there is refused (a read-only mount or rootfs of a stopped container), as Docker says it.
+    read_only: Option<&'static str>,
     /// The overlay mounted for a stopped container; unmounted on drop.
     mounted: Option<(Rootfs, crate::store::TempDir)>,
 }
@@ -49,7 +51,8 @@ impl Engine {
         let fail = |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: path.clone(), reason: e.to_string() };
         if matches!(rec.status, Status::Running | Status::Paused) && rec.pid > 0 {
             let root = open_dir(Path::new(&format!("/proc/{}/root", rec.pid))).map_err(fail)?;
-            return Ok(CopyTarget { root, path, mounted: None });
+            // A running container's read-only mounts refuse writes themselves (EROFS).
+            return Ok(CopyTarget { root, path, read_only: None, mounted: None });
         }
         // The longest mount target containing the path wins, as the kernel's mount tree would decide.
         let mount = rec
@@ -66,7 +69,8 @@ impl Engine {
                 _ => super::volume_data_dir(self.store().root(), &m.source),
             };
             let root = open_dir(&dir).map_err(fail)?;
-            return Ok(CopyTarget { root, path: path[target.len()..].to_string(), mounted: None });
+            let read_only = m.read_only.then_some("mounted volume is marked read-only");
+            return Ok(CopyTarget { root, path: path[target.len()..].to_string(), read_only, mounted: None });
         }
         let layers = self.store().image_layer_dirs(&rec.image_id)?;
         let tmp = self.store().temp_dir("cp")?;
@@ -78,7 +82,10 @@ impl Engine {
         };
         rootfs.mount(&rec.id, &layers)?;
         match open_dir(&rootfs.merged) {
-            Ok(root) => Ok(CopyTarget { root, path, mounted: Some((rootfs, tmp)) }),
+            Ok(root) => {
+                let read_only = rec.options.read_only.then_some("container rootfs is marked read-only");
+                Ok(CopyTarget { root, path, read_only, mounted: Some((rootfs, tmp)) })
+            }
             Err(e) => {
                 let _ = rootfs.unmount();
                 Err(fail(e).into())
@@ -119,6 +126,9 @@ impl Engine {
         let target = self.copy_target(&rec, dest)?;
         let fail =
             |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: dest.to_string(), reason: e.to_string() };
+        if let Some(reason) = target.read_only {
+            return Err(fail(io::Error::other(reason)).into());
+        }
         let is_dir = open_in_root(&target.root, &target.path, OFlags::PATH | OFlags::DIRECTORY).is_ok();
         let (dir, rename) = if is_dir {
             (target.path.clone(), None)
