@@ -130,6 +130,8 @@ fn image_volumes_are_seeded_once_and_anonymous_ones_go_with_rm_v() {
     env.ok(&["run", "--rm", "-v", "named:/data", "volimg", "rm", "/data/seed.txt", "/data/again.txt", "/data/link"]);
     let out = env.ok(&["run", "--rm", "-v", "named:/data", "volimg", "ls", "-A", "/data"]);
     assert_eq!(out, "");
+    // nocopy leaves a fresh volume empty.
+    assert_eq!(env.ok(&["run", "--rm", "-v", "bare:/data:nocopy", "volimg", "ls", "-A", "/data"]), "");
     // A volume that already has content is not seeded.
     env.ok(&["run", "--rm", "-v", "other:/x", "busybox", "sh", "-c", "echo mine > /x/own"]);
     let out = env.ok(&["run", "--rm", "-v", "other:/data", "volimg", "ls", "/data"]);

@@ -40,6 +40,9 @@ pub struct MountSpec {
     /// tmpfs permission bits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tmpfs_mode: Option<u32>,
+    /// `nocopy`: a fresh volume is not seeded from the image.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
 }
 
 impl MountSpec {
@@ -51,6 +54,7 @@ impl MountSpec {
             read_only: false,
             tmpfs_size: None,
             tmpfs_mode: None,
+            no_copy: false,
         }
     }
 
@@ -59,7 +63,8 @@ impl MountSpec {
         MountSpec::new(MountKind::Volume, "", target)
     }
 
-    /// `-v [SOURCE:]TARGET[:MODE]`: SOURCE is a volume name or an absolute host path; MODE is `ro` or `rw`.
+    /// `-v [SOURCE:]TARGET[:MODE]`: SOURCE is a volume name or an absolute host path; MODE is `ro` or `rw`,
+    /// plus `nocopy` for a volume.
     pub fn parse_volume(text: &str) -> Result<MountSpec, VolumeError> {
         let bad = |reason: &str| VolumeError::InvalidSpec { spec: text.to_string(), reason: reason.to_string() };
         let parts: Vec<&str> = text.split(':').collect();
@@ -84,14 +89,15 @@ impl MountSpec {
             match flag {
                 "ro" => spec.read_only = true,
                 "rw" => spec.read_only = false,
-                other => return Err(bad(&format!("invalid mode {other:?}: expected ro or rw"))),
+                "nocopy" if kind == MountKind::Volume => spec.no_copy = true,
+                other => return Err(bad(&format!("invalid mode {other:?}: expected ro, rw or nocopy (volumes)"))),
             }
         }
         spec.check().map_err(|reason| bad(&reason))?;
         Ok(spec)
     }
 
-    /// `--mount type=volume|bind|tmpfs,source=,target=,readonly,tmpfs-size=,tmpfs-mode=`.
+    /// `--mount type=volume|bind|tmpfs,source=,target=,readonly,volume-nocopy,tmpfs-size=,tmpfs-mode=`.
     pub fn parse_mount(text: &str) -> Result<MountSpec, VolumeError> {
         let bad = |reason: String| VolumeError::InvalidSpec { spec: text.to_string(), reason };
         let mut spec = MountSpec::new(MountKind::Volume, "", "");
@@ -114,6 +120,14 @@ impl MountSpec {
                 ("readonly" | "ro", None) => spec.read_only = true,
                 ("readonly" | "ro", Some(v)) => {
                     spec.read_only = match v {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
+                        _ => return Err(bad(format!("invalid value for {key}: {v:?}"))),
+                    }
+                }
+                ("volume-nocopy", None) => spec.no_copy = true,
+                ("volume-nocopy", Some(v)) => {
+                    spec.no_copy = match v {
                         "1" | "true" => true,
                         "0" | "false" => false,
                         _ => return Err(bad(format!("invalid value for {key}: {v:?}"))),
@@ -146,6 +160,9 @@ impl MountSpec {
                 return Err(bad("a tmpfs mount takes no source".into()));
             }
             _ => {}
+        }
+        if spec.kind != MountKind::Volume && spec.no_copy {
+            return Err(bad("volume-nocopy applies to type=volume only".into()));
         }
         if spec.kind != MountKind::Tmpfs && (spec.tmpfs_size.is_some() || spec.tmpfs_mode.is_some()) {
             return Err(bad("tmpfs-size and tmpfs-mode apply to type=tmpfs only".into()));
@@ -259,6 +276,8 @@ mod tests {
         assert!(reason(MountSpec::parse_volume("./here:/x")).contains("use absolute path"));
         assert!(reason(MountSpec::parse_volume("data:/")).contains("can't be '/'"));
         assert!(reason(MountSpec::parse_volume(":/x")).contains("empty source"));
+        assert!(reason(MountSpec::parse_volume("/srv:/x:nocopy")).contains("invalid mode"));
+        assert!(MountSpec::parse_volume("data:/x:ro,nocopy").unwrap().no_copy);
     }
 
     #[test]
@@ -286,6 +305,8 @@ mod tests {
         assert!(reason(MountSpec::parse_mount("target=/x,colour=blue")).contains("unexpected key"));
         assert!(reason(MountSpec::parse_mount("type=tmpfs,target=/t,tmpfs-mode=999")).contains("tmpfs-mode"));
         assert!(reason(MountSpec::parse_mount("type=volume,target=/t,tmpfs-size=1m")).contains("type=tmpfs only"));
+        assert!(reason(MountSpec::parse_mount("type=tmpfs,target=/t,volume-nocopy")).contains("type=volume only"));
+        assert!(MountSpec::parse_mount("src=vv,dst=/t,volume-nocopy=true").unwrap().no_copy);
     }
 
     #[test]

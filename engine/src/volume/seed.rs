@@ -19,7 +19,7 @@ use crate::store::Store;
 
 /// Copies the image's content into each of the container's volumes that was never seeded and is empty.
 pub(crate) fn seed_volumes(store: &Store, rec: &ContainerRecord, rootfs: &Path) -> Result<(), VolumeError> {
-    for m in rec.options.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+    for m in rec.options.mounts.iter().filter(|m| m.kind == MountKind::Volume && !m.no_copy) {
         // Two containers starting on one fresh volume: one seeds, the other then sees it seeded.
         let _lock = crate::store::lock::exclusive(&store.lock_path(&format!("volume-{}", m.source)))?;
         let volume = records::find(store, &m.source)?;
