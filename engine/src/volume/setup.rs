@@ -134,12 +134,11 @@ fn create_target(rootfs: &Path, target: &str, file: bool) -> std::io::Result<()>
 }
 
 /// The OCI mounts of the container's volumes, binds and tmpfs, destinations resolved inside `rootfs`.
+/// Shallower destinations come first (as Docker orders them), so `/data` is mounted before `/data/logs`.
 pub(crate) fn oci_mounts(root: &Path, rec: &ContainerRecord, rootfs: &Path) -> Result<Vec<Mount>, VolumeError> {
-    let mut out = Vec::new();
-    for m in &rec.options.mounts {
-        out.push(oci_mount(root, rec, rootfs, m)?);
-    }
-    Ok(out)
+    let mut ordered: Vec<&MountSpec> = rec.options.mounts.iter().collect();
+    ordered.sort_by_key(|m| m.clean_target().matches('/').count());
+    ordered.into_iter().map(|m| oci_mount(root, rec, rootfs, m)).collect()
 }
 
 fn oci_mount(root: &Path, rec: &ContainerRecord, rootfs: &Path, m: &MountSpec) -> Result<Mount, VolumeError> {
@@ -213,5 +212,38 @@ mod tests {
         assert!(rootfs.path().join("missing/deeper/x").is_dir());
         create_target(rootfs.path(), "/conf/app.ini", true).unwrap();
         assert!(rootfs.path().join("etc/app.ini").is_file());
+    }
+
+    #[test]
+    fn mounts_become_oci_entries_parents_first() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("app.ini"), "x").unwrap();
+        std::os::unix::fs::symlink("/srv", rootfs.path().join("link")).unwrap();
+        let bind = format!("{}:/link/app.ini:ro", host.path().join("app.ini").display());
+        let options = crate::runtime::RunOptions {
+            mounts: vec![
+                MountSpec::parse_volume("logs:/data/logs").unwrap(),
+                MountSpec::parse_volume("data:/data").unwrap(),
+                MountSpec::parse_volume(&bind).unwrap(),
+                MountSpec::parse_tmpfs("/scratch:size=1m").unwrap(),
+            ],
+            ..crate::runtime::RunOptions::default()
+        };
+        let rec =
+            ContainerRecord::new("c".repeat(64), "c".into(), "i".into(), "img".into(), options, vec!["sh".into()]);
+        let mounts = oci_mounts(Path::new("/r"), &rec, rootfs.path()).unwrap();
+        let dests: Vec<_> = mounts.iter().map(|m| m.destination().to_string_lossy().into_owned()).collect();
+        assert_eq!(dests, ["/data", "/scratch", "/data/logs", "/srv/app.ini"]);
+        assert_eq!(mounts[0].source().as_deref(), Some(Path::new("/r/volumes/data/_data")));
+        assert_eq!(mounts[0].options().as_ref().unwrap(), &["rbind", "rprivate", "rw"]);
+        assert_eq!(mounts[1].typ().as_deref(), Some("tmpfs"));
+        assert!(mounts[1].options().as_ref().unwrap().contains(&"size=1048576".to_string()));
+        assert!(mounts[3].options().as_ref().unwrap().contains(&"ro".to_string()));
+        assert!(rootfs.path().join("srv/app.ini").is_file(), "a file bind gets a file to mount on");
+        let missing = MountSpec::parse_volume("/no/such/berth/source:/x").unwrap();
+        let rec =
+            ContainerRecord { options: crate::runtime::RunOptions { mounts: vec![missing], ..rec.options }, ..rec };
+        assert!(matches!(oci_mounts(Path::new("/r"), &rec, rootfs.path()), Err(VolumeError::BindSourceMissing { .. })));
     }
 }
