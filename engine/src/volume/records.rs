@@ -123,14 +123,9 @@ fn users(store: &Store, name: &str) -> Result<Vec<String>, VolumeError> {
             "SELECT c.name FROM volume_mounts m JOIN containers c ON c.id = m.container_id
              WHERE m.volume = ?1 ORDER BY c.name",
         )
-        .map_err(|e| store.db_err(e))
-        .map_err(db)?;
-    let names = stmt.query_map([name], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| db(store.db_err(e)))?;
+        .map_err(|e| store.db_err(e))?;
+    let names = stmt.query_map([name], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| store.db_err(e))?;
     Ok(names)
-}
-
-fn db(e: crate::store::StoreError) -> VolumeError {
-    VolumeError::Store(e)
 }
 
 pub(crate) fn find(store: &Store, name: &str) -> Result<VolumeRecord, VolumeError> {
@@ -138,7 +133,7 @@ pub(crate) fn find(store: &Store, name: &str) -> Result<VolumeRecord, VolumeErro
         .conn()
         .query_row(&format!("SELECT {COLUMNS} FROM volumes WHERE name = ?1"), [name], |r| from_row(store.root(), r))
         .optional()
-        .map_err(|e| db(store.db_err(e)))?;
+        .map_err(|e| store.db_err(e))?;
     let mut record = found.ok_or_else(|| VolumeError::NotFound { name: name.to_string() })?;
     record.used_by = users(store, name)?;
     Ok(record)
@@ -147,8 +142,8 @@ pub(crate) fn find(store: &Store, name: &str) -> Result<VolumeRecord, VolumeErro
 fn list(store: &Store) -> Result<Vec<VolumeRecord>, VolumeError> {
     let names: Vec<String> = {
         let conn = store.conn();
-        let mut stmt = conn.prepare("SELECT name FROM volumes ORDER BY created").map_err(|e| db(store.db_err(e)))?;
-        stmt.query_map([], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| db(store.db_err(e)))?
+        let mut stmt = conn.prepare("SELECT name FROM volumes ORDER BY created").map_err(|e| store.db_err(e))?;
+        stmt.query_map([], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| store.db_err(e))?
     };
     names.iter().map(|n| find(store, n)).collect()
 }
@@ -176,7 +171,7 @@ pub(crate) fn create(store: &Store, req: &VolumeCreate) -> Result<VolumeRecord, 
             "INSERT OR IGNORE INTO volumes (name, driver, labels, anonymous, created) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![name, LOCAL_DRIVER, labels, anonymous, created],
         )
-        .map_err(|e| db(store.db_err(e)))?;
+        .map_err(|e| store.db_err(e))?;
     find(store, &name)
 }
 
@@ -193,7 +188,7 @@ fn remove(store: &Store, name: &str) -> Result<(), VolumeError> {
         Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
             return Err(VolumeError::InUse { name: name.to_string(), containers: users(store, name)?.join(", ") });
         }
-        Err(e) => return Err(db(store.db_err(e))),
+        Err(e) => return Err(store.db_err(e).into()),
     }
     let dir = store.root().join("volumes").join(name);
     match std::fs::remove_dir_all(&dir) {
@@ -203,7 +198,7 @@ fn remove(store: &Store, name: &str) -> Result<(), VolumeError> {
 }
 
 pub(crate) fn mark_seeded(store: &Store, name: &str) -> Result<(), VolumeError> {
-    store.conn().execute("UPDATE volumes SET seeded = 1 WHERE name = ?1", [name]).map_err(|e| db(store.db_err(e)))?;
+    store.conn().execute("UPDATE volumes SET seeded = 1 WHERE name = ?1", [name]).map_err(|e| store.db_err(e))?;
     Ok(())
 }
 
@@ -395,7 +390,7 @@ pub(crate) fn attach(store: &Store, id: &str, mounts: &[MountSpec]) -> Result<()
             }
             Ok(())
         })
-        .map_err(db)
+        .map_err(VolumeError::from)
 }
 
 #[cfg(test)]
