@@ -4,8 +4,8 @@
 //! root, and each entry is then read or written relative to its parent's fd with O_NOFOLLOW, so a process
 //! in the container that swaps a path component for a symlink to `/` (CVE-2018-15664) only ever redirects
 //! the copy inside its own root. A running container's root is `/proc/<pid>/root` (its volume and bind
-//! mounts included); a stopped one's overlay is mounted under `ROOT/tmp` for the copy, and paths under a
-//! volume or bind mount go to that directory.
+//! mounts included); a stopped one's overlay is mounted for the copy in a private mount namespace (see
+//! [`mount_privately`]), and paths under a volume or bind mount go to that directory.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -30,18 +30,32 @@ struct CopyTarget {
     path: String,
     /// Why writing there is refused (a read-only mount or rootfs of a stopped container), as Docker says it.
     read_only: Option<&'static str>,
-    /// The overlay mounted for a stopped container; unmounted on drop.
-    mounted: Option<(Rootfs, crate::store::TempDir)>,
+    /// The empty mount point of a stopped container's private overlay mount, removed on drop.
+    _mount_point: Option<crate::store::TempDir>,
 }
 
-impl Drop for CopyTarget {
-    fn drop(&mut self) {
-        if let Some((rootfs, _dir)) = &self.mounted
-            && let Err(err) = rootfs.unmount()
-        {
-            tracing::warn!(%err, "unmounting the copy rootfs");
-        }
-    }
+/// Mounts a stopped container's overlay in the mount namespace of a short-lived thread and returns an fd of
+/// its root. When the thread ends its namespace goes and the mount is detached, but the fd keeps it usable
+/// until closed: the host never sees the mount (nor could a later clean-up of stale temp dirs delete through
+/// it), and a killed `cp` leaves nothing mounted.
+fn mount_privately(id: &str, rootfs: &Rootfs, layers: &[PathBuf]) -> Result<OwnedFd, Error> {
+    let fail = |e: io::Error| -> Error {
+        VolumeError::Copy { id: id.to_string(), path: "/".into(), reason: format!("mounting its rootfs: {e}") }.into()
+    };
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| -> Result<OwnedFd, Error> {
+            // SAFETY: NEWNS (with the FS it implies) leaves the fd table shared; only this thread's mount
+            // namespace, root and cwd change.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
+                .map_err(|e| fail(e.into()))?;
+            // Private, so the overlay mount cannot propagate back into the host's namespace.
+            let private = rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC;
+            rustix::mount::mount_change("/", private).map_err(|e| fail(e.into()))?;
+            rootfs.mount(id, layers)?;
+            open_dir(&rootfs.merged).map_err(fail)
+        });
+        worker.join().map_err(|_| fail(io::Error::other("the mounting thread panicked")))?
+    })
 }
 
 impl Engine {
@@ -52,7 +66,7 @@ impl Engine {
         if matches!(rec.status, Status::Running | Status::Paused) && rec.pid > 0 {
             let root = open_dir(Path::new(&format!("/proc/{}/root", rec.pid))).map_err(fail)?;
             // A running container's read-only mounts refuse writes themselves (EROFS).
-            return Ok(CopyTarget { root, path, read_only: None, mounted: None });
+            return Ok(CopyTarget { root, path, read_only: None, _mount_point: None });
         }
         // The longest mount target containing the path wins, as the kernel's mount tree would decide.
         let mount = rec
@@ -70,7 +84,7 @@ impl Engine {
             };
             let root = open_dir(&dir).map_err(fail)?;
             let read_only = m.read_only.then_some("mounted volume is marked read-only");
-            return Ok(CopyTarget { root, path: path[target.len()..].to_string(), read_only, mounted: None });
+            return Ok(CopyTarget { root, path: path[target.len()..].to_string(), read_only, _mount_point: None });
         }
         let layers = self.store().image_layer_dirs(&rec.image_id)?;
         let tmp = self.store().temp_dir("cp")?;
@@ -80,17 +94,9 @@ impl Engine {
             upper: container_dir.join("upper"),
             work: container_dir.join("work"),
         };
-        rootfs.mount(&rec.id, &layers)?;
-        match open_dir(&rootfs.merged) {
-            Ok(root) => {
-                let read_only = rec.options.read_only.then_some("container rootfs is marked read-only");
-                Ok(CopyTarget { root, path, read_only, mounted: Some((rootfs, tmp)) })
-            }
-            Err(e) => {
-                let _ = rootfs.unmount();
-                Err(fail(e).into())
-            }
-        }
+        let root = mount_privately(&rec.id, &rootfs, &layers)?;
+        let read_only = rec.options.read_only.then_some("container rootfs is marked read-only");
+        Ok(CopyTarget { root, path, read_only, _mount_point: Some(tmp) })
     }
 
     /// `berth cp CONTAINER:SRC -`: writes a tar of `src` (its last component not followed when a symlink)
