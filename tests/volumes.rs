@@ -263,13 +263,21 @@ fn cp_never_follows_container_symlinks_onto_the_host() {
     assert!(text.contains("nobody:x:65534:65534:nobody:/home:/bin/false"), "the container's passwd expected");
 
     // A container swapping a directory and a symlink to the decoy while cp runs, for a stopped copy too.
-    let swap = format!("while :; do mkdir -p /sw; rm -rf /sw; ln -s {decoy} /sw; rm -f /sw; done");
+    // Each state lasts a few milliseconds, so the copies below land on both the directory and the link.
+    let swap = format!(
+        "while :; do mkdir -p /sw/sub; echo inside > /sw/secret; usleep 3000; rm -rf /sw; ln -s {decoy} /sw; \
+         usleep 3000; rm -f /sw; done"
+    );
     env.ok(&["run", "-d", "--name", "swapper", "busybox", "sh", "-c", &swap]);
+    let (mut wrote, mut read) = (0, 0);
     for _ in 0..40 {
-        let _ = env.run(&["cp", &payload, "swapper:/sw/planted"]);
-        let _ = env.run(&["cp", &payload, "swapper:/sw/sub/inner"]);
+        wrote += env.run(&["cp", &payload, "swapper:/sw/planted"]).status.success() as u32;
+        wrote += env.run(&["cp", &payload, "swapper:/sw/sub/inner"]).status.success() as u32;
         let out = env.run(&["cp", "swapper:/sw/secret", "-"]);
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("host secret"), "cp read a host file");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("host secret"), "cp read a host file");
+        read += text.contains("inside") as u32;
     }
+    assert!(wrote > 0 && read > 0, "the race was never exercised: {wrote} writes, {read} reads succeeded");
     decoys.assert_untouched();
 }
