@@ -203,6 +203,16 @@ fn cp_copies_both_ways_for_running_and_stopped_containers() {
     assert_eq!(std::fs::read_to_string(hp("back.txt")).unwrap(), "note\n");
     env.ok(&["cp", "live:/data/copied", &hp("out")]);
     assert_eq!(std::fs::read_to_string(hp("out/leaf")).unwrap(), "leaf\n");
+    // `SRC/.` copies a directory's content: into an existing directory, or as a new one.
+    std::fs::create_dir(hp("merged")).unwrap();
+    env.ok(&["cp", "live:/data/copied/.", &hp("merged")]);
+    assert_eq!(std::fs::read_to_string(hp("merged/leaf")).unwrap(), "leaf\n");
+    env.ok(&["cp", &format!("{}/.", hp("tree")), "live:/tmp"]);
+    env.ok(&["cp", &format!("{}/.", hp("tree")), "live:/tmp/fresh"]);
+    env.ok(&["cp", "live:/tmp/leaf", &hp("leaf-in-tmp")]);
+    env.ok(&["cp", "live:/tmp/fresh/leaf", &hp("leaf-in-fresh")]);
+    assert_eq!(std::fs::read_to_string(hp("leaf-in-tmp")).unwrap(), "leaf\n");
+    assert_eq!(std::fs::read_to_string(hp("leaf-in-fresh")).unwrap(), "leaf\n");
     let mountpoint = env.inspect("live")["Mounts"][0]["Source"].as_str().unwrap().to_string();
     assert_eq!(std::fs::read_to_string(Path::new(&mountpoint).join("copied/leaf")).unwrap(), "leaf\n");
     // `-` streams a tar whose top entry is the source's name.

@@ -61,7 +61,8 @@ pub fn run(engine: &Engine, args: CpArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Into an existing directory the source keeps its name; otherwise it becomes `dest`.
+/// Into an existing directory the source keeps its name (or, for `SRC/.`, its content goes there);
+/// otherwise it becomes `dest`.
 fn from_container(engine: &Engine, name: &str, path: &str, dest: &Path) -> anyhow::Result<()> {
     let (dir, rename) = if dest.is_dir() {
         (dest.to_path_buf(), None)
@@ -88,8 +89,13 @@ fn from_container(engine: &Engine, name: &str, path: &str, dest: &Path) -> anyho
     })
 }
 
+/// `SRC/.` into an existing directory sends the content alone; anything else sends SRC itself, which the
+/// engine names `dest` unless `dest` is an existing directory.
 fn to_container(engine: &Engine, src: &Path, name: &str, path: &str) -> anyhow::Result<()> {
     let meta = std::fs::symlink_metadata(src).with_context(|| format!("could not find {}", src.display()))?;
+    let contents = meta.is_dir()
+        && src.as_os_str().as_encoded_bytes().ends_with(b"/.")
+        && engine.container_path_is_dir(name, path)? == Some(true);
     let base = src
         .canonicalize()
         .ok()
@@ -100,7 +106,16 @@ fn to_container(engine: &Engine, src: &Path, name: &str, path: &str) -> anyhow::
         let pack = scope.spawn(move || -> anyhow::Result<()> {
             let mut builder = tar::Builder::new(writer);
             builder.follow_symlinks(false);
-            if meta.is_dir() {
+            if contents {
+                for entry in std::fs::read_dir(src)? {
+                    let entry = entry?;
+                    if entry.file_type()?.is_dir() {
+                        builder.append_dir_all(entry.file_name(), entry.path())?;
+                    } else {
+                        builder.append_path_with_name(entry.path(), entry.file_name())?;
+                    }
+                }
+            } else if meta.is_dir() {
                 builder.append_dir_all(&base, src)?;
             } else {
                 builder.append_path_with_name(src, &base)?;

@@ -100,7 +100,8 @@ impl Engine {
     }
 
     /// `berth cp CONTAINER:SRC -`: writes a tar of `src` (its last component not followed when a symlink)
-    /// to `out`, the top entry named `name` (the source's own name when None).
+    /// to `out`, the top entry named `name` (the source's own name when None). For `DIR/.` without a name
+    /// the archive holds the directory's entries at its top.
     pub fn copy_from_container(
         &self,
         container: &str,
@@ -119,10 +120,34 @@ impl Engine {
         let top = name.map(str::to_string).unwrap_or_else(|| if own.is_empty() { ".".into() } else { own });
         let mut builder = tar::Builder::new(out);
         builder.follow_symlinks(false);
+        if name.is_none() && names_contents(src) {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let dir = open_in_root(&target.root, &target.path, flags).map_err(fail)?;
+            append_children(&mut builder, &dir, Path::new("")).map_err(fail)?;
+            builder.finish().map_err(fail)?;
+            return Ok(());
+        }
         let base = if base.is_empty() { "." } else { base };
         append(&mut builder, parent_fd.as_fd(), OsStr::new(base), Path::new(&top)).map_err(fail)?;
         builder.finish().map_err(fail)?;
         Ok(())
+    }
+
+    /// Whether `path` in the container is a directory (symlinks followed inside its root); `None` when it
+    /// does not exist. `cp` asks before sending a directory's content (`SRC/.`).
+    pub fn container_path_is_dir(&self, container: &str, path: &str) -> Result<Option<bool>, Error> {
+        let rec = self.container(container)?;
+        let target = self.copy_target(&rec, path)?;
+        let fail =
+            |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: path.to_string(), reason: e.to_string() };
+        match open_in_root(&target.root, &target.path, OFlags::PATH) {
+            Ok(fd) => {
+                let stat = rustix::fs::fstat(&fd).map_err(|e| fail(e.into()))?;
+                Ok(Some(FileType::from_raw_mode(stat.st_mode) == FileType::Directory))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(fail(e).into()),
+        }
     }
 
     /// `berth cp SRC CONTAINER:DEST`: unpacks the tar `input` at `dest`. An existing directory receives the
@@ -203,18 +228,7 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &OsStr,
             header.set_entry_type(tar::EntryType::Directory);
             header.set_size(0);
             builder.append_data(&mut header, path, io::empty())?;
-            let mut names = Vec::new();
-            for entry in Dir::read_from(&fd)? {
-                let entry = entry?;
-                let child = entry.file_name().to_bytes();
-                if child != b"." && child != b".." {
-                    names.push(OsStr::from_bytes(child).to_os_string());
-                }
-            }
-            names.sort();
-            for child in names {
-                append(builder, &fd, &child, &path.join(&child))?;
-            }
+            append_children(builder, &fd, path)?;
         }
         FileType::RegularFile => {
             // Non-blocking: a fifo swapped in after the stat must not hang the copy.
@@ -240,6 +254,28 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &OsStr,
         _ => {}
     }
     Ok(())
+}
+
+/// Appends everything in the open directory `dir` under `prefix` (empty: at the top of the archive).
+fn append_children<W: Write>(builder: &mut tar::Builder<W>, dir: &OwnedFd, prefix: &Path) -> io::Result<()> {
+    let mut names = Vec::new();
+    for entry in Dir::read_from(dir)? {
+        let entry = entry?;
+        let child = entry.file_name().to_bytes();
+        if child != b"." && child != b".." {
+            names.push(OsStr::from_bytes(child).to_os_string());
+        }
+    }
+    names.sort();
+    for child in names {
+        append(builder, dir, &child, &prefix.join(&child))?;
+    }
+    Ok(())
+}
+
+/// Docker's `SRC/.`: the directory's content rather than the directory itself.
+fn names_contents(path: &str) -> bool {
+    path == "." || path.ends_with("/.")
 }
 
 /// Writes one tar entry at `path` inside `root`: the parent resolved in the root, the entry made relative
