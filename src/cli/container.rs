@@ -174,10 +174,10 @@ pub struct RunFlags {
     /// Publish all exposed ports to free host ports
     #[arg(short = 'P', long)]
     publish_all: bool,
-    /// Bind mount a volume: [NAME|/HOST/PATH:]/CONTAINER/PATH[:ro|rw]
+    /// Bind mount a volume: [NAME|/HOST/PATH:]/CONTAINER/PATH[:ro|rw][,nocopy]
     #[arg(short, long = "volume")]
     volume: Vec<String>,
-    /// Attach a filesystem mount: type=volume|bind|tmpfs,source=,target=[,readonly][,tmpfs-size=][,tmpfs-mode=]
+    /// Attach a filesystem mount: type=volume|bind|tmpfs,source=,target=[,readonly][,volume-nocopy][,tmpfs-size=][,tmpfs-mode=]
     #[arg(long)]
     mount: Vec<String>,
     /// Mount a tmpfs directory: /PATH[:size=64m,mode=1777,ro]

@@ -142,7 +142,7 @@ pub(crate) fn find(store: &Store, name: &str) -> Result<VolumeRecord, VolumeErro
 fn list(store: &Store) -> Result<Vec<VolumeRecord>, VolumeError> {
     let names: Vec<String> = {
         let conn = store.conn();
-        let mut stmt = conn.prepare("SELECT name FROM volumes ORDER BY created").map_err(|e| store.db_err(e))?;
+        let mut stmt = conn.prepare("SELECT name FROM volumes ORDER BY name").map_err(|e| store.db_err(e))?;
         stmt.query_map([], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| store.db_err(e))?
     };
     names.iter().map(|n| find(store, n)).collect()
@@ -226,7 +226,7 @@ impl Engine {
         Ok(find(self.store(), name)?)
     }
 
-    /// `volume ls`: every volume the filter keeps, oldest first.
+    /// `volume ls`: every volume the filter keeps, by name (as Docker lists them).
     pub fn volumes(&self, filter: &VolumeFilter) -> Result<Vec<VolumeRecord>, Error> {
         Ok(list(self.store())?.into_iter().filter(|v| filter.matches(v)).collect())
     }
