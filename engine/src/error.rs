@@ -25,6 +25,8 @@ pub enum Error {
     Container(#[from] crate::container::ContainerError),
     #[error(transparent)]
     Network(Box<NetworkError>),
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
 }
 
 impl From<NetworkError> for Error {

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod runtime;
 pub mod session;
 pub mod store;
+pub mod volume;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -14,6 +14,7 @@ use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
 use berth_engine::pull::PullOptions;
 use berth_engine::runtime::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
 use berth_engine::store::StoreError;
+use berth_engine::volume::MountSpec;
 use berth_engine::{Engine, Error, monitor};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -181,6 +182,15 @@ pub struct RunFlags {
     /// Publish all exposed ports to free host ports
     #[arg(short = 'P', long)]
     publish_all: bool,
+    /// Bind mount a volume: [NAME|/HOST/PATH:]/CONTAINER/PATH[:ro|rw][,nocopy]
+    #[arg(short, long = "volume")]
+    volume: Vec<String>,
+    /// Attach a filesystem mount: type=volume|bind|tmpfs,source=,target=[,readonly][,volume-nocopy][,tmpfs-size=][,tmpfs-mode=]
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Mount a tmpfs directory: /PATH[:size=64m,mode=1777,ro]
+    #[arg(long)]
+    tmpfs: Vec<String>,
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
     interactive: bool,
@@ -233,7 +243,7 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short, long)]
     force: bool,
-    /// Remove anonymous volumes associated with the container (berth creates none yet, so nothing extra goes)
+    /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     volumes: bool,
     #[arg(required = true, value_name = "CONTAINER")]
@@ -362,7 +372,14 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
             each(&args.containers, async |c| engine.restart_container(c, args.time).await.map(drop)).await
         }
         ContainerCommand::Rm(args) => {
-            each(&args.containers, async |c| engine.remove_container(c, args.force).await.map(drop)).await
+            each(&args.containers, async |c| {
+                let rec = engine.remove_container(c, args.force).await?;
+                if args.volumes {
+                    engine.remove_anonymous_volumes(&rec.options.mounts)?;
+                }
+                Ok(())
+            })
+            .await
         }
         ContainerCommand::Ps(args) | ContainerCommand::Container(ContainerSubcommand::Ls(args)) => ps(engine, args),
         ContainerCommand::Logs(args) => logs(engine, args).await,
@@ -440,6 +457,16 @@ fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<
         labels.insert(k.to_string(), v.to_string());
     }
     let entrypoint = flags.entrypoint.map(|e| if e.is_empty() { Vec::new() } else { vec![e] });
+    let mut mounts = Vec::new();
+    for v in &flags.volume {
+        mounts.push(MountSpec::parse_volume(v)?);
+    }
+    for m in &flags.mount {
+        mounts.push(MountSpec::parse_mount(m)?);
+    }
+    for t in &flags.tmpfs {
+        mounts.push(MountSpec::parse_tmpfs(t)?);
+    }
     let options = RunOptions {
         cmd: command,
         entrypoint,
@@ -467,6 +494,7 @@ fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<
         publish: flags.publish,
         publish_all: flags.publish_all,
         extra_networks: Vec::new(),
+        mounts,
         tty: flags.tty,
         open_stdin: flags.interactive,
     };
@@ -508,7 +536,9 @@ async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCod
         Ok(s) => s,
         Err(err) => {
             // A failed run leaves nothing behind.
-            let _ = engine.remove_container(&rec.id, true).await;
+            if engine.remove_container(&rec.id, true).await.is_ok() {
+                let _ = engine.remove_anonymous_volumes(&rec.options.mounts);
+            }
             let code = match &err {
                 Error::Container(c) => c.exit_code(),
                 _ => 125,

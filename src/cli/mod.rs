@@ -3,12 +3,14 @@
 mod attach;
 pub mod container;
 pub mod exec;
+mod cp;
 mod format;
 mod images;
 mod login;
 mod network;
 mod pull;
 mod terminal;
+mod volume;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +56,10 @@ pub enum Command {
     Containers(container::ContainerCommand),
     #[command(flatten)]
     Network(network::NetworkCommand),
+    #[command(flatten)]
+    Volume(volume::VolumeCommand),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
 }
 
 /// Opens the engine over the chosen state root with berth's config file.
@@ -79,6 +85,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(args) => login::login(&engine, args).await,
         Command::Logout(args) => login::logout(&engine, args),
         Command::Network(cmd) => network::run(&engine, cmd),
+        Command::Volume(cmd) => return volume::run(&engine, cmd),
+        Command::Cp(args) => return cp::run(&engine, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -179,7 +179,9 @@ impl Engine {
             return Err(crate::runtime::RuntimeError::NoCommand { id: req.image.clone() }.into());
         }
         let name = req.name.as_deref().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
-        let mut rec = ContainerRecord::new(names::new_id(), name, image.id, req.image.clone(), req.options, command);
+        let mut options = req.options;
+        let anonymous = crate::volume::resolve_for_create(self.store(), &image.config, &mut options.mounts)?;
+        let mut rec = ContainerRecord::new(names::new_id(), name, image.id, req.image.clone(), options, command);
         let dir = rec.dir(self.store().root());
         std::fs::create_dir_all(&dir).map_err(|source| ContainerError::Io {
             id: rec.id.clone(),
@@ -187,8 +189,12 @@ impl Engine {
             path: dir.clone(),
             source,
         })?;
-        if let Err(err) = self.records().insert(&mut rec, req.name.is_some()) {
+        let inserted = self.records().insert(&mut rec, req.name.is_some());
+        let attached = inserted.and_then(|()| Ok(crate::volume::attach(self.store(), &rec.id, &rec.options.mounts)?));
+        if let Err(err) = attached {
+            let _ = self.records().delete(&rec.id);
             let _ = std::fs::remove_dir_all(&dir);
+            let _ = crate::volume::remove_anonymous(self.store(), &anonymous);
             return Err(err);
         }
         Ok(rec)

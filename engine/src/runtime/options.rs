@@ -57,6 +57,8 @@ pub struct RunOptions {
     pub tty: bool,
     /// `-i`: attached clients' input reaches the process (a pipe, or the pty).
     pub open_stdin: bool,
+    /// `-v`, `--mount`, `--tmpfs` and the image's VOLUMEs; create names every volume.
+    pub mounts: Vec<crate::volume::MountSpec>,
 }
 
 impl RunOptions {
