@@ -25,6 +25,8 @@ pub enum Error {
     Container(#[from] crate::container::ContainerError),
     #[error(transparent)]
     Network(Box<NetworkError>),
+    #[error(transparent)]
+    Stats(#[from] crate::stats::StatsError),
 }
 
 impl From<NetworkError> for Error {

@@ -16,6 +16,7 @@ pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod runtime;
+pub mod stats;
 pub mod store;
 
 use std::path::PathBuf;
