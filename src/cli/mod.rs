@@ -6,6 +6,7 @@ mod images;
 mod login;
 mod network;
 mod pull;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ pub enum Command {
     Containers(container::ContainerCommand),
     #[command(flatten)]
     Network(network::NetworkCommand),
+    /// Display a live stream of container resource usage statistics
+    Stats(stats::StatsArgs),
 }
 
 /// Opens the engine over the chosen state root with berth's config file.
@@ -69,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match command {
         Command::Containers(cmd) => return container::run(&engine, cmd).await,
+        Command::Stats(args) => return stats::run(&engine, args).await,
         Command::Images(cmd) => images::run(&engine, cmd),
         Command::Image(cmd) => images::run_image(&engine, cmd).await,
         Command::System(cmd) => images::run_system(&engine, cmd),

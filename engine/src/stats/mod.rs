@@ -175,7 +175,7 @@ impl Engine {
         &self,
         name_or_id: &str,
         interval: Duration,
-    ) -> Result<impl Stream<Item = Result<StatsSnapshot, Error>> + Send + 'static, Error> {
+    ) -> Result<impl Stream<Item = Result<StatsSnapshot, Error>> + Send + use<>, Error> {
         let sampler = self.sampler(name_or_id)?;
         let first = sampler.sample()?.ok_or_else(|| sampler.ended())?;
         Ok(snapshots(sampler, first, interval))
