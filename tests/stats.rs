@@ -84,7 +84,8 @@ fn busy_container_uses_a_core_and_a_paused_one_none() {
     env.ok(&["run", "-d", "--name", "burn", "busybox", "sh", "-c", "while :; do :; done"]);
     env.ok(&["run", "-d", "--name", "idle", "busybox", "sleep", "1000"]);
     // A loaded machine (other builds) can starve one reading; a few tries allow for it.
-    let busy = until(&env, "burn", "a busy loop must show more than 50% of a core", 30, |v| percent(v, "CPUPerc") > 50.0);
+    let busy =
+        until(&env, "burn", "a busy loop must show more than 50% of a core", 30, |v| percent(v, "CPUPerc") > 50.0);
     assert_eq!(text(&busy, "Name"), "burn");
     assert_eq!(text(&busy, "Container"), "burn");
     let id = env.ok(&["ps", "-q", "--no-trunc", "--filter", "name=burn"]).trim().to_string();
@@ -92,9 +93,8 @@ fn busy_container_uses_a_core_and_a_paused_one_none() {
     assert!(percent(&row(&env, "idle"), "CPUPerc") < 5.0, "sleep uses no CPU");
 
     env.ok(&["pause", "burn"]);
-    let paused = until(&env, "burn", "a paused container still reports, at 0% CPU", 10, |v| {
-        percent(v, "CPUPerc") < 1.0
-    });
+    let paused =
+        until(&env, "burn", "a paused container still reports, at 0% CPU", 10, |v| percent(v, "CPUPerc") < 1.0);
     assert_eq!(text(&paused, "PIDs"), "1", "{paused}");
     assert!(memory(&paused).0 > 0.0, "{paused}");
     env.ok(&["unpause", "burn"]);
@@ -107,22 +107,20 @@ fn memory_usage_limit_and_pids() {
     }
     let env = Env::new();
     // tail keeps a line in memory until its end: 64 MiB without a newline stay resident in the container.
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "hog",
-        "busybox",
-        "sh",
-        "-c",
-        "(head -c 67108864 /dev/zero; sleep 1000) | tail",
-    ]);
+    env.ok(&["run", "-d", "--name", "hog", "busybox", "sh", "-c", "(head -c 67108864 /dev/zero; sleep 1000) | tail"]);
     let hog = until(&env, "hog", "64 MiB held by tail must show", 30, |v| memory(v).0 >= 64.0 * 1024.0 * 1024.0);
     let (usage, limit) = memory(&hog);
     assert!(usage < 256.0 * 1024.0 * 1024.0, "{hog}");
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let total_kib: f64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).unwrap().trim()
-        .trim_end_matches("kB").trim().parse().unwrap();
+    let total_kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
     assert!((limit - total_kib * 1024.0).abs() / limit < 0.001, "no limit reads as the host's memory: {hog}");
 
     env.ok(&["run", "-d", "--name", "capped", "--memory", "100m", "busybox", "sleep", "1000"]);

@@ -281,7 +281,13 @@ mod tests {
             pids: 3,
             ..Stats::default()
         };
-        StatsSnapshot { id: "0123456789abcdef".into(), name: "web".into(), cpu_percent: 99.456, memory_percent: 1.5, stats }
+        StatsSnapshot {
+            id: "0123456789abcdef".into(),
+            name: "web".into(),
+            cpu_percent: 99.456,
+            memory_percent: 1.5,
+            stats,
+        }
     }
 
     /// A table line's cells: columns are apart by three spaces or more, cells hold single spaces.

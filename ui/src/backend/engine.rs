@@ -38,7 +38,12 @@ pub struct EngineBackend {
 
 impl EngineBackend {
     pub fn new(engine: Arc<Engine>) -> EngineBackend {
-        EngineBackend { engine, subscribers: Subscribers::default(), log_tasks: Tasks::default(), stats_tasks: Tasks::default() }
+        EngineBackend {
+            engine,
+            subscribers: Subscribers::default(),
+            log_tasks: Tasks::default(),
+            stats_tasks: Tasks::default(),
+        }
     }
 
     fn failed(operation: &'static str, target: &str, error: impl ToString) -> BackendError {
@@ -334,7 +339,8 @@ impl Backend for EngineBackend {
             let task = tokio::spawn(async move {
                 let mut snapshots = std::pin::pin!(snapshots);
                 while let Some(Ok(snapshot)) = snapshots.next().await {
-                    subscribers.send(BackendEvent::Stats { container: container.clone(), sample: stats_sample(&snapshot) });
+                    subscribers
+                        .send(BackendEvent::Stats { container: container.clone(), sample: stats_sample(&snapshot) });
                 }
             });
             self.stats_tasks.replace(id, task.abort_handle());
@@ -412,7 +418,8 @@ mod tests {
             block_write: 4,
             ..Default::default()
         };
-        let snapshot = StatsSnapshot { id: "c".into(), name: "web".into(), cpu_percent: 150.0, memory_percent: 50.0, stats };
+        let snapshot =
+            StatsSnapshot { id: "c".into(), name: "web".into(), cpu_percent: 150.0, memory_percent: 50.0, stats };
         let sample = stats_sample(&snapshot);
         assert_eq!(
             sample,
