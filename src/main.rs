@@ -11,6 +11,9 @@ fn main() -> ExitCode {
     if let Some(code) = cli::container::monitor_entry() {
         return code;
     }
+    if let Some(code) = cli::exec::exec_entry() {
+        return code;
+    }
     let args = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         // libcgroups warns about every v1 controller this kernel lacks, on every use.

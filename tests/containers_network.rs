@@ -227,3 +227,33 @@ fn a_failed_start_leaves_no_network_behind() {
     assert!(err.contains("nosuchnet"), "{err}");
     env.fails(&["run", "-p", "notaport", "busybox", "true"]);
 }
+
+#[test]
+fn a_killed_monitor_leaves_no_network_behind_after_the_next_command() {
+    if !can_run("a_killed_monitor_leaves_no_network_behind_after_the_next_command") {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let links_before = links();
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let id = env
+        .ok(&["run", "-d", "--name", "orphan", "-p", &format!("127.0.0.1:{port}:80"), "busybox", "sleep", "60"])
+        .trim()
+        .to_string();
+    let address = ip(&env, "orphan");
+    assert!(rules(&env).contains(&format!("dport {port}")), "{}", rules(&env));
+    let monitor = rt::monitor_pid(&id).expect("the monitor process");
+    std::process::Command::new("kill").args(["-9", &monitor.to_string()]).status().expect("kill");
+    env.wait_for("the monitor to die", 10, || !rt::pid_alive(monitor));
+
+    // Any command reconciles: the container is exited and its veth, address, port rule and netns are gone.
+    assert_eq!(env.status("orphan"), "exited");
+    assert_eq!(ip(&env, "orphan"), "");
+    let left: Vec<String> = links().difference(&links_before).filter(|l| *l != &env.bridge).cloned().collect();
+    assert!(left.is_empty(), "links left: {left:?}");
+    let table = rules(&env);
+    assert!(!table.contains(&format!("dport {port}")) && !table.contains(&address), "{table}");
+    env.ok(&["rm", "orphan"]);
+    env.assert_no_leftovers(&id);
+}

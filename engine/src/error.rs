@@ -27,6 +27,8 @@ pub enum Error {
     Network(Box<NetworkError>),
     #[error(transparent)]
     Stats(#[from] crate::stats::StatsError),
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
 }
 
 impl From<NetworkError> for Error {

@@ -16,8 +16,10 @@ pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod runtime;
+pub mod session;
 pub mod stats;
 pub mod store;
+pub mod volume;
 
 use std::path::PathBuf;
 use std::sync::Arc;

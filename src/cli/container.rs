@@ -14,10 +14,12 @@ use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
 use berth_engine::pull::PullOptions;
 use berth_engine::runtime::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
 use berth_engine::store::StoreError;
+use berth_engine::volume::MountSpec;
 use berth_engine::{Engine, Error, monitor};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use super::attach::{Ended, Interaction, interact};
 use super::format::{human_size, table, time_ago};
 
 #[derive(Debug, Subcommand)]
@@ -27,7 +29,7 @@ pub enum ContainerCommand {
     /// Create and run a new container from an image
     Run(Box<RunArgs>),
     /// Start one or more stopped containers
-    Start(NamesArgs),
+    Start(StartArgs),
     /// Stop one or more running containers
     Stop(StopArgs),
     /// Kill one or more running containers
@@ -54,6 +56,10 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// List port mappings of a container
     Port(PortArgs),
+    /// Execute a command in a running container
+    Exec(Box<super::exec::ExecArgs>),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(super::attach::AttachArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerSubcommand),
@@ -86,6 +92,9 @@ pub struct RunArgs {
     /// Run the container in the background and print its ID
     #[arg(short, long)]
     detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = super::terminal::DEFAULT_DETACH_KEYS)]
+    detach_keys: String,
     #[command(flatten)]
     options: RunFlags,
     /// The image to run
@@ -173,6 +182,36 @@ pub struct RunFlags {
     /// Publish all exposed ports to free host ports
     #[arg(short = 'P', long)]
     publish_all: bool,
+    /// Bind mount a volume: [NAME|/HOST/PATH:]/CONTAINER/PATH[:ro|rw][,nocopy]
+    #[arg(short, long = "volume")]
+    volume: Vec<String>,
+    /// Attach a filesystem mount: type=volume|bind|tmpfs,source=,target=[,readonly][,volume-nocopy][,tmpfs-size=][,tmpfs-mode=]
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Mount a tmpfs directory: /PATH[:size=64m,mode=1777,ro]
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = super::terminal::DEFAULT_DETACH_KEYS)]
+    detach_keys: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -204,7 +243,7 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short, long)]
     force: bool,
-    /// Remove anonymous volumes associated with the container (berth creates none yet, so nothing extra goes)
+    /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     volumes: bool,
     #[arg(required = true, value_name = "CONTAINER")]
@@ -311,6 +350,7 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         ContainerCommand::Run(args) => run_container(engine, *args).await,
+        ContainerCommand::Start(args) if args.attach || args.interactive => start_attached(engine, args).await,
         ContainerCommand::Start(args) => {
             each(&args.containers, async |c| {
                 engine.start_container(c).await?;
@@ -332,7 +372,14 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
             each(&args.containers, async |c| engine.restart_container(c, args.time).await.map(drop)).await
         }
         ContainerCommand::Rm(args) => {
-            each(&args.containers, async |c| engine.remove_container(c, args.force).await.map(drop)).await
+            each(&args.containers, async |c| {
+                let rec = engine.remove_container(c, args.force).await?;
+                if args.volumes {
+                    engine.remove_anonymous_volumes(&rec.options.mounts)?;
+                }
+                Ok(())
+            })
+            .await
         }
         ContainerCommand::Ps(args) | ContainerCommand::Container(ContainerSubcommand::Ls(args)) => ps(engine, args),
         ContainerCommand::Logs(args) => logs(engine, args).await,
@@ -342,6 +389,8 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
         }
         ContainerCommand::Top(args) => top(engine, args),
         ContainerCommand::Port(args) => port(engine, args),
+        ContainerCommand::Exec(args) => super::exec::exec(engine, *args).await,
+        ContainerCommand::Attach(args) => super::attach::attach(engine, args).await,
         ContainerCommand::Rename(args) => {
             engine.rename_container(&args.container, &args.new_name)?;
             Ok(ExitCode::SUCCESS)
@@ -408,6 +457,16 @@ fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<
         labels.insert(k.to_string(), v.to_string());
     }
     let entrypoint = flags.entrypoint.map(|e| if e.is_empty() { Vec::new() } else { vec![e] });
+    let mut mounts = Vec::new();
+    for v in &flags.volume {
+        mounts.push(MountSpec::parse_volume(v)?);
+    }
+    for m in &flags.mount {
+        mounts.push(MountSpec::parse_mount(m)?);
+    }
+    for t in &flags.tmpfs {
+        mounts.push(MountSpec::parse_tmpfs(t)?);
+    }
     let options = RunOptions {
         cmd: command,
         entrypoint,
@@ -435,6 +494,9 @@ fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<
         publish: flags.publish,
         publish_all: flags.publish_all,
         extra_networks: Vec::new(),
+        mounts,
+        tty: flags.tty,
+        open_stdin: flags.interactive,
     };
     Ok((flags.name, options))
 }
@@ -465,17 +527,18 @@ async fn create(
 }
 
 async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let detach_keys = super::terminal::parse_detach_keys(&args.detach_keys)?;
     let rec = create(engine, args.options, args.image, args.command).await?;
     // Open the (empty) log before the container can write to it: an --rm container's directory may be gone
     // by the time its output is read, but an open file stays readable.
-    let path = engine.container_log_path(&rec);
-    std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-    let mut follower = LogFollower::at_end(&path)?;
+    let follower = LogFollower::at_end(&open_log(engine, &rec)?)?;
     let started = match engine.start_container(&rec.id).await {
         Ok(s) => s,
         Err(err) => {
             // A failed run leaves nothing behind.
-            let _ = engine.remove_container(&rec.id, true).await;
+            if engine.remove_container(&rec.id, true).await.is_ok() {
+                let _ = engine.remove_anonymous_volumes(&rec.options.mounts);
+            }
             let code = match &err {
                 Error::Container(c) => c.exit_code(),
                 _ => 125,
@@ -488,6 +551,31 @@ async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCod
         println!("{}", rec.id);
         return Ok(ExitCode::SUCCESS);
     }
+    if rec.options.tty || rec.options.open_stdin {
+        let session = engine.attach(&rec.id).await?;
+        let how = Interaction {
+            tty: rec.options.tty,
+            stdin: rec.options.open_stdin,
+            detach_keys,
+            signal_target: Some(rec.id.clone()),
+        };
+        let ended = interact(engine, session, how).await?;
+        if matches!(ended, Ended::Exit(_)) {
+            // An --rm container is gone once its monitor says the run ended.
+            started.wait_exit().await;
+        }
+        return Ok(super::attach::exit_code(engine, &rec.id, ended));
+    }
+    follow_until_exit(engine, &rec.id, follower, started).await
+}
+
+/// Prints the container's log as it grows until its first run ends; its exit code.
+async fn follow_until_exit(
+    engine: &Engine,
+    id: &str,
+    mut follower: LogFollower,
+    started: berth_engine::container::StartOutcome,
+) -> anyhow::Result<ExitCode> {
     let exit = tokio::spawn(started.wait_exit());
     loop {
         let done = exit.is_finished();
@@ -499,9 +587,44 @@ async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCod
     }
     let code = match exit.await? {
         Some(code) => code,
-        None => engine.container(&rec.id).map(|r| r.exit_code).unwrap_or(125),
+        None => engine.container(id).map(|r| r.exit_code).unwrap_or(125),
     };
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// The container's log file, created empty if it does not exist yet.
+fn open_log(engine: &Engine, rec: &ContainerRecord) -> std::io::Result<PathBuf> {
+    let path = engine.container_log_path(rec);
+    std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    Ok(path)
+}
+
+/// `start -a`/`start -i`: starts one container and attaches to it.
+async fn start_attached(engine: &Engine, args: StartArgs) -> anyhow::Result<ExitCode> {
+    let [name] = args.containers.as_slice() else {
+        bail!("you cannot start and attach multiple containers at once");
+    };
+    let detach_keys = super::terminal::parse_detach_keys(&args.detach_keys)?;
+    let rec = engine.container(name)?;
+    if !rec.options.tty && !rec.options.open_stdin {
+        // Nothing to type into: the log, followed from before the start, misses none of the output.
+        let follower = LogFollower::at_end(&open_log(engine, &rec)?)?;
+        let started = engine.start_container(&rec.id).await?;
+        return follow_until_exit(engine, &rec.id, follower, started).await;
+    }
+    let started = engine.start_container(&rec.id).await?;
+    let session = engine.attach(&rec.id).await?;
+    let how = Interaction {
+        tty: rec.options.tty,
+        stdin: args.interactive && rec.options.open_stdin,
+        detach_keys,
+        signal_target: Some(rec.id.clone()),
+    };
+    let ended = interact(engine, session, how).await?;
+    if matches!(ended, Ended::Exit(_)) {
+        started.wait_exit().await;
+    }
+    Ok(super::attach::exit_code(engine, &rec.id, ended))
 }
 
 fn print_entries(entries: &[LogEntry], timestamps: bool) -> std::io::Result<()> {

@@ -1,12 +1,17 @@
 //! The Docker-style command line: parsing and dispatch. Each group of commands lives in its own file.
 
+mod attach;
 pub mod container;
+mod cp;
+pub mod exec;
 mod format;
 mod images;
 mod login;
 mod network;
 mod pull;
 mod stats;
+mod terminal;
+mod volume;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +59,10 @@ pub enum Command {
     Network(network::NetworkCommand),
     /// Display a live stream of container resource usage statistics
     Stats(stats::StatsArgs),
+    #[command(flatten)]
+    Volume(volume::VolumeCommand),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
 }
 
 /// Opens the engine over the chosen state root with berth's config file.
@@ -80,6 +89,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(args) => login::login(&engine, args).await,
         Command::Logout(args) => login::logout(&engine, args),
         Command::Network(cmd) => network::run(&engine, cmd),
+        Command::Volume(cmd) => return volume::run(&engine, cmd),
+        Command::Cp(args) => return cp::run(&engine, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

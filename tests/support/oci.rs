@@ -670,3 +670,11 @@ pub fn zstd_image() -> Image {
     top.dir("zstd", Meta::mode(0o755)).file("zstd/data", &pattern(64 * 1024), Meta::mode(0o644));
     Image::new(Platform::host(), vec![busybox_layer(), top.build(Compression::Zstd)], &["sh"], "zstd")
 }
+
+/// busybox plus `top`, declaring `volumes` as the image's VOLUMEs (what a Dockerfile `VOLUME` records).
+pub fn busybox_with_volumes(top: Layer, volumes: &[&str], label: &str) -> Image {
+    let base = Image::new(Platform::host(), vec![busybox_layer(), top], &["sh"], label);
+    let mut config: Value = serde_json::from_slice(&base.config.bytes).expect("config JSON");
+    config["config"]["Volumes"] = volumes.iter().map(|v| (v.to_string(), json!({}))).collect();
+    Image::from_config(base.platform, config, base.layers, MEDIA_CONFIG)
+}

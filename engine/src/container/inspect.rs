@@ -10,7 +10,9 @@ impl crate::Engine {
     /// `berth inspect` of one container: its record, log path and current endpoints in Docker's shape.
     pub fn inspect_container(&self, rec: &ContainerRecord) -> Result<Value, crate::Error> {
         let network = self.container_network_settings(rec)?;
-        Ok(inspect_json(rec, &self.container_log_path(rec), &network))
+        let mut doc = inspect_json(rec, &self.container_log_path(rec), &network);
+        doc["Mounts"] = crate::volume::mounts_json(&rec.options.mounts, self.store().root());
+        Ok(doc)
     }
 }
 
@@ -88,6 +90,8 @@ pub fn inspect_json(rec: &ContainerRecord, log_path: &std::path::Path, network: 
             "Labels": o.labels,
             "StopSignal": o.stop_signal,
             "StopTimeout": o.stop_timeout,
+            "Tty": o.tty,
+            "OpenStdin": o.open_stdin,
         },
     })
 }

@@ -2,6 +2,7 @@
 //! wait, rename, prune. Each works from any berth process: state lives in the store, the container's
 //! processes are reached by pid and cgroup, and only the monitor ever creates a container.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, PipeReader};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -52,7 +53,7 @@ impl StartOutcome {
     }
 }
 
-fn read_message(reader: &mut BufReader<PipeReader>) -> Option<ReadyMessage> {
+pub(super) fn read_message(reader: &mut BufReader<PipeReader>) -> Option<ReadyMessage> {
     let mut line = String::new();
     match reader.read_line(&mut line) {
         Ok(n) if n > 0 => serde_json::from_str(line.trim()).ok(),
@@ -178,7 +179,9 @@ impl Engine {
             return Err(crate::runtime::RuntimeError::NoCommand { id: req.image.clone() }.into());
         }
         let name = req.name.as_deref().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
-        let mut rec = ContainerRecord::new(names::new_id(), name, image.id, req.image.clone(), req.options, command);
+        let mut options = req.options;
+        let anonymous = crate::volume::resolve_for_create(self.store(), &image.config, &mut options.mounts)?;
+        let mut rec = ContainerRecord::new(names::new_id(), name, image.id, req.image.clone(), options, command);
         let dir = rec.dir(self.store().root());
         std::fs::create_dir_all(&dir).map_err(|source| ContainerError::Io {
             id: rec.id.clone(),
@@ -186,8 +189,12 @@ impl Engine {
             path: dir.clone(),
             source,
         })?;
-        if let Err(err) = self.records().insert(&mut rec, req.name.is_some()) {
+        let inserted = self.records().insert(&mut rec, req.name.is_some());
+        let attached = inserted.and_then(|()| Ok(crate::volume::attach(self.store(), &rec.id, &rec.options.mounts)?));
+        if let Err(err) = attached {
+            let _ = self.records().delete(&rec.id);
             let _ = std::fs::remove_dir_all(&dir);
+            let _ = crate::volume::remove_anonymous(self.store(), &anonymous);
             return Err(err);
         }
         Ok(rec)
@@ -200,7 +207,8 @@ impl Engine {
             return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "start" }.into());
         }
         self.records().set_stop_requested(&rec.id, false)?;
-        let mut channel = self.spawn_monitor(&rec)?;
+        let root = self.store().root().as_os_str();
+        let mut channel = self.spawn_helper(&rec.id, &[OsStr::new(MONITOR_SUBCOMMAND), root, OsStr::new(&rec.id)])?;
         let (message, channel) = tokio::task::spawn_blocking(move || (read_message(&mut channel), channel))
             .await
             .map_err(|e| ContainerError::Monitor { id: rec.id.clone(), source: std::io::Error::other(e) })?;
@@ -221,20 +229,15 @@ impl Engine {
         }
     }
 
-    /// Runs `berth __monitor ROOT ID` in a new session with the ready pipe at fd 3, and reaps the
-    /// short-lived parent half (the monitor forks away from it).
-    fn spawn_monitor(&self, rec: &ContainerRecord) -> Result<BufReader<PipeReader>, Error> {
-        let fail = |source: std::io::Error| ContainerError::Monitor { id: rec.id.clone(), source };
+    /// Runs `berth ARGS` (the monitor, an exec helper) for container `id` in a new session with the ready
+    /// pipe at fd 3, and reaps the short-lived parent half (the helper forks away from it).
+    pub(super) fn spawn_helper(&self, id: &str, args: &[&OsStr]) -> Result<BufReader<PipeReader>, Error> {
+        let fail = |source: std::io::Error| ContainerError::Monitor { id: id.to_string(), source };
         let exe = monitor_executable().map_err(fail)?;
         let (reader, writer) = std::io::pipe().map_err(fail)?;
         let write_fd = writer.as_raw_fd();
         let mut cmd = Command::new(exe);
-        cmd.arg(MONITOR_SUBCOMMAND)
-            .arg(self.store().root())
-            .arg(&rec.id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec.
         unsafe {
             cmd.pre_exec(move || {

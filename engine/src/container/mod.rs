@@ -5,6 +5,8 @@
 //! Any process can then stop, kill, pause or inspect it through the store, the cgroup and the pid.
 
 mod cgroup;
+mod exec;
+mod exec_helper;
 mod inspect;
 mod lifecycle;
 mod list;
@@ -17,6 +19,8 @@ pub(crate) mod schema;
 mod status;
 mod top;
 
+pub use exec::{EXEC_SUBCOMMAND, ExecOptions};
+pub use exec_helper::run_exec_helper;
 pub use inspect::inspect_json;
 pub use lifecycle::{CreateRequest, StartOutcome, parse_signal};
 pub use list::{ListFilter, ListOptions};
@@ -72,6 +76,8 @@ pub enum ContainerError {
     Corrupt { id: String, reason: String },
     #[error("timed out waiting for container {id} to {what}")]
     Timeout { id: String, what: &'static str },
+    #[error("could not remove container {id}: {problems}; it is marked dead, remove it again once fixed")]
+    RemoveFailed { id: String, problems: String },
     #[error("image {image} is in use by container {id}: remove the container first")]
     ImageInUse { image: String, id: String },
 }

@@ -62,10 +62,18 @@ fn remove_cgroup_when_empty(cgroup: &Cgroup) -> Result<(), crate::container::Con
     last
 }
 
-/// `--rm` and `berth rm`: the run's leftovers, the container's directory and its row.
+/// `--rm` and `berth rm`: the run's leftovers, the container's directory and its row. When a leftover (an
+/// address, a port rule, a mount) cannot be removed the row stays, marked dead with the reason, so nothing
+/// outlives the record that lets a later `rm` find it.
 pub(crate) fn remove_container(store: &Store, networks: &Networks, rec: &ContainerRecord) -> Result<(), crate::Error> {
     let dir = rec.dir(store.root());
-    teardown(networks, rec, &dir);
+    let problems = teardown(networks, rec, &dir);
+    if !problems.is_empty() {
+        let problems = problems.join("; ");
+        let records = Records::new(store);
+        records.set_start_failure(&rec.id, crate::container::Status::Dead, rec.exit_code, &problems)?;
+        return Err(crate::container::ContainerError::RemoveFailed { id: rec.id.clone(), problems }.into());
+    }
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|source| crate::container::ContainerError::Io {
             id: rec.id.clone(),

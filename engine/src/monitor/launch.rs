@@ -1,9 +1,12 @@
 //! Stage two: libcontainer creates the container (namespaces, pivot_root, mounts, cgroups, seccomp,
-//! capabilities) from the bundle and starts the command, with stdout/stderr on pipes the monitor reads.
+//! capabilities) from the bundle and starts the command, with stdout/stderr on pipes the monitor reads, or
+//! with a pty whose master libcontainer hands over on a console socket (`-t`).
 
 use std::fs::File;
-use std::io::{PipeReader, pipe};
+use std::io::pipe;
+use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::time::Duration;
 
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
@@ -13,13 +16,13 @@ use super::prepare::Bundle;
 use super::{MonitorError, STATE_ROOT};
 use crate::container::ContainerRecord;
 use crate::network::Networks;
+use crate::session::server::ProcessIo;
 
-/// A started container and the read ends of its output.
+/// A started container and the monitor's ends of its stdio.
 pub(super) struct Running {
     pub(super) container: Container,
     pub(super) pid: i32,
-    pub(super) stdout: PipeReader,
-    pub(super) stderr: PipeReader,
+    pub(super) io: ProcessIo,
 }
 
 pub(super) fn launch(
@@ -35,17 +38,26 @@ pub(super) fn launch(
         source,
     };
     std::fs::create_dir_all(STATE_ROOT).map_err(|e| io_err("create runtime state dir", e))?;
-    let (stdout_r, stdout_w) = pipe().map_err(|e| io_err("create stdout pipe", e))?;
-    let (stderr_r, stderr_w) = pipe().map_err(|e| io_err("create stderr pipe", e))?;
-    let stdin = File::open("/dev/null").map_err(|e| io_err("open /dev/null", e))?;
-
     let failed = |err: libcontainer::error::LibcontainerError| classify(&err, &bundle.executable);
-    let mut container = ContainerBuilder::new(rec.id.clone(), SyscallType::default())
-        .with_root_path(STATE_ROOT)
-        .map_err(failed)?
-        .with_stdin(stdin)
-        .with_stdout(stdout_w)
-        .with_stderr(stderr_w)
+    let builder =
+        ContainerBuilder::new(rec.id.clone(), SyscallType::default()).with_root_path(STATE_ROOT).map_err(failed)?;
+    let (builder, io) = if rec.options.tty {
+        let console = crate::session::ConsoleSocket::bind(&dir.join("console.sock"))
+            .map_err(|e| io_err("listen on console socket", e))?;
+        (builder.with_console_socket(Some(console.path())), Stdio::Tty(console))
+    } else {
+        let (stdout_r, stdout_w) = pipe().map_err(|e| io_err("create stdout pipe", e))?;
+        let (stderr_r, stderr_w) = pipe().map_err(|e| io_err("create stderr pipe", e))?;
+        let (stdin, stdin_w): (OwnedFd, Option<OwnedFd>) = if rec.options.open_stdin {
+            let (r, w) = pipe().map_err(|e| io_err("create stdin pipe", e))?;
+            (r.into(), Some(w.into()))
+        } else {
+            (File::open("/dev/null").map_err(|e| io_err("open /dev/null", e))?.into(), None)
+        };
+        let builder = builder.with_stdin(stdin).with_stdout(stdout_w).with_stderr(stderr_w);
+        (builder, Stdio::Pipes(ProcessIo::Pipes { stdout: stdout_r.into(), stderr: stderr_r.into(), stdin: stdin_w }))
+    };
+    let mut container = builder
         .validate_id()
         .map_err(failed)?
         .as_init(&bundle.dir)
@@ -53,6 +65,16 @@ pub(super) fn launch(
         .with_detach(true)
         .build()
         .map_err(failed)?;
+    let io = match io {
+        Stdio::Pipes(io) => io,
+        Stdio::Tty(console) => match console.receive_master(CONSOLE_TIMEOUT) {
+            Ok(master) => ProcessIo::Tty { master },
+            Err(e) => {
+                let _ = container.delete(true);
+                return Err(io_err("receive the pty master on the console socket", e));
+            }
+        },
+    };
     if let Some(pid) = container.pid()
         && let Err(err) = super::wiring::wire(networks, rec, pid.as_raw(), &bundle.network, dir)
     {
@@ -67,11 +89,20 @@ pub(super) fn launch(
         let _ = container.delete(true);
         return Err(MonitorError::Launch { message: "container started without a pid".into(), exit_code: 125 });
     };
-    Ok(Running { container, pid: pid.as_raw(), stdout: stdout_r, stderr: stderr_r })
+    Ok(Running { container, pid: pid.as_raw(), io })
+}
+
+/// How long the container's init may take to send its pty master once created.
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The monitor's ends of the container's stdio while the container is being created.
+enum Stdio {
+    Pipes(ProcessIo),
+    Tty(crate::session::ConsoleSocket),
 }
 
 /// Turns libcontainer's failure into Docker's message and exit code for the common cases.
-fn classify(err: &dyn std::error::Error, executable: &str) -> MonitorError {
+pub(crate) fn classify(err: &dyn std::error::Error, executable: &str) -> MonitorError {
     let mut chain = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

@@ -11,7 +11,7 @@ mod exe;
 mod launch;
 mod prepare;
 pub(crate) mod procfs;
-mod pump;
+pub(crate) mod pump;
 mod ready;
 mod wiring;
 
@@ -66,17 +66,17 @@ pub enum MonitorError {
         #[source]
         source: std::io::Error,
     },
-    #[error("waiting for container {id}: {source}")]
-    Wait {
+    #[error("serving the stdio of container {id}: {source}")]
+    Session {
         id: String,
         #[source]
-        source: std::io::Error,
+        source: crate::session::SessionError,
     },
 }
 
 impl MonitorError {
     /// Docker's exit codes for a start that never ran the command: 127 not found, 126 not executable.
-    fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             MonitorError::Launch { exit_code, .. } => *exit_code,
             _ => 125,
@@ -91,6 +91,7 @@ pub fn seal() -> Result<(), MonitorError> {
 }
 
 pub use exe::exe_is_read_only;
+pub(crate) use launch::classify;
 
 /// The monitor's main: runs the container with id `id` under the state root `root` until it is done for
 /// good, then returns the process exit code. `ready` receives the first start's outcome.
@@ -152,6 +153,7 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
             records.set_exit(id, exit, Status::Exited, &now)?;
             if rec.options.auto_remove {
                 cleanup::remove_container(&store, &networks, &rec)?;
+                crate::volume::remove_anonymous(&store, &rec.options.mounts).map_err(crate::Error::from)?;
             }
             // Last, so a foreground `run --rm` returns only once the container is gone.
             if let Some(mut r) = ready.take() {
@@ -209,11 +211,21 @@ fn run_once(
             return Err(err);
         }
     };
+    // Listening before "started" is reported, so `run -it` can attach as soon as it hears.
+    let mut server = match pump::listen(rec, &dir) {
+        Ok(s) => s,
+        Err(err) => {
+            cleanup::delete_container(running.container, rec);
+            cleanup::teardown(networks, rec, &dir);
+            return Err(err);
+        }
+    };
     Records::new(store).set_running(&rec.id, running.pid, &chrono::Utc::now().to_rfc3339())?;
     if let Some(r) = ready.as_mut() {
         r.send(&ReadyMessage::Started { pid: running.pid });
     }
-    let result = pump::pump(&rec.id, running.pid, running.stdout, running.stderr, log);
+    let result = pump::pump(&rec.id, running.pid, running.io, &mut server, log);
+    drop(server);
     let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();
     cleanup::delete_container(running.container, rec);
     cleanup::teardown(networks, rec, &dir);

@@ -26,7 +26,9 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
     let cgroup = Cgroup::for_container(&rec.id).path();
     let network = rec.options.network_mode(&image.config).map_err(crate::Error::from)?;
     let etc_files = super::wiring::create_etc_files(rec, dir)?;
-    let spec = build_spec(&SpecInput {
+    let volume_err = |e: crate::volume::VolumeError| MonitorError::Engine(e.into());
+    crate::volume::seed_volumes(store, rec, &rootfs.merged).map_err(volume_err)?;
+    let mut spec = build_spec(&SpecInput {
         id: &rec.id,
         image: &image.config,
         options: &rec.options,
@@ -36,6 +38,9 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
         network_namespace: network.needs_netns(),
         etc_files: &etc_files,
     })?;
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.extend(crate::volume::oci_mounts(store.root(), rec, &rootfs.merged).map_err(volume_err)?);
+    spec.set_mounts(Some(mounts));
     let process = spec.process().as_ref();
     // Docker creates a missing working directory; do it inside the rootfs, never through its symlinks.
     if let Some(cwd) = process.map(|p| p.cwd().to_string_lossy().into_owned()) {

@@ -433,25 +433,6 @@ impl Networks {
         }
     }
 
-    /// Disconnects every container that `is_alive` says is gone (a monitor killed before its cleanup ran);
-    /// returns their ids. For the engine's reconcile pass after a crash or reboot.
-    pub fn detach_dead(&self, is_alive: impl Fn(&str) -> bool) -> Result<Vec<String>, NetworkError> {
-        let ids: Vec<String> = {
-            let conn = self.store.conn();
-            let mut stmt = conn
-                .prepare("SELECT DISTINCT container_id FROM network_endpoints ORDER BY container_id")
-                .map_err(|e| self.store.db_err(e))?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.store.db_err(e))?;
-            rows.collect::<Result<_, _>>().map_err(|e| self.store.db_err(e))?
-        };
-        let mut detached = Vec::new();
-        for id in ids.into_iter().filter(|id| !is_alive(id)) {
-            self.detach(&id, None)?;
-            detached.push(id);
-        }
-        Ok(detached)
-    }
-
     /// The container's networks as `inspect` shows them.
     pub fn settings(&self, container_id: &str) -> Result<NetworkSettings, NetworkError> {
         let endpoints = ipam::endpoints_of_container(&self.store, container_id)?;

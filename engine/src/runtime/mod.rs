@@ -16,7 +16,7 @@ pub use caps::{DEFAULT_CAPABILITIES, parse_capability};
 pub use options::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
 pub use rootfs::{Rootfs, is_mounted};
 pub use seccomp::{DEFAULT_PROFILE, SeccompProfile};
-pub use spec::{SpecInput, build_spec, effective_command, find_init_binary};
+pub use spec::{SpecInput, build_spec, effective_command, find_init_binary, privileged_capabilities, resolve_user_in};
 
 /// Creates `path` (and parents) inside `root` without following symlinks out of it.
 pub fn create_dir_in_root(root: &std::path::Path, path: &str) -> Result<(), RuntimeError> {

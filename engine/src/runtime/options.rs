@@ -53,6 +53,12 @@ pub struct RunOptions {
     pub publish_all: bool,
     /// Networks joined with `network connect`, joined again at every start.
     pub extra_networks: Vec<String>,
+    /// `-t`: the process gets a pty (its master held by the monitor, served on the attach socket).
+    pub tty: bool,
+    /// `-i`: attached clients' input reaches the process (a pipe, or the pty).
+    pub open_stdin: bool,
+    /// `-v`, `--mount`, `--tmpfs` and the image's VOLUMEs; create names every volume.
+    pub mounts: Vec<crate::volume::MountSpec>,
 }
 
 impl RunOptions {

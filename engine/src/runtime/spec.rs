@@ -100,7 +100,11 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         user::resolve(input.id, user_spec.as_deref(), read("/etc/passwd")?.as_deref(), read("/etc/group")?.as_deref())?;
 
     let hostname = opts.hostname.clone().unwrap_or_else(|| input.id.chars().take(12).collect());
-    let env = environment(image.and_then(|c| c.env().as_ref()), &opts.env, &hostname, identity.home.as_deref());
+    let mut env = environment(image.and_then(|c| c.env().as_ref()), &opts.env, &hostname, identity.home.as_deref());
+    // Docker's `-t`: a terminal type for programs that need one, unless the image or user chose.
+    if opts.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_string());
+    }
 
     let capabilities = caps::resolve(&opts.cap_add, &opts.cap_drop, opts.privileged)?;
     let seccomp = match (&opts.seccomp, opts.privileged) {
@@ -124,7 +128,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         user = user.additional_gids(identity.additional_gids.clone());
     }
     let mut process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(opts.tty)
         .args(args)
         .env(env)
         .cwd(cwd)
@@ -168,6 +172,25 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         .annotations(annotations)
         .build()
         .map_err(|e| invalid("spec", e))
+}
+
+/// An exec's `-u user[:group]` resolved against the container's /etc/passwd and /etc/group under `rootfs`:
+/// uid, gid and supplementary gids.
+pub fn resolve_user_in(id: &str, rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>), RuntimeError> {
+    let read = |path: &str| {
+        inroot::read_to_string(rootfs, path).map_err(|err| RuntimeError::io("read", rootfs.join(&path[1..]), err))
+    };
+    let identity = user::resolve(id, Some(user), read("/etc/passwd")?.as_deref(), read("/etc/group")?.as_deref())?;
+    Ok((identity.uid, identity.gid, identity.additional_gids))
+}
+
+/// Every capability this process may grant, as a spec's capability sets: `exec --privileged`.
+pub fn privileged_capabilities() -> Result<oci_spec::runtime::LinuxCapabilities, RuntimeError> {
+    capability_sets(caps::resolve(&[], &[], true)?).map_err(|e| RuntimeError::InvalidOption {
+        option: "--privileged",
+        value: "capabilities".to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Docker's rule: `--entrypoint` replaces the image's Entrypoint and drops its Cmd; arguments after
@@ -388,6 +411,30 @@ mod tests {
             network_namespace: options.network.as_deref() != Some("host"),
             etc_files: &[],
         })
+    }
+
+    #[test]
+    fn tty_gives_a_terminal_and_a_term() {
+        let f = fixture();
+        let plain = spec_for(&f, &RunOptions::default(), None).unwrap();
+        let p = plain.process().as_ref().unwrap();
+        assert_eq!(p.terminal(), Some(false));
+        assert!(!p.env().as_ref().unwrap().iter().any(|e| e.starts_with("TERM=")));
+        let tty = spec_for(&f, &RunOptions { tty: true, ..RunOptions::default() }, None).unwrap();
+        let p = tty.process().as_ref().unwrap();
+        assert_eq!(p.terminal(), Some(true));
+        assert!(p.env().as_ref().unwrap().contains(&"TERM=xterm".to_string()));
+        let own = RunOptions { tty: true, env: vec!["TERM=vt100".into()], ..RunOptions::default() };
+        let env = spec_for(&f, &own, None).unwrap().process().as_ref().unwrap().env().clone().unwrap();
+        assert_eq!(env.iter().filter(|e| e.starts_with("TERM=")).collect::<Vec<_>>(), vec!["TERM=vt100"]);
+    }
+
+    #[test]
+    fn exec_users_resolve_in_the_rootfs() {
+        let f = fixture();
+        assert_eq!(resolve_user_in("c", f.rootfs.path(), "www").unwrap(), (33, 33, Vec::new()));
+        assert_eq!(resolve_user_in("c", f.rootfs.path(), "1000:33").unwrap().0, 1000);
+        assert!(resolve_user_in("c", f.rootfs.path(), "nobody-here").is_err());
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //!   └──< repo_digests  name@digest → image
 //!
 //! networks ──< network_endpoints ──< port_mappings   (a container's address on a network, its published ports)
+//! volumes ──< volume_mounts >── containers           (see volume::schema)
 //! ```
 //! Migrations run in order, each once, tracked by `PRAGMA user_version`. Append; never edit a shipped one.
 
-pub(crate) const MIGRATIONS: &[&str] = &[IMAGES_V1, crate::container::schema::CONTAINERS_V1, NETWORKS_V1];
+pub(crate) const MIGRATIONS: &[&str] =
+    &[IMAGES_V1, crate::container::schema::CONTAINERS_V1, NETWORKS_V1, crate::volume::schema::VOLUMES_V1];
 
 const IMAGES_V1: &str = "
 CREATE TABLE images (

@@ -1,14 +1,15 @@
-//! [`Backend`] over the in-process engine: images, pulls, containers, their logs and stats. Shells answer
-//! `Unsupported` until the engine offers exec sessions.
+//! [`Backend`] over the in-process engine: images, pulls, containers, their logs and stats, and shells (exec
+//! sessions with a pty, pumped into [`BackendEvent::ShellOutput`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_engine::container::{ContainerRecord, ListOptions, Status};
+use berth_engine::container::{ContainerRecord, ExecOptions, ListOptions, Status};
 use berth_engine::events::{Event, LayerProgress};
 use berth_engine::logs::{LogFilter, LogFollower};
 use berth_engine::reference::Reference;
+use berth_engine::session::Output;
 use berth_engine::stats::StatsSnapshot;
 use berth_engine::store::{ImageRecord, RemovedImage, StoreError};
 use berth_engine::{Engine, pull::PullOptions};
@@ -23,8 +24,8 @@ use super::{
     RunRequest, StatsSample,
 };
 
-/// Why the shell pane has nothing to attach to.
-const NO_EXEC: &str = "the engine has no exec sessions yet";
+/// The shell a pane opens: bash when the image has it, else sh.
+const SHELL: &str = "if [ -x /bin/bash ]; then exec /bin/bash; else exec /bin/sh; fi";
 
 /// How often a followed container's stats are sampled, as `docker stats` does.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
@@ -34,6 +35,28 @@ pub struct EngineBackend {
     subscribers: Subscribers,
     log_tasks: Tasks,
     stats_tasks: Tasks,
+    shells: Shells,
+}
+
+/// What a shell pane sends to its session.
+enum ShellInput {
+    Bytes(Vec<u8>),
+    Resize(u16, u16),
+}
+
+/// Open shell sessions by number: the sender feeding each session's writer task.
+#[derive(Default)]
+struct Shells {
+    next: std::sync::atomic::AtomicU64,
+    inputs: Arc<std::sync::Mutex<HashMap<u64, mpsc::UnboundedSender<ShellInput>>>>,
+}
+
+impl Shells {
+    fn send(&self, session: u64, input: ShellInput) {
+        if let Some(tx) = self.inputs.lock().unwrap_or_else(|e| e.into_inner()).get(&session) {
+            let _ = tx.send(input);
+        }
+    }
 }
 
 impl EngineBackend {
@@ -43,6 +66,7 @@ impl EngineBackend {
             subscribers: Subscribers::default(),
             log_tasks: Tasks::default(),
             stats_tasks: Tasks::default(),
+            shells: Shells::default(),
         }
     }
 
@@ -352,21 +376,62 @@ impl Backend for EngineBackend {
         self.stats_tasks.stop(&id);
     }
 
-    fn open_shell(&self, id: String, _cols: u16, _rows: u16) -> BoxFuture<'_, Result<u64, BackendError>> {
-        unsupported("exec", id, NO_EXEC)
+    fn open_shell(&self, id: String, cols: u16, rows: u16) -> BoxFuture<'_, Result<u64, BackendError>> {
+        Box::pin(async move {
+            let options = ExecOptions {
+                cmd: vec!["/bin/sh".into(), "-c".into(), SHELL.into()],
+                env: vec!["TERM=xterm-256color".into()],
+                tty: true,
+                stdin: true,
+                cols,
+                rows,
+                ..ExecOptions::default()
+            };
+            let session = match self.engine.exec(&id, options).await {
+                Ok(Some(session)) => session,
+                Ok(None) => return Err(Self::failed("exec", &id, "the exec returned no session")),
+                Err(e) => return Err(Self::failed("exec", &id, e)),
+            };
+            let number = self.shells.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (mut reader, mut writer) = session.into_split();
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            self.shells.inputs.lock().unwrap_or_else(|e| e.into_inner()).insert(number, tx);
+            tokio::spawn(async move {
+                while let Some(input) = rx.recv().await {
+                    let sent = match input {
+                        ShellInput::Bytes(bytes) => writer.write_stdin(&bytes).await,
+                        ShellInput::Resize(cols, rows) => writer.resize(cols, rows).await,
+                    };
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            });
+            let subscribers = self.subscribers.clone();
+            let inputs = self.shells.inputs.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(output)) = reader.read().await {
+                    let bytes = match output {
+                        Output::Stdout(bytes) | Output::Stderr(bytes) => bytes,
+                        Output::Error(message) => format!("\r\n{message}\r\n").into_bytes(),
+                        Output::Exit(_) => break,
+                    };
+                    subscribers.send(BackendEvent::ShellOutput { session: number, bytes });
+                }
+                inputs.lock().unwrap_or_else(|e| e.into_inner()).remove(&number);
+                subscribers.send(BackendEvent::ShellClosed { session: number });
+            });
+            Ok(number)
+        })
     }
 
-    fn shell_input(&self, _session: u64, _bytes: Vec<u8>) {}
+    fn shell_input(&self, session: u64, bytes: Vec<u8>) {
+        self.shells.send(session, ShellInput::Bytes(bytes));
+    }
 
-    fn resize_shell(&self, _session: u64, _cols: u16, _rows: u16) {}
-}
-
-fn unsupported<T: Send + 'static>(
-    operation: &'static str,
-    target: String,
-    reason: &'static str,
-) -> BoxFuture<'static, Result<T, BackendError>> {
-    Box::pin(async move { Err(BackendError::Unsupported { operation, target, reason }) })
+    fn resize_shell(&self, session: u64, cols: u16, rows: u16) {
+        self.shells.send(session, ShellInput::Resize(cols, rows));
+    }
 }
 
 #[cfg(test)]

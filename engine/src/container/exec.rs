@@ -1,0 +1,129 @@
+//! `exec` and `attach` as engine operations. An exec's process lives in a helper process (`berth __exec`,
+//! detached like the monitor), never in the caller, so a TUI pane or a second client can join it; the caller
+//! gets a [`Session`] on the helper's socket.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::lifecycle::read_message;
+use super::{ContainerError, ContainerRecord, Status};
+use crate::monitor::ReadyMessage;
+use crate::session::{Session, SessionError};
+use crate::{Engine, Error};
+
+/// The hidden first argument of the exec helper: `berth __exec ROOT CONTAINER-ID EXEC-ID`.
+pub const EXEC_SUBCOMMAND: &str = "__exec";
+
+/// What `berth exec` asks for, as Docker names it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecOptions {
+    pub cmd: Vec<String>,
+    /// `-e KEY=VALUE`, over the container's environment.
+    pub env: Vec<String>,
+    /// `-u user[:group]`; the container's user when None.
+    pub user: Option<String>,
+    /// `-w`; the container's working directory when None.
+    pub workdir: Option<String>,
+    /// Every capability, as the container's `--privileged` would give.
+    pub privileged: bool,
+    /// `-t`: a pty.
+    pub tty: bool,
+    /// `-i`: the session's input reaches the process.
+    pub stdin: bool,
+    /// `-d`: run in the background; output is discarded and no session is returned.
+    pub detach: bool,
+    /// Initial window size with `tty` (0 leaves the pty's default).
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// Where an exec helper finds its options and serves its session.
+pub(crate) fn exec_dir(container_dir: &Path) -> PathBuf {
+    container_dir.join("exec")
+}
+
+pub(crate) fn exec_options_path(container_dir: &Path, exec_id: &str) -> PathBuf {
+    exec_dir(container_dir).join(format!("{exec_id}.json"))
+}
+
+pub(crate) fn exec_socket_path(container_dir: &Path, exec_id: &str) -> PathBuf {
+    exec_dir(container_dir).join(format!("{exec_id}.sock"))
+}
+
+/// Exec and attach are refused unless the container runs, with its state named.
+fn ensure_running(rec: &ContainerRecord, action: &'static str) -> Result<(), ContainerError> {
+    if rec.status == Status::Running {
+        return Ok(());
+    }
+    Err(ContainerError::InvalidState { id: rec.id.clone(), status: rec.status, action })
+}
+
+impl Engine {
+    /// Runs a process inside a running container. Returns its session, or None with `detach`.
+    pub async fn exec(&self, container: &str, options: ExecOptions) -> Result<Option<Session>, SessionError> {
+        let rec = self.container(container)?;
+        ensure_running(&rec, "exec")?;
+        if options.cmd.is_empty() {
+            return Err(SessionError::Exec { id: rec.id, message: "no command given".into(), exit_code: 125 });
+        }
+        let dir = rec.dir(self.store().root());
+        let exec_id: String = super::names::new_id().chars().take(16).collect();
+        let id = rec.id.clone();
+        let io = |action: &'static str, path: PathBuf| {
+            let id = id.clone();
+            move |source| ContainerError::Io { id, action, path, source }
+        };
+        std::fs::create_dir_all(exec_dir(&dir)).map_err(io("create", exec_dir(&dir)))?;
+        let options_path = exec_options_path(&dir, &exec_id);
+        let json =
+            serde_json::to_vec(&options).map_err(|e| io("encode", options_path.clone())(std::io::Error::other(e)))?;
+        std::fs::write(&options_path, json).map_err(io("write", options_path.clone()))?;
+
+        let root = self.store().root().as_os_str();
+        let args = [OsStr::new(EXEC_SUBCOMMAND), root, OsStr::new(&rec.id), OsStr::new(&exec_id)];
+        let mut channel = match self.spawn_helper(&rec.id, &args) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_file(&options_path);
+                return Err(e.into());
+            }
+        };
+        let message = tokio::task::spawn_blocking(move || read_message(&mut channel)).await.ok().flatten();
+        match message {
+            Some(ReadyMessage::Started { .. }) if options.detach => Ok(None),
+            Some(ReadyMessage::Started { .. }) => {
+                let mut session = Session::connect(&exec_socket_path(&dir, &exec_id)).await?;
+                if options.tty && options.cols > 0 && options.rows > 0 {
+                    session.resize(options.cols, options.rows).await?;
+                }
+                Ok(Some(session))
+            }
+            Some(ReadyMessage::Failed { error, exit_code }) => {
+                Err(SessionError::Exec { id: rec.id, message: error, exit_code })
+            }
+            Some(ReadyMessage::Exited { .. }) | None => {
+                let _ = std::fs::remove_file(&options_path);
+                Err(SessionError::Exec {
+                    id: rec.id,
+                    message: "the exec helper exited before the process started".into(),
+                    exit_code: 125,
+                })
+            }
+        }
+    }
+
+    /// Attaches to a running container's main process: its output from now on, and (with `-i`) its input.
+    pub async fn attach(&self, container: &str) -> Result<Session, SessionError> {
+        let rec = self.container(container)?;
+        ensure_running(&rec, "attach")?;
+        Session::connect(&crate::monitor::pump::attach_socket(&rec.dir(self.store().root()))).await
+    }
+}
+
+impl From<ContainerError> for SessionError {
+    fn from(e: ContainerError) -> Self {
+        SessionError::from(Error::from(e))
+    }
+}

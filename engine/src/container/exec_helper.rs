@@ -1,0 +1,265 @@
+//! The exec helper process (`berth __exec ROOT ID EXEC-ID`, detached and single-threaded like the monitor):
+//! joins the container with libcontainer's tenant builder (namespaces, cgroup, capabilities, and the
+//! container's seccomp profile, loaded by [`SeccompExecutor`] since the tenant builder drops it), holds the
+//! process's pty or pipes, and serves `exec/<exec-id>.sock` until the process exits.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::pipe;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::oci_spec::runtime::{LinuxSeccomp, Process, Spec, UserBuilder};
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+
+use super::exec::{ExecOptions, exec_dir, exec_options_path, exec_socket_path};
+use super::{Records, Status};
+use crate::monitor::{Ready, ReadyMessage, STATE_ROOT};
+use crate::session::ConsoleSocket;
+use crate::session::server::{ProcessIo, Server, serve, set_window_size};
+use crate::store::Store;
+
+/// How long the engine may take to connect after the helper said it listens.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the exec's process may take to send its pty master.
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an exec could not start, with Docker's exit code (126/127 for the command, 125 otherwise).
+struct Failure {
+    message: String,
+    exit_code: i32,
+}
+
+fn fail(message: impl std::fmt::Display) -> Failure {
+    Failure { message: message.to_string(), exit_code: 125 }
+}
+
+/// The helper's main; `ready` tells the engine "listening" (or why not). Returns the helper's exit code.
+pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready>) -> i32 {
+    let mut ready = ready;
+    let dir = super::records::container_dir(root, id);
+    let options_path = exec_options_path(&dir, exec_id);
+    let prepared = prepare(root, id, &dir, &options_path);
+    let _ = std::fs::remove_file(&options_path);
+    let (options, process) = match prepared {
+        Ok(p) => p,
+        Err(f) => return report(&mut ready, f),
+    };
+    let process_path = exec_dir(&dir).join(format!("{exec_id}.process.json"));
+    let result = if options.detach {
+        run_detached(id, &dir, exec_id, &options, &process, &process_path, &mut ready)
+    } else {
+        run_attached(id, &dir, exec_id, &options, &process, &process_path, &mut ready)
+    };
+    let _ = std::fs::remove_file(&process_path);
+    match result {
+        Ok(code) => code,
+        Err(f) => report(&mut ready, f),
+    }
+}
+
+fn report(ready: &mut Option<Ready>, failure: Failure) -> i32 {
+    if let Some(mut r) = ready.take() {
+        r.send(&ReadyMessage::Failed { error: failure.message, exit_code: failure.exit_code });
+    }
+    1
+}
+
+/// Reads the exec's options and builds the process it runs from the container's own.
+fn prepare(root: &Path, id: &str, dir: &Path, options_path: &Path) -> Result<(ExecOptions, Process), Failure> {
+    let store = Store::open(root).map_err(fail)?;
+    let rec = Records::new(&store).get(id).map_err(fail)?;
+    if rec.status != Status::Running {
+        return Err(fail(format!("container {id} is {}: cannot exec", rec.status)));
+    }
+    let text = std::fs::read(options_path).map_err(|e| fail(format!("reading {}: {e}", options_path.display())))?;
+    let options: ExecOptions =
+        serde_json::from_slice(&text).map_err(|e| fail(format!("parsing {}: {e}", options_path.display())))?;
+    let spec = Spec::load(dir.join("config.json")).map_err(|e| fail(format!("loading the spec of {id}: {e}")))?;
+    let process = exec_process(id, &spec, &options)?;
+    Ok((options, process))
+}
+
+/// The container's process with the exec's command, environment, user, directory, terminal and capabilities.
+fn exec_process(id: &str, spec: &Spec, options: &ExecOptions) -> Result<Process, Failure> {
+    let mut process = spec.process().clone().ok_or_else(|| fail(format!("container {id} has no process")))?;
+    process.set_args(Some(options.cmd.clone()));
+    let key = |e: &str| e.split_once('=').map_or(e.to_string(), |(k, _)| k.to_string());
+    let mut env = process.env().clone().unwrap_or_default();
+    for entry in &options.env {
+        env.retain(|e| key(e) != key(entry));
+        env.push(entry.clone());
+    }
+    if options.tty && !env.iter().any(|e| key(e) == "TERM") {
+        env.push("TERM=xterm".to_string());
+    }
+    process.set_env(Some(env));
+    if let Some(dir) = &options.workdir {
+        if !dir.starts_with('/') {
+            return Err(fail(format!("the working directory {dir:?} is not absolute")));
+        }
+        process.set_cwd(PathBuf::from(dir));
+    }
+    if let Some(user) = &options.user {
+        let rootfs = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
+        let (uid, gid, gids) = crate::runtime::resolve_user_in(id, &rootfs, user).map_err(fail)?;
+        let mut builder = UserBuilder::default().uid(uid).gid(gid);
+        if !gids.is_empty() {
+            builder = builder.additional_gids(gids);
+        }
+        process.set_user(builder.build().map_err(fail)?);
+    }
+    if options.privileged {
+        // The engine's spec types and libcontainer's are different oci-spec versions; JSON is their common form.
+        let caps = serde_json::to_value(crate::runtime::privileged_capabilities().map_err(fail)?).map_err(fail)?;
+        process.set_capabilities(Some(serde_json::from_value(caps).map_err(fail)?));
+    }
+    process.set_terminal(Some(options.tty));
+    Ok(process)
+}
+
+fn write_process(path: &Path, process: &Process) -> Result<(), Failure> {
+    let json = serde_json::to_vec(process).map_err(fail)?;
+    std::fs::write(path, json).map_err(|e| fail(format!("writing {}: {e}", path.display())))
+}
+
+/// Serves the session: waits for the first client, then starts the process and pumps it until it exits.
+fn run_attached(
+    id: &str,
+    dir: &Path,
+    exec_id: &str,
+    options: &ExecOptions,
+    process: &Process,
+    process_path: &Path,
+    ready: &mut Option<Ready>,
+) -> Result<i32, Failure> {
+    let mut server =
+        Server::bind(&exec_socket_path(dir, exec_id), false, options.stdin).map_err(fail)?.hang_up_when_alone();
+    if let Some(mut r) = ready.take() {
+        r.send(&ReadyMessage::Started { pid: std::process::id() as i32 });
+    }
+    server.wait_for_client(CLIENT_TIMEOUT).map_err(fail)?;
+    let started = write_process(process_path, process).and_then(|()| start(id, dir, exec_id, options, process_path));
+    let (pid, io) = match started {
+        Ok(s) => s,
+        Err(f) => {
+            server.fail(&f.message, f.exit_code);
+            return Ok(f.exit_code);
+        }
+    };
+    serve(pid, io, Some(&mut server), &mut |_, _| {}).map_err(fail)
+}
+
+/// `exec -d`: reports once the process runs, discards its output, reaps it.
+fn run_detached(
+    id: &str,
+    dir: &Path,
+    exec_id: &str,
+    options: &ExecOptions,
+    process: &Process,
+    process_path: &Path,
+    ready: &mut Option<Ready>,
+) -> Result<i32, Failure> {
+    write_process(process_path, process)?;
+    let (pid, io) = start(id, dir, exec_id, options, process_path)?;
+    if let Some(mut r) = ready.take() {
+        r.send(&ReadyMessage::Started { pid });
+    }
+    serve(pid, io, None, &mut |_, _| {}).map_err(fail)
+}
+
+/// Creates the process inside the container; returns its pid and the helper's ends of its stdio.
+fn start(
+    id: &str,
+    dir: &Path,
+    exec_id: &str,
+    options: &ExecOptions,
+    process_path: &Path,
+) -> Result<(i32, ProcessIo), Failure> {
+    let executable = options.cmd.first().cloned().unwrap_or_default();
+    let failed = |e: libcontainer::error::LibcontainerError| {
+        let err = crate::monitor::classify(&e, &executable);
+        Failure { exit_code: err.exit_code(), message: err.to_string() }
+    };
+    let spec = Spec::load(dir.join("config.json")).map_err(|e| fail(format!("loading the spec of {id}: {e}")))?;
+    let seccomp = if options.privileged { None } else { spec.linux().as_ref().and_then(|l| l.seccomp().clone()) };
+    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_root_path(STATE_ROOT)
+        .map_err(failed)?
+        .with_executor(SeccompExecutor { seccomp });
+    let console_path = exec_dir(dir).join(format!("{exec_id}.console.sock"));
+    let (builder, console, pipes) = if options.tty {
+        let console = ConsoleSocket::bind(&console_path).map_err(|e| fail(format!("console socket: {e}")))?;
+        (builder.with_console_socket(Some(console.path())), Some(console), None)
+    } else {
+        let pipe_err = |e: std::io::Error| fail(format!("creating stdio pipes: {e}"));
+        let (out_r, out_w) = pipe().map_err(pipe_err)?;
+        let (err_r, err_w) = pipe().map_err(pipe_err)?;
+        let (stdin, stdin_w): (OwnedFd, Option<OwnedFd>) = if options.stdin && !options.detach {
+            let (r, w) = pipe().map_err(pipe_err)?;
+            (r.into(), Some(w.into()))
+        } else {
+            (File::open("/dev/null").map_err(|e| fail(format!("opening /dev/null: {e}")))?.into(), None)
+        };
+        let io = ProcessIo::Pipes { stdout: out_r.into(), stderr: err_r.into(), stdin: stdin_w };
+        (builder.with_stdin(stdin).with_stdout(out_w).with_stderr(err_w), None, Some(io))
+    };
+    let pid = builder
+        .validate_id()
+        .map_err(failed)?
+        .as_tenant()
+        .with_process(Some(process_path))
+        .with_detach(true)
+        .build()
+        .map_err(failed)?
+        .as_raw();
+    let io = match (console, pipes) {
+        (Some(console), _) => {
+            let master =
+                console.receive_master(CONSOLE_TIMEOUT).map_err(|e| fail(format!("receiving the pty: {e}")))?;
+            if options.cols > 0 && options.rows > 0 {
+                set_window_size(std::os::fd::AsRawFd::as_raw_fd(&master), options.cols, options.rows);
+            }
+            ProcessIo::Tty { master }
+        }
+        (None, Some(io)) => io,
+        (None, None) => return Err(fail("no stdio for the exec")),
+    };
+    Ok((pid, io))
+}
+
+/// Loads the container's seccomp filter just before the exec's command runs. libcontainer's tenant builder
+/// drops the container's seccomp profile; runc applies it to exec'd processes, and so does berth. The filter
+/// loads after capabilities are dropped, which the kernel allows only with no_new_privs, so exec'd processes
+/// run with no_new_privs set (setuid binaries do not raise privileges inside an exec).
+#[derive(Clone)]
+struct SeccompExecutor {
+    seccomp: Option<LinuxSeccomp>,
+}
+
+impl Executor for SeccompExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(seccomp) = &self.seccomp {
+            // SAFETY: prctl with integer arguments only.
+            if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+                return Err(ExecutorError::Other(format!("no_new_privs: {}", std::io::Error::last_os_error())));
+            }
+            libcontainer::seccomp::initialize_seccomp(seccomp)
+                .map_err(|e| ExecutorError::Other(format!("loading the container's seccomp profile: {e}")))?;
+        }
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
+    }
+
+    fn setup_envs(&self, envs: HashMap<String, String>) -> Result<(), libcontainer::workload::ExecutorSetEnvsError> {
+        DefaultExecutor {}.setup_envs(envs)
+    }
+}

@@ -1,0 +1,558 @@
+//! The serving side of a session, for the single-threaded monitor and exec helper: one poll loop that copies
+//! the process's output to a sink (the log) and to every connected client, feeds client input to the process,
+//! applies resizes to its pty, and ends with an `Exit` frame to each client once the process is reaped.
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{Frame, SessionError};
+use crate::logs::Stream;
+
+/// A client that lets this much output pile up unread is dropped rather than stalling the container.
+const MAX_PENDING: usize = 4 << 20;
+
+/// Output produced before anyone attached that the first client still gets (a shell's first prompt).
+const MAX_BACKLOG: usize = 64 << 10;
+
+/// How long clients get to read their last frames once the process is gone.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The process's standard streams as the server holds them.
+pub enum ProcessIo {
+    /// The pty master: output, input and window size in one.
+    Tty { master: OwnedFd },
+    /// Pipes; `stdin` is None when the process's stdin is /dev/null.
+    Pipes { stdout: OwnedFd, stderr: OwnedFd, stdin: Option<OwnedFd> },
+}
+
+struct Client {
+    stream: UnixStream,
+    inbox: Vec<u8>,
+    outbox: Vec<u8>,
+}
+
+/// The listening socket and its clients.
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    clients: Vec<Client>,
+    /// Output kept for the first client while none has connected yet; None once one has (or when unwanted).
+    backlog: Option<Vec<u8>>,
+    /// Whether clients' input reaches the process (`-i`).
+    accept_input: bool,
+    /// Send the process SIGHUP once its last client left (an exec nobody watches any more), as a terminal
+    /// does when its window closes.
+    hangup_when_alone: bool,
+}
+
+impl Server {
+    /// Listens on `path` (mode 0600, replacing a stale socket). With `keep_backlog` the first client also
+    /// gets the output produced before it connected.
+    pub fn bind(path: &Path, keep_backlog: bool, accept_input: bool) -> Result<Server, SessionError> {
+        let io = |action: &'static str| {
+            let path = path.to_path_buf();
+            move |source| SessionError::Io { action, path, source }
+        };
+        let _ = std::fs::remove_file(path);
+        let listener = super::bind(path).map_err(io("listen on"))?;
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(io("chmod"))?;
+        listener.set_nonblocking(true).map_err(io("configure"))?;
+        Ok(Server {
+            listener,
+            path: path.to_path_buf(),
+            clients: Vec::new(),
+            backlog: keep_backlog.then(Vec::new),
+            accept_input,
+            hangup_when_alone: false,
+        })
+    }
+
+    /// Makes the process get SIGHUP when its last client disconnects.
+    pub fn hang_up_when_alone(mut self) -> Server {
+        self.hangup_when_alone = true;
+        self
+    }
+
+    /// Blocks until the first client connects (an exec starts its process only then, so no output is lost),
+    /// at most `timeout`: a caller that died before connecting must not leave the helper waiting forever.
+    pub fn wait_for_client(&mut self, timeout: Duration) -> Result<(), SessionError> {
+        let deadline = Instant::now() + timeout;
+        while self.clients.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let source = std::io::Error::new(ErrorKind::TimedOut, "no client connected");
+                return Err(SessionError::Io { action: "wait for a client on", path: self.path.clone(), source });
+            }
+            let mut fds = [libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            // SAFETY: one live pollfd.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, left.as_millis().min(i32::MAX as u128) as i32) };
+            if n < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() != ErrorKind::Interrupted {
+                    return Err(SessionError::Io {
+                        action: "wait for a client on",
+                        path: self.path.clone(),
+                        source: err,
+                    });
+                }
+            }
+            self.accept();
+        }
+        Ok(())
+    }
+
+    /// Tells every client why the process could not run, then lets them read it.
+    pub fn fail(&mut self, message: &str, exit_code: i32) {
+        self.broadcast(&Frame::Error(message.to_string()));
+        self.broadcast(&Frame::Exit(exit_code));
+        self.flush();
+    }
+
+    fn accept(&mut self) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let outbox = self.backlog.take().map(|b| Frame::Stdout(b).encode()).unwrap_or_default();
+            self.clients.push(Client { stream, inbox: Vec::new(), outbox });
+        }
+    }
+
+    fn broadcast(&mut self, frame: &Frame) {
+        if self.clients.is_empty() {
+            if let (Some(backlog), Frame::Stdout(data) | Frame::Stderr(data)) = (self.backlog.as_mut(), frame) {
+                let room = MAX_BACKLOG.saturating_sub(backlog.len());
+                backlog.extend_from_slice(&data[..data.len().min(room)]);
+            }
+            return;
+        }
+        let bytes = frame.encode();
+        self.clients.retain_mut(|c| {
+            c.outbox.extend_from_slice(&bytes);
+            c.outbox.len() <= MAX_PENDING
+        });
+    }
+
+    /// Writes what each client can take now; drops clients that went away.
+    fn send_pending(&mut self) {
+        self.clients.retain_mut(|c| {
+            while !c.outbox.is_empty() {
+                match c.stream.write(&c.outbox) {
+                    Ok(0) => return false,
+                    Ok(n) => {
+                        c.outbox.drain(..n);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+            true
+        });
+    }
+
+    /// Gives clients up to [`FLUSH_TIMEOUT`] to take their remaining frames.
+    fn flush(&mut self) {
+        let deadline = Instant::now() + FLUSH_TIMEOUT;
+        loop {
+            self.send_pending();
+            self.clients.retain(|c| !c.outbox.is_empty());
+            if self.clients.is_empty() || Instant::now() >= deadline {
+                return;
+            }
+            let mut fds: Vec<libc::pollfd> = self
+                .clients
+                .iter()
+                .map(|c| libc::pollfd { fd: c.stream.as_raw_fd(), events: libc::POLLOUT, revents: 0 })
+                .collect();
+            // SAFETY: fds is a live array of pollfd of the given length.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 50) };
+        }
+    }
+
+    /// Reads what client `i` sent; returns its complete frames, or None when it is gone.
+    fn receive(&mut self, i: usize) -> Option<Vec<Frame>> {
+        let client = &mut self.clients[i];
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match client.stream.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => client.inbox.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        let mut frames = Vec::new();
+        loop {
+            match Frame::decode(&mut client.inbox) {
+                Ok(Some(f)) => frames.push(f),
+                Ok(None) => return Some(frames),
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Serves the process `pid` (a child of this process) until it exits: output to `sink` and to the clients,
+/// their input and resizes to the process. Returns the exit code (128 + signal when killed) once reaped,
+/// after every client got its `Exit` frame (or the flush timed out).
+pub fn serve(
+    pid: i32,
+    io: ProcessIo,
+    mut server: Option<&mut Server>,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<i32, SessionError> {
+    let wait_err = |source: std::io::Error| SessionError::Wait { pid, source };
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if raw < 0 {
+        return Err(wait_err(std::io::Error::last_os_error()));
+    }
+    // SAFETY: the kernel just handed us this descriptor.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let (mut outputs, input, pty): (Vec<(Stream, std::fs::File)>, Option<std::fs::File>, Option<i32>) = match io {
+        ProcessIo::Tty { master } => {
+            let raw = master.as_raw_fd();
+            let file = std::fs::File::from(master);
+            let input = file.try_clone().ok();
+            (vec![(Stream::Stdout, file)], input, Some(raw))
+        }
+        ProcessIo::Pipes { stdout, stderr, stdin } => (
+            vec![(Stream::Stdout, stdout.into()), (Stream::Stderr, stderr.into())],
+            stdin.map(std::fs::File::from),
+            None,
+        ),
+    };
+    let mut input = Input::new(input);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut fds: Vec<libc::pollfd> = vec![libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        fds.extend(outputs.iter().map(|(_, f)| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }));
+        if let Some(fd) = input.waiting_fd() {
+            fds.push(libc::pollfd { fd, events: libc::POLLOUT, revents: 0 });
+        }
+        let listener_at = fds.len();
+        let mut polled_clients = 0;
+        if let Some(s) = server.as_deref() {
+            polled_clients = s.clients.len();
+            fds.push(libc::pollfd { fd: s.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.extend(s.clients.iter().map(|c| libc::pollfd {
+                fd: c.stream.as_raw_fd(),
+                events: libc::POLLIN | if c.outbox.is_empty() { 0 } else { libc::POLLOUT },
+                revents: 0,
+            }));
+        }
+        // SAFETY: fds is a live array of pollfd of the given length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(wait_err(err));
+        }
+        let exited = fds[0].revents != 0;
+        // New clients first: output read in this round was produced after they connected.
+        if let Some(s) = server.as_deref_mut()
+            && fds[listener_at].revents != 0
+        {
+            s.accept();
+        }
+        let mut closed = Vec::new();
+        for (i, p) in fds[1..=outputs.len()].iter().enumerate() {
+            if p.revents == 0 {
+                continue;
+            }
+            let (stream, file) = &mut outputs[i];
+            match file.read(&mut buf) {
+                Ok(0) => closed.push(i),
+                Ok(n) => deliver(*stream, &buf[..n], sink, server.as_deref_mut()),
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
+                // A pty master reads EIO once every slave descriptor is closed.
+                Err(_) => closed.push(i),
+            }
+        }
+        for i in closed.into_iter().rev() {
+            outputs.remove(i);
+        }
+        if let Some(s) = server.as_deref_mut() {
+            let mut gone = Vec::new();
+            for i in 0..polled_clients {
+                if fds[listener_at + 1 + i].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+                    continue;
+                }
+                match s.receive(i) {
+                    Some(frames) => {
+                        for f in frames {
+                            apply(f, s.accept_input, &mut input, pty);
+                        }
+                    }
+                    None => gone.push(i),
+                }
+            }
+            let lost_clients = !gone.is_empty();
+            for i in gone.into_iter().rev() {
+                s.clients.remove(i);
+            }
+            if lost_clients && s.clients.is_empty() && s.hangup_when_alone {
+                // SAFETY: kill(2) on our own child; it may have exited already (ESRCH), which is fine.
+                unsafe { libc::kill(pid, libc::SIGHUP) };
+            }
+            s.send_pending();
+        }
+        input.flush();
+        if exited {
+            for (stream, file) in outputs.iter_mut() {
+                // SAFETY: setting O_NONBLOCK on a descriptor we own; never blocks on what is left.
+                unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+                while let Ok(n) = file.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    deliver(*stream, &buf[..n], sink, server.as_deref_mut());
+                }
+            }
+            let code = reap(pid).map_err(wait_err)?;
+            if let Some(s) = server {
+                s.accept();
+                s.broadcast(&Frame::Exit(code));
+                s.flush();
+            }
+            return Ok(code);
+        }
+    }
+}
+
+fn deliver(stream: Stream, data: &[u8], sink: &mut dyn FnMut(Stream, &[u8]), server: Option<&mut Server>) {
+    sink(stream, data);
+    if let Some(s) = server {
+        let frame = match stream {
+            Stream::Stdout => Frame::Stdout(data.to_vec()),
+            Stream::Stderr => Frame::Stderr(data.to_vec()),
+        };
+        s.broadcast(&frame);
+    }
+}
+
+/// A client's frame applied to the process.
+fn apply(frame: Frame, accept_input: bool, input: &mut Input, pty: Option<i32>) {
+    match frame {
+        Frame::Stdin(data) if accept_input => input.push(&data),
+        Frame::CloseStdin if accept_input && pty.is_none() => input.close_when_drained = true,
+        Frame::Resize { cols, rows } => {
+            if let Some(fd) = pty {
+                set_window_size(fd, cols, rows);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The process's input: client bytes wait here until the process takes them (the descriptor is
+/// non-blocking), so a process that stops reading never stalls the loop, its output or its exit. Input that
+/// cannot be written (the process closed its stdin) is dropped; the session goes on showing output.
+struct Input {
+    file: Option<std::fs::File>,
+    pending: Vec<u8>,
+    close_when_drained: bool,
+}
+
+impl Input {
+    fn new(file: Option<std::fs::File>) -> Input {
+        if let Some(f) = &file {
+            // SAFETY: F_GETFL/F_SETFL on a descriptor we own. For a pty this also makes the master's reads
+            // non-blocking, which the loop handles (it reads only what poll reported).
+            unsafe {
+                let flags = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+                libc::fcntl(f.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+            }
+        }
+        Input { file, pending: Vec::new(), close_when_drained: false }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        if self.file.is_some() && self.pending.len() + data.len() <= MAX_PENDING {
+            self.pending.extend_from_slice(data);
+        }
+    }
+
+    /// The descriptor to wait on for room, while input is waiting.
+    fn waiting_fd(&self) -> Option<i32> {
+        self.file.as_ref().filter(|_| !self.pending.is_empty()).map(|f| f.as_raw_fd())
+    }
+
+    /// Writes what the process takes now; closes the input once drained after `CloseStdin`.
+    fn flush(&mut self) {
+        while let Some(f) = self.file.as_mut()
+            && !self.pending.is_empty()
+        {
+            match f.write(&self.pending) {
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.file = None;
+                    self.pending.clear();
+                }
+            }
+        }
+        if self.close_when_drained && self.pending.is_empty() {
+            self.file = None;
+        }
+    }
+}
+
+/// TIOCSWINSZ on the pty master; the kernel sends SIGWINCH to the terminal's foreground process group.
+pub fn set_window_size(fd: i32, cols: u16, rows: u16) {
+    let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &size) };
+}
+
+/// Reaps our child `pid`.
+fn reap(pid: i32) -> std::io::Result<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    if libc::WIFEXITED(status) {
+        Ok(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Ok(128 + libc::WTERMSIG(status))
+    } else {
+        Ok(255)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    fn read_until_exit(stream: &mut UnixStream) -> (Vec<u8>, Vec<u8>, Option<i32>) {
+        let (mut out, mut err, mut buf) = (Vec::new(), Vec::new(), Vec::new());
+        let mut chunk = [0u8; 4096];
+        loop {
+            while let Some(frame) = Frame::decode(&mut buf).unwrap() {
+                match frame {
+                    Frame::Stdout(b) => out.extend(b),
+                    Frame::Stderr(b) => err.extend(b),
+                    Frame::Exit(code) => return (out, err, Some(code)),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            match stream.read(&mut chunk).unwrap() {
+                0 => return (out, err, None),
+                n => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    #[test]
+    fn clients_share_output_send_input_and_get_the_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let mut server = Server::bind(&path, false, true).unwrap();
+        let mut child = Command::new("sh")
+            .args(["-c", "read line; echo \"got $line\"; echo oops >&2; cat; exit 3"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let io = ProcessIo::Pipes {
+            stdout: child.stdout.take().unwrap().into(),
+            stderr: child.stderr.take().unwrap().into(),
+            stdin: Some(child.stdin.take().unwrap().into()),
+        };
+        let pid = child.id() as i32;
+        // Both clients are connected (queued on the listener) before any input exists.
+        let mut a = UnixStream::connect(&path).unwrap();
+        let mut b = UnixStream::connect(&path).unwrap();
+        let serving = std::thread::spawn(move || {
+            let mut logged = Vec::new();
+            let code = serve(pid, io, Some(&mut server), &mut |stream, data| logged.push((stream, data.to_vec())));
+            (code.unwrap(), logged)
+        });
+        a.write_all(&Frame::Stdin(b"hello\n".to_vec()).encode()).unwrap();
+        a.write_all(&Frame::Resize { cols: 80, rows: 24 }.encode()).unwrap();
+        b.write_all(&Frame::Stdin(b"more\n".to_vec()).encode()).unwrap();
+        b.write_all(&Frame::CloseStdin.encode()).unwrap();
+        let (out_a, err_a, code_a) = read_until_exit(&mut a);
+        let (out_b, err_b, code_b) = read_until_exit(&mut b);
+        let (code, logged) = serving.join().unwrap();
+        assert_eq!(code, 3);
+        assert_eq!((code_a, code_b), (Some(3), Some(3)));
+        assert_eq!(String::from_utf8_lossy(&out_a), "got hello\nmore\n");
+        assert_eq!(out_a, out_b, "every client sees the same output");
+        assert_eq!((err_a.as_slice(), err_b.as_slice()), (&b"oops\n"[..], &b"oops\n"[..]));
+        let logged_out: Vec<u8> =
+            logged.iter().filter(|(s, _)| *s == Stream::Stdout).flat_map(|(_, d)| d.clone()).collect();
+        assert_eq!(logged_out, out_a, "the sink (the log) gets the output too");
+        assert!(!path.exists(), "the socket is removed with the server");
+    }
+
+    #[test]
+    fn a_process_that_never_reads_its_input_does_not_stall_the_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let mut server = Server::bind(&path, false, true).unwrap();
+        let mut child = Command::new("sh")
+            .args(["-c", "echo up; sleep 0.5; echo done"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let io = ProcessIo::Pipes {
+            stdout: child.stdout.take().unwrap().into(),
+            stderr: child.stderr.take().unwrap().into(),
+            stdin: Some(child.stdin.take().unwrap().into()),
+        };
+        let pid = child.id() as i32;
+        let mut client = UnixStream::connect(&path).unwrap();
+        let serving = std::thread::spawn(move || serve(pid, io, Some(&mut server), &mut |_, _| {}).unwrap());
+        // Far more than a pipe holds: a blocking write would hang the server until the process read it.
+        for _ in 0..8 {
+            client.write_all(&Frame::Stdin(vec![b'x'; 64 * 1024]).encode()).unwrap();
+        }
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let code = loop {
+            match Frame::decode(&mut buf).unwrap() {
+                Some(Frame::Stdout(b)) => out.extend(b),
+                Some(Frame::Exit(code)) => break code,
+                Some(other) => panic!("unexpected {other:?}"),
+                None => {
+                    let n = client.read(&mut chunk).unwrap();
+                    assert!(n > 0, "the server closed without an exit frame");
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        };
+        assert_eq!((code, String::from_utf8_lossy(&out).as_ref()), (0, "up\ndone\n"));
+        assert_eq!(serving.join().unwrap(), 0);
+    }
+}
