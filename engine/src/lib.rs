@@ -17,6 +17,7 @@ pub mod reference;
 pub mod registry;
 pub mod runtime;
 pub mod session;
+pub mod stats;
 pub mod store;
 pub mod volume;
 
