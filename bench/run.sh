@@ -115,11 +115,13 @@ hyperfine --warmup 3 --runs "$RUNS" --export-json "$work/ps.json" -n "berth ps -
 
 # Memory per running container: every berth monitor, and conmon for a few podman containers.
 berth_rss=$(for pid in $(pgrep -f "__monitor $work/berth-root"); do awk '/^VmRSS/{print $2}' "/proc/$pid/status"; done | sort -n)
+berth_pss=$(for pid in $(pgrep -f "__monitor $work/berth-root"); do awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup"; done | sort -n)
 berth_anon=$(for pid in $(pgrep -f "__monitor $work/berth-root"); do awk '/^RssAnon/{print $2}' "/proc/$pid/status"; done | sort -n)
 for _ in 1 2 3 4 5; do $P --runtime "$podman_runtime" run -d --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$ref" sleep 600 >/dev/null; done
 conmon_rss=$(for pid in $(pgrep -f "conmon.*$work/podman-run"); do awk '/^VmRSS/{print $2}' "/proc/$pid/status"; done | sort -n)
+conmon_pss=$(for pid in $(pgrep -f "conmon.*$work/podman-run"); do awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup"; done | sort -n)
 
-python3 - "$work/run.json" "$work/ps.json" "$berth_rss" "$berth_anon" "$conmon_rss" "$work/net.json" <<'PY'
+python3 - "$work/run.json" "$work/ps.json" "$berth_rss" "$berth_anon" "$conmon_rss" "$work/net.json" "$berth_pss" "$conmon_pss" <<'PY'
 import json, statistics, sys
 net = json.load(open(sys.argv[6]))["results"]
 if len(net) == 2:
@@ -142,9 +144,12 @@ print(f"berth ps -a: {statistics.median(ps['times'])*1000:.1f} ms median  (goal 
 def kb(text):
     return [int(x) for x in text.split()]
 rss, anon, conmon = kb(sys.argv[3]), kb(sys.argv[4]), kb(sys.argv[5])
+pss, conmon_pss = kb(sys.argv[7]), kb(sys.argv[8])
+# RSS counts the berth binary's shared pages in every monitor; PSS splits them among the monitors sharing them.
 if rss:
-    print(f"berth monitor RSS: median {statistics.median(rss)/1024:.2f} MB, of which private (anon) "
-          f"{statistics.median(anon)/1024:.2f} MB, over {len(rss)} monitors  (goal < 2 MB)")
+    print(f"berth monitor: RSS median {statistics.median(rss)/1024:.2f} MB, PSS {statistics.median(pss)/1024:.2f} MB, "
+          f"private (anon) {statistics.median(anon)/1024:.2f} MB, over {len(rss)} monitors  (goal < 2 MB)")
 if conmon:
-    print(f"conmon RSS: median {statistics.median(conmon)/1024:.2f} MB over {len(conmon)}")
+    print(f"conmon: RSS median {statistics.median(conmon)/1024:.2f} MB, PSS {statistics.median(conmon_pss)/1024:.2f} MB "
+          f"over {len(conmon)}")
 PY

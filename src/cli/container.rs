@@ -576,16 +576,17 @@ async fn follow_until_exit(
     mut follower: LogFollower,
     started: berth_engine::container::StartOutcome,
 ) -> anyhow::Result<ExitCode> {
-    let exit = tokio::spawn(started.wait_exit());
-    loop {
-        let done = exit.is_finished();
+    let mut exit = tokio::spawn(started.wait_exit());
+    let exit = loop {
         print_entries(&follower.poll()?, false)?;
-        if done {
-            break;
+        tokio::select! {
+            ended = &mut exit => break ended?,
+            () = tokio::time::sleep(Duration::from_millis(25)) => {}
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let code = match exit.await? {
+    };
+    // Whatever the container wrote last, once it is gone.
+    print_entries(&follower.poll()?, false)?;
+    let code = match exit {
         Some(code) => code,
         None => engine.container(id).map(|r| r.exit_code).unwrap_or(125),
     };
