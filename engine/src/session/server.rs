@@ -469,8 +469,9 @@ mod tests {
         }
     }
 
-    /// A shell running `script` with all three streams on pipes, as the server gets a non-tty process.
-    fn piped(script: &str) -> (i32, ProcessIo) {
+    /// A shell running `script` with all three streams on pipes, as the server gets a non-tty process. The
+    /// server reaps it by pid.
+    fn piped(script: &str) -> (std::process::Child, ProcessIo) {
         let mut child = Command::new("sh")
             .args(["-c", script])
             .stdin(Stdio::piped())
@@ -483,7 +484,7 @@ mod tests {
             stderr: child.stderr.take().unwrap().into(),
             stdin: Some(child.stdin.take().unwrap().into()),
         };
-        (child.id() as i32, io)
+        (child, io)
     }
 
     #[test]
@@ -491,7 +492,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
         let mut server = Server::bind(&path, false, true).unwrap();
-        let (pid, io) = piped("read line; echo \"got $line\"; echo oops >&2; cat; exit 3");
+        let (child, io) = piped("read line; echo \"got $line\"; echo oops >&2; cat; exit 3");
+        let pid = child.id() as i32;
         // Both clients are connected (queued on the listener) before any input exists.
         let mut a = UnixStream::connect(&path).unwrap();
         let mut b = UnixStream::connect(&path).unwrap();
@@ -523,7 +525,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
         let mut server = Server::bind(&path, false, true).unwrap();
-        let (pid, io) = piped("echo up; sleep 0.5; echo done");
+        let (child, io) = piped("echo up; sleep 0.5; echo done");
+        let pid = child.id() as i32;
         let mut client = UnixStream::connect(&path).unwrap();
         let serving = std::thread::spawn(move || serve(pid, io, Some(&mut server), &mut |_, _| {}).unwrap());
         // Far more than a pipe holds: a blocking write would hang the server until the process read it.
