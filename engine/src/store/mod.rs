@@ -148,6 +148,11 @@ fn open_db(path: &Path) -> Result<Connection, StoreError> {
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let err = |source| StoreError::Db { path: path.into(), source };
+    // The common case, an up-to-date schema, needs no write transaction.
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err)?;
+    if current == schema::MIGRATIONS.len() {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
     let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err)?;
     let known = schema::MIGRATIONS.len();
