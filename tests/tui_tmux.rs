@@ -171,7 +171,7 @@ fn exec_helpers(root: &std::path::Path) -> usize {
         .flatten()
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| c.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>())
-        .filter(|args| args.iter().any(|a| a == "__exec") && args.iter().any(|a| *a == root))
+        .filter(|args| args.iter().any(|a| a == "__exec") && args.contains(&root))
         .count()
 }
 
