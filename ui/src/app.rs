@@ -19,6 +19,7 @@ use crate::dialogs::help::HelpDialog;
 use crate::dialogs::inspect::InspectDialog;
 use crate::dialogs::pull::{PullAction, PullDialog, PullPhase};
 use crate::dialogs::run::{RunAction, RunDialog};
+use crate::format;
 use crate::input::InputOutcome;
 use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
@@ -274,9 +275,11 @@ impl App {
         true
     }
 
-    /// Queues a refresh of the lists only read while their pane shows (networks, volumes).
+    /// Queues a refresh of the lists only read while their pane shows (images, networks, volumes); the
+    /// containers are read every tick, as the logs, stats and shell panes follow their selection.
     fn refresh_shown(&mut self) {
         match self.focus {
+            Pane::Images => self.effects.push(Effect::RefreshImages),
             Pane::Networks => self.effects.push(Effect::RefreshNetworks),
             Pane::Volumes => self.effects.push(Effect::RefreshVolumes),
             _ => {}
@@ -722,13 +725,18 @@ impl App {
         match msg {
             Msg::Tick(now) => {
                 let minute_changed = now.minute() != self.now.minute() || now.hour() != self.now.hour();
-                self.now = now;
+                let before = std::mem::replace(&mut self.now, now);
                 self.effects.push(Effect::RefreshContainers);
-                self.effects.push(Effect::RefreshImages);
                 self.refresh_shown();
-                let uptimes_shown = layout::on_containers_screen(self.focus)
-                    && self.containers.rows.iter().any(|r| r.started_at.is_some() && r.state.can_stop());
-                uptimes_shown || minute_changed
+                // Uptimes read "Up 5 minutes" most of the time: only a changed text is worth a redraw.
+                let uptime_moved = |t: &str| format::span(t, before) != format::span(t, now);
+                let uptimes_moved = layout::on_containers_screen(self.focus)
+                    && self
+                        .containers
+                        .rows
+                        .iter()
+                        .any(|r| r.state.can_stop() && r.started_at.as_deref().is_some_and(uptime_moved));
+                uptimes_moved || minute_changed
             }
             Msg::Images(Ok(rows)) => self.images.set_rows(rows),
             Msg::Containers(Ok(rows)) => {

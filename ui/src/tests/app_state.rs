@@ -272,8 +272,15 @@ fn remapped_keys_drive_the_app_and_the_help() {
 fn idle_ticks_redraw_only_when_something_shown_moves() {
     let mut app = app(ROOMY);
     let later = fake::now() + chrono::Duration::seconds(1);
-    assert!(app.update(Msg::Tick(later)), "a running container's uptime is on screen");
+    assert!(!app.update(Msg::Tick(later)), "uptimes in minutes read the same a second later");
     assert!(!app.update(Msg::Containers(Ok(fake::containers()))), "the same rows do not redraw");
+    let mut fresh = fake::containers();
+    fresh[0].started_at = Some("2026-01-01T23:59:50Z".into());
+    assert!(app.update(Msg::Containers(Ok(fresh))));
+    assert!(app.update(Msg::Tick(later + chrono::Duration::seconds(1))), "an uptime in seconds moves");
+    assert!(!app.take_effects().contains(&Effect::RefreshImages), "hidden images are not read");
+    key(&mut app, KeyCode::Char('2'));
+    assert!(app.take_effects().contains(&Effect::RefreshImages), "shown images are");
     key(&mut app, KeyCode::Char('6'));
     assert!(!app.update(Msg::Tick(later + chrono::Duration::seconds(1))), "nothing on the operations screen moves");
     assert!(app.update(Msg::Tick(later + chrono::Duration::seconds(60))), "a new minute changes ages");
