@@ -26,6 +26,8 @@ pub enum Error {
     #[error(transparent)]
     Network(Box<NetworkError>),
     #[error(transparent)]
+    Stats(#[from] crate::stats::StatsError),
+    #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
 }
 

@@ -17,6 +17,7 @@ pub mod reference;
 pub mod registry;
 pub mod runtime;
 pub mod session;
+pub mod stats;
 pub mod store;
 pub mod volume;
 
@@ -51,7 +52,8 @@ impl EngineOptions {
 /// The engine one berth process runs; every berth process may run one over the same root at once.
 pub struct Engine {
     store: Arc<Store>,
-    registry: Registry,
+    /// Built on first use: the TLS roots it loads cost more than most commands, which never reach a registry.
+    registry: std::sync::OnceLock<Registry>,
     config: Config,
     events: EventBus,
     networks: network::Networks,
@@ -61,9 +63,16 @@ impl Engine {
     pub fn open(opts: EngineOptions) -> Result<Engine, Error> {
         let store = Arc::new(Store::open(&opts.root)?);
         let config = opts.config;
-        let registry = Registry::new(registry_options(&config), Credentials::load())?;
         let networks = network::Networks::new(store.clone(), network::NetworkConfig::from_config(&config))?;
-        Ok(Engine { store, registry, config, events: EventBus::default(), networks })
+        Ok(Engine { store, registry: std::sync::OnceLock::new(), config, events: EventBus::default(), networks })
+    }
+
+    fn registry(&self) -> Result<Registry, Error> {
+        if let Some(registry) = self.registry.get() {
+            return Ok(registry.clone());
+        }
+        let registry = Registry::new(registry_options(&self.config), Credentials::load())?;
+        Ok(self.registry.get_or_init(|| registry).clone())
     }
 
     pub fn store(&self) -> &Store {
@@ -85,12 +94,12 @@ impl Engine {
 
     /// Pulls an image into the store; progress goes to the event stream.
     pub async fn pull(&self, reference: &str, opts: pull::PullOptions) -> Result<pull::Pulled, Error> {
-        pull::pull(self.store.clone(), self.registry.clone(), self.events.clone(), &self.config, reference, opts).await
+        pull::pull(self.store.clone(), self.registry()?, self.events.clone(), &self.config, reference, opts).await
     }
 
     /// Checks credentials against a registry, then saves them in Docker's credentials file.
     pub async fn login(&self, registry: &str, user: &str, password: &str) -> Result<(), Error> {
-        self.registry.check_login(registry, user, password).await?;
+        self.registry()?.check_login(registry, user, password).await?;
         Credentials::load().store(registry, user, password)?;
         Ok(())
     }

@@ -2,13 +2,14 @@
 
 mod attach;
 pub mod container;
-pub mod exec;
 mod cp;
+pub mod exec;
 mod format;
 mod images;
 mod login;
 mod network;
 mod pull;
+mod stats;
 mod terminal;
 mod volume;
 
@@ -56,6 +57,8 @@ pub enum Command {
     Containers(container::ContainerCommand),
     #[command(flatten)]
     Network(network::NetworkCommand),
+    /// Display a live stream of container resource usage statistics
+    Stats(stats::StatsArgs),
     #[command(flatten)]
     Volume(volume::VolumeCommand),
     /// Copy files/folders between a container and the local filesystem
@@ -78,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match command {
         Command::Containers(cmd) => return container::run(&engine, cmd).await,
+        Command::Stats(args) => return stats::run(&engine, args).await,
         Command::Images(cmd) => images::run(&engine, cmd),
         Command::Image(cmd) => images::run_image(&engine, cmd).await,
         Command::System(cmd) => images::run_system(&engine, cmd),

@@ -469,13 +469,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn clients_share_output_send_input_and_get_the_exit_code() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sock");
-        let mut server = Server::bind(&path, false, true).unwrap();
+    /// A shell running `script` with all three streams on pipes, as the server gets a non-tty process.
+    fn piped(script: &str) -> (i32, ProcessIo) {
         let mut child = Command::new("sh")
-            .args(["-c", "read line; echo \"got $line\"; echo oops >&2; cat; exit 3"])
+            .args(["-c", script])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -486,7 +483,15 @@ mod tests {
             stderr: child.stderr.take().unwrap().into(),
             stdin: Some(child.stdin.take().unwrap().into()),
         };
-        let pid = child.id() as i32;
+        (child.id() as i32, io)
+    }
+
+    #[test]
+    fn clients_share_output_send_input_and_get_the_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let mut server = Server::bind(&path, false, true).unwrap();
+        let (pid, io) = piped("read line; echo \"got $line\"; echo oops >&2; cat; exit 3");
         // Both clients are connected (queued on the listener) before any input exists.
         let mut a = UnixStream::connect(&path).unwrap();
         let mut b = UnixStream::connect(&path).unwrap();
@@ -518,19 +523,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
         let mut server = Server::bind(&path, false, true).unwrap();
-        let mut child = Command::new("sh")
-            .args(["-c", "echo up; sleep 0.5; echo done"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let io = ProcessIo::Pipes {
-            stdout: child.stdout.take().unwrap().into(),
-            stderr: child.stderr.take().unwrap().into(),
-            stdin: Some(child.stdin.take().unwrap().into()),
-        };
-        let pid = child.id() as i32;
+        let (pid, io) = piped("echo up; sleep 0.5; echo done");
         let mut client = UnixStream::connect(&path).unwrap();
         let serving = std::thread::spawn(move || serve(pid, io, Some(&mut server), &mut |_, _| {}).unwrap());
         // Far more than a pipe holds: a blocking write would hang the server until the process read it.

@@ -135,7 +135,9 @@ fn open_db(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+    // WAL with NORMAL stays consistent through any crash and loses at most the last commits on power loss
+    // (their files then become leftovers that gc removes); FULL cost an fsync per container state change.
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
     conn.pragma_update(None, "foreign_keys", true).map_err(err)?;
     migrate(&mut conn, path)?;
     Ok(conn)

@@ -1,8 +1,9 @@
-//! [`Backend`] over the in-process engine: images, pulls, containers, their logs, and shells (exec sessions
-//! with a pty, pumped into [`BackendEvent::ShellOutput`]).
+//! [`Backend`] over the in-process engine: images, pulls, containers, their logs and stats, networks, volumes,
+//! and shells (exec sessions with a pty, pumped into [`BackendEvent::ShellOutput`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use berth_engine::container::{ContainerRecord, ExecOptions, ListOptions, Status};
 use berth_engine::events::{Event, LayerProgress};
@@ -10,9 +11,11 @@ use berth_engine::logs::{LogFilter, LogFollower};
 use berth_engine::network::{DEFAULT_NETWORK, Endpoint, NetworkError, NetworkRecord};
 use berth_engine::reference::Reference;
 use berth_engine::session::Output;
+use berth_engine::stats::StatsSnapshot;
 use berth_engine::store::{ImageRecord, RemovedImage, StoreError};
 use berth_engine::volume::{PruneOptions, VolumeFilter, VolumeRecord};
 use berth_engine::{Engine, pull::PullOptions};
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::AbortHandle;
@@ -21,16 +24,20 @@ use super::follow::{self, Subscribers, Tasks};
 use super::run_request::create_request;
 use super::{
     Backend, BackendError, BackendEvent, ContainerOp, ContainerRow, ContainerState, ImageRow, LayerRow, LayerState,
-    NetworkRow, Pruned, RunRequest, VolumeRow,
+    NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
 };
 
 /// The shell a pane opens: bash when the image has it, else sh.
 const SHELL: &str = "if [ -x /bin/bash ]; then exec /bin/bash; else exec /bin/sh; fi";
 
+/// How often a followed container's stats are sampled, as `docker stats` does.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
 pub struct EngineBackend {
     engine: Arc<Engine>,
     subscribers: Subscribers,
     log_tasks: Tasks,
+    stats_tasks: Tasks,
     shells: Shells,
 }
 
@@ -77,6 +84,7 @@ impl EngineBackend {
             engine,
             subscribers: Subscribers::default(),
             log_tasks: Tasks::default(),
+            stats_tasks: Tasks::default(),
             shells: Shells::default(),
         }
     }
@@ -103,6 +111,19 @@ impl EngineBackend {
 fn image_row(record: ImageRecord, used_by: &HashMap<String, Vec<String>>) -> ImageRow {
     let used_by = used_by.get(&record.id).cloned().unwrap_or_default();
     ImageRow { id: record.id, tags: record.repo_tags, size: record.size, created: record.created, used_by }
+}
+
+fn stats_sample(snapshot: &StatsSnapshot) -> StatsSample {
+    let s = &snapshot.stats;
+    StatsSample {
+        cpu_percent: snapshot.cpu_percent,
+        memory_bytes: s.memory_usage,
+        memory_limit: s.memory_limit,
+        net_rx: s.net_rx,
+        net_tx: s.net_tx,
+        block_read: s.block_read,
+        block_write: s.block_write,
+    }
 }
 
 fn container_state(status: Status) -> ContainerState {
@@ -375,10 +396,27 @@ impl Backend for EngineBackend {
     }
 
     fn follow_stats(&self, id: String) -> BoxFuture<'_, Result<(), BackendError>> {
-        unsupported("stats", id, "the engine has no stats stream yet")
+        Box::pin(async move {
+            let target = id.clone();
+            let snapshots =
+                self.blocking("stats of", id.clone(), move |e| e.stats_stream(&target, STATS_INTERVAL)).await?;
+            let (subscribers, container) = (self.subscribers.clone(), id.clone());
+            // Samples flow until unfollowed, or until the container exits or a reading fails.
+            let task = tokio::spawn(async move {
+                let mut snapshots = std::pin::pin!(snapshots);
+                while let Some(Ok(snapshot)) = snapshots.next().await {
+                    subscribers
+                        .send(BackendEvent::Stats { container: container.clone(), sample: stats_sample(&snapshot) });
+                }
+            });
+            self.stats_tasks.replace(id, task.abort_handle());
+            Ok(())
+        })
     }
 
-    fn unfollow_stats(&self, _id: String) {}
+    fn unfollow_stats(&self, id: String) {
+        self.stats_tasks.stop(&id);
+    }
 
     fn open_shell(&self, id: String, cols: u16, rows: u16) -> BoxFuture<'_, Result<u64, BackendError>> {
         Box::pin(async move {
@@ -496,14 +534,6 @@ impl Backend for EngineBackend {
     }
 }
 
-fn unsupported<T: Send + 'static>(
-    operation: &'static str,
-    target: String,
-    reason: &'static str,
-) -> BoxFuture<'static, Result<T, BackendError>> {
-    Box::pin(async move { Err(BackendError::Unsupported { operation, target, reason }) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,6 +570,34 @@ mod tests {
         let exited = container_row(record(Status::Exited));
         assert_eq!((exited.state, exited.exit_code, exited.started_at), (ContainerState::Exited, Some(3), None));
         assert_eq!(container_row(record(Status::Paused)).state, ContainerState::Paused);
+    }
+
+    #[test]
+    fn a_stats_snapshot_becomes_the_panes_sample() {
+        let stats = berth_engine::stats::Stats {
+            memory_usage: 10,
+            memory_limit: 20,
+            net_rx: 1,
+            net_tx: 2,
+            block_read: 3,
+            block_write: 4,
+            ..Default::default()
+        };
+        let snapshot =
+            StatsSnapshot { id: "c".into(), name: "web".into(), cpu_percent: 150.0, memory_percent: 50.0, stats };
+        let sample = stats_sample(&snapshot);
+        assert_eq!(
+            sample,
+            StatsSample {
+                cpu_percent: 150.0,
+                memory_bytes: 10,
+                memory_limit: 20,
+                net_rx: 1,
+                net_tx: 2,
+                block_read: 3,
+                block_write: 4
+            }
+        );
     }
 
     #[test]

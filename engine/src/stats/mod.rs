@@ -1,0 +1,305 @@
+//! Container stats: one sample of a running container's counters, and a stream of Docker's computed figures
+//! (CPU %, memory usage/limit/%, network and block I/O, pids) about once an interval.
+//!
+//! Counters come from the container's cgroup (`cgroup.rs`, v1, hybrid or v2) and from the host's /proc
+//! (`host.rs`). CPU % is Docker's: the container's CPU time over the machine's, times the online CPUs, so
+//! one busy core reads 100%.
+
+mod cgroup;
+mod host;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures_util::Stream;
+
+use crate::container::{Cgroup, Status};
+use crate::{Engine, Error};
+use cgroup::{CgroupFiles, Layout};
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+const PROC_ROOT: &str = "/proc";
+
+/// Failures of stats, each naming the container.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("container {id} is {status}: it has no stats until it runs")]
+    NotRunning { id: String, status: Status },
+    #[error("reading {path} for container {id}: {source}")]
+    Read {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unexpected content in {path} for container {id}: {text:?}")]
+    Parse { id: String, path: PathBuf, text: String },
+}
+
+/// One reading of a container's counters, cumulative since it started (CPU, network, block I/O) or
+/// current (memory, pids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// CPU time of every process in the container.
+    pub cpu_usage_ns: u64,
+    /// CPU time of the whole machine (`/proc/stat`), the denominator of Docker's CPU %.
+    pub system_cpu_ns: u64,
+    pub online_cpus: u32,
+    /// Charged memory with the inactive page cache subtracted, as the docker CLI shows it.
+    pub memory_usage: u64,
+    /// The cgroup's memory limit, or the host's memory when the container has none.
+    pub memory_limit: u64,
+    /// Bytes received and sent on the container's interfaces, loopback excluded.
+    pub net_rx: u64,
+    pub net_tx: u64,
+    pub block_read: u64,
+    pub block_write: u64,
+    pub pids: u64,
+    /// `None` when unlimited.
+    pub pids_limit: Option<u64>,
+}
+
+/// Docker's figures for one interval: the rates come from two [`Stats`] readings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsSnapshot {
+    pub id: String,
+    pub name: String,
+    /// Percent of one core: 250.0 is two and a half busy cores.
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    /// The later reading.
+    pub stats: Stats,
+}
+
+impl StatsSnapshot {
+    /// Docker's arithmetic: CPU % only when both the container's and the machine's CPU time moved.
+    pub fn between(id: &str, name: &str, previous: &Stats, current: &Stats) -> StatsSnapshot {
+        let cpu_delta = current.cpu_usage_ns.saturating_sub(previous.cpu_usage_ns) as f64;
+        let system_delta = current.system_cpu_ns.saturating_sub(previous.system_cpu_ns) as f64;
+        let cpu_percent = if cpu_delta > 0.0 && system_delta > 0.0 {
+            cpu_delta / system_delta * f64::from(current.online_cpus) * 100.0
+        } else {
+            0.0
+        };
+        let memory_percent = if current.memory_limit > 0 {
+            current.memory_usage as f64 / current.memory_limit as f64 * 100.0
+        } else {
+            0.0
+        };
+        StatsSnapshot { id: id.to_string(), name: name.to_string(), cpu_percent, memory_percent, stats: *current }
+    }
+}
+
+/// The host's cgroup layout, looked at once per process.
+fn host_layout() -> Layout {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    *LAYOUT.get_or_init(|| Layout::detect(Path::new(CGROUP_ROOT)))
+}
+
+/// Reads one container's counters from its cgroup and its init process.
+struct Sampler {
+    id: String,
+    name: String,
+    pid: i32,
+    cgroup: CgroupFiles,
+    proc_root: PathBuf,
+}
+
+impl Sampler {
+    /// A reading, or `None` once the container has no processes left (it exited).
+    fn sample(&self) -> Result<Option<Stats>, StatsError> {
+        if !self.cgroup.has_members() {
+            return Ok(None);
+        }
+        match self.read() {
+            Ok(stats) => Ok(Some(stats)),
+            // The container ended between the check and the reads: its files went away with it.
+            Err(_) if !self.cgroup.has_members() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn read(&self) -> Result<Stats, StatsError> {
+        let counters = self.cgroup.counters()?;
+        let cpu = host::host_cpu(&self.proc_root, &self.id)?;
+        let mem_total = host::mem_total(&self.proc_root, &self.id)?;
+        let (net_rx, net_tx) = host::net_io(&self.proc_root, self.pid, &self.id)?;
+        Ok(Stats {
+            cpu_usage_ns: counters.cpu_usage_ns,
+            system_cpu_ns: cpu.system_ns,
+            online_cpus: cpu.online,
+            memory_usage: counters.memory_usage,
+            memory_limit: counters.memory_limit.map_or(mem_total, |l| l.min(mem_total)),
+            net_rx,
+            net_tx,
+            block_read: counters.block_read,
+            block_write: counters.block_write,
+            pids: counters.pids,
+            pids_limit: counters.pids_limit,
+        })
+    }
+
+    fn ended(&self) -> StatsError {
+        StatsError::NotRunning { id: self.id.clone(), status: Status::Exited }
+    }
+}
+
+impl Engine {
+    /// A sampler for a running or paused container (a paused one still has its processes and counters).
+    fn sampler(&self, name_or_id: &str) -> Result<Sampler, Error> {
+        let rec = self.container(name_or_id)?;
+        if !matches!(rec.status, Status::Running | Status::Paused) || rec.pid <= 0 {
+            return Err(StatsError::NotRunning { id: rec.id, status: rec.status }.into());
+        }
+        let cgroup_path = Cgroup::for_container(&rec.id).path();
+        Ok(Sampler {
+            cgroup: CgroupFiles::new(host_layout(), Path::new(CGROUP_ROOT), &cgroup_path, &rec.id),
+            id: rec.id,
+            name: rec.name,
+            pid: rec.pid,
+            proc_root: PathBuf::from(PROC_ROOT),
+        })
+    }
+
+    /// One reading of a running or paused container's counters.
+    pub fn stats_sample(&self, name_or_id: &str) -> Result<Stats, Error> {
+        let sampler = self.sampler(name_or_id)?;
+        Ok(sampler.sample()?.ok_or_else(|| sampler.ended())?)
+    }
+
+    /// Docker's figures for a running or paused container, one every `interval` (the first after one
+    /// interval, since rates need two readings). The stream ends when the container exits. A container
+    /// that is not running is an error here rather than an empty stream.
+    pub fn stats_stream(
+        &self,
+        name_or_id: &str,
+        interval: Duration,
+    ) -> Result<impl Stream<Item = Result<StatsSnapshot, Error>> + Send + use<>, Error> {
+        let sampler = self.sampler(name_or_id)?;
+        let first = sampler.sample()?.ok_or_else(|| sampler.ended())?;
+        Ok(snapshots(sampler, first, interval))
+    }
+}
+
+/// Readings every `interval` after `first`, as snapshots of each interval, until the container ends.
+fn snapshots(
+    sampler: Sampler,
+    first: Stats,
+    interval: Duration,
+) -> impl Stream<Item = Result<StatsSnapshot, Error>> + Send + 'static {
+    futures_util::stream::unfold(Some((sampler, first)), move |state| async move {
+        let (sampler, previous) = state?;
+        tokio::time::sleep(interval).await;
+        // cgroupfs and procfs reads are answered from kernel memory: no need to leave the async thread.
+        match sampler.sample() {
+            Ok(Some(current)) => {
+                let snapshot = StatsSnapshot::between(&sampler.id, &sampler.name, &previous, &current);
+                Some((Ok(snapshot), Some((sampler, current))))
+            }
+            Ok(None) => None,
+            Err(e) => Some((Err(e.into()), None)),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    fn stats(cpu: u64, system: u64) -> Stats {
+        Stats {
+            cpu_usage_ns: cpu,
+            system_cpu_ns: system,
+            online_cpus: 2,
+            memory_usage: 64 << 20,
+            memory_limit: 256 << 20,
+            ..Stats::default()
+        }
+    }
+
+    #[test]
+    fn cpu_percent_is_of_one_core() {
+        // The container used 1 s of CPU while the two-CPU machine counted 2 s: one full core.
+        let s = StatsSnapshot::between("c", "web", &stats(0, 0), &stats(1_000_000_000, 2_000_000_000));
+        assert!((s.cpu_percent - 100.0).abs() < 1e-9, "{}", s.cpu_percent);
+        assert!((s.memory_percent - 25.0).abs() < 1e-9, "{}", s.memory_percent);
+        assert_eq!((s.id.as_str(), s.name.as_str()), ("c", "web"));
+        let idle = StatsSnapshot::between("c", "web", &stats(5, 10), &stats(5, 20));
+        assert_eq!(idle.cpu_percent, 0.0);
+        let no_limit = Stats { memory_limit: 0, ..stats(0, 0) };
+        assert_eq!(StatsSnapshot::between("c", "w", &no_limit, &no_limit).memory_percent, 0.0);
+    }
+
+    /// A v2 cgroup tree and a /proc with one process, for a sampler that needs no container.
+    fn fake_host(dir: &Path, procs: &str) -> Sampler {
+        let cg = dir.join("cgroup");
+        let proc_root = dir.join("proc");
+        std::fs::create_dir_all(cg.join("berth/c1")).unwrap();
+        std::fs::create_dir_all(proc_root.join("7/net")).unwrap();
+        std::fs::write(cg.join("cgroup.controllers"), "memory\n").unwrap();
+        for (file, text) in [
+            ("cpu.stat", "usage_usec 1000\n"),
+            ("memory.current", "1048576\n"),
+            ("memory.stat", "inactive_file 0\n"),
+            ("memory.max", "max\n"),
+            ("cgroup.procs", procs),
+        ] {
+            std::fs::write(cg.join("berth/c1").join(file), text).unwrap();
+        }
+        std::fs::write(proc_root.join("stat"), "cpu  1 0 0 1 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\n").unwrap();
+        std::fs::write(proc_root.join("meminfo"), "MemTotal: 1024 kB\n").unwrap();
+        std::fs::write(proc_root.join("7/net/dev"), "h\nh\n  eth0: 10 1 0 0 0 0 0 0 20 2 0 0 0 0 0 0\n").unwrap();
+        Sampler {
+            id: "c1".into(),
+            name: "web".into(),
+            pid: 7,
+            cgroup: CgroupFiles::new(Layout::detect(&cg), &cg, "/berth/c1", "c1"),
+            proc_root,
+        }
+    }
+
+    #[test]
+    fn sampler_caps_the_limit_at_host_memory_and_ends_with_the_container() {
+        let dir = tempfile::tempdir().unwrap();
+        let sampler = fake_host(dir.path(), "7\n");
+        let s = sampler.sample().unwrap().unwrap();
+        assert_eq!((s.cpu_usage_ns, s.memory_usage, s.memory_limit), (1_000_000, 1 << 20, 1 << 20));
+        assert_eq!((s.net_rx, s.net_tx, s.online_cpus), (10, 20, 1));
+        std::fs::write(dir.path().join("cgroup/berth/c1/cgroup.procs"), "").unwrap();
+        assert_eq!(sampler.sample().unwrap(), None);
+        std::fs::remove_dir_all(dir.path().join("cgroup/berth/c1")).unwrap();
+        assert_eq!(sampler.sample().unwrap(), None, "a removed cgroup is an ended container, not an error");
+    }
+
+    #[tokio::test]
+    async fn stream_yields_interval_snapshots_until_the_container_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let sampler = fake_host(dir.path(), "7\n");
+        let first = sampler.sample().unwrap().unwrap();
+        let cg = dir.path().join("cgroup/berth/c1");
+        let stream = snapshots(sampler, first, Duration::from_millis(10));
+        futures_util::pin_mut!(stream);
+        std::fs::write(cg.join("cpu.stat"), "usage_usec 2000\n").unwrap();
+        let snap = stream.next().await.unwrap().unwrap();
+        assert_eq!((snap.stats.cpu_usage_ns, snap.stats.memory_usage), (2_000_000, 1 << 20));
+        assert_eq!(snap.cpu_percent, 0.0, "the fake machine's CPU time did not move");
+        std::fs::write(cg.join("memory.current"), "garbage\n").unwrap();
+        let err = stream.next().await.unwrap().unwrap_err().to_string();
+        assert!(err.contains("memory.current") && err.contains("c1"), "{err}");
+        assert!(stream.next().await.is_none(), "a failed reading ends the stream");
+    }
+
+    #[tokio::test]
+    async fn stream_ends_when_the_container_exits() {
+        let dir = tempfile::tempdir().unwrap();
+        let sampler = fake_host(dir.path(), "7\n");
+        let first = sampler.sample().unwrap().unwrap();
+        std::fs::write(dir.path().join("cgroup/berth/c1/cgroup.procs"), "").unwrap();
+        let stream = snapshots(sampler, first, Duration::from_millis(10));
+        futures_util::pin_mut!(stream);
+        assert!(stream.next().await.is_none());
+    }
+}

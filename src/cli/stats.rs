@@ -1,0 +1,331 @@
+//! `berth stats`: Docker's live table of CPU, memory, network and block I/O and pids, `--no-stream` for one
+//! reading, `--format json` for Docker's JSON lines.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::bail;
+use berth_engine::Engine;
+use berth_engine::container::{ContainerRecord, ListOptions, Status};
+use berth_engine::stats::StatsSnapshot;
+use clap::Args;
+use futures_util::stream::{self, BoxStream, SelectAll};
+use futures_util::{Stream, StreamExt};
+use serde_json::json;
+
+use super::format::{human_size, table};
+
+/// How often the engine samples and the table is redrawn, as Docker does.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// Docker's terminal sequence: clear the screen, cursor home.
+const CLEAR: &str = "\x1b[2J\x1b[H";
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    no_stream: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Format output: table (default) or json
+    #[arg(long)]
+    format: Option<String>,
+    /// Containers to show (default: all running)
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
+fn parse_format(text: Option<&str>) -> anyhow::Result<Format> {
+    match text {
+        None | Some("table") => Ok(Format::Table),
+        Some("json") | Some("{{json .}}") => Ok(Format::Json),
+        Some(other) => bail!("unsupported --format {other:?}: berth stats prints \"table\" or \"json\""),
+    }
+}
+
+/// One container of the table and its latest figures.
+struct Row {
+    id: String,
+    name: String,
+    /// The container as the user named it, Docker's `Container` key.
+    label: String,
+    /// Still streaming; a running container without a snapshot shows "--" until its first one.
+    live: bool,
+    snapshot: Option<StatsSnapshot>,
+    /// Named on the command line or listed by `-a`: kept in the table with zeros once it stops.
+    keep: bool,
+}
+
+/// A stream's reading, or its end.
+type Update = (usize, Option<Result<StatsSnapshot, berth_engine::Error>>);
+
+pub async fn run(engine: &Engine, args: StatsArgs) -> anyhow::Result<ExitCode> {
+    let format = parse_format(args.format.as_deref())?;
+    let records = targets(engine, &args)?;
+    let keep = args.all || !args.containers.is_empty();
+    let mut rows = Vec::new();
+    let mut updates: SelectAll<BoxStream<'static, Update>> = SelectAll::new();
+    for (label, rec) in records {
+        let index = rows.len();
+        let live = matches!(rec.status, Status::Running | Status::Paused);
+        rows.push(Row { id: rec.id.clone(), name: rec.name.clone(), label, live, snapshot: None, keep });
+        if live {
+            match engine.stats_stream(&rec.id, INTERVAL) {
+                Ok(s) => updates.push(tagged(index, s)),
+                // It stopped since it was listed.
+                Err(berth_engine::Error::Stats(_)) => rows[index].live = false,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let tty = std::io::stdout().is_terminal();
+    if args.no_stream {
+        while rows.iter().any(|r| r.live && r.snapshot.is_none()) {
+            let Some(update) = updates.next().await else { break };
+            apply(&mut rows, update);
+        }
+        print(&rows, format, args.no_trunc, false)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    // Redraws a little after each round of samples.
+    let mut redraw = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL + INTERVAL / 10, INTERVAL);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(ExitCode::SUCCESS),
+            Some(update) = updates.next(), if !updates.is_empty() => apply(&mut rows, update),
+            _ = redraw.tick() => {
+                rows.retain(|r| r.live || r.keep);
+                print(&rows, format, args.no_trunc, tty)?;
+            }
+        }
+    }
+}
+
+/// The named containers (an unknown name fails the command, as Docker's does), or every running container
+/// (every container with `-a`).
+fn targets(engine: &Engine, args: &StatsArgs) -> anyhow::Result<Vec<(String, ContainerRecord)>> {
+    if args.containers.is_empty() {
+        let list = engine.list_containers(&ListOptions { all: args.all, filters: Vec::new() })?;
+        return Ok(list.into_iter().map(|rec| (rec.short_id().to_string(), rec)).collect());
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for name in &args.containers {
+        let rec = engine.container(name)?;
+        if seen.insert(rec.id.clone()) {
+            out.push((name.clone(), rec));
+        }
+    }
+    Ok(out)
+}
+
+fn tagged(
+    index: usize,
+    snapshots: impl Stream<Item = Result<StatsSnapshot, berth_engine::Error>> + Send + 'static,
+) -> BoxStream<'static, Update> {
+    let end = stream::once(async move { (index, None) });
+    snapshots.map(move |r| (index, Some(r))).chain(end).boxed()
+}
+
+fn apply(rows: &mut [Row], (index, update): Update) {
+    let Some(row) = rows.get_mut(index) else { return };
+    match update {
+        Some(Ok(snapshot)) => row.snapshot = Some(snapshot),
+        Some(Err(e)) => {
+            eprintln!("Error: stats of {}: {e}", row.label);
+            row.live = false;
+            row.snapshot = None;
+        }
+        None => {
+            row.live = false;
+            row.snapshot = None;
+        }
+    }
+}
+
+/// Docker's columns for one row: CPU %, mem usage / limit, mem %, net I/O, block I/O, pids.
+fn cells(row: &Row) -> [String; 6] {
+    match (&row.snapshot, row.live) {
+        (Some(s), _) => {
+            let st = &s.stats;
+            [
+                format!("{:.2}%", s.cpu_percent),
+                format!("{} / {}", binary_size(st.memory_usage), binary_size(st.memory_limit)),
+                format!("{:.2}%", s.memory_percent),
+                format!("{} / {}", human_size(st.net_rx), human_size(st.net_tx)),
+                format!("{} / {}", human_size(st.block_read), human_size(st.block_write)),
+                st.pids.to_string(),
+            ]
+        }
+        (None, true) => ["--", "-- / --", "--", "--", "--", "--"].map(String::from),
+        (None, false) => ["0.00%", "0B / 0B", "0.00%", "0B / 0B", "0B / 0B", "0"].map(String::from),
+    }
+}
+
+fn short(id: &str, no_trunc: bool) -> &str {
+    if no_trunc { id } else { &id[..id.len().min(12)] }
+}
+
+fn render(rows: &[Row], format: Format, no_trunc: bool) -> String {
+    match format {
+        Format::Json => rows
+            .iter()
+            .map(|row| {
+                let [cpu, mem, mem_perc, net, block, pids] = cells(row);
+                let line = json!({
+                    "BlockIO": block,
+                    "CPUPerc": cpu,
+                    "Container": row.label,
+                    "ID": short(&row.id, no_trunc),
+                    "MemPerc": mem_perc,
+                    "MemUsage": mem,
+                    "Name": row.name,
+                    "NetIO": net,
+                    "PIDs": pids,
+                });
+                format!("{line}\n")
+            })
+            .collect(),
+        Format::Table => {
+            let header =
+                ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"];
+            let lines: Vec<Vec<String>> = rows
+                .iter()
+                .map(|row| {
+                    let mut line = vec![short(&row.id, no_trunc).to_string(), row.name.clone()];
+                    line.extend(cells(row));
+                    line
+                })
+                .collect();
+            table(&header, &lines)
+        }
+    }
+}
+
+fn print(rows: &[Row], format: Format, no_trunc: bool, clear: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if clear {
+        out.write_all(CLEAR.as_bytes())?;
+    }
+    out.write_all(render(rows, format, no_trunc).as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Binary sizes with four significant digits, as Docker prints memory (`1.5MiB`, `7.714GiB`, `512B`).
+fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{}{}", significant(value, 4), UNITS[unit])
+}
+
+/// `value` with `digits` significant digits and no trailing zeros, as Go's `%.4g` prints numbers below 10⁴.
+fn significant(value: f64, digits: i32) -> String {
+    if value == 0.0 {
+        return "0".to_string();
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    let decimals = (digits - 1 - magnitude).max(0) as usize;
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_engine::stats::Stats;
+
+    use super::*;
+
+    #[test]
+    fn memory_sizes_are_binary_with_four_digits() {
+        assert_eq!(binary_size(0), "0B");
+        assert_eq!(binary_size(512), "512B");
+        assert_eq!(binary_size(1536 * 1024), "1.5MiB");
+        assert_eq!(binary_size(100 << 20), "100MiB");
+        assert_eq!(binary_size(8_283_750_400), "7.715GiB");
+        assert_eq!(binary_size(1023), "1023B");
+        assert_eq!(binary_size(1024 * 1024 - 1), "1024KiB");
+    }
+
+    fn row(snapshot: Option<StatsSnapshot>, live: bool) -> Row {
+        Row { id: "0123456789abcdef".into(), name: "web".into(), label: "web".into(), live, snapshot, keep: true }
+    }
+
+    fn snapshot() -> StatsSnapshot {
+        let stats = Stats {
+            memory_usage: 1536 * 1024,
+            memory_limit: 100 << 20,
+            net_rx: 1296,
+            net_tx: 0,
+            block_read: 4096,
+            block_write: 12_000_000,
+            pids: 3,
+            ..Stats::default()
+        };
+        StatsSnapshot {
+            id: "0123456789abcdef".into(),
+            name: "web".into(),
+            cpu_percent: 99.456,
+            memory_percent: 1.5,
+            stats,
+        }
+    }
+
+    /// A table line's cells: columns are apart by three spaces or more, cells hold single spaces.
+    fn columns(line: &str) -> Vec<&str> {
+        line.split("   ").map(str::trim).filter(|c| !c.is_empty()).collect()
+    }
+
+    #[test]
+    fn table_has_dockers_columns() {
+        let text = render(&[row(Some(snapshot()), true), row(None, true), row(None, false)], Format::Table, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            columns(lines[0]),
+            ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
+        );
+        assert_eq!(
+            columns(lines[1]),
+            ["0123456789ab", "web", "99.46%", "1.5MiB / 100MiB", "1.50%", "1.3kB / 0B", "4.1kB / 12MB", "3"]
+        );
+        assert_eq!(columns(lines[2])[2..], ["--", "-- / --", "--", "--", "--", "--"], "before the first sample");
+        assert_eq!(columns(lines[3])[2..], ["0.00%", "0B / 0B", "0.00%", "0B / 0B", "0B / 0B", "0"], "stopped");
+        let header_at = |name: &str| lines[0].find(name).unwrap();
+        assert_eq!(lines[1].find("99.46%"), Some(header_at("CPU %")), "cells line up under their headers");
+    }
+
+    #[test]
+    fn json_has_dockers_keys() {
+        let text = render(&[row(Some(snapshot()), true)], Format::Json, true);
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["ID"], "0123456789abcdef");
+        assert_eq!(v["MemUsage"], "1.5MiB / 100MiB");
+        assert_eq!(v["CPUPerc"], "99.46%");
+        assert_eq!(v["NetIO"], "1.3kB / 0B");
+        assert_eq!(v["PIDs"], "3");
+        for key in ["Name", "Container", "MemPerc", "BlockIO"] {
+            assert!(v.get(key).is_some(), "{key} missing: {text}");
+        }
+        assert!(parse_format(Some("{{.Name}}")).is_err());
+        assert_eq!(parse_format(None).unwrap(), Format::Table);
+    }
+}
