@@ -1,32 +1,80 @@
 #!/usr/bin/env bash
-# The TUI's costs, measured in tmux against a temporary root: time to first frame, idle CPU over 30 s and RSS.
+# The TUI's costs with CONTAINERS (default 50) running busybox containers, measured in tmux against a
+# temporary root: time to first frame and to the full list, idle CPU over IDLE_SECONDS (default 30) and RSS.
 # Goals (issue 6): first frame < 100 ms, idle CPU < 0.5 % of a core, RSS < 50 MB.
-# Usage: bench/tui.sh [path/to/berth]   (default: target/release/berth, built if missing)
+# Usage: bench/tui.sh [path/to/berth]   (default: $CARGO_TARGET_DIR/release/berth, built if missing)
+# Needs root, tmux, docker-registry, skopeo and umoci. The image comes from a registry on 127.0.0.1 this
+# script starts; containers use a bridge and nftables table of this run only. Everything lives under one
+# temp dir, removed at exit with every container, whatever happens.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-BERTH=${1:-${CARGO_TARGET_DIR:-target}/release/berth}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/berth-target}"
+BERTH=${1:-$CARGO_TARGET_DIR/release/berth}
 if [[ ! -x $BERTH ]]; then
-    cargo build --release --bin berth
+    cargo build --release --locked --bin berth >&2
 fi
+BERTH=$(realpath "$BERTH")
 IDLE_SECONDS=${IDLE_SECONDS:-30}
+CONTAINERS=${CONTAINERS:-50}
 SOCKET="berth-bench-$$"
-ROOT=$(mktemp -d)
+
+work=$(mktemp -d /var/tmp/berth-bench-tui.XXXXXX)
+bench_bridge="bt$$"
+bench_table="berth_tuibench$$"
+printf 'network_default_bridge = "%s"\nnetwork_default_subnet = "10.253.%d.0/24"\nnetwork_pool = "10.254.%d.0/24"\nnetwork_firewall_table = "%s"\n' \
+    "$bench_bridge" $(( $$ % 250 )) $(( $$ % 250 )) "$bench_table" > "$work/config.toml"
+export BERTH_CONFIG="$work/config.toml"
+B="$BERTH --root $work/state"
+registry_pid=""
 cleanup() {
-    tmux -L "$SOCKET" kill-server 2>/dev/null || true
-    rm -rf "$ROOT"
+    set +e
+    tmux -L "$SOCKET" kill-server 2>/dev/null
+    for id in $($B ps -aq --no-trunc 2>/dev/null); do $B rm -f "$id" >/dev/null 2>&1; done
+    [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+    ip link del "$bench_bridge" 2>/dev/null
+    nft delete table inet "$bench_table" 2>/dev/null
+    rm -rf "$work"
 }
 trap cleanup EXIT
 
+# A busybox image (the host's static busybox) in a local registry, as bench/run.sh makes it.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\nlog:\n  level: error\n' \
+    "$work/registry" "$port" > "$work/registry.yml"
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+rootfs="$work/busybox-rootfs"
+mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/root"
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do [[ $applet == busybox ]] || ln -sf busybox "$rootfs/bin/$applet"; done
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
+printf 'root:x:0:\n' > "$rootfs/etc/group"
+umoci init --layout "$work/oci" >/dev/null
+umoci new --image "$work/oci:busybox" >/dev/null
+umoci insert --image "$work/oci:busybox" "$rootfs" / >/dev/null
+umoci config --image "$work/oci:busybox" --config.cmd sh \
+    --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
+ref="127.0.0.1:$port/bench/busybox:latest"
+skopeo copy -q --dest-tls-verify=false "oci:$work/oci:busybox" "docker://$ref"
+$B pull -q "$ref" >/dev/null
+
+echo "starting $CONTAINERS containers ..." >&2
+for i in $(seq "$CONTAINERS"); do $B run -d --name "bench-$i" "$ref" sleep 3600 >/dev/null; done
+running=$($B ps -q | wc -l)
+[[ $running -eq $CONTAINERS ]] || { echo "only $running of $CONTAINERS containers run" >&2; exit 1; }
+
 start=$(date +%s%N)
 tmux -L "$SOCKET" new-session -d -s bench -x 120 -y 40 \
-    "BERTH_TUI_CONFIG=$ROOT/none.toml $BERTH --root $ROOT/state"
-until tmux -L "$SOCKET" capture-pane -p -t bench | grep -q "1 Containers"; do
-    sleep 0.005
-done
+    "exec env BERTH_CONFIG=$work/config.toml BERTH_TUI_CONFIG=$work/none.toml $B"
+screen() { tmux -L "$SOCKET" capture-pane -p -t bench; }
+until screen | grep -q "1 Containers"; do sleep 0.005; done
 first_frame_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+until screen | grep -q "Containers ($CONTAINERS)"; do sleep 0.005; done
+listed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 
-pid=$(pgrep -P "$(tmux -L "$SOCKET" display-message -p -t bench '#{pane_pid}')" -x berth || \
-      tmux -L "$SOCKET" display-message -p -t bench '#{pane_pid}')
+pid=$(tmux -L "$SOCKET" display-message -p -t bench '#{pane_pid}')
 sleep 2
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 hz=$(getconf CLK_TCK)
@@ -36,6 +84,8 @@ t1=$(ticks)
 idle_cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$IDLE_SECONDS" 'BEGIN { printf "%.2f", 100 * d / hz / s }')
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 
+printf 'with %d running containers (%s)\n' "$CONTAINERS" "$BERTH"
 printf 'first frame: %d ms (goal < 100, includes tmux polling)\n' "$first_frame_ms"
+printf 'full list:   %d ms\n' "$listed_ms"
 printf 'idle CPU:    %s %% of a core over %d s (goal < 0.5)\n' "$idle_cpu" "$IDLE_SECONDS"
 printf 'RSS:         %d MB (goal < 50)\n' $((rss_kb / 1024))

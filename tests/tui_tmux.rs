@@ -66,6 +66,19 @@ impl Tmux {
         }
     }
 
+    /// Waits until the screen shows `needle` at least `times` times.
+    fn wait_for_count(&self, step: &str, needle: &str, times: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.matches(needle).count() >= times {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "{step}: {needle:?} not {times} times on screen after 20 s:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until the screen no longer shows `needle`.
     fn wait_without(&self, step: &str, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -150,6 +163,18 @@ impl Drop for HostNetwork {
     }
 }
 
+/// Exec helpers (`berth __exec ROOT ...`) running for this state root.
+fn exec_helpers(root: &std::path::Path) -> usize {
+    let root = root.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| c.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>())
+        .filter(|args| args.iter().any(|a| a == "__exec") && args.contains(&root))
+        .count()
+}
+
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
@@ -213,6 +238,39 @@ fn pull_run_and_manage_a_container() {
     tmux.keys(&["Enter"]);
     tmux.wait_for_row("container running", &name, Some("running"));
     tmux.wait_for("its logs", &["Logs ", "hello-42"]);
+
+    // A shell beside the logs: the word shows once as typed and once more only if the shell ran the command.
+    tmux.keys(&["e"]);
+    tmux.wait_for("shell pane", &["Shell ", "· typing"]);
+    tmux.text("echo hello-from-shell");
+    tmux.keys(&["Enter"]);
+    let shell = tmux.wait_for_count("shell output", "hello-from-shell", 2);
+    assert!(
+        shell.lines().any(|l| l.contains("hello-from-shell") && !l.contains("echo")),
+        "a line of output, not only the typed command:\n{shell}"
+    );
+    assert!(exec_helpers(&berth.root()) > 0, "the shell runs in an exec helper of this root");
+    tmux.keys(&["C-a"]);
+    tmux.wait_without("left the shell", "· typing");
+    // Closing the pane drops the session: the shell gets SIGHUP and its exec helper goes.
+    tmux.keys(&["x"]);
+    tmux.wait_without("shell closed", "hello-from-shell");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exec_helpers(&berth.root()) > 0 {
+        assert!(Instant::now() < deadline, "the exec helper outlived its closed shell");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    tmux.keys(&["7"]);
+    let networks = tmux.wait_for("networks pane", &["Networks (", "SUBNET", "GATEWAY"]);
+    assert!(
+        networks.lines().any(|l| l.contains("bridge") && l.contains(&name)),
+        "the default network bridge lists the container:\n{networks}"
+    );
+    tmux.keys(&["8"]);
+    tmux.wait_for("volumes pane", &["Volumes (0)", "MOUNTPOINT"]);
+    tmux.keys(&["1"]);
+    tmux.wait_for_row("back to containers", &name, Some("running"));
 
     tmux.keys(&["p"]);
     tmux.wait_for_row("paused", &name, Some("paused"));

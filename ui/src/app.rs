@@ -8,7 +8,10 @@ use chrono::{DateTime, Timelike, Utc};
 use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
-use crate::backend::{BackendError, BackendEvent, ContainerOp, ContainerRow, ImageRow, LayerRow, RunRequest, short_id};
+use crate::backend::{
+    BackendError, BackendEvent, ContainerOp, ContainerRow, ImageRow, LayerRow, NetworkRow, RunRequest, VolumeRow,
+    short_id,
+};
 use crate::config::UiConfig;
 use crate::dialogs::command_line::{self, CommandLine, LineCommand};
 use crate::dialogs::confirm::{Answer, ConfirmDialog};
@@ -16,15 +19,18 @@ use crate::dialogs::help::HelpDialog;
 use crate::dialogs::inspect::InspectDialog;
 use crate::dialogs::pull::{PullAction, PullDialog, PullPhase};
 use crate::dialogs::run::{RunAction, RunDialog};
+use crate::format;
 use crate::input::InputOutcome;
 use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
 use crate::panes::containers::ContainersPane;
 use crate::panes::images::ImagesPane;
 use crate::panes::logs::LogsPane;
+use crate::panes::networks::NetworksPane;
 use crate::panes::operations::{OperationsPane, Outcome};
 use crate::panes::shell::{ShellPane, key_bytes};
 use crate::panes::stats::StatsPane;
+use crate::panes::volumes::VolumesPane;
 use crate::panes::{ListState, Pane};
 use crate::theme::Theme;
 
@@ -36,6 +42,8 @@ pub const LOG_TAIL: usize = 1000;
 pub enum Effect {
     RefreshImages,
     RefreshContainers,
+    RefreshNetworks,
+    RefreshVolumes,
     Layers(String),
     InspectImage(String),
     InspectContainer(String),
@@ -54,6 +62,14 @@ pub enum Effect {
         op: ContainerOp,
     },
     Run(RunRequest),
+    RemoveNetwork(String),
+    PruneNetworks,
+    /// `shown` is the name as the pane shows it (anonymous volumes shortened).
+    RemoveVolume {
+        name: String,
+        shown: String,
+    },
+    PruneVolumes,
     FollowLogs(String),
     UnfollowLogs(String),
     FollowStats(String),
@@ -73,6 +89,7 @@ pub enum Effect {
         rows: u16,
         cols: u16,
     },
+    CloseShell(u64),
     SaveLog {
         path: PathBuf,
         text: String,
@@ -87,6 +104,8 @@ pub enum Msg {
     Tick(DateTime<Utc>),
     Images(Result<Vec<ImageRow>, BackendError>),
     Containers(Result<Vec<ContainerRow>, BackendError>),
+    Networks(Result<Vec<NetworkRow>, BackendError>),
+    Volumes(Result<Vec<VolumeRow>, BackendError>),
     Layers {
         id: String,
         result: Result<Vec<LayerRow>, BackendError>,
@@ -147,6 +166,8 @@ pub struct App {
     pub focus: Pane,
     pub containers: ContainersPane,
     pub images: ImagesPane,
+    pub networks: NetworksPane,
+    pub volumes: VolumesPane,
     pub logs: LogsPane,
     pub stats: StatsPane,
     pub shell: ShellPane,
@@ -172,6 +193,8 @@ impl App {
             focus: Pane::Containers,
             containers: ContainersPane::default(),
             images: ImagesPane::default(),
+            networks: NetworksPane::default(),
+            volumes: VolumesPane::default(),
             logs: LogsPane::default(),
             stats: StatsPane::default(),
             shell: ShellPane::default(),
@@ -207,6 +230,8 @@ impl App {
             Pane::Containers => vec![Scope::Containers, Scope::List],
             Pane::Images => vec![Scope::Images, Scope::List],
             Pane::Logs => vec![Scope::Logs, Scope::List],
+            Pane::Networks => vec![Scope::Networks, Scope::List],
+            Pane::Volumes => vec![Scope::Volumes, Scope::List],
             Pane::Stats | Pane::Operations => vec![],
             Pane::Shell => vec![Scope::Shell],
         }
@@ -219,6 +244,8 @@ impl App {
             Pane::Images => self.images.commands(),
             Pane::Logs => self.logs.commands(),
             Pane::Shell => self.shell.commands(),
+            Pane::Networks => self.networks.commands(),
+            Pane::Volumes => self.volumes.commands(),
             Pane::Stats | Pane::Operations => Vec::new(),
         }
     }
@@ -228,6 +255,8 @@ impl App {
             Pane::Containers => Some(&mut self.containers.list),
             Pane::Images => Some(&mut self.images.list),
             Pane::Logs => Some(&mut self.logs.search),
+            Pane::Networks => Some(&mut self.networks.list),
+            Pane::Volumes => Some(&mut self.volumes.list),
             _ => None,
         }
     }
@@ -238,8 +267,23 @@ impl App {
             return false;
         }
         self.status = None;
+        let before = self.focus;
         self.route_key(key);
+        if self.focus != before {
+            self.refresh_shown();
+        }
         true
+    }
+
+    /// Queues a refresh of the lists only read while their pane shows (images, networks, volumes); the
+    /// containers are read every tick, as the logs, stats and shell panes follow their selection.
+    fn refresh_shown(&mut self) {
+        match self.focus {
+            Pane::Images => self.effects.push(Effect::RefreshImages),
+            Pane::Networks => self.effects.push(Effect::RefreshNetworks),
+            Pane::Volumes => self.effects.push(Effect::RefreshVolumes),
+            _ => {}
+        }
     }
 
     fn route_key(&mut self, key: KeyEvent) {
@@ -412,6 +456,8 @@ impl App {
             Command::GoStats => self.focus = Pane::Stats,
             Command::GoShell => self.focus = Pane::Shell,
             Command::GoOperations => self.focus = Pane::Operations,
+            Command::GoNetworks => self.focus = Pane::Networks,
+            Command::GoVolumes => self.focus = Pane::Volumes,
             Command::CommandLine => self.modal = Some(Modal::CommandLine(CommandLine::default())),
             Command::ToggleMouse => {
                 self.mouse = !self.mouse;
@@ -433,6 +479,14 @@ impl App {
                     Pane::Images => {
                         let len = self.images.visible().len();
                         self.images.list.navigate(command, len);
+                    }
+                    Pane::Networks => {
+                        let len = self.networks.visible().len();
+                        self.networks.list.navigate(command, len);
+                    }
+                    Pane::Volumes => {
+                        let len = self.volumes.visible().len();
+                        self.volumes.list.navigate(command, len);
                     }
                     Pane::Logs => {
                         let page = layout::containers_screen(layout::screen(self.area)[1])[1].height.saturating_sub(2);
@@ -527,7 +581,43 @@ impl App {
                 self.effects.push(Effect::SaveLog { path, text: self.logs.export() });
             }
             Command::LeaveShell => self.shell.captured = false,
+            Command::CloseShell => self.close_shell(),
+            Command::RemoveNetwork => {
+                if let Some(name) = self.networks.selected().map(|r| r.name.clone()) {
+                    self.ask(format!("Remove network {name}?"), vec![Effect::RemoveNetwork(name)]);
+                }
+            }
+            Command::PruneNetworks => {
+                self.ask("Remove every network no container uses?".into(), vec![Effect::PruneNetworks]);
+            }
+            Command::RemoveVolume => {
+                if let Some(row) = self.volumes.selected() {
+                    let shown = VolumesPane::display_name(row).to_string();
+                    let effect = Effect::RemoveVolume { name: row.name.clone(), shown: shown.clone() };
+                    self.ask(format!("Remove volume {shown}?"), vec![effect]);
+                }
+            }
+            Command::PruneVolumes => {
+                self.ask("Remove every anonymous volume no container uses?".into(), vec![Effect::PruneVolumes]);
+            }
             _ => {}
+        }
+    }
+
+    /// Ends the shown shell session (one already exited is only forgotten); with none left, focus returns
+    /// to the containers.
+    fn close_shell(&mut self) {
+        let Some((session, closed, name)) = self.shell.active().map(|s| (s.session, s.closed, s.container.clone()))
+        else {
+            return;
+        };
+        if !closed {
+            self.effects.push(Effect::CloseShell(session));
+            self.operations.record(self.now, Outcome::Done, format!("closed shell in {name}"));
+        }
+        self.shell.remove(session);
+        if self.shell.sessions.is_empty() {
+            self.focus = Pane::Containers;
         }
     }
 
@@ -552,6 +642,10 @@ impl App {
         self.containers.list.clamp(len);
         let len = self.images.visible().len();
         self.images.list.clamp(len);
+        let len = self.networks.visible().len();
+        self.networks.list.clamp(len);
+        let len = self.volumes.visible().len();
+        self.volumes.list.clamp(len);
         if self.focus == Pane::Containers {
             self.follow_selection();
         }
@@ -631,12 +725,18 @@ impl App {
         match msg {
             Msg::Tick(now) => {
                 let minute_changed = now.minute() != self.now.minute() || now.hour() != self.now.hour();
-                self.now = now;
+                let before = std::mem::replace(&mut self.now, now);
                 self.effects.push(Effect::RefreshContainers);
-                self.effects.push(Effect::RefreshImages);
-                let uptimes_shown = layout::on_containers_screen(self.focus)
-                    && self.containers.rows.iter().any(|r| r.started_at.is_some() && r.state.can_stop());
-                uptimes_shown || minute_changed
+                self.refresh_shown();
+                // Uptimes read "Up 5 minutes" most of the time: only a changed text is worth a redraw.
+                let uptime_moved = |t: &str| format::span(t, before) != format::span(t, now);
+                let uptimes_moved = layout::on_containers_screen(self.focus)
+                    && self
+                        .containers
+                        .rows
+                        .iter()
+                        .any(|r| r.state.can_stop() && r.started_at.as_deref().is_some_and(uptime_moved));
+                uptimes_moved || minute_changed
             }
             Msg::Images(Ok(rows)) => self.images.set_rows(rows),
             Msg::Containers(Ok(rows)) => {
@@ -646,6 +746,10 @@ impl App {
                 }
                 changed
             }
+            Msg::Networks(Ok(rows)) => self.networks.set_rows(rows),
+            Msg::Volumes(Ok(rows)) => self.volumes.set_rows(rows),
+            Msg::Networks(Err(e)) => replace(&mut self.networks.error, Some(e.to_string())),
+            Msg::Volumes(Err(e)) => replace(&mut self.volumes.error, Some(e.to_string())),
             Msg::Images(Err(e)) => replace(&mut self.images.error, Some(e.to_string())),
             Msg::Containers(Err(e)) => replace(&mut self.containers.error, Some(e.to_string())),
             Msg::Layers { id, result } => {
@@ -699,6 +803,7 @@ impl App {
                 }
                 self.effects.push(Effect::RefreshContainers);
                 self.effects.push(Effect::RefreshImages);
+                self.refresh_shown();
                 true
             }
             Msg::LogsFailed { id, error } => {

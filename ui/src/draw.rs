@@ -19,6 +19,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match app.focus {
         Pane::Images => app.images.draw(frame, body, &ctx(Pane::Images)),
         Pane::Operations => app.operations.draw(frame, body, &ctx(Pane::Operations)),
+        Pane::Networks => app.networks.draw(frame, body, &ctx(Pane::Networks)),
+        Pane::Volumes => app.volumes.draw(frame, body, &ctx(Pane::Volumes)),
         _ => {
             let [list, logs, side] = layout::containers_screen(body);
             app.containers.draw(frame, list, &ctx(Pane::Containers));
@@ -43,25 +45,35 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
 }
 
-const TAB_KEYS: [(Pane, Command); 6] = [
+const TAB_KEYS: [(Pane, Command); 8] = [
     (Pane::Containers, Command::GoContainers),
     (Pane::Images, Command::GoImages),
     (Pane::Logs, Command::GoLogs),
     (Pane::Stats, Command::GoStats),
     (Pane::Shell, Command::GoShell),
     (Pane::Operations, Command::GoOperations),
+    (Pane::Networks, Command::GoNetworks),
+    (Pane::Volumes, Command::GoVolumes),
 ];
 
 fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
-    let mut spans = vec![Span::styled(" berth ", theme.selected())];
-    for (pane, command) in TAB_KEYS {
-        let style = if app.focus == pane { theme.header() } else { theme.muted() };
-        spans.push(Span::raw(" "));
-        spans.push(Span::styled(app.keymap.label(command), theme.key()));
-        spans.push(Span::styled(format!(" {}", pane.title()), style));
-    }
     let right = format!("mouse {} ", if app.mouse { "on" } else { "off" });
+    let tabs = |title: fn(Pane) -> &'static str| {
+        let mut spans = vec![Span::styled(" berth ", theme.selected())];
+        for (pane, command) in TAB_KEYS {
+            let style = if app.focus == pane { theme.header() } else { theme.muted() };
+            spans.push(Span::raw(" "));
+            spans.push(Span::styled(app.keymap.label(command), theme.key()));
+            spans.push(Span::styled(format!(" {}", title(pane)), style));
+        }
+        spans
+    };
+    // Narrow terminals get short titles rather than losing the last tabs.
+    let mut spans = tabs(Pane::title);
+    if Line::from(spans.clone()).width() + right.chars().count() > usize::from(area.width) {
+        spans = tabs(Pane::short_title);
+    }
     let [left_area, right_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(right.chars().count() as u16)]).areas(area);
     frame.render_widget(Paragraph::new(Line::from(spans)), left_area);

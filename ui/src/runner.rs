@@ -26,11 +26,20 @@ pub struct Executor<B: Backend> {
     /// A list refresh still in flight is not asked again.
     refreshing_images: Arc<AtomicBool>,
     refreshing_containers: Arc<AtomicBool>,
+    refreshing_networks: Arc<AtomicBool>,
+    refreshing_volumes: Arc<AtomicBool>,
 }
 
 impl<B: Backend> Executor<B> {
     pub fn new(backend: Arc<B>, tx: mpsc::UnboundedSender<Msg>) -> Executor<B> {
-        Executor { backend, tx, refreshing_images: Arc::default(), refreshing_containers: Arc::default() }
+        Executor {
+            backend,
+            tx,
+            refreshing_images: Arc::default(),
+            refreshing_containers: Arc::default(),
+            refreshing_networks: Arc::default(),
+            refreshing_volumes: Arc::default(),
+        }
     }
 
     fn spawn<F>(&self, f: impl FnOnce(Arc<B>) -> F + Send + 'static)
@@ -71,6 +80,28 @@ impl<B: Backend> Executor<B> {
                     Some(Msg::Containers(result))
                 });
             }
+            Effect::RefreshNetworks => {
+                if self.refreshing_networks.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                let flag = self.refreshing_networks.clone();
+                self.spawn(move |b| async move {
+                    let result = b.networks().await;
+                    flag.store(false, Ordering::Release);
+                    Some(Msg::Networks(result))
+                });
+            }
+            Effect::RefreshVolumes => {
+                if self.refreshing_volumes.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                let flag = self.refreshing_volumes.clone();
+                self.spawn(move |b| async move {
+                    let result = b.volumes().await;
+                    flag.store(false, Ordering::Release);
+                    Some(Msg::Volumes(result))
+                });
+            }
             Effect::Layers(id) => self.spawn(move |b| async move {
                 let result = b.image_layers(id.clone()).await;
                 Some(Msg::Layers { id, result })
@@ -104,6 +135,22 @@ impl<B: Backend> Executor<B> {
                 let result = b.run(request).await.map(|id| crate::backend::short_id(&id).to_string());
                 Some(Msg::Done { what, result })
             }),
+            Effect::RemoveNetwork(name) => self.spawn(move |b| async move {
+                let result = b.remove_network(name.clone()).await.map(|()| String::new());
+                Some(Msg::Done { what: format!("remove network {name}"), result })
+            }),
+            Effect::PruneNetworks => self.spawn(move |b| async move {
+                let result = b.prune_networks().await.map(|p| pruned(&p.removed, None));
+                Some(Msg::Done { what: "prune networks".into(), result })
+            }),
+            Effect::RemoveVolume { name, shown } => self.spawn(move |b| async move {
+                let result = b.remove_volume(name).await.map(|()| String::new());
+                Some(Msg::Done { what: format!("remove volume {shown}"), result })
+            }),
+            Effect::PruneVolumes => self.spawn(move |b| async move {
+                let result = b.prune_volumes().await.map(|p| pruned(&p.removed, Some(p.reclaimed)));
+                Some(Msg::Done { what: "prune volumes".into(), result })
+            }),
             Effect::FollowLogs(id) => self.spawn(move |b| async move {
                 let error = b.follow_logs(id.clone(), LOG_TAIL).await.err()?;
                 Some(Msg::LogsFailed { id, error })
@@ -120,6 +167,7 @@ impl<B: Backend> Executor<B> {
             }),
             Effect::ShellInput { session, bytes } => self.backend.shell_input(session, bytes),
             Effect::ResizeShell { session, rows, cols } => self.backend.resize_shell(session, cols, rows),
+            Effect::CloseShell(session) => self.backend.close_shell(session),
             Effect::SaveLog { path, text } => self.spawn(move |_| async move {
                 let shown = path.display().to_string();
                 let result = tokio::fs::write(&path, text).await.map(|()| shown.clone()).map_err(|e| {
@@ -129,6 +177,18 @@ impl<B: Backend> Executor<B> {
             }),
             Effect::SetMouse(_) => {}
         }
+    }
+}
+
+/// A prune's result for the operations log: how many went, and the bytes given back when that applies.
+fn pruned(removed: &[String], reclaimed: Option<u64>) -> String {
+    let count = match removed.len() {
+        0 => "nothing to remove".to_string(),
+        n => format!("removed {n}"),
+    };
+    match reclaimed {
+        Some(bytes) if !removed.is_empty() => format!("{count}, reclaimed {}", crate::format::size(bytes)),
+        _ => count,
     }
 }
 

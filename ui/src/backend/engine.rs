@@ -1,5 +1,5 @@
-//! [`Backend`] over the in-process engine: images, pulls, containers, their logs and stats, and shells (exec
-//! sessions with a pty, pumped into [`BackendEvent::ShellOutput`]).
+//! [`Backend`] over the in-process engine: images, pulls, containers, their logs and stats, networks, volumes,
+//! and shells (exec sessions with a pty, pumped into [`BackendEvent::ShellOutput`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,20 +8,23 @@ use std::time::Duration;
 use berth_engine::container::{ContainerRecord, ExecOptions, ListOptions, Status};
 use berth_engine::events::{Event, LayerProgress};
 use berth_engine::logs::{LogFilter, LogFollower};
+use berth_engine::network::{DEFAULT_NETWORK, Endpoint, NetworkError, NetworkRecord};
 use berth_engine::reference::Reference;
 use berth_engine::session::Output;
 use berth_engine::stats::StatsSnapshot;
 use berth_engine::store::{ImageRecord, RemovedImage, StoreError};
+use berth_engine::volume::{PruneOptions, VolumeFilter, VolumeRecord};
 use berth_engine::{Engine, pull::PullOptions};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::{broadcast, mpsc};
+use tokio::task::AbortHandle;
 
 use super::follow::{self, Subscribers, Tasks};
 use super::run_request::create_request;
 use super::{
     Backend, BackendError, BackendEvent, ContainerOp, ContainerRow, ContainerState, ImageRow, LayerRow, LayerState,
-    RunRequest, StatsSample,
+    NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
 };
 
 /// The shell a pane opens: bash when the image has it, else sh.
@@ -44,17 +47,33 @@ enum ShellInput {
     Resize(u16, u16),
 }
 
-/// Open shell sessions by number: the sender feeding each session's writer task.
+/// One open shell: the sender feeding its writer task, and its reader task. Dropping both drops the
+/// session's connection.
+struct ShellHandle {
+    input: mpsc::UnboundedSender<ShellInput>,
+    reader: AbortHandle,
+}
+
+type ShellMap = Arc<std::sync::Mutex<HashMap<u64, ShellHandle>>>;
+
+/// Open shell sessions by number.
 #[derive(Default)]
 struct Shells {
     next: std::sync::atomic::AtomicU64,
-    inputs: Arc<std::sync::Mutex<HashMap<u64, mpsc::UnboundedSender<ShellInput>>>>,
+    open: ShellMap,
 }
 
 impl Shells {
     fn send(&self, session: u64, input: ShellInput) {
-        if let Some(tx) = self.inputs.lock().unwrap_or_else(|e| e.into_inner()).get(&session) {
-            let _ = tx.send(input);
+        if let Some(shell) = self.open.lock().unwrap_or_else(|e| e.into_inner()).get(&session) {
+            let _ = shell.input.send(input);
+        }
+    }
+
+    /// Stops the reader and, by dropping the sender, the writer: the connection closes with them.
+    fn close(&self, session: u64) {
+        if let Some(shell) = self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&session) {
+            shell.reader.abort();
         }
     }
 }
@@ -129,6 +148,29 @@ fn container_row(record: ContainerRecord) -> ContainerRow {
         image: record.image_name,
         state,
         ports: Vec::new(),
+    }
+}
+
+fn network_row(record: NetworkRecord, endpoints: &[Endpoint]) -> NetworkRow {
+    NetworkRow {
+        id: record.id,
+        name: record.name,
+        driver: record.driver,
+        subnet: record.subnet.to_string(),
+        gateway: record.gateway.to_string(),
+        internal: record.internal,
+        containers: endpoints.iter().map(|e| e.container_name.clone()).collect(),
+    }
+}
+
+fn volume_row(record: VolumeRecord) -> VolumeRow {
+    VolumeRow {
+        mountpoint: record.mountpoint.display().to_string(),
+        name: record.name,
+        anonymous: record.anonymous,
+        driver: record.driver,
+        used_by: record.used_by,
+        created: record.created,
     }
 }
 
@@ -395,7 +437,6 @@ impl Backend for EngineBackend {
             let number = self.shells.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (mut reader, mut writer) = session.into_split();
             let (tx, mut rx) = mpsc::unbounded_channel();
-            self.shells.inputs.lock().unwrap_or_else(|e| e.into_inner()).insert(number, tx);
             tokio::spawn(async move {
                 while let Some(input) = rx.recv().await {
                     let sent = match input {
@@ -408,8 +449,10 @@ impl Backend for EngineBackend {
                 }
             });
             let subscribers = self.subscribers.clone();
-            let inputs = self.shells.inputs.clone();
-            tokio::spawn(async move {
+            let open = self.shells.open.clone();
+            // Held until the handle is in: a reader ending at once still finds its entry to remove.
+            let mut shells = self.shells.open.lock().unwrap_or_else(|e| e.into_inner());
+            let reader = tokio::spawn(async move {
                 while let Ok(Some(output)) = reader.read().await {
                     let bytes = match output {
                         Output::Stdout(bytes) | Output::Stderr(bytes) => bytes,
@@ -418,9 +461,10 @@ impl Backend for EngineBackend {
                     };
                     subscribers.send(BackendEvent::ShellOutput { session: number, bytes });
                 }
-                inputs.lock().unwrap_or_else(|e| e.into_inner()).remove(&number);
+                open.lock().unwrap_or_else(|e| e.into_inner()).remove(&number);
                 subscribers.send(BackendEvent::ShellClosed { session: number });
             });
+            shells.insert(number, ShellHandle { input: tx, reader: reader.abort_handle() });
             Ok(number)
         })
     }
@@ -431,6 +475,62 @@ impl Backend for EngineBackend {
 
     fn resize_shell(&self, session: u64, cols: u16, rows: u16) {
         self.shells.send(session, ShellInput::Resize(cols, rows));
+    }
+
+    fn close_shell(&self, session: u64) {
+        self.shells.close(session);
+    }
+
+    fn networks(&self) -> BoxFuture<'_, Result<Vec<NetworkRow>, BackendError>> {
+        Box::pin(self.blocking("list", "networks".into(), |e| {
+            let networks = e.networks();
+            let records = networks.list()?;
+            let mut rows = Vec::with_capacity(records.len());
+            for record in records {
+                let endpoints = networks.endpoints(&record)?;
+                rows.push(network_row(record, &endpoints));
+            }
+            Ok(rows)
+        }))
+    }
+
+    fn remove_network(&self, name: String) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(self.blocking("remove network", name.clone(), move |e| e.remove_network(&name).map(drop)))
+    }
+
+    fn prune_networks(&self) -> BoxFuture<'_, Result<Pruned, BackendError>> {
+        Box::pin(self.blocking("prune", "networks".into(), |e| {
+            let mut removed = Vec::new();
+            for network in e.networks().list()? {
+                if network.name == DEFAULT_NETWORK || !e.networks().endpoints(&network)?.is_empty() {
+                    continue;
+                }
+                // `remove_network` also refuses networks that stopped containers name: they keep them.
+                match e.remove_network(&network.id) {
+                    Ok(record) => removed.push(record.name),
+                    Err(berth_engine::Error::Network(err)) if matches!(*err, NetworkError::InUse { .. }) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok(Pruned { removed, reclaimed: 0 })
+        }))
+    }
+
+    fn volumes(&self) -> BoxFuture<'_, Result<Vec<VolumeRow>, BackendError>> {
+        Box::pin(self.blocking("list", "volumes".into(), |e| {
+            Ok(e.volumes(&VolumeFilter::default())?.into_iter().map(volume_row).collect())
+        }))
+    }
+
+    fn remove_volume(&self, name: String) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(self.blocking("remove volume", name.clone(), move |e| e.remove_volume(&name, false)))
+    }
+
+    fn prune_volumes(&self) -> BoxFuture<'_, Result<Pruned, BackendError>> {
+        Box::pin(self.blocking("prune", "volumes".into(), |e| {
+            let (removed, reclaimed) = e.prune_volumes(&PruneOptions::default())?;
+            Ok(Pruned { removed, reclaimed })
+        }))
     }
 }
 

@@ -48,6 +48,42 @@ pub struct LayerRow {
     pub created_by: String,
 }
 
+/// One row of the Networks pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRow {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+    /// CIDR form.
+    pub subnet: String,
+    pub gateway: String,
+    /// No route out of the host.
+    pub internal: bool,
+    /// Names of the containers attached now.
+    pub containers: Vec<String>,
+}
+
+/// One row of the Volumes pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeRow {
+    /// 64 hex digits for an anonymous volume.
+    pub name: String,
+    pub anonymous: bool,
+    pub driver: String,
+    pub mountpoint: String,
+    /// Names of the containers that mount it.
+    pub used_by: Vec<String>,
+    /// RFC 3339.
+    pub created: String,
+}
+
+/// What a prune removed: network or volume names, and the bytes given back (none for networks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub removed: Vec<String>,
+    pub reclaimed: u64,
+}
+
 /// A container's lifecycle state, with the guards that decide which operations the UI offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContainerState {
@@ -256,6 +292,21 @@ pub trait Backend: Send + Sync + 'static {
     fn open_shell(&self, id: String, cols: u16, rows: u16) -> BoxFuture<'_, Result<u64, BackendError>>;
     fn shell_input(&self, session: u64, bytes: Vec<u8>);
     fn resize_shell(&self, session: u64, cols: u16, rows: u16);
+    /// Ends a shell session: the connection drops, so the shell gets SIGHUP as when a terminal closes.
+    fn close_shell(&self, session: u64);
+
+    /// Every network, the default one first.
+    fn networks(&self) -> BoxFuture<'_, Result<Vec<NetworkRow>, BackendError>>;
+    /// Refused for the default network and while a container names the network.
+    fn remove_network(&self, name: String) -> BoxFuture<'_, Result<(), BackendError>>;
+    /// Removes every user network no container uses.
+    fn prune_networks(&self) -> BoxFuture<'_, Result<Pruned, BackendError>>;
+
+    fn volumes(&self) -> BoxFuture<'_, Result<Vec<VolumeRow>, BackendError>>;
+    /// Refused while a container mounts the volume; the error names the containers.
+    fn remove_volume(&self, name: String) -> BoxFuture<'_, Result<(), BackendError>>;
+    /// Removes the anonymous volumes no container mounts.
+    fn prune_volumes(&self) -> BoxFuture<'_, Result<Pruned, BackendError>>;
 }
 
 /// A short, stable ID for display (`sha256:abc…` → 12 hex digits).

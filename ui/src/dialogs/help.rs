@@ -14,7 +14,16 @@ pub struct HelpDialog {
     pub scroll: u16,
 }
 
-const SECTIONS: [Scope; 6] = [Scope::Global, Scope::List, Scope::Containers, Scope::Images, Scope::Logs, Scope::Shell];
+const SECTIONS: [Scope; 8] = [
+    Scope::Global,
+    Scope::List,
+    Scope::Containers,
+    Scope::Images,
+    Scope::Networks,
+    Scope::Volumes,
+    Scope::Logs,
+    Scope::Shell,
+];
 
 /// Every command by scope with its keys, as lines.
 pub fn lines<'a>(keymap: &Keymap, theme: &Theme) -> Vec<Line<'a>> {

@@ -12,6 +12,8 @@ pub enum Scope {
     Images,
     Logs,
     Shell,
+    Networks,
+    Volumes,
 }
 
 impl Scope {
@@ -23,13 +25,16 @@ impl Scope {
             Scope::Images => "images",
             Scope::Logs => "logs",
             Scope::Shell => "shell",
+            Scope::Networks => "networks",
+            Scope::Volumes => "volumes",
         }
     }
 
     /// Whether one key may not mean two commands in these two scopes: the same scope, or global against any
     /// other (a global key would shadow or be shadowed). Lists overlap with every list pane.
     pub fn overlaps(self, other: Scope) -> bool {
-        let lists = |s: Scope| matches!(s, Scope::Containers | Scope::Images | Scope::Logs);
+        let lists =
+            |s: Scope| matches!(s, Scope::Containers | Scope::Images | Scope::Logs | Scope::Networks | Scope::Volumes);
         self == other
             || self == Scope::Global
             || other == Scope::Global
@@ -82,6 +87,8 @@ commands! {
     GoStats "pane_stats" Global "stats" [Key::ch('4')];
     GoShell "pane_shell" Global "shell" [Key::ch('5')];
     GoOperations "pane_operations" Global "operations log" [Key::ch('6')];
+    GoNetworks "pane_networks" Global "networks" [Key::ch('7')];
+    GoVolumes "pane_volumes" Global "volumes" [Key::ch('8')];
     CommandLine "command_line" Global "berth command" [Key::ch(':')];
     ToggleMouse "toggle_mouse" Global "mouse on/off (off lets you select text)" [Key::ch('M')];
     Up "up" List "up" [Key::ch('k'), k(KeyName::Up)];
@@ -115,7 +122,12 @@ commands! {
     NextMatch "next_match" Logs "next match" [Key::ch('n')];
     PrevMatch "prev_match" Logs "previous match" [Key::ch('N')];
     SaveLog "save_log" Logs "save to file" [Key::ctrl('s')];
+    RemoveNetwork "remove_network" Networks "remove" [Key::ch('D'), k(KeyName::Delete)];
+    PruneNetworks "prune_networks" Networks "prune unused" [Key::ch('X')];
+    RemoveVolume "remove_volume" Volumes "remove" [Key::ch('D'), k(KeyName::Delete)];
+    PruneVolumes "prune_volumes" Volumes "prune unused anonymous" [Key::ch('X')];
     LeaveShell "leave_shell" Shell "leave the shell (keys go to the UI)" [Key::ctrl('a')];
+    CloseShell "close_shell" Shell "close this shell" [Key::ch('x')];
 }
 
 #[cfg(test)]
@@ -139,5 +151,7 @@ mod tests {
         assert!(Scope::List.overlaps(Scope::Containers));
         assert!(!Scope::Containers.overlaps(Scope::Images));
         assert!(!Scope::List.overlaps(Scope::Shell));
+        assert!(Scope::List.overlaps(Scope::Volumes));
+        assert!(!Scope::Networks.overlaps(Scope::Volumes));
     }
 }

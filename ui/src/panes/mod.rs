@@ -4,9 +4,11 @@ pub mod containers;
 pub mod images;
 mod list;
 pub mod logs;
+pub mod networks;
 pub mod operations;
 pub mod shell;
 pub mod stats;
+pub mod volumes;
 
 use chrono::{DateTime, Utc};
 use ratatui::text::{Line, Span};
@@ -33,10 +35,22 @@ pub enum Pane {
     Shell,
     Images,
     Operations,
+    Networks,
+    Volumes,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 6] = [Pane::Containers, Pane::Images, Pane::Logs, Pane::Stats, Pane::Shell, Pane::Operations];
+    /// Tab order, as the tab bar shows them.
+    pub const ALL: [Pane; 8] = [
+        Pane::Containers,
+        Pane::Images,
+        Pane::Logs,
+        Pane::Stats,
+        Pane::Shell,
+        Pane::Operations,
+        Pane::Networks,
+        Pane::Volumes,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -46,6 +60,22 @@ impl Pane {
             Pane::Shell => "Shell",
             Pane::Images => "Images",
             Pane::Operations => "Operations",
+            Pane::Networks => "Networks",
+            Pane::Volumes => "Volumes",
+        }
+    }
+
+    /// The tab bar's label when the full titles do not fit.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            Pane::Containers => "Cont",
+            Pane::Logs => "Logs",
+            Pane::Stats => "Stats",
+            Pane::Shell => "Shell",
+            Pane::Images => "Img",
+            Pane::Operations => "Ops",
+            Pane::Networks => "Net",
+            Pane::Volumes => "Vol",
         }
     }
 }

@@ -87,6 +87,19 @@ impl ShellPane {
             .collect()
     }
 
+    /// Forgets a session (closed by the user); the next one to the left becomes active.
+    pub fn remove(&mut self, session: u64) {
+        if let Some(index) = self.sessions.iter().position(|s| s.session == session) {
+            self.sessions.remove(index);
+            if self.active >= index && self.active > 0 {
+                self.active -= 1;
+            }
+        }
+        if self.sessions.is_empty() {
+            self.captured = false;
+        }
+    }
+
     /// Cycles to the next open session.
     pub fn next(&mut self) {
         if !self.sessions.is_empty() {
@@ -95,7 +108,7 @@ impl ShellPane {
     }
 
     pub fn commands(&self) -> Vec<(Command, bool)> {
-        vec![(Command::LeaveShell, self.captured)]
+        vec![(Command::LeaveShell, self.captured), (Command::CloseShell, !self.captured && self.active().is_some())]
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
@@ -193,5 +206,20 @@ mod tests {
         shell.closed(9);
         assert_eq!(shell.resize(10, 40), vec![7]);
         assert_eq!(shell.resize(10, 40), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn removing_a_session_activates_its_neighbour() {
+        let mut shell = ShellPane::default();
+        shell.add(1, "a", 5, 20);
+        shell.add(2, "b", 5, 20);
+        shell.add(3, "c", 5, 20);
+        shell.remove(3);
+        assert_eq!(shell.active().map(|s| s.session), Some(2));
+        shell.active = 0;
+        shell.remove(2);
+        assert_eq!(shell.active().map(|s| s.session), Some(1));
+        shell.remove(1);
+        assert!(shell.active().is_none() && !shell.captured);
     }
 }

@@ -272,8 +272,15 @@ fn remapped_keys_drive_the_app_and_the_help() {
 fn idle_ticks_redraw_only_when_something_shown_moves() {
     let mut app = app(ROOMY);
     let later = fake::now() + chrono::Duration::seconds(1);
-    assert!(app.update(Msg::Tick(later)), "a running container's uptime is on screen");
+    assert!(!app.update(Msg::Tick(later)), "uptimes in minutes read the same a second later");
     assert!(!app.update(Msg::Containers(Ok(fake::containers()))), "the same rows do not redraw");
+    let mut fresh = fake::containers();
+    fresh[0].started_at = Some("2026-01-01T23:59:50Z".into());
+    assert!(app.update(Msg::Containers(Ok(fresh))));
+    assert!(app.update(Msg::Tick(later + chrono::Duration::seconds(1))), "an uptime in seconds moves");
+    assert!(!app.take_effects().contains(&Effect::RefreshImages), "hidden images are not read");
+    key(&mut app, KeyCode::Char('2'));
+    assert!(app.take_effects().contains(&Effect::RefreshImages), "shown images are");
     key(&mut app, KeyCode::Char('6'));
     assert!(!app.update(Msg::Tick(later + chrono::Duration::seconds(1))), "nothing on the operations screen moves");
     assert!(app.update(Msg::Tick(later + chrono::Duration::seconds(60))), "a new minute changes ages");
@@ -283,13 +290,16 @@ fn idle_ticks_redraw_only_when_something_shown_moves() {
 fn tab_cycles_panes_and_skips_the_shell_until_one_is_open() {
     let mut app = app(ROOMY);
     let mut seen = vec![];
-    for _ in 0..5 {
+    for _ in 0..7 {
         key(&mut app, KeyCode::Tab);
         seen.push(app.focus);
     }
-    assert_eq!(seen, [Pane::Images, Pane::Logs, Pane::Stats, Pane::Operations, Pane::Containers]);
+    assert_eq!(
+        seen,
+        [Pane::Images, Pane::Logs, Pane::Stats, Pane::Operations, Pane::Networks, Pane::Volumes, Pane::Containers]
+    );
     key(&mut app, KeyCode::BackTab);
-    assert_eq!(app.focus, Pane::Operations);
+    assert_eq!(app.focus, Pane::Volumes);
 }
 
 #[test]
@@ -298,4 +308,75 @@ fn mouse_toggle_asks_the_terminal() {
     key(&mut app, KeyCode::Char('M'));
     assert!(app.mouse);
     assert_eq!(effects(&mut app), vec![Effect::SetMouse(true)]);
+}
+
+#[test]
+fn closing_a_shell_drops_its_session_and_returns_when_none_is_left() {
+    let mut app = app(ROOMY);
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });
+    app.update(Msg::ShellOpened { name: "db".into(), result: Ok(5) });
+    app.update(Msg::Backend(BackendEvent::ShellClosed { session: 5 }));
+    app.take_effects();
+    key(&mut app, KeyCode::Char('x'));
+    assert!(effects(&mut app).is_empty(), "while typing x is the shell's, and this one has exited");
+    assert_eq!(app.shell.sessions.len(), 2);
+    ctrl(&mut app, 'a');
+    key(&mut app, KeyCode::Char('x'));
+    assert!(effects(&mut app).is_empty(), "an exited session is only forgotten");
+    assert_eq!(app.shell.sessions.len(), 1);
+    assert_eq!(app.focus, Pane::Shell);
+    key(&mut app, KeyCode::Char('x'));
+    assert_eq!(effects(&mut app), vec![Effect::CloseShell(4)]);
+    assert!(app.shell.sessions.is_empty());
+    assert_eq!(app.focus, Pane::Containers);
+    assert!(app.operations.entries.iter().any(|e| e.text == "closed shell in web"));
+}
+
+#[test]
+fn networks_and_volumes_refresh_while_shown_and_remove_after_confirmation() {
+    let mut app = app(ROOMY);
+    assert!(!app.take_effects().iter().any(|e| matches!(e, Effect::RefreshNetworks | Effect::RefreshVolumes)));
+    app.update(Msg::Tick(fake::now()));
+    assert!(!app.take_effects().contains(&Effect::RefreshNetworks), "hidden panes are not read");
+    key(&mut app, KeyCode::Char('7'));
+    assert_eq!(app.focus, Pane::Networks);
+    assert!(app.take_effects().contains(&Effect::RefreshNetworks), "showing the pane reads it");
+    app.update(Msg::Tick(fake::now()));
+    assert!(app.take_effects().contains(&Effect::RefreshNetworks), "and the clock keeps it fresh");
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char('D'));
+    assert!(matches!(&app.modal, Some(Modal::Confirm(d)) if d.prompt == "Remove network spare?"));
+    key(&mut app, KeyCode::Char('y'));
+    assert_eq!(effects(&mut app), vec![Effect::RemoveNetwork("spare".into())]);
+    key(&mut app, KeyCode::Char('X'));
+    key(&mut app, KeyCode::Char('y'));
+    assert_eq!(effects(&mut app), vec![Effect::PruneNetworks]);
+
+    key(&mut app, KeyCode::Char('8'));
+    assert!(app.take_effects().contains(&Effect::RefreshVolumes));
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char('D'));
+    assert!(matches!(&app.modal, Some(Modal::Confirm(d)) if d.prompt == "Remove volume 7e7e7e7e7e7e?"));
+    key(&mut app, KeyCode::Char('y'));
+    let name = "7e".repeat(32);
+    assert_eq!(effects(&mut app), vec![Effect::RemoveVolume { name, shown: "7e7e7e7e7e7e".into() }]);
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "pg");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.volumes.selected().map(|r| r.name.as_str()), Some("pgdata"));
+}
+
+#[test]
+fn a_volume_in_use_is_refused_in_the_status_line() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('8'));
+    let error = crate::backend::BackendError::Failed {
+        operation: "remove volume",
+        target: "pgdata".into(),
+        message: "volume is in use by db".into(),
+    };
+    app.update(Msg::Done { what: "remove volume pgdata".into(), result: Err(error) });
+    let status = app.status.clone().unwrap();
+    assert!(status.error && status.text == "remove volume pgdata: volume is in use by db", "{status:?}");
+    assert!(app.take_effects().contains(&Effect::RefreshVolumes), "the pane re-reads after any outcome");
 }

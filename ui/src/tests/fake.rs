@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::{
     Backend, BackendError, BackendEvent, ContainerOp, ContainerRow, ContainerState, ImageRow, LayerRow, LayerState,
-    LogLine, RunRequest, StatsSample,
+    LogLine, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
 };
 
 pub const NOW: &str = "2026-01-02T00:00:00Z";
@@ -75,10 +75,41 @@ pub fn layers() -> Vec<LayerRow> {
     ]
 }
 
+pub fn networks() -> Vec<NetworkRow> {
+    let network = |id: &str, name: &str, subnet: &str, internal: bool, containers: &[&str]| NetworkRow {
+        id: format!("{id}{}", "0".repeat(64 - id.len())),
+        name: name.into(),
+        driver: "bridge".into(),
+        subnet: format!("{subnet}.0/24"),
+        gateway: format!("{subnet}.1"),
+        internal,
+        containers: containers.iter().map(|c| c.to_string()).collect(),
+    };
+    vec![
+        network("f1", "bridge", "10.88.0", false, &["web"]),
+        network("f2", "backend", "10.89.1", true, &["db"]),
+        network("f3", "spare", "10.89.2", false, &[]),
+    ]
+}
+
+pub fn volumes() -> Vec<VolumeRow> {
+    let volume = |name: &str, anonymous: bool, used_by: &[&str]| VolumeRow {
+        name: name.into(),
+        anonymous,
+        driver: "local".into(),
+        mountpoint: format!("/var/lib/berth/volumes/{name}/_data"),
+        used_by: used_by.iter().map(|c| c.to_string()).collect(),
+        created: "2026-01-01T12:00:00Z".into(),
+    };
+    vec![volume("pgdata", false, &["db"]), volume(&"7e".repeat(32), true, &[]), volume("cache", false, &[])]
+}
+
 #[derive(Default)]
 pub struct FakeBackend {
     pub containers: Mutex<Vec<ContainerRow>>,
     pub images: Mutex<Vec<ImageRow>>,
+    pub networks: Mutex<Vec<NetworkRow>>,
+    pub volumes: Mutex<Vec<VolumeRow>>,
     pub events: Mutex<Option<mpsc::UnboundedSender<BackendEvent>>>,
     /// Every call that changes something, as `verb target`.
     pub calls: Mutex<Vec<String>>,
@@ -86,7 +117,13 @@ pub struct FakeBackend {
 
 impl FakeBackend {
     pub fn new() -> FakeBackend {
-        FakeBackend { containers: Mutex::new(containers()), images: Mutex::new(images()), ..FakeBackend::default() }
+        FakeBackend {
+            containers: Mutex::new(containers()),
+            images: Mutex::new(images()),
+            networks: Mutex::new(networks()),
+            volumes: Mutex::new(volumes()),
+            ..FakeBackend::default()
+        }
     }
 
     fn emit(&self, event: BackendEvent) {
@@ -267,5 +304,79 @@ impl Backend for FakeBackend {
 
     fn resize_shell(&self, session: u64, cols: u16, rows: u16) {
         self.call(format!("resize {session} {cols}x{rows}"));
+    }
+
+    fn close_shell(&self, session: u64) {
+        self.call(format!("close shell {session}"));
+    }
+
+    fn networks(&self) -> BoxFuture<'_, Result<Vec<NetworkRow>, BackendError>> {
+        Box::pin(async move { Ok(self.networks.lock().unwrap().clone()) })
+    }
+
+    fn remove_network(&self, name: String) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.call(format!("network rm {name}"));
+            let mut networks = self.networks.lock().unwrap();
+            let Some(index) = networks.iter().position(|n| n.name == name) else {
+                return Err(Self::failed("remove network", &name, "no such network"));
+            };
+            if name == "bridge" {
+                return Err(Self::failed("remove network", &name, "bridge is a pre-defined network"));
+            }
+            if !networks[index].containers.is_empty() {
+                return Err(Self::failed("remove network", &name, "in use by containers"));
+            }
+            networks.remove(index);
+            Ok(())
+        })
+    }
+
+    fn prune_networks(&self) -> BoxFuture<'_, Result<Pruned, BackendError>> {
+        Box::pin(async move {
+            self.call("network prune".into());
+            let mut networks = self.networks.lock().unwrap();
+            let removed = networks
+                .iter()
+                .filter(|n| n.name != "bridge" && n.containers.is_empty())
+                .map(|n| n.name.clone())
+                .collect::<Vec<_>>();
+            networks.retain(|n| !removed.contains(&n.name));
+            Ok(Pruned { removed, reclaimed: 0 })
+        })
+    }
+
+    fn volumes(&self) -> BoxFuture<'_, Result<Vec<VolumeRow>, BackendError>> {
+        Box::pin(async move { Ok(self.volumes.lock().unwrap().clone()) })
+    }
+
+    fn remove_volume(&self, name: String) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.call(format!("volume rm {name}"));
+            let mut volumes = self.volumes.lock().unwrap();
+            let Some(index) = volumes.iter().position(|v| v.name == name) else {
+                return Err(Self::failed("remove volume", &name, "no such volume"));
+            };
+            if !volumes[index].used_by.is_empty() {
+                let message = format!("volume is in use by {}", volumes[index].used_by.join(", "));
+                return Err(Self::failed("remove volume", &name, &message));
+            }
+            volumes.remove(index);
+            Ok(())
+        })
+    }
+
+    fn prune_volumes(&self) -> BoxFuture<'_, Result<Pruned, BackendError>> {
+        Box::pin(async move {
+            self.call("volume prune".into());
+            let mut volumes = self.volumes.lock().unwrap();
+            let removed = volumes
+                .iter()
+                .filter(|v| v.anonymous && v.used_by.is_empty())
+                .map(|v| v.name.clone())
+                .collect::<Vec<_>>();
+            volumes.retain(|v| !removed.contains(&v.name));
+            Ok(Pruned { removed, reclaimed: 4096 })
+        })
     }
 }

@@ -29,6 +29,8 @@ pub fn app_with(config: UiConfig, theme: Theme, size: (u16, u16)) -> App {
     let mut app = App::new(config, theme, fake::now(), Rect::new(0, 0, size.0, size.1), normalize);
     app.update(Msg::Containers(Ok(fake::containers())));
     app.update(Msg::Images(Ok(fake::images())));
+    app.update(Msg::Networks(Ok(fake::networks())));
+    app.update(Msg::Volumes(Ok(fake::volumes())));
     app.take_effects();
     app
 }
@@ -51,9 +53,18 @@ pub fn chars(app: &mut App, text: &str) {
     }
 }
 
-/// The effects queued since the last call, minus list refreshes (which the 1 s clock queues anyway).
+/// The effects queued since the last call, minus list refreshes (which the 1 s clock and focus changes queue
+/// anyway).
 pub fn effects(app: &mut App) -> Vec<Effect> {
-    app.take_effects().into_iter().filter(|e| !matches!(e, Effect::RefreshImages | Effect::RefreshContainers)).collect()
+    app.take_effects()
+        .into_iter()
+        .filter(|e| {
+            !matches!(
+                e,
+                Effect::RefreshImages | Effect::RefreshContainers | Effect::RefreshNetworks | Effect::RefreshVolumes
+            )
+        })
+        .collect()
 }
 
 pub fn render(app: &App) -> Terminal<TestBackend> {

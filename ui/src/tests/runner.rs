@@ -78,3 +78,37 @@ async fn saving_a_log_writes_the_file_or_names_the_path() {
     let Msg::Done { result: Err(e), .. } = next(&mut rx).await else { panic!() };
     assert!(e.to_string().contains("no/such/dir.log"), "{e}");
 }
+
+#[tokio::test]
+async fn networks_and_volumes_round_trip_through_the_backend() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend.clone(), tx);
+    executor.execute(Effect::RemoveVolume { name: "pgdata".into(), shown: "pgdata".into() });
+    let Msg::Done { what, result: Err(e) } = next(&mut rx).await else { panic!("a refusal") };
+    assert_eq!(
+        (what.as_str(), e.to_string().as_str()),
+        ("remove volume pgdata", "remove volume pgdata: volume is in use by db")
+    );
+    executor.execute(Effect::PruneVolumes);
+    assert_eq!(
+        next(&mut rx).await,
+        Msg::Done { what: "prune volumes".into(), result: Ok("removed 1, reclaimed 4.096kB".into()) }
+    );
+    executor.execute(Effect::PruneNetworks);
+    assert_eq!(next(&mut rx).await, Msg::Done { what: "prune networks".into(), result: Ok("removed 1".into()) });
+    executor.execute(Effect::PruneNetworks);
+    assert_eq!(
+        next(&mut rx).await,
+        Msg::Done { what: "prune networks".into(), result: Ok("nothing to remove".into()) }
+    );
+    executor.execute(Effect::RefreshNetworks);
+    let Msg::Networks(Ok(rows)) = next(&mut rx).await else { panic!("the network list") };
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["bridge", "backend"]);
+    executor.execute(Effect::RefreshVolumes);
+    let Msg::Volumes(Ok(rows)) = next(&mut rx).await else { panic!("the volume list") };
+    assert_eq!(rows.len(), 2, "the anonymous unused volume was pruned");
+    executor.execute(Effect::CloseShell(3));
+    assert!(backend.calls.lock().unwrap().contains(&"close shell 3".to_string()));
+}

@@ -140,6 +140,19 @@ fn operations_log() {
 }
 
 #[test]
+fn networks_pane() {
+    both("networks", |app| key(app, KeyCode::Char('7')));
+}
+
+#[test]
+fn volumes_pane() {
+    both("volumes", |app| {
+        key(app, KeyCode::Char('8'));
+        key(app, KeyCode::Char('j'));
+    });
+}
+
+#[test]
 fn help_dialog() {
     both("help", |app| key(app, KeyCode::Char('?')));
 }
@@ -261,6 +274,12 @@ fn every_theme() {
             insta::assert_snapshot!(
                 format!("theme_{name}_{}x{}", size.0, size.1),
                 style_map(terminal.backend().buffer())
+            );
+            // The list panes of their own screens: volumes shows muted (anonymous) names beside plain ones.
+            key(&mut app, KeyCode::Char('8'));
+            insta::assert_snapshot!(
+                format!("theme_{name}_volumes_{}x{}", size.0, size.1),
+                style_map(render(&app).backend().buffer())
             );
         }
     }
