@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Modifier, Style};
+
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::{Ctx, ListState, pane_block};
 use crate::backend::{ContainerRow, ContainerState};
@@ -167,16 +167,8 @@ impl ContainersPane {
             Constraint::Length(12),
         ];
         let empty = self.rows.is_empty();
-        let table = Table::new(rows, widths)
-            .header(header)
-            .row_highlight_style(if ctx.focused {
-                ctx.theme.selected()
-            } else {
-                Style::new().add_modifier(Modifier::BOLD)
-            })
-            .block(block);
-        let mut state = TableState::default().with_selected((!empty).then_some(self.list.selected));
-        frame.render_stateful_widget(table, area, &mut state);
+        let selected = (!empty).then_some(self.list.selected);
+        super::render_table(frame, area, ctx, Table::new(rows, widths).header(header).block(block), selected);
         if empty {
             let hint = Line::from(vec![Span::styled("No containers. ", ctx.theme.muted())]);
             let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };

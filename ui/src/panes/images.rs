@@ -3,9 +3,9 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 
 use super::{Ctx, ListState, pane_block};
 use crate::backend::{ImageRow, LayerRow, short_id};
@@ -97,16 +97,8 @@ impl ImagesPane {
                 Constraint::Length(15),
                 Constraint::Fill(1),
             ];
-            let table = Table::new(rows, widths)
-                .header(header)
-                .row_highlight_style(if ctx.focused {
-                    ctx.theme.selected()
-                } else {
-                    Style::new().add_modifier(Modifier::BOLD)
-                })
-                .block(block);
-            let mut state = TableState::default().with_selected((!self.rows.is_empty()).then_some(self.list.selected));
-            frame.render_stateful_widget(table, list_area, &mut state);
+            let selected = (!self.rows.is_empty()).then_some(self.list.selected);
+            super::render_table(frame, list_area, ctx, Table::new(rows, widths).header(header).block(block), selected);
         }
         if layer_area.width > 0 {
             self.draw_layers(frame, layer_area, ctx);

@@ -11,8 +11,11 @@ pub mod stats;
 pub mod volumes;
 
 use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType};
+use ratatui::widgets::{Block, BorderType, Table, TableState};
 
 pub use list::ListState;
 
@@ -78,6 +81,13 @@ impl Pane {
             Pane::Volumes => "Vol",
         }
     }
+}
+
+/// Draws a list pane's table with its selection: the theme's highlight while focused, bold otherwise.
+pub fn render_table(frame: &mut Frame, area: Rect, ctx: &Ctx, table: Table, selected: Option<usize>) {
+    let highlight = if ctx.focused { ctx.theme.selected() } else { Style::new().add_modifier(Modifier::BOLD) };
+    let mut state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(table.row_highlight_style(highlight), area, &mut state);
 }
 
 /// A pane's frame: focused panes get the accent border; an active or typed filter shows in the title.

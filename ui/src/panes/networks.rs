@@ -3,9 +3,9 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Modifier, Style};
+
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::{Ctx, ListState, pane_block};
 use crate::backend::{NetworkRow, short_id};
@@ -90,16 +90,8 @@ impl NetworksPane {
             Constraint::Length(8),
             Constraint::Fill(1),
         ]);
-        let table = Table::new(rows, widths)
-            .header(header)
-            .row_highlight_style(if ctx.focused {
-                ctx.theme.selected()
-            } else {
-                Style::new().add_modifier(Modifier::BOLD)
-            })
-            .block(block);
-        let mut state = TableState::default().with_selected((!self.rows.is_empty()).then_some(self.list.selected));
-        frame.render_stateful_widget(table, area, &mut state);
+        let selected = (!self.rows.is_empty()).then_some(self.list.selected);
+        super::render_table(frame, area, ctx, Table::new(rows, widths).header(header).block(block), selected);
     }
 }
 
