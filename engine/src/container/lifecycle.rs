@@ -156,7 +156,8 @@ impl Engine {
     /// A container by name, id or unique id prefix, with its state checked against reality.
     pub fn container(&self, name_or_id: &str) -> Result<ContainerRecord, Error> {
         let rec = self.records().find(name_or_id)?;
-        reconcile::reconcile(self.store(), self.networks(), rec)
+        reconcile::reconcile(self.store(), self.networks(), rec)?
+            .ok_or_else(|| ContainerError::NotFound { name: name_or_id.to_string() }.into())
     }
 
     /// `berth create`: records a container for an image already in the store. Nothing runs yet.
@@ -428,7 +429,9 @@ impl Engine {
     pub async fn prune_containers(&self) -> Result<Vec<String>, Error> {
         let mut removed = Vec::new();
         for rec in self.records().all()? {
-            let rec = reconcile::reconcile(self.store(), self.networks(), rec)?;
+            let Some(rec) = reconcile::reconcile(self.store(), self.networks(), rec)? else {
+                continue;
+            };
             if matches!(rec.status, Status::Created | Status::Exited | Status::Dead) {
                 self.remove_container(&rec.id, false).await?;
                 removed.push(rec.id);

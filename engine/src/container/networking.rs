@@ -94,7 +94,9 @@ impl Engine {
         let net = self.networks().get(name_or_id)?;
         let mut users = Vec::new();
         for rec in Records::new(self.store()).all()? {
-            let rec = reconcile::reconcile(self.store(), self.networks(), rec)?;
+            let Some(rec) = reconcile::reconcile(self.store(), self.networks(), rec)? else {
+                continue;
+            };
             if self.names_network(&rec, &net) {
                 users.push(rec.name);
             }

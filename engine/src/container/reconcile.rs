@@ -11,14 +11,27 @@ use crate::store::Store;
 /// Docker reports 255 for containers that died with their engine.
 const LOST_EXIT_CODE: i32 = 255;
 
-/// Returns the record as it really is, fixing the store first when its monitor has vanished.
-pub(crate) fn reconcile(store: &Store, networks: &Networks, rec: ContainerRecord) -> Result<ContainerRecord, Error> {
+/// Returns the record as it really is, fixing the store first when its monitor has vanished; None when the
+/// container was removed meanwhile (an `--rm` container whose monitor finished).
+pub(crate) fn reconcile(
+    store: &Store,
+    networks: &Networks,
+    rec: ContainerRecord,
+) -> Result<Option<ContainerRecord>, Error> {
     if !rec.status.is_active() || is_same_process(rec.monitor_pid, rec.monitor_start) {
-        return Ok(rec);
+        return Ok(Some(rec));
+    }
+    // The record may predate the monitor's last words: a monitor records the exit, then ends. Read again
+    // now that it is known gone, and act only if it really left the container active.
+    let records = Records::new(store);
+    let Some(rec) = records.lookup(&rec.id)? else {
+        return Ok(None);
+    };
+    if !rec.status.is_active() || is_same_process(rec.monitor_pid, rec.monitor_start) {
+        return Ok(Some(rec));
     }
     let problems = teardown(networks, &rec, &rec.dir(store.root()));
     let status = if problems.is_empty() { Status::Exited } else { Status::Dead };
-    let records = Records::new(store);
     let now = chrono::Utc::now().to_rfc3339();
     records.set_exit(&rec.id, Exit { code: LOST_EXIT_CODE, oom_killed: false }, status, &now)?;
     let mut message = "the container's monitor process died".to_string();
@@ -26,5 +39,5 @@ pub(crate) fn reconcile(store: &Store, networks: &Networks, rec: ContainerRecord
         message = format!("{message}; cleanup failed: {}", problems.join("; "));
     }
     records.set_start_failure(&rec.id, status, LOST_EXIT_CODE, &message)?;
-    records.get(&rec.id)
+    records.lookup(&rec.id)
 }

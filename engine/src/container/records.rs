@@ -202,10 +202,12 @@ impl<'a> Records<'a> {
 
     /// By exact id.
     pub(crate) fn get(&self, id: &str) -> Result<ContainerRecord, Error> {
-        self.query("WHERE id = ?1", id)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| ContainerError::NotFound { name: id.to_string() }.into())
+        self.lookup(id)?.ok_or_else(|| ContainerError::NotFound { name: id.to_string() }.into())
+    }
+
+    /// By exact id; None once it is removed.
+    pub(crate) fn lookup(&self, id: &str) -> Result<Option<ContainerRecord>, Error> {
+        Ok(self.query("WHERE id = ?1", id)?.into_iter().next())
     }
 
     /// Docker's lookup order: full id, exact name, then a unique id prefix.

@@ -3,7 +3,6 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 
