@@ -291,3 +291,33 @@ fn tui_shell_pane_runs_over_an_exec_session() {
     let screen = tmux.screen();
     assert!(!screen.contains("size=0x0"), "the pane gives the pty its size:\n{screen}");
 }
+
+#[test]
+fn tui_attach_pane_reaches_the_main_process_and_leaves_it_running() {
+    if !can_run("tui_attach_pane_reaches_the_main_process_and_leaves_it_running") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "-it", "--name", "main", "busybox", "sh"]);
+    let tmux = Tmux(format!("berth-tty-attach-{}", std::process::id()));
+    let command = format!(
+        "env BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {}",
+        env.root().join("config.toml").display(),
+        env.root().join("tui.toml").display(),
+        berth_line(&env, "")
+    );
+    let out = tmux.run(&["new-session", "-d", "-s", "tty", "-x", "120", "-y", "40", &command]);
+    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+    tmux.wait_for("containers pane", "Containers (1)");
+    tmux.run(&["send-keys", "-t", "tty", "a"]);
+    tmux.wait_for("the attached pane", "main (attached)");
+    // The shell is the container's PID 1: its own pid proves the pane reached the main process.
+    tmux.run(&["send-keys", "-t", "tty", "-l", "echo main-pid-$$"]);
+    tmux.run(&["send-keys", "-t", "tty", "Enter"]);
+    tmux.wait_for("the main process's answer", "main-pid-1");
+    // Leaving and closing the pane detaches; the container keeps running.
+    tmux.run(&["send-keys", "-t", "tty", "C-a"]);
+    tmux.run(&["send-keys", "-t", "tty", "x"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(env.status("main"), "running");
+}

@@ -79,6 +79,8 @@ pub enum Effect {
         name: String,
         rows: u16,
         cols: u16,
+        /// Attach to the main process instead of starting a shell.
+        attach: bool,
     },
     ShellInput {
         session: u64,
@@ -527,10 +529,12 @@ impl App {
                 self.follow_selection();
                 self.focus = Pane::Logs;
             }
-            Command::Exec => {
+            Command::Exec | Command::Attach => {
                 if let Some(row) = self.containers.selected() {
                     let (rows, cols) = layout::shell_size(self.area);
-                    self.effects.push(Effect::OpenShell { id: row.id.clone(), name: row.name.clone(), rows, cols });
+                    let attach = command == Command::Attach;
+                    let name = if attach { format!("{} (attached)", row.name) } else { row.name.clone() };
+                    self.effects.push(Effect::OpenShell { id: row.id.clone(), name, rows, cols, attach });
                 }
             }
             Command::InspectContainer => {

@@ -161,8 +161,8 @@ impl<B: Backend> Executor<B> {
                 Some(Msg::StatsFailed { id, error })
             }),
             Effect::UnfollowStats(id) => self.backend.unfollow_stats(id),
-            Effect::OpenShell { id, name, rows, cols } => self.spawn(move |b| async move {
-                let result = b.open_shell(id, cols, rows).await;
+            Effect::OpenShell { id, name, rows, cols, attach } => self.spawn(move |b| async move {
+                let result = if attach { b.attach(id, cols, rows).await } else { b.open_shell(id, cols, rows).await };
                 Some(Msg::ShellOpened { name, result })
             }),
             Effect::ShellInput { session, bytes } => self.backend.shell_input(session, bytes),

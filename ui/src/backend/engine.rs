@@ -10,7 +10,7 @@ use berth_engine::events::{Event, LayerProgress};
 use berth_engine::logs::{LogFilter, LogFollower};
 use berth_engine::network::{DEFAULT_NETWORK, Endpoint, NetworkError, NetworkRecord};
 use berth_engine::reference::Reference;
-use berth_engine::session::Output;
+use berth_engine::session::{Output, Session};
 use berth_engine::stats::StatsSnapshot;
 use berth_engine::store::{ImageRecord, RemovedImage, StoreError};
 use berth_engine::volume::{PruneOptions, VolumeFilter, VolumeRecord};
@@ -105,6 +105,43 @@ impl EngineBackend {
             .await
             .map_err(|e| BackendError::Failed { operation, target: failed_target, message: e.to_string() })?
             .map_err(|e| BackendError::Failed { operation, target, message: e.to_string() })
+    }
+
+    /// Pumps a session into the shell pane events (output, then closed) and keeps its input side; returns
+    /// the session number the pane uses.
+    fn serve_session(&self, session: Session) -> u64 {
+        let number = self.shells.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (mut reader, mut writer) = session.into_split();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(input) = rx.recv().await {
+                let sent = match input {
+                    ShellInput::Bytes(bytes) => writer.write_stdin(&bytes).await,
+                    ShellInput::Resize(cols, rows) => writer.resize(cols, rows).await,
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+        let subscribers = self.subscribers.clone();
+        let open = self.shells.open.clone();
+        // Held until the handle is in: a reader ending at once still finds its entry to remove.
+        let mut shells = self.shells.open.lock().unwrap_or_else(|e| e.into_inner());
+        let reader = tokio::spawn(async move {
+            while let Ok(Some(output)) = reader.read().await {
+                let bytes = match output {
+                    Output::Stdout(bytes) | Output::Stderr(bytes) => bytes,
+                    Output::Error(message) => format!("\r\n{message}\r\n").into_bytes(),
+                    Output::Exit(_) => break,
+                };
+                subscribers.send(BackendEvent::ShellOutput { session: number, bytes });
+            }
+            open.lock().unwrap_or_else(|e| e.into_inner()).remove(&number);
+            subscribers.send(BackendEvent::ShellClosed { session: number });
+        });
+        shells.insert(number, ShellHandle { input: tx, reader: reader.abort_handle() });
+        number
     }
 }
 
@@ -429,43 +466,19 @@ impl Backend for EngineBackend {
                 rows,
                 ..ExecOptions::default()
             };
-            let session = match self.engine.exec(&id, options).await {
-                Ok(Some(session)) => session,
-                Ok(None) => return Err(Self::failed("exec", &id, "the exec returned no session")),
-                Err(e) => return Err(Self::failed("exec", &id, e)),
-            };
-            let number = self.shells.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (mut reader, mut writer) = session.into_split();
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            tokio::spawn(async move {
-                while let Some(input) = rx.recv().await {
-                    let sent = match input {
-                        ShellInput::Bytes(bytes) => writer.write_stdin(&bytes).await,
-                        ShellInput::Resize(cols, rows) => writer.resize(cols, rows).await,
-                    };
-                    if sent.is_err() {
-                        return;
-                    }
-                }
-            });
-            let subscribers = self.subscribers.clone();
-            let open = self.shells.open.clone();
-            // Held until the handle is in: a reader ending at once still finds its entry to remove.
-            let mut shells = self.shells.open.lock().unwrap_or_else(|e| e.into_inner());
-            let reader = tokio::spawn(async move {
-                while let Ok(Some(output)) = reader.read().await {
-                    let bytes = match output {
-                        Output::Stdout(bytes) | Output::Stderr(bytes) => bytes,
-                        Output::Error(message) => format!("\r\n{message}\r\n").into_bytes(),
-                        Output::Exit(_) => break,
-                    };
-                    subscribers.send(BackendEvent::ShellOutput { session: number, bytes });
-                }
-                open.lock().unwrap_or_else(|e| e.into_inner()).remove(&number);
-                subscribers.send(BackendEvent::ShellClosed { session: number });
-            });
-            shells.insert(number, ShellHandle { input: tx, reader: reader.abort_handle() });
-            Ok(number)
+            match self.engine.exec(&id, options).await {
+                Ok(Some(session)) => Ok(self.serve_session(session)),
+                Ok(None) => Err(Self::failed("exec", &id, "the exec returned no session")),
+                Err(e) => Err(Self::failed("exec", &id, e)),
+            }
+        })
+    }
+
+    fn attach(&self, id: String, cols: u16, rows: u16) -> BoxFuture<'_, Result<u64, BackendError>> {
+        Box::pin(async move {
+            let mut session = self.engine.attach(&id).await.map_err(|e| Self::failed("attach", &id, e))?;
+            session.resize(cols, rows).await.map_err(|e| Self::failed("attach", &id, e))?;
+            Ok(self.serve_session(session))
         })
     }
 

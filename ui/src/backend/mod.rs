@@ -290,6 +290,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Opens an interactive shell (bash if present, else sh) in a running container on a pty of the given
     /// size; output arrives as [`BackendEvent::ShellOutput`]. Returns the session number.
     fn open_shell(&self, id: String, cols: u16, rows: u16) -> BoxFuture<'_, Result<u64, BackendError>>;
+    /// Attaches a pane to the container's main process (its pty when it has one), sized like a shell;
+    /// closing the pane detaches and leaves the container running. Returns the session number.
+    fn attach(&self, id: String, cols: u16, rows: u16) -> BoxFuture<'_, Result<u64, BackendError>>;
     fn shell_input(&self, session: u64, bytes: Vec<u8>);
     fn resize_shell(&self, session: u64, cols: u16, rows: u16);
     /// Ends a shell session: the connection drops, so the shell gets SIGHUP as when a terminal closes.

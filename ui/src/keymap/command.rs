@@ -108,6 +108,7 @@ commands! {
     Sort "sort" Containers "sort by next column" [Key::ch('o')];
     Logs "logs" Containers "logs" [Key::ch('l')];
     Exec "shell" Containers "open shell" [Key::ch('e')];
+    Attach "attach" Containers "attach to the main process" [Key::ch('a')];
     InspectContainer "inspect_container" Containers "inspect" [Key::ch('i')];
     RunNew "run" Containers "run a container" [Key::ch('n')];
     Pull "pull" Images "pull" [Key::ch('p')];

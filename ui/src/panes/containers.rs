@@ -120,6 +120,7 @@ impl ContainersPane {
             (Command::RemoveContainer, any(ContainerState::can_remove)),
             (Command::Logs, one),
             (Command::Exec, self.selected().is_some_and(|r| r.state.can_exec())),
+            (Command::Attach, self.selected().is_some_and(|r| r.state.can_exec())),
             (Command::InspectContainer, one),
             (Command::Mark, one),
             (Command::Sort, true),

@@ -214,6 +214,22 @@ fn shell_captures_keys_until_the_leave_key() {
 }
 
 #[test]
+fn attach_opens_a_pane_on_the_main_process() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char('a'));
+    assert!(
+        effects(&mut app)
+            .iter()
+            .any(|e| matches!(e, Effect::OpenShell { name, attach: true, .. } if name == "web (attached)"))
+    );
+    key(&mut app, KeyCode::Char('e'));
+    assert!(
+        effects(&mut app).iter().any(|e| matches!(e, Effect::OpenShell { name, attach: false, .. } if name == "web"))
+    );
+}
+
+#[test]
 fn resize_reaches_open_shells() {
     let mut app = app(ROOMY);
     app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });

@@ -297,6 +297,13 @@ impl Backend for FakeBackend {
         })
     }
 
+    fn attach(&self, id: String, cols: u16, rows: u16) -> BoxFuture<'_, Result<u64, BackendError>> {
+        Box::pin(async move {
+            self.call(format!("attach {id} {cols}x{rows}"));
+            Ok(2)
+        })
+    }
+
     fn shell_input(&self, session: u64, bytes: Vec<u8>) {
         // A pty echoes what is typed.
         self.emit(BackendEvent::ShellOutput { session, bytes });

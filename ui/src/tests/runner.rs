@@ -111,4 +111,8 @@ async fn networks_and_volumes_round_trip_through_the_backend() {
     assert_eq!(rows.len(), 2, "the anonymous unused volume was pruned");
     executor.execute(Effect::CloseShell(3));
     assert!(backend.calls.lock().unwrap().contains(&"close shell 3".to_string()));
+    let open = |attach| Effect::OpenShell { id: "c1".into(), name: "web".into(), rows: 20, cols: 70, attach };
+    executor.execute(open(true));
+    assert_eq!(next(&mut rx).await, Msg::ShellOpened { name: "web".into(), result: Ok(2) });
+    assert!(backend.calls.lock().unwrap().contains(&"attach c1 70x20".to_string()));
 }
