@@ -10,6 +10,7 @@
 # Traffic stays on 127.0.0.1; everything lives under one temp dir, removed at exit with every container.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 RUNS="${RUNS:-20}"
 PS_CONTAINERS="${PS_CONTAINERS:-500}"
 PS_RUNNING="${PS_RUNNING:-100}"
@@ -26,9 +27,7 @@ work=$(mktemp -d /var/tmp/berth-bench-run.XXXXXX)
 # berth's default bridge network, on a bridge, subnet and nftables table of this run only.
 bench_bridge="bb$$"
 bench_table="berth_bench$$"
-printf 'network_default_bridge = "%s"\nnetwork_default_subnet = "10.251.%d.0/24"\nnetwork_pool = "10.252.%d.0/24"\nnetwork_firewall_table = "%s"\n' \
-  "$bench_bridge" $(( $$ % 250 )) $(( $$ % 250 )) "$bench_table" > "$work/config.toml"
-export BERTH_CONFIG="$work/config.toml"
+bench_network_config "$bench_bridge" "$bench_table" 251 252
 B="$BERTH_BIN --root $work/berth-root"
 P="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
 registry_pid=""
@@ -46,25 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 # A busybox image in a local registry, pulled by both engines.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\nlog:\n  level: error\n' \
-  "$work/registry" "$port" > "$work/registry.yml"
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-rootfs="$work/busybox-rootfs"
-mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/root"
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
-printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
-printf 'root:x:0:\n' > "$rootfs/etc/group"
-umoci init --layout "$work/oci" >/dev/null
-umoci new --image "$work/oci:busybox" >/dev/null
-umoci insert --image "$work/oci:busybox" "$rootfs" / >/dev/null
-umoci config --image "$work/oci:busybox" --config.cmd sh \
-  --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
-ref="127.0.0.1:$port/bench/busybox:latest"
-skopeo copy -q --dest-tls-verify=false "oci:$work/oci:busybox" "docker://$ref"
+start_busybox_registry
 $B pull -q "$ref" >/dev/null
 $P pull -q --tls-verify=false "$ref" >/dev/null
 

@@ -8,6 +8,7 @@
 # temp dir, removed at exit with every container, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/berth-target}"
 BERTH=${1:-$CARGO_TARGET_DIR/release/berth}
@@ -22,9 +23,7 @@ SOCKET="berth-bench-$$"
 work=$(mktemp -d /var/tmp/berth-bench-tui.XXXXXX)
 bench_bridge="bt$$"
 bench_table="berth_tuibench$$"
-printf 'network_default_bridge = "%s"\nnetwork_default_subnet = "10.253.%d.0/24"\nnetwork_pool = "10.254.%d.0/24"\nnetwork_firewall_table = "%s"\n' \
-    "$bench_bridge" $(( $$ % 250 )) $(( $$ % 250 )) "$bench_table" > "$work/config.toml"
-export BERTH_CONFIG="$work/config.toml"
+bench_network_config "$bench_bridge" "$bench_table" 253 254
 B="$BERTH --root $work/state"
 registry_pid=""
 cleanup() {
@@ -38,26 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A busybox image (the host's static busybox) in a local registry, as bench/run.sh makes it.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\nlog:\n  level: error\n' \
-    "$work/registry" "$port" > "$work/registry.yml"
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-rootfs="$work/busybox-rootfs"
-mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/root"
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do [[ $applet == busybox ]] || ln -sf busybox "$rootfs/bin/$applet"; done
-printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
-printf 'root:x:0:\n' > "$rootfs/etc/group"
-umoci init --layout "$work/oci" >/dev/null
-umoci new --image "$work/oci:busybox" >/dev/null
-umoci insert --image "$work/oci:busybox" "$rootfs" / >/dev/null
-umoci config --image "$work/oci:busybox" --config.cmd sh \
-    --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
-ref="127.0.0.1:$port/bench/busybox:latest"
-skopeo copy -q --dest-tls-verify=false "oci:$work/oci:busybox" "docker://$ref"
+# A busybox image (the host's static busybox) in a local registry.
+start_busybox_registry
 $B pull -q "$ref" >/dev/null
 
 echo "starting $CONTAINERS containers ..." >&2

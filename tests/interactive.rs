@@ -243,6 +243,22 @@ fn attach_detach_and_two_clients() {
 struct Tmux(String);
 
 impl Tmux {
+    /// The TUI over `env`'s root in a 120x40 tmux session named by `tag`, once its containers pane shows one
+    /// container.
+    fn open_tui(env: &Env, tag: &str) -> Tmux {
+        let tmux = Tmux(format!("berth-{tag}-{}", std::process::id()));
+        let command = format!(
+            "env BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {}",
+            env.root().join("config.toml").display(),
+            env.root().join("tui.toml").display(),
+            berth_line(env, "")
+        );
+        let out = tmux.run(&["new-session", "-d", "-s", "tty", "-x", "120", "-y", "40", &command]);
+        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        tmux.wait_for("containers pane", "Containers (1)");
+        tmux
+    }
+
     fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux").arg("-L").arg(&self.0).args(args).output().expect("tmux (apt package tmux)")
     }
@@ -273,16 +289,7 @@ fn tui_shell_pane_runs_over_an_exec_session() {
     }
     let env = Env::new();
     env.ok(&["run", "-d", "--name", "pane", "busybox", "sleep", "300"]);
-    let tmux = Tmux(format!("berth-tty-test-{}", std::process::id()));
-    let command = format!(
-        "env BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {}",
-        env.root().join("config.toml").display(),
-        env.root().join("tui.toml").display(),
-        berth_line(&env, "")
-    );
-    let out = tmux.run(&["new-session", "-d", "-s", "tty", "-x", "120", "-y", "40", &command]);
-    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
-    tmux.wait_for("containers pane", "Containers (1)");
+    let tmux = Tmux::open_tui(&env, "tty-test");
     tmux.run(&["send-keys", "-t", "tty", "e"]);
     tmux.wait_for("the shell's prompt", "# ");
     tmux.run(&["send-keys", "-t", "tty", "-l", "echo term=$TERM size=$(stty size | tr ' ' x)"]);
@@ -299,16 +306,7 @@ fn tui_attach_pane_reaches_the_main_process_and_leaves_it_running() {
     }
     let env = Env::new();
     env.ok(&["run", "-d", "-it", "--name", "main", "busybox", "sh"]);
-    let tmux = Tmux(format!("berth-tty-attach-{}", std::process::id()));
-    let command = format!(
-        "env BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {}",
-        env.root().join("config.toml").display(),
-        env.root().join("tui.toml").display(),
-        berth_line(&env, "")
-    );
-    let out = tmux.run(&["new-session", "-d", "-s", "tty", "-x", "120", "-y", "40", &command]);
-    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
-    tmux.wait_for("containers pane", "Containers (1)");
+    let tmux = Tmux::open_tui(&env, "tty-attach");
     tmux.run(&["send-keys", "-t", "tty", "a"]);
     tmux.wait_for("the attached pane", "main (attached)");
     // The shell is the container's PID 1: its own pid proves the pane reached the main process.

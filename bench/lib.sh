@@ -1,0 +1,34 @@
+# Shared by the benches (sourced): a network config of the run's own and a busybox image in a local registry.
+
+# Writes $work/config.toml giving berth's default network a bridge, subnets and nftables table of this run
+# only, and exports BERTH_CONFIG. Usage: bench_network_config BRIDGE TABLE SUBNET_OCTET POOL_OCTET
+bench_network_config() {
+  printf 'network_default_bridge = "%s"\nnetwork_default_subnet = "10.%d.%d.0/24"\nnetwork_pool = "10.%d.%d.0/24"\nnetwork_firewall_table = "%s"\n' \
+    "$1" "$3" $(( $$ % 250 )) "$4" $(( $$ % 250 )) "$2" > "$work/config.toml"
+  export BERTH_CONFIG="$work/config.toml"
+}
+
+# Starts docker-registry on a free 127.0.0.1 port (its pid in registry_pid, for the caller's cleanup) and
+# pushes a busybox image made from the host's static busybox (OCI layout in $work/oci, tag busybox); sets ref.
+start_busybox_registry() {
+  local port rootfs applet
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\nlog:\n  level: error\n' \
+    "$work/registry" "$port" > "$work/registry.yml"
+  docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+  rootfs="$work/busybox-rootfs"
+  mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/root"
+  cp /bin/busybox "$rootfs/bin/busybox"
+  for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
+  printf 'root:x:0:\n' > "$rootfs/etc/group"
+  umoci init --layout "$work/oci" >/dev/null
+  umoci new --image "$work/oci:busybox" >/dev/null
+  umoci insert --image "$work/oci:busybox" "$rootfs" / >/dev/null
+  umoci config --image "$work/oci:busybox" --config.cmd sh \
+    --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
+  ref="127.0.0.1:$port/bench/busybox:latest"
+  skopeo copy -q --dest-tls-verify=false "oci:$work/oci:busybox" "docker://$ref"
+}
