@@ -53,63 +53,56 @@ impl Tmux {
         assert!(self.run(&["send-keys", "-t", "berth", "-l", text]).status.success(), "send-keys -l {text}");
     }
 
-    /// Waits until the screen shows every needle; fails with the last screen.
-    fn wait_for(&self, step: &str, needles: &[&str]) -> String {
+    /// Waits until `done` holds for the screen; fails with `step`, `what` and the last screen.
+    fn wait_until(&self, step: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let screen = self.screen();
-            if needles.iter().all(|n| screen.contains(n)) {
+            if done(&screen) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "{step}: {needles:?} not on screen after 20 s:\n{screen}");
+            assert!(Instant::now() < deadline, "{step}: {what} after 20 s:\n{screen}");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits until the screen shows every needle.
+    fn wait_for(&self, step: &str, needles: &[&str]) -> String {
+        self.wait_until(step, &format!("{needles:?} not on screen"), |screen| {
+            needles.iter().all(|n| screen.contains(n))
+        })
     }
 
     /// Waits until the screen shows `needle` at least `times` times.
     fn wait_for_count(&self, step: &str, needle: &str, times: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
-            if screen.matches(needle).count() >= times {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "{step}: {needle:?} not {times} times on screen after 20 s:\n{screen}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_until(step, &format!("{needle:?} not {times} times on screen"), |screen| {
+            screen.matches(needle).count() >= times
+        })
     }
 
     /// Waits until the screen no longer shows `needle`.
     fn wait_without(&self, step: &str, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
-            if !screen.contains(needle) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{step}: {needle:?} still on screen after 20 s:\n{screen}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_until(step, &format!("{needle:?} still on screen"), |screen| !screen.contains(needle));
+    }
+
+    /// Waits until a line shows every needle: a row, not a header that shows before the rows load.
+    fn wait_for_line(&self, step: &str, needles: &[&str]) -> String {
+        self.wait_until(step, &format!("no line with {needles:?}"), |screen| {
+            screen.lines().any(|l| needles.iter().all(|n| l.contains(n)))
+        })
     }
 
     /// Waits until the container's row (a line with its name and a state) shows `state`, or for `None` until
     /// no row shows it.
     fn wait_for_row(&self, step: &str, name: &str, state: Option<&str>) -> String {
         const STATES: [&str; 7] = ["created", "running", "paused", "restarting", "exited", "dead", "removing"];
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
+        self.wait_until(step, &format!("row {name} {state:?} not on screen"), |screen| {
             let mut rows = screen.lines().filter(|l| l.contains(name) && STATES.iter().any(|s| l.contains(s)));
-            let done = match state {
+            match state {
                 Some(state) => rows.any(|l| l.contains(state)),
                 None => rows.next().is_none(),
-            };
-            if done {
-                return screen;
             }
-            assert!(Instant::now() < deadline, "{step}: row {name} {state:?} not on screen after 20 s:\n{screen}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 
     fn alive(&self) -> bool {
@@ -262,11 +255,8 @@ fn pull_run_and_manage_a_container() {
     }
 
     tmux.keys(&["7"]);
-    let networks = tmux.wait_for("networks pane", &["Networks (", "SUBNET", "GATEWAY"]);
-    assert!(
-        networks.lines().any(|l| l.contains("bridge") && l.contains(&name)),
-        "the default network bridge lists the container:\n{networks}"
-    );
+    tmux.wait_for("networks pane", &["Networks (", "SUBNET", "GATEWAY"]);
+    tmux.wait_for_line("the default network bridge lists the container", &["bridge", &name]);
     tmux.keys(&["8"]);
     tmux.wait_for("volumes pane", &["Volumes (0)", "MOUNTPOINT"]);
     tmux.keys(&["1"]);
