@@ -91,12 +91,12 @@ pub struct CreateArgs {
 pub struct RunArgs {
     /// Run the container in the background and print its ID
     #[arg(short, long)]
-    detach: bool,
+    pub(super) detach: bool,
     /// Override the key sequence for detaching a container
     #[arg(long, default_value = super::terminal::DEFAULT_DETACH_KEYS)]
     detach_keys: String,
     #[command(flatten)]
-    options: RunFlags,
+    pub(super) options: RunFlags,
     /// The image to run
     image: String,
     /// Command and arguments (replace the image's Cmd)
@@ -193,20 +193,20 @@ pub struct RunFlags {
     tmpfs: Vec<String>,
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
-    interactive: bool,
+    pub(super) interactive: bool,
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
-    tty: bool,
+    pub(super) tty: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short, long)]
-    attach: bool,
+    pub(super) attach: bool,
     /// Attach container's STDIN
     #[arg(short, long)]
-    interactive: bool,
+    pub(super) interactive: bool,
     /// Override the key sequence for detaching a container
     #[arg(long, default_value = super::terminal::DEFAULT_DETACH_KEYS)]
     detach_keys: String,
@@ -276,7 +276,7 @@ pub struct PsArgs {
 pub struct LogsArgs {
     /// Follow log output
     #[arg(short, long)]
-    follow: bool,
+    pub(super) follow: bool,
     /// Number of lines to show from the end of the logs ("all" for every line)
     #[arg(short = 'n', long, default_value = "all")]
     tail: String,

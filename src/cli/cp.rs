@@ -12,9 +12,9 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct CpArgs {
     /// CONTAINER:SRC_PATH, a host path, or - (a tar stream on stdin)
-    src: String,
+    pub(super) src: String,
     /// CONTAINER:DEST_PATH, a host path, or - (a tar stream on stdout)
-    dest: String,
+    pub(super) dest: String,
 }
 
 /// One side of a copy.

@@ -16,32 +16,32 @@ use super::terminal::{DEFAULT_DETACH_KEYS, parse_detach_keys, window_size};
 pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short, long)]
-    detach: bool,
+    pub(super) detach: bool,
     /// Set environment variables (KEY=VALUE, or KEY to copy it from this environment)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
+    pub(super) env: Vec<String>,
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
-    user: Option<String>,
+    pub(super) user: Option<String>,
     /// Working directory inside the container
     #[arg(short, long)]
-    workdir: Option<String>,
+    pub(super) workdir: Option<String>,
     /// Keep STDIN open
     #[arg(short, long)]
-    interactive: bool,
+    pub(super) interactive: bool,
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
-    tty: bool,
+    pub(super) tty: bool,
     /// Give extended privileges to the command
     #[arg(long)]
-    privileged: bool,
+    pub(super) privileged: bool,
     /// Override the key sequence for detaching
     #[arg(long, default_value = DEFAULT_DETACH_KEYS)]
     detach_keys: String,
-    container: String,
+    pub(super) container: String,
     /// Command and arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    pub(super) command: Vec<String>,
 }
 
 /// If this process was started as an exec helper, runs it (no async runtime) and returns its exit code.

@@ -9,10 +9,10 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     #[arg(short, long)]
-    username: Option<String>,
+    pub(super) username: Option<String>,
     /// Password (prefer --password-stdin: this one is visible to other users in the process list)
     #[arg(short, long)]
-    password: Option<String>,
+    pub(super) password: Option<String>,
     /// Read the password from standard input
     #[arg(long, conflicts_with = "password")]
     password_stdin: bool,

@@ -6,6 +6,7 @@ mod cp;
 pub mod exec;
 mod format;
 mod images;
+mod line_plan;
 mod login;
 mod network;
 mod pull;
@@ -76,7 +77,10 @@ fn open_engine(root: Option<PathBuf>) -> anyhow::Result<Engine> {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let engine = open_engine(cli.root)?;
     let Some(command) = cli.command else {
-        berth_ui::run(engine, berth_ui::UiOptions { theme: cli.theme, config: None }).await?;
+        // The `:` command line runs this same binary, planned by this same grammar.
+        let program = std::env::current_exe().context("cannot find the berth binary for the : command line")?;
+        let link = berth_ui::cli::CliLink { program, plan: line_plan::plan };
+        berth_ui::run(engine, berth_ui::UiOptions { theme: cli.theme, config: None, cli: link }).await?;
         return Ok(ExitCode::SUCCESS);
     };
     match command {

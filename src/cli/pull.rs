@@ -15,12 +15,12 @@ use tokio::sync::broadcast::error::RecvError;
 pub struct PullArgs {
     /// Pick this platform from a multi-platform image (os/arch[/variant])
     #[arg(long)]
-    platform: Option<String>,
+    pub(super) platform: Option<String>,
     /// Print only the reference at the end
     #[arg(short, long)]
-    quiet: bool,
+    pub(super) quiet: bool,
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
-    image: String,
+    pub(super) image: String,
 }
 
 pub async fn run(engine: &Engine, args: PullArgs) -> anyhow::Result<()> {

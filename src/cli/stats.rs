@@ -30,7 +30,7 @@ pub struct StatsArgs {
     all: bool,
     /// Disable streaming stats and only pull the first result
     #[arg(long)]
-    no_stream: bool,
+    pub(super) no_stream: bool,
     /// Do not truncate output
     #[arg(long)]
     no_trunc: bool,

@@ -9,11 +9,12 @@ use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
 use crate::backend::{
-    BackendError, BackendEvent, ContainerOp, ContainerRow, ImageRow, LayerRow, NetworkRow, RunRequest, VolumeRow,
-    short_id,
+    BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ImageRow, LayerRow, NetworkRow, RunRequest,
+    VolumeRow, short_id,
 };
+use crate::cli::{LinePlan, Planner};
 use crate::config::UiConfig;
-use crate::dialogs::command_line::{self, CommandLine, LineCommand};
+use crate::dialogs::command_line::{self, CommandLine};
 use crate::dialogs::confirm::{Answer, ConfirmDialog};
 use crate::dialogs::help::HelpDialog;
 use crate::dialogs::inspect::InspectDialog;
@@ -62,6 +63,11 @@ pub enum Effect {
         op: ContainerOp,
     },
     Run(RunRequest),
+    /// `berth ARGS` as a child process; `attach` opens the attach pane on the container it prints.
+    Cli {
+        args: Vec<String>,
+        attach: bool,
+    },
     RemoveNetwork(String),
     PruneNetworks,
     /// `shown` is the name as the pane shows it (anonymous volumes shortened).
@@ -125,6 +131,12 @@ pub enum Msg {
         what: String,
         result: Result<String, BackendError>,
     },
+    /// A berth CLI run finished.
+    CliDone {
+        args: Vec<String>,
+        attach: bool,
+        result: Result<CliOutput, BackendError>,
+    },
     LogsFailed {
         id: String,
         error: BackendError,
@@ -181,12 +193,21 @@ pub struct App {
     pub area: Rect,
     pub quit: bool,
     normalize: Normalize,
+    plan: Planner,
     effects: Vec<Effect>,
 }
 
 impl App {
-    /// `normalize` turns a typed reference into the canonical form pull events carry.
-    pub fn new(config: UiConfig, theme: Theme, now: DateTime<Utc>, area: Rect, normalize: Normalize) -> App {
+    /// `normalize` turns a typed reference into the canonical form pull events carry; `plan` is the CLI
+    /// grammar's reading of a `:` line.
+    pub fn new(
+        config: UiConfig,
+        theme: Theme,
+        now: DateTime<Utc>,
+        area: Rect,
+        normalize: Normalize,
+        plan: Planner,
+    ) -> App {
         App {
             keymap: config.keymap,
             theme,
@@ -207,6 +228,7 @@ impl App {
             area,
             quit: false,
             normalize,
+            plan,
             effects: vec![Effect::RefreshContainers, Effect::RefreshImages],
         }
     }
@@ -288,6 +310,13 @@ impl App {
         }
     }
 
+    /// After an operation anything may have changed: containers and images refresh, and the shown list.
+    fn refresh_after_change(&mut self) {
+        self.effects.push(Effect::RefreshContainers);
+        self.effects.push(Effect::RefreshImages);
+        self.refresh_shown();
+    }
+
     fn route_key(&mut self, key: KeyEvent) {
         let Some(modal) = self.modal.take() else { return self.pane_key(key) };
         let command = Key::from_event(&key).and_then(|k| self.keymap.command(k, &[Scope::List]));
@@ -356,8 +385,8 @@ impl App {
             },
             Modal::CommandLine(mut line) => match line.input.handle(&key) {
                 InputOutcome::Submit => {
-                    self.command_line(line.input.value().to_string());
-                    None
+                    self.command_line(line.input.value());
+                    self.modal.take()
                 }
                 InputOutcome::Cancel => None,
                 InputOutcome::Changed | InputOutcome::Ignored => Some(Modal::CommandLine(line)),
@@ -375,10 +404,28 @@ impl App {
         self.effects.push(Effect::Run(request));
     }
 
-    fn command_line(&mut self, line: String) {
-        match command_line::parse(&line) {
-            Ok(LineCommand::Run(request)) => self.start_run(request),
-            Ok(LineCommand::Pull(typed)) => match (self.normalize)(&typed) {
+    /// Runs a `:` line: `q` quits, the rest goes as the CLI grammar plans it. A dialog it opens (pull) is left
+    /// in `self.modal`.
+    fn command_line(&mut self, line: &str) {
+        let words = match command_line::words(line) {
+            Ok(words) => words,
+            Err(e) => return self.fail(e.to_string()),
+        };
+        if command_line::is_quit(&words) {
+            self.quit = true;
+            return;
+        }
+        match (self.plan)(&words) {
+            LinePlan::Execute(args) => self.start_cli(args, false, None),
+            LinePlan::RunDetached { args, attach } => {
+                let note = if attach {
+                    "run -i/-t: started detached here, then attached in a pane"
+                } else {
+                    "run without -d: detached here, as the TUI has no terminal to give it"
+                };
+                self.start_cli(args, attach, Some(note));
+            }
+            LinePlan::Pull(typed) => match (self.normalize)(&typed) {
                 Ok(reference) => {
                     let mut dialog = PullDialog::new(&typed);
                     dialog.phase = PullPhase::Pulling { reference: reference.clone() };
@@ -387,23 +434,69 @@ impl App {
                 }
                 Err(e) => self.fail(e.to_string()),
             },
-            Ok(LineCommand::Container { op, names }) => {
-                for name in names {
-                    let id = self
-                        .containers
-                        .rows
-                        .iter()
-                        .find(|r| r.name == name || r.id.starts_with(&name))
-                        .map(|r| r.id.clone());
-                    self.effects.push(Effect::Container { id: id.unwrap_or_else(|| name.clone()), name, op });
+            LinePlan::Shell(container) => {
+                let (rows, cols) = layout::shell_size(self.area);
+                self.effects.push(Effect::OpenShell {
+                    id: container.clone(),
+                    name: container,
+                    rows,
+                    cols,
+                    attach: false,
+                });
+            }
+            LinePlan::Refuse(why) => self.fail(command_line::refusal(why, &self.keymap)),
+        }
+    }
+
+    fn start_cli(&mut self, args: Vec<String>, attach: bool, note: Option<&str>) {
+        let shown = crate::cli::command_text(&args);
+        let text = match note {
+            Some(note) => {
+                self.info(note);
+                format!("{shown} ({note})")
+            }
+            None => shown,
+        };
+        self.operations.record(self.now, Outcome::Started, text);
+        self.effects.push(Effect::Cli { args, attach });
+    }
+
+    /// A CLI run's result: the operations log gets its status and output; a failure's error line goes to the
+    /// status bar; output of several lines opens in a scrollable view unless a dialog is up.
+    fn cli_done(&mut self, args: &[String], attach: bool, result: Result<CliOutput, BackendError>) {
+        let shown = crate::cli::command_text(args);
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => return self.fail(e.to_string()),
+        };
+        let lines = command_line::output_lines(&out);
+        if !out.exit.success() {
+            let reason = command_line::error_line(&lines).map_or_else(|| out.exit.to_string(), str::to_string);
+            self.operations.record_output(self.now, Outcome::Failed, format!("{shown}: {}", out.exit), lines);
+            self.status = Some(Status { text: format!("{shown}: {reason}"), error: true });
+            return;
+        }
+        let printed: Vec<&String> = lines.iter().filter(|l| !l.trim().is_empty()).collect();
+        let status = match printed.as_slice() {
+            [] => shown.clone(),
+            [line] => format!("{shown}: {}", line.trim()),
+            many => format!("{shown}: {} lines", many.len()),
+        };
+        let several = printed.len() > 1;
+        self.operations.record_output(self.now, Outcome::Done, shown.clone(), lines.clone());
+        self.info(status);
+        if attach {
+            match command_line::printed_id(&lines) {
+                Some(id) => {
+                    let (rows, cols) = layout::shell_size(self.area);
+                    let name = format!("{} (attached)", short_id(&id));
+                    self.effects.push(Effect::OpenShell { id, name, rows, cols, attach: true });
                 }
+                None => self.fail(format!("{shown}: printed no container ID to attach to")),
             }
-            Ok(LineCommand::RemoveImages { names, force }) => {
-                self.effects.extend(names.into_iter().map(|id| Effect::RemoveImage { id, force }));
-            }
-            Ok(LineCommand::PruneImages { all }) => self.effects.push(Effect::PruneImages { all }),
-            Ok(LineCommand::Quit) => self.quit = true,
-            Err(e) => self.fail(e.to_string()),
+        } else if several && self.modal.is_none() {
+            let title = format!("{shown} · Esc closes");
+            self.modal = Some(Modal::Inspect(InspectDialog { title, text: lines.join("\n"), scroll: 0 }));
         }
     }
 
@@ -805,9 +898,12 @@ impl App {
                     }
                     Err(e) => self.fail(e.to_string()),
                 }
-                self.effects.push(Effect::RefreshContainers);
-                self.effects.push(Effect::RefreshImages);
-                self.refresh_shown();
+                self.refresh_after_change();
+                true
+            }
+            Msg::CliDone { args, attach, result } => {
+                self.cli_done(&args, attach, result);
+                self.refresh_after_change();
                 true
             }
             Msg::LogsFailed { id, error } => {

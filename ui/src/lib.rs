@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod cli;
 pub mod config;
 mod dialogs;
 pub mod draw;
@@ -29,6 +30,7 @@ use thiserror::Error;
 
 use crate::app::App;
 use crate::backend::{Backend, EngineBackend};
+use crate::cli::CliLink;
 use crate::config::{ConfigError, UiConfig};
 use crate::theme::{Theme, ThemeError};
 
@@ -43,12 +45,14 @@ pub enum UiError {
 }
 
 /// What the command line passes to the UI.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UiOptions {
     /// `--theme`: a theme name or a path to a theme file; overrides tui.toml.
     pub theme: Option<String>,
     /// The settings file; `$BERTH_TUI_CONFIG` or `$XDG_CONFIG_HOME/berth/tui.toml` when unset.
     pub config: Option<PathBuf>,
+    /// The berth CLI for the `:` command line.
+    pub cli: CliLink,
 }
 
 /// Loads settings and theme (errors end here, before the screen changes), then runs the UI until `q`.
@@ -60,12 +64,13 @@ pub async fn run(engine: Engine, options: UiOptions) -> Result<(), UiError> {
     let theme_name = options.theme.or_else(|| config.theme.clone()).unwrap_or_else(|| "dark".into());
     let themes_dir = config::config_dir().map(|d| d.join("themes"));
     let theme = Theme::find(&theme_name, themes_dir.as_deref())?;
-    let backend = Arc::new(EngineBackend::new(Arc::new(engine)));
+    let backend = Arc::new(EngineBackend::new(Arc::new(engine), options.cli.program));
     let (mut tty, _guard) =
         terminal::enter(config.mouse).map_err(|source| UiError::Terminal { action: "enter raw mode", source })?;
     let size = tty.size().map_err(|source| UiError::Terminal { action: "read its size", source })?;
     let normalizer = backend.clone();
     let normalize = Arc::new(move |r: &str| normalizer.normalize_reference(r));
-    let app = App::new(config, theme, chrono::Utc::now(), Rect::new(0, 0, size.width, size.height), normalize);
+    let area = Rect::new(0, 0, size.width, size.height);
+    let app = App::new(config, theme, chrono::Utc::now(), area, normalize, options.cli.plan);
     runner::run(backend, app, &mut tty).await
 }

@@ -135,6 +135,10 @@ impl<B: Backend> Executor<B> {
                 let result = b.run(request).await.map(|id| crate::backend::short_id(&id).to_string());
                 Some(Msg::Done { what, result })
             }),
+            Effect::Cli { args, attach } => self.spawn(move |b| async move {
+                let result = b.run_cli(args.clone()).await;
+                Some(Msg::CliDone { args, attach, result })
+            }),
             Effect::RemoveNetwork(name) => self.spawn(move |b| async move {
                 let result = b.remove_network(name.clone()).await.map(|()| String::new());
                 Some(Msg::Done { what: format!("remove network {name}"), result })

@@ -1,7 +1,9 @@
 //! [`Backend`] over the in-process engine: images, pulls, containers, their logs and stats, networks, volumes,
-//! and shells (exec sessions with a pty, pumped into [`BackendEvent::ShellOutput`]).
+//! shells (exec sessions with a pty, pumped into [`BackendEvent::ShellOutput`]), and berth CLI command lines
+//! (the binary re-executed over the same state root, `cli.rs`).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,11 +22,12 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::AbortHandle;
 
+use super::cli::CliRunner;
 use super::follow::{self, Subscribers, Tasks};
 use super::run_request::create_request;
 use super::{
-    Backend, BackendError, BackendEvent, ContainerOp, ContainerRow, ContainerState, ImageRow, LayerRow, LayerState,
-    NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
+    Backend, BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerState, ImageRow, LayerRow,
+    LayerState, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
 };
 
 /// The shell a pane opens: bash when the image has it, else sh.
@@ -39,6 +42,7 @@ pub struct EngineBackend {
     log_tasks: Tasks,
     stats_tasks: Tasks,
     shells: Shells,
+    cli: CliRunner,
 }
 
 /// What a shell pane sends to its session.
@@ -79,8 +83,11 @@ impl Shells {
 }
 
 impl EngineBackend {
-    pub fn new(engine: Arc<Engine>) -> EngineBackend {
+    /// `program` is the berth binary that `:` command lines re-execute, over the engine's state root.
+    pub fn new(engine: Arc<Engine>, program: PathBuf) -> EngineBackend {
+        let cli = CliRunner::new(program, engine.store().root().to_path_buf());
         EngineBackend {
+            cli,
             engine,
             subscribers: Subscribers::default(),
             log_tasks: Tasks::default(),
@@ -544,6 +551,10 @@ impl Backend for EngineBackend {
             let (removed, reclaimed) = e.prune_volumes(&PruneOptions::default())?;
             Ok(Pruned { removed, reclaimed })
         }))
+    }
+
+    fn run_cli(&self, args: Vec<String>) -> BoxFuture<'_, Result<CliOutput, BackendError>> {
+        Box::pin(self.cli.run(args))
     }
 }
 

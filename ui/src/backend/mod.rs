@@ -3,6 +3,7 @@
 //! The UI never calls the engine directly; it talks to a [`Backend`], implemented for the real engine in
 //! `engine.rs` and by a fake in the tests, so every pane and dialog can be driven without a kernel.
 
+mod cli;
 mod engine;
 mod follow;
 mod run_request;
@@ -13,6 +14,7 @@ use futures_util::future::BoxFuture;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+pub use cli::{CliRunner, OUTPUT_LIMIT};
 pub use engine::EngineBackend;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -180,7 +182,7 @@ impl ContainerOp {
     }
 }
 
-/// What `run` needs, as the run dialog and `:run` collect it.
+/// What `run` needs, as the run dialog collects it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunRequest {
     pub image: String,
@@ -193,6 +195,39 @@ pub struct RunRequest {
     pub volumes: Vec<String>,
     pub network: Option<String>,
     pub restart: Option<String>,
+}
+
+/// How a berth CLI run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliExit {
+    Code(i32),
+    /// A signal ended it.
+    Signal(i32),
+}
+
+impl CliExit {
+    pub fn success(self) -> bool {
+        self == CliExit::Code(0)
+    }
+}
+
+impl fmt::Display for CliExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliExit::Code(code) => write!(f, "exit status {code}"),
+            CliExit::Signal(signal) => write!(f, "killed by signal {signal}"),
+        }
+    }
+}
+
+/// What a berth CLI run printed and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliOutput {
+    pub exit: CliExit,
+    /// stdout and stderr as the command wrote them, interleaved, cut at [`OUTPUT_LIMIT`] bytes.
+    pub output: String,
+    /// Bytes read past the limit and dropped.
+    pub dropped: u64,
 }
 
 /// One line of a container's log.
@@ -310,6 +345,10 @@ pub trait Backend: Send + Sync + 'static {
     fn remove_volume(&self, name: String) -> BoxFuture<'_, Result<(), BackendError>>;
     /// Removes the anonymous volumes no container mounts.
     fn prune_volumes(&self) -> BoxFuture<'_, Result<Pruned, BackendError>>;
+
+    /// Runs `berth ARGS` over the same state root and config as this UI: stdin is /dev/null, and the
+    /// output is read up to [`OUTPUT_LIMIT`]. Err only when it could not run at all.
+    fn run_cli(&self, args: Vec<String>) -> BoxFuture<'_, Result<CliOutput, BackendError>>;
 }
 
 /// A short, stable ID for display (`sha256:abc…` → 12 hex digits).

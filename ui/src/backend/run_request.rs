@@ -1,4 +1,4 @@
-//! The run dialog's and `:run`'s [`RunRequest`] as the engine's [`CreateRequest`]: what the engine cannot do
+//! The run dialog's [`RunRequest`] as the engine's [`CreateRequest`]: what the engine cannot do
 //! yet (ports, volumes, networks) is refused by name rather than silently dropped.
 
 use berth_engine::container::CreateRequest;

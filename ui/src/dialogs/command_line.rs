@@ -1,5 +1,6 @@
-//! The `:` command line: berth CLI syntax (`run -d --name web busybox httpd -f`, `pull alpine`, `stop web`),
-//! parsed into the same operations the keys trigger.
+//! The `:` command line: any berth CLI command (`run -d --name web busybox httpd -f`, `network create data`,
+//! `ps -a`). Words split shell-like here; the binary's own grammar plans them ([`crate::cli`]) and the backend
+//! runs them as a child `berth`. What needs a terminal is refused here with the key that does it instead.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,37 +8,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 use thiserror::Error;
 
-use crate::backend::{ContainerOp, RunRequest};
+use crate::backend::CliOutput;
+use crate::cli::NeedsTerminal;
 use crate::input::TextInput;
+use crate::keymap::{Command, Keymap};
 use crate::theme::Theme;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CommandLineError {
     #[error("cannot split {line:?} into words: {message}")]
     Quote { line: String, message: String },
-    #[error("type a command, e.g. run -d --name web busybox httpd -f")]
+    #[error("type a berth command, e.g. ps -a or network create NAME")]
     Empty,
-    #[error(
-        "unknown command {command:?}; try run, pull, start, stop, restart, pause, unpause, kill, rm, rmi, image prune, quit"
-    )]
-    Unknown { command: String },
-    #[error("{command}: missing {what}")]
-    Missing { command: String, what: &'static str },
-    #[error("{command}: unknown option {option}")]
-    UnknownOption { command: String, option: String },
-    #[error("{command}: option {option} needs a value")]
-    NoValue { command: String, option: String },
-}
-
-/// What a command line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LineCommand {
-    Run(RunRequest),
-    Pull(String),
-    Container { op: ContainerOp, names: Vec<String> },
-    RemoveImages { names: Vec<String>, force: bool },
-    PruneImages { all: bool },
-    Quit,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,104 +27,89 @@ pub struct CommandLine {
     pub input: TextInput,
 }
 
-/// Splits `--opt=value` and `--opt value` alike; `value_opts` take a value, `flag_opts` do not.
-struct Args {
-    command: String,
-    words: std::vec::IntoIter<String>,
-}
-
-impl Args {
-    fn value(&mut self, option: &str, inline: Option<String>) -> Result<String, CommandLineError> {
-        inline
-            .or_else(|| self.words.next())
-            .ok_or_else(|| CommandLineError::NoValue { command: self.command.clone(), option: option.into() })
-    }
-}
-
-fn parse_run(mut args: Args) -> Result<RunRequest, CommandLineError> {
-    let mut request = RunRequest::default();
-    while let Some(word) = args.words.next() {
-        if !word.starts_with('-') || word == "-" {
-            request.image = word;
-            request.command = args.words.by_ref().collect();
-            return Ok(request);
-        }
-        let (option, inline) = match word.split_once('=') {
-            Some((o, v)) => (o.to_string(), Some(v.to_string())),
-            None => (word.clone(), None),
-        };
-        match option.as_str() {
-            "-d" | "--detach" | "-i" | "--interactive" | "-t" | "--tty" | "-it" | "-ti" | "-dit" | "-itd" => {}
-            "--name" => request.name = Some(args.value(&option, inline)?),
-            "-e" | "--env" => request.env.push(args.value(&option, inline)?),
-            "-p" | "--publish" => request.ports.push(args.value(&option, inline)?),
-            "-v" | "--volume" => request.volumes.push(args.value(&option, inline)?),
-            "--network" | "--net" => request.network = Some(args.value(&option, inline)?),
-            "--restart" => request.restart = Some(args.value(&option, inline)?),
-            _ => return Err(CommandLineError::UnknownOption { command: args.command, option }),
-        }
-    }
-    Err(CommandLineError::Missing { command: args.command, what: "an image" })
-}
-
-/// Parses one command line; a leading `berth` is allowed.
-pub fn parse(line: &str) -> Result<LineCommand, CommandLineError> {
+/// Splits a line into words as a shell would (quotes, backslashes); a leading `berth` is dropped.
+pub fn words(line: &str) -> Result<Vec<String>, CommandLineError> {
     let mut words =
         shell_words::split(line).map_err(|e| CommandLineError::Quote { line: line.into(), message: e.to_string() })?;
     if words.first().is_some_and(|w| w == "berth") {
         words.remove(0);
     }
-    let mut words = words.into_iter();
-    let command = words.next().ok_or(CommandLineError::Empty)?;
-    let rest: Vec<String> = words.collect();
-    let needs = |what: &'static str, rest: &[String]| {
-        if rest.is_empty() { Err(CommandLineError::Missing { command: command.clone(), what }) } else { Ok(()) }
-    };
-    let op = match command.as_str() {
-        "start" => Some(ContainerOp::Start),
-        "stop" => Some(ContainerOp::Stop),
-        "restart" => Some(ContainerOp::Restart),
-        "pause" => Some(ContainerOp::Pause),
-        "unpause" => Some(ContainerOp::Unpause),
-        "kill" => Some(ContainerOp::Kill),
-        "rm" => Some(ContainerOp::Remove),
-        _ => None,
-    };
-    if let Some(op) = op {
-        needs("a container name or ID", &rest)?;
-        if let Some(option) = rest.iter().find(|w| w.starts_with('-')) {
-            return Err(CommandLineError::UnknownOption { command, option: option.clone() });
-        }
-        return Ok(LineCommand::Container { op, names: rest });
+    if words.is_empty() {
+        return Err(CommandLineError::Empty);
     }
-    match command.as_str() {
-        "run" => Ok(LineCommand::Run(parse_run(Args { command: command.clone(), words: rest.into_iter() })?)),
-        "pull" => match rest.as_slice() {
-            [reference] => Ok(LineCommand::Pull(reference.clone())),
-            [] => Err(CommandLineError::Missing { command, what: "an image reference" }),
-            [_, extra, ..] => Err(CommandLineError::UnknownOption { command, option: extra.clone() }),
-        },
-        "rmi" => {
-            let force = rest.iter().any(|w| w == "-f" || w == "--force");
-            let names: Vec<String> = rest.into_iter().filter(|w| w != "-f" && w != "--force").collect();
-            needs("an image name or ID", &names)?;
-            if let Some(option) = names.iter().find(|w| w.starts_with('-')) {
-                return Err(CommandLineError::UnknownOption { command, option: option.clone() });
-            }
-            Ok(LineCommand::RemoveImages { names, force })
+    Ok(words)
+}
+
+/// `q` or `quit` alone: the UI's own word for leaving, not a CLI command.
+pub fn is_quit(words: &[String]) -> bool {
+    matches!(words, [only] if only == "q" || only == "quit")
+}
+
+/// Why `:` will not run a command, and what does it in the TUI, with the keys the keymap binds now.
+pub fn refusal(why: NeedsTerminal, keymap: &Keymap) -> String {
+    let key = |command| keymap.label(command);
+    match why {
+        NeedsTerminal::Attach => {
+            format!(
+                "attach needs a terminal: select the container and press {} for an attach pane",
+                key(Command::Attach)
+            )
         }
-        "image" if rest.first().is_some_and(|w| w == "prune") => {
-            let all = rest.iter().skip(1).any(|w| w == "-a" || w == "--all");
-            match rest.iter().skip(1).find(|w| !matches!(w.as_str(), "-a" | "--all" | "-f" | "--force")) {
-                Some(option) => {
-                    Err(CommandLineError::UnknownOption { command: "image prune".into(), option: option.clone() })
-                }
-                None => Ok(LineCommand::PruneImages { all }),
-            }
+        NeedsTerminal::StartAttached => format!(
+            "start -a/-i needs a terminal: start it ({} or :start NAME), then press {} to attach",
+            key(Command::Start),
+            key(Command::Attach)
+        ),
+        NeedsTerminal::Exec => format!(
+            "exec -i/-t needs a terminal: press {} on a running container for a shell pane (:exec -it NAME sh \
+             opens one too), or drop -i/-t to see the output here",
+            key(Command::Exec)
+        ),
+        NeedsTerminal::FollowLogs => format!(
+            "logs -f follows forever: select the container and press {} for the Logs pane (logs without -f \
+             prints here)",
+            key(Command::Logs)
+        ),
+        NeedsTerminal::Stats => format!(
+            "stats streams: the Stats pane ({}) follows the selected container; stats --no-stream prints one \
+             reading here",
+            key(Command::GoStats)
+        ),
+        NeedsTerminal::Login => {
+            "login would prompt, and the TUI has no terminal for it: pass --username and --password, or run \
+             berth login in a shell"
+                .into()
         }
-        "q" | "quit" => Ok(LineCommand::Quit),
-        _ => Err(CommandLineError::Unknown { command }),
+        NeedsTerminal::TarStream => {
+            "cp with - moves a tar stream through stdin/stdout, which the TUI does not have: give a host path".into()
+        }
+        NeedsTerminal::Tui => "berth without a command opens this UI: type a command, e.g. ps -a".into(),
     }
+}
+
+/// A CLI run's output as lines: tabs widened (the terminal cannot show them), a note for output cut at the
+/// limit, and no empty last line.
+pub fn output_lines(out: &CliOutput) -> Vec<String> {
+    let mut lines: Vec<String> = out.output.lines().map(|l| l.trim_end_matches('\r').replace('\t', "    ")).collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    if out.dropped > 0 {
+        lines.push(format!("… {} more output not kept", crate::format::size(out.dropped)));
+    }
+    lines
+}
+
+/// The line that says why a command failed: clap's `error:` or berth's `Error:` line, else the last one.
+pub fn error_line(lines: &[String]) -> Option<&str> {
+    let printed = || lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty());
+    printed().find(|l| l.to_ascii_lowercase().starts_with("error")).or_else(|| printed().next_back())
+}
+
+/// The container ID `run -d` prints last: 64 hex digits on the last line.
+pub fn printed_id(lines: &[String]) -> Option<String> {
+    let last = lines.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty())?;
+    (last.len() == 64 && last.bytes().all(|b| b.is_ascii_hexdigit())).then(|| last.to_string())
 }
 
 impl CommandLine {
@@ -158,63 +125,77 @@ impl CommandLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::CliExit;
 
-    #[test]
-    fn run_with_options_and_a_command() {
-        let parsed =
-            parse("run -d --name web -e A=1 --env=B=2 -p 8080:80 -v /data:/data --restart always busybox httpd -f")
-                .unwrap();
-        let LineCommand::Run(run) = parsed else { panic!("{parsed:?}") };
-        assert_eq!(run.image, "busybox");
-        assert_eq!(run.name.as_deref(), Some("web"));
-        assert_eq!(run.env, ["A=1", "B=2"]);
-        assert_eq!(run.ports, ["8080:80"]);
-        assert_eq!(run.volumes, ["/data:/data"]);
-        assert_eq!(run.restart.as_deref(), Some("always"));
-        assert_eq!(run.command, ["httpd", "-f"]);
+    fn owned(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
     }
 
     #[test]
-    fn a_leading_berth_and_quotes_are_accepted() {
-        let LineCommand::Run(run) = parse("berth run busybox sh -c 'echo hi; sleep 1'").unwrap() else { panic!() };
-        assert_eq!(run.command, ["sh", "-c", "echo hi; sleep 1"]);
-    }
-
-    #[test]
-    fn container_operations_take_names() {
+    fn words_split_like_a_shell() {
         assert_eq!(
-            parse("stop web db").unwrap(),
-            LineCommand::Container { op: ContainerOp::Stop, names: vec!["web".into(), "db".into()] }
-        );
-        assert_eq!(
-            parse("rm").unwrap_err(),
-            CommandLineError::Missing { command: "rm".into(), what: "a container name or ID" }
+            words(r#"run -d --name web busybox sh -c 'echo "hi there"; sleep 1' a\ b"#).unwrap(),
+            owned(&["run", "-d", "--name", "web", "busybox", "sh", "-c", r#"echo "hi there"; sleep 1"#, "a b"])
         );
     }
 
     #[test]
-    fn images() {
-        assert_eq!(parse("pull alpine:3").unwrap(), LineCommand::Pull("alpine:3".into()));
-        assert_eq!(
-            parse("rmi -f a b").unwrap(),
-            LineCommand::RemoveImages { names: vec!["a".into(), "b".into()], force: true }
-        );
-        assert_eq!(parse("image prune -a").unwrap(), LineCommand::PruneImages { all: true });
+    fn a_leading_berth_is_dropped_once() {
+        assert_eq!(words("berth network create foo").unwrap(), owned(&["network", "create", "foo"]));
+        assert_eq!(words("berth berth").unwrap(), owned(&["berth"]));
     }
 
     #[test]
-    fn errors_name_the_problem() {
-        assert_eq!(parse("  ").unwrap_err(), CommandLineError::Empty);
-        assert_eq!(parse("frobnicate").unwrap_err(), CommandLineError::Unknown { command: "frobnicate".into() });
+    fn empty_lines_and_open_quotes_are_errors() {
+        assert_eq!(words("  ").unwrap_err(), CommandLineError::Empty);
+        assert_eq!(words("berth").unwrap_err(), CommandLineError::Empty);
+        assert!(matches!(words("run 'busybox").unwrap_err(), CommandLineError::Quote { .. }));
+    }
+
+    #[test]
+    fn quit_is_the_word_alone() {
+        assert!(is_quit(&owned(&["q"])) && is_quit(&owned(&["quit"])));
+        assert!(!is_quit(&owned(&["quit", "now"])) && !is_quit(&owned(&["rm", "q"])));
+    }
+
+    fn output(text: &str, dropped: u64) -> CliOutput {
+        CliOutput { exit: CliExit::Code(0), output: text.into(), dropped }
+    }
+
+    #[test]
+    fn output_lines_widen_tabs_and_drop_the_blank_end() {
+        assert_eq!(output_lines(&output("a\tb\r\n\nc\n\n  \n", 0)), owned(&["a    b", "", "c"]));
+        assert_eq!(output_lines(&output("", 5)), owned(&["… 5B more output not kept"]));
+    }
+
+    #[test]
+    fn the_error_line_is_clap_or_berth_error_else_the_last() {
+        assert_eq!(error_line(&owned(&["Pulling", "Error: no such image", "", "hint"])), Some("Error: no such image"));
         assert_eq!(
-            parse("run --privileged busybox").unwrap_err(),
-            CommandLineError::UnknownOption { command: "run".into(), option: "--privileged".into() }
+            error_line(&owned(&["", "error: unexpected argument '--x' found", "Usage: berth"])),
+            Some("error: unexpected argument '--x' found")
         );
-        assert_eq!(
-            parse("run --name").unwrap_err(),
-            CommandLineError::NoValue { command: "run".into(), option: "--name".into() }
-        );
-        assert_eq!(parse("run -d").unwrap_err(), CommandLineError::Missing { command: "run".into(), what: "an image" });
-        assert!(matches!(parse("run 'busybox").unwrap_err(), CommandLineError::Quote { .. }));
+        assert_eq!(error_line(&owned(&["first", "last", " "])), Some("last"));
+        assert_eq!(error_line(&[]), None);
+    }
+
+    #[test]
+    fn the_printed_id_is_the_last_line_when_it_is_one() {
+        let id = "ab".repeat(32);
+        assert_eq!(printed_id(&owned(&["pulled", &id, ""])), Some(id.clone()));
+        assert_eq!(printed_id(&owned(&[&id, "later"])), None);
+        assert_eq!(printed_id(&owned(&[&id[1..]])), None);
+    }
+
+    #[test]
+    fn refusals_name_the_live_keys() {
+        let keymap = Keymap::default();
+        assert!(refusal(NeedsTerminal::Attach, &keymap).contains("press a "));
+        assert!(refusal(NeedsTerminal::Exec, &keymap).contains("press e "));
+        assert!(refusal(NeedsTerminal::FollowLogs, &keymap).contains("press l "));
+        assert!(refusal(NeedsTerminal::Stats, &keymap).contains("(4)"));
+        let overrides = [("attach".to_string(), crate::keymap::KeyList::One("A".into()))].into_iter().collect();
+        let remapped = Keymap::with_overrides(&overrides).unwrap();
+        assert!(refusal(NeedsTerminal::Attach, &remapped).contains("press A "));
     }
 }

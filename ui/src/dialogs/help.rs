@@ -38,6 +38,17 @@ pub fn lines<'a>(keymap: &Keymap, theme: &Theme) -> Vec<Line<'a>> {
         }
         out.push(Line::default());
     }
+    let colon = keymap.label(Command::CommandLine);
+    out.push(Line::from(Span::styled(format!("{colon} COMMAND"), theme.header())));
+    for text in [
+        "  any berth command: ps -a, network create NAME, rm -f web, ...",
+        "  output and exit status go to the Operations pane",
+        "  pull REF opens the pull dialog; exec -it NAME sh a shell pane",
+        "  run without -d runs detached (with -it, then attached in a pane)",
+    ] {
+        out.push(Line::from(Span::raw(text)));
+    }
+    out.push(Line::default());
     out.push(Line::from(Span::styled(
         "Keys are set in tui.toml under [keys], by the names in the config reference.",
         theme.muted(),

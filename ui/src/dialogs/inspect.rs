@@ -1,4 +1,5 @@
-//! Scrollable inspect output (JSON) of an image or container.
+//! Scrollable text over the panes: the inspect output (JSON) of an image or container, or what a berth command
+//! run from `:` printed.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;

@@ -6,7 +6,7 @@ use crossterm::event::KeyCode;
 
 use super::*;
 use crate::app::Modal;
-use crate::backend::{BackendEvent, ContainerOp, LayerState, RunRequest};
+use crate::backend::{BackendEvent, ContainerOp, LayerState};
 use crate::dialogs::pull::PullPhase;
 use crate::keymap::{KeyList, Keymap};
 use crate::panes::Pane;
@@ -145,30 +145,6 @@ fn a_bad_reference_fails_in_the_dialog() {
     assert!(effects(&mut app).is_empty());
     let Some(Modal::Pull(dialog)) = &app.modal else { panic!() };
     assert!(matches!(&dialog.phase, PullPhase::Failed { error, .. } if error.contains("invalid reference format")));
-}
-
-#[test]
-fn command_line_runs_cli_syntax() {
-    let mut app = app(ROOMY);
-    key(&mut app, KeyCode::Char(':'));
-    chars(&mut app, "run -d --name web2 busybox httpd -f");
-    key(&mut app, KeyCode::Enter);
-    let expected = RunRequest {
-        image: "busybox".into(),
-        name: Some("web2".into()),
-        command: vec!["httpd".into(), "-f".into()],
-        ..RunRequest::default()
-    };
-    assert_eq!(effects(&mut app), vec![Effect::Run(expected)]);
-    key(&mut app, KeyCode::Char(':'));
-    chars(&mut app, "stop web");
-    key(&mut app, KeyCode::Enter);
-    assert_eq!(effects(&mut app), vec![container_effect(&app, "web", ContainerOp::Stop)]);
-    key(&mut app, KeyCode::Char(':'));
-    chars(&mut app, "bogus");
-    key(&mut app, KeyCode::Enter);
-    assert!(app.status.as_ref().unwrap().error);
-    assert!(!app.quit, "errors never end the UI");
 }
 
 #[test]

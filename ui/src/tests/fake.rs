@@ -1,5 +1,6 @@
 //! A backend in memory for the tests: containers change state like the engine's, logs and shells echo through
-//! the event channel, pulls report per-layer progress.
+//! the event channel, pulls report per-layer progress, and CLI runs answer a few commands as berth would. The
+//! binary's grammar is stood in for by [`plan`].
 
 use std::sync::Mutex;
 
@@ -7,9 +8,10 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::backend::{
-    Backend, BackendError, BackendEvent, ContainerOp, ContainerRow, ContainerState, ImageRow, LayerRow, LayerState,
-    LogLine, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
+    Backend, BackendError, BackendEvent, CliExit, CliOutput, ContainerOp, ContainerRow, ContainerState, ImageRow,
+    LayerRow, LayerState, LogLine, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
 };
+use crate::cli::{LinePlan, NeedsTerminal};
 
 pub const NOW: &str = "2026-01-02T00:00:00Z";
 
@@ -104,6 +106,32 @@ pub fn volumes() -> Vec<VolumeRow> {
     vec![volume("pgdata", false, &["db"]), volume(&"7e".repeat(32), true, &[]), volume("cache", false, &[])]
 }
 
+/// The binary's plan for the lines these tests type: the special forms by their plain spelling, everything
+/// else executed as typed.
+pub fn plan(words: &[String]) -> LinePlan {
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let detached = |rest: &[&str]| ["run", "-d"].iter().chain(rest).map(|w| w.to_string()).collect();
+    match words.as_slice() {
+        [] => LinePlan::Refuse(NeedsTerminal::Tui),
+        ["pull", reference] => LinePlan::Pull(reference.to_string()),
+        ["run", "-it", ..] => LinePlan::RunDetached { args: detached(&words[1..]), attach: true },
+        ["run", rest @ ..] if !rest.contains(&"-d") => LinePlan::RunDetached { args: detached(rest), attach: false },
+        ["exec", "-it", container, "sh"] => LinePlan::Shell(container.to_string()),
+        ["exec", "-it", ..] => LinePlan::Refuse(NeedsTerminal::Exec),
+        ["attach", ..] => LinePlan::Refuse(NeedsTerminal::Attach),
+        ["logs", "-f", ..] => LinePlan::Refuse(NeedsTerminal::FollowLogs),
+        ["stats"] => LinePlan::Refuse(NeedsTerminal::Stats),
+        _ => LinePlan::Execute(words.iter().map(|w| w.to_string()).collect()),
+    }
+}
+
+/// clap's message for an unknown subcommand, as `berth` prints it without a terminal.
+pub fn clap_error(word: &str) -> String {
+    format!(
+        "error: unrecognized subcommand '{word}'\n\nUsage: berth [OPTIONS] [COMMAND]\n\nFor more information, try '--help'.\n"
+    )
+}
+
 #[derive(Default)]
 pub struct FakeBackend {
     pub containers: Mutex<Vec<ContainerRow>>,
@@ -138,6 +166,46 @@ impl FakeBackend {
 
     fn failed(operation: &'static str, target: &str, message: &str) -> BackendError {
         BackendError::Failed { operation, target: target.into(), message: message.into() }
+    }
+
+    /// `berth ARGS` for the commands the tests use: exit code and output.
+    fn cli(&self, args: &[&str]) -> (i32, String) {
+        match args {
+            ["network", "create", name] => {
+                let mut networks = self.networks.lock().unwrap();
+                if networks.iter().any(|n| n.name == *name) {
+                    return (1, format!("Error: network {name} already exists\n"));
+                }
+                let id = format!("f9{}", "0".repeat(62));
+                networks.push(NetworkRow {
+                    id: id.clone(),
+                    name: name.to_string(),
+                    driver: "bridge".into(),
+                    subnet: "10.89.9.0/24".into(),
+                    gateway: "10.89.9.1".into(),
+                    internal: false,
+                    containers: Vec::new(),
+                });
+                (0, format!("{id}\n"))
+            }
+            ["ps", ..] => {
+                let rows = self.containers.lock().unwrap();
+                let table = rows.iter().map(|r| format!("{}   {}\t{}\n", &r.id[..12], r.image, r.name));
+                (0, std::iter::once("CONTAINER ID   IMAGE\tNAMES\n".to_string()).chain(table).collect())
+            }
+            ["run", "-d", rest @ ..] => {
+                let name = match rest {
+                    ["--name", name, ..] => name.to_string(),
+                    _ => "happy_fox".into(),
+                };
+                let row = container("e5", &name, "busybox:latest", ContainerState::Running);
+                let id = row.id.clone();
+                self.containers.lock().unwrap().push(row);
+                (0, format!("{id}\n"))
+            }
+            [word, ..] => (2, clap_error(word)),
+            [] => (2, clap_error("")),
+        }
     }
 }
 
@@ -384,6 +452,15 @@ impl Backend for FakeBackend {
                 .collect::<Vec<_>>();
             volumes.retain(|v| !removed.contains(&v.name));
             Ok(Pruned { removed, reclaimed: 4096 })
+        })
+    }
+
+    fn run_cli(&self, args: Vec<String>) -> BoxFuture<'_, Result<CliOutput, BackendError>> {
+        Box::pin(async move {
+            self.call(crate::cli::command_text(&args));
+            let words: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, output) = self.cli(&words);
+            Ok(CliOutput { exit: CliExit::Code(code), output, dropped: 0 })
         })
     }
 }

@@ -2,6 +2,7 @@
 //! with keys and backend events through a fake backend.
 
 mod app_state;
+mod command_line;
 mod fake;
 mod runner;
 mod snapshots;
@@ -26,7 +27,7 @@ pub const CRAMPED: (u16, u16) = (80, 24);
 pub fn app_with(config: UiConfig, theme: Theme, size: (u16, u16)) -> App {
     let backend = Arc::new(FakeBackend::new());
     let normalize = Arc::new(move |r: &str| backend.normalize_reference(r));
-    let mut app = App::new(config, theme, fake::now(), Rect::new(0, 0, size.0, size.1), normalize);
+    let mut app = App::new(config, theme, fake::now(), Rect::new(0, 0, size.0, size.1), normalize, fake::plan);
     app.update(Msg::Containers(Ok(fake::containers())));
     app.update(Msg::Images(Ok(fake::images())));
     app.update(Msg::Networks(Ok(fake::networks())));

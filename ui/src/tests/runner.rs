@@ -116,3 +116,33 @@ async fn networks_and_volumes_round_trip_through_the_backend() {
     assert_eq!(next(&mut rx).await, Msg::ShellOpened { name: "web".into(), result: Ok(2) });
     assert!(backend.calls.lock().unwrap().contains(&"attach c1 70x20".to_string()));
 }
+
+#[tokio::test]
+async fn a_command_line_runs_through_the_backend_and_its_result_shows_in_the_pane() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend.clone(), tx);
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('7'));
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "network create data");
+    key(&mut app, KeyCode::Enter);
+    for effect in app.take_effects() {
+        executor.execute(effect);
+    }
+    // The networks refresh asked for on focus, and the command's result, in either order.
+    for _ in 0..2 {
+        app.update(next(&mut rx).await);
+    }
+    assert_eq!(backend.calls.lock().unwrap().as_slice(), ["berth network create data"]);
+    assert!(app.status.as_ref().is_some_and(|s| !s.error && s.text.starts_with("berth network create data: f9")));
+    let refresh = app.take_effects();
+    assert!(refresh.contains(&Effect::RefreshNetworks), "the shown pane re-reads after the command");
+    for effect in refresh {
+        executor.execute(effect);
+    }
+    for _ in 0..3 {
+        app.update(next(&mut rx).await);
+    }
+    assert!(app.networks.rows.iter().any(|r| r.name == "data"), "the new network is listed");
+}

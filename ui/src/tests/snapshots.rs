@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
 use super::*;
-use crate::backend::{BackendEvent, LayerState, LogLine, StatsSample};
+use crate::backend::{BackendEvent, CliExit, CliOutput, LayerState, LogLine, StatsSample};
 
 fn check(name: &str, app: &App) {
     let terminal = render(app);
@@ -240,6 +240,36 @@ fn error_in_status_line() {
         key(app, KeyCode::Char(':'));
         chars(app, "frobnicate");
         key(app, KeyCode::Enter);
+        app.update(Msg::CliDone {
+            args: vec!["frobnicate".into()],
+            attach: false,
+            result: cli(2, &fake::clap_error("frobnicate")),
+        });
+    });
+}
+
+fn cli(code: i32, output: &str) -> Result<CliOutput, crate::backend::BackendError> {
+    Ok(CliOutput { exit: CliExit::Code(code), output: output.into(), dropped: 0 })
+}
+
+#[test]
+fn operations_log_with_command_output() {
+    both("operations_cli", |app| {
+        let ps = "CONTAINER ID   IMAGE            NAMES\na10000000000   busybox:latest   web\nb20000000000   alpine:3.20      db\n";
+        let args = |line: &str| line.split(' ').map(str::to_string).collect::<Vec<_>>();
+        app.update(Msg::CliDone { args: args("network create data"), attach: false, result: cli(0, "f9f9f9f9f9f9\n") });
+        app.update(Msg::CliDone { args: args("ps -a"), attach: false, result: cli(0, ps) });
+        key(app, KeyCode::Esc);
+        app.update(Msg::CliDone { args: args("rename web"), attach: false, result: cli(2, "error: the following required arguments were not provided:\n  <NEW_NAME>\n\nUsage: berth rename <CONTAINER> <NEW_NAME>\n") });
+        key(app, KeyCode::Char('6'));
+    });
+}
+
+#[test]
+fn command_output_view() {
+    both("command_output", |app| {
+        let ps = "CONTAINER ID   IMAGE            NAMES\na10000000000   busybox:latest   web\nb20000000000   alpine:3.20      db\n";
+        app.update(Msg::CliDone { args: vec!["ps".into(), "-a".into()], attach: false, result: cli(0, ps) });
     });
 }
 
