@@ -116,15 +116,22 @@ impl Drop for Tmux {
     }
 }
 
-/// Force-removes the test's container however the test ends, so no monitor outlives it.
-struct RemoveOnDrop<'a> {
+/// Runs a berth command however the test ends, to remove what the test made: no monitor or network outlives it.
+struct CleanupOnDrop<'a> {
     berth: &'a Berth,
-    name: String,
+    args: Vec<String>,
 }
 
-impl Drop for RemoveOnDrop<'_> {
+impl<'a> CleanupOnDrop<'a> {
+    fn new(berth: &'a Berth, args: &[&str]) -> CleanupOnDrop<'a> {
+        CleanupOnDrop { berth, args: args.iter().map(|a| a.to_string()).collect() }
+    }
+}
+
+impl Drop for CleanupOnDrop<'_> {
     fn drop(&mut self) {
-        let _ = self.berth.command(&["rm", "-f", &self.name]).output();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let _ = self.berth.command(&args).output();
     }
 }
 
@@ -138,6 +145,11 @@ impl HostNetwork {
     fn new() -> HostNetwork {
         let pid = std::process::id();
         HostNetwork { bridge: format!("bt{}", pid % 1_000_000), table: format!("berth_tui{pid}") }
+    }
+
+    /// The first three octets of the pool user networks get their subnets from (`10.198.N.`).
+    fn pool_prefix(&self) -> String {
+        format!("10.198.{}.", std::process::id() % 250)
     }
 
     fn config(&self) -> String {
@@ -220,7 +232,7 @@ fn pull_run_and_manage_a_container() {
     tmux.wait_for("operations log", &["Operations (", "pulled 127.0.0.1:"]);
 
     let name = format!("tui-web-{}", std::process::id());
-    let _cleanup = RemoveOnDrop { berth: &berth, name: name.clone() };
+    let _cleanup = CleanupOnDrop::new(&berth, &["rm", "-f", &name]);
     tmux.keys(&["1"]);
     tmux.wait_for("containers pane", &["Containers (0)"]);
     tmux.keys(&[":"]);
@@ -254,9 +266,49 @@ fn pull_run_and_manage_a_container() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // `run -it` from `:` starts detached (the TUI has no terminal to give it), then attaches a pane to the main
+    // process by the ID the child berth printed; `:rm -f` takes the container away again.
+    let tty = format!("tui-tty-{}", std::process::id());
+    let _tty_cleanup = CleanupOnDrop::new(&berth, &["rm", "-f", &tty]);
+    tmux.keys(&[":"]);
+    tmux.text(&format!("run -it --name {tty} {reference} sh"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("attach pane on the new container", &["(attached)", "· typing"]);
+    tmux.text("echo main-pid-$$");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the container's main process answers", &["main-pid-1"]);
+    tmux.keys(&["C-a"]);
+    tmux.keys(&["x"]);
+    tmux.wait_for_row("the pane closed and the container runs on", &tty, Some("running"));
+    tmux.keys(&[":"]);
+    tmux.text(&format!("rm -f {tty}"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_row("removed from the command line", &tty, None);
+
     tmux.keys(&["7"]);
     tmux.wait_for("networks pane", &["Networks (", "SUBNET", "GATEWAY"]);
     tmux.wait_for_line("the default network bridge lists the container", &["bridge", &name]);
+
+    // Any CLI command from `:`: the child berth shares this root and config (its subnet comes from this test's
+    // pool), and the pane re-reads when it finishes.
+    let net = format!("tui-net-{}", std::process::id());
+    let _net_cleanup = CleanupOnDrop::new(&berth, &["network", "rm", &net]);
+    tmux.keys(&[":"]);
+    tmux.text(&format!("network create {net}"));
+    tmux.keys(&["Enter"]);
+    let pool = network.pool_prefix();
+    tmux.wait_for_line("network created from the command line", &[&net, &pool]);
+    tmux.keys(&[":"]);
+    tmux.text(&format!("network rm {net}"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_until("network removed from the command line", "its row still listed", |screen| {
+        !screen.lines().any(|l| l.contains(&net) && l.contains(&pool))
+    });
+    // What clap rejects comes back in clap's words.
+    tmux.keys(&[":"]);
+    tmux.text("network frobnicate");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("clap's error in the status line", &["berth network frobnicate: error: unrecognized subcommand"]);
     tmux.keys(&["8"]);
     tmux.wait_for("volumes pane", &["Volumes (0)", "MOUNTPOINT"]);
     tmux.keys(&["1"]);
