@@ -1,16 +1,17 @@
 //! The application's state and its reactions: keys and backend results in, [`Effect`]s out. Nothing here draws
 //! or waits; the runner executes effects in the background and feeds results back as [`Msg`]s.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
 use crate::backend::{
-    BackendError, BackendEvent, ContainerOp, ContainerRow, ImageRow, LayerRow, NetworkRow, RunRequest, VolumeRow,
-    short_id,
+    BackendError, BackendEvent, ContainerOp, ContainerRow, ContainerUsage, ImageRow, LayerRow, NetworkRow, RunRequest,
+    VolumeRow, short_id,
 };
 use crate::config::UiConfig;
 use crate::dialogs::command_line::{self, CommandLine, LineCommand};
@@ -37,6 +38,10 @@ use crate::theme::Theme;
 /// Log lines asked for when a container's log opens.
 pub const LOG_TAIL: usize = 1000;
 
+/// How often the running containers' CPU and memory are read while their list shows. Ticks come about a
+/// second apart, so every other one is due (the half second absorbs their jitter).
+const USAGE_EVERY: TimeDelta = TimeDelta::milliseconds(1500);
+
 /// Work for the runner; each finishes with a [`Msg`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -44,6 +49,8 @@ pub enum Effect {
     RefreshContainers,
     RefreshNetworks,
     RefreshVolumes,
+    /// CPU and memory of these running containers (full IDs).
+    SampleUsage(Vec<String>),
     Layers(String),
     InspectImage(String),
     InspectContainer(String),
@@ -108,6 +115,7 @@ pub enum Msg {
     Containers(Result<Vec<ContainerRow>, BackendError>),
     Networks(Result<Vec<NetworkRow>, BackendError>),
     Volumes(Result<Vec<VolumeRow>, BackendError>),
+    Usage(Result<HashMap<String, ContainerUsage>, BackendError>),
     Layers {
         id: String,
         result: Result<Vec<LayerRow>, BackendError>,
@@ -182,6 +190,8 @@ pub struct App {
     pub quit: bool,
     normalize: Normalize,
     effects: Vec<Effect>,
+    /// When CPU and memory were last asked for.
+    usage_sampled: Option<DateTime<Utc>>,
 }
 
 impl App {
@@ -208,6 +218,7 @@ impl App {
             quit: false,
             normalize,
             effects: vec![Effect::RefreshContainers, Effect::RefreshImages],
+            usage_sampled: None,
         }
     }
 
@@ -277,14 +288,28 @@ impl App {
         true
     }
 
-    /// Queues a refresh of the lists only read while their pane shows (images, networks, volumes); the
-    /// containers are read every tick, as the logs, stats and shell panes follow their selection.
+    /// Queues a refresh of what is only read while it shows: images, networks, volumes, and the running
+    /// containers' CPU and memory (every other tick at most). The container list itself is read every tick,
+    /// as the logs, stats and shell panes follow its selection.
     fn refresh_shown(&mut self) {
         match self.focus {
             Pane::Images => self.effects.push(Effect::RefreshImages),
             Pane::Networks => self.effects.push(Effect::RefreshNetworks),
             Pane::Volumes => self.effects.push(Effect::RefreshVolumes),
+            pane if layout::on_containers_screen(pane) => self.sample_usage(),
             _ => {}
+        }
+    }
+
+    /// Asks for the CPU and memory of the running containers on screen when the last reading is old enough.
+    fn sample_usage(&mut self) {
+        if self.usage_sampled.is_some_and(|t| self.now - t < USAGE_EVERY) {
+            return;
+        }
+        let ids = self.containers.usage_targets(ContainersPane::rows_shown(layout::containers_list(self.area)));
+        if !ids.is_empty() {
+            self.usage_sampled = Some(self.now);
+            self.effects.push(Effect::SampleUsage(ids));
         }
     }
 
@@ -752,6 +777,20 @@ impl App {
             }
             Msg::Networks(Ok(rows)) => self.networks.set_rows(rows),
             Msg::Volumes(Ok(rows)) => self.volumes.set_rows(rows),
+            Msg::Usage(Ok(usage)) => {
+                self.containers.usage_error = None;
+                self.containers.set_usage(usage) && layout::on_containers_screen(self.focus)
+            }
+            Msg::Usage(Err(e)) => {
+                // Said once: the reading is retried every other second.
+                let text = e.to_string();
+                if self.containers.usage_error.as_ref() != Some(&text) {
+                    self.fail(format!("CPU and memory: {text}"));
+                    self.containers.usage_error = Some(text);
+                }
+                self.containers.set_usage(HashMap::new());
+                true
+            }
             Msg::Networks(Err(e)) => replace(&mut self.networks.error, Some(e.to_string())),
             Msg::Volumes(Err(e)) => replace(&mut self.volumes.error, Some(e.to_string())),
             Msg::Images(Err(e)) => replace(&mut self.images.error, Some(e.to_string())),
