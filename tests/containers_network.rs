@@ -148,6 +148,11 @@ fn published_port_answers_on_localhost_and_goes_with_the_container() {
         "mkdir /www && echo hello-berth > /www/index.html && exec httpd -f -p 80 -h /www",
     ]);
     assert_eq!(env.ok(&["port", "site"]).trim(), format!("80/tcp -> 127.0.0.1:{port}"));
+    let shown = format!("127.0.0.1:{port}->80/tcp");
+    let ps = env.ok(&["ps"]);
+    assert!(ps.lines().any(|l| l.contains(&shown) && l.ends_with("site")), "ps PORTS column:\n{ps}");
+    let json: serde_json::Value = serde_json::from_str(env.ok(&["ps", "--format", "json"]).trim()).unwrap();
+    assert_eq!(json["Ports"], shown.as_str());
     let bindings = &env.inspect("site")["NetworkSettings"]["Ports"]["80/tcp"][0];
     assert_eq!(bindings["HostPort"], port.to_string().as_str());
 

@@ -1,6 +1,7 @@
 //! `berth stats` over real containers: CPU of a busy loop, memory held by a process, the memory limit, pids,
-//! Docker's JSON keys, paused and exited containers, and the live stream ending on Ctrl-C. Needs root
-//! (skips loudly otherwise; CI=true forbids skipping).
+//! Docker's JSON keys, paused and exited containers, and the live stream ending on Ctrl-C; and the engine's
+//! batched CPU and memory reading that the TUI's container list polls. Needs root (skips loudly otherwise;
+//! CI=true forbids skipping).
 
 mod rt;
 mod support;
@@ -9,6 +10,7 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use berth_engine::{Config, Engine, EngineOptions};
 use rt::{Env, can_run};
 use serde_json::Value;
 
@@ -182,4 +184,53 @@ fn listing_exited_containers_and_the_live_stream() {
     assert!(tables >= 2, "a table per sample expected:\n{out}");
     assert!(!out.contains('\x1b'), "no screen control without a terminal:\n{out}");
     assert!(out.lines().filter(|l| l.contains(" up ")).all(|l| !l.contains("--")), "{out}");
+}
+
+/// The engine over a test's root, as the TUI opens it.
+fn engine(env: &Env) -> Engine {
+    let config = Config::load_from(&env.root().join("config.toml")).expect("the test's config.toml");
+    Engine::open(EngineOptions { root: env.root().to_path_buf(), config }).expect("open the engine")
+}
+
+fn id(env: &Env, name: &str) -> String {
+    env.inspect(name)["Id"].as_str().unwrap_or_else(|| panic!("no Id for {name}")).to_string()
+}
+
+#[test]
+fn batched_usage_reads_running_containers_and_leaves_out_stopped_ones() {
+    if !can_run("batched_usage_reads_running_containers_and_leaves_out_stopped_ones") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "spin", "busybox", "sh", "-c", "while :; do :; done"]);
+    env.ok(&["run", "-d", "--name", "nap", "busybox", "sleep", "1000"]);
+    env.ok(&["run", "--name", "over", "busybox", "true"]);
+    let (spin, nap, over) = (id(&env, "spin"), id(&env, "nap"), id(&env, "over"));
+    let ids = [spin.clone(), nap.clone(), over.clone()];
+    let engine = engine(&env);
+
+    let mut previous = engine.usage_samples(&ids).unwrap();
+    assert!(!previous.contains_key(&over), "an exited container has no reading: {previous:?}");
+    assert!(previous[&spin].memory_usage > 0 && previous[&nap].memory_usage > 0, "{previous:?}");
+    // CPU % comes from two readings, as the list computes it; a loaded machine may starve one interval.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (busy, idle) = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let current = engine.usage_samples(&ids).unwrap();
+        let busy = current[&spin].cpu_percent_since(&previous[&spin]);
+        let idle = current[&nap].cpu_percent_since(&previous[&nap]);
+        if busy > 50.0 || Instant::now() > deadline {
+            break (busy, idle);
+        }
+        previous = current;
+    };
+    assert!(busy > 50.0, "a busy loop must show more than half a core, got {busy:.1}%");
+    assert!(idle < 5.0, "sleep uses no CPU, got {idle:.1}%");
+
+    env.ok(&["kill", "nap"]);
+    env.wait_for("nap to exit", 10, || env.status("nap") == "exited");
+    let after = engine.usage_samples(&ids).unwrap();
+    assert!(after.contains_key(&spin) && !after.contains_key(&nap), "a stopped container drops out: {after:?}");
+    let err = engine.usage_samples(&["spin".to_string()]).unwrap_err().to_string();
+    assert!(err.contains("not a full container ID"), "names are not IDs: {err}");
 }

@@ -242,6 +242,8 @@ fn pull_run_and_manage_a_container() {
     ));
     tmux.keys(&["Enter"]);
     tmux.wait_for_row("container running", &name, Some("running"));
+    // A CPU % needs two readings, two seconds apart; memory shows from the first.
+    tmux.wait_for_line("its CPU and memory", &[&name, "running", "%", "iB"]);
     tmux.wait_for("its logs", &["Logs ", "hello-42"]);
 
     // A shell beside the logs: the word shows once as typed and once more only if the shell ran the command.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use berth_engine::container::{ContainerError, ContainerRecord, CreateRequest, ListFilter, ListOptions, Status};
 use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
+use berth_engine::network::PortMapping;
 use berth_engine::pull::PullOptions;
 use berth_engine::runtime::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
 use berth_engine::store::StoreError;
@@ -796,6 +797,11 @@ fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let size = |rec: &ContainerRecord| human_size(dir_size(&rec.dir(engine.store().root()).join("upper")));
+    let published = engine.networks().published_ports()?;
+    let ports = |rec: &ContainerRecord| {
+        let mappings = published.get(&rec.id).map(Vec::as_slice).unwrap_or_default();
+        mappings.iter().map(PortMapping::ps_form).collect::<Vec<_>>().join(", ")
+    };
     match args.format.as_deref() {
         Some("json") | Some("{{json .}}") => {
             for rec in &list {
@@ -807,6 +813,7 @@ fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
                     "Image": rec.image_name,
                     "Labels": labels.join(","),
                     "Names": rec.name,
+                    "Ports": ports(rec),
                     "RunningFor": time_ago(Some(&rec.created_at)),
                     "Size": if args.size { size(rec) } else { String::new() },
                     "State": rec.status.as_str(),
@@ -829,7 +836,7 @@ fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
                         command_text(rec, args.no_trunc),
                         time_ago(Some(&rec.created_at)),
                         status_text(rec),
-                        String::new(),
+                        ports(rec),
                         rec.name.clone(),
                     ];
                     if args.size {

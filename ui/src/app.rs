@@ -1,15 +1,16 @@
 //! The application's state and its reactions: keys and backend results in, [`Effect`]s out. Nothing here draws
 //! or waits; the runner executes effects in the background and feeds results back as [`Msg`]s.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
 use crate::backend::{
-    BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ImageRow, LayerRow, NetworkRow, RunRequest,
+    BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerUsage, ImageRow, LayerRow, NetworkRow, RunRequest,
     VolumeRow, short_id,
 };
 use crate::cli::{LinePlan, Planner};
@@ -38,6 +39,10 @@ use crate::theme::Theme;
 /// Log lines asked for when a container's log opens.
 pub const LOG_TAIL: usize = 1000;
 
+/// How often the running containers' CPU and memory are read while their list shows. Ticks come about a
+/// second apart, so every other one is due (the half second absorbs their jitter).
+const USAGE_EVERY: TimeDelta = TimeDelta::milliseconds(1500);
+
 /// Work for the runner; each finishes with a [`Msg`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -45,6 +50,8 @@ pub enum Effect {
     RefreshContainers,
     RefreshNetworks,
     RefreshVolumes,
+    /// CPU and memory of these running containers (full IDs).
+    SampleUsage(Vec<String>),
     Layers(String),
     InspectImage(String),
     InspectContainer(String),
@@ -114,6 +121,7 @@ pub enum Msg {
     Containers(Result<Vec<ContainerRow>, BackendError>),
     Networks(Result<Vec<NetworkRow>, BackendError>),
     Volumes(Result<Vec<VolumeRow>, BackendError>),
+    Usage(Result<HashMap<String, ContainerUsage>, BackendError>),
     Layers {
         id: String,
         result: Result<Vec<LayerRow>, BackendError>,
@@ -195,6 +203,8 @@ pub struct App {
     normalize: Normalize,
     plan: Planner,
     effects: Vec<Effect>,
+    /// When CPU and memory were last asked for.
+    usage_sampled: Option<DateTime<Utc>>,
 }
 
 impl App {
@@ -230,6 +240,7 @@ impl App {
             normalize,
             plan,
             effects: vec![Effect::RefreshContainers, Effect::RefreshImages],
+            usage_sampled: None,
         }
     }
 
@@ -299,13 +310,15 @@ impl App {
         true
     }
 
-    /// Queues a refresh of the lists only read while their pane shows (images, networks, volumes); the
-    /// containers are read every tick, as the logs, stats and shell panes follow their selection.
+    /// Queues a refresh of what is only read while it shows: images, networks, volumes, and the running
+    /// containers' CPU and memory (every other tick at most). The container list itself is read every tick,
+    /// as the logs, stats and shell panes follow its selection.
     fn refresh_shown(&mut self) {
         match self.focus {
             Pane::Images => self.effects.push(Effect::RefreshImages),
             Pane::Networks => self.effects.push(Effect::RefreshNetworks),
             Pane::Volumes => self.effects.push(Effect::RefreshVolumes),
+            pane if layout::on_containers_screen(pane) => self.sample_usage(),
             _ => {}
         }
     }
@@ -315,6 +328,18 @@ impl App {
         self.effects.push(Effect::RefreshContainers);
         self.effects.push(Effect::RefreshImages);
         self.refresh_shown();
+    }
+
+    /// Asks for the CPU and memory of the running containers on screen when the last reading is old enough.
+    fn sample_usage(&mut self) {
+        if self.usage_sampled.is_some_and(|t| self.now - t < USAGE_EVERY) {
+            return;
+        }
+        let ids = self.containers.usage_targets(ContainersPane::rows_shown(layout::containers_list(self.area)));
+        if !ids.is_empty() {
+            self.usage_sampled = Some(self.now);
+            self.effects.push(Effect::SampleUsage(ids));
+        }
     }
 
     fn route_key(&mut self, key: KeyEvent) {
@@ -845,6 +870,20 @@ impl App {
             }
             Msg::Networks(Ok(rows)) => self.networks.set_rows(rows),
             Msg::Volumes(Ok(rows)) => self.volumes.set_rows(rows),
+            Msg::Usage(Ok(usage)) => {
+                self.containers.usage_error = None;
+                self.containers.set_usage(usage) && layout::on_containers_screen(self.focus)
+            }
+            Msg::Usage(Err(e)) => {
+                // Said once: the reading is retried every other second.
+                let text = e.to_string();
+                if self.containers.usage_error.as_ref() != Some(&text) {
+                    self.fail(format!("CPU and memory: {text}"));
+                    self.containers.usage_error = Some(text);
+                }
+                self.containers.set_usage(HashMap::new());
+                true
+            }
             Msg::Networks(Err(e)) => replace(&mut self.networks.error, Some(e.to_string())),
             Msg::Volumes(Err(e)) => replace(&mut self.volumes.error, Some(e.to_string())),
             Msg::Images(Err(e)) => replace(&mut self.images.error, Some(e.to_string())),

@@ -14,6 +14,23 @@ pub fn size(bytes: u64) -> String {
     if unit == 0 { format!("{bytes}B") } else { format!("{:.3}{}", value, UNITS[unit]).replace(".000", "") }
 }
 
+/// `12.3MiB`: memory in binary units as `docker stats` counts it, at most seven characters (`1023MiB`).
+pub fn memory(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes}B"),
+        // 99.95 and up would round to a fourth digit.
+        _ if value >= 99.95 => format!("{value:.0}{}", UNITS[unit]),
+        _ => format!("{value:.1}{}", UNITS[unit]),
+    }
+}
+
 /// `5 minutes`, `About an hour`, `3 days`: the span from `since` to `now`.
 pub fn span(since: &str, now: DateTime<Utc>) -> Option<String> {
     let since = DateTime::parse_from_rfc3339(since).ok()?.with_timezone(&Utc);
@@ -41,6 +58,17 @@ mod tests {
         assert_eq!(size(999), "999B");
         assert_eq!(size(4_261_000), "4.261MB");
         assert_eq!(size(2_000_000_000), "2GB");
+    }
+
+    #[test]
+    fn memory_is_binary_and_short() {
+        assert_eq!(memory(512), "512B");
+        assert_eq!(memory(12_900_000), "12.3MiB");
+        assert_eq!(memory(99_990 * 1024), "97.6MiB");
+        assert_eq!(memory((1 << 20) * 9990 / 100), "99.9MiB");
+        assert_eq!(memory((1 << 20) * 9996 / 100), "100MiB", "not 100.0MiB");
+        assert_eq!(memory(1023 << 20), "1023MiB");
+        assert_eq!(memory(3 << 30), "3.0GiB");
     }
 
     #[test]

@@ -16,6 +16,12 @@ pub fn containers_screen(body: Rect) -> [Rect; 3] {
     [list, logs, side]
 }
 
+/// The Containers list's place in a terminal of `area`.
+pub fn containers_list(area: Rect) -> Rect {
+    let [_, body, _] = screen(area);
+    containers_screen(body)[0]
+}
+
 /// Which screen shows a pane.
 pub fn on_containers_screen(pane: Pane) -> bool {
     matches!(pane, Pane::Containers | Pane::Logs | Pane::Stats | Pane::Shell)

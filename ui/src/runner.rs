@@ -28,6 +28,7 @@ pub struct Executor<B: Backend> {
     refreshing_containers: Arc<AtomicBool>,
     refreshing_networks: Arc<AtomicBool>,
     refreshing_volumes: Arc<AtomicBool>,
+    sampling_usage: Arc<AtomicBool>,
 }
 
 impl<B: Backend> Executor<B> {
@@ -39,6 +40,7 @@ impl<B: Backend> Executor<B> {
             refreshing_containers: Arc::default(),
             refreshing_networks: Arc::default(),
             refreshing_volumes: Arc::default(),
+            sampling_usage: Arc::default(),
         }
     }
 
@@ -100,6 +102,17 @@ impl<B: Backend> Executor<B> {
                     let result = b.volumes().await;
                     flag.store(false, Ordering::Release);
                     Some(Msg::Volumes(result))
+                });
+            }
+            Effect::SampleUsage(ids) => {
+                if self.sampling_usage.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                let flag = self.sampling_usage.clone();
+                self.spawn(move |b| async move {
+                    let result = b.container_usage(ids).await;
+                    flag.store(false, Ordering::Release);
+                    Some(Msg::Usage(result))
                 });
             }
             Effect::Layers(id) => self.spawn(move |b| async move {

@@ -2,7 +2,7 @@
 //! ports), allocated in one IMMEDIATE transaction so berth processes starting containers at once never
 //! hand out the same address or host port, and released on detach.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use rusqlite::{Row, Transaction, params};
@@ -94,19 +94,48 @@ fn load_ports(tx: &rusqlite::Connection, store: &Store, endpoint: &mut Endpoint)
         })
         .map_err(|e| store.db_err(e))?;
     for row in rows {
-        let (ip, host_port, container_port, proto) = row.map_err(|e| store.db_err(e))?;
-        let corrupt = |reason: String| NetworkError::BadPort {
-            spec: format!("{ip}:{host_port}:{container_port}/{proto}"),
-            reason,
-        };
-        endpoint.ports.push(PortMapping {
-            host_ip: ip.parse().map_err(|e: std::net::AddrParseError| corrupt(e.to_string()))?,
-            host_port,
-            container_port,
-            protocol: proto.parse().map_err(corrupt)?,
-        });
+        endpoint.ports.push(port_mapping(row.map_err(|e| store.db_err(e))?)?);
     }
     Ok(())
+}
+
+/// A `port_mappings` row's `(host_ip, host_port, container_port, protocol)` as a mapping.
+fn port_mapping(
+    (ip, host_port, container_port, proto): (String, u16, u16, String),
+) -> Result<PortMapping, NetworkError> {
+    let corrupt =
+        |reason: String| NetworkError::BadPort { spec: format!("{ip}:{host_port}:{container_port}/{proto}"), reason };
+    Ok(PortMapping {
+        host_ip: ip.parse().map_err(|e: std::net::AddrParseError| corrupt(e.to_string()))?,
+        host_port,
+        container_port,
+        protocol: proto.parse().map_err(corrupt)?,
+    })
+}
+
+/// Every container's published ports in one query, by container id: what a container list shows. Only
+/// attached (running) containers have any.
+pub(super) fn published_ports(store: &Store) -> Result<HashMap<String, Vec<PortMapping>>, NetworkError> {
+    let conn = store.conn();
+    let db = |e| store.db_err(e);
+    let mut stmt = conn
+        .prepare(
+            "SELECT container_id, host_ip, host_port, container_port, protocol FROM port_mappings
+             ORDER BY container_id, container_port, protocol, host_ip",
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([], |r| {
+            let port = (r.get::<_, String>(1)?, r.get::<_, u16>(2)?, r.get::<_, u16>(3)?, r.get::<_, String>(4)?);
+            Ok((r.get::<_, String>(0)?, port))
+        })
+        .map_err(db)?;
+    let mut ports: HashMap<String, Vec<PortMapping>> = HashMap::new();
+    for row in rows {
+        let (container, port) = row.map_err(db)?;
+        ports.entry(container).or_default().push(port_mapping(port)?);
+    }
+    Ok(ports)
 }
 
 fn query(conn: &rusqlite::Connection, store: &Store, filter: &str, arg: &str) -> Result<Vec<Endpoint>, NetworkError> {
@@ -333,5 +362,21 @@ mod tests {
         assert_eq!(other_proto.ports[0].protocol, Protocol::Udp);
         release(&store, &net.id, "a").unwrap();
         allocate(&store, &net, ctr("b"), &[], &[p("18080:80")]).unwrap();
+    }
+
+    #[test]
+    fn one_query_lists_every_containers_ports_in_order() {
+        let (_dir, store, net) = setup("10.72.0.0/24");
+        let p = |spec: &str| PortMapping::parse(spec).unwrap();
+        allocate(&store, &net, ctr("a"), &[], &[p("18091:91"), p("127.0.0.1:18090:90"), p("18090:90/udp")]).unwrap();
+        allocate(&store, &net, ctr("b"), &[], &[p("18092:92")]).unwrap();
+        allocate(&store, &net, ctr("c"), &[], &[]).unwrap();
+        let ports = published_ports(&store).unwrap();
+        let shown = |id: &str| ports[id].iter().map(PortMapping::ps_form).collect::<Vec<_>>();
+        assert_eq!(shown("a"), ["127.0.0.1:18090->90/tcp", "0.0.0.0:18090->90/udp", "0.0.0.0:18091->91/tcp"]);
+        assert_eq!(shown("b"), ["0.0.0.0:18092->92/tcp"]);
+        assert!(!ports.contains_key("c"), "no ports, no entry");
+        release(&store, &net.id, "a").unwrap();
+        assert!(!published_ports(&store).unwrap().contains_key("a"), "detached containers publish nothing");
     }
 }

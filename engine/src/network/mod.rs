@@ -20,7 +20,7 @@ pub mod netlink;
 mod ports;
 mod records;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -457,6 +457,12 @@ impl Networks {
     /// The published ports of a container, as `port` lists them.
     pub fn ports(&self, container_id: &str) -> Result<Vec<PortMapping>, NetworkError> {
         Ok(ipam::endpoints_of_container(&self.store, container_id)?.into_iter().flat_map(|e| e.ports).collect())
+    }
+
+    /// Every container's published ports by container id, read in one query: what `ps` and the TUI's
+    /// container list show. A container has ports only while it is attached (running).
+    pub fn published_ports(&self) -> Result<HashMap<String, Vec<PortMapping>>, NetworkError> {
+        ipam::published_ports(&self.store)
     }
 
     /// The address of a container name or alias on a network, for the name resolver.

@@ -79,6 +79,11 @@ impl PortMapping {
         format!("{}/{}", self.container_port, self.protocol.as_str())
     }
 
+    /// As `ps` shows it: `127.0.0.1:8080->80/tcp` (`0.0.0.0:` for every host address, as Docker prints it).
+    pub fn ps_form(&self) -> String {
+        format!("{}:{}->{}", self.host_ip, self.host_port, self.container_key())
+    }
+
     pub fn binding(&self) -> PortBinding {
         PortBinding { host_ip: self.host_ip.to_string(), host_port: self.host_port.to_string() }
     }
@@ -175,6 +180,8 @@ mod tests {
         assert_eq!((p.host_ip, p.host_port, p.container_port), (Ipv4Addr::UNSPECIFIED, 0, 80));
         assert_eq!(PortMapping::parse("127.0.0.1::53").unwrap().host_port, 0);
         assert_eq!(PortMapping::parse("8080:80").unwrap().to_string(), "80/tcp -> 0.0.0.0:8080");
+        assert_eq!(PortMapping::parse("8080:80").unwrap().ps_form(), "0.0.0.0:8080->80/tcp");
+        assert_eq!(PortMapping::parse("127.0.0.1:53:53/udp").unwrap().ps_form(), "127.0.0.1:53->53/udp");
         for (spec, why) in [("0:80", "host port"), ("80/sctp", "sctp"), ("a:b:c:d", "expected"), ("x:1:2", "IPv4")] {
             let err = PortMapping::parse(spec).unwrap_err().to_string();
             assert!(err.contains(why), "{spec}: {err}");

@@ -111,6 +111,17 @@ impl CgroupFiles {
         })
     }
 
+    /// CPU time and memory in use (inactive page cache subtracted), from two or three files: what a
+    /// container list polls. `None` once the cgroup is gone, as it is for a container that is not running.
+    pub fn cpu_and_memory(&self) -> Result<Option<(u64, u64)>, StatsError> {
+        let read = || Ok::<_, StatsError>((self.cpu_usage_ns()?, self.memory_usage()?));
+        match read() {
+            Ok(figures) => Ok(Some(figures)),
+            Err(StatsError::Read { source, .. }) if source.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn cpu_usage_ns(&self) -> Result<u64, StatsError> {
         match self.layout {
             Layout::V1 => self.number("cpuacct", "cpuacct.usage"),
@@ -255,6 +266,7 @@ mod tests {
         assert_eq!(Layout::detect(r), Layout::V1, "a hybrid root (unified/ inside) reads as v1");
         let files = CgroupFiles::new(Layout::V1, r, "/berth/c1", "c1");
         assert!(files.has_members());
+        assert_eq!(files.cpu_and_memory().unwrap(), Some((1_500_000_000, 100_000_000)));
         let c = files.counters().unwrap();
         assert_eq!(
             c,
@@ -327,6 +339,9 @@ mod tests {
         );
         std::fs::write(r.join("berth/c2/memory.max"), "104857600\n").unwrap();
         assert_eq!(files.counters().unwrap().memory_limit, Some(104_857_600));
+        assert_eq!(files.cpu_and_memory().unwrap(), Some((2_500_000, 69_000_000)));
+        std::fs::remove_dir_all(r.join("berth/c2")).unwrap();
+        assert_eq!(files.cpu_and_memory().unwrap(), None, "a removed cgroup is a container not running");
     }
 
     #[test]
@@ -340,6 +355,9 @@ mod tests {
         std::fs::write(r.join("berth/c3/cpu.stat"), "usage_usec 1\n").unwrap();
         let err = files.counters().unwrap_err().to_string();
         assert!(err.contains("memory.current"), "{err}");
+        std::fs::write(r.join("berth/c3/memory.current"), "lots\n").unwrap();
+        let err = files.cpu_and_memory().unwrap_err().to_string();
+        assert!(err.contains("memory.current") && err.contains("lots"), "a bad file is an error, not absence: {err}");
         assert!(!files.has_members());
     }
 }

@@ -1,5 +1,6 @@
-//! Container stats: one sample of a running container's counters, and a stream of Docker's computed figures
-//! (CPU %, memory usage/limit/%, network and block I/O, pids) about once an interval.
+//! Container stats: one sample of a running container's counters, a stream of Docker's computed figures
+//! (CPU %, memory usage/limit/%, network and block I/O, pids) about once an interval, and a cheap batched
+//! reading of CPU time and memory alone for lists that poll many containers.
 //!
 //! Counters come from the container's cgroup (`cgroup.rs`, v1, hybrid or v2) and from the host's /proc
 //! (`host.rs`). CPU % is Docker's: the container's CPU time over the machine's, times the online CPUs, so
@@ -8,6 +9,7 @@
 mod cgroup;
 mod host;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -35,6 +37,9 @@ pub enum StatsError {
     },
     #[error("unexpected content in {path} for container {id}: {text:?}")]
     Parse { id: String, path: PathBuf, text: String },
+    /// Batched readings take full IDs only: the ID names a cgroup directory.
+    #[error("{id:?} is not a full container ID (64 hex digits)")]
+    BadId { id: String },
 }
 
 /// One reading of a container's counters, cumulative since it started (CPU, network, block I/O) or
@@ -72,22 +77,50 @@ pub struct StatsSnapshot {
     pub stats: Stats,
 }
 
+/// Docker's CPU %: the container's CPU time over the machine's between two readings, times the online CPUs
+/// (percent of one core); zero unless both moved.
+fn cpu_percent(container_ns: (u64, u64), system_ns: (u64, u64), online_cpus: u32) -> f64 {
+    let cpu_delta = container_ns.1.saturating_sub(container_ns.0) as f64;
+    let system_delta = system_ns.1.saturating_sub(system_ns.0) as f64;
+    if cpu_delta > 0.0 && system_delta > 0.0 { cpu_delta / system_delta * f64::from(online_cpus) * 100.0 } else { 0.0 }
+}
+
 impl StatsSnapshot {
     /// Docker's arithmetic: CPU % only when both the container's and the machine's CPU time moved.
     pub fn between(id: &str, name: &str, previous: &Stats, current: &Stats) -> StatsSnapshot {
-        let cpu_delta = current.cpu_usage_ns.saturating_sub(previous.cpu_usage_ns) as f64;
-        let system_delta = current.system_cpu_ns.saturating_sub(previous.system_cpu_ns) as f64;
-        let cpu_percent = if cpu_delta > 0.0 && system_delta > 0.0 {
-            cpu_delta / system_delta * f64::from(current.online_cpus) * 100.0
-        } else {
-            0.0
-        };
+        let cpu_percent = cpu_percent(
+            (previous.cpu_usage_ns, current.cpu_usage_ns),
+            (previous.system_cpu_ns, current.system_cpu_ns),
+            current.online_cpus,
+        );
         let memory_percent = if current.memory_limit > 0 {
             current.memory_usage as f64 / current.memory_limit as f64 * 100.0
         } else {
             0.0
         };
         StatsSnapshot { id: id.to_string(), name: name.to_string(), cpu_percent, memory_percent, stats: *current }
+    }
+}
+
+/// A container's CPU time and memory, the two figures a container list shows ([`Engine::usage_samples`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub cpu_usage_ns: u64,
+    /// The machine's CPU time at the reading, the denominator of CPU %.
+    pub system_cpu_ns: u64,
+    pub online_cpus: u32,
+    /// As [`Stats::memory_usage`]: charged memory without the inactive page cache.
+    pub memory_usage: u64,
+}
+
+impl Usage {
+    /// Docker's CPU % (of one core) over the time since `previous`, a reading of the same container.
+    pub fn cpu_percent_since(&self, previous: &Usage) -> f64 {
+        cpu_percent(
+            (previous.cpu_usage_ns, self.cpu_usage_ns),
+            (previous.system_cpu_ns, self.system_cpu_ns),
+            self.online_cpus,
+        )
     }
 }
 
@@ -168,6 +201,13 @@ impl Engine {
         Ok(sampler.sample()?.ok_or_else(|| sampler.ended())?)
     }
 
+    /// CPU time and memory of many containers in one pass, for a list that polls them: `/proc/stat` once,
+    /// then two or three cgroup files per container; no database, no process. `ids` are full container IDs;
+    /// one without a cgroup (not running, or removed) is left out of the answer.
+    pub fn usage_samples(&self, ids: &[String]) -> Result<HashMap<String, Usage>, Error> {
+        Ok(read_usage(host_layout(), Path::new(CGROUP_ROOT), Path::new(PROC_ROOT), ids)?)
+    }
+
     /// Docker's figures for a running or paused container, one every `interval` (the first after one
     /// interval, since rates need two readings). The stream ends when the container exits. A container
     /// that is not running is an error here rather than an empty stream.
@@ -180,6 +220,30 @@ impl Engine {
         let first = sampler.sample()?.ok_or_else(|| sampler.ended())?;
         Ok(snapshots(sampler, first, interval))
     }
+}
+
+/// [`Engine::usage_samples`] over a cgroup root and a /proc root (temporary trees in the tests).
+fn read_usage(
+    layout: Layout,
+    cgroup_root: &Path,
+    proc_root: &Path,
+    ids: &[String],
+) -> Result<HashMap<String, Usage>, StatsError> {
+    let mut usage = HashMap::with_capacity(ids.len());
+    let Some(first) = ids.first() else { return Ok(usage) };
+    if let Some(bad) = ids.iter().find(|id| id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(StatsError::BadId { id: bad.clone() });
+    }
+    let cpu = host::host_cpu(proc_root, first)?;
+    for id in ids {
+        let cgroup_path = Cgroup::for_container(id).path();
+        let files = CgroupFiles::new(layout, cgroup_root, &cgroup_path, id);
+        if let Some((cpu_usage_ns, memory_usage)) = files.cpu_and_memory()? {
+            let reading = Usage { cpu_usage_ns, system_cpu_ns: cpu.system_ns, online_cpus: cpu.online, memory_usage };
+            usage.insert(id.clone(), reading);
+        }
+    }
+    Ok(usage)
 }
 
 /// Readings every `interval` after `first`, as snapshots of each interval, until the container ends.
@@ -231,6 +295,46 @@ mod tests {
         assert_eq!(idle.cpu_percent, 0.0);
         let no_limit = Stats { memory_limit: 0, ..stats(0, 0) };
         assert_eq!(StatsSnapshot::between("c", "w", &no_limit, &no_limit).memory_percent, 0.0);
+    }
+
+    #[test]
+    fn usage_cpu_percent_matches_the_snapshots() {
+        let usage = |cpu, system| Usage { cpu_usage_ns: cpu, system_cpu_ns: system, online_cpus: 4, memory_usage: 1 };
+        // Half a second of CPU while the four-CPU machine counted 4 s (1 s of wall time): half a core.
+        assert!(
+            (usage(1_500_000_000, 8_000_000_000).cpu_percent_since(&usage(1_000_000_000, 4_000_000_000)) - 50.0).abs()
+                < 1e-9
+        );
+        assert_eq!(usage(5, 10).cpu_percent_since(&usage(5, 5)), 0.0, "no CPU time used");
+        assert_eq!(usage(1, 10).cpu_percent_since(&usage(5, 5)), 0.0, "a restarted counter reads idle, not negative");
+    }
+
+    #[test]
+    fn usage_reads_every_running_container_once_and_leaves_out_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cg, proc_root) = (dir.path().join("cgroup"), dir.path().join("proc"));
+        std::fs::create_dir_all(&proc_root).unwrap();
+        std::fs::write(proc_root.join("stat"), "cpu  100 0 0 100 0 0 0 0 0 0\ncpu0 1\ncpu1 1\n").unwrap();
+        std::fs::create_dir_all(&cg).unwrap();
+        std::fs::write(cg.join("cgroup.controllers"), "cpu memory\n").unwrap();
+        let (busy, idle, stopped) = ("b".repeat(64), "1".repeat(64), "5".repeat(64));
+        for (id, usec, memory) in [(&busy, "900", "3000"), (&idle, "1", "2000")] {
+            let files = cg.join("berth").join(id);
+            std::fs::create_dir_all(&files).unwrap();
+            std::fs::write(files.join("cpu.stat"), format!("usage_usec {usec}\n")).unwrap();
+            std::fs::write(files.join("memory.current"), format!("{memory}\n")).unwrap();
+            std::fs::write(files.join("memory.stat"), "inactive_file 1000\n").unwrap();
+        }
+        let ids = [busy.clone(), idle.clone(), stopped.clone()];
+        let usage = read_usage(Layout::detect(&cg), &cg, &proc_root, &ids).unwrap();
+        let system_cpu_ns = 200 * 1_000_000_000 / host::clock_ticks();
+        let expected = |cpu, memory| Usage { cpu_usage_ns: cpu, system_cpu_ns, online_cpus: 2, memory_usage: memory };
+        assert_eq!(usage[&busy], expected(900_000, 2000));
+        assert_eq!(usage[&idle], expected(1000, 1000));
+        assert!(!usage.contains_key(&stopped), "a container without a cgroup is left out");
+        assert!(read_usage(Layout::V2, &cg, &proc_root, &[]).unwrap().is_empty());
+        let err = read_usage(Layout::V2, &cg, &proc_root, &["../x".to_string()]).unwrap_err().to_string();
+        assert!(err.contains("\"../x\" is not a full container ID"), "{err}");
     }
 
     /// A v2 cgroup tree and a /proc with one process, for a sampler that needs no container.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use berth_engine::container::{ContainerRecord, ExecOptions, ListOptions, Status};
 use berth_engine::events::{Event, LayerProgress};
 use berth_engine::logs::{LogFilter, LogFollower};
-use berth_engine::network::{DEFAULT_NETWORK, Endpoint, NetworkError, NetworkRecord};
+use berth_engine::network::{DEFAULT_NETWORK, Endpoint, NetworkError, NetworkRecord, PortMapping};
 use berth_engine::reference::Reference;
 use berth_engine::session::{Output, Session};
 use berth_engine::stats::StatsSnapshot;
@@ -25,8 +25,9 @@ use tokio::task::AbortHandle;
 use super::cli::CliRunner;
 use super::follow::{self, Subscribers, Tasks};
 use super::run_request::create_request;
+use super::usage::UsageTracker;
 use super::{
-    Backend, BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerState, ImageRow, LayerRow,
+    Backend, BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerState, ContainerUsage, ImageRow, LayerRow,
     LayerState, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
 };
 
@@ -43,6 +44,7 @@ pub struct EngineBackend {
     stats_tasks: Tasks,
     shells: Shells,
     cli: CliRunner,
+    usage: std::sync::Mutex<UsageTracker>,
 }
 
 /// What a shell pane sends to its session.
@@ -93,6 +95,7 @@ impl EngineBackend {
             log_tasks: Tasks::default(),
             stats_tasks: Tasks::default(),
             shells: Shells::default(),
+            usage: std::sync::Mutex::default(),
         }
     }
 
@@ -182,7 +185,8 @@ fn container_state(status: Status) -> ContainerState {
     }
 }
 
-fn container_row(record: ContainerRecord) -> ContainerRow {
+/// A container's row, with its published ports.
+fn container_row(record: ContainerRecord, ports: &[PortMapping]) -> ContainerRow {
     let state = container_state(record.status);
     ContainerRow {
         exit_code: matches!(state, ContainerState::Exited | ContainerState::Dead).then_some(record.exit_code),
@@ -191,7 +195,7 @@ fn container_row(record: ContainerRecord) -> ContainerRow {
         name: record.name,
         image: record.image_name,
         state,
-        ports: Vec::new(),
+        ports: ports.iter().map(PortMapping::ps_form).collect(),
     }
 }
 
@@ -346,11 +350,28 @@ impl Backend for EngineBackend {
     }
 
     fn containers(&self) -> BoxFuture<'_, Result<Vec<ContainerRow>, BackendError>> {
-        Box::pin(
-            self.blocking("list", "containers".into(), |e| {
-                Ok(all_containers(e)?.into_iter().map(container_row).collect())
-            }),
-        )
+        Box::pin(self.blocking("list", "containers".into(), |e| {
+            // One query for every container's ports, not one per row: the list refreshes every second.
+            let ports = e.networks().published_ports()?;
+            Ok(all_containers(e)?
+                .into_iter()
+                .map(|r| {
+                    let published = ports.get(&r.id).map(Vec::as_slice).unwrap_or_default();
+                    container_row(r, published)
+                })
+                .collect())
+        }))
+    }
+
+    fn container_usage(
+        &self,
+        ids: Vec<String>,
+    ) -> BoxFuture<'_, Result<HashMap<String, ContainerUsage>, BackendError>> {
+        Box::pin(async move {
+            let readings = self.blocking("usage of", "containers".into(), move |e| e.usage_samples(&ids)).await?;
+            let mut tracker = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(tracker.update(readings, std::time::Instant::now()))
+        })
     }
 
     fn container_op(&self, id: String, op: ContainerOp) -> BoxFuture<'_, Result<(), BackendError>> {
@@ -586,14 +607,15 @@ mod tests {
     }
 
     #[test]
-    fn rows_show_uptime_while_active_and_exit_codes_once_ended() {
-        let running = container_row(record(Status::Running));
+    fn rows_show_uptime_and_ports_while_active_and_exit_codes_once_ended() {
+        let running = container_row(record(Status::Running), &[PortMapping::parse("127.0.0.1:8080:80").unwrap()]);
+        assert_eq!(running.ports, ["127.0.0.1:8080->80/tcp"]);
         assert_eq!((running.state, running.exit_code), (ContainerState::Running, None));
         assert_eq!(running.started_at.as_deref(), Some("2026-01-01T00:00:01Z"));
         assert_eq!((running.name.as_str(), running.image.as_str()), ("web", "busybox"));
-        let exited = container_row(record(Status::Exited));
+        let exited = container_row(record(Status::Exited), &[]);
         assert_eq!((exited.state, exited.exit_code, exited.started_at), (ContainerState::Exited, Some(3), None));
-        assert_eq!(container_row(record(Status::Paused)).state, ContainerState::Paused);
+        assert_eq!(container_row(record(Status::Paused), &[]).state, ContainerState::Paused);
     }
 
     #[test]

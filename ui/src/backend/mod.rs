@@ -7,7 +7,9 @@ mod cli;
 mod engine;
 mod follow;
 mod run_request;
+mod usage;
 
+use std::collections::HashMap;
 use std::fmt;
 
 use futures_util::future::BoxFuture;
@@ -111,6 +113,11 @@ impl ContainerState {
         }
     }
 
+    /// Whether it has processes, whose CPU and memory can be read: running or paused.
+    pub fn is_up(self) -> bool {
+        matches!(self, ContainerState::Running | ContainerState::Paused)
+    }
+
     pub fn can_start(self) -> bool {
         matches!(self, ContainerState::Created | ContainerState::Exited)
     }
@@ -152,8 +159,16 @@ pub struct ContainerRow {
     /// RFC 3339 start time while running, for the uptime column.
     pub started_at: Option<String>,
     pub exit_code: Option<i32>,
-    /// `8080->80/tcp` forms.
+    /// Published ports as `ps` shows them: `127.0.0.1:8080->80/tcp`.
     pub ports: Vec<String>,
+}
+
+/// What the Containers pane's CPU and MEM columns show for a running container.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContainerUsage {
+    /// Percent of one core since the previous reading; `None` until there are two.
+    pub cpu_percent: Option<f64>,
+    pub memory_bytes: u64,
 }
 
 /// A lifecycle operation on one container.
@@ -311,6 +326,10 @@ pub trait Backend: Send + Sync + 'static {
     fn prune_images(&self, all: bool) -> BoxFuture<'_, Result<u64, BackendError>>;
 
     fn containers(&self) -> BoxFuture<'_, Result<Vec<ContainerRow>, BackendError>>;
+    /// CPU and memory of the given running containers (full IDs), keyed by ID; a container that is not
+    /// running is left out. CPU % is over the time since the previous call that named the container.
+    fn container_usage(&self, ids: Vec<String>)
+    -> BoxFuture<'_, Result<HashMap<String, ContainerUsage>, BackendError>>;
     fn container_op(&self, id: String, op: ContainerOp) -> BoxFuture<'_, Result<(), BackendError>>;
     fn inspect_container(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>>;
     /// Creates and starts a container; returns its ID.
@@ -376,5 +395,6 @@ mod tests {
         assert!(Running.can_stop() && Paused.can_stop() && !Exited.can_stop());
         assert!(Running.can_exec() && !Paused.can_exec());
         assert!(!Removing.can_remove() && Dead.can_remove());
+        assert!(Running.is_up() && Paused.is_up() && !Restarting.is_up() && !Exited.is_up());
     }
 }

@@ -1,14 +1,18 @@
-//! The Containers pane: every container with its state, uptime and ports; filter, sort, marks for bulk work.
+//! The Containers pane: every container with its state, uptime, ports, CPU and memory; filter, sort, marks
+//! for bulk work.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 
+use chrono::{DateTime, Utc};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::layout::Rect;
+use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
+use super::columns::{Column, Fitted};
 use super::{Ctx, ListState, pane_block};
-use crate::backend::{ContainerRow, ContainerState};
+use crate::backend::{ContainerRow, ContainerState, ContainerUsage};
 use crate::format;
 use crate::keymap::Command;
 
@@ -50,6 +54,12 @@ pub struct ContainersPane {
     pub sort: SortKey,
     /// Why the list could not be read, shown instead of rows.
     pub error: Option<String>,
+    /// The first list has arrived: until then the count is unknown, not zero.
+    pub loaded: bool,
+    /// CPU and memory of the running containers by ID, polled while the pane shows.
+    pub usage: HashMap<String, ContainerUsage>,
+    /// Why CPU and memory could not be read; reported once, until a reading succeeds again.
+    pub usage_error: Option<String>,
 }
 
 impl ContainersPane {
@@ -75,14 +85,48 @@ impl ContainersPane {
 
     /// Replaces the rows; false when nothing changed, so no redraw is needed.
     pub fn set_rows(&mut self, rows: Vec<ContainerRow>) -> bool {
-        if rows == self.rows && self.error.is_none() {
+        if self.loaded && rows == self.rows && self.error.is_none() {
             return false;
         }
         self.marked.retain(|id| rows.iter().any(|r| &r.id == id));
         self.rows = rows;
         self.error = None;
+        self.loaded = true;
         self.list.clamp(self.visible().len());
         true
+    }
+
+    /// Rows of containers a list drawn in `area` shows at once: inside its border, under the header.
+    pub fn rows_shown(area: Rect) -> usize {
+        usize::from(area.height.saturating_sub(3))
+    }
+
+    /// The containers whose CPU and memory are worth reading: those on screen when `rows` fit, with processes
+    /// (running or paused). Rows scrolled out of sight cost nothing, however long the list.
+    pub fn usage_targets(&self, rows: usize) -> Vec<String> {
+        let visible = self.visible();
+        let on_screen = &visible[window(self.list.selected, visible.len(), rows)];
+        on_screen.iter().filter(|r| r.state.is_up()).map(|r| r.id.clone()).collect()
+    }
+
+    /// Replaces the CPU and memory figures; false when no cell would read differently, so no redraw is needed.
+    pub fn set_usage(&mut self, usage: HashMap<String, ContainerUsage>) -> bool {
+        let before: Vec<_> = self.rows.iter().map(|r| self.usage_cells(r)).collect();
+        self.usage = usage;
+        self.rows.iter().map(|r| self.usage_cells(r)).ne(before)
+    }
+
+    /// A row's CPU and MEM cells: blank unless it has processes, `-` until a reading (and for CPU, two) came.
+    fn usage_cells(&self, row: &ContainerRow) -> (String, String) {
+        if !row.state.is_up() {
+            return (String::new(), String::new());
+        }
+        match self.usage.get(&row.id) {
+            Some(u) => {
+                (u.cpu_percent.map_or_else(|| "-".into(), |c| format!("{c:.1}%")), format::memory(u.memory_bytes))
+            }
+            None => ("-".into(), "-".into()),
+        }
     }
 
     pub fn cycle_sort(&mut self) {
@@ -130,49 +174,135 @@ impl ContainersPane {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
-        let title = format!(" Containers ({}) · sort: {} ", self.rows.len(), self.sort.label());
+        let count = super::count(self.loaded, self.rows.len());
+        let title = format!(" Containers ({count}) · sort: {} ", self.sort.label());
         let block = pane_block(ctx, &title, &self.list);
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
             return;
         }
-        let header = Row::new(["", "NAME", "IMAGE", "STATE", "STATUS", "PORTS", "ID"]).style(ctx.theme.header());
-        let rows = self.visible().into_iter().map(|r| {
+        let visible = self.visible();
+        let statuses: Vec<String> = visible.iter().map(|r| status(r, ctx.now)).collect();
+        let columns = columns(&visible, &statuses);
+        let fitted = Fitted::new(&columns, area.width.saturating_sub(2));
+        let header = Row::new(fitted.keep(columns.map(|c| c.header))).style(ctx.theme.header());
+        // Only the rows on screen are built (the same window the CPU and memory readings are taken for); the
+        // widths above come from every row, so scrolling does not move the columns.
+        let window = window(self.list.selected, visible.len(), Self::rows_shown(area));
+        let rows = visible[window.clone()].iter().zip(&statuses[window.clone()]).map(|(r, status)| {
             let mark = if self.marked.contains(&r.id) { "●" } else { " " };
-            let status = match (r.state, &r.started_at, r.exit_code) {
-                (ContainerState::Running, Some(t), _) => format!("Up {}", format::span(t, ctx.now).unwrap_or_default()),
-                (ContainerState::Paused, Some(t), _) => {
-                    format!("Up {} (Paused)", format::span(t, ctx.now).unwrap_or_default())
-                }
-                (ContainerState::Exited, _, Some(code)) => format!("Exited ({code})"),
-                _ => String::new(),
-            };
-            Row::new([
+            let (cpu, memory) = self.usage_cells(r);
+            Row::new(fitted.keep([
                 Cell::from(Span::styled(mark, ctx.theme.colors.marked)),
-                Cell::from(r.name.clone()),
-                Cell::from(r.image.clone()),
+                Cell::from(r.name.as_str()),
+                Cell::from(r.image.as_str()),
                 Cell::from(Span::styled(r.state.as_str(), ctx.theme.state(r.state))),
-                Cell::from(status),
+                Cell::from(status.as_str()),
                 Cell::from(r.ports.join(", ")),
-                Cell::from(Span::styled(crate::backend::short_id(&r.id).to_string(), ctx.theme.muted())),
-            ])
+                Cell::from(cpu),
+                Cell::from(memory),
+                Cell::from(Span::styled(crate::backend::short_id(&r.id), ctx.theme.muted())),
+            ]))
         });
-        let widths = [
-            Constraint::Length(1),
-            Constraint::Fill(2),
-            Constraint::Fill(2),
-            Constraint::Length(10),
-            Constraint::Length(24),
-            Constraint::Fill(2),
-            Constraint::Length(12),
-        ];
-        let empty = self.rows.is_empty();
-        let selected = (!empty).then_some(self.list.selected);
-        super::render_table(frame, area, ctx, Table::new(rows, widths).header(header).block(block), selected);
-        if empty {
-            let hint = Line::from(vec![Span::styled("No containers. ", ctx.theme.muted())]);
-            let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
-            frame.render_widget(Paragraph::new(hint), inner);
+        let selected = (!visible.is_empty()).then(|| self.list.selected - window.start);
+        let table = Table::new(rows, fitted.constraints()).header(header).block(block);
+        super::render_table(frame, area, ctx, table, selected);
+        if self.rows.is_empty() {
+            super::hint(frame, area, ctx, if self.loaded { "No containers." } else { super::LOADING });
         }
+    }
+}
+
+/// The visible rows on screen when `rows` fit: scrolled just far enough that the selection shows, as a
+/// table scrolls to its selection.
+fn window(selected: usize, len: usize, rows: usize) -> Range<usize> {
+    let start = (selected + 1).saturating_sub(rows.max(1)).min(len);
+    start..(start + rows).min(len)
+}
+
+/// The table's columns in order, sized from the visible rows and their statuses. Name and state always show;
+/// narrow panes give up the ID first, then the ports, the image, the status, memory and CPU.
+fn columns(rows: &[&ContainerRow], statuses: &[String]) -> [Column; 9] {
+    let widest = |widths: &mut dyn Iterator<Item = usize>| u16::try_from(widths.max().unwrap_or(0)).unwrap_or(u16::MAX);
+    let name = widest(&mut rows.iter().map(|r| r.name.chars().count())).max(8);
+    let image = widest(&mut rows.iter().map(|r| r.image.chars().count())).max(8);
+    let status = widest(&mut statuses.iter().map(|s| s.chars().count())).max(6);
+    // The joined list: `, ` between mappings.
+    let ports = widest(
+        &mut rows.iter().map(|r| r.ports.iter().map(|p| p.chars().count() + 2).sum::<usize>().saturating_sub(2)),
+    );
+    [
+        Column { header: "", min: 1, want: 1, grow: 0, drop: 0 },
+        Column { header: "NAME", min: 8, want: name, grow: 1, drop: 0 },
+        Column { header: "IMAGE", min: 8, want: image, grow: 1, drop: 3 },
+        Column { header: "STATE", min: 10, want: 10, grow: 0, drop: 0 },
+        Column { header: "STATUS", min: status, want: status, grow: 0, drop: 4 },
+        // Room for one `0.0.0.0:8080->80/tcp` (a port cut short is no use), less when none is that long.
+        Column { header: "PORTS", min: ports.clamp(5, 20), want: ports.max(5), grow: 1, drop: 2 },
+        Column { header: "CPU", min: 7, want: 7, grow: 0, drop: 6 },
+        Column { header: "MEM", min: 7, want: 7, grow: 0, drop: 5 },
+        Column { header: "ID", min: 12, want: 12, grow: 0, drop: 1 },
+    ]
+}
+
+/// Docker's STATUS: `Up 5 minutes`, `Up 5 minutes (Paused)`, `Exited (0)`.
+fn status(row: &ContainerRow, now: DateTime<Utc>) -> String {
+    match (row.state, &row.started_at, row.exit_code) {
+        (ContainerState::Running, Some(t), _) => format!("Up {}", format::span(t, now).unwrap_or_default()),
+        (ContainerState::Paused, Some(t), _) => format!("Up {} (Paused)", format::span(t, now).unwrap_or_default()),
+        (ContainerState::Exited, _, Some(code)) => format!("Exited ({code})"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: usize, state: ContainerState) -> ContainerRow {
+        ContainerRow {
+            id: format!("{n:064}"),
+            name: format!("c{n:02}"),
+            image: "busybox".into(),
+            state,
+            started_at: None,
+            exit_code: None,
+            ports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn usage_is_read_for_the_running_rows_on_screen_only() {
+        let mut pane = ContainersPane::default();
+        let state = |n| if n % 5 == 4 { ContainerState::Exited } else { ContainerState::Running };
+        pane.set_rows((0..30).map(|n| row(n, state(n))).collect());
+        let names = |pane: &ContainersPane, rows| -> Vec<String> {
+            let ids = pane.usage_targets(rows);
+            pane.rows.iter().filter(|r| ids.contains(&r.id)).map(|r| r.name.clone()).collect()
+        };
+        assert_eq!(window(0, 30, 6), 0..6);
+        assert_eq!(names(&pane, 6), ["c00", "c01", "c02", "c03", "c05"], "c04 has exited");
+        pane.list.selected = 20;
+        assert_eq!(window(20, 30, 6), 15..21, "scrolled so the selection is the last row shown");
+        assert_eq!(names(&pane, 6), ["c15", "c16", "c17", "c18", "c20"]);
+        assert_eq!((window(0, 30, 100), window(0, 0, 6)), (0..30, 0..0));
+        pane.list.filter = crate::input::TextInput::new("c2");
+        pane.list.selected = 0;
+        assert_eq!(names(&pane, 6), ["c20", "c21", "c22", "c23", "c25"], "the filtered list is what shows");
+    }
+
+    #[test]
+    fn usage_cells_redraw_only_when_their_text_changes() {
+        let mut pane = ContainersPane::default();
+        pane.set_rows(vec![row(1, ContainerState::Running), row(2, ContainerState::Exited)]);
+        let id = pane.rows[0].id.clone();
+        assert_eq!(pane.usage_cells(&pane.rows[0]), ("-".into(), "-".into()), "running, not read yet");
+        assert_eq!(pane.usage_cells(&pane.rows[1]), (String::new(), String::new()), "nothing to read");
+        let usage = |cpu| HashMap::from([(id.clone(), ContainerUsage { cpu_percent: cpu, memory_bytes: 5 << 20 })]);
+        assert!(pane.set_usage(usage(None)));
+        assert_eq!(pane.usage_cells(&pane.rows[0]), ("-".into(), "5.0MiB".into()), "memory from the first reading");
+        assert!(pane.set_usage(usage(Some(1.04))));
+        assert!(!pane.set_usage(usage(Some(0.96))), "1.0% either way");
+        assert_eq!(pane.usage_cells(&pane.rows[0]).0, "1.0%");
     }
 }

@@ -19,6 +19,8 @@ pub struct ImagesPane {
     pub layers: Vec<LayerRow>,
     pub layers_of: Option<String>,
     pub error: Option<String>,
+    /// The first list has arrived: until then the count is unknown, not zero.
+    pub loaded: bool,
 }
 
 impl ImagesPane {
@@ -37,9 +39,10 @@ impl ImagesPane {
     }
 
     pub fn set_rows(&mut self, rows: Vec<ImageRow>) -> bool {
-        if rows == self.rows && self.error.is_none() {
+        if self.loaded && rows == self.rows && self.error.is_none() {
             return false;
         }
+        self.loaded = true;
         self.rows = rows;
         self.error = None;
         self.list.clamp(self.visible().len());
@@ -72,7 +75,7 @@ impl ImagesPane {
         let split = if area.width >= 110 || self.layers_of.is_some() { 62 } else { 100 };
         let [list_area, layer_area] =
             Layout::horizontal([Constraint::Percentage(split), Constraint::Percentage(100 - split)]).areas(area);
-        let block = pane_block(ctx, &format!(" Images ({}) ", self.rows.len()), &self.list);
+        let block = pane_block(ctx, &format!(" Images ({}) ", super::count(self.loaded, self.rows.len())), &self.list);
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), list_area);
         } else {
@@ -98,6 +101,9 @@ impl ImagesPane {
             ];
             let selected = (!self.rows.is_empty()).then_some(self.list.selected);
             super::render_table(frame, list_area, ctx, Table::new(rows, widths).header(header).block(block), selected);
+            if !self.loaded {
+                super::hint(frame, list_area, ctx, super::LOADING);
+            }
         }
         if layer_area.width > 0 {
             self.draw_layers(frame, layer_area, ctx);

@@ -1,5 +1,6 @@
 //! One file per pane: each holds its state, the commands it offers and a `draw` that only reads that state.
 
+mod columns;
 pub mod containers;
 pub mod images;
 mod list;
@@ -15,7 +16,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Table, TableState};
+use ratatui::widgets::{Block, BorderType, Paragraph, Table, TableState};
 
 pub use list::ListState;
 
@@ -82,6 +83,21 @@ impl Pane {
         }
     }
 }
+
+/// A list pane's row count for its title: `…` until the first list has arrived, so an empty list is never
+/// claimed before it was read.
+pub fn count(loaded: bool, rows: usize) -> String {
+    if loaded { rows.to_string() } else { "…".to_string() }
+}
+
+/// A muted line in a list pane's first row, under the header: why there are no rows.
+pub fn hint(frame: &mut Frame, area: Rect, ctx: &Ctx, text: &str) {
+    let line = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
+    frame.render_widget(Paragraph::new(Span::styled(text.to_string(), ctx.theme.muted())), line);
+}
+
+/// What a list pane shows before its first list arrives.
+pub const LOADING: &str = "Loading…";
 
 /// Draws a list pane's table with its selection: the theme's highlight while focused, bold otherwise.
 pub fn render_table(frame: &mut Frame, area: Rect, ctx: &Ctx, table: Table, selected: Option<usize>) {

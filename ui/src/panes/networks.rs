@@ -15,6 +15,8 @@ pub struct NetworksPane {
     pub rows: Vec<NetworkRow>,
     pub list: ListState,
     pub error: Option<String>,
+    /// The first list has arrived: until then the count is unknown, not zero.
+    pub loaded: bool,
 }
 
 impl NetworksPane {
@@ -32,9 +34,10 @@ impl NetworksPane {
 
     /// Replaces the rows; false when nothing changed, so no redraw is needed.
     pub fn set_rows(&mut self, rows: Vec<NetworkRow>) -> bool {
-        if rows == self.rows && self.error.is_none() {
+        if self.loaded && rows == self.rows && self.error.is_none() {
             return false;
         }
+        self.loaded = true;
         self.rows = rows;
         self.error = None;
         self.list.clamp(self.visible().len());
@@ -50,7 +53,8 @@ impl NetworksPane {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
-        let block = pane_block(ctx, &format!(" Networks ({}) ", self.rows.len()), &self.list);
+        let block =
+            pane_block(ctx, &format!(" Networks ({}) ", super::count(self.loaded, self.rows.len())), &self.list);
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
             return;
@@ -91,6 +95,9 @@ impl NetworksPane {
         ]);
         let selected = (!self.rows.is_empty()).then_some(self.list.selected);
         super::render_table(frame, area, ctx, Table::new(rows, widths).header(header).block(block), selected);
+        if !self.loaded {
+            super::hint(frame, area, ctx, super::LOADING);
+        }
     }
 }
 

@@ -16,6 +16,8 @@ pub struct VolumesPane {
     pub rows: Vec<VolumeRow>,
     pub list: ListState,
     pub error: Option<String>,
+    /// The first list has arrived: until then the count is unknown, not zero.
+    pub loaded: bool,
 }
 
 impl VolumesPane {
@@ -36,9 +38,10 @@ impl VolumesPane {
 
     /// Replaces the rows; false when nothing changed, so no redraw is needed.
     pub fn set_rows(&mut self, rows: Vec<VolumeRow>) -> bool {
-        if rows == self.rows && self.error.is_none() {
+        if self.loaded && rows == self.rows && self.error.is_none() {
             return false;
         }
+        self.loaded = true;
         self.rows = rows;
         self.error = None;
         self.list.clamp(self.visible().len());
@@ -55,7 +58,7 @@ impl VolumesPane {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
-        let block = pane_block(ctx, &format!(" Volumes ({}) ", self.rows.len()), &self.list);
+        let block = pane_block(ctx, &format!(" Volumes ({}) ", super::count(self.loaded, self.rows.len())), &self.list);
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
             return;
@@ -86,6 +89,9 @@ impl VolumesPane {
         ];
         let selected = (!self.rows.is_empty()).then_some(self.list.selected);
         super::render_table(frame, area, ctx, Table::new(rows, widths).header(header).block(block), selected);
+        if !self.loaded {
+            super::hint(frame, area, ctx, super::LOADING);
+        }
     }
 }
 

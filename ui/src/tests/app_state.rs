@@ -279,6 +279,56 @@ fn idle_ticks_redraw_only_when_something_shown_moves() {
 }
 
 #[test]
+fn cpu_and_memory_are_read_every_other_tick_while_the_list_shows() {
+    let mut app = app(ROOMY);
+    let up: Vec<String> = app.containers.visible().iter().filter(|r| r.state.is_up()).map(|r| r.id.clone()).collect();
+    assert_eq!(up.len(), 2, "web runs and db is paused");
+    let sampled = |app: &mut App| -> Vec<Effect> {
+        app.take_effects().into_iter().filter(|e| matches!(e, Effect::SampleUsage(_))).collect()
+    };
+    let at = |secs: i64| fake::now() + chrono::Duration::seconds(secs);
+    app.update(Msg::Tick(at(1)));
+    assert_eq!(sampled(&mut app), [Effect::SampleUsage(up.clone())]);
+    app.update(Msg::Tick(at(2)));
+    assert!(sampled(&mut app).is_empty(), "not on every tick");
+    app.update(Msg::Tick(at(3)));
+    assert_eq!(sampled(&mut app), [Effect::SampleUsage(up.clone())]);
+    key(&mut app, KeyCode::Char('3'));
+    assert!(sampled(&mut app).is_empty(), "the logs share the list's screen: the clock still decides");
+    key(&mut app, KeyCode::Char('2'));
+    app.update(Msg::Tick(at(5)));
+    assert!(sampled(&mut app).is_empty(), "nothing is read while the list is hidden");
+    key(&mut app, KeyCode::Char('1'));
+    assert_eq!(sampled(&mut app), [Effect::SampleUsage(up.clone())], "showing the list reads at once");
+
+    assert!(!app.update(Msg::Usage(Ok(fake::usage()))), "the same figures draw nothing new");
+    let mut busier = fake::usage();
+    busier.get_mut(&up[0]).unwrap().cpu_percent = Some(80.04);
+    assert!(app.update(Msg::Usage(Ok(busier.clone()))));
+    busier.get_mut(&up[0]).unwrap().cpu_percent = Some(79.96);
+    assert!(!app.update(Msg::Usage(Ok(busier))), "80.0% either way: no redraw");
+
+    let error = crate::backend::BackendError::Failed {
+        operation: "usage of",
+        target: "containers".into(),
+        message: "permission denied".into(),
+    };
+    assert!(app.update(Msg::Usage(Err(error.clone()))));
+    let status = app.status.clone().unwrap();
+    assert!(status.error && status.text == "CPU and memory: usage of containers: permission denied", "{status:?}");
+    assert!(app.containers.usage.is_empty(), "no stale figures stay on screen");
+    let logged = app.operations.entries.len();
+    app.update(Msg::Usage(Err(error)));
+    assert_eq!(app.operations.entries.len(), logged, "a failure that repeats is told once");
+
+    let mut stopped = fake::containers();
+    stopped.iter_mut().for_each(|r| r.state = crate::backend::ContainerState::Exited);
+    app.update(Msg::Containers(Ok(stopped)));
+    app.update(Msg::Tick(at(9)));
+    assert!(sampled(&mut app).is_empty(), "no running container, nothing to read");
+}
+
+#[test]
 fn tab_cycles_panes_and_skips_the_shell_until_one_is_open() {
     let mut app = app(ROOMY);
     let mut seen = vec![];

@@ -2,13 +2,14 @@
 //! the event channel, pulls report per-layer progress, and CLI runs answer a few commands as berth would. The
 //! binary's grammar is stood in for by [`plan`].
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::backend::{
-    Backend, BackendError, BackendEvent, CliExit, CliOutput, ContainerOp, ContainerRow, ContainerState, ImageRow,
+    Backend, BackendError, BackendEvent, CliExit, CliOutput, ContainerOp, ContainerRow, ContainerState, ContainerUsage, ImageRow,
     LayerRow, LayerState, LogLine, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
 };
 use crate::cli::{LinePlan, NeedsTerminal};
@@ -27,7 +28,7 @@ pub fn container(id: &str, name: &str, image: &str, state: ContainerState) -> Co
         state,
         started_at: state.can_stop().then(|| "2026-01-01T23:55:00Z".to_string()),
         exit_code: (state == ContainerState::Exited).then_some(0),
-        ports: if name == "web" { vec!["8080->80/tcp".into()] } else { vec![] },
+        ports: if name == "web" { vec!["0.0.0.0:8080->80/tcp".into()] } else { vec![] },
     }
 }
 
@@ -38,6 +39,16 @@ pub fn containers() -> Vec<ContainerRow> {
         container("c3", "job", "busybox:latest", ContainerState::Exited),
         container("d4", "fresh", "alpine:3.20", ContainerState::Created),
     ]
+}
+
+/// CPU and memory of the fixture's running (web) and paused (db) containers, as a second reading gives them.
+pub fn usage() -> HashMap<String, ContainerUsage> {
+    let rows = containers();
+    let (web, db) = (rows[0].id.clone(), rows[1].id.clone());
+    HashMap::from([
+        (web, ContainerUsage { cpu_percent: Some(12.5), memory_bytes: 12_900_000 }),
+        (db, ContainerUsage { cpu_percent: Some(0.0), memory_bytes: 3 << 20 }),
+    ])
 }
 
 pub fn images() -> Vec<ImageRow> {
@@ -282,6 +293,26 @@ impl Backend for FakeBackend {
 
     fn containers(&self) -> BoxFuture<'_, Result<Vec<ContainerRow>, BackendError>> {
         Box::pin(async move { Ok(self.containers.lock().unwrap().clone()) })
+    }
+
+    /// The fixture's figures for the containers asked about that run; the first reading of one started
+    /// since has no CPU % yet.
+    fn container_usage(
+        &self,
+        ids: Vec<String>,
+    ) -> BoxFuture<'_, Result<HashMap<String, ContainerUsage>, BackendError>> {
+        Box::pin(async move {
+            let known = usage();
+            let containers = self.containers.lock().unwrap();
+            Ok(ids
+                .into_iter()
+                .filter(|id| containers.iter().any(|c| &c.id == id && c.state.is_up()))
+                .map(|id| {
+                    let figures = known.get(&id).copied();
+                    (id, figures.unwrap_or(ContainerUsage { cpu_percent: None, memory_bytes: 1 << 20 }))
+                })
+                .collect())
+        })
     }
 
     fn container_op(&self, id: String, op: ContainerOp) -> BoxFuture<'_, Result<(), BackendError>> {

@@ -23,15 +23,21 @@ use fake::FakeBackend;
 pub const ROOMY: (u16, u16) = (120, 40);
 pub const CRAMPED: (u16, u16) = (80, 24);
 
-/// An app over the fixture data, as after the first refresh.
-pub fn app_with(config: UiConfig, theme: Theme, size: (u16, u16)) -> App {
+/// An app before the backend has answered anything: every list still loading.
+pub fn unloaded(config: UiConfig, theme: Theme, size: (u16, u16)) -> App {
     let backend = Arc::new(FakeBackend::new());
     let normalize = Arc::new(move |r: &str| backend.normalize_reference(r));
-    let mut app = App::new(config, theme, fake::now(), Rect::new(0, 0, size.0, size.1), normalize, fake::plan);
+    App::new(config, theme, fake::now(), Rect::new(0, 0, size.0, size.1), normalize, fake::plan)
+}
+
+/// An app over the fixture data, as after the first refresh.
+pub fn app_with(config: UiConfig, theme: Theme, size: (u16, u16)) -> App {
+    let mut app = unloaded(config, theme, size);
     app.update(Msg::Containers(Ok(fake::containers())));
     app.update(Msg::Images(Ok(fake::images())));
     app.update(Msg::Networks(Ok(fake::networks())));
     app.update(Msg::Volumes(Ok(fake::volumes())));
+    app.update(Msg::Usage(Ok(fake::usage())));
     app.take_effects();
     app
 }
@@ -54,15 +60,19 @@ pub fn chars(app: &mut App, text: &str) {
     }
 }
 
-/// The effects queued since the last call, minus list refreshes (which the 1 s clock and focus changes queue
-/// anyway).
+/// The effects queued since the last call, minus list refreshes and CPU/memory readings (which the 1 s clock
+/// and focus changes queue anyway).
 pub fn effects(app: &mut App) -> Vec<Effect> {
     app.take_effects()
         .into_iter()
         .filter(|e| {
             !matches!(
                 e,
-                Effect::RefreshImages | Effect::RefreshContainers | Effect::RefreshNetworks | Effect::RefreshVolumes
+                Effect::RefreshImages
+                    | Effect::RefreshContainers
+                    | Effect::RefreshNetworks
+                    | Effect::RefreshVolumes
+                    | Effect::SampleUsage(_)
             )
         })
         .collect()

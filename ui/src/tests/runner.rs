@@ -49,6 +49,24 @@ async fn a_refresh_in_flight_is_not_asked_twice() {
 }
 
 #[tokio::test]
+async fn cpu_and_memory_come_back_for_the_running_containers() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend, tx);
+    let mut app = app(ROOMY);
+    let all: Vec<String> = app.containers.rows.iter().map(|r| r.id.clone()).collect();
+    executor.execute(Effect::SampleUsage(all));
+    let msg = next(&mut rx).await;
+    let Msg::Usage(Ok(usage)) = &msg else { panic!("expected usage, got {msg:?}") };
+    let mut names: Vec<&str> =
+        app.containers.rows.iter().filter(|r| usage.contains_key(&r.id)).map(|r| r.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["db", "web"], "the exited and the created container have no figures");
+    app.update(Msg::Usage(Ok(Default::default())));
+    assert!(app.update(msg), "the figures reach the pane");
+}
+
+#[tokio::test]
 async fn pull_progress_arrives_as_events_and_the_result_as_a_message() {
     let backend = Arc::new(FakeBackend::new());
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
 use super::*;
-use crate::backend::{BackendEvent, CliExit, CliOutput, LayerState, LogLine, StatsSample};
+use crate::backend::{BackendEvent, CliExit, CliOutput, ContainerState, LayerState, LogLine, StatsSample};
 
 fn check(name: &str, app: &App) {
     let terminal = render(app);
@@ -56,6 +56,35 @@ fn containers_marked_filtered_sorted() {
         key(app, KeyCode::Char('/'));
         chars(app, "e");
     });
+}
+
+#[test]
+fn lists_before_their_first_load() {
+    for size in [ROOMY, CRAMPED] {
+        let mut app = unloaded(UiConfig::default(), Theme::default(), size);
+        check("containers_loading", &app);
+        key(&mut app, KeyCode::Char('7'));
+        check("networks_loading", &app);
+        app.update(Msg::Networks(Ok(Vec::new())));
+        let screen = format!("{:?}", render(&app).backend());
+        assert!(screen.contains("Networks (0)"), "an empty answer is a count: {screen}");
+    }
+}
+
+#[test]
+fn a_long_list_shows_the_window_around_the_selection() {
+    let mut app = app(CRAMPED);
+    let many: Vec<_> = (0..30)
+        .map(|n| fake::container(&format!("{n:02}"), &format!("box-{n:02}"), "busybox", ContainerState::Running))
+        .collect();
+    app.update(Msg::Containers(Ok(many)));
+    key(&mut app, KeyCode::Char('G'));
+    let screen = format!("{:?}", render(&app).backend());
+    assert!(screen.contains("box-29") && screen.contains("box-24"), "the selection at the bottom: {screen}");
+    assert!(!screen.contains("box-23") && !screen.contains("box-00"), "rows above scrolled away: {screen}");
+    let rows = crate::panes::containers::ContainersPane::rows_shown(crate::layout::containers_list(app.area));
+    assert_eq!(rows, 6, "the cramped list shows six rows");
+    assert_eq!(app.containers.usage_targets(rows).len(), 6, "and only those are read");
 }
 
 #[test]
