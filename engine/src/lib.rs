@@ -7,6 +7,7 @@ pub mod container;
 pub mod digest;
 mod error;
 pub mod events;
+mod footprint;
 pub mod images;
 pub mod layer;
 pub mod logs;

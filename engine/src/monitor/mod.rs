@@ -224,6 +224,7 @@ fn run_once(
     if let Some(r) = ready.as_mut() {
         r.send(&ReadyMessage::Started { pid: running.pid });
     }
+    store.release_memory();
     let result = pump::pump(&rec.id, running.pid, running.io, &mut server, log);
     drop(server);
     let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();

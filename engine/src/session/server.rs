@@ -18,6 +18,8 @@ const MAX_PENDING: usize = 4 << 20;
 const MAX_BACKLOG: usize = 64 << 10;
 
 /// How long clients get to read their last frames once the process is gone.
+/// How long (ms) `serve` waits without events before it gives back the pages its last work touched.
+const IDLE_BEFORE_SHEDDING: libc::c_int = 5_000;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The process's standard streams as the server holds them.
@@ -205,13 +207,17 @@ impl Drop for Server {
 
 /// Serves the process `pid` (a child of this process) until it exits: output to `sink` and to the clients,
 /// their input and resizes to the process. Returns the exit code (128 + signal when killed) once reaped,
-/// after every client got its `Exit` frame (or the flush timed out).
+/// after every client got its `Exit` frame (or the flush timed out). Serving is the rest of a monitor's or
+/// exec helper's life, so whenever it has been idle for a while, the pages setup or the last burst of work
+/// faulted in are given back.
 pub fn serve(
     pid: i32,
     io: ProcessIo,
     mut server: Option<&mut Server>,
     sink: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<i32, SessionError> {
+    // Whether nothing ran since the last shedding; the first comes once the loop first goes idle.
+    let mut shed = false;
     let wait_err = |source: std::io::Error| SessionError::Wait { pid, source };
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
@@ -252,8 +258,15 @@ pub fn serve(
                 revents: 0,
             }));
         }
+        let timeout = if shed { -1 } else { IDLE_BEFORE_SHEDDING };
         // SAFETY: fds is a live array of pollfd of the given length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n == 0 {
+            crate::footprint::shed();
+            shed = true;
+            continue;
+        }
+        shed = false;
         if n < 0 {
             let err = std::io::Error::last_os_error();
             if err.kind() == ErrorKind::Interrupted {

@@ -94,6 +94,14 @@ impl Store {
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Frees the connection's page cache and cached statements, for a process that keeps the store open
+    /// but idle for long (a monitor waiting on its container).
+    pub(crate) fn release_memory(&self) {
+        let conn = self.conn();
+        conn.flush_prepared_statement_cache();
+        let _ = conn.execute_batch("PRAGMA shrink_memory");
+    }
+
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
     }
