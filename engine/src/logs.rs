@@ -185,6 +185,21 @@ pub fn read(path: &Path, filter: &LogFilter) -> io::Result<Vec<LogEntry>> {
     Ok(entries.into())
 }
 
+/// What [`LogFollower::poll_within`] read, and how many bytes of older output it passed over.
+#[derive(Debug, Default)]
+pub struct Polled {
+    pub entries: Vec<LogEntry>,
+    pub skipped: u64,
+}
+
+/// Moves `reader` `by` bytes on and then past the rest of the record it lands in; returns the bytes passed.
+fn skip(reader: &mut BufReader<File>, by: u64) -> io::Result<u64> {
+    reader.seek_relative(by as i64)?;
+    let mut partial = Vec::new();
+    let rest = reader.read_until(b'\n', &mut partial)?;
+    Ok(by + rest as u64)
+}
+
 /// Reads records appended after a point, across rotations of the live file.
 pub struct LogFollower {
     path: PathBuf,
@@ -207,18 +222,40 @@ impl LogFollower {
 
     /// Records written since the last call; empty when nothing new.
     pub fn poll(&mut self) -> io::Result<Vec<LogEntry>> {
-        let mut out = Vec::new();
-        self.drain(&mut out)?;
+        Ok(self.poll_within(u64::MAX)?.entries)
+    }
+
+    /// Like [`poll`](Self::poll) for a reader that keeps only recent output (a log pane): when more than
+    /// `budget` bytes wait, the older ones are passed over and counted (files rotated away meanwhile are not),
+    /// so a flood costs one budget a call however much was written.
+    pub fn poll_within(&mut self, budget: u64) -> io::Result<Polled> {
+        let mut polled = Polled::default();
+        let live = std::fs::metadata(&self.path).ok().filter(|m| m.ino() != self.inode);
+        let fresh = live.as_ref().map_or(0, |m| m.len());
+        if let Some(reader) = self.reader.as_mut() {
+            let left = reader.get_ref().metadata()?.len().saturating_sub(reader.stream_position()?);
+            let over = (left + fresh).saturating_sub(budget);
+            if over >= left && over > 0 {
+                polled.skipped += left;
+                self.reader = None;
+            } else if over > 0 {
+                polled.skipped += skip(reader, over)?;
+                self.carry.clear();
+            }
+        }
+        self.drain(&mut polled.entries)?;
         // A rotation renamed our file away: finish it (done above), then start on the new one.
-        if let Ok(meta) = std::fs::metadata(&self.path)
-            && meta.ino() != self.inode
-        {
-            self.reader = Some(BufReader::new(File::open(&self.path)?));
+        if let Some(meta) = live {
+            let mut reader = BufReader::new(File::open(&self.path)?);
             self.inode = meta.ino();
             self.carry.clear();
-            self.drain(&mut out)?;
+            if fresh > budget {
+                polled.skipped += skip(&mut reader, fresh - budget)?;
+            }
+            self.reader = Some(reader);
+            self.drain(&mut polled.entries)?;
         }
-        Ok(out)
+        Ok(polled)
     }
 
     fn drain(&mut self, out: &mut Vec<LogEntry>) -> io::Result<()> {
@@ -375,6 +412,38 @@ mod tests {
         }
         let want: Vec<String> = (0..20).map(|i| format!("n{i}\n")).collect();
         assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn a_follower_within_a_budget_passes_over_a_flood_and_keeps_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let mut w = LogWriter::open(&path, 64 * 1024, 3).unwrap();
+        let mut f = LogFollower::at_end(&path).unwrap();
+        let line = "x".repeat(100);
+        let flood = |w: &mut LogWriter, count: usize| {
+            for i in 0..count {
+                w.write_output(Stream::Stdout, format!("{i:06} {line}\n").as_bytes()).unwrap();
+            }
+        };
+        flood(&mut w, 100);
+        let calm = f.poll_within(1 << 20).unwrap();
+        assert_eq!((calm.entries.len(), calm.skipped), (100, 0), "under the budget nothing is passed over");
+
+        flood(&mut w, 5000);
+        let polled = f.poll_within(16 * 1024).unwrap();
+        let read: usize = polled.entries.iter().map(|e| e.text.len()).sum();
+        assert!(read < 16 * 1024, "read {read} bytes of text for a 16 KiB budget");
+        // Rotated files that went before the poll are not counted: skipped is a lower bound.
+        assert!(polled.skipped > 16 * 1024, "skipped {}", polled.skipped);
+        let numbers: Vec<usize> = polled.entries.iter().map(|e| e.text[..6].parse().unwrap()).collect();
+        assert_eq!(numbers.last(), Some(&4999), "the newest record is there");
+        assert!(numbers[0] > 4800, "only the newest records are read: from {}", numbers[0]);
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "whole records in order after the skip");
+
+        flood(&mut w, 3);
+        let after: Vec<String> = f.poll_within(16 * 1024).unwrap().entries.into_iter().map(|e| e.text).collect();
+        assert_eq!(after.len(), 3, "following goes on normally: {after:?}");
     }
 
     #[test]

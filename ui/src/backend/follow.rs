@@ -16,6 +16,11 @@ use super::{BackendEvent, LogLine};
 /// stat and a read a tick.
 const LOG_POLL: Duration = Duration::from_millis(200);
 
+/// Log bytes read a tick at most. A container that writes faster (a flood) has its older output passed over
+/// with a note, so following costs the UI a bounded amount of memory and work however much is written;
+/// `berth logs` still has all of it.
+const LOG_BUDGET: u64 = 1 << 20;
+
 /// Lines per [`BackendEvent::Log`], so a burst arrives in pieces the UI folds into its bounded buffer.
 const LOG_BATCH: usize = 1024;
 
@@ -72,6 +77,18 @@ pub fn log_line(entry: LogEntry) -> LogLine {
     }
 }
 
+/// The line that stands for output passed over while following.
+fn skipped_note(bytes: u64) -> LogLine {
+    LogLine {
+        time: chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+        stderr: false,
+        text: format!(
+            "[berth: {:.1} MiB of output passed over to keep up; `berth logs` has it all]",
+            bytes as f64 / 1048576.0
+        ),
+    }
+}
+
 /// Sends `entries` as log events of at most [`LOG_BATCH`] lines.
 pub fn send_lines(subscribers: &Subscribers, container: &str, entries: Vec<LogEntry>) {
     let mut lines = entries.into_iter().map(log_line).peekable();
@@ -87,13 +104,17 @@ pub async fn follow_log(mut follower: LogFollower, container: String, subscriber
     loop {
         tokio::time::sleep(LOG_POLL).await;
         let polled = tokio::task::spawn_blocking(move || {
-            let entries = follower.poll();
-            (follower, entries)
+            let polled = follower.poll_within(LOG_BUDGET);
+            (follower, polled)
         })
         .await;
-        let Ok((returned, Ok(entries))) = polled else { return };
+        let Ok((returned, Ok(polled))) = polled else { return };
         follower = returned;
-        send_lines(&subscribers, &container, entries);
+        if polled.skipped > 0 {
+            subscribers
+                .send(BackendEvent::Log { container: container.clone(), lines: vec![skipped_note(polled.skipped)] });
+        }
+        send_lines(&subscribers, &container, polled.entries);
     }
 }
 
@@ -131,6 +152,32 @@ mod tests {
         }
         assert_eq!(sizes, vec![LOG_BATCH, 1]);
         assert_eq!(subscribers.0.lock().unwrap().len(), 1, "the closed subscriber was dropped");
+    }
+
+    #[tokio::test]
+    async fn a_flood_arrives_as_a_note_and_the_newest_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = berth_engine::logs::log_path(dir.path());
+        let mut writer = berth_engine::logs::LogWriter::open(&path, 64 << 20, 2).unwrap();
+        let subscribers = Subscribers::default();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        subscribers.add(tx);
+        let follower = LogFollower::at_end(&path).unwrap();
+        let line = "y".repeat(1000);
+        for i in 0..4000 {
+            writer.write_output(Stream::Stdout, format!("{i} {line}\n").as_bytes()).unwrap();
+        }
+        let task = tokio::spawn(follow_log(follower, "c1".into(), subscribers));
+        let mut lines = Vec::new();
+        while !lines.last().is_some_and(|l: &LogLine| l.text.starts_with("3999 ")) {
+            let event = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+            let BackendEvent::Log { lines: more, .. } = event else { panic!("expected log lines, got {event:?}") };
+            lines.extend(more);
+        }
+        task.abort();
+        assert!(lines[0].text.contains("MiB of output passed over"), "a note first: {:?}", lines[0].text);
+        let bytes: usize = lines.iter().map(|l| l.text.len()).sum();
+        assert!(bytes as u64 <= LOG_BUDGET + 2048, "{bytes} bytes reached the UI of about 4 MB written");
     }
 
     #[tokio::test]
