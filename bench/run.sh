@@ -43,6 +43,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 # A busybox image in a local registry, pulled by both engines.
 start_busybox_registry

@@ -36,6 +36,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 # A busybox image (the host's static busybox) in a local registry.
 start_busybox_registry
@@ -70,3 +71,20 @@ printf 'first frame: %d ms (goal < 100, includes tmux polling)\n' "$first_frame_
 printf 'full list:   %d ms\n' "$listed_ms"
 printf 'idle CPU:    %s %% of a core over %d s (goal < 0.5)\n' "$idle_cpu" "$IDLE_SECONDS"
 printf 'RSS:         %d MB (goal < 50)\n' $((rss_kb / 1024))
+
+# Following a flood: a container writes FLOOD_MB (default 1024) MB of output in 1000-byte lines while the
+# Logs pane follows it; the TUI's peak RSS (VmHWM, over the whole run) must stay under 50 MB.
+FLOOD_MB=${FLOOD_MB:-1024}
+$B run -d --name flood "$ref" sh -c \
+    "sleep 2; yes \$(printf '%0999d' 0) | head -c ${FLOOD_MB}m >/dev/stdout; echo; echo END-OF-FLOOD; sleep 3600" >/dev/null
+tmux -L "$SOCKET" send-keys -t bench / && tmux -L "$SOCKET" send-keys -t bench -l flood && tmux -L "$SOCKET" send-keys -t bench Enter
+until screen | grep -q "Containers (1"; do sleep 0.05; done
+tmux -L "$SOCKET" send-keys -t bench 3
+flood_start=$(date +%s%N)
+until screen | grep -q END-OF-FLOOD; do
+    sleep 0.2
+    (( $(date +%s%N) - flood_start < 600000000000 )) || { echo "END-OF-FLOOD not on screen after 600 s" >&2; screen >&2; exit 1; }
+done
+flood_s=$(( ($(date +%s%N) - flood_start) / 1000000000 ))
+hwm_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+printf 'following a %d MB flood: done in %d s, peak RSS over the run %d MB (goal < 50)\n' "$FLOOD_MB" "$flood_s" $((hwm_kb / 1024))

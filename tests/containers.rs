@@ -23,7 +23,8 @@ fn default_container_has_dockers_security_defaults() {
     let out = sh(
         &env,
         &[],
-        "echo pid=$$; grep -E '^(CapEff|Seccomp):' /proc/self/status; \
+        "echo pid=$$; grep -E '^(CapEff|Seccomp|SigIgn|SigBlk):' /proc/self/status; \
+         echo pipeline=$(yes | head -c 3 | wc -c); \
          mount -t tmpfs none /mnt 2>/dev/null && echo mount=allowed || echo mount=refused; \
          unshare -m true 2>/dev/null && echo unshare=allowed || echo unshare=refused; \
          echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null && echo procsys=writable || echo procsys=readonly; \
@@ -33,6 +34,9 @@ fn default_container_has_dockers_security_defaults() {
     assert!(out.contains("pid=1\n"), "the command must be PID 1:\n{out}");
     assert!(out.contains("CapEff:\t00000000a80425fb"), "CapEff must be Docker's default set:\n{out}");
     assert!(out.contains("Seccomp:\t2"), "seccomp filter mode expected:\n{out}");
+    // berth is Rust, which ignores SIGPIPE; the command must not inherit that (or `yes | head` never ends).
+    assert!(out.contains("SigIgn:\t0000000000000000") && out.contains("SigBlk:\t0000000000000000"), "{out}");
+    assert!(out.contains("pipeline=3\n"), "{out}");
     assert!(out.contains("mount=refused") && out.contains("unshare=refused"), "{out}");
     assert!(out.contains("procsys=readonly"), "{out}");
     // Its own network namespace on the default bridge: loopback up, and eth0.

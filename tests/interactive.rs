@@ -189,6 +189,8 @@ fn exec_joins_the_container() {
     assert!(out.contains("Seccomp:\t2"), "the container's seccomp profile applies to exec: {out}");
     let root = env.ok(&["exec", "box", "grep", "CapEff", "/proc/self/status"]);
     assert!(root.contains("00000000a80425fb"), "the container's capabilities: {root}");
+    let signals = env.ok(&["exec", "box", "sh", "-c", "grep SigIgn /proc/self/status; yes | head -c 3 | wc -c"]);
+    assert_eq!(signals, "SigIgn:\t0000000000000000\n3\n", "exec'd commands keep no ignored signal of berth's");
     let privileged = env.ok(&["exec", "--privileged", "box", "grep", "CapEff", "/proc/self/status"]);
     assert!(!privileged.contains("00000000a80425fb"), "--privileged widens the capabilities: {privileged}");
 

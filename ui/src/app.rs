@@ -10,8 +10,8 @@ use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
 use crate::backend::{
-    BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerUsage, ImageRow, LayerRow, NetworkRow, RunRequest,
-    VolumeRow, short_id,
+    BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerUsage, ImageRow, LayerRow, NetworkRow,
+    RunRequest, VolumeRow, short_id,
 };
 use crate::cli::{LinePlan, Planner};
 use crate::config::UiConfig;

@@ -4,30 +4,31 @@ use chrono::{DateTime, Utc};
 
 /// `1.23MB`, decimal units like `docker images`.
 pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    match scaled(bytes, 1000.0, ["B", "kB", "MB", "GB", "TB"]) {
+        (_, "B") => format!("{bytes}B"),
+        (value, unit) => format!("{value:.3}{unit}").replace(".000", ""),
+    }
+}
+
+/// `bytes` in the largest of `units` (each `base` times the one before) that keeps the value at least 1.
+fn scaled(bytes: u64, base: f64, units: [&'static str; 5]) -> (f64, &'static str) {
     let mut value = bytes as f64;
     let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
+    while value >= base && unit < units.len() - 1 {
+        value /= base;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes}B") } else { format!("{:.3}{}", value, UNITS[unit]).replace(".000", "") }
+    (value, units[unit])
 }
 
 /// `12.3MiB`: memory in binary units as `docker stats` counts it, at most seven characters (`1023MiB`).
 pub fn memory(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
+    let (value, unit) = scaled(bytes, 1024.0, ["B", "KiB", "MiB", "GiB", "TiB"]);
     match unit {
-        0 => format!("{bytes}B"),
+        "B" => format!("{bytes}B"),
         // 99.95 and up would round to a fourth digit.
-        _ if value >= 99.95 => format!("{value:.0}{}", UNITS[unit]),
-        _ => format!("{value:.1}{}", UNITS[unit]),
+        _ if value >= 99.95 => format!("{value:.0}{unit}"),
+        _ => format!("{value:.1}{unit}"),
     }
 }
 

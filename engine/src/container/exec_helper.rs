@@ -1,9 +1,8 @@
 //! The exec helper process (`berth __exec ROOT ID EXEC-ID`, detached and single-threaded like the monitor):
 //! joins the container with libcontainer's tenant builder (namespaces, cgroup, capabilities, and the
-//! container's seccomp profile, loaded by [`SeccompExecutor`] since the tenant builder drops it), holds the
+//! container's seccomp profile, loaded by [`Workload`] since the tenant builder drops it), holds the
 //! process's pty or pipes, and serves `exec/<exec-id>.sock` until the process exits.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::pipe;
 use std::os::fd::OwnedFd;
@@ -11,14 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::{LinuxSeccomp, Process, Spec, UserBuilder};
+use libcontainer::oci_spec::runtime::{Process, Spec, UserBuilder};
 use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
-use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 
 use super::exec::{ExecOptions, exec_dir, exec_options_path, exec_socket_path};
 use super::{Records, Status};
 use crate::monitor::{Ready, ReadyMessage, STATE_ROOT};
+use crate::runtime::Workload;
 use crate::session::ConsoleSocket;
 use crate::session::server::{ProcessIo, Server, serve, set_window_size};
 use crate::store::Store;
@@ -191,7 +189,7 @@ fn start(
     let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(STATE_ROOT)
         .map_err(failed)?
-        .with_executor(SeccompExecutor { seccomp });
+        .with_executor(Workload { seccomp });
     let console_path = exec_dir(dir).join(format!("{exec_id}.console.sock"));
     let (builder, console, pipes) = if options.tty {
         let console = ConsoleSocket::bind(&console_path).map_err(|e| fail(format!("console socket: {e}")))?;
@@ -231,35 +229,4 @@ fn start(
         (None, None) => return Err(fail("no stdio for the exec")),
     };
     Ok((pid, io))
-}
-
-/// Loads the container's seccomp filter just before the exec's command runs. libcontainer's tenant builder
-/// drops the container's seccomp profile; runc applies it to exec'd processes, and so does berth. The filter
-/// loads after capabilities are dropped, which the kernel allows only with no_new_privs, so exec'd processes
-/// run with no_new_privs set (setuid binaries do not raise privileges inside an exec).
-#[derive(Clone)]
-struct SeccompExecutor {
-    seccomp: Option<LinuxSeccomp>,
-}
-
-impl Executor for SeccompExecutor {
-    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        if let Some(seccomp) = &self.seccomp {
-            // SAFETY: prctl with integer arguments only.
-            if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-                return Err(ExecutorError::Other(format!("no_new_privs: {}", std::io::Error::last_os_error())));
-            }
-            libcontainer::seccomp::initialize_seccomp(seccomp)
-                .map_err(|e| ExecutorError::Other(format!("loading the container's seccomp profile: {e}")))?;
-        }
-        DefaultExecutor {}.exec(spec)
-    }
-
-    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
-    }
-
-    fn setup_envs(&self, envs: HashMap<String, String>) -> Result<(), libcontainer::workload::ExecutorSetEnvsError> {
-        DefaultExecutor {}.setup_envs(envs)
-    }
 }

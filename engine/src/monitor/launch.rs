@@ -39,8 +39,10 @@ pub(super) fn launch(
     };
     std::fs::create_dir_all(STATE_ROOT).map_err(|e| io_err("create runtime state dir", e))?;
     let failed = |err: libcontainer::error::LibcontainerError| classify(&err, &bundle.executable);
-    let builder =
-        ContainerBuilder::new(rec.id.clone(), SyscallType::default()).with_root_path(STATE_ROOT).map_err(failed)?;
+    let builder = ContainerBuilder::new(rec.id.clone(), SyscallType::default())
+        .with_root_path(STATE_ROOT)
+        .map_err(failed)?
+        .with_executor(crate::runtime::Workload::default());
     let (builder, io) = if rec.options.tty {
         let console = crate::session::ConsoleSocket::bind(&dir.join("console.sock"))
             .map_err(|e| io_err("listen on console socket", e))?;

@@ -11,6 +11,9 @@ mod rootfs;
 mod seccomp;
 mod spec;
 mod user;
+mod workload;
+
+pub(crate) use workload::Workload;
 
 pub use caps::{DEFAULT_CAPABILITIES, parse_capability};
 pub use options::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};

@@ -27,8 +27,8 @@ use super::follow::{self, Subscribers, Tasks};
 use super::run_request::create_request;
 use super::usage::UsageTracker;
 use super::{
-    Backend, BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerState, ContainerUsage, ImageRow, LayerRow,
-    LayerState, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
+    Backend, BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerState, ContainerUsage,
+    ImageRow, LayerRow, LayerState, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
 };
 
 /// The shell a pane opens: bash when the image has it, else sh.

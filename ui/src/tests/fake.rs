@@ -9,8 +9,8 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::backend::{
-    Backend, BackendError, BackendEvent, CliExit, CliOutput, ContainerOp, ContainerRow, ContainerState, ContainerUsage, ImageRow,
-    LayerRow, LayerState, LogLine, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
+    Backend, BackendError, BackendEvent, CliExit, CliOutput, ContainerOp, ContainerRow, ContainerState, ContainerUsage,
+    ImageRow, LayerRow, LayerState, LogLine, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
 };
 use crate::cli::{LinePlan, NeedsTerminal};
 
