@@ -12,9 +12,12 @@ use tokio::task::AbortHandle;
 
 use super::{BackendEvent, LogLine};
 
-/// How often a followed log is looked at again: new lines show within this, and an idle follower costs a
-/// stat and a read a tick.
+/// How often a followed log that is being written is looked at again: new lines show within this.
 const LOG_POLL: Duration = Duration::from_millis(200);
+
+/// A quiet log is looked at ever less often, down to this (a stat and a read each time): the first line
+/// after a silence shows within it.
+const LOG_POLL_QUIET: Duration = Duration::from_secs(1);
 
 /// Log bytes read a tick at most. A container that writes faster (a flood) has its older output passed over
 /// with a note, so following costs the UI a bounded amount of memory and work however much is written;
@@ -101,8 +104,9 @@ pub fn send_lines(subscribers: &Subscribers, container: &str, entries: Vec<LogEn
 /// Sends what is appended to the log until aborted, or until the log can no longer be read (the container
 /// was removed).
 pub async fn follow_log(mut follower: LogFollower, container: String, subscribers: Subscribers) {
+    let mut pause = LOG_POLL;
     loop {
-        tokio::time::sleep(LOG_POLL).await;
+        tokio::time::sleep(pause).await;
         let polled = tokio::task::spawn_blocking(move || {
             let polled = follower.poll_within(LOG_BUDGET);
             (follower, polled)
@@ -110,6 +114,8 @@ pub async fn follow_log(mut follower: LogFollower, container: String, subscriber
         .await;
         let Ok((returned, Ok(polled))) = polled else { return };
         follower = returned;
+        pause =
+            if polled.entries.is_empty() && polled.skipped == 0 { (pause * 2).min(LOG_POLL_QUIET) } else { LOG_POLL };
         if polled.skipped > 0 {
             subscribers
                 .send(BackendEvent::Log { container: container.clone(), lines: vec![skipped_note(polled.skipped)] });
@@ -198,7 +204,7 @@ mod tests {
         assert_eq!(lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), vec!["after"]);
         tasks.stop("c1");
         writer.write_output(Stream::Stdout, b"unseen\n").unwrap();
-        tokio::time::sleep(LOG_POLL * 3).await;
+        tokio::time::sleep(LOG_POLL_QUIET * 2).await;
         assert!(rx.try_recv().is_err(), "no lines after unfollow");
     }
 }
