@@ -14,8 +14,9 @@ use crate::keymap::Command;
 
 /// Lines kept; older ones fall off the front.
 pub const MAX_LINES: usize = 20_000;
-/// Bytes kept across all lines.
-pub const MAX_BYTES: usize = 16 << 20;
+/// Bytes kept across all lines: with the rest of the TUI, under 50 MB resident however much a followed log
+/// writes (`bench/tui.sh` follows a 1 GB flood).
+pub const MAX_BYTES: usize = 8 << 20;
 /// A longer line is cut (and says so) so one 90k-character line cannot stall a frame.
 pub const MAX_LINE_CHARS: usize = 4096;
 
