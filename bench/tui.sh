@@ -78,7 +78,7 @@ FLOOD_MB=${FLOOD_MB:-1024}
 $B run -d --name flood "$ref" sh -c \
     "sleep 2; yes \$(printf '%0999d' 0) | head -c ${FLOOD_MB}m >/dev/stdout; echo; echo END-OF-FLOOD; sleep 3600" >/dev/null
 tmux -L "$SOCKET" send-keys -t bench / && tmux -L "$SOCKET" send-keys -t bench -l flood && tmux -L "$SOCKET" send-keys -t bench Enter
-until screen | grep -q "━ /flood ━"; do sleep 0.05; done
+until screen | grep -q " /flood ━"; do sleep 0.05; done
 tmux -L "$SOCKET" send-keys -t bench 3
 flood_start=$(date +%s%N)
 until screen | grep -q END-OF-FLOOD; do
