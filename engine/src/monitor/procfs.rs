@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 
 /// The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat).
 pub(crate) fn start_time(pid: i32) -> Option<u64> {
@@ -23,7 +23,7 @@ fn parse_stat(stat: &str) -> Option<(char, u64)> {
 /// Pidfds of processes found alive, by pid and start time, so a long-lived berth (the TUI lists every
 /// second) checks a known monitor with one poll instead of reading its /proc stat each time. Bounded, so
 /// a root with very many containers cannot use up the descriptor limit; beyond it checks read /proc.
-static WATCHED: Mutex<Option<HashMap<(i32, u64), OwnedFd>>> = Mutex::new(None);
+static WATCHED: LazyLock<Mutex<HashMap<(i32, u64), OwnedFd>>> = LazyLock::new(Mutex::default);
 const WATCHED_MAX: usize = 256;
 
 /// Whether `pid` is still the live process that had `start` as its start time. A zombie (dead, not yet
@@ -33,7 +33,6 @@ pub(crate) fn is_same_process(pid: i32, start: u64) -> bool {
         return false;
     }
     let mut watched = WATCHED.lock().unwrap_or_else(|e| e.into_inner());
-    let watched = watched.get_or_insert_with(HashMap::new);
     if let Some(fd) = watched.get(&(pid, start)) {
         if has_exited(fd) {
             watched.remove(&(pid, start));
@@ -42,7 +41,7 @@ pub(crate) fn is_same_process(pid: i32, start: u64) -> bool {
         return true;
     }
     // The pidfd is taken before /proc is read: if the stat then shows the same process, the pidfd is it.
-    let pidfd = open_pidfd(pid);
+    let pidfd = pidfd_open(pid).ok();
     let Some((state, started)) =
         std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat)
     else {
@@ -57,11 +56,15 @@ pub(crate) fn is_same_process(pid: i32, start: u64) -> bool {
     alive
 }
 
-fn open_pidfd(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor (close-on-exec) or -1.
+/// A descriptor for the process `pid` (close-on-exec), which stays its own however the pid is reused.
+pub(crate) fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
     // SAFETY: a descriptor the kernel just returned, owned by nothing else.
-    (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 /// A pidfd polls readable once its process has exited (zombie or reaped). A failed poll says nothing, and
@@ -83,7 +86,7 @@ mod tests {
         let pid = child.id() as i32;
         let start = start_time(pid).unwrap();
         assert!(is_same_process(pid, start));
-        assert!(WATCHED.lock().unwrap().as_ref().unwrap().contains_key(&(pid, start)), "now watched by pidfd");
+        assert!(WATCHED.lock().unwrap().contains_key(&(pid, start)), "now watched by pidfd");
         child.kill().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while is_same_process(pid, start) {

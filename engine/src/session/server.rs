@@ -3,7 +3,7 @@
 //! applies resizes to its pty, and ends with an `Exit` frame to each client once the process is reaped.
 
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -219,13 +219,7 @@ pub fn serve(
     // Whether nothing ran since the last shedding; the first comes once the loop first goes idle.
     let mut shed = false;
     let wait_err = |source: std::io::Error| SessionError::Wait { pid, source };
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-    if raw < 0 {
-        return Err(wait_err(std::io::Error::last_os_error()));
-    }
-    // SAFETY: the kernel just handed us this descriptor.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let pidfd = crate::monitor::procfs::pidfd_open(pid).map_err(wait_err)?;
     let (mut outputs, input, pty): (Vec<(Stream, std::fs::File)>, Option<std::fs::File>, Option<i32>) = match io {
         ProcessIo::Tty { master } => {
             let raw = master.as_raw_fd();
