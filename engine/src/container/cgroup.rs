@@ -59,9 +59,15 @@ impl Cgroup {
     }
 
     /// Removes the cgroup (after the container's processes are gone); one already gone is fine.
+    ///
+    /// A container with a writable cgroupfs (`--privileged`) may have made sub-cgroups, and a cgroup
+    /// directory can only go after its children, so those go first.
     pub(crate) fn remove(&self) -> Result<(), ContainerError> {
         if !self.exists() {
             return Ok(());
+        }
+        for dir in cgroup_dirs(Path::new(CGROUP_ROOT), &self.path()) {
+            remove_children(&dir).map_err(|e| self.err(format!("remove sub-cgroups of {}: {e}", dir.display())))?;
         }
         self.manager()?.remove().map_err(|e| self.err(e))
     }
@@ -82,6 +88,29 @@ fn cgroup_dirs(root: &Path, path: &str) -> Vec<PathBuf> {
         }
     }
     dirs
+}
+
+/// Removes every directory below `dir`, deepest first. On cgroupfs `rmdir` takes a cgroup with its control
+/// files; one that vanished meanwhile is fine.
+fn remove_children(dir: &Path) -> std::io::Result<()> {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if gone(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            let child = entry.path();
+            remove_children(&child)?;
+            match std::fs::remove_dir(&child) {
+                Err(e) if !gone(&e) => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `oom_kill` counter: v2 `memory.events`, v1 `memory/<path>/memory.oom_control` (kernels ≥ 4.13).
@@ -119,6 +148,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
         assert_eq!(oom_kills(v2.path(), "/berth/c1"), 1);
+    }
+
+    #[test]
+    fn sub_cgroups_go_deepest_first() {
+        let root = tempfile::tempdir().unwrap();
+        let own = root.path().join("memory/berth/c1");
+        for sub in ["a/b/c", "a/d", "e"] {
+            std::fs::create_dir_all(own.join(sub)).unwrap();
+        }
+        std::fs::write(own.join("memory.limit_in_bytes"), "1").unwrap();
+        remove_children(&own).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&own).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["memory.limit_in_bytes"]);
+        remove_children(&root.path().join("memory/berth/none")).unwrap();
     }
 
     #[test]

@@ -224,15 +224,31 @@ impl SeccompProfile {
         if !rule.args.is_empty() {
             let mut args = Vec::with_capacity(rule.args.len());
             for arg in &rule.args {
-                let mut a = LinuxSeccompArgBuilder::default().index(arg.index).value(arg.value).op(arg.op);
-                if arg.value_two != 0 {
-                    a = a.value_two(arg.value_two);
+                let (value, value_two) = libcontainer_operands(arg);
+                let mut a = LinuxSeccompArgBuilder::default().index(arg.index).value(value).op(arg.op);
+                if let Some(value_two) = value_two {
+                    a = a.value_two(value_two);
                 }
                 args.push(a.build().map_err(|err| self.invalid(err.to_string()))?);
             }
             builder = builder.args(args);
         }
         builder.build().map_err(|err| self.invalid(err.to_string()))
+    }
+}
+
+/// The operands of one argument condition, in the order berth's runtime reads them.
+///
+/// Docker's `SCMP_CMP_MASKED_EQ` means `(arg & value) == valueTwo`, as libseccomp's `SCMP_CMP(arg, op, mask,
+/// datum)` and runc read it. libcontainer 0.7 hands `valueTwo` to libseccomp as the mask and `value` as the
+/// datum, so Docker's clone rule `(flags & 0x7E020000) == 0` became `(flags & 0) == 0x7E020000`, which
+/// libseccomp reduces to "always": clone with namespace flags passed without CAP_SYS_ADMIN. berth's spec
+/// therefore carries masked conditions with the operands swapped; the kernel-level tests below load the filter
+/// through libcontainer and make the syscalls, so a libcontainer that changes its reading fails them.
+fn libcontainer_operands(arg: &Arg) -> (u64, Option<u64>) {
+    match arg.op {
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (arg.value_two, Some(arg.value)),
+        _ => (arg.value, (arg.value_two != 0).then_some(arg.value_two)),
     }
 }
 
@@ -314,6 +330,198 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("CAP_NOPE"), "{err}");
+    }
+
+    const ARM64: Host = Host { go_arch: "arm64", seccomp_arch: Some(Arch::ScmpArchAarch64), ..AMD64 };
+    const S390X: Host = Host { go_arch: "s390x", seccomp_arch: Some(Arch::ScmpArchS390x), ..AMD64 };
+    const PPC64LE: Host = Host { go_arch: "ppc64le", seccomp_arch: Some(Arch::ScmpArchPpc64le), ..AMD64 };
+    const RISCV64: Host = Host { go_arch: "riscv64", seccomp_arch: Some(Arch::ScmpArchRiscv64), ..AMD64 };
+
+    /// A container's capabilities and host, for one side of a conditional rule.
+    #[derive(Clone, Copy)]
+    struct Setting {
+        add: &'static str,
+        drop: &'static str,
+        host: Host,
+    }
+
+    const DEFAULT: Setting = Setting { add: "", drop: "", host: AMD64 };
+
+    const fn with_cap(add: &'static str) -> Setting {
+        Setting { add, drop: "", host: AMD64 }
+    }
+
+    const fn on(host: Host) -> Setting {
+        Setting { add: "", drop: "", host }
+    }
+
+    fn translated(setting: Setting) -> LinuxSeccomp {
+        let list = |s: &str| s.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect::<Vec<_>>();
+        let caps = resolve(&list(setting.add), &list(setting.drop), false).unwrap();
+        SeccompProfile::parse("default", DEFAULT_PROFILE).unwrap().to_oci_for(&caps, setting.host).unwrap()
+    }
+
+    /// Docker's rule as berth must hand it to libcontainer: same names, action, errno and conditions.
+    fn expected(rule: &serde_json::Value) -> LinuxSyscall {
+        let names: Vec<String> = serde_json::from_value(rule["names"].clone()).unwrap();
+        let action: LinuxSeccompAction = serde_json::from_value(rule["action"].clone()).unwrap();
+        let mut b = LinuxSyscallBuilder::default().names(names).action(action);
+        if let Some(errno) = rule["errnoRet"].as_u64() {
+            b = b.errno_ret(errno as u32);
+        }
+        if let Some(args) = rule["args"].as_array() {
+            let args = args
+                .iter()
+                .map(|a| {
+                    let arg: Arg = serde_json::from_value(a.clone()).unwrap();
+                    let (value, value_two) = libcontainer_operands(&arg);
+                    let mut b = LinuxSeccompArgBuilder::default().index(arg.index).value(value).op(arg.op);
+                    if let Some(v) = value_two {
+                        b = b.value_two(v);
+                    }
+                    b.build().unwrap()
+                })
+                .collect::<Vec<_>>();
+            b = b.args(args);
+        }
+        b.build().unwrap()
+    }
+
+    /// Every conditional rule of Docker's default profile (by its first name and argument, as in the JSON),
+    /// with a setting where Docker applies it and one where Docker leaves it out (`None`: always applied).
+    const CONDITIONAL: [(&str, Option<u64>, Setting, Option<Setting>); 30] = [
+        ("process_vm_readv", None, DEFAULT, Some(Setting { host: Host { kernel: (4, 4), ..AMD64 }, ..DEFAULT })),
+        ("socket", Some(40), DEFAULT, None),
+        ("personality", Some(0), DEFAULT, None),
+        ("personality", Some(8), DEFAULT, None),
+        ("personality", Some(131072), DEFAULT, None),
+        ("personality", Some(131080), DEFAULT, None),
+        ("personality", Some(4294967295), DEFAULT, None),
+        ("sync_file_range2", None, on(PPC64LE), Some(DEFAULT)),
+        ("arm_fadvise64_64", None, on(ARM64), Some(DEFAULT)),
+        ("arch_prctl", None, DEFAULT, Some(on(ARM64))),
+        ("modify_ldt", None, DEFAULT, Some(on(ARM64))),
+        ("s390_pci_mmio_read", None, on(S390X), Some(DEFAULT)),
+        ("riscv_flush_icache", None, on(RISCV64), Some(DEFAULT)),
+        ("open_by_handle_at", None, with_cap("DAC_READ_SEARCH"), Some(DEFAULT)),
+        ("bpf", None, with_cap("SYS_ADMIN"), Some(DEFAULT)),
+        ("clone", Some(2114060288), DEFAULT, Some(with_cap("SYS_ADMIN"))),
+        ("clone", Some(2114060288), on(S390X), Some(Setting { add: "SYS_ADMIN", ..on(S390X) })),
+        ("clone3", None, DEFAULT, Some(with_cap("SYS_ADMIN"))),
+        ("reboot", None, with_cap("SYS_BOOT"), Some(DEFAULT)),
+        ("chroot", None, DEFAULT, Some(Setting { drop: "SYS_CHROOT", ..DEFAULT })),
+        ("delete_module", None, with_cap("SYS_MODULE"), Some(DEFAULT)),
+        ("acct", None, with_cap("SYS_PACCT"), Some(DEFAULT)),
+        ("kcmp", None, with_cap("SYS_PTRACE"), Some(DEFAULT)),
+        ("iopl", None, with_cap("SYS_RAWIO"), Some(DEFAULT)),
+        ("settimeofday", None, with_cap("SYS_TIME"), Some(DEFAULT)),
+        ("vhangup", None, with_cap("SYS_TTY_CONFIG"), Some(DEFAULT)),
+        ("get_mempolicy", None, with_cap("SYS_NICE"), Some(DEFAULT)),
+        ("syslog", None, with_cap("SYSLOG"), Some(DEFAULT)),
+        ("bpf", None, with_cap("BPF"), Some(DEFAULT)),
+        ("perf_event_open", None, with_cap("PERFMON"), Some(DEFAULT)),
+    ];
+
+    #[test]
+    fn each_conditional_rule_follows_dockers_conditions() {
+        let docker: serde_json::Value = serde_json::from_str(DEFAULT_PROFILE).unwrap();
+        let conditional: Vec<&serde_json::Value> = docker["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| ["args", "includes", "excludes"].iter().any(|k| r.get(*k).is_some()))
+            .collect();
+        assert_eq!(conditional.len(), CONDITIONAL.len(), "a conditional rule of the profile has no row here");
+        // The second `clone` row is s390's; the second `bpf` row is CAP_BPF's: rows pair with rules in order.
+        for (rule, (name, arg, applied, left_out)) in conditional.iter().zip(CONDITIONAL) {
+            assert_eq!(rule["names"][0], name, "rows follow the profile's order");
+            assert_eq!(rule["args"][0]["value"].as_u64(), arg, "{name}: row and rule differ");
+            let want = expected(rule);
+            let holds = |setting: Setting| translated(setting).syscalls().iter().flatten().any(|s| *s == want);
+            assert!(holds(applied), "{name} {arg:?}: Docker applies this rule here, berth does not");
+            if let Some(left_out) = left_out {
+                assert!(!holds(left_out), "{name} {arg:?}: Docker leaves this rule out here, berth keeps it");
+            }
+        }
+    }
+
+    /// What the kernel answers a syscall in a child process that loaded `setting`'s translated profile through
+    /// libcontainer, as a container's init does: 0 on success, else the errno.
+    fn errno_under(setting: Setting, probe: fn() -> i64) -> i32 {
+        let oci = translated(setting);
+        let seccomp: libcontainer::oci_spec::runtime::LinuxSeccomp =
+            serde_json::from_value(serde_json::to_value(&oci).unwrap()).unwrap();
+        // SAFETY: the child only sets no_new_privs, loads the filter, makes raw syscalls and _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: prctl with integer arguments; _exit ends the child without running the parent's state.
+            unsafe {
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                    libc::_exit(200);
+                }
+                if libcontainer::seccomp::initialize_seccomp(&seccomp).is_err() {
+                    libc::_exit(201);
+                }
+                let ret = probe();
+                let code = if ret < 0 { *libc::__errno_location() } else { 0 };
+                libc::_exit(code);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child forked above.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status), "probe child died: status {status}");
+        let code = libc::WEXITSTATUS(status);
+        assert!(code < 200, "probe child could not load the profile ({code})");
+        code
+    }
+
+    /// clone(2) with `flags` and no new stack: the new child leaves at once, the caller reaps it.
+    fn clone_with(flags: u64) -> i64 {
+        // SAFETY: a fork-like clone; the child _exits immediately.
+        unsafe {
+            let ret = libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0, 0, 0, 0);
+            if ret == 0 {
+                libc::_exit(0);
+            }
+            if ret > 0 {
+                libc::waitpid(ret as i32, std::ptr::null_mut(), 0);
+            }
+            ret
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn argument_conditions_hold_in_the_kernel() {
+        let (eperm, enosys) = (libc::EPERM, libc::ENOSYS);
+        // SAFETY (each probe): raw syscalls with scalar arguments, or a path the kernel only looks up.
+        let plain_clone: fn() -> i64 = || clone_with(0);
+        let userns_clone: fn() -> i64 = || clone_with(libc::CLONE_NEWUSER as u64);
+        let netns_clone: fn() -> i64 = || clone_with(libc::CLONE_NEWNET as u64);
+        let clone3: fn() -> i64 = || unsafe { libc::syscall(libc::SYS_clone3, 0, 0) };
+        let vsock: fn() -> i64 = || unsafe { libc::syscall(libc::SYS_socket, libc::AF_VSOCK, libc::SOCK_STREAM, 0) };
+        let unix: fn() -> i64 = || unsafe { libc::syscall(libc::SYS_socket, libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+        let query_persona: fn() -> i64 = || unsafe { libc::syscall(libc::SYS_personality, 0xffff_ffffu64) };
+        let linux32: fn() -> i64 = || unsafe { libc::syscall(libc::SYS_personality, 8u64) };
+        let no_aslr: fn() -> i64 = || unsafe { libc::syscall(libc::SYS_personality, 0x0040000u64) };
+        let chroot: fn() -> i64 = || unsafe { libc::syscall(libc::SYS_chroot, c"/berth-no-such-dir".as_ptr()) };
+
+        assert_eq!(errno_under(DEFAULT, plain_clone), 0, "fork-like clone is allowed");
+        assert_eq!(errno_under(DEFAULT, userns_clone), eperm, "clone(CLONE_NEWUSER) needs CAP_SYS_ADMIN");
+        assert_eq!(errno_under(DEFAULT, netns_clone), eperm, "clone(CLONE_NEWNET) needs CAP_SYS_ADMIN");
+        assert_eq!(errno_under(with_cap("SYS_ADMIN"), userns_clone), 0, "with CAP_SYS_ADMIN clone is free");
+        assert_eq!(errno_under(DEFAULT, clone3), enosys, "clone3 answers ENOSYS so libc falls back to clone");
+        assert_ne!(errno_under(with_cap("SYS_ADMIN"), clone3), enosys, "with CAP_SYS_ADMIN clone3 reaches the kernel");
+        assert_eq!(errno_under(DEFAULT, vsock), eperm, "AF_VSOCK sockets are refused");
+        assert_eq!(errno_under(DEFAULT, unix), 0, "other sockets are allowed");
+        assert_eq!(errno_under(DEFAULT, query_persona), 0, "personality(0xffffffff) queries");
+        assert_eq!(errno_under(DEFAULT, linux32), 0, "PER_LINUX32 is allowed");
+        assert_eq!(errno_under(DEFAULT, no_aslr), eperm, "ADDR_NO_RANDOMIZE is refused");
+        assert_eq!(errno_under(DEFAULT, chroot), libc::ENOENT, "chroot with CAP_SYS_CHROOT reaches the kernel");
+        let no_chroot = Setting { drop: "SYS_CHROOT", ..DEFAULT };
+        assert_eq!(errno_under(no_chroot, chroot), eperm, "chroot without CAP_SYS_CHROOT is refused");
     }
 
     #[test]

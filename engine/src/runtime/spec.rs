@@ -48,6 +48,36 @@ const MASKED_PATHS: [&str; 12] = [
 
 const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
+/// Where the container sees cgroupfs.
+const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
+
+/// cgroupfs as read-only paths: `/sys/fs/cgroup` and, below it, every cgroup hierarchy the host mounts there.
+///
+/// Docker and Podman give non-privileged containers a read-only cgroupfs, so a container cannot raise its own
+/// limits or make sub-cgroups. The spec's cgroup mount says `ro`, but on cgroup v1 libcontainer mounts a
+/// writable tmpfs and binds each controller's cgroup into it read-write, whatever the options say. Read-only
+/// paths are remounted read-only after every mount is made, one mount each (not recursively), so the tmpfs
+/// and each controller's bind are listed; on v2 the first entry covers the single cgroup2 mount. A hierarchy
+/// libcontainer did not mount is skipped by the runtime (a missing read-only path is not an error).
+fn cgroup_readonly_paths(mountinfo: &str) -> Vec<String> {
+    let mut paths = vec![CGROUP_MOUNT.to_string()];
+    for line in mountinfo.lines() {
+        let Some((before, after)) = line.split_once(" - ") else { continue };
+        let mount_point = before.split(' ').nth(4).unwrap_or_default();
+        let fs_type = after.split(' ').next().unwrap_or_default();
+        let Some(name) = mount_point.strip_prefix(CGROUP_MOUNT).and_then(|rest| rest.strip_prefix('/')) else {
+            continue;
+        };
+        if matches!(fs_type, "cgroup" | "cgroup2") && !name.is_empty() && !name.contains('/') {
+            let path = format!("{CGROUP_MOUNT}/{name}");
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+    }
+    paths
+}
+
 /// Everything the spec is generated from.
 pub struct SpecInput<'a> {
     /// The container id: names errors and gives the default hostname.
@@ -148,7 +178,9 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
     let (masked, readonly): (Vec<String>, Vec<String>) = if opts.privileged {
         (Vec::new(), Vec::new())
     } else {
-        (MASKED_PATHS.iter().map(|p| p.to_string()).collect(), READONLY_PATHS.iter().map(|p| p.to_string()).collect())
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let readonly = READONLY_PATHS.iter().map(|p| p.to_string()).chain(cgroup_readonly_paths(&mountinfo));
+        (MASKED_PATHS.iter().map(|p| p.to_string()).collect(), readonly.collect())
     };
     linux = linux.masked_paths(masked).readonly_paths(readonly);
     if let Some(seccomp) = seccomp {
@@ -486,6 +518,30 @@ mod tests {
     }
 
     #[test]
+    fn cgroupfs_is_read_only_on_v1_hybrid_and_v2() {
+        let hybrid = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+            32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n\
+            35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
+            40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd\n\
+            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n\
+            50 23 0:40 / /sys/fs/cgroup/memory/berth/x rw - cgroup cgroup rw,memory\n\
+            60 1 0:41 / /srv/sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+        assert_eq!(
+            cgroup_readonly_paths(hybrid),
+            [
+                "/sys/fs/cgroup",
+                "/sys/fs/cgroup/cpu,cpuacct",
+                "/sys/fs/cgroup/memory",
+                "/sys/fs/cgroup/systemd",
+                "/sys/fs/cgroup/unified"
+            ]
+        );
+        let v2 = "30 23 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(cgroup_readonly_paths(v2), ["/sys/fs/cgroup"]);
+        assert_eq!(cgroup_readonly_paths(""), ["/sys/fs/cgroup"]);
+    }
+
+    #[test]
     fn docker_security_defaults() {
         let f = fixture();
         let spec = spec_for(&f, &RunOptions::default(), None).unwrap();
@@ -495,6 +551,7 @@ mod tests {
         assert!(caps.ambient().as_ref().unwrap().is_empty());
         assert!(linux.masked_paths().as_ref().unwrap().contains(&"/proc/kcore".to_string()));
         assert!(linux.readonly_paths().as_ref().unwrap().contains(&"/proc/sys".to_string()));
+        assert!(linux.readonly_paths().as_ref().unwrap().contains(&"/sys/fs/cgroup".to_string()));
         assert!(linux.seccomp().is_some());
         let kinds: Vec<_> = linux.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
         for k in [
