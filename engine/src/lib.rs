@@ -5,6 +5,7 @@
 pub mod config;
 pub mod container;
 pub mod digest;
+pub mod display;
 mod error;
 pub mod events;
 mod footprint;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use berth_engine::container::{ContainerError, ContainerRecord, CreateRequest, ListFilter, ListOptions, Status};
+use berth_engine::container::{ContainerError, ContainerRecord, CreateRequest, ListFilter, ListOptions};
 use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
 use berth_engine::network::PortMapping;
 use berth_engine::pull::PullOptions;
@@ -752,16 +752,13 @@ fn top(engine: &Engine, args: TopArgs) -> anyhow::Result<ExitCode> {
 
 /// Docker's STATUS column: "Up 5 minutes", "Up 2 hours (Paused)", "Exited (0) 3 seconds ago".
 fn status_text(rec: &ContainerRecord) -> String {
-    let since = |t: &Option<String>| time_ago(t.as_deref()).trim_end_matches(" ago").to_string();
-    match rec.status {
-        Status::Created => "Created".to_string(),
-        Status::Running => format!("Up {}", since(&rec.started_at)),
-        Status::Paused => format!("Up {} (Paused)", since(&rec.started_at)),
-        Status::Restarting => format!("Restarting ({}) {}", rec.exit_code, time_ago(rec.finished_at.as_deref())),
-        Status::Exited => format!("Exited ({}) {}", rec.exit_code, time_ago(rec.finished_at.as_deref())),
-        Status::Dead => "Dead".to_string(),
-        Status::Removing => "Removal In Progress".to_string(),
-    }
+    let fields = berth_engine::display::StatusFields {
+        status: rec.status,
+        exit_code: rec.exit_code.into(),
+        started_at: rec.started_at.as_deref(),
+        finished_at: rec.finished_at.as_deref(),
+    };
+    berth_engine::display::status(fields, chrono::Utc::now())
 }
 
 fn command_text(rec: &ContainerRecord, no_trunc: bool) -> String {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::bail;
 use berth_engine::Engine;
 use berth_engine::container::{ContainerRecord, ListOptions, Status};
+use berth_engine::display::memory;
 use berth_engine::stats::StatsSnapshot;
 use clap::Args;
 use futures_util::stream::{self, BoxStream, SelectAll};
@@ -164,7 +165,7 @@ fn cells(row: &Row) -> [String; 6] {
             let st = &s.stats;
             [
                 format!("{:.2}%", s.cpu_percent),
-                format!("{} / {}", binary_size(st.memory_usage), binary_size(st.memory_limit)),
+                format!("{} / {}", memory(st.memory_usage), memory(st.memory_limit)),
                 format!("{:.2}%", s.memory_percent),
                 format!("{} / {}", human_size(st.net_rx), human_size(st.net_tx)),
                 format!("{} / {}", human_size(st.block_read), human_size(st.block_write)),
@@ -226,45 +227,11 @@ fn print(rows: &[Row], format: Format, no_trunc: bool, clear: bool) -> anyhow::R
     Ok(())
 }
 
-/// Binary sizes with four significant digits, as Docker prints memory (`1.5MiB`, `7.714GiB`, `512B`).
-fn binary_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{}{}", significant(value, 4), UNITS[unit])
-}
-
-/// `value` with `digits` significant digits and no trailing zeros, as Go's `%.4g` prints numbers below 10⁴.
-fn significant(value: f64, digits: i32) -> String {
-    if value == 0.0 {
-        return "0".to_string();
-    }
-    let magnitude = value.abs().log10().floor() as i32;
-    let decimals = (digits - 1 - magnitude).max(0) as usize;
-    let text = format!("{value:.decimals$}");
-    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
-}
-
 #[cfg(test)]
 mod tests {
     use berth_engine::stats::Stats;
 
     use super::*;
-
-    #[test]
-    fn memory_sizes_are_binary_with_four_digits() {
-        assert_eq!(binary_size(0), "0B");
-        assert_eq!(binary_size(512), "512B");
-        assert_eq!(binary_size(1536 * 1024), "1.5MiB");
-        assert_eq!(binary_size(100 << 20), "100MiB");
-        assert_eq!(binary_size(8_283_750_400), "7.715GiB");
-        assert_eq!(binary_size(1023), "1023B");
-        assert_eq!(binary_size(1024 * 1024 - 1), "1024KiB");
-    }
 
     fn row(snapshot: Option<StatsSnapshot>, live: bool) -> Row {
         Row { id: "0123456789abcdef".into(), name: "web".into(), label: "web".into(), live, snapshot, keep: true }

@@ -21,7 +21,6 @@ use crate::dialogs::help::HelpDialog;
 use crate::dialogs::inspect::InspectDialog;
 use crate::dialogs::pull::{PullAction, PullDialog, PullPhase};
 use crate::dialogs::run::{RunAction, RunDialog};
-use crate::format;
 use crate::input::InputOutcome;
 use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
@@ -35,6 +34,7 @@ use crate::panes::stats::StatsPane;
 use crate::panes::volumes::VolumesPane;
 use crate::panes::{ListState, Pane};
 use crate::theme::Theme;
+use berth_engine::display;
 
 /// Log lines asked for when a container's log opens.
 pub const LOG_TAIL: usize = 1000;
@@ -851,7 +851,7 @@ impl App {
                 self.effects.push(Effect::RefreshContainers);
                 self.refresh_shown();
                 // Uptimes read "Up 5 minutes" most of the time: only a changed text is worth a redraw.
-                let uptime_moved = |t: &str| format::span(t, before) != format::span(t, now);
+                let uptime_moved = |t: &str| display::since(t, before) != display::since(t, now);
                 let uptimes_moved = layout::on_containers_screen(self.focus)
                     && self
                         .containers

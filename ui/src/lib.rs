@@ -9,7 +9,6 @@ pub mod cli;
 pub mod config;
 mod dialogs;
 pub mod draw;
-mod format;
 mod input;
 pub mod keymap;
 mod layout;

@@ -136,7 +136,8 @@ impl<B: Backend> Executor<B> {
                 Some(Msg::Done { what: format!("remove image {id}"), result })
             }),
             Effect::PruneImages { all } => self.spawn(move |b| async move {
-                let result = b.prune_images(all).await.map(|bytes| format!("reclaimed {}", crate::format::size(bytes)));
+                let result =
+                    b.prune_images(all).await.map(|bytes| format!("reclaimed {}", berth_engine::display::size(bytes)));
                 Some(Msg::Done { what: "prune images".into(), result })
             }),
             Effect::Container { id, name, op } => self.spawn(move |b| async move {
@@ -204,7 +205,7 @@ fn pruned(removed: &[String], reclaimed: Option<u64>) -> String {
         n => format!("removed {n}"),
     };
     match reclaimed {
-        Some(bytes) if !removed.is_empty() => format!("{count}, reclaimed {}", crate::format::size(bytes)),
+        Some(bytes) if !removed.is_empty() => format!("{count}, reclaimed {}", berth_engine::display::size(bytes)),
         _ => count,
     }
 }

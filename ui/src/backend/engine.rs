@@ -191,6 +191,7 @@ fn container_row(record: ContainerRecord, ports: &[PortMapping]) -> ContainerRow
     ContainerRow {
         exit_code: matches!(state, ContainerState::Exited | ContainerState::Dead).then_some(record.exit_code),
         started_at: record.started_at.filter(|_| record.status.is_active()),
+        finished_at: record.finished_at,
         id: record.id,
         name: record.name,
         image: record.image_name,

@@ -158,6 +158,8 @@ pub struct ContainerRow {
     pub state: ContainerState,
     /// RFC 3339 start time while running, for the uptime column.
     pub started_at: Option<String>,
+    /// RFC 3339 time of the last exit, for `Exited (0) 3 minutes ago`.
+    pub finished_at: Option<String>,
     pub exit_code: Option<i32>,
     /// Published ports as `ps` shows them: `127.0.0.1:8080->80/tcp`.
     pub ports: Vec<String>,

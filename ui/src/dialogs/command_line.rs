@@ -95,7 +95,7 @@ pub fn output_lines(out: &CliOutput) -> Vec<String> {
         lines.pop();
     }
     if out.dropped > 0 {
-        lines.push(format!("… {} more output not kept", crate::format::size(out.dropped)));
+        lines.push(format!("… {} more output not kept", berth_engine::display::size(out.dropped)));
     }
     lines
 }

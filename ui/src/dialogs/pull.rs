@@ -8,9 +8,9 @@ use ratatui::widgets::{Clear, Gauge, Paragraph, Wrap};
 
 use super::{centered, dialog_block};
 use crate::backend::{LayerState, short_id};
-use crate::format;
 use crate::input::{InputOutcome, TextInput};
 use crate::theme::Theme;
+use berth_engine::display;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullPhase {
@@ -130,7 +130,7 @@ impl PullDialog {
                 LayerState::AlreadyExists => (1.0, "already exists".to_string()),
                 LayerState::Downloading { done, total } => (
                     if *total > 0 { (*done as f64 / *total as f64).min(1.0) } else { 0.0 },
-                    format!("{} / {}", format::size(*done), format::size(*total)),
+                    format!("{} / {}", display::size(*done), display::size(*total)),
                 ),
                 LayerState::Retrying { attempt, reason } => (0.0, format!("retry {attempt}: {reason}")),
                 LayerState::Verifying => (1.0, "verifying".to_string()),

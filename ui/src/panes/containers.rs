@@ -13,8 +13,9 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use super::columns::{Column, Fitted};
 use super::{Ctx, ListState, pane_block};
 use crate::backend::{ContainerRow, ContainerState, ContainerUsage};
-use crate::format;
 use crate::keymap::Command;
+use berth_engine::container::Status;
+use berth_engine::display;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortKey {
@@ -123,7 +124,7 @@ impl ContainersPane {
         }
         match self.usage.get(&row.id) {
             Some(u) => {
-                (u.cpu_percent.map_or_else(|| "-".into(), |c| format!("{c:.1}%")), format::memory(u.memory_bytes))
+                (u.cpu_percent.map_or_else(|| "-".into(), |c| format!("{c:.1}%")), display::memory(u.memory_bytes))
             }
             None => ("-".into(), "-".into()),
         }
@@ -240,19 +241,21 @@ fn columns(rows: &[&ContainerRow], statuses: &[String]) -> [Column; 9] {
         // Room for one `0.0.0.0:8080->80/tcp` (a port cut short is no use), less when none is that long.
         Column { header: "PORTS", min: ports.clamp(5, 20), want: ports.max(5), grow: 1, drop: 2 },
         Column { header: "CPU", min: 7, want: 7, grow: 0, drop: 6 },
-        Column { header: "MEM", min: 7, want: 7, grow: 0, drop: 5 },
+        Column { header: "MEM", min: 8, want: 8, grow: 0, drop: 5 },
         Column { header: "ID", min: 12, want: 12, grow: 0, drop: 1 },
     ]
 }
 
-/// Docker's STATUS: `Up 5 minutes`, `Up 5 minutes (Paused)`, `Exited (0)`.
+/// Docker's STATUS: `Up 5 minutes`, `Up 5 minutes (Paused)`, `Exited (0) 2 minutes ago`.
 fn status(row: &ContainerRow, now: DateTime<Utc>) -> String {
-    match (row.state, &row.started_at, row.exit_code) {
-        (ContainerState::Running, Some(t), _) => format!("Up {}", format::span(t, now).unwrap_or_default()),
-        (ContainerState::Paused, Some(t), _) => format!("Up {} (Paused)", format::span(t, now).unwrap_or_default()),
-        (ContainerState::Exited, _, Some(code)) => format!("Exited ({code})"),
-        _ => String::new(),
-    }
+    let Some(status) = Status::parse(row.state.as_str()) else { return String::new() };
+    let fields = display::StatusFields {
+        status,
+        exit_code: row.exit_code.unwrap_or_default().into(),
+        started_at: row.started_at.as_deref(),
+        finished_at: row.finished_at.as_deref(),
+    };
+    display::status(fields, now)
 }
 
 #[cfg(test)]
@@ -266,6 +269,7 @@ mod tests {
             image: "busybox".into(),
             state,
             started_at: None,
+            finished_at: None,
             exit_code: None,
             ports: Vec::new(),
         }
@@ -300,7 +304,7 @@ mod tests {
         assert_eq!(pane.usage_cells(&pane.rows[1]), (String::new(), String::new()), "nothing to read");
         let usage = |cpu| HashMap::from([(id.clone(), ContainerUsage { cpu_percent: cpu, memory_bytes: 5 << 20 })]);
         assert!(pane.set_usage(usage(None)));
-        assert_eq!(pane.usage_cells(&pane.rows[0]), ("-".into(), "5.0MiB".into()), "memory from the first reading");
+        assert_eq!(pane.usage_cells(&pane.rows[0]), ("-".into(), "5MiB".into()), "memory from the first reading");
         assert!(pane.set_usage(usage(Some(1.04))));
         assert!(!pane.set_usage(usage(Some(0.96))), "1.0% either way");
         assert_eq!(pane.usage_cells(&pane.rows[0]).0, "1.0%");

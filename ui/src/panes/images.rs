@@ -8,8 +8,8 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 
 use super::{Ctx, ListState, pane_block};
 use crate::backend::{ImageRow, LayerRow, short_id};
-use crate::format;
 use crate::keymap::Command;
+use berth_engine::display;
 
 #[derive(Debug, Default)]
 pub struct ImagesPane {
@@ -81,11 +81,11 @@ impl ImagesPane {
         } else {
             let header = Row::new(["REPOSITORY:TAG", "ID", "SIZE", "CREATED", "USED BY"]).style(ctx.theme.header());
             let rows = self.visible().into_iter().map(|r| {
-                let created = r.created.as_deref().and_then(|c| format::span(c, ctx.now));
+                let created = r.created.as_deref().and_then(|c| display::since(c, ctx.now));
                 Row::new([
                     Cell::from(Self::name(r)),
                     Cell::from(Span::styled(short_id(&r.id).to_string(), ctx.theme.muted())),
-                    Cell::from(format::size(r.size)),
+                    Cell::from(display::size(r.size)),
                     Cell::from(created.map(|c| format!("{c} ago")).unwrap_or_default()),
                     Cell::from(r.used_by.join(", ")),
                 ])
@@ -132,7 +132,7 @@ impl ImagesPane {
             let size = if l.digest.is_empty() {
                 Span::styled("—", ctx.theme.muted())
             } else {
-                Span::raw(format::size(l.size))
+                Span::raw(display::size(l.size))
             };
             let command = l.created_by.trim_start_matches("/bin/sh -c ").trim_start_matches("#(nop) ").trim();
             Row::new([Cell::from(size), Cell::from(command.to_string())])

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 
 use super::{Ctx, ListState, pane_block};
 use crate::backend::StatsSample;
-use crate::format;
+use berth_engine::display;
 
 /// Samples kept (about one a second).
 pub const HISTORY: usize = 300;
@@ -62,29 +62,29 @@ impl StatsPane {
         let read = self.rates(|s| s.block_read);
         let write = self.rates(|s| s.block_write);
         let mem_limit =
-            if last.memory_limit > 0 { format!(" / {}", format::size(last.memory_limit)) } else { String::new() };
+            if last.memory_limit > 0 { format!(" / {}", display::memory(last.memory_limit)) } else { String::new() };
         let charts: [(String, Vec<u64>); 4] = [
             (
                 format!("CPU {:.1}%", last.cpu_percent),
                 self.samples.iter().map(|s| (s.cpu_percent * 10.0) as u64).collect(),
             ),
             (
-                format!("MEM {}{mem_limit}", format::size(last.memory_bytes)),
+                format!("MEM {}{mem_limit}", display::memory(last.memory_bytes)),
                 self.samples.iter().map(|s| s.memory_bytes).collect(),
             ),
             (
                 format!(
                     "NET ↓{}/s ↑{}/s",
-                    format::size(rx.last().copied().unwrap_or(0)),
-                    format::size(tx.last().copied().unwrap_or(0))
+                    display::size(rx.last().copied().unwrap_or(0)),
+                    display::size(tx.last().copied().unwrap_or(0))
                 ),
                 rx.iter().zip(&tx).map(|(a, b)| a + b).collect(),
             ),
             (
                 format!(
                     "IO r {}/s w {}/s",
-                    format::size(read.last().copied().unwrap_or(0)),
-                    format::size(write.last().copied().unwrap_or(0))
+                    display::size(read.last().copied().unwrap_or(0)),
+                    display::size(write.last().copied().unwrap_or(0))
                 ),
                 read.iter().zip(&write).map(|(a, b)| a + b).collect(),
             ),

@@ -8,8 +8,8 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::{Ctx, ListState, pane_block};
 use crate::backend::{VolumeRow, short_id};
-use crate::format;
 use crate::keymap::Command;
+use berth_engine::display;
 
 #[derive(Debug, Default)]
 pub struct VolumesPane {
@@ -70,7 +70,7 @@ impl VolumesPane {
             } else {
                 Span::raw(r.name.clone())
             };
-            let created = format::span(&r.created, ctx.now).map(|c| format!("{c} ago")).unwrap_or_default();
+            let created = display::since(&r.created, ctx.now).map(|c| format!("{c} ago")).unwrap_or_default();
             Row::new([
                 Cell::from(name),
                 Cell::from(r.driver.clone()),

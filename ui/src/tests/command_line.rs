@@ -176,7 +176,7 @@ fn output_cut_at_the_limit_says_so() {
     let mut app = app(ROOMY);
     let result = Ok(CliOutput { exit: CliExit::Code(0), output: "a\nb\n".into(), dropped: 2048 });
     app.update(Msg::CliDone { args: words(&["logs", "web"]), attach: false, result });
-    assert_eq!(last_operation(&app).2, words(&["a", "b", "… 2.048kB more output not kept"]));
+    assert_eq!(last_operation(&app).2, words(&["a", "b", "… 2.05kB more output not kept"]));
 }
 
 #[test]

@@ -111,7 +111,7 @@ async fn networks_and_volumes_round_trip_through_the_backend() {
     executor.execute(Effect::PruneVolumes);
     assert_eq!(
         next(&mut rx).await,
-        Msg::Done { what: "prune volumes".into(), result: Ok("removed 1, reclaimed 4.096kB".into()) }
+        Msg::Done { what: "prune volumes".into(), result: Ok("removed 1, reclaimed 4.1kB".into()) }
     );
     executor.execute(Effect::PruneNetworks);
     assert_eq!(next(&mut rx).await, Msg::Done { what: "prune networks".into(), result: Ok("removed 1".into()) });
