@@ -69,7 +69,9 @@ impl Owner {
         format!("{TAG_PREFIX}{}", self.id)
     }
 
-    /// The path of the live root whose id is `id` (this one included); None once that root is gone.
+    /// The path of the live root whose id is `id` (this one included); None once that root is gone, whose
+    /// registration is then dropped (a root writes its id before it registers, so a registered id its root
+    /// no longer holds never comes back).
     pub fn live_root(&self, id: &str) -> Option<PathBuf> {
         if id == self.id {
             return Some(self.root.clone());
@@ -77,9 +79,19 @@ impl Owner {
         if !valid_id(id) {
             return None;
         }
-        let path = PathBuf::from(std::ffi::OsString::from_vec(std::fs::read(self.registry.join(id)).ok()?));
-        let current = std::fs::read_to_string(path.join(ID_FILE)).ok()?;
-        (current.trim() == id).then_some(path)
+        let entry = self.registry.join(id);
+        let path = PathBuf::from(std::ffi::OsString::from_vec(std::fs::read(&entry).ok()?));
+        match std::fs::read_to_string(path.join(ID_FILE)) {
+            Ok(current) if current.trim() == id => Some(path),
+            // Unreadable is not gone: another root's objects are only ever taken on proof.
+            Err(e) if !matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                Some(path)
+            }
+            _ => {
+                let _ = std::fs::remove_file(&entry);
+                None
+            }
+        }
     }
 }
 
@@ -148,6 +160,7 @@ mod tests {
         // A root made again at the same path is a new owner: the old id is dead.
         std::fs::remove_dir_all(&a_root).unwrap();
         assert_eq!(b.live_root(&a.id), None);
+        assert!(!registry.join(&a.id).exists(), "a dead root's registration is dropped");
         std::fs::create_dir_all(&a_root).unwrap();
         let again = Owner::claim(&a_root, &registry).unwrap();
         assert_ne!(again.id, a.id);
