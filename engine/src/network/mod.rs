@@ -263,7 +263,7 @@ impl Networks {
         }
         let root = self.store.root();
         let owner = Owner::claim(root, Path::new(owner::REGISTRY)).map_err(|source| NetworkError::Io {
-            op: "register as network owner the state root",
+            op: "claim network ownership for the state root",
             path: root.into(),
             source,
         })?;
