@@ -1,8 +1,11 @@
 //! berth's own settings file (`config.toml`), separate from Docker's credentials file.
 //!
 //! Looked up at `$BERTH_CONFIG`, else `$XDG_CONFIG_HOME/berth/config.toml` (`/etc/berth/config.toml` for
-//! root). A missing file means defaults; a malformed one is an error naming the file and the field.
+//! root). A missing default file means defaults, but a file `$BERTH_CONFIG` names must exist: a mistyped
+//! path silently giving defaults would give a test or second root the system's bridge and table. A
+//! malformed file is an error naming the file and the field.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,6 +14,8 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
+    #[error("config file {path} (named by BERTH_CONFIG) does not exist")]
+    Missing { path: PathBuf },
     #[error("cannot read config file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config file {path}: {source}")]
@@ -42,6 +47,9 @@ pub struct Config {
     pub network_firewall_table: String,
     /// `nftables`, or `none` when the host's firewall is managed elsewhere (no NAT, no published ports).
     pub network_firewall_driver: String,
+    /// The file these settings came from (or would have), for messages that tell the user what to edit.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -58,38 +66,56 @@ impl Default for Config {
             network_pool: ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 67, 0, 0), 16).unwrap_or_default(),
             network_firewall_table: "berth".into(),
             network_firewall_driver: "nftables".into(),
+            path: None,
         }
     }
 }
 
 impl Config {
-    /// The config file berth reads when none is named.
+    /// The config file berth reads when BERTH_CONFIG names none.
     pub fn default_path() -> Option<PathBuf> {
-        if let Some(path) = std::env::var_os("BERTH_CONFIG") {
-            return Some(PathBuf::from(path));
-        }
         if rustix::process::geteuid().is_root() {
             return Some(PathBuf::from("/etc/berth/config.toml"));
         }
         directories::ProjectDirs::from("", "", "berth").map(|d| d.config_dir().join("config.toml"))
     }
 
-    /// Loads the default config file, or defaults when there is none.
+    /// Loads the file BERTH_CONFIG names (which must exist), else the default file, or defaults when
+    /// there is none.
     pub fn load() -> Result<Config, ConfigError> {
-        match Self::default_path() {
-            Some(path) => Self::load_from(&path),
-            None => Ok(Config::default()),
+        Self::load_named(std::env::var_os("BERTH_CONFIG"))
+    }
+
+    /// `load` with BERTH_CONFIG's value passed in; an empty value counts as unset.
+    fn load_named(named: Option<OsString>) -> Result<Config, ConfigError> {
+        match named.filter(|p| !p.is_empty()).map(PathBuf::from) {
+            Some(path) => Self::load_file(&path, false),
+            None => match Self::default_path() {
+                Some(path) => Self::load_from(&path),
+                None => Ok(Config::default()),
+            },
         }
     }
 
+    /// Loads `path`; a missing file means defaults.
     pub fn load_from(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_file(path, true)
+    }
+
+    fn load_file(path: &Path, missing_ok: bool) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_ok => {
+                return Ok(Config { path: Some(path.into()), ..Config::default() });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Missing { path: path.into() });
+            }
             Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
         };
-        let config: Config =
+        let mut config: Config =
             toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        config.path = Some(path.into());
         let invalid = |field, rule| ConfigError::Invalid { path: path.into(), field, rule };
         if config.max_concurrent_downloads == 0 {
             return Err(invalid("max_concurrent_downloads", "at least 1"));
@@ -156,5 +182,22 @@ mod tests {
         );
         std::fs::write(&path, "unknown_key = 1\n").unwrap();
         assert!(Config::load_from(&path).unwrap_err().to_string().contains("unknown_key"));
+    }
+
+    #[test]
+    fn a_file_berth_config_names_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("typo.toml");
+        let err = Config::load_named(Some(missing.clone().into())).unwrap_err();
+        assert!(matches!(&err, ConfigError::Missing { path } if *path == missing), "{err}");
+        assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+        std::fs::write(&missing, "max_concurrent_downloads = 5\n").unwrap();
+        let config = Config::load_named(Some(missing.clone().into())).unwrap();
+        assert_eq!((config.max_concurrent_downloads, config.path), (5, Some(missing)));
+        // Unset or empty: the default file, whose absence means defaults.
+        let default = Config::default_path();
+        if default.as_ref().is_none_or(|path| !path.exists()) {
+            assert!(Config::load_named(Some("".into())).is_ok_and(|c| c.path == default));
+        }
     }
 }

@@ -2,11 +2,13 @@
 //! container endpoint with its peer inside the container's namespace. Kernel access goes through
 //! `Kernel`, so the driver's decisions are tested without root against a recording fake.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
+use thiserror::Error;
 
 use super::netlink::{LinkOps, NetlinkError, Socket};
+use super::owner::{Owner, mark_id};
 use super::{Endpoint, NetworkRecord};
 
 /// Netlink sockets (in the host's namespace or a container's) and sysctls.
@@ -37,15 +39,35 @@ impl Kernel for RealKernel {
     }
 }
 
-/// Makes the network's bridge exist, carry the gateway and be up. Safe to repeat and to race: another
-/// berth process making the same bridge at the same moment is fine.
-pub(super) fn ensure(k: &dyn Kernel, network: &NetworkRecord) -> Result<(), NetlinkError> {
+/// Why a bridge could not be made ready.
+#[derive(Debug, Error)]
+pub(super) enum BridgeError {
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error("bridge {bridge} belongs to the berth state root {owner}")]
+    Taken { bridge: String, owner: PathBuf },
+    #[error("subnet {subnet} overlaps {other} on bridge {bridge} of the berth state root {owner}")]
+    SubnetTaken { subnet: Ipv4Net, other: Ipv4Net, bridge: String, owner: PathBuf },
+}
+
+/// Makes the network's bridge exist, marked as `owner`'s, carry the gateway and be up. Safe to repeat.
+/// A bridge another live root marked is refused, one a deleted root left is replaced, and an unmarked one
+/// (made before berth marked its bridges) is adopted. The caller holds the host-wide network lock.
+pub(super) fn ensure(k: &dyn Kernel, network: &NetworkRecord, owner: &Owner) -> Result<(), BridgeError> {
     let mut sock = k.host()?;
-    if sock.link(&network.bridge)?.is_none() {
-        match sock.create_bridge(&network.bridge) {
-            Err(NetlinkError::Request { source, .. }) if source.raw_os_error() == Some(libc::EEXIST) => {}
-            other => other?,
-        }
+    match sock.link(&network.bridge)? {
+        None => create(sock.as_mut(), network, owner)?,
+        Some(link) => match link.alias.as_deref().and_then(mark_id) {
+            Some(id) if id == owner.id => {}
+            Some(id) => match owner.live_root(id) {
+                Some(root) => return Err(BridgeError::Taken { bridge: network.bridge.clone(), owner: root }),
+                None => {
+                    sock.delete_link(&network.bridge)?;
+                    create(sock.as_mut(), network, owner)?;
+                }
+            },
+            None => sock.set_alias(&network.bridge, &owner.mark())?,
+        },
     }
     sock.add_address(&network.bridge, network.gateway_net())?;
     sock.set_up(&network.bridge)?;
@@ -55,6 +77,32 @@ pub(super) fn ensure(k: &dyn Kernel, network: &NetworkRecord) -> Result<(), Netl
     if !network.internal {
         k.sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
     }
+    Ok(())
+}
+
+/// Creates and marks the bridge, after removing the bridges of deleted roots and checking that no live
+/// root's bridge already routes an overlapping subnet.
+fn create(sock: &mut dyn LinkOps, network: &NetworkRecord, owner: &Owner) -> Result<(), BridgeError> {
+    for (name, alias) in sock.aliased_links()? {
+        let Some(id) = mark_id(&alias).filter(|id| *id != owner.id) else { continue };
+        let Some(root) = owner.live_root(id) else {
+            sock.delete_link(&name)?;
+            continue;
+        };
+        let overlap = sock
+            .addresses(&name)?
+            .into_iter()
+            .map(|a| a.trunc())
+            .find(|other| other.contains(&network.subnet.network()) || network.subnet.contains(&other.network()));
+        if let Some(other) = overlap {
+            return Err(BridgeError::SubnetTaken { subnet: network.subnet, other, bridge: name, owner: root });
+        }
+    }
+    match sock.create_bridge(&network.bridge) {
+        Err(NetlinkError::Request { source, .. }) if source.raw_os_error() == Some(libc::EEXIST) => {}
+        other => other?,
+    }
+    sock.set_alias(&network.bridge, &owner.mark())?;
     Ok(())
 }
 
@@ -97,8 +145,15 @@ pub(super) fn disconnect(k: &dyn Kernel, endpoint: &Endpoint) -> Result<(), Netl
     k.host()?.delete_link(&endpoint.host_veth).map(drop)
 }
 
-pub(super) fn remove(k: &dyn Kernel, network: &NetworkRecord) -> Result<(), NetlinkError> {
-    k.host()?.delete_link(&network.bridge).map(drop)
+/// Deletes the network's bridge unless another root marked it: a bridge name two roots' configs share
+/// stays with the root that made it.
+pub(super) fn remove(k: &dyn Kernel, network: &NetworkRecord, owner: &Owner) -> Result<(), NetlinkError> {
+    let mut sock = k.host()?;
+    let Some(link) = sock.link(&network.bridge)? else { return Ok(()) };
+    if link.alias.as_deref().and_then(mark_id).is_some_and(|id| id != owner.id) {
+        return Ok(());
+    }
+    sock.delete_link(&network.bridge).map(drop)
 }
 
 #[cfg(test)]
@@ -111,11 +166,25 @@ mod tests {
     use super::super::netlink::Link;
     use super::*;
 
-    /// Records every call as text, and keeps the set of links that exist.
+    /// A link of the fake kernel: its alias and addresses.
+    #[derive(Clone, Default)]
+    struct FakeLink {
+        alias: Option<String>,
+        addrs: Vec<Ipv4Net>,
+    }
+
+    /// Records every call as text, and keeps the links that exist.
     #[derive(Clone, Default)]
     struct Fake {
         log: Arc<Mutex<Vec<String>>>,
-        links: Arc<Mutex<Vec<String>>>,
+        links: Arc<Mutex<BTreeMap<String, FakeLink>>>,
+    }
+
+    impl Fake {
+        fn add_link(&self, name: &str, alias: Option<String>, addr: &str) {
+            let link = FakeLink { alias, addrs: vec![addr.parse().unwrap()] };
+            self.links.lock().unwrap().insert(name.into(), link);
+        }
     }
 
     struct FakeSocket {
@@ -131,16 +200,16 @@ mod tests {
 
     impl LinkOps for FakeSocket {
         fn link(&mut self, name: &str) -> Result<Option<Link>, NetlinkError> {
-            let exists = self.fake.links.lock().unwrap().iter().any(|l| l == name);
-            Ok(exists.then_some(Link { index: 7, up: true, kind: None }))
+            let links = self.fake.links.lock().unwrap();
+            Ok(links.get(name).map(|l| Link { index: 7, up: true, kind: None, alias: l.alias.clone() }))
         }
         fn create_bridge(&mut self, name: &str) -> Result<(), NetlinkError> {
-            self.fake.links.lock().unwrap().push(name.into());
+            self.fake.links.lock().unwrap().insert(name.into(), FakeLink::default());
             self.note(format!("create bridge {name}"));
             Ok(())
         }
         fn create_veth(&mut self, host: &str, peer: &str, mac: [u8; 6], _: BorrowedFd<'_>) -> Result<(), NetlinkError> {
-            self.fake.links.lock().unwrap().push(host.into());
+            self.fake.links.lock().unwrap().insert(host.into(), FakeLink::default());
             self.note(format!("create veth {host} peer {peer} mac {mac:02x?}"));
             Ok(())
         }
@@ -161,15 +230,25 @@ mod tests {
             Ok(())
         }
         fn delete_link(&mut self, name: &str) -> Result<bool, NetlinkError> {
-            let mut links = self.fake.links.lock().unwrap();
-            let before = links.len();
-            links.retain(|l| l != name);
-            let gone = links.len() != before;
-            drop(links);
+            let gone = self.fake.links.lock().unwrap().remove(name).is_some();
             if gone {
                 self.note(format!("delete {name}"));
             }
             Ok(gone)
+        }
+        fn set_alias(&mut self, name: &str, alias: &str) -> Result<(), NetlinkError> {
+            if let Some(link) = self.fake.links.lock().unwrap().get_mut(name) {
+                link.alias = Some(alias.into());
+            }
+            self.note(format!("mark {name}"));
+            Ok(())
+        }
+        fn aliased_links(&mut self) -> Result<Vec<(String, String)>, NetlinkError> {
+            let links = self.fake.links.lock().unwrap();
+            Ok(links.iter().filter_map(|(n, l)| Some((n.clone(), l.alias.clone()?))).collect())
+        }
+        fn addresses(&mut self, name: &str) -> Result<Vec<Ipv4Net>, NetlinkError> {
+            Ok(self.fake.links.lock().unwrap().get(name).map(|l| l.addrs.clone()).unwrap_or_default())
         }
     }
 
@@ -219,31 +298,101 @@ mod tests {
         std::mem::take(&mut *fake.log.lock().unwrap())
     }
 
+    /// Owners of roots in a temporary dir, registered in a registry there too.
+    struct Roots {
+        dir: tempfile::TempDir,
+    }
+
+    impl Roots {
+        fn new() -> Roots {
+            Roots { dir: tempfile::tempdir().unwrap() }
+        }
+
+        fn owner(&self, name: &str) -> Owner {
+            let root = self.dir.path().join(name);
+            std::fs::create_dir_all(&root).unwrap();
+            Owner::claim(&root, &self.dir.path().join("registry")).unwrap()
+        }
+
+        fn delete(&self, name: &str) {
+            std::fs::remove_dir_all(self.dir.path().join(name)).unwrap();
+        }
+    }
+
     #[test]
     fn the_bridge_is_made_once_and_the_gateway_reapplied() {
         let fake = Fake::default();
-        ensure(&fake, &network(false)).unwrap();
+        let roots = Roots::new();
+        let me = roots.owner("me");
+        ensure(&fake, &network(false), &me).unwrap();
         assert_eq!(
             take(&fake),
             [
                 "host: create bridge br-test",
+                "host: mark br-test",
                 "host: addr 10.5.0.1/24 br-test",
                 "host: up br-test",
                 "sysctl /proc/sys/net/ipv4/conf/br-test/route_localnet=1",
                 "sysctl /proc/sys/net/ipv4/ip_forward=1",
             ]
         );
-        ensure(&fake, &network(true)).unwrap();
+        ensure(&fake, &network(true), &me).unwrap();
         let again = take(&fake);
         assert!(!again.iter().any(|l| l.contains("create") || l.contains("ip_forward")), "{again:?}");
-        remove(&fake, &network(false)).unwrap();
+        remove(&fake, &network(false), &me).unwrap();
         assert_eq!(take(&fake), ["host: delete br-test"]);
+    }
+
+    #[test]
+    fn a_bridge_of_another_live_root_is_neither_used_nor_removed() {
+        let fake = Fake::default();
+        let roots = Roots::new();
+        let (me, other) = (roots.owner("me"), roots.owner("other"));
+        fake.add_link("br-test", Some(other.mark()), "10.5.0.1/24");
+        let err = ensure(&fake, &network(false), &me).unwrap_err();
+        assert!(matches!(&err, BridgeError::Taken { owner, .. } if *owner == other.root), "{err}");
+        remove(&fake, &network(false), &me).unwrap();
+        assert_eq!(take(&fake), Vec::<String>::new(), "nothing of the other root's bridge changed");
+
+        // Another name over the same subnet would route it twice: refused too.
+        let mut renamed = network(false);
+        renamed.bridge = "br-mine".into();
+        let err = ensure(&fake, &renamed, &me).unwrap_err();
+        assert!(matches!(&err, BridgeError::SubnetTaken { bridge, .. } if bridge == "br-test"), "{err}");
+        assert!(fake.links.lock().unwrap().contains_key("br-test"));
+        assert!(!fake.links.lock().unwrap().contains_key("br-mine"));
+    }
+
+    #[test]
+    fn a_deleted_roots_bridges_are_replaced_and_an_unmarked_bridge_adopted() {
+        let fake = Fake::default();
+        let roots = Roots::new();
+        let me = roots.owner("me");
+        let gone = roots.owner("gone");
+        fake.add_link("br-test", Some(gone.mark()), "10.9.0.1/24");
+        fake.add_link("br-old", Some(gone.mark()), "10.5.0.1/24");
+        fake.add_link("eth9", Some("uplink".into()), "10.5.0.7/24");
+        roots.delete("gone");
+        ensure(&fake, &network(false), &me).unwrap();
+        let log = take(&fake);
+        assert!(log.starts_with(&["host: delete br-test".to_string()]), "{log:?}");
+        assert!(log.contains(&"host: delete br-old".to_string()) && log.contains(&"host: mark br-test".to_string()));
+        let links = fake.links.lock().unwrap().clone();
+        assert_eq!(links.keys().collect::<Vec<_>>(), ["br-test", "eth9"], "what is not berth's stays");
+        assert_eq!(links["br-test"].alias.as_deref(), Some(me.mark().as_str()));
+
+        fake.add_link("br-legacy", None, "10.8.0.1/24");
+        let mut legacy = network(false);
+        legacy.bridge = "br-legacy".into();
+        ensure(&fake, &legacy, &me).unwrap();
+        assert!(!take(&fake).iter().any(|l| l.contains("create") || l.contains("delete")));
+        assert_eq!(fake.links.lock().unwrap()["br-legacy"].alias.as_deref(), Some(me.mark().as_str()));
     }
 
     #[test]
     fn a_veth_goes_into_the_namespace_with_address_and_route_only_where_it_belongs() {
         let fake = Fake::default();
-        fake.links.lock().unwrap().push("vb123".into());
+        fake.links.lock().unwrap().insert("vb123".into(), FakeLink::default());
         let netns = Path::new("/proc/self/ns/net");
         connect(&fake, &network(false), &endpoint("eth0"), netns).unwrap();
         assert_eq!(

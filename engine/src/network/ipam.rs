@@ -319,6 +319,7 @@ mod tests {
             pool: "10.67.0.0/16".parse().unwrap(),
             firewall_table: "berth_unit".into(),
             firewall_driver: "none".into(),
+            config_file: None,
         };
         ensure_default(&store, &cfg).unwrap();
         let req = NetworkCreate { name: "n".into(), subnet: Some(subnet.parse().unwrap()), ..Default::default() };

@@ -9,7 +9,9 @@
 //! ```
 //! Records (networks, endpoints, port mappings) live in the state database; the kernel objects are derived
 //! from them and named deterministically, so a new berth process finds what an earlier one made, and
-//! teardown works from the database alone even after the container's netns is gone.
+//! teardown works from the database alone even after the container's netns is gone. Bridges and rules are
+//! host-wide while records are per state root, so each root marks what it makes (`owner.rs`) and leaves
+//! other live roots' objects alone.
 
 mod bridge;
 pub mod dns;
@@ -17,6 +19,7 @@ pub mod files;
 pub mod firewall;
 mod ipam;
 pub mod netlink;
+mod owner;
 mod ports;
 mod records;
 
@@ -35,6 +38,7 @@ use firewall::{FirewallDriver, FirewallError};
 use netlink::NetlinkError;
 
 pub use ipam::Endpoint;
+pub use owner::Owner;
 pub use ports::{PortMapping, Protocol};
 pub use records::{NetworkCreate, NetworkRecord};
 
@@ -52,6 +56,12 @@ pub enum NetworkError {
     Netlink { network: String, source: NetlinkError },
     #[error("network {network}: {source}")]
     Firewall { network: String, source: FirewallError },
+    #[error("network {network}: bridge {bridge} belongs to the berth state root {owner}; {advice}")]
+    BridgeTaken { network: String, bridge: String, owner: PathBuf, advice: String },
+    #[error(
+        "network {network}: subnet {subnet} overlaps {other} on bridge {bridge} of the berth state root {owner}; {advice}"
+    )]
+    SubnetTaken { network: String, subnet: Ipv4Net, other: Ipv4Net, bridge: String, owner: PathBuf, advice: String },
     #[error(transparent)]
     FirewallDriver(FirewallError),
     #[error("network {name} not found")]
@@ -110,6 +120,8 @@ pub struct NetworkConfig {
     pub firewall_table: String,
     /// "nftables", or "none" to leave the firewall alone (no NAT, no published ports).
     pub firewall_driver: String,
+    /// The config file these come from, named when a setting must change.
+    pub config_file: Option<PathBuf>,
 }
 
 impl NetworkConfig {
@@ -120,6 +132,7 @@ impl NetworkConfig {
             pool: config.network_pool,
             firewall_table: config.network_firewall_table.clone(),
             firewall_driver: config.network_firewall_driver.clone(),
+            config_file: config.path.clone(),
         }
     }
 }
@@ -233,13 +246,83 @@ pub struct Networks {
     store: Arc<Store>,
     config: NetworkConfig,
     firewall: Box<dyn FirewallDriver>,
+    /// This root as the owner of bridges and rules; read (or made) when the first one is touched.
+    owner: std::sync::OnceLock<Owner>,
 }
 
 impl Networks {
     pub fn new(store: Arc<Store>, config: NetworkConfig) -> Result<Networks, NetworkError> {
-        let firewall = firewall::driver(&config.firewall_driver, &config.firewall_table, store.lock_path("network"))
+        let firewall = firewall::driver(&config.firewall_driver, &config.firewall_table, owner::HOST_LOCK.into())
             .map_err(NetworkError::FirewallDriver)?;
-        Ok(Networks { store, config, firewall })
+        Ok(Networks { store, config, firewall, owner: std::sync::OnceLock::new() })
+    }
+
+    fn owner(&self) -> Result<&Owner, NetworkError> {
+        if let Some(owner) = self.owner.get() {
+            return Ok(owner);
+        }
+        let root = self.store.root();
+        let owner = Owner::claim(root, Path::new(owner::REGISTRY)).map_err(|source| NetworkError::Io {
+            op: "claim network ownership for the state root",
+            path: root.into(),
+            source,
+        })?;
+        Ok(self.owner.get_or_init(|| owner))
+    }
+
+    /// Holds the lock every berth process of every root takes to change host-wide network objects.
+    fn host_lock(&self) -> Result<crate::store::lock::LockGuard, NetworkError> {
+        let path = Path::new(owner::HOST_LOCK);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| NetworkError::Io {
+                op: "create",
+                path: dir.into(),
+                source,
+            })?;
+        }
+        Ok(crate::store::lock::exclusive(path)?)
+    }
+
+    /// What to change when a bridge or subnet belongs to another root.
+    fn advice(&self, network: &NetworkRecord, subnet: bool) -> String {
+        if network.name != DEFAULT_NETWORK {
+            let with = if subnet { " with another --subnet" } else { "" };
+            return format!("remove network {} and create it again{with}", network.name);
+        }
+        let file = match &self.config.config_file {
+            Some(path) => format!("in {}", path.display()),
+            None => "in its config file (BERTH_CONFIG)".into(),
+        };
+        let root = self.store.root().display();
+        match subnet {
+            true => format!("give the state root {root} its own network_default_subnet {file}"),
+            false => {
+                format!("give the state root {root} its own network_default_bridge and network_default_subnet {file}")
+            }
+        }
+    }
+
+    /// Makes the network's bridge ready, as this root's.
+    fn ensure_bridge(&self, network: &NetworkRecord) -> Result<(), NetworkError> {
+        let owner = self.owner()?;
+        let _host = self.host_lock()?;
+        bridge::ensure(&bridge::RealKernel, network, owner).map_err(|e| match e {
+            bridge::BridgeError::Netlink(source) => NetworkError::Netlink { network: network.name.clone(), source },
+            bridge::BridgeError::Taken { bridge, owner } => NetworkError::BridgeTaken {
+                network: network.name.clone(),
+                bridge,
+                owner,
+                advice: self.advice(network, false),
+            },
+            bridge::BridgeError::SubnetTaken { subnet, other, bridge, owner } => NetworkError::SubnetTaken {
+                network: network.name.clone(),
+                subnet,
+                other,
+                bridge,
+                owner,
+                advice: self.advice(network, true),
+            },
+        })
     }
 
     pub fn config(&self) -> &NetworkConfig {
@@ -382,12 +465,12 @@ impl Networks {
 
     fn wire(&self, network: &NetworkRecord, endpoint: &Endpoint, netns: &Path) -> Result<(), NetworkError> {
         let fw = |source| NetworkError::Firewall { network: network.name.clone(), source };
-        bridge::ensure(&bridge::RealKernel, network)
-            .map_err(|source| NetworkError::Netlink { network: network.name.clone(), source })?;
-        self.firewall.ensure_network(network).map_err(fw)?;
+        self.ensure_bridge(network)?;
+        let owner = self.owner()?;
+        self.firewall.ensure_network(owner, network).map_err(fw)?;
         bridge::connect(&bridge::RealKernel, network, endpoint, netns)
             .map_err(|source| NetworkError::Netlink { network: network.name.clone(), source })?;
-        self.firewall.add_ports(network, endpoint).map_err(fw)
+        self.firewall.add_ports(owner, endpoint).map_err(fw)
     }
 
     fn unwire(&self, network: &NetworkRecord, endpoint: &Endpoint) -> Vec<NetworkError> {
@@ -395,8 +478,13 @@ impl Networks {
         if let Err(source) = bridge::disconnect(&bridge::RealKernel, endpoint) {
             errors.push(NetworkError::Netlink { network: network.name.clone(), source });
         }
-        if let Err(source) = self.firewall.remove_ports(network, endpoint) {
-            errors.push(NetworkError::Firewall { network: network.name.clone(), source });
+        match self.owner() {
+            Ok(owner) => {
+                if let Err(source) = self.firewall.remove_ports(owner, endpoint) {
+                    errors.push(NetworkError::Firewall { network: network.name.clone(), source });
+                }
+            }
+            Err(e) => errors.push(e),
         }
         errors
     }
@@ -543,13 +631,19 @@ impl Networks {
         Ok(())
     }
 
+    /// Removes the network's rules and bridge; a bridge another root marked stays.
     fn teardown_network(&self, network: &NetworkRecord) -> Result<(), NetworkError> {
+        let owner = self.owner()?;
         let mut errors = Vec::new();
-        if let Err(source) = self.firewall.remove_network(network) {
+        if let Err(source) = self.firewall.remove_network(owner, network) {
             errors.push(NetworkError::Firewall { network: network.name.clone(), source });
         }
-        if let Err(source) = bridge::remove(&bridge::RealKernel, network) {
-            errors.push(NetworkError::Netlink { network: network.name.clone(), source });
+        let removed = self.host_lock().and_then(|_host| {
+            bridge::remove(&bridge::RealKernel, network, owner)
+                .map_err(|source| NetworkError::Netlink { network: network.name.clone(), source })
+        });
+        if let Err(e) = removed {
+            errors.push(e);
         }
         match errors.is_empty() {
             true => Ok(()),

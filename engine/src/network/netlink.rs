@@ -40,6 +40,8 @@ pub struct Link {
     pub index: u32,
     pub up: bool,
     pub kind: Option<String>,
+    /// The link's alias (IFLA_IFALIAS): berth's ownership mark on its bridges.
+    pub alias: Option<String>,
 }
 
 /// The link operations the bridge driver uses: `Socket` does them in the kernel; tests record them.
@@ -58,6 +60,10 @@ pub trait LinkOps {
     fn add_address(&mut self, name: &str, net: Ipv4Net) -> Result<(), NetlinkError>;
     fn add_default_route(&mut self, gateway: Ipv4Addr) -> Result<(), NetlinkError>;
     fn delete_link(&mut self, name: &str) -> Result<bool, NetlinkError>;
+    fn set_alias(&mut self, name: &str, alias: &str) -> Result<(), NetlinkError>;
+    /// Every link of the namespace with an alias, as (name, alias).
+    fn aliased_links(&mut self) -> Result<Vec<(String, String)>, NetlinkError>;
+    fn addresses(&mut self, name: &str) -> Result<Vec<Ipv4Net>, NetlinkError>;
 }
 
 impl LinkOps for Socket {
@@ -97,6 +103,18 @@ impl LinkOps for Socket {
 
     fn delete_link(&mut self, name: &str) -> Result<bool, NetlinkError> {
         Socket::delete_link(self, name)
+    }
+
+    fn set_alias(&mut self, name: &str, alias: &str) -> Result<(), NetlinkError> {
+        Socket::set_alias(self, name, alias)
+    }
+
+    fn aliased_links(&mut self) -> Result<Vec<(String, String)>, NetlinkError> {
+        Socket::aliased_links(self)
+    }
+
+    fn addresses(&mut self, name: &str) -> Result<Vec<Ipv4Net>, NetlinkError> {
+        Socket::addresses(self, name)
     }
 }
 
@@ -209,6 +227,10 @@ impl Socket {
                     }),
                     _ => None,
                 }),
+                alias: link.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfAlias(alias) => Some(alias.clone()),
+                    _ => None,
+                }),
             }),
             _ => None,
         }))
@@ -268,6 +290,11 @@ impl Socket {
             msg.header.flags = LinkFlags::Up;
             msg.header.change_mask = LinkFlags::Up;
         })
+    }
+
+    /// Sets the link's alias, the free text `ip link` shows.
+    pub fn set_alias(&mut self, name: &str, alias: &str) -> Result<(), NetlinkError> {
+        self.set_link("set alias of", name, |msg| msg.attributes.push(LinkAttribute::IfAlias(alias.into())))
     }
 
     /// Makes `name` a port of the bridge `master`.
@@ -340,6 +367,33 @@ impl Socket {
                     LinkAttribute::IfName(n) => Some(n),
                     _ => None,
                 }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Every link with an alias, as (name, alias).
+    pub fn aliased_links(&mut self) -> Result<Vec<(String, String)>, NetlinkError> {
+        let replies = self.request(
+            "list links",
+            "",
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            netlink_packet_core::NLM_F_DUMP,
+        )?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(link) => {
+                    let (mut name, mut alias) = (None, None);
+                    for attr in link.attributes {
+                        match attr {
+                            LinkAttribute::IfName(n) => name = Some(n),
+                            LinkAttribute::IfAlias(a) => alias = Some(a),
+                            _ => {}
+                        }
+                    }
+                    name.zip(alias)
+                }
                 _ => None,
             })
             .collect())

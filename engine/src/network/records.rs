@@ -369,6 +369,7 @@ mod tests {
             pool: "10.67.0.0/23".parse().unwrap(),
             firewall_table: "berth_unit".into(),
             firewall_driver: "none".into(),
+            config_file: None,
         }
     }
 

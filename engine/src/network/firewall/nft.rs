@@ -3,19 +3,22 @@
 //! ```text
 //! chain prerouting  (nat, dstnat)   fib daddr type local jump hostports
 //! chain output      (nat, dstnat)   fib daddr type local jump hostports
-//! chain hostports                   [ip daddr H] th dport P dnat ip to C:CP        comment "ep:<endpoint>"
-//! chain postrouting (nat, srcnat)   ip saddr SUBNET oifname != BR masquerade        comment "net:<network>"
+//! chain hostports                   [ip daddr H] th dport P dnat ip to C:CP   comment "ep:<endpoint> owner:<id>"
+//! chain postrouting (nat, srcnat)   ip saddr SUBNET oifname != BR masquerade   comment "net:<network> owner:<id>"
 //!                                   oifname BR ip saddr 127.0.0.0/8 masquerade      (host → 127.0.0.1:P)
 //!                                   oifname BR ip saddr SUBNET ct status dnat masquerade   (hairpin)
 //! chain forward     (filter)        iifname BR oifname BR accept; oifname BR ct state established,related
 //!                                   accept; oifname BR ct status dnat accept; oifname BR drop
 //!                                   (internal: iifname BR drop, no dnat accept)
 //! ```
-//! Rules carry a comment naming their network or endpoint; removal deletes exactly those by handle.
-//! A flock serialises changes between berth processes so the table and base rules are made once.
+//! Rules carry a comment naming their network or endpoint and the state root that owns them (`owner.rs`);
+//! removal deletes exactly those by handle. Several roots may share the table: each adds and removes only
+//! its own rules, and whoever adds a network's rules first deletes those of roots that no longer exist, so
+//! deleted roots leave nothing behind for long. A host-wide flock serialises changes between berth
+//! processes of every root, so the table and base rules are made once.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use nftables::batch::Batch;
@@ -28,7 +31,8 @@ use nftables::stmt::{JumpTarget, Match, NAT, NATFamily, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use super::{FirewallDriver, FirewallError};
-use crate::network::{Endpoint, NetworkRecord};
+use crate::network::owner::tag_id;
+use crate::network::{Endpoint, NetworkRecord, Owner};
 
 pub struct Nftables {
     table: String,
@@ -46,8 +50,11 @@ impl Nftables {
     }
 
     fn locked<T>(&self, f: impl FnOnce() -> Result<T, FirewallError>) -> Result<T, FirewallError> {
-        let _guard = crate::store::lock::exclusive(&self.lock)
-            .map_err(|e| FirewallError::Lock { path: self.lock.clone(), reason: e.to_string() })?;
+        let lock_err = |reason: String| FirewallError::Lock { path: self.lock.clone(), reason };
+        if let Some(dir) = self.lock.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| lock_err(e.to_string()))?;
+        }
+        let _guard = crate::store::lock::exclusive(&self.lock).map_err(|e| lock_err(e.to_string()))?;
         f()
     }
 
@@ -139,20 +146,26 @@ impl Nftables {
         }
     }
 
-    fn delete_tagged(&self, action: &str, tag: &str) -> Result<(), FirewallError> {
+    /// A batch step deleting one rule by its handle.
+    fn delete_rule(&self, batch: &mut Batch<'static>, chain: String, handle: u32) {
+        batch.delete(NfListObject::Rule(Rule {
+            family: NfFamily::INet,
+            table: Cow::Owned(self.table.clone()),
+            chain: Cow::Owned(chain),
+            handle: Some(handle),
+            ..Rule::default()
+        }));
+    }
+
+    /// Deletes the rules whose comment is one of `tags`.
+    fn delete_tagged(&self, action: &str, tags: &[String]) -> Result<(), FirewallError> {
         let Some(rules) = self.rules()? else { return Ok(()) };
         let mut batch = Batch::new();
         let mut any = false;
         for (chain, handle, comment) in rules {
-            if comment == tag {
+            if tags.contains(&comment) {
                 any = true;
-                batch.delete(NfListObject::Rule(Rule {
-                    family: NfFamily::INet,
-                    table: Cow::Owned(self.table.clone()),
-                    chain: Cow::Owned(chain),
-                    handle: Some(handle),
-                    ..Rule::default()
-                }));
+                self.delete_rule(&mut batch, chain, handle);
             }
         }
         if !any {
@@ -233,17 +246,35 @@ fn neq(left: Expression<'static>, right: Expression<'static>) -> Statement<'stat
     Statement::Match(Match { left, right, op: Operator::NEQ })
 }
 
-fn network_tag(n: &NetworkRecord) -> String {
-    format!("net:{}", n.id)
+fn network_tag(owner: &Owner, n: &NetworkRecord) -> String {
+    format!("net:{} {}", n.id, owner.tag())
 }
 
-fn endpoint_tag(e: &Endpoint) -> String {
-    format!("ep:{}", e.endpoint_id())
+fn endpoint_tag(owner: &Owner, e: &Endpoint) -> String {
+    format!("ep:{} {}", e.endpoint_id(), owner.tag())
+}
+
+/// The comments of a network's or endpoint's rules as berth wrote them before it marked their owner: ids
+/// are random per root, so these are the same root's rules.
+fn legacy_tag(owner_tag: &str) -> String {
+    owner_tag.split(' ').next().unwrap_or_default().to_string()
+}
+
+/// The rules of roots that no longer exist, by their owner mark.
+fn orphaned(owner: &Owner, rules: &[TaggedRule]) -> Vec<(String, u32)> {
+    let mut alive: HashMap<&str, bool> = HashMap::new();
+    rules
+        .iter()
+        .filter(|(_, _, comment)| {
+            tag_id(comment).is_some_and(|id| !*alive.entry(id).or_insert_with(|| owner.live_root(id).is_some()))
+        })
+        .map(|(chain, handle, _)| (chain.clone(), *handle))
+        .collect()
 }
 
 /// The DNAT rules for an endpoint's published ports.
-fn port_rules(table: &Nftables, e: &Endpoint) -> Vec<NfListObject<'static>> {
-    let tag = endpoint_tag(e);
+fn port_rules(table: &Nftables, owner: &Owner, e: &Endpoint) -> Vec<NfListObject<'static>> {
+    let tag = endpoint_tag(owner, e);
     e.ports
         .iter()
         .map(|p| {
@@ -267,27 +298,44 @@ fn port_rules(table: &Nftables, e: &Endpoint) -> Vec<NfListObject<'static>> {
 }
 
 impl FirewallDriver for Nftables {
-    fn ensure_network(&self, network: &NetworkRecord) -> Result<(), FirewallError> {
+    fn ensure_network(&self, owner: &Owner, network: &NetworkRecord) -> Result<(), FirewallError> {
         self.locked(|| {
-            let tag = network_tag(network);
+            let tag = network_tag(owner, network);
+            let legacy = legacy_tag(&tag);
             let mut batch = Batch::new();
+            let mut changed = false;
+            let mut present = false;
             match self.rules()? {
                 None => self.base(&mut batch),
-                Some(rules) if rules.iter().any(|(_, _, c)| *c == tag) => return Ok(()),
-                Some(_) => {}
+                Some(rules) => {
+                    present = rules.iter().any(|(_, _, c)| *c == tag);
+                    let stale = rules.iter().filter(|(_, _, c)| *c == legacy).map(|(ch, h, _)| (ch.clone(), *h));
+                    for (chain, handle) in orphaned(owner, &rules).into_iter().chain(stale) {
+                        changed = true;
+                        self.delete_rule(&mut batch, chain, handle);
+                    }
+                }
             }
-            self.network_rules(network, &tag, &mut batch);
+            if !present {
+                changed = true;
+                self.network_rules(network, &tag, &mut batch);
+            }
+            if !changed {
+                return Ok(());
+            }
             self.apply(&format!("adding rules for network {}", network.name), batch)
         })
     }
 
-    fn remove_network(&self, network: &NetworkRecord) -> Result<(), FirewallError> {
+    fn remove_network(&self, owner: &Owner, network: &NetworkRecord) -> Result<(), FirewallError> {
+        let tag = network_tag(owner, network);
         self.locked(|| {
-            self.delete_tagged(&format!("removing rules of network {}", network.name), &network_tag(network))
+            let action = format!("removing rules of network {}", network.name);
+            self.delete_tagged(&action, &[legacy_tag(&tag), tag.clone()])
         })
     }
 
-    fn add_ports(&self, _network: &NetworkRecord, endpoint: &Endpoint) -> Result<(), FirewallError> {
+    fn add_ports(&self, owner: &Owner, endpoint: &Endpoint) -> Result<(), FirewallError> {
         if endpoint.ports.is_empty() {
             return Ok(());
         }
@@ -296,22 +344,21 @@ impl FirewallDriver for Nftables {
             if self.rules()?.is_none() {
                 self.base(&mut batch);
             }
-            for rule in port_rules(self, endpoint) {
+            for rule in port_rules(self, owner, endpoint) {
                 batch.add(rule);
             }
             self.apply(&format!("publishing ports of container {}", endpoint.container_name), batch)
         })
     }
 
-    fn remove_ports(&self, _network: &NetworkRecord, endpoint: &Endpoint) -> Result<(), FirewallError> {
+    fn remove_ports(&self, owner: &Owner, endpoint: &Endpoint) -> Result<(), FirewallError> {
         if endpoint.ports.is_empty() {
             return Ok(());
         }
+        let tag = endpoint_tag(owner, endpoint);
         self.locked(|| {
-            self.delete_tagged(
-                &format!("unpublishing ports of container {}", endpoint.container_name),
-                &endpoint_tag(endpoint),
-            )
+            let action = format!("unpublishing ports of container {}", endpoint.container_name);
+            self.delete_tagged(&action, &[legacy_tag(&tag), tag.clone()])
         })
     }
 }
@@ -321,8 +368,34 @@ mod tests {
     use super::*;
     use crate::network::PortMapping;
 
+    fn owner(dir: &std::path::Path, name: &str) -> Owner {
+        let root = dir.join(name);
+        std::fs::create_dir_all(&root).unwrap();
+        Owner::claim(&root, &dir.join("registry")).unwrap()
+    }
+
+    #[test]
+    fn rules_of_deleted_roots_are_orphans_and_others_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (me, other, gone) = (owner(dir.path(), "me"), owner(dir.path(), "other"), owner(dir.path(), "gone"));
+        std::fs::remove_dir_all(dir.path().join("gone")).unwrap();
+        let rule = |handle: u32, comment: String| ("postrouting".to_string(), handle, comment);
+        let rules = vec![
+            rule(1, "berth".into()),
+            rule(2, format!("net:a {}", me.tag())),
+            rule(3, format!("net:b {}", other.tag())),
+            rule(4, format!("net:c {}", gone.tag())),
+            rule(5, "net:d".into()),
+            rule(6, format!("ep:e {}", gone.tag())),
+        ];
+        assert_eq!(orphaned(&me, &rules), [("postrouting".to_string(), 4), ("postrouting".to_string(), 6)]);
+        assert_eq!(legacy_tag(&format!("net:a {}", me.tag())), "net:a");
+    }
+
     #[test]
     fn published_ports_become_dnat_rules_tagged_with_their_endpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = owner(dir.path(), "me");
         let fw = Nftables::new("berth_unit", PathBuf::from("/nonexistent"));
         let endpoint = Endpoint {
             network_id: "n".into(),
@@ -335,11 +408,11 @@ mod tests {
             aliases: vec![],
             ports: vec![PortMapping::parse("127.0.0.1:8080:80").unwrap(), PortMapping::parse("53:53/udp").unwrap()],
         };
-        let rules = port_rules(&fw, &endpoint);
+        let rules = port_rules(&fw, &me, &endpoint);
         let json = serde_json::to_value(&rules).unwrap();
         let first = json[0]["rule"].to_string();
         assert!(first.contains(r#""dnat":{"addr":"10.66.0.2","family":"ip","port":80}"#), "{first}");
-        assert!(first.contains(r#""right":"127.0.0.1""#) && first.contains(&endpoint_tag(&endpoint)), "{first}");
+        assert!(first.contains(r#""right":"127.0.0.1""#) && first.contains(&endpoint_tag(&me, &endpoint)), "{first}");
         let second = json[1]["rule"].to_string();
         assert!(second.contains(r#""right":"udp""#) && !second.contains("daddr"), "{second}");
     }
