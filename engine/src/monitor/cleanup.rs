@@ -22,12 +22,17 @@ pub(super) fn delete_container(mut container: Container, rec: &ContainerRecord) 
 pub(crate) fn teardown(networks: &Networks, rec: &ContainerRecord, dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     let cgroup = Cgroup::for_container(&rec.id);
-    if cgroup.exists()
-        && let Ok(pids) = cgroup.pids()
-    {
-        for pid in pids {
-            // SAFETY: signalling a pid that the container's cgroup lists.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+    if cgroup.exists() {
+        if let Ok(pids) = cgroup.pids() {
+            for pid in pids {
+                // SAFETY: signalling a pid that the container's cgroup lists.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        // A frozen process acts on no signal, SIGKILL included, until thawed: a paused container whose
+        // monitor died would otherwise stay frozen (D state) for good and hold its cgroup.
+        if let Err(err) = cgroup.freeze(false) {
+            tracing::warn!(id = %rec.id, %err, "thawing the killed container failed");
         }
     }
     if let Err(err) = remove_cgroup_when_empty(&cgroup) {
