@@ -93,24 +93,30 @@ pub(crate) struct Exit {
 const COLUMNS: &str = "id, name, image_id, image_name, options, created_at, status, pid, monitor_pid, monitor_start,
     exit_code, oom_killed, started_at, finished_at, restart_count, stop_requested, error, command";
 
-fn from_row(row: &Row) -> rusqlite::Result<Result<ContainerRecord, ContainerError>> {
-    let id: String = row.get(0)?;
+/// Reads a row. A part that cannot be parsed (options, command, status) does not lose the container: the
+/// record comes back with that part at its default (an unknown status reads as dead) and the damage named,
+/// so `ps` still lists it and `rm -f` still removes it.
+fn from_row(row: &Row) -> rusqlite::Result<(ContainerRecord, Option<String>)> {
+    let mut damage = Vec::new();
     let options: String = row.get(4)?;
-    let status: String = row.get(6)?;
-    let corrupt = |reason: String| ContainerError::Corrupt { id: id.clone(), reason };
-    let options = match serde_json::from_str(&options) {
-        Ok(o) => o,
-        Err(e) => return Ok(Err(corrupt(format!("options: {e}")))),
-    };
+    let options = serde_json::from_str(&options).unwrap_or_else(|e| {
+        damage.push(format!("options: {e}"));
+        RunOptions::default()
+    });
     let command: String = row.get(17)?;
-    let command = match serde_json::from_str(&command) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(corrupt(format!("command: {e}")))),
-    };
-    let Some(status) = Status::parse(&status) else {
-        return Ok(Err(corrupt(format!("unknown status {status:?}"))));
-    };
-    Ok(Ok(ContainerRecord {
+    let command = serde_json::from_str(&command).unwrap_or_else(|e| {
+        damage.push(format!("command: {e}"));
+        Vec::new()
+    });
+    let status: String = row.get(6)?;
+    let status = Status::parse(&status).unwrap_or_else(|| {
+        damage.push(format!("unknown status {status:?}"));
+        Status::Dead
+    });
+    let damage = (!damage.is_empty()).then(|| damage.join("; "));
+    let error: String = row.get(16)?;
+    let rec = ContainerRecord {
+        id: row.get(0)?,
         name: row.get(1)?,
         image_id: row.get(2)?,
         image_name: row.get(3)?,
@@ -127,9 +133,12 @@ fn from_row(row: &Row) -> rusqlite::Result<Result<ContainerRecord, ContainerErro
         finished_at: row.get(13)?,
         restart_count: row.get(14)?,
         stop_requested: row.get(15)?,
-        error: row.get(16)?,
-        id,
-    }))
+        error: match &damage {
+            Some(d) => format!("damaged record: {d}"),
+            None => error,
+        },
+    };
+    Ok((rec, damage))
 }
 
 /// Typed access to the containers table.
@@ -184,25 +193,33 @@ impl<'a> Records<'a> {
         Err(ContainerError::NameInUse { name: rec.name.clone(), id: String::new() }.into())
     }
 
+    /// Rows as well as they can be read; a damaged one carries its damage in `error`.
     fn query(&self, filter: &str, arg: &str) -> Result<Vec<ContainerRecord>, Error> {
+        Ok(self.query_rows(filter, arg)?.into_iter().map(|(rec, _)| rec).collect())
+    }
+
+    fn query_rows(&self, filter: &str, arg: &str) -> Result<Vec<(ContainerRecord, Option<String>)>, Error> {
         let conn = self.store.conn();
         let sql = format!("SELECT {COLUMNS} FROM containers {filter}");
         let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.db(e))?;
-        let rows: Vec<Result<ContainerRecord, ContainerError>> = if filter.contains("?1") {
-            stmt.query_map([arg], from_row).and_then(|r| r.collect()).map_err(|e| self.db(e))?
+        if filter.contains("?1") {
+            stmt.query_map([arg], from_row).and_then(|r| r.collect()).map_err(|e| self.db(e))
         } else {
-            stmt.query_map([], from_row).and_then(|r| r.collect()).map_err(|e| self.db(e))?
-        };
-        rows.into_iter().map(|r| r.map_err(Error::from)).collect()
+            stmt.query_map([], from_row).and_then(|r| r.collect()).map_err(|e| self.db(e))
+        }
     }
 
     fn by_exact_name(&self, name: &str) -> Result<Option<ContainerRecord>, Error> {
         Ok(self.query("WHERE name = ?1", name)?.into_iter().next())
     }
 
-    /// By exact id.
+    /// By exact id, whole: what runs the container (its monitor, an exec) must not guess at a damaged part.
     pub(crate) fn get(&self, id: &str) -> Result<ContainerRecord, Error> {
-        self.lookup(id)?.ok_or_else(|| ContainerError::NotFound { name: id.to_string() }.into())
+        match self.query_rows("WHERE id = ?1", id)?.into_iter().next() {
+            None => Err(ContainerError::NotFound { name: id.to_string() }.into()),
+            Some((_, Some(reason))) => Err(ContainerError::Corrupt { id: id.to_string(), reason }.into()),
+            Some((rec, None)) => Ok(rec),
+        }
     }
 
     /// By exact id; None once it is removed.
@@ -291,9 +308,11 @@ impl<'a> Records<'a> {
     }
 
     /// Moves `from` to `to` only if the row is still in `from`; false when another process got there first.
+    /// A status berth cannot read counts as dead, as [`from_row`] shows it.
     pub(crate) fn transition(&self, id: &str, from: Status, to: Status) -> Result<bool, Error> {
         Ok(self.exec(
-            "UPDATE containers SET status = ?3 WHERE id = ?1 AND status = ?2",
+            "UPDATE containers SET status = ?3 WHERE id = ?1 AND (status = ?2 OR (?2 = 'dead' AND status NOT IN
+             ('created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead')))",
             params![id, from.as_str(), to.as_str()],
         )? == 1)
     }
@@ -401,6 +420,29 @@ pub(crate) mod tests {
         assert!(matches!(err, Error::Container(ContainerError::NameInUse { .. })), "{err}");
         records.rename(&c.id, "cache").unwrap();
         assert_eq!(records.get(&c.id).unwrap().name, "cache");
+    }
+
+    #[test]
+    fn a_damaged_row_is_read_with_what_is_known_but_never_run() {
+        let (_dir, store) = store_with_image();
+        let records = Records::new(&store);
+        let mut a = record(&"e".repeat(64), "broken");
+        records.insert(&mut a, true).unwrap();
+        store
+            .conn()
+            .execute("UPDATE containers SET options = '{oops', status = 'sleeping' WHERE id = ?1", [&a.id])
+            .unwrap();
+        let listed = records.all().unwrap();
+        assert_eq!(listed.len(), 1);
+        let rec = &listed[0];
+        assert_eq!((rec.name.as_str(), rec.status), ("broken", Status::Dead));
+        assert!(rec.error.contains("options") && rec.error.contains("sleeping"), "{}", rec.error);
+        assert_eq!(records.find("broken").unwrap().id, a.id);
+        let err = records.get(&a.id).unwrap_err();
+        assert!(matches!(err, Error::Container(ContainerError::Corrupt { .. })), "{err}");
+        assert!(records.transition(&a.id, Status::Dead, Status::Removing).unwrap(), "an unknown status counts as dead");
+        records.delete(&a.id).unwrap();
+        assert!(records.all().unwrap().is_empty());
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub enum StoreError {
     Db { path: PathBuf, source: rusqlite::Error },
     #[error("state database {path} has schema version {found}, newer than this berth knows ({known}); upgrade berth")]
     SchemaTooNew { path: PathBuf, found: usize, known: usize },
+    #[error(
+        "state database {path} is damaged ({reason}) but the state root holds {holds}: berth will not start over \
+         and orphan them; restore berth.db from a backup, or move the state root aside to start empty"
+    )]
+    Damaged { path: PathBuf, reason: String, holds: String },
     #[error("invalid digest {digest:?}")]
     BadDigest { digest: String },
     #[error("digest mismatch: expected {expected}, got {actual}")]
@@ -77,7 +82,7 @@ impl Store {
         // SQLite answers "locked" without waiting while another connection switches a new database to WAL,
         // so processes opening one root at once take turns for the few milliseconds of setup.
         let opening = lock::exclusive(&root.join("locks").join("open.lock"))?;
-        let conn = open_db(&db_path)?;
+        let conn = open_db(&root, &db_path).map_err(|err| damaged(&root, &db_path, err))?;
         drop(opening);
         let store = Store { blobs: BlobStore::new(&root), root, db_path, conn: Mutex::new(conn) };
         store.clean_stale_tmp();
@@ -138,10 +143,12 @@ impl Store {
     }
 }
 
-fn open_db(path: &Path) -> Result<Connection, StoreError> {
+fn open_db(root: &Path, path: &Path) -> Result<Connection, StoreError> {
     let err = |source| StoreError::Db { path: path.into(), source };
     let mut conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+    // Before anything writes (turning on WAL writes a header even into an empty file).
+    refuse_forgetting(root, path, &conn)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
     // WAL with NORMAL stays consistent through any crash and loses at most the last commits on power loss
     // (their files then become leftovers that gc removes); FULL cost an fsync per container state change.
@@ -152,6 +159,47 @@ fn open_db(path: &Path) -> Result<Connection, StoreError> {
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(err)?;
     migrate(&mut conn, path)?;
     Ok(conn)
+}
+
+/// What a state root holds besides its database, as "containers (2), layers (5)"; empty for a fresh root.
+fn holdings(root: &Path) -> String {
+    let count = |sub: &str| std::fs::read_dir(root.join(sub)).map(|d| d.flatten().count()).unwrap_or(0);
+    let kinds = [("containers", "containers"), ("layers", "layers"), ("volumes", "volumes"), ("blobs/sha256", "blobs")];
+    let held: Vec<String> = kinds
+        .iter()
+        .map(|(sub, what)| (count(sub), what))
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{what} ({n})"))
+        .collect();
+    held.join(", ")
+}
+
+/// A database without a schema (a zero-byte or deleted `berth.db`) beside containers, layers or volumes is
+/// not a fresh start: migrating it would silently forget all of them.
+fn refuse_forgetting(root: &Path, path: &Path, conn: &Connection) -> Result<(), StoreError> {
+    let version: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|source| StoreError::Db { path: path.into(), source })?;
+    let holds = if version == 0 { holdings(root) } else { String::new() };
+    match holds.is_empty() {
+        true => Ok(()),
+        false => Err(StoreError::Damaged { path: path.into(), reason: "it has no schema".into(), holds }),
+    }
+}
+
+/// SQLite's "not a database" and "malformed" become [`StoreError::Damaged`] when the root holds data.
+fn damaged(root: &Path, path: &Path, err: StoreError) -> StoreError {
+    let StoreError::Db { source: rusqlite::Error::SqliteFailure(failure, _), .. } = &err else {
+        return err;
+    };
+    if !matches!(failure.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) {
+        return err;
+    }
+    let holds = holdings(root);
+    match holds.is_empty() {
+        true => err,
+        false => StoreError::Damaged { path: path.into(), reason: failure.to_string(), holds },
+    }
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -194,6 +242,28 @@ mod tests {
         a.conn().pragma_update(None, "user_version", 999).unwrap();
         drop((a, b));
         assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaTooNew { found: 999, .. })));
+    }
+
+    #[test]
+    fn a_damaged_database_beside_stored_data_is_an_error_that_says_so() {
+        for content in [&b""[..], b"this is not a database, only garbage bytes of some length..........."] {
+            let dir = tempfile::tempdir().unwrap();
+            drop(Store::open(dir.path()).unwrap());
+            std::fs::create_dir(dir.path().join("containers").join("c".repeat(64))).unwrap();
+            std::fs::create_dir(dir.path().join("layers").join("1".repeat(64))).unwrap();
+            for file in ["berth.db-wal", "berth.db-shm"] {
+                let _ = std::fs::remove_file(dir.path().join(file));
+            }
+            std::fs::write(dir.path().join("berth.db"), content).unwrap();
+            let err = Store::open(dir.path()).unwrap_err();
+            assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+            let text = err.to_string();
+            assert!(text.contains("berth.db") && text.contains("containers (1), layers (1)"), "{text}");
+            assert!(std::fs::read(dir.path().join("berth.db")).unwrap() == content, "left as it was");
+        }
+        let fresh = tempfile::tempdir().unwrap();
+        std::fs::write(fresh.path().join("berth.db"), b"").unwrap();
+        Store::open(fresh.path()).expect("an empty database in an empty root is a fresh start");
     }
 
     #[test]
