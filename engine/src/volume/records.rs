@@ -148,7 +148,45 @@ fn list(store: &Store) -> Result<Vec<VolumeRecord>, VolumeError> {
     names.iter().map(|n| find(store, n)).collect()
 }
 
-/// Creates the volume's directory and row; an existing volume of that name is returned as it is.
+/// Held while a volume's row and directory are made or removed, and while the two are checked against each
+/// other, so the check never takes a half-made volume for a leftover.
+fn volumes_lock(store: &Store) -> Result<crate::store::lock::LockGuard, VolumeError> {
+    Ok(crate::store::lock::exclusive(&store.lock_path("volumes"))?)
+}
+
+/// Makes `ROOT/volumes` agree with the rows. The row is written before the directory and deleted before it,
+/// so a process killed midway leaves a row without its directory (made now) or a directory without its row
+/// (removed now, being no volume's).
+fn repair(store: &Store) -> Result<(), VolumeError> {
+    let dir = store.root().join("volumes");
+    let _lock = volumes_lock(store)?;
+    let names: std::collections::BTreeSet<String> = {
+        let conn = store.conn();
+        let mut stmt = conn.prepare("SELECT name FROM volumes").map_err(|e| store.db_err(e))?;
+        stmt.query_map([], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| store.db_err(e))?
+    };
+    for name in &names {
+        let data = volume_data_dir(store.root(), name);
+        if !data.is_dir() {
+            std::fs::create_dir_all(&data).map_err(VolumeError::io("create", data.clone()))?;
+        }
+    }
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(VolumeError::io("list", dir)(e)),
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_str().is_some_and(|name| names.contains(name)) {
+            let path = entry.path();
+            std::fs::remove_dir_all(&path).map_err(VolumeError::io("remove leftover", path.clone()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Records the volume, then makes its directory (making it again for a row whose directory a crash lost);
+/// an existing volume of that name is returned as it is.
 pub(crate) fn create(store: &Store, req: &VolumeCreate) -> Result<VolumeRecord, VolumeError> {
     if let Some(option) = req.options.keys().next() {
         return Err(VolumeError::UnsupportedOption { option: option.clone() });
@@ -161,10 +199,9 @@ pub(crate) fn create(store: &Store, req: &VolumeCreate) -> Result<VolumeRecord, 
         Some(name) => (name.clone(), false),
         None => (hex::encode(rand::random::<[u8; 32]>()), true),
     };
-    let data = volume_data_dir(store.root(), &name);
-    std::fs::create_dir_all(&data).map_err(VolumeError::io("create", data.clone()))?;
     let labels = serde_json::to_string(&req.labels).unwrap_or_else(|_| "{}".into());
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let lock = volumes_lock(store)?;
     store
         .conn()
         .execute(
@@ -172,6 +209,9 @@ pub(crate) fn create(store: &Store, req: &VolumeCreate) -> Result<VolumeRecord, 
             params![name, LOCAL_DRIVER, labels, anonymous, created],
         )
         .map_err(|e| store.db_err(e))?;
+    let data = volume_data_dir(store.root(), &name);
+    std::fs::create_dir_all(&data).map_err(VolumeError::io("create", data.clone()))?;
+    drop(lock);
     find(store, &name)
 }
 
@@ -181,6 +221,7 @@ fn remove(store: &Store, name: &str) -> Result<(), VolumeError> {
     if !record.used_by.is_empty() {
         return Err(VolumeError::InUse { name: name.to_string(), containers: record.used_by.join(", ") });
     }
+    let _lock = volumes_lock(store)?;
     let deleted = store.conn().execute("DELETE FROM volumes WHERE name = ?1", [name]);
     match deleted {
         Ok(_) => {}
@@ -228,6 +269,7 @@ impl Engine {
 
     /// `volume ls`: every volume the filter keeps, by name (as Docker lists them).
     pub fn volumes(&self, filter: &VolumeFilter) -> Result<Vec<VolumeRecord>, Error> {
+        repair(self.store())?;
         Ok(list(self.store())?.into_iter().filter(|v| filter.matches(v)).collect())
     }
 
@@ -472,5 +514,32 @@ mod tests {
         remove(&store, "data").unwrap();
         assert!(!dir.path().join("volumes/data").exists());
         assert!(matches!(remove(&store, "data"), Err(VolumeError::NotFound { .. })));
+    }
+
+    #[test]
+    fn a_create_or_remove_cut_short_is_repaired_by_the_next_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // `volume rm` (or an older berth's `volume create`) killed between the row and the directory.
+        let leftover = dir.path().join("volumes/leftover/_data");
+        std::fs::create_dir_all(&leftover).unwrap();
+        std::fs::write(leftover.join("f"), b"x").unwrap();
+        // `volume create` killed between the row and the directory.
+        store
+            .conn()
+            .execute(
+                "INSERT INTO volumes (name, driver, labels, anonymous, created) VALUES ('half', 'local', '{}', 0, 'now')",
+                [],
+            )
+            .unwrap();
+        let kept = create(&store, &VolumeCreate { name: Some("kept".into()), ..VolumeCreate::default() }).unwrap();
+        assert!(kept.mountpoint.is_dir(), "the row is written first, then the directory");
+
+        repair(&store).unwrap();
+        assert!(!dir.path().join("volumes/leftover").exists(), "a directory without a row is no volume's");
+        assert!(find(&store, "half").unwrap().mountpoint.is_dir(), "a row without its directory gets it");
+        assert!(kept.mountpoint.is_dir());
+        let names: Vec<String> = list(&store).unwrap().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["half", "kept"]);
     }
 }
