@@ -46,7 +46,9 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Appends records, rotating when the file would pass `max_size`.
+/// Appends records, rotating when the file would pass `max_size`. A record that cannot be written (a full
+/// disk) is dropped whole and counted; the next record that can be written is preceded by berth's note of
+/// how many were lost.
 pub struct LogWriter {
     path: PathBuf,
     file: File,
@@ -54,6 +56,7 @@ pub struct LogWriter {
     max_size: u64,
     max_files: u32,
     partial: [Vec<u8>; 2],
+    dropped: u64,
 }
 
 impl LogWriter {
@@ -68,39 +71,42 @@ impl LogWriter {
             max_size,
             max_files: max_files.max(1),
             partial: [Vec::new(), Vec::new()],
+            dropped: 0,
         })
     }
 
-    /// Takes raw output of a stream, writing each complete line as a record and keeping the rest.
+    /// Takes raw output of a stream, writing each complete line as a record and keeping the rest. Every
+    /// line is taken (and counted if dropped) even when one could not be written; that failure is returned.
     pub fn write_output(&mut self, stream: Stream, mut data: &[u8]) -> io::Result<()> {
         let slot = stream as usize;
+        let mut result = Ok(());
         while !data.is_empty() {
             let room = MAX_RECORD - self.partial[slot].len();
             let take = data.iter().take(room).position(|b| *b == b'\n').map(|i| i + 1);
-            match take {
-                Some(n) => {
-                    self.partial[slot].extend_from_slice(&data[..n]);
-                    data = &data[n..];
-                    self.flush_partial(stream)?;
-                }
-                None if data.len() >= room => {
-                    self.partial[slot].extend_from_slice(&data[..room]);
-                    data = &data[room..];
-                    self.flush_partial(stream)?;
-                }
+            let n = match take {
+                Some(n) => n,
+                None if data.len() >= room => room,
                 None => {
                     self.partial[slot].extend_from_slice(data);
-                    data = &[];
+                    break;
                 }
+            };
+            self.partial[slot].extend_from_slice(&data[..n]);
+            data = &data[n..];
+            let flushed = self.flush_partial(stream);
+            if result.is_ok() {
+                result = flushed;
             }
         }
-        Ok(())
+        result
     }
 
-    /// Writes out a pending unterminated line (at end of output).
+    /// Writes out a pending unterminated line (at end of output), and the note of dropped records if one is
+    /// still owed.
     pub fn finish(&mut self) -> io::Result<()> {
         self.flush_partial(Stream::Stdout)?;
-        self.flush_partial(Stream::Stderr)
+        self.flush_partial(Stream::Stderr)?;
+        self.note_dropped()
     }
 
     fn flush_partial(&mut self, stream: Stream) -> io::Result<()> {
@@ -108,13 +114,38 @@ impl LogWriter {
         if bytes.is_empty() {
             return Ok(());
         }
-        let record = Record { log: String::from_utf8_lossy(&bytes), stream, time: format_time(Utc::now()) };
+        let written = self.note_dropped().and_then(|()| self.append(stream, &bytes));
+        if written.is_err() {
+            self.dropped += 1;
+        }
+        written
+    }
+
+    /// Tells the log reader, once space is back, how many records were lost while it was not.
+    fn note_dropped(&mut self) -> io::Result<()> {
+        if self.dropped == 0 {
+            return Ok(());
+        }
+        let lines = if self.dropped == 1 { "line was" } else { "lines were" };
+        let note = format!("berth: {} log {lines} dropped while the disk was full\n", self.dropped);
+        self.append(Stream::Stderr, note.as_bytes())?;
+        self.dropped = 0;
+        Ok(())
+    }
+
+    /// Appends one record whole or not at all: a write cut short is cut off again, so the file stays one
+    /// JSON object a line.
+    fn append(&mut self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+        let record = Record { log: String::from_utf8_lossy(bytes), stream, time: format_time(Utc::now()) };
         let mut line = serde_json::to_vec(&record).map_err(io::Error::other)?;
         line.push(b'\n');
         if self.size > 0 && self.size + line.len() as u64 > self.max_size {
             self.rotate()?;
         }
-        self.file.write_all(&line)?;
+        if let Err(err) = self.file.write_all(&line) {
+            let _ = self.file.set_len(self.size);
+            return Err(err);
+        }
         self.size += line.len() as u64;
         Ok(())
     }
@@ -343,6 +374,44 @@ mod tests {
         let first: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
         assert_eq!(first["log"], "hello\n");
         assert_eq!(first["stream"], "stdout");
+    }
+
+    #[test]
+    fn records_lost_to_a_full_disk_are_counted_and_noted_once_space_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let mut w = LogWriter::open(&path, 1 << 20, 1).unwrap();
+        w.write_output(Stream::Stdout, b"before\n").unwrap();
+        let live = std::mem::replace(&mut w.file, OpenOptions::new().append(true).open("/dev/full").unwrap());
+        for i in 0..3 {
+            assert!(w.write_output(Stream::Stdout, format!("lost {i}\n").as_bytes()).is_err());
+        }
+        w.file = live;
+        w.write_output(Stream::Stdout, b"after\n").unwrap();
+        w.finish().unwrap();
+        let got: Vec<(Stream, String)> =
+            read(&path, &LogFilter::default()).unwrap().into_iter().map(|e| (e.stream, e.text)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Stream::Stdout, "before\n".to_string()),
+                (Stream::Stderr, "berth: 3 log lines were dropped while the disk was full\n".to_string()),
+                (Stream::Stdout, "after\n".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_note_is_written_at_the_end_when_nothing_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let mut w = LogWriter::open(&path, 1 << 20, 1).unwrap();
+        let live = std::mem::replace(&mut w.file, OpenOptions::new().append(true).open("/dev/full").unwrap());
+        assert!(w.write_output(Stream::Stderr, b"lost\n").is_err());
+        w.file = live;
+        w.finish().unwrap();
+        let texts: Vec<String> = read(&path, &LogFilter::default()).unwrap().into_iter().map(|e| e.text).collect();
+        assert_eq!(texts, ["berth: 1 log line was dropped while the disk was full\n"]);
     }
 
     #[test]

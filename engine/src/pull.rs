@@ -113,22 +113,17 @@ pub(crate) async fn pull(
     if diff_ids.len() != layers.len() {
         return Err(PullError::LayerCount { image, layers: layers.len(), diff_ids: diff_ids.len() }.into());
     }
-    let store_err = |image: &str| {
-        let image = image.to_string();
-        move |source| PullError::Store { image: image.clone(), source }
-    };
     let gc_store = store.clone();
-    let _gc = blocking(&image, move || gc_store.gc_shared_lock()).await?.map_err(store_err(&image))?;
-    store.blobs().put(&resolved.manifest_digest, &resolved.manifest_bytes).map_err(store_err(&image))?;
-    store.blobs().put(&resolved.config_digest, &resolved.config_bytes).map_err(store_err(&image))?;
-
+    let gc = blocking(&image, move || gc_store.gc_shared_lock())
+        .await?
+        .map_err(|source| PullError::Store { image: image.clone(), source })?;
     let chains = chain_ids(&diff_ids);
     let job = Arc::new(PullJob {
         store: store.clone(),
         registry,
         events,
         image: image.clone(),
-        reference: reference.clone(),
+        reference,
         layers,
         diff_ids,
         chains: chains.clone(),
@@ -139,8 +134,26 @@ pub(crate) async fn pull(
         },
         max_attempts: settings.registry_max_attempts,
     });
-    fetch_all_layers(job).await?;
-    record_image(&store, &reference, &resolved, chains).map_err(|source| PullError::Store { image, source }.into())
+    let stored = store_image(job, &resolved).await;
+    if stored.is_err() {
+        // What this pull stored goes with it, so a pull that failed on a full disk gives the space back.
+        drop(gc);
+        let blobs = [resolved.manifest_digest.clone(), resolved.config_digest.clone()];
+        let discard = blocking(&image, move || store.discard_unused(&chains, &blobs)).await?;
+        if let Err(err) = discard {
+            tracing::warn!(%image, %err, "cannot remove what the failed pull stored");
+        }
+    }
+    stored
+}
+
+/// Stores the manifest and config, every layer, then the image row. The caller holds the gc lock shared.
+async fn store_image(job: Arc<PullJob>, resolved: &ResolvedImage) -> Result<Pulled, crate::Error> {
+    let store_err = |source| PullError::Store { image: job.image.clone(), source };
+    job.store.blobs().put(&resolved.manifest_digest, &resolved.manifest_bytes).map_err(store_err)?;
+    job.store.blobs().put(&resolved.config_digest, &resolved.config_bytes).map_err(store_err)?;
+    fetch_all_layers(job.clone()).await?;
+    Ok(record_image(&job.store, &job.reference, resolved, job.chains.clone()).map_err(store_err)?)
 }
 
 fn record_image(
@@ -254,10 +267,20 @@ async fn download_with_retries(job: &PullJob, i: usize) -> Result<(TempDir, Unpa
     let desc = &job.layers[i];
     let mut attempt = 1;
     loop {
-        let dir =
-            job.store.temp_dir("layer").map_err(|source| PullError::Store { image: job.image.clone(), source })?;
+        let dir = job
+            .store
+            .temp_dir("layer")
+            .map(Arc::new)
+            .map_err(|source| PullError::Store { image: job.image.clone(), source })?;
         match download_once(job, i, &dir).await {
-            Ok(report) => return Ok((dir, report)),
+            Ok(report) => {
+                // The unpacker has returned, and its share of the directory with it.
+                let dir = Arc::into_inner(dir).ok_or_else(|| PullError::Task {
+                    image: job.image.clone(),
+                    reason: "the unpacker still holds its work dir".into(),
+                })?;
+                return Ok((dir, report));
+            }
             Err(e) if e.retryable() && attempt < job.max_attempts => {
                 drop(dir);
                 job.progress(desc, LayerProgress::Retrying { attempt, reason: e.to_string() });
@@ -269,8 +292,10 @@ async fn download_with_retries(job: &PullJob, i: usize) -> Result<(TempDir, Unpa
     }
 }
 
-/// One attempt: stream the blob into the unpacker on a blocking thread, hashing as it goes.
-async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackReport, PullError> {
+/// One attempt: stream the blob into the unpacker on a blocking thread, hashing as it goes. The unpacker
+/// holds its own share of the work dir, so a pull aborted midway removes the dir only once the unpacker has
+/// stopped writing into it (removing it under a live unpacker left `tmp/layer-*` behind).
+async fn download_once(job: &PullJob, i: usize, dir: &Arc<TempDir>) -> Result<UnpackReport, PullError> {
     let desc = &job.layers[i];
     let layer = desc.digest().to_string();
     let image = || job.image.clone();
@@ -290,10 +315,10 @@ async fn download_once(job: &PullJob, i: usize, dir: &TempDir) -> Result<UnpackR
     })?;
 
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(32);
-    let dest = dir.path().to_path_buf();
+    let work = dir.clone();
     let opts = job.unpack.clone();
     let unpacker =
-        tokio::task::spawn_blocking(move || layer::unpack(ChannelReader::new(rx), compression, &dest, &opts));
+        tokio::task::spawn_blocking(move || layer::unpack(ChannelReader::new(rx), compression, work.path(), &opts));
 
     let mut hasher = Sha256::new();
     let mut received: u64 = 0;

@@ -75,11 +75,13 @@ impl Engine {
             let id = id.clone();
             move |source| ContainerError::Io { id, action, path, source }
         };
-        std::fs::create_dir_all(exec_dir(&dir)).map_err(io("create", exec_dir(&dir)))?;
+        // On a full disk (the container may have filled it) the space reserve makes room for these small files.
+        let store = self.store();
+        store.with_room(|| std::fs::create_dir_all(exec_dir(&dir))).map_err(io("create", exec_dir(&dir)))?;
         let options_path = exec_options_path(&dir, &exec_id);
         let json =
             serde_json::to_vec(&options).map_err(|e| io("encode", options_path.clone())(std::io::Error::other(e)))?;
-        std::fs::write(&options_path, json).map_err(io("write", options_path.clone()))?;
+        store.with_room(|| std::fs::write(&options_path, &json)).map_err(io("write", options_path.clone()))?;
 
         let root = self.store().root().as_os_str();
         let args = [OsStr::new(EXEC_SUBCOMMAND), root, OsStr::new(&rec.id), OsStr::new(&exec_id)];

@@ -49,10 +49,11 @@ pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready
         Err(f) => return report(&mut ready, f),
     };
     let process_path = exec_dir(&dir).join(format!("{exec_id}.process.json"));
+    let written = || write_process(root, &process_path, &process);
     let result = if options.detach {
-        run_detached(id, &dir, exec_id, &options, &process, &process_path, &mut ready)
+        run_detached(id, &dir, exec_id, &options, written, &process_path, &mut ready)
     } else {
-        run_attached(id, &dir, exec_id, &options, &process, &process_path, &mut ready)
+        run_attached(id, &dir, exec_id, &options, written, &process_path, &mut ready)
     };
     let _ = std::fs::remove_file(&process_path);
     match result {
@@ -121,9 +122,11 @@ fn exec_process(id: &str, spec: &Spec, options: &ExecOptions) -> Result<Process,
     Ok(process)
 }
 
-fn write_process(path: &Path, process: &Process) -> Result<(), Failure> {
+/// Writes the process for libcontainer; on a full disk the state root's space reserve makes room for it.
+fn write_process(root: &Path, path: &Path, process: &Process) -> Result<(), Failure> {
     let json = serde_json::to_vec(process).map_err(fail)?;
-    std::fs::write(path, json).map_err(|e| fail(format!("writing {}: {e}", path.display())))
+    crate::store::reserve::with_room(root, || std::fs::write(path, &json))
+        .map_err(|e| fail(format!("writing {}: {e}", path.display())))
 }
 
 /// Serves the session: waits for the first client, then starts the process and pumps it until it exits.
@@ -132,7 +135,7 @@ fn run_attached(
     dir: &Path,
     exec_id: &str,
     options: &ExecOptions,
-    process: &Process,
+    write_process: impl FnOnce() -> Result<(), Failure>,
     process_path: &Path,
     ready: &mut Option<Ready>,
 ) -> Result<i32, Failure> {
@@ -142,7 +145,7 @@ fn run_attached(
         r.send(&ReadyMessage::Started { pid: std::process::id() as i32 });
     }
     server.wait_for_client(CLIENT_TIMEOUT).map_err(fail)?;
-    let started = write_process(process_path, process).and_then(|()| start(id, dir, exec_id, options, process_path));
+    let started = write_process().and_then(|()| start(id, dir, exec_id, options, process_path));
     let (pid, io) = match started {
         Ok(s) => s,
         Err(f) => {
@@ -159,11 +162,11 @@ fn run_detached(
     dir: &Path,
     exec_id: &str,
     options: &ExecOptions,
-    process: &Process,
+    write_process: impl FnOnce() -> Result<(), Failure>,
     process_path: &Path,
     ready: &mut Option<Ready>,
 ) -> Result<i32, Failure> {
-    write_process(process_path, process)?;
+    write_process()?;
     let (pid, io) = start(id, dir, exec_id, options, process_path)?;
     if let Some(mut r) = ready.take() {
         r.send(&ReadyMessage::Started { pid });

@@ -267,13 +267,16 @@ impl Engine {
         if !rec.status.can_stop() {
             return Ok(rec);
         }
-        self.records().set_stop_requested(&rec.id, true)?;
         let signal = self.stop_signal(&rec)?;
         let timeout = Duration::from_secs(timeout.or(rec.options.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT));
+        // The intent goes first so the restart policy sees it, but the signal goes whether or not it could be
+        // recorded (on a full disk too): a failed record is reported after acting. So in kill and rm -f.
+        let recorded = self.records().set_stop_requested(&rec.id, true);
         send_signal(&rec, signal)?;
         if rec.status == Status::Paused {
             self.thaw(&rec)?;
         }
+        recorded?;
         if let Some(done) = self.wait_inactive(&rec.id, timeout).await? {
             return Ok(done);
         }
@@ -334,13 +337,17 @@ impl Engine {
             Some(s) => parse_signal(s)?,
             None => libc::SIGKILL,
         };
-        if matches!(signal, libc::SIGKILL | libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
-            self.records().set_stop_requested(&rec.id, true)?;
-        }
+        let recorded = match signal {
+            libc::SIGKILL | libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => {
+                self.records().set_stop_requested(&rec.id, true)
+            }
+            _ => Ok(()),
+        };
         send_signal(&rec, signal)?;
         if rec.status == Status::Paused && signal == libc::SIGKILL {
             self.thaw(&rec)?;
         }
+        recorded?;
         Ok(rec)
     }
 
@@ -378,11 +385,12 @@ impl Engine {
             if !force {
                 return Err(ContainerError::RemoveRunning { id: rec.id }.into());
             }
-            self.records().set_stop_requested(&rec.id, true)?;
+            let recorded = self.records().set_stop_requested(&rec.id, true);
             send_signal(&rec, libc::SIGKILL)?;
             if rec.status == Status::Paused {
                 self.thaw(&rec)?;
             }
+            recorded?;
             match self.wait_inactive(&rec.id, Duration::from_secs(30)).await {
                 Ok(Some(done)) => rec = done,
                 Ok(None) => return Err(ContainerError::Timeout { id: rec.id, what: "die" }.into()),

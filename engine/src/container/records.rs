@@ -262,8 +262,10 @@ impl<'a> Records<'a> {
         Ok(self.query("WHERE image_id = ?1", image_id)?.into_iter().map(|r| r.id).collect())
     }
 
-    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, Error> {
-        self.store.conn().execute(sql, params).map_err(|e| self.db(e))
+    /// One write; on a full disk the store's space reserve makes room for it (a container that filled the
+    /// disk must still be stopped, killed and removed).
+    fn exec(&self, sql: &str, params: impl rusqlite::Params + Copy) -> Result<usize, Error> {
+        self.store.with_room(|| self.store.conn().execute(sql, params)).map_err(|e| self.db(e))
     }
 
     pub(crate) fn set_monitor(&self, id: &str, monitor_pid: i32, monitor_start: u64) -> Result<(), Error> {

@@ -41,6 +41,51 @@ impl Store {
         Ok(report)
     }
 
+    /// Gives back what a failed pull stored that no image uses: its layers (top first, each unless an image
+    /// or a layer above names it) and its manifest and config blobs, so a pull that failed on a full disk
+    /// leaves the space as it found it. Done only when no other pull runs (the exclusive gc lock, not waited
+    /// for): another pull may be about to record an image on the same layers.
+    pub fn discard_unused(&self, chains: &[String], blobs: &[String]) -> Result<(), StoreError> {
+        let Some(_gc) = super::lock::try_exclusive(&self.lock_path("gc"))? else {
+            return Ok(());
+        };
+        for chain in chains.iter().rev() {
+            let used: bool = self
+                .conn()
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM image_layers WHERE chain_id = ?1)
+                         OR EXISTS (SELECT 1 FROM layers WHERE parent = ?1)",
+                    [chain],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.db_err(e))?;
+            if used {
+                continue;
+            }
+            // The directory first: on a full disk, removing it is what makes room to write the row's deletion.
+            let dir = self.layer_dir(chain);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io {
+                    op: "remove layer",
+                    path: dir,
+                    source,
+                })?;
+            }
+            self.with_room(|| self.conn().execute("DELETE FROM layers WHERE chain_id = ?1", [chain]))
+                .map_err(|e| self.db_err(e))?;
+        }
+        for digest in blobs {
+            let kept: bool = self
+                .conn()
+                .query_row("SELECT EXISTS (SELECT 1 FROM image_blobs WHERE digest = ?1)", [digest], |r| r.get(0))
+                .map_err(|e| self.db_err(e))?;
+            if !kept {
+                self.blobs().remove(digest)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes layers and blobs that no image references. The caller holds the exclusive gc lock, so no
     /// pull is between committing a layer and recording the image that uses it.
     pub(super) fn delete_unreferenced(&self) -> Result<u64, StoreError> {

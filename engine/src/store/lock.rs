@@ -35,6 +35,16 @@ pub fn exclusive(path: &Path) -> Result<LockGuard, StoreError> {
     Ok(LockGuard { file })
 }
 
+/// The exclusive lock on `path` if no one holds it now; None otherwise.
+pub fn try_exclusive(path: &Path) -> Result<Option<LockGuard>, StoreError> {
+    let file = open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(LockGuard { file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { op: "lock", path: path.into(), source }),
+    }
+}
+
 /// Blocks until a shared lock on `path` is held.
 pub fn shared(path: &Path) -> Result<LockGuard, StoreError> {
     let file = open(path)?;

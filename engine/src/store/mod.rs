@@ -6,6 +6,7 @@
 //! ROOT/layers/<hex>/       one unpacked layer per chain id, an overlay lowerdir
 //! ROOT/tmp/                work in progress, named by owner pid; removed when that pid is gone
 //! ROOT/locks/              flock files: one per layer, plus `gc` (pulls share it, prune takes it alone)
+//! ROOT/reserve             space set aside for state writes on a full disk (see [`reserve`])
 //! ```
 //! A thing is present only once its metadata row exists; files without rows are leftovers of a crash.
 
@@ -14,6 +15,7 @@ mod gc;
 mod images;
 mod layers;
 pub mod lock;
+pub(crate) mod reserve;
 pub(crate) mod schema;
 
 use std::path::{Path, PathBuf};
@@ -86,6 +88,7 @@ impl Store {
         drop(opening);
         let store = Store { blobs: BlobStore::new(&root), root, db_path, conn: Mutex::new(conn) };
         store.clean_stale_tmp();
+        reserve::ensure(&store.root);
         Ok(store)
     }
 
@@ -116,17 +119,26 @@ impl Store {
         StoreError::Db { path: self.db_path.clone(), source }
     }
 
-    /// Runs `f` in an IMMEDIATE transaction, so concurrent writers queue instead of failing midway.
+    /// Runs `f` in an IMMEDIATE transaction, so concurrent writers queue instead of failing midway; on a
+    /// full disk the space reserve is released and the transaction run again.
     pub fn write_tx<T>(
         &self,
-        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
+        mut f: impl FnMut(&rusqlite::Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn();
-        let tx =
-            conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.db_err(e))?;
-        let out = f(&tx)?;
-        tx.commit().map_err(|e| self.db_err(e))?;
-        Ok(out)
+        self.with_room(|| {
+            let mut conn = self.conn();
+            let tx =
+                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.db_err(e))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(|e| self.db_err(e))?;
+            Ok(out)
+        })
+    }
+
+    /// Runs a write to the state root; when it fails for want of space, releases the space reserve and runs
+    /// it once more (see [`reserve`]).
+    pub(crate) fn with_room<T, E: reserve::DiskFull>(&self, write: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+        reserve::with_room(&self.root, write)
     }
 
     pub fn lock_path(&self, name: &str) -> PathBuf {
