@@ -40,7 +40,11 @@ static ENVS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0)
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::Builder::new().prefix("berth-ctr-").tempdir().expect("temp root");
+        Env::in_dir(tempfile::Builder::new().prefix("berth-ctr-").tempdir().expect("temp root"))
+    }
+
+    /// An Env whose state root is `dir` (a test that needs the root on a filesystem of its own).
+    pub fn in_dir(dir: tempfile::TempDir) -> Env {
         let n = ENVS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pid = std::process::id();
         let (bridge, table) = (format!("bc{}x{n}", pid % 100_000), format!("berth_c{pid}_{n}"));
@@ -60,6 +64,11 @@ impl Env {
 
     pub fn root(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The local registry the busybox image came from.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
