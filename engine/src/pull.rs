@@ -5,7 +5,7 @@
 //! unpacking into a work dir, hashing both the compressed bytes (blob digest) and the tar (diffID) →
 //! wait for the parent layer → link hardlinks that point into lower layers → rename into place and
 //! record. The image row is written last, so a pull cut short at any moment leaves no image visible, and
-//! the layers it finished are reused by the next pull.
+//! the layers a killed pull finished are reused by the next one; a pull that fails removes what it stored.
 
 use std::io::Read;
 use std::path::PathBuf;
