@@ -16,7 +16,7 @@ mod workload;
 pub(crate) use workload::Workload;
 
 pub use caps::{DEFAULT_CAPABILITIES, parse_capability};
-pub use options::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
+pub use options::{RestartPolicy, RunOptions, SeccompChoice, check_env, parse_cpus, parse_memory};
 pub use rootfs::{Rootfs, is_mounted};
 pub use seccomp::{DEFAULT_PROFILE, SeccompProfile};
 pub use spec::{SpecInput, build_spec, effective_command, find_init_binary, privileged_capabilities, resolve_user_in};
