@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     // The TUI owns the terminal: its diagnostics go to a file in the state root instead of over the screen.
     match args.command.is_none().then(|| tui_log_file(&args)).flatten() {
         Some(file) => logs.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),
-        None => logs.with_writer(std::io::stderr).init(),
+        None => logs.with_ansi(colour_stderr()).with_writer(std::io::stderr).init(),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -38,6 +38,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Colours only for a person reading a terminal, and not when NO_COLOR is set (https://no-color.org): a
+/// pipe or a log file gets plain text.
+fn colour_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// `ROOT/tui.log`, appended to; None when it cannot be opened (diagnostics then go to stderr).

@@ -115,7 +115,7 @@ pub struct RunFlags {
     #[arg(long)]
     rm: bool,
     /// Set environment variables (KEY=VALUE, or KEY to copy it from this environment)
-    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = env_flag)]
     env: Vec<String>,
     /// Read environment variables from a file of KEY=VALUE lines
     #[arg(long, value_name = "FILE")]
@@ -132,11 +132,11 @@ pub struct RunFlags {
     /// Container host name
     #[arg(long)]
     hostname: Option<String>,
-    /// Memory limit (e.g. 512m, 1g)
-    #[arg(short, long)]
+    /// Memory limit (e.g. 512m, 1g; 0 for none)
+    #[arg(short, long, allow_negative_numbers = true)]
     memory: Option<String>,
-    /// Number of CPUs (e.g. 0.5)
-    #[arg(long)]
+    /// Number of CPUs (e.g. 0.5; 0 for no limit)
+    #[arg(long, allow_negative_numbers = true)]
     cpus: Option<String>,
     /// Tune container pids limit (-1 for unlimited)
     #[arg(long, allow_hyphen_values = true)]
@@ -159,9 +159,9 @@ pub struct RunFlags {
     /// Restart policy: no, on-failure[:N], always, unless-stopped
     #[arg(long, default_value = "no")]
     restart: String,
-    /// Seconds to wait for the stop signal before SIGKILL
-    #[arg(long)]
-    stop_timeout: Option<u64>,
+    /// Seconds to wait for the stop signal before SIGKILL (-1: wait however long it takes)
+    #[arg(long, allow_negative_numbers = true)]
+    stop_timeout: Option<i64>,
     /// Signal to stop the container
     #[arg(long)]
     stop_signal: Option<String>,
@@ -223,9 +223,9 @@ pub struct NamesArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time", alias = "timeout")]
-    time: Option<u64>,
+    /// Seconds to wait before killing the container (-1: wait however long it takes)
+    #[arg(short = 't', long = "time", alias = "timeout", allow_negative_numbers = true)]
+    time: Option<i64>,
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }
@@ -431,7 +431,12 @@ fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<
     let mut env = Vec::new();
     for file in &flags.env_file {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading env file {}", file.display()))?;
-        env.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).filter_map(env_entry));
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            if line.starts_with('=') {
+                bail!("invalid env file {}: no variable name on line {line:?}", file.display());
+            }
+            env.extend(env_entry(line));
+        }
     }
     env.extend(flags.env.iter().map(String::as_str).filter_map(env_entry));
     let mut seccomp = SeccompChoice::Default;
@@ -475,8 +480,8 @@ fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<
         workdir: flags.workdir,
         user: flags.user,
         hostname: flags.hostname,
-        memory: flags.memory.as_deref().map(parse_memory).transpose()?,
-        cpus: flags.cpus.as_deref().map(parse_cpus).transpose()?,
+        memory: flags.memory.as_deref().map(parse_memory).transpose()?.flatten(),
+        cpus: flags.cpus.as_deref().map(parse_cpus).transpose()?.flatten(),
         pids_limit: flags.pids_limit.filter(|p| *p > 0),
         read_only: flags.read_only,
         cap_add: flags.cap_add,
@@ -500,6 +505,13 @@ fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<
         open_stdin: flags.interactive,
     };
     Ok((flags.name, options))
+}
+
+/// `-e`'s value as Docker checks it: an entry must name a variable (`=value` does not).
+pub(super) fn env_flag(text: &str) -> Result<String, String> {
+    berth_engine::runtime::check_env(text)
+        .map(|()| text.to_string())
+        .map_err(|_| format!("invalid environment variable: {text}"))
 }
 
 /// `KEY=VALUE` as is; a bare `KEY` takes this process's value, or is dropped when unset (as Docker does).

@@ -18,7 +18,7 @@ pub struct ExecArgs {
     #[arg(short, long)]
     pub(super) detach: bool,
     /// Set environment variables (KEY=VALUE, or KEY to copy it from this environment)
-    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = super::container::env_flag)]
     pub(super) env: Vec<String>,
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]

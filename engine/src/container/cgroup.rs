@@ -58,6 +58,11 @@ impl Cgroup {
         oom_kills(Path::new(CGROUP_ROOT), &self.path()) > 0
     }
 
+    /// The container's pids limit when it has as many processes as that (a fork inside fails with EAGAIN).
+    pub(crate) fn pids_limit_reached(&self) -> Option<u64> {
+        pids_at_limit(Path::new(CGROUP_ROOT), &self.path())
+    }
+
     /// Removes the cgroup (after the container's processes are gone); one already gone is fine.
     ///
     /// A container with a writable cgroupfs (`--privileged`) may have made sub-cgroups, and a cgroup
@@ -113,6 +118,16 @@ fn remove_children(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `pids.max` when `pids.current` has reached it, v2 (`root/<path>`) or v1 (`root/pids/<path>`).
+fn pids_at_limit(root: &Path, path: &str) -> Option<u64> {
+    let rel = path.trim_start_matches('/');
+    [root.join(rel), root.join("pids").join(rel)].iter().find_map(|dir| {
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok()?.trim().parse::<u64>().ok();
+        let (max, current) = (read("pids.max")?, read("pids.current")?);
+        (current >= max).then_some(max)
+    })
+}
+
 /// The `oom_kill` counter: v2 `memory.events`, v1 `memory/<path>/memory.oom_control` (kernels ≥ 4.13).
 fn oom_kills(root: &Path, path: &str) -> u64 {
     let rel = path.trim_start_matches('/');
@@ -162,6 +177,27 @@ mod tests {
         let left: Vec<_> = std::fs::read_dir(&own).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, ["memory.limit_in_bytes"]);
         remove_children(&root.path().join("memory/berth/none")).unwrap();
+    }
+
+    #[test]
+    fn pids_limit_reached_v1_and_v2_trees() {
+        let v1 = tempfile::tempdir().unwrap();
+        let dir = v1.path().join("pids/berth/c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pids.max"), "4\n").unwrap();
+        std::fs::write(dir.join("pids.current"), "4\n").unwrap();
+        assert_eq!(pids_at_limit(v1.path(), "/berth/c1"), Some(4));
+        std::fs::write(dir.join("pids.current"), "3\n").unwrap();
+        assert_eq!(pids_at_limit(v1.path(), "/berth/c1"), None);
+
+        let v2 = tempfile::tempdir().unwrap();
+        let dir = v2.path().join("berth/c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pids.max"), "max\n").unwrap();
+        std::fs::write(dir.join("pids.current"), "9\n").unwrap();
+        assert_eq!(pids_at_limit(v2.path(), "/berth/c1"), None, "no limit is never reached");
+        std::fs::write(dir.join("pids.max"), "9\n").unwrap();
+        assert_eq!(pids_at_limit(v2.path(), "/berth/c1"), Some(9));
     }
 
     #[test]

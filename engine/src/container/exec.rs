@@ -68,6 +68,10 @@ impl Engine {
         if options.cmd.is_empty() {
             return Err(SessionError::Exec { id: rec.id, message: "no command given".into(), exit_code: 125 });
         }
+        if let Some(bad) = options.env.iter().find(|e| crate::runtime::check_env(e).is_err()) {
+            let message = format!("invalid environment variable: {bad}");
+            return Err(SessionError::Exec { id: rec.id, message, exit_code: 125 });
+        }
         let dir = rec.dir(self.store().root());
         let exec_id: String = super::names::new_id().chars().take(16).collect();
         let id = rec.id.clone();

@@ -16,7 +16,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use super::exec::{ExecOptions, exec_dir, exec_options_path, exec_socket_path};
 use super::{Records, Status};
 use crate::monitor::{Ready, ReadyMessage, STATE_ROOT};
-use crate::runtime::Workload;
+use crate::runtime::{ExecReport, Workload};
 use crate::session::ConsoleSocket;
 use crate::session::server::{ProcessIo, Server, serve, set_window_size};
 use crate::store::Store;
@@ -81,6 +81,8 @@ fn prepare(root: &Path, id: &str, dir: &Path, options_path: &Path) -> Result<(Ex
         serde_json::from_slice(&text).map_err(|e| fail(format!("parsing {}: {e}", options_path.display())))?;
     let spec = Spec::load(dir.join("config.json")).map_err(|e| fail(format!("loading the spec of {id}: {e}")))?;
     let process = exec_process(id, &spec, &options)?;
+    let (args, env) = (process.args().as_deref().unwrap_or_default(), process.env().as_deref().unwrap_or_default());
+    crate::runtime::check_exec_size(id, args, env).map_err(fail)?;
     Ok((options, process))
 }
 
@@ -189,10 +191,11 @@ fn start(
     };
     let spec = Spec::load(dir.join("config.json")).map_err(|e| fail(format!("loading the spec of {id}: {e}")))?;
     let seccomp = if options.privileged { None } else { spec.linux().as_ref().and_then(|l| l.seccomp().clone()) };
+    let report = ExecReport::new().map_err(|e| fail(format!("creating the exec report pipe: {e}")))?;
     let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(STATE_ROOT)
         .map_err(failed)?
-        .with_executor(Workload { seccomp });
+        .with_executor(Workload { seccomp, report: report.fd() });
     let console_path = exec_dir(dir).join(format!("{exec_id}.console.sock"));
     let (builder, console, pipes) = if options.tty {
         let console = ConsoleSocket::bind(&console_path).map_err(|e| fail(format!("console socket: {e}")))?;
@@ -210,15 +213,21 @@ fn start(
         let io = ProcessIo::Pipes { stdout: out_r.into(), stderr: err_r.into(), stdin: stdin_w };
         (builder.with_stdin(stdin).with_stdout(out_w).with_stderr(err_w), None, Some(io))
     };
-    let pid = builder
-        .validate_id()
-        .map_err(failed)?
-        .as_tenant()
-        .with_process(Some(process_path))
-        .with_detach(true)
-        .build()
-        .map_err(failed)?
-        .as_raw();
+    let built =
+        builder.validate_id().map_err(failed)?.as_tenant().with_process(Some(process_path)).with_detach(true).build();
+    // libcontainer says only "failed to execute workload" or "failed to launch init process": say why.
+    let pid = match (built, report.outcome()) {
+        (Ok(pid), None) => pid.as_raw(),
+        (_, Some(exec)) => return Err(Failure { message: exec.message, exit_code: exec.exit_code }),
+        (Err(e), None) => match super::Cgroup::for_container(id).pids_limit_reached() {
+            Some(limit) => {
+                return Err(fail(format!(
+                    "cannot start a process in container {id}: its pids limit ({limit}) is reached"
+                )));
+            }
+            None => return Err(failed(e)),
+        },
+    };
     let io = match (console, pipes) {
         (Some(console), _) => {
             let master =

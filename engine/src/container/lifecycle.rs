@@ -20,7 +20,7 @@ use crate::{Engine, Error};
 const POLL: Duration = Duration::from_millis(20);
 
 /// Docker's default seconds between the stop signal and SIGKILL.
-const DEFAULT_STOP_TIMEOUT: u64 = 10;
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
 /// What `create` needs: an image already in the store, an optional name, the run options.
 #[derive(Debug, Clone, Default)]
@@ -106,6 +106,7 @@ pub fn parse_signal(text: &str) -> Result<i32, ContainerError> {
 
 /// Checks what can be checked before anything is stored, so a bad `run` leaves nothing behind.
 fn validate(options: &RunOptions) -> Result<(), Error> {
+    options.validate()?;
     for cap in options.cap_add.iter().chain(&options.cap_drop) {
         if !cap.eq_ignore_ascii_case("ALL") {
             parse_capability(cap)?;
@@ -261,14 +262,16 @@ impl Engine {
         Ok(BufReader::new(reader))
     }
 
-    /// `berth stop`: the stop signal, then SIGKILL after the timeout. Stopping a stopped container is fine.
-    pub async fn stop_container(&self, name_or_id: &str, timeout: Option<u64>) -> Result<ContainerRecord, Error> {
+    /// `berth stop`: the stop signal, then SIGKILL after the timeout (seconds; negative: wait however long it
+    /// takes, as Docker does). Stopping a stopped container is fine.
+    pub async fn stop_container(&self, name_or_id: &str, timeout: Option<i64>) -> Result<ContainerRecord, Error> {
         let rec = self.container(name_or_id)?;
         if !rec.status.can_stop() {
             return Ok(rec);
         }
         let signal = self.stop_signal(&rec)?;
-        let timeout = Duration::from_secs(timeout.or(rec.options.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT));
+        let seconds = timeout.or(rec.options.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let timeout = u64::try_from(seconds).map_or(Duration::MAX, Duration::from_secs);
         // The intent goes first so the restart policy sees it, but the signal goes whether or not it could be
         // recorded (on a full disk too): a failed record is reported after acting. So in kill and rm -f.
         let recorded = self.records().set_stop_requested(&rec.id, true);
@@ -308,9 +311,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Polls until the container is no longer active; `None` on timeout. A removed container counts as done.
+    /// Polls until the container is no longer active; `None` on timeout (a timeout past the clock's range
+    /// never comes). A removed container counts as done.
     async fn wait_inactive(&self, id: &str, timeout: Duration) -> Result<Option<ContainerRecord>, Error> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             match self.container(id) {
                 Ok(rec) if !rec.status.is_active() => return Ok(Some(rec)),
@@ -320,7 +324,7 @@ impl Engine {
                 }
                 Err(e) => return Err(e),
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
             tokio::time::sleep(POLL).await;
@@ -373,7 +377,7 @@ impl Engine {
     }
 
     /// `berth restart`: stop (if running), then start.
-    pub async fn restart_container(&self, name_or_id: &str, timeout: Option<u64>) -> Result<StartOutcome, Error> {
+    pub async fn restart_container(&self, name_or_id: &str, timeout: Option<i64>) -> Result<StartOutcome, Error> {
         let rec = self.stop_container(name_or_id, timeout).await?;
         self.start_container(&rec.id).await
     }

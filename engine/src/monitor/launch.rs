@@ -16,6 +16,7 @@ use super::prepare::Bundle;
 use super::{MonitorError, STATE_ROOT};
 use crate::container::ContainerRecord;
 use crate::network::Networks;
+use crate::runtime::{ExecReport, Workload};
 use crate::session::server::ProcessIo;
 
 /// A started container and the monitor's ends of its stdio.
@@ -38,11 +39,12 @@ pub(super) fn launch(
         source,
     };
     std::fs::create_dir_all(STATE_ROOT).map_err(|e| io_err("create runtime state dir", e))?;
-    let failed = |err: libcontainer::error::LibcontainerError| classify(&err, &bundle.executable);
+    let failed = |err: libcontainer::error::LibcontainerError| explain(rec, classify(&err, &bundle.executable));
+    let report = ExecReport::new().map_err(|e| io_err("create the exec report pipe", e))?;
     let builder = ContainerBuilder::new(rec.id.clone(), SyscallType::default())
         .with_root_path(STATE_ROOT)
         .map_err(failed)?
-        .with_executor(crate::runtime::Workload::default());
+        .with_executor(Workload { seccomp: None, report: report.fd() });
     let (builder, io) = if rec.options.tty {
         let console = crate::session::ConsoleSocket::bind(&dir.join("console.sock"))
             .map_err(|e| io_err("listen on console socket", e))?;
@@ -87,6 +89,11 @@ pub(super) fn launch(
         let _ = container.delete(true);
         return Err(failed(err));
     }
+    // Started means the command runs, as in Docker: one that cannot be exec'd is a failed start.
+    if let Some(failure) = report.outcome() {
+        let _ = container.delete(true);
+        return Err(MonitorError::Launch { message: failure.message, exit_code: failure.exit_code });
+    }
     let Some(pid) = container.pid() else {
         let _ = container.delete(true);
         return Err(MonitorError::Launch { message: "container started without a pid".into(), exit_code: 125 });
@@ -102,6 +109,29 @@ enum Stdio {
     Pipes(ProcessIo),
     Tty(crate::session::ConsoleSocket),
 }
+
+/// What libcontainer cannot say: its init process could not be forked because the container's pids limit
+/// leaves no room for the two processes starting a container takes (the runtime's and the command).
+fn explain(rec: &ContainerRecord, err: MonitorError) -> MonitorError {
+    match (&err, rec.options.pids_limit) {
+        (MonitorError::Launch { message, exit_code }, Some(limit))
+            if limit < MIN_PIDS_TO_START && message.contains("failed to launch init process") =>
+        {
+            MonitorError::Launch {
+                message: format!(
+                    "the pids limit of container {} ({limit}) is too low to start its process: starting takes \
+                     {MIN_PIDS_TO_START} (use --pids-limit {MIN_PIDS_TO_START} or more, or -1 for no limit)",
+                    rec.id
+                ),
+                exit_code: *exit_code,
+            }
+        }
+        _ => err,
+    }
+}
+
+/// Processes a container holds while it starts: libcontainer's intermediate process and the init.
+const MIN_PIDS_TO_START: i64 = 2;
 
 /// Turns libcontainer's failure into Docker's message and exit code for the common cases.
 pub(crate) fn classify(err: &dyn std::error::Error, executable: &str) -> MonitorError {

@@ -42,6 +42,10 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
     mounts.extend(crate::volume::oci_mounts(store.root(), rec, &rootfs.merged).map_err(volume_err)?);
     spec.set_mounts(Some(mounts));
     let process = spec.process().as_ref();
+    if let Some(p) = process {
+        let (args, env) = (p.args().as_deref().unwrap_or_default(), p.env().as_deref().unwrap_or_default());
+        crate::runtime::check_exec_size(&rec.id, args, env)?;
+    }
     // Docker creates a missing working directory; do it inside the rootfs, never through its symlinks.
     if let Some(cwd) = process.map(|p| p.cwd().to_string_lossy().into_owned()) {
         crate::runtime::create_dir_in_root(&rootfs.merged, &cwd)?;

@@ -13,10 +13,10 @@ mod spec;
 mod user;
 mod workload;
 
-pub(crate) use workload::Workload;
+pub(crate) use workload::{ExecReport, Workload, check_exec_size};
 
 pub use caps::{DEFAULT_CAPABILITIES, parse_capability};
-pub use options::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
+pub use options::{RestartPolicy, RunOptions, SeccompChoice, check_env, parse_cpus, parse_memory};
 pub use rootfs::{Rootfs, is_mounted};
 pub use seccomp::{DEFAULT_PROFILE, SeccompProfile};
 pub use spec::{SpecInput, build_spec, effective_command, find_init_binary, privileged_capabilities, resolve_user_in};
@@ -57,6 +57,8 @@ pub enum RuntimeError {
     },
     #[error("rootfs of container {id} needs at least one image layer")]
     NoLayers { id: String },
+    #[error("the command's arguments and environment are too large for the kernel ({reason})")]
+    ExecTooLarge { id: String, reason: String },
 }
 
 impl RuntimeError {

@@ -39,8 +39,8 @@ pub struct RunOptions {
     pub restart: RestartPolicy,
     /// `--rm`: remove the container once it exits.
     pub auto_remove: bool,
-    /// Seconds between the stop signal and SIGKILL; Docker's default is 10.
-    pub stop_timeout: Option<u64>,
+    /// Seconds between the stop signal and SIGKILL; Docker's default is 10, a negative value waits forever.
+    pub stop_timeout: Option<i64>,
     /// Overrides the image's StopSignal.
     pub stop_signal: Option<String>,
     /// `--network`: a network name or id, `host` or `none`; None joins the default bridge.
@@ -62,6 +62,31 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Refuses what Docker refuses at create time: environment entries without a name and limits out of
+    /// range (options from the CLI were parsed by [`parse_memory`] and [`parse_cpus`]; others may not be).
+    pub fn validate(&self) -> Result<(), RuntimeError> {
+        for entry in &self.env {
+            check_env(entry)?;
+        }
+        if let Some(cpus) = self.cpus {
+            check_cpus(cpus, host_cpus()).map_err(|reason| RuntimeError::InvalidOption {
+                option: "--cpus",
+                value: cpus.to_string(),
+                reason,
+            })?;
+        }
+        if let Some(memory) = self.memory
+            && !(MIN_MEMORY..=max_memory()).contains(&memory)
+        {
+            return Err(RuntimeError::InvalidOption {
+                option: "--memory",
+                value: memory.to_string(),
+                reason: format!("the limit must be from 6MB to {} bytes", max_memory()),
+            });
+        }
+        Ok(())
+    }
+
     /// How the container is networked: `--network`, `--network-alias`, `-p`, `-P` (ports of the image's
     /// ExposedPorts), and the networks added by `network connect`.
     pub fn network_mode(&self, image: &ImageConfiguration) -> Result<NetworkMode, NetworkError> {
@@ -164,49 +189,116 @@ impl RestartPolicy {
     }
 }
 
-/// Parses Docker's memory sizes: `512m`, `1g`, `1048576`, `64k`, `1.5g`.
-pub fn parse_memory(text: &str) -> Result<i64, RuntimeError> {
-    let invalid = |reason: &str| RuntimeError::InvalidOption {
-        option: "--memory",
-        value: text.to_string(),
-        reason: reason.to_string(),
-    };
+/// Refuses an environment entry without a variable name (`=value`), as Docker's `-e` does.
+pub fn check_env(entry: &str) -> Result<(), RuntimeError> {
+    match entry.split_once('=').map_or(entry, |(key, _)| key) {
+        "" => Err(RuntimeError::InvalidOption {
+            option: "--env",
+            value: entry.to_string(),
+            reason: format!("invalid environment variable: {entry}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Parses Docker's memory sizes (`512m`, `1g`, `1.5GiB`, `1048576`, `64k`); `0` means no limit, as in Docker.
+pub fn parse_memory(text: &str) -> Result<Option<i64>, RuntimeError> {
+    let invalid = |reason: String| RuntimeError::InvalidOption { option: "--memory", value: text.to_string(), reason };
     let lower = text.trim().to_ascii_lowercase();
     let lower = lower.strip_suffix('b').unwrap_or(&lower);
     let (number, unit) = match lower.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((at, _)) => lower.split_at(at),
         None => (lower, ""),
     };
-    let multiplier: f64 = match unit {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(invalid("unknown unit; use b, k, m, g or t")),
+    let shift = match unit.strip_suffix('i').filter(|u| !u.is_empty()).unwrap_or(unit) {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => return Err(invalid("unknown unit; use b, k, m, g, t or p".into())),
     };
-    let value: f64 = number.parse().map_err(|_| invalid("not a number"))?;
-    if !value.is_finite() || value <= 0.0 {
-        return Err(invalid("must be a positive size"));
+    let number = number.trim_end();
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(invalid("not a size: expected a number and an optional unit such as 512m or 1g".into()));
     }
-    let bytes = (value * multiplier) as i64;
+    let value: f64 = number.parse().map_err(|_| invalid("not a number".into()))?;
+    // Exact for whole numbers; a fraction goes through f64 like Docker's own parser.
+    let bytes = match number.parse::<u128>() {
+        Ok(whole) => whole.checked_shl(shift).unwrap_or(u128::MAX),
+        Err(_) => (value * (1u64 << shift) as f64) as u128,
+    };
+    if bytes == 0 {
+        return Ok(None);
+    }
     // The kernel refuses limits this small, and Docker does too.
-    if bytes < 6 * 1024 * 1024 {
-        return Err(invalid("minimum memory limit allowed is 6MB"));
+    if bytes < MIN_MEMORY as u128 {
+        return Err(invalid("Minimum memory limit allowed is 6MB".into()));
     }
-    Ok(bytes)
+    let max = max_memory();
+    if bytes > max as u128 {
+        // Written to the cgroup, a larger value is silently capped to "unlimited" by the kernel.
+        return Err(invalid(format!(
+            "larger than the kernel's largest memory limit ({max} bytes, about 8 EiB); use 0 for no limit"
+        )));
+    }
+    Ok(Some(bytes as i64))
 }
 
-/// Parses `--cpus`: a positive number of CPUs.
-pub fn parse_cpus(text: &str) -> Result<f64, RuntimeError> {
-    match text.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 4096.0 => Ok(v),
-        _ => Err(RuntimeError::InvalidOption {
+/// Docker's (and the kernel's) smallest memory limit: 6 MiB.
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+/// The kernel's largest memory limit in bytes: its page counters hold at most `LONG_MAX / PAGE_SIZE` pages.
+fn max_memory() -> i64 {
+    // SAFETY: sysconf reads a constant of the running kernel.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page = if page > 0 { page as i64 } else { 4096 };
+    i64::MAX / page * page
+}
+
+/// Parses `--cpus`: a number of CPUs from 0.01 to the host's count; `0` means no limit, as in Docker.
+pub fn parse_cpus(text: &str) -> Result<Option<f64>, RuntimeError> {
+    let value =
+        text.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| RuntimeError::InvalidOption {
             option: "--cpus",
             value: text.to_string(),
-            reason: "expected a positive number of CPUs such as 0.5 or 2".to_string(),
-        }),
+            reason: "expected a number of CPUs such as 0.5 or 2".to_string(),
+        })?;
+    if value == 0.0 {
+        return Ok(None);
     }
+    check_cpus(value, host_cpus()).map_err(|reason| RuntimeError::InvalidOption {
+        option: "--cpus",
+        value: text.to_string(),
+        reason,
+    })?;
+    Ok(Some(value))
+}
+
+/// Docker's range for NanoCPUs: under 0.01 CPU the CFS quota falls below the kernel's 1 ms minimum (and
+/// berth would silently run without a limit); more than the host has can never be used.
+fn check_cpus(cpus: f64, host: usize) -> Result<(), String> {
+    let nanos = (cpus * 1e9).round();
+    if nanos < 1e7 || nanos > host as f64 * 1e9 {
+        return Err(format!("Range of CPUs is from 0.01 to {host}.00, as there are only {host} CPUs available"));
+    }
+    Ok(())
+}
+
+/// The CPUs this process may run on, as Docker counts them (its Go runtime reads the affinity mask).
+fn host_cpus() -> usize {
+    // SAFETY: sched_getaffinity fills the zeroed set it is given, whose size it is told.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            let count = libc::CPU_COUNT(&set);
+            if count > 0 {
+                return count as usize;
+            }
+        }
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[cfg(test)]
@@ -239,21 +331,67 @@ mod tests {
 
     #[test]
     fn memory_sizes() {
-        assert_eq!(parse_memory("512m").unwrap(), 512 * 1024 * 1024);
-        assert_eq!(parse_memory("1G").unwrap(), 1024 * 1024 * 1024);
-        assert_eq!(parse_memory("10485760").unwrap(), 10 * 1024 * 1024);
-        assert_eq!(parse_memory("1.5g").unwrap(), 1536 * 1024 * 1024);
+        assert_eq!(parse_memory("512m").unwrap(), Some(512 * 1024 * 1024));
+        assert_eq!(parse_memory("1G").unwrap(), Some(1024 * 1024 * 1024));
+        assert_eq!(parse_memory("1GiB").unwrap(), Some(1024 * 1024 * 1024));
+        assert_eq!(parse_memory("10485760").unwrap(), Some(10 * 1024 * 1024));
+        assert_eq!(parse_memory("1.5g").unwrap(), Some(1536 * 1024 * 1024));
+        assert_eq!(parse_memory("2p").unwrap(), Some(2 << 50));
         assert!(parse_memory("1k").is_err());
         assert!(parse_memory("lots").is_err());
         assert!(parse_memory("-5m").is_err());
         assert!(parse_memory("5x").is_err());
+        assert!(parse_memory("g").is_err());
+    }
+
+    #[test]
+    fn memory_zero_is_unlimited_and_the_kernel_bounds_the_rest() {
+        assert_eq!(parse_memory("0").unwrap(), None);
+        assert_eq!(parse_memory("0g").unwrap(), None);
+        let small = parse_memory("5m").unwrap_err().to_string();
+        assert!(small.contains("Minimum memory limit allowed is 6MB"), "{small}");
+        for huge in ["99999999999g", "8192p", "9223372036854775807", "99999999999999999999999999999999999999999"] {
+            let err = parse_memory(huge).unwrap_err().to_string();
+            assert!(err.contains("largest memory limit"), "{huge}: {err}");
+        }
+        assert_eq!(parse_memory(&max_memory().to_string()).unwrap(), Some(max_memory()));
+    }
+
+    #[test]
+    fn environment_entries_need_a_name() {
+        assert!(check_env("A=1").is_ok());
+        assert!(check_env("A").is_ok());
+        assert!(check_env("A=").is_ok());
+        let err = check_env("=value").unwrap_err().to_string();
+        assert!(err.contains("invalid environment variable: =value"), "{err}");
+        let opts = RunOptions { env: vec!["OK=1".into(), "=x".into()], ..RunOptions::default() };
+        assert!(opts.validate().is_err());
+        assert!(RunOptions { memory: Some(1024), ..RunOptions::default() }.validate().is_err());
+        assert!(RunOptions { cpus: Some(0.001), ..RunOptions::default() }.validate().is_err());
+        assert!(RunOptions { cpus: Some(0.5), memory: Some(64 << 20), ..RunOptions::default() }.validate().is_ok());
     }
 
     #[test]
     fn cpus() {
-        assert_eq!(parse_cpus("1.5").unwrap(), 1.5);
-        assert!(parse_cpus("0").is_err());
+        assert_eq!(parse_cpus("0.5").unwrap(), Some(0.5));
+        assert_eq!(parse_cpus("0").unwrap(), None);
         assert!(parse_cpus("many").is_err());
+        assert!(parse_cpus("inf").is_err());
+    }
+
+    #[test]
+    fn cpus_range_is_dockers() {
+        assert!(check_cpus(0.01, 2).is_ok());
+        assert!(check_cpus(2.0, 2).is_ok());
+        assert_eq!(
+            check_cpus(0.001, 2).unwrap_err(),
+            "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"
+        );
+        assert!(check_cpus(2.5, 2).is_err());
+        assert!(check_cpus(-1.0, 8).is_err());
+        let host = host_cpus();
+        assert!(parse_cpus(&format!("{}", host + 1)).is_err());
+        assert_eq!(parse_cpus(&host.to_string()).unwrap(), Some(host as f64));
     }
 
     #[test]

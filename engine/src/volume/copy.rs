@@ -151,7 +151,9 @@ impl Engine {
     }
 
     /// `berth cp SRC CONTAINER:DEST`: unpacks the tar `input` at `dest`. An existing directory receives the
-    /// entries; otherwise the tar's top entry becomes `dest` itself (its parent must exist).
+    /// entries; otherwise the tar's top entry becomes `dest` itself (its parent must exist). A symlink at
+    /// `dest` is followed inside the container's root, dangling or not, as Docker does, so the copy lands
+    /// where the link points instead of replacing the link.
     pub fn copy_to_container(&self, container: &str, dest: &str, input: &mut dyn Read) -> Result<(), Error> {
         let rec = self.container(container)?;
         let target = self.copy_target(&rec, dest)?;
@@ -160,13 +162,21 @@ impl Engine {
         if let Some(reason) = target.read_only {
             return Err(fail(io::Error::other(reason)).into());
         }
-        let is_dir = open_in_root(&target.root, &target.path, OFlags::PATH | OFlags::DIRECTORY).is_ok();
+        let path = follow_links(&target.root, &target.path).map_err(fail)?;
+        let is_dir = open_in_root(&target.root, &path, OFlags::PATH | OFlags::DIRECTORY).is_ok();
         let (dir, rename) = if is_dir {
-            (target.path.clone(), None)
+            (path.clone(), None)
         } else {
-            let (parent, base) = split(&target.path);
+            let (parent, base) = split(&path);
             (parent.to_string(), Some(base.to_string()))
         };
+        // The destination's directory must exist (Docker's rule); directories below it are made as needed.
+        open_in_root(&target.root, &dir, OFlags::PATH | OFlags::DIRECTORY)
+            .map_err(|e| match path != clean_path(&target.path) {
+                true => io::Error::new(e.kind(), format!("it is a symlink to {path}, and {dir}: {e}")),
+                false => e,
+            })
+            .map_err(fail)?;
         let mut archive = tar::Archive::new(input);
         // An archive path as the path it gets inside the container.
         let place = |rel: String| match &rename {
@@ -184,6 +194,38 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// How many symlinks a destination may pass through, as the kernel's limit.
+const MAX_SYMLINK_HOPS: usize = 40;
+
+/// `path` with the symlinks at its last component followed inside `root` (absolute targets from the root,
+/// relative ones from the link's directory); a dangling link gives the path it points to. Other failures
+/// are left for the copy itself to report.
+fn follow_links(root: &impl AsFd, path: &str) -> io::Result<String> {
+    let mut path = clean_path(path);
+    for _ in 0..MAX_SYMLINK_HOPS {
+        let (parent, base) = split(&path);
+        if base.is_empty() {
+            return Ok(path);
+        }
+        let Ok(parent_fd) = open_in_root(root, parent, OFlags::PATH | OFlags::DIRECTORY) else {
+            return Ok(path);
+        };
+        match rustix::fs::statat(&parent_fd, base, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink => {
+                let target = rustix::fs::readlinkat(&parent_fd, base, Vec::new())?;
+                let target = String::from_utf8_lossy(target.as_bytes()).into_owned();
+                path = if target.starts_with('/') {
+                    clean_path(&target)
+                } else {
+                    clean_path(&format!("{parent}/{target}"))
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::other(format!("{path}: too many levels of symbolic links")))
 }
 
 /// `/a/b/c` as (`/a/b`, `c`); `/` as (`/`, ``).
@@ -278,6 +320,25 @@ fn names_contents(path: &str) -> bool {
     path == "." || path.ends_with("/.")
 }
 
+/// Directory `dir` inside `root`, made with its missing parents (mode 0755) when the archive does not list
+/// them before their entries, as tar and Docker do.
+fn open_parent(root: &impl AsFd, dir: &str) -> io::Result<OwnedFd> {
+    match open_in_root(root, dir, OFlags::PATH | OFlags::DIRECTORY) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        found => return found,
+    }
+    let mut made = String::from("/");
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        let parent = open_in_root(root, &made, OFlags::PATH | OFlags::DIRECTORY)?;
+        match rustix::fs::mkdirat(&parent, part, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        made = format!("{}/{part}", made.trim_end_matches('/'));
+    }
+    open_in_root(root, dir, OFlags::PATH | OFlags::DIRECTORY)
+}
+
 /// Writes one tar entry at `path` inside `root`: the parent resolved in the root, the entry made relative
 /// to the parent's fd without following a symlink at its name.
 /// `place` turns an archive path into its path in the container (for hardlink targets).
@@ -288,12 +349,21 @@ fn extract<R: Read>(
     place: &dyn Fn(String) -> String,
 ) -> io::Result<()> {
     let (parent, name) = split(path);
-    let parent_fd = open_in_root(root, parent, OFlags::PATH | OFlags::DIRECTORY)?;
+    let parent_fd = open_parent(root, parent)?;
     let mode = Mode::from_raw_mode(entry.header().mode()? & 0o7777);
     match entry.header().entry_type() {
         tar::EntryType::Directory => {
             match rustix::fs::mkdirat(&parent_fd, name, mode) {
-                Ok(()) | Err(Errno::EXIST) => {}
+                Ok(()) => {}
+                Err(Errno::EXIST) => {
+                    // An earlier entry (or the container) left something else at the name: the later entry
+                    // wins, as in tar. A directory already there is kept with its content.
+                    let stat = rustix::fs::statat(&parent_fd, name, AtFlags::SYMLINK_NOFOLLOW)?;
+                    if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+                        rustix::fs::unlinkat(&parent_fd, name, AtFlags::empty())?;
+                        rustix::fs::mkdirat(&parent_fd, name, mode)?;
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -354,6 +424,92 @@ mod tests {
         assert_eq!(clean_relative(b"./x//y/"), Some("x/y".into()));
         assert_eq!(clean_relative(b"../etc/passwd"), None);
         assert_eq!(clean_relative(b"."), None);
+    }
+
+    /// Unpacks `tar_bytes` into `root` at `/` as copy_to_container does for an existing directory.
+    fn unpack(root: &OwnedFd, tar_bytes: &[u8]) -> io::Result<()> {
+        let mut archive = tar::Archive::new(tar_bytes);
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let rel = clean_relative(&entry.path_bytes()).unwrap();
+            extract(root, &format!("/{rel}"), &mut entry, &|r| format!("/{r}"))?;
+        }
+        Ok(())
+    }
+
+    fn link_entry(builder: &mut tar::Builder<&mut Vec<u8>>, path: &str, target: &str) {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_size(0);
+        builder.append_link(&mut header, path, target).unwrap();
+    }
+
+    fn file_entry(builder: &mut tar::Builder<&mut Vec<u8>>, path: &str, data: &[u8]) {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, path, data).unwrap();
+    }
+
+    #[test]
+    fn a_later_entry_replaces_an_earlier_one_at_the_same_path() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("elsewhere")).unwrap();
+        let mut bytes = Vec::new();
+        {
+            let mut builder = tar::Builder::new(&mut bytes);
+            link_entry(&mut builder, "x", "/elsewhere/x");
+            file_entry(&mut builder, "x", b"file wins");
+            link_entry(&mut builder, "d", "/elsewhere");
+            let mut dir = tar::Header::new_gnu();
+            dir.set_entry_type(tar::EntryType::Directory);
+            dir.set_mode(0o755);
+            dir.set_size(0);
+            builder.append_data(&mut dir, "d", io::empty()).unwrap();
+            file_entry(&mut builder, "d/inner", b"in d");
+            builder.finish().unwrap();
+        }
+        unpack(&open_dir(root.path()).unwrap(), &bytes).expect("unpack");
+        let x = root.path().join("x");
+        assert!(std::fs::symlink_metadata(&x).unwrap().is_file(), "the symlink was left at x");
+        assert_eq!(std::fs::read_to_string(&x).unwrap(), "file wins");
+        assert!(!root.path().join("elsewhere/x").exists(), "the file went through the link");
+        assert!(std::fs::symlink_metadata(root.path().join("d")).unwrap().is_dir());
+        assert_eq!(std::fs::read_to_string(root.path().join("d/inner")).unwrap(), "in d");
+        assert!(!root.path().join("elsewhere/inner").exists());
+    }
+
+    #[test]
+    fn entries_without_their_directories_get_them() {
+        let root = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        {
+            let mut builder = tar::Builder::new(&mut bytes);
+            file_entry(&mut builder, "a/b/c", b"deep");
+            builder.finish().unwrap();
+        }
+        unpack(&open_dir(root.path()).unwrap(), &bytes).unwrap();
+        assert_eq!(std::fs::read_to_string(root.path().join("a/b/c")).unwrap(), "deep");
+    }
+
+    #[test]
+    fn destination_links_are_followed_inside_the_root() {
+        let host = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("srv")).unwrap();
+        std::os::unix::fs::symlink("/srv/target", root.path().join("dangling")).unwrap();
+        std::os::unix::fs::symlink("srv", root.path().join("rel")).unwrap();
+        std::os::unix::fs::symlink(host.path().join("x"), root.path().join("out")).unwrap();
+        std::os::unix::fs::symlink("loop", root.path().join("loop")).unwrap();
+        let fd = open_dir(root.path()).unwrap();
+        assert_eq!(follow_links(&fd, "/dangling").unwrap(), "/srv/target");
+        assert_eq!(follow_links(&fd, "/rel").unwrap(), "/srv");
+        assert_eq!(follow_links(&fd, "/srv").unwrap(), "/srv");
+        assert_eq!(follow_links(&fd, "/none/x").unwrap(), "/none/x");
+        // An absolute target names a path of the container, never of the host.
+        assert_eq!(follow_links(&fd, "/out").unwrap(), format!("{}/x", host.path().display()));
+        assert!(follow_links(&fd, "/loop").is_err());
     }
 
     #[test]
