@@ -5,6 +5,8 @@ mod rt;
 mod support;
 
 use rt::{Env, can_run};
+use support::oci::{Image, Platform, busybox_layer};
+use support::registry::PushFormat;
 
 /// Output of a throwaway container.
 fn sh(env: &Env, flags: &[&str], script: &str) -> String {
@@ -59,9 +61,10 @@ fn run_options_shape_the_process() {
     let out = sh(
         &env,
         &["--hostname", "box1", "-e", "GREETING=hi there", "-u", "65534:65534", "-w", "/work/dir", "--label", "a=b"],
-        "echo host=$(hostname); echo env=$GREETING; echo id=$(id -u):$(id -g); echo cwd=$(pwd)",
+        "echo host=$(hostname); echo file=$(cat /etc/hostname); echo env=$GREETING; echo id=$(id -u):$(id -g); \
+         echo cwd=$(pwd)",
     );
-    assert!(out.contains("host=box1"), "{out}");
+    assert!(out.contains("host=box1") && out.contains("file=box1"), "{out}");
     assert!(out.contains("env=hi there"), "{out}");
     assert!(out.contains("id=65534:65534"), "{out}");
     assert!(out.contains("cwd=/work/dir"), "{out}");
@@ -195,4 +198,46 @@ fn run_pulls_a_missing_image() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "pulled\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("Unable to find image"));
     assert!(env.ok(&["images"]).contains("busybox"));
+}
+
+#[test]
+fn etc_hostname_names_the_container_and_can_be_copied_out() {
+    if !can_run("etc_hostname_names_the_container_and_can_be_copied_out") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.ok(&["run", "-d", "--name", "web", "busybox", "sleep", "300"]).trim().to_string();
+    let inside = env.ok(&["exec", "web", "cat", "/etc/hostname"]);
+    assert_eq!(inside, format!("{}\n", &id[..12]), "docker's /etc/hostname holds the short id");
+    // The README's own example.
+    let out = tempfile::tempdir().unwrap();
+    env.ok(&["cp", "web:/etc/hostname", &out.path().to_string_lossy()]);
+    assert_eq!(std::fs::read_to_string(out.path().join("hostname")).unwrap(), inside);
+    env.ok(&["rm", "-f", "web"]);
+}
+
+#[test]
+fn image_prune_all_keeps_what_containers_use() {
+    if !can_run("image_prune_all_keeps_what_containers_use") {
+        return;
+    }
+    let env = Env::new();
+    let other = Image::new(Platform::host(), vec![busybox_layer()], &["true"], "other");
+    let other_ref = env.registry().push_image(&other, "other:1", PushFormat::Oci);
+    env.ok(&["pull", "-q", &other_ref]);
+    env.ok(&["create", "--name", "keeper", "busybox", "true"]);
+    let before = env.ok(&["images", "-q"]);
+    assert_eq!(before.lines().count(), 2, "{before}");
+
+    let pruned = env.ok(&["image", "prune", "-a", "-f"]);
+    assert!(pruned.contains(&format!("untagged: {other_ref}")), "{pruned}");
+    let after = env.ok(&["images", "-q"]);
+    assert_eq!(after.lines().count(), 1, "only the image the container uses stays: {after}");
+    assert!(before.contains(after.trim()), "{before} / {after}");
+    assert!(env.ok(&["images"]).contains("busybox"), "the kept image keeps its tags");
+    // The kept image is whole: its container still runs.
+    env.ok(&["start", "-a", "keeper"]);
+    env.ok(&["rm", "keeper"]);
+    env.ok(&["image", "prune", "-a", "-f"]);
+    assert_eq!(env.ok(&["images", "-q"]), "", "with no container left, -a takes every image");
 }

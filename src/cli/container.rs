@@ -419,7 +419,7 @@ async fn each(names: &[String], op: impl AsyncFn(&str) -> Result<(), Error>) -> 
         match op(name).await {
             Ok(()) => println!("{name}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("Error: {e}");
                 failed = true;
             }
         }
@@ -700,7 +700,7 @@ async fn wait(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
         match engine.wait_container(c).await {
             Ok(code) => println!("{code}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("Error: {e}");
                 failed = true;
             }
         }

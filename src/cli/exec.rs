@@ -96,7 +96,7 @@ pub async fn exec(engine: &Engine, args: ExecArgs) -> anyhow::Result<ExitCode> {
         Ok(Some(session)) => session,
         Ok(None) => return Ok(ExitCode::SUCCESS),
         Err(e) => {
-            eprintln!("Error response from daemon: {e}");
+            eprintln!("Error: {e}");
             return Ok(ExitCode::from(e.exit_code().clamp(0, 255) as u8));
         }
     };

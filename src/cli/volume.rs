@@ -135,7 +135,7 @@ pub fn run(engine: &Engine, cmd: VolumeCommand) -> anyhow::Result<ExitCode> {
                 match engine.volume(name) {
                     Ok(v) => docs.push(inspect_json(&v)),
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e}");
+                        eprintln!("Error: {e}");
                         failed = true;
                     }
                 }
@@ -149,7 +149,7 @@ pub fn run(engine: &Engine, cmd: VolumeCommand) -> anyhow::Result<ExitCode> {
                 match engine.remove_volume(name, args.force) {
                     Ok(()) => println!("{name}"),
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e}");
+                        eprintln!("Error: {e}");
                         failed = true;
                     }
                 }

@@ -1,6 +1,6 @@
 //! Stage between create and start: the container's network namespace exists but its command has not run.
 //! The container joins its networks, each user network's name resolver is started, and the /etc/hosts and
-//! /etc/resolv.conf that the spec bind-mounts get their content.
+//! /etc/resolv.conf that the spec bind-mounts get their content (/etc/hostname gets its own when made).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,11 +10,16 @@ use crate::container::ContainerRecord;
 use crate::network::{ContainerRef, NetworkMode, NetworkSettings, Networks, files};
 
 /// The files the spec bind-mounts over the container's own, kept in the container's directory.
-pub(super) fn etc_files(dir: &Path) -> [(String, PathBuf); 2] {
-    [("/etc/hosts".into(), dir.join("hosts")), ("/etc/resolv.conf".into(), dir.join("resolv.conf"))]
+pub(super) fn etc_files(dir: &Path) -> [(String, PathBuf); 3] {
+    [
+        ("/etc/hosts".into(), dir.join("hosts")),
+        ("/etc/resolv.conf".into(), dir.join("resolv.conf")),
+        ("/etc/hostname".into(), dir.join("hostname")),
+    ]
 }
 
-/// Creates the bind-mount sources (empty until [`wire`] fills them) so the runtime can mount them.
+/// Creates the bind-mount sources so the runtime can mount them: hosts and resolv.conf stay empty until
+/// [`wire`] fills them; hostname holds the container's hostname, as docker's does.
 pub(super) fn create_etc_files(rec: &ContainerRecord, dir: &Path) -> Result<Vec<(String, PathBuf)>, MonitorError> {
     let files = etc_files(dir);
     for (_, path) in &files {
@@ -25,7 +30,14 @@ pub(super) fn create_etc_files(rec: &ContainerRecord, dir: &Path) -> Result<Vec<
             source,
         })?;
     }
+    let [_, _, (_, hostname_path)] = &files;
+    write_in_place(rec, hostname_path, &format!("{}\n", hostname(rec)))?;
     Ok(files.to_vec())
+}
+
+/// The container's hostname: `--hostname`, else its short id (as the spec's UTS namespace gets it).
+fn hostname(rec: &ContainerRecord) -> String {
+    rec.options.hostname.clone().unwrap_or_else(|| rec.short_id().to_string())
 }
 
 /// Joins the container whose init is `pid` to its networks and writes its hosts and resolv.conf. On
@@ -54,11 +66,10 @@ pub(super) fn wire(
     let (hosts, resolv) = match mode {
         NetworkMode::Host => (std::fs::read_to_string("/etc/hosts").unwrap_or_default(), host_resolv),
         _ => {
-            let hostname = rec.options.hostname.clone().unwrap_or_else(|| rec.short_id().to_string());
-            (files::hosts(&hostname, &settings), files::resolv_conf(&host_resolv, files::resolver_for(&settings)))
+            (files::hosts(&hostname(rec), &settings), files::resolv_conf(&host_resolv, files::resolver_for(&settings)))
         }
     };
-    let [(_, hosts_path), (_, resolv_path)] = etc_files(dir);
+    let [(_, hosts_path), (_, resolv_path), _] = etc_files(dir);
     write_in_place(rec, &hosts_path, &hosts)?;
     write_in_place(rec, &resolv_path, &resolv)
 }

@@ -78,7 +78,7 @@ pub enum NetworkError {
     PoolExhausted { name: String, pool: Ipv4Net },
     #[error("network {network}: no free address left in {subnet} for container {container}")]
     AddressesExhausted { network: String, subnet: Ipv4Net, container: String },
-    #[error("error response from daemon: network {network} has active endpoints ({containers})")]
+    #[error("network {network} has active endpoints ({containers})")]
     InUse { network: String, containers: String },
     #[error("{name} is a pre-defined network and cannot be removed")]
     Predefined { name: String },

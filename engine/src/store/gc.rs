@@ -10,14 +10,16 @@ pub struct PruneReport {
 }
 
 impl Store {
-    /// `image prune`: removes untagged images (every image when `all`), then every layer and blob left
-    /// unreferenced.
+    /// `image prune`: removes untagged images (every image when `all`) that no container uses, then every layer
+    /// and blob left unreferenced.
     pub fn prune_images(&self, all: bool) -> Result<PruneReport, StoreError> {
         let _gc = self.gc_exclusive_lock()?;
+        // As docker's: an image a container uses (running or not) stays, tagged or not.
         let sql = if all {
-            "SELECT id FROM images ORDER BY id"
+            "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM containers) ORDER BY id"
         } else {
-            "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags) ORDER BY id"
+            "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags)
+                 AND id NOT IN (SELECT image_id FROM containers) ORDER BY id"
         };
         let candidates: Vec<String> = {
             let conn = self.conn();

@@ -234,7 +234,8 @@ fn columns(rows: &[&ContainerRow], statuses: &[String]) -> [Column; 9] {
     );
     [
         Column { header: "", min: 1, want: 1, grow: 0, drop: 0 },
-        Column { header: "NAME", min: 8, want: name, grow: 1, drop: 0 },
+        // A name is how a container is found on screen: whole, up to a long one, before anything else grows.
+        Column { header: "NAME", min: name.min(32), want: name, grow: 1, drop: 0 },
         Column { header: "IMAGE", min: 8, want: image, grow: 1, drop: 3 },
         Column { header: "STATE", min: 10, want: 10, grow: 0, drop: 0 },
         Column { header: "STATUS", min: status, want: status, grow: 0, drop: 4 },
