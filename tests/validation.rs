@@ -109,7 +109,11 @@ fn a_command_that_cannot_run_fails_its_start_and_says_why() {
     assert_eq!(state["ExitCode"], 127, "{state}");
     let out = env.run(&["run", "--rm", "busybox", "/bin/bvd-missing"]);
     assert_eq!(out.status.code(), Some(127));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("exec: \"/bin/bvd-missing\": executable file not found"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exec: \"/bin/bvd-missing\": no such file or directory"));
+    let out = env.run(&["run", "--rm", "busybox", "bvd-missing"]);
+    assert_eq!(out.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exec: \"bvd-missing\": executable file not found in $PATH"), "{err}");
 
     env.ok(&["run", "-d", "--name", "bvd-live", "busybox", "sleep", "1000"]);
     let out = env.run(&["exec", "bvd-live", "/proc/self/exe"]);

@@ -6,6 +6,8 @@
 
 use std::fs;
 
+use rustix::mm::Advice;
+
 /// Unmaps the clean pages of read-only mappings (code and constants of the berth binary and its libraries:
 /// they refault from the page cache if touched again), gives freed heap back to the kernel, and drops the
 /// part of the main thread's stack used below the current frame. Best effort: any failure only leaves the
@@ -24,7 +26,8 @@ pub(crate) fn shed() {
     for range in &ranges {
         // SAFETY: the range is a whole mapping that cannot be written and holds no private (changed) page,
         // so dropping its pages loses nothing: the next access reads the same bytes from the file.
-        unsafe { libc::madvise(range.0 as *mut libc::c_void, range.1 - range.0, libc::MADV_DONTNEED) };
+        let _ =
+            unsafe { rustix::mm::madvise(range.0 as *mut std::ffi::c_void, range.1 - range.0, Advice::LinuxDontNeed) };
     }
 }
 
@@ -75,16 +78,24 @@ fn stack_start(smaps: &str) -> Option<usize> {
 /// Drops the main thread's stack pages more than a margin below this frame: deeper calls dirtied them and
 /// nothing reads them again (a later call that reaches so deep gets fresh zero pages).
 fn release_stack_below_here(stack_start: usize) {
-    const MARGIN: usize = 16 * 1024;
-    const PAGE: usize = 4096;
-    // SAFETY: plain syscalls without memory arguments.
-    let main_thread = unsafe { libc::gettid() == libc::getpid() };
     let here = std::ptr::addr_of!(stack_start) as usize;
-    let end = here.saturating_sub(MARGIN) & !(PAGE - 1);
-    if main_thread && end > stack_start {
-        // SAFETY: the range lies in this thread's stack, far below the live frames; its contents are dead.
-        unsafe { libc::madvise(stack_start as *mut libc::c_void, end - stack_start, libc::MADV_DONTNEED) };
+    if rustix::thread::gettid() != rustix::process::getpid() {
+        return;
     }
+    if let Some(len) = dead_stack_len(stack_start, here, rustix::param::page_size()) {
+        // SAFETY: the range lies in this thread's stack, whole pages at least a margin below the live frames;
+        // its contents are dead.
+        let _ = unsafe { rustix::mm::madvise(stack_start as *mut std::ffi::c_void, len, Advice::LinuxDontNeed) };
+    }
+}
+
+/// How much of the stack from `stack_start` (page-aligned) up to `here` is dead: whole pages of the kernel's
+/// size (4 KiB, or 16/64 KiB on some arm64 and ppc64 kernels) ending at least 16 KiB and two pages below
+/// `here`, so rounding never reaches a live frame.
+fn dead_stack_len(stack_start: usize, here: usize, page: usize) -> Option<usize> {
+    let margin = (16 * 1024).max(2 * page);
+    let end = here.saturating_sub(margin) & !(page - 1);
+    (end > stack_start).then(|| end - stack_start)
 }
 
 #[cfg(test)]
@@ -128,6 +139,18 @@ Private_Dirty:       132 kB
         let status = fs::read_to_string("/proc/self/status").unwrap();
         let line = status.lines().find(|l| l.starts_with("RssFile:")).unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn only_whole_dead_pages_of_the_kernels_size_go() {
+        let start = 0x7ff0_0000_0000;
+        for page in [4096, 16 * 1024, 64 * 1024] {
+            let here = start + 1024 * 1024 + 123;
+            let len = dead_stack_len(start, here, page).unwrap();
+            assert_eq!(len % page, 0, "{page}: whole pages");
+            assert!(start + len <= here - 16 * 1024 && start + len <= here - 2 * page, "{page}: a margin below");
+        }
+        assert_eq!(dead_stack_len(start, start + 8 * 1024, 64 * 1024), None, "nothing dead near the top");
     }
 
     #[test]

@@ -184,9 +184,8 @@ fn start(
     options: &ExecOptions,
     process_path: &Path,
 ) -> Result<(i32, ProcessIo), Failure> {
-    let executable = options.cmd.first().cloned().unwrap_or_default();
     let failed = |e: libcontainer::error::LibcontainerError| {
-        let err = crate::monitor::classify(&e, &executable);
+        let err = crate::monitor::classify(&e);
         Failure { exit_code: err.exit_code(), message: err.to_string() }
     };
     let spec = Spec::load(dir.join("config.json")).map_err(|e| fail(format!("loading the spec of {id}: {e}")))?;

@@ -39,7 +39,7 @@ pub(super) fn launch(
         source,
     };
     std::fs::create_dir_all(STATE_ROOT).map_err(|e| io_err("create runtime state dir", e))?;
-    let failed = |err: libcontainer::error::LibcontainerError| explain(rec, classify(&err, &bundle.executable));
+    let failed = |err: libcontainer::error::LibcontainerError| explain(rec, classify(&err));
     let report = ExecReport::new().map_err(|e| io_err("create the exec report pipe", e))?;
     let builder = ContainerBuilder::new(rec.id.clone(), SyscallType::default())
         .with_root_path(STATE_ROOT)
@@ -133,8 +133,9 @@ fn explain(rec: &ContainerRecord, err: MonitorError) -> MonitorError {
 /// Processes a container holds while it starts: libcontainer's intermediate process and the init.
 const MIN_PIDS_TO_START: i64 = 2;
 
-/// Turns libcontainer's failure into Docker's message and exit code for the common cases.
-pub(crate) fn classify(err: &dyn std::error::Error, executable: &str) -> MonitorError {
+/// libcontainer's failure to create or start the container: Docker's 125. A command that cannot run is not
+/// one: the exec's errno comes back through the [`ExecReport`] with 126 or 127.
+pub(crate) fn classify(err: &dyn std::error::Error) -> MonitorError {
     let mut chain = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
@@ -142,16 +143,7 @@ pub(crate) fn classify(err: &dyn std::error::Error, executable: &str) -> Monitor
         chain.push_str(&s.to_string());
         source = s.source();
     }
-    if chain.contains("not found in $PATH") {
-        MonitorError::Launch {
-            message: format!("exec: \"{executable}\": executable file not found in $PATH"),
-            exit_code: 127,
-        }
-    } else if chain.contains("does not have correct permissions") || chain.contains("Permission denied") {
-        MonitorError::Launch { message: format!("exec: \"{executable}\": permission denied"), exit_code: 126 }
-    } else {
-        MonitorError::Launch { message: format!("OCI runtime create failed: {chain}"), exit_code: 125 }
-    }
+    MonitorError::Launch { message: format!("OCI runtime create failed: {chain}"), exit_code: 125 }
 }
 
 #[cfg(test)]
@@ -168,12 +160,8 @@ mod tests {
     impl std::error::Error for Msg {}
 
     #[test]
-    fn docker_exit_codes() {
-        let e = classify(&Msg("executable 'nope' not found in $PATH"), "nope");
-        assert!(matches!(&e, MonitorError::Launch { exit_code: 127, message } if message.contains("\"nope\"")), "{e}");
-        let e = classify(&Msg("executable 'x' at path '/x' does not have correct permissions"), "/x");
-        assert!(matches!(e, MonitorError::Launch { exit_code: 126, .. }));
-        let e = classify(&Msg("mount failed"), "sh");
-        assert!(matches!(e, MonitorError::Launch { exit_code: 125, .. }));
+    fn runtime_failures_are_125() {
+        let e = classify(&Msg("mount failed"));
+        assert!(matches!(&e, MonitorError::Launch { exit_code: 125, message } if message.contains("mount failed")));
     }
 }

@@ -11,8 +11,6 @@ use crate::store::Store;
 /// A bundle ready for libcontainer.
 pub(super) struct Bundle {
     pub(super) dir: PathBuf,
-    /// The command's executable as the user named it, for "not found" messages.
-    pub(super) executable: String,
     pub(super) network: NetworkMode,
 }
 
@@ -50,10 +48,6 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
     if let Some(cwd) = process.map(|p| p.cwd().to_string_lossy().into_owned()) {
         crate::runtime::create_dir_in_root(&rootfs.merged, &cwd)?;
     }
-    let executable = process
-        .and_then(|p| p.args().as_ref())
-        .and_then(|a| a.iter().find(|a| !a.starts_with("/dev/init") && *a != "--").cloned())
-        .unwrap_or_default();
     let config = dir.join("config.json");
     let json = serde_json::to_vec_pretty(&spec).map_err(|e| MonitorError::Io {
         id: rec.id.clone(),
@@ -67,5 +61,5 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
         path: config.clone(),
         source,
     })?;
-    Ok(Bundle { dir: dir.to_path_buf(), executable, network })
+    Ok(Bundle { dir: dir.to_path_buf(), network })
 }

@@ -89,8 +89,13 @@ fn create(sock: &mut dyn LinkOps, network: &NetworkRecord, owner: &Owner) -> Res
             sock.delete_link(&name)?;
             continue;
         };
-        let overlap = sock
-            .addresses(&name)?
+        // Whoever owns a listed bridge may remove it meanwhile (a test tears its own down without berth's
+        // host lock): a bridge gone is one that overlaps nothing.
+        let addresses = match sock.addresses(&name) {
+            Err(NetlinkError::NoLink { .. }) => continue,
+            other => other?,
+        };
+        let overlap = addresses
             .into_iter()
             .map(|a| a.trunc())
             .find(|other| other.contains(&network.subnet.network()) || network.subnet.contains(&other.network()));
@@ -178,6 +183,8 @@ mod tests {
     struct Fake {
         log: Arc<Mutex<Vec<String>>>,
         links: Arc<Mutex<BTreeMap<String, FakeLink>>>,
+        /// A link another process removes right after it was listed.
+        vanishing: Arc<Mutex<Option<String>>>,
     }
 
     impl Fake {
@@ -244,11 +251,17 @@ mod tests {
             Ok(())
         }
         fn aliased_links(&mut self) -> Result<Vec<(String, String)>, NetlinkError> {
-            let links = self.fake.links.lock().unwrap();
-            Ok(links.iter().filter_map(|(n, l)| Some((n.clone(), l.alias.clone()?))).collect())
+            let mut links = self.fake.links.lock().unwrap();
+            let listed = links.iter().filter_map(|(n, l)| Some((n.clone(), l.alias.clone()?))).collect();
+            if let Some(name) = self.fake.vanishing.lock().unwrap().take() {
+                links.remove(&name);
+            }
+            Ok(listed)
         }
         fn addresses(&mut self, name: &str) -> Result<Vec<Ipv4Net>, NetlinkError> {
-            Ok(self.fake.links.lock().unwrap().get(name).map(|l| l.addrs.clone()).unwrap_or_default())
+            let links = self.fake.links.lock().unwrap();
+            let link = links.get(name).ok_or(NetlinkError::NoLink { op: "list addresses", target: name.into() })?;
+            Ok(link.addrs.clone())
         }
     }
 
@@ -387,6 +400,17 @@ mod tests {
         ensure(&fake, &legacy, &me).unwrap();
         assert!(!take(&fake).iter().any(|l| l.contains("create") || l.contains("delete")));
         assert_eq!(fake.links.lock().unwrap()["br-legacy"].alias.as_deref(), Some(me.mark().as_str()));
+    }
+
+    #[test]
+    fn a_bridge_removed_while_bridges_are_compared_is_passed_over() {
+        let fake = Fake::default();
+        let roots = Roots::new();
+        let (me, other) = (roots.owner("me"), roots.owner("other"));
+        fake.add_link("br-other", Some(other.mark()), "10.5.0.1/24");
+        *fake.vanishing.lock().unwrap() = Some("br-other".into());
+        ensure(&fake, &network(false), &me).unwrap();
+        assert!(fake.links.lock().unwrap().contains_key("br-test"));
     }
 
     #[test]
