@@ -1,7 +1,11 @@
 //! Output shapes shared by commands: docker's sizes and relative times (worded in the engine's `display`, which
-//! the TUI shares) and aligned tables.
+//! the TUI shares), aligned tables, and `--format` (Go templates, `table`, `json`) for lists and inspect.
 
+use anyhow::Context;
 use berth_engine::display;
+use serde_json::Value;
+
+use super::template::{Missing, Template, tabwriter};
 
 /// Sizes as docker prints them (`4.26MB`).
 pub use berth_engine::display::size as human_size;
@@ -33,6 +37,104 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A list command's `--format`: docker's `table` directive, `json`, or any template, each row an object of the
+/// keys `--format json` prints.
+#[derive(Debug)]
+pub enum Format {
+    /// A header row, then one row per object, cells split at tabs and aligned.
+    Table(Template),
+    /// One line per object.
+    Lines(Template),
+}
+
+impl Format {
+    /// `text` as docker reads it: absent or `table` is the command's `default_table`, `json` is `{{json .}}`,
+    /// `table …` a table of the rest; `\t` and `\n` written out stand for tab and newline.
+    pub fn parse(text: Option<&str>, default_table: &str) -> anyhow::Result<Format> {
+        let text = match text {
+            None | Some("") | Some("table") => default_table,
+            Some("json") => "{{json .}}",
+            Some(other) => other,
+        };
+        let (table, body) = match text.strip_prefix("table") {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let body = body.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let template = Template::parse(&body).context("template parsing error")?;
+        Ok(if table { Format::Table(template) } else { Format::Lines(template) })
+    }
+
+    /// The rows as text; `headers` maps each field to its column title (`ID` → `CONTAINER ID`).
+    pub fn render(&self, rows: &[Value], headers: &[(&str, &str)]) -> anyhow::Result<String> {
+        let (Format::Table(template) | Format::Lines(template)) = self;
+        let mut text = String::new();
+        if let Format::Table(_) = self {
+            let titles: serde_json::Map<String, Value> =
+                headers.iter().map(|(field, title)| (field.to_string(), Value::from(*title))).collect();
+            text.push_str(&template.render_header(&Value::Object(titles)));
+            text.push('\n');
+        }
+        for row in rows {
+            text.push_str(&template.render_with(row, Missing::Error).context("template parsing error")?);
+            text.push('\n');
+        }
+        Ok(match self {
+            Format::Table(_) => tabwriter::align(&text),
+            Format::Lines(_) => text,
+        })
+    }
+
+    pub fn print_rows(&self, rows: &[Value], headers: &[(&str, &str)]) -> anyhow::Result<()> {
+        use std::io::Write;
+        let text = self.render(rows, headers)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// An inspect command's `-f`/`--format`: docker's indented JSON array, or a template run over each object.
+#[derive(Debug)]
+pub enum InspectFormat {
+    Json,
+    Template(Template),
+}
+
+impl InspectFormat {
+    pub fn parse(text: Option<&str>) -> anyhow::Result<InspectFormat> {
+        match text {
+            None | Some("") | Some("json") => Ok(InspectFormat::Json),
+            Some(text) => Ok(InspectFormat::Template(Template::parse(text).context("template parsing error")?)),
+        }
+    }
+
+    /// The objects as text: a JSON array, or each object's rendering followed by a newline.
+    pub fn render(&self, docs: &[Value]) -> anyhow::Result<String> {
+        match self {
+            InspectFormat::Json => Ok(serde_json::to_string_pretty(docs)? + "\n"),
+            InspectFormat::Template(t) => {
+                let mut text = String::new();
+                for doc in docs {
+                    text.push_str(&t.render(doc).context("template parsing error")?);
+                    text.push('\n');
+                }
+                Ok(text)
+            }
+        }
+    }
+
+    pub fn print(&self, docs: &[Value]) -> anyhow::Result<()> {
+        use std::io::Write;
+        let text = self.render(docs)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
