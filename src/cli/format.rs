@@ -146,4 +146,55 @@ mod tests {
         let t = table(&["A", "BB"], &[vec!["long".into(), "x".into()]]);
         assert_eq!(t, "A      BB\nlong   x\n");
     }
+
+    const HEADERS: &[(&str, &str)] = &[("ID", "CONTAINER ID"), ("Names", "NAMES"), ("Status", "STATUS")];
+
+    fn rows() -> Vec<Value> {
+        vec![
+            serde_json::json!({"ID": "0123456789ab", "Names": "web", "Status": "Up 2 minutes"}),
+            serde_json::json!({"ID": "ba9876543210", "Names": "a-much-longer-name", "Status": "Exited (0) 1 second ago"}),
+        ]
+    }
+
+    #[test]
+    fn table_directive_prints_titles_then_aligned_rows() {
+        let format = Format::parse(Some(r"table {{.Names}}\t{{upper .Status}}"), "").unwrap();
+        let want = format!(
+            "{:<21}STATUS\n{:<21}UP 2 MINUTES\n{:<21}EXITED (0) 1 SECOND AGO\n",
+            "NAMES", "web", "a-much-longer-name"
+        );
+        assert_eq!(format.render(&rows(), HEADERS).unwrap(), want);
+        // A field without a title heads its column with nothing, as docker's header map does.
+        let format = Format::parse(Some("table {{.ID}} {{.Other}}."), "").unwrap();
+        assert_eq!(format.render(&[], HEADERS).unwrap(), "CONTAINER ID .\n");
+    }
+
+    #[test]
+    fn default_table_json_and_plain_templates() {
+        let default = "table {{.ID}}\t{{.Names}}";
+        for text in [None, Some("table"), Some("")] {
+            let out = Format::parse(text, default).unwrap().render(&rows(), HEADERS).unwrap();
+            assert!(out.starts_with("CONTAINER ID   NAMES\n0123456789ab   web\n"), "{text:?}: {out}");
+        }
+        let json = Format::parse(Some("json"), default).unwrap().render(&rows()[..1], HEADERS).unwrap();
+        assert_eq!(json, "{\"ID\":\"0123456789ab\",\"Names\":\"web\",\"Status\":\"Up 2 minutes\"}\n");
+        let plain = Format::parse(Some(r"  {{.Names}}\t{{.ID}}  "), default).unwrap();
+        assert_eq!(plain.render(&rows(), HEADERS).unwrap(), "web\t0123456789ab\na-much-longer-name\tba9876543210\n");
+        let err = Format::parse(Some("{{.Nmae}}"), default).unwrap().render(&rows(), HEADERS).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "template parsing error: template: :1:3: executing at <.Nmae>: can't evaluate field Nmae"
+        );
+        let err = Format::parse(Some("{{.Names"), default).unwrap_err();
+        assert_eq!(format!("{err:#}"), "template parsing error: template: :1:1: unclosed action");
+    }
+
+    #[test]
+    fn inspect_prints_a_json_array_or_one_rendering_per_object() {
+        let docs = [serde_json::json!({"Name": "a"}), serde_json::json!({"Name": "b"})];
+        assert_eq!(InspectFormat::parse(Some("{{.Name}}")).unwrap().render(&docs).unwrap(), "a\nb\n");
+        let json = InspectFormat::parse(None).unwrap().render(&docs).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), serde_json::json!(docs));
+        assert_eq!(InspectFormat::parse(Some("{{.Nope}}")).unwrap().render(&docs).unwrap(), "<no value>\n<no value>\n");
+    }
 }
