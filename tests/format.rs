@@ -21,6 +21,9 @@ fn templates_over_containers() {
     names.sort();
     assert_eq!(names, ["idle", "web"]);
     assert_eq!(env.ok(&["ps", "--format", "{{.Names}} {{.Labels}} {{.State}}"]), "web tier=front running\n");
+    // Sizes cost a walk of the container's files: computed when the template asks for them, as docker does.
+    let size = env.ok(&["ps", "--format", "{{.Size}}"]);
+    assert!(size.ends_with("B\n") && size.len() > 2, "{size:?}");
 
     // `\t` as the shell passes it: two characters, a tab to docker.
     let table = env.ok(&["ps", "--format", r"table {{.ID}}\t{{.Status}}"]);

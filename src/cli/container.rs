@@ -827,6 +827,8 @@ fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // As docker does, sizes (a walk of each container's upper dir) are computed for -s or a template using them.
+    let want_size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
     let size = |rec: &ContainerRecord| human_size(dir_size(&rec.dir(engine.store().root()).join("upper")));
     let published = engine.networks().published_ports()?;
     let ports = |rec: &ContainerRecord| {
@@ -855,7 +857,7 @@ fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
                 "Networks": networks.join(","),
                 "Ports": ports(rec),
                 "RunningFor": time_ago(Some(&rec.created_at)),
-                "Size": if args.size { size(rec) } else { String::new() },
+                "Size": if want_size { size(rec) } else { String::new() },
                 "State": rec.status.as_str(),
                 "Status": status_text(rec),
             })

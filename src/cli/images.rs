@@ -181,7 +181,14 @@ fn list(engine: &Engine, args: ListArgs) -> anyhow::Result<()> {
     } else {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
-    let format = Format::parse(args.format.as_deref(), default_table)?;
+    // docker adds the digest column to a custom table that lacks it when --digests is given.
+    let text = match args.format.as_deref() {
+        Some(t) if args.digests && t.starts_with("table") && !t.contains("{{.Digest}}") => {
+            Some(format!("{t}\t{{{{.Digest}}}}"))
+        }
+        other => other.map(str::to_string),
+    };
+    let format = Format::parse(text.as_deref(), default_table)?;
     let mut images = engine.list_images()?;
     if let Some(wanted) = &args.reference {
         let wanted_ref = berth_engine::reference::Reference::parse(wanted)?;
