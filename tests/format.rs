@@ -21,6 +21,7 @@ fn templates_over_containers() {
     names.sort();
     assert_eq!(names, ["idle", "web"]);
     assert_eq!(env.ok(&["ps", "--format", "{{.Names}} {{.Labels}} {{.State}}"]), "web tier=front running\n");
+    assert_eq!(env.ok(&["ps", "--format", "{{.Label \"tier\"}}"]), "front\n");
     // Sizes cost a walk of the container's files: computed when the template asks for them, as docker does.
     let size = env.ok(&["ps", "--format", "{{.Size}}"]);
     assert!(size.ends_with("B\n") && size.len() > 2, "{size:?}");

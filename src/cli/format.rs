@@ -78,7 +78,8 @@ impl Format {
             text.push('\n');
         }
         for row in rows {
-            text.push_str(&template.render_with(row, Missing::Error).context("template parsing error")?);
+            let line = template.render_with(row, Missing::Error, Some(row_method));
+            text.push_str(&line.context("template parsing error")?);
             text.push('\n');
         }
         Ok(match self {
@@ -95,6 +96,20 @@ impl Format {
         out.flush()?;
         Ok(())
     }
+}
+
+/// docker's `{{.Label "key"}}` on list rows: one label's value out of the row's `Labels` (`k=v,k2=v2`), "" when
+/// it has no such label.
+fn row_method(row: &Value, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+    if name != "Label" {
+        return None;
+    }
+    let Value::String(labels) = row.get("Labels")? else { return None };
+    let [Value::String(key)] = args else {
+        return Some(Err("Label takes one string, the label's key".into()));
+    };
+    let value = labels.split(',').filter_map(|l| l.split_once('=')).find(|(k, _)| k == key).map(|(_, v)| v);
+    Some(Ok(Value::from(value.unwrap_or_default())))
 }
 
 /// An inspect command's `-f`/`--format`: docker's indented JSON array, or a template run over each object.
@@ -185,6 +200,9 @@ mod tests {
             format!("{err:#}"),
             "template parsing error: template: :1:3: executing at <.Nmae>: can't evaluate field Nmae"
         );
+        let labelled = [serde_json::json!({"Labels": "a=1,com.x.project=web", "Names": "w"})];
+        let label = Format::parse(Some(r#"{{.Label "com.x.project"}}|{{.Label "none"}}"#), default).unwrap();
+        assert_eq!(label.render(&labelled, HEADERS).unwrap(), "web|\n");
         let err = Format::parse(Some("{{.Names"), default).unwrap_err();
         assert_eq!(format!("{err:#}"), "template parsing error: template: :1:1: unclosed action");
     }

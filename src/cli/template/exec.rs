@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::parse::{Branch, Command, Node, Operand, Pipeline, Term};
-use super::{Missing, TemplateError, Val, funcs, print};
+use super::{Method, Missing, TemplateError, Val, funcs, print};
 
 pub struct Exec<'a> {
     pub src: &'a str,
@@ -11,6 +11,8 @@ pub struct Exec<'a> {
     /// Variables in scope, innermost last; `$` first.
     vars: Vec<(String, Val)>,
     missing: Missing,
+    /// Methods the data has beyond its keys (docker's `{{.Label "key"}}`).
+    method: Option<Method>,
     /// Rendering a table's header: docker's header functions pass their text through.
     header: bool,
 }
@@ -25,8 +27,8 @@ struct Fail {
 type Run<T> = Result<T, Fail>;
 
 impl<'a> Exec<'a> {
-    pub fn new(src: &'a str, data: &Value, missing: Missing, header: bool) -> Exec<'a> {
-        Exec { src, out: String::new(), vars: vec![("$".into(), Some(data.clone()))], missing, header }
+    pub fn new(src: &'a str, data: &Value, missing: Missing, method: Option<Method>, header: bool) -> Exec<'a> {
+        Exec { src, out: String::new(), vars: vec![("$".into(), Some(data.clone()))], missing, method, header }
     }
 
     pub fn run(&mut self, nodes: &[Node], data: &Value) -> Result<(), TemplateError> {
@@ -138,6 +140,17 @@ impl<'a> Exec<'a> {
             return self.call(dot, name, first, &cmd.args[1..], last);
         }
         if cmd.args.len() > 1 || last.is_some() {
+            if let (Some(method), Some((name, chain))) = (self.method, first.fields.split_last()) {
+                let receiver = self.operand_with(dot, first, chain)?;
+                let mut args = Vec::with_capacity(cmd.args.len());
+                for arg in &cmd.args[1..] {
+                    args.push(self.operand(dot, arg)?.unwrap_or(Value::Null));
+                }
+                args.extend(last.map(|v| v.unwrap_or(Value::Null)));
+                if let Some(result) = receiver.as_ref().and_then(|r| method(r, name, &args)) {
+                    return result.map(Some).map_err(|msg| fail_at(first, msg));
+                }
+            }
             let msg = match first.fields.last() {
                 Some(field) => format!("{field} is not a method but has arguments"),
                 None => format!("can't give argument to non-function {}", first.describe()),
@@ -178,6 +191,11 @@ impl<'a> Exec<'a> {
     }
 
     fn operand(&mut self, dot: &Val, op: &Operand) -> Run<Val> {
+        self.operand_with(dot, op, &op.fields)
+    }
+
+    /// The operand's term, then `fields` of it.
+    fn operand_with(&mut self, dot: &Val, op: &Operand, fields: &[String]) -> Run<Val> {
         let mut value = match &op.term {
             Term::Dot => dot.clone(),
             Term::Var(name) => self.vars.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.clone()),
@@ -186,7 +204,7 @@ impl<'a> Exec<'a> {
             Term::Nil => Some(Value::Null),
             Term::Pipe(pipe) => self.pipeline(dot, pipe)?,
         };
-        for field in &op.fields {
+        for field in fields {
             value = self.field(value, field, op)?;
         }
         Ok(value)

@@ -5,8 +5,8 @@
 //! (`.A.B`, `$x.A`, `(pipeline).A`); string, raw string, character, number, bool and nil literals; pipelines
 //! with `|` and parentheses; variables (`$x := …`, `$x = …`); `if`/`else if`/`else`, `with`/`else with`/`else`,
 //! `range` (arrays, objects in key order, integers; `$i, $v :=`; `else`); Go's builtins and docker's functions
-//! (see `funcs`). `define`, `template`, `block`, `break`, `continue` and unknown functions are parse errors
-//! naming them and where they are.
+//! (see `funcs`); methods with arguments the caller supplies (docker's `{{.Label "key"}}`). `define`,
+//! `template`, `block`, `break`, `continue` and unknown functions are parse errors naming them and where they are.
 
 mod exec;
 mod funcs;
@@ -21,6 +21,10 @@ use serde_json::Value;
 
 /// A value while a template runs; None is Go's missing value (a map without the key), printed `<no value>`.
 type Val = Option<Value>;
+
+/// A method of the data: given the receiver, the method's name and its arguments, its result, or None when the
+/// receiver has no such method.
+pub type Method = fn(&Value, &str, &[Value]) -> Option<Result<Value, String>>;
 
 /// What reading a key an object lacks does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +89,12 @@ impl Template {
 
     /// Runs the template over `data`; a key an object lacks is missing (`<no value>`).
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
-        self.render_with(data, Missing::NoValue)
+        self.render_with(data, Missing::NoValue, None)
     }
 
-    pub fn render_with(&self, data: &Value, missing: Missing) -> Result<String, TemplateError> {
-        let mut exec = exec::Exec::new(&self.src, data, missing, false);
+    /// Runs the template over `data` with a choice of what a missing key does and methods beyond the keys.
+    pub fn render_with(&self, data: &Value, missing: Missing, method: Option<Method>) -> Result<String, TemplateError> {
+        let mut exec = exec::Exec::new(&self.src, data, missing, method, false);
         exec.run(&self.nodes, data)?;
         Ok(exec.out)
     }
@@ -98,7 +103,7 @@ impl Template {
     /// docker's header functions (which pass titles through) and "" for fields without a title. As docker
     /// does, a failure keeps what was written before it.
     pub fn render_header(&self, headers: &Value) -> String {
-        let mut exec = exec::Exec::new(&self.src, headers, Missing::NoValue, true);
+        let mut exec = exec::Exec::new(&self.src, headers, Missing::NoValue, None, true);
         let _ = exec.run(&self.nodes, headers);
         exec.out
     }

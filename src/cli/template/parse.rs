@@ -153,7 +153,7 @@ impl Parser<'_> {
                         }
                     }
                 }
-                other => return Err(self.err(token.pos, format!("unexpected {other:?}"))),
+                other => return Err(self.err(token.pos, format!("unexpected {}", show(&other)))),
             }
         }
         Ok((nodes, None))

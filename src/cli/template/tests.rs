@@ -194,7 +194,7 @@ fn run_errors_name_the_field_or_function() {
         let err = run_error(template, &data);
         assert!(err.contains(want), "{template:?}: {err:?} lacks {want:?}");
     }
-    let strict = Template::parse("x {{.Nope}}").unwrap().render_with(&data, Missing::Error).unwrap_err();
+    let strict = Template::parse("x {{.Nope}}").unwrap().render_with(&data, Missing::Error, None).unwrap_err();
     assert_eq!(strict.to_string(), "template: :1:5: executing at <.Nope>: can't evaluate field Nope");
 }
 
@@ -203,4 +203,20 @@ fn header_rendering_passes_titles_through_dockers_header_functions() {
     let headers = json!({"ID": "CONTAINER ID", "Names": "NAMES"});
     let t = Template::parse("{{.ID}}\t{{upper .Names}}\t{{truncate .ID 3}}\t{{.Other}}|{{pad .Names 1 1}}").unwrap();
     assert_eq!(t.render_header(&headers), "CONTAINER ID\tNAMES\tCONTAINER ID\t| NAMES ");
+}
+
+#[test]
+fn methods_take_arguments() {
+    fn shout(receiver: &Value, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        (name == "Shout").then(|| match (&receiver["Name"], args) {
+            (Value::String(n), [Value::String(suffix)]) => Ok(Value::from(format!("{}{suffix}", n.to_uppercase()))),
+            _ => Err("Shout takes one string".into()),
+        })
+    }
+    let data = container();
+    let t = Template::parse("{{.Shout \"!\"}} {{\"?\" | .Shout}} {{.State.Status}}").unwrap();
+    assert_eq!(t.render_with(&data, Missing::NoValue, Some(shout)).unwrap(), "/WEB! /WEB? running");
+    let t = Template::parse("{{.Whisper 1}}").unwrap();
+    let err = t.render_with(&data, Missing::NoValue, Some(shout)).unwrap_err().to_string();
+    assert!(err.contains("Whisper is not a method but has arguments"), "{err}");
 }
