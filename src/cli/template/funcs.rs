@@ -116,8 +116,7 @@ pub fn call(name: &str, args: Vec<Val>, header: bool) -> Result<Val, String> {
         }
         "json" => {
             want(1)?;
-            let v = args[0].clone().unwrap_or(Value::Null);
-            Value::String(serde_json::to_string(&v).map_err(|e| format!("json: {e}"))?)
+            Value::String(print::json(&args[0].clone().unwrap_or(Value::Null)))
         }
         "join" => {
             want(2)?;

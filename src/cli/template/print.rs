@@ -37,6 +37,32 @@ fn number(n: &Number) -> String {
     }
 }
 
+/// JSON as Go's encoding/json writes it (docker's `json` function): keys in order, no HTML escaping, floats
+/// without a trailing `.0` and in exponent form only below 1e-6 or from 1e21.
+pub fn json(v: &Value) -> String {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(0.0);
+            if f != 0.0 && !(1e-6..1e21).contains(&f.abs()) {
+                let e = format!("{f:e}");
+                let (m, exp) = mantissa_exp(&e);
+                format!("{m}e{}{exp}", if exp < 0 { "-" } else { "+" }, exp = exp.unsigned_abs())
+            } else {
+                format!("{f}")
+            }
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(json).collect::<Vec<_>>().join(",")),
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let fields: Vec<String> =
+                keys.into_iter().map(|k| format!("{}:{}", Value::from(k.as_str()), json(&m[k]))).collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Go's name for a value's type, for error messages.
 pub fn type_name(v: &Value) -> &'static str {
     match v {
@@ -180,9 +206,9 @@ fn directive(verb: char, spec: &Spec, v: &Value) -> Option<String> {
         }
     };
     Some(match verb {
-        'v' => match (float, spec.precision) {
-            (Some(f), Some(p)) => signed(g_with_precision(f, p)),
-            (Some(_), None) | (None, _) if matches!(v, Value::Number(_)) => signed(plain(v)),
+        'v' => match (v, float, spec.precision) {
+            (_, Some(f), Some(p)) => signed(g_with_precision(f, p)),
+            (Value::Number(_), _, _) => signed(plain(v)),
             _ => plain(v),
         },
         's' => match v {

@@ -143,6 +143,10 @@ fn comparisons_and_builtins() {
         ("{{printf \"%d\" 1 2}}", "1%!(EXTRA int=2)"),
         ("{{printf \"100%%\"}}", "100%"),
         ("{{json .Args}} {{json .Nope}} {{json \"<&>\"}}", r#"["-c","echo hi"] null "<&>""#),
+        (
+            "{{json .Big}} {{json .Ratio}} {{json 1e21}} {{json 0.0000001}} {{json .State}}",
+            r#"1234567 0.25 1e+21 1e-7 {"ExitCode":0,"Health":null,"Pid":4242,"Running":true,"Status":"running"}"#,
+        ),
     ] {
         assert_eq!(render(template, &data), want, "{template}");
     }
