@@ -15,13 +15,13 @@ use berth_engine::network::PortMapping;
 use berth_engine::pull::PullOptions;
 use berth_engine::runtime::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
 use berth_engine::store::StoreError;
-use berth_engine::volume::MountSpec;
+use berth_engine::volume::{MountKind, MountSpec};
 use berth_engine::{Engine, Error, monitor};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::attach::{Ended, Interaction, interact};
-use super::format::{human_size, table, time_ago};
+use super::format::{Format, InspectFormat, human_size, table, time_ago};
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
@@ -50,7 +50,7 @@ pub enum ContainerCommand {
     /// Block until one or more containers stop, then print their exit codes
     Wait(NamesArgs),
     /// Return low-level information on containers
-    Inspect(NamesArgs),
+    Inspect(InspectArgs),
     /// Display the running processes of a container
     Top(TopArgs),
     /// Rename a container
@@ -74,7 +74,7 @@ pub enum ContainerSubcommand {
     #[command(visible_alias = "list")]
     Ls(PsArgs),
     /// Display detailed information on one or more containers
-    Inspect(NamesArgs),
+    Inspect(InspectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +222,15 @@ pub struct NamesArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output: json (the default, an array) or a Go template run over each object
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container (-1: wait however long it takes)
     #[arg(short = 't', long = "time", alias = "timeout", allow_negative_numbers = true)]
@@ -265,7 +274,7 @@ pub struct PsArgs {
     /// Filter output (status=, name=, label=, ancestor=, id=)
     #[arg(short, long)]
     filter: Vec<String>,
-    /// Output format: table (default) or json (one object per line)
+    /// Output format: table (default), json (one object per line), a Go template, or table TEMPLATE
     #[arg(long)]
     format: Option<String>,
     /// Don't truncate output
@@ -733,7 +742,8 @@ fn port(engine: &Engine, args: PortArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
+fn inspect(engine: &Engine, args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let format = InspectFormat::parse(args.format.as_deref())?;
     let mut docs = Vec::new();
     let mut failed = false;
     for c in &args.containers {
@@ -748,7 +758,7 @@ fn inspect(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&docs)?)?;
+    format.print(&docs)?;
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
@@ -796,7 +806,31 @@ fn dir_size(path: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// Docker's `ps` columns: each row key's table header.
+const PS_HEADERS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+];
+
 fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
+    let mut default_table =
+        String::from("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}");
+    if args.size {
+        default_table.push_str("\t{{.Size}}");
+    }
+    let format = Format::parse(args.format.as_deref(), &default_table)?;
     let filters = args.filter.iter().map(|f| ListFilter::parse(f)).collect::<Result<Vec<_>, _>>()?;
     let list = engine.list_containers(&ListOptions { all: args.all, filters })?;
     if args.quiet {
@@ -805,58 +839,42 @@ fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // As docker does, sizes (a walk of each container's upper dir) are computed for -s or a template using them.
+    let want_size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
     let size = |rec: &ContainerRecord| human_size(dir_size(&rec.dir(engine.store().root()).join("upper")));
     let published = engine.networks().published_ports()?;
     let ports = |rec: &ContainerRecord| {
         let mappings = published.get(&rec.id).map(Vec::as_slice).unwrap_or_default();
         mappings.iter().map(PortMapping::ps_form).collect::<Vec<_>>().join(", ")
     };
-    match args.format.as_deref() {
-        Some("json") | Some("{{json .}}") => {
-            for rec in &list {
-                let labels: Vec<String> = rec.options.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let line = json!({
-                    "Command": command_text(rec, args.no_trunc),
-                    "CreatedAt": rec.created_at,
-                    "ID": if args.no_trunc { rec.id.as_str() } else { rec.short_id() },
-                    "Image": rec.image_name,
-                    "Labels": labels.join(","),
-                    "Names": rec.name,
-                    "Ports": ports(rec),
-                    "RunningFor": time_ago(Some(&rec.created_at)),
-                    "Size": if args.size { size(rec) } else { String::new() },
-                    "State": rec.status.as_str(),
-                    "Status": status_text(rec),
-                });
-                println!("{line}");
-            }
-        }
-        None | Some("table") => {
-            let mut header = vec!["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"];
-            if args.size {
-                header.push("SIZE");
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|rec| {
-                    let mut row = vec![
-                        if args.no_trunc { rec.id.clone() } else { rec.short_id().to_string() },
-                        rec.image_name.clone(),
-                        command_text(rec, args.no_trunc),
-                        time_ago(Some(&rec.created_at)),
-                        status_text(rec),
-                        ports(rec),
-                        rec.name.clone(),
-                    ];
-                    if args.size {
-                        row.push(size(rec));
-                    }
-                    row
-                })
+    let rows: Vec<serde_json::Value> = list
+        .iter()
+        .map(|rec| {
+            let labels: Vec<String> = rec.options.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let volumes: Vec<&MountSpec> = rec.options.mounts.iter().filter(|m| m.kind == MountKind::Volume).collect();
+            let mounts: Vec<&str> =
+                rec.options.mounts.iter().filter(|m| m.kind != MountKind::Tmpfs).map(|m| m.source.as_str()).collect();
+            let networks: Vec<&str> = std::iter::once(rec.options.network.as_deref().unwrap_or("bridge"))
+                .chain(rec.options.extra_networks.iter().map(String::as_str))
                 .collect();
-            print!("{}", table(&header, &rows));
-        }
-        Some(other) => bail!("unsupported --format {other:?}: use table or json"),
-    }
+            json!({
+                "Command": command_text(rec, args.no_trunc),
+                "CreatedAt": rec.created_at,
+                "ID": if args.no_trunc { rec.id.as_str() } else { rec.short_id() },
+                "Image": rec.image_name,
+                "Labels": labels.join(","),
+                "LocalVolumes": volumes.len().to_string(),
+                "Mounts": mounts.join(","),
+                "Names": rec.name,
+                "Networks": networks.join(","),
+                "Ports": ports(rec),
+                "RunningFor": time_ago(Some(&rec.created_at)),
+                "Size": if want_size { size(rec) } else { String::new() },
+                "State": rec.status.as_str(),
+                "Status": status_text(rec),
+            })
+        })
+        .collect();
+    format.print_rows(&rows, PS_HEADERS)?;
     Ok(ExitCode::SUCCESS)
 }

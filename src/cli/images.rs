@@ -5,10 +5,10 @@ use std::io::{BufRead, Write};
 use anyhow::bail;
 use berth_engine::Engine;
 use berth_engine::store::{ImageRecord, RemovedImage};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::format::{human_size, table, time_ago};
+use super::format::{Format, InspectFormat, human_size, table, time_ago};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -43,12 +43,6 @@ pub enum SystemSubcommand {
     Df,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Show all images (by default untagged intermediates are shown too; kept for Docker compatibility)
@@ -60,9 +54,9 @@ pub struct ListArgs {
     /// Show digests
     #[arg(long)]
     digests: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value = "table")]
-    format: Format,
+    /// Output format: table (default), json (one object per line), a Go template, or table TEMPLATE
+    #[arg(long)]
+    format: Option<String>,
     /// Only images of this repository (and tag)
     reference: Option<String>,
 }
@@ -84,6 +78,9 @@ pub struct TagArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Format output: json (the default, an array) or a Go template run over each object
+    #[arg(short, long)]
+    format: Option<String>,
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
@@ -179,6 +176,19 @@ fn short(id: &str) -> String {
 }
 
 fn list(engine: &Engine, args: ListArgs) -> anyhow::Result<()> {
+    let default_table = if args.digests {
+        "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    } else {
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    };
+    // docker adds the digest column to a custom table that lacks it when --digests is given.
+    let text = match args.format.as_deref() {
+        Some(t) if args.digests && t.starts_with("table") && !t.contains("{{.Digest}}") => {
+            Some(format!("{t}\t{{{{.Digest}}}}"))
+        }
+        other => other.map(str::to_string),
+    };
+    let format = Format::parse(text.as_deref(), default_table)?;
     let mut images = engine.list_images()?;
     if let Some(wanted) = &args.reference {
         let wanted_ref = berth_engine::reference::Reference::parse(wanted)?;
@@ -202,54 +212,44 @@ fn list(engine: &Engine, args: ListArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let rows = rows(&images);
-    match args.format {
-        Format::Json => {
-            for row in rows {
-                let line = json!({
-                    "Containers": "N/A",
-                    "CreatedAt": row.image.created.clone().unwrap_or_default(),
-                    "CreatedSince": time_ago(row.image.created.as_deref()),
-                    "Digest": row.digest,
-                    "ID": short(&row.image.id),
-                    "Repository": row.repository,
-                    "SharedSize": "N/A",
-                    "Size": human_size(row.image.size),
-                    "Tag": row.tag,
-                    "UniqueSize": "N/A",
-                    "VirtualSize": human_size(row.image.size),
-                });
-                println!("{line}");
-            }
-        }
-        Format::Table => {
-            let mut header = vec!["REPOSITORY", "TAG"];
-            if args.digests {
-                header.push("DIGEST");
-            }
-            header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-            let cells: Vec<Vec<String>> = rows
-                .into_iter()
-                .map(|row| {
-                    let mut cells = vec![row.repository, row.tag];
-                    if args.digests {
-                        cells.push(row.digest);
-                    }
-                    cells.extend([
-                        short(&row.image.id),
-                        time_ago(row.image.created.as_deref()),
-                        human_size(row.image.size),
-                    ]);
-                    cells
-                })
-                .collect();
-            print!("{}", table(&header, &cells));
-        }
-    }
-    Ok(())
+    let rows: Vec<serde_json::Value> = rows(&images)
+        .into_iter()
+        .map(|row| {
+            json!({
+                "Containers": "N/A",
+                "CreatedAt": row.image.created.clone().unwrap_or_default(),
+                "CreatedSince": time_ago(row.image.created.as_deref()),
+                "Digest": row.digest,
+                "ID": short(&row.image.id),
+                "Repository": row.repository,
+                "SharedSize": "N/A",
+                "Size": human_size(row.image.size),
+                "Tag": row.tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": human_size(row.image.size),
+            })
+        })
+        .collect();
+    format.print_rows(&rows, IMAGE_HEADERS)
 }
 
+/// Docker's `images` columns: each row key's table header.
+const IMAGE_HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+    ("VirtualSize", "SIZE"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+];
+
 fn inspect(engine: &Engine, args: InspectArgs) -> anyhow::Result<()> {
+    let format = InspectFormat::parse(args.format.as_deref())?;
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for name in &args.images {
@@ -258,7 +258,7 @@ fn inspect(engine: &Engine, args: InspectArgs) -> anyhow::Result<()> {
             Err(e) => missing.push(e.to_string()),
         }
     }
-    println!("{}", serde_json::to_string_pretty(&found)?);
+    format.print(&found)?;
     if !missing.is_empty() {
         bail!("{}", missing.join("\n"));
     }

@@ -11,6 +11,7 @@ mod login;
 mod network;
 mod pull;
 mod stats;
+mod template;
 mod terminal;
 mod volume;
 

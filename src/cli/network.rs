@@ -11,7 +11,22 @@ use berth_engine::Engine;
 use berth_engine::network::{ContainerRef, NetworkCreate, NetworkRequest, PortMapping};
 use clap::{Args, Subcommand};
 
-use super::format::{table, time_ago};
+use serde_json::json;
+
+use super::format::{Format, InspectFormat};
+
+/// Docker's `network ls` columns: each row key's table header.
+const NETWORK_HEADERS: &[(&str, &str)] = &[
+    ("ID", "NETWORK ID"),
+    ("Name", "NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("IPv4", "IPV4"),
+    ("IPv6", "IPV6"),
+    ("Internal", "INTERNAL"),
+    ("Labels", "LABELS"),
+    ("CreatedAt", "CREATED AT"),
+];
 
 #[derive(Debug, Subcommand)]
 pub enum NetworkCommand {
@@ -28,7 +43,7 @@ pub enum NetworkSubcommand {
     #[command(visible_alias = "list")]
     Ls(ListArgs),
     /// Display detailed information on one or more networks
-    Inspect(NamesArgs),
+    Inspect(InspectArgs),
     /// Remove one or more networks
     #[command(visible_alias = "remove")]
     Rm(NamesArgs),
@@ -77,10 +92,22 @@ pub struct ListArgs {
     /// Do not truncate the output
     #[arg(long)]
     no_trunc: bool,
+    /// Output format: table (default), json (one object per line), a Go template, or table TEMPLATE
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct NamesArgs {
+    #[arg(required = true, value_name = "NETWORK")]
+    networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output: json (the default, an array) or a Go template run over each object
+    #[arg(short, long)]
+    format: Option<String>,
     #[arg(required = true, value_name = "NETWORK")]
     networks: Vec<String>,
 }
@@ -157,21 +184,34 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
             println!("{}", networks.create(&req)?.id);
         }
         NetworkSubcommand::Ls(args) => {
+            let format = Format::parse(args.format.as_deref(), "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")?;
             let list = networks.list()?;
             let id = |full: &str| if args.no_trunc { full.to_string() } else { full.chars().take(12).collect() };
             if args.quiet {
                 list.iter().for_each(|n| println!("{}", id(&n.id)));
             } else {
-                let rows: Vec<Vec<String>> = list
+                let rows: Vec<serde_json::Value> = list
                     .iter()
                     .map(|n| {
-                        vec![id(&n.id), n.name.clone(), n.driver.clone(), "local".into(), time_ago(Some(&n.created))]
+                        let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        json!({
+                            "CreatedAt": n.created,
+                            "Driver": n.driver,
+                            "ID": id(&n.id),
+                            "IPv4": "true",
+                            "IPv6": "false",
+                            "Internal": n.internal.to_string(),
+                            "Labels": labels.join(","),
+                            "Name": n.name,
+                            "Scope": "local",
+                        })
                     })
                     .collect();
-                print!("{}", table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE", "CREATED"], &rows));
+                format.print_rows(&rows, NETWORK_HEADERS)?;
             }
         }
         NetworkSubcommand::Inspect(args) => {
+            let format = InspectFormat::parse(args.format.as_deref())?;
             let mut found = Vec::new();
             let mut missing = Vec::new();
             for name in &args.networks {
@@ -180,7 +220,7 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
                     Err(e) => missing.push(e.to_string()),
                 }
             }
-            println!("{}", serde_json::to_string_pretty(&found)?);
+            format.print(&found)?;
             if !missing.is_empty() {
                 bail!("{}", missing.join("\n"));
             }

@@ -6,7 +6,6 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::bail;
 use berth_engine::Engine;
 use berth_engine::container::{ContainerRecord, ListOptions, Status};
 use berth_engine::display::memory;
@@ -16,7 +15,7 @@ use futures_util::stream::{self, BoxStream, SelectAll};
 use futures_util::{Stream, StreamExt};
 use serde_json::json;
 
-use super::format::{human_size, table};
+use super::format::{Format, human_size};
 
 /// How often the engine samples and the table is redrawn, as Docker does.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -35,26 +34,29 @@ pub struct StatsArgs {
     /// Do not truncate output
     #[arg(long)]
     no_trunc: bool,
-    /// Format output: table (default) or json
+    /// Format output: table (default), json (one object per line), a Go template, or table TEMPLATE
     #[arg(long)]
     format: Option<String>,
     /// Containers to show (default: all running)
     containers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Table,
-    Json,
-}
+/// Docker's default stats table.
+const DEFAULT_TABLE: &str =
+    "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
 
-fn parse_format(text: Option<&str>) -> anyhow::Result<Format> {
-    match text {
-        None | Some("table") => Ok(Format::Table),
-        Some("json") | Some("{{json .}}") => Ok(Format::Json),
-        Some(other) => bail!("unsupported --format {other:?}: berth stats prints \"table\" or \"json\""),
-    }
-}
+/// Docker's stats columns: each row key's table header.
+const STATS_HEADERS: &[(&str, &str)] = &[
+    ("Container", "CONTAINER"),
+    ("ID", "CONTAINER ID"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("NetIO", "NET I/O"),
+    ("BlockIO", "BLOCK I/O"),
+    ("PIDs", "PIDS"),
+];
 
 /// One container of the table and its latest figures.
 struct Row {
@@ -73,7 +75,7 @@ struct Row {
 type Update = (usize, Option<Result<StatsSnapshot, berth_engine::Error>>);
 
 pub async fn run(engine: &Engine, args: StatsArgs) -> anyhow::Result<ExitCode> {
-    let format = parse_format(args.format.as_deref())?;
+    let format = Format::parse(args.format.as_deref(), DEFAULT_TABLE)?;
     let records = targets(engine, &args)?;
     let keep = args.all || !args.containers.is_empty();
     let mut rows = Vec::new();
@@ -97,7 +99,7 @@ pub async fn run(engine: &Engine, args: StatsArgs) -> anyhow::Result<ExitCode> {
             let Some(update) = updates.next().await else { break };
             apply(&mut rows, update);
         }
-        print(&rows, format, args.no_trunc, false)?;
+        print(&rows, &format, args.no_trunc, false)?;
         return Ok(ExitCode::SUCCESS);
     }
     let ctrl_c = tokio::signal::ctrl_c();
@@ -110,7 +112,7 @@ pub async fn run(engine: &Engine, args: StatsArgs) -> anyhow::Result<ExitCode> {
             Some(update) = updates.next(), if !updates.is_empty() => apply(&mut rows, update),
             _ = redraw.tick() => {
                 rows.retain(|r| r.live || r.keep);
-                print(&rows, format, args.no_trunc, tty)?;
+                print(&rows, &format, args.no_trunc, tty)?;
             }
         }
     }
@@ -181,48 +183,33 @@ fn short(id: &str, no_trunc: bool) -> &str {
     if no_trunc { id } else { &id[..id.len().min(12)] }
 }
 
-fn render(rows: &[Row], format: Format, no_trunc: bool) -> String {
-    match format {
-        Format::Json => rows
-            .iter()
-            .map(|row| {
-                let [cpu, mem, mem_perc, net, block, pids] = cells(row);
-                let line = json!({
-                    "BlockIO": block,
-                    "CPUPerc": cpu,
-                    "Container": row.label,
-                    "ID": short(&row.id, no_trunc),
-                    "MemPerc": mem_perc,
-                    "MemUsage": mem,
-                    "Name": row.name,
-                    "NetIO": net,
-                    "PIDs": pids,
-                });
-                format!("{line}\n")
-            })
-            .collect(),
-        Format::Table => {
-            let header =
-                ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"];
-            let lines: Vec<Vec<String>> = rows
-                .iter()
-                .map(|row| {
-                    let mut line = vec![short(&row.id, no_trunc).to_string(), row.name.clone()];
-                    line.extend(cells(row));
-                    line
-                })
-                .collect();
-            table(&header, &lines)
-        }
-    }
+/// One row as docker's stats JSON object, the data `--format` templates read.
+fn row_json(row: &Row, no_trunc: bool) -> serde_json::Value {
+    let [cpu, mem, mem_perc, net, block, pids] = cells(row);
+    json!({
+        "BlockIO": block,
+        "CPUPerc": cpu,
+        "Container": row.label,
+        "ID": short(&row.id, no_trunc),
+        "MemPerc": mem_perc,
+        "MemUsage": mem,
+        "Name": row.name,
+        "NetIO": net,
+        "PIDs": pids,
+    })
 }
 
-fn print(rows: &[Row], format: Format, no_trunc: bool, clear: bool) -> anyhow::Result<()> {
+fn render(rows: &[Row], format: &Format, no_trunc: bool) -> anyhow::Result<String> {
+    let objects: Vec<serde_json::Value> = rows.iter().map(|row| row_json(row, no_trunc)).collect();
+    format.render(&objects, STATS_HEADERS)
+}
+
+fn print(rows: &[Row], format: &Format, no_trunc: bool, clear: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if clear {
         out.write_all(CLEAR.as_bytes())?;
     }
-    out.write_all(render(rows, format, no_trunc).as_bytes())?;
+    out.write_all(render(rows, format, no_trunc)?.as_bytes())?;
     out.flush()?;
     Ok(())
 }
@@ -264,7 +251,8 @@ mod tests {
 
     #[test]
     fn table_has_dockers_columns() {
-        let text = render(&[row(Some(snapshot()), true), row(None, true), row(None, false)], Format::Table, false);
+        let table = Format::parse(None, DEFAULT_TABLE).unwrap();
+        let text = render(&[row(Some(snapshot()), true), row(None, true), row(None, false)], &table, false).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             columns(lines[0]),
@@ -282,7 +270,8 @@ mod tests {
 
     #[test]
     fn json_has_dockers_keys() {
-        let text = render(&[row(Some(snapshot()), true)], Format::Json, true);
+        let json = Format::parse(Some("json"), DEFAULT_TABLE).unwrap();
+        let text = render(&[row(Some(snapshot()), true)], &json, true).unwrap();
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(v["ID"], "0123456789abcdef");
         assert_eq!(v["MemUsage"], "1.5MiB / 100MiB");
@@ -292,7 +281,14 @@ mod tests {
         for key in ["Name", "Container", "MemPerc", "BlockIO"] {
             assert!(v.get(key).is_some(), "{key} missing: {text}");
         }
-        assert!(parse_format(Some("{{.Name}}")).is_err());
-        assert_eq!(parse_format(None).unwrap(), Format::Table);
+    }
+
+    #[test]
+    fn templates_read_the_json_keys() {
+        let format = Format::parse(Some("{{.Name}} {{.MemUsage}}"), DEFAULT_TABLE).unwrap();
+        assert_eq!(render(&[row(Some(snapshot()), true)], &format, false).unwrap(), "web 1.5MiB / 100MiB\n");
+        let format = Format::parse(Some("table {{.Name}}\\t{{.PIDs}}"), DEFAULT_TABLE).unwrap();
+        let text = render(&[row(Some(snapshot()), true)], &format, false).unwrap();
+        assert_eq!(text, "NAME      PIDS\nweb       3\n");
     }
 }

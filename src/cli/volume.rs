@@ -9,7 +9,7 @@ use berth_engine::volume::{PruneOptions, VolumeCreate, VolumeFilter, VolumeRecor
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::format::{human_size, table};
+use super::format::{Format, InspectFormat, human_size};
 
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
@@ -57,14 +57,14 @@ pub struct ListArgs {
     /// Filter output (dangling=true|false, name=, label=KEY[=VALUE], driver=)
     #[arg(short, long)]
     filter: Vec<String>,
-    /// Output format: table (default) or json (one object per line)
+    /// Output format: table (default), json (one object per line), a Go template, or table TEMPLATE
     #[arg(long)]
     format: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Output format: json (the default, an array)
+    /// Format output: json (the default, an array) or a Go template run over each object
     #[arg(short, long)]
     format: Option<String>,
     #[arg(required = true, value_name = "VOLUME")]
@@ -103,13 +103,16 @@ fn key_values(items: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn check_format(format: Option<&str>) -> anyhow::Result<bool> {
-    match format {
-        None | Some("table") => Ok(false),
-        Some("json") | Some("{{json .}}") => Ok(true),
-        Some(other) => bail!("unsupported --format {other:?}: use table or json"),
-    }
-}
+/// Docker's `volume ls` columns: each row key's table header.
+const VOLUME_HEADERS: &[(&str, &str)] = &[
+    ("Name", "VOLUME NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("Mountpoint", "MOUNTPOINT"),
+    ("Labels", "LABELS"),
+    ("Links", "LINKS"),
+    ("Size", "SIZE"),
+];
 
 pub fn run(engine: &Engine, cmd: VolumeCommand) -> anyhow::Result<ExitCode> {
     let VolumeCommand::Volume(cmd) = cmd;
@@ -126,9 +129,7 @@ pub fn run(engine: &Engine, cmd: VolumeCommand) -> anyhow::Result<ExitCode> {
         }
         VolumeSubcommand::Ls(args) => ls(engine, args),
         VolumeSubcommand::Inspect(args) => {
-            if !matches!(args.format.as_deref(), None | Some("json")) {
-                bail!("volume inspect prints JSON; --format takes json only");
-            }
+            let format = InspectFormat::parse(args.format.as_deref())?;
             let mut docs = Vec::new();
             let mut failed = false;
             for name in &args.volumes {
@@ -140,7 +141,7 @@ pub fn run(engine: &Engine, cmd: VolumeCommand) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            println!("{}", serde_json::to_string_pretty(&docs)?);
+            format.print(&docs)?;
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         VolumeSubcommand::Rm(args) => {
@@ -176,19 +177,15 @@ pub fn run(engine: &Engine, cmd: VolumeCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn ls(engine: &Engine, args: ListArgs) -> anyhow::Result<ExitCode> {
-    let json_lines = check_format(args.format.as_deref())?;
+    let format = Format::parse(args.format.as_deref(), "table {{.Driver}}\t{{.Name}}")?;
     let volumes = engine.volumes(&VolumeFilter::parse(&args.filter)?)?;
     if args.quiet {
         for v in &volumes {
             println!("{}", v.name);
         }
-    } else if json_lines {
-        for v in &volumes {
-            println!("{}", ls_json(v));
-        }
     } else {
-        let rows: Vec<Vec<String>> = volumes.iter().map(|v| vec![v.driver.clone(), v.name.clone()]).collect();
-        print!("{}", table(&["DRIVER", "VOLUME NAME"], &rows));
+        let rows: Vec<serde_json::Value> = volumes.iter().map(ls_json).collect();
+        format.print_rows(&rows, VOLUME_HEADERS)?;
     }
     Ok(ExitCode::SUCCESS)
 }
