@@ -334,3 +334,20 @@ fn twenty_parallel_creators_get_unique_names_and_ids() {
     assert_eq!(names.len(), 20, "all 20 running");
     assert_eq!(unique.len(), 20, "names must be unique: {names:?}");
 }
+
+#[test]
+fn kill_returns_once_the_container_is_down_so_rm_follows() {
+    if !can_run("kill_returns_once_the_container_is_down_so_rm_follows") {
+        return;
+    }
+    let env = Env::new();
+    // A container that ignores SIGTERM and whose monitor has cleanup to do: each `kill && rm` must hold.
+    for round in 0..5 {
+        let name = format!("victim{round}");
+        env.ok(&["run", "-d", "--name", &name, "busybox", "sh", "-c", "trap '' TERM; sleep 300"]);
+        env.ok(&["kill", &name]);
+        assert_ne!(env.status(&name), "running", "round {round}: kill returned while it still ran");
+        env.ok(&["rm", &name]);
+    }
+    assert!(env.ids().is_empty());
+}

@@ -145,11 +145,11 @@ pub async fn interact(engine: &Engine, session: Session, how: Interaction) -> an
             // Docker's --sig-proxy: without a tty, berth's signals go to the container's main process; with a
             // tty (where Ctrl-C is a byte for the container) or for an exec, they end this client.
             _ = interrupt.recv() => match proxy_target(&how) {
-                Some(id) => { engine.kill_container(id, Some("INT"))?; }
+                Some(id) => { engine.kill_container(id, Some("INT")).await?; }
                 None => return Ok(Ended::Signalled(libc::SIGINT)),
             },
             _ = term.recv() => match proxy_target(&how) {
-                Some(id) => { engine.kill_container(id, Some("TERM"))?; }
+                Some(id) => { engine.kill_container(id, Some("TERM")).await?; }
                 None => return Ok(Ended::Signalled(libc::SIGTERM)),
             },
             _ = quit.recv() => return Ok(Ended::Signalled(libc::SIGQUIT)),

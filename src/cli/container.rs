@@ -372,7 +372,7 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
             each(&args.containers, async |c| engine.stop_container(c, args.time).await.map(drop)).await
         }
         ContainerCommand::Kill(args) => {
-            each(&args.containers, async |c| engine.kill_container(c, Some(&args.signal)).map(drop)).await
+            each(&args.containers, async |c| engine.kill_container(c, Some(&args.signal)).await.map(drop)).await
         }
         ContainerCommand::Pause(args) => each(&args.containers, async |c| engine.pause_container(c).map(drop)).await,
         ContainerCommand::Unpause(args) => {

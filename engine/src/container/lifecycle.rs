@@ -332,7 +332,9 @@ impl Engine {
     }
 
     /// `berth kill`: sends a signal (SIGKILL by default) to the container's main process.
-    pub fn kill_container(&self, name_or_id: &str, signal: Option<&str>) -> Result<ContainerRecord, Error> {
+    /// With SIGKILL it returns once the container is no longer running, as `docker kill` does, so
+    /// `kill X && rm X` works; other signals are only sent.
+    pub async fn kill_container(&self, name_or_id: &str, signal: Option<&str>) -> Result<ContainerRecord, Error> {
         let rec = self.container(name_or_id)?;
         if !matches!(rec.status, Status::Running | Status::Paused) {
             return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "kill" }.into());
@@ -352,7 +354,12 @@ impl Engine {
             self.thaw(&rec)?;
         }
         recorded?;
-        Ok(rec)
+        if signal != libc::SIGKILL {
+            return Ok(rec);
+        }
+        self.wait_inactive(&rec.id, Duration::from_secs(30))
+            .await?
+            .ok_or_else(|| ContainerError::Timeout { id: rec.id.clone(), what: "kill" }.into())
     }
 
     /// `berth pause`: freezes every process of the container with the cgroup freezer.

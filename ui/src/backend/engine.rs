@@ -389,9 +389,7 @@ impl Backend for EngineBackend {
                 ContainerOp::Unpause => {
                     return self.blocking("unpause", id.clone(), move |e| e.unpause_container(&id).map(drop)).await;
                 }
-                ContainerOp::Kill => {
-                    return self.blocking("kill", id.clone(), move |e| e.kill_container(&id, None).map(drop)).await;
-                }
+                ContainerOp::Kill => engine.kill_container(&id, None).await.map(drop),
             };
             result.map_err(|e| Self::failed(op.verb(), &id, e))
         })
