@@ -154,7 +154,7 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
                 internal: args.internal,
                 labels,
             };
-            println!("{}", networks.create(&req)?.id);
+            println!("{}", engine.create_network(&req)?.id);
         }
         NetworkSubcommand::Ls(args) => {
             let list = networks.list()?;
@@ -210,7 +210,7 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
                     return Ok(());
                 }
             }
-            let removed = networks.prune()?;
+            let removed = engine.prune_networks()?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");
                 removed.iter().for_each(|n| println!("{n}"));
