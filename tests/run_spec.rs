@@ -43,6 +43,9 @@ fn assert_nothing_left(env: &Env, port: u16, error: &str) {
     assert!(lines(env.ok(&["volume", "ls", "-q"])).is_empty(), "an anonymous volume is left: {error}");
     assert!(bridge_ports(env).is_empty(), "a veth is left on {}: {:?}", env.bridge, bridge_ports(env));
     assert_eq!(port_rules(env, port), 0, "a rule for port {port} is left");
+    let root = env.root().to_string_lossy().into_owned();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    assert!(!mountinfo.contains(&root), "a mount under {root} is left");
     if let Some(id) = id_in(error) {
         env.assert_no_leftovers(&id);
     }

@@ -59,6 +59,11 @@ fn invalid(flag: &'static str, value: &str, reason: impl ToString) -> RunError {
     RunError::InvalidFlag { flag, value: value.to_string(), reason: reason.to_string() }
 }
 
+/// An error that names its option and value already (`invalid --memory value "x": ...`), as it is.
+fn named(error: impl Into<crate::Error>) -> RunError {
+    RunError::Options(Box::new(error.into()))
+}
+
 /// The error of a parser that names the value itself, under the flag's name.
 fn under(flag: &'static str, error: impl Into<crate::Error>) -> RunError {
     RunError::Flag { flag, source: Box::new(error.into()) }
@@ -79,7 +84,7 @@ impl RunSpec {
             env.extend(env_file(file)?);
         }
         for entry in &flags.env {
-            check_env(entry).map_err(|e| under("--env", e))?;
+            check_env(entry).map_err(named)?;
             env.extend(env_entry(entry));
         }
         let (seccomp, no_new_privileges) = security_options(&flags.security_opt)?;
@@ -106,14 +111,14 @@ impl RunSpec {
         }
         let network = flags.network.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
         let ports: Vec<PortMapping> = flags.publish.iter().filter_map(|p| PortMapping::parse(p).ok()).collect();
-        NetworkMode::from_flags(network.as_deref(), &flags.network_alias, &ports).map_err(|e| under("--network", e))?;
+        NetworkMode::from_flags(network.as_deref(), &flags.network_alias, &ports).map_err(named)?;
         let number = |flag: &'static str, text: &Option<String>| -> Result<Option<i64>, RunError> {
             text.as_deref()
                 .map(|t| t.trim().parse::<i64>().map_err(|_| invalid(flag, t, "expected a whole number")))
                 .transpose()
         };
         let restart = match flags.restart.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-            Some(text) => RestartPolicy::parse(text).map_err(|e| under("--restart", e))?,
+            Some(text) => RestartPolicy::parse(text).map_err(named)?,
             None => RestartPolicy::No,
         };
         let pull = match flags.pull.as_deref() {
@@ -127,8 +132,8 @@ impl RunSpec {
             workdir: flags.workdir.clone(),
             user: flags.user.clone(),
             hostname: flags.hostname.clone(),
-            memory: flags.memory.as_deref().map(parse_memory).transpose().map_err(|e| under("--memory", e))?.flatten(),
-            cpus: flags.cpus.as_deref().map(parse_cpus).transpose().map_err(|e| under("--cpus", e))?.flatten(),
+            memory: flags.memory.as_deref().map(parse_memory).transpose().map_err(named)?.flatten(),
+            cpus: flags.cpus.as_deref().map(parse_cpus).transpose().map_err(named)?.flatten(),
             // Docker: 0 and -1 both mean no limit.
             pids_limit: number("--pids-limit", &flags.pids_limit)?.filter(|p| *p > 0),
             read_only: flags.read_only,
