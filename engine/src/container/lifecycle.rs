@@ -23,9 +23,10 @@ const POLL: Duration = Duration::from_millis(20);
 /// Docker's default seconds between the stop signal and SIGKILL.
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
-/// What `create` needs: an image already in the store, an optional name, the run options.
+/// What `create` needs: an image already in the store, an optional name, the run options. Callers outside
+/// the engine go through [`crate::run::RunSpec`] and `Engine::create`/`Engine::run`.
 #[derive(Debug, Clone, Default)]
-pub struct CreateRequest {
+pub(crate) struct CreateRequest {
     pub image: String,
     pub name: Option<String>,
     pub options: RunOptions,
@@ -162,8 +163,8 @@ impl Engine {
             .ok_or_else(|| ContainerError::NotFound { name: name_or_id.to_string() }.into())
     }
 
-    /// `berth create`: records a container for an image already in the store. Nothing runs yet.
-    pub fn create_container(&self, req: CreateRequest) -> Result<ContainerRecord, Error> {
+    /// Records a container for an image already in the store. Nothing runs yet.
+    pub(crate) fn create_container(&self, req: CreateRequest) -> Result<ContainerRecord, Error> {
         self.create_recording(req).map(|(rec, _)| rec)
     }
 
