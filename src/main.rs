@@ -14,7 +14,14 @@ fn main() -> ExitCode {
     if let Some(code) = cli::exec::exec_entry() {
         return code;
     }
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let code = cli::usage_error_code(&e, std::env::args().skip(1));
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         // libcgroups warns about every v1 controller this kernel lacks, on every use.
         .unwrap_or_else(|_| format!("{},libcgroups=error", args.log_level).as_str().into());

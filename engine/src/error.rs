@@ -29,6 +29,14 @@ pub enum Error {
     Stats(#[from] crate::stats::StatsError),
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
+    #[error(transparent)]
+    Run(Box<crate::run::RunError>),
+}
+
+impl From<crate::run::RunError> for Error {
+    fn from(e: crate::run::RunError) -> Self {
+        Error::Run(Box::new(e))
+    }
 }
 
 impl From<NetworkError> for Error {
@@ -46,5 +54,20 @@ impl From<RegistryError> for Error {
 impl From<PullError> for Error {
     fn from(e: PullError) -> Self {
         Error::Pull(Box::new(e))
+    }
+}
+
+impl Error {
+    /// The exit code Docker's CLI gives this failure: the container's (126/127 for a command that cannot
+    /// be run) when it failed to start, 125 for every error of berth itself.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Container(e) => e.exit_code(),
+            Error::Run(e) => match e.as_ref() {
+                crate::run::RunError::RollbackFailed { error, .. } => error.exit_code(),
+                _ => 125,
+            },
+            _ => 125,
+        }
     }
 }

@@ -92,4 +92,9 @@ impl Engine {
         }
         Ok(vec![DiskUsage { kind: "Images", total: images.len(), active: 0, size, reclaimable: size }])
     }
+
+    /// The records of an image's layers, bottom first; `None` for one the store lacks.
+    pub fn image_layers(&self, image: &ImageRecord) -> Result<Vec<Option<crate::store::LayerRecord>>, Error> {
+        Ok(image.layers.iter().map(|chain| self.store().layer(chain)).collect::<Result<_, _>>()?)
+    }
 }

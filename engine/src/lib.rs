@@ -17,6 +17,7 @@ pub mod network;
 pub mod pull;
 pub mod reference;
 pub mod registry;
+pub mod run;
 pub mod runtime;
 pub mod session;
 pub mod stats;
@@ -75,6 +76,11 @@ impl Engine {
         }
         let registry = Registry::new(registry_options(&self.config), Credentials::load())?;
         Ok(self.registry.get_or_init(|| registry).clone())
+    }
+
+    /// The state root this engine works in.
+    pub fn root(&self) -> &std::path::Path {
+        self.store.root()
     }
 
     pub fn store(&self) -> &Store {

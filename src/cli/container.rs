@@ -1,7 +1,6 @@
 //! Container commands with Docker's names and flags: create, run, start, stop, kill, pause, unpause,
 //! restart, rm, ps, logs, wait, inspect, top, rename, `container prune`; plus the hidden monitor entry.
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,12 +8,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use berth_engine::container::{ContainerError, ContainerRecord, CreateRequest, ListFilter, ListOptions};
+use berth_engine::container::{ContainerError, ContainerRecord, ListFilter, ListOptions};
 use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
 use berth_engine::network::PortMapping;
-use berth_engine::pull::PullOptions;
-use berth_engine::runtime::{RestartPolicy, RunOptions, SeccompChoice, parse_cpus, parse_memory};
-use berth_engine::store::StoreError;
+use berth_engine::run::{RunOutcome, RunProgress, RunSpec};
 use berth_engine::volume::{MountKind, MountSpec};
 use berth_engine::{Engine, Error, monitor};
 use clap::{Args, Subcommand};
@@ -140,7 +137,7 @@ pub struct RunFlags {
     cpus: Option<String>,
     /// Tune container pids limit (-1 for unlimited)
     #[arg(long, allow_hyphen_values = true)]
-    pids_limit: Option<i64>,
+    pids_limit: Option<String>,
     /// Mount the container's root filesystem as read only
     #[arg(long)]
     read_only: bool,
@@ -157,11 +154,11 @@ pub struct RunFlags {
     #[arg(long)]
     security_opt: Vec<String>,
     /// Restart policy: no, on-failure[:N], always, unless-stopped
-    #[arg(long, default_value = "no")]
-    restart: String,
+    #[arg(long)]
+    restart: Option<String>,
     /// Seconds to wait for the stop signal before SIGKILL (-1: wait however long it takes)
-    #[arg(long, allow_negative_numbers = true)]
-    stop_timeout: Option<i64>,
+    #[arg(long, allow_hyphen_values = true)]
+    stop_timeout: Option<String>,
     /// Signal to stop the container
     #[arg(long)]
     stop_signal: Option<String>,
@@ -198,6 +195,9 @@ pub struct RunFlags {
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub(super) tty: bool,
+    /// Pull image before running: missing, always or never
+    #[arg(long, value_name = "POLICY")]
+    pull: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -354,12 +354,14 @@ pub fn monitor_entry() -> Option<ExitCode> {
 
 pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ContainerCommand::Create(args) => {
-            let rec = create(engine, args.options, args.image, args.command).await?;
-            println!("{}", rec.id);
-            Ok(ExitCode::SUCCESS)
-        }
-        ContainerCommand::Run(args) => run_container(engine, *args).await,
+        ContainerCommand::Create(args) => match create(engine, *args).await {
+            Ok(rec) => {
+                println!("{}", rec.id);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Ok(berth_failure(&e)),
+        },
+        ContainerCommand::Run(args) => Ok(run_container(engine, *args).await.unwrap_or_else(|e| berth_failure(&e))),
         ContainerCommand::Start(args) if args.attach || args.interactive => start_attached(engine, args).await,
         ContainerCommand::Start(args) => {
             each(&args.containers, async |c| {
@@ -399,7 +401,9 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
         }
         ContainerCommand::Top(args) => top(engine, args),
         ContainerCommand::Port(args) => port(engine, args),
-        ContainerCommand::Exec(args) => super::exec::exec(engine, *args).await,
+        ContainerCommand::Exec(args) => {
+            Ok(super::exec::exec(engine, *args).await.unwrap_or_else(|e| berth_failure(&e)))
+        }
         ContainerCommand::Attach(args) => super::attach::attach(engine, args).await,
         ContainerCommand::Rename(args) => {
             engine.rename_container(&args.container, &args.new_name)?;
@@ -420,6 +424,12 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
     }
 }
 
+/// Prints a failed `run`/`create`/`exec` as the top level prints errors; Docker's exit code for it.
+fn berth_failure(error: &anyhow::Error) -> ExitCode {
+    eprintln!("Error: {}", crate::describe(error));
+    failure_code(error)
+}
+
 /// Runs `op` on each named container, printing each name as Docker does; the first failures are
 /// reported and make the exit code 1, but the other containers are still handled.
 async fn each(names: &[String], op: impl AsyncFn(&str) -> Result<(), Error>) -> anyhow::Result<ExitCode> {
@@ -436,84 +446,41 @@ async fn each(names: &[String], op: impl AsyncFn(&str) -> Result<(), Error>) -> 
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn run_options(flags: RunFlags, command: Vec<String>) -> anyhow::Result<(Option<String>, RunOptions)> {
-    let mut env = Vec::new();
-    for file in &flags.env_file {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading env file {}", file.display()))?;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            if line.starts_with('=') {
-                bail!("invalid env file {}: no variable name on line {line:?}", file.display());
-            }
-            env.extend(env_entry(line));
-        }
-    }
-    env.extend(flags.env.iter().map(String::as_str).filter_map(env_entry));
-    let mut seccomp = SeccompChoice::Default;
-    let mut no_new_privileges = false;
-    for opt in &flags.security_opt {
-        match opt.split_once(['=', ':']) {
-            Some(("seccomp", "unconfined")) => seccomp = SeccompChoice::Unconfined,
-            Some(("seccomp", path)) => {
-                let json = std::fs::read_to_string(path).with_context(|| format!("opening seccomp profile {path}"))?;
-                seccomp = SeccompChoice::Profile { path: path.to_string(), json };
-            }
-            Some(("no-new-privileges", "true")) | None if opt == "no-new-privileges" || opt.ends_with("true") => {
-                no_new_privileges = true
-            }
-            Some(("no-new-privileges", "false")) => no_new_privileges = false,
-            _ => {
-                bail!("invalid --security-opt {opt:?}: expected seccomp=FILE, seccomp=unconfined or no-new-privileges")
-            }
-        }
-    }
-    let mut labels = BTreeMap::new();
-    for l in &flags.label {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        labels.insert(k.to_string(), v.to_string());
-    }
-    let entrypoint = flags.entrypoint.map(|e| if e.is_empty() { Vec::new() } else { vec![e] });
-    let mut mounts = Vec::new();
-    for v in &flags.volume {
-        mounts.push(MountSpec::parse_volume(v)?);
-    }
-    for m in &flags.mount {
-        mounts.push(MountSpec::parse_mount(m)?);
-    }
-    for t in &flags.tmpfs {
-        mounts.push(MountSpec::parse_tmpfs(t)?);
-    }
-    let options = RunOptions {
-        cmd: command,
-        entrypoint,
-        env,
+/// The flags as the engine's [`berth_engine::run::RunFlags`]: every value is parsed and checked there.
+fn engine_flags(flags: RunFlags) -> berth_engine::run::RunFlags {
+    berth_engine::run::RunFlags {
+        name: flags.name,
+        rm: flags.rm,
+        env: flags.env,
+        env_file: flags.env_file,
         workdir: flags.workdir,
         user: flags.user,
+        entrypoint: flags.entrypoint,
         hostname: flags.hostname,
-        memory: flags.memory.as_deref().map(parse_memory).transpose()?.flatten(),
-        cpus: flags.cpus.as_deref().map(parse_cpus).transpose()?.flatten(),
-        pids_limit: flags.pids_limit.filter(|p| *p > 0),
+        memory: flags.memory,
+        cpus: flags.cpus,
+        pids_limit: flags.pids_limit,
         read_only: flags.read_only,
         cap_add: flags.cap_add,
         cap_drop: flags.cap_drop,
         privileged: flags.privileged,
-        seccomp,
-        no_new_privileges,
-        init: flags.init,
-        labels,
-        restart: RestartPolicy::parse(&flags.restart)?,
-        auto_remove: flags.rm,
+        security_opt: flags.security_opt,
+        restart: flags.restart,
         stop_timeout: flags.stop_timeout,
         stop_signal: flags.stop_signal,
+        init: flags.init,
+        label: flags.label,
         network: flags.network,
-        network_aliases: flags.network_alias,
+        network_alias: flags.network_alias,
         publish: flags.publish,
         publish_all: flags.publish_all,
-        extra_networks: Vec::new(),
-        mounts,
+        volume: flags.volume,
+        mount: flags.mount,
+        tmpfs: flags.tmpfs,
+        interactive: flags.interactive,
         tty: flags.tty,
-        open_stdin: flags.interactive,
-    };
-    Ok((flags.name, options))
+        pull: flags.pull,
+    }
 }
 
 /// `-e`'s value as Docker checks it: an entry must name a variable (`=value` does not).
@@ -523,52 +490,38 @@ pub(super) fn env_flag(text: &str) -> Result<String, String> {
         .map_err(|_| format!("invalid environment variable: {text}"))
 }
 
-/// `KEY=VALUE` as is; a bare `KEY` takes this process's value, or is dropped when unset (as Docker does).
-fn env_entry(entry: &str) -> Option<String> {
-    if entry.contains('=') {
-        return Some(entry.to_string());
+/// What Docker's client prints about a run's pull, on stderr.
+fn print_progress(progress: RunProgress) {
+    match progress {
+        RunProgress::Pulling { image, missing: true } => eprintln!("Unable to find image '{image}' locally"),
+        RunProgress::Pulling { .. } | RunProgress::Created { .. } => {}
+        RunProgress::Pulled(pulled) => {
+            eprintln!("Digest: {}", pulled.digest);
+            match pulled.updated {
+                true => eprintln!("Status: Downloaded newer image for {}", pulled.reference),
+                false => eprintln!("Status: Image is up to date for {}", pulled.reference),
+            }
+        }
     }
-    std::env::var(entry).ok().map(|v| format!("{entry}={v}"))
 }
 
-/// Creates the container, pulling its image first when the store lacks it (Docker's `run`/`create`).
-async fn create(
-    engine: &Engine,
-    flags: RunFlags,
-    image: String,
-    command: Vec<String>,
-) -> anyhow::Result<ContainerRecord> {
-    let (name, options) = run_options(flags, command)?;
-    if let Err(Error::Store(StoreError::ImageNotFound { .. })) = engine.image(&image) {
-        eprintln!("Unable to find image '{image}' locally");
-        let pulled = engine.pull(&image, PullOptions::default()).await?;
-        eprintln!("Digest: {}", pulled.digest);
-        eprintln!("Status: Downloaded newer image for {}", pulled.reference);
-    }
-    Ok(engine.create_container(CreateRequest { image, name, options })?)
+/// Docker's exit code for a failed `run`, `create` or `exec`: 125 when berth itself failed, the
+/// container's code (126/127) when its command could not be run.
+pub(super) fn failure_code(error: &anyhow::Error) -> ExitCode {
+    let code = error.downcast_ref::<Error>().map_or(125, Error::exit_code);
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// `create`: pulls the image when the policy says so, then records the container.
+async fn create(engine: &Engine, args: CreateArgs) -> anyhow::Result<ContainerRecord> {
+    let spec = RunSpec::from_flags(&args.image, args.command, &engine_flags(args.options)).map_err(Error::from)?;
+    Ok(engine.create(spec, &print_progress).await?)
 }
 
 async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCode> {
     let detach_keys = super::terminal::parse_detach_keys(&args.detach_keys)?;
-    let rec = create(engine, args.options, args.image, args.command).await?;
-    // Open the (empty) log before the container can write to it: an --rm container's directory may be gone
-    // by the time its output is read, but an open file stays readable.
-    let follower = LogFollower::at_end(&open_log(engine, &rec)?)?;
-    let started = match engine.start_container(&rec.id).await {
-        Ok(s) => s,
-        Err(err) => {
-            // A failed run leaves nothing behind.
-            if engine.remove_container(&rec.id, true).await.is_ok() {
-                let _ = engine.remove_anonymous_volumes(&rec.options.mounts);
-            }
-            let code = match &err {
-                Error::Container(c) => c.exit_code(),
-                _ => 125,
-            };
-            eprintln!("berth: {err}");
-            return Ok(ExitCode::from(code.clamp(0, 255) as u8));
-        }
-    };
+    let spec = RunSpec::from_flags(&args.image, args.command, &engine_flags(args.options)).map_err(Error::from)?;
+    let RunOutcome { record: rec, started, log } = engine.run(spec, &print_progress).await?;
     if args.detach {
         println!("{}", rec.id);
         return Ok(ExitCode::SUCCESS);
@@ -588,7 +541,7 @@ async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCod
         }
         return Ok(super::attach::exit_code(engine, &rec.id, ended));
     }
-    follow_until_exit(engine, &rec.id, follower, started).await
+    follow_until_exit(engine, &rec.id, log, started).await
 }
 
 /// Prints the container's log as it grows until its first run ends; its exit code.
@@ -792,20 +745,6 @@ fn command_text(rec: &ContainerRecord, no_trunc: bool) -> String {
     }
 }
 
-fn dir_size(path: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 /// Docker's `ps` columns: each row key's table header.
 const PS_HEADERS: &[(&str, &str)] = &[
     ("ID", "CONTAINER ID"),
@@ -841,7 +780,7 @@ fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
     }
     // As docker does, sizes (a walk of each container's upper dir) are computed for -s or a template using them.
     let want_size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
-    let size = |rec: &ContainerRecord| human_size(dir_size(&rec.dir(engine.store().root()).join("upper")));
+    let size = |rec: &ContainerRecord| human_size(engine.container_size(rec));
     let published = engine.networks().published_ports()?;
     let ports = |rec: &ContainerRecord| {
         let mappings = published.get(&rec.id).map(Vec::as_slice).unwrap_or_default();

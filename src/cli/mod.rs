@@ -67,6 +67,28 @@ pub enum Command {
     Cp(cp::CpArgs),
 }
 
+/// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
+/// flag or a bad value is an error of the engine's client, not of the container), clap's own otherwise.
+pub fn usage_error_code(error: &clap::Error, args: impl Iterator<Item = String>) -> u8 {
+    use clap::error::ErrorKind;
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return error.exit_code().clamp(0, 255) as u8;
+    }
+    let mut args = args.peekable();
+    // The first word that is neither a global option nor its value names the command.
+    while let Some(arg) = args.next() {
+        if matches!(arg.as_str(), "--root" | "--log-level" | "--theme") {
+            args.next();
+        } else if !arg.starts_with('-') {
+            if matches!(arg.as_str(), "run" | "create" | "exec") {
+                return 125;
+            }
+            break;
+        }
+    }
+    error.exit_code().clamp(0, 255) as u8
+}
+
 /// Opens the engine over the chosen state root with berth's config file.
 fn open_engine(root: Option<PathBuf>) -> anyhow::Result<Engine> {
     let config = Config::load()?;
@@ -98,4 +120,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cp(args) => return cp::run(&engine, args),
     }?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn code(line: &[&str]) -> u8 {
+        let error = Cli::try_parse_from(std::iter::once("berth").chain(line.iter().copied())).unwrap_err();
+        usage_error_code(&error, line.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn refused_run_create_and_exec_lines_exit_125() {
+        assert_eq!(code(&["run", "--bogus", "busybox"]), 125);
+        assert_eq!(code(&["--root", "/tmp/x", "create", "--memory"]), 125);
+        assert_eq!(code(&["exec"]), 125);
+        assert_eq!(code(&["ps", "--bogus"]), 2);
+        assert_eq!(code(&["--help"]), 0);
+    }
 }

@@ -181,7 +181,7 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
                 internal: args.internal,
                 labels,
             };
-            println!("{}", networks.create(&req)?.id);
+            println!("{}", engine.create_network(&req)?.id);
         }
         NetworkSubcommand::Ls(args) => {
             let format = Format::parse(args.format.as_deref(), "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")?;
@@ -250,7 +250,7 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
                     return Ok(());
                 }
             }
-            let removed = networks.prune()?;
+            let removed = engine.prune_networks()?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");
                 removed.iter().for_each(|n| println!("{n}"));

@@ -14,6 +14,7 @@ use super::records::container_dir;
 use super::{Cgroup, ContainerError, ContainerRecord, Records, Status, names, reconcile};
 use crate::monitor::{MONITOR_SUBCOMMAND, READY_FD, ReadyMessage};
 use crate::runtime::{RestartPolicy, RunOptions, SeccompChoice, SeccompProfile, parse_capability};
+use crate::volume::MountSpec;
 use crate::{Engine, Error};
 
 /// How often waiting operations look at the store again.
@@ -22,9 +23,10 @@ const POLL: Duration = Duration::from_millis(20);
 /// Docker's default seconds between the stop signal and SIGKILL.
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
-/// What `create` needs: an image already in the store, an optional name, the run options.
+/// What `create` needs: an image already in the store, an optional name, the run options. Callers outside
+/// the engine go through [`crate::run::RunSpec`] and `Engine::create`/`Engine::run`.
 #[derive(Debug, Clone, Default)]
-pub struct CreateRequest {
+pub(crate) struct CreateRequest {
     pub image: String,
     pub name: Option<String>,
     pub options: RunOptions,
@@ -105,7 +107,7 @@ pub fn parse_signal(text: &str) -> Result<i32, ContainerError> {
 }
 
 /// Checks what can be checked before anything is stored, so a bad `run` leaves nothing behind.
-fn validate(options: &RunOptions) -> Result<(), Error> {
+pub(crate) fn validate_options(options: &RunOptions) -> Result<(), Error> {
     options.validate()?;
     for cap in options.cap_add.iter().chain(&options.cap_drop) {
         if !cap.eq_ignore_ascii_case("ALL") {
@@ -161,9 +163,15 @@ impl Engine {
             .ok_or_else(|| ContainerError::NotFound { name: name_or_id.to_string() }.into())
     }
 
-    /// `berth create`: records a container for an image already in the store. Nothing runs yet.
-    pub fn create_container(&self, req: CreateRequest) -> Result<ContainerRecord, Error> {
-        validate(&req.options)?;
+    /// Records a container for an image already in the store. Nothing runs yet.
+    pub(crate) fn create_container(&self, req: CreateRequest) -> Result<ContainerRecord, Error> {
+        self.create_recording(req).map(|(rec, _)| rec)
+    }
+
+    /// Creates the container; with it the anonymous volumes create made for it, which a failed run
+    /// removes again.
+    pub(crate) fn create_recording(&self, req: CreateRequest) -> Result<(ContainerRecord, Vec<MountSpec>), Error> {
+        validate_options(&req.options)?;
         if let Some(name) = &req.name
             && !names::valid(name)
         {
@@ -199,7 +207,7 @@ impl Engine {
             let _ = crate::volume::remove_anonymous(self.store(), &anonymous);
             return Err(err);
         }
-        Ok(rec)
+        Ok((rec, anonymous))
     }
 
     /// `berth start`: launches the container's monitor and returns once the command runs (or failed to).
@@ -496,14 +504,20 @@ mod tests {
 
     #[test]
     fn validation_catches_bad_options_before_anything_is_stored() {
-        assert!(validate(&RunOptions { cap_add: vec!["NOPE".into()], ..RunOptions::default() }).is_err());
-        assert!(validate(&RunOptions { cap_drop: vec!["all".into()], ..RunOptions::default() }).is_ok());
+        assert!(validate_options(&RunOptions { cap_add: vec!["NOPE".into()], ..RunOptions::default() }).is_err());
+        assert!(validate_options(&RunOptions { cap_drop: vec!["all".into()], ..RunOptions::default() }).is_ok());
         assert!(
-            validate(&RunOptions { auto_remove: true, restart: RestartPolicy::Always, ..RunOptions::default() })
-                .is_err()
+            validate_options(&RunOptions {
+                auto_remove: true,
+                restart: RestartPolicy::Always,
+                ..RunOptions::default()
+            })
+            .is_err()
         );
-        assert!(validate(&RunOptions { stop_signal: Some("SIGWHAT".into()), ..RunOptions::default() }).is_err());
+        assert!(
+            validate_options(&RunOptions { stop_signal: Some("SIGWHAT".into()), ..RunOptions::default() }).is_err()
+        );
         let bad = SeccompChoice::Profile { path: "/p.json".into(), json: "[]".into() };
-        assert!(validate(&RunOptions { seccomp: bad, ..RunOptions::default() }).is_err());
+        assert!(validate_options(&RunOptions { seccomp: bad, ..RunOptions::default() }).is_err());
     }
 }

@@ -16,13 +16,15 @@ mod output;
 mod reconcile;
 mod records;
 pub(crate) mod schema;
+mod size;
 mod status;
 mod top;
 
 pub use exec::{EXEC_SUBCOMMAND, ExecOptions};
 pub use exec_helper::run_exec_helper;
 pub use inspect::inspect_json;
-pub use lifecycle::{CreateRequest, StartOutcome, parse_signal};
+pub(crate) use lifecycle::{CreateRequest, validate_options};
+pub use lifecycle::{StartOutcome, parse_signal};
 pub use list::{ListFilter, ListOptions};
 pub use records::ContainerRecord;
 pub use status::Status;

@@ -1,11 +1,15 @@
 //! A container's networks seen from the container side: `network connect`/`disconnect` (live when it runs,
-//! remembered in its options for the next start), its NetworkSettings, and refusing to remove a network a
-//! container still names.
+//! remembered in its options for the next start), its NetworkSettings, refusing to remove (or prune) a
+//! network a container still names, and the network listings the CLI and the TUI show.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::{ContainerRecord, Records, reconcile};
-use crate::network::{ContainerRef, NetworkError, NetworkRecord, NetworkRequest, NetworkSettings, files};
+use crate::network::{
+    ContainerRef, Endpoint, NetworkCreate, NetworkError, NetworkRecord, NetworkRequest, NetworkSettings, PortMapping,
+    files,
+};
 use crate::{Engine, Error};
 
 /// The networks a container's options name (its `--network` or the default bridge, then connected ones);
@@ -105,6 +109,45 @@ impl Engine {
             return Err(NetworkError::InUse { network: net.name, containers: users.join(", ") }.into());
         }
         Ok(self.networks().remove(&net.id)?)
+    }
+
+    /// `network prune`: removes every user network no container names, running or not (as `remove_network`
+    /// refuses them); returns their names.
+    pub fn prune_networks(&self) -> Result<Vec<String>, Error> {
+        let mut removed = Vec::new();
+        for network in self.networks().list()? {
+            if network.name == crate::network::DEFAULT_NETWORK {
+                continue;
+            }
+            match self.remove_network(&network.id) {
+                Ok(record) => removed.push(record.name),
+                // Named by a container, or one attached meanwhile: it stays, as prune promises.
+                Err(Error::Network(e)) if matches!(*e, NetworkError::InUse { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// `network create`.
+    pub fn create_network(&self, request: &NetworkCreate) -> Result<NetworkRecord, Error> {
+        Ok(self.networks().create(request)?)
+    }
+
+    /// Every network with the endpoints attached to it now, as lists show them.
+    pub fn networks_with_endpoints(&self) -> Result<Vec<(NetworkRecord, Vec<Endpoint>)>, Error> {
+        let networks = self.networks();
+        let mut all = Vec::new();
+        for record in networks.list()? {
+            let endpoints = networks.endpoints(&record)?;
+            all.push((record, endpoints));
+        }
+        Ok(all)
+    }
+
+    /// Every container's published ports by container id, in one query (lists refresh every second).
+    pub fn published_ports(&self) -> Result<HashMap<String, Vec<PortMapping>>, Error> {
+        Ok(self.networks().published_ports()?)
     }
 
     /// Rewrites a running container's /etc/hosts after its networks changed (in place: it is bind-mounted).

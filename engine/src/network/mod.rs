@@ -377,23 +377,6 @@ impl Networks {
         Ok(network)
     }
 
-    /// Removes every user network without containers; returns their names.
-    pub fn prune(&self) -> Result<Vec<String>, NetworkError> {
-        let mut removed = Vec::new();
-        for network in self.list()? {
-            if network.name == DEFAULT_NETWORK || !self.endpoints(&network)?.is_empty() {
-                continue;
-            }
-            match self.remove(&network.id) {
-                Ok(n) => removed.push(n.name),
-                // Someone attached a container meanwhile: it stays, as prune promises.
-                Err(NetworkError::InUse { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(removed)
-    }
-
     /// The runtime's one call once the container's namespace exists: nothing for `host`, `lo` up for
     /// `none`, otherwise `attach`.
     pub fn setup(

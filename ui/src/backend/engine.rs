@@ -10,11 +10,11 @@ use std::time::Duration;
 use berth_engine::container::{ContainerRecord, ExecOptions, ListOptions, Status};
 use berth_engine::events::{Event, LayerProgress};
 use berth_engine::logs::{LogFilter, LogFollower};
-use berth_engine::network::{DEFAULT_NETWORK, Endpoint, NetworkError, NetworkRecord, PortMapping};
+use berth_engine::network::{Endpoint, NetworkRecord, PortMapping};
 use berth_engine::reference::Reference;
 use berth_engine::session::{Output, Session};
 use berth_engine::stats::StatsSnapshot;
-use berth_engine::store::{ImageRecord, RemovedImage, StoreError};
+use berth_engine::store::{ImageRecord, RemovedImage};
 use berth_engine::volume::{PruneOptions, VolumeFilter, VolumeRecord};
 use berth_engine::{Engine, pull::PullOptions};
 use futures_util::StreamExt;
@@ -24,7 +24,7 @@ use tokio::task::AbortHandle;
 
 use super::cli::CliRunner;
 use super::follow::{self, Subscribers, Tasks};
-use super::run_request::create_request;
+use super::run_request::run_spec;
 use super::usage::UsageTracker;
 use super::{
     Backend, BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerState, ContainerUsage,
@@ -87,7 +87,7 @@ impl Shells {
 impl EngineBackend {
     /// `program` is the berth binary that `:` command lines re-execute, over the engine's state root.
     pub fn new(engine: Arc<Engine>, program: PathBuf) -> EngineBackend {
-        let cli = CliRunner::new(program, engine.store().root().to_path_buf());
+        let cli = CliRunner::new(program, engine.root().to_path_buf());
         EngineBackend {
             cli,
             engine,
@@ -252,13 +252,10 @@ fn layer_rows(engine: &Engine, image: &ImageRecord) -> Result<Vec<LayerRow>, ber
     // Layers the history does not account for (a config without history) get an empty command.
     let unexplained = image.layers.len().saturating_sub(made_layers);
     let entries = history.into_iter().chain(std::iter::repeat_n((String::new(), true), unexplained));
-    let mut layers = image.layers.iter();
+    let mut layers = engine.image_layers(image)?.into_iter();
     let mut rows = Vec::new();
     for (created_by, makes_layer) in entries {
-        let record = match makes_layer.then(|| layers.next()).flatten() {
-            Some(chain) => engine.store().layer(chain)?,
-            None => None,
-        };
+        let record = makes_layer.then(|| layers.next()).flatten().flatten();
         rows.push(LayerRow {
             digest: record.as_ref().map(|l| l.blob_digest.clone()).unwrap_or_default(),
             size: record.map_or(0, |l| l.size),
@@ -353,7 +350,7 @@ impl Backend for EngineBackend {
     fn containers(&self) -> BoxFuture<'_, Result<Vec<ContainerRow>, BackendError>> {
         Box::pin(self.blocking("list", "containers".into(), |e| {
             // One query for every container's ports, not one per row: the list refreshes every second.
-            let ports = e.networks().published_ports()?;
+            let ports = e.published_ports()?;
             Ok(all_containers(e)?
                 .into_iter()
                 .map(|r| {
@@ -405,26 +402,10 @@ impl Backend for EngineBackend {
 
     fn run(&self, request: RunRequest) -> BoxFuture<'_, Result<String, BackendError>> {
         Box::pin(async move {
-            let create = create_request(request)?;
-            let image = create.image.clone();
-            let lookup = image.clone();
-            let missing = self
-                .blocking("run", image.clone(), move |e| match e.image(&lookup) {
-                    Err(berth_engine::Error::Store(StoreError::ImageNotFound { .. })) => Ok(true),
-                    other => other.map(|_| false),
-                })
-                .await?;
-            if missing {
-                // As `docker run` does: an image not in the store is pulled first.
-                self.engine.pull(&image, PullOptions::default()).await.map_err(|e| Self::failed("pull", &image, e))?;
-            }
-            let record = self.blocking("run", image.clone(), move |e| e.create_container(create)).await?;
-            if let Err(err) = self.engine.start_container(&record.id).await {
-                // A run that failed to start leaves nothing behind.
-                let _ = self.engine.remove_container(&record.id, true).await;
-                return Err(Self::failed("run", &image, err));
-            }
-            Ok(record.id)
+            let spec = run_spec(&request).map_err(|message| Self::failed("run", &request.image, message))?;
+            // Pull if missing, create and start, with everything removed again when any step fails.
+            let outcome = self.engine.run(spec, &|_| {}).await.map_err(|e| Self::failed("run", &request.image, e))?;
+            Ok(outcome.record.id)
         })
     }
 
@@ -523,14 +504,10 @@ impl Backend for EngineBackend {
 
     fn networks(&self) -> BoxFuture<'_, Result<Vec<NetworkRow>, BackendError>> {
         Box::pin(self.blocking("list", "networks".into(), |e| {
-            let networks = e.networks();
-            let records = networks.list()?;
-            let mut rows = Vec::with_capacity(records.len());
-            for record in records {
-                let endpoints = networks.endpoints(&record)?;
-                rows.push(network_row(record, &endpoints));
-            }
-            Ok(rows)
+            Ok(e.networks_with_endpoints()?
+                .into_iter()
+                .map(|(record, endpoints)| network_row(record, &endpoints))
+                .collect())
         }))
     }
 
@@ -539,21 +516,9 @@ impl Backend for EngineBackend {
     }
 
     fn prune_networks(&self) -> BoxFuture<'_, Result<Pruned, BackendError>> {
-        Box::pin(self.blocking("prune", "networks".into(), |e| {
-            let mut removed = Vec::new();
-            for network in e.networks().list()? {
-                if network.name == DEFAULT_NETWORK || !e.networks().endpoints(&network)?.is_empty() {
-                    continue;
-                }
-                // `remove_network` also refuses networks that stopped containers name: they keep them.
-                match e.remove_network(&network.id) {
-                    Ok(record) => removed.push(record.name),
-                    Err(berth_engine::Error::Network(err)) if matches!(*err, NetworkError::InUse { .. }) => {}
-                    Err(err) => return Err(err),
-                }
-            }
-            Ok(Pruned { removed, reclaimed: 0 })
-        }))
+        Box::pin(
+            self.blocking("prune", "networks".into(), |e| Ok(Pruned { removed: e.prune_networks()?, reclaimed: 0 })),
+        )
     }
 
     fn volumes(&self) -> BoxFuture<'_, Result<Vec<VolumeRow>, BackendError>> {

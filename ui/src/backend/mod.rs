@@ -18,15 +18,13 @@ use tokio::sync::mpsc;
 
 pub use cli::{CliRunner, OUTPUT_LIMIT};
 pub use engine::EngineBackend;
+pub use run_request::run_spec;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum BackendError {
     /// The engine refused or failed an operation; `target` names the image or container.
     #[error("{operation} {target}: {message}")]
     Failed { operation: &'static str, target: String, message: String },
-    /// The engine this UI runs over does not offer the operation.
-    #[error("{operation} {target}: not supported by this engine ({reason})")]
-    Unsupported { operation: &'static str, target: String, reason: &'static str },
 }
 
 /// One row of the Images pane.

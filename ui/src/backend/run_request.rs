@@ -1,38 +1,29 @@
-//! The run dialog's [`RunRequest`] as the engine's [`CreateRequest`]: what the engine cannot do
-//! yet (ports, volumes, networks) is refused by name rather than silently dropped.
+//! The run dialog's [`RunRequest`] as the engine's [`RunSpec`], through the same flag parser as
+//! `berth run`: ports, volumes, network, env and restart policy are checked (and refused with the same
+//! message naming the flag and value) wherever they were typed.
 
-use berth_engine::container::CreateRequest;
-use berth_engine::runtime::{RestartPolicy, RunOptions};
+use berth_engine::run::{RunFlags, RunSpec};
 
-use super::{BackendError, RunRequest};
+use super::RunRequest;
 
-/// Builds the engine's create request; `Unsupported` names the first option the engine lacks.
-pub fn create_request(request: RunRequest) -> Result<CreateRequest, BackendError> {
-    let unsupported = |reason| BackendError::Unsupported { operation: "run", target: request.image.clone(), reason };
-    if !request.ports.is_empty() {
-        return Err(unsupported("the engine cannot publish ports yet (-p)"));
-    }
-    if !request.volumes.is_empty() {
-        return Err(unsupported("the engine cannot mount volumes yet (-v)"));
-    }
-    if request.network.is_some() {
-        return Err(unsupported("the engine cannot pick a network yet (--network)"));
-    }
-    let restart = match request.restart.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-        Some(text) => RestartPolicy::parse(text).map_err(|e| BackendError::Failed {
-            operation: "run",
-            target: request.image.clone(),
-            message: e.to_string(),
-        })?,
-        None => RestartPolicy::No,
+/// The engine's spec for a dialog's request; the parser's message when a field is wrong.
+pub fn run_spec(request: &RunRequest) -> Result<RunSpec, String> {
+    let flags = RunFlags {
+        name: request.name.clone(),
+        env: request.env.clone(),
+        publish: request.ports.clone(),
+        volume: request.volumes.clone(),
+        network: request.network.clone(),
+        restart: request.restart.clone(),
+        ..RunFlags::default()
     };
-    let name = request.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
-    let options = RunOptions { cmd: request.command, env: request.env, restart, ..RunOptions::default() };
-    Ok(CreateRequest { image: request.image, name, options })
+    RunSpec::from_flags(&request.image, request.command.clone(), &flags).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
+    use berth_engine::runtime::RestartPolicy;
+
     use super::*;
 
     fn request() -> RunRequest {
@@ -41,37 +32,40 @@ mod tests {
             name: Some("web".into()),
             command: vec!["httpd".into(), "-f".into()],
             env: vec!["A=1".into()],
+            ports: vec!["8080:80".into()],
+            volumes: vec!["data:/data:ro".into()],
+            network: Some("back".into()),
             restart: Some("on-failure:3".into()),
-            ..RunRequest::default()
         }
     }
 
     #[test]
-    fn carries_name_command_env_and_restart() {
-        let create = create_request(request()).unwrap();
-        assert_eq!((create.image.as_str(), create.name.as_deref()), ("busybox", Some("web")));
-        assert_eq!(create.options.cmd, vec!["httpd", "-f"]);
-        assert_eq!(create.options.env, vec!["A=1"]);
-        assert_eq!(create.options.restart, RestartPolicy::OnFailure { max_retries: Some(3) });
+    fn carries_every_field() {
+        let spec = run_spec(&request()).unwrap();
+        assert_eq!((spec.image.as_str(), spec.name.as_deref()), ("busybox", Some("web")));
+        let o = &spec.options;
+        assert_eq!(
+            (o.cmd.as_slice(), o.env.as_slice()),
+            (&["httpd".to_string(), "-f".into()][..], &["A=1".into()][..])
+        );
+        assert_eq!((o.publish.as_slice(), o.network.as_deref()), (&["8080:80".to_string()][..], Some("back")));
+        assert_eq!((o.mounts.len(), o.mounts[0].source.as_str(), o.mounts[0].read_only), (1, "data", true));
+        assert_eq!(o.restart, RestartPolicy::OnFailure { max_retries: Some(3) });
     }
 
     #[test]
     fn blank_name_and_restart_mean_none() {
-        let create =
-            create_request(RunRequest { name: Some(" ".into()), restart: Some(String::new()), ..request() }).unwrap();
-        assert_eq!(create.name, None);
-        assert_eq!(create.options.restart, RestartPolicy::No);
+        let spec = run_spec(&RunRequest { name: Some(" ".into()), restart: Some(String::new()), ..request() }).unwrap();
+        assert_eq!((spec.name, spec.options.restart), (None, RestartPolicy::No));
     }
 
     #[test]
-    fn refuses_what_the_engine_lacks_and_bad_policies() {
-        let ports = create_request(RunRequest { ports: vec!["8080:80".into()], ..request() });
-        assert!(matches!(ports, Err(BackendError::Unsupported { reason, .. }) if reason.contains("ports")));
-        let volumes = create_request(RunRequest { volumes: vec!["/a:/b".into()], ..request() });
-        assert!(matches!(volumes, Err(BackendError::Unsupported { reason, .. }) if reason.contains("volumes")));
-        let network = create_request(RunRequest { network: Some("net".into()), ..request() });
-        assert!(matches!(network, Err(BackendError::Unsupported { reason, .. }) if reason.contains("network")));
-        let restart = create_request(RunRequest { restart: Some("sometimes".into()), ..request() });
-        assert!(matches!(restart, Err(BackendError::Failed { target, .. }) if target == "busybox"));
+    fn bad_values_get_the_flag_parsers_message() {
+        let ports = run_spec(&RunRequest { ports: vec!["80:x".into()], ..request() }).unwrap_err();
+        assert!(ports.starts_with("--publish: invalid port mapping \"80:x\""), "{ports}");
+        let volumes = run_spec(&RunRequest { volumes: vec!["a:b:c:d".into()], ..request() }).unwrap_err();
+        assert!(volumes.starts_with("--volume"), "{volumes}");
+        let restart = run_spec(&RunRequest { restart: Some("sometimes".into()), ..request() }).unwrap_err();
+        assert!(restart.contains("sometimes"), "{restart}");
     }
 }

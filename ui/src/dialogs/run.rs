@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
 use super::{centered, dialog_block};
-use crate::backend::RunRequest;
+use crate::backend::{RunRequest, run_spec};
 use crate::input::{InputOutcome, TextInput};
 use crate::theme::Theme;
 
@@ -54,14 +54,14 @@ impl RunDialog {
         RunDialog { fields, focus: if image.is_empty() { 0 } else { 1 }, error: None }
     }
 
-    /// The request the fields describe, or what is wrong with them.
+    /// The request the fields describe, or what is wrong with them (in the engine parser's words).
     pub fn request(&self) -> Result<RunRequest, String> {
         let value = |i: usize| self.fields[i].value();
         let image = value(0).trim();
         if image.is_empty() {
             return Err("Image: give an image to run".into());
         }
-        Ok(RunRequest {
+        let request = RunRequest {
             image: image.to_string(),
             name: optional(value(1)),
             command: words(value(2), "Command")?,
@@ -70,7 +70,10 @@ impl RunDialog {
             volumes: words(value(5), "Volumes")?,
             network: optional(value(6)),
             restart: optional(value(7)),
-        })
+        };
+        // The engine's own flag parser: a bad port, volume or network is refused here as `berth run` would.
+        run_spec(&request)?;
+        Ok(request)
     }
 
     pub fn handle_key(&mut self, key: &KeyEvent) -> RunAction {

@@ -162,6 +162,22 @@ fn run_dialog_from_an_image() {
 }
 
 #[test]
+fn a_bad_port_keeps_the_run_dialog_open_with_the_parsers_message() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('r'));
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Tab);
+    }
+    chars(&mut app, "8080:x");
+    key(&mut app, KeyCode::Enter);
+    assert!(effects(&mut app).is_empty(), "nothing runs");
+    let Some(Modal::Run(dialog)) = &app.modal else { panic!("the dialog closed") };
+    let error = dialog.error.as_deref().unwrap_or_default();
+    assert!(error.starts_with("--publish: invalid port mapping \"8080:x\""), "{error}");
+}
+
+#[test]
 fn shell_captures_keys_until_the_leave_key() {
     let mut app = app(ROOMY);
     key(&mut app, KeyCode::Char('G'));

@@ -90,10 +90,10 @@ fn a_long_list_shows_the_window_around_the_selection() {
 #[test]
 fn containers_unavailable() {
     both("containers_error", |app| {
-        let error = crate::backend::BackendError::Unsupported {
+        let error = crate::backend::BackendError::Failed {
             operation: "list",
             target: "containers".into(),
-            reason: "the engine has no container runtime yet",
+            message: "database is locked".into(),
         };
         app.update(Msg::Containers(Err(error)));
     });
