@@ -262,3 +262,65 @@ fn a_killed_monitor_leaves_no_network_behind_after_the_next_command() {
     env.ok(&["rm", "orphan"]);
     env.assert_no_leftovers(&id);
 }
+
+/// Processes whose command line names this root and `network_id` (a network's DNS resolvers), monitors
+/// aside. Zombies have no command line, so only live ones count.
+fn resolvers(env: &Env, network_id: &str) -> Vec<i32> {
+    let root = env.root().to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let args = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = args.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            args.contains(&root) && args.contains(&network_id.to_string()) && !args.contains(&"__monitor".into())
+        })
+        .collect()
+}
+
+/// Zombie children of `parent`, read from /proc/<pid>/stat.
+fn zombies_under(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After the command name in parentheses: state, then the parent's pid.
+            let mut rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default().split(' ');
+            let (state, ppid) = (rest.next(), rest.next().and_then(|p| p.parse::<i32>().ok()));
+            state == Some("Z") && ppid == Some(parent)
+        })
+        .collect()
+}
+
+#[test]
+fn a_network_s_second_resolver_leaves_no_zombie_under_the_monitors() {
+    if !can_run("a_network_s_second_resolver_leaves_no_zombie_under_the_monitors") {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let net = format!("bdn{}", std::process::id());
+    let network_id = env.ok(&["network", "create", "--subnet", &subnet(&env, 2), &net]).trim().to_string();
+    // Each start spawns the network's resolver; the second and the restarted one find the first serving
+    // and end, and their parent (the spawner) must have reaped them.
+    let a = env.ok(&["run", "-d", "--name", "zomb-a", "--network", &net, "busybox", "sleep", "300"]).trim().to_string();
+    let b = env.ok(&["run", "-d", "--name", "zomb-b", "--network", &net, "busybox", "sleep", "300"]).trim().to_string();
+    env.ok(&["restart", "-t", "0", "zomb-a"]);
+    env.wait_for("the extra resolvers to end", 60, || resolvers(&env, &network_id).len() <= 1);
+    assert_eq!(resolvers(&env, &network_id).len(), 1, "the network keeps one resolver while it has containers");
+
+    for id in [&a, &b] {
+        let monitor = rt::monitor_pid(id).expect("the monitor process");
+        assert_eq!(zombies_under(monitor), Vec::<i32>::new(), "zombies under the monitor of {id}");
+    }
+    // The resolver belongs to no monitor: it outlives them and ends by itself.
+    let resolver = resolvers(&env, &network_id)[0];
+    let stat = std::fs::read_to_string(format!("/proc/{resolver}/stat")).unwrap_or_default();
+    let ppid: i32 = stat.rsplit_once(") ").and_then(|(_, r)| r.split(' ').nth(1)?.parse().ok()).unwrap_or(0);
+    assert!(![&a, &b].iter().any(|id| rt::monitor_pid(id) == Some(ppid)), "the resolver is a monitor's child");
+    env.ok(&["rm", "-f", "zomb-a", "zomb-b"]);
+    env.wait_for("the resolver to end once its network is empty", 30, || resolvers(&env, &network_id).is_empty());
+}

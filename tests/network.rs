@@ -215,7 +215,7 @@ fn fetch_eventually(pid: Option<u32>, addr: &str) -> Option<String> {
 }
 
 fn resolver_pids(root: &Path) -> Vec<u32> {
-    let needle = format!("{}\0network\0dns", root.display());
+    let needle = format!("__dns\0{}\0", root.display());
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())

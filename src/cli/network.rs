@@ -1,14 +1,15 @@
-//! `network create|ls|inspect|rm|prune|connect|disconnect`, plus the hidden plumbing the container runtime and tests use:
-//! `network attach` / `network detach` (wire a network namespace, like netavark's setup/teardown) and
-//! `network dns` (a user network's name resolver, started on demand).
+//! `network create|ls|inspect|rm|prune|connect|disconnect`, plus the entry of a user network's name resolver
+//! (`berth __dns ROOT NETWORK`, dispatched before tokio starts).
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use berth_engine::Engine;
-use berth_engine::network::{ContainerRef, NetworkCreate, NetworkRequest, PortMapping};
+use berth_engine::network::{ContainerRef, NetworkCreate, NetworkRequest, PortMapping, dns};
 use clap::{Args, Subcommand};
 
 use super::format::{table, time_ago};
@@ -44,9 +45,6 @@ pub enum NetworkSubcommand {
     /// Disconnect a container from its networks (runtime plumbing)
     #[command(hide = true)]
     Detach(DetachArgs),
-    /// Serve a user network's container names until it has no containers
-    #[command(hide = true)]
-    Dns { network: String },
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +130,21 @@ pub struct DetachArgs {
     /// Only this network (default: all of the container's networks)
     #[arg(long)]
     network: Option<String>,
+}
+
+/// If this process was started as a network's DNS resolver, runs it (no async runtime) and returns its
+/// exit code.
+pub fn dns_entry() -> Option<ExitCode> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(OsStr::new(dns::DNS_SUBCOMMAND)) {
+        return None;
+    }
+    let (Some(root), Some(network)) = (args.next(), args.next()) else {
+        eprintln!("usage: berth {} ROOT NETWORK", dns::DNS_SUBCOMMAND);
+        return Some(ExitCode::from(125));
+    };
+    let code = dns::main(&PathBuf::from(root), &network.to_string_lossy());
+    Some(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
@@ -242,7 +255,6 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
         NetworkSubcommand::Connect(args) => engine.connect_container(&args.network, &args.container, &args.aliases)?,
         NetworkSubcommand::Disconnect(args) => engine.disconnect_container(&args.network, &args.container)?,
         NetworkSubcommand::Detach(args) => networks.detach(&args.container_id, args.network.as_deref())?,
-        NetworkSubcommand::Dns { network } => networks.run_resolver(&network)?,
     }
     Ok(())
 }

@@ -1,14 +1,22 @@
 //! The name resolver of user networks: answers A queries for container names, 12-digit id prefixes and
 //! network aliases from the state database (so it never needs reloading), and relays every other query
-//! to the host's resolvers. It listens on the network's gateway address, port 53.
+//! to the host's resolvers through a bounded pool (`relay.rs`). It listens on the network's gateway
+//! address, UDP port 53, in a process of its own (`process.rs`: `berth __dns ROOT NETWORK`).
+
+mod process;
+mod relay;
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, MessageType};
 use hickory_proto::rr::{RData, Record, RecordType, rdata::A};
 use thiserror::Error;
+
+pub(super) use process::spawn;
+pub use process::{DNS_SUBCOMMAND, main};
+use relay::{Limits, Relay, servfail};
 
 #[derive(Debug, Error)]
 pub enum DnsError {
@@ -16,6 +24,8 @@ pub enum DnsError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("DNS resolver on {addr}: {source}")]
     Receive { addr: SocketAddr, source: std::io::Error },
+    #[error("starting the DNS resolver of network {network} ({exe}): {source}")]
+    Spawn { network: String, exe: std::path::PathBuf, source: std::io::Error },
 }
 
 /// A name → address lookup; errors count as "not found" and the query goes upstream.
@@ -29,9 +39,6 @@ pub struct Resolver {
     /// Only clients from here are answered: containers of other networks must not learn this one's names.
     clients: Option<ipnet::Ipv4Net>,
 }
-
-/// How long a relayed query may take before the client gets SERVFAIL.
-const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Resolver {
     pub fn bind(addr: SocketAddr, lookup: Lookup, upstreams: Vec<SocketAddr>) -> Result<Resolver, DnsError> {
@@ -58,10 +65,12 @@ impl Resolver {
         self.addr
     }
 
-    /// Answers queries until `keep_going` returns false (checked at least every `poll`).
+    /// Answers queries until `keep_going` returns false (checked at least every `poll`). Names of the
+    /// network are answered on this thread; the rest go to the relay pool, which lives as long as this call.
     pub fn serve(&self, poll: Duration, keep_going: impl Fn() -> bool) -> Result<(), DnsError> {
         let recv_err = |source| DnsError::Receive { addr: self.addr, source };
         self.socket.set_read_timeout(Some(poll)).map_err(recv_err)?;
+        let relay = Relay::start(self.upstreams.clone(), self.socket.try_clone().map_err(recv_err)?, Limits::default());
         let mut buf = [0u8; 4096];
         while keep_going() {
             let (len, client) = match self.socket.recv_from(&mut buf) {
@@ -73,12 +82,15 @@ impl Resolver {
             if !self.admits(client) {
                 continue;
             }
-            let query = buf[..len].to_vec();
-            match self.answer_locally(&query) {
-                Some(reply) => {
-                    let _ = self.socket.send_to(&reply, client);
-                }
-                None => self.relay(query, client),
+            let query = &buf[..len];
+            let reply = match self.answer_locally(query) {
+                Some(reply) => Some(reply),
+                None if relay.submit(query.to_vec(), client) => None,
+                // Every worker busy and the queue full: the client hears at once instead of waiting.
+                None => servfail(query),
+            };
+            if let Some(reply) = reply {
+                let _ = self.socket.send_to(&reply, client);
             }
         }
         Ok(())
@@ -104,47 +116,12 @@ impl Resolver {
         }
         reply.to_vec().ok()
     }
-
-    /// Passes a query to the first upstream that answers, on its own thread so slow upstreams never hold
-    /// up answers about containers.
-    fn relay(&self, query: Vec<u8>, client: SocketAddr) {
-        let Ok(reply_socket) = self.socket.try_clone() else { return };
-        let upstreams = self.upstreams.clone();
-        std::thread::spawn(move || {
-            let reply = upstreams.iter().find_map(|up| ask(*up, &query)).or_else(|| servfail(&query));
-            if let Some(reply) = reply {
-                let _ = reply_socket.send_to(&reply, client);
-            }
-        });
-    }
-}
-
-fn ask(upstream: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
-    let local: SocketAddr = match upstream {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local).ok()?;
-    socket.set_read_timeout(Some(UPSTREAM_TIMEOUT)).ok()?;
-    socket.connect(upstream).ok()?;
-    socket.send(query).ok()?;
-    let mut buf = vec![0u8; 65535];
-    let len = socket.recv(&mut buf).ok()?;
-    buf.truncate(len);
-    Some(buf)
-}
-
-fn servfail(query: &[u8]) -> Option<Vec<u8>> {
-    let request = Message::from_vec(query).ok()?;
-    let mut reply = Message::error_msg(request.metadata.id, request.metadata.op_code, ResponseCode::ServFail);
-    reply.add_queries(request.queries.iter().cloned());
-    reply.to_vec().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::op::Query;
+    use hickory_proto::op::{Query, ResponseCode};
     use hickory_proto::rr::Name;
     use std::str::FromStr;
 
