@@ -24,6 +24,19 @@ fn links() -> HashSet<String> {
     Socket::open().expect("netlink").link_names().expect("links").into_iter().collect()
 }
 
+/// The bridge of one of this test's networks (named from its id, so no other berth root has it).
+fn bridge_of(env: &Env, network: &str) -> String {
+    let doc: serde_json::Value = serde_json::from_str(&env.ok(&["network", "inspect", network])).expect("inspect");
+    doc[0]["Options"]["com.docker.network.bridge.name"].as_str().expect("bridge name").to_string()
+}
+
+/// The veths still plugged into this test's bridges. Other berth roots on the machine make and remove
+/// veths of their own meanwhile, so "nothing left" counts only the ports of the test's own bridges.
+fn veths_on(bridges: &[&str]) -> Vec<String> {
+    let mut sock = Socket::open().expect("netlink");
+    bridges.iter().flat_map(|b| sock.bridge_ports(b).unwrap_or_default()).collect()
+}
+
 fn netns_entries() -> HashSet<String> {
     std::fs::read_dir("/run/netns")
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
@@ -49,7 +62,6 @@ fn user_network_names_aliases_isolation_none_and_host() {
     let (front, back) = (format!("front{}", std::process::id()), format!("back{}", std::process::id()));
     env.ok(&["network", "create", "--subnet", &subnet(&env, 0), &front]);
     env.ok(&["network", "create", "--subnet", &subnet(&env, 1), &back]);
-    let links_before = links();
 
     env.ok(&[
         "run",
@@ -114,16 +126,22 @@ fn user_network_names_aliases_isolation_none_and_host() {
     // none: only lo; host: the host's interfaces.
     let out = env.ok(&["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+    // Links other processes add or remove meanwhile do not count: only those there before and after.
+    let host_before = links();
     let out = env.ok(&["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);
     let inside: HashSet<String> = out.split_whitespace().map(str::to_string).collect();
     assert!(inside.len() > 1, "host mode must see more than lo: {inside:?}");
-    assert!(links().iter().filter(|l| !l.starts_with("vb")).all(|l| inside.contains(l)), "host view {inside:?}");
+    let steady: Vec<String> = links().intersection(&host_before).cloned().collect();
+    assert!(steady.iter().all(|l| inside.contains(l)), "host view {inside:?} lacks some of {steady:?}");
     env.fails(&["run", "--rm", "--network", "host", "-p", "80", "busybox", "true"]);
 
     env.ok(&["rm", "web"]);
+    let bridges = [bridge_of(&env, &front), bridge_of(&env, &back), env.bridge.clone()];
+    let bridges: Vec<&str> = bridges.iter().map(String::as_str).collect();
+    assert_eq!(veths_on(&bridges), Vec::<String>::new(), "veths left on this test's bridges");
     env.ok(&["network", "rm", &front, &back]);
-    let left: Vec<String> = links().difference(&links_before).cloned().collect();
-    assert!(left.is_empty(), "links left: {left:?}");
+    let left: Vec<&str> = bridges[..2].iter().copied().filter(|b| links().contains(*b)).collect();
+    assert!(left.is_empty(), "bridges left: {left:?}");
 }
 
 #[test]
@@ -185,7 +203,6 @@ fn twenty_parallel_containers_get_distinct_addresses_and_leave_nothing() {
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
-    let links_before = links();
     let netns_before = netns_entries();
     let names: Vec<String> = (0..20).map(|i| format!("par{i}")).collect();
     std::thread::scope(|s| {
@@ -205,8 +222,7 @@ fn twenty_parallel_containers_get_distinct_addresses_and_leave_nothing() {
             s.spawn(move || env.ok(&["rm", "-f", name]));
         }
     });
-    let left: Vec<String> = links().difference(&links_before).filter(|l| *l != &env.bridge).cloned().collect();
-    assert!(left.is_empty(), "links left: {left:?}");
+    assert_eq!(veths_on(&[&env.bridge]), Vec::<String>::new(), "veths left on this test's bridge");
     assert_eq!(netns_entries(), netns_before);
     let table = rules(&env);
     assert!(ips.iter().all(|ip| !table.contains(ip.as_str())), "{table}");
@@ -223,11 +239,9 @@ fn a_failed_start_leaves_no_network_behind() {
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
-    let links_before = links();
     let (code, _) = env.fails(&["run", "--name", "bad", "busybox", "/no/such/binary"]);
     assert_eq!(code, Some(127));
-    let left: Vec<String> = links().difference(&links_before).filter(|l| *l != &env.bridge).cloned().collect();
-    assert!(left.is_empty(), "links left: {left:?}");
+    assert_eq!(veths_on(&[&env.bridge]), Vec::<String>::new(), "veths left on this test's bridge");
     let (_, err) = env.fails(&["run", "--network", "nosuchnet", "busybox", "true"]);
     assert!(err.contains("nosuchnet"), "{err}");
     env.fails(&["run", "-p", "notaport", "busybox", "true"]);
@@ -240,7 +254,6 @@ fn a_killed_monitor_leaves_no_network_behind_after_the_next_command() {
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
-    let links_before = links();
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let id = env
         .ok(&["run", "-d", "--name", "orphan", "-p", &format!("127.0.0.1:{port}:80"), "busybox", "sleep", "60"])
@@ -255,8 +268,7 @@ fn a_killed_monitor_leaves_no_network_behind_after_the_next_command() {
     // Any command reconciles: the container is exited and its veth, address, port rule and netns are gone.
     assert_eq!(env.status("orphan"), "exited");
     assert_eq!(ip(&env, "orphan"), "");
-    let left: Vec<String> = links().difference(&links_before).filter(|l| *l != &env.bridge).cloned().collect();
-    assert!(left.is_empty(), "links left: {left:?}");
+    assert_eq!(veths_on(&[&env.bridge]), Vec::<String>::new(), "veths left on this test's bridge");
     let table = rules(&env);
     assert!(!table.contains(&format!("dport {port}")) && !table.contains(&address), "{table}");
     env.ok(&["rm", "orphan"]);

@@ -244,7 +244,6 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
     w.ok(&["network", "create", "--subnet", &front, "--label", "tier=front", "front"]);
     w.ok(&["network", "create", "--subnet", &back, "back"]);
     let (a, b, c) = (w.netns(), w.netns(), w.netns());
-    let links_before = vb_links();
 
     let sa = w.attach(a, "web", &["--alias", "www", "front"]);
     let sb = w.attach(b, "client", &["front"]);
@@ -307,7 +306,6 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
     for id in ["web", "client", "outsider"] {
         w.ok(&["network", "detach", id]);
     }
-    assert!(vb_links().is_subset(&links_before), "veths left behind: {:?}", vb_links().difference(&links_before));
     assert!(w.resolvers_gone(), "a DNS resolver kept running after its network emptied");
     let bridges: Vec<String> = ["front", "back"]
         .iter()
@@ -316,6 +314,11 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
             doc[0]["Options"]["com.docker.network.bridge.name"].as_str().unwrap().to_string()
         })
         .collect();
+    // Other berth roots make veths meanwhile: only ports of this test's own bridges count.
+    for bridge in bridges.iter().chain([&w.bridge]) {
+        let left = Socket::open().unwrap().bridge_ports(bridge).unwrap();
+        assert!(left.is_empty(), "veths left on {bridge}: {left:?}");
+    }
     w.ok(&["network", "rm", "front", "back"]);
     let mut sock = Socket::open().unwrap();
     for bridge in &bridges {
@@ -330,7 +333,6 @@ fn twenty_parallel_attaches_get_distinct_addresses_and_leave_nothing_behind() {
         return;
     }
     let mut w = World::new(2);
-    let before = vb_links();
     let pids: Vec<u32> = (0..20).map(|_| w.netns()).collect();
     let children: Vec<Child> = pids
         .iter()
@@ -353,7 +355,6 @@ fn twenty_parallel_attaches_get_distinct_addresses_and_leave_nothing_behind() {
     assert_eq!(addresses.len(), 20, "{addresses:?}");
     let made: HashSet<String> = Socket::open().unwrap().bridge_ports(&w.bridge).unwrap().into_iter().collect();
     assert_eq!(made.len(), 20, "{made:?}");
-    assert!(made.is_disjoint(&before));
     let inspect: Value = serde_json::from_str(&w.ok(&["network", "inspect", "bridge"])).unwrap();
     assert_eq!(inspect[0]["Containers"].as_object().unwrap().len(), 20);
 
