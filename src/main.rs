@@ -37,6 +37,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
+        // The reader of stdout went away (`berth ... | head`): it has what it wanted, nothing to report.
+        Err(e) if stdout_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {}", describe(&e));
             ExitCode::FAILURE
@@ -49,6 +51,13 @@ fn tui_log_file(args: &cli::Cli) -> Option<std::fs::File> {
     let root = args.root.clone().unwrap_or_else(berth_engine::EngineOptions::default_root);
     std::fs::create_dir_all(&root).ok()?;
     std::fs::OpenOptions::new().create(true).append(true).open(root.join("tui.log")).ok()
+}
+
+/// Whether the error is a write to a stdout nobody reads any more.
+fn stdout_closed(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// The error and its causes on one line, skipping causes whose text the message already includes

@@ -418,3 +418,22 @@ fn a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules() {
     assert_eq!(inside.link_names().unwrap(), ["lo"]);
     assert!(inside.link("lo").unwrap().is_some_and(|l| l.up));
 }
+
+#[test]
+fn attach_into_a_closed_pipe_ends_quietly() {
+    if !root_or_skip("attach_into_a_closed_pipe_ends_quietly") {
+        return;
+    }
+    let mut w = World::new(4);
+    let pid = w.netns();
+    // As `berth network attach ... | head -0`: the reader is gone before berth prints.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = w.attach_cmd(pid, "quiet", &["bridge"]).stdout(writer).stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
+    assert_eq!(stderr, "", "a closed stdout is no error to report");
+    // The attach itself happened: the container is on the network.
+    let inspect: Value = serde_json::from_str(&w.ok(&["network", "inspect", "bridge"])).unwrap();
+    assert_eq!(inspect[0]["Containers"].as_object().unwrap().len(), 1, "{inspect}");
+}

@@ -7,9 +7,9 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use berth_engine::Engine;
-use berth_engine::network::{ContainerRef, NetworkCreate, NetworkRequest, PortMapping, dns};
+use berth_engine::network::{NetworkCreate, dns};
 use clap::{Args, Subcommand};
 
 use super::format::{table, time_ago};
@@ -39,10 +39,12 @@ pub enum NetworkSubcommand {
     Connect(ConnectArgs),
     /// Disconnect a container from a network
     Disconnect(DisconnectArgs),
-    /// Connect a network namespace to networks and print its NetworkSettings (runtime plumbing)
+    /// Connect a network namespace to networks and print its NetworkSettings (a test hook)
+    #[cfg(berth_testing)]
     #[command(hide = true)]
     Attach(AttachArgs),
-    /// Disconnect a container from its networks (runtime plumbing)
+    /// Disconnect a container from its networks (a test hook)
+    #[cfg(berth_testing)]
     #[command(hide = true)]
     Detach(DetachArgs),
 }
@@ -105,6 +107,7 @@ pub struct PruneArgs {
     force: bool,
 }
 
+#[cfg(berth_testing)]
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     /// The container's network namespace (/proc/PID/ns/net)
@@ -124,6 +127,7 @@ pub struct AttachArgs {
     networks: Vec<String>,
 }
 
+#[cfg(berth_testing)]
 #[derive(Debug, Args)]
 pub struct DetachArgs {
     container_id: String,
@@ -229,32 +233,43 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
                 removed.iter().for_each(|n| println!("{n}"));
             }
         }
-        NetworkSubcommand::Attach(args) => {
-            let mut ports = Vec::new();
-            for spec in &args.publish {
-                ports.push(PortMapping::parse(spec)?);
-            }
-            let requests: Vec<NetworkRequest> = args
-                .networks
-                .iter()
-                .enumerate()
-                .map(|(i, network)| NetworkRequest {
-                    network: network.clone(),
-                    aliases: args.aliases.clone(),
-                    ports: if i == 0 { ports.clone() } else { Vec::new() },
-                })
-                .collect();
-            let container = ContainerRef { id: &args.container_id, name: &args.container_name };
-            let settings = networks.attach(container, &args.netns, &requests)?;
-            let exe = std::env::current_exe().context("cannot find the berth executable to start the DNS resolver")?;
-            for req in &requests {
-                networks.spawn_resolver(&exe, &networks.get(&req.network)?)?;
-            }
-            println!("{}", serde_json::to_string_pretty(&settings)?);
-        }
+        #[cfg(berth_testing)]
+        NetworkSubcommand::Attach(args) => attach(networks, args)?,
         NetworkSubcommand::Connect(args) => engine.connect_container(&args.network, &args.container, &args.aliases)?,
         NetworkSubcommand::Disconnect(args) => engine.disconnect_container(&args.network, &args.container)?,
+        #[cfg(berth_testing)]
         NetworkSubcommand::Detach(args) => networks.detach(&args.container_id, args.network.as_deref())?,
     }
+    Ok(())
+}
+
+/// `network attach` (a test hook): wires a network namespace as a container's monitor would, starts the
+/// networks' resolvers, and prints the NetworkSettings.
+#[cfg(berth_testing)]
+fn attach(networks: &berth_engine::network::Networks, args: AttachArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use berth_engine::network::{ContainerRef, NetworkRequest, PortMapping};
+    let mut ports = Vec::new();
+    for spec in &args.publish {
+        ports.push(PortMapping::parse(spec)?);
+    }
+    let requests: Vec<NetworkRequest> = args
+        .networks
+        .iter()
+        .enumerate()
+        .map(|(i, network)| NetworkRequest {
+            network: network.clone(),
+            aliases: args.aliases.clone(),
+            ports: if i == 0 { ports.clone() } else { Vec::new() },
+        })
+        .collect();
+    let container = ContainerRef { id: &args.container_id, name: &args.container_name };
+    let settings = networks.attach(container, &args.netns, &requests)?;
+    let exe = std::env::current_exe().context("cannot find the berth executable to start the DNS resolver")?;
+    for req in &requests {
+        networks.spawn_resolver(&exe, &networks.get(&req.network)?)?;
+    }
+    // A reader that went away (`| head`) ends the command quietly in main, as for other commands.
+    writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&settings)?)?;
     Ok(())
 }

@@ -18,7 +18,10 @@ pub mod dns;
 pub mod files;
 pub mod firewall;
 mod ipam;
+#[cfg(feature = "testing")]
 pub mod netlink;
+#[cfg(not(feature = "testing"))]
+mod netlink;
 mod owner;
 mod ports;
 mod records;
@@ -35,7 +38,7 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 use firewall::{FirewallDriver, FirewallError};
-use netlink::NetlinkError;
+pub use netlink::NetlinkError;
 
 pub use ipam::Endpoint;
 pub use owner::Owner;
