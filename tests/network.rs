@@ -214,6 +214,48 @@ fn fetch_eventually(pid: Option<u32>, addr: &str) -> Option<String> {
     })
 }
 
+/// An A query for `name` over TCP to `server`:53 from inside the namespace of `pid`; the first address in
+/// the answer.
+fn lookup_over_tcp(pid: u32, server: Ipv4Addr, name: &str) -> Option<Ipv4Addr> {
+    use std::io::{Read, Write};
+    // Header: id, flags (recursion desired), one question; then the name as labels, type A, class IN.
+    let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+                let net = rustix::thread::LinkNameSpaceType::Network;
+                rustix::thread::move_into_link_name_space(std::os::fd::AsFd::as_fd(&ns), Some(net)).unwrap();
+                let addr = std::net::SocketAddr::from((server, 53));
+                let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+                conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                conn.write_all(&(query.len() as u16).to_be_bytes()).ok()?;
+                conn.write_all(&query).ok()?;
+                let mut len = [0u8; 2];
+                conn.read_exact(&mut len).ok()?;
+                let mut answer = vec![0u8; u16::from_be_bytes(len) as usize];
+                conn.read_exact(&mut answer).ok()?;
+                // One answer record, A, for our question: its address is the answer's last four bytes.
+                let answers = u16::from_be_bytes([answer[6], answer[7]]);
+                (answer[..2] == [0x12, 0x34] && answers == 1).then(|| {
+                    Ipv4Addr::new(
+                        answer[answer.len() - 4],
+                        answer[answer.len() - 3],
+                        answer[answer.len() - 2],
+                        answer[answer.len() - 1],
+                    )
+                })
+            })
+            .join()
+            .unwrap()
+    })
+}
+
 fn resolver_pids(root: &Path) -> Vec<u32> {
     let needle = format!("__dns\0{}\0", root.display());
     std::fs::read_dir("/proc")
@@ -271,6 +313,9 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
     };
     assert!(lookup("web").is_some(), "web did not resolve to {ip_a} through {gateway}");
     assert!(lookup("www").is_some(), "alias www did not resolve");
+    // Over TCP too (where a client retries a truncated answer).
+    let ip: Ipv4Addr = ip_a.parse().unwrap();
+    assert_eq!(lookup_over_tcp(b, gateway, "web"), Some(ip), "web over TCP through {gateway}");
 
     // A call that fails partway undoes only its own networks: client keeps front, does not keep back.
     let partial = w.attach_cmd(b, "client", &["back", "no-such-net"]).output().unwrap();
