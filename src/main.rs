@@ -7,11 +7,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // A container monitor must never start an async runtime: it forks containers.
+    // A container monitor must never start an async runtime: it forks containers; nor may the exec helper
+    // or a network's DNS resolver, which fork away from their spawner.
     if let Some(code) = cli::container::monitor_entry() {
         return code;
     }
     if let Some(code) = cli::exec::exec_entry() {
+        return code;
+    }
+    if let Some(code) = cli::network::dns_entry() {
         return code;
     }
     let args = match cli::Cli::try_parse() {
@@ -40,6 +44,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
+        // The reader of stdout went away (`berth ... | head`): it has what it wanted, nothing to report.
+        Err(e) if stdout_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {}", describe(&e));
             ExitCode::FAILURE
@@ -59,6 +65,13 @@ fn tui_log_file(args: &cli::Cli) -> Option<std::fs::File> {
     let root = args.root.clone().unwrap_or_else(berth_engine::EngineOptions::default_root);
     std::fs::create_dir_all(&root).ok()?;
     std::fs::OpenOptions::new().create(true).append(true).open(root.join("tui.log")).ok()
+}
+
+/// Whether the error is a write to a stdout nobody reads any more.
+fn stdout_closed(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// The error and its causes on one line, skipping causes whose text the message already includes

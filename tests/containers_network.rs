@@ -24,6 +24,29 @@ fn links() -> HashSet<String> {
     Socket::open().expect("netlink").link_names().expect("links").into_iter().collect()
 }
 
+/// The bridge of one of this test's networks (named from its id, so no other berth root has it).
+fn bridge_of(env: &Env, network: &str) -> String {
+    let doc: serde_json::Value = serde_json::from_str(&env.ok(&["network", "inspect", network])).expect("inspect");
+    doc[0]["Options"]["com.docker.network.bridge.name"].as_str().expect("bridge name").to_string()
+}
+
+/// The host end of a container's veth on a network, named as the engine names it (`vb` + 11 hex digits of
+/// the endpoint's hash), so a test can look for its own even when it is plugged into no bridge.
+fn veth_of(env: &Env, network: &str, container_id: &str) -> String {
+    use sha2::Digest;
+    let doc: serde_json::Value = serde_json::from_str(&env.ok(&["network", "inspect", network])).expect("inspect");
+    let network_id = doc[0]["Id"].as_str().expect("network id");
+    let hash = hex::encode(sha2::Sha256::digest(format!("{network_id}/{container_id}")));
+    format!("vb{}", &hash[..11])
+}
+
+/// The veths still plugged into this test's bridges. Other berth roots on the machine make and remove
+/// veths of their own meanwhile, so "nothing left" counts only the ports of the test's own bridges.
+fn veths_on(bridges: &[&str]) -> Vec<String> {
+    let mut sock = Socket::open().expect("netlink");
+    bridges.iter().flat_map(|b| sock.bridge_ports(b).unwrap_or_default()).collect()
+}
+
 fn netns_entries() -> HashSet<String> {
     std::fs::read_dir("/run/netns")
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
@@ -49,7 +72,6 @@ fn user_network_names_aliases_isolation_none_and_host() {
     let (front, back) = (format!("front{}", std::process::id()), format!("back{}", std::process::id()));
     env.ok(&["network", "create", "--subnet", &subnet(&env, 0), &front]);
     env.ok(&["network", "create", "--subnet", &subnet(&env, 1), &back]);
-    let links_before = links();
 
     env.ok(&[
         "run",
@@ -114,16 +136,22 @@ fn user_network_names_aliases_isolation_none_and_host() {
     // none: only lo; host: the host's interfaces.
     let out = env.ok(&["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+    // Links other processes add or remove meanwhile do not count: only those there before and after.
+    let host_before = links();
     let out = env.ok(&["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);
     let inside: HashSet<String> = out.split_whitespace().map(str::to_string).collect();
     assert!(inside.len() > 1, "host mode must see more than lo: {inside:?}");
-    assert!(links().iter().filter(|l| !l.starts_with("vb")).all(|l| inside.contains(l)), "host view {inside:?}");
+    let steady: Vec<String> = links().intersection(&host_before).cloned().collect();
+    assert!(steady.iter().all(|l| inside.contains(l)), "host view {inside:?} lacks some of {steady:?}");
     env.fails(&["run", "--rm", "--network", "host", "-p", "80", "busybox", "true"]);
 
     env.ok(&["rm", "web"]);
+    let bridges = [bridge_of(&env, &front), bridge_of(&env, &back), env.bridge.clone()];
+    let bridges: Vec<&str> = bridges.iter().map(String::as_str).collect();
+    assert_eq!(veths_on(&bridges), Vec::<String>::new(), "veths left on this test's bridges");
     env.ok(&["network", "rm", &front, &back]);
-    let left: Vec<String> = links().difference(&links_before).cloned().collect();
-    assert!(left.is_empty(), "links left: {left:?}");
+    let left: Vec<&str> = bridges[..2].iter().copied().filter(|b| links().contains(*b)).collect();
+    assert!(left.is_empty(), "bridges left: {left:?}");
 }
 
 #[test]
@@ -185,8 +213,6 @@ fn twenty_parallel_containers_get_distinct_addresses_and_leave_nothing() {
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
-    let links_before = links();
-    let netns_before = netns_entries();
     let names: Vec<String> = (0..20).map(|i| format!("par{i}")).collect();
     std::thread::scope(|s| {
         for name in &names {
@@ -198,6 +224,7 @@ fn twenty_parallel_containers_get_distinct_addresses_and_leave_nothing() {
     assert_eq!(ips.len(), 20, "{ips:?}");
     assert!(ips.iter().all(|ip| ip.starts_with("10.")), "{ips:?}");
     assert!(!rules(&env).is_empty(), "the table exists while containers run");
+    let ids = env.ids();
 
     std::thread::scope(|s| {
         for name in &names {
@@ -205,9 +232,11 @@ fn twenty_parallel_containers_get_distinct_addresses_and_leave_nothing() {
             s.spawn(move || env.ok(&["rm", "-f", name]));
         }
     });
-    let left: Vec<String> = links().difference(&links_before).filter(|l| *l != &env.bridge).cloned().collect();
-    assert!(left.is_empty(), "links left: {left:?}");
-    assert_eq!(netns_entries(), netns_before);
+    assert_eq!(veths_on(&[&env.bridge]), Vec::<String>::new(), "veths left on this test's bridge");
+    // Named namespaces of other programs come and go: only ones naming these containers count.
+    let named: Vec<String> =
+        netns_entries().into_iter().filter(|n| ids.iter().any(|id| n.contains(&id[..12]))).collect();
+    assert!(named.is_empty(), "network namespaces left: {named:?}");
     let table = rules(&env);
     assert!(ips.iter().all(|ip| !table.contains(ip.as_str())), "{table}");
     let out = std::process::Command::new("ip").args(["-4", "addr", "show"]).output().expect("ip");
@@ -223,11 +252,9 @@ fn a_failed_start_leaves_no_network_behind() {
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
-    let links_before = links();
     let (code, _) = env.fails(&["run", "--name", "bad", "busybox", "/no/such/binary"]);
     assert_eq!(code, Some(127));
-    let left: Vec<String> = links().difference(&links_before).filter(|l| *l != &env.bridge).cloned().collect();
-    assert!(left.is_empty(), "links left: {left:?}");
+    assert_eq!(veths_on(&[&env.bridge]), Vec::<String>::new(), "veths left on this test's bridge");
     let (_, err) = env.fails(&["run", "--network", "nosuchnet", "busybox", "true"]);
     assert!(err.contains("nosuchnet"), "{err}");
     env.fails(&["run", "-p", "notaport", "busybox", "true"]);
@@ -240,13 +267,14 @@ fn a_killed_monitor_leaves_no_network_behind_after_the_next_command() {
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
-    let links_before = links();
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let id = env
         .ok(&["run", "-d", "--name", "orphan", "-p", &format!("127.0.0.1:{port}:80"), "busybox", "sleep", "60"])
         .trim()
         .to_string();
     let address = ip(&env, "orphan");
+    let veth = veth_of(&env, "bridge", &id);
+    assert!(links().contains(&veth), "the running container's veth is {veth}");
     assert!(rules(&env).contains(&format!("dport {port}")), "{}", rules(&env));
     let monitor = rt::monitor_pid(&id).expect("the monitor process");
     std::process::Command::new("kill").args(["-9", &monitor.to_string()]).status().expect("kill");
@@ -255,10 +283,72 @@ fn a_killed_monitor_leaves_no_network_behind_after_the_next_command() {
     // Any command reconciles: the container is exited and its veth, address, port rule and netns are gone.
     assert_eq!(env.status("orphan"), "exited");
     assert_eq!(ip(&env, "orphan"), "");
-    let left: Vec<String> = links().difference(&links_before).filter(|l| *l != &env.bridge).cloned().collect();
-    assert!(left.is_empty(), "links left: {left:?}");
+    assert_eq!(veths_on(&[&env.bridge]), Vec::<String>::new(), "veths left on this test's bridge");
+    assert!(!links().contains(&veth), "the veth {veth} of the dead container is left");
     let table = rules(&env);
     assert!(!table.contains(&format!("dport {port}")) && !table.contains(&address), "{table}");
     env.ok(&["rm", "orphan"]);
     env.assert_no_leftovers(&id);
+}
+
+/// Processes whose command line names this root and `network_id` (a network's DNS resolvers), monitors
+/// aside. Zombies have no command line, so only live ones count.
+fn resolvers(env: &Env, network_id: &str) -> Vec<i32> {
+    let root = env.root().to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let args = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = args.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            args.contains(&root) && args.contains(&network_id.to_string()) && !args.contains(&"__monitor".into())
+        })
+        .collect()
+}
+
+/// Zombie children of `parent`, read from /proc/<pid>/stat.
+fn zombies_under(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After the command name in parentheses: state, then the parent's pid.
+            let mut rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default().split(' ');
+            let (state, ppid) = (rest.next(), rest.next().and_then(|p| p.parse::<i32>().ok()));
+            state == Some("Z") && ppid == Some(parent)
+        })
+        .collect()
+}
+
+#[test]
+fn a_network_s_second_resolver_leaves_no_zombie_under_the_monitors() {
+    if !can_run("a_network_s_second_resolver_leaves_no_zombie_under_the_monitors") {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let net = format!("bdn{}", std::process::id());
+    let network_id = env.ok(&["network", "create", "--subnet", &subnet(&env, 2), &net]).trim().to_string();
+    // Each start spawns the network's resolver; the second and the restarted one find the first serving
+    // and end, and their parent (the spawner) must have reaped them.
+    let a = env.ok(&["run", "-d", "--name", "zomb-a", "--network", &net, "busybox", "sleep", "300"]).trim().to_string();
+    let b = env.ok(&["run", "-d", "--name", "zomb-b", "--network", &net, "busybox", "sleep", "300"]).trim().to_string();
+    env.ok(&["restart", "-t", "0", "zomb-a"]);
+    env.wait_for("the extra resolvers to end", 60, || resolvers(&env, &network_id).len() <= 1);
+    assert_eq!(resolvers(&env, &network_id).len(), 1, "the network keeps one resolver while it has containers");
+
+    for id in [&a, &b] {
+        let monitor = rt::monitor_pid(id).expect("the monitor process");
+        assert_eq!(zombies_under(monitor), Vec::<i32>::new(), "zombies under the monitor of {id}");
+    }
+    // The resolver belongs to no monitor: it outlives them and ends by itself.
+    let resolver = resolvers(&env, &network_id)[0];
+    let stat = std::fs::read_to_string(format!("/proc/{resolver}/stat")).unwrap_or_default();
+    let ppid: i32 = stat.rsplit_once(") ").and_then(|(_, r)| r.split(' ').nth(1)?.parse().ok()).unwrap_or(0);
+    assert!(![&a, &b].iter().any(|id| rt::monitor_pid(id) == Some(ppid)), "the resolver is a monitor's child");
+    env.ok(&["rm", "-f", "zomb-a", "zomb-b"]);
+    env.wait_for("the resolver to end once its network is empty", 30, || resolvers(&env, &network_id).is_empty());
 }

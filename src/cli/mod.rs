@@ -8,7 +8,7 @@ mod format;
 mod images;
 mod line_plan;
 mod login;
-mod network;
+pub mod network;
 mod pull;
 mod stats;
 mod template;

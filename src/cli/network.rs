@@ -1,14 +1,15 @@
-//! `network create|ls|inspect|rm|prune|connect|disconnect`, plus the hidden plumbing the container runtime and tests use:
-//! `network attach` / `network detach` (wire a network namespace, like netavark's setup/teardown) and
-//! `network dns` (a user network's name resolver, started on demand).
+//! `network create|ls|inspect|rm|prune|connect|disconnect`, plus the entry of a user network's name resolver
+//! (`berth __dns ROOT NETWORK`, dispatched before tokio starts).
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use berth_engine::Engine;
-use berth_engine::network::{ContainerRef, NetworkCreate, NetworkRequest, PortMapping};
+use berth_engine::network::{NetworkCreate, dns};
 use clap::{Args, Subcommand};
 
 use serde_json::json;
@@ -53,15 +54,14 @@ pub enum NetworkSubcommand {
     Connect(ConnectArgs),
     /// Disconnect a container from a network
     Disconnect(DisconnectArgs),
-    /// Connect a network namespace to networks and print its NetworkSettings (runtime plumbing)
+    /// Connect a network namespace to networks and print its NetworkSettings (a test hook)
+    #[cfg(berth_testing)]
     #[command(hide = true)]
     Attach(AttachArgs),
-    /// Disconnect a container from its networks (runtime plumbing)
+    /// Disconnect a container from its networks (a test hook)
+    #[cfg(berth_testing)]
     #[command(hide = true)]
     Detach(DetachArgs),
-    /// Serve a user network's container names until it has no containers
-    #[command(hide = true)]
-    Dns { network: String },
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +134,7 @@ pub struct PruneArgs {
     force: bool,
 }
 
+#[cfg(berth_testing)]
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     /// The container's network namespace (/proc/PID/ns/net)
@@ -153,12 +154,28 @@ pub struct AttachArgs {
     networks: Vec<String>,
 }
 
+#[cfg(berth_testing)]
 #[derive(Debug, Args)]
 pub struct DetachArgs {
     container_id: String,
     /// Only this network (default: all of the container's networks)
     #[arg(long)]
     network: Option<String>,
+}
+
+/// If this process was started as a network's DNS resolver, runs it (no async runtime) and returns its
+/// exit code.
+pub fn dns_entry() -> Option<ExitCode> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(OsStr::new(dns::DNS_SUBCOMMAND)) {
+        return None;
+    }
+    let (Some(root), Some(network)) = (args.next(), args.next()) else {
+        eprintln!("usage: berth {} ROOT NETWORK", dns::DNS_SUBCOMMAND);
+        return Some(ExitCode::from(125));
+    };
+    let code = dns::main(&PathBuf::from(root), &network.to_string_lossy());
+    Some(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
@@ -256,33 +273,43 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
                 removed.iter().for_each(|n| println!("{n}"));
             }
         }
-        NetworkSubcommand::Attach(args) => {
-            let mut ports = Vec::new();
-            for spec in &args.publish {
-                ports.push(PortMapping::parse(spec)?);
-            }
-            let requests: Vec<NetworkRequest> = args
-                .networks
-                .iter()
-                .enumerate()
-                .map(|(i, network)| NetworkRequest {
-                    network: network.clone(),
-                    aliases: args.aliases.clone(),
-                    ports: if i == 0 { ports.clone() } else { Vec::new() },
-                })
-                .collect();
-            let container = ContainerRef { id: &args.container_id, name: &args.container_name };
-            let settings = networks.attach(container, &args.netns, &requests)?;
-            let exe = std::env::current_exe().context("cannot find the berth executable to start the DNS resolver")?;
-            for req in &requests {
-                networks.spawn_resolver(&exe, &networks.get(&req.network)?)?;
-            }
-            println!("{}", serde_json::to_string_pretty(&settings)?);
-        }
+        #[cfg(berth_testing)]
+        NetworkSubcommand::Attach(args) => attach(networks, args)?,
         NetworkSubcommand::Connect(args) => engine.connect_container(&args.network, &args.container, &args.aliases)?,
         NetworkSubcommand::Disconnect(args) => engine.disconnect_container(&args.network, &args.container)?,
+        #[cfg(berth_testing)]
         NetworkSubcommand::Detach(args) => networks.detach(&args.container_id, args.network.as_deref())?,
-        NetworkSubcommand::Dns { network } => networks.run_resolver(&network)?,
     }
+    Ok(())
+}
+
+/// `network attach` (a test hook): wires a network namespace as a container's monitor would, starts the
+/// networks' resolvers, and prints the NetworkSettings.
+#[cfg(berth_testing)]
+fn attach(networks: &berth_engine::network::Networks, args: AttachArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use berth_engine::network::{ContainerRef, NetworkRequest, PortMapping};
+    let mut ports = Vec::new();
+    for spec in &args.publish {
+        ports.push(PortMapping::parse(spec)?);
+    }
+    let requests: Vec<NetworkRequest> = args
+        .networks
+        .iter()
+        .enumerate()
+        .map(|(i, network)| NetworkRequest {
+            network: network.clone(),
+            aliases: args.aliases.clone(),
+            ports: if i == 0 { ports.clone() } else { Vec::new() },
+        })
+        .collect();
+    let container = ContainerRef { id: &args.container_id, name: &args.container_name };
+    let settings = networks.attach(container, &args.netns, &requests)?;
+    let exe = std::env::current_exe().context("cannot find the berth executable to start the DNS resolver")?;
+    for req in &requests {
+        networks.spawn_resolver(&exe, &networks.get(&req.network)?)?;
+    }
+    // A reader that went away (`| head`) ends the command quietly in main, as for other commands.
+    writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&settings)?)?;
     Ok(())
 }

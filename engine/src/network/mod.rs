@@ -18,7 +18,10 @@ pub mod dns;
 pub mod files;
 pub mod firewall;
 mod ipam;
+#[cfg(feature = "testing")]
 pub mod netlink;
+#[cfg(not(feature = "testing"))]
+mod netlink;
 mod owner;
 mod ports;
 mod records;
@@ -35,7 +38,7 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 use firewall::{FirewallDriver, FirewallError};
-use netlink::NetlinkError;
+pub use netlink::NetlinkError;
 
 pub use ipam::Endpoint;
 pub use owner::Owner;
@@ -594,24 +597,13 @@ impl Networks {
         Ok(())
     }
 
-    /// Starts `exe network dns NETWORK` (exe is berth) in its own process group, for networks with name
-    /// resolution; a resolver already serving the network makes the new one exit at once.
+    /// Starts `exe __dns ROOT NETWORK` (exe is berth) for networks with name resolution and reaps its first
+    /// half, so no zombie stays behind; a resolver already serving the network makes the new one exit.
     pub fn spawn_resolver(&self, exe: &Path, network: &NetworkRecord) -> Result<(), NetworkError> {
-        use std::os::unix::process::CommandExt;
         if !network.dns {
             return Ok(());
         }
-        std::process::Command::new(exe)
-            .arg("--root")
-            .arg(self.store.root())
-            .args(["network", "dns", &network.id])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|source| NetworkError::Io { op: "start the DNS resolver", path: exe.into(), source })?;
-        Ok(())
+        Ok(dns::spawn(exe, self.store.root(), &network.id)?)
     }
 
     /// Removes the network's rules and bridge; a bridge another root marked stays.

@@ -1,0 +1,60 @@
+//! The resolver's process: `berth __dns ROOT NETWORK`, which the binary dispatches before it starts any
+//! async runtime (as it does the monitor). It forks away at once, so whoever spawned it (a monitor, the
+//! CLI, the TUI) reaps the short-lived first half and never holds a zombie when the resolver ends, which
+//! it does when its network has no containers or another resolver already serves the network.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use super::DnsError;
+use crate::network::{NetworkConfig, Networks};
+
+/// The hidden first argument that turns `berth` into a network's resolver.
+pub const DNS_SUBCOMMAND: &str = "__dns";
+
+/// Runs `exe __dns ROOT NETWORK` in its own process group and waits for its first half, which exits as
+/// soon as it has forked the resolver away.
+pub fn spawn(exe: &Path, root: &Path, network_id: &str) -> Result<(), DnsError> {
+    use std::os::unix::process::CommandExt;
+    let fail = |source| DnsError::Spawn { network: network_id.to_string(), exe: exe.to_path_buf(), source };
+    let mut child = Command::new(exe)
+        .arg(DNS_SUBCOMMAND)
+        .arg(root)
+        .arg(network_id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(fail)?;
+    child.wait().map_err(fail)?;
+    Ok(())
+}
+
+/// The resolver's main: detaches, then serves the network of the state root `root` until it is idle.
+/// Returns the process exit code. Single-threaded until it serves (the relay pool starts then).
+pub fn main(root: &Path, network: &str) -> i32 {
+    crate::monitor::cloexec_from(3);
+    // SAFETY: nothing has started a thread yet in this process, so fork cannot deadlock.
+    match unsafe { libc::fork() } {
+        -1 => return 125,
+        0 => {}
+        // SAFETY: the first half leaves without running destructors or atexit handlers of the second.
+        _ => unsafe { libc::_exit(0) },
+    }
+    let _ = rustix::process::setsid();
+    match serve(root, network) {
+        Ok(()) => 0,
+        // Nobody reads its output (stderr is /dev/null): a resolver that cannot serve just ends.
+        Err(_) => 1,
+    }
+}
+
+fn serve(root: &Path, network: &str) -> Result<(), crate::Error> {
+    let store = Arc::new(crate::store::Store::open(root)?);
+    // The spawner passes its environment down, so BERTH_CONFIG names the same config file.
+    let config = crate::Config::load()?;
+    let networks = Networks::new(store, NetworkConfig::from_config(&config))?;
+    Ok(networks.run_resolver(network)?)
+}
