@@ -18,6 +18,8 @@ pub mod firewall;
 mod ipam;
 pub mod netlink;
 mod ports;
+#[cfg(test)]
+mod proptests;
 mod records;
 
 use std::collections::{BTreeMap, HashMap};
