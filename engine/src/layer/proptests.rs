@@ -124,6 +124,33 @@ fn op(whiteouts: bool) -> BoxedStrategy<Op> {
     .boxed()
 }
 
+/// Xattrs an entry may carry in PAX records: overlay's own must never reach the disk from an archive.
+const XATTRS: [(&str, &[u8]); 6] = [
+    ("user.k", b"v"),
+    ("user.other", b""),
+    ("trusted.k", b"t"),
+    ("trusted.overlay.opaque", b"y"),
+    ("user.overlay.opaque", b"y"),
+    ("trusted.overlay.redirect", b"/elsewhere"),
+];
+const RESERVED_XATTRS: [&str; 2] = ["trusted.overlay.", "user.overlay."];
+
+/// How an entry is written beyond its plain header: names in PAX records (padded past the 100 bytes a
+/// header holds, behind a decoy header name), and PAX xattrs (files and directories only: user xattrs
+/// cannot be set on symlinks or fifos).
+#[derive(Clone, Debug, Default)]
+struct Pax {
+    names: bool,
+    xattrs: Vec<usize>,
+}
+
+fn pax() -> impl Strategy<Value = Pax> {
+    prop_oneof![
+        3 => Just(Pax::default()),
+        1 => (any::<bool>(), proptest::collection::vec(0..XATTRS.len(), 0..3)).prop_map(|(names, xattrs)| Pax { names, xattrs }),
+    ]
+}
+
 /// One tar entry, as the generator meant it and with `{OUTSIDE}` filled in.
 #[derive(Clone, Debug)]
 struct Entry {
@@ -132,17 +159,28 @@ struct Entry {
     link: Vec<u8>,
     data: Vec<u8>,
     mode: u32,
+    /// Path and link name go in PAX records; the header holds a decoy name.
+    pax_names: bool,
+    xattrs: Vec<(&'static str, &'static [u8])>,
 }
 
 impl Entry {
-    fn from_op(op: &Op, outside: &str) -> Entry {
+    fn from_op((op, pax): &(Op, Pax), outside: &str) -> Entry {
         let fill = |s: &str| s.replace(OUTSIDE, outside).into_bytes();
+        // `./` components change nothing once cleaned, but push the name past what a header holds.
+        let pad = |s: &str| if pax.names { format!("{}{s}", "./".repeat(60)) } else { s.to_string() };
+        let xattrs = match op {
+            Op::File { .. } | Op::Dir { .. } => pax.xattrs.iter().map(|&i| XATTRS[i]).collect(),
+            _ => Vec::new(),
+        };
         let entry = |kind, path: &str, link: &str, data: Vec<u8>, mode| Entry {
             kind,
-            path: fill(path),
-            link: fill(link),
+            path: fill(&pad(path)),
+            link: if kind == EntryType::Link && !link.is_empty() { fill(&pad(link)) } else { fill(link) },
             data,
             mode,
+            pax_names: pax.names,
+            xattrs: xattrs.clone(),
         };
         match op {
             Op::File { path, content, mode } => {
@@ -160,16 +198,53 @@ impl Entry {
     }
 }
 
+/// A PAX extended header body: `LEN KEY=VALUE\n` records.
+fn pax_records(records: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut data = Vec::new();
+    for (key, value) in records {
+        let body = key.len() + value.len() + 3; // ' ', '=', '\n'
+        let mut len = body + 1;
+        while len != body + len.to_string().len() {
+            len = body + len.to_string().len();
+        }
+        data.extend_from_slice(format!("{len} {key}=").as_bytes());
+        data.extend_from_slice(value);
+        data.push(b'\n');
+    }
+    data
+}
+
 /// Writes the entries with their names verbatim (the tar crate's path setters refuse `..`).
 fn build_tar(entries: &[Entry]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     for e in entries {
+        let mut records: Vec<(String, Vec<u8>)> =
+            e.xattrs.iter().map(|(name, value)| (format!("SCHILY.xattr.{name}"), value.to_vec())).collect();
+        let (name, link): (&[u8], &[u8]) = if e.pax_names {
+            records.push(("path".into(), e.path.clone()));
+            if !e.link.is_empty() {
+                records.push(("linkpath".into(), e.link.clone()));
+            }
+            (b"pax-decoy", if e.link.is_empty() { b"" } else { b"pax-decoy" })
+        } else {
+            (&e.path, &e.link)
+        };
+        if !records.is_empty() {
+            let data = pax_records(&records);
+            let mut header = Header::new_ustar();
+            header.set_entry_type(EntryType::XHeader);
+            header.set_path("PaxHeader").expect("pax header name");
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append(&header, data.as_slice()).expect("append pax header");
+        }
         let mut header = Header::new_gnu();
         header.set_entry_type(e.kind);
         let old = header.as_old_mut();
-        assert!(e.path.len() <= old.name.len() && e.link.len() <= old.linkname.len(), "generated names fit a header");
-        old.name[..e.path.len()].copy_from_slice(&e.path);
-        old.linkname[..e.link.len()].copy_from_slice(&e.link);
+        assert!(name.len() <= old.name.len() && link.len() <= old.linkname.len(), "generated names fit a header");
+        old.name[..name.len()].copy_from_slice(name);
+        old.linkname[..link.len()].copy_from_slice(link);
         header.set_size(e.data.len() as u64);
         header.set_mode(e.mode);
         header.set_uid(0);
@@ -189,9 +264,11 @@ enum Lookup {
     Loop,
 }
 
+type Xattrs = BTreeMap<String, Vec<u8>>;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Node {
-    Dir { mode: u32, opaque: bool },
+    Dir { mode: u32, opaque: bool, xattrs: Xattrs },
     File { ino: u64 },
     Symlink { ino: u64, target: Vec<u8> },
     Fifo { ino: u64 },
@@ -210,8 +287,8 @@ impl Node {
 /// What one path holds, as compared between the model and the disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Seen {
-    Dir { mode: u32, opaque: bool },
-    File { mode: u32, data: Vec<u8> },
+    Dir { mode: u32, opaque: bool, xattrs: Xattrs },
+    File { mode: u32, data: Vec<u8>, xattrs: Xattrs },
     Symlink(Vec<u8>),
     Fifo { mode: u32 },
     Whiteout,
@@ -227,13 +304,22 @@ struct Outcome {
 
 struct Model {
     nodes: BTreeMap<Components, Node>,
-    /// Mode and data by inode (data is empty for fifos and whiteouts).
-    inodes: BTreeMap<u64, (u32, Vec<u8>)>,
+    /// Mode, data and xattrs by inode (data is empty for fifos and whiteouts).
+    inodes: BTreeMap<u64, (u32, Vec<u8>, Xattrs)>,
     next_ino: u64,
     implicit_mode: u32,
     dirs: BTreeMap<PathBuf, u32>,
     whiteouts: BTreeSet<Components>,
     deferred: Vec<(Components, Components)>,
+}
+
+/// The entry's xattrs that may land on disk: overlay's own are dropped.
+fn kept_xattrs(e: &Entry) -> Xattrs {
+    e.xattrs
+        .iter()
+        .filter(|(name, _)| !RESERVED_XATTRS.iter().any(|prefix| name.starts_with(prefix)))
+        .map(|(name, value)| (name.to_string(), value.to_vec()))
+        .collect()
 }
 
 /// Lexical cleaning as Docker does it: `None` when the last component is `..`.
@@ -268,7 +354,7 @@ type Step = Result<(), &'static str>;
 impl Model {
     fn new(root_mode: u32, implicit_mode: u32) -> Model {
         let mut nodes = BTreeMap::new();
-        nodes.insert(Vec::new(), Node::Dir { mode: root_mode, opaque: false });
+        nodes.insert(Vec::new(), Node::Dir { mode: root_mode, opaque: false, xattrs: Xattrs::new() });
         Model {
             nodes,
             inodes: BTreeMap::new(),
@@ -280,9 +366,9 @@ impl Model {
         }
     }
 
-    fn ino(&mut self, mode: u32, data: Vec<u8>) -> u64 {
+    fn ino(&mut self, mode: u32, data: Vec<u8>, xattrs: Xattrs) -> u64 {
         self.next_ino += 1;
-        self.inodes.insert(self.next_ino, (mode, data));
+        self.inodes.insert(self.next_ino, (mode, data, xattrs));
         self.next_ino
     }
 
@@ -333,7 +419,8 @@ impl Model {
                 Err(Lookup::NotFound) => {
                     let slot = child(&parent, &dir[i]);
                     if !self.nodes.contains_key(&slot) {
-                        self.nodes.insert(slot, Node::Dir { mode: self.implicit_mode, opaque: false });
+                        self.nodes
+                            .insert(slot, Node::Dir { mode: self.implicit_mode, opaque: false, xattrs: Xattrs::new() });
                     }
                     self.resolve(&dir[..=i])?
                 }
@@ -381,19 +468,19 @@ impl Model {
         }
         self.deferred.retain(|(p, _)| *p != path);
         match e.kind {
-            EntryType::Directory => self.directory(&path, e.mode),
+            EntryType::Directory => self.directory(&path, e),
             _ if path.is_empty() => Err("non-directory at the root"),
             EntryType::Regular => {
                 let slot = self.slot(&path)?;
                 self.clear(&slot, &path);
-                let ino = self.ino(e.mode, e.data.clone());
+                let ino = self.ino(e.mode, e.data.clone(), kept_xattrs(e));
                 self.nodes.insert(slot, Node::File { ino });
                 Ok(())
             }
             EntryType::Fifo => {
                 let slot = self.slot(&path)?;
                 self.clear(&slot, &path);
-                let ino = self.ino(e.mode, Vec::new());
+                let ino = self.ino(e.mode, Vec::new(), Xattrs::new());
                 self.nodes.insert(slot, Node::Fifo { ino });
                 Ok(())
             }
@@ -403,7 +490,7 @@ impl Model {
                 }
                 let slot = self.slot(&path)?;
                 self.clear(&slot, &path);
-                let ino = self.ino(0, Vec::new());
+                let ino = self.ino(0, Vec::new(), Xattrs::new());
                 self.nodes.insert(slot, Node::Symlink { ino, target: e.link.clone() });
                 Ok(())
             }
@@ -429,7 +516,7 @@ impl Model {
             Some(Node::Dir { opaque, .. }) => *opaque = true,
             Some(_) => {}
             None => {
-                let ino = self.ino(0, Vec::new());
+                let ino = self.ino(0, Vec::new(), Xattrs::new());
                 self.nodes.insert(slot, Node::Whiteout { ino });
                 self.whiteouts.insert(child(parent, hidden));
             }
@@ -437,9 +524,10 @@ impl Model {
         Ok(())
     }
 
-    fn directory(&mut self, path: &Components, mode: u32) -> Step {
+    fn directory(&mut self, path: &Components, e: &Entry) -> Step {
+        let mut slot = Vec::new();
         if !path.is_empty() {
-            let slot = self.slot(path)?;
+            slot = self.slot(path)?;
             let existing = self.nodes.get(&slot).cloned();
             if !matches!(existing, Some(Node::Dir { .. })) {
                 let replaced_whiteout =
@@ -448,10 +536,15 @@ impl Model {
                     self.nodes.remove(&slot);
                     self.whiteouts.remove(path);
                 }
-                self.nodes.insert(slot, Node::Dir { mode: 0o700 & self.implicit_mode, opaque: replaced_whiteout });
+                let dir =
+                    Node::Dir { mode: 0o700 & self.implicit_mode, opaque: replaced_whiteout, xattrs: Xattrs::new() };
+                self.nodes.insert(slot.clone(), dir);
             }
         }
-        self.dirs.insert(to_path(path), mode);
+        if let Some(Node::Dir { xattrs, .. }) = self.nodes.get_mut(&slot) {
+            xattrs.extend(kept_xattrs(e));
+        }
+        self.dirs.insert(to_path(path), e.mode);
         Ok(())
     }
 
@@ -506,8 +599,13 @@ impl Model {
         let mut by_ino: BTreeMap<u64, BTreeSet<Components>> = BTreeMap::new();
         for (path, node) in &self.nodes {
             let seen = match node {
-                Node::Dir { mode, opaque } => Seen::Dir { mode: *mode, opaque: *opaque },
-                Node::File { ino } => Seen::File { mode: self.inodes[ino].0, data: self.inodes[ino].1.clone() },
+                Node::Dir { mode, opaque, xattrs } => {
+                    Seen::Dir { mode: *mode, opaque: *opaque, xattrs: xattrs.clone() }
+                }
+                Node::File { ino } => {
+                    let (mode, data, xattrs) = self.inodes[ino].clone();
+                    Seen::File { mode, data, xattrs }
+                }
                 Node::Symlink { target, .. } => Seen::Symlink(target.clone()),
                 Node::Fifo { ino } => Seen::Fifo { mode: self.inodes[ino].0 },
                 Node::Whiteout { .. } => Seen::Whiteout,
@@ -522,6 +620,21 @@ impl Model {
     }
 }
 
+/// The `user.` and `trusted.` xattrs of `path` (the namespaces a layer can write).
+fn xattrs_of(path: &Path) -> Xattrs {
+    let mut names = vec![0u8; 4096];
+    let len = rustix::fs::llistxattr(path, &mut names[..]).expect("llistxattr");
+    let mut out = Xattrs::new();
+    for name in names[..len].split(|&b| b == 0).filter(|n| n.starts_with(b"user.") || n.starts_with(b"trusted.")) {
+        let name = String::from_utf8(name.to_vec()).expect("utf-8 xattr name");
+        let mut value = vec![0u8; 4096];
+        let n = rustix::fs::lgetxattr(path, name.as_str(), &mut value[..]).expect("lgetxattr");
+        value.truncate(n);
+        out.insert(name, value);
+    }
+    out
+}
+
 /// Reads the tree under `root` back in the model's terms.
 fn observe(root: &Path, deferred: Vec<(PathBuf, PathBuf)>) -> Outcome {
     fn walk(
@@ -531,10 +644,9 @@ fn observe(root: &Path, deferred: Vec<(PathBuf, PathBuf)>) -> Outcome {
         by_ino: &mut BTreeMap<u64, BTreeSet<Components>>,
     ) {
         let meta = fs::symlink_metadata(dir).expect("lstat");
-        let mut value = [0u8; 8];
-        let opaque =
-            rustix::fs::lgetxattr(dir, whiteout::opaque_xattr(), &mut value[..]).is_ok_and(|n| value[..n] == *b"y");
-        nodes.insert(at.clone(), Seen::Dir { mode: meta.mode() & 0o7777, opaque });
+        let mut xattrs = xattrs_of(dir);
+        let opaque = xattrs.remove(whiteout::opaque_xattr()).is_some_and(|v| v == b"y");
+        nodes.insert(at.clone(), Seen::Dir { mode: meta.mode() & 0o7777, opaque, xattrs });
         for entry in fs::read_dir(dir).expect("read_dir") {
             let entry = entry.expect("dir entry");
             let path = entry.path();
@@ -545,7 +657,11 @@ fn observe(root: &Path, deferred: Vec<(PathBuf, PathBuf)>) -> Outcome {
                 walk(&path, &here, nodes, by_ino);
                 continue;
             } else if kind.is_file() {
-                Seen::File { mode: meta.mode() & 0o7777, data: fs::read(&path).expect("read") }
+                Seen::File {
+                    mode: meta.mode() & 0o7777,
+                    data: fs::read(&path).expect("read"),
+                    xattrs: xattrs_of(&path),
+                }
             } else if kind.is_symlink() {
                 Seen::Symlink(fs::read_link(&path).expect("readlink").into_os_string().into_encoded_bytes())
             } else if kind.is_fifo() {
@@ -595,7 +711,7 @@ fn umask() -> u32 {
 }
 
 /// Applies `ops` to a fresh directory and to the model; returns a description of any disagreement.
-fn check(ops: &[Op]) -> Result<(), TestCaseError> {
+fn check(ops: &[(Op, Pax)]) -> Result<(), TestCaseError> {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dest = tmp.path().join("dest");
     fs::create_dir(&dest).expect("create dest");
@@ -645,7 +761,7 @@ fn unpack_anything(stream: &[u8], compression: Compression) -> Result<(), TestCa
 
 /// A generated layer with some of its bytes overwritten: headers with bad checksums, sizes, types, names.
 fn damaged_layer() -> impl Strategy<Value = Vec<u8>> {
-    let ops = proptest::collection::vec(op(privileged()), 1..6);
+    let ops = proptest::collection::vec((op(privileged()), pax()), 1..6);
     let damage = proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8);
     (ops, damage).prop_map(|(ops, damage)| {
         let entries: Vec<Entry> = ops.iter().map(|op| Entry::from_op(op, "/nonexistent")).collect();
@@ -684,7 +800,7 @@ proptest! {
 
     /// Whiteouts are 0:0 character devices, which only root can make: unprivileged runs leave them out.
     #[test]
-    fn applier_matches_the_model_and_stays_inside(ops in proptest::collection::vec(op(privileged()), 1..14)) {
+    fn applier_matches_the_model_and_stays_inside(ops in proptest::collection::vec((op(privileged()), pax()), 1..14)) {
         check(&ops)?;
     }
 
