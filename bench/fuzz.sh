@@ -10,17 +10,20 @@ CASES="${CASES:-200000}"
 TAR_CASES="${TAR_CASES:-20000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/berth-target}"
 
-bin=$(cargo test -p berth-engine --lib --locked --no-run 2>&1 | sed -n 's/.*Executable unittests src\/lib.rs (\(.*\))$/\1/p')
-[ -x "$bin" ] || { echo "fuzz: could not build the engine's test binary" >&2; exit 1; }
+built=$(cargo test -p berth-engine --lib --locked --no-run 2>&1 | sed -n 's/.*Executable unittests src\/lib.rs (\(.*\))$/\1/p')
+[ -x "$built" ] || { echo "fuzz: could not build the engine's test binary" >&2; exit 1; }
+out=$(mktemp -d /var/tmp/berth-fuzz.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+# A copy, so a build during the run cannot swap the binary between properties.
+bin="$out/engine-tests"
+cp "$built" "$bin"
 # cargo test runs from the crate's directory; so does the binary here.
 cd engine
 mapfile -t properties < <("$bin" --list proptests:: 2>/dev/null | sed -n 's/: test$//p')
 [ "${#properties[@]}" -gt 0 ] || { echo "fuzz: no property tests found" >&2; exit 1; }
 
-out=$(mktemp -d /var/tmp/berth-fuzz.XXXXXX)
-trap 'rm -rf "$out"' EXIT
 total=0 findings=0 start=$SECONDS
-printf '%-86s %9s %8s  %s\n' property cases seconds result
+printf '%-92s %9s %8s  %s\n' property cases seconds result
 for p in "${properties[@]}"; do
   case "$p" in layer::*) n=$TAR_CASES ;; *) n=$CASES ;; esac
   t0=$SECONDS
@@ -31,7 +34,7 @@ for p in "${properties[@]}"; do
     findings=$((findings + 1))
   fi
   total=$((total + n))
-  printf '%-86s %9d %8d  %s\n' "$p" "$n" $((SECONDS - t0)) "$result"
+  printf '%-92s %9d %8d  %s\n' "$p" "$n" $((SECONDS - t0)) "$result"
   if [ "$result" != ok ]; then
     grep -E 'minimal failing input|Test failed|panicked at|assertion' "$out/log" | head -20 | sed 's/^/    /'
   fi
