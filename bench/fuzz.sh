@@ -36,7 +36,8 @@ for p in "${properties[@]}"; do
   total=$((total + n))
   printf '%-92s %9d %8d  %s\n' "$p" "$n" $((SECONDS - t0)) "$result"
   if [ "$result" != ok ]; then
-    grep -E 'minimal failing input|Test failed|panicked at|assertion' "$out/log" | head -20 | sed 's/^/    /'
+    # The panic message: the failure and proptest's minimal failing input, up to the backtrace.
+    sed -n '/panicked at/,/^stack backtrace/p' "$out/log" | grep -v '^stack backtrace' | head -60 | sed 's/^/    /'
   fi
 done
 echo "properties: ${#properties[@]}  cases: $total  findings: $findings  seconds: $((SECONDS - start))"

@@ -360,8 +360,6 @@ mod proptests {
         /// References written by the grammar always parse into the parts they were written from.
         #[test]
         fn grammatical_references_parse_to_their_parts((host, path, tag, digest) in grammatical()) {
-            // Without a host, a first component that looks like one is taken for one, as Docker does.
-            prop_assume!(host.is_some() || path.len() == 1 || !(path[0].contains('.') || path[0] == "localhost"));
             let name = path.join("/");
             let mut text = match &host {
                 Some(host) => format!("{host}/{name}"),
@@ -373,12 +371,21 @@ mod proptests {
             if let Some(digest) = &digest {
                 text = format!("{text}@{digest}");
             }
+            // Without a host, a first component that looks like one is taken for one, as Docker does, and
+            // then it must be a valid host name (no `_`).
+            let taken_for_host = host.is_none() && path.len() > 1 && (path[0].contains('.') || path[0] == "localhost");
+            if taken_for_host && path[0].contains('_') {
+                prop_assert!(matches!(Reference::parse(&text), Err(ReferenceError::Host { .. })), "{text}");
+                return Ok(());
+            }
             let r = Reference::parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let repository = match &host {
-                None if path.len() == 1 => format!("library/{name}"),
-                _ => name,
+            let (registry, repository) = match host {
+                Some(host) => (host, name),
+                None if taken_for_host => (path[0].clone(), path[1..].join("/")),
+                None if path.len() == 1 => (DEFAULT_REGISTRY.to_string(), format!("library/{name}")),
+                None => (DEFAULT_REGISTRY.to_string(), name),
             };
-            prop_assert_eq!(r.registry, host.unwrap_or_else(|| DEFAULT_REGISTRY.to_string()));
+            prop_assert_eq!(r.registry, registry);
             prop_assert_eq!(r.repository, repository);
             prop_assert_eq!(&r.digest, &digest);
             let expected_tag = if tag.is_none() && digest.is_none() { Some(DEFAULT_TAG.to_string()) } else { tag };
