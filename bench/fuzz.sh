@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs the engine's property tests (every `proptests::` test: image references, registry documents, the
 # tar applier against its model, -v/--mount/--tmpfs and -p parsing, seccomp profiles) at length, one
-# property at a time: CASES cases each (default 200000), the tar applier's TAR_CASES (default 20000, each
+# property at a time: CASES cases each (default 200000), the tar applier's TAR_CASES (default 15000, each
 # case unpacks a layer to disk). Prints each property's case count, time and outcome, and the minimal
 # failing input of every finding; exits non-zero when there is one. Run as root so whiteouts are generated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CASES="${CASES:-200000}"
-TAR_CASES="${TAR_CASES:-20000}"
+TAR_CASES="${TAR_CASES:-15000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/berth-target}"
 
 built=$(cargo test -p berth-engine --lib --locked --no-run 2>&1 | sed -n 's/.*Executable unittests src\/lib.rs (\(.*\))$/\1/p')
