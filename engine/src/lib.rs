@@ -14,6 +14,8 @@ pub mod layer;
 pub mod logs;
 pub mod monitor;
 pub mod network;
+#[cfg(test)]
+mod proptest_support;
 pub mod pull;
 pub mod reference;
 pub mod registry;

@@ -288,3 +288,108 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::proptest_support::cases;
+
+    /// Strings over the characters references are made of, so most cases get past the first check.
+    fn reference_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9._/:@-]{0,40}",
+            "[a-zA-Z0-9._/:@-]{0,300}",
+            "([a-z0-9]{1,8}[._-]{0,2}){1,4}(/[a-z0-9]{1,8}){0,3}(:[A-Za-z0-9_.-]{0,10})?",
+            any::<String>(),
+        ]
+    }
+
+    fn component() -> impl Strategy<Value = String> {
+        "[a-z0-9]{1,6}((\\.|_|__|-{1,3})[a-z0-9]{1,6}){0,2}"
+    }
+
+    fn host() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("localhost".to_string()),
+            "[a-z0-9]{1,8}(\\.[a-zA-Z0-9]{1,8}){1,3}",
+            "[a-z0-9]{1,8}(\\.[a-z0-9]{1,8}){0,2}:[0-9]{1,5}",
+            "127\\.0\\.0\\.1:[0-9]{1,5}",
+        ]
+    }
+
+    fn digest() -> impl Strategy<Value = String> {
+        "[0-9a-f]{64}".prop_map(|hex| format!("sha256:{hex}"))
+    }
+
+    /// References built from the grammar: each part valid on its own.
+    fn grammatical() -> impl Strategy<Value = (Option<String>, Vec<String>, Option<String>, Option<String>)> {
+        (
+            proptest::option::of(host()),
+            proptest::collection::vec(component(), 1..4),
+            proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
+            proptest::option::of(digest()),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(cases(512))]
+
+        /// Any input parses or is refused with an error quoting it; whatever parses prints to a reference
+        /// that parses back to the same value, in full and in familiar form.
+        #[test]
+        fn parse_never_panics_and_round_trips(input in reference_like()) {
+            match Reference::parse(&input) {
+                Ok(r) => {
+                    prop_assert_eq!(Reference::parse(&r.to_string()), Ok(r.clone()));
+                    prop_assert!(r.tag.is_some() || r.digest.is_some());
+                    prop_assert!(r.name().len() <= MAX_NAME_LEN);
+                    if let Some(familiar) = r.familiar_tagged() {
+                        prop_assert_eq!(Reference::parse(&familiar), Ok(r.with_tag(r.tag.as_deref().unwrap())));
+                    }
+                    prop_assert_eq!(Reference::parse(&r.familiar_name())?.name(), r.name());
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    prop_assert!(msg.contains(&format!("{input:?}")), "{msg} does not quote {input:?}");
+                }
+            }
+        }
+
+        /// References written by the grammar always parse into the parts they were written from.
+        #[test]
+        fn grammatical_references_parse_to_their_parts((host, path, tag, digest) in grammatical()) {
+            let name = path.join("/");
+            let mut text = match &host {
+                Some(host) => format!("{host}/{name}"),
+                None => name.clone(),
+            };
+            if let Some(tag) = &tag {
+                text = format!("{text}:{tag}");
+            }
+            if let Some(digest) = &digest {
+                text = format!("{text}@{digest}");
+            }
+            // Without a host, a first component that looks like one is taken for one, as Docker does, and
+            // then it must be a valid host name (no `_`).
+            let taken_for_host = host.is_none() && path.len() > 1 && (path[0].contains('.') || path[0] == "localhost");
+            if taken_for_host && path[0].contains('_') {
+                prop_assert!(matches!(Reference::parse(&text), Err(ReferenceError::Host { .. })), "{text}");
+                return Ok(());
+            }
+            let r = Reference::parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let (registry, repository) = match host {
+                Some(host) => (host, name),
+                None if taken_for_host => (path[0].clone(), path[1..].join("/")),
+                None if path.len() == 1 => (DEFAULT_REGISTRY.to_string(), format!("library/{name}")),
+                None => (DEFAULT_REGISTRY.to_string(), name),
+            };
+            prop_assert_eq!(r.registry, registry);
+            prop_assert_eq!(r.repository, repository);
+            prop_assert_eq!(&r.digest, &digest);
+            let expected_tag = if tag.is_none() && digest.is_none() { Some(DEFAULT_TAG.to_string()) } else { tag };
+            prop_assert_eq!(r.tag, expected_tag);
+        }
+    }
+}

@@ -18,6 +18,8 @@ mod stream;
 mod whiteout;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::io::{self, Read};

@@ -24,6 +24,8 @@ pub mod netlink;
 mod netlink;
 mod owner;
 mod ports;
+#[cfg(test)]
+mod proptests;
 mod records;
 
 use std::collections::{BTreeMap, HashMap};

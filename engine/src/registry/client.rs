@@ -11,12 +11,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, TryStreamExt};
-use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use oci_spec::image::{ImageConfiguration, ImageManifest};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
 
 use super::auth::{AuthCache, Challenge, TokenResponse, parse_challenges};
-use super::manifest::{MANIFEST_ACCEPT, ManifestKind, classify, select_platform, sha256_digest};
+use super::manifest::{
+    MANIFEST_ACCEPT, ManifestKind, classify, read_config, read_index, read_manifest, select_platform, sha256_digest,
+};
 use super::{Credentials, Platform, RegistryError, RegistryOptions};
 use crate::reference::{DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference};
 
@@ -162,10 +164,7 @@ impl Registry {
         let (index_digest, chosen) = match top.kind {
             ManifestKind::Image => (None, top),
             ManifestKind::Index => {
-                let index: ImageIndex = serde_json::from_slice(&top.bytes).map_err(|e| RegistryError::BadManifest {
-                    reference: display.clone(),
-                    reason: format!("index {} does not parse: {e}", top.digest),
-                })?;
+                let index = read_index(&display, &top.digest, &top.bytes)?;
                 let entry = select_platform(&display, &index, platform)?;
                 let child = entry.digest().to_string();
                 if entry.size() > limit {
@@ -181,22 +180,13 @@ impl Registry {
                 (Some(top.digest), chosen)
             }
         };
-        let manifest: ImageManifest =
-            serde_json::from_slice(&chosen.bytes).map_err(|e| RegistryError::BadManifest {
-                reference: display.clone(),
-                reason: format!("manifest {} does not parse: {e}", chosen.digest),
-            })?;
+        let manifest = read_manifest(&display, &chosen.digest, &chosen.bytes)?;
         let config_digest = manifest.config().digest().to_string();
         if manifest.config().size() > limit {
             return Err(RegistryError::TooLarge { what: format!("image config {config_digest} of {display}"), limit });
         }
         let config_bytes = self.fetch_small_blob(&target, &display, &config_digest).await?;
-        let config: ImageConfiguration =
-            serde_json::from_slice(&config_bytes).map_err(|e| RegistryError::BadConfig {
-                reference: display.clone(),
-                digest: config_digest.clone(),
-                reason: e.to_string(),
-            })?;
+        let config = read_config(&display, &config_digest, &config_bytes)?;
         Ok(ResolvedImage {
             manifest_digest: chosen.digest,
             manifest_media_type: chosen.media_type,
@@ -999,6 +989,36 @@ mod tests {
             matches!(&err, RegistryError::DigestMismatch { actual, .. } if *actual == sha256_digest(&img.manifest)),
             "{err}"
         );
+    }
+
+    /// Found by the config property test: a diff ID is the name of the first layer's directory in the
+    /// store, so a config whose diff ID is a path is refused when it is read.
+    #[tokio::test]
+    async fn config_with_a_path_for_a_diff_id_is_refused() {
+        let config = Bytes::from(
+            json!({"architecture": "amd64", "os": "linux",
+                   "rootfs": {"type": "layers", "diff_ids": ["sha256:../../../../tmp/elsewhere"]}})
+            .to_string(),
+        );
+        let config_digest = sha256_digest(&config);
+        let manifest = Bytes::from(
+            json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                   "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                              "digest": config_digest, "size": config.len()},
+                   "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                               "digest": sha256_digest(b"layer"), "size": 5}]})
+            .to_string(),
+        );
+        let addr = serve(move |_| {
+            Router::new()
+                .route("/v2/app/manifests/{reference}", get(move || async move { with_type(OCI_MANIFEST, manifest) }))
+                .route("/v2/app/blobs/{digest}", get(move || async move { config }))
+        })
+        .await;
+        let err = anonymous(options()).resolve(&reference(addr, "app:v1"), &Platform::host()).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(&err, RegistryError::BadConfig { digest, .. } if *digest == config_digest), "{msg}");
+        assert!(msg.contains("app:v1") && msg.contains("diff ID \"sha256:../../../../tmp/elsewhere\""), "{msg}");
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! Manifest media types, how a fetched manifest is recognised, and how an index entry is picked.
 
-use oci_spec::image::{Descriptor, ImageIndex};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use serde::Deserialize;
 
 use super::{Platform, RegistryError};
@@ -68,6 +68,37 @@ pub(crate) fn classify(
         _ => "none given".to_string(),
     };
     Err(RegistryError::UnsupportedMediaType { reference: reference.to_string(), media_type })
+}
+
+/// Reads an index (or Docker manifest list) whose digest is `digest`.
+pub(crate) fn read_index(reference: &str, digest: &str, body: &[u8]) -> Result<ImageIndex, RegistryError> {
+    serde_json::from_slice(body).map_err(|e| RegistryError::BadManifest {
+        reference: reference.to_string(),
+        reason: format!("index {digest} does not parse: {e}"),
+    })
+}
+
+/// Reads an image manifest (OCI or Docker v2s2) whose digest is `digest`.
+pub(crate) fn read_manifest(reference: &str, digest: &str, body: &[u8]) -> Result<ImageManifest, RegistryError> {
+    serde_json::from_slice(body).map_err(|e| RegistryError::BadManifest {
+        reference: reference.to_string(),
+        reason: format!("manifest {digest} does not parse: {e}"),
+    })
+}
+
+/// Reads an image config. Its diff IDs must be sha256 digests: the first one names the layer's directory
+/// in the store, so anything else (a path, say) is refused here rather than met as a path later.
+pub(crate) fn read_config(reference: &str, digest: &str, body: &[u8]) -> Result<ImageConfiguration, RegistryError> {
+    let bad = |reason: String| RegistryError::BadConfig {
+        reference: reference.to_string(),
+        digest: digest.to_string(),
+        reason,
+    };
+    let config: ImageConfiguration = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if let Some(diff_id) = config.rootfs().diff_ids().iter().find(|d| !crate::reference::is_valid_digest(d)) {
+        return Err(bad(format!("diff ID {diff_id:?} is not a sha256 digest")));
+    }
+    Ok(config)
 }
 
 /// The index entry to pull for `wanted`, skipping attestation entries. When none fits, the error lists

@@ -9,6 +9,8 @@ mod client;
 mod credentials;
 mod manifest;
 mod platform;
+#[cfg(test)]
+mod proptests;
 
 use std::time::Duration;
 

@@ -7,6 +7,8 @@
 mod caps;
 mod inroot;
 mod options;
+#[cfg(test)]
+mod proptests;
 mod rootfs;
 mod seccomp;
 mod spec;

@@ -4,6 +4,8 @@
 
 mod copy;
 mod mounts;
+#[cfg(test)]
+mod proptests;
 mod records;
 pub(crate) mod schema;
 mod seed;

@@ -196,12 +196,12 @@ impl MountSpec {
         Ok(spec)
     }
 
-    /// The target must be an absolute path other than `/`.
+    /// The target must be an absolute path other than `/`, however it is spelled (`/..` included).
     fn check(&self) -> Result<(), String> {
         if !self.target.starts_with('/') {
             return Err(format!("invalid mount path {:?}: mount path must be absolute", self.target));
         }
-        if self.target.split('/').all(|p| p.is_empty() || p == ".") {
+        if clean_path(&self.target) == "/" {
             return Err("invalid specification: destination can't be '/'".to_string());
         }
         Ok(())
@@ -275,6 +275,10 @@ mod tests {
         assert!(reason(MountSpec::parse_volume("a:b:c:d")).contains("too many colons"));
         assert!(reason(MountSpec::parse_volume("./here:/x")).contains("use absolute path"));
         assert!(reason(MountSpec::parse_volume("data:/")).contains("can't be '/'"));
+        // Found by the mount property test: `..` spelled the root past the check.
+        assert!(reason(MountSpec::parse_volume("data:/..")).contains("can't be '/'"));
+        assert!(reason(MountSpec::parse_mount("type=bind,source=/srv,target=/a/..")).contains("can't be '/'"));
+        assert!(reason(MountSpec::parse_tmpfs("/tmp/../..")).contains("can't be '/'"));
         assert!(reason(MountSpec::parse_volume(":/x")).contains("empty source"));
         assert!(reason(MountSpec::parse_volume("/srv:/x:nocopy")).contains("invalid mode"));
         assert!(MountSpec::parse_volume("data:/x:ro,nocopy").unwrap().no_copy);
