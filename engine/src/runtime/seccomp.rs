@@ -134,6 +134,11 @@ impl SeccompProfile {
             if rule.names.is_empty() && rule.name.is_none() {
                 return Err(seccomp.invalid("a syscall rule has no names".to_string()));
             }
+            // A syscall has six arguments; the runtime would take a larger index modulo 2^32 and silently
+            // compare another argument.
+            if let Some(arg) = rule.args.iter().find(|a| a.index > 5) {
+                return Err(seccomp.invalid(format!("argument index {} is past a syscall's six", arg.index)));
+            }
         }
         Ok(seccomp)
     }
@@ -330,6 +335,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("CAP_NOPE"), "{err}");
+        let err = SeccompProfile::parse(
+            "/tmp/p.json",
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["clone"],"action":"SCMP_ACT_ERRNO","args":[{"index":4294967296,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("/tmp/p.json") && err.to_string().contains("4294967296"), "{err}");
     }
 
     const ARM64: Host = Host { go_arch: "arm64", seccomp_arch: Some(Arch::ScmpArchAarch64), ..AMD64 };
