@@ -16,6 +16,40 @@ pub struct DiskUsage {
     pub reclaimable: u64,
 }
 
+/// An image in `system df -v`: its bytes, those it shares with other images, and how many containers use it.
+#[derive(Debug, Clone)]
+pub struct ImageUsage {
+    pub image: ImageRecord,
+    pub size: u64,
+    pub shared_size: u64,
+    pub containers: usize,
+}
+
+/// A container in `system df -v`: what it wrote over its image.
+#[derive(Debug, Clone)]
+pub struct ContainerUsage {
+    pub container: crate::container::ContainerRecord,
+    pub size: u64,
+}
+
+/// A volume in `system df -v`: how many containers mount it and its bytes.
+#[derive(Debug, Clone)]
+pub struct VolumeUsage {
+    pub name: String,
+    pub links: usize,
+    pub size: u64,
+}
+
+/// `system df`: the summary rows docker prints (Images, Containers, Local Volumes, Build Cache) and, for
+/// `-v`, what each row is made of.
+#[derive(Debug, Clone)]
+pub struct DiskUsageReport {
+    pub summary: Vec<DiskUsage>,
+    pub images: Vec<ImageUsage>,
+    pub containers: Vec<ContainerUsage>,
+    pub volumes: Vec<VolumeUsage>,
+}
+
 impl Engine {
     pub fn list_images(&self) -> Result<Vec<ImageRecord>, Error> {
         Ok(self.store().list_images()?)
@@ -80,17 +114,91 @@ impl Engine {
         Ok(self.store().prune_images(all)?)
     }
 
-    /// `system df`: what images take on disk and how much of it nothing needs.
-    pub fn disk_usage(&self) -> Result<Vec<DiskUsage>, Error> {
+    /// `system df`, counted as docker counts: an image a container uses (running or not) is active and its
+    /// layers are not reclaimable; a running or paused container is active, the others' writes reclaimable;
+    /// a volume a container mounts is active. berth has no build cache yet, so that row is empty.
+    pub fn disk_usage(&self) -> Result<DiskUsageReport, Error> {
+        use std::collections::{BTreeMap, BTreeSet};
         let images = self.list_images()?;
-        let mut chains: Vec<&String> = images.iter().flat_map(|i| &i.layers).collect();
-        chains.sort();
-        chains.dedup();
-        let mut size = 0;
-        for chain in chains {
-            size += self.store().layer(chain)?.map_or(0, |l| l.size);
+        let containers = self.list_containers(&crate::container::ListOptions { all: true, filters: Vec::new() })?;
+        let volumes = self.volumes(&crate::volume::VolumeFilter::default())?;
+
+        let mut users: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in &containers {
+            *users.entry(c.image_id.as_str()).or_default() += 1;
         }
-        Ok(vec![DiskUsage { kind: "Images", total: images.len(), active: 0, size, reclaimable: size }])
+        let mut layer_images: BTreeMap<&str, usize> = BTreeMap::new();
+        for chain in images.iter().flat_map(|i| i.layers.iter().collect::<BTreeSet<_>>()) {
+            *layer_images.entry(chain.as_str()).or_default() += 1;
+        }
+        let mut layer_size = BTreeMap::new();
+        for chain in layer_images.keys() {
+            layer_size.insert(*chain, self.store().layer(chain)?.map_or(0, |l| l.size));
+        }
+        let active_layers: BTreeSet<&str> = images
+            .iter()
+            .filter(|i| users.contains_key(i.id.as_str()))
+            .flat_map(|i| i.layers.iter().map(String::as_str))
+            .collect();
+        let images_size: u64 = layer_size.values().sum();
+        let images_reclaimable: u64 =
+            layer_size.iter().filter(|(c, _)| !active_layers.contains(**c)).map(|(_, s)| s).sum();
+        let image_rows: Vec<ImageUsage> = images
+            .iter()
+            .map(|i| {
+                let chains: BTreeSet<&str> = i.layers.iter().map(String::as_str).collect();
+                let shared = chains.iter().filter(|c| layer_images[**c] > 1).map(|c| layer_size[*c]).sum();
+                ImageUsage {
+                    size: chains.iter().map(|c| layer_size[*c]).sum(),
+                    shared_size: shared,
+                    containers: users.get(i.id.as_str()).copied().unwrap_or(0),
+                    image: i.clone(),
+                }
+            })
+            .collect();
+
+        let container_rows: Vec<ContainerUsage> =
+            containers.iter().map(|c| ContainerUsage { size: self.container_size(c), container: c.clone() }).collect();
+        let running = |c: &ContainerUsage| c.container.status.can_stop();
+        let containers_size: u64 = container_rows.iter().map(|c| c.size).sum();
+        let containers_reclaimable: u64 = container_rows.iter().filter(|c| !running(c)).map(|c| c.size).sum();
+
+        let volume_rows: Vec<VolumeUsage> = volumes
+            .iter()
+            .map(|v| VolumeUsage {
+                name: v.name.clone(),
+                links: v.used_by.len(),
+                size: crate::container::dir_size(&v.mountpoint),
+            })
+            .collect();
+        let volumes_size: u64 = volume_rows.iter().map(|v| v.size).sum();
+        let volumes_reclaimable: u64 = volume_rows.iter().filter(|v| v.links == 0).map(|v| v.size).sum();
+
+        let summary = vec![
+            DiskUsage {
+                kind: "Images",
+                total: images.len(),
+                active: image_rows.iter().filter(|i| i.containers > 0).count(),
+                size: images_size,
+                reclaimable: images_reclaimable,
+            },
+            DiskUsage {
+                kind: "Containers",
+                total: container_rows.len(),
+                active: container_rows.iter().filter(|c| running(c)).count(),
+                size: containers_size,
+                reclaimable: containers_reclaimable,
+            },
+            DiskUsage {
+                kind: "Local Volumes",
+                total: volume_rows.len(),
+                active: volume_rows.iter().filter(|v| v.links > 0).count(),
+                size: volumes_size,
+                reclaimable: volumes_reclaimable,
+            },
+            DiskUsage { kind: "Build Cache", total: 0, active: 0, size: 0, reclaimable: 0 },
+        ];
+        Ok(DiskUsageReport { summary, images: image_rows, containers: container_rows, volumes: volume_rows })
     }
 
     /// The records of an image's layers, bottom first; `None` for one the store lacks.

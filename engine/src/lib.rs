@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod session;
 pub mod stats;
 pub mod store;
+pub mod system;
 pub mod volume;
 
 use std::path::PathBuf;

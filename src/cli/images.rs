@@ -1,6 +1,4 @@
-//! `images`, `rmi`, `tag`, `image ...` and `system df`.
-
-use std::io::{BufRead, Write};
+//! `images`, `rmi`, `tag` and `image ...`.
 
 use anyhow::bail;
 use berth_engine::Engine;
@@ -8,7 +6,7 @@ use berth_engine::store::{ImageRecord, RemovedImage};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::format::{Format, InspectFormat, human_size, table, time_ago};
+use super::format::{Format, InspectFormat, human_size, time_ago};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -35,12 +33,6 @@ pub enum ImageSubcommand {
     Tag(TagArgs),
     /// Download an image from a registry
     Pull(super::pull::PullArgs),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SystemSubcommand {
-    /// Show disk usage
-    Df,
 }
 
 #[derive(Debug, Args)]
@@ -111,29 +103,6 @@ pub async fn run_image(engine: &Engine, cmd: ImageSubcommand) -> anyhow::Result<
         ImageSubcommand::Rm(args) => remove(engine, args),
         ImageSubcommand::Tag(args) => Ok(engine.tag_image(&args.source, &args.target)?),
         ImageSubcommand::Pull(args) => super::pull::run(engine, args).await,
-    }
-}
-
-pub fn run_system(engine: &Engine, cmd: SystemSubcommand) -> anyhow::Result<()> {
-    match cmd {
-        SystemSubcommand::Df => {
-            let rows: Vec<Vec<String>> = engine
-                .disk_usage()?
-                .into_iter()
-                .map(|u| {
-                    let pct = (u.reclaimable * 100).checked_div(u.size).unwrap_or(0);
-                    vec![
-                        u.kind.to_string(),
-                        u.total.to_string(),
-                        u.active.to_string(),
-                        human_size(u.size),
-                        format!("{} ({pct}%)", human_size(u.reclaimable)),
-                    ]
-                })
-                .collect();
-            print!("{}", table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows));
-            Ok(())
-        }
     }
 }
 
@@ -265,6 +234,15 @@ fn inspect(engine: &Engine, args: InspectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `Deleted Images:` and what went, as the prune commands list them.
+pub(super) fn print_pruned_images(removed: &[RemovedImage]) {
+    if !removed.is_empty() {
+        println!("Deleted Images:");
+        print_removed(removed, |s| s.to_lowercase());
+        println!();
+    }
+}
+
 fn print_removed(removed: &[RemovedImage], label_case: fn(&str) -> String) {
     for r in removed {
         match r {
@@ -289,26 +267,13 @@ fn remove(engine: &Engine, args: RemoveArgs) -> anyhow::Result<()> {
 }
 
 fn prune(engine: &Engine, args: PruneArgs) -> anyhow::Result<()> {
-    if !args.force {
-        let what = if args.all {
-            "all images without at least one container associated to them"
-        } else {
-            "all dangling images"
-        };
-        print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    let what =
+        if args.all { "all images without at least one container associated to them" } else { "all dangling images" };
+    if !args.force && !super::confirm(&format!("WARNING! This will remove {what}."))? {
+        return Ok(());
     }
     let report = engine.prune_images(args.all)?;
-    if !report.removed.is_empty() {
-        println!("Deleted Images:");
-        print_removed(&report.removed, |s| s.to_lowercase());
-        println!();
-    }
+    print_pruned_images(&report.removed);
     println!("Total reclaimed space: {}", human_size(report.reclaimed));
     Ok(())
 }

@@ -11,6 +11,7 @@ mod login;
 pub mod network;
 mod pull;
 mod stats;
+mod system;
 mod template;
 mod terminal;
 mod volume;
@@ -50,7 +51,11 @@ pub enum Command {
     Image(images::ImageSubcommand),
     /// Manage berth
     #[command(subcommand)]
-    System(images::SystemSubcommand),
+    System(system::SystemSubcommand),
+    /// Display system-wide information
+    Info(system::InfoArgs),
+    /// Show the berth version information
+    Version(system::VersionArgs),
     /// Log in to a registry
     Login(login::LoginArgs),
     /// Log out from a registry
@@ -89,6 +94,16 @@ pub fn usage_error_code(error: &clap::Error, args: impl Iterator<Item = String>)
     error.exit_code().clamp(0, 255) as u8
 }
 
+/// Asks docker's "Are you sure" after `warning`; true for a yes typed on standard input.
+fn confirm(warning: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 /// Opens the engine over the chosen state root with berth's config file.
 fn open_engine(root: Option<PathBuf>) -> anyhow::Result<Engine> {
     let config = Config::load()?;
@@ -111,7 +126,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => return stats::run(&engine, args).await,
         Command::Images(cmd) => images::run(&engine, cmd),
         Command::Image(cmd) => images::run_image(&engine, cmd).await,
-        Command::System(cmd) => images::run_system(&engine, cmd),
+        Command::System(cmd) => system::run(&engine, cmd).await,
+        Command::Info(args) => system::info(&engine, args),
+        Command::Version(args) => system::version(&engine, args),
         Command::Pull(args) => pull::run(&engine, args).await,
         Command::Login(args) => login::login(&engine, args).await,
         Command::Logout(args) => login::logout(&engine, args),

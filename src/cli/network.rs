@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -255,17 +255,9 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
             }
         }
         NetworkSubcommand::Prune(args) => {
-            if !args.force {
-                print!(
-                    "WARNING! This will remove all custom networks not used by at least one container.\n\
-                     Are you sure you want to continue? [y/N] "
-                );
-                std::io::stdout().flush()?;
-                let mut answer = String::new();
-                std::io::stdin().lock().read_line(&mut answer)?;
-                if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                    return Ok(());
-                }
+            let warning = "WARNING! This will remove all custom networks not used by at least one container.";
+            if !args.force && !super::confirm(warning)? {
+                return Ok(());
             }
             let removed = engine.prune_networks()?;
             if !removed.is_empty() {

@@ -17,6 +17,7 @@ mod reconcile;
 mod records;
 pub(crate) mod schema;
 mod size;
+pub(crate) use size::dir_size;
 mod status;
 mod top;
 

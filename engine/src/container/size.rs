@@ -13,7 +13,8 @@ impl Engine {
     }
 }
 
-fn dir_size(path: &Path) -> u64 {
+/// The bytes of the files below `path` (a container's upper dir, a volume's data), symlinks as themselves.
+pub(crate) fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
     };

@@ -18,7 +18,8 @@ use futures_util::Stream;
 
 use crate::container::{Cgroup, Status};
 use crate::{Engine, Error};
-use cgroup::{CgroupFiles, Layout};
+use cgroup::CgroupFiles;
+pub(crate) use cgroup::Layout;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const PROC_ROOT: &str = "/proc";
@@ -125,9 +126,14 @@ impl Usage {
 }
 
 /// The host's cgroup layout, looked at once per process.
-fn host_layout() -> Layout {
+pub(crate) fn host_layout() -> Layout {
     static LAYOUT: OnceLock<Layout> = OnceLock::new();
     *LAYOUT.get_or_init(|| Layout::detect(Path::new(CGROUP_ROOT)))
+}
+
+/// The host's memory in bytes (`MemTotal`).
+pub(crate) fn host_memory() -> Option<u64> {
+    host::mem_total(Path::new(PROC_ROOT), "host").ok()
 }
 
 /// Reads one container's counters from its cgroup and its init process.
