@@ -4,7 +4,7 @@
 mod rt;
 mod support;
 
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 use support::oci::{Image, Platform, busybox_layer};
 use support::registry::PushFormat;
 
@@ -18,7 +18,7 @@ fn sh(env: &Env, flags: &[&str], script: &str) -> String {
 
 #[test]
 fn default_container_has_dockers_security_defaults() {
-    if !can_run("default_container_has_dockers_security_defaults") {
+    if !require_root("default_container_has_dockers_security_defaults") {
         return;
     }
     let env = Env::new();
@@ -54,7 +54,7 @@ fn default_container_has_dockers_security_defaults() {
 
 #[test]
 fn run_options_shape_the_process() {
-    if !can_run("run_options_shape_the_process") {
+    if !require_root("run_options_shape_the_process") {
         return;
     }
     let env = Env::new();
@@ -92,7 +92,7 @@ fn run_options_shape_the_process() {
 
 #[test]
 fn seccomp_profile_file_changes_what_is_allowed() {
-    if !can_run("seccomp_profile_file_changes_what_is_allowed") {
+    if !require_root("seccomp_profile_file_changes_what_is_allowed") {
         return;
     }
     let env = Env::new();
@@ -114,7 +114,7 @@ fn seccomp_profile_file_changes_what_is_allowed() {
 
 #[test]
 fn exit_codes_and_errors_are_dockers() {
-    if !can_run("exit_codes_and_errors_are_dockers") {
+    if !require_root("exit_codes_and_errors_are_dockers") {
         return;
     }
     let env = Env::new();
@@ -153,7 +153,7 @@ fn exit_codes_and_errors_are_dockers() {
 
 #[test]
 fn init_reaps_and_rm_is_immediate() {
-    if !can_run("init_reaps_and_rm_is_immediate") {
+    if !require_root("init_reaps_and_rm_is_immediate") {
         return;
     }
     let env = Env::new();
@@ -167,7 +167,7 @@ fn init_reaps_and_rm_is_immediate() {
 
 #[test]
 fn rmi_refuses_an_image_a_container_uses() {
-    if !can_run("rmi_refuses_an_image_a_container_uses") {
+    if !require_root("rmi_refuses_an_image_a_container_uses") {
         return;
     }
     let env = Env::new();
@@ -187,7 +187,7 @@ fn rmi_refuses_an_image_a_container_uses() {
 
 #[test]
 fn run_pulls_a_missing_image() {
-    if !can_run("run_pulls_a_missing_image") {
+    if !require_root("run_pulls_a_missing_image") {
         return;
     }
     let env = Env::new();
@@ -202,7 +202,7 @@ fn run_pulls_a_missing_image() {
 
 #[test]
 fn etc_hostname_names_the_container_and_can_be_copied_out() {
-    if !can_run("etc_hostname_names_the_container_and_can_be_copied_out") {
+    if !require_root("etc_hostname_names_the_container_and_can_be_copied_out") {
         return;
     }
     let env = Env::new();
@@ -218,7 +218,7 @@ fn etc_hostname_names_the_container_and_can_be_copied_out() {
 
 #[test]
 fn image_prune_all_keeps_what_containers_use() {
-    if !can_run("image_prune_all_keeps_what_containers_use") {
+    if !require_root("image_prune_all_keeps_what_containers_use") {
         return;
     }
     let env = Env::new();

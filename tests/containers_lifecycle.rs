@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rt::{Env, can_run, monitor_pid, pid_alive};
+use rt::{Env, monitor_pid, pid_alive, require_root};
 
 /// Lines the container has logged so far.
 fn log_lines(env: &Env, name: &str) -> usize {
@@ -17,7 +17,7 @@ fn log_lines(env: &Env, name: &str) -> usize {
 
 #[test]
 fn every_transition_from_created_to_removed() {
-    if !can_run("every_transition_from_created_to_removed") {
+    if !require_root("every_transition_from_created_to_removed") {
         return;
     }
     let env = Env::new();
@@ -86,7 +86,7 @@ fn every_transition_from_created_to_removed() {
 
 #[test]
 fn wait_rm_and_prune() {
-    if !can_run("wait_rm_and_prune") {
+    if !require_root("wait_rm_and_prune") {
         return;
     }
     let env = Env::new();
@@ -111,7 +111,7 @@ fn wait_rm_and_prune() {
 
 #[test]
 fn stop_escalates_to_sigkill_after_the_timeout() {
-    if !can_run("stop_escalates_to_sigkill_after_the_timeout") {
+    if !require_root("stop_escalates_to_sigkill_after_the_timeout") {
         return;
     }
     let env = Env::new();
@@ -144,7 +144,7 @@ fn stop_escalates_to_sigkill_after_the_timeout() {
 
 #[test]
 fn restart_policies() {
-    if !can_run("restart_policies") {
+    if !require_root("restart_policies") {
         return;
     }
     let env = Env::new();
@@ -181,7 +181,7 @@ fn restart_policies() {
 
 #[test]
 fn memory_limit_breach_is_an_oom_kill() {
-    if !can_run("memory_limit_breach_is_an_oom_kill") {
+    if !require_root("memory_limit_breach_is_an_oom_kill") {
         return;
     }
     let env = Env::new();
@@ -196,7 +196,7 @@ fn memory_limit_breach_is_an_oom_kill() {
 
 #[test]
 fn limits_reach_the_cgroup() {
-    if !can_run("limits_reach_the_cgroup") {
+    if !require_root("limits_reach_the_cgroup") {
         return;
     }
     let env = Env::new();
@@ -233,7 +233,7 @@ fn limits_reach_the_cgroup() {
 
 #[test]
 fn logs_follow_tail_and_timestamps() {
-    if !can_run("logs_follow_tail_and_timestamps") {
+    if !require_root("logs_follow_tail_and_timestamps") {
         return;
     }
     let env = Env::new();
@@ -264,7 +264,7 @@ fn logs_follow_tail_and_timestamps() {
 
 #[test]
 fn containers_outlive_their_starter_and_a_dead_monitor_is_detected() {
-    if !can_run("containers_outlive_their_starter_and_a_dead_monitor_is_detected") {
+    if !require_root("containers_outlive_their_starter_and_a_dead_monitor_is_detected") {
         return;
     }
     let env = Env::new();
@@ -305,7 +305,7 @@ fn containers_outlive_their_starter_and_a_dead_monitor_is_detected() {
 
 #[test]
 fn twenty_parallel_creators_get_unique_names_and_ids() {
-    if !can_run("twenty_parallel_creators_get_unique_names_and_ids") {
+    if !require_root("twenty_parallel_creators_get_unique_names_and_ids") {
         return;
     }
     let env = Env::new();
@@ -337,7 +337,7 @@ fn twenty_parallel_creators_get_unique_names_and_ids() {
 
 #[test]
 fn kill_returns_once_the_container_is_down_so_rm_follows() {
-    if !can_run("kill_returns_once_the_container_is_down_so_rm_follows") {
+    if !require_root("kill_returns_once_the_container_is_down_so_rm_follows") {
         return;
     }
     let env = Env::new();

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::net::TcpListener;
 
 use berth_engine::network::netlink::Socket;
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 
 /// A subnet for user network `k` of this test process: 10.<190+k>.<octet>.0/24.
 fn subnet(env: &Env, k: u8) -> String {
@@ -64,7 +64,7 @@ fn ip(env: &Env, name: &str) -> String {
 
 #[test]
 fn user_network_names_aliases_isolation_none_and_host() {
-    if !can_run("user_network_names_aliases_isolation_none_and_host") {
+    if !require_root("user_network_names_aliases_isolation_none_and_host") {
         return;
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -156,7 +156,7 @@ fn user_network_names_aliases_isolation_none_and_host() {
 
 #[test]
 fn published_port_answers_on_localhost_and_goes_with_the_container() {
-    if !can_run("published_port_answers_on_localhost_and_goes_with_the_container") {
+    if !require_root("published_port_answers_on_localhost_and_goes_with_the_container") {
         return;
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -208,7 +208,7 @@ fn published_port_answers_on_localhost_and_goes_with_the_container() {
 
 #[test]
 fn twenty_parallel_containers_get_distinct_addresses_and_leave_nothing() {
-    if !can_run("twenty_parallel_containers_get_distinct_addresses_and_leave_nothing") {
+    if !require_root("twenty_parallel_containers_get_distinct_addresses_and_leave_nothing") {
         return;
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -247,7 +247,7 @@ fn twenty_parallel_containers_get_distinct_addresses_and_leave_nothing() {
 
 #[test]
 fn a_failed_start_leaves_no_network_behind() {
-    if !can_run("a_failed_start_leaves_no_network_behind") {
+    if !require_root("a_failed_start_leaves_no_network_behind") {
         return;
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -262,7 +262,7 @@ fn a_failed_start_leaves_no_network_behind() {
 
 #[test]
 fn a_killed_monitor_leaves_no_network_behind_after_the_next_command() {
-    if !can_run("a_killed_monitor_leaves_no_network_behind_after_the_next_command") {
+    if !require_root("a_killed_monitor_leaves_no_network_behind_after_the_next_command") {
         return;
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -325,7 +325,7 @@ fn zombies_under(parent: i32) -> Vec<i32> {
 
 #[test]
 fn a_network_s_second_resolver_leaves_no_zombie_under_the_monitors() {
-    if !can_run("a_network_s_second_resolver_leaves_no_zombie_under_the_monitors") {
+    if !require_root("a_network_s_second_resolver_leaves_no_zombie_under_the_monitors") {
         return;
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -5,11 +5,11 @@
 mod rt;
 mod support;
 
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 
 #[test]
 fn templates_over_containers() {
-    if !can_run("templates_over_containers") {
+    if !require_root("templates_over_containers") {
         return;
     }
     let env = Env::new();
@@ -47,7 +47,7 @@ fn templates_over_containers() {
 
 #[test]
 fn templates_over_images_networks_and_volumes_and_bad_templates() {
-    if !can_run("templates_over_images_networks_and_volumes_and_bad_templates") {
+    if !require_root("templates_over_images_networks_and_volumes_and_bad_templates") {
         return;
     }
     let env = Env::new();

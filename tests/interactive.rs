@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rexpect::session::{PtySession, spawn_command};
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 
 const TIMEOUT_MS: u64 = 30_000;
 
@@ -49,7 +49,7 @@ fn terminal_restored(env: &Env) {
 
 #[test]
 fn run_it_is_a_real_terminal() {
-    if !can_run("run_it_is_a_real_terminal") {
+    if !require_root("run_it_is_a_real_terminal") {
         return;
     }
     let env = Env::new();
@@ -76,7 +76,7 @@ fn run_it_is_a_real_terminal() {
 
 #[test]
 fn a_signal_to_the_client_restores_the_terminal() {
-    if !can_run("a_signal_to_the_client_restores_the_terminal") {
+    if !require_root("a_signal_to_the_client_restores_the_terminal") {
         return;
     }
     let env = Env::new();
@@ -103,7 +103,7 @@ fn a_signal_to_the_client_restores_the_terminal() {
 
 #[test]
 fn run_i_pipes_stdin_without_a_terminal() {
-    if !can_run("run_i_pipes_stdin_without_a_terminal") {
+    if !require_root("run_i_pipes_stdin_without_a_terminal") {
         return;
     }
     let env = Env::new();
@@ -153,7 +153,7 @@ fn run_i_pipes_stdin_without_a_terminal() {
 
 #[test]
 fn exec_joins_the_container() {
-    if !can_run("exec_joins_the_container") {
+    if !require_root("exec_joins_the_container") {
         return;
     }
     let env = Env::new();
@@ -215,7 +215,7 @@ fn exec_joins_the_container() {
 
 #[test]
 fn attach_detach_and_two_clients() {
-    if !can_run("attach_detach_and_two_clients") {
+    if !require_root("attach_detach_and_two_clients") {
         return;
     }
     let env = Env::new();
@@ -286,7 +286,7 @@ impl Drop for Tmux {
 
 #[test]
 fn tui_shell_pane_runs_over_an_exec_session() {
-    if !can_run("tui_shell_pane_runs_over_an_exec_session") {
+    if !require_root("tui_shell_pane_runs_over_an_exec_session") {
         return;
     }
     let env = Env::new();
@@ -303,7 +303,7 @@ fn tui_shell_pane_runs_over_an_exec_session() {
 
 #[test]
 fn tui_attach_pane_reaches_the_main_process_and_leaves_it_running() {
-    if !can_run("tui_attach_pane_reaches_the_main_process_and_leaves_it_running") {
+    if !require_root("tui_attach_pane_reaches_the_main_process_and_leaves_it_running") {
         return;
     }
     let env = Env::new();

@@ -9,7 +9,7 @@ mod support;
 use std::process::Command;
 
 use berth_engine::network::netlink::Socket;
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 
 /// This run's bridges and table, removed after the roots (declare it before them).
 struct HostObjects {
@@ -78,7 +78,7 @@ fn assert_connected(env: &Env, name: &str, address: &str, gateway: &str) {
 
 #[test]
 fn roots_sharing_a_config_never_share_a_bridge_or_touch_each_others() {
-    if !can_run("roots_sharing_a_config_never_share_a_bridge_or_touch_each_others") {
+    if !require_root("roots_sharing_a_config_never_share_a_bridge_or_touch_each_others") {
         return;
     }
     let host = HostObjects::new(1, 2);
@@ -129,7 +129,7 @@ fn roots_sharing_a_config_never_share_a_bridge_or_touch_each_others() {
 
 #[test]
 fn a_deleted_roots_rules_and_bridges_do_not_pile_up() {
-    if !can_run("a_deleted_roots_rules_and_bridges_do_not_pile_up") {
+    if !require_root("a_deleted_roots_rules_and_bridges_do_not_pile_up") {
         return;
     }
     let host = HostObjects::new(2, 4);

@@ -8,7 +8,7 @@ mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rt::{Env, can_run, pid_alive};
+use rt::{Env, pid_alive, require_root};
 use support::oci::{Compression, Image, LayerBuilder, Meta, Platform, busybox_layer};
 use support::registry::PushFormat;
 
@@ -44,7 +44,7 @@ fn proc_state(pid: i32) -> Option<char> {
 
 #[test]
 fn a_paused_container_whose_monitor_died_is_thawed_killed_and_removable() {
-    if !can_run("a_paused_container_whose_monitor_died_is_thawed_killed_and_removable") {
+    if !require_root("a_paused_container_whose_monitor_died_is_thawed_killed_and_removable") {
         return;
     }
     let env = Env::new();
@@ -65,7 +65,7 @@ fn a_paused_container_whose_monitor_died_is_thawed_killed_and_removable() {
 
 #[test]
 fn a_damaged_state_database_is_an_error_not_a_fresh_start() {
-    if !can_run("a_damaged_state_database_is_an_error_not_a_fresh_start") {
+    if !require_root("a_damaged_state_database_is_an_error_not_a_fresh_start") {
         return;
     }
     let env = Env::new();
@@ -97,7 +97,7 @@ fn a_damaged_state_database_is_an_error_not_a_fresh_start() {
 
 #[test]
 fn a_damaged_container_row_is_listed_and_removable() {
-    if !can_run("a_damaged_container_row_is_listed_and_removable") {
+    if !require_root("a_damaged_container_row_is_listed_and_removable") {
         return;
     }
     let env = Env::new();
@@ -184,7 +184,7 @@ fn full_again(env: &Env, disk: &Tmpfs) {
 
 #[test]
 fn stop_kill_rm_and_exec_work_on_a_disk_a_container_filled() {
-    if !can_run("stop_kill_rm_and_exec_work_on_a_disk_a_container_filled") {
+    if !require_root("stop_kill_rm_and_exec_work_on_a_disk_a_container_filled") {
         return;
     }
     // Declared first, dropped last: every container is gone before the tmpfs is unmounted.
@@ -269,7 +269,7 @@ fn stop_kill_rm_and_exec_work_on_a_disk_a_container_filled() {
 
 #[test]
 fn a_pull_that_cannot_fit_leaves_nothing_behind() {
-    if !can_run("a_pull_that_cannot_fit_leaves_nothing_behind") {
+    if !require_root("a_pull_that_cannot_fit_leaves_nothing_behind") {
         return;
     }
     let disk = Tmpfs::mount(48);

@@ -9,7 +9,7 @@ mod support;
 use std::net::TcpListener;
 use std::path::Path;
 
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 
 /// The interfaces plugged into this Env's default bridge: its containers' veths and no one else's.
 fn bridge_ports(env: &Env) -> Vec<String> {
@@ -53,7 +53,7 @@ fn assert_nothing_left(env: &Env, port: u16, error: &str) {
 
 #[test]
 fn brn_a_run_whose_command_cannot_start_leaves_nothing_and_exits_127() {
-    if !can_run("brn_a_run_whose_command_cannot_start_leaves_nothing_and_exits_127") {
+    if !require_root("brn_a_run_whose_command_cannot_start_leaves_nothing_and_exits_127") {
         return;
     }
     let env = Env::new();
@@ -70,7 +70,7 @@ fn brn_a_run_whose_command_cannot_start_leaves_nothing_and_exits_127() {
 
 #[test]
 fn brn_a_run_whose_port_is_taken_leaves_nothing_of_its_own() {
-    if !can_run("brn_a_run_whose_port_is_taken_leaves_nothing_of_its_own") {
+    if !require_root("brn_a_run_whose_port_is_taken_leaves_nothing_of_its_own") {
         return;
     }
     let env = Env::new();
@@ -93,7 +93,7 @@ fn brn_a_run_whose_port_is_taken_leaves_nothing_of_its_own() {
 
 #[test]
 fn brn_run_create_and_exec_exit_as_docker_does() {
-    if !can_run("brn_run_create_and_exec_exit_as_docker_does") {
+    if !require_root("brn_run_create_and_exec_exit_as_docker_does") {
         return;
     }
     let env = Env::new();
@@ -122,7 +122,7 @@ fn brn_run_create_and_exec_exit_as_docker_does() {
 
 #[test]
 fn brn_network_prune_keeps_networks_stopped_containers_name() {
-    if !can_run("brn_network_prune_keeps_networks_stopped_containers_name") {
+    if !require_root("brn_network_prune_keeps_networks_stopped_containers_name") {
         return;
     }
     let env = Env::new();

@@ -5,7 +5,7 @@
 mod rt;
 mod support;
 
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 
 /// The limit files a container could try to raise, as (v1 path, v2 file) below the container's cgroup.
 const LIMITS: [(&str, &str); 3] = [
@@ -49,7 +49,7 @@ grep -E ' /sys/fs/cgroup' /proc/self/mountinfo | awk '{print $5, $6}'
 
 #[test]
 fn cgroupfs_is_read_only_unless_privileged() {
-    if !can_run("cgroupfs_is_read_only_unless_privileged") {
+    if !require_root("cgroupfs_is_read_only_unless_privileged") {
         return;
     }
     let env = Env::new();
@@ -83,7 +83,7 @@ fn cgroupfs_is_read_only_unless_privileged() {
 
 #[test]
 fn sub_cgroups_of_a_privileged_container_do_not_block_removal() {
-    if !can_run("sub_cgroups_of_a_privileged_container_do_not_block_removal") {
+    if !require_root("sub_cgroups_of_a_privileged_container_do_not_block_removal") {
         return;
     }
     let env = Env::new();
@@ -158,7 +158,7 @@ head -c 1 /tmp/blk >/dev/null 2>&1 && echo "block device: readable" || echo "blo
 
 #[test]
 fn security_posture_matches_dockers_defaults() {
-    if !can_run("security_posture_matches_dockers_defaults") {
+    if !require_root("security_posture_matches_dockers_defaults") {
         return;
     }
     let env = Env::new();

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use berth_engine::{Config, Engine, EngineOptions};
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 use serde_json::Value;
 
 /// `stats --no-stream --format json` rows, by container name.
@@ -79,7 +79,7 @@ fn until(env: &Env, name: &str, what: &str, secs: u64, accept: impl Fn(&Value) -
 
 #[test]
 fn busy_container_uses_a_core_and_a_paused_one_none() {
-    if !can_run("busy_container_uses_a_core_and_a_paused_one_none") {
+    if !require_root("busy_container_uses_a_core_and_a_paused_one_none") {
         return;
     }
     let env = Env::new();
@@ -104,7 +104,7 @@ fn busy_container_uses_a_core_and_a_paused_one_none() {
 
 #[test]
 fn memory_usage_limit_and_pids() {
-    if !can_run("memory_usage_limit_and_pids") {
+    if !require_root("memory_usage_limit_and_pids") {
         return;
     }
     let env = Env::new();
@@ -138,7 +138,7 @@ fn memory_usage_limit_and_pids() {
 
 #[test]
 fn listing_exited_containers_and_the_live_stream() {
-    if !can_run("listing_exited_containers_and_the_live_stream") {
+    if !require_root("listing_exited_containers_and_the_live_stream") {
         return;
     }
     let env = Env::new();
@@ -197,7 +197,7 @@ fn id(env: &Env, name: &str) -> String {
 
 #[test]
 fn batched_usage_reads_running_containers_and_leaves_out_stopped_ones() {
-    if !can_run("batched_usage_reads_running_containers_and_leaves_out_stopped_ones") {
+    if !require_root("batched_usage_reads_running_containers_and_leaves_out_stopped_ones") {
         return;
     }
     let env = Env::new();

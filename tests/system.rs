@@ -4,7 +4,7 @@
 mod rt;
 mod support;
 
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 
 /// `system df`'s row for `kind`, as its cells.
 fn df_row(env: &Env, kind: &str) -> Vec<String> {
@@ -15,7 +15,7 @@ fn df_row(env: &Env, kind: &str) -> Vec<String> {
 
 #[test]
 fn df_info_and_prune_count_as_docker_does() {
-    if !can_run("df_info_and_prune_count_as_docker_does") {
+    if !require_root("df_info_and_prune_count_as_docker_does") {
         return;
     }
     let env = Env::new();

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 
 /// `berth ARGS` against a fresh, empty state root: enough for what fails before an image is needed.
 fn bare(args: &[&str]) -> Output {
@@ -76,7 +76,7 @@ fn diagnostics_on_a_pipe_carry_no_colour_codes() {
 
 #[test]
 fn zero_limits_mean_none_and_a_negative_stop_timeout_waits() {
-    if !can_run("zero_limits_mean_none_and_a_negative_stop_timeout_waits") {
+    if !require_root("zero_limits_mean_none_and_a_negative_stop_timeout_waits") {
         return;
     }
     let env = Env::new();
@@ -95,7 +95,7 @@ fn zero_limits_mean_none_and_a_negative_stop_timeout_waits() {
 
 #[test]
 fn a_command_that_cannot_run_fails_its_start_and_says_why() {
-    if !can_run("a_command_that_cannot_run_fails_its_start_and_says_why") {
+    if !require_root("a_command_that_cannot_run_fails_its_start_and_says_why") {
         return;
     }
     let env = Env::new();
@@ -126,7 +126,7 @@ fn a_command_that_cannot_run_fails_its_start_and_says_why() {
 
 #[test]
 fn pids_limits_too_low_or_reached_are_named() {
-    if !can_run("pids_limits_too_low_or_reached_are_named") {
+    if !require_root("pids_limits_too_low_or_reached_are_named") {
         return;
     }
     let env = Env::new();
@@ -143,7 +143,7 @@ fn pids_limits_too_low_or_reached_are_named() {
 
 #[test]
 fn oversized_environments_are_refused_with_the_cause() {
-    if !can_run("oversized_environments_are_refused_with_the_cause") {
+    if !require_root("oversized_environments_are_refused_with_the_cause") {
         return;
     }
     let env = Env::new();
@@ -232,7 +232,7 @@ fn cp_stream(env: &Env, dest: &str, tar: &[u8]) -> Output {
 
 #[test]
 fn cp_streams_make_missing_directories_and_later_entries_win() {
-    if !can_run("cp_streams_make_missing_directories_and_later_entries_win") {
+    if !require_root("cp_streams_make_missing_directories_and_later_entries_win") {
         return;
     }
     let env = Env::new();
@@ -260,7 +260,7 @@ fn cp_streams_make_missing_directories_and_later_entries_win() {
 
 #[test]
 fn cp_onto_a_dangling_symlink_follows_it_inside_the_container() {
-    if !can_run("cp_onto_a_dangling_symlink_follows_it_inside_the_container") {
+    if !require_root("cp_onto_a_dangling_symlink_follows_it_inside_the_container") {
         return;
     }
     let env = Env::new();

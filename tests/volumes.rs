@@ -6,7 +6,7 @@ mod support;
 
 use std::path::Path;
 
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 use support::berth::Decoys;
 use support::oci::{Compression, LayerBuilder, Meta, busybox_with_volumes};
 use support::registry::{PushFormat, Registry};
@@ -28,7 +28,7 @@ fn volume_names(env: &Env, filters: &[&str]) -> Vec<String> {
 
 #[test]
 fn named_volume_outlives_its_containers_and_is_refused_removal_while_used() {
-    if !can_run("named_volume_outlives_its_containers_and_is_refused_removal_while_used") {
+    if !require_root("named_volume_outlives_its_containers_and_is_refused_removal_while_used") {
         return;
     }
     let env = Env::new();
@@ -59,7 +59,7 @@ fn named_volume_outlives_its_containers_and_is_refused_removal_while_used() {
 
 #[test]
 fn bind_mounts_honour_read_only_and_tmpfs_is_tmpfs() {
-    if !can_run("bind_mounts_honour_read_only_and_tmpfs_is_tmpfs") {
+    if !require_root("bind_mounts_honour_read_only_and_tmpfs_is_tmpfs") {
         return;
     }
     let env = Env::new();
@@ -107,7 +107,7 @@ fn bind_mounts_honour_read_only_and_tmpfs_is_tmpfs() {
 
 #[test]
 fn image_volumes_are_seeded_once_and_anonymous_ones_go_with_rm_v() {
-    if !can_run("image_volumes_are_seeded_once_and_anonymous_ones_go_with_rm_v") {
+    if !require_root("image_volumes_are_seeded_once_and_anonymous_ones_go_with_rm_v") {
         return;
     }
     let env = Env::new();
@@ -168,7 +168,7 @@ fn image_volumes_are_seeded_once_and_anonymous_ones_go_with_rm_v() {
 
 #[test]
 fn mount_destinations_through_image_symlinks_stay_in_the_rootfs() {
-    if !can_run("mount_destinations_through_image_symlinks_stay_in_the_rootfs") {
+    if !require_root("mount_destinations_through_image_symlinks_stay_in_the_rootfs") {
         return;
     }
     let env = Env::new();
@@ -186,7 +186,7 @@ fn mount_destinations_through_image_symlinks_stay_in_the_rootfs() {
 
 #[test]
 fn cp_copies_both_ways_for_running_and_stopped_containers() {
-    if !can_run("cp_copies_both_ways_for_running_and_stopped_containers") {
+    if !require_root("cp_copies_both_ways_for_running_and_stopped_containers") {
         return;
     }
     let env = Env::new();
@@ -250,7 +250,7 @@ fn cp_copies_both_ways_for_running_and_stopped_containers() {
 
 #[test]
 fn cp_never_follows_container_symlinks_onto_the_host() {
-    if !can_run("cp_never_follows_container_symlinks_onto_the_host") {
+    if !require_root("cp_never_follows_container_symlinks_onto_the_host") {
         return;
     }
     let env = Env::new();

@@ -25,6 +25,8 @@ pub mod session;
 pub mod stats;
 pub mod store;
 pub mod system;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod volume;
 
 use std::path::PathBuf;

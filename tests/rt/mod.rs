@@ -9,19 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::oci::{Image, Platform, busybox_layer};
 use crate::support::registry::{PushFormat, Registry};
-
-/// True when the test can run: root is needed for namespaces, mounts and cgroups. Without root the test is
-/// skipped loudly, except in CI (CI=true), where a skip is a failure.
-pub fn can_run(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test} needs root and CI=true forbids skipping");
-    }
-    eprintln!("SKIPPED {test}: needs root (namespaces, mounts, cgroups)");
-    false
-}
+pub use crate::support::require_root;
 
 /// A state root with a busybox image tagged `busybox:latest`, pulled from a local registry.
 pub struct Env {

@@ -9,20 +9,7 @@ pub mod fake;
 pub mod oci;
 pub mod registry;
 
-/// Whether this process may do what the tests need root for (device nodes, chown, overlay mounts).
-///
-/// Off root the test is skipped loudly; under `CI=true` a skip is a failure, so CI cannot go green
-/// by skipping.
-pub fn require_root(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: needs root, and CI=true forbids skipping");
-    }
-    eprintln!("SKIPPED {test}: needs root (device nodes, ownership, overlay mounts)");
-    false
-}
+pub use berth_engine::testing::require_root;
 
 /// Deletes a test's own default bridge and nftables table, whatever state the test left them in.
 pub fn remove_host_network(bridge: &str, table: &str) {

@@ -10,18 +10,9 @@ use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
 use super::*;
+use crate::testing::require_root;
 
 const LIMIT: u64 = 1 << 30;
-
-/// Root-only tests skip loudly when unprivileged, and fail in CI where a skip would hide a regression.
-fn require_root(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{test} needs root, and CI=true forbids skipping it");
-    eprintln!("SKIPPED {test}: needs root");
-    false
-}
 
 fn opts() -> UnpackOptions {
     UnpackOptions { max_bytes: LIMIT, preserve_owners: rustix::process::geteuid().is_root() }

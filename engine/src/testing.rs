@@ -1,0 +1,14 @@
+//! What berth's own tests share, the engine's unit tests and the integration tests alike (built with the
+//! `testing` feature, which only test builds turn on).
+
+/// Whether the test may do what needs root (namespaces, mounts, cgroups, device nodes, chown). Off root the
+/// test is skipped and says so on stderr; under `CI=true` a skip is a failure, so CI cannot go green by
+/// skipping.
+pub fn require_root(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{test} needs root, and CI=true forbids skipping it");
+    eprintln!("SKIPPED {test}: needs root (namespaces, mounts, cgroups, device nodes, ownership)");
+    false
+}
