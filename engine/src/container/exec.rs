@@ -57,7 +57,7 @@ fn ensure_running(rec: &ContainerRecord, action: &'static str) -> Result<(), Con
     if rec.status == Status::Running {
         return Ok(());
     }
-    Err(ContainerError::InvalidState { id: rec.id.clone(), status: rec.status, action })
+    Err(ContainerError::InvalidState { name: rec.name.clone(), status: rec.status, action })
 }
 
 impl Engine {

@@ -214,7 +214,12 @@ impl Engine {
     pub async fn start_container(&self, name_or_id: &str) -> Result<StartOutcome, Error> {
         let rec = self.container(name_or_id)?;
         if !rec.status.can_start() {
-            return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "start" }.into());
+            return Err(ContainerError::InvalidState {
+                name: name_or_id.to_string(),
+                status: rec.status,
+                action: "start",
+            }
+            .into());
         }
         self.records().set_stop_requested(&rec.id, false)?;
         let root = self.store().root().as_os_str();
@@ -295,7 +300,7 @@ impl Engine {
         send_signal(&rec, libc::SIGKILL)?;
         self.wait_inactive(&rec.id, Duration::from_secs(30))
             .await?
-            .ok_or_else(|| ContainerError::Timeout { id: rec.id.clone(), what: "stop" }.into())
+            .ok_or_else(|| ContainerError::Timeout { name: name_or_id.to_string(), what: "stop" }.into())
     }
 
     fn stop_signal(&self, rec: &ContainerRecord) -> Result<i32, Error> {
@@ -345,7 +350,12 @@ impl Engine {
     pub async fn kill_container(&self, name_or_id: &str, signal: Option<&str>) -> Result<ContainerRecord, Error> {
         let rec = self.container(name_or_id)?;
         if !matches!(rec.status, Status::Running | Status::Paused) {
-            return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "kill" }.into());
+            return Err(ContainerError::InvalidState {
+                name: name_or_id.to_string(),
+                status: rec.status,
+                action: "kill",
+            }
+            .into());
         }
         let signal = match signal {
             Some(s) => parse_signal(s)?,
@@ -367,14 +377,19 @@ impl Engine {
         }
         self.wait_inactive(&rec.id, Duration::from_secs(30))
             .await?
-            .ok_or_else(|| ContainerError::Timeout { id: rec.id.clone(), what: "kill" }.into())
+            .ok_or_else(|| ContainerError::Timeout { name: name_or_id.to_string(), what: "kill" }.into())
     }
 
     /// `berth pause`: freezes every process of the container with the cgroup freezer.
     pub fn pause_container(&self, name_or_id: &str) -> Result<ContainerRecord, Error> {
         let rec = self.container(name_or_id)?;
         if !rec.status.can_pause() {
-            return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "pause" }.into());
+            return Err(ContainerError::InvalidState {
+                name: name_or_id.to_string(),
+                status: rec.status,
+                action: "pause",
+            }
+            .into());
         }
         Cgroup::for_container(&rec.id).freeze(true)?;
         self.records().transition(&rec.id, Status::Running, Status::Paused)?;
@@ -385,7 +400,12 @@ impl Engine {
     pub fn unpause_container(&self, name_or_id: &str) -> Result<ContainerRecord, Error> {
         let rec = self.container(name_or_id)?;
         if !rec.status.can_unpause() {
-            return Err(ContainerError::InvalidState { id: rec.id, status: rec.status, action: "unpause" }.into());
+            return Err(ContainerError::InvalidState {
+                name: name_or_id.to_string(),
+                status: rec.status,
+                action: "unpause",
+            }
+            .into());
         }
         self.thaw(&rec)?;
         Ok(rec)
@@ -402,7 +422,7 @@ impl Engine {
         let mut rec = self.container(name_or_id)?;
         if rec.status.is_active() {
             if !force {
-                return Err(ContainerError::RemoveRunning { id: rec.id }.into());
+                return Err(ContainerError::RemoveRunning { name: name_or_id.to_string() }.into());
             }
             let recorded = self.records().set_stop_requested(&rec.id, true);
             send_signal(&rec, libc::SIGKILL)?;
@@ -412,7 +432,7 @@ impl Engine {
             recorded?;
             match self.wait_inactive(&rec.id, Duration::from_secs(30)).await {
                 Ok(Some(done)) => rec = done,
-                Ok(None) => return Err(ContainerError::Timeout { id: rec.id, what: "die" }.into()),
+                Ok(None) => return Err(ContainerError::Timeout { name: name_or_id.to_string(), what: "die" }.into()),
                 // An --rm container's monitor removed it meanwhile: done.
                 Err(Error::Container(ContainerError::NotFound { .. })) => return Ok(rec),
                 Err(e) => return Err(e),
@@ -420,7 +440,7 @@ impl Engine {
         }
         if !self.records().transition(&rec.id, rec.status, Status::Removing)? {
             return Err(ContainerError::InvalidState {
-                id: rec.id,
+                name: name_or_id.to_string(),
                 status: rec.status,
                 action: "remove (it changed meanwhile)",
             }

@@ -49,10 +49,13 @@ pub enum ContainerError {
     NameInUse { name: String, id: String },
     #[error("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName { name: String },
-    #[error("container {id} is {status}: cannot {action}")]
-    InvalidState { id: String, status: Status, action: &'static str },
-    #[error("You cannot remove a running container {id}. Stop the container before attempting removal or force remove")]
-    RemoveRunning { id: String },
+    /// `name` is the container as the user named it (name, id or id prefix), as in every message below.
+    #[error("container {name} is {status}: cannot {action}")]
+    InvalidState { name: String, status: Status, action: &'static str },
+    #[error(
+        "You cannot remove a running container {name}. Stop the container before attempting removal or force remove"
+    )]
+    RemoveRunning { name: String },
     #[error("invalid signal {signal:?}")]
     InvalidSignal { signal: String },
     #[error("invalid filter {filter:?}: {reason}")]
@@ -77,8 +80,8 @@ pub enum ContainerError {
     Cgroup { id: String, message: String },
     #[error("container {id} has a damaged record: {reason}")]
     Corrupt { id: String, reason: String },
-    #[error("timed out waiting for container {id} to {what}")]
-    Timeout { id: String, what: &'static str },
+    #[error("timed out waiting for container {name} to {what}")]
+    Timeout { name: String, what: &'static str },
     #[error("could not remove container {id}: {problems}; it is marked dead, remove it again once fixed")]
     RemoveFailed { id: String, problems: String },
     #[error("image {image} is in use by container {id}: remove the container first")]

@@ -36,9 +36,12 @@ impl Engine {
     pub fn top_container(&self, name_or_id: &str) -> Result<Vec<TopProcess>, Error> {
         let rec = self.container(name_or_id)?;
         if !matches!(rec.status, Status::Running | Status::Paused) {
-            return Err(
-                ContainerError::InvalidState { id: rec.id, status: rec.status, action: "list processes" }.into()
-            );
+            return Err(ContainerError::InvalidState {
+                name: name_or_id.to_string(),
+                status: rec.status,
+                action: "list processes",
+            }
+            .into());
         }
         let mut pids = Cgroup::for_container(&rec.id).pids()?;
         pids.sort_unstable();
