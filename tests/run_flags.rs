@@ -216,3 +216,51 @@ fn bfl_attach_selects_the_streams_printed() {
     assert_eq!(code, Some(125), "{err}");
     assert!(err.contains("STDIN, STDOUT and STDERR"), "{err}");
 }
+
+/// The memory limit the host's cgroup holds for container `id`: v2's memory.max, else v1's file.
+fn cgroup_memory_limit(id: &str) -> String {
+    let v2 = std::path::PathBuf::from("/sys/fs/cgroup/berth").join(id).join("memory.max");
+    let v1 = std::path::PathBuf::from("/sys/fs/cgroup/memory/berth").join(id).join("memory.limit_in_bytes");
+    let path = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { v2 } else { v1 };
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().to_string()
+}
+
+#[test]
+fn bfl_update_changes_a_running_containers_limits_and_restart_policy() {
+    if !can_run("bfl_update_changes_a_running_containers_limits_and_restart_policy") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.ok(&["run", "-d", "--name", "bfl-up", "--memory", "64m", "busybox", "sleep", "1000"]);
+    let id = id.trim();
+    assert_eq!(cgroup_memory_limit(id), (64u64 << 20).to_string());
+    let out = env.ok(&["update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "50", "bfl-up"]);
+    assert_eq!(out.trim(), "bfl-up");
+    assert_eq!(cgroup_memory_limit(id), (128u64 << 20).to_string());
+    let host = env.inspect("bfl-up")["HostConfig"].clone();
+    assert_eq!((host["Memory"].as_i64(), host["MemorySwap"].as_i64()), (Some(128 << 20), Some(256 << 20)));
+    assert_eq!(host["PidsLimit"], 50);
+    // Lower again, below the swap limit set above.
+    env.ok(&["update", "--memory", "32m", "bfl-up"]);
+    assert_eq!(cgroup_memory_limit(id), (32u64 << 20).to_string());
+    env.ok(&["update", "--restart", "on-failure:3", "bfl-up"]);
+    let policy = env.inspect("bfl-up")["HostConfig"]["RestartPolicy"].clone();
+    assert_eq!((policy["Name"].as_str(), policy["MaximumRetryCount"].as_i64()), (Some("on-failure"), Some(3)));
+
+    let (code, err) = env.fails(&["update", "bfl-up"]);
+    assert_eq!(code, Some(125), "{err}");
+    assert!(err.contains("you must provide one or more flags"), "{err}");
+    let (code, err) = env.fails(&["update", "--memory", "lots", "bfl-up"]);
+    assert_eq!(code, Some(125), "{err}");
+    assert!(err.contains("--memory") && err.contains("lots"), "{err}");
+    let (_, err) = env.fails(&["update", "--memory-swap", "16m", "bfl-up"]);
+    assert!(err.contains("Minimum memoryswap limit should be larger than memory limit"), "{err}");
+    let (_, err) = env.fails(&["update", "--memory", "512m", "bfl-up"]);
+    assert!(err.contains("update the memoryswap at the same time"), "{err}");
+    assert_eq!(cgroup_memory_limit(id), (32u64 << 20).to_string(), "a refused update changed the cgroup");
+
+    env.ok(&["run", "-d", "--rm", "--name", "bfl-auto", "busybox", "sleep", "1000"]);
+    let (_, err) = env.fails(&["update", "--restart", "always", "bfl-auto"]);
+    assert!(err.contains("AutoRemove is enabled"), "{err}");
+    env.ok(&["rm", "-f", "bfl-up", "bfl-auto"]);
+}

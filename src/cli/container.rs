@@ -38,6 +38,8 @@ pub enum ContainerCommand {
     Unpause(NamesArgs),
     /// Restart one or more containers
     Restart(StopArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Remove one or more containers
     Rm(RmArgs),
     /// List containers
@@ -240,6 +242,27 @@ pub struct RunFlags {
 }
 
 #[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit (e.g. 512m, 1g)
+    #[arg(short, long, allow_negative_numbers = true)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long, allow_negative_numbers = true)]
+    memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long, allow_negative_numbers = true)]
+    cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<String>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    restart: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short, long)]
@@ -421,6 +444,19 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
         }
         ContainerCommand::Restart(args) => {
             each(&args.containers, async |c| engine.restart_container(c, args.time).await.map(drop)).await
+        }
+        ContainerCommand::Update(args) => {
+            let flags = berth_engine::container::UpdateFlags {
+                memory: args.memory,
+                memory_swap: args.memory_swap,
+                cpus: args.cpus,
+                pids_limit: args.pids_limit,
+                restart: args.restart,
+            };
+            match berth_engine::container::Update::from_flags(&flags) {
+                Ok(update) => each(&args.containers, async |c| engine.update_container(c, &update).map(drop)).await,
+                Err(e) => Ok(berth_failure(&anyhow::Error::from(e))),
+            }
         }
         ContainerCommand::Rm(args) => {
             each(&args.containers, async |c| {

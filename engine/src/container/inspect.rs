@@ -65,6 +65,7 @@ pub fn inspect_json(rec: &ContainerRecord, log_path: &std::path::Path, network: 
         "RestartCount": rec.restart_count,
         "HostConfig": {
             "Memory": o.memory.unwrap_or(0),
+            "MemorySwap": o.memory_swap.unwrap_or(0),
             "NanoCpus": o.cpus.map_or(0, |c| (c * 1e9) as i64),
             "PidsLimit": o.pids_limit,
             "ReadonlyRootfs": o.read_only,

@@ -166,6 +166,7 @@ impl RunSpec {
             user: flags.user.clone(),
             hostname: flags.hostname.clone(),
             memory: flags.memory.as_deref().map(parse_memory).transpose().map_err(named)?.flatten(),
+            memory_swap: None,
             cpus: flags.cpus.as_deref().map(parse_cpus).transpose().map_err(named)?.flatten(),
             // Docker: 0 and -1 both mean no limit.
             pids_limit: number("--pids-limit", &flags.pids_limit)?.filter(|p| *p > 0),

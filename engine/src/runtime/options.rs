@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub hostname: Option<String>,
     /// Memory limit in bytes.
     pub memory: Option<i64>,
+    /// Memory plus swap in bytes (`update --memory-swap`); None leaves the runtime's default.
+    pub memory_swap: Option<i64>,
     /// CPU quota in CPUs (1.5 = one and a half CPUs).
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,

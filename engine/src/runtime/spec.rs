@@ -431,7 +431,11 @@ fn device_rules(opts: &RunOptions) -> Result<Vec<LinuxDeviceCgroup>, oci_spec::O
 fn resources(opts: &RunOptions) -> Result<oci_spec::runtime::LinuxResources, oci_spec::OciSpecError> {
     let mut r = LinuxResourcesBuilder::default().devices(device_rules(opts)?);
     if let Some(limit) = opts.memory {
-        r = r.memory(LinuxMemoryBuilder::default().limit(limit).build()?);
+        let mut memory = LinuxMemoryBuilder::default().limit(limit);
+        if let Some(swap) = opts.memory_swap {
+            memory = memory.swap(swap);
+        }
+        r = r.memory(memory.build()?);
     }
     if let Some(cpus) = opts.cpus {
         let period: u64 = 100_000;
