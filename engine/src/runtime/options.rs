@@ -469,6 +469,14 @@ mod tests {
     }
 
     #[test]
+    fn records_written_before_the_kernel_flags_still_load() {
+        let old: RunOptions = serde_json::from_str(r#"{"cmd":["sh"],"memory":67108864}"#).unwrap();
+        assert_eq!((old.cmd.as_slice(), old.memory), (&["sh".to_string()][..], Some(64 << 20)));
+        assert!(old.ulimits.is_empty() && old.devices.is_empty() && old.sysctls.is_empty());
+        assert_eq!((old.shm_size, old.ipc_mode.as_deref(), old.log.clone()), (None, None, LogOptions::default()));
+    }
+
+    #[test]
     fn options_round_trip_through_json() {
         let opts = RunOptions {
             cmd: vec!["sh".into()],

@@ -534,6 +534,41 @@ mod tests {
     }
 
     #[test]
+    fn kernel_flags_shape_the_spec() {
+        use super::super::{DeviceMapping, Ulimit};
+        let f = fixture();
+        let opts = RunOptions {
+            ulimits: vec![Ulimit::parse("nofile=100:200").unwrap(), Ulimit::parse("nproc=5").unwrap()],
+            devices: vec![DeviceMapping::parse("/dev/null:/dev/n:r").unwrap()],
+            shm_size: Some(1 << 20),
+            group_add: vec!["www".into(), "777".into()],
+            sysctls: [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(),
+            ipc_mode: Some("host".into()),
+            pid_mode: Some("host".into()),
+            ..RunOptions::default()
+        };
+        let spec = spec_for(&f, &opts, None).unwrap();
+        let process = spec.process().as_ref().unwrap();
+        let limits: Vec<_> =
+            process.rlimits().as_ref().unwrap().iter().map(|r| (r.typ(), r.soft(), r.hard())).collect();
+        assert_eq!(limits, [(PosixRlimitType::RlimitNofile, 100, 200), (PosixRlimitType::RlimitNproc, 5, 5)]);
+        assert_eq!(process.user().additional_gids().as_ref().unwrap(), &vec![33, 777]);
+        let linux = spec.linux().as_ref().unwrap();
+        let kinds: Vec<_> = linux.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
+        assert!(!kinds.contains(&LinuxNamespaceType::Ipc) && !kinds.contains(&LinuxNamespaceType::Pid), "{kinds:?}");
+        assert_eq!(linux.sysctl().as_ref().unwrap()["net.ipv4.ip_forward"], "1");
+        let device = &linux.devices().as_ref().unwrap()[0];
+        assert_eq!((device.path().to_str(), device.major(), device.minor()), (Some("/dev/n"), 1, 3));
+        let rule = linux.resources().as_ref().unwrap().devices().as_ref().unwrap().last().unwrap().clone();
+        assert_eq!(
+            (rule.allow(), rule.major(), rule.minor(), rule.access().as_deref()),
+            (true, Some(1), Some(3), Some("r"))
+        );
+        let shm = spec.mounts().as_ref().unwrap().iter().find(|m| m.destination() == Path::new("/dev/shm")).unwrap();
+        assert!(shm.options().as_ref().unwrap().contains(&"size=1048576".to_string()));
+    }
+
+    #[test]
     fn tty_gives_a_terminal_and_a_term() {
         let f = fixture();
         let plain = spec_for(&f, &RunOptions::default(), None).unwrap();
