@@ -85,6 +85,13 @@ pub struct DeviceMapping {
     pub major: i64,
     #[serde(default)]
     pub minor: i64,
+    /// The host node's permission bits and owner, which the container's node copies, as in Docker.
+    #[serde(default)]
+    pub file_mode: u32,
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
 }
 
 impl DeviceMapping {
@@ -118,6 +125,9 @@ impl DeviceMapping {
             kind: kind.to_string(),
             major: rustix::fs::major(rdev) as i64,
             minor: rustix::fs::minor(rdev) as i64,
+            file_mode: meta.mode() & 0o777,
+            uid: meta.uid(),
+            gid: meta.gid(),
         })
     }
 }
@@ -273,7 +283,7 @@ mod tests {
     #[test]
     fn devices_read_the_host_node() {
         let d = DeviceMapping::parse("/dev/null:/dev/mynull:r").unwrap();
-        assert_eq!((d.kind.as_str(), d.major, d.minor), ("c", 1, 3));
+        assert_eq!((d.kind.as_str(), d.major, d.minor, d.file_mode), ("c", 1, 3, 0o666));
         assert_eq!((d.path_in_container.as_str(), d.cgroup_permissions.as_str()), ("/dev/mynull", "r"));
         let same = DeviceMapping::parse("/dev/zero:rw").unwrap();
         assert_eq!((same.path_in_container.as_str(), same.cgroup_permissions.as_str()), ("/dev/zero", "rw"));

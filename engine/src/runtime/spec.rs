@@ -342,7 +342,7 @@ fn rlimits(opts: &RunOptions) -> Result<Vec<oci_spec::runtime::PosixRlimit>, oci
     Ok(limits)
 }
 
-/// `--device` nodes the runtime makes in the container's /dev, owned by root with the host node's mode.
+/// `--device` nodes the runtime makes in the container's /dev, with the host node's mode and owner.
 fn devices(opts: &RunOptions) -> Result<Vec<LinuxDevice>, oci_spec::OciSpecError> {
     opts.devices
         .iter()
@@ -352,9 +352,9 @@ fn devices(opts: &RunOptions) -> Result<Vec<LinuxDevice>, oci_spec::OciSpecError
                 .typ(device_type(&d.kind))
                 .major(d.major)
                 .minor(d.minor)
-                .file_mode(0o666u32)
-                .uid(0u32)
-                .gid(0u32)
+                .file_mode(d.file_mode)
+                .uid(d.uid)
+                .gid(d.gid)
                 .build()
         })
         .collect()
