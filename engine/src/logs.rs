@@ -46,6 +46,19 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The size a log file may reach and the files kept for a container's log options.
+fn rotation(opts: &crate::runtime::LogOptions) -> (u64, u32) {
+    match (opts.max_size, opts.max_file) {
+        (None, None) => (DEFAULT_MAX_SIZE, DEFAULT_MAX_FILES),
+        (Some(size), files) => (size, files.unwrap_or(1)),
+        (None, Some(files)) => (DEFAULT_MAX_SIZE, files),
+    }
+}
+
+/// berth's rotation when no `--log-opt` asks for another: 10 MiB per file, three files.
+const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024;
+const DEFAULT_MAX_FILES: u32 = 3;
+
 /// Appends records, rotating when the file would pass `max_size`. A record that cannot be written (a full
 /// disk) is dropped whole and counted; the next record that can be written is preceded by berth's note of
 /// how many were lost.
@@ -60,6 +73,13 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
+    /// Opens the log with the rotation of `--log-opt max-size/max-file`: without either, 10 MiB per file
+    /// and the live file plus two rotated ones; `max-size` alone keeps one file, as Docker's json-file.
+    pub fn with_options(path: &Path, opts: &crate::runtime::LogOptions) -> io::Result<LogWriter> {
+        let (size, files) = rotation(opts);
+        LogWriter::open(path, size, files)
+    }
+
     /// Opens (appending) the log at `path`; `max_files` counts the live file too.
     pub fn open(path: &Path, max_size: u64, max_files: u32) -> io::Result<LogWriter> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
@@ -349,6 +369,14 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_options_choose_the_rotation() {
+        use crate::runtime::LogOptions;
+        assert_eq!(rotation(&LogOptions::default()), (10 << 20, 3));
+        assert_eq!(rotation(&LogOptions { max_size: Some(1024), max_file: None }), (1024, 1));
+        assert_eq!(rotation(&LogOptions { max_size: Some(1024), max_file: Some(4) }), (1024, 4));
+    }
 
     #[test]
     fn lines_become_records_and_partials_wait() {

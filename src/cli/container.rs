@@ -38,6 +38,8 @@ pub enum ContainerCommand {
     Unpause(NamesArgs),
     /// Restart one or more containers
     Restart(StopArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Remove one or more containers
     Rm(RmArgs),
     /// List containers
@@ -93,6 +95,9 @@ pub struct RunArgs {
     /// Override the key sequence for detaching a container
     #[arg(long, default_value = super::terminal::DEFAULT_DETACH_KEYS)]
     detach_keys: String,
+    /// Attach to STDIN, STDOUT or STDERR (default: STDOUT and STDERR, and STDIN with -i)
+    #[arg(short, long, value_name = "STREAM", value_parser = attach_stream)]
+    attach: Vec<AttachStream>,
     #[command(flatten)]
     pub(super) options: RunFlags,
     /// The image to run
@@ -198,6 +203,63 @@ pub struct RunFlags {
     /// Pull image before running: missing, always or never
     #[arg(long, value_name = "POLICY")]
     pull: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long, value_name = "HOST:IP")]
+    add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Add a host device to the container (/dev/HOST[:/dev/CONTAINER][:rwm])
+    #[arg(long)]
+    device: Vec<String>,
+    /// Size of /dev/shm (e.g. 128m)
+    #[arg(long)]
+    shm_size: Option<String>,
+    /// Add additional groups to join
+    #[arg(long)]
+    group_add: Vec<String>,
+    /// Sysctl options (KEY=VALUE)
+    #[arg(long)]
+    sysctl: Vec<String>,
+    /// IPC mode to use: private, shareable or host
+    #[arg(long)]
+    ipc: Option<String>,
+    /// PID namespace to use: host
+    #[arg(long)]
+    pid: Option<String>,
+    /// Log driver options: max-size=SIZE, max-file=N
+    #[arg(long)]
+    log_opt: Vec<String>,
+    /// Write the container ID to the file
+    #[arg(long, value_name = "FILE")]
+    cidfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit (e.g. 512m, 1g)
+    #[arg(short, long, allow_negative_numbers = true)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long, allow_negative_numbers = true)]
+    memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long, allow_negative_numbers = true)]
+    cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<String>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    restart: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -383,6 +445,19 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
         ContainerCommand::Restart(args) => {
             each(&args.containers, async |c| engine.restart_container(c, args.time).await.map(drop)).await
         }
+        ContainerCommand::Update(args) => {
+            let flags = berth_engine::container::UpdateFlags {
+                memory: args.memory,
+                memory_swap: args.memory_swap,
+                cpus: args.cpus,
+                pids_limit: args.pids_limit,
+                restart: args.restart,
+            };
+            match berth_engine::container::Update::from_flags(&flags) {
+                Ok(update) => each(&args.containers, async |c| engine.update_container(c, &update).map(drop)).await,
+                Err(e) => Ok(berth_failure(&anyhow::Error::from(e))),
+            }
+        }
         ContainerCommand::Rm(args) => {
             each(&args.containers, async |c| {
                 let rec = engine.remove_container(c, args.force).await?;
@@ -480,6 +555,17 @@ fn engine_flags(flags: RunFlags) -> berth_engine::run::RunFlags {
         interactive: flags.interactive,
         tty: flags.tty,
         pull: flags.pull,
+        add_host: flags.add_host,
+        dns: flags.dns,
+        dns_search: flags.dns_search,
+        ulimit: flags.ulimit,
+        device: flags.device,
+        shm_size: flags.shm_size,
+        group_add: flags.group_add,
+        sysctl: flags.sysctl,
+        ipc: flags.ipc,
+        pid: flags.pid,
+        log_opt: flags.log_opt,
     }
 }
 
@@ -513,24 +599,74 @@ pub(super) fn failure_code(error: &anyhow::Error) -> ExitCode {
 }
 
 /// `create`: pulls the image when the policy says so, then records the container.
-async fn create(engine: &Engine, args: CreateArgs) -> anyhow::Result<ContainerRecord> {
+async fn create(engine: &Engine, mut args: CreateArgs) -> anyhow::Result<ContainerRecord> {
+    let cidfile = args.options.cidfile.take();
+    check_cidfile(cidfile.as_deref())?;
     let spec = RunSpec::from_flags(&args.image, args.command, &engine_flags(args.options)).map_err(Error::from)?;
-    Ok(engine.create(spec, &print_progress).await?)
+    let rec = engine.create(spec, &print_progress).await?;
+    write_cidfile(cidfile.as_deref(), &rec.id)?;
+    Ok(rec)
 }
 
-async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCode> {
+/// A stream `run -a` attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachStream {
+    Stdin,
+    Out(Stream),
+}
+
+/// `-a`'s value: Docker's stream names, in any case.
+fn attach_stream(text: &str) -> Result<AttachStream, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "stdout" => Ok(AttachStream::Out(Stream::Stdout)),
+        "stderr" => Ok(AttachStream::Out(Stream::Stderr)),
+        "stdin" => Ok(AttachStream::Stdin),
+        _ => Err("valid streams are STDIN, STDOUT and STDERR".to_string()),
+    }
+}
+
+/// `--cidfile`: Docker refuses a file that exists, so a second container never takes over the first's.
+fn check_cidfile(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    if let Some(path) = path
+        && path.exists()
+    {
+        bail!("Container ID file found, make sure the other container isn't running or delete {}", path.display());
+    }
+    Ok(())
+}
+
+/// Writes the new container's id to `--cidfile`, refusing (as [`check_cidfile`]) a file made meanwhile.
+fn write_cidfile(path: Option<&std::path::Path>, id: &str) -> anyhow::Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("failed to create the container ID file {}", path.display()))?;
+    file.write_all(id.as_bytes()).with_context(|| format!("writing the container ID file {}", path.display()))?;
+    Ok(())
+}
+
+async fn run_container(engine: &Engine, mut args: RunArgs) -> anyhow::Result<ExitCode> {
     let detach_keys = super::terminal::parse_detach_keys(&args.detach_keys)?;
+    if args.detach && !args.attach.is_empty() {
+        bail!("Conflicting options: -a and -d");
+    }
+    let cidfile = args.options.cidfile.take();
+    check_cidfile(cidfile.as_deref())?;
     let spec = RunSpec::from_flags(&args.image, args.command, &engine_flags(args.options)).map_err(Error::from)?;
     let RunOutcome { record: rec, started, log } = engine.run(spec, &print_progress).await?;
+    write_cidfile(cidfile.as_deref(), &rec.id)?;
     if args.detach {
         println!("{}", rec.id);
         return Ok(ExitCode::SUCCESS);
     }
+    let attached = |stream: AttachStream| args.attach.is_empty() || args.attach.contains(&stream);
     if rec.options.tty || rec.options.open_stdin {
         let session = engine.attach(&rec.id).await?;
         let how = Interaction {
             tty: rec.options.tty,
-            stdin: rec.options.open_stdin,
+            stdin: rec.options.open_stdin && attached(AttachStream::Stdin),
             detach_keys,
             signal_target: Some(rec.id.clone()),
         };
@@ -541,26 +677,34 @@ async fn run_container(engine: &Engine, args: RunArgs) -> anyhow::Result<ExitCod
         }
         return Ok(super::attach::exit_code(engine, &rec.id, ended));
     }
-    follow_until_exit(engine, &rec.id, log, started).await
+    let streams: Vec<Stream> =
+        [Stream::Stdout, Stream::Stderr].into_iter().filter(|s| attached(AttachStream::Out(*s))).collect();
+    follow_until_exit(engine, &rec.id, log, started, &streams).await
 }
 
-/// Prints the container's log as it grows until its first run ends; its exit code.
+/// Prints the container's log as it grows until its first run ends, only the `streams` attached (`-a`);
+/// its exit code.
 async fn follow_until_exit(
     engine: &Engine,
     id: &str,
     mut follower: LogFollower,
     started: berth_engine::container::StartOutcome,
+    streams: &[Stream],
 ) -> anyhow::Result<ExitCode> {
+    let print = |entries: Vec<LogEntry>| {
+        let chosen: Vec<LogEntry> = entries.into_iter().filter(|e| streams.contains(&e.stream)).collect();
+        print_entries(&chosen, false)
+    };
     let mut exit = tokio::spawn(started.wait_exit());
     let exit = loop {
-        print_entries(&follower.poll()?, false)?;
+        print(follower.poll()?)?;
         tokio::select! {
             ended = &mut exit => break ended?,
             () = tokio::time::sleep(Duration::from_millis(25)) => {}
         }
     };
     // Whatever the container wrote last, once it is gone.
-    print_entries(&follower.poll()?, false)?;
+    print(follower.poll()?)?;
     let code = match exit {
         Some(code) => code,
         None => engine.container(id).map(|r| r.exit_code).unwrap_or(125),
@@ -586,7 +730,7 @@ async fn start_attached(engine: &Engine, args: StartArgs) -> anyhow::Result<Exit
         // Nothing to type into: the log, followed from before the start, misses none of the output.
         let follower = LogFollower::at_end(&open_log(engine, &rec)?)?;
         let started = engine.start_container(&rec.id).await?;
-        return follow_until_exit(engine, &rec.id, follower, started).await;
+        return follow_until_exit(engine, &rec.id, follower, started, &[Stream::Stdout, Stream::Stderr]).await;
     }
     let started = engine.start_container(&rec.id).await?;
     let session = engine.attach(&rec.id).await?;

@@ -20,6 +20,7 @@ mod size;
 pub(crate) use size::dir_size;
 mod status;
 mod top;
+mod update;
 
 pub use exec::{EXEC_SUBCOMMAND, ExecOptions};
 pub use exec_helper::run_exec_helper;
@@ -30,6 +31,7 @@ pub use list::{ListFilter, ListOptions};
 pub use records::ContainerRecord;
 pub use status::Status;
 pub use top::TopProcess;
+pub use update::{Update, UpdateFlags};
 
 pub(crate) use cgroup::Cgroup;
 pub(crate) use records::{Exit, Records};
@@ -78,6 +80,10 @@ pub enum ContainerError {
     },
     #[error("cgroup of container {id}: {message}")]
     Cgroup { id: String, message: String },
+    #[error("you must provide one or more flags when using this command")]
+    NothingToUpdate,
+    #[error("Cannot update container {id}: {reason}")]
+    UpdateRefused { id: String, reason: String },
     #[error("container {id} has a damaged record: {reason}")]
     Corrupt { id: String, reason: String },
     #[error("timed out waiting for container {name} to {what}")]

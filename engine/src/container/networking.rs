@@ -157,7 +157,7 @@ impl Engine {
         let hostname = rec.options.hostname.clone().unwrap_or_else(|| rec.short_id().to_string());
         let io = |source| super::ContainerError::Io { id: rec.id.clone(), action: "write", path: path.clone(), source };
         let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(&path).map_err(io)?;
-        file.write_all(files::hosts(&hostname, settings).as_bytes()).map_err(io)?;
+        file.write_all(files::hosts(&hostname, settings, &rec.options.extra_hosts).as_bytes()).map_err(io)?;
         Ok(())
     }
 }

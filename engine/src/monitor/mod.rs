@@ -38,10 +38,6 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
 
-/// Log file limits: 10 MiB per file, the live file plus two rotated ones.
-const LOG_MAX_SIZE: u64 = 10 * 1024 * 1024;
-const LOG_MAX_FILES: u32 = 3;
-
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
     #[error("protecting the monitor binary (read-only re-exec): {0}")]
@@ -202,7 +198,7 @@ fn run_once(
             return Err(err);
         }
     };
-    let log = crate::logs::LogWriter::open(&crate::logs::log_path(&dir), LOG_MAX_SIZE, LOG_MAX_FILES)
+    let log = crate::logs::LogWriter::with_options(&crate::logs::log_path(&dir), &rec.options.log)
         .map_err(|source| MonitorError::Io { id: rec.id.clone(), action: "open log", path: dir.clone(), source })?;
     let running = match launch::launch(networks, rec, &dir, &bundle) {
         Ok(r) => r,

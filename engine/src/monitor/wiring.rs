@@ -63,11 +63,22 @@ pub(super) fn wire(
         networks.spawn_resolver(Path::new("/proc/self/exe"), &network).map_err(engine)?;
     }
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let o = &rec.options;
+    let dns = files::DnsOverrides { servers: &o.dns, search: &o.dns_search };
     let (hosts, resolv) = match mode {
-        NetworkMode::Host => (std::fs::read_to_string("/etc/hosts").unwrap_or_default(), host_resolv),
-        _ => {
-            (files::hosts(&hostname(rec), &settings), files::resolv_conf(&host_resolv, files::resolver_for(&settings)))
+        NetworkMode::Host => {
+            let mut hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+            hosts.push_str(&files::extra_hosts(&o.extra_hosts));
+            let resolv = match o.dns.is_empty() && o.dns_search.is_empty() {
+                true => host_resolv,
+                false => files::resolv_conf(&host_resolv, None, dns),
+            };
+            (hosts, resolv)
         }
+        _ => (
+            files::hosts(&hostname(rec), &settings, &o.extra_hosts),
+            files::resolv_conf(&host_resolv, files::resolver_for(&settings), dns),
+        ),
     };
     let [(_, hosts_path), (_, resolv_path), _] = etc_files(dir);
     write_in_place(rec, &hosts_path, &hosts)?;

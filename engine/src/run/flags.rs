@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use super::{PullPolicy, RunError, RunSpec};
 use crate::network::{NetworkMode, PortMapping};
-use crate::runtime::{RestartPolicy, RunOptions, SeccompChoice, check_env, parse_cpus, parse_memory};
+use crate::runtime::{
+    DeviceMapping, LogOptions, RestartPolicy, RunOptions, SeccompChoice, Ulimit, check_env, check_namespace_mode,
+    check_sysctl, parse_cpus, parse_dns, parse_dns_search, parse_extra_host, parse_memory, parse_shm_size,
+};
 use crate::volume::MountSpec;
 
 /// The flags of `berth run`/`berth create`, as text: switches are booleans, every value is the string the
@@ -53,6 +56,22 @@ pub struct RunFlags {
     pub tty: bool,
     /// `--pull missing|always|never`
     pub pull: Option<String>,
+    /// `--add-host HOST:IP`
+    pub add_host: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    /// `--ulimit NAME=SOFT[:HARD]`
+    pub ulimit: Vec<String>,
+    /// `--device /dev/HOST[:/dev/CONTAINER][:rwm]`
+    pub device: Vec<String>,
+    pub shm_size: Option<String>,
+    pub group_add: Vec<String>,
+    /// `--sysctl KEY=VALUE`
+    pub sysctl: Vec<String>,
+    pub ipc: Option<String>,
+    pub pid: Option<String>,
+    /// `--log-opt max-size=SIZE`, `--log-opt max-file=N`
+    pub log_opt: Vec<String>,
 }
 
 fn invalid(flag: &'static str, value: &str, reason: impl ToString) -> RunError {
@@ -125,6 +144,20 @@ impl RunSpec {
             Some(text) => PullPolicy::parse(text)?,
             None => PullPolicy::Missing,
         };
+        let ipc_mode =
+            flags.ipc.as_deref().map(|m| check_namespace_mode("--ipc", m)).transpose().map_err(named)?.flatten();
+        let pid_mode =
+            flags.pid.as_deref().map(|m| check_namespace_mode("--pid", m)).transpose().map_err(named)?.flatten();
+        let host_network = network.as_deref() == Some("host");
+        let mut sysctls = BTreeMap::new();
+        for entry in &flags.sysctl {
+            let (key, value) = check_sysctl(entry, host_network, ipc_mode.as_deref() == Some("host")).map_err(named)?;
+            sysctls.insert(key, value);
+        }
+        let mut log = LogOptions::default();
+        for opt in &flags.log_opt {
+            log.set(opt).map_err(named)?;
+        }
         let options = RunOptions {
             cmd: command,
             entrypoint: flags.entrypoint.clone().map(|e| if e.is_empty() { Vec::new() } else { vec![e] }),
@@ -133,6 +166,7 @@ impl RunSpec {
             user: flags.user.clone(),
             hostname: flags.hostname.clone(),
             memory: flags.memory.as_deref().map(parse_memory).transpose().map_err(named)?.flatten(),
+            memory_swap: None,
             cpus: flags.cpus.as_deref().map(parse_cpus).transpose().map_err(named)?.flatten(),
             // Docker: 0 and -1 both mean no limit.
             pids_limit: number("--pids-limit", &flags.pids_limit)?.filter(|p| *p > 0),
@@ -156,6 +190,27 @@ impl RunSpec {
             tty: flags.tty,
             open_stdin: flags.interactive,
             mounts,
+            extra_hosts: flags.add_host.iter().map(|h| parse_extra_host(h)).collect::<Result<_, _>>().map_err(named)?,
+            dns: flags
+                .dns
+                .iter()
+                .map(|d| parse_dns(d).map(|ip| ip.to_string()))
+                .collect::<Result<_, _>>()
+                .map_err(named)?,
+            dns_search: flags
+                .dns_search
+                .iter()
+                .map(|d| parse_dns_search(d))
+                .collect::<Result<_, _>>()
+                .map_err(named)?,
+            ulimits: flags.ulimit.iter().map(|u| Ulimit::parse(u)).collect::<Result<_, _>>().map_err(named)?,
+            devices: flags.device.iter().map(|d| DeviceMapping::parse(d)).collect::<Result<_, _>>().map_err(named)?,
+            shm_size: flags.shm_size.as_deref().map(parse_shm_size).transpose().map_err(named)?,
+            group_add: flags.group_add.iter().map(|g| g.trim().to_string()).collect(),
+            sysctls,
+            ipc_mode,
+            pid_mode,
+            log,
         };
         let name = flags.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
         let spec = RunSpec { image: image.to_string(), name, options, pull };
@@ -264,6 +319,24 @@ mod tests {
             (RunFlags { restart: Some("sometimes".into()), ..RunFlags::default() }, "--restart", "sometimes"),
             (RunFlags { env: vec!["=x".into()], ..RunFlags::default() }, "--env", "=x"),
             (RunFlags { pull: Some("often".into()), ..RunFlags::default() }, "--pull", "often"),
+            (RunFlags { add_host: vec!["db:x".into()], ..RunFlags::default() }, "--add-host", "db:x"),
+            (RunFlags { dns: vec!["one".into()], ..RunFlags::default() }, "--dns", "one"),
+            (RunFlags { ulimit: vec!["nofile=x".into()], ..RunFlags::default() }, "--ulimit", "nofile=x"),
+            (RunFlags { device: vec!["/nope".into()], ..RunFlags::default() }, "--device", "/nope"),
+            (RunFlags { shm_size: Some("0".into()), ..RunFlags::default() }, "--shm-size", "0"),
+            (RunFlags { sysctl: vec!["vm.x=1".into()], ..RunFlags::default() }, "--sysctl", "vm.x=1"),
+            (RunFlags { ipc: Some("container:x".into()), ..RunFlags::default() }, "--ipc", "container:x"),
+            (RunFlags { pid: Some("private".into()), ..RunFlags::default() }, "--pid", "private"),
+            (RunFlags { log_opt: vec!["mode=x".into()], ..RunFlags::default() }, "--log-opt", "mode=x"),
+            (
+                RunFlags {
+                    network: Some("host".into()),
+                    sysctl: vec!["net.ipv4.ip_forward=1".into()],
+                    ..RunFlags::default()
+                },
+                "--sysctl",
+                "net.ipv4.ip_forward",
+            ),
             (RunFlags { security_opt: vec!["apparmor=x".into()], ..RunFlags::default() }, "--security-opt", "apparmor"),
             (
                 RunFlags { network: Some("host".into()), publish: vec!["80".into()], ..RunFlags::default() },

@@ -5,6 +5,7 @@
 //! Nothing here forks; container creation itself happens only in the monitor process.
 
 mod caps;
+mod host_options;
 mod inroot;
 mod options;
 #[cfg(test)]
@@ -18,6 +19,10 @@ mod workload;
 pub(crate) use workload::{ExecReport, Workload, check_exec_size};
 
 pub use caps::{DEFAULT_CAPABILITIES, parse_capability};
+pub use host_options::{
+    DeviceMapping, LogOptions, Ulimit, check_namespace_mode, check_sysctl, parse_dns, parse_dns_search,
+    parse_extra_host, parse_shm_size, split_extra_host,
+};
 pub use options::{RestartPolicy, RunOptions, SeccompChoice, check_env, parse_cpus, parse_memory};
 pub use rootfs::{Rootfs, is_mounted};
 pub use seccomp::{DEFAULT_PROFILE, SeccompProfile};

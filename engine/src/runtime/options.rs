@@ -6,6 +6,7 @@ use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
 
 use super::RuntimeError;
+use super::host_options::{DeviceMapping, LogOptions, Ulimit};
 use crate::network::{NetworkError, NetworkMode, NetworkRequest, PortMapping};
 
 /// Options of `berth create`/`berth run` that shape the container, as Docker names them.
@@ -24,6 +25,8 @@ pub struct RunOptions {
     pub hostname: Option<String>,
     /// Memory limit in bytes.
     pub memory: Option<i64>,
+    /// Memory plus swap in bytes (`update --memory-swap`); None leaves the runtime's default.
+    pub memory_swap: Option<i64>,
     /// CPU quota in CPUs (1.5 = one and a half CPUs).
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
@@ -59,6 +62,26 @@ pub struct RunOptions {
     pub open_stdin: bool,
     /// `-v`, `--mount`, `--tmpfs` and the image's VOLUMEs; create names every volume.
     pub mounts: Vec<crate::volume::MountSpec>,
+    /// `--add-host`: `NAME:IP` lines added to /etc/hosts.
+    pub extra_hosts: Vec<String>,
+    /// `--dns`: nameservers replacing the host's in resolv.conf.
+    pub dns: Vec<String>,
+    /// `--dns-search`: the search list replacing the host's (`.` clears it).
+    pub dns_search: Vec<String>,
+    pub ulimits: Vec<Ulimit>,
+    pub devices: Vec<DeviceMapping>,
+    /// `--shm-size` in bytes; None is Docker's 64 MiB.
+    pub shm_size: Option<i64>,
+    /// `--group-add`: supplementary groups (names from the image's /etc/group, or numbers).
+    pub group_add: Vec<String>,
+    /// `--sysctl`: namespaced kernel parameters (checked by [`super::check_sysctl`]).
+    pub sysctls: BTreeMap<String, String>,
+    /// `--ipc`: `private`/`shareable` (the default, an own namespace) or `host`.
+    pub ipc_mode: Option<String>,
+    /// `--pid host`: the host's PID namespace.
+    pub pid_mode: Option<String>,
+    /// `--log-opt max-size/max-file` of the json-file log.
+    pub log: LogOptions,
 }
 
 impl RunOptions {
@@ -84,7 +107,22 @@ impl RunOptions {
                 reason: format!("the limit must be from 6MB to {} bytes", max_memory()),
             });
         }
-        Ok(())
+        let host_network = self.network.as_deref() == Some("host");
+        let host_ipc = self.ipc_mode.as_deref() == Some("host");
+        for (key, value) in &self.sysctls {
+            super::host_options::check_sysctl(&format!("{key}={value}"), host_network, host_ipc)?;
+        }
+        self.log.check()
+    }
+
+    /// Whether the container shares the host's IPC namespace (`--ipc host`).
+    pub fn host_ipc(&self) -> bool {
+        self.ipc_mode.as_deref() == Some("host")
+    }
+
+    /// Whether the container shares the host's PID namespace (`--pid host`).
+    pub fn host_pid(&self) -> bool {
+        self.pid_mode.as_deref() == Some("host")
     }
 
     /// How the container is networked: `--network`, `--network-alias`, `-p`, `-P` (ports of the image's
@@ -204,31 +242,7 @@ pub fn check_env(entry: &str) -> Result<(), RuntimeError> {
 /// Parses Docker's memory sizes (`512m`, `1g`, `1.5GiB`, `1048576`, `64k`); `0` means no limit, as in Docker.
 pub fn parse_memory(text: &str) -> Result<Option<i64>, RuntimeError> {
     let invalid = |reason: String| RuntimeError::InvalidOption { option: "--memory", value: text.to_string(), reason };
-    let lower = text.trim().to_ascii_lowercase();
-    let lower = lower.strip_suffix('b').unwrap_or(&lower);
-    let (number, unit) = match lower.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((at, _)) => lower.split_at(at),
-        None => (lower, ""),
-    };
-    let shift = match unit.strip_suffix('i').filter(|u| !u.is_empty()).unwrap_or(unit) {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        "t" => 40,
-        "p" => 50,
-        _ => return Err(invalid("unknown unit; use b, k, m, g, t or p".into())),
-    };
-    let number = number.trim_end();
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(invalid("not a size: expected a number and an optional unit such as 512m or 1g".into()));
-    }
-    let value: f64 = number.parse().map_err(|_| invalid("not a number".into()))?;
-    // Exact for whole numbers; a fraction goes through f64 like Docker's own parser.
-    let bytes = match number.parse::<u128>() {
-        Ok(whole) => whole.checked_shl(shift).unwrap_or(u128::MAX),
-        Err(_) => (value * (1u64 << shift) as f64) as u128,
-    };
+    let bytes = size_in_bytes(text).map_err(invalid)?;
     if bytes == 0 {
         return Ok(None);
     }
@@ -244,6 +258,42 @@ pub fn parse_memory(text: &str) -> Result<Option<i64>, RuntimeError> {
         )));
     }
     Ok(Some(bytes as i64))
+}
+
+/// A size in Docker's units (`--shm-size`, `--log-opt max-size`), at most `i64::MAX` bytes; the reason
+/// when it is not one.
+pub(crate) fn parse_size(text: &str) -> Result<i64, String> {
+    let bytes = size_in_bytes(text)?;
+    i64::try_from(bytes).map_err(|_| "too large".to_string())
+}
+
+/// A number with an optional unit (b, k, m, g, t, p; `i` and a trailing `b` allowed), in bytes.
+fn size_in_bytes(text: &str) -> Result<u128, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower.strip_suffix('b').unwrap_or(&lower);
+    let (number, unit) = match lower.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((at, _)) => lower.split_at(at),
+        None => (lower, ""),
+    };
+    let shift = match unit.strip_suffix('i').filter(|u| !u.is_empty()).unwrap_or(unit) {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => return Err("unknown unit; use b, k, m, g, t or p".into()),
+    };
+    let number = number.trim_end();
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err("not a size: expected a number and an optional unit such as 512m or 1g".into());
+    }
+    let value: f64 = number.parse().map_err(|_| "not a number".to_string())?;
+    // Exact for whole numbers; a fraction goes through f64 like Docker's own parser.
+    Ok(match number.parse::<u128>() {
+        Ok(whole) => whole.checked_shl(shift).unwrap_or(u128::MAX),
+        Err(_) => (value * (1u64 << shift) as f64) as u128,
+    })
 }
 
 /// Docker's (and the kernel's) smallest memory limit: 6 MiB.
@@ -416,6 +466,14 @@ mod tests {
         assert_eq!(host.network_mode(&image).unwrap(), NetworkMode::Host);
         let bad = RunOptions { publish: vec!["x:y".into()], ..RunOptions::default() };
         assert!(bad.network_mode(&image).is_err());
+    }
+
+    #[test]
+    fn records_written_before_the_kernel_flags_still_load() {
+        let old: RunOptions = serde_json::from_str(r#"{"cmd":["sh"],"memory":67108864}"#).unwrap();
+        assert_eq!((old.cmd.as_slice(), old.memory), (&["sh".to_string()][..], Some(64 << 20)));
+        assert!(old.ulimits.is_empty() && old.devices.is_empty() && old.sysctls.is_empty());
+        assert_eq!((old.shm_size, old.ipc_mode.as_deref(), old.log.clone()), (None, None, LogOptions::default()));
     }
 
     #[test]

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
-    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder,
-    LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
-    SpecBuilder, UserBuilder, get_default_mounts,
+    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice, LinuxDeviceBuilder,
+    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder,
+    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder, get_default_mounts,
 };
 
 use super::options::{RunOptions, SeccompChoice};
@@ -126,8 +126,16 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         inroot::read_to_string(input.rootfs, path)
             .map_err(|err| RuntimeError::io("read", input.rootfs.join(&path[1..]), err))
     };
-    let identity =
-        user::resolve(input.id, user_spec.as_deref(), read("/etc/passwd")?.as_deref(), read("/etc/group")?.as_deref())?;
+    let group_file = read("/etc/group")?;
+    let mut identity =
+        user::resolve(input.id, user_spec.as_deref(), read("/etc/passwd")?.as_deref(), group_file.as_deref())?;
+    for entry in &opts.group_add {
+        let gid = user::group_id(entry, group_file.as_deref())
+            .ok_or_else(|| RuntimeError::UnknownGroup { id: input.id.to_string(), group: entry.clone() })?;
+        if !identity.additional_gids.contains(&gid) {
+            identity.additional_gids.push(gid);
+        }
+    }
 
     let hostname = opts.hostname.clone().unwrap_or_else(|| input.id.chars().take(12).collect());
     let mut env = environment(image.and_then(|c| c.env().as_ref()), &opts.env, &hostname, identity.home.as_deref());
@@ -164,7 +172,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         .cwd(cwd)
         .user(user.build().map_err(|e| invalid("user", e))?)
         .capabilities(capability_sets(capabilities).map_err(|e| invalid("capabilities", e))?)
-        .rlimits(vec![nofile_rlimit().map_err(|e| invalid("rlimits", e))?])
+        .rlimits(rlimits(opts).map_err(|e| invalid("rlimits", e))?)
         .build()
         .map_err(|e| invalid("process", e))?;
     // Unset rather than false: libcontainer loads seccomp before dropping capabilities only when the field
@@ -172,7 +180,8 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
     process.set_no_new_privileges(opts.no_new_privileges.then_some(true));
 
     let mut linux = LinuxBuilder::default()
-        .namespaces(namespaces(input.network_namespace).map_err(|e| invalid("namespaces", e))?)
+        .namespaces(namespaces(input.network_namespace, opts).map_err(|e| invalid("namespaces", e))?)
+        .devices(devices(opts).map_err(|e| invalid("--device", e))?)
         .cgroups_path(PathBuf::from(input.cgroups_path))
         .resources(resources(opts).map_err(|e| invalid("resources", e))?);
     let (masked, readonly): (Vec<String>, Vec<String>) = if opts.privileged {
@@ -185,6 +194,9 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
     linux = linux.masked_paths(masked).readonly_paths(readonly);
     if let Some(seccomp) = seccomp {
         linux = linux.seccomp(seccomp);
+    }
+    if !opts.sysctls.is_empty() {
+        linux = linux.sysctl(opts.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>());
     }
 
     let annotations: HashMap<String, String> = opts.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -301,7 +313,63 @@ fn nofile_rlimit() -> Result<oci_spec::runtime::PosixRlimit, oci_spec::OciSpecEr
     PosixRlimitBuilder::default().typ(PosixRlimitType::RlimitNofile).hard(hard).soft(hard).build()
 }
 
-fn namespaces(network: bool) -> Result<Vec<oci_spec::runtime::LinuxNamespace>, oci_spec::OciSpecError> {
+/// `nofile` as [`nofile_rlimit`] sets it, then each `--ulimit` (replacing `nofile` when given).
+fn rlimits(opts: &RunOptions) -> Result<Vec<oci_spec::runtime::PosixRlimit>, oci_spec::OciSpecError> {
+    let mut limits = Vec::new();
+    if !opts.ulimits.iter().any(|u| u.name == "nofile") {
+        limits.push(nofile_rlimit()?);
+    }
+    for u in &opts.ulimits {
+        let typ = match u.name.as_str() {
+            "core" => PosixRlimitType::RlimitCore,
+            "cpu" => PosixRlimitType::RlimitCpu,
+            "data" => PosixRlimitType::RlimitData,
+            "fsize" => PosixRlimitType::RlimitFsize,
+            "locks" => PosixRlimitType::RlimitLocks,
+            "memlock" => PosixRlimitType::RlimitMemlock,
+            "msgqueue" => PosixRlimitType::RlimitMsgqueue,
+            "nice" => PosixRlimitType::RlimitNice,
+            "nofile" => PosixRlimitType::RlimitNofile,
+            "nproc" => PosixRlimitType::RlimitNproc,
+            "rss" => PosixRlimitType::RlimitRss,
+            "rtprio" => PosixRlimitType::RlimitRtprio,
+            "rttime" => PosixRlimitType::RlimitRttime,
+            "sigpending" => PosixRlimitType::RlimitSigpending,
+            _ => PosixRlimitType::RlimitStack,
+        };
+        limits.push(PosixRlimitBuilder::default().typ(typ).soft(u.soft_value()).hard(u.hard_value()).build()?);
+    }
+    Ok(limits)
+}
+
+/// `--device` nodes the runtime makes in the container's /dev, with the host node's mode and owner.
+fn devices(opts: &RunOptions) -> Result<Vec<LinuxDevice>, oci_spec::OciSpecError> {
+    opts.devices
+        .iter()
+        .map(|d| {
+            LinuxDeviceBuilder::default()
+                .path(PathBuf::from(&d.path_in_container))
+                .typ(device_type(&d.kind))
+                .major(d.major)
+                .minor(d.minor)
+                .file_mode(d.file_mode)
+                .uid(d.uid)
+                .gid(d.gid)
+                .build()
+        })
+        .collect()
+}
+
+fn device_type(kind: &str) -> LinuxDeviceType {
+    if kind == "b" { LinuxDeviceType::B } else { LinuxDeviceType::C }
+}
+
+/// The container's own namespaces: all of them, less the ones it shares with the host (`--network host`,
+/// `--ipc host`, `--pid host`).
+fn namespaces(
+    network: bool,
+    opts: &RunOptions,
+) -> Result<Vec<oci_spec::runtime::LinuxNamespace>, oci_spec::OciSpecError> {
     [
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Network,
@@ -310,13 +378,19 @@ fn namespaces(network: bool) -> Result<Vec<oci_spec::runtime::LinuxNamespace>, o
         LinuxNamespaceType::Mount,
     ]
     .into_iter()
-    .filter(|typ| network || *typ != LinuxNamespaceType::Network)
+    .filter(|typ| match typ {
+        LinuxNamespaceType::Network => network,
+        LinuxNamespaceType::Ipc => !opts.host_ipc(),
+        LinuxNamespaceType::Pid => !opts.host_pid(),
+        _ => true,
+    })
     .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
     .collect()
 }
 
 /// Docker's device allowlist: deny all, then mknod of any device, and the usual character devices.
-fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, oci_spec::OciSpecError> {
+fn device_rules(opts: &RunOptions) -> Result<Vec<LinuxDeviceCgroup>, oci_spec::OciSpecError> {
+    let privileged = opts.privileged;
     let rule = |allow: bool, typ: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, access: &str| {
         let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).access(access.to_string());
         if let Some(typ) = typ {
@@ -334,7 +408,7 @@ fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, oci_spec::Oc
         return Ok(vec![rule(true, None, None, None, "rwm")?]);
     }
     let c = Some(LinuxDeviceType::C);
-    Ok(vec![
+    let mut rules = vec![
         rule(false, None, None, None, "rwm")?,
         rule(true, c, None, None, "m")?,
         rule(true, Some(LinuxDeviceType::B), None, None, "m")?,
@@ -347,13 +421,21 @@ fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, oci_spec::Oc
         rule(true, c, Some(5), Some(2), "rwm")?,    // ptmx
         rule(true, c, Some(136), None, "rwm")?,     // pts
         rule(true, c, Some(10), Some(200), "rwm")?, // tun
-    ])
+    ];
+    for d in &opts.devices {
+        rules.push(rule(true, Some(device_type(&d.kind)), Some(d.major), Some(d.minor), &d.cgroup_permissions)?);
+    }
+    Ok(rules)
 }
 
 fn resources(opts: &RunOptions) -> Result<oci_spec::runtime::LinuxResources, oci_spec::OciSpecError> {
-    let mut r = LinuxResourcesBuilder::default().devices(device_rules(opts.privileged)?);
+    let mut r = LinuxResourcesBuilder::default().devices(device_rules(opts)?);
     if let Some(limit) = opts.memory {
-        r = r.memory(LinuxMemoryBuilder::default().limit(limit).build()?);
+        let mut memory = LinuxMemoryBuilder::default().limit(limit);
+        if let Some(swap) = opts.memory_swap {
+            memory = memory.swap(swap);
+        }
+        r = r.memory(memory.build()?);
     }
     if let Some(cpus) = opts.cpus {
         let period: u64 = 100_000;
@@ -376,6 +458,12 @@ fn mounts(
         // A privileged container may write to /sys, as in Docker.
         for m in mounts.iter_mut().filter(|m| m.destination() == Path::new("/sys")) {
             m.set_options(Some(vec!["nosuid".into(), "noexec".into(), "nodev".into()]));
+        }
+    }
+    if let Some(size) = opts.shm_size {
+        for m in mounts.iter_mut().filter(|m| m.destination() == Path::new("/dev/shm")) {
+            let options = m.options().clone().unwrap_or_default().into_iter().filter(|o| !o.starts_with("size="));
+            m.set_options(Some(options.chain([format!("size={size}")]).collect()));
         }
     }
     if let Some(init) = init_binary {
@@ -443,6 +531,41 @@ mod tests {
             network_namespace: options.network.as_deref() != Some("host"),
             etc_files: &[],
         })
+    }
+
+    #[test]
+    fn kernel_flags_shape_the_spec() {
+        use super::super::{DeviceMapping, Ulimit};
+        let f = fixture();
+        let opts = RunOptions {
+            ulimits: vec![Ulimit::parse("nofile=100:200").unwrap(), Ulimit::parse("nproc=5").unwrap()],
+            devices: vec![DeviceMapping::parse("/dev/null:/dev/n:r").unwrap()],
+            shm_size: Some(1 << 20),
+            group_add: vec!["www".into(), "777".into()],
+            sysctls: [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(),
+            ipc_mode: Some("host".into()),
+            pid_mode: Some("host".into()),
+            ..RunOptions::default()
+        };
+        let spec = spec_for(&f, &opts, None).unwrap();
+        let process = spec.process().as_ref().unwrap();
+        let limits: Vec<_> =
+            process.rlimits().as_ref().unwrap().iter().map(|r| (r.typ(), r.soft(), r.hard())).collect();
+        assert_eq!(limits, [(PosixRlimitType::RlimitNofile, 100, 200), (PosixRlimitType::RlimitNproc, 5, 5)]);
+        assert_eq!(process.user().additional_gids().as_ref().unwrap(), &vec![33, 777]);
+        let linux = spec.linux().as_ref().unwrap();
+        let kinds: Vec<_> = linux.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
+        assert!(!kinds.contains(&LinuxNamespaceType::Ipc) && !kinds.contains(&LinuxNamespaceType::Pid), "{kinds:?}");
+        assert_eq!(linux.sysctl().as_ref().unwrap()["net.ipv4.ip_forward"], "1");
+        let device = &linux.devices().as_ref().unwrap()[0];
+        assert_eq!((device.path().to_str(), device.major(), device.minor()), (Some("/dev/n"), 1, 3));
+        let rule = linux.resources().as_ref().unwrap().devices().as_ref().unwrap().last().unwrap().clone();
+        assert_eq!(
+            (rule.allow(), rule.major(), rule.minor(), rule.access().as_deref()),
+            (true, Some(1), Some(3), Some("r"))
+        );
+        let shm = spec.mounts().as_ref().unwrap().iter().find(|m| m.destination() == Path::new("/dev/shm")).unwrap();
+        assert!(shm.options().as_ref().unwrap().contains(&"size=1048576".to_string()));
     }
 
     #[test]

@@ -45,6 +45,11 @@ fn group_entries(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
     })
 }
 
+/// `--group-add`'s entry as a gid: a number, or a group name from the container's /etc/group.
+pub(crate) fn group_id(entry: &str, group: Option<&str>) -> Option<u32> {
+    entry.parse().ok().or_else(|| group_entries(group?).find(|g| g.name == entry).map(|g| g.gid))
+}
+
 /// Resolves `user[:group]` (names or numbers; empty means root). A numeric uid need not exist
 /// in passwd; a name must. Supplementary groups come from /etc/group membership.
 pub(crate) fn resolve(
