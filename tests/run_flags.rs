@@ -6,7 +6,7 @@
 mod rt;
 mod support;
 
-use rt::{Env, can_run};
+use rt::{Env, require_root};
 
 /// Runs `script` in a fresh container with `flags` and returns its stdout.
 fn run_sh(env: &Env, flags: &[&str], script: &str) -> String {
@@ -18,7 +18,7 @@ fn run_sh(env: &Env, flags: &[&str], script: &str) -> String {
 
 #[test]
 fn bfl_hosts_and_resolver_flags_reach_the_etc_files() {
-    if !can_run("bfl_hosts_and_resolver_flags_reach_the_etc_files") {
+    if !require_root("bfl_hosts_and_resolver_flags_reach_the_etc_files") {
         return;
     }
     let env = Env::new();
@@ -37,7 +37,7 @@ fn bfl_hosts_and_resolver_flags_reach_the_etc_files() {
 
 #[test]
 fn bfl_kernel_flags_are_what_the_container_sees() {
-    if !can_run("bfl_kernel_flags_are_what_the_container_sees") {
+    if !require_root("bfl_kernel_flags_are_what_the_container_sees") {
         return;
     }
     let env = Env::new();
@@ -71,7 +71,7 @@ fn bfl_kernel_flags_are_what_the_container_sees() {
 
 #[test]
 fn bfl_kernel_flags_show_in_inspect_and_bad_ones_exit_125() {
-    if !can_run("bfl_kernel_flags_show_in_inspect_and_bad_ones_exit_125") {
+    if !require_root("bfl_kernel_flags_show_in_inspect_and_bad_ones_exit_125") {
         return;
     }
     let env = Env::new();
@@ -137,7 +137,7 @@ fn bfl_kernel_flags_show_in_inspect_and_bad_ones_exit_125() {
 
 #[test]
 fn bfl_host_pid_and_ipc_namespaces_are_the_hosts() {
-    if !can_run("bfl_host_pid_and_ipc_namespaces_are_the_hosts") {
+    if !require_root("bfl_host_pid_and_ipc_namespaces_are_the_hosts") {
         return;
     }
     let env = Env::new();
@@ -154,7 +154,7 @@ fn bfl_host_pid_and_ipc_namespaces_are_the_hosts() {
 
 #[test]
 fn bfl_log_opts_rotate_the_json_file() {
-    if !can_run("bfl_log_opts_rotate_the_json_file") {
+    if !require_root("bfl_log_opts_rotate_the_json_file") {
         return;
     }
     let env = Env::new();
@@ -180,7 +180,7 @@ fn bfl_log_opts_rotate_the_json_file() {
 
 #[test]
 fn bfl_cidfile_gets_the_id_and_is_never_overwritten() {
-    if !can_run("bfl_cidfile_gets_the_id_and_is_never_overwritten") {
+    if !require_root("bfl_cidfile_gets_the_id_and_is_never_overwritten") {
         return;
     }
     let env = Env::new();
@@ -197,7 +197,7 @@ fn bfl_cidfile_gets_the_id_and_is_never_overwritten() {
 
 #[test]
 fn bfl_attach_selects_the_streams_printed() {
-    if !can_run("bfl_attach_selects_the_streams_printed") {
+    if !require_root("bfl_attach_selects_the_streams_printed") {
         return;
     }
     let env = Env::new();
@@ -227,7 +227,7 @@ fn cgroup_memory_limit(id: &str) -> String {
 
 #[test]
 fn bfl_update_changes_a_running_containers_limits_and_restart_policy() {
-    if !can_run("bfl_update_changes_a_running_containers_limits_and_restart_policy") {
+    if !require_root("bfl_update_changes_a_running_containers_limits_and_restart_policy") {
         return;
     }
     let env = Env::new();
