@@ -220,7 +220,9 @@ fn run_once(
             return Err(err);
         }
     };
-    Records::new(store).set_running(&rec.id, running.pid, &chrono::Utc::now().to_rfc3339())?;
+    // An init that already exited has no start time: 0 makes later signals check the monitor instead.
+    let pid_start = procfs::start_time(running.pid).unwrap_or(0);
+    Records::new(store).set_running(&rec.id, running.pid, pid_start, &chrono::Utc::now().to_rfc3339())?;
     if let Some(r) = ready.as_mut() {
         r.send(&ReadyMessage::Started { pid: running.pid });
     }
