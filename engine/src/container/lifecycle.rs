@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, PipeReader};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -252,19 +252,17 @@ impl Engine {
         let write_fd = writer.as_raw_fd();
         let mut cmd = Command::new(exe);
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec.
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec; `write_fd`
+        // is open in the child (inherited from `writer`, alive until spawn returns).
         unsafe {
             cmd.pre_exec(move || {
                 if write_fd == READY_FD {
-                    if libc::fcntl(READY_FD, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    rustix::io::fcntl_setfd(BorrowedFd::borrow_raw(READY_FD), rustix::io::FdFlags::empty())?;
                 } else if libc::dup2(write_fd, READY_FD) < 0 {
+                    // libc: rustix's dup2 takes the target as an OwnedFd, and READY_FD is not open yet.
                     return Err(std::io::Error::last_os_error());
                 }
-                if libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                rustix::process::setsid()?;
                 Ok(())
             });
         }

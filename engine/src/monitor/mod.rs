@@ -111,6 +111,7 @@ pub fn run(root: &Path, id: &str, ready: Option<ready::Ready>) -> i32 {
 /// Forks; the parent (the process `berth start` spawned and waits for) exits at once, the child lives on in
 /// its own session, reparented to init, so the container outlives the CLI or TUI that started it.
 pub fn detach(id: &str) -> Result<(), MonitorError> {
+    // libc: rustix offers fork only to libc implementors (its unstable `runtime` module).
     // SAFETY: the monitor is single-threaded here (no runtime started), so fork cannot deadlock.
     match unsafe { libc::fork() } {
         -1 => Err(MonitorError::Detach { id: id.to_string(), source: std::io::Error::last_os_error() }),
