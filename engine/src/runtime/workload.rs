@@ -63,6 +63,7 @@ fn exec_command(spec: &Spec, report: Option<RawFd>) -> Result<(), ExecutorError>
         .map_err(|_| ExecutorError::InvalidArg)?;
     let mut argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
+    // libc: execvp searches PATH as the OCI process expects; rustix has no exec outside its `runtime` module.
     // SAFETY: argv is a null-terminated array of pointers into c_args, which outlives the call.
     unsafe { libc::execvp(argv[0], argv.as_ptr()) };
     let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
