@@ -23,9 +23,10 @@ const MAX_PENDING: usize = 4 << 20;
 /// Output produced before anyone attached that the first client still gets (a shell's first prompt).
 const MAX_BACKLOG: usize = 64 << 10;
 
-/// How long clients get to read their last frames once the process is gone.
-/// How long (ms) `serve` waits without events before it gives back the pages its last work touched.
+/// How long `serve` waits without events before it gives back the pages its last work touched.
 const IDLE_BEFORE_SHEDDING: Duration = Duration::from_secs(5);
+
+/// How long clients get to read their last frames once the process is gone.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The process's standard streams as the server holds them.
