@@ -1,5 +1,7 @@
 //! berth: a container workstation for the terminal.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use std::process::ExitCode;

@@ -351,3 +351,38 @@ fn kill_returns_once_the_container_is_down_so_rm_follows() {
     }
     assert!(env.ids().is_empty());
 }
+
+/// The state letter of /proc/<pid>/stat (`T` once stopped).
+fn proc_state(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the init's stat");
+    stat[stat.rfind(')').unwrap() + 1..].trim_start().chars().next().unwrap()
+}
+
+/// A signal goes to the container's init only while that pid is the process berth started: with the
+/// recorded start time changed, as if the pid now belonged to another process, `kill` reaches nothing.
+#[test]
+fn a_signal_never_reaches_a_process_other_than_the_recorded_init() {
+    if !can_run("a_signal_never_reaches_a_process_other_than_the_recorded_init") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.ok(&["run", "-d", "--name", "brx-reused", "busybox", "sleep", "300"]).trim().to_string();
+    let pid = env.state("brx-reused")["Pid"].as_i64().unwrap() as i32;
+    let db = rusqlite::Connection::open(env.root().join("berth.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(30)).unwrap();
+    let start: i64 = db.query_row("SELECT pid_start FROM containers WHERE id = ?1", [&id], |r| r.get(0)).unwrap();
+    assert!(start > 0, "the init's start time is recorded");
+
+    db.execute("UPDATE containers SET pid_start = ?2 WHERE id = ?1", rusqlite::params![id, start + 1]).unwrap();
+    env.ok(&["kill", "-s", "STOP", "brx-reused"]);
+    let state = proc_state(pid);
+    // Restored before asserting, so the cleanup of a failed run can still kill the container.
+    db.execute("UPDATE containers SET pid_start = ?2 WHERE id = ?1", rusqlite::params![id, start]).unwrap();
+    assert_ne!(state, 'T', "the signal reached a process other than the one berth recorded");
+
+    env.ok(&["kill", "-s", "STOP", "brx-reused"]);
+    env.wait_for("the recorded init to stop", 10, || proc_state(pid) == 'T');
+    env.ok(&["kill", "-s", "CONT", "brx-reused"]);
+    env.ok(&["rm", "-f", "brx-reused"]);
+    env.assert_no_leftovers(&id);
+}

@@ -18,6 +18,7 @@ pub(crate) fn shed() {
     let ranges = clean_read_only_ranges(&smaps);
     let stack = stack_start(&smaps);
     drop(smaps);
+    // libc: malloc_trim belongs to glibc's allocator, not to the kernel that rustix wraps.
     // SAFETY: malloc_trim only returns free heap memory to the kernel.
     unsafe { libc::malloc_trim(0) };
     if let Some(stack) = stack {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use berth_engine::Engine;
 use berth_engine::session::{Output, Session};
 use clap::Args;
+use rustix::process::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::terminal::{DEFAULT_DETACH_KEYS, DetachScanner, RawMode, parse_detach_keys, window_size};
@@ -146,13 +147,13 @@ pub async fn interact(engine: &Engine, session: Session, how: Interaction) -> an
             // tty (where Ctrl-C is a byte for the container) or for an exec, they end this client.
             _ = interrupt.recv() => match proxy_target(&how) {
                 Some(id) => { engine.kill_container(id, Some("INT")).await?; }
-                None => return Ok(Ended::Signalled(libc::SIGINT)),
+                None => return Ok(Ended::Signalled(Signal::INT.as_raw())),
             },
             _ = term.recv() => match proxy_target(&how) {
                 Some(id) => { engine.kill_container(id, Some("TERM")).await?; }
-                None => return Ok(Ended::Signalled(libc::SIGTERM)),
+                None => return Ok(Ended::Signalled(Signal::TERM.as_raw())),
             },
-            _ = quit.recv() => return Ok(Ended::Signalled(libc::SIGQUIT)),
+            _ = quit.recv() => return Ok(Ended::Signalled(Signal::QUIT.as_raw())),
             _ = hangup.recv() => return Ok(Ended::Detached),
         }
     }

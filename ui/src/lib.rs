@@ -3,6 +3,8 @@
 //! State ([`app`]) is apart from drawing ([`draw`]); engine work goes through [`backend::Backend`] and runs in
 //! the background ([`runner`]), so the UI never blocks and redraws only when something changed.
 
+#![forbid(unsafe_code)]
+
 pub mod app;
 pub mod backend;
 pub mod cli;

@@ -232,7 +232,7 @@ fn start(
             let master =
                 console.receive_master(CONSOLE_TIMEOUT).map_err(|e| fail(format!("receiving the pty: {e}")))?;
             if options.cols > 0 && options.rows > 0 {
-                set_window_size(std::os::fd::AsRawFd::as_raw_fd(&master), options.cols, options.rows);
+                set_window_size(&master, options.cols, options.rows);
             }
             ProcessIo::Tty { master }
         }

@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, PipeReader};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::records::container_dir;
 use super::{Cgroup, ContainerError, ContainerRecord, Records, Status, names, reconcile};
+use crate::monitor::procfs::{self, is_same_process};
 use crate::monitor::{MONITOR_SUBCOMMAND, READY_FD, ReadyMessage};
 use crate::runtime::{RestartPolicy, RunOptions, SeccompChoice, SeccompProfile, parse_capability};
 use crate::volume::MountSpec;
@@ -131,24 +132,27 @@ pub(crate) fn validate_options(options: &RunOptions) -> Result<(), Error> {
     Ok(())
 }
 
+/// Signals the container's init through a pidfd, and only while it is the process berth started (its
+/// recorded start time matches): a pid the kernel gave to another process after the container exited never
+/// gets the signal. A container recorded before start times were (`pid_start` 0) is signalled only while its
+/// monitor lives, since the monitor records the exit the moment the init is gone.
 fn send_signal(rec: &ContainerRecord, signal: i32) -> Result<(), ContainerError> {
     if rec.pid <= 0 {
         return Ok(());
     }
-    // SAFETY: kill(2) with a pid from the store; a vanished pid gives ESRCH, which is fine (it exited).
-    let r = unsafe { libc::kill(rec.pid, signal) };
-    if r != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::ESRCH) {
-            return Err(ContainerError::Io {
-                id: rec.id.clone(),
-                action: "signal",
-                path: PathBuf::from(format!("/proc/{}", rec.pid)),
-                source: err,
-            });
-        }
-    }
-    Ok(())
+    let start = match rec.pid_start {
+        0 if is_same_process(rec.monitor_pid, rec.monitor_start) => procfs::start_time(rec.pid),
+        0 => None,
+        start => Some(start),
+    };
+    let Some(start) = start else { return Ok(()) };
+    let sig = procfs::to_signal(signal).ok_or_else(|| ContainerError::InvalidSignal { signal: signal.to_string() })?;
+    procfs::signal_process(rec.pid, start, sig).map(drop).map_err(|source| ContainerError::Io {
+        id: rec.id.clone(),
+        action: "signal",
+        path: PathBuf::from(format!("/proc/{}", rec.pid)),
+        source,
+    })
 }
 
 impl Engine {
@@ -253,19 +257,17 @@ impl Engine {
         let write_fd = writer.as_raw_fd();
         let mut cmd = Command::new(exe);
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec.
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec; `write_fd`
+        // is open in the child (inherited from `writer`, alive until spawn returns).
         unsafe {
             cmd.pre_exec(move || {
                 if write_fd == READY_FD {
-                    if libc::fcntl(READY_FD, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    rustix::io::fcntl_setfd(BorrowedFd::borrow_raw(READY_FD), rustix::io::FdFlags::empty())?;
                 } else if libc::dup2(write_fd, READY_FD) < 0 {
+                    // libc: rustix's dup2 takes the target as an OwnedFd, and READY_FD is not open yet.
                     return Err(std::io::Error::last_os_error());
                 }
-                if libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                rustix::process::setsid()?;
                 Ok(())
             });
         }

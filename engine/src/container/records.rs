@@ -24,6 +24,8 @@ pub struct ContainerRecord {
     pub status: Status,
     /// The container's init process in the host pid namespace; 0 when not running.
     pub pid: i32,
+    /// The init process's start time (clock ticks since boot), checked before it is signalled; 0: unknown.
+    pub pid_start: u64,
     pub monitor_pid: i32,
     pub monitor_start: u64,
     pub exit_code: i32,
@@ -56,6 +58,7 @@ impl ContainerRecord {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             status: Status::Created,
             pid: 0,
+            pid_start: 0,
             monitor_pid: 0,
             monitor_start: 0,
             exit_code: 0,
@@ -91,7 +94,7 @@ pub(crate) struct Exit {
 }
 
 const COLUMNS: &str = "id, name, image_id, image_name, options, created_at, status, pid, monitor_pid, monitor_start,
-    exit_code, oom_killed, started_at, finished_at, restart_count, stop_requested, error, command";
+    exit_code, oom_killed, started_at, finished_at, restart_count, stop_requested, error, command, pid_start";
 
 /// Reads a row. A part that cannot be parsed (options, command, status) does not lose the container: the
 /// record comes back with that part at its default (an unknown status reads as dead) and the damage named,
@@ -125,6 +128,7 @@ fn from_row(row: &Row) -> rusqlite::Result<(ContainerRecord, Option<String>)> {
         created_at: row.get(5)?,
         status,
         pid: row.get(7)?,
+        pid_start: row.get::<_, i64>(18)? as u64,
         monitor_pid: row.get(8)?,
         monitor_start: row.get::<_, i64>(9)? as u64,
         exit_code: row.get(10)?,
@@ -276,11 +280,12 @@ impl<'a> Records<'a> {
         .map(drop)
     }
 
-    pub(crate) fn set_running(&self, id: &str, pid: i32, started_at: &str) -> Result<(), Error> {
+    /// `pid_start` is the init process's start time, which guards every later signal against pid reuse.
+    pub(crate) fn set_running(&self, id: &str, pid: i32, pid_start: u64, started_at: &str) -> Result<(), Error> {
         self.exec(
-            "UPDATE containers SET status = 'running', pid = ?2, started_at = ?3, exit_code = 0, oom_killed = 0,
-             error = '' WHERE id = ?1",
-            params![id, pid, started_at],
+            "UPDATE containers SET status = 'running', pid = ?2, pid_start = ?4, started_at = ?3, exit_code = 0,
+             oom_killed = 0, error = '' WHERE id = ?1",
+            params![id, pid, started_at, pid_start as i64],
         )
         .map(drop)
     }
@@ -288,7 +293,7 @@ impl<'a> Records<'a> {
     /// Records an exit; `status` is exited, or restarting when the policy runs the container again.
     pub(crate) fn set_exit(&self, id: &str, exit: Exit, status: Status, finished_at: &str) -> Result<(), Error> {
         self.exec(
-            "UPDATE containers SET status = ?2, pid = 0, exit_code = ?3, oom_killed = ?4, finished_at = ?5,
+            "UPDATE containers SET status = ?2, pid = 0, pid_start = 0, exit_code = ?3, oom_killed = ?4, finished_at = ?5,
              monitor_pid = CASE WHEN ?2 = 'restarting' THEN monitor_pid ELSE 0 END
              WHERE id = ?1",
             params![id, status.as_str(), exit.code, exit.oom_killed, finished_at],
@@ -299,7 +304,7 @@ impl<'a> Records<'a> {
     /// A start that never ran the process: back to `status` with Docker's exit code and the reason.
     pub(crate) fn set_start_failure(&self, id: &str, status: Status, code: i32, error: &str) -> Result<(), Error> {
         self.exec(
-            "UPDATE containers SET status = ?2, pid = 0, monitor_pid = 0, exit_code = ?3, error = ?4 WHERE id = ?1",
+            "UPDATE containers SET status = ?2, pid = 0, pid_start = 0, monitor_pid = 0, exit_code = ?3, error = ?4 WHERE id = ?1",
             params![id, status.as_str(), code, error],
         )
         .map(drop)
@@ -454,9 +459,9 @@ pub(crate) mod tests {
         let mut a = record(&"d".repeat(64), "job");
         records.insert(&mut a, true).unwrap();
         records.set_monitor(&a.id, 42, 7).unwrap();
-        records.set_running(&a.id, 43, "t1").unwrap();
+        records.set_running(&a.id, 43, 9, "t1").unwrap();
         let r = records.get(&a.id).unwrap();
-        assert_eq!((r.status, r.pid, r.monitor_pid, r.monitor_start), (Status::Running, 43, 42, 7));
+        assert_eq!((r.status, r.pid, r.pid_start, r.monitor_pid, r.monitor_start), (Status::Running, 43, 9, 42, 7));
         records.set_exit(&a.id, Exit { code: 137, oom_killed: true }, Status::Exited, "t2").unwrap();
         let r = records.get(&a.id).unwrap();
         assert_eq!((r.status, r.exit_code, r.oom_killed, r.pid, r.monitor_pid), (Status::Exited, 137, true, 0, 0));

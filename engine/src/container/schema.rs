@@ -31,6 +31,11 @@ CREATE INDEX containers_image ON containers(image_id);
 CREATE INDEX containers_status ON containers(status);
 ";
 
+/// The init process's start time, so a signal never reaches another process that got its pid.
+pub(crate) const CONTAINERS_V2: &str = "
+ALTER TABLE containers ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;  -- clock ticks since boot; 0: unknown
+";
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -53,5 +58,34 @@ mod tests {
         conn.execute(insert, ["a", "one", "sha256:x"]).unwrap();
         let dup = conn.execute(insert, ["b", "one", "sha256:x"]).unwrap_err();
         assert!(dup.to_string().contains("UNIQUE"), "{dup}");
+    }
+
+    #[test]
+    fn a_store_from_before_pid_start_gains_it() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let migrations = crate::store::schema::MIGRATIONS;
+        let v2 = migrations.iter().position(|m| *m == super::CONTAINERS_V2).unwrap();
+        assert!(v2 > migrations.iter().position(|m| *m == super::CONTAINERS_V1).unwrap());
+        for sql in &migrations[..v2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO images (id, manifest_digest, manifest_media_type, architecture, os, size, pulled_at)
+             VALUES ('sha256:x', 'd', 'm', 'amd64', 'linux', 0, 'now')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO containers (id, name, image_id, image_name, options, created_at, status, pid)
+             VALUES ('a', 'old', 'sha256:x', 'busybox', '{}', 'now', 'running', 42)",
+            [],
+        )
+        .unwrap();
+        for sql in &migrations[v2..] {
+            conn.execute_batch(sql).unwrap();
+        }
+        let (pid, start): (i32, i64) =
+            conn.query_row("SELECT pid, pid_start FROM containers", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!((pid, start), (42, 0), "a container started before the migration has an unknown start");
     }
 }

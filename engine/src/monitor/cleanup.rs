@@ -23,12 +23,7 @@ pub(crate) fn teardown(networks: &Networks, rec: &ContainerRecord, dir: &Path) -
     let mut problems = Vec::new();
     let cgroup = Cgroup::for_container(&rec.id);
     if cgroup.exists() {
-        if let Ok(pids) = cgroup.pids() {
-            for pid in pids {
-                // SAFETY: signalling a pid that the container's cgroup lists.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
+        kill_all(&cgroup);
         // A frozen process acts on no signal, SIGKILL included, until thawed: a paused container whose
         // monitor died would otherwise stay frozen (D state) for good and hold its cgroup.
         if let Err(err) = cgroup.freeze(false) {
@@ -52,6 +47,18 @@ pub(crate) fn teardown(networks: &Networks, rec: &ContainerRecord, dir: &Path) -
         problems.push(err.to_string());
     }
     problems
+}
+
+/// SIGKILLs every process the cgroup lists, each through a pidfd taken before the cgroup is read again: a
+/// pid still listed then is the process the pidfd holds, so a pid reused outside the cgroup is never hit.
+fn kill_all(cgroup: &Cgroup) {
+    let Ok(pids) = cgroup.pids() else { return };
+    let pidfds: Vec<_> = pids.into_iter().filter_map(|pid| Some((pid, super::procfs::pidfd_open(pid).ok()?))).collect();
+    let Ok(still) = cgroup.pids() else { return };
+    for (_, pidfd) in pidfds.iter().filter(|(pid, _)| still.contains(pid)) {
+        // ESRCH: it exited meanwhile, which is what was wanted.
+        let _ = rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL);
+    }
 }
 
 /// A cgroup can only go once its killed processes are really gone; give them a moment.

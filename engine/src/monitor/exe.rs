@@ -51,6 +51,7 @@ pub fn protect() -> Result<(), MonitorError> {
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
+    // libc: rustix's execveat is only in its unstable `runtime` module.
     // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings that outlive the call;
     // the path is the empty C string, as AT_EMPTY_PATH requires.
     unsafe {

@@ -107,6 +107,7 @@ pub fn run(root: &Path, id: &str, ready: Option<ready::Ready>) -> i32 {
 /// Forks; the parent (the process `berth start` spawned and waits for) exits at once, the child lives on in
 /// its own session, reparented to init, so the container outlives the CLI or TUI that started it.
 pub fn detach(id: &str) -> Result<(), MonitorError> {
+    // libc: rustix offers fork only to libc implementors (its unstable `runtime` module).
     // SAFETY: the monitor is single-threaded here (no runtime started), so fork cannot deadlock.
     match unsafe { libc::fork() } {
         -1 => Err(MonitorError::Detach { id: id.to_string(), source: std::io::Error::last_os_error() }),
@@ -216,7 +217,9 @@ fn run_once(
             return Err(err);
         }
     };
-    Records::new(store).set_running(&rec.id, running.pid, &chrono::Utc::now().to_rfc3339())?;
+    // An init that already exited has no start time: 0 makes later signals check the monitor instead.
+    let pid_start = procfs::start_time(running.pid).unwrap_or(0);
+    Records::new(store).set_running(&rec.id, running.pid, pid_start, &chrono::Utc::now().to_rfc3339())?;
     if let Some(r) = ready.as_mut() {
         r.send(&ReadyMessage::Started { pid: running.pid });
     }

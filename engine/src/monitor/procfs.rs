@@ -1,8 +1,11 @@
 //! What /proc says about a pid: used to tell a live monitor from a recycled pid.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::{LazyLock, Mutex};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::{Pid, PidfdFlags, Signal};
 
 /// The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat).
 pub(crate) fn start_time(pid: i32) -> Option<u64> {
@@ -58,22 +61,53 @@ pub(crate) fn is_same_process(pid: i32, start: u64) -> bool {
 
 /// A descriptor for the process `pid` (close-on-exec), which stays its own however the pid is reused.
 pub(crate) fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a descriptor the kernel just returned, owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    let pid = Pid::from_raw(pid).ok_or_else(|| std::io::Error::from(rustix::io::Errno::SRCH))?;
+    Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
 }
 
 /// A pidfd polls readable once its process has exited (zombie or reaped). A failed poll says nothing, and
 /// reads as alive: a container is never marked dead on a doubt.
 fn has_exited(fd: &OwnedFd) -> bool {
-    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one live pollfd, no waiting.
-    let ready = unsafe { libc::poll(&mut p, 1, 0) };
-    ready > 0
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    matches!(poll(&mut fds, Some(&Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0)
+}
+
+/// Sends `signal` to `pid` only while it is the process that started at `start` (clock ticks since boot,
+/// as recorded when berth started it). The signal goes through a pidfd opened before /proc is checked, so
+/// a pid reused after the check cannot receive it. Returns whether the signal was sent; a process that is
+/// gone, a zombie or another process under the same pid is not signalled.
+pub(crate) fn signal_process(pid: i32, start: u64, signal: Signal) -> std::io::Result<bool> {
+    let pidfd = match pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(err) if err.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => return Ok(false),
+        Err(err) => return Err(err),
+    };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Ok(false);
+    };
+    if !is_started_at(&stat, start) {
+        return Ok(false);
+    }
+    match rustix::process::pidfd_send_signal(&pidfd, signal) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::SRCH) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Whether a stat line is of a live process that started at `start`.
+fn is_started_at(stat: &str, start: u64) -> bool {
+    matches!(parse_stat(stat), Some((state, started)) if !matches!(state, 'Z' | 'X') && started == start)
+}
+
+/// A signal number berth accepted (1..=64, as `parse_signal` checks) as rustix's type.
+pub(crate) fn to_signal(signal: i32) -> Option<Signal> {
+    if !(1..=64).contains(&signal) {
+        return None;
+    }
+    // Real-time signals have no name in rustix. SAFETY: the number is a valid Linux signal, and it is only
+    // ever sent to another process, never installed as a handler here, so libc's reserved signals are safe.
+    Some(Signal::from_named_raw(signal).unwrap_or_else(|| unsafe { Signal::from_raw_unchecked(signal) }))
 }
 
 #[cfg(test)]
@@ -94,6 +128,39 @@ mod tests {
         }
         child.wait().unwrap();
         assert!(!is_same_process(pid, start));
+    }
+
+    #[test]
+    fn a_reused_pid_is_never_signalled() {
+        let stat = |start: u64, state: char| {
+            format!("1234 (sleep) {state} 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 {start} 1000 200")
+        };
+        assert!(is_started_at(&stat(500, 'S'), 500));
+        assert!(!is_started_at(&stat(501, 'S'), 500), "another process under the recorded pid");
+        assert!(!is_started_at(&stat(500, 'Z'), 500), "a zombie takes no signal");
+        assert!(!is_started_at(&stat(500, 'S'), 0), "an unknown start time matches nothing");
+        assert!(!is_started_at("garbage", 500));
+    }
+
+    #[test]
+    fn signals_reach_only_the_recorded_process() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let start = start_time(pid).unwrap();
+        assert!(!signal_process(pid, start + 1, Signal::KILL).unwrap(), "a different start time is refused");
+        assert!(child.try_wait().unwrap().is_none(), "the refused signal did not arrive");
+        assert!(signal_process(pid, start, Signal::KILL).unwrap());
+        let status = child.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+        assert!(!signal_process(pid, start, Signal::KILL).unwrap(), "a reaped process is gone");
+    }
+
+    #[test]
+    fn signal_numbers_convert() {
+        assert_eq!(to_signal(9), Some(Signal::KILL));
+        assert_eq!(to_signal(40).map(Signal::as_raw), Some(40));
+        assert_eq!(to_signal(0), None);
+        assert_eq!(to_signal(65), None);
     }
 
     #[test]

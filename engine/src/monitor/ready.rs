@@ -34,15 +34,13 @@ pub struct Ready {
 impl Ready {
     /// Takes over [`READY_FD`] if the starter passed one (it is absent when a monitor is run by hand).
     pub fn inherit() -> Option<Ready> {
-        // SAFETY: F_GETFD only inspects the descriptor table.
-        if unsafe { libc::fcntl(READY_FD, libc::F_GETFD) } == -1 {
+        if std::fs::symlink_metadata(format!("/proc/self/fd/{READY_FD}")).is_err() {
             return None;
         }
-        // SAFETY: the descriptor exists and nothing else in this process owns it.
+        // SAFETY: the descriptor exists (just checked) and nothing else in this process owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(READY_FD) };
         // Keep it out of the container: close it on exec.
-        // SAFETY: setting a flag on a descriptor we own.
-        unsafe { libc::fcntl(READY_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+        let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
         Some(Ready { file: File::from(fd) })
     }
 
@@ -59,6 +57,7 @@ impl Ready {
 /// Marks every descriptor from `first` up close-on-exec, so nothing the monitor holds leaks into the
 /// container (CVE-2024-21626); libcontainer repeats this in the container's init before exec.
 pub fn cloexec_from(first: u32) {
+    // libc: rustix has no close_range.
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags; failure (old kernels) is harmless here
     // because libcontainer applies the same marking again.
     unsafe {

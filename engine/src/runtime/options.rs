@@ -301,9 +301,7 @@ const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 /// The kernel's largest memory limit in bytes: its page counters hold at most `LONG_MAX / PAGE_SIZE` pages.
 fn max_memory() -> i64 {
-    // SAFETY: sysconf reads a constant of the running kernel.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let page = if page > 0 { page as i64 } else { 4096 };
+    let page = rustix::param::page_size() as i64;
     i64::MAX / page * page
 }
 
@@ -338,15 +336,10 @@ fn check_cpus(cpus: f64, host: usize) -> Result<(), String> {
 
 /// The CPUs this process may run on, as Docker counts them (its Go runtime reads the affinity mask).
 fn host_cpus() -> usize {
-    // SAFETY: sched_getaffinity fills the zeroed set it is given, whose size it is told.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-            let count = libc::CPU_COUNT(&set);
-            if count > 0 {
-                return count as usize;
-            }
-        }
+    if let Ok(set) = rustix::thread::sched_getaffinity(None)
+        && set.count() > 0
+    {
+        return set.count() as usize;
     }
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

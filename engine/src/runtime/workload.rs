@@ -27,10 +27,8 @@ impl Executor for Workload {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         reset_signals();
         if let Some(seccomp) = &self.seccomp {
-            // SAFETY: prctl with integer arguments only.
-            if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-                return Err(ExecutorError::Other(format!("no_new_privs: {}", std::io::Error::last_os_error())));
-            }
+            rustix::thread::set_no_new_privs(true)
+                .map_err(|e| ExecutorError::Other(format!("no_new_privs: {}", std::io::Error::from(e))))?;
             libcontainer::seccomp::initialize_seccomp(seccomp)
                 .map_err(|e| ExecutorError::Other(format!("loading the container's seccomp profile: {e}")))?;
         }
@@ -65,6 +63,7 @@ fn exec_command(spec: &Spec, report: Option<RawFd>) -> Result<(), ExecutorError>
         .map_err(|_| ExecutorError::InvalidArg)?;
     let mut argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
+    // libc: execvp searches PATH as the OCI process expects; rustix has no exec outside its `runtime` module.
     // SAFETY: argv is a null-terminated array of pointers into c_args, which outlives the call.
     unsafe { libc::execvp(argv[0], argv.as_ptr()) };
     let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
@@ -142,9 +141,10 @@ impl ExecReport {
 /// as a bare "Argument list too long" from inside the container): each argument or variable at most 32
 /// pages, all of them with their pointers at most ARG_MAX (a quarter of the stack size limit, at most 6 MiB).
 pub(crate) fn check_exec_size(id: &str, args: &[String], env: &[String]) -> Result<(), super::RuntimeError> {
+    let page = rustix::param::page_size();
+    // rustix has no ARG_MAX: it depends on this process's stack limit, which only sysconf computes.
     // SAFETY: sysconf reads constants of the running kernel and this process's stack limit.
-    let (page, arg_max) = unsafe { (libc::sysconf(libc::_SC_PAGESIZE), libc::sysconf(libc::_SC_ARG_MAX)) };
-    let page = if page > 0 { page as usize } else { 4096 };
+    let arg_max = unsafe { libc::sysconf(libc::_SC_ARG_MAX) };
     let arg_max = if arg_max > 0 { (arg_max as usize).min(6 << 20) } else { 32 * page };
     match exec_size_problem(args, env, 32 * page, arg_max) {
         Some(reason) => Err(super::RuntimeError::ExecTooLarge { id: id.to_string(), reason }),

@@ -2,10 +2,15 @@
 //! its master here as an SCM_RIGHTS message, so the caller holds the terminal without ever opening the
 //! container's /dev/pts.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
 
 /// A listening console socket; removed from the filesystem when dropped.
 pub struct ConsoleSocket {
@@ -27,35 +32,18 @@ impl ConsoleSocket {
 
     /// Accepts the runtime's connection and takes the pty master it sends, waiting at most `timeout`.
     pub fn receive_master(&self, timeout: Duration) -> std::io::Result<OwnedFd> {
-        wait_readable(self.listener.as_raw_fd(), timeout)?;
+        wait_readable(&self.listener, timeout)?;
         let (stream, _) = self.listener.accept()?;
-        wait_readable(stream.as_raw_fd(), timeout)?;
+        wait_readable(&stream, timeout)?;
         let mut name = [0u8; 64];
-        let mut iov = libc::iovec { iov_base: name.as_mut_ptr().cast(), iov_len: name.len() };
-        // Room for one cmsghdr carrying one descriptor, aligned as CMSG_SPACE requires.
-        let mut control = [0u64; 8];
-        // SAFETY: a zeroed msghdr is valid; the pointers set below outlive the recvmsg call.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        // SAFETY: CMSG_SPACE only computes a size.
-        msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
-        // SAFETY: msg points at live buffers of the lengths it states.
-        let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: CMSG_FIRSTHDR reads the msghdr recvmsg just filled in.
-        let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-        // SAFETY: a non-null cmsg points inside `control`; its data holds one fd for SCM_RIGHTS.
-        unsafe {
-            if cmsg.is_null() || (*cmsg).cmsg_level != libc::SOL_SOCKET || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
-                return Err(std::io::Error::other("the console socket message carried no descriptor"));
-            }
-            let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
-            Ok(OwnedFd::from_raw_fd(fd))
-        }
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        recvmsg(&stream, &mut [IoSliceMut::new(&mut name)], &mut control, RecvFlags::CMSG_CLOEXEC)?;
+        let master = control.drain().find_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+            _ => None,
+        });
+        master.ok_or_else(|| std::io::Error::other("the console socket message carried no descriptor"))
     }
 }
 
@@ -65,20 +53,14 @@ impl Drop for ConsoleSocket {
     }
 }
 
-fn wait_readable(fd: i32, timeout: Duration) -> std::io::Result<()> {
-    let mut p = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+fn wait_readable(fd: impl AsFd, timeout: Duration) -> std::io::Result<()> {
+    let timeout = Timespec::try_from(timeout).map_err(std::io::Error::other)?;
     loop {
-        // SAFETY: one live pollfd.
-        let n = unsafe { libc::poll(p.as_mut_ptr(), 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
-        match n {
-            0 => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no pty master arrived")),
-            n if n > 0 => return Ok(()),
-            _ => {
-                let err = std::io::Error::last_os_error();
-                if err.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(err);
-                }
-            }
+        match poll(&mut [PollFd::new(&fd, PollFlags::IN)], Some(&timeout)) {
+            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no pty master arrived")),
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
         }
     }
 }

@@ -3,10 +3,16 @@
 //! applies resizes to its pty, and ends with an `Exit` frame to each client once the process is reaped.
 
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+use rustix::io::Errno;
+use rustix::process::{Pid, WaitOptions, waitpid};
+use rustix::termios::{Winsize, tcsetwinsize};
 
 use super::{Frame, SessionError};
 use crate::logs::Stream;
@@ -17,9 +23,10 @@ const MAX_PENDING: usize = 4 << 20;
 /// Output produced before anyone attached that the first client still gets (a shell's first prompt).
 const MAX_BACKLOG: usize = 64 << 10;
 
+/// How long `serve` waits without events before it gives back the pages its last work touched.
+const IDLE_BEFORE_SHEDDING: Duration = Duration::from_secs(5);
+
 /// How long clients get to read their last frames once the process is gone.
-/// How long (ms) `serve` waits without events before it gives back the pages its last work touched.
-const IDLE_BEFORE_SHEDDING: libc::c_int = 5_000;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The process's standard streams as the server holds them.
@@ -88,16 +95,14 @@ impl Server {
                 let source = std::io::Error::new(ErrorKind::TimedOut, "no client connected");
                 return Err(SessionError::Io { action: "wait for a client on", path: self.path.clone(), source });
             }
-            let mut fds = [libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-            // SAFETY: one live pollfd.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, left.as_millis().min(i32::MAX as u128) as i32) };
-            if n < 0 {
-                let err = std::io::Error::last_os_error();
-                if err.kind() != ErrorKind::Interrupted {
+            let left = Timespec::try_from(left).unwrap_or(Timespec { tv_sec: i64::MAX, tv_nsec: 0 });
+            match poll(&mut [PollFd::new(&self.listener, PollFlags::IN)], Some(&left)) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(err) => {
                     return Err(SessionError::Io {
                         action: "wait for a client on",
                         path: self.path.clone(),
-                        source: err,
+                        source: err.into(),
                     });
                 }
             }
@@ -165,13 +170,8 @@ impl Server {
             if self.clients.is_empty() || Instant::now() >= deadline {
                 return;
             }
-            let mut fds: Vec<libc::pollfd> = self
-                .clients
-                .iter()
-                .map(|c| libc::pollfd { fd: c.stream.as_raw_fd(), events: libc::POLLOUT, revents: 0 })
-                .collect();
-            // SAFETY: fds is a live array of pollfd of the given length.
-            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 50) };
+            let mut fds: Vec<PollFd> = self.clients.iter().map(|c| PollFd::new(&c.stream, PollFlags::OUT)).collect();
+            let _ = poll(&mut fds, Some(&Timespec { tv_sec: 0, tv_nsec: 50_000_000 }));
         }
     }
 
@@ -220,12 +220,12 @@ pub fn serve(
     let mut shed = false;
     let wait_err = |source: std::io::Error| SessionError::Wait { pid, source };
     let pidfd = crate::monitor::procfs::pidfd_open(pid).map_err(wait_err)?;
-    let (mut outputs, input, pty): (Vec<(Stream, std::fs::File)>, Option<std::fs::File>, Option<i32>) = match io {
+    let (mut outputs, input, pty): (Vec<(Stream, std::fs::File)>, Option<std::fs::File>, Option<OwnedFd>) = match io {
         ProcessIo::Tty { master } => {
-            let raw = master.as_raw_fd();
+            let pty = master.try_clone().ok();
             let file = std::fs::File::from(master);
             let input = file.try_clone().ok();
-            (vec![(Stream::Stdout, file)], input, Some(raw))
+            (vec![(Stream::Stdout, file)], input, pty)
         }
         ProcessIo::Pipes { stdout, stderr, stdin } => (
             vec![(Stream::Stdout, stdout.into()), (Stream::Stderr, stderr.into())],
@@ -236,48 +236,44 @@ pub fn serve(
     let mut input = Input::new(input);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let mut fds: Vec<libc::pollfd> = vec![libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-        fds.extend(outputs.iter().map(|(_, f)| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }));
-        if let Some(fd) = input.waiting_fd() {
-            fds.push(libc::pollfd { fd, events: libc::POLLOUT, revents: 0 });
+        let mut fds: Vec<PollFd> = vec![PollFd::new(&pidfd, PollFlags::IN)];
+        fds.extend(outputs.iter().map(|(_, f)| PollFd::new(f, PollFlags::IN)));
+        if let Some(f) = input.waiting() {
+            fds.push(PollFd::new(f, PollFlags::OUT));
         }
         let listener_at = fds.len();
         let mut polled_clients = 0;
         if let Some(s) = server.as_deref() {
             polled_clients = s.clients.len();
-            fds.push(libc::pollfd { fd: s.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-            fds.extend(s.clients.iter().map(|c| libc::pollfd {
-                fd: c.stream.as_raw_fd(),
-                events: libc::POLLIN | if c.outbox.is_empty() { 0 } else { libc::POLLOUT },
-                revents: 0,
+            fds.push(PollFd::new(&s.listener, PollFlags::IN));
+            fds.extend(s.clients.iter().map(|c| {
+                PollFd::new(&c.stream, if c.outbox.is_empty() { PollFlags::IN } else { PollFlags::IN | PollFlags::OUT })
             }));
         }
-        let timeout = if shed { -1 } else { IDLE_BEFORE_SHEDDING };
-        // SAFETY: fds is a live array of pollfd of the given length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        let timeout = if shed { None } else { Some(Timespec::try_from(IDLE_BEFORE_SHEDDING).expect("5s fits")) };
+        let n = match poll(&mut fds, timeout.as_ref()) {
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(err) => return Err(wait_err(err.into())),
+        };
         if n == 0 {
             crate::footprint::shed();
             shed = true;
             continue;
         }
         shed = false;
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(wait_err(err));
-        }
-        let exited = fds[0].revents != 0;
+        // The descriptors stay borrowed while polled; what happened is kept so the loop can act on them.
+        let fds: Vec<PollFlags> = fds.iter().map(PollFd::revents).collect();
+        let exited = !fds[0].is_empty();
         // New clients first: output read in this round was produced after they connected.
         if let Some(s) = server.as_deref_mut()
-            && fds[listener_at].revents != 0
+            && !fds[listener_at].is_empty()
         {
             s.accept();
         }
         let mut closed = Vec::new();
         for (i, p) in fds[1..=outputs.len()].iter().enumerate() {
-            if p.revents == 0 {
+            if p.is_empty() {
                 continue;
             }
             let (stream, file) = &mut outputs[i];
@@ -295,13 +291,13 @@ pub fn serve(
         if let Some(s) = server.as_deref_mut() {
             let mut gone = Vec::new();
             for i in 0..polled_clients {
-                if fds[listener_at + 1 + i].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+                if !fds[listener_at + 1 + i].intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
                     continue;
                 }
                 match s.receive(i) {
                     Some(frames) => {
                         for f in frames {
-                            apply(f, s.accept_input, &mut input, pty);
+                            apply(f, s.accept_input, &mut input, pty.as_ref());
                         }
                     }
                     None => gone.push(i),
@@ -312,16 +308,16 @@ pub fn serve(
                 s.clients.remove(i);
             }
             if lost_clients && s.clients.is_empty() && s.hangup_when_alone {
-                // SAFETY: kill(2) on our own child; it may have exited already (ESRCH), which is fine.
-                unsafe { libc::kill(pid, libc::SIGHUP) };
+                // Our own child: unreaped, its pid cannot be reused. It may have exited already (ESRCH).
+                let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::HUP);
             }
             s.send_pending();
         }
         input.flush();
         if exited {
             for (stream, file) in outputs.iter_mut() {
-                // SAFETY: setting O_NONBLOCK on a descriptor we own; never blocks on what is left.
-                unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+                // Never blocks on what is left.
+                let _ = fcntl_setfl(&*file, OFlags::NONBLOCK);
                 while let Ok(n) = file.read(&mut buf) {
                     if n == 0 {
                         break;
@@ -352,7 +348,7 @@ fn deliver(stream: Stream, data: &[u8], sink: &mut dyn FnMut(Stream, &[u8]), ser
 }
 
 /// A client's frame applied to the process.
-fn apply(frame: Frame, accept_input: bool, input: &mut Input, pty: Option<i32>) {
+fn apply(frame: Frame, accept_input: bool, input: &mut Input, pty: Option<&OwnedFd>) {
     match frame {
         Frame::Stdin(data) if accept_input => input.push(&data),
         Frame::CloseStdin if accept_input && pty.is_none() => input.close_when_drained = true,
@@ -377,11 +373,10 @@ struct Input {
 impl Input {
     fn new(file: Option<std::fs::File>) -> Input {
         if let Some(f) = &file {
-            // SAFETY: F_GETFL/F_SETFL on a descriptor we own. For a pty this also makes the master's reads
-            // non-blocking, which the loop handles (it reads only what poll reported).
-            unsafe {
-                let flags = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
-                libc::fcntl(f.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+            // For a pty this also makes the master's reads non-blocking, which the loop handles (it reads
+            // only what poll reported).
+            if let Ok(flags) = fcntl_getfl(f) {
+                let _ = fcntl_setfl(f, flags | OFlags::NONBLOCK);
             }
         }
         Input { file, pending: Vec::new(), close_when_drained: false }
@@ -394,8 +389,8 @@ impl Input {
     }
 
     /// The descriptor to wait on for room, while input is waiting.
-    fn waiting_fd(&self) -> Option<i32> {
-        self.file.as_ref().filter(|_| !self.pending.is_empty()).map(|f| f.as_raw_fd())
+    fn waiting(&self) -> Option<&std::fs::File> {
+        self.file.as_ref().filter(|_| !self.pending.is_empty())
     }
 
     /// Writes what the process takes now; closes the input once drained after `CloseStdin`.
@@ -422,33 +417,25 @@ impl Input {
 }
 
 /// TIOCSWINSZ on the pty master; the kernel sends SIGWINCH to the terminal's foreground process group.
-pub fn set_window_size(fd: i32, cols: u16, rows: u16) {
-    let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
-    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &size) };
+pub fn set_window_size(fd: impl AsFd, cols: u16, rows: u16) {
+    let _ = tcsetwinsize(fd, Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 });
 }
 
 /// Reaps our child `pid`.
 fn reap(pid: i32) -> std::io::Result<i32> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            break;
+    let pid = Pid::from_raw(pid).ok_or_else(|| std::io::Error::from(Errno::CHILD))?;
+    let status = loop {
+        match waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => break status,
+            Ok(None) | Err(Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
         }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-    if libc::WIFEXITED(status) {
-        Ok(libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        Ok(128 + libc::WTERMSIG(status))
-    } else {
-        Ok(255)
-    }
+    };
+    Ok(match (status.exit_status(), status.terminating_signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => 128 + signal,
+        (None, None) => 255,
+    })
 }
 
 #[cfg(test)]

@@ -23,9 +23,7 @@ fn parse_error(path: &Path, id: &str, text: &str) -> StatsError {
 
 /// Clock ticks per second, the unit of `/proc/stat`.
 pub(super) fn clock_ticks() -> u64 {
-    // SAFETY: sysconf only reads a constant of the running system.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)
+    Some(rustix::param::clock_ticks_per_second()).filter(|t| *t > 0).unwrap_or(100)
 }
 
 pub fn host_cpu(proc_root: &Path, id: &str) -> Result<HostCpu, StatsError> {

@@ -11,8 +11,13 @@
 //! ```
 //! Migrations run in order, each once, tracked by `PRAGMA user_version`. Append; never edit a shipped one.
 
-pub(crate) const MIGRATIONS: &[&str] =
-    &[IMAGES_V1, crate::container::schema::CONTAINERS_V1, NETWORKS_V1, crate::volume::schema::VOLUMES_V1];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    IMAGES_V1,
+    crate::container::schema::CONTAINERS_V1,
+    NETWORKS_V1,
+    crate::volume::schema::VOLUMES_V1,
+    crate::container::schema::CONTAINERS_V2,
+];
 
 const IMAGES_V1: &str = "
 CREATE TABLE images (

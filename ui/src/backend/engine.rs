@@ -558,6 +558,7 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             status,
             pid: 0,
+            pid_start: 0,
             monitor_pid: 0,
             monitor_start: 0,
             exit_code: 3,

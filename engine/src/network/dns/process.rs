@@ -36,6 +36,7 @@ pub fn spawn(exe: &Path, root: &Path, network_id: &str) -> Result<(), DnsError> 
 /// Returns the process exit code. Single-threaded until it serves (the relay pool starts then).
 pub fn main(root: &Path, network: &str) -> i32 {
     crate::monitor::cloexec_from(3);
+    // libc: rustix offers fork only to libc implementors (its unstable `runtime` module).
     // SAFETY: nothing has started a thread yet in this process, so fork cannot deadlock.
     match unsafe { libc::fork() } {
         -1 => return 125,
