@@ -362,7 +362,7 @@ fn proc_state(pid: i32) -> char {
 /// recorded start time changed, as if the pid now belonged to another process, `kill` reaches nothing.
 #[test]
 fn a_signal_never_reaches_a_process_other_than_the_recorded_init() {
-    if !can_run("a_signal_never_reaches_a_process_other_than_the_recorded_init") {
+    if !require_root("a_signal_never_reaches_a_process_other_than_the_recorded_init") {
         return;
     }
     let env = Env::new();
