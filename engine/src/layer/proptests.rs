@@ -198,22 +198,6 @@ impl Entry {
     }
 }
 
-/// A PAX extended header body: `LEN KEY=VALUE\n` records.
-fn pax_records(records: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut data = Vec::new();
-    for (key, value) in records {
-        let body = key.len() + value.len() + 3; // ' ', '=', '\n'
-        let mut len = body + 1;
-        while len != body + len.to_string().len() {
-            len = body + len.to_string().len();
-        }
-        data.extend_from_slice(format!("{len} {key}=").as_bytes());
-        data.extend_from_slice(value);
-        data.push(b'\n');
-    }
-    data
-}
-
 /// Writes the entries with their names verbatim (the tar crate's path setters refuse `..`).
 fn build_tar(entries: &[Entry]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -230,7 +214,7 @@ fn build_tar(entries: &[Entry]) -> Vec<u8> {
             (&e.path, &e.link)
         };
         if !records.is_empty() {
-            let data = pax_records(&records);
+            let data = super::tests::pax_records(&records);
             let mut header = Header::new_ustar();
             header.set_entry_type(EntryType::XHeader);
             header.set_path("PaxHeader").expect("pax header name");

@@ -65,17 +65,7 @@ impl Layer {
 
     /// A PAX extended header for the next entry.
     fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
-        let mut data = Vec::new();
-        for (key, value) in records {
-            let body = key.len() + value.len() + 3; // ' ', '=', '\n'
-            let mut len = body + 1;
-            while len != body + len.to_string().len() {
-                len = body + len.to_string().len();
-            }
-            data.extend_from_slice(format!("{len} {key}=").as_bytes());
-            data.extend_from_slice(value);
-            data.push(b'\n');
-        }
+        let data = pax_records(records);
         self.append(Self::header(EntryType::XHeader, "PaxHeader", "", data.len() as u64, 0o644), &data)
     }
 
@@ -827,4 +817,21 @@ fn implicit_dirs_hidden_from_the_lowers_keep_defaults() {
     inherit_from_lowers(&upper, &[lower], &report.implicit_dirs).expect("inherit");
     assert_eq!(defaults(&upper), (0o755, 0, 0));
     assert_eq!(attrs(&upper.join("home")).0, 0o711);
+}
+
+/// A PAX extended header body: `LEN KEY=VALUE\n` records, LEN counting itself.
+pub(super) fn pax_records(records: &[(impl AsRef<str>, impl AsRef<[u8]>)]) -> Vec<u8> {
+    let mut data = Vec::new();
+    for (key, value) in records {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        let body = key.len() + value.len() + 3; // ' ', '=', '\n'
+        let mut len = body + 1;
+        while len != body + len.to_string().len() {
+            len = body + len.to_string().len();
+        }
+        data.extend_from_slice(format!("{len} {key}=").as_bytes());
+        data.extend_from_slice(value);
+        data.push(b'\n');
+    }
+    data
 }
