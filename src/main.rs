@@ -11,14 +11,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     // A container monitor must never start an async runtime: it forks containers; nor may the exec helper
     // or a network's DNS resolver, which fork away from their spawner.
-    if let Some(code) = cli::container::monitor_entry() {
-        return code;
-    }
-    if let Some(code) = cli::exec::exec_entry() {
-        return code;
-    }
-    if let Some(code) = cli::network::dns_entry() {
-        return code;
+    if let Some(code) = berth_engine::helpers::entry() {
+        return ExitCode::from(code);
     }
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,

@@ -9,10 +9,11 @@ pub mod display;
 mod error;
 pub mod events;
 mod footprint;
+pub mod helpers;
 pub mod images;
-pub mod layer;
+pub(crate) mod layer;
 pub mod logs;
-pub mod monitor;
+pub(crate) mod monitor;
 pub mod network;
 #[cfg(test)]
 mod proptest_support;

@@ -1,7 +1,6 @@
 //! Container commands with Docker's names and flags: create, run, start, stop, kill, pause, unpause,
 //! restart, rm, ps, logs, wait, inspect, top, rename, `container prune`; plus the hidden monitor entry.
 
-use std::ffi::OsStr;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +12,7 @@ use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
 use berth_engine::network::PortMapping;
 use berth_engine::run::{RunOutcome, RunProgress, RunSpec};
 use berth_engine::volume::{MountKind, MountSpec};
-use berth_engine::{Engine, Error, monitor};
+use berth_engine::{Engine, Error};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -387,31 +386,6 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation (berth never prompts; accepted for Docker compatibility)
     #[arg(short, long)]
     force: bool,
-}
-
-/// If this process was started as a container monitor, runs it (no async runtime) and returns its exit code.
-pub fn monitor_entry() -> Option<ExitCode> {
-    let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() != Some(OsStr::new(monitor::MONITOR_SUBCOMMAND)) {
-        return None;
-    }
-    let (Some(root), Some(id)) = (args.next(), args.next()) else {
-        eprintln!("usage: berth {} ROOT CONTAINER-ID", monitor::MONITOR_SUBCOMMAND);
-        return Some(ExitCode::from(125));
-    };
-    if let Err(e) = monitor::seal() {
-        eprintln!("berth monitor: {e}");
-        return Some(ExitCode::from(125));
-    }
-    let ready = monitor::Ready::inherit();
-    monitor::cloexec_from(monitor::READY_FD as u32);
-    let id = id.to_string_lossy().into_owned();
-    if let Err(e) = monitor::detach(&id) {
-        eprintln!("berth monitor: {e}");
-        return Some(ExitCode::from(125));
-    }
-    let code = monitor::run(&PathBuf::from(root), &id, ready);
-    Some(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitCode> {

@@ -1,12 +1,10 @@
 //! `exec`: a process inside a running container, served by an exec helper; and the hidden `__exec` entry
 //! that runs that helper.
 
-use std::ffi::OsStr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use berth_engine::container::{EXEC_SUBCOMMAND, ExecOptions, run_exec_helper};
-use berth_engine::{Engine, monitor};
+use berth_engine::Engine;
+use berth_engine::container::ExecOptions;
 use clap::Args;
 
 use super::attach::{Ended, Interaction, interact};
@@ -42,32 +40,6 @@ pub struct ExecArgs {
     /// Command and arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub(super) command: Vec<String>,
-}
-
-/// If this process was started as an exec helper, runs it (no async runtime) and returns its exit code.
-pub fn exec_entry() -> Option<ExitCode> {
-    let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() != Some(OsStr::new(EXEC_SUBCOMMAND)) {
-        return None;
-    }
-    let (Some(root), Some(id), Some(exec_id)) = (args.next(), args.next(), args.next()) else {
-        eprintln!("usage: berth {EXEC_SUBCOMMAND} ROOT CONTAINER-ID EXEC-ID");
-        return Some(ExitCode::from(125));
-    };
-    // The helper joins a container: the same protections as the monitor (read-only binary, no leaked fds).
-    if let Err(e) = monitor::seal() {
-        eprintln!("berth exec helper: {e}");
-        return Some(ExitCode::from(125));
-    }
-    let ready = monitor::Ready::inherit();
-    monitor::cloexec_from(monitor::READY_FD as u32);
-    let id = id.to_string_lossy().into_owned();
-    if let Err(e) = monitor::detach(&id) {
-        eprintln!("berth exec helper: {e}");
-        return Some(ExitCode::from(125));
-    }
-    let code = run_exec_helper(&PathBuf::from(root), &id, &exec_id.to_string_lossy(), ready);
-    Some(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 pub async fn exec(engine: &Engine, args: ExecArgs) -> anyhow::Result<ExitCode> {

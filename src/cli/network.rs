@@ -2,14 +2,12 @@
 //! (`berth __dns ROOT NETWORK`, dispatched before tokio starts).
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::bail;
 use berth_engine::Engine;
-use berth_engine::network::{NetworkCreate, dns};
+use berth_engine::network::NetworkCreate;
 use clap::{Args, Subcommand};
 
 use serde_json::json;
@@ -161,21 +159,6 @@ pub struct DetachArgs {
     /// Only this network (default: all of the container's networks)
     #[arg(long)]
     network: Option<String>,
-}
-
-/// If this process was started as a network's DNS resolver, runs it (no async runtime) and returns its
-/// exit code.
-pub fn dns_entry() -> Option<ExitCode> {
-    let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() != Some(OsStr::new(dns::DNS_SUBCOMMAND)) {
-        return None;
-    }
-    let (Some(root), Some(network)) = (args.next(), args.next()) else {
-        eprintln!("usage: berth {} ROOT NETWORK", dns::DNS_SUBCOMMAND);
-        return Some(ExitCode::from(125));
-    };
-    let code = dns::main(&PathBuf::from(root), &network.to_string_lossy());
-    Some(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {

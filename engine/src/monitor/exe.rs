@@ -18,7 +18,7 @@ use super::MonitorError;
 const RUN_DIR: &str = "/run/berth";
 
 /// Whether this process's binary is already reached through a read-only mount.
-pub fn exe_is_read_only() -> bool {
+fn exe_is_read_only() -> bool {
     statvfs("/proc/self/exe").is_ok_and(|s| s.f_flag.contains(StatVfsMountFlags::RDONLY))
 }
 

@@ -86,7 +86,6 @@ pub fn seal() -> Result<(), MonitorError> {
     exe::protect()
 }
 
-pub use exe::exe_is_read_only;
 pub(crate) use launch::classify;
 
 /// The monitor's main: runs the container with id `id` under the state root `root` until it is done for
