@@ -8,12 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
-
-use berth_engine::Config;
 use berth_engine::network::netlink::Socket;
-use berth_engine::network::{ContainerRef, NetworkConfig, NetworkMode, Networks};
-use berth_engine::store::Store;
+use berth_engine::network::{ContainerRef, NetworkMode};
+use berth_engine::{Config, Engine, EngineOptions};
 use serde_json::Value;
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
@@ -97,11 +94,10 @@ impl World {
         }
     }
 
-    /// The engine's network API over this world's state root, as the runtime would use it.
-    fn networks(&self) -> Networks {
+    /// The engine over this world's state root, whose network API the runtime uses.
+    fn engine(&self) -> Engine {
         let config = Config::load_from(&self.dir.path().join("config.toml")).unwrap();
-        let store = Arc::new(Store::open(&self.dir.path().join("root")).unwrap());
-        Networks::new(store, NetworkConfig::from_config(&config)).unwrap()
+        Engine::open(EngineOptions { root: self.dir.path().join("root"), config }).unwrap()
     }
 
     fn attach_cmd(&mut self, pid: u32, id: &str, extra: &[&str]) -> Command {
@@ -447,7 +443,8 @@ fn a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules() {
     w.attach(g, "ghost", &["-p", &format!("127.0.0.1:{port}:80"), "bridge"]);
     w.kill_netns(g);
     assert!(w.rules().contains(&format!("dport {port}")));
-    let networks = w.networks();
+    let engine = w.engine();
+    let networks = engine.networks();
     networks.detach("ghost", None).unwrap();
     assert!(!w.rules().contains(&format!("dport {port}")), "{}", w.rules());
     assert!(networks.settings("ghost").unwrap().networks.is_empty());

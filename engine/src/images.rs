@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::store::{ImageRecord, PruneReport, RemovedImage, StoreError};
+use crate::store::StoreError;
+pub use crate::store::{ImageRecord, LayerRecord, PruneReport, RemovedImage};
 use crate::{Engine, Error, reference::Reference};
 
 /// One row of `system df`.

@@ -21,10 +21,10 @@ pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod run;
-pub mod runtime;
-pub mod session;
+pub(crate) mod runtime;
+pub(crate) mod session;
 pub mod stats;
-pub mod store;
+pub(crate) mod store;
 pub mod system;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -89,7 +89,7 @@ impl Engine {
         self.store.root()
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use berth_engine::Engine;
-use berth_engine::session::{Output, Session};
+use berth_engine::container::{Output, Session};
 use clap::Args;
 use rustix::process::Signal;
 use tokio::signal::unix::{SignalKind, signal};

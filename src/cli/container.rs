@@ -545,7 +545,7 @@ fn engine_flags(flags: RunFlags) -> berth_engine::run::RunFlags {
 
 /// `-e`'s value as Docker checks it: an entry must name a variable (`=value` does not).
 pub(super) fn env_flag(text: &str) -> Result<String, String> {
-    berth_engine::runtime::check_env(text)
+    berth_engine::run::check_env(text)
         .map(|()| text.to_string())
         .map_err(|_| format!("invalid environment variable: {text}"))
 }
@@ -899,7 +899,7 @@ fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
     // As docker does, sizes (a walk of each container's upper dir) are computed for -s or a template using them.
     let want_size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
     let size = |rec: &ContainerRecord| human_size(engine.container_size(rec));
-    let published = engine.networks().published_ports()?;
+    let published = engine.published_ports()?;
     let ports = |rec: &ContainerRecord| {
         let mappings = published.get(&rec.id).map(Vec::as_slice).unwrap_or_default();
         mappings.iter().map(PortMapping::ps_form).collect::<Vec<_>>().join(", ")

@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use berth_engine::Engine;
-use berth_engine::store::{ImageRecord, RemovedImage};
+use berth_engine::images::{ImageRecord, RemovedImage};
 use clap::{Args, Subcommand};
 use serde_json::json;
 

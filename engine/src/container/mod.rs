@@ -18,6 +18,9 @@ mod records;
 pub(crate) mod schema;
 mod size;
 pub(crate) use size::dir_size;
+
+/// What `attach` and `exec` hand back: a connection to the process's session.
+pub use crate::session::{Output, Session};
 mod status;
 mod top;
 mod update;

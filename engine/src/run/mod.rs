@@ -5,13 +5,14 @@
 
 mod flags;
 
+/// What a run is made of and the checks its flags go through, for callers that build a [`RunSpec`] by hand.
+pub use crate::runtime::{RestartPolicy, RunOptions, check_env};
 pub use flags::RunFlags;
 
 use crate::container::{ContainerError, ContainerRecord, CreateRequest, StartOutcome};
 use crate::logs::LogFollower;
 use crate::network::PortMapping;
 use crate::pull::{PullOptions, Pulled};
-use crate::runtime::RunOptions;
 use crate::store::StoreError;
 use crate::{Engine, Error};
 

@@ -18,14 +18,14 @@ mod workload;
 
 pub(crate) use workload::{ExecReport, Workload, check_exec_size};
 
-pub use caps::{DEFAULT_CAPABILITIES, parse_capability};
+pub use caps::parse_capability;
 pub use host_options::{
     DeviceMapping, LogOptions, Ulimit, check_namespace_mode, check_sysctl, parse_dns, parse_dns_search,
     parse_extra_host, parse_shm_size, split_extra_host,
 };
 pub use options::{RestartPolicy, RunOptions, SeccompChoice, check_env, parse_cpus, parse_memory};
-pub use rootfs::{Rootfs, is_mounted};
-pub use seccomp::{DEFAULT_PROFILE, SeccompProfile};
+pub use rootfs::Rootfs;
+pub use seccomp::SeccompProfile;
 pub use spec::{SpecInput, build_spec, effective_command, find_init_binary, privileged_capabilities, resolve_user_in};
 
 /// Creates `path` (and parents) inside `root` without following symlinks out of it.

@@ -68,22 +68,20 @@ fn escape(path: &Path) -> String {
     out
 }
 
-/// Whether `path` is a mount point in this process's mount namespace (from /proc/self/mountinfo).
-pub fn is_mounted(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let wanted = path.to_string_lossy();
-    info.lines().any(|line| line.split(' ').nth(4).is_some_and(|mp| unescape_mountinfo(mp) == wanted))
-}
-
-fn unescape_mountinfo(field: &str) -> String {
-    field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `path` is a mount point in this process's mount namespace (from /proc/self/mountinfo).
+    fn is_mounted(path: &Path) -> bool {
+        let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+            return false;
+        };
+        let unescape =
+            |f: &str| f.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\");
+        let wanted = path.to_string_lossy();
+        info.lines().any(|line| line.split(' ').nth(4).is_some_and(|mp| unescape(mp) == wanted))
+    }
 
     #[test]
     fn lower_dirs_are_top_most_first_and_escaped() {

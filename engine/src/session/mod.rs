@@ -13,7 +13,7 @@ pub mod server;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
-pub use client::{Output, Session, SessionReader, SessionWriter};
+pub use client::{Output, Session};
 pub use console::ConsoleSocket;
 pub use frame::{Frame, MAX_PAYLOAD};
 

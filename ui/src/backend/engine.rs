@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_engine::container::{ContainerRecord, ExecOptions, ListOptions, Status};
+use berth_engine::container::{Output, Session};
 use berth_engine::events::{Event, LayerProgress};
+use berth_engine::images::{ImageRecord, RemovedImage};
 use berth_engine::logs::{LogFilter, LogFollower};
 use berth_engine::network::{Endpoint, NetworkRecord, PortMapping};
 use berth_engine::reference::Reference;
-use berth_engine::session::{Output, Session};
 use berth_engine::stats::StatsSnapshot;
-use berth_engine::store::{ImageRecord, RemovedImage};
 use berth_engine::volume::{PruneOptions, VolumeFilter, VolumeRecord};
 use berth_engine::{Engine, pull::PullOptions};
 use futures_util::StreamExt;

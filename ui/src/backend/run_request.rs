@@ -22,7 +22,7 @@ pub fn run_spec(request: &RunRequest) -> Result<RunSpec, String> {
 
 #[cfg(test)]
 mod tests {
-    use berth_engine::runtime::RestartPolicy;
+    use berth_engine::run::RestartPolicy;
 
     use super::*;
 
