@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::{Process, Spec, UserBuilder};
 use libcontainer::syscall::syscall::SyscallType;
+use oci_spec::runtime::{Process, Spec, UserBuilder};
 
 use super::exec::{ExecOptions, exec_dir, exec_options_path, exec_socket_path};
 use super::{Records, Status};

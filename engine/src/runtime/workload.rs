@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 
-use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError};
+use oci_spec::runtime::{LinuxSeccomp, Spec};
 
 /// Runs the container's command with default signal dispositions, after loading `seccomp` when given.
 #[derive(Clone, Default)]
