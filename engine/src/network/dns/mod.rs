@@ -48,12 +48,24 @@ pub struct Resolver {
 
 impl Resolver {
     /// Listens on `addr`, UDP and TCP (port 0: a free port, the same for both).
+    /// Listens on `addr` over UDP and TCP, the same port for both. Port 0 picks one free for both: the UDP
+    /// port the kernel chose may be taken on TCP, so a few ports are tried.
     pub fn bind(addr: SocketAddr, lookup: Lookup, upstreams: Vec<SocketAddr>) -> Result<Resolver, DnsError> {
-        let bind_err = |source| DnsError::Bind { addr, source };
-        let socket = UdpSocket::bind(addr).map_err(bind_err)?;
-        let addr = socket.local_addr().map_err(bind_err)?;
-        let listener = TcpListener::bind(addr).map_err(|source| DnsError::Bind { addr, source })?;
-        Ok(Resolver { socket, listener, addr, lookup, upstreams: upstreams.into(), clients: None })
+        let tries = if addr.port() == 0 { 8 } else { 1 };
+        let mut last = None;
+        for _ in 0..tries {
+            let bind_err = |source| DnsError::Bind { addr, source };
+            let socket = UdpSocket::bind(addr).map_err(bind_err)?;
+            let bound = socket.local_addr().map_err(bind_err)?;
+            match TcpListener::bind(bound) {
+                Ok(listener) => {
+                    let upstreams = upstreams.into();
+                    return Ok(Resolver { socket, listener, addr: bound, lookup, upstreams, clients: None });
+                }
+                Err(source) => last = Some(DnsError::Bind { addr: bound, source }),
+            }
+        }
+        Err(last.expect("at least one try"))
     }
 
     /// Ignores queries from outside `subnet`.
