@@ -47,8 +47,21 @@ impl Owner {
             let tmp = registry.join(format!(".{}-{}", owner.id, std::process::id()));
             std::fs::write(&tmp, path)?;
             std::fs::rename(&tmp, &entry)?;
+            owner.forget_dead_roots();
         }
         Ok(owner)
+    }
+
+    /// Drops the registrations of roots that are gone, so the registry holds about as many entries as there
+    /// are live roots however many come and go (tests make one per run). Done when a root registers, not on
+    /// every open.
+    fn forget_dead_roots(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.registry) else { return };
+        for entry in entries.flatten() {
+            if let Some(id) = entry.file_name().to_str().filter(|id| valid_id(id)) {
+                self.live_root(id);
+            }
+        }
     }
 
     /// The alias this root puts on its bridges: its id, then its path for whoever reads `ip link`.
@@ -165,6 +178,24 @@ mod tests {
         let again = Owner::claim(&a_root, &registry).unwrap();
         assert_ne!(again.id, a.id);
         assert_eq!((b.live_root(&a.id), b.live_root(&again.id)), (None, Some(a_root)));
+    }
+
+    #[test]
+    fn a_new_registration_drops_those_of_deleted_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = dir.path().join("registry");
+        let roots: Vec<_> = (0..5).map(|i| dir.path().join(format!("r{i}"))).collect();
+        for root in &roots {
+            std::fs::create_dir_all(root).unwrap();
+            Owner::claim(root, &registry).unwrap();
+        }
+        for root in &roots[..4] {
+            std::fs::remove_dir_all(root).unwrap();
+        }
+        let fresh = dir.path().join("fresh");
+        std::fs::create_dir_all(&fresh).unwrap();
+        Owner::claim(&fresh, &registry).unwrap();
+        assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 2, "the live root and the new one");
     }
 
     #[test]
