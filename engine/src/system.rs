@@ -38,13 +38,28 @@ pub struct SystemInfo {
     pub docker_root_dir: String,
 }
 
+/// What `version` says of the machine: no state root involved.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub kernel_version: String,
+    /// The kernel's name for the machine (`x86_64`, `aarch64`).
+    pub architecture: String,
+    pub name: String,
+}
+
+/// The running kernel's release, machine and host name.
+pub fn host() -> Host {
+    let uname = rustix::system::uname();
+    let text = |s: &std::ffi::CStr| s.to_string_lossy().into_owned();
+    Host { kernel_version: text(uname.release()), architecture: text(uname.machine()), name: text(uname.nodename()) }
+}
+
 impl Engine {
     /// `berth info`: containers by state, images, and the host's kernel, OS, CPUs and memory.
     pub fn info(&self) -> Result<SystemInfo, Error> {
         let containers = self.list_containers(&ListOptions { all: true, filters: Vec::new() })?;
         let count = |wanted: &[Status]| containers.iter().filter(|c| wanted.contains(&c.status)).count();
-        let uname = rustix::system::uname();
-        let text = |s: &std::ffi::CStr| s.to_string_lossy().into_owned();
+        let host = host();
         let cgroup_version = match crate::stats::host_layout() {
             crate::stats::Layout::V1 => "1",
             crate::stats::Layout::V2 => "2",
@@ -62,13 +77,13 @@ impl Engine {
             cgroup_version: cgroup_version.into(),
             default_runtime: "libcontainer".into(),
             security_options: vec!["name=seccomp,profile=builtin".into()],
-            kernel_version: text(uname.release()),
+            kernel_version: host.kernel_version,
             operating_system: operating_system(&std::fs::read_to_string("/etc/os-release").unwrap_or_default()),
             os_type: "linux".into(),
-            architecture: text(uname.machine()),
+            architecture: host.architecture,
             ncpu: std::thread::available_parallelism().map_or(1, |n| n.get()),
             mem_total: crate::stats::host_memory().unwrap_or(0),
-            name: text(uname.nodename()),
+            name: host.name,
             docker_root_dir: self.store().root().display().to_string(),
         })
     }

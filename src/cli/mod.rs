@@ -128,7 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Image(cmd) => images::run_image(&engine, cmd).await,
         Command::System(cmd) => system::run(&engine, cmd).await,
         Command::Info(args) => system::info(&engine, args),
-        Command::Version(args) => system::version(&engine, args),
+        Command::Version(args) => system::version(args),
         Command::Pull(args) => pull::run(&engine, args).await,
         Command::Login(args) => login::login(&engine, args).await,
         Command::Logout(args) => login::logout(&engine, args),

@@ -167,8 +167,9 @@ async fn prune(engine: &Engine, args: PruneArgs) -> anyhow::Result<()> {
     if !args.force && !super::confirm(&warning)? {
         return Ok(());
     }
+    let all = berth_engine::container::ListOptions { all: true, filters: Vec::new() };
     let stopped: u64 =
-        engine.disk_usage()?.containers.iter().filter(|u| !u.container.status.can_stop()).map(|u| u.size).sum();
+        engine.list_containers(&all)?.iter().filter(|c| !c.status.can_stop()).map(|c| engine.container_size(c)).sum();
     let containers = engine.prune_containers().await?;
     let mut reclaimed = if containers.is_empty() { 0 } else { stopped };
     section("Deleted Containers:", &containers);
@@ -240,16 +241,17 @@ pub fn info(engine: &Engine, args: InfoArgs) -> anyhow::Result<()> {
 }
 
 /// `berth version`: the client's and the engine's (one binary, so the same) in docker's layout.
-pub fn version(engine: &Engine, args: VersionArgs) -> anyhow::Result<()> {
-    let info = engine.info()?;
-    let os_arch = format!("linux/{}", go_arch(&info.architecture));
+pub fn version(args: VersionArgs) -> anyhow::Result<()> {
+    let host = berth_engine::system::host();
+    let arch = go_arch(&host.architecture);
+    let os_arch = format!("linux/{arch}");
     let doc = json!({
-        "Client": {"Version": VERSION, "Os": "linux", "Arch": go_arch(&info.architecture)},
+        "Client": {"Version": VERSION, "Os": "linux", "Arch": arch},
         "Server": {
             "Version": VERSION,
             "Os": "linux",
-            "Arch": go_arch(&info.architecture),
-            "KernelVersion": info.kernel_version,
+            "Arch": arch,
+            "KernelVersion": host.kernel_version,
             "Components": [{"Name": "Engine", "Version": VERSION}],
         },
     });
@@ -259,7 +261,7 @@ pub fn version(engine: &Engine, args: VersionArgs) -> anyhow::Result<()> {
     print!(
         "Client:\n Version:           {VERSION}\n OS/Arch:           {os_arch}\n\nServer: berth\n Engine:\n  \
          Version:          {VERSION}\n  OS/Arch:          {os_arch}\n  Kernel:           {}\n",
-        info.kernel_version
+        host.kernel_version
     );
     Ok(())
 }

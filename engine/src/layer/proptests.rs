@@ -665,29 +665,6 @@ fn observe(root: &Path, deferred: Vec<(PathBuf, PathBuf)>) -> Outcome {
     Outcome { nodes, links: by_ino.into_values().collect(), deferred }
 }
 
-/// Everything in the fixture's tempdir except the layer directory: path, type, mode, links, content.
-fn around(tmp: &Path, dest: &Path) -> BTreeMap<PathBuf, String> {
-    fn walk(dir: &Path, skip: &Path, out: &mut BTreeMap<PathBuf, String>) {
-        for entry in fs::read_dir(dir).expect("read_dir") {
-            let path = entry.expect("dir entry").path();
-            if path == skip {
-                continue;
-            }
-            let meta = fs::symlink_metadata(&path).expect("lstat");
-            let content = if meta.is_file() { fs::read(&path).expect("read") } else { Vec::new() };
-            out.insert(path.clone(), format!("{:o} {} {:?}", meta.mode(), meta.nlink(), content));
-            if meta.is_dir() {
-                walk(&path, skip, out);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(tmp, dest, &mut out);
-    let meta = fs::symlink_metadata(tmp).expect("lstat tempdir");
-    out.insert(PathBuf::from("<tempdir>"), format!("{:o} {}", meta.mode(), meta.nlink()));
-    out
-}
-
 fn umask() -> u32 {
     let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     let line = status.lines().find_map(|l| l.strip_prefix("Umask:")).expect("Umask in /proc/self/status");
@@ -702,7 +679,7 @@ fn check(ops: &[(Op, Pax)]) -> Result<(), TestCaseError> {
     fs::write(tmp.path().join("decoy"), b"decoy").expect("write decoy");
     fs::create_dir(tmp.path().join("outside")).expect("create outside");
     fs::write(tmp.path().join("outside/target"), b"target").expect("write outside/target");
-    let before = around(tmp.path(), &dest);
+    let before = super::tests::state_around(tmp.path(), &dest);
 
     let outside = tmp.path().join("outside");
     let entries: Vec<Entry> =
@@ -715,7 +692,11 @@ fn check(ops: &[(Op, Pax)]) -> Result<(), TestCaseError> {
     let opts = UnpackOptions { max_bytes: 1 << 20, preserve_owners: rustix::process::geteuid().is_root() };
     let actual = unpack(build_tar(&entries).as_slice(), Compression::None, &dest, &opts);
 
-    prop_assert_eq!(around(tmp.path(), &dest), before, "something outside the layer directory changed");
+    prop_assert_eq!(
+        super::tests::state_around(tmp.path(), &dest),
+        before,
+        "something outside the layer directory changed"
+    );
     match (expected, actual) {
         (Ok(()), Ok(report)) => {
             let deferred = report.deferred_links.into_iter().map(|l| (l.path, l.target)).collect();
@@ -734,12 +715,16 @@ fn unpack_anything(stream: &[u8], compression: Compression) -> Result<(), TestCa
     let dest = tmp.path().join("dest");
     fs::create_dir(&dest).expect("create dest");
     fs::create_dir(tmp.path().join("outside")).expect("create outside");
-    let before = around(tmp.path(), &dest);
+    let before = super::tests::state_around(tmp.path(), &dest);
     let opts = UnpackOptions { max_bytes: 1 << 20, preserve_owners: privileged() };
     if let Err(e) = unpack(stream, compression, &dest, &opts) {
         prop_assert!(!e.to_string().is_empty());
     }
-    prop_assert_eq!(around(tmp.path(), &dest), before, "something outside the layer directory changed");
+    prop_assert_eq!(
+        super::tests::state_around(tmp.path(), &dest),
+        before,
+        "something outside the layer directory changed"
+    );
     Ok(())
 }
 

@@ -101,26 +101,7 @@ impl Fixture {
 
     /// Everything in the tempdir except `dest`: type, mode, size, link count, content.
     fn outside_state(&self) -> BTreeMap<PathBuf, String> {
-        fn walk(dir: &Path, skip: &Path, out: &mut BTreeMap<PathBuf, String>) {
-            for entry in fs::read_dir(dir).expect("read_dir") {
-                let path = entry.expect("dir entry").path();
-                if path == skip {
-                    continue;
-                }
-                let meta = fs::symlink_metadata(&path).expect("lstat");
-                let content = if meta.is_file() { fs::read(&path).expect("read") } else { Vec::new() };
-                let desc = format!("{:o} {} {} {:?}", meta.mode(), meta.len(), meta.nlink(), content);
-                out.insert(path.clone(), desc);
-                if meta.is_dir() {
-                    walk(&path, skip, out);
-                }
-            }
-        }
-        let mut out = BTreeMap::new();
-        walk(self.tmp.path(), &self.dest, &mut out);
-        let parent = fs::symlink_metadata(self.tmp.path()).expect("lstat tempdir");
-        out.insert(PathBuf::from("<tempdir>"), format!("{:o} {}", parent.mode(), parent.nlink()));
-        out
+        state_around(self.tmp.path(), &self.dest)
     }
 
     fn assert_outside_untouched(&self) {
@@ -834,4 +815,29 @@ pub(super) fn pax_records(records: &[(impl AsRef<str>, impl AsRef<[u8]>)]) -> Ve
         data.push(b'\n');
     }
     data
+}
+
+/// Everything in `tmp` except `dest` (a layer being applied): path, mode, size, link count, content, and the
+/// tempdir's own mode and link count, so a test can tell that nothing outside the layer changed.
+pub(super) fn state_around(tmp: &Path, dest: &Path) -> BTreeMap<PathBuf, String> {
+    fn walk(dir: &Path, skip: &Path, out: &mut BTreeMap<PathBuf, String>) {
+        for entry in fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("dir entry").path();
+            if path == skip {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).expect("lstat");
+            let content = if meta.is_file() { fs::read(&path).expect("read") } else { Vec::new() };
+            let desc = format!("{:o} {} {} {:?}", meta.mode(), meta.len(), meta.nlink(), content);
+            out.insert(path.clone(), desc);
+            if meta.is_dir() {
+                walk(&path, skip, out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(tmp, dest, &mut out);
+    let parent = fs::symlink_metadata(tmp).expect("lstat tempdir");
+    out.insert(PathBuf::from("<tempdir>"), format!("{:o} {}", parent.mode(), parent.nlink()));
+    out
 }

@@ -352,16 +352,22 @@ impl Socket {
         }
     }
 
+    /// The kernel's answer to a dump of every link in this namespace; `target` names what the caller looks
+    /// for, in errors.
+    fn all_links(&mut self, target: &str) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
+        self.request(
+            "list links",
+            target,
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            netlink_packet_core::NLM_F_DUMP,
+        )
+    }
+
     /// Names of every link in this namespace (tests compare the host's links).
     #[cfg(any(test, feature = "testing"))]
     pub fn link_names(&mut self) -> Result<Vec<String>, NetlinkError> {
-        let replies = self.request(
-            "list links",
-            "",
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            netlink_packet_core::NLM_F_DUMP,
-        )?;
-        Ok(replies
+        Ok(self
+            .all_links("")?
             .into_iter()
             .filter_map(|m| match m {
                 RouteNetlinkMessage::NewLink(link) => link.attributes.into_iter().find_map(|a| match a {
@@ -375,13 +381,8 @@ impl Socket {
 
     /// Every link with an alias, as (name, alias).
     pub fn aliased_links(&mut self) -> Result<Vec<(String, String)>, NetlinkError> {
-        let replies = self.request(
-            "list links",
-            "",
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            netlink_packet_core::NLM_F_DUMP,
-        )?;
-        Ok(replies
+        Ok(self
+            .all_links("")?
             .into_iter()
             .filter_map(|m| match m {
                 RouteNetlinkMessage::NewLink(link) => {
@@ -404,13 +405,8 @@ impl Socket {
     #[cfg(any(test, feature = "testing"))]
     pub fn bridge_ports(&mut self, bridge: &str) -> Result<Vec<String>, NetlinkError> {
         let master = self.require("list bridge ports", bridge)?;
-        let replies = self.request(
-            "list links",
-            bridge,
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            netlink_packet_core::NLM_F_DUMP,
-        )?;
-        Ok(replies
+        Ok(self
+            .all_links(bridge)?
             .into_iter()
             .filter_map(|m| match m {
                 RouteNetlinkMessage::NewLink(link)

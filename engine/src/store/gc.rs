@@ -65,14 +65,7 @@ impl Store {
                 continue;
             }
             // The directory first: on a full disk, removing it is what makes room to write the row's deletion.
-            let dir = self.layer_dir(chain);
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io {
-                    op: "remove layer",
-                    path: dir,
-                    source,
-                })?;
-            }
+            self.remove_layer_dir(chain)?;
             self.with_room(|| self.conn().execute("DELETE FROM layers WHERE chain_id = ?1", [chain]))
                 .map_err(|e| self.db_err(e))?;
         }
@@ -84,6 +77,15 @@ impl Store {
             if !kept {
                 self.blobs().remove(digest)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Removes a layer's unpacked directory, if it is there.
+    fn remove_layer_dir(&self, chain: &str) -> Result<(), StoreError> {
+        let dir = self.layer_dir(chain);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io { op: "remove layer", path: dir, source })?;
         }
         Ok(())
     }
@@ -106,15 +108,8 @@ impl Store {
         let mut reclaimed = 0;
         // Upper layers first: a parent row must outlive the rows that name it.
         for (chain, size) in layers.iter().rev() {
-            let dir = self.layer_dir(chain);
             self.conn().execute("DELETE FROM layers WHERE chain_id = ?1", [chain]).map_err(|e| self.db_err(e))?;
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io {
-                    op: "remove layer",
-                    path: dir,
-                    source,
-                })?;
-            }
+            self.remove_layer_dir(chain)?;
             reclaimed += size;
         }
         for digest in self.blobs().list()? {
