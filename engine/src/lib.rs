@@ -11,6 +11,7 @@ pub mod events;
 mod footprint;
 pub mod helpers;
 pub mod images;
+mod inroot;
 pub(crate) mod layer;
 pub mod logs;
 pub(crate) mod monitor;

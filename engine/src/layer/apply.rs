@@ -18,11 +18,11 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec};
 use rustix::io::Errno;
 use tar::EntryType;
 
-use super::inroot::{self, Root, clean, lstat_at, split};
 use super::meta::{Meta, Node, apply_owner_mode_xattrs};
 use super::stream::StreamState;
 use super::whiteout::{self, Whiteout};
 use super::{DeferredLink, LayerError, MAX_PATH_BYTES, UnpackOptions};
+use crate::inroot::{self, ParentTimes, Root, clean, lstat_at, split};
 
 const COPY_BUFFER: usize = 256 * 1024;
 
@@ -138,7 +138,10 @@ impl<'o> Applier<'o> {
 
     fn parent(&mut self, parent: &Path, path: &Path) -> Result<OwnedFd, LayerError> {
         let mut created = Vec::new();
-        let fd = self.root.open_dir_create(parent, &mut created).map_err(LayerError::io(path, "open parent directory"));
+        let fd = self
+            .root
+            .create_dir_all(parent, ParentTimes::Keep, &mut created)
+            .map_err(LayerError::io(path, "open parent directory"));
         self.implicit.extend(created);
         fd
     }

@@ -15,10 +15,10 @@ use std::path::{Component, Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
-use super::inroot::{Root, lstat_at, restore_mtime, split};
 use super::meta::{Meta, Node, apply_owner_mode_xattrs};
 use super::whiteout;
 use super::{DeferredLink, LayerError};
+use crate::inroot::{ParentTimes, Root, lstat_at, restore_mtime, split};
 
 /// Creates `links` in `dest`, each pointing at the file found at `target` in the first of `lowers`
 /// (top-most lower first) that has it, honouring overlay whiteouts and opaque directories in higher lowers.
@@ -37,8 +37,9 @@ pub fn link_from_lowers(dest: &Path, lowers: &[PathBuf], links: &[DeferredLink])
             (Some(source_name), Some(split)) => (source_name, split),
             _ => return Err(bad("the link or its target is the layer root")),
         };
-        let parent_fd =
-            root.open_dir_create(parent, &mut created).map_err(LayerError::io(&link.path, "open parent directory"))?;
+        let parent_fd = root
+            .create_dir_all(parent, ParentTimes::Keep, &mut created)
+            .map_err(LayerError::io(&link.path, "open parent directory"))?;
         let parent_stat = rustix::fs::fstat(&parent_fd).map_err(|e| io_err(&link.path, "fstat parent", e))?;
         if let Some(existing) = lstat_at(parent_fd.as_fd(), name).map_err(LayerError::io(&link.path, "lstat"))? {
             if FileType::from_raw_mode(existing.st_mode) == FileType::Directory {

@@ -11,7 +11,6 @@
 
 mod apply;
 mod compression;
-mod inroot;
 mod lowers;
 mod meta;
 mod stream;

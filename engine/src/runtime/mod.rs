@@ -6,7 +6,6 @@
 
 mod caps;
 mod host_options;
-mod inroot;
 mod options;
 #[cfg(test)]
 mod proptests;
@@ -30,7 +29,9 @@ pub use spec::{SpecInput, build_spec, effective_command, find_init_binary, privi
 
 /// Creates `path` (and parents) inside `root` without following symlinks out of it.
 pub fn create_dir_in_root(root: &std::path::Path, path: &str) -> Result<(), RuntimeError> {
-    inroot::create_dir_all(root, path)
+    crate::inroot::Root::open(root)
+        .and_then(|dir| dir.create_dir_all(path, crate::inroot::ParentTimes::Touch, &mut Vec::new()))
+        .map(drop)
         .map_err(|err| RuntimeError::io("create directory", root.join(path.trim_start_matches('/')), err))
 }
 

@@ -14,7 +14,8 @@ use oci_spec::runtime::{
 
 use super::options::{RunOptions, SeccompChoice};
 use super::seccomp::{DEFAULT_PROFILE, SeccompProfile};
-use super::{RuntimeError, caps, inroot, user};
+use super::{RuntimeError, caps, user};
+use crate::inroot::Root;
 
 /// Where `--init`'s binary is bind-mounted inside the container.
 const INIT_PATH_IN_CONTAINER: &str = "/dev/init";
@@ -122,10 +123,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
     }
 
     let user_spec = opts.user.clone().or_else(|| image.and_then(|c| c.user().clone()));
-    let read = |path: &str| {
-        inroot::read_to_string(input.rootfs, path)
-            .map_err(|err| RuntimeError::io("read", input.rootfs.join(&path[1..]), err))
-    };
+    let read = |path: &str| read_in_rootfs(input.rootfs, path);
     let group_file = read("/etc/group")?;
     let mut identity =
         user::resolve(input.id, user_spec.as_deref(), read("/etc/passwd")?.as_deref(), group_file.as_deref())?;
@@ -218,12 +216,17 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
         .map_err(|e| invalid("spec", e))
 }
 
+/// A small text file of the image (`/etc/passwd`), symlinks followed inside `rootfs`; `None` when missing.
+fn read_in_rootfs(rootfs: &Path, path: &str) -> Result<Option<String>, RuntimeError> {
+    Root::open(rootfs)
+        .and_then(|root| root.read_to_string(path))
+        .map_err(|err| RuntimeError::io("read", rootfs.join(path.trim_start_matches('/')), err))
+}
+
 /// An exec's `-u user[:group]` resolved against the container's /etc/passwd and /etc/group under `rootfs`:
 /// uid, gid and supplementary gids.
 pub fn resolve_user_in(id: &str, rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>), RuntimeError> {
-    let read = |path: &str| {
-        inroot::read_to_string(rootfs, path).map_err(|err| RuntimeError::io("read", rootfs.join(&path[1..]), err))
-    };
+    let read = |path: &str| read_in_rootfs(rootfs, path);
     let identity = user::resolve(id, Some(user), read("/etc/passwd")?.as_deref(), read("/etc/group")?.as_deref())?;
     Ok((identity.uid, identity.gid, identity.additional_gids))
 }

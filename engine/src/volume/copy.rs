@@ -19,14 +19,14 @@ use rustix::io::Errno;
 
 use super::VolumeError;
 use super::mounts::{MountKind, clean_path};
-use super::setup::{open_dir, open_in_root};
 use crate::container::{ContainerRecord, Status};
+use crate::inroot::{ParentTimes, Root};
 use crate::runtime::Rootfs;
 use crate::{Engine, Error};
 
 /// The directory a container path is resolved in, and the path relative to it.
 struct CopyTarget {
-    root: OwnedFd,
+    root: Root,
     path: String,
     /// Why writing there is refused (a read-only mount or rootfs of a stopped container), as Docker says it.
     read_only: Option<&'static str>,
@@ -38,12 +38,12 @@ struct CopyTarget {
 /// its root. When the thread ends its namespace goes and the mount is detached, but the fd keeps it usable
 /// until closed: the host never sees the mount (nor could a later clean-up of stale temp dirs delete through
 /// it), and a killed `cp` leaves nothing mounted.
-fn mount_privately(id: &str, rootfs: &Rootfs, layers: &[PathBuf]) -> Result<OwnedFd, Error> {
+fn mount_privately(id: &str, rootfs: &Rootfs, layers: &[PathBuf]) -> Result<Root, Error> {
     let fail = |e: io::Error| -> Error {
         VolumeError::Copy { id: id.to_string(), path: "/".into(), reason: format!("mounting its rootfs: {e}") }.into()
     };
     std::thread::scope(|scope| {
-        let worker = scope.spawn(|| -> Result<OwnedFd, Error> {
+        let worker = scope.spawn(|| -> Result<Root, Error> {
             // SAFETY: NEWNS (with the FS it implies) leaves the fd table shared; only this thread's mount
             // namespace, root and cwd change.
             unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
@@ -52,7 +52,7 @@ fn mount_privately(id: &str, rootfs: &Rootfs, layers: &[PathBuf]) -> Result<Owne
             let private = rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC;
             rustix::mount::mount_change("/", private).map_err(|e| fail(e.into()))?;
             rootfs.mount(id, layers)?;
-            open_dir(&rootfs.merged).map_err(fail)
+            Root::open(&rootfs.merged).map_err(fail)
         });
         worker.join().map_err(|_| fail(io::Error::other("the mounting thread panicked")))?
     })
@@ -64,7 +64,7 @@ impl Engine {
         let path = clean_path(path);
         let fail = |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: path.clone(), reason: e.to_string() };
         if matches!(rec.status, Status::Running | Status::Paused) && rec.pid > 0 {
-            let root = open_dir(Path::new(&format!("/proc/{}/root", rec.pid))).map_err(fail)?;
+            let root = Root::open(Path::new(&format!("/proc/{}/root", rec.pid))).map_err(fail)?;
             // A running container's read-only mounts refuse writes themselves (EROFS).
             return Ok(CopyTarget { root, path, read_only: None, _mount_point: None });
         }
@@ -82,7 +82,7 @@ impl Engine {
                 MountKind::Bind => PathBuf::from(&m.source),
                 _ => super::volume_data_dir(self.store().root(), &m.source),
             };
-            let root = open_dir(&dir).map_err(fail)?;
+            let root = Root::open(&dir).map_err(fail)?;
             let read_only = m.read_only.then_some("mounted volume is marked read-only");
             return Ok(CopyTarget { root, path: path[target.len()..].to_string(), read_only, _mount_point: None });
         }
@@ -114,7 +114,7 @@ impl Engine {
         let fail =
             |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: src.to_string(), reason: e.to_string() };
         let (parent, base) = split(&target.path);
-        let parent_fd = open_in_root(&target.root, parent, OFlags::PATH | OFlags::DIRECTORY).map_err(fail)?;
+        let parent_fd = target.root.open_dir(parent).map_err(fail)?;
         // Named after the path the user gave, also when it is a volume's root (an empty path in the volume).
         let own = split(&clean_path(src)).1.to_string();
         let top = name.map(str::to_string).unwrap_or_else(|| if own.is_empty() { ".".into() } else { own });
@@ -122,7 +122,7 @@ impl Engine {
         builder.follow_symlinks(false);
         if name.is_none() && names_contents(src) {
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            let dir = open_in_root(&target.root, &target.path, flags).map_err(fail)?;
+            let dir = target.root.resolve(&target.path, flags).map_err(fail)?;
             append_children(&mut builder, &dir, Path::new("")).map_err(fail)?;
             builder.finish().map_err(fail)?;
             return Ok(());
@@ -140,7 +140,7 @@ impl Engine {
         let target = self.copy_target(&rec, path)?;
         let fail =
             |e: io::Error| VolumeError::Copy { id: rec.id.clone(), path: path.to_string(), reason: e.to_string() };
-        match open_in_root(&target.root, &target.path, OFlags::PATH) {
+        match target.root.resolve(&target.path, OFlags::PATH) {
             Ok(fd) => {
                 let stat = rustix::fs::fstat(&fd).map_err(|e| fail(e.into()))?;
                 Ok(Some(FileType::from_raw_mode(stat.st_mode) == FileType::Directory))
@@ -163,7 +163,7 @@ impl Engine {
             return Err(fail(io::Error::other(reason)).into());
         }
         let path = follow_links(&target.root, &target.path).map_err(fail)?;
-        let is_dir = open_in_root(&target.root, &path, OFlags::PATH | OFlags::DIRECTORY).is_ok();
+        let is_dir = target.root.open_dir(&path).is_ok();
         let (dir, rename) = if is_dir {
             (path.clone(), None)
         } else {
@@ -171,7 +171,9 @@ impl Engine {
             (parent.to_string(), Some(base.to_string()))
         };
         // The destination's directory must exist (Docker's rule); directories below it are made as needed.
-        open_in_root(&target.root, &dir, OFlags::PATH | OFlags::DIRECTORY)
+        target
+            .root
+            .open_dir(&dir)
             .map_err(|e| match path != clean_path(&target.path) {
                 true => io::Error::new(e.kind(), format!("it is a symlink to {path}, and {dir}: {e}")),
                 false => e,
@@ -202,14 +204,14 @@ const MAX_SYMLINK_HOPS: usize = 40;
 /// `path` with the symlinks at its last component followed inside `root` (absolute targets from the root,
 /// relative ones from the link's directory); a dangling link gives the path it points to. Other failures
 /// are left for the copy itself to report.
-fn follow_links(root: &impl AsFd, path: &str) -> io::Result<String> {
+fn follow_links(root: &Root, path: &str) -> io::Result<String> {
     let mut path = clean_path(path);
     for _ in 0..MAX_SYMLINK_HOPS {
         let (parent, base) = split(&path);
         if base.is_empty() {
             return Ok(path);
         }
-        let Ok(parent_fd) = open_in_root(root, parent, OFlags::PATH | OFlags::DIRECTORY) else {
+        let Ok(parent_fd) = root.open_dir(parent) else {
             return Ok(path);
         };
         match rustix::fs::statat(&parent_fd, base, AtFlags::SYMLINK_NOFOLLOW) {
@@ -322,28 +324,15 @@ fn names_contents(path: &str) -> bool {
 
 /// Directory `dir` inside `root`, made with its missing parents (mode 0755) when the archive does not list
 /// them before their entries, as tar and Docker do.
-fn open_parent(root: &impl AsFd, dir: &str) -> io::Result<OwnedFd> {
-    match open_in_root(root, dir, OFlags::PATH | OFlags::DIRECTORY) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        found => return found,
-    }
-    let mut made = String::from("/");
-    for part in dir.split('/').filter(|p| !p.is_empty()) {
-        let parent = open_in_root(root, &made, OFlags::PATH | OFlags::DIRECTORY)?;
-        match rustix::fs::mkdirat(&parent, part, Mode::from_raw_mode(0o755)) {
-            Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
-        made = format!("{}/{part}", made.trim_end_matches('/'));
-    }
-    open_in_root(root, dir, OFlags::PATH | OFlags::DIRECTORY)
+fn open_parent(root: &Root, dir: &str) -> io::Result<OwnedFd> {
+    root.create_dir_all(dir, ParentTimes::Touch, &mut Vec::new())
 }
 
 /// Writes one tar entry at `path` inside `root`: the parent resolved in the root, the entry made relative
 /// to the parent's fd without following a symlink at its name.
 /// `place` turns an archive path into its path in the container (for hardlink targets).
 fn extract<R: Read>(
-    root: &impl AsFd,
+    root: &Root,
     path: &str,
     entry: &mut tar::Entry<'_, R>,
     place: &dyn Fn(String) -> String,
@@ -400,7 +389,7 @@ fn extract<R: Read>(
             let target = clean_relative(&target).ok_or_else(|| io::Error::other("hardlink target climbs out"))?;
             let target = place(target);
             let (target_parent, target_name) = split(&target);
-            let target_fd = open_in_root(root, target_parent, OFlags::PATH | OFlags::DIRECTORY)?;
+            let target_fd = root.open_dir(target_parent)?;
             match rustix::fs::unlinkat(&parent_fd, name, AtFlags::empty()) {
                 Ok(()) | Err(Errno::NOENT) => {}
                 Err(e) => return Err(e.into()),
@@ -427,7 +416,7 @@ mod tests {
     }
 
     /// Unpacks `tar_bytes` into `root` at `/` as copy_to_container does for an existing directory.
-    fn unpack(root: &OwnedFd, tar_bytes: &[u8]) -> io::Result<()> {
+    fn unpack(root: &Root, tar_bytes: &[u8]) -> io::Result<()> {
         let mut archive = tar::Archive::new(tar_bytes);
         for entry in archive.entries()? {
             let mut entry = entry?;
@@ -470,7 +459,7 @@ mod tests {
             file_entry(&mut builder, "d/inner", b"in d");
             builder.finish().unwrap();
         }
-        unpack(&open_dir(root.path()).unwrap(), &bytes).expect("unpack");
+        unpack(&Root::open(root.path()).unwrap(), &bytes).expect("unpack");
         let x = root.path().join("x");
         assert!(std::fs::symlink_metadata(&x).unwrap().is_file(), "the symlink was left at x");
         assert_eq!(std::fs::read_to_string(&x).unwrap(), "file wins");
@@ -489,7 +478,7 @@ mod tests {
             file_entry(&mut builder, "a/b/c", b"deep");
             builder.finish().unwrap();
         }
-        unpack(&open_dir(root.path()).unwrap(), &bytes).unwrap();
+        unpack(&Root::open(root.path()).unwrap(), &bytes).unwrap();
         assert_eq!(std::fs::read_to_string(root.path().join("a/b/c")).unwrap(), "deep");
     }
 
@@ -502,7 +491,7 @@ mod tests {
         std::os::unix::fs::symlink("srv", root.path().join("rel")).unwrap();
         std::os::unix::fs::symlink(host.path().join("x"), root.path().join("out")).unwrap();
         std::os::unix::fs::symlink("loop", root.path().join("loop")).unwrap();
-        let fd = open_dir(root.path()).unwrap();
+        let fd = Root::open(root.path()).unwrap();
         assert_eq!(follow_links(&fd, "/dangling").unwrap(), "/srv/target");
         assert_eq!(follow_links(&fd, "/rel").unwrap(), "/srv");
         assert_eq!(follow_links(&fd, "/srv").unwrap(), "/srv");
@@ -519,8 +508,8 @@ mod tests {
         std::fs::create_dir(root.path().join("src")).unwrap();
         std::fs::write(root.path().join("src/f"), "data").unwrap();
         std::os::unix::fs::symlink(host.path(), root.path().join("src/out")).unwrap();
-        let root_fd = open_dir(root.path()).unwrap();
-        let parent = open_in_root(&root_fd, "/", OFlags::PATH | OFlags::DIRECTORY).unwrap();
+        let root_fd = Root::open(root.path()).unwrap();
+        let parent = root_fd.open_dir("/").unwrap();
         let mut tar_bytes = Vec::new();
         {
             let mut builder = tar::Builder::new(&mut tar_bytes);

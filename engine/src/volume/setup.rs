@@ -6,43 +6,21 @@
 //! libcontainer then joins rootfs and a destination that holds no symlink. Nothing in the container runs
 //! yet, so nothing can swap a component in between.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use oci_spec::runtime::{Mount, MountBuilder};
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 
 use super::VolumeError;
 use super::mounts::{MountKind, MountSpec};
 use crate::container::ContainerRecord;
-
-/// Opens `path` inside the directory `root` with symlinks clamped to it.
-pub(crate) fn open_in_root(root: &impl AsFd, path: &str, flags: OFlags) -> std::io::Result<OwnedFd> {
-    let rel = path.trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let mut attempts = 0;
-    loop {
-        match rustix::fs::openat2(root, rel, flags | OFlags::CLOEXEC, Mode::empty(), resolve) {
-            Err(rustix::io::Errno::AGAIN) if attempts < 16 => attempts += 1,
-            result => return result.map_err(std::io::Error::from),
-        }
-    }
-}
-
-pub(crate) fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
-    Ok(rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
-}
+use crate::inroot::Root;
 
 /// Where `target` really is inside `rootfs` (symlinks followed in the root), as an absolute in-container
 /// path; `None` when it does not exist.
 pub(crate) fn resolve_target(rootfs: &Path, target: &str) -> std::io::Result<Option<String>> {
-    let root = open_dir(rootfs)?;
-    let fd = match open_in_root(&root, target, OFlags::PATH) {
-        Ok(fd) => fd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let Some(fd) = Root::open(rootfs)?.lookup(target, OFlags::PATH)? else { return Ok(None) };
     inside(&fd, &std::fs::canonicalize(rootfs)?).map(Some)
 }
 
@@ -53,7 +31,7 @@ const MAX_SYMLINK_HOPS: usize = 40;
 /// image link `/data -> /srv/data` whose target is missing makes `/srv/data` (Docker's
 /// FollowSymlinkInScope then MkdirAll), and `/data -> /host/dir` makes `/host/dir` inside the rootfs.
 fn create_dir_all_in_root(rootfs: &Path, dir: &str) -> std::io::Result<()> {
-    let root = open_dir(rootfs)?;
+    let root = Root::open(rootfs)?;
     let root_real = std::fs::canonicalize(rootfs)?;
     let mut pending = super::mounts::clean_path(dir);
     for _ in 0..MAX_SYMLINK_HOPS {
@@ -66,12 +44,12 @@ fn create_dir_all_in_root(rootfs: &Path, dir: &str) -> std::io::Result<()> {
 }
 
 /// Creates the missing components of `path`; at a dangling symlink returns the path to continue with.
-fn create_step(root: &OwnedFd, root_real: &Path, path: &str) -> std::io::Result<Option<String>> {
+fn create_step(root: &Root, root_real: &Path, path: &str) -> std::io::Result<Option<String>> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     let mut prefix = String::from("/");
     for (i, part) in parts.iter().enumerate() {
         let next = format!("{}/{part}", prefix.trim_end_matches('/'));
-        match open_in_root(root, &next, OFlags::PATH | OFlags::DIRECTORY) {
+        match root.open_dir(&next) {
             Ok(_) => {
                 prefix = next;
                 continue;
@@ -79,7 +57,7 @@ fn create_step(root: &OwnedFd, root_real: &Path, path: &str) -> std::io::Result<
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let parent = open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY)?;
+        let parent = root.open_dir(&prefix)?;
         match rustix::fs::statat(&parent, *part, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink => {
                 let link = rustix::fs::readlinkat(&parent, *part, Vec::new())?;
@@ -117,8 +95,7 @@ fn create_target(rootfs: &Path, target: &str, file: bool) -> std::io::Result<()>
     let dir = if file { parent.clone().unwrap_or_else(|| "/".into()) } else { target.to_string() };
     create_dir_all_in_root(rootfs, &dir)?;
     if file {
-        let root = open_dir(rootfs)?;
-        let parent_fd = open_in_root(&root, &dir, OFlags::PATH | OFlags::DIRECTORY)?;
+        let parent_fd = Root::open(rootfs)?.open_dir(&dir)?;
         let name = Path::new(target).file_name().ok_or_else(|| std::io::Error::other("no file name"))?;
         match rustix::fs::openat(
             &parent_fd,

@@ -1,11 +1,13 @@
-//! Path handling confined to a root directory fd.
+//! Paths inside a directory that something untrusted wrote: a layer being unpacked, an image's rootfs, a
+//! container's root during `cp`, a build's context and stages.
 //!
-//! Entry names are cleaned lexically (as Docker does), then every lookup goes through
-//! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, so `..` and absolute symlinks are clamped to the root
-//! and nothing planted by an earlier entry can lead outside it.
+//! Every lookup goes through `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, so `..` and absolute
+//! symlinks are clamped to the root and nothing planted in the tree can lead outside it; the final name of
+//! an entry is then handled relative to its parent's fd with `*at` calls that do not follow it. This is the
+//! one resolver of the engine: the unpacker, the runtime, volume setup and `cp` all open their root here.
 
 use std::ffi::{OsStr, OsString};
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -41,7 +43,16 @@ pub(crate) fn split(path: &Path) -> Option<(&Path, &OsStr)> {
     Some((path.parent()?, path.file_name()?))
 }
 
-/// The layer root, held open as a directory fd for the whole unpack.
+/// Whether making missing directories may change the times of the existing directory they are made in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ParentTimes {
+    /// Put them back: a layer's directories carry the times its archive gave them.
+    Keep,
+    /// Leave them as the kernel sets them, as `mkdir -p` would.
+    Touch,
+}
+
+/// A root directory held open as an fd; every path below is resolved inside it.
 pub(crate) struct Root {
     fd: OwnedFd,
 }
@@ -56,13 +67,16 @@ impl Root {
         self.fd.as_fd()
     }
 
-    /// Opens directory `dir` (cleaned, relative) inside the root as an `O_PATH` fd.
-    pub(crate) fn open_dir(&self, dir: &Path) -> io::Result<OwnedFd> {
+    /// Opens directory `dir` inside the root as an `O_PATH` fd.
+    pub(crate) fn open_dir(&self, dir: impl AsRef<Path>) -> io::Result<OwnedFd> {
         self.resolve(dir, OFlags::PATH | OFlags::DIRECTORY)
     }
 
     /// Opens `path` inside the root with `flags`; symlinks in it, the last one included, resolve in the root.
-    pub(crate) fn resolve(&self, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+    /// `path` may be written from the root (`/etc/passwd`) or relative to it (`etc/passwd`); empty is the root.
+    pub(crate) fn resolve(&self, path: impl AsRef<Path>, flags: OFlags) -> io::Result<OwnedFd> {
+        let path = path.as_ref();
+        let path = path.strip_prefix("/").unwrap_or(path);
         let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
         let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
         // EAGAIN means a concurrent rename raced the lookup; the kernel asks us to retry.
@@ -75,9 +89,34 @@ impl Root {
         }
     }
 
-    /// Like [`Root::open_dir`], creating missing directories (mode 0755) one component at a time. Each
-    /// directory made is pushed to `created`; the existing directory they were made in keeps its mtime.
-    pub(crate) fn open_dir_create(&self, dir: &Path, created: &mut Vec<PathBuf>) -> io::Result<OwnedFd> {
+    /// `path` inside the root when it exists (`None` when a component is missing).
+    pub(crate) fn lookup(&self, path: impl AsRef<Path>, flags: OFlags) -> io::Result<Option<OwnedFd>> {
+        match self.resolve(path, flags) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a small text file at `path` (at most 16 MiB); `None` when it does not exist.
+    pub(crate) fn read_to_string(&self, path: impl AsRef<Path>) -> io::Result<Option<String>> {
+        let Some(fd) = self.lookup(path, OFlags::RDONLY)? else { return Ok(None) };
+        let mut text = String::new();
+        std::fs::File::from(fd).take(16 * 1024 * 1024).read_to_string(&mut text)?;
+        Ok(Some(text))
+    }
+
+    /// `mkdir -p` inside the root: opens directory `dir` as an `O_PATH` fd, creating missing directories
+    /// (mode 0755) one component at a time, symlinks on the way followed inside the root. Each directory
+    /// made is pushed to `created`; `times` says whether the existing directory they were made in keeps its
+    /// times.
+    pub(crate) fn create_dir_all(
+        &self,
+        dir: impl AsRef<Path>,
+        times: ParentTimes,
+        created: &mut Vec<PathBuf>,
+    ) -> io::Result<OwnedFd> {
+        let dir = dir.as_ref();
         match self.open_dir(dir) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             result => return result,
@@ -85,11 +124,11 @@ impl Root {
         let mut prefix = PathBuf::new();
         let mut parent = self.open_dir(&prefix)?;
         let mut first_parent: Option<(OwnedFd, Stat)> = None;
-        for component in dir.components() {
+        for component in dir.components().filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir)) {
             prefix.push(component);
             parent = match self.open_dir(&prefix) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    if first_parent.is_none() {
+                    if first_parent.is_none() && times == ParentTimes::Keep {
                         first_parent = Some((parent.try_clone()?, rustix::fs::fstat(&parent)?));
                     }
                     match rustix::fs::mkdirat(&parent, component.as_os_str(), Mode::from_raw_mode(0o755)) {
@@ -169,4 +208,66 @@ fn remove_tree_at(dir: BorrowedFd<'_>, name: &OsStr, depth: usize) -> io::Result
         }
     }
     rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR).map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("secret"), "host").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink(host.path().join("secret"), dir.path().join("escape")).unwrap();
+        std::os::unix::fs::symlink("../../..", dir.path().join("etc/up")).unwrap();
+
+        let root = Root::open(dir.path()).unwrap();
+        assert!(root.read_to_string("/etc/passwd").unwrap().unwrap().starts_with("root:"));
+        assert!(root.read_to_string("etc/up/etc/passwd").unwrap().unwrap().starts_with("root:"));
+        assert_eq!(root.read_to_string("/escape").unwrap(), None);
+        assert_eq!(root.read_to_string("/missing").unwrap(), None);
+    }
+
+    #[test]
+    fn mkdir_follows_links_only_inside() {
+        let host = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        // An absolute link to a host directory: resolved in the rootfs, where it does not exist.
+        std::os::unix::fs::symlink(host.path(), dir.path().join("escape")).unwrap();
+        let _ = root.create_dir_all("/escape/a/b", ParentTimes::Touch, &mut Vec::new());
+        assert!(!host.path().join("a").exists(), "mkdir went through a symlink onto the host");
+
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::os::unix::fs::symlink("/data", dir.path().join("work")).unwrap();
+        let mut made = Vec::new();
+        root.create_dir_all("/work/a/b", ParentTimes::Touch, &mut made).unwrap();
+        assert!(dir.path().join("data/a/b").is_dir());
+        assert_eq!(made, [PathBuf::from("work/a"), PathBuf::from("work/a/b")]);
+        root.create_dir_all("/app/./x", ParentTimes::Touch, &mut Vec::new()).unwrap();
+        assert!(dir.path().join("app/x").is_dir());
+    }
+
+    #[test]
+    fn keeping_parent_times_leaves_the_existing_directory_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("old")).unwrap();
+        let old = Timespec { tv_sec: 1_000_000, tv_nsec: 0 };
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            dir.path().join("old"),
+            &Timestamps { last_access: old, last_modification: old },
+            AtFlags::empty(),
+        )
+        .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        root.create_dir_all("old/new/deeper", ParentTimes::Keep, &mut Vec::new()).unwrap();
+        let mtime = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().modified().unwrap();
+        assert_eq!(mtime("old"), std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000));
+        root.create_dir_all("old/other", ParentTimes::Touch, &mut Vec::new()).unwrap();
+        assert_ne!(mtime("old"), std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000));
+    }
 }
