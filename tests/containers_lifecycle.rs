@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rt::{Env, monitor_pid, pid_alive, require_root};
+use rt::{Env, monitor_pid, monitor_pids, pid_alive, require_root};
 
 /// Lines the container has logged so far.
 fn log_lines(env: &Env, name: &str) -> usize {
@@ -43,8 +43,10 @@ fn every_transition_from_created_to_removed() {
     assert_eq!(state["Status"], "running");
     assert_eq!(state["Running"], true);
     assert!(state["Pid"].as_i64().unwrap() > 0);
-    let (_, err) = env.fails(&["start", "counter"]);
-    assert!(err.contains("running"), "starting a running container must name its state: {err}");
+    // As docker: starting a running container is no error and changes nothing.
+    let pid = state["Pid"].clone();
+    assert_eq!(env.ok(&["start", "counter"]).trim(), "counter");
+    assert_eq!(env.state("counter")["Pid"], pid);
 
     env.wait_for("output", 10, || log_lines(&env, "counter") >= 3);
     env.ok(&["pause", "counter"]);
@@ -384,5 +386,75 @@ fn a_signal_never_reaches_a_process_other_than_the_recorded_init() {
     env.wait_for("the recorded init to stop", 10, || proc_state(pid) == 'T');
     env.ok(&["kill", "-s", "CONT", "brx-reused"]);
     env.ok(&["rm", "-f", "brx-reused"]);
+    env.assert_no_leftovers(&id);
+}
+
+/// Runs `berth ARGS` once per entry of `ops`, all at the same moment; returns each one's output.
+fn all_at_once(env: &Env, ops: &[&[&str]]) -> Vec<(Vec<String>, std::process::Output)> {
+    let children: Vec<_> = ops
+        .iter()
+        .map(|args| {
+            let mut cmd = env.command(args);
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            (args.iter().map(|a| a.to_string()).collect(), cmd.spawn().expect("spawn berth"))
+        })
+        .collect();
+    children.into_iter().map(|(args, child)| (args, child.wait_with_output().expect("wait berth"))).collect()
+}
+
+fn assert_all_succeeded(results: &[(Vec<String>, std::process::Output)]) {
+    for (args, out) in results {
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed while other berths worked on the same container: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn lifecycle_operations_from_many_berth_processes_take_turns() {
+    if !require_root("lifecycle_operations_from_many_berth_processes_take_turns") {
+        return;
+    }
+    let env = Env::new();
+    let script = "trap 'exit 0' TERM; while true; do sleep 0.1; done";
+    let id = env.ok(&["create", "--name", "turns", "busybox", "sh", "-c", script]).trim().to_string();
+
+    // Six starts at once: one launches the monitor, the others find it running, all succeed.
+    let start: &[&str] = &["start", "turns"];
+    assert_all_succeeded(&all_at_once(&env, &[start; 6]));
+    assert_eq!(env.status("turns"), "running");
+    assert_eq!(monitor_pids(&id).len(), 1, "concurrent starts launched more than one monitor");
+
+    // Restarts, stops and starts racing each other: each is one whole step, so every one succeeds and the
+    // container ends in one consistent state, with exactly the monitors that state implies.
+    let restart: &[&str] = &["restart", "-t", "1", "turns"];
+    let stop: &[&str] = &["stop", "-t", "1", "turns"];
+    for round in 0..3 {
+        assert_all_succeeded(&all_at_once(&env, &[restart, stop, restart, start, restart, stop]));
+        let status = env.status("turns");
+        let monitors = monitor_pids(&id);
+        match status.as_str() {
+            "running" => {
+                assert_eq!(monitors.len(), 1, "round {round}: running with monitors {monitors:?}");
+                let pid = env.state("turns")["Pid"].as_i64().unwrap() as i32;
+                assert!(pid_alive(pid), "round {round}: the recorded init {pid} is gone");
+            }
+            "exited" => assert!(monitors.is_empty(), "round {round}: exited but monitors {monitors:?} live"),
+            other => panic!("round {round}: left {other}"),
+        }
+    }
+
+    // Three forced removals at once: one removes it, the others find it gone (as docker says it).
+    let rm: &[&str] = &["rm", "-f", "turns"];
+    let results = all_at_once(&env, &[rm; 3]);
+    assert!(results.iter().any(|(_, out)| out.status.success()), "no rm -f succeeded");
+    for (_, out) in results.iter().filter(|(_, out)| !out.status.success()) {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("No such container"), "a losing rm -f must say the container is gone: {err}");
+    }
+    assert!(env.ids().is_empty());
+    assert!(monitor_pids(&id).is_empty());
     env.assert_no_leftovers(&id);
 }

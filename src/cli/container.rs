@@ -400,9 +400,10 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
         ContainerCommand::Run(args) => Ok(run_container(engine, *args).await.unwrap_or_else(|e| berth_failure(&e))),
         ContainerCommand::Start(args) if args.attach || args.interactive => start_attached(engine, args).await,
         ContainerCommand::Start(args) => {
-            each(&args.containers, async |c| {
-                engine.start_container(c).await?;
-                Ok(())
+            // As docker: starting a running container changes nothing and is no error.
+            each(&args.containers, async |c| match engine.start_container(c).await {
+                Ok(_) | Err(Error::Container(ContainerError::AlreadyRunning { .. })) => Ok(()),
+                Err(e) => Err(e),
             })
             .await
         }

@@ -170,15 +170,24 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
 
 /// The pid of a container's monitor process, found by its command line.
 pub fn monitor_pid(id: &str) -> Option<i32> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+    monitor_pids(id).first().copied()
+}
+
+/// Every live monitor process of container `id` (there must never be more than one).
+pub fn monitor_pids(id: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
         let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if args.get(1).map(String::as_str) == Some("__monitor") && args.get(3).map(String::as_str) == Some(id) {
-            return Some(pid);
+        if args.get(1).map(String::as_str) == Some("__monitor")
+            && args.get(3).map(String::as_str) == Some(id)
+            && pid_alive(pid)
+        {
+            pids.push(pid);
         }
     }
-    None
+    pids
 }
 
 pub fn pid_alive(pid: i32) -> bool {

@@ -18,6 +18,14 @@ use crate::runtime::{RestartPolicy, RunOptions, SeccompChoice, SeccompProfile, p
 use crate::volume::MountSpec;
 use crate::{Engine, Error};
 
+/// How a wait for a container to stop ended.
+enum Waited {
+    Inactive(Box<ContainerRecord>),
+    /// Its `--rm` monitor (or another berth) removed it meanwhile.
+    Removed,
+    TimedOut,
+}
+
 /// How often waiting operations look at the store again.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -161,6 +169,43 @@ impl Engine {
     }
 
     /// A container by name, id or unique id prefix, with its state checked against reality.
+    /// Takes the container's operation lock (a flock on its directory), then reads its record as it is now.
+    /// start, stop, kill, restart and rm hold it for their whole run, so the same operations from other
+    /// berth processes (a CLI, the TUI, an API server) take turns: two starts never launch two monitors, a
+    /// stop's SIGKILL never reaches the instance another process started meanwhile, and restart's stop and
+    /// start are one step. The monitor never takes it (a stop holding it waits for the monitor to record
+    /// the exit).
+    async fn lock_container(
+        &self,
+        name_or_id: &str,
+    ) -> Result<(crate::store::lock::LockGuard, ContainerRecord), Error> {
+        let rec = self.container(name_or_id)?;
+        let dir = rec.dir(self.store().root());
+        let gone = || ContainerError::NotFound { name: name_or_id.to_string() };
+        let locked = tokio::task::spawn_blocking({
+            let dir = dir.clone();
+            move || crate::store::lock::exclusive_dir(&dir)
+        })
+        .await
+        .map_err(|e| ContainerError::Io {
+            id: rec.id.clone(),
+            action: "lock",
+            path: dir.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        let guard = match locked {
+            Ok(guard) => guard,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone().into()),
+            Err(source) => return Err(ContainerError::Io { id: rec.id, action: "lock", path: dir, source }.into()),
+        };
+        // It may have changed, or gone, while this process waited for the lock.
+        match self.container(&rec.id) {
+            Ok(now) => Ok((guard, now)),
+            Err(Error::Container(ContainerError::NotFound { .. })) => Err(gone().into()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn container(&self, name_or_id: &str) -> Result<ContainerRecord, Error> {
         let rec = self.records().find(name_or_id)?;
         reconcile::reconcile(self.store(), self.networks(), rec)?
@@ -215,8 +260,17 @@ impl Engine {
     }
 
     /// `berth start`: launches the container's monitor and returns once the command runs (or failed to).
+    /// A running container is refused with [`ContainerError::AlreadyRunning`], which `berth start` (like
+    /// `docker start`) takes as success.
     pub async fn start_container(&self, name_or_id: &str) -> Result<StartOutcome, Error> {
-        let rec = self.container(name_or_id)?;
+        let (_lock, rec) = self.lock_container(name_or_id).await?;
+        self.start_locked(name_or_id, rec).await
+    }
+
+    async fn start_locked(&self, name_or_id: &str, rec: ContainerRecord) -> Result<StartOutcome, Error> {
+        if rec.status == Status::Running {
+            return Err(ContainerError::AlreadyRunning { name: name_or_id.to_string() }.into());
+        }
         if !rec.status.can_start() {
             return Err(ContainerError::InvalidState {
                 name: name_or_id.to_string(),
@@ -280,7 +334,16 @@ impl Engine {
     /// `berth stop`: the stop signal, then SIGKILL after the timeout (seconds; negative: wait however long it
     /// takes, as Docker does). Stopping a stopped container is fine.
     pub async fn stop_container(&self, name_or_id: &str, timeout: Option<i64>) -> Result<ContainerRecord, Error> {
-        let rec = self.container(name_or_id)?;
+        let (_lock, rec) = self.lock_container(name_or_id).await?;
+        self.stop_locked(name_or_id, rec, timeout).await
+    }
+
+    async fn stop_locked(
+        &self,
+        name_or_id: &str,
+        rec: ContainerRecord,
+        timeout: Option<i64>,
+    ) -> Result<ContainerRecord, Error> {
         if !rec.status.can_stop() {
             return Ok(rec);
         }
@@ -295,14 +358,33 @@ impl Engine {
             self.thaw(&rec)?;
         }
         recorded?;
-        if let Some(done) = self.wait_inactive(&rec.id, timeout).await? {
-            return Ok(done);
+        match self.wait_inactive(&rec.id, timeout).await? {
+            Waited::Inactive(done) => return Ok(*done),
+            Waited::Removed => return Ok(rec),
+            Waited::TimedOut => {}
         }
-        let rec = self.container(&rec.id)?;
-        send_signal(&rec, libc::SIGKILL)?;
-        self.wait_inactive(&rec.id, Duration::from_secs(30))
-            .await?
-            .ok_or_else(|| ContainerError::Timeout { name: name_or_id.to_string(), what: "stop" }.into())
+        // The same instance: the lock keeps other berths from starting it, stop_requested its restart policy.
+        let now = match self.container(&rec.id) {
+            Ok(now) => now,
+            Err(Error::Container(ContainerError::NotFound { .. })) => return Ok(rec),
+            Err(e) => return Err(e),
+        };
+        send_signal(&now, libc::SIGKILL)?;
+        self.finish_waiting(name_or_id, rec, "stop").await
+    }
+
+    /// Waits (up to 30 s) for a container sent SIGKILL to be inactive; a removed one is done as `last`.
+    async fn finish_waiting(
+        &self,
+        name_or_id: &str,
+        last: ContainerRecord,
+        what: &'static str,
+    ) -> Result<ContainerRecord, Error> {
+        match self.wait_inactive(&last.id, Duration::from_secs(30)).await? {
+            Waited::Inactive(done) => Ok(*done),
+            Waited::Removed => Ok(last),
+            Waited::TimedOut => Err(ContainerError::Timeout { name: name_or_id.to_string(), what }.into()),
+        }
     }
 
     fn stop_signal(&self, rec: &ContainerRecord) -> Result<i32, Error> {
@@ -326,21 +408,18 @@ impl Engine {
         Ok(())
     }
 
-    /// Polls until the container is no longer active; `None` on timeout (a timeout past the clock's range
-    /// never comes). A removed container counts as done.
-    async fn wait_inactive(&self, id: &str, timeout: Duration) -> Result<Option<ContainerRecord>, Error> {
+    /// Polls until the container is no longer active (a timeout past the clock's range never comes).
+    async fn wait_inactive(&self, id: &str, timeout: Duration) -> Result<Waited, Error> {
         let deadline = Instant::now().checked_add(timeout);
         loop {
             match self.container(id) {
-                Ok(rec) if !rec.status.is_active() => return Ok(Some(rec)),
+                Ok(rec) if !rec.status.is_active() => return Ok(Waited::Inactive(Box::new(rec))),
                 Ok(_) => {}
-                Err(Error::Container(ContainerError::NotFound { .. })) => {
-                    return Err(ContainerError::NotFound { name: id.to_string() }.into());
-                }
+                Err(Error::Container(ContainerError::NotFound { .. })) => return Ok(Waited::Removed),
                 Err(e) => return Err(e),
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
+                return Ok(Waited::TimedOut);
             }
             tokio::time::sleep(POLL).await;
         }
@@ -350,7 +429,7 @@ impl Engine {
     /// With SIGKILL it returns once the container is no longer running, as `docker kill` does, so
     /// `kill X && rm X` works; other signals are only sent.
     pub async fn kill_container(&self, name_or_id: &str, signal: Option<&str>) -> Result<ContainerRecord, Error> {
-        let rec = self.container(name_or_id)?;
+        let (_lock, rec) = self.lock_container(name_or_id).await?;
         if !matches!(rec.status, Status::Running | Status::Paused) {
             return Err(ContainerError::InvalidState {
                 name: name_or_id.to_string(),
@@ -377,9 +456,7 @@ impl Engine {
         if signal != libc::SIGKILL {
             return Ok(rec);
         }
-        self.wait_inactive(&rec.id, Duration::from_secs(30))
-            .await?
-            .ok_or_else(|| ContainerError::Timeout { name: name_or_id.to_string(), what: "kill" }.into())
+        self.finish_waiting(name_or_id, rec, "kill").await
     }
 
     /// `berth pause`: freezes every process of the container with the cgroup freezer.
@@ -413,15 +490,17 @@ impl Engine {
         Ok(rec)
     }
 
-    /// `berth restart`: stop (if running), then start.
+    /// `berth restart`: stop (if running), then start, as one step under the container's lock.
     pub async fn restart_container(&self, name_or_id: &str, timeout: Option<i64>) -> Result<StartOutcome, Error> {
-        let rec = self.stop_container(name_or_id, timeout).await?;
-        self.start_container(&rec.id).await
+        let (_lock, rec) = self.lock_container(name_or_id).await?;
+        let stopped = self.stop_locked(name_or_id, rec, timeout).await?;
+        let now = self.container(&stopped.id)?;
+        self.start_locked(name_or_id, now).await
     }
 
     /// `berth rm`: removes a stopped container; `force` kills a running one first.
     pub async fn remove_container(&self, name_or_id: &str, force: bool) -> Result<ContainerRecord, Error> {
-        let mut rec = self.container(name_or_id)?;
+        let (_lock, mut rec) = self.lock_container(name_or_id).await?;
         if rec.status.is_active() {
             if !force {
                 return Err(ContainerError::RemoveRunning { name: name_or_id.to_string() }.into());
@@ -432,12 +511,13 @@ impl Engine {
                 self.thaw(&rec)?;
             }
             recorded?;
-            match self.wait_inactive(&rec.id, Duration::from_secs(30)).await {
-                Ok(Some(done)) => rec = done,
-                Ok(None) => return Err(ContainerError::Timeout { name: name_or_id.to_string(), what: "die" }.into()),
+            match self.wait_inactive(&rec.id, Duration::from_secs(30)).await? {
+                Waited::Inactive(done) => rec = *done,
                 // An --rm container's monitor removed it meanwhile: done.
-                Err(Error::Container(ContainerError::NotFound { .. })) => return Ok(rec),
-                Err(e) => return Err(e),
+                Waited::Removed => return Ok(rec),
+                Waited::TimedOut => {
+                    return Err(ContainerError::Timeout { name: name_or_id.to_string(), what: "die" }.into());
+                }
             }
         }
         if !self.records().transition(&rec.id, rec.status, Status::Removing)? {

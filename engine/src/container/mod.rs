@@ -55,6 +55,8 @@ pub enum ContainerError {
     #[error("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName { name: String },
     /// `name` is the container as the user named it (name, id or id prefix), as in every message below.
+    #[error("container {name} is already running")]
+    AlreadyRunning { name: String },
     #[error("container {name} is {status}: cannot {action}")]
     InvalidState { name: String, status: Status, action: &'static str },
     #[error(

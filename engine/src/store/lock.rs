@@ -45,6 +45,14 @@ pub fn try_exclusive(path: &Path) -> Result<Option<LockGuard>, StoreError> {
     }
 }
 
+/// Blocks until the exclusive lock on directory `dir` itself is held. Nothing is created, so a lock on a
+/// directory that another process is removing cannot leave a file behind that stops the removal.
+pub fn exclusive_dir(dir: &Path) -> std::io::Result<LockGuard> {
+    let file = File::open(dir)?;
+    file.lock()?;
+    Ok(LockGuard { file })
+}
+
 /// Blocks until a shared lock on `path` is held.
 pub fn shared(path: &Path) -> Result<LockGuard, StoreError> {
     let file = open(path)?;
