@@ -10,6 +10,7 @@ mod error;
 pub mod events;
 mod footprint;
 pub mod helpers;
+mod host;
 pub mod images;
 mod inroot;
 pub(crate) mod layer;
@@ -67,6 +68,8 @@ pub struct Engine {
     config: Config,
     events: EventBus,
     networks: network::Networks,
+    /// Process control, freezer and teardown; a fake in the lifecycle unit tests.
+    host: Arc<dyn host::Host>,
 }
 
 impl Engine {
@@ -74,7 +77,24 @@ impl Engine {
         let store = Arc::new(Store::open(&opts.root)?);
         let config = opts.config;
         let networks = network::Networks::new(store.clone(), network::NetworkConfig::from_config(&config))?;
-        Ok(Engine { store, registry: std::sync::OnceLock::new(), config, events: EventBus::default(), networks })
+        Ok(Engine {
+            store,
+            registry: std::sync::OnceLock::new(),
+            config,
+            events: EventBus::default(),
+            networks,
+            host: Arc::new(host::Linux),
+        })
+    }
+
+    /// The engine with `host` in place of the machine, for tests of lifecycle decisions without root.
+    #[cfg(test)]
+    pub(crate) fn with_host(opts: EngineOptions, host: Arc<dyn host::Host>) -> Result<Engine, Error> {
+        Ok(Engine { host, ..Engine::open(opts)? })
+    }
+
+    pub(crate) fn host(&self) -> &dyn host::Host {
+        self.host.as_ref()
     }
 
     fn registry(&self) -> Result<Registry, Error> {

@@ -11,8 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::records::container_dir;
-use super::{Cgroup, ContainerError, ContainerRecord, Records, Status, names, reconcile};
-use crate::monitor::procfs::{self, is_same_process};
+use super::{ContainerError, ContainerRecord, Records, Status, names, reconcile};
+use crate::host::Host;
+use crate::monitor::procfs;
 use crate::monitor::{MONITOR_SUBCOMMAND, READY_FD, ReadyMessage};
 use crate::runtime::{RestartPolicy, RunOptions, SeccompChoice, SeccompProfile, parse_capability};
 use crate::volume::MountSpec;
@@ -144,18 +145,18 @@ pub(crate) fn validate_options(options: &RunOptions) -> Result<(), Error> {
 /// recorded start time matches): a pid the kernel gave to another process after the container exited never
 /// gets the signal. A container recorded before start times were (`pid_start` 0) is signalled only while its
 /// monitor lives, since the monitor records the exit the moment the init is gone.
-fn send_signal(rec: &ContainerRecord, signal: i32) -> Result<(), ContainerError> {
+fn send_signal(host: &dyn Host, rec: &ContainerRecord, signal: i32) -> Result<(), ContainerError> {
     if rec.pid <= 0 {
         return Ok(());
     }
     let start = match rec.pid_start {
-        0 if is_same_process(rec.monitor_pid, rec.monitor_start) => procfs::start_time(rec.pid),
+        0 if host.is_same_process(rec.monitor_pid, rec.monitor_start) => host.start_time(rec.pid),
         0 => None,
         start => Some(start),
     };
     let Some(start) = start else { return Ok(()) };
     let sig = procfs::to_signal(signal).ok_or_else(|| ContainerError::InvalidSignal { signal: signal.to_string() })?;
-    procfs::signal_process(rec.pid, start, sig).map(drop).map_err(|source| ContainerError::Io {
+    host.signal(rec.pid, start, sig).map(drop).map_err(|source| ContainerError::Io {
         id: rec.id.clone(),
         action: "signal",
         path: PathBuf::from(format!("/proc/{}", rec.pid)),
@@ -208,7 +209,7 @@ impl Engine {
 
     pub fn container(&self, name_or_id: &str) -> Result<ContainerRecord, Error> {
         let rec = self.records().find(name_or_id)?;
-        reconcile::reconcile(self.store(), self.networks(), rec)?
+        reconcile::reconcile(self.store(), self.networks(), self.host(), rec)?
             .ok_or_else(|| ContainerError::NotFound { name: name_or_id.to_string() }.into())
     }
 
@@ -353,7 +354,7 @@ impl Engine {
         // The intent goes first so the restart policy sees it, but the signal goes whether or not it could be
         // recorded (on a full disk too): a failed record is reported after acting. So in kill and rm -f.
         let recorded = self.records().set_stop_requested(&rec.id, true);
-        send_signal(&rec, signal)?;
+        send_signal(self.host(), &rec, signal)?;
         if rec.status == Status::Paused {
             self.thaw(&rec)?;
         }
@@ -369,7 +370,7 @@ impl Engine {
             Err(Error::Container(ContainerError::NotFound { .. })) => return Ok(rec),
             Err(e) => return Err(e),
         };
-        send_signal(&now, libc::SIGKILL)?;
+        send_signal(self.host(), &now, libc::SIGKILL)?;
         self.finish_waiting(name_or_id, rec, "stop").await
     }
 
@@ -403,7 +404,7 @@ impl Engine {
     }
 
     fn thaw(&self, rec: &ContainerRecord) -> Result<(), Error> {
-        Cgroup::for_container(&rec.id).freeze(false)?;
+        self.host().freeze(&rec.id, false)?;
         self.records().transition(&rec.id, Status::Paused, Status::Running)?;
         Ok(())
     }
@@ -448,7 +449,7 @@ impl Engine {
             }
             _ => Ok(()),
         };
-        send_signal(&rec, signal)?;
+        send_signal(self.host(), &rec, signal)?;
         if rec.status == Status::Paused && signal == libc::SIGKILL {
             self.thaw(&rec)?;
         }
@@ -470,7 +471,7 @@ impl Engine {
             }
             .into());
         }
-        Cgroup::for_container(&rec.id).freeze(true)?;
+        self.host().freeze(&rec.id, true)?;
         self.records().transition(&rec.id, Status::Running, Status::Paused)?;
         Ok(rec)
     }
@@ -506,7 +507,7 @@ impl Engine {
                 return Err(ContainerError::RemoveRunning { name: name_or_id.to_string() }.into());
             }
             let recorded = self.records().set_stop_requested(&rec.id, true);
-            send_signal(&rec, libc::SIGKILL)?;
+            send_signal(self.host(), &rec, libc::SIGKILL)?;
             if rec.status == Status::Paused {
                 self.thaw(&rec)?;
             }
@@ -528,7 +529,7 @@ impl Engine {
             }
             .into());
         }
-        crate::monitor::cleanup::remove_container(self.store(), self.networks(), &rec)?;
+        crate::monitor::cleanup::remove_container(self.store(), self.networks(), self.host(), &rec)?;
         Ok(rec)
     }
 
@@ -558,7 +559,7 @@ impl Engine {
     pub async fn prune_containers(&self) -> Result<Vec<String>, Error> {
         let mut removed = Vec::new();
         for rec in self.records().all()? {
-            let Some(rec) = reconcile::reconcile(self.store(), self.networks(), rec)? else {
+            let Some(rec) = reconcile::reconcile(self.store(), self.networks(), self.host(), rec)? else {
                 continue;
             };
             if matches!(rec.status, Status::Created | Status::Exited | Status::Dead) {

@@ -99,7 +99,7 @@ impl Engine {
     pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<ContainerRecord>, Error> {
         let mut all = Vec::new();
         for rec in Records::new(self.store()).all()? {
-            all.extend(reconcile::reconcile(self.store(), self.networks(), rec)?);
+            all.extend(reconcile::reconcile(self.store(), self.networks(), self.host(), rec)?);
         }
         let ancestor_ids: Vec<Option<String>> = opts
             .filters

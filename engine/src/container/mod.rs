@@ -5,6 +5,8 @@
 //! Any process can then stop, kill, pause or inspect it through the store, the cgroup and the pid.
 
 mod cgroup;
+#[cfg(test)]
+mod decisions_tests;
 mod exec;
 mod exec_helper;
 mod inspect;

@@ -98,7 +98,7 @@ impl Engine {
         let net = self.networks().get(name_or_id)?;
         let mut users = Vec::new();
         for rec in Records::new(self.store()).all()? {
-            let Some(rec) = reconcile::reconcile(self.store(), self.networks(), rec)? else {
+            let Some(rec) = reconcile::reconcile(self.store(), self.networks(), self.host(), rec)? else {
                 continue;
             };
             if self.names_network(&rec, &net) {

@@ -3,8 +3,7 @@
 
 use super::{ContainerRecord, Exit, Records, Status};
 use crate::Error;
-use crate::monitor::cleanup::teardown;
-use crate::monitor::procfs::is_same_process;
+use crate::host::Host;
 use crate::network::Networks;
 use crate::store::Store;
 
@@ -16,9 +15,10 @@ const LOST_EXIT_CODE: i32 = 255;
 pub(crate) fn reconcile(
     store: &Store,
     networks: &Networks,
+    host: &dyn Host,
     rec: ContainerRecord,
 ) -> Result<Option<ContainerRecord>, Error> {
-    if !rec.status.is_active() || is_same_process(rec.monitor_pid, rec.monitor_start) {
+    if !rec.status.is_active() || host.is_same_process(rec.monitor_pid, rec.monitor_start) {
         return Ok(Some(rec));
     }
     // The record may predate the monitor's last words: a monitor records the exit, then ends. Read again
@@ -27,10 +27,10 @@ pub(crate) fn reconcile(
     let Some(rec) = records.lookup(&rec.id)? else {
         return Ok(None);
     };
-    if !rec.status.is_active() || is_same_process(rec.monitor_pid, rec.monitor_start) {
+    if !rec.status.is_active() || host.is_same_process(rec.monitor_pid, rec.monitor_start) {
         return Ok(Some(rec));
     }
-    let problems = teardown(networks, &rec, &rec.dir(store.root()));
+    let problems = host.teardown(networks, &rec, &rec.dir(store.root()));
     let status = if problems.is_empty() { Status::Exited } else { Status::Dead };
     let now = chrono::Utc::now().to_rfc3339();
     records.set_exit(&rec.id, Exit { code: LOST_EXIT_CODE, oom_killed: false }, status, &now)?;

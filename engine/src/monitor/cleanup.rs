@@ -77,9 +77,14 @@ fn remove_cgroup_when_empty(cgroup: &Cgroup) -> Result<(), crate::container::Con
 /// `--rm` and `berth rm`: the run's leftovers, the container's directory and its row. When a leftover (an
 /// address, a port rule, a mount) cannot be removed the row stays, marked dead with the reason, so nothing
 /// outlives the record that lets a later `rm` find it.
-pub(crate) fn remove_container(store: &Store, networks: &Networks, rec: &ContainerRecord) -> Result<(), crate::Error> {
+pub(crate) fn remove_container(
+    store: &Store,
+    networks: &Networks,
+    host: &dyn crate::host::Host,
+    rec: &ContainerRecord,
+) -> Result<(), crate::Error> {
     let dir = rec.dir(store.root());
-    let problems = teardown(networks, rec, &dir);
+    let problems = host.teardown(networks, rec, &dir);
     if !problems.is_empty() {
         let problems = problems.join("; ");
         let records = Records::new(store);

@@ -148,7 +148,7 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
         if !restart {
             records.set_exit(id, exit, Status::Exited, &now)?;
             if rec.options.auto_remove {
-                cleanup::remove_container(&store, &networks, &rec)?;
+                cleanup::remove_container(&store, &networks, &crate::host::Linux, &rec)?;
                 crate::volume::remove_anonymous(&store, &rec.options.mounts).map_err(crate::Error::from)?;
             }
             // Last, so a foreground `run --rm` returns only once the container is gone.
