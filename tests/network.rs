@@ -444,7 +444,7 @@ fn a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules() {
     w.kill_netns(g);
     assert!(w.rules().contains(&format!("dport {port}")));
     let engine = w.engine();
-    let networks = engine.networks();
+    let networks = engine.network_internals();
     networks.detach("ghost", None).unwrap();
     assert!(!w.rules().contains(&format!("dport {port}")), "{}", w.rules());
     assert!(networks.settings("ghost").unwrap().networks.is_empty());

@@ -119,7 +119,14 @@ impl Engine {
     }
 
     /// Container networks: records, bridges, addresses, firewall rules.
-    pub fn networks(&self) -> &network::Networks {
+    pub(crate) fn networks(&self) -> &network::Networks {
+        &self.networks
+    }
+
+    /// The network layer itself, for tests that wire namespaces they made (the hidden `network
+    /// attach/detach` commands, tests/network.rs); callers otherwise use the `Engine` network methods.
+    #[cfg(feature = "testing")]
+    pub fn network_internals(&self) -> &network::Networks {
         &self.networks
     }
 

@@ -2,14 +2,11 @@
 //! (`berth __dns ROOT NETWORK`, dispatched before tokio starts).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::bail;
 use berth_engine::Engine;
 use berth_engine::network::NetworkCreate;
 use clap::{Args, Subcommand};
-
 use serde_json::json;
 
 use super::format::{Format, InspectFormat};
@@ -137,7 +134,7 @@ pub struct PruneArgs {
 pub struct AttachArgs {
     /// The container's network namespace (/proc/PID/ns/net)
     #[arg(long)]
-    netns: PathBuf,
+    netns: std::path::PathBuf,
     #[arg(long)]
     container_id: String,
     #[arg(long)]
@@ -163,7 +160,6 @@ pub struct DetachArgs {
 
 pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
     let NetworkCommand::Network(cmd) = cmd;
-    let networks = engine.networks();
     match cmd {
         NetworkSubcommand::Create(args) => {
             if args.driver != "bridge" {
@@ -185,7 +181,7 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
         }
         NetworkSubcommand::Ls(args) => {
             let format = Format::parse(args.format.as_deref(), "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")?;
-            let list = networks.list()?;
+            let list = engine.list_networks()?;
             let id = |full: &str| if args.no_trunc { full.to_string() } else { full.chars().take(12).collect() };
             if args.quiet {
                 list.iter().for_each(|n| println!("{}", id(&n.id)));
@@ -215,7 +211,7 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
             let mut found = Vec::new();
             let mut missing = Vec::new();
             for name in &args.networks {
-                match networks.inspect(name) {
+                match engine.inspect_network(name) {
                     Ok(doc) => found.push(doc),
                     Err(e) => missing.push(e.to_string()),
                 }
@@ -249,11 +245,13 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
             }
         }
         #[cfg(berth_testing)]
-        NetworkSubcommand::Attach(args) => attach(networks, args)?,
+        NetworkSubcommand::Attach(args) => attach(engine.network_internals(), args)?,
         NetworkSubcommand::Connect(args) => engine.connect_container(&args.network, &args.container, &args.aliases)?,
         NetworkSubcommand::Disconnect(args) => engine.disconnect_container(&args.network, &args.container)?,
         #[cfg(berth_testing)]
-        NetworkSubcommand::Detach(args) => networks.detach(&args.container_id, args.network.as_deref())?,
+        NetworkSubcommand::Detach(args) => {
+            engine.network_internals().detach(&args.container_id, args.network.as_deref())?
+        }
     }
     Ok(())
 }
@@ -285,6 +283,10 @@ fn attach(networks: &berth_engine::network::Networks, args: AttachArgs) -> anyho
         networks.spawn_resolver(&exe, &networks.get(&req.network)?)?;
     }
     // A reader that went away (`| head`) ends the command quietly in main, as for other commands.
-    writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&settings)?)?;
+    // Not println!: a reader that went away must end the command quietly, not panic it.
+    std::io::Write::write_all(
+        &mut std::io::stdout(),
+        format!("{}\n", serde_json::to_string_pretty(&settings)?).as_bytes(),
+    )?;
     Ok(())
 }

@@ -134,6 +134,16 @@ impl Engine {
         Ok(self.networks().create(request)?)
     }
 
+    /// `network ls`: every network of this root.
+    pub fn list_networks(&self) -> Result<Vec<NetworkRecord>, Error> {
+        Ok(self.networks().list()?)
+    }
+
+    /// `network inspect`: one network as docker shows it.
+    pub fn inspect_network(&self, name_or_id: &str) -> Result<serde_json::Value, Error> {
+        Ok(self.networks().inspect(name_or_id)?)
+    }
+
     /// Every network with the endpoints attached to it now, as lists show them.
     pub fn networks_with_endpoints(&self) -> Result<Vec<(NetworkRecord, Vec<Endpoint>)>, Error> {
         let networks = self.networks();
