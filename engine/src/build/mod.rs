@@ -4,4 +4,5 @@
 //! `ignore` reads `.dockerignore`.
 
 pub mod dockerfile;
+pub mod instructions;
 pub mod words;

@@ -27,11 +27,13 @@ pub struct Lexer {
     pub raw_escapes: bool,
     /// Leave unset variables as written instead of replacing them with nothing.
     pub skip_unset: bool,
+    /// Treat quotes as ordinary characters (heredoc bodies are expanded this way).
+    pub skip_quotes: bool,
 }
 
 impl Lexer {
     pub fn new(escape: char) -> Lexer {
-        Lexer { escape, raw_quotes: false, raw_escapes: false, skip_unset: false }
+        Lexer { escape, raw_quotes: false, raw_escapes: false, skip_unset: false, skip_quotes: false }
     }
 
     /// BuildKit's `ProcessWord`: one word, spaces kept.
@@ -132,8 +134,8 @@ impl Scan<'_> {
             let special = match c {
                 '$' => Some(self.dollar()?),
                 '<' => Some(self.possible_heredoc()),
-                '\'' => Some(self.single_quote()?),
-                '"' => Some(self.double_quote()?),
+                '\'' if !self.lex.skip_quotes => Some(self.single_quote()?),
+                '"' if !self.lex.skip_quotes => Some(self.double_quote()?),
                 _ => None,
             };
             if let Some(text) = special {
