@@ -5,4 +5,5 @@
 
 pub mod dockerfile;
 pub mod instructions;
+pub mod stages;
 pub mod words;

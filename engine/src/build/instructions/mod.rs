@@ -11,7 +11,7 @@ use thiserror::Error;
 
 pub use chmod::Chmod;
 pub use flags::go_duration;
-pub use mount::{Mount, MountKind, Sharing, parse_mount};
+pub use mount::{Mount, MountKind, Sharing, mount_field, parse_mount, parse_mount_with};
 
 use crate::build::dockerfile::{Dockerfile, Heredoc, Node, chomp, heredoc_word};
 use flags::{Flags, Kind};

@@ -119,9 +119,22 @@ fn ram_in_bytes(value: &str) -> Option<u64> {
     Some((number * scale as f64) as u64)
 }
 
-/// Parses one `--mount` value (already expanded). `ssh` mounts are refused: berth has no SSH agent
-/// forwarding.
+/// Parses one `--mount` value as written. `ssh` mounts are refused: berth has no SSH agent forwarding.
 pub fn parse_mount(spec: &str) -> Result<Mount, String> {
+    parse_mount_with(spec, &|v| Ok(v.to_string()))
+}
+
+/// The value of a `key=value` field of a mount as written, for finding stage references before expansion.
+pub fn mount_field(spec: &str, keys: &[&str]) -> Option<String> {
+    csv_fields(spec).ok()?.into_iter().find_map(|f| {
+        let (k, v) = f.split_once('=')?;
+        keys.iter().any(|key| k.eq_ignore_ascii_case(key)).then(|| v.to_string())
+    })
+}
+
+/// Parses one `--mount` value, each option's value passed through `expand` first (BuildKit expands the
+/// values one by one, never the keys).
+pub fn parse_mount_with(spec: &str, expand: &dyn Fn(&str) -> Result<String, String>) -> Result<Mount, String> {
     let mut m = Mount {
         kind: MountKind::Bind,
         from: None,
@@ -141,7 +154,7 @@ pub fn parse_mount(spec: &str) -> Result<Mount, String> {
     let mut sharing_set = false;
     for field in csv_fields(spec)? {
         let (key, value) = match field.split_once('=') {
-            Some((k, v)) => (k.to_ascii_lowercase(), Some(v.to_string())),
+            Some((k, v)) => (k.to_ascii_lowercase(), Some(expand(v)?)),
             None => (field.to_ascii_lowercase(), None),
         };
         let Some(value) = value else {

@@ -1,0 +1,232 @@
+use super::*;
+use crate::build::dockerfile::parse;
+
+fn opts(target: Option<&str>, args: &[(&str, &str)]) -> PlanOptions {
+    PlanOptions {
+        build_args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        target: target.map(str::to_string),
+        platform: "linux/amd64".into(),
+    }
+}
+
+fn plan_of(text: &str, target: Option<&str>, args: &[(&str, &str)]) -> Result<Plan, StageError> {
+    plan(&parse(text).unwrap(), &opts(target, args))
+}
+
+/// Expands every step of the plan's target over an empty base environment.
+fn expand_target(plan: &Plan) -> Result<(Scope, Vec<Step>), StageError> {
+    let mut scope = Scope::new(plan, &[]);
+    let steps = plan.target().steps.iter().map(|s| scope.expand(s)).collect::<Result<Vec<_>, _>>()?;
+    Ok((scope, steps))
+}
+
+fn indexes(plan: &Plan) -> Vec<usize> {
+    plan.stages.iter().map(|s| s.index).collect()
+}
+
+const MULTI: &str = "\
+FROM busybox AS base
+RUN echo base
+FROM base AS broken
+ENV X=${NOPE:?never-expanded}
+COPY --from=later /a /b
+FROM busybox AS tools
+COPY --from=0 /etc/passwd /p
+FROM alpine AS later
+RUN --mount=type=bind,from=tools,target=/t true
+COPY --from=base /x /y
+COPY --from=docker.io/library/nginx:1 /etc/nginx /n
+";
+
+#[test]
+fn bpa_stages_unused_failing_stage_is_not_expanded() {
+    let plan = plan_of(MULTI, None, &[]).unwrap();
+    assert_eq!(indexes(&plan), [0, 2, 3], "the broken stage is left out");
+    expand_target(&plan).unwrap();
+    // Targeting it shows it would fail: its COPY --from names a later stage.
+    let err = plan_of(MULTI, Some("broken"), &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Dockerfile:5: cannot copy from stage \"later\", it needs to be defined before current stage \"broken\""
+    );
+}
+
+#[test]
+fn bpa_stages_dependencies_by_name_index_and_mount() {
+    let plan = plan_of(MULTI, None, &[]).unwrap();
+    let later = plan.target();
+    assert_eq!(later.display_name(), "later");
+    assert_eq!(later.needs, [2, 0], "mount from tools, COPY --from base");
+    assert_eq!(later.images, ["docker.io/library/nginx:1"]);
+    assert_eq!(plan.stage(2).unwrap().needs, [0], "COPY --from=0");
+    assert_eq!(plan.stage(0).unwrap().base, Base::Image("busybox".into()));
+    assert_eq!(plan.waves(), vec![vec![0], vec![2], vec![3]]);
+    let plan = plan_of("FROM a AS x\nFROM b AS y\nFROM c\nCOPY --from=x / /\nCOPY --from=Y / /\n", None, &[]).unwrap();
+    assert_eq!(plan.waves(), vec![vec![0, 1], vec![2]], "independent stages build side by side");
+    let plan = plan_of("FROM busybox AS base\nFROM base\nRUN true\n", None, &[]).unwrap();
+    assert_eq!(plan.target().base, Base::Stage(0));
+    assert_eq!(plan.target().display_name(), "stage-1");
+}
+
+#[test]
+fn bpa_stages_target() {
+    let plan = plan_of(MULTI, Some("tools"), &[]).unwrap();
+    assert_eq!(indexes(&plan), [0, 2]);
+    assert_eq!(plan.target().name.as_deref(), Some("tools"));
+    assert_eq!(indexes(&plan_of(MULTI, Some("BASE"), &[]).unwrap()), [0], "names match case-insensitively");
+    assert_eq!(
+        plan_of(MULTI, Some("nosuch"), &[]).unwrap_err().to_string(),
+        "target stage \"nosuch\" could not be found"
+    );
+}
+
+#[test]
+fn bpa_stages_reference_errors() {
+    let err = plan_of("FROM a\nCOPY --from=1 / /\nFROM b\n", Some("stage-0"), &[]);
+    assert!(matches!(err, Err(StageError::TargetNotFound { .. })), "unnamed stages are not targets");
+    let err = plan_of("FROM a AS one\nCOPY --from=1 / /\nFROM b\n", Some("one"), &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Dockerfile:2: cannot copy from stage \"1\", it needs to be defined before current stage \"one\""
+    );
+    let err = plan_of("FROM a\nCOPY --from=5 / /\n", None, &[]).unwrap_err();
+    assert_eq!(err.to_string(), "Dockerfile:2: invalid stage index 5");
+    let err = plan_of("FROM a\nCOPY --from=-1 / /\n", None, &[]).unwrap_err();
+    assert_eq!(err.to_string(), "Dockerfile:2: invalid stage index -1");
+    let err =
+        plan_of("FROM a AS one\nRUN --mount=from=two,target=/t true\nFROM b AS two\n", Some("one"), &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Dockerfile:2: cannot mount from stage \"two\" to \"/t\", stage needs to be defined before current command"
+    );
+    let err = plan_of("FROM busybox AS stage0\nCOPY --from=stage0 f1 /sub/\n", None, &[]).unwrap_err();
+    assert_eq!(err.to_string(), "circular dependency detected on stage: stage0");
+    let cycle = "FROM busybox AS stage0\nCOPY --from=stage2 f1 /sub/\nFROM busybox AS stage1\nCOPY --from=stage0 f2 /sub/\n\
+                 FROM busybox AS stage2\nCOPY --from=stage1 f2 /sub/\n";
+    assert_eq!(plan_of(cycle, None, &[]).unwrap_err().to_string(), "circular dependency detected on stage: stage0");
+    let err = plan_of("ARG S=x\nFROM a\nCOPY --from=$S / /\n", None, &[]).unwrap_err();
+    assert!(matches!(err, StageError::CopyFromVariable { line: 3 }), "{err}");
+    assert!(matches!(plan_of("FROM \"\" AS foo\n", None, &[]), Err(StageError::BlankBase { .. })));
+    assert!(matches!(plan_of("FROM ${BLANK} AS foo\n", None, &[]), Err(StageError::BlankBase { .. })));
+    let err = plan_of("ENV A=b\nFROM a\n", None, &[]).unwrap_err();
+    assert_eq!(err.to_string(), "dockerfile parse error on line 1: no build stage in current context");
+    // A later stage's name in FROM is an image, as in BuildKit.
+    let plan = plan_of("FROM later\nFROM b AS later\n", Some("later"), &[]).unwrap();
+    assert_eq!(indexes(&plan), [1]);
+    let plan = plan_of("FROM later AS first\nFROM b AS later\n", Some("first"), &[]).unwrap();
+    assert_eq!(plan.target().base, Base::Image("later".into()));
+}
+
+#[test]
+fn bpa_stages_meta_args() {
+    let text = "ARG TAG=1.36\nARG IMG=busybox:$TAG\nARG UNSET\nFROM --platform=$BUILDPLATFORM $IMG AS a\n\
+                RUN true\nENV BEFORE=\"[$TAG]\"\nARG TAG\nENV AFTER=\"[$TAG]\"\nARG UNSET\nENV U=\"[${UNSET-unset}]\"\n";
+    let plan = plan_of(text, None, &[]).unwrap();
+    assert_eq!(plan.target().base, Base::Image("busybox:1.36".into()));
+    assert_eq!(plan.target().platform.as_deref(), Some("linux/amd64"));
+    let (scope, _) = expand_target(&plan).unwrap();
+    assert_eq!(scope.lookup("BEFORE").as_deref(), Some("[]"), "meta ARGs are FROM-only until declared again");
+    assert_eq!(scope.lookup("AFTER").as_deref(), Some("[1.36]"));
+    assert_eq!(scope.lookup("U").as_deref(), Some("[unset]"));
+    // A build arg overrides the meta default, in FROM and in the stage.
+    let plan = plan_of(text, None, &[("TAG", "musl")]).unwrap();
+    assert_eq!(plan.target().base, Base::Image("busybox:musl".into()));
+    let (scope, _) = expand_target(&plan).unwrap();
+    assert_eq!(scope.lookup("AFTER").as_deref(), Some("[musl]"));
+    assert_eq!(plan.meta_args[0], ("TAG".to_string(), Some("musl".to_string())));
+}
+
+#[test]
+fn bpa_stages_env_beats_arg() {
+    let plan = plan_of("FROM a\nARG X=arg\nENV X=env\nARG Y=arg\nENV Z=$X-$Y\n", None, &[]).unwrap();
+    let (scope, _) = expand_target(&plan).unwrap();
+    assert_eq!(scope.lookup("Z").as_deref(), Some("env-arg"));
+    let plan = plan_of("FROM a\nENV X=env\nARG X=arg\nENV Z=$X\n", None, &[("X", "build")]).unwrap();
+    let (scope, _) = expand_target(&plan).unwrap();
+    assert_eq!(scope.lookup("Z").as_deref(), Some("env"));
+    assert_eq!(scope.run_env(), ["X=env", "Z=env"], "the ARG is shadowed in RUN's environment too");
+    // ARGs reach RUN's environment but not the image's.
+    let plan = plan_of("FROM a\nARG A=1\nENV B=2\n", None, &[]).unwrap();
+    let (scope, _) = expand_target(&plan).unwrap();
+    assert_eq!((scope.env(), scope.run_env()), (vec!["B=2".to_string()], vec!["B=2".to_string(), "A=1".to_string()]));
+}
+
+#[test]
+fn bpa_stages_same_instruction_rule() {
+    let plan = plan_of("FROM a\nENV abc=hello\nENV abc=bye def=$abc\nENV ghi=$abc\n", None, &[]).unwrap();
+    let (scope, steps) = expand_target(&plan).unwrap();
+    assert_eq!(scope.lookup("def").as_deref(), Some("hello"));
+    assert_eq!(scope.lookup("ghi").as_deref(), Some("bye"));
+    assert_eq!(
+        steps[1].instruction,
+        Instruction::Env(vec![
+            KeyValue { key: "abc".into(), value: "bye".into() },
+            KeyValue { key: "def".into(), value: "hello".into() },
+        ])
+    );
+    // ARG is read one name at a time.
+    let plan = plan_of("FROM a\nARG a=1 b=$a\n", None, &[]).unwrap();
+    let (scope, _) = expand_target(&plan).unwrap();
+    assert_eq!(scope.lookup("b").as_deref(), Some("1"));
+}
+
+#[test]
+fn bpa_stages_expansion_per_instruction() {
+    let text = "FROM a\nENV D=/data P=80 U=app M=cache S=SIGTERM O=75\nWORKDIR $D\nUSER ${U}:${U}\nEXPOSE $P \"$P/udp\"\n\
+                VOLUME $D/v\nSTOPSIGNAL $S\nLABEL \"k\"=\"$U\"\nCOPY --chown=$U --chmod=0${O}5 $D/src ${D}/dst\n\
+                RUN --mount=type=$M,target=$D/cache echo $D\nCMD echo $D\nCOPY <<A <<'B' /x/\n$U\nA\n$U\nB\n";
+    let plan = plan_of(text, None, &[]).unwrap();
+    let (_, steps) = expand_target(&plan).unwrap();
+    let got: Vec<&Instruction> = steps.iter().map(|s| &s.instruction).collect();
+    assert_eq!(got[1], &Instruction::Workdir("/data".into()));
+    assert_eq!(got[2], &Instruction::User("app:app".into()));
+    // Sorted as written (before expansion), as BuildKit does.
+    assert_eq!(got[3], &Instruction::Expose(vec!["80/udp".into(), "80".into()]));
+    assert_eq!(got[4], &Instruction::Volume(vec!["/data/v".into()]));
+    assert_eq!(got[5], &Instruction::StopSignal("SIGTERM".into()));
+    assert_eq!(got[6], &Instruction::Label(vec![KeyValue { key: "k".into(), value: "app".into() }]));
+    let Instruction::Copy(copy) = got[7] else { panic!() };
+    assert_eq!(
+        (copy.sources.clone(), copy.dest.as_str(), copy.chown.as_deref(), copy.chmod.as_deref()),
+        (vec!["/data/src".to_string()], "/data/dst", Some("app"), Some("0755"))
+    );
+    let Instruction::Run(run) = got[8] else { panic!() };
+    assert_eq!(run.command.args, ["echo $D"], "RUN's command is the shell's to expand");
+    assert_eq!(
+        (steps[8].mounts[0].kind, steps[8].mounts[0].target.as_deref()),
+        (crate::build::instructions::MountKind::Cache, Some("/data/cache"))
+    );
+    let Instruction::Cmd(cmd) = got[9] else { panic!() };
+    assert_eq!(cmd.args, ["echo $D"]);
+    let Instruction::Copy(copy) = got[10] else { panic!() };
+    assert_eq!((copy.inline[0].data.as_str(), copy.inline[1].data.as_str()), ("app\n", "$U\n"));
+}
+
+#[test]
+fn bpa_stages_expansion_errors_name_line_and_instruction() {
+    let plan = plan_of("FROM a\n\nWORKDIR ${W:?set W}\n", None, &[]).unwrap();
+    let err = expand_target(&plan).unwrap_err();
+    assert_eq!(err.to_string(), "Dockerfile:3: WORKDIR: failed to process \"${W:?set W}\": W: set W");
+    let plan = plan_of("FROM a\nCOPY http://x/y /z\n", None, &[]).unwrap();
+    assert!(expand_target(&plan).unwrap_err().to_string().contains("source can't be a URL for COPY"));
+    let plan = plan_of("FROM a\nENV M=bogus\nRUN --mount=type=$M,target=/x true\n", None, &[]).unwrap();
+    assert!(expand_target(&plan).unwrap_err().to_string().contains("unsupported mount type \"bogus\""));
+    let plan = plan_of("FROM a\nCOPY --chmod=$NONE a b\n", None, &[]).unwrap();
+    assert!(expand_target(&plan).unwrap_err().to_string().contains("invalid chmod parameter"));
+}
+
+#[test]
+fn bpa_stages_base_environment() {
+    let plan = plan_of("FROM golang\nWORKDIR $GOPATH/src\nENV PATH=/x:$PATH\n", None, &[]).unwrap();
+    let mut scope = Scope::new(&plan, &["PATH=/usr/bin".to_string(), "GOPATH=/go".to_string()]);
+    let steps: Vec<Step> = plan.target().steps.iter().map(|s| scope.expand(s).unwrap()).collect();
+    assert_eq!(steps[0].instruction, Instruction::Workdir("/go/src".into()));
+    assert_eq!(scope.env(), ["PATH=/x:/usr/bin", "GOPATH=/go"]);
+}
+
+#[test]
+fn bpa_stages_escape_token_in_expansion() {
+    let plan = plan_of("# escape=`\nFROM a\nENV A=1\nENV B=`$A-$A\n", None, &[]).unwrap();
+    let (scope, _) = expand_target(&plan).unwrap();
+    assert_eq!(scope.lookup("B").as_deref(), Some("$A-1"));
+}
