@@ -99,8 +99,11 @@ impl PlannedStage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub stages: Vec<PlannedStage>,
-    /// Meta ARGs (before the first FROM) with their values; a stage sees one after `ARG name`.
+    /// Meta ARGs (before the first FROM) with their values.
     pub meta_args: Vec<(String, Option<String>)>,
+    /// The global scope FROM lines were expanded in: BuildKit's automatic platform ARGs, then the meta ARGs
+    /// that have values. A stage sees one of them after `ARG name`.
+    pub globals: Vec<(String, String)>,
     pub build_args: BTreeMap<String, String>,
     /// The Dockerfile's escape token, which expansion uses too.
     pub escape: char,
@@ -302,7 +305,7 @@ pub fn plan(file: &Dockerfile, opts: &PlanOptions) -> Result<Plan, StageError> {
         });
     }
     // The target last: stages are in Dockerfile order, and a target needs only earlier stages.
-    Ok(Plan { stages, meta_args, build_args: opts.build_args.clone(), escape: file.escape })
+    Ok(Plan { stages, meta_args, globals, build_args: opts.build_args.clone(), escape: file.escape })
 }
 
 #[derive(Debug)]
@@ -425,13 +428,13 @@ impl Scope {
             let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
             set(&mut env, k, v.to_string());
         }
-        let mut globals = Vec::new();
-        for (k, v) in &plan.meta_args {
-            if let Some(v) = v {
-                set(&mut globals, k, v.clone());
-            }
+        Scope {
+            lexer: Lexer::new(plan.escape),
+            env,
+            args: Vec::new(),
+            globals: plan.globals.clone(),
+            build_args: plan.build_args.clone(),
         }
-        Scope { lexer: Lexer::new(plan.escape), env, args: Vec::new(), globals, build_args: plan.build_args.clone() }
     }
 
     /// ENV beats ARG of the same name.
@@ -489,7 +492,7 @@ impl Scope {
                     let value = match (self.build_args.get(&def.key), &def.default) {
                         (Some(v), _) => Some(v.clone()),
                         (None, Some(d)) => Some(self.word(d).map_err(err)?),
-                        (None, None) => self.globals.iter().find(|(k, _)| *k == def.key).map(|(_, v)| v.clone()),
+                        (None, None) => self.globals.iter().rev().find(|(k, _)| *k == def.key).map(|(_, v)| v.clone()),
                     };
                     if let Some(v) = &value {
                         set(&mut self.args, &def.key, v.clone());

@@ -137,6 +137,17 @@ fn bpa_stages_meta_args() {
 }
 
 #[test]
+fn bpa_stages_platform_args() {
+    let text = "FROM --platform=$BUILDPLATFORM a\nENV BEFORE=\"[$TARGETARCH]\"\nARG TARGETARCH TARGETPLATFORM\nENV AFTER=$TARGETARCH-$TARGETPLATFORM\n";
+    let opts = PlanOptions { platform: "linux/arm64/v8".into(), ..PlanOptions::default() };
+    let plan = plan(&parse(text).unwrap(), &opts).unwrap();
+    assert_eq!(plan.target().platform.as_deref(), Some("linux/arm64/v8"));
+    let (scope, _) = expand_target(&plan).unwrap();
+    assert_eq!(scope.lookup("BEFORE").as_deref(), Some("[]"));
+    assert_eq!(scope.lookup("AFTER").as_deref(), Some("arm64-linux/arm64/v8"));
+}
+
+#[test]
 fn bpa_stages_env_beats_arg() {
     let plan = plan_of("FROM a\nARG X=arg\nENV X=env\nARG Y=arg\nENV Z=$X-$Y\n", None, &[]).unwrap();
     let (scope, _) = expand_target(&plan).unwrap();

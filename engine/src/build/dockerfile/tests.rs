@@ -281,3 +281,18 @@ fn bpa_parser_onbuild_heredoc() {
     assert_eq!(file.nodes[1].heredocs[0].content, "echo hi\n");
     assert_eq!(file.nodes[1].all_args(), ["RUN", "<<EOF"]);
 }
+
+#[test]
+fn bpa_parser_directive_names() {
+    // Re-expressed from BuildKit's directives_test.go: names are case-insensitive, an unknown key ends
+    // the directives.
+    let file = parse("#escape=\\\n# key = FOO bar\n# smth\nFROM a\n").unwrap();
+    assert_eq!(file.directives, vec![Directive { name: "escape".into(), value: "\\".into(), line: 1 }]);
+    let file = parse("# EScape=`\n# KEY = FOO bar\n# syntax=x\nFROM a\n").unwrap();
+    assert_eq!((file.escape, file.directives.len()), ('`', 1));
+    let file = parse("# check = skip=all // opts\nFROM a\n").unwrap();
+    assert_eq!(file.directives[0].value, "skip=all // opts");
+    // A shebang line ends the directives.
+    let file = parse("#!/bin/sh\n# escape=`\nFROM a\n").unwrap();
+    assert_eq!(file.escape, '\\');
+}

@@ -1,5 +1,6 @@
 use super::*;
 use crate::build::dockerfile::parse;
+use flags::{Flags, Kind};
 
 fn one(text: &str) -> Result<Instruction, InstructionError> {
     let file = parse(text).unwrap();
@@ -261,4 +262,93 @@ fn bpa_instruction_others() {
     assert_eq!(one("ONBUILD RUN <<EOF\necho hi\nEOF").unwrap(), Instruction::Onbuild("RUN <<EOF\necho hi\nEOF".into()));
     assert_eq!(one("MAINTAINER me <m@x>").unwrap(), Instruction::Maintainer("me <m@x>".into()));
     assert_eq!(one("STOPSIGNAL SIGKILL").unwrap(), Instruction::StopSignal("SIGKILL".into()));
+}
+
+/// Re-expressed from BuildKit's `parse_heredoc_test.go`: (Dockerfile, paths, [(name, data, expand)], dest).
+#[test]
+fn bpa_instruction_copy_heredocs() {
+    type Inline = (&'static str, &'static str, bool);
+    let cases: &[(&str, &[&str], &[Inline], &str)] = &[
+        ("COPY /foo /bar", &["/foo"], &[], "/bar"),
+        ("COPY <<EOF /bar\nEOF", &[], &[("EOF", "", true)], "/bar"),
+        ("COPY <<EOF /bar\nTESTING\nEOF", &[], &[("EOF", "TESTING\n", true)], "/bar"),
+        ("COPY <<-EOF /bar\n\tTESTING\nEOF", &[], &[("EOF", "TESTING\n", true)], "/bar"),
+        ("COPY <<'EOF' /bar\nTESTING\nEOF", &[], &[("EOF", "TESTING\n", false)], "/bar"),
+        (
+            "COPY <<EOF1 <<EOF2 /bar\nthis is the first file\nEOF1\nthis is the second file\nEOF2",
+            &[],
+            &[("EOF1", "this is the first file\n", true), ("EOF2", "this is the second file\n", true)],
+            "/bar",
+        ),
+        ("COPY <<EOF foo.txt /bar\nthis is inline\nEOF", &["foo.txt"], &[("EOF", "this is inline\n", true)], "/bar"),
+        ("COPY <<EOF /quotes\n\"quotes\"\nEOF", &[], &[("EOF", "\"quotes\"\n", true)], "/quotes"),
+    ];
+    for (text, paths, inline, dest) in cases {
+        let Instruction::Copy(c) = one(text).unwrap() else { panic!("{text}") };
+        let got: Vec<(&str, &str, bool)> =
+            c.inline.iter().map(|i| (i.name.as_str(), i.data.as_str(), i.expand)).collect();
+        assert_eq!(
+            (c.sources.clone(), got, c.dest.as_str()),
+            (paths.iter().map(|p| p.to_string()).collect(), inline.to_vec(), *dest),
+            "{text}"
+        );
+    }
+}
+
+/// Re-expressed from BuildKit's `parse_heredoc_test.go`: (Dockerfile, shell form, command, [(name, body, chomp)]).
+#[test]
+fn bpa_instruction_run_heredocs() {
+    type File = (&'static str, &'static str, bool);
+    let cases: &[(&str, bool, &[&str], &[File])] = &[
+        ("RUN [\"ls\", \"/\"]", false, &["ls", "/"], &[]),
+        ("RUN [\"<<EOF\"]", false, &["<<EOF"], &[]),
+        ("RUN ls /", true, &["ls /"], &[]),
+        ("RUN <<EOF\nls /\nwhoami\nEOF", true, &["<<EOF"], &[("EOF", "ls /\nwhoami\n", false)]),
+        (
+            "RUN <<'EOF' | python\nprint(\"hello\")\nprint(\"world\")\nEOF",
+            true,
+            &["<<'EOF' | python"],
+            &[("EOF", "print(\"hello\")\nprint(\"world\")\n", false)],
+        ),
+        ("RUN <<-EOF\n\techo test\nEOF", true, &["<<-EOF"], &[("EOF", "\techo test\n", true)]),
+    ];
+    for (text, shell, command, files) in cases {
+        let Instruction::Run(run) = one(text).unwrap() else { panic!("{text}") };
+        let got: Vec<(&str, &str, bool)> =
+            run.command.files.iter().map(|f| (f.name.as_str(), f.content.as_str(), f.chomp)).collect();
+        assert_eq!(run.command.shell, *shell, "{text}");
+        assert_eq!(run.command.args, *command, "{text}");
+        assert_eq!(got, files.to_vec(), "{text}");
+    }
+}
+
+/// Re-expressed from BuildKit's `bflag_test.go`, through the flags COPY and ADD declare.
+#[test]
+fn bpa_instruction_flag_rules() {
+    let ok = |flags: &[&str]| {
+        let given: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        Flags::parse(&given, &[("str1", Kind::String), ("bool1", Kind::Bool), ("many", Kind::Strings)])
+    };
+    assert!(ok(&[]).is_ok() && ok(&["--"]).is_ok());
+    assert_eq!(ok(&["--str1="]).unwrap().string("str1").as_deref(), Some(""));
+    assert_eq!(ok(&["--str1=BYE"]).unwrap().string("str1").as_deref(), Some("BYE"));
+    assert_eq!(ok(&[]).unwrap().string("str1"), None);
+    assert_eq!(ok(&["--bool1"]).unwrap().bool("bool1"), Some(true));
+    assert_eq!(ok(&["--bool1=true"]).unwrap().bool("bool1"), Some(true));
+    assert_eq!(ok(&["--bool1=TRUE"]).unwrap().bool("bool1"), Some(true));
+    assert_eq!(ok(&["--bool1=false"]).unwrap().bool("bool1"), Some(false));
+    assert_eq!(ok(&["--many=a", "--many=b"]).unwrap().strings("many"), ["a", "b"]);
+    assert_eq!(ok(&["--", "--bogus"]).unwrap().string("str1"), None, "flags stop at --");
+    for (flags, want) in [
+        (&["--str1"][..], "missing a value on flag: --str1"),
+        (&["--bool1=false1"], "expecting boolean value for flag --bool1, not: false1"),
+        (&["--bool1=true1"], "expecting boolean value for flag --bool1, not: true1"),
+        (&["--bool1=true", "--bool1=false"], "duplicate flag specified: --bool1"),
+        (&["--str1=a", "--str1=b"], "duplicate flag specified: --str1"),
+        (&["--bogus"], "unknown flag: --bogus"),
+        (&["str1=a"], "arg should start with -- : str1=a"),
+        (&["--many"], "missing a value on flag: --many"),
+    ] {
+        assert_eq!(ok(flags).unwrap_err(), want, "{flags:?}");
+    }
 }
