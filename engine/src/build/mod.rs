@@ -48,3 +48,57 @@ pub fn plan_dockerfile(
     let plan = stages::plan(&file, opts)?;
     Ok((file, plan))
 }
+
+/// An ONBUILD trigger (as `Instruction::Onbuild` keeps it) typed for the child build that runs it after
+/// its FROM.
+pub fn parse_trigger(expression: &str) -> Result<instructions::Located, BuildError> {
+    let file = dockerfile::parse(expression)?;
+    let [node] = file.nodes.as_slice() else {
+        return Err(dockerfile::ParseError {
+            line: 1,
+            message: format!("ONBUILD trigger {expression:?} is not one instruction"),
+        }
+        .into());
+    };
+    Ok(instructions::parse_node(node)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use instructions::Instruction;
+
+    #[test]
+    fn bpa_onbuild_trigger_round_trip() {
+        let (_, plan) = plan_dockerfile(
+            "FROM a\nONBUILD RUN <<EOF\necho $HOME\nEOF\nONBUILD COPY --chown=1 . /app\n",
+            &stages::PlanOptions::default(),
+        )
+        .unwrap();
+        let triggers: Vec<instructions::Located> = plan
+            .target()
+            .steps
+            .iter()
+            .map(|s| match &s.instruction {
+                Instruction::Onbuild(expr) => parse_trigger(expr).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let Instruction::Run(run) = &triggers[0].instruction else { panic!() };
+        assert_eq!(run.command.files[0].content, "echo $HOME\n");
+        let Instruction::Copy(copy) = &triggers[1].instruction else { panic!() };
+        assert_eq!((copy.chown.as_deref(), copy.dest.as_str()), (Some("1"), "/app"));
+        assert!(parse_trigger("RUN a\nRUN b").is_err());
+    }
+
+    #[test]
+    fn bpa_front_end_errors_compose() {
+        let opts = stages::PlanOptions::default();
+        let err = plan_dockerfile("FROM a\nBOGUS x\n", &opts).unwrap_err();
+        assert_eq!(err.to_string(), "dockerfile parse error on line 2: unknown instruction: BOGUS");
+        let err = plan_dockerfile("", &opts).unwrap_err();
+        assert!(matches!(err, BuildError::Parse(_)));
+        let err = plan_dockerfile("FROM a\n", &stages::PlanOptions { target: Some("x".into()), ..opts }).unwrap_err();
+        assert_eq!(err.to_string(), "target stage \"x\" could not be found");
+    }
+}

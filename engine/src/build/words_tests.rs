@@ -117,3 +117,31 @@ fn bpa_words_skip_unset_and_raw() {
     let raw = Lexer { raw_quotes: true, raw_escapes: true, skip_unset: true, ..Lexer::new('\\') };
     assert_eq!(raw.process_words("cat <<\"EOF\" a\\ b", &get).unwrap(), vec!["cat", "<<\"EOF\"", "a\\ b"]);
 }
+
+#[test]
+fn bpa_words_env_cases_table() {
+    let table = include_str!("testdata/words_env_cases.txt");
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for line in table.lines().filter(|l| !l.starts_with('#')) {
+        count += 1;
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let input = row["input"].as_str().unwrap();
+        let env: HashMap<String, String> =
+            row["env"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
+        let got = word(input, &env);
+        let ok = match (&got, row.get("expected").and_then(|e| e.as_str())) {
+            (Ok(v), Some(want)) => v == want,
+            (Err(_), None) => true,
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!(
+                "{input:?} with {env:?}: {got:?}, want {}",
+                row.get("expected").unwrap_or(&row["error"])
+            ));
+        }
+    }
+    assert_eq!(count, 47);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
