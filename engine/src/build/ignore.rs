@@ -325,16 +325,24 @@ impl Ignore {
     }
 
     /// The context's files, directories and links left after exclusion, as sorted `/` paths relative to
-    /// `root`. Excluded directories are skipped unless an exception may match inside them, in which case
-    /// only their re-included entries are listed.
+    /// `root`. Excluded directories are skipped unless an exception may match inside them; then their
+    /// re-included entries are listed with the directories leading to them, as BuildKit sends the
+    /// parents of what it sends.
     pub fn walk(&self, root: &Path) -> std::io::Result<Vec<String>> {
         let mut out = Vec::new();
-        self.walk_dir(root, "", &mut out)?;
+        self.walk_dir(root, "", &mut Vec::new(), &mut out)?;
         out.sort();
         Ok(out)
     }
 
-    fn walk_dir(&self, root: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+    /// `pending` holds the excluded directories above `rel` not listed yet.
+    fn walk_dir(
+        &self,
+        root: &Path,
+        rel: &str,
+        pending: &mut Vec<String>,
+        out: &mut Vec<String>,
+    ) -> std::io::Result<()> {
         let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
@@ -343,10 +351,16 @@ impl Ignore {
             let is_dir = entry.file_type()?.is_dir();
             let excluded = self.is_excluded(&path);
             if !excluded {
+                out.append(pending);
                 out.push(path.clone());
             }
             if is_dir && (!excluded || self.may_include_below(&path)) {
-                self.walk_dir(root, &path, out)?;
+                let depth = pending.len();
+                if excluded {
+                    pending.push(path.clone());
+                }
+                self.walk_dir(root, &path, pending, out)?;
+                pending.truncate(depth);
             }
         }
         Ok(())

@@ -202,10 +202,12 @@ fn bpa_ignore_walk_keeps_exceptions_in_excluded_dirs() {
     assert!(!ignore.may_include_below("logs"));
     assert_eq!(
         ignore.walk(root).unwrap(),
-        ["a.txt", "node_modules/keep", "node_modules/keep/k.js", "src", "src/main.rs", "src/notes.md"]
+        ["a.txt", "node_modules", "node_modules/keep", "node_modules/keep/k.js", "src", "src/main.rs", "src/notes.md"]
     );
     let ignore = Ignore::parse("**\n!**/*.rs\n").unwrap();
-    assert_eq!(ignore.walk(root).unwrap(), ["src/main.rs"]);
+    assert_eq!(ignore.walk(root).unwrap(), ["src", "src/main.rs"]);
+    let ignore = Ignore::parse("logs\n!logs/*.txt\n").unwrap();
+    assert!(ignore.walk(root).unwrap().iter().all(|p| !p.starts_with("logs")), "nothing re-included, nothing listed");
 }
 
 #[test]
