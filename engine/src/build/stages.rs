@@ -255,6 +255,8 @@ pub fn plan(file: &Dockerfile, opts: &PlanOptions) -> Result<Plan, StageError> {
             *names.get(&t.to_ascii_lowercase()).ok_or_else(|| StageError::TargetNotFound { target: t.clone() })?
         }
     };
+    // BuildKit's TARGETSTAGE: the target's name, `default` for an unnamed one (known only now, so not in FROM).
+    globals.push(("TARGETSTAGE".into(), raw[target].name.clone().unwrap_or_else(|| "default".into())));
     let mut needed = vec![false; raw.len()];
     let mut stack = vec![target];
     while let Some(i) = stack.pop() {

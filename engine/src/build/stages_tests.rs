@@ -241,3 +241,70 @@ fn bpa_stages_escape_token_in_expansion() {
     let (scope, _) = expand_target(&plan).unwrap();
     assert_eq!(scope.lookup("B").as_deref(), Some("$A-1"));
 }
+
+#[test]
+fn bpa_stages_target_stage_arg() {
+    // Re-expressed from BuildKit's testTargetStageNameArg.
+    let text = "FROM alpine AS base\nENV FIRST=value:$TARGETSTAGE\nARG TARGETSTAGE\nENV SECOND=value:$TARGETSTAGE\n\
+                FROM scratch AS foo\nCOPY --from=base /out/ /\nFROM scratch\nCOPY --from=base /out/ /\n";
+    let second = |text: &str, target: Option<&str>| {
+        let plan = plan_of(text, target, &[]).unwrap();
+        let base = plan.stage(0).unwrap().clone();
+        let mut scope = Scope::new(&plan, &[]);
+        for step in &base.steps {
+            scope.expand(step).unwrap();
+        }
+        (scope.lookup("FIRST").unwrap(), scope.lookup("SECOND").unwrap())
+    };
+    assert_eq!(second(text, Some("foo")), ("value:".to_string(), "value:foo".to_string()));
+    assert_eq!(second(text, None).1, "value:default");
+    let named = format!("{text}FROM scratch AS final\nCOPY --from=base /out/ /\n");
+    assert_eq!(second(&named, None).1, "value:final");
+}
+
+#[test]
+fn bpa_stages_default_env_with_args() {
+    // Re-expressed from BuildKit's testDefaultEnvWithArgs: old-form ENV, quotes, `%%` and ENV over ARG.
+    let text = "ARG image=idlebox\nFROM busy${image#idle} AS build\nARG my_arg\n\
+                ENV my_arg \"my_arg=${my_arg:-def_val}\"\nENV my_trimmed_arg \"${my_arg%%e*}\"\n";
+    for (args, want) in [
+        (&[][..], ("my_arg=def_val", "my_arg=d")),
+        (&[("my_arg", "")], ("my_arg=def_val", "my_arg=d")),
+        (&[("my_arg", "override")], ("my_arg=override", "my_arg=ov")),
+    ] {
+        let plan = plan_of(text, None, args).unwrap();
+        assert_eq!(plan.target().base, Base::Image("busybox".into()));
+        let (scope, _) = expand_target(&plan).unwrap();
+        assert_eq!(
+            (scope.lookup("my_arg").unwrap().as_str(), scope.lookup("my_trimmed_arg").unwrap().as_str()),
+            want,
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn bpa_stages_arg_default_errors() {
+    // Re-expressed from BuildKit's testGlobalArgErrors and testArgDefaultExpansion.
+    let err = plan_of("ARG FOO=${FOO:?\"custom error\"}\nFROM busybox\n", None, &[]).unwrap_err();
+    assert!(err.to_string().contains("FOO: custom error"), "{err}");
+    assert!(plan_of("ARG FOO=${FOO:?\"custom error\"}\nFROM busybox\n", None, &[("FOO", "bar")]).is_ok());
+    let text = "FROM scratch\nARG FOO\nARG BAR=${FOO:?\"foo missing\"}\n";
+    let err = expand_target(&plan_of(text, None, &[]).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("FOO: foo missing"), "{err}");
+    assert!(expand_target(&plan_of(text, None, &[("FOO", "123")]).unwrap()).is_ok());
+    assert!(expand_target(&plan_of(text, None, &[("BAR", "123")]).unwrap()).is_ok());
+}
+
+#[test]
+fn bpa_stages_multi_args() {
+    // Re-expressed from BuildKit's testMultiArgs and testQuotedMetaArgs.
+    let text = "ARG a1=\"foo bar\" a2=box\nARG a3=\"$a2-foo\"\nFROM busy$a2 AS build\nARG a3 a4=\"123 456\" a1\n";
+    let plan = plan_of(text, None, &[]).unwrap();
+    assert_eq!(plan.target().base, Base::Image("busybox".into()));
+    let (scope, _) = expand_target(&plan).unwrap();
+    assert_eq!(scope.run_env(), ["a3=box-foo", "a4=123 456", "a1=foo bar"]);
+    let text = "ARG a1=\"box\"\nARG a2=\"$a1-foo\"\nFROM busy$a1 AS build\nARG a2\nARG a3=\"bar-$a2\"\n";
+    let (scope, _) = expand_target(&plan_of(text, None, &[]).unwrap()).unwrap();
+    assert_eq!(scope.lookup("a3").as_deref(), Some("bar-box-foo"));
+}
