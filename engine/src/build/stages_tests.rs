@@ -308,3 +308,45 @@ fn bpa_stages_multi_args() {
     let (scope, _) = expand_target(&plan_of(text, None, &[]).unwrap()).unwrap();
     assert_eq!(scope.lookup("a3").as_deref(), Some("bar-box-foo"));
 }
+
+#[test]
+fn bpa_stages_copy_heredoc_expansion() {
+    // Re-expressed from BuildKit's testHeredocVarSubstitution and testCopyHeredocSpecialSymbols.
+    let text = "FROM busybox as build\nARG name=world\n\
+COPY <<EOF /dest/c1\nHello ${name}!\nEOF\nCOPY <<'EOF' /dest/c2\nHello ${name}!\nEOF\n\
+COPY <<\"EOF\" /dest/c3\nHello ${name}!\nEOF\nCOPY <<EOF /dest/q1\nHello '${name}'!\nEOF\n\
+COPY <<EOF /dest/q2\nHello \"${name}\"!\nEOF\nCOPY <<'EOF' /dest/qsingle1\nHello '${name}'!\nEOF\n\
+COPY <<'EOF' /dest/qsingle2\nHello \"${name}\"!\nEOF\nCOPY <<\"EOF\" /dest/qdouble1\nHello '${name}'!\nEOF\n\
+COPY <<\"EOF\" /dest/qdouble2\nHello \"${name}\"!\nEOF\n\
+COPY <<EOF quotefile\n\"quotes in file\"\nEOF\nCOPY <<EOF slashfile1\n\\\nEOF\nCOPY <<EOF slashfile2\n\\\\\nEOF\n\
+COPY <<EOF slashfile3\n\\$\nEOF\nCOPY <<\"EOF\" rawslashfile1\n\\\nEOF\nCOPY <<\"EOF\" rawslashfile2\n\\\\\nEOF\n\
+COPY <<\"EOF\" rawslashfile3\n\\$\nEOF\n";
+    let want = [
+        ("/dest/c1", "Hello world!\n"),
+        ("/dest/c2", "Hello ${name}!\n"),
+        ("/dest/c3", "Hello ${name}!\n"),
+        ("/dest/q1", "Hello 'world'!\n"),
+        ("/dest/q2", "Hello \"world\"!\n"),
+        ("/dest/qsingle1", "Hello '${name}'!\n"),
+        ("/dest/qsingle2", "Hello \"${name}\"!\n"),
+        ("/dest/qdouble1", "Hello '${name}'!\n"),
+        ("/dest/qdouble2", "Hello \"${name}\"!\n"),
+        ("quotefile", "\"quotes in file\"\n"),
+        ("slashfile1", "\n"),
+        ("slashfile2", "\\\n"),
+        ("slashfile3", "$\n"),
+        ("rawslashfile1", "\\\n"),
+        ("rawslashfile2", "\\\\\n"),
+        ("rawslashfile3", "\\$\n"),
+    ];
+    let (_, steps) = expand_target(&plan_of(text, None, &[]).unwrap()).unwrap();
+    let got: Vec<(String, String)> = steps
+        .iter()
+        .filter_map(|s| match &s.instruction {
+            Instruction::Copy(c) => Some((c.dest.clone(), c.inline[0].data.clone())),
+            _ => None,
+        })
+        .collect();
+    let want: Vec<(String, String)> = want.iter().map(|(d, c)| (d.to_string(), c.to_string())).collect();
+    assert_eq!(got, want);
+}
