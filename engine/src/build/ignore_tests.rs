@@ -222,3 +222,23 @@ fn bpa_ignore_file_choice() {
     std::fs::write(ctx.join("docker/app.Dockerfile.dockerignore"), "y").unwrap();
     assert_eq!(ignore_file_for(ctx, &dockerfile), Some(ctx.join("docker/app.Dockerfile.dockerignore")));
 }
+
+#[test]
+fn bpa_ignore_buildkit_context_case() {
+    // Re-expressed from BuildKit's testDockerignore and testDockerignoreOverride.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for f in ["Dockerfile", "foo", "bar", "baz", "bay", ".dockerignore"] {
+        std::fs::write(root.join(f), f).unwrap();
+    }
+    let ignore = Ignore::parse("\nba*\nDockerfile\n!bay\n.dockerignore\n").unwrap();
+    assert_eq!(ignore.walk(root).unwrap(), ["bay", "foo"]);
+    std::fs::write(root.join("Dockerfile.dockerignore"), "bar\n").unwrap();
+    std::fs::write(root.join("Dockerfile2.dockerignore"), "foo\n").unwrap();
+    for (dockerfile, kept, dropped) in [("Dockerfile", "foo", "bar"), ("Dockerfile2", "bar", "foo")] {
+        let file = ignore_file_for(root, &root.join(dockerfile)).unwrap();
+        let ignore = Ignore::parse(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let walked = ignore.walk(root).unwrap();
+        assert!(walked.iter().any(|p| p == kept) && !walked.iter().any(|p| p == dropped), "{dockerfile}: {walked:?}");
+    }
+}
