@@ -25,6 +25,8 @@ pub enum StageError {
     Instruction(#[from] InstructionError),
     #[error("dockerfile parse error on line {line}: no build stage in current context")]
     NoStage { line: usize },
+    #[error("dockerfile contains no stages to build")]
+    NoStages,
     #[error("target stage {target:?} could not be found")]
     TargetNotFound { target: String },
     #[error("Dockerfile:{line}: base name ({base}) should not be blank")]
@@ -181,7 +183,7 @@ pub fn plan(file: &Dockerfile, opts: &PlanOptions) -> Result<Plan, StageError> {
         }
     }
     if raw.is_empty() {
-        return Err(StageError::NoStage { line: file.nodes.last().map_or(0, |n| n.start_line) });
+        return Err(StageError::NoStages);
     }
 
     // Meta ARGs: a build arg wins, else the default expanded with the ARGs before it.

@@ -350,3 +350,29 @@ COPY <<\"EOF\" rawslashfile3\n\\$\nEOF\n";
     let want: Vec<(String, String)> = want.iter().map(|(d, c)| (d.to_string(), c.to_string())).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn bpa_stages_buildkit_multistage_cases() {
+    // Re-expressed from BuildKit's dockerfile_multistage_test.go.
+    let plan = plan_of("FROM scratch\nCOPY --from=busybox /etc/passwd test\n", None, &[]).unwrap();
+    assert_eq!(plan.target().images, ["busybox"], "an unknown --from is an image");
+    let plan = plan_of(
+        "FROM scratch AS STAge0\nCOPY foo bar\nFROM scratch AS staGE1\nCOPY --from=staGE0 bar baz\nFROM scratch\nCOPY --from=stage1 baz bax\n",
+        None,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(indexes(&plan), [0, 1, 2]);
+    assert_eq!(plan.stage(0).unwrap().name.as_deref(), Some("stage0"));
+    for src in ["/", "/d2"] {
+        let text = format!(
+            "FROM busybox AS target\nCOPY --from=build {src} /out\nFROM alpine AS build\nCOPY /Dockerfile /d2\nFROM target\n"
+        );
+        let err = plan_of(&text, None, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot copy from stage") && err.contains("needs to be defined before current stage"),
+            "{err}"
+        );
+    }
+    assert_eq!(plan_of("ARG foo=bar", None, &[]).unwrap_err().to_string(), "dockerfile contains no stages to build");
+}
