@@ -18,6 +18,7 @@ pub mod dockerfile;
 pub mod ignore;
 pub mod instructions;
 pub mod stages;
+mod suggest;
 pub mod words;
 
 use thiserror::Error;

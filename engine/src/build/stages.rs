@@ -27,8 +27,8 @@ pub enum StageError {
     NoStage { line: usize },
     #[error("dockerfile contains no stages to build")]
     NoStages,
-    #[error("target stage {target:?} could not be found")]
-    TargetNotFound { target: String },
+    #[error("target stage {target:?} could not be found{hint}")]
+    TargetNotFound { target: String, hint: String },
     #[error("Dockerfile:{line}: base name ({base}) should not be blank")]
     BlankBase { line: usize, base: String },
     #[error("Dockerfile:{line}: {instruction}: {message}")]
@@ -253,9 +253,16 @@ pub fn plan(file: &Dockerfile, opts: &PlanOptions) -> Result<Plan, StageError> {
 
     let target = match &opts.target {
         None => raw.len() - 1,
-        Some(t) => {
-            *names.get(&t.to_ascii_lowercase()).ok_or_else(|| StageError::TargetNotFound { target: t.clone() })?
-        }
+        Some(t) => match names.get(&t.to_ascii_lowercase()) {
+            Some(i) => *i,
+            None => {
+                let known: Vec<&str> = raw.iter().filter_map(|s| s.name.as_deref()).collect();
+                let hint = crate::build::suggest::closest(t, &known, true)
+                    .map(|n| format!(" (did you mean {n}?)"))
+                    .unwrap_or_default();
+                return Err(StageError::TargetNotFound { target: t.clone(), hint });
+            }
+        },
     };
     // BuildKit's TARGETSTAGE: the target's name, `default` for an unnamed one (known only now, so not in FROM).
     globals.push(("TARGETSTAGE".into(), raw[target].name.clone().unwrap_or_else(|| "default".into())));

@@ -78,6 +78,10 @@ fn bpa_stages_target() {
         plan_of(MULTI, Some("nosuch"), &[]).unwrap_err().to_string(),
         "target stage \"nosuch\" could not be found"
     );
+    assert_eq!(
+        plan_of(MULTI, Some("tool"), &[]).unwrap_err().to_string(),
+        "target stage \"tool\" could not be found (did you mean tools?)"
+    );
 }
 
 #[test]

@@ -32,7 +32,9 @@ impl Flags {
                 None => (body, None),
             };
             let Some((&key, &kind)) = flags.kinds.get_key_value(name) else {
-                return Err(format!("unknown flag: --{name}"));
+                let mut known: Vec<&str> = declared.iter().map(|(n, _)| *n).collect();
+                known.sort_unstable();
+                return Err(crate::build::suggest::hint(format!("unknown flag: --{name}"), name, &known, true));
             };
             if kind != Kind::Strings && flags.values.contains_key(key) {
                 return Err(format!("duplicate flag specified: --{name}"));

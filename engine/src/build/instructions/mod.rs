@@ -358,9 +358,34 @@ fn typed(node: &Node, name: &str) -> Result<Instruction, String> {
             }
             Instruction::Onbuild(expression)
         }
-        _ => return Err(format!("unknown instruction: {}", node.name)),
+        _ => {
+            let message = format!("unknown instruction: {}", node.name);
+            return Err(crate::build::suggest::hint(message, &node.name, &INSTRUCTIONS, false));
+        }
     })
 }
+
+/// Every instruction name, for suggestions.
+const INSTRUCTIONS: [&str; 18] = [
+    "add",
+    "arg",
+    "cmd",
+    "copy",
+    "entrypoint",
+    "env",
+    "expose",
+    "from",
+    "healthcheck",
+    "label",
+    "maintainer",
+    "onbuild",
+    "run",
+    "shell",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
+];
 
 /// `^[a-z][a-z0-9-_.]*$`
 fn valid_stage_name(name: &str) -> bool {

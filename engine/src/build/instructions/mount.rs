@@ -1,5 +1,7 @@
 //! `RUN --mount=…` options, with docker's option names, defaults and errors (BuildKit's `parseMount`).
 
+use crate::build::suggest::hint;
+
 /// What a RUN mount is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MountKind {
@@ -51,6 +53,29 @@ pub struct Mount {
     /// A secret exposed as this environment variable.
     pub env: Option<String>,
 }
+
+/// Every option a mount takes, for suggestions.
+const MOUNT_KEYS: [&str; 19] = [
+    "type",
+    "from",
+    "source",
+    "target",
+    "readonly",
+    "id",
+    "sharing",
+    "required",
+    "size",
+    "mode",
+    "uid",
+    "gid",
+    "src",
+    "dst",
+    "destination",
+    "ro",
+    "rw",
+    "readwrite",
+    "env",
+];
 
 /// Splits the CSV the way Go's csv reader splits one record: commas, `"…"` quoting with `""` for a quote.
 fn csv_fields(spec: &str) -> Result<Vec<String>, String> {
@@ -180,7 +205,10 @@ pub fn parse_mount_with(spec: &str, expand: &dyn Fn(&str) -> Result<String, Stri
                     "ssh" => {
                         return Err("RUN --mount=type=ssh is not supported by berth (no SSH agent forwarding)".into());
                     }
-                    _ => return Err(format!("unsupported mount type {value:?}")),
+                    _ => {
+                        let types = ["bind", "cache", "tmpfs", "secret", "ssh"];
+                        return Err(hint(format!("unsupported mount type {value:?}"), &value, &types, true));
+                    }
                 }
             }
             "from" => m.from = Some(value),
@@ -200,7 +228,10 @@ pub fn parse_mount_with(spec: &str, expand: &dyn Fn(&str) -> Result<String, Stri
                     "shared" => Sharing::Shared,
                     "private" => Sharing::Private,
                     "locked" => Sharing::Locked,
-                    _ => return Err(format!("unsupported sharing value {value:?}")),
+                    _ => {
+                        let modes = ["shared", "private", "locked"];
+                        return Err(hint(format!("unsupported sharing value {value:?}"), &value, &modes, true));
+                    }
                 };
                 sharing_set = true;
             }
@@ -208,7 +239,7 @@ pub fn parse_mount_with(spec: &str, expand: &dyn Fn(&str) -> Result<String, Stri
             "uid" => m.uid = Some(uint(10, "uid")?),
             "gid" => m.gid = Some(uint(10, "gid")?),
             "env" => m.env = Some(value),
-            _ => return Err(format!("unexpected key '{key}' in '{field}'")),
+            _ => return Err(hint(format!("unexpected key '{key}' in '{field}'"), &key, &MOUNT_KEYS, true)),
         }
     }
     let kind = m.kind.as_str();
