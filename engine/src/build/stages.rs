@@ -400,6 +400,32 @@ fn expand_with(lexer: &Lexer, word: &str, vars: &[(String, String)]) -> Result<S
         .map_err(|e| e.to_string())
 }
 
+/// ADD --checksum: one HTTP(S) source and a well-formed digest (go-digest's words).
+fn check_checksum(sum: &str, sources: &[String]) -> Result<(), String> {
+    if sources.len() != 1 {
+        return Err("checksum can't be specified for multiple sources".into());
+    }
+    if !(sources[0].starts_with("http://") || sources[0].starts_with("https://")) {
+        return Err("checksum requires HTTP(S) or Git sources".into());
+    }
+    let Some((algorithm, hex)) = sum.split_once(':') else {
+        return Err("invalid checksum digest format".into());
+    };
+    let length = match algorithm {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return Err("unsupported digest algorithm".into()),
+    };
+    if hex.len() != length {
+        return Err("invalid checksum digest length".into());
+    }
+    if !hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+        return Err("invalid checksum digest format".into());
+    }
+    Ok(())
+}
+
 /// An instruction with its words expanded, as the executor runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -564,6 +590,9 @@ impl Scope {
         }
         if name == "ADD" {
             out.checksum = opt(&copy.checksum)?;
+            if let Some(sum) = &out.checksum {
+                check_checksum(sum, &out.sources)?;
+            }
         } else if out.sources.iter().any(|s| s.starts_with("http://") || s.starts_with("https://")) {
             return Err("source can't be a URL for COPY".into());
         }

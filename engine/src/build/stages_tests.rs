@@ -380,3 +380,22 @@ fn bpa_stages_buildkit_multistage_cases() {
     }
     assert_eq!(plan_of("ARG foo=bar", None, &[]).unwrap_err().to_string(), "dockerfile contains no stages to build");
 }
+
+#[test]
+fn bpa_stages_add_checksum() {
+    let sum = format!("sha256:{}", "a".repeat(64));
+    let ok = format!("FROM a\nARG SUM={sum}\nADD --checksum=$SUM https://x/y.tgz /y\n");
+    let (_, steps) = expand_target(&plan_of(&ok, None, &[]).unwrap()).unwrap();
+    let Instruction::Add(add) = &steps[1].instruction else { panic!() };
+    assert_eq!(add.checksum.as_deref(), Some(sum.as_str()));
+    for (text, want) in [
+        (format!("FROM a\nADD --checksum={sum} a b /y\n"), "checksum can't be specified for multiple sources"),
+        (format!("FROM a\nADD --checksum={sum} local.tgz /y\n"), "checksum requires HTTP(S) or Git sources"),
+        ("FROM a\nADD --checksum=abc https://x/y /y\n".to_string(), "invalid checksum digest format"),
+        ("FROM a\nADD --checksum=md5:abc https://x/y /y\n".to_string(), "unsupported digest algorithm"),
+        ("FROM a\nADD --checksum=sha256:abc https://x/y /y\n".to_string(), "invalid checksum digest length"),
+    ] {
+        let err = expand_target(&plan_of(&text, None, &[]).unwrap()).unwrap_err().to_string();
+        assert!(err.contains(want), "{text}: {err}");
+    }
+}

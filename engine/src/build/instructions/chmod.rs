@@ -21,9 +21,11 @@ impl Chmod {
     pub fn parse(value: &str) -> Result<Chmod, String> {
         let invalid = || format!("invalid chmod parameter: {value:?}");
         if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit()) {
-            let mode = u32::from_str_radix(value, 8).map_err(|_| invalid())?;
+            let not_octal =
+                || format!("invalid chmod parameter: '{value}'. it should be octal string and between 0 and 07777");
+            let mode = u32::from_str_radix(value, 8).map_err(|_| not_octal())?;
             if mode > 0o7777 {
-                return Err(invalid());
+                return Err(not_octal());
             }
             return Ok(Chmod::Octal(mode));
         }
