@@ -15,6 +15,7 @@
 //! | a Dockerfile that is not UTF-8 | read byte-wise | refused by the caller reading it | Rust strings are UTF-8 |
 
 pub mod dockerfile;
+pub mod expose;
 pub mod ignore;
 pub mod instructions;
 pub mod stages;

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
 use crate::build::dockerfile::Dockerfile;
+use crate::build::expose::expose_ports;
 use crate::build::instructions::{
     ArgDef, Chmod, Copy, Instruction, InstructionError, KeyValue, Located, Mount, mount_field, parse_all,
     parse_mount_with,
@@ -540,10 +541,13 @@ impl Scope {
             }
             Instruction::Copy(copy) => Instruction::Copy(self.copy(copy, "COPY").map_err(err)?),
             Instruction::Add(add) => Instruction::Add(self.copy(add, "ADD").map_err(err)?),
+            // Expanded, split, then normalised to `ExposedPorts` keys (`80/tcp`).
             Instruction::Expose(ports) => {
                 let mut out = Vec::new();
                 for p in ports {
-                    out.extend(self.words(p).map_err(err)?);
+                    for word in self.words(p).map_err(err)? {
+                        out.extend(expose_ports(&word).map_err(err)?);
+                    }
                 }
                 Instruction::Expose(out)
             }

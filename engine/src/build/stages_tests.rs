@@ -195,8 +195,8 @@ fn bpa_stages_expansion_per_instruction() {
     let got: Vec<&Instruction> = steps.iter().map(|s| &s.instruction).collect();
     assert_eq!(got[1], &Instruction::Workdir("/data".into()));
     assert_eq!(got[2], &Instruction::User("app:app".into()));
-    // Sorted as written (before expansion), as BuildKit does.
-    assert_eq!(got[3], &Instruction::Expose(vec!["80/udp".into(), "80".into()]));
+    // Sorted as written (before expansion), as BuildKit does, then made `ExposedPorts` keys.
+    assert_eq!(got[3], &Instruction::Expose(vec!["80/udp".into(), "80/tcp".into()]));
     assert_eq!(got[4], &Instruction::Volume(vec!["/data/v".into()]));
     assert_eq!(got[5], &Instruction::StopSignal("SIGTERM".into()));
     assert_eq!(got[6], &Instruction::Label(vec![KeyValue { key: "k".into(), value: "app".into() }]));
