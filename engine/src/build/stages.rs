@@ -229,7 +229,15 @@ pub fn plan(file: &Dockerfile, opts: &PlanOptions) -> Result<Plan, StageError> {
             None => Base::Image(image),
         };
         bases.push(base);
-        platforms.push(stage.platform.as_deref().map(expand).transpose()?);
+        let platform = stage.platform.as_deref().map(expand).transpose()?;
+        if let (Some(written), Some("")) = (&stage.platform, platform.as_deref()) {
+            return Err(StageError::Expand {
+                line: stage.line,
+                instruction: "FROM".into(),
+                message: format!("empty platform value from expression {written}"),
+            });
+        }
+        platforms.push(platform);
         if let Some(name) = &stage.name {
             names.insert(name.clone(), i);
         }
@@ -560,7 +568,13 @@ impl Scope {
             }
             Instruction::Workdir(p) => Instruction::Workdir(self.word(p).map_err(err)?),
             Instruction::User(u) => Instruction::User(self.word(u).map_err(err)?),
-            Instruction::StopSignal(s) => Instruction::StopSignal(self.word(s).map_err(err)?),
+            Instruction::StopSignal(s) => {
+                let signal = self.word(s).map_err(err)?;
+                if crate::container::parse_signal(&signal).is_err() {
+                    return Err(err(format!("invalid signal: {signal}")));
+                }
+                Instruction::StopSignal(signal)
+            }
             Instruction::Run(run) => {
                 for spec in &run.mount_specs {
                     mounts.push(self.mount(spec).map_err(err)?);

@@ -399,3 +399,13 @@ fn bpa_stages_add_checksum() {
         assert!(err.contains(want), "{text}: {err}");
     }
 }
+
+#[test]
+fn bpa_stages_stopsignal_and_platform_checks() {
+    let (_, steps) = expand_target(&plan_of("FROM a\nARG S=sigusr1\nSTOPSIGNAL $S\n", None, &[]).unwrap()).unwrap();
+    assert_eq!(steps[1].instruction, Instruction::StopSignal("sigusr1".into()));
+    let err = expand_target(&plan_of("FROM a\nSTOPSIGNAL SIGBOGUS\n", None, &[]).unwrap()).unwrap_err();
+    assert_eq!(err.to_string(), "Dockerfile:2: STOPSIGNAL: invalid signal: SIGBOGUS");
+    let err = plan_of("FROM --platform=$NOPE a\n", None, &[]).unwrap_err();
+    assert_eq!(err.to_string(), "Dockerfile:1: FROM: empty platform value from expression $NOPE");
+}
