@@ -1,7 +1,7 @@
 //! The Dockerfile front end: everything a build needs to know about *what* to build, without running
 //! anything. `dockerfile` parses the text into nodes, `words` substitutes variables as BuildKit does,
-//! `instructions` types the nodes, `stages` scopes variables and plans which stages a target needs, and
-//! `ignore` reads `.dockerignore`.
+//! `instructions` types the nodes, `stages` scopes variables and plans which stages a target needs,
+//! `expose` turns EXPOSE values into port keys, and `ignore` reads `.dockerignore`.
 //!
 //! The tests re-express BuildKit's and patternmatcher's own test data (`testdata/README.md`). Where berth
 //! deliberately differs:
@@ -11,7 +11,8 @@
 //! | `ENV X=a` then `ARG X=b` | the later ARG replaces X for expansion and RUN | ENV wins in either order | the build reference and Docker's documentation: ENV always beats ARG of the same name |
 //! | `.dockerignore` class with a reversed range (`[Local-Only]`) | accepted, fails at the first match | refused when the file is read | the same build fails either way; earlier names the pattern |
 //! | flag and mount errors | `unknown flag: --x` | `COPY: unknown flag: --x` | errors name the line and the instruction |
-//! | `${v/p/r}` with `$1` in `r` | Go's regexp expands it | `r` is inserted as written | no capture groups exist in a shell pattern |
+//! | `${v/p/r}` whose `r` still holds a `$` after lexing (`\$1`) | Go's regexp template expands it | `r` is inserted as written | a shell pattern has no capture groups |
+//! | `RUN --mount=type=ssh`, `RUN --security=insecure`, `ADD --keep-git-dir` | supported | refused, naming the option | berth has no SSH agent forwarding, runs every build confined, fetches no git sources |
 //! | a Dockerfile that is not UTF-8 | read byte-wise | refused by the caller reading it | Rust strings are UTF-8 |
 
 pub mod dockerfile;
