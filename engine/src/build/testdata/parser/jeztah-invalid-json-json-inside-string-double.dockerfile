@@ -1,0 +1,1 @@
+CMD "[\"echo\", \"Phew, I just managed to escaped those double quotes\"]"
