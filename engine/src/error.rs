@@ -31,6 +31,8 @@ pub enum Error {
     Volume(#[from] crate::volume::VolumeError),
     #[error(transparent)]
     Run(Box<crate::run::RunError>),
+    #[error(transparent)]
+    Local(#[from] crate::local::LocalError),
 }
 
 impl From<crate::run::RunError> for Error {

@@ -11,6 +11,7 @@ pub mod events;
 mod footprint;
 pub mod helpers;
 pub mod images;
+pub mod local;
 pub(crate) mod layer;
 pub mod logs;
 pub(crate) mod monitor;

@@ -34,7 +34,7 @@ use thiserror::Error;
 
 pub use compression::Compression;
 pub use lowers::{inherit_from_lowers, link_from_lowers};
-pub use pack::{CompressedReport, PackOptions, PackReport, pack, pack_gzip};
+pub use pack::{ChangeKind, PackOptions, changes, pack, pack_gzip};
 
 /// Most entries one layer may hold: a cap against archives built to exhaust inodes or time.
 pub const MAX_ENTRIES: u64 = 1_000_000;

@@ -91,6 +91,24 @@ pub fn pack_gzip(
     Ok(CompressedReport { layer: PackReport { diff_id, tar_bytes, size }, digest, compressed_bytes })
 }
 
+/// What a path's entry in an upper does to the lowers, as `docker diff` letters it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Changed,
+    Deleted,
+}
+
+/// The changes an upper makes over `lowers` (top-most first), in Docker's order and by Docker's rules
+/// (moby's `OverlayChanges`): a whiteout deletes, an opaque directory a lower has is deleted (and its
+/// entries added), a path no lower shows is added, one a lower shows is changed, except a directory whose
+/// size, mode and mtime match the lower's; the directory holding an added or deleted path is changed.
+/// Paths are relative to the root. `opts.exclude` applies as for [`pack`], and a directory changed only
+/// by excluded entries made in it is not reported.
+pub fn changes(upper: &Path, lowers: &[PathBuf], opts: &PackOptions) -> Result<Vec<(PathBuf, ChangeKind)>, LayerError> {
+    Packer::new(upper, lowers, opts)?.changes()
+}
+
 /// A writer that hashes and counts what passes through it.
 struct Hashing<W> {
     inner: W,
@@ -137,6 +155,8 @@ struct Child {
     lowers: Vec<usize>,
     /// For a directory: it is opaque and a lower shows a directory here, so the marker is needed.
     opaque_marker: bool,
+    /// What the top-most lower showing this path has there.
+    lower_stat: Option<Stat>,
 }
 
 struct Packer<'a> {
@@ -209,6 +229,84 @@ impl<'a> Packer<'a> {
         Ok(self.size)
     }
 
+    fn changes(self) -> Result<Vec<(PathBuf, ChangeKind)>, LayerError> {
+        let root = PathBuf::new();
+        let root_fd = self.open_dir(&root)?;
+        let all: Vec<usize> = (0..self.lowers.len()).collect();
+        let children = self.children(root_fd.as_fd(), &root, &all)?;
+        drop(root_fd);
+        let mut changes = Vec::new();
+        let mut changed_dirs = std::collections::HashSet::new();
+        // Directories changed only by the runtime's stubs made in them (left out, as Docker's init layer is).
+        let mut stub_parents = std::collections::HashSet::new();
+        let mut stack = vec![Frame { path: root, children: children.into_iter() }];
+        while let Some(frame) = stack.last_mut() {
+            let Some(child) = frame.children.next() else {
+                stack.pop();
+                continue;
+            };
+            let path = frame.path.join(&child.name);
+            if !child.in_lower && self.opts.exclude.iter().any(|e| e == &path) {
+                stub_parents.insert(frame.path.clone());
+                continue;
+            }
+            let is_dir = FileType::from_raw_mode(child.stat.st_mode) == FileType::Directory;
+            let opaque = is_dir && child.in_lower && {
+                let fd = self.open_dir(&path)?;
+                is_opaque(fd.as_fd(), &child.stat, &path)?
+            };
+            let kind = if whiteout::is_whiteout(&child.stat) {
+                if !child.in_lower {
+                    continue;
+                }
+                ChangeKind::Deleted
+            } else if opaque {
+                ChangeKind::Deleted
+            } else if !child.in_lower {
+                ChangeKind::Added
+            } else {
+                let unchanged_dir = is_dir
+                    && child.lower_stat.as_ref().is_some_and(|lower| {
+                        FileType::from_raw_mode(lower.st_mode) == FileType::Directory
+                            && lower.st_size == child.stat.st_size
+                            && lower.st_mode == child.stat.st_mode
+                            && lower.st_mtime == child.stat.st_mtime
+                            && lower.st_mtime_nsec == child.stat.st_mtime_nsec
+                    });
+                if unchanged_dir {
+                    let fd = self.open_dir(&path)?;
+                    let children = self.children(fd.as_fd(), &path, &child.lowers)?;
+                    stack.push(Frame { path, children: children.into_iter() });
+                    continue;
+                }
+                ChangeKind::Changed
+            };
+            if is_dir {
+                changed_dirs.insert(path.clone());
+            }
+            if kind != ChangeKind::Changed
+                && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+                && changed_dirs.insert(parent.to_path_buf())
+            {
+                changes.push((parent.to_path_buf(), ChangeKind::Changed));
+            }
+            changes.push((path.clone(), kind));
+            if is_dir {
+                let fd = self.open_dir(&path)?;
+                let children = self.children(fd.as_fd(), &path, &child.lowers)?;
+                stack.push(Frame { path, children: children.into_iter() });
+            }
+        }
+        let mut holding = std::collections::HashSet::new();
+        for (path, _) in &changes {
+            holding.extend(path.ancestors().skip(1).map(Path::to_path_buf));
+        }
+        changes.retain(|(path, kind)| {
+            *kind != ChangeKind::Changed || !stub_parents.contains(path) || holding.contains(path)
+        });
+        Ok(changes)
+    }
+
     /// Opens directory `path` of the upper, refusing any symlink on the way.
     fn open_dir(&self, path: &Path) -> Result<OwnedFd, LayerError> {
         let rel = if path.as_os_str().is_empty() { Path::new(".") } else { path };
@@ -251,6 +349,7 @@ impl<'a> Packer<'a> {
             };
             let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
             let mut in_lower = false;
+            let mut lower_stat = None;
             let mut shown = Vec::new();
             for (&index, lower) in lowers.iter().zip(&lower_dirs) {
                 let Some(found) = lstat_in(lower.as_fd(), &name, &self.lower_name(index, &child_path))? else {
@@ -260,6 +359,7 @@ impl<'a> Packer<'a> {
                     break;
                 }
                 in_lower = true;
+                lower_stat.get_or_insert(found);
                 if FileType::from_raw_mode(found.st_mode) != FileType::Directory {
                     break;
                 }
@@ -277,7 +377,7 @@ impl<'a> Packer<'a> {
                     shown.clear();
                 }
             }
-            children.push(Child { name, stat, in_lower, lowers: shown, opaque_marker });
+            children.push(Child { name, stat, in_lower, lowers: shown, opaque_marker, lower_stat });
         }
         Ok(children)
     }

@@ -1,0 +1,166 @@
+//! Images made from containers: `commit`, `diff` and `history` on real containers from the local registry's
+//! busybox. Needs root (skips loudly otherwise; CI=true forbids skipping).
+
+mod rt;
+mod support;
+
+use std::path::Path;
+
+use rt::{Env, require_root};
+
+fn count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
+}
+
+#[test]
+fn commit_keeps_writes_deletions_hardlinks_and_replaced_dirs() {
+    if !require_root("commit_keeps_writes_deletions_hardlinks_and_replaced_dirs") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "--name",
+        "bpk-a",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /data/old && echo 1 > /data/old/f && echo 2 > /data/keep && echo hi > /hello \
+         && ln /hello /hello-link && rm /bin/ls",
+    ]);
+    // docker's lines: the runtime's /etc stubs, /dev, /proc and /sys are no change of the container's.
+    let diff = env.ok(&["diff", "bpk-a"]);
+    assert_eq!(
+        lines(&diff),
+        ["C /bin", "D /bin/ls", "A /data", "A /data/keep", "A /data/old", "A /data/old/f", "A /hello", "A /hello-link"],
+        "{diff}"
+    );
+
+    let id = env.ok(&["commit", "-m", "first", "bpk-a", "bpk-img:one"]).trim().to_string();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "bpk-img:one",
+        "sh",
+        "-c",
+        "cat /data/old/f /data/keep /hello; ls /bin/ls 2>/dev/null || echo gone; stat -c %h /hello-link",
+    ]);
+    assert_eq!(lines(&out), ["1", "2", "hi", "gone", "2"]);
+
+    // A directory a lower layer has, replaced: an opaque directory in the upper.
+    env.ok(&["run", "--name", "bpk-b", "bpk-img:one", "sh", "-c", "rm -rf /data && mkdir /data && echo fresh > /data/new"]);
+    let diff = env.ok(&["diff", "bpk-b"]);
+    assert_eq!(lines(&diff), ["D /data", "A /data/new"], "{diff}");
+    let two = env.ok(&["commit", "-a", "bpk <bpk@example.com>", "bpk-b", "bpk-img:two"]).trim().to_string();
+    let out = env.ok(&["run", "--rm", "bpk-img:two", "sh", "-c", "ls -A /data; cat /data/new; cat /hello"]);
+    assert_eq!(lines(&out), ["new", "fresh", "hi"]);
+
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["image", "inspect", "bpk-img:two"])).expect("json");
+    let image = &inspect[0];
+    assert_eq!(image["Id"], two.as_str());
+    assert_eq!(image["Parent"], id.as_str());
+    assert_eq!(image["Author"], "bpk <bpk@example.com>");
+    assert_eq!(image["RootFS"]["Layers"].as_array().map(Vec::len), Some(3));
+    assert_eq!(image["Config"]["Cmd"], serde_json::json!(["sh", "-c", "rm -rf /data && mkdir /data && echo fresh > /data/new"]));
+    assert!(image.get("Descriptor").is_none(), "a committed image has no manifest yet");
+
+    // As Docker's image store: each entry from the top names the image it made while parents are known
+    // (a commit's parent is the container's image), the rest are <missing>.
+    let busybox = env.ok(&["image", "inspect", "--format", "{{.Id}}", "busybox"]).trim().to_string();
+    let history = env.ok(&["history", "--no-trunc", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Comment}}", "bpk-img:two"]);
+    assert_eq!(
+        lines(&history),
+        [
+            format!("{two}|sh -c rm -rf /data && mkdir /data && echo fresh > /data/new|"),
+            format!("{id}|sh -c mkdir -p /data/old && echo 1 > /data/old/f && echo 2 > /data/keep && echo hi > /hello && ln /hello /hello-link && rm /bin/ls|first"),
+            format!("{busybox}|busybox|"),
+        ]
+    );
+    let table = env.ok(&["history", "bpk-img:one"]);
+    let rows = lines(&table);
+    assert!(rows[0].starts_with("IMAGE ") && rows[0].contains("CREATED BY") && rows[0].contains("COMMENT"), "{table}");
+    assert!(rows[1].starts_with(&id[7..19]), "{table}");
+    assert!(rows[1].contains("sh -c mkdir -p /data/old && echo 1 > /data/o…"), "created-by cut at 45: {table}");
+    assert!(rows[2].starts_with(&busybox[7..19]), "{table}");
+    assert_eq!(env.ok(&["history", "-q", "bpk-img:one"]).lines().count(), 2);
+
+    let images = env.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}"]);
+    assert!(images.lines().any(|l| l.starts_with("bpk-img:one ") && !l.ends_with(" 0B")), "{images}");
+}
+
+#[test]
+fn commit_of_stopped_and_never_started_containers_and_rmi_leaves_nothing() {
+    if !require_root("commit_of_stopped_and_never_started_containers_and_rmi_leaves_nothing") {
+        return;
+    }
+    let env = Env::new();
+    let layers = env.root().join("layers");
+    let blobs = env.root().join("blobs/sha256");
+    let (layers_before, blobs_before) = (count(&layers), count(&blobs));
+
+    // Never started: nothing written, so no layer, and an empty_layer history entry as Docker's.
+    env.ok(&["create", "--name", "bpk-created", "busybox", "true"]);
+    env.ok(&["commit", "bpk-created", "bpk-empty"]);
+    assert_eq!(count(&layers), layers_before);
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["image", "inspect", "bpk-empty"])).expect("json");
+    assert_eq!(inspect[0]["RootFS"]["Layers"].as_array().map(Vec::len), Some(1));
+    let history = env.ok(&["history", "--format", "{{.CreatedBy}} {{.Size}}", "bpk-empty"]);
+    assert_eq!(lines(&history)[0], "true 0B");
+
+    // Stopped after writing.
+    env.ok(&["run", "--name", "bpk-stopped", "busybox", "sh", "-c", "echo x > /x"]);
+    assert_eq!(env.status("bpk-stopped"), "exited");
+    env.ok(&["commit", "bpk-stopped", "bpk-stopped-img"]);
+    assert_eq!(count(&layers), layers_before + 1);
+    assert_eq!(env.ok(&["run", "--rm", "bpk-stopped-img", "cat", "/x"]), "x\n");
+
+    env.ok(&["rm", "bpk-created", "bpk-stopped"]);
+    env.ok(&["rmi", "bpk-empty", "bpk-stopped-img"]);
+    assert_eq!(count(&layers), layers_before, "the committed layer goes with its image");
+    assert_eq!(count(&blobs), blobs_before, "so do the configs");
+    assert_eq!(count(&env.root().join("tmp")), 0, "no work directory is left");
+}
+
+#[test]
+fn commit_pauses_a_running_container_and_leaves_it_running() {
+    if !require_root("commit_pauses_a_running_container_and_leaves_it_running") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "bpk-live", "busybox", "sh", "-c", "echo a > /a; sleep 1000"]);
+    env.wait_for("the write", 10, || env.ok(&["diff", "bpk-live"]).contains("A /a"));
+    env.ok(&["commit", "bpk-live", "bpk-live:paused"]);
+    assert_eq!(env.status("bpk-live"), "running");
+    env.ok(&["commit", "--pause=false", "bpk-live", "bpk-live:unpaused"]);
+    assert_eq!(env.status("bpk-live"), "running");
+    assert_eq!(env.ok(&["run", "--rm", "bpk-live:unpaused", "cat", "/a"]), "a\n");
+}
+
+#[test]
+fn commit_diff_and_history_errors_name_what_is_missing() {
+    if !require_root("commit_diff_and_history_errors_name_what_is_missing") {
+        return;
+    }
+    let env = Env::new();
+    let (code, err) = env.fails(&["commit", "bpk-nope", "bpk-x"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("No such container: bpk-nope"), "{err}");
+    let (_, err) = env.fails(&["diff", "bpk-nope"]);
+    assert!(err.contains("No such container: bpk-nope"), "{err}");
+    let (_, err) = env.fails(&["history", "bpk-nope"]);
+    assert!(err.contains("No such image: bpk-nope"), "{err}");
+
+    env.ok(&["create", "--name", "bpk-c", "busybox", "true"]);
+    let before = env.ok(&["images", "-q"]);
+    let (_, err) = env.fails(&["commit", "bpk-c", "BPK-Upper:x"]);
+    assert!(err.contains("BPK-Upper"), "{err}");
+    let (_, err) = env.fails(&["commit", "bpk-c", "bpk@sha256:0000000000000000000000000000000000000000000000000000000000000000"]);
+    assert!(err.contains("digest"), "{err}");
+    assert_eq!(env.ok(&["images", "-q"]), before, "a failed commit makes no image");
+    assert_eq!(count(&env.root().join("tmp")), 0);
+}
