@@ -6,7 +6,14 @@ mod support;
 
 use std::path::Path;
 
+use berth_engine::{Config, Engine, EngineOptions};
 use rt::{Env, require_root};
+
+/// The engine over a test's root, for what the CLI does not show (layer blobs, as push will ask).
+fn engine(env: &Env) -> Engine {
+    let config = Config::load_from(&env.root().join("config.toml")).expect("the test's config.toml");
+    Engine::open(EngineOptions { root: env.root().to_path_buf(), config }).expect("open the engine")
+}
 
 fn count(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
@@ -119,10 +126,21 @@ fn commit_of_stopped_and_never_started_containers_and_rmi_leaves_nothing() {
     assert_eq!(count(&layers), layers_before + 1);
     assert_eq!(env.ok(&["run", "--rm", "bpk-stopped-img", "cat", "/x"]), "x\n");
 
+    // The compressed blob push will ask for: made on request, kept until the layer goes.
+    let engine = engine(&env);
+    let image = engine.image("bpk-stopped-img").expect("image");
+    let top = image.layers.last().expect("a layer").clone();
+    let blob = engine.layer_blob(&top).expect("blob of a committed layer");
+    assert_eq!(engine.layer_blob(&top).expect("again"), blob);
+    assert_eq!(count(&blobs), blobs_before + 3, "two configs and the layer blob");
+    let err = engine.layer_blob(&image.layers[0]).expect_err("a pulled layer's exact tar is not kept").to_string();
+    assert!(err.contains(&image.layers[0]) && err.contains("registry"), "{err}");
+    drop(engine);
+
     env.ok(&["rm", "bpk-created", "bpk-stopped"]);
     env.ok(&["rmi", "bpk-empty", "bpk-stopped-img"]);
     assert_eq!(count(&layers), layers_before, "the committed layer goes with its image");
-    assert_eq!(count(&blobs), blobs_before, "so do the configs");
+    assert_eq!(count(&blobs), blobs_before, "so do the configs and the layer blob");
     assert_eq!(count(&env.root().join("tmp")), 0, "no work directory is left");
 }
 
@@ -163,4 +181,28 @@ fn commit_diff_and_history_errors_name_what_is_missing() {
     assert!(err.contains("digest"), "{err}");
     assert_eq!(env.ok(&["images", "-q"]), before, "a failed commit makes no image");
     assert_eq!(count(&env.root().join("tmp")), 0);
+}
+
+#[test]
+fn history_of_a_pulled_image_shows_its_config_history() {
+    if !require_root("history_of_a_pulled_image_shows_its_config_history") {
+        return;
+    }
+    let env = Env::new();
+    let image = support::oci::busybox_with("bpk-two");
+    let reference = env.registry().push_image(&image, "bpk-two:latest", support::registry::PushFormat::Oci);
+    env.ok(&["pull", "-q", &reference]);
+    let id = env.ok(&["image", "inspect", "--format", "{{.Id}}", &reference]).trim().to_string();
+    let history = env.ok(&["history", "--format", "json", &reference]);
+    let rows: Vec<serde_json::Value> = history.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert_eq!(rows.len(), 2, "{history}");
+    assert_eq!(rows[0]["ID"], &id[7..19]);
+    assert_eq!(rows[1]["ID"], "<missing>");
+    for row in &rows {
+        assert_eq!(row["CreatedBy"], "bpk-two");
+        assert_ne!(row["Size"], "0B", "each entry has its layer");
+    }
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["image", "inspect", &reference])).expect("json");
+    assert_eq!(inspect[0]["RootFS"]["Layers"].as_array().map(Vec::len), Some(2));
+    assert_eq!(inspect[0]["Parent"], "");
 }

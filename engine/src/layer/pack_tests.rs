@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
+use super::pack::PackReport;
 use super::*;
 use crate::testing::require_root;
 
@@ -339,4 +340,44 @@ fn excluded_mount_points_are_left_out_unless_a_lower_has_them() {
     let (tar, _) = pack_to_vec(&upper, &[lower], &opts);
     assert_eq!(names(&tar), ["etc", "etc/hostname", "etc/other"]);
     assert!(names(&tar).iter().all(|n| !Path::new(n).as_os_str().as_bytes().is_empty()));
+}
+
+#[test]
+fn changes_are_lettered_and_ordered_as_docker_diff() {
+    if !require_root("changes_are_lettered_and_ordered_as_docker_diff") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lower = tmp.path().join("lower");
+    write(&lower.join("etc/passwd"), b"p");
+    write(&lower.join("same/x"), b"x");
+    write(&lower.join("gone/y"), b"y");
+    write(&lower.join("opq/z"), b"z");
+    let upper = tmp.path().join("upper");
+    fs::create_dir_all(&upper).expect("mkdir");
+    // A directory copied up with the lower's metadata is no change of its own.
+    fs::create_dir_all(upper.join("same")).expect("mkdir");
+    write(&upper.join("same/new"), b"n");
+    let lower_same = fs::metadata(lower.join("same")).expect("stat");
+    fs::set_permissions(upper.join("same"), lower_same.permissions()).expect("chmod");
+    set_mtime(&upper.join("same"), lower_same.mtime());
+    set_mtime(&lower.join("same"), lower_same.mtime());
+    fs::create_dir_all(upper.join("gone")).expect("mkdir");
+    whiteout(&upper.join("gone/y"));
+    whiteout(&upper.join("ghost"));
+    write(&upper.join("opq/w"), b"w");
+    opaque(&upper.join("opq"));
+    // /etc changed only by the runtime's stub is not reported.
+    write(&upper.join("etc/hosts"), b"");
+    let opts = PackOptions { exclude: vec!["etc/hosts".into()], ..PackOptions::default() };
+    let found: Vec<String> = changes(&upper, &[lower], &opts)
+        .expect("changes")
+        .into_iter()
+        .map(|(path, kind)| format!("{kind:?} /{}", path.display()))
+        .collect();
+    assert_eq!(
+        found,
+        ["Changed /gone", "Deleted /gone/y", "Deleted /opq", "Added /opq/w", "Changed /same", "Added /same/new"],
+        "{found:?}"
+    );
 }

@@ -7,6 +7,8 @@
 mod commit;
 mod diff;
 mod history;
+#[cfg(test)]
+mod tests;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
