@@ -206,3 +206,92 @@ fn history_of_a_pulled_image_shows_its_config_history() {
     assert_eq!(inspect[0]["RootFS"]["Layers"].as_array().map(Vec::len), Some(2));
     assert_eq!(inspect[0]["Parent"], "");
 }
+
+/// Each path of a tree: type, mode, owner, contents or link target, and mtime for non-directories.
+fn tree(top: &Path) -> std::collections::BTreeMap<String, String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut nodes = std::collections::BTreeMap::new();
+    support::berth::walk(top, &mut |path, meta| {
+        let rel = path.strip_prefix(top).expect("below top").to_string_lossy().into_owned();
+        if rel.is_empty() {
+            return;
+        }
+        let kind = if meta.is_dir() {
+            "dir".to_string()
+        } else if meta.file_type().is_symlink() {
+            format!("symlink {}", std::fs::read_link(path).expect("readlink").display())
+        } else {
+            format!("file {}", support::oci::digest_of(&std::fs::read(path).expect("read")))
+        };
+        let mode = if meta.file_type().is_symlink() { 0 } else { meta.permissions().mode() & 0o7777 };
+        let mtime = if meta.is_dir() || meta.file_type().is_symlink() { 0 } else { meta.mtime() };
+        nodes.insert(rel, format!("{kind} {mode:o} {}:{} nlink={} mtime={mtime}", meta.uid(), meta.gid(), if meta.is_dir() { 0 } else { meta.nlink() }));
+    });
+    nodes
+}
+
+#[test]
+fn a_committed_layer_blob_unpacks_in_umoci_as_berth_stores_it() {
+    if !require_root("a_committed_layer_blob_unpacks_in_umoci_as_berth_stores_it") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "--name",
+        "bpk-u",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /hello && ln /hello /bin/hello-link && ln -s /etc/passwd /pw && rm /bin/ls \
+         && rm -rf /root && mkdir /root && echo r > /root/f && chown 1000:50 /root/f && chmod 4755 /hello \
+         && mkdir -p /srv/a/b && touch -d @1700000000 /srv/a/b/old",
+    ]);
+    env.ok(&["commit", "bpk-u", "bpk-u:img"]);
+    let engine = engine(&env);
+    let image = engine.image("bpk-u:img").expect("image");
+    let top = image.layers.last().expect("layer").clone();
+    let blob = engine.layer_blob(&top).expect("blob");
+    let diff_id = engine.image_layers(&image).expect("layers")[1].as_ref().expect("record").diff_id.clone();
+    let bytes = std::fs::read(env.root().join("blobs/sha256").join(&blob.digest[7..])).expect("blob bytes");
+    let committed = support::oci::Layer { blob: support::oci::Blob::new(&blob.media_type, bytes), diff_id };
+    let oci_image = support::oci::Image::new(
+        support::oci::Platform::host(),
+        vec![support::oci::busybox_layer(), committed],
+        &["sh"],
+        "bpk",
+    );
+    let layout = support::oci::OciLayout::of_image(&oci_image, "v1");
+    let work = tempfile::Builder::new().prefix("bpk-umoci-").tempdir().expect("work dir");
+    let bundle = work.path().join("bundle");
+    let out = std::process::Command::new("umoci")
+        .args(["unpack", "--image", &layout.image_arg()])
+        .arg(&bundle)
+        .output()
+        .expect("run umoci");
+    assert!(out.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&out.stderr));
+    let expected = tree(&bundle.join("rootfs"));
+
+    // berth's view of the committed image: its layer directories as overlay stacks them.
+    let merged = work.path().join("merged");
+    std::fs::create_dir(&merged).expect("mkdir");
+    let lowers: Vec<String> = image.layers.iter().rev().map(|c| env.root().join("layers").join(&c[7..]).display().to_string()).collect();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &format!("ro,lowerdir={}", lowers.join(":"))])
+        .arg(&merged)
+        .status()
+        .expect("mount");
+    assert!(status.success());
+    let actual = tree(&merged);
+    let _ = std::process::Command::new("umount").arg(&merged).status();
+    assert!(expected.contains_key("root/f") && !expected.contains_key("bin/ls"), "{expected:#?}");
+    let differ: Vec<String> = expected
+        .keys()
+        .chain(actual.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| expected.get(*k) != actual.get(*k))
+        .map(|k| format!("{k}: umoci {:?} berth {:?}", expected.get(k), actual.get(k)))
+        .collect();
+    assert!(differ.is_empty(), "umoci's unpack of the blob differs from berth's layers:\n{}", differ.join("\n"));
+}
