@@ -60,7 +60,15 @@ fn commit_keeps_writes_deletions_hardlinks_and_replaced_dirs() {
     assert_eq!(lines(&out), ["1", "2", "hi", "gone", "2"]);
 
     // A directory a lower layer has, replaced: an opaque directory in the upper.
-    env.ok(&["run", "--name", "bpk-b", "bpk-img:one", "sh", "-c", "rm -rf /data && mkdir /data && echo fresh > /data/new"]);
+    env.ok(&[
+        "run",
+        "--name",
+        "bpk-b",
+        "bpk-img:one",
+        "sh",
+        "-c",
+        "rm -rf /data && mkdir /data && echo fresh > /data/new",
+    ]);
     let diff = env.ok(&["diff", "bpk-b"]);
     assert_eq!(lines(&diff), ["D /data", "A /data/new"], "{diff}");
     let two = env.ok(&["commit", "-a", "bpk <bpk@example.com>", "bpk-b", "bpk-img:two"]).trim().to_string();
@@ -73,7 +81,10 @@ fn commit_keeps_writes_deletions_hardlinks_and_replaced_dirs() {
     assert_eq!(image["Parent"], id.as_str());
     assert_eq!(image["Author"], "bpk <bpk@example.com>");
     assert_eq!(image["RootFS"]["Layers"].as_array().map(Vec::len), Some(3));
-    assert_eq!(image["Config"]["Cmd"], serde_json::json!(["sh", "-c", "rm -rf /data && mkdir /data && echo fresh > /data/new"]));
+    assert_eq!(
+        image["Config"]["Cmd"],
+        serde_json::json!(["sh", "-c", "rm -rf /data && mkdir /data && echo fresh > /data/new"])
+    );
     assert!(image.get("Descriptor").is_none(), "a committed image has no manifest yet");
 
     // As Docker's image store: each entry from the top names the image it made while parents are known
@@ -84,7 +95,9 @@ fn commit_keeps_writes_deletions_hardlinks_and_replaced_dirs() {
         lines(&history),
         [
             format!("{two}|sh -c rm -rf /data && mkdir /data && echo fresh > /data/new|"),
-            format!("{id}|sh -c mkdir -p /data/old && echo 1 > /data/old/f && echo 2 > /data/keep && echo hi > /hello && ln /hello /hello-link && rm /bin/ls|first"),
+            format!(
+                "{id}|sh -c mkdir -p /data/old && echo 1 > /data/old/f && echo 2 > /data/keep && echo hi > /hello && ln /hello /hello-link && rm /bin/ls|first"
+            ),
             format!("{busybox}|busybox|"),
         ]
     );
@@ -177,9 +190,23 @@ fn commit_diff_and_history_errors_name_what_is_missing() {
     let before = env.ok(&["images", "-q"]);
     let (_, err) = env.fails(&["commit", "bpk-c", "BPK-Upper:x"]);
     assert!(err.contains("BPK-Upper"), "{err}");
-    let (_, err) = env.fails(&["commit", "bpk-c", "bpk@sha256:0000000000000000000000000000000000000000000000000000000000000000"]);
+    let (_, err) =
+        env.fails(&["commit", "bpk-c", "bpk@sha256:0000000000000000000000000000000000000000000000000000000000000000"]);
     assert!(err.contains("digest"), "{err}");
     assert_eq!(env.ok(&["images", "-q"]), before, "a failed commit makes no image");
+    assert_eq!(count(&env.root().join("tmp")), 0);
+
+    // A failure midway (the layer is over the configured size cap) leaves no image, layer or work dir.
+    env.ok(&["run", "--name", "bpk-big", "busybox", "sh", "-c", "dd if=/dev/zero of=/big bs=1024 count=64"]);
+    let config = env.root().join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("max_layer_bytes = 16384\n");
+    std::fs::write(&config, text).expect("write config");
+    let layers = count(&env.root().join("layers"));
+    let (_, err) = env.fails(&["commit", "bpk-big", "bpk-big:img"]);
+    assert!(err.contains("bpk-big") && err.contains("16384"), "{err}");
+    assert_eq!(env.ok(&["images", "-q"]), before);
+    assert_eq!(count(&env.root().join("layers")), layers);
     assert_eq!(count(&env.root().join("tmp")), 0);
 }
 
@@ -225,7 +252,15 @@ fn tree(top: &Path) -> std::collections::BTreeMap<String, String> {
         };
         let mode = if meta.file_type().is_symlink() { 0 } else { meta.permissions().mode() & 0o7777 };
         let mtime = if meta.is_dir() || meta.file_type().is_symlink() { 0 } else { meta.mtime() };
-        nodes.insert(rel, format!("{kind} {mode:o} {}:{} nlink={} mtime={mtime}", meta.uid(), meta.gid(), if meta.is_dir() { 0 } else { meta.nlink() }));
+        nodes.insert(
+            rel,
+            format!(
+                "{kind} {mode:o} {}:{} nlink={} mtime={mtime}",
+                meta.uid(),
+                meta.gid(),
+                if meta.is_dir() { 0 } else { meta.nlink() }
+            ),
+        );
     });
     nodes
 }
@@ -275,7 +310,8 @@ fn a_committed_layer_blob_unpacks_in_umoci_as_berth_stores_it() {
     // berth's view of the committed image: its layer directories as overlay stacks them.
     let merged = work.path().join("merged");
     std::fs::create_dir(&merged).expect("mkdir");
-    let lowers: Vec<String> = image.layers.iter().rev().map(|c| env.root().join("layers").join(&c[7..]).display().to_string()).collect();
+    let lowers: Vec<String> =
+        image.layers.iter().rev().map(|c| env.root().join("layers").join(&c[7..]).display().to_string()).collect();
     let status = std::process::Command::new("mount")
         .args(["-t", "overlay", "overlay", "-o", &format!("ro,lowerdir={}", lowers.join(":"))])
         .arg(&merged)
@@ -294,4 +330,25 @@ fn a_committed_layer_blob_unpacks_in_umoci_as_berth_stores_it() {
         .map(|k| format!("{k}: umoci {:?} berth {:?}", expected.get(k), actual.get(k)))
         .collect();
     assert!(differ.is_empty(), "umoci's unpack of the blob differs from berth's layers:\n{}", differ.join("\n"));
+}
+
+#[test]
+fn source_date_epoch_makes_a_commit_reproducible() {
+    if !require_root("source_date_epoch_makes_a_commit_reproducible") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "--name", "bpk-r", "busybox", "sh", "-c", "mkdir /out && echo same > /out/f"]);
+    let commit = |tag: &str| {
+        let out =
+            env.command(&["commit", "bpk-r", tag]).env("SOURCE_DATE_EPOCH", "1700000000").output().expect("berth");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let first = commit("bpk-r:1");
+    assert_eq!(commit("bpk-r:2"), first, "the same changes at the same SOURCE_DATE_EPOCH are the same image");
+    let created = env.ok(&["image", "inspect", "--format", "{{.Created}}", "bpk-r:1"]);
+    assert!(created.starts_with("2023-11-14T22:13:20"), "{created}");
+    let out = env.ok(&["run", "--rm", "bpk-r:1", "stat", "-c", "%Y", "/out/f"]);
+    assert_eq!(out.trim(), "1700000000", "mtimes are clamped to SOURCE_DATE_EPOCH");
 }

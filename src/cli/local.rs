@@ -62,7 +62,8 @@ pub fn run(engine: &Engine, cmd: LocalCommand) -> anyhow::Result<()> {
 }
 
 fn commit(engine: &Engine, args: CommitArgs) -> anyhow::Result<()> {
-    let opts = CommitOptions { reference: args.reference, comment: args.message, author: args.author, pause: args.pause };
+    let opts =
+        CommitOptions { reference: args.reference, comment: args.message, author: args.author, pause: args.pause };
     println!("{}", engine.commit(&args.container, &opts)?);
     Ok(())
 }

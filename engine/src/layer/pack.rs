@@ -337,14 +337,14 @@ impl<'a> Packer<'a> {
             }
         }
         names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        let lower_dirs: Vec<OwnedFd> =
-            lowers.iter().map(|&i| self.open_lower(i, path)).collect::<Result<_, _>>()?;
+        let lower_dirs: Vec<OwnedFd> = lowers.iter().map(|&i| self.open_lower(i, path)).collect::<Result<_, _>>()?;
         let mut children = Vec::with_capacity(names.len());
         for name in names {
             let child_path = path.join(&name);
             let stat = match rustix::fs::statat(dir, &name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(stat) => stat,
-                Err(Errno::NOENT) => return Err(changed(&child_path)),
+                // Removed since the directory was read (a running container): gone, as if never listed.
+                Err(Errno::NOENT) => continue,
                 Err(e) => return Err(io_err(&child_path, "lstat", e)),
             };
             let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
@@ -429,7 +429,8 @@ impl<'a> Packer<'a> {
 
     /// An empty whiteout or opaque marker entry.
     fn marker<W: Write>(&self, tar: &mut tar::Builder<W>, path: &Path) -> Result<(), LayerError> {
-        let meta = Meta { mode: 0, uid: 0, gid: 0, mtime: rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 }, xattrs: vec![] };
+        let meta =
+            Meta { mode: 0, uid: 0, gid: 0, mtime: rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 }, xattrs: vec![] };
         let header = self.header(EntryType::Regular, &meta, 0);
         self.append(tar, header, path, &meta, io::empty())
     }
@@ -451,8 +452,9 @@ impl<'a> Packer<'a> {
             }
             return Ok(());
         }
-        let node = rustix::fs::openat(parent, &child.name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| io_err(path, "open", e))?;
+        let node =
+            rustix::fs::openat(parent, &child.name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| io_err(path, "open", e))?;
         let stat = self.check_same(path, &child.stat, &node)?;
         let kind = FileType::from_raw_mode(stat.st_mode);
         match kind {
@@ -487,8 +489,8 @@ impl<'a> Packer<'a> {
                 Ok(())
             }
             FileType::Symlink => {
-                let target = rustix::fs::readlinkat(parent, &child.name, Vec::new())
-                    .map_err(|e| io_err(path, "readlink", e))?;
+                let target =
+                    rustix::fs::readlinkat(parent, &child.name, Vec::new()).map_err(|e| io_err(path, "readlink", e))?;
                 let meta = no_xattrs(&stat);
                 let header = self.header(EntryType::Symlink, &meta, 0);
                 self.append_link(tar, header, path, Path::new(OsStr::from_bytes(target.as_bytes())), &meta)

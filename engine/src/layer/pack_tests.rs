@@ -143,7 +143,7 @@ fn fixture(base: &Path) -> (PathBuf, PathBuf) {
     symlink("/etc", upper.join("data/etc-link")).expect("symlink");
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &upper.join("data/fifo"),
+        upper.join("data/fifo"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o600),
         0,
@@ -151,10 +151,20 @@ fn fixture(base: &Path) -> (PathBuf, PathBuf) {
     .expect("mkfifo");
     write(&upper.join("bin/ping"), b"ping");
     fs::set_permissions(upper.join("bin/ping"), fs::Permissions::from_mode(0o4755)).expect("chmod");
-    set_xattr(&upper.join("bin/ping"), "security.capability", &[1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    rustix::fs::chown(&upper.join("etc/new"), Some(rustix::fs::Uid::from_raw(1000)), Some(rustix::fs::Gid::from_raw(50)))
-        .expect("chown");
-    for path in ["etc/passwd", "etc/new", "usr/lib", "usr", "etc", "opq/new", "opq", "data/a", "data", "bin/ping", "bin"] {
+    set_xattr(
+        &upper.join("bin/ping"),
+        "security.capability",
+        &[1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
+    rustix::fs::chown(
+        upper.join("etc/new"),
+        Some(rustix::fs::Uid::from_raw(1000)),
+        Some(rustix::fs::Gid::from_raw(50)),
+    )
+    .expect("chown");
+    for path in
+        ["etc/passwd", "etc/new", "usr/lib", "usr", "etc", "opq/new", "opq", "data/a", "data", "bin/ping", "bin"]
+    {
         set_mtime(&upper.join(path), 1_600_000_000);
     }
     (lower, upper)
@@ -335,8 +345,7 @@ fn excluded_mount_points_are_left_out_unless_a_lower_has_them() {
     write(&upper.join("etc/hosts"), b"");
     write(&upper.join("etc/hostname"), b"changed");
     write(&upper.join("etc/other"), b"o");
-    let opts =
-        PackOptions { exclude: vec!["etc/hosts".into(), "etc/hostname".into()], ..PackOptions::default() };
+    let opts = PackOptions { exclude: vec!["etc/hosts".into(), "etc/hostname".into()], ..PackOptions::default() };
     let (tar, _) = pack_to_vec(&upper, &[lower], &opts);
     assert_eq!(names(&tar), ["etc", "etc/hostname", "etc/other"]);
     assert!(names(&tar).iter().all(|n| !Path::new(n).as_os_str().as_bytes().is_empty()));

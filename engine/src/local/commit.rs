@@ -17,7 +17,8 @@ use crate::runtime::RunOptions;
 use crate::store::{ImageRecord, LocalImage};
 use crate::{Engine, Error};
 
-/// `berth commit`'s flags. `--change` belongs with the Dockerfile instructions and is applied by the caller.
+/// `berth commit`'s flags. `--change` (Dockerfile instructions over the new config) needs the Dockerfile
+/// parser and is not here yet; it applies to the config [`child_config`] makes.
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
     /// `REPO[:TAG]` to point at the new image.
@@ -75,8 +76,10 @@ impl Engine {
             self.copy_upper(&rec, &upper, &lowers, work.path(), &container_pack_options(epoch))?
         };
         let parent = image.layers.last().map(String::as_str);
-        let layer = if diff_id == EMPTY_LAYER_DIFF_ID { None } else { Some(self.record_layer(work, parent, &diff_id, size)?) };
+        let layer =
+            if diff_id == EMPTY_LAYER_DIFF_ID { None } else { Some(self.record_layer(work, parent, &diff_id, size)?) };
 
+        let mut stored_config = None;
         let made = (|| {
             let config = child_config(store.blobs().get(&image.id)?, &image, &rec, opts, &diff_id, epoch)?;
             let bytes = serde_json::to_vec(&config).map_err(|e| LocalError::Config {
@@ -85,7 +88,10 @@ impl Engine {
                 reason: e.to_string(),
             })?;
             let id = crate::digest::sha256_digest(&bytes);
-            store.blobs().put(&id, &bytes)?;
+            if !store.blobs().contains(&id) {
+                store.blobs().put(&id, &bytes)?;
+                stored_config = Some(id.clone());
+            }
             let mut layers = image.layers.clone();
             layers.extend(layer.as_ref().map(|l| l.chain_id.clone()));
             store.add_local_image(&LocalImage {
@@ -100,12 +106,13 @@ impl Engine {
             })?;
             Ok::<_, Error>(id)
         })();
-        if made.is_err()
-            && let Some(layer) = &layer
-        {
+        if made.is_err() {
+            // What this commit stored and no image uses goes again (when no pull is between its steps).
             drop(_gc);
-            if let Err(e) = store.discard_unused(std::slice::from_ref(&layer.chain_id), &[]) {
-                tracing::warn!("cannot remove layer {} of a failed commit: {e}", layer.chain_id);
+            let chains: Vec<String> = layer.iter().map(|l| l.chain_id.clone()).collect();
+            let blobs: Vec<String> = stored_config.into_iter().collect();
+            if let Err(e) = store.discard_unused(&chains, &blobs) {
+                tracing::warn!("cannot remove what a failed commit of {} stored: {e}", rec.name);
             }
         }
         made
@@ -128,8 +135,10 @@ impl Engine {
         let layer_err = |source| LocalError::Layer { what: what.clone(), source };
         let (reader, writer) =
             std::io::pipe().map_err(|source| LocalError::Io { op: "make a pipe for", path: upper.into(), source })?;
-        let unpack_opts =
-            UnpackOptions { max_bytes: self.config().max_layer_bytes, preserve_owners: rustix::process::geteuid().is_root() };
+        let unpack_opts = UnpackOptions {
+            max_bytes: self.config().max_layer_bytes,
+            preserve_owners: rustix::process::geteuid().is_root(),
+        };
         let (packed, unpacked) = std::thread::scope(|scope| {
             let packer = scope.spawn(move || crate::layer::pack(upper, lowers, opts, writer));
             let unpacked = crate::layer::unpack(reader, Compression::None, dest, &unpack_opts);
@@ -138,9 +147,12 @@ impl Engine {
             });
             (packed, unpacked)
         });
-        // The packer's error is the cause when both failed: the unpacker only saw the stream end early.
-        let packed = packed.map_err(layer_err)?;
-        let unpacked = unpacked.map_err(layer_err)?;
+        // When both failed, one caused the other: a packer that could not write lost its reader (the
+        // unpacker's error is the cause); otherwise the unpacker only saw the stream end early.
+        let (packed, unpacked) = match (packed, unpacked) {
+            (Err(crate::layer::LayerError::Output { .. }), Err(e)) => return Err(layer_err(e).into()),
+            (packed, unpacked) => (packed.map_err(layer_err)?, unpacked.map_err(layer_err)?),
+        };
         crate::layer::link_from_lowers(dest, lowers, &unpacked.deferred_links).map_err(layer_err)?;
         crate::layer::inherit_from_lowers(dest, lowers, &unpacked.implicit_dirs).map_err(layer_err)?;
         Ok((packed.diff_id, unpacked.size))

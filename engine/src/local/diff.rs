@@ -39,9 +39,6 @@ impl Engine {
         let lowers: Vec<PathBuf> = image.layers.iter().rev().map(|c| store.layer_dir(c)).collect();
         let changes = crate::layer::changes(&upper, &lowers, &container_pack_options(None))
             .map_err(|source| LocalError::Layer { what: format!("container {}", rec.name), source })?;
-        Ok(changes
-            .into_iter()
-            .map(|(path, kind)| Change { kind, path: format!("/{}", path.display()) })
-            .collect())
+        Ok(changes.into_iter().map(|(path, kind)| Change { kind, path: format!("/{}", path.display()) }).collect())
     }
 }

@@ -89,9 +89,9 @@ impl Engine {
     ) -> Result<LayerRecord, Error> {
         let chain_id = match parent {
             None => diff_id.to_string(),
-            Some(parent) => crate::store::chain_ids(&[parent.to_string(), diff_id.to_string()])
-                .pop()
-                .unwrap_or_default(),
+            Some(parent) => {
+                crate::store::chain_ids(&[parent.to_string(), diff_id.to_string()]).pop().unwrap_or_default()
+            }
         };
         let store = self.store();
         let _lock = store.layer_lock(&chain_id)?;
@@ -146,7 +146,11 @@ impl Engine {
         let lowers = self.lowers_of(layer.parent.as_deref())?;
         let work = store.temp_dir("blob")?;
         let path = work.path().join("layer.tar.gz");
-        let file = std::fs::File::create(&path).map_err(|source| LocalError::Io { op: "create", path: path.clone(), source })?;
+        let file = std::fs::File::create(&path).map_err(|source| LocalError::Io {
+            op: "create",
+            path: path.clone(),
+            source,
+        })?;
         let mut out = io::BufWriter::new(file);
         let dir = store.layer_dir(chain_id);
         let report = crate::layer::pack_gzip(&dir, &lowers, &PackOptions::default(), &mut out)
@@ -177,8 +181,5 @@ pub(crate) fn source_date_epoch() -> Option<i64> {
 
 /// How a container's upper is packed: without the runtime's stubs, times clamped to `epoch`.
 fn container_pack_options(epoch: Option<i64>) -> PackOptions {
-    PackOptions {
-        source_date_epoch: epoch,
-        exclude: RUNTIME_STUBS.iter().map(PathBuf::from).collect(),
-    }
+    PackOptions { source_date_epoch: epoch, exclude: RUNTIME_STUBS.iter().map(PathBuf::from).collect() }
 }

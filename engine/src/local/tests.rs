@@ -50,9 +50,7 @@ fn an_adopted_upper_becomes_the_layer_and_its_blob_is_made_once() {
     assert_eq!(std::fs::metadata(&path).expect("stat").ino(), made.ino(), "made once");
 
     let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(&path).expect("open"))
-        .read_to_end(&mut tar)
-        .expect("gunzip");
+    flate2::read::GzDecoder::new(std::fs::File::open(&path).expect("open")).read_to_end(&mut tar).expect("gunzip");
     assert_eq!(crate::digest::sha256_digest(&tar), top.diff_id);
     assert_eq!(crate::digest::sha256_digest(&std::fs::read(&path).expect("read")), blob.digest);
     assert_eq!(std::fs::read_dir(root.path().join("tmp")).expect("tmp").count(), 0);

@@ -98,7 +98,9 @@ impl Store {
             let mut stmt = conn
                 .prepare("SELECT chain_id, size FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)")
                 .map_err(|e| self.db_err(e))?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(|e| self.db_err(e))?
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| self.db_err(e))?
         };
         let mut reclaimed = 0;
         // Upper layers first: a parent row must outlive the rows that name it.

@@ -116,9 +116,11 @@ impl Store {
     /// writing it) into the blob store and records it as the layer's blob. The caller holds the layer lock.
     pub fn record_layer_blob(&self, chain_id: &str, file: &Path, blob: &LayerBlob) -> Result<(), StoreError> {
         let dest = self.blobs().path(&blob.digest)?;
-        std::fs::File::open(file)
-            .and_then(|f| f.sync_all())
-            .map_err(|source| StoreError::Io { op: "fsync", path: file.into(), source })?;
+        std::fs::File::open(file).and_then(|f| f.sync_all()).map_err(|source| StoreError::Io {
+            op: "fsync",
+            path: file.into(),
+            source,
+        })?;
         std::fs::rename(file, &dest).map_err(|source| StoreError::Io {
             op: "move blob into place at",
             path: dest.clone(),
