@@ -20,6 +20,8 @@ mod stream;
 mod whiteout;
 
 #[cfg(test)]
+mod pack_proptests;
+#[cfg(test)]
 mod pack_tests;
 #[cfg(test)]
 mod proptests;
@@ -106,6 +108,8 @@ pub enum LayerError {
         #[source]
         source: io::Error,
     },
+    #[error("{path:?} cannot be packed into a layer: names beginning with .wh. mark deletions in layer tars")]
+    ReservedName { path: PathBuf },
     #[error("writing the layer stream failed: {source}")]
     Output {
         #[source]

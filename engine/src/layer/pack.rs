@@ -140,10 +140,12 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// One directory on the walk's stack: its children still to visit, sorted.
+/// One directory on the walk's stack: its children still to visit, sorted, and its fd while the walk is
+/// in it (dropped when the walk goes deeper, so the walk holds one directory fd whatever the depth).
 struct Frame {
     path: PathBuf,
     children: std::vec::IntoIter<Child>,
+    fd: Option<OwnedFd>,
 }
 
 struct Child {
@@ -161,8 +163,8 @@ struct Child {
 
 struct Packer<'a> {
     upper: OwnedFd,
-    upper_path: &'a Path,
-    lowers: Vec<OwnedFd>,
+    /// Each lower's path (for messages) and fd, top-most first.
+    lowers: Vec<(PathBuf, OwnedFd)>,
     opts: &'a PackOptions,
     /// First path seen of each multiply-linked regular file, by (dev, ino).
     links: HashMap<(u64, u64), PathBuf>,
@@ -170,15 +172,14 @@ struct Packer<'a> {
 }
 
 impl<'a> Packer<'a> {
-    fn new(upper: &'a Path, lowers: &[PathBuf], opts: &'a PackOptions) -> Result<Packer<'a>, LayerError> {
+    fn new(upper: &Path, lowers: &[PathBuf], opts: &'a PackOptions) -> Result<Packer<'a>, LayerError> {
         let open = |dir: &Path| {
             rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
                 .map_err(|e| io_err(dir, "open layer directory", e))
         };
         Ok(Packer {
             upper: open(upper)?,
-            upper_path: upper,
-            lowers: lowers.iter().map(|l| open(l)).collect::<Result<_, _>>()?,
+            lowers: lowers.iter().map(|l| Ok((l.clone(), open(l)?))).collect::<Result<_, LayerError>>()?,
             opts,
             links: HashMap::new(),
             size: 0,
@@ -190,15 +191,14 @@ impl<'a> Packer<'a> {
         let mut tar = tar::Builder::new(out);
         let root = PathBuf::new();
         let root_fd = self.open_dir(&root)?;
-        let root_stat = rustix::fs::fstat(&root_fd).map_err(|e| io_err(self.upper_path, "fstat", e))?;
         let all: Vec<usize> = (0..self.lowers.len()).collect();
-        let root_opaque = is_opaque(root_fd.as_fd(), &root_stat, &root)?;
+        let root_opaque = is_opaque(root_fd.as_fd(), &root)?;
         if root_opaque && !all.is_empty() {
             self.marker(&mut tar, &root.join(OPAQUE_MARKER))?;
         }
         let lowers = if root_opaque { Vec::new() } else { all };
         let children = self.children(root_fd.as_fd(), &root, &lowers)?;
-        let mut stack = vec![Frame { path: root, children: children.into_iter() }];
+        let mut stack = vec![Frame { path: root, children: children.into_iter(), fd: Some(root_fd) }];
         while let Some(frame) = stack.last_mut() {
             let Some(child) = frame.children.next() else {
                 stack.pop();
@@ -208,8 +208,11 @@ impl<'a> Packer<'a> {
             if !child.in_lower && self.opts.exclude.iter().any(|e| e == &path) {
                 continue;
             }
-            let kind = FileType::from_raw_mode(child.stat.st_mode);
-            if kind == FileType::Directory {
+            if child.name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) {
+                // In a layer tar the name would delete a path instead of being a file.
+                return Err(LayerError::ReservedName { path });
+            }
+            if FileType::from_raw_mode(child.stat.st_mode) == FileType::Directory {
                 let fd = self.open_dir(&path)?;
                 self.check_same(&path, &child.stat, &fd)?;
                 let meta = self.meta(fd.as_fd(), &child.stat, &path)?;
@@ -219,11 +222,17 @@ impl<'a> Packer<'a> {
                     self.marker(&mut tar, &path.join(OPAQUE_MARKER))?;
                 }
                 let children = self.children(fd.as_fd(), &path, &child.lowers)?;
-                stack.push(Frame { path, children: children.into_iter() });
+                frame.fd = None;
+                stack.push(Frame { path, children: children.into_iter(), fd: Some(fd) });
                 continue;
             }
-            let parent = self.open_dir(&frame.path)?;
-            self.entry(&mut tar, parent.as_fd(), &child, &path)?;
+            let parent = match frame.fd.take() {
+                Some(fd) => fd,
+                None => self.open_dir(&frame.path)?,
+            };
+            let written = self.entry(&mut tar, parent.as_fd(), &child, &path);
+            frame.fd = Some(parent);
+            written?;
         }
         tar.finish().map_err(|source| LayerError::Output { source })?;
         Ok(self.size)
@@ -239,7 +248,7 @@ impl<'a> Packer<'a> {
         let mut changed_dirs = std::collections::HashSet::new();
         // Directories changed only by the runtime's stubs made in them (left out, as Docker's init layer is).
         let mut stub_parents = std::collections::HashSet::new();
-        let mut stack = vec![Frame { path: root, children: children.into_iter() }];
+        let mut stack = vec![Frame { path: root, children: children.into_iter(), fd: None }];
         while let Some(frame) = stack.last_mut() {
             let Some(child) = frame.children.next() else {
                 stack.pop();
@@ -253,7 +262,7 @@ impl<'a> Packer<'a> {
             let is_dir = FileType::from_raw_mode(child.stat.st_mode) == FileType::Directory;
             let opaque = is_dir && child.in_lower && {
                 let fd = self.open_dir(&path)?;
-                is_opaque(fd.as_fd(), &child.stat, &path)?
+                is_opaque(fd.as_fd(), &path)?
             };
             let kind = if whiteout::is_whiteout(&child.stat) {
                 if !child.in_lower {
@@ -276,7 +285,7 @@ impl<'a> Packer<'a> {
                 if unchanged_dir {
                     let fd = self.open_dir(&path)?;
                     let children = self.children(fd.as_fd(), &path, &child.lowers)?;
-                    stack.push(Frame { path, children: children.into_iter() });
+                    stack.push(Frame { path, children: children.into_iter(), fd: None });
                     continue;
                 }
                 ChangeKind::Changed
@@ -294,7 +303,7 @@ impl<'a> Packer<'a> {
             if is_dir {
                 let fd = self.open_dir(&path)?;
                 let children = self.children(fd.as_fd(), &path, &child.lowers)?;
-                stack.push(Frame { path, children: children.into_iter() });
+                stack.push(Frame { path, children: children.into_iter(), fd: None });
             }
         }
         let mut holding = std::collections::HashSet::new();
@@ -372,7 +381,7 @@ impl<'a> Packer<'a> {
             let mut opaque_marker = false;
             if is_dir {
                 let fd = self.open_dir(&child_path)?;
-                if is_opaque(fd.as_fd(), &stat, &child_path)? {
+                if is_opaque(fd.as_fd(), &child_path)? {
                     opaque_marker = !shown.is_empty();
                     shown.clear();
                 }
@@ -382,8 +391,9 @@ impl<'a> Packer<'a> {
         Ok(children)
     }
 
+    /// `path` in lower `index`, for messages.
     fn lower_name(&self, index: usize, path: &Path) -> PathBuf {
-        PathBuf::from(format!("lower {index}")).join(path)
+        self.lowers[index].0.join(path)
     }
 
     /// Opens directory `path` of lower `index`, which the walk found to be a directory there.
@@ -391,7 +401,7 @@ impl<'a> Packer<'a> {
         let rel = if path.as_os_str().is_empty() { Path::new(".") } else { path };
         let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        rustix::fs::openat2(&self.lowers[index], rel, flags, Mode::empty(), resolve)
+        rustix::fs::openat2(&self.lowers[index].1, rel, flags, Mode::empty(), resolve)
             .map_err(|e| io_err(&self.lower_name(index, path), "open lower directory", e))
     }
 
@@ -591,8 +601,7 @@ fn no_xattrs(stat: &Stat) -> Meta {
 }
 
 /// True when the upper directory `fd` carries overlay's opaque xattr.
-fn is_opaque(fd: BorrowedFd<'_>, stat: &Stat, path: &Path) -> Result<bool, LayerError> {
-    debug_assert_eq!(FileType::from_raw_mode(stat.st_mode), FileType::Directory);
+fn is_opaque(fd: BorrowedFd<'_>, path: &Path) -> Result<bool, LayerError> {
     whiteout::is_opaque(fd).map_err(LayerError::io(path, "read opaque xattr"))
 }
 

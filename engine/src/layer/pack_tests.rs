@@ -390,3 +390,13 @@ fn changes_are_lettered_and_ordered_as_docker_diff() {
         "{found:?}"
     );
 }
+
+#[test]
+fn a_file_named_like_a_whiteout_is_refused_not_turned_into_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let upper = tmp.path().join("upper");
+    write(&upper.join("etc/.wh.passwd"), b"a file, not a deletion");
+    let err = pack(&upper, &[], &PackOptions::default(), std::io::sink()).expect_err("reserved name");
+    assert!(matches!(&err, LayerError::ReservedName { path } if path == Path::new("etc/.wh.passwd")), "{err}");
+    assert!(err.to_string().contains("etc/.wh.passwd"), "{err}");
+}
