@@ -132,6 +132,14 @@ fn commit_of_stopped_and_never_started_containers_and_rmi_leaves_nothing() {
     let history = env.ok(&["history", "--format", "{{.CreatedBy}} {{.Size}}", "bpk-empty"]);
     assert_eq!(lines(&history)[0], "true 0B");
 
+    // Ran but wrote nothing (the runtime's mount points are no change): no layer either.
+    env.ok(&["run", "--name", "bpk-idle", "busybox", "true"]);
+    assert_eq!(env.ok(&["diff", "bpk-idle"]), "");
+    env.ok(&["commit", "bpk-idle", "bpk-idle-img"]);
+    assert_eq!(count(&layers), layers_before);
+    let history = env.ok(&["history", "--format", "{{.CreatedBy}} {{.Size}}", "bpk-idle-img"]);
+    assert_eq!(lines(&history)[0], "true 0B");
+
     // Stopped after writing.
     env.ok(&["run", "--name", "bpk-stopped", "busybox", "sh", "-c", "echo x > /x"]);
     assert_eq!(env.status("bpk-stopped"), "exited");
@@ -145,13 +153,13 @@ fn commit_of_stopped_and_never_started_containers_and_rmi_leaves_nothing() {
     let top = image.layers.last().expect("a layer").clone();
     let blob = engine.layer_blob(&top).expect("blob of a committed layer");
     assert_eq!(engine.layer_blob(&top).expect("again"), blob);
-    assert_eq!(count(&blobs), blobs_before + 3, "two configs and the layer blob");
+    assert_eq!(count(&blobs), blobs_before + 4, "three configs and the layer blob");
     let err = engine.layer_blob(&image.layers[0]).expect_err("a pulled layer's exact tar is not kept").to_string();
     assert!(err.contains(&image.layers[0]) && err.contains("registry"), "{err}");
     drop(engine);
 
-    env.ok(&["rm", "bpk-created", "bpk-stopped"]);
-    env.ok(&["rmi", "bpk-empty", "bpk-stopped-img"]);
+    env.ok(&["rm", "bpk-created", "bpk-idle", "bpk-stopped"]);
+    env.ok(&["rmi", "bpk-empty", "bpk-idle-img", "bpk-stopped-img"]);
     assert_eq!(count(&layers), layers_before, "the committed layer goes with its image");
     assert_eq!(count(&blobs), blobs_before, "so do the configs and the layer blob");
     assert_eq!(count(&env.root().join("tmp")), 0, "no work directory is left");

@@ -41,7 +41,8 @@ pub struct PackOptions {
     /// `SOURCE_DATE_EPOCH`: no entry's mtime is later than this.
     pub source_date_epoch: Option<i64>,
     /// Paths (relative to the upper) left out with everything below them when no lower layer has them:
-    /// mount points the runtime made in the container's rootfs, which are no part of what it wrote.
+    /// mount points the runtime made in the container's rootfs, which are no part of what it wrote. A
+    /// directory a lower has that holds nothing else is left out too (it was copied up only for them).
     pub exclude: Vec<PathBuf>,
 }
 
@@ -215,13 +216,17 @@ impl<'a> Packer<'a> {
             if FileType::from_raw_mode(child.stat.st_mode) == FileType::Directory {
                 let fd = self.open_dir(&path)?;
                 self.check_same(&path, &child.stat, &fd)?;
+                let children = self.children(fd.as_fd(), &path, &child.lowers)?;
+                if child.in_lower && !child.opaque_marker && self.only_excluded(&path, &children) {
+                    // Copied up only for the runtime's mount points: the container changed nothing here.
+                    continue;
+                }
                 let meta = self.meta(fd.as_fd(), &child.stat, &path)?;
                 let header = self.header(EntryType::Directory, &meta, 0);
                 self.append(&mut tar, header, &path, &meta, io::empty())?;
                 if child.opaque_marker {
                     self.marker(&mut tar, &path.join(OPAQUE_MARKER))?;
                 }
-                let children = self.children(fd.as_fd(), &path, &child.lowers)?;
                 frame.fd = None;
                 stack.push(Frame { path, children: children.into_iter(), fd: Some(fd) });
                 continue;
@@ -236,6 +241,12 @@ impl<'a> Packer<'a> {
         }
         tar.finish().map_err(|source| LayerError::Output { source })?;
         Ok(self.size)
+    }
+
+    /// True when `children` (of directory `dir`) are all left out by `opts.exclude`, and there is one.
+    fn only_excluded(&self, dir: &Path, children: &[Child]) -> bool {
+        !children.is_empty()
+            && children.iter().all(|c| !c.in_lower && self.opts.exclude.iter().any(|e| *e == dir.join(&c.name)))
     }
 
     fn changes(self) -> Result<Vec<(PathBuf, ChangeKind)>, LayerError> {
