@@ -271,9 +271,19 @@ impl<'a> Packer<'a> {
                 continue;
             }
             let is_dir = FileType::from_raw_mode(child.stat.st_mode) == FileType::Directory;
-            let opaque = is_dir && child.in_lower && {
-                let fd = self.open_dir(&path)?;
-                is_opaque(fd.as_fd(), &path)?
+            let dir_fd = if is_dir {
+                match self.open_dir(&path) {
+                    Ok(fd) => Some(fd),
+                    // Removed since its parent was read (a running container): no change to report.
+                    Err(LayerError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                None
+            };
+            let opaque = match &dir_fd {
+                Some(fd) if child.in_lower => is_opaque(fd.as_fd(), &path)?,
+                _ => false,
             };
             let kind = if whiteout::is_whiteout(&child.stat) {
                 if !child.in_lower {
@@ -293,8 +303,7 @@ impl<'a> Packer<'a> {
                             && lower.st_mtime == child.stat.st_mtime
                             && lower.st_mtime_nsec == child.stat.st_mtime_nsec
                     });
-                if unchanged_dir {
-                    let fd = self.open_dir(&path)?;
+                if let (true, Some(fd)) = (unchanged_dir, &dir_fd) {
                     let children = self.children(fd.as_fd(), &path, &child.lowers)?;
                     stack.push(Frame { path, children: children.into_iter(), fd: None });
                     continue;
@@ -311,8 +320,7 @@ impl<'a> Packer<'a> {
                 changes.push((parent.to_path_buf(), ChangeKind::Changed));
             }
             changes.push((path.clone(), kind));
-            if is_dir {
-                let fd = self.open_dir(&path)?;
+            if let Some(fd) = dir_fd {
                 let children = self.children(fd.as_fd(), &path, &child.lowers)?;
                 stack.push(Frame { path, children: children.into_iter(), fd: None });
             }
