@@ -33,6 +33,8 @@ pub enum Error {
     Run(Box<crate::run::RunError>),
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
+    #[error(transparent)]
+    Local(#[from] crate::local::LocalError),
 }
 
 impl From<crate::run::RunError> for Error {

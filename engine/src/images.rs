@@ -74,7 +74,7 @@ impl Engine {
             "Id": image.id,
             "RepoTags": image.repo_tags,
             "RepoDigests": image.repo_digests,
-            "Parent": "",
+            "Parent": store.image_parent(&image.id)?.unwrap_or_default(),
             "Comment": config.history().as_ref().and_then(|h| h.last()).and_then(|h| h.comment().clone()).unwrap_or_default(),
             "Created": image.created.clone().unwrap_or_default(),
             "DockerVersion": "",
@@ -92,6 +92,12 @@ impl Engine {
         });
         if let Some(variant) = &image.variant {
             out["Variant"] = json!(variant);
+        }
+        // A committed or built image has no manifest until it is pushed.
+        if image.manifest_digest.is_empty()
+            && let Some(map) = out.as_object_mut()
+        {
+            map.remove("Descriptor");
         }
         Ok(out)
     }

@@ -89,6 +89,16 @@ impl Root {
         }
     }
 
+    /// Opens directory `dir` below the root for reading, reached through directories only: a symlink
+    /// anywhere on the way is refused rather than followed (the packer reads a tree exactly as it lies).
+    pub(crate) fn open_dir_beneath(&self, dir: impl AsRef<Path>) -> io::Result<OwnedFd> {
+        let dir = dir.as_ref();
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        Ok(rustix::fs::openat2(&self.fd, dir, flags, Mode::empty(), resolve)?)
+    }
+
     /// `path` inside the root when it exists (`None` when a component is missing).
     pub(crate) fn lookup(&self, path: impl AsRef<Path>, flags: OFlags) -> io::Result<Option<OwnedFd>> {
         match self.resolve(path, flags) {

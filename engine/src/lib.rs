@@ -15,6 +15,7 @@ mod host;
 pub mod images;
 mod inroot;
 pub(crate) mod layer;
+pub mod local;
 pub mod logs;
 pub(crate) mod monitor;
 pub mod network;

@@ -33,6 +33,8 @@ pub enum ImageSubcommand {
     Tag(TagArgs),
     /// Download an image from a registry
     Pull(super::pull::PullArgs),
+    /// Show the history of an image
+    History(super::local::HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +105,7 @@ pub async fn run_image(engine: &Engine, cmd: ImageSubcommand) -> anyhow::Result<
         ImageSubcommand::Rm(args) => remove(engine, args),
         ImageSubcommand::Tag(args) => Ok(engine.tag_image(&args.source, &args.target)?),
         ImageSubcommand::Pull(args) => super::pull::run(engine, args).await,
+        ImageSubcommand::History(args) => super::local::history(engine, args),
     }
 }
 

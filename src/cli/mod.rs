@@ -7,6 +7,7 @@ pub mod exec;
 mod format;
 mod images;
 mod line_plan;
+mod local;
 mod login;
 pub mod network;
 mod pull;
@@ -70,6 +71,8 @@ pub enum Command {
     Volume(volume::VolumeCommand),
     /// Copy files/folders between a container and the local filesystem
     Cp(cp::CpArgs),
+    #[command(flatten)]
+    Local(local::LocalCommand),
 }
 
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
@@ -135,6 +138,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Network(cmd) => network::run(&engine, cmd),
         Command::Volume(cmd) => return volume::run(&engine, cmd),
         Command::Cp(args) => return cp::run(&engine, args),
+        Command::Local(cmd) => local::run(&engine, cmd),
     }?;
     Ok(ExitCode::SUCCESS)
 }

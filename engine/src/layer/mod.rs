@@ -1,4 +1,5 @@
-//! Image layers: streaming decompression and a safe tar apply into an overlayfs lower directory.
+//! Image layers: streaming decompression and a safe tar apply into an overlayfs lower directory, and the
+//! way back (`pack`): an overlay upper or layer directory as a deterministic layer tar.
 //!
 //! Each layer is unpacked once into its own directory, so the output is in overlay format: an OCI
 //! whiteout `dir/.wh.NAME` becomes a 0:0 character device `dir/NAME`, an opaque marker becomes the
@@ -13,9 +14,14 @@ mod apply;
 mod compression;
 mod lowers;
 mod meta;
+mod pack;
 mod stream;
 mod whiteout;
 
+#[cfg(test)]
+mod pack_proptests;
+#[cfg(test)]
+mod pack_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -29,6 +35,7 @@ use thiserror::Error;
 
 pub use compression::Compression;
 pub use lowers::{inherit_from_lowers, link_from_lowers};
+pub use pack::{ChangeKind, PackOptions, changes, pack, pack_gzip};
 
 /// Most entries one layer may hold: a cap against archives built to exhaust inodes or time.
 pub const MAX_ENTRIES: u64 = 1_000_000;
@@ -97,6 +104,13 @@ pub enum LayerError {
     },
     #[error("reading the layer stream failed: {source}")]
     Read {
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path:?} cannot be packed into a layer: names beginning with .wh. mark deletions in layer tars")]
+    ReservedName { path: PathBuf },
+    #[error("writing the layer stream failed: {source}")]
+    Output {
         #[source]
         source: io::Error,
     },

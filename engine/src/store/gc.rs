@@ -93,17 +93,14 @@ impl Store {
     /// Deletes layers and blobs that no image references. The caller holds the exclusive gc lock, so no
     /// pull is between committing a layer and recording the image that uses it.
     pub(super) fn delete_unreferenced(&self) -> Result<u64, StoreError> {
-        let (layers, keep_blobs): (Vec<(String, u64)>, Vec<String>) = {
+        let layers: Vec<(String, u64)> = {
             let conn = self.conn();
-            let db = |e| self.db_err(e);
             let mut stmt = conn
                 .prepare("SELECT chain_id, size FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)")
-                .map_err(db)?;
-            let layers =
-                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(db)?;
-            let mut stmt = conn.prepare("SELECT DISTINCT digest FROM image_blobs").map_err(db)?;
-            let keep = stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(db)?;
-            (layers, keep)
+                .map_err(|e| self.db_err(e))?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| self.db_err(e))?
         };
         let mut reclaimed = 0;
         // Upper layers first: a parent row must outlive the rows that name it.
@@ -112,6 +109,14 @@ impl Store {
             self.remove_layer_dir(chain)?;
             reclaimed += size;
         }
+        // Read after the layers went: a deleted layer's compressed blob (`layer_blobs`) goes with it.
+        let keep_blobs: Vec<String> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT digest FROM image_blobs UNION SELECT digest FROM layer_blobs")
+                .map_err(|e| self.db_err(e))?;
+            stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.db_err(e))?
+        };
         for digest in self.blobs().list()? {
             if !keep_blobs.contains(&digest) {
                 reclaimed += self.blobs().remove(&digest)?;

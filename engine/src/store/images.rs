@@ -298,7 +298,7 @@ enum Matched {
     Id,
 }
 
-fn set_tag(tx: &Transaction, name: &str, id: &str, now: &str) -> rusqlite::Result<usize> {
+pub(super) fn set_tag(tx: &Transaction, name: &str, id: &str, now: &str) -> rusqlite::Result<usize> {
     tx.execute("INSERT OR REPLACE INTO tags (name, image_id, created) VALUES (?1, ?2, ?3)", params![name, id, now])
 }
 

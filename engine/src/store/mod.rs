@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ROOT/berth.db            metadata (WAL; every berth process opens it)
-//! ROOT/blobs/sha256/<hex>  manifests, indexes, configs
+//! ROOT/blobs/sha256/<hex>  manifests, indexes, configs, compressed blobs made for local layers
 //! ROOT/layers/<hex>/       one unpacked layer per chain id, an overlay lowerdir
 //! ROOT/tmp/                work in progress, named by owner pid; removed when that pid is gone
 //! ROOT/locks/              flock files: one per layer, plus `gc` (pulls share it, prune takes it alone)
@@ -14,6 +14,7 @@ mod blobs;
 mod gc;
 mod images;
 mod layers;
+mod local;
 pub mod lock;
 pub(crate) mod reserve;
 pub(crate) mod schema;
@@ -29,6 +30,7 @@ pub use blobs::BlobStore;
 pub use gc::PruneReport;
 pub use images::{ImageRecord, NewImage, RemovedImage};
 pub use layers::{LayerRecord, TempDir, chain_ids};
+pub use local::{LayerBlob, LocalImage};
 
 #[derive(Debug, Error)]
 pub enum StoreError {

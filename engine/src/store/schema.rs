@@ -5,6 +5,7 @@
 //!   │  └──< image_blobs                        (manifest/index/config blobs an image keeps alive)
 //!   ├──< tags          name:tag  → image       (unique: a tag names one image)
 //!   └──< repo_digests  name@digest → image
+//! layers ──< layer_blobs                       (the compressed blob made for a local layer, see store::local)
 //!
 //! networks ──< network_endpoints ──< port_mappings   (a container's address on a network, its published ports)
 //! volumes ──< volume_mounts >── containers           (see volume::schema)
@@ -17,6 +18,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     NETWORKS_V1,
     crate::volume::schema::VOLUMES_V1,
     crate::container::schema::CONTAINERS_V2,
+    super::local::LOCAL_V1,
 ];
 
 const IMAGES_V1: &str = "

@@ -1,0 +1,185 @@
+//! Images made on this machine: layers adopted from overlay uppers, `commit`, `diff` and `history`.
+//!
+//! A layer made here is a directory in overlay format (an upper) whose diffID comes from packing it once
+//! (`layer::pack`, hash only). Its compressed blob is made only when something asks for it
+//! ([`Engine::layer_blob`]), once, and then kept (`store::local`).
+
+mod commit;
+mod diff;
+mod history;
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+pub use commit::CommitOptions;
+pub use diff::{Change, ChangeKind};
+pub use history::HistoryEntry;
+
+use crate::layer::{LayerError, PackOptions};
+use crate::store::{LayerBlob, LayerRecord, TempDir};
+use crate::{Engine, Error};
+
+/// The media type of the blobs berth compresses.
+pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// diffID of an empty tar (two zero blocks): a step that changed nothing, which Docker records as an
+/// `empty_layer` history entry instead of a layer.
+pub const EMPTY_LAYER_DIFF_ID: &str = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
+/// Paths the runtime makes in a container's rootfs to mount over (Docker keeps them in an init layer):
+/// none of what the container wrote, so commit and diff leave them out when the image lacks them.
+pub(crate) const RUNTIME_STUBS: &[&str] =
+    &["dev", "proc", "sys", "etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/mtab", ".dockerenv"];
+
+#[derive(Debug, Error)]
+pub enum LocalError {
+    #[error("packing the changes of {what}: {source}")]
+    Layer {
+        what: String,
+        #[source]
+        source: LayerError,
+    },
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("refusing to create a tag with a digest reference: {reference}")]
+    DigestReference { reference: String },
+    #[error("image {image}: its config cannot be {action}: {reason}")]
+    Config { image: String, action: &'static str, reason: String },
+    #[error(
+        "layer {chain_id} packs to diffID {actual}, not its recorded {expected}: a pulled layer's exact tar is not \
+         kept, so its blob must come from the registry it was pulled from"
+    )]
+    NotReproducible { chain_id: String, expected: String, actual: String },
+}
+
+impl Engine {
+    /// Layer directories below `parent` (a chain id), top-most first, as packing wants them.
+    pub(crate) fn lowers_of(&self, parent: Option<&str>) -> Result<Vec<PathBuf>, Error> {
+        let mut dirs = Vec::new();
+        let mut next = parent.map(str::to_string);
+        while let Some(chain) = next {
+            let layer = self.store().layer(&chain)?.ok_or_else(|| crate::store::StoreError::CorruptImage {
+                id: chain.clone(),
+                reason: "layer missing".into(),
+            })?;
+            dirs.push(self.store().layer_dir(&chain));
+            next = layer.parent;
+        }
+        Ok(dirs)
+    }
+
+    /// Records `dir` (an overlay upper, now owned by the store) as the layer above `parent`, given its
+    /// diffID and size. The directory is renamed into place, not copied. When the same layer is already
+    /// stored, `dir` is dropped and the stored one returned.
+    pub(crate) fn record_layer(
+        &self,
+        dir: TempDir,
+        parent: Option<&str>,
+        diff_id: &str,
+        size: u64,
+    ) -> Result<LayerRecord, Error> {
+        let chain_id = match parent {
+            None => diff_id.to_string(),
+            Some(parent) => {
+                crate::store::chain_ids(&[parent.to_string(), diff_id.to_string()]).pop().unwrap_or_default()
+            }
+        };
+        let store = self.store();
+        let _lock = store.layer_lock(&chain_id)?;
+        if let Some(existing) = store.layer(&chain_id)? {
+            return Ok(existing);
+        }
+        let record = LayerRecord {
+            chain_id,
+            diff_id: diff_id.to_string(),
+            parent: parent.map(str::to_string),
+            blob_digest: String::new(),
+            size,
+        };
+        store.commit_layer(dir, &record)?;
+        Ok(record)
+    }
+
+    /// Adopts an overlay upper directory as the layer above `parent`: its diffID from packing it once
+    /// (nothing written), then the directory itself becomes the layer. `None` when the upper holds no
+    /// change (Docker's empty layer); the directory is then dropped.
+    pub fn adopt_layer(
+        &self,
+        dir: TempDir,
+        parent: Option<&str>,
+        opts: &PackOptions,
+    ) -> Result<Option<LayerRecord>, Error> {
+        let lowers = self.lowers_of(parent)?;
+        let report = crate::layer::pack(dir.path(), &lowers, opts, io::sink())
+            .map_err(|source| LocalError::Layer { what: dir.path().display().to_string(), source })?;
+        if report.diff_id == EMPTY_LAYER_DIFF_ID {
+            return Ok(None);
+        }
+        self.record_layer(dir, parent, &report.diff_id, report.size).map(Some)
+    }
+
+    /// The gzip blob of a stored layer, made on first request and kept: every later push or save of
+    /// the layer sends the same bytes. Fails for a pulled layer whose directory does not pack back to its
+    /// diffID (berth does not keep a pulled layer's exact tar).
+    pub fn layer_blob(&self, chain_id: &str) -> Result<LayerBlob, Error> {
+        let store = self.store();
+        if let Some(blob) = store.layer_blob(chain_id)? {
+            return Ok(blob);
+        }
+        let _lock = store.layer_lock(chain_id)?;
+        if let Some(blob) = store.layer_blob(chain_id)? {
+            return Ok(blob);
+        }
+        let layer = store.layer(chain_id)?.ok_or_else(|| crate::store::StoreError::CorruptImage {
+            id: chain_id.to_string(),
+            reason: "layer missing".into(),
+        })?;
+        let lowers = self.lowers_of(layer.parent.as_deref())?;
+        let work = store.temp_dir("blob")?;
+        let path = work.path().join("layer.tar.gz");
+        let file = std::fs::File::create(&path).map_err(|source| LocalError::Io {
+            op: "create",
+            path: path.clone(),
+            source,
+        })?;
+        let mut out = io::BufWriter::new(file);
+        let dir = store.layer_dir(chain_id);
+        let report = crate::layer::pack_gzip(&dir, &lowers, &PackOptions::default(), &mut out)
+            .map_err(|source| LocalError::Layer { what: format!("layer {chain_id}"), source })?;
+        out.flush().map_err(|source| LocalError::Io { op: "write", path: path.clone(), source })?;
+        if report.layer.diff_id != layer.diff_id {
+            return Err(LocalError::NotReproducible {
+                chain_id: chain_id.to_string(),
+                expected: layer.diff_id,
+                actual: report.layer.diff_id,
+            }
+            .into());
+        }
+        let blob = LayerBlob {
+            digest: report.digest,
+            size: report.compressed_bytes,
+            media_type: LAYER_MEDIA_TYPE.to_string(),
+        };
+        store.record_layer_blob(chain_id, &path, &blob)?;
+        Ok(blob)
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` when set to a number: the time every made layer and config claims, at most.
+pub(crate) fn source_date_epoch() -> Option<i64> {
+    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok())
+}
+
+/// How a container's upper is packed: without the runtime's stubs, times clamped to `epoch`.
+fn container_pack_options(epoch: Option<i64>) -> PackOptions {
+    PackOptions { source_date_epoch: epoch, exclude: RUNTIME_STUBS.iter().map(PathBuf::from).collect() }
+}
