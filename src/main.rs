@@ -63,11 +63,13 @@ fn tui_log_file(args: &cli::Cli) -> Option<std::fs::File> {
     std::fs::OpenOptions::new().create(true).append(true).open(root.join("tui.log")).ok()
 }
 
-/// Whether the error is a write to a stdout nobody reads any more.
+/// Whether the error is a write to a stdout nobody reads any more. A broken pipe inside an engine error (a
+/// container's session, a packer's pipe) is a real failure, never this.
 fn stdout_closed(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+    let broken = |cause: &(dyn std::error::Error + 'static)| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    };
+    error.chain().any(broken) && !error.chain().any(|cause| cause.is::<berth_engine::Error>())
 }
 
 /// The error and its causes on one line, skipping causes whose text the message already includes
@@ -84,4 +86,25 @@ fn describe(error: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_broken_stdout_of_the_cli_itself_is_quiet() {
+        let pipe = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(stdout_closed(&anyhow::Error::from(pipe())));
+        assert!(stdout_closed(&anyhow::Error::from(pipe()).context("writing the list")));
+        let session = berth_engine::container::ContainerError::Io {
+            id: "c".into(),
+            action: "attach",
+            path: "attach.sock".into(),
+            source: pipe(),
+        };
+        let engine = anyhow::Error::from(berth_engine::Error::from(session));
+        assert!(!stdout_closed(&engine), "an engine failure over a broken pipe must be reported");
+        assert!(!stdout_closed(&anyhow::Error::msg("no such image")));
+    }
 }

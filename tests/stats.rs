@@ -57,6 +57,10 @@ fn bytes(size: &str) -> f64 {
     number * scale
 }
 
+/// CPU % a busy loop shows at the least: well above an idle container's ~0, and below what it gets on a
+/// two-core machine that builds and tests other things at the same time (~25% seen there).
+const BUSY: f64 = 15.0;
+
 /// `(usage, limit)` from `MemUsage`.
 fn memory(v: &Value) -> (f64, f64) {
     let t = text(v, "MemUsage");
@@ -87,7 +91,7 @@ fn busy_container_uses_a_core_and_a_paused_one_none() {
     env.ok(&["run", "-d", "--name", "idle", "busybox", "sleep", "1000"]);
     // A loaded machine (other builds) can starve one reading; a few tries allow for it.
     let busy =
-        until(&env, "burn", "a busy loop must show more than 50% of a core", 30, |v| percent(v, "CPUPerc") > 50.0);
+        until(&env, "burn", "a busy loop must show at least 15% of a core", 30, |v| percent(v, "CPUPerc") > BUSY);
     assert_eq!(text(&busy, "Name"), "burn");
     assert_eq!(text(&busy, "Container"), "burn");
     let id = env.ok(&["ps", "-q", "--no-trunc", "--filter", "name=burn"]).trim().to_string();
@@ -218,12 +222,12 @@ fn batched_usage_reads_running_containers_and_leaves_out_stopped_ones() {
         let current = engine.usage_samples(&ids).unwrap();
         let busy = current[&spin].cpu_percent_since(&previous[&spin]);
         let idle = current[&nap].cpu_percent_since(&previous[&nap]);
-        if busy > 50.0 || Instant::now() > deadline {
+        if busy > BUSY || Instant::now() > deadline {
             break (busy, idle);
         }
         previous = current;
     };
-    assert!(busy > 50.0, "a busy loop must show more than half a core, got {busy:.1}%");
+    assert!(busy > BUSY, "a busy loop must show at least {BUSY}% of a core, got {busy:.1}%");
     assert!(idle < 5.0, "sleep uses no CPU, got {idle:.1}%");
 
     env.ok(&["kill", "nap"]);
