@@ -11,6 +11,7 @@
 //! A thing is present only once its metadata row exists; files without rows are leftovers of a crash.
 
 mod blobs;
+mod driver;
 mod gc;
 mod images;
 mod layers;
@@ -28,7 +29,8 @@ use thiserror::Error;
 pub use blobs::BlobStore;
 pub use gc::PruneReport;
 pub use images::{ImageRecord, NewImage, RemovedImage};
-pub use layers::{LayerRecord, TempDir, chain_ids};
+pub use driver::LayerDriver;
+pub use layers::{LayerRecord, TempDir, WORK_IMAGE, chain_ids};
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -11,7 +11,9 @@ mod mount;
 mod tree;
 mod writer;
 
-pub use mount::{fd_path, mount_image, probe};
+pub use mount::{MountedLowers, probe};
+#[cfg(test)]
+pub(crate) use mount::{fd_path, mount_image};
 
 use std::collections::HashMap;
 use std::fs::File;
