@@ -276,9 +276,12 @@ async fn fetch_layer(
     };
     let store = job.store.clone();
     let image = job.driver == LayerDriver::Erofs;
-    blocking(&job.image, move || {
-        if image { store.commit_layer_image(dir, &record) } else { store.commit_layer(dir, &record) }
-    })
+    blocking(
+        &job.image,
+        move || {
+            if image { store.commit_layer_image(dir, &record) } else { store.commit_layer(dir, &record) }
+        },
+    )
     .await?
     .map_err(store_err)?;
     job.progress(desc, LayerProgress::Done);

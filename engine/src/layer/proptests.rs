@@ -697,7 +697,7 @@ fn check(ops: &[(Op, Pax)], image: bool) -> Result<(), TestCaseError> {
         let path = dest.join("layer.erofs");
         erofs::unpack_image(tar.as_slice(), Compression::None, &path, &opts).and_then(|(report, pending)| {
             pending.write()?;
-            mounted = Some(erofs::mount_image(&path).expect("mount the layer image"));
+            mounted = Some(erofs::mount::mount_image(&path).expect("mount the layer image"));
             Ok(report)
         })
     } else {
@@ -718,7 +718,7 @@ fn check(ops: &[(Op, Pax)], image: bool) -> Result<(), TestCaseError> {
     match (expected, actual) {
         (Ok(()), Ok(report)) => {
             let deferred = report.deferred_links.into_iter().map(|l| (l.path, l.target)).collect();
-            let root = mounted.as_ref().map_or(dest.clone(), |fd| erofs::fd_path(fd).join("."));
+            let root = mounted.as_ref().map_or(dest.clone(), |fd| erofs::mount::fd_path(fd).join("."));
             prop_assert_eq!(observe(&root, deferred), model.outcome());
         }
         (Err(_), Err(e)) => prop_assert!(!e.to_string().is_empty()),

@@ -137,11 +137,7 @@ impl Store {
             if self.layer(&chain)?.is_none() {
                 let path = entry.path();
                 let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
-                removed.map_err(|source| StoreError::Io {
-                    op: "remove orphan layer",
-                    path,
-                    source,
-                })?;
+                removed.map_err(|source| StoreError::Io { op: "remove orphan layer", path, source })?;
             }
         }
         self.clean_stale_tmp();

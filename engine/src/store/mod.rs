@@ -27,9 +27,9 @@ use rusqlite::Connection;
 use thiserror::Error;
 
 pub use blobs::BlobStore;
+pub use driver::LayerDriver;
 pub use gc::PruneReport;
 pub use images::{ImageRecord, NewImage, RemovedImage};
-pub use driver::LayerDriver;
 pub use layers::{LayerRecord, TempDir, WORK_IMAGE, chain_ids};
 
 #[derive(Debug, Error)]

@@ -7,13 +7,11 @@
 //! directory already on disk, which is the file creation this store exists to avoid.
 
 mod apply;
-mod mount;
+pub(crate) mod mount;
 mod tree;
 mod writer;
 
 pub use mount::{MountedLowers, probe};
-#[cfg(test)]
-pub(crate) use mount::{fd_path, mount_image};
 
 use std::collections::HashMap;
 use std::fs::File;
