@@ -137,4 +137,51 @@ mod tests {
         assert!(!is_mounted(&rootfs.merged));
         assert!(is_mounted(Path::new("/")));
     }
+
+    /// A one-entry-per-line layer tar: `path` regular files with their own name as content.
+    fn tar_of(files: &[&str]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for path in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(path.len() as u64);
+            header.set_mode(0o644);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            header.set_cksum();
+            builder.append_data(&mut header, path, path.as_bytes()).expect("append");
+        }
+        builder.into_inner().expect("finish tar")
+    }
+
+    #[test]
+    fn overlay_stacks_layer_images_and_leaves_no_layer_mount() {
+        if !crate::testing::require_root("overlay_stacks_layer_images_and_leaves_no_layer_mount") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let opts = crate::layer::UnpackOptions { max_bytes: 1 << 20, preserve_owners: true };
+        let mut layers = Vec::new();
+        for (name, files) in [("base.erofs", &["a", "keep"][..]), ("top.erofs", &[".wh.a", "b"][..])] {
+            let path = dir.path().join(name);
+            let tar = tar_of(files);
+            let (_, pending) =
+                crate::layer::erofs::unpack_image(tar.as_slice(), crate::layer::Compression::None, &path, &opts)
+                    .unwrap();
+            pending.write().unwrap();
+            layers.push(path);
+        }
+        let rootfs = Rootfs::in_dir(&dir.path().join("ctr"));
+        rootfs.mount("abc", &layers).unwrap();
+        let merged = &rootfs.merged;
+        let seen =
+            (merged.join("a").exists(), std::fs::read(merged.join("keep")).ok(), std::fs::read(merged.join("b")).ok());
+        std::fs::write(merged.join("new"), b"upper").unwrap();
+        rootfs.unmount().unwrap();
+        assert_eq!(seen, (false, Some(b"keep".to_vec()), Some(b"b".to_vec())), "whiteout hides, layers stack");
+        assert!(rootfs.upper.join("new").is_file(), "writes go to the upper dir");
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let root = dir.path().to_string_lossy().into_owned();
+        assert!(!info.lines().any(|l| l.contains(&root)), "a mount under the test dir is left:\n{info}");
+    }
 }
