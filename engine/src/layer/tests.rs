@@ -588,7 +588,7 @@ fn directory_mtimes_are_set_after_children() {
         let d = fs::metadata(fx.path("d")).expect("stat d");
         assert_eq!(d.mtime(), 1_000_000);
         assert_eq!(d.permissions().mode() & 0o7777, 0o750);
-        let root = fs::metadata(&fx.path("")).expect("stat root");
+        let root = fs::metadata(fx.path("")).expect("stat root");
         assert_eq!(root.mtime(), 2_000_000);
         assert_eq!(root.permissions().mode() & 0o7777, 0o711);
         assert_eq!(fs::metadata(fx.path("d/child")).expect("child").mtime(), 1_600_000_000);
