@@ -973,3 +973,24 @@ fn image_takes_deferred_links_and_implicit_dirs_from_lower_images() {
     let (mode, uid, _, mtime) = attrs(&at("home/user"));
     assert_eq!((mode & 0o7777, uid, mtime), (0o750, 1000, 1_234_567), "implicit dir inherits the lower's");
 }
+
+#[test]
+fn names_and_xattrs_a_filesystem_refuses_are_refused_by_both_stores() {
+    if !require_root("names_and_xattrs_a_filesystem_refuses_are_refused_by_both_stores") {
+        return;
+    }
+    let long_name = format!("dir/{}", "n".repeat(256));
+    let long_xattr = format!("SCHILY.xattr.user.{}", "x".repeat(260));
+    let big_value = vec![b'v'; 70_000];
+    for fx in Fixture::each() {
+        let tar = Layer::new().pax(&[("path", long_name.as_bytes())]).file("short", b"x").finish();
+        let err = fx.unpack(&tar).expect_err("name over 255 bytes");
+        assert!(err.to_string().contains(&"n".repeat(256)), "the error names the entry: {err}");
+    }
+    for records in [[(long_xattr.as_str(), &b"v"[..])], [("SCHILY.xattr.user.big", &big_value[..])]] {
+        for fx in Fixture::each() {
+            let err = fx.unpack(&Layer::new().pax(&records).file("f", b"x").finish()).expect_err("xattr refused");
+            assert!(matches!(&err, LayerError::Io { path, .. } if path == Path::new("f")), "{err}");
+        }
+    }
+}

@@ -25,6 +25,8 @@ use crate::layer::whiteout::{self, Whiteout};
 use crate::layer::{DeferredLink, LayerError, MAX_PATH_BYTES, UnpackOptions};
 
 const COPY_BUFFER: usize = 256 * 1024;
+/// Longest name of a directory entry or an xattr, as Linux allows.
+const NAME_MAX: usize = 255;
 /// Files up to this size are kept in memory and written inline next to their inode.
 const INLINE_MAX: u64 = 2048;
 /// Most bytes of inline file data held in memory at once; later small files get a block of their own.
@@ -93,6 +95,10 @@ impl ImageApplier {
         };
         if whiteout::is_aufs_meta(&path) {
             return Ok(());
+        }
+        // A filesystem refuses longer names; the image's directory format cannot hold them.
+        if path.iter().any(|name| name.len() > NAME_MAX) {
+            return Err(io_err(&path, "create", Errno::NAMETOOLONG));
         }
         let meta = Meta::from_entry(entry, &path)?;
         if let Some((parent, name)) = split(&path) {
@@ -393,6 +399,9 @@ pub(crate) fn apply_xattrs(
     path: &Path,
 ) -> Result<(), LayerError> {
     for (name, value) in xattrs {
+        if name.len() > NAME_MAX {
+            return Err(io_err(path, "setxattr", Errno::RANGE));
+        }
         if xattr_prefix(name).is_none() {
             tracing::warn!(entry = %path.display(), xattr = %name, "xattr not set: no EROFS prefix for it");
             continue;
