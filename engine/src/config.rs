@@ -187,6 +187,10 @@ mod tests {
             (c.network_default_subnet.to_string(), c.network_firewall_table.as_str()),
             ("10.1.0.0/16".into(), "b_t")
         );
+        std::fs::write(&path, "layer_store = \"zfs\"\n").unwrap();
+        assert!(Config::load_from(&path).unwrap_err().to_string().contains("layer_store must be auto, dir or erofs"));
+        std::fs::write(&path, "layer_store = \"dir\"\n").unwrap();
+        assert_eq!(Config::load_from(&path).unwrap().layer_store, "dir");
         std::fs::write(&path, "unknown_key = 1\n").unwrap();
         assert!(Config::load_from(&path).unwrap_err().to_string().contains("unknown_key"));
     }

@@ -218,6 +218,34 @@ mod tests {
     }
 
     #[test]
+    fn an_image_commit_replaces_a_stale_dir_and_prune_deletes_images_without_rows() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let rec = LayerRecord {
+            chain_id: format!("sha256:{}", "3".repeat(64)),
+            diff_id: format!("sha256:{}", "3".repeat(64)),
+            parent: None,
+            blob_digest: format!("sha256:{}", "4".repeat(64)),
+            size: 1,
+        };
+        std::fs::create_dir_all(store.layer_dir(&rec.chain_id).join("stale")).unwrap();
+        let dir = store.temp_dir("layer").unwrap();
+        std::fs::write(dir.path().join(WORK_IMAGE), b"image").unwrap();
+        store.commit_layer_image(dir, &rec).unwrap();
+        assert!(!store.layer_dir(&rec.chain_id).exists(), "the stale dir went");
+        assert_eq!(store.layer_path(&rec.chain_id), store.layer_image(&rec.chain_id));
+        assert!(store.layer_stored(&rec.chain_id));
+
+        // An image whose commit was cut short before its row: unreferenced, so the next prune deletes it.
+        let orphan = root.path().join("layers").join(format!("{}{IMAGE_SUFFIX}", "5".repeat(64)));
+        std::fs::write(&orphan, b"image").unwrap();
+        store.prune_images(false).unwrap();
+        assert!(!orphan.exists());
+        assert!(!store.layer_image(&rec.chain_id).exists(), "a layer no image uses is deleted: one file");
+        assert!(!store.layer_stored(&rec.chain_id));
+    }
+
+    #[test]
     fn work_dirs_of_dead_processes_are_removed_on_open() {
         let root = tempfile::tempdir().unwrap();
         drop(Store::open(root.path()).unwrap());
