@@ -55,6 +55,12 @@ impl Berth {
         Berth::with_config(&format!("{DEFAULT_CONFIG}layer_store = \"{store}\"\n"))
     }
 
+    /// Where stored layer `chain` (64 hex) is: its directory or its EROFS image.
+    pub fn layer_path(&self, chain: &str) -> PathBuf {
+        let image = self.layers_dir().join(format!("{chain}.erofs"));
+        if image.is_file() { image } else { self.layers_dir().join(chain) }
+    }
+
     /// The tree of stored layer `chain` (64 hex): its directory, or its EROFS image mounted read-only.
     pub fn layer_view(&self, chain: &str) -> PathBuf {
         let dir = self.layers_dir().join(chain);
