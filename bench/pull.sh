@@ -77,15 +77,17 @@ run_tool() {
   rss[$name]=$(printf '%s\n' "${m[@]}" | sort -n | tail -1)
 }
 
-# berth with layer_store = $1; the rmi of the pulled image is timed too (its median lands in rmi[berth-$1]).
+# berth with layer_store = $1; then the rmi of the pulled image is timed (its median lands in rmi[berth-$1]).
+# The pull's "seconds rss" line is printed last: run_tool reads one line and moves on.
 berth_pull() {
   printf 'layer_store = "%s"\n' "$1" > "$work/berth-$1.toml"
-  BERTH_CONFIG="$work/berth-$1.toml" measure "$BERTH" --root "$work/store" pull -q "$ref"
-  local start end
+  local pulled start end
+  pulled=$(BERTH_CONFIG="$work/berth-$1.toml" measure "$BERTH" --root "$work/store" pull -q "$ref")
   start=$(date +%s.%N)
   BERTH_CONFIG="$work/berth-$1.toml" "$BERTH" --root "$work/store" rmi "$ref" >/dev/null
   end=$(date +%s.%N)
   echo "$end - $start" | bc >> "$work/rmi-$1"
+  echo "$pulled"
 }
 podman_pull() {
   measure podman --root "$work/store/root" --runroot "$work/store/run" --storage-driver overlay \

@@ -200,12 +200,12 @@ impl PendingImage {
         Ok(Data::Blocks { block, size })
     }
 
-    /// Writes the image's metadata and superblock and syncs it; returns its size in bytes.
+    /// Writes the image's metadata and superblock; returns its size in bytes. Not synced: an unpacked
+    /// layer directory's files are not either, and waiting for a gigabyte to reach the disk would be most
+    /// of a pull's time.
     pub fn write(mut self) -> Result<u64, LayerError> {
         let applier = &mut self.applier;
-        let size = writer::write_image(&applier.tree, &mut applier.image, applier.data_end)
-            .map_err(LayerError::io(&self.path, "write layer image"))?;
-        applier.image.sync_all().map_err(LayerError::io(&self.path, "sync layer image"))?;
-        Ok(size)
+        writer::write_image(&applier.tree, &mut applier.image, applier.data_end)
+            .map_err(LayerError::io(&self.path, "write layer image"))
     }
 }
