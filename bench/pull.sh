@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Pull a ~1 GB, 5-layer image from a local registry with berth, with `podman pull`, and with
-# `skopeo copy` + `umoci unpack`, each from an empty store, RUNS times each; prints medians, peak RSS and
-# ratios from this one run. Needs root and BERTH_BENCH_DEPS=1 scripts/deps.sh (podman, skopeo, umoci).
+# Pull a ~1 GB, 5-layer image from a local registry with berth (once per layer store: EROFS images and
+# unpacked dirs), with `podman pull`, and with `skopeo copy` + `umoci unpack`, each from an empty store, RUNS
+# times each; prints medians, peak RSS, berth's `rmi` time and ratios from this one run. Needs root and BERTH_BENCH_DEPS=1 scripts/deps.sh (podman, skopeo, umoci).
 # Traffic stays on 127.0.0.1; everything made lives under one temp dir, removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +62,7 @@ measure() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-declare -A times rss
+declare -A times rss rmi
 run_tool() {
   local name=$1; shift
   local t=() m=()
@@ -77,7 +77,18 @@ run_tool() {
   rss[$name]=$(printf '%s\n' "${m[@]}" | sort -n | tail -1)
 }
 
-berth_pull() { measure "$BERTH" --root "$work/store" pull -q "$ref"; }
+# berth with layer_store = $1; then the rmi of the pulled image is timed (its median lands in rmi[berth-$1]).
+# The pull's "seconds rss" line is printed last: run_tool reads one line and moves on.
+berth_pull() {
+  printf 'layer_store = "%s"\n' "$1" > "$work/berth-$1.toml"
+  local pulled start end
+  pulled=$(BERTH_CONFIG="$work/berth-$1.toml" measure "$BERTH" --root "$work/store" pull -q "$ref")
+  start=$(date +%s.%N)
+  BERTH_CONFIG="$work/berth-$1.toml" "$BERTH" --root "$work/store" rmi "$ref" >/dev/null
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc >> "$work/rmi-$1"
+  echo "$pulled"
+}
 podman_pull() {
   measure podman --root "$work/store/root" --runroot "$work/store/run" --storage-driver overlay \
     pull -q --tls-verify=false "$ref"
@@ -92,17 +103,22 @@ skopeo_umoci() {
   echo "$(echo "$a + $b" | bc) $(( ka > kb ? ka : kb ))"
 }
 
-run_tool berth berth_pull
+run_tool berth-erofs berth_pull erofs
+run_tool berth-dir berth_pull dir
+for store in erofs dir; do rmi[berth-$store]=$(median < "$work/rmi-$store"); done
 run_tool podman podman_pull
 run_tool skopeo+umoci skopeo_umoci
 
 mb=$((compressed / 1000000))
 echo
 echo "image: 5 layers, ${mb} MB compressed in the registry, $RUNS runs each, medians"
-printf '%-14s %9s %12s %14s\n' tool seconds "MB/s (in)" "peak RSS MB"
-for name in berth podman skopeo+umoci; do
-  printf '%-14s %9.2f %12.1f %14d\n' "$name" "${times[$name]}" "$(echo "$mb / ${times[$name]}" | bc -l)" "$((rss[$name] / 1024))"
+printf '%-14s %9s %12s %14s %9s\n' tool seconds "MB/s (in)" "peak RSS MB" "rmi s"
+for name in berth-erofs berth-dir podman skopeo+umoci; do
+  printf '%-14s %9.2f %12.1f %14d %9s\n' "$name" "${times[$name]}" "$(echo "$mb / ${times[$name]}" | bc -l)" \
+    "$((rss[$name] / 1024))" "${rmi[$name]:--}"
 done
 echo
-printf 'podman / berth:        %.2fx\n' "$(echo "${times[podman]} / ${times[berth]}" | bc -l)"
-printf 'skopeo+umoci / berth:  %.2fx\n' "$(echo "${times[skopeo+umoci]} / ${times[berth]}" | bc -l)"
+for store in erofs dir; do
+  printf 'podman / berth-%-6s %.2fx\n' "$store:" "$(echo "${times[podman]} / ${times[berth-$store]}" | bc -l)"
+  printf 'skopeo+umoci / berth-%-6s %.2fx\n' "$store:" "$(echo "${times[skopeo+umoci]} / ${times[berth-$store]}" | bc -l)"
+done

@@ -315,11 +315,27 @@ fn a_committed_layer_blob_unpacks_in_umoci_as_berth_stores_it() {
     assert!(out.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&out.stderr));
     let expected = tree(&bundle.join("rootfs"));
 
-    // berth's view of the committed image: its layer directories as overlay stacks them.
+    // berth's view of the committed image: its layers (directories, or EROFS images mounted read-only) as
+    // overlay stacks them.
     let merged = work.path().join("merged");
     std::fs::create_dir(&merged).expect("mkdir");
-    let lowers: Vec<String> =
-        image.layers.iter().rev().map(|c| env.root().join("layers").join(&c[7..]).display().to_string()).collect();
+    let mut views = Vec::new();
+    let lowers: Vec<String> = image
+        .layers
+        .iter()
+        .rev()
+        .map(|c| {
+            let image_file = env.root().join("layers").join(format!("{}.erofs", &c[7..]));
+            if !image_file.is_file() {
+                return env.root().join("layers").join(&c[7..]).display().to_string();
+            }
+            let view = work.path().join(&c[7..19]);
+            std::fs::create_dir(&view).expect("mkdir view");
+            berth_engine::testing::mount_layer_image(&image_file, &view).expect("mount layer image");
+            views.push(view.clone());
+            view.display().to_string()
+        })
+        .collect();
     let status = std::process::Command::new("mount")
         .args(["-t", "overlay", "overlay", "-o", &format!("ro,lowerdir={}", lowers.join(":"))])
         .arg(&merged)
@@ -328,6 +344,9 @@ fn a_committed_layer_blob_unpacks_in_umoci_as_berth_stores_it() {
     assert!(status.success());
     let actual = tree(&merged);
     let _ = std::process::Command::new("umount").arg(&merged).status();
+    for view in &views {
+        let _ = std::process::Command::new("umount").arg(view).status();
+    }
     assert!(expected.contains_key("root/f") && !expected.contains_key("bin/ls"), "{expected:#?}");
     let differ: Vec<String> = expected
         .keys()

@@ -241,3 +241,33 @@ fn image_prune_all_keeps_what_containers_use() {
     env.ok(&["image", "prune", "-a", "-f"]);
     assert_eq!(env.ok(&["images", "-q"]), "", "with no container left, -a takes every image");
 }
+
+#[test]
+fn containers_run_from_either_layer_store() {
+    if !require_root("containers_run_from_either_layer_store") {
+        return;
+    }
+    for store in ["dir", "erofs"] {
+        let env = Env::with_store(store);
+        let layers = || -> Vec<std::path::PathBuf> {
+            std::fs::read_dir(env.root().join("layers")).unwrap().map(|e| e.unwrap().path()).collect()
+        };
+        let stored = layers();
+        assert!(!stored.is_empty(), "{store}: the pull stored no layer");
+        for layer in &stored {
+            let image = layer.is_file() && layer.extension().is_some_and(|e| e == "erofs");
+            assert_eq!(image, store == "erofs", "{store}: layer {layer:?}");
+        }
+        assert_eq!(sh(&env, &[], "echo hi > /x && cat /x && ls /bin/sh"), "hi\n/bin/sh\n", "{store}");
+        env.ok(&["run", "-d", "--name", "bg", "busybox", "sleep", "60"]);
+        assert_eq!(env.ok(&["exec", "bg", "cat", "/etc/hostname"]).trim().len(), 12, "{store}");
+        env.ok(&["rm", "-f", "bg"]);
+        // Layer images are mounted detached, held by the overlays alone: none is left once they are gone.
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let root = env.root().to_string_lossy().into_owned();
+        assert!(!info.lines().any(|l| l.contains(&root)), "{store}: mounts left under the root:\n{info}");
+        env.ok(&["rmi", "busybox"]);
+        env.ok(&["rmi", &env.reference]);
+        assert!(layers().is_empty(), "{store}: rmi left layers {:?}", layers());
+    }
+}

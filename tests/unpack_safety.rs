@@ -7,7 +7,7 @@ mod support;
 
 use std::os::unix::fs::MetadataExt;
 
-use support::berth::{Berth, Decoys, Run};
+use support::berth::{Berth, Decoys, Run, STORES};
 use support::fake::{FakeRegistry, Fault};
 use support::oci::{Compression, Image, LayerBuilder, Meta, Platform};
 use tar::EntryType;
@@ -49,21 +49,25 @@ fn dotdot_paths_stay_inside() {
     if !support::require_root("dotdot_paths_stay_inside") {
         return;
     }
-    let (decoys, marker) = (Decoys::new(), marker());
-    let mut layer = LayerBuilder::new();
-    layer
-        .raw(format!("../{marker}").as_bytes(), EntryType::Regular, b"", b"one level up\n")
-        .raw(format!("a/../../../{marker}").as_bytes(), EntryType::Regular, b"", b"three levels up\n")
-        .raw(&climb_to(&decoys, &marker), EntryType::Regular, b"", b"into the decoy dir\n")
-        .raw(&climb_to(&decoys, "secret"), EntryType::Regular, b"", b"overwrite the decoy\n");
-    let berth = Berth::new();
-    let run = pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
-    if run.code == Some(0) {
-        let mut landed = 0;
-        support::berth::walk(&berth.layers_dir(), &mut |path, _| {
-            landed += usize::from(path.file_name().is_some_and(|n| n.to_string_lossy() == marker));
-        });
-        assert!(landed >= 1, "a successful pull keeps the `..` entries, clamped inside the layer dir");
+    for store in STORES {
+        let (decoys, marker) = (Decoys::new(), marker());
+        let mut layer = LayerBuilder::new();
+        layer
+            .raw(format!("../{marker}").as_bytes(), EntryType::Regular, b"", b"one level up\n")
+            .raw(format!("a/../../../{marker}").as_bytes(), EntryType::Regular, b"", b"three levels up\n")
+            .raw(&climb_to(&decoys, &marker), EntryType::Regular, b"", b"into the decoy dir\n")
+            .raw(&climb_to(&decoys, "secret"), EntryType::Regular, b"", b"overwrite the decoy\n");
+        let berth = Berth::with_store(store);
+        let run = pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
+        if run.code == Some(0) {
+            let mut landed = 0;
+            for entry in berth.layer_entries() {
+                support::berth::walk(&berth.layer_view(&entry), &mut |path, _| {
+                    landed += usize::from(path.file_name().is_some_and(|n| n.to_string_lossy() == marker));
+                });
+            }
+            assert!(landed >= 1, "a successful pull keeps the `..` entries, clamped inside the layer dir");
+        }
     }
 }
 
@@ -72,24 +76,26 @@ fn absolute_symlink_then_write_through_it_stays_inside() {
     if !support::require_root("absolute_symlink_then_write_through_it_stays_inside") {
         return;
     }
-    let (decoys, marker) = (Decoys::new(), marker());
-    let target = decoys.path().display().to_string();
-    let mut layer = LayerBuilder::new();
-    layer
-        .symlink("evil", &target)
-        .file(&format!("evil/{marker}"), b"through an absolute symlink\n", Meta::mode(0o644))
-        .file("evil/secret", b"overwrite through the symlink\n", Meta::mode(0o644))
-        .symlink("evil-sub", &format!("{target}/sub"))
-        .file("evil-sub/inner", b"overwrite a nested decoy\n", Meta::mode(0o644));
-    let berth = Berth::new();
-    let run = pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
-    if run.code == Some(0) {
-        let image_layer = berth.layers_dir().join(&berth.layer_entries()[0]);
-        assert_eq!(
-            std::fs::read_link(image_layer.join("evil")).ok(),
-            Some(decoys.path().to_path_buf()),
-            "the symlink itself is kept"
-        );
+    for store in STORES {
+        let (decoys, marker) = (Decoys::new(), marker());
+        let target = decoys.path().display().to_string();
+        let mut layer = LayerBuilder::new();
+        layer
+            .symlink("evil", &target)
+            .file(&format!("evil/{marker}"), b"through an absolute symlink\n", Meta::mode(0o644))
+            .file("evil/secret", b"overwrite through the symlink\n", Meta::mode(0o644))
+            .symlink("evil-sub", &format!("{target}/sub"))
+            .file("evil-sub/inner", b"overwrite a nested decoy\n", Meta::mode(0o644));
+        let berth = Berth::with_store(store);
+        let run = pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
+        if run.code == Some(0) {
+            let image_layer = berth.layer_view(&berth.layer_entries()[0]);
+            assert_eq!(
+                std::fs::read_link(image_layer.join("evil")).ok(),
+                Some(decoys.path().to_path_buf()),
+                "the symlink itself is kept"
+            );
+        }
     }
 }
 
@@ -98,12 +104,14 @@ fn hardlink_through_symlink_to_outside_stays_inside() {
     if !support::require_root("hardlink_through_symlink_to_outside_stays_inside") {
         return;
     }
-    let (decoys, marker) = (Decoys::new(), marker());
-    let mut layer = LayerBuilder::new();
-    layer.symlink("lnk", &decoys.path().display().to_string()).hardlink(&format!("{marker}-stolen"), "lnk/secret");
-    let berth = Berth::new();
-    pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
-    assert_not_linked_to_decoy(&berth, &decoys, &format!("{marker}-stolen"));
+    for store in STORES {
+        let (decoys, marker) = (Decoys::new(), marker());
+        let mut layer = LayerBuilder::new();
+        layer.symlink("lnk", &decoys.path().display().to_string()).hardlink(&format!("{marker}-stolen"), "lnk/secret");
+        let berth = Berth::with_store(store);
+        pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
+        assert_not_linked_to_decoy(&berth, &decoys, &format!("{marker}-stolen"));
+    }
 }
 
 #[test]
@@ -111,13 +119,15 @@ fn hardlink_to_dotdot_target_stays_inside() {
     if !support::require_root("hardlink_to_dotdot_target_stays_inside") {
         return;
     }
-    let (decoys, marker) = (Decoys::new(), marker());
-    let name = format!("{marker}-stolen");
-    let mut layer = LayerBuilder::new();
-    layer.raw(name.as_bytes(), EntryType::Link, &climb_to(&decoys, "secret"), b"");
-    let berth = Berth::new();
-    pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
-    assert_not_linked_to_decoy(&berth, &decoys, &name);
+    for store in STORES {
+        let (decoys, marker) = (Decoys::new(), marker());
+        let name = format!("{marker}-stolen");
+        let mut layer = LayerBuilder::new();
+        layer.raw(name.as_bytes(), EntryType::Link, &climb_to(&decoys, "secret"), b"");
+        let berth = Berth::with_store(store);
+        pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
+        assert_not_linked_to_decoy(&berth, &decoys, &name);
+    }
 }
 
 /// If the hostile hard link was created in the layer, it is not the decoy's inode.
@@ -125,7 +135,7 @@ fn assert_not_linked_to_decoy(berth: &Berth, decoys: &Decoys, name: &str) {
     let secret = std::fs::metadata(decoys.path().join("secret")).expect("decoy secret");
     assert_eq!(secret.nlink(), 1, "the decoy gained a hard link");
     for entry in berth.layer_entries() {
-        if let Ok(meta) = std::fs::symlink_metadata(berth.layers_dir().join(entry).join(name)) {
+        if let Ok(meta) = std::fs::symlink_metadata(berth.layer_view(&entry).join(name)) {
             assert_ne!((meta.dev(), meta.ino()), (secret.dev(), secret.ino()), "layer file {name} is the host's decoy");
         }
     }
@@ -136,20 +146,22 @@ fn symlink_named_dot_stays_inside() {
     if !support::require_root("symlink_named_dot_stays_inside") {
         return;
     }
-    let (decoys, marker) = (Decoys::new(), marker());
-    let target = decoys.path().display().to_string();
-    let mut layer = LayerBuilder::new();
-    layer
-        .raw(b".", EntryType::Symlink, target.as_bytes(), b"")
-        .raw(b"./", EntryType::Symlink, target.as_bytes(), b"")
-        .file(&marker, b"written after the root became a symlink\n", Meta::mode(0o644))
-        .file("secret", b"overwrite via the root symlink\n", Meta::mode(0o644));
-    let berth = Berth::new();
-    let run = pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
-    if run.code == Some(0) {
-        let image_layer = berth.layers_dir().join(&berth.layer_entries()[0]);
-        let meta = std::fs::symlink_metadata(&image_layer).expect("layer dir");
-        assert!(meta.is_dir(), "the layer dir itself must stay a directory");
+    for store in STORES {
+        let (decoys, marker) = (Decoys::new(), marker());
+        let target = decoys.path().display().to_string();
+        let mut layer = LayerBuilder::new();
+        layer
+            .raw(b".", EntryType::Symlink, target.as_bytes(), b"")
+            .raw(b"./", EntryType::Symlink, target.as_bytes(), b"")
+            .file(&marker, b"written after the root became a symlink\n", Meta::mode(0o644))
+            .file("secret", b"overwrite via the root symlink\n", Meta::mode(0o644));
+        let berth = Berth::with_store(store);
+        let run = pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
+        if run.code == Some(0) {
+            let image_layer = berth.layer_view(&berth.layer_entries()[0]);
+            let meta = std::fs::symlink_metadata(&image_layer).expect("layer dir");
+            assert!(meta.is_dir(), "the layer dir itself must stay a directory");
+        }
     }
 }
 
@@ -162,23 +174,27 @@ fn decompression_bomb_hits_max_layer_bytes() {
     layer.file("bomb", &vec![0u8; 64 * 1024 * 1024], Meta::mode(0o644));
     let image = hostile_image(layer);
     assert!(image.layers[0].blob.bytes.len() < 1024 * 1024, "fixture: the bomb compresses well");
-    let berth = Berth::with_config("max_layer_bytes = 1048576\nregistry_max_attempts = 2\n");
-    let fake = FakeRegistry::start(&image, Fault::None);
-    berth
-        .run(&["pull", &fake.reference()])
-        .failure(&[&fake.reference(), &image.layers[0].blob.digest])
-        .mentions_any(&["max_layer_bytes", "limit", "exceeds", "too large"]);
-    berth.assert_failed_pull_left_nothing();
-    berth.assert_layers_exactly(&[]);
+    for store in STORES {
+        let berth = Berth::with_config(&format!(
+            "max_layer_bytes = 1048576\nregistry_max_attempts = 2\nlayer_store = \"{store}\"\n"
+        ));
+        let fake = FakeRegistry::start(&image, Fault::None);
+        berth
+            .run(&["pull", &fake.reference()])
+            .failure(&[&fake.reference(), &image.layers[0].blob.digest])
+            .mentions_any(&["max_layer_bytes", "limit", "exceeds", "too large"]);
+        berth.assert_failed_pull_left_nothing();
+        berth.assert_layers_exactly(&[]);
 
-    let roomy = Berth::with_config("max_layer_bytes = 134217728\n");
-    roomy.run(&["pull", &fake.reference()]).success();
-    let bomb = roomy.layers_dir().join(&image.chain_ids()[0]).join("bomb");
-    assert_eq!(
-        std::fs::metadata(bomb).map(|m| m.len()).ok(),
-        Some(64 * 1024 * 1024),
-        "under a roomy cap the layer unpacks"
-    );
+        let roomy = Berth::with_config(&format!("max_layer_bytes = 134217728\nlayer_store = \"{store}\"\n"));
+        roomy.run(&["pull", &fake.reference()]).success();
+        let bomb = roomy.layer_view(&image.chain_ids()[0]).join("bomb");
+        assert_eq!(
+            std::fs::metadata(bomb).map(|m| m.len()).ok(),
+            Some(64 * 1024 * 1024),
+            "under a roomy cap the layer unpacks"
+        );
+    }
 }
 
 /// The fixture itself: the raw builder really writes names the tar crate refuses, and reads back.
@@ -207,4 +223,41 @@ fn raw_entries_survive_into_the_tar() {
         entries,
         [(b"../escape".to_vec(), None), (b"link".to_vec(), Some(b"../../x".to_vec())), (long.clone(), Some(long))]
     );
+}
+
+/// The EROFS store writes one image file per layer and nothing else: no entry of a hostile layer, clamped
+/// or not, exists as a file anywhere on the host, while the mounted image shows them.
+#[test]
+fn erofs_store_creates_no_layer_entry_on_the_host() {
+    if !support::require_root("erofs_store_creates_no_layer_entry_on_the_host") {
+        return;
+    }
+    let (decoys, marker) = (Decoys::new(), marker());
+    let target = decoys.path().display().to_string();
+    let mut layer = LayerBuilder::new();
+    layer
+        .raw(format!("../{marker}-up").as_bytes(), EntryType::Regular, b"", b"one level up\n")
+        .raw(&climb_to(&decoys, &format!("{marker}-climb")), EntryType::Regular, b"", b"into the decoy dir\n")
+        .symlink("evil", &target)
+        .file(&format!("evil/{marker}-through"), b"through an absolute symlink\n", Meta::mode(0o644))
+        .raw(format!("{marker}-stolen").as_bytes(), EntryType::Link, &climb_to(&decoys, "secret"), b"");
+    let berth = Berth::with_store("erofs");
+    let run = pull_safely(&berth, &hostile_image(layer), &decoys, &marker);
+    let mut on_host = Vec::new();
+    support::berth::walk(berth.sandbox(), &mut |path, _| {
+        if path.file_name().is_some_and(|n| n.to_string_lossy().contains(&marker)) {
+            on_host.push(path.to_path_buf());
+        }
+    });
+    assert!(on_host.is_empty(), "layer entries created on the host: {on_host:?}");
+    for name in std::fs::read_dir(berth.layers_dir()).expect("read layers").map(|e| e.expect("entry").path()) {
+        assert!(name.is_file() && name.extension().is_some_and(|e| e == "erofs"), "{name:?} is not a layer image");
+    }
+    if run.code == Some(0) {
+        let mut in_image = 0;
+        support::berth::walk(&berth.layer_view(&berth.layer_entries()[0]), &mut |path, _| {
+            in_image += usize::from(path.file_name().is_some_and(|n| n.to_string_lossy().contains(&marker)));
+        });
+        assert!(in_image >= 3, "the clamped entries are in the image ({in_image} found)");
+    }
 }

@@ -47,6 +47,9 @@ pub struct Config {
     pub network_firewall_table: String,
     /// `nftables`, or `none` when the host's firewall is managed elsewhere (no NAT, no published ports).
     pub network_firewall_driver: String,
+    /// How layers are stored: `erofs` (one image file per layer, mounted by the kernel), `dir` (unpacked
+    /// directories), or `auto`: `erofs` when this kernel mounts file-backed EROFS images.
+    pub layer_store: String,
     /// The file these settings came from (or would have), for messages that tell the user what to edit.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -66,6 +69,7 @@ impl Default for Config {
             network_pool: ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 67, 0, 0), 16).unwrap_or_default(),
             network_firewall_table: "berth".into(),
             network_firewall_driver: "nftables".into(),
+            layer_store: "auto".into(),
             path: None,
         }
     }
@@ -143,6 +147,9 @@ impl Config {
         if !matches!(config.network_firewall_driver.as_str(), "nftables" | "none") {
             return Err(invalid("network_firewall_driver", "nftables or none"));
         }
+        if !matches!(config.layer_store.as_str(), "auto" | "dir" | "erofs") {
+            return Err(invalid("layer_store", "auto, dir or erofs"));
+        }
         Ok(config)
     }
 
@@ -180,6 +187,10 @@ mod tests {
             (c.network_default_subnet.to_string(), c.network_firewall_table.as_str()),
             ("10.1.0.0/16".into(), "b_t")
         );
+        std::fs::write(&path, "layer_store = \"zfs\"\n").unwrap();
+        assert!(Config::load_from(&path).unwrap_err().to_string().contains("layer_store must be auto, dir or erofs"));
+        std::fs::write(&path, "layer_store = \"dir\"\n").unwrap();
+        assert_eq!(Config::load_from(&path).unwrap().layer_store, "dir");
         std::fs::write(&path, "unknown_key = 1\n").unwrap();
         assert!(Config::load_from(&path).unwrap_err().to_string().contains("unknown_key"));
     }

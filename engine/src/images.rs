@@ -65,7 +65,7 @@ impl Engine {
         let image = self.image(name_or_id)?;
         let store = self.store();
         let mut lower: Vec<String> =
-            image.layers.iter().rev().map(|c| store.layer_dir(c).to_string_lossy().into_owned()).collect();
+            image.layers.iter().rev().map(|c| store.layer_path(c).to_string_lossy().into_owned()).collect();
         if lower.is_empty() {
             lower.push(String::new());
         }

@@ -20,10 +20,11 @@ use thiserror::Error;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::events::{Event, EventBus, LayerProgress, PullProgress};
+use crate::layer::erofs::PendingImage;
 use crate::layer::{self, Compression, LayerError, UnpackOptions, UnpackReport};
 use crate::reference::Reference;
 use crate::registry::{Platform, Registry, RegistryError, ResolvedImage};
-use crate::store::{LayerRecord, NewImage, Store, StoreError, TempDir, chain_ids};
+use crate::store::{LayerDriver, LayerRecord, NewImage, Store, StoreError, TempDir, WORK_IMAGE, chain_ids};
 
 #[derive(Debug, Error)]
 pub enum PullError {
@@ -89,8 +90,12 @@ struct PullJob {
     chains: Vec<String>,
     downloads: Semaphore,
     unpack: UnpackOptions,
+    driver: LayerDriver,
     max_attempts: u32,
 }
+
+/// A downloaded layer: the unpacker's report, and for the EROFS store the image still to be finished.
+type Unpacked = (UnpackReport, Option<PendingImage>);
 
 /// Runs a whole pull. Called by [`crate::Engine::pull`].
 pub(crate) async fn pull(
@@ -132,6 +137,7 @@ pub(crate) async fn pull(
             max_bytes: settings.max_layer_bytes,
             preserve_owners: rustix::process::geteuid().is_root(),
         },
+        driver: store.layer_driver(&settings.layer_store),
         max_attempts: settings.registry_max_attempts,
     });
     let stored = store_image(job, &resolved).await;
@@ -216,12 +222,12 @@ async fn fetch_layer(
     let lock_store = job.store.clone();
     let lock_chain = chain.clone();
     let _lock = blocking(&job.image, move || lock_store.layer_lock(&lock_chain)).await?.map_err(store_err)?;
-    if job.store.layer(&chain).map_err(store_err)?.is_some() && job.store.layer_dir(&chain).is_dir() {
+    if job.store.layer(&chain).map_err(store_err)?.is_some() && job.store.layer_stored(&chain) {
         job.progress(desc, LayerProgress::AlreadyExists);
         done.send_replace(true);
         return Ok(());
     }
-    let (dir, report) = {
+    let (dir, (report, pending)) = {
         let _permit = job
             .downloads
             .acquire()
@@ -234,8 +240,24 @@ async fn fetch_layer(
     {
         return Err(PullError::ParentFailed { image: job.image.clone(), layer: desc.digest().to_string() });
     }
-    if !report.deferred_links.is_empty() || !report.implicit_dirs.is_empty() {
-        let lowers: Vec<PathBuf> = job.chains[..i].iter().rev().map(|c| job.store.layer_dir(c)).collect();
+    let unpack_err = |source| PullError::Unpack {
+        image: job.image.clone(),
+        layer: desc.digest().to_string(),
+        source: Box::new(source),
+    };
+    let lowers: Vec<PathBuf> = job.chains[..i].iter().rev().map(|c| job.store.layer_path(c)).collect();
+    let needs_lowers = !report.deferred_links.is_empty() || !report.implicit_dirs.is_empty();
+    if let Some(mut pending) = pending {
+        blocking(&job.image, move || {
+            if needs_lowers {
+                let mounted = layer::erofs::MountedLowers::mount(&lowers)?;
+                pending.take_from_lowers(mounted.paths())?;
+            }
+            pending.write().map(|_| ())
+        })
+        .await?
+        .map_err(unpack_err)?;
+    } else if needs_lowers {
         let dest = dir.path().to_path_buf();
         let (links, mut dirs) = (report.deferred_links.clone(), report.implicit_dirs.clone());
         blocking(&job.image, move || {
@@ -243,11 +265,7 @@ async fn fetch_layer(
             layer::inherit_from_lowers(&dest, &lowers, &dirs)
         })
         .await?
-        .map_err(|source| PullError::Unpack {
-            image: job.image.clone(),
-            layer: desc.digest().to_string(),
-            source: Box::new(source),
-        })?;
+        .map_err(unpack_err)?;
     }
     let record = LayerRecord {
         chain_id: chain,
@@ -257,13 +275,21 @@ async fn fetch_layer(
         size: report.size,
     };
     let store = job.store.clone();
-    blocking(&job.image, move || store.commit_layer(dir, &record)).await?.map_err(store_err)?;
+    let image = job.driver == LayerDriver::Erofs;
+    blocking(
+        &job.image,
+        move || {
+            if image { store.commit_layer_image(dir, &record) } else { store.commit_layer(dir, &record) }
+        },
+    )
+    .await?
+    .map_err(store_err)?;
     job.progress(desc, LayerProgress::Done);
     done.send_replace(true);
     Ok(())
 }
 
-async fn download_with_retries(job: &PullJob, i: usize) -> Result<(TempDir, UnpackReport), PullError> {
+async fn download_with_retries(job: &PullJob, i: usize) -> Result<(TempDir, Unpacked), PullError> {
     let desc = &job.layers[i];
     let mut attempt = 1;
     loop {
@@ -295,7 +321,7 @@ async fn download_with_retries(job: &PullJob, i: usize) -> Result<(TempDir, Unpa
 /// One attempt: stream the blob into the unpacker on a blocking thread, hashing as it goes. The unpacker
 /// holds its own share of the work dir, so a pull aborted midway removes the dir only once the unpacker has
 /// stopped writing into it (removing it under a live unpacker left `tmp/layer-*` behind).
-async fn download_once(job: &PullJob, i: usize, dir: &Arc<TempDir>) -> Result<UnpackReport, PullError> {
+async fn download_once(job: &PullJob, i: usize, dir: &Arc<TempDir>) -> Result<Unpacked, PullError> {
     let desc = &job.layers[i];
     let layer = desc.digest().to_string();
     let image = || job.image.clone();
@@ -317,8 +343,17 @@ async fn download_once(job: &PullJob, i: usize, dir: &Arc<TempDir>) -> Result<Un
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(32);
     let work = dir.clone();
     let opts = job.unpack.clone();
-    let unpacker =
-        tokio::task::spawn_blocking(move || layer::unpack(ChannelReader::new(rx), compression, work.path(), &opts));
+    let driver = job.driver;
+    let unpacker = tokio::task::spawn_blocking(move || {
+        let reader = ChannelReader::new(rx);
+        match driver {
+            LayerDriver::Dir => layer::unpack(reader, compression, work.path(), &opts).map(|report| (report, None)),
+            LayerDriver::Erofs => {
+                let image = work.path().join(WORK_IMAGE);
+                layer::erofs::unpack_image(reader, compression, &image, &opts).map(|(r, p)| (r, Some(p)))
+            }
+        }
+    });
 
     let mut hasher = Sha256::new();
     let mut received: u64 = 0;
@@ -375,7 +410,7 @@ async fn download_once(job: &PullJob, i: usize, dir: &Arc<TempDir>) -> Result<Un
             return Err(PullError::DigestMismatch { image: image(), layer: layer.clone(), expected: layer, actual });
         }
     }
-    let report = match unpacked {
+    let (report, pending) = match unpacked {
         Ok(_) if unpacker_stopped => {
             return Err(PullError::Task {
                 image: image(),
@@ -396,7 +431,7 @@ async fn download_once(job: &PullJob, i: usize, dir: &Arc<TempDir>) -> Result<Un
             actual: report.diff_id,
         });
     }
-    Ok(report)
+    Ok((report, pending))
 }
 
 impl PullJob {

@@ -12,3 +12,17 @@ pub fn require_root(test: &str) -> bool {
     eprintln!("SKIPPED {test}: needs root (namespaces, mounts, cgroups, device nodes, ownership)");
     false
 }
+
+/// Mounts the EROFS layer image `image` read-only at `target` (an existing directory), as the store's
+/// own mounts are made (file-backed, no loop device), for a test to read what a layer holds.
+pub fn mount_layer_image(image: &std::path::Path, target: &std::path::Path) -> std::io::Result<()> {
+    let mnt = crate::layer::erofs::mount::mount_image(image)?;
+    rustix::mount::move_mount(
+        &mnt,
+        "",
+        rustix::fs::CWD,
+        target,
+        rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )?;
+    Ok(())
+}

@@ -31,8 +31,18 @@ impl Env {
         Env::in_dir(tempfile::Builder::new().prefix("berth-ctr-").tempdir().expect("temp root"))
     }
 
+    /// An Env whose layers go to `store` (`dir` or `erofs`).
+    pub fn with_store(store: &str) -> Env {
+        let dir = tempfile::Builder::new().prefix("berth-ctr-").tempdir().expect("temp root");
+        Env::configured(dir, &format!("layer_store = \"{store}\"\n"))
+    }
+
     /// An Env whose state root is `dir` (a test that needs the root on a filesystem of its own).
     pub fn in_dir(dir: tempfile::TempDir) -> Env {
+        Env::configured(dir, "")
+    }
+
+    fn configured(dir: tempfile::TempDir, extra: &str) -> Env {
         let n = ENVS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pid = std::process::id();
         let (bridge, table) = (format!("bc{}x{n}", pid % 100_000), format!("berth_c{pid}_{n}"));
@@ -44,7 +54,7 @@ impl Env {
             150 + n % 20,
             170 + n % 20
         );
-        std::fs::write(dir.path().join("config.toml"), config).expect("write config.toml");
+        std::fs::write(dir.path().join("config.toml"), config + extra).expect("write config.toml");
         let registry = Registry::start();
         let reference = pull_busybox(dir.path(), &registry);
         Env { dir, registry, reference, bridge, table, octet }

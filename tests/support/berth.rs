@@ -18,6 +18,21 @@ pub const AUTH_WORDS: &[&str] = &["unauthorized", "authentication", "denied", "l
 /// credentials dir (`docker/`); everything is removed on drop.
 pub struct Berth {
     sandbox: tempfile::TempDir,
+    /// Where [`Berth::layer_view`] mounts layer images: outside the sandbox, whose every name the escape
+    /// checks walk.
+    views: tempfile::TempDir,
+    mounted: std::cell::RefCell<Vec<PathBuf>>,
+}
+
+/// The layer stores every layer test runs under.
+pub const STORES: [&str; 2] = ["dir", "erofs"];
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        for view in self.mounted.borrow().iter() {
+            let _ = rustix::mount::unmount(view, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
 }
 
 impl Berth {
@@ -31,7 +46,36 @@ impl Berth {
         fs::create_dir(sandbox.path().join("root")).expect("create root dir");
         fs::create_dir(sandbox.path().join("docker")).expect("create docker config dir");
         fs::write(sandbox.path().join("config.toml"), config).expect("write config.toml");
-        Berth { sandbox }
+        let views = tempfile::Builder::new().prefix("berth-views-").tempdir().expect("temp views dir");
+        Berth { sandbox, views, mounted: Default::default() }
+    }
+
+    /// A sandbox storing layers in `store` (`dir` or `erofs`), otherwise as [`Berth::new`].
+    pub fn with_store(store: &str) -> Berth {
+        Berth::with_config(&format!("{DEFAULT_CONFIG}layer_store = \"{store}\"\n"))
+    }
+
+    /// Where stored layer `chain` (64 hex) is: its directory or its EROFS image.
+    pub fn layer_path(&self, chain: &str) -> PathBuf {
+        let image = self.layers_dir().join(format!("{chain}.erofs"));
+        if image.is_file() { image } else { self.layers_dir().join(chain) }
+    }
+
+    /// The tree of stored layer `chain` (64 hex): its directory, or its EROFS image mounted read-only.
+    pub fn layer_view(&self, chain: &str) -> PathBuf {
+        let dir = self.layers_dir().join(chain);
+        if dir.is_dir() {
+            return dir;
+        }
+        let target = self.views.path().join(chain);
+        if !self.mounted.borrow().contains(&target) {
+            fs::create_dir_all(&target).expect("create view mountpoint");
+            let image = self.layers_dir().join(format!("{chain}.erofs"));
+            berth_engine::testing::mount_layer_image(&image, &target)
+                .unwrap_or_else(|e| panic!("mount layer image {}: {e}", image.display()));
+            self.mounted.borrow_mut().push(target.clone());
+        }
+        target
     }
 
     pub fn sandbox(&self) -> &Path {
@@ -108,7 +152,12 @@ impl Berth {
     /// Names of the entries of ROOT/layers (empty when it does not exist).
     pub fn layer_entries(&self) -> Vec<String> {
         let mut names: Vec<String> = match fs::read_dir(self.layers_dir()) {
-            Ok(dir) => dir.map(|e| e.expect("read layers dir").file_name().to_string_lossy().into_owned()).collect(),
+            Ok(dir) => dir
+                .map(|e| {
+                    let name = e.expect("read layers dir").file_name().to_string_lossy().into_owned();
+                    name.strip_suffix(".erofs").map(str::to_owned).unwrap_or(name)
+                })
+                .collect(),
             Err(_) => Vec::new(),
         };
         names.sort();
@@ -137,11 +186,13 @@ impl Berth {
     /// No file in any layer dir is an AUFS whiteout (`.wh.*`): whiteouts must become overlay ones.
     pub fn assert_no_wh_files(&self) {
         let mut found = Vec::new();
-        walk(&self.layers_dir(), &mut |path, _| {
-            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".wh.")) {
-                found.push(path.to_path_buf());
-            }
-        });
+        for entry in self.layer_entries() {
+            walk(&self.layer_view(&entry), &mut |path, _| {
+                if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".wh.")) {
+                    found.push(path.to_path_buf());
+                }
+            });
+        }
         assert!(found.is_empty(), "AUFS whiteout files left in layer dirs: {found:?}");
     }
 

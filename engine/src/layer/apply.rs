@@ -21,7 +21,7 @@ use tar::EntryType;
 use super::meta::{Meta, Node, apply_owner_mode_xattrs};
 use super::stream::StreamState;
 use super::whiteout::{self, Whiteout};
-use super::{DeferredLink, LayerError, MAX_PATH_BYTES, UnpackOptions};
+use super::{ApplyEntry, DeferredLink, LayerError, MAX_PATH_BYTES, UnpackOptions};
 use crate::inroot::{self, ParentTimes, Root, clean, lstat_at, split};
 
 const COPY_BUFFER: usize = 256 * 1024;
@@ -61,12 +61,10 @@ impl<'o> Applier<'o> {
     pub(crate) fn into_results(self) -> (u64, Vec<DeferredLink>, Vec<PathBuf>) {
         (self.size, self.deferred, self.implicit.into_iter().collect())
     }
+}
 
-    pub(crate) fn apply<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        state: &StreamState,
-    ) -> Result<(), LayerError> {
+impl ApplyEntry for Applier<'_> {
+    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, state: &StreamState) -> Result<(), LayerError> {
         let kind = entry.header().entry_type();
         if kind == EntryType::XGlobalHeader {
             return Ok(());
@@ -108,7 +106,7 @@ impl<'o> Applier<'o> {
     }
 
     /// Sets each directory's mode and mtime now that all its children are written.
-    pub(crate) fn finish(&mut self) -> Result<(), LayerError> {
+    fn finish(&mut self) -> Result<(), LayerError> {
         for (path, (mode, mtime)) in self.dirs.iter().rev() {
             let owned;
             let fd = match split(path) {
@@ -135,7 +133,9 @@ impl<'o> Applier<'o> {
         }
         Ok(())
     }
+}
 
+impl Applier<'_> {
     fn parent(&mut self, parent: &Path, path: &Path) -> Result<OwnedFd, LayerError> {
         let mut created = Vec::new();
         let fd = self

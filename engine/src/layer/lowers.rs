@@ -104,6 +104,35 @@ pub fn inherit_from_lowers(dest: &Path, lowers: &[PathBuf], dirs: &[PathBuf]) ->
     Ok(())
 }
 
+/// The node `link.target` names through `lowers` (top-most first): its parent directory and its lstat,
+/// for a layer store that copies it rather than linking it.
+pub(crate) fn find_link_target(lowers: &[PathBuf], link: &DeferredLink) -> Result<(OwnedFd, Stat), LayerError> {
+    find(&open_lowers(lowers)?, link)
+}
+
+/// The metadata of the directory `path` as the top-most of `lowers` shows it; `None` when no lower shows
+/// a directory there.
+pub(crate) fn lower_dir_meta(lowers: &[PathBuf], path: &Path) -> Result<Option<Meta>, LayerError> {
+    let not_a_dir = || LayerError::Escape {
+        entry: path.to_path_buf(),
+        reason: "an implicit directory must be a directory below the layer root",
+    };
+    let names = clean_names(path).ok_or_else(not_a_dir)?;
+    let Some((last, parents)) = names.split_last() else {
+        return Err(not_a_dir());
+    };
+    let (lower_parent, stat) = match lookup(&open_lowers(lowers)?, parents, last)? {
+        Lookup::Found { parent, stat } if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {
+            (parent, stat)
+        }
+        _ => return Ok(None),
+    };
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let source = rustix::fs::openat(&lower_parent, *last, dir_flags, Mode::empty())
+        .map_err(|e| io_err(path, "open lower directory", e))?;
+    Meta::of_node(source.as_fd(), &stat, path).map(Some).map_err(LayerError::io(path, "read lower directory"))
+}
+
 fn open_lowers(lowers: &[PathBuf]) -> Result<Vec<(&Path, Root)>, LayerError> {
     lowers
         .iter()

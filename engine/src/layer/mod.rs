@@ -12,6 +12,7 @@
 
 mod apply;
 mod compression;
+pub mod erofs;
 mod lowers;
 mod meta;
 mod pack;
@@ -134,17 +135,36 @@ impl LayerError {
 /// Reads `reader` to EOF even after the tar end marker, so the caller's digest of the compressed stream
 /// covers every byte. Blocking: the caller runs it on a blocking thread and feeds it while downloading.
 pub fn unpack(
-    mut reader: impl Read,
+    reader: impl Read,
     compression: Compression,
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<UnpackReport, LayerError> {
+    let mut applier = apply::Applier::new(dest, opts)?;
+    let (diff_id, tar_bytes) = run(reader, compression, opts, &mut applier)?;
+    let (size, deferred_links, implicit_dirs) = applier.into_results();
+    Ok(UnpackReport { diff_id, tar_bytes, size, deferred_links, implicit_dirs })
+}
+
+/// A tar entry handler: the directory applier or the EROFS image applier.
+pub(crate) trait ApplyEntry {
+    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, state: &stream::StreamState) -> Result<(), LayerError>;
+    fn finish(&mut self) -> Result<(), LayerError>;
+}
+
+/// Streams `reader` through the decompressor and the capped, hashing tar reader into `applier`; returns
+/// the diffID and the tar's length.
+fn run(
+    mut reader: impl Read,
+    compression: Compression,
+    opts: &UnpackOptions,
+    applier: &mut impl ApplyEntry,
+) -> Result<(String, u64), LayerError> {
     let state = Rc::new(stream::StreamState::default());
     let source = stream::SourceReader::new(&mut reader, state.clone());
     let decompressed = compression.decoder(source).map_err(|e| state.classify(e, opts.max_bytes))?;
     let tar = stream::TarReader::new(decompressed, state.clone(), opts.max_bytes);
 
-    let mut applier = apply::Applier::new(dest, opts)?;
     let mut archive = tar::Archive::new(tar);
     let mut count = 0u64;
     {
@@ -173,7 +193,5 @@ pub fn unpack(
     io::copy(&mut tar, &mut io::sink()).map_err(|e| state.classify(e, opts.max_bytes))?;
     let (diff_id, tar_bytes) = tar.finish();
     io::copy(&mut reader, &mut io::sink()).map_err(|source| LayerError::Read { source })?;
-
-    let (size, deferred_links, implicit_dirs) = applier.into_results();
-    Ok(UnpackReport { diff_id, tar_bytes, size, deferred_links, implicit_dirs })
+    Ok((diff_id, tar_bytes))
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use tar::{EntryType, Header};
 
-use super::{Compression, UnpackOptions, unpack, whiteout};
+use super::{Compression, UnpackOptions, erofs, unpack, whiteout};
 use crate::proptest_support::cases;
 
 /// A path as components; the model's key for a node (canonical) or for an entry (lexical).
@@ -671,8 +671,9 @@ fn umask() -> u32 {
     u32::from_str_radix(line.trim(), 8).expect("octal umask")
 }
 
-/// Applies `ops` to a fresh directory and to the model; returns a description of any disagreement.
-fn check(ops: &[(Op, Pax)]) -> Result<(), TestCaseError> {
+/// Applies `ops` to a fresh layer of the `image` store (an EROFS image, read back through a detached
+/// mount) or the directory store, and to the model; returns a description of any disagreement.
+fn check(ops: &[(Op, Pax)], image: bool) -> Result<(), TestCaseError> {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dest = tmp.path().join("dest");
     fs::create_dir(&dest).expect("create dest");
@@ -690,7 +691,24 @@ fn check(ops: &[(Op, Pax)]) -> Result<(), TestCaseError> {
     model.finish();
 
     let opts = UnpackOptions { max_bytes: 1 << 20, preserve_owners: rustix::process::geteuid().is_root() };
-    let actual = unpack(build_tar(&entries).as_slice(), Compression::None, &dest, &opts);
+    let tar = build_tar(&entries);
+    let mut mounted = None;
+    let actual = if image {
+        let path = dest.join("layer.erofs");
+        erofs::unpack_image(tar.as_slice(), Compression::None, &path, &opts).and_then(|(report, pending)| {
+            pending.write()?;
+            mounted = Some(erofs::mount::mount_image(&path).expect("mount the layer image"));
+            Ok(report)
+        })
+    } else {
+        unpack(tar.as_slice(), Compression::None, &dest, &opts)
+    };
+    if image {
+        // The image is the only thing the EROFS store writes.
+        let names: Vec<_> = fs::read_dir(&dest).expect("read dest").map(|e| e.expect("entry").file_name()).collect();
+        prop_assert!(names.is_empty() || names == ["layer.erofs"], "the image store wrote {names:?}");
+        let _ = fs::remove_file(dest.join("layer.erofs"));
+    }
 
     prop_assert_eq!(
         super::tests::state_around(tmp.path(), &dest),
@@ -700,7 +718,8 @@ fn check(ops: &[(Op, Pax)]) -> Result<(), TestCaseError> {
     match (expected, actual) {
         (Ok(()), Ok(report)) => {
             let deferred = report.deferred_links.into_iter().map(|l| (l.path, l.target)).collect();
-            prop_assert_eq!(observe(&dest, deferred), model.outcome());
+            let root = mounted.as_ref().map_or(dest.clone(), |fd| erofs::mount::fd_path(fd).join("."));
+            prop_assert_eq!(observe(&root, deferred), model.outcome());
         }
         (Err(_), Err(e)) => prop_assert!(!e.to_string().is_empty()),
         (Ok(()), Err(e)) => prop_assert!(false, "the model applies every entry, the applier failed: {e}"),
@@ -770,7 +789,15 @@ proptest! {
     /// Whiteouts are 0:0 character devices, which only root can make: unprivileged runs leave them out.
     #[test]
     fn applier_matches_the_model_and_stays_inside(ops in proptest::collection::vec((op(privileged()), pax()), 1..14)) {
-        check(&ops)?;
+        check(&ops, false)?;
+    }
+
+    /// The same model, through the EROFS image store (mounting images needs root).
+    #[test]
+    fn image_applier_matches_the_model(ops in proptest::collection::vec((op(privileged()), pax()), 1..14)) {
+        if privileged() {
+            check(&ops, true)?;
+        }
     }
 
     #[test]

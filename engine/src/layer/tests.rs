@@ -80,9 +80,21 @@ struct Fixture {
     tmp: tempfile::TempDir,
     dest: PathBuf,
     before: BTreeMap<PathBuf, String>,
+    /// Unpack as the EROFS store does: an image in `dest`, read back through a detached mount.
+    image: bool,
+    mounted: std::cell::RefCell<Option<std::os::fd::OwnedFd>>,
 }
 
 impl Fixture {
+    /// One fixture per layer store: the directory store, and the EROFS store (mounting needs root).
+    fn each() -> Vec<Fixture> {
+        let mut out = vec![Fixture::new()];
+        if rustix::process::geteuid().is_root() {
+            out.push(Fixture { image: true, ..Fixture::new() });
+        }
+        out
+    }
+
     fn new() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dest = tmp.path().join("dest");
@@ -90,7 +102,7 @@ impl Fixture {
         fs::write(tmp.path().join("decoy"), b"decoy").expect("write decoy");
         fs::create_dir(tmp.path().join("outside")).expect("create outside");
         fs::write(tmp.path().join("outside/target"), b"target").expect("write outside target");
-        let mut fixture = Fixture { tmp, dest, before: BTreeMap::new() };
+        let mut fixture = Fixture { tmp, dest, before: BTreeMap::new(), image: false, mounted: Default::default() };
         fixture.before = fixture.outside_state();
         fixture
     }
@@ -110,11 +122,25 @@ impl Fixture {
     }
 
     fn unpack(&self, tar: &[u8]) -> Result<UnpackReport, LayerError> {
-        unpack(tar, Compression::None, &self.dest, &opts())
+        if !self.image {
+            return unpack(tar, Compression::None, &self.dest, &opts());
+        }
+        let image = self.dest.join("layer.erofs");
+        let (report, pending) = erofs::unpack_image(tar, Compression::None, &image, &opts())?;
+        pending.write()?;
+        let names: Vec<_> =
+            fs::read_dir(&self.dest).expect("read dest").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(names, ["layer.erofs"], "the image store writes its image and nothing else");
+        *self.mounted.borrow_mut() = Some(erofs::mount::mount_image(&image).expect("mount the layer image"));
+        Ok(report)
     }
 
+    /// `rel` in the unpacked layer: under `dest`, or in the mounted image.
     fn path(&self, rel: &str) -> PathBuf {
-        self.dest.join(rel)
+        match &*self.mounted.borrow() {
+            Some(fd) => erofs::mount::fd_path(fd).join(".").join(rel),
+            None => self.dest.join(rel),
+        }
     }
 }
 
@@ -152,42 +178,46 @@ fn names_under(dir: &Path) -> Vec<String> {
 
 #[test]
 fn dotdot_entry_lands_inside() {
-    let fx = Fixture::new();
-    let tar = Layer::new().file("../../escape", b"x").file("a/../../../decoy", b"overwritten?").finish();
-    fx.unpack(&tar).expect("unpack");
-    assert_eq!(fs::read(fx.path("escape")).expect("escape inside dest"), b"x");
-    assert_eq!(fs::read(fx.path("decoy")).expect("decoy inside dest"), b"overwritten?");
-    fx.assert_outside_untouched();
+    for fx in Fixture::each() {
+        let tar = Layer::new().file("../../escape", b"x").file("a/../../../decoy", b"overwritten?").finish();
+        fx.unpack(&tar).expect("unpack");
+        assert_eq!(fs::read(fx.path("escape")).expect("escape inside dest"), b"x");
+        assert_eq!(fs::read(fx.path("decoy")).expect("decoy inside dest"), b"overwritten?");
+        fx.assert_outside_untouched();
+    }
 }
 
 #[test]
 fn final_dotdot_component_is_rejected() {
-    let fx = Fixture::new();
-    let tar = Layer::new().file("a/..", b"x").finish();
-    assert!(matches!(fx.unpack(&tar), Err(LayerError::Escape { .. })));
-    fx.assert_outside_untouched();
+    for fx in Fixture::each() {
+        let tar = Layer::new().file("a/..", b"x").finish();
+        assert!(matches!(fx.unpack(&tar), Err(LayerError::Escape { .. })));
+        fx.assert_outside_untouched();
+    }
 }
 
 #[test]
 fn absolute_entry_lands_inside() {
-    let fx = Fixture::new();
-    let abs = format!("{}/decoy", fx.tmp.path().display());
-    let tar = Layer::new().file("/etc/x", b"etc").file(&abs, b"abs").finish();
-    fx.unpack(&tar).expect("unpack");
-    assert_eq!(fs::read(fx.path("etc/x")).expect("etc/x inside"), b"etc");
-    assert_eq!(fs::read(fx.path(abs.trim_start_matches('/'))).expect("absolute path inside"), b"abs");
-    fx.assert_outside_untouched();
+    for fx in Fixture::each() {
+        let abs = format!("{}/decoy", fx.tmp.path().display());
+        let tar = Layer::new().file("/etc/x", b"etc").file(&abs, b"abs").finish();
+        fx.unpack(&tar).expect("unpack");
+        assert_eq!(fs::read(fx.path("etc/x")).expect("etc/x inside"), b"etc");
+        assert_eq!(fs::read(fx.path(abs.trim_start_matches('/'))).expect("absolute path inside"), b"abs");
+        fx.assert_outside_untouched();
+    }
 }
 
 #[test]
 fn symlink_to_slash_is_resolved_in_root() {
-    let fx = Fixture::new();
-    let host_file = Path::new("/etc/berth-layer-escape-test");
-    let tar = Layer::new().symlink("link", "/").file("link/etc/berth-layer-escape-test", b"x").finish();
-    fx.unpack(&tar).expect("unpack");
-    assert_eq!(fs::read(fx.path("etc/berth-layer-escape-test")).expect("file inside"), b"x");
-    assert!(!host_file.exists(), "wrote through the symlink onto the host");
-    fx.assert_outside_untouched();
+    for fx in Fixture::each() {
+        let host_file = Path::new("/etc/berth-layer-escape-test");
+        let tar = Layer::new().symlink("link", "/").file("link/etc/berth-layer-escape-test", b"x").finish();
+        fx.unpack(&tar).expect("unpack");
+        assert_eq!(fs::read(fx.path("etc/berth-layer-escape-test")).expect("file inside"), b"x");
+        assert!(!host_file.exists(), "wrote through the symlink onto the host");
+        fx.assert_outside_untouched();
+    }
 }
 
 #[test]
@@ -208,16 +238,17 @@ fn symlink_to_absolute_outside_dir_is_resolved_in_root() {
 
 #[test]
 fn relative_symlink_upwards_is_clamped() {
-    let fx = Fixture::new();
-    let tar = Layer::new()
-        .symlink("link", "../..")
-        .file("link/decoy", b"pwned")
-        .file("link/outside/target", b"pwned")
-        .finish();
-    fx.unpack(&tar).expect("unpack");
-    assert_eq!(fs::read(fx.path("decoy")).expect("clamped to root"), b"pwned");
-    assert_eq!(fs::read(fx.path("outside/target")).expect("clamped to root"), b"pwned");
-    fx.assert_outside_untouched();
+    for fx in Fixture::each() {
+        let tar = Layer::new()
+            .symlink("link", "../..")
+            .file("link/decoy", b"pwned")
+            .file("link/outside/target", b"pwned")
+            .finish();
+        fx.unpack(&tar).expect("unpack");
+        assert_eq!(fs::read(fx.path("decoy")).expect("clamped to root"), b"pwned");
+        assert_eq!(fs::read(fx.path("outside/target")).expect("clamped to root"), b"pwned");
+        fx.assert_outside_untouched();
+    }
 }
 
 #[test]
@@ -238,11 +269,12 @@ fn hardlink_through_symlink_to_outside_never_links_outside() {
 
 #[test]
 fn hardlink_with_dotdot_target_stays_inside() {
-    let fx = Fixture::new();
-    let tar = Layer::new().hardlink("h", "../../outside/target").finish();
-    let report = fx.unpack(&tar).expect("unpack");
-    assert_eq!(report.deferred_links, vec![DeferredLink { path: "h".into(), target: "outside/target".into() }]);
-    fx.assert_outside_untouched();
+    for fx in Fixture::each() {
+        let tar = Layer::new().hardlink("h", "../../outside/target").finish();
+        let report = fx.unpack(&tar).expect("unpack");
+        assert_eq!(report.deferred_links, vec![DeferredLink { path: "h".into(), target: "outside/target".into() }]);
+        fx.assert_outside_untouched();
+    }
 }
 
 #[test]
@@ -259,23 +291,24 @@ fn symlink_named_dot_or_slash_is_rejected() {
 
 #[test]
 fn file_and_directory_replace_each_other() {
-    let fx = Fixture::new();
-    let tar = Layer::new()
-        .file("a", b"file")
-        .dir("a")
-        .file("a/inner", b"inner")
-        .dir("d")
-        .file("d/child", b"child")
-        .file("d", b"now a file")
-        .symlink("s", "d")
-        .file("s", b"replaced symlink")
-        .finish();
-    fx.unpack(&tar).expect("unpack");
-    assert!(fx.path("a").is_dir());
-    assert_eq!(fs::read(fx.path("a/inner")).expect("inner"), b"inner");
-    assert_eq!(fs::read(fx.path("d")).expect("d"), b"now a file");
-    assert!(fs::symlink_metadata(fx.path("s")).expect("s").is_file());
-    fx.assert_outside_untouched();
+    for fx in Fixture::each() {
+        let tar = Layer::new()
+            .file("a", b"file")
+            .dir("a")
+            .file("a/inner", b"inner")
+            .dir("d")
+            .file("d/child", b"child")
+            .file("d", b"now a file")
+            .symlink("s", "d")
+            .file("s", b"replaced symlink")
+            .finish();
+        fx.unpack(&tar).expect("unpack");
+        assert!(fx.path("a").is_dir());
+        assert_eq!(fs::read(fx.path("a/inner")).expect("inner"), b"inner");
+        assert_eq!(fs::read(fx.path("d")).expect("d"), b"now a file");
+        assert!(fs::symlink_metadata(fx.path("s")).expect("s").is_file());
+        fx.assert_outside_untouched();
+    }
 }
 
 #[test]
@@ -352,11 +385,12 @@ fn corrupt_and_failing_streams_are_told_apart() {
 
 #[test]
 fn oversized_pax_header_is_rejected() {
-    let fx = Fixture::new();
-    let huge = vec![b'a'; (MAX_HEADER_BYTES + 1024) as usize];
-    let tar = Layer::new().pax(&[("comment", &huge)]).file("f", b"x").finish();
-    let err = fx.unpack(&tar).expect_err("huge pax");
-    assert!(matches!(err, LayerError::HeaderTooLarge { .. }), "{err}");
+    for fx in Fixture::each() {
+        let huge = vec![b'a'; (MAX_HEADER_BYTES + 1024) as usize];
+        let tar = Layer::new().pax(&[("comment", &huge)]).file("f", b"x").finish();
+        let err = fx.unpack(&tar).expect_err("huge pax");
+        assert!(matches!(err, LayerError::HeaderTooLarge { .. }), "{err}");
+    }
 }
 
 #[test]
@@ -364,30 +398,31 @@ fn xattrs_and_capabilities_are_applied_after_chown() {
     if !require_root("xattrs_and_capabilities_are_applied_after_chown") {
         return;
     }
-    let fx = Fixture::new();
-    // VFS_CAP_REVISION_2 with CAP_NET_BIND_SERVICE (bit 10) permitted and effective.
-    let mut cap = Vec::new();
-    for word in [0x0200_0001u32, 1 << 10, 0, 0, 0] {
-        cap.extend_from_slice(&word.to_le_bytes());
+    for fx in Fixture::each() {
+        // VFS_CAP_REVISION_2 with CAP_NET_BIND_SERVICE (bit 10) permitted and effective.
+        let mut cap = Vec::new();
+        for word in [0x0200_0001u32, 1 << 10, 0, 0, 0] {
+            cap.extend_from_slice(&word.to_le_bytes());
+        }
+        let mut header = Layer::header(EntryType::Regular, "bin/ping", "", 3, 0o755);
+        header.set_uid(1000);
+        header.set_gid(1000);
+        let tar = Layer::new()
+            .pax(&[
+                ("SCHILY.xattr.security.capability", &cap),
+                ("SCHILY.xattr.user.berth", b"yes"),
+                ("SCHILY.xattr.trusted.overlay.opaque", b"y"),
+            ])
+            .append(header, b"elf")
+            .finish();
+        fx.unpack(&tar).expect("unpack");
+        let ping = fx.path("bin/ping");
+        assert_eq!(xattr(&ping, "security.capability"), Some(cap));
+        assert_eq!(xattr(&ping, "user.berth"), Some(b"yes".to_vec()));
+        assert_eq!(xattr(&ping, "trusted.overlay.opaque"), None, "overlay xattrs from the archive must be dropped");
+        let meta = fs::metadata(&ping).expect("stat");
+        assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
     }
-    let mut header = Layer::header(EntryType::Regular, "bin/ping", "", 3, 0o755);
-    header.set_uid(1000);
-    header.set_gid(1000);
-    let tar = Layer::new()
-        .pax(&[
-            ("SCHILY.xattr.security.capability", &cap),
-            ("SCHILY.xattr.user.berth", b"yes"),
-            ("SCHILY.xattr.trusted.overlay.opaque", b"y"),
-        ])
-        .append(header, b"elf")
-        .finish();
-    fx.unpack(&tar).expect("unpack");
-    let ping = fx.path("bin/ping");
-    assert_eq!(xattr(&ping, "security.capability"), Some(cap));
-    assert_eq!(xattr(&ping, "user.berth"), Some(b"yes".to_vec()));
-    assert_eq!(xattr(&ping, "trusted.overlay.opaque"), None, "overlay xattrs from the archive must be dropped");
-    let meta = fs::metadata(&ping).expect("stat");
-    assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
 }
 
 #[test]
@@ -395,20 +430,21 @@ fn setuid_survives_chown_and_owners_apply() {
     if !require_root("setuid_survives_chown_and_owners_apply") {
         return;
     }
-    let fx = Fixture::new();
-    let mut header = Layer::header(EntryType::Regular, "usr/bin/su", "", 2, 0o4755);
-    header.set_uid(1000);
-    header.set_gid(2000);
-    let mut dir = Layer::header(EntryType::Directory, "tmp", "", 0, 0o1777);
-    dir.set_uid(3);
-    let tar = Layer::new().append(header, b"su").append(dir, b"").finish();
-    fx.unpack(&tar).expect("unpack");
-    let su = fs::metadata(fx.path("usr/bin/su")).expect("stat su");
-    assert_eq!(su.permissions().mode() & 0o7777, 0o4755);
-    assert_eq!((su.uid(), su.gid()), (1000, 2000));
-    let tmp = fs::metadata(fx.path("tmp")).expect("stat tmp");
-    assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
-    assert_eq!(tmp.uid(), 3);
+    for fx in Fixture::each() {
+        let mut header = Layer::header(EntryType::Regular, "usr/bin/su", "", 2, 0o4755);
+        header.set_uid(1000);
+        header.set_gid(2000);
+        let mut dir = Layer::header(EntryType::Directory, "tmp", "", 0, 0o1777);
+        dir.set_uid(3);
+        let tar = Layer::new().append(header, b"su").append(dir, b"").finish();
+        fx.unpack(&tar).expect("unpack");
+        let su = fs::metadata(fx.path("usr/bin/su")).expect("stat su");
+        assert_eq!(su.permissions().mode() & 0o7777, 0o4755);
+        assert_eq!((su.uid(), su.gid()), (1000, 2000));
+        let tmp = fs::metadata(fx.path("tmp")).expect("stat tmp");
+        assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
+        assert_eq!(tmp.uid(), 3);
+    }
 }
 
 #[test]
@@ -416,21 +452,22 @@ fn symlink_metadata_lands_on_the_link_not_its_target() {
     if !require_root("symlink_metadata_lands_on_the_link_not_its_target") {
         return;
     }
-    let fx = Fixture::new();
-    let mut link = Layer::header(EntryType::Symlink, "link", "file", 0, 0o777);
-    link.set_uid(1000);
-    link.set_gid(1001);
-    link.set_mtime(1_000_000);
-    let tar =
-        Layer::new().file("file", b"f").pax(&[("SCHILY.xattr.trusted.berth", b"link")]).append(link, b"").finish();
-    fx.unpack(&tar).expect("unpack");
-    let meta = fs::symlink_metadata(fx.path("link")).expect("lstat link");
-    assert!(meta.file_type().is_symlink());
-    assert_eq!((meta.uid(), meta.gid(), meta.mtime()), (1000, 1001, 1_000_000));
-    assert_eq!(xattr(&fx.path("link"), "trusted.berth"), Some(b"link".to_vec()));
-    let file = fs::symlink_metadata(fx.path("file")).expect("lstat file");
-    assert_eq!((file.uid(), file.mtime()), (0, 1_600_000_000));
-    assert_eq!(xattr(&fx.path("file"), "trusted.berth"), None);
+    for fx in Fixture::each() {
+        let mut link = Layer::header(EntryType::Symlink, "link", "file", 0, 0o777);
+        link.set_uid(1000);
+        link.set_gid(1001);
+        link.set_mtime(1_000_000);
+        let tar =
+            Layer::new().file("file", b"f").pax(&[("SCHILY.xattr.trusted.berth", b"link")]).append(link, b"").finish();
+        fx.unpack(&tar).expect("unpack");
+        let meta = fs::symlink_metadata(fx.path("link")).expect("lstat link");
+        assert!(meta.file_type().is_symlink());
+        assert_eq!((meta.uid(), meta.gid(), meta.mtime()), (1000, 1001, 1_000_000));
+        assert_eq!(xattr(&fx.path("link"), "trusted.berth"), Some(b"link".to_vec()));
+        let file = fs::symlink_metadata(fx.path("file")).expect("lstat file");
+        assert_eq!((file.uid(), file.mtime()), (0, 1_600_000_000));
+        assert_eq!(xattr(&fx.path("file"), "trusted.berth"), None);
+    }
 }
 
 #[test]
@@ -438,20 +475,21 @@ fn devices_and_fifos_are_created() {
     if !require_root("devices_and_fifos_are_created") {
         return;
     }
-    let fx = Fixture::new();
-    let mut null = Layer::header(EntryType::Char, "dev/null", "", 0, 0o666);
-    null.set_device_major(1).expect("major");
-    null.set_device_minor(3).expect("minor");
-    let fifo = Layer::header(EntryType::Fifo, "run/fifo", "", 0, 0o640);
-    let tar = Layer::new().append(null, b"").append(fifo, b"").finish();
-    fx.unpack(&tar).expect("unpack");
-    let null = fs::symlink_metadata(fx.path("dev/null")).expect("stat null");
-    assert!(null.file_type().is_char_device());
-    assert_eq!(null.rdev(), rustix::fs::makedev(1, 3));
-    assert_eq!(null.permissions().mode() & 0o7777, 0o666);
-    let fifo = fs::symlink_metadata(fx.path("run/fifo")).expect("stat fifo");
-    assert!(fifo.file_type().is_fifo());
-    assert_eq!(fifo.permissions().mode() & 0o7777, 0o640);
+    for fx in Fixture::each() {
+        let mut null = Layer::header(EntryType::Char, "dev/null", "", 0, 0o666);
+        null.set_device_major(1).expect("major");
+        null.set_device_minor(3).expect("minor");
+        let fifo = Layer::header(EntryType::Fifo, "run/fifo", "", 0, 0o640);
+        let tar = Layer::new().append(null, b"").append(fifo, b"").finish();
+        fx.unpack(&tar).expect("unpack");
+        let null = fs::symlink_metadata(fx.path("dev/null")).expect("stat null");
+        assert!(null.file_type().is_char_device());
+        assert_eq!(null.rdev(), rustix::fs::makedev(1, 3));
+        assert_eq!(null.permissions().mode() & 0o7777, 0o666);
+        let fifo = fs::symlink_metadata(fx.path("run/fifo")).expect("stat fifo");
+        assert!(fifo.file_type().is_fifo());
+        assert_eq!(fifo.permissions().mode() & 0o7777, 0o640);
+    }
 }
 
 #[test]
@@ -459,21 +497,22 @@ fn whiteouts_become_overlay_devices() {
     if !require_root("whiteouts_become_overlay_devices") {
         return;
     }
-    let fx = Fixture::new();
-    let tar = Layer::new()
-        .file("etc/.wh.passwd", b"")
-        .file(".wh.gone", b"")
-        .file("keep", b"k")
-        .file("keep/../.wh.keep", b"") // same-layer entry: the whiteout only hides lower layers
-        .file(".wh..wh.plnk/12.34", b"aufs")
-        .finish();
-    fx.unpack(&tar).expect("unpack");
-    assert!(is_whiteout(&fx.path("etc/passwd")));
-    assert!(is_whiteout(&fx.path("gone")));
-    assert_eq!(fs::read(fx.path("keep")).expect("keep"), b"k");
-    let names = names_under(&fx.dest);
-    assert!(names.iter().all(|n| !n.starts_with(".wh.")), "{names:?}");
-    fx.assert_outside_untouched();
+    for fx in Fixture::each() {
+        let tar = Layer::new()
+            .file("etc/.wh.passwd", b"")
+            .file(".wh.gone", b"")
+            .file("keep", b"k")
+            .file("keep/../.wh.keep", b"") // same-layer entry: the whiteout only hides lower layers
+            .file(".wh..wh.plnk/12.34", b"aufs")
+            .finish();
+        fx.unpack(&tar).expect("unpack");
+        assert!(is_whiteout(&fx.path("etc/passwd")));
+        assert!(is_whiteout(&fx.path("gone")));
+        assert_eq!(fs::read(fx.path("keep")).expect("keep"), b"k");
+        let names = names_under(&fx.path(""));
+        assert!(names.iter().all(|n| !n.starts_with(".wh.")), "{names:?}");
+        fx.assert_outside_untouched();
+    }
 }
 
 #[test]
@@ -481,20 +520,21 @@ fn opaque_marker_after_siblings_keeps_them() {
     if !require_root("opaque_marker_after_siblings_keeps_them") {
         return;
     }
-    let fx = Fixture::new();
-    let tar = Layer::new()
-        .dir("d")
-        .file("d/a", b"a")
-        .file("d/.wh..wh..opq", b"")
-        .file("d/b", b"b")
-        .file("e/.wh..wh..opq", b"")
-        .finish();
-    fx.unpack(&tar).expect("unpack");
-    assert_eq!(xattr(&fx.path("d"), "trusted.overlay.opaque"), Some(b"y".to_vec()));
-    assert_eq!(xattr(&fx.path("e"), "trusted.overlay.opaque"), Some(b"y".to_vec()));
-    assert_eq!(fs::read(fx.path("d/a")).expect("a"), b"a");
-    assert_eq!(fs::read(fx.path("d/b")).expect("b"), b"b");
-    assert!(names_under(&fx.dest).iter().all(|n| !n.starts_with(".wh.")));
+    for fx in Fixture::each() {
+        let tar = Layer::new()
+            .dir("d")
+            .file("d/a", b"a")
+            .file("d/.wh..wh..opq", b"")
+            .file("d/b", b"b")
+            .file("e/.wh..wh..opq", b"")
+            .finish();
+        fx.unpack(&tar).expect("unpack");
+        assert_eq!(xattr(&fx.path("d"), "trusted.overlay.opaque"), Some(b"y".to_vec()));
+        assert_eq!(xattr(&fx.path("e"), "trusted.overlay.opaque"), Some(b"y".to_vec()));
+        assert_eq!(fs::read(fx.path("d/a")).expect("a"), b"a");
+        assert_eq!(fs::read(fx.path("d/b")).expect("b"), b"b");
+        assert!(names_under(&fx.path("")).iter().all(|n| !n.starts_with(".wh.")));
+    }
 }
 
 #[test]
@@ -502,55 +542,67 @@ fn directory_replacing_a_whiteout_is_opaque_in_either_order() {
     if !require_root("directory_replacing_a_whiteout_is_opaque_in_either_order") {
         return;
     }
-    let fx = Fixture::new();
-    let tar = Layer::new().file(".wh.x", b"").dir("x").file("x/new", b"n").dir("y").file(".wh.y", b"").finish();
-    fx.unpack(&tar).expect("unpack");
-    for dir in ["x", "y"] {
-        assert!(fx.path(dir).is_dir());
-        assert_eq!(xattr(&fx.path(dir), "trusted.overlay.opaque"), Some(b"y".to_vec()), "{dir}");
+    for fx in Fixture::each() {
+        let tar = Layer::new().file(".wh.x", b"").dir("x").file("x/new", b"n").dir("y").file(".wh.y", b"").finish();
+        fx.unpack(&tar).expect("unpack");
+        for dir in ["x", "y"] {
+            assert!(fx.path(dir).is_dir());
+            assert_eq!(xattr(&fx.path(dir), "trusted.overlay.opaque"), Some(b"y".to_vec()), "{dir}");
+        }
+        assert_eq!(fs::read(fx.path("x/new")).expect("new"), b"n");
     }
-    assert_eq!(fs::read(fx.path("x/new")).expect("new"), b"n");
 }
 
 #[test]
 fn hardlink_within_layer_shares_inode() {
-    let fx = Fixture::new();
-    let tar =
-        Layer::new().file("bin/busybox", b"bb").hardlink("bin/sh", "bin/busybox").hardlink("sh2", "./bin/sh").finish();
-    let report = fx.unpack(&tar).expect("unpack");
-    assert!(report.deferred_links.is_empty());
-    let ino = |p| fs::metadata(fx.path(p)).expect("stat").ino();
-    assert_eq!(ino("bin/busybox"), ino("bin/sh"));
-    assert_eq!(ino("bin/busybox"), ino("sh2"));
-    assert_eq!(report.size, 2, "hardlinks add no size");
+    for fx in Fixture::each() {
+        let tar = Layer::new()
+            .file("bin/busybox", b"bb")
+            .hardlink("bin/sh", "bin/busybox")
+            .hardlink("sh2", "./bin/sh")
+            .finish();
+        let report = fx.unpack(&tar).expect("unpack");
+        assert!(report.deferred_links.is_empty());
+        let ino = |p| fs::metadata(fx.path(p)).expect("stat").ino();
+        assert_eq!(ino("bin/busybox"), ino("bin/sh"));
+        assert_eq!(ino("bin/busybox"), ino("sh2"));
+        assert_eq!(report.size, 2, "hardlinks add no size");
+    }
 }
 
 #[test]
 fn directory_mtimes_are_set_after_children() {
-    let fx = Fixture::new();
-    let mut dir = Layer::header(EntryType::Directory, "d", "", 0, 0o750);
-    dir.set_mtime(1_000_000);
-    let mut root = Layer::header(EntryType::Directory, "./", "", 0, 0o711);
-    root.set_mtime(2_000_000);
-    let tar =
-        Layer::new().append(root, b"").append(dir, b"").file("d/child", b"c").dir("d/sub").file("top", b"t").finish();
-    fx.unpack(&tar).expect("unpack");
-    let d = fs::metadata(fx.path("d")).expect("stat d");
-    assert_eq!(d.mtime(), 1_000_000);
-    assert_eq!(d.permissions().mode() & 0o7777, 0o750);
-    let root = fs::metadata(&fx.dest).expect("stat root");
-    assert_eq!(root.mtime(), 2_000_000);
-    assert_eq!(root.permissions().mode() & 0o7777, 0o711);
-    assert_eq!(fs::metadata(fx.path("d/child")).expect("child").mtime(), 1_600_000_000);
+    for fx in Fixture::each() {
+        let mut dir = Layer::header(EntryType::Directory, "d", "", 0, 0o750);
+        dir.set_mtime(1_000_000);
+        let mut root = Layer::header(EntryType::Directory, "./", "", 0, 0o711);
+        root.set_mtime(2_000_000);
+        let tar = Layer::new()
+            .append(root, b"")
+            .append(dir, b"")
+            .file("d/child", b"c")
+            .dir("d/sub")
+            .file("top", b"t")
+            .finish();
+        fx.unpack(&tar).expect("unpack");
+        let d = fs::metadata(fx.path("d")).expect("stat d");
+        assert_eq!(d.mtime(), 1_000_000);
+        assert_eq!(d.permissions().mode() & 0o7777, 0o750);
+        let root = fs::metadata(fx.path("")).expect("stat root");
+        assert_eq!(root.mtime(), 2_000_000);
+        assert_eq!(root.permissions().mode() & 0o7777, 0o711);
+        assert_eq!(fs::metadata(fx.path("d/child")).expect("child").mtime(), 1_600_000_000);
+    }
 }
 
 #[test]
 fn pax_mtime_with_nanoseconds() {
-    let fx = Fixture::new();
-    let tar = Layer::new().pax(&[("mtime", b"1700000000.5")]).file("f", b"x").finish();
-    fx.unpack(&tar).expect("unpack");
-    let meta = fs::metadata(fx.path("f")).expect("stat");
-    assert_eq!((meta.mtime(), meta.mtime_nsec()), (1_700_000_000, 500_000_000));
+    for fx in Fixture::each() {
+        let tar = Layer::new().pax(&[("mtime", b"1700000000.5")]).file("f", b"x").finish();
+        fx.unpack(&tar).expect("unpack");
+        let meta = fs::metadata(fx.path("f")).expect("stat");
+        assert_eq!((meta.mtime(), meta.mtime_nsec()), (1_700_000_000, 500_000_000));
+    }
 }
 
 /// Unpacks `tar` into a fresh directory under `base` and returns it.
@@ -635,22 +687,23 @@ fn deferred_link_is_copied_across_filesystems() {
 
 #[test]
 fn deferred_links_chain_and_yield_to_later_entries() {
-    let fx = Fixture::new();
-    let tar = Layer::new()
-        .hardlink("a", "lib/libc.so")
-        .hardlink("b", "a")
-        .hardlink("c", "lib/libm.so")
-        .file("c", b"replaced in the same layer")
-        .finish();
-    let report = fx.unpack(&tar).expect("unpack");
-    assert_eq!(
-        report.deferred_links,
-        vec![
-            DeferredLink { path: "a".into(), target: "lib/libc.so".into() },
-            DeferredLink { path: "b".into(), target: "lib/libc.so".into() },
-        ]
-    );
-    assert_eq!(fs::read(fx.path("c")).expect("c"), b"replaced in the same layer");
+    for fx in Fixture::each() {
+        let tar = Layer::new()
+            .hardlink("a", "lib/libc.so")
+            .hardlink("b", "a")
+            .hardlink("c", "lib/libm.so")
+            .file("c", b"replaced in the same layer")
+            .finish();
+        let report = fx.unpack(&tar).expect("unpack");
+        assert_eq!(
+            report.deferred_links,
+            vec![
+                DeferredLink { path: "a".into(), target: "lib/libc.so".into() },
+                DeferredLink { path: "b".into(), target: "lib/libc.so".into() },
+            ]
+        );
+        assert_eq!(fs::read(fx.path("c")).expect("c"), b"replaced in the same layer");
+    }
 }
 
 #[test]
@@ -840,4 +893,104 @@ pub(super) fn state_around(tmp: &Path, dest: &Path) -> BTreeMap<PathBuf, String>
     let parent = fs::symlink_metadata(tmp).expect("lstat tempdir");
     out.insert(PathBuf::from("<tempdir>"), format!("{:o} {}", parent.mode(), parent.nlink()));
     out
+}
+
+/// Writes `tar` as a layer image at `path` (no lowers) and returns its report.
+fn layer_image(path: &Path, tar: &[u8]) -> UnpackReport {
+    let (report, pending) = erofs::unpack_image(tar, Compression::None, path, &opts()).expect("unpack image");
+    pending.write().expect("write image");
+    report
+}
+
+#[test]
+fn image_holds_large_files_and_directories_of_many_blocks() {
+    if !require_root("image_holds_large_files_and_directories_of_many_blocks") {
+        return;
+    }
+    let big: Vec<u8> = (0..(1 << 20) + 3).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut layer = Layer::new();
+    layer.file("big", &big).file("block", &[7; 4096]).file("inline", &[1; 2048]).file("over", &[2; 2049]);
+    layer.file("empty", b"").symlink("long-link", &"t/".repeat(45));
+    let names: Vec<String> = (0..2000).map(|i| format!("{i:05}-{}", "n".repeat(40))).collect();
+    for name in &names {
+        layer.file(&format!("many/{name}"), name.as_bytes());
+    }
+    let fx = Fixture { image: true, ..Fixture::new() };
+    fx.unpack(&layer.finish()).expect("unpack");
+    assert_eq!(fs::read(fx.path("big")).expect("big"), big);
+    assert_eq!(fs::read(fx.path("block")).expect("block"), vec![7; 4096]);
+    assert_eq!(fs::read(fx.path("inline")).expect("inline"), vec![1; 2048]);
+    assert_eq!(fs::read(fx.path("over")).expect("over"), vec![2; 2049]);
+    assert_eq!(fs::read(fx.path("empty")).expect("empty"), b"");
+    assert_eq!(fs::read_link(fx.path("long-link")).expect("readlink"), Path::new(&"t/".repeat(45)));
+    assert_eq!(fs::read_dir(fx.path("many")).expect("read many").count(), names.len());
+    // Lookups bisect the directory's blocks: every name must be found, the first and last included.
+    for name in &names {
+        assert_eq!(fs::read(fx.path(&format!("many/{name}"))).expect("lookup"), name.as_bytes());
+    }
+    assert!(!fx.path("many/00000-").exists());
+}
+
+#[test]
+fn image_takes_deferred_links_and_implicit_dirs_from_lower_images() {
+    if !require_root("image_takes_deferred_links_and_implicit_dirs_from_lower_images") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut tool = Layer::header(EntryType::Regular, "bin/tool", "", 4, 0o750);
+    tool.set_uid(7);
+    let lower_tar = Layer::new()
+        .append(owned_dir("home/", 0o755, 0, 1_000), b"")
+        .append(owned_dir("home/user/", 0o750, 1000, 1_234_567), b"")
+        .pax(&[("SCHILY.xattr.user.x", b"1")])
+        .append(tool, b"tool")
+        .finish();
+    let lower = tmp.path().join("lower.erofs");
+    layer_image(&lower, &lower_tar);
+
+    let upper_tar = Layer::new()
+        .hardlink("usr/tool", "bin/tool")
+        .hardlink("usr/tool2", "bin/tool")
+        .file("home/user/n", b"n")
+        .finish();
+    let upper = tmp.path().join("upper.erofs");
+    let (report, mut pending) =
+        erofs::unpack_image(upper_tar.as_slice(), Compression::None, &upper, &opts()).expect("unpack upper");
+    assert_eq!(report.deferred_links.len(), 2);
+    let mounted = erofs::MountedLowers::mount(std::slice::from_ref(&lower)).expect("mount lower");
+    pending.take_from_lowers(mounted.paths()).expect("take from lowers");
+    pending.write().expect("write upper");
+    drop(mounted);
+
+    let view = erofs::mount::mount_image(&upper).expect("mount upper");
+    let at = |p: &str| erofs::mount::fd_path(&view).join(".").join(p);
+    assert_eq!(fs::read(at("usr/tool")).expect("copied tool"), b"tool");
+    assert_eq!(attrs(&at("usr/tool")).0 & 0o7777, 0o750);
+    assert_eq!(attrs(&at("usr/tool")).1, 7);
+    assert_eq!(xattr(&at("usr/tool"), "user.x"), Some(b"1".to_vec()));
+    let ino = |p: &str| fs::metadata(at(p)).expect("stat").ino();
+    assert_eq!(ino("usr/tool"), ino("usr/tool2"), "links to one lower file stay one file");
+    let (mode, uid, _, mtime) = attrs(&at("home/user"));
+    assert_eq!((mode & 0o7777, uid, mtime), (0o750, 1000, 1_234_567), "implicit dir inherits the lower's");
+}
+
+#[test]
+fn names_and_xattrs_a_filesystem_refuses_are_refused_by_both_stores() {
+    if !require_root("names_and_xattrs_a_filesystem_refuses_are_refused_by_both_stores") {
+        return;
+    }
+    let long_name = format!("dir/{}", "n".repeat(256));
+    let long_xattr = format!("SCHILY.xattr.user.{}", "x".repeat(260));
+    let big_value = vec![b'v'; 70_000];
+    for fx in Fixture::each() {
+        let tar = Layer::new().pax(&[("path", long_name.as_bytes())]).file("short", b"x").finish();
+        let err = fx.unpack(&tar).expect_err("name over 255 bytes");
+        assert!(err.to_string().contains(&"n".repeat(256)), "the error names the entry: {err}");
+    }
+    for records in [[(long_xattr.as_str(), &b"v"[..])], [("SCHILY.xattr.user.big", &big_value[..])]] {
+        for fx in Fixture::each() {
+            let err = fx.unpack(&Layer::new().pax(&records).file("f", b"x").finish()).expect_err("xattr refused");
+            assert!(matches!(&err, LayerError::Io { path, .. } if path == Path::new("f")), "{err}");
+        }
+    }
 }

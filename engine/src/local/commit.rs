@@ -60,7 +60,7 @@ impl Engine {
         // Held shared, as a pull does: no prune runs between the layer's commit and the image row.
         let _gc = store.gc_shared_lock()?;
         let image = store.image(&rec.image_id)?;
-        let lowers: Vec<PathBuf> = image.layers.iter().rev().map(|c| store.layer_dir(c)).collect();
+        let lowers = self.image_lowers(&image)?;
         let epoch = source_date_epoch();
 
         let work = store.temp_dir("commit")?;
@@ -73,7 +73,7 @@ impl Engine {
             } else {
                 None
             };
-            self.copy_upper(&rec, &upper, &lowers, work.path(), &container_pack_options(epoch))?
+            self.copy_upper(&rec, &upper, lowers.paths(), work.path(), &container_pack_options(epoch))?
         };
         let parent = image.layers.last().map(String::as_str);
         let layer =

@@ -1,7 +1,5 @@
 //! `diff`: what a container changed over its image, in `docker diff`'s A/C/D lines.
 
-use std::path::PathBuf;
-
 use super::{LocalError, container_pack_options};
 use crate::{Engine, Error};
 
@@ -36,8 +34,8 @@ impl Engine {
             return Ok(Vec::new());
         }
         let image = store.image(&rec.image_id)?;
-        let lowers: Vec<PathBuf> = image.layers.iter().rev().map(|c| store.layer_dir(c)).collect();
-        let changes = crate::layer::changes(&upper, &lowers, &container_pack_options(None))
+        let lowers = self.image_lowers(&image)?;
+        let changes = crate::layer::changes(&upper, lowers.paths(), &container_pack_options(None))
             .map_err(|source| LocalError::Layer { what: format!("container {}", rec.name), source })?;
         Ok(changes.into_iter().map(|(path, kind)| Change { kind, path: format!("/{}", path.display()) }).collect())
     }

@@ -19,6 +19,7 @@ pub use commit::CommitOptions;
 pub use diff::{Change, ChangeKind};
 pub use history::HistoryEntry;
 
+use crate::layer::erofs::MountedLowers;
 use crate::layer::{LayerError, PackOptions};
 use crate::store::{LayerBlob, LayerRecord, TempDir};
 use crate::{Engine, Error};
@@ -62,8 +63,9 @@ pub enum LocalError {
 }
 
 impl Engine {
-    /// Layer directories below `parent` (a chain id), top-most first, as packing wants them.
-    pub(crate) fn lowers_of(&self, parent: Option<&str>) -> Result<Vec<PathBuf>, Error> {
+    /// The layers below `parent` (a chain id) as directories, top-most first, as packing wants them:
+    /// layers stored as EROFS images are mounted (detached) for as long as the result lives.
+    pub(crate) fn lowers_of(&self, parent: Option<&str>) -> Result<MountedLowers, Error> {
         let mut dirs = Vec::new();
         let mut next = parent.map(str::to_string);
         while let Some(chain) = next {
@@ -71,10 +73,18 @@ impl Engine {
                 id: chain.clone(),
                 reason: "layer missing".into(),
             })?;
-            dirs.push(self.store().layer_dir(&chain));
+            dirs.push(self.store().layer_path(&chain));
             next = layer.parent;
         }
-        Ok(dirs)
+        Ok(MountedLowers::mount(&dirs)
+            .map_err(|source| LocalError::Layer { what: "the lower layers".into(), source })?)
+    }
+
+    /// The layers of `image` as directories, top-most first (images mounted while the result lives).
+    pub(crate) fn image_lowers(&self, image: &crate::store::ImageRecord) -> Result<MountedLowers, Error> {
+        let layers: Vec<PathBuf> = image.layers.iter().rev().map(|c| self.store().layer_path(c)).collect();
+        Ok(MountedLowers::mount(&layers)
+            .map_err(|source| LocalError::Layer { what: format!("the layers of image {}", image.id), source })?)
     }
 
     /// Records `dir` (an overlay upper, now owned by the store) as the layer above `parent`, given its
@@ -119,7 +129,7 @@ impl Engine {
         opts: &PackOptions,
     ) -> Result<Option<LayerRecord>, Error> {
         let lowers = self.lowers_of(parent)?;
-        let report = crate::layer::pack(dir.path(), &lowers, opts, io::sink())
+        let report = crate::layer::pack(dir.path(), lowers.paths(), opts, io::sink())
             .map_err(|source| LocalError::Layer { what: dir.path().display().to_string(), source })?;
         if report.diff_id == EMPTY_LAYER_DIFF_ID {
             return Ok(None);
@@ -152,8 +162,9 @@ impl Engine {
             source,
         })?;
         let mut out = io::BufWriter::new(file);
-        let dir = store.layer_dir(chain_id);
-        let report = crate::layer::pack_gzip(&dir, &lowers, &PackOptions::default(), &mut out)
+        let own = MountedLowers::mount(&[store.layer_path(chain_id)])
+            .map_err(|source| LocalError::Layer { what: format!("layer {chain_id}"), source })?;
+        let report = crate::layer::pack_gzip(&own.paths()[0], lowers.paths(), &PackOptions::default(), &mut out)
             .map_err(|source| LocalError::Layer { what: format!("layer {chain_id}"), source })?;
         out.flush().map_err(|source| LocalError::Io { op: "write", path: path.clone(), source })?;
         if report.layer.diff_id != layer.diff_id {

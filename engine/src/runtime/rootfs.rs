@@ -1,9 +1,14 @@
-//! A container's root filesystem: an overlay of the image's shared layer directories (read-only lower
-//! dirs) with a per-container upper and work dir under `ROOT/containers/<id>/`.
+//! A container's root filesystem: an overlay of the image's shared layers (read-only lower dirs, or EROFS
+//! images mounted detached for this overlay alone, which holds them until it is unmounted) with a
+//! per-container upper and work dir under `ROOT/containers/<id>/`.
 
 use std::path::{Path, PathBuf};
 
-use rustix::mount::{MountFlags, UnmountFlags, mount, unmount};
+use rustix::fs::CWD;
+use rustix::mount::{
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, UnmountFlags, fsconfig_create,
+    fsconfig_set_string, fsmount, fsopen, mount, move_mount, unmount,
+};
 
 use super::RuntimeError;
 
@@ -34,10 +39,33 @@ impl Rootfs {
         for dir in [&self.merged, &self.upper, &self.work] {
             std::fs::create_dir_all(dir).map_err(|err| RuntimeError::io("create", dir.clone(), err))?;
         }
+        if layers.iter().any(|layer| layer.is_file()) {
+            return self.mount_images(layers);
+        }
         let data = std::ffi::CString::new(self.mount_data(layers))
             .map_err(|err| RuntimeError::io("mount overlay at", self.merged.clone(), std::io::Error::other(err)))?;
         mount("overlay", &self.merged, "overlay", MountFlags::NODEV, Some(data.as_c_str()))
             .map_err(|err| RuntimeError::io("mount overlay at", self.merged.clone(), err.into()))
+    }
+
+    /// Mounts the overlay with the new mount API, each layer given on its own (`lowerdir+`, top-most
+    /// first): the images' detached mounts are named through this process's fds, which the overlay
+    /// holds on to once created, so no layer mount is attached anywhere or outlives the overlay.
+    fn mount_images(&self, layers: &[PathBuf]) -> Result<(), RuntimeError> {
+        let fail = |err: std::io::Error| RuntimeError::io("mount overlay at", self.merged.clone(), err);
+        let top_first: Vec<PathBuf> = layers.iter().rev().cloned().collect();
+        let lowers = crate::layer::erofs::MountedLowers::mount(&top_first)
+            .map_err(|err| fail(std::io::Error::other(err.to_string())))?;
+        let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| fail(e.into()))?;
+        for lower in lowers.paths() {
+            fsconfig_set_string(&fs, "lowerdir+", lower).map_err(|e| fail(e.into()))?;
+        }
+        fsconfig_set_string(&fs, "upperdir", &self.upper).map_err(|e| fail(e.into()))?;
+        fsconfig_set_string(&fs, "workdir", &self.work).map_err(|e| fail(e.into()))?;
+        fsconfig_create(&fs).map_err(|e| fail(e.into()))?;
+        let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::MOUNT_ATTR_NODEV)
+            .map_err(|e| fail(e.into()))?;
+        move_mount(&mnt, "", CWD, &self.merged, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH).map_err(|e| fail(e.into()))
     }
 
     pub(crate) fn mount_data(&self, layers: &[PathBuf]) -> String {
@@ -108,5 +136,52 @@ mod tests {
         rootfs.unmount().unwrap();
         assert!(!is_mounted(&rootfs.merged));
         assert!(is_mounted(Path::new("/")));
+    }
+
+    /// A one-entry-per-line layer tar: `path` regular files with their own name as content.
+    fn tar_of(files: &[&str]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for path in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(path.len() as u64);
+            header.set_mode(0o644);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            header.set_cksum();
+            builder.append_data(&mut header, path, path.as_bytes()).expect("append");
+        }
+        builder.into_inner().expect("finish tar")
+    }
+
+    #[test]
+    fn overlay_stacks_layer_images_and_leaves_no_layer_mount() {
+        if !crate::testing::require_root("overlay_stacks_layer_images_and_leaves_no_layer_mount") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let opts = crate::layer::UnpackOptions { max_bytes: 1 << 20, preserve_owners: true };
+        let mut layers = Vec::new();
+        for (name, files) in [("base.erofs", &["a", "keep"][..]), ("top.erofs", &[".wh.a", "b"][..])] {
+            let path = dir.path().join(name);
+            let tar = tar_of(files);
+            let (_, pending) =
+                crate::layer::erofs::unpack_image(tar.as_slice(), crate::layer::Compression::None, &path, &opts)
+                    .unwrap();
+            pending.write().unwrap();
+            layers.push(path);
+        }
+        let rootfs = Rootfs::in_dir(&dir.path().join("ctr"));
+        rootfs.mount("abc", &layers).unwrap();
+        let merged = &rootfs.merged;
+        let seen =
+            (merged.join("a").exists(), std::fs::read(merged.join("keep")).ok(), std::fs::read(merged.join("b")).ok());
+        std::fs::write(merged.join("new"), b"upper").unwrap();
+        rootfs.unmount().unwrap();
+        assert_eq!(seen, (false, Some(b"keep".to_vec()), Some(b"b".to_vec())), "whiteout hides, layers stack");
+        assert!(rootfs.upper.join("new").is_file(), "writes go to the upper dir");
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let root = dir.path().to_string_lossy().into_owned();
+        assert!(!info.lines().any(|l| l.contains(&root)), "a mount under the test dir is left:\n{info}");
     }
 }

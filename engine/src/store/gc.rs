@@ -1,5 +1,6 @@
 //! Garbage collection: layers and blobs no image refers to, and images nobody names.
 
+use super::layers::IMAGE_SUFFIX;
 use super::{RemovedImage, Store, StoreError};
 
 #[derive(Debug, Default, Clone)]
@@ -81,13 +82,19 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a layer's unpacked directory, if it is there.
+    /// Removes a layer's unpacked directory or image, whichever is there.
     fn remove_layer_dir(&self, chain: &str) -> Result<(), StoreError> {
         let dir = self.layer_dir(chain);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io { op: "remove layer", path: dir, source })?;
         }
-        Ok(())
+        let image = self.layer_image(chain);
+        match std::fs::remove_file(&image) {
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::Io { op: "remove layer image", path: image, source })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Deletes layers and blobs that no image references. The caller holds the exclusive gc lock, so no
@@ -122,7 +129,7 @@ impl Store {
                 reclaimed += self.blobs().remove(&digest)?;
             }
         }
-        // Directories of layers whose commit was cut short between rename and record.
+        // Directories and images of layers whose commit was cut short between rename and record.
         let layers_dir = self.root().join("layers");
         let entries = std::fs::read_dir(&layers_dir).map_err(|source| StoreError::Io {
             op: "list",
@@ -130,14 +137,12 @@ impl Store {
             source,
         })?;
         for entry in entries.flatten() {
-            let chain = format!("sha256:{}", entry.file_name().to_string_lossy());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let chain = format!("sha256:{}", name.strip_suffix(IMAGE_SUFFIX).unwrap_or(&name));
             if self.layer(&chain)?.is_none() {
                 let path = entry.path();
-                std::fs::remove_dir_all(&path).map_err(|source| StoreError::Io {
-                    op: "remove orphan layer",
-                    path,
-                    source,
-                })?;
+                let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                removed.map_err(|source| StoreError::Io { op: "remove orphan layer", path, source })?;
             }
         }
         self.clean_stale_tmp();

@@ -233,9 +233,10 @@ impl Store {
             .collect()
     }
 
-    /// The image's unpacked layer directories, bottom-most first (reverse them for overlay's lowerdir).
+    /// The image's stored layers (directories or EROFS images), bottom-most first (reverse them for
+    /// overlay's lowerdir).
     pub fn image_layer_dirs(&self, image_id: &str) -> Result<Vec<PathBuf>, StoreError> {
-        Ok(self.image(image_id)?.layers.iter().map(|c| self.layer_dir(c)).collect())
+        Ok(self.image(image_id)?.layers.iter().map(|c| self.layer_path(c)).collect())
     }
 
     /// Points `target` (any reference form) at the image `source` names.

@@ -1,8 +1,9 @@
-//! Unpacked layers, one directory per chain id, shared by every image that has the layer.
+//! Stored layers, one per chain id, shared by every image that has the layer: an unpacked directory
+//! `layers/<hex>` (the `dir` store) or an EROFS image `layers/<hex>.erofs` (the `erofs` store).
 //!
-//! A layer is unpacked into a [`TempDir`] under `ROOT/tmp`, then renamed to `layers/<hex>` and recorded,
-//! while its per-layer lock is held. The row is the commit point: a directory without a row is a crash
-//! leftover and is replaced.
+//! A layer is written into a [`TempDir`] under `ROOT/tmp`, then renamed into `layers/` and recorded,
+//! while its per-layer lock is held. The row is the commit point: a directory or image without a row is a
+//! crash leftover and is replaced.
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,11 @@ impl Drop for TempDir {
     }
 }
 
+/// What a layer image's name ends with, after its chain id's hex.
+pub(crate) const IMAGE_SUFFIX: &str = ".erofs";
+/// The image's name inside the work dir it is written in.
+pub const WORK_IMAGE: &str = "layer.erofs";
+
 fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
@@ -63,6 +69,23 @@ impl Store {
     /// Where a layer's unpacked tree lives.
     pub fn layer_dir(&self, chain_id: &str) -> PathBuf {
         self.root.join("layers").join(hex_of(chain_id))
+    }
+
+    /// Where a layer's EROFS image lives.
+    pub fn layer_image(&self, chain_id: &str) -> PathBuf {
+        self.root.join("layers").join(format!("{}{IMAGE_SUFFIX}", hex_of(chain_id)))
+    }
+
+    /// The stored form of a layer: its image when there is one, else its directory. Both stores can hold
+    /// layers of one root, so a root keeps working when its store setting changes.
+    pub fn layer_path(&self, chain_id: &str) -> PathBuf {
+        let image = self.layer_image(chain_id);
+        if image.is_file() { image } else { self.layer_dir(chain_id) }
+    }
+
+    /// Whether a layer's directory or image is in place.
+    pub fn layer_stored(&self, chain_id: &str) -> bool {
+        self.layer_dir(chain_id).is_dir() || self.layer_image(chain_id).is_file()
     }
 
     /// The lock serialising every process's work on one layer.
@@ -102,17 +125,30 @@ impl Store {
 
     /// Moves an unpacked layer into place and records it. The caller holds the layer's lock.
     pub fn commit_layer(&self, dir: TempDir, layer: &LayerRecord) -> Result<(), StoreError> {
-        let dest = self.layer_dir(&layer.chain_id);
-        if dest.exists() {
-            std::fs::remove_dir_all(&dest).map_err(|source| StoreError::Io {
-                op: "remove stale layer",
-                path: dest.clone(),
-                source,
-            })?;
+        self.commit_path(dir.path(), &self.layer_dir(&layer.chain_id), layer)
+    }
+
+    /// Moves a layer image (written as [`WORK_IMAGE`] in `dir`) into place and records it. The caller
+    /// holds the layer's lock.
+    pub fn commit_layer_image(&self, dir: TempDir, layer: &LayerRecord) -> Result<(), StoreError> {
+        self.commit_path(&dir.path().join(WORK_IMAGE), &self.layer_image(&layer.chain_id), layer)
+    }
+
+    fn commit_path(&self, from: &Path, dest: &Path, layer: &LayerRecord) -> Result<(), StoreError> {
+        // Leftovers of either store under this chain id go first.
+        for stale in [self.layer_dir(&layer.chain_id), self.layer_image(&layer.chain_id)] {
+            let removed = if stale.is_dir() {
+                std::fs::remove_dir_all(&stale)
+            } else if stale.exists() {
+                std::fs::remove_file(&stale)
+            } else {
+                continue;
+            };
+            removed.map_err(|source| StoreError::Io { op: "remove stale layer", path: stale.clone(), source })?;
         }
-        std::fs::rename(dir.path(), &dest).map_err(|source| StoreError::Io {
+        std::fs::rename(from, dest).map_err(|source| StoreError::Io {
             op: "move layer into place at",
-            path: dest.clone(),
+            path: dest.to_path_buf(),
             source,
         })?;
         sync_dir(&self.root.join("layers"))?;
@@ -179,6 +215,34 @@ mod tests {
         assert!(store.layer_dir(&rec.chain_id).join("f").exists());
         assert_eq!(store.layer(&rec.chain_id).unwrap().unwrap().size, 1);
         assert_eq!(std::fs::read_dir(root.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_image_commit_replaces_a_stale_dir_and_prune_deletes_images_without_rows() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let rec = LayerRecord {
+            chain_id: format!("sha256:{}", "3".repeat(64)),
+            diff_id: format!("sha256:{}", "3".repeat(64)),
+            parent: None,
+            blob_digest: format!("sha256:{}", "4".repeat(64)),
+            size: 1,
+        };
+        std::fs::create_dir_all(store.layer_dir(&rec.chain_id).join("stale")).unwrap();
+        let dir = store.temp_dir("layer").unwrap();
+        std::fs::write(dir.path().join(WORK_IMAGE), b"image").unwrap();
+        store.commit_layer_image(dir, &rec).unwrap();
+        assert!(!store.layer_dir(&rec.chain_id).exists(), "the stale dir went");
+        assert_eq!(store.layer_path(&rec.chain_id), store.layer_image(&rec.chain_id));
+        assert!(store.layer_stored(&rec.chain_id));
+
+        // An image whose commit was cut short before its row: unreferenced, so the next prune deletes it.
+        let orphan = root.path().join("layers").join(format!("{}{IMAGE_SUFFIX}", "5".repeat(64)));
+        std::fs::write(&orphan, b"image").unwrap();
+        store.prune_images(false).unwrap();
+        assert!(!orphan.exists());
+        assert!(!store.layer_image(&rec.chain_id).exists(), "a layer no image uses is deleted: one file");
+        assert!(!store.layer_stored(&rec.chain_id));
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! The state root: SQLite metadata, content-addressed blobs and unpacked layers.
+//! The state root: SQLite metadata, content-addressed blobs and stored layers.
 //!
 //! ```text
 //! ROOT/berth.db            metadata (WAL; every berth process opens it)
 //! ROOT/blobs/sha256/<hex>  manifests, indexes, configs, compressed blobs made for local layers
-//! ROOT/layers/<hex>/       one unpacked layer per chain id, an overlay lowerdir
+//! ROOT/layers/<hex>/       one unpacked layer per chain id, an overlay lowerdir (the `dir` store)
+//! ROOT/layers/<hex>.erofs  or one EROFS image per chain id (the `erofs` store)
 //! ROOT/tmp/                work in progress, named by owner pid; removed when that pid is gone
 //! ROOT/locks/              flock files: one per layer, plus `gc` (pulls share it, prune takes it alone)
 //! ROOT/reserve             space set aside for state writes on a full disk (see [`reserve`])
@@ -11,6 +12,7 @@
 //! A thing is present only once its metadata row exists; files without rows are leftovers of a crash.
 
 mod blobs;
+mod driver;
 mod gc;
 mod images;
 mod layers;
@@ -27,9 +29,10 @@ use rusqlite::Connection;
 use thiserror::Error;
 
 pub use blobs::BlobStore;
+pub use driver::LayerDriver;
 pub use gc::PruneReport;
 pub use images::{ImageRecord, NewImage, RemovedImage};
-pub use layers::{LayerRecord, TempDir, chain_ids};
+pub use layers::{LayerRecord, TempDir, WORK_IMAGE, chain_ids};
 pub use local::{LayerBlob, LocalImage};
 
 #[derive(Debug, Error)]
