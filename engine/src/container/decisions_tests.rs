@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use rustix::process::Signal;
 
-use super::records::tests::record;
+use super::records::tests::{record, store_with_image};
 use super::{ContainerError, ContainerRecord, Exit, Records, Status};
 use crate::host::Host;
 use crate::network::Networks;
@@ -92,17 +92,8 @@ struct World {
 /// An engine over a fresh root holding one container `c` in `status`, its init and monitor alive as
 /// `alive` says; `honoured` are the signals it dies of.
 fn world(status: Status, alive: bool, honoured: &[Signal], edit: impl FnOnce(&mut ContainerRecord)) -> World {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, store) = store_with_image();
     {
-        let store = Store::open(dir.path()).unwrap();
-        store
-            .conn()
-            .execute(
-                "INSERT INTO images (id, manifest_digest, manifest_media_type, architecture, os, size, pulled_at)
-                 VALUES ('sha256:img', 'd', 'm', 'amd64', 'linux', 0, 'now')",
-                [],
-            )
-            .unwrap();
         let records = Records::new(&store);
         let mut rec = record(&"c".repeat(64), "c");
         edit(&mut rec);
