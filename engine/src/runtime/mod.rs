@@ -12,7 +12,7 @@ mod proptests;
 mod rootfs;
 mod seccomp;
 mod spec;
-mod user;
+pub(crate) mod user;
 mod workload;
 
 pub(crate) use workload::{ExecReport, Workload, check_exec_size};

@@ -38,7 +38,7 @@ struct CopyTarget {
 /// its root. When the thread ends its namespace goes and the mount is detached, but the fd keeps it usable
 /// until closed: the host never sees the mount (nor could a later clean-up of stale temp dirs delete through
 /// it), and a killed `cp` leaves nothing mounted.
-fn mount_privately(id: &str, rootfs: &Rootfs, layers: &[PathBuf]) -> Result<Root, Error> {
+pub(crate) fn mount_privately(id: &str, rootfs: &Rootfs, layers: &[PathBuf]) -> Result<Root, Error> {
     let fail = |e: io::Error| -> Error {
         VolumeError::Copy { id: id.to_string(), path: "/".into(), reason: format!("mounting its rootfs: {e}") }.into()
     };

@@ -1,0 +1,216 @@
+//! RUN: a build container from the previous step's image, run under the monitor as any container is, its
+//! upper directory (less the runtime's stubs) adopted as the step's layer.
+
+use std::ffi::OsStr;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags};
+
+use super::{BuildEvent, BuilderError, Ctx, State, config};
+use crate::build::instructions::{Network, Run};
+use crate::build::stages::{Scope, Step};
+use crate::container::CreateRequest;
+use crate::layer::PackOptions;
+use crate::local::{RUNTIME_STUBS, source_date_epoch};
+use crate::runtime::RunOptions;
+use crate::store::LayerRecord;
+use crate::{Engine, Error};
+
+/// How many of a failed command's last output lines the error shows.
+const FAILED_OUTPUT_LINES: usize = 10;
+
+impl Engine {
+    /// Runs one RUN step; returns its layer (`None` when it changed nothing) and its history line.
+    pub(super) async fn run_step(
+        &self,
+        ctx: &Ctx<'_>,
+        state: &State,
+        run: &Run,
+        scope: &Scope,
+        step: &Step,
+        number: usize,
+    ) -> Result<(Option<LayerRecord>, String), Error> {
+        let argv = config::argv(&state.config, &run.command);
+        let args = scope.args();
+        let history = {
+            let mut line = String::from("RUN ");
+            if !args.is_empty() {
+                let pairs: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                line.push_str(&format!("|{} {} ", args.len(), pairs.join(" ")));
+            }
+            line.push_str(&argv.join(" "));
+            line.push_str(" # buildkit");
+            line
+        };
+        let network = match run.network {
+            Network::None => Some("none".to_string()),
+            Network::Host => Some("host".to_string()),
+            Network::Default => ctx.opts.network.clone().filter(|n| n != "default" && n != "bridge"),
+        };
+        let user = config::string(&state.config, "User");
+        let workdir = config::string(&state.config, "WorkingDir");
+        let options = RunOptions {
+            cmd: argv.clone(),
+            entrypoint: Some(Vec::new()),
+            env: scope.run_env(),
+            workdir: (!workdir.is_empty()).then_some(workdir),
+            user: (!user.is_empty()).then_some(user),
+            network,
+            build_step: true,
+            ..RunOptions::default()
+        };
+        let image = state.id.clone().expect("a RUN step has an image");
+        let rec = self.create_container(CreateRequest { image, name: None, options })?;
+        let result = self.run_container_step(&rec, state, ctx, step, &argv, number).await;
+        if let Err(e) = self.remove_container(&rec.id, true).await {
+            tracing::warn!("cannot remove build container {}: {e}", rec.id);
+        }
+        Ok((result?, history))
+    }
+
+    async fn run_container_step(
+        &self,
+        rec: &crate::container::ContainerRecord,
+        state: &State,
+        ctx: &Ctx<'_>,
+        step: &Step,
+        argv: &[String],
+        number: usize,
+    ) -> Result<Option<LayerRecord>, Error> {
+        let started = self.start_container(&rec.id).await;
+        let code = match started {
+            Ok(outcome) => outcome.wait_exit().await.unwrap_or(-1),
+            Err(e) => {
+                return Err(BuilderError::Step {
+                    line: step.start_line,
+                    instruction: step.original.clone(),
+                    message: e.to_string(),
+                }
+                .into());
+            }
+        };
+        let log = self.container_log_path(rec);
+        let entries = crate::logs::read(&log, &crate::logs::LogFilter::default()).unwrap_or_default();
+        for entry in &entries {
+            (ctx.progress)(BuildEvent::Output { number, line: entry.text.trim_end_matches('\n').to_string() });
+        }
+        if code != 0 {
+            let tail: Vec<String> = entries
+                .iter()
+                .rev()
+                .take(FAILED_OUTPUT_LINES)
+                .rev()
+                .map(|e| e.text.trim_end_matches('\n').to_string())
+                .collect();
+            return Err(BuilderError::RunFailed {
+                line: step.start_line,
+                instruction: step.original.clone(),
+                command: argv.join(" "),
+                code,
+                output: tail.join("\n"),
+            }
+            .into());
+        }
+        let store = self.store();
+        let upper = rec.dir(store.root()).join("upper");
+        let dir = store.temp_dir("build-run")?;
+        let lowers: Vec<PathBuf> = state.layers.iter().rev().map(|c| store.layer_dir(c)).collect();
+        if upper.exists() {
+            // rename(2) replaces the empty directory: the upper becomes the work dir, nothing is copied.
+            std::fs::rename(&upper, dir.path()).map_err(|source| BuilderError::Read {
+                what: "the build container's changes",
+                path: upper.clone(),
+                source,
+            })?;
+            strip_stubs(dir.path(), &lowers).map_err(|source| BuilderError::Read {
+                what: "the build container's changes",
+                path: dir.path().to_path_buf(),
+                source,
+            })?;
+        }
+        let parent = state.layers.last().map(String::as_str);
+        let opts = PackOptions { source_date_epoch: source_date_epoch(), exclude: Vec::new() };
+        self.adopt_layer(dir, parent, &opts)
+    }
+}
+
+fn exists_in_lowers(lowers: &[PathBuf], rel: &Path) -> bool {
+    lowers.iter().any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
+}
+
+/// Removes from a RUN container's upper what the runtime made to mount over (`RUNTIME_STUBS`) where no
+/// lower layer has the path, and the directories copied up only to hold them, so the layer directory is
+/// exactly what its tar holds. The upper is walked by fd without following links (a container could
+/// have replaced `etc` by a link).
+fn strip_stubs(upper: &Path, lowers: &[PathBuf]) -> std::io::Result<()> {
+    let root = rustix::fs::open(upper, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut parents: Vec<&str> = Vec::new();
+    for stub in RUNTIME_STUBS {
+        let rel = Path::new(stub);
+        if exists_in_lowers(lowers, rel) {
+            continue;
+        }
+        let (parent, name) = match stub.rsplit_once('/') {
+            Some((p, n)) => (Some(p), n),
+            None => (None, *stub),
+        };
+        let dir = match parent {
+            None => rustix::fs::openat(&root, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?,
+            Some(p) => match rustix::fs::openat(
+                &root,
+                p,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                Err(_) => continue,
+            },
+        };
+        let Some(stat) = crate::inroot::lstat_at(dir.as_fd(), OsStr::new(name))? else { continue };
+        let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
+        // Only an empty file or directory is a stub; anything with content the RUN wrote is its own.
+        let stub_like = if is_dir { dir_is_empty(&dir, name)? } else { stat.st_size == 0 };
+        if stub_like {
+            crate::inroot::remove_at(dir.as_fd(), OsStr::new(name), is_dir)?;
+            if let Some(p) = parent
+                && !parents.contains(&p)
+            {
+                parents.push(p);
+            }
+        }
+    }
+    for p in parents {
+        let rel = Path::new(p);
+        if !exists_in_lowers(lowers, rel) {
+            continue;
+        }
+        let Some(stat) = crate::inroot::lstat_at(root.as_fd(), OsStr::new(p))? else { continue };
+        let lower = lowers.iter().find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok());
+        let same = lower.is_some_and(|l| {
+            use std::os::unix::fs::MetadataExt;
+            l.is_dir() && l.mode() == stat.st_mode && l.uid() == stat.st_uid && l.gid() == stat.st_gid
+        });
+        let opaque = rustix::fs::lgetxattr(upper.join(p), "trusted.overlay.opaque", &mut [0u8; 4]).is_ok();
+        if same && !opaque && dir_is_empty(&root, p)? {
+            crate::inroot::remove_at(root.as_fd(), OsStr::new(p), true)?;
+        }
+    }
+    Ok(())
+}
+
+fn dir_is_empty(parent: &impl AsFd, name: &str) -> std::io::Result<bool> {
+    let fd = rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    for entry in rustix::fs::Dir::read_from(&fd)? {
+        let name = entry?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
