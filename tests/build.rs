@@ -94,3 +94,133 @@ fn bbx_run_copy_and_metadata_make_a_working_image() {
     let (_, progress) = build(&env, ctx.path(), &["-t", "bbx-img:one"]);
     assert!(cached_steps(&progress) < 10, "{progress}");
 }
+
+#[test]
+fn bbx_stages_copy_from_and_target() {
+    if !require_root("bbx_stages_copy_from_and_target") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox AS builder\nRUN mkdir /out && echo built > /out/artifact\n\
+         FROM busybox AS broken\nRUN exit 3\n\
+         FROM busybox AS final\nCOPY --from=builder /out/artifact /srv/\nCMD [\"cat\", \"/srv/artifact\"]\n\
+         FROM final AS other\nRUN echo other > /srv/other\n",
+    )]);
+    // The default target is the last stage; `broken` is needed by nothing and never runs.
+    let (_, progress) = build(&env, ctx.path(), &["-t", "bbx-stages:all"]);
+    assert!(!progress.contains("exit 3"), "{progress}");
+    let out = env.ok(&["run", "--rm", "bbx-stages:all", "cat", "/srv/artifact", "/srv/other"]);
+    assert_eq!(out, "built\nother\n");
+    // --target stops at `final`: no /srv/other.
+    build(&env, ctx.path(), &["--target", "final", "-t", "bbx-stages:final"]);
+    let out = env.ok(&["run", "--rm", "bbx-stages:final"]);
+    assert_eq!(out, "built\n");
+    let out = env.ok(&["run", "--rm", "bbx-stages:final", "sh", "-c", "ls /srv"]);
+    assert_eq!(out, "artifact\n");
+    // The failing stage as target fails.
+    let (_, err) = env.fails(&["build", "--target", "broken", ctx.path().to_str().unwrap()]);
+    assert!(err.contains("exit code: 3"), "{err}");
+}
+
+#[test]
+fn bbx_cache_keys_follow_content_not_times() {
+    if !require_root("bbx_cache_keys_follow_content_not_times") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nARG FLAVOUR=plain\nCOPY app.txt /app.txt\nRUN echo $FLAVOUR > /flavour\n"),
+        ("app.txt", "v1\n"),
+        ("unrelated.txt", "a\n"),
+    ]);
+    let (first, progress) = build(&env, ctx.path(), &[]);
+    assert_eq!(cached_steps(&progress), 0, "{progress}");
+    // An unrelated edit and a touch of the copied file keep every hit.
+    std::fs::write(ctx.path().join("unrelated.txt"), "b\n").unwrap();
+    let app = ctx.path().join("app.txt");
+    let file = std::fs::File::options().append(true).open(&app).unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).unwrap();
+    drop(file);
+    let (again, progress) = build(&env, ctx.path(), &[]);
+    assert_eq!(cached_steps(&progress), 2, "{progress}");
+    assert_eq!(again, first);
+    // An ARG change misses the RUN only.
+    let (_, progress) = build(&env, ctx.path(), &["--build-arg", "FLAVOUR=spicy"]);
+    assert_eq!(cached_steps(&progress), 1, "{progress}");
+    // An edited COPY source misses the COPY and what follows.
+    std::fs::write(&app, "v2\n").unwrap();
+    let (edited, progress) = build(&env, ctx.path(), &["-t", "bbx-cache:v2"]);
+    assert_eq!(cached_steps(&progress), 0, "{progress}");
+    assert_ne!(edited, first);
+    assert_eq!(env.ok(&["run", "--rm", "bbx-cache:v2", "cat", "/app.txt", "/flavour"]), "v2\nplain\n");
+    // --no-cache runs everything again.
+    let (_, progress) = build(&env, ctx.path(), &["--no-cache"]);
+    assert_eq!(cached_steps(&progress), 0, "{progress}");
+}
+
+#[test]
+fn bbx_run_layers_keep_deletions_and_replaced_dirs() {
+    if !require_root("bbx_run_layers_keep_deletions_and_replaced_dirs") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN mkdir -p /data/old && echo 1 > /data/old/f && echo keep > /data/keep\n\
+         RUN rm /data/keep && rm -rf /data/old && mkdir /data/old && echo new > /data/old/g && rm /etc/group\n",
+    )]);
+    let (id, _) = build(&env, ctx.path(), &["-t", "bbx-wh:1"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "bbx-wh:1",
+        "sh",
+        "-c",
+        "ls -A /data; ls -A /data/old; test -e /etc/group || echo no-group; test -e /etc/hosts && echo hosts",
+    ]);
+    assert_eq!(out, "old\ng\nno-group\nhosts\n");
+    // The layers pack back to the diffIDs recorded (the stubs never landed in them): a `save`-ready blob.
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["image", "inspect", &id])).unwrap();
+    assert_eq!(inspect[0]["RootFS"]["Layers"].as_array().unwrap().len(), 3, "{inspect}");
+    let history = env.ok(&["history", "-q", "bbx-wh:1"]);
+    assert_eq!(history.lines().count(), 3, "{history}");
+    let config = berth_engine::Config::load_from(&env.root().join("config.toml")).unwrap();
+    let engine = berth_engine::Engine::open(berth_engine::EngineOptions { root: env.root().to_path_buf(), config })
+        .expect("open the engine");
+    for chain in &engine.image(&id).unwrap().layers[1..] {
+        engine.layer_blob(chain).unwrap_or_else(|e| panic!("layer {chain}: {e}"));
+    }
+}
+
+#[test]
+fn bbx_failing_run_names_its_line_and_leaves_nothing() {
+    if !require_root("bbx_failing_run_names_its_line_and_leaves_nothing") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo first > /first\nRUN echo some output && echo to stderr >&2 && exit 7\n",
+    )]);
+    let images_before = env.ok(&["images", "-q"]);
+    let (code, err) = env.fails(&["build", "-t", "bbx-fail:1", ctx.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("exit code: 7"), "{err}");
+    assert!(err.contains("Dockerfile:3"), "{err}");
+    assert!(err.contains("RUN echo some output"), "{err}");
+    assert!(err.contains("to stderr"), "{err}");
+    assert_eq!(env.ok(&["images", "-q"]), images_before);
+    assert!(env.fails(&["image", "inspect", "bbx-fail:1"]).1.contains("No such image"));
+    assert_eq!(env.ok(&["ps", "-a", "-q"]).trim(), "");
+    assert_eq!(container_dirs(&env), 0);
+    let tmp: Vec<_> = std::fs::read_dir(env.root().join("tmp")).unwrap().collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(env.root().to_str().unwrap()), "{mounts}");
+    // What finished is reused.
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nRUN echo first > /first\nRUN true\n").unwrap();
+    let (_, progress) = build(&env, ctx.path(), &[]);
+    assert_eq!(cached_steps(&progress), 1, "{progress}");
+}
