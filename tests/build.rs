@@ -224,3 +224,21 @@ fn bbx_failing_run_names_its_line_and_leaves_nothing() {
     let (_, progress) = build(&env, ctx.path(), &[]);
     assert_eq!(cached_steps(&progress), 1, "{progress}");
 }
+
+#[test]
+fn bbx_what_the_builder_does_not_do_yet_is_refused() {
+    if !require_root("bbx_what_the_builder_does_not_do_yet_is_refused") {
+        return;
+    }
+    let env = Env::new();
+    for (dockerfile, expected) in [
+        ("FROM busybox\nRUN --mount=type=tmpfs,target=/t true\n", "RUN --mount is not supported"),
+        ("FROM busybox\nRUN <<EOF\necho hi\nEOF\n", "RUN with a heredoc is not supported"),
+        ("FROM busybox\nCOPY --exclude=*.md . /app\n", "--exclude is not supported"),
+    ] {
+        let ctx = context(&[("Dockerfile", dockerfile)]);
+        let (_, err) = env.fails(&["build", ctx.path().to_str().unwrap()]);
+        assert!(err.contains(expected), "{dockerfile}: {err}");
+    }
+    assert_eq!(env.ok(&["ps", "-a", "-q"]).trim(), "");
+}

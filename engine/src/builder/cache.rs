@@ -51,8 +51,8 @@ impl Key {
         self
     }
 
-    pub(crate) fn finish(self) -> String {
-        format!("sha256:{}", hex::encode(self.0.finalize()))
+    pub(crate) fn finish(&mut self) -> String {
+        format!("sha256:{}", hex::encode(self.0.finalize_reset()))
     }
 }
 

@@ -485,14 +485,19 @@ pub(crate) fn is_dir_in(root: &Root, path: &str) -> bool {
     root.open_dir(path.trim_start_matches('/')).is_ok()
 }
 
-/// A reader of the whole of an in-root file, for ADD's archive check.
-#[allow(dead_code)]
+/// The first `n` bytes of a planned source file, for ADD's archive check.
 pub(crate) fn read_head(root: &Root, p: &Planned, n: usize) -> io::Result<Vec<u8>> {
     let mut file = open_source(root, p)?;
     let mut buf = vec![0; n];
     let got = file.read(&mut buf)?;
     buf.truncate(got);
     Ok(buf)
+}
+
+/// Whether a file's first bytes are an archive ADD extracts: tar (`ustar` at 257), gzip, bzip2, xz, zstd.
+pub(crate) fn is_archive(head: &[u8]) -> bool {
+    let magic: [&[u8]; 4] = [&[0x1f, 0x8b], b"BZh", &[0xfd, b'7', b'z', b'X', b'Z', 0], &[0x28, 0xb5, 0x2f, 0xfd]];
+    magic.iter().any(|m| head.starts_with(m)) || head.get(257..262) == Some(b"ustar")
 }
 
 /// A rootfs path made absolute against the working directory, as WORKDIR and COPY's destination are.

@@ -204,6 +204,14 @@ impl Engine {
                 Base::Stage(i) => built.get(i).cloned().expect("a stage is built before the stages that need it"),
                 Base::Image(name) => self.base_state(name, opts.pull, progress).await?,
             };
+            if !config::strings(&state.config, "OnBuild").is_empty() {
+                return Err(BuilderError::Step {
+                    line: stage.from_line,
+                    instruction: "FROM".into(),
+                    message: "the base image's ONBUILD triggers are not supported by berth's builder yet".into(),
+                }
+                .into());
+            }
             let env = config::strings(&state.config, "Env");
             let mut scope = Scope::new(&plan, &env);
             let mut flags = StageFlags::default();
@@ -342,11 +350,23 @@ impl Engine {
                 (ctx.progress)(BuildEvent::Cached { number });
             }
         };
+        // Refused rather than run wrongly: what this executor does not do yet.
+        let unsupported = match &step.instruction {
+            Instruction::Run(_) if !step.mounts.is_empty() => Some("RUN --mount"),
+            Instruction::Run(run) if !run.command.files.is_empty() => Some("RUN with a heredoc"),
+            Instruction::Copy(c) | Instruction::Add(c) if !c.inline.is_empty() => Some("a heredoc source"),
+            Instruction::Copy(c) | Instruction::Add(c) if !c.excludes.is_empty() => Some("--exclude"),
+            Instruction::Copy(c) | Instruction::Add(c) if c.parents => Some("--parents"),
+            _ => None,
+        };
+        if let Some(what) = unsupported {
+            return Err(fail(format!("{what} is not supported by berth's builder yet")).into());
+        }
         let kind = match &step.instruction {
             Instruction::Arg(_) => return Ok(state),
             Instruction::Run(_) => StepKind::Run,
-            Instruction::Copy(c) => StepKind::Copy(c.clone(), false),
-            Instruction::Add(c) => StepKind::Copy(c.clone(), true),
+            Instruction::Copy(c) => StepKind::Copy(Box::new(c.clone()), false),
+            Instruction::Add(c) => StepKind::Copy(Box::new(c.clone()), true),
             Instruction::Workdir(_) => StepKind::Workdir,
             _ => StepKind::Meta,
         };
@@ -414,6 +434,18 @@ impl Engine {
             }
             StepKind::Copy(copy, add) => {
                 let (source_state, plan) = copy_plan.take().expect("planned above");
+                if add && source_state.is_none() && copy.unpack != Some(false) {
+                    for p in plan.iter().filter(|p| rustix::fs::FileType::from_raw_mode(p.stat.st_mode).is_file()) {
+                        let head = files::read_head(&ctx.context, p, 262).map_err(|e| fail(e.to_string()))?;
+                        if files::is_archive(&head) {
+                            return Err(fail(format!(
+                                "{}: extracting a local archive is not supported by berth's builder yet",
+                                p.src
+                            ))
+                            .into());
+                        }
+                    }
+                }
                 let attrs = self.copy_attributes(&state, &copy).map_err(fail)?;
                 let source_mount;
                 let source_root = match &source_state {
@@ -547,8 +579,7 @@ impl Engine {
                         let resolved =
                             crate::runtime::user::resolve("build", Some(spec), passwd.as_deref(), groups.as_deref())
                                 .map_err(|e| format!("--chown={spec}: {e}"))?;
-                        let gid = if group.is_none() && numeric(user).is_none() { resolved.gid } else { resolved.gid };
-                        Some((resolved.uid, gid))
+                        Some((resolved.uid, resolved.gid))
                     }
                 }
             }
@@ -571,7 +602,7 @@ impl Engine {
         }
         let source_state = match &copy.from {
             None => None,
-            Some(from) => Some(self.from_state(from, built, ctx)?),
+            Some(from) => Some(self.copy_source_state(from, built, ctx)?),
         };
         let dest = files::absolute(workdir, &copy.dest);
         let dest_is_dir = {
@@ -604,7 +635,7 @@ impl Engine {
     }
 
     /// COPY --from: a built stage (by name or index) or an image.
-    fn from_state(&self, from: &str, built: &BTreeMap<usize, State>, ctx: &Ctx<'_>) -> Result<State, String> {
+    fn copy_source_state(&self, from: &str, built: &BTreeMap<usize, State>, ctx: &Ctx<'_>) -> Result<State, String> {
         let index = from.parse::<usize>().ok().or_else(|| ctx.names.get(&from.to_ascii_lowercase()).copied());
         if let Some(s) = index.and_then(|i| built.get(&i)) {
             return Ok(s.clone());
@@ -615,7 +646,7 @@ impl Engine {
 
 enum StepKind {
     Run,
-    Copy(Copy, bool),
+    Copy(Box<Copy>, bool),
     Workdir,
     Meta,
 }
