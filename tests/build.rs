@@ -242,3 +242,36 @@ fn bbx_what_the_builder_does_not_do_yet_is_refused() {
     }
     assert_eq!(env.ok(&["ps", "-a", "-q"]).trim(), "");
 }
+
+#[test]
+fn bbx_a_killed_build_leaves_nothing_visible_and_its_finished_steps_are_reused() {
+    if !require_root("bbx_a_killed_build_leaves_nothing_visible_and_its_finished_steps_are_reused") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN echo done > /done\nRUN sleep 67\n")]);
+    let mut child = env
+        .command(&["build", "-t", "bbx-killed:1", ctx.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the build");
+    // The second RUN's container exists once the first step finished.
+    env.wait_for("the sleeping step's container", 30, || {
+        let out = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "sleep 67")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(env.ok(&["ps", "-a", "-q"]).trim(), "");
+    assert!(env.fails(&["image", "inspect", "bbx-killed:1"]).1.contains("No such image"));
+    let images = env.ok(&["images", "-q"]);
+    assert_eq!(images.lines().count(), 1, "{images}");
+    // The next build removes the orphan's container and reuses the first RUN.
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nRUN echo done > /done\nRUN true\n").unwrap();
+    let (_, progress) = build(&env, ctx.path(), &[]);
+    assert_eq!(cached_steps(&progress), 1, "{progress}");
+    assert_eq!(container_dirs(&env), 0);
+    let out = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "sleep 67"));
+}

@@ -182,6 +182,7 @@ impl Engine {
             path: opts.context.clone(),
             source,
         })?;
+        self.remove_orphan_build_containers().await?;
         // Held shared, as a pull does: no prune runs between a layer's commit and the image row using it.
         let _gc = self.store().gc_shared_lock()?;
         let mut images = BTreeMap::new();

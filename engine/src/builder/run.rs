@@ -20,7 +20,42 @@ use crate::{Engine, Error};
 /// How many of a failed command's last output lines the error shows.
 const FAILED_OUTPUT_LINES: usize = 10;
 
+/// How often a running step's log is read for new output.
+const OUTPUT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The label naming the build a RUN step's container belongs to: `PID:START` of the building process.
+const OWNER_LABEL: &str = "berth.build.owner";
+
+fn owner() -> String {
+    let me = std::process::id() as i32;
+    format!("{me}:{}", crate::monitor::procfs::start_time(me).unwrap_or(0))
+}
+
+/// Whether the build that made a RUN step's container is still running.
+fn owner_alive(label: Option<&String>) -> bool {
+    let Some((pid, start)) = label.and_then(|l| l.split_once(':')) else { return false };
+    let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else { return false };
+    crate::monitor::procfs::start_time(pid) == Some(start)
+}
+
 impl Engine {
+    /// Removes the RUN containers of builds that were killed before they could (hidden, but holding
+    /// their directories and, while they run, their processes).
+    pub(super) async fn remove_orphan_build_containers(&self) -> Result<(), Error> {
+        let orphans: Vec<String> = crate::container::Records::new(self.store())
+            .all()?
+            .into_iter()
+            .filter(|r| r.options.build_step && !owner_alive(r.options.labels.get(OWNER_LABEL)))
+            .map(|r| r.id)
+            .collect();
+        for id in orphans {
+            if let Err(e) = self.remove_container(&id, true).await {
+                tracing::warn!("cannot remove the build container {id} a killed build left: {e}");
+            }
+        }
+        Ok(())
+    }
+
     /// Runs one RUN step; returns its layer (`None` when it changed nothing) and its history line.
     pub(super) async fn run_step(
         &self,
@@ -58,6 +93,7 @@ impl Engine {
             user: (!user.is_empty()).then_some(user),
             network,
             build_step: true,
+            labels: [(OWNER_LABEL.to_string(), owner())].into(),
             ..RunOptions::default()
         };
         let image = state.id.clone().expect("a RUN step has an image");
@@ -78,9 +114,24 @@ impl Engine {
         argv: &[String],
         number: usize,
     ) -> Result<Option<LayerRecord>, Error> {
-        let started = self.start_container(&rec.id).await;
-        let code = match started {
-            Ok(outcome) => outcome.wait_exit().await.unwrap_or(-1),
+        // The log is followed while the command runs, so its output shows as it comes.
+        let log = self.container_log_path(rec);
+        let io_err = |source| BuilderError::Read { what: "the build container's log", path: log.clone(), source };
+        std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(io_err)?;
+        let mut follower = crate::logs::LogFollower::at_end(&log).map_err(io_err)?;
+        let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let mut emit = |follower: &mut crate::logs::LogFollower| {
+            for entry in follower.poll().unwrap_or_default() {
+                let line = entry.text.trim_end_matches('\n').to_string();
+                (ctx.progress)(BuildEvent::Output { number, line: line.clone() });
+                tail.push_back(line);
+                if tail.len() > FAILED_OUTPUT_LINES {
+                    tail.pop_front();
+                }
+            }
+        };
+        let outcome = match self.start_container(&rec.id).await {
+            Ok(outcome) => outcome,
             Err(e) => {
                 return Err(BuilderError::Step {
                     line: step.start_line,
@@ -90,19 +141,16 @@ impl Engine {
                 .into());
             }
         };
-        let log = self.container_log_path(rec);
-        let entries = crate::logs::read(&log, &crate::logs::LogFilter::default()).unwrap_or_default();
-        for entry in &entries {
-            (ctx.progress)(BuildEvent::Output { number, line: entry.text.trim_end_matches('\n').to_string() });
-        }
+        let mut exited = Box::pin(outcome.wait_exit());
+        let code = loop {
+            tokio::select! {
+                code = &mut exited => break code.unwrap_or(-1),
+                _ = tokio::time::sleep(OUTPUT_POLL) => emit(&mut follower),
+            }
+        };
+        emit(&mut follower);
         if code != 0 {
-            let tail: Vec<String> = entries
-                .iter()
-                .rev()
-                .take(FAILED_OUTPUT_LINES)
-                .rev()
-                .map(|e| e.text.trim_end_matches('\n').to_string())
-                .collect();
+            let tail: Vec<String> = tail.into_iter().collect();
             return Err(BuilderError::RunFailed {
                 line: step.start_line,
                 instruction: step.original.clone(),
