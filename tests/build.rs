@@ -275,3 +275,22 @@ fn bbx_a_killed_build_leaves_nothing_visible_and_its_finished_steps_are_reused()
     let out = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "sleep 67"));
 }
+
+#[test]
+fn bbx_independent_stages_build_at_once() {
+    if !require_root("bbx_independent_stages_build_at_once") {
+        return;
+    }
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // `a` listens until `b` sends: built one after the other, `a` would time out with nothing.
+    let dockerfile = format!(
+        "FROM busybox AS a\nRUN timeout 30 nc -l -p {port} > /got; cat /got\n\
+         FROM busybox AS b\nRUN i=0; until echo hello | nc 127.0.0.1 {port}; do i=$((i+1)); \
+         [ $i -gt 150 ] && exit 1; sleep 0.2; done\n\
+         FROM busybox\nCOPY --from=a /got /got\nCOPY --from=b /etc/group /b-group\n"
+    );
+    let ctx = context(&[("Dockerfile", &dockerfile)]);
+    let (_, progress) = build(&env, ctx.path(), &["--network", "host", "-t", "bbx-par:1"]);
+    assert_eq!(env.ok(&["run", "--rm", "bbx-par:1", "cat", "/got"]), "hello\n", "{progress}");
+}

@@ -15,6 +15,7 @@ mod run;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -22,7 +23,7 @@ use thiserror::Error;
 
 use crate::build::ignore::{Ignore, ignore_file_for};
 use crate::build::instructions::{Chmod, Copy, Instruction};
-use crate::build::stages::{Base, PlanOptions, Scope, Step};
+use crate::build::stages::{Base, Plan, PlanOptions, PlannedStage, Scope, Step};
 use crate::inroot::Root;
 use crate::layer::PackOptions;
 use crate::local::source_date_epoch;
@@ -115,7 +116,8 @@ struct Ctx<'a> {
     progress: &'a (dyn Fn(BuildEvent) + Send + Sync),
     context: Root,
     ignore: Ignore,
-    number: usize,
+    /// Steps begun so far (BuildKit's `#N`), across stages building at once.
+    number: AtomicUsize,
     epoch: Option<i64>,
     /// Stage names (lower-cased) to their index, for COPY --from.
     names: BTreeMap<String, usize>,
@@ -194,42 +196,26 @@ impl Engine {
             }
         }
         let names = plan.stages.iter().filter_map(|s| s.name.clone().map(|n| (n, s.index))).collect();
-        let mut ctx =
-            Ctx { opts: &opts, progress, context, ignore, number: 0, epoch: source_date_epoch(), names, images };
+        let ctx = Ctx {
+            opts: &opts,
+            progress,
+            context,
+            ignore,
+            number: AtomicUsize::new(0),
+            epoch: source_date_epoch(),
+            names,
+            images,
+        };
+        // Stages whose needs are built run at once (a wave); a stage's own steps run in order.
         let mut built: BTreeMap<usize, State> = BTreeMap::new();
-        for stage in &plan.stages {
-            let mut state = match &stage.base {
-                Base::Scratch => {
-                    State { id: None, layers: Vec::new(), config: config::scratch(), key: "scratch".into() }
-                }
-                Base::Stage(i) => built.get(i).cloned().expect("a stage is built before the stages that need it"),
-                Base::Image(name) => self.base_state(name, opts.pull, progress).await?,
-            };
-            if !config::strings(&state.config, "OnBuild").is_empty() {
-                return Err(BuilderError::Step {
-                    line: stage.from_line,
-                    instruction: "FROM".into(),
-                    message: "the base image's ONBUILD triggers are not supported by berth's builder yet".into(),
-                }
-                .into());
+        for wave in plan.waves() {
+            let stages: Vec<&PlannedStage> = wave.iter().filter_map(|i| plan.stage(*i)).collect();
+            let states =
+                futures_util::future::try_join_all(stages.iter().map(|s| self.build_stage(&ctx, &plan, s, &built)))
+                    .await?;
+            for (stage, state) in stages.iter().zip(states) {
+                built.insert(stage.index, state);
             }
-            let env = config::strings(&state.config, "Env");
-            let mut scope = Scope::new(&plan, &env);
-            let mut flags = StageFlags::default();
-            let count = stage.steps.len();
-            for (k, located) in stage.steps.iter().enumerate() {
-                let step = scope.expand(located).map_err(crate::build::BuildError::from)?;
-                ctx.number += 1;
-                let title = format!(
-                    "[{} {}/{}] {}",
-                    stage.display_name(),
-                    k + 1,
-                    count,
-                    located.original.lines().next().unwrap_or_default()
-                );
-                state = self.step(&mut ctx, state, &step, &scope, &mut flags, &built, title).await?;
-            }
-            built.insert(stage.index, state);
         }
         let target = plan.target().index;
         let mut state = built.remove(&target).expect("the target was built");
@@ -260,6 +246,45 @@ impl Engine {
             self.store().tag_image(&id, &reference)?;
         }
         Ok(BuildOutcome { image_id: id, tags })
+    }
+
+    /// One stage's steps, in order, from its base.
+    async fn build_stage(
+        &self,
+        ctx: &Ctx<'_>,
+        plan: &Plan,
+        stage: &PlannedStage,
+        built: &BTreeMap<usize, State>,
+    ) -> Result<State, Error> {
+        let mut state = match &stage.base {
+            Base::Scratch => State { id: None, layers: Vec::new(), config: config::scratch(), key: "scratch".into() },
+            Base::Stage(i) => built.get(i).cloned().expect("a stage is built after the stages it needs"),
+            Base::Image(name) => self.base_state(name, ctx.opts.pull, ctx.progress).await?,
+        };
+        if !config::strings(&state.config, "OnBuild").is_empty() {
+            return Err(BuilderError::Step {
+                line: stage.from_line,
+                instruction: "FROM".into(),
+                message: "the base image's ONBUILD triggers are not supported by berth's builder yet".into(),
+            }
+            .into());
+        }
+        let env = config::strings(&state.config, "Env");
+        let mut scope = Scope::new(plan, &env);
+        let mut flags = StageFlags::default();
+        let count = stage.steps.len();
+        for (k, located) in stage.steps.iter().enumerate() {
+            let step = scope.expand(located).map_err(crate::build::BuildError::from)?;
+            let title = format!(
+                "[{} {}/{}] {}",
+                stage.display_name(),
+                k + 1,
+                count,
+                located.original.lines().next().unwrap_or_default()
+            );
+            state = self.step(ctx, state, &step, &scope, &mut flags, built, title).await?;
+        }
+        Ok(state)
     }
 
     /// A base image's state, pulled when missing or when `--pull` asks.
@@ -329,7 +354,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     async fn step(
         &self,
-        ctx: &mut Ctx<'_>,
+        ctx: &Ctx<'_>,
         state: State,
         step: &Step,
         scope: &Scope,
@@ -337,7 +362,10 @@ impl Engine {
         built: &BTreeMap<usize, State>,
         title: String,
     ) -> Result<State, Error> {
-        let number = ctx.number;
+        if let Instruction::Arg(_) = step.instruction {
+            return Ok(state);
+        }
+        let number = ctx.number.fetch_add(1, Ordering::Relaxed) + 1;
         let started = Instant::now();
         let fail =
             |message: String| BuilderError::Step { line: step.start_line, instruction: step.name.clone(), message };
@@ -364,7 +392,6 @@ impl Engine {
             return Err(fail(format!("{what} is not supported by berth's builder yet")).into());
         }
         let kind = match &step.instruction {
-            Instruction::Arg(_) => return Ok(state),
             Instruction::Run(_) => StepKind::Run,
             Instruction::Copy(c) => StepKind::Copy(Box::new(c.clone()), false),
             Instruction::Add(c) => StepKind::Copy(Box::new(c.clone()), true),
@@ -592,7 +619,7 @@ impl Engine {
     /// and their content digest.
     fn plan_copy(
         &self,
-        ctx: &mut Ctx<'_>,
+        ctx: &Ctx<'_>,
         state: &State,
         copy: &Copy,
         built: &BTreeMap<usize, State>,
