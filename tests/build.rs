@@ -294,3 +294,65 @@ fn bbx_independent_stages_build_at_once() {
     let (_, progress) = build(&env, ctx.path(), &["--network", "host", "-t", "bbx-par:1"]);
     assert_eq!(env.ok(&["run", "--rm", "bbx-par:1", "cat", "/got"]), "hello\n", "{progress}");
 }
+
+#[test]
+fn bbx_quiet_iidfile_labels_and_stdin_inputs() {
+    if !require_root("bbx_quiet_iidfile_labels_and_stdin_inputs") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY f /f\n"), ("f", "from-dir\n")]);
+    let iid = ctx.path().join("iid");
+    let out = env.run(&[
+        "build",
+        "-q",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        "--label",
+        "a=b",
+        "-t",
+        "bbx-q:1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id);
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["image", "inspect", "bbx-q:1"])).unwrap();
+    assert_eq!(inspect[0]["Config"]["Labels"]["a"], "b");
+
+    // `-f -`: the Dockerfile on stdin, the context a directory.
+    let mut child = env
+        .command(&["build", "-q", "-f", "-", "-t", "bbx-q:2", ctx.path().to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"FROM busybox\nCOPY f /g\n").unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert_eq!(env.ok(&["run", "--rm", "bbx-q:2", "cat", "/g"]), "from-dir\n");
+
+    // `-`: the context is a tar on stdin, its Dockerfile inside.
+    let mut tar_bytes = Vec::new();
+    {
+        let mut builder = tar::Builder::new(&mut tar_bytes);
+        for (name, data) in [("Dockerfile", &b"FROM busybox\nCOPY t /t\n"[..]), ("t", b"from-tar\n")] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, name, data).unwrap();
+        }
+        builder.finish().unwrap();
+    }
+    let mut child = env
+        .command(&["build", "-q", "-t", "bbx-q:3", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&tar_bytes).unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert_eq!(env.ok(&["run", "--rm", "bbx-q:3", "cat", "/t"]), "from-tar\n");
+}
