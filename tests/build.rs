@@ -296,6 +296,43 @@ fn bbx_independent_stages_build_at_once() {
 }
 
 #[test]
+fn bbx_add_extracts_local_archives_by_content() {
+    if !require_root("bbx_add_extracts_local_archives_by_content") {
+        return;
+    }
+    let env = Env::new();
+    let mut tar_bytes = Vec::new();
+    {
+        let mut builder = tar::Builder::new(&mut tar_bytes);
+        for (name, data) in [("top.txt", &b"top\n"[..]), ("sub/inner.txt", b"inner\n")] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o640);
+            builder.append_data(&mut header, name, data).unwrap();
+        }
+        builder.finish().unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar_bytes).unwrap();
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nADD bundle.bin /opt/x/\nADD plain.txt /opt/plain.txt\n"),
+        ("plain.txt", "p\n"),
+    ]);
+    // A gzip tar under a name that says nothing: ADD goes by content.
+    std::fs::write(ctx.path().join("bundle.bin"), gz.finish().unwrap()).unwrap();
+    build(&env, ctx.path(), &["-t", "bbx-add:1"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "bbx-add:1",
+        "sh",
+        "-c",
+        "cat /opt/x/top.txt /opt/x/sub/inner.txt /opt/plain.txt; stat -c %a /opt/x/top.txt; ls /opt/x",
+    ]);
+    assert_eq!(out, "top\ninner\np\n640\nsub\ntop.txt\n");
+}
+
+#[test]
 fn bbx_quiet_iidfile_labels_and_stdin_inputs() {
     if !require_root("bbx_quiet_iidfile_labels_and_stdin_inputs") {
         return;

@@ -462,18 +462,26 @@ impl Engine {
             }
             StepKind::Copy(copy, add) => {
                 let (source_state, plan) = copy_plan.take().expect("planned above");
+                // ADD unpacks local archives (told by content) into the destination directory.
+                let mut archives = Vec::new();
+                let mut plan = plan;
                 if add && source_state.is_none() && copy.unpack != Some(false) {
-                    for p in plan.iter().filter(|p| rustix::fs::FileType::from_raw_mode(p.stat.st_mode).is_file()) {
-                        let head = files::read_head(&ctx.context, p, 262).map_err(|e| fail(e.to_string()))?;
-                        if files::is_archive(&head) {
-                            return Err(fail(format!(
-                                "{}: extracting a local archive is not supported by berth's builder yet",
-                                p.src
-                            ))
-                            .into());
+                    let mut rest = Vec::new();
+                    for p in plan {
+                        let kind = if rustix::fs::FileType::from_raw_mode(p.stat.st_mode).is_file() {
+                            let head = files::read_head(&ctx.context, &p, 262).map_err(|e| fail(e.to_string()))?;
+                            files::archive_kind(&head)
+                        } else {
+                            None
+                        };
+                        match kind {
+                            Some(kind) => archives.push((p, kind)),
+                            None => rest.push(p),
                         }
                     }
+                    plan = rest;
                 }
+                let archive_dir = files::absolute(&workdir, &copy.dest);
                 let attrs = self.copy_attributes(&state, &copy).map_err(fail)?;
                 let source_mount;
                 let source_root = match &source_state {
@@ -485,7 +493,12 @@ impl Engine {
                 };
                 let layer = self
                     .write_layer(&state, |root| {
-                        files::write(source_root, &plan, root, &attrs).map_err(|e| format!("copying: {e}"))
+                        files::write(source_root, &plan, root, &attrs).map_err(|e| format!("copying: {e}"))?;
+                        for (p, kind) in &archives {
+                            files::extract_archive(&ctx.context, p, *kind, root, &archive_dir)
+                                .map_err(|e| format!("extracting {}: {e}", p.src))?;
+                        }
+                        Ok(())
                     })
                     .map_err(|e| fail(e.to_string()))?;
                 let name = if add { "ADD" } else { "COPY" };
