@@ -87,8 +87,16 @@ fn bbx_run_copy_and_metadata_make_a_working_image() {
     assert_eq!(again, id, "{progress}");
     assert_eq!(cached_steps(&progress), 10, "{progress}");
 
-    // `builder prune` takes the intermediate images; the tagged one stays and runs.
+    // `system df` counts the intermediate images as build cache; `builder prune` takes them, and the
+    // tagged image stays and runs.
+    let cache_count = |env: &Env| -> String {
+        let df = env.ok(&["system", "df"]);
+        let row = df.lines().find(|l| l.starts_with("Build Cache")).unwrap_or_else(|| panic!("{df}"));
+        row.split_whitespace().nth(2).unwrap_or_default().to_string()
+    };
+    assert_ne!(cache_count(&env), "0");
     env.ok(&["builder", "prune", "-f"]);
+    assert_eq!(cache_count(&env), "0");
     let out = env.ok(&["run", "--rm", "bbx-img:one"]);
     assert!(out.contains("hello from run"), "{out}");
     let (_, progress) = build(&env, ctx.path(), &["-t", "bbx-img:one"]);

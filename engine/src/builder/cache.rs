@@ -168,6 +168,21 @@ impl Store {
         })
     }
 
+    /// The intermediate images (those no tag shows) and the layers they stand on, for `system df`.
+    pub(crate) fn build_cache_usage(&self) -> Result<(usize, Vec<String>), StoreError> {
+        let conn = self.conn();
+        let hidden = "SELECT image_id FROM build_cache_images
+                      WHERE image_id IN (SELECT id FROM images) AND image_id NOT IN (SELECT image_id FROM tags)";
+        let count: usize = conn
+            .query_row(&format!("SELECT COUNT(*) FROM ({hidden})"), [], |r| r.get(0))
+            .map_err(|e| self.db_err(e))?;
+        let mut stmt = conn
+            .prepare(&format!("SELECT DISTINCT chain_id FROM image_layers WHERE image_id IN ({hidden})"))
+            .map_err(|e| self.db_err(e))?;
+        let chains = stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.db_err(e))?;
+        Ok((count, chains))
+    }
+
     /// `builder prune`: every intermediate image no container uses, the cache rows and the stat cache, then
     /// the layers and blobs nothing uses any more. Returns the removed image ids and the bytes freed.
     pub(crate) fn prune_build_cache(&self) -> Result<(Vec<String>, u64), StoreError> {
