@@ -447,15 +447,33 @@ impl Engine {
                 let dir = files::absolute(&workdir, dir);
                 let line =
                     config::apply(&mut next.config, &Instruction::Workdir(dir.clone()), flags).unwrap_or_default();
+                // The directories made are owned by the current USER, as BuildKit makes them.
+                let user = config::string(&state.config, "User");
                 let layer = self
                     .write_layer(&state, |root| {
-                        root.create_dir_all(
-                            dir.trim_start_matches('/'),
-                            crate::inroot::ParentTimes::Touch,
-                            &mut Vec::new(),
-                        )
-                        .map(|_| ())
-                        .map_err(|e| format!("creating {dir}: {e}"))
+                        let mut made = Vec::new();
+                        root.create_dir_all(dir.trim_start_matches('/'), crate::inroot::ParentTimes::Touch, &mut made)
+                            .map_err(|e| format!("creating {dir}: {e}"))?;
+                        if user.is_empty() || made.is_empty() {
+                            return Ok(());
+                        }
+                        let read = |path: &str| root.read_to_string(path).map_err(|e| format!("reading {path}: {e}"));
+                        let (passwd, group) = (read("etc/passwd")?, read("etc/group")?);
+                        let owner =
+                            crate::runtime::user::resolve("build", Some(&user), passwd.as_deref(), group.as_deref())
+                                .map_err(|e| format!("USER {user}: {e}"))?;
+                        for path in &made {
+                            let fd = root.open_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                            rustix::fs::chownat(
+                                &fd,
+                                "",
+                                Some(rustix::fs::Uid::from_raw(owner.uid)),
+                                Some(rustix::fs::Gid::from_raw(owner.gid)),
+                                rustix::fs::AtFlags::EMPTY_PATH,
+                            )
+                            .map_err(|e| format!("{}: {e}", path.display()))?;
+                        }
+                        Ok(())
                     })
                     .map_err(|e| fail(e.to_string()))?;
                 self.push_layer(&mut next, layer, &created, &line);
