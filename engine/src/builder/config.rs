@@ -55,15 +55,48 @@ pub(crate) fn shell(config: &Value) -> Vec<String> {
     if shell.is_empty() { DEFAULT_SHELL.iter().map(|s| s.to_string()).collect() } else { shell }
 }
 
-/// A command line as the argv it runs: exec form as written, shell form behind SHELL.
+/// A command line as the argv it runs: exec form as written, shell form behind SHELL. With heredocs (as
+/// BuildKit runs them): a command that is one heredoc alone runs its body with the shell (tabs stripped
+/// for `<<-`); otherwise the shell gets the command line followed by the bodies and their delimiters.
 pub(crate) fn argv(config: &Value, command: &CommandLine) -> Vec<String> {
-    if command.shell {
-        let mut argv = shell(config);
-        argv.push(command.args.join(" "));
-        argv
-    } else {
-        command.args.clone()
+    if !command.shell {
+        return command.args.clone();
     }
+    let line = command.args.join(" ");
+    let script = match command.files.as_slice() {
+        [] => line,
+        [only]
+            if line.trim().trim_start_matches('<').trim_start_matches('-').trim_matches(['"', '\'']) == only.name =>
+        {
+            if only.chomp {
+                only.content.lines().map(|l| format!("{}\n", l.trim_start_matches('\t'))).collect()
+            } else {
+                only.content.clone()
+            }
+        }
+        files => {
+            let mut script = line;
+            script.push('\n');
+            for f in files {
+                script.push_str(&f.content);
+                if !f.content.is_empty() && !f.content.ends_with('\n') {
+                    script.push('\n');
+                }
+                script.push_str(&f.name);
+                script.push('\n');
+            }
+            script
+        }
+    };
+    let mut argv = shell(config);
+    argv.push(script);
+    argv
+}
+
+/// A heredoc RUN whose body is a script with its own interpreter (`#!`), which BuildKit writes out and
+/// executes.
+pub(crate) fn runs_script_file(command: &CommandLine) -> bool {
+    command.files.len() == 1 && command.files[0].content.starts_with("#!")
 }
 
 /// Appends a history entry (and the layer's diffID when the step made one).
@@ -261,6 +294,26 @@ mod tests {
         assert_eq!(apply(&mut config, &cmd, &mut flags).unwrap(), r#"CMD ["/bin/sh","-c","echo hi"]"#);
         apply(&mut config, &ep, &mut flags);
         assert_eq!(config["config"]["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
+    }
+
+    #[test]
+    fn bbx_heredocs_run_as_buildkit_runs_them() {
+        use crate::build::dockerfile::Heredoc;
+        let config = scratch();
+        let doc = |name: &str, content: &str, chomp: bool| Heredoc {
+            name: name.into(),
+            content: content.into(),
+            chomp,
+            expand: true,
+            fd: 0,
+        };
+        let alone = CommandLine { args: vec!["<<EOF".into()], shell: true, files: vec![doc("EOF", "a\nb\n", false)] };
+        assert_eq!(argv(&config, &alone), ["/bin/sh", "-c", "a\nb\n"]);
+        let tabs = CommandLine { args: vec!["<<-EOF".into()], shell: true, files: vec![doc("EOF", "\ta\n", true)] };
+        assert_eq!(argv(&config, &tabs), ["/bin/sh", "-c", "a\n"]);
+        let piped =
+            CommandLine { args: vec!["<<'EOF' | sh".into()], shell: true, files: vec![doc("EOF", "echo hi\n", false)] };
+        assert_eq!(argv(&config, &piped), ["/bin/sh", "-c", "<<'EOF' | sh\necho hi\nEOF\n"]);
     }
 
     #[test]
