@@ -348,6 +348,28 @@ fn bbx_add_extracts_local_archives_by_content() {
 }
 
 #[test]
+fn bbx_onbuild_triggers_run_in_the_child_build() {
+    if !require_root("bbx_onbuild_triggers_run_in_the_child_build") {
+        return;
+    }
+    let env = Env::new();
+    let parent = context(&[(
+        "Dockerfile",
+        "FROM busybox\nONBUILD COPY seed.txt /seed.txt\nONBUILD RUN echo triggered > /triggered\n",
+    )]);
+    build(&env, parent.path(), &["-t", "bbx-onbuild:parent"]);
+    let child = context(&[
+        ("Dockerfile", "FROM bbx-onbuild:parent\nRUN cat /seed.txt /triggered > /both\n"),
+        ("seed.txt", "seed\n"),
+    ]);
+    build(&env, child.path(), &["-t", "bbx-onbuild:child"]);
+    assert_eq!(env.ok(&["run", "--rm", "bbx-onbuild:child", "cat", "/both"]), "seed\ntriggered\n");
+    // The child does not pass the triggers on: a grandchild without seed.txt in its context builds.
+    let grandchild = context(&[("Dockerfile", "FROM bbx-onbuild:child\nRUN true\n")]);
+    build(&env, grandchild.path(), &[]);
+}
+
+#[test]
 fn bbx_quiet_iidfile_labels_and_stdin_inputs() {
     if !require_root("bbx_quiet_iidfile_labels_and_stdin_inputs") {
         return;

@@ -261,19 +261,29 @@ impl Engine {
             Base::Stage(i) => built.get(i).cloned().expect("a stage is built after the stages it needs"),
             Base::Image(name) => self.base_state(name, ctx.opts.pull, ctx.progress).await?,
         };
-        if !config::strings(&state.config, "OnBuild").is_empty() {
-            return Err(BuilderError::Step {
-                line: stage.from_line,
-                instruction: "FROM".into(),
-                message: "the base image's ONBUILD triggers are not supported by berth's builder yet".into(),
+        // The base's ONBUILD triggers run first, as steps of this stage; the child does not inherit them.
+        let triggers = config::strings(&state.config, "OnBuild");
+        let mut steps = Vec::new();
+        if !triggers.is_empty() {
+            for trigger in &triggers {
+                let mut located = crate::build::parse_trigger(trigger)?;
+                located.start_line = stage.from_line;
+                located.end_line = stage.from_line;
+                steps.push(located);
             }
-            .into());
+            let base = state.id.clone();
+            config::run_config(&mut state.config).remove("OnBuild");
+            let mut key = Key::new(&state.key);
+            key.field("ONBUILD cleared");
+            state.key = key.finish();
+            state = self.record(state, base.as_deref())?;
         }
+        steps.extend(stage.steps.iter().cloned());
         let env = config::strings(&state.config, "Env");
         let mut scope = Scope::new(plan, &env);
         let mut flags = StageFlags::default();
-        let count = stage.steps.len();
-        for (k, located) in stage.steps.iter().enumerate() {
+        let count = steps.len();
+        for (k, located) in steps.iter().enumerate() {
             let step = scope.expand(located).map_err(crate::build::BuildError::from)?;
             let title = format!(
                 "[{} {}/{}] {}",
