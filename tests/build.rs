@@ -247,7 +247,10 @@ fn bbx_what_the_builder_does_not_do_yet_is_refused() {
     }
     let env = Env::new();
     for (dockerfile, expected) in [
-        ("FROM busybox\nRUN --mount=type=tmpfs,target=/t true\n", "RUN --mount is not supported"),
+        (
+            "FROM busybox AS a\nFROM busybox\nRUN --mount=type=bind,from=a,target=/t true\n",
+            "--mount with from= is not supported",
+        ),
         ("FROM busybox\nRUN <<EOF\n#!/bin/sh\necho hi\nEOF\n", "a RUN heredoc with #! is not supported"),
         ("FROM busybox\nCOPY --exclude=*.md . /app\n", "--exclude is not supported"),
     ] {
@@ -367,6 +370,49 @@ fn bbx_onbuild_triggers_run_in_the_child_build() {
     // The child does not pass the triggers on: a grandchild without seed.txt in its context builds.
     let grandchild = context(&[("Dockerfile", "FROM bbx-onbuild:child\nRUN true\n")]);
     build(&env, grandchild.path(), &[]);
+}
+
+#[test]
+fn bbx_run_mounts_cache_bind_tmpfs_and_secret() {
+    if !require_root("bbx_run_mounts_cache_bind_tmpfs_and_secret") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /count\n\
+             RUN --mount=type=bind,source=data,target=/mnt/data cat /mnt/data/f > /copied\n\
+             RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && echo tmp-ok > /tmp-ok\n\
+             RUN --mount=type=secret,id=tok,required=true wc -c < /run/secrets/tok > /secret-len\n\
+             RUN --mount=type=secret,id=tok,env=TOK echo ${#TOK} > /secret-env-len\n",
+        ),
+        ("data/f", "bound\n"),
+        ("tok.txt", "s3cret"),
+    ]);
+    let secret = format!("id=tok,src={}", ctx.path().join("tok.txt").display());
+    build(&env, ctx.path(), &["--secret", &secret, "-t", "bbx-mounts:1"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "bbx-mounts:1",
+        "sh",
+        "-c",
+        "cat /count /copied /tmp-ok; tr -d ' ' < /secret-len; cat /secret-env-len",
+    ]);
+    assert_eq!(out, "1\nbound\ntmp-ok\n6\n6\n");
+    // The mount targets (and the directories made for them) are not in the image.
+    let out = env.ok(&["run", "--rm", "bbx-mounts:1", "sh", "-c", "ls -d /cache /mnt /scratch /run 2>/dev/null; true"]);
+    assert_eq!(out, "");
+    let history = env.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "bbx-mounts:1"]);
+    assert!(!history.contains("s3cret"), "{history}");
+    // The cache mount keeps its content between builds; an edit of a bound file misses the cache.
+    std::fs::write(ctx.path().join("data/f"), "bound again\n").unwrap();
+    build(&env, ctx.path(), &["--no-cache", "--secret", &secret, "-t", "bbx-mounts:2"]);
+    assert_eq!(env.ok(&["run", "--rm", "bbx-mounts:2", "cat", "/count", "/copied"]), "2\nbound again\n");
+    let (_, err) = env.fails(&["build", "--no-cache", ctx.path().to_str().unwrap()]);
+    assert!(err.contains("secret tok not found"), "{err}");
 }
 
 #[test]

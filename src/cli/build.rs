@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use berth_engine::Engine;
-use berth_engine::builder::{BuildEvent, BuildOptions};
+use berth_engine::builder::{BuildEvent, BuildOptions, Secret};
 use clap::{Args, Subcommand};
 
 use super::format::human_size;
@@ -46,6 +46,9 @@ pub struct BuildArgs {
     /// Set type of progress output (auto, plain, tty)
     #[arg(long, default_value = "auto")]
     progress: String,
+    /// Secret to expose to the build: id=ID,src=FILE or id=ID,env=VAR
+    #[arg(long)]
+    secret: Vec<String>,
     /// Set target platform for build (only the host's)
     #[arg(long)]
     platform: Option<String>,
@@ -85,6 +88,34 @@ fn build_args(raw: &[String]) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// `--secret id=ID,src=FILE` (also `source=`, `type=file`) or `id=ID,env=VAR` (`type=env`); an id alone
+/// reads the environment variable of that name, as docker does.
+fn secrets(raw: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> {
+    let mut out = BTreeMap::new();
+    for spec in raw {
+        let (mut id, mut src, mut env) = (None, None, None);
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(v.to_string()),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", "file" | "env")) => {}
+                _ => bail!("invalid --secret {spec:?}: expected id=ID,src=FILE or id=ID,env=VAR"),
+            }
+        }
+        let Some(id) = id else { bail!("invalid --secret {spec:?}: no id") };
+        let value = match (src, env) {
+            (Some(path), _) => std::fs::read(&path).with_context(|| format!("reading secret {id} from {path}"))?,
+            (None, Some(var)) => {
+                std::env::var(&var).with_context(|| format!("secret {id}: ${var} is not set"))?.into_bytes()
+            }
+            (None, None) => std::env::var(&id).with_context(|| format!("secret {id}: ${id} is not set"))?.into_bytes(),
+        };
+        out.insert(id, Secret(value));
+    }
+    Ok(out)
 }
 
 pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
@@ -139,6 +170,7 @@ pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
         pull: args.pull,
         labels,
         network: Some(args.network.clone()),
+        secrets: secrets(&args.secret)?,
     };
     let quiet = args.quiet;
     let progress = move |event: BuildEvent| {

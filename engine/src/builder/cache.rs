@@ -183,8 +183,8 @@ impl Store {
         Ok((count, chains))
     }
 
-    /// `builder prune`: every intermediate image no container uses, the cache rows and the stat cache, then
-    /// the layers and blobs nothing uses any more. Returns the removed image ids and the bytes freed.
+    /// `builder prune`: every intermediate image no container uses, the cache rows, the stat cache and the
+    /// cache mounts' directories, then the layers and blobs nothing uses any more. Returns the removed image ids and the bytes freed.
     pub(crate) fn prune_build_cache(&self) -> Result<(Vec<String>, u64), StoreError> {
         let _gc = self.gc_exclusive_lock()?;
         let ids: Vec<String> = {
@@ -208,7 +208,17 @@ impl Store {
             tx.execute("DELETE FROM build_stat_cache", []).map_err(db)?;
             Ok(())
         })?;
-        let reclaimed = self.delete_unreferenced()?;
+        let mut reclaimed = self.delete_unreferenced()?;
+        // RUN --mount=type=cache directories: no build runs (the exclusive gc lock), so none is mounted.
+        let caches = self.root().join("build-cache");
+        if caches.exists() {
+            reclaimed += crate::container::dir_size(&caches);
+            std::fs::remove_dir_all(&caches).map_err(|source| StoreError::Io {
+                op: "remove build cache mounts",
+                path: caches,
+                source,
+            })?;
+        }
         Ok((ids, reclaimed))
     }
 }

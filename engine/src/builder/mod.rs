@@ -11,6 +11,7 @@
 pub(crate) mod cache;
 mod config;
 mod files;
+mod mounts;
 mod run;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use crate::store::LocalImage;
 use crate::{Engine, Error};
 use cache::Key;
 use config::StageFlags;
+pub use mounts::Secret;
 
 /// Why a build failed, beyond the front end's errors (which name their line already).
 #[derive(Debug, Error)]
@@ -75,6 +77,8 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// `--network`: RUN steps' network (`bridge`, `none`, `host`); the default bridge when `None`.
     pub network: Option<String>,
+    /// `--secret`: what `RUN --mount=type=secret` reads, by id.
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 /// What a build reports as it goes, in BuildKit's plain progress terms.
@@ -391,7 +395,6 @@ impl Engine {
         };
         // Refused rather than run wrongly: what this executor does not do yet.
         let unsupported = match &step.instruction {
-            Instruction::Run(_) if !step.mounts.is_empty() => Some("RUN --mount"),
             Instruction::Run(run) if config::runs_script_file(&run.command) => Some("a RUN heredoc with #!"),
             Instruction::Copy(c) | Instruction::Add(c) if !c.inline.is_empty() => Some("a heredoc source"),
             Instruction::Copy(c) | Instruction::Add(c) if !c.excludes.is_empty() => Some("--exclude"),
@@ -411,6 +414,20 @@ impl Engine {
         let mut copy_plan = None;
         match &kind {
             StepKind::Run => {
+                // Mounts as written (a secret's value never is), and the content a bind mount shows.
+                key.field(&format!("{:?}", step.mounts));
+                for m in step.mounts.iter().filter(|m| m.kind == crate::build::instructions::MountKind::Bind) {
+                    let source = files::SourceRoot {
+                        root: &ctx.context,
+                        ignore: Some(&ctx.ignore),
+                        host_dir: Some(&ctx.opts.context),
+                    };
+                    let sources = vec![m.source.clone().unwrap_or_default()];
+                    let plan = source.plan(&sources, "/", true).map_err(fail)?;
+                    let digest = files::digest(&source, &plan, &|_, _| None, &mut Vec::new())
+                        .map_err(|e| fail(e.to_string()))?;
+                    key.field(&digest);
+                }
                 key.field(&scope.run_env().join("\n"))
                     .field(&config::string(&state.config, "User"))
                     .field(&workdir)

@@ -23,6 +23,14 @@ const FAILED_OUTPUT_LINES: usize = 10;
 /// How often a running step's log is read for new output.
 const OUTPUT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// The step a build container runs: its instruction, argv, progress number and mount targets.
+struct Running<'a> {
+    step: &'a Step,
+    argv: &'a [String],
+    number: usize,
+    targets: &'a [String],
+}
+
 /// The label naming the build a RUN step's container belongs to: `PID:START` of the building process.
 const OWNER_LABEL: &str = "berth.build.owner";
 
@@ -96,9 +104,26 @@ impl Engine {
             labels: [(OWNER_LABEL.to_string(), owner())].into(),
             ..RunOptions::default()
         };
+        let mounts = super::mounts::prepare(
+            &step.mounts,
+            &config::string(&state.config, "WorkingDir"),
+            &ctx.opts.context,
+            self.store().root(),
+            &ctx.opts.secrets,
+            || Ok(self.store().temp_dir("build-secret")?),
+        )
+        .map_err(|message| BuilderError::Step {
+            line: step.start_line,
+            instruction: step.name.clone(),
+            message,
+        })?;
+        let mut options = options;
+        options.mounts = mounts.specs.clone();
+        options.env.extend(mounts.env.iter().cloned());
         let image = state.id.clone().expect("a RUN step has an image");
         let rec = self.create_container(CreateRequest { image, name: None, options })?;
-        let result = self.run_container_step(&rec, state, ctx, step, &argv, number).await;
+        let what = Running { step, argv: &argv, number, targets: &mounts.targets };
+        let result = self.run_container_step(&rec, state, ctx, &what).await;
         if let Err(e) = self.remove_container(&rec.id, true).await {
             tracing::warn!("cannot remove build container {}: {e}", rec.id);
         }
@@ -110,10 +135,9 @@ impl Engine {
         rec: &crate::container::ContainerRecord,
         state: &State,
         ctx: &Ctx<'_>,
-        step: &Step,
-        argv: &[String],
-        number: usize,
+        what: &Running<'_>,
     ) -> Result<Option<LayerRecord>, Error> {
+        let Running { step, argv, number, targets } = *what;
         // The log is followed while the command runs, so its output shows as it comes.
         let log = self.container_log_path(rec);
         let io_err = |source| BuilderError::Read { what: "the build container's log", path: log.clone(), source };
@@ -171,7 +195,7 @@ impl Engine {
                 path: upper.clone(),
                 source,
             })?;
-            strip_stubs(dir.path(), &lowers).map_err(|source| BuilderError::Read {
+            strip_stubs(dir.path(), &lowers, targets).map_err(|source| BuilderError::Read {
                 what: "the build container's changes",
                 path: dir.path().to_path_buf(),
                 source,
@@ -187,64 +211,70 @@ fn exists_in_lowers(lowers: &[PathBuf], rel: &Path) -> bool {
     lowers.iter().any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
 }
 
-/// Removes from a RUN container's upper what the runtime made to mount over (`RUNTIME_STUBS`) where no
-/// lower layer has the path, and the directories copied up only to hold them, so the layer directory is
-/// exactly what its tar holds. The upper is walked by fd without following links (a container could
-/// have replaced `etc` by a link).
-fn strip_stubs(upper: &Path, lowers: &[PathBuf]) -> std::io::Result<()> {
+/// Removes from a RUN container's upper what was made only to mount over: the runtime's stubs
+/// (`RUNTIME_STUBS`) and the step's `--mount` targets, where no lower layer has the path and the stub is
+/// still empty, then the directories made or copied up only to hold them, so the layer directory is
+/// exactly what its tar holds. The upper is walked by fd without following links (a container could have
+/// replaced `etc` by a link).
+fn strip_stubs(upper: &Path, lowers: &[PathBuf], targets: &[String]) -> std::io::Result<()> {
     let root = rustix::fs::open(upper, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-    let mut parents: Vec<&str> = Vec::new();
-    for stub in RUNTIME_STUBS {
-        let rel = Path::new(stub);
-        if exists_in_lowers(lowers, rel) {
+    let mut paths: Vec<String> =
+        targets.iter().map(|t| t.trim_matches('/').to_string()).filter(|t| !t.is_empty()).collect();
+    // Nested targets before the ones holding them.
+    paths.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+    paths.extend(RUNTIME_STUBS.iter().map(|s| s.to_string()));
+    for path in &paths {
+        if exists_in_lowers(lowers, Path::new(path)) {
             continue;
         }
-        let (parent, name) = match stub.rsplit_once('/') {
-            Some((p, n)) => (Some(p), n),
-            None => (None, *stub),
-        };
-        let dir = match parent {
-            None => rustix::fs::openat(&root, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?,
-            Some(p) => match rustix::fs::openat(
-                &root,
-                p,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                Ok(fd) => fd,
-                Err(_) => continue,
-            },
-        };
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let Some(dir) = open_beneath(&root, parent)? else { continue };
         let Some(stat) = crate::inroot::lstat_at(dir.as_fd(), OsStr::new(name))? else { continue };
         let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
         // Only an empty file or directory is a stub; anything with content the RUN wrote is its own.
         let stub_like = if is_dir { dir_is_empty(&dir, name)? } else { stat.st_size == 0 };
-        if stub_like {
-            crate::inroot::remove_at(dir.as_fd(), OsStr::new(name), is_dir)?;
-            if let Some(p) = parent
-                && !parents.contains(&p)
-            {
-                parents.push(p);
-            }
-        }
-    }
-    for p in parents {
-        let rel = Path::new(p);
-        if !exists_in_lowers(lowers, rel) {
+        if !stub_like {
             continue;
         }
-        let Some(stat) = crate::inroot::lstat_at(root.as_fd(), OsStr::new(p))? else { continue };
-        let lower = lowers.iter().find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok());
-        let same = lower.is_some_and(|l| {
-            use std::os::unix::fs::MetadataExt;
-            l.is_dir() && l.mode() == stat.st_mode && l.uid() == stat.st_uid && l.gid() == stat.st_gid
-        });
-        let opaque = rustix::fs::lgetxattr(upper.join(p), "trusted.overlay.opaque", &mut [0u8; 4]).is_ok();
-        if same && !opaque && dir_is_empty(&root, p)? {
-            crate::inroot::remove_at(root.as_fd(), OsStr::new(p), true)?;
+        crate::inroot::remove_at(dir.as_fd(), OsStr::new(name), is_dir)?;
+        let mut ancestor = parent;
+        while !ancestor.is_empty() {
+            let (up, name) = ancestor.rsplit_once('/').unwrap_or(("", ancestor));
+            let Some(dir) = open_beneath(&root, up)? else { break };
+            let Some(stat) = crate::inroot::lstat_at(dir.as_fd(), OsStr::new(name))? else { break };
+            if FileType::from_raw_mode(stat.st_mode) != FileType::Directory
+                || !dir_is_empty(&dir, name)?
+                || rustix::fs::lgetxattr(upper.join(ancestor), "trusted.overlay.opaque", &mut [0u8; 4]).is_ok()
+            {
+                break;
+            }
+            let lower = lowers.iter().find_map(|l| std::fs::symlink_metadata(l.join(ancestor)).ok());
+            let only_for_stubs = lower.is_none_or(|l| {
+                use std::os::unix::fs::MetadataExt;
+                l.is_dir() && l.mode() == stat.st_mode && l.uid() == stat.st_uid && l.gid() == stat.st_gid
+            });
+            if !only_for_stubs {
+                break;
+            }
+            crate::inroot::remove_at(dir.as_fd(), OsStr::new(name), true)?;
+            ancestor = up;
         }
     }
     Ok(())
+}
+
+/// Directory `rel` below `root`, reached through directories only; `None` when it is not there as one.
+fn open_beneath(root: &impl AsFd, rel: &str) -> std::io::Result<Option<rustix::fd::OwnedFd>> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::openat(root, ".", flags, Mode::empty())?;
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        dir = match rustix::fs::openat(&dir, part, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(Some(dir))
 }
 
 fn dir_is_empty(parent: &impl AsFd, name: &str) -> std::io::Result<bool> {
