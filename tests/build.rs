@@ -416,6 +416,50 @@ fn bbx_run_mounts_cache_bind_tmpfs_and_secret() {
 }
 
 #[test]
+fn bbx_copy_keeps_links_and_applies_chown_and_chmod() {
+    if !require_root("bbx_copy_keeps_links_and_applies_chown_and_chmod") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nRUN echo app:x:1500:1600::/:/bin/sh >> /etc/passwd && echo app:x:1600: >> /etc/group\n\
+             COPY --chown=app tree /tree\nCOPY --chmod=0750 tree/a.sh /bin/a.sh\nCOPY --chown=7:8 --chmod=u=rw,go= tree/a.sh /x/\n",
+        ),
+        ("tree/a.sh", "echo a\n"),
+        ("tree/sub/b", "b\n"),
+    ]);
+    std::os::unix::fs::symlink("sub/b", ctx.path().join("tree/link")).unwrap();
+    std::fs::hard_link(ctx.path().join("tree/sub/b"), ctx.path().join("tree/hard")).unwrap();
+    build(&env, ctx.path(), &["-t", "bbx-copy:1"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "bbx-copy:1",
+        "sh",
+        "-c",
+        "stat -c '%n %u:%g %a %h' /tree /tree/sub /tree/sub/b /tree/hard /bin/a.sh /x /x/a.sh; readlink /tree/link; \
+         test /tree/sub/b -ef /tree/hard && echo same-inode",
+    ]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "/tree 1500:1600 755 3",
+            "/tree/sub 1500:1600 755 2",
+            "/tree/sub/b 1500:1600 644 2",
+            "/tree/hard 1500:1600 644 2",
+            "/bin/a.sh 0:0 750 1",
+            "/x 7:8 755 2",
+            "/x/a.sh 7:8 600 1",
+            "sub/b",
+            "same-inode"
+        ],
+        "{out}"
+    );
+}
+
+#[test]
 fn bbx_quiet_iidfile_labels_and_stdin_inputs() {
     if !require_root("bbx_quiet_iidfile_labels_and_stdin_inputs") {
         return;

@@ -358,6 +358,8 @@ pub(crate) struct Attributes {
 /// Writes the planned entries from `source` into `dest`. Times are kept; owners are 0:0 unless
 /// `--chown`, and the directories made for the destination get the same owner.
 pub(crate) fn write(source: &Root, planned: &[Planned], dest: &Root, attrs: &Attributes) -> io::Result<()> {
+    // Files linked to each other in the source (same inode) stay hardlinks: the first copy, then links.
+    let mut linked: std::collections::HashMap<(u64, u64), String> = std::collections::HashMap::new();
     for p in planned {
         let (parent, name) = split(p.dest.trim_start_matches('/'));
         let mut made = Vec::new();
@@ -418,7 +420,17 @@ pub(crate) fn write(source: &Root, planned: &[Planned], dest: &Root, attrs: &Att
                 rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))?;
                 rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
             }
+            FileType::RegularFile if p.stat.st_nlink > 1 && linked.contains_key(&(p.stat.st_dev, p.stat.st_ino)) => {
+                let first = &linked[&(p.stat.st_dev, p.stat.st_ino)];
+                let (first_parent, first_name) = split(first.trim_start_matches('/'));
+                let first_dir = dest.open_dir(first_parent)?;
+                remove_existing(&parent_fd, name)?;
+                rustix::fs::linkat(&first_dir, first_name, &parent_fd, name, AtFlags::empty())?;
+            }
             FileType::RegularFile => {
+                if p.stat.st_nlink > 1 && !p.follow {
+                    linked.insert((p.stat.st_dev, p.stat.st_ino), p.dest.clone());
+                }
                 let mut input = open_source(source, p)?;
                 let fd = create_file(&parent_fd, name)?;
                 let mut file = File::from(fd);
