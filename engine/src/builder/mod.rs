@@ -131,7 +131,8 @@ struct Ctx<'a> {
 
 fn now_rfc3339(epoch: Option<i64>) -> String {
     let time = epoch.and_then(|e| chrono::DateTime::from_timestamp(e, 0)).unwrap_or_else(chrono::Utc::now);
-    time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    // As Go's RFC3339Nano writes it for whole seconds (SOURCE_DATE_EPOCH): no fraction.
+    time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 impl Engine {
