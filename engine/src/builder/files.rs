@@ -556,18 +556,35 @@ pub(crate) fn extract_archive(source: &Root, p: &Planned, kind: Archive, dest: &
     Ok(())
 }
 
-/// A rootfs path made absolute against the working directory, as WORKDIR and COPY's destination are.
+/// A rootfs path made absolute against the working directory and cleaned (`.` and `..` resolved, never
+/// above `/`), as WORKDIR and COPY's destination are; a trailing `/` is kept, since it means a directory.
 pub(crate) fn absolute(workdir: &str, path: &str) -> String {
-    if path.starts_with('/') {
-        return path.to_string();
+    let joined = if path.starts_with('/') { path.to_string() } else { format!("{workdir}/{path}") };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
     }
-    let base = if workdir.is_empty() { "/" } else { workdir };
-    let joined = PathBuf::from(base).join(path);
-    let mut s = joined.to_string_lossy().into_owned();
-    if path.ends_with('/') && !s.ends_with('/') {
-        s.push('/');
+    let mut out = format!("/{}", parts.join("/"));
+    let dir_like = path.ends_with('/') || path.ends_with("/.") || path == "." || path == "..";
+    if dir_like && out != "/" {
+        out.push('/');
     }
-    s
+    out
+}
+
+/// A directory path (WORKDIR, a mount target) made absolute and cleaned, without a trailing `/`.
+pub(crate) fn directory(workdir: &str, path: &str) -> String {
+    let path = absolute(workdir, path);
+    match path.trim_end_matches('/') {
+        "" => "/".to_string(),
+        trimmed => trimmed.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -592,6 +609,11 @@ mod tests {
         assert_eq!(absolute("/app", "x/"), "/app/x/");
         assert_eq!(absolute("", "x"), "/x");
         assert_eq!(absolute("/app", "/y"), "/y");
+        assert_eq!(absolute("/app", "."), "/app/");
+        assert_eq!(absolute("/app", "../x/./y"), "/x/y");
+        assert_eq!(absolute("/", ".."), "/");
+        assert_eq!(directory("/app", "./sub/"), "/app/sub");
+        assert_eq!(directory("/app", ".."), "/");
     }
 
     #[test]

@@ -464,7 +464,7 @@ impl Engine {
             StepKind::Meta => {
                 let mut instruction = step.instruction.clone();
                 if let Instruction::Workdir(dir) = &mut instruction {
-                    *dir = files::absolute(&workdir, dir);
+                    *dir = files::directory(&workdir, dir);
                 }
                 let line =
                     config::apply(&mut next.config, &instruction, flags).unwrap_or_else(|| step.original.clone());
@@ -472,7 +472,7 @@ impl Engine {
             }
             StepKind::Workdir => {
                 let Instruction::Workdir(dir) = &step.instruction else { unreachable!() };
-                let dir = files::absolute(&workdir, dir);
+                let dir = files::directory(&workdir, dir);
                 let line =
                     config::apply(&mut next.config, &Instruction::Workdir(dir.clone()), flags).unwrap_or_default();
                 // The directories made are owned by the current USER, as BuildKit makes them.

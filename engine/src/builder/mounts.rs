@@ -55,7 +55,7 @@ pub(crate) fn prepare(
         if m.from.is_some() {
             return Err("--mount with from= is not supported by berth's builder yet".into());
         }
-        let target = m.target.as_deref().map(|t| super::files::absolute(workdir, t));
+        let target = m.target.as_deref().map(|t| super::files::directory(workdir, t));
         let spec = |kind, source: String, target: &str, read_only| MountSpec {
             kind,
             source,
