@@ -579,4 +579,6 @@ fn bbx_quiet_iidfile_labels_and_stdin_inputs() {
     child.stdin.take().unwrap().write_all(&tar_bytes).unwrap();
     assert!(child.wait_with_output().unwrap().status.success());
     assert_eq!(env.ok(&["run", "--rm", "bbx-q:3", "cat", "/t"]), "from-tar\n");
+    let tmp: Vec<_> = std::fs::read_dir(env.root().join("tmp")).unwrap().collect();
+    assert!(tmp.is_empty(), "the unpacked context must go with the build: {tmp:?}");
 }

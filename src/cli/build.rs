@@ -142,8 +142,7 @@ pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
         if args.file.as_deref() == Some("-") {
             bail!("the context and the Dockerfile cannot both be read from standard input");
         }
-        let dir = tempfile::Builder::new().prefix("berth-build-").tempdir().context("making a context directory")?;
-        tar::Archive::new(std::io::stdin().lock()).unpack(dir.path()).context("reading the context tar")?;
+        let dir = engine.unpack_build_context(std::io::stdin().lock())?;
         let path = dir.path().to_path_buf();
         unpacked = Some(dir);
         path

@@ -738,6 +738,36 @@ enum StepKind {
     Meta,
 }
 
+/// A build context unpacked from a tar stream (`berth build -`), in the state root's work dirs: removed
+/// when dropped, and by the next garbage collection if the build is killed.
+pub struct ContextDir(crate::store::TempDir);
+
+impl ContextDir {
+    pub fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Engine {
+    /// Unpacks a build context sent as a tar stream (plain, gzip or zstd) into a work dir of its own.
+    /// Entries that would land outside it are refused by the tar reader.
+    pub fn unpack_build_context(&self, input: impl std::io::Read) -> Result<ContextDir, Error> {
+        let dir = self.store().temp_dir("build-context")?;
+        let fail = |source| BuilderError::Read { what: "the context tar", path: dir.path().to_path_buf(), source };
+        let mut input = std::io::BufReader::new(input);
+        let head = std::io::BufRead::fill_buf(&mut input).map_err(fail)?.to_vec();
+        let reader: Box<dyn std::io::Read> = match files::archive_kind(&head) {
+            Some(files::Archive::Gzip) => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+            Some(files::Archive::Zstd) => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(fail)?),
+            _ => Box::new(input),
+        };
+        let mut archive = tar::Archive::new(reader);
+        archive.set_preserve_permissions(true);
+        archive.unpack(dir.path()).map_err(fail)?;
+        Ok(ContextDir(dir))
+    }
+}
+
 /// The host's architecture under OCI's name: the only platform a build makes.
 pub fn host_platform_arch() -> &'static str {
     config::host_architecture()
