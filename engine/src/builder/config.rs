@@ -93,10 +93,15 @@ pub(crate) fn argv(config: &Value, command: &CommandLine) -> Vec<String> {
     argv
 }
 
-/// A heredoc RUN whose body is a script with its own interpreter (`#!`), which BuildKit writes out and
-/// executes.
+/// A RUN that is one heredoc alone whose body is a script with its own interpreter (`#!`), which BuildKit
+/// writes out and executes.
 pub(crate) fn runs_script_file(command: &CommandLine) -> bool {
-    command.files.len() == 1 && command.files[0].content.starts_with("#!")
+    let line = command.args.join(" ");
+    let alone = line.trim().trim_start_matches('<').trim_start_matches('-').trim_matches(['"', '\'']);
+    command.shell
+        && command.files.len() == 1
+        && alone == command.files[0].name
+        && command.files[0].content.starts_with("#!")
 }
 
 /// Appends a history entry (and the layer's diffID when the step made one).

@@ -396,7 +396,6 @@ impl Engine {
         };
         // Refused rather than run wrongly: what this executor does not do yet.
         let unsupported = match &step.instruction {
-            Instruction::Run(run) if config::runs_script_file(&run.command) => Some("a RUN heredoc with #!"),
             Instruction::Copy(c) | Instruction::Add(c) if !c.inline.is_empty() => Some("a heredoc source"),
             Instruction::Copy(c) | Instruction::Add(c) if !c.excludes.is_empty() => Some("--exclude"),
             Instruction::Copy(c) | Instruction::Add(c) if c.parents => Some("--parents"),

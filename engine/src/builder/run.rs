@@ -74,7 +74,24 @@ impl Engine {
         step: &Step,
         number: usize,
     ) -> Result<(Option<LayerRecord>, String), Error> {
-        let argv = config::argv(&state.config, &run.command);
+        // A heredoc with its own interpreter (`#!`) is written out and executed, as BuildKit does; it is
+        // bind-mounted read-only from a work dir, so it never lands in the layer.
+        let script = match (config::runs_script_file(&run.command), run.command.files.first()) {
+            (true, Some(doc)) => {
+                let dir = self.store().temp_dir("build-heredoc")?;
+                let file = dir.path().join("script");
+                let io = |source| BuilderError::Read { what: "a heredoc script", path: file.clone(), source };
+                std::fs::write(&file, &doc.content).map_err(io)?;
+                std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(io)?;
+                let target = format!("/.berth-heredoc/{}", doc.name);
+                Some((dir, file, target))
+            }
+            _ => None,
+        };
+        let argv = match &script {
+            Some((_, _, target)) => vec![target.clone()],
+            None => config::argv(&state.config, &run.command),
+        };
         let args = scope.args();
         let history = {
             let mut line = String::from("RUN ");
@@ -119,10 +136,23 @@ impl Engine {
         })?;
         let mut options = options;
         options.mounts = mounts.specs.clone();
+        let mut targets = mounts.targets.clone();
+        if let Some((_, file, target)) = &script {
+            options.mounts.push(crate::volume::MountSpec {
+                kind: crate::volume::MountKind::Bind,
+                source: file.to_string_lossy().into_owned(),
+                target: target.clone(),
+                read_only: true,
+                tmpfs_size: None,
+                tmpfs_mode: None,
+                no_copy: false,
+            });
+            targets.push(target.clone());
+        }
         options.env.extend(mounts.env.iter().cloned());
         let image = state.id.clone().expect("a RUN step has an image");
         let rec = self.create_container(CreateRequest { image, name: None, options })?;
-        let what = Running { step, argv: &argv, number, targets: &mounts.targets };
+        let what = Running { step, argv: &argv, number, targets: &targets };
         let result = self.run_container_step(&rec, state, ctx, &what).await;
         if let Err(e) = self.remove_container(&rec.id, true).await {
             tracing::warn!("cannot remove build container {}: {e}", rec.id);
