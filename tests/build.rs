@@ -54,6 +54,7 @@ fn bbx_run_copy_and_metadata_make_a_working_image() {
              RUN <<EOF\necho one > /app/heredoc.txt\necho two >> /app/heredoc.txt\nEOF\n\
              RUN <<EOF\n#!/bin/sh -e\necho \"script $0\" > /app/script.txt\nEOF\n\
              RUN echo \"$GREETING from run\" > /app/run.txt && echo bob:x:1234:1234::/home:/bin/sh >> /etc/passwd && rm /bin/ls\n\
+             COPY <<EOF /app/inline.txt\ninline $GREETING\nEOF\n\
              USER bob\nWORKDIR /home/bob/work\nWORKDIR /app\nLABEL team=bbx\nEXPOSE 8080\nENTRYPOINT [\"sh\", \"-c\"]\nCMD [\"cat /app/hello.txt /app/run.txt /data/sub/x; id -u; pwd; stat -c %u /home/bob/work /home/bob /app\"]\n",
         ),
         ("hello.txt", "hi there\n"),
@@ -61,7 +62,7 @@ fn bbx_run_copy_and_metadata_make_a_working_image() {
     ]);
     let (id, progress) = build(&env, ctx.path(), &["-t", "bbx-img:one"]);
     assert!(id.starts_with("sha256:") && id.len() == 71, "{id}\n{progress}");
-    assert!(progress.contains("#1 [stage-0 1/14] ENV GREETING=hello"), "{progress}");
+    assert!(progress.contains("#1 [stage-0 1/15] ENV GREETING=hello"), "{progress}");
     let out = env.ok(&["run", "--rm", "bbx-img:one"]);
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
@@ -70,8 +71,18 @@ fn bbx_run_copy_and_metadata_make_a_working_image() {
     );
     let out = env.ok(&["run", "--rm", "--entrypoint", "", "bbx-img:one", "sh", "-c", "ls /bin/ls || echo gone"]);
     assert!(out.contains("gone"), "{out}");
-    let out = env.ok(&["run", "--rm", "--entrypoint", "", "bbx-img:one", "cat", "/app/heredoc.txt", "/app/script.txt"]);
-    assert_eq!(out, "one\ntwo\nscript /.berth-heredoc/EOF\n");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "",
+        "bbx-img:one",
+        "cat",
+        "/app/heredoc.txt",
+        "/app/script.txt",
+        "/app/inline.txt",
+    ]);
+    assert_eq!(out, "one\ntwo\nscript /.berth-heredoc/EOF\ninline hello\n");
     let out = env.ok(&["run", "--rm", "--entrypoint", "", "bbx-img:one", "sh", "-c", "ls -a / | grep -c berth; true"]);
     assert_eq!(out, "0\n", "the heredoc script's mount point must not land in the image");
 
@@ -95,7 +106,7 @@ fn bbx_run_copy_and_metadata_make_a_working_image() {
     // Everything again: every step from the cache, the same image.
     let (again, progress) = build(&env, ctx.path(), &["-t", "bbx-img:one"]);
     assert_eq!(again, id, "{progress}");
-    assert_eq!(cached_steps(&progress), 14, "{progress}");
+    assert_eq!(cached_steps(&progress), 15, "{progress}");
 
     // `system df` counts the intermediate images as build cache; `builder prune` takes them, and the
     // tagged image stays and runs.
@@ -110,7 +121,7 @@ fn bbx_run_copy_and_metadata_make_a_working_image() {
     let out = env.ok(&["run", "--rm", "bbx-img:one"]);
     assert!(out.contains("hello from run"), "{out}");
     let (_, progress) = build(&env, ctx.path(), &["-t", "bbx-img:one"]);
-    assert!(cached_steps(&progress) < 14, "{progress}");
+    assert!(cached_steps(&progress) < 15, "{progress}");
 }
 
 #[test]

@@ -472,6 +472,43 @@ pub(crate) fn write(source: &Root, planned: &[Planned], dest: &Root, attrs: &Att
     Ok(())
 }
 
+/// Writes a heredoc source's bytes at `path` (absolute in `dest`): 0644 unless `--chmod`, owned as
+/// `--chown` says (its new parent directories too), its time the build's (`SOURCE_DATE_EPOCH` or now).
+pub(crate) fn write_inline(
+    dest: &Root,
+    path: &str,
+    data: &[u8],
+    attrs: &Attributes,
+    epoch: Option<i64>,
+) -> io::Result<()> {
+    let (parent, name) = split(path.trim_start_matches('/'));
+    let mut made = Vec::new();
+    let parent_fd = dest.create_dir_all(parent, ParentTimes::Touch, &mut made)?;
+    let (uid, gid) = attrs.owner.unwrap_or((0, 0));
+    if attrs.owner.is_some() {
+        for dir in &made {
+            let fd = dest.open_dir(dir)?;
+            rustix::fs::chownat(
+                &fd,
+                "",
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+                AtFlags::EMPTY_PATH,
+            )?;
+        }
+    }
+    let mode = attrs.chmod.as_ref().map_or(0o644, |c| c.apply(0o644, false));
+    let mut file = File::from(create_file(&parent_fd, OsStr::new(name))?);
+    io::Write::write_all(&mut file, data)?;
+    rustix::fs::fchown(&file, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))?;
+    rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))?;
+    if let Some(epoch) = epoch {
+        let at = rustix::fs::Timespec { tv_sec: epoch, tv_nsec: 0 };
+        rustix::fs::futimens(&file, &Timestamps { last_access: at, last_modification: at })?;
+    }
+    Ok(())
+}
+
 /// Opens `name` in `dir` for writing, replacing whatever non-directory is there (never following a link).
 fn create_file(dir: &OwnedFd, name: &OsStr) -> io::Result<OwnedFd> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;

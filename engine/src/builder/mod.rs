@@ -396,7 +396,6 @@ impl Engine {
         };
         // Refused rather than run wrongly: what this executor does not do yet.
         let unsupported = match &step.instruction {
-            Instruction::Copy(c) | Instruction::Add(c) if !c.inline.is_empty() => Some("a heredoc source"),
             Instruction::Copy(c) | Instruction::Add(c) if !c.excludes.is_empty() => Some("--exclude"),
             Instruction::Copy(c) | Instruction::Add(c) if c.parents => Some("--parents"),
             _ => None,
@@ -543,6 +542,19 @@ impl Engine {
                             files::extract_archive(&ctx.context, p, *kind, root, &archive_dir)
                                 .map_err(|e| format!("extracting {}: {e}", p.src))?;
                         }
+                        // Heredoc sources: files named by their delimiters, 0644 unless --chmod.
+                        let several = copy.sources.len() + copy.inline.len() > 1 || copy.dest.ends_with('/');
+                        for inline in &copy.inline {
+                            let dest = files::absolute(&workdir, &copy.dest);
+                            let into_dir = several || files::is_dir_in(root, &dest);
+                            let path = if into_dir {
+                                format!("{}/{}", dest.trim_end_matches('/'), inline.name)
+                            } else {
+                                dest.clone()
+                            };
+                            files::write_inline(root, &path, inline.data.as_bytes(), &attrs, ctx.epoch)
+                                .map_err(|e| format!("writing {path}: {e}"))?;
+                        }
                         Ok(())
                     })
                     .map_err(|e| fail(e.to_string()))?;
@@ -558,6 +570,7 @@ impl Engine {
                     words.push(format!("--chmod={chmod}"));
                 }
                 words.extend(copy.sources.iter().cloned());
+                words.extend(copy.inline.iter().map(|i| format!("<<{}", i.name)));
                 words.push(copy.dest.clone());
                 self.push_layer(&mut next, layer, &created, &format!("{name} {} # buildkit", words.join(" ")));
             }
