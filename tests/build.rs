@@ -265,7 +265,7 @@ fn bbx_what_the_builder_does_not_do_yet_is_refused() {
             "FROM busybox AS a\nFROM busybox\nRUN --mount=type=bind,from=a,target=/t true\n",
             "--mount with from= is not supported",
         ),
-        ("FROM busybox\nCOPY --exclude=*.md . /app\n", "--exclude is not supported"),
+        ("FROM busybox\nADD https://example.invalid/x /x\n", "ADD from a URL is not supported yet"),
     ] {
         let ctx = context(&[("Dockerfile", dockerfile)]);
         let (_, err) = env.fails(&["build", ctx.path().to_str().unwrap()]);
@@ -438,7 +438,8 @@ fn bbx_copy_keeps_links_and_applies_chown_and_chmod() {
         (
             "Dockerfile",
             "FROM busybox\nRUN echo app:x:1500:1600::/:/bin/sh >> /etc/passwd && echo app:x:1600: >> /etc/group\n\
-             COPY --chown=app tree /tree\nCOPY --chmod=0750 tree/a.sh /bin/a.sh\nCOPY --chown=7:8 --chmod=u=rw,go= tree/a.sh /x/\n",
+             COPY --chown=app tree /tree\nCOPY --chmod=0750 tree/a.sh /bin/a.sh\nCOPY --chown=7:8 --chmod=u=rw,go= tree/a.sh /x/\n\
+             COPY --exclude=*.sh --exclude=sub tree /ex/\nCOPY --parents tree/sub/b ./tree/./a.sh /par/\n",
         ),
         ("tree/a.sh", "echo a\n"),
         ("tree/sub/b", "b\n"),
@@ -446,6 +447,8 @@ fn bbx_copy_keeps_links_and_applies_chown_and_chmod() {
     std::os::unix::fs::symlink("sub/b", ctx.path().join("tree/link")).unwrap();
     std::fs::hard_link(ctx.path().join("tree/sub/b"), ctx.path().join("tree/hard")).unwrap();
     build(&env, ctx.path(), &["-t", "bbx-copy:1"]);
+    let out = env.ok(&["run", "--rm", "bbx-copy:1", "sh", "-c", "cd /ex && ls -A; cd /par && find . | sort"]);
+    assert_eq!(out, "hard\nlink\n.\n./a.sh\n./tree\n./tree/sub\n./tree/sub/b\n");
     let out = env.ok(&[
         "run",
         "--rm",

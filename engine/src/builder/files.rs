@@ -36,6 +36,8 @@ pub(crate) struct SourceRoot<'a> {
     pub root: &'a Root,
     /// The context's ignore rules; `None` for a stage or image.
     pub ignore: Option<&'a Ignore>,
+    /// COPY `--exclude` patterns, matched as `.dockerignore` patterns against source paths.
+    pub exclude: Option<&'a Ignore>,
     /// The context directory on the host, for the stat cache's paths; `None` for a stage or image.
     pub host_dir: Option<&'a Path>,
 }
@@ -159,8 +161,18 @@ fn join(a: &str, b: &str) -> String {
 }
 
 impl SourceRoot<'_> {
-    fn excluded(&self, path: &str) -> bool {
-        self.ignore.is_some_and(|i| !path.is_empty() && i.is_excluded(path))
+    /// Left out of the context (`path` from the source root), or by `--exclude` (`rel`: the path below the
+    /// directory being copied, or the matched path itself for a source that is not a directory, as
+    /// BuildKit's copy matches it).
+    fn excluded(&self, path: &str, rel: &str) -> bool {
+        let ignored = self.ignore.is_some_and(|i| !path.is_empty() && i.is_excluded(path));
+        ignored || self.exclude.is_some_and(|i| !rel.is_empty() && i.is_excluded(rel))
+    }
+
+    /// Whether an excluded directory must be walked for exceptions below it.
+    fn may_include_below(&self, path: &str, rel: &str) -> bool {
+        let walk = |i: &Ignore, p: &str| !i.is_excluded(p) || i.may_include_below(p);
+        self.ignore.is_none_or(|i| walk(i, path)) && self.exclude.is_none_or(|i| walk(i, rel))
     }
 
     /// Everything below directory `dir` not excluded, parents first, as (source, path below `dir`).
@@ -169,11 +181,11 @@ impl SourceRoot<'_> {
             let src = join(dir, &name);
             let rel = join(below, &name);
             let Some(stat) = lstat_in(self.root, &src)? else { continue };
-            let excluded = self.excluded(&src);
+            let excluded = self.excluded(&src, &rel);
             if !excluded {
                 out.push((src.clone(), rel.clone(), stat));
             }
-            if is_dir(&stat) && (!excluded || self.ignore.is_some_and(|i| i.may_include_below(&src))) {
+            if is_dir(&stat) && (!excluded || self.may_include_below(&src, &rel)) {
                 self.walk(&src, &rel, out)?;
             }
         }
@@ -183,7 +195,7 @@ impl SourceRoot<'_> {
     /// The paths a source pattern names (a glob matches names at each level; excluded paths are not there).
     fn matches(&self, pattern: &str) -> io::Result<Vec<String>> {
         if !has_meta(pattern) {
-            let exists = lstat_in(self.root, pattern)?.is_some() && !self.excluded(pattern);
+            let exists = lstat_in(self.root, pattern)?.is_some() && !self.excluded(pattern, pattern);
             return Ok(if exists { vec![pattern.to_string()] } else { Vec::new() });
         }
         let mut found = vec![String::new()];
@@ -209,16 +221,24 @@ impl SourceRoot<'_> {
             }
             found = next;
         }
-        found.retain(|p| !self.excluded(p));
+        found.retain(|p| !self.excluded(p, p));
         Ok(found)
     }
 
     /// What a COPY of `sources` to `dest` (already made absolute against the working directory) writes,
     /// in order. Docker's rules: several sources, a glob or a trailing `/` make `dest` a directory; a
-    /// directory source copies its content; `dest_is_dir` says whether `dest` already is one.
-    pub(crate) fn plan(&self, sources: &[String], dest: &str, dest_is_dir: bool) -> Result<Vec<Planned>, String> {
+    /// directory source copies its content; `dest_is_dir` says whether `dest` already is one. With
+    /// `parents` (`--parents`) each source keeps its path below `dest`, from the `/./` pivot when the
+    /// source has one.
+    pub(crate) fn plan(
+        &self,
+        sources: &[String],
+        dest: &str,
+        dest_is_dir: bool,
+        parents: bool,
+    ) -> Result<Vec<Planned>, String> {
         let io_err = |what: &str, e: io::Error| format!("{what}: {e}");
-        let into_dir = sources.len() > 1 || dest.ends_with('/') || dest_is_dir;
+        let into_dir = sources.len() > 1 || dest.ends_with('/') || dest_is_dir || parents;
         let dest = dest.trim_end_matches('/');
         let dest = if dest.is_empty() { "/" } else { dest };
         let mut out = Vec::new();
@@ -247,18 +267,33 @@ impl SourceRoot<'_> {
                 } else {
                     (lstat, false)
                 };
+                // `--parents`: the path below the pivot (`a/./b/c` keeps `b/c`), else the whole path.
+                let kept = match raw.split_once("/./") {
+                    Some((pivot, _)) => {
+                        let pivot = clean_source(pivot);
+                        src.strip_prefix(&pivot).unwrap_or(&src).trim_start_matches('/').to_string()
+                    }
+                    None => src.clone(),
+                };
                 if is_dir(&stat) {
                     let dir = if follow { resolved_path(self.root, &src)? } else { src.clone() };
                     let mut below = Vec::new();
                     self.walk(&dir, "", &mut below).map_err(|e| io_err(&src, e))?;
                     // The directory itself takes the place of `dest` (its mode and owner, as BuildKit).
-                    out.push(Planned { src: dir.clone(), dest: dest.to_string(), stat, follow: false });
+                    let top = if parents && !kept.is_empty() { join_abs(dest, &kept) } else { dest.to_string() };
+                    out.push(Planned { src: dir.clone(), dest: top.clone(), stat, follow: false });
                     for (s, rel, st) in below {
-                        out.push(Planned { src: s, dest: join_abs(dest, &rel), stat: st, follow: false });
+                        out.push(Planned { src: s, dest: join_abs(&top, &rel), stat: st, follow: false });
                     }
                 } else {
                     let name = src.rsplit('/').next().unwrap_or(&src).to_string();
-                    let target = if several { join_abs(dest, &name) } else { dest.to_string() };
+                    let target = if parents {
+                        join_abs(dest, &kept)
+                    } else if several {
+                        join_abs(dest, &name)
+                    } else {
+                        dest.to_string()
+                    };
                     out.push(Planned { src, dest: target, stat, follow });
                 }
             }
@@ -663,17 +698,29 @@ mod tests {
         std::fs::write(dir.path().join("d/skip.log"), "s").unwrap();
         let root = Root::open(dir.path()).unwrap();
         let ignore = Ignore::parse("d/*.log\n").unwrap();
-        let src = SourceRoot { root: &root, ignore: Some(&ignore), host_dir: None };
+        let src = SourceRoot { root: &root, ignore: Some(&ignore), exclude: None, host_dir: None };
         let dests = |sources: &[&str], dest: &str| -> Vec<String> {
             let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
-            src.plan(&sources, dest, false).unwrap().into_iter().map(|p| p.dest).collect()
+            src.plan(&sources, dest, false, false).unwrap().into_iter().map(|p| p.dest).collect()
         };
         assert_eq!(dests(&["a.txt"], "/x"), ["/x"]);
         assert_eq!(dests(&["a.txt"], "/x/"), ["/x/a.txt"]);
         assert_eq!(dests(&["*.txt"], "/x"), ["/x/a.txt", "/x/b.txt"]);
         assert_eq!(dests(&["d"], "/x"), ["/x", "/x/inner"]);
         assert_eq!(dests(&["nothing*"], "/x"), Vec::<String>::new());
-        let err = src.plan(&["missing".to_string()], "/x", false).unwrap_err();
+        let err = src.plan(&["missing".to_string()], "/x", false, false).unwrap_err();
         assert!(err.contains("not found"), "{err}");
+        let parents = |sources: &[&str]| -> Vec<String> {
+            let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+            src.plan(&sources, "/x", false, true).unwrap().into_iter().map(|p| p.dest).collect()
+        };
+        assert_eq!(parents(&["d/inner"]), ["/x/d/inner"]);
+        assert_eq!(parents(&["./d/./inner"]), ["/x/inner"]);
+        assert_eq!(parents(&["d"]), ["/x/d", "/x/d/inner"]);
+        let exclude = Ignore::from_patterns(&["*.txt", "d/*.log"]).unwrap();
+        let src = SourceRoot { root: &root, ignore: None, exclude: Some(&exclude), host_dir: None };
+        let all: Vec<String> =
+            src.plan(&[".".to_string()], "/x", false, false).unwrap().into_iter().map(|p| p.dest).collect();
+        assert_eq!(all, ["/x", "/x/d", "/x/d/inner"]);
     }
 }

@@ -394,15 +394,6 @@ impl Engine {
                 (ctx.progress)(BuildEvent::Cached { number });
             }
         };
-        // Refused rather than run wrongly: what this executor does not do yet.
-        let unsupported = match &step.instruction {
-            Instruction::Copy(c) | Instruction::Add(c) if !c.excludes.is_empty() => Some("--exclude"),
-            Instruction::Copy(c) | Instruction::Add(c) if c.parents => Some("--parents"),
-            _ => None,
-        };
-        if let Some(what) = unsupported {
-            return Err(fail(format!("{what} is not supported by berth's builder yet")).into());
-        }
         let kind = match &step.instruction {
             Instruction::Run(_) => StepKind::Run,
             Instruction::Copy(c) => StepKind::Copy(Box::new(c.clone()), false),
@@ -419,10 +410,11 @@ impl Engine {
                     let source = files::SourceRoot {
                         root: &ctx.context,
                         ignore: Some(&ctx.ignore),
+                        exclude: None,
                         host_dir: Some(&ctx.opts.context),
                     };
                     let sources = vec![m.source.clone().unwrap_or_default()];
-                    let plan = source.plan(&sources, "/", true).map_err(fail)?;
+                    let plan = source.plan(&sources, "/", true, false).map_err(fail)?;
                     let digest = files::digest(&source, &plan, &|_, _| None, &mut Vec::new())
                         .map_err(|e| fail(e.to_string()))?;
                     key.field(&digest);
@@ -711,21 +703,26 @@ impl Engine {
         let store = self.store();
         let lookup = |path: &str, stamp: &cache::FileStamp| store.stat_cache_get(path, stamp).ok().flatten();
         let mut learned = Vec::new();
+        let exclude = match copy.excludes.is_empty() {
+            true => None,
+            false => Some(Ignore::from_patterns(&copy.excludes).map_err(|e| format!("--exclude: {e}"))?),
+        };
         let (plan, digest) = match &source_state {
             None => {
                 let source = files::SourceRoot {
                     root: &ctx.context,
                     ignore: Some(&ctx.ignore),
+                    exclude: exclude.as_ref(),
                     host_dir: Some(&ctx.opts.context),
                 };
-                let plan = source.plan(&copy.sources, &dest, dest_is_dir)?;
+                let plan = source.plan(&copy.sources, &dest, dest_is_dir, copy.parents)?;
                 let digest = files::digest(&source, &plan, &lookup, &mut learned).map_err(|e| e.to_string())?;
                 (plan, digest)
             }
             Some(s) => {
                 let (root, _work) = self.mount_state(s).map_err(|e| e.to_string())?;
-                let source = files::SourceRoot { root: &root, ignore: None, host_dir: None };
-                let plan = source.plan(&copy.sources, &dest, dest_is_dir)?;
+                let source = files::SourceRoot { root: &root, ignore: None, exclude: exclude.as_ref(), host_dir: None };
+                let plan = source.plan(&copy.sources, &dest, dest_is_dir, copy.parents)?;
                 (plan, s.id.clone().unwrap_or_default())
             }
         };
