@@ -265,10 +265,10 @@ fn bbx_what_the_builder_does_not_do_yet_is_refused() {
             "FROM busybox AS a\nFROM busybox\nRUN --mount=type=bind,from=a,target=/t true\n",
             "--mount with from= is not supported",
         ),
-        ("FROM busybox\nADD https://example.invalid/x /x\n", "ADD from a URL is not supported yet"),
+        ("FROM busybox\nADD http://127.0.0.1:9/x /x\n", "needs the network, and this build runs with --network none"),
     ] {
         let ctx = context(&[("Dockerfile", dockerfile)]);
-        let (_, err) = env.fails(&["build", ctx.path().to_str().unwrap()]);
+        let (_, err) = env.fails(&["build", "--network", "none", ctx.path().to_str().unwrap()]);
         assert!(err.contains(expected), "{dockerfile}: {err}");
     }
     assert_eq!(env.ok(&["ps", "-a", "-q"]).trim(), "");
@@ -533,6 +533,27 @@ fn bbx_two_builds_at_once_both_succeed() {
         assert_eq!(env.ok(&["run", "--rm", tag, "cat", "/g"]), "f\n");
     }
     assert_eq!(container_dirs(&env), 0);
+}
+
+#[test]
+fn bbx_add_downloads_urls_and_checks_their_checksum() {
+    if !require_root("bbx_add_downloads_urls_and_checks_their_checksum") {
+        return;
+    }
+    let env = Env::new();
+    // The local registry's base endpoint answers `{}`.
+    let url = format!("http://{}/v2/", env.registry().host());
+    let sum = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!("FROM busybox\nADD {url} /dl/\nADD --checksum={sum} {url} /checked.json\n"),
+    )]);
+    build(&env, ctx.path(), &["-t", "bbx-url:1"]);
+    let out = env.ok(&["run", "--rm", "bbx-url:1", "sh", "-c", "cat /dl/index.html; echo; stat -c %a /checked.json"]);
+    assert_eq!(out, "{}\n600\n");
+    let bad = context(&[("Dockerfile", &format!("FROM busybox\nADD --checksum=sha256:{} {url} /x\n", "0".repeat(64)))]);
+    let (_, err) = env.fails(&["build", bad.path().to_str().unwrap()]);
+    assert!(err.contains("digest mismatch"), "{err}");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 
 pub(crate) mod cache;
 mod config;
+mod fetch;
 mod files;
 mod mounts;
 mod run;
@@ -425,13 +426,21 @@ impl Engine {
                     .field(ctx.opts.network.as_deref().unwrap_or("default"))
                     .field(&config::shell(&state.config).join("\n"));
             }
-            StepKind::Copy(copy, _) => {
-                let (source_state, plan, digest) = self.plan_copy(ctx, &state, copy, built, &workdir).map_err(fail)?;
-                key.field(&digest);
-                if let Some(s) = &source_state {
-                    key.field(s.id.as_deref().unwrap_or("scratch"));
+            StepKind::Copy(copy, add) => {
+                let is_url = |s: &String| s.starts_with("http://") || s.starts_with("https://");
+                if *add && !copy.sources.is_empty() && copy.sources.iter().all(is_url) {
+                    let (fetched, plan) = self.fetch_for_add(ctx, &state, copy, &workdir).await.map_err(fail)?;
+                    key.field(&fetched.digest);
+                    copy_plan = Some((None, plan, Some(fetched)));
+                } else {
+                    let (source_state, plan, digest) =
+                        self.plan_copy(ctx, &state, copy, built, &workdir).map_err(fail)?;
+                    key.field(&digest);
+                    if let Some(s) = &source_state {
+                        key.field(s.id.as_deref().unwrap_or("scratch"));
+                    }
+                    copy_plan = Some((source_state, plan, None));
                 }
-                copy_plan = Some((source_state, plan));
             }
             StepKind::Workdir | StepKind::Meta => {}
         }
@@ -497,11 +506,11 @@ impl Engine {
                 self.push_layer(&mut next, layer, &created, &line);
             }
             StepKind::Copy(copy, add) => {
-                let (source_state, plan) = copy_plan.take().expect("planned above");
+                let (source_state, plan, fetched) = copy_plan.take().expect("planned above");
                 // ADD unpacks local archives (told by content) into the destination directory.
                 let mut archives = Vec::new();
                 let mut plan = plan;
-                if add && source_state.is_none() && copy.unpack != Some(false) {
+                if add && source_state.is_none() && fetched.is_none() && copy.unpack != Some(false) {
                     let mut rest = Vec::new();
                     for p in plan {
                         let kind = if rustix::fs::FileType::from_raw_mode(p.stat.st_mode).is_file() {
@@ -520,9 +529,14 @@ impl Engine {
                 let archive_dir = files::absolute(&workdir, &copy.dest);
                 let attrs = self.copy_attributes(&state, &copy).map_err(fail)?;
                 let source_mount;
-                let source_root = match &source_state {
-                    None => &ctx.context,
-                    Some(s) => {
+                let downloads;
+                let source_root = match (&source_state, &fetched) {
+                    (_, Some(f)) => {
+                        downloads = Root::open(f.dir.path()).map_err(|e| fail(e.to_string()))?;
+                        &downloads
+                    }
+                    (None, None) => &ctx.context,
+                    (Some(s), None) => {
                         source_mount = self.mount_state(s)?;
                         &source_mount.0
                     }
@@ -689,7 +703,7 @@ impl Engine {
         workdir: &str,
     ) -> Result<(Option<State>, Vec<files::Planned>, String), String> {
         if copy.sources.iter().any(|s| s.starts_with("http://") || s.starts_with("https://")) {
-            return Err("ADD from a URL is not supported yet".into());
+            return Err("ADD takes either URLs or local sources, not both".into());
         }
         let source_state = match &copy.from {
             None => None,
@@ -728,6 +742,30 @@ impl Engine {
         };
         store.stat_cache_put(&learned).map_err(|e| e.to_string())?;
         Ok((source_state, plan, digest))
+    }
+
+    /// ADD's URL sources, downloaded, and what copying them writes.
+    async fn fetch_for_add(
+        &self,
+        ctx: &Ctx<'_>,
+        state: &State,
+        copy: &Copy,
+        workdir: &str,
+    ) -> Result<(fetch::Fetched, Vec<files::Planned>), String> {
+        if ctx.opts.network.as_deref() == Some("none") {
+            return Err("ADD of a URL needs the network, and this build runs with --network none".into());
+        }
+        let dir = self.store().temp_dir("build-url").map_err(|e| e.to_string())?;
+        let fetched = fetch::fetch(&copy.sources, copy.checksum.as_deref(), dir, self.config().max_layer_bytes).await?;
+        let dest = files::absolute(workdir, &copy.dest);
+        let dest_is_dir = {
+            let (root, _work) = self.mount_state(state).map_err(|e| e.to_string())?;
+            files::is_dir_in(&root, &dest)
+        };
+        let root = Root::open(fetched.dir.path()).map_err(|e| e.to_string())?;
+        let source = files::SourceRoot { root: &root, ignore: None, exclude: None, host_dir: None };
+        let plan = source.plan(&fetched.names, &dest, dest_is_dir, false)?;
+        Ok((fetched, plan))
     }
 
     /// COPY --from: a built stage (by name or index) or an image.
