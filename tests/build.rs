@@ -262,8 +262,8 @@ fn bbx_what_the_builder_does_not_do_yet_is_refused() {
     let env = Env::new();
     for (dockerfile, expected) in [
         (
-            "FROM busybox AS a\nFROM busybox\nRUN --mount=type=bind,from=a,target=/t true\n",
-            "--mount with from= is not supported",
+            "FROM busybox AS a\nFROM busybox\nRUN --mount=type=cache,from=a,target=/t true\n",
+            "a cache mount with from= is not supported",
         ),
         ("FROM busybox\nADD http://127.0.0.1:9/x /x\n", "needs the network, and this build runs with --network none"),
     ] {
@@ -394,29 +394,40 @@ fn bbx_run_mounts_cache_bind_tmpfs_and_secret() {
     let ctx = context(&[
         (
             "Dockerfile",
-            "FROM busybox\n\
+            "FROM busybox AS tools\nRUN mkdir -p /opt/t && echo tool > /opt/t/x && ln -s /opt/t /t-link\n\
+             FROM busybox\n\
              RUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /count\n\
              RUN --mount=type=bind,source=data,target=/mnt/data cat /mnt/data/f > /copied\n\
              RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && echo tmp-ok > /tmp-ok\n\
              RUN --mount=type=secret,id=tok,required=true wc -c < /run/secrets/tok > /secret-len\n\
-             RUN --mount=type=secret,id=tok,env=TOK echo ${#TOK} > /secret-env-len\n",
+             RUN --mount=type=secret,id=tok,env=TOK echo ${#TOK} > /secret-env-len\n\
+             RUN --mount=type=bind,from=tools,source=/t-link,target=/tools cat /tools/x > /from-stage\n",
         ),
         ("data/f", "bound\n"),
         ("tok.txt", "s3cret"),
     ]);
     let secret = format!("id=tok,src={}", ctx.path().join("tok.txt").display());
     build(&env, ctx.path(), &["--secret", &secret, "-t", "bbx-mounts:1"]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(env.root().to_str().unwrap()), "the from= stage stays mounted: {mounts}");
     let out = env.ok(&[
         "run",
         "--rm",
         "bbx-mounts:1",
         "sh",
         "-c",
-        "cat /count /copied /tmp-ok; tr -d ' ' < /secret-len; cat /secret-env-len",
+        "cat /count /copied /tmp-ok; tr -d ' ' < /secret-len; cat /secret-env-len /from-stage",
     ]);
-    assert_eq!(out, "1\nbound\ntmp-ok\n6\n6\n");
+    assert_eq!(out, "1\nbound\ntmp-ok\n6\n6\ntool\n");
     // The mount targets (and the directories made for them) are not in the image.
-    let out = env.ok(&["run", "--rm", "bbx-mounts:1", "sh", "-c", "ls -d /cache /mnt /scratch /run 2>/dev/null; true"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "bbx-mounts:1",
+        "sh",
+        "-c",
+        "ls -d /cache /mnt /scratch /run /tools 2>/dev/null; true",
+    ]);
     assert_eq!(out, "");
     let history = env.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "bbx-mounts:1"]);
     assert!(!history.contains("s3cret"), "{history}");

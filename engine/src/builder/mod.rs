@@ -408,6 +408,11 @@ impl Engine {
                 // Mounts as written (a secret's value never is), and the content a bind mount shows.
                 key.field(&format!("{:?}", step.mounts));
                 for m in step.mounts.iter().filter(|m| m.kind == crate::build::instructions::MountKind::Bind) {
+                    if let Some(from) = &m.from {
+                        let source = self.mount_source_state(from, built, ctx).map_err(fail)?;
+                        key.field(source.id.as_deref().unwrap_or("scratch"));
+                        continue;
+                    }
                     let source = files::SourceRoot {
                         root: &ctx.context,
                         ignore: Some(&ctx.ignore),
@@ -581,11 +586,10 @@ impl Engine {
                 self.push_layer(&mut next, layer, &created, &format!("{name} {} # buildkit", words.join(" ")));
             }
             StepKind::Run => {
-                let Instruction::Run(run) = &step.instruction else { unreachable!() };
                 if next.id.is_none() {
                     return Err(fail("a RUN step needs a base image with a shell, not scratch".into()).into());
                 }
-                let (layer, line) = self.run_step(ctx, &state, run, scope, step, number).await?;
+                let (layer, line) = self.run_step(ctx, &state, scope, step, number, built).await?;
                 self.push_layer(&mut next, layer, &created, &line);
             }
         }
@@ -766,6 +770,11 @@ impl Engine {
         let source = files::SourceRoot { root: &root, ignore: None, exclude: None, host_dir: None };
         let plan = source.plan(&fetched.names, &dest, dest_is_dir, false)?;
         Ok((fetched, plan))
+    }
+
+    /// RUN --mount from=: a built stage (by name) or an image.
+    fn mount_source_state(&self, from: &str, built: &BTreeMap<usize, State>, ctx: &Ctx<'_>) -> Result<State, String> {
+        self.copy_source_state(from, built, ctx)
     }
 
     /// COPY --from: a built stage (by name or index) or an image.

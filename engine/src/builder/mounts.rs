@@ -4,7 +4,8 @@
 //! into the user's files: it is mounted read-only too); cache: a directory of the state root kept between
 //! builds (`ROOT/build-cache/<id digest>`), never in the cache key; tmpfs: a tmpfs; secret: the secret's
 //! bytes in a 0400 file of a work dir, bind-mounted read-only, or an environment variable; never in a key,
-//! a layer or the history. `from=` (a stage or image as the source) is refused for now.
+//! a layer or the history. A bind `from=` a stage or image binds that state's rootfs ([`HostMount`]); a
+//! cache `from=` is refused for now.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,6 +36,78 @@ pub(crate) struct RunMounts {
     pub _secrets: Option<TempDir>,
 }
 
+/// `rel` inside the host directory `root`, its symlinks resolved inside `root` (a stage's `/etc` link
+/// cannot make the bind show the host's), as the host path the monitor binds.
+fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    let fail = |e: std::io::Error| format!("bind mount source \"/{rel}\": {e}");
+    let dir = crate::inroot::Root::open(root).map_err(fail)?;
+    let fd = dir.resolve(rel, rustix::fs::OFlags::PATH).map_err(fail)?;
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))).map_err(fail)?;
+    let base = std::fs::canonicalize(root).map_err(fail)?;
+    if !path.starts_with(&base) {
+        return Err(format!("bind mount source \"/{rel}\" resolves outside its stage"));
+    }
+    Ok(path)
+}
+
+/// A stage's or image's layers mounted read-only on the host for `RUN --mount=type=bind,from=`: the one
+/// layer directory itself, or an overlay of several under a work dir (detached on drop; a build killed
+/// before that has its mount detached by the next build, see `remove_orphan_build_containers`).
+pub(crate) struct HostMount {
+    pub root: PathBuf,
+    mounted: bool,
+    _dir: Option<TempDir>,
+}
+
+impl HostMount {
+    pub(crate) fn new(
+        layers: &[PathBuf],
+        dir: impl FnOnce() -> Result<TempDir, crate::Error>,
+    ) -> Result<HostMount, String> {
+        match layers {
+            [] => Err("a stage from scratch with no files cannot be bound".into()),
+            [only] => Ok(HostMount { root: only.clone(), mounted: false, _dir: None }),
+            _ => {
+                let dir = dir().map_err(|e| e.to_string())?;
+                let merged = dir.path().join("merged");
+                std::fs::create_dir(&merged).map_err(|e| format!("{}: {e}", merged.display()))?;
+                let lower: Vec<String> = layers.iter().rev().map(|l| crate::runtime::escape_overlay_path(l)).collect();
+                let data =
+                    std::ffi::CString::new(format!("lowerdir={}", lower.join(":"))).map_err(|e| e.to_string())?;
+                let flags = rustix::mount::MountFlags::RDONLY | rustix::mount::MountFlags::NODEV;
+                rustix::mount::mount("overlay", &merged, "overlay", flags, Some(data.as_c_str()))
+                    .map_err(|e| format!("mounting the stage at {}: {e}", merged.display()))?;
+                Ok(HostMount { root: merged, mounted: true, _dir: Some(dir) })
+            }
+        }
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        if self.mounted
+            && let Err(e) = rustix::mount::unmount(&self.root, rustix::mount::UnmountFlags::DETACH)
+        {
+            tracing::warn!("cannot unmount {}: {e}", self.root.display());
+        }
+    }
+}
+
+/// Detaches the `from=` mounts of builds that died (their work dirs are `build-from-<pid>-…`).
+pub(crate) fn detach_orphan_mounts(state_root: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
+    let prefix = state_root.join("tmp").join("build-from-");
+    let prefix = prefix.to_string_lossy();
+    for line in info.lines() {
+        let Some(point) = line.split(' ').nth(4) else { continue };
+        let Some(rest) = point.strip_prefix(prefix.as_ref()) else { continue };
+        let alive = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()).is_some_and(crate::store::pid_alive);
+        if !alive && let Err(e) = rustix::mount::unmount(point, rustix::mount::UnmountFlags::DETACH) {
+            tracing::warn!("cannot unmount {point} a killed build left: {e}");
+        }
+    }
+}
+
 fn cache_dir(root: &Path, id: &str) -> PathBuf {
     let digest = crate::digest::sha256_digest(id.as_bytes());
     root.join("build-cache").join(&digest["sha256:".len()..][..32])
@@ -47,13 +120,14 @@ pub(crate) fn prepare(
     context: &Path,
     state_root: &Path,
     secrets: &BTreeMap<String, Secret>,
+    from_roots: &BTreeMap<String, PathBuf>,
     temp: impl Fn() -> Result<TempDir, crate::Error>,
 ) -> Result<RunMounts, String> {
     let mut out = RunMounts::default();
     let io = |what: &Path, e: std::io::Error| format!("{}: {e}", what.display());
     for m in mounts {
-        if m.from.is_some() {
-            return Err("--mount with from= is not supported by berth's builder yet".into());
+        if m.from.is_some() && m.kind != MountKind::Bind {
+            return Err("a cache mount with from= is not supported by berth's builder yet".into());
         }
         let target = m.target.as_deref().map(|t| super::files::directory(workdir, t));
         let spec = |kind, source: String, target: &str, read_only| MountSpec {
@@ -76,7 +150,13 @@ pub(crate) fn prepare(
             MountKind::Bind => {
                 let target = target.ok_or("a bind mount needs a target")?;
                 let rel = super::files::clean_source(m.source.as_deref().unwrap_or(""));
-                let source = context.join(&rel);
+                let source = match m.from.as_deref() {
+                    None => context.join(&rel),
+                    Some(from) => {
+                        let root = from_roots.get(from).ok_or_else(|| format!("--mount from={from}: not prepared"))?;
+                        resolve_in(root, &rel)?
+                    }
+                };
                 if std::fs::symlink_metadata(&source).is_err() {
                     return Err(format!("bind mount source \"/{rel}\": not found"));
                 }

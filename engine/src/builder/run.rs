@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FileType, Mode, OFlags};
 
 use super::{BuildEvent, BuilderError, Ctx, State, config};
-use crate::build::instructions::{Network, Run};
+use crate::build::instructions::{Instruction, Network};
 use crate::build::stages::{Scope, Step};
 use crate::container::CreateRequest;
 use crate::layer::PackOptions;
@@ -50,6 +50,7 @@ impl Engine {
     /// Removes the RUN containers of builds that were killed before they could (hidden, but holding
     /// their directories and, while they run, their processes).
     pub(super) async fn remove_orphan_build_containers(&self) -> Result<(), Error> {
+        super::mounts::detach_orphan_mounts(self.store().root());
         let orphans: Vec<String> = crate::container::Records::new(self.store())
             .all()?
             .into_iter()
@@ -69,11 +70,12 @@ impl Engine {
         &self,
         ctx: &Ctx<'_>,
         state: &State,
-        run: &Run,
         scope: &Scope,
         step: &Step,
         number: usize,
+        built: &std::collections::BTreeMap<usize, State>,
     ) -> Result<(Option<LayerRecord>, String), Error> {
+        let Instruction::Run(run) = &step.instruction else { unreachable!("run_step is given RUN steps only") };
         // A heredoc with its own interpreter (`#!`) is written out and executed, as BuildKit does; it is
         // bind-mounted read-only from a work dir, so it never lands in the layer.
         let script = match (config::runs_script_file(&run.command), run.command.files.first()) {
@@ -121,12 +123,32 @@ impl Engine {
             labels: [(OWNER_LABEL.to_string(), owner())].into(),
             ..RunOptions::default()
         };
+        // Stages and images bound with `from=`, mounted for this step only.
+        let mut host_mounts = Vec::new();
+        let mut from_roots = std::collections::BTreeMap::new();
+        for from in step.mounts.iter().filter_map(|m| m.from.clone()) {
+            if from_roots.contains_key(&from) {
+                continue;
+            }
+            let source = self.mount_source_state(&from, built, ctx).map_err(|message| BuilderError::Step {
+                line: step.start_line,
+                instruction: step.name.clone(),
+                message,
+            })?;
+            let layers: Vec<PathBuf> = source.layers.iter().map(|c| self.store().layer_dir(c)).collect();
+            let mount = super::mounts::HostMount::new(&layers, || Ok(self.store().temp_dir("build-from")?)).map_err(
+                |message| BuilderError::Step { line: step.start_line, instruction: step.name.clone(), message },
+            )?;
+            from_roots.insert(from, mount.root.clone());
+            host_mounts.push(mount);
+        }
         let mounts = super::mounts::prepare(
             &step.mounts,
             &config::string(&state.config, "WorkingDir"),
             &ctx.opts.context,
             self.store().root(),
             &ctx.opts.secrets,
+            &from_roots,
             || Ok(self.store().temp_dir("build-secret")?),
         )
         .map_err(|message| BuilderError::Step {
