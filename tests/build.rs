@@ -125,6 +125,34 @@ fn bbx_run_copy_and_metadata_make_a_working_image() {
 }
 
 #[test]
+fn bbx_ctrl_c_stops_the_running_step_and_leaves_nothing() {
+    if !require_root("bbx_ctrl_c_stops_the_running_step_and_leaves_nothing") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN sleep 68\n")]);
+    let running = || {
+        let out = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "sleep 68")
+    };
+    let child = env
+        .command(&["build", ctx.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the build");
+    env.wait_for("the step's command", 30, running);
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    // Gone at once, not at the next build.
+    assert!(!running());
+    assert_eq!(container_dirs(&env), 0);
+    assert_eq!(env.ok(&["images", "-q"]).lines().count(), 1);
+}
+
+#[test]
 fn bbx_stages_copy_from_and_target() {
     if !require_root("bbx_stages_copy_from_and_target") {
         return;

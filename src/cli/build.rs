@@ -185,7 +185,16 @@ pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
             BuildEvent::Pulling { image } => writeln!(err, "pulling {image}"),
         };
     };
-    let outcome = engine.build(opts, &progress).await;
+    // Ctrl-C stops the build and its running step, then exits as docker does (130).
+    let outcome = tokio::select! {
+        outcome = engine.build(opts, &progress) => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            engine.abandon_builds().await?;
+            drop(unpacked);
+            eprintln!("build interrupted");
+            std::process::exit(130);
+        }
+    };
     drop(unpacked);
     let outcome = outcome?;
     if let Some(path) = &args.iidfile {

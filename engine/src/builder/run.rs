@@ -65,6 +65,22 @@ impl Engine {
         Ok(())
     }
 
+    /// Removes the RUN containers of this process's builds: what a build interrupted by the user (Ctrl-C)
+    /// calls before it exits, so its command does not run on unseen.
+    pub async fn abandon_builds(&self) -> Result<(), Error> {
+        let mine = owner();
+        let ids: Vec<String> = crate::container::Records::new(self.store())
+            .all()?
+            .into_iter()
+            .filter(|r| r.options.build_step && r.options.labels.get(OWNER_LABEL) == Some(&mine))
+            .map(|r| r.id)
+            .collect();
+        for id in ids {
+            self.remove_container(&id, true).await?;
+        }
+        Ok(())
+    }
+
     /// Runs one RUN step; returns its layer (`None` when it changed nothing) and its history line.
     pub(super) async fn run_step(
         &self,
