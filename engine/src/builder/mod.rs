@@ -240,10 +240,10 @@ impl Engine {
                 key.field(k).field(v);
             }
             state.key = key.finish();
-            state = self.record(state, None)?;
+            state = self.record(state)?;
         }
         if state.id.is_none() {
-            state = self.record(state, None)?;
+            state = self.record(state)?;
         }
         let id = state.id.clone().expect("recorded");
         self.store().unmark_build_image(&id)?;
@@ -277,12 +277,11 @@ impl Engine {
                 located.end_line = stage.from_line;
                 steps.push(located);
             }
-            let base = state.id.clone();
             config::run_config(&mut state.config).remove("OnBuild");
             let mut key = Key::new(&state.key);
             key.field("ONBUILD cleared");
             state.key = key.finish();
-            state = self.record(state, base.as_deref())?;
+            state = self.record(state)?;
         }
         steps.extend(stage.steps.iter().cloned());
         let env = config::strings(&state.config, "Env");
@@ -339,8 +338,9 @@ impl Engine {
         Ok(State { id: Some(id.to_string()), layers: image.layers, config, key })
     }
 
-    /// Stores the state's config and image row (marked as build cache) and records its key.
-    fn record(&self, mut state: State, parent: Option<&str>) -> Result<State, Error> {
+    /// Stores the state's config and image row (marked as build cache) and records its key. No parent is
+    /// recorded, as BuildKit records none: `history` shows `<missing>` below the image itself.
+    fn record(&self, mut state: State) -> Result<State, Error> {
         let store = self.store();
         let bytes = serde_json::to_vec(&state.config).map_err(|e| crate::local::LocalError::Config {
             image: "build step".into(),
@@ -360,7 +360,7 @@ impl Engine {
             created: state.config["created"].as_str().map(str::to_string),
             layers: state.layers.clone(),
             tag: None,
-            parent: parent.map(str::to_string),
+            parent: None,
         })?;
         store.record_build_step(&state.key, &id)?;
         state.id = Some(id);
@@ -460,7 +460,6 @@ impl Engine {
             return self.load_state(&id, key);
         }
         announce(false);
-        let parent = state.id.clone();
         let created = now_rfc3339(ctx.epoch);
         let mut next = state.clone();
         next.key = key;
@@ -593,7 +592,7 @@ impl Engine {
                 self.push_layer(&mut next, layer, &created, &line);
             }
         }
-        let next = self.record(next, parent.as_deref())?;
+        let next = self.record(next)?;
         (ctx.progress)(BuildEvent::Done { number, seconds: started.elapsed().as_secs_f64() });
         Ok(next)
     }
