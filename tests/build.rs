@@ -295,6 +295,7 @@ fn bbx_what_the_builder_does_not_do_yet_is_refused() {
             "a cache mount with from= is not supported",
         ),
         ("FROM busybox\nADD http://127.0.0.1:9/x /x\n", "needs the network, and this build runs with --network none"),
+        ("FROM --platform=linux/s390x busybox\nRUN true\n", "only the host's platform"),
     ] {
         let ctx = context(&[("Dockerfile", dockerfile)]);
         let (_, err) = env.fails(&["build", "--network", "none", ctx.path().to_str().unwrap()]);
@@ -594,6 +595,28 @@ fn bbx_add_downloads_urls_and_checks_their_checksum() {
     let bad = context(&[("Dockerfile", &format!("FROM busybox\nADD --checksum=sha256:{} {url} /x\n", "0".repeat(64)))]);
     let (_, err) = env.fails(&["build", bad.path().to_str().unwrap()]);
     assert!(err.contains("digest mismatch"), "{err}");
+}
+
+#[test]
+fn bbx_dockerignore_and_pull() {
+    if !require_root("bbx_dockerignore_and_pull") {
+        return;
+    }
+    let env = Env::new();
+    // The registry's own name, so --pull has somewhere to pull from.
+    let dockerfile = format!("FROM {}\nCOPY . /ctx/\n", env.reference);
+    let ctx = context(&[
+        ("Dockerfile", &dockerfile),
+        ("Dockerfile.dockerignore", "*.log\n!keep.log\nsecret/\n"),
+        ("a.log", "no\n"),
+        ("keep.log", "yes\n"),
+        ("secret/key", "no\n"),
+        ("sub/b.log", "nested logs are not root-level\n"),
+    ]);
+    let (_, progress) = build(&env, ctx.path(), &["--pull", "-t", "bbx-ignore:1"]);
+    assert!(progress.contains(&format!("pulling {}", env.reference)), "{progress}");
+    let out = env.ok(&["run", "--rm", "bbx-ignore:1", "sh", "-c", "cd /ctx && find . -type f | sort"]);
+    assert_eq!(out, "./Dockerfile\n./Dockerfile.dockerignore\n./keep.log\n./sub/b.log\n");
 }
 
 #[test]

@@ -262,6 +262,15 @@ impl Engine {
         stage: &PlannedStage,
         built: &BTreeMap<usize, State>,
     ) -> Result<State, Error> {
+        let host = format!("linux/{}", config::host_architecture());
+        if let Some(platform) = stage.platform.as_deref().filter(|p| *p != host && !p.is_empty()) {
+            return Err(BuilderError::Step {
+                line: stage.from_line,
+                instruction: "FROM".into(),
+                message: format!("--platform={platform}: only the host's platform ({host}) can be built here"),
+            }
+            .into());
+        }
         let mut state = match &stage.base {
             Base::Scratch => State { id: None, layers: Vec::new(), config: config::scratch(), key: "scratch".into() },
             Base::Stage(i) => built.get(i).cloned().expect("a stage is built after the stages it needs"),
