@@ -284,8 +284,8 @@ fn bbx_failing_run_names_its_line_and_leaves_nothing() {
 }
 
 #[test]
-fn bbx_what_the_builder_does_not_do_yet_is_refused() {
-    if !require_root("bbx_what_the_builder_does_not_do_yet_is_refused") {
+fn bbx_unsupported_or_wrong_steps_are_refused_by_name() {
+    if !require_root("bbx_unsupported_or_wrong_steps_are_refused_by_name") {
         return;
     }
     let env = Env::new();
@@ -296,6 +296,7 @@ fn bbx_what_the_builder_does_not_do_yet_is_refused() {
         ),
         ("FROM busybox\nADD http://127.0.0.1:9/x /x\n", "needs the network, and this build runs with --network none"),
         ("FROM --platform=linux/s390x busybox\nRUN true\n", "only the host's platform"),
+        ("FROM busybox\nCOPY missing.txt /x\n", "Dockerfile:2: COPY: \"/missing.txt\": not found"),
     ] {
         let ctx = context(&[("Dockerfile", dockerfile)]);
         let (_, err) = env.fails(&["build", "--network", "none", ctx.path().to_str().unwrap()]);

@@ -54,6 +54,9 @@ pub enum BuilderError {
     RunFailed { line: usize, instruction: String, command: String, code: i32, output: String },
     #[error("Dockerfile:{line}: {instruction}: {message}")]
     Step { line: usize, instruction: String, message: String },
+    /// Writing a step's files failed; the caller names the step.
+    #[error("{message}")]
+    Write { message: String },
     #[error("invalid tag {tag:?}: {reason}")]
     Tag { tag: String, reason: String },
 }
@@ -652,7 +655,6 @@ impl Engine {
         let upper = store.temp_dir("build-upper")?;
         let work = store.temp_dir("build-work")?;
         let layers: Vec<PathBuf> = state.layers.iter().map(|c| store.layer_dir(c)).collect();
-        let step_err = |message: String| BuilderError::Step { line: 0, instruction: String::new(), message };
         {
             let root = if layers.is_empty() {
                 Root::open(upper.path()).map_err(|source| BuilderError::Read {
@@ -668,7 +670,7 @@ impl Engine {
                 };
                 crate::volume::mount_privately("build", &rootfs, &layers)?
             };
-            write(&root).map_err(step_err)?;
+            write(&root).map_err(|message| BuilderError::Write { message })?;
         }
         let parent = state.layers.last().map(String::as_str);
         let opts = PackOptions { source_date_epoch: source_date_epoch(), exclude: Vec::new() };
