@@ -621,6 +621,30 @@ fn bbx_dockerignore_and_pull() {
 }
 
 #[test]
+fn bbx_scratch_with_files_copied_from_an_image() {
+    if !require_root("bbx_scratch_with_files_copied_from_an_image") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM scratch\nCOPY --from=busybox /bin/busybox /bin/busybox\nCOPY hello /hello\n\
+             ENTRYPOINT [\"/bin/busybox\"]\nCMD [\"cat\", \"/hello\"]\n",
+        ),
+        ("hello", "from scratch\n"),
+    ]);
+    let (id, _) = build(&env, ctx.path(), &["-t", "bbx-scratch:1"]);
+    assert_eq!(env.ok(&["run", "--rm", "bbx-scratch:1"]), "from scratch\n");
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["image", "inspect", &id])).unwrap();
+    assert_eq!(inspect[0]["RootFS"]["Layers"].as_array().map(Vec::len), Some(2), "{inspect}");
+    // A RUN needs a shell in the image; scratch has none.
+    let bad = context(&[("Dockerfile", "FROM scratch\nRUN true\n")]);
+    let (_, err) = env.fails(&["build", bad.path().to_str().unwrap()]);
+    assert!(err.contains("Dockerfile:2: RUN"), "{err}");
+}
+
+#[test]
 fn bbx_quiet_iidfile_labels_and_stdin_inputs() {
     if !require_root("bbx_quiet_iidfile_labels_and_stdin_inputs") {
         return;
