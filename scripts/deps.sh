@@ -9,9 +9,10 @@ packages=(
   catatonit                                   # the init process `run --init` bind-mounts
   docker-registry skopeo umoci                # a real registry, image copying, a reference unpacker
   nftables iproute2 tmux apache2-utils        # networking, terminal tests, htpasswd
+  podman runc conmon                          # the build test that compares with `podman build`
 )
 if [ "${BERTH_BENCH_DEPS:-0}" = 1 ]; then
-  packages+=(podman crun runc conmon hyperfine bc curl time)
+  packages+=(crun hyperfine bc curl time)
 fi
 
 missing=()

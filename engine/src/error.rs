@@ -35,6 +35,8 @@ pub enum Error {
     Build(#[from] crate::build::BuildError),
     #[error(transparent)]
     Local(#[from] crate::local::LocalError),
+    #[error(transparent)]
+    Builder(#[from] crate::builder::BuilderError),
 }
 
 impl From<crate::run::RunError> for Error {

@@ -123,7 +123,8 @@ impl Engine {
 
     /// `system df`, counted as docker counts: an image a container uses (running or not) is active and its
     /// layers are not reclaimable; a running or paused container is active, the others' writes reclaimable;
-    /// a volume a container mounts is active. berth has no build cache yet, so that row is empty.
+    /// a volume a container mounts is active. Build Cache counts the builds' intermediate images and the
+    /// bytes of the layers only they use, all reclaimable by `builder prune`.
     pub fn disk_usage(&self) -> Result<DiskUsageReport, Error> {
         use std::collections::{BTreeMap, BTreeSet};
         let images = self.list_images()?;
@@ -181,6 +182,11 @@ impl Engine {
         let volumes_size: u64 = volume_rows.iter().map(|v| v.size).sum();
         let volumes_reclaimable: u64 = volume_rows.iter().filter(|v| v.links == 0).map(|v| v.size).sum();
 
+        let (cache_count, cache_chains) = self.store().build_cache_usage()?;
+        let mut cache_size = 0;
+        for chain in cache_chains.iter().filter(|c| !layer_images.contains_key(c.as_str())) {
+            cache_size += self.store().layer(chain)?.map_or(0, |l| l.size);
+        }
         let summary = vec![
             DiskUsage {
                 kind: "Images",
@@ -203,7 +209,7 @@ impl Engine {
                 size: volumes_size,
                 reclaimable: volumes_reclaimable,
             },
-            DiskUsage { kind: "Build Cache", total: 0, active: 0, size: 0, reclaimable: 0 },
+            DiskUsage { kind: "Build Cache", total: cache_count, active: 0, size: cache_size, reclaimable: cache_size },
         ];
         Ok(DiskUsageReport { summary, images: image_rows, containers: container_rows, volumes: volume_rows })
     }

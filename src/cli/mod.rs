@@ -1,6 +1,7 @@
 //! The Docker-style command line: parsing and dispatch. Each group of commands lives in its own file.
 
 mod attach;
+mod build;
 pub mod container;
 mod cp;
 pub mod exec;
@@ -73,6 +74,11 @@ pub enum Command {
     Cp(cp::CpArgs),
     #[command(flatten)]
     Local(local::LocalCommand),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(build::BuilderSubcommand),
 }
 
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
@@ -139,6 +145,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Volume(cmd) => return volume::run(&engine, cmd),
         Command::Cp(args) => return cp::run(&engine, args),
         Command::Local(cmd) => local::run(&engine, cmd),
+        Command::Build(args) => build::build(&engine, args).await,
+        Command::Builder(cmd) => build::builder(&engine, cmd),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -183,6 +183,9 @@ async fn prune(engine: &Engine, args: PruneArgs) -> anyhow::Result<()> {
     let images = engine.prune_images(args.all)?;
     super::images::print_pruned_images(&images.removed);
     reclaimed += images.reclaimed;
+    let cache = engine.prune_build_cache()?;
+    section("Deleted build cache objects:", &cache.images);
+    reclaimed += cache.reclaimed;
     println!("Total reclaimed space: {}", human_size(reclaimed));
     Ok(())
 }

@@ -240,7 +240,11 @@ impl Engine {
         }
         let name = req.name.as_deref().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
         let mut options = req.options;
-        let anonymous = crate::volume::resolve_for_create(self.store(), &image.config, &mut options.mounts)?;
+        let anonymous = if options.build_step {
+            Vec::new()
+        } else {
+            crate::volume::resolve_for_create(self.store(), &image.config, &mut options.mounts)?
+        };
         let mut rec = ContainerRecord::new(names::new_id(), name, image.id, req.image.clone(), options, command);
         let dir = rec.dir(self.store().root());
         std::fs::create_dir_all(&dir).map_err(|source| ContainerError::Io {

@@ -83,6 +83,7 @@ pub(crate) fn select(
     let has_status_filter = opts.filters.iter().any(|f| matches!(f, ListFilter::Status(_)));
     records
         .into_iter()
+        .filter(|r| !r.options.build_step)
         .filter(|r| {
             opts.all || has_status_filter || matches!(r.status, Status::Running | Status::Paused | Status::Restarting)
         })

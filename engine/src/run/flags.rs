@@ -211,6 +211,7 @@ impl RunSpec {
             ipc_mode,
             pid_mode,
             log,
+            build_step: false,
         };
         let name = flags.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
         let spec = RunSpec { image: image.to_string(), name, options, pull };

@@ -82,6 +82,9 @@ pub struct RunOptions {
     pub pid_mode: Option<String>,
     /// `--log-opt max-size/max-file` of the json-file log.
     pub log: LogOptions,
+    /// A build's RUN step: hidden from `ps`, and the image's VOLUMEs get no volumes (a RUN writes its layer).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub build_step: bool,
 }
 
 impl RunOptions {

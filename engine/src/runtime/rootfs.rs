@@ -84,7 +84,7 @@ impl Rootfs {
 }
 
 /// Overlay option values separate with `,` and `:`; escape them so odd paths cannot inject options.
-fn escape(path: &Path) -> String {
+pub(crate) fn escape(path: &Path) -> String {
     let text = path.to_string_lossy();
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

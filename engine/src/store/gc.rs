@@ -16,11 +16,15 @@ impl Store {
     pub fn prune_images(&self, all: bool) -> Result<PruneReport, StoreError> {
         let _gc = self.gc_exclusive_lock()?;
         // As docker's: an image a container uses (running or not) stays, tagged or not.
+        // Build cache images are `builder prune`'s.
         let sql = if all {
-            "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM containers) ORDER BY id"
+            "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM containers)
+                 AND (id NOT IN (SELECT image_id FROM build_cache_images) OR id IN (SELECT image_id FROM tags))
+                 ORDER BY id"
         } else {
             "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags)
-                 AND id NOT IN (SELECT image_id FROM containers) ORDER BY id"
+                 AND id NOT IN (SELECT image_id FROM containers)
+                 AND id NOT IN (SELECT image_id FROM build_cache_images) ORDER BY id"
         };
         let candidates: Vec<String> = {
             let conn = self.conn();
@@ -99,7 +103,7 @@ impl Store {
 
     /// Deletes layers and blobs that no image references. The caller holds the exclusive gc lock, so no
     /// pull is between committing a layer and recording the image that uses it.
-    pub(super) fn delete_unreferenced(&self) -> Result<u64, StoreError> {
+    pub(crate) fn delete_unreferenced(&self) -> Result<u64, StoreError> {
         let layers: Vec<(String, u64)> = {
             let conn = self.conn();
             let mut stmt = conn

@@ -208,12 +208,16 @@ impl Store {
         Ok(rec)
     }
 
-    /// Every image, newest pull first.
+    /// Every image, newest pull first; build cache images (see `builder::cache`) only when tagged.
     pub fn list_images(&self) -> Result<Vec<ImageRecord>, StoreError> {
         let ids: Vec<String> = {
             let conn = self.conn();
-            let mut stmt =
-                conn.prepare("SELECT id FROM images ORDER BY pulled_at DESC, id").map_err(|e| self.db_err(e))?;
+            let mut stmt = conn
+                .prepare(
+                    "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM build_cache_images)
+                         OR id IN (SELECT image_id FROM tags) ORDER BY pulled_at DESC, id",
+                )
+                .map_err(|e| self.db_err(e))?;
             stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.db_err(e))?
         };
         ids.iter().map(|id| self.image(id)).collect()

@@ -19,6 +19,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     crate::volume::schema::VOLUMES_V1,
     crate::container::schema::CONTAINERS_V2,
     super::local::LOCAL_V1,
+    crate::builder::cache::BUILD_V1,
 ];
 
 const IMAGES_V1: &str = "

@@ -38,7 +38,7 @@ struct CopyTarget {
 /// its root. When the thread ends its namespace goes and the mount is detached, but the fd keeps it usable
 /// until closed: the host never sees the mount (nor could a later clean-up of stale temp dirs delete through
 /// it), and a killed `cp` leaves nothing mounted.
-fn mount_privately(id: &str, rootfs: &Rootfs, layers: &[PathBuf]) -> Result<Root, Error> {
+pub(crate) fn mount_privately(id: &str, rootfs: &Rootfs, layers: &[PathBuf]) -> Result<Root, Error> {
     let fail = |e: io::Error| -> Error {
         VolumeError::Copy { id: id.to_string(), path: "/".into(), reason: format!("mounting its rootfs: {e}") }.into()
     };
@@ -240,7 +240,7 @@ fn split(path: &str) -> (&str, &str) {
 }
 
 /// A tar entry's path cleaned to `a/b` form; `None` for one that climbs out or names nothing.
-fn clean_relative(raw: &[u8]) -> Option<String> {
+pub(crate) fn clean_relative(raw: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(raw).ok()?;
     let mut parts = Vec::new();
     for part in text.split('/') {
@@ -331,7 +331,7 @@ fn open_parent(root: &Root, dir: &str) -> io::Result<OwnedFd> {
 /// Writes one tar entry at `path` inside `root`: the parent resolved in the root, the entry made relative
 /// to the parent's fd without following a symlink at its name.
 /// `place` turns an archive path into its path in the container (for hardlink targets).
-fn extract<R: Read>(
+pub(crate) fn extract<R: Read>(
     root: &Root,
     path: &str,
     entry: &mut tar::Entry<'_, R>,

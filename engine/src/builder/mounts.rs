@@ -1,0 +1,223 @@
+//! `RUN --mount`: what each mount type becomes for the build container.
+//!
+//! bind: a path of the context, read-only (berth does not snapshot the context, so a `rw` bind would write
+//! into the user's files: it is mounted read-only too); cache: a directory of the state root kept between
+//! builds (`ROOT/build-cache/<id digest>`), never in the cache key; tmpfs: a tmpfs; secret: the secret's
+//! bytes in a 0400 file of a work dir, bind-mounted read-only, or an environment variable; never in a key,
+//! a layer or the history. A bind `from=` a stage or image binds that state's rootfs ([`HostMount`]); a
+//! cache `from=` is refused for now.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::build::instructions::{Mount, MountKind};
+use crate::store::TempDir;
+use crate::volume::MountSpec;
+
+/// A build secret's bytes, never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The container side of a step's mounts.
+#[derive(Default)]
+pub(crate) struct RunMounts {
+    pub specs: Vec<MountSpec>,
+    pub env: Vec<String>,
+    /// Paths (relative to the root) made in the rootfs only to mount over, for stripping from the layer.
+    pub targets: Vec<String>,
+    /// Secret files, removed with the step.
+    pub _secrets: Option<TempDir>,
+}
+
+/// `rel` inside the host directory `root`, its symlinks resolved inside `root` (a stage's `/etc` link
+/// cannot make the bind show the host's), as the host path the monitor binds.
+fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    let fail = |e: std::io::Error| format!("bind mount source \"/{rel}\": {e}");
+    let dir = crate::inroot::Root::open(root).map_err(fail)?;
+    let fd = dir.resolve(rel, rustix::fs::OFlags::PATH).map_err(fail)?;
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))).map_err(fail)?;
+    let base = std::fs::canonicalize(root).map_err(fail)?;
+    if !path.starts_with(&base) {
+        return Err(format!("bind mount source \"/{rel}\" resolves outside its stage"));
+    }
+    Ok(path)
+}
+
+/// A stage's or image's layers mounted read-only on the host for `RUN --mount=type=bind,from=`: the one
+/// layer directory itself, or an overlay of several under a work dir (detached on drop; a build killed
+/// before that has its mount detached by the next build, see `remove_orphan_build_containers`).
+pub(crate) struct HostMount {
+    pub root: PathBuf,
+    mounted: bool,
+    _dir: Option<TempDir>,
+}
+
+impl HostMount {
+    pub(crate) fn new(
+        layers: &[PathBuf],
+        dir: impl FnOnce() -> Result<TempDir, crate::Error>,
+    ) -> Result<HostMount, String> {
+        match layers {
+            [] => Err("a stage from scratch with no files cannot be bound".into()),
+            [only] => Ok(HostMount { root: only.clone(), mounted: false, _dir: None }),
+            _ => {
+                let dir = dir().map_err(|e| e.to_string())?;
+                let merged = dir.path().join("merged");
+                std::fs::create_dir(&merged).map_err(|e| format!("{}: {e}", merged.display()))?;
+                let lower: Vec<String> = layers.iter().rev().map(|l| crate::runtime::escape_overlay_path(l)).collect();
+                let data =
+                    std::ffi::CString::new(format!("lowerdir={}", lower.join(":"))).map_err(|e| e.to_string())?;
+                let flags = rustix::mount::MountFlags::RDONLY | rustix::mount::MountFlags::NODEV;
+                rustix::mount::mount("overlay", &merged, "overlay", flags, Some(data.as_c_str()))
+                    .map_err(|e| format!("mounting the stage at {}: {e}", merged.display()))?;
+                Ok(HostMount { root: merged, mounted: true, _dir: Some(dir) })
+            }
+        }
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        if self.mounted
+            && let Err(e) = rustix::mount::unmount(&self.root, rustix::mount::UnmountFlags::DETACH)
+        {
+            tracing::warn!("cannot unmount {}: {e}", self.root.display());
+        }
+    }
+}
+
+/// Detaches the `from=` mounts of builds that died (their work dirs are `build-from-<pid>-…`).
+pub(crate) fn detach_orphan_mounts(state_root: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
+    let prefix = state_root.join("tmp").join("build-from-");
+    let prefix = prefix.to_string_lossy();
+    for line in info.lines() {
+        let Some(point) = line.split(' ').nth(4) else { continue };
+        let Some(rest) = point.strip_prefix(prefix.as_ref()) else { continue };
+        let alive = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()).is_some_and(crate::store::pid_alive);
+        if !alive && let Err(e) = rustix::mount::unmount(point, rustix::mount::UnmountFlags::DETACH) {
+            tracing::warn!("cannot unmount {point} a killed build left: {e}");
+        }
+    }
+}
+
+fn cache_dir(root: &Path, id: &str) -> PathBuf {
+    let digest = crate::digest::sha256_digest(id.as_bytes());
+    root.join("build-cache").join(&digest["sha256:".len()..][..32])
+}
+
+/// The mounts of one RUN step. `workdir` makes relative targets absolute; `context` is the context dir.
+pub(crate) fn prepare(
+    mounts: &[Mount],
+    workdir: &str,
+    context: &Path,
+    state_root: &Path,
+    secrets: &BTreeMap<String, Secret>,
+    from_roots: &BTreeMap<String, PathBuf>,
+    temp: impl Fn() -> Result<TempDir, crate::Error>,
+) -> Result<RunMounts, String> {
+    let mut out = RunMounts::default();
+    let io = |what: &Path, e: std::io::Error| format!("{}: {e}", what.display());
+    for m in mounts {
+        if m.from.is_some() && m.kind != MountKind::Bind {
+            return Err("a cache mount with from= is not supported by berth's builder yet".into());
+        }
+        let target = m.target.as_deref().map(|t| super::files::directory(workdir, t));
+        let spec = |kind, source: String, target: &str, read_only| MountSpec {
+            kind,
+            source,
+            target: target.to_string(),
+            read_only,
+            tmpfs_size: None,
+            tmpfs_mode: None,
+            no_copy: false,
+        };
+        match m.kind {
+            MountKind::Tmpfs => {
+                let target = target.ok_or("a tmpfs mount needs a target")?;
+                let mut s = spec(crate::volume::MountKind::Tmpfs, String::new(), &target, false);
+                s.tmpfs_size = m.size;
+                out.specs.push(s);
+                out.targets.push(target);
+            }
+            MountKind::Bind => {
+                let target = target.ok_or("a bind mount needs a target")?;
+                let rel = super::files::clean_source(m.source.as_deref().unwrap_or(""));
+                let source = match m.from.as_deref() {
+                    None => context.join(&rel),
+                    Some(from) => {
+                        let root = from_roots.get(from).ok_or_else(|| format!("--mount from={from}: not prepared"))?;
+                        resolve_in(root, &rel)?
+                    }
+                };
+                if std::fs::symlink_metadata(&source).is_err() {
+                    return Err(format!("bind mount source \"/{rel}\": not found"));
+                }
+                out.specs.push(spec(
+                    crate::volume::MountKind::Bind,
+                    source.to_string_lossy().into_owned(),
+                    &target,
+                    true,
+                ));
+                out.targets.push(target);
+            }
+            MountKind::Cache => {
+                let target = target.ok_or("a cache mount needs a target")?;
+                let dir = cache_dir(state_root, m.id.as_deref().unwrap_or(&target));
+                if !dir.exists() {
+                    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+                    let mode = m.mode.unwrap_or(0o755);
+                    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                        .map_err(|e| io(&dir, e))?;
+                    std::os::unix::fs::chown(&dir, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)))
+                        .map_err(|e| io(&dir, e))?;
+                }
+                out.specs.push(spec(
+                    crate::volume::MountKind::Bind,
+                    dir.to_string_lossy().into_owned(),
+                    &target,
+                    m.readonly,
+                ));
+                out.targets.push(target);
+            }
+            MountKind::Secret => {
+                let id = m.id.clone().unwrap_or_default();
+                let Some(secret) = secrets.get(&id) else {
+                    if m.required {
+                        return Err(format!("secret {id} not found"));
+                    }
+                    continue;
+                };
+                if let Some(var) = &m.env {
+                    out.env.push(format!("{var}={}", String::from_utf8_lossy(&secret.0)));
+                }
+                let Some(target) = target else { continue };
+                if out._secrets.is_none() {
+                    out._secrets = Some(temp().map_err(|e| e.to_string())?);
+                }
+                let dir = out._secrets.as_ref().expect("made above").path().to_path_buf();
+                let file = dir.join(format!("secret-{}", out.specs.len()));
+                std::fs::write(&file, &secret.0).map_err(|e| io(&file, e))?;
+                std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(m.mode.unwrap_or(0o400)))
+                    .map_err(|e| io(&file, e))?;
+                std::os::unix::fs::chown(&file, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)))
+                    .map_err(|e| io(&file, e))?;
+                out.specs.push(spec(
+                    crate::volume::MountKind::Bind,
+                    file.to_string_lossy().into_owned(),
+                    &target,
+                    true,
+                ));
+                out.targets.push(target);
+            }
+        }
+    }
+    Ok(out)
+}
