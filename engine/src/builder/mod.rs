@@ -623,7 +623,7 @@ impl Engine {
     /// Mounts a state's layers privately (or opens its only directory) to read or write it.
     fn mount_state(&self, state: &State) -> Result<(Root, crate::store::TempDir), Error> {
         let work = self.store().temp_dir("build-src")?;
-        let layers: Vec<PathBuf> = state.layers.iter().map(|c| self.store().layer_dir(c)).collect();
+        let layers: Vec<PathBuf> = state.layers.iter().map(|c| self.store().layer_path(c)).collect();
         if layers.is_empty() {
             let empty = work.path().join("empty");
             std::fs::create_dir_all(&empty).map_err(|source| BuilderError::Read {
@@ -654,7 +654,7 @@ impl Engine {
         let store = self.store();
         let upper = store.temp_dir("build-upper")?;
         let work = store.temp_dir("build-work")?;
-        let layers: Vec<PathBuf> = state.layers.iter().map(|c| store.layer_dir(c)).collect();
+        let layers: Vec<PathBuf> = state.layers.iter().map(|c| store.layer_path(c)).collect();
         {
             let root = if layers.is_empty() {
                 Root::open(upper.path()).map_err(|source| BuilderError::Read {

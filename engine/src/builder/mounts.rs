@@ -50,13 +50,12 @@ fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// A stage's or image's layers mounted read-only on the host for `RUN --mount=type=bind,from=`: the one
-/// layer directory itself, or an overlay of several under a work dir (detached on drop; a build killed
-/// before that has its mount detached by the next build, see `remove_orphan_build_containers`).
+/// A stage's or image's layers mounted on the host for `RUN --mount=type=bind,from=`: an overlay of them
+/// under a work dir (detached on drop; a build killed before that has its mount detached by the next
+/// build, see `remove_orphan_build_containers`).
 pub(crate) struct HostMount {
     pub root: PathBuf,
-    mounted: bool,
-    _dir: Option<TempDir>,
+    _dir: TempDir,
 }
 
 impl HostMount {
@@ -66,18 +65,17 @@ impl HostMount {
     ) -> Result<HostMount, String> {
         match layers {
             [] => Err("a stage from scratch with no files cannot be bound".into()),
-            [only] => Ok(HostMount { root: only.clone(), mounted: false, _dir: None }),
             _ => {
                 let dir = dir().map_err(|e| e.to_string())?;
-                let merged = dir.path().join("merged");
-                std::fs::create_dir(&merged).map_err(|e| format!("{}: {e}", merged.display()))?;
-                let lower: Vec<String> = layers.iter().rev().map(|l| crate::runtime::escape_overlay_path(l)).collect();
-                let data =
-                    std::ffi::CString::new(format!("lowerdir={}", lower.join(":"))).map_err(|e| e.to_string())?;
-                let flags = rustix::mount::MountFlags::RDONLY | rustix::mount::MountFlags::NODEV;
-                rustix::mount::mount("overlay", &merged, "overlay", flags, Some(data.as_c_str()))
-                    .map_err(|e| format!("mounting the stage at {}: {e}", merged.display()))?;
-                Ok(HostMount { root: merged, mounted: true, _dir: Some(dir) })
+                // A throwaway upper: what a step writes there (`rw`) is discarded with the work dir, and
+                // layers stored as EROFS images stack as the runtime stacks them.
+                let rootfs = crate::runtime::Rootfs {
+                    merged: dir.path().join("merged"),
+                    upper: dir.path().join("upper"),
+                    work: dir.path().join("work"),
+                };
+                rootfs.mount("build", layers).map_err(|e| format!("mounting the stage: {e}"))?;
+                Ok(HostMount { root: rootfs.merged, _dir: dir })
             }
         }
     }
@@ -85,9 +83,7 @@ impl HostMount {
 
 impl Drop for HostMount {
     fn drop(&mut self) {
-        if self.mounted
-            && let Err(e) = rustix::mount::unmount(&self.root, rustix::mount::UnmountFlags::DETACH)
-        {
+        if let Err(e) = rustix::mount::unmount(&self.root, rustix::mount::UnmountFlags::DETACH) {
             tracing::warn!("cannot unmount {}: {e}", self.root.display());
         }
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FileType, Mode, OFlags};
 
 use super::{BuildEvent, BuilderError, Ctx, State, config};
-use crate::build::instructions::{Instruction, Network};
+use crate::build::instructions::{Instruction, MountKind, Network};
 use crate::build::stages::{Scope, Step};
 use crate::container::CreateRequest;
 use crate::layer::PackOptions;
@@ -142,7 +142,8 @@ impl Engine {
         // Stages and images bound with `from=`, mounted for this step only.
         let mut host_mounts = Vec::new();
         let mut from_roots = std::collections::BTreeMap::new();
-        for from in step.mounts.iter().filter_map(|m| m.from.clone()) {
+        // Only bind mounts read another stage; other kinds with from= are refused when the mounts are set up.
+        for from in step.mounts.iter().filter(|m| m.kind == MountKind::Bind).filter_map(|m| m.from.clone()) {
             if from_roots.contains_key(&from) {
                 continue;
             }
@@ -151,7 +152,7 @@ impl Engine {
                 instruction: step.name.clone(),
                 message,
             })?;
-            let layers: Vec<PathBuf> = source.layers.iter().map(|c| self.store().layer_dir(c)).collect();
+            let layers: Vec<PathBuf> = source.layers.iter().map(|c| self.store().layer_path(c)).collect();
             let mount = super::mounts::HostMount::new(&layers, || Ok(self.store().temp_dir("build-from")?)).map_err(
                 |message| BuilderError::Step { line: step.start_line, instruction: step.name.clone(), message },
             )?;
@@ -255,7 +256,12 @@ impl Engine {
         let store = self.store();
         let upper = rec.dir(store.root()).join("upper");
         let dir = store.temp_dir("build-run")?;
-        let lowers: Vec<PathBuf> = state.layers.iter().rev().map(|c| store.layer_dir(c)).collect();
+        let layers: Vec<PathBuf> = state.layers.iter().rev().map(|c| store.layer_path(c)).collect();
+        let lowers = crate::layer::erofs::MountedLowers::mount(&layers).map_err(|e| BuilderError::Read {
+            what: "the layers below the step",
+            path: store.root().join("layers"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         if upper.exists() {
             // rename(2) replaces the empty directory: the upper becomes the work dir, nothing is copied.
             std::fs::rename(&upper, dir.path()).map_err(|source| BuilderError::Read {
@@ -263,7 +269,7 @@ impl Engine {
                 path: upper.clone(),
                 source,
             })?;
-            strip_stubs(dir.path(), &lowers, targets).map_err(|source| BuilderError::Read {
+            strip_stubs(dir.path(), lowers.paths(), targets).map_err(|source| BuilderError::Read {
                 what: "the build container's changes",
                 path: dir.path().to_path_buf(),
                 source,

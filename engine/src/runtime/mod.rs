@@ -24,7 +24,6 @@ pub use host_options::{
 };
 pub use options::{RestartPolicy, RunOptions, SeccompChoice, check_env, parse_cpus, parse_memory};
 pub use rootfs::Rootfs;
-pub(crate) use rootfs::escape as escape_overlay_path;
 pub use seccomp::SeccompProfile;
 pub use spec::{SpecInput, build_spec, effective_command, find_init_binary, privileged_capabilities, resolve_user_in};
 
