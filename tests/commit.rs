@@ -379,3 +379,49 @@ fn source_date_epoch_makes_a_commit_reproducible() {
     let out = env.ok(&["run", "--rm", "bpk-r:1", "stat", "-c", "%Y", "/out/f"]);
     assert_eq!(out.trim(), "1700000000", "mtimes are clamped to SOURCE_DATE_EPOCH");
 }
+
+#[test]
+fn commit_changes_set_the_new_images_config_as_dockers_do() {
+    if !require_root("commit_changes_set_the_new_images_config_as_dockers_do") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["create", "--name", "bpk-c", "busybox", "sh"]);
+    env.ok(&[
+        "commit",
+        "-c",
+        "ENTRYPOINT [\"echo\"]",
+        "--change",
+        "CMD [\"changed\"]",
+        "-c",
+        "ENV GREETING=hello",
+        "-c",
+        "EXPOSE 8080",
+        "-c",
+        "WORKDIR /srv",
+        "-c",
+        "LABEL team=ops",
+        "-c",
+        "USER nobody",
+        "-c",
+        "STOPSIGNAL SIGINT",
+        "bpk-c",
+        "bpk-changed",
+    ]);
+    let config = env.inspect("bpk-changed")["Config"].clone();
+    assert_eq!(config["Entrypoint"], serde_json::json!(["echo"]));
+    assert_eq!(config["Cmd"], serde_json::json!(["changed"]), "a CMD set by a change survives a later ENTRYPOINT");
+    assert!(config["Env"].as_array().unwrap().iter().any(|e| e == "GREETING=hello"), "{config}");
+    assert!(config["ExposedPorts"].get("8080/tcp").is_some(), "{config}");
+    assert_eq!((config["WorkingDir"].as_str(), config["User"].as_str()), (Some("/srv"), Some("nobody")));
+    assert_eq!(config["Labels"]["team"], "ops");
+    assert_eq!(config["StopSignal"], "SIGINT");
+
+    // What docker refuses is refused before anything is made.
+    let images = env.ok(&["images", "-q"]);
+    let (_, err) = env.fails(&["commit", "-c", "COPY a /b", "bpk-c", "bpk-refused"]);
+    assert!(err.contains("COPY is not a valid change command"), "{err}");
+    let (_, err) = env.fails(&["commit", "-c", "NOPE x", "bpk-c", "bpk-refused"]);
+    assert!(err.contains("unknown instruction"), "{err}");
+    assert_eq!(env.ok(&["images", "-q"]), images, "a refused commit made an image");
+}

@@ -29,6 +29,9 @@ pub struct CommitArgs {
     #[arg(short, long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", require_equals = true)]
     pause: bool,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    change: Vec<String>,
     container: String,
     /// REPOSITORY[:TAG]
     reference: Option<String>,
@@ -62,8 +65,13 @@ pub fn run(engine: &Engine, cmd: LocalCommand) -> anyhow::Result<()> {
 }
 
 fn commit(engine: &Engine, args: CommitArgs) -> anyhow::Result<()> {
-    let opts =
-        CommitOptions { reference: args.reference, comment: args.message, author: args.author, pause: args.pause };
+    let opts = CommitOptions {
+        reference: args.reference,
+        comment: args.message,
+        author: args.author,
+        pause: args.pause,
+        changes: args.change,
+    };
     println!("{}", engine.commit(&args.container, &opts)?);
     Ok(())
 }

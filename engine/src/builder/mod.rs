@@ -9,7 +9,7 @@
 //! Metadata steps change the config with an `empty_layer` history entry.
 
 pub(crate) mod cache;
-mod config;
+pub(crate) mod config;
 mod fetch;
 mod files;
 mod mounts;

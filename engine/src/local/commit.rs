@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::{EMPTY_LAYER_DIFF_ID, LocalError, container_pack_options, source_date_epoch};
+use crate::build::instructions::Instruction;
 use crate::container::{Cgroup, ContainerRecord, Status};
 use crate::layer::{Compression, PackOptions, UnpackOptions};
 use crate::reference::Reference;
@@ -29,6 +30,60 @@ pub struct CommitOptions {
     pub author: Option<String>,
     /// `--pause`: freeze a running container while its changes are read.
     pub pause: bool,
+    /// `-c/--change`: Dockerfile instructions applied to the new image's config (CMD, ENTRYPOINT, ENV,
+    /// EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR, as docker accepts).
+    pub changes: Vec<String>,
+}
+
+/// The instructions docker's `commit --change` and `import --change` accept.
+const CHANGE_COMMANDS: &[&str] = &[
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "HEALTHCHECK",
+    "LABEL",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
+/// Parses `--change` lines, refusing what docker refuses, before anything is made.
+pub(crate) fn parse_changes(changes: &[String]) -> Result<Vec<Instruction>, Error> {
+    changes
+        .iter()
+        .map(|text| {
+            let located = crate::build::parse_trigger(text)?;
+            if !CHANGE_COMMANDS.contains(&located.name.as_str()) {
+                return Err(LocalError::Change { change: text.clone(), command: located.name }.into());
+            }
+            match located.instruction {
+                // As a Dockerfile's EXPOSE: `ExposedPorts` keys (`8080/tcp`).
+                Instruction::Expose(raw) => {
+                    let mut ports = Vec::new();
+                    for word in raw.iter().flat_map(|r| r.split_whitespace()) {
+                        ports.extend(
+                            crate::build::expose::expose_ports(word)
+                                .map_err(|reason| LocalError::BadChange { change: text.clone(), reason })?,
+                        );
+                    }
+                    Ok(Instruction::Expose(ports))
+                }
+                instruction => Ok(instruction),
+            }
+        })
+        .collect()
+}
+
+/// Applies parsed `--change` instructions to an image config, in order (an ENTRYPOINT resets a CMD
+/// only when no change before it set one, as in a Dockerfile stage).
+pub(crate) fn apply_changes(config: &mut Value, changes: &[Instruction]) {
+    let mut flags = crate::builder::config::StageFlags::default();
+    for change in changes {
+        crate::builder::config::apply(config, change, &mut flags);
+    }
 }
 
 /// Freezes a container's cgroup until dropped.
@@ -55,6 +110,7 @@ impl Engine {
                 Some(reference.with_tag(reference.tag.as_deref().unwrap_or("latest")).to_string())
             }
         };
+        let changes = parse_changes(&opts.changes)?;
         let rec = self.container(container)?;
         let store = self.store();
         // Held shared, as a pull does: no prune runs between the layer's commit and the image row.
@@ -81,7 +137,8 @@ impl Engine {
 
         let mut stored_config = None;
         let made = (|| {
-            let config = child_config(store.blobs().get(&image.id)?, &image, &rec, opts, &diff_id, epoch)?;
+            let mut config = child_config(store.blobs().get(&image.id)?, &image, &rec, opts, &diff_id, epoch)?;
+            apply_changes(&mut config, &changes);
             let bytes = serde_json::to_vec(&config).map_err(|e| LocalError::Config {
                 image: image.id.clone(),
                 action: "written",

@@ -51,6 +51,10 @@ pub enum LocalError {
         #[source]
         source: io::Error,
     },
+    #[error("dockerfile parse error on line 1: {command} is not a valid change command ({change:?})")]
+    Change { change: String, command: String },
+    #[error("invalid change {change:?}: {reason}")]
+    BadChange { change: String, reason: String },
     #[error("refusing to create a tag with a digest reference: {reference}")]
     DigestReference { reference: String },
     #[error("image {image}: its config cannot be {action}: {reason}")]
