@@ -405,6 +405,11 @@ fn bbx_onbuild_triggers_run_in_the_child_build() {
         "FROM busybox\nONBUILD COPY seed.txt /seed.txt\nONBUILD RUN echo triggered > /triggered\n",
     )]);
     build(&env, parent.path(), &["-t", "bbx-onbuild:parent"]);
+    assert_eq!(
+        env.inspect("bbx-onbuild:parent")["Config"]["OnBuild"],
+        serde_json::json!(["COPY seed.txt /seed.txt", "RUN echo triggered > /triggered"]),
+        "image inspect shows the triggers as docker does"
+    );
     let child = context(&[
         ("Dockerfile", "FROM bbx-onbuild:parent\nRUN cat /seed.txt /triggered > /both\n"),
         ("seed.txt", "seed\n"),

@@ -93,6 +93,17 @@ impl Engine {
         if let Some(variant) = &image.variant {
             out["Variant"] = json!(variant);
         }
+        // oci-spec's typed config has no OnBuild (a Docker extension): take it from the stored JSON.
+        if let Some(onbuild) = store
+            .blobs()
+            .get(&image.id)
+            .ok()
+            .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
+            .and_then(|raw| raw["config"].get("OnBuild").filter(|v| v.is_array()).cloned())
+            && out["Config"].is_object()
+        {
+            out["Config"]["OnBuild"] = onbuild;
+        }
         // A committed or built image has no manifest until it is pushed.
         if image.manifest_digest.is_empty()
             && let Some(map) = out.as_object_mut()
