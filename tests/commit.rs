@@ -41,6 +41,7 @@ fn commit_keeps_writes_deletions_hardlinks_and_replaced_dirs() {
     ]);
     // docker's lines: the runtime's /etc stubs, /dev, /proc and /sys are no change of the container's.
     let diff = env.ok(&["diff", "bpk-a"]);
+    assert_eq!(env.ok(&["container", "diff", "bpk-a"]), diff, "docker's `container diff` alias");
     assert_eq!(
         lines(&diff),
         ["C /bin", "D /bin/ls", "A /data", "A /data/keep", "A /data/old", "A /data/old/f", "A /hello", "A /hello-link"],
@@ -418,6 +419,8 @@ fn commit_changes_set_the_new_images_config_as_dockers_do() {
     assert_eq!(config["StopSignal"], "SIGINT");
 
     // What docker refuses is refused before anything is made.
+    env.ok(&["container", "commit", "-c", "USER 1000", "bpk-c", "bpk-alias"]);
+    assert_eq!(env.inspect("bpk-alias")["Config"]["User"], "1000", "docker's `container commit` alias");
     let images = env.ok(&["images", "-q"]);
     let (_, err) = env.fails(&["commit", "-c", "COPY a /b", "bpk-c", "bpk-refused"]);
     assert!(err.contains("COPY is not a valid change command"), "{err}");

@@ -73,6 +73,10 @@ pub enum ContainerSubcommand {
     Ls(PsArgs),
     /// Display detailed information on one or more containers
     Inspect(InspectArgs),
+    /// Create a new image from a container's changes
+    Commit(super::local::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(super::local::DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -457,6 +461,14 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
         ContainerCommand::Attach(args) => super::attach::attach(engine, args).await,
         ContainerCommand::Rename(args) => {
             engine.rename_container(&args.container, &args.new_name)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ContainerCommand::Container(ContainerSubcommand::Commit(args)) => {
+            super::local::run(engine, super::local::LocalCommand::Commit(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ContainerCommand::Container(ContainerSubcommand::Diff(args)) => {
+            super::local::run(engine, super::local::LocalCommand::Diff(args))?;
             Ok(ExitCode::SUCCESS)
         }
         ContainerCommand::Container(ContainerSubcommand::Prune(_)) => {
