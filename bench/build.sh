@@ -10,14 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 RUNS="${RUNS:-5}"
-PROFILE="${PROFILE:-release}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/berth-target}"
-if [ "$PROFILE" = release ]; then
-  cargo build --release --locked --bin berth >&2
-else
-  cargo build --locked --bin berth >&2
-fi
-BERTH_BIN="$CARGO_TARGET_DIR/$PROFILE/berth"
+build_berth
 
 work=$(mktemp -d /var/tmp/berth-bench-build.XXXXXX)
 bench_bridge="bbb$$"

@@ -1,4 +1,17 @@
-# Shared by the benches (sourced): a network config of the run's own and a busybox image in a local registry.
+# Shared by the benches (sourced): building berth, a network config of the run's own and a busybox image in a local
+# registry.
+
+# Builds berth in $PROFILE (release unless set) under $CARGO_TARGET_DIR and sets BERTH_BIN to it.
+build_berth() {
+  PROFILE="${PROFILE:-release}"
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/berth-target}"
+  if [ "$PROFILE" = release ]; then
+    cargo build --release --locked --bin berth >&2
+  else
+    cargo build --locked --bin berth >&2
+  fi
+  BERTH_BIN="$CARGO_TARGET_DIR/$PROFILE/berth"
+}
 
 # Writes $work/config.toml giving berth's default network a bridge, subnets and nftables table of this run
 # only, and exports BERTH_CONFIG. Usage: bench_network_config BRIDGE TABLE SUBNET_OCTET POOL_OCTET

@@ -14,14 +14,7 @@ cd "$(dirname "$0")/.."
 RUNS="${RUNS:-20}"
 PS_CONTAINERS="${PS_CONTAINERS:-500}"
 PS_RUNNING="${PS_RUNNING:-100}"
-PROFILE="${PROFILE:-release}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/berth-target}"
-if [ "$PROFILE" = release ]; then
-  cargo build --release --locked --bin berth >&2
-else
-  cargo build --locked --bin berth >&2
-fi
-BERTH_BIN="$CARGO_TARGET_DIR/$PROFILE/berth"
+build_berth
 
 work=$(mktemp -d /var/tmp/berth-bench-run.XXXXXX)
 # berth's default bridge network, on a bridge, subnet and nftables table of this run only.

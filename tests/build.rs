@@ -41,6 +41,18 @@ fn container_dirs(env: &Env) -> usize {
     std::fs::read_dir(env.root().join("containers")).map(|d| d.count()).unwrap_or(0)
 }
 
+/// A tar of regular files, each with `mode`.
+fn tar_of(files: &[(&str, &[u8])], mode: u32) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        builder.append_data(&mut header, name, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
 #[test]
 fn bbx_run_copy_and_metadata_make_a_working_image() {
     if !require_root("bbx_run_copy_and_metadata_make_a_working_image") {
@@ -363,17 +375,7 @@ fn bbx_add_extracts_local_archives_by_content() {
         return;
     }
     let env = Env::new();
-    let mut tar_bytes = Vec::new();
-    {
-        let mut builder = tar::Builder::new(&mut tar_bytes);
-        for (name, data) in [("top.txt", &b"top\n"[..]), ("sub/inner.txt", b"inner\n")] {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o640);
-            builder.append_data(&mut header, name, data).unwrap();
-        }
-        builder.finish().unwrap();
-    }
+    let tar_bytes = tar_of(&[("top.txt", b"top\n"), ("sub/inner.txt", b"inner\n")], 0o640);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &tar_bytes).unwrap();
     let ctx = context(&[
@@ -689,17 +691,7 @@ fn bbx_quiet_iidfile_labels_and_stdin_inputs() {
     assert_eq!(env.ok(&["run", "--rm", "bbx-q:2", "cat", "/g"]), "from-dir\n");
 
     // `-`: the context is a tar on stdin, its Dockerfile inside.
-    let mut tar_bytes = Vec::new();
-    {
-        let mut builder = tar::Builder::new(&mut tar_bytes);
-        for (name, data) in [("Dockerfile", &b"FROM busybox\nCOPY t /t\n"[..]), ("t", b"from-tar\n")] {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            builder.append_data(&mut header, name, data).unwrap();
-        }
-        builder.finish().unwrap();
-    }
+    let tar_bytes = tar_of(&[("Dockerfile", b"FROM busybox\nCOPY t /t\n"), ("t", b"from-tar\n")], 0o644);
     let mut child = env
         .command(&["build", "-q", "-t", "bbx-q:3", "-"])
         .stdin(std::process::Stdio::piped())
