@@ -354,15 +354,7 @@ impl Engine {
     /// recorded, as BuildKit records none: `history` shows `<missing>` below the image itself.
     fn record(&self, mut state: State) -> Result<State, Error> {
         let store = self.store();
-        let bytes = serde_json::to_vec(&state.config).map_err(|e| crate::local::LocalError::Config {
-            image: "build step".into(),
-            action: "written",
-            reason: e.to_string(),
-        })?;
-        let id = crate::digest::sha256_digest(&bytes);
-        if !store.blobs().contains(&id) {
-            store.blobs().put(&id, &bytes)?;
-        }
+        let (id, _) = crate::local::store_config(store, &state.config, "build step")?;
         store.mark_build_image(&id)?;
         store.add_local_image(&LocalImage {
             id: id.clone(),

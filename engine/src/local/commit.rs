@@ -139,14 +139,8 @@ impl Engine {
         let made = (|| {
             let mut config = child_config(store.blobs().get(&image.id)?, &image, &rec, opts, &diff_id, epoch)?;
             apply_changes(&mut config, &changes);
-            let bytes = serde_json::to_vec(&config).map_err(|e| LocalError::Config {
-                image: image.id.clone(),
-                action: "written",
-                reason: e.to_string(),
-            })?;
-            let id = crate::digest::sha256_digest(&bytes);
-            if !store.blobs().contains(&id) {
-                store.blobs().put(&id, &bytes)?;
+            let (id, new) = super::store_config(store, &config, &image.id)?;
+            if new {
                 stored_config = Some(id.clone());
             }
             let mut layers = image.layers.clone();

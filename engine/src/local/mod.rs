@@ -66,6 +66,26 @@ pub enum LocalError {
     NotReproducible { chain_id: String, expected: String, actual: String },
 }
 
+/// Writes an image config to the blob store under its digest (the image id); true when it was not there
+/// yet, so a failure after may remove it again. `what` names the image for messages.
+pub(crate) fn store_config(
+    store: &crate::store::Store,
+    config: &serde_json::Value,
+    what: &str,
+) -> Result<(String, bool), Error> {
+    let bytes = serde_json::to_vec(config).map_err(|e| LocalError::Config {
+        image: what.to_string(),
+        action: "written",
+        reason: e.to_string(),
+    })?;
+    let id = crate::digest::sha256_digest(&bytes);
+    if store.blobs().contains(&id) {
+        return Ok((id, false));
+    }
+    store.blobs().put(&id, &bytes)?;
+    Ok((id, true))
+}
+
 impl Engine {
     /// The layers below `parent` (a chain id) as directories, top-most first, as packing wants them:
     /// layers stored as EROFS images are mounted (detached) for as long as the result lives.
