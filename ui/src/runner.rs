@@ -131,6 +131,10 @@ impl<B: Backend> Executor<B> {
                 let result = b.pull(reference.clone()).await;
                 Some(Msg::Pulled { reference, result })
             }),
+            Effect::Build { build, request } => self.spawn(move |b| async move {
+                let result = b.build(build, request).await;
+                Some(Msg::Built { build, result })
+            }),
             Effect::RemoveImage { id, force } => self.spawn(move |b| async move {
                 let result = b.remove_image(id.clone(), force).await.map(|lines| lines.join(", "));
                 Some(Msg::Done { what: format!("remove image {id}"), result })
