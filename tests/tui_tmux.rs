@@ -17,7 +17,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str, width: u16, height: u16) -> Tmux {
-        let socket = format!("berth-tui-test-{}", std::process::id());
+        // Tests of this file run at once in one process: each gets its own server.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = format!("berth-tui-test-{}-{n}", std::process::id());
         let tmux = Tmux { socket };
         let out = tmux.run(&[
             "new-session",
@@ -337,4 +340,57 @@ fn pull_run_and_manage_a_container() {
     let code = std::fs::read_to_string(&status).unwrap_or_default();
     assert_eq!(code.trim(), "0", "berth exit status");
     assert!(!tmux.alive() || !tmux.screen().contains("Images (1)"), "the alternate screen is gone after quit");
+}
+
+#[test]
+fn btb_build_from_the_images_pane_selects_the_new_image_and_shows_its_layers() {
+    if !support::require_root("btb_build_from_the_images_pane_selects_the_new_image_and_shows_its_layers") {
+        return;
+    }
+    let registry = Registry::start();
+    let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
+    // No RUN step, so the build needs no network.
+    let berth = Berth::new();
+    berth.run(&["pull", &reference]).success();
+    let context = tempfile::Builder::new().prefix("btb-ctx-").tempdir().expect("context dir");
+    std::fs::write(context.path().join("greeting"), "hello\n").unwrap();
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {reference}\nCOPY greeting /greeting\nENV A=1\n"))
+        .unwrap();
+    let command = format!(
+        "env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {} --root {}",
+        quote(&berth.sandbox().join("config.toml").display().to_string()),
+        quote(&berth.sandbox().join("tui.toml").display().to_string()),
+        quote(env!("CARGO_BIN_EXE_berth")),
+        quote(&berth.root().display().to_string()),
+    );
+    let tmux = Tmux::start(&command, 120, 40);
+    tmux.wait_for("first frame", &["1 Containers", "2 Images"]);
+    tmux.keys(&["2"]);
+    tmux.wait_for("images pane", &["Images (1)", "library/busybox:latest"]);
+
+    // A context without a Dockerfile: the engine's error, and the dialog stays open to fix it.
+    tmux.keys(&["b"]);
+    tmux.wait_for("build dialog", &["Build an image", "Enter builds"]);
+    tmux.keys(&["BSpace"]);
+    tmux.text("/nonexistent-btb");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("missing context", &["Build an image", "nonexistent-btb/Dockerfile"]);
+    for _ in 0.."/nonexistent-btb".len() {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.text(&context.path().display().to_string());
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.text("btb-app:1");
+    tmux.keys(&["Enter"]);
+    let done = tmux.wait_for("build finished", &["Built ", "Enter/Esc closes"]);
+    assert!(done.contains("COPY greeting /greeting") && done.contains("DONE"), "the steps show:\n{done}");
+
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("new image listed", &["Images (2)", "btb-app:1"]);
+    tmux.keys(&["Enter"]);
+    let layers = tmux.wait_for("layers of the selected image", &["Layers btb-app:1", "KIND", "ENV A=1"]);
+    let copy = layers.lines().find(|l| l.contains("COPY greeting")).expect("the COPY layer's line");
+    assert!(copy.contains("layer") && !copy.contains("0 B"), "a built layer has its size: {copy}");
+    let env = layers.lines().find(|l| l.contains("ENV A=1")).unwrap();
+    assert!(env.contains("empty"), "ENV made no layer: {env}");
 }
