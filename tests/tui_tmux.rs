@@ -17,7 +17,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str, width: u16, height: u16) -> Tmux {
-        let socket = format!("berth-tui-test-{}", std::process::id());
+        // Tests of this file run at once in one process: each gets its own server.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = format!("berth-tui-test-{}-{n}", std::process::id());
         let tmux = Tmux { socket };
         let out = tmux.run(&[
             "new-session",
@@ -136,28 +139,34 @@ impl Drop for CleanupOnDrop<'_> {
 }
 
 /// This run's own default bridge and nftables table (never the host-wide `berth0`/`berth`), removed on drop.
+/// `n` tells apart the tests of this file, which run at once in one process: each has its own bridge, table
+/// and subnets (`10.(199-2n).P.0/24` default, `10.(198-2n).P.0/24` pool, P from the pid).
 struct HostNetwork {
+    n: u32,
     bridge: String,
     table: String,
 }
 
 impl HostNetwork {
-    fn new() -> HostNetwork {
+    fn new(n: u32) -> HostNetwork {
         let pid = std::process::id();
-        HostNetwork { bridge: format!("bt{}", pid % 1_000_000), table: format!("berth_tui{pid}") }
+        HostNetwork { n, bridge: format!("bt{n}{}", pid % 100_000), table: format!("berth_tui{pid}_{n}") }
     }
 
-    /// The first three octets of the pool user networks get their subnets from (`10.198.N.`).
+    /// The first three octets of the pool user networks get their subnets from (`10.198.P.` for n = 0).
     fn pool_prefix(&self) -> String {
-        format!("10.198.{}.", std::process::id() % 250)
+        format!("10.{}.{}.", 198 - 2 * self.n, std::process::id() % 250)
     }
 
     fn config(&self) -> String {
         let octet = std::process::id() % 250;
+        let default = 199 - 2 * self.n;
         format!(
-            "network_default_bridge = \"{}\"\nnetwork_default_subnet = \"10.199.{octet}.0/24\"\n\
-             network_pool = \"10.198.{octet}.0/24\"\nnetwork_firewall_table = \"{}\"\n",
-            self.bridge, self.table
+            "network_default_bridge = \"{}\"\nnetwork_default_subnet = \"10.{default}.{octet}.0/24\"\n\
+             network_pool = \"{}0/24\"\nnetwork_firewall_table = \"{}\"\n",
+            self.bridge,
+            self.pool_prefix(),
+            self.table
         )
     }
 }
@@ -191,7 +200,7 @@ fn pull_run_and_manage_a_container() {
     }
     let registry = Registry::start();
     let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
-    let network = HostNetwork::new();
+    let network = HostNetwork::new(0);
     let berth = Berth::with_config(&network.config());
     let sandbox = berth.sandbox();
     // The exit status lands in a file, so the test sees how berth ended after tmux closed the pane.
@@ -337,4 +346,106 @@ fn pull_run_and_manage_a_container() {
     let code = std::fs::read_to_string(&status).unwrap_or_default();
     assert_eq!(code.trim(), "0", "berth exit status");
     assert!(!tmux.alive() || !tmux.screen().contains("Images (1)"), "the alternate screen is gone after quit");
+}
+
+#[test]
+fn btb_build_from_the_images_pane_selects_the_new_image_and_shows_its_layers() {
+    if !support::require_root("btb_build_from_the_images_pane_selects_the_new_image_and_shows_its_layers") {
+        return;
+    }
+    let registry = Registry::start();
+    let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
+    // No RUN step, so the build needs no network.
+    let berth = Berth::new();
+    berth.run(&["pull", &reference]).success();
+    let context = tempfile::Builder::new().prefix("btb-ctx-").tempdir().expect("context dir");
+    std::fs::write(context.path().join("greeting"), "hello\n").unwrap();
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {reference}\nCOPY greeting /greeting\nENV A=1\n"))
+        .unwrap();
+    let command = format!(
+        "env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {} --root {}",
+        quote(&berth.sandbox().join("config.toml").display().to_string()),
+        quote(&berth.sandbox().join("tui.toml").display().to_string()),
+        quote(env!("CARGO_BIN_EXE_berth")),
+        quote(&berth.root().display().to_string()),
+    );
+    let tmux = Tmux::start(&command, 120, 40);
+    tmux.wait_for("first frame", &["1 Containers", "2 Images"]);
+    tmux.keys(&["2"]);
+    tmux.wait_for("images pane", &["Images (1)", "library/busybox:latest"]);
+
+    // A context without a Dockerfile: the engine's error, and the dialog stays open to fix it.
+    tmux.keys(&["b"]);
+    tmux.wait_for("build dialog", &["Build an image", "Enter builds"]);
+    tmux.keys(&["BSpace"]);
+    tmux.text("/nonexistent-btb");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("missing context", &["Build an image", "nonexistent-btb/Dockerfile"]);
+    for _ in 0.."/nonexistent-btb".len() {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.text(&context.path().display().to_string());
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.text("btb-app:1");
+    tmux.keys(&["Enter"]);
+    let done = tmux.wait_for("build finished", &["Built ", "Enter/Esc closes"]);
+    assert!(done.contains("COPY greeting /greeting") && done.contains("DONE"), "the steps show:\n{done}");
+
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("new image listed", &["Images (2)", "btb-app:1"]);
+    tmux.keys(&["Enter"]);
+    let layers = tmux.wait_for("layers of the selected image", &["Layers btb-app:1", "KIND", "ENV A=1"]);
+    let copy = layers.lines().find(|l| l.contains("COPY greeting")).expect("the COPY layer's line");
+    assert!(copy.contains("layer") && !copy.contains("0 B"), "a built layer has its size: {copy}");
+    let env = layers.lines().find(|l| l.contains("ENV A=1")).unwrap();
+    assert!(env.contains("empty"), "ENV made no layer: {env}");
+}
+
+#[test]
+fn btb_quitting_during_a_build_leaves_no_step_running() {
+    if !support::require_root("btb_quitting_during_a_build_leaves_no_step_running") {
+        return;
+    }
+    let registry = Registry::start();
+    let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
+    let network = HostNetwork::new(1);
+    let berth = Berth::with_config(&network.config());
+    berth.run(&["pull", &reference]).success();
+    let context = tempfile::Builder::new().prefix("btb-ctx-").tempdir().expect("context dir");
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {reference}\nRUN echo started; sleep 60\n"))
+        .unwrap();
+    let status = berth.sandbox().join("exit-status");
+    let command = format!(
+        "cd {} && env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {} --root {}; echo $? > {}",
+        quote(&context.path().display().to_string()),
+        quote(&berth.sandbox().join("config.toml").display().to_string()),
+        quote(&berth.sandbox().join("tui.toml").display().to_string()),
+        quote(env!("CARGO_BIN_EXE_berth")),
+        quote(&berth.root().display().to_string()),
+        quote(&status.display().to_string()),
+    );
+    let tmux = Tmux::start(&command, 120, 40);
+    tmux.wait_for("first frame", &["1 Containers", "2 Images"]);
+    tmux.keys(&["2"]);
+    tmux.wait_for("images pane", &["Images (1)"]);
+    // The context is the TUI's working directory, the dialog's default.
+    tmux.keys(&["b"]);
+    tmux.wait_for("build dialog", &["Build an image", "Enter builds"]);
+    tmux.keys(&["Enter"]);
+    let running = tmux.wait_for("the RUN step runs", &["RUN echo started; sleep 60", "      started"]);
+    assert!(running.contains("▶"), "the step shows running:\n{running}");
+    let containers = berth.root().join("containers");
+    assert_eq!(std::fs::read_dir(&containers).unwrap().count(), 1, "the step's container exists");
+
+    tmux.keys(&["Escape"]);
+    tmux.wait_without("the view closed", "Build an image");
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !status.exists() {
+        assert!(Instant::now() < deadline, "the TUI did not exit:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "0");
+    let left: Vec<_> = std::fs::read_dir(&containers).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "the build's step container outlived the TUI: {left:?}");
 }

@@ -10,11 +10,12 @@ use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
 use crate::backend::{
-    BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerUsage, ImageRow, LayerRow, NetworkRow,
-    RunRequest, VolumeRow, short_id,
+    BackendError, BackendEvent, BuildRequest, CliOutput, ContainerOp, ContainerRow, ContainerUsage, ImageRow, LayerRow,
+    NetworkRow, RunRequest, VolumeRow, short_id,
 };
 use crate::cli::{LinePlan, Planner};
 use crate::config::UiConfig;
+use crate::dialogs::build::{BuildAction, BuildDialog, BuildPhase};
 use crate::dialogs::command_line::{self, CommandLine};
 use crate::dialogs::confirm::{Answer, ConfirmDialog};
 use crate::dialogs::help::HelpDialog;
@@ -57,6 +58,11 @@ pub enum Effect {
     InspectContainer(String),
     /// A canonical reference.
     Pull(String),
+    /// `build` numbers the build's events and its result.
+    Build {
+        build: u64,
+        request: BuildRequest,
+    },
     RemoveImage {
         id: String,
         force: bool,
@@ -134,6 +140,10 @@ pub enum Msg {
         reference: String,
         result: Result<String, BackendError>,
     },
+    Built {
+        build: u64,
+        result: Result<String, BackendError>,
+    },
     /// An operation finished; `what` describes it for the operations log.
     Done {
         what: String,
@@ -167,6 +177,7 @@ pub enum Modal {
     Help(HelpDialog),
     Inspect(InspectDialog),
     Pull(PullDialog),
+    Build(BuildDialog),
     Run(RunDialog),
     CommandLine(CommandLine),
 }
@@ -205,6 +216,8 @@ pub struct App {
     effects: Vec<Effect>,
     /// When CPU and memory were last asked for.
     usage_sampled: Option<DateTime<Utc>>,
+    /// Builds started so far; the next one's number.
+    builds: u64,
 }
 
 impl App {
@@ -241,6 +254,7 @@ impl App {
             plan,
             effects: vec![Effect::RefreshContainers, Effect::RefreshImages],
             usage_sampled: None,
+            builds: 0,
         }
     }
 
@@ -400,6 +414,14 @@ impl App {
                     Some(Modal::Pull(dialog))
                 }
             },
+            Modal::Build(mut dialog) => {
+                match dialog.handle_key(&key) {
+                    BuildAction::Nothing => {}
+                    BuildAction::Close => return,
+                    BuildAction::Start(request) => self.start_build(&mut dialog, request),
+                }
+                Some(Modal::Build(dialog))
+            }
             Modal::Run(mut dialog) => match dialog.handle_key(&key) {
                 RunAction::Nothing => Some(Modal::Run(dialog)),
                 RunAction::Close => None,
@@ -422,6 +444,23 @@ impl App {
     fn start_pull(&mut self, reference: String) {
         self.operations.record(self.now, Outcome::Started, format!("pull {reference}"));
         self.effects.push(Effect::Pull(reference));
+    }
+
+    /// Checks the tags as the engine reads references, then starts the build in the background.
+    fn start_build(&mut self, dialog: &mut BuildDialog, request: BuildRequest) {
+        for tag in &request.tags {
+            if let Err(BackendError::Failed { message, .. }) = (self.normalize)(tag) {
+                dialog.error = Some(format!("Tag: {message}"));
+                return;
+            }
+        }
+        self.builds += 1;
+        let build = self.builds;
+        dialog.started(build);
+        self.images.select = None;
+        let what = request.tags.first().cloned().unwrap_or_else(|| request.context.clone());
+        self.operations.record(self.now, Outcome::Started, format!("build {what}"));
+        self.effects.push(Effect::Build { build, request });
     }
 
     fn start_run(&mut self, request: RunRequest) {
@@ -662,6 +701,7 @@ impl App {
             }
             Command::RunNew => self.modal = Some(Modal::Run(RunDialog::new(""))),
             Command::Pull => self.modal = Some(Modal::Pull(PullDialog::new(""))),
+            Command::Build => self.modal = Some(Modal::Build(BuildDialog::default())),
             Command::RunImage => {
                 let image = self.images.selected().map(|r| r.tags.first().cloned().unwrap_or_else(|| r.id.clone()));
                 self.modal = Some(Modal::Run(RunDialog::new(&image.unwrap_or_default())));
@@ -858,9 +898,15 @@ impl App {
                         .rows
                         .iter()
                         .any(|r| r.state.can_stop() && r.started_at.as_deref().is_some_and(uptime_moved));
-                uptimes_moved || minute_changed
+                // A running step's elapsed time moves every second.
+                let building =
+                    matches!(&self.modal, Some(Modal::Build(d)) if matches!(d.phase, BuildPhase::Building { .. }));
+                uptimes_moved || minute_changed || building
             }
-            Msg::Images(Ok(rows)) => self.images.set_rows(rows),
+            Msg::Images(Ok(rows)) => {
+                let changed = self.images.set_rows(rows);
+                self.images.select_pending() || changed
+            }
             Msg::Containers(Ok(rows)) => {
                 let changed = self.containers.set_rows(rows);
                 if changed && layout::on_containers_screen(self.focus) {
@@ -928,6 +974,24 @@ impl App {
                 self.effects.push(Effect::RefreshImages);
                 true
             }
+            Msg::Built { build, result } => {
+                if let Some(Modal::Build(dialog)) = &mut self.modal
+                    && dialog.build() == Some(build)
+                {
+                    dialog.finished(result.clone().map_err(|e| e.to_string()));
+                }
+                match result {
+                    Ok(id) => {
+                        self.operations.record(self.now, Outcome::Done, format!("built {}", short_id(&id)));
+                        self.info(format!("built {}", short_id(&id)));
+                        self.images.select = Some(id);
+                        self.effects.push(Effect::RefreshImages);
+                    }
+                    // The dialog shows the whole error (the step's line and output); the log takes its first line.
+                    Err(e) => self.fail(e.to_string().lines().next().unwrap_or_default()),
+                }
+                true
+            }
             Msg::Done { what, result } => {
                 match result {
                     Ok(detail) => {
@@ -980,6 +1044,10 @@ impl App {
         match event {
             BackendEvent::PullProgress { reference, layer, state } => match &mut self.modal {
                 Some(Modal::Pull(dialog)) => dialog.progress(&reference, &layer, state),
+                _ => false,
+            },
+            BackendEvent::Build { build, progress } => match &mut self.modal {
+                Some(Modal::Build(dialog)) => dialog.progress(build, progress, self.now),
                 _ => false,
             },
             BackendEvent::Log { container, lines } => {

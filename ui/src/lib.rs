@@ -65,7 +65,8 @@ pub async fn run(engine: Engine, options: UiOptions) -> Result<(), UiError> {
     let theme_name = options.theme.or_else(|| config.theme.clone()).unwrap_or_else(|| "dark".into());
     let themes_dir = config::config_dir().map(|d| d.join("themes"));
     let theme = Theme::find(&theme_name, themes_dir.as_deref())?;
-    let backend = Arc::new(EngineBackend::new(Arc::new(engine), options.cli.program));
+    let engine = Arc::new(engine);
+    let backend = Arc::new(EngineBackend::new(engine.clone(), options.cli.program));
     let (mut tty, _guard) =
         terminal::enter(config.mouse).map_err(|source| UiError::Terminal { action: "enter raw mode", source })?;
     let size = tty.size().map_err(|source| UiError::Terminal { action: "read its size", source })?;
@@ -73,5 +74,11 @@ pub async fn run(engine: Engine, options: UiOptions) -> Result<(), UiError> {
     let normalize = Arc::new(move |r: &str| normalizer.normalize_reference(r));
     let area = Rect::new(0, 0, size.width, size.height);
     let app = App::new(config, theme, chrono::Utc::now(), area, normalize, options.cli.plan);
-    runner::run(backend, app, &mut tty).await
+    let result = runner::run(backend, app, &mut tty).await;
+    // A build still running as the UI quits would leave its RUN step running unseen: remove its container,
+    // as `berth build` does on Ctrl-C.
+    if let Err(e) = engine.abandon_builds().await {
+        tracing::warn!("cannot remove the containers of unfinished builds: {e}");
+    }
+    result
 }

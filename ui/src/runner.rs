@@ -131,6 +131,10 @@ impl<B: Backend> Executor<B> {
                 let result = b.pull(reference.clone()).await;
                 Some(Msg::Pulled { reference, result })
             }),
+            Effect::Build { build, request } => self.spawn(move |b| async move {
+                let result = b.build(build, request).await;
+                Some(Msg::Built { build, result })
+            }),
             Effect::RemoveImage { id, force } => self.spawn(move |b| async move {
                 let result = b.remove_image(id.clone(), force).await.map(|lines| lines.join(", "));
                 Some(Msg::Done { what: format!("remove image {id}"), result })
@@ -210,6 +214,17 @@ fn pruned(removed: &[String], reclaimed: Option<u64>) -> String {
     }
 }
 
+/// Applies an effect's result after the backend events already queued (up to a batch): an operation's
+/// events were sent before its result, and a build's view must see its steps before it learns how it ended.
+pub fn apply(app: &mut App, msg: Msg, events: &mut mpsc::UnboundedReceiver<BackendEvent>) -> bool {
+    let mut changed = false;
+    for _ in 0..BATCH {
+        let Ok(event) = events.try_recv() else { break };
+        changed |= app.update(Msg::Backend(event));
+    }
+    app.update(msg) | changed
+}
+
 /// Drives the app until it quits or the terminal closes.
 pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) -> Result<(), UiError> {
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
@@ -247,16 +262,17 @@ pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) 
                 Some(Err(source)) => return Err(UiError::Terminal { action: "read input", source }),
                 None => return Ok(()),
             },
-            Some(msg) = msg_rx.recv() => app.update(msg),
+            Some(msg) = msg_rx.recv() => apply(&mut app, msg, &mut event_rx),
             Some(event) = event_rx.recv() => app.update(Msg::Backend(event)),
             _ = clock.tick() => app.update(Msg::Tick(Utc::now())),
         };
         for _ in 0..BATCH {
-            changed |= match (msg_rx.try_recv(), event_rx.try_recv()) {
-                (Err(_), Err(_)) => break,
-                (Ok(msg), Ok(event)) => app.update(msg) | app.update(Msg::Backend(event)),
-                (Ok(msg), Err(_)) => app.update(msg),
-                (Err(_), Ok(event)) => app.update(Msg::Backend(event)),
+            changed |= match msg_rx.try_recv() {
+                Ok(msg) => apply(&mut app, msg, &mut event_rx),
+                Err(_) => match event_rx.try_recv() {
+                    Ok(event) => app.update(Msg::Backend(event)),
+                    Err(_) => break,
+                },
             };
         }
         if changed && !app.quit {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_engine::builder::{BuildEvent, BuildOptions};
 use berth_engine::container::{ContainerRecord, ExecOptions, ListOptions, Status};
 use berth_engine::container::{Output, Session};
 use berth_engine::events::{Event, LayerProgress};
@@ -27,8 +28,9 @@ use super::follow::{self, Subscribers, Tasks};
 use super::run_request::run_spec;
 use super::usage::UsageTracker;
 use super::{
-    Backend, BackendError, BackendEvent, CliOutput, ContainerOp, ContainerRow, ContainerState, ContainerUsage,
-    ImageRow, LayerRow, LayerState, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
+    Backend, BackendError, BackendEvent, BuildProgress, BuildRequest, CliOutput, ContainerOp, ContainerRow,
+    ContainerState, ContainerUsage, ImageRow, LayerRow, LayerState, NetworkRow, Pruned, RunRequest, StatsSample,
+    VolumeRow,
 };
 
 /// The shell a pane opens: bash when the image has it, else sh.
@@ -239,6 +241,27 @@ fn layer_state(progress: LayerProgress) -> LayerState {
     }
 }
 
+fn build_progress(event: BuildEvent) -> BuildProgress {
+    match event {
+        BuildEvent::Step { number, name } => BuildProgress::Step { number, name },
+        BuildEvent::Cached { number } => BuildProgress::Cached { number },
+        BuildEvent::Output { number, line } => BuildProgress::Output { number, line },
+        BuildEvent::Done { number, seconds } => BuildProgress::Done { number, seconds },
+        BuildEvent::Pulling { image } => BuildProgress::Pulling { image },
+    }
+}
+
+fn build_options(request: BuildRequest) -> BuildOptions {
+    BuildOptions {
+        context: PathBuf::from(request.context),
+        dockerfile: request.dockerfile.map(PathBuf::from),
+        tags: request.tags,
+        build_args: request.build_args.into_iter().collect(),
+        target: request.target,
+        ..BuildOptions::default()
+    }
+}
+
 /// Pairs the image's history with its layers: entries marked `empty_layer` made none.
 fn layer_rows(engine: &Engine, image: &ImageRecord) -> Result<Vec<LayerRow>, berth_engine::Error> {
     let history: Vec<(String, bool)> = image
@@ -260,6 +283,7 @@ fn layer_rows(engine: &Engine, image: &ImageRecord) -> Result<Vec<LayerRow>, ber
             digest: record.as_ref().map(|l| l.blob_digest.clone()).unwrap_or_default(),
             size: record.map_or(0, |l| l.size),
             created_by,
+            empty: !makes_layer,
         });
     }
     Ok(rows)
@@ -328,6 +352,21 @@ impl Backend for EngineBackend {
                 .await
                 .map(|p| p.image_id)
                 .map_err(|e| BackendError::Failed { operation: "pull", target: reference, message: e.to_string() })
+        })
+    }
+
+    fn build(&self, build: u64, request: BuildRequest) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move {
+            let context = request.context.clone();
+            let subscribers = self.subscribers.clone();
+            let progress = move |event: BuildEvent| {
+                subscribers.send(BackendEvent::Build { build, progress: build_progress(event) })
+            };
+            self.engine
+                .build(build_options(request), &progress)
+                .await
+                .map(|outcome| outcome.image_id)
+                .map_err(|e| BackendError::Failed { operation: "build", target: context, message: e.to_string() })
         })
     }
 

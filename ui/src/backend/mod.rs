@@ -44,10 +44,13 @@ pub struct ImageRow {
 /// One layer of an image, bottom first, with the history entry that made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerRow {
-    /// The compressed blob digest; empty for history entries that made no layer (`ENV`, `CMD` ...).
+    /// The compressed blob digest; empty for history entries that made no layer and for layers made here
+    /// (a local layer has no blob until one is asked for).
     pub digest: String,
     pub size: u64,
     pub created_by: String,
+    /// The history entry made no layer (`ENV`, `CMD` ...).
+    pub empty: bool,
 }
 
 /// One row of the Networks pane.
@@ -212,6 +215,43 @@ pub struct RunRequest {
     pub restart: Option<String>,
 }
 
+/// What `build` needs, as the build dialog collects it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildRequest {
+    /// The context directory.
+    pub context: String,
+    /// The Dockerfile's path; `CONTEXT/Dockerfile` when `None`.
+    pub dockerfile: Option<String>,
+    /// `name[:tag]` forms.
+    pub tags: Vec<String>,
+    pub build_args: Vec<(String, String)>,
+    pub target: Option<String>,
+}
+
+/// A build's progress as the engine reports it; `number` is BuildKit's `#N` of a step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuildProgress {
+    Step {
+        number: usize,
+        name: String,
+    },
+    Cached {
+        number: usize,
+    },
+    Output {
+        number: usize,
+        line: String,
+    },
+    Done {
+        number: usize,
+        seconds: f64,
+    },
+    /// A base image is being pulled.
+    Pulling {
+        image: String,
+    },
+}
+
 /// How a berth CLI run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CliExit {
@@ -303,6 +343,11 @@ pub enum BackendEvent {
     ShellClosed {
         session: u64,
     },
+    /// Progress of the build the UI numbered `build`.
+    Build {
+        build: u64,
+        progress: BuildProgress,
+    },
 }
 
 /// Everything the UI asks of the engine. Every call returns a future the UI runs in the background, so a slow
@@ -322,6 +367,9 @@ pub trait Backend: Send + Sync + 'static {
     fn pull(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>>;
     /// Returns the IDs and names removed.
     fn remove_image(&self, id: String, force: bool) -> BoxFuture<'_, Result<Vec<String>, BackendError>>;
+    /// Builds an image; progress arrives as [`BackendEvent::Build`] under the caller's number `build`. Returns
+    /// the image ID.
+    fn build(&self, build: u64, request: BuildRequest) -> BoxFuture<'_, Result<String, BackendError>>;
     /// Removes dangling images (every unused one when `all`); returns the bytes reclaimed.
     fn prune_images(&self, all: bool) -> BoxFuture<'_, Result<u64, BackendError>>;
 

@@ -1,5 +1,6 @@
 //! One file per dialog; each draws over the panes in a centred box.
 
+pub mod build;
 pub mod command_line;
 pub mod confirm;
 pub mod help;

@@ -112,6 +112,7 @@ commands! {
     InspectContainer "inspect_container" Containers "inspect" [Key::ch('i')];
     RunNew "run" Containers "run a container" [Key::ch('n')];
     Pull "pull" Images "pull" [Key::ch('p')];
+    Build "build" Images "build" [Key::ch('b')];
     RemoveImage "remove_image" Images "remove" [Key::ch('D'), k(KeyName::Delete)];
     Prune "prune" Images "prune dangling" [Key::ch('X')];
     Layers "layers" Images "layers" [k(KeyName::Enter)];

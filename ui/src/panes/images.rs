@@ -11,6 +11,17 @@ use crate::backend::{ImageRow, LayerRow, short_id};
 use crate::keymap::Command;
 use berth_engine::display;
 
+/// A history line as the instruction it was: the shell wrapper and the markers of Docker's and BuildKit's
+/// forms dropped (`/bin/sh -c #(nop)  CMD ["sh"]` → `CMD ["sh"]`, `RUN /bin/sh -c make # buildkit` → `RUN make`).
+fn instruction(created_by: &str) -> String {
+    let line = created_by.trim_end().trim_end_matches("# buildkit").trim();
+    let line = line.trim_start_matches("/bin/sh -c ").trim_start_matches("#(nop) ").trim();
+    match line.strip_prefix("RUN /bin/sh -c ") {
+        Some(command) => format!("RUN {command}"),
+        None => line.to_string(),
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct ImagesPane {
     pub rows: Vec<ImageRow>,
@@ -21,6 +32,8 @@ pub struct ImagesPane {
     pub error: Option<String>,
     /// The first list has arrived: until then the count is unknown, not zero.
     pub loaded: bool,
+    /// An image to select once a list holds it: a build's result.
+    pub select: Option<String>,
 }
 
 impl ImagesPane {
@@ -53,10 +66,20 @@ impl ImagesPane {
         true
     }
 
+    /// Selects the pending image if the list now holds it; true when it did.
+    pub fn select_pending(&mut self) -> bool {
+        let Some(id) = &self.select else { return false };
+        let Some(index) = self.visible().iter().position(|r| &r.id == id) else { return false };
+        self.list.selected = index;
+        self.select = None;
+        true
+    }
+
     pub fn commands(&self) -> Vec<(Command, bool)> {
         let one = self.selected().is_some();
         vec![
             (Command::Pull, true),
+            (Command::Build, true),
             (Command::RunImage, one),
             (Command::Layers, one),
             (Command::InspectImage, one),
@@ -129,17 +152,30 @@ impl ImagesPane {
             return;
         }
         let rows = self.layers.iter().map(|l| {
-            let size = if l.digest.is_empty() {
-                Span::styled("—", ctx.theme.muted())
+            let (size, kind) = if l.empty {
+                (Span::styled("0 B", ctx.theme.muted()), Span::styled("empty", ctx.theme.muted()))
             } else {
-                Span::raw(display::size(l.size))
+                (Span::raw(display::size(l.size)), Span::raw("layer"))
             };
-            let command = l.created_by.trim_start_matches("/bin/sh -c ").trim_start_matches("#(nop) ").trim();
-            Row::new([Cell::from(size), Cell::from(command.to_string())])
+            Row::new([Cell::from(size), Cell::from(kind), Cell::from(instruction(&l.created_by))])
         });
-        let table = Table::new(rows, [Constraint::Length(9), Constraint::Fill(1)])
-            .header(Row::new(["SIZE", "CREATED BY"]).style(ctx.theme.header()))
+        let table = Table::new(rows, [Constraint::Length(9), Constraint::Length(5), Constraint::Fill(1)])
+            .header(Row::new(["SIZE", "KIND", "CREATED BY"]).style(ctx.theme.header()))
             .block(block);
         frame.render_widget(table, area);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instruction;
+
+    #[test]
+    fn history_lines_read_as_instructions() {
+        assert_eq!(instruction("/bin/sh -c #(nop)  CMD [\"sh\"]"), "CMD [\"sh\"]");
+        assert_eq!(instruction("/bin/sh -c #(nop) ADD file:abc in / "), "ADD file:abc in /");
+        assert_eq!(instruction("/bin/sh -c apk add curl"), "apk add curl");
+        assert_eq!(instruction("RUN /bin/sh -c make # buildkit"), "RUN make");
+        assert_eq!(instruction("WORKDIR /app"), "WORKDIR /app");
     }
 }

@@ -6,7 +6,8 @@ use crossterm::event::KeyCode;
 
 use super::*;
 use crate::app::Modal;
-use crate::backend::{BackendEvent, ContainerOp, LayerState};
+use crate::backend::{BackendError, BackendEvent, BuildProgress, BuildRequest, ContainerOp, ImageRow, LayerState};
+use crate::dialogs::build::{BuildDialog, BuildPhase, StepState};
 use crate::dialogs::pull::PullPhase;
 use crate::keymap::{KeyList, Keymap};
 use crate::panes::Pane;
@@ -437,4 +438,136 @@ fn a_volume_in_use_is_refused_in_the_status_line() {
     let status = app.status.clone().unwrap();
     assert!(status.error && status.text == "remove volume pgdata: volume is in use by db", "{status:?}");
     assert!(app.take_effects().contains(&Effect::RefreshVolumes), "the pane re-reads after any outcome");
+}
+
+fn build_event(app: &mut App, build: u64, progress: BuildProgress) -> bool {
+    app.update(Msg::Backend(BackendEvent::Build { build, progress }))
+}
+
+fn build_dialog(app: &App) -> &BuildDialog {
+    let Some(Modal::Build(dialog)) = &app.modal else { panic!("no build dialog: {:?}", app.modal) };
+    dialog
+}
+
+/// Opens the build dialog on the Images pane and fills tag and build args.
+fn open_build(app: &mut App, tag: &str, args: &str) {
+    key(app, KeyCode::Char('2'));
+    key(app, KeyCode::Char('b'));
+    key(app, KeyCode::Tab);
+    key(app, KeyCode::Tab);
+    chars(app, tag);
+    key(app, KeyCode::Tab);
+    chars(app, args);
+}
+
+#[test]
+fn a_build_shows_its_steps_and_selects_the_new_image() {
+    let mut app = app(ROOMY);
+    open_build(&mut app, "app:1", "A=1,B=2 C=3");
+    key(&mut app, KeyCode::Enter);
+    let request = BuildRequest {
+        context: ".".into(),
+        dockerfile: None,
+        tags: vec!["app:1".into()],
+        build_args: vec![("A".into(), "1".into()), ("B".into(), "2".into()), ("C".into(), "3".into())],
+        target: None,
+    };
+    assert_eq!(effects(&mut app), vec![Effect::Build { build: 1, request }]);
+    assert!(build_event(&mut app, 1, BuildProgress::Step { number: 1, name: "[1/2] FROM busybox".into() }));
+    assert!(build_event(&mut app, 1, BuildProgress::Cached { number: 1 }));
+    assert!(build_event(&mut app, 1, BuildProgress::Step { number: 2, name: "[2/2] RUN make".into() }));
+    assert!(build_event(&mut app, 1, BuildProgress::Output { number: 2, line: "compiling".into() }));
+    assert!(!build_event(&mut app, 7, BuildProgress::Cached { number: 2 }), "another build's events are not shown");
+    let dialog = build_dialog(&app);
+    assert_eq!(dialog.steps[0].state, StepState::Cached);
+    assert_eq!(dialog.steps[1].state, StepState::Running { started: fake::now() });
+    assert_eq!(dialog.steps[1].output, ["compiling"]);
+    assert!(build_event(&mut app, 1, BuildProgress::Done { number: 2, seconds: 1.5 }));
+    assert_eq!(build_dialog(&app).steps[1].state, StepState::Done { seconds: 1.5 });
+
+    let id = format!("sha256:{}", "77".repeat(32));
+    app.update(Msg::Built { build: 1, result: Ok(id.clone()) });
+    assert!(matches!(&build_dialog(&app).phase, BuildPhase::Done { image_id, .. } if *image_id == id));
+    assert!(app.take_effects().contains(&Effect::RefreshImages));
+    // A refresh that started before the build ended does not hold the image yet; the next one selects it.
+    app.update(Msg::Images(Ok(fake::images())));
+    assert_ne!(app.images.selected().unwrap().id, id);
+    let mut rows = fake::images();
+    rows.push(ImageRow { id: id.clone(), tags: vec!["app:1".into()], size: 1, created: None, used_by: vec![] });
+    assert!(app.update(Msg::Images(Ok(rows))));
+    assert_eq!(app.images.selected().unwrap().id, id);
+    key(&mut app, KeyCode::Enter);
+    assert!(app.modal.is_none());
+    assert!(app.operations.entries.iter().any(|o| o.text == "built 777777777777"));
+}
+
+#[test]
+fn bad_build_input_keeps_the_dialog_open_with_the_message() {
+    let mut app = app(ROOMY);
+    open_build(&mut app, "app", "A=1 B");
+    key(&mut app, KeyCode::Enter);
+    assert!(effects(&mut app).is_empty());
+    assert_eq!(build_dialog(&app).error.as_deref(), Some("Build args: \"B\" is not KEY=VALUE"));
+    assert_eq!(build_dialog(&app).phase, BuildPhase::Editing);
+
+    let mut app = super::app(ROOMY);
+    open_build(&mut app, "bad tag", "");
+    key(&mut app, KeyCode::Enter);
+    assert!(effects(&mut app).is_empty(), "a tag the reference parser refuses builds nothing");
+    assert_eq!(build_dialog(&app).error.as_deref(), Some("Tag: invalid reference format"));
+
+    // An engine error before any step (no Dockerfile in the context) brings the fields back with it.
+    let mut app = super::app(ROOMY);
+    open_build(&mut app, "app", "");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(effects(&mut app).len(), 1);
+    let error = BackendError::Failed {
+        operation: "build",
+        target: ".".into(),
+        message: "cannot read Dockerfile ./Dockerfile: No such file or directory".into(),
+    };
+    app.update(Msg::Built { build: 1, result: Err(error.clone()) });
+    let dialog = build_dialog(&app);
+    assert_eq!(dialog.phase, BuildPhase::Editing);
+    assert_eq!(dialog.error, Some(error.to_string()));
+    assert_eq!(dialog.fields[2].value(), "app", "the fields are kept");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(&effects(&mut app)[..], [Effect::Build { build: 2, .. }]), "a second try is a new build");
+}
+
+#[test]
+fn a_failed_step_shows_its_line_and_output() {
+    let mut app = app(ROOMY);
+    open_build(&mut app, "app", "");
+    key(&mut app, KeyCode::Enter);
+    build_event(&mut app, 1, BuildProgress::Step { number: 1, name: "[1/2] FROM busybox".into() });
+    build_event(&mut app, 1, BuildProgress::Cached { number: 1 });
+    build_event(&mut app, 1, BuildProgress::Step { number: 2, name: "[2/2] RUN make".into() });
+    build_event(&mut app, 1, BuildProgress::Output { number: 2, line: "make: *** no rule".into() });
+    let message = "process \"/bin/sh -c make\" did not complete successfully: exit code: 2\nDockerfile:2";
+    let error = BackendError::Failed { operation: "build", target: ".".into(), message: message.into() };
+    app.update(Msg::Built { build: 1, result: Err(error.clone()) });
+    let dialog = build_dialog(&app);
+    assert_eq!(dialog.steps[0].state, StepState::Cached);
+    assert_eq!(dialog.steps[1].state, StepState::Failed);
+    assert_eq!(dialog.steps[1].output, ["make: *** no rule"]);
+    assert_eq!(dialog.phase, BuildPhase::Failed { build: 1, error: error.to_string() });
+    assert_eq!(app.images.select, None, "nothing to select");
+    let status = app.status.as_ref().unwrap();
+    assert!(status.error && !status.text.contains('\n'), "{status:?}");
+}
+
+#[test]
+fn a_build_goes_on_after_its_view_closes() {
+    let mut app = app(ROOMY);
+    open_build(&mut app, "app", "");
+    key(&mut app, KeyCode::Enter);
+    effects(&mut app);
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modal.is_none());
+    assert!(!build_event(&mut app, 1, BuildProgress::Cached { number: 1 }));
+    let id = format!("sha256:{}", "77".repeat(32));
+    app.update(Msg::Built { build: 1, result: Ok(id.clone()) });
+    assert_eq!(app.images.select.as_deref(), Some(id.as_str()));
+    assert_eq!(app.status.as_ref().unwrap().text, "built 777777777777");
 }

@@ -9,8 +9,9 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::backend::{
-    Backend, BackendError, BackendEvent, CliExit, CliOutput, ContainerOp, ContainerRow, ContainerState, ContainerUsage,
-    ImageRow, LayerRow, LayerState, LogLine, NetworkRow, Pruned, RunRequest, StatsSample, VolumeRow,
+    Backend, BackendError, BackendEvent, BuildProgress, BuildRequest, CliExit, CliOutput, ContainerOp, ContainerRow,
+    ContainerState, ContainerUsage, ImageRow, LayerRow, LayerState, LogLine, NetworkRow, Pruned, RunRequest,
+    StatsSample, VolumeRow,
 };
 use crate::cli::{LinePlan, NeedsTerminal};
 
@@ -84,8 +85,16 @@ pub fn layers() -> Vec<LayerRow> {
             digest: format!("sha256:{}", "11".repeat(32)),
             size: 4_261_000,
             created_by: "/bin/sh -c #(nop) ADD file:abc in / ".into(),
+            empty: false,
         },
-        LayerRow { digest: String::new(), size: 0, created_by: "/bin/sh -c #(nop)  CMD [\"sh\"]".into() },
+        LayerRow { digest: String::new(), size: 0, created_by: "/bin/sh -c #(nop)  CMD [\"sh\"]".into(), empty: true },
+        // A layer built here: no blob digest, but a size.
+        LayerRow {
+            digest: String::new(),
+            size: 12_288,
+            created_by: "RUN /bin/sh -c echo hi > /greeting # buildkit".into(),
+            empty: false,
+        },
     ]
 }
 
@@ -271,6 +280,38 @@ impl Backend for FakeBackend {
         })
     }
 
+    /// Two steps, the first from the cache; a context named `missing` fails before any step (as a missing
+    /// Dockerfile does), a Dockerfile named `failing` fails the second step after its output.
+    fn build(&self, build: u64, request: BuildRequest) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move {
+            self.call(format!("build {} {}", request.context, request.tags.join(",")));
+            if request.context == "missing" {
+                return Err(Self::failed("build", "missing", "cannot read Dockerfile missing/Dockerfile: not found"));
+            }
+            let emit = |progress| self.emit(BackendEvent::Build { build, progress });
+            emit(BuildProgress::Step { number: 1, name: "[1/2] FROM docker.io/library/busybox:latest".into() });
+            emit(BuildProgress::Cached { number: 1 });
+            emit(BuildProgress::Step { number: 2, name: "[2/2] RUN make".into() });
+            emit(BuildProgress::Output { number: 2, line: "compiling".into() });
+            if request.dockerfile.as_deref() == Some("failing") {
+                return Err(Self::failed(
+                    "build",
+                    &request.context,
+                    "process \"/bin/sh -c make\" did not complete successfully: exit code: 2\nDockerfile:2\n   2 | RUN make",
+                ));
+            }
+            emit(BuildProgress::Done { number: 2, seconds: 1.5 });
+            let id = format!("sha256:{}", "77".repeat(32));
+            self.images.lock().unwrap().push(ImageRow {
+                id: id.clone(),
+                tags: request.tags.clone(),
+                size: 5_000_000,
+                created: Some(NOW.into()),
+                used_by: Vec::new(),
+            });
+            Ok(id)
+        })
+    }
     fn remove_image(&self, id: String, _force: bool) -> BoxFuture<'_, Result<Vec<String>, BackendError>> {
         Box::pin(async move {
             self.call(format!("rmi {id}"));

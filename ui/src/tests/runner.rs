@@ -164,3 +164,61 @@ async fn a_command_line_runs_through_the_backend_and_its_result_shows_in_the_pan
     }
     assert!(app.networks.rows.iter().any(|r| r.name == "data"), "the new network is listed");
 }
+
+/// Runs the app's effects on the executor until `done` holds, feeding it every message and backend event as
+/// the runner's loop does.
+async fn drive(
+    app: &mut App,
+    executor: &Executor<FakeBackend>,
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    events: &mut mpsc::UnboundedReceiver<BackendEvent>,
+    done: impl Fn(&App) -> bool,
+) {
+    while !done(app) {
+        for effect in app.take_effects() {
+            executor.execute(effect);
+        }
+        tokio::select! {
+            msg = next(rx) => crate::runner::apply(app, msg, events),
+            event = next(events) => app.update(Msg::Backend(event)),
+        };
+    }
+}
+
+#[tokio::test]
+async fn a_build_runs_in_the_background_and_its_image_is_selected() {
+    use crate::app::Modal;
+    use crate::dialogs::build::{BuildPhase, StepState};
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (event_tx, mut events) = mpsc::unbounded_channel();
+    backend.subscribe(event_tx);
+    let executor = Executor::new(backend.clone(), tx);
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('b'));
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    chars(&mut app, "app:1");
+    key(&mut app, KeyCode::Enter);
+    let id = format!("sha256:{}", "77".repeat(32));
+    drive(&mut app, &executor, &mut rx, &mut events, |app| app.images.selected().is_some_and(|r| r.id == id)).await;
+    let Some(Modal::Build(dialog)) = &app.modal else { panic!("the build view closed") };
+    assert!(matches!(dialog.phase, BuildPhase::Done { .. }), "{:?}", dialog.phase);
+    let states: Vec<StepState> = dialog.steps.iter().map(|s| s.state).collect();
+    assert_eq!(states, [StepState::Cached, StepState::Done { seconds: 1.5 }]);
+    assert_eq!(backend.calls.lock().unwrap().as_slice(), ["build . app:1"]);
+
+    // A failing step: the view shows it failed, with its output.
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('b'));
+    key(&mut app, KeyCode::Tab);
+    chars(&mut app, "failing");
+    key(&mut app, KeyCode::Enter);
+    let failed =
+        |app: &App| matches!(&app.modal, Some(Modal::Build(d)) if matches!(d.phase, BuildPhase::Failed { .. }));
+    drive(&mut app, &executor, &mut rx, &mut events, failed).await;
+    let Some(Modal::Build(dialog)) = &app.modal else { unreachable!() };
+    assert_eq!(dialog.steps[1].state, StepState::Failed);
+    assert_eq!(dialog.steps[1].output, ["compiling"]);
+}

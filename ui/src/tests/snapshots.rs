@@ -5,7 +5,9 @@ use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
 use super::*;
-use crate::backend::{BackendEvent, CliExit, CliOutput, ContainerState, LayerState, LogLine, StatsSample};
+use crate::backend::{
+    BackendEvent, BuildProgress, CliExit, CliOutput, ContainerState, LayerState, LogLine, StatsSample,
+};
 
 fn check(name: &str, app: &App) {
     let terminal = render(app);
@@ -231,6 +233,57 @@ fn pull_dialog_typing_and_failure() {
             message: "manifest unknown".into(),
         };
         app.update(Msg::Pulled { reference: "docker.io/library/missing:latest".into(), result: Err(error) });
+    });
+}
+
+fn start_build(app: &mut App) {
+    key(app, KeyCode::Char('2'));
+    key(app, KeyCode::Char('b'));
+    key(app, KeyCode::Tab);
+    key(app, KeyCode::Tab);
+    chars(app, "app:1");
+    key(app, KeyCode::Enter);
+    let steps = [
+        BuildProgress::Step { number: 1, name: "[internal] load build definition from Dockerfile".into() },
+        BuildProgress::Done { number: 1, seconds: 0.0 },
+        BuildProgress::Step { number: 2, name: "[1/3] FROM docker.io/library/busybox:latest".into() },
+        BuildProgress::Cached { number: 2 },
+        BuildProgress::Step { number: 3, name: "[2/3] COPY . /src".into() },
+        BuildProgress::Done { number: 3, seconds: 0.1 },
+        BuildProgress::Step { number: 4, name: "[3/3] RUN make -C /src".into() },
+        BuildProgress::Output { number: 4, line: "cc -O2 -c main.c".into() },
+        BuildProgress::Output { number: 4, line: "cc -O2 -c util.c".into() },
+    ];
+    for progress in steps {
+        app.update(Msg::Backend(BackendEvent::Build { build: 1, progress }));
+    }
+}
+
+#[test]
+fn build_dialog() {
+    both("build_typing", |app| {
+        key(app, KeyCode::Char('2'));
+        key(app, KeyCode::Char('b'));
+        key(app, KeyCode::Tab);
+        key(app, KeyCode::Tab);
+        chars(app, "app:1");
+        key(app, KeyCode::Tab);
+        chars(app, "VERSION");
+        key(app, KeyCode::Enter);
+    });
+    both("build_running", |app| {
+        start_build(app);
+        let later = app.now + chrono::TimeDelta::seconds(3);
+        app.update(Msg::Tick(later));
+    });
+    both("build_failed", |app| {
+        start_build(app);
+        let message = "process \"/bin/sh -c make -C /src\" did not complete successfully: exit code: 2\n\
+                       Dockerfile:3\n--------------------\n   3 | RUN make -C /src\n--------------------\n\
+                       util.c:1: error: expected ';'";
+        let error =
+            crate::backend::BackendError::Failed { operation: "build", target: ".".into(), message: message.into() };
+        app.update(Msg::Built { build: 1, result: Err(error) });
     });
 }
 
