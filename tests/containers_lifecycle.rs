@@ -477,3 +477,23 @@ fn bst_the_monitor_starts_sealed_without_a_second_exec() {
         assert!(phases.contains(&phase), "no {phase} in {phases:?}");
     }
 }
+
+#[test]
+fn bst_a_run_that_ends_leaves_no_cgroup_or_runtime_state() {
+    if !require_root("bst_a_run_that_ends_leaves_no_cgroup_or_runtime_state") {
+        return;
+    }
+    let env = Env::new();
+    // A run that ends takes its cgroup, a left-behind child and the runtime state with it.
+    let id =
+        env.ok(&["run", "-d", "--network", "none", "busybox", "sh", "-c", "sleep 100 & exit 3"]).trim().to_string();
+    env.wait_for("the container to exit", 20, || env.status(&id) == "exited");
+    assert_eq!(env.state(&id)["ExitCode"], 3);
+    for cgroup in rt::cgroup_dirs(&id) {
+        assert!(!cgroup.exists(), "cgroup left: {}", cgroup.display());
+    }
+    assert!(!std::path::Path::new("/run/berth/libcontainer").join(&id).exists(), "libcontainer state left");
+    env.ok(&["start", &id]);
+    env.wait_for("the container to exit again", 20, || env.status(&id) == "exited");
+    env.ok(&["rm", &id]);
+}
