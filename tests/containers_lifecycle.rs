@@ -458,3 +458,42 @@ fn lifecycle_operations_from_many_berth_processes_take_turns() {
     assert!(monitor_pids(&id).is_empty());
     env.assert_no_leftovers(&id);
 }
+
+#[test]
+fn bst_the_monitor_starts_sealed_without_a_second_exec() {
+    if !require_root("bst_the_monitor_starts_sealed_without_a_second_exec") {
+        return;
+    }
+    let env = Env::new();
+    // BERTH_LOG makes the monitor write its phases to ROOT/monitor.log (the launcher's, the exec's and the
+    // detached monitor's lines).
+    let out = env.command(&["run", "--rm", "--network", "none", "busybox", "true"]).env("BERTH_LOG", "warn").output();
+    assert!(out.expect("run berth").status.success());
+    let log = std::fs::read_to_string(env.root().join("monitor.log")).expect("the monitor's phase log");
+    let phases: Vec<&str> = log.lines().filter_map(|l| l.splitn(4, ' ').nth(3)).collect();
+    // The launcher executes the monitor through a sealed descriptor: the monitor never re-executes itself.
+    assert_eq!(phases.iter().filter(|p| **p == "exec").count(), 1, "phases: {phases:?}");
+    for phase in ["spawn", "detached", "prepared", "launched", "started", "exited", "removed"] {
+        assert!(phases.contains(&phase), "no {phase} in {phases:?}");
+    }
+}
+
+#[test]
+fn bst_a_run_that_ends_leaves_no_cgroup_or_runtime_state() {
+    if !require_root("bst_a_run_that_ends_leaves_no_cgroup_or_runtime_state") {
+        return;
+    }
+    let env = Env::new();
+    // A run that ends takes its cgroup, a left-behind child and the runtime state with it.
+    let id =
+        env.ok(&["run", "-d", "--network", "none", "busybox", "sh", "-c", "sleep 100 & exit 3"]).trim().to_string();
+    env.wait_for("the container to exit", 20, || env.status(&id) == "exited");
+    assert_eq!(env.state(&id)["ExitCode"], 3);
+    for cgroup in rt::cgroup_dirs(&id) {
+        assert!(!cgroup.exists(), "cgroup left: {}", cgroup.display());
+    }
+    assert!(!std::path::Path::new("/run/berth/libcontainer").join(&id).exists(), "libcontainer state left");
+    env.ok(&["start", &id]);
+    env.wait_for("the container to exit again", 20, || env.status(&id) == "exited");
+    env.ok(&["rm", &id]);
+}

@@ -4,7 +4,7 @@
 //! must never start an async runtime.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::container::{EXEC_SUBCOMMAND, run_exec_helper};
 use crate::monitor::{self, MONITOR_SUBCOMMAND};
@@ -19,6 +19,7 @@ pub fn entry() -> Option<u8> {
     let code = if command == MONITOR_SUBCOMMAND {
         match operands(&args) {
             Some([root, id]) => {
+                monitor::phases::mark(Path::new(&root), &id, "exec");
                 sealed_and_detached("monitor", &id, |ready| monitor::run(&PathBuf::from(&root), &id, ready))
             }
             None => usage(MONITOR_SUBCOMMAND, "ROOT CONTAINER-ID"),

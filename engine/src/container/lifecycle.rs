@@ -286,10 +286,12 @@ impl Engine {
         }
         self.records().set_stop_requested(&rec.id, false)?;
         let root = self.store().root().as_os_str();
+        crate::monitor::phases::mark(self.store().root(), &rec.id, "spawn");
         let mut channel = self.spawn_helper(&rec.id, &[OsStr::new(MONITOR_SUBCOMMAND), root, OsStr::new(&rec.id)])?;
         let (message, channel) = tokio::task::spawn_blocking(move || (read_message(&mut channel), channel))
             .await
             .map_err(|e| ContainerError::Monitor { id: rec.id.clone(), source: std::io::Error::other(e) })?;
+        crate::monitor::phases::mark(self.store().root(), &rec.id, "ready");
         match message {
             Some(ReadyMessage::Started { pid }) => Ok(StartOutcome { id: rec.id, pid, channel }),
             Some(ReadyMessage::Failed { error, exit_code }) => {
@@ -312,9 +314,23 @@ impl Engine {
     pub(super) fn spawn_helper(&self, id: &str, args: &[&OsStr]) -> Result<BufReader<PipeReader>, Error> {
         let fail = |source: std::io::Error| ContainerError::Monitor { id: id.to_string(), source };
         let exe = monitor_executable().map_err(fail)?;
+        // Executed through a sealed descriptor, the helper starts read-only already and needs no re-exec of its
+        // own (CVE-2019-5736); if sealing fails here, the helper seals itself. Above the ready fd, which the
+        // child's dup2 takes over.
+        let sealed = crate::monitor::sealed_self()
+            .and_then(|fd| Ok(rustix::io::fcntl_dupfd_cloexec(&fd, READY_FD + 1)?))
+            .inspect_err(|err| tracing::debug!(%err, "sealing the helper binary in the launcher"))
+            .ok();
         let (reader, writer) = std::io::pipe().map_err(fail)?;
         let write_fd = writer.as_raw_fd();
-        let mut cmd = Command::new(exe);
+        let mut cmd = match &sealed {
+            Some(fd) => {
+                let mut cmd = Command::new(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+                cmd.arg0(&exe);
+                cmd
+            }
+            None => Command::new(&exe),
+        };
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec; `write_fd`
         // is open in the child (inherited from `writer`, alive until spawn returns).
@@ -331,6 +347,7 @@ impl Engine {
             });
         }
         let mut child = cmd.spawn().map_err(fail)?;
+        drop(sealed);
         drop(writer);
         child.wait().map_err(fail)?;
         Ok(BufReader::new(reader))

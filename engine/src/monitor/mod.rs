@@ -9,6 +9,7 @@
 pub(crate) mod cleanup;
 mod exe;
 mod launch;
+pub mod phases;
 mod prepare;
 pub(crate) mod procfs;
 pub(crate) mod pump;
@@ -24,6 +25,7 @@ use crate::network::{NetworkConfig, Networks};
 use crate::runtime::RuntimeError;
 use crate::store::Store;
 
+pub use exe::sealed_self;
 pub use ready::{READY_FD, Ready, ReadyMessage, cloexec_from};
 
 /// The hidden first argument that turns `berth` into a monitor: `berth __monitor ROOT ID`. The binary must
@@ -119,6 +121,7 @@ pub fn detach(id: &str) -> Result<(), MonitorError> {
 }
 
 fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<(), MonitorError> {
+    phases::mark(root, id, "detached");
     let store = Arc::new(Store::open(root).map_err(crate::Error::from)?);
     // The launching berth passes its environment down, so BERTH_CONFIG names the same config file.
     let config = crate::Config::load().map_err(crate::Error::from)?;
@@ -126,6 +129,7 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
     let records = Records::new(&store);
     let me = std::process::id() as i32;
     records.set_monitor(id, me, procfs::start_time(me).unwrap_or(0))?;
+    phases::mark(root, id, "opened");
     let mut backoff = BACKOFF_START;
     loop {
         let rec = records.get(id)?;
@@ -150,6 +154,7 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
             if rec.options.auto_remove {
                 cleanup::remove_container(&store, &networks, &crate::host::Linux, &rec)?;
                 crate::volume::remove_anonymous(&store, &rec.options.mounts).map_err(crate::Error::from)?;
+                phases::mark(root, id, "removed");
             }
             // Last, so a foreground `run --rm` returns only once the container is gone.
             if let Some(mut r) = ready.take() {
@@ -191,6 +196,7 @@ fn run_once(
 ) -> Result<Exit, MonitorError> {
     let dir = rec.dir(store.root());
     let bundle = prepare::prepare(store, rec, &dir);
+    phases::mark(store.root(), &rec.id, "prepared");
     let bundle = match bundle {
         Ok(b) => b,
         Err(err) => {
@@ -201,7 +207,10 @@ fn run_once(
     let log = crate::logs::LogWriter::with_options(&crate::logs::log_path(&dir), &rec.options.log)
         .map_err(|source| MonitorError::Io { id: rec.id.clone(), action: "open log", path: dir.clone(), source })?;
     let running = match launch::launch(networks, rec, &dir, &bundle) {
-        Ok(r) => r,
+        Ok(r) => {
+            phases::mark(store.root(), &rec.id, "launched");
+            r
+        }
         Err(err) => {
             cleanup::teardown(networks, rec, &dir);
             return Err(err);
@@ -222,12 +231,16 @@ fn run_once(
     if let Some(r) = ready.as_mut() {
         r.send(&ReadyMessage::Started { pid: running.pid });
     }
+    phases::mark(store.root(), &rec.id, "started");
     store.release_memory();
     let result = pump::pump(&rec.id, running.pid, running.io, &mut server, log);
     drop(server);
+    phases::mark(store.root(), &rec.id, "exited");
     let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();
     cleanup::delete_container(running.container, rec);
+    phases::mark(store.root(), &rec.id, "deleted");
     cleanup::teardown(networks, rec, &dir);
+    phases::mark(store.root(), &rec.id, "torn down");
     let code = result?;
     // A SIGKILL'd container under a memory limit that hit it was killed by the OOM killer.
     Ok(Exit { code, oom_killed })
