@@ -267,6 +267,19 @@ fn hardlink_through_symlink_to_outside_never_links_outside() {
     fx.assert_outside_untouched();
 }
 
+/// Found by the property test: a hardlink that replaces the very symlink its target path goes through is made
+/// to the target as it resolved before the slot was cleared (an open directory stays usable), by both stores.
+#[test]
+fn hardlink_replacing_the_symlink_its_target_goes_through() {
+    for fx in Fixture::each() {
+        let tar = Layer::new().symlink("b", "/").symlink("c", "a").hardlink("b", "b/c").finish();
+        let report = fx.unpack(&tar).expect("unpack");
+        assert!(report.deferred_links.is_empty(), "{:?}", report.deferred_links);
+        assert_eq!(fs::read_link(fx.path("b")).expect("b is the link's copy of c"), Path::new("a"));
+        fx.assert_outside_untouched();
+    }
+}
+
 #[test]
 fn hardlink_with_dotdot_target_stays_inside() {
     for fx in Fixture::each() {

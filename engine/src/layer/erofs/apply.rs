@@ -300,7 +300,7 @@ impl ImageApplier {
                 let id = self
                     .tree
                     .child(target_parent_id, target_name)
-                    .filter(|_| self.tree.open_dir(target_parent).ok() == Some(target_parent_id))
+                    .filter(|_| self.tree.is_attached(target_parent_id))
                     .ok_or_else(|| io_err(path, "link", Errno::NOENT))?;
                 self.tree.insert(parent_id, name, id);
                 Ok(())

@@ -141,6 +141,26 @@ impl Tree {
         self.entries_mut(dir).insert(name.to_os_string(), node);
     }
 
+    /// Whether directory `dir` is still reachable from the root (a removed directory and everything below it
+    /// stay in the arena, unreachable), as an open directory fd stays usable only while not deleted.
+    pub(crate) fn is_attached(&self, mut dir: Id) -> bool {
+        for _ in 0..self.nodes.len() {
+            if dir == ROOT {
+                return true;
+            }
+            let Kind::Dir { parent, .. } = &self.nodes[dir].kind else { return false };
+            if self.child_ids(*parent).all(|child| child != dir) {
+                return false;
+            }
+            dir = *parent;
+        }
+        false
+    }
+
+    fn child_ids(&self, dir: Id) -> impl Iterator<Item = Id> + '_ {
+        self.entries(dir).values().copied()
+    }
+
     /// Takes whatever is at `name` out of `dir` (a directory goes with everything below it).
     pub(crate) fn remove(&mut self, dir: Id, name: &OsStr) {
         self.entries_mut(dir).remove(name);
