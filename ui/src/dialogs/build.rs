@@ -8,9 +8,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::{centered, dialog_block};
+use super::{FormKey, centered, dialog_block, form_key};
 use crate::backend::{BuildProgress, BuildRequest, short_id};
-use crate::input::{InputOutcome, TextInput};
+use crate::input::TextInput;
 use crate::theme::Theme;
 
 /// Field labels and hints, in Tab order.
@@ -135,18 +135,13 @@ impl BuildDialog {
                 _ => BuildAction::Nothing,
             };
         }
-        match key.code {
-            KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1) % FIELDS.len(),
-            KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + FIELDS.len() - 1) % FIELDS.len(),
-            _ => match self.fields[self.focus].handle(key) {
-                InputOutcome::Submit => match self.request() {
-                    Ok(request) => return BuildAction::Start(request),
-                    Err(e) => self.error = Some(e),
-                },
-                InputOutcome::Cancel => return BuildAction::Close,
-                InputOutcome::Changed => self.error = None,
-                InputOutcome::Ignored => {}
+        match form_key(&mut self.fields, &mut self.focus, &mut self.error, key) {
+            FormKey::Submit => match self.request() {
+                Ok(request) => return BuildAction::Start(request),
+                Err(e) => self.error = Some(e),
             },
+            FormKey::Cancel => return BuildAction::Close,
+            FormKey::Handled => {}
         }
         BuildAction::Nothing
     }

@@ -1,15 +1,15 @@
 //! The run dialog: image, name, command, env, ports, volumes, network and restart policy; Tab moves between
 //! fields, Enter runs.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
-use super::{centered, dialog_block};
+use super::{FormKey, centered, dialog_block, form_key};
 use crate::backend::{RunRequest, run_spec};
-use crate::input::{InputOutcome, TextInput};
+use crate::input::TextInput;
 use crate::theme::Theme;
 
 /// Field labels and hints, in Tab order.
@@ -77,18 +77,13 @@ impl RunDialog {
     }
 
     pub fn handle_key(&mut self, key: &KeyEvent) -> RunAction {
-        match key.code {
-            KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1) % FIELDS.len(),
-            KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + FIELDS.len() - 1) % FIELDS.len(),
-            _ => match self.fields[self.focus].handle(key) {
-                InputOutcome::Submit => match self.request() {
-                    Ok(request) => return RunAction::Run(request),
-                    Err(e) => self.error = Some(e),
-                },
-                InputOutcome::Cancel => return RunAction::Close,
-                InputOutcome::Changed => self.error = None,
-                InputOutcome::Ignored => {}
+        match form_key(&mut self.fields, &mut self.focus, &mut self.error, key) {
+            FormKey::Submit => match self.request() {
+                Ok(request) => return RunAction::Run(request),
+                Err(e) => self.error = Some(e),
             },
+            FormKey::Cancel => return RunAction::Close,
+            FormKey::Handled => {}
         }
         RunAction::Nothing
     }
@@ -123,7 +118,7 @@ impl RunDialog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyModifiers;
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     fn type_text(dialog: &mut RunDialog, text: &str) {
         for c in text.chars() {
