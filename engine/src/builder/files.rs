@@ -390,6 +390,26 @@ pub(crate) struct Attributes {
     pub chmod: Option<Chmod>,
 }
 
+/// Directory `parent` of the destination, made as needed; with `--chown` the directories it made get the
+/// owner too, as BuildKit does.
+fn make_parent(dest: &Root, parent: &str, owner: Option<(u32, u32)>) -> io::Result<std::os::fd::OwnedFd> {
+    let mut made = Vec::new();
+    let parent_fd = dest.create_dir_all(parent, ParentTimes::Touch, &mut made)?;
+    if let Some((uid, gid)) = owner {
+        for dir in &made {
+            let fd = dest.open_dir(dir)?;
+            rustix::fs::chownat(
+                &fd,
+                "",
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+                AtFlags::EMPTY_PATH,
+            )?;
+        }
+    }
+    Ok(parent_fd)
+}
+
 /// Writes the planned entries from `source` into `dest`. Times are kept; owners are 0:0 unless
 /// `--chown`, and the directories made for the destination get the same owner.
 pub(crate) fn write(source: &Root, planned: &[Planned], dest: &Root, attrs: &Attributes) -> io::Result<()> {
@@ -397,20 +417,7 @@ pub(crate) fn write(source: &Root, planned: &[Planned], dest: &Root, attrs: &Att
     let mut linked: std::collections::HashMap<(u64, u64), String> = std::collections::HashMap::new();
     for p in planned {
         let (parent, name) = split(p.dest.trim_start_matches('/'));
-        let mut made = Vec::new();
-        let parent_fd = dest.create_dir_all(parent, ParentTimes::Touch, &mut made)?;
-        if let Some((uid, gid)) = attrs.owner {
-            for dir in &made {
-                let fd = dest.open_dir(dir)?;
-                rustix::fs::chownat(
-                    &fd,
-                    "",
-                    Some(rustix::fs::Uid::from_raw(uid)),
-                    Some(rustix::fs::Gid::from_raw(gid)),
-                    AtFlags::EMPTY_PATH,
-                )?;
-            }
-        }
+        let parent_fd = make_parent(dest, parent, attrs.owner)?;
         let kind = FileType::from_raw_mode(p.stat.st_mode);
         let mode = match &attrs.chmod {
             Some(chmod) => chmod.apply(p.stat.st_mode & 0o7777, kind == FileType::Directory),
@@ -517,21 +524,8 @@ pub(crate) fn write_inline(
     epoch: Option<i64>,
 ) -> io::Result<()> {
     let (parent, name) = split(path.trim_start_matches('/'));
-    let mut made = Vec::new();
-    let parent_fd = dest.create_dir_all(parent, ParentTimes::Touch, &mut made)?;
+    let parent_fd = make_parent(dest, parent, attrs.owner)?;
     let (uid, gid) = attrs.owner.unwrap_or((0, 0));
-    if attrs.owner.is_some() {
-        for dir in &made {
-            let fd = dest.open_dir(dir)?;
-            rustix::fs::chownat(
-                &fd,
-                "",
-                Some(rustix::fs::Uid::from_raw(uid)),
-                Some(rustix::fs::Gid::from_raw(gid)),
-                AtFlags::EMPTY_PATH,
-            )?;
-        }
-    }
     let mode = attrs.chmod.as_ref().map_or(0o644, |c| c.apply(0o644, false));
     let mut file = File::from(create_file(&parent_fd, OsStr::new(name))?);
     io::Write::write_all(&mut file, data)?;
