@@ -43,7 +43,7 @@ pub struct BuildArgs {
     /// Write the image ID to the file
     #[arg(long)]
     iidfile: Option<PathBuf>,
-    /// Set type of progress output (auto, plain, tty)
+    /// Set type of progress output (auto, plain; tty's redrawn view is not available yet)
     #[arg(long, default_value = "auto")]
     progress: String,
     /// Secret to expose to the build: id=ID,src=FILE or id=ID,env=VAR
@@ -119,8 +119,12 @@ fn secrets(raw: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> {
 }
 
 pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
-    if !matches!(args.progress.as_str(), "auto" | "plain" | "tty") {
-        bail!("invalid --progress value {:?}: expected auto, plain or tty", args.progress);
+    match args.progress.as_str() {
+        "auto" | "plain" => {}
+        "tty" => {
+            bail!("--progress tty (a redrawn live view) is not available in berth yet; use plain, which auto prints")
+        }
+        other => bail!("invalid --progress value {other:?}: expected auto, plain or tty"),
     }
     if !matches!(args.network.as_str(), "default" | "bridge" | "none" | "host") {
         bail!("invalid --network value {:?}: a build's RUN steps use bridge, none or host", args.network);
