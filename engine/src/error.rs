@@ -37,6 +37,8 @@ pub enum Error {
     Local(#[from] crate::local::LocalError),
     #[error(transparent)]
     Builder(#[from] crate::builder::BuilderError),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 impl From<crate::run::RunError> for Error {

@@ -15,6 +15,7 @@ pub mod helpers;
 mod host;
 pub mod images;
 mod inroot;
+pub mod journal;
 pub(crate) mod layer;
 pub mod local;
 pub mod logs;

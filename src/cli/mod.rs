@@ -4,6 +4,7 @@ mod attach;
 mod build;
 pub mod container;
 mod cp;
+mod events;
 pub mod exec;
 mod format;
 mod images;
@@ -76,6 +77,8 @@ pub enum Command {
     Local(local::LocalCommand),
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
+    /// Get real time events from berth
+    Events(events::EventsArgs),
     /// Manage builds
     #[command(subcommand)]
     Builder(build::BuilderSubcommand),
@@ -147,6 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Local(cmd) => local::run(&engine, cmd),
         Command::Build(args) => build::build(&engine, args).await,
         Command::Builder(cmd) => build::builder(&engine, cmd),
+        Command::Events(args) => events::run(&engine, args).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -87,6 +87,11 @@ impl Engine {
             serde_json::to_vec(&options).map_err(|e| io("encode", options_path.clone())(std::io::Error::other(e)))?;
         store.with_room(|| std::fs::write(&options_path, &json)).map_err(io("write", options_path.clone()))?;
 
+        let event = |action: &str| {
+            let action = format!("{action}: {} {}", options.cmd[0], options.cmd[1..].join(" "));
+            crate::journal::container_event(&rec, action).attr("execID", exec_id.clone())
+        };
+        crate::journal::record_container(store.root(), &rec, event("exec_create"));
         let root = self.store().root().as_os_str();
         let args = [OsStr::new(EXEC_SUBCOMMAND), root, OsStr::new(&rec.id), OsStr::new(&exec_id)];
         let mut channel = match self.spawn_helper(&rec.id, &args) {
@@ -97,6 +102,9 @@ impl Engine {
             }
         };
         let message = tokio::task::spawn_blocking(move || read_message(&mut channel)).await.ok().flatten();
+        if let Some(ReadyMessage::Started { .. }) = message {
+            crate::journal::record_container(store.root(), &rec, event("exec_start"));
+        }
         match message {
             Some(ReadyMessage::Started { .. }) if options.detach => Ok(None),
             Some(ReadyMessage::Started { .. }) => {
@@ -124,7 +132,9 @@ impl Engine {
     pub async fn attach(&self, container: &str) -> Result<Session, SessionError> {
         let rec = self.container(container)?;
         ensure_running(&rec, "attach")?;
-        Session::connect(&crate::monitor::pump::attach_socket(&rec.dir(self.store().root()))).await
+        let session = Session::connect(&crate::monitor::pump::attach_socket(&rec.dir(self.store().root()))).await?;
+        crate::journal::record_container(self.root(), &rec, crate::journal::container_event(&rec, "attach"));
+        Ok(session)
     }
 }
 

@@ -14,7 +14,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::{Process, Spec, UserBuilder};
 
 use super::exec::{ExecOptions, exec_dir, exec_options_path, exec_socket_path};
-use super::{Records, Status};
+use super::{ContainerRecord, Records, Status};
 use crate::monitor::{Ready, ReadyMessage, STATE_ROOT};
 use crate::runtime::{ExecReport, Workload};
 use crate::session::ConsoleSocket;
@@ -44,7 +44,7 @@ pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready
     let options_path = exec_options_path(&dir, exec_id);
     let prepared = prepare(root, id, &dir, &options_path);
     let _ = std::fs::remove_file(&options_path);
-    let (options, process) = match prepared {
+    let (options, process, rec) = match prepared {
         Ok(p) => p,
         Err(f) => return report(&mut ready, f),
     };
@@ -57,7 +57,13 @@ pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready
     };
     let _ = std::fs::remove_file(&process_path);
     match result {
-        Ok(code) => code,
+        Ok(code) => {
+            let died = crate::journal::container_event(&rec, "exec_die")
+                .attr("execID", exec_id)
+                .attr("exitCode", code.to_string());
+            crate::journal::record_container(root, &rec, died);
+            code
+        }
         Err(f) => report(&mut ready, f),
     }
 }
@@ -70,7 +76,12 @@ fn report(ready: &mut Option<Ready>, failure: Failure) -> i32 {
 }
 
 /// Reads the exec's options and builds the process it runs from the container's own.
-fn prepare(root: &Path, id: &str, dir: &Path, options_path: &Path) -> Result<(ExecOptions, Process), Failure> {
+fn prepare(
+    root: &Path,
+    id: &str,
+    dir: &Path,
+    options_path: &Path,
+) -> Result<(ExecOptions, Process, ContainerRecord), Failure> {
     let store = Store::open(root).map_err(fail)?;
     let rec = Records::new(&store).get(id).map_err(fail)?;
     if rec.status != Status::Running {
@@ -83,7 +94,7 @@ fn prepare(root: &Path, id: &str, dir: &Path, options_path: &Path) -> Result<(Ex
     let process = exec_process(id, &spec, &options)?;
     let (args, env) = (process.args().as_deref().unwrap_or_default(), process.env().as_deref().unwrap_or_default());
     crate::runtime::check_exec_size(id, args, env).map_err(fail)?;
-    Ok((options, process))
+    Ok((options, process, rec))
 }
 
 /// The container's process with the exec's command, environment, user, directory, terminal and capabilities.

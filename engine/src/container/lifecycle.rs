@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::records::container_dir;
 use super::{ContainerError, ContainerRecord, Records, Status, names, reconcile};
 use crate::host::Host;
+use crate::journal::{container_event, record_container};
 use crate::monitor::procfs;
 use crate::monitor::{MONITOR_SUBCOMMAND, READY_FD, ReadyMessage};
 use crate::runtime::{RestartPolicy, RunOptions, SeccompChoice, SeccompProfile, parse_capability};
@@ -169,6 +170,13 @@ impl Engine {
         Records::new(self.store())
     }
 
+    /// Signals the container's init (see [`send_signal`]) and records Docker's `kill` event.
+    fn signal(&self, rec: &ContainerRecord, signal: i32) -> Result<(), ContainerError> {
+        send_signal(self.host(), rec, signal)?;
+        record_container(self.root(), rec, container_event(rec, "kill").attr("signal", signal.to_string()));
+        Ok(())
+    }
+
     /// A container by name, id or unique id prefix, with its state checked against reality.
     /// Takes the container's operation lock (a flock on its directory), then reads its record as it is now.
     /// start, stop, kill, restart and rm hold it for their whole run, so the same operations from other
@@ -261,6 +269,7 @@ impl Engine {
             let _ = crate::volume::remove_anonymous(self.store(), &anonymous);
             return Err(err);
         }
+        record_container(self.root(), &rec, container_event(&rec, "create"));
         Ok((rec, anonymous))
     }
 
@@ -375,24 +384,29 @@ impl Engine {
         // The intent goes first so the restart policy sees it, but the signal goes whether or not it could be
         // recorded (on a full disk too): a failed record is reported after acting. So in kill and rm -f.
         let recorded = self.records().set_stop_requested(&rec.id, true);
-        send_signal(self.host(), &rec, signal)?;
+        self.signal(&rec, signal)?;
         if rec.status == Status::Paused {
             self.thaw(&rec)?;
         }
         recorded?;
+        let stopped = |done: ContainerRecord| {
+            record_container(self.root(), &rec, container_event(&rec, "stop"));
+            Ok(done)
+        };
         match self.wait_inactive(&rec.id, timeout).await? {
-            Waited::Inactive(done) => return Ok(*done),
-            Waited::Removed => return Ok(rec),
+            Waited::Inactive(done) => return stopped(*done),
+            Waited::Removed => return stopped(rec.clone()),
             Waited::TimedOut => {}
         }
         // The same instance: the lock keeps other berths from starting it, stop_requested its restart policy.
         let now = match self.container(&rec.id) {
             Ok(now) => now,
-            Err(Error::Container(ContainerError::NotFound { .. })) => return Ok(rec),
+            Err(Error::Container(ContainerError::NotFound { .. })) => return stopped(rec.clone()),
             Err(e) => return Err(e),
         };
-        send_signal(self.host(), &now, libc::SIGKILL)?;
-        self.finish_waiting(name_or_id, rec, "stop").await
+        self.signal(&now, libc::SIGKILL)?;
+        let done = self.finish_waiting(name_or_id, rec.clone(), "stop").await?;
+        stopped(done)
     }
 
     /// Waits (up to 30 s) for a container sent SIGKILL to be inactive; a removed one is done as `last`.
@@ -470,7 +484,7 @@ impl Engine {
             }
             _ => Ok(()),
         };
-        send_signal(self.host(), &rec, signal)?;
+        self.signal(&rec, signal)?;
         if rec.status == Status::Paused && signal == libc::SIGKILL {
             self.thaw(&rec)?;
         }
@@ -494,6 +508,7 @@ impl Engine {
         }
         self.host().freeze(&rec.id, true)?;
         self.records().transition(&rec.id, Status::Running, Status::Paused)?;
+        record_container(self.root(), &rec, container_event(&rec, "pause"));
         Ok(rec)
     }
 
@@ -509,6 +524,7 @@ impl Engine {
             .into());
         }
         self.thaw(&rec)?;
+        record_container(self.root(), &rec, container_event(&rec, "unpause"));
         Ok(rec)
     }
 
@@ -517,7 +533,9 @@ impl Engine {
         let (_lock, rec) = self.lock_container(name_or_id).await?;
         let stopped = self.stop_locked(name_or_id, rec, timeout).await?;
         let now = self.container(&stopped.id)?;
-        self.start_locked(name_or_id, now).await
+        let started = self.start_locked(name_or_id, now.clone()).await?;
+        record_container(self.root(), &now, container_event(&now, "restart"));
+        Ok(started)
     }
 
     /// `berth rm`: removes a stopped container; `force` kills a running one first.
@@ -528,7 +546,7 @@ impl Engine {
                 return Err(ContainerError::RemoveRunning { name: name_or_id.to_string() }.into());
             }
             let recorded = self.records().set_stop_requested(&rec.id, true);
-            send_signal(self.host(), &rec, libc::SIGKILL)?;
+            self.signal(&rec, libc::SIGKILL)?;
             if rec.status == Status::Paused {
                 self.thaw(&rec)?;
             }
@@ -572,7 +590,11 @@ impl Engine {
             return Err(ContainerError::InvalidName { name: new_name.to_string() }.into());
         }
         let rec = self.container(name_or_id)?;
-        self.records().rename(&rec.id, new_name.trim_start_matches('/'))?;
+        let new_name = new_name.trim_start_matches('/');
+        self.records().rename(&rec.id, new_name)?;
+        let renamed = ContainerRecord { name: new_name.to_string(), ..rec.clone() };
+        let event = container_event(&renamed, "rename").attr("oldName", format!("/{}", rec.name));
+        record_container(self.root(), &renamed, event);
         Ok(rec)
     }
 

@@ -39,5 +39,7 @@ pub(crate) fn reconcile(
         message = format!("{message}; cleanup failed: {}", problems.join("; "));
     }
     records.set_start_failure(&rec.id, status, LOST_EXIT_CODE, &message)?;
+    let die = crate::journal::container_event(&rec, "die").attr("exitCode", LOST_EXIT_CODE.to_string());
+    crate::journal::record_container(store.root(), &rec, die);
     records.lookup(&rec.id)
 }

@@ -99,5 +99,7 @@ pub(crate) fn remove_container(
             source,
         })?;
     }
-    Records::new(store).delete(&rec.id)
+    Records::new(store).delete(&rec.id)?;
+    crate::journal::record_container(store.root(), rec, crate::journal::container_event(rec, "destroy"));
+    Ok(())
 }

@@ -142,6 +142,7 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
                 return Err(err);
             }
         };
+        record_exit(root, &rec, exit, started.elapsed());
         let now = chrono::Utc::now().to_rfc3339();
         let rec = records.get(id)?;
         if started.elapsed() >= BACKOFF_RESET_AFTER {
@@ -173,6 +174,19 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
+}
+
+/// Docker's `oom` (when the kernel's OOM killer ended it) and `die` events, with the exit code and how long
+/// the run took in whole seconds.
+fn record_exit(root: &Path, rec: &ContainerRecord, exit: Exit, ran: Duration) {
+    use crate::journal::{container_event, record_container};
+    if exit.oom_killed {
+        record_container(root, rec, container_event(rec, "oom"));
+    }
+    let die = container_event(rec, "die")
+        .attr("exitCode", exit.code.to_string())
+        .attr("execDuration", ran.as_secs().to_string());
+    record_container(root, rec, die);
 }
 
 /// Sleeps before a restart; false when a user stopped the container meanwhile.
@@ -232,6 +246,7 @@ fn run_once(
         r.send(&ReadyMessage::Started { pid: running.pid });
     }
     phases::mark(store.root(), &rec.id, "started");
+    crate::journal::record_container(store.root(), rec, crate::journal::container_event(rec, "start"));
     store.release_memory();
     let result = pump::pump(&rec.id, running.pid, running.io, &mut server, log);
     drop(server);
