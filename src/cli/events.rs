@@ -15,10 +15,10 @@ use super::template::Template;
 #[derive(Debug, Args)]
 pub struct EventsArgs {
     /// Show all events created since timestamp
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     since: Option<String>,
     /// Stream events until this timestamp
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     until: Option<String>,
     /// Filter output based on conditions provided
     #[arg(short, long = "filter", value_name = "filter")]

@@ -170,11 +170,11 @@ impl Engine {
         Records::new(self.store())
     }
 
-    /// Signals the container's init (see [`send_signal`]) and records Docker's `kill` event.
+    /// Records Docker's `kill` event, then signals the container's init (see [`send_signal`]): in that
+    /// order so the monitor's `die` never comes first in the journal.
     fn signal(&self, rec: &ContainerRecord, signal: i32) -> Result<(), ContainerError> {
-        send_signal(self.host(), rec, signal)?;
         record_container(self.root(), rec, container_event(rec, "kill").attr("signal", signal.to_string()));
-        Ok(())
+        send_signal(self.host(), rec, signal)
     }
 
     /// A container by name, id or unique id prefix, with its state checked against reality.
