@@ -276,3 +276,87 @@ fn be_since_until_filters_and_format() {
     let (_, err) = env.fails(&["events", "--filter", "colour=red"]);
     assert!(err.contains("colour"), "{err}");
 }
+
+#[test]
+fn be_image_network_and_volume_events() {
+    if !require_root("be_image_network_and_volume_events") {
+        return;
+    }
+    let env = Env::new();
+    // The Env pulled its image and tagged it, each through berth.
+    let images = json_events(&env, &["--since", "0", "--until", &now_secs(), "--filter", "type=image"]);
+    let pulled = env.reference.trim_start_matches("docker.io/").to_string();
+    assert_eq!(images[0]["Action"], "pull", "{images:#?}");
+    assert_eq!(images[0]["Actor"]["ID"], pulled);
+    assert_eq!(images[0]["Actor"]["Attributes"]["name"], pulled);
+    assert_eq!(images[1]["Action"], "tag");
+    assert_eq!(images[1]["Actor"]["Attributes"]["name"], "busybox:latest");
+    let image_id = images[1]["Actor"]["ID"].as_str().unwrap().to_string();
+    assert!(image_id.starts_with("sha256:"), "{image_id}");
+
+    let since = now_secs();
+    env.ok(&["tag", "busybox", "extra:1"]);
+    env.ok(&["rmi", "extra:1"]);
+    let net = format!("bev{}", std::process::id());
+    let vol = format!("bevvol{}", std::process::id());
+    let net_id =
+        env.ok(&["network", "create", "--subnet", &format!("10.196.{}.0/24", env.octet), &net]).trim().to_string();
+    let mount = format!("{vol}:/data");
+    let id =
+        env.ok(&["create", "--name", "evc", "--network", &net, "-v", &mount, "busybox", "true"]).trim().to_string();
+    assert_eq!(env.run(&["start", "-a", "evc"]).status.code(), Some(0));
+    env.ok(&["rm", "evc"]);
+    env.ok(&["network", "rm", &net]);
+    env.ok(&["volume", "rm", &vol]);
+    let events = json_events(&env, &["--since", &since, "--until", &now_secs()]);
+    let seen: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let actor = e["Actor"]["ID"].as_str().unwrap();
+            let who = if actor == id {
+                "evc"
+            } else if actor == net_id {
+                "net"
+            } else if actor == vol {
+                "vol"
+            } else {
+                actor
+            };
+            format!("{} {} {who}", e["Type"].as_str().unwrap(), e["Action"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            format!("image tag {image_id}"),
+            format!("image untag {image_id}"),
+            "network create net".to_string(),
+            "volume create vol".to_string(),
+            "container create evc".to_string(),
+            // Docker connects first; berth's monitor mounts the rootfs (volumes included) before wiring.
+            "volume mount vol".to_string(),
+            "network connect net".to_string(),
+            "container start evc".to_string(),
+            "container die evc".to_string(),
+            "network disconnect net".to_string(),
+            "volume unmount vol".to_string(),
+            "container destroy evc".to_string(),
+            "network destroy net".to_string(),
+            "volume destroy vol".to_string(),
+        ],
+        "{events:#?}"
+    );
+    let find = |kind: &str, action: &str| events.iter().find(|e| e["Type"] == kind && e["Action"] == action).unwrap();
+    assert_eq!(find("image", "tag")["Actor"]["Attributes"]["name"], "extra:1");
+    assert_eq!(find("network", "connect")["Actor"]["Attributes"]["container"], id);
+    assert_eq!(find("network", "connect")["Actor"]["Attributes"]["name"], net);
+    assert_eq!(find("network", "connect")["Actor"]["Attributes"]["type"], "bridge");
+    assert_eq!(find("volume", "mount")["Actor"]["Attributes"]["destination"], "/data");
+    assert_eq!(find("volume", "mount")["Actor"]["Attributes"]["read/write"], "true");
+    assert_eq!(find("volume", "create")["Actor"]["Attributes"]["driver"], "local");
+    // Filters by network and volume name.
+    let by_net = json_events(&env, &["--since", &since, "--until", &now_secs(), "-f", &format!("network={net}")]);
+    assert_eq!(by_net.len(), 4, "{by_net:#?}");
+    let by_vol = json_events(&env, &["--since", &since, "--until", &now_secs(), "-f", &format!("volume={vol}")]);
+    assert_eq!(by_vol.len(), 4, "{by_vol:#?}");
+}

@@ -115,7 +115,16 @@ impl Engine {
 
     pub fn tag_image(&self, source: &str, target: &str) -> Result<(), Error> {
         let target = Reference::parse(target)?;
-        Ok(self.store().tag_image(source, &target)?)
+        self.store().tag_image(source, &target)?;
+        self.record_tag(&target);
+        Ok(())
+    }
+
+    /// Docker's `tag` event for an image just tagged `target`.
+    pub(crate) fn record_tag(&self, target: &Reference) {
+        if let Ok(image) = self.image(&target.to_string()) {
+            self.record_event(crate::journal::image_event("tag", &image.id, &target.familiar(), Some(&image)));
+        }
     }
 
     pub fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<RemovedImage>, Error> {
@@ -125,11 +134,32 @@ impl Engine {
         if by_id || image.repo_tags.len() <= 1 {
             self.ensure_image_unused(&image.id, name_or_id)?;
         }
-        Ok(self.store().remove_image(name_or_id, force)?)
+        let removed = self.store().remove_image(name_or_id, force)?;
+        self.record_removed(&removed, Some(&image));
+        Ok(removed)
     }
 
     pub fn prune_images(&self, all: bool) -> Result<PruneReport, Error> {
-        Ok(self.store().prune_images(all)?)
+        let report = self.store().prune_images(all)?;
+        self.record_removed(&report.removed, None);
+        let prune = crate::journal::Event::new(crate::journal::EventType::Image, "prune", "")
+            .attr("reclaimed", report.reclaimed.to_string());
+        self.record_event(prune);
+        Ok(report)
+    }
+
+    /// Docker's `untag` and `delete` events, named by the image's id as moby names them.
+    fn record_removed(&self, removed: &[RemovedImage], image: Option<&ImageRecord>) {
+        for entry in removed {
+            let event = match (entry, image) {
+                (RemovedImage::Untagged(_), Some(image)) => {
+                    crate::journal::image_event("untag", &image.id, &image.id, Some(image))
+                }
+                (RemovedImage::Untagged(_), None) => continue,
+                (RemovedImage::Deleted(id), _) => crate::journal::image_event("delete", id, id, image),
+            };
+            self.record_event(event);
+        }
     }
 
     /// `system df`, counted as docker counts: an image a container uses (running or not) is active and its

@@ -140,7 +140,13 @@ impl Engine {
 
     /// Pulls an image into the store; progress goes to the event stream.
     pub async fn pull(&self, reference: &str, opts: pull::PullOptions) -> Result<pull::Pulled, Error> {
-        pull::pull(self.store.clone(), self.registry()?, self.events.clone(), &self.config, reference, opts).await
+        let pulled =
+            pull::pull(self.store.clone(), self.registry()?, self.events.clone(), &self.config, reference, opts)
+                .await?;
+        let name = pulled.reference.familiar();
+        let image = self.image(&pulled.image_id).ok();
+        self.record_event(journal::image_event("pull", &name, &name, image.as_ref()));
+        Ok(pulled)
     }
 
     /// Checks credentials against a registry, then saves them in Docker's credentials file.

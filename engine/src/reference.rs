@@ -117,6 +117,15 @@ impl Reference {
         }
     }
 
+    /// The whole reference in familiar form: `busybox:latest`, `127.0.0.1:5000/app@sha256:…`.
+    pub fn familiar(&self) -> String {
+        match (&self.tag, &self.digest) {
+            (_, Some(digest)) => format!("{}@{digest}", self.familiar_name()),
+            (Some(tag), None) => format!("{}:{tag}", self.familiar_name()),
+            (None, None) => self.familiar_name(),
+        }
+    }
+
     /// `name:tag` in familiar form, when the reference has a tag.
     pub fn familiar_tagged(&self) -> Option<String> {
         self.tag.as_ref().map(|t| format!("{}:{t}", self.familiar_name()))

@@ -253,6 +253,7 @@ impl Engine {
         for tag in &tags {
             let reference = crate::reference::Reference::parse(tag)?;
             self.store().tag_image(&id, &reference)?;
+            self.record_tag(&reference);
         }
         Ok(BuildOutcome { image_id: id, tags })
     }

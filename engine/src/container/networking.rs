@@ -108,7 +108,9 @@ impl Engine {
         if !users.is_empty() && net.name != crate::network::DEFAULT_NETWORK {
             return Err(NetworkError::InUse { network: net.name, containers: users.join(", ") }.into());
         }
-        Ok(self.networks().remove(&net.id)?)
+        let removed = self.networks().remove(&net.id)?;
+        self.record_event(crate::journal::network_event("destroy", &removed));
+        Ok(removed)
     }
 
     /// `network prune`: removes every user network no container names, running or not (as `remove_network`
@@ -131,7 +133,9 @@ impl Engine {
 
     /// `network create`.
     pub fn create_network(&self, request: &NetworkCreate) -> Result<NetworkRecord, Error> {
-        Ok(self.networks().create(request)?)
+        let network = self.networks().create(request)?;
+        self.record_event(crate::journal::network_event("create", &network));
+        Ok(network)
     }
 
     /// `network ls`: every network of this root.

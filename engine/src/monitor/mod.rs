@@ -142,7 +142,6 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
                 return Err(err);
             }
         };
-        record_exit(root, &rec, exit, started.elapsed());
         let now = chrono::Utc::now().to_rfc3339();
         let rec = records.get(id)?;
         if started.elapsed() >= BACKOFF_RESET_AFTER {
@@ -187,6 +186,14 @@ fn record_exit(root: &Path, rec: &ContainerRecord, exit: Exit, ran: Duration) {
         .attr("exitCode", exit.code.to_string())
         .attr("execDuration", ran.as_secs().to_string());
     record_container(root, rec, die);
+}
+
+/// Docker's `unmount` event for each volume the run had mounted.
+fn record_unmounts(root: &Path, rec: &ContainerRecord) {
+    for m in rec.options.mounts.iter().filter(|m| m.kind == crate::volume::MountKind::Volume) {
+        let event = crate::journal::volume_event("unmount", &m.source).attr("container", rec.id.clone());
+        crate::journal::record(root, event);
+    }
 }
 
 /// Sleeps before a restart; false when a user stopped the container meanwhile.
@@ -247,15 +254,21 @@ fn run_once(
     }
     phases::mark(store.root(), &rec.id, "started");
     crate::journal::record_container(store.root(), rec, crate::journal::container_event(rec, "start"));
+    let running_since = Instant::now();
     store.release_memory();
     let result = pump::pump(&rec.id, running.pid, running.io, &mut server, log);
     drop(server);
     phases::mark(store.root(), &rec.id, "exited");
     let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();
+    // Before the teardown's network disconnects and volume unmounts, in Docker's order.
+    if let Ok(code) = result {
+        record_exit(store.root(), rec, Exit { code, oom_killed }, running_since.elapsed());
+    }
     cleanup::delete_container(running.container, rec);
     phases::mark(store.root(), &rec.id, "deleted");
     cleanup::teardown(networks, rec, &dir);
     phases::mark(store.root(), &rec.id, "torn down");
+    record_unmounts(store.root(), rec);
     let code = result?;
     // A SIGKILL'd container under a memory limit that hit it was killed by the OOM killer.
     Ok(Exit { code, oom_killed })

@@ -448,6 +448,8 @@ impl Networks {
             let _ = ipam::release(&self.store, &network.id, container.id);
             return Err(e);
         }
+        let event = crate::journal::network_event("connect", &network).attr("container", container.id);
+        crate::journal::record(self.store.root(), event);
         Ok(network.id)
     }
 
@@ -495,12 +497,24 @@ impl Networks {
             if wanted.as_ref().is_some_and(|w| w.id != endpoint.network_id) {
                 continue;
             }
-            match records::find(&self.store, &endpoint.network_id) {
-                Ok(net) => errors.extend(self.unwire(&net, &endpoint)),
+            let network = match records::find(&self.store, &endpoint.network_id) {
+                Ok(net) => {
+                    errors.extend(self.unwire(&net, &endpoint));
+                    Some(net)
+                }
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            };
+            match ipam::release(&self.store, &endpoint.network_id, container_id) {
+                Ok(()) => {
+                    if let Some(net) = network {
+                        let event = crate::journal::network_event("disconnect", &net).attr("container", container_id);
+                        crate::journal::record(self.store.root(), event);
+                    }
+                }
                 Err(e) => errors.push(e),
-            }
-            if let Err(e) = ipam::release(&self.store, &endpoint.network_id, container_id) {
-                errors.push(e);
             }
         }
         match errors.is_empty() {

@@ -202,7 +202,7 @@ pub(crate) fn create(store: &Store, req: &VolumeCreate) -> Result<VolumeRecord, 
     let labels = serde_json::to_string(&req.labels).unwrap_or_else(|_| "{}".into());
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let lock = volumes_lock(store)?;
-    store
+    let inserted = store
         .conn()
         .execute(
             "INSERT OR IGNORE INTO volumes (name, driver, labels, anonymous, created) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -212,6 +212,9 @@ pub(crate) fn create(store: &Store, req: &VolumeCreate) -> Result<VolumeRecord, 
     let data = volume_data_dir(store.root(), &name);
     std::fs::create_dir_all(&data).map_err(VolumeError::io("create", data.clone()))?;
     drop(lock);
+    if inserted > 0 {
+        crate::journal::record(store.root(), crate::journal::volume_event("create", &name));
+    }
     find(store, &name)
 }
 
@@ -231,6 +234,7 @@ fn remove(store: &Store, name: &str) -> Result<(), VolumeError> {
         }
         Err(e) => return Err(store.db_err(e).into()),
     }
+    crate::journal::record(store.root(), crate::journal::volume_event("destroy", name));
     let dir = store.root().join("volumes").join(name);
     match std::fs::remove_dir_all(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(VolumeError::io("remove", dir)(e)),

@@ -128,6 +128,14 @@ fn oci_mount(root: &Path, rec: &ContainerRecord, rootfs: &Path, m: &MountSpec) -
     if m.kind == MountKind::Bind && !source.exists() {
         return Err(VolumeError::BindSourceMissing { path: m.source.clone() });
     }
+    if m.kind == MountKind::Volume {
+        let event = crate::journal::volume_event("mount", &m.source)
+            .attr("container", rec.id.clone())
+            .attr("destination", target.clone())
+            .attr("read/write", (!m.read_only).to_string())
+            .attr("propagation", "");
+        crate::journal::record(root, event);
+    }
     let is_file = m.kind == MountKind::Bind && !source.is_dir();
     let in_rootfs = |e: std::io::Error| VolumeError::Io {
         action: "prepare mount point",
