@@ -19,7 +19,7 @@ pub struct EventsArgs {
     since: Option<String>,
     /// Stream events until this timestamp
     #[arg(long, allow_hyphen_values = true)]
-    until: Option<String>,
+    pub(super) until: Option<String>,
     /// Filter output based on conditions provided
     #[arg(short, long = "filter", value_name = "filter")]
     filters: Vec<String>,

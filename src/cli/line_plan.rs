@@ -35,6 +35,7 @@ pub fn plan(words: &[String]) -> LinePlan {
             shell(&exec).map_or(LinePlan::Refuse(NeedsTerminal::Exec), LinePlan::Shell)
         }
         Command::Stats(stats) if !stats.no_stream => LinePlan::Refuse(NeedsTerminal::Stats),
+        Command::Events(events) if events.until.is_none() => LinePlan::Refuse(NeedsTerminal::Events),
         // Without a terminal berth never prompts, and stdin is empty: only both given on the line can work.
         Command::Login(login) if login.username.is_none() || login.password.is_none() => {
             LinePlan::Refuse(NeedsTerminal::Login)
@@ -167,6 +168,8 @@ mod tests {
             ("login -u me --password-stdin registry.example", NeedsTerminal::Login),
             ("cp - web:/tmp", NeedsTerminal::TarStream),
             ("cp web:/etc -", NeedsTerminal::TarStream),
+            ("events", NeedsTerminal::Events),
+            ("events --since 10m -f type=container", NeedsTerminal::Events),
             ("--log-level debug", NeedsTerminal::Tui),
         ] {
             assert_eq!(plan_of(line), LinePlan::Refuse(why), "{line}");

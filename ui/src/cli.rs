@@ -49,6 +49,8 @@ pub enum NeedsTerminal {
     Login,
     /// `cp` from or to `-`: a tar stream on stdin or stdout.
     TarStream,
+    /// `events` without `--until`: it streams until stopped.
+    Events,
     /// No command at all: berth would open this UI.
     Tui,
 }

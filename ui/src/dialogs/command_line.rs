@@ -83,6 +83,10 @@ pub fn refusal(why: NeedsTerminal, keymap: &Keymap) -> String {
         NeedsTerminal::TarStream => {
             "cp with - moves a tar stream through stdin/stdout, which the TUI does not have: give a host path".into()
         }
+        NeedsTerminal::Events => {
+            "events streams until stopped: give --until to print past events here (events --since 10m --until 0s)"
+                .into()
+        }
         NeedsTerminal::Tui => "berth without a command opens this UI: type a command, e.g. ps -a".into(),
     }
 }
