@@ -50,20 +50,23 @@ pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready
     };
     let process_path = exec_dir(&dir).join(format!("{exec_id}.process.json"));
     let written = || write_process(root, &process_path, &process);
+    let died = {
+        let (root, exec_id) = (root.to_path_buf(), exec_id.to_string());
+        move |code: i32| {
+            let event = crate::journal::container_event(&rec, "exec_die")
+                .attr("execID", exec_id)
+                .attr("exitCode", code.to_string());
+            crate::journal::record_container(&root, &rec, event);
+        }
+    };
     let result = if options.detach {
-        run_detached(id, &dir, exec_id, &options, written, &process_path, &mut ready)
+        run_detached(id, &dir, exec_id, &options, written, &process_path, &mut ready).inspect(|&code| died(code))
     } else {
-        run_attached(id, &dir, exec_id, &options, written, &process_path, &mut ready)
+        run_attached(id, &dir, exec_id, &options, written, &process_path, &mut ready, died)
     };
     let _ = std::fs::remove_file(&process_path);
     match result {
-        Ok(code) => {
-            let died = crate::journal::container_event(&rec, "exec_die")
-                .attr("execID", exec_id)
-                .attr("exitCode", code.to_string());
-            crate::journal::record_container(root, &rec, died);
-            code
-        }
+        Ok(code) => code,
         Err(f) => report(&mut ready, f),
     }
 }
@@ -143,6 +146,9 @@ fn write_process(root: &Path, path: &Path, process: &Process) -> Result<(), Fail
 }
 
 /// Serves the session: waits for the first client, then starts the process and pumps it until it exits.
+/// `died` runs with the exit code (Docker's 126/127 for a command that could not run) before the client
+/// hears it.
+#[allow(clippy::too_many_arguments)]
 fn run_attached(
     id: &str,
     dir: &Path,
@@ -151,6 +157,7 @@ fn run_attached(
     write_process: impl FnOnce() -> Result<(), Failure>,
     process_path: &Path,
     ready: &mut Option<Ready>,
+    died: impl FnOnce(i32) + Send + 'static,
 ) -> Result<i32, Failure> {
     let mut server =
         Server::bind(&exec_socket_path(dir, exec_id), false, options.stdin).map_err(fail)?.hang_up_when_alone();
@@ -162,10 +169,12 @@ fn run_attached(
     let (pid, io) = match started {
         Ok(s) => s,
         Err(f) => {
+            died(f.exit_code);
             server.fail(&f.message, f.exit_code);
             return Ok(f.exit_code);
         }
     };
+    server.set_before_exit(died);
     serve(pid, io, Some(&mut server), &mut |_, _| {}).map_err(fail)
 }
 

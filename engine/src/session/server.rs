@@ -55,6 +55,8 @@ pub struct Server {
     /// Send the process SIGHUP once its last client left (an exec nobody watches any more), as a terminal
     /// does when its window closes.
     hangup_when_alone: bool,
+    /// Runs once the process is reaped, before the clients hear its exit code.
+    before_exit: Option<Box<dyn FnOnce(i32) + Send>>,
 }
 
 impl Server {
@@ -76,7 +78,14 @@ impl Server {
             backlog: keep_backlog.then(Vec::new),
             accept_input,
             hangup_when_alone: false,
+            before_exit: None,
         })
+    }
+
+    /// Has `f` run with the exit code once the process is reaped and before any client hears it (the exec
+    /// helper records `exec_die` there, so a client that goes on never finds the journal behind it).
+    pub fn set_before_exit(&mut self, f: impl FnOnce(i32) + Send + 'static) {
+        self.before_exit = Some(Box::new(f));
     }
 
     /// Makes the process get SIGHUP when its last client disconnects.
@@ -327,6 +336,9 @@ pub fn serve(
             }
             let code = reap(pid).map_err(wait_err)?;
             if let Some(s) = server {
+                if let Some(before_exit) = s.before_exit.take() {
+                    before_exit(code);
+                }
                 s.accept();
                 s.broadcast(&Frame::Exit(code));
                 s.flush();
