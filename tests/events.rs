@@ -158,6 +158,8 @@ fn be_lifecycle_operations_record_dockers_events() {
     env.ok(&["pause", "ev2"]);
     env.ok(&["unpause", "ev2"]);
     env.ok(&["rename", "ev2", "ev2b"]);
+    env.ok(&["update", "--restart", "no", "ev2b"]);
+    env.ok(&["commit", "--pause=false", "ev2b", "evimg:1"]);
     // The exec helper records exec_die before the client hears the exit code, so it precedes the kill below.
     assert_eq!(env.run(&["exec", "ev2b", "sh", "-c", "exit 4"]).status.code(), Some(4));
     env.ok(&["kill", "-s", "USR1", "ev2b"]);
@@ -173,6 +175,8 @@ fn be_lifecycle_operations_record_dockers_events() {
             "pause",
             "unpause",
             "rename",
+            "update",
+            "commit",
             "exec_create: sh -c exit 4",
             "exec_start: sh -c exit 4",
             "exec_die",
@@ -189,6 +193,15 @@ fn be_lifecycle_operations_record_dockers_events() {
         |action: &str| events.iter().filter(|e| e["Actor"]["ID"] == id && e["Action"] == action).collect::<Vec<_>>();
     assert_eq!(of("rename")[0]["Actor"]["Attributes"]["oldName"], "/ev2");
     assert_eq!(of("rename")[0]["Actor"]["Attributes"]["name"], "ev2b");
+    assert_eq!(of("commit")[0]["Actor"]["Attributes"]["imageRef"], "evimg:1");
+    let image_id = of("commit")[0]["Actor"]["Attributes"]["imageID"].as_str().unwrap().to_string();
+    assert!(
+        events.iter().any(|e| e["Type"] == "image"
+            && e["Action"] == "tag"
+            && e["Actor"]["ID"] == image_id
+            && e["Actor"]["Attributes"]["name"] == "evimg:1"),
+        "{events:#?}"
+    );
     assert_eq!(of("exec_die")[0]["Actor"]["Attributes"]["exitCode"], "4");
     let signals: Vec<&Value> = of("kill").iter().map(|e| &e["Actor"]["Attributes"]["signal"]).collect();
     // USR1, then stop's TERM (which sleep ignores as pid 1), then the KILL after the timeout.

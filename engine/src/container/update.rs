@@ -115,6 +115,7 @@ impl Engine {
                 .map_err(|message| ContainerError::Cgroup { id: rec.id.clone(), message })?;
         }
         Records::new(self.store()).set_options(&rec.id, &rec.options)?;
+        crate::journal::record_container(self.root(), &rec, crate::journal::container_event(&rec, "update"));
         Ok(rec)
     }
 }

@@ -166,6 +166,19 @@ impl Engine {
                 tracing::warn!("cannot remove what a failed commit of {} stored: {e}", rec.name);
             }
         }
+        if let Ok(id) = &made {
+            let event = crate::journal::container_event(&rec, "commit")
+                .attr("comment", opts.comment.clone().unwrap_or_default())
+                .attr("imageID", id.clone())
+                .attr(
+                    "imageRef",
+                    tag.as_deref().and_then(|t| Reference::parse(t).ok()).map(|r| r.familiar()).unwrap_or_default(),
+                );
+            crate::journal::record_container(self.root(), &rec, event);
+            if let Some(reference) = tag.as_deref().and_then(|t| Reference::parse(t).ok()) {
+                self.record_tag(&reference);
+            }
+        }
         made
     }
 

@@ -249,11 +249,12 @@ fn run_once(
     // An init that already exited has no start time: 0 makes later signals check the monitor instead.
     let pid_start = procfs::start_time(running.pid).unwrap_or(0);
     Records::new(store).set_running(&rec.id, running.pid, pid_start, &chrono::Utc::now().to_rfc3339())?;
+    // Before the starter hears of it, so what it does next comes after in the journal.
+    crate::journal::record_container(store.root(), rec, crate::journal::container_event(rec, "start"));
     if let Some(r) = ready.as_mut() {
         r.send(&ReadyMessage::Started { pid: running.pid });
     }
     phases::mark(store.root(), &rec.id, "started");
-    crate::journal::record_container(store.root(), rec, crate::journal::container_event(rec, "start"));
     let running_since = Instant::now();
     store.release_memory();
     let result = pump::pump(&rec.id, running.pid, running.io, &mut server, log);
