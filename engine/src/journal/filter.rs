@@ -65,10 +65,6 @@ impl EventFilters {
         Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
     pub fn matches(&self, event: &Event) -> bool {
         let name = event.actor.attributes.get("name").map_or("", String::as_str);
         self.matches_event(&event.action)

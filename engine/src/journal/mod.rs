@@ -5,8 +5,8 @@
 //! `ROOT/events/` holds numbered segment files of RFC 7464 JSON text sequences (`0x1E` JSON `\n` per record).
 //! Each record is one `write` to a file opened `O_APPEND`, so records of concurrent processes never
 //! interleave; a record cut short by a crash or a full disk is skipped on read, and the next record's `0x1E`
-//! starts afresh. A segment past [`Limits::segment_bytes`] makes the appender start the next one and drop
-//! the oldest beyond [`Limits::segments`], so the journal stays bounded without a lock. Nothing is fsynced:
+//! starts afresh. A segment past its size bound (1 MiB) makes the appender start the next one and drop
+//! the oldest beyond 8 segments, so the journal stays bounded without a lock. Nothing is fsynced:
 //! events are a record of what happened, not state, and a machine crash may lose its last seconds of them.
 //! Readers follow the directory with inotify (`follow.rs`), so a live reader hears of a record at once
 //! without polling anything.
@@ -203,9 +203,9 @@ fn encode_record(event: &Event) -> Vec<u8> {
 
 /// How large the journal may grow: `segments` files of about `segment_bytes` each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub segment_bytes: u64,
-    pub segments: usize,
+pub(crate) struct Limits {
+    pub(crate) segment_bytes: u64,
+    pub(crate) segments: usize,
 }
 
 impl Default for Limits {
@@ -228,8 +228,9 @@ impl Journal {
         Journal { dir: root.join(JOURNAL_DIR), limits: Limits::default() }
     }
 
-    /// The same journal with other bounds (tests use small ones).
-    pub fn with_limits(self, limits: Limits) -> Journal {
+    /// The same journal with small bounds, to see it rotate.
+    #[cfg(test)]
+    pub(crate) fn with_limits(self, limits: Limits) -> Journal {
         Journal { limits, ..self }
     }
 
