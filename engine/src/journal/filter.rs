@@ -52,6 +52,29 @@ impl EventFilters {
         Ok(filters)
     }
 
+    /// Filters from the API's `filters` query parameter: `{"label":{"a=b":true}}` (docker's CLI) or
+    /// `{"label":["a=b"]}` (docker-py).
+    pub fn from_json(text: &str) -> Result<EventFilters, JournalError> {
+        let invalid = |reason: String| JournalError::InvalidFilter { filter: text.to_string(), reason };
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut filters = EventFilters::default();
+        for (key, values) in &map {
+            let values: Vec<&str> = match values {
+                serde_json::Value::Object(set) => {
+                    set.iter().filter(|(_, on)| on.as_bool() != Some(false)).map(|(v, _)| v.as_str()).collect()
+                }
+                serde_json::Value::Array(list) => list.iter().filter_map(serde_json::Value::as_str).collect(),
+                serde_json::Value::String(one) => vec![one.as_str()],
+                other => return Err(invalid(format!("values of {key:?} must be a map or a list, not {other}"))),
+            };
+            for value in values {
+                filters.add(key, value)?;
+            }
+        }
+        Ok(filters)
+    }
+
     /// Adds one value of a key (the API's `{"label": {"a=b": true}}` or `{"label": ["a=b"]}` come here).
     pub fn add(&mut self, key: &str, value: &str) -> Result<(), JournalError> {
         let key = key.to_ascii_lowercase();

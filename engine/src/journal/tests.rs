@@ -235,6 +235,14 @@ fn be_filters_match_as_docker_does() {
     assert!(filtered(&["scope=local"], &vol));
     assert!(!filtered(&["scope=swarm"], &vol));
     assert!(matches!(EventFilters::parse(&["colour=red"]), Err(JournalError::InvalidFilter { .. })));
+    let map = EventFilters::from_json(r#"{"label":{"tier=front":true},"type":{"container":true}}"#).unwrap();
+    let list = EventFilters::from_json(r#"{"label":["tier=front"],"type":["container"]}"#).unwrap();
+    assert_eq!(map, EventFilters::parse(&["label=tier=front", "type=container"]).unwrap());
+    assert_eq!(map, list);
+    assert!(map.matches(&c) && !map.matches(&img));
+    assert!(EventFilters::from_json(r#"{"colour":["red"]}"#).is_err());
+    assert!(EventFilters::from_json(r#"{"label":7}"#).is_err());
+    assert!(EventFilters::from_json("not json").is_err());
     assert!(matches!(EventFilters::parse(&["container"]), Err(JournalError::InvalidFilter { .. })));
 }
 
@@ -353,9 +361,12 @@ fn be_without_since_only_new_events_come() {
     let journal = Journal::at(root.path());
     journal.append(&event("create", "old")).unwrap();
     runtime().block_on(async {
-        let mut stream = EventStream::open(journal.dir(), EventQuery::default()).unwrap();
+        // As a streaming HTTP body takes it: a `Stream` that is Send and 'static.
+        let stream = EventStream::open(journal.dir(), EventQuery::default()).unwrap().into_stream();
+        let mut stream: std::pin::Pin<Box<dyn futures_util::Stream<Item = _> + Send + 'static>> = Box::pin(stream);
         journal.append(&event("start", "new")).unwrap();
-        let got = tokio::time::timeout(PATIENCE, stream.next()).await.expect("delivered").unwrap().unwrap();
+        let next = futures_util::StreamExt::next(&mut stream);
+        let got = tokio::time::timeout(PATIENCE, next).await.expect("delivered").unwrap().unwrap();
         assert_eq!(got.actor.id, "new");
     });
 }
