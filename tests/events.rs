@@ -365,6 +365,11 @@ fn be_image_network_and_volume_events() {
     assert_eq!(find("volume", "mount")["Actor"]["Attributes"]["destination"], "/data");
     assert_eq!(find("volume", "mount")["Actor"]["Attributes"]["read/write"], "true");
     assert_eq!(find("volume", "create")["Actor"]["Attributes"]["driver"], "local");
+    env.ok(&["volume", "prune", "-f"]);
+    let pruned = json_events(&env, &["--since", &since, "--until", &now_secs(), "-f", "event=prune"]);
+    assert_eq!(pruned.len(), 1, "{pruned:#?}");
+    assert_eq!(pruned[0]["Type"], "volume");
+    assert_eq!(pruned[0]["Actor"]["Attributes"]["reclaimed"], "0");
     // Filters by network and volume name.
     let by_net = json_events(&env, &["--since", &since, "--until", &now_secs(), "-f", &format!("network={net}")]);
     assert_eq!(by_net.len(), 4, "{by_net:#?}");

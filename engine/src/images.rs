@@ -142,9 +142,7 @@ impl Engine {
     pub fn prune_images(&self, all: bool) -> Result<PruneReport, Error> {
         let report = self.store().prune_images(all)?;
         self.record_removed(&report.removed, None);
-        let prune = crate::journal::Event::new(crate::journal::EventType::Image, "prune", "")
-            .attr("reclaimed", report.reclaimed.to_string());
-        self.record_event(prune);
+        self.record_event(crate::journal::prune_event(crate::journal::EventType::Image, Some(report.reclaimed)));
         Ok(report)
     }
 

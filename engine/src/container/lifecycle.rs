@@ -610,6 +610,7 @@ impl Engine {
                 removed.push(rec.id);
             }
         }
+        self.record_event(crate::journal::prune_event(crate::journal::EventType::Container, None));
         Ok(removed)
     }
 

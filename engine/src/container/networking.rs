@@ -128,6 +128,7 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        self.record_event(crate::journal::prune_event(crate::journal::EventType::Network, None));
         Ok(removed)
     }
 

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use filter::EventFilters;
 pub use follow::{EventQuery, EventStream};
-pub(crate) use objects::{image_event, network_event, volume_event};
+pub(crate) use objects::{image_event, network_event, prune_event, volume_event};
 pub use time::parse_time;
 
 /// The journal's directory in the state root.

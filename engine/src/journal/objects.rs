@@ -18,6 +18,15 @@ pub(crate) fn network_event(action: &str, network: &NetworkRecord) -> Event {
         .attr("type", network.driver.clone())
 }
 
+/// Docker's `prune` event of a kind of object, with the bytes it gave back when known.
+pub(crate) fn prune_event(kind: EventType, reclaimed: Option<u64>) -> Event {
+    let event = Event::new(kind, "prune", "");
+    match reclaimed {
+        Some(bytes) => event.attr("reclaimed", bytes.to_string()),
+        None => event,
+    }
+}
+
 /// A volume event: the volume's name is its id; berth's only driver is `local`.
 pub(crate) fn volume_event(action: &str, name: &str) -> Event {
     Event::new(EventType::Volume, action, name).attr("driver", "local")

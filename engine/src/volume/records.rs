@@ -303,6 +303,7 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.record_event(crate::journal::prune_event(crate::journal::EventType::Volume, Some(reclaimed)));
         Ok((removed, reclaimed))
     }
 
