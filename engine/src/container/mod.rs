@@ -29,6 +29,7 @@ mod update;
 
 pub use exec::{EXEC_SUBCOMMAND, ExecOptions};
 pub use exec_helper::run_exec_helper;
+pub(crate) use exec_helper::start_process;
 pub use inspect::inspect_json;
 pub(crate) use lifecycle::{CreateRequest, validate_options};
 pub use lifecycle::{StartOutcome, parse_signal};

@@ -72,6 +72,8 @@ pub struct RunFlags {
     pub pid: Option<String>,
     /// `--log-opt max-size=SIZE`, `--log-opt max-file=N`
     pub log_opt: Vec<String>,
+    /// `--health-cmd`, `--health-interval`, ... and `--no-healthcheck`.
+    pub health: crate::health::HealthFlags,
 }
 
 fn invalid(flag: &'static str, value: &str, reason: impl ToString) -> RunError {
@@ -211,6 +213,8 @@ impl RunSpec {
             ipc_mode,
             pid_mode,
             log,
+            healthcheck: flags.health.parse()?,
+            health_shell: Vec::new(),
             build_step: false,
         };
         let name = flags.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);

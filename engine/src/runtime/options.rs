@@ -82,6 +82,12 @@ pub struct RunOptions {
     pub pid_mode: Option<String>,
     /// `--log-opt max-size/max-file` of the json-file log.
     pub log: LogOptions,
+    /// `--health-*`/`--no-healthcheck`; from create on, the effective healthcheck (the image's merged in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
+    /// The image's SHELL, under which a `CMD-SHELL` check runs (empty: `/bin/sh -c`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub health_shell: Vec<String>,
     /// A build's RUN step: hidden from `ps`, and the image's VOLUMEs get no volumes (a RUN writes its layer).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub build_step: bool,

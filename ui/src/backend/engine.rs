@@ -607,6 +607,7 @@ mod tests {
             restart_count: 0,
             stop_requested: false,
             error: String::new(),
+            health: None,
         }
     }
 

@@ -255,6 +255,7 @@ fn status(row: &ContainerRow, now: DateTime<Utc>) -> String {
         exit_code: row.exit_code.unwrap_or_default().into(),
         started_at: row.started_at.as_deref(),
         finished_at: row.finished_at.as_deref(),
+        health: None,
     };
     display::status(fields, now)
 }
