@@ -176,7 +176,7 @@ pub struct RunFlags {
     /// Set metadata on a container (KEY=VALUE)
     #[arg(short, long = "label")]
     label: Vec<String>,
-    /// Connect the container to a network: a network name, host or none (default: bridge)
+    /// Connect the container to a network: a network name, host, none or container:NAME (default: bridge)
     #[arg(long, alias = "net")]
     network: Option<String>,
     /// Add a network-scoped alias for the container
@@ -230,10 +230,10 @@ pub struct RunFlags {
     /// Sysctl options (KEY=VALUE)
     #[arg(long)]
     sysctl: Vec<String>,
-    /// IPC mode to use: private, shareable or host
+    /// IPC mode to use: private, shareable, host or container:NAME
     #[arg(long)]
     ipc: Option<String>,
-    /// PID namespace to use: host
+    /// PID namespace to use: host or container:NAME
     #[arg(long)]
     pid: Option<String>,
     /// Log driver options: max-size=SIZE, max-file=N

@@ -241,6 +241,7 @@ impl Engine {
         }
         let name = req.name.as_deref().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
         let mut options = req.options;
+        super::shared::resolve_targets(&self.records(), &mut options)?;
         // The image's Healthcheck and SHELL are not in the OCI config type: read from the config blob.
         let raw: Option<serde_json::Value> =
             self.store().blobs().get(&image.id).ok().and_then(|b| serde_json::from_slice(&b).ok());
@@ -534,6 +535,9 @@ impl Engine {
     /// `berth rm`: removes a stopped container; `force` kills a running one first.
     pub async fn remove_container(&self, name_or_id: &str, force: bool) -> Result<ContainerRecord, Error> {
         let (_lock, mut rec) = self.lock_container(name_or_id).await?;
+        if let Some((joiner, kind)) = super::shared::joiner_of(&self.records(), &rec.id)? {
+            return Err(ContainerError::SharedBy { name: name_or_id.to_string(), joiner, kind }.into());
+        }
         if rec.status.is_active() {
             if !force {
                 return Err(ContainerError::RemoveRunning { name: name_or_id.to_string() }.into());

@@ -330,7 +330,15 @@ mod tests {
             (RunFlags { device: vec!["/nope".into()], ..RunFlags::default() }, "--device", "/nope"),
             (RunFlags { shm_size: Some("0".into()), ..RunFlags::default() }, "--shm-size", "0"),
             (RunFlags { sysctl: vec!["vm.x=1".into()], ..RunFlags::default() }, "--sysctl", "vm.x=1"),
-            (RunFlags { ipc: Some("container:x".into()), ..RunFlags::default() }, "--ipc", "container:x"),
+            (RunFlags { ipc: Some("container:".into()), ..RunFlags::default() }, "--ipc", "container:"),
+            (
+                RunFlags {
+                    health: crate::health::HealthFlags { interval: Some("soon".into()), ..Default::default() },
+                    ..RunFlags::default()
+                },
+                "--health-interval",
+                "soon",
+            ),
             (RunFlags { pid: Some("private".into()), ..RunFlags::default() }, "--pid", "private"),
             (RunFlags { log_opt: vec!["mode=x".into()], ..RunFlags::default() }, "--log-opt", "mode=x"),
             (
