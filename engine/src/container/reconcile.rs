@@ -39,5 +39,11 @@ pub(crate) fn reconcile(
         message = format!("{message}; cleanup failed: {}", problems.join("; "));
     }
     records.set_start_failure(&rec.id, status, LOST_EXIT_CODE, &message)?;
+    // Its checks died with the monitor: unhealthy, as the monitor itself records when the container stops.
+    if let Some(mut health) = rec.health.clone()
+        && health.stopped().is_some()
+    {
+        records.set_health(&rec.id, &health)?;
+    }
     records.lookup(&rec.id)
 }

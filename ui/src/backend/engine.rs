@@ -199,6 +199,7 @@ fn container_row(record: ContainerRecord, ports: &[PortMapping]) -> ContainerRow
         image: record.image_name,
         state,
         ports: ports.iter().map(PortMapping::ps_form).collect(),
+        health: record.health.map(|h| h.status),
     }
 }
 
