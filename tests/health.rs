@@ -267,7 +267,7 @@ fn bh_stop_ends_the_checks_and_restart_starts_over() {
     });
     let h = health(&env, "bh-cycle");
     assert_eq!(h["Status"], "starting", "a restart starts over, and the start period spares it: {h}");
-    assert!(stopped >= 1 && h["Log"].as_array().unwrap().len() >= stopped.min(4), "the log is kept: {h}");
+    assert!(h["Log"].as_array().unwrap().len() >= stopped, "the earlier results are kept: {h}");
     env.ok(&["exec", "bh-cycle", "touch", "/flag/ok"]);
     env.wait_for("bh-cycle to be healthy again", PATIENCE, || health_status(&env, "bh-cycle") == "healthy");
     env.ok(&["rm", "-f", "bh-cycle"]);
