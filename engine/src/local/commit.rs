@@ -273,7 +273,7 @@ fn child_config(
 }
 
 /// The container's config as Docker records it: the image's, with what `run` changed (Cmd, Entrypoint,
-/// Env, WorkingDir, User, Labels, StopSignal).
+/// Env, WorkingDir, User, Labels, StopSignal, Healthcheck).
 fn container_config(image: Option<&Value>, options: &RunOptions) -> Map<String, Value> {
     let mut config = image.and_then(Value::as_object).cloned().unwrap_or_default();
     let key = |entry: &str| entry.split_once('=').map_or(entry, |(k, _)| k).to_string();
