@@ -116,7 +116,7 @@ fn bfl_kernel_flags_show_in_inspect_and_bad_ones_exit_125() {
         ("--add-host", "bfl:nope"),
         ("--dns", "nope"),
         ("--shm-size", "0"),
-        ("--pid", "container:x"),
+        ("--pid", "private"),
         ("--log-opt", "mode=x"),
     ] {
         let (code, err) = env.fails(&["run", flag, value, "busybox", "true"]);

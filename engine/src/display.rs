@@ -74,6 +74,8 @@ pub struct StatusFields<'a> {
     pub exit_code: i64,
     pub started_at: Option<&'a str>,
     pub finished_at: Option<&'a str>,
+    /// The healthcheck's state; shown after `Up …` while running.
+    pub health: Option<crate::health::HealthStatus>,
 }
 
 /// Docker's STATUS column: `Up 5 minutes`, `Up 2 hours (Paused)`, `Exited (0) 3 seconds ago`, `Created`.
@@ -82,7 +84,10 @@ pub fn status(fields: StatusFields<'_>, now: DateTime<Utc>) -> String {
     let finished = || fields.finished_at.and_then(|t| since(t, now)).map(|s| format!(" {s} ago")).unwrap_or_default();
     match fields.status {
         Status::Created => "Created".to_string(),
-        Status::Running => format!("Up {}", up()),
+        Status::Running => match fields.health {
+            Some(health) => format!("Up {} {}", up(), health.ps_suffix()),
+            None => format!("Up {}", up()),
+        },
         Status::Paused => format!("Up {} (Paused)", up()),
         Status::Restarting => format!("Restarting ({}){}", fields.exit_code, finished()),
         Status::Exited => format!("Exited ({}){}", fields.exit_code, finished()),
@@ -143,10 +148,16 @@ mod tests {
             exit_code: 137,
             started_at: started,
             finished_at: finished,
+            health: None,
         };
         assert_eq!(status(fields(Status::Created, None, None), now), "Created");
         assert_eq!(status(fields(Status::Running, Some("2026-01-01T23:55:00Z"), None), now), "Up 5 minutes");
         assert_eq!(status(fields(Status::Paused, Some("2026-01-01T22:00:00Z"), None), now), "Up 2 hours (Paused)");
+        let healthy = StatusFields {
+            health: Some(crate::health::HealthStatus::Starting),
+            ..fields(Status::Running, Some("2026-01-01T23:55:00Z"), None)
+        };
+        assert_eq!(status(healthy, now), "Up 5 minutes (health: starting)");
         assert_eq!(
             status(fields(Status::Exited, None, Some("2026-01-01T23:59:57Z")), now),
             "Exited (137) 3 seconds ago"

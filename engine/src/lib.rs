@@ -11,6 +11,7 @@ pub mod display;
 mod error;
 pub mod events;
 mod footprint;
+pub mod health;
 pub mod helpers;
 mod host;
 pub mod images;

@@ -176,7 +176,7 @@ pub struct RunFlags {
     /// Set metadata on a container (KEY=VALUE)
     #[arg(short, long = "label")]
     label: Vec<String>,
-    /// Connect the container to a network: a network name, host or none (default: bridge)
+    /// Connect the container to a network: a network name, host, none or container:NAME (default: bridge)
     #[arg(long, alias = "net")]
     network: Option<String>,
     /// Add a network-scoped alias for the container
@@ -230,15 +230,36 @@ pub struct RunFlags {
     /// Sysctl options (KEY=VALUE)
     #[arg(long)]
     sysctl: Vec<String>,
-    /// IPC mode to use: private, shareable or host
+    /// IPC mode to use: private, shareable, host or container:NAME
     #[arg(long)]
     ipc: Option<String>,
-    /// PID namespace to use: host
+    /// PID namespace to use: host or container:NAME
     #[arg(long)]
     pid: Option<String>,
     /// Log driver options: max-size=SIZE, max-file=N
     #[arg(long)]
     log_opt: Vec<String>,
+    /// Command to run to check health
+    #[arg(long, value_name = "CMD")]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 30s)
+    #[arg(long, value_name = "DURATION")]
+    health_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy (default 3)
+    #[arg(long, value_name = "N")]
+    health_retries: Option<String>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)
+    #[arg(long, value_name = "DURATION")]
+    health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h)
+    #[arg(long, value_name = "DURATION")]
+    health_start_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 30s)
+    #[arg(long, value_name = "DURATION")]
+    health_timeout: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    no_healthcheck: bool,
     /// Write the container ID to the file
     #[arg(long, value_name = "FILE")]
     cidfile: Option<PathBuf>,
@@ -553,6 +574,15 @@ fn engine_flags(flags: RunFlags) -> berth_engine::run::RunFlags {
         ipc: flags.ipc,
         pid: flags.pid,
         log_opt: flags.log_opt,
+        health: berth_engine::health::HealthFlags {
+            cmd: flags.health_cmd,
+            interval: flags.health_interval,
+            timeout: flags.health_timeout,
+            retries: flags.health_retries,
+            start_period: flags.health_start_period,
+            start_interval: flags.health_start_interval,
+            none: flags.no_healthcheck,
+        },
     }
 }
 
@@ -863,6 +893,7 @@ fn status_text(rec: &ContainerRecord) -> String {
         exit_code: rec.exit_code.into(),
         started_at: rec.started_at.as_deref(),
         finished_at: rec.finished_at.as_deref(),
+        health: rec.health.as_ref().map(|h| h.status),
     };
     berth_engine::display::status(fields, chrono::Utc::now())
 }

@@ -127,6 +127,17 @@ fn reconcile_tears_down_a_container_whose_monitor_died_and_marks_it_exited() {
 }
 
 #[test]
+fn reconcile_marks_the_health_of_a_container_whose_monitor_died_unhealthy() {
+    let w = world(Status::Running, false, &[], |_| {});
+    let mut health = crate::health::Health::starting(None);
+    health.status = crate::health::HealthStatus::Healthy;
+    Records::new(w.engine.store()).set_health(&"c".repeat(64), &health).unwrap();
+    let rec = w.engine.container("c").unwrap();
+    assert_eq!(rec.status, Status::Exited);
+    assert_eq!(rec.health.map(|h| h.status), Some(crate::health::HealthStatus::Unhealthy));
+}
+
+#[test]
 fn reconcile_marks_dead_and_says_why_when_teardown_fails() {
     let w = world(Status::Paused, false, &[], |_| {});
     w.host.machine.lock().unwrap().teardown_problems = vec!["unmount rootfs: busy".into()];

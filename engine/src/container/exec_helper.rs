@@ -138,6 +138,28 @@ fn exec_process(id: &str, spec: &Spec, options: &ExecOptions) -> Result<Process,
     Ok(process)
 }
 
+/// Starts `options`' command in running container `id` as a child of this single-threaded process, the way
+/// the exec helper starts an exec (the container's namespaces, cgroup, user, environment and seccomp
+/// profile): the monitor's healthcheck probes. Returns the pid and the process's stdio, or why it could not
+/// start.
+pub(crate) fn start_process(
+    root: &Path,
+    id: &str,
+    dir: &Path,
+    exec_id: &str,
+    options: &ExecOptions,
+) -> Result<(i32, ProcessIo), String> {
+    let spec = Spec::load(dir.join("config.json")).map_err(|e| format!("loading the spec of {id}: {e}"))?;
+    let process = exec_process(id, &spec, options).map_err(|f| f.message)?;
+    std::fs::create_dir_all(exec_dir(dir)).map_err(|e| format!("creating {}: {e}", exec_dir(dir).display()))?;
+    let process_path = exec_dir(dir).join(format!("{exec_id}.process.json"));
+    let started = write_process(root, &process_path, &process)
+        .and_then(|()| start(id, dir, exec_id, options, &process_path))
+        .map_err(|f| f.message);
+    let _ = std::fs::remove_file(&process_path);
+    started
+}
+
 /// Writes the process for libcontainer; on a full disk the state root's space reserve makes room for it.
 fn write_process(root: &Path, path: &Path, process: &Process) -> Result<(), Failure> {
     let json = serde_json::to_vec(process).map_err(fail)?;

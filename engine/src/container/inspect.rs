@@ -41,7 +41,7 @@ pub fn inspect_json(rec: &ContainerRecord, log_path: &std::path::Path, network: 
     if o.no_new_privileges {
         security_opt.push("no-new-privileges".to_string());
     }
-    json!({
+    let mut doc = json!({
         "Id": rec.id,
         "Created": rec.created_at,
         "Path": path,
@@ -109,7 +109,15 @@ pub fn inspect_json(rec: &ContainerRecord, log_path: &std::path::Path, network: 
             "Tty": o.tty,
             "OpenStdin": o.open_stdin,
         },
-    })
+    });
+    // Docker leaves both out for a container without a healthcheck.
+    if let Some(health) = &rec.health {
+        doc["State"]["Health"] = serde_json::to_value(health).unwrap_or(Value::Null);
+    }
+    if let Some(config) = &o.healthcheck {
+        doc["Config"]["Healthcheck"] = serde_json::to_value(config).unwrap_or(Value::Null);
+    }
+    doc
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::records::container_dir;
 use super::{ContainerError, ContainerRecord, Records, Status, names, reconcile};
+use crate::health::HealthConfig;
 use crate::host::Host;
 use crate::journal::{container_event, record_container};
 use crate::monitor::procfs;
@@ -248,6 +249,17 @@ impl Engine {
         }
         let name = req.name.as_deref().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
         let mut options = req.options;
+        super::shared::resolve_targets(&self.records(), &mut options)?;
+        // The image's Healthcheck and SHELL are not in the OCI config type: read from the config blob.
+        let raw: Option<serde_json::Value> =
+            self.store().blobs().get(&image.id).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        // A build's RUN step runs no checks, as in BuildKit.
+        let image_health = raw.as_ref().filter(|_| !options.build_step).and_then(HealthConfig::from_image_config);
+        options.healthcheck = HealthConfig::merge(options.healthcheck.take(), image_health);
+        options.health_shell = raw
+            .as_ref()
+            .and_then(|c| serde_json::from_value(c.get("config")?.get("Shell")?.clone()).ok())
+            .unwrap_or_default();
         let anonymous = if options.build_step {
             Vec::new()
         } else {
@@ -541,6 +553,9 @@ impl Engine {
     /// `berth rm`: removes a stopped container; `force` kills a running one first.
     pub async fn remove_container(&self, name_or_id: &str, force: bool) -> Result<ContainerRecord, Error> {
         let (_lock, mut rec) = self.lock_container(name_or_id).await?;
+        if let Some((joiner, kind)) = super::shared::joiner_of(&self.records(), &rec.id)? {
+            return Err(ContainerError::SharedBy { name: name_or_id.to_string(), joiner, kind }.into());
+        }
         if rec.status.is_active() {
             if !force {
                 return Err(ContainerError::RemoveRunning { name: name_or_id.to_string() }.into());

@@ -18,6 +18,8 @@ pub enum ListFilter {
     Ancestor(String),
     /// Id prefix.
     Id(String),
+    /// `health=starting|healthy|unhealthy|none` (none: no healthcheck).
+    Health(String),
 }
 
 impl ListFilter {
@@ -36,7 +38,11 @@ impl ListFilter {
             }),
             "ancestor" => Ok(ListFilter::Ancestor(value.to_string())),
             "id" => Ok(ListFilter::Id(value.to_string())),
-            _ => Err(invalid("supported filters are status, name, label, ancestor and id")),
+            "health" => match value {
+                "starting" | "healthy" | "unhealthy" | "none" => Ok(ListFilter::Health(value.to_string())),
+                _ => Err(invalid("health is one of starting, healthy, unhealthy, none")),
+            },
+            _ => Err(invalid("supported filters are status, name, label, ancestor, id and health")),
         }
     }
 
@@ -47,6 +53,7 @@ impl ListFilter {
             ListFilter::Label { .. } => "label",
             ListFilter::Ancestor(_) => "ancestor",
             ListFilter::Id(_) => "id",
+            ListFilter::Health(_) => "health",
         }
     }
 
@@ -63,6 +70,7 @@ impl ListFilter {
                     || ancestor_ids.iter().flatten().any(|id| *id == rec.image_id)
             }
             ListFilter::Id(prefix) => rec.id.starts_with(prefix.as_str()),
+            ListFilter::Health(want) => rec.health.as_ref().map_or("none", |h| h.status.as_str()) == want,
         }
     }
 }
@@ -159,6 +167,24 @@ mod tests {
         );
         assert_eq!(names(ListOptions { all: true, filters: filters(&["name=web", "status=paused"]) }), vec!["web-job"]);
         assert!(ListFilter::parse("colour=red").is_err());
+        assert!(ListFilter::parse("health=sick").is_err());
+    }
+
+    #[test]
+    fn health_filter_matches_the_recorded_status_or_none() {
+        let mut recs = sample();
+        let mut health = crate::health::Health::starting(None);
+        health.status = crate::health::HealthStatus::Healthy;
+        recs[0].health = Some(health);
+        let pick = |f: &str| -> Vec<String> {
+            select(recs.clone(), &ListOptions { all: true, filters: filters(&[f]) }, &[])
+                .into_iter()
+                .map(|r| r.name)
+                .collect()
+        };
+        assert_eq!(pick("health=healthy"), vec!["web"]);
+        assert_eq!(pick("health=none"), vec!["db", "web-job"]);
+        assert!(pick("health=starting").is_empty());
         assert!(ListFilter::parse("status=sleeping").is_err());
         assert!(ListFilter::parse("status").is_err());
     }

@@ -18,6 +18,7 @@ mod output;
 mod reconcile;
 mod records;
 pub(crate) mod schema;
+pub(crate) mod shared;
 mod size;
 pub(crate) use size::dir_size;
 
@@ -29,6 +30,7 @@ mod update;
 
 pub use exec::{EXEC_SUBCOMMAND, ExecOptions};
 pub use exec_helper::run_exec_helper;
+pub(crate) use exec_helper::start_process;
 pub use inspect::inspect_json;
 pub(crate) use lifecycle::{CreateRequest, validate_options};
 pub use lifecycle::{StartOutcome, parse_signal};
@@ -99,6 +101,10 @@ pub enum ContainerError {
     RemoveFailed { id: String, problems: String },
     #[error("image {image} is in use by container {id}: remove the container first")]
     ImageInUse { image: String, id: String },
+    #[error("container {id} cannot join the {kind} namespace of container {target}: {reason}")]
+    Join { id: String, kind: crate::runtime::SharedNamespace, target: String, reason: String },
+    #[error("cannot remove container {name}: container {joiner} shares its {kind} namespace (stop it first)")]
+    SharedBy { name: String, joiner: String, kind: crate::runtime::SharedNamespace },
 }
 
 impl ContainerError {

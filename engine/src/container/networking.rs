@@ -13,10 +13,11 @@ use crate::network::{
 use crate::{Engine, Error};
 
 /// The networks a container's options name (its `--network` or the default bridge, then connected ones);
-/// empty for `host` and `none`.
+/// empty for `host`, `none` and another container's network.
 fn named_networks(rec: &ContainerRecord) -> Vec<String> {
     let mut names = match rec.options.network.as_deref() {
         Some("host" | "none") => return Vec::new(),
+        Some(mode) if mode.starts_with("container:") => return Vec::new(),
         Some(name) => vec![name.to_string()],
         None => vec![crate::network::DEFAULT_NETWORK.to_string()],
     };
@@ -34,7 +35,8 @@ impl Engine {
     pub fn connect_container(&self, network: &str, container: &str, aliases: &[String]) -> Result<(), Error> {
         let rec = self.container(container)?;
         let net = self.networks().get(network)?;
-        if matches!(rec.options.network.as_deref(), Some("host" | "none")) {
+        let mode = rec.options.network.as_deref().unwrap_or_default();
+        if matches!(mode, "host" | "none") || mode.starts_with("container:") {
             return Err(NetworkError::BadConfig {
                 name: net.name,
                 reason: format!("container {} uses --network {}", rec.name, rec.options.network.unwrap_or_default()),

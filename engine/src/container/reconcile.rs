@@ -41,5 +41,11 @@ pub(crate) fn reconcile(
     records.set_start_failure(&rec.id, status, LOST_EXIT_CODE, &message)?;
     let die = crate::journal::container_event(&rec, "die").attr("exitCode", LOST_EXIT_CODE.to_string());
     crate::journal::record_container(store.root(), &rec, die);
+    // Its checks died with the monitor: unhealthy, as the monitor itself records when the container stops.
+    if let Some(mut health) = rec.health.clone()
+        && health.stopped().is_some()
+    {
+        records.set_health(&rec.id, &health)?;
+    }
     records.lookup(&rec.id)
 }

@@ -36,6 +36,8 @@ pub struct ContainerRecord {
     pub stop_requested: bool,
     /// Why the last start failed, empty otherwise.
     pub error: String,
+    /// `State.Health`: what the monitor's healthchecks found; None without a healthcheck.
+    pub health: Option<crate::health::Health>,
 }
 
 impl ContainerRecord {
@@ -68,6 +70,7 @@ impl ContainerRecord {
             restart_count: 0,
             stop_requested: false,
             error: String::new(),
+            health: None,
         }
     }
 
@@ -94,7 +97,7 @@ pub(crate) struct Exit {
 }
 
 const COLUMNS: &str = "id, name, image_id, image_name, options, created_at, status, pid, monitor_pid, monitor_start,
-    exit_code, oom_killed, started_at, finished_at, restart_count, stop_requested, error, command, pid_start";
+    exit_code, oom_killed, started_at, finished_at, restart_count, stop_requested, error, command, pid_start, health";
 
 /// Reads a row. A part that cannot be parsed (options, command, status) does not lose the container: the
 /// record comes back with that part at its default (an unknown status reads as dead) and the damage named,
@@ -111,6 +114,8 @@ fn from_row(row: &Row) -> rusqlite::Result<(ContainerRecord, Option<String>)> {
         damage.push(format!("command: {e}"));
         Vec::new()
     });
+    let health: Option<String> = row.get(19)?;
+    let health = health.and_then(|h| serde_json::from_str(&h).map_err(|e| damage.push(format!("health: {e}"))).ok());
     let status: String = row.get(6)?;
     let status = Status::parse(&status).unwrap_or_else(|| {
         damage.push(format!("unknown status {status:?}"));
@@ -141,6 +146,7 @@ fn from_row(row: &Row) -> rusqlite::Result<(ContainerRecord, Option<String>)> {
             Some(d) => format!("damaged record: {d}"),
             None => error,
         },
+        health,
     };
     Ok((rec, damage))
 }
@@ -308,6 +314,13 @@ impl<'a> Records<'a> {
             params![id, status.as_str(), code, error],
         )
         .map(drop)
+    }
+
+    /// The monitor's healthcheck state after a check, a start or an exit.
+    pub(crate) fn set_health(&self, id: &str, health: &crate::health::Health) -> Result<(), Error> {
+        // Strings and numbers only: serializing cannot fail.
+        let json = serde_json::to_string(health).expect("a health state serializes");
+        self.exec("UPDATE containers SET health = ?2 WHERE id = ?1", params![id, json]).map(drop)
     }
 
     pub(crate) fn set_status(&self, id: &str, status: Status) -> Result<(), Error> {

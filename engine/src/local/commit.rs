@@ -286,7 +286,7 @@ fn child_config(
 }
 
 /// The container's config as Docker records it: the image's, with what `run` changed (Cmd, Entrypoint,
-/// Env, WorkingDir, User, Labels, StopSignal).
+/// Env, WorkingDir, User, Labels, StopSignal, Healthcheck).
 fn container_config(image: Option<&Value>, options: &RunOptions) -> Map<String, Value> {
     let mut config = image.and_then(Value::as_object).cloned().unwrap_or_default();
     let key = |entry: &str| entry.split_once('=').map_or(entry, |(k, _)| k).to_string();
@@ -335,5 +335,29 @@ fn container_config(image: Option<&Value>, options: &RunOptions) -> Map<String, 
     if let Some(signal) = &options.stop_signal {
         config.insert("StopSignal".into(), json!(signal));
     }
+    // The container's healthcheck, the image's merged in at create (`NONE` after `--no-healthcheck`).
+    if let Some(health) = &options.healthcheck {
+        config.insert("Healthcheck".into(), json!(health));
+    }
     config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_containers_healthcheck_goes_into_the_image() {
+        let image = json!({"Cmd": ["sh"], "Healthcheck": {"Test": ["CMD", "old"]}});
+        let health = crate::health::HealthConfig {
+            test: vec!["CMD-SHELL".into(), "true".into()],
+            interval: 1_000_000_000,
+            ..Default::default()
+        };
+        let options = RunOptions { healthcheck: Some(health), ..RunOptions::default() };
+        let config = container_config(Some(&image), &options);
+        assert_eq!(config["Healthcheck"], json!({"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000_000}));
+        let kept = container_config(Some(&image), &RunOptions::default());
+        assert_eq!(kept["Healthcheck"], image["Healthcheck"]);
+    }
 }

@@ -2,12 +2,14 @@
 //!
 //! Stages, in order: [`seal`] (re-exec from a read-only bind mount of itself, against CVE-2019-5736),
 //! [`detach`] (fork away from the launching process), then per run of the container: [`prepare`] (overlay rootfs + `config.json`),
-//! [`launch`] (libcontainer create + start), [`pump`] (stdio into the log file until the process exits), and
+//! [`launch`] (libcontainer create + start), [`pump`] (stdio into the log file until the process exits, running
+//! the [`health`] checks on schedule in the same loop), and
 //! [`cleanup`] (cgroup, libcontainer state, unmount), after which the restart policy decides whether to loop.
 //! It stays single-threaded (no tokio) so libcontainer's clone happens in a fork-safe process.
 
 pub(crate) mod cleanup;
 mod exe;
+mod health;
 mod launch;
 pub mod phases;
 mod prepare;
@@ -251,14 +253,20 @@ fn run_once(
     Records::new(store).set_running(&rec.id, running.pid, pid_start, &chrono::Utc::now().to_rfc3339())?;
     // Before the starter hears of it, so what it does next comes after in the journal.
     crate::journal::record_container(store.root(), rec, crate::journal::container_event(rec, "start"));
+    // Before "started" is reported, so a `run` that returns finds the health state reset to starting.
+    let mut checks = health::Checks::new(store, rec, &dir);
     if let Some(r) = ready.as_mut() {
         r.send(&ReadyMessage::Started { pid: running.pid });
     }
     phases::mark(store.root(), &rec.id, "started");
     let running_since = Instant::now();
     store.release_memory();
-    let result = pump::pump(&rec.id, running.pid, running.io, &mut server, log);
+    let side = checks.as_mut().map(|c| c as &mut dyn crate::session::server::Sidework);
+    let result = pump::pump(&rec.id, running.pid, running.io, &mut server, log, side);
     drop(server);
+    if let Some(checks) = checks {
+        checks.stop();
+    }
     phases::mark(store.root(), &rec.id, "exited");
     let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();
     // Before the teardown's network disconnects and volume unmounts, in Docker's order.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::MonitorError;
 use crate::container::{Cgroup, ContainerRecord};
 use crate::network::NetworkMode;
-use crate::runtime::{Rootfs, SpecInput, build_spec, find_init_binary};
+use crate::runtime::{Rootfs, RunOptions, SharedNamespace, SpecInput, build_spec, find_init_binary};
 use crate::store::Store;
 
 /// A bundle ready for libcontainer.
@@ -23,18 +23,29 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
     let init = if rec.options.init { Some(find_init_binary()?) } else { None };
     let cgroup = Cgroup::for_container(&rec.id).path();
     let network = rec.options.network_mode(&image.config).map_err(crate::Error::from)?;
-    let etc_files = super::wiring::create_etc_files(rec, dir)?;
+    let joined = crate::container::shared::joined_namespaces(store, rec)?;
+    // Sharing a network is sharing its hosts, resolv.conf and hostname too, as in Docker.
+    let network_target = joined.iter().find(|j| j.kind == SharedNamespace::Network).map(|j| &j.owner);
+    let (etc_files, options) = match network_target {
+        Some(target) => (
+            super::wiring::etc_files(&target.dir(store.root())).to_vec(),
+            RunOptions { hostname: Some(super::wiring::hostname(target)), ..rec.options.clone() },
+        ),
+        None => (super::wiring::create_etc_files(rec, dir)?, rec.options.clone()),
+    };
+    let joined: Vec<(SharedNamespace, PathBuf)> = joined.into_iter().map(|j| (j.kind, j.path)).collect();
     let volume_err = |e: crate::volume::VolumeError| MonitorError::Engine(e.into());
     crate::volume::seed_volumes(store, rec, &rootfs.merged).map_err(volume_err)?;
     let mut spec = build_spec(&SpecInput {
         id: &rec.id,
         image: &image.config,
-        options: &rec.options,
+        options: &options,
         rootfs: &rootfs.merged,
         cgroups_path: &cgroup,
         init_binary: init.as_deref(),
         network_namespace: network.needs_netns(),
         etc_files: &etc_files,
+        joined: &joined,
     })?;
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     mounts.extend(crate::volume::oci_mounts(store.root(), rec, &rootfs.merged).map_err(volume_err)?);

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::MonitorError;
 use crate::container::ContainerRecord;
 use crate::logs::LogWriter;
-use crate::session::server::{ProcessIo, Server, serve};
+use crate::session::server::{ProcessIo, Server, Sidework, serve_with};
 
 /// The attach socket of a container directory.
 pub(crate) fn attach_socket(dir: &Path) -> std::path::PathBuf {
@@ -21,20 +21,21 @@ pub(super) fn listen(rec: &ContainerRecord, dir: &Path) -> Result<Server, Monito
         .map_err(|e| MonitorError::Session { id: rec.id.clone(), source: e })
 }
 
-/// Pumps output until the container's init exits; returns its exit code (128 + signal when killed).
+/// Pumps output until the container's init exits (waking `side`, the healthchecks, when due); returns its exit code (128 + signal when killed).
 pub(super) fn pump(
     id: &str,
     pid: i32,
     io: ProcessIo,
     server: &mut Server,
     mut log: LogWriter,
+    side: Option<&mut dyn Sidework>,
 ) -> Result<i32, MonitorError> {
     // A full disk must not stop the container; the output is lost, the container lives on.
     let mut sink = |stream, data: &[u8]| {
         let _ = log.write_output(stream, data);
     };
-    let code =
-        serve(pid, io, Some(server), &mut sink).map_err(|e| MonitorError::Session { id: id.to_string(), source: e });
+    let code = serve_with(pid, io, Some(server), &mut sink, side)
+        .map_err(|e| MonitorError::Session { id: id.to_string(), source: e });
     let _ = log.finish();
     code
 }

@@ -36,7 +36,7 @@ pub(super) fn create_etc_files(rec: &ContainerRecord, dir: &Path) -> Result<Vec<
 }
 
 /// The container's hostname: `--hostname`, else its short id (as the spec's UTS namespace gets it).
-fn hostname(rec: &ContainerRecord) -> String {
+pub(super) fn hostname(rec: &ContainerRecord) -> String {
     rec.options.hostname.clone().unwrap_or_else(|| rec.short_id().to_string())
 }
 
@@ -49,6 +49,10 @@ pub(super) fn wire(
     mode: &NetworkMode,
     dir: &Path,
 ) -> Result<(), MonitorError> {
+    // Another container's namespace, wired and with its etc files already.
+    if let NetworkMode::Container(_) = mode {
+        return Ok(());
+    }
     let engine = |e: crate::network::NetworkError| MonitorError::Engine(e.into());
     let settings = match mode.needs_netns() {
         true => {

@@ -99,6 +99,8 @@ pub enum NetworkError {
     PortUnavailable { binding: String, container: String, reason: String },
     #[error("--network {mode} does not take {what}")]
     ModeTakesNoOptions { mode: &'static str, what: &'static str },
+    #[error("invalid --network container: no container named (expected container:NAME)")]
+    NoContainerName,
     #[error(transparent)]
     Dns(#[from] dns::DnsError),
     #[error("{op} {path}: {source}")]
@@ -167,6 +169,8 @@ pub enum NetworkMode {
     None,
     /// A namespace joined to these networks (the first one gets the published ports).
     Networks(Vec<NetworkRequest>),
+    /// `container:NAME`: another container's namespace, joined as it is; berth wires nothing.
+    Container(String),
 }
 
 impl NetworkMode {
@@ -179,7 +183,12 @@ impl NetworkMode {
         let mode = match network {
             Some("host") => Some(("host", NetworkMode::Host)),
             Some("none") => Some(("none", NetworkMode::None)),
-            _ => None,
+            Some(other) => match other.strip_prefix("container:") {
+                Some("") => return Err(NetworkError::NoContainerName),
+                Some(target) => Some(("container", NetworkMode::Container(target.to_string()))),
+                None => None,
+            },
+            None => None,
         };
         if let Some((name, mode)) = mode {
             if !ports.is_empty() {
@@ -199,7 +208,7 @@ impl NetworkMode {
 
     /// Whether the runtime must give the container its own network namespace.
     pub fn needs_netns(&self) -> bool {
-        !matches!(self, NetworkMode::Host)
+        !matches!(self, NetworkMode::Host | NetworkMode::Container(_))
     }
 }
 
@@ -391,7 +400,7 @@ impl Networks {
         mode: &NetworkMode,
     ) -> Result<NetworkSettings, NetworkError> {
         match mode {
-            NetworkMode::Host => Ok(NetworkSettings::default()),
+            NetworkMode::Host | NetworkMode::Container(_) => Ok(NetworkSettings::default()),
             NetworkMode::None => {
                 let up = netlink::Socket::open_in(netns).and_then(|mut sock| sock.set_up("lo"));
                 up.map_err(|source| NetworkError::Netlink { network: "none".into(), source })?;

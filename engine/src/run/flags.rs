@@ -72,6 +72,8 @@ pub struct RunFlags {
     pub pid: Option<String>,
     /// `--log-opt max-size=SIZE`, `--log-opt max-file=N`
     pub log_opt: Vec<String>,
+    /// `--health-cmd`, `--health-interval`, ... and `--no-healthcheck`.
+    pub health: crate::health::HealthFlags,
 }
 
 fn invalid(flag: &'static str, value: &str, reason: impl ToString) -> RunError {
@@ -211,6 +213,8 @@ impl RunSpec {
             ipc_mode,
             pid_mode,
             log,
+            healthcheck: flags.health.parse()?,
+            health_shell: Vec::new(),
             build_step: false,
         };
         let name = flags.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
@@ -326,7 +330,15 @@ mod tests {
             (RunFlags { device: vec!["/nope".into()], ..RunFlags::default() }, "--device", "/nope"),
             (RunFlags { shm_size: Some("0".into()), ..RunFlags::default() }, "--shm-size", "0"),
             (RunFlags { sysctl: vec!["vm.x=1".into()], ..RunFlags::default() }, "--sysctl", "vm.x=1"),
-            (RunFlags { ipc: Some("container:x".into()), ..RunFlags::default() }, "--ipc", "container:x"),
+            (RunFlags { ipc: Some("container:".into()), ..RunFlags::default() }, "--ipc", "container:"),
+            (
+                RunFlags {
+                    health: crate::health::HealthFlags { interval: Some("soon".into()), ..Default::default() },
+                    ..RunFlags::default()
+                },
+                "--health-interval",
+                "soon",
+            ),
             (RunFlags { pid: Some("private".into()), ..RunFlags::default() }, "--pid", "private"),
             (RunFlags { log_opt: vec!["mode=x".into()], ..RunFlags::default() }, "--log-opt", "mode=x"),
             (

@@ -154,13 +154,14 @@ pub fn check_sysctl(entry: &str, host_network: bool, host_ipc: bool) -> Result<(
     Ok((key.to_string(), value.to_string()))
 }
 
-/// `--ipc` and `--pid`: Docker's `private`/`shareable` (own namespace) or `host`. Joining another
-/// container's namespaces (`container:NAME`) is not supported.
+/// `--ipc` and `--pid`: Docker's `private`/`shareable` (own namespace), `host`, or `container:NAME` (the
+/// namespace of another container, which must run when this one starts).
 pub fn check_namespace_mode(option: &'static str, text: &str) -> Result<Option<String>, RuntimeError> {
     let allowed: &[&str] = if option == "--ipc" { &["", "private", "shareable", "host"] } else { &["", "host"] };
     match text.trim() {
         t if allowed.contains(&t) => Ok(Some(t.to_string()).filter(|t| !t.is_empty())),
-        t => Err(invalid(option, t, format!("expected one of: {}", allowed[1..].join(", ")))),
+        t if t.strip_prefix("container:").is_some_and(|name| !name.is_empty()) => Ok(Some(t.to_string())),
+        t => Err(invalid(option, t, format!("expected one of: {}, container:NAME", allowed[1..].join(", ")))),
     }
 }
 
@@ -319,7 +320,9 @@ mod tests {
         assert!(parse_dns_search("a b").is_err());
         assert_eq!(check_namespace_mode("--pid", "host").unwrap().as_deref(), Some("host"));
         assert_eq!(check_namespace_mode("--ipc", "").unwrap(), None);
-        assert!(check_namespace_mode("--pid", "container:x").unwrap_err().to_string().contains("--pid"));
+        assert_eq!(check_namespace_mode("--pid", "container:x").unwrap().as_deref(), Some("container:x"));
+        assert!(check_namespace_mode("--pid", "container:").unwrap_err().to_string().contains("--pid"));
+        assert!(check_namespace_mode("--ipc", "other").unwrap_err().to_string().contains("container:NAME"));
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub use host_options::{
 pub use options::{RestartPolicy, RunOptions, SeccompChoice, check_env, parse_cpus, parse_memory};
 pub use rootfs::Rootfs;
 pub use seccomp::SeccompProfile;
-pub use spec::{SpecInput, build_spec, effective_command, find_init_binary, privileged_capabilities, resolve_user_in};
+pub use spec::{
+    SharedNamespace, SpecInput, build_spec, effective_command, find_init_binary, privileged_capabilities,
+    resolve_user_in,
+};
 
 /// Creates `path` (and parents) inside `root` without following symlinks out of it.
 pub fn create_dir_in_root(root: &std::path::Path, path: &str) -> Result<(), RuntimeError> {

@@ -46,7 +46,7 @@ pub struct RunOptions {
     pub stop_timeout: Option<i64>,
     /// Overrides the image's StopSignal.
     pub stop_signal: Option<String>,
-    /// `--network`: a network name or id, `host` or `none`; None joins the default bridge.
+    /// `--network`: a network name or id, `host`, `none` or `container:<id>`; None joins the default bridge.
     pub network: Option<String>,
     /// `--network-alias`: extra names on the first network.
     pub network_aliases: Vec<String>,
@@ -76,12 +76,18 @@ pub struct RunOptions {
     pub group_add: Vec<String>,
     /// `--sysctl`: namespaced kernel parameters (checked by [`super::check_sysctl`]).
     pub sysctls: BTreeMap<String, String>,
-    /// `--ipc`: `private`/`shareable` (the default, an own namespace) or `host`.
+    /// `--ipc`: `private`/`shareable` (the default, an own namespace), `host` or `container:<id>`.
     pub ipc_mode: Option<String>,
-    /// `--pid host`: the host's PID namespace.
+    /// `--pid`: `host`, or `container:<id>` (that container's PID namespace).
     pub pid_mode: Option<String>,
     /// `--log-opt max-size/max-file` of the json-file log.
     pub log: LogOptions,
+    /// `--health-*`/`--no-healthcheck`; from create on, the effective healthcheck (the image's merged in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
+    /// The image's SHELL, under which a `CMD-SHELL` check runs (empty: `/bin/sh -c`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub health_shell: Vec<String>,
     /// A build's RUN step: hidden from `ps`, and the image's VOLUMEs get no volumes (a RUN writes its layer).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub build_step: bool,

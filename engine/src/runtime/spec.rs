@@ -95,6 +95,45 @@ pub struct SpecInput<'a> {
     pub network_namespace: bool,
     /// Host files bind-mounted over files of the container, e.g. `/etc/hosts` (destination, source).
     pub etc_files: &'a [(String, PathBuf)],
+    /// Namespaces joined rather than made (`container:NAME` modes): each kind with its `/proc/PID/ns/...`.
+    pub joined: &'a [(SharedNamespace, PathBuf)],
+}
+
+/// A namespace another container can share (`--network`, `--pid`, `--ipc container:NAME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedNamespace {
+    Network,
+    Pid,
+    Ipc,
+}
+
+impl SharedNamespace {
+    /// Its name under `/proc/PID/ns/`.
+    pub fn proc_name(&self) -> &'static str {
+        match self {
+            SharedNamespace::Network => "net",
+            SharedNamespace::Pid => "pid",
+            SharedNamespace::Ipc => "ipc",
+        }
+    }
+
+    fn oci(&self) -> LinuxNamespaceType {
+        match self {
+            SharedNamespace::Network => LinuxNamespaceType::Network,
+            SharedNamespace::Pid => LinuxNamespaceType::Pid,
+            SharedNamespace::Ipc => LinuxNamespaceType::Ipc,
+        }
+    }
+}
+
+impl std::fmt::Display for SharedNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SharedNamespace::Network => "network",
+            SharedNamespace::Pid => "PID",
+            SharedNamespace::Ipc => "IPC",
+        })
+    }
 }
 
 /// Looks for an init binary on the host for `--init`.
@@ -178,7 +217,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, RuntimeError> {
     process.set_no_new_privileges(opts.no_new_privileges.then_some(true));
 
     let mut linux = LinuxBuilder::default()
-        .namespaces(namespaces(input.network_namespace, opts).map_err(|e| invalid("namespaces", e))?)
+        .namespaces(namespaces(input.network_namespace, opts, input.joined).map_err(|e| invalid("namespaces", e))?)
         .devices(devices(opts).map_err(|e| invalid("--device", e))?)
         .cgroups_path(PathBuf::from(input.cgroups_path))
         .resources(resources(opts).map_err(|e| invalid("resources", e))?);
@@ -367,12 +406,14 @@ fn device_type(kind: &str) -> LinuxDeviceType {
     if kind == "b" { LinuxDeviceType::B } else { LinuxDeviceType::C }
 }
 
-/// The container's own namespaces: all of them, less the ones it shares with the host (`--network host`,
-/// `--ipc host`, `--pid host`).
+/// The container's namespaces: all of them, less the ones it shares with the host (`--network host`,
+/// `--ipc host`, `--pid host`); a joined one (`container:NAME`) carries the path the runtime enters.
 fn namespaces(
     network: bool,
     opts: &RunOptions,
+    joined: &[(SharedNamespace, PathBuf)],
 ) -> Result<Vec<oci_spec::runtime::LinuxNamespace>, oci_spec::OciSpecError> {
+    let path = |typ: LinuxNamespaceType| joined.iter().find(|(kind, _)| kind.oci() == typ).map(|(_, p)| p.clone());
     [
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Network,
@@ -382,12 +423,18 @@ fn namespaces(
     ]
     .into_iter()
     .filter(|typ| match typ {
-        LinuxNamespaceType::Network => network,
+        LinuxNamespaceType::Network => network || path(*typ).is_some(),
         LinuxNamespaceType::Ipc => !opts.host_ipc(),
         LinuxNamespaceType::Pid => !opts.host_pid(),
         _ => true,
     })
-    .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
+    .map(|typ| {
+        let mut builder = LinuxNamespaceBuilder::default().typ(typ);
+        if let Some(p) = path(typ) {
+            builder = builder.path(p);
+        }
+        builder.build()
+    })
     .collect()
 }
 
@@ -533,6 +580,7 @@ mod tests {
             init_binary: init,
             network_namespace: options.network.as_deref() != Some("host"),
             etc_files: &[],
+            joined: &[],
         })
     }
 
@@ -716,10 +764,37 @@ mod tests {
             init_binary: None,
             network_namespace: true,
             etc_files: &files,
+            joined: &[],
         })
         .unwrap();
         let hosts = spec.mounts().as_ref().unwrap().iter().find(|m| m.destination() == Path::new("/etc/hosts"));
         assert_eq!(hosts.and_then(|m| m.source().clone()), Some(PathBuf::from("/state/c/hosts")));
+    }
+
+    #[test]
+    fn joined_namespaces_carry_their_paths() {
+        let f = fixture();
+        let joined = [
+            (SharedNamespace::Network, PathBuf::from("/proc/7/ns/net")),
+            (SharedNamespace::Ipc, PathBuf::from("/proc/7/ns/ipc")),
+        ];
+        let spec = build_spec(&SpecInput {
+            id: "0123456789abcdef0123",
+            image: &f.image,
+            options: &RunOptions::default(),
+            rootfs: f.rootfs.path(),
+            cgroups_path: "/berth/0123456789abcdef0123",
+            init_binary: None,
+            network_namespace: false,
+            etc_files: &[],
+            joined: &joined,
+        })
+        .unwrap();
+        let namespaces = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        let path = |typ| namespaces.iter().find(|n| n.typ() == typ).map(|n| n.path().clone());
+        assert_eq!(path(LinuxNamespaceType::Network), Some(Some(PathBuf::from("/proc/7/ns/net"))));
+        assert_eq!(path(LinuxNamespaceType::Ipc), Some(Some(PathBuf::from("/proc/7/ns/ipc"))));
+        assert_eq!(path(LinuxNamespaceType::Pid), Some(None), "a namespace not joined is the container's own");
     }
 
     #[test]
@@ -777,6 +852,7 @@ mod tests {
             init_binary: None,
             network_namespace: true,
             etc_files: &[],
+            joined: &[],
         })
         .unwrap_err();
         assert!(matches!(err, RuntimeError::NoCommand { ref id } if id == "abc"));

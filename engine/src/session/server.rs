@@ -3,7 +3,7 @@
 //! applies resizes to its pty, and ends with an `Exit` frame to each client once the process is reaped.
 
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -222,8 +222,31 @@ impl Drop for Server {
 pub fn serve(
     pid: i32,
     io: ProcessIo,
+    server: Option<&mut Server>,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<i32, SessionError> {
+    serve_with(pid, io, server, sink, None)
+}
+
+/// Work the serving loop does besides the process, in the same thread (a monitor must stay single-threaded
+/// so that its forks are safe): the loop wakes it at its deadline or when one of its descriptors is ready,
+/// and sleeps in between.
+pub trait Sidework {
+    /// When it must run next, if at all.
+    fn deadline(&self) -> Option<Instant>;
+    /// Descriptors whose readiness (input or hang-up) wakes it.
+    fn fds(&self) -> Vec<BorrowedFd<'_>>;
+    /// Does what is due; called after its deadline passed or one of its descriptors became ready.
+    fn wake(&mut self);
+}
+
+/// [`serve`], also waking `side` when it asks to be.
+pub fn serve_with(
+    pid: i32,
+    io: ProcessIo,
     mut server: Option<&mut Server>,
     sink: &mut dyn FnMut(Stream, &[u8]),
+    mut side: Option<&mut dyn Sidework>,
 ) -> Result<i32, SessionError> {
     // Whether nothing ran since the last shedding; the first comes once the loop first goes idle.
     let mut shed = false;
@@ -259,20 +282,40 @@ pub fn serve(
                 PollFd::new(&c.stream, if c.outbox.is_empty() { PollFlags::IN } else { PollFlags::IN | PollFlags::OUT })
             }));
         }
-        let timeout = if shed { None } else { Some(Timespec::try_from(IDLE_BEFORE_SHEDDING).expect("5s fits")) };
+        let side_at = fds.len();
+        let side_deadline = side.as_deref().and_then(Sidework::deadline);
+        if let Some(side) = side.as_deref() {
+            fds.extend(side.fds().into_iter().map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN)));
+        }
+        let mut wait = if shed { None } else { Some(IDLE_BEFORE_SHEDDING) };
+        if let Some(at) = side_deadline {
+            let left = at.saturating_duration_since(Instant::now());
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        let timeout = wait.map(|w| Timespec::try_from(w).unwrap_or(Timespec { tv_sec: i64::MAX, tv_nsec: 0 }));
         let n = match poll(&mut fds, timeout.as_ref()) {
             Ok(n) => n,
             Err(Errno::INTR) => continue,
             Err(err) => return Err(wait_err(err.into())),
         };
+        // The descriptors stay borrowed while polled; what happened is kept so the loop can act on them.
+        let fds: Vec<PollFlags> = fds.iter().map(PollFd::revents).collect();
+        let side_due = side_deadline.is_some_and(|at| Instant::now() >= at);
+        if let Some(side) = side.as_deref_mut()
+            && (side_due || fds[side_at..].iter().any(|f| !f.is_empty()))
+        {
+            side.wake();
+            shed = false;
+            if n == 0 {
+                continue;
+            }
+        }
         if n == 0 {
             crate::footprint::shed();
             shed = true;
             continue;
         }
         shed = false;
-        // The descriptors stay borrowed while polled; what happened is kept so the loop can act on them.
-        let fds: Vec<PollFlags> = fds.iter().map(PollFd::revents).collect();
         let exited = !fds[0].is_empty();
         // New clients first: output read in this round was produced after they connected.
         if let Some(s) = server.as_deref_mut()
@@ -434,7 +477,21 @@ pub fn set_window_size(fd: impl AsFd, cols: u16, rows: u16) {
 }
 
 /// Reaps our child `pid`.
-fn reap(pid: i32) -> std::io::Result<i32> {
+/// Reaps child `pid` if it has exited; its exit code as [`reap`] gives it.
+pub(crate) fn try_reap(pid: i32) -> std::io::Result<Option<i32>> {
+    let pid = Pid::from_raw(pid).ok_or_else(|| std::io::Error::from(Errno::CHILD))?;
+    loop {
+        match waitpid(Some(pid), WaitOptions::NOHANG) {
+            Ok(Some((_, status))) => return Ok(Some(exit_code(status))),
+            Ok(None) => return Ok(None),
+            Err(Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Waits for child `pid` to exit and reaps it: its exit code, 128 + the signal when killed.
+pub(crate) fn reap(pid: i32) -> std::io::Result<i32> {
     let pid = Pid::from_raw(pid).ok_or_else(|| std::io::Error::from(Errno::CHILD))?;
     let status = loop {
         match waitpid(Some(pid), WaitOptions::empty()) {
@@ -443,11 +500,15 @@ fn reap(pid: i32) -> std::io::Result<i32> {
             Err(err) => return Err(err.into()),
         }
     };
-    Ok(match (status.exit_status(), status.terminating_signal()) {
+    Ok(exit_code(status))
+}
+
+fn exit_code(status: rustix::process::WaitStatus) -> i32 {
+    match (status.exit_status(), status.terminating_signal()) {
         (Some(code), _) => code,
         (None, Some(signal)) => 128 + signal,
         (None, None) => 255,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -199,6 +199,7 @@ fn container_row(record: ContainerRecord, ports: &[PortMapping]) -> ContainerRow
         image: record.image_name,
         state,
         ports: ports.iter().map(PortMapping::ps_form).collect(),
+        health: record.health.map(|h| h.status),
     }
 }
 
@@ -607,6 +608,7 @@ mod tests {
             restart_count: 0,
             stop_requested: false,
             error: String::new(),
+            health: None,
         }
     }
 

@@ -164,6 +164,8 @@ pub struct ContainerRow {
     pub exit_code: Option<i32>,
     /// Published ports as `ps` shows them: `127.0.0.1:8080->80/tcp`.
     pub ports: Vec<String>,
+    /// The healthcheck's state, shown in STATUS as `ps` does; None without a healthcheck.
+    pub health: Option<berth_engine::health::HealthStatus>,
 }
 
 /// What the Containers pane's CPU and MEM columns show for a running container.

@@ -255,6 +255,7 @@ fn status(row: &ContainerRow, now: DateTime<Utc>) -> String {
         exit_code: row.exit_code.unwrap_or_default().into(),
         started_at: row.started_at.as_deref(),
         finished_at: row.finished_at.as_deref(),
+        health: row.health,
     };
     display::status(fields, now)
 }
@@ -273,7 +274,17 @@ mod tests {
             finished_at: None,
             exit_code: None,
             ports: Vec::new(),
+            health: None,
         }
+    }
+
+    #[test]
+    fn status_shows_the_health_as_ps_does() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z").unwrap().with_timezone(&Utc);
+        let mut running = row(1, ContainerState::Running);
+        running.started_at = Some("2026-01-01T23:58:00Z".into());
+        running.health = Some(berth_engine::health::HealthStatus::Unhealthy);
+        assert_eq!(status(&running, now), "Up 2 minutes (unhealthy)");
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub fn container(id: &str, name: &str, image: &str, state: ContainerState) -> Co
         finished_at: (state == ContainerState::Exited).then(|| "2026-01-01T23:58:00Z".to_string()),
         exit_code: (state == ContainerState::Exited).then_some(0),
         ports: if name == "web" { vec!["0.0.0.0:8080->80/tcp".into()] } else { vec![] },
+        health: None,
     }
 }
 
