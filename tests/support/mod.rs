@@ -7,6 +7,7 @@
 pub mod berth;
 pub mod fake;
 pub mod oci;
+pub mod podman;
 pub mod registry;
 
 pub use berth_engine::testing::require_root;
