@@ -44,6 +44,12 @@ pub async fn run(engine: &Engine, args: PullArgs) -> anyhow::Result<()> {
             },
         }
     };
+    // Events sent just before the pull returned are still queued.
+    while let Ok(event) = events.try_recv() {
+        if let (Event::Pull(p), Some(view)) = (event, &mut view) {
+            view.show(&p.layer, &step(&p.progress));
+        }
+    }
     if let Some(view) = &view {
         view.finish();
     }

@@ -43,6 +43,12 @@ pub async fn run(engine: &Engine, args: PushArgs) -> anyhow::Result<()> {
             },
         }
     };
+    // Events sent just before the push returned are still queued.
+    while let Ok(event) = events.try_recv() {
+        if let (Event::Push(p), Some(view)) = (event, &mut view) {
+            view.show(&p.layer, &step(&p.progress));
+        }
+    }
     if let Some(view) = &view {
         view.finish();
     }
