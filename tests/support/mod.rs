@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod berth;
+pub mod certs;
 pub mod fake;
 pub mod oci;
 pub mod podman;
