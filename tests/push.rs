@@ -142,3 +142,26 @@ fn bp_commit_push_read_back_by_skopeo_podman_and_pull() {
     let out = fresh.ok(&["run", "--rm", &by_digest, "sh", "-c", "cat /hello; ls /bin/ls 2>/dev/null || echo gone"]);
     assert_eq!(lines(&out), ["hi", "gone"]);
 }
+
+#[test]
+fn bp_pulled_image_pushed_back_unchanged_keeps_its_digest() {
+    if !require_root("bp_pulled_image_pushed_back_unchanged_keeps_its_digest") {
+        return;
+    }
+    let env = Env::new();
+    let registry = env.registry();
+    let original = env.inspect("busybox")["RepoDigests"][0].as_str().unwrap_or_default().to_string();
+    let (_, digest) = original.split_once('@').unwrap_or_else(|| panic!("a repo digest: {original}"));
+    let target = registry.repo("bp/copy:v1");
+    env.ok(&["tag", "busybox", &target]);
+    let out = env.ok(&["push", &target]);
+    let shown = lines(&out);
+    assert!(shown.iter().any(|l| l.ends_with(": Mounted from busybox")), "{out}");
+    assert!(!shown.iter().any(|l| l.ends_with(": Pushed")), "{out}");
+    assert!(shown.last().is_some_and(|l| l.contains(&format!("digest: {digest} "))), "same digest: {out}");
+    assert_eq!(uploads(registry, "bp/copy"), 0, "nothing uploaded, the config mounted too");
+    let served = skopeo_inspect(&target, true);
+    assert_eq!(skopeo_inspect(&format!("{}@{digest}", registry.repo("busybox")), true), served);
+    let names = env.inspect(&target)["RepoDigests"].to_string();
+    assert!(names.contains(&format!("{}@{digest}", registry.repo("bp/copy"))), "{names}");
+}

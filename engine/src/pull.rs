@@ -164,6 +164,7 @@ async fn store_image(job: Arc<PullJob>, resolved: &ResolvedImage) -> Result<Pull
     let locations: Vec<BlobLocation> = job
         .layers
         .iter()
+        .chain([resolved.manifest.config()])
         .map(|d| BlobLocation {
             digest: d.digest().to_string(),
             registry: job.reference.registry.clone(),
