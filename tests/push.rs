@@ -164,4 +164,15 @@ fn bp_pulled_image_pushed_back_unchanged_keeps_its_digest() {
     assert_eq!(skopeo_inspect(&format!("{}@{digest}", registry.repo("busybox")), true), served);
     let names = env.inspect(&target)["RepoDigests"].to_string();
     assert!(names.contains(&format!("{}@{digest}", registry.repo("bp/copy"))), "{names}");
+
+    // --all-tags: every local tag of the repository, each with its closing line; -q prints the references.
+    env.ok(&["tag", "busybox", &registry.repo("bp/copy:v2")]);
+    let all = env.ok(&["push", "-a", &registry.repo("bp/copy")]);
+    let closing: Vec<&str> = lines(&all).into_iter().filter(|l| l.contains(": digest: ")).collect();
+    assert_eq!(closing.len(), 2, "{all}");
+    assert!(closing[0].starts_with("v1: ") && closing[1].starts_with("v2: "), "{all}");
+    let quiet = env.ok(&["push", "-q", &registry.repo("bp/copy:v2")]);
+    assert_eq!(lines(&quiet), [registry.repo("bp/copy:v2")], "{quiet}");
+    let (_, err) = env.fails(&["push", &registry.repo("bp/none:v1")]);
+    assert!(err.contains("An image does not exist locally with the tag"), "{err}");
 }

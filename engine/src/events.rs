@@ -40,15 +40,10 @@ pub enum PushLayerProgress {
     Preparing,
     /// Queued behind other uploads.
     Waiting,
-    /// Bytes sent so far, of `total`.
+    /// Bytes sent so far, of `total` (back to 0 when a failed upload starts again).
     Pushing {
         done: u64,
         total: u64,
-    },
-    /// The upload failed and is being tried again.
-    Retrying {
-        attempt: u32,
-        reason: String,
     },
     Pushed,
     /// The registry has the blob in this repository already.

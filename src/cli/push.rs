@@ -63,20 +63,13 @@ pub async fn run(engine: &Engine, args: PushArgs) -> anyhow::Result<()> {
 }
 
 fn step(progress: &PushLayerProgress) -> Step {
-    let (label, bytes, note) = match progress {
-        PushLayerProgress::Preparing => ("Preparing", None, None),
-        PushLayerProgress::Waiting => ("Waiting", None, None),
-        PushLayerProgress::Pushing { done, total } => ("Pushing", Some((*done, *total)), None),
-        PushLayerProgress::Retrying { attempt, reason } => {
-            ("Retrying", None, Some(format!("attempt {attempt} failed: {reason}")))
-        }
-        PushLayerProgress::Pushed => ("Pushed", None, None),
-        PushLayerProgress::AlreadyExists => ("Layer already exists", None, None),
+    let (label, bytes) = match progress {
+        PushLayerProgress::Preparing => ("Preparing", None),
+        PushLayerProgress::Waiting => ("Waiting", None),
+        PushLayerProgress::Pushing { done, total } => ("Pushing", Some((*done, *total))),
+        PushLayerProgress::Pushed => return Step::done("Pushed".into()),
+        PushLayerProgress::AlreadyExists => return Step::done("Layer already exists".into()),
         PushLayerProgress::Mounted { from } => return Step::done(format!("Mounted from {from}")),
     };
-    let finished = matches!(
-        progress,
-        PushLayerProgress::Pushed | PushLayerProgress::AlreadyExists | PushLayerProgress::Mounted { .. }
-    );
-    Step { label: label.to_string(), bytes, note, finished }
+    Step { label: label.to_string(), bytes, note: None, finished: false }
 }

@@ -138,3 +138,56 @@ fn location(resp: &Response, req: &Req) -> Result<Url, RegistryError> {
         .ok_or_else(|| bad("upload answered without a Location header".into()))?;
     req.url.join(value).map_err(|e| bad(format!("bad upload Location {value:?}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use axum::Router;
+    use axum::extract::Query;
+    use axum::http::{StatusCode as AxStatus, header};
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+
+    use super::*;
+    use crate::registry::{Credentials, RegistryOptions};
+
+    /// A mount asks the token server for push on the target and pull on the source, and a 201 whose
+    /// Docker-Content-Digest is another blob's is refused.
+    #[tokio::test]
+    async fn mount_asks_for_pull_on_the_source_and_checks_the_digest() {
+        let scopes: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+        let seen = scopes.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let realm = format!("Bearer realm=\"http://{addr}/token\",service=\"t\"");
+        let router = Router::new()
+            .route(
+                "/token",
+                get(move |Query(q): Query<Vec<(String, String)>>| async move {
+                    seen.lock().unwrap().push(q.into_iter().filter(|(k, _)| k == "scope").map(|(_, v)| v).collect());
+                    axum::Json(serde_json::json!({"token": "t1"}))
+                }),
+            )
+            .route(
+                "/v2/app/blobs/uploads/",
+                post(move |headers: axum::http::HeaderMap, Query(q): Query<Vec<(String, String)>>| async move {
+                    if headers.get(header::AUTHORIZATION).is_none() {
+                        return (AxStatus::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, realm)]).into_response();
+                    }
+                    let digest = q.iter().find(|(k, _)| k == "mount").map(|(_, v)| v.clone()).unwrap_or_default();
+                    let answered = if digest.ends_with('a') { digest } else { format!("sha256:{}", "f".repeat(64)) };
+                    (AxStatus::CREATED, [("docker-content-digest", answered)]).into_response()
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let registry = Registry::new(RegistryOptions::default(), Credentials::default()).unwrap();
+        let r = Reference::parse(&format!("{addr}/app:v1")).unwrap();
+        let good = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(registry.mount_blob(&r, &good, "base").await.unwrap(), MountOutcome::Mounted);
+        assert_eq!(*scopes.lock().unwrap(), [["repository:app:pull,push", "repository:base:pull"]]);
+        let other = format!("sha256:{}", "b".repeat(64));
+        let err = registry.mount_blob(&r, &other, "base").await.unwrap_err();
+        assert!(matches!(&err, RegistryError::WrongDigest { expected, .. } if *expected == other), "{err}");
+    }
+}
