@@ -10,7 +10,8 @@
 //! its digest does not change.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
@@ -139,8 +140,7 @@ impl Engine {
         }
         // Blobs the registry may have already: found there or mounted, never uploaded.
         try_join_all(plans.iter_mut().filter(|p| p.desc.is_some()).map(|p| job.find_remote(p))).await?;
-        self.make_missing_blobs(&job, &mut plans)?;
-        try_join_all(plans.iter_mut().filter(|p| !p.present).map(|p| job.upload(p))).await?;
+        self.send_missing(&job, &mut plans)?;
 
         let config = Bytes::from(self.store().blobs().get(&image.id).map_err(store_err)?);
         let registry_err = |source| PushError::Registry { image: name.clone(), source: Box::new(source) };
@@ -214,62 +214,61 @@ impl Engine {
         Ok(LayerPlan { record, desc, file: None, present: false })
     }
 
-    /// Makes (or finds kept) the blob of every layer the registry did not have, in parallel threads: a
-    /// layer's compression is CPU-bound and the async side has nothing else to do meanwhile.
-    fn make_missing_blobs(&self, job: &Job<'_>, plans: &mut [LayerPlan]) -> Result<(), PushError> {
-        let missing: Vec<&mut LayerPlan> = plans.iter_mut().filter(|p| !p.present && p.file.is_none()).collect();
-        if missing.is_empty() {
+    /// Sends every layer the registry does not have yet, on worker threads: each takes the next layer,
+    /// makes its blob when berth has none (CPU-bound compression, `Engine::layer_blob`), looks once more
+    /// (a blob made just now may be one the registry holds from an earlier push), and uploads it, so one
+    /// layer uploads while the next compresses. The first failure stops the workers taking more.
+    fn send_missing(&self, job: &Job<'_>, plans: &mut [LayerPlan]) -> Result<(), Error> {
+        let queue: Mutex<Vec<&mut LayerPlan>> = Mutex::new(plans.iter_mut().filter(|p| !p.present).rev().collect());
+        let pending = queue.lock().map(|q| q.len()).unwrap_or_default();
+        if pending == 0 {
             return Ok(());
         }
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = pending.min(self.config().max_concurrent_downloads.max(cpus));
+        let handle = tokio::runtime::Handle::current();
+        let failed = AtomicBool::new(false);
+        let first_error: Mutex<Option<Error>> = Mutex::new(None);
         let work = || {
             std::thread::scope(|scope| {
-                let handles: Vec<_> = missing
-                    .into_iter()
-                    .map(|plan| {
-                        scope.spawn(move || {
-                            let blob = self.layer_blob(&plan.record.chain_id);
-                            (plan, blob)
-                        })
-                    })
-                    .collect();
-                let mut first_error = None;
-                for handle in handles {
-                    match handle.join() {
-                        Ok((plan, Ok(blob))) => match self.store().blobs().path(&blob.digest) {
-                            Ok(file) => {
-                                plan.file = Some(file);
-                                plan.desc =
-                                    Some(Desc { media_type: blob.media_type, digest: blob.digest, size: blob.size });
+                for _ in 0..workers {
+                    scope.spawn(|| {
+                        while !failed.load(Ordering::SeqCst) {
+                            let Some(plan) = queue.lock().ok().and_then(|mut q| q.pop()) else { break };
+                            if let Err(e) = self.send_layer(job, plan, &handle) {
+                                failed.store(true, Ordering::SeqCst);
+                                if let Ok(mut first) = first_error.lock() {
+                                    first.get_or_insert(e);
+                                }
                             }
-                            Err(e) => {
-                                first_error.get_or_insert(PushError::Store { image: job.image.clone(), source: e });
-                            }
-                        },
-                        Ok((plan, Err(e))) => {
-                            first_error.get_or_insert(PushError::NoBlob {
-                                image: job.image.clone(),
-                                layer: plan
-                                    .desc
-                                    .as_ref()
-                                    .map_or_else(|| plan.record.diff_id.clone(), |d| d.digest.clone()),
-                                reason: e.to_string(),
-                            });
                         }
-                        Err(_) => {
-                            first_error.get_or_insert(PushError::Task {
-                                image: job.image.clone(),
-                                reason: "a compression thread panicked".into(),
-                            });
-                        }
-                    }
+                    });
                 }
-                first_error.map_or(Ok(()), Err)
             })
         };
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        match handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
             _ => work(),
         }
+        first_error.into_inner().ok().flatten().map_or(Ok(()), Err)
+    }
+
+    /// One layer on a worker thread: its blob made if need be, then uploaded unless the registry has it.
+    fn send_layer(&self, job: &Job<'_>, plan: &mut LayerPlan, handle: &tokio::runtime::Handle) -> Result<(), Error> {
+        if plan.file.is_none() {
+            let blob = self.layer_blob(&plan.record.chain_id).map_err(|e| PushError::NoBlob {
+                image: job.image.clone(),
+                layer: plan.desc.as_ref().map_or_else(|| plan.record.diff_id.clone(), |d| d.digest.clone()),
+                reason: e.to_string(),
+            })?;
+            plan.file = Some(self.store().blobs().path(&blob.digest)?);
+            plan.desc = Some(Desc { media_type: blob.media_type, digest: blob.digest, size: blob.size });
+            handle.block_on(job.find_remote(plan))?;
+            if plan.present {
+                return Ok(());
+            }
+        }
+        handle.block_on(job.upload(plan))
     }
 }
 
@@ -317,15 +316,8 @@ impl Job<'_> {
         Ok(None)
     }
 
-    /// Uploads a layer whose blob berth has on disk (after one more look: a blob made just now may be
-    /// one the registry already holds from an earlier push).
+    /// Uploads a layer whose blob berth has on disk.
     async fn upload(&self, plan: &mut LayerPlan) -> Result<(), Error> {
-        if plan.file.is_some() {
-            self.find_remote(plan).await?;
-        }
-        if plan.present {
-            return Ok(());
-        }
         let (Some(desc), Some(path)) = (plan.desc.clone(), plan.file.clone()) else {
             return Err(PushError::NoBlob {
                 image: self.image.clone(),
@@ -343,11 +335,11 @@ impl Job<'_> {
         let events = self.engine.events().clone();
         let (reference, layer, total) = (self.image.clone(), plan.record.diff_id.clone(), desc.size);
         let step = (total / 100).max(256 << 10);
-        let last = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let last = Arc::new(AtomicU64::new(0));
         let progress: UploadProgress = Arc::new(move |done| {
-            let before = last.load(std::sync::atomic::Ordering::Relaxed);
+            let before = last.load(Ordering::Relaxed);
             if done < before || done - before >= step || done == total {
-                last.store(done, std::sync::atomic::Ordering::Relaxed);
+                last.store(done, Ordering::Relaxed);
                 events.emit(Event::Push(PushProgress {
                     reference: reference.clone(),
                     layer: layer.clone(),
