@@ -20,6 +20,8 @@ pub enum Error {
     #[error(transparent)]
     Pull(Box<PullError>),
     #[error(transparent)]
+    Push(Box<crate::push::PushError>),
+    #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
     #[error(transparent)]
     Container(#[from] crate::container::ContainerError),
@@ -62,6 +64,12 @@ impl From<RegistryError> for Error {
 impl From<PullError> for Error {
     fn from(e: PullError) -> Self {
         Error::Pull(Box::new(e))
+    }
+}
+
+impl From<crate::push::PushError> for Error {
+    fn from(e: crate::push::PushError) -> Self {
+        Error::Push(Box::new(e))
     }
 }
 

@@ -1,4 +1,4 @@
-//! Typed engine events for the UI and the CLI: pull progress now; container state changes join later.
+//! Typed engine events for the UI and the CLI: pull and push progress now; container state changes join later.
 
 use tokio::sync::broadcast;
 
@@ -33,9 +33,40 @@ pub struct PullProgress {
     pub progress: LayerProgress,
 }
 
+/// Where one layer of a push stands (docker's push lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushLayerProgress {
+    /// Finding or making the layer's compressed blob.
+    Preparing,
+    /// Queued behind other uploads.
+    Waiting,
+    /// Bytes sent so far, of `total` (back to 0 when a failed upload starts again).
+    Pushing {
+        done: u64,
+        total: u64,
+    },
+    Pushed,
+    /// The registry has the blob in this repository already.
+    AlreadyExists,
+    /// The registry linked the blob from another of its repositories.
+    Mounted {
+        from: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushProgress {
+    /// The reference being pushed (`127.0.0.1:5000/app:latest`).
+    pub reference: String,
+    /// The layer's diffID (what docker's push lines name).
+    pub layer: String,
+    pub progress: PushLayerProgress,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Pull(PullProgress),
+    Push(PushProgress),
 }
 
 /// A broadcast of events; a slow subscriber misses old events rather than slowing the engine.

@@ -25,6 +25,7 @@ pub mod network;
 #[cfg(test)]
 mod proptest_support;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod run;
@@ -169,6 +170,17 @@ fn registry_options(config: &Config) -> RegistryOptions {
         max_attempts: config.registry_max_attempts,
         connect_timeout: config.connect_timeout(),
         read_timeout: config.read_timeout(),
+        certs_dirs: certs_dirs(config),
         ..RegistryOptions::default()
     }
+}
+
+/// Where private registries' certificates are looked up: Docker's own directory, then berth's `certs.d`
+/// beside its config file.
+fn certs_dirs(config: &Config) -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/etc/docker/certs.d")];
+    if let Some(dir) = config.path.as_deref().and_then(std::path::Path::parent) {
+        dirs.push(dir.join("certs.d"));
+    }
+    dirs
 }

@@ -24,7 +24,9 @@ use crate::layer::erofs::PendingImage;
 use crate::layer::{self, Compression, LayerError, UnpackOptions, UnpackReport};
 use crate::reference::Reference;
 use crate::registry::{Platform, Registry, RegistryError, ResolvedImage};
-use crate::store::{LayerDriver, LayerRecord, NewImage, Store, StoreError, TempDir, WORK_IMAGE, chain_ids};
+use crate::store::{
+    BlobLocation, LayerDriver, LayerRecord, NewImage, Store, StoreError, TempDir, WORK_IMAGE, chain_ids,
+};
 
 #[derive(Debug, Error)]
 pub enum PullError {
@@ -159,6 +161,19 @@ async fn store_image(job: Arc<PullJob>, resolved: &ResolvedImage) -> Result<Pull
     job.store.blobs().put(&resolved.manifest_digest, &resolved.manifest_bytes).map_err(store_err)?;
     job.store.blobs().put(&resolved.config_digest, &resolved.config_bytes).map_err(store_err)?;
     fetch_all_layers(job.clone()).await?;
+    let locations: Vec<BlobLocation> = job
+        .layers
+        .iter()
+        .chain([resolved.manifest.config()])
+        .map(|d| BlobLocation {
+            digest: d.digest().to_string(),
+            registry: job.reference.registry.clone(),
+            repository: job.reference.repository.clone(),
+            media_type: d.media_type().to_string(),
+            size: d.size(),
+        })
+        .collect();
+    job.store.record_blob_locations(&locations).map_err(store_err)?;
     Ok(record_image(&job.store, &job.reference, resolved, job.chains.clone()).map_err(store_err)?)
 }
 

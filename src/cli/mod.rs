@@ -13,6 +13,7 @@ mod local;
 mod login;
 pub mod network;
 mod pull;
+mod push;
 mod stats;
 mod system;
 mod template;
@@ -49,6 +50,8 @@ pub enum Command {
     Images(images::ImageCommand),
     /// Download an image from a registry
     Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
     /// Manage images
     #[command(subcommand)]
     Image(images::ImageSubcommand),
@@ -142,6 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => system::info(&engine, args),
         Command::Version(args) => system::version(args),
         Command::Pull(args) => pull::run(&engine, args).await,
+        Command::Push(args) => push::run(&engine, args).await,
         Command::Login(args) => login::login(&engine, args).await,
         Command::Logout(args) => login::logout(&engine, args),
         Command::Network(cmd) => network::run(&engine, cmd),

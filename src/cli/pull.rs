@@ -26,13 +26,7 @@ pub struct PullArgs {
 pub async fn run(engine: &Engine, args: PullArgs) -> anyhow::Result<()> {
     let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
     let mut events = engine.events().subscribe();
-    let mut view = if args.quiet {
-        None
-    } else if std::io::stdout().is_terminal() {
-        Some(ProgressView::Bars(Bars::default()))
-    } else {
-        Some(ProgressView::Lines(HashMap::new()))
-    };
+    let mut view = ProgressView::for_stdout(args.quiet);
     if !args.quiet
         && let Ok(r) = berth_engine::reference::Reference::parse(&args.image)
     {
@@ -45,15 +39,19 @@ pub async fn run(engine: &Engine, args: PullArgs) -> anyhow::Result<()> {
         tokio::select! {
             result = &mut pull => break result,
             event = events.recv() => match event {
-                Ok(Event::Pull(p)) => if let Some(view) = &mut view { view.show(&p.layer, &p.progress) },
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => {}
+                Ok(Event::Pull(p)) => if let Some(view) = &mut view { view.show(&p.layer, &step(&p.progress)) },
+                Ok(_) | Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {}
             },
         }
     };
-    if let Some(ProgressView::Bars(bars)) = &view {
-        // Like Docker, leave each layer's last state on screen.
-        bars.bars.values().for_each(ProgressBar::finish);
+    // Events sent just before the pull returned are still queued.
+    while let Ok(event) = events.try_recv() {
+        if let (Event::Pull(p), Some(view)) = (event, &mut view) {
+            view.show(&p.layer, &step(&p.progress));
+        }
+    }
+    if let Some(view) = &view {
+        view.finish();
     }
     let pulled = pulled?;
     let name = pulled.reference.to_string();
@@ -71,56 +69,91 @@ pub async fn run(engine: &Engine, args: PullArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-enum ProgressView {
+/// Per-layer progress as pull and push show it: bars on a terminal, one line per state change otherwise.
+pub(super) enum ProgressView {
     Bars(Bars),
     /// Last state printed per layer, so a line appears only when the state changes.
-    Lines(HashMap<String, &'static str>),
+    Lines(HashMap<String, String>),
+}
+
+/// One layer's state as shown: docker's word for it, the bytes moved when it is moving, a note that is
+/// printed every time (a retry's reason), and whether the layer is finished.
+pub(super) struct Step {
+    pub label: String,
+    pub bytes: Option<(u64, u64)>,
+    pub note: Option<String>,
+    pub finished: bool,
 }
 
 #[derive(Default)]
-struct Bars {
+pub(super) struct Bars {
     multi: MultiProgress,
     bars: HashMap<String, ProgressBar>,
 }
 
-fn short(digest: &str) -> &str {
+impl Step {
+    pub(super) fn done(label: String) -> Step {
+        Step { label, bytes: None, note: None, finished: true }
+    }
+}
+
+pub(super) fn short(digest: &str) -> &str {
     let hex = digest.trim_start_matches("sha256:");
     &hex[..hex.len().min(12)]
 }
 
-fn label(progress: &LayerProgress) -> &'static str {
-    match progress {
-        LayerProgress::Waiting => "Waiting",
-        LayerProgress::AlreadyExists => "Already exists",
-        LayerProgress::Downloading { .. } => "Downloading",
-        LayerProgress::Retrying { .. } => "Retrying",
-        LayerProgress::Verifying => "Verifying Checksum",
-        LayerProgress::Done => "Pull complete",
-    }
+fn step(progress: &LayerProgress) -> Step {
+    let (label, bytes, note) = match progress {
+        LayerProgress::Waiting => ("Waiting", None, None),
+        LayerProgress::AlreadyExists => ("Already exists", None, None),
+        LayerProgress::Downloading { done, total } => ("Downloading", Some((*done, *total)), None),
+        LayerProgress::Retrying { attempt, reason } => {
+            ("Retrying", None, Some(format!("attempt {attempt} failed: {reason}")))
+        }
+        LayerProgress::Verifying => ("Verifying Checksum", None, None),
+        LayerProgress::Done => ("Pull complete", None, None),
+    };
+    let finished = matches!(progress, LayerProgress::Done | LayerProgress::AlreadyExists);
+    Step { label: label.to_string(), bytes, note, finished }
 }
 
 impl ProgressView {
-    fn show(&mut self, layer: &str, progress: &LayerProgress) {
+    /// Bars when stdout is a terminal, lines otherwise; nothing when quiet.
+    pub(super) fn for_stdout(quiet: bool) -> Option<ProgressView> {
+        if quiet {
+            None
+        } else if std::io::stdout().is_terminal() {
+            Some(ProgressView::Bars(Bars::default()))
+        } else {
+            Some(ProgressView::Lines(HashMap::new()))
+        }
+    }
+
+    pub(super) fn show(&mut self, layer: &str, step: &Step) {
         match self {
             ProgressView::Lines(last) => {
-                let state = label(progress);
-                if last.get(layer) != Some(&state) || matches!(progress, LayerProgress::Retrying { .. }) {
-                    last.insert(layer.to_string(), state);
-                    match progress {
-                        LayerProgress::Retrying { attempt, reason } => {
-                            println!("{}: Retrying (attempt {attempt} failed: {reason})", short(layer))
-                        }
-                        _ => println!("{}: {state}", short(layer)),
+                if last.get(layer) != Some(&step.label) || step.note.is_some() {
+                    last.insert(layer.to_string(), step.label.clone());
+                    match &step.note {
+                        Some(note) => println!("{}: {} ({note})", short(layer), step.label),
+                        None => println!("{}: {}", short(layer), step.label),
                     }
                 }
             }
-            ProgressView::Bars(bars) => bars.show(layer, progress),
+            ProgressView::Bars(bars) => bars.show(layer, step),
+        }
+    }
+
+    /// Like Docker, leave each layer's last state on screen.
+    pub(super) fn finish(&self) {
+        if let ProgressView::Bars(bars) = self {
+            bars.bars.values().for_each(ProgressBar::finish);
         }
     }
 }
 
 impl Bars {
-    fn show(&mut self, layer: &str, progress: &LayerProgress) {
+    fn show(&mut self, layer: &str, step: &Step) {
         let multi = &self.multi;
         let bar = self.bars.entry(layer.to_string()).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new(0));
@@ -130,33 +163,27 @@ impl Bars {
             );
             bar
         });
-        match progress {
-            LayerProgress::Downloading { done, total } => {
-                if bar.length() != Some(*total) {
-                    bar.set_length(*total);
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{prefix}: {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                        )
+        if let Some((done, total)) = step.bytes {
+            if bar.length() != Some(total) {
+                bar.set_length(total);
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix}: {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
                         .progress_chars("=> "),
-                    );
-                }
-                bar.set_position(*done);
-                bar.set_message("Downloading");
+                );
             }
-            LayerProgress::Retrying { attempt, reason } => {
-                bar.set_message(format!("Retrying (attempt {attempt}: {reason})"))
-            }
-            other => {
-                if matches!(other, LayerProgress::Done | LayerProgress::AlreadyExists) {
-                    bar.set_style(
-                        ProgressStyle::with_template("{prefix}: {msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    );
-                }
-                bar.set_message(label(other));
-            }
+            bar.set_position(done);
+            bar.set_message(step.label.clone());
+            return;
+        }
+        if step.finished {
+            bar.set_style(
+                ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+        }
+        match &step.note {
+            Some(note) => bar.set_message(format!("{} ({note})", step.label)),
+            None => bar.set_message(step.label.clone()),
         }
     }
 }

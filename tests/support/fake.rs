@@ -51,6 +51,14 @@ pub enum Fault {
     },
     /// Every blob GET answers 307 to the same path on a second server addressed as `localhost`.
     RedirectBlobs,
+    /// Push: the first upload PATCH answers 500; later ones succeed.
+    PatchFailsOnce,
+    /// Push: the first blob PUT answers 201 with a Docker-Content-Digest other than the blob's.
+    PutWrongDigestOnce,
+    /// Push (with Bearer auth): the token expires at the first PATCH, which answers 401.
+    TokenExpiresAtPatch,
+    /// Push: the first PATCH reads part of the blob, then the connection is dropped.
+    DropMidLayer,
 }
 
 /// Bearer token auth: the token endpoint hands out `token` to whoever sends Basic `user:password`.
@@ -88,6 +96,19 @@ struct Shared {
     log: Mutex<Log>,
     layer_bytes_sent: AtomicU64,
     layer_failures: AtomicU64,
+    /// Push side: blobs and manifests received, upload sessions in progress, faults already spent.
+    pushed: Mutex<Pushed>,
+    push_faults_spent: AtomicU64,
+    /// Bumped when a token expires; the valid token is `token-GENERATION`.
+    token_generation: AtomicU64,
+}
+
+#[derive(Default)]
+struct Pushed {
+    blobs: HashMap<String, Bytes>,
+    sessions: HashMap<String, Vec<u8>>,
+    manifests: HashMap<String, Bytes>,
+    next_session: u64,
 }
 
 /// The running fake; shut down (tasks and sockets dropped) on drop.
@@ -145,6 +166,9 @@ impl FakeRegistry {
             log: Mutex::new(Log::default()),
             layer_bytes_sent: AtomicU64::new(0),
             layer_failures: AtomicU64::new(0),
+            pushed: Mutex::default(),
+            push_faults_spent: AtomicU64::new(0),
+            token_generation: AtomicU64::new(0),
         });
         let app = Router::new().fallback(registry).with_state(shared.clone());
         let redirect_app = Router::new().fallback(redirect_target).with_state(shared.clone());
@@ -190,6 +214,21 @@ impl FakeRegistry {
     /// For each request the redirect target served: the Authorization header it carried, if any.
     pub fn redirected_authorization(&self) -> Vec<Option<String>> {
         self.shared.log.lock().expect("fake log").redirected.clone()
+    }
+
+    /// The manifest pushed under `reference` (a tag or digest), if any.
+    pub fn pushed_manifest(&self, reference: &str) -> Option<Bytes> {
+        self.shared.pushed.lock().expect("fake pushes").manifests.get(reference).cloned()
+    }
+
+    /// Digests of the blobs pushed so far.
+    pub fn pushed_blobs(&self) -> Vec<String> {
+        self.shared.pushed.lock().expect("fake pushes").blobs.keys().cloned().collect()
+    }
+
+    /// How many requests `METHOD PATH-PREFIX` reached the registry.
+    pub fn count(&self, method_and_prefix: &str) -> usize {
+        self.requests().iter().filter(|r| r.starts_with(method_and_prefix)).count()
     }
 
     /// Bytes of the faulty layer sent so far (slow and truncated faults).
@@ -240,6 +279,7 @@ async fn registry(
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
+    body: Body,
 ) -> Response {
     let path = uri.path().to_owned();
     shared.log.lock().expect("fake log").requests.push(format!("{method} {path}"));
@@ -248,6 +288,9 @@ async fn registry(
     }
     if let Some(challenge) = unauthorized(&shared, &headers, &path) {
         return challenge;
+    }
+    if let Some(response) = push_side(&shared, &method, &path, &query, body).await {
+        return response;
     }
     if path == "/v2/" || path == "/v2" {
         return Response::builder()
@@ -271,7 +314,8 @@ async fn registry(
         };
     }
     if let Some(digest) = rest.strip_prefix("blobs/") {
-        let Some(bytes) = shared.blobs.get(digest).cloned() else {
+        let pushed = shared.pushed.lock().expect("fake pushes").blobs.get(digest).cloned();
+        let Some(bytes) = shared.blobs.get(digest).cloned().or(pushed) else {
             return error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", &format!("blob unknown: {digest}"));
         };
         if matches!(shared.fault, Fault::RedirectBlobs) {
@@ -350,11 +394,121 @@ pub fn corrupted(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The uploads and manifest PUTs of a push, with the push faults; None for requests of the pull side.
+async fn push_side(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    body: Body,
+) -> Option<Response> {
+    let rest = path.strip_prefix(&format!("/v2/{REPO}/"))?;
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let first = |fault: bool| fault && shared.push_faults_spent.fetch_add(1, Ordering::SeqCst) == 0;
+    if *method == Method::POST && rest == "blobs/uploads/" {
+        let mut pushed = shared.pushed.lock().expect("fake pushes");
+        pushed.next_session += 1;
+        let id = format!("s{}", pushed.next_session);
+        pushed.sessions.insert(id.clone(), Vec::new());
+        let location = format!("/v2/{REPO}/blobs/uploads/{id}?_state=fake");
+        return Some(
+            Response::builder()
+                .status(StatusCode::ACCEPTED)
+                .header(header::LOCATION, location)
+                .body(Body::empty())
+                .expect("upload session"),
+        );
+    }
+    if let Some(id) = rest.strip_prefix("blobs/uploads/") {
+        if *method == Method::PATCH {
+            if first(matches!(shared.fault, Fault::PatchFailsOnce)) {
+                return Some(error(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "injected PATCH failure"));
+            }
+            if first(matches!(shared.fault, Fault::TokenExpiresAtPatch)) {
+                shared.token_generation.fetch_add(1, Ordering::SeqCst);
+                return unauthorized(shared, &HeaderMap::new(), path);
+            }
+            let drop_midway = first(matches!(shared.fault, Fault::DropMidLayer));
+            let mut data = Vec::new();
+            let mut chunks = body.into_data_stream();
+            while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+                let Ok(chunk) = chunk else { return Some(error(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", "")) };
+                data.extend_from_slice(&chunk);
+                if drop_midway {
+                    // Ends this connection's task, so the client sees the connection drop mid-body.
+                    panic!("fake registry: injected connection drop mid-layer");
+                }
+            }
+            let mut pushed = shared.pushed.lock().expect("fake pushes");
+            let Some(session) = pushed.sessions.get_mut(id) else {
+                return Some(error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", id));
+            };
+            session.extend_from_slice(&data);
+            let location = format!("/v2/{REPO}/blobs/uploads/{id}?_state=fake2");
+            return Some(
+                Response::builder()
+                    .status(StatusCode::ACCEPTED)
+                    .header(header::LOCATION, location)
+                    .body(Body::empty())
+                    .expect("patch answer"),
+            );
+        }
+        if *method == Method::PUT {
+            let tail = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let digest = param("digest").unwrap_or_default();
+            let mut pushed = shared.pushed.lock().expect("fake pushes");
+            let Some(mut data) = pushed.sessions.remove(id) else {
+                return Some(error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", id));
+            };
+            data.extend_from_slice(&tail);
+            if digest_of(&data) != digest {
+                return Some(error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "digest does not match"));
+            }
+            pushed.blobs.insert(digest.clone(), Bytes::from(data));
+            let answered =
+                if first(matches!(shared.fault, Fault::PutWrongDigestOnce)) { digest_of(b"other") } else { digest };
+            return Some(
+                Response::builder()
+                    .status(StatusCode::CREATED)
+                    .header("Docker-Content-Digest", answered)
+                    .body(Body::empty())
+                    .expect("put answer"),
+            );
+        }
+    }
+    if *method == Method::PUT
+        && let Some(reference) = rest.strip_prefix("manifests/")
+    {
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let mut pushed = shared.pushed.lock().expect("fake pushes");
+        let named = std::iter::once(&json["config"]).chain(json["layers"].as_array().into_iter().flatten());
+        for blob in named {
+            let digest = blob["digest"].as_str().unwrap_or_default();
+            if !pushed.blobs.contains_key(digest) && !shared.blobs.contains_key(digest) {
+                return Some(error(StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", digest));
+            }
+        }
+        let digest = digest_of(&bytes);
+        pushed.manifests.insert(reference.to_owned(), bytes.clone());
+        pushed.manifests.insert(digest.clone(), bytes);
+        return Some(
+            Response::builder()
+                .status(StatusCode::CREATED)
+                .header("Docker-Content-Digest", digest)
+                .body(Body::empty())
+                .expect("manifest answer"),
+        );
+    }
+    None
+}
+
 /// The 401 Bearer challenge when auth is on and the request lacks the token.
 fn unauthorized(shared: &Shared, headers: &HeaderMap, path: &str) -> Option<Response> {
     let auth = shared.auth.as_ref()?;
     let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if presented == Some(format!("Bearer {}", auth.token).as_str()) {
+    let valid = format!("Bearer {}-{}", auth.token, shared.token_generation.load(Ordering::SeqCst));
+    if presented == Some(valid.as_str()) {
         return None;
     }
     let mut challenge = format!("Bearer realm=\"http://127.0.0.1:{}/token\",service=\"berth-fake\"", shared.port);
@@ -386,7 +540,8 @@ fn token(shared: &Shared, headers: &HeaderMap, query: &[(String, String)]) -> Re
     if basic.as_deref() != Some(format!("{}:{}", auth.user, auth.password).as_str()) {
         return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "bad or missing credentials");
     }
-    let body = serde_json::json!({"token": auth.token, "access_token": auth.token, "expires_in": 300});
+    let token = format!("{}-{}", auth.token, shared.token_generation.load(Ordering::SeqCst));
+    let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 300});
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_string()))

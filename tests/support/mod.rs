@@ -5,8 +5,10 @@
 #![allow(dead_code)]
 
 pub mod berth;
+pub mod certs;
 pub mod fake;
 pub mod oci;
+pub mod podman;
 pub mod registry;
 
 pub use berth_engine::testing::require_root;

@@ -23,6 +23,14 @@ pub struct Registry {
     creds: Option<(String, String)>,
 }
 
+/// TLS for the registry: its certificate and key, and the CA whose client certificates it demands.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
 /// How `skopeo copy` writes the image into the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PushFormat {
@@ -35,15 +43,20 @@ pub enum PushFormat {
 impl Registry {
     /// An anonymous registry.
     pub fn start() -> Registry {
-        Registry::launch(None)
+        Registry::launch(None, None)
     }
 
     /// A registry that demands htpasswd Basic auth for `user`/`password`.
     pub fn start_with_auth(user: &str, password: &str) -> Registry {
-        Registry::launch(Some((user.to_owned(), password.to_owned())))
+        Registry::launch(Some((user.to_owned(), password.to_owned())), None)
     }
 
-    fn launch(creds: Option<(String, String)>) -> Registry {
+    /// An anonymous registry serving HTTPS only.
+    pub fn start_with_tls(tls: &Tls) -> Registry {
+        Registry::launch(None, Some(tls))
+    }
+
+    fn launch(creds: Option<(String, String)>, tls: Option<&Tls>) -> Registry {
         let dir = tempfile::Builder::new().prefix("berth-registry-").tempdir().expect("temp dir for registry");
         if let Some((user, password)) = &creds {
             let out =
@@ -53,8 +66,12 @@ impl Registry {
         }
         for _ in 0..5 {
             let port = free_port();
-            fs::write(dir.path().join("config.yml"), config_yaml(dir.path(), port, creds.is_some()))
-                .expect("write registry config");
+            let mut yaml = config_yaml(dir.path(), port, creds.is_some());
+            if let Some(tls) = tls {
+                let secret = "  secret: berth-test-secret\n";
+                yaml = yaml.replace(secret, &format!("{secret}{}", tls_yaml(tls)));
+            }
+            fs::write(dir.path().join("config.yml"), yaml).expect("write registry config");
             let log = fs::File::create(dir.path().join("registry.log")).expect("create registry log");
             let mut child = Command::new(BINARY)
                 .arg("serve")
@@ -64,7 +81,7 @@ impl Registry {
                 .stderr(log)
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {BINARY}: {e}"));
-            match wait_ready(&mut child, port) {
+            match wait_ready(&mut child, port, tls.is_some()) {
                 Ok(()) => return Registry { child, dir, port, creds },
                 Err(why) => {
                     let _ = child.kill();
@@ -185,15 +202,27 @@ fn config_yaml(dir: &std::path::Path, port: u16, auth: bool) -> String {
     yaml
 }
 
-/// Polls `GET /v2/` until the registry answers (200, or 401 when auth is on).
-fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
+/// The `http.tls` section, written after `http.secret`.
+fn tls_yaml(tls: &Tls) -> String {
+    let mut yaml = format!("  tls:\n    certificate: {}\n    key: {}\n", tls.certificate.display(), tls.key.display());
+    if let Some(ca) = &tls.client_ca {
+        yaml.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+    }
+    yaml
+}
+
+/// Polls `GET /v2/` until the registry answers (200, or 401 when auth is on; a TLS registry answers
+/// plain HTTP with 400).
+fn wait_ready(child: &mut Child, port: u16, tls: bool) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("exited with {status}"));
         }
-        if let Some(200 | 401) = http_status(port, "/v2/") {
-            return Ok(());
+        match http_status(port, "/v2/") {
+            Some(200 | 401) => return Ok(()),
+            Some(400) if tls => return Ok(()),
+            _ => {}
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -1,10 +1,11 @@
 //! The HTTP side of the registry client: transport choice, the 401 → credentials → retry dance,
 //! retries with backoff, size-bounded reads, and the pull and push operations built on them.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -62,23 +63,26 @@ struct Inner {
     opts: RegistryOptions,
     creds: Credentials,
     auth: AuthCache,
+    /// Per `host[:port]`: a client trusting that host's `certs.d` material, or None when it has none.
+    tls_clients: Mutex<HashMap<String, Option<reqwest::Client>>>,
 }
 
 /// Whom a request is for: the credentials and the token cache are keyed by registry and scope.
-struct Target {
+pub(super) struct Target {
     /// The registry as references name it, for credential lookup and messages.
     registry: String,
     /// The host that answers the API.
     host: String,
     repository: String,
-    /// `repository:NAME:pull` or `...:pull,push`; None for a bare `/v2/` login check.
+    /// `repository:NAME:pull` or `...:pull,push`, several separated by spaces (a mount also needs pull on
+    /// its source); None for a bare `/v2/` login check.
     scope: Option<String>,
     /// Explicit credentials being checked by a login; these bypass the config and the cache.
     login: Option<(String, String)>,
 }
 
 impl Target {
-    fn for_reference(r: &Reference, actions: &str) -> Self {
+    pub(super) fn for_reference(r: &Reference, actions: &str) -> Self {
         Target {
             registry: r.registry.clone(),
             host: r.api_host().to_string(),
@@ -87,28 +91,56 @@ impl Target {
             login: None,
         }
     }
+
+    /// A push to `r` that may mount blobs from `from`, another repository of the same registry.
+    pub(super) fn for_mount(r: &Reference, from: &str) -> Self {
+        let mut target = Target::for_reference(r, "pull,push");
+        target.scope = Some(format!("repository:{}:pull,push repository:{from}:pull", r.repository));
+        target
+    }
+
+    fn pushing(&self) -> bool {
+        self.scope.as_deref().is_some_and(|s| s.contains(":pull,push"))
+    }
+}
+
+/// What a request sends: bytes held in memory, or a file streamed from disk.
+#[derive(Clone)]
+pub(super) enum ReqBody {
+    Bytes(Bytes),
+    /// Opened anew for each attempt, so a retried or re-authorised request sends it whole again.
+    File(super::upload::BlobFile, Option<super::upload::UploadProgress>),
 }
 
 /// One request as data, so it can be sent again after a challenge or a transient failure.
-struct Req {
-    method: Method,
-    url: Url,
+pub(super) struct Req {
+    pub(super) method: Method,
+    pub(super) url: Url,
     headers: HeaderMap,
-    body: Option<Bytes>,
+    body: Option<ReqBody>,
 }
 
 impl Req {
-    fn new(method: Method, url: Url) -> Self {
+    pub(super) fn new(method: Method, url: Url) -> Self {
         Req { method, url, headers: HeaderMap::new(), body: None }
     }
 
-    fn header(mut self, name: reqwest::header::HeaderName, value: HeaderValue) -> Self {
+    pub(super) fn header(mut self, name: reqwest::header::HeaderName, value: HeaderValue) -> Self {
         self.headers.insert(name, value);
         self
     }
 
-    fn body(mut self, body: Bytes) -> Self {
-        self.body = Some(body);
+    pub(super) fn body(mut self, body: Bytes) -> Self {
+        self.body = Some(ReqBody::Bytes(body));
+        self
+    }
+
+    pub(super) fn file(
+        mut self,
+        file: super::upload::BlobFile,
+        progress: Option<super::upload::UploadProgress>,
+    ) -> Self {
+        self.body = Some(ReqBody::File(file, progress));
         self
     }
 }
@@ -144,14 +176,34 @@ fn basic_header(user: &str, password: &str) -> String {
 
 impl Registry {
     pub fn new(opts: RegistryOptions, creds: Credentials) -> Result<Self, RegistryError> {
-        let http = reqwest::Client::builder()
-            .user_agent(opts.user_agent.clone())
-            .connect_timeout(opts.connect_timeout)
-            .read_timeout(opts.read_timeout)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            .build()
-            .map_err(|source| RegistryError::ClientSetup { source })?;
-        Ok(Registry { inner: Arc::new(Inner { http, opts, creds, auth: AuthCache::default() }) })
+        let http = client_builder(&opts).build().map_err(|source| RegistryError::ClientSetup { source })?;
+        Ok(Registry {
+            inner: Arc::new(Inner { http, opts, creds, auth: AuthCache::default(), tls_clients: Mutex::default() }),
+        })
+    }
+
+    /// The client for `host` (`name[:port]`): one that trusts the host's `certs.d` CA and presents its
+    /// client certificate when it has such a directory (looked up once per host), else the shared one.
+    fn client_for(&self, host: &str) -> Result<Option<reqwest::Client>, RegistryError> {
+        let mut clients = self.inner.tls_clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(host) {
+            return Ok(client.clone());
+        }
+        let client = match super::tls::host_tls(&self.inner.opts.certs_dirs, host)? {
+            None => None,
+            Some(tls) => {
+                let mut builder = client_builder(&self.inner.opts);
+                for root in tls.roots {
+                    builder = builder.add_root_certificate(root);
+                }
+                if let Some(identity) = tls.identity {
+                    builder = builder.identity(identity);
+                }
+                Some(builder.build().map_err(|source| RegistryError::ClientSetup { source })?)
+            }
+        };
+        clients.insert(host.to_string(), client.clone());
+        Ok(client)
     }
 
     /// Fetches the manifest for `r` (picking `platform` from an index) and the image config,
@@ -222,7 +274,7 @@ impl Registry {
         Ok(BlobStream { size, stream: Box::pin(stream) })
     }
 
-    /// Uploads a blob in one request unless the registry already has it.
+    /// Uploads a small blob (an image config) in one request unless the registry already has it.
     pub async fn push_blob(&self, r: &Reference, digest: &str, data: Bytes) -> Result<(), RegistryError> {
         let actual = sha256_digest(&data);
         if actual != digest {
@@ -268,7 +320,8 @@ impl Registry {
             let put = Req::new(Method::PUT, put_url)
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
                 .body(data.clone());
-            check_status(self.send(&target, &put).await?, &put).await.map(drop)
+            let resp = check_status(self.send(&target, &put).await?, &put).await?;
+            check_content_digest(&resp, digest, || format!("blob {digest} of {}", r.name()))
         })
         .await
     }
@@ -293,7 +346,8 @@ impl Registry {
         let url = self.url(&target, &format!("manifests/{}", r.manifest_ref()))?;
         self.with_retries(|| async {
             let req = Req::new(Method::PUT, url.clone()).header(CONTENT_TYPE, content_type.clone()).body(data.clone());
-            check_status(self.send(&target, &req).await?, &req).await.map(drop)
+            let resp = check_status(self.send(&target, &req).await?, &req).await?;
+            check_content_digest(&resp, &digest, || format!("manifest of {r}"))
         })
         .await?;
         Ok(digest)
@@ -323,8 +377,11 @@ impl Registry {
     }
 
     /// `scheme://host/v2/<repository>/<path>`, or `/v2/` itself for an empty repository and path.
-    fn url(&self, target: &Target, path: &str) -> Result<Url, RegistryError> {
-        let scheme = scheme_for(&target.host, &self.inner.opts.insecure);
+    pub(super) fn url(&self, target: &Target, path: &str) -> Result<Url, RegistryError> {
+        let scheme = match self.client_for(&target.host)? {
+            Some(_) => "https",
+            None => scheme_for(&target.host, &self.inner.opts.insecure),
+        };
         let text = if target.repository.is_empty() {
             format!("{scheme}://{}/v2/{path}", target.host)
         } else {
@@ -337,7 +394,7 @@ impl Registry {
     }
 
     /// Runs `op` up to `max_attempts` times while it fails transiently, pausing 200 ms, 400 ms, ...
-    async fn with_retries<T, F, Fut>(&self, mut op: F) -> Result<T, RegistryError>
+    pub(super) async fn with_retries<T, F, Fut>(&self, mut op: F) -> Result<T, RegistryError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, RegistryError>>,
@@ -359,7 +416,7 @@ impl Registry {
     }
 
     /// Sends `req` with the cached authorization; on 401, answers the challenge and sends it once more.
-    async fn send(&self, target: &Target, req: &Req) -> Result<Response, RegistryError> {
+    pub(super) async fn send(&self, target: &Target, req: &Req) -> Result<Response, RegistryError> {
         let scope = target.scope.as_deref().unwrap_or("");
         let cached = match target.login {
             None => self.inner.auth.get(&target.host, scope),
@@ -388,12 +445,28 @@ impl Registry {
     }
 
     async fn send_once(&self, req: &Req, authorization: Option<&str>) -> Result<Response, RegistryError> {
-        let mut builder = self.inner.http.request(req.method.clone(), req.url.clone()).headers(req.headers.clone());
+        let authority = match (req.url.host_str(), req.url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (host, _) => host.unwrap_or_default().to_string(),
+        };
+        let client = match req.url.scheme() {
+            "https" => self.client_for(&authority)?.unwrap_or_else(|| self.inner.http.clone()),
+            _ => self.inner.http.clone(),
+        };
+        let mut builder = client.request(req.method.clone(), req.url.clone()).headers(req.headers.clone());
         if let Some(authorization) = authorization {
             builder = builder.header(AUTHORIZATION, authorization);
         }
-        if let Some(body) = &req.body {
-            builder = builder.body(body.clone());
+        match &req.body {
+            Some(ReqBody::Bytes(body)) => builder = builder.body(body.clone()),
+            Some(ReqBody::File(file, progress)) => {
+                let body = file.open(progress.clone()).await.map_err(|e| RegistryError::BlobFile {
+                    path: file.path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                builder = builder.header(reqwest::header::CONTENT_LENGTH, file.size).body(body);
+            }
+            None => {}
         }
         builder.send().await.map_err(|source| RegistryError::Transport {
             method: req.method.to_string(),
@@ -452,8 +525,9 @@ impl Registry {
             if let Some(service) = service {
                 query.append_pair("service", service);
             }
-            let ours = target.scope.as_deref();
-            for scope in [ours, challenge_scope.filter(|s| Some(*s) != ours)].into_iter().flatten() {
+            let ours: Vec<&str> = target.scope.as_deref().map(|s| s.split(' ').collect()).unwrap_or_default();
+            let theirs = challenge_scope.filter(|s| !ours.contains(s));
+            for scope in ours.iter().copied().chain(theirs) {
                 query.append_pair("scope", scope);
             }
             if let Some((user, _)) = creds {
@@ -522,12 +596,34 @@ struct FetchedManifest {
 }
 
 fn denied(target: &Target) -> RegistryError {
+    let (registry, repository) = (target.registry.clone(), target.repository.clone());
     match target.login {
-        Some(_) => RegistryError::LoginRejected { registry: target.registry.clone() },
-        None => {
-            RegistryError::Unauthorized { registry: target.registry.clone(), repository: target.repository.clone() }
-        }
+        Some(_) => RegistryError::LoginRejected { registry },
+        None if target.pushing() => RegistryError::PushDenied { registry, repository },
+        None => RegistryError::Unauthorized { registry, repository },
     }
+}
+
+/// The registry's `Docker-Content-Digest`, when it sent one, must be the digest berth computed.
+pub(super) fn check_content_digest(
+    resp: &Response,
+    expected: &str,
+    what: impl FnOnce() -> String,
+) -> Result<(), RegistryError> {
+    match resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()) {
+        Some(actual) if actual != expected => {
+            Err(RegistryError::WrongDigest { what: what(), expected: expected.to_string(), actual: actual.to_string() })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn client_builder(opts: &RegistryOptions) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(opts.user_agent.clone())
+        .connect_timeout(opts.connect_timeout)
+        .read_timeout(opts.read_timeout)
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
 }
 
 /// The sha256 digest of `bytes`, checked against `expected` when there is one.
@@ -542,7 +638,7 @@ fn verify_digest(bytes: &[u8], expected: Option<&str>, what: impl FnOnce() -> St
 }
 
 /// Passes successful responses through and turns the rest into `Http` errors quoting the body.
-async fn check_status(mut resp: Response, req: &Req) -> Result<Response, RegistryError> {
+pub(super) async fn check_status(mut resp: Response, req: &Req) -> Result<Response, RegistryError> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);

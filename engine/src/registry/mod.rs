@@ -11,7 +11,10 @@ mod manifest;
 mod platform;
 #[cfg(test)]
 mod proptests;
+mod tls;
+mod upload;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -20,6 +23,7 @@ pub use client::{BlobStream, Registry, ResolvedImage};
 pub use credentials::Credentials;
 pub use manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST};
 pub use platform::Platform;
+pub use upload::{BlobFile, MountOutcome, UploadProgress};
 
 /// How the client talks to registries; one set of options serves every host.
 #[derive(Debug, Clone)]
@@ -35,6 +39,8 @@ pub struct RegistryOptions {
     /// Upper bound on manifests, image configs and token responses, which are held in memory.
     pub max_manifest_bytes: u64,
     pub user_agent: String,
+    /// Directories in Docker's `certs.d` layout (`HOST[:PORT]/ca.crt`, `client.cert`, `client.key`).
+    pub certs_dirs: Vec<PathBuf>,
 }
 
 impl Default for RegistryOptions {
@@ -46,6 +52,7 @@ impl Default for RegistryOptions {
             read_timeout: Duration::from_secs(60),
             max_manifest_bytes: 4 * 1024 * 1024,
             user_agent: concat!("berth/", env!("CARGO_PKG_VERSION")).to_string(),
+            certs_dirs: Vec::new(),
         }
     }
 }
@@ -77,6 +84,16 @@ pub enum RegistryError {
         "pull access denied for {registry}/{repository}: the repository does not exist or needs authentication (try `berth login {registry}`)"
     )]
     Unauthorized { registry: String, repository: String },
+    #[error(
+        "push access denied for {registry}/{repository}: not logged in, or the credentials may not push there (try `berth login {registry}`)"
+    )]
+    PushDenied { registry: String, repository: String },
+    #[error("reading blob file {path}: {reason}")]
+    BlobFile { path: String, reason: String },
+    #[error("certificates for a private registry, {path}: {reason}")]
+    Certificates { path: String, reason: String },
+    #[error("{what}: the registry answered digest {actual}, not the {expected} sent")]
+    WrongDigest { what: String, expected: String, actual: String },
     #[error("login to {registry} failed: the registry rejected the username or password")]
     LoginRejected { registry: String },
     #[error("token request to {realm} failed: {reason}")]

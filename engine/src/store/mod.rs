@@ -17,6 +17,7 @@ mod gc;
 mod images;
 mod layers;
 mod local;
+mod locations;
 pub mod lock;
 pub(crate) mod reserve;
 pub(crate) mod schema;
@@ -34,6 +35,7 @@ pub use gc::PruneReport;
 pub use images::{ImageRecord, NewImage, RemovedImage};
 pub use layers::{LayerRecord, TempDir, WORK_IMAGE, chain_ids};
 pub use local::{LayerBlob, LocalImage};
+pub use locations::BlobLocation;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

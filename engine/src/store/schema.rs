@@ -6,6 +6,7 @@
 //!   ├──< tags          name:tag  → image       (unique: a tag names one image)
 //!   └──< repo_digests  name@digest → image
 //! layers ──< layer_blobs                       (the compressed blob made for a local layer, see store::local)
+//! blob_locations  digest → registry/repository  (where pulled and pushed blobs live, see store::locations)
 //!
 //! networks ──< network_endpoints ──< port_mappings   (a container's address on a network, its published ports)
 //! volumes ──< volume_mounts >── containers           (see volume::schema)
@@ -21,6 +22,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     super::local::LOCAL_V1,
     crate::builder::cache::BUILD_V1,
     crate::health::HEALTH_V1,
+    super::locations::LOCATIONS_V1,
 ];
 
 const IMAGES_V1: &str = "
