@@ -266,6 +266,11 @@ spec:
     names.sort();
     assert_eq!(names, ["bk-dep-pod-1-side", "bk-dep-pod-1-web", "bk-dep-pod-2-side", "bk-dep-pod-2-web"]);
 
+    // Playing the file again touches nothing of the running pods.
+    let (_, err) = env.fails(&["kube", "play", file.to_str().unwrap()]);
+    assert!(err.contains("pod bk-dep-pod-1 already exists"), "{err}");
+    assert_eq!(env.status("bk-dep-pod-1-web"), "running");
+
     // The Service's named targetPort is published by the first replica.
     env.wait_for("the first replica to answer", 10, || get(port).is_some_and(|b| b.contains("from-bk-dep-pod-1")));
     for pod in ["bk-dep-pod-1", "bk-dep-pod-2"] {
@@ -340,4 +345,46 @@ fn bk_play_refuses_malformed_and_unsupported_files_by_name() {
     assert_eq!(env.status("bk-l-c"), "running");
     env.ok(&["kube", "down", file.to_str().unwrap()]);
     assert!(bk_containers(&env).is_empty());
+}
+
+#[test]
+fn bk_generate_writes_a_deployment_per_compose_service() {
+    if !require_root("bk_generate_writes_a_deployment_per_compose_service") {
+        return;
+    }
+    let env = Env::new();
+    let compose = |name: &str, service: &str, number: &str| {
+        let project = "com.docker.compose.project=bkp".to_string();
+        let service = format!("com.docker.compose.service={service}");
+        let number = format!("com.docker.compose.container-number={number}");
+        env.ok(&["create", "--name", name, "--label", &project, "--label", &service, "--label", &number, "busybox", "sleep", "300"]);
+    };
+    compose("bkp-web-1", "web", "1");
+    compose("bkp-web-2", "web", "2");
+    compose("bkp-db-1", "db", "1");
+    env.ok(&["create", "--name", "bk-other", "busybox", "true"]);
+    let out = env.command(&["kube", "generate", "--type", "deployment", "--project", "bkp"]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("web: a Deployment's pods always restart; restart policy \"Never\" left out"), "{stderr}");
+    let docs = documents(&String::from_utf8_lossy(&out.stdout));
+    let deployments: Vec<k8s_openapi::api::apps::v1::Deployment> = of_kind(&docs, "Deployment");
+    let shape: Vec<(String, Option<i32>, String)> = deployments
+        .iter()
+        .map(|d| {
+            let spec = d.spec.as_ref().expect("deployment spec");
+            let template = spec.template.spec.as_ref().expect("template spec");
+            (d.metadata.name.clone().unwrap_or_default(), spec.replicas, template.containers[0].name.clone())
+        })
+        .collect();
+    assert_eq!(shape, [("web".into(), Some(2), "web".into()), ("db".into(), Some(1), "db".into())]);
+    for d in &deployments {
+        let spec = d.spec.as_ref().unwrap();
+        let selector = spec.selector.match_labels.clone().unwrap_or_default();
+        let labels = spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+        assert!(selector.iter().all(|(k, v)| labels.get(k) == Some(v)), "the selector matches the template: {d:?}");
+        assert_eq!(labels.get("com.docker.compose.project").map(String::as_str), Some("bkp"));
+    }
+    let (_, err) = env.fails(&["kube", "generate", "--project", "bk-none"]);
+    assert!(err.contains("no containers of compose project \"bk-none\""), "{err}");
 }

@@ -51,6 +51,8 @@ pub enum KubeError {
     Invalid { path: PathBuf, object: String, reason: String },
     #[error("{path}: no Pod or Deployment to play")]
     NoPods { path: PathBuf },
+    #[error("pod {pod} already exists (container {container}); kube down its file first")]
+    PodExists { pod: String, container: String },
     #[error("writing YAML: {0}")]
     Write(String),
     #[error("pod {pod}: container {container}: {source}")]

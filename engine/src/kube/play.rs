@@ -102,11 +102,7 @@ impl Engine {
 
     /// Removes a pod's containers, the namespace holder last; their names.
     async fn remove_pod(&self, pod: &str) -> Result<Vec<String>, Error> {
-        let mut members: Vec<_> = self
-            .list_containers(&crate::container::ListOptions { all: true, filters: Vec::new() })?
-            .into_iter()
-            .filter(|r| r.options.labels.get(POD_LABEL).map(String::as_str) == Some(pod))
-            .collect();
+        let mut members = self.pod_members(pod)?;
         members.sort_by_key(|r| r.options.labels.get(CONTAINER_LABEL).map(String::as_str) == Some(HOLDER));
         let mut removed = Vec::new();
         for rec in members {
@@ -116,21 +112,32 @@ impl Engine {
         Ok(removed)
     }
 
+    /// The containers labelled as members of `pod`.
+    fn pod_members(&self, pod: &str) -> Result<Vec<crate::container::ContainerRecord>, Error> {
+        Ok(self
+            .list_containers(&crate::container::ListOptions { all: true, filters: Vec::new() })?
+            .into_iter()
+            .filter(|r| r.options.labels.get(POD_LABEL).map(String::as_str) == Some(pod))
+            .collect())
+    }
+
     async fn play_pod(&self, pod: &PlannedPod) -> Result<PlayedPod, Error> {
+        let existing = self.pod_members(&pod.name)?;
+        if let Some(rec) = existing.first() {
+            return Err(kube(KubeError::PodExists { pod: pod.name.clone(), container: rec.name.clone() }));
+        }
+        for v in pod.spec.volumes.iter().flatten().filter(|v| v.empty_dir.as_ref().is_some_and(|e| e.medium.is_none())) {
+            let volume = format!("{}-{}", pod.name, v.name);
+            if self.volume(&volume).is_err() {
+                let labels = BTreeMap::from([(EMPTY_DIR_LABEL.to_string(), pod.name.clone())]);
+                self.create_volume(&VolumeCreate { name: Some(volume), labels, ..VolumeCreate::default() })?;
+            }
+        }
         let mut names = Vec::new();
         let mut holder: Option<String> = None;
         for (i, container) in pod.spec.containers.iter().enumerate() {
             let spec = run_spec(pod, container, i, holder.as_deref()).map_err(kube)?;
             let name = spec.name.clone().unwrap_or_default();
-            if let Some(volumes) = &pod.spec.volumes {
-                for v in volumes.iter().filter(|v| v.empty_dir.as_ref().is_some_and(|e| e.medium.is_none())) {
-                    let volume = format!("{}-{}", pod.name, v.name);
-                    if self.volume(&volume).is_err() {
-                        let labels = BTreeMap::from([(EMPTY_DIR_LABEL.to_string(), pod.name.clone())]);
-                        self.create_volume(&VolumeCreate { name: Some(volume), labels, ..VolumeCreate::default() })?;
-                    }
-                }
-            }
             match self.run(spec, &|_| {}).await {
                 Ok(outcome) => {
                     if holder.is_none() {
