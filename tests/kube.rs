@@ -357,7 +357,10 @@ fn bk_generate_writes_a_deployment_per_compose_service() {
         let project = "com.docker.compose.project=bkp".to_string();
         let service = format!("com.docker.compose.service={service}");
         let number = format!("com.docker.compose.container-number={number}");
-        env.ok(&["create", "--name", name, "--label", &project, "--label", &service, "--label", &number, "busybox", "sleep", "300"]);
+        env.ok(&[
+            "create", "--name", name, "--label", &project, "--label", &service, "--label", &number, "busybox", "sleep",
+            "300",
+        ]);
     };
     compose("bkp-web-1", "web", "1");
     compose("bkp-web-2", "web", "2");

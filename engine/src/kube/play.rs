@@ -126,7 +126,8 @@ impl Engine {
         if let Some(rec) = existing.first() {
             return Err(kube(KubeError::PodExists { pod: pod.name.clone(), container: rec.name.clone() }));
         }
-        for v in pod.spec.volumes.iter().flatten().filter(|v| v.empty_dir.as_ref().is_some_and(|e| e.medium.is_none())) {
+        for v in pod.spec.volumes.iter().flatten().filter(|v| v.empty_dir.as_ref().is_some_and(|e| e.medium.is_none()))
+        {
             let volume = format!("{}-{}", pod.name, v.name);
             if self.volume(&volume).is_err() {
                 let labels = BTreeMap::from([(EMPTY_DIR_LABEL.to_string(), pod.name.clone())]);
