@@ -388,6 +388,21 @@ fn bk_generate_writes_a_deployment_per_compose_service() {
         assert!(selector.iter().all(|(k, v)| labels.get(k) == Some(v)), "the selector matches the template: {d:?}");
         assert_eq!(labels.get("com.docker.compose.project").map(String::as_str), Some("bkp"));
     }
+
+    // Played back, the pods are pods, not members of the compose project.
+    let file = env.root().join("bkp.yaml");
+    env.ok(&["kube", "generate", "--type", "deployment", "--project", "bkp", "-f", file.to_str().unwrap()]);
+    env.ok(&["rm", "-f", "bkp-web-1", "bkp-web-2", "bkp-db-1", "bk-other"]);
+    let out = env.command(&["kube", "play", file.to_str().unwrap()]).output().expect("run berth");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Deployment \"web\": labels com.docker.compose.container-number"), "{stderr}");
+    let labels = &env.inspect("web-pod-1-web")["Config"]["Labels"];
+    assert!(labels.get("com.docker.compose.project").is_none(), "{labels}");
+    assert_eq!(labels["io.berth.kube.pod"], "web-pod-1");
+    env.ok(&["kube", "down", file.to_str().unwrap()]);
+    assert!(env.ok(&["ps", "-aq"]).trim().is_empty(), "down removes every replica");
+
     let (_, err) = env.fails(&["kube", "generate", "--project", "bk-none"]);
     assert!(err.contains("no containers of compose project \"bk-none\""), "{err}");
 }

@@ -205,7 +205,7 @@ fn read_plan(path: &Path) -> Result<Plan, KubeError> {
         match kind.as_str() {
             "Pod" => {
                 let pod: Pod = serde_json::from_value(doc.clone()).map_err(typed)?;
-                let labels = pod.metadata.labels.unwrap_or_default();
+                let labels = local_labels(pod.metadata.labels.unwrap_or_default(), &object, &mut notes);
                 let spec = pod.spec.ok_or_else(|| malformed(format!("{object} has no spec")))?;
                 pods.push(PlannedPod { name, object, labels, spec, service_ports: Vec::new() });
             }
@@ -215,6 +215,7 @@ fn read_plan(path: &Path) -> Result<Plan, KubeError> {
                 let template =
                     spec.template.spec.ok_or_else(|| malformed(format!("{object} has no pod template spec")))?;
                 let labels = spec.template.metadata.and_then(|m| m.labels).unwrap_or_default();
+                let labels = local_labels(labels, &object, &mut notes);
                 let replicas = spec.replicas.unwrap_or(1).max(0) as usize;
                 let mut template = template;
                 if template.restart_policy.as_deref().is_some_and(|p| p != "Always") {
@@ -283,6 +284,22 @@ fn read_plan(path: &Path) -> Result<Plan, KubeError> {
         }
     }
     Ok(Plan { pods, claims, notes })
+}
+
+/// A pod's labels as its containers get them: without docker compose's, which would make `berth compose`
+/// count the containers as its project's (YAML generated from a project carries them).
+fn local_labels(mut labels: BTreeMap<String, String>, object: &str, notes: &mut Vec<Note>) -> BTreeMap<String, String> {
+    let compose: Vec<String> = labels.keys().filter(|k| k.starts_with("com.docker.compose.")).cloned().collect();
+    for key in &compose {
+        labels.remove(key);
+    }
+    if !compose.is_empty() {
+        notes.push(Note(format!(
+            "{object}: labels {} left off its containers, so berth compose does not take them for its own",
+            compose.join(", ")
+        )));
+    }
+    labels
 }
 
 fn invalid(path: &Path, pod: &PlannedPod, reason: String) -> KubeError {
