@@ -170,7 +170,27 @@ fn bk_generate_writes_typed_objects_field_by_field() {
     let pods: Vec<Pod> = of_kind(&docs, "Pod");
     let port = &pods[0].spec.as_ref().unwrap().containers[0].ports.as_deref().unwrap_or_default()[0];
     assert_eq!((port.container_port, port.host_port), (80, None));
+
+    // The hostPort form played back: the same port, limits, healthcheck and environment.
+    let file = env.root().join("bk-web.yaml");
+    env.ok(&["kube", "generate", "-f", file.to_str().unwrap(), "bk-web"]);
     env.ok(&["rm", "-f", "bk-web"]);
+    env.ok(&["kube", "play", file.to_str().unwrap()]);
+    let port = u16::try_from(p.host_port.unwrap()).unwrap();
+    env.wait_for("the played pod to answer", 10, || get(port).is_some_and(|b| b.contains("hello-kube")));
+    let doc = env.inspect("bk-web-pod-bk-web");
+    assert_eq!(
+        (doc["HostConfig"]["Memory"].as_i64(), doc["HostConfig"]["NanoCpus"].as_i64()),
+        (Some(64 << 20), Some(500_000_000))
+    );
+    let health = &doc["Config"]["Healthcheck"];
+    assert_eq!(health["Test"], serde_json::json!(["CMD", "/bin/sh", "-c", "test -f /data/www/index.html"]));
+    assert_eq!((health["Interval"].as_i64(), health["Retries"].as_i64()), (Some(5_000_000_000), Some(4)));
+    let env_list = doc["Config"]["Env"].as_array().cloned().unwrap_or_default();
+    assert!(env_list.contains(&"GREETING=hi".into()), "{env_list:?}");
+    assert_eq!((doc["Config"]["User"].as_str(), doc["Config"]["WorkingDir"].as_str()), (Some("0"), Some("/data")));
+    env.ok(&["kube", "down", "--volumes", file.to_str().unwrap()]);
+    assert!(bk_containers(&env).is_empty() && bk_volumes(&env).is_empty());
 }
 
 #[test]
