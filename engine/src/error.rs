@@ -41,6 +41,8 @@ pub enum Error {
     Builder(#[from] crate::builder::BuilderError),
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    #[error(transparent)]
+    Kube(Box<crate::kube::KubeError>),
 }
 
 impl From<crate::run::RunError> for Error {

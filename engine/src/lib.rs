@@ -17,6 +17,7 @@ mod host;
 pub mod images;
 mod inroot;
 pub mod journal;
+pub mod kube;
 pub(crate) mod layer;
 pub mod local;
 pub mod logs;

@@ -8,6 +8,7 @@ mod events;
 pub mod exec;
 mod format;
 mod images;
+mod kube;
 mod line_plan;
 mod local;
 mod login;
@@ -85,6 +86,9 @@ pub enum Command {
     /// Manage builds
     #[command(subcommand)]
     Builder(build::BuilderSubcommand),
+    /// Generate Kubernetes YAML from containers, or run it as local pods
+    #[command(subcommand)]
+    Kube(kube::KubeSubcommand),
 }
 
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
@@ -155,6 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::build(&engine, args).await,
         Command::Builder(cmd) => build::builder(&engine, cmd),
         Command::Events(args) => events::run(&engine, args).await,
+        Command::Kube(cmd) => kube::run(&engine, cmd).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }

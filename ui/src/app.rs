@@ -631,7 +631,7 @@ impl App {
             Command::Up | Command::Down | Command::Top | Command::Bottom | Command::PageUp | Command::PageDown => {
                 match self.focus {
                     Pane::Containers => {
-                        let len = self.containers.visible().len();
+                        let len = self.containers.entries().len();
                         self.containers.list.navigate(command, len);
                         self.follow_selection();
                     }
@@ -678,6 +678,7 @@ impl App {
             Command::Kill => self.container_op(ContainerOp::Kill),
             Command::RemoveContainer => self.container_op(ContainerOp::Remove),
             Command::Mark => self.containers.toggle_mark(),
+            Command::ToggleGroup => self.containers.toggle_group(),
             Command::Sort => {
                 self.containers.cycle_sort();
                 self.follow_selection();
@@ -800,7 +801,7 @@ impl App {
     }
 
     fn after_list_change(&mut self) {
-        let len = self.containers.visible().len();
+        let len = self.containers.entries().len();
         self.containers.list.clamp(len);
         let len = self.images.visible().len();
         self.images.list.clamp(len);

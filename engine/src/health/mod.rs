@@ -5,6 +5,7 @@
 mod config;
 mod state;
 
+pub(crate) use config::{DEFAULT_INTERVAL_NS, DEFAULT_RETRIES, DEFAULT_TIMEOUT_NS};
 pub use config::{HealthConfig, HealthFlags};
 pub use state::{Health, HealthResult, HealthStatus};
 pub(crate) use state::{MAX_OUTPUT_LEN, output_text};

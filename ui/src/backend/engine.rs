@@ -200,6 +200,7 @@ fn container_row(record: ContainerRecord, ports: &[PortMapping]) -> ContainerRow
         state,
         ports: ports.iter().map(PortMapping::ps_form).collect(),
         health: record.health.map(|h| h.status),
+        group: crate::panes::groups::group_of(&record.options.labels),
     }
 }
 

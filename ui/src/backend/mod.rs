@@ -166,6 +166,8 @@ pub struct ContainerRow {
     pub ports: Vec<String>,
     /// The healthcheck's state, shown in STATUS as `ps` does; None without a healthcheck.
     pub health: Option<berth_engine::health::HealthStatus>,
+    /// The kube pod or compose project the container belongs to (`pod web-pod`), which the list groups by.
+    pub group: Option<String>,
 }
 
 /// What the Containers pane's CPU and MEM columns show for a running container.

@@ -111,6 +111,7 @@ commands! {
     Attach "attach" Containers "attach to the main process" [Key::ch('a')];
     InspectContainer "inspect_container" Containers "inspect" [Key::ch('i')];
     RunNew "run" Containers "run a container" [Key::ch('n')];
+    ToggleGroup "toggle_group" Containers "fold/unfold a pod or project" [k(KeyName::Enter)];
     Pull "pull" Images "pull" [Key::ch('p')];
     Build "build" Images "build" [Key::ch('b')];
     RemoveImage "remove_image" Images "remove" [Key::ch('D'), k(KeyName::Delete)];

@@ -11,6 +11,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::columns::{Column, Fitted};
+use super::groups::{Entry, entries};
 use super::{Ctx, ListState, pane_block};
 use crate::backend::{ContainerRow, ContainerState, ContainerUsage};
 use crate::keymap::Command;
@@ -61,6 +62,8 @@ pub struct ContainersPane {
     pub usage: HashMap<String, ContainerUsage>,
     /// Why CPU and memory could not be read; reported once, until a reading succeeds again.
     pub usage_error: Option<String>,
+    /// Groups (pods, compose projects) shown folded, by title.
+    pub collapsed: BTreeSet<String>,
 }
 
 impl ContainersPane {
@@ -80,8 +83,33 @@ impl ContainersPane {
         rows
     }
 
+    /// The list as drawn: the visible rows with their groups' rows; the selection indexes this.
+    pub fn entries(&self) -> Vec<Entry<'_>> {
+        entries(&self.visible(), &self.collapsed)
+    }
+
+    /// The selected container; None on a group's row.
     pub fn selected(&self) -> Option<&ContainerRow> {
-        self.visible().get(self.list.selected).copied()
+        match self.entries().get(self.list.selected) {
+            Some(Entry::Row { row, .. }) => Some(row),
+            _ => None,
+        }
+    }
+
+    /// Folds or unfolds the selected group (or the group of the selected container, which then selects the
+    /// group's row).
+    pub fn toggle_group(&mut self) {
+        let entries = self.entries();
+        let title = match entries.get(self.list.selected) {
+            Some(Entry::Group { title, .. }) => title.to_string(),
+            Some(Entry::Row { row, grouped: true }) => row.group.clone().unwrap_or_default(),
+            _ => return,
+        };
+        let at = entries.iter().position(|e| matches!(e, Entry::Group { title: t, .. } if *t == title));
+        if !self.collapsed.remove(&title) {
+            self.collapsed.insert(title);
+        }
+        self.list.selected = at.unwrap_or(self.list.selected);
     }
 
     /// Replaces the rows; false when nothing changed, so no redraw is needed.
@@ -93,7 +121,7 @@ impl ContainersPane {
         self.rows = rows;
         self.error = None;
         self.loaded = true;
-        self.list.clamp(self.visible().len());
+        self.list.clamp(self.entries().len());
         true
     }
 
@@ -105,9 +133,15 @@ impl ContainersPane {
     /// The containers whose CPU and memory are worth reading: those on screen when `rows` fit, with processes
     /// (running or paused). Rows scrolled out of sight cost nothing, however long the list.
     pub fn usage_targets(&self, rows: usize) -> Vec<String> {
-        let visible = self.visible();
-        let on_screen = &visible[window(self.list.selected, visible.len(), rows)];
-        on_screen.iter().filter(|r| r.state.is_up()).map(|r| r.id.clone()).collect()
+        let entries = self.entries();
+        let on_screen = &entries[window(self.list.selected, entries.len(), rows)];
+        on_screen
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Row { row, .. } if row.state.is_up() => Some(row.id.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Replaces the CPU and memory figures; false when no cell would read differently, so no redraw is needed.
@@ -134,18 +168,31 @@ impl ContainersPane {
         self.sort = self.sort.next();
     }
 
+    /// Marks or unmarks the selected container; on a group's row, all its members (marked unless all were).
     pub fn toggle_mark(&mut self) {
-        if let Some(id) = self.selected().map(|r| r.id.clone())
-            && !self.marked.remove(&id)
-        {
-            self.marked.insert(id);
+        let ids: Vec<String> = self.selection().iter().map(|r| r.id.clone()).collect();
+        if ids.iter().all(|id| self.marked.contains(id)) {
+            for id in &ids {
+                self.marked.remove(id);
+            }
+        } else {
+            self.marked.extend(ids);
         }
     }
 
-    /// The containers an operation applies to: the marked ones, else the selected one.
+    /// The selected container, or every member of the selected group.
+    fn selection(&self) -> Vec<&ContainerRow> {
+        match self.entries().get(self.list.selected) {
+            Some(Entry::Row { row, .. }) => vec![*row],
+            Some(Entry::Group { members, .. }) => members.clone(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The containers an operation applies to: the marked ones, else the selected one or group.
     pub fn targets(&self) -> Vec<&ContainerRow> {
         if self.marked.is_empty() {
-            self.selected().into_iter().collect()
+            self.selection()
         } else {
             self.visible().into_iter().filter(|r| self.marked.contains(&r.id)).collect()
         }
@@ -156,6 +203,8 @@ impl ContainersPane {
         let targets = self.targets();
         let any = |f: fn(ContainerState) -> bool| targets.iter().any(|r| f(r.state));
         let one = self.selected().is_some();
+        let group = matches!(self.entries().get(self.list.selected), Some(Entry::Group { .. }))
+            || self.selected().is_some_and(|r| r.group.is_some());
         vec![
             (Command::Start, any(ContainerState::can_start)),
             (Command::Stop, any(ContainerState::can_stop)),
@@ -167,7 +216,8 @@ impl ContainersPane {
             (Command::Exec, self.selected().is_some_and(|r| r.state.can_exec())),
             (Command::Attach, self.selected().is_some_and(|r| r.state.can_exec())),
             (Command::InspectContainer, one),
-            (Command::Mark, one),
+            (Command::Mark, one || group),
+            (Command::ToggleGroup, group),
             (Command::Sort, true),
             (Command::Filter, true),
             (Command::RunNew, true),
@@ -183,19 +233,53 @@ impl ContainersPane {
             return;
         }
         let visible = self.visible();
-        let statuses: Vec<String> = visible.iter().map(|r| status(r, ctx.now)).collect();
-        let columns = columns(&visible, &statuses);
+        let entries = self.entries();
+        // Each entry's NAME and STATUS text: a group's row shows its fold, title, size and how many are up;
+        // its members are indented under it.
+        let texts: Vec<(String, String)> = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Group { title, members, collapsed } => {
+                    let fold = if *collapsed { "▸" } else { "▾" };
+                    let up = members.iter().filter(|r| r.state.is_up()).count();
+                    (format!("{fold} {title} ({})", members.len()), format!("{up}/{} up", members.len()))
+                }
+                Entry::Row { row, grouped } => {
+                    let indent = if *grouped { "  " } else { "" };
+                    (format!("{indent}{}", row.name), status(row, ctx.now))
+                }
+            })
+            .collect();
+        let columns = columns(&visible, &texts);
         let fitted = Fitted::new(&columns, area.width.saturating_sub(2));
         let header = Row::new(fitted.keep(columns.map(|c| c.header))).style(ctx.theme.header());
         // Only the rows on screen are built (the same window the CPU and memory readings are taken for); the
         // widths above come from every row, so scrolling does not move the columns.
-        let window = window(self.list.selected, visible.len(), Self::rows_shown(area));
-        let rows = visible[window.clone()].iter().zip(&statuses[window.clone()]).map(|(r, status)| {
+        let window = window(self.list.selected, entries.len(), Self::rows_shown(area));
+        let rows = entries[window.clone()].iter().zip(&texts[window.clone()]).map(|(entry, (name, status))| {
+            let r = match entry {
+                Entry::Row { row, .. } => row,
+                Entry::Group { members, .. } => {
+                    let all = !members.is_empty() && members.iter().all(|r| self.marked.contains(&r.id));
+                    let mark = if all { "●" } else { " " };
+                    return Row::new(fitted.keep([
+                        Cell::from(Span::styled(mark, ctx.theme.colors.marked)),
+                        Cell::from(Span::styled(name.as_str(), ctx.theme.header())),
+                        Cell::from(""),
+                        Cell::from(""),
+                        Cell::from(status.as_str()),
+                        Cell::from(""),
+                        Cell::from(""),
+                        Cell::from(""),
+                        Cell::from(""),
+                    ]));
+                }
+            };
             let mark = if self.marked.contains(&r.id) { "●" } else { " " };
             let (cpu, memory) = self.usage_cells(r);
             Row::new(fitted.keep([
                 Cell::from(Span::styled(mark, ctx.theme.colors.marked)),
-                Cell::from(r.name.as_str()),
+                Cell::from(name.as_str()),
                 Cell::from(r.image.as_str()),
                 Cell::from(Span::styled(r.state.as_str(), ctx.theme.state(r.state))),
                 Cell::from(status.as_str()),
@@ -205,7 +289,7 @@ impl ContainersPane {
                 Cell::from(Span::styled(crate::backend::short_id(&r.id), ctx.theme.muted())),
             ]))
         });
-        let selected = (!visible.is_empty()).then(|| self.list.selected - window.start);
+        let selected = (!entries.is_empty()).then(|| self.list.selected - window.start);
         let table = Table::new(rows, fitted.constraints()).header(header).block(block);
         super::render_table(frame, area, ctx, table, selected);
         if self.rows.is_empty() {
@@ -221,13 +305,14 @@ fn window(selected: usize, len: usize, rows: usize) -> Range<usize> {
     start..(start + rows).min(len)
 }
 
-/// The table's columns in order, sized from the visible rows and their statuses. Name and state always show;
-/// narrow panes give up the ID first, then the ports, the image, the status, memory and CPU.
-fn columns(rows: &[&ContainerRow], statuses: &[String]) -> [Column; 9] {
+/// The table's columns in order, sized from the visible rows and each entry's name and status text. Name and
+/// state always show; narrow panes give up the ID first, then the ports, the image, the status, memory and
+/// CPU.
+fn columns(rows: &[&ContainerRow], texts: &[(String, String)]) -> [Column; 9] {
     let widest = |widths: &mut dyn Iterator<Item = usize>| u16::try_from(widths.max().unwrap_or(0)).unwrap_or(u16::MAX);
-    let name = widest(&mut rows.iter().map(|r| r.name.chars().count())).max(8);
+    let name = widest(&mut texts.iter().map(|(n, _)| n.chars().count())).max(8);
     let image = widest(&mut rows.iter().map(|r| r.image.chars().count())).max(8);
-    let status = widest(&mut statuses.iter().map(|s| s.chars().count())).max(6);
+    let status = widest(&mut texts.iter().map(|(_, s)| s.chars().count())).max(6);
     // The joined list: `, ` between mappings.
     let ports = widest(
         &mut rows.iter().map(|r| r.ports.iter().map(|p| p.chars().count() + 2).sum::<usize>().saturating_sub(2)),
@@ -275,6 +360,7 @@ mod tests {
             exit_code: None,
             ports: Vec::new(),
             health: None,
+            group: None,
         }
     }
 

@@ -32,6 +32,7 @@ pub fn container(id: &str, name: &str, image: &str, state: ContainerState) -> Co
         exit_code: (state == ContainerState::Exited).then_some(0),
         ports: if name == "web" { vec!["0.0.0.0:8080->80/tcp".into()] } else { vec![] },
         health: None,
+        group: None,
     }
 }
 

@@ -61,6 +61,30 @@ fn containers_marked_filtered_sorted() {
 }
 
 #[test]
+fn containers_grouped_by_pod_and_project() {
+    both("containers_grouped", |app| {
+        let member = |id: &str, name: &str, state, group: &str| {
+            let mut row = fake::container(id, name, "busybox:latest", state);
+            row.group = Some(group.to_string());
+            row
+        };
+        let mut rows = fake::containers();
+        rows.push(member("e5", "web-pod-web", ContainerState::Running, "pod web-pod"));
+        rows.push(member("f6", "web-pod-side", ContainerState::Exited, "pod web-pod"));
+        rows.push(member("a7", "shop-db-1", ContainerState::Running, "project shop"));
+        rows.push(member("b8", "shop-api-1", ContainerState::Running, "project shop"));
+        app.update(Msg::Containers(Ok(rows)));
+        // Fold the project from one of its members: the selection moves to the group's row.
+        let at = app.containers.entries().iter().position(|e| format!("{e:?}").contains("shop-db-1")).unwrap();
+        app.containers.list.selected = at;
+        key(app, KeyCode::Enter);
+        assert!(app.containers.selected().is_none(), "the project's row is selected");
+        let names: Vec<String> = app.containers.targets().iter().map(|r| r.name.clone()).collect();
+        assert_eq!(names, ["shop-api-1", "shop-db-1"], "an operation on a group's row reaches its members");
+    });
+}
+
+#[test]
 fn lists_before_their_first_load() {
     for size in [ROOMY, CRAMPED] {
         let mut app = unloaded(UiConfig::default(), Theme::default(), size);

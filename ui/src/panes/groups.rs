@@ -1,0 +1,103 @@
+//! Containers that belong together, shown under one collapsible row: a kube pod (`io.berth.kube.pod`) or a
+//! compose project (`com.docker.compose.project`). The grouping is over labels only, so any later kind of
+//! group is one more entry in [`GROUP_LABELS`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::backend::ContainerRow;
+
+/// The labels that make a group, first match wins, with the word the group's row shows. A pod played from
+/// a compose project's YAML carries the project's labels too; it is shown as the pod it runs as.
+const GROUP_LABELS: &[(&str, &str)] =
+    &[(berth_engine::kube::POD_LABEL, "pod"), ("com.docker.compose.project", "project")];
+
+/// A container's group as its row shows it (`pod web-pod`, `project shop`), if any.
+pub fn group_of(labels: &BTreeMap<String, String>) -> Option<String> {
+    GROUP_LABELS.iter().find_map(|(label, word)| labels.get(*label).map(|name| format!("{word} {name}")))
+}
+
+/// One line of the grouped list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry<'a> {
+    /// A group's row: its title, its members (as filtered and sorted) and whether they are hidden.
+    Group { title: &'a str, members: Vec<&'a ContainerRow>, collapsed: bool },
+    /// A container, `grouped` when it is shown under a group's row.
+    Row { row: &'a ContainerRow, grouped: bool },
+}
+
+/// The list as drawn: rows in their order, each group at its first member's place with its members under it
+/// (none when collapsed).
+pub fn entries<'a>(rows: &[&'a ContainerRow], collapsed: &BTreeSet<String>) -> Vec<Entry<'a>> {
+    let mut out = Vec::new();
+    let mut placed: Vec<&str> = Vec::new();
+    for row in rows {
+        let Some(title) = row.group.as_deref() else {
+            out.push(Entry::Row { row, grouped: false });
+            continue;
+        };
+        if placed.contains(&title) {
+            continue;
+        }
+        placed.push(title);
+        let members: Vec<&ContainerRow> = rows.iter().copied().filter(|r| r.group.as_deref() == Some(title)).collect();
+        let folded = collapsed.contains(title);
+        out.push(Entry::Group { title, members: members.clone(), collapsed: folded });
+        if !folded {
+            out.extend(members.into_iter().map(|row| Entry::Row { row, grouped: true }));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::ContainerState;
+
+    fn row(name: &str, group: Option<&str>) -> ContainerRow {
+        ContainerRow {
+            id: name.into(),
+            name: name.into(),
+            image: "busybox".into(),
+            state: ContainerState::Running,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            ports: Vec::new(),
+            health: None,
+            group: group.map(String::from),
+        }
+    }
+
+    #[test]
+    fn groups_sit_at_their_first_member_and_fold() {
+        let rows = [row("a", None), row("p-web", Some("pod p")), row("b", None), row("p-side", Some("pod p"))];
+        let refs: Vec<&ContainerRow> = rows.iter().collect();
+        let names = |entries: &[Entry]| -> Vec<String> {
+            entries
+                .iter()
+                .map(|e| match e {
+                    Entry::Group { title, members, .. } => format!("[{title}:{}]", members.len()),
+                    Entry::Row { row, grouped } => format!("{}{}", if *grouped { "  " } else { "" }, row.name),
+                })
+                .collect()
+        };
+        assert_eq!(names(&entries(&refs, &BTreeSet::new())), ["a", "[pod p:2]", "  p-web", "  p-side", "b"]);
+        let folded = BTreeSet::from(["pod p".to_string()]);
+        assert_eq!(names(&entries(&refs, &folded)), ["a", "[pod p:2]", "b"]);
+    }
+
+    #[test]
+    fn a_pod_label_wins_over_a_project() {
+        let labels = BTreeMap::from([
+            ("com.docker.compose.project".to_string(), "shop".to_string()),
+            (berth_engine::kube::POD_LABEL.to_string(), "web-pod".to_string()),
+        ]);
+        assert_eq!(group_of(&labels).as_deref(), Some("pod web-pod"));
+        assert_eq!(
+            group_of(&BTreeMap::from([("com.docker.compose.project".into(), "shop".into())])).as_deref(),
+            Some("project shop")
+        );
+        assert_eq!(group_of(&BTreeMap::new()), None);
+    }
+}
