@@ -88,6 +88,9 @@ pub struct BuildOptions {
 /// What a build reports as it goes, in BuildKit's plain progress terms.
 #[derive(Debug, Clone)]
 pub enum BuildEvent {
+    /// The plan is made: how many steps the stages the target needs hold (a base's ONBUILD triggers, known
+    /// only when they run, come on top), so a view can show `(done/total)` from the start.
+    Planned { steps: usize },
     /// A step begins: `#N [stage k/n] INSTRUCTION ...`.
     Step { number: usize, name: String },
     /// The step's result came from the cache.
@@ -96,6 +99,8 @@ pub enum BuildEvent {
     Output { number: usize, line: String },
     /// The step finished (not from the cache).
     Done { number: usize, seconds: f64 },
+    /// The step failed; the build's error says why.
+    Failed { number: usize },
     /// A base image is being pulled.
     Pulling { image: String },
 }
@@ -177,6 +182,8 @@ impl Engine {
             platform: format!("linux/{}", config::host_architecture()),
         };
         let (_, plan) = crate::build::plan_dockerfile(&text, &plan_opts)?;
+        let steps = plan.stages.iter().flat_map(|s| &s.steps).filter(|s| !matches!(s.instruction, Instruction::Arg(_)));
+        progress(BuildEvent::Planned { steps: steps.count() });
         let ignore = match ignore_file_for(&opts.context, &dockerfile_path) {
             Some(path) => {
                 let text = std::fs::read_to_string(&path).map_err(|source| BuilderError::Read {
@@ -371,6 +378,7 @@ impl Engine {
         Ok(state)
     }
 
+    /// One step: numbered (ARG takes no number, as in BuildKit), run, and reported as failed when it fails.
     #[allow(clippy::too_many_arguments)]
     async fn step(
         &self,
@@ -386,6 +394,25 @@ impl Engine {
             return Ok(state);
         }
         let number = ctx.number.fetch_add(1, Ordering::Relaxed) + 1;
+        let result = self.numbered_step(ctx, state, step, scope, flags, built, title, number).await;
+        if result.is_err() {
+            (ctx.progress)(BuildEvent::Failed { number });
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn numbered_step(
+        &self,
+        ctx: &Ctx<'_>,
+        state: State,
+        step: &Step,
+        scope: &Scope,
+        flags: &mut StageFlags,
+        built: &BTreeMap<usize, State>,
+        title: String,
+        number: usize,
+    ) -> Result<State, Error> {
         let started = Instant::now();
         let fail =
             |message: String| BuilderError::Step { line: step.start_line, instruction: step.name.clone(), message };
