@@ -704,3 +704,76 @@ fn bbx_quiet_iidfile_labels_and_stdin_inputs() {
     let tmp: Vec<_> = std::fs::read_dir(env.root().join("tmp")).unwrap().collect();
     assert!(tmp.is_empty(), "the unpacked context must go with the build: {tmp:?}");
 }
+
+/// An archive with owners, modes, set-id bits, times, a symlink, a hardlink and a directory only implied.
+fn owned_archive() -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let entry = |kind: tar::EntryType, mode: u32, (uid, gid): (u64, u64), mtime: u64| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(uid);
+        header.set_gid(gid);
+        header.set_mtime(mtime);
+        header.set_size(0);
+        header
+    };
+    builder.append_data(&mut entry(tar::EntryType::Directory, 0o750, (1234, 5678), 1_000_000), "d/", &[][..]).unwrap();
+    let mut file = entry(tar::EntryType::Regular, 0o4755, (42, 43), 1_234_567);
+    file.set_size(2);
+    builder.append_data(&mut file, "d/f", &b"f\n"[..]).unwrap();
+    builder.append_link(&mut entry(tar::EntryType::Symlink, 0o777, (7, 8), 1_000), "d/l", "f").unwrap();
+    builder.append_link(&mut entry(tar::EntryType::Link, 0o4755, (42, 43), 1_234_567), "d/h", "d/f").unwrap();
+    let mut implied = entry(tar::EntryType::Regular, 0o600, (5, 6), 2_000_000);
+    implied.set_size(2);
+    builder.append_data(&mut implied, "implied/x", &b"x\n"[..]).unwrap();
+    builder.into_inner().unwrap()
+}
+
+#[test]
+fn bbr_add_archives_keep_owners_modes_and_times_in_every_compression() {
+    if !require_root("bbr_add_archives_keep_owners_modes_and_times_in_every_compression") {
+        return;
+    }
+    let env = Env::new();
+    let tar = owned_archive();
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    std::io::Write::write_all(&mut bz, &tar).unwrap();
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+    std::io::Write::write_all(&mut xz, &tar).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nADD a.bin /bz/\nADD b.bin /xz/\nADD plain.tar /plain\nADD --chown=11:12 c.bin /own/new/\n",
+    )]);
+    // Names that say nothing: ADD goes by content.
+    std::fs::write(ctx.path().join("a.bin"), bz.finish().unwrap()).unwrap();
+    std::fs::write(ctx.path().join("b.bin"), xz.finish().unwrap()).unwrap();
+    std::fs::write(ctx.path().join("c.bin"), gz.finish().unwrap()).unwrap();
+    std::fs::write(ctx.path().join("plain.tar"), &tar).unwrap();
+    build(&env, ctx.path(), &["-t", "bbr-add:1"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "bbr-add:1",
+        "sh",
+        "-c",
+        "for d in /bz /xz /plain; do stat -c '%n %u:%g %a %Y' $d/d $d/d/f $d/implied/x; stat -c '%n %u:%g %h' $d/d/l $d/d/h; \
+         stat -c '%n %u:%g %a' $d/implied; done; stat -c '%n %u:%g %a' /own/new/d/f /own/new/d /own/new /own/new/implied/x /own; \
+         cat /xz/d/h /plain/implied/x",
+    ]);
+    let mut expected = String::new();
+    for d in ["/bz", "/xz", "/plain"] {
+        expected.push_str(&format!(
+            "{d}/d 1234:5678 750 1000000\n{d}/d/f 42:43 4755 1234567\n{d}/implied/x 5:6 600 2000000\n\
+             {d}/d/l 7:8 1\n{d}/d/h 42:43 2\n{d}/implied 0:0 755\n"
+        ));
+    }
+    // --chown replaces every entry's owner and owns the directory ADD made; the parent it made too.
+    expected.push_str(
+        "/own/new/d/f 11:12 4755\n/own/new/d 11:12 750\n/own/new 11:12 755\n/own/new/implied/x 11:12 600\n/own 11:12 755\n",
+    );
+    expected.push_str("f\nx\n");
+    assert_eq!(out, expected);
+}

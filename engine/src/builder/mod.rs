@@ -8,6 +8,7 @@
 //! previous layers mounted privately (`volume::mount_privately`), whose upper becomes the layer.
 //! Metadata steps change the config with an `empty_layer` history entry.
 
+mod archive;
 pub(crate) mod cache;
 pub(crate) mod config;
 mod fetch;
@@ -549,8 +550,7 @@ impl Engine {
                     let mut rest = Vec::new();
                     for p in plan {
                         let kind = if rustix::fs::FileType::from_raw_mode(p.stat.st_mode).is_file() {
-                            let head = files::read_head(&ctx.context, &p, 262).map_err(|e| fail(e.to_string()))?;
-                            files::archive_kind(&head)
+                            archive::detect(files::open_source(&ctx.context, &p).map_err(|e| fail(e.to_string()))?)
                         } else {
                             None
                         };
@@ -579,9 +579,12 @@ impl Engine {
                 let layer = self
                     .write_layer(&state, |root| {
                         files::write(source_root, &plan, root, &attrs).map_err(|e| format!("copying: {e}"))?;
-                        for (p, kind) in &archives {
-                            files::extract_archive(&ctx.context, p, *kind, root, &archive_dir)
-                                .map_err(|e| format!("extracting {}: {e}", p.src))?;
+                        for (p, compression) in &archives {
+                            let extract = || {
+                                let file = std::io::BufReader::new(files::open_source(&ctx.context, p)?);
+                                archive::extract(compression.reader(file)?, root, &archive_dir, attrs.owner)
+                            };
+                            extract().map_err(|e| format!("extracting {}: {e}", p.src))?;
                         }
                         // Heredoc sources: files named by their delimiters, 0644 unless --chmod.
                         let several = copy.sources.len() + copy.inline.len() > 1 || copy.dest.ends_with('/');
@@ -834,18 +837,14 @@ impl ContextDir {
 }
 
 impl Engine {
-    /// Unpacks a build context sent as a tar stream (plain, gzip or zstd) into a work dir of its own.
+    /// Unpacks a build context sent as a tar stream (plain, gzip, bzip2, xz or zstd) into a work dir of its own.
     /// Entries that would land outside it are refused by the tar reader.
     pub fn unpack_build_context(&self, input: impl std::io::Read) -> Result<ContextDir, Error> {
         let dir = self.store().temp_dir("build-context")?;
         let fail = |source| BuilderError::Read { what: "the context tar", path: dir.path().to_path_buf(), source };
         let mut input = std::io::BufReader::new(input);
         let head = std::io::BufRead::fill_buf(&mut input).map_err(fail)?.to_vec();
-        let reader: Box<dyn std::io::Read> = match files::archive_kind(&head) {
-            Some(files::Archive::Gzip) => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-            Some(files::Archive::Zstd) => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(fail)?),
-            _ => Box::new(input),
-        };
+        let reader = archive::Compression::of(&head).reader(input).map_err(fail)?;
         let mut archive = tar::Archive::new(reader);
         archive.set_preserve_permissions(true);
         archive.unpack(dir.path()).map_err(fail)?;
