@@ -777,3 +777,103 @@ fn bbr_add_archives_keep_owners_modes_and_times_in_every_compression() {
     expected.push_str("f\nx\n");
     assert_eq!(out, expected);
 }
+
+/// An HTTP server on 127.0.0.1 serving `/file` (with an ETag and Last-Modified, answering `If-None-Match`
+/// with 304) and `/pinned`, counting requests by method and path.
+struct CountingServer {
+    port: u16,
+    file: std::sync::Arc<std::sync::Mutex<(String, String)>>,
+    counts: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>,
+}
+
+impl CountingServer {
+    fn start() -> CountingServer {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let file = std::sync::Arc::new(std::sync::Mutex::new(("one\n".to_string(), "\"v1\"".to_string())));
+        let counts = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+        let (served, counted) = (file.clone(), counts.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                let mut if_none_match = None;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("if-none-match")
+                    {
+                        if_none_match = Some(value.trim().to_string());
+                    }
+                }
+                let mut words = request.split_whitespace();
+                let (method, path) = (words.next().unwrap_or("").to_string(), words.next().unwrap_or("").to_string());
+                *counted.lock().unwrap().entry(format!("{method} {path}")).or_insert(0) += 1;
+                let (body, etag) = match path.as_str() {
+                    "/file" => served.lock().unwrap().clone(),
+                    _ => ("pinned\n".to_string(), "\"p\"".to_string()),
+                };
+                let head =
+                    format!("ETag: {etag}\r\nLast-Modified: Tue, 01 Jan 2019 00:00:00 GMT\r\nConnection: close\r\n");
+                let response = if if_none_match.as_deref() == Some(etag.as_str()) {
+                    format!("HTTP/1.1 304 Not Modified\r\n{head}\r\n")
+                } else if method == "HEAD" {
+                    format!("HTTP/1.1 200 OK\r\n{head}Content-Length: {}\r\n\r\n", body.len())
+                } else {
+                    format!("HTTP/1.1 200 OK\r\n{head}Content-Length: {}\r\n\r\n{body}", body.len())
+                };
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        CountingServer { port, file, counts }
+    }
+
+    fn count(&self, request: &str) -> usize {
+        self.counts.lock().unwrap().get(request).copied().unwrap_or(0)
+    }
+}
+
+#[test]
+fn bbr_add_url_is_not_downloaded_again_while_unchanged() {
+    if !require_root("bbr_add_url_is_not_downloaded_again_while_unchanged") {
+        return;
+    }
+    let env = Env::new();
+    let server = CountingServer::start();
+    let pinned_sum = {
+        use sha2::Digest;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(b"pinned\n")))
+    };
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nADD {base}/file /dl/\nADD --checksum={pinned_sum} {base}/pinned /p\nRUN cat /dl/file /p > /both\n"
+        ),
+    )]);
+    let (first, _) = build(&env, ctx.path(), &["-t", "bbr-url:1"]);
+    assert_eq!((server.count("GET /file"), server.count("GET /pinned")), (1, 1));
+    // Unchanged: the ETag is asked about and every step comes from the cache; the pinned URL is not asked
+    // about at all (its checksum is its key).
+    let (again, progress) = build(&env, ctx.path(), &["-t", "bbr-url:1"]);
+    assert_eq!(again, first, "{progress}");
+    assert_eq!(cached_steps(&progress), 3, "{progress}");
+    assert_eq!((server.count("GET /file"), server.count("HEAD /file")), (1, 1));
+    assert_eq!((server.count("GET /pinned"), server.count("HEAD /pinned")), (1, 0));
+    // Changed (a new ETag): downloaded again, and the image has the new content.
+    *server.file.lock().unwrap() = ("two\n".to_string(), "\"v2\"".to_string());
+    let (changed, progress) = build(&env, ctx.path(), &["-t", "bbr-url:1"]);
+    assert_ne!(changed, first, "{progress}");
+    assert_eq!(server.count("GET /file"), 2);
+    assert_eq!(env.ok(&["run", "--rm", "bbr-url:1", "cat", "/both"]), "two\npinned\n");
+    // --no-cache asks nothing and downloads everything.
+    let heads = server.count("HEAD /file");
+    build(&env, ctx.path(), &["--no-cache", "-t", "bbr-url:1"]);
+    assert_eq!((server.count("GET /file"), server.count("HEAD /file")), (3, heads));
+}

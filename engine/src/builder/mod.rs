@@ -435,6 +435,7 @@ impl Engine {
             _ => StepKind::Meta,
         };
         let mut copy_plan = None;
+        let mut url_digest = None;
         match &kind {
             StepKind::Run => {
                 // Mounts as written (a secret's value never is), and the content a bind mount shows.
@@ -466,9 +467,25 @@ impl Engine {
             StepKind::Copy(copy, add) => {
                 let is_url = |s: &String| s.starts_with("http://") || s.starts_with("https://");
                 if *add && !copy.sources.is_empty() && copy.sources.iter().all(is_url) {
-                    let (fetched, plan) = self.fetch_for_add(ctx, &state, copy, &workdir).await.map_err(fail)?;
-                    key.field(&fetched.digest);
-                    copy_plan = Some((None, plan, Some(fetched)));
+                    // The content's digest from the checksum or the server's ETag when they tell it; the
+                    // download waits for a cache miss.
+                    let offline = ctx.opts.network.as_deref() == Some("none");
+                    let known = match ctx.opts.no_cache || offline {
+                        true => None,
+                        false => fetch::resolve(&copy.sources, copy.checksum.as_deref(), self.store()).await,
+                    };
+                    match known {
+                        Some(digest) => {
+                            key.field(&digest);
+                            url_digest = Some(digest);
+                        }
+                        None => {
+                            let (fetched, plan) =
+                                self.fetch_for_add(ctx, &state, copy, &workdir).await.map_err(fail)?;
+                            key.field(&fetched.digest);
+                            copy_plan = Some((None, plan, Some(fetched)));
+                        }
+                    }
                 } else {
                     let (source_state, plan, digest) =
                         self.plan_copy(ctx, &state, copy, built, &workdir).map_err(fail)?;
@@ -542,7 +559,17 @@ impl Engine {
                 self.push_layer(&mut next, layer, &created, &line);
             }
             StepKind::Copy(copy, add) => {
-                let (source_state, plan, fetched) = copy_plan.take().expect("planned above");
+                let (source_state, plan, fetched) = match (copy_plan.take(), url_digest) {
+                    (Some(planned), _) => planned,
+                    (None, known) => {
+                        let (fetched, plan) = self.fetch_for_add(ctx, &state, &copy, &workdir).await.map_err(fail)?;
+                        if known.as_ref() != Some(&fetched.digest) {
+                            let what = "changed between its check and its download; build again";
+                            return Err(fail(format!("{}: {what}", copy.sources.join(" "))).into());
+                        }
+                        (None, plan, Some(fetched))
+                    }
+                };
                 // ADD unpacks local archives (told by content) into the destination directory.
                 let mut archives = Vec::new();
                 let mut plan = plan;
@@ -792,7 +819,8 @@ impl Engine {
             return Err("ADD of a URL needs the network, and this build runs with --network none".into());
         }
         let dir = self.store().temp_dir("build-url").map_err(|e| e.to_string())?;
-        let fetched = fetch::fetch(&copy.sources, copy.checksum.as_deref(), dir, self.config().max_layer_bytes).await?;
+        let max = self.config().max_layer_bytes;
+        let fetched = fetch::fetch(&copy.sources, copy.checksum.as_deref(), dir, max, self.store()).await?;
         let dest = files::absolute(workdir, &copy.dest);
         let dest_is_dir = {
             let (root, _work) = self.mount_state(state).map_err(|e| e.to_string())?;

@@ -20,6 +20,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     crate::container::schema::CONTAINERS_V2,
     super::local::LOCAL_V1,
     crate::builder::cache::BUILD_V1,
+    crate::builder::cache::BUILD_V2,
 ];
 
 const IMAGES_V1: &str = "
