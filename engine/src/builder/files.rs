@@ -388,6 +388,8 @@ pub(crate) fn open_source(root: &Root, p: &Planned) -> io::Result<File> {
 pub(crate) struct Attributes {
     pub owner: Option<(u32, u32)>,
     pub chmod: Option<Chmod>,
+    /// Without `owner`, keep the source's owners rather than 0:0 (a cache mount seeded from a stage).
+    pub keep_owners: bool,
 }
 
 /// Directory `parent` of the destination, made as needed; with `--chown` the directories it made get the
@@ -423,7 +425,11 @@ pub(crate) fn write(source: &Root, planned: &[Planned], dest: &Root, attrs: &Att
             Some(chmod) => chmod.apply(p.stat.st_mode & 0o7777, kind == FileType::Directory),
             None => p.stat.st_mode & 0o7777,
         };
-        let (uid, gid) = attrs.owner.unwrap_or((0, 0));
+        let (uid, gid) = match (attrs.owner, attrs.keep_owners) {
+            (Some(owner), _) => owner,
+            (None, true) => (p.stat.st_uid, p.stat.st_gid),
+            (None, false) => (0, 0),
+        };
         if name.is_empty() {
             // The destination is the root itself: only its metadata could change, and BuildKit keeps it.
             continue;

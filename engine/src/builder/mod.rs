@@ -440,6 +440,13 @@ impl Engine {
             StepKind::Run => {
                 // Mounts as written (a secret's value never is), and the content a bind mount shows.
                 key.field(&format!("{:?}", step.mounts));
+                // A cache seeded from a stage or image (`from=`) runs again when that source changes.
+                for m in step.mounts.iter().filter(|m| m.kind == crate::build::instructions::MountKind::Cache) {
+                    if let Some(from) = &m.from {
+                        let source = self.mount_source_state(from, built, ctx).map_err(fail)?;
+                        key.field(source.id.as_deref().unwrap_or("scratch"));
+                    }
+                }
                 for m in step.mounts.iter().filter(|m| m.kind == crate::build::instructions::MountKind::Bind) {
                     if let Some(from) = &m.from {
                         let source = self.mount_source_state(from, built, ctx).map_err(fail)?;
@@ -752,7 +759,7 @@ impl Engine {
                 }
             }
         };
-        Ok(files::Attributes { owner, chmod })
+        Ok(files::Attributes { owner, chmod, keep_owners: false })
     }
 
     /// What a COPY takes: the source (the context, or a stage's or image's state), the entries in order,

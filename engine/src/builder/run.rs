@@ -139,24 +139,27 @@ impl Engine {
             labels: [(OWNER_LABEL.to_string(), owner())].into(),
             ..RunOptions::default()
         };
-        // Stages and images bound with `from=`, mounted for this step only.
+        // Stages and images bound or seeding a cache with `from=`, mounted for this step only.
         let mut host_mounts = Vec::new();
         let mut from_roots = std::collections::BTreeMap::new();
-        // Only bind mounts read another stage; other kinds with from= are refused when the mounts are set up.
-        for from in step.mounts.iter().filter(|m| m.kind == MountKind::Bind).filter_map(|m| m.from.clone()) {
+        let sourced = step.mounts.iter().filter(|m| matches!(m.kind, MountKind::Bind | MountKind::Cache));
+        for m in sourced {
+            let Some(from) = m.from.clone() else { continue };
             if from_roots.contains_key(&from) {
                 continue;
             }
-            let source = self.mount_source_state(&from, built, ctx).map_err(|message| BuilderError::Step {
-                line: step.start_line,
-                instruction: step.name.clone(),
-                message,
-            })?;
+            let fail = |message| BuilderError::Step { line: step.start_line, instruction: step.name.clone(), message };
+            let source = self.mount_source_state(&from, built, ctx).map_err(fail)?;
+            let id = source.id.clone().unwrap_or_else(|| "scratch".into());
+            // A cache seeded from scratch starts empty; only a bind needs files to show.
+            if m.kind == MountKind::Cache && source.layers.is_empty() {
+                from_roots.insert(from, super::mounts::FromRoot { path: None, id });
+                continue;
+            }
             let layers: Vec<PathBuf> = source.layers.iter().map(|c| self.store().layer_path(c)).collect();
-            let mount = super::mounts::HostMount::new(&layers, || Ok(self.store().temp_dir("build-from")?)).map_err(
-                |message| BuilderError::Step { line: step.start_line, instruction: step.name.clone(), message },
-            )?;
-            from_roots.insert(from, mount.root.clone());
+            let mount =
+                super::mounts::HostMount::new(&layers, || Ok(self.store().temp_dir("build-from")?)).map_err(fail)?;
+            from_roots.insert(from, super::mounts::FromRoot { path: Some(mount.root.clone()), id });
             host_mounts.push(mount);
         }
         let mounts = super::mounts::prepare(
@@ -166,8 +169,9 @@ impl Engine {
             self.store().root(),
             &ctx.opts.secrets,
             &from_roots,
-            || Ok(self.store().temp_dir("build-secret")?),
+            |kind| Ok(self.store().temp_dir(kind)?),
         )
+        .await
         .map_err(|message| BuilderError::Step {
             line: step.start_line,
             instruction: step.name.clone(),
