@@ -260,6 +260,8 @@ fn build_options(request: BuildRequest) -> BuildOptions {
         tags: request.tags,
         build_args: request.build_args.into_iter().collect(),
         target: request.target,
+        no_cache: request.no_cache,
+        pull: request.pull,
         ..BuildOptions::default()
     }
 }
