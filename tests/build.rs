@@ -893,9 +893,17 @@ fn bbr_cache_mount_from_a_stage_or_image_is_seeded_with_its_source() {
          COPY --from=seed /data /seedcopy\n",
     )]);
     build(&env, ctx.path(), &["-t", "bbr-cachefrom:1"]);
-    let out = env.ok(&["run", "--rm", "bbr-cachefrom:1", "sh", "-c", "cat /out; ls /seedcopy; ls /c /e 2>&1 | wc -l"]);
-    // Seeded with owners and modes, kept between steps, the stage itself untouched, nothing in the image.
-    assert_eq!(out, "seeded\n7:8 750\n7:8 755\nmore\nimage\nsub\n2\n");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "bbr-cachefrom:1",
+        "sh",
+        "-c",
+        "cat /out; ls /seedcopy; ls /c /e 2>&1 | wc -l; stat -c '%u:%g %a' /seedcopy/sub /seedcopy/sub/f",
+    ]);
+    // Seeded with owners and modes, kept between steps, the stage itself untouched, nothing in the image;
+    // COPY --from keeps the stage's owners too.
+    assert_eq!(out, "seeded\n7:8 750\n7:8 755\nmore\nimage\nsub\n2\n7:8 750\n7:8 644\n");
 }
 
 #[test]

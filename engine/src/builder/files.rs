@@ -388,7 +388,7 @@ pub(crate) fn open_source(root: &Root, p: &Planned) -> io::Result<File> {
 pub(crate) struct Attributes {
     pub owner: Option<(u32, u32)>,
     pub chmod: Option<Chmod>,
-    /// Without `owner`, keep the source's owners rather than 0:0 (a cache mount seeded from a stage).
+    /// Without `owner`, keep the source's owners rather than 0:0 (COPY --from, a cache seeded from a stage).
     pub keep_owners: bool,
 }
 
@@ -412,8 +412,8 @@ fn make_parent(dest: &Root, parent: &str, owner: Option<(u32, u32)>) -> io::Resu
     Ok(parent_fd)
 }
 
-/// Writes the planned entries from `source` into `dest`. Times are kept; owners are 0:0 unless
-/// `--chown`, and the directories made for the destination get the same owner.
+/// Writes the planned entries from `source` into `dest`. Times are kept; owners are 0:0 (or the source's
+/// with `keep_owners`) unless `--chown`, and the directories made for the destination get that owner.
 pub(crate) fn write(source: &Root, planned: &[Planned], dest: &Root, attrs: &Attributes) -> io::Result<()> {
     // Files linked to each other in the source (same inode) stay hardlinks: the first copy, then links.
     let mut linked: std::collections::HashMap<(u64, u64), String> = std::collections::HashMap::new();

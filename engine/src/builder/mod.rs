@@ -596,7 +596,10 @@ impl Engine {
                     plan = rest;
                 }
                 let archive_dir = files::absolute(&workdir, &copy.dest);
-                let attrs = self.copy_attributes(&state, &copy).map_err(fail)?;
+                let mut attrs = self.copy_attributes(&state, &copy).map_err(fail)?;
+                // From a stage or image, owners are kept as they were there (BuildKit copies with no chowner);
+                // context files and downloads are 0:0.
+                attrs.keep_owners = source_state.is_some();
                 let source_mount;
                 let downloads;
                 let source_root = match (&source_state, &fetched) {
