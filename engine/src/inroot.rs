@@ -63,6 +63,13 @@ impl Root {
         Ok(Root { fd })
     }
 
+    /// The directory `dir` names (an `O_PATH` fd will do) as a root of its own: what ADD unpacks an archive
+    /// in, so the archive's absolute links resolve in its destination as BuildKit resolves them.
+    pub(crate) fn at(dir: BorrowedFd<'_>) -> io::Result<Root> {
+        let fd = rustix::fs::openat(dir, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        Ok(Root { fd })
+    }
+
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }

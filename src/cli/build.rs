@@ -43,7 +43,7 @@ pub struct BuildArgs {
     /// Write the image ID to the file
     #[arg(long)]
     iidfile: Option<PathBuf>,
-    /// Set type of progress output (auto, plain; tty's redrawn view is not available yet)
+    /// Set type of progress output (auto, plain, tty)
     #[arg(long, default_value = "auto")]
     progress: String,
     /// Secret to expose to the build: id=ID,src=FILE or id=ID,env=VAR
@@ -119,13 +119,13 @@ fn secrets(raw: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> {
 }
 
 pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
-    match args.progress.as_str() {
-        "auto" | "plain" => {}
-        "tty" => {
-            bail!("--progress tty (a redrawn live view) is not available in berth yet; use plain, which auto prints")
-        }
+    // `auto` is the live view on a terminal (as BuildKit decides by stderr), else plain lines.
+    let tty = match args.progress.as_str() {
+        "plain" => false,
+        "tty" => true,
+        "auto" => std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb"),
         other => bail!("invalid --progress value {other:?}: expected auto, plain or tty"),
-    }
+    };
     if !matches!(args.network.as_str(), "default" | "bridge" | "none" | "host") {
         bail!("invalid --network value {:?}: a build's RUN steps use bridge, none or host", args.network);
     }
@@ -176,12 +176,14 @@ pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
         secrets: secrets(&args.secret)?,
     };
     let quiet = args.quiet;
-    let progress = move |event: BuildEvent| {
+    let mut view = (tty && !quiet).then(super::build_progress::TtyView::start);
+    let plain = move |event: BuildEvent| {
         if quiet {
             return;
         }
         let mut err = std::io::stderr().lock();
         let _ = match event {
+            BuildEvent::Planned { .. } | BuildEvent::Failed { .. } => Ok(()),
             BuildEvent::Step { number, name } => writeln!(err, "#{number} {name}"),
             BuildEvent::Cached { number } => writeln!(err, "#{number} CACHED"),
             BuildEvent::Output { number, line } => writeln!(err, "#{number} {line}"),
@@ -189,16 +191,26 @@ pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
             BuildEvent::Pulling { image } => writeln!(err, "pulling {image}"),
         };
     };
+    let progress: Box<dyn Fn(BuildEvent) + Send + Sync> = match &view {
+        Some(view) => Box::new(view.sink()),
+        None => Box::new(plain),
+    };
     // Ctrl-C stops the build and its running step, then exits as docker does (130).
     let outcome = tokio::select! {
-        outcome = engine.build(opts, &progress) => outcome,
+        outcome = engine.build(opts, &*progress) => outcome,
         _ = tokio::signal::ctrl_c() => {
+            if let Some(view) = view.take() {
+                view.finish();
+            }
             engine.abandon_builds().await?;
             drop(unpacked);
             eprintln!("build interrupted");
             std::process::exit(130);
         }
     };
+    if let Some(view) = view {
+        view.finish();
+    }
     drop(unpacked);
     let outcome = outcome?;
     if let Some(path) = &args.iidfile {

@@ -2,6 +2,7 @@
 
 mod attach;
 mod build;
+mod build_progress;
 pub mod container;
 mod cp;
 mod events;

@@ -34,6 +34,26 @@ CREATE TABLE build_stat_cache (
 );
 ";
 
+/// `build_url_cache`: what ADD last downloaded from a URL (its ETag, Last-Modified and content digest),
+/// so the next build asks the server with `If-None-Match` whether it changed, as BuildKit does, and keys
+/// the step by the content without downloading it again.
+pub(crate) const BUILD_V2: &str = "
+CREATE TABLE build_url_cache (
+    url           TEXT PRIMARY KEY,
+    etag          TEXT NOT NULL,
+    last_modified TEXT NOT NULL,    -- the header as the server sent it, '' when it sent none
+    digest        TEXT NOT NULL     -- sha256 of the content
+);
+";
+
+/// What a server said of a URL's content when ADD last downloaded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UrlRecord {
+    pub etag: String,
+    pub last_modified: String,
+    pub digest: String,
+}
+
 /// A step's cache key: the previous key and everything that decides the step's result, each field
 /// length-prefixed so no two different inputs hash alike.
 pub(crate) struct Key(Sha256);
@@ -183,7 +203,28 @@ impl Store {
         Ok((count, chains))
     }
 
-    /// `builder prune`: every intermediate image no container uses, the cache rows, the stat cache and the
+    /// What ADD last downloaded from `url`, when it was sent with an ETag.
+    pub(crate) fn url_cache_get(&self, url: &str) -> Result<Option<UrlRecord>, StoreError> {
+        self.conn()
+            .query_row("SELECT etag, last_modified, digest FROM build_url_cache WHERE url = ?1", [url], |r| {
+                Ok(UrlRecord { etag: r.get(0)?, last_modified: r.get(1)?, digest: r.get(2)? })
+            })
+            .optional()
+            .map_err(|e| self.db_err(e))
+    }
+
+    pub(crate) fn url_cache_put(&self, url: &str, record: &UrlRecord) -> Result<(), StoreError> {
+        self.write_tx(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO build_url_cache (url, etag, last_modified, digest) VALUES (?1, ?2, ?3, ?4)",
+                params![url, record.etag, record.last_modified, record.digest],
+            )
+            .map(|_| ())
+            .map_err(|e| self.db_err(e))
+        })
+    }
+
+    /// `builder prune`: every intermediate image no container uses, the cache rows, the stat and URL caches and the
     /// cache mounts' directories, then the layers and blobs nothing uses any more. Returns the removed image ids and the bytes freed.
     pub(crate) fn prune_build_cache(&self) -> Result<(Vec<String>, u64), StoreError> {
         let _gc = self.gc_exclusive_lock()?;
@@ -206,6 +247,7 @@ impl Store {
             }
             tx.execute("DELETE FROM build_cache", []).map_err(db)?;
             tx.execute("DELETE FROM build_stat_cache", []).map_err(db)?;
+            tx.execute("DELETE FROM build_url_cache", []).map_err(db)?;
             Ok(())
         })?;
         let mut reclaimed = self.delete_unreferenced()?;

@@ -7,7 +7,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -378,7 +378,7 @@ fn read_link(root: &Root, src: &str) -> io::Result<String> {
     Ok(String::from_utf8_lossy(target.as_bytes()).into_owned())
 }
 
-fn open_source(root: &Root, p: &Planned) -> io::Result<File> {
+pub(crate) fn open_source(root: &Root, p: &Planned) -> io::Result<File> {
     let flags = if p.follow { OFlags::RDONLY } else { OFlags::RDONLY | OFlags::NOFOLLOW };
     Ok(File::from(root.resolve(&p.src, flags | OFlags::CLOEXEC)?))
 }
@@ -388,6 +388,8 @@ fn open_source(root: &Root, p: &Planned) -> io::Result<File> {
 pub(crate) struct Attributes {
     pub owner: Option<(u32, u32)>,
     pub chmod: Option<Chmod>,
+    /// Without `owner`, keep the source's owners rather than 0:0 (COPY --from, a cache seeded from a stage).
+    pub keep_owners: bool,
 }
 
 /// Directory `parent` of the destination, made as needed; with `--chown` the directories it made get the
@@ -410,8 +412,8 @@ fn make_parent(dest: &Root, parent: &str, owner: Option<(u32, u32)>) -> io::Resu
     Ok(parent_fd)
 }
 
-/// Writes the planned entries from `source` into `dest`. Times are kept; owners are 0:0 unless
-/// `--chown`, and the directories made for the destination get the same owner.
+/// Writes the planned entries from `source` into `dest`. Times are kept; owners are 0:0 (or the source's
+/// with `keep_owners`) unless `--chown`, and the directories made for the destination get that owner.
 pub(crate) fn write(source: &Root, planned: &[Planned], dest: &Root, attrs: &Attributes) -> io::Result<()> {
     // Files linked to each other in the source (same inode) stay hardlinks: the first copy, then links.
     let mut linked: std::collections::HashMap<(u64, u64), String> = std::collections::HashMap::new();
@@ -423,7 +425,11 @@ pub(crate) fn write(source: &Root, planned: &[Planned], dest: &Root, attrs: &Att
             Some(chmod) => chmod.apply(p.stat.st_mode & 0o7777, kind == FileType::Directory),
             None => p.stat.st_mode & 0o7777,
         };
-        let (uid, gid) = attrs.owner.unwrap_or((0, 0));
+        let (uid, gid) = match (attrs.owner, attrs.keep_owners) {
+            (Some(owner), _) => owner,
+            (None, true) => (p.stat.st_uid, p.stat.st_gid),
+            (None, false) => (0, 0),
+        };
         if name.is_empty() {
             // The destination is the root itself: only its metadata could change, and BuildKit keeps it.
             continue;
@@ -561,65 +567,6 @@ fn remove_existing(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
 /// Whether `path` is a directory in `root` (symlinks followed inside it).
 pub(crate) fn is_dir_in(root: &Root, path: &str) -> bool {
     root.open_dir(path.trim_start_matches('/')).is_ok()
-}
-
-/// The first `n` bytes of a planned source file, for ADD's archive check.
-pub(crate) fn read_head(root: &Root, p: &Planned, n: usize) -> io::Result<Vec<u8>> {
-    let mut file = open_source(root, p)?;
-    let mut buf = vec![0; n];
-    let got = file.read(&mut buf)?;
-    buf.truncate(got);
-    Ok(buf)
-}
-
-/// How ADD reads a local archive, told by its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Archive {
-    Tar,
-    Gzip,
-    Zstd,
-    /// bzip2 or xz: an archive berth cannot read yet.
-    Unsupported,
-}
-
-/// The archive a file's first bytes (at least 262) show, if any: tar (`ustar` at 257), gzip, zstd, bzip2, xz.
-pub(crate) fn archive_kind(head: &[u8]) -> Option<Archive> {
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Some(Archive::Gzip)
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Some(Archive::Zstd)
-    } else if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Some(Archive::Unsupported)
-    } else if head.get(257..262) == Some(b"ustar") {
-        Some(Archive::Tar)
-    } else {
-        None
-    }
-}
-
-/// ADD of a local archive: its entries unpacked into directory `dir` of `dest` (made if missing), each
-/// through the in-root resolver as `cp` unpacks.
-pub(crate) fn extract_archive(source: &Root, p: &Planned, kind: Archive, dest: &Root, dir: &str) -> io::Result<()> {
-    let file = io::BufReader::new(open_source(source, p)?);
-    let reader: Box<dyn Read> = match kind {
-        Archive::Tar => Box::new(file),
-        Archive::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(file)),
-        Archive::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
-        Archive::Unsupported => {
-            return Err(io::Error::other(format!("{}: bzip2 and xz archives are not supported yet", p.src)));
-        }
-    };
-    let dir = dir.trim_end_matches('/');
-    dest.create_dir_all(dir.trim_start_matches('/'), ParentTimes::Touch, &mut Vec::new())?;
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let raw = entry.path_bytes().into_owned();
-        let Some(rel) = crate::volume::clean_relative(&raw) else { continue };
-        let place = |r: String| format!("{dir}/{r}");
-        crate::volume::extract(dest, &place(rel), &mut entry, &place)?;
-    }
-    Ok(())
 }
 
 /// A rootfs path made absolute against the working directory and cleaned (`.` and `..` resolved, never

@@ -8,6 +8,7 @@
 //! previous layers mounted privately (`volume::mount_privately`), whose upper becomes the layer.
 //! Metadata steps change the config with an `empty_layer` history entry.
 
+mod archive;
 pub(crate) mod cache;
 pub(crate) mod config;
 mod fetch;
@@ -88,6 +89,9 @@ pub struct BuildOptions {
 /// What a build reports as it goes, in BuildKit's plain progress terms.
 #[derive(Debug, Clone)]
 pub enum BuildEvent {
+    /// The plan is made: how many steps the stages the target needs hold (a base's ONBUILD triggers, known
+    /// only when they run, come on top), so a view can show `(done/total)` from the start.
+    Planned { steps: usize },
     /// A step begins: `#N [stage k/n] INSTRUCTION ...`.
     Step { number: usize, name: String },
     /// The step's result came from the cache.
@@ -96,6 +100,8 @@ pub enum BuildEvent {
     Output { number: usize, line: String },
     /// The step finished (not from the cache).
     Done { number: usize, seconds: f64 },
+    /// The step failed; the build's error says why.
+    Failed { number: usize },
     /// A base image is being pulled.
     Pulling { image: String },
 }
@@ -177,6 +183,8 @@ impl Engine {
             platform: format!("linux/{}", config::host_architecture()),
         };
         let (_, plan) = crate::build::plan_dockerfile(&text, &plan_opts)?;
+        let steps = plan.stages.iter().flat_map(|s| &s.steps).filter(|s| !matches!(s.instruction, Instruction::Arg(_)));
+        progress(BuildEvent::Planned { steps: steps.count() });
         let ignore = match ignore_file_for(&opts.context, &dockerfile_path) {
             Some(path) => {
                 let text = std::fs::read_to_string(&path).map_err(|source| BuilderError::Read {
@@ -372,6 +380,7 @@ impl Engine {
         Ok(state)
     }
 
+    /// One step: numbered (ARG takes no number, as in BuildKit), run, and reported as failed when it fails.
     #[allow(clippy::too_many_arguments)]
     async fn step(
         &self,
@@ -387,6 +396,25 @@ impl Engine {
             return Ok(state);
         }
         let number = ctx.number.fetch_add(1, Ordering::Relaxed) + 1;
+        let result = self.numbered_step(ctx, state, step, scope, flags, built, title, number).await;
+        if result.is_err() {
+            (ctx.progress)(BuildEvent::Failed { number });
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn numbered_step(
+        &self,
+        ctx: &Ctx<'_>,
+        state: State,
+        step: &Step,
+        scope: &Scope,
+        flags: &mut StageFlags,
+        built: &BTreeMap<usize, State>,
+        title: String,
+        number: usize,
+    ) -> Result<State, Error> {
         let started = Instant::now();
         let fail =
             |message: String| BuilderError::Step { line: step.start_line, instruction: step.name.clone(), message };
@@ -408,10 +436,18 @@ impl Engine {
             _ => StepKind::Meta,
         };
         let mut copy_plan = None;
+        let mut url_digest = None;
         match &kind {
             StepKind::Run => {
                 // Mounts as written (a secret's value never is), and the content a bind mount shows.
                 key.field(&format!("{:?}", step.mounts));
+                // A cache seeded from a stage or image (`from=`) runs again when that source changes.
+                for m in step.mounts.iter().filter(|m| m.kind == crate::build::instructions::MountKind::Cache) {
+                    if let Some(from) = &m.from {
+                        let source = self.mount_source_state(from, built, ctx).map_err(fail)?;
+                        key.field(source.id.as_deref().unwrap_or("scratch"));
+                    }
+                }
                 for m in step.mounts.iter().filter(|m| m.kind == crate::build::instructions::MountKind::Bind) {
                     if let Some(from) = &m.from {
                         let source = self.mount_source_state(from, built, ctx).map_err(fail)?;
@@ -439,9 +475,25 @@ impl Engine {
             StepKind::Copy(copy, add) => {
                 let is_url = |s: &String| s.starts_with("http://") || s.starts_with("https://");
                 if *add && !copy.sources.is_empty() && copy.sources.iter().all(is_url) {
-                    let (fetched, plan) = self.fetch_for_add(ctx, &state, copy, &workdir).await.map_err(fail)?;
-                    key.field(&fetched.digest);
-                    copy_plan = Some((None, plan, Some(fetched)));
+                    // The content's digest from the checksum or the server's ETag when they tell it; the
+                    // download waits for a cache miss.
+                    let offline = ctx.opts.network.as_deref() == Some("none");
+                    let known = match ctx.opts.no_cache || offline {
+                        true => None,
+                        false => fetch::resolve(&copy.sources, copy.checksum.as_deref(), self.store()).await,
+                    };
+                    match known {
+                        Some(digest) => {
+                            key.field(&digest);
+                            url_digest = Some(digest);
+                        }
+                        None => {
+                            let (fetched, plan) =
+                                self.fetch_for_add(ctx, &state, copy, &workdir).await.map_err(fail)?;
+                            key.field(&fetched.digest);
+                            copy_plan = Some((None, plan, Some(fetched)));
+                        }
+                    }
                 } else {
                     let (source_state, plan, digest) =
                         self.plan_copy(ctx, &state, copy, built, &workdir).map_err(fail)?;
@@ -515,7 +567,17 @@ impl Engine {
                 self.push_layer(&mut next, layer, &created, &line);
             }
             StepKind::Copy(copy, add) => {
-                let (source_state, plan, fetched) = copy_plan.take().expect("planned above");
+                let (source_state, plan, fetched) = match (copy_plan.take(), url_digest) {
+                    (Some(planned), _) => planned,
+                    (None, known) => {
+                        let (fetched, plan) = self.fetch_for_add(ctx, &state, &copy, &workdir).await.map_err(fail)?;
+                        if known.as_ref() != Some(&fetched.digest) {
+                            let what = "changed between its check and its download; build again";
+                            return Err(fail(format!("{}: {what}", copy.sources.join(" "))).into());
+                        }
+                        (None, plan, Some(fetched))
+                    }
+                };
                 // ADD unpacks local archives (told by content) into the destination directory.
                 let mut archives = Vec::new();
                 let mut plan = plan;
@@ -523,8 +585,7 @@ impl Engine {
                     let mut rest = Vec::new();
                     for p in plan {
                         let kind = if rustix::fs::FileType::from_raw_mode(p.stat.st_mode).is_file() {
-                            let head = files::read_head(&ctx.context, &p, 262).map_err(|e| fail(e.to_string()))?;
-                            files::archive_kind(&head)
+                            archive::detect(files::open_source(&ctx.context, &p).map_err(|e| fail(e.to_string()))?)
                         } else {
                             None
                         };
@@ -536,7 +597,10 @@ impl Engine {
                     plan = rest;
                 }
                 let archive_dir = files::absolute(&workdir, &copy.dest);
-                let attrs = self.copy_attributes(&state, &copy).map_err(fail)?;
+                let mut attrs = self.copy_attributes(&state, &copy).map_err(fail)?;
+                // From a stage or image, owners are kept as they were there (BuildKit copies with no chowner);
+                // context files and downloads are 0:0.
+                attrs.keep_owners = source_state.is_some();
                 let source_mount;
                 let downloads;
                 let source_root = match (&source_state, &fetched) {
@@ -553,9 +617,12 @@ impl Engine {
                 let layer = self
                     .write_layer(&state, |root| {
                         files::write(source_root, &plan, root, &attrs).map_err(|e| format!("copying: {e}"))?;
-                        for (p, kind) in &archives {
-                            files::extract_archive(&ctx.context, p, *kind, root, &archive_dir)
-                                .map_err(|e| format!("extracting {}: {e}", p.src))?;
+                        for (p, compression) in &archives {
+                            let extract = || {
+                                let file = std::io::BufReader::new(files::open_source(&ctx.context, p)?);
+                                archive::extract(compression.reader(file)?, root, &archive_dir, attrs.owner)
+                            };
+                            extract().map_err(|e| format!("extracting {}: {e}", p.src))?;
                         }
                         // Heredoc sources: files named by their delimiters, 0644 unless --chmod.
                         let several = copy.sources.len() + copy.inline.len() > 1 || copy.dest.ends_with('/');
@@ -696,7 +763,7 @@ impl Engine {
                 }
             }
         };
-        Ok(files::Attributes { owner, chmod })
+        Ok(files::Attributes { owner, chmod, keep_owners: false })
     }
 
     /// What a COPY takes: the source (the context, or a stage's or image's state), the entries in order,
@@ -763,7 +830,8 @@ impl Engine {
             return Err("ADD of a URL needs the network, and this build runs with --network none".into());
         }
         let dir = self.store().temp_dir("build-url").map_err(|e| e.to_string())?;
-        let fetched = fetch::fetch(&copy.sources, copy.checksum.as_deref(), dir, self.config().max_layer_bytes).await?;
+        let max = self.config().max_layer_bytes;
+        let fetched = fetch::fetch(&copy.sources, copy.checksum.as_deref(), dir, max, self.store()).await?;
         let dest = files::absolute(workdir, &copy.dest);
         let dest_is_dir = {
             let (root, _work) = self.mount_state(state).map_err(|e| e.to_string())?;
@@ -808,18 +876,14 @@ impl ContextDir {
 }
 
 impl Engine {
-    /// Unpacks a build context sent as a tar stream (plain, gzip or zstd) into a work dir of its own.
+    /// Unpacks a build context sent as a tar stream (plain, gzip, bzip2, xz or zstd) into a work dir of its own.
     /// Entries that would land outside it are refused by the tar reader.
     pub fn unpack_build_context(&self, input: impl std::io::Read) -> Result<ContextDir, Error> {
         let dir = self.store().temp_dir("build-context")?;
         let fail = |source| BuilderError::Read { what: "the context tar", path: dir.path().to_path_buf(), source };
         let mut input = std::io::BufReader::new(input);
         let head = std::io::BufRead::fill_buf(&mut input).map_err(fail)?.to_vec();
-        let reader: Box<dyn std::io::Read> = match files::archive_kind(&head) {
-            Some(files::Archive::Gzip) => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-            Some(files::Archive::Zstd) => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(fail)?),
-            _ => Box::new(input),
-        };
+        let reader = archive::Compression::of(&head).reader(input).map_err(fail)?;
         let mut archive = tar::Archive::new(reader);
         archive.set_preserve_permissions(true);
         archive.unpack(dir.path()).map_err(fail)?;

@@ -139,24 +139,27 @@ impl Engine {
             labels: [(OWNER_LABEL.to_string(), owner())].into(),
             ..RunOptions::default()
         };
-        // Stages and images bound with `from=`, mounted for this step only.
+        // Stages and images bound or seeding a cache with `from=`, mounted for this step only.
         let mut host_mounts = Vec::new();
         let mut from_roots = std::collections::BTreeMap::new();
-        // Only bind mounts read another stage; other kinds with from= are refused when the mounts are set up.
-        for from in step.mounts.iter().filter(|m| m.kind == MountKind::Bind).filter_map(|m| m.from.clone()) {
+        let sourced = step.mounts.iter().filter(|m| matches!(m.kind, MountKind::Bind | MountKind::Cache));
+        for m in sourced {
+            let Some(from) = m.from.clone() else { continue };
             if from_roots.contains_key(&from) {
                 continue;
             }
-            let source = self.mount_source_state(&from, built, ctx).map_err(|message| BuilderError::Step {
-                line: step.start_line,
-                instruction: step.name.clone(),
-                message,
-            })?;
+            let fail = |message| BuilderError::Step { line: step.start_line, instruction: step.name.clone(), message };
+            let source = self.mount_source_state(&from, built, ctx).map_err(fail)?;
+            let id = source.id.clone().unwrap_or_else(|| "scratch".into());
+            // A cache seeded from scratch starts empty; only a bind needs files to show.
+            if m.kind == MountKind::Cache && source.layers.is_empty() {
+                from_roots.insert(from, super::mounts::FromRoot { path: None, id });
+                continue;
+            }
             let layers: Vec<PathBuf> = source.layers.iter().map(|c| self.store().layer_path(c)).collect();
-            let mount = super::mounts::HostMount::new(&layers, || Ok(self.store().temp_dir("build-from")?)).map_err(
-                |message| BuilderError::Step { line: step.start_line, instruction: step.name.clone(), message },
-            )?;
-            from_roots.insert(from, mount.root.clone());
+            let mount =
+                super::mounts::HostMount::new(&layers, || Ok(self.store().temp_dir("build-from")?)).map_err(fail)?;
+            from_roots.insert(from, super::mounts::FromRoot { path: Some(mount.root.clone()), id });
             host_mounts.push(mount);
         }
         let mounts = super::mounts::prepare(
@@ -166,8 +169,9 @@ impl Engine {
             self.store().root(),
             &ctx.opts.secrets,
             &from_roots,
-            || Ok(self.store().temp_dir("build-secret")?),
+            |kind| Ok(self.store().temp_dir(kind)?),
         )
+        .await
         .map_err(|message| BuilderError::Step {
             line: step.start_line,
             instruction: step.name.clone(),
@@ -191,12 +195,39 @@ impl Engine {
         options.env.extend(mounts.env.iter().cloned());
         let image = state.id.clone().expect("a RUN step has an image");
         let rec = self.create_container(CreateRequest { image, name: None, options })?;
+        mark(self, &rec.id, "build step created");
         let what = Running { step, argv: &argv, number, targets: &targets };
         let result = self.run_container_step(&rec, state, ctx, &what).await;
-        if let Err(e) = self.remove_container(&rec.id, true).await {
+        // A step that ran to its end removed its container beside making the layer; any other ends it here.
+        if !matches!(result, Ok((_, true)))
+            && self.container(&rec.id).is_ok()
+            && let Err(e) = self.remove_container(&rec.id, true).await
+        {
             tracing::warn!("cannot remove build container {}: {e}", rec.id);
         }
-        Ok((result?, history))
+        mark(self, &rec.id, "build step container removed");
+        Ok((result?.0, history))
+    }
+
+    /// Removes a build container whose monitor reported its exit, and so has torn its run down already:
+    /// locked, marked as being removed and its rows and directory deleted, with no signal to send and no
+    /// state to poll, on a thread of its own while the step's layer is made. `false` when it is somehow
+    /// still active, for the caller's forced removal.
+    fn remove_exited_build_container(&self, id: &str) -> Result<bool, Error> {
+        let rec = self.container(id)?;
+        let dir = rec.dir(self.store().root());
+        let _lock = crate::store::lock::exclusive_dir(&dir).map_err(|source| BuilderError::Read {
+            what: "the build container's lock",
+            path: dir.clone(),
+            source,
+        })?;
+        let rec = self.container(id)?;
+        let records = crate::container::Records::new(self.store());
+        if rec.status.is_active() || !records.transition(&rec.id, rec.status, crate::container::Status::Removing)? {
+            return Ok(false);
+        }
+        crate::monitor::cleanup::remove_container(self.store(), self.networks(), self.host(), &rec)?;
+        Ok(true)
     }
 
     async fn run_container_step(
@@ -205,8 +236,11 @@ impl Engine {
         state: &State,
         ctx: &Ctx<'_>,
         what: &Running<'_>,
-    ) -> Result<Option<LayerRecord>, Error> {
+    ) -> Result<(Option<LayerRecord>, bool), Error> {
         let Running { step, argv, number, targets } = *what;
+        // The layers below are mounted (EROFS images) for the stub check while the command runs.
+        let layers: Vec<PathBuf> = state.layers.iter().rev().map(|c| self.store().layer_path(c)).collect();
+        let lowers = std::thread::spawn(move || crate::layer::erofs::MountedLowers::mount(&layers));
         // The log is followed while the command runs, so its output shows as it comes.
         let log = self.container_log_path(rec);
         let io_err = |source| BuilderError::Read { what: "the build container's log", path: log.clone(), source };
@@ -242,6 +276,7 @@ impl Engine {
             }
         };
         emit(&mut follower);
+        mark(self, &rec.id, "build step exited");
         if code != 0 {
             let tail: Vec<String> = tail.into_iter().collect();
             return Err(BuilderError::RunFailed {
@@ -256,29 +291,58 @@ impl Engine {
         let store = self.store();
         let upper = rec.dir(store.root()).join("upper");
         let dir = store.temp_dir("build-run")?;
-        let layers: Vec<PathBuf> = state.layers.iter().rev().map(|c| store.layer_path(c)).collect();
-        let lowers = crate::layer::erofs::MountedLowers::mount(&layers).map_err(|e| BuilderError::Read {
-            what: "the layers below the step",
-            path: store.root().join("layers"),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        if upper.exists() {
+        let changed = upper.exists();
+        if changed {
             // rename(2) replaces the empty directory: the upper becomes the work dir, nothing is copied.
             std::fs::rename(&upper, dir.path()).map_err(|source| BuilderError::Read {
                 what: "the build container's changes",
                 path: upper.clone(),
                 source,
             })?;
-            strip_stubs(dir.path(), lowers.paths(), targets).map_err(|source| BuilderError::Read {
-                what: "the build container's changes",
-                path: dir.path().to_path_buf(),
-                source,
-            })?;
         }
-        let parent = state.layers.last().map(String::as_str);
-        let opts = PackOptions { source_date_epoch: source_date_epoch(), exclude: Vec::new() };
-        self.adopt_layer(dir, parent, &opts)
+        let lowers = lowers
+            .join()
+            .map_err(|_| BuilderError::Write { message: "mounting the layers below the step panicked".into() })?;
+        let lowers = lowers.map_err(|e| BuilderError::Read {
+            what: "the layers below the step",
+            path: store.root().join("layers"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        // The container's changes are out of its directory: it goes on one thread while they become the layer.
+        let (removed, layer) = std::thread::scope(|s| {
+            let removal = s.spawn(|| self.remove_exited_build_container(&rec.id));
+            let layer = (|| {
+                if changed {
+                    strip_stubs(dir.path(), lowers.paths(), targets).map_err(|source| BuilderError::Read {
+                        what: "the build container's changes",
+                        path: dir.path().to_path_buf(),
+                        source,
+                    })?;
+                }
+                mark(self, &rec.id, "build step stubs stripped");
+                let parent = state.layers.last().map(String::as_str);
+                let opts = PackOptions { source_date_epoch: source_date_epoch(), exclude: Vec::new() };
+                let layer = self.adopt_layer(dir, parent, &opts);
+                mark(self, &rec.id, "build step layer adopted");
+                layer
+            })();
+            (removal.join(), layer)
+        });
+        let removed = match removed {
+            Ok(Ok(removed)) => removed,
+            Ok(Err(e)) => {
+                tracing::debug!("removing the build container {} beside its layer: {e}", rec.id);
+                false
+            }
+            Err(_) => false,
+        };
+        Ok((layer?, removed))
     }
+}
+
+/// A build step's phase in `ROOT/monitor.log` beside its container's, when `BERTH_LOG` is set.
+fn mark(engine: &Engine, id: &str, phase: &str) {
+    crate::monitor::phases::mark(engine.store().root(), id, phase);
 }
 
 fn exists_in_lowers(lowers: &[PathBuf], rel: &Path) -> bool {

@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     crate::builder::cache::BUILD_V1,
     crate::health::HEALTH_V1,
     super::locations::LOCATIONS_V1,
+    crate::builder::cache::BUILD_V2,
 ];
 
 const IMAGES_V1: &str = "

@@ -11,7 +11,7 @@ pub(crate) mod schema;
 mod seed;
 mod setup;
 
-pub(crate) use copy::{clean_relative, extract, mount_privately};
+pub(crate) use copy::mount_privately;
 pub use mounts::{MountKind, MountSpec};
 pub use records::{PruneOptions, VolumeCreate, VolumeFilter, VolumeRecord};
 pub(crate) use records::{attach, remove_anonymous, resolve_for_create};

@@ -243,14 +243,16 @@ fn layer_state(progress: LayerProgress) -> LayerState {
     }
 }
 
-fn build_progress(event: BuildEvent) -> BuildProgress {
-    match event {
+/// What the dialog's step list shows of a build event (it counts steps as they come, not from the plan).
+fn build_progress(event: BuildEvent) -> Option<BuildProgress> {
+    Some(match event {
+        BuildEvent::Planned { .. } | BuildEvent::Failed { .. } => return None,
         BuildEvent::Step { number, name } => BuildProgress::Step { number, name },
         BuildEvent::Cached { number } => BuildProgress::Cached { number },
         BuildEvent::Output { number, line } => BuildProgress::Output { number, line },
         BuildEvent::Done { number, seconds } => BuildProgress::Done { number, seconds },
         BuildEvent::Pulling { image } => BuildProgress::Pulling { image },
-    }
+    })
 }
 
 fn build_options(request: BuildRequest) -> BuildOptions {
@@ -260,6 +262,8 @@ fn build_options(request: BuildRequest) -> BuildOptions {
         tags: request.tags,
         build_args: request.build_args.into_iter().collect(),
         target: request.target,
+        no_cache: request.no_cache,
+        pull: request.pull,
         ..BuildOptions::default()
     }
 }
@@ -362,7 +366,9 @@ impl Backend for EngineBackend {
             let context = request.context.clone();
             let subscribers = self.subscribers.clone();
             let progress = move |event: BuildEvent| {
-                subscribers.send(BackendEvent::Build { build, progress: build_progress(event) })
+                if let Some(progress) = build_progress(event) {
+                    subscribers.send(BackendEvent::Build { build, progress })
+                }
             };
             self.engine
                 .build(build_options(request), &progress)

@@ -230,6 +230,10 @@ pub struct BuildRequest {
     pub tags: Vec<String>,
     pub build_args: Vec<(String, String)>,
     pub target: Option<String>,
+    /// `--no-cache`: every step runs again.
+    pub no_cache: bool,
+    /// `--pull`: base images are pulled even when stored.
+    pub pull: bool,
 }
 
 /// A build's progress as the engine reports it; `number` is BuildKit's `#N` of a step.

@@ -1,4 +1,5 @@
-//! The build dialog: context, Dockerfile, tag, build args and target; then a live view of the build's steps
+//! The build dialog: context, Dockerfile, tag, build args, target and the no-cache and pull toggles; then a
+//! live view of the build's steps
 //! (cached, running with its elapsed time and output, done, failed), fed by the engine's build events.
 
 use chrono::{DateTime, Utc};
@@ -21,6 +22,10 @@ const FIELDS: [(&str, &str); 5] = [
     ("Build args", "VERSION=1 DEBUG=0"),
     ("Target", "the last stage"),
 ];
+
+/// On/off options after the text fields, in Tab order: `--no-cache` and `--pull`. (`--platform` has no
+/// field: berth builds only the host's platform.)
+const TOGGLES: [&str; 2] = ["No cache", "Pull"];
 
 /// Output lines kept per step: the view shows the tail, and a chatty step must not grow without bound.
 const OUTPUT_KEPT: usize = 200;
@@ -64,6 +69,9 @@ pub struct BuildStep {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuildDialog {
     pub fields: [TextInput; 5],
+    /// `--no-cache` and `--pull`, as [`TOGGLES`] orders them.
+    pub toggles: [bool; 2],
+    /// The focused text field, or toggle `focus - fields.len()`.
     pub focus: usize,
     /// What is wrong with the fields, in the engine's words.
     pub error: Option<String>,
@@ -100,7 +108,15 @@ impl Default for BuildDialog {
     fn default() -> BuildDialog {
         let mut fields: [TextInput; 5] = Default::default();
         fields[0] = TextInput::new(".");
-        BuildDialog { fields, focus: 0, error: None, phase: BuildPhase::Editing, steps: Vec::new(), pulling: None }
+        BuildDialog {
+            fields,
+            toggles: [false; 2],
+            focus: 0,
+            error: None,
+            phase: BuildPhase::Editing,
+            steps: Vec::new(),
+            pulling: None,
+        }
     }
 }
 
@@ -115,6 +131,8 @@ impl BuildDialog {
             tags: optional(value(2)).into_iter().collect(),
             build_args: build_args(value(3))?,
             target: optional(value(4)),
+            no_cache: self.toggles[0],
+            pull: self.toggles[1],
         })
     }
 
@@ -134,6 +152,35 @@ impl BuildDialog {
                 KeyCode::Esc | KeyCode::Enter => BuildAction::Close,
                 _ => BuildAction::Nothing,
             };
+        }
+        // Tab order runs through the text fields, then the toggles; Space flips the focused toggle.
+        let items = self.fields.len() + self.toggles.len();
+        match key.code {
+            KeyCode::Tab | KeyCode::Down => {
+                self.focus = (self.focus + 1) % items;
+                return BuildAction::Nothing;
+            }
+            KeyCode::BackTab | KeyCode::Up => {
+                self.focus = (self.focus + items - 1) % items;
+                return BuildAction::Nothing;
+            }
+            KeyCode::Char(' ') if self.focus >= self.fields.len() => {
+                let toggle = &mut self.toggles[self.focus - self.fields.len()];
+                *toggle = !*toggle;
+                return BuildAction::Nothing;
+            }
+            KeyCode::Enter if self.focus >= self.fields.len() => {
+                return match self.request() {
+                    Ok(request) => BuildAction::Start(request),
+                    Err(e) => {
+                        self.error = Some(e);
+                        BuildAction::Nothing
+                    }
+                };
+            }
+            KeyCode::Esc if self.focus >= self.fields.len() => return BuildAction::Close,
+            _ if self.focus >= self.fields.len() => return BuildAction::Nothing,
+            _ => {}
         }
         match form_key(&mut self.fields, &mut self.focus, &mut self.error, key) {
             FormKey::Submit => match self.request() {
@@ -215,7 +262,7 @@ impl BuildDialog {
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme, now: DateTime<Utc>) {
         let editing = self.phase == BuildPhase::Editing;
         let area = if editing {
-            centered(area, 76, FIELDS.len() as u16 + 5)
+            centered(area, 76, (FIELDS.len() + TOGGLES.len()) as u16 + 5)
         } else {
             centered(area, area.width.saturating_sub(4).max(76), area.height.saturating_sub(2))
         };
@@ -236,6 +283,16 @@ impl BuildDialog {
                 Line::from(vec![Span::styled(format!("{label:>10}: "), label_style), value])
             })
             .collect();
+        for (i, (label, on)) in TOGGLES.iter().zip(self.toggles).enumerate() {
+            let focused = editing && self.focus == FIELDS.len() + i;
+            let label_style = if focused { theme.key() } else { theme.header() };
+            let mut spans =
+                vec![Span::styled(format!("{label:>10}: "), label_style), Span::raw(if on { "[x]" } else { "[ ]" })];
+            if focused {
+                spans.push(Span::styled(" Space toggles", theme.muted()));
+            }
+            lines.push(Line::from(spans));
+        }
         lines.push(Line::default());
         let status = match (&self.phase, &self.error) {
             (BuildPhase::Editing, Some(e)) => Span::styled(e.clone(), theme.error()),

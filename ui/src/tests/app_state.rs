@@ -471,6 +471,8 @@ fn a_build_shows_its_steps_and_selects_the_new_image() {
         tags: vec!["app:1".into()],
         build_args: vec![("A".into(), "1".into()), ("B".into(), "2".into()), ("C".into(), "3".into())],
         target: None,
+        no_cache: false,
+        pull: false,
     };
     assert_eq!(effects(&mut app), vec![Effect::Build { build: 1, request }]);
     assert!(build_event(&mut app, 1, BuildProgress::Step { number: 1, name: "[1/2] FROM busybox".into() }));
@@ -499,6 +501,37 @@ fn a_build_shows_its_steps_and_selects_the_new_image() {
     key(&mut app, KeyCode::Enter);
     assert!(app.modal.is_none());
     assert!(app.operations.entries.iter().any(|o| o.text == "built 777777777777"));
+}
+
+#[test]
+fn bbr_build_dialog_toggles_no_cache_and_pull() {
+    let mut app = app(ROOMY);
+    open_build(&mut app, "app:1", "");
+    // Target, then the two toggles: Space flips the focused one, other keys leave them alone.
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char('x'));
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(' '));
+    assert_eq!(build_dialog(&app).toggles, [true, false]);
+    // Tab wraps back to the first field; Enter on a toggle builds.
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(build_dialog(&app).focus, 0);
+    key(&mut app, KeyCode::BackTab);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Enter);
+    let request = BuildRequest {
+        context: ".".into(),
+        dockerfile: None,
+        tags: vec!["app:1".into()],
+        build_args: vec![],
+        target: None,
+        no_cache: true,
+        pull: true,
+    };
+    assert_eq!(effects(&mut app), vec![Effect::Build { build: 1, request }]);
 }
 
 #[test]

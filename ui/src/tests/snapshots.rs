@@ -293,6 +293,10 @@ fn build_dialog() {
         chars(app, "app:1");
         key(app, KeyCode::Tab);
         chars(app, "VERSION");
+        // On to the no-cache toggle, on; Enter there builds, and the bad build arg is named.
+        key(app, KeyCode::Tab);
+        key(app, KeyCode::Tab);
+        key(app, KeyCode::Char(' '));
         key(app, KeyCode::Enter);
     });
     both("build_running", |app| {
