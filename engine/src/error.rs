@@ -39,6 +39,8 @@ pub enum Error {
     Builder(#[from] crate::builder::BuilderError),
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    #[error(transparent)]
+    Compose(#[from] crate::compose::ComposeError),
 }
 
 impl From<crate::run::RunError> for Error {

@@ -2,6 +2,7 @@
 
 mod attach;
 mod build;
+mod compose;
 pub mod container;
 mod cp;
 mod events;
@@ -82,6 +83,8 @@ pub enum Command {
     /// Manage builds
     #[command(subcommand)]
     Builder(build::BuilderSubcommand),
+    /// Define and run multi-container applications (the Compose Specification)
+    Compose(compose::ComposeArgs),
 }
 
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
@@ -151,6 +154,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::build(&engine, args).await,
         Command::Builder(cmd) => build::builder(&engine, cmd),
         Command::Events(args) => events::run(&engine, args).await,
+        Command::Compose(args) => return compose::run(&engine, args).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }
