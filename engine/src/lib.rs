@@ -3,8 +3,8 @@
 //! The UI and the CLI use only this crate's public API and its event stream; this crate never imports them.
 
 pub mod build;
-pub mod compose;
 pub mod builder;
+pub mod compose;
 pub mod config;
 pub mod container;
 pub mod digest;

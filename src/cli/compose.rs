@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use berth_engine::Engine;
 use berth_engine::compose::{self, DownOptions, LoadOptions, LoadedProject, Progress, UpOptions};
 use berth_engine::container::ContainerRecord;
 use berth_engine::logs::{LogEntry, LogFilter, LogFollower};
 use berth_engine::network::PortMapping;
-use berth_engine::Engine;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -205,18 +205,24 @@ pub async fn run(engine: &Engine, args: ComposeArgs) -> anyhow::Result<ExitCode>
         ComposeCommand::Ps(a) => ps(engine, &project, a),
         ComposeCommand::Logs(a) => logs(engine, &project, a).await,
         ComposeCommand::Config(a) => config(&project, a),
-        ComposeCommand::Start(a) => each(engine, &project, &a.services, "Starting", "Started", async |e, r| {
-            e.start_container(&r.id).await.map(drop)
-        })
-        .await,
-        ComposeCommand::Stop(a) => each(engine, &project, &a.services, "Stopping", "Stopped", async |e, r| {
-            e.stop_container(&r.id, r.options.stop_timeout).await.map(drop)
-        })
-        .await,
-        ComposeCommand::Restart(a) => each(engine, &project, &a.services, "Restarting", "Started", async |e, r| {
-            e.restart_container(&r.id, r.options.stop_timeout).await.map(drop)
-        })
-        .await,
+        ComposeCommand::Start(a) => {
+            each(engine, &project, &a.services, "Starting", "Started", async |e, r| {
+                e.start_container(&r.id).await.map(drop)
+            })
+            .await
+        }
+        ComposeCommand::Stop(a) => {
+            each(engine, &project, &a.services, "Stopping", "Stopped", async |e, r| {
+                e.stop_container(&r.id, r.options.stop_timeout).await.map(drop)
+            })
+            .await
+        }
+        ComposeCommand::Restart(a) => {
+            each(engine, &project, &a.services, "Restarting", "Started", async |e, r| {
+                e.restart_container(&r.id, r.options.stop_timeout).await.map(drop)
+            })
+            .await
+        }
         ComposeCommand::Kill(a) => {
             let signal = a.signal.clone();
             each(engine, &project, &a.services, "Killing", "Killed", async move |e, r| {
@@ -235,11 +241,14 @@ pub async fn run(engine: &Engine, args: ComposeArgs) -> anyhow::Result<ExitCode>
             .await
         }
         ComposeCommand::Pause(a) => {
-            each(engine, &project, &a.services, "Pausing", "Paused", async |e, r| e.pause_container(&r.id).map(drop)).await
+            each(engine, &project, &a.services, "Pausing", "Paused", async |e, r| e.pause_container(&r.id).map(drop))
+                .await
         }
         ComposeCommand::Unpause(a) => {
-            each(engine, &project, &a.services, "Unpausing", "Unpaused", async |e, r| e.unpause_container(&r.id).map(drop))
-                .await
+            each(engine, &project, &a.services, "Unpausing", "Unpaused", async |e, r| {
+                e.unpause_container(&r.id).map(drop)
+            })
+            .await
         }
     }
 }
@@ -260,8 +269,7 @@ fn containers(engine: &Engine, project: &LoadedProject, services: &[String]) -> 
     Ok(all
         .into_iter()
         .filter(|r| {
-            services.is_empty()
-                || r.options.labels.get(compose::LABEL_SERVICE).is_some_and(|s| services.contains(s))
+            services.is_empty() || r.options.labels.get(compose::LABEL_SERVICE).is_some_and(|s| services.contains(s))
         })
         .collect())
 }
@@ -286,7 +294,10 @@ async fn up(engine: &Engine, project: &LoadedProject, args: UpArgs) -> anyhow::R
     let mut scale = BTreeMap::new();
     for s in &args.scale {
         let (service, n) = s.split_once('=').with_context(|| format!("invalid --scale {s:?}: expected SERVICE=NUM"))?;
-        scale.insert(service.to_string(), n.parse().with_context(|| format!("invalid --scale {s:?}: expected SERVICE=NUM"))?);
+        scale.insert(
+            service.to_string(),
+            n.parse().with_context(|| format!("invalid --scale {s:?}: expected SERVICE=NUM"))?,
+        );
     }
     let options = UpOptions {
         services: args.services.clone(),
@@ -340,7 +351,8 @@ fn ps(engine: &Engine, project: &LoadedProject, args: PsArgs) -> anyhow::Result<
         .filter(|r| args.all || r.status.is_active())
         .collect();
     if args.services {
-        let mut names: Vec<&String> = list.iter().filter_map(|r| r.options.labels.get(compose::LABEL_SERVICE)).collect();
+        let mut names: Vec<&String> =
+            list.iter().filter_map(|r| r.options.labels.get(compose::LABEL_SERVICE)).collect();
         names.dedup();
         names.iter().for_each(|n| println!("{n}"));
         return Ok(ExitCode::SUCCESS);
@@ -419,7 +431,11 @@ async fn stream_logs(
     let print = |batch: &[(usize, LogEntry)]| -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         for (index, e) in batch {
-            let time = if timestamps { format!("{} ", e.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)) } else { String::new() };
+            let time = if timestamps {
+                format!("{} ", e.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+            } else {
+                String::new()
+            };
             for line in e.text.split_inclusive('\n') {
                 write!(out, "{}{time}{line}", prefix_of(*index, &list[*index].name))?;
             }

@@ -172,7 +172,10 @@ pub fn parse_env_file(text: &str, base: &dyn Lookup) -> Result<Vec<(String, Stri
         }
         let raw = raw.trim();
         let (value, interpolated) = if let Some(body) = raw.strip_prefix('\'') {
-            (body.strip_suffix('\'').ok_or_else(|| format!("line {}: unterminated quote", number + 1))?.to_string(), false)
+            (
+                body.strip_suffix('\'').ok_or_else(|| format!("line {}: unterminated quote", number + 1))?.to_string(),
+                false,
+            )
         } else if let Some(body) = raw.strip_prefix('"') {
             let body = body.strip_suffix('"').ok_or_else(|| format!("line {}: unterminated quote", number + 1))?;
             (body.replace("\\n", "\n").replace("\\\"", "\"").replace("\\\\", "\\"), true)

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_norway::{Mapping, Value};
 
+use super::ComposeError;
 use super::interpolate::{Lookup, TemplateError, interpolate, parse_env_file};
 use super::model::Project;
-use super::ComposeError;
 
 /// The file names `docker compose` looks for, in its order of preference.
 pub const DEFAULT_FILES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
@@ -46,17 +46,77 @@ pub struct LoadedProject {
 /// Keys the Compose Specification defines that berth does not run; refusing them by name beats both
 /// silence and an "unknown field" that suggests a typo.
 const UNSUPPORTED_SERVICE: &[&str] = &[
-    "annotations", "attach", "blkio_config", "cgroup", "cgroup_parent", "cpu_count", "cpu_percent", "cpu_shares",
-    "cpu_period", "cpu_quota", "cpu_rt_runtime", "cpu_rt_period", "cpuset", "credential_spec", "develop",
-    "device_cgroup_rules", "devices", "dns_opt", "dns_search", "domainname", "driver_opts", "external_links", "gpus",
-    "group_add", "ipc", "isolation", "label_file", "links", "logging", "mac_address", "mem_reservation",
-    "mem_swappiness", "memswap_limit", "models", "oom_kill_disable", "oom_score_adj", "pid", "pids_limit",
-    "platform", "post_start", "pre_stop", "provider", "runtime", "scale", "security_opt", "storage_opt", "sysctls",
-    "ulimits", "use_api_socket", "userns_mode", "uts", "volumes_from",
+    "annotations",
+    "attach",
+    "blkio_config",
+    "cgroup",
+    "cgroup_parent",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_shares",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_runtime",
+    "cpu_rt_period",
+    "cpuset",
+    "credential_spec",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "driver_opts",
+    "external_links",
+    "gpus",
+    "group_add",
+    "ipc",
+    "isolation",
+    "label_file",
+    "links",
+    "logging",
+    "mac_address",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "models",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "platform",
+    "post_start",
+    "pre_stop",
+    "provider",
+    "runtime",
+    "scale",
+    "security_opt",
+    "storage_opt",
+    "sysctls",
+    "ulimits",
+    "use_api_socket",
+    "userns_mode",
+    "uts",
+    "volumes_from",
 ];
 const UNSUPPORTED_BUILD: &[&str] = &[
-    "additional_contexts", "cache_from", "cache_to", "dockerfile_inline", "entitlements", "extra_hosts", "isolation",
-    "labels", "network", "no_cache", "platforms", "privileged", "pull", "secrets", "shm_size", "ssh", "tags",
+    "additional_contexts",
+    "cache_from",
+    "cache_to",
+    "dockerfile_inline",
+    "entitlements",
+    "extra_hosts",
+    "isolation",
+    "labels",
+    "network",
+    "no_cache",
+    "platforms",
+    "privileged",
+    "pull",
+    "secrets",
+    "shm_size",
+    "ssh",
+    "tags",
     "ulimits",
 ];
 const UNSUPPORTED_DEPLOY: &[&str] =
@@ -99,7 +159,16 @@ pub fn load(options: &LoadOptions) -> Result<LoadedProject, ComposeError> {
             .unwrap_or_default(),
     };
     let project = LoadedProject { name, working_dir, config_files: files, variables, profiles, model, unset };
-    super::plan::check(&project)?;
+    // A whole-project error names the files it came from and the service's key.
+    super::plan::check(&project).map_err(|e| match e {
+        ComposeError::Service { service, message } => ComposeError::Invalid {
+            file: project.config_files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ").into(),
+            line: None,
+            key: format!("services.{service}"),
+            message,
+        },
+        other => other,
+    })?;
     Ok(project)
 }
 
@@ -112,7 +181,8 @@ fn config_files(options: &LoadOptions) -> Result<Vec<PathBuf>, ComposeError> {
         let separator = options.environment.get("COMPOSE_PATH_SEPARATOR").and_then(|s| s.chars().next()).unwrap_or(':');
         list.split(separator).map(PathBuf::from).collect()
     } else {
-        let start = options.project_directory.as_deref().map(|d| absolute(&options.cwd, d)).unwrap_or(options.cwd.clone());
+        let start =
+            options.project_directory.as_deref().map(|d| absolute(&options.cwd, d)).unwrap_or(options.cwd.clone());
         let mut dir = Some(start.as_path());
         while let Some(d) = dir {
             if let Some(found) = DEFAULT_FILES.iter().map(|f| d.join(f)).find(|p| p.is_file()) {
@@ -166,7 +236,8 @@ fn variables(options: &LoadOptions, working_dir: &Path) -> Result<BTreeMap<Strin
         let text =
             std::fs::read_to_string(&file).map_err(|source| ComposeError::Read { path: file.clone(), source })?;
         let base = Over { first: &options.environment, then: &vars };
-        let parsed = parse_env_file(&text, &base).map_err(|message| ComposeError::EnvFile { path: file.clone(), message })?;
+        let parsed =
+            parse_env_file(&text, &base).map_err(|message| ComposeError::EnvFile { path: file.clone(), message })?;
         vars.extend(parsed);
     }
     vars.extend(options.environment.clone());
@@ -202,7 +273,8 @@ fn project_name(options: &LoadOptions, model: &Project, working_dir: &Path) -> R
         return Ok(name);
     }
     let dir = working_dir.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-    let name: String = dir.chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_').collect();
+    let name: String =
+        dir.chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_').collect();
     let name = name.trim_start_matches(['-', '_']).to_string();
     if name.is_empty() {
         return Err(ComposeError::ProjectName { name: dir });
@@ -227,7 +299,8 @@ fn load_file(
             message: "includes itself".into(),
         });
     }
-    let raw = std::fs::read_to_string(file).map_err(|source| ComposeError::Read { path: file.to_path_buf(), source })?;
+    let raw =
+        std::fs::read_to_string(file).map_err(|source| ComposeError::Read { path: file.to_path_buf(), source })?;
     let parsed: Value = serde_norway::from_str(&raw).map_err(|e| ComposeError::Invalid {
         file: file.to_path_buf(),
         line: e.location().map(|l| l.line()),
@@ -450,15 +523,13 @@ fn resolve_paths(value: &mut Value, dir: &Path) {
             let Some(service) = service.as_mapping_mut() else { continue };
             match service.get_mut("build") {
                 Some(Value::String(context)) => fix(context),
-                Some(Value::Mapping(build)) => {
-                    match build.get_mut("context") {
-                        Some(Value::String(context)) => fix(context),
-                        None => {
-                            build.insert("context".into(), Value::String(dir.to_string_lossy().into_owned()));
-                        }
-                        _ => {}
+                Some(Value::Mapping(build)) => match build.get_mut("context") {
+                    Some(Value::String(context)) => fix(context),
+                    None => {
+                        build.insert("context".into(), Value::String(dir.to_string_lossy().into_owned()));
                     }
-                }
+                    _ => {}
+                },
                 _ => {}
             }
             if let Some(Value::Mapping(extends)) = service.get_mut("extends")
@@ -565,7 +636,10 @@ fn extended(
     let (base_name, base_file) = match &extends {
         Value::String(s) => (s.clone(), None),
         Value::Mapping(m) => (
-            m.get("service").and_then(Value::as_str).map(String::from).ok_or_else(|| invalid("`service` is required".into()))?,
+            m.get("service")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .ok_or_else(|| invalid("`service` is required".into()))?,
             m.get("file").and_then(Value::as_str).map(PathBuf::from),
         ),
         _ => return Err(invalid("expected a service name or a mapping".into())),
@@ -573,7 +647,8 @@ fn extended(
     let base = match base_file {
         None => extended(services, &base_name, file, base_dir, vars, unset, seen)?,
         Some(other) => {
-            let raw = std::fs::read_to_string(&other).map_err(|source| ComposeError::Read { path: other.clone(), source })?;
+            let raw =
+                std::fs::read_to_string(&other).map_err(|source| ComposeError::Read { path: other.clone(), source })?;
             let mut parsed: Value = serde_norway::from_str(&raw).map_err(|e| ComposeError::Invalid {
                 file: other.clone(),
                 line: e.location().map(|l| l.line()),
@@ -600,7 +675,6 @@ fn extended(
 /// scalars are replaced. `path` is where `base` sits (`["services", NAME]` for a service).
 pub(crate) fn merge(base: Value, over: Value, path: &[&str]) -> Value {
     let key = path.last().copied().unwrap_or("");
-    let in_service = path.len() >= 2 && path[path.len() - 2] == "services";
     match (base, over) {
         (base, Value::Null) if !matches!(base, Value::Null) => base,
         (Value::Mapping(mut base), Value::Mapping(over)) => {
@@ -623,9 +697,7 @@ pub(crate) fn merge(base: Value, over: Value, path: &[&str]) -> Value {
             }
             Value::Mapping(map)
         }
-        (Value::Sequence(mut base), Value::Sequence(over))
-            if !matches!(key, "command" | "entrypoint" | "test") || in_service && key == "volumes" =>
-        {
+        (Value::Sequence(mut base), Value::Sequence(over)) if !matches!(key, "command" | "entrypoint" | "test") => {
             for item in over {
                 if key == "volumes" {
                     let target = volume_target(&item);
@@ -664,5 +736,45 @@ fn volume_target(item: &Value) -> Option<String> {
         }
         Value::Mapping(m) => m.get("target").and_then(Value::as_str).map(String::from),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Value {
+        serde_norway::from_str(text).unwrap()
+    }
+
+    /// compose-go's merge rules (override/merge tests), re-expressed on service keys.
+    #[test]
+    fn services_merge_as_the_specification_says() {
+        let base = yaml(
+            "services:\n  web:\n    image: a\n    command: [x, y]\n    environment: [A=1, B=2]\n    ports: ['80:80']\n    volumes: ['./a:/data', 'v:/keep']\n    labels: {l: '1'}\n    healthcheck: {test: [CMD, one], interval: 1s}\n",
+        );
+        let over = yaml(
+            "services:\n  web:\n    image: b\n    command: [z]\n    environment: {B: '3', C: '4'}\n    ports: ['80:80', '90:90']\n    volumes: ['./b:/data']\n    labels: [m=2]\n    healthcheck: {test: [CMD, two]}\n",
+        );
+        let merged = merge(base, over, &[]);
+        let web = &merged["services"]["web"];
+        assert_eq!(web["image"], yaml("b"));
+        assert_eq!(web["command"], yaml("[z]"), "command is replaced");
+        assert_eq!(web["environment"], yaml("{A: '1', B: '3', C: '4'}"), "environment merges by key across forms");
+        assert_eq!(web["labels"], yaml("{l: '1', m: '2'}"));
+        assert_eq!(web["ports"], yaml("['80:80', '90:90']"), "ports append what is new");
+        assert_eq!(web["volumes"], yaml("['v:/keep', './b:/data']"), "volumes merge by target");
+        assert_eq!(web["healthcheck"], yaml("{test: [CMD, two], interval: 1s}"), "healthcheck.test is replaced");
+    }
+
+    #[test]
+    fn project_names_are_checked_and_derived() {
+        let model = Project::default();
+        let named = |name: &str| LoadOptions { project_name: Some(name.into()), ..LoadOptions::default() };
+        assert_eq!(project_name(&named("app_1-x"), &model, Path::new("/")).unwrap(), "app_1-x");
+        assert!(matches!(project_name(&named("App"), &model, Path::new("/")), Err(ComposeError::ProjectName { .. })));
+        assert!(project_name(&named("-x"), &model, Path::new("/")).is_err());
+        let from_dir = project_name(&LoadOptions::default(), &model, Path::new("/srv/My.App")).unwrap();
+        assert_eq!(from_dir, "myapp");
     }
 }

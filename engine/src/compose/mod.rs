@@ -12,7 +12,9 @@ mod project;
 use std::path::PathBuf;
 
 pub use load::{DEFAULT_FILES, LoadOptions, LoadedProject, load};
-pub use plan::{LABEL_CONFIG_FILES, LABEL_HASH, LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_WORKING_DIR};
+pub use plan::{
+    LABEL_CONFIG_FILES, LABEL_HASH, LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_WORKING_DIR,
+};
 pub use project::{DownOptions, Progress, UpOptions};
 
 /// A compose file or project that cannot be used; each names the file and key, or the service.
@@ -32,7 +34,9 @@ pub enum ComposeError {
     Invalid { file: PathBuf, line: Option<usize>, key: String, message: String },
     #[error("{}: {key}: berth does not support this key", file.display())]
     Unsupported { file: PathBuf, key: String },
-    #[error("invalid project name {name:?}: it must contain only lowercase letters, digits, dashes and underscores, and start with a letter or digit")]
+    #[error(
+        "invalid project name {name:?}: it must contain only lowercase letters, digits, dashes and underscores, and start with a letter or digit"
+    )]
     ProjectName { name: String },
     #[error("dependency cycle detected: {}", services.join(" -> "))]
     Cycle { services: Vec<String> },

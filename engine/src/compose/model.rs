@@ -97,11 +97,26 @@ impl<'de> Deserialize<'de> for KeyValues {
 }
 
 /// A command as text (split as a shell would, without running one) or as a list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Command {
     Shell(String),
     List(Vec<Text>),
+}
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_norway::Value::deserialize(d)? {
+            serde_norway::Value::Sequence(items) => items
+                .into_iter()
+                .map(|i| Text::deserialize(i).map_err(de::Error::custom))
+                .collect::<Result<_, _>>()
+                .map(Command::List),
+            other => Text::deserialize(other)
+                .map(|t| Command::Shell(t.0))
+                .map_err(|_| de::Error::custom("expected a string or a list of strings")),
+        }
+    }
 }
 
 /// One value or a list of them (`env_file`, `tmpfs`, `dns`).

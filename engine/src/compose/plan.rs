@@ -55,7 +55,9 @@ pub(super) fn check(project: &LoadedProject) -> Result<(), ComposeError> {
                 return Err(fail(name, format!("refers to undefined volume {source:?}")));
             }
         }
-        for (kind, refs, declared) in [("secret", &service.secrets, &model.secrets), ("config", &service.configs, &model.configs)] {
+        for (kind, refs, declared) in
+            [("secret", &service.secrets, &model.secrets), ("config", &service.configs, &model.configs)]
+        {
             for r in refs {
                 let Some(object) = declared.get(r.source()) else {
                     return Err(fail(name, format!("refers to undefined {kind} {:?}", r.source())));
@@ -86,7 +88,12 @@ pub fn active_services(project: &LoadedProject, named: &[String]) -> Result<Vec<
         model
             .services
             .iter()
-            .filter(|(_, s)| s.profiles.is_empty() || s.profiles.iter().any(|p| project.profiles.contains(&p.0) || project.profiles.iter().any(|e| e == "*")))
+            .filter(|(_, s)| {
+                s.profiles.is_empty()
+                    || s.profiles
+                        .iter()
+                        .any(|p| project.profiles.contains(&p.0) || project.profiles.iter().any(|e| e == "*"))
+            })
             .map(|(n, _)| n.clone())
             .collect()
     } else {
@@ -100,7 +107,9 @@ pub fn active_services(project: &LoadedProject, named: &[String]) -> Result<Vec<
     while let Some(name) = todo.pop() {
         if picked.insert(name.clone()) {
             let service = &model.services[&name];
-            todo.extend(service.depends_on.as_ref().map(|d| d.entries()).unwrap_or_default().into_iter().map(|(d, _)| d));
+            todo.extend(
+                service.depends_on.as_ref().map(|d| d.entries()).unwrap_or_default().into_iter().map(|(d, _)| d),
+            );
         }
     }
     Ok(picked.into_iter().collect())
@@ -110,7 +119,14 @@ pub fn active_services(project: &LoadedProject, named: &[String]) -> Result<Vec<
 /// together. A cycle is an error naming it.
 pub fn levels(project: &LoadedProject, services: &[String]) -> Result<Vec<Vec<String>>, ComposeError> {
     let deps = |s: &str| -> Vec<String> {
-        project.model.services[s].depends_on.as_ref().map(|d| d.entries()).unwrap_or_default().into_iter().map(|(d, _)| d).collect()
+        project.model.services[s]
+            .depends_on
+            .as_ref()
+            .map(|d| d.entries())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect()
     };
     for start in services {
         let mut path = vec![start.clone()];
@@ -146,7 +162,14 @@ fn find_cycle(deps: &dyn Fn(&str) -> Vec<String>, path: &mut Vec<String>) -> Res
 
 /// What a service's dependencies must reach before it starts.
 pub fn conditions(service: &Service) -> Vec<(String, Condition)> {
-    service.depends_on.as_ref().map(|d| d.entries()).unwrap_or_default().into_iter().map(|(n, d)| (n, d.condition)).collect()
+    service
+        .depends_on
+        .as_ref()
+        .map(|d| d.entries())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, d)| (n, d.condition))
+        .collect()
 }
 
 pub fn replicas(service: &Service) -> u64 {
@@ -245,7 +268,8 @@ pub fn run_spec(project: &LoadedProject, name: &str, number: u64) -> Result<RunS
         ..RunFlags::default()
     };
     if let Some(period) = &service.stop_grace_period {
-        let ns = crate::build::instructions::go_duration(&period.0).map_err(|e| fail(format!("stop_grace_period: {e}")))?;
+        let ns =
+            crate::build::instructions::go_duration(&period.0).map_err(|e| fail(format!("stop_grace_period: {e}")))?;
         flags.stop_timeout = Some((ns / 1_000_000_000).to_string());
     }
     if let Some(limits) = service.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.limits.as_ref()) {
@@ -306,14 +330,17 @@ pub fn run_spec(project: &LoadedProject, name: &str, number: u64) -> Result<RunS
                 let mut parts = spec.splitn(2, ':');
                 let source = parts.next().unwrap_or_default();
                 match parts.next() {
-                    Some(rest) if !source.starts_with('/') => flags.volume.push(format!("{}:{rest}", volume_name(project, source))),
+                    Some(rest) if !source.starts_with('/') => {
+                        flags.volume.push(format!("{}:{rest}", volume_name(project, source)))
+                    }
                     _ => flags.volume.push(spec.clone()),
                 }
             }
             ServiceVolume::Long(long) => {
                 let mut mount = format!("type={},target={}", long.kind.0, long.target.0);
                 if let Some(source) = &long.source {
-                    let source = if long.kind.0 == "volume" { volume_name(project, &source.0) } else { source.0.clone() };
+                    let source =
+                        if long.kind.0 == "volume" { volume_name(project, &source.0) } else { source.0.clone() };
                     mount.push_str(&format!(",source={source}"));
                 }
                 if long.read_only.is_some_and(|r| r.0) {
@@ -335,7 +362,8 @@ pub fn run_spec(project: &LoadedProject, name: &str, number: u64) -> Result<RunS
                     && let Some(source) = &long.source
                 {
                     // docker compose creates a missing bind source unless told not to.
-                    std::fs::create_dir_all(&source.0).map_err(|e| fail(format!("volumes: creating {}: {e}", source.0)))?;
+                    std::fs::create_dir_all(&source.0)
+                        .map_err(|e| fail(format!("volumes: creating {}: {e}", source.0)))?;
                 }
                 flags.mount.push(mount);
             }
@@ -347,7 +375,10 @@ pub fn run_spec(project: &LoadedProject, name: &str, number: u64) -> Result<RunS
         ("config", &service.configs, &project.model.configs, "/"),
     ] {
         for r in refs {
-            let file = declared.get(r.source()).and_then(|o| o.file.as_ref()).ok_or_else(|| fail(format!("undefined {kind} {:?}", r.source())))?;
+            let file = declared
+                .get(r.source())
+                .and_then(|o| o.file.as_ref())
+                .ok_or_else(|| fail(format!("undefined {kind} {:?}", r.source())))?;
             let target = match r.target() {
                 Some(t) if t.starts_with('/') => t.to_string(),
                 Some(t) => format!("{base}{t}"),
@@ -360,7 +391,11 @@ pub fn run_spec(project: &LoadedProject, name: &str, number: u64) -> Result<RunS
     if let Some(mode) = &service.network_mode {
         flags.network = Some(match mode.0.strip_prefix("service:") {
             Some(other) => {
-                let other_service = project.model.services.get(other).ok_or_else(|| fail(format!("network_mode: no service {other:?}")))?;
+                let other_service = project
+                    .model
+                    .services
+                    .get(other)
+                    .ok_or_else(|| fail(format!("network_mode: no service {other:?}")))?;
                 format!("container:{}", container_name(&project.name, other, other_service, 1))
             }
             None => mode.0.clone(),

@@ -59,17 +59,20 @@ fn number_of(rec: &ContainerRecord) -> u64 {
 impl Engine {
     /// The project's containers (every state), by their project label; of `service` only when given.
     pub fn compose_containers(&self, project: &str, service: Option<&str>) -> Result<Vec<ContainerRecord>, Error> {
-        let mut filters = vec![ListFilter::Label { key: LABEL_PROJECT.into(), value: Some(project.into()) }];
-        if let Some(s) = service {
-            filters.push(ListFilter::Label { key: LABEL_SERVICE.into(), value: Some(s.into()) });
-        }
+        let filters = vec![ListFilter::Label { key: LABEL_PROJECT.into(), value: Some(project.into()) }];
         let mut list = self.list_containers(&ListOptions { all: true, filters })?;
+        list.retain(|r| service.is_none_or(|s| r.options.labels.get(LABEL_SERVICE).is_some_and(|l| l == s)));
         list.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(list)
     }
 
     /// `docker compose up -d`: makes what the project describes, changing only what changed.
-    pub async fn compose_up(&self, project: &LoadedProject, options: &UpOptions, report: Report<'_>) -> Result<(), Error> {
+    pub async fn compose_up(
+        &self,
+        project: &LoadedProject,
+        options: &UpOptions,
+        report: Report<'_>,
+    ) -> Result<(), Error> {
         let services = plan::active_services(project, &options.services)?;
         let waves = plan::levels(project, &services)?;
         self.compose_networks(project, &services, report)?;
@@ -121,12 +124,25 @@ impl Engine {
                 continue;
             }
             if let Some(driver) = declared.driver.as_ref().filter(|d| d.0 != "bridge") {
-                return Err(ComposeError::Service { service: key, message: format!("network driver {:?}: berth has bridge networks only", driver.0) }.into());
+                return Err(ComposeError::Service {
+                    service: key,
+                    message: format!("network driver {:?}: berth has bridge networks only", driver.0),
+                }
+                .into());
             }
             let config = declared.ipam.as_ref().and_then(|i| i.config.first());
-            let parse_err = |what: &str, v: &str| ComposeError::Service { service: key.clone(), message: format!("ipam {what} {v:?} is not an IPv4 {what}") };
-            let subnet = config.and_then(|c| c.subnet.as_ref()).map(|s| s.0.parse().map_err(|_| parse_err("subnet", &s.0))).transpose()?;
-            let gateway = config.and_then(|c| c.gateway.as_ref()).map(|s| s.0.parse().map_err(|_| parse_err("gateway", &s.0))).transpose()?;
+            let parse_err = |what: &str, v: &str| ComposeError::Service {
+                service: key.clone(),
+                message: format!("ipam {what} {v:?} is not an IPv4 {what}"),
+            };
+            let subnet = config
+                .and_then(|c| c.subnet.as_ref())
+                .map(|s| s.0.parse().map_err(|_| parse_err("subnet", &s.0)))
+                .transpose()?;
+            let gateway = config
+                .and_then(|c| c.gateway.as_ref())
+                .map(|s| s.0.parse().map_err(|_| parse_err("gateway", &s.0)))
+                .transpose()?;
             let mut labels: BTreeMap<String, String> = declared
                 .labels
                 .as_ref()
@@ -135,7 +151,13 @@ impl Engine {
             labels.insert(LABEL_PROJECT.into(), project.name.clone());
             labels.insert(plan::LABEL_NETWORK.into(), key.clone());
             say(report, "Network", &name, "Creating");
-            self.create_network(&NetworkCreate { name: name.clone(), subnet, gateway, internal: declared.internal.is_some_and(|i| i.0), labels })?;
+            self.create_network(&NetworkCreate {
+                name: name.clone(),
+                subnet,
+                gateway,
+                internal: declared.internal.is_some_and(|i| i.0),
+                labels,
+            })?;
             say(report, "Network", &name, "Created");
         }
         Ok(())
@@ -147,7 +169,9 @@ impl Engine {
             for v in &project.model.services[s].volumes {
                 let key = match v {
                     super::model::ServiceVolume::Short(spec) => spec.split_once(':').map(|(s, _)| s.to_string()),
-                    super::model::ServiceVolume::Long(l) if l.kind.0 == "volume" => l.source.as_ref().map(|s| s.0.clone()),
+                    super::model::ServiceVolume::Long(l) if l.kind.0 == "volume" => {
+                        l.source.as_ref().map(|s| s.0.clone())
+                    }
                     _ => None,
                 };
                 if let Some(key) = key.filter(|k| project.model.volumes.contains_key(k) && !keys.contains(k)) {
@@ -161,7 +185,11 @@ impl Engine {
             let exists = self.volume(&name).is_ok();
             if declared.external.is_some_and(|e| e.0) {
                 if !exists {
-                    return Err(ComposeError::Service { service: key, message: format!("external volume {name:?} not found") }.into());
+                    return Err(ComposeError::Service {
+                        service: key,
+                        message: format!("external volume {name:?} not found"),
+                    }
+                    .into());
                 }
                 continue;
             }
@@ -176,14 +204,25 @@ impl Engine {
             labels.insert(LABEL_PROJECT.into(), project.name.clone());
             labels.insert(plan::LABEL_VOLUME.into(), key.clone());
             say(report, "Volume", &format!("\"{name}\""), "Creating");
-            self.create_volume(&VolumeCreate { name: Some(name.clone()), driver: None, labels, options: BTreeMap::new() })?;
+            self.create_volume(&VolumeCreate {
+                name: Some(name.clone()),
+                driver: None,
+                labels,
+                options: BTreeMap::new(),
+            })?;
             say(report, "Volume", &format!("\"{name}\""), "Created");
         }
         Ok(())
     }
 
     /// Builds a service's image when it has a build section and the image is missing (or `--build`).
-    async fn compose_image(&self, project: &LoadedProject, name: &str, rebuild: bool, report: Report<'_>) -> Result<(), Error> {
+    async fn compose_image(
+        &self,
+        project: &LoadedProject,
+        name: &str,
+        rebuild: bool,
+        report: Report<'_>,
+    ) -> Result<(), Error> {
         let service = &project.model.services[name];
         let Some(build) = &service.build else { return Ok(()) };
         let image = plan::image_name(&project.name, name, service);
@@ -195,13 +234,24 @@ impl Engine {
         match build {
             super::model::Build::Context(c) => opts.context = c.into(),
             super::model::Build::Full(spec) => {
-                opts.context = spec.context.as_ref().map(|c| c.0.clone()).unwrap_or_else(|| project.working_dir.display().to_string()).into();
+                opts.context = spec
+                    .context
+                    .as_ref()
+                    .map(|c| c.0.clone())
+                    .unwrap_or_else(|| project.working_dir.display().to_string())
+                    .into();
                 opts.dockerfile = spec.dockerfile.as_ref().map(|d| opts.context.join(&d.0));
                 opts.target = spec.target.as_ref().map(|t| t.0.clone());
                 opts.build_args = spec
                     .args
                     .as_ref()
-                    .map(|a| a.0.iter().filter_map(|(k, v)| Some((k.clone(), v.clone().or_else(|| project.variables.get(k).cloned())?))).collect())
+                    .map(|a| {
+                        a.0.iter()
+                            .filter_map(|(k, v)| {
+                                Some((k.clone(), v.clone().or_else(|| project.variables.get(k).cloned())?))
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
             }
         }
@@ -211,7 +261,13 @@ impl Engine {
         Ok(())
     }
 
-    async fn compose_service_up(&self, project: &LoadedProject, name: &str, options: &UpOptions, report: Report<'_>) -> Result<(), Error> {
+    async fn compose_service_up(
+        &self,
+        project: &LoadedProject,
+        name: &str,
+        options: &UpOptions,
+        report: Report<'_>,
+    ) -> Result<(), Error> {
         let service = &project.model.services[name];
         for (dep, condition) in plan::conditions(service) {
             for rec in self.compose_containers(&project.name, Some(&dep))? {
@@ -281,7 +337,9 @@ impl Engine {
                     return Err(failed(format!("exited ({})", now.exit_code)).into());
                 }
                 Condition::ServiceHealthy => match (&now.health, now.status) {
-                    (_, Status::Exited | Status::Dead) => return Err(failed(format!("exited ({})", now.exit_code)).into()),
+                    (_, Status::Exited | Status::Dead) => {
+                        return Err(failed(format!("exited ({})", now.exit_code)).into());
+                    }
                     (None, Status::Running) => {
                         say(report, "Container", &rec.name, "Healthy");
                         return Ok(());
@@ -290,7 +348,9 @@ impl Engine {
                         say(report, "Container", &rec.name, "Healthy");
                         return Ok(());
                     }
-                    (Some(h), _) if h.status == HealthStatus::Unhealthy => return Err(failed("is unhealthy".into()).into()),
+                    (Some(h), _) if h.status == HealthStatus::Unhealthy => {
+                        return Err(failed("is unhealthy".into()).into());
+                    }
                     _ => {}
                 },
                 _ => {}
@@ -313,7 +373,12 @@ impl Engine {
 
     /// `docker compose down`: the project's containers (in reverse dependency order), its networks, and
     /// with `-v` its named volumes; external ones stay.
-    pub async fn compose_down(&self, project: &LoadedProject, options: &DownOptions, report: Report<'_>) -> Result<(), Error> {
+    pub async fn compose_down(
+        &self,
+        project: &LoadedProject,
+        options: &DownOptions,
+        report: Report<'_>,
+    ) -> Result<(), Error> {
         let all: Vec<String> = project.model.services.keys().cloned().collect();
         let waves = plan::levels(project, &all)?;
         let containers = self.compose_containers(&project.name, None)?;
@@ -337,7 +402,10 @@ impl Engine {
             }
         }
         if options.volumes {
-            let filter = VolumeFilter { label: vec![(LABEL_PROJECT.to_string(), Some(project.name.clone()))], ..Default::default() };
+            let filter = VolumeFilter {
+                label: vec![(LABEL_PROJECT.to_string(), Some(project.name.clone()))],
+                ..Default::default()
+            };
             for volume in self.volumes(&filter)? {
                 say(report, "Volume", &volume.name, "Removing");
                 self.remove_volume(&volume.name, false)?;
