@@ -172,6 +172,17 @@ fn bc_a_project_comes_up_stays_up_changes_alone_and_goes_down() {
     assert!(ps.lines().next().unwrap().starts_with("NAME"), "{ps}");
     assert!(ps.contains(&format!("127.0.0.1:{port}->8080/tcp")), "{ps}");
 
+    // The other verbs over the same containers.
+    assert_eq!(compose_ok(&env, dir, &["exec", "-T", "web", "cat", "/greeting"]).0, "hello\n");
+    assert_eq!(compose_ok(&env, dir, &["port", "web", "8080"]).0, format!("127.0.0.1:{port}\n"));
+    let (ls, _) = compose_ok(&env, dir, &["ls"]);
+    assert!(ls.lines().any(|l| l.starts_with(&project) && l.contains("running(4)")), "{ls}");
+    let (top, _) = compose_ok(&env, dir, &["top", "worker"]);
+    assert!(top.contains(&format!("{project}-worker-2")) && top.contains("sleep 300"), "{top}");
+    let (run, _) = compose_ok(&env, dir, &["run", "--rm", "worker", "echo", "one-off"]);
+    assert_eq!(run, "one-off\n");
+    env.wait_for("the --rm one-off to go", PATIENCE, || project_ids(&env, &project).len() == 4);
+
     // Unchanged: nothing is recreated.
     let (_, stderr) = compose_ok(&env, dir, &["up", "-d"]);
     assert_eq!(project_ids(&env, &project), ids, "up on an unchanged project changed containers: {stderr}");

@@ -16,6 +16,7 @@ use berth_engine::network::PortMapping;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use super::compose_ops;
 use super::container::{command_text, status_text};
 use super::format::{Format, time_ago};
 
@@ -66,6 +67,24 @@ enum ComposeCommand {
     Pause(ServicesArgs),
     /// Unpause services
     Unpause(ServicesArgs),
+    /// List running compose projects
+    Ls(compose_ops::LsArgs),
+    /// Execute a command in a running container
+    Exec(compose_ops::ExecArgs),
+    /// Run a one-off command on a service
+    Run(compose_ops::RunArgs),
+    /// Build or rebuild services
+    Build(compose_ops::ServiceArgs),
+    /// Pull service images
+    Pull(compose_ops::ServiceArgs),
+    /// Push service images (not in berth yet)
+    Push(compose_ops::ServiceArgs),
+    /// Display the running processes
+    Top(compose_ops::ServiceArgs),
+    /// List images used by the created containers
+    Images(compose_ops::ServiceArgs),
+    /// Print the public port for a port binding
+    Port(compose_ops::PortArgs),
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +201,12 @@ struct RmArgs {
 }
 
 pub async fn run(engine: &Engine, args: ComposeArgs) -> anyhow::Result<ExitCode> {
+    // `ls` lists every project of this root, so it reads no project.
+    let command = match args.command {
+        ComposeCommand::Ls(a) => return compose_ops::ls(engine, a),
+        ComposeCommand::Push(_) => bail!("berth compose push: berth cannot push images yet"),
+        other => other,
+    };
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let options = LoadOptions {
         files: args.files,
@@ -195,7 +220,15 @@ pub async fn run(engine: &Engine, args: ComposeArgs) -> anyhow::Result<ExitCode>
     for name in &project.unset {
         eprintln!("WARN[0000] The \"{name}\" variable is not set. Defaulting to a blank string.");
     }
-    match args.command {
+    match command {
+        ComposeCommand::Ls(_) | ComposeCommand::Push(_) => unreachable!("handled before the project is read"),
+        ComposeCommand::Exec(a) => compose_ops::exec(engine, &project, a).await,
+        ComposeCommand::Run(a) => compose_ops::run(engine, &project, a).await,
+        ComposeCommand::Build(a) => compose_ops::build(engine, &project, a).await,
+        ComposeCommand::Pull(a) => compose_ops::pull(engine, &project, a).await,
+        ComposeCommand::Top(a) => compose_ops::top(engine, &project, a),
+        ComposeCommand::Images(a) => compose_ops::images(engine, &project, a),
+        ComposeCommand::Port(a) => compose_ops::port(engine, &project, a),
         ComposeCommand::Up(a) => up(engine, &project, a).await,
         ComposeCommand::Down(a) => {
             let options = DownOptions { volumes: a.volumes, remove_orphans: a.remove_orphans, rmi: a.rmi };
@@ -254,12 +287,16 @@ pub async fn run(engine: &Engine, args: ComposeArgs) -> anyhow::Result<ExitCode>
 }
 
 /// docker compose's progress lines as its plain (non-tty) output writes them.
-fn print_progress(p: Progress) {
+pub(super) fn print_progress(p: Progress) {
     eprintln!(" {} {}  {}", p.kind, p.name, p.status);
 }
 
 /// The project's containers of the named services (all when none are named), in name order.
-fn containers(engine: &Engine, project: &LoadedProject, services: &[String]) -> anyhow::Result<Vec<ContainerRecord>> {
+pub(super) fn containers(
+    engine: &Engine,
+    project: &LoadedProject,
+    services: &[String],
+) -> anyhow::Result<Vec<ContainerRecord>> {
     for s in services {
         if !project.model.services.contains_key(s) {
             bail!("no such service: {s}");
@@ -401,7 +438,7 @@ async fn logs(engine: &Engine, project: &LoadedProject, args: LogsArgs) -> anyho
 
 /// The containers' logs with docker compose's `name  | ` prefixes (coloured on a terminal, one colour
 /// per container), interleaved by time; with `follow`, until every container has stopped.
-async fn stream_logs(
+pub(super) async fn stream_logs(
     engine: &Engine,
     list: &[ContainerRecord],
     filter: &LogFilter,

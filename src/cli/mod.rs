@@ -3,6 +3,7 @@
 mod attach;
 mod build;
 mod compose;
+mod compose_ops;
 pub mod container;
 mod cp;
 mod events;

@@ -57,11 +57,19 @@ fn number_of(rec: &ContainerRecord) -> u64 {
 }
 
 impl Engine {
-    /// The project's containers (every state), by their project label; of `service` only when given.
+    /// The project's service containers (every state, not `run`'s one-offs), by their labels; of
+    /// `service` only when given.
     pub fn compose_containers(&self, project: &str, service: Option<&str>) -> Result<Vec<ContainerRecord>, Error> {
+        let mut list = self.compose_all_containers(project)?;
+        list.retain(|r| r.options.labels.get(plan::LABEL_ONEOFF).is_none_or(|o| o != "True"));
+        list.retain(|r| service.is_none_or(|s| r.options.labels.get(LABEL_SERVICE).is_some_and(|l| l == s)));
+        Ok(list)
+    }
+
+    /// Every container with the project's label, one-offs too, in name order.
+    fn compose_all_containers(&self, project: &str) -> Result<Vec<ContainerRecord>, Error> {
         let filters = vec![ListFilter::Label { key: LABEL_PROJECT.into(), value: Some(project.into()) }];
         let mut list = self.list_containers(&ListOptions { all: true, filters })?;
-        list.retain(|r| service.is_none_or(|s| r.options.labels.get(LABEL_SERVICE).is_some_and(|l| l == s)));
         list.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(list)
     }
@@ -89,7 +97,13 @@ impl Engine {
             }
         }
         for wave in waves {
-            try_join_all(wave.iter().map(|name| self.compose_service_up(project, name, options, report))).await?;
+            try_join_all(wave.iter().map(|name| async move {
+                self.compose_service_up(project, name, options, report).await.map_err(|e| match e {
+                    Error::Compose(c) => Error::Compose(c),
+                    other => ComposeError::Service { service: name.clone(), message: other.to_string() }.into(),
+                })
+            }))
+            .await?;
         }
         if options.wait {
             for name in &services {
@@ -213,6 +227,80 @@ impl Engine {
             say(report, "Volume", &format!("\"{name}\""), "Created");
         }
         Ok(())
+    }
+
+    /// `docker compose build`: the build sections of the named services (all when none are named).
+    pub async fn compose_build(
+        &self,
+        project: &LoadedProject,
+        services: &[String],
+        report: Report<'_>,
+    ) -> Result<(), Error> {
+        for name in plan::active_services(project, services)? {
+            self.compose_image(project, &name, true, report).await?;
+        }
+        Ok(())
+    }
+
+    /// `docker compose pull`: the images of the named services that name one (a build-only service has
+    /// nothing to pull).
+    pub async fn compose_pull(
+        &self,
+        project: &LoadedProject,
+        services: &[String],
+        report: Report<'_>,
+    ) -> Result<(), Error> {
+        for name in plan::active_services(project, services)? {
+            let Some(image) = &project.model.services[&name].image else { continue };
+            say(report, "Service", &name, "Pulling");
+            self.pull(&image.0, crate::pull::PullOptions::default()).await?;
+            say(report, "Service", &name, "Pulled");
+        }
+        Ok(())
+    }
+
+    /// `docker compose run`: starts the service's dependencies as `up` would, then creates and starts a
+    /// one-off container (`PROJECT-SERVICE-run-ID`, `oneoff=True`, no published ports) running `command`
+    /// (the service's when empty). The caller follows its output.
+    pub async fn compose_run(
+        &self,
+        project: &LoadedProject,
+        service: &str,
+        command: Vec<String>,
+        remove: bool,
+        report: Report<'_>,
+    ) -> Result<ContainerRecord, Error> {
+        let definition = project
+            .model
+            .services
+            .get(service)
+            .ok_or_else(|| ComposeError::NoSuchService { service: service.to_string() })?;
+        let deps: Vec<String> = plan::conditions(definition).into_iter().map(|(d, _)| d).collect();
+        if !deps.is_empty() {
+            self.compose_up(project, &UpOptions { services: deps, ..UpOptions::default() }, report).await?;
+        } else {
+            let own = vec![service.to_string()];
+            self.compose_networks(project, &own, report)?;
+            self.compose_volumes(project, &own, report)?;
+        }
+        self.compose_image(project, service, false, report).await?;
+        for (dep, condition) in plan::conditions(definition) {
+            for rec in self.compose_containers(&project.name, Some(&dep))? {
+                self.compose_wait(&rec, condition, report).await?;
+            }
+        }
+        let mut spec = plan::run_spec(project, service, 1)?;
+        let suffix: String = hex::encode(rand::random::<[u8; 6]>());
+        spec.name = Some(format!("{}-{service}-run-{suffix}", project.name));
+        spec.options.labels.insert(plan::LABEL_ONEOFF.into(), "True".into());
+        spec.options.labels.remove(LABEL_NUMBER);
+        spec.options.publish.clear();
+        spec.options.auto_remove = remove;
+        if !command.is_empty() {
+            spec.options.cmd = command;
+        }
+        let outcome = self.run(spec, &|_| {}).await?;
+        Ok(outcome.record)
     }
 
     /// Builds a service's image when it has a build section and the image is missing (or `--build`).
@@ -381,7 +469,7 @@ impl Engine {
     ) -> Result<(), Error> {
         let all: Vec<String> = project.model.services.keys().cloned().collect();
         let waves = plan::levels(project, &all)?;
-        let containers = self.compose_containers(&project.name, None)?;
+        let containers = self.compose_all_containers(&project.name)?;
         for wave in waves.iter().rev() {
             let in_wave: Vec<&ContainerRecord> = containers
                 .iter()
