@@ -101,7 +101,7 @@ services:
     volumes: ["./site:/www:ro"]
   worker:
     image: busybox
-    command: sleep {worker_sleep}
+    command: sh -c "echo working; exec sleep {worker_sleep}"
     deploy: {{replicas: 2}}
     networks: [back]
   debug:
@@ -179,6 +179,10 @@ fn bc_a_project_comes_up_stays_up_changes_alone_and_goes_down() {
     assert!(ls.lines().any(|l| l.starts_with(&project) && l.contains("running(4)")), "{ls}");
     let (top, _) = compose_ok(&env, dir, &["top", "worker"]);
     assert!(top.contains(&format!("{project}-worker-2")) && top.contains("sleep 300"), "{top}");
+    env.wait_for("the workers' output", PATIENCE, || compose_ok(&env, dir, &["logs", "worker"]).0.lines().count() == 2);
+    let (logs, _) = compose_ok(&env, dir, &["logs", "worker"]);
+    let lines: Vec<&str> = logs.lines().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    assert_eq!(lines, [format!("{project}-worker-1  | working"), format!("{project}-worker-2  | working")], "{logs}");
     let (run, _) = compose_ok(&env, dir, &["run", "--rm", "worker", "echo", "one-off"]);
     assert_eq!(run, "one-off\n");
     env.wait_for("the --rm one-off to go", PATIENCE, || project_ids(&env, &project).len() == 4);

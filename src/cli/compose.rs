@@ -453,7 +453,7 @@ pub(super) async fn stream_logs(
         if !prefix {
             return String::new();
         }
-        let padded = format!("{name:width$} | ");
+        let padded = format!("{name:width$}  | ");
         if colour { format!("\x1b[{}m{padded}\x1b[0m", 31 + (index % 6)) } else { padded }
     };
     let mut followers = Vec::new();
