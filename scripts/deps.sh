@@ -14,6 +14,7 @@ packages=(
 )
 if [ "${BERTH_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(crun hyperfine bc curl time)
+  packages+=(podman-compose)   # bench/compose.sh
 fi
 
 missing=()

@@ -43,6 +43,7 @@ pub enum Error {
     Journal(#[from] crate::journal::JournalError),
     #[error(transparent)]
     Kube(Box<crate::kube::KubeError>),
+    Compose(#[from] crate::compose::ComposeError),
 }
 
 impl From<crate::run::RunError> for Error {

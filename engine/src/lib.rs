@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod builder;
+pub mod compose;
 pub mod config;
 pub mod container;
 pub mod digest;

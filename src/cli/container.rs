@@ -887,7 +887,7 @@ fn top(engine: &Engine, args: TopArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Docker's STATUS column: "Up 5 minutes", "Up 2 hours (Paused)", "Exited (0) 3 seconds ago".
-fn status_text(rec: &ContainerRecord) -> String {
+pub(super) fn status_text(rec: &ContainerRecord) -> String {
     let fields = berth_engine::display::StatusFields {
         status: rec.status,
         exit_code: rec.exit_code.into(),
@@ -898,7 +898,7 @@ fn status_text(rec: &ContainerRecord) -> String {
     berth_engine::display::status(fields, chrono::Utc::now())
 }
 
-fn command_text(rec: &ContainerRecord, no_trunc: bool) -> String {
+pub(super) fn command_text(rec: &ContainerRecord, no_trunc: bool) -> String {
     let cmd = rec.command.join(" ");
     if no_trunc || cmd.chars().count() <= 20 {
         format!("\"{cmd}\"")

@@ -3,6 +3,8 @@
 mod attach;
 mod build;
 mod build_progress;
+mod compose;
+mod compose_ops;
 pub mod container;
 mod cp;
 mod events;
@@ -90,6 +92,8 @@ pub enum Command {
     /// Generate Kubernetes YAML from containers, or run it as local pods
     #[command(subcommand)]
     Kube(kube::KubeSubcommand),
+    /// Define and run multi-container applications (the Compose Specification)
+    Compose(compose::ComposeArgs),
 }
 
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
@@ -161,6 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Builder(cmd) => build::builder(&engine, cmd),
         Command::Events(args) => events::run(&engine, args).await,
         Command::Kube(cmd) => kube::run(&engine, cmd).await,
+        Command::Compose(args) => return compose::run(&engine, args).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }
