@@ -90,11 +90,24 @@ impl ContainersPane {
             return false;
         }
         self.marked.retain(|id| rows.iter().any(|r| &r.id == id));
-        self.rows = rows;
-        self.error = None;
-        self.loaded = true;
-        self.list.clamp(self.visible().len());
+        self.keeping_selection(|pane| {
+            pane.rows = rows;
+            pane.error = None;
+            pane.loaded = true;
+        });
         true
+    }
+
+    /// Applies a change to the rows or their order and keeps the highlight on the same container wherever
+    /// its row moved; when that container is gone, on the row that took its place.
+    fn keeping_selection(&mut self, change: impl FnOnce(&mut Self)) {
+        let id = self.selected().map(|r| r.id.clone());
+        change(self);
+        let visible = self.visible();
+        match id.and_then(|id| visible.iter().position(|r| r.id == id)) {
+            Some(at) => self.list.selected = at,
+            None => self.list.clamp(visible.len()),
+        }
     }
 
     /// Rows of containers a list drawn in `area` shows at once: inside its border, under the header.
@@ -131,7 +144,7 @@ impl ContainersPane {
     }
 
     pub fn cycle_sort(&mut self) {
-        self.sort = self.sort.next();
+        self.keeping_selection(|pane| pane.sort = pane.sort.next());
     }
 
     pub fn toggle_mark(&mut self) {

@@ -6,7 +6,7 @@ use crossterm::event::KeyCode;
 
 use super::*;
 use crate::app::Modal;
-use crate::backend::{BackendError, BackendEvent, BuildProgress, BuildRequest, ContainerOp, ImageRow, LayerState};
+use crate::backend::{BackendError, BackendEvent, BuildProgress, BuildRequest, ContainerOp, ContainerState, ImageRow, LayerState};
 use crate::dialogs::build::{BuildDialog, BuildPhase, StepState};
 use crate::dialogs::pull::PullPhase;
 use crate::keymap::{KeyList, Keymap};
@@ -570,4 +570,41 @@ fn a_build_goes_on_after_its_view_closes() {
     app.update(Msg::Built { build: 1, result: Ok(id.clone()) });
     assert_eq!(app.images.select.as_deref(), Some(id.as_str()));
     assert_eq!(app.status.as_ref().unwrap().text, "built 777777777777");
+}
+
+#[test]
+fn selection_follows_the_container_when_rows_come_and_go() {
+    let mut app = unloaded(UiConfig::default(), Theme::default(), ROOMY);
+    app.update(Msg::Containers(Ok(fake::containers())));
+    let db = app.containers.rows.iter().find(|r| r.name == "db").unwrap().id.clone();
+    assert_eq!(app.logs.container.as_ref().map(|(id, _)| id), Some(&db), "the first row is followed at start");
+    assert_eq!(app.stats.container.as_ref().map(|(id, _)| id), Some(&db));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(selected_name(&app), "job");
+    app.take_effects();
+    // Created elsewhere, sorting above the selection: the highlight stays on job.
+    let mut rows = fake::containers();
+    rows.push(fake::container("e5", "api", "busybox:latest", ContainerState::Running));
+    rows.push(fake::container("f6", "cache", "busybox:latest", ContainerState::Running));
+    app.update(Msg::Containers(Ok(rows.clone())));
+    assert_eq!(selected_name(&app), "job", "rows inserted above");
+    // The row below goes, and one above: still job.
+    rows.retain(|r| r.name != "web" && r.name != "api");
+    app.update(Msg::Containers(Ok(rows.clone())));
+    assert_eq!(selected_name(&app), "job", "rows removed above and below");
+    assert!(
+        !effects(&mut app).iter().any(|e| matches!(e, Effect::FollowLogs(_) | Effect::UnfollowLogs(_))),
+        "logs and stats stay on the same container"
+    );
+    // Sorting and filtering keep it too.
+    key(&mut app, KeyCode::Char('o'));
+    assert_eq!(selected_name(&app), "job", "after a sort change");
+    // The selected container itself removed: its neighbour is selected, and followed.
+    rows.retain(|r| r.name != "job");
+    app.update(Msg::Containers(Ok(rows)));
+    let now = selected_name(&app);
+    assert_ne!(now, "job");
+    let id = app.containers.selected().unwrap().id.clone();
+    assert_eq!(app.logs.container.as_ref().map(|(i, _)| i), Some(&id));
 }
