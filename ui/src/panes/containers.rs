@@ -188,14 +188,14 @@ impl ContainersPane {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
-        let count = super::count(self.loaded, self.rows.len());
+        let visible = self.visible();
+        let count = super::count(self.loaded, visible.len(), self.rows.len(), self.marked.len());
         let title = format!(" Containers ({count}) · sort: {} ", self.sort.label());
         let block = pane_block(ctx, &title, &self.list);
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
             return;
         }
-        let visible = self.visible();
         let statuses: Vec<String> = visible.iter().map(|r| status(r, ctx.now)).collect();
         let columns = columns(&visible, &statuses);
         let fitted = Fitted::new(&columns, area.width.saturating_sub(2));

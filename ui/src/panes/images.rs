@@ -98,7 +98,11 @@ impl ImagesPane {
         let split = if area.width >= 110 || self.layers_of.is_some() { 62 } else { 100 };
         let [list_area, layer_area] =
             Layout::horizontal([Constraint::Percentage(split), Constraint::Percentage(100 - split)]).areas(area);
-        let block = pane_block(ctx, &format!(" Images ({}) ", super::count(self.loaded, self.rows.len())), &self.list);
+        let block = pane_block(
+            ctx,
+            &format!(" Images ({}) ", super::count(self.loaded, self.visible().len(), self.rows.len(), 0)),
+            &self.list,
+        );
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), list_area);
         } else {

@@ -85,9 +85,17 @@ impl Pane {
 }
 
 /// A list pane's row count for its title: `…` until the first list has arrived, so an empty list is never
-/// claimed before it was read.
-pub fn count(loaded: bool, rows: usize) -> String {
-    if loaded { rows.to_string() } else { "…".to_string() }
+/// claimed before it was read; `shown/all` while a filter hides rows, and the marks when there are any
+/// (`25/36, 3 marked`).
+pub fn count(loaded: bool, shown: usize, all: usize, marked: usize) -> String {
+    if !loaded {
+        return "…".to_string();
+    }
+    let mut text = if shown == all { all.to_string() } else { format!("{shown}/{all}") };
+    if marked > 0 {
+        text.push_str(&format!(", {marked} marked"));
+    }
+    text
 }
 
 /// A muted line in a list pane's first row, under the header: why there are no rows.

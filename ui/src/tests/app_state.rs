@@ -6,7 +6,9 @@ use crossterm::event::KeyCode;
 
 use super::*;
 use crate::app::Modal;
-use crate::backend::{BackendError, BackendEvent, BuildProgress, BuildRequest, ContainerOp, ContainerState, ImageRow, LayerState};
+use crate::backend::{
+    BackendError, BackendEvent, BuildProgress, BuildRequest, ContainerOp, ContainerState, ImageRow, LayerState,
+};
 use crate::dialogs::build::{BuildDialog, BuildPhase, StepState};
 use crate::dialogs::pull::PullPhase;
 use crate::keymap::{KeyList, Keymap};

@@ -61,6 +61,25 @@ fn containers_marked_filtered_sorted() {
 }
 
 #[test]
+fn titles_count_the_filtered_and_marked_rows() {
+    both("containers_title_counts", |app| {
+        key(app, KeyCode::Char(' '));
+        key(app, KeyCode::Char('j'));
+        key(app, KeyCode::Char(' '));
+        key(app, KeyCode::Char('/'));
+        chars(app, "alpine");
+        key(app, KeyCode::Enter);
+    });
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "busybox");
+    let top =
+        render(&app).backend().buffer().content().iter().skip(120).take(120).map(|c| c.symbol()).collect::<String>();
+    assert!(top.contains(" Images (1/3) "), "{top}");
+}
+
+#[test]
 fn lists_before_their_first_load() {
     for size in [ROOMY, CRAMPED] {
         let mut app = unloaded(UiConfig::default(), Theme::default(), size);
