@@ -317,6 +317,22 @@ fn run_dialog() {
 }
 
 #[test]
+fn run_dialog_marks_the_refused_field_and_scrolls_long_ones() {
+    both("run_refused", |app| {
+        key(app, KeyCode::Char('n'));
+        chars(app, "busybox");
+        key(app, KeyCode::Tab);
+        key(app, KeyCode::Tab);
+        chars(app, "sh -c 'while true; do echo a long command that runs past the field; sleep 1; done'");
+        key(app, KeyCode::Tab);
+        key(app, KeyCode::Tab);
+        chars(app, "8080:x");
+        key(app, KeyCode::Tab);
+        key(app, KeyCode::Enter);
+    });
+}
+
+#[test]
 fn inspect_dialog() {
     both("inspect", |app| {
         let text = serde_json::to_string_pretty(
