@@ -144,6 +144,13 @@ pub enum Msg {
         build: u64,
         result: Result<String, BackendError>,
     },
+    /// A container operation finished; its error names the container by name.
+    ContainerDone {
+        id: String,
+        name: String,
+        op: ContainerOp,
+        result: Result<(), BackendError>,
+    },
     /// An operation finished; `what` describes it for the operations log.
     Done {
         what: String,
@@ -189,6 +196,15 @@ pub struct Status {
     pub error: bool,
 }
 
+/// A bulk operation on marked containers: reported once every one of them has answered.
+#[derive(Debug)]
+struct Bulk {
+    verb: &'static str,
+    waiting: std::collections::BTreeSet<String>,
+    succeeded: usize,
+    failed: Vec<String>,
+}
+
 type Normalize = Arc<dyn Fn(&str) -> Result<String, BackendError> + Send + Sync>;
 
 pub struct App {
@@ -218,6 +234,7 @@ pub struct App {
     usage_sampled: Option<DateTime<Utc>>,
     /// Builds started so far; the next one's number.
     builds: u64,
+    bulk: Option<Bulk>,
 }
 
 impl App {
@@ -255,6 +272,7 @@ impl App {
             effects: vec![Effect::RefreshContainers, Effect::RefreshImages],
             usage_sampled: None,
             builds: 0,
+            bulk: None,
         }
     }
 
@@ -362,7 +380,7 @@ impl App {
         self.modal = match modal {
             Modal::Confirm(dialog) => match dialog.handle_key(&key) {
                 Answer::Yes => {
-                    self.effects.extend(dialog.action);
+                    self.issue(dialog.action);
                     None
                 }
                 Answer::No => None,
@@ -664,6 +682,7 @@ impl App {
             Command::Stop => self.container_op(ContainerOp::Stop),
             Command::Restart => self.container_op(ContainerOp::Restart),
             Command::PauseToggle => {
+                let mut effects = Vec::new();
                 for row in self.containers.targets() {
                     let op = if row.state.can_pause() {
                         ContainerOp::Pause
@@ -672,8 +691,9 @@ impl App {
                     } else {
                         continue;
                     };
-                    self.effects.push(Effect::Container { id: row.id.clone(), name: row.name.clone(), op });
+                    effects.push(Effect::Container { id: row.id.clone(), name: row.name.clone(), op });
                 }
+                self.issue(effects);
             }
             Command::Kill => self.container_op(ContainerOp::Kill),
             Command::RemoveContainer => self.container_op(ContainerOp::Remove),
@@ -817,12 +837,74 @@ impl App {
         if self.confirm {
             self.modal = Some(Modal::Confirm(ConfirmDialog { prompt, action: effects }));
         } else {
-            self.effects.extend(effects);
+            self.issue(effects);
+        }
+    }
+
+    /// Queues effects; container operations mark their rows (`stopping…`) until the engine answers, and
+    /// several at once are reported together when the last one has.
+    fn issue(&mut self, effects: Vec<Effect>) {
+        let ops: Vec<(String, ContainerOp)> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Container { id, op, .. } => Some((id.clone(), *op)),
+                _ => None,
+            })
+            .collect();
+        for (id, op) in &ops {
+            self.containers.pending.insert(id.clone(), *op);
+        }
+        if let [(_, op), _, ..] = ops.as_slice() {
+            self.bulk = Some(Bulk {
+                verb: op.verb(),
+                waiting: ops.iter().map(|(id, _)| id.clone()).collect(),
+                succeeded: 0,
+                failed: Vec::new(),
+            });
+        }
+        self.effects.extend(effects);
+    }
+
+    /// A container operation's answer: the row's mark goes, the log and status bar tell, and a bulk
+    /// operation's last answer reports how many succeeded and which failed.
+    fn container_done(&mut self, id: &str, name: &str, op: ContainerOp, result: Result<(), BackendError>) {
+        self.containers.pending.remove(id);
+        let ok = result.is_ok();
+        match result {
+            Ok(()) => {
+                let text = format!("{} {name}", op.verb());
+                self.operations.record(self.now, Outcome::Done, text.clone());
+                self.info(text);
+            }
+            Err(e) => self.fail(e.to_string()),
+        }
+        let Some(bulk) = self.bulk.as_mut() else { return };
+        if !bulk.waiting.remove(id) {
+            return;
+        }
+        if ok {
+            bulk.succeeded += 1;
+        } else {
+            bulk.failed.push(name.to_string());
+        }
+        if !bulk.waiting.is_empty() {
+            return;
+        }
+        let Some(bulk) = self.bulk.take() else { return };
+        let total = bulk.succeeded + bulk.failed.len();
+        let text = format!("{}: {} of {total} succeeded", bulk.verb, bulk.succeeded);
+        if bulk.failed.is_empty() {
+            self.info(text);
+        } else {
+            self.status = Some(Status {
+                text: format!("{text}; failed: {} (see Operations)", bulk.failed.join(", ")),
+                error: true,
+            });
         }
     }
 
     fn container_op(&mut self, op: ContainerOp) {
-        let targets: Vec<(String, String)> = self
+        let targets: Vec<(String, String, bool)> = self
             .containers
             .targets()
             .into_iter()
@@ -832,16 +914,26 @@ impl App {
                 ContainerOp::Remove => r.state.can_remove(),
                 _ => true,
             })
-            .map(|r| (r.id.clone(), r.name.clone()))
+            .map(|r| (r.id.clone(), r.name.clone(), r.state.can_stop()))
             .collect();
-        let names: Vec<&str> = targets.iter().map(|(_, n)| n.as_str()).collect();
-        let prompt = format!("{} {}?", capitalised(op.verb()), names.join(", "));
-        let effects: Vec<Effect> =
-            targets.iter().map(|(id, name)| Effect::Container { id: id.clone(), name: name.clone(), op }).collect();
+        let names: Vec<&str> = targets.iter().map(|(_, n, _)| n.as_str()).collect();
+        let mut prompt = format!("{} {}?", capitalised(op.verb()), names.join(", "));
+        // A running container is only removed with force (killed first): the question says so.
+        let running: Vec<&str> = targets.iter().filter(|(_, _, up)| *up).map(|(_, n, _)| n.as_str()).collect();
+        if op == ContainerOp::Remove && !running.is_empty() {
+            prompt.push_str(&format!(" Running, so killed first (force): {}.", running.join(", ")));
+        }
+        let effects: Vec<Effect> = targets
+            .iter()
+            .map(|(id, name, up)| {
+                let op = if op == ContainerOp::Remove && *up { ContainerOp::ForceRemove } else { op };
+                Effect::Container { id: id.clone(), name: name.clone(), op }
+            })
+            .collect();
         if matches!(op, ContainerOp::Kill | ContainerOp::Remove) {
             self.ask(prompt, effects);
         } else {
-            self.effects.extend(effects);
+            self.issue(effects);
         }
         self.containers.marked.clear();
     }
@@ -1001,6 +1093,11 @@ impl App {
                     }
                     Err(e) => self.fail(e.to_string()),
                 }
+                self.refresh_after_change();
+                true
+            }
+            Msg::ContainerDone { id, name, op, result } => {
+                self.container_done(&id, &name, op, result);
                 self.refresh_after_change();
                 true
             }

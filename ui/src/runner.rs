@@ -145,8 +145,8 @@ impl<B: Backend> Executor<B> {
                 Some(Msg::Done { what: "prune images".into(), result })
             }),
             Effect::Container { id, name, op } => self.spawn(move |b| async move {
-                let result = b.container_op(id, op).await.map(|()| String::new());
-                Some(Msg::Done { what: format!("{} {name}", op.verb()), result })
+                let result = b.container_op(id.clone(), op).await.map_err(|e| e.naming(&id, &name));
+                Some(Msg::ContainerDone { id, name, op, result })
             }),
             Effect::Run(request) => self.spawn(move |b| async move {
                 let what = format!("run {}", request.image);

@@ -420,6 +420,7 @@ impl Backend for EngineBackend {
                 ContainerOp::Stop => engine.stop_container(&id, None).await.map(drop),
                 ContainerOp::Restart => engine.restart_container(&id, None).await.map(drop),
                 ContainerOp::Remove => engine.remove_container(&id, false).await.map(drop),
+                ContainerOp::ForceRemove => engine.remove_container(&id, true).await.map(drop),
                 ContainerOp::Pause => {
                     return self.blocking("pause", id.clone(), move |e| e.pause_container(&id).map(drop)).await;
                 }

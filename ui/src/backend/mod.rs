@@ -27,6 +27,15 @@ pub enum BackendError {
     Failed { operation: &'static str, target: String, message: String },
 }
 
+impl BackendError {
+    /// The same error with a container's ID (whole or short) replaced by its name, as the user knows it.
+    pub fn naming(self, id: &str, name: &str) -> BackendError {
+        let BackendError::Failed { operation, target, message } = self;
+        let swap = |text: String| text.replace(id, name).replace(short_id(id), name);
+        BackendError::Failed { operation, target: swap(target), message: swap(message) }
+    }
+}
+
 /// One row of the Images pane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRow {
@@ -186,6 +195,8 @@ pub enum ContainerOp {
     Unpause,
     Kill,
     Remove,
+    /// Remove a running container: killed first, as `rm -f`.
+    ForceRemove,
 }
 
 impl ContainerOp {
@@ -197,7 +208,20 @@ impl ContainerOp {
             ContainerOp::Pause => "pause",
             ContainerOp::Unpause => "unpause",
             ContainerOp::Kill => "kill",
-            ContainerOp::Remove => "remove",
+            ContainerOp::Remove | ContainerOp::ForceRemove => "remove",
+        }
+    }
+
+    /// What a row shows while the engine works on it.
+    pub fn progress(self) -> &'static str {
+        match self {
+            ContainerOp::Start => "starting…",
+            ContainerOp::Stop => "stopping…",
+            ContainerOp::Restart => "restarting…",
+            ContainerOp::Pause => "pausing…",
+            ContainerOp::Unpause => "unpausing…",
+            ContainerOp::Kill => "killing…",
+            ContainerOp::Remove | ContainerOp::ForceRemove => "removing…",
         }
     }
 }

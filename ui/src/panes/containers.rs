@@ -12,7 +12,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::columns::{Column, Fitted};
 use super::{Ctx, ListState, pane_block};
-use crate::backend::{ContainerRow, ContainerState, ContainerUsage};
+use crate::backend::{ContainerOp, ContainerRow, ContainerState, ContainerUsage};
 use crate::keymap::Command;
 use berth_engine::container::Status;
 use berth_engine::display;
@@ -61,6 +61,8 @@ pub struct ContainersPane {
     pub usage: HashMap<String, ContainerUsage>,
     /// Why CPU and memory could not be read; reported once, until a reading succeeds again.
     pub usage_error: Option<String>,
+    /// Operations asked of the engine and not yet answered, by container ID: the row says `stopping…`.
+    pub pending: HashMap<String, ContainerOp>,
 }
 
 impl ContainersPane {
@@ -196,7 +198,10 @@ impl ContainersPane {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
             return;
         }
-        let statuses: Vec<String> = visible.iter().map(|r| status(r, ctx.now)).collect();
+        let statuses: Vec<String> = visible
+            .iter()
+            .map(|r| self.pending.get(&r.id).map_or_else(|| status(r, ctx.now), |op| op.progress().to_string()))
+            .collect();
         let columns = columns(&visible, &statuses);
         let fitted = Fitted::new(&columns, area.width.saturating_sub(2));
         let header = Row::new(fitted.keep(columns.map(|c| c.header))).style(ctx.theme.header());

@@ -68,9 +68,70 @@ fn kill_and_remove_confirm_first() {
     assert!(effects(&mut app).is_empty());
     key(&mut app, KeyCode::Char('n'));
     assert!(app.modal.is_none() && effects(&mut app).is_empty());
+    key(&mut app, KeyCode::Char('j'));
+    effects(&mut app);
     key(&mut app, KeyCode::Char('D'));
     key(&mut app, KeyCode::Char('y'));
-    assert_eq!(effects(&mut app), vec![container_effect(&app, "db", ContainerOp::Remove)]);
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "fresh", ContainerOp::Remove)]);
+}
+
+#[test]
+fn removing_a_running_container_asks_for_force() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('G'));
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('D'));
+    let Some(Modal::Confirm(dialog)) = &app.modal else { panic!("no question") };
+    assert_eq!(dialog.prompt, "Remove web? Running, so killed first (force): web.");
+    key(&mut app, KeyCode::Char('y'));
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "web", ContainerOp::ForceRemove)]);
+}
+
+#[test]
+fn rows_say_what_is_being_done_until_the_engine_answers() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char('S'));
+    effects(&mut app);
+    let web = app.containers.selected().unwrap().id.clone();
+    let screen = |app: &App| format!("{:?}", render(app).backend());
+    assert!(screen(&app).contains("stopping…"), "{}", screen(&app));
+    app.update(Msg::ContainerDone { id: web, name: "web".into(), op: ContainerOp::Stop, result: Ok(()) });
+    assert!(!screen(&app).contains("stopping…"));
+    assert_eq!(app.status.as_ref().unwrap().text, "stop web");
+}
+
+#[test]
+fn bulk_operations_report_how_many_succeeded_and_which_failed() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char('S'));
+    let ops: Vec<(String, String)> = effects(&mut app)
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Container { id, name, .. } => Some((id, name)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ops.len(), 2);
+    let failure = BackendError::Failed { operation: "stop", target: "db".into(), message: "no".into() };
+    app.update(Msg::ContainerDone {
+        id: ops[0].0.clone(),
+        name: ops[0].1.clone(),
+        op: ContainerOp::Stop,
+        result: Err(failure),
+    });
+    app.update(Msg::ContainerDone {
+        id: ops[1].0.clone(),
+        name: ops[1].1.clone(),
+        op: ContainerOp::Stop,
+        result: Ok(()),
+    });
+    let status = app.status.clone().unwrap();
+    assert_eq!(status.text, "stop: 1 of 2 succeeded; failed: db (see Operations)");
+    assert!(status.error);
 }
 
 #[test]

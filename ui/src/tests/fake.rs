@@ -370,7 +370,10 @@ impl Backend for FakeBackend {
                 ContainerOp::Start | ContainerOp::Restart | ContainerOp::Unpause => ContainerState::Running,
                 ContainerOp::Pause => ContainerState::Paused,
                 ContainerOp::Stop | ContainerOp::Kill => ContainerState::Exited,
-                ContainerOp::Remove => {
+                ContainerOp::Remove if row.state.is_up() => {
+                    return Err(Self::failed("remove", &id, &format!("container {id} is running: stop it first")));
+                }
+                ContainerOp::Remove | ContainerOp::ForceRemove => {
                     containers.remove(index);
                     return Ok(());
                 }

@@ -21,7 +21,7 @@ async fn operations_round_trip_through_the_backend() {
     let web = app.containers.rows.iter().find(|r| r.name == "web").unwrap().id.clone();
     executor.execute(Effect::Container { id: web.clone(), name: "web".into(), op: ContainerOp::Pause });
     let msg = next(&mut rx).await;
-    assert_eq!(msg, Msg::Done { what: "pause web".into(), result: Ok(String::new()) });
+    assert_eq!(msg, Msg::ContainerDone { id: web.clone(), name: "web".into(), op: ContainerOp::Pause, result: Ok(()) });
     app.update(msg);
     for effect in app.take_effects() {
         executor.execute(effect);
@@ -221,4 +221,18 @@ async fn a_build_runs_in_the_background_and_its_image_is_selected() {
     let Some(Modal::Build(dialog)) = &app.modal else { unreachable!() };
     assert_eq!(dialog.steps[1].state, StepState::Failed);
     assert_eq!(dialog.steps[1].output, ["compiling"]);
+}
+
+#[tokio::test]
+async fn a_failed_operation_names_the_container_not_its_id() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend, tx);
+    let app = app(ROOMY);
+    let web = app.containers.rows.iter().find(|r| r.name == "web").unwrap().id.clone();
+    executor.execute(Effect::Container { id: web.clone(), name: "web".into(), op: ContainerOp::Remove });
+    let Msg::ContainerDone { result: Err(e), .. } = next(&mut rx).await else { panic!("the remove should fail") };
+    let text = e.to_string();
+    assert_eq!(text, "remove web: container web is running: stop it first");
+    assert!(!text.contains(crate::backend::short_id(&web)));
 }
