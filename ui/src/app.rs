@@ -605,6 +605,9 @@ impl App {
                 InputOutcome::Changed | InputOutcome::Ignored => {}
             }
             self.after_list_change();
+            if is_logs {
+                self.logs.search_changed();
+            }
             return;
         }
         let Some(command) = Key::from_event(&key).and_then(|k| self.keymap.command(k, &self.scopes())) else { return };
@@ -754,7 +757,9 @@ impl App {
             }
             Command::Timestamps => self.logs.timestamps = !self.logs.timestamps,
             Command::Wrap => self.logs.wrap = !self.logs.wrap,
-            Command::NextMatch | Command::PrevMatch if !self.logs.jump_to_match(command == Command::NextMatch) => {
+            Command::OnlyMatches => self.logs.toggle_only_matches(),
+            // `n` goes down to newer lines, as in a pager; `N` up.
+            Command::NextMatch | Command::PrevMatch if !self.logs.jump_to_match(command == Command::PrevMatch) => {
                 self.info(format!("no match for {:?}", self.logs.search.filter.value()));
             }
             Command::SaveLog => {
@@ -812,6 +817,7 @@ impl App {
         if let Some(list) = self.focused_list().filter(|l| !l.filter.value().is_empty()) {
             *list = ListState { selected: list.selected, ..ListState::default() };
             self.after_list_change();
+            self.logs.search_changed();
         } else if self.focus == Pane::Shell && !self.shell.captured && !self.shell.sessions.is_empty() {
             self.shell.next();
         } else if self.focus != Pane::Containers {

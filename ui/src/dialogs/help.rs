@@ -30,10 +30,12 @@ pub fn lines<'a>(keymap: &Keymap, theme: &Theme) -> Vec<Line<'a>> {
     let mut out = Vec::new();
     for scope in SECTIONS {
         out.push(Line::from(Span::styled(scope.name().to_uppercase(), theme.header())));
-        for command in Command::ALL.iter().filter(|c| c.scope() == scope) {
+        // The Logs pane's `/` is its search: listed there too, under that name.
+        let search = (scope == Scope::Logs).then_some(&Command::Filter);
+        for command in search.into_iter().chain(Command::ALL.iter().filter(|c| c.scope() == scope)) {
             out.push(Line::from(vec![
                 Span::styled(format!("  {:<16}", keymap.label(*command)), theme.key()),
-                Span::raw(command.help()),
+                Span::raw(command.help_in(scope)),
             ]));
         }
         out.push(Line::default());

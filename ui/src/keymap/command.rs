@@ -64,6 +64,16 @@ macro_rules! commands {
                 match self { $(Command::$variant => $help),* }
             }
 
+            /// The help text as a pane shows it: in the Logs pane `/` searches.
+            pub fn help_in(self, scope: Scope) -> &'static str {
+                match (self, scope) {
+                    (Command::Filter, Scope::Logs) => "search",
+                    (Command::NextMatch, Scope::Logs) => "next match below",
+                    (Command::PrevMatch, Scope::Logs) => "previous match above",
+                    _ => self.help(),
+                }
+            }
+
             pub fn default_keys(self) -> Vec<Key> {
                 match self { $(Command::$variant => vec![$($key),*]),* }
             }
@@ -123,6 +133,7 @@ commands! {
     Wrap "wrap" Logs "wrap on/off" [Key::ch('w')];
     NextMatch "next_match" Logs "next match" [Key::ch('n')];
     PrevMatch "prev_match" Logs "previous match" [Key::ch('N')];
+    OnlyMatches "only_matches" Logs "only matching lines on/off" [Key::ch('F')];
     SaveLog "save_log" Logs "save to file" [Key::ctrl('s')];
     RemoveNetwork "remove_network" Networks "remove" [Key::ch('D'), k(KeyName::Delete)];
     PruneNetworks "prune_networks" Networks "prune unused" [Key::ch('X')];

@@ -671,3 +671,25 @@ fn selection_follows_the_container_when_rows_come_and_go() {
     let id = app.containers.selected().unwrap().id.clone();
     assert_eq!(app.logs.container.as_ref().map(|(i, _)| i), Some(&id));
 }
+
+#[test]
+fn log_search_n_goes_down_and_f_shows_only_matches() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('l'));
+    let id = app.logs.container.clone().unwrap().0;
+    let lines = ["a error", "b error", "c", "d error", "e"]
+        .map(|text| crate::backend::LogLine { time: "t".into(), stderr: false, text: text.into() })
+        .to_vec();
+    app.update(Msg::Backend(BackendEvent::Log { container: id, lines }));
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "error");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!((app.logs.scroll, app.logs.match_count().unwrap().as_str()), (1, "match 3/3"), "the newest match");
+    key(&mut app, KeyCode::Char('N'));
+    assert_eq!(app.logs.scroll, 3, "N goes up");
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.logs.scroll, 1, "n goes down");
+    key(&mut app, KeyCode::Char('F'));
+    assert!(app.logs.only_matches);
+    assert_eq!(app.logs.export(), "a error\nb error\nd error\n");
+}

@@ -38,7 +38,8 @@ fn with_logs(app: &mut App) {
             text: format!("GET /index.html 200 request {i}"),
         })
         .collect();
-    app.update(Msg::Backend(BackendEvent::Log { container: app.containers.rows[0].id.clone(), lines }));
+    let container = app.logs.container.clone().expect("the selection's log is open").0;
+    app.update(Msg::Backend(BackendEvent::Log { container, lines }));
 }
 
 #[test]
@@ -139,6 +140,19 @@ fn logs_search_timestamps_wrap() {
         key(app, KeyCode::Char('w'));
         key(app, KeyCode::Char('/'));
         chars(app, "request 3");
+        key(app, KeyCode::Enter);
+    });
+    both("logs_only_matches", |app| {
+        with_logs(app);
+        key(app, KeyCode::Char('/'));
+        chars(app, "request 1");
+        key(app, KeyCode::Enter);
+        key(app, KeyCode::Char('F'));
+    });
+    both("logs_no_match", |app| {
+        with_logs(app);
+        key(app, KeyCode::Char('/'));
+        chars(app, "POST");
         key(app, KeyCode::Enter);
     });
 }
