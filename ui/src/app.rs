@@ -22,6 +22,7 @@ use crate::dialogs::help::HelpDialog;
 use crate::dialogs::inspect::InspectDialog;
 use crate::dialogs::pull::{PullAction, PullDialog, PullPhase};
 use crate::dialogs::run::{RunAction, RunDialog};
+use crate::dialogs::save_log::SaveLogDialog;
 use crate::input::InputOutcome;
 use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
@@ -186,6 +187,7 @@ pub enum Modal {
     Pull(PullDialog),
     Build(BuildDialog),
     Run(RunDialog),
+    SaveLog(SaveLogDialog),
     CommandLine(CommandLine),
 }
 
@@ -447,6 +449,15 @@ impl App {
                     self.start_run(request);
                     None
                 }
+            },
+            Modal::SaveLog(mut dialog) => match dialog.path.handle(&key) {
+                InputOutcome::Submit if !dialog.path.value().trim().is_empty() => {
+                    let path = PathBuf::from(dialog.path.value().trim());
+                    self.effects.push(Effect::SaveLog { path, text: self.logs.export() });
+                    None
+                }
+                InputOutcome::Cancel => None,
+                _ => Some(Modal::SaveLog(dialog)),
             },
             Modal::CommandLine(mut line) => match line.input.handle(&key) {
                 InputOutcome::Submit => {
@@ -764,8 +775,8 @@ impl App {
             }
             Command::SaveLog => {
                 let name = self.logs.container.as_ref().map_or("log", |(_, n)| n.as_str());
-                let path = PathBuf::from(format!("berth-{name}-{}.log", self.now.format("%Y%m%d-%H%M%S")));
-                self.effects.push(Effect::SaveLog { path, text: self.logs.export() });
+                let path = format!("berth-{name}-{}.log", self.now.format("%Y%m%d-%H%M%S"));
+                self.modal = Some(Modal::SaveLog(SaveLogDialog::new(&path)));
             }
             Command::LeaveShell => self.shell.captured = false,
             Command::CloseShell => self.close_shell(),

@@ -191,7 +191,8 @@ impl<B: Backend> Executor<B> {
             Effect::ResizeShell { session, rows, cols } => self.backend.resize_shell(session, cols, rows),
             Effect::CloseShell(session) => self.backend.close_shell(session),
             Effect::SaveLog { path, text } => self.spawn(move |_| async move {
-                let shown = path.display().to_string();
+                // Said in full, so a relative path does not leave the reader guessing where it went.
+                let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone()).display().to_string();
                 let result = tokio::fs::write(&path, text).await.map(|()| shown.clone()).map_err(|e| {
                     BackendError::Failed { operation: "save log to", target: shown, message: e.to_string() }
                 });

@@ -311,12 +311,21 @@ fn logs_keys_toggle_and_save() {
     assert!(app.logs.timestamps && app.logs.wrap && !app.logs.follow);
     effects(&mut app);
     ctrl(&mut app, 's');
-    let effects = effects(&mut app);
+    let Some(Modal::SaveLog(dialog)) = &app.modal else { panic!("no path asked") };
+    assert_eq!(dialog.path.value(), "berth-db-20260102-000000.log", "the default is ready to take");
+    assert!(effects(&mut app).is_empty(), "nothing saved before Enter");
+    key(&mut app, KeyCode::Enter);
+    let effects_now = effects(&mut app);
     assert!(
-        matches!(&effects[..], [Effect::SaveLog { path, text }]
+        matches!(&effects_now[..], [Effect::SaveLog { path, text }]
         if path.to_str() == Some("berth-db-20260102-000000.log") && text == "t hello\n"),
-        "{effects:?}"
+        "{effects_now:?}"
     );
+    ctrl(&mut app, 's');
+    ctrl(&mut app, 'u');
+    chars(&mut app, "/tmp/web.log");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(&effects(&mut app)[..], [Effect::SaveLog { path, .. }] if path.to_str() == Some("/tmp/web.log")));
 }
 
 #[test]

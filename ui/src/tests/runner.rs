@@ -92,6 +92,15 @@ async fn saving_a_log_writes_the_file_or_names_the_path() {
     executor.execute(Effect::SaveLog { path: path.clone(), text: "a\n".into() });
     assert!(matches!(next(&mut rx).await, Msg::Done { result: Ok(_), .. }));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\n");
+    // A relative path is reported in full.
+    let relative = path.strip_prefix("/").unwrap().to_path_buf();
+    let here = std::env::current_dir().unwrap();
+    executor.execute(Effect::SaveLog {
+        path: std::iter::repeat_n("..", here.components().count()).collect::<std::path::PathBuf>().join(&relative),
+        text: "b\n".into(),
+    });
+    let Msg::Done { result: Ok(said), .. } = next(&mut rx).await else { panic!("the save failed") };
+    assert!(said.starts_with('/') && said.ends_with("web.log"), "{said}");
     executor.execute(Effect::SaveLog { path: dir.path().join("no/such/dir.log"), text: String::new() });
     let Msg::Done { result: Err(e), .. } = next(&mut rx).await else { panic!() };
     assert!(e.to_string().contains("no/such/dir.log"), "{e}");

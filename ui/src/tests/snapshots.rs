@@ -149,6 +149,10 @@ fn logs_search_timestamps_wrap() {
         key(app, KeyCode::Enter);
         key(app, KeyCode::Char('F'));
     });
+    both("logs_save_path", |app| {
+        with_logs(app);
+        ctrl(app, 's');
+    });
     both("logs_no_match", |app| {
         with_logs(app);
         key(app, KeyCode::Char('/'));
