@@ -11,7 +11,7 @@ use ratatui::layout::Rect;
 
 use crate::backend::{
     BackendError, BackendEvent, BuildRequest, CliOutput, ContainerOp, ContainerRow, ContainerUsage, ImageRow, LayerRow,
-    NetworkRow, RunRequest, VolumeRow, short_id,
+    LogLine, NetworkRow, RunRequest, VolumeRow, short_id,
 };
 use crate::cli::{LinePlan, Planner};
 use crate::config::UiConfig;
@@ -28,7 +28,7 @@ use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
 use crate::panes::containers::ContainersPane;
 use crate::panes::images::ImagesPane;
-use crate::panes::logs::LogsPane;
+use crate::panes::logs::{LogsPane, OlderRequest};
 use crate::panes::networks::NetworksPane;
 use crate::panes::operations::{OperationsPane, Outcome};
 use crate::panes::shell::{ShellPane, key_bytes};
@@ -40,6 +40,9 @@ use berth_engine::display;
 
 /// Log lines asked for when a container's log opens.
 pub const LOG_TAIL: usize = 1000;
+
+/// Older log lines read from the file each time the view reaches the top.
+pub const LOG_PAGE: usize = 1000;
 
 /// How often the running containers' CPU and memory are read while their list shows. Ticks come about a
 /// second apart, so every other one is due (the half second absorbs their jitter).
@@ -92,6 +95,11 @@ pub enum Effect {
     PruneVolumes,
     FollowLogs(String),
     UnfollowLogs(String),
+    /// [`LOG_PAGE`] lines older than the oldest held.
+    OlderLogs {
+        id: String,
+        request: OlderRequest,
+    },
     FollowStats(String),
     UnfollowStats(String),
     OpenShell {
@@ -166,6 +174,10 @@ pub enum Msg {
     LogsFailed {
         id: String,
         error: BackendError,
+    },
+    OlderLogs {
+        id: String,
+        result: Result<Vec<LogLine>, BackendError>,
     },
     StatsFailed {
         id: String,
@@ -680,8 +692,14 @@ impl App {
                         self.volumes.list.navigate(command, len);
                     }
                     Pane::Logs => {
-                        let page = layout::containers_screen(layout::screen(self.area)[1])[1].height.saturating_sub(2);
-                        self.logs.scroll_by(command, page.max(1) as usize);
+                        let page = self.log_page();
+                        if matches!(command, Command::Bottom) && self.logs.newer_cut {
+                            return self.reopen_log();
+                        }
+                        self.logs.scroll_by(command, page);
+                        if let (Some(request), Some((id, _))) = (self.logs.want_older(page), &self.logs.container) {
+                            self.effects.push(Effect::OlderLogs { id: id.clone(), request });
+                        }
                     }
                     _ => {}
                 }
@@ -760,6 +778,7 @@ impl App {
                 }
             }
             Command::Prune => self.ask("Remove all dangling images?".into(), vec![Effect::PruneImages { all: false }]),
+            Command::Follow if self.logs.newer_cut => self.reopen_log(),
             Command::Follow => {
                 self.logs.follow = !self.logs.follow;
                 if self.logs.follow {
@@ -955,6 +974,20 @@ impl App {
         self.containers.marked.clear();
     }
 
+    /// Rows the Logs pane shows at once.
+    fn log_page(&self) -> usize {
+        let page = layout::containers_screen(layout::screen(self.area)[1])[1].height.saturating_sub(2);
+        usize::from(page.max(1))
+    }
+
+    /// Opens the shown log afresh at its end: after older history pushed the newest lines out.
+    fn reopen_log(&mut self) {
+        let Some((id, name)) = self.logs.container.clone() else { return };
+        self.effects.push(Effect::UnfollowLogs(id.clone()));
+        self.logs.open(&id, &name);
+        self.effects.push(Effect::FollowLogs(id));
+    }
+
     /// Points logs and stats at the selected container when the selection moved to another one.
     fn follow_selection(&mut self) {
         let Some((id, name)) = self.containers.selected().map(|r| (r.id.clone(), r.name.clone())) else { return };
@@ -1129,6 +1162,19 @@ impl App {
                 }
                 false
             }
+            Msg::OlderLogs { id, result } => {
+                if self.logs.container.as_ref().is_none_or(|(c, _)| *c != id) {
+                    return false;
+                }
+                match result {
+                    Ok(lines) => self.logs.prepend(lines, LOG_PAGE),
+                    Err(e) => {
+                        self.logs.older = crate::panes::logs::Older::Available;
+                        self.fail(e.to_string());
+                    }
+                }
+                true
+            }
             Msg::StatsFailed { id, error } => {
                 if self.stats.container.as_ref().is_some_and(|(c, _)| *c == id) {
                     return replace(&mut self.stats.error, Some(error.to_string()));
@@ -1168,9 +1214,7 @@ impl App {
                 if self.logs.container.as_ref().is_none_or(|(c, _)| *c != container) {
                     return false;
                 }
-                for line in lines {
-                    self.logs.push(line);
-                }
+                self.logs.push_batch(lines, LOG_TAIL);
                 layout::on_containers_screen(self.focus)
             }
             BackendEvent::Stats { container, sample } => {

@@ -12,7 +12,7 @@ use ratatui::layout::Rect;
 use tokio::sync::mpsc;
 
 use crate::UiError;
-use crate::app::{App, Effect, LOG_TAIL, Msg};
+use crate::app::{App, Effect, LOG_PAGE, LOG_TAIL, Msg};
 use crate::backend::{Backend, BackendError, BackendEvent};
 use crate::terminal::{self, Tty};
 
@@ -178,6 +178,10 @@ impl<B: Backend> Executor<B> {
                 Some(Msg::LogsFailed { id, error })
             }),
             Effect::UnfollowLogs(id) => self.backend.unfollow_logs(id),
+            Effect::OlderLogs { id, request } => self.spawn(move |b| async move {
+                let result = b.older_logs(id.clone(), request.before, request.skip, LOG_PAGE).await;
+                Some(Msg::OlderLogs { id, result })
+            }),
             Effect::FollowStats(id) => self.spawn(move |b| async move {
                 let error = b.follow_stats(id.clone()).await.err()?;
                 Some(Msg::StatsFailed { id, error })

@@ -412,6 +412,16 @@ pub trait Backend: Send + Sync + 'static {
     /// [`Backend::unfollow_logs`].
     fn follow_logs(&self, id: String, tail: usize) -> BoxFuture<'_, Result<(), BackendError>>;
     fn unfollow_logs(&self, id: String);
+    /// Up to `count` log lines written before the line stamped `before` (RFC 3339), oldest first, leaving out
+    /// the `skip` last ones stamped `before` itself (the caller holds those already): older history read
+    /// from the log file on demand.
+    fn older_logs(
+        &self,
+        id: String,
+        before: String,
+        skip: usize,
+        count: usize,
+    ) -> BoxFuture<'_, Result<Vec<LogLine>, BackendError>>;
     /// Samples arrive as [`BackendEvent::Stats`] about once a second until [`Backend::unfollow_stats`].
     fn follow_stats(&self, id: String) -> BoxFuture<'_, Result<(), BackendError>>;
     fn unfollow_stats(&self, id: String);

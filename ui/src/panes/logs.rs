@@ -21,6 +21,25 @@ pub const MAX_BYTES: usize = 8 << 20;
 /// A longer line is cut (and says so) so one 90k-character line cannot stall a frame.
 pub const MAX_LINE_CHARS: usize = 4096;
 
+/// Whether the log file holds lines older than the oldest one here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Older {
+    /// Not known before the first lines arrive.
+    Unknown,
+    /// There may be: scrolling to the top asks for them.
+    Available,
+    Loading,
+    /// The oldest line here is the log's first.
+    None,
+}
+
+/// A request for the lines before the oldest one held: its stamp, and how many held lines share it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OlderRequest {
+    pub before: String,
+    pub skip: usize,
+}
+
 #[derive(Debug)]
 pub struct LogsPane {
     /// The container whose log this is (ID) and its name for the title.
@@ -44,6 +63,9 @@ pub struct LogsPane {
     pub current_match: Option<usize>,
     /// Only matching lines show (while there is a search).
     pub only_matches: bool,
+    pub older: Older,
+    /// Newer lines were let go to make room for older ones: live lines wait until the log is opened again.
+    pub newer_cut: bool,
     pub error: Option<String>,
 }
 
@@ -63,6 +85,8 @@ impl Default for LogsPane {
             matches: 0,
             current_match: None,
             only_matches: false,
+            older: Older::Unknown,
+            newer_cut: false,
             error: None,
         }
     }
@@ -121,6 +145,63 @@ impl LogsPane {
         self.only_matches = !self.only_matches;
         self.scroll = 0;
         self.follow = true;
+    }
+
+    /// Takes a batch from the followed log. The first is the tail asked for on open: a full `tail` of lines
+    /// means older ones may be in the file.
+    pub fn push_batch(&mut self, lines: Vec<LogLine>, tail: usize) {
+        if self.older == Older::Unknown {
+            self.older = if lines.len() >= tail { Older::Available } else { Older::None };
+        }
+        if self.newer_cut {
+            return;
+        }
+        for line in lines {
+            self.push(line);
+        }
+    }
+
+    /// Whether the view is at the oldest line held.
+    pub fn at_top(&self, page: usize) -> bool {
+        self.scroll >= self.shown_count().saturating_sub(page.max(1))
+    }
+
+    /// When the view is at the top and older lines may exist: what to ask for (marked as loading).
+    pub fn want_older(&mut self, page: usize) -> Option<OlderRequest> {
+        if self.older != Older::Available || !self.at_top(page) {
+            return None;
+        }
+        let oldest = self.lines.front()?;
+        let skip = self.lines.iter().take_while(|l| l.time == oldest.time).count();
+        let request = OlderRequest { before: oldest.time.clone(), skip };
+        self.older = Older::Loading;
+        Some(request)
+    }
+
+    /// Older lines read from the file go in front; the view stays on the lines it showed. Fewer than asked
+    /// means the log's start was reached. Over the bounds, the newest lines go instead.
+    pub fn prepend(&mut self, older: Vec<LogLine>, asked: usize) {
+        self.older = if older.len() < asked { Older::None } else { Older::Available };
+        for mut line in older.into_iter().rev() {
+            if let Some((cut, _)) = line.text.char_indices().nth(MAX_LINE_CHARS) {
+                line.text.truncate(cut);
+            }
+            self.matches += usize::from(self.hit(&line));
+            self.bytes += line.text.len();
+            self.lines.push_front(line);
+        }
+        self.current_match = None;
+        while self.lines.len() > MAX_LINES || self.bytes > MAX_BYTES {
+            let Some(new) = self.lines.pop_back() else { break };
+            self.bytes -= new.text.len();
+            let shown = !self.filtering() || self.hit(&new);
+            self.matches -= usize::from(self.hit(&new));
+            self.newer_cut = true;
+            self.follow = false;
+            if shown {
+                self.scroll = self.scroll.saturating_sub(1);
+            }
+        }
     }
 
     pub fn push(&mut self, mut line: LogLine) {
@@ -272,7 +353,13 @@ impl LogsPane {
             if self.wrap { " wrap" } else { "" }
         );
         let only = if self.filtering() { " only matches" } else { "" };
-        let title = format!(" Logs {name} ·{flags}{only} ");
+        let older = match (self.older, self.newer_cut) {
+            (_, true) => " · newest let go (G reloads)",
+            (Older::Available, false) => " · ↑ older in file",
+            (Older::Loading, false) => " · loading older…",
+            _ => "",
+        };
+        let title = format!(" Logs {name} ·{flags}{only}{older} ");
         let mut block = pane_block(ctx, &title, &self.search);
         if let Some(count) = self.match_count() {
             let style = if self.matches == 0 { ctx.theme.error() } else { ctx.theme.muted() };
@@ -382,6 +469,22 @@ mod tests {
         assert_eq!((logs.matches, logs.shown_count()), (3, 3));
         logs.timestamps = true;
         assert!(logs.export().starts_with("2026-01-01T00:00:00.000000000Z a error\n"));
+    }
+
+    #[test]
+    fn older_lines_past_the_bound_let_the_newest_go_and_hold_live_ones_back() {
+        let mut logs = LogsPane::default();
+        logs.push_batch((0..MAX_LINES).map(|i| line(&format!("new {i}"))).collect(), MAX_LINES);
+        assert_eq!(logs.older, Older::Available);
+        logs.scroll_by(Command::Top, 10);
+        assert!(logs.want_older(10).is_some());
+        logs.prepend((0..100).map(|i| line(&format!("old {i}"))).collect(), 100);
+        assert_eq!(logs.len(), MAX_LINES, "still bounded");
+        assert!(logs.newer_cut && !logs.follow);
+        assert_eq!(logs.lines().next().unwrap().text, "old 0");
+        assert_eq!(logs.lines().last().unwrap().text, format!("new {}", MAX_LINES - 101));
+        logs.push_batch(vec![line("live")], MAX_LINES);
+        assert!(logs.lines().all(|l| l.text != "live"), "a live line would leave a gap");
     }
 
     #[test]

@@ -702,3 +702,50 @@ fn log_search_n_goes_down_and_f_shows_only_matches() {
     assert!(app.logs.only_matches);
     assert_eq!(app.logs.export(), "a error\nb error\nd error\n");
 }
+
+#[test]
+fn scrolling_to_the_top_of_the_log_loads_older_lines_from_the_file() {
+    use crate::backend::LogLine;
+    use crate::panes::logs::{Older, OlderRequest};
+    let line =
+        |n: usize| LogLine { time: format!("2026-01-01T10:00:{:02}Z", n / 100), stderr: false, text: format!("{n}") };
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('l'));
+    let id = app.logs.container.clone().unwrap().0;
+    // The open's tail, full: older lines may be in the file.
+    app.update(Msg::Backend(BackendEvent::Log { container: id.clone(), lines: (2000..3000).map(line).collect() }));
+    assert_eq!(app.logs.older, Older::Available);
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('g'));
+    let request = OlderRequest { before: line(2000).time, skip: 100 };
+    assert_eq!(
+        effects(&mut app),
+        vec![Effect::OlderLogs { id: id.clone(), request }],
+        "lines 2000..2099 share a stamp"
+    );
+    assert_eq!(app.logs.older, Older::Loading);
+    key(&mut app, KeyCode::Char('k'));
+    assert!(effects(&mut app).is_empty(), "asked once at a time");
+    let scroll = app.logs.scroll;
+    app.update(Msg::OlderLogs { id: id.clone(), result: Ok((1000..2000).map(line).collect()) });
+    assert_eq!((app.logs.len(), app.logs.scroll), (2000, scroll), "in front, the view still on the same lines");
+    assert_eq!(app.logs.lines().next().unwrap().text, "1000");
+    key(&mut app, KeyCode::Char('g'));
+    assert!(matches!(&effects(&mut app)[..], [Effect::OlderLogs { .. }]));
+    app.update(Msg::OlderLogs { id, result: Ok((0..10).map(line).collect()) });
+    assert_eq!(app.logs.older, Older::None, "fewer than asked: the start of the log");
+    key(&mut app, KeyCode::Char('g'));
+    assert!(effects(&mut app).is_empty());
+}
+
+#[test]
+fn a_short_log_has_nothing_older_to_load() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('l'));
+    let id = app.logs.container.clone().unwrap().0;
+    let lines = vec![crate::backend::LogLine { time: "t".into(), stderr: false, text: "only".into() }];
+    app.update(Msg::Backend(BackendEvent::Log { container: id, lines }));
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('g'));
+    assert!(effects(&mut app).is_empty());
+}

@@ -15,6 +15,9 @@ use crate::backend::{
 };
 use crate::cli::{LinePlan, NeedsTerminal};
 
+/// Lines the fake's log holds before the three it sends when followed.
+pub const FAKE_LOG_LINES: usize = 2500;
+
 pub const NOW: &str = "2026-01-02T00:00:00Z";
 
 pub fn now() -> chrono::DateTime<chrono::Utc> {
@@ -414,6 +417,33 @@ impl Backend for FakeBackend {
 
     fn unfollow_logs(&self, id: String) {
         self.call(format!("unfollow logs {id}"));
+    }
+
+    /// A log of [`FAKE_LOG_LINES`] lines one second apart ending at 23:59:50, `older N` before it.
+    fn older_logs(
+        &self,
+        id: String,
+        before: String,
+        skip: usize,
+        count: usize,
+    ) -> BoxFuture<'_, Result<Vec<LogLine>, BackendError>> {
+        Box::pin(async move {
+            self.call(format!("older logs {id} {before} {skip} {count}"));
+            let end = chrono::DateTime::parse_from_rfc3339("2026-01-01T23:59:50Z").unwrap();
+            let before = chrono::DateTime::parse_from_rfc3339(&before)
+                .map_err(|e| Self::failed("logs of", &id, &e.to_string()))?;
+            // Line n (0-based) is stamped end - (FAKE_LOG_LINES - 1 - n) seconds.
+            let first = FAKE_LOG_LINES as i64 - 1 - (end - before).num_seconds();
+            let start = (first - count as i64).max(0);
+            Ok((start..first.max(0))
+                .map(|n| LogLine {
+                    time: (end - chrono::TimeDelta::seconds(FAKE_LOG_LINES as i64 - 1 - n))
+                        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    stderr: false,
+                    text: format!("old line {n}"),
+                })
+                .collect())
+        })
     }
 
     fn follow_stats(&self, id: String) -> BoxFuture<'_, Result<(), BackendError>> {

@@ -149,6 +149,10 @@ fn logs_search_timestamps_wrap() {
         key(app, KeyCode::Enter);
         key(app, KeyCode::Char('F'));
     });
+    both("logs_older_available", |app| {
+        with_logs(app);
+        app.logs.older = crate::panes::logs::Older::Available;
+    });
     both("logs_save_path", |app| {
         with_logs(app);
         ctrl(app, 's');
