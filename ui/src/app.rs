@@ -124,6 +124,11 @@ pub enum Effect {
         path: PathBuf,
         text: String,
     },
+    /// Lines copied from a shell: to the clipboard (OSC 52, by the terminal's owner) and into `path`.
+    Copy {
+        path: PathBuf,
+        text: String,
+    },
     SetMouse(bool),
 }
 
@@ -606,6 +611,17 @@ impl App {
     }
 
     fn pane_key(&mut self, key: KeyEvent) {
+        if self.focus == Pane::Shell && self.shell.copy.is_some() {
+            return self.copy_key(&key);
+        }
+        // An exited shell goes with any key but the global ones (Tab, pane digits, help...).
+        if self.focus == Pane::Shell && self.shell.active().is_some_and(|s| s.closed) {
+            let global = Key::from_event(&key).and_then(|k| self.keymap.command(k, &[Scope::Global]));
+            match global {
+                None | Some(Command::Back) => return self.close_shell(),
+                Some(command) => return self.command(command),
+            }
+        }
         if self.focus == Pane::Shell && self.shell.captured {
             let leave = Key::from_event(&key).and_then(|k| self.keymap.command(k, &[Scope::Shell]));
             if leave == Some(Command::LeaveShell) {
@@ -635,6 +651,32 @@ impl App {
         }
         let Some(command) = Key::from_event(&key).and_then(|k| self.keymap.command(k, &self.scopes())) else { return };
         self.command(command);
+    }
+
+    /// Copy mode's keys: the lists' up and down move the cursor, `v` or space marks where the selection
+    /// starts, `y` or Enter copies, Esc leaves.
+    fn copy_key(&mut self, key: &KeyEvent) {
+        use crossterm::event::KeyCode;
+        let command = Key::from_event(key).and_then(|k| self.keymap.command(k, &[Scope::List]));
+        match (key.code, command) {
+            (_, Some(Command::Up)) => self.shell.move_copy(false),
+            (_, Some(Command::Down)) => self.shell.move_copy(true),
+            (KeyCode::Char('v' | ' '), _) => {
+                if let Some(copy) = self.shell.copy.as_mut() {
+                    copy.mark = if copy.mark.is_some() { None } else { Some(copy.cursor) };
+                }
+            }
+            (KeyCode::Char('y') | KeyCode::Enter, _) => {
+                let name = self.shell.active().map(|s| s.container.clone()).unwrap_or_default();
+                if let Some(text) = self.shell.copied() {
+                    let path = PathBuf::from(format!("berth-copy-{name}-{}.txt", self.now.format("%Y%m%d-%H%M%S")));
+                    self.effects.push(Effect::Copy { path, text });
+                }
+                self.shell.copy = None;
+            }
+            (KeyCode::Esc, _) => self.shell.copy = None,
+            _ => {}
+        }
     }
 
     /// Runs a command as the focused pane understands it.
@@ -798,6 +840,12 @@ impl App {
                 self.modal = Some(Modal::SaveLog(SaveLogDialog::new(&path)));
             }
             Command::LeaveShell => self.shell.captured = false,
+            Command::ResumeShell => self.shell.captured = true,
+            Command::ShellScrollUp | Command::ShellScrollDown => {
+                let page = layout::shell_size(self.area).0 as isize;
+                self.shell.scroll(if command == Command::ShellScrollUp { page } else { -page });
+            }
+            Command::CopyMode => self.shell.start_copy(),
             Command::CloseShell => self.close_shell(),
             Command::RemoveNetwork => {
                 if let Some(name) = self.networks.selected().map(|r| r.name.clone()) {

@@ -202,6 +202,15 @@ impl<B: Backend> Executor<B> {
                 });
                 Some(Msg::Done { what: "save log".into(), result })
             }),
+            Effect::Copy { path, text } => self.spawn(move |_| async move {
+                let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone()).display().to_string();
+                let lines = text.lines().count();
+                let result = tokio::fs::write(&path, text)
+                    .await
+                    .map(|()| format!("{lines} lines to the clipboard and {shown}"))
+                    .map_err(|e| BackendError::Failed { operation: "copy to", target: shown, message: e.to_string() });
+                Some(Msg::Done { what: "copied".into(), result })
+            }),
             Effect::SetMouse(_) => {}
         }
     }
@@ -252,6 +261,11 @@ pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) 
             match effect {
                 Effect::SetMouse(on) => terminal::set_mouse(on)
                     .map_err(|source| UiError::Terminal { action: "set mouse capture", source })?,
+                Effect::Copy { path, text } => {
+                    terminal::copy_to_clipboard(&text)
+                        .map_err(|source| UiError::Terminal { action: "copy to the clipboard", source })?;
+                    executor.execute(Effect::Copy { path, text });
+                }
                 other => executor.execute(other),
             }
         }

@@ -141,6 +141,10 @@ commands! {
     PruneVolumes "prune_volumes" Volumes "prune unused anonymous" [Key::ch('X')];
     LeaveShell "leave_shell" Shell "leave the shell (keys go to the UI)" [Key::ctrl('a')];
     CloseShell "close_shell" Shell "close this shell" [Key::ch('x')];
+    ResumeShell "resume_shell" Shell "type into the shell again" [k(KeyName::Enter), Key::ch('i')];
+    ShellScrollUp "shell_scroll_up" Shell "scroll back" [k(KeyName::PageUp)];
+    ShellScrollDown "shell_scroll_down" Shell "scroll forward" [k(KeyName::PageDown)];
+    CopyMode "copy_mode" Shell "copy lines (j/k move, v marks, y copies, Esc leaves)" [Key::ch('c')];
 }
 
 #[cfg(test)]

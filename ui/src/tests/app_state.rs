@@ -11,7 +11,7 @@ use crate::backend::{
 };
 use crate::dialogs::build::{BuildDialog, BuildPhase, StepState};
 use crate::dialogs::pull::PullPhase;
-use crate::keymap::{KeyList, Keymap};
+use crate::keymap::{Command, KeyList, Keymap};
 use crate::panes::Pane;
 
 fn selected_name(app: &App) -> String {
@@ -448,14 +448,12 @@ fn closing_a_shell_drops_its_session_and_returns_when_none_is_left() {
     app.update(Msg::ShellOpened { name: "db".into(), result: Ok(5) });
     app.update(Msg::Backend(BackendEvent::ShellClosed { session: 5 }));
     app.take_effects();
-    key(&mut app, KeyCode::Char('x'));
-    assert!(effects(&mut app).is_empty(), "while typing x is the shell's, and this one has exited");
-    assert_eq!(app.shell.sessions.len(), 2);
-    ctrl(&mut app, 'a');
-    key(&mut app, KeyCode::Char('x'));
+    key(&mut app, KeyCode::Char('z'));
     assert!(effects(&mut app).is_empty(), "an exited session is only forgotten");
-    assert_eq!(app.shell.sessions.len(), 1);
+    assert_eq!(app.shell.sessions.len(), 1, "any key closes an exited shell");
     assert_eq!(app.focus, Pane::Shell);
+    assert!(app.shell.captured, "the shell left is still typed into");
+    ctrl(&mut app, 'a');
     key(&mut app, KeyCode::Char('x'));
     assert_eq!(effects(&mut app), vec![Effect::CloseShell(4)]);
     assert!(app.shell.sessions.is_empty());
@@ -748,4 +746,65 @@ fn a_short_log_has_nothing_older_to_load() {
     effects(&mut app);
     key(&mut app, KeyCode::Char('g'));
     assert!(effects(&mut app).is_empty());
+}
+
+fn shell_output(app: &mut App, session: u64, lines: std::ops::Range<usize>) {
+    let text: String = lines.map(|i| format!("line {i}\r\n")).collect();
+    app.update(Msg::Backend(BackendEvent::ShellOutput { session, bytes: text.into_bytes() }));
+}
+
+#[test]
+fn a_left_shell_resumes_with_its_key_shown_in_the_footer() {
+    let mut app = app(ROOMY);
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });
+    ctrl(&mut app, 'a');
+    assert!(!app.shell.captured);
+    assert!(app.pane_commands().contains(&(Command::ResumeShell, true)));
+    let footer = format!("{:?}", render(&app).backend());
+    assert!(footer.contains("enter/i type into the shell again"), "{footer}");
+    effects(&mut app);
+    key(&mut app, KeyCode::Enter);
+    assert!(app.shell.captured);
+    chars(&mut app, "q");
+    assert_eq!(effects(&mut app), vec![Effect::ShellInput { session: 4, bytes: b"q".to_vec() }]);
+}
+
+#[test]
+fn shell_tabs_are_named_by_container_and_number() {
+    let mut app = app(ROOMY);
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });
+    app.update(Msg::ShellOpened { name: "db".into(), result: Ok(5) });
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(6) });
+    let labels: Vec<String> = app.shell.sessions.iter().map(|s| s.label()).collect();
+    assert_eq!(labels, ["web #1", "db #1", "web #2"]);
+}
+
+#[test]
+fn shell_scrollback_pages_and_copy_mode_copies_lines() {
+    let mut app = app(ROOMY);
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });
+    shell_output(&mut app, 4, 0..200);
+    ctrl(&mut app, 'a');
+    key(&mut app, KeyCode::PageUp);
+    let back = app.shell.active().unwrap().parser.screen().scrollback();
+    let (rows, _) = crate::layout::shell_size(app.area);
+    assert_eq!(back, usize::from(rows));
+    let screen = format!("{:?}", render(&app).backend());
+    assert!(screen.contains(&format!("{back} lines back")), "{screen}");
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(app.shell.active().unwrap().parser.screen().scrollback(), 0);
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('c'));
+    // The cursor starts on the last row (blank, after the last newline): up to the two lines above it.
+    key(&mut app, KeyCode::Char('k'));
+    key(&mut app, KeyCode::Char('v'));
+    key(&mut app, KeyCode::Char('k'));
+    key(&mut app, KeyCode::Char('y'));
+    let effects = effects(&mut app);
+    assert!(
+        matches!(&effects[..], [Effect::Copy { path, text }]
+            if text == "line 198\nline 199" && path.to_str() == Some("berth-copy-web-20260102-000000.txt")),
+        "{effects:?}"
+    );
+    assert!(app.shell.copy.is_none());
 }

@@ -195,6 +195,24 @@ fn shell_pane() {
             bytes: b"/ # echo hello-from-shell\r\nhello-from-shell\r\n/ # ".to_vec(),
         }));
     });
+    let output = |app: &mut App| {
+        app.update(Msg::ShellOpened { name: "web".into(), result: Ok(1) });
+        let text: String = (0..60).map(|i| format!("output line {i}\r\n")).collect();
+        app.update(Msg::Backend(BackendEvent::ShellOutput { session: 1, bytes: text.into_bytes() }));
+        ctrl(app, 'a');
+    };
+    both("shell_scrolled_copy", |app| {
+        output(app);
+        key(app, KeyCode::PageUp);
+        key(app, KeyCode::Char('c'));
+        key(app, KeyCode::Char('k'));
+        key(app, KeyCode::Char('v'));
+        key(app, KeyCode::Char('k'));
+    });
+    both("shell_exited", |app| {
+        output(app);
+        app.update(Msg::Backend(BackendEvent::ShellClosed { session: 1 }));
+    });
 }
 
 #[test]
