@@ -1022,6 +1022,18 @@ impl App {
         self.containers.marked.clear();
     }
 
+    /// Follows the shown container's stats again when it has (re)started: its stream ended when it stopped,
+    /// or never began while it was not running.
+    fn restart_stats(&mut self) {
+        let Some((id, _)) = self.stats.container.clone() else { return };
+        let up = self.containers.rows.iter().find(|r| r.id == id).is_some_and(|r| r.state.is_up());
+        if self.stats.up == Some(false) && up {
+            self.stats.error = None;
+            self.effects.push(Effect::FollowStats(id));
+        }
+        self.stats.up = Some(up);
+    }
+
     /// Rows the Logs pane shows at once.
     fn log_page(&self) -> usize {
         let page = layout::containers_screen(layout::screen(self.area)[1])[1].height.saturating_sub(2);
@@ -1102,6 +1114,7 @@ impl App {
                 if changed && layout::on_containers_screen(self.focus) {
                     self.follow_selection();
                 }
+                self.restart_stats();
                 changed
             }
             Msg::Networks(Ok(rows)) => self.networks.set_rows(rows),
@@ -1224,10 +1237,15 @@ impl App {
                 true
             }
             Msg::StatsFailed { id, error } => {
-                if self.stats.container.as_ref().is_some_and(|(c, _)| *c == id) {
-                    return replace(&mut self.stats.error, Some(error.to_string()));
-                }
-                false
+                let Some((_, name)) = self.stats.container.clone().filter(|(c, _)| *c == id) else { return false };
+                let up = self.containers.rows.iter().find(|r| r.id == id).is_some_and(|r| r.state.is_up());
+                let text = if up {
+                    let BackendError::Failed { message, .. } = error.naming(&id, &name);
+                    format!("{name}: {}", message.lines().next().unwrap_or_default())
+                } else {
+                    format!("{name} is not running; its stats show when it starts.")
+                };
+                replace(&mut self.stats.error, Some(text))
             }
             Msg::ShellOpened { name, result } => {
                 match result {

@@ -808,3 +808,24 @@ fn shell_scrollback_pages_and_copy_mode_copies_lines() {
     );
     assert!(app.shell.copy.is_none());
 }
+
+#[test]
+fn stats_say_briefly_why_and_come_back_when_the_container_starts() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(selected_name(&app), "fresh");
+    let id = app.containers.selected().unwrap().id.clone();
+    let long = format!("stats of {id}: container {id} is not running (state created)");
+    app.update(Msg::StatsFailed {
+        id: id.clone(),
+        error: BackendError::Failed { operation: "stats of", target: id.clone(), message: long },
+    });
+    assert_eq!(app.stats.error.as_deref(), Some("fresh is not running; its stats show when it starts."));
+    app.update(Msg::Containers(Ok(fake::containers())));
+    effects(&mut app);
+    let mut rows = fake::containers();
+    rows.iter_mut().filter(|r| r.id == id).for_each(|r| r.state = ContainerState::Running);
+    app.update(Msg::Containers(Ok(rows)));
+    assert_eq!(effects(&mut app), vec![Effect::FollowStats(id)], "followed again on start");
+    assert!(app.stats.error.is_none());
+}

@@ -169,7 +169,7 @@ fn logs_search_timestamps_wrap() {
 fn stats_charts() {
     both("stats", |app| {
         key(app, KeyCode::Char('l'));
-        let id = app.containers.rows[0].id.clone();
+        let id = app.stats.container.clone().expect("the selection's stats are followed").0;
         for i in 0..60u64 {
             let sample = StatsSample {
                 cpu_percent: (i % 10) as f64 * 5.0,
@@ -183,6 +183,16 @@ fn stats_charts() {
             app.update(Msg::Backend(BackendEvent::Stats { container: id.clone(), sample }));
         }
         key(app, KeyCode::Char('4'));
+    });
+    both("stats_not_running", |app| {
+        key(app, KeyCode::Char('j'));
+        let id = app.stats.container.clone().unwrap().0;
+        let error = crate::backend::BackendError::Failed {
+            operation: "stats of",
+            target: id.clone(),
+            message: format!("container {id} is not running"),
+        };
+        app.update(Msg::StatsFailed { id, error });
     });
 }
 
