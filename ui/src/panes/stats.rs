@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
+use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 
 use super::{Ctx, ListState, pane_block};
 use crate::backend::StatsSample;
@@ -71,7 +71,7 @@ impl StatsPane {
             _ => None,
         };
         if let Some((text, style)) = message {
-            frame.render_widget(Paragraph::new(text).style(style).block(block), area);
+            frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: true }).block(block), area);
             return;
         }
         let Some(last) = self.samples.back() else { return };
