@@ -772,6 +772,11 @@ impl App {
             Command::Kill => self.container_op(ContainerOp::Kill),
             Command::RemoveContainer => self.container_op(ContainerOp::Remove),
             Command::Mark => self.containers.toggle_mark(),
+            Command::MarkAll => self.containers.mark_all(),
+            Command::ReverseSort => {
+                self.containers.reverse_sort();
+                self.follow_selection();
+            }
             Command::Sort => {
                 self.containers.cycle_sort();
                 self.follow_selection();

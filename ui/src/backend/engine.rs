@@ -200,6 +200,8 @@ fn container_row(record: ContainerRecord, ports: &[PortMapping]) -> ContainerRow
         state,
         ports: ports.iter().map(PortMapping::ps_form).collect(),
         health: record.health.map(|h| h.status),
+        command: record.command.join(" "),
+        created_at: Some(record.created_at),
     }
 }
 

@@ -175,6 +175,10 @@ pub struct ContainerRow {
     pub ports: Vec<String>,
     /// The healthcheck's state, shown in STATUS as `ps` does; None without a healthcheck.
     pub health: Option<berth_engine::health::HealthStatus>,
+    /// The command and its arguments, joined with spaces as `ps` shows them.
+    pub command: String,
+    /// RFC 3339 creation time.
+    pub created_at: Option<String>,
 }
 
 /// What the Containers pane's CPU and MEM columns show for a running container.

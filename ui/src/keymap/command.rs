@@ -115,11 +115,13 @@ commands! {
     Kill "kill" Containers "kill" [Key::ch('K')];
     RemoveContainer "remove_container" Containers "remove" [Key::ch('D'), k(KeyName::Delete)];
     Mark "mark" Containers "mark for bulk" [Key::ch(' ')];
-    Sort "sort" Containers "sort by next column" [Key::ch('o')];
+    Sort "sort" Containers "sort by next column (name, image, state, started, cpu, mem)" [Key::ch('o')];
+    ReverseSort "reverse_sort" Containers "reverse the sort" [Key::ch('O')];
+    MarkAll "mark_all" Containers "mark all shown (again: none)" [Key::ch('*')];
     Logs "logs" Containers "logs" [Key::ch('l')];
     Exec "shell" Containers "open shell" [Key::ch('e')];
     Attach "attach" Containers "attach to the main process" [Key::ch('a')];
-    InspectContainer "inspect_container" Containers "inspect" [Key::ch('i')];
+    InspectContainer "inspect_container" Containers "inspect" [Key::ch('i'), k(KeyName::Enter)];
     RunNew "run" Containers "run a container" [Key::ch('n')];
     Pull "pull" Images "pull" [Key::ch('p')];
     Build "build" Images "build" [Key::ch('b')];

@@ -24,6 +24,10 @@ pub enum SortKey {
     Image,
     State,
     Created,
+    /// Busiest first.
+    Cpu,
+    /// Largest first.
+    Memory,
 }
 
 impl SortKey {
@@ -32,7 +36,9 @@ impl SortKey {
             SortKey::Name => SortKey::Image,
             SortKey::Image => SortKey::State,
             SortKey::State => SortKey::Created,
-            SortKey::Created => SortKey::Name,
+            SortKey::Created => SortKey::Cpu,
+            SortKey::Cpu => SortKey::Memory,
+            SortKey::Memory => SortKey::Name,
         }
     }
 
@@ -42,6 +48,8 @@ impl SortKey {
             SortKey::Image => "image",
             SortKey::State => "state",
             SortKey::Created => "started",
+            SortKey::Cpu => "cpu",
+            SortKey::Memory => "mem",
         }
     }
 }
@@ -53,6 +61,8 @@ pub struct ContainersPane {
     /// IDs marked for a bulk operation.
     pub marked: BTreeSet<String>,
     pub sort: SortKey,
+    /// The sort turned around.
+    pub reverse: bool,
     /// Why the list could not be read, shown instead of rows.
     pub error: Option<String>,
     /// The first list has arrived: until then the count is unknown, not zero.
@@ -78,6 +88,17 @@ impl ContainersPane {
             SortKey::Image => rows.sort_by(|a, b| a.image.cmp(&b.image).then(a.name.cmp(&b.name))),
             SortKey::State => rows.sort_by(|a, b| a.state.as_str().cmp(b.state.as_str()).then(a.name.cmp(&b.name))),
             SortKey::Created => rows.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.name.cmp(&b.name))),
+            SortKey::Cpu => {
+                let cpu = |r: &ContainerRow| self.usage.get(&r.id).and_then(|u| u.cpu_percent).unwrap_or(-1.0);
+                rows.sort_by(|a, b| cpu(b).total_cmp(&cpu(a)).then(a.name.cmp(&b.name)));
+            }
+            SortKey::Memory => {
+                let memory = |r: &ContainerRow| self.usage.get(&r.id).map_or(0, |u| u.memory_bytes);
+                rows.sort_by(|a, b| memory(b).cmp(&memory(a)).then(a.name.cmp(&b.name)));
+            }
+        }
+        if self.reverse {
+            rows.reverse();
         }
         rows
     }
@@ -128,8 +149,11 @@ impl ContainersPane {
     /// Replaces the CPU and memory figures; false when no cell would read differently, so no redraw is needed.
     pub fn set_usage(&mut self, usage: HashMap<String, ContainerUsage>) -> bool {
         let before: Vec<_> = self.rows.iter().map(|r| self.usage_cells(r)).collect();
-        self.usage = usage;
-        self.rows.iter().map(|r| self.usage_cells(r)).ne(before)
+        let order: Vec<String> = self.visible().iter().map(|r| r.id.clone()).collect();
+        // Sorted by CPU or memory, new figures may reorder the rows: the selection stays on its container.
+        self.keeping_selection(|pane| pane.usage = usage);
+        let moved = self.visible().iter().map(|r| &r.id).ne(order.iter());
+        self.rows.iter().map(|r| self.usage_cells(r)).ne(before) || moved
     }
 
     /// A row's CPU and MEM cells: blank unless it has processes, `-` until a reading (and for CPU, two) came.
@@ -147,6 +171,23 @@ impl ContainersPane {
 
     pub fn cycle_sort(&mut self) {
         self.keeping_selection(|pane| pane.sort = pane.sort.next());
+    }
+
+    pub fn reverse_sort(&mut self) {
+        self.keeping_selection(|pane| pane.reverse = !pane.reverse);
+    }
+
+    /// Marks every row shown (all, or those the filter passes); when they all are marked already, unmarks
+    /// them.
+    pub fn mark_all(&mut self) {
+        let shown: Vec<String> = self.visible().iter().map(|r| r.id.clone()).collect();
+        if shown.iter().all(|id| self.marked.contains(id)) {
+            for id in &shown {
+                self.marked.remove(id);
+            }
+        } else {
+            self.marked.extend(shown);
+        }
     }
 
     pub fn toggle_mark(&mut self) {
@@ -184,6 +225,8 @@ impl ContainersPane {
             (Command::InspectContainer, one),
             (Command::Mark, one),
             (Command::Sort, true),
+            (Command::ReverseSort, true),
+            (Command::MarkAll, !self.visible().is_empty()),
             (Command::Filter, true),
             (Command::RunNew, true),
         ]
@@ -192,7 +235,8 @@ impl ContainersPane {
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
         let visible = self.visible();
         let count = super::count(self.loaded, visible.len(), self.rows.len(), self.marked.len());
-        let title = format!(" Containers ({count}) · sort: {} ", self.sort.label());
+        let order = if self.reverse { " reversed" } else { "" };
+        let title = format!(" Containers ({count}) · sort: {}{order} ", self.sort.label());
         let block = pane_block(ctx, &title, &self.list);
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
@@ -202,25 +246,50 @@ impl ContainersPane {
             .iter()
             .map(|r| self.pending.get(&r.id).map_or_else(|| status(r, ctx.now), |op| op.progress().to_string()))
             .collect();
-        let columns = columns(&visible, &statuses);
+        let commands: Vec<String> = visible.iter().map(|r| format!("\"{}\"", r.command)).collect();
+        let created: Vec<String> = visible.iter().map(|r| display::ago(r.created_at.as_deref(), ctx.now)).collect();
+        let columns = columns(&visible, &statuses, &commands, &created);
         let fitted = Fitted::new(&columns, area.width.saturating_sub(2));
         let header = Row::new(fitted.keep(columns.map(|c| c.header))).style(ctx.theme.header());
         // Only the rows on screen are built (the same window the CPU and memory readings are taken for); the
         // widths above come from every row, so scrolling does not move the columns.
         let window = window(self.list.selected, visible.len(), Self::rows_shown(area));
-        let rows = visible[window.clone()].iter().zip(&statuses[window.clone()]).map(|(r, status)| {
+        let rows = window.clone().map(|i| {
+            let r = visible[i];
             let mark = if self.marked.contains(&r.id) { "●" } else { " " };
             let (cpu, memory) = self.usage_cells(r);
+            // Text longer than its column ends in `…`, so a cut is never mistaken for the whole.
+            let texts = fitted.cut([
+                mark.to_string(),
+                r.name.clone(),
+                r.image.clone(),
+                commands[i].clone(),
+                created[i].clone(),
+                r.state.as_str().to_string(),
+                statuses[i].clone(),
+                r.ports.join(", "),
+                cpu,
+                memory,
+                crate::backend::short_id(&r.id).to_string(),
+            ]);
+            let Ok([mark, name, image, command, created, state, status, ports, cpu, memory, id]) =
+                <[String; 11]>::try_from(texts)
+            else {
+                return Row::default();
+            };
+            let status_style = if self.pending.contains_key(&r.id) { ctx.theme.key() } else { ctx.theme.base() };
             Row::new(fitted.keep([
                 Cell::from(Span::styled(mark, ctx.theme.colors.marked)),
-                Cell::from(r.name.as_str()),
-                Cell::from(r.image.as_str()),
-                Cell::from(Span::styled(r.state.as_str(), ctx.theme.state(r.state))),
-                Cell::from(status.as_str()),
-                Cell::from(r.ports.join(", ")),
+                Cell::from(name),
+                Cell::from(image),
+                Cell::from(Span::styled(command, ctx.theme.muted())),
+                Cell::from(created),
+                Cell::from(Span::styled(state, ctx.theme.state(r.state))),
+                Cell::from(Span::styled(status, status_style)),
+                Cell::from(ports),
                 Cell::from(cpu),
                 Cell::from(memory),
-                Cell::from(Span::styled(crate::backend::short_id(&r.id), ctx.theme.muted())),
+                Cell::from(Span::styled(id, ctx.theme.muted())),
             ]))
         });
         let selected = (!visible.is_empty()).then(|| self.list.selected - window.start);
@@ -240,12 +309,15 @@ fn window(selected: usize, len: usize, rows: usize) -> Range<usize> {
 }
 
 /// The table's columns in order, sized from the visible rows and their statuses. Name and state always show;
-/// narrow panes give up the ID first, then the ports, the image, the status, memory and CPU.
-fn columns(rows: &[&ContainerRow], statuses: &[String]) -> [Column; 9] {
+/// the command and creation time only when there is room; narrower panes give up the ID next, then the ports,
+/// the image, the status, memory and CPU.
+fn columns(rows: &[&ContainerRow], statuses: &[String], commands: &[String], created: &[String]) -> [Column; 11] {
     let widest = |widths: &mut dyn Iterator<Item = usize>| u16::try_from(widths.max().unwrap_or(0)).unwrap_or(u16::MAX);
     let name = widest(&mut rows.iter().map(|r| r.name.chars().count())).max(8);
     let image = widest(&mut rows.iter().map(|r| r.image.chars().count())).max(8);
     let status = widest(&mut statuses.iter().map(|s| s.chars().count())).max(6);
+    let command = widest(&mut commands.iter().map(|s| s.chars().count())).clamp(7, 24);
+    let created = widest(&mut created.iter().map(|s| s.chars().count())).max(7);
     // The joined list: `, ` between mappings.
     let ports = widest(
         &mut rows.iter().map(|r| r.ports.iter().map(|p| p.chars().count() + 2).sum::<usize>().saturating_sub(2)),
@@ -254,14 +326,16 @@ fn columns(rows: &[&ContainerRow], statuses: &[String]) -> [Column; 9] {
         Column { header: "", min: 1, want: 1, grow: 0, drop: 0 },
         // A name is how a container is found on screen: whole, up to a long one, before anything else grows.
         Column { header: "NAME", min: name.min(32), want: name, grow: 1, drop: 0 },
-        Column { header: "IMAGE", min: 8, want: image, grow: 1, drop: 3 },
+        Column { header: "IMAGE", min: 8, want: image, grow: 1, drop: 5 },
+        Column { header: "COMMAND", min: command, want: command, grow: 0, drop: 1 },
+        Column { header: "CREATED", min: created, want: created, grow: 0, drop: 2 },
         Column { header: "STATE", min: 10, want: 10, grow: 0, drop: 0 },
-        Column { header: "STATUS", min: status, want: status, grow: 0, drop: 4 },
+        Column { header: "STATUS", min: status, want: status, grow: 0, drop: 6 },
         // Room for one `0.0.0.0:8080->80/tcp` (a port cut short is no use), less when none is that long.
-        Column { header: "PORTS", min: ports.clamp(5, 20), want: ports.max(5), grow: 1, drop: 2 },
-        Column { header: "CPU", min: 7, want: 7, grow: 0, drop: 6 },
-        Column { header: "MEM", min: 8, want: 8, grow: 0, drop: 5 },
-        Column { header: "ID", min: 12, want: 12, grow: 0, drop: 1 },
+        Column { header: "PORTS", min: ports.clamp(5, 20), want: ports.max(5), grow: 1, drop: 4 },
+        Column { header: "CPU", min: 7, want: 7, grow: 0, drop: 8 },
+        Column { header: "MEM", min: 8, want: 8, grow: 0, drop: 7 },
+        Column { header: "ID", min: 12, want: 12, grow: 0, drop: 3 },
     ]
 }
 
@@ -293,6 +367,8 @@ mod tests {
             exit_code: None,
             ports: Vec::new(),
             health: None,
+            command: "sh".into(),
+            created_at: None,
         }
     }
 

@@ -829,3 +829,37 @@ fn stats_say_briefly_why_and_come_back_when_the_container_starts() {
     assert_eq!(effects(&mut app), vec![Effect::FollowStats(id)], "followed again on start");
     assert!(app.stats.error.is_none());
 }
+
+#[test]
+fn lists_sort_by_cpu_and_memory_reverse_mark_all_and_enter_inspects() {
+    let mut app = app(ROOMY);
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Char('o'));
+    }
+    assert_eq!(app.containers.sort, crate::panes::containers::SortKey::Cpu);
+    let names = |app: &App| app.containers.visible().iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&app), ["web", "db", "fresh", "job"], "busiest first, then those without figures by name");
+    key(&mut app, KeyCode::Char('o'));
+    assert_eq!(names(&app), ["web", "db", "fresh", "job"], "by memory: 12.9 MB, then 3 MiB");
+    key(&mut app, KeyCode::Char('O'));
+    assert_eq!(names(&app), ["job", "fresh", "db", "web"], "reversed");
+    assert_eq!(selected_name(&app), "db", "the selection stayed on its container");
+    // New figures reorder the rows: the selection stays with db.
+    let mut usage = fake::usage();
+    usage.values_mut().for_each(|u| u.memory_bytes = 1);
+    let db = app.containers.rows.iter().find(|r| r.name == "db").unwrap().id.clone();
+    usage.get_mut(&db).unwrap().memory_bytes = 100 << 20;
+    app.update(Msg::Usage(Ok(usage)));
+    assert_eq!(names(&app), ["job", "fresh", "web", "db"]);
+    assert_eq!(selected_name(&app), "db");
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "alpine");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('*'));
+    assert_eq!(app.containers.marked.len(), 2, "mark all marks the filtered rows");
+    key(&mut app, KeyCode::Char('*'));
+    assert!(app.containers.marked.is_empty(), "again: none");
+    effects(&mut app);
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(&effects(&mut app)[..], [Effect::InspectContainer(_)]));
+}

@@ -35,6 +35,8 @@ pub fn container(id: &str, name: &str, image: &str, state: ContainerState) -> Co
         exit_code: (state == ContainerState::Exited).then_some(0),
         ports: if name == "web" { vec!["0.0.0.0:8080->80/tcp".into()] } else { vec![] },
         health: None,
+        command: if name == "web" { "httpd -f -p 80".into() } else { "sh".into() },
+        created_at: Some("2026-01-01T23:50:00Z".into()),
     }
 }
 

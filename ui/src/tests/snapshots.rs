@@ -62,6 +62,17 @@ fn containers_marked_filtered_sorted() {
 }
 
 #[test]
+fn wide_lists_show_command_and_created_and_cut_text_ends_in_an_ellipsis() {
+    let mut app = app((170, 24));
+    check("containers_wide", &app);
+    let mut rows = fake::containers();
+    rows[0].image = "registry.example.com/team/a-very-long-image-name:2026-01-01".into();
+    app.update(Msg::Containers(Ok(rows)));
+    app.area = ratatui::layout::Rect::new(0, 0, 100, 24);
+    check("containers_cut", &app);
+}
+
+#[test]
 fn titles_count_the_filtered_and_marked_rows() {
     both("containers_title_counts", |app| {
         key(app, KeyCode::Char(' '));
