@@ -18,8 +18,9 @@ use crate::config::UiConfig;
 use crate::dialogs::build::{BuildAction, BuildDialog, BuildPhase};
 use crate::dialogs::command_line::{self, CommandLine};
 use crate::dialogs::confirm::{Answer, ConfirmDialog};
+use crate::dialogs::help;
 use crate::dialogs::help::HelpDialog;
-use crate::dialogs::inspect::InspectDialog;
+use crate::dialogs::inspect::{self, InspectAction, InspectDialog};
 use crate::dialogs::pull::{PullAction, PullDialog, PullPhase};
 use crate::dialogs::run::{RunAction, RunDialog};
 use crate::dialogs::save_log::SaveLogDialog;
@@ -411,32 +412,27 @@ impl App {
                     self.quit = true;
                     None
                 }
-                Some(Command::Down) => {
-                    help.scroll = help.scroll.saturating_add(1);
-                    Some(Modal::Help(help))
-                }
-                Some(Command::Up) => {
-                    help.scroll = help.scroll.saturating_sub(1);
-                    Some(Modal::Help(help))
-                }
-                Some(Command::PageDown) => {
-                    help.scroll = help.scroll.saturating_add(10);
-                    Some(Modal::Help(help))
-                }
-                Some(Command::PageUp) => {
-                    help.scroll = help.scroll.saturating_sub(10);
-                    Some(Modal::Help(help))
-                }
-                _ => Some(Modal::Help(help)),
-            },
-            Modal::Inspect(mut inspect) => match command {
-                Some(Command::Back) => None,
                 Some(c) => {
-                    inspect.scroll_by(c);
-                    Some(Modal::Inspect(inspect))
+                    let (rows, _) = inspect::inner(layout::screen(self.area)[1]);
+                    let count = help::lines(&self.keymap, &self.theme).len();
+                    let max = inspect::max_scroll(std::iter::repeat_n(1, count), rows);
+                    help.scroll = inspect::scrolled(help.scroll, c, rows, max);
+                    Some(Modal::Help(help))
                 }
-                None => Some(Modal::Inspect(inspect)),
+                None => Some(Modal::Help(help)),
             },
+            Modal::Inspect(mut dialog) => {
+                let (rows, cols) = inspect::inner(layout::screen(self.area)[1]);
+                match dialog.handle_key(&key, command, rows, cols) {
+                    InspectAction::Stay => Some(Modal::Inspect(dialog)),
+                    InspectAction::Close => None,
+                    InspectAction::Copy(text) => {
+                        let path = PathBuf::from(format!("berth-inspect-{}.txt", self.now.format("%Y%m%d-%H%M%S")));
+                        self.effects.push(Effect::Copy { path, text });
+                        Some(Modal::Inspect(dialog))
+                    }
+                }
+            }
             Modal::Pull(mut dialog) => match dialog.handle_key(&key) {
                 PullAction::Nothing => Some(Modal::Pull(dialog)),
                 PullAction::Close => None,
@@ -606,7 +602,7 @@ impl App {
             }
         } else if several && self.modal.is_none() {
             let title = format!("{shown} · Esc closes");
-            self.modal = Some(Modal::Inspect(InspectDialog { title, text: lines.join("\n"), scroll: 0 }));
+            self.modal = Some(Modal::Inspect(InspectDialog::new(title, lines.join("\n"))));
         }
     }
 
@@ -1154,7 +1150,7 @@ impl App {
             }
             Msg::Inspect { title, result } => {
                 match result {
-                    Ok(text) => self.modal = Some(Modal::Inspect(InspectDialog { title, text, scroll: 0 })),
+                    Ok(text) => self.modal = Some(Modal::Inspect(InspectDialog::new(title, text))),
                     Err(e) => self.fail(e.to_string()),
                 }
                 true

@@ -11,7 +11,8 @@ use crate::theme::Theme;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HelpDialog {
-    pub scroll: u16,
+    /// The first line shown.
+    pub scroll: usize,
 }
 
 const SECTIONS: [Scope; 8] = [
@@ -68,7 +69,9 @@ impl HelpDialog {
         };
         frame.render_widget(Clear, area);
         let text = lines(keymap, theme);
-        let paragraph = Paragraph::new(text).scroll((self.scroll, 0)).block(dialog_block(theme, "Help · Esc closes"));
+        let text: Vec<Line> = text.into_iter().skip(self.scroll).collect();
+        let title = "Help · j/k, PgUp/PgDn, g/G scroll · Esc closes";
+        let paragraph = Paragraph::new(text).block(dialog_block(theme, title));
         frame.render_widget(paragraph, area);
     }
 }

@@ -863,3 +863,28 @@ fn lists_sort_by_cpu_and_memory_reverse_mark_all_and_enter_inspects() {
     key(&mut app, KeyCode::Enter);
     assert!(matches!(&effects(&mut app)[..], [Effect::InspectContainer(_)]));
 }
+
+#[test]
+fn help_stops_with_its_last_line_at_the_bottom_and_inspect_copies() {
+    let mut app = app(CRAMPED);
+    key(&mut app, KeyCode::Char('?'));
+    key(&mut app, KeyCode::End);
+    let Some(Modal::Help(help)) = &app.modal else { panic!("help closed") };
+    let end = help.scroll;
+    let (rows, _) = crate::dialogs::inspect::inner(crate::layout::screen(app.area)[1]);
+    let count = crate::dialogs::help::lines(&app.keymap, &app.theme).len();
+    assert_eq!(end, count - rows, "the last line at the bottom, no empty space below");
+    key(&mut app, KeyCode::PageDown);
+    key(&mut app, KeyCode::Char('j'));
+    assert!(matches!(&app.modal, Some(Modal::Help(h)) if h.scroll == end));
+    key(&mut app, KeyCode::Home);
+    assert!(matches!(&app.modal, Some(Modal::Help(h)) if h.scroll == 0));
+    key(&mut app, KeyCode::Esc);
+    app.update(Msg::Inspect { title: "Container web".into(), result: Ok("{\n  \"Id\": \"a1\"\n}".into()) });
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('y'));
+    assert!(
+        matches!(&effects(&mut app)[..], [Effect::Copy { text, .. }] if text.contains("\"Id\": \"a1\"")),
+        "y copies the whole text"
+    );
+}

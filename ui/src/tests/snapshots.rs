@@ -266,6 +266,11 @@ fn volumes_pane() {
 #[test]
 fn help_dialog() {
     both("help", |app| key(app, KeyCode::Char('?')));
+    both("help_end", |app| {
+        key(app, KeyCode::Char('?'));
+        key(app, KeyCode::End);
+        key(app, KeyCode::Char('j'));
+    });
 }
 
 #[test]
@@ -401,6 +406,18 @@ fn inspect_dialog() {
         )
         .unwrap();
         app.update(Msg::Inspect { title: "Container job".into(), result: Ok(text) });
+    });
+    both("inspect_search_wrap", |app| {
+        let long = "x".repeat(150);
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "Id": "c3", "Args": [long], "Env": ["PATH=/usr/bin", "HOME=/root"], "State": {"Status": "exited"}
+        }))
+        .unwrap();
+        app.update(Msg::Inspect { title: "Container job".into(), result: Ok(text) });
+        key(app, KeyCode::Char('w'));
+        key(app, KeyCode::Char('/'));
+        chars(app, "home");
+        key(app, KeyCode::Enter);
     });
 }
 
