@@ -229,6 +229,8 @@ type Normalize = Arc<dyn Fn(&str) -> Result<String, BackendError> + Send + Sync>
 
 pub struct App {
     pub keymap: Keymap,
+    /// Where the keys and settings came from (`tui.toml`), named in help.
+    pub config_path: Option<PathBuf>,
     pub theme: Theme,
     pub confirm: bool,
     pub mouse: bool,
@@ -270,6 +272,7 @@ impl App {
     ) -> App {
         App {
             keymap: config.keymap,
+            config_path: config.path,
             theme,
             confirm: config.confirm,
             mouse: config.mouse,
@@ -414,7 +417,7 @@ impl App {
                 }
                 Some(c) => {
                     let (rows, _) = inspect::inner(layout::screen(self.area)[1]);
-                    let count = help::lines(&self.keymap, &self.theme).len();
+                    let count = help::lines(&self.keymap, &self.theme, help.config.as_deref()).len();
                     let max = inspect::max_scroll(std::iter::repeat_n(1, count), rows);
                     help.scroll = inspect::scrolled(help.scroll, c, rows, max);
                     Some(Modal::Help(help))
@@ -683,7 +686,9 @@ impl App {
         }
         match command {
             Command::Quit => self.quit = true,
-            Command::Help => self.modal = Some(Modal::Help(HelpDialog::default())),
+            Command::Help => {
+                self.modal = Some(Modal::Help(HelpDialog { scroll: 0, config: self.config_path.clone() }));
+            }
             Command::Back => self.back(),
             Command::NextPane | Command::PrevPane => {
                 let panes = self.focusable();

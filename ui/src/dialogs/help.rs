@@ -1,5 +1,7 @@
 //! `?` help, generated from the live keymap so it always shows the keys that work.
 
+use std::path::{Path, PathBuf};
+
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -13,6 +15,8 @@ use crate::theme::Theme;
 pub struct HelpDialog {
     /// The first line shown.
     pub scroll: usize,
+    /// The settings file, named so keys can be changed there.
+    pub config: Option<PathBuf>,
 }
 
 const SECTIONS: [Scope; 8] = [
@@ -27,7 +31,7 @@ const SECTIONS: [Scope; 8] = [
 ];
 
 /// Every command by scope with its keys, as lines.
-pub fn lines<'a>(keymap: &Keymap, theme: &Theme) -> Vec<Line<'a>> {
+pub fn lines<'a>(keymap: &Keymap, theme: &Theme, config: Option<&Path>) -> Vec<Line<'a>> {
     let mut out = Vec::new();
     for scope in SECTIONS {
         out.push(Line::from(Span::styled(scope.name().to_uppercase(), theme.header())));
@@ -52,10 +56,15 @@ pub fn lines<'a>(keymap: &Keymap, theme: &Theme) -> Vec<Line<'a>> {
         out.push(Line::from(Span::raw(text)));
     }
     out.push(Line::default());
-    out.push(Line::from(Span::styled(
-        "Keys are set in tui.toml under [keys], by the names in the config reference.",
-        theme.muted(),
-    )));
+    out.push(Line::from(Span::styled("KEYS AND SETTINGS", theme.header())));
+    let file = config.map_or_else(|| "tui.toml".to_string(), |p| p.display().to_string());
+    for text in [
+        format!("  {file}"),
+        "  [keys] takes the command names in the README, e.g. quit = \"ctrl-q\";".to_string(),
+        "  theme, mouse and confirm = false (no confirmations) go at the top".to_string(),
+    ] {
+        out.push(Line::from(Span::styled(text, theme.muted())));
+    }
     out
 }
 
@@ -68,7 +77,7 @@ impl HelpDialog {
             height: area.height.saturating_sub(2),
         };
         frame.render_widget(Clear, area);
-        let text = lines(keymap, theme);
+        let text = lines(keymap, theme, self.config.as_deref());
         let text: Vec<Line> = text.into_iter().skip(self.scroll).collect();
         let title = "Help · j/k, PgUp/PgDn, g/G scroll · Esc closes";
         let paragraph = Paragraph::new(text).block(dialog_block(theme, title));

@@ -872,7 +872,7 @@ fn help_stops_with_its_last_line_at_the_bottom_and_inspect_copies() {
     let Some(Modal::Help(help)) = &app.modal else { panic!("help closed") };
     let end = help.scroll;
     let (rows, _) = crate::dialogs::inspect::inner(crate::layout::screen(app.area)[1]);
-    let count = crate::dialogs::help::lines(&app.keymap, &app.theme).len();
+    let count = crate::dialogs::help::lines(&app.keymap, &app.theme, app.config_path.as_deref()).len();
     assert_eq!(end, count - rows, "the last line at the bottom, no empty space below");
     key(&mut app, KeyCode::PageDown);
     key(&mut app, KeyCode::Char('j'));
@@ -887,4 +887,14 @@ fn help_stops_with_its_last_line_at_the_bottom_and_inspect_copies() {
         matches!(&effects(&mut app)[..], [Effect::Copy { text, .. }] if text.contains("\"Id\": \"a1\"")),
         "y copies the whole text"
     );
+}
+
+#[test]
+fn help_names_the_settings_file_it_was_read_from() {
+    let config = UiConfig { path: Some("/home/me/.config/berth/tui.toml".into()), ..UiConfig::default() };
+    let mut app = app_with(config, Theme::default(), ROOMY);
+    key(&mut app, KeyCode::Char('?'));
+    key(&mut app, KeyCode::End);
+    let screen = format!("{:?}", render(&app).backend());
+    assert!(screen.contains("/home/me/.config/berth/tui.toml"), "{screen}");
 }

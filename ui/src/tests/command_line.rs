@@ -183,7 +183,7 @@ fn output_cut_at_the_limit_says_so() {
 fn help_explains_the_command_line_with_its_live_key() {
     let overrides = [("command_line".to_string(), crate::keymap::KeyList::One(";".into()))].into();
     let keymap = crate::keymap::Keymap::with_overrides(&overrides).unwrap();
-    let text: Vec<String> = crate::dialogs::help::lines(&keymap, &crate::theme::Theme::default())
+    let text: Vec<String> = crate::dialogs::help::lines(&keymap, &crate::theme::Theme::default(), None)
         .iter()
         .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
         .collect();
