@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
-use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
 use crate::backend::{
     BackendError, BackendEvent, BuildRequest, CliOutput, ContainerOp, ContainerRow, ContainerUsage, ImageRow, LayerRow,
     LogLine, NetworkRow, RunRequest, VolumeRow, short_id,
 };
-use crate::cli::{LinePlan, Planner};
+use crate::cli::{Completer, LinePlan, Planner};
 use crate::config::UiConfig;
 use crate::dialogs::build::{BuildAction, BuildDialog, BuildPhase};
 use crate::dialogs::command_line::{self, CommandLine};
@@ -131,6 +131,11 @@ pub enum Effect {
         text: String,
     },
     SetMouse(bool),
+    /// A `:` line to add to the history file.
+    AppendHistory {
+        path: PathBuf,
+        line: String,
+    },
 }
 
 /// Results and events for the app.
@@ -251,6 +256,11 @@ pub struct App {
     pub quit: bool,
     normalize: Normalize,
     plan: Planner,
+    complete: Completer,
+    /// `:` lines run, oldest first; Up/Down on the line walk them.
+    pub history: Vec<String>,
+    /// Where they are kept across runs (in the state root).
+    pub history_file: Option<PathBuf>,
     effects: Vec<Effect>,
     /// When CPU and memory were last asked for.
     usage_sampled: Option<DateTime<Utc>>,
@@ -269,6 +279,7 @@ impl App {
         area: Rect,
         normalize: Normalize,
         plan: Planner,
+        complete: Completer,
     ) -> App {
         App {
             keymap: config.keymap,
@@ -292,6 +303,9 @@ impl App {
             quit: false,
             normalize,
             plan,
+            complete,
+            history: Vec::new(),
+            history_file: None,
             effects: vec![Effect::RefreshContainers, Effect::RefreshImages],
             usage_sampled: None,
             builds: 0,
@@ -475,8 +489,18 @@ impl App {
                 InputOutcome::Cancel => None,
                 _ => Some(Modal::SaveLog(dialog)),
             },
+            Modal::CommandLine(mut line) if matches!(key.code, KeyCode::Up | KeyCode::Down) => {
+                line.browse(&self.history, key.code == KeyCode::Up);
+                Some(Modal::CommandLine(line))
+            }
+            Modal::CommandLine(mut line) if key.code == KeyCode::Tab => {
+                let candidates = self.completions(&line.words_before());
+                line.complete(candidates);
+                Some(Modal::CommandLine(line))
+            }
             Modal::CommandLine(mut line) => match line.input.handle(&key) {
                 InputOutcome::Submit => {
+                    self.remember(line.input.value());
                     self.command_line(line.input.value());
                     self.modal.take()
                 }
@@ -484,6 +508,33 @@ impl App {
                 InputOutcome::Changed | InputOutcome::Ignored => Some(Modal::CommandLine(line)),
             },
         };
+    }
+
+    /// Adds a run `:` line to the history (not twice in a row) and to its file.
+    fn remember(&mut self, line: &str) {
+        let line = line.trim();
+        if line.is_empty() || self.history.last().is_some_and(|l| l == line) {
+            return;
+        }
+        self.history.push(line.to_string());
+        let excess = self.history.len().saturating_sub(command_line::HISTORY);
+        self.history.drain(..excess);
+        if let Some(path) = self.history_file.clone() {
+            self.effects.push(Effect::AppendHistory { path, line: line.to_string() });
+        }
+    }
+
+    /// What may come after `words` on the `:` line: the grammar's subcommands and flags, and after a command
+    /// the names of containers, images, networks and volumes.
+    fn completions(&self, words: &[String]) -> Vec<String> {
+        let mut candidates = (self.complete)(words);
+        if !words.is_empty() {
+            candidates.extend(self.containers.rows.iter().map(|r| r.name.clone()));
+            candidates.extend(self.images.rows.iter().flat_map(|r| r.tags.iter().cloned()));
+            candidates.extend(self.networks.rows.iter().map(|r| r.name.clone()));
+            candidates.extend(self.volumes.rows.iter().map(|r| r.name.clone()));
+        }
+        candidates
     }
 
     fn start_pull(&mut self, reference: String) {

@@ -211,6 +211,19 @@ impl<B: Backend> Executor<B> {
                     .map_err(|e| BackendError::Failed { operation: "copy to", target: shown, message: e.to_string() });
                 Some(Msg::Done { what: "copied".into(), result })
             }),
+            Effect::AppendHistory { path, line } => self.spawn(move |_| async move {
+                use tokio::io::AsyncWriteExt;
+                let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await;
+                let written = match file {
+                    Ok(mut file) => file.write_all(format!("{line}\n").as_bytes()).await,
+                    Err(e) => Err(e),
+                };
+                // The line still works this session; only its keeping failed.
+                if let Err(e) = written {
+                    tracing::warn!("cannot keep the command line in {}: {e}", path.display());
+                }
+                None
+            }),
             Effect::SetMouse(_) => {}
         }
     }

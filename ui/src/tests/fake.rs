@@ -18,6 +18,17 @@ use crate::cli::{LinePlan, NeedsTerminal};
 /// Lines the fake's log holds before the three it sends when followed.
 pub const FAKE_LOG_LINES: usize = 2500;
 
+/// The grammar's completions as far as the tests need them: a few verbs, and `network`'s subcommands.
+pub fn complete(words: &[String]) -> Vec<String> {
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let list: &[&str] = match words.as_slice() {
+        [] => &["network", "ps", "pull", "push", "run", "volume"],
+        ["network"] => &["connect", "create", "disconnect", "inspect", "ls", "prune", "rm"],
+        _ => &["--help"],
+    };
+    list.iter().map(|s| s.to_string()).collect()
+}
+
 pub const NOW: &str = "2026-01-02T00:00:00Z";
 
 pub fn now() -> chrono::DateTime<chrono::Utc> {

@@ -427,6 +427,11 @@ fn command_line() {
         key(app, KeyCode::Char(':'));
         chars(app, "run -d --name web busybox httpd -f");
     });
+    both("command_line_choices", |app| {
+        key(app, KeyCode::Char(':'));
+        chars(app, "network c");
+        key(app, KeyCode::Tab);
+    });
 }
 
 #[test]
