@@ -919,6 +919,37 @@ impl App {
                     self.ask(format!("Remove volume {shown}?"), vec![effect]);
                 }
             }
+            Command::InspectNetwork => {
+                if let Some(name) = self.networks.selected().map(|r| r.name.clone()) {
+                    self.start_cli(vec!["network".into(), "inspect".into(), name], false, None);
+                }
+            }
+            Command::InspectVolume => {
+                if let Some(name) = self.volumes.selected().map(|r| r.name.clone()) {
+                    self.start_cli(vec!["volume".into(), "inspect".into(), name], false, None);
+                }
+            }
+            Command::CreateNetwork => self.modal = Some(Modal::CommandLine(CommandLine::with("network create "))),
+            Command::CreateVolume => self.modal = Some(Modal::CommandLine(CommandLine::with("volume create "))),
+            Command::TagImage => {
+                if let Some(row) = self.images.selected() {
+                    let source = row.tags.first().cloned().unwrap_or_else(|| short_id(&row.id).to_string());
+                    self.modal = Some(Modal::CommandLine(CommandLine::with(&format!("tag {source} "))));
+                }
+            }
+            Command::Repull => {
+                if let Some(tag) = self.images.selected().and_then(|r| r.tags.first().cloned()) {
+                    match (self.normalize)(&tag) {
+                        Ok(reference) => {
+                            let mut dialog = PullDialog::new(&tag);
+                            dialog.phase = PullPhase::Pulling { reference: reference.clone() };
+                            self.modal = Some(Modal::Pull(dialog));
+                            self.start_pull(reference);
+                        }
+                        Err(e) => self.fail(e.to_string()),
+                    }
+                }
+            }
             Command::PruneVolumes => {
                 self.ask("Remove every anonymous volume no container uses?".into(), vec![Effect::PruneVolumes]);
             }

@@ -71,6 +71,11 @@ fn common_prefix(words: &[String]) -> String {
 }
 
 impl CommandLine {
+    /// A line with `text` typed already, for keys that start a command for the user to finish.
+    pub fn with(text: &str) -> CommandLine {
+        CommandLine { input: TextInput::new(text), ..CommandLine::default() }
+    }
+
     /// Up (`older`) or Down through `history`; past the newest entry the line typed before comes back.
     pub fn browse(&mut self, history: &[String], older: bool) {
         let next = match (self.browsing, older) {

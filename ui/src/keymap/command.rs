@@ -130,6 +130,8 @@ commands! {
     Layers "layers" Images "layers" [k(KeyName::Enter)];
     InspectImage "inspect_image" Images "inspect" [Key::ch('i')];
     RunImage "run_image" Images "run this image" [Key::ch('r')];
+    TagImage "tag_image" Images "tag (on the : line)" [Key::ch('t')];
+    Repull "repull" Images "pull again (a newer image)" [Key::ch('u')];
     Follow "follow" Logs "follow on/off" [Key::ch('f')];
     Timestamps "timestamps" Logs "timestamps on/off" [Key::ch('t')];
     Wrap "wrap" Logs "wrap on/off" [Key::ch('w')];
@@ -139,8 +141,12 @@ commands! {
     SaveLog "save_log" Logs "save to file" [Key::ctrl('s')];
     RemoveNetwork "remove_network" Networks "remove" [Key::ch('D'), k(KeyName::Delete)];
     PruneNetworks "prune_networks" Networks "prune unused" [Key::ch('X')];
+    InspectNetwork "inspect_network" Networks "inspect" [Key::ch('i'), k(KeyName::Enter)];
+    CreateNetwork "create_network" Networks "create (on the : line)" [Key::ch('n')];
     RemoveVolume "remove_volume" Volumes "remove" [Key::ch('D'), k(KeyName::Delete)];
     PruneVolumes "prune_volumes" Volumes "prune unused anonymous" [Key::ch('X')];
+    InspectVolume "inspect_volume" Volumes "inspect" [Key::ch('i'), k(KeyName::Enter)];
+    CreateVolume "create_volume" Volumes "create (on the : line)" [Key::ch('n')];
     LeaveShell "leave_shell" Shell "leave the shell (keys go to the UI)" [Key::ctrl('a')];
     CloseShell "close_shell" Shell "close this shell" [Key::ch('x')];
     ResumeShell "resume_shell" Shell "type into the shell again" [k(KeyName::Enter), Key::ch('i')];

@@ -83,6 +83,8 @@ impl ImagesPane {
             (Command::RunImage, one),
             (Command::Layers, one),
             (Command::InspectImage, one),
+            (Command::TagImage, one),
+            (Command::Repull, self.selected().is_some_and(|r| !r.tags.is_empty())),
             (Command::RemoveImage, one),
             (Command::Prune, true),
             (Command::Filter, true),

@@ -46,6 +46,8 @@ impl NetworksPane {
 
     pub fn commands(&self) -> Vec<(Command, bool)> {
         vec![
+            (Command::InspectNetwork, self.selected().is_some()),
+            (Command::CreateNetwork, true),
             (Command::RemoveNetwork, self.selected().is_some()),
             (Command::PruneNetworks, true),
             (Command::Filter, true),

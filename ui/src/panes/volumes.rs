@@ -49,7 +49,14 @@ impl VolumesPane {
     }
 
     pub fn commands(&self) -> Vec<(Command, bool)> {
-        vec![(Command::RemoveVolume, self.selected().is_some()), (Command::PruneVolumes, true), (Command::Filter, true)]
+        let one = self.selected().is_some();
+        vec![
+            (Command::InspectVolume, one),
+            (Command::CreateVolume, true),
+            (Command::RemoveVolume, one),
+            (Command::PruneVolumes, true),
+            (Command::Filter, true),
+        ]
     }
 
     /// The name as shown: an anonymous volume's 64 hex digits cut to 12, as IDs are.

@@ -898,3 +898,33 @@ fn help_names_the_settings_file_it_was_read_from() {
     let screen = format!("{:?}", render(&app).backend());
     assert!(screen.contains("/home/me/.config/berth/tui.toml"), "{screen}");
 }
+
+#[test]
+fn networks_and_volumes_inspect_and_create_images_tag_and_pull_again() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('7'));
+    let network = app.networks.selected().unwrap().name.clone();
+    effects(&mut app);
+    key(&mut app, KeyCode::Enter);
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(effects(&mut app), [Effect::Cli { args: words(&["network", "inspect", &network]), attach: false }]);
+    key(&mut app, KeyCode::Char('n'));
+    assert!(matches!(&app.modal, Some(Modal::CommandLine(l)) if l.input.value() == "network create "));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('8'));
+    let volume = app.volumes.selected().unwrap().name.clone();
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('i'));
+    assert_eq!(effects(&mut app), [Effect::Cli { args: words(&["volume", "inspect", &volume]), attach: false }]);
+    key(&mut app, KeyCode::Char('n'));
+    assert!(matches!(&app.modal, Some(Modal::CommandLine(l)) if l.input.value() == "volume create "));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('t'));
+    assert!(matches!(&app.modal, Some(Modal::CommandLine(l)) if l.input.value() == "tag alpine:3.20 "));
+    key(&mut app, KeyCode::Esc);
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('u'));
+    assert_eq!(effects(&mut app), [Effect::Pull("docker.io/library/alpine:3.20".into())]);
+    assert!(matches!(&app.modal, Some(Modal::Pull(_))), "the pull shows its progress");
+}
