@@ -63,6 +63,8 @@ pub enum Effect {
     InspectContainer(String),
     /// A canonical reference.
     Pull(String),
+    /// Stops the pull of this canonical reference; it ends as failed, "cancelled".
+    CancelPull(String),
     /// `build` numbers the build's events and its result.
     Build {
         build: u64,
@@ -267,6 +269,8 @@ pub struct App {
     /// Builds started so far; the next one's number.
     builds: u64,
     bulk: Option<Bulk>,
+    /// A pull whose dialog was closed while it ran: it keeps its progress, to be shown again or cancelled.
+    pub background_pull: Option<PullDialog>,
 }
 
 impl App {
@@ -310,6 +314,7 @@ impl App {
             usage_sampled: None,
             builds: 0,
             bulk: None,
+            background_pull: None,
         }
     }
 
@@ -336,7 +341,8 @@ impl App {
             Pane::Logs => vec![Scope::Logs, Scope::List],
             Pane::Networks => vec![Scope::Networks, Scope::List],
             Pane::Volumes => vec![Scope::Volumes, Scope::List],
-            Pane::Stats | Pane::Operations => vec![],
+            Pane::Operations => vec![Scope::Operations],
+            Pane::Stats => vec![],
             Pane::Shell => vec![Scope::Shell],
         }
     }
@@ -350,7 +356,11 @@ impl App {
             Pane::Shell => self.shell.commands(),
             Pane::Networks => self.networks.commands(),
             Pane::Volumes => self.volumes.commands(),
-            Pane::Stats | Pane::Operations => Vec::new(),
+            Pane::Operations => {
+                let pulling = self.background_pull.is_some();
+                vec![(Command::ReopenPull, pulling), (Command::CancelPull, pulling)]
+            }
+            Pane::Stats => Vec::new(),
         }
     }
 
@@ -452,7 +462,18 @@ impl App {
             }
             Modal::Pull(mut dialog) => match dialog.handle_key(&key) {
                 PullAction::Nothing => Some(Modal::Pull(dialog)),
-                PullAction::Close => None,
+                PullAction::Close => {
+                    if matches!(dialog.phase, PullPhase::Pulling { .. }) {
+                        self.background_pull = Some(dialog);
+                    }
+                    None
+                }
+                PullAction::Cancel => {
+                    if let Some(reference) = dialog.reference() {
+                        self.effects.push(Effect::CancelPull(reference.to_string()));
+                    }
+                    Some(Modal::Pull(dialog))
+                }
                 PullAction::Start(typed) => {
                     match (self.normalize)(&typed) {
                         Ok(reference) => {
@@ -950,6 +971,16 @@ impl App {
                     }
                 }
             }
+            Command::ReopenPull => {
+                if let Some(dialog) = self.background_pull.take() {
+                    self.modal = Some(Modal::Pull(dialog));
+                }
+            }
+            Command::CancelPull => {
+                if let Some(reference) = self.background_pull.as_ref().and_then(|d| d.reference()) {
+                    self.effects.push(Effect::CancelPull(reference.to_string()));
+                }
+            }
             Command::PruneVolumes => {
                 self.ask("Remove every anonymous volume no container uses?".into(), vec![Effect::PruneVolumes]);
             }
@@ -1243,6 +1274,9 @@ impl App {
                 true
             }
             Msg::Pulled { reference, result } => {
+                if self.background_pull.as_ref().and_then(|d| d.reference()) == Some(reference.as_str()) {
+                    self.background_pull = None;
+                }
                 if let Some(Modal::Pull(dialog)) = &mut self.modal
                     && dialog.reference() == Some(reference.as_str())
                 {
@@ -1356,10 +1390,19 @@ impl App {
 
     fn backend_event(&mut self, event: BackendEvent) -> bool {
         match event {
-            BackendEvent::PullProgress { reference, layer, state } => match &mut self.modal {
-                Some(Modal::Pull(dialog)) => dialog.progress(&reference, &layer, state),
-                _ => false,
-            },
+            BackendEvent::PullProgress { reference, layer, state } => {
+                // The pull is shown in one place at a time: its open dialog or the one kept in the background.
+                match (&mut self.modal, self.background_pull.as_mut()) {
+                    (Some(Modal::Pull(dialog)), _) if dialog.reference() == Some(reference.as_str()) => {
+                        dialog.progress(&reference, &layer, state)
+                    }
+                    (_, Some(dialog)) => {
+                        dialog.progress(&reference, &layer, state);
+                        false
+                    }
+                    _ => false,
+                }
+            }
             BackendEvent::Build { build, progress } => match &mut self.modal {
                 Some(Modal::Build(dialog)) => dialog.progress(build, progress, self.now),
                 _ => false,

@@ -29,6 +29,8 @@ pub struct Executor<B: Backend> {
     refreshing_networks: Arc<AtomicBool>,
     refreshing_volumes: Arc<AtomicBool>,
     sampling_usage: Arc<AtomicBool>,
+    /// Running pulls by reference, so one can be cancelled.
+    pulls: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>>,
 }
 
 impl<B: Backend> Executor<B> {
@@ -41,10 +43,19 @@ impl<B: Backend> Executor<B> {
             refreshing_networks: Arc::default(),
             refreshing_volumes: Arc::default(),
             sampling_usage: Arc::default(),
+            pulls: Arc::default(),
         }
     }
 
     fn spawn<F>(&self, f: impl FnOnce(Arc<B>) -> F + Send + 'static)
+    where
+        F: Future<Output = Option<Msg>> + Send + 'static,
+    {
+        self.spawn_abortable(f);
+    }
+
+    /// [`Executor::spawn`], with the handle that stops the task.
+    fn spawn_abortable<F>(&self, f: impl FnOnce(Arc<B>) -> F + Send + 'static) -> tokio::task::AbortHandle
     where
         F: Future<Output = Option<Msg>> + Send + 'static,
     {
@@ -54,7 +65,8 @@ impl<B: Backend> Executor<B> {
                 // The app has gone when the receiver has; nothing is left to tell.
                 let _ = tx.send(msg);
             }
-        });
+        })
+        .abort_handle()
     }
 
     /// Starts one effect; `SetMouse` belongs to the terminal and is ignored here.
@@ -127,10 +139,27 @@ impl<B: Backend> Executor<B> {
                 let result = b.inspect_container(id.clone()).await;
                 Some(Msg::Inspect { title: format!("Container {id}"), result })
             }),
-            Effect::Pull(reference) => self.spawn(move |b| async move {
-                let result = b.pull(reference.clone()).await;
-                Some(Msg::Pulled { reference, result })
-            }),
+            Effect::Pull(reference) => {
+                let key = reference.clone();
+                let task = self.spawn_abortable(move |b| async move {
+                    let result = b.pull(reference.clone()).await;
+                    Some(Msg::Pulled { reference, result })
+                });
+                self.pulls.lock().unwrap_or_else(|e| e.into_inner()).insert(key, task);
+            }
+            Effect::CancelPull(reference) => {
+                let task = self.pulls.lock().unwrap_or_else(|e| e.into_inner()).remove(&reference);
+                // Dropping the pull's future aborts its layer tasks, which clean up after themselves.
+                if let Some(task) = task.filter(|t| !t.is_finished()) {
+                    task.abort();
+                    let error = BackendError::Failed {
+                        operation: "pull",
+                        target: reference.clone(),
+                        message: "cancelled".into(),
+                    };
+                    let _ = self.tx.send(Msg::Pulled { reference, result: Err(error) });
+                }
+            }
             Effect::Build { build, request } => self.spawn(move |b| async move {
                 let result = b.build(build, request).await;
                 Some(Msg::Built { build, result })

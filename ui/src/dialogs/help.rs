@@ -19,7 +19,7 @@ pub struct HelpDialog {
     pub config: Option<PathBuf>,
 }
 
-const SECTIONS: [Scope; 8] = [
+const SECTIONS: [Scope; 9] = [
     Scope::Global,
     Scope::List,
     Scope::Containers,
@@ -28,6 +28,7 @@ const SECTIONS: [Scope; 8] = [
     Scope::Volumes,
     Scope::Logs,
     Scope::Shell,
+    Scope::Operations,
 ];
 
 /// Every command by scope with its keys, as lines.

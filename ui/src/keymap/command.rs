@@ -14,6 +14,7 @@ pub enum Scope {
     Shell,
     Networks,
     Volumes,
+    Operations,
 }
 
 impl Scope {
@@ -27,6 +28,7 @@ impl Scope {
             Scope::Shell => "shell",
             Scope::Networks => "networks",
             Scope::Volumes => "volumes",
+            Scope::Operations => "operations",
         }
     }
 
@@ -147,6 +149,8 @@ commands! {
     PruneVolumes "prune_volumes" Volumes "prune unused anonymous" [Key::ch('X')];
     InspectVolume "inspect_volume" Volumes "inspect" [Key::ch('i'), k(KeyName::Enter)];
     CreateVolume "create_volume" Volumes "create (on the : line)" [Key::ch('n')];
+ ReopenPull "reopen_pull" Operations "show the pull running in the background" [k(KeyName::Enter)];
+    CancelPull "cancel_pull" Operations "cancel the pull running in the background" [Key::ch('c')];
     LeaveShell "leave_shell" Shell "leave the shell (keys go to the UI)" [Key::ctrl('a')];
     CloseShell "close_shell" Shell "close this shell" [Key::ch('x')];
     ResumeShell "resume_shell" Shell "type into the shell again" [k(KeyName::Enter), Key::ch('i')];

@@ -928,3 +928,34 @@ fn networks_and_volumes_inspect_and_create_images_tag_and_pull_again() {
     assert_eq!(effects(&mut app), [Effect::Pull("docker.io/library/alpine:3.20".into())]);
     assert!(matches!(&app.modal, Some(Modal::Pull(_))), "the pull shows its progress");
 }
+
+#[test]
+fn a_pull_left_running_reopens_from_operations_and_cancels() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('p'));
+    chars(&mut app, "busybox");
+    key(&mut app, KeyCode::Enter);
+    let reference = "docker.io/library/busybox:latest".to_string();
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modal.is_none() && app.background_pull.is_some(), "closed, still pulling");
+    let state = LayerState::Downloading { done: 1, total: 2 };
+    app.update(Msg::Backend(BackendEvent::PullProgress {
+        reference: reference.clone(),
+        layer: "sha256:l1".into(),
+        state: state.clone(),
+    }));
+    key(&mut app, KeyCode::Char('6'));
+    assert!(app.pane_commands().contains(&(Command::ReopenPull, true)));
+    key(&mut app, KeyCode::Enter);
+    let Some(Modal::Pull(dialog)) = &app.modal else { panic!("not reopened") };
+    assert_eq!(dialog.layers, vec![("sha256:l1".to_string(), state)], "with the progress made meanwhile");
+    key(&mut app, KeyCode::Esc);
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('c'));
+    assert_eq!(effects(&mut app), vec![Effect::CancelPull(reference.clone())]);
+    let cancelled = BackendError::Failed { operation: "pull", target: reference.clone(), message: "cancelled".into() };
+    app.update(Msg::Pulled { reference, result: Err(cancelled) });
+    assert!(app.background_pull.is_none());
+    assert!(app.pane_commands().contains(&(Command::ReopenPull, false)));
+}

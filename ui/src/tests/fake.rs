@@ -285,6 +285,9 @@ impl Backend for FakeBackend {
             if reference.contains("missing") {
                 return Err(Self::failed("pull", &reference, "manifest unknown"));
             }
+            if reference.contains("slow") {
+                std::future::pending::<()>().await;
+            }
             let id = format!("sha256:{}", "99".repeat(32));
             self.images.lock().unwrap().push(ImageRow {
                 id: id.clone(),

@@ -245,3 +245,15 @@ async fn a_failed_operation_names_the_container_not_its_id() {
     assert_eq!(text, "remove web: container web is running: stop it first");
     assert!(!text.contains(crate::backend::short_id(&web)));
 }
+
+#[tokio::test]
+async fn a_cancelled_pull_ends_as_cancelled() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend, tx);
+    let reference = "docker.io/library/slow:latest".to_string();
+    executor.execute(Effect::Pull(reference.clone()));
+    executor.execute(Effect::CancelPull(reference.clone()));
+    let Msg::Pulled { reference: r, result: Err(e) } = next(&mut rx).await else { panic!("no cancelled pull") };
+    assert_eq!((r, e.to_string()), (reference, "pull docker.io/library/slow:latest: cancelled".to_string()));
+}
