@@ -109,16 +109,6 @@ impl ImagesPane {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), list_area);
         } else {
             let header = Row::new(["REPOSITORY:TAG", "ID", "SIZE", "CREATED", "USED BY"]).style(ctx.theme.header());
-            let rows = self.visible().into_iter().map(|r| {
-                let created = r.created.as_deref().and_then(|c| display::since(c, ctx.now));
-                Row::new([
-                    Cell::from(Self::name(r)),
-                    Cell::from(Span::styled(short_id(&r.id).to_string(), ctx.theme.muted())),
-                    Cell::from(display::size(r.size)),
-                    Cell::from(created.map(|c| format!("{c} ago")).unwrap_or_default()),
-                    Cell::from(r.used_by.join(", ")),
-                ])
-            });
             // The name column is as wide as the longest name (up to a limit) before USED BY gets any room.
             let longest = self.rows.iter().map(|r| Self::name(r).chars().count()).max().unwrap_or(0).clamp(14, 48);
             let widths = [
@@ -128,6 +118,21 @@ impl ImagesPane {
                 Constraint::Length(15),
                 Constraint::Fill(1),
             ];
+            // The widths the table will give, so a text cut short ends in `…` rather than mid-word.
+            let inner = block.inner(list_area);
+            let room: Vec<usize> =
+                Layout::horizontal(widths).spacing(1).split(inner).iter().map(|r| usize::from(r.width)).collect();
+            let cut = |i: usize, text: String| super::ellipsis(text, room.get(i).copied().unwrap_or(0));
+            let rows = self.visible().into_iter().map(|r| {
+                let created = r.created.as_deref().and_then(|c| display::since(c, ctx.now));
+                Row::new([
+                    Cell::from(cut(0, Self::name(r))),
+                    Cell::from(Span::styled(short_id(&r.id).to_string(), ctx.theme.muted())),
+                    Cell::from(cut(2, display::size(r.size))),
+                    Cell::from(cut(3, created.map(|c| format!("{c} ago")).unwrap_or_default())),
+                    Cell::from(cut(4, r.used_by.join(", "))),
+                ])
+            });
             let selected = (!self.rows.is_empty()).then_some(self.list.selected);
             super::render_table(frame, list_area, ctx, Table::new(rows, widths).header(header).block(block), selected);
             if !self.loaded {
@@ -159,7 +164,7 @@ impl ImagesPane {
         }
         let rows = self.layers.iter().map(|l| {
             let (size, kind) = if l.empty {
-                (Span::styled("0 B", ctx.theme.muted()), Span::styled("empty", ctx.theme.muted()))
+                (Span::styled("0B", ctx.theme.muted()), Span::styled("empty", ctx.theme.muted()))
             } else {
                 (Span::raw(display::size(l.size)), Span::raw("layer"))
             };

@@ -104,6 +104,18 @@ pub fn hint(frame: &mut Frame, area: Rect, ctx: &Ctx, text: &str) {
     frame.render_widget(Paragraph::new(Span::styled(text.to_string(), ctx.theme.muted())), line);
 }
 
+/// `text` as it fits in `width` columns: whole, or cut with `…` as its last character.
+pub fn ellipsis(text: String, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text;
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    if width > 0 {
+        cut.push('…');
+    }
+    cut
+}
+
 /// What a list pane shows before its first list arrives.
 pub const LOADING: &str = "Loading…";
 
