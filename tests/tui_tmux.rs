@@ -268,6 +268,14 @@ fn pull_run_and_manage_a_container() {
     assert!(exec_helpers(&berth.root()) > 0, "the shell runs in an exec helper of this root");
     tmux.keys(&["C-a"]);
     tmux.wait_without("left the shell", "· typing");
+    // Enter takes the shell up again: what is typed reaches it.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("shell resumed", &["· typing"]);
+    tmux.text("echo resumed-$((1+1))");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the resumed shell answers", &["resumed-2"]);
+    tmux.keys(&["C-a"]);
+    tmux.wait_without("left the shell again", "· typing");
     // Closing the pane drops the session: the shell gets SIGHUP and its exec helper goes.
     tmux.keys(&["x"]);
     tmux.wait_without("shell closed", "hello-from-shell");

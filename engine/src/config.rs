@@ -22,7 +22,14 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("invalid config file {path}: {field} must be {rule}")]
     Invalid { path: PathBuf, field: &'static str, rule: &'static str },
+    #[error(
+        "config file {path}: `{key}` is a TUI setting; it belongs in tui.toml ($XDG_CONFIG_HOME/berth/tui.toml, or the file BERTH_TUI_CONFIG names)"
+    )]
+    TuiSetting { path: PathBuf, key: String },
 }
+
+/// The TUI's settings (`tui.toml`), told apart so one put here by mistake is pointed to its file.
+const TUI_SETTINGS: [&str; 4] = ["keys", "theme", "mouse", "confirm"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -117,8 +124,13 @@ impl Config {
             }
             Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
         };
-        let mut config: Config =
-            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let mut config: Config = toml::from_str(&text).map_err(|source| {
+            let table: Option<toml::Table> = toml::from_str(&text).ok();
+            match table.and_then(|t| t.keys().find(|k| TUI_SETTINGS.contains(&k.as_str())).cloned()) {
+                Some(key) => ConfigError::TuiSetting { path: path.into(), key },
+                None => ConfigError::Parse { path: path.into(), source },
+            }
+        })?;
         config.path = Some(path.into());
         let invalid = |field, rule| ConfigError::Invalid { path: path.into(), field, rule };
         if config.max_concurrent_downloads == 0 {
@@ -193,6 +205,23 @@ mod tests {
         assert_eq!(Config::load_from(&path).unwrap().layer_store, "dir");
         std::fs::write(&path, "unknown_key = 1\n").unwrap();
         assert!(Config::load_from(&path).unwrap_err().to_string().contains("unknown_key"));
+    }
+
+    #[test]
+    fn a_tui_setting_here_is_pointed_to_tui_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "max_concurrent_downloads = 2
+[keys]
+quit = \"ctrl-q\"
+",
+        )
+        .unwrap();
+        let err = Config::load_from(&path).unwrap_err();
+        assert!(matches!(&err, ConfigError::TuiSetting { key, .. } if key == "keys"), "{err}");
+        assert!(err.to_string().contains("belongs in tui.toml"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub enum Error {
     Journal(#[from] crate::journal::JournalError),
     #[error(transparent)]
     Kube(Box<crate::kube::KubeError>),
+    #[error(transparent)]
     Compose(#[from] crate::compose::ComposeError),
 }
 

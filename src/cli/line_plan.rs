@@ -4,7 +4,7 @@
 //! terminal it cannot hand a child process.
 
 use berth_ui::cli::{LinePlan, NeedsTerminal};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use super::container::ContainerCommand;
 use super::exec::ExecArgs;
@@ -48,6 +48,21 @@ pub fn plan(words: &[String]) -> LinePlan {
     }
 }
 
+/// What may come next after `words` in the CLI's grammar, for Tab on the `:` line: the visible subcommands of
+/// the deepest command the words name, and its long flags. The UI keeps those the typed part begins.
+pub fn complete(words: &[String]) -> Vec<String> {
+    let mut command = Cli::command();
+    for word in words {
+        if let Some(sub) = command.find_subcommand(word) {
+            command = sub.clone();
+        }
+    }
+    let subcommands = command.get_subcommands().filter(|s| !s.is_hide_set()).map(|s| s.get_name().to_string());
+    let flags =
+        command.get_arguments().filter(|a| !a.is_hide_set()).filter_map(|a| a.get_long()).map(|l| format!("--{l}"));
+    subcommands.chain(flags).collect()
+}
+
 fn parse(words: &[String]) -> Option<Cli> {
     Cli::try_parse_from(std::iter::once("berth").chain(words.iter().map(String::as_str))).ok()
 }
@@ -83,6 +98,17 @@ mod tests {
 
     fn split(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn completion_offers_the_grammars_subcommands_and_flags() {
+        let top = complete(&[]);
+        assert!(["run", "ps", "network", "pull"].iter().all(|c| top.iter().any(|t| t == c)), "{top:?}");
+        assert!(!top.iter().any(|t| t.starts_with("__")), "hidden helpers are not offered: {top:?}");
+        let network = complete(&split("network"));
+        assert!(network.iter().any(|c| c == "create") && network.iter().any(|c| c == "ls"), "{network:?}");
+        let run = complete(&split("run -d"));
+        assert!(run.iter().any(|c| c == "--publish") && run.iter().any(|c| c == "--name"), "{run:?}");
     }
 
     fn execute(line: &str) -> LinePlan {

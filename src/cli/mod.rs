@@ -141,7 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let Some(command) = cli.command else {
         // The `:` command line runs this same binary, planned by this same grammar.
         let program = std::env::current_exe().context("cannot find the berth binary for the : command line")?;
-        let link = berth_ui::cli::CliLink { program, plan: line_plan::plan };
+        let link = berth_ui::cli::CliLink { program, plan: line_plan::plan, complete: line_plan::complete };
         berth_ui::run(engine, berth_ui::UiOptions { theme: cli.theme, config: None, cli: link }).await?;
         return Ok(ExitCode::SUCCESS);
     };

@@ -6,28 +6,30 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
-use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
 use crate::backend::{
     BackendError, BackendEvent, BuildRequest, CliOutput, ContainerOp, ContainerRow, ContainerUsage, ImageRow, LayerRow,
-    NetworkRow, RunRequest, VolumeRow, short_id,
+    LogLine, NetworkRow, RunRequest, VolumeRow, short_id,
 };
-use crate::cli::{LinePlan, Planner};
+use crate::cli::{Completer, LinePlan, Planner};
 use crate::config::UiConfig;
 use crate::dialogs::build::{BuildAction, BuildDialog, BuildPhase};
 use crate::dialogs::command_line::{self, CommandLine};
 use crate::dialogs::confirm::{Answer, ConfirmDialog};
+use crate::dialogs::help;
 use crate::dialogs::help::HelpDialog;
-use crate::dialogs::inspect::InspectDialog;
+use crate::dialogs::inspect::{self, InspectAction, InspectDialog};
 use crate::dialogs::pull::{PullAction, PullDialog, PullPhase};
 use crate::dialogs::run::{RunAction, RunDialog};
+use crate::dialogs::save_log::SaveLogDialog;
 use crate::input::InputOutcome;
 use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
 use crate::panes::containers::ContainersPane;
 use crate::panes::images::ImagesPane;
-use crate::panes::logs::LogsPane;
+use crate::panes::logs::{LogsPane, OlderRequest};
 use crate::panes::networks::NetworksPane;
 use crate::panes::operations::{OperationsPane, Outcome};
 use crate::panes::shell::{ShellPane, key_bytes};
@@ -39,6 +41,9 @@ use berth_engine::display;
 
 /// Log lines asked for when a container's log opens.
 pub const LOG_TAIL: usize = 1000;
+
+/// Older log lines read from the file each time the view reaches the top.
+pub const LOG_PAGE: usize = 1000;
 
 /// How often the running containers' CPU and memory are read while their list shows. Ticks come about a
 /// second apart, so every other one is due (the half second absorbs their jitter).
@@ -58,6 +63,8 @@ pub enum Effect {
     InspectContainer(String),
     /// A canonical reference.
     Pull(String),
+    /// Stops the pull of this canonical reference; it ends as failed, "cancelled".
+    CancelPull(String),
     /// `build` numbers the build's events and its result.
     Build {
         build: u64,
@@ -91,6 +98,11 @@ pub enum Effect {
     PruneVolumes,
     FollowLogs(String),
     UnfollowLogs(String),
+    /// [`LOG_PAGE`] lines older than the oldest held.
+    OlderLogs {
+        id: String,
+        request: OlderRequest,
+    },
     FollowStats(String),
     UnfollowStats(String),
     OpenShell {
@@ -115,7 +127,17 @@ pub enum Effect {
         path: PathBuf,
         text: String,
     },
+    /// Lines copied from a shell: to the clipboard (OSC 52, by the terminal's owner) and into `path`.
+    Copy {
+        path: PathBuf,
+        text: String,
+    },
     SetMouse(bool),
+    /// A `:` line to add to the history file.
+    AppendHistory {
+        path: PathBuf,
+        line: String,
+    },
 }
 
 /// Results and events for the app.
@@ -144,6 +166,13 @@ pub enum Msg {
         build: u64,
         result: Result<String, BackendError>,
     },
+    /// A container operation finished; its error names the container by name.
+    ContainerDone {
+        id: String,
+        name: String,
+        op: ContainerOp,
+        result: Result<(), BackendError>,
+    },
     /// An operation finished; `what` describes it for the operations log.
     Done {
         what: String,
@@ -158,6 +187,10 @@ pub enum Msg {
     LogsFailed {
         id: String,
         error: BackendError,
+    },
+    OlderLogs {
+        id: String,
+        result: Result<Vec<LogLine>, BackendError>,
     },
     StatsFailed {
         id: String,
@@ -179,6 +212,7 @@ pub enum Modal {
     Pull(PullDialog),
     Build(BuildDialog),
     Run(RunDialog),
+    SaveLog(SaveLogDialog),
     CommandLine(CommandLine),
 }
 
@@ -189,10 +223,21 @@ pub struct Status {
     pub error: bool,
 }
 
+/// A bulk operation on marked containers: reported once every one of them has answered.
+#[derive(Debug)]
+struct Bulk {
+    verb: &'static str,
+    waiting: std::collections::BTreeSet<String>,
+    succeeded: usize,
+    failed: Vec<String>,
+}
+
 type Normalize = Arc<dyn Fn(&str) -> Result<String, BackendError> + Send + Sync>;
 
 pub struct App {
     pub keymap: Keymap,
+    /// Where the keys and settings came from (`tui.toml`), named in help.
+    pub config_path: Option<PathBuf>,
     pub theme: Theme,
     pub confirm: bool,
     pub mouse: bool,
@@ -213,11 +258,19 @@ pub struct App {
     pub quit: bool,
     normalize: Normalize,
     plan: Planner,
+    complete: Completer,
+    /// `:` lines run, oldest first; Up/Down on the line walk them.
+    pub history: Vec<String>,
+    /// Where they are kept across runs (in the state root).
+    pub history_file: Option<PathBuf>,
     effects: Vec<Effect>,
     /// When CPU and memory were last asked for.
     usage_sampled: Option<DateTime<Utc>>,
     /// Builds started so far; the next one's number.
     builds: u64,
+    bulk: Option<Bulk>,
+    /// A pull whose dialog was closed while it ran: it keeps its progress, to be shown again or cancelled.
+    pub background_pull: Option<PullDialog>,
 }
 
 impl App {
@@ -230,9 +283,11 @@ impl App {
         area: Rect,
         normalize: Normalize,
         plan: Planner,
+        complete: Completer,
     ) -> App {
         App {
             keymap: config.keymap,
+            config_path: config.path,
             theme,
             confirm: config.confirm,
             mouse: config.mouse,
@@ -252,9 +307,14 @@ impl App {
             quit: false,
             normalize,
             plan,
+            complete,
+            history: Vec::new(),
+            history_file: None,
             effects: vec![Effect::RefreshContainers, Effect::RefreshImages],
             usage_sampled: None,
             builds: 0,
+            bulk: None,
+            background_pull: None,
         }
     }
 
@@ -281,7 +341,8 @@ impl App {
             Pane::Logs => vec![Scope::Logs, Scope::List],
             Pane::Networks => vec![Scope::Networks, Scope::List],
             Pane::Volumes => vec![Scope::Volumes, Scope::List],
-            Pane::Stats | Pane::Operations => vec![],
+            Pane::Operations => vec![Scope::Operations],
+            Pane::Stats => vec![],
             Pane::Shell => vec![Scope::Shell],
         }
     }
@@ -295,7 +356,11 @@ impl App {
             Pane::Shell => self.shell.commands(),
             Pane::Networks => self.networks.commands(),
             Pane::Volumes => self.volumes.commands(),
-            Pane::Stats | Pane::Operations => Vec::new(),
+            Pane::Operations => {
+                let pulling = self.background_pull.is_some();
+                vec![(Command::ReopenPull, pulling), (Command::CancelPull, pulling)]
+            }
+            Pane::Stats => Vec::new(),
         }
     }
 
@@ -362,7 +427,7 @@ impl App {
         self.modal = match modal {
             Modal::Confirm(dialog) => match dialog.handle_key(&key) {
                 Answer::Yes => {
-                    self.effects.extend(dialog.action);
+                    self.issue(dialog.action);
                     None
                 }
                 Answer::No => None,
@@ -374,35 +439,41 @@ impl App {
                     self.quit = true;
                     None
                 }
-                Some(Command::Down) => {
-                    help.scroll = help.scroll.saturating_add(1);
-                    Some(Modal::Help(help))
-                }
-                Some(Command::Up) => {
-                    help.scroll = help.scroll.saturating_sub(1);
-                    Some(Modal::Help(help))
-                }
-                Some(Command::PageDown) => {
-                    help.scroll = help.scroll.saturating_add(10);
-                    Some(Modal::Help(help))
-                }
-                Some(Command::PageUp) => {
-                    help.scroll = help.scroll.saturating_sub(10);
-                    Some(Modal::Help(help))
-                }
-                _ => Some(Modal::Help(help)),
-            },
-            Modal::Inspect(mut inspect) => match command {
-                Some(Command::Back) => None,
                 Some(c) => {
-                    inspect.scroll_by(c);
-                    Some(Modal::Inspect(inspect))
+                    let (rows, _) = inspect::inner(layout::screen(self.area)[1]);
+                    let count = help::lines(&self.keymap, &self.theme, help.config.as_deref()).len();
+                    let max = inspect::max_scroll(std::iter::repeat_n(1, count), rows);
+                    help.scroll = inspect::scrolled(help.scroll, c, rows, max);
+                    Some(Modal::Help(help))
                 }
-                None => Some(Modal::Inspect(inspect)),
+                None => Some(Modal::Help(help)),
             },
+            Modal::Inspect(mut dialog) => {
+                let (rows, cols) = inspect::inner(layout::screen(self.area)[1]);
+                match dialog.handle_key(&key, command, rows, cols) {
+                    InspectAction::Stay => Some(Modal::Inspect(dialog)),
+                    InspectAction::Close => None,
+                    InspectAction::Copy(text) => {
+                        let path = PathBuf::from(format!("berth-inspect-{}.txt", self.now.format("%Y%m%d-%H%M%S")));
+                        self.effects.push(Effect::Copy { path, text });
+                        Some(Modal::Inspect(dialog))
+                    }
+                }
+            }
             Modal::Pull(mut dialog) => match dialog.handle_key(&key) {
                 PullAction::Nothing => Some(Modal::Pull(dialog)),
-                PullAction::Close => None,
+                PullAction::Close => {
+                    if matches!(dialog.phase, PullPhase::Pulling { .. }) {
+                        self.background_pull = Some(dialog);
+                    }
+                    None
+                }
+                PullAction::Cancel => {
+                    if let Some(reference) = dialog.reference() {
+                        self.effects.push(Effect::CancelPull(reference.to_string()));
+                    }
+                    Some(Modal::Pull(dialog))
+                }
                 PullAction::Start(typed) => {
                     match (self.normalize)(&typed) {
                         Ok(reference) => {
@@ -430,8 +501,27 @@ impl App {
                     None
                 }
             },
+            Modal::SaveLog(mut dialog) => match dialog.path.handle(&key) {
+                InputOutcome::Submit if !dialog.path.value().trim().is_empty() => {
+                    let path = PathBuf::from(dialog.path.value().trim());
+                    self.effects.push(Effect::SaveLog { path, text: self.logs.export() });
+                    None
+                }
+                InputOutcome::Cancel => None,
+                _ => Some(Modal::SaveLog(dialog)),
+            },
+            Modal::CommandLine(mut line) if matches!(key.code, KeyCode::Up | KeyCode::Down) => {
+                line.browse(&self.history, key.code == KeyCode::Up);
+                Some(Modal::CommandLine(line))
+            }
+            Modal::CommandLine(mut line) if key.code == KeyCode::Tab => {
+                let candidates = self.completions(&line.words_before());
+                line.complete(candidates);
+                Some(Modal::CommandLine(line))
+            }
             Modal::CommandLine(mut line) => match line.input.handle(&key) {
                 InputOutcome::Submit => {
+                    self.remember(line.input.value());
                     self.command_line(line.input.value());
                     self.modal.take()
                 }
@@ -439,6 +529,33 @@ impl App {
                 InputOutcome::Changed | InputOutcome::Ignored => Some(Modal::CommandLine(line)),
             },
         };
+    }
+
+    /// Adds a run `:` line to the history (not twice in a row) and to its file.
+    fn remember(&mut self, line: &str) {
+        let line = line.trim();
+        if line.is_empty() || self.history.last().is_some_and(|l| l == line) {
+            return;
+        }
+        self.history.push(line.to_string());
+        let excess = self.history.len().saturating_sub(command_line::HISTORY);
+        self.history.drain(..excess);
+        if let Some(path) = self.history_file.clone() {
+            self.effects.push(Effect::AppendHistory { path, line: line.to_string() });
+        }
+    }
+
+    /// What may come after `words` on the `:` line: the grammar's subcommands and flags, and after a command
+    /// the names of containers, images, networks and volumes.
+    fn completions(&self, words: &[String]) -> Vec<String> {
+        let mut candidates = (self.complete)(words);
+        if !words.is_empty() {
+            candidates.extend(self.containers.rows.iter().map(|r| r.name.clone()));
+            candidates.extend(self.images.rows.iter().flat_map(|r| r.tags.iter().cloned()));
+            candidates.extend(self.networks.rows.iter().map(|r| r.name.clone()));
+            candidates.extend(self.volumes.rows.iter().map(|r| r.name.clone()));
+        }
+        candidates
     }
 
     fn start_pull(&mut self, reference: String) {
@@ -560,11 +677,22 @@ impl App {
             }
         } else if several && self.modal.is_none() {
             let title = format!("{shown} · Esc closes");
-            self.modal = Some(Modal::Inspect(InspectDialog { title, text: lines.join("\n"), scroll: 0 }));
+            self.modal = Some(Modal::Inspect(InspectDialog::new(title, lines.join("\n"))));
         }
     }
 
     fn pane_key(&mut self, key: KeyEvent) {
+        if self.focus == Pane::Shell && self.shell.copy.is_some() {
+            return self.copy_key(&key);
+        }
+        // An exited shell goes with any key but the global ones (Tab, pane digits, help...).
+        if self.focus == Pane::Shell && self.shell.active().is_some_and(|s| s.closed) {
+            let global = Key::from_event(&key).and_then(|k| self.keymap.command(k, &[Scope::Global]));
+            match global {
+                None | Some(Command::Back) => return self.close_shell(),
+                Some(command) => return self.command(command),
+            }
+        }
         if self.focus == Pane::Shell && self.shell.captured {
             let leave = Key::from_event(&key).and_then(|k| self.keymap.command(k, &[Scope::Shell]));
             if leave == Some(Command::LeaveShell) {
@@ -587,10 +715,39 @@ impl App {
                 InputOutcome::Changed | InputOutcome::Ignored => {}
             }
             self.after_list_change();
+            if is_logs {
+                self.logs.search_changed();
+            }
             return;
         }
         let Some(command) = Key::from_event(&key).and_then(|k| self.keymap.command(k, &self.scopes())) else { return };
         self.command(command);
+    }
+
+    /// Copy mode's keys: the lists' up and down move the cursor, `v` or space marks where the selection
+    /// starts, `y` or Enter copies, Esc leaves.
+    fn copy_key(&mut self, key: &KeyEvent) {
+        use crossterm::event::KeyCode;
+        let command = Key::from_event(key).and_then(|k| self.keymap.command(k, &[Scope::List]));
+        match (key.code, command) {
+            (_, Some(Command::Up)) => self.shell.move_copy(false),
+            (_, Some(Command::Down)) => self.shell.move_copy(true),
+            (KeyCode::Char('v' | ' '), _) => {
+                if let Some(copy) = self.shell.copy.as_mut() {
+                    copy.mark = if copy.mark.is_some() { None } else { Some(copy.cursor) };
+                }
+            }
+            (KeyCode::Char('y') | KeyCode::Enter, _) => {
+                let name = self.shell.active().map(|s| s.container.clone()).unwrap_or_default();
+                if let Some(text) = self.shell.copied() {
+                    let path = PathBuf::from(format!("berth-copy-{name}-{}.txt", self.now.format("%Y%m%d-%H%M%S")));
+                    self.effects.push(Effect::Copy { path, text });
+                }
+                self.shell.copy = None;
+            }
+            (KeyCode::Esc, _) => self.shell.copy = None,
+            _ => {}
+        }
     }
 
     /// Runs a command as the focused pane understands it.
@@ -601,7 +758,9 @@ impl App {
         }
         match command {
             Command::Quit => self.quit = true,
-            Command::Help => self.modal = Some(Modal::Help(HelpDialog::default())),
+            Command::Help => {
+                self.modal = Some(Modal::Help(HelpDialog { scroll: 0, config: self.config_path.clone() }));
+            }
             Command::Back => self.back(),
             Command::NextPane | Command::PrevPane => {
                 let panes = self.focusable();
@@ -648,8 +807,14 @@ impl App {
                         self.volumes.list.navigate(command, len);
                     }
                     Pane::Logs => {
-                        let page = layout::containers_screen(layout::screen(self.area)[1])[1].height.saturating_sub(2);
-                        self.logs.scroll_by(command, page.max(1) as usize);
+                        let page = self.log_page();
+                        if matches!(command, Command::Bottom) && self.logs.newer_cut {
+                            return self.reopen_log();
+                        }
+                        self.logs.scroll_by(command, page);
+                        if let (Some(request), Some((id, _))) = (self.logs.want_older(page), &self.logs.container) {
+                            self.effects.push(Effect::OlderLogs { id: id.clone(), request });
+                        }
                     }
                     _ => {}
                 }
@@ -664,6 +829,7 @@ impl App {
             Command::Stop => self.container_op(ContainerOp::Stop),
             Command::Restart => self.container_op(ContainerOp::Restart),
             Command::PauseToggle => {
+                let mut effects = Vec::new();
                 for row in self.containers.targets() {
                     let op = if row.state.can_pause() {
                         ContainerOp::Pause
@@ -672,13 +838,19 @@ impl App {
                     } else {
                         continue;
                     };
-                    self.effects.push(Effect::Container { id: row.id.clone(), name: row.name.clone(), op });
+                    effects.push(Effect::Container { id: row.id.clone(), name: row.name.clone(), op });
                 }
+                self.issue(effects);
             }
             Command::Kill => self.container_op(ContainerOp::Kill),
             Command::RemoveContainer => self.container_op(ContainerOp::Remove),
             Command::Mark => self.containers.toggle_mark(),
             Command::ToggleGroup => self.containers.toggle_group(),
+            Command::MarkAll => self.containers.mark_all(),
+            Command::ReverseSort => {
+                self.containers.reverse_sort();
+                self.follow_selection();
+            }
             Command::Sort => {
                 self.containers.cycle_sort();
                 self.follow_selection();
@@ -695,11 +867,11 @@ impl App {
                     self.effects.push(Effect::OpenShell { id: row.id.clone(), name, rows, cols, attach });
                 }
             }
-            Command::InspectContainer => {
-                if let Some(row) = self.containers.selected() {
-                    self.effects.push(Effect::InspectContainer(row.id.clone()));
-                }
-            }
+            Command::InspectContainer => match self.containers.selected() {
+                Some(row) => self.effects.push(Effect::InspectContainer(row.id.clone())),
+                // A group's row has nothing to inspect: Enter there folds it.
+                None => self.containers.toggle_group(),
+            },
             Command::RunNew => self.modal = Some(Modal::Run(RunDialog::new(""))),
             Command::Pull => self.modal = Some(Modal::Pull(PullDialog::new(""))),
             Command::Build => self.modal = Some(Modal::Build(BuildDialog::default())),
@@ -727,6 +899,7 @@ impl App {
                 }
             }
             Command::Prune => self.ask("Remove all dangling images?".into(), vec![Effect::PruneImages { all: false }]),
+            Command::Follow if self.logs.newer_cut => self.reopen_log(),
             Command::Follow => {
                 self.logs.follow = !self.logs.follow;
                 if self.logs.follow {
@@ -735,15 +908,23 @@ impl App {
             }
             Command::Timestamps => self.logs.timestamps = !self.logs.timestamps,
             Command::Wrap => self.logs.wrap = !self.logs.wrap,
-            Command::NextMatch | Command::PrevMatch if !self.logs.jump_to_match(command == Command::NextMatch) => {
+            Command::OnlyMatches => self.logs.toggle_only_matches(),
+            // `n` goes down to newer lines, as in a pager; `N` up.
+            Command::NextMatch | Command::PrevMatch if !self.logs.jump_to_match(command == Command::PrevMatch) => {
                 self.info(format!("no match for {:?}", self.logs.search.filter.value()));
             }
             Command::SaveLog => {
                 let name = self.logs.container.as_ref().map_or("log", |(_, n)| n.as_str());
-                let path = PathBuf::from(format!("berth-{name}-{}.log", self.now.format("%Y%m%d-%H%M%S")));
-                self.effects.push(Effect::SaveLog { path, text: self.logs.export() });
+                let path = format!("berth-{name}-{}.log", self.now.format("%Y%m%d-%H%M%S"));
+                self.modal = Some(Modal::SaveLog(SaveLogDialog::new(&path)));
             }
             Command::LeaveShell => self.shell.captured = false,
+            Command::ResumeShell => self.shell.captured = true,
+            Command::ShellScrollUp | Command::ShellScrollDown => {
+                let page = layout::shell_size(self.area).0 as isize;
+                self.shell.scroll(if command == Command::ShellScrollUp { page } else { -page });
+            }
+            Command::CopyMode => self.shell.start_copy(),
             Command::CloseShell => self.close_shell(),
             Command::RemoveNetwork => {
                 if let Some(name) = self.networks.selected().map(|r| r.name.clone()) {
@@ -758,6 +939,47 @@ impl App {
                     let shown = VolumesPane::display_name(row).to_string();
                     let effect = Effect::RemoveVolume { name: row.name.clone(), shown: shown.clone() };
                     self.ask(format!("Remove volume {shown}?"), vec![effect]);
+                }
+            }
+            Command::InspectNetwork => {
+                if let Some(name) = self.networks.selected().map(|r| r.name.clone()) {
+                    self.start_cli(vec!["network".into(), "inspect".into(), name], false, None);
+                }
+            }
+            Command::InspectVolume => {
+                if let Some(name) = self.volumes.selected().map(|r| r.name.clone()) {
+                    self.start_cli(vec!["volume".into(), "inspect".into(), name], false, None);
+                }
+            }
+            Command::CreateNetwork => self.modal = Some(Modal::CommandLine(CommandLine::with("network create "))),
+            Command::CreateVolume => self.modal = Some(Modal::CommandLine(CommandLine::with("volume create "))),
+            Command::TagImage => {
+                if let Some(row) = self.images.selected() {
+                    let source = row.tags.first().cloned().unwrap_or_else(|| short_id(&row.id).to_string());
+                    self.modal = Some(Modal::CommandLine(CommandLine::with(&format!("tag {source} "))));
+                }
+            }
+            Command::Repull => {
+                if let Some(tag) = self.images.selected().and_then(|r| r.tags.first().cloned()) {
+                    match (self.normalize)(&tag) {
+                        Ok(reference) => {
+                            let mut dialog = PullDialog::new(&tag);
+                            dialog.phase = PullPhase::Pulling { reference: reference.clone() };
+                            self.modal = Some(Modal::Pull(dialog));
+                            self.start_pull(reference);
+                        }
+                        Err(e) => self.fail(e.to_string()),
+                    }
+                }
+            }
+            Command::ReopenPull => {
+                if let Some(dialog) = self.background_pull.take() {
+                    self.modal = Some(Modal::Pull(dialog));
+                }
+            }
+            Command::CancelPull => {
+                if let Some(reference) = self.background_pull.as_ref().and_then(|d| d.reference()) {
+                    self.effects.push(Effect::CancelPull(reference.to_string()));
                 }
             }
             Command::PruneVolumes => {
@@ -793,6 +1015,7 @@ impl App {
         if let Some(list) = self.focused_list().filter(|l| !l.filter.value().is_empty()) {
             *list = ListState { selected: list.selected, ..ListState::default() };
             self.after_list_change();
+            self.logs.search_changed();
         } else if self.focus == Pane::Shell && !self.shell.captured && !self.shell.sessions.is_empty() {
             self.shell.next();
         } else if self.focus != Pane::Containers {
@@ -818,12 +1041,74 @@ impl App {
         if self.confirm {
             self.modal = Some(Modal::Confirm(ConfirmDialog { prompt, action: effects }));
         } else {
-            self.effects.extend(effects);
+            self.issue(effects);
+        }
+    }
+
+    /// Queues effects; container operations mark their rows (`stopping…`) until the engine answers, and
+    /// several at once are reported together when the last one has.
+    fn issue(&mut self, effects: Vec<Effect>) {
+        let ops: Vec<(String, ContainerOp)> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Container { id, op, .. } => Some((id.clone(), *op)),
+                _ => None,
+            })
+            .collect();
+        for (id, op) in &ops {
+            self.containers.pending.insert(id.clone(), *op);
+        }
+        if let [(_, op), _, ..] = ops.as_slice() {
+            self.bulk = Some(Bulk {
+                verb: op.verb(),
+                waiting: ops.iter().map(|(id, _)| id.clone()).collect(),
+                succeeded: 0,
+                failed: Vec::new(),
+            });
+        }
+        self.effects.extend(effects);
+    }
+
+    /// A container operation's answer: the row's mark goes, the log and status bar tell, and a bulk
+    /// operation's last answer reports how many succeeded and which failed.
+    fn container_done(&mut self, id: &str, name: &str, op: ContainerOp, result: Result<(), BackendError>) {
+        self.containers.pending.remove(id);
+        let ok = result.is_ok();
+        match result {
+            Ok(()) => {
+                let text = format!("{} {name}", op.verb());
+                self.operations.record(self.now, Outcome::Done, text.clone());
+                self.info(text);
+            }
+            Err(e) => self.fail(e.to_string()),
+        }
+        let Some(bulk) = self.bulk.as_mut() else { return };
+        if !bulk.waiting.remove(id) {
+            return;
+        }
+        if ok {
+            bulk.succeeded += 1;
+        } else {
+            bulk.failed.push(name.to_string());
+        }
+        if !bulk.waiting.is_empty() {
+            return;
+        }
+        let Some(bulk) = self.bulk.take() else { return };
+        let total = bulk.succeeded + bulk.failed.len();
+        let text = format!("{}: {} of {total} succeeded", bulk.verb, bulk.succeeded);
+        if bulk.failed.is_empty() {
+            self.info(text);
+        } else {
+            self.status = Some(Status {
+                text: format!("{text}; failed: {} (see Operations)", bulk.failed.join(", ")),
+                error: true,
+            });
         }
     }
 
     fn container_op(&mut self, op: ContainerOp) {
-        let targets: Vec<(String, String)> = self
+        let targets: Vec<(String, String, bool)> = self
             .containers
             .targets()
             .into_iter()
@@ -833,18 +1118,54 @@ impl App {
                 ContainerOp::Remove => r.state.can_remove(),
                 _ => true,
             })
-            .map(|r| (r.id.clone(), r.name.clone()))
+            .map(|r| (r.id.clone(), r.name.clone(), r.state.can_stop()))
             .collect();
-        let names: Vec<&str> = targets.iter().map(|(_, n)| n.as_str()).collect();
-        let prompt = format!("{} {}?", capitalised(op.verb()), names.join(", "));
-        let effects: Vec<Effect> =
-            targets.iter().map(|(id, name)| Effect::Container { id: id.clone(), name: name.clone(), op }).collect();
+        let names: Vec<&str> = targets.iter().map(|(_, n, _)| n.as_str()).collect();
+        let mut prompt = format!("{} {}?", capitalised(op.verb()), names.join(", "));
+        // A running container is only removed with force (killed first): the question says so.
+        let running: Vec<&str> = targets.iter().filter(|(_, _, up)| *up).map(|(_, n, _)| n.as_str()).collect();
+        if op == ContainerOp::Remove && !running.is_empty() {
+            prompt.push_str(&format!(" Running, so killed first (force): {}.", running.join(", ")));
+        }
+        let effects: Vec<Effect> = targets
+            .iter()
+            .map(|(id, name, up)| {
+                let op = if op == ContainerOp::Remove && *up { ContainerOp::ForceRemove } else { op };
+                Effect::Container { id: id.clone(), name: name.clone(), op }
+            })
+            .collect();
         if matches!(op, ContainerOp::Kill | ContainerOp::Remove) {
             self.ask(prompt, effects);
         } else {
-            self.effects.extend(effects);
+            self.issue(effects);
         }
         self.containers.marked.clear();
+    }
+
+    /// Follows the shown container's stats again when it has (re)started: its stream ended when it stopped,
+    /// or never began while it was not running.
+    fn restart_stats(&mut self) {
+        let Some((id, _)) = self.stats.container.clone() else { return };
+        let up = self.containers.rows.iter().find(|r| r.id == id).is_some_and(|r| r.state.is_up());
+        if self.stats.up == Some(false) && up {
+            self.stats.error = None;
+            self.effects.push(Effect::FollowStats(id));
+        }
+        self.stats.up = Some(up);
+    }
+
+    /// Rows the Logs pane shows at once.
+    fn log_page(&self) -> usize {
+        let page = layout::containers_screen(layout::screen(self.area)[1])[1].height.saturating_sub(2);
+        usize::from(page.max(1))
+    }
+
+    /// Opens the shown log afresh at its end: after older history pushed the newest lines out.
+    fn reopen_log(&mut self) {
+        let Some((id, name)) = self.logs.container.clone() else { return };
+        self.effects.push(Effect::UnfollowLogs(id.clone()));
+        self.logs.open(&id, &name);
+        self.effects.push(Effect::FollowLogs(id));
     }
 
     /// Points logs and stats at the selected container when the selection moved to another one.
@@ -913,6 +1234,7 @@ impl App {
                 if changed && layout::on_containers_screen(self.focus) {
                     self.follow_selection();
                 }
+                self.restart_stats();
                 changed
             }
             Msg::Networks(Ok(rows)) => self.networks.set_rows(rows),
@@ -947,12 +1269,15 @@ impl App {
             }
             Msg::Inspect { title, result } => {
                 match result {
-                    Ok(text) => self.modal = Some(Modal::Inspect(InspectDialog { title, text, scroll: 0 })),
+                    Ok(text) => self.modal = Some(Modal::Inspect(InspectDialog::new(title, text))),
                     Err(e) => self.fail(e.to_string()),
                 }
                 true
             }
             Msg::Pulled { reference, result } => {
+                if self.background_pull.as_ref().and_then(|d| d.reference()) == Some(reference.as_str()) {
+                    self.background_pull = None;
+                }
                 if let Some(Modal::Pull(dialog)) = &mut self.modal
                     && dialog.reference() == Some(reference.as_str())
                 {
@@ -1005,6 +1330,11 @@ impl App {
                 self.refresh_after_change();
                 true
             }
+            Msg::ContainerDone { id, name, op, result } => {
+                self.container_done(&id, &name, op, result);
+                self.refresh_after_change();
+                true
+            }
             Msg::CliDone { args, attach, result } => {
                 self.cli_done(&args, attach, result);
                 self.refresh_after_change();
@@ -1016,11 +1346,29 @@ impl App {
                 }
                 false
             }
-            Msg::StatsFailed { id, error } => {
-                if self.stats.container.as_ref().is_some_and(|(c, _)| *c == id) {
-                    return replace(&mut self.stats.error, Some(error.to_string()));
+            Msg::OlderLogs { id, result } => {
+                if self.logs.container.as_ref().is_none_or(|(c, _)| *c != id) {
+                    return false;
                 }
-                false
+                match result {
+                    Ok(lines) => self.logs.prepend(lines, LOG_PAGE),
+                    Err(e) => {
+                        self.logs.older = crate::panes::logs::Older::Available;
+                        self.fail(e.to_string());
+                    }
+                }
+                true
+            }
+            Msg::StatsFailed { id, error } => {
+                let Some((_, name)) = self.stats.container.clone().filter(|(c, _)| *c == id) else { return false };
+                let up = self.containers.rows.iter().find(|r| r.id == id).is_some_and(|r| r.state.is_up());
+                let text = if up {
+                    let BackendError::Failed { message, .. } = error.naming(&id, &name);
+                    format!("{name}: {}", message.lines().next().unwrap_or_default())
+                } else {
+                    format!("{name} is not running; its stats show when it starts.")
+                };
+                replace(&mut self.stats.error, Some(text))
             }
             Msg::ShellOpened { name, result } => {
                 match result {
@@ -1043,10 +1391,19 @@ impl App {
 
     fn backend_event(&mut self, event: BackendEvent) -> bool {
         match event {
-            BackendEvent::PullProgress { reference, layer, state } => match &mut self.modal {
-                Some(Modal::Pull(dialog)) => dialog.progress(&reference, &layer, state),
-                _ => false,
-            },
+            BackendEvent::PullProgress { reference, layer, state } => {
+                // The pull is shown in one place at a time: its open dialog or the one kept in the background.
+                match (&mut self.modal, self.background_pull.as_mut()) {
+                    (Some(Modal::Pull(dialog)), _) if dialog.reference() == Some(reference.as_str()) => {
+                        dialog.progress(&reference, &layer, state)
+                    }
+                    (_, Some(dialog)) => {
+                        dialog.progress(&reference, &layer, state);
+                        false
+                    }
+                    _ => false,
+                }
+            }
             BackendEvent::Build { build, progress } => match &mut self.modal {
                 Some(Modal::Build(dialog)) => dialog.progress(build, progress, self.now),
                 _ => false,
@@ -1055,9 +1412,7 @@ impl App {
                 if self.logs.container.as_ref().is_none_or(|(c, _)| *c != container) {
                     return false;
                 }
-                for line in lines {
-                    self.logs.push(line);
-                }
+                self.logs.push_batch(lines, LOG_TAIL);
                 layout::on_containers_screen(self.focus)
             }
             BackendEvent::Stats { container, sample } => {

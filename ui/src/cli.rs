@@ -7,12 +7,16 @@ use std::path::PathBuf;
 /// Decides what a line of words (the program name and a leading `berth` already dropped) asks for.
 pub type Planner = fn(&[String]) -> LinePlan;
 
+/// What the grammar allows after some words: subcommands and long flags, for Tab completion.
+pub type Completer = fn(&[String]) -> Vec<String>;
+
 /// What the binary hands the UI when it opens it.
 #[derive(Debug, Clone)]
 pub struct CliLink {
     /// The berth binary to re-execute (the running one).
     pub program: PathBuf,
     pub plan: Planner,
+    pub complete: Completer,
 }
 
 /// What the TUI does with a typed command line.

@@ -15,6 +15,8 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("{path}: `{key}` is a berth engine setting; it belongs in berth's config.toml ({engine}), not tui.toml")]
+    EngineSetting { path: PathBuf, key: String, engine: String },
     #[error("{path}: {source}")]
     Keymap { path: PathBuf, source: KeymapError },
 }
@@ -38,12 +40,24 @@ pub struct UiConfig {
     /// Ask before kill and remove.
     pub confirm: bool,
     pub keymap: Keymap,
+    /// The file these came from, named in `?` help.
+    pub path: Option<PathBuf>,
 }
 
 impl Default for UiConfig {
     fn default() -> UiConfig {
-        UiConfig { theme: None, mouse: false, confirm: true, keymap: Keymap::default() }
+        UiConfig { theme: None, mouse: false, confirm: true, keymap: Keymap::default(), path: None }
     }
+}
+
+/// The first key of `text` that berth's engine config takes, for a setting put in the wrong file.
+fn engine_setting(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    table.into_iter().find_map(|(key, value)| {
+        let one = toml::Table::from_iter([(key.clone(), value)]);
+        let accepted = toml::to_string(&one).ok().and_then(|t| toml::from_str::<berth_engine::config::Config>(&t).ok());
+        accepted.map(|_| key)
+    })
 }
 
 /// `$XDG_CONFIG_HOME/berth`, where `tui.toml` and `themes/` live.
@@ -59,11 +73,19 @@ impl UiConfig {
     pub fn load(path: &Path) -> Result<UiConfig, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UiConfig::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(UiConfig { path: Some(path.into()), ..UiConfig::default() });
+            }
             Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
         };
-        let file: ConfigFile = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.message().to_string() })?;
+        let file: ConfigFile = toml::from_str(&text).map_err(|e| match engine_setting(&text) {
+            Some(key) => {
+                let engine = berth_engine::config::Config::default_path()
+                    .map_or_else(|| "BERTH_CONFIG".to_string(), |p| p.display().to_string());
+                ConfigError::EngineSetting { path: path.into(), key, engine }
+            }
+            None => ConfigError::Parse { path: path.into(), message: e.message().to_string() },
+        })?;
         let keymap =
             Keymap::with_overrides(&file.keys).map_err(|source| ConfigError::Keymap { path: path.into(), source })?;
         Ok(UiConfig {
@@ -71,6 +93,7 @@ impl UiConfig {
             mouse: file.mouse.unwrap_or(false),
             confirm: file.confirm.unwrap_or(true),
             keymap,
+            path: Some(path.into()),
         })
     }
 }
@@ -106,6 +129,22 @@ mod tests {
     fn a_clash_names_the_file_and_both_commands() {
         let err = load("[keys]\nrestart = \"s\"\n").unwrap_err().to_string();
         assert!(err.contains("tui.toml") && err.contains("start and restart"), "{err}");
+    }
+
+    #[test]
+    fn the_readme_example_loads() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("theme = \"dark\"").expect("the README shows a tui.toml");
+        let example = &readme[start..start + readme[start..].find("```").unwrap()];
+        let config = load(example).unwrap();
+        assert_eq!(config.keymap.keys(Command::Quit), &[Key::ctrl('q')]);
+    }
+
+    #[test]
+    fn an_engine_setting_here_is_pointed_to_config_toml() {
+        let err = load("theme = \"light\"\ninsecure_registries = [\"r:5000\"]\n").unwrap_err();
+        assert!(matches!(&err, ConfigError::EngineSetting { key, .. } if key == "insecure_registries"), "{err}");
+        assert!(err.to_string().contains("belongs in berth's config.toml"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use crate::app::{App, Modal};
-use crate::keymap::Command;
+use crate::keymap::{Command, Scope};
 use crate::layout;
 use crate::panes::{Ctx, Pane};
 
@@ -41,6 +41,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Some(Modal::Pull(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::Build(d)) => d.draw(frame, body, &app.theme, app.now),
         Some(Modal::Run(d)) => d.draw(frame, body, &app.theme),
+        Some(Modal::SaveLog(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::CommandLine(d)) => d.draw(frame, area, &app.theme),
         None => {}
     }
@@ -88,7 +89,8 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
     let bar = ratatui::style::Style::new().fg(theme.colors.status_fg).bg(theme.colors.status_bg);
     let hint = |spans: &mut Vec<Span<'static>>, command: Command| {
         spans.push(Span::styled(format!(" {}", app.keymap.label(command)), bar.fg(theme.colors.key)));
-        spans.push(Span::raw(format!(" {} ", command.help())));
+        let scope = app.scopes().first().copied().unwrap_or(Scope::Global);
+        spans.push(Span::raw(format!(" {} ", command.help_in(scope))));
     };
     let mut right = Vec::new();
     hint(&mut right, Command::Help);

@@ -73,7 +73,10 @@ pub async fn run(engine: Engine, options: UiOptions) -> Result<(), UiError> {
     let normalizer = backend.clone();
     let normalize = Arc::new(move |r: &str| normalizer.normalize_reference(r));
     let area = Rect::new(0, 0, size.width, size.height);
-    let app = App::new(config, theme, chrono::Utc::now(), area, normalize, options.cli.plan);
+    let mut app = App::new(config, theme, chrono::Utc::now(), area, normalize, options.cli.plan, options.cli.complete);
+    let history = engine.root().join("tui-history");
+    app.history = dialogs::command_line::load_history(&history);
+    app.history_file = Some(history);
     let result = runner::run(backend, app, &mut tty).await;
     // A build still running as the UI quits would leave its RUN step running unseen: remove its container,
     // as `berth build` does on Ctrl-C.

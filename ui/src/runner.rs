@@ -12,7 +12,7 @@ use ratatui::layout::Rect;
 use tokio::sync::mpsc;
 
 use crate::UiError;
-use crate::app::{App, Effect, LOG_TAIL, Msg};
+use crate::app::{App, Effect, LOG_PAGE, LOG_TAIL, Msg};
 use crate::backend::{Backend, BackendError, BackendEvent};
 use crate::terminal::{self, Tty};
 
@@ -29,6 +29,8 @@ pub struct Executor<B: Backend> {
     refreshing_networks: Arc<AtomicBool>,
     refreshing_volumes: Arc<AtomicBool>,
     sampling_usage: Arc<AtomicBool>,
+    /// Running pulls by reference, so one can be cancelled.
+    pulls: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>>,
 }
 
 impl<B: Backend> Executor<B> {
@@ -41,10 +43,19 @@ impl<B: Backend> Executor<B> {
             refreshing_networks: Arc::default(),
             refreshing_volumes: Arc::default(),
             sampling_usage: Arc::default(),
+            pulls: Arc::default(),
         }
     }
 
     fn spawn<F>(&self, f: impl FnOnce(Arc<B>) -> F + Send + 'static)
+    where
+        F: Future<Output = Option<Msg>> + Send + 'static,
+    {
+        self.spawn_abortable(f);
+    }
+
+    /// [`Executor::spawn`], with the handle that stops the task.
+    fn spawn_abortable<F>(&self, f: impl FnOnce(Arc<B>) -> F + Send + 'static) -> tokio::task::AbortHandle
     where
         F: Future<Output = Option<Msg>> + Send + 'static,
     {
@@ -54,7 +65,8 @@ impl<B: Backend> Executor<B> {
                 // The app has gone when the receiver has; nothing is left to tell.
                 let _ = tx.send(msg);
             }
-        });
+        })
+        .abort_handle()
     }
 
     /// Starts one effect; `SetMouse` belongs to the terminal and is ignored here.
@@ -127,10 +139,27 @@ impl<B: Backend> Executor<B> {
                 let result = b.inspect_container(id.clone()).await;
                 Some(Msg::Inspect { title: format!("Container {id}"), result })
             }),
-            Effect::Pull(reference) => self.spawn(move |b| async move {
-                let result = b.pull(reference.clone()).await;
-                Some(Msg::Pulled { reference, result })
-            }),
+            Effect::Pull(reference) => {
+                let key = reference.clone();
+                let task = self.spawn_abortable(move |b| async move {
+                    let result = b.pull(reference.clone()).await;
+                    Some(Msg::Pulled { reference, result })
+                });
+                self.pulls.lock().unwrap_or_else(|e| e.into_inner()).insert(key, task);
+            }
+            Effect::CancelPull(reference) => {
+                let task = self.pulls.lock().unwrap_or_else(|e| e.into_inner()).remove(&reference);
+                // Dropping the pull's future aborts its layer tasks, which clean up after themselves.
+                if let Some(task) = task.filter(|t| !t.is_finished()) {
+                    task.abort();
+                    let error = BackendError::Failed {
+                        operation: "pull",
+                        target: reference.clone(),
+                        message: "cancelled".into(),
+                    };
+                    let _ = self.tx.send(Msg::Pulled { reference, result: Err(error) });
+                }
+            }
             Effect::Build { build, request } => self.spawn(move |b| async move {
                 let result = b.build(build, request).await;
                 Some(Msg::Built { build, result })
@@ -145,8 +174,8 @@ impl<B: Backend> Executor<B> {
                 Some(Msg::Done { what: "prune images".into(), result })
             }),
             Effect::Container { id, name, op } => self.spawn(move |b| async move {
-                let result = b.container_op(id, op).await.map(|()| String::new());
-                Some(Msg::Done { what: format!("{} {name}", op.verb()), result })
+                let result = b.container_op(id.clone(), op).await.map_err(|e| e.naming(&id, &name));
+                Some(Msg::ContainerDone { id, name, op, result })
             }),
             Effect::Run(request) => self.spawn(move |b| async move {
                 let what = format!("run {}", request.image);
@@ -178,6 +207,10 @@ impl<B: Backend> Executor<B> {
                 Some(Msg::LogsFailed { id, error })
             }),
             Effect::UnfollowLogs(id) => self.backend.unfollow_logs(id),
+            Effect::OlderLogs { id, request } => self.spawn(move |b| async move {
+                let result = b.older_logs(id.clone(), request.before, request.skip, LOG_PAGE).await;
+                Some(Msg::OlderLogs { id, result })
+            }),
             Effect::FollowStats(id) => self.spawn(move |b| async move {
                 let error = b.follow_stats(id.clone()).await.err()?;
                 Some(Msg::StatsFailed { id, error })
@@ -191,11 +224,34 @@ impl<B: Backend> Executor<B> {
             Effect::ResizeShell { session, rows, cols } => self.backend.resize_shell(session, cols, rows),
             Effect::CloseShell(session) => self.backend.close_shell(session),
             Effect::SaveLog { path, text } => self.spawn(move |_| async move {
-                let shown = path.display().to_string();
+                // Said in full, so a relative path does not leave the reader guessing where it went.
+                let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone()).display().to_string();
                 let result = tokio::fs::write(&path, text).await.map(|()| shown.clone()).map_err(|e| {
                     BackendError::Failed { operation: "save log to", target: shown, message: e.to_string() }
                 });
                 Some(Msg::Done { what: "save log".into(), result })
+            }),
+            Effect::Copy { path, text } => self.spawn(move |_| async move {
+                let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone()).display().to_string();
+                let lines = text.lines().count();
+                let result = tokio::fs::write(&path, text)
+                    .await
+                    .map(|()| format!("{lines} lines to the clipboard and {shown}"))
+                    .map_err(|e| BackendError::Failed { operation: "copy to", target: shown, message: e.to_string() });
+                Some(Msg::Done { what: "copied".into(), result })
+            }),
+            Effect::AppendHistory { path, line } => self.spawn(move |_| async move {
+                use tokio::io::AsyncWriteExt;
+                let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await;
+                let written = match file {
+                    Ok(mut file) => file.write_all(format!("{line}\n").as_bytes()).await,
+                    Err(e) => Err(e),
+                };
+                // The line still works this session; only its keeping failed.
+                if let Err(e) = written {
+                    tracing::warn!("cannot keep the command line in {}: {e}", path.display());
+                }
+                None
             }),
             Effect::SetMouse(_) => {}
         }
@@ -247,6 +303,11 @@ pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) 
             match effect {
                 Effect::SetMouse(on) => terminal::set_mouse(on)
                     .map_err(|source| UiError::Terminal { action: "set mouse capture", source })?,
+                Effect::Copy { path, text } => {
+                    terminal::copy_to_clipboard(&text)
+                        .map_err(|source| UiError::Terminal { action: "copy to the clipboard", source })?;
+                    executor.execute(Effect::Copy { path, text });
+                }
                 other => executor.execute(other),
             }
         }

@@ -45,6 +45,20 @@ pub fn set_mouse(on: bool) -> io::Result<()> {
     if on { execute!(io::stdout(), EnableMouseCapture) } else { execute!(io::stdout(), DisableMouseCapture) }
 }
 
+/// Puts `text` on the clipboard of the terminal (and of one reached over ssh) with OSC 52.
+pub fn copy_to_clipboard(text: &str) -> io::Result<()> {
+    use base64::Engine;
+    use std::io::Write;
+    let mut stdout = io::stdout();
+    write!(stdout, "{}", osc52(&base64::engine::general_purpose::STANDARD.encode(text)))?;
+    stdout.flush()
+}
+
+/// The OSC 52 sequence setting the clipboard to already encoded text.
+fn osc52(encoded: &str) -> String {
+    format!("\x1b]52;c;{encoded}\x07")
+}
+
 /// Best effort: each step runs even when an earlier one fails, since this runs on the way out.
 fn restore() {
     let mut stdout = io::stdout();

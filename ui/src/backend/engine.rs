@@ -29,8 +29,8 @@ use super::run_request::run_spec;
 use super::usage::UsageTracker;
 use super::{
     Backend, BackendError, BackendEvent, BuildProgress, BuildRequest, CliOutput, ContainerOp, ContainerRow,
-    ContainerState, ContainerUsage, ImageRow, LayerRow, LayerState, NetworkRow, Pruned, RunRequest, StatsSample,
-    VolumeRow,
+    ContainerState, ContainerUsage, ImageRow, LayerRow, LayerState, LogLine, NetworkRow, Pruned, RunRequest,
+    StatsSample, VolumeRow,
 };
 
 /// The shell a pane opens: bash when the image has it, else sh.
@@ -201,6 +201,8 @@ fn container_row(record: ContainerRecord, ports: &[PortMapping]) -> ContainerRow
         ports: ports.iter().map(PortMapping::ps_form).collect(),
         health: record.health.map(|h| h.status),
         group: crate::panes::groups::group_of(&record.options.labels),
+        command: record.command.join(" "),
+        created_at: Some(record.created_at),
     }
 }
 
@@ -427,6 +429,7 @@ impl Backend for EngineBackend {
                 ContainerOp::Stop => engine.stop_container(&id, None).await.map(drop),
                 ContainerOp::Restart => engine.restart_container(&id, None).await.map(drop),
                 ContainerOp::Remove => engine.remove_container(&id, false).await.map(drop),
+                ContainerOp::ForceRemove => engine.remove_container(&id, true).await.map(drop),
                 ContainerOp::Pause => {
                     return self.blocking("pause", id.clone(), move |e| e.pause_container(&id).map(drop)).await;
                 }
@@ -485,6 +488,23 @@ impl Backend for EngineBackend {
 
     fn unfollow_logs(&self, id: String) {
         self.log_tasks.stop(&id);
+    }
+
+    fn older_logs(
+        &self,
+        id: String,
+        before: String,
+        skip: usize,
+        count: usize,
+    ) -> BoxFuture<'_, Result<Vec<LogLine>, BackendError>> {
+        Box::pin(self.blocking("logs of", id.clone(), move |e| {
+            let record = e.container(&id)?;
+            let path = e.container_log_path(&record);
+            follow::older_lines(&path, &before, skip, count).map_err(|source| {
+                berth_engine::container::ContainerError::Io { id: record.id.clone(), action: "read log", path, source }
+                    .into()
+            })
+        }))
     }
 
     fn follow_stats(&self, id: String) -> BoxFuture<'_, Result<(), BackendError>> {

@@ -5,8 +5,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_engine::logs::{LogEntry, LogFollower, Stream};
-use chrono::SecondsFormat;
+use std::io;
+use std::path::Path;
+
+use berth_engine::logs::{self, LogEntry, LogFilter, LogFollower, Stream};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
 
@@ -101,6 +104,20 @@ pub fn send_lines(subscribers: &Subscribers, container: &str, entries: Vec<LogEn
     }
 }
 
+/// Up to `count` records of the log at `path` (rotated files included) written before the one stamped
+/// `before`, oldest first, less the `skip` last ones stamped `before` itself. Records that share a stamp are
+/// in file order, so the caller's oldest `skip` lines are exactly those left out. Only `count + skip`
+/// records are held at once, however large the log.
+pub fn older_lines(path: &Path, before: &str, skip: usize, count: usize) -> io::Result<Vec<LogLine>> {
+    let before = DateTime::parse_from_rfc3339(before)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("log time {before:?}: {e}")))?
+        .with_timezone(&Utc);
+    let filter = LogFilter { tail: Some(count + skip), until: Some(before + TimeDelta::nanoseconds(1)), since: None };
+    let mut entries = logs::read(path, &filter)?;
+    entries.truncate(entries.len().saturating_sub(skip));
+    Ok(entries.into_iter().map(log_line).collect())
+}
+
 /// Sends what is appended to the log until aborted, or until the log can no longer be read (the container
 /// was removed).
 pub async fn follow_log(mut follower: LogFollower, container: String, subscribers: Subscribers) {
@@ -126,9 +143,52 @@ pub async fn follow_log(mut follower: LogFollower, container: String, subscriber
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use chrono::{TimeZone, Utc};
 
     use super::*;
+
+    /// A json-file log of `n` records, three to a timestamp (as a fast writer's share a stamp), the first
+    /// `rotated_at` in the rotated file.
+    fn write_log(path: &Path, n: usize, rotated_at: usize) {
+        let start = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let mut old = std::io::BufWriter::new(std::fs::File::create(format!("{}.1", path.display())).unwrap());
+        let mut live = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        for i in 0..n {
+            let time = (start + TimeDelta::microseconds((i / 3) as i64)).to_rfc3339_opts(SecondsFormat::Nanos, true);
+            let out: &mut dyn Write = if i < rotated_at { &mut old } else { &mut live };
+            writeln!(out, r#"{{"log":"line {i}\n","stream":"stdout","time":"{time}"}}"#).unwrap();
+        }
+    }
+
+    #[test]
+    fn older_lines_page_back_through_a_large_log_to_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("container-json.log");
+        let total = 100_000;
+        write_log(&path, total, 40_000);
+        // The pane's start: the tail, as following gives it (1000 lines: 999 is a multiple of three, so the
+        // oldest held line shares its stamp with the two lines before it).
+        let tail = logs::read(&path, &LogFilter { tail: Some(1000), ..LogFilter::default() }).unwrap();
+        let mut held: std::collections::VecDeque<LogLine> = tail.into_iter().map(log_line).collect();
+        let page = 15_000;
+        loop {
+            let oldest = held.front().unwrap().time.clone();
+            let skip = held.iter().take_while(|l| l.time == oldest).count();
+            let older = older_lines(&path, &oldest, skip, page).unwrap();
+            let got = older.len();
+            for line in older.into_iter().rev() {
+                held.push_front(line);
+            }
+            if got < page {
+                break;
+            }
+        }
+        assert_eq!(held.len(), total, "every line once, none twice");
+        assert!(held.iter().enumerate().all(|(i, l)| l.text == format!("line {i}")), "in order");
+        assert!(older_lines(&path, &held[0].time, 3, 10).unwrap().is_empty(), "nothing before the first");
+    }
 
     fn entry(text: &str, stream: Stream) -> LogEntry {
         LogEntry { time: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(), stream, text: text.into() }

@@ -27,6 +27,15 @@ pub enum BackendError {
     Failed { operation: &'static str, target: String, message: String },
 }
 
+impl BackendError {
+    /// The same error with a container's ID (whole or short) replaced by its name, as the user knows it.
+    pub fn naming(self, id: &str, name: &str) -> BackendError {
+        let BackendError::Failed { operation, target, message } = self;
+        let swap = |text: String| text.replace(id, name).replace(short_id(id), name);
+        BackendError::Failed { operation, target: swap(target), message: swap(message) }
+    }
+}
+
 /// One row of the Images pane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRow {
@@ -168,6 +177,10 @@ pub struct ContainerRow {
     pub health: Option<berth_engine::health::HealthStatus>,
     /// The kube pod or compose project the container belongs to (`pod web-pod`), which the list groups by.
     pub group: Option<String>,
+    /// The command and its arguments, joined with spaces as `ps` shows them.
+    pub command: String,
+    /// RFC 3339 creation time.
+    pub created_at: Option<String>,
 }
 
 /// What the Containers pane's CPU and MEM columns show for a running container.
@@ -188,6 +201,8 @@ pub enum ContainerOp {
     Unpause,
     Kill,
     Remove,
+    /// Remove a running container: killed first, as `rm -f`.
+    ForceRemove,
 }
 
 impl ContainerOp {
@@ -199,7 +214,20 @@ impl ContainerOp {
             ContainerOp::Pause => "pause",
             ContainerOp::Unpause => "unpause",
             ContainerOp::Kill => "kill",
-            ContainerOp::Remove => "remove",
+            ContainerOp::Remove | ContainerOp::ForceRemove => "remove",
+        }
+    }
+
+    /// What a row shows while the engine works on it.
+    pub fn progress(self) -> &'static str {
+        match self {
+            ContainerOp::Start => "starting…",
+            ContainerOp::Stop => "stopping…",
+            ContainerOp::Restart => "restarting…",
+            ContainerOp::Pause => "pausing…",
+            ContainerOp::Unpause => "unpausing…",
+            ContainerOp::Kill => "killing…",
+            ContainerOp::Remove | ContainerOp::ForceRemove => "removing…",
         }
     }
 }
@@ -394,6 +422,16 @@ pub trait Backend: Send + Sync + 'static {
     /// [`Backend::unfollow_logs`].
     fn follow_logs(&self, id: String, tail: usize) -> BoxFuture<'_, Result<(), BackendError>>;
     fn unfollow_logs(&self, id: String);
+    /// Up to `count` log lines written before the line stamped `before` (RFC 3339), oldest first, leaving out
+    /// the `skip` last ones stamped `before` itself (the caller holds those already): older history read
+    /// from the log file on demand.
+    fn older_logs(
+        &self,
+        id: String,
+        before: String,
+        skip: usize,
+        count: usize,
+    ) -> BoxFuture<'_, Result<Vec<LogLine>, BackendError>>;
     /// Samples arrive as [`BackendEvent::Stats`] about once a second until [`Backend::unfollow_stats`].
     fn follow_stats(&self, id: String) -> BoxFuture<'_, Result<(), BackendError>>;
     fn unfollow_stats(&self, id: String);

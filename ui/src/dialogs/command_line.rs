@@ -2,6 +2,8 @@
 //! `ps -a`). Words split shell-like here; the binary's own grammar plans them ([`crate::cli`]) and the backend
 //! runs them as a child `berth`. What needs a terminal is refused here with the key that does it instead.
 
+use std::path::Path;
+
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -25,6 +27,106 @@ pub enum CommandLineError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandLine {
     pub input: TextInput,
+    /// The history entry shown (Up/Down), if any.
+    browsing: Option<usize>,
+    /// What was typed before browsing began, given back past the newest entry.
+    draft: String,
+    /// Completions of the word being typed when Tab found several.
+    pub choices: Vec<String>,
+}
+
+/// Lines kept in the history file; an older part is dropped when the file grows past twice this.
+pub const HISTORY: usize = 500;
+
+/// The history file's lines, oldest first, at most [`HISTORY`]; a missing or unreadable file is an empty
+/// history. A file grown past twice the bound is rewritten with its newest lines.
+pub fn load_history(path: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+    let kept = lines[lines.len().saturating_sub(HISTORY)..].to_vec();
+    if lines.len() > 2 * HISTORY {
+        let mut text = kept.join("\n");
+        text.push('\n');
+        if let Err(e) = std::fs::write(path, text) {
+            tracing::warn!("cannot shorten the command history {}: {e}", path.display());
+        }
+    }
+    kept
+}
+
+/// The longest start every word shares.
+fn common_prefix(words: &[String]) -> String {
+    let Some(first) = words.first() else { return String::new() };
+    let mut end = first.len();
+    for word in &words[1..] {
+        end = first
+            .char_indices()
+            .zip(word.chars())
+            .take_while(|((_, a), b)| a == b)
+            .last()
+            .map_or(0, |((i, c), _)| i + c.len_utf8())
+            .min(end);
+    }
+    first[..end].to_string()
+}
+
+impl CommandLine {
+    /// A line with `text` typed already, for keys that start a command for the user to finish.
+    pub fn with(text: &str) -> CommandLine {
+        CommandLine { input: TextInput::new(text), ..CommandLine::default() }
+    }
+
+    /// Up (`older`) or Down through `history`; past the newest entry the line typed before comes back.
+    pub fn browse(&mut self, history: &[String], older: bool) {
+        let next = match (self.browsing, older) {
+            (None, true) => history.len().checked_sub(1),
+            (None, false) => return,
+            (Some(i), true) => Some(i.saturating_sub(1)),
+            (Some(i), false) if i + 1 < history.len() => Some(i + 1),
+            (Some(_), false) => None,
+        };
+        if self.browsing.is_none() {
+            if next.is_none() {
+                return;
+            }
+            self.draft = self.input.value().to_string();
+        }
+        self.browsing = next;
+        self.input = TextInput::new(next.and_then(|i| history.get(i)).unwrap_or(&self.draft));
+    }
+
+    /// Completes the word at the end of the line from `candidates` (everything that may come there): one
+    /// match is taken with a space after it, several extend the word as far as they agree and are listed.
+    pub fn complete(&mut self, candidates: Vec<String>) {
+        let text = self.input.value().to_string();
+        let (before, partial) = match text.rfind(' ') {
+            Some(at) => text.split_at(at + 1),
+            None => ("", text.as_str()),
+        };
+        let mut matches: Vec<String> = candidates.into_iter().filter(|c| c.starts_with(partial)).collect();
+        matches.sort();
+        matches.dedup();
+        self.choices.clear();
+        match matches.as_slice() {
+            [] => {}
+            [one] => self.input = TextInput::new(&format!("{before}{one} ")),
+            many => {
+                self.input = TextInput::new(&format!("{before}{}", common_prefix(many)));
+                self.choices = many.to_vec();
+            }
+        }
+    }
+
+    /// The words before the one being typed (a leading `berth` dropped), for the grammar's completions.
+    pub fn words_before(&self) -> Vec<String> {
+        let text = self.input.value();
+        let before = text.rfind(' ').map_or("", |at| &text[..at]);
+        let mut words: Vec<String> = before.split_whitespace().map(str::to_string).collect();
+        if words.first().is_some_and(|w| w == "berth") {
+            words.remove(0);
+        }
+        words
+    }
 }
 
 /// Splits a line into words as a shell would (quotes, backslashes); a leading `berth` is dropped.
@@ -123,6 +225,12 @@ impl CommandLine {
         frame.render_widget(Clear, line);
         let text = Line::from(vec![Span::styled(":", theme.key()), Span::raw(format!("{}▏", self.input.value()))]);
         frame.render_widget(Paragraph::new(text).style(theme.base()), line);
+        if !self.choices.is_empty() && line.y > area.y {
+            let above = Rect { y: line.y - 1, ..line };
+            frame.render_widget(Clear, above);
+            let choices = Span::styled(format!(" {}", self.choices.join("  ")), theme.muted());
+            frame.render_widget(Paragraph::new(Line::from(choices)).style(theme.base()), above);
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! `?` help, generated from the live keymap so it always shows the keys that work.
 
+use std::path::{Path, PathBuf};
+
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -11,10 +13,13 @@ use crate::theme::Theme;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HelpDialog {
-    pub scroll: u16,
+    /// The first line shown.
+    pub scroll: usize,
+    /// The settings file, named so keys can be changed there.
+    pub config: Option<PathBuf>,
 }
 
-const SECTIONS: [Scope; 8] = [
+const SECTIONS: [Scope; 9] = [
     Scope::Global,
     Scope::List,
     Scope::Containers,
@@ -23,17 +28,20 @@ const SECTIONS: [Scope; 8] = [
     Scope::Volumes,
     Scope::Logs,
     Scope::Shell,
+    Scope::Operations,
 ];
 
 /// Every command by scope with its keys, as lines.
-pub fn lines<'a>(keymap: &Keymap, theme: &Theme) -> Vec<Line<'a>> {
+pub fn lines<'a>(keymap: &Keymap, theme: &Theme, config: Option<&Path>) -> Vec<Line<'a>> {
     let mut out = Vec::new();
     for scope in SECTIONS {
         out.push(Line::from(Span::styled(scope.name().to_uppercase(), theme.header())));
-        for command in Command::ALL.iter().filter(|c| c.scope() == scope) {
+        // The Logs pane's `/` is its search: listed there too, under that name.
+        let search = (scope == Scope::Logs).then_some(&Command::Filter);
+        for command in search.into_iter().chain(Command::ALL.iter().filter(|c| c.scope() == scope)) {
             out.push(Line::from(vec![
                 Span::styled(format!("  {:<16}", keymap.label(*command)), theme.key()),
-                Span::raw(command.help()),
+                Span::raw(command.help_in(scope)),
             ]));
         }
         out.push(Line::default());
@@ -49,10 +57,15 @@ pub fn lines<'a>(keymap: &Keymap, theme: &Theme) -> Vec<Line<'a>> {
         out.push(Line::from(Span::raw(text)));
     }
     out.push(Line::default());
-    out.push(Line::from(Span::styled(
-        "Keys are set in tui.toml under [keys], by the names in the config reference.",
-        theme.muted(),
-    )));
+    out.push(Line::from(Span::styled("KEYS AND SETTINGS", theme.header())));
+    let file = config.map_or_else(|| "tui.toml".to_string(), |p| p.display().to_string());
+    for text in [
+        format!("  {file}"),
+        "  [keys] takes the command names in the README, e.g. quit = \"ctrl-q\";".to_string(),
+        "  theme, mouse and confirm = false (no confirmations) go at the top".to_string(),
+    ] {
+        out.push(Line::from(Span::styled(text, theme.muted())));
+    }
     out
 }
 
@@ -65,8 +78,10 @@ impl HelpDialog {
             height: area.height.saturating_sub(2),
         };
         frame.render_widget(Clear, area);
-        let text = lines(keymap, theme);
-        let paragraph = Paragraph::new(text).scroll((self.scroll, 0)).block(dialog_block(theme, "Help · Esc closes"));
+        let text = lines(keymap, theme, self.config.as_deref());
+        let text: Vec<Line> = text.into_iter().skip(self.scroll).collect();
+        let title = "Help · j/k, PgUp/PgDn, g/G scroll · Esc closes";
+        let paragraph = Paragraph::new(text).block(dialog_block(theme, title));
         frame.render_widget(paragraph, area);
     }
 }

@@ -7,6 +7,7 @@ pub mod help;
 pub mod inspect;
 pub mod pull;
 pub mod run;
+pub mod save_log;
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Flex, Layout, Rect};

@@ -43,6 +43,8 @@ pub enum PullAction {
     Nothing,
     Start(String),
     Close,
+    /// Stop the running pull.
+    Cancel,
 }
 
 impl PullDialog {
@@ -52,8 +54,10 @@ impl PullDialog {
 
     pub fn handle_key(&mut self, key: &KeyEvent) -> PullAction {
         if self.phase != PullPhase::Editing {
+            let pulling = matches!(self.phase, PullPhase::Pulling { .. });
             return match key.code {
                 crossterm::event::KeyCode::Esc | crossterm::event::KeyCode::Enter => PullAction::Close,
+                crossterm::event::KeyCode::Char('c') if pulling => PullAction::Cancel,
                 _ => PullAction::Nothing,
             };
         }
@@ -145,7 +149,7 @@ impl PullDialog {
         }
         let hint = match self.phase {
             PullPhase::Editing => "Enter pulls · Esc cancels",
-            PullPhase::Pulling { .. } => "Esc closes; the pull goes on in the background",
+            PullPhase::Pulling { .. } => "Esc closes; the pull goes on (Operations: Enter reopens) · c cancels",
             _ => "Enter/Esc closes",
         };
         frame.render_widget(Paragraph::new(hint).style(theme.muted()), hint_area);

@@ -5,7 +5,7 @@ use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use super::{FormKey, centered, dialog_block, form_key};
 use crate::backend::{RunRequest, run_spec};
@@ -24,11 +24,51 @@ const FIELDS: [(&str, &str); 8] = [
     ("Restart", "no, on-failure[:N], always, unless-stopped"),
 ];
 
+/// The flags of `berth run` each field is parsed as; an error naming one marks its field.
+const FLAGS: [(&str, usize); 6] =
+    [("--name", 1), ("--env", 3), ("--publish", 4), ("--volume", 5), ("--network", 6), ("--restart", 7)];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDialog {
     pub fields: [TextInput; 8],
     pub focus: usize,
     pub error: Option<String>,
+    /// The field the error is about: marked, and focused when the error came.
+    pub error_field: Option<usize>,
+}
+
+/// The field an error message is about: the label it starts with (`Ports: …`), else the first `berth run` flag
+/// it names (`--publish: invalid port mapping …`).
+fn field_of(message: &str) -> Option<usize> {
+    if let Some(at) = FIELDS.iter().position(|(label, _)| message.starts_with(&format!("{label}:"))) {
+        return Some(at);
+    }
+    FLAGS.iter().filter_map(|(flag, field)| message.find(flag).map(|at| (at, *field))).min().map(|(_, field)| field)
+}
+
+/// A field's text as it fits in `width` columns: scrolled so the cursor shows (`…` where text is cut off on
+/// the left), with the cursor drawn where it is when focused.
+fn field_view(input: &TextInput, width: usize, focused: bool) -> String {
+    let chars: Vec<char> = input.value().chars().collect();
+    let cursor = input.cursor().min(chars.len());
+    let width = width.max(2);
+    // The cursor mark takes a column of its own.
+    let room = width - usize::from(focused);
+    let start = cursor.saturating_sub(room);
+    let end = (start + room).min(chars.len());
+    let mut text: String = chars[start..end].iter().collect();
+    if focused {
+        let at = text.char_indices().nth(cursor - start).map_or(text.len(), |(i, _)| i);
+        text.insert(at, '▏');
+    }
+    if start > 0 {
+        text.replace_range(..text.chars().next().map_or(0, char::len_utf8), "…");
+    }
+    if end < chars.len() {
+        text.pop();
+        text.push('…');
+    }
+    text
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +91,7 @@ impl RunDialog {
     pub fn new(image: &str) -> RunDialog {
         let mut fields: [TextInput; 8] = Default::default();
         fields[0] = TextInput::new(image);
-        RunDialog { fields, focus: if image.is_empty() { 0 } else { 1 }, error: None }
+        RunDialog { fields, focus: if image.is_empty() { 0 } else { 1 }, error: None, error_field: None }
     }
 
     /// The request the fields describe, or what is wrong with them (in the engine parser's words).
@@ -80,30 +120,46 @@ impl RunDialog {
         match form_key(&mut self.fields, &mut self.focus, &mut self.error, key) {
             FormKey::Submit => match self.request() {
                 Ok(request) => return RunAction::Run(request),
-                Err(e) => self.error = Some(e),
+                Err(e) => {
+                    self.error_field = field_of(&e);
+                    self.focus = self.error_field.unwrap_or(self.focus);
+                    self.error = Some(e);
+                }
             },
             FormKey::Cancel => return RunAction::Close,
             FormKey::Handled => {}
+        }
+        if self.error.is_none() {
+            self.error_field = None;
         }
         RunAction::Nothing
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
-        let area = centered(area, 72, FIELDS.len() as u16 + 5);
+        // Two rows for the message: the parser's errors run longer than a line.
+        let area = centered(area, 72, FIELDS.len() as u16 + 6);
         frame.render_widget(Clear, area);
+        // Inside the border, after the label.
+        let width = usize::from(area.width.saturating_sub(2 + 10));
         let mut lines: Vec<Line> = FIELDS
             .iter()
             .zip(&self.fields)
             .enumerate()
             .map(|(i, ((label, hint), input))| {
                 let focused = i == self.focus;
-                let label_style = if focused { theme.key() } else { theme.header() };
+                let wrong = self.error_field == Some(i);
+                let label_style = match (wrong, focused) {
+                    (true, _) => theme.error(),
+                    (false, true) => theme.key(),
+                    (false, false) => theme.header(),
+                };
+                let mark = if wrong { "!" } else { " " };
                 let value = if input.value().is_empty() && !focused {
                     Span::styled(*hint, theme.muted())
                 } else {
-                    Span::raw(format!("{}{}", input.value(), if focused { "▏" } else { "" }))
+                    Span::raw(field_view(input, width, focused))
                 };
-                Line::from(vec![Span::styled(format!("{label:>8}: "), label_style), value])
+                Line::from(vec![Span::styled(format!("{mark}{label:>7}: "), label_style), value])
             })
             .collect();
         lines.push(Line::default());
@@ -111,7 +167,8 @@ impl RunDialog {
             Some(e) => Line::from(Span::styled(e.as_str(), theme.error())),
             None => Line::from(Span::styled("Tab next field · Enter runs · Esc cancels", theme.muted())),
         });
-        frame.render_widget(Paragraph::new(lines).block(dialog_block(theme, "Run a container")), area);
+        let form = Paragraph::new(lines).wrap(Wrap { trim: false }).block(dialog_block(theme, "Run a container"));
+        frame.render_widget(form, area);
     }
 }
 
@@ -152,5 +209,34 @@ mod tests {
         type_text(&mut dialog, "echo 'x");
         dialog.handle_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
         assert!(dialog.error.as_deref().is_some_and(|e| e.starts_with("Command:")), "{:?}", dialog.error);
+        assert_eq!(dialog.error_field, Some(2));
+    }
+
+    #[test]
+    fn a_refused_flag_marks_and_focuses_its_field_until_edited() {
+        let mut dialog = RunDialog::new("busybox");
+        dialog.focus = 5;
+        type_text(&mut dialog, "a:b:c:d");
+        dialog.focus = 6;
+        type_text(&mut dialog, "x");
+        dialog.focus = 0;
+        dialog.handle_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(dialog.error.as_deref().is_some_and(|e| e.starts_with("--volume")), "{:?}", dialog.error);
+        assert_eq!((dialog.error_field, dialog.focus), (Some(5), 5), "the Volumes field is marked and focused");
+        dialog.handle_key(&KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE));
+        assert_eq!((dialog.error.as_deref(), dialog.error_field), (None, None), "an edit clears the mark");
+        assert_eq!(field_of("invalid --restart value \"x\": no"), Some(7));
+        assert_eq!(field_of("--network: no such network: x"), Some(6));
+    }
+
+    #[test]
+    fn a_long_field_scrolls_to_its_cursor() {
+        let input = TextInput::new("abcdefghijklmnopqrstuvwxyz");
+        assert_eq!(field_view(&input, 10, true), "…stuvwxyz▏");
+        assert_eq!(field_view(&input, 10, false), "…rstuvwxyz");
+        assert_eq!(field_view(&TextInput::new("short"), 10, true), "short▏");
+        let mut start = input.clone();
+        start.handle(&KeyEvent::new(KeyCode::Char('a'), KeyModifiers::CONTROL));
+        assert_eq!(field_view(&start, 10, true), "▏abcdefgh…");
     }
 }

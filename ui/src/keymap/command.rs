@@ -14,6 +14,7 @@ pub enum Scope {
     Shell,
     Networks,
     Volumes,
+    Operations,
 }
 
 impl Scope {
@@ -27,6 +28,7 @@ impl Scope {
             Scope::Shell => "shell",
             Scope::Networks => "networks",
             Scope::Volumes => "volumes",
+            Scope::Operations => "operations",
         }
     }
 
@@ -62,6 +64,16 @@ macro_rules! commands {
 
             pub fn help(self) -> &'static str {
                 match self { $(Command::$variant => $help),* }
+            }
+
+            /// The help text as a pane shows it: in the Logs pane `/` searches.
+            pub fn help_in(self, scope: Scope) -> &'static str {
+                match (self, scope) {
+                    (Command::Filter, Scope::Logs) => "search",
+                    (Command::NextMatch, Scope::Logs) => "next match below",
+                    (Command::PrevMatch, Scope::Logs) => "previous match above",
+                    _ => self.help(),
+                }
             }
 
             pub fn default_keys(self) -> Vec<Key> {
@@ -105,13 +117,15 @@ commands! {
     Kill "kill" Containers "kill" [Key::ch('K')];
     RemoveContainer "remove_container" Containers "remove" [Key::ch('D'), k(KeyName::Delete)];
     Mark "mark" Containers "mark for bulk" [Key::ch(' ')];
-    Sort "sort" Containers "sort by next column" [Key::ch('o')];
+    Sort "sort" Containers "sort by next column (name, image, state, started, cpu, mem)" [Key::ch('o')];
+    ReverseSort "reverse_sort" Containers "reverse the sort" [Key::ch('O')];
+    MarkAll "mark_all" Containers "mark all shown (again: none)" [Key::ch('*')];
     Logs "logs" Containers "logs" [Key::ch('l')];
     Exec "shell" Containers "open shell" [Key::ch('e')];
     Attach "attach" Containers "attach to the main process" [Key::ch('a')];
-    InspectContainer "inspect_container" Containers "inspect" [Key::ch('i')];
+    InspectContainer "inspect_container" Containers "inspect" [Key::ch('i'), k(KeyName::Enter)];
     RunNew "run" Containers "run a container" [Key::ch('n')];
-    ToggleGroup "toggle_group" Containers "fold/unfold a pod or project" [k(KeyName::Enter)];
+    ToggleGroup "toggle_group" Containers "fold/unfold a pod or project" [Key::ch('z')];
     Pull "pull" Images "pull" [Key::ch('p')];
     Build "build" Images "build" [Key::ch('b')];
     RemoveImage "remove_image" Images "remove" [Key::ch('D'), k(KeyName::Delete)];
@@ -119,18 +133,31 @@ commands! {
     Layers "layers" Images "layers" [k(KeyName::Enter)];
     InspectImage "inspect_image" Images "inspect" [Key::ch('i')];
     RunImage "run_image" Images "run this image" [Key::ch('r')];
+    TagImage "tag_image" Images "tag (on the : line)" [Key::ch('t')];
+    Repull "repull" Images "pull again (a newer image)" [Key::ch('u')];
     Follow "follow" Logs "follow on/off" [Key::ch('f')];
     Timestamps "timestamps" Logs "timestamps on/off" [Key::ch('t')];
     Wrap "wrap" Logs "wrap on/off" [Key::ch('w')];
     NextMatch "next_match" Logs "next match" [Key::ch('n')];
     PrevMatch "prev_match" Logs "previous match" [Key::ch('N')];
+    OnlyMatches "only_matches" Logs "only matching lines on/off" [Key::ch('F')];
     SaveLog "save_log" Logs "save to file" [Key::ctrl('s')];
     RemoveNetwork "remove_network" Networks "remove" [Key::ch('D'), k(KeyName::Delete)];
     PruneNetworks "prune_networks" Networks "prune unused" [Key::ch('X')];
+    InspectNetwork "inspect_network" Networks "inspect" [Key::ch('i'), k(KeyName::Enter)];
+    CreateNetwork "create_network" Networks "create (on the : line)" [Key::ch('n')];
     RemoveVolume "remove_volume" Volumes "remove" [Key::ch('D'), k(KeyName::Delete)];
     PruneVolumes "prune_volumes" Volumes "prune unused anonymous" [Key::ch('X')];
+    InspectVolume "inspect_volume" Volumes "inspect" [Key::ch('i'), k(KeyName::Enter)];
+    CreateVolume "create_volume" Volumes "create (on the : line)" [Key::ch('n')];
+ ReopenPull "reopen_pull" Operations "show the pull running in the background" [k(KeyName::Enter)];
+    CancelPull "cancel_pull" Operations "cancel the pull running in the background" [Key::ch('c')];
     LeaveShell "leave_shell" Shell "leave the shell (keys go to the UI)" [Key::ctrl('a')];
     CloseShell "close_shell" Shell "close this shell" [Key::ch('x')];
+    ResumeShell "resume_shell" Shell "type into the shell again" [k(KeyName::Enter), Key::ch('i')];
+    ShellScrollUp "shell_scroll_up" Shell "scroll back" [k(KeyName::PageUp)];
+    ShellScrollDown "shell_scroll_down" Shell "scroll forward" [k(KeyName::PageDown)];
+    CopyMode "copy_mode" Shell "copy lines (j/k move, v marks, y copies, Esc leaves)" [Key::ch('c')];
 }
 
 #[cfg(test)]

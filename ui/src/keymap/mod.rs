@@ -179,8 +179,8 @@ mod tests {
 
     #[test]
     fn clash_between_list_keys_and_a_list_pane() {
-        let err = Keymap::with_overrides(&overrides(&[("down", KeyList::One("t".into()))])).unwrap_err();
-        assert!(matches!(err, KeymapError::Clash { second: "timestamps", .. }), "{err}");
+        let err = Keymap::with_overrides(&overrides(&[("down", KeyList::One("w".into()))])).unwrap_err();
+        assert!(matches!(err, KeymapError::Clash { second: "wrap", .. }), "{err}");
     }
 
     #[test]

@@ -83,6 +83,22 @@ impl Fitted {
         items.into_iter().zip(&self.widths).filter(|(_, w)| w.is_some()).map(|(item, _)| item).collect()
     }
 
+    /// The texts of shown columns, each cut to its width with `…` when longer; `texts` are one per column.
+    pub fn cut<const N: usize>(&self, texts: [String; N]) -> Vec<String> {
+        texts
+            .into_iter()
+            .zip(&self.widths)
+            .map(|(text, width)| match width {
+                Some(w) if text.chars().count() > usize::from(*w) => {
+                    let mut cut: String = text.chars().take(usize::from(w.saturating_sub(1))).collect();
+                    cut.push('…');
+                    cut
+                }
+                _ => text,
+            })
+            .collect()
+    }
+
     pub fn constraints(&self) -> Vec<Constraint> {
         self.widths.iter().flatten().map(|w| Constraint::Length(*w)).collect()
     }
@@ -130,5 +146,7 @@ mod tests {
         let fitted = Fitted::new(&COLUMNS, 39);
         assert_eq!(fitted.keep(COLUMNS.map(|c| c.header)), ["NAME", "STATE"]);
         assert_eq!(fitted.constraints(), [Constraint::Length(28), Constraint::Length(10)]);
+        let cut = fitted.cut(["a-name-longer-than-28-columns-wide".into(), "exited".into(), "p".into(), "i".into()]);
+        assert_eq!(cut[..2], ["a-name-longer-than-28-colum…".to_string(), "exited".to_string()]);
     }
 }

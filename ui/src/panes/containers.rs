@@ -13,7 +13,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use super::columns::{Column, Fitted};
 use super::groups::{Entry, entries};
 use super::{Ctx, ListState, pane_block};
-use crate::backend::{ContainerRow, ContainerState, ContainerUsage};
+use crate::backend::{ContainerOp, ContainerRow, ContainerState, ContainerUsage};
 use crate::keymap::Command;
 use berth_engine::container::Status;
 use berth_engine::display;
@@ -25,6 +25,10 @@ pub enum SortKey {
     Image,
     State,
     Created,
+    /// Busiest first.
+    Cpu,
+    /// Largest first.
+    Memory,
 }
 
 impl SortKey {
@@ -33,7 +37,9 @@ impl SortKey {
             SortKey::Name => SortKey::Image,
             SortKey::Image => SortKey::State,
             SortKey::State => SortKey::Created,
-            SortKey::Created => SortKey::Name,
+            SortKey::Created => SortKey::Cpu,
+            SortKey::Cpu => SortKey::Memory,
+            SortKey::Memory => SortKey::Name,
         }
     }
 
@@ -43,6 +49,8 @@ impl SortKey {
             SortKey::Image => "image",
             SortKey::State => "state",
             SortKey::Created => "started",
+            SortKey::Cpu => "cpu",
+            SortKey::Memory => "mem",
         }
     }
 }
@@ -54,6 +62,8 @@ pub struct ContainersPane {
     /// IDs marked for a bulk operation.
     pub marked: BTreeSet<String>,
     pub sort: SortKey,
+    /// The sort turned around.
+    pub reverse: bool,
     /// Why the list could not be read, shown instead of rows.
     pub error: Option<String>,
     /// The first list has arrived: until then the count is unknown, not zero.
@@ -64,6 +74,8 @@ pub struct ContainersPane {
     pub usage_error: Option<String>,
     /// Groups (pods, compose projects) shown folded, by title.
     pub collapsed: BTreeSet<String>,
+    /// Operations asked of the engine and not yet answered, by container ID: the row says `stopping…`.
+    pub pending: HashMap<String, ContainerOp>,
 }
 
 impl ContainersPane {
@@ -79,6 +91,17 @@ impl ContainersPane {
             SortKey::Image => rows.sort_by(|a, b| a.image.cmp(&b.image).then(a.name.cmp(&b.name))),
             SortKey::State => rows.sort_by(|a, b| a.state.as_str().cmp(b.state.as_str()).then(a.name.cmp(&b.name))),
             SortKey::Created => rows.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.name.cmp(&b.name))),
+            SortKey::Cpu => {
+                let cpu = |r: &ContainerRow| self.usage.get(&r.id).and_then(|u| u.cpu_percent).unwrap_or(-1.0);
+                rows.sort_by(|a, b| cpu(b).total_cmp(&cpu(a)).then(a.name.cmp(&b.name)));
+            }
+            SortKey::Memory => {
+                let memory = |r: &ContainerRow| self.usage.get(&r.id).map_or(0, |u| u.memory_bytes);
+                rows.sort_by(|a, b| memory(b).cmp(&memory(a)).then(a.name.cmp(&b.name)));
+            }
+        }
+        if self.reverse {
+            rows.reverse();
         }
         rows
     }
@@ -118,11 +141,29 @@ impl ContainersPane {
             return false;
         }
         self.marked.retain(|id| rows.iter().any(|r| &r.id == id));
-        self.rows = rows;
-        self.error = None;
-        self.loaded = true;
-        self.list.clamp(self.entries().len());
+        self.keeping_selection(|pane| {
+            pane.rows = rows;
+            pane.error = None;
+            pane.loaded = true;
+        });
         true
+    }
+
+    /// Applies a change to the rows or their order and keeps the highlight on the same container wherever
+    /// its row moved; when that container is gone, on the row that took its place.
+    fn keeping_selection(&mut self, change: impl FnOnce(&mut Self)) {
+        // A container by its id, a group's row by its title.
+        let key = |e: &Entry| match e {
+            Entry::Row { row, .. } => row.id.clone(),
+            Entry::Group { title, .. } => format!("group {title}"),
+        };
+        let was = self.entries().get(self.list.selected).map(key);
+        change(self);
+        let entries = self.entries();
+        match was.and_then(|k| entries.iter().position(|e| key(e) == k)) {
+            Some(at) => self.list.selected = at,
+            None => self.list.clamp(entries.len()),
+        }
     }
 
     /// Rows of containers a list drawn in `area` shows at once: inside its border, under the header.
@@ -147,8 +188,11 @@ impl ContainersPane {
     /// Replaces the CPU and memory figures; false when no cell would read differently, so no redraw is needed.
     pub fn set_usage(&mut self, usage: HashMap<String, ContainerUsage>) -> bool {
         let before: Vec<_> = self.rows.iter().map(|r| self.usage_cells(r)).collect();
-        self.usage = usage;
-        self.rows.iter().map(|r| self.usage_cells(r)).ne(before)
+        let order: Vec<String> = self.visible().iter().map(|r| r.id.clone()).collect();
+        // Sorted by CPU or memory, new figures may reorder the rows: the selection stays on its container.
+        self.keeping_selection(|pane| pane.usage = usage);
+        let moved = self.visible().iter().map(|r| &r.id).ne(order.iter());
+        self.rows.iter().map(|r| self.usage_cells(r)).ne(before) || moved
     }
 
     /// A row's CPU and MEM cells: blank unless it has processes, `-` until a reading (and for CPU, two) came.
@@ -165,7 +209,24 @@ impl ContainersPane {
     }
 
     pub fn cycle_sort(&mut self) {
-        self.sort = self.sort.next();
+        self.keeping_selection(|pane| pane.sort = pane.sort.next());
+    }
+
+    pub fn reverse_sort(&mut self) {
+        self.keeping_selection(|pane| pane.reverse = !pane.reverse);
+    }
+
+    /// Marks every row shown (all, or those the filter passes); when they all are marked already, unmarks
+    /// them.
+    pub fn mark_all(&mut self) {
+        let shown: Vec<String> = self.visible().iter().map(|r| r.id.clone()).collect();
+        if shown.iter().all(|id| self.marked.contains(id)) {
+            for id in &shown {
+                self.marked.remove(id);
+            }
+        } else {
+            self.marked.extend(shown);
+        }
     }
 
     /// Marks or unmarks the selected container; on a group's row, all its members (marked unless all were).
@@ -219,34 +280,41 @@ impl ContainersPane {
             (Command::Mark, one || group),
             (Command::ToggleGroup, group),
             (Command::Sort, true),
+            (Command::ReverseSort, true),
+            (Command::MarkAll, !self.visible().is_empty()),
             (Command::Filter, true),
             (Command::RunNew, true),
         ]
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
-        let count = super::count(self.loaded, self.rows.len());
-        let title = format!(" Containers ({count}) · sort: {} ", self.sort.label());
+        let visible = self.visible();
+        let count = super::count(self.loaded, visible.len(), self.rows.len(), self.marked.len());
+        let order = if self.reverse { " reversed" } else { "" };
+        let title = format!(" Containers ({count}) · sort: {}{order} ", self.sort.label());
         let block = pane_block(ctx, &title, &self.list);
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
             return;
         }
-        let visible = self.visible();
         let entries = self.entries();
-        // Each entry's NAME and STATUS text: a group's row shows its fold, title, size and how many are up;
-        // its members are indented under it.
-        let texts: Vec<(String, String)> = entries
+        // Each entry's NAME, STATUS, COMMAND and CREATED text: a group's row shows its fold, title, size and how
+        // many are up; its members are indented under it; a row the engine is acting on says what it does.
+        let texts: Vec<[String; 4]> = entries
             .iter()
             .map(|e| match e {
                 Entry::Group { title, members, collapsed } => {
                     let fold = if *collapsed { "▸" } else { "▾" };
                     let up = members.iter().filter(|r| r.state.is_up()).count();
-                    (format!("{fold} {title} ({})", members.len()), format!("{up}/{} up", members.len()))
+                    let name = format!("{fold} {title} ({})", members.len());
+                    [name, format!("{up}/{} up", members.len()), String::new(), String::new()]
                 }
                 Entry::Row { row, grouped } => {
                     let indent = if *grouped { "  " } else { "" };
-                    (format!("{indent}{}", row.name), status(row, ctx.now))
+                    let status =
+                        self.pending.get(&row.id).map_or_else(|| status(row, ctx.now), |op| op.progress().to_string());
+                    let created = display::ago(row.created_at.as_deref(), ctx.now);
+                    [format!("{indent}{}", row.name), status, format!("\"{}\"", row.command), created]
                 }
             })
             .collect();
@@ -256,39 +324,60 @@ impl ContainersPane {
         // Only the rows on screen are built (the same window the CPU and memory readings are taken for); the
         // widths above come from every row, so scrolling does not move the columns.
         let window = window(self.list.selected, entries.len(), Self::rows_shown(area));
-        let rows = entries[window.clone()].iter().zip(&texts[window.clone()]).map(|(entry, (name, status))| {
-            let r = match entry {
-                Entry::Row { row, .. } => row,
-                Entry::Group { members, .. } => {
-                    let all = !members.is_empty() && members.iter().all(|r| self.marked.contains(&r.id));
-                    let mark = if all { "●" } else { " " };
-                    return Row::new(fitted.keep([
-                        Cell::from(Span::styled(mark, ctx.theme.colors.marked)),
-                        Cell::from(Span::styled(name.as_str(), ctx.theme.header())),
-                        Cell::from(""),
-                        Cell::from(""),
-                        Cell::from(status.as_str()),
-                        Cell::from(""),
-                        Cell::from(""),
-                        Cell::from(""),
-                        Cell::from(""),
-                    ]));
-                }
-            };
-            let mark = if self.marked.contains(&r.id) { "●" } else { " " };
-            let (cpu, memory) = self.usage_cells(r);
-            Row::new(fitted.keep([
-                Cell::from(Span::styled(mark, ctx.theme.colors.marked)),
-                Cell::from(name.as_str()),
-                Cell::from(r.image.as_str()),
-                Cell::from(Span::styled(r.state.as_str(), ctx.theme.state(r.state))),
-                Cell::from(status.as_str()),
-                Cell::from(r.ports.join(", ")),
-                Cell::from(cpu),
-                Cell::from(memory),
-                Cell::from(Span::styled(crate::backend::short_id(&r.id), ctx.theme.muted())),
-            ]))
-        });
+        let rows = entries[window.clone()].iter().zip(&texts[window.clone()]).map(
+            |(entry, [name, status, command, created])| {
+                let r = match entry {
+                    Entry::Row { row, .. } => row,
+                    Entry::Group { members, .. } => {
+                        let all = !members.is_empty() && members.iter().all(|r| self.marked.contains(&r.id));
+                        let mark = if all { "●" } else { " " };
+                        let mut cells = vec![
+                            Cell::from(Span::styled(mark, ctx.theme.colors.marked)),
+                            Cell::from(Span::styled(name.as_str(), ctx.theme.header())),
+                        ];
+                        cells.extend((0..4).map(|_| Cell::from("")));
+                        cells.push(Cell::from(status.as_str()));
+                        cells.extend((0..4).map(|_| Cell::from("")));
+                        return Row::new(fitted.keep(<[Cell; 11]>::try_from(cells).unwrap_or_default()));
+                    }
+                };
+                let mark = if self.marked.contains(&r.id) { "●" } else { " " };
+                let (cpu, memory) = self.usage_cells(r);
+                // Text longer than its column ends in `…`, so a cut is never mistaken for the whole.
+                let texts = fitted.cut([
+                    mark.to_string(),
+                    name.clone(),
+                    r.image.clone(),
+                    command.clone(),
+                    created.clone(),
+                    r.state.as_str().to_string(),
+                    status.clone(),
+                    r.ports.join(", "),
+                    cpu,
+                    memory,
+                    crate::backend::short_id(&r.id).to_string(),
+                ]);
+                let Ok([mark, name, image, command, created, state, status, ports, cpu, memory, id]) =
+                    <[String; 11]>::try_from(texts)
+                else {
+                    return Row::default();
+                };
+                let status_style = if self.pending.contains_key(&r.id) { ctx.theme.key() } else { ctx.theme.base() };
+                Row::new(fitted.keep([
+                    Cell::from(Span::styled(mark, ctx.theme.colors.marked)),
+                    Cell::from(name),
+                    Cell::from(image),
+                    Cell::from(Span::styled(command, ctx.theme.muted())),
+                    Cell::from(created),
+                    Cell::from(Span::styled(state, ctx.theme.state(r.state))),
+                    Cell::from(Span::styled(status, status_style)),
+                    Cell::from(ports),
+                    Cell::from(cpu),
+                    Cell::from(memory),
+                    Cell::from(Span::styled(id, ctx.theme.muted())),
+                ]))
+            },
+        );
         let selected = (!entries.is_empty()).then(|| self.list.selected - window.start);
         let table = Table::new(rows, fitted.constraints()).header(header).block(block);
         super::render_table(frame, area, ctx, table, selected);
@@ -305,14 +394,16 @@ fn window(selected: usize, len: usize, rows: usize) -> Range<usize> {
     start..(start + rows).min(len)
 }
 
-/// The table's columns in order, sized from the visible rows and each entry's name and status text. Name and
-/// state always show; narrow panes give up the ID first, then the ports, the image, the status, memory and
-/// CPU.
-fn columns(rows: &[&ContainerRow], texts: &[(String, String)]) -> [Column; 9] {
+/// The table's columns in order, sized from the visible rows and each entry's name, status, command and
+/// creation text. Name and state always show; the command and creation time only when there is room;
+/// narrower panes give up the ID next, then the ports, the image, the status, memory and CPU.
+fn columns(rows: &[&ContainerRow], texts: &[[String; 4]]) -> [Column; 11] {
     let widest = |widths: &mut dyn Iterator<Item = usize>| u16::try_from(widths.max().unwrap_or(0)).unwrap_or(u16::MAX);
-    let name = widest(&mut texts.iter().map(|(n, _)| n.chars().count())).max(8);
+    let name = widest(&mut texts.iter().map(|t| t[0].chars().count())).max(8);
     let image = widest(&mut rows.iter().map(|r| r.image.chars().count())).max(8);
-    let status = widest(&mut texts.iter().map(|(_, s)| s.chars().count())).max(6);
+    let status = widest(&mut texts.iter().map(|t| t[1].chars().count())).max(6);
+    let command = widest(&mut texts.iter().map(|t| t[2].chars().count())).clamp(7, 24);
+    let created = widest(&mut texts.iter().map(|t| t[3].chars().count())).max(7);
     // The joined list: `, ` between mappings.
     let ports = widest(
         &mut rows.iter().map(|r| r.ports.iter().map(|p| p.chars().count() + 2).sum::<usize>().saturating_sub(2)),
@@ -321,14 +412,16 @@ fn columns(rows: &[&ContainerRow], texts: &[(String, String)]) -> [Column; 9] {
         Column { header: "", min: 1, want: 1, grow: 0, drop: 0 },
         // A name is how a container is found on screen: whole, up to a long one, before anything else grows.
         Column { header: "NAME", min: name.min(32), want: name, grow: 1, drop: 0 },
-        Column { header: "IMAGE", min: 8, want: image, grow: 1, drop: 3 },
+        Column { header: "IMAGE", min: 8, want: image, grow: 1, drop: 5 },
+        Column { header: "COMMAND", min: command, want: command, grow: 0, drop: 1 },
+        Column { header: "CREATED", min: created, want: created, grow: 0, drop: 2 },
         Column { header: "STATE", min: 10, want: 10, grow: 0, drop: 0 },
-        Column { header: "STATUS", min: status, want: status, grow: 0, drop: 4 },
+        Column { header: "STATUS", min: status, want: status, grow: 0, drop: 6 },
         // Room for one `0.0.0.0:8080->80/tcp` (a port cut short is no use), less when none is that long.
-        Column { header: "PORTS", min: ports.clamp(5, 20), want: ports.max(5), grow: 1, drop: 2 },
-        Column { header: "CPU", min: 7, want: 7, grow: 0, drop: 6 },
-        Column { header: "MEM", min: 8, want: 8, grow: 0, drop: 5 },
-        Column { header: "ID", min: 12, want: 12, grow: 0, drop: 1 },
+        Column { header: "PORTS", min: ports.clamp(5, 20), want: ports.max(5), grow: 1, drop: 4 },
+        Column { header: "CPU", min: 7, want: 7, grow: 0, drop: 8 },
+        Column { header: "MEM", min: 8, want: 8, grow: 0, drop: 7 },
+        Column { header: "ID", min: 12, want: 12, grow: 0, drop: 3 },
     ]
 }
 
@@ -361,6 +454,8 @@ mod tests {
             ports: Vec::new(),
             health: None,
             group: None,
+            command: "sh".into(),
+            created_at: None,
         }
     }
 

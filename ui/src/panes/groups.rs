@@ -66,6 +66,8 @@ mod tests {
             ports: Vec::new(),
             health: None,
             group: group.map(String::from),
+            command: "sh".into(),
+            created_at: None,
         }
     }
 

@@ -83,6 +83,8 @@ impl ImagesPane {
             (Command::RunImage, one),
             (Command::Layers, one),
             (Command::InspectImage, one),
+            (Command::TagImage, one),
+            (Command::Repull, self.selected().is_some_and(|r| !r.tags.is_empty())),
             (Command::RemoveImage, one),
             (Command::Prune, true),
             (Command::Filter, true),
@@ -98,21 +100,15 @@ impl ImagesPane {
         let split = if area.width >= 110 || self.layers_of.is_some() { 62 } else { 100 };
         let [list_area, layer_area] =
             Layout::horizontal([Constraint::Percentage(split), Constraint::Percentage(100 - split)]).areas(area);
-        let block = pane_block(ctx, &format!(" Images ({}) ", super::count(self.loaded, self.rows.len())), &self.list);
+        let block = pane_block(
+            ctx,
+            &format!(" Images ({}) ", super::count(self.loaded, self.visible().len(), self.rows.len(), 0)),
+            &self.list,
+        );
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), list_area);
         } else {
             let header = Row::new(["REPOSITORY:TAG", "ID", "SIZE", "CREATED", "USED BY"]).style(ctx.theme.header());
-            let rows = self.visible().into_iter().map(|r| {
-                let created = r.created.as_deref().and_then(|c| display::since(c, ctx.now));
-                Row::new([
-                    Cell::from(Self::name(r)),
-                    Cell::from(Span::styled(short_id(&r.id).to_string(), ctx.theme.muted())),
-                    Cell::from(display::size(r.size)),
-                    Cell::from(created.map(|c| format!("{c} ago")).unwrap_or_default()),
-                    Cell::from(r.used_by.join(", ")),
-                ])
-            });
             // The name column is as wide as the longest name (up to a limit) before USED BY gets any room.
             let longest = self.rows.iter().map(|r| Self::name(r).chars().count()).max().unwrap_or(0).clamp(14, 48);
             let widths = [
@@ -122,6 +118,21 @@ impl ImagesPane {
                 Constraint::Length(15),
                 Constraint::Fill(1),
             ];
+            // The widths the table will give, so a text cut short ends in `…` rather than mid-word.
+            let inner = block.inner(list_area);
+            let room: Vec<usize> =
+                Layout::horizontal(widths).spacing(1).split(inner).iter().map(|r| usize::from(r.width)).collect();
+            let cut = |i: usize, text: String| super::ellipsis(text, room.get(i).copied().unwrap_or(0));
+            let rows = self.visible().into_iter().map(|r| {
+                let created = r.created.as_deref().and_then(|c| display::since(c, ctx.now));
+                Row::new([
+                    Cell::from(cut(0, Self::name(r))),
+                    Cell::from(Span::styled(short_id(&r.id).to_string(), ctx.theme.muted())),
+                    Cell::from(cut(2, display::size(r.size))),
+                    Cell::from(cut(3, created.map(|c| format!("{c} ago")).unwrap_or_default())),
+                    Cell::from(cut(4, r.used_by.join(", "))),
+                ])
+            });
             let selected = (!self.rows.is_empty()).then_some(self.list.selected);
             super::render_table(frame, list_area, ctx, Table::new(rows, widths).header(header).block(block), selected);
             if !self.loaded {
@@ -153,7 +164,7 @@ impl ImagesPane {
         }
         let rows = self.layers.iter().map(|l| {
             let (size, kind) = if l.empty {
-                (Span::styled("0 B", ctx.theme.muted()), Span::styled("empty", ctx.theme.muted()))
+                (Span::styled("0B", ctx.theme.muted()), Span::styled("empty", ctx.theme.muted()))
             } else {
                 (Span::raw(display::size(l.size)), Span::raw("layer"))
             };

@@ -1,5 +1,6 @@
 //! The Logs pane: the selected container's log in a ring buffer bounded in lines and bytes, so a 1 GB log costs
-//! a few MB; live follow, scroll back, search with next/previous match, timestamps and wrap toggles.
+//! a few MB; live follow, scroll back, search with next/previous match and a match count, a filter mode
+//! that shows only matching lines, timestamps and wrap toggles.
 
 use std::collections::VecDeque;
 
@@ -20,6 +21,25 @@ pub const MAX_BYTES: usize = 8 << 20;
 /// A longer line is cut (and says so) so one 90k-character line cannot stall a frame.
 pub const MAX_LINE_CHARS: usize = 4096;
 
+/// Whether the log file holds lines older than the oldest one here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Older {
+    /// Not known before the first lines arrive.
+    Unknown,
+    /// There may be: scrolling to the top asks for them.
+    Available,
+    Loading,
+    /// The oldest line here is the log's first.
+    None,
+}
+
+/// A request for the lines before the oldest one held: its stamp, and how many held lines share it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OlderRequest {
+    pub before: String,
+    pub skip: usize,
+}
+
 #[derive(Debug)]
 pub struct LogsPane {
     /// The container whose log this is (ID) and its name for the title.
@@ -35,6 +55,17 @@ pub struct LogsPane {
     pub scroll: usize,
     /// The search field: `/` types into it, `n`/`N` move between matches.
     pub search: ListState,
+    /// The search text lowercased, as lines are matched against it.
+    needle: String,
+    /// Kept lines that match the search.
+    pub matches: usize,
+    /// Which match the view was last moved to, counted from the oldest (1-based).
+    pub current_match: Option<usize>,
+    /// Only matching lines show (while there is a search).
+    pub only_matches: bool,
+    pub older: Older,
+    /// Newer lines were let go to make room for older ones: live lines wait until the log is opened again.
+    pub newer_cut: bool,
     pub error: Option<String>,
 }
 
@@ -50,6 +81,12 @@ impl Default for LogsPane {
             wrap: false,
             scroll: 0,
             search: ListState::default(),
+            needle: String::new(),
+            matches: 0,
+            current_match: None,
+            only_matches: false,
+            older: Older::Unknown,
+            newer_cut: false,
             error: None,
         }
     }
@@ -73,27 +110,128 @@ impl LogsPane {
         self.lines.iter()
     }
 
+    fn hit(&self, line: &LogLine) -> bool {
+        !self.needle.is_empty() && line.text.to_lowercase().contains(&self.needle)
+    }
+
+    /// Whether only matching lines show now.
+    fn filtering(&self) -> bool {
+        self.only_matches && !self.needle.is_empty()
+    }
+
+    /// Lines the view can show: every kept one, or the matches in filter mode.
+    fn shown_count(&self) -> usize {
+        if self.filtering() { self.matches } else { self.lines.len() }
+    }
+
+    /// Indices of the lines the view shows, newest first.
+    fn shown_newest_first(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.lines.len()).rev().filter(|i| !self.filtering() || self.hit(&self.lines[*i]))
+    }
+
+    /// Takes the search field's text as the search: matches are counted again.
+    pub fn search_changed(&mut self) {
+        let needle = self.search.filter.value().to_lowercase();
+        if needle == self.needle {
+            return;
+        }
+        self.needle = needle;
+        self.matches = self.lines.iter().filter(|l| self.hit(l)).count();
+        self.current_match = None;
+        self.scroll = self.scroll.min(self.shown_count().saturating_sub(1));
+    }
+
+    pub fn toggle_only_matches(&mut self) {
+        self.only_matches = !self.only_matches;
+        self.scroll = 0;
+        self.follow = true;
+    }
+
+    /// Takes a batch from the followed log. The first is the tail asked for on open: a full `tail` of lines
+    /// means older ones may be in the file.
+    pub fn push_batch(&mut self, lines: Vec<LogLine>, tail: usize) {
+        if self.older == Older::Unknown {
+            self.older = if lines.len() >= tail { Older::Available } else { Older::None };
+        }
+        if self.newer_cut {
+            return;
+        }
+        for line in lines {
+            self.push(line);
+        }
+    }
+
+    /// Whether the view is at the oldest line held.
+    pub fn at_top(&self, page: usize) -> bool {
+        self.scroll >= self.shown_count().saturating_sub(page.max(1))
+    }
+
+    /// When the view is at the top and older lines may exist: what to ask for (marked as loading).
+    pub fn want_older(&mut self, page: usize) -> Option<OlderRequest> {
+        if self.older != Older::Available || !self.at_top(page) {
+            return None;
+        }
+        let oldest = self.lines.front()?;
+        let skip = self.lines.iter().take_while(|l| l.time == oldest.time).count();
+        let request = OlderRequest { before: oldest.time.clone(), skip };
+        self.older = Older::Loading;
+        Some(request)
+    }
+
+    /// Older lines read from the file go in front; the view stays on the lines it showed. Fewer than asked
+    /// means the log's start was reached. Over the bounds, the newest lines go instead.
+    pub fn prepend(&mut self, older: Vec<LogLine>, asked: usize) {
+        self.older = if older.len() < asked { Older::None } else { Older::Available };
+        for mut line in older.into_iter().rev() {
+            if let Some((cut, _)) = line.text.char_indices().nth(MAX_LINE_CHARS) {
+                line.text.truncate(cut);
+            }
+            self.matches += usize::from(self.hit(&line));
+            self.bytes += line.text.len();
+            self.lines.push_front(line);
+        }
+        self.current_match = None;
+        while self.lines.len() > MAX_LINES || self.bytes > MAX_BYTES {
+            let Some(new) = self.lines.pop_back() else { break };
+            self.bytes -= new.text.len();
+            let shown = !self.filtering() || self.hit(&new);
+            self.matches -= usize::from(self.hit(&new));
+            self.newer_cut = true;
+            self.follow = false;
+            if shown {
+                self.scroll = self.scroll.saturating_sub(1);
+            }
+        }
+    }
+
     pub fn push(&mut self, mut line: LogLine) {
         if let Some((cut, _)) = line.text.char_indices().nth(MAX_LINE_CHARS) {
             let rest = line.text.len() - cut;
             line.text.truncate(cut);
             line.text.push_str(&format!("… [{rest} more bytes]"));
         }
+        let hit = self.hit(&line);
+        self.matches += usize::from(hit);
         self.bytes += line.text.len();
         self.lines.push_back(line);
         while self.lines.len() > MAX_LINES || self.bytes > MAX_BYTES {
             let Some(old) = self.lines.pop_front() else { break };
             self.bytes -= old.text.len();
             self.dropped += 1;
+            if self.hit(&old) {
+                self.matches -= 1;
+                self.current_match = self.current_match.and_then(|m| m.checked_sub(1));
+            }
         }
-        if !self.follow && self.scroll > 0 {
+        if !self.follow && self.scroll > 0 && (hit || !self.filtering()) {
             // Keep the lines on screen still while new ones arrive below.
-            self.scroll = (self.scroll + 1).min(self.lines.len().saturating_sub(1));
+            self.scroll = (self.scroll + 1).min(self.shown_count().saturating_sub(1));
         }
     }
 
+    /// Scrolls for a navigation command; the top shows a full page (`page` rows) of the oldest lines.
     pub fn scroll_by(&mut self, command: Command, page: usize) -> bool {
-        let max = self.lines.len().saturating_sub(1);
+        let max = self.shown_count().saturating_sub(page.max(1));
         self.scroll = match command {
             Command::Up => (self.scroll + 1).min(max),
             Command::Down => self.scroll.saturating_sub(1),
@@ -107,29 +245,41 @@ impl LogsPane {
         true
     }
 
-    /// Moves the view to the next match above (`forward` = older lines first, like `less` after `?`) or below;
-    /// false when nothing matches.
+    /// Moves the view to the next match above (`older`) or below, wrapping around; false when nothing
+    /// matches. In filter mode every shown line matches, so this moves one line.
     pub fn jump_to_match(&mut self, older: bool) -> bool {
-        let needle = self.search.filter.value().to_lowercase();
-        if needle.is_empty() || self.lines.is_empty() {
+        if self.matches == 0 || self.lines.is_empty() {
             return false;
+        }
+        if self.filtering() {
+            return self.scroll_by(if older { Command::Up } else { Command::Down }, 1);
         }
         let len = self.lines.len();
         let current = len - 1 - self.scroll.min(len - 1);
-        let hit = |i: &usize| self.lines[*i].text.to_lowercase().contains(&needle);
+        let hit = |i: &usize| self.hit(&self.lines[*i]);
         let found = if older {
             (0..current).rev().find(hit).or_else(|| (current..len).rev().find(hit))
         } else {
             (current + 1..len).find(hit).or_else(|| (0..=current).find(hit))
         };
-        match found {
-            Some(i) => {
-                self.scroll = len - 1 - i;
-                self.follow = self.scroll == 0;
-                true
-            }
-            None => false,
+        let Some(i) = found else { return false };
+        self.scroll = len - 1 - i;
+        self.follow = self.scroll == 0;
+        self.current_match = Some(self.lines.range(..=i).filter(|l| self.hit(l)).count());
+        true
+    }
+
+    /// The match count for the search field's corner: `3/17`, `17 matches`, or `no match`.
+    pub fn match_count(&self) -> Option<String> {
+        if self.needle.is_empty() {
+            return None;
         }
+        Some(match (self.matches, self.current_match) {
+            (0, _) => "no match".to_string(),
+            (n, Some(at)) if !self.filtering() => format!("match {at}/{n}"),
+            (1, _) => "1 match".to_string(),
+            (n, _) => format!("{n} matches"),
+        })
     }
 
     pub fn commands(&self) -> Vec<(Command, bool)> {
@@ -141,16 +291,20 @@ impl LogsPane {
             (Command::Filter, true),
             (Command::NextMatch, has_query),
             (Command::PrevMatch, has_query),
+            (Command::OnlyMatches, has_query),
             (Command::SaveLog, !self.lines.is_empty()),
         ]
     }
 
-    /// The text a saved file holds: every kept line, with timestamps.
+    /// The text a saved file holds: the kept lines as shown (only the matches in filter mode), with
+    /// timestamps when they show.
     pub fn export(&self) -> String {
         let mut out = String::with_capacity(self.bytes + self.lines.len() * 32);
-        for line in &self.lines {
-            out.push_str(&line.time);
-            out.push(' ');
+        for line in self.lines.iter().filter(|l| !self.filtering() || self.hit(l)) {
+            if self.timestamps {
+                out.push_str(&line.time);
+                out.push(' ');
+            }
             out.push_str(&line.text);
             out.push('\n');
         }
@@ -198,8 +352,19 @@ impl LogsPane {
             if self.timestamps { " time" } else { "" },
             if self.wrap { " wrap" } else { "" }
         );
-        let title = format!(" Logs {name} ·{flags} ");
-        let block = pane_block(ctx, &title, &self.search);
+        let only = if self.filtering() { " only matches" } else { "" };
+        let older = match (self.older, self.newer_cut) {
+            (_, true) => " · newest let go (G reloads)",
+            (Older::Available, false) => " · ↑ older in file",
+            (Older::Loading, false) => " · loading older…",
+            _ => "",
+        };
+        let title = format!(" Logs {name} ·{flags}{only}{older} ");
+        let mut block = pane_block(ctx, &title, &self.search);
+        if let Some(count) = self.match_count() {
+            let style = if self.matches == 0 { ctx.theme.error() } else { ctx.theme.muted() };
+            block = block.title_bottom(Line::from(Span::styled(format!(" {count} "), style)).right_aligned());
+        }
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
             return;
@@ -214,14 +379,16 @@ impl LogsPane {
         let inner = block.inner(area);
         let (height, width) = (inner.height as usize, inner.width as usize);
         // Walk up from the bottom-most shown line until the rows are full; only those lines are styled.
-        let end = self.lines.len().saturating_sub(self.scroll);
-        let mut start = end;
+        let mut shown = Vec::new();
         let mut rows = 0;
-        while start > 0 && rows < height {
-            rows += self.rows_of(&self.lines[start - 1], width);
-            start -= 1;
+        for i in self.shown_newest_first().skip(self.scroll) {
+            if rows >= height {
+                break;
+            }
+            rows += self.rows_of(&self.lines[i], width);
+            shown.push(i);
         }
-        let lines: Vec<Line> = self.lines.range(start..end).map(|l| self.styled(l, ctx)).collect();
+        let lines: Vec<Line> = shown.iter().rev().map(|i| self.styled(&self.lines[*i], ctx)).collect();
         let overflow = rows.saturating_sub(height) as u16;
         let mut paragraph = Paragraph::new(lines).block(block).scroll((overflow, 0));
         if self.wrap {
@@ -269,7 +436,10 @@ mod tests {
             logs.push(line(text));
         }
         logs.search.filter = crate::input::TextInput::new("ERROR");
+        logs.search_changed();
+        assert_eq!(logs.match_count().as_deref(), Some("2 matches"));
         assert!(logs.jump_to_match(true));
+        assert_eq!(logs.match_count().as_deref(), Some("match 2/2"));
         assert_eq!(logs.scroll, 1, "c error is one up from the bottom");
         assert!(!logs.follow);
         assert!(logs.jump_to_match(true));
@@ -279,7 +449,54 @@ mod tests {
         assert!(logs.jump_to_match(false));
         assert_eq!(logs.scroll, 3);
         logs.search.filter = crate::input::TextInput::new("nothing");
+        logs.search_changed();
         assert!(!logs.jump_to_match(false));
+        assert_eq!(logs.match_count().as_deref(), Some("no match"));
+    }
+
+    #[test]
+    fn filter_mode_shows_and_saves_only_the_matches() {
+        let mut logs = LogsPane::default();
+        for text in ["a error", "b", "c error", "d"] {
+            logs.push(line(text));
+        }
+        logs.search.filter = crate::input::TextInput::new("error");
+        logs.search_changed();
+        logs.toggle_only_matches();
+        assert_eq!(logs.export(), "a error\nc error\n", "no timestamps while they do not show");
+        logs.push(line("e error"));
+        logs.push(line("f"));
+        assert_eq!((logs.matches, logs.shown_count()), (3, 3));
+        logs.timestamps = true;
+        assert!(logs.export().starts_with("2026-01-01T00:00:00.000000000Z a error\n"));
+    }
+
+    #[test]
+    fn older_lines_past_the_bound_let_the_newest_go_and_hold_live_ones_back() {
+        let mut logs = LogsPane::default();
+        logs.push_batch((0..MAX_LINES).map(|i| line(&format!("new {i}"))).collect(), MAX_LINES);
+        assert_eq!(logs.older, Older::Available);
+        logs.scroll_by(Command::Top, 10);
+        assert!(logs.want_older(10).is_some());
+        logs.prepend((0..100).map(|i| line(&format!("old {i}"))).collect(), 100);
+        assert_eq!(logs.len(), MAX_LINES, "still bounded");
+        assert!(logs.newer_cut && !logs.follow);
+        assert_eq!(logs.lines().next().unwrap().text, "old 0");
+        assert_eq!(logs.lines().last().unwrap().text, format!("new {}", MAX_LINES - 101));
+        logs.push_batch(vec![line("live")], MAX_LINES);
+        assert!(logs.lines().all(|l| l.text != "live"), "a live line would leave a gap");
+    }
+
+    #[test]
+    fn the_top_shows_a_full_page() {
+        let mut logs = LogsPane::default();
+        for i in 0..50 {
+            logs.push(line(&i.to_string()));
+        }
+        logs.scroll_by(Command::Top, 10);
+        assert_eq!(logs.scroll, 40, "lines 0 to 9 fill the page");
+        logs.scroll_by(Command::Up, 10);
+        assert_eq!(logs.scroll, 40, "and it stops there");
     }
 
     #[test]
@@ -288,7 +505,7 @@ mod tests {
         for i in 0..5 {
             logs.push(line(&i.to_string()));
         }
-        logs.scroll_by(Command::Up, 10);
+        logs.scroll_by(Command::Up, 2);
         assert!(!logs.follow);
         logs.push(line("5"));
         assert_eq!(logs.scroll, 2);

@@ -86,15 +86,35 @@ impl Pane {
 }
 
 /// A list pane's row count for its title: `…` until the first list has arrived, so an empty list is never
-/// claimed before it was read.
-pub fn count(loaded: bool, rows: usize) -> String {
-    if loaded { rows.to_string() } else { "…".to_string() }
+/// claimed before it was read; `shown/all` while a filter hides rows, and the marks when there are any
+/// (`25/36, 3 marked`).
+pub fn count(loaded: bool, shown: usize, all: usize, marked: usize) -> String {
+    if !loaded {
+        return "…".to_string();
+    }
+    let mut text = if shown == all { all.to_string() } else { format!("{shown}/{all}") };
+    if marked > 0 {
+        text.push_str(&format!(", {marked} marked"));
+    }
+    text
 }
 
 /// A muted line in a list pane's first row, under the header: why there are no rows.
 pub fn hint(frame: &mut Frame, area: Rect, ctx: &Ctx, text: &str) {
     let line = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
     frame.render_widget(Paragraph::new(Span::styled(text.to_string(), ctx.theme.muted())), line);
+}
+
+/// `text` as it fits in `width` columns: whole, or cut with `…` as its last character.
+pub fn ellipsis(text: String, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text;
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    if width > 0 {
+        cut.push('…');
+    }
+    cut
 }
 
 /// What a list pane shows before its first list arrives.

@@ -46,6 +46,8 @@ impl NetworksPane {
 
     pub fn commands(&self) -> Vec<(Command, bool)> {
         vec![
+            (Command::InspectNetwork, self.selected().is_some()),
+            (Command::CreateNetwork, true),
             (Command::RemoveNetwork, self.selected().is_some()),
             (Command::PruneNetworks, true),
             (Command::Filter, true),
@@ -53,8 +55,11 @@ impl NetworksPane {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
-        let block =
-            pane_block(ctx, &format!(" Networks ({}) ", super::count(self.loaded, self.rows.len())), &self.list);
+        let block = pane_block(
+            ctx,
+            &format!(" Networks ({}) ", super::count(self.loaded, self.visible().len(), self.rows.len(), 0)),
+            &self.list,
+        );
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
             return;

@@ -18,8 +18,32 @@ const SCROLLBACK: usize = 1000;
 pub struct ShellSession {
     pub session: u64,
     pub container: String,
+    /// Tells sessions in one container apart: the first opened there is 1.
+    pub number: usize,
     pub parser: Parser,
     pub closed: bool,
+}
+
+impl ShellSession {
+    /// The tab's name: `web #2`.
+    pub fn label(&self) -> String {
+        format!("{} #{}", self.container, self.number)
+    }
+}
+
+/// Copy mode: whole lines of what the pane shows, from the mark to the cursor (rows of the screen as
+/// scrolled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Copy {
+    pub cursor: u16,
+    pub mark: Option<u16>,
+}
+
+impl Copy {
+    pub fn rows(&self) -> std::ops::RangeInclusive<u16> {
+        let mark = self.mark.unwrap_or(self.cursor);
+        mark.min(self.cursor)..=mark.max(self.cursor)
+    }
 }
 
 impl std::fmt::Debug for ShellSession {
@@ -34,17 +58,21 @@ pub struct ShellPane {
     pub active: usize,
     /// Keys go to the shell, not the UI.
     pub captured: bool,
+    pub copy: Option<Copy>,
     pub error: Option<String>,
 }
 
 impl ShellPane {
     pub fn add(&mut self, session: u64, container: &str, rows: u16, cols: u16) {
+        let number = self.sessions.iter().filter(|s| s.container == container).map(|s| s.number).max().unwrap_or(0) + 1;
         self.sessions.push(ShellSession {
             session,
             container: container.into(),
+            number,
             parser: Parser::new(rows, cols, SCROLLBACK),
             closed: false,
         });
+        self.copy = None;
         self.active = self.sessions.len() - 1;
         self.captured = true;
         self.error = None;
@@ -107,8 +135,64 @@ impl ShellPane {
         }
     }
 
+    /// Scrolls the active emulator's view `rows` back (negative: forward), within its scrollback.
+    pub fn scroll(&mut self, rows: isize) {
+        let Some(session) = self.sessions.get_mut(self.active) else { return };
+        let screen = session.parser.screen_mut();
+        screen.set_scrollback(screen.scrollback().saturating_add_signed(rows));
+    }
+
+    /// Rows the active emulator shows.
+    fn height(&self) -> u16 {
+        self.active().map_or(0, |s| s.parser.screen().size().0)
+    }
+
+    pub fn start_copy(&mut self) {
+        let height = self.height();
+        if height > 0 {
+            self.copy = Some(Copy { cursor: height - 1, mark: None });
+        }
+    }
+
+    /// Moves the copy cursor; at the screen's edge the view scrolls instead, so any line of the scrollback
+    /// can be reached.
+    pub fn move_copy(&mut self, down: bool) {
+        let height = self.height();
+        let Some(copy) = self.copy.as_mut() else { return };
+        match (down, copy.cursor) {
+            (false, 0) => {
+                copy.mark = copy.mark.map(|m| m.saturating_add(1));
+                self.scroll(1);
+            }
+            (false, row) => copy.cursor = row - 1,
+            (true, row) if row + 1 >= height => {
+                copy.mark = copy.mark.map(|m| m.saturating_sub(1));
+                self.scroll(-1);
+            }
+            (true, row) => copy.cursor = row + 1,
+        }
+    }
+
+    /// The text of the lines copy mode selects, trailing blanks trimmed.
+    pub fn copied(&self) -> Option<String> {
+        let (copy, session) = (self.copy?, self.active()?);
+        let cols = session.parser.screen().size().1;
+        let rows: Vec<String> = session.parser.screen().rows(0, cols).collect();
+        let lines: Vec<&str> = copy.rows().filter_map(|r| rows.get(usize::from(r))).map(|l| l.trim_end()).collect();
+        Some(lines.join("\n"))
+    }
+
     pub fn commands(&self) -> Vec<(Command, bool)> {
-        vec![(Command::LeaveShell, self.captured), (Command::CloseShell, !self.captured && self.active().is_some())]
+        let open = self.active().is_some_and(|s| !s.closed);
+        let idle = !self.captured && self.active().is_some();
+        vec![
+            (Command::LeaveShell, self.captured),
+            (Command::ResumeShell, !self.captured && open),
+            (Command::ShellScrollUp, idle),
+            (Command::ShellScrollDown, idle),
+            (Command::CopyMode, idle),
+            (Command::CloseShell, idle),
+        ]
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
@@ -119,19 +203,39 @@ impl ShellPane {
             .map(|(i, s)| {
                 let mark = if i == self.active { "*" } else { "" };
                 let closed = if s.closed { " (exited)" } else { "" };
-                format!("{}{mark}{closed}", s.container)
+                format!("{}{mark}{closed}", s.label())
             })
             .collect();
-        let title = format!(" Shell {} {}", tabs.join(" | "), if self.captured { "· typing " } else { "" });
-        let block = pane_block(ctx, &title, &ListState::default());
+        let state = match (self.captured, self.copy.is_some()) {
+            (_, true) => "· copy ",
+            (true, false) => "· typing ",
+            (false, false) => "",
+        };
+        let title = format!(" Shell {} {state}", tabs.join(" | "));
+        let mut block = pane_block(ctx, &title, &ListState::default());
+        if let Some(session) = self.active() {
+            let back = session.parser.screen().scrollback();
+            if session.closed {
+                block = block.title_bottom(Span::styled(" shell exited · any key closes it ", ctx.theme.error()));
+            } else if back > 0 {
+                block = block.title_bottom(Span::styled(format!(" {back} lines back "), ctx.theme.muted()));
+            }
+        }
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
             return;
         }
         match self.active() {
             Some(session) => {
+                let inner = block.inner(area);
                 let terminal = PseudoTerminal::new(session.parser.screen()).block(block).style(ctx.theme.base());
                 frame.render_widget(terminal, area);
+                if let Some(copy) = self.copy {
+                    for row in copy.rows().filter(|r| *r < inner.height) {
+                        let line = Rect { y: inner.y + row, height: 1, ..inner };
+                        frame.buffer_mut().set_style(line, ctx.theme.selected());
+                    }
+                }
             }
             None => {
                 let hint = Line::from(vec![Span::raw("Select a running container and press e for a shell.")]);

@@ -1,11 +1,12 @@
-//! The Stats pane: CPU, memory, network and block I/O of the selected container, with a few minutes of history.
+//! The Stats pane: CPU, memory, network and block I/O of the selected container, with a few minutes of history
+//! per container (kept while the selection moves elsewhere) and each chart's scale.
 
 use std::collections::VecDeque;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 
 use super::{Ctx, ListState, pane_block};
 use crate::backend::StatsSample;
@@ -14,16 +15,35 @@ use berth_engine::display;
 /// Samples kept (about one a second).
 pub const HISTORY: usize = 300;
 
+/// Containers whose history is kept besides the shown one; the longest unseen goes first.
+pub const KEPT: usize = 16;
+
 #[derive(Debug, Default)]
 pub struct StatsPane {
     pub container: Option<(String, String)>,
     pub samples: VecDeque<StatsSample>,
+    /// Other containers' samples, by ID, most recently shown last.
+    kept: VecDeque<(String, VecDeque<StatsSample>)>,
+    /// Whether the shown container had processes at the last list refresh: a start is seen as a change.
+    pub up: Option<bool>,
     pub error: Option<String>,
 }
 
 impl StatsPane {
+    /// Shows another container: the shown one's history is kept, and the new one's taken up again.
     pub fn open(&mut self, id: &str, name: &str) {
-        *self = StatsPane { container: Some((id.into(), name.into())), ..StatsPane::default() };
+        if let Some((old, _)) = self.container.take() {
+            self.kept.push_back((old, std::mem::take(&mut self.samples)));
+        }
+        if let Some(at) = self.kept.iter().position(|(k, _)| k == id) {
+            self.samples = self.kept.remove(at).map(|(_, s)| s).unwrap_or_default();
+        }
+        while self.kept.len() > KEPT {
+            self.kept.pop_front();
+        }
+        self.container = Some((id.into(), name.into()));
+        self.error = None;
+        self.up = None;
     }
 
     pub fn push(&mut self, sample: StatsSample) {
@@ -51,7 +71,7 @@ impl StatsPane {
             _ => None,
         };
         if let Some((text, style)) = message {
-            frame.render_widget(Paragraph::new(text).style(style).block(block), area);
+            frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: true }).block(block), area);
             return;
         }
         let Some(last) = self.samples.back() else { return };
@@ -63,14 +83,16 @@ impl StatsPane {
         let write = self.rates(|s| s.block_write);
         let mem_limit =
             if last.memory_limit > 0 { format!(" / {}", display::memory(last.memory_limit)) } else { String::new() };
-        let charts: [(String, Vec<u64>); 4] = [
+        let charts: [(String, Vec<u64>, Scale); 4] = [
             (
                 format!("CPU {:.1}%", last.cpu_percent),
                 self.samples.iter().map(|s| (s.cpu_percent * 10.0) as u64).collect(),
+                Scale::Percent,
             ),
             (
                 format!("MEM {}{mem_limit}", display::memory(last.memory_bytes)),
                 self.samples.iter().map(|s| s.memory_bytes).collect(),
+                Scale::Memory,
             ),
             (
                 format!(
@@ -79,6 +101,7 @@ impl StatsPane {
                     display::size(tx.last().copied().unwrap_or(0))
                 ),
                 rx.iter().zip(&tx).map(|(a, b)| a + b).collect(),
+                Scale::Rate,
             ),
             (
                 format!(
@@ -87,17 +110,47 @@ impl StatsPane {
                     display::size(write.last().copied().unwrap_or(0))
                 ),
                 read.iter().zip(&write).map(|(a, b)| a + b).collect(),
+                Scale::Rate,
             ),
         ];
         let areas = Layout::vertical([Constraint::Fill(1); 4]).split(inner);
-        for ((title, data), chart_area) in charts.into_iter().zip(areas.iter()) {
+        for ((title, data, scale), chart_area) in charts.into_iter().zip(areas.iter()) {
             // Newest samples on the right: show only as many as fit.
             let skip = data.len().saturating_sub(chart_area.width as usize);
+            let shown = &data[skip..];
+            // A sparkline's top is the largest value it shows: that is the scale, said at the right.
+            let top = Line::from(Span::styled(
+                format!("▲ {}", scale.label(shown.iter().copied().max().unwrap_or(0))),
+                ctx.theme.muted(),
+            ))
+            .right_aligned();
             let sparkline = Sparkline::default()
-                .block(Block::default().borders(Borders::NONE).title(Span::styled(title, ctx.theme.header())))
-                .data(&data[skip..])
+                .block(
+                    Block::default().borders(Borders::NONE).title(Span::styled(title, ctx.theme.header())).title(top),
+                )
+                .data(shown)
                 .style(ctx.theme.base().fg(ctx.theme.colors.gauge));
             frame.render_widget(sparkline, *chart_area);
+        }
+    }
+}
+
+/// What a chart's values are, for its scale's label.
+#[derive(Debug, Clone, Copy)]
+enum Scale {
+    /// Tenths of a percent.
+    Percent,
+    Memory,
+    /// Bytes a second.
+    Rate,
+}
+
+impl Scale {
+    fn label(self, value: u64) -> String {
+        match self {
+            Scale::Percent => format!("{:.1}%", value as f64 / 10.0),
+            Scale::Memory => display::memory(value),
+            Scale::Rate => format!("{}/s", display::size(value)),
         }
     }
 }
@@ -126,5 +179,23 @@ mod tests {
         }
         assert_eq!(stats.samples.len(), HISTORY);
         assert!(stats.rates(|s| s.net_rx).iter().all(|r| *r == 100));
+    }
+
+    #[test]
+    fn each_containers_history_is_kept_while_another_shows() {
+        let mut stats = StatsPane::default();
+        stats.open("a", "web");
+        stats.push(sample(1));
+        stats.push(sample(2));
+        stats.open("b", "db");
+        assert!(stats.samples.is_empty());
+        stats.push(sample(9));
+        stats.open("a", "web");
+        assert_eq!(stats.samples.iter().map(|s| s.net_rx).collect::<Vec<_>>(), [1, 2]);
+        for n in 0..KEPT + 3 {
+            stats.open(&n.to_string(), "other");
+            stats.push(sample(0));
+        }
+        assert!(stats.kept.len() <= KEPT, "bounded");
     }
 }

@@ -49,7 +49,14 @@ impl VolumesPane {
     }
 
     pub fn commands(&self) -> Vec<(Command, bool)> {
-        vec![(Command::RemoveVolume, self.selected().is_some()), (Command::PruneVolumes, true), (Command::Filter, true)]
+        let one = self.selected().is_some();
+        vec![
+            (Command::InspectVolume, one),
+            (Command::CreateVolume, true),
+            (Command::RemoveVolume, one),
+            (Command::PruneVolumes, true),
+            (Command::Filter, true),
+        ]
     }
 
     /// The name as shown: an anonymous volume's 64 hex digits cut to 12, as IDs are.
@@ -58,7 +65,11 @@ impl VolumesPane {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
-        let block = pane_block(ctx, &format!(" Volumes ({}) ", super::count(self.loaded, self.rows.len())), &self.list);
+        let block = pane_block(
+            ctx,
+            &format!(" Volumes ({}) ", super::count(self.loaded, self.visible().len(), self.rows.len(), 0)),
+            &self.list,
+        );
         if let Some(error) = &self.error {
             frame.render_widget(Paragraph::new(error.as_str()).style(ctx.theme.error()).block(block), area);
             return;

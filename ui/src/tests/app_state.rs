@@ -6,10 +6,12 @@ use crossterm::event::KeyCode;
 
 use super::*;
 use crate::app::Modal;
-use crate::backend::{BackendError, BackendEvent, BuildProgress, BuildRequest, ContainerOp, ImageRow, LayerState};
+use crate::backend::{
+    BackendError, BackendEvent, BuildProgress, BuildRequest, ContainerOp, ContainerState, ImageRow, LayerState,
+};
 use crate::dialogs::build::{BuildDialog, BuildPhase, StepState};
 use crate::dialogs::pull::PullPhase;
-use crate::keymap::{KeyList, Keymap};
+use crate::keymap::{Command, KeyList, Keymap};
 use crate::panes::Pane;
 
 fn selected_name(app: &App) -> String {
@@ -66,9 +68,70 @@ fn kill_and_remove_confirm_first() {
     assert!(effects(&mut app).is_empty());
     key(&mut app, KeyCode::Char('n'));
     assert!(app.modal.is_none() && effects(&mut app).is_empty());
+    key(&mut app, KeyCode::Char('j'));
+    effects(&mut app);
     key(&mut app, KeyCode::Char('D'));
     key(&mut app, KeyCode::Char('y'));
-    assert_eq!(effects(&mut app), vec![container_effect(&app, "db", ContainerOp::Remove)]);
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "fresh", ContainerOp::Remove)]);
+}
+
+#[test]
+fn removing_a_running_container_asks_for_force() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('G'));
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('D'));
+    let Some(Modal::Confirm(dialog)) = &app.modal else { panic!("no question") };
+    assert_eq!(dialog.prompt, "Remove web? Running, so killed first (force): web.");
+    key(&mut app, KeyCode::Char('y'));
+    assert_eq!(effects(&mut app), vec![container_effect(&app, "web", ContainerOp::ForceRemove)]);
+}
+
+#[test]
+fn rows_say_what_is_being_done_until_the_engine_answers() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char('S'));
+    effects(&mut app);
+    let web = app.containers.selected().unwrap().id.clone();
+    let screen = |app: &App| format!("{:?}", render(app).backend());
+    assert!(screen(&app).contains("stopping…"), "{}", screen(&app));
+    app.update(Msg::ContainerDone { id: web, name: "web".into(), op: ContainerOp::Stop, result: Ok(()) });
+    assert!(!screen(&app).contains("stopping…"));
+    assert_eq!(app.status.as_ref().unwrap().text, "stop web");
+}
+
+#[test]
+fn bulk_operations_report_how_many_succeeded_and_which_failed() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char('S'));
+    let ops: Vec<(String, String)> = effects(&mut app)
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Container { id, name, .. } => Some((id, name)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ops.len(), 2);
+    let failure = BackendError::Failed { operation: "stop", target: "db".into(), message: "no".into() };
+    app.update(Msg::ContainerDone {
+        id: ops[0].0.clone(),
+        name: ops[0].1.clone(),
+        op: ContainerOp::Stop,
+        result: Err(failure),
+    });
+    app.update(Msg::ContainerDone {
+        id: ops[1].0.clone(),
+        name: ops[1].1.clone(),
+        op: ContainerOp::Stop,
+        result: Ok(()),
+    });
+    let status = app.status.clone().unwrap();
+    assert_eq!(status.text, "stop: 1 of 2 succeeded; failed: db (see Operations)");
+    assert!(status.error);
 }
 
 #[test]
@@ -248,12 +311,21 @@ fn logs_keys_toggle_and_save() {
     assert!(app.logs.timestamps && app.logs.wrap && !app.logs.follow);
     effects(&mut app);
     ctrl(&mut app, 's');
-    let effects = effects(&mut app);
+    let Some(Modal::SaveLog(dialog)) = &app.modal else { panic!("no path asked") };
+    assert_eq!(dialog.path.value(), "berth-db-20260102-000000.log", "the default is ready to take");
+    assert!(effects(&mut app).is_empty(), "nothing saved before Enter");
+    key(&mut app, KeyCode::Enter);
+    let effects_now = effects(&mut app);
     assert!(
-        matches!(&effects[..], [Effect::SaveLog { path, text }]
+        matches!(&effects_now[..], [Effect::SaveLog { path, text }]
         if path.to_str() == Some("berth-db-20260102-000000.log") && text == "t hello\n"),
-        "{effects:?}"
+        "{effects_now:?}"
     );
+    ctrl(&mut app, 's');
+    ctrl(&mut app, 'u');
+    chars(&mut app, "/tmp/web.log");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(&effects(&mut app)[..], [Effect::SaveLog { path, .. }] if path.to_str() == Some("/tmp/web.log")));
 }
 
 #[test]
@@ -376,14 +448,12 @@ fn closing_a_shell_drops_its_session_and_returns_when_none_is_left() {
     app.update(Msg::ShellOpened { name: "db".into(), result: Ok(5) });
     app.update(Msg::Backend(BackendEvent::ShellClosed { session: 5 }));
     app.take_effects();
-    key(&mut app, KeyCode::Char('x'));
-    assert!(effects(&mut app).is_empty(), "while typing x is the shell's, and this one has exited");
-    assert_eq!(app.shell.sessions.len(), 2);
-    ctrl(&mut app, 'a');
-    key(&mut app, KeyCode::Char('x'));
+    key(&mut app, KeyCode::Char('z'));
     assert!(effects(&mut app).is_empty(), "an exited session is only forgotten");
-    assert_eq!(app.shell.sessions.len(), 1);
+    assert_eq!(app.shell.sessions.len(), 1, "any key closes an exited shell");
     assert_eq!(app.focus, Pane::Shell);
+    assert!(app.shell.captured, "the shell left is still typed into");
+    ctrl(&mut app, 'a');
     key(&mut app, KeyCode::Char('x'));
     assert_eq!(effects(&mut app), vec![Effect::CloseShell(4)]);
     assert!(app.shell.sessions.is_empty());
@@ -603,4 +673,322 @@ fn a_build_goes_on_after_its_view_closes() {
     app.update(Msg::Built { build: 1, result: Ok(id.clone()) });
     assert_eq!(app.images.select.as_deref(), Some(id.as_str()));
     assert_eq!(app.status.as_ref().unwrap().text, "built 777777777777");
+}
+
+#[test]
+fn selection_follows_the_container_when_rows_come_and_go() {
+    let mut app = unloaded(UiConfig::default(), Theme::default(), ROOMY);
+    app.update(Msg::Containers(Ok(fake::containers())));
+    let db = app.containers.rows.iter().find(|r| r.name == "db").unwrap().id.clone();
+    assert_eq!(app.logs.container.as_ref().map(|(id, _)| id), Some(&db), "the first row is followed at start");
+    assert_eq!(app.stats.container.as_ref().map(|(id, _)| id), Some(&db));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(selected_name(&app), "job");
+    app.take_effects();
+    // Created elsewhere, sorting above the selection: the highlight stays on job.
+    let mut rows = fake::containers();
+    rows.push(fake::container("e5", "api", "busybox:latest", ContainerState::Running));
+    rows.push(fake::container("f6", "cache", "busybox:latest", ContainerState::Running));
+    app.update(Msg::Containers(Ok(rows.clone())));
+    assert_eq!(selected_name(&app), "job", "rows inserted above");
+    // The row below goes, and one above: still job.
+    rows.retain(|r| r.name != "web" && r.name != "api");
+    app.update(Msg::Containers(Ok(rows.clone())));
+    assert_eq!(selected_name(&app), "job", "rows removed above and below");
+    assert!(
+        !effects(&mut app).iter().any(|e| matches!(e, Effect::FollowLogs(_) | Effect::UnfollowLogs(_))),
+        "logs and stats stay on the same container"
+    );
+    // Sorting and filtering keep it too.
+    key(&mut app, KeyCode::Char('o'));
+    assert_eq!(selected_name(&app), "job", "after a sort change");
+    // The selected container itself removed: its neighbour is selected, and followed.
+    rows.retain(|r| r.name != "job");
+    app.update(Msg::Containers(Ok(rows)));
+    let now = selected_name(&app);
+    assert_ne!(now, "job");
+    let id = app.containers.selected().unwrap().id.clone();
+    assert_eq!(app.logs.container.as_ref().map(|(i, _)| i), Some(&id));
+}
+
+#[test]
+fn log_search_n_goes_down_and_f_shows_only_matches() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('l'));
+    let id = app.logs.container.clone().unwrap().0;
+    let lines = ["a error", "b error", "c", "d error", "e"]
+        .map(|text| crate::backend::LogLine { time: "t".into(), stderr: false, text: text.into() })
+        .to_vec();
+    app.update(Msg::Backend(BackendEvent::Log { container: id, lines }));
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "error");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!((app.logs.scroll, app.logs.match_count().unwrap().as_str()), (1, "match 3/3"), "the newest match");
+    key(&mut app, KeyCode::Char('N'));
+    assert_eq!(app.logs.scroll, 3, "N goes up");
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.logs.scroll, 1, "n goes down");
+    key(&mut app, KeyCode::Char('F'));
+    assert!(app.logs.only_matches);
+    assert_eq!(app.logs.export(), "a error\nb error\nd error\n");
+}
+
+#[test]
+fn scrolling_to_the_top_of_the_log_loads_older_lines_from_the_file() {
+    use crate::backend::LogLine;
+    use crate::panes::logs::{Older, OlderRequest};
+    let line =
+        |n: usize| LogLine { time: format!("2026-01-01T10:00:{:02}Z", n / 100), stderr: false, text: format!("{n}") };
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('l'));
+    let id = app.logs.container.clone().unwrap().0;
+    // The open's tail, full: older lines may be in the file.
+    app.update(Msg::Backend(BackendEvent::Log { container: id.clone(), lines: (2000..3000).map(line).collect() }));
+    assert_eq!(app.logs.older, Older::Available);
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('g'));
+    let request = OlderRequest { before: line(2000).time, skip: 100 };
+    assert_eq!(
+        effects(&mut app),
+        vec![Effect::OlderLogs { id: id.clone(), request }],
+        "lines 2000..2099 share a stamp"
+    );
+    assert_eq!(app.logs.older, Older::Loading);
+    key(&mut app, KeyCode::Char('k'));
+    assert!(effects(&mut app).is_empty(), "asked once at a time");
+    let scroll = app.logs.scroll;
+    app.update(Msg::OlderLogs { id: id.clone(), result: Ok((1000..2000).map(line).collect()) });
+    assert_eq!((app.logs.len(), app.logs.scroll), (2000, scroll), "in front, the view still on the same lines");
+    assert_eq!(app.logs.lines().next().unwrap().text, "1000");
+    key(&mut app, KeyCode::Char('g'));
+    assert!(matches!(&effects(&mut app)[..], [Effect::OlderLogs { .. }]));
+    app.update(Msg::OlderLogs { id, result: Ok((0..10).map(line).collect()) });
+    assert_eq!(app.logs.older, Older::None, "fewer than asked: the start of the log");
+    key(&mut app, KeyCode::Char('g'));
+    assert!(effects(&mut app).is_empty());
+}
+
+#[test]
+fn a_short_log_has_nothing_older_to_load() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('l'));
+    let id = app.logs.container.clone().unwrap().0;
+    let lines = vec![crate::backend::LogLine { time: "t".into(), stderr: false, text: "only".into() }];
+    app.update(Msg::Backend(BackendEvent::Log { container: id, lines }));
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('g'));
+    assert!(effects(&mut app).is_empty());
+}
+
+fn shell_output(app: &mut App, session: u64, lines: std::ops::Range<usize>) {
+    let text: String = lines.map(|i| format!("line {i}\r\n")).collect();
+    app.update(Msg::Backend(BackendEvent::ShellOutput { session, bytes: text.into_bytes() }));
+}
+
+#[test]
+fn a_left_shell_resumes_with_its_key_shown_in_the_footer() {
+    let mut app = app(ROOMY);
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });
+    ctrl(&mut app, 'a');
+    assert!(!app.shell.captured);
+    assert!(app.pane_commands().contains(&(Command::ResumeShell, true)));
+    let footer = format!("{:?}", render(&app).backend());
+    assert!(footer.contains("enter/i type into the shell again"), "{footer}");
+    effects(&mut app);
+    key(&mut app, KeyCode::Enter);
+    assert!(app.shell.captured);
+    chars(&mut app, "q");
+    assert_eq!(effects(&mut app), vec![Effect::ShellInput { session: 4, bytes: b"q".to_vec() }]);
+}
+
+#[test]
+fn shell_tabs_are_named_by_container_and_number() {
+    let mut app = app(ROOMY);
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });
+    app.update(Msg::ShellOpened { name: "db".into(), result: Ok(5) });
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(6) });
+    let labels: Vec<String> = app.shell.sessions.iter().map(|s| s.label()).collect();
+    assert_eq!(labels, ["web #1", "db #1", "web #2"]);
+}
+
+#[test]
+fn shell_scrollback_pages_and_copy_mode_copies_lines() {
+    let mut app = app(ROOMY);
+    app.update(Msg::ShellOpened { name: "web".into(), result: Ok(4) });
+    shell_output(&mut app, 4, 0..200);
+    ctrl(&mut app, 'a');
+    key(&mut app, KeyCode::PageUp);
+    let back = app.shell.active().unwrap().parser.screen().scrollback();
+    let (rows, _) = crate::layout::shell_size(app.area);
+    assert_eq!(back, usize::from(rows));
+    let screen = format!("{:?}", render(&app).backend());
+    assert!(screen.contains(&format!("{back} lines back")), "{screen}");
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(app.shell.active().unwrap().parser.screen().scrollback(), 0);
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('c'));
+    // The cursor starts on the last row (blank, after the last newline): up to the two lines above it.
+    key(&mut app, KeyCode::Char('k'));
+    key(&mut app, KeyCode::Char('v'));
+    key(&mut app, KeyCode::Char('k'));
+    key(&mut app, KeyCode::Char('y'));
+    let effects = effects(&mut app);
+    assert!(
+        matches!(&effects[..], [Effect::Copy { path, text }]
+            if text == "line 198\nline 199" && path.to_str() == Some("berth-copy-web-20260102-000000.txt")),
+        "{effects:?}"
+    );
+    assert!(app.shell.copy.is_none());
+}
+
+#[test]
+fn stats_say_briefly_why_and_come_back_when_the_container_starts() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(selected_name(&app), "fresh");
+    let id = app.containers.selected().unwrap().id.clone();
+    let long = format!("stats of {id}: container {id} is not running (state created)");
+    app.update(Msg::StatsFailed {
+        id: id.clone(),
+        error: BackendError::Failed { operation: "stats of", target: id.clone(), message: long },
+    });
+    assert_eq!(app.stats.error.as_deref(), Some("fresh is not running; its stats show when it starts."));
+    app.update(Msg::Containers(Ok(fake::containers())));
+    effects(&mut app);
+    let mut rows = fake::containers();
+    rows.iter_mut().filter(|r| r.id == id).for_each(|r| r.state = ContainerState::Running);
+    app.update(Msg::Containers(Ok(rows)));
+    assert_eq!(effects(&mut app), vec![Effect::FollowStats(id)], "followed again on start");
+    assert!(app.stats.error.is_none());
+}
+
+#[test]
+fn lists_sort_by_cpu_and_memory_reverse_mark_all_and_enter_inspects() {
+    let mut app = app(ROOMY);
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Char('o'));
+    }
+    assert_eq!(app.containers.sort, crate::panes::containers::SortKey::Cpu);
+    let names = |app: &App| app.containers.visible().iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&app), ["web", "db", "fresh", "job"], "busiest first, then those without figures by name");
+    key(&mut app, KeyCode::Char('o'));
+    assert_eq!(names(&app), ["web", "db", "fresh", "job"], "by memory: 12.9 MB, then 3 MiB");
+    key(&mut app, KeyCode::Char('O'));
+    assert_eq!(names(&app), ["job", "fresh", "db", "web"], "reversed");
+    assert_eq!(selected_name(&app), "db", "the selection stayed on its container");
+    // New figures reorder the rows: the selection stays with db.
+    let mut usage = fake::usage();
+    usage.values_mut().for_each(|u| u.memory_bytes = 1);
+    let db = app.containers.rows.iter().find(|r| r.name == "db").unwrap().id.clone();
+    usage.get_mut(&db).unwrap().memory_bytes = 100 << 20;
+    app.update(Msg::Usage(Ok(usage)));
+    assert_eq!(names(&app), ["job", "fresh", "web", "db"]);
+    assert_eq!(selected_name(&app), "db");
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "alpine");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('*'));
+    assert_eq!(app.containers.marked.len(), 2, "mark all marks the filtered rows");
+    key(&mut app, KeyCode::Char('*'));
+    assert!(app.containers.marked.is_empty(), "again: none");
+    effects(&mut app);
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(&effects(&mut app)[..], [Effect::InspectContainer(_)]));
+}
+
+#[test]
+fn help_stops_with_its_last_line_at_the_bottom_and_inspect_copies() {
+    let mut app = app(CRAMPED);
+    key(&mut app, KeyCode::Char('?'));
+    key(&mut app, KeyCode::End);
+    let Some(Modal::Help(help)) = &app.modal else { panic!("help closed") };
+    let end = help.scroll;
+    let (rows, _) = crate::dialogs::inspect::inner(crate::layout::screen(app.area)[1]);
+    let count = crate::dialogs::help::lines(&app.keymap, &app.theme, app.config_path.as_deref()).len();
+    assert_eq!(end, count - rows, "the last line at the bottom, no empty space below");
+    key(&mut app, KeyCode::PageDown);
+    key(&mut app, KeyCode::Char('j'));
+    assert!(matches!(&app.modal, Some(Modal::Help(h)) if h.scroll == end));
+    key(&mut app, KeyCode::Home);
+    assert!(matches!(&app.modal, Some(Modal::Help(h)) if h.scroll == 0));
+    key(&mut app, KeyCode::Esc);
+    app.update(Msg::Inspect { title: "Container web".into(), result: Ok("{\n  \"Id\": \"a1\"\n}".into()) });
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('y'));
+    assert!(
+        matches!(&effects(&mut app)[..], [Effect::Copy { text, .. }] if text.contains("\"Id\": \"a1\"")),
+        "y copies the whole text"
+    );
+}
+
+#[test]
+fn help_names_the_settings_file_it_was_read_from() {
+    let config = UiConfig { path: Some("/home/me/.config/berth/tui.toml".into()), ..UiConfig::default() };
+    let mut app = app_with(config, Theme::default(), ROOMY);
+    key(&mut app, KeyCode::Char('?'));
+    key(&mut app, KeyCode::End);
+    let screen = format!("{:?}", render(&app).backend());
+    assert!(screen.contains("/home/me/.config/berth/tui.toml"), "{screen}");
+}
+
+#[test]
+fn networks_and_volumes_inspect_and_create_images_tag_and_pull_again() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('7'));
+    let network = app.networks.selected().unwrap().name.clone();
+    effects(&mut app);
+    key(&mut app, KeyCode::Enter);
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(effects(&mut app), [Effect::Cli { args: words(&["network", "inspect", &network]), attach: false }]);
+    key(&mut app, KeyCode::Char('n'));
+    assert!(matches!(&app.modal, Some(Modal::CommandLine(l)) if l.input.value() == "network create "));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('8'));
+    let volume = app.volumes.selected().unwrap().name.clone();
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('i'));
+    assert_eq!(effects(&mut app), [Effect::Cli { args: words(&["volume", "inspect", &volume]), attach: false }]);
+    key(&mut app, KeyCode::Char('n'));
+    assert!(matches!(&app.modal, Some(Modal::CommandLine(l)) if l.input.value() == "volume create "));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('t'));
+    assert!(matches!(&app.modal, Some(Modal::CommandLine(l)) if l.input.value() == "tag alpine:3.20 "));
+    key(&mut app, KeyCode::Esc);
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('u'));
+    assert_eq!(effects(&mut app), [Effect::Pull("docker.io/library/alpine:3.20".into())]);
+    assert!(matches!(&app.modal, Some(Modal::Pull(_))), "the pull shows its progress");
+}
+
+#[test]
+fn a_pull_left_running_reopens_from_operations_and_cancels() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('p'));
+    chars(&mut app, "busybox");
+    key(&mut app, KeyCode::Enter);
+    let reference = "docker.io/library/busybox:latest".to_string();
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modal.is_none() && app.background_pull.is_some(), "closed, still pulling");
+    let state = LayerState::Downloading { done: 1, total: 2 };
+    app.update(Msg::Backend(BackendEvent::PullProgress {
+        reference: reference.clone(),
+        layer: "sha256:l1".into(),
+        state: state.clone(),
+    }));
+    key(&mut app, KeyCode::Char('6'));
+    assert!(app.pane_commands().contains(&(Command::ReopenPull, true)));
+    key(&mut app, KeyCode::Enter);
+    let Some(Modal::Pull(dialog)) = &app.modal else { panic!("not reopened") };
+    assert_eq!(dialog.layers, vec![("sha256:l1".to_string(), state)], "with the progress made meanwhile");
+    key(&mut app, KeyCode::Esc);
+    effects(&mut app);
+    key(&mut app, KeyCode::Char('c'));
+    assert_eq!(effects(&mut app), vec![Effect::CancelPull(reference.clone())]);
+    let cancelled = BackendError::Failed { operation: "pull", target: reference.clone(), message: "cancelled".into() };
+    app.update(Msg::Pulled { reference, result: Err(cancelled) });
+    assert!(app.background_pull.is_none());
+    assert!(app.pane_commands().contains(&(Command::ReopenPull, false)));
 }

@@ -183,10 +183,80 @@ fn output_cut_at_the_limit_says_so() {
 fn help_explains_the_command_line_with_its_live_key() {
     let overrides = [("command_line".to_string(), crate::keymap::KeyList::One(";".into()))].into();
     let keymap = crate::keymap::Keymap::with_overrides(&overrides).unwrap();
-    let text: Vec<String> = crate::dialogs::help::lines(&keymap, &crate::theme::Theme::default())
+    let text: Vec<String> = crate::dialogs::help::lines(&keymap, &crate::theme::Theme::default(), None)
         .iter()
         .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
         .collect();
     let at = text.iter().position(|l| l == "; COMMAND").expect("a section for the command line");
     assert!(text[at + 1].contains("any berth command"), "{text:?}");
+}
+
+fn line_text(app: &App) -> String {
+    let Some(Modal::CommandLine(line)) = &app.modal else { panic!("the line closed: {:?}", app.modal) };
+    line.input.value().to_string()
+}
+
+#[test]
+fn up_and_down_walk_the_history_which_is_kept_in_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tui-history");
+    let mut app = app(ROOMY);
+    app.history_file = Some(file.clone());
+    type_line(&mut app, "ps -a");
+    type_line(&mut app, "network ls");
+    type_line(&mut app, "network ls");
+    assert_eq!(app.history, ["ps -a", "network ls"], "not twice in a row");
+    let appended: Vec<String> = app
+        .take_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::AppendHistory { path, line } if path == file => Some(line),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(appended, ["ps -a", "network ls"]);
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "vol");
+    key(&mut app, KeyCode::Up);
+    assert_eq!(line_text(&app), "network ls");
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Up);
+    assert_eq!(line_text(&app), "ps -a", "stops at the oldest");
+    key(&mut app, KeyCode::Down);
+    assert_eq!(line_text(&app), "network ls");
+    key(&mut app, KeyCode::Down);
+    assert_eq!(line_text(&app), "vol", "past the newest, the typed line comes back");
+    // The next run reads the file back.
+    std::fs::write(&file, "ps -a\nnetwork ls\n").unwrap();
+    assert_eq!(crate::dialogs::command_line::load_history(&file), ["ps -a", "network ls"]);
+    let long: String = (0..1200).map(|i| format!("ps {i}\n")).collect();
+    std::fs::write(&file, long).unwrap();
+    let kept = crate::dialogs::command_line::load_history(&file);
+    assert_eq!((kept.len(), kept[0].as_str()), (500, "ps 700"), "bounded");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 500, "and the file shortened");
+}
+
+#[test]
+fn tab_completes_verbs_flags_and_names() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "netw");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(line_text(&app), "network ");
+    chars(&mut app, "c");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(line_text(&app), "network c", "the choices share only the c");
+    let Some(Modal::CommandLine(line)) = &app.modal else { panic!() };
+    assert_eq!(line.choices, ["cache", "connect", "create"], "subcommands and names (the cache volume)");
+    chars(&mut app, "r");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(line_text(&app), "network create ");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "stop w");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(line_text(&app), "stop web ", "container names after a command");
+    chars(&mut app, "--h");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(line_text(&app), "stop web --help ");
 }

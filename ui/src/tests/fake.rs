@@ -15,6 +15,20 @@ use crate::backend::{
 };
 use crate::cli::{LinePlan, NeedsTerminal};
 
+/// Lines the fake's log holds before the three it sends when followed.
+pub const FAKE_LOG_LINES: usize = 2500;
+
+/// The grammar's completions as far as the tests need them: a few verbs, and `network`'s subcommands.
+pub fn complete(words: &[String]) -> Vec<String> {
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let list: &[&str] = match words.as_slice() {
+        [] => &["network", "ps", "pull", "push", "run", "volume"],
+        ["network"] => &["connect", "create", "disconnect", "inspect", "ls", "prune", "rm"],
+        _ => &["--help"],
+    };
+    list.iter().map(|s| s.to_string()).collect()
+}
+
 pub const NOW: &str = "2026-01-02T00:00:00Z";
 
 pub fn now() -> chrono::DateTime<chrono::Utc> {
@@ -33,6 +47,8 @@ pub fn container(id: &str, name: &str, image: &str, state: ContainerState) -> Co
         ports: if name == "web" { vec!["0.0.0.0:8080->80/tcp".into()] } else { vec![] },
         health: None,
         group: None,
+        command: if name == "web" { "httpd -f -p 80".into() } else { "sh".into() },
+        created_at: Some("2026-01-01T23:50:00Z".into()),
     }
 }
 
@@ -270,6 +286,9 @@ impl Backend for FakeBackend {
             if reference.contains("missing") {
                 return Err(Self::failed("pull", &reference, "manifest unknown"));
             }
+            if reference.contains("slow") {
+                std::future::pending::<()>().await;
+            }
             let id = format!("sha256:{}", "99".repeat(32));
             self.images.lock().unwrap().push(ImageRow {
                 id: id.clone(),
@@ -371,7 +390,10 @@ impl Backend for FakeBackend {
                 ContainerOp::Start | ContainerOp::Restart | ContainerOp::Unpause => ContainerState::Running,
                 ContainerOp::Pause => ContainerState::Paused,
                 ContainerOp::Stop | ContainerOp::Kill => ContainerState::Exited,
-                ContainerOp::Remove => {
+                ContainerOp::Remove if row.state.is_up() => {
+                    return Err(Self::failed("remove", &id, &format!("container {id} is running: stop it first")));
+                }
+                ContainerOp::Remove | ContainerOp::ForceRemove => {
                     containers.remove(index);
                     return Ok(());
                 }
@@ -412,6 +434,33 @@ impl Backend for FakeBackend {
 
     fn unfollow_logs(&self, id: String) {
         self.call(format!("unfollow logs {id}"));
+    }
+
+    /// A log of [`FAKE_LOG_LINES`] lines one second apart ending at 23:59:50, `older N` before it.
+    fn older_logs(
+        &self,
+        id: String,
+        before: String,
+        skip: usize,
+        count: usize,
+    ) -> BoxFuture<'_, Result<Vec<LogLine>, BackendError>> {
+        Box::pin(async move {
+            self.call(format!("older logs {id} {before} {skip} {count}"));
+            let end = chrono::DateTime::parse_from_rfc3339("2026-01-01T23:59:50Z").unwrap();
+            let before = chrono::DateTime::parse_from_rfc3339(&before)
+                .map_err(|e| Self::failed("logs of", &id, &e.to_string()))?;
+            // Line n (0-based) is stamped end - (FAKE_LOG_LINES - 1 - n) seconds.
+            let first = FAKE_LOG_LINES as i64 - 1 - (end - before).num_seconds();
+            let start = (first - count as i64).max(0);
+            Ok((start..first.max(0))
+                .map(|n| LogLine {
+                    time: (end - chrono::TimeDelta::seconds(FAKE_LOG_LINES as i64 - 1 - n))
+                        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    stderr: false,
+                    text: format!("old line {n}"),
+                })
+                .collect())
+        })
     }
 
     fn follow_stats(&self, id: String) -> BoxFuture<'_, Result<(), BackendError>> {

@@ -27,7 +27,7 @@ pub const CRAMPED: (u16, u16) = (80, 24);
 pub fn unloaded(config: UiConfig, theme: Theme, size: (u16, u16)) -> App {
     let backend = Arc::new(FakeBackend::new());
     let normalize = Arc::new(move |r: &str| backend.normalize_reference(r));
-    App::new(config, theme, fake::now(), Rect::new(0, 0, size.0, size.1), normalize, fake::plan)
+    App::new(config, theme, fake::now(), Rect::new(0, 0, size.0, size.1), normalize, fake::plan, fake::complete)
 }
 
 /// An app over the fixture data, as after the first refresh.

@@ -21,7 +21,7 @@ async fn operations_round_trip_through_the_backend() {
     let web = app.containers.rows.iter().find(|r| r.name == "web").unwrap().id.clone();
     executor.execute(Effect::Container { id: web.clone(), name: "web".into(), op: ContainerOp::Pause });
     let msg = next(&mut rx).await;
-    assert_eq!(msg, Msg::Done { what: "pause web".into(), result: Ok(String::new()) });
+    assert_eq!(msg, Msg::ContainerDone { id: web.clone(), name: "web".into(), op: ContainerOp::Pause, result: Ok(()) });
     app.update(msg);
     for effect in app.take_effects() {
         executor.execute(effect);
@@ -92,6 +92,15 @@ async fn saving_a_log_writes_the_file_or_names_the_path() {
     executor.execute(Effect::SaveLog { path: path.clone(), text: "a\n".into() });
     assert!(matches!(next(&mut rx).await, Msg::Done { result: Ok(_), .. }));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\n");
+    // A relative path is reported in full.
+    let relative = path.strip_prefix("/").unwrap().to_path_buf();
+    let here = std::env::current_dir().unwrap();
+    executor.execute(Effect::SaveLog {
+        path: std::iter::repeat_n("..", here.components().count()).collect::<std::path::PathBuf>().join(&relative),
+        text: "b\n".into(),
+    });
+    let Msg::Done { result: Ok(said), .. } = next(&mut rx).await else { panic!("the save failed") };
+    assert!(said.starts_with('/') && said.ends_with("web.log"), "{said}");
     executor.execute(Effect::SaveLog { path: dir.path().join("no/such/dir.log"), text: String::new() });
     let Msg::Done { result: Err(e), .. } = next(&mut rx).await else { panic!() };
     assert!(e.to_string().contains("no/such/dir.log"), "{e}");
@@ -221,4 +230,30 @@ async fn a_build_runs_in_the_background_and_its_image_is_selected() {
     let Some(Modal::Build(dialog)) = &app.modal else { unreachable!() };
     assert_eq!(dialog.steps[1].state, StepState::Failed);
     assert_eq!(dialog.steps[1].output, ["compiling"]);
+}
+
+#[tokio::test]
+async fn a_failed_operation_names_the_container_not_its_id() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend, tx);
+    let app = app(ROOMY);
+    let web = app.containers.rows.iter().find(|r| r.name == "web").unwrap().id.clone();
+    executor.execute(Effect::Container { id: web.clone(), name: "web".into(), op: ContainerOp::Remove });
+    let Msg::ContainerDone { result: Err(e), .. } = next(&mut rx).await else { panic!("the remove should fail") };
+    let text = e.to_string();
+    assert_eq!(text, "remove web: container web is running: stop it first");
+    assert!(!text.contains(crate::backend::short_id(&web)));
+}
+
+#[tokio::test]
+async fn a_cancelled_pull_ends_as_cancelled() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend, tx);
+    let reference = "docker.io/library/slow:latest".to_string();
+    executor.execute(Effect::Pull(reference.clone()));
+    executor.execute(Effect::CancelPull(reference.clone()));
+    let Msg::Pulled { reference: r, result: Err(e) } = next(&mut rx).await else { panic!("no cancelled pull") };
+    assert_eq!((r, e.to_string()), (reference, "pull docker.io/library/slow:latest: cancelled".to_string()));
 }

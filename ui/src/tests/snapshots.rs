@@ -38,7 +38,8 @@ fn with_logs(app: &mut App) {
             text: format!("GET /index.html 200 request {i}"),
         })
         .collect();
-    app.update(Msg::Backend(BackendEvent::Log { container: app.containers.rows[0].id.clone(), lines }));
+    let container = app.logs.container.clone().expect("the selection's log is open").0;
+    app.update(Msg::Backend(BackendEvent::Log { container, lines }));
 }
 
 #[test]
@@ -77,11 +78,41 @@ fn containers_grouped_by_pod_and_project() {
         // Fold the project from one of its members: the selection moves to the group's row.
         let at = app.containers.entries().iter().position(|e| format!("{e:?}").contains("shop-db-1")).unwrap();
         app.containers.list.selected = at;
-        key(app, KeyCode::Enter);
+        key(app, KeyCode::Char('z'));
         assert!(app.containers.selected().is_none(), "the project's row is selected");
         let names: Vec<String> = app.containers.targets().iter().map(|r| r.name.clone()).collect();
         assert_eq!(names, ["shop-api-1", "shop-db-1"], "an operation on a group's row reaches its members");
     });
+}
+
+#[test]
+fn wide_lists_show_command_and_created_and_cut_text_ends_in_an_ellipsis() {
+    let mut app = app((170, 24));
+    check("containers_wide", &app);
+    let mut rows = fake::containers();
+    rows[0].image = "registry.example.com/team/a-very-long-image-name:2026-01-01".into();
+    app.update(Msg::Containers(Ok(rows)));
+    app.area = ratatui::layout::Rect::new(0, 0, 100, 24);
+    check("containers_cut", &app);
+}
+
+#[test]
+fn titles_count_the_filtered_and_marked_rows() {
+    both("containers_title_counts", |app| {
+        key(app, KeyCode::Char(' '));
+        key(app, KeyCode::Char('j'));
+        key(app, KeyCode::Char(' '));
+        key(app, KeyCode::Char('/'));
+        chars(app, "alpine");
+        key(app, KeyCode::Enter);
+    });
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "busybox");
+    let top =
+        render(&app).backend().buffer().content().iter().skip(120).take(120).map(|c| c.symbol()).collect::<String>();
+    assert!(top.contains(" Images (1/3) "), "{top}");
 }
 
 #[test]
@@ -146,13 +177,34 @@ fn logs_search_timestamps_wrap() {
         chars(app, "request 3");
         key(app, KeyCode::Enter);
     });
+    both("logs_only_matches", |app| {
+        with_logs(app);
+        key(app, KeyCode::Char('/'));
+        chars(app, "request 1");
+        key(app, KeyCode::Enter);
+        key(app, KeyCode::Char('F'));
+    });
+    both("logs_older_available", |app| {
+        with_logs(app);
+        app.logs.older = crate::panes::logs::Older::Available;
+    });
+    both("logs_save_path", |app| {
+        with_logs(app);
+        ctrl(app, 's');
+    });
+    both("logs_no_match", |app| {
+        with_logs(app);
+        key(app, KeyCode::Char('/'));
+        chars(app, "POST");
+        key(app, KeyCode::Enter);
+    });
 }
 
 #[test]
 fn stats_charts() {
     both("stats", |app| {
         key(app, KeyCode::Char('l'));
-        let id = app.containers.rows[0].id.clone();
+        let id = app.stats.container.clone().expect("the selection's stats are followed").0;
         for i in 0..60u64 {
             let sample = StatsSample {
                 cpu_percent: (i % 10) as f64 * 5.0,
@@ -167,6 +219,16 @@ fn stats_charts() {
         }
         key(app, KeyCode::Char('4'));
     });
+    both("stats_not_running", |app| {
+        key(app, KeyCode::Char('j'));
+        let id = app.stats.container.clone().unwrap().0;
+        let error = crate::backend::BackendError::Failed {
+            operation: "stats of",
+            target: id.clone(),
+            message: format!("container {id} is not running"),
+        };
+        app.update(Msg::StatsFailed { id, error });
+    });
 }
 
 #[test]
@@ -177,6 +239,24 @@ fn shell_pane() {
             session: 1,
             bytes: b"/ # echo hello-from-shell\r\nhello-from-shell\r\n/ # ".to_vec(),
         }));
+    });
+    let output = |app: &mut App| {
+        app.update(Msg::ShellOpened { name: "web".into(), result: Ok(1) });
+        let text: String = (0..60).map(|i| format!("output line {i}\r\n")).collect();
+        app.update(Msg::Backend(BackendEvent::ShellOutput { session: 1, bytes: text.into_bytes() }));
+        ctrl(app, 'a');
+    };
+    both("shell_scrolled_copy", |app| {
+        output(app);
+        key(app, KeyCode::PageUp);
+        key(app, KeyCode::Char('c'));
+        key(app, KeyCode::Char('k'));
+        key(app, KeyCode::Char('v'));
+        key(app, KeyCode::Char('k'));
+    });
+    both("shell_exited", |app| {
+        output(app);
+        app.update(Msg::Backend(BackendEvent::ShellClosed { session: 1 }));
     });
 }
 
@@ -210,6 +290,11 @@ fn volumes_pane() {
 #[test]
 fn help_dialog() {
     both("help", |app| key(app, KeyCode::Char('?')));
+    both("help_end", |app| {
+        key(app, KeyCode::Char('?'));
+        key(app, KeyCode::End);
+        key(app, KeyCode::Char('j'));
+    });
 }
 
 #[test]
@@ -326,6 +411,22 @@ fn run_dialog() {
 }
 
 #[test]
+fn run_dialog_marks_the_refused_field_and_scrolls_long_ones() {
+    both("run_refused", |app| {
+        key(app, KeyCode::Char('n'));
+        chars(app, "busybox");
+        key(app, KeyCode::Tab);
+        key(app, KeyCode::Tab);
+        chars(app, "sh -c 'while true; do echo a long command that runs past the field; sleep 1; done'");
+        key(app, KeyCode::Tab);
+        key(app, KeyCode::Tab);
+        chars(app, "8080:x");
+        key(app, KeyCode::Tab);
+        key(app, KeyCode::Enter);
+    });
+}
+
+#[test]
 fn inspect_dialog() {
     both("inspect", |app| {
         let text = serde_json::to_string_pretty(
@@ -334,6 +435,18 @@ fn inspect_dialog() {
         .unwrap();
         app.update(Msg::Inspect { title: "Container job".into(), result: Ok(text) });
     });
+    both("inspect_search_wrap", |app| {
+        let long = "x".repeat(150);
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "Id": "c3", "Args": [long], "Env": ["PATH=/usr/bin", "HOME=/root"], "State": {"Status": "exited"}
+        }))
+        .unwrap();
+        app.update(Msg::Inspect { title: "Container job".into(), result: Ok(text) });
+        key(app, KeyCode::Char('w'));
+        key(app, KeyCode::Char('/'));
+        chars(app, "home");
+        key(app, KeyCode::Enter);
+    });
 }
 
 #[test]
@@ -341,6 +454,11 @@ fn command_line() {
     both("command_line", |app| {
         key(app, KeyCode::Char(':'));
         chars(app, "run -d --name web busybox httpd -f");
+    });
+    both("command_line_choices", |app| {
+        key(app, KeyCode::Char(':'));
+        chars(app, "network c");
+        key(app, KeyCode::Tab);
     });
 }
 
