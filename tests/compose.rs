@@ -362,3 +362,27 @@ fn serde_norway_value(yaml: &str) -> serde_json::Value {
     let value: serde_norway::Value = serde_norway::from_str(yaml).expect("config prints YAML");
     serde_json::to_value(value).unwrap()
 }
+
+#[test]
+fn bc_push_sends_each_service_image_through_berth_push() {
+    if !require_root("bc_push_sends_each_service_image_through_berth_push") {
+        return;
+    }
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let image = format!("{}/bc-pushed/app:1", env.registry().host());
+    write(dir, "app/Dockerfile", "FROM busybox\nRUN echo pushed > /made\n");
+    write(
+        dir,
+        "compose.yaml",
+        &format!("services:\n  app:\n    image: {image}\n    build: ./app\n  plain:\n    build: ./app\n"),
+    );
+    compose_ok(&env, dir, &["-p", "bcpush", "build", "app"]);
+    let (_, err) = compose_ok(&env, dir, &["-p", "bcpush", "push"]);
+    assert!(err.contains("app") && err.contains("Pushed"), "{err}");
+    // What the registry got runs: removed here, pulled back and run.
+    env.ok(&["rmi", &image]);
+    env.ok(&["pull", &image]);
+    assert_eq!(env.ok(&["run", "--rm", &image, "cat", "/made"]).trim(), "pushed");
+}

@@ -77,7 +77,7 @@ enum ComposeCommand {
     Build(compose_ops::ServiceArgs),
     /// Pull service images
     Pull(compose_ops::ServiceArgs),
-    /// Push service images (not in berth yet)
+    /// Push service images
     Push(compose_ops::ServiceArgs),
     /// Display the running processes
     Top(compose_ops::ServiceArgs),
@@ -204,7 +204,6 @@ pub async fn run(engine: &Engine, args: ComposeArgs) -> anyhow::Result<ExitCode>
     // `ls` lists every project of this root, so it reads no project.
     let command = match args.command {
         ComposeCommand::Ls(a) => return compose_ops::ls(engine, a),
-        ComposeCommand::Push(_) => bail!("berth compose push: berth cannot push images yet"),
         other => other,
     };
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
@@ -221,7 +220,11 @@ pub async fn run(engine: &Engine, args: ComposeArgs) -> anyhow::Result<ExitCode>
         eprintln!("WARN[0000] The \"{name}\" variable is not set. Defaulting to a blank string.");
     }
     match command {
-        ComposeCommand::Ls(_) | ComposeCommand::Push(_) => unreachable!("handled before the project is read"),
+        ComposeCommand::Ls(_) => unreachable!("handled before the project is read"),
+        ComposeCommand::Push(a) => {
+            engine.compose_push(&project, &a.services, &print_progress).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         ComposeCommand::Exec(a) => compose_ops::exec(engine, &project, a).await,
         ComposeCommand::Run(a) => compose_ops::run(engine, &project, a).await,
         ComposeCommand::Build(a) => compose_ops::build(engine, &project, a).await,

@@ -259,6 +259,23 @@ impl Engine {
         Ok(())
     }
 
+    /// `docker compose push`: each service with an `image` name pushes that image (built or pulled here),
+    /// through the same `Engine::push` as `berth push`.
+    pub async fn compose_push(
+        &self,
+        project: &LoadedProject,
+        services: &[String],
+        report: Report<'_>,
+    ) -> Result<(), Error> {
+        for name in plan::active_services(project, services)? {
+            let Some(image) = &project.model.services[&name].image else { continue };
+            say(report, "Service", &name, "Pushing");
+            self.push(&image.0, crate::push::PushOptions::default()).await?;
+            say(report, "Service", &name, "Pushed");
+        }
+        Ok(())
+    }
+
     /// `docker compose run`: starts the service's dependencies as `up` would, then creates and starts a
     /// one-off container (`PROJECT-SERVICE-run-ID`, `oneoff=True`, no published ports) running `command`
     /// (the service's when empty). The caller follows its output.
