@@ -13,7 +13,7 @@ mod login;
 pub mod network;
 mod pull;
 mod stats;
-mod system;
+pub(crate) mod system;
 mod template;
 mod terminal;
 mod volume;
@@ -79,6 +79,8 @@ pub enum Command {
     /// Manage builds
     #[command(subcommand)]
     Builder(build::BuilderSubcommand),
+    /// Serve the Docker Engine API on a socket, for the docker CLI, compose and the SDKs
+    Serve(crate::serve::ServeArgs),
 }
 
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
@@ -147,6 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Local(cmd) => local::run(&engine, cmd),
         Command::Build(args) => build::build(&engine, args).await,
         Command::Builder(cmd) => build::builder(&engine, cmd),
+        Command::Serve(args) => crate::serve::run(engine, args).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }

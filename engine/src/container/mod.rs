@@ -22,7 +22,7 @@ mod size;
 pub(crate) use size::dir_size;
 
 /// What `attach` and `exec` hand back: a connection to the process's session.
-pub use crate::session::{Output, Session};
+pub use crate::session::{Output, Session, SessionError};
 mod status;
 mod top;
 mod update;

@@ -1,0 +1,349 @@
+//! `berth serve` driven by the real docker CLI (28.x, /usr/local/bin/docker) over a temporary socket and
+//! state root, as users drive Docker: run in every mode, ps, logs, exec, stop/kill/rm, inspect, networks,
+//! volumes, tag/rmi/pull, system df; plus raw requests for the faults. Needs root (skips loudly
+//! otherwise; CI=true forbids skipping).
+
+mod rt;
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rt::{Env, require_root};
+
+const DOCKER: &str = "/usr/local/bin/docker";
+
+/// A `berth serve` process on a socket of its own; stopped by its PID (SIGTERM, then SIGKILL) when dropped.
+struct Server {
+    child: std::process::Child,
+    socket: PathBuf,
+    /// The docker CLI's config dir, empty, so the user's contexts and credentials play no part.
+    config: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(env: &Env) -> Server {
+        assert!(Path::new(DOCKER).exists(), "the docker CLI is missing at {DOCKER}: these tests need it");
+        let socket = env.root().join("api.sock");
+        let mut command = env.command(&["serve", "-H", &format!("unix://{}", socket.display())]);
+        // BS_LOG=debug shows each request and error of the server on the test's stderr.
+        if let Ok(level) = std::env::var("BS_LOG") {
+            command.env("BERTH_LOG", level);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start berth serve");
+        let server = Server { child, socket, config: tempfile::tempdir().expect("docker config dir") };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&server.socket).is_err() {
+            assert!(Instant::now() < deadline, "berth serve did not listen on {}", server.socket.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn docker_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(DOCKER);
+        cmd.args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.config.path())
+            .env("DOCKER_BUILDKIT", "0")
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_TLS_VERIFY");
+        cmd
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        self.docker_command(args).stdin(Stdio::null()).output().expect("run docker")
+    }
+
+    fn docker_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .docker_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run docker");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().expect("docker output")
+    }
+
+    /// Runs docker and requires success; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(out.status.success(), "docker {args:?} failed ({:?}):\n{}", out.status.code(), text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs docker and requires failure; its exit code and stderr.
+    fn fails(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = self.docker(args);
+        assert!(!out.status.success(), "docker {args:?} should have failed:\n{}", text(&out));
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// One raw HTTP/1.1 request on the socket; the status and body.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let mut stream = std::os::unix::net::UnixStream::connect(&self.socket).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let _ = stream.write_all(body);
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_raw(self.pid()).expect("pid");
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!("stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Containers of this root left behind by a failed test are removed with it.
+fn cleanup(env: &Env) {
+    for id in env.ids() {
+        let _ = env.run(&["rm", "-f", &id]);
+    }
+}
+
+#[test]
+fn bs_version_info_and_missing_objects() {
+    if !require_root("bs_version_info_and_missing_objects") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let version = server.ok(&["version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}"]);
+    assert_eq!(version.trim(), "1.44 linux");
+    let info = server.ok(&["info", "--format", "{{.Images}} {{.OSType}} {{.Driver}}"]);
+    assert_eq!(info.trim(), "1 linux overlay");
+    assert_eq!(server.ok(&["ps", "-q"]), "");
+    let (_, err) = server.fails(&["inspect", "nosuchthing"]);
+    assert!(err.contains("No such object: nosuchthing"), "{err}");
+    let (_, err) = server.fails(&["rm", "nosuch"]);
+    assert!(err.contains("No such container: nosuch"), "{err}");
+    let (_, err) = server.fails(&["rmi", "nosuchimage"]);
+    assert!(err.contains("No such image"), "{err}");
+    // Versioned and unversioned paths alike; unknown endpoints are 404 with a message.
+    let (status, body) = server.request("GET", "/v1.41/version", b"");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ApiVersion\":\"1.44\""), "{body}");
+    let (status, body) = server.request("GET", "/_ping", b"");
+    assert_eq!((status, body.as_str()), (200, "OK"));
+    let (status, body) = server.request("GET", "/v1.44/events", b"");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("\"message\""), "{body}");
+}
+
+#[test]
+fn bs_run_attached_detached_removed_and_failing() {
+    if !require_root("bs_run_attached_detached_removed_and_failing") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    assert_eq!(server.ok(&["run", "--name", "echoer", "busybox", "echo", "hello-world"]), "hello-world\n");
+    // --rm: the real exit code, and the container is gone.
+    let out = server.docker(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    assert_eq!(env.ids().len(), 1, "the --rm container must be gone");
+    // -i with piped input.
+    let out = server.docker_with_stdin(&["run", "-i", "--rm", "busybox", "cat"], "piped-input\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped-input\n", "{}", text(&out));
+    // -d, then ps with filters and --format.
+    let id = server.ok(&["run", "-d", "--name", "web", "--label", "app=web", "busybox", "sleep", "1000"]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "{id}");
+    let ps = server.ok(&["ps", "--filter", "label=app=web", "--format", "{{.Names}} {{.State}} {{.Image}}"]);
+    assert_eq!(ps, "web running busybox\n");
+    let ps = server.ok(&["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"]);
+    assert_eq!(ps, "echoer\n");
+    assert_eq!(server.ok(&["ps", "-aq", "--no-trunc", "--filter", "name=web"]).trim(), id);
+    // A name conflict is docker's message.
+    let (code, err) = server.fails(&["run", "-d", "--name", "web", "busybox", "true"]);
+    assert_eq!(code, Some(125));
+    assert!(err.contains("The container name \"/web\" is already in use"), "{err}");
+    // A missing executable exits 127.
+    let (code, err) = server.fails(&["run", "--rm", "busybox", "/no/such/binary"]);
+    assert_eq!(code, Some(127), "{err}");
+    // A missing image is pulled on the fly.
+    server.ok(&["rmi", &env.reference]);
+    let out = server.docker(&["run", "--rm", &env.reference, "echo", "pulled"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pulled\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unable to find image"), "{}", text(&out));
+    server.ok(&["rm", "-f", "web"]);
+    cleanup(&env);
+}
+
+#[test]
+fn bs_logs_exec_and_lifecycle_verbs() {
+    if !require_root("bs_logs_exec_and_lifecycle_verbs") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let ticker = server.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo tick$i; sleep 0.3; done",
+    ]);
+    // logs -f ends with the container.
+    assert_eq!(server.ok(&["logs", "-f", "ticker"]), "tick1\ntick2\ntick3\n");
+    assert_eq!(server.ok(&["logs", "--tail", "1", "ticker"]), "tick3\n");
+    assert_eq!(server.ok(&["wait", "ticker"]).trim(), "0");
+    server.ok(&["run", "-d", "--name", "web", "busybox", "sleep", "1000"]);
+    assert_eq!(server.ok(&["exec", "web", "echo", "hi"]), "hi\n");
+    let out = server.docker(&["exec", "web", "sh", "-c", "exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let out = server.docker_with_stdin(&["exec", "-i", "web", "cat"], "exec-data\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "exec-data\n", "{}", text(&out));
+    let out = server.docker(&["exec", "web", "/no/such/binary"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out));
+    assert_eq!(server.ok(&["inspect", "--format", "{{.State.Status}}", "web"]).trim(), "running");
+    server.ok(&["pause", "web"]);
+    assert_eq!(server.ok(&["inspect", "--format", "{{.State.Status}}", "web"]).trim(), "paused");
+    server.ok(&["unpause", "web"]);
+    let top = server.ok(&["top", "web"]);
+    assert!(top.contains("sleep 1000"), "{top}");
+    assert_eq!(server.ok(&["stop", "-t", "1", "web"]).trim(), "web");
+    // Stopping a stopped container is no error (304).
+    assert_eq!(server.ok(&["stop", "web"]).trim(), "web");
+    let (_, err) = server.fails(&["kill", "web"]);
+    assert!(err.contains("is not running"), "{err}");
+    server.ok(&["start", "web"]);
+    let (_, err) = server.fails(&["rm", "web"]);
+    assert!(err.contains("You cannot remove a running container"), "{err}");
+    server.ok(&["kill", "web"]);
+    server.ok(&["rename", "web", "web2"]);
+    assert_eq!(server.ok(&["rm", "web2"]).trim(), "web2");
+    let pruned = server.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains(ticker.trim()), "{pruned}");
+    assert!(env.ids().is_empty());
+    cleanup(&env);
+}
+
+#[test]
+fn bs_networks_volumes_images_and_df() {
+    if !require_root("bs_networks_volumes_images_and_df") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let net = format!("bsnet{}", env.octet);
+    let subnet = format!("10.213.{}.0/24", env.octet);
+    server.ok(&["network", "create", "--subnet", &subnet, "--label", "k=v", &net]);
+    let (_, err) = server.fails(&["network", "create", &net]);
+    assert!(err.contains("already exists"), "{err}");
+    assert!(server.ok(&["network", "ls", "--format", "{{.Name}}"]).lines().any(|l| l == net));
+    assert_eq!(server.ok(&["network", "inspect", "--format", "{{.Name}}", &net]).trim(), net);
+    server.ok(&["volume", "create", "--label", "a=b", "bsvol"]);
+    assert_eq!(server.ok(&["volume", "ls", "-q", "--filter", "label=a=b"]).trim(), "bsvol");
+    assert!(server.ok(&["volume", "inspect", "bsvol"]).contains("\"Mountpoint\""));
+    let out = server.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--network-alias",
+        "svc",
+        "-v",
+        "bsvol:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f; nslookup svc 2>/dev/null | grep -c Address; cat /data/f",
+    ]);
+    assert!(out.ends_with("kept\n"), "{out}");
+    server.ok(&["run", "-d", "--name", "c1", "busybox", "sleep", "1000"]);
+    server.ok(&["network", "connect", &net, "c1"]);
+    let nets = server.ok(&["inspect", "--format", "{{json .NetworkSettings.Networks}}", "c1"]);
+    assert!(nets.contains(&net), "{nets}");
+    server.ok(&["network", "disconnect", &net, "c1"]);
+    server.ok(&["rm", "-f", "c1"]);
+    let (_, err) = server.fails(&["volume", "inspect", "nosuchvol"]);
+    assert!(err.contains("no such volume"), "{err}");
+    server.ok(&["volume", "rm", "bsvol"]);
+    server.ok(&["network", "rm", &net]);
+    // Images: tag, inspect by a name with a registry, history, rmi, pull back.
+    server.ok(&["tag", "busybox", "bs/mybox:v1"]);
+    let tags = server.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(tags.contains("bs/mybox:v1"), "{tags}");
+    assert_eq!(server.ok(&["inspect", "--format", "{{.Os}}", &env.reference]).trim(), "linux");
+    assert!(!server.ok(&["history", "busybox"]).is_empty());
+    let untagged = server.ok(&["rmi", "bs/mybox:v1"]);
+    assert!(untagged.contains("Untagged: bs/mybox:v1"), "{untagged}");
+    let pulled = server.ok(&["pull", &env.reference]);
+    assert!(pulled.contains("Status: Image is up to date"), "{pulled}");
+    let df = server.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.contains("Images 1"), "{df}");
+    cleanup(&env);
+}
+
+#[test]
+fn bs_bad_requests_are_400s_with_messages() {
+    if !require_root("bs_bad_requests_are_400s_with_messages") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    for body in [&b"{not json"[..], br#"{"Image": 5}"#, br#"{"Image":"busybox","HostConfig":{"Memory":"x"}}"#] {
+        let (status, reply) = server.request("POST", "/v1.44/containers/create", body);
+        assert_eq!(status, 400, "{reply}");
+        assert!(reply.contains("\"message\""), "{reply}");
+    }
+    let (status, reply) =
+        server.request("POST", "/containers/create", br#"{"Image":"busybox","HostConfig":{"Memory":1}}"#);
+    assert_eq!(status, 400, "{reply}");
+    let big = vec![b' '; 8 << 20];
+    let (status, reply) = server.request("POST", "/containers/create", &big);
+    assert_eq!(status, 400, "{reply}");
+    let (status, reply) = server.request("GET", "/containers/json?filters=%7Bnope", b"");
+    assert_eq!(status, 400, "{reply}");
+    let (status, reply) = server.request("POST", "/containers/create", br#"{"Image":"nosuch/image"}"#);
+    assert_eq!(status, 404, "{reply}");
+    assert!(reply.contains("No such image"), "{reply}");
+    // The server is still there.
+    assert_eq!(server.request("GET", "/_ping", b"").0, 200);
+}
