@@ -301,6 +301,23 @@ fn bs_networks_volumes_images_and_df() {
     let nets = server.ok(&["inspect", "--format", "{{json .NetworkSettings.Networks}}", "c1"]);
     assert!(nets.contains(&net), "{nets}");
     server.ok(&["network", "disconnect", &net, "c1"]);
+    // stats, one-shot.
+    let stats = server.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "c1"]);
+    assert_eq!(stats.trim(), "c1 1");
+    // cp both ways, a file and a directory.
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("file.txt"), "from-host\n").unwrap();
+    let src = host.path().join("file.txt");
+    server.ok(&["cp", src.to_str().unwrap(), "c1:/tmp/"]);
+    server.ok(&["cp", src.to_str().unwrap(), "c1:/tmp/renamed.txt"]);
+    assert_eq!(server.ok(&["exec", "c1", "cat", "/tmp/file.txt", "/tmp/renamed.txt"]), "from-host\nfrom-host\n");
+    let out = host.path().join("hostname.out");
+    server.ok(&["cp", "c1:/etc/hostname", out.to_str().unwrap()]);
+    assert!(!std::fs::read_to_string(&out).unwrap().trim().is_empty());
+    server.ok(&["cp", "c1:/etc", host.path().join("etc.out").to_str().unwrap()]);
+    assert!(host.path().join("etc.out/hostname").exists());
+    let (_, err) = server.fails(&["cp", "c1:/nonexist", host.path().join("x").to_str().unwrap()]);
+    assert!(err.contains("Could not find the file /nonexist"), "{err}");
     server.ok(&["rm", "-f", "c1"]);
     let (_, err) = server.fails(&["volume", "inspect", "nosuchvol"]);
     assert!(err.contains("no such volume"), "{err}");

@@ -9,6 +9,7 @@
 //! One small module per resource (`system`, `containers`, `exec`, `images`, `networks`, `volumes`);
 //! `listen` holds the sockets, `hijack` the upgraded streams, `runs` the exit watches.
 
+mod archive;
 mod attach;
 mod containers;
 mod create;
@@ -20,6 +21,7 @@ mod listen;
 mod networks;
 mod query;
 mod runs;
+mod stats;
 mod system;
 mod volumes;
 
@@ -101,6 +103,8 @@ fn router(server: Shared) -> Router {
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/changes", get(containers::changes))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/archive", get(archive::get).head(archive::stat).put(archive::put))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(attach::resize))
         .route("/containers/{id}", delete(containers::remove))
