@@ -364,3 +364,87 @@ fn bs_bad_requests_are_400s_with_messages() {
     // The server is still there.
     assert_eq!(server.request("GET", "/_ping", b"").0, 200);
 }
+
+/// A tmux server of this test's own (its own socket), killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn new(tag: &str) -> Tmux {
+        Tmux(format!("bs-{tag}-{}", std::process::id()))
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux").arg("-L").arg(&self.0).args(args).output().expect("tmux (apt package tmux)")
+    }
+
+    /// Runs `command` (a shell line) in a new 100x30 window named `window`.
+    fn open(&self, server: &Server, window: &str, command: &str) {
+        let line = format!(
+            "env DOCKER_HOST=unix://{} DOCKER_CONFIG={} TERM=xterm {command}; echo EXIT=$?; sleep 600",
+            server.socket.display(),
+            server.config.path().display()
+        );
+        let verb = if self.run(&["has-session"]).status.success() { "new-window" } else { "new-session" };
+        let mut args = vec![verb, "-d"];
+        if verb == "new-session" {
+            args.extend(["-s", "bs", "-x", "100", "-y", "30"]);
+        }
+        args.extend(["-n", window, &line]);
+        let out = self.run(&args);
+        assert!(out.status.success(), "tmux {verb}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn screen(&self, window: &str) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", &format!("bs:{window}")]).stdout).into_owned()
+    }
+
+    fn send(&self, window: &str, text: &str) {
+        self.run(&["send-keys", "-t", &format!("bs:{window}"), "-l", text]);
+        self.run(&["send-keys", "-t", &format!("bs:{window}"), "Enter"]);
+    }
+
+    fn wait_for(&self, window: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.screen(window).contains(needle) {
+            assert!(Instant::now() < deadline, "{needle:?} not on screen:\n{}", self.screen(window));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn bs_run_and_exec_with_a_tty_follow_the_terminal() {
+    if !require_root("bs_run_and_exec_with_a_tty_follow_the_terminal") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let tmux = Tmux::new("tty");
+    tmux.open(&server, "run", "docker run -it --name tty1 busybox sh");
+    tmux.wait_for("run", "/ #");
+    tmux.send("run", "echo size=$(stty size | tr ' ' x)");
+    tmux.wait_for("run", "size=30x100");
+    // The window shrinks: the CLI sends the new size, the container's pty takes it.
+    tmux.run(&["resize-window", "-t", "bs:run", "-x", "90", "-y", "25"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.send("run", "echo resized=$(stty size | tr ' ' x)");
+    tmux.wait_for("run", "resized=25x90");
+    tmux.send("run", "exit 5");
+    tmux.wait_for("run", "EXIT=5");
+    assert_eq!(server.ok(&["inspect", "--format", "{{.State.ExitCode}}", "tty1"]).trim(), "5");
+    server.ok(&["run", "-d", "--name", "web", "busybox", "sleep", "1000"]);
+    tmux.open(&server, "exec", "docker exec -it web sh");
+    tmux.wait_for("exec", "/ #");
+    tmux.send("exec", "echo esize=$(stty size | tr ' ' x) tty=$(tty)");
+    tmux.wait_for("exec", "tty=/dev/pts/");
+    assert!(tmux.screen("exec").contains("esize=30x100"), "{}", tmux.screen("exec"));
+    tmux.send("exec", "exit 3");
+    tmux.wait_for("exec", "EXIT=3");
+    cleanup(&env);
+}
