@@ -448,3 +448,39 @@ fn bs_run_and_exec_with_a_tty_follow_the_terminal() {
     tmux.wait_for("exec", "EXIT=3");
     cleanup(&env);
 }
+
+#[test]
+fn bs_legacy_build_of_a_context_with_dockerignore() {
+    if !require_root("bs_legacy_build_of_a_context_with_dockerignore") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nARG GREETING\nCOPY . /ctx\nRUN ls -a /ctx > /list && echo $GREETING > /greeting\nLABEL built=yes\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("kept.txt"), "kept").unwrap();
+    std::fs::write(ctx.path().join("secret.txt"), "secret").unwrap();
+    std::fs::write(ctx.path().join(".dockerignore"), "secret.txt\n").unwrap();
+    let out = server
+        .docker_command(&["build", "-t", "bs/built:1", "--build-arg", "GREETING=hello", ctx.path().to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Successfully built "), "{stdout}");
+    assert!(stdout.contains("Successfully tagged bs/built:1"), "{stdout}");
+    let list = server.ok(&["run", "--rm", "bs/built:1", "sh", "-c", "cat /list /greeting"]);
+    assert!(list.contains("kept.txt") && list.contains("hello"), "{list}");
+    assert!(!list.contains("secret.txt"), "the .dockerignore'd file must stay out:\n{list}");
+    assert_eq!(server.ok(&["inspect", "--format", "{{.Config.Labels.built}}", "bs/built:1"]).trim(), "yes");
+    // A failing step is the client's error, with the step's message.
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nRUN exit 7\n").unwrap();
+    let (_, err) = server.fails(&["build", "-q", ctx.path().to_str().unwrap()]);
+    assert!(err.contains("exit") || err.contains("7"), "{err}");
+    server.ok(&["builder", "prune", "-f"]);
+}

@@ -84,10 +84,24 @@ pub async fn get(State(server): State<Shared>, Path(id): Path<String>, params: P
     Ok(response)
 }
 
-/// A blocking reader of the request body, fed by a task.
-struct ChannelReader {
+/// A blocking reader of the request body, fed by a task (archive PUT, a build's context).
+pub struct ChannelReader {
     rx: mpsc::Receiver<Bytes>,
     chunk: Bytes,
+}
+
+/// The request body as a blocking reader, for the engine's tar readers on a blocking thread.
+pub fn body_reader(body: Body) -> ChannelReader {
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        while let Some(Ok(chunk)) = stream.next().await {
+            if tx.send(chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    ChannelReader { rx, chunk: Bytes::new() }
 }
 
 impl Read for ChannelReader {
@@ -112,21 +126,10 @@ pub async fn put(
 ) -> ApiResult<StatusCode> {
     let path = path_param(&params)?;
     let rec = server.engine.container(&id)?;
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(async move {
-        let mut stream = body.into_data_stream();
-        while let Some(Ok(chunk)) = stream.next().await {
-            if tx.send(chunk).await.is_err() {
-                return;
-            }
-        }
-    });
-    let copied = tokio::task::spawn_blocking(move || {
-        let mut reader = ChannelReader { rx, chunk: Bytes::new() };
-        server.engine.copy_to_container(&rec.id, &path, &mut reader)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut reader = body_reader(body);
+    let copied = tokio::task::spawn_blocking(move || server.engine.copy_to_container(&rec.id, &path, &mut reader))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     copied?;
     Ok(StatusCode::OK)
 }

@@ -11,6 +11,7 @@
 
 mod archive;
 mod attach;
+mod build;
 mod containers;
 mod create;
 mod error;
@@ -116,6 +117,8 @@ fn router(server: Shared) -> Router {
         .route("/images/create", post(images::pull))
         .route("/images/prune", post(images::prune))
         .route("/images/{*rest}", get(images::get_named).post(images::post_named).delete(images::remove))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))

@@ -27,6 +27,11 @@ impl Params {
         self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a repeated key (`t` of `/build`).
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+    }
+
     /// moby's boolean: absent, empty, `0`, `no`, `false` and `none` are false, anything else true.
     pub fn flag(&self, key: &str) -> bool {
         self.get(key).is_some_and(truthy)
@@ -98,6 +103,7 @@ mod tests {
         let p = Params::parse("all=1&size=False&t=a&t=b");
         assert!(p.flag("all") && !p.flag("size") && !p.flag("missing"));
         assert_eq!(p.get("t"), Some("b"));
+        assert_eq!(p.all("t"), ["a", "b"]);
     }
 
     #[test]
