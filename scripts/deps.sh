@@ -10,6 +10,7 @@ packages=(
   docker-registry skopeo umoci                # a real registry, image copying, a reference unpacker
   nftables iproute2 tmux apache2-utils        # networking, terminal tests, htpasswd
   podman runc conmon                          # the build test that compares with `podman build`
+  python3-docker                              # a real Docker SDK client of `berth serve` (tests/api.rs)
 )
 if [ "${BERTH_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(crun hyperfine bc curl time)

@@ -484,3 +484,51 @@ fn bs_legacy_build_of_a_context_with_dockerignore() {
     assert!(err.contains("exit") || err.contains("7"), "{err}");
     server.ok(&["builder", "prune", "-f"]);
 }
+
+/// Debian's python3-docker (docker-py 5) against the server: a script that fails with a message on any
+/// wrong answer.
+const PYTHON_CLIENT: &str = r#"
+import sys, docker
+client = docker.DockerClient(base_url=sys.argv[1], version="auto")
+out = client.containers.run("busybox", ["sh", "-c", "echo from-py; echo err >&2"], remove=True, stderr=True)
+assert out == b"from-py\nerr\n" or out == b"err\nfrom-py\n", out
+web = client.containers.run("busybox", ["sleep", "1000"], detach=True, name="pyweb", labels={"by": "py"})
+for i in range(20):
+    code, output = web.exec_run(["sh", "-c", "echo line-%d; echo more-%d" % (i, i)])
+    assert code == 0, (i, code)
+    assert output == b"line-%d\nmore-%d\n" % (i, i), (i, output)
+code, output = web.exec_run(["sh", "-c", "exit 6"])
+assert code == 6, code
+assert [c.name for c in client.containers.list(filters={"label": ["by=py"]})] == ["pyweb"]
+try:
+    client.images.get("no/such-image:1")
+    raise SystemExit("images.get of a missing image did not raise")
+except docker.errors.ImageNotFound as e:
+    assert "No such image" in str(e), e
+try:
+    client.containers.get("nosuch")
+    raise SystemExit("containers.get of a missing container did not raise")
+except docker.errors.NotFound:
+    pass
+web.remove(force=True)
+print("python-ok")
+"#;
+
+#[test]
+fn bs_python_docker_sdk() {
+    if !require_root("bs_python_docker_sdk") {
+        return;
+    }
+    assert!(Path::new("/usr/bin/python3").exists(), "python3 is missing");
+    let probe = Command::new("/usr/bin/python3").args(["-c", "import docker"]).output().unwrap();
+    assert!(probe.status.success(), "Debian's python3-docker is missing (scripts/deps.sh installs it)");
+    let env = Env::new();
+    let server = Server::start(&env);
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", PYTHON_CLIENT, &format!("unix://{}", server.socket.display())])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "python-ok\n");
+    assert!(env.ids().is_empty(), "containers.run(remove=True) and remove(force=True) leave nothing");
+}
