@@ -532,3 +532,105 @@ fn bs_python_docker_sdk() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "python-ok\n");
     assert!(env.ids().is_empty(), "containers.run(remove=True) and remove(force=True) leave nothing");
 }
+
+#[test]
+fn bs_socket_lifecycle_timeout_and_sigterm() {
+    if !require_root("bs_socket_lifecycle_timeout_and_sigterm") {
+        return;
+    }
+    let env = Env::new();
+    let socket = env.root().join("api.sock");
+    let host = format!("unix://{}", socket.display());
+    let printed = env.ok(&["serve", "-H", &host, "--print-env"]);
+    assert_eq!(printed, format!("DOCKER_HOST={host}\n"));
+    let (_, err) = env.fails(&["serve", "-H", "tcp://0.0.0.0:2375"]);
+    assert!(err.contains("loopback"), "{err}");
+    let server = Server::start(&env);
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    // A live socket is refused.
+    let (_, err) = env.fails(&["serve", "-H", &host]);
+    assert!(err.contains("another server is listening"), "{err}");
+    server.ok(&["run", "-d", "--name", "outlives", "busybox", "sleep", "1000"]);
+    // SIGTERM: the server ends and takes its socket; the container runs on under its monitor.
+    let mut server = server;
+    let pid = rustix::process::Pid::from_raw(server.pid()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!socket.exists(), "the socket must go with the server");
+    assert_eq!(env.status("outlives"), "running");
+    drop(server);
+    // A stale socket (its server killed) is replaced.
+    let stale = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    drop(stale);
+    assert!(socket.exists());
+    let mut idle = env.command(&["serve", "-H", &host, "--timeout", "1"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = idle.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "--timeout 1 did not end the idle server");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    env.ok(&["rm", "-f", "outlives"]);
+}
+
+/// Reads from `stream` until `needle` arrived (or panics after 20 s); what was read.
+fn read_until(stream: &mut std::os::unix::net::UnixStream, needle: &str) -> String {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = stream.read(&mut buf).expect("read from the server");
+        assert!(n > 0, "the stream ended before {needle:?}: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn bs_clients_that_leave_mid_stream_leave_the_container_alone() {
+    if !require_root("bs_clients_that_leave_mid_stream_leave_the_container_alone") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    server.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.2; done",
+    ]);
+    for (what, request) in [
+        (
+            "attach",
+            "POST /containers/talker/attach?stream=1&stdout=1&stderr=1&stdin=1 HTTP/1.1\r\nHost: b\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+        ),
+        ("logs", "GET /v1.44/containers/talker/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: b\r\n\r\n"),
+    ] {
+        let mut stream = std::os::unix::net::UnixStream::connect(&server.socket).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let seen = read_until(&mut stream, "tick");
+        if what == "attach" {
+            assert!(seen.starts_with("HTTP/1.1 101"), "{seen}");
+        }
+        drop(stream);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(env.status("talker"), "running", "after a client left mid-{what}");
+    }
+    // The server still answers, and the container's output goes on.
+    let before = server.ok(&["logs", "talker"]).lines().count();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(server.ok(&["logs", "talker"]).lines().count() > before);
+    server.ok(&["rm", "-f", "talker"]);
+}

@@ -166,7 +166,11 @@ pub async fn wait(State(server): State<Shared>, Path(id): Path<String>, params: 
     let busy = super::listen::hold();
     tokio::spawn(async move {
         let _busy = busy;
-        let code = runs::wait(&server, rec, condition).await;
+        // A client that left (the docker CLI drops the wait of `run -d`) is waited for no longer.
+        let code = tokio::select! {
+            code = runs::wait(&server, rec, condition) => code,
+            () = tx.closed() => return,
+        };
         let line = format!("{}\n", json!({"StatusCode": code, "Error": null}));
         let _ = tx.send(Bytes::from(line)).await;
     });

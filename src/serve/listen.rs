@@ -220,11 +220,16 @@ pub async fn serve(listeners: Vec<Listener>, router: Router, timeout: Duration) 
         _ = tokio::signal::ctrl_c() => {}
         () = idle => {}
     }
-    // Stop accepting; connections finish their requests and hijacked streams run to their end.
+    // Stop accepting; connections finish their requests and hijacked streams run to their end, unless a
+    // second signal says not to wait (a `logs -f` of a container that never stops would hold it forever).
     let _ = stop_tx.send(true);
     accepting.shutdown().await;
     drop(socket_files);
-    activity.idle().await;
+    tokio::select! {
+        () = activity.idle() => {}
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
     Ok(())
 }
 

@@ -48,13 +48,18 @@ impl Runs {
         let id = outcome.id.clone();
         let tx = self.pending(&id);
         let server = server.clone();
-        tokio::spawn(async move {
-            let code = match outcome.wait_exit().await {
+        // A plain thread, not the runtime's blocking pool: the runtime waits for those at exit, and a
+        // container outlives the server.
+        let spawned = std::thread::Builder::new().name("berth-run-exit".into()).spawn(move || {
+            let code = match outcome.wait_exit_blocking() {
                 Some(code) => code,
                 None => server.engine.container(&id).map(|r| r.exit_code).unwrap_or(-1),
             };
             tx.send_replace(Some(code));
         });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot watch a container's exit: {e}");
+        }
     }
 }
 
