@@ -86,14 +86,13 @@ impl Error {
                 },
                 _ => Invalid,
             },
-            Error::Runtime(r) => match r {
+            Error::Runtime(
                 RuntimeError::InvalidOption { .. }
                 | RuntimeError::UnknownCapability { .. }
                 | RuntimeError::SeccompProfile { .. }
                 | RuntimeError::RelativeWorkdir { .. }
-                | RuntimeError::NoCommand { .. } => Invalid,
-                _ => Other,
-            },
+                | RuntimeError::NoCommand { .. },
+            ) => Invalid,
             Error::Reference(_) | Error::Build(_) => Invalid,
             _ => Other,
         }

@@ -23,7 +23,10 @@ use super::{ApiError, ApiResult, Shared};
 /// The live attach sessions of tty containers, which `resize` reaches (a resize through a fresh session
 /// could take the first client's place and the output waiting for it).
 #[derive(Default)]
-pub struct Ttys(Mutex<HashMap<String, Vec<mpsc::Sender<(u16, u16)>>>>);
+pub struct Ttys(Mutex<HashMap<String, Vec<Resizes>>>);
+
+/// Where a session takes its window sizes, (cols, rows).
+type Resizes = mpsc::Sender<(u16, u16)>;
 
 impl Ttys {
     fn register(&self, id: &str) -> mpsc::Receiver<(u16, u16)> {

@@ -1,8 +1,6 @@
 //! Container endpoints other than create and attach: list, inspect, the lifecycle verbs, wait, logs, top,
 //! changes, rename, update, prune and DELETE, each one engine call.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -10,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_engine::Error;
 use berth_engine::container::{ContainerError, ContainerRecord, ListFilter, ListOptions, Status};
-use berth_engine::logs::{LogEntry, LogFilter, LogFollower, parse_time};
+use berth_engine::logs::{LogFilter, parse_time};
 use berth_engine::network::PortMapping;
 use serde_json::{Value, json};
 
@@ -279,11 +277,8 @@ pub async fn logs(State(server): State<Shared>, Path(id): Path<String>, params: 
         },
     };
     let filter = LogFilter { tail, since: time_param(&params, "since")?, until: time_param(&params, "until")? };
-    let (timestamps, follow) = (params.flag("timestamps"), params.flag("follow") && filter.until.is_none());
-    let rec = server.engine.container(&id)?;
-    let path = server.engine.container_log_path(&rec);
-    let follower = if follow { LogFollower::at_end(&path).ok() } else { None };
-    let (rec, entries) = server.engine.container_logs(&rec.id, &filter)?;
+    let timestamps = params.flag("timestamps");
+    let (rec, entries, tail) = server.engine.open_logs(&id, &filter, params.flag("follow"))?;
     let tty = rec.options.tty;
     let (tx, body) = hijack::channel_body();
     let busy = super::listen::hold();
@@ -293,25 +288,16 @@ pub async fn logs(State(server): State<Shared>, Path(id): Path<String>, params: 
         if !first.is_empty() && tx.send(Bytes::from(first)).await.is_err() {
             return;
         }
-        let Some(mut follower) = follower else { return };
-        let mut last = entries.last().map(|e| e.time);
+        let Some(mut tail) = tail else { return };
         loop {
-            let active = server.engine.container(&rec.id).is_ok_and(|r| r.status.is_active());
-            let fresh: Vec<LogEntry> =
-                follower.poll().unwrap_or_default().into_iter().filter(|e| last.is_none_or(|l| e.time > l)).collect();
-            if let Some(e) = fresh.last() {
-                last = Some(e.time);
-            }
+            let fresh = tokio::select! {
+                fresh = server.engine.next_logs(&mut tail) => fresh,
+                () = tx.closed() => return,
+            };
+            let Some(fresh) = fresh else { return };
             let bytes = super::attach::encode(&fresh, tty, streams, timestamps);
             if !bytes.is_empty() && tx.send(Bytes::from(bytes)).await.is_err() {
                 return;
-            }
-            if !active {
-                return;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                () = tx.closed() => return,
             }
         }
     });

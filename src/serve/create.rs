@@ -236,8 +236,17 @@ fn mount_flag(m: &Mount) -> String {
     parts.join(",")
 }
 
+/// A create body read: the image, the command, the flags and the entrypoint (an array, which the
+/// `--entrypoint` flag's one string cannot carry).
+struct Request {
+    image: String,
+    cmd: Vec<String>,
+    flags: RunFlags,
+    entrypoint: Option<Vec<String>>,
+}
+
 /// The request as `berth create`'s flags, the image and the command.
-fn flags(config: Config, name: Option<String>) -> ApiResult<(String, Vec<String>, RunFlags, Option<Vec<String>>)> {
+fn flags(config: Config, name: Option<String>) -> ApiResult<Request> {
     let image = config
         .image
         .filter(|i| !i.trim().is_empty())
@@ -342,16 +351,16 @@ fn flags(config: Config, name: Option<String>) -> ApiResult<(String, Vec<String>
         [only] if only.is_empty() => Vec::new(),
         _ => e,
     });
-    Ok((image, cmd, flags, entrypoint))
+    Ok(Request { image, cmd, flags, entrypoint })
 }
 
 /// Builds the container's [`RunSpec`] from a create body.
 pub fn spec(body: &[u8], name: Option<String>) -> ApiResult<RunSpec> {
     let config: Config = parse_json(body)?;
-    let (image, cmd, flags, entrypoint) = flags(config, name)?;
-    let mut spec = RunSpec::from_flags(&image, cmd, &flags)?;
-    if entrypoint.is_some() {
-        spec.options.entrypoint = entrypoint;
+    let request = flags(config, name)?;
+    let mut spec = RunSpec::from_flags(&request.image, request.cmd, &request.flags)?;
+    if request.entrypoint.is_some() {
+        spec.options.entrypoint = request.entrypoint;
     }
     spec.pull = PullPolicy::Never;
     Ok(spec)
@@ -406,7 +415,7 @@ mod tests {
 
     #[test]
     fn bad_bodies_are_400s_with_a_message() {
-        for body in [&b"{"[..], br#"{"Image":5}"#, br#"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#, b"[]"] {
+        for body in [&b"{"[..], br#"{"Image":5}"#, br#"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#, b"[1]"] {
             let e = spec(body, None).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(body));
             assert!(e.message.contains("invalid JSON body"), "{}", e.message);

@@ -9,6 +9,7 @@ mod cgroup;
 mod decisions_tests;
 mod exec;
 mod exec_helper;
+mod follow;
 mod inspect;
 mod lifecycle;
 mod list;
@@ -29,6 +30,7 @@ mod update;
 
 pub use exec::{EXEC_SUBCOMMAND, ExecOptions};
 pub use exec_helper::run_exec_helper;
+pub use follow::LogTail;
 pub use inspect::inspect_json;
 pub(crate) use lifecycle::{CreateRequest, validate_options};
 pub use lifecycle::{StartOutcome, parse_signal};
