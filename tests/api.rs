@@ -634,3 +634,44 @@ fn bs_clients_that_leave_mid_stream_leave_the_container_alone() {
     assert!(server.ok(&["logs", "talker"]).lines().count() > before);
     server.ok(&["rm", "-f", "talker"]);
 }
+
+#[test]
+fn bs_fifty_clients_list_and_inspect_while_containers_come_and_go() {
+    if !require_root("bs_fifty_clients_list_and_inspect_while_containers_come_and_go") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let statuses = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for n in 0..50 {
+            let (server, stop, statuses) = (&server, &stop, &statuses);
+            scope.spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (list, body) = server.request("GET", "/v1.44/containers/json?all=1", b"");
+                    assert!(body.starts_with('['), "{body}");
+                    let (inspect, _) = server.request("GET", &format!("/containers/c{}/json", n % 5), b"");
+                    statuses.lock().unwrap().extend([list, inspect]);
+                }
+            });
+        }
+        for _ in 0..2 {
+            for i in 0..5 {
+                server.ok(&["run", "-d", "--name", &format!("c{i}"), "busybox", "sleep", "1000"]);
+            }
+            for i in 0..5 {
+                server.ok(&["rm", "-f", &format!("c{i}")]);
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let statuses = statuses.into_inner().unwrap();
+    assert!(statuses.len() >= 100, "{} answers", statuses.len());
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 404),
+        "{:?}",
+        statuses.iter().filter(|s| **s != 200 && **s != 404).collect::<Vec<_>>()
+    );
+    assert!(env.ids().is_empty());
+}

@@ -22,6 +22,7 @@ use super::{ApiError, ApiResult, Shared};
 
 /// One exec instance.
 struct Instance {
+    created: std::time::Instant,
     container: String,
     options: ExecOptions,
     streams: (bool, bool),
@@ -40,7 +41,27 @@ struct State_ {
 #[derive(Default)]
 pub struct Execs(Mutex<HashMap<String, Arc<Instance>>>);
 
+/// Ended instances kept for `exec inspect`; beyond this many the oldest ended ones are forgotten.
+const KEEP_ENDED: usize = 256;
+
 impl Execs {
+    fn insert(&self, id: String, instance: Instance) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = |i: &Instance| {
+            let state = i.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.started && !state.running
+        };
+        if map.values().filter(|i| ended(i)).count() >= KEEP_ENDED {
+            let mut old: Vec<(String, std::time::Instant)> =
+                map.iter().filter(|(_, i)| ended(i)).map(|(k, i)| (k.clone(), i.created)).collect();
+            old.sort_by_key(|(_, t)| *t);
+            for (k, _) in old.iter().take(old.len() / 2) {
+                map.remove(k);
+            }
+        }
+        map.insert(id, Arc::new(instance));
+    }
+
     fn get(&self, id: &str) -> ApiResult<Arc<Instance>> {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.get(id).cloned().ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
@@ -122,8 +143,9 @@ pub async fn create(
     };
     let id = random_id();
     let streams = (body.attach_stdout.unwrap_or(true), body.attach_stderr.unwrap_or(true));
-    let instance = Instance { container: rec.id, options, streams, state: Mutex::default() };
-    server.execs.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), Arc::new(instance));
+    let instance =
+        Instance { created: std::time::Instant::now(), container: rec.id, options, streams, state: Mutex::default() };
+    server.execs.insert(id.clone(), instance);
     Ok((StatusCode::CREATED, Json(json!({"Id": id}))))
 }
 
