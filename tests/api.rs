@@ -675,3 +675,98 @@ fn bs_fifty_clients_list_and_inspect_while_containers_come_and_go() {
     );
     assert!(env.ids().is_empty());
 }
+
+#[test]
+fn bs_bollard_create_attach_start_wait_logs_exec() {
+    if !require_root("bs_bollard_create_attach_start_wait_logs_exec") {
+        return;
+    }
+    use bollard::Docker;
+    use bollard::container::AttachContainerResults;
+    use bollard::exec::{StartExecOptions, StartExecResults};
+    use bollard::models::{ContainerCreateBody, ExecConfig};
+    use bollard::query_parameters::{
+        AttachContainerOptions, CreateContainerOptions, LogsOptions, RemoveContainerOptions, StartContainerOptions,
+        WaitContainerOptions,
+    };
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+
+    let env = Env::new();
+    let server = Server::start(&env);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let socket = server.socket.to_str().unwrap();
+        let docker = Docker::connect_with_unix(socket, 60, bollard::API_DEFAULT_VERSION).unwrap();
+        assert_eq!(docker.version().await.unwrap().api_version.as_deref(), Some("1.44"));
+        let body = ContainerCreateBody {
+            image: Some("busybox".into()),
+            cmd: Some(["sh", "-c", "read x; echo got-$x; echo oops >&2"].map(String::from).to_vec()),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions { name: Some("bol".into()), ..Default::default() };
+        docker.create_container(Some(options), body).await.unwrap();
+        let attach =
+            AttachContainerOptions { stream: true, stdin: true, stdout: true, stderr: true, ..Default::default() };
+        let AttachContainerResults { mut output, mut input } =
+            docker.attach_container("bol", Some(attach)).await.unwrap();
+        let mut wait = docker.wait_container("bol", Some(WaitContainerOptions { condition: "next-exit".into() }));
+        docker.start_container("bol", None::<StartContainerOptions>).await.unwrap();
+        input.write_all(b"hello\n").await.unwrap();
+        let (mut out, mut err) = (String::new(), String::new());
+        while let Some(chunk) = output.next().await {
+            match chunk.unwrap() {
+                bollard::container::LogOutput::StdOut { message } => out.push_str(&String::from_utf8_lossy(&message)),
+                bollard::container::LogOutput::StdErr { message } => err.push_str(&String::from_utf8_lossy(&message)),
+                _ => {}
+            }
+        }
+        assert_eq!((out.as_str(), err.as_str()), ("got-hello\n", "oops\n"));
+        assert_eq!(wait.next().await.unwrap().unwrap().status_code, 0);
+        let logs: Vec<String> = docker
+            .logs("bol", Some(LogsOptions { stdout: true, stderr: true, ..Default::default() }))
+            .map(|l| l.unwrap().to_string())
+            .collect()
+            .await;
+        assert_eq!(logs.concat().lines().count(), 2, "{logs:?}");
+        // exec in a running container.
+        let body = ContainerCreateBody {
+            image: Some("busybox".into()),
+            cmd: Some(vec!["sleep".into(), "1000".into()]),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions { name: Some("bolweb".into()), ..Default::default() };
+        docker.create_container(Some(options), body).await.unwrap();
+        docker.start_container("bolweb", None::<StartContainerOptions>).await.unwrap();
+        let exec = ExecConfig {
+            cmd: Some(vec!["sh".into(), "-c".into(), "echo exec-out; exit 2".into()]),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let exec = docker.create_exec("bolweb", exec).await.unwrap();
+        let started = docker.start_exec(&exec.id, None::<StartExecOptions>).await.unwrap();
+        let StartExecResults::Attached { mut output, .. } = started else { panic!("exec was not attached") };
+        let mut out = String::new();
+        while let Some(chunk) = output.next().await {
+            out.push_str(&chunk.unwrap().to_string());
+        }
+        assert_eq!(out, "exec-out\n");
+        assert_eq!(docker.inspect_exec(&exec.id).await.unwrap().exit_code, Some(2));
+        // A missing container is a 404 with moby's message.
+        match docker.inspect_container("nosuch", None).await {
+            Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) => {
+                assert_eq!(status_code, 404);
+                assert!(message.contains("No such container: nosuch"), "{message}");
+            }
+            other => panic!("inspect of a missing container: {other:?}"),
+        }
+        for name in ["bol", "bolweb"] {
+            let force = RemoveContainerOptions { force: true, ..Default::default() };
+            docker.remove_container(name, Some(force)).await.unwrap();
+        }
+    });
+    assert!(env.ids().is_empty());
+}
