@@ -446,6 +446,13 @@ fn bs_run_and_exec_with_a_tty_follow_the_terminal() {
     assert!(tmux.screen("exec").contains("esize=30x100"), "{}", tmux.screen("exec"));
     tmux.send("exec", "exit 3");
     tmux.wait_for("exec", "EXIT=3");
+    // Ctrl-P Ctrl-Q detaches: the CLI ends, the container runs on.
+    tmux.open(&server, "detach", "docker run -it --name det busybox sh");
+    tmux.wait_for("detach", "/ #");
+    tmux.run(&["send-keys", "-t", "bs:detach", "C-p", "C-q"]);
+    tmux.wait_for("detach", "EXIT=0");
+    assert_eq!(env.status("det"), "running");
+    assert_eq!(server.ok(&["exec", "det", "echo", "still-here"]), "still-here\n");
     cleanup(&env);
 }
 
