@@ -11,6 +11,7 @@ packages=(
   nftables iproute2 tmux apache2-utils        # networking, terminal tests, htpasswd
   podman runc conmon                          # the build test that compares with `podman build`
   openssl                                     # the push tests' CA and certificates for a TLS registry
+  python3-docker                              # a real Docker SDK client of `berth serve` (tests/api.rs)
 )
 if [ "${BERTH_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(crun hyperfine bc curl time)

@@ -10,6 +10,7 @@ pub mod container;
 pub mod digest;
 pub mod display;
 mod error;
+mod error_kind;
 pub mod events;
 mod footprint;
 pub mod health;
@@ -45,6 +46,7 @@ use std::sync::Arc;
 
 pub use config::Config;
 pub use error::Error;
+pub use error_kind::ErrorKind;
 use events::EventBus;
 use registry::{Credentials, Registry, RegistryOptions};
 use store::Store;

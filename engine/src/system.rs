@@ -1,5 +1,5 @@
 //! `info` and `version`: what docker reports about its engine, read from this host and this state root.
-//! The CLI prints it; the coming API server answers `/info` and `/version` from the same data.
+//! The CLI prints it; the API server (`berth serve`) answers `/info` and `/version` from the same data.
 
 use serde::Serialize;
 

@@ -795,26 +795,14 @@ async fn logs(engine: &Engine, args: LogsArgs) -> anyhow::Result<ExitCode> {
         n => Some(n.parse::<usize>().with_context(|| format!("invalid --tail {n:?}"))?),
     };
     let filter = LogFilter { tail, since: time(&args.since)?, until: time(&args.until)? };
-    let rec = engine.container(&args.container)?;
-    let mut follower = LogFollower::at_end(&engine.container_log_path(&rec))?;
-    let (rec, entries) = engine.container_logs(&rec.id, &filter)?;
+    let (_, entries, tail) = engine.open_logs(&args.container, &filter, args.follow)?;
     print_entries(&entries, args.timestamps)?;
-    if !args.follow || filter.until.is_some() {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut last = entries.last().map(|e| e.time);
-    loop {
-        let active = engine.container(&rec.id).map(|r| r.status.is_active()).unwrap_or(false);
-        let fresh: Vec<LogEntry> = follower.poll()?.into_iter().filter(|e| last.is_none_or(|l| e.time > l)).collect();
-        if let Some(e) = fresh.last() {
-            last = Some(e.time);
+    if let Some(mut tail) = tail {
+        while let Some(fresh) = engine.next_logs(&mut tail).await {
+            print_entries(&fresh, args.timestamps)?;
         }
-        print_entries(&fresh, args.timestamps)?;
-        if !active {
-            return Ok(ExitCode::SUCCESS);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn wait(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {

@@ -19,7 +19,7 @@ pub mod network;
 mod pull;
 mod push;
 mod stats;
-mod system;
+pub(crate) mod system;
 mod template;
 mod terminal;
 mod volume;
@@ -94,6 +94,8 @@ pub enum Command {
     Kube(kube::KubeSubcommand),
     /// Define and run multi-container applications (the Compose Specification)
     Compose(compose::ComposeArgs),
+    /// Serve the Docker Engine API on a socket, for the docker CLI, compose and the SDKs
+    Serve(crate::serve::ServeArgs),
 }
 
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
@@ -166,6 +168,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => events::run(&engine, args).await,
         Command::Kube(cmd) => kube::run(&engine, cmd).await,
         Command::Compose(args) => return compose::run(&engine, args).await,
+        Command::Serve(args) => crate::serve::run(engine, args).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }

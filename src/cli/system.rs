@@ -280,7 +280,7 @@ fn print_object(doc: &Value, format: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// Go's name for the machine, as docker's OS/Arch shows it.
-fn go_arch(machine: &str) -> &str {
+pub(crate) fn go_arch(machine: &str) -> &str {
     match machine {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

@@ -9,6 +9,7 @@ mod cgroup;
 mod decisions_tests;
 mod exec;
 mod exec_helper;
+mod follow;
 mod inspect;
 mod lifecycle;
 mod list;
@@ -23,7 +24,7 @@ mod size;
 pub(crate) use size::dir_size;
 
 /// What `attach` and `exec` hand back: a connection to the process's session.
-pub use crate::session::{Output, Session};
+pub use crate::session::{Output, Session, SessionError};
 mod status;
 mod top;
 mod update;
@@ -31,6 +32,7 @@ mod update;
 pub use exec::{EXEC_SUBCOMMAND, ExecOptions};
 pub use exec_helper::run_exec_helper;
 pub(crate) use exec_helper::start_process;
+pub use follow::LogTail;
 pub use inspect::inspect_json;
 pub(crate) use lifecycle::{CreateRequest, validate_options};
 pub use lifecycle::{StartOutcome, parse_signal};

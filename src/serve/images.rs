@@ -1,0 +1,252 @@
+//! Image endpoints: list, pull (`images/create` with progress lines), inspect, history, tag, DELETE and
+//! prune. Names carry `/` and `:` (`/images/127.0.0.1:5000/busybox/json`), so `/images/{*rest}` is split
+//! here by its last segment.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_engine::events::{Event, LayerProgress};
+use berth_engine::images::{ImageRecord, RemovedImage};
+use berth_engine::pull::PullOptions;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::query::Params;
+use super::{ApiError, ApiResult, Shared};
+
+/// An image as `GET /images/json` lists it.
+pub fn summary(image: &ImageRecord) -> Value {
+    let labels = image.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default();
+    json!({
+        "Id": image.id,
+        "ParentId": "",
+        "RepoTags": image.repo_tags,
+        "RepoDigests": image.repo_digests,
+        "Created": image.created.as_deref().map_or(0, super::containers::unix_time),
+        "Size": image.size,
+        "SharedSize": -1,
+        "VirtualSize": image.size,
+        "Labels": labels,
+        "Containers": -1,
+    })
+}
+
+pub async fn list(State(server): State<Shared>, params: Params) -> ApiResult<Json<Value>> {
+    let filters = params.filters()?;
+    let mut images = server.engine.list_images()?;
+    for filter in &filters {
+        let (key, value) = filter.split_once('=').unwrap_or((filter, ""));
+        match key {
+            "dangling" => {
+                let dangling = super::query::truthy(value);
+                images.retain(|i| i.repo_tags.is_empty() == dangling);
+            }
+            "reference" => images.retain(|i| i.repo_tags.iter().any(|t| reference_matches(t, value))),
+            "label" => {
+                let (k, v) = value.split_once('=').map_or((value, None), |(k, v)| (k, Some(v)));
+                images.retain(|i| {
+                    let labels = i.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default();
+                    labels.get(k).is_some_and(|have| v.is_none_or(|want| want == have))
+                });
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!("invalid filter {key:?}: use dangling, reference or label")));
+            }
+        }
+    }
+    Ok(Json(Value::Array(images.iter().map(summary).collect())))
+}
+
+/// Docker's `reference` filter: the name, or `name:tag`, with `*` matching within a path part.
+fn reference_matches(tag: &str, pattern: &str) -> bool {
+    let name = tag.rsplit_once(':').map_or(tag, |(n, _)| n);
+    glob(pattern, tag) || glob(pattern, name)
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            let Some(tail) = text.strip_prefix(head) else { return false };
+            (0..=tail.len())
+                .filter(|i| tail.is_char_boundary(*i) && !tail[..*i].contains('/'))
+                .any(|i| glob(rest, &tail[i..]))
+        }
+    }
+}
+
+/// `images/create?fromImage=&tag=`: a pull, its progress as moby's JSON lines, an error inside the stream.
+pub async fn pull(State(server): State<Shared>, params: Params) -> ApiResult<Response> {
+    if params.get("fromSrc").is_some() {
+        return Err(ApiError::not_found("importing images (fromSrc) is not supported by berth serve yet"));
+    }
+    let from = params
+        .get("fromImage")
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| ApiError::bad_request("fromImage is required"))?
+        .to_string();
+    let tag = params.get("tag").filter(|t| !t.is_empty()).map(str::to_string);
+    let reference = match tag.as_deref() {
+        Some(t) if t.starts_with("sha256:") => format!("{from}@{t}"),
+        Some(t) => format!("{from}:{t}"),
+        None if from.contains('@') || last_part_has_tag(&from) => from.clone(),
+        None => format!("{from}:latest"),
+    };
+    berth_engine::reference::Reference::parse(&reference).map_err(berth_engine::Error::from)?;
+    let platform = params
+        .get("platform")
+        .filter(|p| !p.is_empty())
+        .map(berth_engine::registry::Platform::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (tx, body) = super::hijack::channel_body();
+    let busy = super::listen::hold();
+    tokio::spawn(async move {
+        let _busy = busy;
+        let send = |v: Value| {
+            let tx = tx.clone();
+            async move { tx.send(Bytes::from(format!("{v}\r\n"))).await.is_ok() }
+        };
+        let short = |layer: &str| layer.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+        let wanted = tag.unwrap_or_else(|| "latest".into());
+        send(json!({"status": format!("Pulling from {}", from.trim_end_matches(&format!(":{wanted}"))), "id": wanted}))
+            .await;
+        let mut events = server.engine.events().subscribe();
+        let pull = server.engine.pull(&reference, PullOptions { platform });
+        tokio::pin!(pull);
+        // A client that leaves mid-pull does not stop it: the image is stored whole or not at all.
+        let result = loop {
+            tokio::select! {
+                result = &mut pull => break result,
+                event = events.recv() => match event {
+                    Ok(Event::Pull(p)) => {
+                        let id = short(&p.layer);
+                        let line = match p.progress {
+                            LayerProgress::Waiting => json!({"status": "Waiting", "id": id}),
+                            LayerProgress::AlreadyExists => json!({"status": "Already exists", "id": id}),
+                            LayerProgress::Downloading { done, total } => json!({
+                                "status": "Downloading", "id": id,
+                                "progressDetail": {"current": done, "total": total},
+                            }),
+                            LayerProgress::Retrying { attempt, reason } => {
+                                json!({"status": format!("Retrying (attempt {attempt}): {reason}"), "id": id})
+                            }
+                            LayerProgress::Verifying => json!({"status": "Verifying Checksum", "id": id}),
+                            LayerProgress::Done => json!({"status": "Pull complete", "id": id}),
+                        };
+                        send(line).await;
+                    }
+                    Ok(Event::Push(_)) | Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {}
+                },
+            }
+        };
+        match result {
+            Ok(pulled) => {
+                send(json!({"status": format!("Digest: {}", pulled.digest)})).await;
+                let status = match pulled.updated {
+                    true => format!("Status: Downloaded newer image for {reference}"),
+                    false => format!("Status: Image is up to date for {reference}"),
+                };
+                send(json!({"status": status})).await;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                send(json!({"errorDetail": {"message": message}, "error": message})).await;
+            }
+        }
+    });
+    Ok(super::hijack::streaming(StatusCode::OK, "application/json", body))
+}
+
+/// Whether the last path part of a name carries a `:tag` (a registry port is not one).
+fn last_part_has_tag(name: &str) -> bool {
+    name.rsplit('/').next().is_some_and(|last| last.contains(':'))
+}
+
+/// `GET /images/{name}/json` and `/images/{name}/history`.
+pub async fn get_named(State(server): State<Shared>, Path(rest): Path<String>) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/json") {
+        return Ok(Json(server.engine.inspect_image(name)?).into_response());
+    }
+    if let Some(name) = rest.strip_suffix("/history") {
+        let history: Vec<Value> = server
+            .engine
+            .image_history(name)?
+            .iter()
+            .rev()
+            .map(|h| {
+                json!({
+                    "Id": h.id.clone().unwrap_or_else(|| "<missing>".into()),
+                    "Created": h.created.as_deref().map_or(0, super::containers::unix_time),
+                    "CreatedBy": h.created_by,
+                    "Tags": h.tags,
+                    "Size": h.size,
+                    "Comment": h.comment,
+                })
+            })
+            .collect();
+        return Ok(Json(Value::Array(history)).into_response());
+    }
+    Err(absent("GET", &rest))
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`.
+pub async fn post_named(State(server): State<Shared>, Path(rest): Path<String>, params: Params) -> ApiResult<Response> {
+    let Some(name) = rest.strip_suffix("/tag") else { return Err(absent("POST", &rest)) };
+    let repo = params.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::bad_request("repo is required"))?;
+    let target = match params.get("tag").filter(|t| !t.is_empty()) {
+        Some(tag) => format!("{repo}:{tag}"),
+        None => repo.to_string(),
+    };
+    server.engine.tag_image(name, &target)?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+fn absent(method: &str, rest: &str) -> ApiError {
+    ApiError::not_found(format!("page not found: berth serve does not implement {method} /images/{rest}"))
+}
+
+/// `DELETE /images/{name}?force=`: what went, as moby lists it.
+pub async fn remove(State(server): State<Shared>, Path(name): Path<String>, params: Params) -> ApiResult<Json<Value>> {
+    let removed = server.engine.remove_image(&name, params.flag("force"))?;
+    Ok(Json(Value::Array(removed.iter().map(removed_json).collect())))
+}
+
+fn removed_json(r: &RemovedImage) -> Value {
+    match r {
+        RemovedImage::Untagged(name) => json!({"Untagged": name}),
+        RemovedImage::Deleted(id) => json!({"Deleted": id}),
+    }
+}
+
+pub async fn prune(State(server): State<Shared>, params: Params) -> ApiResult<Json<Value>> {
+    let mut all = false;
+    for filter in params.filters()? {
+        match filter.split_once('=') {
+            Some(("dangling", v)) => all = !super::query::truthy(v),
+            _ => return Err(ApiError::bad_request(format!("invalid filter {filter:?}: image prune takes dangling"))),
+        }
+    }
+    let report = server.engine.prune_images(all)?;
+    Ok(Json(json!({
+        "ImagesDeleted": report.removed.iter().map(removed_json).collect::<Vec<_>>(),
+        "SpaceReclaimed": report.reclaimed,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filters_match_as_dockers() {
+        assert!(reference_matches("busybox:latest", "busybox"));
+        assert!(reference_matches("busybox:latest", "busy*"));
+        assert!(reference_matches("busybox:latest", "busybox:latest"));
+        assert!(!reference_matches("127.0.0.1:5000/busybox:latest", "busybox"));
+        assert!(reference_matches("127.0.0.1:5000/busybox:latest", "127.0.0.1:5000/*"));
+        assert!(!last_part_has_tag("127.0.0.1:5000/busybox") && last_part_has_tag("busybox:1"));
+    }
+}
