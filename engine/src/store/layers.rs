@@ -58,6 +58,8 @@ impl Drop for TempDir {
 
 /// What a layer image's name ends with, after its chain id's hex.
 pub(crate) const IMAGE_SUFFIX: &str = ".erofs";
+/// What a layer's tar index's name ends with, after its chain id's hex.
+pub(crate) const INDEX_SUFFIX: &str = ".tarsplit";
 /// The image's name inside the work dir it is written in.
 pub const WORK_IMAGE: &str = "layer.erofs";
 
@@ -81,6 +83,22 @@ impl Store {
     pub fn layer_path(&self, chain_id: &str) -> PathBuf {
         let image = self.layer_image(chain_id);
         if image.is_file() { image } else { self.layer_dir(chain_id) }
+    }
+
+    /// Where a layer's tar index lives (`layer::TarIndex`): how its exact tar is rebuilt.
+    pub fn layer_index(&self, chain_id: &str) -> PathBuf {
+        self.root.join("layers").join(format!("{}{INDEX_SUFFIX}", hex_of(chain_id)))
+    }
+
+    /// Moves a layer's tar index into place, just before the layer itself is committed (the caller holds
+    /// the layer's lock); without a row it is a leftover that collection removes.
+    pub fn commit_layer_index(&self, chain_id: &str, index: &Path) -> Result<(), StoreError> {
+        let dest = self.layer_index(chain_id);
+        std::fs::rename(index, &dest).map_err(|source| StoreError::Io {
+            op: "move tar index into place at",
+            path: dest.clone(),
+            source,
+        })
     }
 
     /// Whether a layer's directory or image is in place.
@@ -135,7 +153,7 @@ impl Store {
     }
 
     fn commit_path(&self, from: &Path, dest: &Path, layer: &LayerRecord) -> Result<(), StoreError> {
-        // Leftovers of either store under this chain id go first.
+        // Leftovers of either store under this chain id go first (the index was just put in place).
         for stale in [self.layer_dir(&layer.chain_id), self.layer_image(&layer.chain_id)] {
             let removed = if stale.is_dir() {
                 std::fs::remove_dir_all(&stale)
