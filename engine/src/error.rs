@@ -37,6 +37,8 @@ pub enum Error {
     Local(#[from] crate::local::LocalError),
     #[error(transparent)]
     Builder(#[from] crate::builder::BuilderError),
+    #[error(transparent)]
+    Archive(Box<crate::archive::ArchiveError>),
 }
 
 impl From<crate::run::RunError> for Error {
@@ -54,6 +56,12 @@ impl From<NetworkError> for Error {
 impl From<RegistryError> for Error {
     fn from(e: RegistryError) -> Self {
         Error::Registry(Box::new(e))
+    }
+}
+
+impl From<crate::archive::ArchiveError> for Error {
+    fn from(e: crate::archive::ArchiveError) -> Self {
+        Error::Archive(Box::new(e))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The Docker-style command line: parsing and dispatch. Each group of commands lives in its own file.
 
+mod archive;
 mod attach;
 mod build;
 pub mod container;
@@ -79,6 +80,8 @@ pub enum Command {
     /// Manage builds
     #[command(subcommand)]
     Builder(build::BuilderSubcommand),
+    #[command(flatten)]
+    Archive(archive::ArchiveCommand),
 }
 
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
@@ -147,6 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Local(cmd) => local::run(&engine, cmd),
         Command::Build(args) => build::build(&engine, args).await,
         Command::Builder(cmd) => build::builder(&engine, cmd),
+        Command::Archive(cmd) => archive::run(&engine, cmd),
     }?;
     Ok(ExitCode::SUCCESS)
 }
