@@ -337,3 +337,86 @@ fn ba_berth_loads_and_runs_what_podman_saves() {
     let id = out.trim().trim_start_matches("Loaded image ID: ").to_string();
     assert_eq!(id, image_id(&env, "busybox"));
 }
+
+#[test]
+fn ba_export_is_the_flat_filesystem_and_import_with_changes_runs() {
+    if !require_root("ba_export_is_the_flat_filesystem_and_import_with_changes_runs") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "--name",
+        "ba-exp",
+        "busybox",
+        "sh",
+        "-c",
+        "echo exported > /greeting && rm /bin/ls && mkdir -p /data && echo x > /data/f",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("flat.tar");
+    env.ok(&["export", "-o", tar.to_str().unwrap(), "ba-exp"]);
+    let files = entries(&std::fs::read(&tar).unwrap());
+    assert!(files.keys().all(|p| !p.split('/').any(|n| n.starts_with(".wh."))), "whiteouts in {files:?}");
+    assert_eq!(files["greeting"], b"exported\n");
+    assert!(files.contains_key("bin/busybox") && !files.contains_key("bin/ls"));
+    for stub in ["etc/hosts", "etc/resolv.conf", "etc/hostname", ".dockerenv", "proc", "sys", "dev"] {
+        assert!(!files.contains_key(stub), "the runtime's {stub} is no part of the image");
+    }
+    // Through stdout as well, from a running container.
+    env.ok(&["run", "-d", "--name", "ba-live", "busybox", "sleep", "60"]);
+    let out = env.command(&["export", "ba-live"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(entries(&out.stdout).contains_key("bin/busybox"));
+    env.ok(&["rm", "-f", "ba-live"]);
+
+    let id = env
+        .ok(&[
+            "import",
+            "-c",
+            r#"CMD ["cat", "/greeting"]"#,
+            "-c",
+            "ENV BA_IMPORTED=yes",
+            "-m",
+            "flat copy",
+            tar.to_str().unwrap(),
+            "ba-imp:v1",
+        ])
+        .trim()
+        .to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(env.ok(&["run", "--rm", "ba-imp:v1"]).trim(), "exported");
+    assert_eq!(
+        env.ok(&["run", "--rm", "ba-imp:v1", "sh", "-c", "echo $BA_IMPORTED; ls /bin/ls || true"]).trim(),
+        "yes"
+    );
+    let history = env.ok(&["history", "--format", "{{.Comment}}", "ba-imp:v1"]);
+    assert_eq!(history.trim(), "flat copy");
+
+    // From stdin, gzip-compressed, and from an http URL on 127.0.0.1.
+    let gz = dir.path().join("flat.tar.gz");
+    assert!(Command::new("gzip").arg("-k").arg(&tar).status().unwrap().success());
+    let out = env.command(&["import", "-", "ba-imp:stdin"]).stdin(std::fs::File::open(&gz).unwrap()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.ok(&["run", "--rm", "ba-imp:stdin", "cat", "/greeting"]).trim(), "exported");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = std::fs::read(&gz).unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+            line.clear();
+        }
+        let mut stream = stream;
+        write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
+        stream.write_all(&body).unwrap();
+    });
+    env.ok(&["import", &format!("http://127.0.0.1:{port}/flat.tar.gz"), "ba-imp:url"]);
+    server.join().unwrap();
+    let history = env.ok(&["history", "--format", "{{.Comment}}", "ba-imp:url"]);
+    assert_eq!(history.trim(), format!("Imported from http://127.0.0.1:{port}/flat.tar.gz"));
+    assert_eq!(env.ok(&["run", "--rm", "ba-imp:url", "cat", "/greeting"]).trim(), "exported");
+}

@@ -13,6 +13,10 @@ pub enum ArchiveCommand {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -34,10 +38,12 @@ pub struct LoadArgs {
     quiet: bool,
 }
 
-pub fn run(engine: &Engine, cmd: ArchiveCommand) -> anyhow::Result<()> {
+pub async fn run(engine: &Engine, cmd: ArchiveCommand) -> anyhow::Result<()> {
     match cmd {
         ArchiveCommand::Save(args) => save(engine, args),
         ArchiveCommand::Load(args) => load(engine, args),
+        ArchiveCommand::Export(args) => export(engine, args),
+        ArchiveCommand::Import(args) => import(engine, args).await,
     }
 }
 
@@ -93,5 +99,50 @@ fn load(engine: &Engine, args: LoadArgs) -> anyhow::Result<()> {
             println!("Loaded image: {tag}");
         }
     }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short, long)]
+    message: Option<String>,
+    /// A tar archive (plain, gzip or zstd): a file, - for STDIN, or an http(s) URL
+    source: String,
+    /// REPOSITORY[:TAG]
+    reference: Option<String>,
+}
+
+fn export(engine: &Engine, args: ExportArgs) -> anyhow::Result<()> {
+    to_output(args.output.as_ref(), |out| Ok(engine.export(&args.container, out)?))
+}
+
+async fn import(engine: &Engine, args: ImportArgs) -> anyhow::Result<()> {
+    let opts = berth_engine::archive::ImportOptions {
+        reference: args.reference,
+        changes: args.change,
+        message: args.message,
+        source: args.source.clone(),
+    };
+    let id = if args.source == "-" {
+        engine.import(std::io::stdin().lock(), &opts)?
+    } else if args.source.starts_with("http://") || args.source.starts_with("https://") {
+        engine.import_url(&args.source, &opts).await?
+    } else {
+        let file = std::fs::File::open(&args.source).with_context(|| format!("cannot open {}", args.source))?;
+        engine.import(file, &opts)?
+    };
+    println!("{id}");
     Ok(())
 }

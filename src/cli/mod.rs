@@ -150,7 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Local(cmd) => local::run(&engine, cmd),
         Command::Build(args) => build::build(&engine, args).await,
         Command::Builder(cmd) => build::builder(&engine, cmd),
-        Command::Archive(cmd) => archive::run(&engine, cmd),
+        Command::Archive(cmd) => archive::run(&engine, cmd).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -39,10 +39,10 @@ pub struct Loaded {
 }
 
 /// An entry that was a layer tar, unpacked into its work dir.
-struct Candidate {
+pub(super) struct Candidate {
     dir: TempDir,
     index: Option<TempDir>,
-    report: UnpackReport,
+    pub(super) report: UnpackReport,
     pending: Option<PendingImage>,
     /// sha256 of the entry's bytes as stored in the archive (compressed or not).
     blob_digest: String,
@@ -85,7 +85,7 @@ fn inside(path: &str) -> Option<String> {
 
 /// Whether `head` (the first bytes of an entry) starts a layer: gzip, zstd, or a tar header whose
 /// checksum holds (an empty tar is zero blocks).
-fn layer_compression(head: &[u8]) -> Option<Compression> {
+pub(super) fn layer_compression(head: &[u8]) -> Option<Compression> {
     if head.starts_with(&[0x1f, 0x8b]) {
         return Some(Compression::Gzip);
     }
@@ -210,7 +210,12 @@ impl Engine {
         Ok(())
     }
 
-    fn unpack_candidate(&self, path: &str, compression: Compression, reader: impl Read) -> Result<Candidate, Error> {
+    pub(super) fn unpack_candidate(
+        &self,
+        path: &str,
+        compression: Compression,
+        reader: impl Read,
+    ) -> Result<Candidate, Error> {
         let store = self.store();
         let dir = store.temp_dir("load")?;
         let index_dir = store.temp_dir("index")?;
@@ -237,6 +242,48 @@ impl Engine {
         };
         let blob_digest = format!("sha256:{}", hex::encode(hashed.hasher.finalize()));
         Ok(Candidate { dir, index: kept.then_some(index_dir), report, pending, blob_digest })
+    }
+
+    /// Finishes an unpacked layer over `lowers` (its parent layers, top-most first: hardlinks into them,
+    /// implicit directories' metadata) and commits it with its tar index as `record`. The caller holds
+    /// the layer's lock; `committed` gets its chain id once it may be in the store.
+    pub(super) fn commit_candidate(
+        &self,
+        candidate: Candidate,
+        record: &LayerRecord,
+        lowers: &[PathBuf],
+        committed: &mut Vec<String>,
+    ) -> Result<(), Error> {
+        let store = self.store();
+        let layer_err = |source| ArchiveError::Layer { layer: record.diff_id.clone(), source };
+        let report = &candidate.report;
+        let needs_lowers = !report.deferred_links.is_empty() || !report.implicit_dirs.is_empty();
+        match candidate.pending {
+            Some(mut pending) => {
+                if needs_lowers {
+                    let mounted = layer::erofs::MountedLowers::mount(lowers).map_err(layer_err)?;
+                    pending.take_from_lowers(mounted.paths()).map_err(layer_err)?;
+                }
+                pending.write().map_err(layer_err)?;
+            }
+            None if needs_lowers => {
+                let dest = candidate.dir.path();
+                let mut dirs = report.implicit_dirs.clone();
+                dirs.extend(layer::link_from_lowers(dest, lowers, &report.deferred_links).map_err(layer_err)?);
+                layer::inherit_from_lowers(dest, lowers, &dirs).map_err(layer_err)?;
+            }
+            None => {}
+        }
+        if let Some(index) = &candidate.index {
+            store.commit_layer_index(&record.chain_id, &index.path().join(TAR_INDEX))?;
+        }
+        committed.push(record.chain_id.clone());
+        if candidate.dir.path().join(WORK_IMAGE).is_file() {
+            store.commit_layer_image(candidate.dir, record)?;
+        } else {
+            store.commit_layer(candidate.dir, record)?;
+        }
+        Ok(())
     }
 
     /// Checks every image of the archive, then stores their layers and records them.
@@ -278,7 +325,6 @@ impl Engine {
                 if store.layer(chain)?.is_some() && store.layer_stored(chain) {
                     continue;
                 }
-                let layer_err = |source| ArchiveError::Layer { layer: path.clone(), source };
                 let Some(candidate) = collected.layers.remove(path) else {
                     return Err(ArchiveError::Entry {
                         entry: path.clone(),
@@ -287,40 +333,14 @@ impl Engine {
                     .into());
                 };
                 let lowers: Vec<PathBuf> = chains[..i].iter().rev().map(|c| store.layer_path(c)).collect();
-                let report = &candidate.report;
-                let needs_lowers = !report.deferred_links.is_empty() || !report.implicit_dirs.is_empty();
                 let record = LayerRecord {
                     chain_id: chain.clone(),
                     diff_id: image.diff_ids[i].clone(),
                     parent: i.checked_sub(1).map(|p| chains[p].clone()),
                     blob_digest: String::new(),
-                    size: report.size,
+                    size: candidate.report.size,
                 };
-                match candidate.pending {
-                    Some(mut pending) => {
-                        if needs_lowers {
-                            let mounted = layer::erofs::MountedLowers::mount(&lowers).map_err(layer_err)?;
-                            pending.take_from_lowers(mounted.paths()).map_err(layer_err)?;
-                        }
-                        pending.write().map_err(layer_err)?;
-                    }
-                    None if needs_lowers => {
-                        let dest = candidate.dir.path();
-                        let mut dirs = report.implicit_dirs.clone();
-                        dirs.extend(layer::link_from_lowers(dest, &lowers, &report.deferred_links).map_err(layer_err)?);
-                        layer::inherit_from_lowers(dest, &lowers, &dirs).map_err(layer_err)?;
-                    }
-                    None => {}
-                }
-                if let Some(index) = &candidate.index {
-                    store.commit_layer_index(chain, &index.path().join(TAR_INDEX))?;
-                }
-                committed.push(chain.clone());
-                if candidate.dir.path().join(WORK_IMAGE).is_file() {
-                    store.commit_layer_image(candidate.dir, &record)?;
-                } else {
-                    store.commit_layer(candidate.dir, &record)?;
-                }
+                self.commit_candidate(candidate, &record, &lowers, committed)?;
             }
         }
         let mut loaded = Vec::new();

@@ -4,6 +4,7 @@
 //! Layers travel as their exact tars, the ones their diffIDs name ([`crate::Engine::write_layer_tar`]), so
 //! an image saved and loaded again keeps its ID.
 
+mod flat;
 mod load;
 mod save;
 mod tarfile;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub use flat::ImportOptions;
 pub use load::Loaded;
 
 #[derive(Debug, Error)]

@@ -10,7 +10,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod config;
-mod fetch;
+pub(crate) mod fetch;
 mod files;
 mod mounts;
 mod run;

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use commit::CommitOptions;
+pub(crate) use commit::{apply_changes, parse_changes};
 pub use diff::{Change, ChangeKind};
 pub use history::HistoryEntry;
 
