@@ -23,7 +23,7 @@ pub enum ArchiveCommand {
 pub struct SaveArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short, long)]
-    output: Option<PathBuf>,
+    pub(super) output: Option<PathBuf>,
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
@@ -32,7 +32,7 @@ pub struct SaveArgs {
 pub struct LoadArgs {
     /// Read from tar archive file (or an OCI layout directory), instead of STDIN
     #[arg(short, long)]
-    input: Option<PathBuf>,
+    pub(super) input: Option<PathBuf>,
     /// Suppress the load output
     #[arg(short, long)]
     quiet: bool,
@@ -106,7 +106,7 @@ fn load(engine: &Engine, args: LoadArgs) -> anyhow::Result<()> {
 pub struct ExportArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short, long)]
-    output: Option<PathBuf>,
+    pub(super) output: Option<PathBuf>,
     container: String,
 }
 
@@ -119,7 +119,7 @@ pub struct ImportArgs {
     #[arg(short, long)]
     message: Option<String>,
     /// A tar archive (plain, gzip or zstd): a file, - for STDIN, or an http(s) URL
-    source: String,
+    pub(super) source: String,
     /// REPOSITORY[:TAG]
     reference: Option<String>,
 }

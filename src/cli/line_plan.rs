@@ -6,6 +6,7 @@
 use berth_ui::cli::{LinePlan, NeedsTerminal};
 use clap::Parser;
 
+use super::archive::ArchiveCommand;
 use super::container::ContainerCommand;
 use super::exec::ExecArgs;
 use super::images::ImageSubcommand;
@@ -40,10 +41,30 @@ pub fn plan(words: &[String]) -> LinePlan {
             LinePlan::Refuse(NeedsTerminal::Login)
         }
         Command::Cp(cp) if cp.src == "-" || cp.dest == "-" => LinePlan::Refuse(NeedsTerminal::TarStream),
+        Command::Archive(cmd) if tar_on_stdio(&cmd) => LinePlan::Refuse(NeedsTerminal::TarStream),
+        Command::Image(ImageSubcommand::Save(save)) if save.output.is_none() => {
+            LinePlan::Refuse(NeedsTerminal::TarStream)
+        }
+        Command::Image(ImageSubcommand::Load(load)) if load.input.is_none() => {
+            LinePlan::Refuse(NeedsTerminal::TarStream)
+        }
+        Command::Image(ImageSubcommand::Import(import)) if import.source == "-" => {
+            LinePlan::Refuse(NeedsTerminal::TarStream)
+        }
         Command::Pull(pull) | Command::Image(ImageSubcommand::Pull(pull)) if pull.platform.is_none() && !pull.quiet => {
             LinePlan::Pull(pull.image)
         }
         _ => LinePlan::Execute(words.to_vec()),
+    }
+}
+
+/// Whether an archive command would move its tar through stdin or stdout.
+fn tar_on_stdio(cmd: &ArchiveCommand) -> bool {
+    match cmd {
+        ArchiveCommand::Save(save) => save.output.is_none(),
+        ArchiveCommand::Load(load) => load.input.is_none(),
+        ArchiveCommand::Export(export) => export.output.is_none(),
+        ArchiveCommand::Import(import) => import.source == "-",
     }
 }
 
@@ -167,6 +188,11 @@ mod tests {
             ("login -u me --password-stdin registry.example", NeedsTerminal::Login),
             ("cp - web:/tmp", NeedsTerminal::TarStream),
             ("cp web:/etc -", NeedsTerminal::TarStream),
+            ("save busybox", NeedsTerminal::TarStream),
+            ("image save busybox", NeedsTerminal::TarStream),
+            ("load", NeedsTerminal::TarStream),
+            ("export web", NeedsTerminal::TarStream),
+            ("import - img", NeedsTerminal::TarStream),
             ("--log-level debug", NeedsTerminal::Tui),
         ] {
             assert_eq!(plan_of(line), LinePlan::Refuse(why), "{line}");

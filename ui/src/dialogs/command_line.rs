@@ -81,7 +81,9 @@ pub fn refusal(why: NeedsTerminal, keymap: &Keymap) -> String {
                 .into()
         }
         NeedsTerminal::TarStream => {
-            "cp with - moves a tar stream through stdin/stdout, which the TUI does not have: give a host path".into()
+            "cp with -, save and export without -o, load without -i and import - move a tar stream through \
+             stdin/stdout, which the TUI does not have: give a file"
+                .into()
         }
         NeedsTerminal::Tui => "berth without a command opens this UI: type a command, e.g. ps -a".into(),
     }
