@@ -25,8 +25,9 @@ use crate::registry::Platform;
 use crate::store::{LayerDriver, LayerRecord, LocalImage, TempDir, WORK_IMAGE, chain_ids};
 use crate::{Engine, Error};
 
-/// Largest non-layer entry read (configs, manifests, indexes).
+/// Largest non-layer entry read (configs, manifests, indexes), and most such bytes one archive may hold.
 const MAX_JSON: u64 = 64 << 20;
+const MAX_JSON_TOTAL: usize = 256 << 20;
 const TAR_INDEX: &str = "tar-index";
 
 /// An image a load stored.
@@ -196,6 +197,13 @@ impl Engine {
             entry.take(MAX_JSON).read_to_end(&mut data).map_err(|source| ArchiveError::Read { source })?;
             if data.len() as u64 > MAX_JSON {
                 return Err(ArchiveError::Entry { entry: path, reason: format!("larger than {MAX_JSON} bytes") }.into());
+            }
+            if collected.json.values().map(Vec::len).sum::<usize>() + data.len() > MAX_JSON_TOTAL {
+                return Err(ArchiveError::Entry {
+                    entry: path,
+                    reason: format!("the archive's JSON files pass {MAX_JSON_TOTAL} bytes together"),
+                }
+                .into());
             }
             collected.json.insert(path, data);
             return Ok(());

@@ -264,6 +264,47 @@ mod tests {
     }
 
     #[test]
+    fn a_tar_index_lives_and_goes_with_its_layer_and_an_orphan_index_is_collected() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let layer = |n: &str| {
+            let rec = LayerRecord {
+                chain_id: format!("sha256:{}", n.repeat(64)),
+                diff_id: format!("sha256:{}", n.repeat(64)),
+                parent: None,
+                blob_digest: String::new(),
+                size: 1,
+            };
+            let work = store.temp_dir("index").unwrap();
+            std::fs::write(work.path().join("i"), b"index").unwrap();
+            store.commit_layer_index(&rec.chain_id, &work.path().join("i")).unwrap();
+            store.commit_layer(store.temp_dir("layer").unwrap(), &rec).unwrap();
+            rec
+        };
+        let (used, unused) = (layer("6"), layer("7"));
+        store
+            .add_local_image(&super::super::LocalImage {
+                id: format!("sha256:{}", "8".repeat(64)),
+                architecture: "amd64".into(),
+                os: "linux".into(),
+                variant: None,
+                created: None,
+                layers: vec![used.chain_id.clone()],
+                tag: None,
+                parent: None,
+            })
+            .unwrap();
+        let orphan = root.path().join("layers").join(format!("{}{INDEX_SUFFIX}", "9".repeat(64)));
+        std::fs::write(&orphan, b"index").unwrap();
+
+        let _gc = store.gc_exclusive_lock().unwrap();
+        store.delete_unreferenced().unwrap();
+        assert!(store.layer_index(&used.chain_id).exists(), "a used layer keeps its index");
+        assert!(!store.layer_index(&unused.chain_id).exists(), "the index goes with its layer");
+        assert!(!orphan.exists(), "an index without its layer row is a leftover");
+    }
+
+    #[test]
     fn work_dirs_of_dead_processes_are_removed_on_open() {
         let root = tempfile::tempdir().unwrap();
         drop(Store::open(root.path()).unwrap());
