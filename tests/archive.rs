@@ -420,3 +420,36 @@ fn ba_export_is_the_flat_filesystem_and_import_with_changes_runs() {
     assert_eq!(history.trim(), format!("Imported from http://127.0.0.1:{port}/flat.tar.gz"));
     assert_eq!(env.ok(&["run", "--rm", "ba-imp:url", "cat", "/greeting"]).trim(), "exported");
 }
+
+#[test]
+fn ba_loaded_layers_keep_the_unpack_safety_rules() {
+    if !require_root("ba_loaded_layers_keep_the_unpack_safety_rules") {
+        return;
+    }
+    use support::berth::{Berth, Decoys, STORES};
+    use support::oci::{Compression, Image, LayerBuilder, Meta, OciLayout, Platform};
+    for store in STORES {
+        let decoys = Decoys::new();
+        let marker = format!("pwned-{}", hex::encode(rand::random::<[u8; 6]>()));
+        let target = decoys.path().display().to_string();
+        let mut layer = LayerBuilder::new();
+        layer
+            .symlink("evil", &target)
+            .file(&format!("evil/{marker}"), b"through an absolute symlink\n", Meta::mode(0o644))
+            .file("evil/secret", b"overwrite through the symlink\n", Meta::mode(0o644))
+            .raw(format!("../../../{marker}").as_bytes(), tar::EntryType::Regular, b"", b"climbing\n");
+        let image = Image::new(Platform::host(), vec![layer.build(Compression::Gzip)], &["sh"], "hostile");
+        let layout = OciLayout::of_image(&image, "v1");
+        let berth = Berth::with_store(store);
+        let run = berth.run(&["load", "-i", layout.path().to_str().unwrap()]);
+        decoys.assert_untouched();
+        berth.assert_no_escape(&marker);
+        berth.assert_no_wh_files();
+        if run.code == Some(0) {
+            berth.assert_layers_exactly(&image.chain_ids());
+            assert_eq!(berth.inspect(image.id())["Id"], image.id());
+        } else {
+            berth.assert_failed_pull_left_nothing();
+        }
+    }
+}
