@@ -600,3 +600,33 @@ fn oci_names(descriptor: &Value) -> Vec<Reference> {
         .or_else(|| annotations["org.opencontainers.image.ref.name"].as_str().filter(|n| n.contains(['/', ':'])));
     name.and_then(|n| Reference::parse(n).ok()).filter(|r| r.digest.is_none()).into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_paths_are_cleaned_and_may_not_climb_out() {
+        assert_eq!(inside("./blobs//sha256/./ab").as_deref(), Some("blobs/sha256/ab"));
+        assert_eq!(inside("a/../b/layer.tar").as_deref(), Some("b/layer.tar"));
+        assert_eq!(inside("../etc/passwd"), None);
+        assert_eq!(inside("a/../../etc"), None);
+        assert_eq!(inside("/etc/shadow"), None);
+    }
+
+    #[test]
+    fn layers_are_told_from_other_entries_by_their_first_bytes() {
+        assert_eq!(layer_compression(&[0x1f, 0x8b, 8, 0]), Some(Compression::Gzip));
+        assert_eq!(layer_compression(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Some(Compression::Zstd));
+        assert_eq!(layer_compression(&[0; 512]), Some(Compression::None), "an empty tar");
+        let mut header = tar::Header::new_ustar();
+        header.set_path("etc/passwd").unwrap();
+        header.set_size(0);
+        header.set_cksum();
+        assert_eq!(layer_compression(header.as_bytes()), Some(Compression::None));
+        let mut damaged = header.as_bytes().to_vec();
+        damaged[0] ^= 1;
+        assert_eq!(layer_compression(&damaged), None, "a bad checksum is no tar");
+        assert_eq!(layer_compression(b"1.0"), None, "old archives' VERSION files");
+    }
+}
