@@ -453,3 +453,50 @@ fn ba_loaded_layers_keep_the_unpack_safety_rules() {
         }
     }
 }
+
+#[test]
+fn ba_old_docker_archives_with_layer_dirs_and_symlinked_layers_load() {
+    if !require_root("ba_old_docker_archives_with_layer_dirs_and_symlinked_layers_load") {
+        return;
+    }
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("saved.tar");
+    env.ok(&["save", "-o", saved.to_str().unwrap(), "busybox"]);
+    let files = entries(&std::fs::read(&saved).unwrap());
+    let manifest = json(&files["manifest.json"]);
+    let config = files[manifest[0]["Config"].as_str().unwrap()].clone();
+    let layer = files[manifest[0]["Layers"][0].as_str().unwrap()].clone();
+    let id = sha256(&config);
+
+    // Docker before 25: a directory per layer (VERSION, json, layer.tar), `<config hex>.json`; a layer
+    // shared with an earlier image is a symlink to its first copy.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        b.append_data(&mut header, path, data).unwrap();
+    };
+    add("aaaa/VERSION", b"1.0");
+    add("aaaa/json", b"{}");
+    add("aaaa/layer.tar", &layer);
+    add(&format!("{}.json", &id[7..]), &config);
+    let old = serde_json::json!([{"Config": format!("{}.json", &id[7..]), "RepoTags": ["ba-old:v1"], "Layers": ["bbbb/layer.tar"]}]);
+    add("manifest.json", &serde_json::to_vec(&old).unwrap());
+    add("repositories", br#"{"ba-old":{"v1":"bbbb"}}"#);
+    let mut link = tar::Header::new_ustar();
+    link.set_entry_type(tar::EntryType::Symlink);
+    link.set_size(0);
+    link.set_mode(0o777);
+    b.append_link(&mut link, "bbbb/layer.tar", "../aaaa/layer.tar").unwrap();
+    let archive = dir.path().join("old.tar");
+    std::fs::write(&archive, b.into_inner().unwrap()).unwrap();
+
+    env.ok(&["rmi", "-f", &image_id(&env, "busybox")]);
+    let out = env.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(out.trim(), "Loaded image: ba-old:v1");
+    assert_eq!(image_id(&env, "ba-old:v1"), id);
+    assert_eq!(env.ok(&["run", "--rm", "ba-old:v1", "echo", "old"]).trim(), "old");
+}
