@@ -287,6 +287,16 @@ fn ba_podman_loads_and_runs_what_berth_saves() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("out.tar");
     env.ok(&["save", "-o", archive.to_str().unwrap(), "ba-pm-img:v1"]);
+    // Both readers of the hybrid archive see the same image.
+    for transport in ["docker-archive", "oci-archive"] {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--config", &format!("{transport}:{}", archive.display())])
+            .output()
+            .expect("skopeo");
+        assert!(out.status.success(), "{transport}: {}", String::from_utf8_lossy(&out.stderr));
+        let config = json(&out.stdout);
+        assert_eq!(config["rootfs"]["diff_ids"].as_array().map(Vec::len), Some(2), "{transport}");
+    }
     let out = podman.ok(&["load", "-i", archive.to_str().unwrap()]);
     assert!(out.contains("ba-pm-img:v1"), "{out}");
     let out = podman.ok(&[
