@@ -54,7 +54,8 @@ fn to_output(output: Option<&PathBuf>, write: impl FnOnce(&mut dyn Write) -> any
         Some(path) => {
             let mut file =
                 std::fs::File::create(path).with_context(|| format!("failed to save to {}", path.display()))?;
-            let written = write(&mut file).and_then(|()| Ok(file.sync_all()?));
+            // Not synced, as docker does not: the archive is a file like any other the user writes.
+            let written = write(&mut file);
             if written.is_err() {
                 let _ = std::fs::remove_file(path);
             }

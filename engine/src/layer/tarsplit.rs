@@ -21,6 +21,8 @@ const RAW: u8 = b'R';
 const FILE: u8 = b'F';
 /// Raw bytes gathered before they are written as one record.
 const RAW_CHUNK: usize = 64 * 1024;
+/// Read size for file contents when the tar is rebuilt.
+const COPY_BUFFER: usize = 1 << 20;
 
 /// A file's content still to come in the stream, recorded as its path.
 struct Hole {
@@ -208,6 +210,7 @@ impl TarIndex {
         let mut out = Hashing::new(out);
         let bad = |e: io::Error| LayerError::Io { path: self.path.clone(), op: "read tar index", source: e };
         let mut buf = Vec::new();
+        let mut content = vec![0; COPY_BUFFER];
         loop {
             let mut tag = [0u8; 1];
             match records.read(&mut tag) {
@@ -243,8 +246,7 @@ impl TarIndex {
                             ),
                         });
                     }
-                    let copied =
-                        io::copy(&mut file.take(size), &mut out).map_err(|source| LayerError::Output { source })?;
+                    let copied = copy_file(&file, &name, size, &mut content, &mut out)?;
                     if copied != size {
                         return Err(LayerError::Io {
                             path: name,
@@ -260,6 +262,23 @@ impl TarIndex {
         }
         let (_, digest, bytes) = out.into_parts();
         Ok((digest, bytes))
+    }
+}
+
+/// Copies up to `size` bytes of `file` (the layer's `name`) to `out` through `buf`, in large reads;
+/// returns how many there were.
+fn copy_file(file: &File, name: &Path, size: u64, buf: &mut [u8], out: &mut impl Write) -> Result<u64, LayerError> {
+    let mut file = file.take(size);
+    let mut copied = 0;
+    loop {
+        let n = match file.read(buf) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(LayerError::Io { path: name.into(), op: "read layer file", source: e }),
+        };
+        out.write_all(&buf[..n]).map_err(|source| LayerError::Output { source })?;
+        copied += n as u64;
     }
 }
 
