@@ -45,6 +45,8 @@ pub enum Error {
     Kube(Box<crate::kube::KubeError>),
     #[error(transparent)]
     Compose(#[from] crate::compose::ComposeError),
+    #[error(transparent)]
+    Archive(Box<crate::archive::ArchiveError>),
 }
 
 impl From<crate::run::RunError> for Error {
@@ -62,6 +64,12 @@ impl From<NetworkError> for Error {
 impl From<RegistryError> for Error {
     fn from(e: RegistryError) -> Self {
         Error::Registry(Box::new(e))
+    }
+}
+
+impl From<crate::archive::ArchiveError> for Error {
+    fn from(e: crate::archive::ArchiveError) -> Self {
+        Error::Archive(Box::new(e))
     }
 }
 

@@ -96,8 +96,12 @@ struct PullJob {
     max_attempts: u32,
 }
 
-/// A downloaded layer: the unpacker's report, and for the EROFS store the image still to be finished.
-type Unpacked = (UnpackReport, Option<PendingImage>);
+/// A downloaded layer: the unpacker's report, for the EROFS store the image still to be finished, and the
+/// work dir holding the layer's tar index (`TAR_INDEX`) when one was kept.
+type Unpacked = (UnpackReport, Option<PendingImage>, Option<TempDir>);
+
+/// The tar index's name inside its work dir.
+const TAR_INDEX: &str = "tar-index";
 
 /// Runs a whole pull. Called by [`crate::Engine::pull`].
 pub(crate) async fn pull(
@@ -242,7 +246,7 @@ async fn fetch_layer(
         done.send_replace(true);
         return Ok(());
     }
-    let (dir, (report, pending)) = {
+    let (dir, (report, pending, index)) = {
         let _permit = job
             .downloads
             .acquire()
@@ -291,12 +295,12 @@ async fn fetch_layer(
     };
     let store = job.store.clone();
     let image = job.driver == LayerDriver::Erofs;
-    blocking(
-        &job.image,
-        move || {
-            if image { store.commit_layer_image(dir, &record) } else { store.commit_layer(dir, &record) }
-        },
-    )
+    blocking(&job.image, move || {
+        if let Some(index) = index {
+            store.commit_layer_index(&record.chain_id, &index.path().join(TAR_INDEX))?;
+        }
+        if image { store.commit_layer_image(dir, &record) } else { store.commit_layer(dir, &record) }
+    })
     .await?
     .map_err(store_err)?;
     job.progress(desc, LayerProgress::Done);
@@ -357,15 +361,22 @@ async fn download_once(job: &PullJob, i: usize, dir: &Arc<TempDir>) -> Result<Un
 
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(32);
     let work = dir.clone();
+    // Shared with the unpacker for the same reason as the layer's work dir.
+    let index_dir =
+        Arc::new(job.store.temp_dir("index").map_err(|source| PullError::Store { image: job.image.clone(), source })?);
+    let index_work = index_dir.clone();
     let opts = job.unpack.clone();
     let driver = job.driver;
     let unpacker = tokio::task::spawn_blocking(move || {
         let reader = ChannelReader::new(rx);
+        let index = index_work.path().join(TAR_INDEX);
         match driver {
-            LayerDriver::Dir => layer::unpack(reader, compression, work.path(), &opts).map(|report| (report, None)),
+            LayerDriver::Dir => layer::unpack_indexed(reader, compression, work.path(), &opts, Some(&index))
+                .map(|(report, kept)| (report, None, kept)),
             LayerDriver::Erofs => {
                 let image = work.path().join(WORK_IMAGE);
-                layer::erofs::unpack_image(reader, compression, &image, &opts).map(|(r, p)| (r, Some(p)))
+                layer::erofs::unpack_image_indexed(reader, compression, &image, &opts, Some(&index))
+                    .map(|(r, p, kept)| (r, Some(p), kept))
             }
         }
     });
@@ -425,7 +436,7 @@ async fn download_once(job: &PullJob, i: usize, dir: &Arc<TempDir>) -> Result<Un
             return Err(PullError::DigestMismatch { image: image(), layer: layer.clone(), expected: layer, actual });
         }
     }
-    let (report, pending) = match unpacked {
+    let (report, pending, kept) = match unpacked {
         Ok(_) if unpacker_stopped => {
             return Err(PullError::Task {
                 image: image(),
@@ -446,7 +457,8 @@ async fn download_once(job: &PullJob, i: usize, dir: &Arc<TempDir>) -> Result<Un
             actual: report.diff_id,
         });
     }
-    Ok((report, pending))
+    let index = if kept { Arc::into_inner(index_dir) } else { None };
+    Ok((report, pending, index))
 }
 
 impl PullJob {

@@ -77,6 +77,8 @@ pub enum ContainerSubcommand {
     Commit(super::local::CommitArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(super::local::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(super::archive::ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -490,6 +492,10 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
         }
         ContainerCommand::Container(ContainerSubcommand::Diff(args)) => {
             super::local::run(engine, super::local::LocalCommand::Diff(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ContainerCommand::Container(ContainerSubcommand::Export(args)) => {
+            super::archive::run(engine, super::archive::ArchiveCommand::Export(args)).await?;
             Ok(ExitCode::SUCCESS)
         }
         ContainerCommand::Container(ContainerSubcommand::Prune(_)) => {

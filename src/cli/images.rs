@@ -35,6 +35,12 @@ pub enum ImageSubcommand {
     Pull(super::pull::PullArgs),
     /// Show the history of an image
     History(super::local::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(super::archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(super::archive::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(super::archive::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +112,11 @@ pub async fn run_image(engine: &Engine, cmd: ImageSubcommand) -> anyhow::Result<
         ImageSubcommand::Tag(args) => Ok(engine.tag_image(&args.source, &args.target)?),
         ImageSubcommand::Pull(args) => super::pull::run(engine, args).await,
         ImageSubcommand::History(args) => super::local::history(engine, args),
+        ImageSubcommand::Save(args) => super::archive::run(engine, super::archive::ArchiveCommand::Save(args)).await,
+        ImageSubcommand::Load(args) => super::archive::run(engine, super::archive::ArchiveCommand::Load(args)).await,
+        ImageSubcommand::Import(args) => {
+            super::archive::run(engine, super::archive::ArchiveCommand::Import(args)).await
+        }
     }
 }
 

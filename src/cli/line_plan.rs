@@ -6,6 +6,7 @@
 use berth_ui::cli::{LinePlan, NeedsTerminal};
 use clap::{CommandFactory, Parser};
 
+use super::archive::ArchiveCommand;
 use super::container::ContainerCommand;
 use super::exec::ExecArgs;
 use super::images::ImageSubcommand;
@@ -41,6 +42,16 @@ pub fn plan(words: &[String]) -> LinePlan {
             LinePlan::Refuse(NeedsTerminal::Login)
         }
         Command::Cp(cp) if cp.src == "-" || cp.dest == "-" => LinePlan::Refuse(NeedsTerminal::TarStream),
+        Command::Archive(cmd) if tar_on_stdio(&cmd) => LinePlan::Refuse(NeedsTerminal::TarStream),
+        Command::Image(ImageSubcommand::Save(save)) if save.output.is_none() => {
+            LinePlan::Refuse(NeedsTerminal::TarStream)
+        }
+        Command::Image(ImageSubcommand::Load(load)) if load.input.is_none() => {
+            LinePlan::Refuse(NeedsTerminal::TarStream)
+        }
+        Command::Image(ImageSubcommand::Import(import)) if import.source == "-" => {
+            LinePlan::Refuse(NeedsTerminal::TarStream)
+        }
         Command::Pull(pull) | Command::Image(ImageSubcommand::Pull(pull)) if pull.platform.is_none() && !pull.quiet => {
             LinePlan::Pull(pull.image)
         }
@@ -61,6 +72,16 @@ pub fn complete(words: &[String]) -> Vec<String> {
     let flags =
         command.get_arguments().filter(|a| !a.is_hide_set()).filter_map(|a| a.get_long()).map(|l| format!("--{l}"));
     subcommands.chain(flags).collect()
+}
+
+/// Whether an archive command would move its tar through stdin or stdout.
+fn tar_on_stdio(cmd: &ArchiveCommand) -> bool {
+    match cmd {
+        ArchiveCommand::Save(save) => save.output.is_none(),
+        ArchiveCommand::Load(load) => load.input.is_none(),
+        ArchiveCommand::Export(export) => export.output.is_none(),
+        ArchiveCommand::Import(import) => import.source == "-",
+    }
 }
 
 fn parse(words: &[String]) -> Option<Cli> {
@@ -196,6 +217,11 @@ mod tests {
             ("cp web:/etc -", NeedsTerminal::TarStream),
             ("events", NeedsTerminal::Events),
             ("events --since 10m -f type=container", NeedsTerminal::Events),
+            ("save busybox", NeedsTerminal::TarStream),
+            ("image save busybox", NeedsTerminal::TarStream),
+            ("load", NeedsTerminal::TarStream),
+            ("export web", NeedsTerminal::TarStream),
+            ("import - img", NeedsTerminal::TarStream),
             ("--log-level debug", NeedsTerminal::Tui),
         ] {
             assert_eq!(plan_of(line), LinePlan::Refuse(why), "{line}");

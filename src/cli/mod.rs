@@ -1,5 +1,6 @@
 //! The Docker-style command line: parsing and dispatch. Each group of commands lives in its own file.
 
+mod archive;
 mod attach;
 mod build;
 mod build_progress;
@@ -96,6 +97,8 @@ pub enum Command {
     Compose(compose::ComposeArgs),
     /// Serve the Docker Engine API on a socket, for the docker CLI, compose and the SDKs
     Serve(crate::serve::ServeArgs),
+    #[command(flatten)]
+    Archive(archive::ArchiveCommand),
 }
 
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
@@ -169,6 +172,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kube(cmd) => kube::run(&engine, cmd).await,
         Command::Compose(args) => return compose::run(&engine, args).await,
         Command::Serve(args) => crate::serve::run(engine, args).await,
+        Command::Archive(cmd) => archive::run(&engine, cmd).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }

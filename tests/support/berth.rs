@@ -149,28 +149,37 @@ impl Berth {
         self.run(&["images", "-q"]).success().stdout.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect()
     }
 
-    /// Names of the entries of ROOT/layers (empty when it does not exist).
+    /// Names of the entries of ROOT/layers (empty when it does not exist), less the layers' tar indexes.
     pub fn layer_entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = match fs::read_dir(self.layers_dir()) {
-            Ok(dir) => dir
-                .map(|e| {
-                    let name = e.expect("read layers dir").file_name().to_string_lossy().into_owned();
-                    name.strip_suffix(".erofs").map(str::to_owned).unwrap_or(name)
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        let mut names: Vec<String> = self
+            .layers_dir_names()
+            .into_iter()
+            .filter(|name| !name.ends_with(".tarsplit"))
+            .map(|name| name.strip_suffix(".erofs").map(str::to_owned).unwrap_or(name))
+            .collect();
         names.sort();
         names
     }
 
+    fn layers_dir_names(&self) -> Vec<String> {
+        match fs::read_dir(self.layers_dir()) {
+            Ok(dir) => dir.map(|e| e.expect("read layers dir").file_name().to_string_lossy().into_owned()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// The store holds exactly the layer dirs named `chain_ids` and nothing else (no temp dirs, no
-    /// leftovers of failed pulls).
+    /// leftovers of failed pulls), and no tar index of any other layer.
     pub fn assert_layers_exactly(&self, chain_ids: &[String]) {
         let mut expected = chain_ids.to_vec();
         expected.sort();
         expected.dedup();
         assert_eq!(self.layer_entries(), expected, "entries of {}", self.layers_dir().display());
+        for name in self.layers_dir_names() {
+            if let Some(chain) = name.strip_suffix(".tarsplit") {
+                assert!(expected.contains(&chain.to_string()), "tar index {name} outlived its layer");
+            }
+        }
     }
 
     /// Every entry of ROOT/layers is a 64-hex chain-id dir: a failed pull left no temp dir there.

@@ -51,7 +51,8 @@ pub enum NeedsTerminal {
     Stats,
     /// `login` that would prompt for a username or password, or read it from stdin.
     Login,
-    /// `cp` from or to `-`: a tar stream on stdin or stdout.
+    /// `cp` from or to `-`, `save`/`export` without `-o`, `load` without `-i`, `import -`: a tar stream on
+    /// stdin or stdout.
     TarStream,
     /// `events` without `--until`: it streams until stopped.
     Events,

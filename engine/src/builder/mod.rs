@@ -11,7 +11,7 @@
 mod archive;
 pub(crate) mod cache;
 pub(crate) mod config;
-mod fetch;
+pub(crate) mod fetch;
 mod files;
 mod mounts;
 mod run;

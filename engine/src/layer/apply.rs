@@ -246,6 +246,10 @@ impl Applier<'_> {
         state: &StreamState,
     ) -> Result<(), LayerError> {
         let (parent, name) = split(path).ok_or_else(|| root_error(path))?;
+        if entry.header().entry_type() != EntryType::GNUSparse {
+            // The content lands at `path` whole: the tar index names the file instead of keeping it.
+            state.file_data(path, entry.raw_file_position(), entry.size());
+        }
         let parent_fd = self.parent(parent, path)?;
         self.clear(parent_fd.as_fd(), name, path)?;
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;

@@ -17,6 +17,7 @@ mod lowers;
 mod meta;
 mod pack;
 mod stream;
+mod tarsplit;
 mod whiteout;
 
 #[cfg(test)]
@@ -36,7 +37,9 @@ use thiserror::Error;
 
 pub use compression::Compression;
 pub use lowers::{inherit_from_lowers, link_from_lowers};
-pub use pack::{ChangeKind, PackOptions, changes, pack, pack_gzip};
+pub use pack::{ChangeKind, PackOptions, changes, pack};
+pub(crate) use pack::{Hashing, gzip_blob};
+pub use tarsplit::TarIndex;
 
 /// Most entries one layer may hold: a cap against archives built to exhaust inodes or time.
 pub const MAX_ENTRIES: u64 = 1_000_000;
@@ -140,10 +143,22 @@ pub fn unpack(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<UnpackReport, LayerError> {
+    unpack_indexed(reader, compression, dest, opts, None).map(|(report, _)| report)
+}
+
+/// [`unpack`], also keeping the tar's index at `index` (see [`TarIndex`]) when given; the flag says
+/// whether the index was kept (a stream whose file contents cannot be told apart keeps none).
+pub fn unpack_indexed(
+    reader: impl Read,
+    compression: Compression,
+    dest: &Path,
+    opts: &UnpackOptions,
+    index: Option<&Path>,
+) -> Result<(UnpackReport, bool), LayerError> {
     let mut applier = apply::Applier::new(dest, opts)?;
-    let (diff_id, tar_bytes) = run(reader, compression, opts, &mut applier)?;
+    let (diff_id, tar_bytes, indexed) = run(reader, compression, opts, index, &mut applier)?;
     let (size, deferred_links, implicit_dirs) = applier.into_results();
-    Ok(UnpackReport { diff_id, tar_bytes, size, deferred_links, implicit_dirs })
+    Ok((UnpackReport { diff_id, tar_bytes, size, deferred_links, implicit_dirs }, indexed))
 }
 
 /// A tar entry handler: the directory applier or the EROFS image applier.
@@ -153,14 +168,18 @@ pub(crate) trait ApplyEntry {
 }
 
 /// Streams `reader` through the decompressor and the capped, hashing tar reader into `applier`; returns
-/// the diffID and the tar's length.
+/// the diffID, the tar's length and whether its index was kept at `index`.
 fn run(
     mut reader: impl Read,
     compression: Compression,
     opts: &UnpackOptions,
+    index: Option<&Path>,
     applier: &mut impl ApplyEntry,
-) -> Result<(String, u64), LayerError> {
+) -> Result<(String, u64, bool), LayerError> {
     let state = Rc::new(stream::StreamState::default());
+    if let Some(index) = index {
+        *state.recorder.borrow_mut() = Some(tarsplit::Recorder::create(index)?);
+    }
     let source = stream::SourceReader::new(&mut reader, state.clone());
     let decompressed = compression.decoder(source).map_err(|e| state.classify(e, opts.max_bytes))?;
     let tar = stream::TarReader::new(decompressed, state.clone(), opts.max_bytes);
@@ -193,5 +212,10 @@ fn run(
     io::copy(&mut tar, &mut io::sink()).map_err(|e| state.classify(e, opts.max_bytes))?;
     let (diff_id, tar_bytes) = tar.finish();
     io::copy(&mut reader, &mut io::sink()).map_err(|source| LayerError::Read { source })?;
-    Ok((diff_id, tar_bytes))
+    let recorder = state.recorder.borrow_mut().take();
+    let indexed = match recorder {
+        Some(recorder) => recorder.finish()?,
+        None => false,
+    };
+    Ok((diff_id, tar_bytes, indexed))
 }

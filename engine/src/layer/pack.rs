@@ -57,15 +57,6 @@ pub struct PackReport {
     pub size: u64,
 }
 
-/// A gzip-compressed layer blob as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompressedReport {
-    pub layer: PackReport,
-    /// `sha256:<hex>` of the gzip stream: the blob digest a manifest names.
-    pub digest: String,
-    pub compressed_bytes: u64,
-}
-
 /// Writes the layer tar of `upper` to `out`. `lowers` are the layer directories below it, top-most
 /// first; they decide where whiteouts and opaque markers are needed.
 pub fn pack(upper: &Path, lowers: &[PathBuf], opts: &PackOptions, out: impl Write) -> Result<PackReport, LayerError> {
@@ -75,22 +66,21 @@ pub fn pack(upper: &Path, lowers: &[PathBuf], opts: &PackOptions, out: impl Writ
     Ok(PackReport { diff_id, tar_bytes, size })
 }
 
-/// [`pack`] through gzip, with a header carrying mtime 0 and no name, so one tree always compresses to
-/// the same blob.
-pub fn pack_gzip(
-    upper: &Path,
-    lowers: &[PathBuf],
-    opts: &PackOptions,
+/// Compresses the tar `write` produces into `out` with gzip, under a header carrying mtime 0 and no name,
+/// so one tar always compresses to the same blob. Returns `write`'s result, the blob's `sha256:` digest
+/// and its length.
+pub(crate) fn gzip_blob<T, E>(
     out: impl Write,
-) -> Result<CompressedReport, LayerError> {
+    write: impl FnOnce(&mut dyn Write) -> Result<T, E>,
+    io_err: impl Fn(io::Error) -> E,
+) -> Result<(T, String, u64), E> {
     let mut compressed = Hashing::new(out);
-    let encoder = flate2::GzBuilder::new().mtime(0).write(&mut compressed, flate2::Compression::default());
-    let mut hashed = Hashing::new(encoder);
-    let size = Packer::new(upper, lowers, opts)?.write(&mut hashed)?;
-    let (encoder, diff_id, tar_bytes) = hashed.into_parts();
-    encoder.finish().map_err(|source| LayerError::Output { source })?;
-    let (_, digest, compressed_bytes) = compressed.into_parts();
-    Ok(CompressedReport { layer: PackReport { diff_id, tar_bytes, size }, digest, compressed_bytes })
+    let mut encoder = flate2::GzBuilder::new().mtime(0).write(&mut compressed, flate2::Compression::default());
+    let written = write(&mut encoder)?;
+    encoder.finish().map_err(&io_err)?;
+    let (mut out, digest, bytes) = compressed.into_parts();
+    out.flush().map_err(io_err)?;
+    Ok((written, digest, bytes))
 }
 
 /// What a path's entry in an upper does to the lowers, as `docker diff` letters it.
@@ -112,19 +102,20 @@ pub fn changes(upper: &Path, lowers: &[PathBuf], opts: &PackOptions) -> Result<V
 }
 
 /// A writer that hashes and counts what passes through it.
-struct Hashing<W> {
+/// A writer that hashes (sha256) and counts what goes through it.
+pub(crate) struct Hashing<W> {
     inner: W,
     hasher: Sha256,
     bytes: u64,
 }
 
 impl<W: Write> Hashing<W> {
-    fn new(inner: W) -> Self {
+    pub(crate) fn new(inner: W) -> Self {
         Hashing { inner, hasher: Sha256::new(), bytes: 0 }
     }
 
     /// The writer back, with the digest and byte count of what went through.
-    fn into_parts(self) -> (W, String, u64) {
+    pub(crate) fn into_parts(self) -> (W, String, u64) {
         (self.inner, format!("sha256:{}", hex::encode(self.hasher.finalize())), self.bytes)
     }
 }

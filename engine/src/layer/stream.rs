@@ -5,13 +5,15 @@
 //! what happened in a shared [`StreamState`], and [`StreamState::classify`] turns the error back into the
 //! right [`LayerError`].
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
+use std::path::Path;
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
 use super::LayerError;
+use super::tarsplit::Recorder;
 
 #[derive(Debug, Default)]
 pub(crate) struct StreamState {
@@ -20,6 +22,8 @@ pub(crate) struct StreamState {
     header_too_large: Cell<Option<u64>>,
     /// Bytes the tar parser may still read on its own (between entries); `None` while an entry is applied.
     header_budget: Cell<Option<(u64, u64)>>,
+    /// The layer's tar index, when one is kept (see `tarsplit`).
+    pub(crate) recorder: RefCell<Option<Recorder>>,
 }
 
 impl StreamState {
@@ -30,6 +34,14 @@ impl StreamState {
 
     pub(crate) fn end_headers(&self) {
         self.header_budget.set(None);
+    }
+
+    /// Tells the tar index (if one is kept) that the entry whose content starts at stream offset `start`
+    /// is now the regular file at `path`, all `size` bytes of it.
+    pub(crate) fn file_data(&self, path: &Path, start: u64, size: u64) {
+        if let Some(recorder) = self.recorder.borrow_mut().as_mut() {
+            recorder.file(path, start, size);
+        }
     }
 
     /// Maps an error that came out of the decompressor or the tar parser to its cause.
@@ -100,6 +112,9 @@ impl<R: Read> Read for TarReader<R> {
             self.state.header_budget.set(Some((limit, left)));
         }
         self.hasher.update(&buf[..n]);
+        if let Some(recorder) = self.state.recorder.borrow_mut().as_mut() {
+            recorder.bytes(&buf[..n]);
+        }
         Ok(n)
     }
 }

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use commit::CommitOptions;
+pub(crate) use commit::{apply_changes, parse_changes};
 pub use diff::{Change, ChangeKind};
 pub use history::HistoryEntry;
 
@@ -60,8 +61,8 @@ pub enum LocalError {
     #[error("image {image}: its config cannot be {action}: {reason}")]
     Config { image: String, action: &'static str, reason: String },
     #[error(
-        "layer {chain_id} packs to diffID {actual}, not its recorded {expected}: a pulled layer's exact tar is not \
-         kept, so its blob must come from the registry it was pulled from"
+        "layer {chain_id} gives a tar of diffID {actual}, not its recorded {expected}: berth kept no exact tar of it \
+         (pulled before berth kept tar indexes), so its blob must come from the registry it was pulled from"
     )]
     NotReproducible { chain_id: String, expected: String, actual: String },
 }
@@ -162,8 +163,7 @@ impl Engine {
     }
 
     /// The gzip blob of a stored layer, made on first request and kept: every later push or save of
-    /// the layer sends the same bytes. Fails for a pulled layer whose directory does not pack back to its
-    /// diffID (berth does not keep a pulled layer's exact tar).
+    /// the layer sends the same bytes. Its tar is the layer's exact one ([`Engine::write_layer_tar`]).
     pub fn layer_blob(&self, chain_id: &str) -> Result<LayerBlob, Error> {
         let store = self.store();
         if let Some(blob) = store.layer_blob(chain_id)? {
@@ -173,39 +173,73 @@ impl Engine {
         if let Some(blob) = store.layer_blob(chain_id)? {
             return Ok(blob);
         }
-        let layer = store.layer(chain_id)?.ok_or_else(|| crate::store::StoreError::CorruptImage {
-            id: chain_id.to_string(),
-            reason: "layer missing".into(),
-        })?;
-        let lowers = self.lowers_of(layer.parent.as_deref())?;
+        let layer = self.stored_layer(chain_id)?;
         let work = store.temp_dir("blob")?;
         let path = work.path().join("layer.tar.gz");
-        let file = std::fs::File::create(&path).map_err(|source| LocalError::Io {
-            op: "create",
-            path: path.clone(),
-            source,
-        })?;
-        let mut out = io::BufWriter::new(file);
-        let own = MountedLowers::mount(&[store.layer_path(chain_id)])
-            .map_err(|source| LocalError::Layer { what: format!("layer {chain_id}"), source })?;
-        let report = crate::layer::pack_gzip(&own.paths()[0], lowers.paths(), &PackOptions::default(), &mut out)
-            .map_err(|source| LocalError::Layer { what: format!("layer {chain_id}"), source })?;
-        out.flush().map_err(|source| LocalError::Io { op: "write", path: path.clone(), source })?;
-        if report.layer.diff_id != layer.diff_id {
+        let io_err = |op| {
+            let path = path.clone();
+            move |source| LocalError::Io { op, path, source }
+        };
+        let file = std::fs::File::create(&path).map_err(io_err("create"))?;
+        let (_, digest, size) = crate::layer::gzip_blob(
+            io::BufWriter::new(file),
+            |out| self.write_layer_tar(&layer, out),
+            |source| Error::from(io_err("write")(source)),
+        )?;
+        let blob = LayerBlob { digest, size, media_type: LAYER_MEDIA_TYPE.to_string() };
+        store.record_layer_blob(chain_id, &path, &blob)?;
+        Ok(blob)
+    }
+
+    /// A layer's record, which must exist.
+    pub(crate) fn stored_layer(&self, chain_id: &str) -> Result<LayerRecord, Error> {
+        Ok(self.store().layer(chain_id)?.ok_or_else(|| crate::store::StoreError::CorruptImage {
+            id: chain_id.to_string(),
+            reason: "layer missing".into(),
+        })?)
+    }
+
+    /// The length of a stored layer's exact tar: from its tar index when it has one, else by packing it
+    /// once (hashed, so a layer that does not pack back to its diffID fails here, before anything is sent).
+    pub(crate) fn layer_tar_len(&self, layer: &LayerRecord) -> Result<u64, Error> {
+        let store = self.store();
+        let what = || format!("layer {}", layer.chain_id);
+        if let Some(index) = crate::layer::TarIndex::open(&store.layer_index(&layer.chain_id))
+            .map_err(|source| LocalError::Layer { what: what(), source })?
+        {
+            return Ok(index.tar_len());
+        }
+        self.write_layer_tar(layer, &mut io::sink())
+    }
+
+    /// Writes a stored layer's exact tar, the one its diffID names, to `out`; returns its length. A layer
+    /// with a tar index (pulled or loaded) is rebuilt from it, its file contents read from the layer; one
+    /// without (made here, or pulled before berth kept indexes) is packed, which gives the tar back for
+    /// layers made here. Either way the tar's digest is checked against the diffID as it is written.
+    pub(crate) fn write_layer_tar(&self, layer: &LayerRecord, out: &mut dyn Write) -> Result<u64, Error> {
+        let store = self.store();
+        let chain_id = &layer.chain_id;
+        let layer_err = |source| LocalError::Layer { what: format!("layer {chain_id}"), source };
+        let own = MountedLowers::mount(&[store.layer_path(chain_id)]).map_err(layer_err)?;
+        let index = crate::layer::TarIndex::open(&store.layer_index(chain_id)).map_err(layer_err)?;
+        let (diff_id, len) = match index {
+            Some(index) => index.write_tar(&own.paths()[0], out).map_err(layer_err)?,
+            None => {
+                let lowers = self.lowers_of(layer.parent.as_deref())?;
+                let report = crate::layer::pack(&own.paths()[0], lowers.paths(), &PackOptions::default(), out)
+                    .map_err(layer_err)?;
+                (report.diff_id, report.tar_bytes)
+            }
+        };
+        if diff_id != layer.diff_id {
             return Err(LocalError::NotReproducible {
                 chain_id: chain_id.to_string(),
-                expected: layer.diff_id,
-                actual: report.layer.diff_id,
+                expected: layer.diff_id.clone(),
+                actual: diff_id,
             }
             .into());
         }
-        let blob = LayerBlob {
-            digest: report.digest,
-            size: report.compressed_bytes,
-            media_type: LAYER_MEDIA_TYPE.to_string(),
-        };
-        store.record_layer_blob(chain_id, &path, &blob)?;
-        Ok(blob)
+        Ok(len)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Garbage collection: layers and blobs no image refers to, and images nobody names.
 
-use super::layers::IMAGE_SUFFIX;
+use super::layers::{IMAGE_SUFFIX, INDEX_SUFFIX};
 use super::{RemovedImage, Store, StoreError};
 
 #[derive(Debug, Default, Clone)]
@@ -86,19 +86,21 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a layer's unpacked directory or image, whichever is there.
+    /// Removes a layer's unpacked directory or image, whichever is there, and its tar index.
     fn remove_layer_dir(&self, chain: &str) -> Result<(), StoreError> {
         let dir = self.layer_dir(chain);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io { op: "remove layer", path: dir, source })?;
         }
-        let image = self.layer_image(chain);
-        match std::fs::remove_file(&image) {
-            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
-                Err(StoreError::Io { op: "remove layer image", path: image, source })
+        for file in [self.layer_image(chain), self.layer_index(chain)] {
+            match std::fs::remove_file(&file) {
+                Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Io { op: "remove layer file", path: file, source });
+                }
+                _ => {}
             }
-            _ => Ok(()),
         }
+        Ok(())
     }
 
     /// Deletes layers and blobs that no image references. The caller holds the exclusive gc lock, so no
@@ -142,7 +144,8 @@ impl Store {
         })?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let chain = format!("sha256:{}", name.strip_suffix(IMAGE_SUFFIX).unwrap_or(&name));
+            let hex = name.strip_suffix(IMAGE_SUFFIX).or_else(|| name.strip_suffix(INDEX_SUFFIX)).unwrap_or(&name);
+            let chain = format!("sha256:{hex}");
             if self.layer(&chain)?.is_none() {
                 let path = entry.path();
                 let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };

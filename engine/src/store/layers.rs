@@ -58,6 +58,8 @@ impl Drop for TempDir {
 
 /// What a layer image's name ends with, after its chain id's hex.
 pub(crate) const IMAGE_SUFFIX: &str = ".erofs";
+/// What a layer's tar index's name ends with, after its chain id's hex.
+pub(crate) const INDEX_SUFFIX: &str = ".tarsplit";
 /// The image's name inside the work dir it is written in.
 pub const WORK_IMAGE: &str = "layer.erofs";
 
@@ -81,6 +83,22 @@ impl Store {
     pub fn layer_path(&self, chain_id: &str) -> PathBuf {
         let image = self.layer_image(chain_id);
         if image.is_file() { image } else { self.layer_dir(chain_id) }
+    }
+
+    /// Where a layer's tar index lives (`layer::TarIndex`): how its exact tar is rebuilt.
+    pub fn layer_index(&self, chain_id: &str) -> PathBuf {
+        self.root.join("layers").join(format!("{}{INDEX_SUFFIX}", hex_of(chain_id)))
+    }
+
+    /// Moves a layer's tar index into place, just before the layer itself is committed (the caller holds
+    /// the layer's lock); without a row it is a leftover that collection removes.
+    pub fn commit_layer_index(&self, chain_id: &str, index: &Path) -> Result<(), StoreError> {
+        let dest = self.layer_index(chain_id);
+        std::fs::rename(index, &dest).map_err(|source| StoreError::Io {
+            op: "move tar index into place at",
+            path: dest.clone(),
+            source,
+        })
     }
 
     /// Whether a layer's directory or image is in place.
@@ -135,7 +153,7 @@ impl Store {
     }
 
     fn commit_path(&self, from: &Path, dest: &Path, layer: &LayerRecord) -> Result<(), StoreError> {
-        // Leftovers of either store under this chain id go first.
+        // Leftovers of either store under this chain id go first (the index was just put in place).
         for stale in [self.layer_dir(&layer.chain_id), self.layer_image(&layer.chain_id)] {
             let removed = if stale.is_dir() {
                 std::fs::remove_dir_all(&stale)
@@ -243,6 +261,47 @@ mod tests {
         assert!(!orphan.exists());
         assert!(!store.layer_image(&rec.chain_id).exists(), "a layer no image uses is deleted: one file");
         assert!(!store.layer_stored(&rec.chain_id));
+    }
+
+    #[test]
+    fn a_tar_index_lives_and_goes_with_its_layer_and_an_orphan_index_is_collected() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let layer = |n: &str| {
+            let rec = LayerRecord {
+                chain_id: format!("sha256:{}", n.repeat(64)),
+                diff_id: format!("sha256:{}", n.repeat(64)),
+                parent: None,
+                blob_digest: String::new(),
+                size: 1,
+            };
+            let work = store.temp_dir("index").unwrap();
+            std::fs::write(work.path().join("i"), b"index").unwrap();
+            store.commit_layer_index(&rec.chain_id, &work.path().join("i")).unwrap();
+            store.commit_layer(store.temp_dir("layer").unwrap(), &rec).unwrap();
+            rec
+        };
+        let (used, unused) = (layer("6"), layer("7"));
+        store
+            .add_local_image(&super::super::LocalImage {
+                id: format!("sha256:{}", "8".repeat(64)),
+                architecture: "amd64".into(),
+                os: "linux".into(),
+                variant: None,
+                created: None,
+                layers: vec![used.chain_id.clone()],
+                tag: None,
+                parent: None,
+            })
+            .unwrap();
+        let orphan = root.path().join("layers").join(format!("{}{INDEX_SUFFIX}", "9".repeat(64)));
+        std::fs::write(&orphan, b"index").unwrap();
+
+        let _gc = store.gc_exclusive_lock().unwrap();
+        store.delete_unreferenced().unwrap();
+        assert!(store.layer_index(&used.chain_id).exists(), "a used layer keeps its index");
+        assert!(!store.layer_index(&unused.chain_id).exists(), "the index goes with its layer");
+        assert!(!orphan.exists(), "an index without its layer row is a leftover");
     }
 
     #[test]

@@ -183,7 +183,9 @@ pub fn refusal(why: NeedsTerminal, keymap: &Keymap) -> String {
                 .into()
         }
         NeedsTerminal::TarStream => {
-            "cp with - moves a tar stream through stdin/stdout, which the TUI does not have: give a host path".into()
+            "cp with -, save and export without -o, load without -i and import - move a tar stream through \
+             stdin/stdout, which the TUI does not have: give a file"
+                .into()
         }
         NeedsTerminal::Events => {
             "events streams until stopped: give --until to print past events here (events --since 10m --until 0s)"

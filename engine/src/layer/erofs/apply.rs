@@ -227,6 +227,10 @@ impl ImageApplier {
         state: &StreamState,
     ) -> Result<(), LayerError> {
         let (parent, name) = split(path).ok_or_else(|| root_error(path))?;
+        if entry.header().entry_type() != EntryType::GNUSparse {
+            // The content lands at `path` whole: the tar index names the file instead of keeping it.
+            state.file_data(path, entry.raw_file_position(), entry.size());
+        }
         let parent_id = self.parent(parent, path)?;
         self.clear(parent_id, name, path);
         let declared = entry.size();

@@ -48,13 +48,27 @@ impl ApplyEntry for ImageApplier {
 }
 
 /// Decompresses `reader`, hashes the tar stream and writes its entries into the EROFS image at `image`
-/// (created, must not exist). Same stream handling, caps and entry checks as [`super::unpack`].
+/// (created, must not exist). Same stream handling, caps and entry checks as [`super::unpack`]. Pulls and
+/// loads keep the tar's index ([`unpack_image_indexed`]); tests need none.
+#[cfg(test)]
 pub fn unpack_image(
     reader: impl Read,
     compression: Compression,
     image: &Path,
     opts: &UnpackOptions,
 ) -> Result<(UnpackReport, PendingImage), LayerError> {
+    unpack_image_indexed(reader, compression, image, opts, None).map(|(report, pending, _)| (report, pending))
+}
+
+/// [`unpack_image`], also keeping the tar's index at `index` when given (see [`crate::layer::TarIndex`]);
+/// the flag says whether it was kept.
+pub fn unpack_image_indexed(
+    reader: impl Read,
+    compression: Compression,
+    image: &Path,
+    opts: &UnpackOptions,
+    index: Option<&Path>,
+) -> Result<(UnpackReport, PendingImage, bool), LayerError> {
     let file = File::options()
         .read(true)
         .write(true)
@@ -62,7 +76,7 @@ pub fn unpack_image(
         .open(image)
         .map_err(LayerError::io(image, "create layer image"))?;
     let mut applier = ImageApplier::new(file, opts);
-    let (diff_id, tar_bytes) = super::run(reader, compression, opts, &mut applier)?;
+    let (diff_id, tar_bytes, indexed) = super::run(reader, compression, opts, index, &mut applier)?;
     let report = UnpackReport {
         diff_id,
         tar_bytes,
@@ -70,7 +84,7 @@ pub fn unpack_image(
         deferred_links: applier.deferred.clone(),
         implicit_dirs: applier.implicit.keys().cloned().collect(),
     };
-    Ok((report, PendingImage { applier, path: image.to_path_buf() }))
+    Ok((report, PendingImage { applier, path: image.to_path_buf() }, indexed))
 }
 
 impl PendingImage {
