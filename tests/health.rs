@@ -72,18 +72,14 @@ fn bh_a_passing_check_makes_the_container_healthy() {
     assert_eq!(config["Test"], serde_json::json!(["CMD-SHELL", "echo fine"]));
     assert_eq!(config["Interval"], 1_000_000_000i64);
     assert!(ps_status(&env, "bh-good").starts_with("Up ") && ps_status(&env, "bh-good").ends_with("(healthy)"));
-    let events = env.ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        "container=bh-good",
-        "--format",
-        "{{.Action}}",
-    ]);
-    assert!(events.lines().any(|l| l == "health_status: healthy"), "the change is announced: {events}");
+    // The monitor announces the change right after recording it.
+    let health_events = || {
+        let filter = ["events", "--since", "0", "--until", "0s", "--filter", "container=bh-good"];
+        env.ok(&[&filter[..], &["--format", "{{.Action}}"]].concat())
+    };
+    env.wait_for("the health_status event", PATIENCE, || {
+        health_events().lines().any(|l| l == "health_status: healthy")
+    });
 
     assert_eq!(ps_names(&env, "health=healthy"), ["bh-good"]);
     assert_eq!(ps_names(&env, "health=starting"), ["bh-slow"]);
