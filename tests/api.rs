@@ -164,7 +164,7 @@ fn bs_version_info_and_missing_objects() {
     assert!(body.contains("\"ApiVersion\":\"1.44\""), "{body}");
     let (status, body) = server.request("GET", "/_ping", b"");
     assert_eq!((status, body.as_str()), (200, "OK"));
-    let (status, body) = server.request("GET", "/v1.44/events", b"");
+    let (status, body) = server.request("GET", "/v1.44/nosuch/endpoint", b"");
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("\"message\""), "{body}");
 }
@@ -776,4 +776,58 @@ fn bs_bollard_create_attach_start_wait_logs_exec() {
         }
     });
     assert!(env.ids().is_empty());
+}
+
+#[test]
+fn bs_docker_events_replays_and_follows_the_journal() {
+    if !require_root("bs_docker_events_replays_and_follows_the_journal") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    // A follower started first hears another client's container die, live.
+    let mut follower = server
+        .docker_command(&["events", "--filter", "event=die", "--format", "{{.Actor.Attributes.name}} {{.Status}}"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker events");
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The follower may still be connecting: run containers until it has heard one.
+    let heard = (0..20).find_map(|i| {
+        server.ok(&["run", "--name", &format!("bs-ev{i}"), "busybox", "true"]);
+        rx.recv_timeout(Duration::from_secs(5)).ok()
+    });
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    let heard = heard.expect("the follower heard a die event");
+    assert!(heard.starts_with("bs-ev") && heard.ends_with(" die"), "{heard}");
+    // Replay with since/until and filters as map: create, start, die of the first container, in order.
+    // docker sends whole seconds: `until` a second ahead takes in what happened within this one.
+    let until = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string();
+    let out = server.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "container=bs-ev0",
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = out.lines().collect();
+    assert_eq!(&actions[..3], ["create", "start", "die"], "{out}");
 }

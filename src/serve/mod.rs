@@ -6,7 +6,7 @@
 //! what the server keeps in memory is only what the API itself names: exec instances and the exits of the
 //! containers it started.
 //!
-//! One small module per resource (`system`, `containers`, `exec`, `images`, `networks`, `volumes`);
+//! One small module per resource (`system`, `events`, `containers`, `exec`, `images`, `networks`, `volumes`);
 //! `listen` holds the sockets, `hijack` the upgraded streams, `runs` the exit watches.
 
 mod archive;
@@ -15,6 +15,7 @@ mod build;
 mod containers;
 mod create;
 mod error;
+mod events;
 mod exec;
 mod hijack;
 mod images;
@@ -88,6 +89,7 @@ fn router(server: Shared) -> Router {
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/system/df", get(system::df))
+        .route("/events", get(events::events))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(create::create))
         .route("/containers/prune", post(containers::prune))
