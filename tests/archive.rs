@@ -12,6 +12,7 @@ use std::process::Command;
 
 use rt::{Env, require_root};
 use sha2::{Digest, Sha256};
+use support::podman::Podman;
 
 /// The files of a tar archive by path (`./` dropped), symlinks as `-> target`.
 fn entries(tar: &[u8]) -> BTreeMap<String, Vec<u8>> {
@@ -230,57 +231,12 @@ fn ba_hostile_archives_are_refused_and_leave_nothing() {
     assert!(env.fails(&["image", "inspect", "ba-bad:x"]).1.contains("ba-bad"));
 }
 
-/// podman, with its storage in the test's own directory.
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Option<Podman> {
-        let found = Command::new("podman").arg("--version").output().is_ok_and(|o| o.status.success());
-        if !found {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "podman is missing (scripts/deps.sh installs it)");
-            eprintln!("SKIPPED: podman is not installed");
-            return None;
-        }
-        Some(Podman { dir: tempfile::Builder::new().prefix("ba-podman-").tempdir().unwrap() })
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let d = self.dir.path();
-        let mut cmd = Command::new("podman");
-        cmd.arg("--root")
-            .arg(d.join("root"))
-            .arg("--runroot")
-            .arg(d.join("run"))
-            .args(["--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none"])
-            .args(["--runtime", "runc"])
-            .args(args);
-        cmd
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run podman");
-        assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.command(&["rm", "-af"]).output();
-        let _ = self.command(&["system", "reset", "-f"]).output();
-        let overlay = self.dir.path().join("root/overlay");
-        let _ = Command::new("umount").arg("-R").arg(&overlay).output();
-    }
-}
-
 #[test]
 fn ba_podman_loads_and_runs_what_berth_saves() {
     if !require_root("ba_podman_loads_and_runs_what_berth_saves") {
         return;
     }
-    let Some(podman) = Podman::new() else { return };
+    let Some(podman) = Podman::new("ba") else { return };
     let env = Env::new();
     env.ok(&["run", "--name", "ba-pm", "busybox", "sh", "-c", "echo from-berth > /greeting"]);
     env.ok(&["commit", "ba-pm", "ba-pm-img:v1"]);
@@ -320,7 +276,7 @@ fn ba_berth_loads_and_runs_what_podman_saves() {
     if !require_root("ba_berth_loads_and_runs_what_podman_saves") {
         return;
     }
-    let Some(podman) = Podman::new() else { return };
+    let Some(podman) = Podman::new("ba") else { return };
     let env = Env::new();
     podman.ok(&["pull", "-q", "--tls-verify=false", &env.reference]);
     podman.ok(&["tag", &env.reference, "localhost/ba-from-podman:v1"]);

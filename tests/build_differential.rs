@@ -8,53 +8,9 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use rt::{Env, require_root};
-
-/// podman, with its storage in the test's own directory.
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Option<Podman> {
-        let found = Command::new("podman").arg("--version").output().is_ok_and(|o| o.status.success());
-        if !found {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "podman is missing (scripts/deps.sh installs it)");
-            eprintln!("SKIPPED: podman is not installed");
-            return None;
-        }
-        Some(Podman { dir: tempfile::Builder::new().prefix("bbx-podman-").tempdir().unwrap() })
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let d = self.dir.path();
-        let mut cmd = Command::new("podman");
-        cmd.arg("--root")
-            .arg(d.join("root"))
-            .arg("--runroot")
-            .arg(d.join("run"))
-            .args(["--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none"])
-            .args(args);
-        cmd
-    }
-
-    fn ok(&self, args: &[&str]) -> Vec<u8> {
-        let out = self.command(args).output().expect("run podman");
-        assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        out.stdout
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.command(&["rm", "-af"]).output();
-        let _ = self.command(&["system", "reset", "-f"]).output();
-        let overlay = self.dir.path().join("root/overlay");
-        let _ = Command::new("umount").arg("-R").arg(&overlay).output();
-    }
-}
+use support::podman::Podman;
 
 /// One entry of an image's file tree as both engines must agree on it.
 #[derive(Debug, PartialEq, Eq)]
@@ -155,32 +111,30 @@ fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
 fn compare(env: &Env, podman: &Podman, ctx: &Path, prefixes: &[&str]) {
     let ctx = ctx.to_str().unwrap();
     let berth_id = env.ok(&["build", "-q", "--network", "none", ctx]).trim().to_string();
-    let podman_id = String::from_utf8(podman.ok(&[
-        "build",
-        "-q",
-        "--runtime",
-        "runc",
-        "--format",
-        "docker",
-        "--network",
-        "none",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=4096:4096",
-        "--tls-verify=false",
-        ctx,
-    ]))
-    .unwrap()
-    .trim()
-    .to_string();
+    let podman_id = podman
+        .ok(&[
+            "build",
+            "-q",
+            "--format",
+            "docker",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=4096:4096",
+            "--tls-verify=false",
+            ctx,
+        ])
+        .trim()
+        .to_string();
 
     let berth_ctr = env.ok(&["create", &berth_id, "true"]).trim().to_string();
     let berth_tar = env.command(&["cp", &format!("{berth_ctr}:/"), "-"]).output().unwrap();
     assert!(berth_tar.status.success(), "{}", String::from_utf8_lossy(&berth_tar.stderr));
     env.ok(&["rm", &berth_ctr]);
-    let podman_ctr = String::from_utf8(podman.ok(&["create", &podman_id, "true"])).unwrap().trim().to_string();
-    let podman_tar = podman.ok(&["export", &podman_ctr]);
+    let podman_ctr = podman.ok(&["create", &podman_id, "true"]).trim().to_string();
+    let podman_tar = podman.ok_bytes(&["export", &podman_ctr]);
     podman.ok(&["rm", &podman_ctr]);
 
     // berth's cp archive names the root `./…` or `…`; podman's export has no prefix.
@@ -192,7 +146,7 @@ fn compare(env: &Env, podman: &Podman, ctx: &Path, prefixes: &[&str]) {
         assert_eq!(&ours[path], entry, "{path} differs (left berth, right podman)");
     }
     let ours = config(env.ok(&["image", "inspect", &berth_id]).as_bytes());
-    let theirs = config(&podman.ok(&["image", "inspect", &podman_id]));
+    let theirs = config(&podman.ok_bytes(&["image", "inspect", &podman_id]));
     assert_eq!(ours, theirs, "configs differ (left berth, right podman)");
 }
 
@@ -201,7 +155,7 @@ fn bbx_differential_files_and_config_match_podman_build() {
     if !require_root("bbx_differential_files_and_config_match_podman_build") {
         return;
     }
-    let Some(podman) = Podman::new() else { return };
+    let Some(podman) = Podman::new("bbx") else { return };
     let env = Env::new();
     podman.ok(&["pull", "-q", "--tls-verify=false", &env.reference]);
     let dockerfile = format!(

@@ -112,7 +112,7 @@ fn bp_commit_push_read_back_by_skopeo_podman_and_pull() {
     assert_eq!(uploads(registry, "bp/other"), 0, "{}", registry.log());
 
     // podman pulls and runs it: the whiteout and the hardlink are intact.
-    if let Some(podman) = Podman::new() {
+    if let Some(podman) = Podman::new("bp") {
         podman.ok(&["pull", "-q", "--tls-verify=false", &target]);
         let out = podman.ok(&[
             "--runtime",

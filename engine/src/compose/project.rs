@@ -250,10 +250,9 @@ impl Engine {
         services: &[String],
         report: Report<'_>,
     ) -> Result<(), Error> {
-        for name in plan::active_services(project, services)? {
-            let Some(image) = &project.model.services[&name].image else { continue };
+        for (name, image) in named_images(project, services)? {
             say(report, "Service", &name, "Pulling");
-            self.pull(&image.0, crate::pull::PullOptions::default()).await?;
+            self.pull(&image, crate::pull::PullOptions::default()).await?;
             say(report, "Service", &name, "Pulled");
         }
         Ok(())
@@ -267,10 +266,9 @@ impl Engine {
         services: &[String],
         report: Report<'_>,
     ) -> Result<(), Error> {
-        for name in plan::active_services(project, services)? {
-            let Some(image) = &project.model.services[&name].image else { continue };
+        for (name, image) in named_images(project, services)? {
             say(report, "Service", &name, "Pushing");
-            self.push(&image.0, crate::push::PushOptions::default()).await?;
+            self.push(&image, crate::push::PushOptions::default()).await?;
             say(report, "Service", &name, "Pushed");
         }
         Ok(())
@@ -532,4 +530,16 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The active services (of `services`, or all) that name an image, with that image: what pull and push
+/// work on.
+fn named_images(project: &LoadedProject, services: &[String]) -> Result<Vec<(String, String)>, Error> {
+    Ok(plan::active_services(project, services)?
+        .into_iter()
+        .filter_map(|name| {
+            let image = project.model.services[&name].image.as_ref()?.0.clone();
+            Some((name, image))
+        })
+        .collect())
 }
