@@ -831,3 +831,34 @@ fn bs_docker_events_replays_and_follows_the_journal() {
     let actions: Vec<&str> = out.lines().collect();
     assert_eq!(&actions[..3], ["create", "start", "die"], "{out}");
 }
+
+#[test]
+fn bs_save_load_and_export_through_the_docker_cli() {
+    if !require_root("bs_save_load_and_export_through_the_docker_cli") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("saved.tar");
+    let archive = archive.to_str().unwrap();
+    server.ok(&["tag", "busybox", "bs-saved:v1"]);
+    server.ok(&["save", "-o", archive, "bs-saved:v1"]);
+    server.ok(&["rmi", "bs-saved:v1"]);
+    let loaded = server.ok(&["load", "-i", archive]);
+    assert!(loaded.contains("Loaded image: bs-saved:v1"), "{loaded}");
+    assert_eq!(server.ok(&["run", "--rm", "bs-saved:v1", "echo", "back"]), "back\n");
+    let (_, err) = server.fails(&["save", "-o", archive, "bs-nosuch:v1"]);
+    assert!(err.contains("bs-nosuch"), "{err}");
+
+    server.ok(&["run", "--name", "bs-exported", "busybox", "sh", "-c", "echo made > /made"]);
+    let flat = dir.path().join("flat.tar");
+    server.ok(&["export", "-o", flat.to_str().unwrap(), "bs-exported"]);
+    let mut names = Vec::new();
+    let mut tar = tar::Archive::new(std::fs::File::open(&flat).unwrap());
+    for entry in tar.entries().unwrap() {
+        names.push(entry.unwrap().path().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(names.iter().any(|n| n.trim_end_matches('/') == "made"), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("bin/busybox")), "{names:?}");
+}

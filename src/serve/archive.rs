@@ -51,7 +51,7 @@ pub async fn stat(State(server): State<Shared>, Path(id): Path<String>, params: 
 }
 
 /// A blocking writer whose bytes become the response body.
-struct ChannelWriter(mpsc::Sender<Bytes>);
+pub struct ChannelWriter(pub mpsc::Sender<Bytes>);
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -165,8 +165,14 @@ fn last_part_has_tag(name: &str) -> bool {
     name.rsplit('/').next().is_some_and(|last| last.contains(':'))
 }
 
-/// `GET /images/{name}/json` and `/images/{name}/history`.
-pub async fn get_named(State(server): State<Shared>, Path(rest): Path<String>) -> ApiResult<Response> {
+/// `GET /images/{name}/json` and `/images/{name}/history`; `/images/get` and `/images/{name}/get` (save).
+pub async fn get_named(State(server): State<Shared>, Path(rest): Path<String>, params: Params) -> ApiResult<Response> {
+    if rest == "get" {
+        return super::tarballs::save(server, params.all("names"));
+    }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return super::tarballs::save(server, vec![name.to_string()]);
+    }
     if let Some(name) = rest.strip_suffix("/json") {
         return Ok(Json(server.engine.inspect_image(name)?).into_response());
     }
@@ -192,8 +198,16 @@ pub async fn get_named(State(server): State<Shared>, Path(rest): Path<String>) -
     Err(absent("GET", &rest))
 }
 
-/// `POST /images/{name}/tag?repo=&tag=`.
-pub async fn post_named(State(server): State<Shared>, Path(rest): Path<String>, params: Params) -> ApiResult<Response> {
+/// `POST /images/{name}/tag?repo=&tag=`, and `POST /images/load`.
+pub async fn post_named(
+    State(server): State<Shared>,
+    Path(rest): Path<String>,
+    params: Params,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    if rest == "load" {
+        return super::tarballs::load(server, body).await;
+    }
     let Some(name) = rest.strip_suffix("/tag") else { return Err(absent("POST", &rest)) };
     let repo = params.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::bad_request("repo is required"))?;
     let target = match params.get("tag").filter(|t| !t.is_empty()) {

@@ -25,6 +25,7 @@ mod query;
 mod runs;
 mod stats;
 mod system;
+mod tarballs;
 mod volumes;
 
 use std::sync::Arc;
@@ -106,6 +107,7 @@ fn router(server: Shared) -> Router {
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/changes", get(containers::changes))
+        .route("/containers/{id}/export", get(tarballs::export))
         .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/{id}/archive", get(archive::get).head(archive::stat).put(archive::put))
         .route("/containers/{id}/attach", post(attach::attach))

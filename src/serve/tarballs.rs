@@ -1,0 +1,68 @@
+//! Images and containers as tar streams: `GET /images/get` and `/images/{name}/get` (`docker save`),
+//! `POST /images/load` (`docker load`) and `GET /containers/{id}/export` — the engine's `save`, `load`
+//! and `export`, as `berth save|load|export` call them, with the request or response body as the file.
+
+use std::io::Write;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::json;
+
+use super::archive::{ChannelWriter, body_reader};
+use super::{ApiError, ApiResult, Shared};
+
+/// Streams what `write` produces, on a blocking thread, as an `application/x-tar` body. Errors found
+/// after the body started can only end it early, so callers check what they can before.
+fn tar_response(write: impl FnOnce(&mut dyn Write) -> Result<(), berth_engine::Error> + Send + 'static) -> Response {
+    let (tx, body) = super::hijack::channel_body();
+    let busy = super::listen::hold();
+    tokio::task::spawn_blocking(move || {
+        let _busy = busy;
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter(tx));
+        if let Err(e) = write(&mut out) {
+            tracing::debug!("writing a tar stream: {e}");
+        }
+        let _ = out.flush();
+    });
+    super::hijack::streaming(StatusCode::OK, "application/x-tar", body)
+}
+
+/// `docker save`: every named image (checked first, so a missing one is a 404, not a cut stream).
+pub fn save(server: Shared, names: Vec<String>) -> ApiResult<Response> {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    for name in &names {
+        server.engine.image(name)?;
+    }
+    Ok(tar_response(move |out| server.engine.save(&names, out)))
+}
+
+/// `docker load`: the body is the archive; moby's `{"stream": "Loaded image: …"}` lines answer.
+pub async fn load(server: Shared, body: Body) -> ApiResult<Response> {
+    let mut reader = body_reader(body);
+    let loaded = tokio::task::spawn_blocking(move || server.engine.load(&mut reader))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let mut text = String::new();
+    for image in &loaded {
+        let lines: Vec<String> = match image.tags.is_empty() {
+            true => vec![format!("Loaded image ID: {}\n", image.image_id)],
+            false => image.tags.iter().map(|t| format!("Loaded image: {t}\n")).collect(),
+        };
+        for line in lines {
+            text.push_str(&json!({ "stream": line }).to_string());
+            text.push('\n');
+        }
+    }
+    Ok(super::hijack::streaming(StatusCode::OK, "application/json", Body::from(Bytes::from(text))))
+}
+
+/// `docker export`: the container's flat filesystem.
+pub async fn export(State(server): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    let rec = server.engine.container(&id)?;
+    Ok(tar_response(move |out| server.engine.export(&rec.id, out)))
+}
