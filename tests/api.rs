@@ -862,3 +862,25 @@ fn bs_save_load_and_export_through_the_docker_cli() {
     assert!(names.iter().any(|n| n.trim_end_matches('/') == "made"), "{names:?}");
     assert!(names.iter().any(|n| n.ends_with("bin/busybox")), "{names:?}");
 }
+
+#[test]
+fn bs_docker_push_then_pull_back() {
+    if !require_root("bs_docker_push_then_pull_back") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let target = format!("{}/bs-pushed/app:v1", env.registry().host());
+    server.ok(&["run", "--name", "bs-src", "busybox", "sh", "-c", "echo made > /made"]);
+    server.ok(&["commit", "bs-src", &target]);
+    let out = server.ok(&["push", &target]);
+    assert!(out.contains("Pushed") && out.contains("v1: digest: sha256:"), "{out}");
+    let again = server.ok(&["push", &target]);
+    assert!(again.contains("Layer already exists") && !again.contains("Pushed"), "{again}");
+    server.ok(&["rm", "bs-src"]);
+    server.ok(&["rmi", &target]);
+    server.ok(&["pull", &target]);
+    assert_eq!(server.ok(&["run", "--rm", &target, "cat", "/made"]), "made\n");
+    let (_, err) = server.fails(&["push", &format!("{}/bs-pushed/none:v1", env.registry().host())]);
+    assert!(err.contains("bs-pushed/none"), "{err}");
+}

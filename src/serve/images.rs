@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use berth_engine::events::{Event, LayerProgress};
+use berth_engine::events::{Event, LayerProgress, PushLayerProgress};
 use berth_engine::images::{ImageRecord, RemovedImage};
 use berth_engine::pull::PullOptions;
 use serde_json::{Value, json};
@@ -198,7 +198,7 @@ pub async fn get_named(State(server): State<Shared>, Path(rest): Path<String>, p
     Err(absent("GET", &rest))
 }
 
-/// `POST /images/{name}/tag?repo=&tag=`, and `POST /images/load`.
+/// `POST /images/{name}/tag?repo=&tag=`, `/images/{name}/push` and `POST /images/load`.
 pub async fn post_named(
     State(server): State<Shared>,
     Path(rest): Path<String>,
@@ -207,6 +207,9 @@ pub async fn post_named(
 ) -> ApiResult<Response> {
     if rest == "load" {
         return super::tarballs::load(server, body).await;
+    }
+    if let Some(name) = rest.strip_suffix("/push") {
+        return push(server, name, &params).await;
     }
     let Some(name) = rest.strip_suffix("/tag") else { return Err(absent("POST", &rest)) };
     let repo = params.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::bad_request("repo is required"))?;
@@ -263,4 +266,89 @@ mod tests {
         assert!(reference_matches("127.0.0.1:5000/busybox:latest", "127.0.0.1:5000/*"));
         assert!(!last_part_has_tag("127.0.0.1:5000/busybox") && last_part_has_tag("busybox:1"));
     }
+}
+
+/// `POST /images/{name}/push?tag=`: `Engine::push`, its per-layer progress as moby's JSON lines, the closing
+/// `TAG: digest: … size: N` status and the `aux` record the docker CLI reads; an error inside the stream.
+async fn push(server: Shared, name: &str, params: &Params) -> ApiResult<Response> {
+    let reference = match params.get("tag").filter(|t| !t.is_empty()) {
+        Some(tag) => format!("{name}:{tag}"),
+        None => name.to_string(),
+    };
+    berth_engine::reference::Reference::parse(&reference).map_err(berth_engine::Error::from)?;
+    let all_tags = !last_part_has_tag(&reference);
+    let (tx, body) = super::hijack::channel_body();
+    let busy = super::listen::hold();
+    tokio::spawn(async move {
+        let _busy = busy;
+        let send = |v: Value| {
+            let tx = tx.clone();
+            async move { tx.send(Bytes::from(format!("{v}\r\n"))).await.is_ok() }
+        };
+        let short = |layer: &str| layer.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+        let mut events = server.engine.events().subscribe();
+        let push = server.engine.push(&reference, berth_engine::push::PushOptions { all_tags });
+        tokio::pin!(push);
+        // A client that leaves mid-push does not stop it: the manifest goes last, so nothing half-made shows.
+        let result = loop {
+            tokio::select! {
+                result = &mut push => break result,
+                event = events.recv() => {
+                    let Ok(Event::Push(p)) = event else { continue };
+                    let id = short(&p.layer);
+                    let line = match p.progress {
+                        PushLayerProgress::Preparing => json!({"status": "Preparing", "id": id}),
+                        PushLayerProgress::Waiting => json!({"status": "Waiting", "id": id}),
+                        PushLayerProgress::Pushing { done, total } => json!({
+                            "status": "Pushing", "id": id, "progressDetail": {"current": done, "total": total},
+                        }),
+                        PushLayerProgress::Pushed => json!({"status": "Pushed", "id": id}),
+                        PushLayerProgress::AlreadyExists => json!({"status": "Layer already exists", "id": id}),
+                        PushLayerProgress::Mounted { from } => json!({"status": format!("Mounted from {from}"), "id": id}),
+                    };
+                    send(line).await;
+                }
+            }
+        };
+        match result {
+            Ok(pushed) => {
+                for p in pushed {
+                    send(json!({"status": format!("{}: digest: {} size: {}", p.tag, p.digest, p.size)})).await;
+                    send(json!({"progressDetail": {}, "aux": {"Tag": p.tag, "Digest": p.digest, "Size": p.size}}))
+                        .await;
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                send(json!({"errorDetail": {"message": message}, "error": message})).await;
+            }
+        }
+    });
+    Ok(super::hijack::streaming(StatusCode::OK, "application/json", body))
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`: `Engine::commit`, as `berth
+/// commit` calls it; moby answers the new image's id.
+pub async fn commit(State(server): State<Shared>, params: Params) -> ApiResult<Response> {
+    let container = params
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("container is required"))?
+        .to_string();
+    let reference = params.get("repo").filter(|r| !r.is_empty()).map(|repo| match params.get("tag") {
+        Some(tag) if !tag.is_empty() => format!("{repo}:{tag}"),
+        _ => repo.to_string(),
+    });
+    let text = |key: &str| params.get(key).filter(|v| !v.is_empty()).map(str::to_string);
+    let opts = berth_engine::local::CommitOptions {
+        reference,
+        comment: text("comment"),
+        author: text("author"),
+        pause: params.get("pause").is_none_or(super::query::truthy),
+        changes: params.all("changes").into_iter().filter(|c| !c.is_empty()).collect(),
+    };
+    let id = tokio::task::spawn_blocking(move || server.engine.commit(&container, &opts))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::CREATED, Json(json!({ "Id": id }))).into_response())
 }

@@ -120,6 +120,7 @@ fn router(server: Shared) -> Router {
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::pull))
         .route("/images/prune", post(images::prune))
+        .route("/commit", post(images::commit))
         .route("/images/{*rest}", get(images::get_named).post(images::post_named).delete(images::remove))
         .route("/build", post(build::build))
         .route("/build/prune", post(build::prune))
