@@ -253,21 +253,6 @@ pub async fn prune(State(server): State<Shared>, params: Params) -> ApiResult<Js
     })))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reference_filters_match_as_dockers() {
-        assert!(reference_matches("busybox:latest", "busybox"));
-        assert!(reference_matches("busybox:latest", "busy*"));
-        assert!(reference_matches("busybox:latest", "busybox:latest"));
-        assert!(!reference_matches("127.0.0.1:5000/busybox:latest", "busybox"));
-        assert!(reference_matches("127.0.0.1:5000/busybox:latest", "127.0.0.1:5000/*"));
-        assert!(!last_part_has_tag("127.0.0.1:5000/busybox") && last_part_has_tag("busybox:1"));
-    }
-}
-
 /// `POST /images/{name}/push?tag=`: `Engine::push`, its per-layer progress as moby's JSON lines, the closing
 /// `TAG: digest: … size: N` status and the `aux` record the docker CLI reads; an error inside the stream.
 async fn push(server: Shared, name: &str, params: &Params) -> ApiResult<Response> {
@@ -351,4 +336,19 @@ pub async fn commit(State(server): State<Shared>, params: Params) -> ApiResult<R
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok((StatusCode::CREATED, Json(json!({ "Id": id }))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filters_match_as_dockers() {
+        assert!(reference_matches("busybox:latest", "busybox"));
+        assert!(reference_matches("busybox:latest", "busy*"));
+        assert!(reference_matches("busybox:latest", "busybox:latest"));
+        assert!(!reference_matches("127.0.0.1:5000/busybox:latest", "busybox"));
+        assert!(reference_matches("127.0.0.1:5000/busybox:latest", "127.0.0.1:5000/*"));
+        assert!(!last_part_has_tag("127.0.0.1:5000/busybox") && last_part_has_tag("busybox:1"));
+    }
 }
