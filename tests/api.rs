@@ -833,8 +833,8 @@ fn bs_docker_events_replays_and_follows_the_journal() {
 }
 
 #[test]
-fn bs_save_load_and_export_through_the_docker_cli() {
-    if !require_root("bs_save_load_and_export_through_the_docker_cli") {
+fn bs_save_load_export_and_import_through_the_docker_cli() {
+    if !require_root("bs_save_load_export_and_import_through_the_docker_cli") {
         return;
     }
     let env = Env::new();
@@ -861,6 +861,13 @@ fn bs_save_load_and_export_through_the_docker_cli() {
     }
     assert!(names.iter().any(|n| n.trim_end_matches('/') == "made"), "{names:?}");
     assert!(names.iter().any(|n| n.ends_with("bin/busybox")), "{names:?}");
+    // And back in as a one-layer image, with a change.
+    let flat = flat.to_str().unwrap();
+    let id = server.ok(&["import", "--change", "CMD [\"cat\", \"/made\"]", "-m", "flat", flat, "bs-imported:v1"]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(server.ok(&["run", "--rm", "bs-imported:v1"]), "made\n");
+    let history = server.ok(&["history", "--format", "{{.Comment}}", "bs-imported:v1"]);
+    assert!(history.contains("flat"), "{history}");
 }
 
 #[test]

@@ -77,10 +77,11 @@ fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
-/// `images/create?fromImage=&tag=`: a pull, its progress as moby's JSON lines, an error inside the stream.
-pub async fn pull(State(server): State<Shared>, params: Params) -> ApiResult<Response> {
+/// `images/create?fromImage=&tag=`: a pull, its progress as moby's JSON lines, an error inside the stream
+/// (`fromSrc` is an import).
+pub async fn pull(State(server): State<Shared>, params: Params, body: axum::body::Body) -> ApiResult<Response> {
     if params.get("fromSrc").is_some() {
-        return Err(ApiError::not_found("importing images (fromSrc) is not supported by berth serve yet"));
+        return super::tarballs::import(server, &params, body).await;
     }
     let from = params
         .get("fromImage")

@@ -66,3 +66,30 @@ pub async fn export(State(server): State<Shared>, Path(id): Path<String>) -> Api
     let rec = server.engine.container(&id)?;
     Ok(tar_response(move |out| server.engine.export(&rec.id, out)))
 }
+
+/// `images/create?fromSrc=-|URL&repo=&tag=&message=&changes=`: `docker import`, the body (or the URL's
+/// content) as a one-layer image through `Engine::import`; moby answers the id as a status line.
+pub async fn import(server: Shared, params: &super::query::Params, body: Body) -> ApiResult<Response> {
+    let source = params.get("fromSrc").unwrap_or("-").to_string();
+    let reference = params.get("repo").filter(|r| !r.is_empty()).map(|repo| match params.get("tag") {
+        Some(tag) if !tag.is_empty() => format!("{repo}:{tag}"),
+        _ => repo.to_string(),
+    });
+    let opts = berth_engine::archive::ImportOptions {
+        reference,
+        changes: params.all("changes").into_iter().filter(|c| !c.is_empty()).collect(),
+        message: params.get("message").filter(|m| !m.is_empty()).map(str::to_string),
+        source: source.clone(),
+    };
+    let id = match source.as_str() {
+        "-" => {
+            let mut reader = body_reader(body);
+            tokio::task::spawn_blocking(move || server.engine.import(&mut reader, &opts))
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??
+        }
+        url => server.engine.import_url(url, &opts).await?,
+    };
+    let line = format!("{}\r\n", json!({ "status": id }));
+    Ok(super::hijack::streaming(StatusCode::OK, "application/json", Body::from(Bytes::from(line))))
+}
