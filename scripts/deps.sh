@@ -12,6 +12,7 @@ packages=(
   podman runc conmon                          # the build test that compares with `podman build`
   openssl                                     # the push tests' CA and certificates for a TLS registry
   python3-docker                              # a real Docker SDK client of `berth serve` (tests/api.rs)
+  docker-compose                              # Debian's docker-compose 1.29 against `berth serve` (tests/api.rs)
 )
 if [ "${BERTH_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(crun hyperfine bc curl time)

@@ -891,3 +891,73 @@ fn bs_docker_push_then_pull_back() {
     let (_, err) = server.fails(&["push", &format!("{}/bs-pushed/none:v1", env.registry().host())]);
     assert!(err.contains("bs-pushed/none"), "{err}");
 }
+
+/// `docker-compose ARGS` (Debian's 1.29, Python) in `dir`, against the server.
+fn compose(server: &Server, dir: &Path, args: &[&str]) -> Output {
+    let found = Command::new("docker-compose").arg("version").output().is_ok_and(|o| o.status.success());
+    assert!(found, "docker-compose is missing (scripts/deps.sh installs it)");
+    Command::new("docker-compose")
+        .args(["-p", "bsdc"])
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", format!("unix://{}", server.socket.display()))
+        .env("DOCKER_CONFIG", server.config.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .env("COMPOSE_DOCKER_CLI_BUILD", "0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run docker-compose")
+}
+
+fn compose_ok(server: &Server, dir: &Path, args: &[&str]) -> String {
+    let out = compose(server, dir, args);
+    assert!(out.status.success(), "docker-compose {args:?} failed:\n{}", text(&out));
+    text(&out)
+}
+
+#[test]
+fn bs_docker_compose_1_29_runs_a_project() {
+    if !require_root("bs_docker_compose_1_29_runs_a_project") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(dir.join("app/Dockerfile"), format!("FROM {}\nRUN echo built > /built\n", env.reference)).unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            "version: \"3.8\"\nservices:\n  web:\n    build: ./app\n    image: bsdc-web:1\n    command: [\"sh\", \"-c\", \
+             \"echo hi > /data/x; httpd -f -p 8080\"]\n    volumes: [\"data:/data\", \"./app:/src\"]\n    ports: \
+             [\"127.0.0.1:{port}:8080\"]\n    init: true\n    labels: {{bsdc: \"yes\"}}\n    networks: {{default: {{aliases: [www]}}}}\n  \
+             worker:\n    image: {}\n    command: [\"sleep\", \"300\"]\n    init: true\n    depends_on: [web]\nvolumes:\n  \
+             data: {{}}\n",
+            env.reference
+        ),
+    )
+    .unwrap();
+    compose_ok(&server, dir, &["up", "-d"]);
+    let again = compose_ok(&server, dir, &["up", "-d"]);
+    assert!(again.contains("bsdc_web_1 is up-to-date") && again.contains("bsdc_worker_1 is up-to-date"), "{again}");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the published port answers");
+    stream.write_all(b"GET /x HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1."), "{answer}");
+    let files = compose_ok(&server, dir, &["exec", "-T", "web", "cat", "/data/x", "/built", "/src/Dockerfile"]);
+    assert!(files.contains("hi\nbuilt\nFROM "), "volume, image and bind mount: {files}");
+    let ping = compose_ok(&server, dir, &["exec", "-T", "worker", "ping", "-c1", "-W2", "www"]);
+    assert!(ping.contains("1 packets received"), "the alias resolves and answers: {ping}");
+    let label = server.ok(&["inspect", "--format", "{{index .Config.Labels \"bsdc\"}}", "bsdc_web_1"]);
+    assert_eq!(label.trim(), "yes");
+    let one_off = compose_ok(&server, dir, &["run", "--rm", "-T", "worker", "echo", "one-off"]);
+    assert!(one_off.contains("one-off"), "{one_off}");
+    compose_ok(&server, dir, &["down", "-v"]);
+    let filter = "label=com.docker.compose.project=bsdc";
+    assert_eq!(server.ok(&["ps", "-aq", "--filter", filter]), "", "no container of the project is left");
+    assert_eq!(server.ok(&["volume", "ls", "-q", "--filter", "name=bsdc"]), "");
+    assert_eq!(server.ok(&["network", "ls", "-q", "--filter", "name=bsdc"]), "");
+}

@@ -211,7 +211,7 @@ fn bc_a_project_comes_up_stays_up_changes_alone_and_goes_down() {
         .map(|n| {
             let doc: serde_json::Value =
                 serde_json::from_str(&env.ok(&["network", "inspect", &format!("{project}_{n}")])).unwrap();
-            doc[0]["Options"]["com.docker.network.bridge.name"].as_str().unwrap().to_string()
+            format!("br-{}", &doc[0]["Id"].as_str().unwrap()[..12])
         })
         .collect();
     let mut veths = Vec::new();

@@ -27,7 +27,7 @@ fn links() -> HashSet<String> {
 /// The bridge of one of this test's networks (named from its id, so no other berth root has it).
 fn bridge_of(env: &Env, network: &str) -> String {
     let doc: serde_json::Value = serde_json::from_str(&env.ok(&["network", "inspect", network])).expect("inspect");
-    doc[0]["Options"]["com.docker.network.bridge.name"].as_str().expect("bridge name").to_string()
+    format!("br-{}", &doc[0]["Id"].as_str().expect("network id")[..12])
 }
 
 /// The host end of a container's veth on a network, named as the engine names it (`vb` + 11 hex digits of

@@ -352,7 +352,7 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
         .iter()
         .map(|n| {
             let doc: Value = serde_json::from_str(&w.ok(&["network", "inspect", n])).unwrap();
-            doc[0]["Options"]["com.docker.network.bridge.name"].as_str().unwrap().to_string()
+            format!("br-{}", &doc[0]["Id"].as_str().unwrap()[..12])
         })
         .collect();
     // Other berth roots make veths meanwhile: only ports of this test's own bridges count.

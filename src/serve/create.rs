@@ -285,8 +285,25 @@ fn flags(config: Config, name: Option<String>) -> ApiResult<Request> {
         .and_then(|e| e.as_ref())
         .and_then(|e| e.aliases.clone())
         .unwrap_or_default();
+    let mounts = host.mounts.unwrap_or_default();
+    let tmpfs = host.tmpfs.unwrap_or_default();
     let mut volume = host.binds.unwrap_or_default();
-    volume.extend(config.volumes.unwrap_or_default().into_keys());
+    // Config.Volumes declares anonymous volumes; a destination a bind, mount or tmpfs already takes keeps
+    // that one, as moby's create does (docker-compose sends a named volume both ways).
+    let taken: Vec<String> = volume
+        .iter()
+        .map(|b| bind_destination(b).to_string())
+        .chain(mounts.iter().map(|m| m.target.clone()))
+        .chain(tmpfs.keys().cloned())
+        .map(|d| d.trim_end_matches('/').to_string())
+        .collect();
+    volume.extend(
+        config
+            .volumes
+            .unwrap_or_default()
+            .into_keys()
+            .filter(|d| !taken.contains(&d.trim_end_matches('/').to_string())),
+    );
     let env = config.env.unwrap_or_default().into_iter().filter(|e| e.contains('=')).collect();
     let flags = RunFlags {
         name,
@@ -313,10 +330,8 @@ fn flags(config: Config, name: Option<String>) -> ApiResult<Request> {
         publish,
         publish_all: host.publish_all_ports,
         volume,
-        mount: host.mounts.unwrap_or_default().iter().map(mount_flag).collect(),
-        tmpfs: host
-            .tmpfs
-            .unwrap_or_default()
+        mount: mounts.iter().map(mount_flag).collect(),
+        tmpfs: tmpfs
             .into_iter()
             .map(|(path, opts)| if opts.is_empty() { path } else { format!("{path}:{opts}") })
             .collect(),
@@ -379,6 +394,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(json!({"Id": rec.id, "Warnings": []}))))
 }
 
+/// Where a `-v`-style bind puts its volume: `SRC:DEST[:OPTS]`, or `DEST` alone for an anonymous one.
+fn bind_destination(bind: &str) -> &str {
+    let mut parts = bind.split(':');
+    let first = parts.next().unwrap_or_default();
+    parts.next().unwrap_or(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +425,18 @@ mod tests {
         assert_eq!(o.mounts.len(), 4, "{:?}", o.mounts);
         assert_eq!(o.network, None);
         assert_eq!(o.entrypoint, None);
+    }
+
+    #[test]
+    fn a_declared_volume_a_bind_or_mount_already_takes_is_not_made_twice() {
+        // docker-compose 1.29 sends a named volume as a bind and as a Config.Volumes entry.
+        let body = br#"{"Image":"busybox","Volumes":{"/data":{},"/run/x/":{},"/free":{}},
+            "HostConfig":{"Binds":["proj_data:/data:rw"],"Mounts":[{"Type":"tmpfs","Target":"/run/x"}]}}"#;
+        let o = spec(body, None).unwrap().options;
+        let targets: Vec<String> = o.mounts.iter().map(|m| format!("{m:?}")).collect();
+        assert_eq!(o.mounts.len(), 3, "{targets:?}");
+        assert_eq!(targets.iter().filter(|t| t.contains("\"/data\"")).count(), 1, "{targets:?}");
+        assert_eq!(targets.iter().filter(|t| t.contains("\"/free\"")).count(), 1, "{targets:?}");
     }
 
     #[test]

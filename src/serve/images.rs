@@ -175,7 +175,16 @@ pub async fn get_named(State(server): State<Shared>, Path(rest): Path<String>, p
         return super::tarballs::save(server, vec![name.to_string()]);
     }
     if let Some(name) = rest.strip_suffix("/json") {
-        return Ok(Json(server.engine.inspect_image(name)?).into_response());
+        let mut doc = server.engine.inspect_image(name)?;
+        // API 1.44 still carries the config of the container that made the image, which docker-compose
+        // 1.29 reads image volumes from; the image's own config stands in for it.
+        if let Some(object) = doc.as_object_mut()
+            && !object.contains_key("ContainerConfig")
+        {
+            let config = object.get("Config").cloned().unwrap_or(Value::Null);
+            object.insert("ContainerConfig".into(), config);
+        }
+        return Ok(Json(doc).into_response());
     }
     if let Some(name) = rest.strip_suffix("/history") {
         let history: Vec<Value> = server

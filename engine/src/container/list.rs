@@ -97,8 +97,16 @@ pub(crate) fn select(
         })
         .filter(|r| {
             let mut keys: Vec<&str> = opts.filters.iter().map(|f| f.key()).collect();
+            keys.sort_unstable();
             keys.dedup();
-            keys.iter().all(|k| opts.filters.iter().filter(|f| f.key() == *k).any(|f| f.matches(r, ancestor_ids)))
+            // Docker ORs the values of one key, except labels: every label filter must hold.
+            keys.iter().all(|k| {
+                let mut of_key = opts.filters.iter().filter(|f| f.key() == *k);
+                match *k {
+                    "label" => of_key.all(|f| f.matches(r, ancestor_ids)),
+                    _ => of_key.any(|f| f.matches(r, ancestor_ids)),
+                }
+            })
         })
         .collect()
 }
@@ -160,6 +168,11 @@ mod tests {
         assert_eq!(names(ListOptions { all: true, filters: filters(&["name=web"]) }), vec!["web", "web-job"]);
         assert_eq!(names(ListOptions { all: true, filters: filters(&["label=tier"]) }), vec!["web", "db"]);
         assert_eq!(names(ListOptions { all: true, filters: filters(&["label=tier=back"]) }), vec!["db"]);
+        // Several label filters must all hold (values of other keys are alternatives).
+        assert_eq!(names(ListOptions { all: true, filters: filters(&["label=tier", "label=tier=front"]) }), ["web"]);
+        assert!(
+            names(ListOptions { all: true, filters: filters(&["label=tier=back", "label=tier=front"]) }).is_empty()
+        );
         assert_eq!(names(ListOptions { all: true, filters: filters(&["ancestor=postgres"]) }), vec!["db"]);
         assert_eq!(
             names(ListOptions { all: true, filters: filters(&["status=running", "status=exited"]) }),

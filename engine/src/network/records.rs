@@ -334,6 +334,12 @@ pub(super) fn inspect_json(network: &NetworkRecord, endpoints: &[Endpoint]) -> s
             (e.container_id.clone(), value)
         })
         .collect();
+    // Docker names the bridge only for its default network; a user network's options are what its
+    // creator gave (none in berth), so clients that compare options (docker-compose) see no change.
+    let options = match network.name == DEFAULT_NETWORK {
+        true => json!({ "com.docker.network.bridge.name": network.bridge }),
+        false => json!({}),
+    };
     json!({
         "Name": network.name,
         "Id": network.id,
@@ -353,7 +359,7 @@ pub(super) fn inspect_json(network: &NetworkRecord, endpoints: &[Endpoint]) -> s
         "ConfigFrom": { "Network": "" },
         "ConfigOnly": false,
         "Containers": containers,
-        "Options": { "com.docker.network.bridge.name": network.bridge },
+        "Options": options,
         "Labels": network.labels,
     })
 }
