@@ -24,7 +24,7 @@ fn free_port() -> u16 {
 
 /// The documents of a YAML stream as JSON values, by kind.
 fn documents(yaml: &str) -> Vec<serde_json::Value> {
-    serde_yaml_ng::Deserializer::from_str(yaml)
+    serde_norway::Deserializer::from_str(yaml)
         .map(|doc| serde_json::Value::deserialize(doc).expect("generated YAML parses"))
         .collect()
 }

@@ -15,7 +15,7 @@ pub(super) fn write(objects: &[Value]) -> Result<String, KubeError> {
         if i > 0 {
             out.push_str("---\n");
         }
-        out.push_str(&serde_yaml_ng::to_string(object).map_err(|e| KubeError::Write(e.to_string()))?);
+        out.push_str(&serde_norway::to_string(object).map_err(|e| KubeError::Write(e.to_string()))?);
     }
     Ok(out)
 }
@@ -23,7 +23,7 @@ pub(super) fn write(objects: &[Value]) -> Result<String, KubeError> {
 /// Every non-empty document of a YAML stream, numbered from 1 in errors.
 pub(super) fn read(path: &Path, text: &str) -> Result<Vec<Value>, KubeError> {
     let mut docs = Vec::new();
-    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(doc).map_err(|e| KubeError::Malformed {
             path: path.to_path_buf(),
             document: i + 1,
