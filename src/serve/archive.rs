@@ -127,9 +127,8 @@ pub async fn put(
     let path = path_param(&params)?;
     let rec = server.engine.container(&id)?;
     let mut reader = body_reader(body);
-    let copied = tokio::task::spawn_blocking(move || server.engine.copy_to_container(&rec.id, &path, &mut reader))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let copied =
+        tokio::task::spawn_blocking(move || server.engine.copy_to_container(&rec.id, &path, &mut reader)).await?;
     copied?;
     Ok(StatusCode::OK)
 }

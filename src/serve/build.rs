@@ -41,9 +41,7 @@ pub async fn build(State(server): State<Shared>, params: Params, body: Body) -> 
     }
     let mut reader = super::archive::body_reader(body);
     let unpacker = server.clone();
-    let context = tokio::task::spawn_blocking(move || unpacker.engine.unpack_build_context(&mut reader))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let context = tokio::task::spawn_blocking(move || unpacker.engine.unpack_build_context(&mut reader)).await??;
     let options = BuildOptions {
         context: context.path().to_path_buf(),
         dockerfile: dockerfile.map(|d| context.path().join(d)),

@@ -51,6 +51,13 @@ impl From<Error> for ApiError {
     }
 }
 
+/// A blocking task that panicked or was cancelled: the server's failure, not the client's.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
 impl From<berth_engine::run::RunError> for ApiError {
     fn from(e: berth_engine::run::RunError) -> ApiError {
         ApiError::from(Error::from(e))

@@ -222,11 +222,7 @@ pub async fn post_named(
         return push(server, name, &params).await;
     }
     let Some(name) = rest.strip_suffix("/tag") else { return Err(absent("POST", &rest)) };
-    let repo = params.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::bad_request("repo is required"))?;
-    let target = match params.get("tag").filter(|t| !t.is_empty()) {
-        Some(tag) => format!("{repo}:{tag}"),
-        None => repo.to_string(),
-    };
+    let target = params.repo_tag().ok_or_else(|| ApiError::bad_request("repo is required"))?;
     server.engine.tag_image(name, &target)?;
     Ok(StatusCode::CREATED.into_response())
 }
@@ -330,21 +326,16 @@ pub async fn commit(State(server): State<Shared>, params: Params) -> ApiResult<R
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::bad_request("container is required"))?
         .to_string();
-    let reference = params.get("repo").filter(|r| !r.is_empty()).map(|repo| match params.get("tag") {
-        Some(tag) if !tag.is_empty() => format!("{repo}:{tag}"),
-        _ => repo.to_string(),
-    });
+    let reference = params.repo_tag();
     let text = |key: &str| params.get(key).filter(|v| !v.is_empty()).map(str::to_string);
     let opts = berth_engine::local::CommitOptions {
         reference,
         comment: text("comment"),
         author: text("author"),
         pause: params.get("pause").is_none_or(super::query::truthy),
-        changes: params.all("changes").into_iter().filter(|c| !c.is_empty()).collect(),
+        changes: params.non_empty("changes"),
     };
-    let id = tokio::task::spawn_blocking(move || server.engine.commit(&container, &opts))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let id = tokio::task::spawn_blocking(move || server.engine.commit(&container, &opts)).await??;
     Ok((StatusCode::CREATED, Json(json!({ "Id": id }))).into_response())
 }
 

@@ -32,6 +32,20 @@ impl Params {
         self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
     }
 
+    /// `repo` and `tag` as one `REPO[:TAG]` (commit, import, tag); None without a repo.
+    pub fn repo_tag(&self) -> Option<String> {
+        let repo = self.get("repo").filter(|r| !r.is_empty())?;
+        Some(match self.get("tag").filter(|t| !t.is_empty()) {
+            Some(tag) => format!("{repo}:{tag}"),
+            None => repo.to_string(),
+        })
+    }
+
+    /// The non-empty values of a repeated key (`changes` of commit and import).
+    pub fn non_empty(&self, key: &str) -> Vec<String> {
+        self.all(key).into_iter().filter(|v| !v.is_empty()).collect()
+    }
+
     /// moby's boolean: absent, empty, `0`, `no`, `false` and `none` are false, anything else true.
     pub fn flag(&self, key: &str) -> bool {
         self.get(key).is_some_and(truthy)

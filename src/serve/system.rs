@@ -78,9 +78,7 @@ pub async fn info(State(server): State<Shared>) -> ApiResult<Json<Value>> {
 
 /// `system df`: the engine's disk usage under the API's names.
 pub async fn df(State(server): State<Shared>) -> ApiResult<Json<Value>> {
-    let report = tokio::task::spawn_blocking(move || server.engine.disk_usage())
-        .await
-        .map_err(|e| super::ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let report = tokio::task::spawn_blocking(move || server.engine.disk_usage()).await??;
     let layers_size: u64 = report.summary.iter().find(|s| s.kind == "Images").map_or(0, |s| s.size);
     let cache = report.summary.iter().find(|s| s.kind == "Build Cache");
     let images: Vec<Value> = report

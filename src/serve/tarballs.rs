@@ -44,9 +44,7 @@ pub fn save(server: Shared, names: Vec<String>) -> ApiResult<Response> {
 /// `docker load`: the body is the archive; moby's `{"stream": "Loaded image: …"}` lines answer.
 pub async fn load(server: Shared, body: Body) -> ApiResult<Response> {
     let mut reader = body_reader(body);
-    let loaded = tokio::task::spawn_blocking(move || server.engine.load(&mut reader))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let loaded = tokio::task::spawn_blocking(move || server.engine.load(&mut reader)).await??;
     let mut text = String::new();
     for image in &loaded {
         let lines: Vec<String> = match image.tags.is_empty() {
@@ -71,22 +69,17 @@ pub async fn export(State(server): State<Shared>, Path(id): Path<String>) -> Api
 /// content) as a one-layer image through `Engine::import`; moby answers the id as a status line.
 pub async fn import(server: Shared, params: &super::query::Params, body: Body) -> ApiResult<Response> {
     let source = params.get("fromSrc").unwrap_or("-").to_string();
-    let reference = params.get("repo").filter(|r| !r.is_empty()).map(|repo| match params.get("tag") {
-        Some(tag) if !tag.is_empty() => format!("{repo}:{tag}"),
-        _ => repo.to_string(),
-    });
+    let reference = params.repo_tag();
     let opts = berth_engine::archive::ImportOptions {
         reference,
-        changes: params.all("changes").into_iter().filter(|c| !c.is_empty()).collect(),
+        changes: params.non_empty("changes"),
         message: params.get("message").filter(|m| !m.is_empty()).map(str::to_string),
         source: source.clone(),
     };
     let id = match source.as_str() {
         "-" => {
             let mut reader = body_reader(body);
-            tokio::task::spawn_blocking(move || server.engine.import(&mut reader, &opts))
-                .await
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??
+            tokio::task::spawn_blocking(move || server.engine.import(&mut reader, &opts)).await??
         }
         url => server.engine.import_url(url, &opts).await?,
     };
