@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use berth_engine::run::{PullPolicy, RunFlags, RunSpec};
+use berth_engine::volume::MountSpec;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -290,20 +291,16 @@ fn flags(config: Config, name: Option<String>) -> ApiResult<Request> {
     let mut volume = host.binds.unwrap_or_default();
     // Config.Volumes declares anonymous volumes; a destination a bind, mount or tmpfs already takes keeps
     // that one, as moby's create does (docker-compose sends a named volume both ways).
+    // Targets compared as the engine's mount parser cleans them; a bind it refuses is left for
+    // `RunSpec::from_flags` to name.
+    let cleaned = |target: &str| MountSpec::anonymous(target).clean_target();
     let taken: Vec<String> = volume
         .iter()
-        .map(|b| bind_destination(b).to_string())
-        .chain(mounts.iter().map(|m| m.target.clone()))
-        .chain(tmpfs.keys().cloned())
-        .map(|d| d.trim_end_matches('/').to_string())
+        .filter_map(|b| MountSpec::parse_volume(b).ok().map(|m| m.clean_target()))
+        .chain(mounts.iter().map(|m| cleaned(&m.target)))
+        .chain(tmpfs.keys().map(|t| cleaned(t)))
         .collect();
-    volume.extend(
-        config
-            .volumes
-            .unwrap_or_default()
-            .into_keys()
-            .filter(|d| !taken.contains(&d.trim_end_matches('/').to_string())),
-    );
+    volume.extend(config.volumes.unwrap_or_default().into_keys().filter(|d| !taken.contains(&cleaned(d))));
     let env = config.env.unwrap_or_default().into_iter().filter(|e| e.contains('=')).collect();
     let flags = RunFlags {
         name,
@@ -392,13 +389,6 @@ pub async fn create(
     server.engine.image(&spec.image)?;
     let rec = server.engine.create(spec, &|_| {}).await?;
     Ok((StatusCode::CREATED, Json(json!({"Id": rec.id, "Warnings": []}))))
-}
-
-/// Where a `-v`-style bind puts its volume: `SRC:DEST[:OPTS]`, or `DEST` alone for an anonymous one.
-fn bind_destination(bind: &str) -> &str {
-    let mut parts = bind.split(':');
-    let first = parts.next().unwrap_or_default();
-    parts.next().unwrap_or(first)
 }
 
 #[cfg(test)]
