@@ -354,6 +354,29 @@ fn kill_returns_once_the_container_is_down_so_rm_follows() {
     assert!(env.ids().is_empty());
 }
 
+#[test]
+fn rm_force_of_an_rm_container_never_loses_the_race_to_its_monitor() {
+    if !require_root("rm_force_of_an_rm_container_never_loses_the_race_to_its_monitor") {
+        return;
+    }
+    let env = Env::new();
+    // `rm -f` kills; the `--rm` monitor then removes too. Whoever claims it first removes it, the other
+    // waits: `rm -f` always succeeds and the anonymous volume goes with the container either way.
+    for round in 0..8 {
+        let name = format!("raced{round}");
+        let id = env.ok(&["run", "-d", "--rm", "-v", "/data", "--name", &name, "busybox", "sleep", "300"]);
+        let volumes = env.ok(&["volume", "ls", "-q"]);
+        assert_eq!(volumes.lines().count(), 1, "round {round}: {volumes}");
+        env.ok(&["rm", "-f", &name]);
+        assert!(!env.ids().contains(&id.trim().to_string()), "round {round}: still listed");
+        env.wait_for("the anonymous volume's removal", 10, || env.ok(&["volume", "ls", "-q"]).trim().is_empty());
+        env.assert_no_leftovers(id.trim());
+    }
+    // `wait` on an `--rm` container reports its exit code, not that it vanished.
+    let id = env.ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.5; exit 3"]);
+    assert_eq!(env.ok(&["wait", id.trim()]).trim(), "3");
+}
+
 /// The state letter of /proc/<pid>/stat (`T` once stopped).
 fn proc_state(pid: i32) -> char {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the init's stat");

@@ -280,3 +280,34 @@ fn bh_stop_ends_the_checks_and_restart_starts_over() {
     env.wait_for("bh-cycle to be healthy again", PATIENCE, || health_status(&env, "bh-cycle") == "healthy");
     env.ok(&["rm", "-f", "bh-cycle"]);
 }
+
+#[test]
+fn bh_a_kill_that_lands_while_a_check_starts_still_stops_the_container() {
+    if !require_root("bh_a_kill_that_lands_while_a_check_starts_still_stops_the_container") {
+        return;
+    }
+    let env = Env::new();
+    // Checks back to back, so a kill often lands while a probe is half-started: its process dies with the
+    // container's pid namespace and must still be reaped, or the namespace's init never finishes exiting.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "bh-race",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1ms",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    for round in 0..30 {
+        env.wait_for("a check to have run", PATIENCE, || log_len(&env, "bh-race") > 0);
+        std::thread::sleep(std::time::Duration::from_millis(100 + 7 * round));
+        env.ok(&["kill", "bh-race"]);
+        assert_eq!(env.status("bh-race"), "exited", "round {round}");
+        env.ok(&["start", "bh-race"]);
+    }
+    env.ok(&["rm", "-f", "bh-race"]);
+}

@@ -553,6 +553,9 @@ impl Engine {
     /// `berth rm`: removes a stopped container; `force` kills a running one first.
     pub async fn remove_container(&self, name_or_id: &str, force: bool) -> Result<ContainerRecord, Error> {
         let (_lock, mut rec) = self.lock_container(name_or_id).await?;
+        if rec.status == Status::Removing && self.host().is_same_process(rec.monitor_pid, rec.monitor_start) {
+            return self.removed_meanwhile(name_or_id, rec).await;
+        }
         if let Some((joiner, kind)) = super::shared::joiner_of(&self.records(), &rec.id)? {
             return Err(ContainerError::SharedBy { name: name_or_id.to_string(), joiner, kind }.into());
         }
@@ -576,27 +579,71 @@ impl Engine {
             }
         }
         if !self.records().transition(&rec.id, rec.status, Status::Removing)? {
-            return Err(ContainerError::InvalidState {
-                name: name_or_id.to_string(),
-                status: rec.status,
-                action: "remove (it changed meanwhile)",
-            }
-            .into());
+            return self.removed_meanwhile(name_or_id, rec).await;
         }
         crate::monitor::cleanup::remove_container(self.store(), self.networks(), self.host(), &rec)?;
+        if rec.options.auto_remove {
+            // What the monitor's own `--rm` removal would have done, had this `rm` not claimed it first.
+            crate::volume::remove_anonymous(self.store(), &rec.options.mounts)?;
+        }
         Ok(rec)
+    }
+
+    /// `rm` lost the claim on a container: an `--rm` monitor (or another `rm`) is removing it. Done once
+    /// the row is gone; any other change is refused.
+    async fn removed_meanwhile(&self, name_or_id: &str, rec: ContainerRecord) -> Result<ContainerRecord, Error> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = match self.container(&rec.id) {
+                Err(Error::Container(ContainerError::NotFound { .. })) => return Ok(rec),
+                Err(e) => return Err(e),
+                Ok(now) => now.status,
+            };
+            if status != Status::Removing || Instant::now() >= deadline {
+                return Err(ContainerError::InvalidState {
+                    name: name_or_id.to_string(),
+                    status,
+                    action: "remove (it changed meanwhile)",
+                }
+                .into());
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// `berth wait`: blocks until the container stops, returning its exit code.
     pub async fn wait_container(&self, name_or_id: &str) -> Result<i32, Error> {
+        let since = crate::journal::now_nanos();
         let rec = self.container(name_or_id)?;
         loop {
-            let now = self.container(&rec.id)?;
-            if matches!(now.status, Status::Exited | Status::Dead) {
+            let now = match self.container(&rec.id) {
+                Ok(now) => now,
+                Err(Error::Container(ContainerError::NotFound { .. })) => {
+                    return self.exit_code_of_removed(name_or_id, &rec.id, since).await;
+                }
+                Err(e) => return Err(e),
+            };
+            // An `--rm` container's exit code is kept while its removal runs.
+            if matches!(now.status, Status::Exited | Status::Dead | Status::Removing) {
                 return Ok(now.exit_code);
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// An `--rm` container can be gone between two looks; the journal's `die` event since `since` still
+    /// tells how it ended, as Docker's `wait` reports it.
+    async fn exit_code_of_removed(&self, name_or_id: &str, id: &str, since: i64) -> Result<i32, Error> {
+        use futures_util::StreamExt;
+        let filters = crate::journal::EventFilters::parse(&[format!("container={id}"), "event=die".to_string()])?;
+        let until = crate::journal::now_nanos();
+        let query = crate::journal::EventQuery { since: Some(since), until: Some(until), filters };
+        let mut events = std::pin::pin!(self.journal_events(query).await?.into_stream());
+        let mut code = None;
+        while let Some(event) = events.next().await {
+            code = event?.actor.attributes.get("exitCode").and_then(|c| c.parse().ok()).or(code);
+        }
+        code.ok_or_else(|| ContainerError::NotFound { name: name_or_id.to_string() }.into())
     }
 
     /// `berth rename`.

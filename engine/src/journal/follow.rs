@@ -38,7 +38,7 @@ pub struct EventStream {
     deadline: Option<tokio::time::Instant>,
 }
 
-pub(super) fn now_nanos() -> i64 {
+pub(crate) fn now_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use filter::EventFilters;
+pub(crate) use follow::now_nanos;
 pub use follow::{EventQuery, EventStream};
 pub(crate) use objects::{image_event, network_event, prune_event, volume_event};
 pub use time::parse_time;
@@ -129,9 +130,7 @@ pub struct ApiMessage<'a> {
 impl Event {
     /// An event happening now.
     pub fn new(kind: EventType, action: impl Into<String>, id: impl Into<String>) -> Event {
-        let time_nano = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let time_nano = now_nanos();
         Event { kind, action: action.into(), actor: Actor { id: id.into(), attributes: BTreeMap::new() }, time_nano }
     }
 

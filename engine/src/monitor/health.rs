@@ -15,11 +15,15 @@ use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 
 use crate::container::{ContainerRecord, ExecOptions, Records, Status};
 use crate::health::{Health, HealthConfig, HealthResult, HealthStatus};
-use crate::session::server::{ProcessIo, Sidework, reap, try_reap};
+use crate::session::server::{ProcessIo, Sidework, reap, reap_strays, try_reap};
 use crate::store::Store;
 
 /// The probes' exec id: one probe runs at a time, so one name serves them all.
 const PROBE_EXEC_ID: &str = "healthcheck";
+
+/// After a probe failed to start: how long, and how often, to look for its half-made processes to reap.
+const STRAY_WATCH: Duration = Duration::from_secs(5);
+const STRAY_POLL: Duration = Duration::from_millis(20);
 
 /// One container's checks while it runs.
 pub(super) struct Checks<'a> {
@@ -27,6 +31,8 @@ pub(super) struct Checks<'a> {
     id: String,
     /// The container as the monitor started it: names the `health_status` events.
     rec: ContainerRecord,
+    /// The container's init: the serving loop reaps it, never the stray reaper.
+    init: i32,
     dir: PathBuf,
     config: HealthConfig,
     exec: ExecOptions,
@@ -35,6 +41,8 @@ pub(super) struct Checks<'a> {
     health: Health,
     next: Instant,
     probe: Option<Probe>,
+    /// Until when a failed probe start may still leave processes to reap (see [`reap_strays`]).
+    strays_until: Option<Instant>,
 }
 
 /// A check in progress: a child of the monitor inside the container.
@@ -55,7 +63,7 @@ struct Probe {
 impl<'a> Checks<'a> {
     /// The checks of a container that has an enabled healthcheck, state reset to starting (a restart
     /// included, the earlier log kept); None when it has none.
-    pub(super) fn new(store: &'a Store, rec: &ContainerRecord, dir: &Path) -> Option<Checks<'a>> {
+    pub(super) fn new(store: &'a Store, rec: &ContainerRecord, init: i32, dir: &Path) -> Option<Checks<'a>> {
         let config = rec.options.healthcheck.clone().filter(HealthConfig::enabled)?;
         let argv = config.argv(&rec.options.health_shell)?;
         let health = Health::starting(rec.health.clone());
@@ -63,6 +71,7 @@ impl<'a> Checks<'a> {
             store,
             id: rec.id.clone(),
             rec: rec.clone(),
+            init,
             dir: dir.to_path_buf(),
             exec: ExecOptions { cmd: argv, ..ExecOptions::default() },
             config,
@@ -70,6 +79,7 @@ impl<'a> Checks<'a> {
             health,
             next: Instant::now(),
             probe: None,
+            strays_until: None,
         };
         checks.save();
         checks.next = Instant::now() + checks.interval();
@@ -115,7 +125,10 @@ impl<'a> Checks<'a> {
                     self.finish(start, started, -1, format!("watching the health check process: {err}"));
                 }
             },
-            Err(message) => self.finish(start, started, -1, message),
+            Err(message) => {
+                self.strays_until = Some(Instant::now() + STRAY_WATCH);
+                self.finish(start, started, -1, message);
+            }
         }
     }
 
@@ -154,10 +167,17 @@ impl<'a> Checks<'a> {
 
 impl Sidework for Checks<'_> {
     fn deadline(&self) -> Option<Instant> {
-        match &self.probe {
+        let due = match &self.probe {
             Some(p) if p.timed_out.is_some() => None,
             Some(p) => Some(p.deadline),
             None => Some(self.next),
+        };
+        match self.strays_until {
+            Some(_) => {
+                let look = Instant::now() + STRAY_POLL;
+                Some(due.map_or(look, |d| d.min(look)))
+            }
+            None => due,
         }
     }
 
@@ -169,6 +189,13 @@ impl Sidework for Checks<'_> {
     }
 
     fn wake(&mut self) {
+        if let Some(until) = self.strays_until {
+            let probe = self.probe.as_ref().map_or(0, |p| p.pid);
+            reap_strays(&[self.init, probe]);
+            if Instant::now() >= until {
+                self.strays_until = None;
+            }
+        }
         let Some(p) = self.probe.as_mut() else {
             if Instant::now() >= self.next {
                 self.begin();

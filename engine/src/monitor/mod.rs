@@ -153,7 +153,8 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
         let restart = rec.options.restart.should_restart(exit.code, rec.restart_count, rec.stop_requested);
         if !restart {
             records.set_exit(id, exit, Status::Exited, &now)?;
-            if rec.options.auto_remove {
+            // Claimed as `rm` claims it, so a racing `rm -f` and this removal never both tear it down.
+            if rec.options.auto_remove && records.transition(id, Status::Exited, Status::Removing)? {
                 cleanup::remove_container(&store, &networks, &crate::host::Linux, &rec)?;
                 crate::volume::remove_anonymous(&store, &rec.options.mounts).map_err(crate::Error::from)?;
                 phases::mark(root, id, "removed");
@@ -254,7 +255,7 @@ fn run_once(
     // Before the starter hears of it, so what it does next comes after in the journal.
     crate::journal::record_container(store.root(), rec, crate::journal::container_event(rec, "start"));
     // Before "started" is reported, so a `run` that returns finds the health state reset to starting.
-    let mut checks = health::Checks::new(store, rec, &dir);
+    let mut checks = health::Checks::new(store, rec, running.pid, &dir);
     if let Some(r) = ready.as_mut() {
         r.send(&ReadyMessage::Started { pid: running.pid });
     }

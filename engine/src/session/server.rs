@@ -490,6 +490,27 @@ pub(crate) fn try_reap(pid: i32) -> std::io::Result<Option<i32>> {
     }
 }
 
+/// Reaps this process's exited children other than those in `keep` (whose exits their owners wait for).
+/// libcontainer returns an error without reaping when the process it starts dies half-way (its
+/// intermediate and init are then our children, pids unknown): a monitor must reap them, since the
+/// kernel holds a pid namespace's init in its exit until every task of the namespace is reaped.
+pub(crate) fn reap_strays(keep: &[i32]) {
+    loop {
+        // SAFETY: an all-zero siginfo_t is valid; waitid fills it in or leaves si_pid 0.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid, writable siginfo_t. WNOWAIT only looks: a kept child stays unreaped.
+        let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        // SAFETY: after a successful waitid with WEXITED, si_pid is the union field the kernel set.
+        let pid = unsafe { info.si_pid() };
+        if rc != 0 || pid == 0 || keep.contains(&pid) {
+            return;
+        }
+        if !matches!(try_reap(pid), Ok(Some(_))) {
+            return;
+        }
+    }
+}
+
 /// Waits for child `pid` to exit and reaps it: its exit code, 128 + the signal when killed.
 pub(crate) fn reap(pid: i32) -> std::io::Result<i32> {
     let pid = Pid::from_raw(pid).ok_or_else(|| std::io::Error::from(Errno::CHILD))?;
