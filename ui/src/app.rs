@@ -1450,15 +1450,12 @@ impl App {
                 self.stats.push(sample);
                 layout::on_containers_screen(self.focus)
             }
-            BackendEvent::Interrupted { container, message } => {
-                let mut changed = false;
-                if self.logs.container.as_ref().is_some_and(|(c, _)| *c == container) {
-                    changed |= replace(&mut self.logs.error, message.clone());
-                }
-                if self.stats.container.as_ref().is_some_and(|(c, _)| *c == container) {
-                    changed |= replace(&mut self.stats.error, message);
-                }
-                changed
+            BackendEvent::Interrupted { container, stream, message } => {
+                let (shown, error) = match stream {
+                    crate::backend::Followed::Logs => (&self.logs.container, &mut self.logs.error),
+                    crate::backend::Followed::Stats => (&self.stats.container, &mut self.stats.error),
+                };
+                shown.as_ref().is_some_and(|(c, _)| *c == container) && replace(error, message)
             }
             BackendEvent::ShellOutput { session, bytes } => self.shell.output(session, &bytes),
             BackendEvent::ShellClosed { session } => self.shell.closed(session),

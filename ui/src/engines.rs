@@ -35,6 +35,9 @@ pub struct EngineConfig {
     pub tls: Option<PathBuf>,
 }
 
+/// An engine's name and its backend.
+pub type Named = (String, Arc<dyn Backend>);
+
 /// A remote engine found, before connecting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -116,7 +119,7 @@ pub fn discover(configured: &[EngineConfig], docker_host: Option<String>, docker
 
 /// A remote engine's backend for each found endpoint; one that cannot even be set up (a bad address, TLS
 /// files missing) is reported in the returned messages and left out.
-pub fn connect_all(found: Vec<Found>) -> (Vec<(String, Arc<dyn Backend>)>, Vec<String>) {
+pub fn connect_all(found: Vec<Found>) -> (Vec<Named>, Vec<String>) {
     let (mut backends, mut problems) = (Vec::new(), Vec::new());
     for f in found {
         match DockerApiBackend::new(&f.name, &f.endpoint) {
@@ -129,7 +132,7 @@ pub fn connect_all(found: Vec<Found>) -> (Vec<(String, Arc<dyn Backend>)>, Vec<S
 
 /// The engines the UI can show, the first being berth's own.
 pub struct Engines {
-    engines: Vec<(String, Arc<dyn Backend>)>,
+    engines: Vec<Named>,
     /// The engine shown; `engines.len()` is the all-engines view.
     current: AtomicUsize,
     /// Which engine listed each container in the all-engines view.
@@ -137,7 +140,7 @@ pub struct Engines {
 }
 
 impl Engines {
-    pub fn new(engines: Vec<(String, Arc<dyn Backend>)>) -> Engines {
+    pub fn new(engines: Vec<Named>) -> Engines {
         Engines { engines, current: AtomicUsize::new(0), owners: Mutex::default() }
     }
 
@@ -432,7 +435,7 @@ mod tests {
     }
 
     #[test]
-    fn contexts_are_read_with_the_current_one_first_and_their_tls_files() {
+    fn br_contexts_are_read_with_the_current_one_first_and_their_tls_files() {
         let dir = tempfile::tempdir().unwrap();
         context(dir.path(), "aaa", "alpha", "ssh://me@alpha");
         context(dir.path(), "bbb", "beta", "tcp://beta:2376");
@@ -447,7 +450,7 @@ mod tests {
     }
 
     #[test]
-    fn configured_engines_come_first_and_a_host_is_listed_once() {
+    fn br_configured_engines_come_first_and_a_host_is_listed_once() {
         let dir = tempfile::tempdir().unwrap();
         context(dir.path(), "aaa", "alpha", "unix:///run/a.sock");
         let configured = [EngineConfig { name: "lab".into(), host: "unix:///run/a.sock".into(), tls: None }];
@@ -457,7 +460,7 @@ mod tests {
     }
 
     #[test]
-    fn sessions_keep_their_engine() {
+    fn br_sessions_keep_their_engine() {
         assert_eq!(Engines::session(3, 7) & 0xff, 3);
         assert_eq!(Engines::session(3, 7) >> ENGINE_BITS, 7);
     }

@@ -356,6 +356,13 @@ pub enum LayerState {
     Done,
 }
 
+/// Which followed stream of a container an [`BackendEvent::Interrupted`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    Logs,
+    Stats,
+}
+
 /// Something the backend reports without being asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BackendEvent {
@@ -385,6 +392,7 @@ pub enum BackendEvent {
     /// being asked for again; `None` once it flows again.
     Interrupted {
         container: String,
+        stream: Followed,
         message: Option<String>,
     },
     /// Progress of the build the UI numbered `build`.

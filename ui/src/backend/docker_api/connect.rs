@@ -120,19 +120,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ssh_addresses_become_ssh_arguments_as_docker_runs_them() {
+    fn br_ssh_addresses_become_ssh_arguments_as_docker_runs_them() {
         assert_eq!(ssh_args("deploy@box"), ["--", "deploy@box", "docker", "system", "dial-stdio"]);
         assert_eq!(ssh_args("deploy@box:2222/"), ["-p", "2222", "--", "deploy@box", "docker", "system", "dial-stdio"]);
     }
 
     #[test]
-    fn an_unknown_scheme_is_refused_by_name() {
+    fn br_an_unknown_scheme_is_refused_by_name() {
         let err = connect(&Endpoint { host: "npipe:////./pipe/x".into(), tls_dir: None }).unwrap_err();
         assert!(err.to_string().contains("unsupported address"), "{err}");
     }
 
     #[test]
-    fn tls_without_its_files_says_which_are_needed() {
+    fn br_tls_without_its_files_says_which_are_needed() {
         let dir = tempfile::tempdir().unwrap();
         let endpoint = Endpoint { host: "tcp://127.0.0.1:2376".into(), tls_dir: Some(dir.path().into()) };
         let err = connect(&endpoint).unwrap_err();

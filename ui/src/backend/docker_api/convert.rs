@@ -199,7 +199,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_summary_becomes_a_row_with_ps_ports_and_its_exit_code() {
+    fn br_a_summary_becomes_a_row_with_ps_ports_and_its_exit_code() {
         let summary = ContainerSummary {
             id: Some("abc".into()),
             names: Some(vec!["/web".into()]),
@@ -220,7 +220,7 @@ mod tests {
     }
 
     #[test]
-    fn cpu_is_percent_of_one_core_and_memory_leaves_out_the_cache() {
+    fn br_cpu_is_percent_of_one_core_and_memory_leaves_out_the_cache() {
         let cpu = |total, system| ContainerCpuStats {
             cpu_usage: Some(ContainerCpuUsage { total_usage: Some(total), ..Default::default() }),
             system_cpu_usage: Some(system),
@@ -243,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn log_records_split_their_stamp_from_their_text() {
+    fn br_log_records_split_their_stamp_from_their_text() {
         let line = log_line("2026-01-02T03:04:05.5Z hello world\n", true, "x");
         assert_eq!(
             (line.time.as_str(), line.text.as_str(), line.stderr),
@@ -253,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn a_run_request_becomes_a_create_body_and_bad_ports_are_refused() {
+    fn br_a_run_request_becomes_a_create_body_and_bad_ports_are_refused() {
         let request = RunRequest {
             image: "nginx".into(),
             ports: vec!["127.0.0.1:8080:80".into()],
@@ -273,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn pull_statuses_map_to_layer_states() {
+    fn br_pull_statuses_map_to_layer_states() {
         assert_eq!(layer_state("Downloading", Some(5), Some(10)), Some(LayerState::Downloading { done: 5, total: 10 }));
         assert_eq!(layer_state("Pull complete", None, None), Some(LayerState::Done));
         assert_eq!(layer_state("Digest: sha256:x", None, None), None);

@@ -29,8 +29,8 @@ pub use connect::{ConnectError, Endpoint, tls_dir};
 
 use super::follow::{Subscribers, Tasks};
 use super::{
-    Backend, BackendError, BackendEvent, BuildRequest, CliOutput, ContainerOp, ContainerRow, ContainerUsage, ImageRow,
-    LayerRow, LogLine, NetworkRow, Pruned, RunRequest, VolumeRow,
+    Backend, BackendError, BackendEvent, BuildRequest, CliOutput, ContainerOp, ContainerRow, ContainerUsage, Followed,
+    ImageRow, LayerRow, LogLine, NetworkRow, Pruned, RunRequest, VolumeRow,
 };
 use convert::Times;
 
@@ -201,7 +201,11 @@ async fn follow_log(docker: Docker, engine: String, id: String, subscribers: Sub
                     }
                     if lost && !lines.is_empty() {
                         lost = false;
-                        subscribers.send(BackendEvent::Interrupted { container: id.clone(), message: None });
+                        subscribers.send(BackendEvent::Interrupted {
+                            container: id.clone(),
+                            stream: Followed::Logs,
+                            message: None,
+                        });
                     }
                     if !lines.is_empty() {
                         subscribers.send(BackendEvent::Log { container: id.clone(), lines });
@@ -221,7 +225,11 @@ async fn follow_log(docker: Docker, engine: String, id: String, subscribers: Sub
                 lost = true;
                 let message = format!("engine {engine}: log stream lost ({e}); retrying");
                 subscribers.send(BackendEvent::Log { container: id.clone(), lines: vec![note(message.clone())] });
-                subscribers.send(BackendEvent::Interrupted { container: id.clone(), message: Some(message) });
+                subscribers.send(BackendEvent::Interrupted {
+                    container: id.clone(),
+                    stream: Followed::Logs,
+                    message: Some(message),
+                });
             }
             None => {
                 // A stopped container's log ends; it is asked again once the container runs.
@@ -260,7 +268,11 @@ async fn follow_stats(docker: Docker, engine: String, id: String, subscribers: S
                 Ok(stats) => {
                     if lost {
                         lost = false;
-                        subscribers.send(BackendEvent::Interrupted { container: id.clone(), message: None });
+                        subscribers.send(BackendEvent::Interrupted {
+                            container: id.clone(),
+                            stream: Followed::Stats,
+                            message: None,
+                        });
                     }
                     let sample = convert::stats_sample(&stats);
                     subscribers.send(BackendEvent::Stats { container: id.clone(), sample });
@@ -275,7 +287,11 @@ async fn follow_stats(docker: Docker, engine: String, id: String, subscribers: S
             Some(e) => {
                 lost = true;
                 let message = format!("engine {engine}: stats stream lost ({e}); retrying");
-                subscribers.send(BackendEvent::Interrupted { container: id.clone(), message: Some(message) });
+                subscribers.send(BackendEvent::Interrupted {
+                    container: id.clone(),
+                    stream: Followed::Stats,
+                    message: Some(message),
+                });
             }
             None => {
                 while !running(&docker, &id).await {
@@ -802,7 +818,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn server_errors_keep_the_servers_message_and_name_the_engine() {
+    fn br_server_errors_keep_the_servers_message_and_name_the_engine() {
         let error = bollard::errors::Error::DockerResponseServerError {
             status_code: 404,
             message: "No such container: web".into(),
@@ -812,7 +828,7 @@ mod tests {
     }
 
     #[test]
-    fn lines_split_across_frames_come_out_whole() {
+    fn br_lines_split_across_frames_come_out_whole() {
         use bollard::container::LogOutput;
         let (mut splitter, mut lines) = (LineSplitter::default(), Vec::new());
         splitter.push(LogOutput::StdOut { message: "2026-01-01T00:00:00Z hel".into() }, &mut lines);

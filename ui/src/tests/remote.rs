@@ -1,0 +1,130 @@
+//! The Docker-API backend against a fake API server, driven as the runner drives it: lists, a log and a
+//! stats stream dropped midway (the pane names the engine, then the stream resumes), an unreachable engine,
+//! a slow one that holds nothing else up, and the all-engines view sending a container's action to its engine.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::fake_api::{FakeApi, WEB};
+use super::*;
+use crate::backend::{BackendEvent, ContainerOp, DockerApiBackend, Endpoint};
+use crate::engines::Engines;
+use crate::runner::Executor;
+
+async fn next<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a message within 10 s")
+        .expect("channel open")
+}
+
+fn remote(name: &str, host: &str) -> Arc<DockerApiBackend> {
+    Arc::new(DockerApiBackend::new(name, &Endpoint { host: host.into(), tls_dir: None }).expect("a client"))
+}
+
+/// Applies backend events to the app until `done` holds for it.
+async fn until(app: &mut App, events: &mut mpsc::UnboundedReceiver<BackendEvent>, done: impl Fn(&App) -> bool) {
+    while !done(app) {
+        app.update(Msg::Backend(next(events).await));
+    }
+}
+
+/// An app over `backend` with its container list loaded and the logs and stats of the first one followed.
+/// The backend comes back too: its follow tasks end when it is dropped.
+async fn following(
+    backend: Arc<DockerApiBackend>,
+) -> (App, mpsc::UnboundedReceiver<BackendEvent>, Arc<DockerApiBackend>) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (event_tx, events) = mpsc::unbounded_channel();
+    backend.subscribe(event_tx);
+    let executor = Executor::new(backend.clone(), tx);
+    let mut app = unloaded(UiConfig::default(), Theme::default(), ROOMY);
+    app.take_effects();
+    executor.execute(Effect::RefreshContainers);
+    app.update(next(&mut rx).await);
+    assert_eq!(app.containers.rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["web"]);
+    assert!(app.containers.rows[0].started_at.is_some(), "the start time comes from an inspect");
+    for effect in effects(&mut app) {
+        assert!(matches!(effect, Effect::FollowLogs(_) | Effect::FollowStats(_)), "{effect:?}");
+        executor.execute(effect);
+    }
+    (app, events, backend)
+}
+
+#[tokio::test]
+async fn br_a_log_stream_lost_midway_says_so_naming_the_engine_then_resumes_without_repeats() {
+    let api = FakeApi::start().await;
+    let (mut app, mut events, _backend) = following(remote("lab", &api.address)).await;
+    until(&mut app, &mut events, |app| app.logs.error.is_some()).await;
+    let error = app.logs.error.clone().unwrap();
+    assert!(error.contains("engine lab") && error.contains("log stream lost"), "{error}");
+    until(&mut app, &mut events, |app| app.logs.lines().any(|l| l.text == "after-reconnect")).await;
+    until(&mut app, &mut events, |app| app.logs.error.is_none()).await;
+    let texts: Vec<&str> = app.logs.lines().map(|l| l.text.as_str()).filter(|t| !t.starts_with("[berth:")).collect();
+    assert_eq!(texts, ["first", "before-drop", "after-reconnect"], "the reconnect's repeat of a seen line is left out");
+    assert!(app.logs.lines().any(|l| l.text.contains("engine lab: log stream lost")), "the log itself keeps the note");
+}
+
+#[tokio::test]
+async fn br_a_stats_stream_lost_midway_says_so_then_samples_come_again() {
+    let api = FakeApi::start().await;
+    let (mut app, mut events, _backend) = following(remote("lab", &api.address)).await;
+    until(&mut app, &mut events, |app| app.stats.error.is_some()).await;
+    let error = app.stats.error.clone().unwrap();
+    assert!(error.contains("engine lab") && error.contains("stats stream lost"), "{error}");
+    let before = app.stats.samples.len();
+    until(&mut app, &mut events, |app| app.stats.error.is_none() && app.stats.samples.len() > before).await;
+    assert_eq!(app.stats.samples.back().unwrap().memory_bytes, 4096);
+}
+
+#[tokio::test]
+async fn br_an_unreachable_engine_is_named_in_the_pane() {
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let backend = remote("gone", &format!("tcp://127.0.0.1:{port}"));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(backend, tx);
+    let mut app = unloaded(UiConfig::default(), Theme::default(), ROOMY);
+    executor.execute(Effect::RefreshContainers);
+    app.update(next(&mut rx).await);
+    let error = app.containers.error.clone().expect("the pane shows an error");
+    assert!(error.contains("(engine gone)"), "{error}");
+    // The next refresh asks again; nothing is stuck.
+    executor.execute(Effect::RefreshContainers);
+    assert!(matches!(next(&mut rx).await, Msg::Containers(Err(_))));
+}
+
+#[tokio::test]
+async fn br_a_slow_engine_holds_up_nothing_else() {
+    let api = FakeApi::start().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(remote("slow", &api.address), tx);
+    // The image list never answers; the container list asked after it still comes.
+    executor.execute(Effect::RefreshImages);
+    executor.execute(Effect::RefreshContainers);
+    assert!(matches!(next(&mut rx).await, Msg::Containers(Ok(_))));
+    assert!(api.seen("GET /images/json"), "the image list was asked first");
+}
+
+#[tokio::test]
+async fn br_the_all_engines_view_groups_by_engine_and_acts_on_the_engine_that_listed_the_container() {
+    let (one, two) = (FakeApi::start().await, FakeApi::start().await);
+    let engines = Engines::new(vec![
+        ("one".to_string(), remote("one", &one.address) as Arc<dyn Backend>),
+        ("two".to_string(), remote("two", &two.address) as Arc<dyn Backend>),
+    ]);
+    assert_eq!(engines.switch_engine().as_deref(), Some("two"));
+    assert_eq!(engines.switch_engine().as_deref(), Some("all engines"));
+    // Both fakes list a container of the same ID; its row names its engine, the last listing owns the ID.
+    let rows = engines.containers().await.unwrap();
+    let groups: Vec<&str> = rows.iter().filter_map(|r| r.group.as_deref()).collect();
+    assert_eq!(groups, ["engine one", "engine two"]);
+    engines.container_op(WEB.to_string(), ContainerOp::Stop).await.unwrap();
+    let stop = format!("POST /containers/{WEB}/stop");
+    assert!(two.seen(&stop) && !one.seen(&stop), "the stop went to one engine only");
+    // Panes of one engine's objects say the view lists containers only, rather than mixing engines.
+    let error = engines.images().await.unwrap_err().to_string();
+    assert!(error.contains("all-engines view lists containers only"), "{error}");
+    assert_eq!(engines.switch_engine().as_deref(), Some("one"), "after the all-engines view, the first again");
+}
