@@ -585,3 +585,85 @@ fn br_a_remote_engine_lists_logs_and_opens_a_shell_in_a_berth_serve_container() 
     tmux.wait_for("back to berth's own engine", &["engine berth", "Containers (0)"]);
     tmux.keys(&["q"]);
 }
+
+#[test]
+fn br_an_ssh_engine_goes_through_the_system_ssh_as_docker_does() {
+    if !support::require_root("br_an_ssh_engine_goes_through_the_system_ssh_as_docker_does") {
+        return;
+    }
+    let registry = Registry::start();
+    let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
+    let served_berth = Berth::new();
+    served_berth.run(&["pull", &reference]).success();
+    let served = Served::start(&served_berth);
+    let name = format!("br-ssh-{}", std::process::id());
+    let _cleanup = CleanupOnDrop::new(&served_berth, &["rm", "-f", &name]);
+    served.docker(
+        &served_berth,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            &reference,
+            "sh",
+            "-c",
+            r#"trap "exit 0" TERM; echo over-ssh-$((40+2)); while true; do sleep 1; done"#,
+        ],
+    );
+
+    // A stand-in for ssh on PATH: it notes its arguments and relays stdin and stdout to the served socket, as
+    // `docker system dial-stdio` on the far side would.
+    let berth = Berth::new();
+    let bin = berth.sandbox().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let args_log = berth.sandbox().join("ssh-args");
+    let relay = format!(
+        "import os, socket, threading\n\
+         s = socket.socket(socket.AF_UNIX); s.connect({socket:?})\n\
+         def up():\n    while True:\n        d = os.read(0, 65536)\n        if not d:\n            s.shutdown(socket.SHUT_WR); return\n        s.sendall(d)\n\
+         threading.Thread(target=up, daemon=True).start()\n\
+         while True:\n    d = s.recv(65536)\n    if not d:\n        break\n    os.write(1, d)\n",
+        socket = served.socket.display().to_string()
+    );
+    std::fs::write(bin.join("relay.py"), relay).unwrap();
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" >> {}\nexec /usr/bin/python3 {}\n",
+        quote(&args_log.display().to_string()),
+        quote(&bin.join("relay.py").display().to_string())
+    );
+    std::fs::write(bin.join("ssh"), script).unwrap();
+    std::fs::set_permissions(bin.join("ssh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let tui_toml = berth.sandbox().join("tui.toml");
+    std::fs::write(&tui_toml, "[[engines]]\nname = \"tunnel\"\nhost = \"ssh://tester@farhost:2222\"\n").unwrap();
+    let command = format!(
+        "env -u BERTH_ROOT -u DOCKER_HOST PATH={}:\"$PATH\" BERTH_CONFIG={} BERTH_TUI_CONFIG={} DOCKER_CONFIG={} TERM=xterm-256color {} --root {}",
+        quote(&bin.display().to_string()),
+        quote(&berth.sandbox().join("config.toml").display().to_string()),
+        quote(&tui_toml.display().to_string()),
+        quote(&berth.sandbox().join("no-docker-config").display().to_string()),
+        quote(env!("CARGO_BIN_EXE_berth")),
+        quote(&berth.root().display().to_string()),
+    );
+    let tmux = Tmux::start(&command, 120, 40);
+    tmux.wait_for("first frame on berth's own engine", &["engine berth", "Containers (0)"]);
+    tmux.keys(&["E"]);
+    tmux.wait_for("switched to the ssh engine", &["engine tunnel"]);
+    tmux.wait_for_row("the container listed over ssh", &name, Some("running"));
+    tmux.wait_for("its logs over ssh", &["Logs ", "over-ssh-42"]);
+    // The shell needs the connection upgraded (a hijacked exec stream) through the ssh pipe.
+    tmux.keys(&["e"]);
+    tmux.wait_for("shell pane over ssh", &["Shell ", "· typing"]);
+    tmux.text("echo ssh-shell-$((6*7))");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the shell answers over ssh", &["ssh-shell-42"]);
+    tmux.keys(&["C-a"]);
+    tmux.keys(&["x"]);
+    tmux.keys(&["q"]);
+    let args = std::fs::read_to_string(&args_log).unwrap();
+    let first = args.lines().next().unwrap_or_default();
+    assert_eq!(first, "-o BatchMode=yes -p 2222 -- tester@farhost docker system dial-stdio", "ssh's arguments");
+}
