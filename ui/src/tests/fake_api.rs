@@ -16,6 +16,8 @@ pub const WEB: &str = "c0ffee";
 pub struct Calls {
     /// `METHOD /path` of every request, without the API version.
     pub seen: Vec<String>,
+    /// The body of the last create.
+    pub created: String,
     log_follows: usize,
     stats_streams: usize,
 }
@@ -53,12 +55,15 @@ fn stats(total: u64, system: u64) -> String {
     ) + "\n"
 }
 
-async fn answer(calls: Arc<Mutex<Calls>>, method: Method, uri: Uri) -> Response {
+async fn answer(calls: Arc<Mutex<Calls>>, method: Method, uri: Uri, request: Bytes) -> Response {
     let path = uri.path().trim_start_matches("/v1.44").to_string();
     let query = uri.query().unwrap_or_default().to_string();
     let (follows, streams) = {
         let mut calls = calls.lock().unwrap();
         calls.seen.push(format!("{method} {path}"));
+        if path == "/containers/create" {
+            calls.created = String::from_utf8_lossy(&request).into_owned();
+        }
         if path.ends_with("/logs") && query.contains("follow=true") {
             calls.log_follows += 1;
         }
@@ -95,6 +100,19 @@ async fn answer(calls: Arc<Mutex<Calls>>, method: Method, uri: Uri) -> Response 
             1 => Response::new(body(vec![stats(100, 1000)], true)),
             _ => Response::new(body(vec![stats(200, 1000)], false)),
         },
+        "/images/create" => json(
+            StatusCode::OK,
+            [
+                r#"{"status":"Pulling from library/busybox","id":"latest"}"#,
+                r#"{"status":"Pulling fs layer","id":"l1"}"#,
+                r#"{"status":"Downloading","id":"l1","progressDetail":{"current":5,"total":10}}"#,
+                r#"{"status":"Pull complete","id":"l1"}"#,
+            ]
+            .join("\n"),
+        ),
+        "/images/docker.io/library/busybox:latest/json" => json(StatusCode::OK, r#"{"Id":"sha256:feed"}"#.into()),
+        "/containers/create" => json(StatusCode::CREATED, r#"{"Id":"new1","Warnings":[]}"#.into()),
+        "/containers/new1/start" => Response::builder().status(204).body(Body::empty()).unwrap(),
         // A slow engine: the image list never comes.
         "/images/json" => std::future::pending().await,
         _ => json(StatusCode::NOT_FOUND, format!(r#"{{"message":"no such endpoint: {path}"}}"#)),
@@ -107,11 +125,16 @@ impl FakeApi {
         let address = format!("tcp://{}", listener.local_addr().unwrap());
         let calls = Arc::new(Mutex::new(Calls::default()));
         let state = calls.clone();
-        let app = axum::Router::new().fallback(move |method: Method, uri: Uri| answer(state.clone(), method, uri));
+        let app = axum::Router::new()
+            .fallback(move |method: Method, uri: Uri, body: Bytes| answer(state.clone(), method, uri, body));
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         FakeApi { address, calls, server }
+    }
+
+    pub fn created(&self) -> String {
+        self.calls.lock().unwrap().created.clone()
     }
 
     pub fn seen(&self, call: &str) -> bool {

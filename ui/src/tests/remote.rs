@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::fake_api::{FakeApi, WEB};
 use super::*;
-use crate::backend::{BackendEvent, ContainerOp, DockerApiBackend, Endpoint};
+use crate::backend::{BackendEvent, ContainerOp, DockerApiBackend, Endpoint, LayerState, RunRequest};
 use crate::engines::Engines;
 use crate::runner::Executor;
 
@@ -127,4 +127,36 @@ async fn br_the_all_engines_view_groups_by_engine_and_acts_on_the_engine_that_li
     let error = engines.images().await.unwrap_err().to_string();
     assert!(error.contains("all-engines view lists containers only"), "{error}");
     assert_eq!(engines.switch_engine().as_deref(), Some("one"), "after the all-engines view, the first again");
+}
+
+#[tokio::test]
+async fn br_a_remote_pull_reports_layer_progress_and_the_run_dialog_becomes_a_create_body() {
+    let api = FakeApi::start().await;
+    let backend = remote("lab", &api.address);
+    let (event_tx, mut events) = mpsc::unbounded_channel();
+    backend.subscribe(event_tx);
+    assert_eq!(backend.pull("busybox".into()).await.unwrap(), "sha256:feed");
+    let mut states = Vec::new();
+    while let Ok(BackendEvent::PullProgress { reference, layer, state }) = events.try_recv() {
+        assert_eq!((reference.as_str(), layer.as_str()), ("docker.io/library/busybox:latest", "l1"));
+        states.push(state);
+    }
+    assert_eq!(states, [LayerState::Waiting, LayerState::Downloading { done: 5, total: 10 }, LayerState::Done]);
+
+    let request = RunRequest {
+        image: "busybox".into(),
+        name: Some("web2".into()),
+        ports: vec!["127.0.0.1:8080:80".into()],
+        env: vec!["A=1".into()],
+        ..RunRequest::default()
+    };
+    assert_eq!(backend.run(request).await.unwrap(), "new1");
+    assert!(api.seen("POST /containers/new1/start"), "created, then started");
+    let body: serde_json::Value = serde_json::from_str(&api.created()).unwrap();
+    assert_eq!(body["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "8080");
+    assert_eq!(body["Env"][0], "A=1");
+    // A value the flag parser refuses never reaches the engine.
+    let bad = RunRequest { image: "busybox".into(), ports: vec!["nonsense:80".into()], ..RunRequest::default() };
+    let error = backend.run(bad).await.unwrap_err().to_string();
+    assert!(error.contains("nonsense"), "{error}");
 }
