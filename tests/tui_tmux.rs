@@ -572,6 +572,21 @@ fn br_a_remote_engine_lists_logs_and_opens_a_shell_in_a_berth_serve_container() 
     tmux.keys(&["x"]);
     tmux.wait_without("shell closed", "shell-42-ok");
 
+    // Images of the served engine: a pull through the API with its progress, then the image's history.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the served engine's images", &["Images (1)", "library/busybox:latest"]);
+    tmux.keys(&["p"]);
+    tmux.wait_for("pull dialog", &["Pull image", "Enter pulls"]);
+    tmux.text(&reference);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("pulled through the API", &["Pulled 127.0.0.1:", "Enter/Esc closes"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_without("the dialog closed", "Pull image");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("layers from the image's history", &["Layers ", "CREATED BY"]);
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["1"]);
+
     tmux.keys(&["E"]);
     tmux.wait_for("every engine at once", &["engine all engines", "engine served"]);
     tmux.wait_for_row("the served container in the all-engines view", &name, Some("running"));
