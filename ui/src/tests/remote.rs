@@ -160,3 +160,23 @@ async fn br_a_remote_pull_reports_layer_progress_and_the_run_dialog_becomes_a_cr
     let error = backend.run(bad).await.unwrap_err().to_string();
     assert!(error.contains("nonsense"), "{error}");
 }
+
+#[tokio::test]
+async fn br_the_title_bar_names_the_engine_shown_and_its_key_and_a_switch_reloads_every_list() {
+    let mut app = app(ROOMY);
+    let top = |app: &App| {
+        let terminal = render(app);
+        let buffer = terminal.backend().buffer();
+        (0..buffer.area.width).map(|x| buffer[(x, 0)].symbol().to_string()).collect::<String>()
+    };
+    assert!(!top(&app).contains("engine"), "one engine: no engine shown");
+    key(&mut app, KeyCode::Char('E'));
+    assert_eq!(effects(&mut app), [Effect::SwitchEngine]);
+    app.update(Msg::EngineSwitched(Some("lab".into())));
+    assert!(top(&app).contains("E engine lab · mouse off"), "{}", top(&app));
+    assert!(app.containers.rows.is_empty() && !app.containers.loaded, "the old engine's rows are gone");
+    let refreshes = app.take_effects();
+    assert!(refreshes.contains(&Effect::RefreshContainers) && refreshes.contains(&Effect::RefreshImages));
+    app.update(Msg::EngineSwitched(None));
+    assert!(app.status.as_ref().is_some_and(|s| s.text.contains("[[engines]]")), "one engine: how to add one");
+}
