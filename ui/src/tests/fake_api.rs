@@ -55,7 +55,13 @@ fn stats(total: u64, system: u64) -> String {
     ) + "\n"
 }
 
-async fn answer(calls: Arc<Mutex<Calls>>, method: Method, uri: Uri, request: Bytes) -> Response {
+async fn answer(
+    calls: Arc<Mutex<Calls>>,
+    method: Method,
+    uri: Uri,
+    request: Bytes,
+    upgrade: hyper::upgrade::OnUpgrade,
+) -> Response {
     let path = uri.path().trim_start_matches("/v1.44").to_string();
     let query = uri.query().unwrap_or_default().to_string();
     let (follows, streams) = {
@@ -100,6 +106,28 @@ async fn answer(calls: Arc<Mutex<Calls>>, method: Method, uri: Uri, request: Byt
             1 => Response::new(body(vec![stats(100, 1000)], true)),
             _ => Response::new(body(vec![stats(200, 1000)], false)),
         },
+        p if p == format!("/containers/{WEB}/exec") => json(StatusCode::CREATED, r#"{"Id":"e1"}"#.into()),
+        "/exec/e1/resize" => Response::builder().status(201).body(Body::empty()).unwrap(),
+        // The exec's process runs on: a stream that ends is a lost connection, not an exited shell.
+        "/exec/e1/json" => json(StatusCode::OK, r#"{"ID":"e1","Running":true}"#.into()),
+        // The hijacked stream: a prompt, then the connection drops.
+        "/exec/e1/start" => {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                if let Ok(upgraded) = upgrade.await {
+                    let mut io = hyper_util::rt::TokioIo::new(upgraded);
+                    let _ = io.write_all(b"remote-prompt$ ").await;
+                    let _ = io.flush().await;
+                }
+            });
+            Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header("connection", "Upgrade")
+                .header("upgrade", "tcp")
+                .header("content-type", "application/vnd.docker.raw-stream")
+                .body(Body::empty())
+                .unwrap()
+        }
         "/images/create" => json(
             StatusCode::OK,
             [
@@ -125,8 +153,15 @@ impl FakeApi {
         let address = format!("tcp://{}", listener.local_addr().unwrap());
         let calls = Arc::new(Mutex::new(Calls::default()));
         let state = calls.clone();
-        let app = axum::Router::new()
-            .fallback(move |method: Method, uri: Uri, body: Bytes| answer(state.clone(), method, uri, body));
+        let app = axum::Router::new().fallback(move |mut request: axum::extract::Request| {
+            let state = state.clone();
+            async move {
+                let upgrade = hyper::upgrade::on(&mut request);
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                answer(state, parts.method, parts.uri, body, upgrade).await
+            }
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

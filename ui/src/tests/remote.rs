@@ -180,3 +180,25 @@ async fn br_the_title_bar_names_the_engine_shown_and_its_key_and_a_switch_reload
     app.update(Msg::EngineSwitched(None));
     assert!(app.status.as_ref().is_some_and(|s| s.text.contains("[[engines]]")), "one engine: how to add one");
 }
+
+#[tokio::test]
+async fn br_a_shell_whose_connection_drops_says_so_naming_the_engine_then_closes() {
+    let api = FakeApi::start().await;
+    let backend = remote("lab", &api.address);
+    let (event_tx, mut events) = mpsc::unbounded_channel();
+    backend.subscribe(event_tx);
+    let session = backend.open_shell(WEB.into(), 80, 24).await.unwrap();
+    let mut output = String::new();
+    loop {
+        match next(&mut events).await {
+            BackendEvent::ShellOutput { session: s, bytes } if s == session => {
+                output.push_str(&String::from_utf8_lossy(&bytes))
+            }
+            BackendEvent::ShellClosed { session: s } if s == session => break,
+            _ => {}
+        }
+    }
+    assert!(output.starts_with("remote-prompt$ "), "{output:?}");
+    assert!(output.contains("lost the session on engine lab"), "{output:?}");
+    assert!(api.seen("POST /exec/e1/resize"), "the pane's size was set");
+}

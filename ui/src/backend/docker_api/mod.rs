@@ -83,7 +83,8 @@ impl DockerApiBackend {
         failed(&self.name, operation, target, error)
     }
 
-    /// Pumps an exec or attach stream into shell events and feeds its input; returns the session number.
+    /// Pumps an exec or attach stream into shell events and feeds its input; returns the session number. When
+    /// the stream ends while `running` says its process still runs, the connection was lost, and the pane says so.
     fn serve_session(
         &self,
         mut output: std::pin::Pin<
@@ -91,6 +92,7 @@ impl DockerApiBackend {
         >,
         mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
         resize: impl Fn(u16, u16) -> BoxFuture<'static, ()> + Send + 'static,
+        running: BoxFuture<'static, bool>,
     ) -> u64 {
         let number = self.next_shell.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -109,16 +111,23 @@ impl DockerApiBackend {
         let (subscribers, open, engine) = (self.subscribers.clone(), self.shells.clone(), self.name.clone());
         let mut shells = self.shells.lock().unwrap_or_else(|e| e.into_inner());
         let reader = tokio::spawn(async move {
+            let mut lost = None;
             while let Some(chunk) = output.next().await {
                 match chunk {
                     Ok(chunk) => subscribers
                         .send(BackendEvent::ShellOutput { session: number, bytes: chunk.into_bytes().to_vec() }),
                     Err(e) => {
-                        let bytes = format!("\r\n[berth: lost the session on engine {engine}: {e}]\r\n").into_bytes();
-                        subscribers.send(BackendEvent::ShellOutput { session: number, bytes });
+                        lost = Some(e.to_string());
                         break;
                     }
                 }
+            }
+            if lost.is_none() && running.await {
+                lost = Some("the connection closed while the process runs on".into());
+            }
+            if let Some(reason) = lost {
+                let bytes = format!("\r\n[berth: lost the session on engine {engine}: {reason}]\r\n").into_bytes();
+                subscribers.send(BackendEvent::ShellOutput { session: number, bytes });
             }
             open.lock().unwrap_or_else(|e| e.into_inner()).remove(&number);
             subscribers.send(BackendEvent::ShellClosed { session: number });
@@ -660,7 +669,12 @@ impl Backend for DockerApiBackend {
             let resize = resize_to(self.docker.clone(), exec.id.clone());
             // The first size is set once the exec runs, as the API wants it.
             resize(cols, rows).await;
-            Ok(self.serve_session(output, input, resize))
+            let (docker, exec_id) = (self.docker.clone(), exec.id.clone());
+            let running =
+                Box::pin(
+                    async move { docker.inspect_exec(&exec_id).await.ok().and_then(|e| e.running).unwrap_or(false) },
+                );
+            Ok(self.serve_session(output, input, resize, running))
         })
     }
 
@@ -680,7 +694,9 @@ impl Backend for DockerApiBackend {
                 })
             };
             resize(cols, rows).await;
-            Ok(self.serve_session(attached.output, attached.input, resize))
+            let (docker, container) = (self.docker.clone(), id.clone());
+            let running = Box::pin(async move { self::running(&docker, &container).await });
+            Ok(self.serve_session(attached.output, attached.input, resize, running))
         })
     }
 
