@@ -512,6 +512,8 @@ impl Backend for DockerApiBackend {
                     d.remove_container(&id, Some(options)).await
                 }
             };
+            // A restart keeps the listed state: its new start time is asked for on the next listing.
+            self.times.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             result.map_err(|e| self.failed(op.verb(), &id, e))
         })
     }
