@@ -584,7 +584,24 @@ fn br_a_remote_engine_lists_logs_and_opens_a_shell_in_a_berth_serve_container() 
     tmux.wait_without("the dialog closed", "Pull image");
     tmux.keys(&["Enter"]);
     tmux.wait_for("layers from the image's history", &["Layers ", "CREATED BY"]);
-    tmux.keys(&["Escape"]);
+
+    // A build on the served engine: the context goes over as a tar, the builder's steps show in the dialog.
+    let context = berth.sandbox().join("br-context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(context.join("greeting"), "hello\n").unwrap();
+    std::fs::write(context.join("Dockerfile"), format!("FROM {reference}\nCOPY greeting /greeting\n")).unwrap();
+    tmux.keys(&["b"]);
+    tmux.wait_for("build dialog", &["Build an image", "Enter builds"]);
+    tmux.keys(&["BSpace"]);
+    tmux.text(&context.display().to_string());
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.text("br-built:1");
+    tmux.keys(&["Enter"]);
+    let built = tmux.wait_for("built on the served engine", &["Built ", "Enter/Esc closes"]);
+    assert!(built.contains("COPY greeting /greeting"), "the steps show:\n{built}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the built image listed", &["br-built:1"]);
+    assert!(served.docker(&served_berth, &["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("br-built:1"));
     tmux.keys(&["1"]);
 
     tmux.keys(&["E"]);

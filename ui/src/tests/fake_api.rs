@@ -16,8 +16,8 @@ pub const WEB: &str = "c0ffee";
 pub struct Calls {
     /// `METHOD /path` of every request, without the API version.
     pub seen: Vec<String>,
-    /// The body of the last create.
-    pub created: String,
+    /// The body of the last create or build.
+    pub created: Vec<u8>,
     log_follows: usize,
     stats_streams: usize,
 }
@@ -67,8 +67,8 @@ async fn answer(
     let (follows, streams) = {
         let mut calls = calls.lock().unwrap();
         calls.seen.push(format!("{method} {path}"));
-        if path == "/containers/create" {
-            calls.created = String::from_utf8_lossy(&request).into_owned();
+        if path == "/containers/create" || path == "/build" {
+            calls.created = request.to_vec();
         }
         if path.ends_with("/logs") && query.contains("follow=true") {
             calls.log_follows += 1;
@@ -128,6 +128,18 @@ async fn answer(
                 .body(Body::empty())
                 .unwrap()
         }
+        "/build" => json(
+            StatusCode::OK,
+            [
+                r#"{"stream":"Step 1/2 : FROM busybox\n"}"#,
+                r#"{"stream":" ---> 1234\n"}"#,
+                r#"{"stream":"Step 2/2 : COPY greeting /greeting\n"}"#,
+                r#"{"stream":" ---> Using cache\n"}"#,
+                r#"{"aux":{"ID":"sha256:built"}}"#,
+                r#"{"stream":"Successfully built built\n"}"#,
+            ]
+            .join("\r\n"),
+        ),
         "/images/create" => json(
             StatusCode::OK,
             [
@@ -168,7 +180,7 @@ impl FakeApi {
         FakeApi { address, calls, server }
     }
 
-    pub fn created(&self) -> String {
+    pub fn created(&self) -> Vec<u8> {
         self.calls.lock().unwrap().created.clone()
     }
 

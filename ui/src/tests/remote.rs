@@ -8,7 +8,9 @@ use tokio::sync::mpsc;
 
 use super::fake_api::{FakeApi, WEB};
 use super::*;
-use crate::backend::{BackendEvent, ContainerOp, DockerApiBackend, Endpoint, LayerState, RunRequest};
+use crate::backend::{
+    BackendEvent, BuildProgress, BuildRequest, ContainerOp, DockerApiBackend, Endpoint, LayerState, RunRequest,
+};
 use crate::engines::Engines;
 use crate::runner::Executor;
 
@@ -152,7 +154,7 @@ async fn br_a_remote_pull_reports_layer_progress_and_the_run_dialog_becomes_a_cr
     };
     assert_eq!(backend.run(request).await.unwrap(), "new1");
     assert!(api.seen("POST /containers/new1/start"), "created, then started");
-    let body: serde_json::Value = serde_json::from_str(&api.created()).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&api.created()).unwrap();
     assert_eq!(body["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "8080");
     assert_eq!(body["Env"][0], "A=1");
     // A value the flag parser refuses never reaches the engine.
@@ -201,4 +203,34 @@ async fn br_a_shell_whose_connection_drops_says_so_naming_the_engine_then_closes
     assert!(output.starts_with("remote-prompt$ "), "{output:?}");
     assert!(output.contains("lost the session on engine lab"), "{output:?}");
     assert!(api.seen("POST /exec/e1/resize"), "the pane's size was set");
+}
+
+#[tokio::test]
+async fn br_a_remote_build_sends_the_context_as_a_tar_and_shows_the_builders_steps() {
+    let api = FakeApi::start().await;
+    let backend = remote("lab", &api.address);
+    let (event_tx, mut events) = mpsc::unbounded_channel();
+    backend.subscribe(event_tx);
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), "FROM busybox\nCOPY greeting /greeting\n").unwrap();
+    std::fs::write(context.path().join("greeting"), "hello\n").unwrap();
+    let request = BuildRequest { context: context.path().display().to_string(), ..BuildRequest::default() };
+    assert_eq!(backend.build(7, request).await.unwrap(), "sha256:built");
+    let mut archive = tar::Archive::new(std::io::Cursor::new(api.created()));
+    let names: Vec<String> =
+        archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("Dockerfile")) && names.iter().any(|n| n.ends_with("greeting")),
+        "{names:?}"
+    );
+    let mut steps = Vec::new();
+    while let Ok(BackendEvent::Build { build: 7, progress }) = events.try_recv() {
+        steps.push(match progress {
+            BuildProgress::Step { number, .. } => format!("step {number}"),
+            BuildProgress::Cached { number } => format!("cached {number}"),
+            BuildProgress::Done { number, .. } => format!("done {number}"),
+            other => format!("{other:?}"),
+        });
+    }
+    assert_eq!(steps, ["step 1", "done 1", "step 2", "cached 2", "done 2"]);
 }

@@ -1,12 +1,14 @@
 //! [`Backend`] over the Docker Engine API (bollard): a `berth serve` socket, Docker, Podman, over `unix://`,
 //! `tcp://` with TLS, or `ssh://`. Every call has a timeout (the client's, for an answer's head); followed logs
 //! and stats that lose their stream say so in the pane, naming the engine, and reconnect until unfollowed.
-//! What the API cannot do from here (a build, a `:` command line) is refused with a message that says so.
+//! What cannot go through the API (a `:` command line: berth's CLI is local) is refused with a message saying so.
 
+mod build;
 mod connect;
 mod convert;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,9 +17,10 @@ use berth_engine::reference::Reference;
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptions,
-    ListContainersOptionsBuilder, LogsOptionsBuilder, PruneImagesOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder, ResizeContainerTTYOptionsBuilder, ResizeExecOptionsBuilder, StatsOptionsBuilder,
+    AttachContainerOptionsBuilder, BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    KillContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder, PruneImagesOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, ResizeContainerTTYOptionsBuilder,
+    ResizeExecOptionsBuilder, StatsOptionsBuilder, TagImageOptionsBuilder,
 };
 use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt};
@@ -411,14 +414,59 @@ impl Backend for DockerApiBackend {
         })
     }
 
-    fn build(&self, _build: u64, request: BuildRequest) -> BoxFuture<'_, Result<String, BackendError>> {
+    fn build(&self, build: u64, request: BuildRequest) -> BoxFuture<'_, Result<String, BackendError>> {
         Box::pin(async move {
-            Err(self.failed(
-                "build",
-                &request.context,
-                "building on a remote engine is not supported here (its context would have to be sent as a \
-                 tar); switch to the local engine, or build and push, then pull",
-            ))
+            let context = request.context.clone();
+            let dockerfile = build::dockerfile_in_context(&request).map_err(|m| self.failed("build", &context, m))?;
+            let dir = PathBuf::from(&context);
+            let tar = tokio::task::spawn_blocking(move || build::context_tar(&dir))
+                .await
+                .map_err(|e| self.failed("build", &context, e))?
+                .map_err(|e| self.failed("build", &context, format!("cannot read the context: {e}")))?;
+            let args: HashMap<String, String> = request.build_args.iter().cloned().collect();
+            let mut options = BuildImageOptionsBuilder::new()
+                .dockerfile(&dockerfile)
+                .nocache(request.no_cache)
+                .rm(true)
+                .buildargs(&args);
+            if let Some(tag) = request.tags.first() {
+                options = options.t(tag);
+            }
+            if let Some(target) = request.target.as_deref().filter(|t| !t.is_empty()) {
+                options = options.target(target);
+            }
+            if request.pull {
+                options = options.pull("true");
+            }
+            let mut output = self.docker.build_image(options.build(), None, Some(bollard::body_full(tar.into())));
+            let (mut steps, mut image) = (build::Steps::default(), None);
+            let send = |progress| self.subscribers.send(BackendEvent::Build { build, progress });
+            while let Some(info) = output.next().await {
+                let info = info.map_err(|e| self.failed("build", &context, e))?;
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    return Err(self.failed("build", &context, message));
+                }
+                for progress in info.stream.as_deref().map(|t| steps.read(t)).unwrap_or_default() {
+                    send(progress);
+                }
+                if let Some(id) = info.aux.and_then(|a| a.id) {
+                    image = Some(id);
+                }
+            }
+            if let Some(done) = steps.finish() {
+                send(done);
+            }
+            let image = image.ok_or_else(|| self.failed("build", &context, "the engine named no image"))?;
+            // The API takes one tag per build: the others are added after it.
+            for tag in request.tags.iter().skip(1) {
+                let (repo, tag) = match tag.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+                    Some((repo, tag)) => (repo, tag),
+                    None => (tag.as_str(), "latest"),
+                };
+                let options = TagImageOptionsBuilder::new().repo(repo).tag(tag).build();
+                self.docker.tag_image(&image, Some(options)).await.map_err(|e| self.failed("tag", &image, e))?;
+            }
+            Ok(image)
         })
     }
 
