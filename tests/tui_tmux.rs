@@ -457,3 +457,245 @@ fn btb_quitting_during_a_build_leaves_no_step_running() {
     let left: Vec<_> = std::fs::read_dir(&containers).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "the build's step container outlived the TUI: {left:?}");
 }
+
+/// A `berth serve` process on a socket in `berth`'s sandbox, over `berth`'s root; stopped by its PID on drop.
+struct Served {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+}
+
+impl Served {
+    fn start(berth: &Berth) -> Served {
+        let socket = berth.sandbox().join("api.sock");
+        let child = berth
+            .command(&["serve", "-H", &format!("unix://{}", socket.display())])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start berth serve");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "berth serve did not listen on {}", socket.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Served { child, socket }
+    }
+
+    /// The docker CLI against this server, with an empty config of its own.
+    fn docker(&self, berth: &Berth, args: &[&str]) -> String {
+        let out = Command::new("/usr/local/bin/docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", berth.sandbox().join("docker-cli"))
+            .env_remove("DOCKER_CONTEXT")
+            .output()
+            .expect("run the docker CLI (/usr/local/bin/docker)");
+        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !matches!(self.child.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn br_a_remote_engine_lists_logs_and_opens_a_shell_in_a_berth_serve_container() {
+    if !support::require_root("br_a_remote_engine_lists_logs_and_opens_a_shell_in_a_berth_serve_container") {
+        return;
+    }
+    let registry = Registry::start();
+    let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
+    // The served engine has a root of its own; the TUI's own engine is another, empty one.
+    let served_berth = Berth::new();
+    served_berth.run(&["pull", &reference]).success();
+    let served = Served::start(&served_berth);
+    let name = format!("br-remote-{}", std::process::id());
+    let _cleanup = CleanupOnDrop::new(&served_berth, &["rm", "-f", &name]);
+    // The line is computed by the shell, so seeing it proves the container's output through the API.
+    served.docker(
+        &served_berth,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            &reference,
+            "sh",
+            "-c",
+            r#"trap "exit 0" TERM; echo remote-$((40+2)); while true; do sleep 1; done"#,
+        ],
+    );
+
+    let berth = Berth::new();
+    let tui_toml = berth.sandbox().join("tui.toml");
+    std::fs::write(
+        &tui_toml,
+        format!("[[engines]]\nname = \"served\"\nhost = \"unix://{}\"\n", served.socket.display()),
+    )
+    .unwrap();
+    let command = format!(
+        "env -u BERTH_ROOT -u DOCKER_HOST BERTH_CONFIG={} BERTH_TUI_CONFIG={} DOCKER_CONFIG={} TERM=xterm-256color {} --root {}",
+        quote(&berth.sandbox().join("config.toml").display().to_string()),
+        quote(&tui_toml.display().to_string()),
+        quote(&berth.sandbox().join("no-docker-config").display().to_string()),
+        quote(env!("CARGO_BIN_EXE_berth")),
+        quote(&berth.root().display().to_string()),
+    );
+    let tmux = Tmux::start(&command, 120, 40);
+    tmux.wait_for("first frame on berth's own engine", &["engine berth", "Containers (0)"]);
+
+    tmux.keys(&["E"]);
+    tmux.wait_for("switched to the served engine", &["engine served"]);
+    tmux.wait_for_row("the served container is listed", &name, Some("running"));
+    tmux.wait_for("its logs through the API", &["Logs ", "remote-42"]);
+
+    tmux.keys(&["e"]);
+    tmux.wait_for("shell pane over the hijacked exec stream", &["Shell ", "· typing"]);
+    tmux.text("echo shell-$((6*7))-ok");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the remote shell answers", &["shell-42-ok"]);
+    tmux.keys(&["C-a"]);
+    tmux.keys(&["x"]);
+    tmux.wait_without("shell closed", "shell-42-ok");
+
+    // Images of the served engine: a pull through the API with its progress, then the image's history.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the served engine's images", &["Images (1)", "library/busybox:latest"]);
+    tmux.keys(&["p"]);
+    tmux.wait_for("pull dialog", &["Pull image", "Enter pulls"]);
+    tmux.text(&reference);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("pulled through the API", &["Pulled 127.0.0.1:", "Enter/Esc closes"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_without("the dialog closed", "Pull image");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("layers from the image's history", &["Layers ", "CREATED BY"]);
+
+    // A build on the served engine: the context goes over as a tar, the builder's steps show in the dialog.
+    let context = berth.sandbox().join("br-context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(context.join("greeting"), "hello\n").unwrap();
+    std::fs::write(context.join("Dockerfile"), format!("FROM {reference}\nCOPY greeting /greeting\n")).unwrap();
+    tmux.keys(&["b"]);
+    tmux.wait_for("build dialog", &["Build an image", "Enter builds"]);
+    tmux.keys(&["BSpace"]);
+    tmux.text(&context.display().to_string());
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.text("br-built:1");
+    tmux.keys(&["Enter"]);
+    let built = tmux.wait_for("built on the served engine", &["Built ", "Enter/Esc closes"]);
+    assert!(built.contains("COPY greeting /greeting"), "the steps show:\n{built}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the built image listed", &["br-built:1"]);
+    assert!(served.docker(&served_berth, &["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("br-built:1"));
+    tmux.keys(&["1"]);
+
+    tmux.keys(&["E"]);
+    tmux.wait_for("every engine at once", &["engine all engines", "engine served"]);
+    tmux.wait_for_row("the served container in the all-engines view", &name, Some("running"));
+    // An action in the all-engines view goes to the engine that listed the container.
+    tmux.keys(&["S"]);
+    tmux.wait_for_row("stopped through the served engine", &name, Some("exited"));
+    let state = served.docker(&served_berth, &["inspect", "--format", "{{.State.Status}}", &name]);
+    assert_eq!(state.trim(), "exited", "the served engine stopped it");
+
+    tmux.keys(&["E"]);
+    tmux.wait_for("back to berth's own engine", &["engine berth", "Containers (0)"]);
+    tmux.keys(&["q"]);
+}
+
+#[test]
+fn br_an_ssh_engine_goes_through_the_system_ssh_as_docker_does() {
+    if !support::require_root("br_an_ssh_engine_goes_through_the_system_ssh_as_docker_does") {
+        return;
+    }
+    let registry = Registry::start();
+    let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
+    let served_berth = Berth::new();
+    served_berth.run(&["pull", &reference]).success();
+    let served = Served::start(&served_berth);
+    let name = format!("br-ssh-{}", std::process::id());
+    let _cleanup = CleanupOnDrop::new(&served_berth, &["rm", "-f", &name]);
+    served.docker(
+        &served_berth,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            &reference,
+            "sh",
+            "-c",
+            r#"trap "exit 0" TERM; echo over-ssh-$((40+2)); while true; do sleep 1; done"#,
+        ],
+    );
+
+    // A stand-in for ssh on PATH: it notes its arguments and relays stdin and stdout to the served socket, as
+    // `docker system dial-stdio` on the far side would.
+    let berth = Berth::new();
+    let bin = berth.sandbox().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let args_log = berth.sandbox().join("ssh-args");
+    let relay = format!(
+        "import os, socket, threading\n\
+         s = socket.socket(socket.AF_UNIX); s.connect({socket:?})\n\
+         def up():\n    while True:\n        d = os.read(0, 65536)\n        if not d:\n            s.shutdown(socket.SHUT_WR); return\n        s.sendall(d)\n\
+         threading.Thread(target=up, daemon=True).start()\n\
+         while True:\n    d = s.recv(65536)\n    if not d:\n        break\n    os.write(1, d)\n",
+        socket = served.socket.display().to_string()
+    );
+    std::fs::write(bin.join("relay.py"), relay).unwrap();
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" >> {}\nexec /usr/bin/python3 {}\n",
+        quote(&args_log.display().to_string()),
+        quote(&bin.join("relay.py").display().to_string())
+    );
+    std::fs::write(bin.join("ssh"), script).unwrap();
+    std::fs::set_permissions(bin.join("ssh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let tui_toml = berth.sandbox().join("tui.toml");
+    std::fs::write(&tui_toml, "[[engines]]\nname = \"tunnel\"\nhost = \"ssh://tester@farhost:2222\"\n").unwrap();
+    let command = format!(
+        "env -u BERTH_ROOT -u DOCKER_HOST PATH={}:\"$PATH\" BERTH_CONFIG={} BERTH_TUI_CONFIG={} DOCKER_CONFIG={} TERM=xterm-256color {} --root {}",
+        quote(&bin.display().to_string()),
+        quote(&berth.sandbox().join("config.toml").display().to_string()),
+        quote(&tui_toml.display().to_string()),
+        quote(&berth.sandbox().join("no-docker-config").display().to_string()),
+        quote(env!("CARGO_BIN_EXE_berth")),
+        quote(&berth.root().display().to_string()),
+    );
+    let tmux = Tmux::start(&command, 120, 40);
+    tmux.wait_for("first frame on berth's own engine", &["engine berth", "Containers (0)"]);
+    tmux.keys(&["E"]);
+    tmux.wait_for("switched to the ssh engine", &["engine tunnel"]);
+    tmux.wait_for_row("the container listed over ssh", &name, Some("running"));
+    tmux.wait_for("its logs over ssh", &["Logs ", "over-ssh-42"]);
+    // The shell needs the connection upgraded (a hijacked exec stream) through the ssh pipe.
+    tmux.keys(&["e"]);
+    tmux.wait_for("shell pane over ssh", &["Shell ", "· typing"]);
+    tmux.text("echo ssh-shell-$((6*7))");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the shell answers over ssh", &["ssh-shell-42"]);
+    tmux.keys(&["C-a"]);
+    tmux.keys(&["x"]);
+    tmux.keys(&["q"]);
+    let args = std::fs::read_to_string(&args_log).unwrap();
+    let first = args.lines().next().unwrap_or_default();
+    assert_eq!(first, "-o BatchMode=yes -p 2222 -- tester@farhost docker system dial-stdio", "ssh's arguments");
+}

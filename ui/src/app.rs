@@ -133,6 +133,8 @@ pub enum Effect {
         text: String,
     },
     SetMouse(bool),
+    /// Show the next engine (after the last, all of them at once).
+    SwitchEngine,
     /// A `:` line to add to the history file.
     AppendHistory {
         path: PathBuf,
@@ -201,6 +203,8 @@ pub enum Msg {
         result: Result<u64, BackendError>,
     },
     Backend(BackendEvent),
+    /// The engine shown now, by name; `None` when there is only one.
+    EngineSwitched(Option<String>),
 }
 
 /// Dialogs over the panes, highest priority first in [`App::handle_key`].
@@ -271,6 +275,8 @@ pub struct App {
     bulk: Option<Bulk>,
     /// A pull whose dialog was closed while it ran: it keeps its progress, to be shown again or cancelled.
     pub background_pull: Option<PullDialog>,
+    /// The engine shown when there are several (`all engines` for every one at once), in the title bar.
+    pub engine: Option<String>,
 }
 
 impl App {
@@ -315,6 +321,7 @@ impl App {
             builds: 0,
             bulk: None,
             background_pull: None,
+            engine: None,
         }
     }
 
@@ -327,7 +334,7 @@ impl App {
         self.status = Some(Status { text: text.into(), error: false });
     }
 
-    fn fail(&mut self, text: impl Into<String>) {
+    pub(crate) fn fail(&mut self, text: impl Into<String>) {
         let text = text.into();
         self.operations.record(self.now, Outcome::Failed, text.clone());
         self.status = Some(Status { text, error: true });
@@ -777,6 +784,7 @@ impl App {
             Command::GoNetworks => self.focus = Pane::Networks,
             Command::GoVolumes => self.focus = Pane::Volumes,
             Command::CommandLine => self.modal = Some(Modal::CommandLine(CommandLine::default())),
+            Command::SwitchEngine => self.effects.push(Effect::SwitchEngine),
             Command::ToggleMouse => {
                 self.mouse = !self.mouse;
                 self.effects.push(Effect::SetMouse(self.mouse));
@@ -1340,6 +1348,26 @@ impl App {
                 self.refresh_after_change();
                 true
             }
+            Msg::EngineSwitched(None) => {
+                self.info("only one engine: add [[engines]] to tui.toml, or set DOCKER_HOST or a docker context");
+                true
+            }
+            Msg::EngineSwitched(Some(name)) => {
+                // Every list is the new engine's; logs and stats follow its first container once listed.
+                self.info(format!("engine: {name}"));
+                self.engine = Some(name);
+                self.containers = ContainersPane { sort: self.containers.sort, ..ContainersPane::default() };
+                self.images = ImagesPane::default();
+                self.networks = NetworksPane::default();
+                self.volumes = VolumesPane::default();
+                self.effects.extend([
+                    Effect::RefreshContainers,
+                    Effect::RefreshImages,
+                    Effect::RefreshNetworks,
+                    Effect::RefreshVolumes,
+                ]);
+                true
+            }
             Msg::LogsFailed { id, error } => {
                 if self.logs.container.as_ref().is_some_and(|(c, _)| *c == id) {
                     return replace(&mut self.logs.error, Some(error.to_string()));
@@ -1421,6 +1449,13 @@ impl App {
                 }
                 self.stats.push(sample);
                 layout::on_containers_screen(self.focus)
+            }
+            BackendEvent::Interrupted { container, stream, message } => {
+                let (shown, error) = match stream {
+                    crate::backend::Followed::Logs => (&self.logs.container, &mut self.logs.error),
+                    crate::backend::Followed::Stats => (&self.stats.container, &mut self.stats.error),
+                };
+                shown.as_ref().is_some_and(|(c, _)| *c == container) && replace(error, message)
             }
             BackendEvent::ShellOutput { session, bytes } => self.shell.output(session, &bytes),
             BackendEvent::ShellClosed { session } => self.shell.closed(session),

@@ -29,6 +29,8 @@ struct ConfigFile {
     confirm: Option<bool>,
     #[serde(default)]
     keys: BTreeMap<String, KeyList>,
+    #[serde(default)]
+    engines: Vec<crate::engines::EngineConfig>,
 }
 
 /// The settings the UI starts with.
@@ -42,11 +44,20 @@ pub struct UiConfig {
     pub keymap: Keymap,
     /// The file these came from, named in `?` help.
     pub path: Option<PathBuf>,
+    /// Remote engines (`[[engines]]`: name and host), beside berth's own.
+    pub engines: Vec<crate::engines::EngineConfig>,
 }
 
 impl Default for UiConfig {
     fn default() -> UiConfig {
-        UiConfig { theme: None, mouse: false, confirm: true, keymap: Keymap::default(), path: None }
+        UiConfig {
+            theme: None,
+            mouse: false,
+            confirm: true,
+            keymap: Keymap::default(),
+            path: None,
+            engines: Vec::new(),
+        }
     }
 }
 
@@ -94,6 +105,7 @@ impl UiConfig {
             confirm: file.confirm.unwrap_or(true),
             keymap,
             path: Some(path.into()),
+            engines: file.engines,
         })
     }
 }

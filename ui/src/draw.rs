@@ -60,7 +60,12 @@ const TAB_KEYS: [(Pane, Command); 8] = [
 
 fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
-    let right = format!("mouse {} ", if app.mouse { "on" } else { "off" });
+    // The engine shown, with the key that switches it, when there are several.
+    let engine = app
+        .engine
+        .as_ref()
+        .map_or_else(String::new, |e| format!("{} engine {e} · ", app.keymap.label(Command::SwitchEngine)));
+    let right = format!("{engine}mouse {} ", if app.mouse { "on" } else { "off" });
     let tabs = |title: fn(Pane) -> &'static str| {
         let mut spans = vec![Span::styled(" berth ", theme.selected())];
         for (pane, command) in TAB_KEYS {

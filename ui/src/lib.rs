@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 mod dialogs;
 pub mod draw;
+pub mod engines;
 mod input;
 pub mod keymap;
 mod layout;
@@ -66,7 +67,12 @@ pub async fn run(engine: Engine, options: UiOptions) -> Result<(), UiError> {
     let themes_dir = config::config_dir().map(|d| d.join("themes"));
     let theme = Theme::find(&theme_name, themes_dir.as_deref())?;
     let engine = Arc::new(engine);
-    let backend = Arc::new(EngineBackend::new(engine.clone(), options.cli.program));
+    let local: Arc<dyn Backend> = Arc::new(EngineBackend::new(engine.clone(), options.cli.program));
+    let found =
+        engines::discover(&config.engines, std::env::var("DOCKER_HOST").ok(), engines::docker_config_dir().as_deref());
+    let (remotes, problems) = engines::connect_all(found);
+    let several = !remotes.is_empty();
+    let backend = Arc::new(engines::Engines::new([("berth".to_string(), local)].into_iter().chain(remotes).collect()));
     let (mut tty, _guard) =
         terminal::enter(config.mouse).map_err(|source| UiError::Terminal { action: "enter raw mode", source })?;
     let size = tty.size().map_err(|source| UiError::Terminal { action: "read its size", source })?;
@@ -77,6 +83,12 @@ pub async fn run(engine: Engine, options: UiOptions) -> Result<(), UiError> {
     let history = engine.root().join("tui-history");
     app.history = dialogs::command_line::load_history(&history);
     app.history_file = Some(history);
+    if several {
+        app.engine = Some("berth".into());
+    }
+    if !problems.is_empty() {
+        app.fail(problems.join("; "));
+    }
     let result = runner::run(backend, app, &mut tty).await;
     // A build still running as the UI quits would leave its RUN step running unseen: remove its container,
     // as `berth build` does on Ctrl-C.

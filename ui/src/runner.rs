@@ -253,6 +253,9 @@ impl<B: Backend> Executor<B> {
                 }
                 None
             }),
+            Effect::SwitchEngine => {
+                let _ = self.tx.send(Msg::EngineSwitched(self.backend.switch_engine()));
+            }
             Effect::SetMouse(_) => {}
         }
     }

@@ -4,6 +4,7 @@
 //! `engine.rs` and by a fake in the tests, so every pane and dialog can be driven without a kernel.
 
 mod cli;
+mod docker_api;
 mod engine;
 mod follow;
 mod run_request;
@@ -17,6 +18,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 pub use cli::{CliRunner, OUTPUT_LIMIT};
+pub use docker_api::{ConnectError, DockerApiBackend, Endpoint, tls_dir};
 pub use engine::EngineBackend;
 pub use run_request::run_spec;
 
@@ -354,6 +356,13 @@ pub enum LayerState {
     Done,
 }
 
+/// Which followed stream of a container an [`BackendEvent::Interrupted`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    Logs,
+    Stats,
+}
+
 /// Something the backend reports without being asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BackendEvent {
@@ -378,6 +387,13 @@ pub enum BackendEvent {
     },
     ShellClosed {
         session: u64,
+    },
+    /// A followed log or stats stream of `container` was lost (`message` says so, naming the engine) and is
+    /// being asked for again; `None` once it flows again.
+    Interrupted {
+        container: String,
+        stream: Followed,
+        message: Option<String>,
     },
     /// Progress of the build the UI numbered `build`.
     Build {
@@ -462,6 +478,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Runs `berth ARGS` over the same state root and config as this UI: stdin is /dev/null, and the
     /// output is read up to [`OUTPUT_LIMIT`]. Err only when it could not run at all.
     fn run_cli(&self, args: Vec<String>) -> BoxFuture<'_, Result<CliOutput, BackendError>>;
+
+    /// Shows the next engine, after the last one every engine at once; returns what is shown now, or `None`
+    /// when there is only one engine.
+    fn switch_engine(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A short, stable ID for display (`sha256:abc…` → 12 hex digits).

@@ -102,6 +102,7 @@ commands! {
     GoNetworks "pane_networks" Global "networks" [Key::ch('7')];
     GoVolumes "pane_volumes" Global "volumes" [Key::ch('8')];
     CommandLine "command_line" Global "berth command" [Key::ch(':')];
+    SwitchEngine "switch_engine" Global "next engine, then all engines" [Key::ch('E')];
     ToggleMouse "toggle_mouse" Global "mouse on/off (off lets you select text)" [Key::ch('M')];
     Up "up" List "up" [Key::ch('k'), k(KeyName::Up)];
     Down "down" List "down" [Key::ch('j'), k(KeyName::Down)];

@@ -4,6 +4,8 @@
 mod app_state;
 mod command_line;
 mod fake;
+mod fake_api;
+mod remote;
 mod runner;
 mod snapshots;
 
