@@ -24,6 +24,7 @@ pub mod kube;
 pub(crate) mod layer;
 pub mod local;
 pub mod logs;
+pub mod manifest;
 pub(crate) mod monitor;
 pub mod network;
 #[cfg(test)]

@@ -194,7 +194,7 @@ impl Engine {
         }
         options.env.extend(mounts.env.iter().cloned());
         let image = state.id.clone().expect("a RUN step has an image");
-        let rec = self.create_container(CreateRequest { image, name: None, options })?;
+        let rec = self.create_container(CreateRequest { image, image_id: None, name: None, options })?;
         mark(self, &rec.id, "build step created");
         let what = Running { step, argv: &argv, number, targets: &targets };
         let result = self.run_container_step(&rec, state, ctx, &what).await;

@@ -1,0 +1,210 @@
+//! Multi-platform images: `pull --platform` keeping each platform's image, `run`/`create --platform`
+//! picking among them, and `berth manifest` lists of per-platform images pushed to Debian's
+//! docker-registry and read back with skopeo. Needs root (skips loudly otherwise; CI=true forbids skipping).
+//!
+//! The "foreign" image is the host's busybox under another platform's name, so it runs here: what a test
+//! checks is which image was picked (each carries `/platform` naming its platform), not emulation.
+
+mod rt;
+mod support;
+
+use rt::{Env, require_root};
+use serde_json::Value;
+use support::oci::{Compression, Image, Index, LayerBuilder, Meta, Platform, busybox_layer};
+
+/// The other platform of these tests: arm64 on an amd64 host, amd64 elsewhere.
+fn foreign() -> Platform {
+    match Platform::host().architecture.as_str() {
+        "amd64" => Platform::new("linux", "arm64", Some("v8")),
+        _ => Platform::new("linux", "amd64", None),
+    }
+}
+
+fn spelled(p: &Platform) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+/// busybox for `platform`, with `/platform` naming it.
+fn image_for(platform: Platform) -> Image {
+    let mut marker = LayerBuilder::new();
+    marker.file("platform", spelled(&platform).as_bytes(), Meta::mode(0o644));
+    let label = format!("busybox-{}", platform.architecture);
+    Image::new(platform, vec![busybox_layer(), marker.build(Compression::Gzip)], &["sh"], &label)
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn image_id(env: &Env, name: &str) -> String {
+    env.inspect(name)["Id"].as_str().unwrap_or_default().to_string()
+}
+
+/// Pulls both platforms of a two-platform index into the Env and tags each under REG/bm/app:ARCH.
+/// Returns (host image id, foreign image id, index reference).
+fn pull_both(env: &Env) -> (String, String, String) {
+    let (host, other) = (image_for(Platform::host()), image_for(foreign()));
+    let (host_id, other_id) = (host.id().to_string(), other.id().to_string());
+    let reference = env.registry().push_index(&Index::with_attestation(vec![host, other]), "bm/multi:latest");
+    env.ok(&["pull", "-q", "--platform", &spelled(&foreign()), &reference]);
+    assert_eq!(image_id(env, &reference), other_id, "the tag points at what was pulled last");
+    env.ok(&["pull", "-q", &reference]);
+    assert_eq!(image_id(env, &reference), host_id);
+    (host_id, other_id, reference)
+}
+
+#[test]
+fn bm_run_and_create_pick_the_local_image_of_the_platform() {
+    if !require_root("bm_run_and_create_pick_the_local_image_of_the_platform") {
+        return;
+    }
+    let env = Env::new();
+    let (host_id, other_id, reference) = pull_both(&env);
+    let run = |platform: &Platform| {
+        let p = spelled(platform);
+        env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--pull",
+            "never",
+            "--platform",
+            &p,
+            &reference,
+            "cat",
+            "/platform",
+        ])
+    };
+    assert_eq!(run(&foreign()), spelled(&foreign()), "the foreign image, found without a pull");
+    assert_eq!(run(&Platform::host()), spelled(&Platform::host()));
+
+    let created = env.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--pull",
+        "never",
+        "--platform",
+        &spelled(&foreign()),
+        "--name",
+        "bm-c",
+        &reference,
+    ]);
+    assert!(!created.trim().is_empty());
+    let inspected = env.inspect("bm-c");
+    assert_eq!(inspected["Image"], other_id.as_str(), "{inspected}");
+    assert_eq!(inspected["Config"]["Image"], reference.as_str(), "the name stays as given");
+    env.ok(&["rm", "bm-c"]);
+
+    // A platform never pulled: --pull never refuses naming both platforms; the default policy pulls it
+    // and refuses what the index does not offer.
+    let (_, err) = env.fails(&["run", "--rm", "--pull", "never", "--platform", "linux/s390x", &reference, "true"]);
+    assert!(
+        err.contains("does not match the specified platform: wanted linux/s390x")
+            && err.contains(&format!("actual: {}", spelled(&Platform::host()))),
+        "{err}"
+    );
+    let (_, err) = env.fails(&["run", "--rm", "--network", "none", "--platform", "linux/s390x", &reference, "true"]);
+    assert!(err.contains("no image for platform linux/s390x"), "{err}");
+    let (_, err) = env.fails(&["run", "--rm", "--platform", "linux", &reference, "true"]);
+    assert!(err.contains("--platform") && err.contains("linux"), "{err}");
+    // Nothing was lost: both images are still there.
+    assert_eq!(image_id(&env, &reference), host_id);
+    assert_eq!(image_id(&env, &other_id), other_id);
+}
+
+#[test]
+fn bm_manifest_list_of_per_platform_images_pushed_and_read_back() {
+    if !require_root("bm_manifest_list_of_per_platform_images_pushed_and_read_back") {
+        return;
+    }
+    let env = Env::new();
+    let registry = env.registry();
+    let (host_id, other_id, _) = pull_both(&env);
+    let (host_tag, other_tag) = (registry.repo("bm/app:host"), registry.repo("bm/app:other"));
+    env.ok(&["tag", &host_id, &host_tag]);
+    env.ok(&["tag", &other_id, &other_tag]);
+    // A committed image has no manifest yet: the list makes one as a push would.
+    env.ok(&["run", "--name", "bm-commit", "--network", "none", "busybox", "sh", "-c", "echo made > /made"]);
+    let local_tag = registry.repo("bm/local:v1");
+    let local_id = env.ok(&["commit", "bm-commit", &local_tag]).trim().to_string();
+
+    let list = registry.repo("bm/list:v1");
+    let out = env.ok(&["manifest", "create", &list, &host_tag, &other_tag]);
+    assert_eq!(out.trim(), format!("Created manifest list {list}"));
+    let (_, err) = env.fails(&["manifest", "create", &list, &host_tag]);
+    assert!(err.contains("refusing to amend an existing manifest list with no --amend flag"), "{err}");
+
+    env.ok(&["manifest", "annotate", "--os-features", "bm1", &list, &other_tag]);
+    let (_, err) = env.fails(&["manifest", "annotate", "--arch", "bogus", &list, &other_tag]);
+    assert!(err.contains("unsupported os/arch combination: linux/bogus"), "{err}");
+    let (_, err) = env.fails(&["manifest", "annotate", &list, &local_tag]);
+    assert!(err.contains(&format!("manifest for image {local_tag} does not exist in {list}")), "{err}");
+
+    let local = json(&env.ok(&["manifest", "inspect", &list]));
+    let entries = local["manifests"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 2, "{local}");
+    assert_eq!(entries[1]["platform"]["architecture"], foreign().architecture.as_str());
+    assert_eq!(entries[1]["platform"]["os.features"], serde_json::json!(["bm1"]));
+    let verbose = json(&env.ok(&["manifest", "inspect", "--verbose", &list]));
+    assert_eq!(verbose[0]["Ref"], host_tag.as_str(), "{verbose}");
+    assert_eq!(verbose[0]["OCIManifest"]["config"]["digest"], host_id.as_str(), "{verbose}");
+
+    let out = env.ok(&["manifest", "push", &list]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "two children by digest, then the index's digest: {out}");
+    assert!(lines[..2].iter().all(|l| l.starts_with(&format!("Pushed ref {}@sha256:", registry.repo("bm/list")))));
+    let digest = lines[2].trim();
+
+    // skopeo sees the index, and each child resolves by digest to its image.
+    let raw = registry.raw_manifest("bm/list:v1");
+    assert_eq!(support::oci::digest_of(&raw), digest);
+    let index: Value = serde_json::from_slice(&raw).expect("index JSON");
+    let children = index["manifests"].as_array().cloned().unwrap_or_default();
+    assert_eq!(children.len(), 2, "{index}");
+    for (child, id) in children.iter().zip([&host_id, &other_id]) {
+        let child_digest = child["digest"].as_str().unwrap_or_default();
+        let manifest: Value =
+            serde_json::from_slice(&registry.raw_manifest(&format!("bm/list@{child_digest}"))).expect("manifest");
+        assert_eq!(manifest["config"]["digest"], id.as_str(), "{manifest}");
+    }
+    // The registry's copy, inspected once the local list is gone, is the same index.
+    env.ok(&["manifest", "rm", &list]);
+    let remote = json(&env.ok(&["manifest", "inspect", &list]));
+    assert_eq!(remote, index);
+    let (_, err) = env.fails(&["manifest", "rm", &list]);
+    assert!(err.contains(&format!("No such manifest: {list}")), "{err}");
+
+    // A list naming a committed image pushes that image's blobs and manifest by digest first.
+    let list2 = registry.repo("bm/list2:v1");
+    env.ok(&["manifest", "create", &list2, &local_tag, &other_tag]);
+    let out = env.ok(&["manifest", "push", "--purge", &list2]);
+    let digest = out.lines().last().unwrap_or_default().trim().to_string();
+    let raw = registry.raw_manifest("bm/list2:v1");
+    assert_eq!(support::oci::digest_of(&raw), digest);
+    let index: Value = serde_json::from_slice(&raw).expect("index JSON");
+    let first = index["manifests"][0]["digest"].as_str().unwrap_or_default().to_string();
+    let manifest: Value = serde_json::from_slice(&registry.raw_manifest(&format!("bm/list2@{first}"))).expect("JSON");
+    assert_eq!(manifest["config"]["digest"], local_id.as_str(), "{manifest}");
+    let (_, err) = env.fails(&["manifest", "push", &list2]);
+    assert!(err.contains(&format!("No such manifest: {list2}")), "--purge removed the list: {err}");
+    // And berth runs the pushed index's foreign image by platform after pulling it back.
+    let pulled = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--platform",
+        &spelled(&foreign()),
+        "--pull",
+        "always",
+        &registry.repo("bm/list:v1"),
+        "cat",
+        "/platform",
+    ]);
+    assert_eq!(pulled, spelled(&foreign()));
+}
