@@ -208,3 +208,95 @@ fn bm_manifest_list_of_per_platform_images_pushed_and_read_back() {
     ]);
     assert_eq!(pulled, spelled(&foreign()));
 }
+
+/// Whether this machine's binfmt_misc already runs `qemu`'s binaries with the fix-binary flag.
+fn emulated(qemu: &str) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc/sys/fs/binfmt_misc") else { return false };
+    dir.flatten().any(|e| {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        text.starts_with("enabled")
+            && text.contains(&format!("qemu-{qemu}"))
+            && text.lines().any(|l| l.starts_with("flags:") && l.contains('F'))
+    })
+}
+
+#[test]
+fn bm_build_for_several_platforms_tags_the_host_image_and_leaves_an_index() {
+    if !require_root("bm_build_for_several_platforms_tags_the_host_image_and_leaves_an_index") {
+        return;
+    }
+    let env = Env::new();
+    let registry = env.registry();
+    let (_, _, base) = pull_both(&env);
+    let context = tempfile::tempdir().expect("context dir");
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!(
+            "FROM {base}\nARG TARGETPLATFORM\nARG TARGETARCH\nARG BUILDPLATFORM\n\
+             LABEL target=$TARGETPLATFORM arch=$TARGETARCH build=$BUILDPLATFORM\n"
+        ),
+    )
+    .expect("write Dockerfile");
+    let tag = registry.repo("bm/built:v1");
+    let (host, other) = (Platform::host(), foreign());
+    let both = format!("{},{}", spelled(&other), spelled(&host));
+    let ctx = context.path().to_str().unwrap_or_default();
+    env.ok(&["build", "-q", "--platform", &both, "-t", &tag, ctx]);
+
+    let labels = |name: &str| env.inspect(name)["Config"]["Labels"].clone();
+    let host_spelling = format!("linux/{}", host.architecture);
+    let built = labels(&tag);
+    assert_eq!(built["target"], host_spelling.as_str(), "the tag names the host's image: {built}");
+    assert_eq!(built["build"], host_spelling.as_str());
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pull",
+        "never",
+        "--platform",
+        &spelled(&other),
+        &tag,
+        "cat",
+        "/platform",
+    ]);
+    assert_eq!(out, spelled(&other), "the foreign image is built from the base's foreign image");
+    let other_id = env.ok(&["create", "--network", "none", "--pull", "never", "--platform", &spelled(&other), &tag]);
+    let foreign_image = env.inspect(other_id.trim())["Image"].as_str().unwrap_or_default().to_string();
+    env.ok(&["rm", other_id.trim()]);
+    let foreign_labels = labels(&foreign_image);
+    assert_eq!(foreign_labels["target"], format!("linux/{}", other.architecture).as_str(), "{foreign_labels}");
+    assert_eq!(foreign_labels["arch"], other.architecture.as_str());
+    assert_eq!(foreign_labels["build"], host_spelling.as_str());
+    assert_eq!(env.inspect(&foreign_image)["Architecture"], other.architecture.as_str());
+
+    // The tag also names a local list over both images, pushed as an index.
+    let local = json(&env.ok(&["manifest", "inspect", &tag]));
+    let archs: Vec<&str> = local["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["platform"]["architecture"].as_str())
+        .collect();
+    assert_eq!(archs, [other.architecture.as_str(), host.architecture.as_str()], "{local}");
+    let out = env.ok(&["manifest", "push", &tag]);
+    let digest = out.lines().last().unwrap_or_default().trim().to_string();
+    let raw = registry.raw_manifest("bm/built:v1");
+    assert_eq!(support::oci::digest_of(&raw), digest);
+
+    // A RUN step for the foreign platform needs QEMU: without a handler the build says so.
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {base}\nRUN true\n")).expect("write Dockerfile");
+    let qemu = if other.architecture == "arm64" { "aarch64" } else { "x86_64" };
+    let args = ["build", "--progress", "plain", "--platform", &spelled(&other), ctx];
+    if emulated(qemu) {
+        env.ok(&args);
+    } else {
+        let (_, err) = env.fails(&args);
+        assert!(
+            err.contains(&format!("a RUN step for {} needs QEMU user emulation", spelled(&other)))
+                && err.contains("berth system binfmt install"),
+            "{err}"
+        );
+    }
+}

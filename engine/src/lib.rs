@@ -3,6 +3,7 @@
 //! The UI and the CLI use only this crate's public API and its event stream; this crate never imports them.
 
 pub mod archive;
+pub mod binfmt;
 pub mod build;
 pub mod builder;
 pub mod compose;

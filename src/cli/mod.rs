@@ -2,6 +2,7 @@
 
 mod archive;
 mod attach;
+mod binfmt;
 mod build;
 mod build_progress;
 mod compose;

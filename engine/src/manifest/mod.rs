@@ -284,6 +284,19 @@ impl Engine {
         Ok(Some(entry(reference, None, doc.media_type, &doc.bytes, platform)))
     }
 
+    /// The local list a multi-platform build leaves under its tag: one entry per image, each named
+    /// `NAME@DIGEST` by its own manifest.
+    pub(crate) fn record_build_list(&self, tag: &Reference, image_ids: &[String]) -> Result<(), Error> {
+        let mut entries = Vec::new();
+        for id in image_ids {
+            let image = self.store().image(id)?;
+            let mut entry = self.local_entry(tag, &image)?;
+            entry.reference = format!("{}@{}", tag.name(), entry.descriptor.digest);
+            entries.push(entry);
+        }
+        self.save_list(&tag.to_string(), &entries)
+    }
+
     fn local_entry(&self, reference: &Reference, image: &ImageRecord) -> Result<ListEntry, Error> {
         let (media_type, bytes) = self.image_manifest(image)?;
         let platform = PlatformSpec {

@@ -6,6 +6,8 @@
 mod flags;
 mod platform;
 
+pub(crate) use platform::image_platform;
+
 /// What a run is made of and the checks its flags go through, for callers that build a [`RunSpec`] by hand.
 pub use crate::runtime::{RestartPolicy, RunOptions, check_env};
 pub use flags::RunFlags;
