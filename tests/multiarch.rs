@@ -300,3 +300,129 @@ fn bm_build_for_several_platforms_tags_the_host_image_and_leaves_an_index() {
         );
     }
 }
+
+/// Where scripts/deps.sh unpacks qemu-user-static and the arm64 busybox-static (never installed).
+fn qemu_cache() -> std::path::PathBuf {
+    std::env::var_os("BERTH_QEMU_CACHE").map_or_else(|| "/var/cache/berth-test/qemu".into(), Into::into)
+}
+
+const BINFMT: &str = "/proc/sys/fs/binfmt_misc";
+
+/// Runs `script` in a mount namespace of its own where binfmt_misc is mounted, so the host's mounts stay
+/// as they are; `"$@"` are `args`.
+fn with_binfmt(script: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let wrapped = format!("(mountpoint -q {BINFMT} || mount -t binfmt_misc binfmt_misc {BINFMT}) && {script}");
+    std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &wrapped, "sh"])
+        .args(args)
+        .output()
+        .expect("run unshare")
+}
+
+/// The registration line of a fix-binary handler `name` for aarch64 ELF binaries (QEMU's magic and mask).
+fn aarch64_handler(name: &str, interpreter: &std::path::Path) -> String {
+    let magic = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00";
+    let mask = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff";
+    format!(":{name}:M::{magic}:{mask}:{}:F", interpreter.display())
+}
+
+/// berth with binfmt_misc mounted in its mount namespace (which the check before a foreign RUN reads).
+fn berth_with_binfmt(env: &Env, args: &[&str]) -> std::process::Output {
+    let cmd = env.command(args);
+    let mut argv: Vec<&std::ffi::OsStr> = vec![cmd.get_program()];
+    argv.extend(cmd.get_args());
+    let config = format!("BERTH_CONFIG={}", env.root().join("config.toml").display());
+    let mut full: Vec<std::ffi::OsString> = vec!["env".into(), config.into()];
+    full.extend(argv.iter().map(|a| a.to_os_string()));
+    let refs: Vec<&std::ffi::OsStr> = full.iter().map(|a| a.as_os_str()).collect();
+    with_binfmt("exec \"$@\"", &refs)
+}
+
+#[test]
+fn bm_build_for_arm64_runs_its_run_step_under_qemu() {
+    if !require_root("bm_build_for_arm64_runs_its_run_step_under_qemu") {
+        return;
+    }
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!(
+            "bm_build_for_arm64_runs_its_run_step_under_qemu: skipped, scripts/deps.sh fetches QEMU for amd64 hosts"
+        );
+        return;
+    }
+    let (qemu, arm_busybox) =
+        (qemu_cache().join("usr/bin/qemu-aarch64-static"), qemu_cache().join("arm64/bin/busybox"));
+    assert!(
+        qemu.is_file() && arm_busybox.is_file(),
+        "{} and {} are missing: run scripts/deps.sh",
+        qemu.display(),
+        arm_busybox.display()
+    );
+    let env = Env::new();
+    let mut layer = LayerBuilder::new();
+    layer.dir("bin", Meta::mode(0o755));
+    layer.file("bin/busybox", &std::fs::read(&arm_busybox).expect("read arm64 busybox"), Meta::mode(0o755));
+    for applet in ["sh", "uname", "cat", "true"] {
+        layer.symlink(&format!("bin/{applet}"), "busybox");
+    }
+    layer.dir("tmp", Meta::mode(0o1777));
+    let arm64 = Platform::new("linux", "arm64", Some("v8"));
+    let image = Image::new(arm64, vec![layer.build(Compression::Gzip)], &["sh"], "busybox-arm64");
+    let base = env.registry().push_image(&image, "bm/arm64-busybox:latest", support::registry::PushFormat::Oci);
+    let context = tempfile::tempdir().expect("context dir");
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {base}\nRUN uname -m > /arch\n")).expect("write");
+    let ctx = context.path().to_str().unwrap_or_default();
+    let build = ["build", "--progress", "plain", "--platform", "linux/arm64", "-t", "bm-arm:1", ctx];
+
+    if !emulated("aarch64") {
+        let out = berth_with_binfmt(&env, &build);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("no binfmt_misc handler runs aarch64 binaries"), "{err}");
+    }
+    // One shell holds the handler: registered, used by berth (ls, the build, a run of the result) and
+    // removed on its way out whatever happened (a binfmt_misc mount's handlers also go with its last mount).
+    let name = format!("bm-qemu-aarch64-{}", std::process::id());
+    let out_dir = tempfile::tempdir().expect("output dir");
+    let script = format!(
+        "trap '[ ! -e {BINFMT}/{name} ] || echo -1 > {BINFMT}/{name}' EXIT\n\
+         printf '%s' '{line}' > {BINFMT}/register || exit 91\n\
+         \"$0\" --root \"$1\" system binfmt ls > \"$2/ls\" 2>&1 || exit 92\n\
+         \"$0\" --root \"$1\" build --progress plain --platform linux/arm64 -t bm-arm:1 \"$3\" > \"$2/build\" 2>&1 || exit 93\n\
+         \"$0\" --root \"$1\" run --rm --network none --platform linux/arm64 bm-arm:1 cat /arch > \"$2/run\" 2>&1 || exit 94\n",
+        line = aarch64_handler(&name, &qemu)
+    );
+    let cmd = env.command(&[]);
+    let berth = cmd.get_program().to_os_string();
+    let config = env.root().join("config.toml");
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!("(mountpoint -q {BINFMT} || mount -t binfmt_misc binfmt_misc {BINFMT}) || exit 90\n{script}"))
+        .arg(&berth)
+        .arg(env.root())
+        .arg(out_dir.path())
+        .arg(ctx)
+        .env("BERTH_CONFIG", &config)
+        .env_remove("BERTH_LOG")
+        .output()
+        .expect("run unshare");
+    let read = |f: &str| std::fs::read_to_string(out_dir.path().join(f)).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "step {:?} failed: {}\nls: {}\nbuild: {}\nrun: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr),
+        read("ls"),
+        read("build"),
+        read("run")
+    );
+    let listed = read("ls");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&name) && l.contains("enabled") && l.contains(qemu.to_str().unwrap_or("?"))),
+        "{listed}"
+    );
+    assert_eq!(read("run"), "aarch64\n", "build: {}", read("build"));
+    assert_eq!(env.inspect("bm-arm:1")["Architecture"], "arm64");
+    let gone = with_binfmt(&format!("[ ! -e {BINFMT}/{name} ]"), &[]);
+    assert!(gone.status.success(), "the handler {name} is still registered");
+}

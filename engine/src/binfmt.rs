@@ -65,7 +65,7 @@ const ARCHES: &[Arch] = &[
         qemu: "s390x",
         oci: "s390x",
         magic: r"\x7fELF\x02\x02\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x16",
-        mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff",
+        mask: r"\xff\xff\xff\xff\xff\xff\xff\xfc\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff",
     },
 ];
 
@@ -88,12 +88,14 @@ pub struct Handler {
 }
 
 impl Handler {
-    /// Whether the handler runs QEMU's `qemu` (`aarch64`) emulator with the fix-binary flag.
+    /// Whether the handler runs QEMU's `qemu` (`aarch64`) emulator with the fix-binary flag: berth's own,
+    /// or Debian's (`qemu-aarch64` through `/usr/libexec/qemu-binfmt/aarch64-binfmt-P`).
     fn emulates(&self, qemu: &str) -> bool {
         let file = Path::new(&self.interpreter).file_name().and_then(|f| f.to_str()).unwrap_or_default();
-        self.enabled
-            && self.flags.contains('F')
-            && (file == format!("qemu-{qemu}-static") || file == format!("qemu-{qemu}"))
+        let runs_qemu = file == format!("qemu-{qemu}-static")
+            || file == format!("qemu-{qemu}")
+            || file.starts_with(&format!("{qemu}-binfmt"));
+        self.enabled && self.flags.contains('F') && runs_qemu
     }
 }
 
@@ -215,6 +217,8 @@ mod tests {
         assert!(h.emulates("aarch64") && !h.emulates("arm"));
         let lazy = parse_handler("qemu-aarch64", &text.replace("flags: F", "flags: "));
         assert!(!lazy.emulates("aarch64"), "without F the interpreter is looked up inside the container");
+        let debian = text.replace("/usr/bin/qemu-aarch64-static", "/usr/libexec/qemu-binfmt/aarch64-binfmt-P");
+        assert!(parse_handler("qemu-aarch64", &debian.replace("flags: F", "flags: OPF")).emulates("aarch64"));
         let off = parse_handler("qemu-aarch64", &text.replace("enabled", "disabled"));
         assert!(!off.emulates("aarch64"));
         assert_eq!(qemu_name("arm64"), Some("aarch64"));
