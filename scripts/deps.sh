@@ -39,3 +39,20 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 fi
+
+# tests/multiarch.rs: QEMU's aarch64 emulator and an arm64 busybox, unpacked into a cache, never installed:
+# installing qemu-user-static registers binfmt handlers host-wide (its postinst, systemd-binfmt). The
+# arm64 busybox-static is the amd64 one's version, fetched by its pool path (no foreign dpkg architecture).
+qemu_cache="${BERTH_QEMU_CACHE:-/var/cache/berth-test/qemu}"
+if [ "$(dpkg --print-architecture)" = amd64 ] &&
+  { [ ! -x "$qemu_cache/usr/bin/qemu-aarch64-static" ] || [ ! -x "$qemu_cache/arm64/bin/busybox" ]; }; then
+  work="$(mktemp -d)"
+  chmod 755 "$work"
+  (cd "$work" && apt-get download -qq qemu-user-static)
+  url="$(apt-get download --print-uris busybox-static | awk '{print $1}' | tr -d "'")"
+  /usr/lib/apt/apt-helper download-file "${url%_amd64.deb}_arm64.deb" "$work/busybox-static-arm64.deb"
+  mkdir -p "$qemu_cache/arm64"
+  dpkg-deb -x "$work"/qemu-user-static_*.deb "$qemu_cache"
+  dpkg-deb -x "$work/busybox-static-arm64.deb" "$qemu_cache/arm64"
+  rm -rf "$work"
+fi

@@ -47,6 +47,8 @@ pub enum Error {
     Compose(#[from] crate::compose::ComposeError),
     #[error(transparent)]
     Archive(Box<crate::archive::ArchiveError>),
+    #[error(transparent)]
+    Manifest(Box<crate::manifest::ManifestError>),
 }
 
 impl From<crate::run::RunError> for Error {

@@ -3,6 +3,7 @@
 //! The UI and the CLI use only this crate's public API and its event stream; this crate never imports them.
 
 pub mod archive;
+pub mod binfmt;
 pub mod build;
 pub mod builder;
 pub mod compose;
@@ -24,6 +25,7 @@ pub mod kube;
 pub(crate) mod layer;
 pub mod local;
 pub mod logs;
+pub mod manifest;
 pub(crate) mod monitor;
 pub mod network;
 #[cfg(test)]

@@ -60,6 +60,8 @@ pub struct Pushed {
     pub digest: String,
     /// Bytes of the manifest.
     pub size: usize,
+    /// The manifest's media type, as an index entry names it.
+    pub media_type: String,
 }
 
 /// A blob as a manifest names it.
@@ -116,14 +118,22 @@ impl Engine {
         for (tag, id) in tags {
             let target = r.with_tag(&tag);
             let image = self.store().image(&id)?;
-            let done = self.push_image(&registry, target.clone(), image.clone()).await?;
+            let done = self.push_image(&registry, target.clone(), image.clone(), false).await?;
             self.record_event(crate::journal::image_event("push", &image.id, &target.familiar(), Some(&image)));
             pushed.push(done);
         }
         Ok(pushed)
     }
 
-    async fn push_image(&self, registry: &Registry, target: Reference, image: ImageRecord) -> Result<Pushed, Error> {
+    /// Pushes one image's blobs and manifest to `target`'s repository; the manifest goes under the tag, or
+    /// with `by_digest` under its own digest only (an index's child).
+    pub(crate) async fn push_image(
+        &self,
+        registry: &Registry,
+        target: Reference,
+        image: ImageRecord,
+        by_digest: bool,
+    ) -> Result<Pushed, Error> {
         let name = target.to_string();
         let store_err = |source| PushError::Store { image: name.clone(), source };
         let job = Job {
@@ -154,6 +164,10 @@ impl Engine {
             Some((bytes, layers)) if layers == descs => (image.manifest_media_type.clone(), bytes),
             _ => build_manifest(&image.id, config.len() as u64, &descs),
         };
+        let target = match by_digest {
+            true => target.with_digest(&crate::digest::sha256_digest(&manifest)),
+            false => target,
+        };
         let digest = registry.push_manifest(&target, &media_type, manifest.clone()).await.map_err(registry_err)?;
         let config_desc = Desc { media_type: OCI_CONFIG.into(), digest: image.id.clone(), size: config.len() as u64 };
         let locations: Vec<BlobLocation> = descs
@@ -170,7 +184,36 @@ impl Engine {
         self.store().record_blob_locations(&locations).map_err(store_err)?;
         self.store().add_repo_digest(&format!("{}@{digest}", target.name()), &image.id).map_err(store_err)?;
         let tag = target.tag.clone().unwrap_or_default();
-        Ok(Pushed { reference: target, tag, digest, size: manifest.len() })
+        Ok(Pushed { reference: target, tag, digest, size: manifest.len(), media_type })
+    }
+
+    /// The manifest a push of `image` would send, for an index entry made before the push: a pulled
+    /// image's own, else one built over its layers' blobs (made now if need be, and kept, so the push
+    /// sends these same bytes).
+    pub(crate) fn image_manifest(&self, image: &ImageRecord) -> Result<(String, Bytes), Error> {
+        let name = image.id.clone();
+        let store_err = |source| PushError::Store { image: name.clone(), source };
+        let original = self.original_manifest(image).map_err(store_err)?;
+        if let Some((bytes, _)) = original {
+            return Ok((image.manifest_media_type.clone(), bytes));
+        }
+        let mut descs = Vec::new();
+        for record in self.store().image_layers(&image.id).map_err(store_err)? {
+            let desc = match self.plan_layer(record.clone(), None).map_err(store_err)?.desc {
+                Some(desc) => desc,
+                None => {
+                    let blob = self.layer_blob(&record.chain_id).map_err(|e| PushError::NoBlob {
+                        image: image.id.clone(),
+                        layer: record.diff_id.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    Desc { media_type: blob.media_type, digest: blob.digest, size: blob.size }
+                }
+            };
+            descs.push(desc);
+        }
+        let config = self.store().blobs().get(&image.id).map_err(store_err)?;
+        Ok(build_manifest(&image.id, config.len() as u64, &descs))
     }
 
     /// A pulled image's manifest bytes and its layer descriptors; None for an image made here or one

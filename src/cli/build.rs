@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use berth_engine::Engine;
 use berth_engine::builder::{BuildEvent, BuildOptions, Secret};
+use berth_engine::registry::Platform;
 use clap::{Args, Subcommand};
 
 use super::format::human_size;
@@ -49,9 +50,9 @@ pub struct BuildArgs {
     /// Secret to expose to the build: id=ID,src=FILE or id=ID,env=VAR
     #[arg(long)]
     secret: Vec<String>,
-    /// Set target platform for build (only the host's)
-    #[arg(long)]
-    platform: Option<String>,
+    /// Set target platform for build: os/arch[/variant], several separated by commas
+    #[arg(long, value_delimiter = ',')]
+    platform: Vec<String>,
     /// Build context: a directory, or "-" for a tar archive on standard input
     context: String,
 }
@@ -129,10 +130,11 @@ pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
     if !matches!(args.network.as_str(), "default" | "bridge" | "none" | "host") {
         bail!("invalid --network value {:?}: a build's RUN steps use bridge, none or host", args.network);
     }
-    if let Some(platform) = &args.platform {
-        let host = format!("linux/{}", berth_engine::builder::host_platform_arch());
-        if platform != &host {
-            bail!("--platform {platform}: only the host's platform ({host}) can be built here");
+    let mut platforms: Vec<Platform> = Vec::new();
+    for text in args.platform.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        let platform = Platform::parse(text).with_context(|| format!("--platform {text}"))?;
+        if !platforms.contains(&platform) {
+            platforms.push(platform);
         }
     }
     let mut labels = BTreeMap::new();
@@ -174,6 +176,7 @@ pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
         labels,
         network: Some(args.network.clone()),
         secrets: secrets(&args.secret)?,
+        platforms,
     };
     let quiet = args.quiet;
     let mut view = (tty && !quiet).then(super::build_progress::TtyView::start);
@@ -220,6 +223,9 @@ pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
         println!("{}", outcome.image_id);
     } else {
         let mut err = std::io::stderr().lock();
+        for (platform, id) in &outcome.platforms {
+            writeln!(err, "writing image {id} for {platform} done")?;
+        }
         writeln!(err, "writing image {} done", outcome.image_id)?;
         for tag in &outcome.tags {
             writeln!(err, "naming to {tag} done")?;

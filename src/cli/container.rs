@@ -208,6 +208,9 @@ pub struct RunFlags {
     /// Pull image before running: missing, always or never
     #[arg(long, value_name = "POLICY")]
     pull: Option<String>,
+    /// Set platform if server is multi-platform capable (os/arch[/variant])
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long, value_name = "HOST:IP")]
     add_host: Vec<String>,
@@ -569,6 +572,7 @@ fn engine_flags(flags: RunFlags) -> berth_engine::run::RunFlags {
         interactive: flags.interactive,
         tty: flags.tty,
         pull: flags.pull,
+        platform: flags.platform,
         add_host: flags.add_host,
         dns: flags.dns,
         dns_search: flags.dns_search,

@@ -2,6 +2,7 @@
 
 mod archive;
 mod attach;
+mod binfmt;
 mod build;
 mod build_progress;
 mod compose;
@@ -16,6 +17,7 @@ mod kube;
 mod line_plan;
 mod local;
 mod login;
+mod manifest;
 pub mod network;
 mod pull;
 mod push;
@@ -99,6 +101,9 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
     #[command(flatten)]
     Archive(archive::ArchiveCommand),
+    /// Manage manifest lists: images of several platforms under one name
+    #[command(subcommand)]
+    Manifest(manifest::ManifestSubcommand),
 }
 
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
@@ -173,6 +178,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compose(args) => return compose::run(&engine, args).await,
         Command::Serve(args) => crate::serve::run(engine, args).await,
         Command::Archive(cmd) => archive::run(&engine, cmd).await,
+        Command::Manifest(cmd) => manifest::run(&engine, cmd).await,
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,9 @@ pub enum SystemSubcommand {
     Prune(PruneArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Manage QEMU user emulation for foreign-platform builds (binfmt_misc)
+    #[command(subcommand)]
+    Binfmt(super::binfmt::BinfmtSubcommand),
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +62,7 @@ pub async fn run(engine: &Engine, cmd: SystemSubcommand) -> anyhow::Result<()> {
         SystemSubcommand::Df(args) => df(engine, args),
         SystemSubcommand::Prune(args) => prune(engine, args).await,
         SystemSubcommand::Info(args) => info(engine, args),
+        SystemSubcommand::Binfmt(cmd) => super::binfmt::run(cmd),
     }
 }
 

@@ -39,6 +39,15 @@ pub async fn build(State(server): State<Shared>, params: Params, body: Body) -> 
     if params.get("remote").is_some_and(|r| !r.is_empty()) {
         return Err(ApiError::bad_request("building from a remote context is not supported by berth serve"));
     }
+    let platforms = params
+        .get("platform")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(berth_engine::registry::Platform::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut reader = super::archive::body_reader(body);
     let unpacker = server.clone();
     let context = tokio::task::spawn_blocking(move || unpacker.engine.unpack_build_context(&mut reader)).await??;
@@ -54,6 +63,7 @@ pub async fn build(State(server): State<Shared>, params: Params, body: Body) -> 
         labels,
         network,
         secrets: BTreeMap::new(),
+        platforms,
     };
     let (tx, body) = super::hijack::channel_body();
     let busy = super::listen::hold();

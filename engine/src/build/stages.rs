@@ -61,6 +61,8 @@ pub struct PlanOptions {
     pub target: Option<String>,
     /// `os/arch[/variant]` of the build's target; BuildKit's automatic platform ARGs are derived from it.
     pub platform: String,
+    /// The platform the build runs on (`BUILDPLATFORM`...); the target's when None.
+    pub build_platform: Option<String>,
 }
 
 /// Where a stage starts from.
@@ -138,18 +140,19 @@ impl Plan {
     }
 }
 
-/// BuildKit's automatic platform ARGs for a target platform (the build runs on the same one here).
-fn platform_args(platform: &str) -> Vec<(String, String)> {
-    let mut parts = platform.split('/');
-    let os = parts.next().unwrap_or_default().to_string();
-    let arch = parts.next().unwrap_or_default().to_string();
-    let variant = parts.next().unwrap_or_default().to_string();
+/// BuildKit's automatic platform ARGs: `BUILD*` for the platform the build runs on, `TARGET*` for the
+/// one it builds for.
+fn platform_args(build: &str, target: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for prefix in ["BUILD", "TARGET"] {
+    for (prefix, platform) in [("BUILD", build), ("TARGET", target)] {
+        let mut parts = platform.split('/');
+        let os = parts.next().unwrap_or_default().to_string();
+        let arch = parts.next().unwrap_or_default().to_string();
+        let variant = parts.next().unwrap_or_default().to_string();
         out.push((format!("{prefix}PLATFORM"), platform.to_string()));
-        out.push((format!("{prefix}OS"), os.clone()));
-        out.push((format!("{prefix}ARCH"), arch.clone()));
-        out.push((format!("{prefix}VARIANT"), variant.clone()));
+        out.push((format!("{prefix}OS"), os));
+        out.push((format!("{prefix}ARCH"), arch));
+        out.push((format!("{prefix}VARIANT"), variant));
     }
     out
 }
@@ -188,7 +191,8 @@ pub fn plan(file: &Dockerfile, opts: &PlanOptions) -> Result<Plan, StageError> {
     }
 
     // Meta ARGs: a build arg wins, else the default expanded with the ARGs before it.
-    let mut globals: Vec<(String, String)> = platform_args(&opts.platform);
+    let build = opts.build_platform.as_deref().unwrap_or(&opts.platform);
+    let mut globals: Vec<(String, String)> = platform_args(build, &opts.platform);
     let mut meta_args = Vec::new();
     for (def, line) in meta_defs {
         let value = match (opts.build_args.get(&def.key), &def.default) {

@@ -6,6 +6,7 @@ fn opts(target: Option<&str>, args: &[(&str, &str)]) -> PlanOptions {
         build_args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         target: target.map(str::to_string),
         platform: "linux/amd64".into(),
+        build_platform: None,
     }
 }
 
@@ -149,6 +150,23 @@ fn bpa_stages_platform_args() {
     let (scope, _) = expand_target(&plan).unwrap();
     assert_eq!(scope.lookup("BEFORE").as_deref(), Some("[]"));
     assert_eq!(scope.lookup("AFTER").as_deref(), Some("arm64-linux/arm64/v8"));
+}
+
+#[test]
+fn bpa_stages_build_and_target_platform_args_differ_when_building_for_another_platform() {
+    let text = "FROM --platform=$BUILDPLATFORM a\nARG BUILDPLATFORM TARGETPLATFORM TARGETARCH TARGETVARIANT\nENV B=$BUILDPLATFORM T=$TARGETPLATFORM A=$TARGETARCH V=[$TARGETVARIANT]\n";
+    let opts = PlanOptions {
+        platform: "linux/arm/v7".into(),
+        build_platform: Some("linux/amd64".into()),
+        ..PlanOptions::default()
+    };
+    let plan = plan(&parse(text).unwrap(), &opts).unwrap();
+    assert_eq!(plan.target().platform.as_deref(), Some("linux/amd64"), "FROM --platform=$BUILDPLATFORM");
+    let (scope, _) = expand_target(&plan).unwrap();
+    assert_eq!(scope.lookup("B").as_deref(), Some("linux/amd64"));
+    assert_eq!(scope.lookup("T").as_deref(), Some("linux/arm/v7"));
+    assert_eq!(scope.lookup("A").as_deref(), Some("arm"));
+    assert_eq!(scope.lookup("V").as_deref(), Some("[v7]"));
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub(crate) mod config;
 pub(crate) mod fetch;
 mod files;
 mod mounts;
+mod platform;
 mod run;
 
 use std::collections::BTreeMap;
@@ -60,6 +61,12 @@ pub enum BuilderError {
     Write { message: String },
     #[error("invalid tag {tag:?}: {reason}")]
     Tag { tag: String, reason: String },
+    #[error(
+        "image with reference {image} was found but does not match the specified platform: wanted {wanted}, actual: {actual}"
+    )]
+    Platform { image: String, wanted: String, actual: String },
+    #[error("a RUN step for {platform} needs QEMU user emulation: {missing}")]
+    NoEmulation { platform: String, missing: String },
 }
 
 /// `berth build`'s options.
@@ -84,6 +91,8 @@ pub struct BuildOptions {
     pub network: Option<String>,
     /// `--secret`: what `RUN --mount=type=secret` reads, by id.
     pub secrets: BTreeMap<String, Secret>,
+    /// `--platform`: one image per platform (several make an index under each tag); the host's when empty.
+    pub platforms: Vec<crate::registry::Platform>,
 }
 
 /// What a build reports as it goes, in BuildKit's plain progress terms.
@@ -112,6 +121,9 @@ pub struct BuildOutcome {
     pub image_id: String,
     /// The tags pointed at it, full form.
     pub tags: Vec<String>,
+    /// With several `--platform`s: each platform's image (`image_id` is the host's, else the first);
+    /// each tag also names a local manifest list over them.
+    pub platforms: Vec<(String, String)>,
 }
 
 /// A stage's state between steps.
@@ -127,6 +139,8 @@ struct State {
 /// What the whole build shares.
 struct Ctx<'a> {
     opts: &'a BuildOptions,
+    /// `--platform` of this image; None builds for the host as before.
+    platform: Option<crate::registry::Platform>,
     progress: &'a (dyn Fn(BuildEvent) + Send + Sync),
     context: Root,
     ignore: Ignore,
@@ -177,15 +191,74 @@ impl Engine {
                 Ok(r.with_tag(r.tag.as_deref().unwrap_or("latest")).to_string())
             })
             .collect::<Result<Vec<String>, Error>>()?;
+        if opts.platforms.len() > 1 {
+            return self.build_platforms(&opts, &text, &dockerfile_path, tags, progress).await;
+        }
+        let platform = opts.platforms.first();
+        let id = self.build_one(&opts, &text, &dockerfile_path, platform, progress).await?;
+        for tag in &tags {
+            let reference = crate::reference::Reference::parse(tag)?;
+            self.store().tag_image(&id, &reference)?;
+            if let Some(platform) = platform {
+                self.store().record_platform_image(tag, &platform.to_string(), &id)?;
+            }
+            self.record_tag(&reference);
+        }
+        Ok(BuildOutcome { image_id: id, tags, platforms: Vec::new() })
+    }
+
+    /// Several `--platform`s: one image each, the host's (else the first) under the tags, every one
+    /// recorded as the tags' image of its platform, and a local manifest list under each tag over them
+    /// (`manifest push TAG` pushes the index).
+    async fn build_platforms(
+        &self,
+        opts: &BuildOptions,
+        text: &str,
+        dockerfile_path: &std::path::Path,
+        tags: Vec<String>,
+        progress: &(dyn Fn(BuildEvent) + Send + Sync),
+    ) -> Result<BuildOutcome, Error> {
+        let mut built = Vec::new();
+        for p in &opts.platforms {
+            built.push((p.clone(), self.build_one(opts, text, dockerfile_path, Some(p), progress).await?));
+        }
+        let host = platform::host();
+        let main = built.iter().find(|(p, _)| *p == host).unwrap_or(&built[0]).1.clone();
+        let ids: Vec<String> = built.iter().map(|(_, id)| id.clone()).collect();
+        for tag in &tags {
+            let reference = crate::reference::Reference::parse(tag)?;
+            self.store().tag_image(&main, &reference)?;
+            for (p, id) in &built {
+                self.store().record_platform_image(tag, &p.to_string(), id)?;
+            }
+            self.record_build_list(&reference, &ids)?;
+            self.record_tag(&reference);
+        }
+        let platforms = built.into_iter().map(|(p, id)| (p.to_string(), id)).collect();
+        Ok(BuildOutcome { image_id: main, tags, platforms })
+    }
+
+    /// One image of the Dockerfile for `platform` (the host's when None); its id.
+    async fn build_one(
+        &self,
+        opts: &BuildOptions,
+        text: &str,
+        dockerfile_path: &std::path::Path,
+        platform: Option<&crate::registry::Platform>,
+        progress: &(dyn Fn(BuildEvent) + Send + Sync),
+    ) -> Result<String, Error> {
+        let host = platform::host();
+        let target_platform = platform.cloned().unwrap_or_else(|| host.clone());
         let plan_opts = PlanOptions {
             build_args: opts.build_args.clone(),
             target: opts.target.clone(),
-            platform: format!("linux/{}", config::host_architecture()),
+            platform: platform::buildkit_spelling(&target_platform),
+            build_platform: Some(platform::buildkit_spelling(&host)),
         };
-        let (_, plan) = crate::build::plan_dockerfile(&text, &plan_opts)?;
+        let (_, plan) = crate::build::plan_dockerfile(text, &plan_opts)?;
         let steps = plan.stages.iter().flat_map(|s| &s.steps).filter(|s| !matches!(s.instruction, Instruction::Arg(_)));
         progress(BuildEvent::Planned { steps: steps.count() });
-        let ignore = match ignore_file_for(&opts.context, &dockerfile_path) {
+        let ignore = match ignore_file_for(&opts.context, dockerfile_path) {
             Some(path) => {
                 let text = std::fs::read_to_string(&path).map_err(|source| BuilderError::Read {
                     what: "the ignore file",
@@ -206,15 +279,18 @@ impl Engine {
         let _gc = self.store().gc_shared_lock()?;
         let mut images = BTreeMap::new();
         for stage in &plan.stages {
+            let stage_platform = platform::of_stage(stage, platform)?;
             for image in &stage.images {
                 if !images.contains_key(image) {
-                    images.insert(image.clone(), self.base_state(image, opts.pull, progress).await?);
+                    let state = self.base_state(image, opts.pull, progress, stage_platform.as_ref()).await?;
+                    images.insert(image.clone(), state);
                 }
             }
         }
         let names = plan.stages.iter().filter_map(|s| s.name.clone().map(|n| (n, s.index))).collect();
         let ctx = Ctx {
-            opts: &opts,
+            opts,
+            platform: platform.cloned(),
             progress,
             context,
             ignore,
@@ -258,12 +334,7 @@ impl Engine {
         }
         let id = state.id.clone().expect("recorded");
         self.store().unmark_build_image(&id)?;
-        for tag in &tags {
-            let reference = crate::reference::Reference::parse(tag)?;
-            self.store().tag_image(&id, &reference)?;
-            self.record_tag(&reference);
-        }
-        Ok(BuildOutcome { image_id: id, tags })
+        Ok(id)
     }
 
     /// One stage's steps, in order, from its base.
@@ -274,19 +345,11 @@ impl Engine {
         stage: &PlannedStage,
         built: &BTreeMap<usize, State>,
     ) -> Result<State, Error> {
-        let host = format!("linux/{}", config::host_architecture());
-        if let Some(platform) = stage.platform.as_deref().filter(|p| *p != host && !p.is_empty()) {
-            return Err(BuilderError::Step {
-                line: stage.from_line,
-                instruction: "FROM".into(),
-                message: format!("--platform={platform}: only the host's platform ({host}) can be built here"),
-            }
-            .into());
-        }
+        let stage_platform = platform::of_stage(stage, ctx.platform.as_ref())?;
         let mut state = match &stage.base {
-            Base::Scratch => State { id: None, layers: Vec::new(), config: config::scratch(), key: "scratch".into() },
+            Base::Scratch => platform::scratch_state(stage_platform.as_ref()),
             Base::Stage(i) => built.get(i).cloned().expect("a stage is built after the stages it needs"),
-            Base::Image(name) => self.base_state(name, ctx.opts.pull, ctx.progress).await?,
+            Base::Image(name) => self.base_state(name, ctx.opts.pull, ctx.progress, stage_platform.as_ref()).await?,
         };
         // The base's ONBUILD triggers run first, as steps of this stage; the child does not inherit them.
         let triggers = config::strings(&state.config, "OnBuild");
@@ -323,23 +386,33 @@ impl Engine {
         Ok(state)
     }
 
-    /// A base image's state, pulled when missing or when `--pull` asks.
+    /// A base image's state, pulled when missing or when `--pull` asks; with a platform, that platform's
+    /// image of the name (`run --platform`'s rule), pulled for it when there is none.
     async fn base_state(
         &self,
         name: &str,
         pull: bool,
         progress: &(dyn Fn(BuildEvent) + Send + Sync),
+        platform: Option<&crate::registry::Platform>,
     ) -> Result<State, Error> {
-        let stored = match self.image(name) {
-            Ok(image) => Some(image),
-            Err(Error::Store(crate::store::StoreError::ImageNotFound { .. })) => None,
-            Err(e) => return Err(e),
+        let stored = match platform {
+            Some(p) => self.platform_image(name, p)?,
+            None => match self.image(name) {
+                Ok(image) => Some(image),
+                Err(Error::Store(crate::store::StoreError::ImageNotFound { .. })) => None,
+                Err(e) => return Err(e),
+            },
         };
         let id = match stored {
             Some(image) if !pull => image.id,
             _ => {
                 progress(BuildEvent::Pulling { image: name.to_string() });
-                self.pull(name, crate::pull::PullOptions::default()).await?.image_id
+                let opts = crate::pull::PullOptions { platform: platform.cloned() };
+                let id = self.pull(name, opts).await?.image_id;
+                if let Some(p) = platform {
+                    platform::check_pulled(self, name, p, &id)?;
+                }
+                id
             }
         };
         let mut key = Key::new("FROM");
@@ -889,11 +962,6 @@ impl Engine {
         archive.unpack(dir.path()).map_err(fail)?;
         Ok(ContextDir(dir))
     }
-}
-
-/// The host's architecture under OCI's name: the only platform a build makes.
-pub fn host_platform_arch() -> &'static str {
-    config::host_architecture()
 }
 
 /// What `builder prune` removed.

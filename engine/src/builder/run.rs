@@ -92,6 +92,7 @@ impl Engine {
         built: &std::collections::BTreeMap<usize, State>,
     ) -> Result<(Option<LayerRecord>, String), Error> {
         let Instruction::Run(run) = &step.instruction else { unreachable!("run_step is given RUN steps only") };
+        super::platform::check_emulation(&state.config)?;
         // A heredoc with its own interpreter (`#!`) is written out and executed, as BuildKit does; it is
         // bind-mounted read-only from a work dir, so it never lands in the layer.
         let script = match (config::runs_script_file(&run.command), run.command.files.first()) {
@@ -194,7 +195,7 @@ impl Engine {
         }
         options.env.extend(mounts.env.iter().cloned());
         let image = state.id.clone().expect("a RUN step has an image");
-        let rec = self.create_container(CreateRequest { image, name: None, options })?;
+        let rec = self.create_container(CreateRequest { image, image_id: None, name: None, options })?;
         mark(self, &rec.id, "build step created");
         let what = Running { step, argv: &argv, number, targets: &targets };
         let result = self.run_container_step(&rec, state, ctx, &what).await;

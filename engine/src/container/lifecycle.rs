@@ -39,7 +39,11 @@ const DEFAULT_STOP_TIMEOUT: i64 = 10;
 /// the engine go through [`crate::run::RunSpec`] and `Engine::create`/`Engine::run`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CreateRequest {
+    /// The image as the user named it (what `ps` and inspect's `Config.Image` show).
     pub image: String,
+    /// The image itself when the name alone does not say which (`run --platform` picked one of a
+    /// multi-platform name's images).
+    pub image_id: Option<String>,
     pub name: Option<String>,
     pub options: RunOptions,
 }
@@ -236,7 +240,10 @@ impl Engine {
         {
             return Err(ContainerError::InvalidName { name: name.clone() }.into());
         }
-        let image = self.store().find_image(&req.image)?;
+        let image = match &req.image_id {
+            Some(id) => self.store().image(id)?,
+            None => self.store().find_image(&req.image)?,
+        };
         // A bad -p or an unknown network fails here, before anything is stored.
         if let crate::network::NetworkMode::Networks(requests) = req.options.network_mode(&image.config)? {
             for request in requests {

@@ -517,5 +517,6 @@ fn run_spec(pod: &PlannedPod, c: &Container, index: usize, holder: Option<&str>)
         name: Some(format!("{}-{}", pod.name, c.name)),
         options: o,
         pull,
+        platform: None,
     })
 }

@@ -45,6 +45,15 @@ pub struct ResolvedImage {
     pub index_digest: Option<String>,
 }
 
+/// A manifest or index as fetched.
+#[derive(Debug, Clone)]
+pub struct ManifestDocument {
+    pub media_type: String,
+    pub digest: String,
+    pub bytes: Bytes,
+    pub is_index: bool,
+}
+
 /// A layer body as it arrives. A failed stream is not resumed: the puller restarts the layer.
 pub struct BlobStream {
     /// The `Content-Length`, when the registry sent one.
@@ -249,6 +258,24 @@ impl Registry {
             config,
             index_digest,
         })
+    }
+
+    /// The manifest or index `r` names, as the registry serves it (digest verified), for `manifest
+    /// inspect` and `manifest create`.
+    pub async fn manifest_document(&self, r: &Reference) -> Result<ManifestDocument, RegistryError> {
+        let target = Target::for_reference(r, "pull");
+        let fetched = self.fetch_manifest(&target, &r.to_string(), r.manifest_ref(), r.digest.as_deref()).await?;
+        Ok(ManifestDocument {
+            is_index: fetched.kind == ManifestKind::Index,
+            media_type: fetched.media_type,
+            digest: fetched.digest,
+            bytes: fetched.bytes,
+        })
+    }
+
+    /// An image config of `r`'s repository, bounded and verified.
+    pub async fn config_blob(&self, r: &Reference, digest: &str) -> Result<Bytes, RegistryError> {
+        self.fetch_small_blob(&Target::for_reference(r, "pull"), &r.to_string(), digest).await
     }
 
     /// Opens a blob's body as a stream. The request is retried; a failure mid-body is reported as

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use client::{BlobStream, Registry, ResolvedImage};
+pub use client::{BlobStream, ManifestDocument, Registry, ResolvedImage};
 pub use credentials::Credentials;
 pub use manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST};
 pub use platform::Platform;

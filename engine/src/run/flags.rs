@@ -56,6 +56,8 @@ pub struct RunFlags {
     pub tty: bool,
     /// `--pull missing|always|never`
     pub pull: Option<String>,
+    /// `--platform os/arch[/variant]`
+    pub platform: Option<String>,
     /// `--add-host HOST:IP`
     pub add_host: Vec<String>,
     pub dns: Vec<String>,
@@ -218,7 +220,15 @@ impl RunSpec {
             build_step: false,
         };
         let name = flags.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
-        let spec = RunSpec { image: image.to_string(), name, options, pull };
+        let platform = flags
+            .platform
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(crate::registry::Platform::parse)
+            .transpose()
+            .map_err(|e| under("--platform", e))?;
+        let spec = RunSpec { image: image.to_string(), name, options, pull, platform };
         spec.validate()?;
         Ok(spec)
     }

@@ -4,6 +4,9 @@
 //! endpoints and mounts) is taken away again before the error is returned.
 
 mod flags;
+mod platform;
+
+pub(crate) use platform::image_platform;
 
 /// What a run is made of and the checks its flags go through, for callers that build a [`RunSpec`] by hand.
 pub use crate::runtime::{RestartPolicy, RunOptions, check_env};
@@ -35,6 +38,10 @@ pub enum RunError {
     NoImage,
     #[error("No such image: {image} (--pull never)")]
     NotPulled { image: String },
+    #[error(
+        "image with reference {image} was found but does not match the specified platform: wanted {wanted}, actual: {actual}"
+    )]
+    PlatformMismatch { image: String, wanted: String, actual: String },
     #[error("{error}; removing what the failed run made also failed: {rollback}")]
     RollbackFailed { error: Box<Error>, rollback: String },
 }
@@ -71,6 +78,8 @@ pub struct RunSpec {
     pub name: Option<String>,
     pub options: RunOptions,
     pub pull: PullPolicy,
+    /// `--platform`: run that platform's image of the name, pulling it if the policy allows.
+    pub platform: Option<crate::registry::Platform>,
 }
 
 impl RunSpec {
@@ -124,8 +133,8 @@ impl Engine {
         progress: &(dyn Fn(RunProgress) + Send + Sync),
     ) -> Result<RunOutcome, Error> {
         spec.validate()?;
-        self.pull_for_run(&spec, progress).await?;
-        let request = CreateRequest { image: spec.image, name: spec.name, options: spec.options };
+        let image_id = self.pull_for_run(&spec, progress).await?;
+        let request = CreateRequest { image: spec.image, image_id, name: spec.name, options: spec.options };
         let (record, made) = self.create_recording(request)?;
         progress(RunProgress::Created { id: record.id.clone() });
         match self.start_created(&record).await {
@@ -141,15 +150,23 @@ impl Engine {
         progress: &(dyn Fn(RunProgress) + Send + Sync),
     ) -> Result<ContainerRecord, Error> {
         spec.validate()?;
-        self.pull_for_run(&spec, progress).await?;
-        let request = CreateRequest { image: spec.image, name: spec.name, options: spec.options };
+        let image_id = self.pull_for_run(&spec, progress).await?;
+        let request = CreateRequest { image: spec.image, image_id, name: spec.name, options: spec.options };
         let record = self.create_container(request)?;
         progress(RunProgress::Created { id: record.id.clone() });
         Ok(record)
     }
 
-    /// The pull a run's policy asks for, if any.
-    async fn pull_for_run(&self, spec: &RunSpec, progress: &(dyn Fn(RunProgress) + Send + Sync)) -> Result<(), Error> {
+    /// The pull a run's policy asks for, if any. With `--platform`, the image of that platform, which the
+    /// name alone may not point at.
+    async fn pull_for_run(
+        &self,
+        spec: &RunSpec,
+        progress: &(dyn Fn(RunProgress) + Send + Sync),
+    ) -> Result<Option<String>, Error> {
+        if let Some(platform) = &spec.platform {
+            return self.platform_image_for_run(spec, platform, progress).await.map(Some);
+        }
         let missing = match self.image(&spec.image) {
             Ok(_) => false,
             Err(Error::Store(StoreError::ImageNotFound { .. })) => true,
@@ -161,9 +178,9 @@ impl Engine {
                 progress(RunProgress::Pulling { image: spec.image.clone(), missing });
                 let pulled = self.pull(&spec.image, PullOptions::default()).await?;
                 progress(RunProgress::Pulled(pulled));
-                Ok(())
+                Ok(None)
             }
-            _ => Ok(()),
+            _ => Ok(None),
         }
     }
 

@@ -19,6 +19,8 @@ mod layers;
 mod local;
 mod locations;
 pub mod lock;
+mod manifest_lists;
+mod platforms;
 pub(crate) mod reserve;
 pub(crate) mod schema;
 

@@ -7,6 +7,8 @@
 //!   └──< repo_digests  name@digest → image
 //! layers ──< layer_blobs                       (the compressed blob made for a local layer, see store::local)
 //! blob_locations  digest → registry/repository  (where pulled and pushed blobs live, see store::locations)
+//! platform_images name + platform → image       (every platform pulled or built under a name, see store::platforms)
+//! manifest_lists  name → entries                 (indexes being assembled by `manifest create`)
 //!
 //! networks ──< network_endpoints ──< port_mappings   (a container's address on a network, its published ports)
 //! volumes ──< volume_mounts >── containers           (see volume::schema)
@@ -24,6 +26,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     crate::health::HEALTH_V1,
     super::locations::LOCATIONS_V1,
     crate::builder::cache::BUILD_V2,
+    super::platforms::PLATFORMS_V1,
+    super::manifest_lists::MANIFEST_LISTS_V1,
 ];
 
 const IMAGES_V1: &str = "
