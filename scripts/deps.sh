@@ -13,6 +13,7 @@ packages=(
   openssl                                     # the push tests' CA and certificates for a TLS registry
   python3-docker                              # a real Docker SDK client of `berth serve` (tests/api.rs)
   docker-compose                              # Debian's docker-compose 1.29 against `berth serve` (tests/api.rs)
+  bzip2 xz-utils                              # bzip2- and xz-compressed archives for `load` (tests/archive.rs)
 )
 if [ "${BERTH_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(crun hyperfine bc curl time)

@@ -466,3 +466,74 @@ fn ba_old_docker_archives_with_layer_dirs_and_symlinked_layers_load() {
     assert_eq!(image_id(&env, "ba-old:v1"), id);
     assert_eq!(env.ok(&["run", "--rm", "ba-old:v1", "echo", "old"]).trim(), "old");
 }
+
+#[test]
+fn ba_bzip2_and_xz_archives_load() {
+    if !require_root("ba_bzip2_and_xz_archives_load") {
+        return;
+    }
+    let env = Env::new();
+    let id = image_id(&env, "busybox");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("busybox.tar");
+    env.ok(&["save", "-o", archive.to_str().unwrap(), "busybox"]);
+    for (tool, suffix) in [("bzip2", "bz2"), ("xz", "xz")] {
+        let status = Command::new(tool).arg("-k").arg(&archive).status().unwrap();
+        assert!(status.success(), "{tool}");
+        env.ok(&["rmi", "-f", &id]);
+        let compressed = dir.path().join(format!("busybox.tar.{suffix}"));
+        let out = env.ok(&["load", "-i", compressed.to_str().unwrap()]);
+        assert!(out.contains("Loaded image: busybox:latest"), "{tool}: {out}");
+        assert_eq!(image_id(&env, "busybox"), id, "{tool}");
+    }
+    let out = env.ok(&["run", "--rm", "busybox", "echo", "loaded"]);
+    assert_eq!(out.trim(), "loaded");
+}
+
+/// A pulled image copied to an OCI archive as the registry serves it (skopeo keeps its compressed blobs
+/// and manifest), removed, loaded again and pushed back: no blob is made again, every digest stays.
+#[test]
+fn ba_loaded_oci_archive_pushes_its_own_blobs_and_manifest() {
+    if !require_root("ba_loaded_oci_archive_pushes_its_own_blobs_and_manifest") {
+        return;
+    }
+    let env = Env::new();
+    let registry = env.registry();
+    let original = env.inspect("busybox")["RepoDigests"][0].as_str().unwrap_or_default().to_string();
+    let (_, digest) = original.split_once('@').unwrap_or_else(|| panic!("a repo digest: {original}"));
+    let target = registry.repo("ba/loaded:v1");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("busybox.tar");
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{}", env.reference))
+        .arg(format!("oci-archive:{}:{target}", archive.display()))
+        .output()
+        .expect("run skopeo");
+    assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
+    let diff_id = env.inspect("busybox")["RootFS"]["Layers"][0].as_str().unwrap_or_default().to_string();
+    env.ok(&["rmi", "-f", &image_id(&env, "busybox")]);
+
+    let out = env.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(out.contains(&format!("Loaded image: {target}")), "{out}");
+    let loaded = env.inspect(&target);
+    assert_eq!(loaded["Descriptor"]["digest"], digest, "the archive's manifest is the image's");
+    assert_eq!(loaded["RootFS"]["Layers"][0], diff_id.as_str());
+    let blobs = env.root().join("blobs/sha256");
+    let before: Vec<_> = std::fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().file_name()).collect();
+
+    let out = env.ok(&["push", &target]);
+    assert!(out.lines().last().is_some_and(|l| l.contains(&format!("digest: {digest} "))), "same digest: {out}");
+    let after: Vec<_> = std::fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(before.len(), after.len(), "no blob was made for the push");
+    let raw = |reference: &str| {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{reference}"))
+            .output()
+            .expect("run skopeo");
+        assert!(out.status.success(), "skopeo inspect: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    assert_eq!(raw(&target), raw(&env.reference), "the registry serves the same manifest bytes");
+}

@@ -33,7 +33,8 @@ fn lines(text: &str) -> Vec<&str> {
     text.lines().filter(|l| !l.trim().is_empty()).collect()
 }
 
-/// Commits an image on the Env's busybox with a deleted file (a whiteout) and a hardlink.
+/// Commits an image on the Env's busybox with a deleted file (a whiteout), a hardlink, and several MiB of
+/// random and of repetitive bytes (so its blob is compressed in many chunks, some stored, some deflated).
 fn commit_image(env: &Env, container: &str, tag: &str) -> String {
     env.ok(&[
         "run",
@@ -42,10 +43,14 @@ fn commit_image(env: &Env, container: &str, tag: &str) -> String {
         "busybox",
         "sh",
         "-c",
-        "echo hi > /hello && ln /hello /hello-link && rm /bin/ls && mkdir /data && echo 1 > /data/f",
+        "echo hi > /hello && ln /hello /hello-link && rm /bin/ls && mkdir /data && echo 1 > /data/f && \
+         head -c 2500000 /dev/urandom > /data/r && yes berth | head -c 3000000 > /data/t",
     ]);
     env.ok(&["commit", container, tag]).trim().to_string()
 }
+
+/// md5sum's lines for the big files `commit_image` wrote, as `/data/r` and `/data/t`.
+const SUMS: &str = "md5sum /data/r /data/t";
 
 #[test]
 fn bp_commit_push_read_back_by_skopeo_podman_and_pull() {
@@ -56,6 +61,7 @@ fn bp_commit_push_read_back_by_skopeo_podman_and_pull() {
     let registry = env.registry();
     let target = registry.repo("bp/app:v1");
     let id = commit_image(&env, "bp-a", &target);
+    let sums = env.ok(&["run", "--rm", &target, "sh", "-c", SUMS]);
 
     let out = env.ok(&["push", &target]);
     let shown = lines(&out);
@@ -88,6 +94,21 @@ fn bp_commit_push_read_back_by_skopeo_podman_and_pull() {
         .output()
         .expect("run skopeo copy");
     assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
+    // umoci unpacks the copy (decompressing every layer and checking its diffID) to the same files.
+    let bundle = copy.path().join("bundle");
+    let out = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:v1", copy.path().display()))
+        .arg(&bundle)
+        .output()
+        .expect("run umoci");
+    assert!(out.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("md5sum").args(["data/r", "data/t"]).current_dir(bundle.join("rootfs")).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).replace(" data/", " /data/"),
+        sums,
+        "umoci's files are the container's"
+    );
 
     // Pushed again: nothing uploaded, every layer already there, the same digest.
     let again = env.ok(&["push", &target]);
@@ -129,9 +150,10 @@ fn bp_commit_push_read_back_by_skopeo_podman_and_pull() {
             "sh",
             "-c",
             "cat /hello /data/f; ls /bin/ls 2>/dev/null || echo gone; stat -c %h /hello-link; \
-             [ /hello -ef /hello-link ] && echo same",
+             [ /hello -ef /hello-link ] && echo same; md5sum /data/r /data/t",
         ]);
-        assert_eq!(lines(&out), ["hi", "1", "gone", "2", "same"], "{out}");
+        let expected: Vec<&str> = ["hi", "1", "gone", "2", "same"].into_iter().chain(lines(&sums)).collect();
+        assert_eq!(lines(&out), expected, "{out}");
     }
 
     // Pulled by digest into a fresh root: the same image id, and it runs.
@@ -141,6 +163,7 @@ fn bp_commit_push_read_back_by_skopeo_podman_and_pull() {
     assert_eq!(fresh.inspect(&by_digest)["Id"], id.as_str());
     let out = fresh.ok(&["run", "--rm", &by_digest, "sh", "-c", "cat /hello; ls /bin/ls 2>/dev/null || echo gone"]);
     assert_eq!(lines(&out), ["hi", "gone"]);
+    assert_eq!(fresh.ok(&["run", "--rm", &by_digest, "sh", "-c", SUMS]), sums);
 }
 
 #[test]

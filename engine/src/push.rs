@@ -260,7 +260,7 @@ impl Engine {
     }
 
     /// Sends every layer the registry does not have yet, on worker threads: each takes the next layer,
-    /// makes its blob when berth has none (CPU-bound compression, `Engine::layer_blob`), looks once more
+    /// makes its blob when berth has none (`Engine::layer_blob`, compressed on every core), looks once more
     /// (a blob made just now may be one the registry holds from an earlier push), and uploads it, so one
     /// layer uploads while the next compresses. The first failure stops the workers taking more.
     fn send_missing(&self, job: &Job<'_>, plans: &mut [LayerPlan]) -> Result<(), Error> {
@@ -269,8 +269,8 @@ impl Engine {
         if pending == 0 {
             return Ok(());
         }
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let workers = pending.min(self.config().max_concurrent_downloads.max(cpus));
+        // Compression already uses every core per layer: more workers would only hold more chunks.
+        let workers = pending.min(self.config().max_concurrent_downloads.max(1));
         let handle = tokio::runtime::Handle::current();
         let failed = AtomicBool::new(false);
         let first_error: Mutex<Option<Error>> = Mutex::new(None);

@@ -22,6 +22,7 @@ use crate::dialogs::help;
 use crate::dialogs::help::HelpDialog;
 use crate::dialogs::inspect::{self, InspectAction, InspectDialog};
 use crate::dialogs::pull::{PullAction, PullDialog, PullPhase};
+use crate::dialogs::push::{PushAction, PushDialog, PushPhase};
 use crate::dialogs::run::{RunAction, RunDialog};
 use crate::dialogs::save_log::SaveLogDialog;
 use crate::input::InputOutcome;
@@ -65,6 +66,8 @@ pub enum Effect {
     Pull(String),
     /// Stops the pull of this canonical reference; it ends as failed, "cancelled".
     CancelPull(String),
+    /// A canonical reference to push.
+    Push(String),
     /// `build` numbers the build's events and its result.
     Build {
         build: u64,
@@ -164,6 +167,11 @@ pub enum Msg {
         reference: String,
         result: Result<String, BackendError>,
     },
+    /// A push ended: the manifest's digest.
+    Pushed {
+        reference: String,
+        result: Result<String, BackendError>,
+    },
     Built {
         build: u64,
         result: Result<String, BackendError>,
@@ -214,6 +222,7 @@ pub enum Modal {
     Help(HelpDialog),
     Inspect(InspectDialog),
     Pull(PullDialog),
+    Push(PushDialog),
     Build(BuildDialog),
     Run(RunDialog),
     SaveLog(SaveLogDialog),
@@ -490,6 +499,21 @@ impl App {
                         Err(e) => dialog.phase = PullPhase::Failed { reference: typed, error: e.to_string() },
                     }
                     Some(Modal::Pull(dialog))
+                }
+            },
+            Modal::Push(mut dialog) => match dialog.handle_key(&key) {
+                PushAction::Nothing => Some(Modal::Push(dialog)),
+                PushAction::Close => None,
+                PushAction::Start(typed) => {
+                    match (self.normalize)(&typed) {
+                        Ok(reference) => {
+                            dialog.phase = PushPhase::Pushing { reference: reference.clone() };
+                            self.operations.record(self.now, Outcome::Started, format!("push {reference}"));
+                            self.effects.push(Effect::Push(reference));
+                        }
+                        Err(e) => dialog.phase = PushPhase::Failed { reference: typed, error: e.to_string() },
+                    }
+                    Some(Modal::Push(dialog))
                 }
             },
             Modal::Build(mut dialog) => {
@@ -882,6 +906,11 @@ impl App {
             },
             Command::RunNew => self.modal = Some(Modal::Run(RunDialog::new(""))),
             Command::Pull => self.modal = Some(Modal::Pull(PullDialog::new(""))),
+            Command::Push => {
+                if let Some(tag) = self.images.selected().and_then(|r| r.tags.first().cloned()) {
+                    self.modal = Some(Modal::Push(PushDialog::new(&tag)));
+                }
+            }
             Command::Build => self.modal = Some(Modal::Build(BuildDialog::default())),
             Command::RunImage => {
                 let image = self.images.selected().map(|r| r.tags.first().cloned().unwrap_or_else(|| r.id.clone()));
@@ -1308,6 +1337,29 @@ impl App {
                 self.effects.push(Effect::RefreshImages);
                 true
             }
+            Msg::Pushed { reference, result } => {
+                if let Some(Modal::Push(dialog)) = &mut self.modal
+                    && dialog.reference() == Some(reference.as_str())
+                {
+                    // The dialog names the image already: the engine's message alone.
+                    dialog.phase = match &result {
+                        Ok(digest) => PushPhase::Done { reference: reference.clone(), digest: digest.clone() },
+                        Err(BackendError::Failed { message, .. }) => {
+                            PushPhase::Failed { reference: reference.clone(), error: message.clone() }
+                        }
+                    };
+                }
+                match result {
+                    Ok(digest) => {
+                        self.operations.record(self.now, Outcome::Done, format!("pushed {reference} ({digest})"));
+                        self.info(format!("pushed {reference}"));
+                    }
+                    Err(e) => self.fail(e.to_string()),
+                }
+                // The pushed name@digest is a new repo digest of the image.
+                self.effects.push(Effect::RefreshImages);
+                true
+            }
             Msg::Built { build, result } => {
                 if let Some(Modal::Build(dialog)) = &mut self.modal
                     && dialog.build() == Some(build)
@@ -1432,6 +1484,10 @@ impl App {
                     _ => false,
                 }
             }
+            BackendEvent::PushProgress { reference, layer, state } => match &mut self.modal {
+                Some(Modal::Push(dialog)) => dialog.progress(&reference, &layer, state),
+                _ => false,
+            },
             BackendEvent::Build { build, progress } => match &mut self.modal {
                 Some(Modal::Build(dialog)) => dialog.progress(build, progress, self.now),
                 _ => false,

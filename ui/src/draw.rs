@@ -39,6 +39,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Some(Modal::Help(d)) => d.draw(frame, body, &app.keymap, &app.theme),
         Some(Modal::Inspect(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::Pull(d)) => d.draw(frame, body, &app.theme),
+        Some(Modal::Push(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::Build(d)) => d.draw(frame, body, &app.theme, app.now),
         Some(Modal::Run(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::SaveLog(d)) => d.draw(frame, body, &app.theme),

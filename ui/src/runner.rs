@@ -160,6 +160,10 @@ impl<B: Backend> Executor<B> {
                     let _ = self.tx.send(Msg::Pulled { reference, result: Err(error) });
                 }
             }
+            Effect::Push(reference) => self.spawn(move |b| async move {
+                let result = b.push(reference.clone()).await;
+                Some(Msg::Pushed { reference, result })
+            }),
             Effect::Build { build, request } => self.spawn(move |b| async move {
                 let result = b.build(build, request).await;
                 Some(Msg::Built { build, result })

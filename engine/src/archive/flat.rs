@@ -108,7 +108,7 @@ impl Engine {
         };
         let store = self.store();
         let _gc = store.gc_shared_lock()?;
-        let candidate = self.unpack_candidate(&opts.source, compression, input)?;
+        let candidate = self.unpack_candidate(&opts.source, compression, input, false)?;
         let diff_id = candidate.report.diff_id.clone();
         let record = LayerRecord {
             chain_id: diff_id.clone(),

@@ -1,5 +1,5 @@
 //! `load`: docker archives (before and since Docker 25), podman's docker-archive, OCI archives and OCI
-//! layout directories, optionally gzip- or zstd-compressed as a whole, from a file or a pipe.
+//! layout directories, optionally gzip-, zstd-, bzip2- or xz-compressed as a whole, from a file or a pipe.
 //!
 //! The archive is read once, in whatever order it lists its entries (docker puts `manifest.json` last):
 //! small JSON files are kept in memory, every entry that is a (compressed) tar goes through the pull's
@@ -8,6 +8,12 @@
 //! which image; then every reference is checked (inside the archive, present, diffIDs and digests as the
 //! config and manifest say) before anything is stored, layers are committed bottom up as a pull commits
 //! them, and the images are recorded last. Whatever fails leaves no image, tag or layer behind.
+//!
+//! A layer the archive holds compressed (an OCI archive skopeo or containerd wrote keeps the registry's
+//! blobs) is also copied to a file as it passes and kept as the layer's blob, and an OCI manifest is kept
+//! as the image's: a push then sends those exact blobs and, when they all go as they are, that manifest,
+//! so a pulled image saved and loaded elsewhere is pushed back under its own digest, with nothing
+//! compressed again.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
@@ -22,13 +28,16 @@ use crate::layer::erofs::PendingImage;
 use crate::layer::{self, Compression, UnpackOptions, UnpackReport};
 use crate::reference::Reference;
 use crate::registry::Platform;
-use crate::store::{LayerDriver, LayerRecord, LocalImage, TempDir, WORK_IMAGE, chain_ids};
+use crate::store::{LayerBlob, LayerDriver, LayerRecord, LocalImage, TempDir, WORK_IMAGE, chain_ids};
 use crate::{Engine, Error};
 
 /// Largest non-layer entry read (configs, manifests, indexes), and most such bytes one archive may hold.
 const MAX_JSON: u64 = 64 << 20;
 const MAX_JSON_TOTAL: usize = 256 << 20;
 const TAR_INDEX: &str = "tar-index";
+const KEPT_BLOB: &str = "blob";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /// An image a load stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +56,15 @@ pub(super) struct Candidate {
     pending: Option<PendingImage>,
     /// sha256 of the entry's bytes as stored in the archive (compressed or not).
     blob_digest: String,
+    /// A compressed entry's bytes, copied as they passed (when asked for).
+    kept: Option<KeptBlob>,
+}
+
+/// A compressed layer entry as the archive held it, in a work dir of its own.
+pub(super) struct KeptBlob {
+    dir: TempDir,
+    size: u64,
+    compression: Compression,
 }
 
 /// What the archive held, by cleaned path.
@@ -64,6 +82,10 @@ struct Planned {
     layers: Vec<String>,
     diff_ids: Vec<String>,
     tags: Vec<Reference>,
+    /// The layers' media types as the manifest gives them (an OCI manifest; none for docker's).
+    media_types: Vec<Option<String>>,
+    /// An OCI manifest's bytes and media type.
+    manifest: Option<(Vec<u8>, String)>,
 }
 
 /// A path inside the archive: cleaned, relative, `None` when it climbs out.
@@ -103,28 +125,39 @@ pub(super) fn layer_compression(head: &[u8]) -> Option<Compression> {
     (header.cksum().ok() == Some(sum)).then_some(Compression::None)
 }
 
-/// Reads `reader` while hashing it.
+/// Reads `reader` while hashing it, and copying it to `copy` when given.
 struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    copy: Option<io::BufWriter<std::fs::File>>,
+    bytes: u64,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        if let Some(copy) = &mut self.copy {
+            io::Write::write_all(copy, &buf[..n])?;
+        }
+        self.bytes += n as u64;
         Ok(n)
     }
 }
 
-/// The tar stream under an optional gzip or zstd layer, told by its first bytes.
+/// The tar stream under an optional gzip, zstd, bzip2 or xz layer (docker's `load` takes all four), told
+/// by its first bytes.
 fn decompressed<'a>(input: impl Read + 'a) -> Result<Box<dyn Read + 'a>, ArchiveError> {
     let mut input = BufReader::with_capacity(1 << 20, input);
     let head = input.fill_buf().map_err(|source| ArchiveError::Read { source })?;
     Ok(if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(input))
+        Box::new(flate2::bufread::MultiGzDecoder::new(input))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(|source| ArchiveError::Read { source })?)
+    } else if head.starts_with(b"BZh") {
+        Box::new(bzip2::bufread::MultiBzDecoder::new(input))
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input))
     } else {
         Box::new(input)
     })
@@ -213,16 +246,18 @@ impl Engine {
             io::copy(entry, &mut io::sink()).map_err(|source| ArchiveError::Read { source })?;
             return Ok(());
         };
-        let candidate = self.unpack_candidate(&path, compression, io::Cursor::new(head).chain(entry))?;
+        let candidate = self.unpack_candidate(&path, compression, io::Cursor::new(head).chain(entry), true)?;
         collected.layers.insert(path, candidate);
         Ok(())
     }
 
+    /// Unpacks one layer entry into a work dir; with `keep_blob`, a compressed entry's bytes are kept too.
     pub(super) fn unpack_candidate(
         &self,
         path: &str,
         compression: Compression,
         reader: impl Read,
+        keep_blob: bool,
     ) -> Result<Candidate, Error> {
         let store = self.store();
         let dir = store.temp_dir("load")?;
@@ -232,7 +267,23 @@ impl Engine {
             max_bytes: self.config().max_layer_bytes,
             preserve_owners: rustix::process::geteuid().is_root(),
         };
-        let mut hashed = HashingReader { inner: reader, hasher: Sha256::new() };
+        let kept_dir = match keep_blob && compression != Compression::None {
+            true => Some(store.temp_dir("blob")?),
+            false => None,
+        };
+        let copy = match &kept_dir {
+            Some(kept) => {
+                let file = kept.path().join(KEPT_BLOB);
+                let file = std::fs::File::create(&file).map_err(|source| ArchiveError::Io {
+                    op: "create",
+                    path: file,
+                    source,
+                })?;
+                Some(io::BufWriter::with_capacity(1 << 20, file))
+            }
+            None => None,
+        };
+        let mut hashed = HashingReader { inner: reader, hasher: Sha256::new(), copy, bytes: 0 };
         let layer_err = |source| ArchiveError::Layer { layer: path.to_string(), source };
         let (report, pending, kept) = match store.layer_driver(&self.config().layer_store) {
             LayerDriver::Dir => {
@@ -248,8 +299,37 @@ impl Engine {
                 (report, Some(pending), kept)
             }
         };
+        let kept_blob = match (kept_dir, hashed.copy.take()) {
+            (Some(dir), Some(copy)) => {
+                let file = dir.path().join(KEPT_BLOB);
+                copy.into_inner().map_err(io::IntoInnerError::into_error).map_err(|source| ArchiveError::Io {
+                    op: "write",
+                    path: file,
+                    source,
+                })?;
+                Some(KeptBlob { dir, size: hashed.bytes, compression })
+            }
+            _ => None,
+        };
         let blob_digest = format!("sha256:{}", hex::encode(hashed.hasher.finalize()));
-        Ok(Candidate { dir, index: kept.then_some(index_dir), report, pending, blob_digest })
+        Ok(Candidate { dir, index: kept.then_some(index_dir), report, pending, blob_digest, kept: kept_blob })
+    }
+
+    /// Keeps a loaded layer's compressed entry as its blob (a push sends it as it is), unless the layer
+    /// has one already. `media_type` is the manifest's for it, if any. The caller holds the layer lock.
+    fn keep_blob(&self, chain_id: &str, kept: KeptBlob, digest: &str, media_type: Option<&str>) -> Result<(), Error> {
+        let store = self.store();
+        if store.layer_blob(chain_id)?.is_some() {
+            return Ok(());
+        }
+        let media_type = match (media_type, kept.compression) {
+            (Some(m), _) => m.to_string(),
+            (None, Compression::Zstd) => OCI_LAYER_ZSTD.to_string(),
+            (None, _) => crate::local::LAYER_MEDIA_TYPE.to_string(),
+        };
+        let blob = LayerBlob { digest: digest.to_string(), size: kept.size, media_type };
+        store.record_layer_blob(chain_id, &kept.dir.path().join(KEPT_BLOB), &blob)?;
+        Ok(())
     }
 
     /// Finishes an unpacked layer over `lowers` (its parent layers, top-most first: hardlinks into them,
@@ -329,11 +409,17 @@ impl Engine {
             let chains = chain_ids(&image.diff_ids);
             for (i, path) in image.layers.iter().enumerate() {
                 let chain = &chains[i];
+                let media_type = image.media_types.get(i).cloned().flatten();
                 let _lock = store.layer_lock(chain)?;
                 if store.layer(chain)?.is_some() && store.layer_stored(chain) {
+                    if let Some(candidate) = collected.layers.get_mut(path)
+                        && let Some(kept) = candidate.kept.take()
+                    {
+                        self.keep_blob(chain, kept, &candidate.blob_digest, media_type.as_deref())?;
+                    }
                     continue;
                 }
-                let Some(candidate) = collected.layers.remove(path) else {
+                let Some(mut candidate) = collected.layers.remove(path) else {
                     return Err(ArchiveError::Entry {
                         entry: path.clone(),
                         reason: "the same layer over two different parents, which berth cannot load".into(),
@@ -341,14 +427,19 @@ impl Engine {
                     .into());
                 };
                 let lowers: Vec<PathBuf> = chains[..i].iter().rev().map(|c| store.layer_path(c)).collect();
+                let kept = candidate.kept.take();
                 let record = LayerRecord {
                     chain_id: chain.clone(),
                     diff_id: image.diff_ids[i].clone(),
                     parent: i.checked_sub(1).map(|p| chains[p].clone()),
-                    blob_digest: String::new(),
+                    blob_digest: kept.as_ref().map(|_| candidate.blob_digest.clone()).unwrap_or_default(),
                     size: candidate.report.size,
                 };
+                let digest = candidate.blob_digest.clone();
                 self.commit_candidate(candidate, &record, &lowers, committed)?;
+                if let Some(kept) = kept {
+                    self.keep_blob(chain, kept, &digest, media_type.as_deref())?;
+                }
             }
         }
         let mut loaded = Vec::new();
@@ -374,6 +465,13 @@ impl Engine {
             })?;
             for tag in tags.iter().skip(1) {
                 store.tag_image(&id, &Reference::parse(tag)?)?;
+            }
+            if let Some((manifest, media_type)) = &image.manifest {
+                let digest = crate::digest::sha256_digest(manifest);
+                if !store.blobs().contains(&digest) {
+                    store.blobs().put(&digest, manifest)?;
+                }
+                store.set_loaded_manifest(&id, &digest, media_type)?;
             }
             loaded.push(Loaded {
                 image_id: id,
@@ -494,7 +592,8 @@ fn plan_docker(collected: &Collected) -> Result<Vec<Planned>, ArchiveError> {
             .transpose()
             .map_err(|e| ArchiveError::Entry { entry: ENTRY.into(), reason: e.to_string() })?
             .unwrap_or_default();
-        planned.push(Planned { config: config.to_vec(), layers, diff_ids, tags });
+        let media_types = vec![None; layers.len()];
+        planned.push(Planned { config: config.to_vec(), layers, diff_ids, tags, media_types, manifest: None });
     }
     Ok(planned)
 }
@@ -565,8 +664,10 @@ fn plan_oci(collected: &Collected) -> Result<Vec<Planned>, ArchiveError> {
         let config = oci_json(collected, &manifest_path, config_digest)?;
         let diff_ids = diff_ids(&oci_blob(config_digest)?, config)?;
         let mut layers = Vec::new();
+        let mut media_types = Vec::new();
         for layer in manifest["layers"].as_array().into_iter().flatten() {
             let layer_digest = layer["digest"].as_str().unwrap_or_default();
+            media_types.push(layer["mediaType"].as_str().map(str::to_string));
             let path = collected.layer(&manifest_path, &oci_blob(layer_digest)?)?;
             let actual = &collected.layers[&path].blob_digest;
             if actual != layer_digest {
@@ -580,9 +681,19 @@ fn plan_oci(collected: &Collected) -> Result<Vec<Planned>, ArchiveError> {
             layers.push(path);
         }
         check_layers(collected, &manifest_path, &layers, &diff_ids)?;
+        let manifest_type = descriptor["mediaType"].as_str().or(manifest["mediaType"].as_str());
+        let manifest_bytes = collected.json.get(&collected.resolve(&manifest_path)).cloned();
+        let kept_manifest = manifest_bytes.map(|bytes| (bytes, manifest_type.unwrap_or(OCI_MANIFEST).to_string()));
         match planned.iter_mut().find(|p: &&mut Planned| p.config == config) {
             Some(p) => p.tags.extend(names),
-            None => planned.push(Planned { config: config.to_vec(), layers, diff_ids, tags: names }),
+            None => planned.push(Planned {
+                config: config.to_vec(),
+                layers,
+                diff_ids,
+                tags: names,
+                media_types,
+                manifest: kept_manifest,
+            }),
         }
     }
     if planned.is_empty() {

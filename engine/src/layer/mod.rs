@@ -16,6 +16,7 @@ pub mod erofs;
 mod lowers;
 mod meta;
 mod pack;
+mod parallel_gzip;
 mod stream;
 mod tarsplit;
 mod whiteout;

@@ -66,20 +66,16 @@ pub fn pack(upper: &Path, lowers: &[PathBuf], opts: &PackOptions, out: impl Writ
     Ok(PackReport { diff_id, tar_bytes, size })
 }
 
-/// Compresses the tar `write` produces into `out` with gzip, under a header carrying mtime 0 and no name,
-/// so one tar always compresses to the same blob. Returns `write`'s result, the blob's `sha256:` digest
-/// and its length.
+/// Compresses the tar `write` produces into `out` with gzip on every core (`parallel_gzip`), under a
+/// header carrying mtime 0 and no name, so one tar always compresses to the same blob. Returns `write`'s
+/// result, the blob's `sha256:` digest and its length.
 pub(crate) fn gzip_blob<T, E>(
     out: impl Write,
     write: impl FnOnce(&mut dyn Write) -> Result<T, E>,
     io_err: impl Fn(io::Error) -> E,
 ) -> Result<(T, String, u64), E> {
-    let mut compressed = Hashing::new(out);
-    let mut encoder = flate2::GzBuilder::new().mtime(0).write(&mut compressed, flate2::Compression::default());
-    let written = write(&mut encoder)?;
-    encoder.finish().map_err(&io_err)?;
-    let (mut out, digest, bytes) = compressed.into_parts();
-    out.flush().map_err(io_err)?;
+    let (written, compressed) = super::parallel_gzip::compress(Hashing::new(out), 0, write, io_err)?;
+    let (_, digest, bytes) = compressed.into_parts();
     Ok((written, digest, bytes))
 }
 
@@ -101,7 +97,6 @@ pub fn changes(upper: &Path, lowers: &[PathBuf], opts: &PackOptions) -> Result<V
     Packer::new(upper, lowers, opts)?.changes()
 }
 
-/// A writer that hashes and counts what passes through it.
 /// A writer that hashes (sha256) and counts what goes through it.
 pub(crate) struct Hashing<W> {
     inner: W,

@@ -92,6 +92,25 @@ impl Store {
         })
     }
 
+    /// Gives a loaded image the manifest its archive held (already in the blob store), unless it has one:
+    /// a push whose blobs all go as that manifest names them sends its bytes.
+    pub fn set_loaded_manifest(&self, image_id: &str, digest: &str, media_type: &str) -> Result<(), StoreError> {
+        self.write_tx(|tx| {
+            let db = |e| self.db_err(e);
+            let changed = tx
+                .execute(
+                    "UPDATE images SET manifest_digest = ?2, manifest_media_type = ?3 WHERE id = ?1 AND manifest_digest = ''",
+                    params![image_id, digest, media_type],
+                )
+                .map_err(db)?;
+            if changed == 1 {
+                tx.execute("INSERT OR IGNORE INTO image_blobs (image_id, digest) VALUES (?1, ?2)", params![image_id, digest])
+                    .map_err(db)?;
+            }
+            Ok(())
+        })
+    }
+
     /// The image a local image was made from.
     pub fn image_parent(&self, image_id: &str) -> Result<Option<String>, StoreError> {
         self.conn()

@@ -14,6 +14,7 @@ use berth_engine::events::{Event, LayerProgress};
 use berth_engine::images::{ImageRecord, RemovedImage};
 use berth_engine::logs::{LogFilter, LogFollower};
 use berth_engine::network::{Endpoint, NetworkRecord, PortMapping};
+use berth_engine::push::PushOptions;
 use berth_engine::reference::Reference;
 use berth_engine::stats::StatsSnapshot;
 use berth_engine::volume::{PruneOptions, VolumeFilter, VolumeRecord};
@@ -314,7 +315,14 @@ impl Backend for EngineBackend {
                             return;
                         }
                     }
-                    Ok(Event::Push(_)) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Ok(Event::Push(p)) => {
+                        let event =
+                            BackendEvent::PushProgress { reference: p.reference, layer: p.layer, state: p.progress };
+                        if tx.send(event).is_err() {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
@@ -360,6 +368,20 @@ impl Backend for EngineBackend {
                 .await
                 .map(|p| p.image_id)
                 .map_err(|e| BackendError::Failed { operation: "pull", target: reference, message: e.to_string() })
+        })
+    }
+
+    fn push(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move {
+            let pushed = self.engine.push(&reference, PushOptions::default()).await;
+            let failed =
+                |message: String| BackendError::Failed { operation: "push", target: reference.clone(), message };
+            match pushed {
+                Ok(tags) => {
+                    tags.into_iter().next().map(|p| p.digest).ok_or_else(|| failed("nothing was pushed".into()))
+                }
+                Err(e) => Err(failed(e.to_string())),
+            }
         })
     }
 

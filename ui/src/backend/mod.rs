@@ -371,6 +371,12 @@ pub enum BackendEvent {
         layer: String,
         state: LayerState,
     },
+    /// A layer of a push (named by its diffID, as docker's push lines name it).
+    PushProgress {
+        reference: String,
+        layer: String,
+        state: berth_engine::events::PushLayerProgress,
+    },
     /// Lines of the followed container's log, oldest first.
     Log {
         container: String,
@@ -417,6 +423,9 @@ pub trait Backend: Send + Sync + 'static {
     fn inspect_image(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>>;
     /// Pulls an image; progress arrives as [`BackendEvent::PullProgress`]. Returns the image ID.
     fn pull(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>>;
+    /// Pushes a tag (a canonical reference) to its registry; progress arrives as
+    /// [`BackendEvent::PushProgress`]. Returns the pushed manifest's digest.
+    fn push(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>>;
     /// Returns the IDs and names removed.
     fn remove_image(&self, id: String, force: bool) -> BoxFuture<'_, Result<Vec<String>, BackendError>>;
     /// Builds an image; progress arrives as [`BackendEvent::Build`] under the caller's number `build`. Returns

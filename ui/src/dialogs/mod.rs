@@ -6,6 +6,7 @@ pub mod confirm;
 pub mod help;
 pub mod inspect;
 pub mod pull;
+pub mod push;
 pub mod run;
 pub mod save_log;
 

@@ -128,6 +128,7 @@ commands! {
     RunNew "run" Containers "run a container" [Key::ch('n')];
     ToggleGroup "toggle_group" Containers "fold/unfold a pod or project" [Key::ch('z')];
     Pull "pull" Images "pull" [Key::ch('p')];
+    Push "push" Images "push" [Key::ch('P')];
     Build "build" Images "build" [Key::ch('b')];
     RemoveImage "remove_image" Images "remove" [Key::ch('D'), k(KeyName::Delete)];
     Prune "prune" Images "prune dangling" [Key::ch('X')];

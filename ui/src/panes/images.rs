@@ -79,6 +79,7 @@ impl ImagesPane {
         let one = self.selected().is_some();
         vec![
             (Command::Pull, true),
+            (Command::Push, self.selected().is_some_and(|r| !r.tags.is_empty())),
             (Command::Build, true),
             (Command::RunImage, one),
             (Command::Layers, one),

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use crossterm::event::KeyCode;
 
+use berth_engine::events::PushLayerProgress;
+
 use super::*;
 use crate::app::Modal;
 use crate::backend::{
@@ -11,6 +13,7 @@ use crate::backend::{
 };
 use crate::dialogs::build::{BuildDialog, BuildPhase, StepState};
 use crate::dialogs::pull::PullPhase;
+use crate::dialogs::push::PushPhase;
 use crate::keymap::{Command, KeyList, Keymap};
 use crate::panes::Pane;
 
@@ -197,6 +200,66 @@ fn pull_dialog_follows_its_own_pull() {
     key(&mut app, KeyCode::Enter);
     assert!(app.modal.is_none());
     assert!(app.operations.entries.iter().any(|o| o.text.starts_with("pulled docker.io/library/busybox:latest")));
+}
+
+#[test]
+fn push_dialog_pushes_the_selected_tag_and_follows_its_push() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    let tag = app.images.selected().unwrap().tags[0].clone();
+    key(&mut app, KeyCode::Char('P'));
+    let Some(Modal::Push(dialog)) = &app.modal else { panic!("no push dialog: {:?}", app.modal) };
+    assert_eq!(dialog.input.value(), tag, "the selected image's tag, to edit or take");
+    key(&mut app, KeyCode::Enter);
+    let reference = format!("docker.io/library/{tag}");
+    assert_eq!(effects(&mut app), vec![Effect::Push(reference.clone())]);
+    let progress = |r: &str, state| {
+        Msg::Backend(BackendEvent::PushProgress { reference: r.into(), layer: "sha256:l1".into(), state })
+    };
+    assert!(app.update(progress(&reference, PushLayerProgress::Pushing { done: 1, total: 2 })));
+    assert!(!app.update(progress("docker.io/library/other:latest", PushLayerProgress::Pushed)), "not this push");
+    let Some(Modal::Push(dialog)) = &app.modal else { panic!() };
+    assert_eq!(dialog.layers, vec![("sha256:l1".to_string(), PushLayerProgress::Pushing { done: 1, total: 2 })]);
+    app.update(Msg::Pushed { reference: reference.clone(), result: Ok("sha256:dd".into()) });
+    let Some(Modal::Push(dialog)) = &app.modal else { panic!() };
+    assert!(matches!(&dialog.phase, PushPhase::Done { digest, .. } if digest == "sha256:dd"));
+    assert!(app.take_effects().contains(&Effect::RefreshImages), "the new repo digest shows");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.modal.is_none());
+    assert!(app.operations.entries.iter().any(|o| o.text == format!("pushed {reference} (sha256:dd)")));
+
+    // An untagged image has nothing to push: the key does nothing there.
+    while app.images.selected().is_some_and(|r| !r.tags.is_empty()) {
+        key(&mut app, KeyCode::Char('j'));
+    }
+    key(&mut app, KeyCode::Char('P'));
+    assert!(app.modal.is_none());
+}
+
+#[test]
+fn a_refused_push_keeps_the_engine_error_and_says_where_to_log_in() {
+    let mut app = app(ROOMY);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('P'));
+    let Some(Modal::Push(dialog)) = &mut app.modal else { panic!() };
+    dialog.input = crate::input::TextInput::new("127.0.0.1:5000/denied:1");
+    key(&mut app, KeyCode::Enter);
+    let reference = "127.0.0.1:5000/denied:1".to_string();
+    assert_eq!(effects(&mut app), vec![Effect::Push(reference.clone())]);
+    let error = BackendError::Failed {
+        operation: "push",
+        target: reference.clone(),
+        message: crate::tests::fake::denied(&reference),
+    };
+    app.update(Msg::Pushed { reference, result: Err(error) });
+    let Some(Modal::Push(dialog)) = &app.modal else { panic!() };
+    assert!(
+        matches!(&dialog.phase, PushPhase::Failed { error, .. } if error.contains("try `berth login 127.0.0.1:5000`")),
+        "{:?}",
+        dialog.phase
+    );
+    assert!(app.status.as_ref().is_some_and(|s| s.error && s.text.contains("push access denied")));
+    assert!(app.operations.entries.iter().any(|o| o.text.contains("push access denied")));
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! A backend in memory for the tests: containers change state like the engine's, logs and shells echo through
-//! the event channel, pulls report per-layer progress, and CLI runs answer a few commands as berth would. The
+//! the event channel, pulls and pushes report per-layer progress, and CLI runs answer a few commands as berth would. The
 //! binary's grammar is stood in for by [`plan`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use berth_engine::events::PushLayerProgress;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
@@ -69,6 +70,15 @@ pub fn usage() -> HashMap<String, ContainerUsage> {
         (web, ContainerUsage { cpu_percent: Some(12.5), memory_bytes: 12_900_000 }),
         (db, ContainerUsage { cpu_percent: Some(0.0), memory_bytes: 3 << 20 }),
     ])
+}
+
+/// The engine's message for a push the registry refuses for want of credentials.
+pub fn denied(reference: &str) -> String {
+    let registry = reference.split('/').next().unwrap_or_default();
+    format!(
+        "pushing {reference}: push access denied for {registry}/app: not logged in, or the credentials may not push \
+         there (try `berth login {registry}`)"
+    )
 }
 
 pub fn images() -> Vec<ImageRow> {
@@ -271,6 +281,23 @@ impl Backend for FakeBackend {
 
     fn inspect_image(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>> {
         Box::pin(async move { Ok(format!("{{\n  \"Id\": \"{id}\"\n}}")) })
+    }
+
+    fn push(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move {
+            self.call(format!("push {reference}"));
+            for (layer, state) in [
+                ("sha256:aaaa", PushLayerProgress::Preparing),
+                ("sha256:aaaa", PushLayerProgress::Pushing { done: 500, total: 1000 }),
+                ("sha256:aaaa", PushLayerProgress::Pushed),
+            ] {
+                self.emit(BackendEvent::PushProgress { reference: reference.clone(), layer: layer.into(), state });
+            }
+            if reference.contains("denied") {
+                return Err(Self::failed("push", &reference, &denied(&reference)));
+            }
+            Ok(format!("sha256:{}", "77".repeat(32)))
+        })
     }
 
     fn pull(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>> {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use berth_engine::events::PushLayerProgress;
 use tokio::sync::mpsc;
 
 use super::*;
@@ -80,6 +81,28 @@ async fn pull_progress_arrives_as_events_and_the_result_as_a_message() {
     executor.execute(Effect::Pull("docker.io/library/missing:latest".into()));
     let Msg::Pulled { result: Err(e), .. } = next(&mut rx).await else { panic!() };
     assert_eq!(e.to_string(), "pull docker.io/library/missing:latest: manifest unknown");
+}
+
+#[tokio::test]
+async fn push_progress_arrives_as_events_and_the_digest_as_a_message() {
+    let backend = Arc::new(FakeBackend::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (event_tx, mut events) = mpsc::unbounded_channel();
+    backend.subscribe(event_tx);
+    let executor = Executor::new(backend.clone(), tx);
+    executor.execute(Effect::Push("127.0.0.1:5000/app:1".into()));
+    let first = next(&mut events).await;
+    assert!(
+        matches!(&first, BackendEvent::PushProgress { reference, state: PushLayerProgress::Preparing, .. }
+            if reference == "127.0.0.1:5000/app:1"),
+        "{first:?}"
+    );
+    let Msg::Pushed { result: Ok(digest), .. } = next(&mut rx).await else { panic!() };
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    executor.execute(Effect::Push("127.0.0.1:5000/denied:1".into()));
+    let Msg::Pushed { result: Err(e), .. } = next(&mut rx).await else { panic!() };
+    assert!(e.to_string().contains("try `berth login 127.0.0.1:5000`"), "{e}");
+    assert_eq!(backend.calls.lock().unwrap().as_slice(), ["push 127.0.0.1:5000/app:1", "push 127.0.0.1:5000/denied:1"]);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Every pane and dialog at a roomy and a cramped size; every theme's colours; state colours cell by cell.
 
+use berth_engine::events::PushLayerProgress;
 use crossterm::event::KeyCode;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
@@ -342,6 +343,40 @@ fn pull_dialog_typing_and_failure() {
             message: "manifest unknown".into(),
         };
         app.update(Msg::Pulled { reference: "docker.io/library/missing:latest".into(), result: Err(error) });
+    });
+}
+
+#[test]
+fn push_dialog_progress_and_refusal() {
+    both("push", |app| {
+        key(app, KeyCode::Char('2'));
+        key(app, KeyCode::Char('P'));
+        key(app, KeyCode::Enter);
+        let reference = "docker.io/library/alpine:3.20".to_string();
+        for (layer, state) in [
+            ("sha256:1111111111111111", PushLayerProgress::Pushing { done: 1_000_000, total: 2_000_000 }),
+            ("sha256:2222222222222222", PushLayerProgress::Mounted { from: "library/alpine".into() }),
+            ("sha256:3333333333333333", PushLayerProgress::AlreadyExists),
+            ("sha256:4444444444444444", PushLayerProgress::Preparing),
+        ] {
+            app.update(Msg::Backend(BackendEvent::PushProgress {
+                reference: reference.clone(),
+                layer: layer.into(),
+                state,
+            }));
+        }
+    });
+    both("push_denied", |app| {
+        key(app, KeyCode::Char('2'));
+        key(app, KeyCode::Char('P'));
+        key(app, KeyCode::Enter);
+        let reference = "docker.io/library/alpine:3.20".to_string();
+        let error = crate::backend::BackendError::Failed {
+            operation: "push",
+            target: reference.clone(),
+            message: crate::tests::fake::denied(&reference),
+        };
+        app.update(Msg::Pushed { reference, result: Err(error) });
     });
 }
 

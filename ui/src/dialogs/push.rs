@@ -1,0 +1,185 @@
+//! The push dialog: the selected image's tag (editable), then one progress bar per layer as docker's push
+//! lines name them (preparing, waiting, pushing, pushed, already exists, mounted), fed by the engine's push
+//! events. Closing it while the push runs leaves the push going; its end lands in the operations log.
+
+use berth_engine::display;
+use berth_engine::events::PushLayerProgress;
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Gauge, Paragraph, Wrap};
+
+use super::{centered, dialog_block};
+use crate::backend::short_id;
+use crate::input::{InputOutcome, TextInput};
+use crate::theme::Theme;
+
+/// What a failed push says when the registry wants credentials (the engine's `try \`berth login …\``): the
+/// UI cannot prompt for a password, so the login happens in a terminal.
+const LOGIN_HINT: &str =
+    "Log in from a terminal with the berth login above (it asks for the password), then push again.";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushPhase {
+    Editing,
+    /// `reference` is the canonical form the engine's events carry.
+    Pushing {
+        reference: String,
+    },
+    Done {
+        reference: String,
+        digest: String,
+    },
+    Failed {
+        reference: String,
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushDialog {
+    pub input: TextInput,
+    pub phase: PushPhase,
+    /// Layer diffID and state, in the order the engine first reported them.
+    pub layers: Vec<(String, PushLayerProgress)>,
+}
+
+/// What a key asks the app to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushAction {
+    Nothing,
+    Start(String),
+    Close,
+}
+
+impl PushDialog {
+    pub fn new(initial: &str) -> PushDialog {
+        PushDialog { input: TextInput::new(initial), phase: PushPhase::Editing, layers: Vec::new() }
+    }
+
+    pub fn handle_key(&mut self, key: &KeyEvent) -> PushAction {
+        if self.phase != PushPhase::Editing {
+            return match key.code {
+                KeyCode::Esc | KeyCode::Enter => PushAction::Close,
+                _ => PushAction::Nothing,
+            };
+        }
+        match self.input.handle(key) {
+            InputOutcome::Submit if !self.input.value().trim().is_empty() => {
+                PushAction::Start(self.input.value().trim().to_string())
+            }
+            InputOutcome::Cancel => PushAction::Close,
+            _ => PushAction::Nothing,
+        }
+    }
+
+    pub fn reference(&self) -> Option<&str> {
+        match &self.phase {
+            PushPhase::Editing => None,
+            PushPhase::Pushing { reference }
+            | PushPhase::Done { reference, .. }
+            | PushPhase::Failed { reference, .. } => Some(reference),
+        }
+    }
+
+    /// Records a layer's progress if it belongs to this dialog's push; true when it did.
+    pub fn progress(&mut self, reference: &str, layer: &str, state: PushLayerProgress) -> bool {
+        if self.reference() != Some(reference) {
+            return false;
+        }
+        match self.layers.iter_mut().find(|(d, _)| d == layer) {
+            Some((_, s)) => *s = state,
+            None => self.layers.push((layer.to_string(), state)),
+        }
+        true
+    }
+
+    pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
+        let height = 12 + self.layers.len() as u16;
+        let area = centered(area, 76, height);
+        frame.render_widget(Clear, area);
+        let block = dialog_block(theme, "Push image");
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let [input_area, status_area, _, layers_area, hint_area] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(6),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+            Constraint::Length(1),
+        ])
+        .areas(inner);
+        let cursor = if self.phase == PushPhase::Editing { "▏" } else { "" };
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled("Image: ", theme.header()),
+                Span::raw(format!("{}{cursor}", self.input.value())),
+            ])),
+            input_area,
+        );
+        let (status, style) = match &self.phase {
+            PushPhase::Editing => {
+                ("to the registry its name says, e.g. localhost:5000/app:1".to_string(), theme.muted())
+            }
+            PushPhase::Pushing { reference } => (format!("Pushing {reference}…"), theme.base()),
+            PushPhase::Done { reference, digest } => (format!("Pushed {reference}\n{digest}"), theme.ok()),
+            PushPhase::Failed { error, .. } if error.contains("berth login") => {
+                (format!("{error}\n{LOGIN_HINT}"), theme.error())
+            }
+            PushPhase::Failed { error, .. } => (error.clone(), theme.error()),
+        };
+        frame.render_widget(Paragraph::new(status).style(style).wrap(Wrap { trim: true }), status_area);
+        let rows = Layout::vertical(vec![Constraint::Length(1); self.layers.len()]).split(layers_area);
+        for ((layer, state), row) in self.layers.iter().zip(rows.iter()) {
+            let [name_area, bar_area] = Layout::horizontal([Constraint::Length(14), Constraint::Fill(1)]).areas(*row);
+            frame.render_widget(Paragraph::new(short_id(layer).to_string()).style(theme.muted()), name_area);
+            let (ratio, label) = match state {
+                PushLayerProgress::Preparing => (0.0, "preparing".to_string()),
+                PushLayerProgress::Waiting => (0.0, "waiting".to_string()),
+                PushLayerProgress::Pushing { done, total } => (
+                    if *total > 0 { (*done as f64 / *total as f64).min(1.0) } else { 0.0 },
+                    format!("{} / {}", display::size(*done), display::size(*total)),
+                ),
+                PushLayerProgress::Pushed => (1.0, "pushed".to_string()),
+                PushLayerProgress::AlreadyExists => (1.0, "layer already exists".to_string()),
+                PushLayerProgress::Mounted { from } => (1.0, format!("mounted from {from}")),
+            };
+            let gauge = Gauge::default()
+                .gauge_style(theme.base().fg(theme.colors.gauge))
+                .ratio(ratio)
+                .label(Span::styled(label, theme.base()))
+                .use_unicode(true);
+            frame.render_widget(gauge, bar_area);
+        }
+        let hint = match self.phase {
+            PushPhase::Editing => "Enter pushes · Esc cancels",
+            PushPhase::Pushing { .. } => "Esc closes; the push goes on (its end shows in the operations log)",
+            _ => "Enter/Esc closes",
+        };
+        frame.render_widget(Paragraph::new(hint).style(theme.muted()), hint_area);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_of_other_pushes_is_ignored_and_layers_keep_their_order() {
+        let mut dialog = PushDialog::new("localhost:5000/app:1");
+        assert!(!dialog.progress("localhost:5000/app:1", "sha256:a", PushLayerProgress::Preparing));
+        dialog.phase = PushPhase::Pushing { reference: "localhost:5000/app:1".into() };
+        assert!(dialog.progress("localhost:5000/app:1", "sha256:b", PushLayerProgress::Preparing));
+        assert!(dialog.progress("localhost:5000/app:1", "sha256:a", PushLayerProgress::Waiting));
+        assert!(dialog.progress("localhost:5000/app:1", "sha256:b", PushLayerProgress::Pushed));
+        assert!(!dialog.progress("localhost:5000/other:1", "sha256:c", PushLayerProgress::Pushed));
+        assert_eq!(
+            dialog.layers,
+            vec![
+                ("sha256:b".to_string(), PushLayerProgress::Pushed),
+                ("sha256:a".to_string(), PushLayerProgress::Waiting)
+            ]
+        );
+    }
+}
