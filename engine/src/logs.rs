@@ -211,10 +211,13 @@ impl LogFilter {
     }
 }
 
-/// Every record of the log and its rotated files, oldest first, filtered. With a tail only that many records
-/// are held at once, so tailing a huge log costs the tail's memory, not the log's.
+/// Every record of the log and its rotated files, oldest first, filtered. A tail is read backwards from the
+/// end, so `logs --tail 100` of a 1 GB log costs the tail's reads and memory, not the log's.
 pub fn read(path: &Path, filter: &LogFilter) -> io::Result<Vec<LogEntry>> {
-    let mut entries = std::collections::VecDeque::new();
+    if let Some(n) = filter.tail {
+        return read_tail(path, filter, n);
+    }
+    let mut entries = Vec::new();
     let mut files: Vec<PathBuf> = (1..100).map(|n| rotated(path, n)).take_while(|p| p.exists()).collect();
     files.reverse();
     files.push(path.to_path_buf());
@@ -226,14 +229,64 @@ pub fn read(path: &Path, filter: &LogFilter) -> io::Result<Vec<LogEntry>> {
         };
         for line in BufReader::new(f).lines() {
             if let Some(entry) = parse_record(&line?).filter(|e| filter.admits(e)) {
-                entries.push_back(entry);
-                if filter.tail.is_some_and(|n| entries.len() > n) {
-                    entries.pop_front();
-                }
+                entries.push(entry);
             }
         }
     }
-    Ok(entries.into())
+    Ok(entries)
+}
+
+/// The last `n` records `filter` admits, oldest first: the live file and then the rotated ones, each read
+/// from its end until `n` are found.
+fn read_tail(path: &Path, filter: &LogFilter, n: usize) -> io::Result<Vec<LogEntry>> {
+    let mut newest_first = Vec::new();
+    let files = std::iter::once(path.to_path_buf()).chain((1..100).map(|k| rotated(path, k)));
+    for (k, file) in files.enumerate() {
+        if newest_first.len() >= n {
+            break;
+        }
+        let f = match File::open(&file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && k == 0 => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(e) => return Err(e),
+        };
+        lines_backwards(&f, |line| {
+            let entry = std::str::from_utf8(line).ok().and_then(parse_record).filter(|e| filter.admits(e));
+            newest_first.extend(entry);
+            newest_first.len() < n
+        })?;
+    }
+    newest_first.reverse();
+    Ok(newest_first)
+}
+
+/// Calls `each` with the file's lines (without their `\n`), last first, reading blocks from the end, until it
+/// returns false or the file's start is reached.
+fn lines_backwards(file: &File, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: u64 = 64 * 1024;
+    let mut end = file.metadata()?.len();
+    // The start of the line the last block began inside, which the next (earlier) block completes.
+    let mut carry = Vec::new();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let mut block = vec![0; (end - start) as usize];
+        file.read_exact_at(&mut block, start)?;
+        block.extend_from_slice(&carry);
+        let mut cut = block.len();
+        while let Some(newline) = block[..cut].iter().rposition(|&b| b == b'\n') {
+            if !each(&block[newline + 1..cut]) {
+                return Ok(());
+            }
+            cut = newline;
+        }
+        block.truncate(cut);
+        carry = block;
+        end = start;
+    }
+    each(&carry);
+    Ok(())
 }
 
 /// What [`LogFollower::poll_within`] read, and how many bytes of older output it passed over.
@@ -492,6 +545,53 @@ mod tests {
         assert_eq!(pick(LogFilter { tail: Some(2), ..Default::default() }), "3\n4\n");
         assert_eq!(pick(LogFilter { since: Some(t0 + chrono::Duration::seconds(3)), ..Default::default() }), "3\n4\n");
         assert_eq!(pick(LogFilter { until: Some(t0 + chrono::Duration::seconds(2)), ..Default::default() }), "0\n1\n");
+    }
+
+    fn records(t0: DateTime<Utc>, range: std::ops::Range<i64>) -> String {
+        let mut text = String::new();
+        for i in range {
+            let time = format_time(t0 + chrono::Duration::seconds(i));
+            let r = Record { log: format!("{i}\n").into(), stream: Stream::Stdout, time };
+            text.push_str(&serde_json::to_string(&r).unwrap());
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn a_tail_read_from_the_end_matches_the_whole_log_across_blocks_and_rotations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        // Several 64 KiB blocks per file, so records straddle block boundaries.
+        std::fs::write(rotated(&path, 2), records(t0, 0..3000)).unwrap();
+        std::fs::write(rotated(&path, 1), records(t0, 3000..6000)).unwrap();
+        std::fs::write(&path, records(t0, 6000..7000)).unwrap();
+        let all = read(&path, &LogFilter::default()).unwrap();
+        assert_eq!(all.len(), 7000);
+        for n in [0, 1, 999, 1000, 1001, 4500, 7000, 9000] {
+            let tail = read(&path, &LogFilter { tail: Some(n), ..Default::default() }).unwrap();
+            assert_eq!(tail, all[all.len().saturating_sub(n)..], "tail {n}");
+        }
+        let until = Some(t0 + chrono::Duration::seconds(6500));
+        let filtered = read(&path, &LogFilter { tail: Some(600), until, ..Default::default() }).unwrap();
+        let texts: Vec<_> = filtered.iter().map(|e| e.text.trim_end().parse::<i64>().unwrap()).collect();
+        assert_eq!(texts, (5900..6500).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_tail_never_reads_the_start_of_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        // A start no reader could get through (not UTF-8), 1 MiB before the records; the last record has no
+        // newline yet.
+        let mut bytes = vec![0xff; 1 << 20];
+        bytes.push(b'\n');
+        bytes.extend_from_slice(records(t0, 0..3).trim_end().as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let tail = read(&path, &LogFilter { tail: Some(3), ..Default::default() }).unwrap();
+        assert_eq!(tail.iter().map(|e| e.text.as_str()).collect::<String>(), "0\n1\n2\n");
     }
 
     #[test]

@@ -60,9 +60,9 @@ pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready
         }
     };
     let result = if options.detach {
-        run_detached(id, &dir, exec_id, &options, written, &process_path, &mut ready).inspect(|&code| died(code))
+        run_detached(root, id, &dir, exec_id, &options, written, &process_path, &mut ready).inspect(|&code| died(code))
     } else {
-        run_attached(id, &dir, exec_id, &options, written, &process_path, &mut ready, died)
+        run_attached(root, id, &dir, exec_id, &options, written, &process_path, &mut ready, died)
     };
     let _ = std::fs::remove_file(&process_path);
     match result {
@@ -135,6 +135,7 @@ fn exec_process(id: &str, spec: &Spec, options: &ExecOptions) -> Result<Process,
         process.set_capabilities(Some(serde_json::from_value(caps).map_err(fail)?));
     }
     process.set_terminal(Some(options.tty));
+    crate::runtime::within_bounding_set(&mut process);
     Ok(process)
 }
 
@@ -154,7 +155,7 @@ pub(crate) fn start_process(
     std::fs::create_dir_all(exec_dir(dir)).map_err(|e| format!("creating {}: {e}", exec_dir(dir).display()))?;
     let process_path = exec_dir(dir).join(format!("{exec_id}.process.json"));
     let started = write_process(root, &process_path, &process)
-        .and_then(|()| start(id, dir, exec_id, options, &process_path))
+        .and_then(|()| start(root, id, dir, exec_id, options, &process_path))
         .map_err(|f| f.message);
     let _ = std::fs::remove_file(&process_path);
     started
@@ -172,6 +173,7 @@ fn write_process(root: &Path, path: &Path, process: &Process) -> Result<(), Fail
 /// hears it.
 #[allow(clippy::too_many_arguments)]
 fn run_attached(
+    root: &Path,
     id: &str,
     dir: &Path,
     exec_id: &str,
@@ -187,7 +189,7 @@ fn run_attached(
         r.send(&ReadyMessage::Started { pid: std::process::id() as i32 });
     }
     server.wait_for_client(CLIENT_TIMEOUT).map_err(fail)?;
-    let started = write_process().and_then(|()| start(id, dir, exec_id, options, process_path));
+    let started = write_process().and_then(|()| start(root, id, dir, exec_id, options, process_path));
     let (pid, io) = match started {
         Ok(s) => s,
         Err(f) => {
@@ -201,7 +203,9 @@ fn run_attached(
 }
 
 /// `exec -d`: reports once the process runs, discards its output, reaps it.
+#[allow(clippy::too_many_arguments)]
 fn run_detached(
+    root: &Path,
     id: &str,
     dir: &Path,
     exec_id: &str,
@@ -211,7 +215,7 @@ fn run_detached(
     ready: &mut Option<Ready>,
 ) -> Result<i32, Failure> {
     write_process()?;
-    let (pid, io) = start(id, dir, exec_id, options, process_path)?;
+    let (pid, io) = start(root, id, dir, exec_id, options, process_path)?;
     if let Some(mut r) = ready.take() {
         r.send(&ReadyMessage::Started { pid });
     }
@@ -220,6 +224,7 @@ fn run_detached(
 
 /// Creates the process inside the container; returns its pid and the helper's ends of its stdio.
 fn start(
+    root: &Path,
     id: &str,
     dir: &Path,
     exec_id: &str,
@@ -231,7 +236,11 @@ fn start(
         Failure { exit_code: err.exit_code(), message: err.to_string() }
     };
     let spec = Spec::load(dir.join("config.json")).map_err(|e| fail(format!("loading the spec of {id}: {e}")))?;
-    let seccomp = if options.privileged { None } else { spec.linux().as_ref().and_then(|l| l.seccomp().clone()) };
+    let seccomp = if options.privileged {
+        None
+    } else {
+        crate::runtime::exec_seccomp(root, dir, &spec).map_err(|e| fail(format!("seccomp profile of {id}: {e}")))?
+    };
     let report = ExecReport::new().map_err(|e| fail(format!("creating the exec report pipe: {e}")))?;
     let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(STATE_ROOT)

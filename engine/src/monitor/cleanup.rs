@@ -1,7 +1,7 @@
 //! Stage four: nothing of a run may outlive it: libcontainer state, cgroup, network endpoints, overlay mount.
 //! Also used by any berth process that finds a container whose monitor died.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use libcontainer::container::Container;
 
@@ -83,6 +83,23 @@ pub(crate) fn remove_container(
     host: &dyn crate::host::Host,
     rec: &ContainerRecord,
 ) -> Result<(), crate::Error> {
+    if let Some(moved) = remove_record(store, networks, host, rec)? {
+        remove_moved(&moved);
+    }
+    Ok(())
+}
+
+/// [`remove_container`] up to the row's deletion, with the container's directory moved into the state root's
+/// `removed/` (one rename) rather than deleted: returns where it went, for the caller to delete once it has
+/// answered whoever waits (a foreground `run --rm` returns once the row is gone, as Docker's does, not
+/// after a few dozen unlinks on a slow disk). A directory left there by a process that died is removed by
+/// the next store opening (its name carries the pid).
+pub(crate) fn remove_record(
+    store: &Store,
+    networks: &Networks,
+    host: &dyn crate::host::Host,
+    rec: &ContainerRecord,
+) -> Result<Option<PathBuf>, crate::Error> {
     let dir = rec.dir(store.root());
     let problems = host.teardown(networks, rec, &dir);
     if !problems.is_empty() {
@@ -91,15 +108,29 @@ pub(crate) fn remove_container(
         records.set_start_failure(&rec.id, crate::container::Status::Dead, rec.exit_code, &problems)?;
         return Err(crate::container::ContainerError::RemoveFailed { id: rec.id.clone(), problems }.into());
     }
+    let io_err = |path: &Path, source| crate::container::ContainerError::Io {
+        id: rec.id.clone(),
+        action: "remove",
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut moved = None;
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| crate::container::ContainerError::Io {
-            id: rec.id.clone(),
-            action: "remove",
-            path: dir.clone(),
-            source,
-        })?;
+        let removed = store.root().join(crate::store::REMOVED_DIR);
+        let away = removed.join(format!("removed-{}-{}", std::process::id(), rec.id));
+        match std::fs::create_dir_all(&removed).and_then(|()| std::fs::rename(&dir, &away)) {
+            Ok(()) => moved = Some(away),
+            Err(_) => std::fs::remove_dir_all(&dir).map_err(|source| io_err(&dir, source))?,
+        }
     }
     Records::new(store).delete(&rec.id)?;
     crate::journal::record_container(store.root(), rec, crate::journal::container_event(rec, "destroy"));
-    Ok(())
+    Ok(moved)
+}
+
+/// Deletes a directory [`remove_record`] moved away; one that cannot be deleted now is left to the sweep.
+pub(crate) fn remove_moved(moved: &Path) {
+    if let Err(err) = std::fs::remove_dir_all(moved) {
+        tracing::warn!(path = %moved.display(), %err, "removing a removed container's directory");
+    }
 }

@@ -44,7 +44,7 @@ pub(super) fn launch(
     let builder = ContainerBuilder::new(rec.id.clone(), SyscallType::default())
         .with_root_path(STATE_ROOT)
         .map_err(failed)?
-        .with_executor(Workload { seccomp: None, report: report.fd() });
+        .with_executor(Workload { seccomp: bundle.seccomp.clone(), report: report.fd() });
     let (builder, io) = if rec.options.tty {
         let console = crate::session::ConsoleSocket::bind(&dir.join("console.sock"))
             .map_err(|e| io_err("listen on console socket", e))?;

@@ -154,14 +154,19 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
         if !restart {
             records.set_exit(id, exit, Status::Exited, &now)?;
             // Claimed as `rm` claims it, so a racing `rm -f` and this removal never both tear it down.
+            let mut moved = None;
             if rec.options.auto_remove && records.transition(id, Status::Exited, Status::Removing)? {
-                cleanup::remove_container(&store, &networks, &crate::host::Linux, &rec)?;
+                moved = cleanup::remove_record(&store, &networks, &crate::host::Linux, &rec)?;
                 crate::volume::remove_anonymous(&store, &rec.options.mounts).map_err(crate::Error::from)?;
                 phases::mark(root, id, "removed");
             }
-            // Last, so a foreground `run --rm` returns only once the container is gone.
+            // After the removal, so a foreground `run --rm` returns only once the container is gone; its
+            // directory, already out of sight, is deleted after that.
             if let Some(mut r) = ready.take() {
                 r.send(&ReadyMessage::Exited { exit_code: exit.code });
+            }
+            if let Some(moved) = moved {
+                cleanup::remove_moved(&moved);
             }
             return Ok(());
         }

@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 use super::MonitorError;
 use crate::container::{Cgroup, ContainerRecord};
 use crate::network::NetworkMode;
-use crate::runtime::{Rootfs, RunOptions, SharedNamespace, SpecInput, build_spec, find_init_binary};
+use crate::runtime::{Rootfs, RunOptions, Seccomp, SharedNamespace, SpecInput, build_spec, find_init_binary};
 use crate::store::Store;
 
 /// A bundle ready for libcontainer.
 pub(super) struct Bundle {
     pub(super) dir: PathBuf,
     pub(super) network: NetworkMode,
+    /// The seccomp filter the init loads itself, compiled once per profile (see `runtime::seccomp_bpf`).
+    pub(super) seccomp: Option<Seccomp>,
 }
 
 pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Result<Bundle, MonitorError> {
@@ -59,6 +61,7 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
     if let Some(cwd) = process.map(|p| p.cwd().to_string_lossy().into_owned()) {
         crate::runtime::create_dir_in_root(&rootfs.merged, &cwd)?;
     }
+    let seccomp = crate::runtime::take_init_seccomp(&mut spec, store.root(), dir)?;
     let config = dir.join("config.json");
     let json = serde_json::to_vec_pretty(&spec).map_err(|e| MonitorError::Io {
         id: rec.id.clone(),
@@ -72,5 +75,5 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
         path: config.clone(),
         source,
     })?;
-    Ok(Bundle { dir: dir.to_path_buf(), network })
+    Ok(Bundle { dir: dir.to_path_buf(), network, seccomp })
 }

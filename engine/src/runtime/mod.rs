@@ -11,10 +11,14 @@ mod options;
 mod proptests;
 mod rootfs;
 mod seccomp;
+mod seccomp_bpf;
 mod spec;
 pub(crate) mod user;
 mod workload;
 
+pub(crate) use seccomp_bpf::{
+    Seccomp, bounded as within_bounding_set, for_exec as exec_seccomp, take_for_init as take_init_seccomp,
+};
 pub(crate) use workload::{ExecReport, Workload, check_exec_size};
 
 pub use caps::parse_capability;

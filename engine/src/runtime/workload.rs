@@ -8,17 +8,18 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError};
-use oci_spec::runtime::{LinuxSeccomp, Spec};
+use oci_spec::runtime::Spec;
+
+use super::seccomp_bpf::Seccomp;
 
 /// Runs the container's command with default signal dispositions, after loading `seccomp` when given.
 #[derive(Clone, Default)]
 pub(crate) struct Workload {
-    /// For exec'd processes only: libcontainer's tenant builder drops the container's seccomp profile;
-    /// runc applies it to exec'd processes, and so does berth. The filter loads after capabilities are
-    /// dropped, which the kernel allows only with no_new_privs, so exec'd processes run with no_new_privs
-    /// set (setuid binaries do not raise privileges inside an exec). A container's init gets its profile
-    /// from libcontainer itself.
-    pub seccomp: Option<LinuxSeccomp>,
+    /// The container's seccomp filter, compiled ahead and loaded here, as the last step before the exec. A
+    /// container's init gets it from `prepare` (libcontainer is given no profile); an exec'd process too
+    /// (libcontainer's tenant builder drops the container's profile; runc applies it to exec'd processes,
+    /// and so does berth, with no_new_privs, so setuid binaries do not raise privileges inside an exec).
+    pub seccomp: Option<Seccomp>,
     /// The write end of an [`ExecReport`], for the process that started this one to learn why an exec failed.
     pub report: Option<RawFd>,
 }
@@ -27,9 +28,7 @@ impl Executor for Workload {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         reset_signals();
         if let Some(seccomp) = &self.seccomp {
-            rustix::thread::set_no_new_privs(true)
-                .map_err(|e| ExecutorError::Other(format!("no_new_privs: {}", std::io::Error::from(e))))?;
-            libcontainer::seccomp::initialize_seccomp(seccomp)
+            confine(seccomp)
                 .map_err(|e| ExecutorError::Other(format!("loading the container's seccomp profile: {e}")))?;
         }
         exec_command(spec, self.report)
@@ -48,6 +47,22 @@ impl Executor for Workload {
     fn setup_envs(&self, envs: HashMap<String, String>) -> Result<(), ExecutorSetEnvsError> {
         DefaultExecutor {}.setup_envs(envs)
     }
+}
+
+/// Loads the filter; then gives up the CAP_SYS_ADMIN the init kept only to load it.
+fn confine(seccomp: &Seccomp) -> std::io::Result<()> {
+    if seccomp.no_new_privs {
+        rustix::thread::set_no_new_privs(true)?;
+    }
+    seccomp.filter.load()?;
+    if seccomp.drop_admin {
+        use rustix::thread::{CapabilitySet, capabilities, set_capabilities};
+        let mut sets = capabilities(None)?;
+        sets.effective.remove(CapabilitySet::SYS_ADMIN);
+        sets.permitted.remove(CapabilitySet::SYS_ADMIN);
+        set_capabilities(None, sets)?;
+    }
+    Ok(())
 }
 
 /// execvp of the spec's command, as libcontainer's default executor does. A failure here comes after the

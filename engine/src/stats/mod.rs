@@ -12,11 +12,11 @@ mod host;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::Stream;
 
-use crate::container::{Cgroup, Status};
+use crate::container::{Cgroup, ContainerRecord, Status};
 use crate::{Engine, Error};
 use cgroup::CgroupFiles;
 pub(crate) use cgroup::Layout;
@@ -187,18 +187,44 @@ impl Sampler {
 impl Engine {
     /// A sampler for a running or paused container (a paused one still has its processes and counters).
     fn sampler(&self, name_or_id: &str) -> Result<Sampler, Error> {
-        let rec = self.container(name_or_id)?;
-        if !matches!(rec.status, Status::Running | Status::Paused) || rec.pid <= 0 {
-            return Err(StatsError::NotRunning { id: rec.id, status: rec.status }.into());
-        }
-        let cgroup_path = Cgroup::for_container(&rec.id).path();
-        Ok(Sampler {
-            cgroup: CgroupFiles::new(host_layout(), Path::new(CGROUP_ROOT), &cgroup_path, &rec.id),
-            id: rec.id,
-            name: rec.name,
-            pid: rec.pid,
-            proc_root: PathBuf::from(PROC_ROOT),
-        })
+        Ok(sampler_of(&self.container(name_or_id)?)?)
+    }
+
+    /// Docker's figures for each of `containers` (records just read, so no lookup again) from two readings
+    /// `window` apart, all containers read in the same pass: `stats --no-stream` without waiting a whole
+    /// sampling interval as Docker does. Over so short a window /proc/stat's 10 ms ticks would blur the
+    /// machine's CPU time, so CPU % is the container's CPU time over the wall-clock time between its two
+    /// readings on one core (Docker's ratio, whose denominator is that time on every online CPU). `None`
+    /// for a container that is not running or ended meanwhile.
+    pub async fn stats_now(
+        &self,
+        containers: &[ContainerRecord],
+        window: Duration,
+    ) -> Vec<Result<Option<StatsSnapshot>, Error>> {
+        let first: Vec<_> = containers
+            .iter()
+            .map(|rec| {
+                let sampler = sampler_of(rec).ok()?;
+                match sampler.sample() {
+                    Ok(Some(reading)) => Some(Ok((sampler, reading, Instant::now()))),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            })
+            .collect();
+        tokio::time::sleep(window).await;
+        first
+            .into_iter()
+            .map(|taken| {
+                let Some((sampler, previous, at)) = taken.transpose()? else { return Ok(None) };
+                let Some(current) = sampler.sample()? else { return Ok(None) };
+                let elapsed = at.elapsed().as_nanos().max(1) as f64;
+                let mut snapshot = StatsSnapshot::between(&sampler.id, &sampler.name, &previous, &current);
+                let cpu_ns = current.cpu_usage_ns.saturating_sub(previous.cpu_usage_ns) as f64;
+                snapshot.cpu_percent = cpu_ns / elapsed * 100.0;
+                Ok(Some(snapshot))
+            })
+            .collect()
     }
 
     /// One reading of a running or paused container's counters.
@@ -226,6 +252,21 @@ impl Engine {
         let first = sampler.sample()?.ok_or_else(|| sampler.ended())?;
         Ok(snapshots(sampler, first, interval))
     }
+}
+
+/// A sampler for a running or paused container (a paused one still has its processes and counters).
+fn sampler_of(rec: &ContainerRecord) -> Result<Sampler, StatsError> {
+    if !matches!(rec.status, Status::Running | Status::Paused) || rec.pid <= 0 {
+        return Err(StatsError::NotRunning { id: rec.id.clone(), status: rec.status });
+    }
+    let cgroup_path = Cgroup::for_container(&rec.id).path();
+    Ok(Sampler {
+        cgroup: CgroupFiles::new(host_layout(), Path::new(CGROUP_ROOT), &cgroup_path, &rec.id),
+        id: rec.id.clone(),
+        name: rec.name.clone(),
+        pid: rec.pid,
+        proc_root: PathBuf::from(PROC_ROOT),
+    })
 }
 
 /// [`Engine::usage_samples`] over a cgroup root and a /proc root (temporary trees in the tests).

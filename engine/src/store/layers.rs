@@ -179,10 +179,16 @@ impl Store {
         Ok(())
     }
 
-    /// Removes work directories whose owning process is gone.
+    /// Removes work directories whose owning process is gone, and removed containers' directories
+    /// (`removed/`, see `monitor::cleanup::remove_record`) that a process died before deleting.
     pub(super) fn clean_stale_tmp(&self) {
-        let tmp = self.root.join("tmp");
-        let Ok(entries) = std::fs::read_dir(&tmp) else { return };
+        self.clean_stale_in(&self.root.join("tmp"));
+        self.clean_stale_in(&self.root.join(crate::store::REMOVED_DIR));
+    }
+
+    /// Removes the entries of `dir` named `<what>-<pid>-…` whose process is gone.
+    fn clean_stale_in(&self, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries.flatten() {
             let name = entry.file_name();
             let owner = name.to_str().and_then(|n| n.split('-').nth(1)).and_then(|p| p.parse::<i32>().ok());

@@ -31,6 +31,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 use thiserror::Error;
 
+/// Where removed containers' directories wait for deletion (`removed-<pid>-<id>`), out of `containers/`.
+pub(crate) const REMOVED_DIR: &str = "removed";
+
 pub use blobs::BlobStore;
 pub use driver::LayerDriver;
 pub use gc::PruneReport;
@@ -263,6 +266,23 @@ mod tests {
         a.conn().pragma_update(None, "user_version", 999).unwrap();
         drop((a, b));
         assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaTooNew { found: 999, .. })));
+    }
+
+    #[test]
+    fn a_removed_containers_directory_left_by_a_dead_process_goes_at_the_next_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let removed = dir.path().join(REMOVED_DIR);
+        // No process has the largest pid; this test's process is alive.
+        let orphan = removed.join(format!("removed-{}-{}", i32::MAX, "a".repeat(64)));
+        let pending = removed.join(format!("removed-{}-{}", std::process::id(), "b".repeat(64)));
+        for d in [&orphan, &pending] {
+            std::fs::create_dir_all(d.join("upper/etc")).unwrap();
+            std::fs::write(d.join("config.json"), "{}").unwrap();
+        }
+        drop(Store::open(dir.path()).unwrap());
+        assert!(!orphan.exists(), "the dead process's leftover is swept");
+        assert!(pending.exists(), "a live process deletes its own");
     }
 
     #[test]
