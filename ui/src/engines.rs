@@ -266,6 +266,10 @@ impl Backend for Engines {
         Box::pin(async move { self.one("pull")?.pull(reference).await })
     }
 
+    fn push(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move { self.one("push")?.push(reference).await })
+    }
+
     fn remove_image(&self, id: String, force: bool) -> BoxFuture<'_, Result<Vec<String>, BackendError>> {
         Box::pin(async move { self.one("remove image")?.remove_image(id, force).await })
     }

@@ -19,7 +19,7 @@ use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     KillContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder, PruneImagesOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, ResizeContainerTTYOptionsBuilder,
+    PushImageOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, ResizeContainerTTYOptionsBuilder,
     ResizeExecOptionsBuilder, StatsOptionsBuilder, TagImageOptionsBuilder,
 };
 use futures_util::future::BoxFuture;
@@ -394,6 +394,29 @@ impl Backend for DockerApiBackend {
             }
             let image = self.docker.inspect_image(&canonical).await.map_err(|e| self.failed("pull", &reference, e))?;
             Ok(image.id.unwrap_or_default())
+        })
+    }
+
+    /// The API's push stream names no layer (bollard's `PushImageInfo` has no id), so a remote push shows
+    /// no per-layer bars: it ends with the digest from docker's closing `TAG: digest: … size: N` line.
+    fn push(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move {
+            let parsed = Reference::parse(&reference).map_err(|e| self.failed("push", &reference, e))?;
+            let tag = parsed.tag.clone().unwrap_or_else(|| "latest".to_string());
+            let options = PushImageOptionsBuilder::new().tag(&tag).build();
+            let mut progress = self.docker.push_image(&parsed.name(), Some(options), None);
+            let mut digest = None;
+            while let Some(info) = progress.next().await {
+                let info = info.map_err(|e| self.failed("push", &reference, e))?;
+                if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                    return Err(self.failed("push", &reference, error));
+                }
+                let status = info.status.unwrap_or_default();
+                if let Some((_, rest)) = status.split_once(" digest: ") {
+                    digest = rest.split_whitespace().next().map(str::to_string);
+                }
+            }
+            digest.ok_or_else(|| self.failed("push", &reference, "the engine reported no digest"))
         })
     }
 
