@@ -6,6 +6,7 @@
 
 mod commit;
 mod diff;
+mod explore;
 mod history;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ use thiserror::Error;
 pub use commit::CommitOptions;
 pub(crate) use commit::{apply_changes, parse_changes};
 pub use diff::{Change, ChangeKind};
+pub use explore::{EntryKind, ImageChanges, LayerChange, LayerEntry, Mark, MergedEntry, path_cmp};
 pub use history::HistoryEntry;
 
 use crate::layer::erofs::MountedLowers;
@@ -41,6 +43,12 @@ pub(crate) const RUNTIME_STUBS: &[&str] =
 pub enum LocalError {
     #[error("packing the changes of {what}: {source}")]
     Layer {
+        what: String,
+        #[source]
+        source: LayerError,
+    },
+    #[error("reading the entries of {what}: {source}")]
+    Entries {
         what: String,
         #[source]
         source: LayerError,
