@@ -46,7 +46,7 @@ impl MergedEntry<'_> {
 }
 
 /// Every layer's changes, bottom first, each in path order (a directory right before what it holds).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageChanges {
     pub layers: Vec<Vec<Change>>,
     /// Bytes of every copy of every file path over all layers.

@@ -1,8 +1,8 @@
 //! The layer explorer's reading: every layer of an image, entry by entry, marked against the layers below.
 
 use super::LocalError;
-use crate::layer::erofs::MountedLowers;
 use crate::layer::TarIndex;
+use crate::layer::erofs::MountedLowers;
 use crate::{Engine, Error};
 
 pub use crate::layer::{EntryKind, ImageChanges, LayerChange, LayerEntry, Mark, MergedEntry, path_cmp};
@@ -22,7 +22,7 @@ impl Engine {
 
     fn layer_entries(&self, chain_id: &str) -> Result<Vec<LayerEntry>, Error> {
         let store = self.store();
-        let err = |source| LocalError::Entries { what: format!("layer {chain_id}"), source };
+        let err = |source| LocalError::Entries { what: format!("layer {chain_id}"), source: Box::new(source) };
         let index = store.layer_index(chain_id);
         if TarIndex::open(&index).map_err(err)?.is_some() {
             return Ok(crate::layer::entries_from_index(&index).map_err(err)?);

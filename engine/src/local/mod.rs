@@ -51,7 +51,7 @@ pub enum LocalError {
     Entries {
         what: String,
         #[source]
-        source: LayerError,
+        source: Box<LayerError>,
     },
     #[error("{op} {path}: {source}")]
     Io {
