@@ -75,8 +75,17 @@ impl<S: AsRef<str> + Eq> PartialOrd for Key<S> {
 
 /// Component-wise path order: `/` sorts before every byte a name can hold.
 pub fn path_cmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let common = a.len().min(b.len());
+    let mut i = 0;
+    while i < common && a[i] == b[i] {
+        i += 1;
+    }
     let lift = |c: u8| if c == b'/' { 0 } else { c };
-    a.bytes().map(lift).cmp(b.bytes().map(lift))
+    match (a.get(i), b.get(i)) {
+        (Some(&x), Some(&y)) => lift(x).cmp(&lift(y)),
+        _ => a.len().cmp(&b.len()),
+    }
 }
 
 fn is_below(path: &str, dir: &str) -> bool {

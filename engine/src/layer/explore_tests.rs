@@ -237,3 +237,14 @@ fn bl_index_and_directory_readers_agree() {
         assert_eq!(entries[3].link.as_deref(), Some("busybox"));
     }
 }
+
+#[test]
+fn bl_path_order_is_component_wise() {
+    use std::cmp::Ordering::*;
+    assert_eq!(path_cmp("etc", "etc"), Equal);
+    assert_eq!(path_cmp("etc", "etc/a"), Less);
+    assert_eq!(path_cmp("etc/z", "etc.conf"), Less, "a directory's contents come before its next sibling");
+    assert_eq!(path_cmp("etc-old", "etc/a"), Greater);
+    assert_eq!(path_cmp("a/b", "a/c"), Less);
+    assert_eq!(path_cmp("ab", "a"), Greater);
+}
