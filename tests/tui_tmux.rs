@@ -699,3 +699,60 @@ fn br_an_ssh_engine_goes_through_the_system_ssh_as_docker_does() {
     let first = args.lines().next().unwrap_or_default();
     assert_eq!(first, "-o BatchMode=yes -p 2222 -- tester@farhost docker system dial-stdio", "ssh's arguments");
 }
+
+#[test]
+fn blx_the_layer_explorer_shows_a_file_the_upper_layer_removes_as_removed() {
+    if !support::require_root("blx_the_layer_explorer_shows_a_file_the_upper_layer_removes_as_removed") {
+        return;
+    }
+    let registry = Registry::start();
+    let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
+    let network = HostNetwork::new(5);
+    let berth = Berth::with_config(&network.config());
+    berth.run(&["pull", &reference]).success();
+    let context = tempfile::Builder::new().prefix("blx-ctx-").tempdir().expect("context dir");
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {reference}\nRUN rm /etc/group\n")).unwrap();
+    berth.run(&["build", "-t", "blx:1", &context.path().display().to_string()]).success();
+    let command = format!(
+        "env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {} --root {}",
+        quote(&berth.sandbox().join("config.toml").display().to_string()),
+        quote(&berth.sandbox().join("tui.toml").display().to_string()),
+        quote(env!("CARGO_BIN_EXE_berth")),
+        quote(&berth.root().display().to_string()),
+    );
+    let tmux = Tmux::start(&command, 120, 40);
+    tmux.wait_for("first frame", &["1 Containers", "2 Images"]);
+    tmux.keys(&["2"]);
+    tmux.wait_for("images pane", &["Images (2)", "blx:1"]);
+    // blx:1 sorts after the registry's name. Enter lists its layers, Enter again explores them.
+    tmux.keys(&["G", "Enter"]);
+    tmux.wait_for("layers", &["Layers blx:1", "rm /etc/group"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("explorer", &["Explore blx:1", "Efficiency", "merged up to this layer"]);
+    tmux.keys(&["/"]);
+    tmux.text("etc/");
+    tmux.keys(&["Enter"]);
+    // The tree's mark column, right after its border (thick while focused).
+    let marked = |line: &str, mark: char| ['│', '┃'].iter().any(|b| line.contains(&format!("{b}{mark} -rw-r--r--")));
+    let screen = tmux.wait_for("filtered tree", &["passwd", "group"]);
+    let group = screen.lines().find(|l| l.contains(" group")).expect("the group line");
+    assert!(marked(group, '-'), "etc/group is marked removed: {group}");
+    let passwd = screen.lines().find(|l| l.contains(" passwd")).expect("the passwd line");
+    assert!(marked(passwd, ' '), "etc/passwd is unchanged: {passwd}");
+
+    // This layer's changes alone: the removal, not the files it left.
+    tmux.keys(&["c"]);
+    let screen = tmux.wait_for("changes only", &["this layer's changes", "group"]);
+    assert!(!screen.contains(" passwd"), "only the layer's own entries:\n{screen}");
+    // The base layer: every file added there, group among them.
+    tmux.keys(&["Tab", "k"]);
+    let screen =
+        tmux.wait_until("base layer", "etc/group added", |s| s.lines().any(|l| l.contains(" group") && marked(l, '+')));
+    assert!(screen.contains("passwd"), "{screen}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_until("filter cleared", "the filter still shows", |s| !s.contains(" /etc/ "));
+    tmux.keys(&["Escape"]);
+    tmux.wait_until("back to the images", "the explorer still shows", |s| {
+        !s.contains("Explore blx:1") && s.contains("Layers blx:1")
+    });
+}

@@ -29,6 +29,7 @@ use crate::input::InputOutcome;
 use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
 use crate::panes::containers::ContainersPane;
+use crate::panes::explorer::{Explorer, ExplorerAction};
 use crate::panes::images::ImagesPane;
 use crate::panes::logs::{LogsPane, OlderRequest};
 use crate::panes::networks::NetworksPane;
@@ -39,6 +40,7 @@ use crate::panes::volumes::VolumesPane;
 use crate::panes::{ListState, Pane};
 use crate::theme::Theme;
 use berth_engine::display;
+use berth_engine::local::ImageChanges;
 
 /// Log lines asked for when a container's log opens.
 pub const LOG_TAIL: usize = 1000;
@@ -60,6 +62,8 @@ pub enum Effect {
     /// CPU and memory of these running containers (full IDs).
     SampleUsage(Vec<String>),
     Layers(String),
+    /// Every layer's changes, for the layer explorer.
+    LayerChanges(String),
     InspectImage(String),
     InspectContainer(String),
     /// A canonical reference.
@@ -159,6 +163,10 @@ pub enum Msg {
         id: String,
         result: Result<Vec<LayerRow>, BackendError>,
     },
+    LayerChanges {
+        id: String,
+        result: Result<Arc<ImageChanges>, BackendError>,
+    },
     Inspect {
         title: String,
         result: Result<String, BackendError>,
@@ -221,6 +229,7 @@ pub enum Modal {
     Confirm(ConfirmDialog<Vec<Effect>>),
     Help(HelpDialog),
     Inspect(InspectDialog),
+    Explorer(Box<Explorer>),
     Pull(PullDialog),
     Push(PushDialog),
     Build(BuildDialog),
@@ -476,6 +485,17 @@ impl App {
                     }
                 }
             }
+            Modal::Explorer(mut explorer) => {
+                let page = usize::from(layout::screen(self.area)[1].height.saturating_sub(6));
+                match explorer.handle_key(&key, command, page) {
+                    ExplorerAction::Stay => Some(Modal::Explorer(explorer)),
+                    ExplorerAction::Close => None,
+                    ExplorerAction::Quit => {
+                        self.quit = true;
+                        None
+                    }
+                }
+            }
             Modal::Pull(mut dialog) => match dialog.handle_key(&key) {
                 PullAction::Nothing => Some(Modal::Pull(dialog)),
                 PullAction::Close => {
@@ -560,6 +580,19 @@ impl App {
                 InputOutcome::Changed | InputOutcome::Ignored => Some(Modal::CommandLine(line)),
             },
         };
+    }
+
+    /// Opens the layer explorer on the selected image; its layers are read in the background.
+    fn explore(&mut self) {
+        let Some(row) = self.images.selected() else { return };
+        let (id, name) = (row.id.clone(), ImagesPane::name(row));
+        let layers = if self.images.layers_of.as_ref() == Some(&id) { self.images.layers.clone() } else { Vec::new() };
+        if layers.is_empty() {
+            self.images.layers_of = Some(id.clone());
+            self.effects.push(Effect::Layers(id.clone()));
+        }
+        self.modal = Some(Modal::Explorer(Box::new(Explorer::new(id.clone(), name, layers))));
+        self.effects.push(Effect::LayerChanges(id));
     }
 
     /// Adds a run `:` line to the history (not twice in a row) and to its file.
@@ -916,6 +949,12 @@ impl App {
                 let image = self.images.selected().map(|r| r.tags.first().cloned().unwrap_or_else(|| r.id.clone()));
                 self.modal = Some(Modal::Run(RunDialog::new(&image.unwrap_or_default())));
             }
+            Command::Layers
+                if self.images.selected().is_some_and(|r| self.images.layers_of.as_ref() == Some(&r.id)) =>
+            {
+                self.explore()
+            }
+            Command::ExploreLayers => self.explore(),
             Command::Layers => {
                 if let Some(id) = self.images.selected().map(|r| r.id.clone()) {
                     self.images.layers_of = Some(id.clone());
@@ -1299,9 +1338,24 @@ impl App {
                     return false;
                 }
                 match result {
-                    Ok(layers) => self.images.layers = layers,
+                    Ok(layers) => {
+                        if let Some(Modal::Explorer(explorer)) = &mut self.modal
+                            && explorer.id == id
+                        {
+                            explorer.set_layers(layers.clone());
+                        }
+                        self.images.layers = layers
+                    }
                     Err(e) => self.fail(e.to_string()),
                 }
+                true
+            }
+            Msg::LayerChanges { id, result } => {
+                let Some(Modal::Explorer(explorer)) = &mut self.modal else { return false };
+                if explorer.id != id {
+                    return false;
+                }
+                explorer.set_changes(result.map_err(|e| e.to_string()));
                 true
             }
             Msg::Inspect { title, result } => {

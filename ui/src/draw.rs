@@ -38,6 +38,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Some(Modal::Confirm(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::Help(d)) => d.draw(frame, body, &app.keymap, &app.theme),
         Some(Modal::Inspect(d)) => d.draw(frame, body, &app.theme),
+        Some(Modal::Explorer(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::Pull(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::Push(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::Build(d)) => d.draw(frame, body, &app.theme, app.now),

@@ -131,6 +131,10 @@ impl<B: Backend> Executor<B> {
                 let result = b.image_layers(id.clone()).await;
                 Some(Msg::Layers { id, result })
             }),
+            Effect::LayerChanges(id) => self.spawn(move |b| async move {
+                let result = b.layer_changes(id.clone()).await;
+                Some(Msg::LayerChanges { id, result })
+            }),
             Effect::InspectImage(id) => self.spawn(move |b| async move {
                 let result = b.inspect_image(id.clone()).await;
                 Some(Msg::Inspect { title: format!("Image {id}"), result })

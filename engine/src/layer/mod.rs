@@ -12,7 +12,9 @@
 
 mod apply;
 mod compression;
+mod entries;
 pub mod erofs;
+mod explore;
 mod lowers;
 mod meta;
 mod pack;
@@ -21,6 +23,8 @@ mod stream;
 mod tarsplit;
 mod whiteout;
 
+#[cfg(test)]
+mod explore_tests;
 #[cfg(test)]
 mod pack_proptests;
 #[cfg(test)]
@@ -37,6 +41,8 @@ use std::rc::Rc;
 use thiserror::Error;
 
 pub use compression::Compression;
+pub use entries::{EntryKind, LayerEntry, from_dir as entries_from_dir, from_index as entries_from_index};
+pub use explore::{Change as LayerChange, ImageChanges, Mark, MergedEntry, path_cmp};
 pub use lowers::{inherit_from_lowers, link_from_lowers};
 pub use pack::{ChangeKind, PackOptions, changes, pack};
 pub(crate) use pack::{Hashing, gzip_blob};

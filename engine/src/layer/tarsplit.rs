@@ -17,8 +17,8 @@ use crate::inroot::Root;
 use rustix::fs::OFlags;
 
 const MAGIC: &[u8; 8] = b"berthts1";
-const RAW: u8 = b'R';
-const FILE: u8 = b'F';
+pub(super) const RAW: u8 = b'R';
+pub(super) const FILE: u8 = b'F';
 /// Raw bytes gathered before they are written as one record.
 const RAW_CHUNK: usize = 64 * 1024;
 /// Read size for file contents when the tar is rebuilt.

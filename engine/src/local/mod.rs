@@ -6,6 +6,7 @@
 
 mod commit;
 mod diff;
+mod explore;
 mod history;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ use thiserror::Error;
 pub use commit::CommitOptions;
 pub(crate) use commit::{apply_changes, parse_changes};
 pub use diff::{Change, ChangeKind};
+pub use explore::{EntryKind, ImageChanges, LayerChange, LayerEntry, Mark, MergedEntry, path_cmp};
 pub use history::HistoryEntry;
 
 use crate::layer::erofs::MountedLowers;
@@ -44,6 +46,12 @@ pub enum LocalError {
         what: String,
         #[source]
         source: LayerError,
+    },
+    #[error("reading the entries of {what}: {source}")]
+    Entries {
+        what: String,
+        #[source]
+        source: Box<LayerError>,
     },
     #[error("{op} {path}: {source}")]
     Io {

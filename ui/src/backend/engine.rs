@@ -354,6 +354,13 @@ impl Backend for EngineBackend {
         }))
     }
 
+    fn layer_changes(
+        &self,
+        id: String,
+    ) -> BoxFuture<'_, Result<std::sync::Arc<berth_engine::local::ImageChanges>, BackendError>> {
+        Box::pin(self.blocking("explore", id.clone(), move |e| e.layer_changes(&id).map(std::sync::Arc::new)))
+    }
+
     fn inspect_image(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>> {
         Box::pin(self.blocking("inspect", id.clone(), move |e| {
             let value = e.inspect_image(&id)?;

@@ -13,6 +13,7 @@ mod usage;
 use std::collections::HashMap;
 use std::fmt;
 
+use berth_engine::local::ImageChanges;
 use futures_util::future::BoxFuture;
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -421,6 +422,17 @@ pub trait Backend: Send + Sync + 'static {
     fn images(&self) -> BoxFuture<'_, Result<Vec<ImageRow>, BackendError>>;
     fn image_layers(&self, id: String) -> BoxFuture<'_, Result<Vec<LayerRow>, BackendError>>;
     fn inspect_image(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>>;
+    /// What each layer of the image adds, modifies and removes (the layer explorer). A backend that cannot
+    /// read layer files says so.
+    fn layer_changes(&self, id: String) -> BoxFuture<'_, Result<std::sync::Arc<ImageChanges>, BackendError>> {
+        Box::pin(async move {
+            Err(BackendError::Failed {
+                operation: "explore",
+                target: id,
+                message: "this engine cannot read layer files".into(),
+            })
+        })
+    }
     /// Pulls an image; progress arrives as [`BackendEvent::PullProgress`]. Returns the image ID.
     fn pull(&self, reference: String) -> BoxFuture<'_, Result<String, BackendError>>;
     /// Pushes a tag (a canonical reference) to its registry; progress arrives as

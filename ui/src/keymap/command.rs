@@ -133,6 +133,7 @@ commands! {
     RemoveImage "remove_image" Images "remove" [Key::ch('D'), k(KeyName::Delete)];
     Prune "prune" Images "prune dangling" [Key::ch('X')];
     Layers "layers" Images "layers" [k(KeyName::Enter)];
+    ExploreLayers "explore_layers" Images "explore files" [Key::ch('x')];
     InspectImage "inspect_image" Images "inspect" [Key::ch('i')];
     RunImage "run_image" Images "run this image" [Key::ch('r')];
     TagImage "tag_image" Images "tag (on the : line)" [Key::ch('t')];

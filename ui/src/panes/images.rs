@@ -13,7 +13,7 @@ use berth_engine::display;
 
 /// A history line as the instruction it was: the shell wrapper and the markers of Docker's and BuildKit's
 /// forms dropped (`/bin/sh -c #(nop)  CMD ["sh"]` → `CMD ["sh"]`, `RUN /bin/sh -c make # buildkit` → `RUN make`).
-fn instruction(created_by: &str) -> String {
+pub(crate) fn instruction(created_by: &str) -> String {
     let line = created_by.trim_end().trim_end_matches("# buildkit").trim();
     let line = line.trim_start_matches("/bin/sh -c ").trim_start_matches("#(nop) ").trim();
     match line.strip_prefix("RUN /bin/sh -c ") {
@@ -92,7 +92,7 @@ impl ImagesPane {
         ]
     }
 
-    fn name(row: &ImageRow) -> String {
+    pub fn name(row: &ImageRow) -> String {
         row.tags.first().cloned().unwrap_or_else(|| "<none>:<none>".into())
     }
 
@@ -171,6 +171,7 @@ impl ImagesPane {
             };
             Row::new([Cell::from(size), Cell::from(kind), Cell::from(instruction(&l.created_by))])
         });
+        let block = block.title_bottom(Span::styled(" Enter again: explore the files ", ctx.theme.muted()));
         let table = Table::new(rows, [Constraint::Length(9), Constraint::Length(5), Constraint::Fill(1)])
             .header(Row::new(["SIZE", "KIND", "CREATED BY"]).style(ctx.theme.header()))
             .block(block);

@@ -2,6 +2,7 @@
 
 mod columns;
 pub mod containers;
+pub mod explorer;
 pub mod groups;
 pub mod images;
 mod list;

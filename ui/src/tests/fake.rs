@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use berth_engine::events::PushLayerProgress;
+use berth_engine::local::{EntryKind, ImageChanges, LayerEntry};
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
@@ -124,6 +125,36 @@ pub fn layers() -> Vec<LayerRow> {
             empty: false,
         },
     ]
+}
+
+/// The changes of the two layers [`layers`] makes: a base, then a layer that writes `/greeting`, changes
+/// `/etc/motd` and removes `/etc/issue`.
+pub fn layer_changes() -> ImageChanges {
+    let entry = |path: &str, kind: EntryKind, size: u64, mode: u32| LayerEntry {
+        path: path.into(),
+        kind,
+        size,
+        mode,
+        uid: 0,
+        gid: 0,
+        link: (kind == EntryKind::Symlink).then(|| "busybox".to_string()),
+        opaque: false,
+    };
+    let base = vec![
+        entry("bin", EntryKind::Dir, 0, 0o755),
+        entry("bin/busybox", EntryKind::File, 1_100_000, 0o755),
+        entry("bin/sh", EntryKind::Symlink, 0, 0o777),
+        entry("etc", EntryKind::Dir, 0, 0o755),
+        entry("etc/issue", EntryKind::File, 120, 0o644),
+        entry("etc/motd", EntryKind::File, 300, 0o644),
+    ];
+    let upper = vec![
+        entry("etc", EntryKind::Dir, 0, 0o755),
+        entry("etc/issue", EntryKind::Removed, 0, 0),
+        entry("etc/motd", EntryKind::File, 500, 0o644),
+        entry("greeting", EntryKind::File, 3, 0o644),
+    ];
+    ImageChanges::compute(vec![base, upper])
 }
 
 pub fn networks() -> Vec<NetworkRow> {
@@ -277,6 +308,10 @@ impl Backend for FakeBackend {
 
     fn image_layers(&self, _id: String) -> BoxFuture<'_, Result<Vec<LayerRow>, BackendError>> {
         Box::pin(async move { Ok(layers()) })
+    }
+
+    fn layer_changes(&self, _id: String) -> BoxFuture<'_, Result<std::sync::Arc<ImageChanges>, BackendError>> {
+        Box::pin(async move { Ok(std::sync::Arc::new(layer_changes())) })
     }
 
     fn inspect_image(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>> {

@@ -3,6 +3,7 @@
 
 mod app_state;
 mod command_line;
+mod explorer;
 mod fake;
 mod fake_api;
 mod remote;

@@ -22,7 +22,7 @@ fn check(name: &str, app: &App) {
 }
 
 /// Runs `setup` on a fresh app at both sizes and snapshots each.
-fn both(name: &str, setup: impl Fn(&mut App)) {
+pub(super) fn both(name: &str, setup: impl Fn(&mut App)) {
     for size in [ROOMY, CRAMPED] {
         let mut app = app(size);
         setup(&mut app);
