@@ -108,12 +108,24 @@ impl Engine {
         self.host.as_ref()
     }
 
+    /// The registry client; inside a [`registry::GivenCredentials`] scope, one with those credentials first.
     fn registry(&self) -> Result<Registry, Error> {
-        if let Some(registry) = self.registry.get() {
-            return Ok(registry.clone());
-        }
-        let registry = Registry::new(registry_options(&self.config), Credentials::load())?;
-        Ok(self.registry.get_or_init(|| registry).clone())
+        let shared = match self.registry.get() {
+            Some(registry) => registry.clone(),
+            None => {
+                let registry = Registry::new(registry_options(&self.config), Credentials::load())?;
+                self.registry.get_or_init(|| registry).clone()
+            }
+        };
+        Ok(match registry::GivenCredentials::current() {
+            Some(given) => shared.with_given(given),
+            None => shared,
+        })
+    }
+
+    /// Checks credentials against a registry without saving them (the API's `/auth`).
+    pub async fn check_login(&self, registry: &str, user: &str, password: &str) -> Result<(), Error> {
+        Ok(self.registry()?.check_login(registry, user, password).await?)
     }
 
     /// The state root this engine works in.
