@@ -957,8 +957,9 @@ fn bs_docker_compose_1_29_runs_a_project() {
     assert!(ping.contains("1 packets received"), "the alias resolves and answers: {ping}");
     let label = server.ok(&["inspect", "--format", "{{index .Config.Labels \"bsdc\"}}", "bsdc_web_1"]);
     assert_eq!(label.trim(), "yes");
-    // A one-off's exit code comes back (its output through compose's attach-before-start can be lost: a
-    // known gap of the server's attach, see ARCHITECTURE).
+    // A one-off's output (compose attaches with input, then starts) and its exit code come back.
+    let one_off = compose_ok(&server, dir, &["run", "--rm", "-T", "worker", "echo", "one-off"]);
+    assert!(one_off.contains("one-off"), "{one_off}");
     let one_off = compose(&server, dir, &["run", "--rm", "-T", "worker", "sh", "-c", "exit 3"]);
     assert_eq!(one_off.status.code(), Some(3), "{}", text(&one_off));
     compose_ok(&server, dir, &["down", "-v"]);
@@ -1054,4 +1055,27 @@ fn bs2_search_says_registries_have_none() {
     assert!(body.contains("\"message\"") && body.contains("no search"), "{body}");
     let (_, err) = server.fails(&["search", "busybox"]);
     assert!(err.contains("search is not supported by berth") && err.contains("Distribution API"), "{err}");
+}
+
+#[test]
+fn bs2_short_runs_never_lose_their_output() {
+    if !require_root("bs2_short_runs_never_lose_their_output") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    // The CLI attaches, then starts; the container prints and exits at once, often before the attach's
+    // stream has looked at the log.
+    for round in 0..30 {
+        let out = server.docker(&["run", "--rm", "busybox", "echo", "hi"]);
+        assert!(out.status.success(), "round {round}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n", "round {round}: {}", text(&out));
+    }
+    // With input attached too (`-i`, as compose's `run` starts one-offs): the output still comes whole.
+    for round in 0..30 {
+        let out = server.docker_with_stdin(&["run", "-i", "--rm", "busybox", "echo", "hi"], "");
+        assert!(out.status.success(), "round {round}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n", "round {round}: {}", text(&out));
+    }
+    assert!(env.ids().is_empty(), "every --rm container is gone");
 }
