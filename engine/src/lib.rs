@@ -52,6 +52,12 @@ use events::EventBus;
 use registry::{Credentials, Registry, RegistryOptions};
 use store::Store;
 
+/// Gives back what a long-lived process faulted in while it worked (clean code pages, freed heap), as the
+/// monitors do between runs; the API server calls it when it goes quiet.
+pub fn shed_idle_memory() {
+    footprint::shed();
+}
+
 /// Where state lives and how the engine behaves.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
