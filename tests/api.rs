@@ -21,6 +21,8 @@ struct Server {
     socket: PathBuf,
     /// The docker CLI's config dir, empty, so the user's contexts and credentials play no part.
     config: tempfile::TempDir,
+    /// The server's own Docker config dir, empty: what a registry sees comes from the client's requests.
+    engine_config: tempfile::TempDir,
 }
 
 impl Server {
@@ -28,6 +30,8 @@ impl Server {
         assert!(Path::new(DOCKER).exists(), "the docker CLI is missing at {DOCKER}: these tests need it");
         let socket = env.root().join("api.sock");
         let mut command = env.command(&["serve", "-H", &format!("unix://{}", socket.display())]);
+        let engine_config = tempfile::tempdir().expect("server's docker config dir");
+        command.env("DOCKER_CONFIG", engine_config.path());
         // BS_LOG=debug shows each request and error of the server on the test's stderr.
         if let Ok(level) = std::env::var("BS_LOG") {
             command.env("BERTH_LOG", level);
@@ -38,7 +42,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start berth serve");
-        let server = Server { child, socket, config: tempfile::tempdir().expect("docker config dir") };
+        let server = Server { child, socket, config: tempfile::tempdir().expect("docker config dir"), engine_config };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::os::unix::net::UnixStream::connect(&server.socket).is_err() {
             assert!(Instant::now() < deadline, "berth serve did not listen on {}", server.socket.display());
@@ -953,8 +957,9 @@ fn bs_docker_compose_1_29_runs_a_project() {
     assert!(ping.contains("1 packets received"), "the alias resolves and answers: {ping}");
     let label = server.ok(&["inspect", "--format", "{{index .Config.Labels \"bsdc\"}}", "bsdc_web_1"]);
     assert_eq!(label.trim(), "yes");
-    // A one-off's exit code comes back (its output through compose's attach-before-start can be lost: a
-    // known gap of the server's attach, see ARCHITECTURE).
+    // A one-off's output (compose attaches with input, then starts) and its exit code come back.
+    let one_off = compose_ok(&server, dir, &["run", "--rm", "-T", "worker", "echo", "one-off"]);
+    assert!(one_off.contains("one-off"), "{one_off}");
     let one_off = compose(&server, dir, &["run", "--rm", "-T", "worker", "sh", "-c", "exit 3"]);
     assert_eq!(one_off.status.code(), Some(3), "{}", text(&one_off));
     compose_ok(&server, dir, &["down", "-v"]);
@@ -962,4 +967,115 @@ fn bs_docker_compose_1_29_runs_a_project() {
     assert_eq!(server.ok(&["ps", "-aq", "--filter", filter]), "", "no container of the project is left");
     assert_eq!(server.ok(&["volume", "ls", "-q", "--filter", "name=bsdc"]), "");
     assert_eq!(server.ok(&["network", "ls", "-q", "--filter", "name=bsdc"]), "");
+}
+
+/// docker-py pulling with `auth_config`, which it sends as `X-Registry-Auth`; argv: socket, image, tag,
+/// user, password.
+const PYTHON_AUTH_PULL: &str = r#"
+import sys, docker
+client = docker.DockerClient(base_url=sys.argv[1], version="1.44")
+repo, tag, user, password = sys.argv[2:6]
+try:
+    client.images.pull(repo, tag=tag)
+    print("anonymous pull succeeded")
+    sys.exit(1)
+except docker.errors.APIError:
+    pass
+image = client.images.pull(repo, tag=tag, auth_config={"username": user, "password": password})
+assert f"{repo}:{tag}" in image.tags, image.tags
+print("python-auth-ok")
+"#;
+
+#[test]
+fn bs2_registry_auth_reaches_pull_push_and_build_for_that_request_only() {
+    if !require_root("bs2_registry_auth_reaches_pull_push_and_build_for_that_request_only") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let registry = support::registry::Registry::start_with_auth("alice", "s3cret");
+    let host = registry.host();
+    let target = format!("{host}/bs2/app:v1");
+    server.ok(&["tag", "busybox", &target]);
+    // Without credentials the registry's 401 is named.
+    let (_, err) = server.fails(&["push", &target]);
+    assert!(err.contains("push access denied") && err.contains("401 Unauthorized"), "{err}");
+    // `docker login` is checked through `/auth`: a wrong password is refused, and nothing is saved there.
+    let out = server.docker_with_stdin(&["login", "-u", "alice", "--password-stdin", &host], "wrong\n");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401 Unauthorized"), "{}", text(&out));
+    let out = server.docker_with_stdin(&["login", "-u", "alice", "--password-stdin", &host], "s3cret\n");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Login Succeeded"), "{}", text(&out));
+    // The client's X-Registry-Auth carries them to the push and the pull.
+    let out = server.ok(&["push", &target]);
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    server.ok(&["rmi", &target]);
+    server.ok(&["pull", &target]);
+    // A build's base image comes with X-Registry-Config.
+    server.ok(&["rmi", &target]);
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {target}\nRUN echo built > /built\n")).unwrap();
+    server.ok(&["build", "-t", "bs2-built", context.path().to_str().unwrap()]);
+    assert_eq!(server.ok(&["run", "--rm", "bs2-built", "cat", "/built"]), "built\n");
+    // The server kept none of them: after logout the same pull is refused again.
+    server.ok(&["logout", &host]);
+    server.ok(&["rmi", &target]);
+    let (_, err) = server.fails(&["pull", &target]);
+    assert!(err.contains("pull access denied") && err.contains("401 Unauthorized"), "{err}");
+    assert!(!server.engine_config.path().join("config.json").exists(), "the server saved credentials");
+    // docker-py's auth_config.
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            PYTHON_AUTH_PULL,
+            &format!("unix://{}", server.socket.display()),
+            &format!("{host}/bs2/app"),
+            "v1",
+            "alice",
+            "s3cret",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "python-auth-ok\n");
+    server.ok(&["rmi", "bs2-built", &target]);
+    cleanup(&env);
+}
+
+#[test]
+fn bs2_search_says_registries_have_none() {
+    if !require_root("bs2_search_says_registries_have_none") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    let (status, body) = server.request("GET", "/v1.44/images/search?term=busybox", b"");
+    assert_eq!(status, 501, "{body}");
+    assert!(body.contains("\"message\"") && body.contains("no search"), "{body}");
+    let (_, err) = server.fails(&["search", "busybox"]);
+    assert!(err.contains("search is not supported by berth") && err.contains("Distribution API"), "{err}");
+}
+
+#[test]
+fn bs2_short_runs_never_lose_their_output() {
+    if !require_root("bs2_short_runs_never_lose_their_output") {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env);
+    // The CLI attaches, then starts; the container prints and exits at once, often before the attach's
+    // stream has looked at the log.
+    for round in 0..30 {
+        let out = server.docker(&["run", "--rm", "busybox", "echo", "hi"]);
+        assert!(out.status.success(), "round {round}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n", "round {round}: {}", text(&out));
+    }
+    // With input attached too (`-i`, as compose's `run` starts one-offs): the output still comes whole.
+    for round in 0..30 {
+        let out = server.docker_with_stdin(&["run", "-i", "--rm", "busybox", "echo", "hi"], "");
+        assert!(out.status.success(), "round {round}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n", "round {round}: {}", text(&out));
+    }
+    assert!(env.ids().is_empty(), "every --rm container is gone");
 }

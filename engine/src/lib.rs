@@ -54,6 +54,12 @@ use events::EventBus;
 use registry::{Credentials, Registry, RegistryOptions};
 use store::Store;
 
+/// Gives back what a long-lived process faulted in while it worked (clean code pages, freed heap), as the
+/// monitors do between runs; the API server calls it when it goes quiet.
+pub fn shed_idle_memory() {
+    footprint::shed();
+}
+
 /// Where state lives and how the engine behaves.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -110,12 +116,24 @@ impl Engine {
         self.host.as_ref()
     }
 
+    /// The registry client; inside a [`registry::GivenCredentials`] scope, one with those credentials first.
     fn registry(&self) -> Result<Registry, Error> {
-        if let Some(registry) = self.registry.get() {
-            return Ok(registry.clone());
-        }
-        let registry = Registry::new(registry_options(&self.config), Credentials::load())?;
-        Ok(self.registry.get_or_init(|| registry).clone())
+        let shared = match self.registry.get() {
+            Some(registry) => registry.clone(),
+            None => {
+                let registry = Registry::new(registry_options(&self.config), Credentials::load())?;
+                self.registry.get_or_init(|| registry).clone()
+            }
+        };
+        Ok(match registry::GivenCredentials::current() {
+            Some(given) => shared.with_given(given),
+            None => shared,
+        })
+    }
+
+    /// Checks credentials against a registry without saving them (the API's `/auth`).
+    pub async fn check_login(&self, registry: &str, user: &str, password: &str) -> Result<(), Error> {
+        Ok(self.registry()?.check_login(registry, user, password).await?)
     }
 
     /// The state root this engine works in.

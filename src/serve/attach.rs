@@ -1,7 +1,8 @@
 //! `POST /containers/{id}/attach` and `/resize`. Clients attach before they start (`docker run`), so an
 //! attach to a container without a tty or input follows its log from that moment to the end of its next
-//! run (as the CLI's foreground run does: nothing written between start and attach is lost); one that
-//! types into the container (`-i`, `-t`) joins the monitor's session once the container runs.
+//! run (as the CLI's foreground run does: nothing written between start and attach is lost); one with
+//! input (`-i`) reads the log just so and feeds the monitor's session once the container runs; a tty's
+//! (`-t`) is that session's, both ways.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,9 +11,9 @@ use std::time::Duration;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use berth_engine::container::{ContainerRecord, Status};
+use berth_engine::container::{ContainerRecord, Output, Status};
 use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf};
 use tokio::sync::mpsc;
 
 use super::hijack::{self, Conn, MULTIPLEXED, RAW, STDERR, STDOUT};
@@ -95,10 +96,15 @@ pub async fn attach(
             }
         }
         if stream {
-            if tty || stdin {
+            if tty {
                 interact(&server, conn, rec, stdin, streams, resizes).await;
+            } else if stdin {
+                // Output from the log as for any attach, input into the run's session once it runs.
+                let (client_in, client_out) = tokio::io::split(conn);
+                let input = feed(&server, client_in, rec.clone());
+                follow(&server, client_out, rec, follower, streams, input).await;
             } else {
-                follow(&server, conn, rec, follower, streams).await;
+                follow(&server, conn, rec, follower, streams, std::future::pending()).await;
             }
         } else {
             let _ = conn.shutdown().await;
@@ -106,7 +112,21 @@ pub async fn attach(
     }))
 }
 
-/// Joins the container's session once it runs (it may not be started yet) and pumps it.
+/// Waits until the container `rec` (as read at the attach) runs; false when its next run ended first or
+/// it went away.
+async fn runs_now(server: &Shared, rec: &ContainerRecord) -> bool {
+    let exit = server.runs.next_exit(&rec.id);
+    loop {
+        match server.engine.container(&rec.id) {
+            Ok(now) if now.status == Status::Running => return true,
+            Ok(now) if now.finished_at == rec.finished_at && exit.borrow().is_none() => {}
+            _ => return false,
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A tty container's attach: joins its session once it runs (it may not be started yet) and pumps it.
 async fn interact(
     server: &Shared,
     conn: Box<dyn Conn>,
@@ -116,17 +136,9 @@ async fn interact(
     resizes: mpsc::Receiver<(u16, u16)>,
 ) {
     let mut conn = conn;
-    let exit = server.runs.next_exit(&rec.id);
-    loop {
-        match server.engine.container(&rec.id) {
-            Ok(now) if now.status == Status::Running => break,
-            Ok(now) if now.finished_at == rec.finished_at && exit.borrow().is_none() => {}
-            _ => {
-                let _ = conn.shutdown().await;
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    if !runs_now(server, &rec).await {
+        let _ = conn.shutdown().await;
+        return;
     }
     match server.engine.attach(&rec.id).await {
         Ok(session) => {
@@ -139,20 +151,65 @@ async fn interact(
     }
 }
 
-/// Sends the log as it grows until the container's next run ends.
+/// Sends the client's bytes to the input of the container's run once it runs; the client's EOF closes
+/// that input. Ends when the session does: the monitor sends the exit after the run's last output went
+/// to the log. The session's output is dropped: the attach sends the log's.
+async fn feed(server: &Shared, mut client_in: ReadHalf<Box<dyn Conn>>, rec: ContainerRecord) {
+    if !runs_now(server, &rec).await {
+        return;
+    }
+    let (mut reader, mut writer) = match server.engine.attach(&rec.id).await {
+        Ok(session) => session.into_split(),
+        Err(e) => {
+            // The run's end, from the store, ends the attach.
+            tracing::debug!("attach to {}: {e}", rec.id);
+            return std::future::pending().await;
+        }
+    };
+    let drain = async move {
+        while let Ok(Some(out)) = reader.read().await
+            && !matches!(out, Output::Exit(_))
+        {}
+    };
+    let input = async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        while let Ok(n) = client_in.read(&mut buf).await
+            && n > 0
+        {
+            if writer.write_stdin(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+        let _ = writer.close_stdin().await;
+        // The monitor drops a client that hangs up, perhaps before reading what it sent: the session stays.
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        () = drain => {}
+        () = input => {}
+    }
+}
+
+/// Sends the log as it grows until the container's next run ends, or `end` says it did.
 async fn follow(
     server: &Shared,
-    mut conn: Box<dyn Conn>,
+    mut conn: impl tokio::io::AsyncWrite + Unpin,
     rec: ContainerRecord,
     mut follower: LogFollower,
     streams: (bool, bool),
+    end: impl std::future::Future<Output = ()>,
 ) {
-    let ended = runs::wait(server, rec.clone(), Condition::NextExit);
+    let ended = async {
+        tokio::select! {
+            _ = runs::wait(server, rec.clone(), Condition::NextExit) => {}
+            () = end => {}
+        }
+    };
     tokio::pin!(ended);
     let mut done = false;
     loop {
         tokio::select! {
-            _ = &mut ended, if !done => done = true,
+            () = &mut ended, if !done => done = true,
             () = tokio::time::sleep(Duration::from_millis(25)), if !done => {}
         }
         let entries = follower.poll().unwrap_or_default();

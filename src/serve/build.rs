@@ -1,6 +1,7 @@
 //! `POST /build`, the legacy builder's protocol (`DOCKER_BUILDKIT=0 docker build`, docker-py, compose): a
 //! tar context in the body, options in the query, `{"stream": ...}` lines back ending with the
-//! `Successfully built`/`Successfully tagged` lines the docker CLI prints. The build is `Engine::build`,
+//! `Successfully built`/`Successfully tagged` lines the docker CLI prints; base images are pulled with
+//! the request's `X-Registry-Config` credentials. The build is `Engine::build`,
 //! as for `berth build`; and `POST /build/prune` is `builder prune`.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use berth_engine::builder::{BuildEvent, BuildOptions};
 use bytes::Bytes;
@@ -29,7 +30,13 @@ fn stream_line(text: &str) -> Bytes {
     Bytes::from(format!("{}\r\n", json!({ "stream": text })))
 }
 
-pub async fn build(State(server): State<Shared>, params: Params, body: Body) -> ApiResult<Response> {
+pub async fn build(
+    State(server): State<Shared>,
+    params: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let given = super::auth::registry_config(&headers)?;
     let tags = params.all("t").into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>();
     let build_args = json_map(&params, "buildargs")?;
     let labels = json_map(&params, "labels")?;
@@ -83,7 +90,7 @@ pub async fn build(State(server): State<Shared>, params: Params, body: Body) -> 
             };
             let _ = events_tx.send(stream_line(&text));
         };
-        let build = server.engine.build(options, &progress);
+        let build = given.scope(server.engine.build(options, &progress));
         tokio::pin!(build);
         // A client that leaves does not stop the build: its steps are cached for the next one.
         let outcome = loop {

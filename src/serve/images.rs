@@ -1,11 +1,11 @@
-//! Image endpoints: list, pull (`images/create` with progress lines), inspect, history, tag, DELETE and
-//! prune. Names carry `/` and `:` (`/images/127.0.0.1:5000/busybox/json`), so `/images/{*rest}` is split
+//! Image endpoints: list, pull (`images/create` with progress lines), inspect, history, tag, push, DELETE
+//! and prune; a pull or push goes with the request's `X-Registry-Auth` credentials (`auth.rs`). Names carry `/` and `:` (`/images/127.0.0.1:5000/busybox/json`), so `/images/{*rest}` is split
 //! here by its last segment.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_engine::events::{Event, LayerProgress, PushLayerProgress};
 use berth_engine::images::{ImageRecord, RemovedImage};
@@ -79,7 +79,12 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// `images/create?fromImage=&tag=`: a pull, its progress as moby's JSON lines, an error inside the stream
 /// (`fromSrc` is an import).
-pub async fn pull(State(server): State<Shared>, params: Params, body: axum::body::Body) -> ApiResult<Response> {
+pub async fn pull(
+    State(server): State<Shared>,
+    params: Params,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
     if params.get("fromSrc").is_some() {
         return super::tarballs::import(server, &params, body).await;
     }
@@ -95,7 +100,8 @@ pub async fn pull(State(server): State<Shared>, params: Params, body: axum::body
         None if from.contains('@') || last_part_has_tag(&from) => from.clone(),
         None => format!("{from}:latest"),
     };
-    berth_engine::reference::Reference::parse(&reference).map_err(berth_engine::Error::from)?;
+    let parsed = berth_engine::reference::Reference::parse(&reference).map_err(berth_engine::Error::from)?;
+    let given = super::auth::registry_auth(&headers, &parsed.registry)?;
     let platform = params
         .get("platform")
         .filter(|p| !p.is_empty())
@@ -115,7 +121,7 @@ pub async fn pull(State(server): State<Shared>, params: Params, body: axum::body
         send(json!({"status": format!("Pulling from {}", from.trim_end_matches(&format!(":{wanted}"))), "id": wanted}))
             .await;
         let mut events = server.engine.events().subscribe();
-        let pull = server.engine.pull(&reference, PullOptions { platform });
+        let pull = given.scope(server.engine.pull(&reference, PullOptions { platform }));
         tokio::pin!(pull);
         // A client that leaves mid-pull does not stop it: the image is stored whole or not at all.
         let result = loop {
@@ -213,13 +219,14 @@ pub async fn post_named(
     State(server): State<Shared>,
     Path(rest): Path<String>,
     params: Params,
+    headers: HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<Response> {
     if rest == "load" {
         return super::tarballs::load(server, body).await;
     }
     if let Some(name) = rest.strip_suffix("/push") {
-        return push(server, name, &params).await;
+        return push(server, name, &params, &headers).await;
     }
     let Some(name) = rest.strip_suffix("/tag") else { return Err(absent("POST", &rest)) };
     let target = params.repo_tag().ok_or_else(|| ApiError::bad_request("repo is required"))?;
@@ -261,12 +268,13 @@ pub async fn prune(State(server): State<Shared>, params: Params) -> ApiResult<Js
 
 /// `POST /images/{name}/push?tag=`: `Engine::push`, its per-layer progress as moby's JSON lines, the closing
 /// `TAG: digest: … size: N` status and the `aux` record the docker CLI reads; an error inside the stream.
-async fn push(server: Shared, name: &str, params: &Params) -> ApiResult<Response> {
+async fn push(server: Shared, name: &str, params: &Params, headers: &HeaderMap) -> ApiResult<Response> {
     let reference = match params.get("tag").filter(|t| !t.is_empty()) {
         Some(tag) => format!("{name}:{tag}"),
         None => name.to_string(),
     };
-    berth_engine::reference::Reference::parse(&reference).map_err(berth_engine::Error::from)?;
+    let parsed = berth_engine::reference::Reference::parse(&reference).map_err(berth_engine::Error::from)?;
+    let given = super::auth::registry_auth(headers, &parsed.registry)?;
     let all_tags = !last_part_has_tag(&reference);
     let (tx, body) = super::hijack::channel_body();
     let busy = super::listen::hold();
@@ -278,7 +286,7 @@ async fn push(server: Shared, name: &str, params: &Params) -> ApiResult<Response
         };
         let short = |layer: &str| layer.trim_start_matches("sha256:").chars().take(12).collect::<String>();
         let mut events = server.engine.events().subscribe();
-        let push = server.engine.push(&reference, berth_engine::push::PushOptions { all_tags });
+        let push = given.scope(server.engine.push(&reference, berth_engine::push::PushOptions { all_tags }));
         tokio::pin!(push);
         // A client that leaves mid-push does not stop it: the manifest goes last, so nothing half-made shows.
         let result = loop {

@@ -120,6 +120,9 @@ fn docker_group() -> Option<u32> {
     })
 }
 
+/// How long without a connection or stream before the server sheds memory.
+const SHED_AFTER: Duration = Duration::from_secs(1);
+
 /// Open connections and streams; the idle timeout counts from when it last fell to zero.
 #[derive(Clone)]
 pub struct Activity(Arc<watch::Sender<usize>>);
@@ -140,6 +143,12 @@ impl Activity {
     async fn idle(&self) {
         let mut rx = self.0.subscribe();
         let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Resolves once something is open.
+    async fn busy_again(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|n| *n > 0).await;
     }
 
     /// Resolves once nothing has been open for `timeout`.
@@ -208,6 +217,16 @@ pub async fn serve(listeners: Vec<Listener>, router: Router, timeout: Duration) 
             }
         }
     }
+    // A quiet server gives back what serving faulted in (code pages, freed heap), once per quiet spell, so
+    // its idle resident set is its own state; the next request refaults what it touches.
+    let quiet = activity.clone();
+    tokio::spawn(async move {
+        loop {
+            quiet.idle_for(SHED_AFTER).await;
+            berth_engine::shed_idle_memory();
+            quiet.busy_again().await;
+        }
+    });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let idle = async {
         if timeout.is_zero() {

@@ -6,11 +6,12 @@
 //! what the server keeps in memory is only what the API itself names: exec instances and the exits of the
 //! containers it started.
 //!
-//! One small module per resource (`system`, `events`, `containers`, `exec`, `images`, `networks`, `volumes`);
-//! `listen` holds the sockets, `hijack` the upgraded streams, `runs` the exit watches.
+//! One small module per resource (`system`, `events`, `containers`, `exec`, `images`, `auth`, `networks`,
+//! `volumes`); `listen` holds the sockets, `hijack` the upgraded streams, `runs` the exit watches.
 
 mod archive;
 mod attach;
+mod auth;
 mod build;
 mod containers;
 mod create;
@@ -120,6 +121,8 @@ fn router(server: Shared) -> Router {
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::pull))
         .route("/images/prune", post(images::prune))
+        .route("/images/search", get(auth::search))
+        .route("/auth", post(auth::login))
         .route("/commit", post(images::commit))
         .route("/images/{*rest}", get(images::get_named).post(images::post_named).delete(images::remove))
         .route("/build", post(build::build))

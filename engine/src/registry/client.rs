@@ -191,6 +191,22 @@ impl Registry {
         })
     }
 
+    /// The same client with `given` consulted before the credential files, and a token cache of its own so
+    /// what they earn stays with the operation they were given for.
+    pub fn with_given(&self, given: super::GivenCredentials) -> Registry {
+        let inner = &self.inner;
+        let tls_clients = inner.tls_clients.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Registry {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                opts: inner.opts.clone(),
+                creds: inner.creds.clone().with_given(given),
+                auth: AuthCache::default(),
+                tls_clients: Mutex::new(tls_clients),
+            }),
+        }
+    }
+
     /// The client for `host` (`name[:port]`): one that trusts the host's `certs.d` CA and presents its
     /// client certificate when it has such a directory (looked up once per host), else the shared one.
     fn client_for(&self, host: &str) -> Result<Option<reqwest::Client>, RegistryError> {
@@ -459,11 +475,11 @@ impl Registry {
         let challenges =
             parse_challenges(resp.headers().get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()));
         let Some((header, lifetime)) = self.answer(target, &challenges).await? else {
-            return Err(denied(target));
+            return Err(denied(target, StatusCode::UNAUTHORIZED));
         };
         let resp = self.send_once(req, Some(&header)).await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
-            return Err(denied(target));
+            return Err(denied(target, StatusCode::UNAUTHORIZED));
         }
         if target.login.is_none() {
             self.inner.auth.put(&target.host, scope, header, lifetime);
@@ -565,7 +581,7 @@ impl Registry {
         let basic = creds.map(|(user, password)| basic_header(user, password));
         let resp = self.send_once(&req, basic.as_deref()).await?;
         if matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-            return Err(denied(target));
+            return Err(denied(target, resp.status()));
         }
         let resp = check_status(resp, &req).await?;
         let body =
@@ -622,12 +638,14 @@ struct FetchedManifest {
     digest: String,
 }
 
-fn denied(target: &Target) -> RegistryError {
+/// The refusal `status` (the registry's or its token server's) as the error for what `target` was after.
+fn denied(target: &Target, status: StatusCode) -> RegistryError {
     let (registry, repository) = (target.registry.clone(), target.repository.clone());
+    let status = status.to_string();
     match target.login {
-        Some(_) => RegistryError::LoginRejected { registry },
-        None if target.pushing() => RegistryError::PushDenied { registry, repository },
-        None => RegistryError::Unauthorized { registry, repository },
+        Some(_) => RegistryError::LoginRejected { registry, status },
+        None if target.pushing() => RegistryError::PushDenied { registry, repository, status },
+        None => RegistryError::Unauthorized { registry, repository, status },
     }
 }
 
@@ -935,7 +953,10 @@ mod tests {
 
         registry.check_login(&addr.to_string(), "alice", "pw").await.unwrap();
         let err = registry.check_login(&addr.to_string(), "alice", "wrong").await.unwrap_err();
-        assert!(matches!(&err, RegistryError::LoginRejected { registry } if *registry == addr.to_string()), "{err}");
+        assert!(
+            matches!(&err, RegistryError::LoginRejected { registry, .. } if *registry == addr.to_string()),
+            "{err}"
+        );
 
         let other = anonymous(options());
         let err = other.resolve(&r, &Platform::parse("linux/arm64").unwrap()).await.unwrap_err();

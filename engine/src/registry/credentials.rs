@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
 use super::RegistryError;
+use super::given::GivenCredentials;
 use crate::reference::{DEFAULT_REGISTRY, DOCKER_HUB_API_HOST};
 
 /// The key Docker files Docker Hub's credentials under.
@@ -31,6 +32,8 @@ const IDENTITY_TOKEN_USER: &str = "<token>";
 pub struct Credentials {
     config_dir: Option<PathBuf>,
     helper_dir: Option<PathBuf>,
+    /// Credentials handed over for one operation, consulted before the config.
+    given: GivenCredentials,
 }
 
 impl Credentials {
@@ -40,17 +43,23 @@ impl Credentials {
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| Path::new(&h).join(".docker")));
-        Credentials { config_dir: dir, helper_dir: None }
+        Credentials { config_dir: dir, helper_dir: None, given: GivenCredentials::default() }
     }
 
     /// Credentials from `dir/config.json`.
     pub fn from_dir(dir: impl Into<PathBuf>) -> Self {
-        Credentials { config_dir: Some(dir.into()), helper_dir: None }
+        Credentials { config_dir: Some(dir.into()), helper_dir: None, given: GivenCredentials::default() }
     }
 
     /// Looks for `docker-credential-*` programs in `dir` before the PATH.
     pub fn with_helper_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.helper_dir = Some(dir.into());
+        self
+    }
+
+    /// The same lookup with `given` consulted first.
+    pub(super) fn with_given(mut self, given: GivenCredentials) -> Self {
+        self.given = given;
         self
     }
 
@@ -60,6 +69,9 @@ impl Credentials {
 
     /// Username and password for `registry` (as references name it: `docker.io`, `host:5000`).
     pub fn get(&self, registry: &str) -> Result<Option<(String, String)>, RegistryError> {
+        if let Some(given) = self.given.get(registry) {
+            return Ok(Some(given));
+        }
         let Some(path) = self.config_path() else {
             return Ok(None);
         };
@@ -246,12 +258,12 @@ fn is_docker_hub(host: &str) -> bool {
     DOCKER_HUB_HOSTS.contains(&host)
 }
 
-fn same_registry(host: &str, registry: &str) -> bool {
+pub(super) fn same_registry(host: &str, registry: &str) -> bool {
     host == registry || (is_docker_hub(host) && is_docker_hub(registry))
 }
 
 /// The `host[:port]` of a config key, which may be a bare host or a URL like `https://host/v1/`.
-fn hostname_of(key: &str) -> String {
+pub(super) fn hostname_of(key: &str) -> String {
     let rest = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
     rest.split('/').next().unwrap_or(rest).to_string()
 }

@@ -7,6 +7,7 @@
 mod auth;
 mod client;
 mod credentials;
+mod given;
 mod manifest;
 mod platform;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use thiserror::Error;
 
 pub use client::{BlobStream, ManifestDocument, Registry, ResolvedImage};
 pub use credentials::Credentials;
+pub use given::GivenCredentials;
 pub use manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST};
 pub use platform::Platform;
 pub use upload::{BlobFile, MountOutcome, UploadProgress};
@@ -81,21 +83,21 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
     #[error(
-        "pull access denied for {registry}/{repository}: the repository does not exist or needs authentication (try `berth login {registry}`)"
+        "pull access denied for {registry}/{repository} (the registry answered {status}): the repository does not exist or needs authentication (try `berth login {registry}`)"
     )]
-    Unauthorized { registry: String, repository: String },
+    Unauthorized { registry: String, repository: String, status: String },
     #[error(
-        "push access denied for {registry}/{repository}: not logged in, or the credentials may not push there (try `berth login {registry}`)"
+        "push access denied for {registry}/{repository} (the registry answered {status}): not logged in, or the credentials may not push there (try `berth login {registry}`)"
     )]
-    PushDenied { registry: String, repository: String },
+    PushDenied { registry: String, repository: String, status: String },
     #[error("reading blob file {path}: {reason}")]
     BlobFile { path: String, reason: String },
     #[error("certificates for a private registry, {path}: {reason}")]
     Certificates { path: String, reason: String },
     #[error("{what}: the registry answered digest {actual}, not the {expected} sent")]
     WrongDigest { what: String, expected: String, actual: String },
-    #[error("login to {registry} failed: the registry rejected the username or password")]
-    LoginRejected { registry: String },
+    #[error("login to {registry} failed: the registry rejected the username or password ({status})")]
+    LoginRejected { registry: String, status: String },
     #[error("token request to {realm} failed: {reason}")]
     Token { realm: String, reason: String },
     #[error("{what} is larger than the {limit}-byte limit")]
