@@ -19,8 +19,8 @@ use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     KillContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder, PruneImagesOptionsBuilder,
-    PushImageOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, ResizeContainerTTYOptionsBuilder,
-    ResizeExecOptionsBuilder, StatsOptionsBuilder, TagImageOptionsBuilder,
+    PushImageOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    ResizeContainerTTYOptionsBuilder, ResizeExecOptionsBuilder, StatsOptionsBuilder, TagImageOptionsBuilder,
 };
 use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt};
