@@ -15,7 +15,7 @@ pub use load::{DEFAULT_FILES, LoadOptions, LoadedProject, load};
 pub use plan::{
     LABEL_CONFIG_FILES, LABEL_HASH, LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_WORKING_DIR,
 };
-pub use project::{DownOptions, Progress, UpOptions};
+pub use project::{DownOptions, OneOffOptions, Progress, UpOptions};
 
 /// A compose file or project that cannot be used; each names the file and key, or the service.
 #[derive(Debug, thiserror::Error)]

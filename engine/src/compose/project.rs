@@ -2,7 +2,7 @@
 //! services at once, each service waiting for its dependencies' conditions) and `down`, and the
 //! project's containers found by their labels, as docker compose finds them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_util::future::try_join_all;
@@ -36,6 +36,16 @@ pub struct UpOptions {
     pub scale: BTreeMap<String, u64>,
     /// `--wait`: return once every container runs (and is healthy, where it has a healthcheck).
     pub wait: bool,
+}
+
+/// `docker compose run`'s container: its command (the service's when empty), `--rm`, and whether it
+/// takes input (`-i`, compose's default) and a pty (not with `-T` or without a terminal).
+#[derive(Debug, Clone, Default)]
+pub struct OneOffOptions {
+    pub command: Vec<String>,
+    pub remove: bool,
+    pub interactive: bool,
+    pub tty: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -96,14 +106,17 @@ impl Engine {
                 }
             }
         }
+        let mut changed: BTreeSet<String> = BTreeSet::new();
         for wave in waves {
-            try_join_all(wave.iter().map(|name| async move {
-                self.compose_service_up(project, name, options, report).await.map_err(|e| match e {
+            let changed_before = &changed;
+            let outcomes = try_join_all(wave.iter().map(|name| async move {
+                self.compose_service_up(project, name, options, changed_before, report).await.map_err(|e| match e {
                     Error::Compose(c) => Error::Compose(c),
                     other => ComposeError::Service { service: name.clone(), message: other.to_string() }.into(),
                 })
             }))
             .await?;
+            changed.extend(wave.iter().zip(outcomes).filter(|(_, made)| *made).map(|(name, _)| name.clone()));
         }
         if options.wait {
             for name in &services {
@@ -276,15 +289,15 @@ impl Engine {
 
     /// `docker compose run`: starts the service's dependencies as `up` would, then creates and starts a
     /// one-off container (`PROJECT-SERVICE-run-ID`, `oneoff=True`, no published ports) running `command`
-    /// (the service's when empty). The caller follows its output.
+    /// (the service's when empty). The caller follows its output: the outcome's log was opened before
+    /// the start, so a one-off that ends before an attach still shows all it wrote.
     pub async fn compose_run(
         &self,
         project: &LoadedProject,
         service: &str,
-        command: Vec<String>,
-        remove: bool,
+        one_off: &OneOffOptions,
         report: Report<'_>,
-    ) -> Result<ContainerRecord, Error> {
+    ) -> Result<crate::run::RunOutcome, Error> {
         let definition = project
             .model
             .services
@@ -310,12 +323,15 @@ impl Engine {
         spec.options.labels.insert(plan::LABEL_ONEOFF.into(), "True".into());
         spec.options.labels.remove(LABEL_NUMBER);
         spec.options.publish.clear();
-        spec.options.auto_remove = remove;
-        if !command.is_empty() {
-            spec.options.cmd = command;
+        // A fixed address belongs to the service's container, not to a one-off beside it.
+        spec.options.endpoints.values_mut().for_each(|e| e.ipv4_address = None);
+        spec.options.auto_remove = one_off.remove;
+        spec.options.open_stdin |= one_off.interactive;
+        spec.options.tty |= one_off.tty;
+        if !one_off.command.is_empty() {
+            spec.options.cmd = one_off.command.clone();
         }
-        let outcome = self.run(spec, &|_| {}).await?;
-        Ok(outcome.record)
+        self.run(spec, &|_| {}).await
     }
 
     /// Builds a service's image when it has a build section and the image is missing (or `--build`).
@@ -364,14 +380,20 @@ impl Engine {
         Ok(())
     }
 
+    /// Brings one service's containers to what the file says; whether any was created or recreated.
+    /// An unchanged running container is restarted when a dependency it names with `restart: true` was
+    /// (re)created in this `up` (`changed`).
     async fn compose_service_up(
         &self,
         project: &LoadedProject,
         name: &str,
         options: &UpOptions,
+        changed: &BTreeSet<String>,
         report: Report<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let service = &project.model.services[name];
+        let restart_for = plan::restart_dependencies(service).into_iter().find(|d| changed.contains(d));
+        let mut made_any = false;
         for (dep, condition) in plan::conditions(service) {
             for rec in self.compose_containers(&project.name, Some(&dep))? {
                 self.compose_wait(&rec, condition, report).await?;
@@ -390,7 +412,11 @@ impl Engine {
                 Some(rec) => {
                     let same = rec.options.labels.get(LABEL_HASH) == Some(&hash);
                     if options.no_recreate || same && !options.force_recreate {
-                        if rec.status == Status::Running {
+                        if rec.status == Status::Running && restart_for.is_some() {
+                            say(report, "Container", &rec.name, "Restarting");
+                            self.restart_container(&rec.id, rec.options.stop_timeout).await?;
+                            say(report, "Container", &rec.name, "Restarted");
+                        } else if rec.status == Status::Running {
                             say(report, "Container", &rec.name, "Running");
                         } else {
                             say(report, "Container", &rec.name, "Starting");
@@ -407,6 +433,7 @@ impl Engine {
                     say(report, "Container", &container, "Starting");
                     self.start_container(&made.id).await?;
                     say(report, "Container", &container, "Started");
+                    made_any = true;
                 }
                 None => {
                     say(report, "Container", &container, "Creating");
@@ -415,6 +442,54 @@ impl Engine {
                     say(report, "Container", &container, "Starting");
                     self.start_container(&made.id).await?;
                     say(report, "Container", &container, "Started");
+                    made_any = true;
+                }
+            }
+        }
+        Ok(made_any)
+    }
+
+    /// `docker compose restart [SERVICE...]`: the named services' containers (all when none are named),
+    /// then those of every service that names a restarted one in `depends_on` with `restart: true`, in
+    /// dependency order.
+    pub async fn compose_restart(
+        &self,
+        project: &LoadedProject,
+        services: &[String],
+        report: Report<'_>,
+    ) -> Result<(), Error> {
+        let mut chosen: BTreeSet<String> = if services.is_empty() {
+            project.model.services.keys().cloned().collect()
+        } else {
+            for s in services {
+                if !project.model.services.contains_key(s) {
+                    return Err(ComposeError::NoSuchService { service: s.clone() }.into());
+                }
+            }
+            services.iter().cloned().collect()
+        };
+        loop {
+            let more: Vec<String> = project
+                .model
+                .services
+                .iter()
+                .filter(|(name, service)| {
+                    !chosen.contains(*name) && plan::restart_dependencies(service).iter().any(|d| chosen.contains(d))
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            chosen.extend(more);
+        }
+        let all: Vec<String> = project.model.services.keys().cloned().collect();
+        for wave in plan::levels(project, &all)? {
+            for name in wave.iter().filter(|n| chosen.contains(*n)) {
+                for rec in self.compose_containers(&project.name, Some(name))? {
+                    say(report, "Container", &rec.name, "Restarting");
+                    self.restart_container(&rec.id, rec.options.stop_timeout).await?;
+                    say(report, "Container", &rec.name, "Started");
                 }
             }
         }

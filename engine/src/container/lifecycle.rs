@@ -250,6 +250,9 @@ impl Engine {
         let name = req.name.as_deref().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
         let mut options = req.options;
         super::shared::resolve_targets(&self.records(), &mut options)?;
+        if !options.build_step {
+            options.merge_exposed_ports(&image.config)?;
+        }
         // The image's Healthcheck and SHELL are not in the OCI config type: read from the config blob.
         let raw: Option<serde_json::Value> =
             self.store().blobs().get(&image.id).ok().and_then(|b| serde_json::from_slice(&b).ok());
