@@ -518,3 +518,41 @@ fn bp_fixed_address_aliases_everywhere_expose_dependency_restart_and_piped_run()
     compose_ok(&env, dir, &[&p[..], &["down"]].concat());
     assert!(project_ids(&env, &project).is_empty());
 }
+
+#[test]
+fn bp_the_tuis_project_operations_are_the_engines_compose_use_cases() {
+    use berth_ui::backend::{Backend, EngineBackend, ProjectOp};
+    if !require_root("bp_the_tuis_project_operations_are_the_engines_compose_use_cases") {
+        return;
+    }
+    let env = Env::new();
+    let project = format!("bpt{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write(
+        dir,
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    command: sleep 300\n  side:\n    image: busybox\n    command: sleep 300\n",
+    );
+    compose_ok(&env, dir, &["-p", &project, "up", "-d"]);
+    berth_engine::testing::use_monitor_executable(env!("CARGO_BIN_EXE_berth").into());
+    let config = berth_engine::Config::load_from(&env.root().join("config.toml")).unwrap();
+    let engine = berth_engine::Engine::open(berth_engine::EngineOptions { root: env.root().to_path_buf(), config })
+        .expect("open the engine");
+    let backend = EngineBackend::new(std::sync::Arc::new(engine), env!("CARGO_BIN_EXE_berth").into());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let op = |op: ProjectOp| runtime.block_on(backend.project_op(project.clone(), op));
+
+    // The project is found again from its containers' labels, so the files it names are read afresh.
+    op(ProjectOp::Scale { service: "web".into(), replicas: 2 }).expect("scale");
+    let names: Vec<String> = project_ids(&env, &project).into_keys().collect();
+    assert_eq!(names, [format!("{project}-side-1"), format!("{project}-web-1"), format!("{project}-web-2")]);
+    let before = started_at(&env, &format!("{project}-side-1"));
+    op(ProjectOp::Restart).expect("restart");
+    assert_ne!(started_at(&env, &format!("{project}-side-1")), before, "restart reaches every service");
+    op(ProjectOp::Down).expect("down");
+    assert!(project_ids(&env, &project).is_empty());
+    assert!(!env.ok(&["network", "ls", "--format", "{{.Name}}"]).contains(&project), "the project network went");
+    let err = op(ProjectOp::Up).unwrap_err().to_string();
+    assert!(err.contains(&project) && err.contains("records its files"), "{err}");
+}

@@ -44,6 +44,8 @@ pub enum ComposeError {
     Service { service: String, message: String },
     #[error("no such service: {service}")]
     NoSuchService { service: String },
+    #[error("no container of project {project} records its files (com.docker.compose.project.working_dir)")]
+    UnknownProject { project: String },
     #[error("dependency failed to start: container {container} {reason}")]
     Dependency { container: String, reason: String },
 }

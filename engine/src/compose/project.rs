@@ -76,6 +76,29 @@ impl Engine {
         Ok(list)
     }
 
+    /// A project found again by its containers' labels, as the TUI knows it: the config files and working
+    /// directory the last `up` recorded, loaded afresh (so what `up` does next is what the files say now).
+    pub fn compose_project(&self, project: &str) -> Result<LoadedProject, Error> {
+        let list = self.compose_all_containers(project)?;
+        let labels = list
+            .iter()
+            .map(|r| &r.options.labels)
+            .find(|l| l.contains_key(plan::LABEL_WORKING_DIR))
+            .ok_or_else(|| ComposeError::UnknownProject { project: project.to_string() })?;
+        let working_dir = std::path::PathBuf::from(&labels[plan::LABEL_WORKING_DIR]);
+        let files = labels
+            .get(plan::LABEL_CONFIG_FILES)
+            .map(|f| f.split(',').filter(|f| !f.is_empty()).map(std::path::PathBuf::from).collect())
+            .unwrap_or_default();
+        let options = super::LoadOptions {
+            files,
+            project_name: Some(project.to_string()),
+            project_directory: Some(working_dir.clone()),
+            ..super::LoadOptions::from_environment(working_dir)
+        };
+        Ok(super::load(&options)?)
+    }
+
     /// Every container with the project's label, one-offs too, in name order.
     fn compose_all_containers(&self, project: &str) -> Result<Vec<ContainerRecord>, Error> {
         let filters = vec![ListFilter::Label { key: LABEL_PROJECT.into(), value: Some(project.into()) }];

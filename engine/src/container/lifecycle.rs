@@ -344,7 +344,8 @@ impl Engine {
         let sealed = crate::monitor::sealed_self()
             .and_then(|fd| Ok(rustix::io::fcntl_dupfd_cloexec(&fd, READY_FD + 1)?))
             .inspect_err(|err| tracing::debug!(%err, "sealing the helper binary in the launcher"))
-            .ok();
+            .ok()
+            .filter(|_| test_monitor().is_none());
         let (reader, writer) = std::io::pipe().map_err(fail)?;
         let write_fd = writer.as_raw_fd();
         let mut cmd = match &sealed {
@@ -356,6 +357,10 @@ impl Engine {
             None => Command::new(&exe),
         };
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        // The helper reads the config file this engine was opened with, whatever the environment says.
+        if let Some(path) = &self.config().path {
+            cmd.env("BERTH_CONFIG", path);
+        }
         // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec; `write_fd`
         // is open in the child (inherited from `writer`, alive until spawn returns).
         unsafe {
@@ -697,7 +702,18 @@ impl Engine {
 
 /// The berth binary to run as monitor: this executable (the CLI, the TUI and the API server are one binary).
 fn monitor_executable() -> std::io::Result<PathBuf> {
-    std::env::current_exe()
+    match test_monitor() {
+        Some(berth) => Ok(berth),
+        None => std::env::current_exe(),
+    }
+}
+
+/// The berth binary a test process named to run as the monitor (see `testing::use_monitor_executable`).
+fn test_monitor() -> Option<PathBuf> {
+    #[cfg(any(test, feature = "testing"))]
+    return crate::testing::monitor_executable();
+    #[cfg(not(any(test, feature = "testing")))]
+    None
 }
 
 #[cfg(test)]

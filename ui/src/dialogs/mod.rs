@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod pull;
 pub mod run;
 pub mod save_log;
+pub mod scale;
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Flex, Layout, Rect};

@@ -4,6 +4,7 @@
 mod app_state;
 mod command_line;
 mod fake;
+mod project;
 mod runner;
 mod snapshots;
 
