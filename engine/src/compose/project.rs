@@ -349,8 +349,10 @@ impl Engine {
         // A fixed address belongs to the service's container, not to a one-off beside it.
         spec.options.endpoints.values_mut().for_each(|e| e.ipv4_address = None);
         spec.options.auto_remove = one_off.remove;
-        spec.options.open_stdin |= one_off.interactive;
-        spec.options.tty |= one_off.tty;
+        if one_off.interactive {
+            spec.options.open_stdin = true;
+            spec.options.tty = one_off.tty;
+        }
         if !one_off.command.is_empty() {
             spec.options.cmd = one_off.command.clone();
         }

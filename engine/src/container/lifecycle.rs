@@ -341,11 +341,14 @@ impl Engine {
         // Executed through a sealed descriptor, the helper starts read-only already and needs no re-exec of its
         // own (CVE-2019-5736); if sealing fails here, the helper seals itself. Above the ready fd, which the
         // child's dup2 takes over.
-        let sealed = crate::monitor::sealed_self()
-            .and_then(|fd| Ok(rustix::io::fcntl_dupfd_cloexec(&fd, READY_FD + 1)?))
-            .inspect_err(|err| tracing::debug!(%err, "sealing the helper binary in the launcher"))
-            .ok()
-            .filter(|_| test_monitor().is_none());
+        // A test's berth binary seals itself (this process's own executable is the test).
+        let sealed = match test_monitor() {
+            Some(_) => None,
+            None => crate::monitor::sealed_self()
+                .and_then(|fd| Ok(rustix::io::fcntl_dupfd_cloexec(&fd, READY_FD + 1)?))
+                .inspect_err(|err| tracing::debug!(%err, "sealing the helper binary in the launcher"))
+                .ok(),
+        };
         let (reader, writer) = std::io::pipe().map_err(fail)?;
         let write_fd = writer.as_raw_fd();
         let mut cmd = match &sealed {
