@@ -386,3 +386,173 @@ fn bc_push_sends_each_service_image_through_berth_push() {
     env.ok(&["pull", &image]);
     assert_eq!(env.ok(&["run", "--rm", &image, "cat", "/made"]).trim(), "pushed");
 }
+
+/// `berth compose ARGS` in `dir` with `input` on its stdin (a pipe, not a terminal).
+fn compose_piped(env: &Env, dir: &Path, args: &[&str], input: &str) -> std::process::Output {
+    let mut full = vec!["compose"];
+    full.extend_from_slice(args);
+    let mut child = env
+        .command(&full)
+        .current_dir(dir)
+        .env_remove("COMPOSE_FILE")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn started_at(env: &Env, name: &str) -> String {
+    env.inspect(name)["State"]["StartedAt"].as_str().unwrap_or_default().to_string()
+}
+
+fn fidelity_files(dir: &Path, subnet_prefix: &str, db_env: &str) {
+    write(
+        dir,
+        "compose.yaml",
+        &format!(
+            r#"services:
+  db:
+    image: busybox
+    command: sh -c "mkdir -p /www && echo from-db > /www/index.html && exec httpd -f -p 80 -h /www"
+    environment: {{MARK: "{db_env}"}}
+    expose: ["5432", "7000-7001/udp"]
+    networks:
+      back:
+        ipv4_address: {subnet_prefix}.50
+      front:
+        aliases: [db-front]
+  app:
+    image: busybox
+    command: sleep 300
+    depends_on:
+      db: {{condition: service_started, restart: true}}
+    networks: [front]
+  other:
+    image: busybox
+    command: sleep 300
+    depends_on: [db]
+    networks: [front]
+  tool:
+    image: busybox
+    command: cat
+    profiles: [tools]
+    networks: [back]
+networks:
+  front: {{}}
+  back:
+    ipam:
+      config: [{{subnet: "{subnet_prefix}.0/24"}}]
+"#
+        ),
+    );
+}
+
+#[test]
+fn bp_fixed_address_aliases_everywhere_expose_dependency_restart_and_piped_run() {
+    if !require_root("bp_fixed_address_aliases_everywhere_expose_dependency_restart_and_piped_run") {
+        return;
+    }
+    let env = Env::new();
+    let project = format!("bp{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let prefix = format!("10.212.{}", env.octet);
+    fidelity_files(dir, &prefix, "one");
+    let p = ["-p", project.as_str()];
+    compose_ok(&env, dir, &[&p[..], &["up", "-d"]].concat());
+    let (db, app, other) = (format!("{project}-db-1"), format!("{project}-app-1"), format!("{project}-other-1"));
+
+    // ipv4_address: the fixed address on the network with ipam.
+    let doc = env.inspect(&db);
+    let networks = &doc["NetworkSettings"]["Networks"];
+    assert_eq!(networks[format!("{project}_back")]["IPAddress"], format!("{prefix}.50"), "{networks}");
+    // expose: recorded in Config.ExposedPorts as docker records it.
+    let exposed = doc["Config"]["ExposedPorts"].as_object().expect("ExposedPorts");
+    let keys: Vec<&str> = exposed.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["5432/tcp", "7000/udp", "7001/udp"]);
+    // Aliases on the second network too (back sorts first): the service name and db-front on front.
+    let aliases = &networks[format!("{project}_front")]["Aliases"];
+    assert!(
+        aliases.as_array().is_some_and(|a| a.contains(&"db".into()) && a.contains(&"db-front".into())),
+        "{aliases}"
+    );
+    env.wait_for("db to serve", PATIENCE, || {
+        env.command(&["exec", &app, "wget", "-qO-", "http://db/"]).output().is_ok_and(|o| o.status.success())
+    });
+    assert_eq!(env.ok(&["exec", &app, "wget", "-qO-", "http://db-front/"]), "from-db\n");
+
+    // restart: true — restarting db restarts app, not other.
+    let (app_before, other_before) = (started_at(&env, &app), started_at(&env, &other));
+    let (_, stderr) = compose_ok(&env, dir, &[&p[..], &["restart", "db"]].concat());
+    assert!(stderr.contains(&format!("Container {app}  Restarting")), "{stderr}");
+    assert_ne!(started_at(&env, &app), app_before, "app restarted with db");
+    assert_eq!(started_at(&env, &other), other_before, "other has no restart: true");
+    // ... and so does recreating db in `up`, which leaves app's container in place.
+    let app_id = env.inspect(&app)["Id"].clone();
+    let app_before = started_at(&env, &app);
+    fidelity_files(dir, &prefix, "two");
+    let (_, stderr) = compose_ok(&env, dir, &[&p[..], &["up", "-d"]].concat());
+    assert!(stderr.contains(&format!("Container {db}  Recreate")), "{stderr}");
+    assert_eq!(env.inspect(&app)["Id"], app_id, "app is restarted, not recreated: {stderr}");
+    assert_ne!(started_at(&env, &app), app_before, "app restarted after db was recreated: {stderr}");
+    assert_eq!(started_at(&env, &other), other_before, "{stderr}");
+    let doc = env.inspect(&db);
+    assert_eq!(doc["NetworkSettings"]["Networks"][format!("{project}_back")]["IPAddress"], format!("{prefix}.50"));
+
+    // run -T: piped stdin reaches the one-off, no pty.
+    let out =
+        compose_piped(&env, dir, &[&p[..], &["--profile", "tools", "run", "--rm", "-T", "tool"]].concat(), "piped\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped\n", "{stderr}");
+    let out =
+        compose_piped(&env, dir, &[&p[..], &["run", "--rm", "-T", "tool", "sh", "-c", "tty; exit 3"]].concat(), "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "not a tty\n", "{stderr}");
+
+    compose_ok(&env, dir, &[&p[..], &["down"]].concat());
+    assert!(project_ids(&env, &project).is_empty());
+}
+
+#[test]
+fn bp_the_tuis_project_operations_are_the_engines_compose_use_cases() {
+    use berth_ui::backend::{Backend, EngineBackend, ProjectOp};
+    if !require_root("bp_the_tuis_project_operations_are_the_engines_compose_use_cases") {
+        return;
+    }
+    let env = Env::new();
+    let project = format!("bpt{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write(
+        dir,
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    command: sleep 300\n  side:\n    image: busybox\n    command: sleep 300\n",
+    );
+    compose_ok(&env, dir, &["-p", &project, "up", "-d"]);
+    berth_engine::testing::use_monitor_executable(env!("CARGO_BIN_EXE_berth").into());
+    let config = berth_engine::Config::load_from(&env.root().join("config.toml")).unwrap();
+    let engine = berth_engine::Engine::open(berth_engine::EngineOptions { root: env.root().to_path_buf(), config })
+        .expect("open the engine");
+    let backend = EngineBackend::new(std::sync::Arc::new(engine), env!("CARGO_BIN_EXE_berth").into());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let op = |op: ProjectOp| runtime.block_on(backend.project_op(project.clone(), op));
+
+    // The project is found again from its containers' labels, so the files it names are read afresh.
+    op(ProjectOp::Scale { service: "web".into(), replicas: 2 }).expect("scale");
+    let names: Vec<String> = project_ids(&env, &project).into_keys().collect();
+    assert_eq!(names, [format!("{project}-side-1"), format!("{project}-web-1"), format!("{project}-web-2")]);
+    let before = started_at(&env, &format!("{project}-side-1"));
+    op(ProjectOp::Restart).expect("restart");
+    assert_ne!(started_at(&env, &format!("{project}-side-1")), before, "restart reaches every service");
+    op(ProjectOp::Down).expect("down");
+    assert!(project_ids(&env, &project).is_empty());
+    assert!(!env.ok(&["network", "ls", "--format", "{{.Name}}"]).contains(&project), "the project network went");
+    let err = op(ProjectOp::Up).unwrap_err().to_string();
+    assert!(err.contains(&project) && err.contains("records its files"), "{err}");
+}

@@ -756,3 +756,105 @@ fn blx_the_layer_explorer_shows_a_file_the_upper_layer_removes_as_removed() {
         !s.contains("Explore blx:1") && s.contains("Layers blx:1")
     });
 }
+
+/// A free TCP port on 127.0.0.1 for this run to publish on.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `GET path` on 127.0.0.1:port, the whole answer.
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+#[test]
+fn bpt_run_dialog_publishes_a_port_and_logs_scroll_to_the_first_of_100k_lines() {
+    if !support::require_root("bpt_run_dialog_publishes_a_port_and_logs_scroll_to_the_first_of_100k_lines") {
+        return;
+    }
+    let registry = Registry::start();
+    let reference = registry.push_image(&oci::busybox_image(), "library/busybox:latest", PushFormat::Oci);
+    let network = HostNetwork::new(2);
+    let berth = Berth::with_config(&network.config());
+    berth.run(&["pull", &reference]).success();
+    let command = format!(
+        "env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {} --root {}",
+        quote(&berth.sandbox().join("config.toml").display().to_string()),
+        quote(&berth.sandbox().join("tui.toml").display().to_string()),
+        quote(env!("CARGO_BIN_EXE_berth")),
+        quote(&berth.root().display().to_string()),
+    );
+    let tmux = Tmux::start(&command, 120, 40);
+    tmux.wait_for("first frame", &["1 Containers", "Containers (0)"]);
+
+    // The run dialog with -p HOSTPORT:80: busybox's httpd answers on the host port.
+    let port = free_port();
+    let web = format!("bpt-web-{}", std::process::id());
+    let _web_cleanup = CleanupOnDrop::new(&berth, &["rm", "-f", &web]);
+    tmux.keys(&["n"]);
+    tmux.wait_for("run dialog", &["Image", "Ports"]);
+    tmux.text(&reference);
+    tmux.keys(&["Tab"]);
+    tmux.text(&web);
+    tmux.keys(&["Tab"]);
+    tmux.text("httpd -f -p 80 -h /etc");
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.text(&format!("{port}:80"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_line("the httpd runs with its port", &[&web, "running", &format!("{port}->80")]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        match http_get(port, "/hostname") {
+            Ok(answer) if answer.starts_with("HTTP/1.") => break answer,
+            other => assert!(Instant::now() < deadline, "no answer on 127.0.0.1:{port}: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(answer.contains("200 OK"), "{answer}");
+    tmux.keys(&[":"]);
+    tmux.text(&format!("rm -f {web}"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_row("the httpd removed", &web, None);
+
+    // A 100k-line log: the top of the Logs pane reads older pages from the file until the first line shows.
+    let log = format!("bpt-log-{}", std::process::id());
+    let _log_cleanup = CleanupOnDrop::new(&berth, &["rm", "-f", &log]);
+    berth
+        .run(&["run", "-d", "--name", &log, &reference, "sh", "-c", "echo first-line-of-log; seq 2 100000; sleep 300"])
+        .success();
+    tmux.wait_for_row("the logging container", &log, Some("running"));
+    tmux.wait_for("its last line followed", &["Logs ", "100000"]);
+    tmux.keys(&["3"]);
+    // The Logs pane's top row: what changes when an older page has been read.
+    let top_row = |screen: &str| -> String {
+        let mut lines = screen.lines().skip_while(|l| !l.contains(&format!(" Logs {log} ")));
+        lines.nth(1).map(|l| l.chars().take(20).collect()).unwrap_or_default()
+    };
+    // `g` goes to the top of what is held and asks for the page before it; once that page is in, the next
+    // `g` moves the top row again.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let before = top_row(&tmux.screen());
+        tmux.keys(&["g"]);
+        let moved = Instant::now() + Duration::from_millis(300);
+        let screen = loop {
+            let screen = tmux.screen();
+            if screen.contains("first-line-of-log") || top_row(&screen) != before || Instant::now() > moved {
+                break screen;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if screen.contains("first-line-of-log") {
+            assert!(!screen.contains("↑ older in file"), "the first line is the log's first:\n{screen}");
+            assert_eq!(top_row(&screen).trim_start_matches(['┃', '│']).trim(), "first-line-of-log", "{screen}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first line never showed:\n{screen}");
+    }
+}

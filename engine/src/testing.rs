@@ -26,3 +26,15 @@ pub fn mount_layer_image(image: &std::path::Path, target: &std::path::Path) -> s
     )?;
     Ok(())
 }
+
+static MONITOR_EXECUTABLE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// A test that opens an engine in its own process (the TUI's backend, say) starts containers with `berth`
+/// (`CARGO_BIN_EXE_berth`) as their monitor: the test binary cannot be one.
+pub fn use_monitor_executable(berth: std::path::PathBuf) {
+    let _ = MONITOR_EXECUTABLE.set(berth);
+}
+
+pub(crate) fn monitor_executable() -> Option<std::path::PathBuf> {
+    MONITOR_EXECUTABLE.get().cloned()
+}

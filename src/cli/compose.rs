@@ -254,10 +254,8 @@ pub async fn run(engine: &Engine, args: ComposeArgs) -> anyhow::Result<ExitCode>
             .await
         }
         ComposeCommand::Restart(a) => {
-            each(engine, &project, &a.services, "Restarting", "Started", async |e, r| {
-                e.restart_container(&r.id, r.options.stop_timeout).await.map(drop)
-            })
-            .await
+            engine.compose_restart(&project, &a.services, &print_progress).await?;
+            Ok(ExitCode::SUCCESS)
         }
         ComposeCommand::Kill(a) => {
             let signal = a.signal.clone();

@@ -8,10 +8,12 @@ use anyhow::{Context, bail};
 use berth_engine::Engine;
 use berth_engine::compose::{self, LoadedProject};
 use berth_engine::container::{ContainerRecord, ListFilter, ListOptions};
-use berth_engine::logs::LogFilter;
+use berth_engine::logs::Stream;
 use clap::{Args, Parser};
 
+use super::attach::{Ended, Interaction, interact};
 use super::format::{human_size, table};
+use super::terminal::{DEFAULT_DETACH_KEYS, parse_detach_keys};
 
 #[derive(Debug, Args)]
 pub(super) struct LsArgs {
@@ -59,6 +61,9 @@ pub(super) struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short = 'd', long)]
     detach: bool,
+    /// Disable pseudo-TTY allocation (default: auto-detected)
+    #[arg(short = 'T', long = "no-TTY")]
+    no_tty: bool,
     service: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -157,17 +162,43 @@ pub(super) async fn exec(engine: &Engine, project: &LoadedProject, args: ExecArg
     super::exec::exec(engine, parsed.args).await
 }
 
+/// `docker compose run`: stdin goes to the one-off unless detached (piped input too), with a pty only
+/// on a terminal and without `-T`.
 pub(super) async fn run(engine: &Engine, project: &LoadedProject, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let rec =
-        engine.compose_run(project, &args.service, args.command, args.rm, &super::compose::print_progress).await?;
+    let one_off = compose::OneOffOptions {
+        command: args.command,
+        remove: args.rm,
+        interactive: !args.detach,
+        tty: !args.detach && !args.no_tty && std::io::stdin().is_terminal(),
+    };
+    let outcome = engine.compose_run(project, &args.service, &one_off, &super::compose::print_progress).await?;
+    let rec = outcome.record;
     if args.detach {
         println!("{}", rec.name);
         return Ok(ExitCode::SUCCESS);
     }
-    let filter = LogFilter::default();
-    super::compose::stream_logs(engine, std::slice::from_ref(&rec), &filter, false, false, true, false).await?;
-    let code = engine.wait_container(&rec.id).await.unwrap_or(0);
-    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+    match engine.attach(&rec.id).await {
+        Ok(session) => {
+            let how = Interaction {
+                tty: rec.options.tty,
+                stdin: true,
+                detach_keys: parse_detach_keys(DEFAULT_DETACH_KEYS)?,
+                signal_target: Some(rec.id.clone()),
+            };
+            let ended = interact(engine, session, how).await?;
+            if matches!(ended, Ended::Exit(_)) {
+                // An --rm one-off is gone once its monitor says the run ended.
+                outcome.started.wait_exit().await;
+            }
+            Ok(super::attach::exit_code(engine, &rec.id, ended))
+        }
+        // `attach` fails only once the one-off no longer runs (or its monitor, ending, has closed the
+        // socket): what it wrote is in the log, followed from before the start.
+        Err(_) => {
+            let streams = [Stream::Stdout, Stream::Stderr];
+            super::container::follow_until_exit(engine, &rec.id, outcome.log, outcome.started, &streams).await
+        }
+    }
 }
 
 pub(super) async fn build(engine: &Engine, project: &LoadedProject, args: ServiceArgs) -> anyhow::Result<ExitCode> {

@@ -190,6 +190,12 @@ pub struct RunFlags {
     /// Publish all exposed ports to free host ports
     #[arg(short = 'P', long)]
     publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    expose: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    ip: Option<String>,
     /// Bind mount a volume: [NAME|/HOST/PATH:]/CONTAINER/PATH[:ro|rw][,nocopy]
     #[arg(short, long = "volume")]
     volume: Vec<String>,
@@ -566,6 +572,8 @@ fn engine_flags(flags: RunFlags) -> berth_engine::run::RunFlags {
         network_alias: flags.network_alias,
         publish: flags.publish,
         publish_all: flags.publish_all,
+        expose: flags.expose,
+        ip: flags.ip,
         volume: flags.volume,
         mount: flags.mount,
         tmpfs: flags.tmpfs,
@@ -711,7 +719,7 @@ async fn run_container(engine: &Engine, mut args: RunArgs) -> anyhow::Result<Exi
 
 /// Prints the container's log as it grows until its first run ends, only the `streams` attached (`-a`);
 /// its exit code.
-async fn follow_until_exit(
+pub(super) async fn follow_until_exit(
     engine: &Engine,
     id: &str,
     mut follower: LogFollower,

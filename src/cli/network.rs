@@ -274,6 +274,7 @@ fn attach(networks: &berth_engine::network::Networks, args: AttachArgs) -> anyho
             network: network.clone(),
             aliases: args.aliases.clone(),
             ports: if i == 0 { ports.clone() } else { Vec::new() },
+            ..NetworkRequest::default()
         })
         .collect();
     let container = ContainerRef { id: &args.container_id, name: &args.container_name };

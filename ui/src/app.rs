@@ -11,7 +11,7 @@ use ratatui::layout::Rect;
 
 use crate::backend::{
     BackendError, BackendEvent, BuildRequest, CliOutput, ContainerOp, ContainerRow, ContainerUsage, ImageRow, LayerRow,
-    LogLine, NetworkRow, RunRequest, VolumeRow, short_id,
+    LogLine, NetworkRow, ProjectOp, RunRequest, VolumeRow, short_id,
 };
 use crate::cli::{Completer, LinePlan, Planner};
 use crate::config::UiConfig;
@@ -25,6 +25,7 @@ use crate::dialogs::pull::{PullAction, PullDialog, PullPhase};
 use crate::dialogs::push::{PushAction, PushDialog, PushPhase};
 use crate::dialogs::run::{RunAction, RunDialog};
 use crate::dialogs::save_log::SaveLogDialog;
+use crate::dialogs::scale::ScaleDialog;
 use crate::input::InputOutcome;
 use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
@@ -90,6 +91,11 @@ pub enum Effect {
         op: ContainerOp,
     },
     Run(RunRequest),
+    /// A compose project's operation, as `berth compose` does it.
+    Project {
+        project: String,
+        op: ProjectOp,
+    },
     /// `berth ARGS` as a child process; `attach` opens the attach pane on the container it prints.
     Cli {
         args: Vec<String>,
@@ -235,6 +241,7 @@ pub enum Modal {
     Build(BuildDialog),
     Run(RunDialog),
     SaveLog(SaveLogDialog),
+    Scale(ScaleDialog),
     CommandLine(CommandLine),
 }
 
@@ -560,6 +567,24 @@ impl App {
                 }
                 InputOutcome::Cancel => None,
                 _ => Some(Modal::SaveLog(dialog)),
+            },
+            Modal::Scale(mut dialog) => match dialog.input.handle(&key) {
+                InputOutcome::Submit => match dialog.parse() {
+                    Ok((service, replicas)) => {
+                        let op = ProjectOp::Scale { service, replicas };
+                        self.project_op(dialog.project, op);
+                        None
+                    }
+                    Err(reason) => {
+                        dialog.error = Some(reason);
+                        Some(Modal::Scale(dialog))
+                    }
+                },
+                InputOutcome::Cancel => None,
+                _ => {
+                    dialog.error = None;
+                    Some(Modal::Scale(dialog))
+                }
             },
             Modal::CommandLine(mut line) if matches!(key.code, KeyCode::Up | KeyCode::Down) => {
                 line.browse(&self.history, key.code == KeyCode::Up);
@@ -921,8 +946,30 @@ impl App {
                 self.follow_selection();
             }
             Command::Logs => {
-                self.follow_selection();
+                if self.containers.selected().is_none() && self.containers.selected_project().is_some() {
+                    self.open_project_logs();
+                } else {
+                    self.follow_selection();
+                }
                 self.focus = Pane::Logs;
+            }
+            Command::ProjectUp | Command::ProjectRestart => {
+                let op = if command == Command::ProjectUp { ProjectOp::Up } else { ProjectOp::Restart };
+                if let Some((project, _)) = self.containers.selected_project() {
+                    self.project_op(project, op);
+                }
+            }
+            Command::ProjectDown => {
+                if let Some((project, _)) = self.containers.selected_project() {
+                    let prompt = format!("Down project {project}? Its containers and networks are removed.");
+                    self.ask(prompt, vec![Effect::Project { project, op: ProjectOp::Down }]);
+                }
+            }
+            Command::ProjectScale => {
+                if let Some((project, member)) = self.containers.selected_project() {
+                    let service = member.as_deref().and_then(|m| crate::panes::groups::service_of(&project, m));
+                    self.modal = Some(Modal::Scale(ScaleDialog::new(&project, service)));
+                }
             }
             Command::Exec | Command::Attach => {
                 if let Some(row) = self.containers.selected() {
@@ -1244,14 +1291,44 @@ impl App {
         self.effects.push(Effect::FollowLogs(id));
     }
 
+    /// Queues a project's operation, said in the status bar until it answers.
+    fn project_op(&mut self, project: String, op: ProjectOp) {
+        self.info(format!("compose {} {project}…", op.verb()));
+        self.effects.push(Effect::Project { project, op });
+    }
+
+    /// The Logs pane on the selected project's containers, interleaved under their names; Stats stay on
+    /// the container they showed.
+    fn open_project_logs(&mut self) {
+        let Some((project, _)) = self.containers.selected_project() else { return };
+        let members: Vec<(String, String)> =
+            self.containers.selected_members().iter().map(|r| (r.id.clone(), r.name.clone())).collect();
+        self.unfollow_logs();
+        self.logs.open_project(&format!("project {project}"), members.clone());
+        for (id, _) in members {
+            self.effects.push(Effect::FollowLogs(id));
+        }
+    }
+
+    /// Stops following the log (or the project's logs) the Logs pane shows.
+    fn unfollow_logs(&mut self) {
+        let followed: Vec<String> = match self.logs.members.is_empty() {
+            true => self.logs.container.iter().map(|(id, _)| id.clone()).collect(),
+            false => self.logs.members.iter().map(|(id, _)| id.clone()).collect(),
+        };
+        self.effects.extend(followed.into_iter().map(Effect::UnfollowLogs));
+        self.logs.members.clear();
+        self.logs.container = None;
+    }
+
     /// Points logs and stats at the selected container when the selection moved to another one.
     fn follow_selection(&mut self) {
         let Some((id, name)) = self.containers.selected().map(|r| (r.id.clone(), r.name.clone())) else { return };
-        if self.logs.container.as_ref().is_some_and(|(current, _)| *current == id) {
+        if self.logs.members.is_empty() && self.logs.container.as_ref().is_some_and(|(current, _)| *current == id) {
             return;
         }
-        if let Some((old, _)) = self.logs.container.take() {
-            self.effects.push(Effect::UnfollowLogs(old.clone()));
+        self.unfollow_logs();
+        if let Some((old, _)) = self.stats.container.clone() {
             self.effects.push(Effect::UnfollowStats(old));
         }
         self.logs.open(&id, &name);
@@ -1547,10 +1624,14 @@ impl App {
                 _ => false,
             },
             BackendEvent::Log { container, lines } => {
-                if self.logs.container.as_ref().is_none_or(|(c, _)| *c != container) {
+                if !self.logs.shows(&container) {
                     return false;
                 }
-                self.logs.push_batch(lines, LOG_TAIL);
+                if self.logs.members.is_empty() {
+                    self.logs.push_batch(lines, LOG_TAIL);
+                } else {
+                    self.logs.push_member(&container, lines);
+                }
                 layout::on_containers_screen(self.focus)
             }
             BackendEvent::Stats { container, sample } => {

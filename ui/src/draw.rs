@@ -44,6 +44,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Some(Modal::Build(d)) => d.draw(frame, body, &app.theme, app.now),
         Some(Modal::Run(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::SaveLog(d)) => d.draw(frame, body, &app.theme),
+        Some(Modal::Scale(d)) => d.draw(frame, body, &app.theme),
         Some(Modal::CommandLine(d)) => d.draw(frame, area, &app.theme),
         None => {}
     }

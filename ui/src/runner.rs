@@ -185,6 +185,11 @@ impl<B: Backend> Executor<B> {
                 let result = b.container_op(id.clone(), op).await.map_err(|e| e.naming(&id, &name));
                 Some(Msg::ContainerDone { id, name, op, result })
             }),
+            Effect::Project { project, op } => self.spawn(move |b| async move {
+                let what = format!("compose {} {project}", op.verb());
+                let result = b.project_op(project, op).await.map(|()| String::new());
+                Some(Msg::Done { what, result })
+            }),
             Effect::Run(request) => self.spawn(move |b| async move {
                 let what = format!("run {}", request.image);
                 let result = b.run(request).await.map(|id| crate::backend::short_id(&id).to_string());

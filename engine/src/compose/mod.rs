@@ -15,7 +15,7 @@ pub use load::{DEFAULT_FILES, LoadOptions, LoadedProject, load};
 pub use plan::{
     LABEL_CONFIG_FILES, LABEL_HASH, LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_WORKING_DIR,
 };
-pub use project::{DownOptions, Progress, UpOptions};
+pub use project::{DownOptions, OneOffOptions, Progress, UpOptions};
 
 /// A compose file or project that cannot be used; each names the file and key, or the service.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,8 @@ pub enum ComposeError {
     Service { service: String, message: String },
     #[error("no such service: {service}")]
     NoSuchService { service: String },
+    #[error("no container of project {project} records its files (com.docker.compose.project.working_dir)")]
+    UnknownProject { project: String },
     #[error("dependency failed to start: container {container} {reason}")]
     Dependency { container: String, reason: String },
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::ComposeError;
 use super::load::LoadedProject;
-use super::model::{Command, Condition, EnvFile, Port, Service, ServiceVolume};
+use super::model::{Command, Condition, EnvFile, Port, Service, ServiceNetwork, ServiceVolume};
 use crate::run::{RunFlags, RunSpec};
 
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
@@ -39,8 +39,10 @@ pub(super) fn check(project: &LoadedProject) -> Result<(), ComposeError> {
             if net != "default" && !model.networks.contains_key(&net) {
                 return Err(fail(name, format!("refers to undefined network {net:?}")));
             }
-            if settings.ipv4_address.is_some() {
-                return Err(fail(name, format!("networks.{net}.ipv4_address: berth does not support fixed addresses")));
+            if let Some(address) = &settings.ipv4_address {
+                address.0.parse::<std::net::Ipv4Addr>().map_err(|_| {
+                    fail(name, format!("networks.{net}.ipv4_address: {:?} is not an IPv4 address", address.0))
+                })?;
             }
         }
         if service.networks.is_some() && service.network_mode.is_some() {
@@ -172,6 +174,12 @@ pub fn conditions(service: &Service) -> Vec<(String, Condition)> {
         .collect()
 }
 
+/// The dependencies whose restart (or recreation) by compose restarts this service (`restart: true`).
+pub fn restart_dependencies(service: &Service) -> Vec<String> {
+    let entries = service.depends_on.as_ref().map(|d| d.entries()).unwrap_or_default();
+    entries.into_iter().filter(|(_, d)| d.restart.is_some_and(|r| r.0)).map(|(n, _)| n).collect()
+}
+
 pub fn replicas(service: &Service) -> u64 {
     service.deploy.as_ref().and_then(|d| d.replicas).map(|r| r.0).unwrap_or(1)
 }
@@ -212,14 +220,15 @@ pub fn volume_name(project: &LoadedProject, key: &str) -> String {
     }
 }
 
-/// The networks a service joins, by key: its `networks`, or `default`; none with a `network_mode`.
-pub fn service_networks(service: &Service) -> Vec<(String, Vec<String>)> {
+/// The networks a service joins, by key, with their settings: its `networks`, or `default`; none with a
+/// `network_mode`.
+pub fn service_networks(service: &Service) -> Vec<(String, ServiceNetwork)> {
     if service.network_mode.is_some() {
         return Vec::new();
     }
     match &service.networks {
-        Some(n) => n.entries().into_iter().map(|(k, s)| (k, s.aliases.into_iter().map(|a| a.0).collect())).collect(),
-        None => vec![("default".to_string(), Vec::new())],
+        Some(n) => n.entries(),
+        None => vec![("default".to_string(), ServiceNetwork::default())],
     }
 }
 
@@ -400,10 +409,11 @@ pub fn run_spec(project: &LoadedProject, name: &str, number: u64) -> Result<RunS
             }
             None => mode.0.clone(),
         });
-    } else if let Some((first, aliases)) = networks.first() {
+    } else if let Some((first, _)) = networks.first() {
         flags.network = Some(network_name(project, first));
-        flags.network_alias = std::iter::once(name.to_string()).chain(aliases.iter().cloned()).collect();
+        flags.network_alias = vec![name.to_string()];
     }
+    flags.expose = service.expose.iter().map(|e| e.0.clone()).collect();
     if let Some(check) = &service.healthcheck {
         flags.health.interval = text(&check.interval);
         flags.health.timeout = text(&check.timeout);
@@ -444,5 +454,22 @@ pub fn run_spec(project: &LoadedProject, name: &str, number: u64) -> Result<RunS
         spec.options.healthcheck = Some(config);
     }
     spec.options.extra_networks = networks.iter().skip(1).map(|(k, _)| network_name(project, k)).collect();
+    // docker compose gives the service's name and its aliases on every network it joins.
+    for (index, (key, settings)) in networks.iter().enumerate() {
+        let mut aliases: Vec<String> = settings.aliases.iter().map(|a| a.0.clone()).collect();
+        if index > 0 {
+            aliases.insert(0, name.to_string());
+        }
+        let ipv4_address = settings
+            .ipv4_address
+            .as_ref()
+            .map(|a| a.0.parse())
+            .transpose()
+            .map_err(|_| fail(format!("networks.{key}.ipv4_address: not an IPv4 address")))?;
+        if !aliases.is_empty() || ipv4_address.is_some() {
+            let endpoint = crate::runtime::EndpointOptions { aliases, ipv4_address };
+            spec.options.endpoints.insert(network_name(project, key), endpoint);
+        }
+    }
     Ok(spec)
 }

@@ -2,7 +2,7 @@
 //! services at once, each service waiting for its dependencies' conditions) and `down`, and the
 //! project's containers found by their labels, as docker compose finds them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_util::future::try_join_all;
@@ -38,6 +38,16 @@ pub struct UpOptions {
     pub wait: bool,
 }
 
+/// `docker compose run`'s container: its command (the service's when empty), `--rm`, and whether it
+/// takes input (`-i`, compose's default) and a pty (not with `-T` or without a terminal).
+#[derive(Debug, Clone, Default)]
+pub struct OneOffOptions {
+    pub command: Vec<String>,
+    pub remove: bool,
+    pub interactive: bool,
+    pub tty: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct DownOptions {
     pub volumes: bool,
@@ -64,6 +74,29 @@ impl Engine {
         list.retain(|r| r.options.labels.get(plan::LABEL_ONEOFF).is_none_or(|o| o != "True"));
         list.retain(|r| service.is_none_or(|s| r.options.labels.get(LABEL_SERVICE).is_some_and(|l| l == s)));
         Ok(list)
+    }
+
+    /// A project found again by its containers' labels, as the TUI knows it: the config files and working
+    /// directory the last `up` recorded, loaded afresh (so what `up` does next is what the files say now).
+    pub fn compose_project(&self, project: &str) -> Result<LoadedProject, Error> {
+        let list = self.compose_all_containers(project)?;
+        let labels = list
+            .iter()
+            .map(|r| &r.options.labels)
+            .find(|l| l.contains_key(plan::LABEL_WORKING_DIR))
+            .ok_or_else(|| ComposeError::UnknownProject { project: project.to_string() })?;
+        let working_dir = std::path::PathBuf::from(&labels[plan::LABEL_WORKING_DIR]);
+        let files = labels
+            .get(plan::LABEL_CONFIG_FILES)
+            .map(|f| f.split(',').filter(|f| !f.is_empty()).map(std::path::PathBuf::from).collect())
+            .unwrap_or_default();
+        let options = super::LoadOptions {
+            files,
+            project_name: Some(project.to_string()),
+            project_directory: Some(working_dir.clone()),
+            ..super::LoadOptions::from_environment(working_dir)
+        };
+        Ok(super::load(&options)?)
     }
 
     /// Every container with the project's label, one-offs too, in name order.
@@ -96,14 +129,17 @@ impl Engine {
                 }
             }
         }
+        let mut changed: BTreeSet<String> = BTreeSet::new();
         for wave in waves {
-            try_join_all(wave.iter().map(|name| async move {
-                self.compose_service_up(project, name, options, report).await.map_err(|e| match e {
+            let changed_before = &changed;
+            let outcomes = try_join_all(wave.iter().map(|name| async move {
+                self.compose_service_up(project, name, options, changed_before, report).await.map_err(|e| match e {
                     Error::Compose(c) => Error::Compose(c),
                     other => ComposeError::Service { service: name.clone(), message: other.to_string() }.into(),
                 })
             }))
             .await?;
+            changed.extend(wave.iter().zip(outcomes).filter(|(_, made)| *made).map(|(name, _)| name.clone()));
         }
         if options.wait {
             for name in &services {
@@ -276,15 +312,15 @@ impl Engine {
 
     /// `docker compose run`: starts the service's dependencies as `up` would, then creates and starts a
     /// one-off container (`PROJECT-SERVICE-run-ID`, `oneoff=True`, no published ports) running `command`
-    /// (the service's when empty). The caller follows its output.
+    /// (the service's when empty). The caller follows its output: the outcome's log was opened before
+    /// the start, so a one-off that ends before an attach still shows all it wrote.
     pub async fn compose_run(
         &self,
         project: &LoadedProject,
         service: &str,
-        command: Vec<String>,
-        remove: bool,
+        one_off: &OneOffOptions,
         report: Report<'_>,
-    ) -> Result<ContainerRecord, Error> {
+    ) -> Result<crate::run::RunOutcome, Error> {
         let definition = project
             .model
             .services
@@ -310,12 +346,17 @@ impl Engine {
         spec.options.labels.insert(plan::LABEL_ONEOFF.into(), "True".into());
         spec.options.labels.remove(LABEL_NUMBER);
         spec.options.publish.clear();
-        spec.options.auto_remove = remove;
-        if !command.is_empty() {
-            spec.options.cmd = command;
+        // A fixed address belongs to the service's container, not to a one-off beside it.
+        spec.options.endpoints.values_mut().for_each(|e| e.ipv4_address = None);
+        spec.options.auto_remove = one_off.remove;
+        if one_off.interactive {
+            spec.options.open_stdin = true;
+            spec.options.tty = one_off.tty;
         }
-        let outcome = self.run(spec, &|_| {}).await?;
-        Ok(outcome.record)
+        if !one_off.command.is_empty() {
+            spec.options.cmd = one_off.command.clone();
+        }
+        self.run(spec, &|_| {}).await
     }
 
     /// Builds a service's image when it has a build section and the image is missing (or `--build`).
@@ -364,14 +405,20 @@ impl Engine {
         Ok(())
     }
 
+    /// Brings one service's containers to what the file says; whether any was created or recreated.
+    /// An unchanged running container is restarted when a dependency it names with `restart: true` was
+    /// (re)created in this `up` (`changed`).
     async fn compose_service_up(
         &self,
         project: &LoadedProject,
         name: &str,
         options: &UpOptions,
+        changed: &BTreeSet<String>,
         report: Report<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let service = &project.model.services[name];
+        let restart_for = plan::restart_dependencies(service).into_iter().find(|d| changed.contains(d));
+        let mut made_any = false;
         for (dep, condition) in plan::conditions(service) {
             for rec in self.compose_containers(&project.name, Some(&dep))? {
                 self.compose_wait(&rec, condition, report).await?;
@@ -390,7 +437,11 @@ impl Engine {
                 Some(rec) => {
                     let same = rec.options.labels.get(LABEL_HASH) == Some(&hash);
                     if options.no_recreate || same && !options.force_recreate {
-                        if rec.status == Status::Running {
+                        if rec.status == Status::Running && restart_for.is_some() {
+                            say(report, "Container", &rec.name, "Restarting");
+                            self.restart_container(&rec.id, rec.options.stop_timeout).await?;
+                            say(report, "Container", &rec.name, "Restarted");
+                        } else if rec.status == Status::Running {
                             say(report, "Container", &rec.name, "Running");
                         } else {
                             say(report, "Container", &rec.name, "Starting");
@@ -407,6 +458,7 @@ impl Engine {
                     say(report, "Container", &container, "Starting");
                     self.start_container(&made.id).await?;
                     say(report, "Container", &container, "Started");
+                    made_any = true;
                 }
                 None => {
                     say(report, "Container", &container, "Creating");
@@ -415,6 +467,54 @@ impl Engine {
                     say(report, "Container", &container, "Starting");
                     self.start_container(&made.id).await?;
                     say(report, "Container", &container, "Started");
+                    made_any = true;
+                }
+            }
+        }
+        Ok(made_any)
+    }
+
+    /// `docker compose restart [SERVICE...]`: the named services' containers (all when none are named),
+    /// then those of every service that names a restarted one in `depends_on` with `restart: true`, in
+    /// dependency order.
+    pub async fn compose_restart(
+        &self,
+        project: &LoadedProject,
+        services: &[String],
+        report: Report<'_>,
+    ) -> Result<(), Error> {
+        let mut chosen: BTreeSet<String> = if services.is_empty() {
+            project.model.services.keys().cloned().collect()
+        } else {
+            for s in services {
+                if !project.model.services.contains_key(s) {
+                    return Err(ComposeError::NoSuchService { service: s.clone() }.into());
+                }
+            }
+            services.iter().cloned().collect()
+        };
+        loop {
+            let more: Vec<String> = project
+                .model
+                .services
+                .iter()
+                .filter(|(name, service)| {
+                    !chosen.contains(*name) && plan::restart_dependencies(service).iter().any(|d| chosen.contains(d))
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            chosen.extend(more);
+        }
+        let all: Vec<String> = project.model.services.keys().cloned().collect();
+        for wave in plan::levels(project, &all)? {
+            for name in wave.iter().filter(|n| chosen.contains(*n)) {
+                for rec in self.compose_containers(&project.name, Some(name))? {
+                    say(report, "Container", &rec.name, "Restarting");
+                    self.restart_container(&rec.id, rec.options.stop_timeout).await?;
+                    say(report, "Container", &rec.name, "Started");
                 }
             }
         }

@@ -114,6 +114,11 @@ pub fn inspect_json(rec: &ContainerRecord, log_path: &std::path::Path, network: 
     if let Some(health) = &rec.health {
         doc["State"]["Health"] = serde_json::to_value(health).unwrap_or(Value::Null);
     }
+    // Docker leaves ExposedPorts out when there are none.
+    if !o.exposed_ports.is_empty() {
+        let keys: serde_json::Map<String, Value> = o.exposed_ports.iter().map(|k| (k.clone(), json!({}))).collect();
+        doc["Config"]["ExposedPorts"] = Value::Object(keys);
+    }
     if let Some(config) = &o.healthcheck {
         doc["Config"]["Healthcheck"] = serde_json::to_value(config).unwrap_or(Value::Null);
     }

@@ -257,6 +257,9 @@ impl Engine {
         let name = req.name.as_deref().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
         let mut options = req.options;
         super::shared::resolve_targets(&self.records(), &mut options)?;
+        if !options.build_step {
+            options.merge_exposed_ports(&image.config)?;
+        }
         // The image's Healthcheck and SHELL are not in the OCI config type: read from the config blob.
         let raw: Option<serde_json::Value> =
             self.store().blobs().get(&image.id).ok().and_then(|b| serde_json::from_slice(&b).ok());
@@ -345,10 +348,14 @@ impl Engine {
         // Executed through a sealed descriptor, the helper starts read-only already and needs no re-exec of its
         // own (CVE-2019-5736); if sealing fails here, the helper seals itself. Above the ready fd, which the
         // child's dup2 takes over.
-        let sealed = crate::monitor::sealed_self()
-            .and_then(|fd| Ok(rustix::io::fcntl_dupfd_cloexec(&fd, READY_FD + 1)?))
-            .inspect_err(|err| tracing::debug!(%err, "sealing the helper binary in the launcher"))
-            .ok();
+        // A test's berth binary seals itself (this process's own executable is the test).
+        let sealed = match test_monitor() {
+            Some(_) => None,
+            None => crate::monitor::sealed_self()
+                .and_then(|fd| Ok(rustix::io::fcntl_dupfd_cloexec(&fd, READY_FD + 1)?))
+                .inspect_err(|err| tracing::debug!(%err, "sealing the helper binary in the launcher"))
+                .ok(),
+        };
         let (reader, writer) = std::io::pipe().map_err(fail)?;
         let write_fd = writer.as_raw_fd();
         let mut cmd = match &sealed {
@@ -360,6 +367,10 @@ impl Engine {
             None => Command::new(&exe),
         };
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        // The helper reads the config file this engine was opened with, whatever the environment says.
+        if let Some(path) = &self.config().path {
+            cmd.env("BERTH_CONFIG", path);
+        }
         // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec; `write_fd`
         // is open in the child (inherited from `writer`, alive until spawn returns).
         unsafe {
@@ -701,7 +712,18 @@ impl Engine {
 
 /// The berth binary to run as monitor: this executable (the CLI, the TUI and the API server are one binary).
 fn monitor_executable() -> std::io::Result<PathBuf> {
-    std::env::current_exe()
+    match test_monitor() {
+        Some(berth) => Ok(berth),
+        None => std::env::current_exe(),
+    }
+}
+
+/// The berth binary a test process named to run as the monitor (see `testing::use_monitor_executable`).
+fn test_monitor() -> Option<PathBuf> {
+    #[cfg(any(test, feature = "testing"))]
+    return crate::testing::monitor_executable();
+    #[cfg(not(any(test, feature = "testing")))]
+    None
 }
 
 #[cfg(test)]

@@ -48,7 +48,8 @@ impl Engine {
         }
         if rec.status.is_active() && rec.pid > 0 {
             let netns = PathBuf::from(format!("/proc/{}/ns/net", rec.pid));
-            let request = NetworkRequest { network: net.id.clone(), aliases: aliases.to_vec(), ports: Vec::new() };
+            let request =
+                NetworkRequest { network: net.id.clone(), aliases: aliases.to_vec(), ..NetworkRequest::default() };
             let settings = self.networks().attach(ContainerRef { id: &rec.id, name: &rec.name }, &netns, &[request])?;
             // /proc/self/exe: this berth binary, resolved in the child at exec.
             self.networks().spawn_resolver(std::path::Path::new("/proc/self/exe"), &net)?;

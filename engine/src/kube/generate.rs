@@ -483,7 +483,10 @@ fn unexpressed(rec: &ContainerRecord, say: &mut dyn FnMut(String)) {
     };
     let network = o.network.as_deref().filter(|n| *n != crate::network::DEFAULT_NETWORK);
     flag(network.is_some(), &format!("--network {}", network.unwrap_or_default()));
-    flag(!o.network_aliases.is_empty() || !o.extra_networks.is_empty(), "network aliases and extra networks");
+    flag(
+        !o.network_aliases.is_empty() || !o.extra_networks.is_empty() || !o.endpoints.is_empty(),
+        "network aliases, extra networks and fixed addresses",
+    );
     flag(!o.dns.is_empty() || !o.dns_search.is_empty(), "--dns/--dns-search");
     flag(!o.ulimits.is_empty(), "--ulimit");
     flag(!o.devices.is_empty(), "--device");

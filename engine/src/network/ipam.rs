@@ -9,7 +9,7 @@ use rusqlite::{Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use super::records::{NetworkRecord, write_tx};
-use super::{ContainerRef, EndpointSettings, NetworkError, PortMapping};
+use super::{ContainerRef, EndpointSettings, NetworkError, NetworkRequest, PortMapping};
 use crate::store::Store;
 
 /// A container's place on one network.
@@ -166,7 +166,7 @@ pub(super) fn allocate(
     store: &Store,
     network: &NetworkRecord,
     container: ContainerRef<'_>,
-    aliases: &[String],
+    request: &NetworkRequest,
     ports: &[PortMapping],
 ) -> Result<Endpoint, NetworkError> {
     write_tx(store, |tx| {
@@ -184,13 +184,16 @@ pub(super) fn allocate(
             let rows = stmt.query_map([&network.id], |r| r.get::<_, String>(0)).map_err(db)?;
             rows.filter_map(|r| r.ok().and_then(|a| a.parse().ok())).collect()
         };
-        let address = network.subnet.hosts().find(|a| *a != network.gateway && !used.contains(a)).ok_or_else(|| {
-            NetworkError::AddressesExhausted {
-                network: network.name.clone(),
-                subnet: network.subnet,
-                container: container.name.into(),
-            }
-        })?;
+        let address = match request.ipv4_address {
+            Some(fixed) => fixed_address(network, container, fixed, &used)?,
+            None => network.subnet.hosts().find(|a| *a != network.gateway && !used.contains(a)).ok_or_else(|| {
+                NetworkError::AddressesExhausted {
+                    network: network.name.clone(),
+                    subnet: network.subnet,
+                    container: container.name.into(),
+                }
+            })?,
+        };
         let taken: HashSet<&str> = mine.iter().map(|e| e.ifname.as_str()).collect();
         let ifname = (0..).map(|n| format!("eth{n}")).find(|n| !taken.contains(n.as_str())).unwrap_or_default();
         let endpoint = Endpoint {
@@ -201,12 +204,39 @@ pub(super) fn allocate(
             mac: mac_for(address),
             host_veth: veth_name(&network.id, container.id),
             ifname,
-            aliases: aliases.to_vec(),
+            aliases: request.aliases.clone(),
             ports: ports.to_vec(),
         };
         insert(tx, store, &endpoint)?;
         Ok(endpoint)
     })
+}
+
+/// A requested address, if it is a host address of the subnet other than the gateway and free.
+fn fixed_address(
+    network: &NetworkRecord,
+    container: ContainerRef<'_>,
+    address: Ipv4Addr,
+    used: &HashSet<Ipv4Addr>,
+) -> Result<Ipv4Addr, NetworkError> {
+    let subnet = network.subnet;
+    let host = subnet.contains(&address) && address != subnet.network() && address != subnet.broadcast();
+    if !host {
+        return Err(NetworkError::AddressOutsideSubnet {
+            network: network.name.clone(),
+            address,
+            subnet,
+            container: container.name.into(),
+        });
+    }
+    if address == network.gateway || used.contains(&address) {
+        return Err(NetworkError::AddressInUse {
+            network: network.name.clone(),
+            address,
+            container: container.name.into(),
+        });
+    }
+    Ok(address)
 }
 
 fn check_ports(
@@ -337,14 +367,24 @@ mod tests {
         let (_dir, store, net) = setup("10.70.0.0/29");
         let got: Vec<String> = ["a", "b", "c", "d", "e"]
             .iter()
-            .map(|id| allocate(&store, &net, ctr(id), &[], &[]).unwrap().address.to_string())
+            .map(|id| allocate(&store, &net, ctr(id), &NetworkRequest::default(), &[]).unwrap().address.to_string())
             .collect();
         assert_eq!(got, ["10.70.0.2", "10.70.0.3", "10.70.0.4", "10.70.0.5", "10.70.0.6"]);
-        let err = allocate(&store, &net, ctr("f"), &[], &[]).unwrap_err();
+        let err = allocate(&store, &net, ctr("f"), &NetworkRequest::default(), &[]).unwrap_err();
         assert!(matches!(err, NetworkError::AddressesExhausted { .. }), "{err}");
-        assert!(matches!(allocate(&store, &net, ctr("a"), &[], &[]), Err(NetworkError::AlreadyConnected { .. })));
+        assert!(matches!(
+            allocate(&store, &net, ctr("a"), &NetworkRequest::default(), &[]),
+            Err(NetworkError::AlreadyConnected { .. })
+        ));
         release(&store, &net.id, "b").unwrap();
-        let again = allocate(&store, &net, ctr("f"), &["web".into()], &[]).unwrap();
+        let again = allocate(
+            &store,
+            &net,
+            ctr("f"),
+            &NetworkRequest { aliases: vec!["web".into()], ..NetworkRequest::default() },
+            &[],
+        )
+        .unwrap();
         assert_eq!((again.address.to_string(), again.mac.as_str()), ("10.70.0.3".into(), "02:42:0a:46:00:03"));
         assert_eq!(resolve(&store, &net.id, "WEB.").unwrap(), Some(again.address));
         assert_eq!(resolve(&store, &net.id, "b").unwrap(), None);
@@ -352,26 +392,56 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_address_is_taken_when_it_is_a_free_host_address_of_the_subnet() {
+        let (_dir, store, net) = setup("10.73.0.0/24");
+        let at = |ip: &str| NetworkRequest { ipv4_address: Some(ip.parse().unwrap()), ..NetworkRequest::default() };
+        assert_eq!(allocate(&store, &net, ctr("a"), &at("10.73.0.50"), &[]).unwrap().address.to_string(), "10.73.0.50");
+        let taken = allocate(&store, &net, ctr("b"), &at("10.73.0.50"), &[]).unwrap_err();
+        assert!(matches!(taken, NetworkError::AddressInUse { .. }), "{taken}");
+        assert!(taken.to_string().contains("container b"), "{taken}");
+        let gateway = allocate(&store, &net, ctr("b"), &at("10.73.0.1"), &[]).unwrap_err();
+        assert!(matches!(gateway, NetworkError::AddressInUse { .. }), "{gateway}");
+        for outside in ["10.74.0.5", "10.73.0.0", "10.73.0.255"] {
+            let err = allocate(&store, &net, ctr("b"), &at(outside), &[]).unwrap_err();
+            assert!(matches!(err, NetworkError::AddressOutsideSubnet { .. }), "{outside}: {err}");
+        }
+        assert_eq!(
+            allocate(&store, &net, ctr("b"), &NetworkRequest::default(), &[]).unwrap().address.to_string(),
+            "10.73.0.2"
+        );
+    }
+
+    #[test]
     fn a_host_port_belongs_to_one_container_and_comes_back_on_release() {
         let (_dir, store, net) = setup("10.71.0.0/24");
         let p = |spec: &str| PortMapping::parse(spec).unwrap();
-        let a = allocate(&store, &net, ctr("a"), &[], &[p("127.0.0.1:18080:80"), p("18081:81/udp")]).unwrap();
+        let a =
+            allocate(&store, &net, ctr("a"), &NetworkRequest::default(), &[p("127.0.0.1:18080:80"), p("18081:81/udp")])
+                .unwrap();
         assert_eq!(endpoints_of_container(&store, "a").unwrap()[0].ports, a.ports);
-        let err = allocate(&store, &net, ctr("b"), &[], &[p("18080:80")]).unwrap_err().to_string();
+        let err =
+            allocate(&store, &net, ctr("b"), &NetworkRequest::default(), &[p("18080:80")]).unwrap_err().to_string();
         assert!(err.contains("0.0.0.0:18080/tcp") && err.contains("container a"), "{err}");
-        let other_proto = allocate(&store, &net, ctr("c"), &[], &[p("18080:80/udp")]).unwrap();
+        let other_proto = allocate(&store, &net, ctr("c"), &NetworkRequest::default(), &[p("18080:80/udp")]).unwrap();
         assert_eq!(other_proto.ports[0].protocol, Protocol::Udp);
         release(&store, &net.id, "a").unwrap();
-        allocate(&store, &net, ctr("b"), &[], &[p("18080:80")]).unwrap();
+        allocate(&store, &net, ctr("b"), &NetworkRequest::default(), &[p("18080:80")]).unwrap();
     }
 
     #[test]
     fn one_query_lists_every_containers_ports_in_order() {
         let (_dir, store, net) = setup("10.72.0.0/24");
         let p = |spec: &str| PortMapping::parse(spec).unwrap();
-        allocate(&store, &net, ctr("a"), &[], &[p("18091:91"), p("127.0.0.1:18090:90"), p("18090:90/udp")]).unwrap();
-        allocate(&store, &net, ctr("b"), &[], &[p("18092:92")]).unwrap();
-        allocate(&store, &net, ctr("c"), &[], &[]).unwrap();
+        allocate(
+            &store,
+            &net,
+            ctr("a"),
+            &NetworkRequest::default(),
+            &[p("18091:91"), p("127.0.0.1:18090:90"), p("18090:90/udp")],
+        )
+        .unwrap();
+        allocate(&store, &net, ctr("b"), &NetworkRequest::default(), &[p("18092:92")]).unwrap();
+        allocate(&store, &net, ctr("c"), &NetworkRequest::default(), &[]).unwrap();
         let ports = published_ports(&store).unwrap();
         let shown = |id: &str| ports[id].iter().map(PortMapping::ps_form).collect::<Vec<_>>();
         assert_eq!(shown("a"), ["127.0.0.1:18090->90/tcp", "0.0.0.0:18090->90/udp", "0.0.0.0:18091->91/tcp"]);

@@ -83,6 +83,10 @@ pub enum NetworkError {
     PoolExhausted { name: String, pool: Ipv4Net },
     #[error("network {network}: no free address left in {subnet} for container {container}")]
     AddressesExhausted { network: String, subnet: Ipv4Net, container: String },
+    #[error("network {network}: address {address} for container {container} is not in subnet {subnet}")]
+    AddressOutsideSubnet { network: String, address: Ipv4Addr, subnet: Ipv4Net, container: String },
+    #[error("network {network}: address {address} for container {container} is already in use")]
+    AddressInUse { network: String, address: Ipv4Addr, container: String },
     #[error("network {network} has active endpoints ({containers})")]
     InUse { network: String, containers: String },
     #[error("{name} is a pre-defined network and cannot be removed")]
@@ -158,6 +162,8 @@ pub struct NetworkRequest {
     pub network: String,
     pub aliases: Vec<String>,
     pub ports: Vec<PortMapping>,
+    /// A fixed address (`--ip`, compose's `ipv4_address`); None takes the first free one.
+    pub ipv4_address: Option<Ipv4Addr>,
 }
 
 /// How a container is networked, from `--network`, `--network-alias` and `-p`.
@@ -203,6 +209,7 @@ impl NetworkMode {
             network: network.unwrap_or(DEFAULT_NETWORK).to_string(),
             aliases: aliases.to_vec(),
             ports: ports.to_vec(),
+            ipv4_address: None,
         }]))
     }
 
@@ -451,7 +458,7 @@ impl Networks {
             });
         }
         let ports = ports::reserve_host_ports(&req.ports, container.name)?;
-        let endpoint = ipam::allocate(&self.store, &network, container, &req.aliases, &ports)?;
+        let endpoint = ipam::allocate(&self.store, &network, container, req, &ports)?;
         if let Err(e) = self.wire(&network, &endpoint, netns) {
             let _ = self.unwire(&network, &endpoint);
             let _ = ipam::release(&self.store, &network.id, container.id);

@@ -414,7 +414,7 @@ mod tests {
         cfg.default_subnet = "10.99.0.0/24".parse().unwrap();
         let old = outdated_default(&store, &cfg).unwrap().expect("subnet changed");
         let busy = super::super::ContainerRef { id: "c", name: "c" };
-        super::super::ipam::allocate(&store, &old, busy, &[], &[]).unwrap();
+        super::super::ipam::allocate(&store, &old, busy, &super::super::NetworkRequest::default(), &[]).unwrap();
         assert!(!reconfigure_default(&store, &old, &cfg).unwrap());
         super::super::ipam::release(&store, &old.id, "c").unwrap();
         assert!(reconfigure_default(&store, &old, &cfg).unwrap());

@@ -48,6 +48,10 @@ pub struct RunFlags {
     /// `-p [ip:][hostport:]containerport[/proto]`
     pub publish: Vec<String>,
     pub publish_all: bool,
+    /// `--expose PORT[/PROTO]` or a range: recorded in `Config.ExposedPorts`, published by `-P`.
+    pub expose: Vec<String>,
+    /// `--ip`: a fixed IPv4 address on the (user-defined) network of `--network`.
+    pub ip: Option<String>,
     /// `-v [NAME|/HOST/PATH:]/CONTAINER/PATH[:ro|rw][,nocopy]`
     pub volume: Vec<String>,
     pub mount: Vec<String>,
@@ -135,6 +139,23 @@ impl RunSpec {
         let network = flags.network.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
         let ports: Vec<PortMapping> = flags.publish.iter().filter_map(|p| PortMapping::parse(p).ok()).collect();
         NetworkMode::from_flags(network.as_deref(), &flags.network_alias, &ports).map_err(named)?;
+        let mut exposed_ports = Vec::new();
+        for e in &flags.expose {
+            exposed_ports
+                .extend(crate::build::expose::expose_ports(e).map_err(|reason| invalid("--expose", e, reason))?);
+        }
+        let mut endpoints = BTreeMap::new();
+        if let Some(ip) = flags.ip.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
+            let address = ip.parse().map_err(|_| invalid("--ip", ip, "not an IPv4 address"))?;
+            let user_network = network.as_deref().filter(|n| {
+                !matches!(*n, "host" | "none" | crate::network::DEFAULT_NETWORK) && !n.starts_with("container:")
+            });
+            let Some(on) = user_network else {
+                return Err(invalid("--ip", ip, "a fixed address is supported on user-defined networks only"));
+            };
+            let endpoint = crate::runtime::EndpointOptions { ipv4_address: Some(address), ..Default::default() };
+            endpoints.insert(on.to_string(), endpoint);
+        }
         let number = |flag: &'static str, text: &Option<String>| -> Result<Option<i64>, RunError> {
             text.as_deref()
                 .map(|t| t.trim().parse::<i64>().map_err(|_| invalid(flag, t, "expected a whole number")))
@@ -191,6 +212,8 @@ impl RunSpec {
             publish: flags.publish.clone(),
             publish_all: flags.publish_all,
             extra_networks: Vec::new(),
+            endpoints,
+            exposed_ports,
             tty: flags.tty,
             open_stdin: flags.interactive,
             mounts,
@@ -286,6 +309,24 @@ fn security_options(opts: &[String]) -> Result<(SeccompChoice, bool), RunError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expose_and_a_fixed_address_are_read_as_docker_reads_them() {
+        let flags = RunFlags {
+            network: Some("back".into()),
+            ip: Some("10.9.0.5".into()),
+            expose: vec!["80".into(), "7000-7001/udp".into()],
+            ..RunFlags::default()
+        };
+        let spec = RunSpec::from_flags("busybox", Vec::new(), &flags).unwrap();
+        assert_eq!(spec.options.exposed_ports, ["80/tcp", "7000/udp", "7001/udp"]);
+        assert_eq!(spec.options.endpoints["back"].ipv4_address, Some("10.9.0.5".parse().unwrap()));
+        let on_bridge = RunFlags { network: None, ..flags.clone() };
+        let err = RunSpec::from_flags("busybox", Vec::new(), &on_bridge).unwrap_err().to_string();
+        assert!(err.contains("--ip") && err.contains("user-defined networks"), "{err}");
+        let bad = RunFlags { expose: vec!["80/http".into()], ..flags };
+        assert!(RunSpec::from_flags("busybox", Vec::new(), &bad).unwrap_err().to_string().contains("--expose"));
+    }
 
     fn parse(flags: RunFlags) -> Result<RunSpec, RunError> {
         RunSpec::from_flags("busybox", vec!["sh".into()], &flags)

@@ -56,6 +56,15 @@ pub struct RunOptions {
     pub publish_all: bool,
     /// Networks joined with `network connect`, joined again at every start.
     pub extra_networks: Vec<String>,
+    /// Per-network endpoint settings, keyed by the network as `network`/`extra_networks` name it:
+    /// aliases beyond `network_aliases` (compose gives them on every network a service joins) and a
+    /// fixed address (`--ip`, compose's `ipv4_address`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<String, EndpointOptions>,
+    /// `Config.ExposedPorts` keys (`80/tcp`): `--expose`, and from create on also the image's and the
+    /// published ports', as Docker records them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exposed_ports: Vec<String>,
     /// `-t`: the process gets a pty (its master held by the monitor, served on the attach socket).
     pub tty: bool,
     /// `-i`: attached clients' input reaches the process (a pipe, or the pty).
@@ -152,9 +161,44 @@ impl RunOptions {
             for extra in &self.extra_networks {
                 requests.push(NetworkRequest { network: extra.clone(), ..NetworkRequest::default() });
             }
+            for request in requests.iter_mut() {
+                if let Some(endpoint) = self.endpoints.get(&request.network) {
+                    for alias in &endpoint.aliases {
+                        if !request.aliases.contains(alias) {
+                            request.aliases.push(alias.clone());
+                        }
+                    }
+                    request.ipv4_address = endpoint.ipv4_address;
+                }
+            }
         }
         Ok(mode)
     }
+
+    /// Records the container's `ExposedPorts` at create: `--expose`, the image's, and every published
+    /// port's container side, each once, in order.
+    pub fn merge_exposed_ports(&mut self, image: &ImageConfiguration) -> Result<(), NetworkError> {
+        let mut keys = std::mem::take(&mut self.exposed_ports);
+        keys.extend(image.config().as_ref().and_then(|c| c.exposed_ports().clone()).unwrap_or_default());
+        for spec in &self.publish {
+            let port = PortMapping::parse(spec)?;
+            keys.push(format!("{}/{}", port.container_port, port.protocol.as_str()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        keys.retain(|k| seen.insert(k.clone()));
+        self.exposed_ports = keys;
+        Ok(())
+    }
+}
+
+/// One network's endpoint settings beyond what the flags of the first network say.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointOptions {
+    pub aliases: Vec<String>,
+    /// A fixed address, which must lie in the network's subnet and be free.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<std::net::Ipv4Addr>,
 }
 
 /// Which seccomp filter the container gets.

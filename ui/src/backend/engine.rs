@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_engine::builder::{BuildEvent, BuildOptions};
+use berth_engine::compose::{DownOptions, UpOptions};
 use berth_engine::container::{ContainerRecord, ExecOptions, ListOptions, Status};
 use berth_engine::container::{Output, Session};
 use berth_engine::events::{Event, LayerProgress};
@@ -30,7 +31,7 @@ use super::run_request::run_spec;
 use super::usage::UsageTracker;
 use super::{
     Backend, BackendError, BackendEvent, BuildProgress, BuildRequest, CliOutput, ContainerOp, ContainerRow,
-    ContainerState, ContainerUsage, ImageRow, LayerRow, LayerState, LogLine, NetworkRow, Pruned, RunRequest,
+    ContainerState, ContainerUsage, ImageRow, LayerRow, LayerState, LogLine, NetworkRow, ProjectOp, Pruned, RunRequest,
     StatsSample, VolumeRow,
 };
 
@@ -468,6 +469,34 @@ impl Backend for EngineBackend {
                 ContainerOp::Kill => engine.kill_container(&id, None).await.map(drop),
             };
             result.map_err(|e| Self::failed(op.verb(), &id, e))
+        })
+    }
+
+    fn project_op(&self, project: String, op: ProjectOp) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let engine = &self.engine;
+            let quiet = |_| {};
+            let result = async {
+                let loaded = engine.compose_project(&project)?;
+                match &op {
+                    ProjectOp::Up => engine.compose_up(&loaded, &UpOptions::default(), &quiet).await,
+                    ProjectOp::Down => engine.compose_down(&loaded, &DownOptions::default(), &quiet).await,
+                    ProjectOp::Restart => engine.compose_restart(&loaded, &[], &quiet).await,
+                    ProjectOp::Scale { service, replicas } => {
+                        let options = UpOptions {
+                            services: vec![service.clone()],
+                            scale: [(service.clone(), *replicas)].into(),
+                            ..UpOptions::default()
+                        };
+                        engine.compose_up(&loaded, &options, &quiet).await
+                    }
+                }
+            };
+            result.await.map_err(|e| BackendError::Failed {
+                operation: "compose",
+                target: project.clone(),
+                message: format!("{}: {e}", op.verb()),
+            })
         })
     }
 

@@ -235,6 +235,30 @@ impl ContainerOp {
     }
 }
 
+/// An operation on a whole compose project, as `berth compose` does it (the engine's compose use-cases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectOp {
+    /// `up -d`: what the files say now, changing only what changed.
+    Up,
+    /// `down`: containers and networks go (named volumes stay).
+    Down,
+    /// `restart`, dependents with `restart: true` too.
+    Restart,
+    /// `up -d --scale SERVICE=N SERVICE`.
+    Scale { service: String, replicas: u64 },
+}
+
+impl ProjectOp {
+    pub fn verb(&self) -> String {
+        match self {
+            ProjectOp::Up => "up".into(),
+            ProjectOp::Down => "down".into(),
+            ProjectOp::Restart => "restart".into(),
+            ProjectOp::Scale { service, replicas } => format!("scale {service}={replicas}"),
+        }
+    }
+}
+
 /// What `run` needs, as the run dialog collects it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunRequest {
@@ -453,6 +477,17 @@ pub trait Backend: Send + Sync + 'static {
     -> BoxFuture<'_, Result<HashMap<String, ContainerUsage>, BackendError>>;
     fn container_op(&self, id: String, op: ContainerOp) -> BoxFuture<'_, Result<(), BackendError>>;
     fn inspect_container(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>>;
+    /// A compose project's operation, on the project its containers' labels name. An engine without
+    /// compose refuses it.
+    fn project_op(&self, project: String, op: ProjectOp) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            Err(BackendError::Failed {
+                operation: "compose",
+                target: project,
+                message: format!("{} is not available on this engine", op.verb()),
+            })
+        })
+    }
     /// Creates and starts a container; returns its ID.
     fn run(&self, request: RunRequest) -> BoxFuture<'_, Result<String, BackendError>>;
     /// Sends the last `tail` lines, then follows: lines arrive as [`BackendEvent::Log`] until

@@ -9,6 +9,7 @@ pub mod pull;
 pub mod push;
 pub mod run;
 pub mod save_log;
+pub mod scale;
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Flex, Layout, Rect};

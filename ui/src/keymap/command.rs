@@ -127,6 +127,10 @@ commands! {
     InspectContainer "inspect_container" Containers "inspect" [Key::ch('i'), k(KeyName::Enter)];
     RunNew "run" Containers "run a container" [Key::ch('n')];
     ToggleGroup "toggle_group" Containers "fold/unfold a pod or project" [Key::ch('z')];
+    ProjectUp "project_up" Containers "project up" [Key::ch('U')];
+    ProjectDown "project_down" Containers "project down" [Key::ch('d')];
+    ProjectRestart "project_restart" Containers "project restart" [Key::ch('R')];
+    ProjectScale "project_scale" Containers "scale a service" [Key::ch('+')];
     Pull "pull" Images "pull" [Key::ch('p')];
     Push "push" Images "push" [Key::ch('P')];
     Build "build" Images "build" [Key::ch('b')];

@@ -250,6 +250,25 @@ impl ContainersPane {
         }
     }
 
+    /// The compose project of the selected group's row or member, with that member's name.
+    pub fn selected_project(&self) -> Option<(String, Option<String>)> {
+        match self.entries().get(self.list.selected)? {
+            Entry::Group { title, .. } => Some((super::groups::project_name(title)?.to_string(), None)),
+            Entry::Row { row, .. } => {
+                let project = super::groups::project_name(row.group.as_deref()?)?;
+                Some((project.to_string(), Some(row.name.clone())))
+            }
+        }
+    }
+
+    /// The members of the selected group's row (none when a container is selected).
+    pub fn selected_members(&self) -> Vec<&ContainerRow> {
+        match self.entries().get(self.list.selected) {
+            Some(Entry::Group { members, .. }) => members.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The containers an operation applies to: the marked ones, else the selected one or group.
     pub fn targets(&self) -> Vec<&ContainerRow> {
         if self.marked.is_empty() {
@@ -266,14 +285,16 @@ impl ContainersPane {
         let one = self.selected().is_some();
         let group = matches!(self.entries().get(self.list.selected), Some(Entry::Group { .. }))
             || self.selected().is_some_and(|r| r.group.is_some());
-        vec![
+        let project = self.selected_project().is_some();
+        let project_row = project && !one;
+        let mut list = vec![
             (Command::Start, any(ContainerState::can_start)),
             (Command::Stop, any(ContainerState::can_stop)),
             (Command::Restart, any(ContainerState::can_stop) || any(ContainerState::can_start)),
             (Command::PauseToggle, any(ContainerState::can_pause) || any(ContainerState::can_unpause)),
             (Command::Kill, any(ContainerState::can_stop)),
             (Command::RemoveContainer, any(ContainerState::can_remove)),
-            (Command::Logs, one),
+            (Command::Logs, one || project_row),
             (Command::Exec, self.selected().is_some_and(|r| r.state.can_exec())),
             (Command::Attach, self.selected().is_some_and(|r| r.state.can_exec())),
             (Command::InspectContainer, one),
@@ -284,7 +305,16 @@ impl ContainersPane {
             (Command::MarkAll, !self.visible().is_empty()),
             (Command::Filter, true),
             (Command::RunNew, true),
-        ]
+        ];
+        let project_keys = [Command::ProjectUp, Command::ProjectDown, Command::ProjectRestart, Command::ProjectScale];
+        let keys = project_keys.into_iter().map(|c| (c, project));
+        if !project_row {
+            list.extend(keys);
+            return list;
+        }
+        // On a project's row its own keys (and its logs) come first, so the footer shows them.
+        list.retain(|(c, _)| *c != Command::Logs);
+        keys.chain([(Command::Logs, true)]).chain(list).collect()
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {

@@ -16,6 +16,18 @@ pub fn group_of(labels: &BTreeMap<String, String>) -> Option<String> {
     GROUP_LABELS.iter().find_map(|(label, word)| labels.get(*label).map(|name| format!("{word} {name}")))
 }
 
+/// The compose project a group's title names (`project shop` → `shop`); pods have none.
+pub fn project_name(title: &str) -> Option<&str> {
+    title.strip_prefix("project ")
+}
+
+/// The service of a compose container named `PROJECT-SERVICE-N`, as a guess for a prompt to start from.
+pub fn service_of<'a>(project: &str, container: &'a str) -> Option<&'a str> {
+    let rest = container.strip_prefix(project)?.strip_prefix('-')?;
+    let (service, number) = rest.rsplit_once('-')?;
+    number.parse::<u64>().ok().map(|_| service)
+}
+
 /// One line of the grouped list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry<'a> {
@@ -87,6 +99,15 @@ mod tests {
         assert_eq!(names(&entries(&refs, &BTreeSet::new())), ["a", "[pod p:2]", "  p-web", "  p-side", "b"]);
         let folded = BTreeSet::from(["pod p".to_string()]);
         assert_eq!(names(&entries(&refs, &folded)), ["a", "[pod p:2]", "b"]);
+    }
+
+    #[test]
+    fn a_project_and_its_services_are_read_from_titles_and_names() {
+        assert_eq!(project_name("project shop"), Some("shop"));
+        assert_eq!(project_name("pod web-pod"), None);
+        assert_eq!(service_of("shop", "shop-api-server-2"), Some("api-server"));
+        assert_eq!(service_of("shop", "shopper-api-1"), None);
+        assert_eq!(service_of("shop", "shop-api"), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
@@ -67,6 +68,9 @@ pub struct LogsPane {
     /// Newer lines were let go to make room for older ones: live lines wait until the log is opened again.
     pub newer_cut: bool,
     pub error: Option<String>,
+    /// A compose project's log: its containers (ID, name), whose lines are held interleaved by time under
+    /// `name | ` prefixes, coloured per container. Empty for one container's log.
+    pub members: Vec<(String, String)>,
 }
 
 impl Default for LogsPane {
@@ -88,6 +92,7 @@ impl Default for LogsPane {
             older: Older::Unknown,
             newer_cut: false,
             error: None,
+            members: Vec::new(),
         }
     }
 }
@@ -96,6 +101,53 @@ impl LogsPane {
     /// Starts over for another container.
     pub fn open(&mut self, id: &str, name: &str) {
         *self = LogsPane { container: Some((id.into(), name.into())), ..LogsPane::default() };
+    }
+
+    /// Starts over for a compose project's containers: `title` names it; older history is not read (the
+    /// tails of every member are what it starts from).
+    pub fn open_project(&mut self, title: &str, members: Vec<(String, String)>) {
+        *self = LogsPane { container: Some((title.into(), title.into())), members, ..LogsPane::default() };
+        self.older = Older::None;
+    }
+
+    /// Whether `id`'s lines belong here: the container shown, or a member of the project shown.
+    pub fn shows(&self, id: &str) -> bool {
+        if self.members.is_empty() {
+            self.container.as_ref().is_some_and(|(c, _)| c == id)
+        } else {
+            self.members.iter().any(|(m, _)| m == id)
+        }
+    }
+
+    /// Lines of one of the project's containers: prefixed with its name (padded to the longest), and put in
+    /// time order among the others' (a member's first batch is its tail, older than lines held already).
+    pub fn push_member(&mut self, id: &str, lines: Vec<LogLine>) {
+        let width = self.members.iter().map(|(_, n)| n.chars().count()).max().unwrap_or(0);
+        let Some((_, name)) = self.members.iter().find(|(m, _)| m == id) else { return };
+        let prefixed: Vec<LogLine> =
+            lines.into_iter().map(|l| LogLine { text: format!("{name:width$} | {}", l.text), ..l }).collect();
+        let in_order = match (self.lines.back(), prefixed.first()) {
+            (Some(last), Some(first)) => last.time <= first.time,
+            _ => true,
+        };
+        if in_order {
+            prefixed.into_iter().for_each(|l| self.push(l));
+            return;
+        }
+        let mut all: Vec<LogLine> = self.lines.drain(..).chain(prefixed).collect();
+        all.sort_by(|a, b| a.time.cmp(&b.time));
+        self.bytes = 0;
+        self.matches = 0;
+        all.into_iter().for_each(|l| self.push(l));
+    }
+
+    /// The member whose `name | ` prefix starts a line, by its place in the project (for its colour).
+    fn member_of(&self, text: &str) -> Option<(usize, usize)> {
+        let width = self.members.iter().map(|(_, n)| n.chars().count()).max().unwrap_or(0);
+        self.members.iter().enumerate().find_map(|(i, (_, name))| {
+            let prefix = format!("{name:width$} | ");
+            text.starts_with(&prefix).then_some((i, prefix.len()))
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -318,20 +370,12 @@ impl LogsPane {
         }
         let needle = self.search.filter.value();
         let base = if line.stderr { ctx.theme.error() } else { ctx.theme.base() };
-        let lower = line.text.to_lowercase();
-        // Highlighting is only attempted when lowercasing kept byte offsets (ASCII and most text).
-        if needle.is_empty() || lower.len() != line.text.len() {
-            spans.push(Span::styled(line.text.as_str(), base));
-            return Line::from(spans);
+        let mut text = line.text.as_str();
+        if let Some((index, len)) = self.member_of(text) {
+            spans.push(Span::styled(&text[..len], member_style(index)));
+            text = &text[len..];
         }
-        let needle = needle.to_lowercase();
-        let mut at = 0;
-        for (start, _) in lower.match_indices(&needle) {
-            spans.push(Span::styled(&line.text[at..start], base));
-            spans.push(Span::styled(&line.text[start..start + needle.len()], ctx.theme.search_match()));
-            at = start + needle.len();
-        }
-        spans.push(Span::styled(&line.text[at..], base));
+        spans.extend(styled_text(text, needle, base, ctx));
         Line::from(spans)
     }
 
@@ -396,6 +440,31 @@ impl LogsPane {
         }
         frame.render_widget(paragraph, area);
     }
+}
+
+/// A line's text with the search's matches marked.
+fn styled_text<'a>(text: &'a str, needle: &str, base: Style, ctx: &Ctx) -> Vec<Span<'a>> {
+    let lower = text.to_lowercase();
+    // Highlighting is only attempted when lowercasing kept byte offsets (ASCII and most text).
+    if needle.is_empty() || lower.len() != text.len() {
+        return vec![Span::styled(text, base)];
+    }
+    let needle = needle.to_lowercase();
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for (start, _) in lower.match_indices(&needle) {
+        spans.push(Span::styled(&text[at..start], base));
+        spans.push(Span::styled(&text[start..start + needle.len()], ctx.theme.search_match()));
+        at = start + needle.len();
+    }
+    spans.push(Span::styled(&text[at..], base));
+    spans
+}
+
+/// docker compose's prefix colours, one per container in turn.
+fn member_style(index: usize) -> Style {
+    const COLOURS: [Color; 6] = [Color::Cyan, Color::Yellow, Color::Green, Color::Magenta, Color::Blue, Color::Red];
+    Style::default().fg(COLOURS[index % COLOURS.len()])
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::{
     Backend, BackendError, BackendEvent, BuildProgress, BuildRequest, CliExit, CliOutput, ContainerOp, ContainerRow,
-    ContainerState, ContainerUsage, ImageRow, LayerRow, LayerState, LogLine, NetworkRow, Pruned, RunRequest,
+    ContainerState, ContainerUsage, ImageRow, LayerRow, LayerState, LogLine, NetworkRow, ProjectOp, Pruned, RunRequest,
     StatsSample, VolumeRow,
 };
 use crate::cli::{LinePlan, NeedsTerminal};
@@ -437,6 +437,13 @@ impl Backend for FakeBackend {
                     (id, figures.unwrap_or(ContainerUsage { cpu_percent: None, memory_bytes: 1 << 20 }))
                 })
                 .collect())
+        })
+    }
+
+    fn project_op(&self, project: String, op: ProjectOp) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.call(format!("compose {} {project}", op.verb()));
+            Ok(())
         })
     }
 

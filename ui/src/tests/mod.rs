@@ -7,6 +7,7 @@ mod explorer;
 mod fake;
 mod fake_api;
 mod remote;
+mod project;
 mod runner;
 mod snapshots;
 
