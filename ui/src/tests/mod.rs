@@ -6,8 +6,8 @@ mod command_line;
 mod explorer;
 mod fake;
 mod fake_api;
-mod remote;
 mod project;
+mod remote;
 mod runner;
 mod snapshots;
 
