@@ -2,6 +2,8 @@
 //! (`unshare -n sleep`). Each test uses its own state root, bridge name, nftables table and subnets, and
 //! removes all of them on success and on failure. Traffic goes only to 127.0.0.1 and into those namespaces.
 
+mod support;
+
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -14,18 +16,6 @@ use berth_engine::{Config, Engine, EngineOptions};
 use serde_json::Value;
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
-
-/// True when the test may run; false (after a loud message) when it must skip. Under CI a skip fails.
-fn root_or_skip(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test} needs root (network namespaces, bridges, nftables) and CI=true forbids skipping");
-    }
-    eprintln!("SKIPPED {test}: needs root for network namespaces, bridges and nftables");
-    false
-}
 
 /// One test's networking world: state root, config, namespaces, helper processes; all undone on drop.
 struct World {
@@ -45,12 +35,11 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let bridge = format!("bt{}{n}", pid % 10000);
         let table = format!("berth_t{pid}_{n}");
-        let octet = (pid % 250) as u8;
+        let (default, pool) = (200 + n, 210 + n);
+        let octet = support::free_octet(&[default, pool]) as u8;
         let config = format!(
-            "network_default_bridge = \"{bridge}\"\nnetwork_default_subnet = \"10.{}.{octet}.0/24\"\n\
-             network_pool = \"10.{}.{octet}.0/24\"\nnetwork_firewall_table = \"{table}\"\n",
-            200 + n,
-            210 + n
+            "network_default_bridge = \"{bridge}\"\nnetwork_default_subnet = \"10.{default}.{octet}.0/24\"\n\
+             network_pool = \"10.{pool}.{octet}.0/24\"\nnetwork_firewall_table = \"{table}\"\n"
         );
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
         World { dir, bridge, table, octet, sleepers: Vec::new(), servers: Vec::new(), containers: Vec::new() }
@@ -273,7 +262,7 @@ fn ip_of(settings: &Value, network: &str) -> String {
 
 #[test]
 fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_localhost() {
-    if !root_or_skip("user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_localhost") {
+    if !support::require_root("user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_localhost") {
         return;
     }
     let mut w = World::new(1);
@@ -370,7 +359,7 @@ fn user_networks_connect_resolve_names_and_stay_isolated_and_ports_publish_on_lo
 
 #[test]
 fn twenty_parallel_attaches_get_distinct_addresses_and_leave_nothing_behind() {
-    if !root_or_skip("twenty_parallel_attaches_get_distinct_addresses_and_leave_nothing_behind") {
+    if !support::require_root("twenty_parallel_attaches_get_distinct_addresses_and_leave_nothing_behind") {
         return;
     }
     let mut w = World::new(2);
@@ -417,7 +406,7 @@ fn twenty_parallel_attaches_get_distinct_addresses_and_leave_nothing_behind() {
 
 #[test]
 fn a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules() {
-    if !root_or_skip("a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules") {
+    if !support::require_root("a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules") {
         return;
     }
     let mut w = World::new(3);
@@ -463,7 +452,7 @@ fn a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules() {
 
 #[test]
 fn attach_into_a_closed_pipe_ends_quietly() {
-    if !root_or_skip("attach_into_a_closed_pipe_ends_quietly") {
+    if !support::require_root("attach_into_a_closed_pipe_ends_quietly") {
         return;
     }
     let mut w = World::new(4);

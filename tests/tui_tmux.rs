@@ -140,26 +140,28 @@ impl Drop for CleanupOnDrop<'_> {
 
 /// This run's own default bridge and nftables table (never the host-wide `berth0`/`berth`), removed on drop.
 /// `n` tells apart the tests of this file, which run at once in one process: each has its own bridge, table
-/// and subnets (`10.(199-2n).P.0/24` default, `10.(198-2n).P.0/24` pool, P from the pid).
+/// and subnets (`10.(199-2n).P.0/24` default, `10.(198-2n).P.0/24` pool, P from the pid or the next free one).
 struct HostNetwork {
     n: u32,
     bridge: String,
     table: String,
+    octet: u32,
 }
 
 impl HostNetwork {
     fn new(n: u32) -> HostNetwork {
         let pid = std::process::id();
-        HostNetwork { n, bridge: format!("bt{n}{}", pid % 100_000), table: format!("berth_tui{pid}_{n}") }
+        let octet = support::free_octet(&[199 - 2 * n, 198 - 2 * n]);
+        HostNetwork { n, bridge: format!("bt{n}{}", pid % 100_000), table: format!("berth_tui{pid}_{n}"), octet }
     }
 
     /// The first three octets of the pool user networks get their subnets from (`10.198.P.` for n = 0).
     fn pool_prefix(&self) -> String {
-        format!("10.{}.{}.", 198 - 2 * self.n, std::process::id() % 250)
+        format!("10.{}.{}.", 198 - 2 * self.n, self.octet)
     }
 
     fn config(&self) -> String {
-        let octet = std::process::id() % 250;
+        let octet = self.octet;
         let default = 199 - 2 * self.n;
         format!(
             "network_default_bridge = \"{}\"\nnetwork_default_subnet = \"10.{default}.{octet}.0/24\"\n\
@@ -494,6 +496,13 @@ impl Served {
         assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+
+    /// A detached container on the served engine that prints `WORD-42` (computed by its shell, so seeing the
+    /// line proves the container's output came through the API), then sleeps until stopped.
+    fn run_printing(&self, berth: &Berth, reference: &str, name: &str, word: &str) {
+        let script = format!(r#"trap "exit 0" TERM; echo {word}-$((40+2)); while true; do sleep 1; done"#);
+        self.docker(berth, &["run", "-d", "--network", "none", "--name", name, reference, "sh", "-c", &script]);
+    }
 }
 
 impl Drop for Served {
@@ -523,22 +532,7 @@ fn br_a_remote_engine_lists_logs_and_opens_a_shell_in_a_berth_serve_container() 
     let served = Served::start(&served_berth);
     let name = format!("br-remote-{}", std::process::id());
     let _cleanup = CleanupOnDrop::new(&served_berth, &["rm", "-f", &name]);
-    // The line is computed by the shell, so seeing it proves the container's output through the API.
-    served.docker(
-        &served_berth,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            &name,
-            &reference,
-            "sh",
-            "-c",
-            r#"trap "exit 0" TERM; echo remote-$((40+2)); while true; do sleep 1; done"#,
-        ],
-    );
+    served.run_printing(&served_berth, &reference, &name, "remote");
 
     let berth = Berth::new();
     let tui_toml = berth.sandbox().join("tui.toml");
@@ -630,21 +624,7 @@ fn br_an_ssh_engine_goes_through_the_system_ssh_as_docker_does() {
     let served = Served::start(&served_berth);
     let name = format!("br-ssh-{}", std::process::id());
     let _cleanup = CleanupOnDrop::new(&served_berth, &["rm", "-f", &name]);
-    served.docker(
-        &served_berth,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            &name,
-            &reference,
-            "sh",
-            "-c",
-            r#"trap "exit 0" TERM; echo over-ssh-$((40+2)); while true; do sleep 1; done"#,
-        ],
-    );
+    served.run_printing(&served_berth, &reference, &name, "over-ssh");
 
     // A stand-in for ssh on PATH: it notes its arguments and relays stdin and stdout to the served socket, as
     // `docker system dial-stdio` on the far side would.

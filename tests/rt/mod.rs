@@ -46,13 +46,12 @@ impl Env {
         let n = ENVS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pid = std::process::id();
         let (bridge, table) = (format!("bc{}x{n}", pid % 100_000), format!("berth_c{pid}_{n}"));
-        let octet = (pid % 250) as u8;
+        let (default, pool) = (150 + n % 20, 170 + n % 20);
+        let octet = crate::support::free_octet(&[default, pool]) as u8;
         // Default bridge and table of this run only; user networks in tests name their --subnet.
         let config = format!(
-            "network_default_bridge = \"{bridge}\"\nnetwork_default_subnet = \"10.{}.{octet}.0/24\"\n\
-             network_pool = \"10.{}.{octet}.0/24\"\nnetwork_firewall_table = \"{table}\"\n",
-            150 + n % 20,
-            170 + n % 20
+            "network_default_bridge = \"{bridge}\"\nnetwork_default_subnet = \"10.{default}.{octet}.0/24\"\n\
+             network_pool = \"10.{pool}.{octet}.0/24\"\nnetwork_firewall_table = \"{table}\"\n"
         );
         std::fs::write(dir.path().join("config.toml"), config + extra).expect("write config.toml");
         let registry = Registry::start();

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::{
     Backend, BackendError, BackendEvent, BuildRequest, CliOutput, ContainerOp, ContainerRow, ContainerUsage,
-    DockerApiBackend, Endpoint, ImageRow, LayerRow, LogLine, NetworkRow, Pruned, RunRequest, VolumeRow,
+    DockerApiBackend, Endpoint, ImageRow, LayerRow, LogLine, NetworkRow, ProjectOp, Pruned, RunRequest, VolumeRow,
 };
 
 /// How long the all-engines view waits for one engine's list before showing the others without it.
@@ -256,6 +256,14 @@ impl Backend for Engines {
 
     fn image_layers(&self, id: String) -> BoxFuture<'_, Result<Vec<LayerRow>, BackendError>> {
         Box::pin(async move { self.one("layers of")?.image_layers(id).await })
+    }
+
+    fn layer_changes(&self, id: String) -> BoxFuture<'_, Result<Arc<berth_engine::local::ImageChanges>, BackendError>> {
+        Box::pin(async move { self.one("explore")?.layer_changes(id).await })
+    }
+
+    fn project_op(&self, project: String, op: ProjectOp) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move { self.one("compose")?.project_op(project, op).await })
     }
 
     fn inspect_image(&self, id: String) -> BoxFuture<'_, Result<String, BackendError>> {

@@ -2,15 +2,12 @@
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Gauge, Paragraph, Wrap};
+use ratatui::layout::Rect;
 
-use super::{centered, dialog_block};
+use super::transfer::{self, Transfer};
 use crate::backend::{LayerState, short_id};
 use crate::input::{InputOutcome, TextInput};
 use crate::theme::Theme;
-use berth_engine::display;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullPhase {
@@ -92,29 +89,7 @@ impl PullDialog {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
-        let height = 9 + self.layers.len() as u16;
-        let area = centered(area, 76, height);
-        frame.render_widget(Clear, area);
-        let block = dialog_block(theme, "Pull image");
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
-        let [input_area, status_area, _, layers_area, hint_area] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(3),
-            Constraint::Length(1),
-            Constraint::Fill(1),
-            Constraint::Length(1),
-        ])
-        .areas(inner);
-        let cursor = if self.phase == PullPhase::Editing { "▏" } else { "" };
-        frame.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled("Image: ", theme.header()),
-                Span::raw(format!("{}{cursor}", self.input.value())),
-            ])),
-            input_area,
-        );
-        let (status, style) = match &self.phase {
+        let status = match &self.phase {
             PullPhase::Editing => {
                 ("e.g. busybox, docker.io/library/alpine:3.20, localhost:5000/app:1".to_string(), theme.muted())
             }
@@ -124,35 +99,30 @@ impl PullDialog {
             }
             PullPhase::Failed { error, .. } => (error.clone(), theme.error()),
         };
-        frame.render_widget(Paragraph::new(status).style(style).wrap(Wrap { trim: true }), status_area);
-        let rows = Layout::vertical(vec![Constraint::Length(1); self.layers.len()]).split(layers_area);
-        for ((digest, state), row) in self.layers.iter().zip(rows.iter()) {
-            let [name_area, bar_area] = Layout::horizontal([Constraint::Length(14), Constraint::Fill(1)]).areas(*row);
-            frame.render_widget(Paragraph::new(short_id(digest).to_string()).style(theme.muted()), name_area);
-            let (ratio, label) = match state {
-                LayerState::Waiting => (0.0, "waiting".to_string()),
-                LayerState::AlreadyExists => (1.0, "already exists".to_string()),
-                LayerState::Downloading { done, total } => (
-                    if *total > 0 { (*done as f64 / *total as f64).min(1.0) } else { 0.0 },
-                    format!("{} / {}", display::size(*done), display::size(*total)),
-                ),
-                LayerState::Retrying { attempt, reason } => (0.0, format!("retry {attempt}: {reason}")),
-                LayerState::Verifying => (1.0, "verifying".to_string()),
-                LayerState::Done => (1.0, "done".to_string()),
-            };
-            let gauge = Gauge::default()
-                .gauge_style(theme.base().fg(theme.colors.gauge))
-                .ratio(ratio)
-                .label(Span::styled(label, theme.base()))
-                .use_unicode(true);
-            frame.render_widget(gauge, bar_area);
-        }
+        let bars = self
+            .layers
+            .iter()
+            .map(|(digest, state)| {
+                let (ratio, label) = match state {
+                    LayerState::Waiting => (0.0, "waiting".to_string()),
+                    LayerState::AlreadyExists => (1.0, "already exists".to_string()),
+                    LayerState::Downloading { done, total } => transfer::bytes(*done, *total),
+                    LayerState::Retrying { attempt, reason } => (0.0, format!("retry {attempt}: {reason}")),
+                    LayerState::Verifying => (1.0, "verifying".to_string()),
+                    LayerState::Done => (1.0, "done".to_string()),
+                };
+                (digest.as_str(), ratio, label)
+            })
+            .collect();
         let hint = match self.phase {
             PullPhase::Editing => "Enter pulls · Esc cancels",
             PullPhase::Pulling { .. } => "Esc closes; the pull goes on (Operations: Enter reopens) · c cancels",
             _ => "Enter/Esc closes",
         };
-        frame.render_widget(Paragraph::new(hint).style(theme.muted()), hint_area);
+        let editing = self.phase == PullPhase::Editing;
+        let view =
+            Transfer { title: "Pull image", input: self.input.value(), editing, status_lines: 3, status, bars, hint };
+        view.draw(frame, area, theme);
     }
 }
 

@@ -2,16 +2,12 @@
 //! lines name them (preparing, waiting, pushing, pushed, already exists, mounted), fed by the engine's push
 //! events. Closing it while the push runs leaves the push going; its end lands in the operations log.
 
-use berth_engine::display;
 use berth_engine::events::PushLayerProgress;
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Gauge, Paragraph, Wrap};
+use ratatui::layout::Rect;
 
-use super::{centered, dialog_block};
-use crate::backend::short_id;
+use super::transfer::{self, Transfer};
 use crate::input::{InputOutcome, TextInput};
 use crate::theme::Theme;
 
@@ -96,29 +92,7 @@ impl PushDialog {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
-        let height = 12 + self.layers.len() as u16;
-        let area = centered(area, 76, height);
-        frame.render_widget(Clear, area);
-        let block = dialog_block(theme, "Push image");
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
-        let [input_area, status_area, _, layers_area, hint_area] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(6),
-            Constraint::Length(1),
-            Constraint::Fill(1),
-            Constraint::Length(1),
-        ])
-        .areas(inner);
-        let cursor = if self.phase == PushPhase::Editing { "▏" } else { "" };
-        frame.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled("Image: ", theme.header()),
-                Span::raw(format!("{}{cursor}", self.input.value())),
-            ])),
-            input_area,
-        );
-        let (status, style) = match &self.phase {
+        let status = match &self.phase {
             PushPhase::Editing => {
                 ("to the registry its name says, e.g. localhost:5000/app:1".to_string(), theme.muted())
             }
@@ -129,35 +103,30 @@ impl PushDialog {
             }
             PushPhase::Failed { error, .. } => (error.clone(), theme.error()),
         };
-        frame.render_widget(Paragraph::new(status).style(style).wrap(Wrap { trim: true }), status_area);
-        let rows = Layout::vertical(vec![Constraint::Length(1); self.layers.len()]).split(layers_area);
-        for ((layer, state), row) in self.layers.iter().zip(rows.iter()) {
-            let [name_area, bar_area] = Layout::horizontal([Constraint::Length(14), Constraint::Fill(1)]).areas(*row);
-            frame.render_widget(Paragraph::new(short_id(layer).to_string()).style(theme.muted()), name_area);
-            let (ratio, label) = match state {
-                PushLayerProgress::Preparing => (0.0, "preparing".to_string()),
-                PushLayerProgress::Waiting => (0.0, "waiting".to_string()),
-                PushLayerProgress::Pushing { done, total } => (
-                    if *total > 0 { (*done as f64 / *total as f64).min(1.0) } else { 0.0 },
-                    format!("{} / {}", display::size(*done), display::size(*total)),
-                ),
-                PushLayerProgress::Pushed => (1.0, "pushed".to_string()),
-                PushLayerProgress::AlreadyExists => (1.0, "layer already exists".to_string()),
-                PushLayerProgress::Mounted { from } => (1.0, format!("mounted from {from}")),
-            };
-            let gauge = Gauge::default()
-                .gauge_style(theme.base().fg(theme.colors.gauge))
-                .ratio(ratio)
-                .label(Span::styled(label, theme.base()))
-                .use_unicode(true);
-            frame.render_widget(gauge, bar_area);
-        }
+        let bars = self
+            .layers
+            .iter()
+            .map(|(layer, state)| {
+                let (ratio, label) = match state {
+                    PushLayerProgress::Preparing => (0.0, "preparing".to_string()),
+                    PushLayerProgress::Waiting => (0.0, "waiting".to_string()),
+                    PushLayerProgress::Pushing { done, total } => transfer::bytes(*done, *total),
+                    PushLayerProgress::Pushed => (1.0, "pushed".to_string()),
+                    PushLayerProgress::AlreadyExists => (1.0, "layer already exists".to_string()),
+                    PushLayerProgress::Mounted { from } => (1.0, format!("mounted from {from}")),
+                };
+                (layer.as_str(), ratio, label)
+            })
+            .collect();
         let hint = match self.phase {
             PushPhase::Editing => "Enter pushes · Esc cancels",
             PushPhase::Pushing { .. } => "Esc closes; the push goes on (its end shows in the operations log)",
             _ => "Enter/Esc closes",
         };
-        frame.render_widget(Paragraph::new(hint).style(theme.muted()), hint_area);
+        let editing = self.phase == PushPhase::Editing;
+        let view =
+            Transfer { title: "Push image", input: self.input.value(), editing, status_lines: 6, status, bars, hint };
+        view.draw(frame, area, theme);
     }
 }
 

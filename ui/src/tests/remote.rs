@@ -234,3 +234,21 @@ async fn br_a_remote_build_sends_the_context_as_a_tar_and_shows_the_builders_ste
     }
     assert_eq!(steps, ["step 1", "done 1", "step 2", "cached 2", "done 2"]);
 }
+
+#[tokio::test]
+async fn br_the_engine_switcher_passes_layer_reading_and_project_operations_to_the_engine_shown() {
+    let local = Arc::new(super::fake::FakeBackend::new());
+    let api = FakeApi::start().await;
+    let engines = Engines::new(vec![
+        ("berth".to_string(), local.clone() as Arc<dyn Backend>),
+        ("lab".to_string(), remote("lab", &api.address) as Arc<dyn Backend>),
+    ]);
+    let changes = engines.layer_changes("sha256:feed".into()).await.expect("the shown engine reads its layers");
+    assert_eq!(*changes, super::fake::layer_changes());
+    engines.project_op("shop".into(), crate::backend::ProjectOp::Restart).await.unwrap();
+    assert_eq!(local.calls.lock().unwrap().last().map(String::as_str), Some("compose restart shop"));
+    // The Docker API has neither: the remote engine says so by name.
+    engines.switch_engine();
+    let error = engines.layer_changes("sha256:feed".into()).await.unwrap_err().to_string();
+    assert!(error.contains("cannot read layer files"), "{error}");
+}

@@ -232,27 +232,37 @@ async fn follow_log(docker: Docker, engine: String, id: String, subscribers: Sub
         if let Some(t) = stamp(last.as_deref()) {
             since = t;
         }
-        match error {
-            Some(e) => {
-                lost = true;
-                let message = format!("engine {engine}: log stream lost ({e}); retrying");
-                subscribers.send(BackendEvent::Log { container: id.clone(), lines: vec![note(message.clone())] });
-                subscribers.send(BackendEvent::Interrupted {
-                    container: id.clone(),
-                    stream: Followed::Logs,
-                    message: Some(message),
-                });
-            }
-            None => {
-                // A stopped container's log ends; it is asked again once the container runs.
-                while !running(&docker, &id).await {
-                    tokio::time::sleep(RETRY).await;
-                }
-                continue;
-            }
-        }
-        tokio::time::sleep(RETRY).await;
+        lost |= stream_ended(&docker, &engine, &id, &subscribers, Followed::Logs, error).await;
     }
+}
+
+/// After a followed stream ended: a lost one is said in its pane (the log gets a note line too) and true comes
+/// back after the retry pause; a clean end means the container stopped, so this waits until it runs again.
+async fn stream_ended(
+    docker: &Docker,
+    engine: &str,
+    id: &str,
+    subscribers: &Subscribers,
+    stream: Followed,
+    error: Option<bollard::errors::Error>,
+) -> bool {
+    let Some(e) = error else {
+        while !running(docker, id).await {
+            tokio::time::sleep(RETRY).await;
+        }
+        return false;
+    };
+    let what = match stream {
+        Followed::Logs => "log",
+        Followed::Stats => "stats",
+    };
+    let message = format!("engine {engine}: {what} stream lost ({e}); retrying");
+    if stream == Followed::Logs {
+        subscribers.send(BackendEvent::Log { container: id.to_string(), lines: vec![note(message.clone())] });
+    }
+    subscribers.send(BackendEvent::Interrupted { container: id.to_string(), stream, message: Some(message) });
+    tokio::time::sleep(RETRY).await;
+    true
 }
 
 /// Whether `a` (RFC 3339) is after `b`.
@@ -295,24 +305,7 @@ async fn follow_stats(docker: Docker, engine: String, id: String, subscribers: S
                 }
             }
         }
-        match error {
-            Some(e) => {
-                lost = true;
-                let message = format!("engine {engine}: stats stream lost ({e}); retrying");
-                subscribers.send(BackendEvent::Interrupted {
-                    container: id.clone(),
-                    stream: Followed::Stats,
-                    message: Some(message),
-                });
-            }
-            None => {
-                while !running(&docker, &id).await {
-                    tokio::time::sleep(RETRY).await;
-                }
-                continue;
-            }
-        }
-        tokio::time::sleep(RETRY).await;
+        lost |= stream_ended(&docker, &engine, &id, &subscribers, Followed::Stats, error).await;
     }
 }
 
