@@ -195,6 +195,19 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// The shell command that opens berth's TUI over `berth`'s root, config and tui.toml, with `DOCKER_HOST` unset
+/// (only engines the test configures) and `env` (`NAME=value` words, quoted by the caller) added.
+fn tui_command(berth: &Berth, env: &[String]) -> String {
+    format!(
+        "env -u BERTH_ROOT -u DOCKER_HOST BERTH_CONFIG={} BERTH_TUI_CONFIG={} {} TERM=xterm-256color {} --root {}",
+        quote(&berth.sandbox().join("config.toml").display().to_string()),
+        quote(&berth.sandbox().join("tui.toml").display().to_string()),
+        env.join(" "),
+        quote(env!("CARGO_BIN_EXE_berth")),
+        quote(&berth.root().display().to_string()),
+    )
+}
+
 #[test]
 fn pull_run_and_manage_a_container() {
     if !support::require_root("pull_run_and_manage_a_container") {
@@ -207,15 +220,9 @@ fn pull_run_and_manage_a_container() {
     let sandbox = berth.sandbox();
     // The exit status lands in a file, so the test sees how berth ended after tmux closed the pane.
     let status = sandbox.join("exit-status");
-    let command = format!(
-        "env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} DOCKER_CONFIG={} TERM=xterm-256color {} --root {}; echo $? > {}",
-        quote(&sandbox.join("config.toml").display().to_string()),
-        quote(&sandbox.join("tui.toml").display().to_string()),
-        quote(&berth.docker_config_dir().display().to_string()),
-        quote(env!("CARGO_BIN_EXE_berth")),
-        quote(&berth.root().display().to_string()),
-        quote(&status.display().to_string()),
-    );
+    let docker_config = format!("DOCKER_CONFIG={}", quote(&berth.docker_config_dir().display().to_string()));
+    let command =
+        format!("{}; echo $? > {}", tui_command(&berth, &[docker_config]), quote(&status.display().to_string()));
     let tmux = Tmux::start(&command, 120, 40);
 
     let started = Instant::now();
@@ -372,13 +379,7 @@ fn btb_build_from_the_images_pane_selects_the_new_image_and_shows_its_layers() {
     std::fs::write(context.path().join("greeting"), "hello\n").unwrap();
     std::fs::write(context.path().join("Dockerfile"), format!("FROM {reference}\nCOPY greeting /greeting\nENV A=1\n"))
         .unwrap();
-    let command = format!(
-        "env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {} --root {}",
-        quote(&berth.sandbox().join("config.toml").display().to_string()),
-        quote(&berth.sandbox().join("tui.toml").display().to_string()),
-        quote(env!("CARGO_BIN_EXE_berth")),
-        quote(&berth.root().display().to_string()),
-    );
+    let command = tui_command(&berth, &[]);
     let tmux = Tmux::start(&command, 120, 40);
     tmux.wait_for("first frame", &["1 Containers", "2 Images"]);
     tmux.keys(&["2"]);
@@ -426,12 +427,9 @@ fn btb_quitting_during_a_build_leaves_no_step_running() {
         .unwrap();
     let status = berth.sandbox().join("exit-status");
     let command = format!(
-        "cd {} && env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {} --root {}; echo $? > {}",
+        "cd {} && {}; echo $? > {}",
         quote(&context.path().display().to_string()),
-        quote(&berth.sandbox().join("config.toml").display().to_string()),
-        quote(&berth.sandbox().join("tui.toml").display().to_string()),
-        quote(env!("CARGO_BIN_EXE_berth")),
-        quote(&berth.root().display().to_string()),
+        tui_command(&berth, &[]),
         quote(&status.display().to_string()),
     );
     let tmux = Tmux::start(&command, 120, 40);
@@ -541,14 +539,9 @@ fn br_a_remote_engine_lists_logs_and_opens_a_shell_in_a_berth_serve_container() 
         format!("[[engines]]\nname = \"served\"\nhost = \"unix://{}\"\n", served.socket.display()),
     )
     .unwrap();
-    let command = format!(
-        "env -u BERTH_ROOT -u DOCKER_HOST BERTH_CONFIG={} BERTH_TUI_CONFIG={} DOCKER_CONFIG={} TERM=xterm-256color {} --root {}",
-        quote(&berth.sandbox().join("config.toml").display().to_string()),
-        quote(&tui_toml.display().to_string()),
-        quote(&berth.sandbox().join("no-docker-config").display().to_string()),
-        quote(env!("CARGO_BIN_EXE_berth")),
-        quote(&berth.root().display().to_string()),
-    );
+    let docker_config =
+        format!("DOCKER_CONFIG={}", quote(&berth.sandbox().join("no-docker-config").display().to_string()));
+    let command = tui_command(&berth, &[docker_config]);
     let tmux = Tmux::start(&command, 120, 40);
     tmux.wait_for("first frame on berth's own engine", &["engine berth", "Containers (0)"]);
 
@@ -651,15 +644,10 @@ fn br_an_ssh_engine_goes_through_the_system_ssh_as_docker_does() {
 
     let tui_toml = berth.sandbox().join("tui.toml");
     std::fs::write(&tui_toml, "[[engines]]\nname = \"tunnel\"\nhost = \"ssh://tester@farhost:2222\"\n").unwrap();
-    let command = format!(
-        "env -u BERTH_ROOT -u DOCKER_HOST PATH={}:\"$PATH\" BERTH_CONFIG={} BERTH_TUI_CONFIG={} DOCKER_CONFIG={} TERM=xterm-256color {} --root {}",
-        quote(&bin.display().to_string()),
-        quote(&berth.sandbox().join("config.toml").display().to_string()),
-        quote(&tui_toml.display().to_string()),
-        quote(&berth.sandbox().join("no-docker-config").display().to_string()),
-        quote(env!("CARGO_BIN_EXE_berth")),
-        quote(&berth.root().display().to_string()),
-    );
+    let path = format!("PATH={}:\"$PATH\"", quote(&bin.display().to_string()));
+    let docker_config =
+        format!("DOCKER_CONFIG={}", quote(&berth.sandbox().join("no-docker-config").display().to_string()));
+    let command = tui_command(&berth, &[path, docker_config]);
     let tmux = Tmux::start(&command, 120, 40);
     tmux.wait_for("first frame on berth's own engine", &["engine berth", "Containers (0)"]);
     tmux.keys(&["E"]);
@@ -693,13 +681,7 @@ fn blx_the_layer_explorer_shows_a_file_the_upper_layer_removes_as_removed() {
     let context = tempfile::Builder::new().prefix("blx-ctx-").tempdir().expect("context dir");
     std::fs::write(context.path().join("Dockerfile"), format!("FROM {reference}\nRUN rm /etc/group\n")).unwrap();
     berth.run(&["build", "-t", "blx:1", &context.path().display().to_string()]).success();
-    let command = format!(
-        "env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {} --root {}",
-        quote(&berth.sandbox().join("config.toml").display().to_string()),
-        quote(&berth.sandbox().join("tui.toml").display().to_string()),
-        quote(env!("CARGO_BIN_EXE_berth")),
-        quote(&berth.root().display().to_string()),
-    );
+    let command = tui_command(&berth, &[]);
     let tmux = Tmux::start(&command, 120, 40);
     tmux.wait_for("first frame", &["1 Containers", "2 Images"]);
     tmux.keys(&["2"]);
@@ -763,13 +745,7 @@ fn bpt_run_dialog_publishes_a_port_and_logs_scroll_to_the_first_of_100k_lines() 
     let network = HostNetwork::new(2);
     let berth = Berth::with_config(&network.config());
     berth.run(&["pull", &reference]).success();
-    let command = format!(
-        "env -u BERTH_ROOT BERTH_CONFIG={} BERTH_TUI_CONFIG={} TERM=xterm-256color {} --root {}",
-        quote(&berth.sandbox().join("config.toml").display().to_string()),
-        quote(&berth.sandbox().join("tui.toml").display().to_string()),
-        quote(env!("CARGO_BIN_EXE_berth")),
-        quote(&berth.root().display().to_string()),
-    );
+    let command = tui_command(&berth, &[]);
     let tmux = Tmux::start(&command, 120, 40);
     tmux.wait_for("first frame", &["1 Containers", "Containers (0)"]);
 
