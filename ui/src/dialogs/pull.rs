@@ -81,10 +81,7 @@ impl PullDialog {
         if self.reference() != Some(reference) {
             return false;
         }
-        match self.layers.iter_mut().find(|(d, _)| d == layer) {
-            Some((_, s)) => *s = state,
-            None => self.layers.push((layer.to_string(), state)),
-        }
+        transfer::record(&mut self.layers, layer, state);
         true
     }
 

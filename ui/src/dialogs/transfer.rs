@@ -23,6 +23,14 @@ pub(super) struct Transfer<'a> {
     pub hint: &'a str,
 }
 
+/// A layer's new state, in place, or appended in the order the engine first names layers.
+pub(super) fn record<S>(layers: &mut Vec<(String, S)>, layer: &str, state: S) {
+    match layers.iter_mut().find(|(d, _)| d == layer) {
+        Some((_, s)) => *s = state,
+        None => layers.push((layer.to_string(), state)),
+    }
+}
+
 /// A bar for bytes moved so far: the ratio and `done / total` in docker's units.
 pub(super) fn bytes(done: u64, total: u64) -> (f64, String) {
     let ratio = if total > 0 { (done as f64 / total as f64).min(1.0) } else { 0.0 };
