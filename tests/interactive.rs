@@ -152,6 +152,27 @@ fn run_i_pipes_stdin_without_a_terminal() {
 }
 
 #[test]
+fn run_i_of_a_command_that_ends_at_once_loses_no_output() {
+    if !require_root("run_i_of_a_command_that_ends_at_once_loses_no_output") {
+        return;
+    }
+    let env = Env::new();
+    // The command often ends before the CLI's attach reaches the monitor: its output comes from the log then.
+    for round in 0..24 {
+        let flags = if round % 3 == 2 { "-t" } else { "-i" };
+        let out = env
+            .command(&["run", flags, "--rm", "--network", "none", "busybox", "echo", "said-it"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout.trim_end(), "said-it", "round {round} ({flags}): {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "round {round}");
+    }
+    assert!(env.ids().is_empty(), "every --rm container is gone");
+}
+
+#[test]
 fn exec_joins_the_container() {
     if !require_root("exec_joins_the_container") {
         return;

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use berth_engine::Engine;
-use berth_engine::container::{Output, Session};
+use berth_engine::container::{Output, Session, SessionError};
 use clap::Args;
 use rustix::process::Signal;
 use tokio::signal::unix::{SignalKind, signal};
@@ -81,7 +81,7 @@ pub async fn interact(engine: &Engine, session: Session, how: Interaction) -> an
     if how.tty
         && let Some((cols, rows)) = window_size()
     {
-        writer.resize(cols, rows).await?;
+        sent(writer.resize(cols, rows).await)?;
     }
     let (input_tx, mut input_rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
     if how.stdin {
@@ -124,8 +124,8 @@ pub async fn interact(engine: &Engine, session: Session, how: Interaction) -> an
             input = input_rx.recv(), if input_open => match input.flatten() {
                 Some(data) => {
                     let (send, detach) = scanner.feed(&data);
-                    if !send.is_empty() {
-                        writer.write_stdin(&send).await?;
+                    if !send.is_empty() && !sent(writer.write_stdin(&send).await)? {
+                        input_open = false;
                     }
                     if detach {
                         return Ok(Ended::Detached);
@@ -134,13 +134,13 @@ pub async fn interact(engine: &Engine, session: Session, how: Interaction) -> an
                 None => {
                     input_open = false;
                     if !how.tty {
-                        writer.close_stdin().await?;
+                        sent(writer.close_stdin().await)?;
                     }
                 }
             },
             _ = winch.recv() => {
                 if how.tty && let Some((cols, rows)) = window_size() {
-                    writer.resize(cols, rows).await?;
+                    sent(writer.resize(cols, rows).await)?;
                 }
             }
             // Docker's --sig-proxy: without a tty, berth's signals go to the container's main process; with a
@@ -156,6 +156,16 @@ pub async fn interact(engine: &Engine, session: Session, how: Interaction) -> an
             _ = quit.recv() => return Ok(Ended::Signalled(Signal::QUIT.as_raw())),
             _ = hangup.recv() => return Ok(Ended::Detached),
         }
+    }
+}
+
+/// Whether a write reached the session. One whose run just ended is closed by the monitor while its last
+/// output and exit code still wait to be read, so a write that finds it closed only ends the input.
+fn sent(result: Result<(), SessionError>) -> Result<bool, SessionError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(SessionError::Connection { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use berth_engine::container::{ContainerError, ContainerRecord, ListFilter, ListOptions};
+use berth_engine::container::{ContainerError, ContainerRecord, ListFilter, ListOptions, SessionError, Status};
 use berth_engine::logs::{LogEntry, LogFilter, LogFollower, Stream, parse_time};
 use berth_engine::network::PortMapping;
 use berth_engine::run::{RunOutcome, RunProgress, RunSpec};
@@ -697,8 +697,17 @@ async fn run_container(engine: &Engine, mut args: RunArgs) -> anyhow::Result<Exi
         return Ok(ExitCode::SUCCESS);
     }
     let attached = |stream: AttachStream| args.attach.is_empty() || args.attach.contains(&stream);
+    let streams: Vec<Stream> =
+        [Stream::Stdout, Stream::Stderr].into_iter().filter(|s| attached(AttachStream::Out(*s))).collect();
     if rec.options.tty || rec.options.open_stdin {
-        let session = engine.attach(&rec.id).await?;
+        let session = match engine.attach(&rec.id).await {
+            Ok(session) => session,
+            // A command that ended before the attach could join it: its output is all in the log.
+            Err(e) if run_ended(engine, &rec.id, &e) => {
+                return follow_until_exit(engine, &rec.id, log, started, &streams).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let how = Interaction {
             tty: rec.options.tty,
             stdin: rec.options.open_stdin && attached(AttachStream::Stdin),
@@ -712,9 +721,15 @@ async fn run_container(engine: &Engine, mut args: RunArgs) -> anyhow::Result<Exi
         }
         return Ok(super::attach::exit_code(engine, &rec.id, ended));
     }
-    let streams: Vec<Stream> =
-        [Stream::Stdout, Stream::Stderr].into_iter().filter(|s| attached(AttachStream::Out(*s))).collect();
     follow_until_exit(engine, &rec.id, log, started, &streams).await
+}
+
+/// Whether an attach failed because the run already ended: the monitor's session socket is gone (it is
+/// removed as the run ends, before the store says so) or the container no longer runs (or, `--rm`, exists).
+fn run_ended(engine: &Engine, id: &str, error: &SessionError) -> bool {
+    let socket_gone = matches!(error, SessionError::Io { source, .. }
+        if matches!(source.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused));
+    socket_gone || !engine.container(id).is_ok_and(|rec| rec.status == Status::Running)
 }
 
 /// Prints the container's log as it grows until its first run ends, only the `streams` attached (`-a`);
