@@ -7,6 +7,7 @@
 //! mounts included); a stopped one's overlay is mounted for the copy in a private mount namespace (see
 //! [`mount_privately`]), and paths under a volume or bind mount go to that directory.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -123,12 +124,12 @@ impl Engine {
         if name.is_none() && names_contents(src) {
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
             let dir = target.root.resolve(&target.path, flags).map_err(fail)?;
-            append_children(&mut builder, &dir, Path::new("")).map_err(fail)?;
+            append_children(&mut builder, &mut Links::new(), &dir, Path::new("")).map_err(fail)?;
             builder.finish().map_err(fail)?;
             return Ok(());
         }
         let base = if base.is_empty() { "." } else { base };
-        append(&mut builder, parent_fd.as_fd(), OsStr::new(base), Path::new(&top)).map_err(fail)?;
+        append(&mut builder, &mut Links::new(), parent_fd.as_fd(), OsStr::new(base), Path::new(&top)).map_err(fail)?;
         builder.finish().map_err(fail)?;
         Ok(())
     }
@@ -253,8 +254,18 @@ pub(crate) fn clean_relative(raw: &[u8]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
+/// The archive path of each multiply-linked file already written, by (device, inode): its other names
+/// become hardlink entries, as docker's archives keep them.
+type Links = HashMap<(u64, u64), PathBuf>;
+
 /// Appends entry `name` of directory `dir` (and, for a directory, everything below) as `path`.
-fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &OsStr, path: &Path) -> io::Result<()> {
+fn append<W: Write>(
+    builder: &mut tar::Builder<W>,
+    links: &mut Links,
+    dir: impl AsFd,
+    name: &OsStr,
+    path: &Path,
+) -> io::Result<()> {
     let stat = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     let mut header = tar::Header::new_gnu();
     header.set_mode(stat.st_mode & 0o7777);
@@ -272,9 +283,17 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &OsStr,
             header.set_entry_type(tar::EntryType::Directory);
             header.set_size(0);
             builder.append_data(&mut header, path, io::empty())?;
-            append_children(builder, &fd, path)?;
+            append_children(builder, links, &fd, path)?;
+        }
+        FileType::RegularFile if stat.st_nlink > 1 && links.contains_key(&(stat.st_dev, stat.st_ino)) => {
+            header.set_entry_type(tar::EntryType::Link);
+            header.set_size(0);
+            builder.append_link(&mut header, path, &links[&(stat.st_dev, stat.st_ino)])?;
         }
         FileType::RegularFile => {
+            if stat.st_nlink > 1 {
+                links.insert((stat.st_dev, stat.st_ino), path.to_path_buf());
+            }
             // Non-blocking: a fifo swapped in after the stat must not hang the copy.
             let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
             let file = File::from(rustix::fs::openat(&dir, name, flags, Mode::empty())?);
@@ -301,7 +320,12 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, dir: impl AsFd, name: &OsStr,
 }
 
 /// Appends everything in the open directory `dir` under `prefix` (empty: at the top of the archive).
-fn append_children<W: Write>(builder: &mut tar::Builder<W>, dir: &OwnedFd, prefix: &Path) -> io::Result<()> {
+fn append_children<W: Write>(
+    builder: &mut tar::Builder<W>,
+    links: &mut Links,
+    dir: &OwnedFd,
+    prefix: &Path,
+) -> io::Result<()> {
     let mut names = Vec::new();
     for entry in Dir::read_from(dir)? {
         let entry = entry?;
@@ -312,7 +336,7 @@ fn append_children<W: Write>(builder: &mut tar::Builder<W>, dir: &OwnedFd, prefi
     }
     names.sort();
     for child in names {
-        append(builder, dir, &child, &prefix.join(&child))?;
+        append(builder, links, dir, &child, &prefix.join(&child))?;
     }
     Ok(())
 }
@@ -513,7 +537,7 @@ mod tests {
         let mut tar_bytes = Vec::new();
         {
             let mut builder = tar::Builder::new(&mut tar_bytes);
-            append(&mut builder, parent.as_fd(), OsStr::new("src"), Path::new("copy")).unwrap();
+            append(&mut builder, &mut Links::new(), parent.as_fd(), OsStr::new("src"), Path::new("copy")).unwrap();
             builder.finish().unwrap();
         }
         let mut archive = tar::Archive::new(&tar_bytes[..]);
@@ -541,5 +565,46 @@ mod tests {
             let _ = extract(&root_fd, &format!("/{rel}"), &mut entry, &|r| format!("/{r}"));
         }
         assert!(!host.path().join("planted").exists(), "a write went through a symlink to the host");
+    }
+
+    #[test]
+    fn hardlinked_files_are_archived_once_and_linked_after() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("src/sub")).unwrap();
+        std::fs::write(root.path().join("src/a"), "shared").unwrap();
+        std::fs::hard_link(root.path().join("src/a"), root.path().join("src/sub/b")).unwrap();
+        std::fs::write(root.path().join("src/c"), "alone").unwrap();
+        let root_fd = Root::open(root.path()).unwrap();
+        let parent = root_fd.open_dir("/").unwrap();
+        let mut tar_bytes = Vec::new();
+        {
+            let mut builder = tar::Builder::new(&mut tar_bytes);
+            append(&mut builder, &mut Links::new(), parent.as_fd(), OsStr::new("src"), Path::new("copy")).unwrap();
+            builder.finish().unwrap();
+        }
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        let kinds: Vec<(String, tar::EntryType, Option<String>)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e.link_name().unwrap().map(|l| l.display().to_string());
+                (e.path().unwrap().display().to_string(), e.header().entry_type(), link)
+            })
+            .filter(|(_, kind, _)| *kind != tar::EntryType::Directory)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("copy/a".to_string(), tar::EntryType::Regular, None),
+                ("copy/c".to_string(), tar::EntryType::Regular, None),
+                ("copy/sub/b".to_string(), tar::EntryType::Link, Some("copy/a".to_string())),
+            ]
+        );
+        unpack(&root_fd, &tar_bytes).unwrap();
+        let (a, b) = (root.path().join("copy/a"), root.path().join("copy/sub/b"));
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&a).unwrap().ino(), std::fs::metadata(&b).unwrap().ino(), "one file, two names");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "shared");
     }
 }
