@@ -337,6 +337,11 @@ fn bs_networks_volumes_images_and_df() {
     assert!(untagged.contains("Untagged: bs/mybox:v1"), "{untagged}");
     let pulled = server.ok(&["pull", &env.reference]);
     assert!(pulled.contains("Status: Image is up to date"), "{pulled}");
+    // A pull the registry refuses before any progress is an HTTP error, as moby's.
+    let missing = format!("{}:no-such-tag", env.reference.rsplit_once(':').unwrap().0);
+    let (code, err) = server.fails(&["pull", &missing]);
+    assert!(err.starts_with("Error response from daemon:") && err.contains("no-such-tag"), "{err}");
+    assert_eq!(code, Some(1));
     let df = server.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
     assert!(df.contains("Images 1"), "{df}");
     cleanup(&env);

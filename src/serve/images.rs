@@ -77,8 +77,9 @@ fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
-/// `images/create?fromImage=&tag=`: a pull, its progress as moby's JSON lines, an error inside the stream
-/// (`fromSrc` is an import).
+/// `images/create?fromImage=&tag=`: a pull, its progress as moby's JSON lines (`fromSrc` is an import). As
+/// moby, a pull refused before any progress (no such image, access denied) is an HTTP error; a later
+/// failure an error inside the stream.
 pub async fn pull(
     State(server): State<Shared>,
     params: Params,
@@ -109,7 +110,9 @@ pub async fn pull(
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (tx, body) = super::hijack::channel_body();
+    let (began_tx, began) = tokio::sync::oneshot::channel::<Result<(), berth_engine::Error>>();
     let busy = super::listen::hold();
+    let (pulled_ref, shown) = (parsed.to_string(), reference.clone());
     tokio::spawn(async move {
         let _busy = busy;
         let send = |v: Value| {
@@ -118,8 +121,10 @@ pub async fn pull(
         };
         let short = |layer: &str| layer.trim_start_matches("sha256:").chars().take(12).collect::<String>();
         let wanted = tag.unwrap_or_else(|| "latest".into());
-        send(json!({"status": format!("Pulling from {}", from.trim_end_matches(&format!(":{wanted}"))), "id": wanted}))
-            .await;
+        let pulling =
+            json!({"status": format!("Pulling from {}", from.trim_end_matches(&format!(":{wanted}"))), "id": wanted});
+        // The response starts with the first progress (or the pull's end): until then an error is the status's.
+        let mut began_tx = Some(began_tx);
         let mut events = server.engine.events().subscribe();
         let pull = given.scope(server.engine.pull(&reference, PullOptions { platform }));
         tokio::pin!(pull);
@@ -128,7 +133,12 @@ pub async fn pull(
             tokio::select! {
                 result = &mut pull => break result,
                 event = events.recv() => match event {
-                    Ok(Event::Pull(p)) => {
+                    // Only this pull's: other clients may pull at the same time.
+                    Ok(Event::Pull(p)) if p.reference == pulled_ref => {
+                        if let Some(began) = began_tx.take() {
+                            let _ = began.send(Ok(()));
+                            send(pulling.clone()).await;
+                        }
                         let id = short(&p.layer);
                         let line = match p.progress {
                             LayerProgress::Waiting => json!({"status": "Waiting", "id": id}),
@@ -145,8 +155,21 @@ pub async fn pull(
                         };
                         send(line).await;
                     }
-                    Ok(Event::Push(_)) | Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {}
+                    Ok(_) | Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {}
                 },
+            }
+        };
+        let result = match (result, began_tx.take()) {
+            (Err(e), Some(began)) => {
+                let _ = began.send(Err(e));
+                return;
+            }
+            (result, began) => {
+                if let Some(began) = began {
+                    let _ = began.send(Ok(()));
+                    send(pulling).await;
+                }
+                result
             }
         };
         match result {
@@ -164,7 +187,11 @@ pub async fn pull(
             }
         }
     });
-    Ok(super::hijack::streaming(StatusCode::OK, "application/json", body))
+    match began.await {
+        Ok(Ok(())) => Ok(super::hijack::streaming(StatusCode::OK, "application/json", body)),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the pull of {shown} ended"))),
+    }
 }
 
 /// Whether the last path part of a name carries a `:tag` (a registry port is not one).
