@@ -184,25 +184,33 @@ impl Server {
         }
     }
 
-    /// Reads what client `i` sent; returns its complete frames, or None when it is gone.
-    fn receive(&mut self, i: usize) -> Option<Vec<Frame>> {
+    /// Reads what client `i` sent: its complete frames, and whether it is gone. A client that sends its
+    /// last input and hangs up at once is read to the end: those frames still count.
+    fn receive(&mut self, i: usize) -> (Vec<Frame>, bool) {
         let client = &mut self.clients[i];
         let mut buf = [0u8; 16 * 1024];
+        let mut gone = false;
         loop {
             match client.stream.read(&mut buf) {
-                Ok(0) => return None,
+                Ok(0) => {
+                    gone = true;
+                    break;
+                }
                 Ok(n) => client.inbox.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return None,
+                Err(_) => {
+                    gone = true;
+                    break;
+                }
             }
         }
         let mut frames = Vec::new();
         loop {
             match Frame::decode(&mut client.inbox) {
                 Ok(Some(f)) => frames.push(f),
-                Ok(None) => return Some(frames),
-                Err(_) => return None,
+                Ok(None) => return (frames, gone),
+                Err(_) => return (frames, true),
             }
         }
     }
@@ -346,13 +354,12 @@ pub fn serve_with(
                 if !fds[listener_at + 1 + i].intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
                     continue;
                 }
-                match s.receive(i) {
-                    Some(frames) => {
-                        for f in frames {
-                            apply(f, s.accept_input, &mut input, pty.as_ref());
-                        }
-                    }
-                    None => gone.push(i),
+                let (frames, left) = s.receive(i);
+                for f in frames {
+                    apply(f, s.accept_input, &mut input, pty.as_ref());
+                }
+                if left {
+                    gone.push(i);
                 }
             }
             let lost_clients = !gone.is_empty();
@@ -638,5 +645,22 @@ mod tests {
         };
         assert_eq!((code, String::from_utf8_lossy(&out).as_ref()), (0, "up\ndone\n"));
         assert_eq!(serving.join().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_client_that_sends_and_hangs_up_at_once_still_delivers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let mut server = Server::bind(&path, false, true).unwrap();
+        // Without its input the process would wait the full timeout and print only "end".
+        let (child, io) = piped("timeout 5 cat; echo end");
+        let pid = child.id() as i32;
+        let mut client = UnixStream::connect(&path).unwrap();
+        client.write_all(&Frame::Stdin(b"last words\n".to_vec()).encode()).unwrap();
+        client.write_all(&Frame::CloseStdin.encode()).unwrap();
+        drop(client);
+        let mut logged = Vec::new();
+        let code = serve(pid, io, Some(&mut server), &mut |_, data| logged.extend_from_slice(data)).unwrap();
+        assert_eq!((code, String::from_utf8_lossy(&logged).as_ref()), (0, "last words\nend\n"));
     }
 }
