@@ -1,8 +1,10 @@
 # Shared by the benches (sourced): building berth, a network config of the run's own and a busybox image in a local
 # registry.
 
-# Builds berth in $PROFILE (release unless set) under $CARGO_TARGET_DIR and sets BERTH_BIN to it.
+# Builds berth in $PROFILE (release unless set) under $CARGO_TARGET_DIR and sets BERTH_BIN to it. A BERTH_BIN
+# given by the caller names an already built berth, which is used as it is.
 build_berth() {
+  [ -z "${BERTH_BIN:-}" ] || return 0
   PROFILE="${PROFILE:-release}"
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/berth-target}"
   if [ "$PROFILE" = release ]; then

@@ -5,16 +5,15 @@
 # skopeo and umoci (BERTH_BENCH_DEPS=1 scripts/deps.sh). Traffic stays on 127.0.0.1; everything made lives
 # under one temp dir, removed at exit.
 #
-# BERTH_BIN=PATH uses that berth binary instead of building one. BENCH_REF=127.0.0.1:PORT/repo:tag benches
-# an image already in a running local registry (bench/push.sh passes its own) instead of building and
-# serving one.
+# BERTH_BIN=PATH uses that berth binary instead of building one (as every bench does). BENCH_REF=
+# 127.0.0.1:PORT/repo:tag benches an image already in a running local registry (bench/push.sh passes its
+# own) instead of building and serving one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 RUNS="${RUNS:-3}"
 LAYER_MB="${LAYER_MB:-200}"
-# BERTH_BIN names an already built berth (bench/push.sh passes its own); else it is built here.
-[ -n "${BERTH_BIN:-}" ] || build_berth
+build_berth
 BERTH="$BERTH_BIN"
 
 work=$(mktemp -d /var/tmp/berth-bench-save.XXXXXX)
