@@ -118,6 +118,51 @@ fn bm_run_and_create_pick_the_local_image_of_the_platform() {
 }
 
 #[test]
+fn bm_loaded_imported_and_built_images_under_short_names_are_found_by_platform() {
+    if !require_root("bm_loaded_imported_and_built_images_under_short_names_are_found_by_platform") {
+        return;
+    }
+    let env = Env::new();
+    let (host_id, other_id, reference) = pull_both(&env);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let image_of = |env: &Env, platform: &Platform, name: &str| {
+        let args = ["create", "--network", "none", "--pull", "never", "--platform", &spelled(platform), name, "true"];
+        let id = env.ok(&args);
+        let image = env.inspect(id.trim())["Image"].as_str().unwrap_or_default().to_string();
+        env.ok(&["rm", id.trim()]);
+        image
+    };
+    // Each platform's image saved under one short name, both loaded into another store: the tag names the
+    // last, `--platform` finds the first again.
+    for (id, file) in [(&host_id, "host.tar"), (&other_id, "other.tar")] {
+        env.ok(&["tag", id, "bm-short:v1"]);
+        env.ok(&["save", "-o", &archive(file), "bm-short:v1"]);
+    }
+    let fresh = Env::new();
+    fresh.ok(&["load", "-q", "-i", &archive("host.tar")]);
+    fresh.ok(&["load", "-q", "-i", &archive("other.tar")]);
+    assert_eq!(image_id(&fresh, "bm-short:v1"), other_id);
+    assert_eq!(image_of(&fresh, &Platform::host(), "bm-short:v1"), host_id);
+
+    // An import under a short name is the host's image of that name.
+    let flat = archive("flat.tar");
+    env.ok(&["export", "-o", &flat, env.ok(&["create", "--network", "none", &reference]).trim()]);
+    let imported = fresh.ok(&["import", &flat, "bm-short:v1"]);
+    fresh.ok(&["tag", &other_id, "bm-short:v1"]);
+    assert_eq!(image_of(&fresh, &Platform::host(), "bm-short:v1"), imported.trim());
+
+    // A build for two platforms under a short name: each found by its platform.
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {reference}\nLABEL built=yes\n")).unwrap();
+    let both = format!("{},{}", spelled(&foreign()), spelled(&Platform::host()));
+    env.ok(&["build", "-q", "--platform", &both, "-t", "bm-built:v1", context.path().to_str().unwrap()]);
+    let foreign_built = image_of(&env, &foreign(), "bm-built:v1");
+    assert_eq!(env.inspect(&foreign_built)["Architecture"], foreign().architecture.as_str());
+    assert_ne!(foreign_built, image_id(&env, "bm-built:v1"), "the tag names the host's image");
+}
+
+#[test]
 fn bm_manifest_list_of_per_platform_images_pushed_and_read_back() {
     if !require_root("bm_manifest_list_of_per_platform_images_pushed_and_read_back") {
         return;

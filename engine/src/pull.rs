@@ -202,14 +202,10 @@ fn record_image(
         tag: reference.tag.as_ref().map(|t| reference.with_tag(t).to_string()),
         repo_digest: format!("{}@{digest}", reference.name()),
     })?;
-    if let Some(tag) = &reference.tag {
+    if reference.tag.is_some() {
         let platform =
             Platform::new(&config.os().to_string(), &config.architecture().to_string(), config.variant().as_deref());
-        store.record_platform_image(
-            &reference.with_tag(tag).to_string(),
-            &platform.to_string(),
-            &resolved.config_digest,
-        )?;
+        store.record_platform_image(reference, &platform.to_string(), &resolved.config_digest)?;
     }
     Ok(Pulled { reference: reference.clone(), image_id: resolved.config_digest.clone(), digest, updated })
 }

@@ -82,16 +82,17 @@ impl Engine {
     /// Docker's `import`: a tar (plain, gzip or zstd) read from `input` becomes a one-layer image; returns
     /// its ID. A failure leaves no image or layer.
     pub fn import(&self, input: impl Read, opts: &ImportOptions) -> Result<String, Error> {
-        let tag = match &opts.reference {
+        let reference = match &opts.reference {
             None => None,
             Some(text) => {
                 let reference = Reference::parse(text)?;
                 if reference.digest.is_some() {
                     return Err(crate::local::LocalError::DigestReference { reference: text.clone() }.into());
                 }
-                Some(reference.with_tag(reference.tag.as_deref().unwrap_or("latest")).to_string())
+                Some(reference)
             }
         };
+        let tag = reference.as_ref().map(|r| r.with_tag(r.tag.as_deref().unwrap_or("latest")).to_string());
         let changes = crate::local::parse_changes(&opts.changes)?;
         let mut input = std::io::BufReader::with_capacity(1 << 20, input);
         let head = std::io::BufRead::fill_buf(&mut input).map_err(|source| ArchiveError::Read { source })?.to_vec();
@@ -155,6 +156,9 @@ impl Engine {
                 tag: tag.clone(),
                 parent: None,
             })?;
+            if let Some(reference) = &reference {
+                store.record_platform_image(reference, &platform.to_string(), &id)?;
+            }
             Ok::<_, Error>(id)
         })();
         if made.is_err() {

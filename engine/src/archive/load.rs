@@ -466,6 +466,15 @@ impl Engine {
             for tag in tags.iter().skip(1) {
                 store.tag_image(&id, &Reference::parse(tag)?)?;
             }
+            // A tag names one image; `run --platform` still finds the others loaded under it.
+            let platform = crate::registry::Platform::new(
+                &text("os").unwrap_or_default(),
+                &text("architecture").unwrap_or_default(),
+                text("variant").as_deref(),
+            );
+            for tag in &image.tags {
+                store.record_platform_image(tag, &platform.to_string(), &id)?;
+            }
             if let Some((manifest, media_type)) = &image.manifest {
                 let digest = crate::digest::sha256_digest(manifest);
                 if !store.blobs().contains(&digest) {

@@ -200,7 +200,7 @@ impl Engine {
             let reference = crate::reference::Reference::parse(tag)?;
             self.store().tag_image(&id, &reference)?;
             if let Some(platform) = platform {
-                self.store().record_platform_image(tag, &platform.to_string(), &id)?;
+                self.store().record_platform_image(&reference, &platform.to_string(), &id)?;
             }
             self.record_tag(&reference);
         }
@@ -229,7 +229,7 @@ impl Engine {
             let reference = crate::reference::Reference::parse(tag)?;
             self.store().tag_image(&main, &reference)?;
             for (p, id) in &built {
-                self.store().record_platform_image(tag, &p.to_string(), id)?;
+                self.store().record_platform_image(&reference, &p.to_string(), id)?;
             }
             self.record_build_list(&reference, &ids)?;
             self.record_tag(&reference);

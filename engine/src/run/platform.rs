@@ -32,7 +32,7 @@ impl Engine {
         if reference.tag.is_none() || reference.digest.is_some() {
             return Ok(None);
         }
-        let Some(id) = self.store().platform_image(&reference.to_string(), &platform.to_string())? else {
+        let Some(id) = self.store().platform_image(&reference, &platform.to_string())? else {
             return Ok(None);
         };
         match self.store().image(&id) {

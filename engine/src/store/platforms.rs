@@ -5,6 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
+use crate::reference::Reference;
 
 /// `name` is `registry/repository:tag`; `platform` is normalised (`linux/arm64/v8`, see
 /// `registry::Platform`). A row goes with its image.
@@ -20,11 +21,11 @@ CREATE INDEX platform_images_image ON platform_images(image_id);
 
 impl Store {
     /// Remembers `image_id` as the `platform` image of `name`.
-    pub fn record_platform_image(&self, name: &str, platform: &str, image_id: &str) -> Result<(), StoreError> {
+    pub fn record_platform_image(&self, name: &Reference, platform: &str, image_id: &str) -> Result<(), StoreError> {
         self.write_tx(|tx| {
             tx.execute(
                 "INSERT OR REPLACE INTO platform_images (name, platform, image_id) VALUES (?1, ?2, ?3)",
-                params![name, platform, image_id],
+                params![row_name(name), platform, image_id],
             )
             .map(|_| ())
             .map_err(|e| self.db_err(e))
@@ -32,14 +33,19 @@ impl Store {
     }
 
     /// The image recorded for `name` on `platform`.
-    pub fn platform_image(&self, name: &str, platform: &str) -> Result<Option<String>, StoreError> {
+    pub fn platform_image(&self, name: &Reference, platform: &str) -> Result<Option<String>, StoreError> {
         self.conn()
             .query_row(
                 "SELECT image_id FROM platform_images WHERE name = ?1 AND platform = ?2",
-                params![name, platform],
+                params![row_name(name), platform],
                 |r| r.get(0),
             )
             .optional()
             .map_err(|e| self.db_err(e))
     }
+}
+
+/// A name as rows hold it, whatever way it was spelled: `docker.io/library/app:latest` for `app`.
+fn row_name(name: &Reference) -> String {
+    name.with_tag(name.tag.as_deref().unwrap_or("latest")).to_string()
 }
