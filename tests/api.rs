@@ -337,6 +337,12 @@ fn bs_networks_volumes_images_and_df() {
     assert!(untagged.contains("Untagged: bs/mybox:v1"), "{untagged}");
     let pulled = server.ok(&["pull", &env.reference]);
     assert!(pulled.contains("Status: Image is up to date"), "{pulled}");
+    // `create --platform`: the local image of that platform, else the CLI's pull of it (none here).
+    let host = server.ok(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"]);
+    let made = server.ok(&["create", "--platform", host.trim(), &env.reference, "true"]);
+    server.ok(&["rm", made.trim()]);
+    let (_, err) = server.fails(&["create", "--platform", "linux/s390x", &env.reference, "true"]);
+    assert!(err.contains("linux/s390x"), "{err}");
     // A pull the registry refuses before any progress is an HTTP error, as moby's.
     let missing = format!("{}:no-such-tag", env.reference.rsplit_once(':').unwrap().0);
     let (code, err) = server.fails(&["pull", &missing]);

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use berth_engine::registry::Platform;
 use berth_engine::run::{PullPolicy, RunFlags, RunSpec};
 use berth_engine::volume::MountSpec;
 use serde::Deserialize;
@@ -384,9 +385,21 @@ pub async fn create(
     RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = params.get("name").filter(|n| !n.is_empty()).map(str::to_string);
-    let spec = spec(&body, name)?;
-    // moby answers a missing image with 404 (the docker CLI then pulls it and asks again); create never pulls.
-    server.engine.image(&spec.image)?;
+    let mut spec = spec(&body, name)?;
+    if let Some(platform) = params.get("platform").filter(|p| !p.is_empty()) {
+        spec.platform = Some(Platform::parse(platform).map_err(|e| ApiError::bad_request(e.to_string()))?);
+    }
+    // moby answers a missing image (or none of the platform asked for) with 404: the docker CLI then pulls
+    // it and asks again; create never pulls.
+    match &spec.platform {
+        Some(platform) if server.engine.platform_image(&spec.image, platform)?.is_none() => {
+            return Err(ApiError::not_found(format!("No such image: {} (platform {platform})", spec.image)));
+        }
+        Some(_) => {}
+        None => {
+            server.engine.image(&spec.image)?;
+        }
+    }
     let rec = server.engine.create(spec, &|_| {}).await?;
     Ok((StatusCode::CREATED, Json(json!({"Id": rec.id, "Warnings": []}))))
 }
