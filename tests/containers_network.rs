@@ -352,3 +352,46 @@ fn a_network_s_second_resolver_leaves_no_zombie_under_the_monitors() {
     env.ok(&["rm", "-f", "zomb-a", "zomb-b"]);
     env.wait_for("the resolver to end once its network is empty", 30, || resolvers(&env, &network_id).is_empty());
 }
+
+/// A DNS server on `addr` answering every A query with `answer` (and AAAA with no address), for as long as
+/// the test process lives.
+fn fake_dns_server(addr: std::net::SocketAddr, answer: [u8; 4]) {
+    let socket = std::net::UdpSocket::bind(addr).expect("bind the fake DNS server");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((len, from)) = socket.recv_from(&mut buf) {
+            // Header (12 bytes), then the one question: name, type, class.
+            if len < 17 {
+                continue;
+            }
+            let question = &buf[12..len];
+            let is_a = question[question.len() - 4..question.len() - 2] == [0, 1];
+            let mut reply = vec![buf[0], buf[1], 0x81, 0x80, 0, 1, 0, u8::from(is_a), 0, 0, 0, 0];
+            reply.extend_from_slice(question);
+            if is_a {
+                reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4]);
+                reply.extend_from_slice(&answer);
+            }
+            let _ = socket.send_to(&reply, from);
+        }
+    });
+}
+
+#[test]
+fn a_containers_dns_servers_answer_what_its_network_does_not_know() {
+    if !require_root("a_containers_dns_servers_answer_what_its_network_does_not_know") {
+        return;
+    }
+    let env = Env::new();
+    let net = format!("bdns{}", std::process::id());
+    env.ok(&["network", "create", "--subnet", &subnet(&env, 3), &net]);
+    // The container's --dns server: a loopback address of this test's own (the resolver relays from the
+    // host, where loopback reaches it).
+    let server = format!("127.53.{}.1", env.octet);
+    fake_dns_server(format!("{server}:53").parse().unwrap(), [192, 0, 2, 99]);
+    let script = "nslookup bdns-outside.example; grep nameserver /etc/resolv.conf";
+    let out = env.ok(&["run", "--rm", "--network", &net, "--dns", &server, "busybox", "sh", "-c", script]);
+    assert!(out.contains("192.0.2.99"), "the name went to the container's --dns server: {out}");
+    assert!(!out.contains(&format!("nameserver {server}")), "names of the network still resolve first: {out}");
+    env.ok(&["network", "rm", &net]);
+}

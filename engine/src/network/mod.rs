@@ -577,8 +577,8 @@ impl Networks {
     }
 
     /// The resolver of a user network, listening on its gateway (the bridge must exist: attach a container
-    /// first), answering with the network's containers and relaying other names to the host's resolvers
-    /// (or, on an internal network, answering SERVFAIL for them).
+    /// first), answering with the network's containers and relaying other names to the container's `--dns`
+    /// servers or else the host's resolvers (or, on an internal network, answering SERVFAIL for them).
     pub fn resolver(&self, network: &NetworkRecord, port: u16) -> Result<dns::Resolver, NetworkError> {
         let host_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         // An internal network keeps its queries to itself, as it keeps its traffic.
@@ -589,7 +589,14 @@ impl Networks {
         let store = self.store.clone();
         let network_id = network.id.clone();
         let lookup: dns::Lookup = Arc::new(move |name| ipam::resolve(&store, &network_id, name).ok().flatten());
-        Ok(dns::Resolver::bind((network.gateway, port).into(), lookup, upstreams)?.only_from(network.subnet))
+        let resolver =
+            dns::Resolver::bind((network.gateway, port).into(), lookup, upstreams)?.only_from(network.subnet);
+        if network.internal {
+            return Ok(resolver);
+        }
+        let (store, network_id) = (self.store.clone(), network.id.clone());
+        let own: dns::ClientUpstreams = Arc::new(move |client| container_dns(&store, &network_id, client));
+        Ok(resolver.with_client_upstreams(own))
     }
 
     /// Serves a user network's names on its gateway, port 53, while containers are attached: returns once
@@ -671,4 +678,19 @@ impl Networks {
         }
         Ok(())
     }
+}
+
+/// The `--dns` servers of the container at `address` on the network, if it has any.
+fn container_dns(store: &Store, network_id: &str, address: Ipv4Addr) -> Option<Vec<std::net::SocketAddr>> {
+    let endpoints = ipam::endpoints_of_network(store, network_id).ok()?;
+    let endpoint = endpoints.into_iter().find(|e| e.address == address)?;
+    let rec = crate::container::Records::new(store).lookup(&endpoint.container_id).ok()??;
+    let servers: Vec<std::net::SocketAddr> = rec
+        .options
+        .dns
+        .iter()
+        .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .collect();
+    (!servers.is_empty()).then_some(servers)
 }

@@ -33,6 +33,10 @@ pub enum DnsError {
 /// A name → address lookup; errors count as "not found" and the query goes upstream.
 pub type Lookup = Arc<dyn Fn(&str) -> Option<Ipv4Addr> + Send + Sync>;
 
+/// A client's own upstream servers (a container's `--dns`), asked instead of the resolver's; None when it
+/// has none.
+pub type ClientUpstreams = Arc<dyn Fn(Ipv4Addr) -> Option<Vec<SocketAddr>> + Send + Sync>;
+
 /// How long a TCP client may stay silent before its connection is closed (and its worker freed).
 const TCP_IDLE: Duration = Duration::from_secs(5);
 
@@ -42,6 +46,7 @@ pub struct Resolver {
     addr: SocketAddr,
     lookup: Lookup,
     upstreams: Arc<[SocketAddr]>,
+    client_upstreams: Option<ClientUpstreams>,
     /// Only clients from here are answered: containers of other networks must not learn this one's names.
     clients: Option<ipnet::Ipv4Net>,
 }
@@ -60,7 +65,15 @@ impl Resolver {
             match TcpListener::bind(bound) {
                 Ok(listener) => {
                     let upstreams = upstreams.into();
-                    return Ok(Resolver { socket, listener, addr: bound, lookup, upstreams, clients: None });
+                    return Ok(Resolver {
+                        socket,
+                        listener,
+                        addr: bound,
+                        lookup,
+                        upstreams,
+                        client_upstreams: None,
+                        clients: None,
+                    });
                 }
                 Err(source) => last = Some(DnsError::Bind { addr: bound, source }),
             }
@@ -72,6 +85,22 @@ impl Resolver {
     pub fn only_from(mut self, subnet: ipnet::Ipv4Net) -> Resolver {
         self.clients = Some(subnet);
         self
+    }
+
+    /// Relays a client's queries to its own servers when `upstreams` names some, as Docker's embedded DNS
+    /// does for a container's `--dns`.
+    pub fn with_client_upstreams(mut self, upstreams: ClientUpstreams) -> Resolver {
+        self.client_upstreams = Some(upstreams);
+        self
+    }
+
+    /// Where a client's relayed queries go.
+    fn upstreams_for(&self, client: SocketAddr) -> Arc<[SocketAddr]> {
+        let own = match (&self.client_upstreams, client.ip()) {
+            (Some(of), std::net::IpAddr::V4(ip)) => of(ip),
+            _ => None,
+        };
+        own.map_or_else(|| self.upstreams.clone(), Into::into)
     }
 
     fn admits(&self, client: SocketAddr) -> bool {
@@ -131,7 +160,7 @@ impl Resolver {
                 let _ = self.socket.send_to(&reply, client);
                 continue;
             }
-            let (upstreams, replies) = (self.upstreams.clone(), replies.clone());
+            let (upstreams, replies) = (self.upstreams_for(client), replies.clone());
             let relayed = pool.submit({
                 let query = query.clone();
                 move || {
@@ -161,7 +190,7 @@ impl Resolver {
             if !self.admits(client) {
                 continue;
             }
-            let (lookup, upstreams) = (self.lookup.clone(), self.upstreams.clone());
+            let (lookup, upstreams) = (self.lookup.clone(), self.upstreams_for(client));
             pool.submit(move || serve_connection(stream, &lookup, &upstreams));
         }
     }
@@ -229,9 +258,8 @@ mod tests {
         Message::from_vec(&buf[..len]).unwrap()
     }
 
-    #[test]
-    fn container_names_are_answered_and_other_names_go_upstream() {
-        // A fake upstream that answers everything with 192.0.2.7.
+    /// A fake upstream on UDP that answers every name with `answer`.
+    fn fake_upstream(answer: Ipv4Addr) -> SocketAddr {
         let upstream = UdpSocket::bind("127.0.0.1:0").unwrap();
         let upstream_addr = upstream.local_addr().unwrap();
         std::thread::spawn(move || {
@@ -240,11 +268,17 @@ mod tests {
                 let req = Message::from_vec(&buf[..len]).unwrap();
                 let mut reply = Message::response(req.metadata.id, req.metadata.op_code);
                 let q = req.queries[0].clone();
-                reply.add_answer(Record::from_rdata(q.name().clone(), 30, RData::A(A(Ipv4Addr::new(192, 0, 2, 7)))));
+                reply.add_answer(Record::from_rdata(q.name().clone(), 30, RData::A(A(answer))));
                 reply.add_query(q);
                 upstream.send_to(&reply.to_vec().unwrap(), from).unwrap();
             }
         });
+        upstream_addr
+    }
+
+    #[test]
+    fn container_names_are_answered_and_other_names_go_upstream() {
+        let upstream_addr = fake_upstream(Ipv4Addr::new(192, 0, 2, 7));
         let lookup: Lookup = Arc::new(|name| (name == "web").then_some(Ipv4Addr::new(10, 9, 0, 2)));
         let resolver = Resolver::bind("127.0.0.1:0".parse().unwrap(), lookup, vec![upstream_addr]).unwrap();
         let addr = resolver.local_addr();
@@ -303,6 +337,27 @@ mod tests {
         let relayed = ask(&query("example.org.", RecordType::A));
         assert_eq!(relayed.answers[0].data, RData::A(A(Ipv4Addr::new(192, 0, 2, 8))));
 
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_client_with_its_own_servers_is_relayed_to_them() {
+        let (shared, own) = (fake_upstream(Ipv4Addr::new(192, 0, 2, 7)), fake_upstream(Ipv4Addr::new(192, 0, 2, 9)));
+        let lookup: Lookup = Arc::new(|_| None);
+        let resolver = Resolver::bind("127.0.0.1:0".parse().unwrap(), lookup, vec![shared]).unwrap();
+        // Only 127.0.0.1 has servers of its own (a container with --dns); others use the network's.
+        let resolver =
+            resolver.with_client_upstreams(Arc::new(move |ip| (ip == Ipv4Addr::LOCALHOST).then(|| vec![own])));
+        assert_eq!(&*resolver.upstreams_for("127.0.0.2:5353".parse().unwrap()), &[shared]);
+        let addr = resolver.local_addr();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let server = std::thread::spawn(move || {
+            resolver.serve(Duration::from_millis(50), || !stop2.load(std::sync::atomic::Ordering::Relaxed))
+        });
+        let relayed = exchange(addr, &query("example.org.", RecordType::A));
+        assert_eq!(relayed.answers[0].data, RData::A(A(Ipv4Addr::new(192, 0, 2, 9))));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         server.join().unwrap().unwrap();
     }
