@@ -14,6 +14,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::{Process, Spec, UserBuilder};
 
 use super::exec::{ExecOptions, exec_dir, exec_options_path, exec_socket_path};
+use super::migration::Warming;
 use super::{ContainerRecord, Records, Status};
 use crate::monitor::{Ready, ReadyMessage, STATE_ROOT};
 use crate::runtime::{ExecReport, Workload};
@@ -39,6 +40,8 @@ fn fail(message: impl std::fmt::Display) -> Failure {
 
 /// The helper's main; `ready` tells the engine "listening" (or why not). Returns the helper's exit code.
 pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready>) -> i32 {
+    // First thing, so a cold lock's grace period passes while the helper reads its options.
+    let warming = super::migration::warm();
     let mut ready = ready;
     let dir = super::records::container_dir(root, id);
     let options_path = exec_options_path(&dir, exec_id);
@@ -60,9 +63,10 @@ pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready
         }
     };
     let result = if options.detach {
-        run_detached(root, id, &dir, exec_id, &options, written, &process_path, &mut ready).inspect(|&code| died(code))
+        run_detached(root, id, &dir, exec_id, &options, written, &process_path, &mut ready, warming)
+            .inspect(|&code| died(code))
     } else {
-        run_attached(root, id, &dir, exec_id, &options, written, &process_path, &mut ready, died)
+        run_attached(root, id, &dir, exec_id, &options, written, &process_path, &mut ready, warming, died)
     };
     let _ = std::fs::remove_file(&process_path);
     match result {
@@ -181,6 +185,7 @@ fn run_attached(
     write_process: impl FnOnce() -> Result<(), Failure>,
     process_path: &Path,
     ready: &mut Option<Ready>,
+    warming: Warming,
     died: impl FnOnce(i32) + Send + 'static,
 ) -> Result<i32, Failure> {
     let mut server =
@@ -190,6 +195,7 @@ fn run_attached(
     }
     server.wait_for_client(CLIENT_TIMEOUT).map_err(fail)?;
     let started = write_process().and_then(|()| start(root, id, dir, exec_id, options, process_path));
+    drop(warming);
     let (pid, io) = match started {
         Ok(s) => s,
         Err(f) => {
@@ -213,9 +219,12 @@ fn run_detached(
     write_process: impl FnOnce() -> Result<(), Failure>,
     process_path: &Path,
     ready: &mut Option<Ready>,
+    warming: Warming,
 ) -> Result<i32, Failure> {
     write_process()?;
-    let (pid, io) = start(root, id, dir, exec_id, options, process_path)?;
+    let started = start(root, id, dir, exec_id, options, process_path);
+    drop(warming);
+    let (pid, io) = started?;
     if let Some(mut r) = ready.take() {
         r.send(&ReadyMessage::Started { pid });
     }
