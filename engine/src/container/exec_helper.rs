@@ -13,14 +13,13 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::{Process, Spec, UserBuilder};
 
-use super::exec::{ExecOptions, exec_dir, exec_options_path, exec_socket_path};
+use super::ContainerRecord;
+use super::exec::{ExecOptions, HelperRequest, exec_dir, exec_options_path, exec_socket_path};
 use super::migration::Warming;
-use super::{ContainerRecord, Records, Status};
 use crate::monitor::{Ready, ReadyMessage, STATE_ROOT};
 use crate::runtime::{ExecReport, Workload};
 use crate::session::ConsoleSocket;
 use crate::session::server::{ProcessIo, Server, serve, set_window_size};
-use crate::store::Store;
 
 /// How long the engine may take to connect after the helper said it listens.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,7 +44,7 @@ pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready
     let mut ready = ready;
     let dir = super::records::container_dir(root, id);
     let options_path = exec_options_path(&dir, exec_id);
-    let prepared = prepare(root, id, &dir, &options_path);
+    let prepared = prepare(id, &dir, &options_path);
     let _ = std::fs::remove_file(&options_path);
     let (options, process, rec) = match prepared {
         Ok(p) => p,
@@ -82,20 +81,10 @@ fn report(ready: &mut Option<Ready>, failure: Failure) -> i32 {
     1
 }
 
-/// Reads the exec's options and builds the process it runs from the container's own.
-fn prepare(
-    root: &Path,
-    id: &str,
-    dir: &Path,
-    options_path: &Path,
-) -> Result<(ExecOptions, Process, ContainerRecord), Failure> {
-    let store = Store::open(root).map_err(fail)?;
-    let rec = Records::new(&store).get(id).map_err(fail)?;
-    if rec.status != Status::Running {
-        return Err(fail(format!("container {id} is {}: cannot exec", rec.status)));
-    }
+/// Reads the engine's request and builds the process it runs from the container's own.
+fn prepare(id: &str, dir: &Path, options_path: &Path) -> Result<(ExecOptions, Process, ContainerRecord), Failure> {
     let text = std::fs::read(options_path).map_err(|e| fail(format!("reading {}: {e}", options_path.display())))?;
-    let options: ExecOptions =
+    let HelperRequest { options, container: rec } =
         serde_json::from_slice(&text).map_err(|e| fail(format!("parsing {}: {e}", options_path.display())))?;
     let spec = Spec::load(dir.join("config.json")).map_err(|e| fail(format!("loading the spec of {id}: {e}")))?;
     let process = exec_process(id, &spec, &options)?;
