@@ -59,10 +59,18 @@ pub(crate) fn warm() -> Warming {
     // SAFETY: the caller is single-threaded, so fork cannot deadlock.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        // SAFETY: the child only writes to an open descriptor, sleeps and exits, all async-signal-safe.
+        let fd = file.as_raw_fd() as u32;
+        // SAFETY: the child only closes descriptors, writes to an open one, sleeps and exits, all
+        // async-signal-safe. It keeps no other descriptor of the helper's: holding the ready pipe or the
+        // session socket would hide the helper's end from the engine and its clients.
+        // libc: rustix has no close_range.
         unsafe {
+            if fd > 0 {
+                libc::syscall(libc::SYS_close_range, 0u32, fd - 1, 0u32);
+            }
+            libc::syscall(libc::SYS_close_range, fd + 1, u32::MAX, 0u32);
             for _ in 0..REWARM_TIMES {
-                libc::write(file.as_raw_fd(), b"0".as_ptr().cast(), 1);
+                libc::write(fd as i32, b"0".as_ptr().cast(), 1);
                 libc::nanosleep(&REWARM_EVERY, std::ptr::null_mut());
             }
             libc::_exit(0)
@@ -113,6 +121,27 @@ mod tests {
         drop(warming);
         assert!(!std::path::Path::new(&format!("/proc/{}", pid.as_raw_nonzero())).exists(), "the child is reaped");
         assert_eq!(std::fs::read_to_string("/proc/self/cgroup").unwrap(), before, "no process changed cgroup");
+    }
+
+    #[test]
+    fn the_warming_child_holds_none_of_its_parents_descriptors() {
+        if !crate::testing::require_root("the_warming_child_holds_none_of_its_parents_descriptors") {
+            return;
+        }
+        let warming = warm();
+        let pid = warming.0.expect("a warming child on a host with cgroups");
+        let fds = format!("/proc/{}/fd", pid.as_raw_nonzero());
+        // Alive, the child soon holds only its cgroup.procs file; a child that kept the helper's
+        // descriptors never does (it holds many while it lives, none once it exits).
+        let only_procs = || {
+            let open: Vec<_> = std::fs::read_dir(&fds).map(|d| d.flatten().collect()).unwrap_or_default();
+            open.len() == 1 && std::fs::read_link(open[0].path()).is_ok_and(|t| t.ends_with("cgroup.procs"))
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !only_procs() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(only_procs(), "the warming child holds other descriptors than its cgroup.procs file");
     }
 
     #[test]
