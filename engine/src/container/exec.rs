@@ -39,6 +39,14 @@ pub struct ExecOptions {
     pub rows: u16,
 }
 
+/// What the engine leaves its exec helper in `exec/<exec-id>.json`: the options, and the container as the
+/// engine just read it (the helper's events name it), so the helper starts without opening the store.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct HelperRequest {
+    pub options: ExecOptions,
+    pub container: ContainerRecord,
+}
+
 /// Where an exec helper finds its options and serves its session.
 pub(crate) fn exec_dir(container_dir: &Path) -> PathBuf {
     container_dir.join("exec")
@@ -83,8 +91,9 @@ impl Engine {
         let store = self.store();
         store.with_room(|| std::fs::create_dir_all(exec_dir(&dir))).map_err(io("create", exec_dir(&dir)))?;
         let options_path = exec_options_path(&dir, &exec_id);
+        let request = HelperRequest { options: options.clone(), container: rec.clone() };
         let json =
-            serde_json::to_vec(&options).map_err(|e| io("encode", options_path.clone())(std::io::Error::other(e)))?;
+            serde_json::to_vec(&request).map_err(|e| io("encode", options_path.clone())(std::io::Error::other(e)))?;
         store.with_room(|| std::fs::write(&options_path, &json)).map_err(io("write", options_path.clone()))?;
 
         let event = |action: &str| {
@@ -141,5 +150,30 @@ impl Engine {
 impl From<ContainerError> for SessionError {
     fn from(e: ContainerError) -> Self {
         SessionError::from(Error::from(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_helper_gets_the_container_exactly_as_the_engine_read_it() {
+        let mut options = crate::runtime::RunOptions::default();
+        options.labels.insert("tier".into(), "web".into());
+        let mut container = ContainerRecord::new(
+            "c0ffee".into(),
+            "web".into(),
+            "sha256:1".into(),
+            "busybox".into(),
+            options,
+            vec!["sleep".into(), "1000".into()],
+        );
+        container.status = Status::Running;
+        container.health = Some(crate::health::Health::starting(None));
+        let options = ExecOptions { cmd: vec!["true".into()], tty: true, cols: 80, rows: 24, ..ExecOptions::default() };
+        let request = HelperRequest { options: options.clone(), container: container.clone() };
+        let read: HelperRequest = serde_json::from_slice(&serde_json::to_vec(&request).unwrap()).unwrap();
+        assert_eq!((read.options, read.container), (options, container));
     }
 }

@@ -13,13 +13,13 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::{Process, Spec, UserBuilder};
 
-use super::exec::{ExecOptions, exec_dir, exec_options_path, exec_socket_path};
-use super::{ContainerRecord, Records, Status};
+use super::ContainerRecord;
+use super::exec::{ExecOptions, HelperRequest, exec_dir, exec_options_path, exec_socket_path};
+use super::migration::Warming;
 use crate::monitor::{Ready, ReadyMessage, STATE_ROOT};
 use crate::runtime::{ExecReport, Workload};
 use crate::session::ConsoleSocket;
 use crate::session::server::{ProcessIo, Server, serve, set_window_size};
-use crate::store::Store;
 
 /// How long the engine may take to connect after the helper said it listens.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,10 +39,12 @@ fn fail(message: impl std::fmt::Display) -> Failure {
 
 /// The helper's main; `ready` tells the engine "listening" (or why not). Returns the helper's exit code.
 pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready>) -> i32 {
+    // First thing, so a cold lock's grace period passes while the helper reads its options.
+    let warming = super::migration::warm();
     let mut ready = ready;
     let dir = super::records::container_dir(root, id);
     let options_path = exec_options_path(&dir, exec_id);
-    let prepared = prepare(root, id, &dir, &options_path);
+    let prepared = prepare(id, &dir, &options_path);
     let _ = std::fs::remove_file(&options_path);
     let (options, process, rec) = match prepared {
         Ok(p) => p,
@@ -60,9 +62,10 @@ pub fn run_exec_helper(root: &Path, id: &str, exec_id: &str, ready: Option<Ready
         }
     };
     let result = if options.detach {
-        run_detached(root, id, &dir, exec_id, &options, written, &process_path, &mut ready).inspect(|&code| died(code))
+        run_detached(root, id, &dir, exec_id, &options, written, &process_path, &mut ready, warming)
+            .inspect(|&code| died(code))
     } else {
-        run_attached(root, id, &dir, exec_id, &options, written, &process_path, &mut ready, died)
+        run_attached(root, id, &dir, exec_id, &options, written, &process_path, &mut ready, warming, died)
     };
     let _ = std::fs::remove_file(&process_path);
     match result {
@@ -78,20 +81,10 @@ fn report(ready: &mut Option<Ready>, failure: Failure) -> i32 {
     1
 }
 
-/// Reads the exec's options and builds the process it runs from the container's own.
-fn prepare(
-    root: &Path,
-    id: &str,
-    dir: &Path,
-    options_path: &Path,
-) -> Result<(ExecOptions, Process, ContainerRecord), Failure> {
-    let store = Store::open(root).map_err(fail)?;
-    let rec = Records::new(&store).get(id).map_err(fail)?;
-    if rec.status != Status::Running {
-        return Err(fail(format!("container {id} is {}: cannot exec", rec.status)));
-    }
+/// Reads the engine's request and builds the process it runs from the container's own.
+fn prepare(id: &str, dir: &Path, options_path: &Path) -> Result<(ExecOptions, Process, ContainerRecord), Failure> {
     let text = std::fs::read(options_path).map_err(|e| fail(format!("reading {}: {e}", options_path.display())))?;
-    let options: ExecOptions =
+    let HelperRequest { options, container: rec } =
         serde_json::from_slice(&text).map_err(|e| fail(format!("parsing {}: {e}", options_path.display())))?;
     let spec = Spec::load(dir.join("config.json")).map_err(|e| fail(format!("loading the spec of {id}: {e}")))?;
     let process = exec_process(id, &spec, &options)?;
@@ -181,6 +174,7 @@ fn run_attached(
     write_process: impl FnOnce() -> Result<(), Failure>,
     process_path: &Path,
     ready: &mut Option<Ready>,
+    warming: Warming,
     died: impl FnOnce(i32) + Send + 'static,
 ) -> Result<i32, Failure> {
     let mut server =
@@ -190,6 +184,7 @@ fn run_attached(
     }
     server.wait_for_client(CLIENT_TIMEOUT).map_err(fail)?;
     let started = write_process().and_then(|()| start(root, id, dir, exec_id, options, process_path));
+    drop(warming);
     let (pid, io) = match started {
         Ok(s) => s,
         Err(f) => {
@@ -213,9 +208,12 @@ fn run_detached(
     write_process: impl FnOnce() -> Result<(), Failure>,
     process_path: &Path,
     ready: &mut Option<Ready>,
+    warming: Warming,
 ) -> Result<i32, Failure> {
     write_process()?;
-    let (pid, io) = start(root, id, dir, exec_id, options, process_path)?;
+    let started = start(root, id, dir, exec_id, options, process_path);
+    drop(warming);
+    let (pid, io) = started?;
     if let Some(mut r) = ready.take() {
         r.send(&ReadyMessage::Started { pid });
     }

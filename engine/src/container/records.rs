@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Row, params};
+use serde::{Deserialize, Serialize};
 
 use super::{ContainerError, Status, names};
 use crate::Error;
@@ -10,7 +11,7 @@ use crate::runtime::RunOptions;
 use crate::store::Store;
 
 /// One container as the store knows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerRecord {
     pub id: String,
     pub name: String,
