@@ -1,13 +1,13 @@
-//! Keeping the kernel's cgroup migration lock warm while an exec helper starts.
+//! Keeping the kernel's cgroup migration lock warm while an exec helper or a container starts.
 //!
 //! Every write to a `cgroup.procs` file takes one host-wide lock for writing (`cgroup_threadgroup_rwsem`,
 //! unless the hierarchy is mounted `favordynmods`), and taking it after a quiet spell first waits for an RCU
 //! grace period, 8 to 15 ms here; for about one more grace period after its last writer it stays cheap. An
-//! exec's process joins the container's cgroups in libcontainer's intermediate process, the last step
-//! before it runs, so that wait sat on every exec's critical path. Moving a process into the cgroup it
-//! already is in ("0" names the writer) takes the same lock and changes nothing: a child of the exec helper
-//! does so from the helper's start until its process has joined, so the grace period passes while the
-//! helper reads its options and the join finds the lock warm.
+//! exec's process, and a container's init, join their cgroups in libcontainer, the last step before they
+//! run, so that wait sat on every exec's and every start's critical path. Moving a process into the cgroup
+//! it already is in ("0" names the writer) takes the same lock and changes nothing: a child of the exec
+//! helper (or the monitor) does so from the helper's start (the monitor's preparing of the bundle) until
+//! the process has joined, so the grace period passes meanwhile and the join finds the lock warm.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -50,13 +50,15 @@ const REWARM_TIMES: usize = 250;
 /// A child process keeping the lock warm; stopped and reaped when dropped.
 pub(crate) struct Warming(Option<rustix::process::Pid>);
 
-/// Keeps the lock warm from a forked child until the returned guard is dropped, for a process that must
-/// stay single-threaded because it forks later (the exec helper): how long the helper takes from its start
-/// to the join varies with the machine's load, and one warming lasts only about a grace period.
+/// Keeps the lock warm from a forked child until the returned guard is dropped (a thread would do for a
+/// threaded caller, but the exec helper must stay single-threaded because it forks later): how long the
+/// helper or a container's monitor takes from here to the join varies with the machine's load, and one
+/// warming lasts only about a grace period.
 pub(crate) fn warm() -> Warming {
     let Some(file) = own_procs_file() else { return Warming(None) };
     // libc: rustix offers fork only to libc implementors (its unstable `runtime` module).
-    // SAFETY: the caller is single-threaded, so fork cannot deadlock.
+    // SAFETY: the child makes only raw system calls, all async-signal-safe, so the fork is sound from a
+    // threaded caller too (the monitor) and cannot deadlock.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         let fd = file.as_raw_fd() as u32;

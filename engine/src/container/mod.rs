@@ -13,7 +13,7 @@ mod follow;
 mod inspect;
 mod lifecycle;
 mod list;
-mod migration;
+pub(crate) mod migration;
 mod names;
 mod networking;
 mod output;

@@ -224,6 +224,9 @@ fn run_once(
     ready: &mut Option<ready::Ready>,
 ) -> Result<Exit, MonitorError> {
     let dir = rec.dir(store.root());
+    // The init joins its cgroups at the end of the launch: a cold migration lock's grace period passes
+    // meanwhile instead of there (`container::migration`).
+    let warming = crate::container::migration::warm();
     let bundle = prepare::prepare(store, rec, &dir);
     phases::mark(store.root(), &rec.id, "prepared");
     let bundle = match bundle {
@@ -235,7 +238,9 @@ fn run_once(
     };
     let log = crate::logs::LogWriter::with_options(&crate::logs::log_path(&dir), &rec.options.log)
         .map_err(|source| MonitorError::Io { id: rec.id.clone(), action: "open log", path: dir.clone(), source })?;
-    let running = match launch::launch(networks, rec, &dir, &bundle) {
+    let launched = launch::launch(networks, rec, &dir, &bundle);
+    drop(warming);
+    let running = match launched {
         Ok(r) => {
             phases::mark(store.root(), &rec.id, "launched");
             r
