@@ -132,7 +132,9 @@ impl HostMount {
                     upper: dir.path().join("upper"),
                     work: dir.path().join("work"),
                 };
-                rootfs.mount("build", layers).map_err(|e| format!("mounting the stage: {e}"))?;
+                rootfs
+                    .mount("build", layers, crate::runtime::Upper::Volatile)
+                    .map_err(|e| format!("mounting the stage: {e}"))?;
                 Ok(HostMount { root: rootfs.merged, _dir: dir })
             }
         }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::MonitorError;
 use crate::container::{Cgroup, ContainerRecord};
 use crate::network::NetworkMode;
-use crate::runtime::{Rootfs, RunOptions, Seccomp, SharedNamespace, SpecInput, build_spec, find_init_binary};
+use crate::runtime::{Rootfs, RunOptions, Seccomp, SharedNamespace, SpecInput, Upper, build_spec, find_init_binary};
 use crate::store::Store;
 
 /// A bundle ready for libcontainer.
@@ -20,7 +20,8 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
     let image = store.image(&rec.image_id).map_err(crate::Error::from)?;
     let layers = store.image_layer_dirs(&rec.image_id).map_err(crate::Error::from)?;
     let rootfs = Rootfs::in_dir(dir);
-    rootfs.mount(&rec.id, &layers)?;
+    let upper = if rec.options.auto_remove || rec.options.build_step { Upper::Volatile } else { Upper::Synced };
+    rootfs.mount(&rec.id, &layers, upper)?;
 
     let init = if rec.options.init { Some(find_init_binary()?) } else { None };
     let cgroup = Cgroup::for_container(&rec.id).path();

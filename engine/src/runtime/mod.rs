@@ -27,7 +27,7 @@ pub use host_options::{
     parse_extra_host, parse_shm_size, split_extra_host,
 };
 pub use options::{EndpointOptions, RestartPolicy, RunOptions, SeccompChoice, check_env, parse_cpus, parse_memory};
-pub use rootfs::Rootfs;
+pub use rootfs::{Rootfs, Upper};
 pub use seccomp::SeccompProfile;
 pub use spec::{
     SharedNamespace, SpecInput, build_spec, effective_command, find_init_binary, privileged_capabilities,

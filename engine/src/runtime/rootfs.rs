@@ -7,10 +7,21 @@ use std::path::{Path, PathBuf};
 use rustix::fs::CWD;
 use rustix::mount::{
     FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, UnmountFlags, fsconfig_create,
-    fsconfig_set_string, fsmount, fsopen, mount, move_mount, unmount,
+    fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, mount, move_mount, unmount,
 };
 
 use super::RuntimeError;
+
+/// Whether an overlay's upper dir must be on disk for sure once it is unmounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upper {
+    /// A container's writable layer, which outlives the run: unmounting syncs it (overlay syncs the whole
+    /// filesystem the upper lives on, which on a busy host can take hundreds of ms).
+    Synced,
+    /// An upper nothing needs after a host crash: a `--rm` container's, a build step's (a crash abandons
+    /// the build), a stage bound for a step. Mounted `volatile`, so unmounting never waits for that sync.
+    Volatile,
+}
 
 /// The overlay directories of one container.
 #[derive(Debug, Clone)]
@@ -32,17 +43,28 @@ impl Rootfs {
 
     /// Mounts the overlay at `merged`. `layers` are bottom-most first, as the store lists them;
     /// overlayfs wants the top-most lower dir first.
-    pub fn mount(&self, id: &str, layers: &[PathBuf]) -> Result<(), RuntimeError> {
+    pub fn mount(&self, id: &str, layers: &[PathBuf], upper: Upper) -> Result<(), RuntimeError> {
         if layers.is_empty() {
             return Err(RuntimeError::NoLayers { id: id.to_string() });
         }
         for dir in [&self.merged, &self.upper, &self.work] {
             std::fs::create_dir_all(dir).map_err(|err| RuntimeError::io("create", dir.clone(), err))?;
         }
-        if layers.iter().any(|layer| layer.is_file()) {
-            return self.mount_images(layers);
+        if upper == Upper::Volatile {
+            // A volatile mount leaves `work/incompat/volatile` in the work dir, which overlay wants gone
+            // before the same upper is mounted again (after a clean unmount, as here, the upper is whole).
+            let incompat = self.work.join("work/incompat");
+            match std::fs::remove_dir_all(&incompat) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RuntimeError::io("remove", incompat, err));
+                }
+                _ => {}
+            }
         }
-        let data = std::ffi::CString::new(self.mount_data(layers))
+        if layers.iter().any(|layer| layer.is_file()) {
+            return self.mount_images(layers, upper);
+        }
+        let data = std::ffi::CString::new(self.mount_data(layers, upper))
             .map_err(|err| RuntimeError::io("mount overlay at", self.merged.clone(), std::io::Error::other(err)))?;
         mount("overlay", &self.merged, "overlay", MountFlags::NODEV, Some(data.as_c_str()))
             .map_err(|err| RuntimeError::io("mount overlay at", self.merged.clone(), err.into()))
@@ -51,7 +73,7 @@ impl Rootfs {
     /// Mounts the overlay with the new mount API, each layer given on its own (`lowerdir+`, top-most
     /// first): the images' detached mounts are named through this process's fds, which the overlay
     /// holds on to once created, so no layer mount is attached anywhere or outlives the overlay.
-    fn mount_images(&self, layers: &[PathBuf]) -> Result<(), RuntimeError> {
+    fn mount_images(&self, layers: &[PathBuf], upper: Upper) -> Result<(), RuntimeError> {
         let fail = |err: std::io::Error| RuntimeError::io("mount overlay at", self.merged.clone(), err);
         let top_first: Vec<PathBuf> = layers.iter().rev().cloned().collect();
         let lowers = crate::layer::erofs::MountedLowers::mount(&top_first)
@@ -62,15 +84,24 @@ impl Rootfs {
         }
         fsconfig_set_string(&fs, "upperdir", &self.upper).map_err(|e| fail(e.into()))?;
         fsconfig_set_string(&fs, "workdir", &self.work).map_err(|e| fail(e.into()))?;
+        if upper == Upper::Volatile {
+            fsconfig_set_flag(&fs, "volatile").map_err(|e| fail(e.into()))?;
+        }
         fsconfig_create(&fs).map_err(|e| fail(e.into()))?;
         let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::MOUNT_ATTR_NODEV)
             .map_err(|e| fail(e.into()))?;
         move_mount(&mnt, "", CWD, &self.merged, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH).map_err(|e| fail(e.into()))
     }
 
-    pub(crate) fn mount_data(&self, layers: &[PathBuf]) -> String {
+    pub(crate) fn mount_data(&self, layers: &[PathBuf], upper: Upper) -> String {
         let lower: Vec<String> = layers.iter().rev().map(|p| escape(p)).collect();
-        format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), escape(&self.upper), escape(&self.work))
+        let volatile = if upper == Upper::Volatile { ",volatile" } else { "" };
+        format!(
+            "lowerdir={},upperdir={},workdir={}{volatile}",
+            lower.join(":"),
+            escape(&self.upper),
+            escape(&self.work)
+        )
     }
 
     /// Detaches the overlay; a rootfs that is not mounted is fine.
@@ -114,17 +145,43 @@ mod tests {
     #[test]
     fn lower_dirs_are_top_most_first_and_escaped() {
         let rootfs = Rootfs::in_dir(Path::new("/r/containers/abc"));
-        let data = rootfs.mount_data(&[PathBuf::from("/r/layers/base"), PathBuf::from("/r/layers/t,op:x")]);
+        let layers = [PathBuf::from("/r/layers/base"), PathBuf::from("/r/layers/t,op:x")];
+        let data = rootfs.mount_data(&layers, Upper::Synced);
         assert_eq!(
             data,
             "lowerdir=/r/layers/t\\,op\\:x:/r/layers/base,upperdir=/r/containers/abc/upper,workdir=/r/containers/abc/work"
         );
+        assert_eq!(rootfs.mount_data(&layers, Upper::Volatile), format!("{data},volatile"));
+    }
+
+    #[test]
+    fn a_volatile_upper_mounts_again_after_its_unmount() {
+        if !crate::testing::require_root("a_volatile_upper_mounts_again_after_its_unmount") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let lower = dir.path().join("lower");
+        std::fs::create_dir(&lower).unwrap();
+        std::fs::write(lower.join("base"), b"base").unwrap();
+        let rootfs = Rootfs::in_dir(&dir.path().join("ctr"));
+        for round in 0..2 {
+            rootfs
+                .mount("abc", std::slice::from_ref(&lower), Upper::Volatile)
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+            let merged = rootfs.merged.to_string_lossy().into_owned();
+            let line = info.lines().find(|l| l.split(' ').nth(4) == Some(merged.as_str())).expect("the overlay");
+            assert!(line.contains("volatile"), "{line}");
+            std::fs::write(rootfs.merged.join(format!("new{round}")), b"x").unwrap();
+            rootfs.unmount().unwrap();
+        }
+        assert!(rootfs.upper.join("new0").is_file() && rootfs.upper.join("new1").is_file());
     }
 
     #[test]
     fn no_layers_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Rootfs::in_dir(dir.path()).mount("abc", &[]).unwrap_err();
+        let err = Rootfs::in_dir(dir.path()).mount("abc", &[], Upper::Synced).unwrap_err();
         assert!(matches!(err, RuntimeError::NoLayers { id } if id == "abc"));
     }
 
@@ -172,7 +229,7 @@ mod tests {
             layers.push(path);
         }
         let rootfs = Rootfs::in_dir(&dir.path().join("ctr"));
-        rootfs.mount("abc", &layers).unwrap();
+        rootfs.mount("abc", &layers, Upper::Synced).unwrap();
         let merged = &rootfs.merged;
         let seen =
             (merged.join("a").exists(), std::fs::read(merged.join("keep")).ok(), std::fs::read(merged.join("b")).ok());
