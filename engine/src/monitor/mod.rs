@@ -5,7 +5,9 @@
 //! [`launch`] (libcontainer create + start), [`pump`] (stdio into the log file until the process exits, running
 //! the [`health`] checks on schedule in the same loop), and
 //! [`cleanup`] (cgroup, libcontainer state, unmount), after which the restart policy decides whether to loop.
-//! It stays single-threaded (no tokio) so libcontainer's clone happens in a fork-safe process.
+//! It stays single-threaded (no tokio) so libcontainer's clone happens in a fork-safe process; the one
+//! thread it starts, deleting the veths of a container that exited beside libcontainer's delete, is joined
+//! before the teardown.
 
 pub(crate) mod cleanup;
 mod exe;
@@ -274,6 +276,8 @@ fn run_once(
         checks.stop();
     }
     phases::mark(store.root(), &rec.id, "exited");
+    // Joined before the teardown (and so before any restart's clone): the monitor forks only single-threaded.
+    let unplugging = networks.unplug_in_background(&rec.id);
     let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();
     // Before the teardown's network disconnects and volume unmounts, in Docker's order.
     if let Ok(code) = result {
@@ -281,6 +285,9 @@ fn run_once(
     }
     cleanup::delete_container(running.container, rec);
     phases::mark(store.root(), &rec.id, "deleted");
+    if let Some(unplugging) = unplugging {
+        let _ = unplugging.join();
+    }
     cleanup::teardown(networks, rec, &dir);
     phases::mark(store.root(), &rec.id, "torn down");
     record_unmounts(store.root(), rec);

@@ -539,6 +539,23 @@ impl Networks {
         }
     }
 
+    /// Deletes the container's veths on a thread of its own, for the monitor to join before its teardown,
+    /// whose `detach` finds them gone (and deletes, reporting, any this failed on). Deleting a veth waits for
+    /// the kernel's RCU grace periods, ~10 ms of a bridged `run --rm`, which then overlap libcontainer's
+    /// delete instead of following it.
+    pub fn unplug_in_background(&self, container_id: &str) -> Option<std::thread::JoinHandle<()>> {
+        let endpoints = ipam::endpoints_of_container(&self.store, container_id).ok()?;
+        if endpoints.is_empty() {
+            return None;
+        }
+        let unplug = move || {
+            for endpoint in &endpoints {
+                let _ = bridge::disconnect(&bridge::RealKernel, endpoint);
+            }
+        };
+        std::thread::Builder::new().name("unplug".into()).spawn(unplug).ok()
+    }
+
     /// The container's networks as `inspect` shows them.
     pub fn settings(&self, container_id: &str) -> Result<NetworkSettings, NetworkError> {
         let endpoints = ipam::endpoints_of_container(&self.store, container_id)?;
