@@ -136,3 +136,22 @@ fn brn_network_prune_keeps_networks_stopped_containers_name() {
     assert!(names.contains("brn-kept") && !names.contains("brn-unused"), "{names}");
     env.ok(&["start", "brn-user"]);
 }
+
+#[test]
+fn bn_a_run_rm_rootfs_is_volatile_and_a_kept_containers_is_not() {
+    if !require_root("bn_a_run_rm_rootfs_is_volatile_and_a_kept_containers_is_not") {
+        return;
+    }
+    let env = Env::new();
+    // Its writes go with it, so its overlay skips syncing the host filesystem when it is unmounted.
+    let root_mount = |args: &[&str]| {
+        let all = [args, &["busybox", "grep", " / ", "/proc/mounts"]].concat();
+        env.ok(&all)
+    };
+    let discarded = root_mount(&["run", "--rm", "--network", "none"]);
+    assert!(discarded.contains("overlay") && discarded.contains("volatile"), "{discarded}");
+    let kept = root_mount(&["run", "--network", "none", "--name", "bn-kept"]);
+    assert!(kept.contains("overlay") && !kept.contains("volatile"), "{kept}");
+    env.ok(&["rm", "bn-kept"]);
+    assert!(env.ids().is_empty());
+}

@@ -20,7 +20,10 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
     let image = store.image(&rec.image_id).map_err(crate::Error::from)?;
     let layers = store.image_layer_dirs(&rec.image_id).map_err(crate::Error::from)?;
     let rootfs = Rootfs::in_dir(dir);
-    rootfs.mount(&rec.id, &layers)?;
+    match rec.options.auto_remove {
+        true => rootfs.mount_discardable(&rec.id, &layers)?,
+        false => rootfs.mount(&rec.id, &layers)?,
+    }
 
     let init = if rec.options.init { Some(find_init_binary()?) } else { None };
     let cgroup = Cgroup::for_container(&rec.id).path();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::CWD;
 use rustix::mount::{
     FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, UnmountFlags, fsconfig_create,
-    fsconfig_set_string, fsmount, fsopen, mount, move_mount, unmount,
+    fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, mount, move_mount, unmount,
 };
 
 use super::RuntimeError;
@@ -33,6 +33,21 @@ impl Rootfs {
     /// Mounts the overlay at `merged`. `layers` are bottom-most first, as the store lists them;
     /// overlayfs wants the top-most lower dir first.
     pub fn mount(&self, id: &str, layers: &[PathBuf]) -> Result<(), RuntimeError> {
+        self.mount_with(id, layers, false)
+    }
+
+    /// Mounts the overlay of a container whose writes are deleted with it (`run --rm`) as `volatile`:
+    /// overlayfs then skips syncing the upper dir's filesystem, which its unmount otherwise does for the
+    /// whole host filesystem holding the state root (tens of ms, more on a busy disk) on the way to the
+    /// container's removal.
+    pub fn mount_discardable(&self, id: &str, layers: &[PathBuf]) -> Result<(), RuntimeError> {
+        // Left by an earlier volatile mount of this same upper (a start that failed): overlayfs refuses the
+        // dirs until it is gone.
+        let _ = std::fs::remove_dir(self.work.join("work").join("incompat").join("volatile"));
+        self.mount_with(id, layers, true)
+    }
+
+    fn mount_with(&self, id: &str, layers: &[PathBuf], volatile: bool) -> Result<(), RuntimeError> {
         if layers.is_empty() {
             return Err(RuntimeError::NoLayers { id: id.to_string() });
         }
@@ -40,9 +55,13 @@ impl Rootfs {
             std::fs::create_dir_all(dir).map_err(|err| RuntimeError::io("create", dir.clone(), err))?;
         }
         if layers.iter().any(|layer| layer.is_file()) {
-            return self.mount_images(layers);
+            return self.mount_images(layers, volatile);
         }
-        let data = std::ffi::CString::new(self.mount_data(layers))
+        let mut data = self.mount_data(layers);
+        if volatile {
+            data.push_str(",volatile");
+        }
+        let data = std::ffi::CString::new(data)
             .map_err(|err| RuntimeError::io("mount overlay at", self.merged.clone(), std::io::Error::other(err)))?;
         mount("overlay", &self.merged, "overlay", MountFlags::NODEV, Some(data.as_c_str()))
             .map_err(|err| RuntimeError::io("mount overlay at", self.merged.clone(), err.into()))
@@ -51,7 +70,7 @@ impl Rootfs {
     /// Mounts the overlay with the new mount API, each layer given on its own (`lowerdir+`, top-most
     /// first): the images' detached mounts are named through this process's fds, which the overlay
     /// holds on to once created, so no layer mount is attached anywhere or outlives the overlay.
-    fn mount_images(&self, layers: &[PathBuf]) -> Result<(), RuntimeError> {
+    fn mount_images(&self, layers: &[PathBuf], volatile: bool) -> Result<(), RuntimeError> {
         let fail = |err: std::io::Error| RuntimeError::io("mount overlay at", self.merged.clone(), err);
         let top_first: Vec<PathBuf> = layers.iter().rev().cloned().collect();
         let lowers = crate::layer::erofs::MountedLowers::mount(&top_first)
@@ -62,6 +81,9 @@ impl Rootfs {
         }
         fsconfig_set_string(&fs, "upperdir", &self.upper).map_err(|e| fail(e.into()))?;
         fsconfig_set_string(&fs, "workdir", &self.work).map_err(|e| fail(e.into()))?;
+        if volatile {
+            fsconfig_set_flag(&fs, "volatile").map_err(|e| fail(e.into()))?;
+        }
         fsconfig_create(&fs).map_err(|e| fail(e.into()))?;
         let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::MOUNT_ATTR_NODEV)
             .map_err(|e| fail(e.into()))?;
