@@ -17,7 +17,9 @@ bench_bridge="bbb$$"
 bench_table="berth_bbench$$"
 bench_network_config "$bench_bridge" "$bench_table" 249 250
 B="$BERTH_BIN --root $work/berth-root"
-P="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
+# --tmpdir of its own: podman's default /run/libpod is shared with every other podman on the machine, and a
+# concurrent `system reset` there makes this run's podman fail ("creating runtime status file").
+P="podman --root $work/podman-root --runroot $work/podman-run --tmpdir $work/podman-tmp --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
 registry_pid=""
 cleanup() {
   set +e

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Container start-up and bookkeeping, side by side in one run (RUNS >= 20 each, medians and ratios):
 #   1. `berth run --rm busybox true` vs `podman run --rm --network none busybox true` vs bare `crun run`,
-#      then berth on its default bridge vs podman on its default network
+#      then berth without networking and on its default bridge (one hyperfine run, so load drift does not
+#      count as networking cost) vs podman on its default network
 #      (runc where crun refuses this host's hybrid cgroups) of the same rootfs bundle;
 #   2. `berth ps -a` with 500 containers present, 100 of them running;
 #   3. monitor memory per running container: berth's monitor vs podman's conmon.
@@ -23,7 +24,9 @@ bench_bridge="bb$$"
 bench_table="berth_bench$$"
 bench_network_config "$bench_bridge" "$bench_table" 251 252
 B="$BERTH_BIN --root $work/berth-root"
-P="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
+# --tmpdir of its own: podman's default /run/libpod is shared with every other podman on the machine, and a
+# concurrent `system reset` there makes this run's podman fail ("creating runtime status file").
+P="podman --root $work/podman-root --runroot $work/podman-run --tmpdir $work/podman-tmp --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
 registry_pid=""
 cleanup() {
   set +e
@@ -76,7 +79,10 @@ hyperfine --warmup 3 --runs "$RUNS" --export-json "$work/run.json" \
 # no working network backend here).
 podman_net_run="$P --runtime $podman_runtime run --rm --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 $ref true"
 if bash -c "$podman_net_run" >/dev/null 2>&1; then
+  # berth without networking again, right before with it: the difference is then not the machine's load
+  # drifting between the two hyperfine runs.
   hyperfine --warmup 3 --runs "$RUNS" --export-json "$work/net.json" \
+    -n "berth run --rm --network none (again)" "$B run --rm --network none $ref true" \
     -n "berth run --rm (default bridge)" "$B run --rm $ref true" \
     -n "podman run --rm (default network)" "$podman_net_run" >&2
 else
@@ -116,13 +122,12 @@ python3 - "$work/run.json" "$work/ps.json" "$berth_rss" "$berth_anon" "$conmon_r
 import json, statistics, sys
 run = json.load(open(sys.argv[1]))["results"]
 net = json.load(open(sys.argv[6]))["results"]
-if len(net) == 2:
-    b, p = (statistics.median(r["times"]) for r in net)
+if len(net) == 3:
+    none, b, p = (statistics.median(r["times"]) for r in net)
     print("container start with networking (median)")
-    for r in net:
+    for r in net[1:]:
         print(f"  {r['command']:<48} {statistics.median(r['times'])*1000:8.1f} ms")
     print(f"  berth / podman = {b/p:.2f}  (goal <= 0.33)")
-    none = statistics.median(run[0]["times"])
     print(f"  berth with networking - without = {(b - none)*1000:+.1f} ms  (goal <= +10 ms)")
 d = json.load(open(sys.argv[9]))
 print(f"run -d of {d['count']} in a row: berth {d['berth']} ms, podman {d['podman']} ms, "

@@ -451,6 +451,37 @@ fn a_new_berth_process_reuses_the_bridge_and_table_without_duplicating_rules() {
 }
 
 #[test]
+fn firewall_rules_removed_behind_berths_back_come_back_with_the_next_attach() {
+    if !support::require_root("firewall_rules_removed_behind_berths_back_come_back_with_the_next_attach") {
+        return;
+    }
+    let mut w = World::new(5);
+    let (a, b, c, d) = (w.netns(), w.netns(), w.netns(), w.netns());
+    w.attach(a, "first", &["bridge"]);
+    let masquerades = |rules: &str| rules.matches("masquerade").count();
+    let once = masquerades(&w.rules());
+    assert!(once > 0, "{}", w.rules());
+    // Nothing changed since: the next attach knows the rules are there (berth skips listing the table).
+    w.attach(b, "second", &["bridge"]);
+    assert_eq!(masquerades(&w.rules()), once, "{}", w.rules());
+
+    // The table deleted by someone else: the next container's network rules must be made again.
+    let deleted = Command::new("nft").args(["delete", "table", "inet", &w.table]).status().unwrap();
+    assert!(deleted.success());
+    w.attach(c, "third", &["bridge"]);
+    assert_eq!(masquerades(&w.rules()), once, "{}", w.rules());
+    assert_eq!(w.rules().matches("jump hostports").count(), 2, "{}", w.rules());
+
+    // Only the network's chain emptied, the table kept: made again too.
+    let flushed = Command::new("nft").args(["flush", "chain", "inet", &w.table, "postrouting"]).status().unwrap();
+    assert!(flushed.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    w.attach(d, "fourth", &["-p", &format!("127.0.0.1:{port}:80"), "bridge"]);
+    assert_eq!(masquerades(&w.rules()), once, "{}", w.rules());
+    assert!(w.rules().contains(&format!("dport {port}")), "{}", w.rules());
+}
+
+#[test]
 fn attach_into_a_closed_pipe_ends_quietly() {
     if !support::require_root("attach_into_a_closed_pipe_ends_quietly") {
         return;

@@ -136,3 +136,40 @@ fn brn_network_prune_keeps_networks_stopped_containers_name() {
     assert!(names.contains("brn-kept") && !names.contains("brn-unused"), "{names}");
     env.ok(&["start", "brn-user"]);
 }
+
+#[test]
+fn bn_a_run_rm_rootfs_is_volatile_and_a_kept_containers_is_not() {
+    if !require_root("bn_a_run_rm_rootfs_is_volatile_and_a_kept_containers_is_not") {
+        return;
+    }
+    let env = Env::new();
+    // Its writes go with it, so its overlay skips syncing the host filesystem when it is unmounted.
+    let root_mount = |args: &[&str]| {
+        let all = [args, &["busybox", "grep", " / ", "/proc/mounts"]].concat();
+        env.ok(&all)
+    };
+    let discarded = root_mount(&["run", "--rm", "--network", "none"]);
+    assert!(discarded.contains("overlay") && discarded.contains("volatile"), "{discarded}");
+    let kept = root_mount(&["run", "--network", "none", "--name", "bn-kept"]);
+    assert!(kept.contains("overlay") && !kept.contains("volatile"), "{kept}");
+    env.ok(&["rm", "bn-kept"]);
+    assert!(env.ids().is_empty());
+}
+
+#[test]
+fn bn_a_bridged_run_rm_releases_its_address_at_once_and_its_veth_right_after() {
+    if !require_root("bn_a_bridged_run_rm_releases_its_address_at_once_and_its_veth_right_after") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "--rm", "busybox", "ip", "addr", "show", "eth0"]);
+    // The record goes before `run` returns; the kernel's veth deletion is finished by the monitor after.
+    let doc: serde_json::Value = serde_json::from_str(&env.ok(&["network", "inspect", "bridge"])).expect("inspect");
+    assert_eq!(doc[0]["Containers"], serde_json::json!({}), "{doc}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !bridge_ports(&env).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(bridge_ports(&env).is_empty(), "a veth is left on {}: {:?}", env.bridge, bridge_ports(&env));
+    assert!(env.ids().is_empty());
+}

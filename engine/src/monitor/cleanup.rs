@@ -20,6 +20,15 @@ pub(super) fn delete_container(mut container: Container, rec: &ContainerRecord) 
 
 /// Removes whatever a run left behind, tolerating parts already gone. Returns the problems it could not fix.
 pub(crate) fn teardown(networks: &Networks, rec: &ContainerRecord, dir: &Path) -> Vec<String> {
+    teardown_with(networks, rec, dir, true)
+}
+
+/// `teardown` but for the container's veths, which `Networks::unplug_in_background` is deleting.
+pub(crate) fn teardown_leaving_links(networks: &Networks, rec: &ContainerRecord, dir: &Path) -> Vec<String> {
+    teardown_with(networks, rec, dir, false)
+}
+
+fn teardown_with(networks: &Networks, rec: &ContainerRecord, dir: &Path, links: bool) -> Vec<String> {
     let mut problems = Vec::new();
     let cgroup = Cgroup::for_container(&rec.id);
     if cgroup.exists() {
@@ -34,7 +43,11 @@ pub(crate) fn teardown(networks: &Networks, rec: &ContainerRecord, dir: &Path) -
         problems.push(err.to_string());
     }
     // Veths, addresses and port rules go with the run; the next start allocates them again.
-    if let Err(err) = networks.detach(&rec.id, None) {
+    let detached = match links {
+        true => networks.detach(&rec.id, None),
+        false => networks.detach_leaving_links(&rec.id),
+    };
+    if let Err(err) = detached {
         problems.push(err.to_string());
     }
     let state = Path::new(STATE_ROOT).join(&rec.id);

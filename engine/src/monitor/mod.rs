@@ -5,7 +5,9 @@
 //! [`launch`] (libcontainer create + start), [`pump`] (stdio into the log file until the process exits, running
 //! the [`health`] checks on schedule in the same loop), and
 //! [`cleanup`] (cgroup, libcontainer state, unmount), after which the restart policy decides whether to loop.
-//! It stays single-threaded (no tokio) so libcontainer's clone happens in a fork-safe process.
+//! It stays single-threaded (no tokio) so libcontainer's clone happens in a fork-safe process; the one
+//! thread it starts, deleting the veths of a container that exited beside libcontainer's delete, is joined
+//! before the teardown (for `--rm`, once the `run` is answered), and always before a restart.
 
 pub(crate) mod cleanup;
 mod exe;
@@ -136,9 +138,11 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
     loop {
         let rec = records.get(id)?;
         let started = Instant::now();
-        let exit = match run_once(&store, &networks, &rec, ready) {
+        let mut unplugged = None;
+        let exit = match run_once(&store, &networks, &rec, ready, &mut unplugged) {
             Ok(exit) => exit,
             Err(err) => {
+                join(unplugged);
                 let status = if rec.status == Status::Restarting { Status::Exited } else { rec.status };
                 records.set_start_failure(id, status, err.exit_code(), &err.to_string())?;
                 return Err(err);
@@ -165,11 +169,13 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
             if let Some(mut r) = ready.take() {
                 r.send(&ReadyMessage::Exited { exit_code: exit.code });
             }
+            join(unplugged);
             if let Some(moved) = moved {
                 cleanup::remove_moved(&moved);
             }
             return Ok(());
         }
+        join(unplugged);
         if let Some(mut r) = ready.take() {
             r.send(&ReadyMessage::Exited { exit_code: exit.code });
         }
@@ -180,6 +186,13 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
             return Ok(());
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Waits for a run's veth deletions (see `Networks::unplug_in_background`).
+fn join(unplugged: Option<std::thread::JoinHandle<()>>) {
+    if let Some(handle) = unplugged {
+        let _ = handle.join();
     }
 }
 
@@ -222,6 +235,7 @@ fn run_once(
     networks: &Networks,
     rec: &ContainerRecord,
     ready: &mut Option<ready::Ready>,
+    unplugged: &mut Option<std::thread::JoinHandle<()>>,
 ) -> Result<Exit, MonitorError> {
     let dir = rec.dir(store.root());
     // The init joins its cgroups at the end of the launch: a cold migration lock's grace period passes
@@ -279,6 +293,8 @@ fn run_once(
         checks.stop();
     }
     phases::mark(store.root(), &rec.id, "exited");
+    // Joined before the teardown (and so before any restart's clone): the monitor forks only single-threaded.
+    let unplugging = networks.unplug_in_background(&rec.id);
     let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();
     // Before the teardown's network disconnects and volume unmounts, in Docker's order.
     if let Ok(code) = result {
@@ -286,7 +302,19 @@ fn run_once(
     }
     cleanup::delete_container(running.container, rec);
     phases::mark(store.root(), &rec.id, "deleted");
-    cleanup::teardown(networks, rec, &dir);
+    match unplugging {
+        // Joined after the `run` is answered: the address and port rules go now, the veths a moment later.
+        Some(handle) if rec.options.auto_remove => {
+            *unplugged = Some(handle);
+            cleanup::teardown_leaving_links(networks, rec, &dir);
+        }
+        handle => {
+            if let Some(handle) = handle {
+                let _ = handle.join();
+            }
+            cleanup::teardown(networks, rec, &dir);
+        }
+    }
     phases::mark(store.root(), &rec.id, "torn down");
     record_unmounts(store.root(), rec);
     let code = result?;

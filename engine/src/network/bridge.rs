@@ -119,8 +119,9 @@ fn mac_bytes(mac: &str) -> [u8; 6] {
     out
 }
 
-/// Creates the endpoint's veth pair into `netns`, plugs the host end into the bridge, and configures the
-/// container end: address, up, and (on its first interface, unless internal) the default route.
+/// Creates the endpoint's veth pair into `netns` with the host end plugged into the bridge and up, and
+/// configures the container end: address, up, and (on its first interface, unless internal) the default
+/// route.
 pub(super) fn connect(
     k: &dyn Kernel,
     network: &NetworkRecord,
@@ -131,9 +132,8 @@ pub(super) fn connect(
     // A veth left by a crashed berth under the same deterministic name would block the new one.
     host.delete_link(&endpoint.host_veth)?;
     let ns = std::fs::File::open(netns).map_err(|source| NetlinkError::Netns { path: netns.into(), source })?;
-    host.create_veth(&endpoint.host_veth, &endpoint.ifname, mac_bytes(&endpoint.mac), std::os::fd::AsFd::as_fd(&ns))?;
-    host.set_master(&endpoint.host_veth, &network.bridge)?;
-    host.set_up(&endpoint.host_veth)?;
+    let mac = mac_bytes(&endpoint.mac);
+    host.create_veth(&endpoint.host_veth, &endpoint.ifname, mac, std::os::fd::AsFd::as_fd(&ns), &network.bridge)?;
     let mut inside = k.inside(netns)?;
     inside.set_up("lo")?;
     let addr = Ipv4Net::new(endpoint.address, network.subnet.prefix_len()).unwrap_or(network.subnet);
@@ -215,17 +215,20 @@ mod tests {
             self.note(format!("create bridge {name}"));
             Ok(())
         }
-        fn create_veth(&mut self, host: &str, peer: &str, mac: [u8; 6], _: BorrowedFd<'_>) -> Result<(), NetlinkError> {
+        fn create_veth(
+            &mut self,
+            host: &str,
+            peer: &str,
+            mac: [u8; 6],
+            _: BorrowedFd<'_>,
+            master: &str,
+        ) -> Result<(), NetlinkError> {
             self.fake.links.lock().unwrap().insert(host.into(), FakeLink::default());
-            self.note(format!("create veth {host} peer {peer} mac {mac:02x?}"));
+            self.note(format!("create veth {host} up in {master} peer {peer} mac {mac:02x?}"));
             Ok(())
         }
         fn set_up(&mut self, name: &str) -> Result<(), NetlinkError> {
             self.note(format!("up {name}"));
-            Ok(())
-        }
-        fn set_master(&mut self, name: &str, master: &str) -> Result<(), NetlinkError> {
-            self.note(format!("master {name} {master}"));
             Ok(())
         }
         fn add_address(&mut self, name: &str, net: Ipv4Net) -> Result<(), NetlinkError> {
@@ -423,9 +426,7 @@ mod tests {
             take(&fake),
             [
                 "host: delete vb123",
-                "host: create veth vb123 peer eth0 mac [02, 42, 0a, 05, 00, 02]",
-                "host: master vb123 br-test",
-                "host: up vb123",
+                "host: create veth vb123 up in br-test peer eth0 mac [02, 42, 0a, 05, 00, 02]",
                 "ctr: up lo",
                 "ctr: addr 10.5.0.2/24 eth0",
                 "ctr: up eth0",

@@ -460,7 +460,7 @@ impl Networks {
         let ports = ports::reserve_host_ports(&req.ports, container.name)?;
         let endpoint = ipam::allocate(&self.store, &network, container, req, &ports)?;
         if let Err(e) = self.wire(&network, &endpoint, netns) {
-            let _ = self.unwire(&network, &endpoint);
+            let _ = self.unwire(&network, &endpoint, true);
             let _ = ipam::release(&self.store, &network.id, container.id);
             return Err(e);
         }
@@ -479,9 +479,10 @@ impl Networks {
         self.firewall.add_ports(owner, endpoint).map_err(fw)
     }
 
-    fn unwire(&self, network: &NetworkRecord, endpoint: &Endpoint) -> Vec<NetworkError> {
+    /// Removes the endpoint's port rules and, with `links`, its veth.
+    fn unwire(&self, network: &NetworkRecord, endpoint: &Endpoint, links: bool) -> Vec<NetworkError> {
         let mut errors = Vec::new();
-        if let Err(source) = bridge::disconnect(&bridge::RealKernel, endpoint) {
+        if links && let Err(source) = bridge::disconnect(&bridge::RealKernel, endpoint) {
             errors.push(NetworkError::Netlink { network: network.name.clone(), source });
         }
         match self.owner() {
@@ -498,6 +499,15 @@ impl Networks {
     /// Disconnects a container from one network, or from all when `network` is None: removes its veth,
     /// its port rules and its addresses. Keeps going past failures and reports every one.
     pub fn detach(&self, container_id: &str, network: Option<&str>) -> Result<(), NetworkError> {
+        self.detach_with(container_id, network, true)
+    }
+
+    /// `detach` from every network but for the veths, which [`Networks::unplug_in_background`] is deleting.
+    pub fn detach_leaving_links(&self, container_id: &str) -> Result<(), NetworkError> {
+        self.detach_with(container_id, None, false)
+    }
+
+    fn detach_with(&self, container_id: &str, network: Option<&str>, links: bool) -> Result<(), NetworkError> {
         let mut errors = Vec::new();
         let wanted = match network {
             Some(name) => Some(self.get(name)?),
@@ -515,7 +525,7 @@ impl Networks {
             }
             let network = match records::find(&self.store, &endpoint.network_id) {
                 Ok(net) => {
-                    errors.extend(self.unwire(&net, &endpoint));
+                    errors.extend(self.unwire(&net, &endpoint, links));
                     Some(net)
                 }
                 Err(e) => {
@@ -537,6 +547,23 @@ impl Networks {
             true => Ok(()),
             false => Err(NetworkError::Teardown { container: container_id.into(), errors }),
         }
+    }
+
+    /// Deletes the container's veths on a thread of its own. Deleting a veth waits for the kernel's RCU
+    /// grace periods (~10 ms): the monitor overlaps that with libcontainer's delete and joins the thread
+    /// before its teardown, whose `detach` then finds them gone (and deletes, reporting, any this failed
+    /// on); a `--rm` container's monitor joins it only after answering its `run`.
+    pub fn unplug_in_background(&self, container_id: &str) -> Option<std::thread::JoinHandle<()>> {
+        let endpoints = ipam::endpoints_of_container(&self.store, container_id).ok()?;
+        if endpoints.is_empty() {
+            return None;
+        }
+        let unplug = move || {
+            for endpoint in &endpoints {
+                let _ = bridge::disconnect(&bridge::RealKernel, endpoint);
+            }
+        };
+        std::thread::Builder::new().name("unplug".into()).spawn(unplug).ok()
     }
 
     /// The container's networks as `inspect` shows them.

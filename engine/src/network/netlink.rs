@@ -54,9 +54,9 @@ pub trait LinkOps {
         peer: &str,
         peer_mac: [u8; 6],
         peer_netns: BorrowedFd<'_>,
+        master: &str,
     ) -> Result<(), NetlinkError>;
     fn set_up(&mut self, name: &str) -> Result<(), NetlinkError>;
-    fn set_master(&mut self, name: &str, master: &str) -> Result<(), NetlinkError>;
     fn add_address(&mut self, name: &str, net: Ipv4Net) -> Result<(), NetlinkError>;
     fn add_default_route(&mut self, gateway: Ipv4Addr) -> Result<(), NetlinkError>;
     fn delete_link(&mut self, name: &str) -> Result<bool, NetlinkError>;
@@ -81,16 +81,13 @@ impl LinkOps for Socket {
         peer: &str,
         peer_mac: [u8; 6],
         peer_netns: BorrowedFd<'_>,
+        master: &str,
     ) -> Result<(), NetlinkError> {
-        Socket::create_veth(self, host, peer, peer_mac, peer_netns)
+        Socket::create_veth(self, host, peer, peer_mac, peer_netns, master)
     }
 
     fn set_up(&mut self, name: &str) -> Result<(), NetlinkError> {
         Socket::set_up(self, name)
-    }
-
-    fn set_master(&mut self, name: &str, master: &str) -> Result<(), NetlinkError> {
-        Socket::set_master(self, name, master)
     }
 
     fn add_address(&mut self, name: &str, net: Ipv4Net) -> Result<(), NetlinkError> {
@@ -248,21 +245,29 @@ impl Socket {
         Ok(())
     }
 
-    /// A veth pair whose `peer` end is created directly inside another namespace, with a fixed MAC.
+    /// A veth pair whose `peer` end is created directly inside another namespace, with a fixed MAC, and
+    /// whose host end is a port of the bridge `master`, up. One request rather than one per
+    /// setting: each round trip counts in a container's start.
     pub fn create_veth(
         &mut self,
         host: &str,
         peer: &str,
         peer_mac: [u8; 6],
         peer_netns: BorrowedFd<'_>,
+        master: &str,
     ) -> Result<(), NetlinkError> {
         use std::os::fd::AsRawFd;
+        let bridge = self.require("attach to bridge", master)?;
+        // The peer cannot come up in the same request: the kernel opens it before pairing it (ENOTCONN).
         let mut peer_msg = LinkMessage::default();
         peer_msg.attributes.push(LinkAttribute::IfName(peer.into()));
         peer_msg.attributes.push(LinkAttribute::Address(peer_mac.to_vec()));
         peer_msg.attributes.push(LinkAttribute::NetNsFd(peer_netns.as_raw_fd()));
         let mut msg = LinkMessage::default();
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
         msg.attributes.push(LinkAttribute::IfName(host.into()));
+        msg.attributes.push(LinkAttribute::Controller(bridge.index));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
@@ -295,12 +300,6 @@ impl Socket {
     /// Sets the link's alias, the free text `ip link` shows.
     pub fn set_alias(&mut self, name: &str, alias: &str) -> Result<(), NetlinkError> {
         self.set_link("set alias of", name, |msg| msg.attributes.push(LinkAttribute::IfAlias(alias.into())))
-    }
-
-    /// Makes `name` a port of the bridge `master`.
-    pub fn set_master(&mut self, name: &str, master: &str) -> Result<(), NetlinkError> {
-        let bridge = self.require("attach to bridge", master)?;
-        self.set_link("attach to bridge", name, |msg| msg.attributes.push(LinkAttribute::Controller(bridge.index)))
     }
 
     /// Adds an IPv4 address; one already there is fine (a restarted engine re-applies the gateway).

@@ -5,6 +5,7 @@
 
 mod nft;
 mod none;
+mod verified;
 
 use std::path::PathBuf;
 

@@ -15,7 +15,9 @@
 //! removal deletes exactly those by handle. Several roots may share the table: each adds and removes only
 //! its own rules, and whoever adds a network's rules first deletes those of roots that no longer exist, so
 //! deleted roots leave nothing behind for long. A host-wide flock serialises changes between berth
-//! processes of every root, so the table and base rules are made once.
+//! processes of every root, so the table and base rules are made once. A network whose rules are not all
+//! there (a chain flushed by hand) gets them all again. A container start lists the table only when the
+//! ruleset changed since this root last saw its network's rules there (`verified.rs`).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -30,6 +32,7 @@ use nftables::schema::{Chain, NfListObject, NfObject, Rule, Table};
 use nftables::stmt::{JumpTarget, Match, NAT, NATFamily, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
+use super::verified::{Verified, generation};
 use super::{FirewallDriver, FirewallError};
 use crate::network::owner::tag_id;
 use crate::network::{Endpoint, NetworkRecord, Owner};
@@ -157,9 +160,9 @@ impl Nftables {
         }));
     }
 
-    /// Deletes the rules whose comment is one of `tags`.
-    fn delete_tagged(&self, action: &str, tags: &[String]) -> Result<(), FirewallError> {
-        let Some(rules) = self.rules()? else { return Ok(()) };
+    /// Deletes the rules whose comment is one of `tags`; whether any were.
+    fn delete_tagged(&self, action: &str, tags: &[String]) -> Result<bool, FirewallError> {
+        let Some(rules) = self.rules()? else { return Ok(false) };
         let mut batch = Batch::new();
         let mut any = false;
         for (chain, handle, comment) in rules {
@@ -169,12 +172,14 @@ impl Nftables {
             }
         }
         if !any {
-            return Ok(());
+            return Ok(false);
         }
-        self.apply(action, batch)
+        self.apply(action, batch).map(|()| true)
     }
 
-    fn network_rules(&self, n: &NetworkRecord, tag: &str, batch: &mut Batch<'static>) {
+    /// The rules of one network, all tagged `tag`.
+    fn network_rules(&self, n: &NetworkRecord, tag: &str) -> Vec<NfListObject<'static>> {
+        let mut rules = Vec::new();
         let br = || s(&n.bridge);
         let subnet = || prefix(n.subnet.network().to_string(), n.subnet.prefix_len());
         let iif = || meta(MetaKey::Iifname);
@@ -183,32 +188,37 @@ impl Nftables {
         let dnat_status = || Statement::Match(Match { left: ct("status"), right: s("dnat"), op: Operator::IN });
         let post = "postrouting";
         if !n.internal {
-            batch.add(self.rule(post, tag, vec![eq(saddr(), subnet()), neq(oif(), br()), Statement::Masquerade(None)]));
+            rules.push(self.rule(
+                post,
+                tag,
+                vec![eq(saddr(), subnet()), neq(oif(), br()), Statement::Masquerade(None)],
+            ));
         }
-        batch.add(self.rule(
+        rules.push(self.rule(
             post,
             tag,
             vec![eq(oif(), br()), eq(saddr(), prefix("127.0.0.0".into(), 8)), Statement::Masquerade(None)],
         ));
-        batch.add(self.rule(
+        rules.push(self.rule(
             post,
             tag,
             vec![eq(oif(), br()), eq(saddr(), subnet()), dnat_status(), Statement::Masquerade(None)],
         ));
         let fwd = "forward";
-        batch.add(self.rule(fwd, tag, vec![eq(iif(), br()), eq(oif(), br()), Statement::Accept(None)]));
+        rules.push(self.rule(fwd, tag, vec![eq(iif(), br()), eq(oif(), br()), Statement::Accept(None)]));
         let established = Statement::Match(Match {
             left: ct("state"),
             right: Expression::List(vec![s("established"), s("related")]),
             op: Operator::IN,
         });
-        batch.add(self.rule(fwd, tag, vec![eq(oif(), br()), established, Statement::Accept(None)]));
+        rules.push(self.rule(fwd, tag, vec![eq(oif(), br()), established, Statement::Accept(None)]));
         if n.internal {
-            batch.add(self.rule(fwd, tag, vec![eq(iif(), br()), Statement::Drop(None)]));
+            rules.push(self.rule(fwd, tag, vec![eq(iif(), br()), Statement::Drop(None)]));
         } else {
-            batch.add(self.rule(fwd, tag, vec![eq(oif(), br()), dnat_status(), Statement::Accept(None)]));
+            rules.push(self.rule(fwd, tag, vec![eq(oif(), br()), dnat_status(), Statement::Accept(None)]));
         }
-        batch.add(self.rule(fwd, tag, vec![eq(oif(), br()), Statement::Drop(None)]));
+        rules.push(self.rule(fwd, tag, vec![eq(oif(), br()), Statement::Drop(None)]));
+        rules
     }
 }
 
@@ -299,17 +309,27 @@ fn port_rules(table: &Nftables, owner: &Owner, e: &Endpoint) -> Vec<NfListObject
 
 impl FirewallDriver for Nftables {
     fn ensure_network(&self, owner: &Owner, network: &NetworkRecord) -> Result<(), FirewallError> {
+        let tag = network_tag(owner, network);
+        let seen = Verified::new(&owner.root, &self.table);
+        if seen.holds(&tag) {
+            return Ok(());
+        }
         self.locked(|| {
-            let tag = network_tag(owner, network);
             let legacy = legacy_tag(&tag);
+            let before = generation().ok();
             let mut batch = Batch::new();
             let mut changed = false;
+            let wanted = self.network_rules(network, &tag);
             let mut present = false;
             match self.rules()? {
                 None => self.base(&mut batch),
                 Some(rules) => {
-                    present = rules.iter().any(|(_, _, c)| *c == tag);
-                    let stale = rules.iter().filter(|(_, _, c)| *c == legacy).map(|(ch, h, _)| (ch.clone(), *h));
+                    let ours = || rules.iter().filter(|(_, _, c)| *c == tag);
+                    present = ours().count() == wanted.len();
+                    // Some of them gone (a chain flushed by hand): all of them are made again.
+                    let partial = ours().filter(|_| !present);
+                    let stale = rules.iter().filter(|(_, _, c)| *c == legacy).chain(partial);
+                    let stale = stale.map(|(ch, h, _)| (ch.clone(), *h));
                     for (chain, handle) in orphaned(owner, &rules).into_iter().chain(stale) {
                         changed = true;
                         self.delete_rule(&mut batch, chain, handle);
@@ -318,12 +338,19 @@ impl FirewallDriver for Nftables {
             }
             if !present {
                 changed = true;
-                self.network_rules(network, &tag, &mut batch);
+                for rule in wanted {
+                    batch.add(rule);
+                }
             }
-            if !changed {
-                return Ok(());
+            if changed {
+                let applied = self.apply(&format!("adding rules for network {}", network.name), batch);
+                if applied.is_err() {
+                    seen.forget();
+                }
+                applied?;
             }
-            self.apply(&format!("adding rules for network {}", network.name), batch)
+            seen.record(before, u32::from(changed), generation().ok(), Some(&tag));
+            Ok(())
         })
     }
 
@@ -331,7 +358,7 @@ impl FirewallDriver for Nftables {
         let tag = network_tag(owner, network);
         self.locked(|| {
             let action = format!("removing rules of network {}", network.name);
-            self.delete_tagged(&action, &[legacy_tag(&tag), tag.clone()])
+            self.delete_tagged(&action, &[legacy_tag(&tag), tag.clone()]).map(drop)
         })
     }
 
@@ -339,15 +366,24 @@ impl FirewallDriver for Nftables {
         if endpoint.ports.is_empty() {
             return Ok(());
         }
+        let seen = Verified::new(&owner.root, &self.table);
         self.locked(|| {
+            let before = generation().ok();
             let mut batch = Batch::new();
-            if self.rules()?.is_none() {
+            // The table exists while the record holds any network's rules; otherwise it is listed.
+            let known = before.is_some_and(|g| seen.holds_any_at(g));
+            if !known && self.rules()?.is_none() {
                 self.base(&mut batch);
             }
             for rule in port_rules(self, owner, endpoint) {
                 batch.add(rule);
             }
-            self.apply(&format!("publishing ports of container {}", endpoint.container_name), batch)
+            let applied = self.apply(&format!("publishing ports of container {}", endpoint.container_name), batch);
+            match applied {
+                Ok(()) => seen.record(before, 1, generation().ok(), None),
+                Err(_) => seen.forget(),
+            }
+            applied
         })
     }
 
@@ -356,9 +392,19 @@ impl FirewallDriver for Nftables {
             return Ok(());
         }
         let tag = endpoint_tag(owner, endpoint);
+        let seen = Verified::new(&owner.root, &self.table);
         self.locked(|| {
+            let before = generation().ok();
             let action = format!("unpublishing ports of container {}", endpoint.container_name);
-            self.delete_tagged(&action, &[legacy_tag(&tag), tag.clone()])
+            match self.delete_tagged(&action, &[legacy_tag(&tag), tag.clone()]) {
+                // Port rules only: the networks' rules the record lists are still there.
+                Ok(deleted) => seen.record(before, u32::from(deleted), generation().ok(), None),
+                Err(e) => {
+                    seen.forget();
+                    return Err(e);
+                }
+            }
+            Ok(())
         })
     }
 }
