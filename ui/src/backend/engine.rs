@@ -205,6 +205,7 @@ fn container_row(record: ContainerRecord, ports: &[PortMapping]) -> ContainerRow
         group: crate::panes::groups::group_of(&record.options.labels),
         command: record.command.join(" "),
         created_at: Some(record.created_at),
+        engine: None,
     }
 }
 

@@ -184,6 +184,8 @@ pub struct ContainerRow {
     pub command: String,
     /// RFC 3339 creation time.
     pub created_at: Option<String>,
+    /// The engine that listed it, in the all-engines view (its ENGINE column); None when one engine shows.
+    pub engine: Option<String>,
 }
 
 /// What the Containers pane's CPU and MEM columns show for a running container.

@@ -1,6 +1,7 @@
 //! Whole-app tests: snapshots of every pane, dialog and theme at two sizes, and state tests that drive the app
 //! with keys and backend events through a fake backend.
 
+mod all_engines;
 mod app_state;
 mod command_line;
 mod explorer;
