@@ -107,7 +107,7 @@ impl ContainersPane {
             }
             SortKey::Memory => {
                 let memory = |r: &ContainerRow| self.usage.get(&r.id).map_or(0, |u| u.memory_bytes);
-                rows.sort_by(|a, b| memory(b).cmp(&memory(a)));
+                rows.sort_by_key(|r| std::cmp::Reverse(memory(r)));
             }
         }
         if self.reverse {

@@ -306,12 +306,14 @@ impl Explorer {
 
     fn draw_layers(&self, frame: &mut Frame, area: Rect, theme: &Theme, changes: &ImageChanges) {
         let block = pane(theme, " Layers ", !self.in_tree);
+        // Inside the border, less the number, the size and two gaps.
+        let room = usize::from(area.width.saturating_sub(2 + 3 + 8 + 2));
         let rows = (0..changes.layers.len()).map(|i| {
             let (size, made) = match self.layers.get(i).filter(|_| self.layers.len() == changes.layers.len()) {
                 Some(l) => (display::size(l.size), super::images::instruction(&l.created_by)),
                 None => (String::new(), format!("layer {}", i + 1)),
             };
-            Row::new([Cell::from(format!("{}", i + 1)), Cell::from(size), Cell::from(made)])
+            Row::new([Cell::from(format!("{}", i + 1)), Cell::from(size), Cell::from(super::ellipsis(made, room))])
         });
         let table = Table::new(rows, [Constraint::Length(3), Constraint::Length(8), Constraint::Fill(1)])
             .header(Row::new(["#", "SIZE", "CREATED BY"]).style(theme.header()))
@@ -339,6 +341,8 @@ impl Explorer {
         }
         offset = offset.min(self.visible.len().saturating_sub(height));
         self.offset.set(offset);
+        // Inside the border, less the mark, mode, owner and size columns and four gaps.
+        let room = usize::from(area.width.saturating_sub(2 + 1 + 10 + 9 + 8 + 4));
         let rows = self.visible.iter().skip(offset).take(height).map(|&i| {
             let row = &self.rows[i];
             let style = mark_style(theme, row.mark);
@@ -358,7 +362,7 @@ impl Explorer {
                 Cell::from(permissions(row.kind, row.mode)),
                 Cell::from(format!("{}:{}", row.uid, row.gid)),
                 Cell::from(if row.is_dir() && row.size == 0 { String::new() } else { display::size(row.size) }),
-                Cell::from(name),
+                Cell::from(super::ellipsis(name, room)),
             ])
             .style(style)
         });

@@ -7,6 +7,7 @@ mod command_line;
 mod explorer;
 mod fake;
 mod fake_api;
+mod footers;
 mod project;
 mod remote;
 mod runner;
