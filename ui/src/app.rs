@@ -1365,12 +1365,13 @@ impl App {
                 let before = std::mem::replace(&mut self.now, now);
                 self.effects.push(Effect::RefreshContainers);
                 self.refresh_shown();
-                // Uptimes read "Up 5 minutes" most of the time: only a changed text is worth a redraw.
+                // Uptimes read "Up 5 minutes" most of the time: only a changed text on screen is worth a redraw.
                 let uptime_moved = |t: &str| display::since(t, before) != display::since(t, now);
+                let shown = ContainersPane::rows_shown(layout::containers_list(self.area));
                 let uptimes_moved = layout::on_containers_screen(self.focus)
                     && self
                         .containers
-                        .rows
+                        .on_screen(shown)
                         .iter()
                         .any(|r| r.state.can_stop() && r.started_at.as_deref().is_some_and(uptime_moved));
                 // A running step's elapsed time moves every second.
@@ -1638,8 +1639,9 @@ impl App {
                 if self.stats.container.as_ref().is_none_or(|(c, _)| *c != container) {
                     return false;
                 }
-                self.stats.push(sample);
-                layout::on_containers_screen(self.focus)
+                // An idle container's flat charts draw the same: no redraw for them.
+                let moved = self.stats.push(sample);
+                moved && layout::on_containers_screen(self.focus)
             }
             BackendEvent::Interrupted { container, stream, message } => {
                 let (shown, error) = match stream {
@@ -1650,6 +1652,12 @@ impl App {
             }
             BackendEvent::ShellOutput { session, bytes } => self.shell.output(session, &bytes),
             BackendEvent::ShellClosed { session } => self.shell.closed(session),
+            BackendEvent::Changed => {
+                // Read now rather than at the next tick; a list that reads the same draws nothing.
+                self.effects.push(Effect::RefreshContainers);
+                self.refresh_shown();
+                false
+            }
         }
     }
 }

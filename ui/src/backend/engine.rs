@@ -27,6 +27,7 @@ use tokio::task::AbortHandle;
 
 use super::cli::CliRunner;
 use super::follow::{self, Subscribers, Tasks};
+use super::listed::Listed;
 use super::run_request::run_spec;
 use super::usage::UsageTracker;
 use super::{
@@ -49,6 +50,8 @@ pub struct EngineBackend {
     shells: Shells,
     cli: CliRunner,
     usage: std::sync::Mutex<UsageTracker>,
+    /// The container list, kept between changes the journal reports.
+    listed: Arc<Listed>,
 }
 
 /// What a shell pane sends to its session.
@@ -100,6 +103,7 @@ impl EngineBackend {
             stats_tasks: Tasks::default(),
             shells: Shells::default(),
             usage: std::sync::Mutex::default(),
+            listed: Arc::default(),
         }
     }
 
@@ -303,6 +307,7 @@ fn layer_rows(engine: &Engine, image: &ImageRecord) -> Result<Vec<LayerRow>, ber
 impl Backend for EngineBackend {
     fn subscribe(&self, tx: mpsc::UnboundedSender<BackendEvent>) {
         self.subscribers.add(tx.clone());
+        tokio::spawn(super::listed::watch(self.engine.clone(), self.listed.clone(), self.subscribers.clone()));
         let mut rx = self.engine.events().subscribe();
         tokio::spawn(async move {
             loop {
@@ -428,17 +433,27 @@ impl Backend for EngineBackend {
     }
 
     fn containers(&self) -> BoxFuture<'_, Result<Vec<ContainerRow>, BackendError>> {
-        Box::pin(self.blocking("list", "containers".into(), |e| {
-            // One query for every container's ports, not one per row: the list refreshes every second.
-            let ports = e.published_ports()?;
-            Ok(all_containers(e)?
-                .into_iter()
-                .map(|r| {
-                    let published = ports.get(&r.id).map(Vec::as_slice).unwrap_or_default();
-                    container_row(r, published)
+        Box::pin(async move {
+            let now = std::time::Instant::now();
+            if let Some(rows) = self.listed.kept(now) {
+                return Ok(rows);
+            }
+            let rows = self
+                .blocking("list", "containers".into(), |e| {
+                    // One query for every container's ports, not one per row.
+                    let ports = e.published_ports()?;
+                    Ok(all_containers(e)?
+                        .into_iter()
+                        .map(|r| {
+                            let published = ports.get(&r.id).map(Vec::as_slice).unwrap_or_default();
+                            container_row(r, published)
+                        })
+                        .collect::<Vec<_>>())
                 })
-                .collect())
-        }))
+                .await;
+            self.listed.keep(now, rows.as_deref().ok());
+            rows
+        })
     }
 
     fn container_usage(

@@ -7,6 +7,7 @@ mod cli;
 mod docker_api;
 mod engine;
 mod follow;
+mod listed;
 mod run_request;
 mod usage;
 
@@ -428,6 +429,8 @@ pub enum BackendEvent {
         stream: Followed,
         message: Option<String>,
     },
+    /// The engine recorded something (a container created, started, died ...): lists are worth reading again.
+    Changed,
     /// Progress of the build the UI numbered `build`.
     Build {
         build: u64,

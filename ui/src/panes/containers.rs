@@ -90,7 +90,9 @@ impl ContainersPane {
             .iter()
             .filter(|r| {
                 let engine = r.engine.as_deref().unwrap_or_default();
-                self.list.matches(&format!("{} {} {} {} {engine}", r.name, r.image, r.state, r.id))
+                // Without a filter every row passes: no text is made for it.
+                self.list.filter.value().is_empty()
+                    || self.list.matches(&format!("{} {} {} {} {engine}", r.name, r.image, r.state, r.id))
             })
             .collect();
         // Rows the same by the sort's key keep one order: by name, then (in the all-engines view) by engine.
@@ -183,18 +185,22 @@ impl ContainersPane {
         usize::from(area.height.saturating_sub(3))
     }
 
+    /// The containers on screen when `rows` fit (group rows left out).
+    pub fn on_screen(&self, rows: usize) -> Vec<&ContainerRow> {
+        let entries = self.entries();
+        entries[window(self.list.selected, entries.len(), rows)]
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Row { row, .. } => Some(*row),
+                Entry::Group { .. } => None,
+            })
+            .collect()
+    }
+
     /// The containers whose CPU and memory are worth reading: those on screen when `rows` fit, with processes
     /// (running or paused). Rows scrolled out of sight cost nothing, however long the list.
     pub fn usage_targets(&self, rows: usize) -> Vec<String> {
-        let entries = self.entries();
-        let on_screen = &entries[window(self.list.selected, entries.len(), rows)];
-        on_screen
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Row { row, .. } if row.state.is_up() => Some(row.id.clone()),
-                _ => None,
-            })
-            .collect()
+        self.on_screen(rows).into_iter().filter(|r| r.state.is_up()).map(|r| r.id.clone()).collect()
     }
 
     /// Replaces the CPU and memory figures; false when no cell would read differently, so no redraw is needed.
@@ -301,9 +307,15 @@ impl ContainersPane {
     pub fn commands(&self) -> Vec<(Command, bool)> {
         let targets = self.targets();
         let any = |f: fn(ContainerState) -> bool| targets.iter().any(|r| f(r.state));
-        let one = self.selected().is_some();
-        let group = matches!(self.entries().get(self.list.selected), Some(Entry::Group { .. }))
-            || self.selected().is_some_and(|r| r.group.is_some());
+        // The list is filtered and sorted once here: the footer asks for these on every frame.
+        let entries = self.entries();
+        let selected = match entries.get(self.list.selected) {
+            Some(Entry::Row { row, .. }) => Some(*row),
+            _ => None,
+        };
+        let one = selected.is_some();
+        let group = matches!(entries.get(self.list.selected), Some(Entry::Group { .. }))
+            || selected.is_some_and(|r| r.group.is_some());
         let project = self.selected_project().is_some();
         let project_row = project && !one;
         let mut list = vec![
@@ -314,14 +326,14 @@ impl ContainersPane {
             (Command::Kill, any(ContainerState::can_stop)),
             (Command::RemoveContainer, any(ContainerState::can_remove)),
             (Command::Logs, one || project_row),
-            (Command::Exec, self.selected().is_some_and(|r| r.state.can_exec())),
-            (Command::Attach, self.selected().is_some_and(|r| r.state.can_exec())),
+            (Command::Exec, selected.is_some_and(|r| r.state.can_exec())),
+            (Command::Attach, selected.is_some_and(|r| r.state.can_exec())),
             (Command::InspectContainer, one),
             (Command::Mark, one || group),
             (Command::ToggleGroup, group),
             (Command::Sort, true),
             (Command::ReverseSort, true),
-            (Command::MarkAll, !self.visible().is_empty()),
+            (Command::MarkAll, !entries.is_empty()),
             (Command::Filter, true),
             (Command::RunNew, true),
         ];

@@ -3,6 +3,7 @@
 
 mod all_engines;
 mod app_state;
+mod changes;
 mod command_line;
 mod explorer;
 mod fake;
