@@ -536,7 +536,7 @@ impl Backend for EngineBackend {
     fn follow_logs(&self, id: String, tail: usize) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
             let target = id.clone();
-            let (follower, entries) = self
+            let (follower, entries, path) = self
                 .blocking("logs of", id.clone(), move |e| {
                     let record = e.container(&target)?;
                     let path = e.container_log_path(&record);
@@ -550,11 +550,15 @@ impl Backend for EngineBackend {
                     let follower = LogFollower::at_end(&path).map_err(io)?;
                     let filter = LogFilter { tail: Some(tail), ..LogFilter::default() };
                     let (_, entries) = e.container_logs(&record.id, &filter)?;
-                    Ok((follower, entries))
+                    Ok((follower, entries, path))
                 })
                 .await?;
             follow::send_lines(&self.subscribers, &id, entries);
-            let task = tokio::spawn(follow::follow_log(follower, id.clone(), self.subscribers.clone()));
+            // Made after the follower: a write between the two is read on the first look, which comes anyway.
+            let watch = berth_engine::log_watch::LogWatch::new(&path)
+                .inspect_err(|e| tracing::warn!("log of {id} is polled: watch {}: {e}", path.display()))
+                .ok();
+            let task = tokio::spawn(follow::follow_log(follower, id.clone(), self.subscribers.clone(), watch));
             self.log_tasks.replace(id, task.abort_handle());
             Ok(())
         })
