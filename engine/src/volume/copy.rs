@@ -525,6 +525,14 @@ mod tests {
         assert!(follow_links(&fd, "/loop").is_err());
     }
 
+    /// The archive `cp` makes of `/src` in `root`, its top entry named `copy`.
+    fn archive_src_as_copy(root: &Root) -> Vec<u8> {
+        let parent = root.open_dir("/").unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        append(&mut builder, &mut Links::new(), parent.as_fd(), OsStr::new("src"), Path::new("copy")).unwrap();
+        builder.into_inner().unwrap()
+    }
+
     #[test]
     fn a_tree_round_trips_and_symlinks_stay_inside() {
         let host = tempfile::tempdir().unwrap();
@@ -533,13 +541,7 @@ mod tests {
         std::fs::write(root.path().join("src/f"), "data").unwrap();
         std::os::unix::fs::symlink(host.path(), root.path().join("src/out")).unwrap();
         let root_fd = Root::open(root.path()).unwrap();
-        let parent = root_fd.open_dir("/").unwrap();
-        let mut tar_bytes = Vec::new();
-        {
-            let mut builder = tar::Builder::new(&mut tar_bytes);
-            append(&mut builder, &mut Links::new(), parent.as_fd(), OsStr::new("src"), Path::new("copy")).unwrap();
-            builder.finish().unwrap();
-        }
+        let tar_bytes = archive_src_as_copy(&root_fd);
         let mut archive = tar::Archive::new(&tar_bytes[..]);
         for entry in archive.entries().unwrap() {
             let mut entry = entry.unwrap();
@@ -575,13 +577,7 @@ mod tests {
         std::fs::hard_link(root.path().join("src/a"), root.path().join("src/sub/b")).unwrap();
         std::fs::write(root.path().join("src/c"), "alone").unwrap();
         let root_fd = Root::open(root.path()).unwrap();
-        let parent = root_fd.open_dir("/").unwrap();
-        let mut tar_bytes = Vec::new();
-        {
-            let mut builder = tar::Builder::new(&mut tar_bytes);
-            append(&mut builder, &mut Links::new(), parent.as_fd(), OsStr::new("src"), Path::new("copy")).unwrap();
-            builder.finish().unwrap();
-        }
+        let tar_bytes = archive_src_as_copy(&root_fd);
         let mut archive = tar::Archive::new(&tar_bytes[..]);
         let kinds: Vec<(String, tar::EntryType, Option<String>)> = archive
             .entries()
