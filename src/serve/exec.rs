@@ -184,9 +184,10 @@ pub async fn start(State(server): State<Shared>, Path(id): Path<String>, req: Re
         return Ok(StatusCode::OK.into_response());
     }
     let tty = options.tty;
-    // Started before the 101: a container that is not running is a 409, not a broken stream.
-    let session = match server.engine.exec(&instance.container, options.clone()).await {
-        Ok(session) => session,
+    // Made ready before the 101: a container that is not running is a 409, not a broken stream. Its process
+    // starts once the 101 is out, as moby's does (see `Engine::exec_pending`).
+    let pending = match server.engine.exec_pending(&instance.container, options.clone()).await {
+        Ok(pending) => pending,
         Err(SessionError::Exec { message, exit_code, .. }) if exit_code != 125 => {
             // The command could not be run: moby reports it in the stream, the code in inspect.
             instance.state.lock().unwrap_or_else(|e| e.into_inner()).exit_code = Some(exit_code);
@@ -198,7 +199,7 @@ pub async fn start(State(server): State<Shared>, Path(id): Path<String>, req: Re
         }
         Err(e) => return Err(exec_error(e)),
     };
-    let Some(session) = session else { return Ok(StatusCode::OK.into_response()) };
+    let Some(pending) = pending else { return Ok(StatusCode::OK.into_response()) };
     let (tx, resizes) = mpsc::channel(8);
     {
         let mut state = instance.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -207,7 +208,16 @@ pub async fn start(State(server): State<Shared>, Path(id): Path<String>, req: Re
     }
     let stdin = instance.options.stdin;
     let streams = instance.streams;
-    Ok(hijack::hijack(req, if tty { RAW } else { MULTIPLEXED }, move |conn| async move {
+    Ok(hijack::hijack(req, if tty { RAW } else { MULTIPLEXED }, move |mut conn| async move {
+        let session = match pending.connect().await {
+            Ok(session) => session,
+            Err(e) => {
+                let _ = conn.write_all(&hijack::output(tty, STDERR, format!("exec failed: {e}\n").as_bytes())).await;
+                let _ = conn.shutdown().await;
+                instance.state.lock().unwrap_or_else(|e| e.into_inner()).running = false;
+                return;
+            }
+        };
         let code = hijack::pump_session(conn, session, tty, stdin, streams, resizes).await;
         let mut state = instance.state.lock().unwrap_or_else(|e| e.into_inner());
         state.running = false;

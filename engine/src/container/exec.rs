@@ -60,6 +60,24 @@ pub(crate) fn exec_socket_path(container_dir: &Path, exec_id: &str) -> PathBuf {
     exec_dir(container_dir).join(format!("{exec_id}.sock"))
 }
 
+/// An exec whose helper listens; its process starts once [`PendingExec::connect`] joins it.
+pub struct PendingExec {
+    socket: PathBuf,
+    /// A tty's window size, sent as soon as the session is joined.
+    size: Option<(u16, u16)>,
+}
+
+impl PendingExec {
+    /// Joins the exec's session, which starts its process.
+    pub async fn connect(self) -> Result<Session, SessionError> {
+        let mut session = Session::connect(&self.socket).await?;
+        if let Some((cols, rows)) = self.size {
+            session.resize(cols, rows).await?;
+        }
+        Ok(session)
+    }
+}
+
 /// Exec and attach are refused unless the container runs, with its state named.
 fn ensure_running(rec: &ContainerRecord, action: &'static str) -> Result<(), ContainerError> {
     if rec.status == Status::Running {
@@ -71,6 +89,21 @@ fn ensure_running(rec: &ContainerRecord, action: &'static str) -> Result<(), Con
 impl Engine {
     /// Runs a process inside a running container. Returns its session, or None with `detach`.
     pub async fn exec(&self, container: &str, options: ExecOptions) -> Result<Option<Session>, SessionError> {
+        match self.exec_pending(container, options).await? {
+            Some(pending) => pending.connect().await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// As [`Engine::exec`], up to the helper listening: the process starts when the returned session is
+    /// connected. The API server answers its client first, so no output can come with that answer (docker-py
+    /// reads the answer's headers through a buffer and the socket beyond it: bytes that came with them are
+    /// lost).
+    pub async fn exec_pending(
+        &self,
+        container: &str,
+        options: ExecOptions,
+    ) -> Result<Option<PendingExec>, SessionError> {
         let rec = self.container(container)?;
         ensure_running(&rec, "exec")?;
         if options.cmd.is_empty() {
@@ -116,13 +149,10 @@ impl Engine {
         }
         match message {
             Some(ReadyMessage::Started { .. }) if options.detach => Ok(None),
-            Some(ReadyMessage::Started { .. }) => {
-                let mut session = Session::connect(&exec_socket_path(&dir, &exec_id)).await?;
-                if options.tty && options.cols > 0 && options.rows > 0 {
-                    session.resize(options.cols, options.rows).await?;
-                }
-                Ok(Some(session))
-            }
+            Some(ReadyMessage::Started { .. }) => Ok(Some(PendingExec {
+                socket: exec_socket_path(&dir, &exec_id),
+                size: (options.tty && options.cols > 0 && options.rows > 0).then_some((options.cols, options.rows)),
+            })),
             Some(ReadyMessage::Failed { error, exit_code }) => {
                 Err(SessionError::Exec { id: rec.id, message: error, exit_code })
             }

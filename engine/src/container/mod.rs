@@ -30,7 +30,7 @@ mod status;
 mod top;
 mod update;
 
-pub use exec::{EXEC_SUBCOMMAND, ExecOptions};
+pub use exec::{EXEC_SUBCOMMAND, ExecOptions, PendingExec};
 pub use exec_helper::run_exec_helper;
 pub(crate) use exec_helper::start_process;
 pub use follow::LogTail;
