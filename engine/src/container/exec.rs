@@ -104,7 +104,8 @@ impl Engine {
         container: &str,
         options: ExecOptions,
     ) -> Result<Option<PendingExec>, SessionError> {
-        let rec = self.container(container)?;
+        // Whole: the helper runs the process from this record and must not guess at a damaged part.
+        let rec = super::Records::new(self.store()).get(&self.container(container)?.id)?;
         ensure_running(&rec, "exec")?;
         if options.cmd.is_empty() {
             return Err(SessionError::Exec { id: rec.id, message: "no command given".into(), exit_code: 125 });
