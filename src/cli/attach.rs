@@ -114,12 +114,14 @@ pub async fn interact(engine: &Engine, session: Session, how: Interaction) -> an
     let mut input_open = how.stdin;
     loop {
         tokio::select! {
-            out = reader.read() => match out? {
-                Some(Output::Stdout(data)) => write_all(&mut std::io::stdout(), &data)?,
-                Some(Output::Stderr(data)) => write_all(&mut std::io::stderr(), &data)?,
-                Some(Output::Error(message)) => eprintln!("berth: {message}"),
-                Some(Output::Exit(code)) => return Ok(Ended::Exit(code)),
-                None => return Ok(Ended::Lost),
+            out = reader.read() => match out {
+                Ok(Some(Output::Stdout(data))) => write_all(&mut std::io::stdout(), &data)?,
+                Ok(Some(Output::Stderr(data))) => write_all(&mut std::io::stderr(), &data)?,
+                Ok(Some(Output::Error(message))) => eprintln!("berth: {message}"),
+                Ok(Some(Output::Exit(code))) => return Ok(Ended::Exit(code)),
+                // Reset: the monitor closed the session as the run ended, with this client's input unread.
+                Ok(None) | Err(SessionError::Connection { .. }) => return Ok(Ended::Lost),
+                Err(e) => return Err(e.into()),
             },
             input = input_rx.recv(), if input_open => match input.flatten() {
                 Some(data) => {

@@ -714,11 +714,16 @@ async fn run_container(engine: &Engine, mut args: RunArgs) -> anyhow::Result<Exi
             detach_keys,
             signal_target: Some(rec.id.clone()),
         };
-        let ended = interact(engine, session, how).await?;
-        if matches!(ended, Ended::Exit(_)) {
+        let ended = match interact(engine, session, how).await? {
             // An --rm container is gone once its monitor says the run ended.
-            started.wait_exit().await;
-        }
+            Ended::Exit(code) => {
+                started.wait_exit().await;
+                Ended::Exit(code)
+            }
+            // Joined as the run ended: the session closed without the exit, which the run's end gives.
+            Ended::Lost => started.wait_exit().await.map_or(Ended::Lost, Ended::Exit),
+            other => other,
+        };
         return Ok(super::attach::exit_code(engine, &rec.id, ended));
     }
     follow_until_exit(engine, &rec.id, log, started, &streams).await
@@ -727,8 +732,9 @@ async fn run_container(engine: &Engine, mut args: RunArgs) -> anyhow::Result<Exi
 /// Whether an attach failed because the run already ended: the monitor's session socket is gone (it is
 /// removed as the run ends, before the store says so) or the container no longer runs (or, `--rm`, exists).
 fn run_ended(engine: &Engine, id: &str, error: &SessionError) -> bool {
+    use std::io::ErrorKind::{ConnectionRefused, ConnectionReset, NotFound};
     let socket_gone = matches!(error, SessionError::Io { source, .. }
-        if matches!(source.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused));
+        if matches!(source.kind(), NotFound | ConnectionRefused | ConnectionReset));
     socket_gone || !engine.container(id).is_ok_and(|rec| rec.status == Status::Running)
 }
 
