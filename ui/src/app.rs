@@ -30,7 +30,7 @@ use crate::input::InputOutcome;
 use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
 use crate::panes::containers::ContainersPane;
-use crate::panes::explorer::{Explorer, ExplorerAction, TreeRequest, TreeRow};
+use crate::panes::explorer::{Explorer, ExplorerAction};
 use crate::panes::images::ImagesPane;
 use crate::panes::logs::{LogsPane, OlderRequest};
 use crate::panes::networks::NetworksPane;
@@ -65,8 +65,6 @@ pub enum Effect {
     Layers(String),
     /// Every layer's changes, for the layer explorer.
     LayerChanges(String),
-    /// The explorer's tree for a layer, view and filter, built off the UI thread (the newest asked wins).
-    Tree(TreeRequest),
     InspectImage(String),
     InspectContainer(String),
     /// A canonical reference.
@@ -174,12 +172,6 @@ pub enum Msg {
     LayerChanges {
         id: String,
         result: Result<Arc<ImageChanges>, BackendError>,
-    },
-    /// A tree the explorer of image `id` asked for.
-    Tree {
-        id: String,
-        generation: u64,
-        rows: Vec<TreeRow>,
     },
     Inspect {
         title: String,
@@ -502,9 +494,7 @@ impl App {
             }
             Modal::Explorer(mut explorer) => {
                 let page = usize::from(layout::screen(self.area)[1].height.saturating_sub(6));
-                let action = explorer.handle_key(&key, command, page);
-                self.effects.extend(explorer.wanted.take().map(Effect::Tree));
-                match action {
+                match explorer.handle_key(&key, command, page) {
                     ExplorerAction::Stay => Some(Modal::Explorer(explorer)),
                     ExplorerAction::Close => None,
                     ExplorerAction::Quit => {
@@ -1375,13 +1365,12 @@ impl App {
                 let before = std::mem::replace(&mut self.now, now);
                 self.effects.push(Effect::RefreshContainers);
                 self.refresh_shown();
-                // Uptimes read "Up 5 minutes" most of the time: only a changed text on screen is worth a redraw.
+                // Uptimes read "Up 5 minutes" most of the time: only a changed text is worth a redraw.
                 let uptime_moved = |t: &str| display::since(t, before) != display::since(t, now);
-                let shown = ContainersPane::rows_shown(layout::containers_list(self.area));
                 let uptimes_moved = layout::on_containers_screen(self.focus)
                     && self
                         .containers
-                        .on_screen(shown)
+                        .rows
                         .iter()
                         .any(|r| r.state.can_stop() && r.started_at.as_deref().is_some_and(uptime_moved));
                 // A running step's elapsed time moves every second.
@@ -1444,13 +1433,8 @@ impl App {
                     return false;
                 }
                 explorer.set_changes(result.map_err(|e| e.to_string()));
-                self.effects.extend(explorer.wanted.take().map(Effect::Tree));
                 true
             }
-            Msg::Tree { id, generation, rows } => match &mut self.modal {
-                Some(Modal::Explorer(explorer)) if explorer.id == id => explorer.set_rows(generation, rows),
-                _ => false,
-            },
             Msg::Inspect { title, result } => {
                 match result {
                     Ok(text) => self.modal = Some(Modal::Inspect(InspectDialog::new(title, text))),
@@ -1654,9 +1638,8 @@ impl App {
                 if self.stats.container.as_ref().is_none_or(|(c, _)| *c != container) {
                     return false;
                 }
-                // An idle container's flat charts draw the same: no redraw for them.
-                let moved = self.stats.push(sample);
-                moved && layout::on_containers_screen(self.focus)
+                self.stats.push(sample);
+                layout::on_containers_screen(self.focus)
             }
             BackendEvent::Interrupted { container, stream, message } => {
                 let (shown, error) = match stream {
@@ -1667,12 +1650,6 @@ impl App {
             }
             BackendEvent::ShellOutput { session, bytes } => self.shell.output(session, &bytes),
             BackendEvent::ShellClosed { session } => self.shell.closed(session),
-            BackendEvent::Changed => {
-                // Read now rather than at the next tick; a list that reads the same draws nothing.
-                self.effects.push(Effect::RefreshContainers);
-                self.refresh_shown();
-                false
-            }
         }
     }
 }

@@ -12,7 +12,6 @@ pub mod config;
 mod dialogs;
 pub mod draw;
 pub mod engines;
-mod fit;
 mod input;
 pub mod keymap;
 mod layout;
