@@ -356,10 +356,12 @@ fn bbx_independent_stages_build_at_once() {
     }
     let env = Env::new();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // `a` listens until `b` sends: built one after the other, `a` would time out with nothing.
+    // `a` listens until `b` sends: built one after the other, `a` would time out with nothing. `b` sends from a
+    // file, not a pipe: busybox nc reads a ready stdin before the socket, so the listener's half-close (its own
+    // stdin is empty) cannot end `b`'s nc before "hello" is written, as it could while `echo` had not yet written.
     let dockerfile = format!(
         "FROM busybox AS a\nRUN timeout 30 nc -l -p {port} > /got; cat /got\n\
-         FROM busybox AS b\nRUN i=0; until echo hello | nc 127.0.0.1 {port}; do i=$((i+1)); \
+         FROM busybox AS b\nRUN echo hello > /msg; i=0; until nc 127.0.0.1 {port} < /msg; do i=$((i+1)); \
          [ $i -gt 150 ] && exit 1; sleep 0.2; done\n\
          FROM busybox\nCOPY --from=a /got /got\nCOPY --from=b /etc/group /b-group\n"
     );
