@@ -47,6 +47,8 @@ struct Client {
 pub struct Server {
     listener: UnixListener,
     path: PathBuf,
+    /// Whether the socket's name is gone already (the process ended): new clients find no session.
+    unlinked: bool,
     clients: Vec<Client>,
     /// Output kept for the first client while none has connected yet; None once one has (or when unwanted).
     backlog: Option<Vec<u8>>,
@@ -74,6 +76,7 @@ impl Server {
         Ok(Server {
             listener,
             path: path.to_path_buf(),
+            unlinked: false,
             clients: Vec::new(),
             backlog: keep_backlog.then(Vec::new),
             accept_input,
@@ -135,6 +138,15 @@ impl Server {
             let outbox = self.backlog.take().map(|b| Frame::Stdout(b).encode()).unwrap_or_default();
             self.clients.push(Client { stream, inbox: Vec::new(), outbox });
         }
+    }
+
+    /// Lets no new client in and takes those the kernel already queued. A client left queued when the
+    /// listener closes has connected but reads a reset, never the output or exit it waits for; one that
+    /// comes after the name is gone fails to connect, and so knows the process ended.
+    fn close_door(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        self.unlinked = true;
+        self.accept();
     }
 
     fn broadcast(&mut self, frame: &Frame) {
@@ -218,7 +230,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if !self.unlinked {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -389,7 +403,7 @@ pub fn serve_with(
                 if let Some(before_exit) = s.before_exit.take() {
                     before_exit(code);
                 }
-                s.accept();
+                s.close_door();
                 s.broadcast(&Frame::Exit(code));
                 s.flush();
             }
@@ -662,5 +676,20 @@ mod tests {
         let mut logged = Vec::new();
         let code = serve(pid, io, Some(&mut server), &mut |_, data| logged.extend_from_slice(data)).unwrap();
         assert_eq!((code, String::from_utf8_lossy(&logged).as_ref()), (0, "last words\nend\n"));
+    }
+
+    #[test]
+    fn once_the_process_ended_no_client_can_connect_unserved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let mut server = Server::bind(&path, true, true).unwrap();
+        let (child, io) = piped("echo gone");
+        let pid = child.id() as i32;
+        assert_eq!(serve(pid, io, Some(&mut server), &mut |_, _| {}).unwrap(), 0);
+        // The server lives on a moment (the monitor writes the log's end): a client must not connect then
+        // and be reset when it closes, having heard neither the output nor the exit.
+        let err = UnixStream::connect(&path).expect_err("the session is over");
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        drop(server);
     }
 }
