@@ -214,6 +214,7 @@ pub enum Msg {
     },
     OlderLogs {
         id: String,
+        request: OlderRequest,
         result: Result<Vec<LogLine>, BackendError>,
     },
     StatsFailed {
@@ -1557,12 +1558,12 @@ impl App {
                 }
                 false
             }
-            Msg::OlderLogs { id, result } => {
+            Msg::OlderLogs { id, request, result } => {
                 if self.logs.container.as_ref().is_none_or(|(c, _)| *c != id) {
                     return false;
                 }
                 match result {
-                    Ok(lines) => self.logs.prepend(lines, LOG_PAGE),
+                    Ok(lines) => self.logs.prepend(&request, lines, LOG_PAGE),
                     Err(e) => {
                         self.logs.older = crate::panes::logs::Older::Available;
                         self.fail(e.to_string());

@@ -221,8 +221,8 @@ impl<B: Backend> Executor<B> {
             }),
             Effect::UnfollowLogs(id) => self.backend.unfollow_logs(id),
             Effect::OlderLogs { id, request } => self.spawn(move |b| async move {
-                let result = b.older_logs(id.clone(), request.before, request.skip, LOG_PAGE).await;
-                Some(Msg::OlderLogs { id, result })
+                let result = b.older_logs(id.clone(), request.before.clone(), request.skip, LOG_PAGE).await;
+                Some(Msg::OlderLogs { id, request, result })
             }),
             Effect::FollowStats(id) => self.spawn(move |b| async move {
                 let error = b.follow_stats(id.clone()).await.err()?;

@@ -223,16 +223,27 @@ impl LogsPane {
         if self.older != Older::Available || !self.at_top(page) {
             return None;
         }
-        let oldest = self.lines.front()?;
-        let skip = self.lines.iter().take_while(|l| l.time == oldest.time).count();
-        let request = OlderRequest { before: oldest.time.clone(), skip };
+        let request = self.before_oldest()?;
         self.older = Older::Loading;
         Some(request)
     }
 
-    /// Older lines read from the file go in front; the view stays on the lines it showed. Fewer than asked
-    /// means the log's start was reached. Over the bounds, the newest lines go instead.
-    pub fn prepend(&mut self, older: Vec<LogLine>, asked: usize) {
+    /// What asks for the lines before the oldest held.
+    fn before_oldest(&self) -> Option<OlderRequest> {
+        let oldest = self.lines.front()?;
+        let skip = self.lines.iter().take_while(|l| l.time == oldest.time).count();
+        Some(OlderRequest { before: oldest.time.clone(), skip })
+    }
+
+    /// Older lines read from the file for `request` go in front; the view stays on the lines it showed. Fewer
+    /// than asked means the log's start was reached. Over the bounds, the newest lines go instead. Lines that
+    /// come while a flood pushed the oldest held out meanwhile would leave a gap: they are let go, and the next
+    /// look at the top asks again.
+    pub fn prepend(&mut self, request: &OlderRequest, older: Vec<LogLine>, asked: usize) {
+        if self.before_oldest().as_ref() != Some(request) {
+            self.older = Older::Available;
+            return;
+        }
         self.older = if older.len() < asked { Older::None } else { Older::Available };
         for mut line in older.into_iter().rev() {
             if let Some((cut, _)) = line.text.char_indices().nth(MAX_LINE_CHARS) {
@@ -270,6 +281,10 @@ impl LogsPane {
             let Some(old) = self.lines.pop_front() else { break };
             self.bytes -= old.text.len();
             self.dropped += 1;
+            // What falls off the front is still in the file (a log opened short, then flooded).
+            if self.older == Older::None {
+                self.older = Older::Available;
+            }
             if self.hit(&old) {
                 self.matches -= 1;
                 self.current_match = self.current_match.and_then(|m| m.checked_sub(1));
@@ -546,14 +561,42 @@ mod tests {
         logs.push_batch((0..MAX_LINES).map(|i| line(&format!("new {i}"))).collect(), MAX_LINES);
         assert_eq!(logs.older, Older::Available);
         logs.scroll_by(Command::Top, 10);
-        assert!(logs.want_older(10).is_some());
-        logs.prepend((0..100).map(|i| line(&format!("old {i}"))).collect(), 100);
+        let request = logs.want_older(10).unwrap();
+        logs.prepend(&request, (0..100).map(|i| line(&format!("old {i}"))).collect(), 100);
         assert_eq!(logs.len(), MAX_LINES, "still bounded");
         assert!(logs.newer_cut && !logs.follow);
         assert_eq!(logs.lines().next().unwrap().text, "old 0");
         assert_eq!(logs.lines().last().unwrap().text, format!("new {}", MAX_LINES - 101));
         logs.push_batch(vec![line("live")], MAX_LINES);
         assert!(logs.lines().all(|l| l.text != "live"), "a live line would leave a gap");
+    }
+
+    #[test]
+    fn a_log_opened_short_then_flooded_reads_what_fell_off_from_the_file() {
+        let mut logs = LogsPane::default();
+        logs.push_batch(vec![line("first")], 100);
+        assert_eq!(logs.older, Older::None, "the whole log is held");
+        logs.push_batch((0..MAX_LINES).map(|i| line(&format!("flood {i}"))).collect(), 100);
+        assert_eq!(logs.older, Older::Available, "\"first\" fell off the front");
+        logs.scroll_by(Command::Top, 10);
+        assert!(logs.want_older(10).is_some());
+    }
+
+    #[test]
+    fn older_lines_asked_before_a_flood_pushed_the_oldest_out_are_let_go() {
+        let mut logs = LogsPane::default();
+        logs.push_batch((0..MAX_LINES).map(|i| line(&format!("a {i}"))).collect(), MAX_LINES);
+        logs.scroll_by(Command::Top, 10);
+        let request = logs.want_older(10).unwrap();
+        let mut later = line("b");
+        later.time = "2026-01-01T00:00:01.000000000Z".into();
+        for _ in 0..10 {
+            logs.push(later.clone());
+        }
+        logs.prepend(&request, vec![line("before a 0")], 1);
+        assert!(logs.lines().all(|l| l.text != "before a 0"), "it would sit before a gap");
+        assert_eq!(logs.older, Older::Available, "asked again from the oldest held now");
+        assert_eq!(logs.want_older(10).unwrap().skip, MAX_LINES - 10);
     }
 
     #[test]

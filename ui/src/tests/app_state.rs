@@ -814,19 +814,19 @@ fn scrolling_to_the_top_of_the_log_loads_older_lines_from_the_file() {
     let request = OlderRequest { before: line(2000).time, skip: 100 };
     assert_eq!(
         effects(&mut app),
-        vec![Effect::OlderLogs { id: id.clone(), request }],
+        vec![Effect::OlderLogs { id: id.clone(), request: request.clone() }],
         "lines 2000..2099 share a stamp"
     );
     assert_eq!(app.logs.older, Older::Loading);
     key(&mut app, KeyCode::Char('k'));
     assert!(effects(&mut app).is_empty(), "asked once at a time");
     let scroll = app.logs.scroll;
-    app.update(Msg::OlderLogs { id: id.clone(), result: Ok((1000..2000).map(line).collect()) });
+    app.update(Msg::OlderLogs { id: id.clone(), request, result: Ok((1000..2000).map(line).collect()) });
     assert_eq!((app.logs.len(), app.logs.scroll), (2000, scroll), "in front, the view still on the same lines");
     assert_eq!(app.logs.lines().next().unwrap().text, "1000");
     key(&mut app, KeyCode::Char('g'));
-    assert!(matches!(&effects(&mut app)[..], [Effect::OlderLogs { .. }]));
-    app.update(Msg::OlderLogs { id, result: Ok((0..10).map(line).collect()) });
+    let [Effect::OlderLogs { request, .. }] = &effects(&mut app)[..] else { panic!("older lines asked") };
+    app.update(Msg::OlderLogs { id, request: request.clone(), result: Ok((0..10).map(line).collect()) });
     assert_eq!(app.logs.older, Older::None, "fewer than asked: the start of the log");
     key(&mut app, KeyCode::Char('g'));
     assert!(effects(&mut app).is_empty());
