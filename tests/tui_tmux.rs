@@ -592,8 +592,10 @@ fn br_a_remote_engine_lists_logs_and_opens_a_shell_in_a_berth_serve_container() 
     tmux.keys(&["1"]);
 
     tmux.keys(&["E"]);
-    tmux.wait_for("every engine at once", &["engine all engines", "engine served"]);
-    tmux.wait_for_row("the served container in the all-engines view", &name, Some("running"));
+    tmux.wait_for("every engine at once, with an ENGINE column", &["engine all engines", "ENGINE"]);
+    tmux.wait_until("the served container in the all-engines view", "its row naming the engine", |screen| {
+        screen.lines().any(|l| l.contains(&name) && l.contains(" served ") && l.contains("running"))
+    });
     // An action in the all-engines view goes to the engine that listed the container.
     tmux.keys(&["S"]);
     tmux.wait_for_row("stopped through the served engine", &name, Some("exited"));

@@ -24,6 +24,7 @@ pub mod journal;
 pub mod kube;
 pub(crate) mod layer;
 pub mod local;
+pub mod log_watch;
 pub mod logs;
 pub mod manifest;
 pub(crate) mod monitor;

@@ -30,7 +30,7 @@ use crate::input::InputOutcome;
 use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
 use crate::panes::containers::ContainersPane;
-use crate::panes::explorer::{Explorer, ExplorerAction};
+use crate::panes::explorer::{Explorer, ExplorerAction, TreeRequest, TreeRow};
 use crate::panes::images::ImagesPane;
 use crate::panes::logs::{LogsPane, OlderRequest};
 use crate::panes::networks::NetworksPane;
@@ -65,6 +65,8 @@ pub enum Effect {
     Layers(String),
     /// Every layer's changes, for the layer explorer.
     LayerChanges(String),
+    /// The explorer's tree for a layer, view and filter, built off the UI thread (the newest asked wins).
+    Tree(TreeRequest),
     InspectImage(String),
     InspectContainer(String),
     /// A canonical reference.
@@ -172,6 +174,12 @@ pub enum Msg {
     LayerChanges {
         id: String,
         result: Result<Arc<ImageChanges>, BackendError>,
+    },
+    /// A tree the explorer of image `id` asked for.
+    Tree {
+        id: String,
+        generation: u64,
+        rows: Vec<TreeRow>,
     },
     Inspect {
         title: String,
@@ -495,7 +503,9 @@ impl App {
             }
             Modal::Explorer(mut explorer) => {
                 let page = usize::from(layout::screen(self.area)[1].height.saturating_sub(6));
-                match explorer.handle_key(&key, command, page) {
+                let action = explorer.handle_key(&key, command, page);
+                self.effects.extend(explorer.wanted.take().map(Effect::Tree));
+                match action {
                     ExplorerAction::Stay => Some(Modal::Explorer(explorer)),
                     ExplorerAction::Close => None,
                     ExplorerAction::Quit => {
@@ -1366,12 +1376,13 @@ impl App {
                 let before = std::mem::replace(&mut self.now, now);
                 self.effects.push(Effect::RefreshContainers);
                 self.refresh_shown();
-                // Uptimes read "Up 5 minutes" most of the time: only a changed text is worth a redraw.
+                // Uptimes read "Up 5 minutes" most of the time: only a changed text on screen is worth a redraw.
                 let uptime_moved = |t: &str| display::since(t, before) != display::since(t, now);
+                let shown = ContainersPane::rows_shown(layout::containers_list(self.area));
                 let uptimes_moved = layout::on_containers_screen(self.focus)
                     && self
                         .containers
-                        .rows
+                        .on_screen(shown)
                         .iter()
                         .any(|r| r.state.can_stop() && r.started_at.as_deref().is_some_and(uptime_moved));
                 // A running step's elapsed time moves every second.
@@ -1434,8 +1445,13 @@ impl App {
                     return false;
                 }
                 explorer.set_changes(result.map_err(|e| e.to_string()));
+                self.effects.extend(explorer.wanted.take().map(Effect::Tree));
                 true
             }
+            Msg::Tree { id, generation, rows } => match &mut self.modal {
+                Some(Modal::Explorer(explorer)) if explorer.id == id => explorer.set_rows(generation, rows),
+                _ => false,
+            },
             Msg::Inspect { title, result } => {
                 match result {
                     Ok(text) => self.modal = Some(Modal::Inspect(InspectDialog::new(title, text))),
@@ -1639,8 +1655,9 @@ impl App {
                 if self.stats.container.as_ref().is_none_or(|(c, _)| *c != container) {
                     return false;
                 }
-                self.stats.push(sample);
-                layout::on_containers_screen(self.focus)
+                // An idle container's flat charts draw the same: no redraw for them.
+                let moved = self.stats.push(sample);
+                moved && layout::on_containers_screen(self.focus)
             }
             BackendEvent::Interrupted { container, stream, message } => {
                 let (shown, error) = match stream {
@@ -1651,6 +1668,12 @@ impl App {
             }
             BackendEvent::ShellOutput { session, bytes } => self.shell.output(session, &bytes),
             BackendEvent::ShellClosed { session } => self.shell.closed(session),
+            BackendEvent::Changed => {
+                // Read now rather than at the next tick; a list that reads the same draws nothing.
+                self.effects.push(Effect::RefreshContainers);
+                self.refresh_shown();
+                false
+            }
         }
     }
 }

@@ -64,11 +64,15 @@ const TAB_KEYS: [(Pane, Command); 8] = [
 fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     // The engine shown, with the key that switches it, when there are several.
-    let engine = app
-        .engine
-        .as_ref()
-        .map_or_else(String::new, |e| format!("{} engine {e} · ", app.keymap.label(Command::SwitchEngine)));
-    let right = format!("{engine}mouse {} ", if app.mouse { "on" } else { "off" });
+    let mouse = format!("mouse {} ", if app.mouse { "on" } else { "off" });
+    // The right side, fullest first: the engine with its key and the mouse, then less, as room allows.
+    let rights: Vec<String> = match &app.engine {
+        Some(e) => {
+            let key = app.keymap.label(Command::SwitchEngine);
+            vec![format!("{key} engine {e} · {mouse}"), format!("{key} engine {e} "), format!("{e} ")]
+        }
+        None => vec![mouse],
+    };
     let tabs = |title: fn(Pane) -> &'static str| {
         let mut spans = vec![Span::styled(" berth ", theme.selected())];
         for (pane, command) in TAB_KEYS {
@@ -79,14 +83,20 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
         }
         spans
     };
-    // Narrow terminals get short titles rather than losing the last tabs.
+    // Narrow terminals get short titles rather than losing the last tabs, then less on the right; what still
+    // does not fit is cut with an ellipsis.
+    let width = usize::from(area.width);
+    let fits = |spans: &Vec<Span>, right: &String| Line::from(spans.clone()).width() + right.chars().count() <= width;
     let mut spans = tabs(Pane::title);
-    if Line::from(spans.clone()).width() + right.chars().count() > usize::from(area.width) {
+    if !fits(&spans, &rights[0]) {
         spans = tabs(Pane::short_title);
     }
+    let right = rights.iter().find(|r| fits(&spans, r)).unwrap_or(&rights[rights.len() - 1]).clone();
+    let right = crate::fit::cut(Line::from(right), width).to_string();
     let [left_area, right_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(right.chars().count() as u16)]).areas(area);
-    frame.render_widget(Paragraph::new(Line::from(spans)), left_area);
+    let left = crate::fit::cut(Line::from(spans), usize::from(left_area.width));
+    frame.render_widget(Paragraph::new(left), left_area);
     frame.render_widget(Paragraph::new(right).style(theme.muted()), right_area);
 }
 
@@ -95,30 +105,28 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
 fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let bar = ratatui::style::Style::new().fg(theme.colors.status_fg).bg(theme.colors.status_bg);
-    let hint = |spans: &mut Vec<Span<'static>>, command: Command| {
-        spans.push(Span::styled(format!(" {}", app.keymap.label(command)), bar.fg(theme.colors.key)));
+    let hint = |command: Command| {
         let scope = app.scopes().first().copied().unwrap_or(Scope::Global);
-        spans.push(Span::raw(format!(" {} ", command.help_in(scope))));
+        vec![
+            Span::styled(format!(" {}", app.keymap.label(command)), bar.fg(theme.colors.key)),
+            Span::raw(format!(" {} ", command.help_in(scope))),
+        ]
     };
-    let mut right = Vec::new();
-    hint(&mut right, Command::Help);
-    hint(&mut right, Command::Quit);
-    let left = match &app.status {
-        Some(status) if status.error => {
-            Line::from(Span::styled(format!(" {}", status.text), bar.fg(theme.colors.error)))
-        }
-        Some(status) => Line::from(Span::raw(format!(" {}", status.text))),
-        None => {
-            let mut spans = Vec::new();
-            for (command, _) in app.pane_commands().into_iter().filter(|(_, on)| *on) {
-                hint(&mut spans, command);
-            }
-            Line::from(spans)
-        }
-    };
-    let right = Line::from(right);
+    let right = Line::from([hint(Command::Help), hint(Command::Quit)].concat());
     let [left_area, right_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(right.width() as u16)]).areas(area);
+    let room = usize::from(left_area.width);
+    let left = match &app.status {
+        Some(status) if status.error => {
+            crate::fit::cut(Line::from(Span::styled(format!(" {}", status.text), bar.fg(theme.colors.error))), room)
+        }
+        Some(status) => crate::fit::cut(Line::from(format!(" {}", status.text)), room),
+        // The pane lists its commands most useful first: those that do not fit go from the end.
+        None => crate::fit::hints(
+            app.pane_commands().into_iter().filter(|(_, on)| *on).map(|(command, _)| hint(command)).collect(),
+            room,
+        ),
+    };
     frame.render_widget(Paragraph::new(left).style(bar), left_area);
     frame.render_widget(Paragraph::new(right).style(bar), right_area);
 }

@@ -1,7 +1,7 @@
 //! Several engines side by side: berth's own and any Docker-API endpoint found in `[[engines]]` of tui.toml,
 //! `DOCKER_HOST` and the docker CLI's contexts. [`Engines`] is the one [`Backend`] the UI talks to: it passes
-//! each call to the engine shown, or in the "all engines" view lists every engine's containers (grouped under
-//! their engine's name) and sends each container's actions to the engine that listed it.
+//! each call to the engine shown, or in the "all engines" view lists every engine's containers (each row naming
+//! its engine, for the ENGINE column) and sends each container's actions to the engine that listed it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -175,8 +175,8 @@ impl Engines {
         self.engines.get(index).map(|(_, b)| (b, session >> ENGINE_BITS))
     }
 
-    /// Every engine's containers, each group titled by its engine; an engine that does not answer is named in
-    /// a group of its own rather than holding up the others.
+    /// Every engine's containers, each row naming its engine; an engine that does not answer is left out
+    /// (and logged) rather than holding up the others.
     async fn all_containers(&self) -> Result<Vec<ContainerRow>, BackendError> {
         let lists = futures_util::future::join_all(self.engines.iter().map(|(name, backend)| async move {
             let list = tokio::time::timeout(LIST_TIMEOUT, backend.containers()).await;
@@ -189,8 +189,7 @@ impl Engines {
                 Ok(Ok(list)) => {
                     for mut row in list {
                         owners.insert(row.id.clone(), index);
-                        let group = row.group.take().map_or_else(String::new, |g| format!(" · {g}"));
-                        row.group = Some(format!("engine {name}{group}"));
+                        row.engine = Some(name.clone());
                         rows.push(row);
                     }
                 }

@@ -12,6 +12,7 @@ pub mod config;
 mod dialogs;
 pub mod draw;
 pub mod engines;
+mod fit;
 mod input;
 pub mod keymap;
 mod layout;

@@ -29,6 +29,9 @@ pub struct Executor<B: Backend> {
     refreshing_networks: Arc<AtomicBool>,
     refreshing_volumes: Arc<AtomicBool>,
     sampling_usage: Arc<AtomicBool>,
+    /// The explorer's newest tree not yet started, and whether one is being built: while one is, only the
+    /// latest asked after it is built next, so fast typing never queues a tree per key.
+    tree: Arc<(std::sync::Mutex<Option<crate::panes::explorer::TreeRequest>>, AtomicBool)>,
     /// Running pulls by reference, so one can be cancelled.
     pulls: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>>,
 }
@@ -43,6 +46,7 @@ impl<B: Backend> Executor<B> {
             refreshing_networks: Arc::default(),
             refreshing_volumes: Arc::default(),
             sampling_usage: Arc::default(),
+            tree: Arc::default(),
             pulls: Arc::default(),
         }
     }
@@ -135,6 +139,34 @@ impl<B: Backend> Executor<B> {
                 let result = b.layer_changes(id.clone()).await;
                 Some(Msg::LayerChanges { id, result })
             }),
+            Effect::Tree(request) => {
+                let tree = self.tree.clone();
+                *tree.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(request);
+                if tree.1.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let next = tree.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        let Some(request) = next else {
+                            tree.1.store(false, Ordering::Release);
+                            // One asked between the take and the store would otherwise wait for the next.
+                            if tree.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+                                && !tree.1.swap(true, Ordering::AcqRel)
+                            {
+                                continue;
+                            }
+                            return;
+                        };
+                        let (id, generation) = (request.id.clone(), request.generation);
+                        let Ok(rows) = tokio::task::spawn_blocking(move || request.build()).await else { continue };
+                        if tx.send(Msg::Tree { id, generation, rows }).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
             Effect::InspectImage(id) => self.spawn(move |b| async move {
                 let result = b.inspect_image(id.clone()).await;
                 Some(Msg::Inspect { title: format!("Image {id}"), result })

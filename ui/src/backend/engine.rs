@@ -27,6 +27,7 @@ use tokio::task::AbortHandle;
 
 use super::cli::CliRunner;
 use super::follow::{self, Subscribers, Tasks};
+use super::listed::Listed;
 use super::run_request::run_spec;
 use super::usage::UsageTracker;
 use super::{
@@ -49,6 +50,8 @@ pub struct EngineBackend {
     shells: Shells,
     cli: CliRunner,
     usage: std::sync::Mutex<UsageTracker>,
+    /// The container list, kept between changes the journal reports.
+    listed: Arc<Listed>,
 }
 
 /// What a shell pane sends to its session.
@@ -100,6 +103,7 @@ impl EngineBackend {
             stats_tasks: Tasks::default(),
             shells: Shells::default(),
             usage: std::sync::Mutex::default(),
+            listed: Arc::default(),
         }
     }
 
@@ -205,6 +209,7 @@ fn container_row(record: ContainerRecord, ports: &[PortMapping]) -> ContainerRow
         group: crate::panes::groups::group_of(&record.options.labels),
         command: record.command.join(" "),
         created_at: Some(record.created_at),
+        engine: None,
     }
 }
 
@@ -302,6 +307,7 @@ fn layer_rows(engine: &Engine, image: &ImageRecord) -> Result<Vec<LayerRow>, ber
 impl Backend for EngineBackend {
     fn subscribe(&self, tx: mpsc::UnboundedSender<BackendEvent>) {
         self.subscribers.add(tx.clone());
+        tokio::spawn(super::listed::watch(self.engine.clone(), self.listed.clone(), self.subscribers.clone()));
         let mut rx = self.engine.events().subscribe();
         tokio::spawn(async move {
             loop {
@@ -427,17 +433,27 @@ impl Backend for EngineBackend {
     }
 
     fn containers(&self) -> BoxFuture<'_, Result<Vec<ContainerRow>, BackendError>> {
-        Box::pin(self.blocking("list", "containers".into(), |e| {
-            // One query for every container's ports, not one per row: the list refreshes every second.
-            let ports = e.published_ports()?;
-            Ok(all_containers(e)?
-                .into_iter()
-                .map(|r| {
-                    let published = ports.get(&r.id).map(Vec::as_slice).unwrap_or_default();
-                    container_row(r, published)
+        Box::pin(async move {
+            let now = std::time::Instant::now();
+            if let Some(rows) = self.listed.kept(now) {
+                return Ok(rows);
+            }
+            let rows = self
+                .blocking("list", "containers".into(), |e| {
+                    // One query for every container's ports, not one per row.
+                    let ports = e.published_ports()?;
+                    Ok(all_containers(e)?
+                        .into_iter()
+                        .map(|r| {
+                            let published = ports.get(&r.id).map(Vec::as_slice).unwrap_or_default();
+                            container_row(r, published)
+                        })
+                        .collect::<Vec<_>>())
                 })
-                .collect())
-        }))
+                .await;
+            self.listed.keep(now, rows.as_deref().ok());
+            rows
+        })
     }
 
     fn container_usage(
@@ -520,7 +536,7 @@ impl Backend for EngineBackend {
     fn follow_logs(&self, id: String, tail: usize) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
             let target = id.clone();
-            let (follower, entries) = self
+            let (follower, entries, path) = self
                 .blocking("logs of", id.clone(), move |e| {
                     let record = e.container(&target)?;
                     let path = e.container_log_path(&record);
@@ -534,11 +550,15 @@ impl Backend for EngineBackend {
                     let follower = LogFollower::at_end(&path).map_err(io)?;
                     let filter = LogFilter { tail: Some(tail), ..LogFilter::default() };
                     let (_, entries) = e.container_logs(&record.id, &filter)?;
-                    Ok((follower, entries))
+                    Ok((follower, entries, path))
                 })
                 .await?;
             follow::send_lines(&self.subscribers, &id, entries);
-            let task = tokio::spawn(follow::follow_log(follower, id.clone(), self.subscribers.clone()));
+            // Made after the follower: a write between the two is read on the first look, which comes anyway.
+            let watch = berth_engine::log_watch::LogWatch::new(&path)
+                .inspect_err(|e| tracing::warn!("log of {id} is polled: watch {}: {e}", path.display()))
+                .ok();
+            let task = tokio::spawn(follow::follow_log(follower, id.clone(), self.subscribers.clone(), watch));
             self.log_tasks.replace(id, task.abort_handle());
             Ok(())
         })

@@ -18,8 +18,8 @@ use super::{BackendEvent, LogLine};
 /// How often a followed log that is being written is looked at again: new lines show within this.
 const LOG_POLL: Duration = Duration::from_millis(200);
 
-/// A quiet log is looked at ever less often, down to this (a stat and a read each time): the first line
-/// after a silence shows within it.
+/// Without a directory watch, a quiet log is looked at ever less often, down to this (a stat and a read
+/// each time): the first line after a silence shows within it.
 const LOG_POLL_QUIET: Duration = Duration::from_secs(1);
 
 /// Log bytes read a tick at most. A container that writes faster (a flood) has its older output passed over
@@ -119,11 +119,26 @@ pub fn older_lines(path: &Path, before: &str, skip: usize, count: usize) -> io::
 }
 
 /// Sends what is appended to the log until aborted, or until the log can no longer be read (the container
-/// was removed).
-pub async fn follow_log(mut follower: LogFollower, container: String, subscribers: Subscribers) {
+/// was removed). While lines come it reads again every [`LOG_POLL`], so a flood arrives in batches; once the
+/// log is quiet it waits for `watch` to say the log's directory changed (without one, it polls ever less
+/// often).
+pub async fn follow_log(
+    mut follower: LogFollower,
+    container: String,
+    subscribers: Subscribers,
+    mut watch: Option<berth_engine::log_watch::LogWatch>,
+) {
     let mut pause = LOG_POLL;
     loop {
-        tokio::time::sleep(pause).await;
+        match &watch {
+            Some(w) if pause > LOG_POLL => {
+                if let Err(e) = w.changed().await {
+                    tracing::warn!("log of {container} is polled from now on: {e}");
+                    watch = None;
+                }
+            }
+            _ => tokio::time::sleep(pause).await,
+        }
         let polled = tokio::task::spawn_blocking(move || {
             let polled = follower.poll_within(LOG_BUDGET);
             (follower, polled)
@@ -233,7 +248,7 @@ mod tests {
         for i in 0..4000 {
             writer.write_output(Stream::Stdout, format!("{i} {line}\n").as_bytes()).unwrap();
         }
-        let task = tokio::spawn(follow_log(follower, "c1".into(), subscribers));
+        let task = tokio::spawn(follow_log(follower, "c1".into(), subscribers, None));
         let mut lines = Vec::new();
         while !lines.last().is_some_and(|l: &LogLine| l.text.starts_with("3999 ")) {
             let event = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
@@ -257,7 +272,9 @@ mod tests {
         subscribers.add(tx);
         let tasks = Tasks::default();
         let follower = LogFollower::at_end(&path).unwrap();
-        tasks.replace("c1".into(), tokio::spawn(follow_log(follower, "c1".into(), subscribers)).abort_handle());
+        let watch = berth_engine::log_watch::LogWatch::new(&path).ok();
+        assert!(watch.is_some(), "the log's directory can be watched");
+        tasks.replace("c1".into(), tokio::spawn(follow_log(follower, "c1".into(), subscribers, watch)).abort_handle());
         writer.write_output(Stream::Stdout, b"after\n").unwrap();
         let event = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
         let BackendEvent::Log { lines, .. } = event else { panic!("expected log lines, got {event:?}") };

@@ -7,6 +7,7 @@ mod cli;
 mod docker_api;
 mod engine;
 mod follow;
+mod listed;
 mod run_request;
 mod usage;
 
@@ -184,6 +185,8 @@ pub struct ContainerRow {
     pub command: String,
     /// RFC 3339 creation time.
     pub created_at: Option<String>,
+    /// The engine that listed it, in the all-engines view (its ENGINE column); None when one engine shows.
+    pub engine: Option<String>,
 }
 
 /// What the Containers pane's CPU and MEM columns show for a running container.
@@ -426,6 +429,8 @@ pub enum BackendEvent {
         stream: Followed,
         message: Option<String>,
     },
+    /// The engine recorded something (a container created, started, died ...): lists are worth reading again.
+    Changed,
     /// Progress of the build the UI numbered `build`.
     Build {
         build: u64,

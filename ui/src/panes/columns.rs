@@ -19,9 +19,10 @@ pub struct Column {
 }
 
 /// Columns the table shows in `width` (the pane's inside), each with its width, in the given order; `None`
-/// for those left out. Gaps of one cell go between shown columns, as the table draws them.
+/// for those left out. Gaps of one cell go between shown columns, as the table draws them. A column that
+/// wants no width has nothing to show and is left out whatever the room.
 fn fit(columns: &[Column], width: u16) -> Vec<Option<u16>> {
-    let mut shown: Vec<bool> = vec![true; columns.len()];
+    let mut shown: Vec<bool> = columns.iter().map(|c| c.want > 0).collect();
     let needed = |shown: &[bool]| -> u32 {
         let count = shown.iter().filter(|s| **s).count() as u32;
         let mins: u32 = columns.iter().zip(shown).filter(|(_, s)| **s).map(|(c, _)| u32::from(c.min)).sum();
@@ -139,6 +140,9 @@ mod tests {
         assert_eq!(fit(&COLUMNS, 40), [Some(8), Some(20), Some(10), None]);
         assert_eq!(fit(&COLUMNS, 39), [Some(28), None, Some(10), None], "then the ports");
         assert_eq!(fit(&COLUMNS, 10), [Some(8), None, Some(10), None], "never the rest, even when they overflow");
+        let mut empty = COLUMNS;
+        empty[3] = Column { header: "ENGINE", min: 0, want: 0, grow: 0, drop: 9 };
+        assert_eq!(fit(&empty, 60), [Some(18), Some(30), Some(10), None], "nothing to show, no column");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::columns::{Column, Fitted};
-use super::groups::{Entry, entries};
+use super::groups::{Entry, entries, group_key, row_group_key};
 use super::{Ctx, ListState, pane_block};
 use crate::backend::{ContainerOp, ContainerRow, ContainerState, ContainerUsage};
 use crate::keymap::Command;
@@ -22,6 +22,8 @@ use berth_engine::display;
 pub enum SortKey {
     #[default]
     Name,
+    /// Offered only in the all-engines view.
+    Engine,
     Image,
     State,
     Created,
@@ -34,7 +36,8 @@ pub enum SortKey {
 impl SortKey {
     fn next(self) -> SortKey {
         match self {
-            SortKey::Name => SortKey::Image,
+            SortKey::Name => SortKey::Engine,
+            SortKey::Engine => SortKey::Image,
             SortKey::Image => SortKey::State,
             SortKey::State => SortKey::Created,
             SortKey::Created => SortKey::Cpu,
@@ -46,6 +49,7 @@ impl SortKey {
     fn label(self) -> &'static str {
         match self {
             SortKey::Name => "name",
+            SortKey::Engine => "engine",
             SortKey::Image => "image",
             SortKey::State => "state",
             SortKey::Created => "started",
@@ -84,20 +88,28 @@ impl ContainersPane {
         let mut rows: Vec<&ContainerRow> = self
             .rows
             .iter()
-            .filter(|r| self.list.matches(&format!("{} {} {} {}", r.name, r.image, r.state, r.id)))
+            .filter(|r| {
+                let engine = r.engine.as_deref().unwrap_or_default();
+                // Without a filter every row passes: no text is made for it.
+                self.list.filter.value().is_empty()
+                    || self.list.matches(&format!("{} {} {} {} {engine}", r.name, r.image, r.state, r.id))
+            })
             .collect();
+        // Rows the same by the sort's key keep one order: by name, then (in the all-engines view) by engine.
+        rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.engine.cmp(&b.engine)));
         match self.sort {
-            SortKey::Name => rows.sort_by(|a, b| a.name.cmp(&b.name)),
-            SortKey::Image => rows.sort_by(|a, b| a.image.cmp(&b.image).then(a.name.cmp(&b.name))),
-            SortKey::State => rows.sort_by(|a, b| a.state.as_str().cmp(b.state.as_str()).then(a.name.cmp(&b.name))),
-            SortKey::Created => rows.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.name.cmp(&b.name))),
+            SortKey::Name => {}
+            SortKey::Engine => rows.sort_by(|a, b| a.engine.cmp(&b.engine)),
+            SortKey::Image => rows.sort_by(|a, b| a.image.cmp(&b.image)),
+            SortKey::State => rows.sort_by(|a, b| a.state.as_str().cmp(b.state.as_str())),
+            SortKey::Created => rows.sort_by(|a, b| b.started_at.cmp(&a.started_at)),
             SortKey::Cpu => {
                 let cpu = |r: &ContainerRow| self.usage.get(&r.id).and_then(|u| u.cpu_percent).unwrap_or(-1.0);
-                rows.sort_by(|a, b| cpu(b).total_cmp(&cpu(a)).then(a.name.cmp(&b.name)));
+                rows.sort_by(|a, b| cpu(b).total_cmp(&cpu(a)));
             }
             SortKey::Memory => {
                 let memory = |r: &ContainerRow| self.usage.get(&r.id).map_or(0, |u| u.memory_bytes);
-                rows.sort_by(|a, b| memory(b).cmp(&memory(a)).then(a.name.cmp(&b.name)));
+                rows.sort_by_key(|r| std::cmp::Reverse(memory(r)));
             }
         }
         if self.reverse {
@@ -123,14 +135,16 @@ impl ContainersPane {
     /// group's row).
     pub fn toggle_group(&mut self) {
         let entries = self.entries();
-        let title = match entries.get(self.list.selected) {
-            Some(Entry::Group { title, .. }) => title.to_string(),
-            Some(Entry::Row { row, grouped: true }) => row.group.clone().unwrap_or_default(),
+        let key = match entries.get(self.list.selected) {
+            Some(Entry::Group { title, engine, .. }) => group_key(title, *engine),
+            Some(Entry::Row { row, grouped: true }) => row_group_key(row).unwrap_or_default(),
             _ => return,
         };
-        let at = entries.iter().position(|e| matches!(e, Entry::Group { title: t, .. } if *t == title));
-        if !self.collapsed.remove(&title) {
-            self.collapsed.insert(title);
+        let at = entries
+            .iter()
+            .position(|e| matches!(e, Entry::Group { title, engine, .. } if group_key(title, *engine) == key));
+        if !self.collapsed.remove(&key) {
+            self.collapsed.insert(key);
         }
         self.list.selected = at.unwrap_or(self.list.selected);
     }
@@ -152,10 +166,10 @@ impl ContainersPane {
     /// Applies a change to the rows or their order and keeps the highlight on the same container wherever
     /// its row moved; when that container is gone, on the row that took its place.
     fn keeping_selection(&mut self, change: impl FnOnce(&mut Self)) {
-        // A container by its id, a group's row by its title.
+        // A container by its engine and id (two engines may list one container), a group's row by its key.
         let key = |e: &Entry| match e {
-            Entry::Row { row, .. } => row.id.clone(),
-            Entry::Group { title, .. } => format!("group {title}"),
+            Entry::Row { row, .. } => format!("{} {}", row.engine.as_deref().unwrap_or_default(), row.id),
+            Entry::Group { title, engine, .. } => format!("group {}", group_key(title, *engine)),
         };
         let was = self.entries().get(self.list.selected).map(key);
         change(self);
@@ -171,18 +185,22 @@ impl ContainersPane {
         usize::from(area.height.saturating_sub(3))
     }
 
+    /// The containers on screen when `rows` fit (group rows left out).
+    pub fn on_screen(&self, rows: usize) -> Vec<&ContainerRow> {
+        let entries = self.entries();
+        entries[window(self.list.selected, entries.len(), rows)]
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Row { row, .. } => Some(*row),
+                Entry::Group { .. } => None,
+            })
+            .collect()
+    }
+
     /// The containers whose CPU and memory are worth reading: those on screen when `rows` fit, with processes
     /// (running or paused). Rows scrolled out of sight cost nothing, however long the list.
     pub fn usage_targets(&self, rows: usize) -> Vec<String> {
-        let entries = self.entries();
-        let on_screen = &entries[window(self.list.selected, entries.len(), rows)];
-        on_screen
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Row { row, .. } if row.state.is_up() => Some(row.id.clone()),
-                _ => None,
-            })
-            .collect()
+        self.on_screen(rows).into_iter().filter(|r| r.state.is_up()).map(|r| r.id.clone()).collect()
     }
 
     /// Replaces the CPU and memory figures; false when no cell would read differently, so no redraw is needed.
@@ -208,8 +226,15 @@ impl ContainersPane {
         }
     }
 
+    /// The next sort; by engine only when the rows come from several.
     pub fn cycle_sort(&mut self) {
-        self.keeping_selection(|pane| pane.sort = pane.sort.next());
+        let engines = self.rows.iter().any(|r| r.engine.is_some());
+        self.keeping_selection(|pane| {
+            pane.sort = pane.sort.next();
+            if pane.sort == SortKey::Engine && !engines {
+                pane.sort = pane.sort.next();
+            }
+        });
     }
 
     pub fn reverse_sort(&mut self) {
@@ -282,9 +307,15 @@ impl ContainersPane {
     pub fn commands(&self) -> Vec<(Command, bool)> {
         let targets = self.targets();
         let any = |f: fn(ContainerState) -> bool| targets.iter().any(|r| f(r.state));
-        let one = self.selected().is_some();
-        let group = matches!(self.entries().get(self.list.selected), Some(Entry::Group { .. }))
-            || self.selected().is_some_and(|r| r.group.is_some());
+        // The list is filtered and sorted once here: the footer asks for these on every frame.
+        let entries = self.entries();
+        let selected = match entries.get(self.list.selected) {
+            Some(Entry::Row { row, .. }) => Some(*row),
+            _ => None,
+        };
+        let one = selected.is_some();
+        let group = matches!(entries.get(self.list.selected), Some(Entry::Group { .. }))
+            || selected.is_some_and(|r| r.group.is_some());
         let project = self.selected_project().is_some();
         let project_row = project && !one;
         let mut list = vec![
@@ -295,14 +326,14 @@ impl ContainersPane {
             (Command::Kill, any(ContainerState::can_stop)),
             (Command::RemoveContainer, any(ContainerState::can_remove)),
             (Command::Logs, one || project_row),
-            (Command::Exec, self.selected().is_some_and(|r| r.state.can_exec())),
-            (Command::Attach, self.selected().is_some_and(|r| r.state.can_exec())),
+            (Command::Exec, selected.is_some_and(|r| r.state.can_exec())),
+            (Command::Attach, selected.is_some_and(|r| r.state.can_exec())),
             (Command::InspectContainer, one),
             (Command::Mark, one || group),
             (Command::ToggleGroup, group),
             (Command::Sort, true),
             (Command::ReverseSort, true),
-            (Command::MarkAll, !self.visible().is_empty()),
+            (Command::MarkAll, !entries.is_empty()),
             (Command::Filter, true),
             (Command::RunNew, true),
         ];
@@ -333,7 +364,7 @@ impl ContainersPane {
         let texts: Vec<[String; 4]> = entries
             .iter()
             .map(|e| match e {
-                Entry::Group { title, members, collapsed } => {
+                Entry::Group { title, members, collapsed, .. } => {
                     let fold = if *collapsed { "▸" } else { "▾" };
                     let up = members.iter().filter(|r| r.state.is_up()).count();
                     let name = format!("{fold} {title} ({})", members.len());
@@ -358,17 +389,18 @@ impl ContainersPane {
             |(entry, [name, status, command, created])| {
                 let r = match entry {
                     Entry::Row { row, .. } => row,
-                    Entry::Group { members, .. } => {
+                    Entry::Group { members, engine, .. } => {
                         let all = !members.is_empty() && members.iter().all(|r| self.marked.contains(&r.id));
                         let mark = if all { "●" } else { " " };
-                        let mut cells = vec![
-                            Cell::from(Span::styled(mark, ctx.theme.colors.marked)),
-                            Cell::from(Span::styled(name.as_str(), ctx.theme.header())),
-                        ];
-                        cells.extend((0..4).map(|_| Cell::from("")));
-                        cells.push(Cell::from(status.as_str()));
-                        cells.extend((0..4).map(|_| Cell::from("")));
-                        return Row::new(fitted.keep(<[Cell; 11]>::try_from(cells).unwrap_or_default()));
+                        let mut texts: [String; 12] = Default::default();
+                        texts[..3].clone_from_slice(&[mark.into(), name.clone(), engine.unwrap_or_default().into()]);
+                        texts[7] = status.clone();
+                        let cells = fitted.cut(texts).into_iter().enumerate().map(|(at, text)| match at {
+                            0 => Cell::from(Span::styled(text, ctx.theme.colors.marked)),
+                            1 => Cell::from(Span::styled(text, ctx.theme.header())),
+                            _ => Cell::from(text),
+                        });
+                        return Row::new(fitted.keep(cells));
                     }
                 };
                 let mark = if self.marked.contains(&r.id) { "●" } else { " " };
@@ -377,6 +409,7 @@ impl ContainersPane {
                 let texts = fitted.cut([
                     mark.to_string(),
                     name.clone(),
+                    r.engine.clone().unwrap_or_default(),
                     r.image.clone(),
                     command.clone(),
                     created.clone(),
@@ -387,8 +420,8 @@ impl ContainersPane {
                     memory,
                     crate::backend::short_id(&r.id).to_string(),
                 ]);
-                let Ok([mark, name, image, command, created, state, status, ports, cpu, memory, id]) =
-                    <[String; 11]>::try_from(texts)
+                let Ok([mark, name, engine, image, command, created, state, status, ports, cpu, memory, id]) =
+                    <[String; 12]>::try_from(texts)
                 else {
                     return Row::default();
                 };
@@ -396,6 +429,7 @@ impl ContainersPane {
                 Row::new(fitted.keep([
                     Cell::from(Span::styled(mark, ctx.theme.colors.marked)),
                     Cell::from(name),
+                    Cell::from(engine),
                     Cell::from(image),
                     Cell::from(Span::styled(command, ctx.theme.muted())),
                     Cell::from(created),
@@ -426,14 +460,17 @@ fn window(selected: usize, len: usize, rows: usize) -> Range<usize> {
 
 /// The table's columns in order, sized from the visible rows and each entry's name, status, command and
 /// creation text. Name and state always show; the command and creation time only when there is room;
-/// narrower panes give up the ID next, then the ports, the image, the status, memory and CPU.
-fn columns(rows: &[&ContainerRow], texts: &[[String; 4]]) -> [Column; 11] {
+/// narrower panes give up the ID next, then the ports, the image, the status, memory and CPU; the engine
+/// (shown in the all-engines view only) goes last.
+fn columns(rows: &[&ContainerRow], texts: &[[String; 4]]) -> [Column; 12] {
     let widest = |widths: &mut dyn Iterator<Item = usize>| u16::try_from(widths.max().unwrap_or(0)).unwrap_or(u16::MAX);
     let name = widest(&mut texts.iter().map(|t| t[0].chars().count())).max(8);
     let image = widest(&mut rows.iter().map(|r| r.image.chars().count())).max(8);
     let status = widest(&mut texts.iter().map(|t| t[1].chars().count())).max(6);
     let command = widest(&mut texts.iter().map(|t| t[2].chars().count())).clamp(7, 24);
     let created = widest(&mut texts.iter().map(|t| t[3].chars().count())).max(7);
+    // No engine named, no column: it wants no width.
+    let engine = widest(&mut rows.iter().map(|r| r.engine.as_ref().map_or(0, |e| e.chars().count().max(6))));
     // The joined list: `, ` between mappings.
     let ports = widest(
         &mut rows.iter().map(|r| r.ports.iter().map(|p| p.chars().count() + 2).sum::<usize>().saturating_sub(2)),
@@ -442,6 +479,7 @@ fn columns(rows: &[&ContainerRow], texts: &[[String; 4]]) -> [Column; 11] {
         Column { header: "", min: 1, want: 1, grow: 0, drop: 0 },
         // A name is how a container is found on screen: whole, up to a long one, before anything else grows.
         Column { header: "NAME", min: name.min(32), want: name, grow: 1, drop: 0 },
+        Column { header: "ENGINE", min: engine.min(16), want: engine, grow: 0, drop: 9 },
         Column { header: "IMAGE", min: 8, want: image, grow: 1, drop: 5 },
         Column { header: "COMMAND", min: command, want: command, grow: 0, drop: 1 },
         Column { header: "CREATED", min: created, want: created, grow: 0, drop: 2 },
@@ -486,6 +524,7 @@ mod tests {
             group: None,
             command: "sh".into(),
             created_at: None,
+            engine: None,
         }
     }
 

@@ -3,8 +3,9 @@
 //! layer or the layer's own changes only; the header carries the image's wasted space and efficiency.
 //!
 //! The engine computes every layer's changes once (on the backend's task; "reading layers…" until then).
-//! Here only the rows of the chosen layer and view are flattened, and only those on screen are drawn, so
-//! an image of tens of thousands of files moves as fast as a small one.
+//! Only the rows of the chosen layer and view are flattened, off the UI thread ([`TreeRequest`], the newest
+//! one built): a key that changes the layer, view or filter shows the tree it had until the new one comes,
+//! so typing a filter over tens of thousands of files never stalls a frame. Only rows on screen are drawn.
 
 use std::cell::Cell as StdCell;
 use std::collections::{HashMap, HashSet};
@@ -112,6 +113,36 @@ pub struct Explorer {
     pub selected: usize,
     /// The first line drawn, kept between frames so the view scrolls only when the selection leaves it.
     offset: StdCell<usize>,
+    /// The number of the newest tree asked for; a tree built for an older one is dropped.
+    generation: u64,
+    /// A tree asked for and not yet come (the rows shown are the previous one's).
+    pub building: bool,
+    /// The tree to build, for the app to hand to the runner.
+    pub wanted: Option<TreeRequest>,
+}
+
+/// The work of flattening one layer's tree for one view and filter, done on a blocking thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeRequest {
+    /// The image explored.
+    pub id: String,
+    pub generation: u64,
+    changes: Arc<ImageChanges>,
+    layer: usize,
+    changes_only: bool,
+    filter: String,
+}
+
+impl TreeRequest {
+    pub fn build(&self) -> Vec<TreeRow> {
+        let Some(layer) = self.changes.layers.get(self.layer) else { return Vec::new() };
+        let entries: Vec<(&LayerEntry, Mark)> = if self.changes_only {
+            layer.iter().map(|c| (&c.entry, c.mark)).collect()
+        } else {
+            self.changes.merged(self.layer).iter().map(|m| (&m.change.entry, m.mark(self.layer))).collect()
+        };
+        flatten(&entries, &self.filter)
+    }
 }
 
 fn is_below(path: &str, dir: &str) -> bool {
@@ -141,21 +172,31 @@ impl Explorer {
         }
     }
 
-    /// Flattens the tree for the current layer, view and filter, keeping the selected path when it is
-    /// still there.
+    /// Asks for the tree of the current layer, view and filter (see [`TreeRequest`]); the rows shown stay
+    /// until it comes.
     pub fn rebuild(&mut self) {
-        let keep = self.selected_row().map(|r| r.path.clone());
-        self.rows.clear();
-        if let Some(Ok(changes)) = &self.changes
-            && self.layer < changes.layers.len()
-        {
-            let entries: Vec<(&LayerEntry, Mark)> = if self.changes_only {
-                changes.layers[self.layer].iter().map(|c| (&c.entry, c.mark)).collect()
-            } else {
-                changes.merged(self.layer).iter().map(|m| (&m.change.entry, m.mark(self.layer))).collect()
-            };
-            self.rows = flatten(&entries, self.filter.value());
+        let Some(Ok(changes)) = &self.changes else { return };
+        self.generation += 1;
+        self.building = true;
+        self.wanted = Some(TreeRequest {
+            id: self.id.clone(),
+            generation: self.generation,
+            changes: changes.clone(),
+            layer: self.layer,
+            changes_only: self.changes_only,
+            filter: self.filter.value().to_string(),
+        });
+    }
+
+    /// Takes a built tree, keeping the selected path when it is still there; false (nothing to draw) for a
+    /// tree asked for before the newest one.
+    pub fn set_rows(&mut self, generation: u64, rows: Vec<TreeRow>) -> bool {
+        if generation != self.generation {
+            return false;
         }
+        let keep = self.selected_row().map(|r| r.path.clone());
+        self.rows = rows;
+        self.building = false;
         self.refold();
         if let Some(path) = keep
             && let Some(at) = self.visible.iter().position(|&i| self.rows[i].path == path)
@@ -163,6 +204,7 @@ impl Explorer {
             self.selected = at;
         }
         self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+        true
     }
 
     fn refold(&mut self) {
@@ -306,12 +348,14 @@ impl Explorer {
 
     fn draw_layers(&self, frame: &mut Frame, area: Rect, theme: &Theme, changes: &ImageChanges) {
         let block = pane(theme, " Layers ", !self.in_tree);
+        // Inside the border, less the number, the size and two gaps.
+        let room = usize::from(area.width.saturating_sub(2 + 3 + 8 + 2));
         let rows = (0..changes.layers.len()).map(|i| {
             let (size, made) = match self.layers.get(i).filter(|_| self.layers.len() == changes.layers.len()) {
                 Some(l) => (display::size(l.size), super::images::instruction(&l.created_by)),
                 None => (String::new(), format!("layer {}", i + 1)),
             };
-            Row::new([Cell::from(format!("{}", i + 1)), Cell::from(size), Cell::from(made)])
+            Row::new([Cell::from(format!("{}", i + 1)), Cell::from(size), Cell::from(super::ellipsis(made, room))])
         });
         let table = Table::new(rows, [Constraint::Length(3), Constraint::Length(8), Constraint::Fill(1)])
             .header(Row::new(["#", "SIZE", "CREATED BY"]).style(theme.header()))
@@ -322,7 +366,8 @@ impl Explorer {
     }
 
     fn draw_tree(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
-        let mut block = pane(theme, &format!(" Files ({}) ", self.rows.len()), self.in_tree);
+        let building = if self.building { " · building…" } else { "" };
+        let mut block = pane(theme, &format!(" Files ({}){building} ", self.rows.len()), self.in_tree);
         if self.filtering || !self.filter.value().is_empty() {
             let cursor = if self.filtering { "▏" } else { "" };
             block = block.title_bottom(Line::from(vec![
@@ -339,6 +384,8 @@ impl Explorer {
         }
         offset = offset.min(self.visible.len().saturating_sub(height));
         self.offset.set(offset);
+        // Inside the border, less the mark, mode, owner and size columns and four gaps.
+        let room = usize::from(area.width.saturating_sub(2 + 1 + 10 + 9 + 8 + 4));
         let rows = self.visible.iter().skip(offset).take(height).map(|&i| {
             let row = &self.rows[i];
             let style = mark_style(theme, row.mark);
@@ -358,7 +405,7 @@ impl Explorer {
                 Cell::from(permissions(row.kind, row.mode)),
                 Cell::from(format!("{}:{}", row.uid, row.gid)),
                 Cell::from(if row.is_dir() && row.size == 0 { String::new() } else { display::size(row.size) }),
-                Cell::from(name),
+                Cell::from(super::ellipsis(name, room)),
             ])
             .style(style)
         });
@@ -378,7 +425,11 @@ impl Explorer {
         frame.render_stateful_widget(table, area, &mut state);
         if self.visible.is_empty() {
             let line = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
-            let text = if self.filter.value().is_empty() { "No files." } else { "No path matches the filter." };
+            let text = match (self.building, self.filter.value().is_empty()) {
+                (true, _) => "Building the tree…",
+                (false, true) => "No files.",
+                (false, false) => "No path matches the filter.",
+            };
             frame.render_widget(Paragraph::new(Span::styled(text, theme.muted())), line);
         }
     }

@@ -31,29 +31,49 @@ pub fn service_of<'a>(project: &str, container: &'a str) -> Option<&'a str> {
 /// One line of the grouped list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry<'a> {
-    /// A group's row: its title, its members (as filtered and sorted) and whether they are hidden.
-    Group { title: &'a str, members: Vec<&'a ContainerRow>, collapsed: bool },
+    /// A group's row: its title, the engine its members are on (in the all-engines view), its members (as
+    /// filtered and sorted) and whether they are hidden.
+    Group { title: &'a str, engine: Option<&'a str>, members: Vec<&'a ContainerRow>, collapsed: bool },
     /// A container, `grouped` when it is shown under a group's row.
     Row { row: &'a ContainerRow, grouped: bool },
+}
+
+/// What tells a group from every other: its title, and in the all-engines view its engine, so two engines'
+/// projects of one name stay two groups. The folded groups are kept by this.
+pub fn group_key(title: &str, engine: Option<&str>) -> String {
+    match engine {
+        Some(engine) => format!("{title} @{engine}"),
+        None => title.to_string(),
+    }
+}
+
+/// The key of the group a row belongs to, if any.
+pub fn row_group_key(row: &ContainerRow) -> Option<String> {
+    row.group.as_deref().map(|title| group_key(title, row.engine.as_deref()))
 }
 
 /// The list as drawn: rows in their order, each group at its first member's place with its members under it
 /// (none when collapsed).
 pub fn entries<'a>(rows: &[&'a ContainerRow], collapsed: &BTreeSet<String>) -> Vec<Entry<'a>> {
     let mut out = Vec::new();
-    let mut placed: Vec<&str> = Vec::new();
+    let mut placed: Vec<(&str, Option<&str>)> = Vec::new();
     for row in rows {
         let Some(title) = row.group.as_deref() else {
             out.push(Entry::Row { row, grouped: false });
             continue;
         };
-        if placed.contains(&title) {
+        let engine = row.engine.as_deref();
+        if placed.contains(&(title, engine)) {
             continue;
         }
-        placed.push(title);
-        let members: Vec<&ContainerRow> = rows.iter().copied().filter(|r| r.group.as_deref() == Some(title)).collect();
-        let folded = collapsed.contains(title);
-        out.push(Entry::Group { title, members: members.clone(), collapsed: folded });
+        placed.push((title, engine));
+        let members: Vec<&ContainerRow> = rows
+            .iter()
+            .copied()
+            .filter(|r| r.group.as_deref() == Some(title) && r.engine.as_deref() == engine)
+            .collect();
+        let folded = collapsed.contains(&group_key(title, engine));
+        out.push(Entry::Group { title, engine, members: members.clone(), collapsed: folded });
         if !folded {
             out.extend(members.into_iter().map(|row| Entry::Row { row, grouped: true }));
         }
@@ -80,6 +100,7 @@ mod tests {
             group: group.map(String::from),
             command: "sh".into(),
             created_at: None,
+            engine: None,
         }
     }
 
@@ -99,6 +120,26 @@ mod tests {
         assert_eq!(names(&entries(&refs, &BTreeSet::new())), ["a", "[pod p:2]", "  p-web", "  p-side", "b"]);
         let folded = BTreeSet::from(["pod p".to_string()]);
         assert_eq!(names(&entries(&refs, &folded)), ["a", "[pod p:2]", "b"]);
+    }
+
+    #[test]
+    fn one_project_name_on_two_engines_is_two_groups() {
+        let on = |name: &str, engine: &str| {
+            let mut row = row(name, Some("project shop"));
+            row.engine = Some(engine.into());
+            row
+        };
+        let rows = [on("shop-db-1", "berth"), on("shop-db-1", "lab"), on("shop-api-1", "berth")];
+        let refs: Vec<&ContainerRow> = rows.iter().collect();
+        let folded = BTreeSet::from([group_key("project shop", Some("lab"))]);
+        let groups: Vec<(Option<&str>, usize, bool)> = entries(&refs, &folded)
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Group { engine, members, collapsed, .. } => Some((*engine, members.len(), *collapsed)),
+                Entry::Row { .. } => None,
+            })
+            .collect();
+        assert_eq!(groups, [(Some("berth"), 2, false), (Some("lab"), 1, true)], "lab's group alone is folded");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct StatsPane {
     /// Whether the shown container had processes at the last list refresh: a start is seen as a change.
     pub up: Option<bool>,
     pub error: Option<String>,
+    /// How many samples a chart showed when last drawn (its width), to tell whether a new one moves anything.
+    drawn: std::cell::Cell<usize>,
 }
 
 impl StatsPane {
@@ -46,11 +48,22 @@ impl StatsPane {
         self.up = None;
     }
 
-    pub fn push(&mut self, sample: StatsSample) {
+    /// Adds a sample; false when the charts as last drawn would look the same (an idle container's flat
+    /// lines and unchanged figures), so no redraw is needed.
+    pub fn push(&mut self, sample: StatsSample) -> bool {
+        let width = self.drawn.get();
+        let before = self.view(width);
         if self.samples.len() == HISTORY {
             self.samples.pop_front();
         }
         self.samples.push_back(sample);
+        width == 0 || self.view(width) != before
+    }
+
+    /// What the charts show when `width` samples fit: each one's title and the values drawn.
+    fn view(&self, width: usize) -> Vec<(String, Vec<u64>)> {
+        let Some(charts) = self.charts() else { return Vec::new() };
+        charts.into_iter().map(|(title, data, _)| (title, data[data.len().saturating_sub(width)..].to_vec())).collect()
     }
 
     /// Per-interval deltas of a cumulative counter, for rate charts.
@@ -59,31 +72,16 @@ impl StatsPane {
         values.windows(2).map(|w| w[1].saturating_sub(w[0])).collect()
     }
 
-    pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
-        let name = self.container.as_ref().map_or("", |(_, n)| n.as_str());
-        let block = pane_block(ctx, &format!(" Stats {name} "), &ListState::default());
-        let message = match (&self.error, self.samples.back()) {
-            (Some(e), _) => Some((e.as_str(), ctx.theme.error())),
-            (None, None) if self.container.is_none() => {
-                Some(("Select a container to see its stats.", ctx.theme.muted()))
-            }
-            (None, None) => Some(("Waiting for the first sample…", ctx.theme.muted())),
-            _ => None,
-        };
-        if let Some((text, style)) = message {
-            frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: true }).block(block), area);
-            return;
-        }
-        let Some(last) = self.samples.back() else { return };
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
+    /// Each chart's title (the newest figures), its values (the history) and what they measure.
+    fn charts(&self) -> Option<[(String, Vec<u64>, Scale); 4]> {
+        let last = self.samples.back()?;
         let rx = self.rates(|s| s.net_rx);
         let tx = self.rates(|s| s.net_tx);
         let read = self.rates(|s| s.block_read);
         let write = self.rates(|s| s.block_write);
         let mem_limit =
             if last.memory_limit > 0 { format!(" / {}", display::memory(last.memory_limit)) } else { String::new() };
-        let charts: [(String, Vec<u64>, Scale); 4] = [
+        Some([
             (
                 format!("CPU {:.1}%", last.cpu_percent),
                 self.samples.iter().map(|s| (s.cpu_percent * 10.0) as u64).collect(),
@@ -112,10 +110,31 @@ impl StatsPane {
                 read.iter().zip(&write).map(|(a, b)| a + b).collect(),
                 Scale::Rate,
             ),
-        ];
+        ])
+    }
+
+    pub fn draw(&self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
+        let name = self.container.as_ref().map_or("", |(_, n)| n.as_str());
+        let block = pane_block(ctx, &format!(" Stats {name} "), &ListState::default());
+        let message = match (&self.error, self.samples.back()) {
+            (Some(e), _) => Some((e.as_str(), ctx.theme.error())),
+            (None, None) if self.container.is_none() => {
+                Some(("Select a container to see its stats.", ctx.theme.muted()))
+            }
+            (None, None) => Some(("Waiting for the first sample…", ctx.theme.muted())),
+            _ => None,
+        };
+        if let Some((text, style)) = message {
+            frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: true }).block(block), area);
+            return;
+        }
+        let Some(charts) = self.charts() else { return };
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
         let areas = Layout::vertical([Constraint::Fill(1); 4]).split(inner);
         for ((title, data, scale), chart_area) in charts.into_iter().zip(areas.iter()) {
             // Newest samples on the right: show only as many as fit.
+            self.drawn.set(usize::from(chart_area.width));
             let skip = data.len().saturating_sub(chart_area.width as usize);
             let shown = &data[skip..];
             // A sparkline's top is the largest value it shows: that is the scale, said at the right.

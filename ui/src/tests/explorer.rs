@@ -9,6 +9,26 @@ use crate::app::Modal;
 use crate::panes::explorer::Explorer;
 use berth_engine::local::Mark;
 
+/// Builds the trees the explorer asked for, as the runner does off the UI thread, and feeds them back.
+fn settle(app: &mut App) {
+    for effect in app.take_effects() {
+        if let Effect::Tree(request) = effect {
+            app.update(Msg::Tree { id: request.id.clone(), generation: request.generation, rows: request.build() });
+        }
+    }
+}
+
+/// A key, then the tree it asked for.
+fn key(app: &mut App, code: KeyCode) {
+    super::key(app, code);
+    settle(app);
+}
+
+fn chars(app: &mut App, text: &str) {
+    super::chars(app, text);
+    settle(app);
+}
+
 fn explorer(app: &App) -> &Explorer {
     match &app.modal {
         Some(Modal::Explorer(explorer)) => explorer,
@@ -33,19 +53,20 @@ fn opened(app: &mut App) {
     let id = explorer(app).id.clone();
     app.update(Msg::Layers { id: id.clone(), result: Ok(fake::layers()) });
     app.update(Msg::LayerChanges { id, result: Ok(Arc::new(fake::layer_changes())) });
+    settle(app);
 }
 
 #[test]
 fn bl_enter_twice_opens_the_explorer_which_reads_the_layers_in_the_background() {
     let mut app = app(ROOMY);
-    key(&mut app, KeyCode::Char('2'));
+    super::key(&mut app, KeyCode::Char('2'));
     effects(&mut app);
-    key(&mut app, KeyCode::Enter);
+    super::key(&mut app, KeyCode::Enter);
     let id = app.images.selected().unwrap().id.clone();
     assert_eq!(effects(&mut app), vec![Effect::Layers(id.clone())], "the first Enter lists the layers");
     assert!(app.modal.is_none());
     app.update(Msg::Layers { id: id.clone(), result: Ok(fake::layers()) });
-    key(&mut app, KeyCode::Enter);
+    super::key(&mut app, KeyCode::Enter);
     assert_eq!(effects(&mut app), vec![Effect::LayerChanges(id.clone())]);
     let e = explorer(&app);
     assert_eq!(e.layers.len(), 2, "history lines that made no layer are left out");
@@ -148,4 +169,27 @@ fn bl_explorer_snapshots() {
         key(app, KeyCode::Char('/'));
         chars(app, "etc");
     });
+}
+
+#[test]
+fn bl_typing_a_filter_builds_the_tree_off_the_ui_thread_and_the_newest_wins() {
+    let mut app = app(ROOMY);
+    opened(&mut app);
+    let all = tree(&app);
+    super::key(&mut app, KeyCode::Char('/'));
+    super::chars(&mut app, "mo");
+    // The keys built nothing: the tree shown is the one before, and each key asked for a newer one.
+    assert_eq!(tree(&app), all, "the old tree stays until the new one comes");
+    assert!(explorer(&app).building);
+    let asked: Vec<_> =
+        app.take_effects().into_iter().filter_map(|e| if let Effect::Tree(r) = e { Some(r) } else { None }).collect();
+    assert_eq!(asked.len(), 2, "one per key");
+    let (older, newest) = (&asked[0], &asked[1]);
+    let id = newest.id.clone();
+    assert!(app.update(Msg::Tree { id: id.clone(), generation: newest.generation, rows: newest.build() }));
+    assert_eq!(tree(&app), paths(&[("etc", Mark::Unchanged), ("etc/motd", Mark::Modified)]));
+    assert!(!explorer(&app).building);
+    // The tree for "m" alone, built later, is stale: it is dropped.
+    assert!(!app.update(Msg::Tree { id, generation: older.generation, rows: older.build() }));
+    assert_eq!(tree(&app).len(), 2);
 }

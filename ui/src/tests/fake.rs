@@ -51,6 +51,7 @@ pub fn container(id: &str, name: &str, image: &str, state: ContainerState) -> Co
         group: None,
         command: if name == "web" { "httpd -f -p 80".into() } else { "sh".into() },
         created_at: Some("2026-01-01T23:50:00Z".into()),
+        engine: None,
     }
 }
 

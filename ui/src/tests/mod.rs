@@ -1,11 +1,14 @@
 //! Whole-app tests: snapshots of every pane, dialog and theme at two sizes, and state tests that drive the app
 //! with keys and backend events through a fake backend.
 
+mod all_engines;
 mod app_state;
+mod changes;
 mod command_line;
 mod explorer;
 mod fake;
 mod fake_api;
+mod footers;
 mod project;
 mod remote;
 mod runner;

@@ -110,7 +110,7 @@ async fn br_a_slow_engine_holds_up_nothing_else() {
 }
 
 #[tokio::test]
-async fn br_the_all_engines_view_groups_by_engine_and_acts_on_the_engine_that_listed_the_container() {
+async fn br_the_all_engines_view_names_each_rows_engine_and_acts_on_the_engine_that_listed_the_container() {
     let (one, two) = (FakeApi::start().await, FakeApi::start().await);
     let engines = Engines::new(vec![
         ("one".to_string(), remote("one", &one.address) as Arc<dyn Backend>),
@@ -120,8 +120,9 @@ async fn br_the_all_engines_view_groups_by_engine_and_acts_on_the_engine_that_li
     assert_eq!(engines.switch_engine().as_deref(), Some("all engines"));
     // Both fakes list a container of the same ID; its row names its engine, the last listing owns the ID.
     let rows = engines.containers().await.unwrap();
-    let groups: Vec<&str> = rows.iter().filter_map(|r| r.group.as_deref()).collect();
-    assert_eq!(groups, ["engine one", "engine two"]);
+    let engines_named: Vec<Option<&str>> = rows.iter().map(|r| r.engine.as_deref()).collect();
+    assert_eq!(engines_named, [Some("one"), Some("two")]);
+    assert!(rows.iter().all(|r| r.group.is_none()), "rows are not grouped by engine");
     engines.container_op(WEB.to_string(), ContainerOp::Stop).await.unwrap();
     let stop = format!("POST /containers/{WEB}/stop");
     assert!(two.seen(&stop) && !one.seen(&stop), "the stop went to one engine only");

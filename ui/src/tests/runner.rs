@@ -280,3 +280,23 @@ async fn a_cancelled_pull_ends_as_cancelled() {
     let Msg::Pulled { reference: r, result: Err(e) } = next(&mut rx).await else { panic!("no cancelled pull") };
     assert_eq!((r, e.to_string()), (reference, "pull docker.io/library/slow:latest: cancelled".to_string()));
 }
+
+#[tokio::test]
+async fn explorer_trees_are_built_in_the_background_newest_last_and_never_one_per_key_behind() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(Arc::new(FakeBackend::new()), tx);
+    let mut explorer = crate::panes::explorer::Explorer::new("sha256:img".into(), "img".into(), Vec::new());
+    explorer.set_changes(Ok(Arc::new(fake::layer_changes())));
+    for _ in 0..20 {
+        explorer.rebuild();
+        executor.execute(Effect::Tree(explorer.wanted.take().unwrap()));
+    }
+    let mut generations = Vec::new();
+    while generations.last() != Some(&21) {
+        let Msg::Tree { generation, rows, .. } = next(&mut rx).await else { panic!("a tree") };
+        assert!(!rows.is_empty());
+        generations.push(generation);
+    }
+    assert!(generations.windows(2).all(|w| w[0] < w[1]), "in order: {generations:?}");
+    assert!(generations.len() < 20, "trees asked while one was built were replaced by the newest: {generations:?}");
+}

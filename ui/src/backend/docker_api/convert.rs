@@ -62,6 +62,7 @@ pub fn container_row(summary: ContainerSummary, times: Option<&Times>) -> Contai
         group: crate::panes::groups::group_of(&labels),
         command: summary.command.unwrap_or_default(),
         created_at: summary.created.and_then(|s| chrono::DateTime::from_timestamp(s, 0)).map(|t| t.to_rfc3339()),
+        engine: None,
     }
 }
 
