@@ -698,7 +698,13 @@ fn blx_the_layer_explorer_shows_a_file_the_upper_layer_removes_as_removed() {
     tmux.keys(&["Enter"]);
     // The tree's mark column, right after its border (thick while focused).
     let marked = |line: &str, mark: char| ['│', '┃'].iter().any(|b| line.contains(&format!("{b}{mark} -rw-r--r--")));
-    let screen = tmux.wait_for("filtered tree", &["passwd", "group"]);
+    // A key shows its view's name at once and the tree it asked for once built off the UI thread.
+    let built = |step: &str, needles: &[&str]| {
+        tmux.wait_until(step, &format!("{needles:?} not in a built tree"), |screen| {
+            !screen.contains("building…") && needles.iter().all(|n| screen.contains(n))
+        })
+    };
+    let screen = built("filtered tree", &["passwd", "group"]);
     let group = screen.lines().find(|l| l.contains(" group")).expect("the group line");
     assert!(marked(group, '-'), "etc/group is marked removed: {group}");
     let passwd = screen.lines().find(|l| l.contains(" passwd")).expect("the passwd line");
@@ -706,7 +712,7 @@ fn blx_the_layer_explorer_shows_a_file_the_upper_layer_removes_as_removed() {
 
     // This layer's changes alone: the removal, not the files it left.
     tmux.keys(&["c"]);
-    let screen = tmux.wait_for("changes only", &["this layer's changes", "group"]);
+    let screen = built("changes only", &["this layer's changes", "group"]);
     assert!(!screen.contains(" passwd"), "only the layer's own entries:\n{screen}");
     // The base layer: every file added there, group among them.
     tmux.keys(&["Tab", "k"]);

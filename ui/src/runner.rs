@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use crossterm::event::{Event, EventStream};
-use futures_util::StreamExt;
+use crossterm::event::Event;
 use ratatui::layout::Rect;
 use tokio::sync::mpsc;
 
@@ -329,13 +328,32 @@ pub fn apply(app: &mut App, msg: Msg, events: &mut mpsc::UnboundedReceiver<Backe
     app.update(msg) | changed
 }
 
+/// Terminal input, read by a thread of its own that blocks in crossterm's `read`. crossterm's `EventStream`
+/// would poll again under the lock its waker thread holds whenever the loop turns, spinning each time.
+fn terminal_input() -> mpsc::UnboundedReceiver<std::io::Result<Event>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let reader = move || {
+        loop {
+            let event = crossterm::event::read();
+            let failed = event.is_err();
+            if tx.send(event).is_err() || failed {
+                return;
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("input".into()).spawn(reader) {
+        tracing::error!("cannot start the thread reading the terminal: {e}");
+    }
+    rx
+}
+
 /// Drives the app until it quits or the terminal closes.
 pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) -> Result<(), UiError> {
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
     let (event_tx, mut event_rx) = mpsc::unbounded_channel::<BackendEvent>();
     backend.subscribe(event_tx);
     let executor = Executor::new(backend, msg_tx);
-    let mut input = EventStream::new();
+    let mut input = terminal_input();
     let mut clock =
         tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -363,10 +381,14 @@ pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) 
             return Ok(());
         }
         let mut changed = tokio::select! {
-            event = input.next() => match event {
+            event = input.recv() => match event {
                 Some(Ok(Event::Key(key))) => app.handle_key(key),
                 Some(Ok(Event::Mouse(mouse))) => app.handle_mouse(mouse),
-                Some(Ok(Event::Resize(cols, rows))) => app.resize(Rect::new(0, 0, cols, rows)),
+                Some(Ok(Event::Resize(cols, rows))) => {
+                    let area = Rect::new(0, 0, cols, rows);
+                    terminal.resize(area).map_err(|source| UiError::Terminal { action: "resize", source })?;
+                    app.resize(area)
+                }
                 Some(Ok(_)) => false,
                 Some(Err(source)) => return Err(UiError::Terminal { action: "read input", source }),
                 None => return Ok(()),

@@ -7,8 +7,9 @@ use std::sync::Once;
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
 
 pub type Tty = Terminal<CrosstermBackend<Stdout>>;
 
@@ -37,7 +38,12 @@ pub fn enter(mouse: bool) -> io::Result<(Tty, Guard)> {
     let mut stdout = io::stdout();
     execute!(stdout, EnterAlternateScreen)?;
     set_mouse(mouse)?;
-    let terminal = Terminal::new(CrosstermBackend::new(stdout))?;
+    // A fixed viewport, resized on the terminal's resize events: a full-screen one asks the terminal its size
+    // (opening /dev/tty) before every frame.
+    let backend = CrosstermBackend::new(stdout);
+    let size = backend.size()?;
+    let viewport = Viewport::Fixed(Rect::new(0, 0, size.width, size.height));
+    let terminal = Terminal::with_options(backend, TerminalOptions { viewport })?;
     Ok((terminal, guard))
 }
 
