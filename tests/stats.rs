@@ -234,6 +234,14 @@ fn batched_usage_reads_running_containers_and_leaves_out_stopped_ones() {
     env.wait_for("nap to exit", 10, || env.status("nap") == "exited");
     let after = engine.usage_samples(&ids).unwrap();
     assert!(after.contains_key(&spin) && !after.contains_key(&nap), "a stopped container drops out: {after:?}");
+    // Restarted, in a cgroup made anew at the same path: its counters start over, read through the new
+    // files rather than descriptors kept open on the removed ones.
+    env.ok(&["restart", "-t", "0", "spin"]);
+    let restarted = engine.usage_samples(&ids).unwrap();
+    assert!(
+        restarted[&spin].cpu_usage_ns < after[&spin].cpu_usage_ns,
+        "the new cgroup's CPU time: {restarted:?} after {after:?}"
+    );
     let err = engine.usage_samples(&["spin".to_string()]).unwrap_err().to_string();
     assert!(err.contains("not a full container ID"), "names are not IDs: {err}");
 }

@@ -90,6 +90,8 @@ pub struct Engine {
     networks: network::Networks,
     /// Process control, freezer and teardown; a fake in the lifecycle unit tests.
     host: Arc<dyn host::Host>,
+    /// The counter files a polling list reads, kept open between its readings.
+    usage_files: Arc<stats::OpenFiles>,
 }
 
 impl Engine {
@@ -104,6 +106,7 @@ impl Engine {
             events: EventBus::default(),
             networks,
             host: Arc::new(host::Linux),
+            usage_files: Arc::default(),
         })
     }
 

@@ -304,6 +304,9 @@ pub struct App {
     effects: Vec<Effect>,
     /// When CPU and memory were last asked for.
     usage_sampled: Option<DateTime<Utc>>,
+    /// A change that waits for the clock's next tick to be drawn: figures sampled every second (charts, the
+    /// CPU and memory columns) then share one frame with the uptimes instead of each waking its own.
+    redraw_on_tick: bool,
     /// Builds started so far; the next one's number.
     builds: u64,
     bulk: Option<Bulk>,
@@ -352,11 +355,17 @@ impl App {
             history_file: None,
             effects: vec![Effect::RefreshContainers, Effect::RefreshImages],
             usage_sampled: None,
+            redraw_on_tick: false,
             builds: 0,
             bulk: None,
             background_pull: None,
             engine: None,
         }
+    }
+
+    /// A frame was drawn: whatever waited for the next tick shows already.
+    pub fn drawn(&mut self) {
+        self.redraw_on_tick = false;
     }
 
     /// The effects queued since the last call.
@@ -1388,7 +1397,7 @@ impl App {
                 // A running step's elapsed time moves every second.
                 let building =
                     matches!(&self.modal, Some(Modal::Build(d)) if matches!(d.phase, BuildPhase::Building { .. }));
-                uptimes_moved || minute_changed || building
+                uptimes_moved || minute_changed || building || std::mem::take(&mut self.redraw_on_tick)
             }
             Msg::Images(Ok(rows)) => {
                 let changed = self.images.set_rows(rows);
@@ -1406,7 +1415,9 @@ impl App {
             Msg::Volumes(Ok(rows)) => self.volumes.set_rows(rows),
             Msg::Usage(Ok(usage)) => {
                 self.containers.usage_error = None;
-                self.containers.set_usage(usage) && layout::on_containers_screen(self.focus)
+                let moved = self.containers.set_usage(usage) && layout::on_containers_screen(self.focus);
+                self.redraw_on_tick |= moved;
+                false
             }
             Msg::Usage(Err(e)) => {
                 // Said once: the reading is retried every other second.
@@ -1655,9 +1666,12 @@ impl App {
                 if self.stats.container.as_ref().is_none_or(|(c, _)| *c != container) {
                     return false;
                 }
-                // An idle container's flat charts draw the same: no redraw for them.
-                let moved = self.stats.push(sample);
-                moved && layout::on_containers_screen(self.focus)
+                // An idle container's flat charts draw the same: no redraw for them. The first sample shows
+                // at once; later ones with the next tick.
+                let first = self.stats.samples.is_empty();
+                let moved = self.stats.push(sample) && layout::on_containers_screen(self.focus);
+                self.redraw_on_tick |= moved && !first;
+                moved && first
             }
             BackendEvent::Interrupted { container, stream, message } => {
                 let (shown, error) = match stream {

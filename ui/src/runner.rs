@@ -357,13 +357,14 @@ pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) 
     let mut clock =
         tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let draw = |terminal: &mut Tty, app: &App| {
+    let draw = |terminal: &mut Tty, app: &mut App| {
+        app.drawn();
         terminal
             .draw(|f| crate::draw::draw(f, app))
             .map(|_| ())
             .map_err(|source| UiError::Terminal { action: "draw", source })
     };
-    draw(terminal, &app)?;
+    draw(terminal, &mut app)?;
     loop {
         for effect in app.take_effects() {
             match effect {
@@ -407,7 +408,7 @@ pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) 
             };
         }
         if changed && !app.quit {
-            draw(terminal, &app)?;
+            draw(terminal, &mut app)?;
         }
     }
 }

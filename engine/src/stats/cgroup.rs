@@ -6,8 +6,10 @@
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::StatsError;
+use super::files::OpenFiles;
 
 /// How the host mounts cgroups. Hybrid hosts (v1 controllers plus a v2 mount at `unified/`) keep memory,
 /// cpu, pids and blkio in v1, where libcontainer puts the container, so they read as v1.
@@ -46,6 +48,8 @@ pub struct CgroupFiles {
     /// The cgroup path without its leading slash (`berth/<id>`).
     rel: String,
     id: String,
+    /// The files read so far, kept open for the next reading.
+    files: Arc<OpenFiles>,
 }
 
 /// v1 reports "unlimited" memory as a page-rounded `i64::MAX`; anything at least this large is no limit.
@@ -53,11 +57,17 @@ const V1_UNLIMITED: u64 = 1 << 62;
 
 impl CgroupFiles {
     pub fn new(layout: Layout, root: &Path, cgroup_path: &str, id: &str) -> CgroupFiles {
+        CgroupFiles::keeping(layout, root, cgroup_path, id, Arc::default())
+    }
+
+    /// Reads through `files`, which outlive this value: a poller of many containers keeps each one's files.
+    pub fn keeping(layout: Layout, root: &Path, cgroup_path: &str, id: &str, files: Arc<OpenFiles>) -> CgroupFiles {
         CgroupFiles {
             layout,
             root: root.to_path_buf(),
             rel: cgroup_path.trim_start_matches('/').to_string(),
             id: id.to_string(),
+            files,
         }
     }
 
@@ -71,7 +81,7 @@ impl CgroupFiles {
 
     fn read(&self, controller: &str, file: &str) -> Result<String, StatsError> {
         let path = self.dir(controller).join(file);
-        std::fs::read_to_string(&path).map_err(|source| StatsError::Read { id: self.id.clone(), path, source })
+        self.files.read(&path).map_err(|source| StatsError::Read { id: self.id.clone(), path, source })
     }
 
     /// A file a host may lack (blkio or pids not mounted): absent reads as `None`.

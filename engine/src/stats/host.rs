@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::StatsError;
+use super::files::OpenFiles;
 
 /// `/proc/stat`'s aggregate CPU time and how many CPUs are online.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,9 +27,11 @@ pub(super) fn clock_ticks() -> u64 {
     Some(rustix::param::clock_ticks_per_second()).filter(|t| *t > 0).unwrap_or(100)
 }
 
-pub fn host_cpu(proc_root: &Path, id: &str) -> Result<HostCpu, StatsError> {
+/// Read through `files`, as it is read again every sampling.
+pub fn host_cpu(files: &OpenFiles, proc_root: &Path, id: &str) -> Result<HostCpu, StatsError> {
     let path = proc_root.join("stat");
-    let text = read(&path, id)?;
+    let text =
+        files.read(&path).map_err(|source| StatsError::Read { id: id.to_string(), path: path.clone(), source })?;
     parse_proc_stat(&text, clock_ticks()).ok_or_else(|| parse_error(&path, id, &text))
 }
 
@@ -122,7 +125,7 @@ mod tests {
     #[test]
     fn reads_this_hosts_files() {
         let proc_root = Path::new("/proc");
-        let cpu = host_cpu(proc_root, "self").unwrap();
+        let cpu = host_cpu(&OpenFiles::default(), proc_root, "self").unwrap();
         assert!(cpu.system_ns > 0 && cpu.online >= 1);
         assert!(mem_total(proc_root, "self").unwrap() > 0);
         let me = std::process::id() as i32;

@@ -7,11 +7,12 @@
 //! one busy core reads 100%.
 
 mod cgroup;
+mod files;
 mod host;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::Stream;
@@ -20,6 +21,7 @@ use crate::container::{Cgroup, ContainerRecord, Status};
 use crate::{Engine, Error};
 use cgroup::CgroupFiles;
 pub(crate) use cgroup::Layout;
+pub(crate) use files::OpenFiles;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const PROC_ROOT: &str = "/proc";
@@ -143,6 +145,10 @@ struct Sampler {
     pid: i32,
     cgroup: CgroupFiles,
     proc_root: PathBuf,
+    /// `/proc/stat`, kept open for the next reading.
+    host_files: OpenFiles,
+    /// The host's memory, read once: the limit of a container without one.
+    mem_total: u64,
 }
 
 impl Sampler {
@@ -161,15 +167,15 @@ impl Sampler {
 
     fn read(&self) -> Result<Stats, StatsError> {
         let counters = self.cgroup.counters()?;
-        let cpu = host::host_cpu(&self.proc_root, &self.id)?;
-        let mem_total = host::mem_total(&self.proc_root, &self.id)?;
+        let cpu = host::host_cpu(&self.host_files, &self.proc_root, &self.id)?;
+        // Opened anew each time: a kept descriptor would go on reading the namespace of an init since gone.
         let (net_rx, net_tx) = host::net_io(&self.proc_root, self.pid, &self.id)?;
         Ok(Stats {
             cpu_usage_ns: counters.cpu_usage_ns,
             system_cpu_ns: cpu.system_ns,
             online_cpus: cpu.online,
             memory_usage: counters.memory_usage,
-            memory_limit: counters.memory_limit.map_or(mem_total, |l| l.min(mem_total)),
+            memory_limit: counters.memory_limit.map_or(self.mem_total, |l| l.min(self.mem_total)),
             net_rx,
             net_tx,
             block_read: counters.block_read,
@@ -237,7 +243,8 @@ impl Engine {
     /// then two or three cgroup files per container; no database, no process. `ids` are full container IDs;
     /// one without a cgroup (not running, or removed) is left out of the answer.
     pub fn usage_samples(&self, ids: &[String]) -> Result<HashMap<String, Usage>, Error> {
-        Ok(read_usage(host_layout(), Path::new(CGROUP_ROOT), Path::new(PROC_ROOT), ids)?)
+        let roots = (Path::new(CGROUP_ROOT), Path::new(PROC_ROOT));
+        Ok(read_usage(host_layout(), roots, &self.usage_files, ids)?)
     }
 
     /// Docker's figures for a running or paused container, one every `interval` (the first after one
@@ -266,14 +273,17 @@ fn sampler_of(rec: &ContainerRecord) -> Result<Sampler, StatsError> {
         name: rec.name.clone(),
         pid: rec.pid,
         proc_root: PathBuf::from(PROC_ROOT),
+        host_files: OpenFiles::default(),
+        mem_total: host::mem_total(Path::new(PROC_ROOT), &rec.id)?,
     })
 }
 
 /// [`Engine::usage_samples`] over a cgroup root and a /proc root (temporary trees in the tests).
+/// The files of containers not in `ids` are closed: those are the ones the poller no longer shows.
 fn read_usage(
     layout: Layout,
-    cgroup_root: &Path,
-    proc_root: &Path,
+    (cgroup_root, proc_root): (&Path, &Path),
+    kept: &Arc<OpenFiles>,
     ids: &[String],
 ) -> Result<HashMap<String, Usage>, StatsError> {
     let mut usage = HashMap::with_capacity(ids.len());
@@ -281,10 +291,13 @@ fn read_usage(
     if let Some(bad) = ids.iter().find(|id| id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit())) {
         return Err(StatsError::BadId { id: bad.clone() });
     }
-    let cpu = host::host_cpu(proc_root, first)?;
+    kept.retain(|path| {
+        path.starts_with(proc_root) || ids.iter().any(|id| path.to_string_lossy().contains(id.as_str()))
+    });
+    let cpu = host::host_cpu(kept, proc_root, first)?;
     for id in ids {
         let cgroup_path = Cgroup::for_container(id).path();
-        let files = CgroupFiles::new(layout, cgroup_root, &cgroup_path, id);
+        let files = CgroupFiles::keeping(layout, cgroup_root, &cgroup_path, id, kept.clone());
         if let Some((cpu_usage_ns, memory_usage)) = files.cpu_and_memory()? {
             let reading = Usage { cpu_usage_ns, system_cpu_ns: cpu.system_ns, online_cpus: cpu.online, memory_usage };
             usage.insert(id.clone(), reading);
@@ -373,14 +386,20 @@ mod tests {
             std::fs::write(files.join("memory.stat"), "inactive_file 1000\n").unwrap();
         }
         let ids = [busy.clone(), idle.clone(), stopped.clone()];
-        let usage = read_usage(Layout::detect(&cg), &cg, &proc_root, &ids).unwrap();
+        let kept = Arc::default();
+        let usage = read_usage(Layout::detect(&cg), (&cg, &proc_root), &kept, &ids).unwrap();
         let system_cpu_ns = 200 * 1_000_000_000 / host::clock_ticks();
         let expected = |cpu, memory| Usage { cpu_usage_ns: cpu, system_cpu_ns, online_cpus: 2, memory_usage: memory };
         assert_eq!(usage[&busy], expected(900_000, 2000));
         assert_eq!(usage[&idle], expected(1000, 1000));
         assert!(!usage.contains_key(&stopped), "a container without a cgroup is left out");
-        assert!(read_usage(Layout::V2, &cg, &proc_root, &[]).unwrap().is_empty());
-        let err = read_usage(Layout::V2, &cg, &proc_root, &["../x".to_string()]).unwrap_err().to_string();
+        assert_eq!(kept.len(), 1 + 2 * 3, "/proc/stat and three files of each running container stay open");
+        std::fs::write(cg.join("berth").join(&busy).join("cpu.stat"), "usage_usec 950\n").unwrap();
+        let usage = read_usage(Layout::V2, (&cg, &proc_root), &kept, std::slice::from_ref(&busy)).unwrap();
+        assert_eq!(usage[&busy], expected(950_000, 2000), "read again through the kept files");
+        assert_eq!(kept.len(), 1 + 3, "the files of containers no longer asked about are closed");
+        assert!(read_usage(Layout::V2, (&cg, &proc_root), &kept, &[]).unwrap().is_empty());
+        let err = read_usage(Layout::V2, (&cg, &proc_root), &kept, &["../x".to_string()]).unwrap_err().to_string();
         assert!(err.contains("\"../x\" is not a full container ID"), "{err}");
     }
 
@@ -401,7 +420,6 @@ mod tests {
             std::fs::write(cg.join("berth/c1").join(file), text).unwrap();
         }
         std::fs::write(proc_root.join("stat"), "cpu  1 0 0 1 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\n").unwrap();
-        std::fs::write(proc_root.join("meminfo"), "MemTotal: 1024 kB\n").unwrap();
         std::fs::write(proc_root.join("7/net/dev"), "h\nh\n  eth0: 10 1 0 0 0 0 0 0 20 2 0 0 0 0 0 0\n").unwrap();
         Sampler {
             id: "c1".into(),
@@ -409,6 +427,8 @@ mod tests {
             pid: 7,
             cgroup: CgroupFiles::new(Layout::detect(&cg), &cg, "/berth/c1", "c1"),
             proc_root,
+            host_files: OpenFiles::default(),
+            mem_total: 1 << 20,
         }
     }
 

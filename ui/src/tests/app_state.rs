@@ -453,12 +453,15 @@ fn cpu_and_memory_are_read_every_other_tick_while_the_list_shows() {
     key(&mut app, KeyCode::Char('1'));
     assert_eq!(sampled(&mut app), [Effect::SampleUsage(up.clone())], "showing the list reads at once");
 
-    assert!(!app.update(Msg::Usage(Ok(fake::usage()))), "the same figures draw nothing new");
+    let tick = |app: &mut App| app.update(Msg::Tick(app.now));
+    app.drawn();
+    assert!(!app.update(Msg::Usage(Ok(fake::usage()))) && !tick(&mut app), "the same figures draw nothing new");
     let mut busier = fake::usage();
     busier.get_mut(&up[0]).unwrap().cpu_percent = Some(80.04);
-    assert!(app.update(Msg::Usage(Ok(busier.clone()))));
+    assert!(!app.update(Msg::Usage(Ok(busier.clone()))));
+    assert!(tick(&mut app), "new figures draw with the clock's tick");
     busier.get_mut(&up[0]).unwrap().cpu_percent = Some(79.96);
-    assert!(!app.update(Msg::Usage(Ok(busier))), "80.0% either way: no redraw");
+    assert!(!app.update(Msg::Usage(Ok(busier))) && !tick(&mut app), "80.0% either way: no redraw");
 
     let error = crate::backend::BackendError::Failed {
         operation: "usage of",

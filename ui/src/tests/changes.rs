@@ -50,22 +50,29 @@ fn sample(rx: u64) -> StatsSample {
 }
 
 #[test]
-fn br_an_idle_containers_stats_draw_nothing_new_but_a_moving_chart_does() {
+fn br_an_idle_containers_stats_draw_nothing_new_but_a_moving_chart_does_with_the_next_tick() {
     let mut app = app(ROOMY);
     let container = app.stats.container.clone().expect("the selection's stats are followed").0;
     let stats = |app: &mut App, rx| {
         app.update(Msg::Backend(BackendEvent::Stats { container: container.clone(), sample: sample(rx) }))
     };
-    assert!(stats(&mut app, 0), "the first sample shows");
+    // The clock's tick at the same second: no uptime moved, so only a waiting change draws.
+    let tick = |app: &mut App| app.update(Msg::Tick(app.now));
+    assert!(stats(&mut app, 0), "the first sample shows at once");
     render(&app);
     for _ in 0..100 {
         stats(&mut app, 0);
     }
     render(&app);
-    assert!(!stats(&mut app, 0), "flat lines and the same figures: no redraw");
-    assert!(stats(&mut app, 4096), "traffic moves the chart");
+    app.drawn();
+    assert!(!stats(&mut app, 0) && !tick(&mut app), "flat lines and the same figures: no redraw");
+    assert!(!stats(&mut app, 4096), "traffic moves the chart, drawn with the tick ...");
+    assert!(tick(&mut app), "... which draws it");
+    assert!(!tick(&mut app), "once");
     render(&app);
-    assert!(stats(&mut app, 4096), "the spike moves left while it shows");
+    assert!(!stats(&mut app, 4096));
+    app.drawn();
+    assert!(!tick(&mut app), "a frame drawn meanwhile showed the spike moving left already");
 }
 
 #[test]

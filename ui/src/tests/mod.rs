@@ -46,6 +46,8 @@ pub fn app_with(config: UiConfig, theme: Theme, size: (u16, u16)) -> App {
     app.update(Msg::Volumes(Ok(fake::volumes())));
     app.update(Msg::Usage(Ok(fake::usage())));
     app.take_effects();
+    // Drawn, as the runner does once the first answers are in.
+    app.drawn();
     app
 }
 

@@ -64,7 +64,9 @@ async fn cpu_and_memory_come_back_for_the_running_containers() {
     names.sort();
     assert_eq!(names, ["db", "web"], "the exited and the created container have no figures");
     app.update(Msg::Usage(Ok(Default::default())));
-    assert!(app.update(msg), "the figures reach the pane");
+    app.drawn();
+    app.update(msg);
+    assert!(app.update(Msg::Tick(app.now)), "the figures reach the pane, drawn with the next tick");
 }
 
 #[tokio::test]
