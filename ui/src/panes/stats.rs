@@ -174,21 +174,23 @@ impl Scale {
     }
 }
 
+/// A sample of a container whose only moving counter is the bytes received, `rx` so far.
+#[cfg(test)]
+pub(crate) fn sample(rx: u64) -> StatsSample {
+    StatsSample {
+        cpu_percent: 1.0,
+        memory_bytes: 1,
+        memory_limit: 0,
+        net_rx: rx,
+        net_tx: 0,
+        block_read: 0,
+        block_write: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample(rx: u64) -> StatsSample {
-        StatsSample {
-            cpu_percent: 1.0,
-            memory_bytes: 1,
-            memory_limit: 0,
-            net_rx: rx,
-            net_tx: 0,
-            block_read: 0,
-            block_write: 0,
-        }
-    }
 
     #[test]
     fn history_is_bounded_and_rates_are_deltas() {

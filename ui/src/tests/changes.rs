@@ -8,7 +8,8 @@ use berth_engine::{Engine, EngineOptions};
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::backend::{BackendEvent, EngineBackend, StatsSample};
+use crate::backend::{BackendEvent, EngineBackend};
+use crate::panes::stats::sample;
 
 #[tokio::test]
 async fn br_a_journal_record_tells_the_ui_to_read_its_lists_again() {
@@ -35,18 +36,6 @@ async fn br_a_journal_record_tells_the_ui_to_read_its_lists_again() {
     let mut app = app(ROOMY);
     assert!(!app.update(Msg::Backend(BackendEvent::Changed)), "nothing to draw until the lists come");
     assert!(app.take_effects().contains(&Effect::RefreshContainers), "the list is read at once");
-}
-
-fn sample(rx: u64) -> StatsSample {
-    StatsSample {
-        cpu_percent: 0.0,
-        memory_bytes: 4 << 20,
-        memory_limit: 0,
-        net_rx: rx,
-        net_tx: 0,
-        block_read: 0,
-        block_write: 0,
-    }
 }
 
 #[test]
