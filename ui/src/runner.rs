@@ -330,7 +330,7 @@ pub fn apply(app: &mut App, msg: Msg, events: &mut mpsc::UnboundedReceiver<Backe
 
 /// Terminal input, read by a thread of its own that blocks in crossterm's `read`. crossterm's `EventStream`
 /// would poll again under the lock its waker thread holds whenever the loop turns, spinning each time.
-fn terminal_input() -> mpsc::UnboundedReceiver<std::io::Result<Event>> {
+fn terminal_input() -> Result<mpsc::UnboundedReceiver<std::io::Result<Event>>, UiError> {
     let (tx, rx) = mpsc::unbounded_channel();
     let reader = move || {
         loop {
@@ -341,10 +341,11 @@ fn terminal_input() -> mpsc::UnboundedReceiver<std::io::Result<Event>> {
             }
         }
     };
-    if let Err(e) = std::thread::Builder::new().name("input".into()).spawn(reader) {
-        tracing::error!("cannot start the thread reading the terminal: {e}");
-    }
-    rx
+    std::thread::Builder::new()
+        .name("input".into())
+        .spawn(reader)
+        .map_err(|source| UiError::Terminal { action: "start the thread reading it", source })?;
+    Ok(rx)
 }
 
 /// Drives the app until it quits or the terminal closes.
@@ -353,7 +354,7 @@ pub async fn run<B: Backend>(backend: Arc<B>, mut app: App, terminal: &mut Tty) 
     let (event_tx, mut event_rx) = mpsc::unbounded_channel::<BackendEvent>();
     backend.subscribe(event_tx);
     let executor = Executor::new(backend, msg_tx);
-    let mut input = terminal_input();
+    let mut input = terminal_input()?;
     let mut clock =
         tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
