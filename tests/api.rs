@@ -735,7 +735,6 @@ fn bs_bollard_create_attach_start_wait_logs_exec() {
             AttachContainerOptions { stream: true, stdin: true, stdout: true, stderr: true, ..Default::default() };
         let AttachContainerResults { mut output, mut input } =
             docker.attach_container("bol", Some(attach)).await.unwrap();
-        let mut wait = docker.wait_container("bol", Some(WaitContainerOptions { condition: "next-exit".into() }));
         docker.start_container("bol", None::<StartContainerOptions>).await.unwrap();
         input.write_all(b"hello\n").await.unwrap();
         let (mut out, mut err) = (String::new(), String::new());
@@ -747,6 +746,9 @@ fn bs_bollard_create_attach_start_wait_logs_exec() {
             }
         }
         assert_eq!((out.as_str(), err.as_str()), ("got-hello\n", "oops\n"));
+        // bollard sends a wait only once its stream is read, here after the attach ended, when the container
+        // may have exited already: `not-running` answers then, where `next-exit` would wait for another run.
+        let mut wait = docker.wait_container("bol", Some(WaitContainerOptions { condition: "not-running".into() }));
         assert_eq!(wait.next().await.unwrap().unwrap().status_code, 0);
         let logs: Vec<String> = docker
             .logs("bol", Some(LogsOptions { stdout: true, stderr: true, ..Default::default() }))
