@@ -427,9 +427,13 @@ get)
 store|erase) exit 0 ;;
 esac
 "#;
+        // Installed by a child process, never written through a descriptor of this one: a test on another
+        // thread forking meanwhile would inherit it and make the helper's exec fail with "Text file busy".
+        let source = dir.join("helper-source");
+        std::fs::write(&source, script).unwrap();
         let path = dir.join("docker-credential-berthtest");
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let installed = std::process::Command::new("install").arg("-m").arg("755").arg(&source).arg(&path).status();
+        assert!(installed.unwrap().success(), "install the helper");
     }
 
     #[test]

@@ -90,16 +90,19 @@ impl CliRunner {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
     use std::time::Instant;
 
     use super::*;
 
     /// A stand-in for the berth binary: a shell script in a temporary directory.
+    /// A script standing in for berth. It is written by a child process (`install`), never through a
+    /// descriptor of this process: a test on another thread forking meanwhile would inherit that descriptor
+    /// and make the exec fail with "Text file busy".
     fn script(dir: &tempfile::TempDir, body: &str) -> CliRunner {
-        let path = dir.path().join("berth");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (source, path) = (dir.path().join("script"), dir.path().join("berth"));
+        std::fs::write(&source, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let installed = std::process::Command::new("install").arg("-m").arg("755").arg(&source).arg(&path).status();
+        assert!(installed.unwrap().success(), "install the script");
         CliRunner::new(path, PathBuf::from("/state root"))
     }
 
