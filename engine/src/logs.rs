@@ -349,9 +349,16 @@ impl LogFollower {
         }
         self.drain(&mut polled.entries)?;
         // A rotation renamed our file away: finish it (done above), then start on the new one.
-        if let Some(meta) = live {
-            let mut reader = BufReader::new(File::open(&self.path)?);
-            self.inode = meta.ino();
+        if live.is_some() {
+            let file = match File::open(&self.path) {
+                Ok(file) => file,
+                // Between a rotation's rename and the new file's creation: it is there at the next look.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(polled),
+                Err(e) => return Err(e),
+            };
+            // The file opened, which another rotation may have made since the look above.
+            self.inode = file.metadata()?.ino();
+            let mut reader = BufReader::new(file);
             self.carry.clear();
             if fresh > budget {
                 polled.skipped += skip(&mut reader, fresh - budget)?;
@@ -609,6 +616,22 @@ mod tests {
         }
         let want: Vec<String> = (0..20).map(|i| format!("n{i}\n")).collect();
         assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn a_follower_caught_between_a_rotations_rename_and_the_new_file_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path());
+        let mut w = LogWriter::open(&path, 1 << 20, 2).unwrap();
+        let mut f = LogFollower::at_end(&path).unwrap();
+        w.write_output(Stream::Stdout, b"a\n").unwrap();
+        // The rotation's first half: the live file renamed away, its successor not made yet.
+        std::fs::rename(&path, rotated(&path, 1)).unwrap();
+        let texts = |f: &mut LogFollower| f.poll().unwrap().into_iter().map(|e| e.text).collect::<Vec<_>>();
+        assert_eq!(texts(&mut f), ["a\n"], "what the renamed file holds, and no error");
+        let mut w = LogWriter::open(&path, 1 << 20, 2).unwrap();
+        w.write_output(Stream::Stdout, b"b\n").unwrap();
+        assert_eq!(texts(&mut f), ["b\n"]);
     }
 
     #[test]

@@ -109,8 +109,11 @@ pub async fn wait(server: &Server, first: ContainerRecord, condition: Condition)
             }
             // Gone: removed (by `rm`, or by its monitor after an --rm run).
             Err(_) => {
-                if condition == Condition::Removed && reported.is_none() && last.status == Status::Running {
-                    // The monitor's word may be a moment behind the removal it made.
+                // A run may have started, ended and been removed (`--rm`) between two looks, the last of which
+                // saw it created: unless it was seen finished, its monitor's word, a moment behind the
+                // removal it made, has the exit code.
+                let finished = matches!(last.status, Status::Exited | Status::Dead);
+                if condition == Condition::Removed && reported.is_none() && !finished {
                     let _ = tokio::time::timeout(Duration::from_secs(2), exit.wait_for(Option::is_some)).await;
                 }
                 let reported = *exit.borrow();
