@@ -1,5 +1,7 @@
 //! A container's cgroup, reached from any berth process: freeze/thaw, member pids, OOM kills, removal.
-//! libcgroups picks v1, hybrid or v2 from the host; OOM counters are read from the files directly.
+//! Freezing goes through libcgroups, which picks v1, hybrid or v2 from the host; the rest reads and removes
+//! the cgroup's directories in every hierarchy directly, being on each run's teardown (a libcgroups manager
+//! reads the mount table once per controller it knows just to be made).
 
 use std::path::{Path, PathBuf};
 
@@ -47,10 +49,15 @@ impl Cgroup {
         self.manager()?.freeze(state).map_err(|e| self.err(e))
     }
 
-    /// Host pids of every process in the container.
+    /// Host pids of every process in the container, its sub-cgroups' included, read from each hierarchy's
+    /// `cgroup.procs` (libcgroups' manager reads the mount table a dozen times over to find those files).
     pub(crate) fn pids(&self) -> Result<Vec<i32>, ContainerError> {
-        let pids = self.manager()?.get_all_pids().map_err(|e| self.err(e))?;
-        Ok(pids.into_iter().map(|p| p.as_raw()).collect())
+        member_pids(Path::new(CGROUP_ROOT), &self.path()).map_err(|e| self.err(format!("listing its processes: {e}")))
+    }
+
+    /// Whether its freezer holds it frozen (or freezing).
+    pub(crate) fn frozen(&self) -> bool {
+        is_frozen(Path::new(CGROUP_ROOT), &self.path())
     }
 
     /// Whether the kernel's OOM killer struck inside the container.
@@ -73,8 +80,14 @@ impl Cgroup {
         }
         for dir in cgroup_dirs(Path::new(CGROUP_ROOT), &self.path()) {
             remove_children(&dir).map_err(|e| self.err(format!("remove sub-cgroups of {}: {e}", dir.display())))?;
+            match std::fs::remove_dir(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(self.err(format!("remove {}: {e}", dir.display())));
+                }
+                _ => {}
+            }
         }
-        self.manager()?.remove().map_err(|e| self.err(e))
+        Ok(())
     }
 
     /// Whether any controller still has this cgroup's directory.
@@ -116,6 +129,40 @@ fn remove_children(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The pids in `cgroup.procs` of the cgroup `path` and its sub-cgroups in every hierarchy, each once.
+fn member_pids(root: &Path, path: &str) -> std::io::Result<Vec<i32>> {
+    fn walk(dir: &Path, pids: &mut Vec<i32>) -> std::io::Result<()> {
+        let procs = match std::fs::read_to_string(dir.join("cgroup.procs")) {
+            Ok(procs) => procs,
+            // Removed meanwhile: it holds no process.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&entry.path(), pids)?;
+            }
+        }
+        Ok(())
+    }
+    let mut pids = Vec::new();
+    for dir in cgroup_dirs(root, path).iter().filter(|d| d.is_dir()) {
+        walk(dir, &mut pids)?;
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    Ok(pids)
+}
+
+/// v1's `freezer.state` other than THAWED, or v2's `cgroup.freeze` set.
+fn is_frozen(root: &Path, path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    let read = |file: PathBuf| std::fs::read_to_string(file).map(|s| s.trim().to_string()).unwrap_or_default();
+    let v1 = read(root.join("freezer").join(rel).join("freezer.state"));
+    (!v1.is_empty() && v1 != "THAWED") || read(root.join(rel).join("cgroup.freeze")) == "1"
 }
 
 /// `pids.max` when `pids.current` has reached it, v2 (`root/<path>`) or v1 (`root/pids/<path>`).
@@ -163,6 +210,40 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
         assert_eq!(oom_kills(v2.path(), "/berth/c1"), 1);
+    }
+
+    #[test]
+    fn member_pids_cover_every_hierarchy_and_sub_cgroup_once() {
+        let root = tempfile::tempdir().unwrap();
+        let write = |dir: &str, procs: &str| {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+            std::fs::write(root.path().join(dir).join("cgroup.procs"), procs).unwrap();
+        };
+        write("memory/berth/c1", "10\n11\n");
+        write("pids/berth/c1", "11\n10\n");
+        write("pids/berth/c1/sub", "12\n");
+        write("memory/berth/c2", "20\n");
+        assert_eq!(member_pids(root.path(), "/berth/c1").unwrap(), [10, 11, 12]);
+        assert!(member_pids(root.path(), "/berth/gone").unwrap().is_empty());
+    }
+
+    #[test]
+    fn frozen_is_read_from_v1_and_v2_freezers() {
+        let v1 = tempfile::tempdir().unwrap();
+        let dir = v1.path().join("freezer/berth/c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (state, frozen) in [("THAWED\n", false), ("FROZEN\n", true), ("FREEZING\n", true)] {
+            std::fs::write(dir.join("freezer.state"), state).unwrap();
+            assert_eq!(is_frozen(v1.path(), "/berth/c1"), frozen, "{state}");
+        }
+        assert!(!is_frozen(v1.path(), "/berth/c2"));
+        let v2 = tempfile::tempdir().unwrap();
+        let dir = v2.path().join("berth/c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cgroup.freeze"), "0\n").unwrap();
+        assert!(!is_frozen(v2.path(), "/berth/c1"));
+        std::fs::write(dir.join("cgroup.freeze"), "1\n").unwrap();
+        assert!(is_frozen(v2.path(), "/berth/c1"));
     }
 
     #[test]

@@ -3,20 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use libcontainer::container::Container;
-
 use super::STATE_ROOT;
 use crate::container::{Cgroup, ContainerRecord, Records};
 use crate::network::Networks;
 use crate::runtime::Rootfs;
 use crate::store::Store;
-
-/// Deletes the libcontainer container (kills stragglers, removes its cgroup and state).
-pub(super) fn delete_container(mut container: Container, rec: &ContainerRecord) {
-    if let Err(err) = container.delete(true) {
-        tracing::warn!(id = %rec.id, %err, "libcontainer delete failed; removing leftovers directly");
-    }
-}
 
 /// Removes whatever a run left behind, tolerating parts already gone. Returns the problems it could not fix.
 pub(crate) fn teardown(networks: &Networks, rec: &ContainerRecord, dir: &Path) -> Vec<String> {
@@ -35,7 +26,9 @@ fn teardown_with(networks: &Networks, rec: &ContainerRecord, dir: &Path, links: 
         kill_all(&cgroup);
         // A frozen process acts on no signal, SIGKILL included, until thawed: a paused container whose
         // monitor died would otherwise stay frozen (D state) for good and hold its cgroup.
-        if let Err(err) = cgroup.freeze(false) {
+        if cgroup.frozen()
+            && let Err(err) = cgroup.freeze(false)
+        {
             tracing::warn!(id = %rec.id, %err, "thawing the killed container failed");
         }
     }

@@ -8,7 +8,6 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
-use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 
@@ -19,9 +18,10 @@ use crate::network::Networks;
 use crate::runtime::{ExecReport, Workload};
 use crate::session::server::ProcessIo;
 
-/// A started container and the monitor's ends of its stdio.
+/// A started container and the monitor's ends of its stdio. libcontainer's part ends there: the teardown
+/// kills what is left in the cgroup, removes it and libcontainer's state itself, without libcontainer's
+/// delete (whose cgroup managers read the mount table a dozen times each, on every run's critical path).
 pub(super) struct Running {
-    pub(super) container: Container,
     pub(super) pid: i32,
     pub(super) io: ProcessIo,
 }
@@ -98,7 +98,7 @@ pub(super) fn launch(
         let _ = container.delete(true);
         return Err(MonitorError::Launch { message: "container started without a pid".into(), exit_code: 125 });
     };
-    Ok(Running { container, pid: pid.as_raw(), io })
+    Ok(Running { pid: pid.as_raw(), io })
 }
 
 /// How long the container's init may take to send its pty master once created.

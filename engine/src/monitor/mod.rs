@@ -6,7 +6,7 @@
 //! the [`health`] checks on schedule in the same loop), and
 //! [`cleanup`] (cgroup, libcontainer state, unmount), after which the restart policy decides whether to loop.
 //! It stays single-threaded (no tokio) so libcontainer's clone happens in a fork-safe process; the one
-//! thread it starts, deleting the veths of a container that exited beside libcontainer's delete, is joined
+//! thread it starts, deleting the veths of a container that exited beside the rest of its teardown, is joined
 //! before the teardown (for `--rm`, once the `run` is answered), and always before a restart.
 
 pub(crate) mod cleanup;
@@ -268,7 +268,6 @@ fn run_once(
     let mut server = match pump::listen(rec, &dir) {
         Ok(s) => s,
         Err(err) => {
-            cleanup::delete_container(running.container, rec);
             cleanup::teardown(networks, rec, &dir);
             return Err(err);
         }
@@ -300,8 +299,6 @@ fn run_once(
     if let Ok(code) = result {
         record_exit(store.root(), rec, Exit { code, oom_killed }, running_since.elapsed());
     }
-    cleanup::delete_container(running.container, rec);
-    phases::mark(store.root(), &rec.id, "deleted");
     match unplugging {
         // Joined after the `run` is answered: the address and port rules go now, the veths a moment later.
         Some(handle) if rec.options.auto_remove => {
