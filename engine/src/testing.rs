@@ -1,6 +1,16 @@
 //! What berth's own tests share, the engine's unit tests and the integration tests alike (built with the
 //! `testing` feature, which only test builds turn on).
 
+/// Writes an executable script at `path` through a child process (`install -m 755`), never through a
+/// descriptor of the test process: a test on another thread forking meanwhile would inherit that descriptor,
+/// and executing the script would fail with "Text file busy".
+pub fn install_script(path: &std::path::Path, content: &str) {
+    let source = path.with_extension("source");
+    std::fs::write(&source, content).unwrap();
+    let installed = std::process::Command::new("install").arg("-m").arg("755").arg(&source).arg(path).status();
+    assert!(installed.is_ok_and(|s| s.success()), "install {}", path.display());
+}
+
 /// Whether the test may do what needs root (namespaces, mounts, cgroups, device nodes, chown). Off root the
 /// test is skipped and says so on stderr; under `CI=true` a skip is a failure, so CI cannot go green by
 /// skipping.

@@ -427,13 +427,7 @@ get)
 store|erase) exit 0 ;;
 esac
 "#;
-        // Installed by a child process, never written through a descriptor of this one: a test on another
-        // thread forking meanwhile would inherit it and make the helper's exec fail with "Text file busy".
-        let source = dir.join("helper-source");
-        std::fs::write(&source, script).unwrap();
-        let path = dir.join("docker-credential-berthtest");
-        let installed = std::process::Command::new("install").arg("-m").arg("755").arg(&source).arg(&path).status();
-        assert!(installed.unwrap().success(), "install the helper");
+        crate::testing::install_script(&dir.join("docker-credential-berthtest"), script);
     }
 
     #[test]

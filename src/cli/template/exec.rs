@@ -196,17 +196,12 @@ impl<'a> Exec<'a> {
 
     /// The operand's term, then `fields` of it.
     fn operand_with(&mut self, dot: &Val, op: &Operand, fields: &[String]) -> Run<Val> {
+        let mut fields = fields.iter();
         let mut value = match &op.term {
             // A field of dot is read in place: cloning the whole of dot for each field (a `ps` row, seven times
             // per row of the default table) cost `ps -a` more than everything else it does.
-            Term::Dot => match fields.split_first() {
-                Some((first, rest)) => {
-                    let mut value = self.field(dot.as_ref(), first, op)?;
-                    for field in rest {
-                        value = self.field(value.as_ref(), field, op)?;
-                    }
-                    return Ok(value);
-                }
+            Term::Dot => match fields.next() {
+                Some(first) => self.field(dot.as_ref(), first, op)?,
                 None => dot.clone(),
             },
             Term::Var(name) => self.vars.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.clone()),

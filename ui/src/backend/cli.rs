@@ -95,14 +95,9 @@ mod tests {
     use super::*;
 
     /// A stand-in for the berth binary: a shell script in a temporary directory.
-    /// A script standing in for berth. It is written by a child process (`install`), never through a
-    /// descriptor of this process: a test on another thread forking meanwhile would inherit that descriptor
-    /// and make the exec fail with "Text file busy".
     fn script(dir: &tempfile::TempDir, body: &str) -> CliRunner {
-        let (source, path) = (dir.path().join("script"), dir.path().join("berth"));
-        std::fs::write(&source, format!("#!/bin/sh\n{body}\n")).unwrap();
-        let installed = std::process::Command::new("install").arg("-m").arg("755").arg(&source).arg(&path).status();
-        assert!(installed.unwrap().success(), "install the script");
+        let path = dir.path().join("berth");
+        berth_engine::testing::install_script(&path, &format!("#!/bin/sh\n{body}\n"));
         CliRunner::new(path, PathBuf::from("/state root"))
     }
 
