@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         Some(file) => logs.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),
         None => logs.with_ansi(colour_stderr()).with_writer(std::io::stderr).init(),
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(cpus()).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: cannot start the async runtime: {e}");
@@ -48,6 +48,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A worker per CPU this process may run on. Tokio's default also reads the cgroup's CPU quota, which on
+/// cgroup v1 means scanning the mount table: every command paid for it, and a container workstation's mount
+/// table grows with its running containers.
+fn cpus() -> usize {
+    rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count() as usize).max(1)
 }
 
 /// Colours only for a person reading a terminal, and not when NO_COLOR is set (https://no-color.org): a

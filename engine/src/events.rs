@@ -1,5 +1,7 @@
 //! Typed engine events for the UI and the CLI: pull and push progress now; container state changes join later.
 
+use std::sync::{Arc, OnceLock};
+
 use tokio::sync::broadcast;
 
 /// Where one layer of a pull stands.
@@ -69,25 +71,50 @@ pub enum Event {
     Push(PushProgress),
 }
 
-/// A broadcast of events; a slow subscriber misses old events rather than slowing the engine.
-#[derive(Debug, Clone)]
+/// A broadcast of events; a slow subscriber misses old events rather than slowing the engine. The channel is
+/// made by the first subscriber: its 4096 slots cost every other command (a `ps`, a `run`) ~0.5 ms of page
+/// faults, and an event nobody subscribed to is dropped either way.
+#[derive(Debug, Clone, Default)]
 pub struct EventBus {
-    tx: broadcast::Sender<Event>,
+    tx: Arc<OnceLock<broadcast::Sender<Event>>>,
 }
 
-impl Default for EventBus {
-    fn default() -> Self {
-        EventBus { tx: broadcast::channel(4096).0 }
-    }
-}
+/// How many events a subscriber may fall behind before it misses the oldest.
+const CAPACITY: usize = 4096;
 
 impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.tx.subscribe()
+        self.tx.get_or_init(|| broadcast::channel(CAPACITY).0).subscribe()
     }
 
     pub fn emit(&self, event: Event) {
         // No subscriber is fine: nobody is watching.
-        let _ = self.tx.send(event);
+        if let Some(tx) = self.tx.get() {
+            let _ = tx.send(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(layer: &str) -> Event {
+        Event::Push(PushProgress {
+            reference: "127.0.0.1:5000/app:latest".into(),
+            layer: layer.into(),
+            progress: PushLayerProgress::Preparing,
+        })
+    }
+
+    #[test]
+    fn a_clone_made_before_the_first_subscriber_reaches_it() {
+        let bus = EventBus::default();
+        let pusher = bus.clone();
+        pusher.emit(push("unheard"));
+        let mut rx = bus.subscribe();
+        pusher.emit(push("heard"));
+        assert_eq!(rx.try_recv().unwrap(), push("heard"), "what came before any subscriber is dropped");
+        assert!(rx.try_recv().is_err());
     }
 }

@@ -12,8 +12,8 @@ use crate::monitor::{cleanup, procfs};
 use crate::network::Networks;
 
 pub(crate) trait Host: Send + Sync {
-    /// Whether `pid` is still the live process that started at `start` (0: any start).
-    fn is_same_process(&self, pid: i32, start: u64) -> bool;
+    /// Whether the monitor `rec` names is still the live process that recorded itself.
+    fn monitor_alive(&self, rec: &ContainerRecord) -> bool;
     /// The start time of `pid` in clock ticks since boot; `None` when it is gone.
     fn start_time(&self, pid: i32) -> Option<u64>;
     /// Sends `signal` to `pid` only while it is the process that started at `start`; false when it is gone.
@@ -28,8 +28,8 @@ pub(crate) trait Host: Send + Sync {
 pub(crate) struct Linux;
 
 impl Host for Linux {
-    fn is_same_process(&self, pid: i32, start: u64) -> bool {
-        procfs::is_same_process(pid, start)
+    fn monitor_alive(&self, rec: &ContainerRecord) -> bool {
+        procfs::is_same_process(rec.monitor_pid, rec.monitor_start, rec.monitor_ino)
     }
 
     fn start_time(&self, pid: i32) -> Option<u64> {

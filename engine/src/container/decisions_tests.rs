@@ -45,9 +45,9 @@ impl FakeHost {
 }
 
 impl Host for FakeHost {
-    fn is_same_process(&self, pid: i32, start: u64) -> bool {
+    fn monitor_alive(&self, rec: &ContainerRecord) -> bool {
         let machine = self.machine.lock().unwrap();
-        machine.alive.iter().any(|&(p, s)| p == pid && (start == 0 || s == start))
+        machine.alive.iter().any(|&(p, s)| p == rec.monitor_pid && (rec.monitor_start == 0 || s == rec.monitor_start))
     }
 
     fn start_time(&self, pid: i32) -> Option<u64> {
@@ -98,7 +98,7 @@ fn world(status: Status, alive: bool, honoured: &[Signal], edit: impl FnOnce(&mu
         let mut rec = record(&"c".repeat(64), "c");
         edit(&mut rec);
         records.insert(&mut rec, true).unwrap();
-        records.set_monitor(&rec.id, MONITOR, MONITOR_START).unwrap();
+        records.set_monitor(&rec.id, MONITOR, MONITOR_START, 0).unwrap();
         records.set_running(&rec.id, INIT, INIT_START, "2026-12-06T00:00:00Z").unwrap();
         records.set_status(&rec.id, status).unwrap();
         std::fs::create_dir_all(rec.dir(dir.path())).unwrap();

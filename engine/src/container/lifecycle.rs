@@ -156,7 +156,7 @@ fn send_signal(host: &dyn Host, rec: &ContainerRecord, signal: i32) -> Result<()
         return Ok(());
     }
     let start = match rec.pid_start {
-        0 if host.is_same_process(rec.monitor_pid, rec.monitor_start) => host.start_time(rec.pid),
+        0 if host.monitor_alive(rec) => host.start_time(rec.pid),
         0 => None,
         start => Some(start),
     };
@@ -571,7 +571,7 @@ impl Engine {
     /// `berth rm`: removes a stopped container; `force` kills a running one first.
     pub async fn remove_container(&self, name_or_id: &str, force: bool) -> Result<ContainerRecord, Error> {
         let (_lock, mut rec) = self.lock_container(name_or_id).await?;
-        if rec.status == Status::Removing && self.host().is_same_process(rec.monitor_pid, rec.monitor_start) {
+        if rec.status == Status::Removing && self.host().monitor_alive(&rec) {
             return self.removed_meanwhile(name_or_id, rec).await;
         }
         if let Some((joiner, kind)) = super::shared::joiner_of(&self.records(), &rec.id)? {

@@ -18,7 +18,7 @@ pub(crate) fn reconcile(
     host: &dyn Host,
     rec: ContainerRecord,
 ) -> Result<Option<ContainerRecord>, Error> {
-    if !rec.status.is_active() || host.is_same_process(rec.monitor_pid, rec.monitor_start) {
+    if !rec.status.is_active() || host.monitor_alive(&rec) {
         return Ok(Some(rec));
     }
     // The record may predate the monitor's last words: a monitor records the exit, then ends. Read again
@@ -27,7 +27,7 @@ pub(crate) fn reconcile(
     let Some(rec) = records.lookup(&rec.id)? else {
         return Ok(None);
     };
-    if !rec.status.is_active() || host.is_same_process(rec.monitor_pid, rec.monitor_start) {
+    if !rec.status.is_active() || host.monitor_alive(&rec) {
         return Ok(Some(rec));
     }
     let problems = host.teardown(networks, &rec, &rec.dir(store.root()));

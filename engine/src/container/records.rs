@@ -29,6 +29,8 @@ pub struct ContainerRecord {
     pub pid_start: u64,
     pub monitor_pid: i32,
     pub monitor_start: u64,
+    /// The monitor's pidfs inode (unique for the boot, unlike its pid); 0: unknown.
+    pub monitor_ino: u64,
     pub exit_code: i32,
     pub oom_killed: bool,
     pub started_at: Option<String>,
@@ -64,6 +66,7 @@ impl ContainerRecord {
             pid_start: 0,
             monitor_pid: 0,
             monitor_start: 0,
+            monitor_ino: 0,
             exit_code: 0,
             oom_killed: false,
             started_at: None,
@@ -98,7 +101,7 @@ pub(crate) struct Exit {
 }
 
 const COLUMNS: &str = "id, name, image_id, image_name, options, created_at, status, pid, monitor_pid, monitor_start,
-    exit_code, oom_killed, started_at, finished_at, restart_count, stop_requested, error, command, pid_start, health";
+    exit_code, oom_killed, started_at, finished_at, restart_count, stop_requested, error, command, pid_start, health, monitor_ino";
 
 /// Reads a row. A part that cannot be parsed (options, command, status) does not lose the container: the
 /// record comes back with that part at its default (an unknown status reads as dead) and the damage named,
@@ -137,6 +140,7 @@ fn from_row(row: &Row) -> rusqlite::Result<(ContainerRecord, Option<String>)> {
         pid_start: row.get::<_, i64>(18)? as u64,
         monitor_pid: row.get(8)?,
         monitor_start: row.get::<_, i64>(9)? as u64,
+        monitor_ino: row.get::<_, i64>(20)? as u64,
         exit_code: row.get(10)?,
         oom_killed: row.get(11)?,
         started_at: row.get(12)?,
@@ -279,10 +283,10 @@ impl<'a> Records<'a> {
         self.store.with_room(|| self.store.conn().execute(sql, params)).map_err(|e| self.db(e))
     }
 
-    pub(crate) fn set_monitor(&self, id: &str, monitor_pid: i32, monitor_start: u64) -> Result<(), Error> {
+    pub(crate) fn set_monitor(&self, id: &str, pid: i32, start: u64, ino: u64) -> Result<(), Error> {
         self.exec(
-            "UPDATE containers SET monitor_pid = ?2, monitor_start = ?3 WHERE id = ?1",
-            params![id, monitor_pid, monitor_start as i64],
+            "UPDATE containers SET monitor_pid = ?2, monitor_start = ?3, monitor_ino = ?4 WHERE id = ?1",
+            params![id, pid, start as i64, ino as i64],
         )
         .map(drop)
     }
@@ -472,10 +476,13 @@ pub(crate) mod tests {
         let records = Records::new(&store);
         let mut a = record(&"d".repeat(64), "job");
         records.insert(&mut a, true).unwrap();
-        records.set_monitor(&a.id, 42, 7).unwrap();
+        records.set_monitor(&a.id, 42, 7, 8).unwrap();
         records.set_running(&a.id, 43, 9, "t1").unwrap();
         let r = records.get(&a.id).unwrap();
-        assert_eq!((r.status, r.pid, r.pid_start, r.monitor_pid, r.monitor_start), (Status::Running, 43, 9, 42, 7));
+        assert_eq!(
+            (r.status, r.pid, r.pid_start, r.monitor_pid, r.monitor_start, r.monitor_ino),
+            (Status::Running, 43, 9, 42, 7, 8)
+        );
         records.set_exit(&a.id, Exit { code: 137, oom_killed: true }, Status::Exited, "t2").unwrap();
         let r = records.get(&a.id).unwrap();
         assert_eq!((r.status, r.exit_code, r.oom_killed, r.pid, r.monitor_pid), (Status::Exited, 137, true, 0, 0));

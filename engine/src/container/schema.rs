@@ -36,6 +36,11 @@ pub(crate) const CONTAINERS_V2: &str = "
 ALTER TABLE containers ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;  -- clock ticks since boot; 0: unknown
 ";
 
+/// The monitor's pidfs inode, which tells a live monitor from a reused pid without a read of /proc.
+pub(crate) const CONTAINERS_V3: &str = "
+ALTER TABLE containers ADD COLUMN monitor_ino INTEGER NOT NULL DEFAULT 0;  -- 0: unknown, or no pidfs here
+";
+
 #[cfg(test)]
 mod tests {
     #[test]

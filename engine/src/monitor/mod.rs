@@ -132,7 +132,7 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
     let networks = Networks::new(store.clone(), NetworkConfig::from_config(&config)).map_err(crate::Error::from)?;
     let records = Records::new(&store);
     let me = std::process::id() as i32;
-    records.set_monitor(id, me, procfs::start_time(me).unwrap_or(0))?;
+    records.set_monitor(id, me, procfs::start_time(me).unwrap_or(0), procfs::own_pidfs_ino())?;
     phases::mark(root, id, "opened");
     let mut backoff = BACKOFF_START;
     loop {

@@ -29,9 +29,9 @@ fn parse_stat(stat: &str) -> Option<(char, u64)> {
 static WATCHED: LazyLock<Mutex<HashMap<(i32, u64), OwnedFd>>> = LazyLock::new(Mutex::default);
 const WATCHED_MAX: usize = 256;
 
-/// Whether `pid` is still the live process that had `start` as its start time. A zombie (dead, not yet
-/// reaped by init) counts as gone.
-pub(crate) fn is_same_process(pid: i32, start: u64) -> bool {
+/// Whether `pid` is still the live process that had `start` as its start time, or, when `ino` is known, the
+/// pidfs inode `ino`. A zombie (dead, not yet reaped by init) counts as gone.
+pub(crate) fn is_same_process(pid: i32, start: u64, ino: u64) -> bool {
     if pid <= 0 {
         return false;
     }
@@ -45,18 +45,37 @@ pub(crate) fn is_same_process(pid: i32, start: u64) -> bool {
     }
     // The pidfd is taken before /proc is read: if the stat then shows the same process, the pidfd is it.
     let pidfd = pidfd_open(pid).ok();
-    let Some((state, started)) =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat)
-    else {
-        return false;
+    let alive = if ino != 0 {
+        // A pidfs inode names one process for the whole boot, so no /proc read is needed (one costs ~50 us,
+        // a `ps` of many running containers made one per container).
+        pidfd.as_ref().is_some_and(|fd| pidfs_ino(fd) == Some(ino) && !has_exited(fd))
+    } else {
+        let Some((state, started)) =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat)
+        else {
+            return false;
+        };
+        !matches!(state, 'Z' | 'X') && (start == 0 || started == start)
     };
-    let alive = !matches!(state, 'Z' | 'X') && (start == 0 || started == start);
     if let Some(fd) = pidfd.filter(|fd| alive && !has_exited(fd))
         && watched.len() < WATCHED_MAX
     {
         watched.insert((pid, start), fd);
     }
     alive
+}
+
+/// The pidfs inode of the process a pidfd refers to: unique among the processes of one boot, where pids are
+/// reused. None on kernels before 6.9, whose pidfds are anonymous inodes that all share one number.
+fn pidfs_ino(pidfd: &OwnedFd) -> Option<u64> {
+    const PIDFS_MAGIC: u64 = 0x5049_4446;
+    let on_pidfs = rustix::fs::fstatfs(pidfd).is_ok_and(|fs| fs.f_type as u64 == PIDFS_MAGIC);
+    on_pidfs.then(|| rustix::fs::fstat(pidfd).ok().map(|st| st.st_ino)).flatten()
+}
+
+/// This process's pidfs inode (see [`pidfs_ino`]); 0 when the kernel has none.
+pub(crate) fn own_pidfs_ino() -> u64 {
+    pidfd_open(std::process::id() as i32).ok().as_ref().and_then(pidfs_ino).unwrap_or(0)
 }
 
 /// A descriptor for the process `pid` (close-on-exec), which stays its own however the pid is reused.
@@ -119,15 +138,33 @@ mod tests {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as i32;
         let start = start_time(pid).unwrap();
-        assert!(is_same_process(pid, start));
+        assert!(is_same_process(pid, start, 0));
         assert!(WATCHED.lock().unwrap().contains_key(&(pid, start)), "now watched by pidfd");
         child.kill().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while is_same_process(pid, start) {
+        while is_same_process(pid, start, 0) {
             assert!(std::time::Instant::now() < deadline, "a killed child still reads alive");
         }
         child.wait().unwrap();
-        assert!(!is_same_process(pid, start));
+        assert!(!is_same_process(pid, start, 0));
+    }
+
+    #[test]
+    fn the_pidfs_inode_decides_without_reading_proc() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let Some(ino) = pidfs_ino(&pidfd_open(pid).unwrap()) else {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI's kernel (6.9+) has pidfs");
+            eprintln!("SKIPPED the_pidfs_inode_decides_without_reading_proc: this kernel has no pidfs");
+            return;
+        };
+        assert_ne!(own_pidfs_ino(), ino, "each process has its own inode");
+        // Start times that match nothing: only the inode can make these true.
+        assert!(is_same_process(pid, u64::MAX - 1, ino));
+        assert!(!is_same_process(pid, u64::MAX - 2, ino + 1), "another inode under the same pid");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!is_same_process(pid, u64::MAX - 3, ino), "a reaped process is gone");
     }
 
     #[test]
@@ -171,9 +208,9 @@ mod tests {
         assert_eq!(parse_stat(zombie), Some(('Z', 5)));
         let me = std::process::id() as i32;
         let t = start_time(me).unwrap();
-        assert!(is_same_process(me, t));
-        assert!(is_same_process(me, t), "a watched process reads alive again");
-        assert!(!is_same_process(me, t + 1));
-        assert!(!is_same_process(0, 0));
+        assert!(is_same_process(me, t, 0));
+        assert!(is_same_process(me, t, 0), "a watched process reads alive again");
+        assert!(!is_same_process(me, t + 1, 0));
+        assert!(!is_same_process(0, 0, 0));
     }
 }

@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     crate::builder::cache::BUILD_V2,
     super::platforms::PLATFORMS_V1,
     super::manifest_lists::MANIFEST_LISTS_V1,
+    crate::container::schema::CONTAINERS_V3,
 ];
 
 const IMAGES_V1: &str = "

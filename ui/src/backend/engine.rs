@@ -706,6 +706,7 @@ mod tests {
             pid_start: 0,
             monitor_pid: 0,
             monitor_start: 0,
+            monitor_ino: 0,
             exit_code: 3,
             oom_killed: false,
             started_at: Some("2026-01-01T00:00:01Z".into()),
