@@ -48,3 +48,25 @@ pub fn use_monitor_executable(berth: std::path::PathBuf) {
 pub(crate) fn monitor_executable() -> Option<std::path::PathBuf> {
     MONITOR_EXECUTABLE.get().cloned()
 }
+
+/// Asserts that `check` holds in a forked child: for what changes the whole process (a seccomp filter, a
+/// mount namespace) and so must not happen in the test harness. The child leaves with `_exit`, a panic in
+/// it counting as false, so none of the harness runs twice.
+pub fn holds_in_child(check: impl FnOnce() -> bool) {
+    // libc: rustix offers fork only to libc implementors. SAFETY: the child runs `check` and leaves with
+    // _exit; glibc's malloc, which it may use, is reset for the child by fork.
+    match unsafe { libc::fork() } {
+        0 => {
+            let held = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or(false);
+            // SAFETY: ends the child without running the harness's destructors or atexit handlers.
+            unsafe { libc::_exit(if held { 0 } else { 1 }) }
+        }
+        -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+        child => {
+            let mut status = 0;
+            // SAFETY: waiting for the child forked above.
+            assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the check failed: status {status:#x}");
+        }
+    }
+}

@@ -87,14 +87,17 @@ fn prepare(id: &str, dir: &Path, options_path: &Path) -> Result<(ExecOptions, Pr
     let HelperRequest { options, container: rec } =
         serde_json::from_slice(&text).map_err(|e| fail(format!("parsing {}: {e}", options_path.display())))?;
     let spec = Spec::load(dir.join("config.json")).map_err(|e| fail(format!("loading the spec of {id}: {e}")))?;
-    let process = exec_process(id, &spec, &options)?;
+    let process = exec_process(id, &spec, &options, rec.pid)?;
     let (args, env) = (process.args().as_deref().unwrap_or_default(), process.env().as_deref().unwrap_or_default());
     crate::runtime::check_exec_size(id, args, env).map_err(fail)?;
     Ok((options, process, rec))
 }
 
 /// The container's process with the exec's command, environment, user, directory, terminal and capabilities.
-fn exec_process(id: &str, spec: &Spec, options: &ExecOptions) -> Result<Process, Failure> {
+/// `pid` is the container's init, through whose root the user is resolved: the rootfs is mounted only in
+/// its monitor's mount namespace (see `monitor::namespace`), and the container's own view includes its
+/// volumes, as the exec sees them.
+fn exec_process(id: &str, spec: &Spec, options: &ExecOptions, pid: i32) -> Result<Process, Failure> {
     let mut process = spec.process().clone().ok_or_else(|| fail(format!("container {id} has no process")))?;
     process.set_args(Some(options.cmd.clone()));
     let key = |e: &str| e.split_once('=').map_or(e.to_string(), |(k, _)| k.to_string());
@@ -114,7 +117,7 @@ fn exec_process(id: &str, spec: &Spec, options: &ExecOptions) -> Result<Process,
         process.set_cwd(PathBuf::from(dir));
     }
     if let Some(user) = &options.user {
-        let rootfs = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
+        let rootfs = PathBuf::from(format!("/proc/{pid}/root"));
         let (uid, gid, gids) = crate::runtime::resolve_user_in(id, &rootfs, user).map_err(fail)?;
         let mut builder = UserBuilder::default().uid(uid).gid(gid);
         if !gids.is_empty() {
@@ -132,19 +135,20 @@ fn exec_process(id: &str, spec: &Spec, options: &ExecOptions) -> Result<Process,
     Ok(process)
 }
 
-/// Starts `options`' command in running container `id` as a child of this single-threaded process, the way
-/// the exec helper starts an exec (the container's namespaces, cgroup, user, environment and seccomp
-/// profile): the monitor's healthcheck probes. Returns the pid and the process's stdio, or why it could not
-/// start.
+/// Starts `options`' command in running container `id` (whose init is `init`) as a child of this
+/// single-threaded process, the way the exec helper starts an exec (the container's namespaces, cgroup,
+/// user, environment and seccomp profile): the monitor's healthcheck probes. Returns the pid and the
+/// process's stdio, or why it could not start.
 pub(crate) fn start_process(
     root: &Path,
     id: &str,
+    init: i32,
     dir: &Path,
     exec_id: &str,
     options: &ExecOptions,
 ) -> Result<(i32, ProcessIo), String> {
     let spec = Spec::load(dir.join("config.json")).map_err(|e| format!("loading the spec of {id}: {e}"))?;
-    let process = exec_process(id, &spec, options).map_err(|f| f.message)?;
+    let process = exec_process(id, &spec, options, init).map_err(|f| f.message)?;
     std::fs::create_dir_all(exec_dir(dir)).map_err(|e| format!("creating {}: {e}", exec_dir(dir).display()))?;
     let process_path = exec_dir(dir).join(format!("{exec_id}.process.json"));
     let started = write_process(root, &process_path, &process)

@@ -113,7 +113,7 @@ impl<'a> Checks<'a> {
             return;
         }
         let root = self.store.root().to_path_buf();
-        match crate::container::start_process(&root, &self.id, &self.dir, PROBE_EXEC_ID, &self.exec) {
+        match crate::container::start_process(&root, &self.id, self.init, &self.dir, PROBE_EXEC_ID, &self.exec) {
             Ok((pid, io)) => match probe(pid, io, start.clone(), started, nanos(self.config.timeout_ns())) {
                 Ok(p) => self.probe = Some(p),
                 Err(err) => {

@@ -1,7 +1,7 @@
 //! The per-container monitor: `berth` re-executed through a hidden subcommand, one per running container.
 //!
 //! Stages, in order: [`seal`] (re-exec from a read-only bind mount of itself, against CVE-2019-5736),
-//! [`detach`] (fork away from the launching process), then per run of the container: [`prepare`] (overlay rootfs + `config.json`),
+//! [`detach`] (fork away from the launching process), a mount namespace of its own ([`namespace`]), then per run of the container: [`prepare`] (overlay rootfs + `config.json`),
 //! [`launch`] (libcontainer create + start), [`pump`] (stdio into the log file until the process exits, running
 //! the [`health`] checks on schedule in the same loop), and
 //! [`cleanup`] (cgroup, libcontainer state, unmount), after which the restart policy decides whether to loop.
@@ -13,6 +13,7 @@ pub(crate) mod cleanup;
 mod exe;
 mod health;
 mod launch;
+pub(crate) mod namespace;
 pub mod phases;
 mod prepare;
 pub(crate) mod procfs;
@@ -126,6 +127,7 @@ pub fn detach(id: &str) -> Result<(), MonitorError> {
 
 fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<(), MonitorError> {
     phases::mark(root, id, "detached");
+    namespace::enter_own(id)?;
     let store = Arc::new(Store::open(root).map_err(crate::Error::from)?);
     // The launching berth passes its environment down, so BERTH_CONFIG names the same config file.
     let config = crate::Config::load().map_err(crate::Error::from)?;

@@ -2,8 +2,9 @@
 //! start loads a finished program instead of paying libseccomp's compilation (tens of milliseconds for
 //! Docker's profile on its three x86 ABIs) in every container's init.
 //!
-//! The key is the SHA-256 of the profile (as the OCI spec holds it), the libseccomp version and the kernel
-//! release, so a changed profile, library or kernel compiles again. A cache file carries the key and a
+//! The key is the SHA-256 of the profile (as the OCI spec holds it), the libseccomp version, how it is asked
+//! to lay the program out, and the kernel release, so a changed profile, library, layout or kernel compiles
+//! again. A cache file carries the key and a
 //! checksum of the program; one that does not match (damaged, or written by something else) is compiled
 //! again and replaced, never loaded. The program is what libseccomp's own load would hand the kernel: the
 //! same translation libcontainer does (actions, architectures, argument comparisons), exported instead of
@@ -27,6 +28,9 @@ const CACHE_DIR: &str = "seccomp";
 
 /// The first bytes of a cache file, naming its layout.
 const MAGIC: &[u8] = b"berth-seccomp-bpf-1\n";
+
+/// libseccomp's optimisation level: 2 lays the syscall numbers out as a binary tree (see `compile`).
+const OPTIMIZE: u32 = 2;
 
 /// The kernel's limit on one filter's instructions (BPF_MAXINSNS); each is 8 bytes.
 const MAX_INSTRUCTIONS: usize = 4096;
@@ -148,7 +152,7 @@ fn key(profile: &LinuxSeccomp) -> Result<[u8; 32], RuntimeError> {
     let kernel = rustix::system::uname();
     let mut hash = Sha256::new();
     hash.update(MAGIC);
-    hash.update(format!("{}.{}.{}\n", library.major, library.minor, library.micro));
+    hash.update(format!("{}.{}.{} optimise {OPTIMIZE}\n", library.major, library.minor, library.micro));
     hash.update(kernel.release().to_bytes());
     hash.update(b"\n");
     hash.update(&json);
@@ -186,6 +190,13 @@ fn compile(profile: &LinuxSeccomp) -> Result<Vec<u8>, RuntimeError> {
     }
     // The profile's flags become load flags (see `flags`), and no_new_privs is the runtime's to set.
     ctx.set_ctl_nnp(false).map_err(|e| failed("leave no_new_privs alone", e))?;
+    // Syscall numbers as a binary tree rather than a list: when a filter is loaded, the kernel walks it once
+    // for every syscall number (to find those it may allow without running it), and every container start
+    // and exec loads one. Docker's profile loads in ~0.5 ms instead of ~1 ms here; a libseccomp before 2.5
+    // cannot, and its list is just as correct.
+    if let Err(err) = ctx.set_ctl_optimize(OPTIMIZE) {
+        tracing::debug!(%err, "libseccomp cannot build a binary tree; the filter stays a list");
+    }
     for rule in profile.syscalls().iter().flatten() {
         let act = action(rule.action(), rule.errno_ret())?;
         if act == default {
@@ -388,27 +399,25 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let filter = cached(root.path(), &docker_default()).unwrap();
         // In a child: the filter stays with the process that loads it.
-        // SAFETY: the child only makes raw syscalls and leaves with _exit.
-        match unsafe { libc::fork() } {
-            0 => {
-                let code = (|| {
-                    rustix::thread::set_no_new_privs(true).ok()?;
-                    filter.load().ok()?;
+        crate::testing::holds_in_child(|| {
+            (|| {
+                rustix::thread::set_no_new_privs(true).ok()?;
+                filter.load().ok()?;
+                // SAFETY: raw syscalls with integer arguments.
+                unsafe {
                     // Refused by Docker's profile without CAP_SYS_ADMIN; getpid is allowed.
-                    let unshare = unsafe { libc::unshare(libc::CLONE_NEWNS) };
+                    let unshare = libc::unshare(libc::CLONE_NEWNS);
                     let errno = std::io::Error::last_os_error().raw_os_error();
-                    let pid = unsafe { libc::getpid() };
-                    (unshare == -1 && errno == Some(libc::EPERM) && pid > 0).then_some(0)
-                })()
-                .unwrap_or(1);
-                unsafe { libc::_exit(code) }
-            }
-            -1 => panic!("fork: {}", std::io::Error::last_os_error()),
-            child => {
-                let mut status = 0;
-                assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
-                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "status {status:#x}");
-            }
-        }
+                    let pid = libc::getpid();
+                    // An argument rule: personality only with the values the profile lists (a query is one).
+                    let query = libc::personality(0xffff_ffff);
+                    let no_randomize = libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+                    let personality_errno = std::io::Error::last_os_error().raw_os_error();
+                    let arguments = query >= 0 && no_randomize == -1 && personality_errno == Some(libc::EPERM);
+                    Some(unshare == -1 && errno == Some(libc::EPERM) && pid > 0 && arguments)
+                }
+            })()
+            .unwrap_or(false)
+        });
     }
 }

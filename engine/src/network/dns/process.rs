@@ -18,16 +18,22 @@ pub const DNS_SUBCOMMAND: &str = "__dns";
 pub fn spawn(exe: &Path, root: &Path, network_id: &str) -> Result<(), DnsError> {
     use std::os::unix::process::CommandExt;
     let fail = |source| DnsError::Spawn { network: network_id.to_string(), exe: exe.to_path_buf(), source };
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg(DNS_SUBCOMMAND)
         .arg(root)
         .arg(network_id)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(fail)?;
+        .process_group(0);
+    // Spawned by a monitor, the resolver outlives it: it goes back to the mount namespace the monitor left,
+    // so it never keeps the monitor's, with the container's overlay in it, alive.
+    if let Some(ns) = crate::monitor::namespace::started_in() {
+        // SAFETY: the closure only makes the setns syscall, which is async-signal-safe.
+        unsafe { command.pre_exec(move || crate::monitor::namespace::join(ns)) };
+    }
+    let mut child = command.spawn().map_err(fail)?;
     child.wait().map_err(fail)?;
     Ok(())
 }
