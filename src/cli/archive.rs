@@ -8,6 +8,7 @@ use berth_engine::Engine;
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ArchiveCommand {
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),

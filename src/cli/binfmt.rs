@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use super::format::table;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum BinfmtSubcommand {
     /// Register QEMU user emulation (fix-binary) for every qemu-*-static found
     Install(InstallArgs),

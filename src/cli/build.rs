@@ -58,6 +58,7 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum BuilderSubcommand {
     /// Remove build cache
     Prune(BuilderPruneArgs),

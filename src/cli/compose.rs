@@ -42,6 +42,7 @@ pub struct ComposeArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 enum ComposeCommand {
     /// Create and start containers
     Up(UpArgs),

@@ -20,6 +20,7 @@ use super::attach::{Ended, Interaction, interact};
 use super::format::{Format, InspectFormat, human_size, table, time_ago};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Create a new container
     Create(Box<CreateArgs>),
@@ -65,6 +66,7 @@ pub enum ContainerCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ContainerSubcommand {
     /// Remove all stopped containers
     Prune(PruneArgs),
@@ -112,7 +114,7 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
-/// Flags shared by `create` and `run`.
+// Flags shared by `create` and `run` (a plain comment: a doc comment would become their about text).
 #[derive(Debug, Args)]
 pub struct RunFlags {
     /// Assign a name to the container

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::format::{Format, InspectFormat, human_size, time_ago};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// List images
     Images(ListArgs),
@@ -19,6 +20,7 @@ pub enum ImageCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ImageSubcommand {
     /// List images
     #[command(visible_alias = "list")]

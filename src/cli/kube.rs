@@ -8,6 +8,7 @@ use berth_engine::kube::{GenerateOptions, Kind, Note, Source};
 use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum KubeSubcommand {
     /// Write Kubernetes YAML for containers or a compose project
     Generate(GenerateArgs),

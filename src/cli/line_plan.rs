@@ -63,6 +63,8 @@ pub fn plan(words: &[String]) -> LinePlan {
 /// the deepest command the words name, and its long flags. The UI keeps those the typed part begins.
 pub fn complete(words: &[String]) -> Vec<String> {
     let mut command = Cli::command();
+    // The whole tree: subcommands defer their arguments until built.
+    command.build();
     for word in words {
         if let Some(sub) = command.find_subcommand(word) {
             command = sub.clone();

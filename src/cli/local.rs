@@ -8,6 +8,7 @@ use serde_json::json;
 use super::format::{Format, human_size, time_ago};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum LocalCommand {
     /// Create a new image from a container's changes
     Commit(CommitArgs),

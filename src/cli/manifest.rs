@@ -6,6 +6,7 @@ use berth_engine::manifest::Annotation;
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ManifestSubcommand {
     /// Create a local manifest list for annotating and pushing to a registry
     Create(CreateArgs),

@@ -25,6 +25,7 @@ const NETWORK_HEADERS: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Manage networks
     #[command(subcommand)]
@@ -32,6 +33,7 @@ pub enum NetworkCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum NetworkSubcommand {
     /// Create a network
     Create(CreateArgs),

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::format::{InspectFormat, human_size, table, time_ago};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum SystemSubcommand {
     /// Show disk usage
     Df(DfArgs),

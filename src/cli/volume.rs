@@ -12,6 +12,7 @@ use serde_json::json;
 use super::format::{Format, InspectFormat, human_size};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Manage volumes
     #[command(subcommand)]
@@ -19,6 +20,7 @@ pub enum VolumeCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum VolumeSubcommand {
     /// Create a volume
     Create(CreateArgs),
