@@ -1,5 +1,7 @@
 //! Running a parsed template over JSON data as Go's text/template runs over `map[string]interface{}`.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::parse::{Branch, Command, Node, Operand, Pipeline, Term};
@@ -8,8 +10,8 @@ use super::{Method, Missing, TemplateError, Val, funcs, print};
 pub struct Exec<'a> {
     pub src: &'a str,
     pub out: String,
-    /// Variables in scope, innermost last; `$` first.
-    vars: Vec<(String, Val)>,
+    /// Variables in scope, innermost last; `$` first, borrowing the data (a `ps` row) rather than a copy.
+    vars: Vec<(String, Option<Cow<'a, Value>>)>,
     missing: Missing,
     /// Methods the data has beyond its keys (docker's `{{.Label "key"}}`).
     method: Option<Method>,
@@ -27,15 +29,15 @@ struct Fail {
 type Run<T> = Result<T, Fail>;
 
 impl<'a> Exec<'a> {
-    pub fn new(src: &'a str, data: &Value, missing: Missing, method: Option<Method>, header: bool) -> Exec<'a> {
-        Exec { src, out: String::new(), vars: vec![("$".into(), Some(data.clone()))], missing, method, header }
+    pub fn new(src: &'a str, data: &'a Value, missing: Missing, method: Option<Method>, header: bool) -> Exec<'a> {
+        Exec { src, out: String::new(), vars: vec![("$".into(), Some(Cow::Borrowed(data)))], missing, method, header }
     }
 
     pub fn run(&mut self, nodes: &[Node], data: &Value) -> Result<(), TemplateError> {
-        self.walk(&Some(data.clone()), nodes).map_err(|f| TemplateError::exec(self.src, f.pos, &f.at, f.msg))
+        self.walk(Some(data), nodes).map_err(|f| TemplateError::exec(self.src, f.pos, &f.at, f.msg))
     }
 
-    fn walk(&mut self, dot: &Val, nodes: &[Node]) -> Run<()> {
+    fn walk(&mut self, dot: Option<&Value>, nodes: &[Node]) -> Run<()> {
         for node in nodes {
             match node {
                 Node::Text(text) => self.out.push_str(text),
@@ -56,7 +58,7 @@ impl<'a> Exec<'a> {
                     let mark = self.vars.len();
                     let value = self.pipeline(dot, &b.pipe)?;
                     if truth(&value) {
-                        self.walk(&value, &b.list)?;
+                        self.walk(value.as_ref(), &b.list)?;
                     } else {
                         self.walk(dot, &b.else_list)?;
                     }
@@ -69,7 +71,7 @@ impl<'a> Exec<'a> {
     }
 
     /// Arrays in order, objects in key order (as Go ranges over maps), integers as 0..n.
-    fn range(&mut self, dot: &Val, b: &Branch) -> Run<()> {
+    fn range(&mut self, dot: Option<&Value>, b: &Branch) -> Run<()> {
         let value = self.commands(dot, &b.pipe)?;
         let items: Vec<(Value, Value)> = match &value {
             None | Some(Value::Null) => Vec::new(),
@@ -97,35 +99,35 @@ impl<'a> Exec<'a> {
             let mark = self.vars.len();
             match b.pipe.vars.as_slice() {
                 [] => {}
-                [v] => self.vars.push((v.clone(), Some(item.clone()))),
+                [v] => self.vars.push((v.clone(), Some(Cow::Owned(item.clone())))),
                 [k, v, ..] => {
-                    self.vars.push((k.clone(), Some(key)));
-                    self.vars.push((v.clone(), Some(item.clone())));
+                    self.vars.push((k.clone(), Some(Cow::Owned(key))));
+                    self.vars.push((v.clone(), Some(Cow::Owned(item.clone()))));
                 }
             }
-            self.walk(&Some(item), &b.list)?;
+            self.walk(Some(&item), &b.list)?;
             self.vars.truncate(mark);
         }
         Ok(())
     }
 
     /// A pipeline's value, declaring or assigning its variables.
-    fn pipeline(&mut self, dot: &Val, pipe: &Pipeline) -> Run<Val> {
+    fn pipeline(&mut self, dot: Option<&Value>, pipe: &Pipeline) -> Run<Val> {
         let value = self.commands(dot, pipe)?;
         for name in &pipe.vars {
             if pipe.assign {
                 if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
-                    slot.1 = value.clone();
+                    slot.1 = value.clone().map(Cow::Owned);
                 }
             } else {
-                self.vars.push((name.clone(), value.clone()));
+                self.vars.push((name.clone(), value.clone().map(Cow::Owned)));
             }
         }
         Ok(value)
     }
 
     /// The commands of a pipeline, each one's value the last argument of the next.
-    fn commands(&mut self, dot: &Val, pipe: &Pipeline) -> Run<Val> {
+    fn commands(&mut self, dot: Option<&Value>, pipe: &Pipeline) -> Run<Val> {
         let mut value = None;
         for (i, cmd) in pipe.cmds.iter().enumerate() {
             let last = if i == 0 { None } else { Some(value) };
@@ -134,7 +136,7 @@ impl<'a> Exec<'a> {
         Ok(value)
     }
 
-    fn command(&mut self, dot: &Val, cmd: &Command, last: Option<Val>) -> Run<Val> {
+    fn command(&mut self, dot: Option<&Value>, cmd: &Command, last: Option<Val>) -> Run<Val> {
         let first = &cmd.args[0];
         if let (Term::Func(name), true) = (&first.term, first.fields.is_empty()) {
             return self.call(dot, name, first, &cmd.args[1..], last);
@@ -163,7 +165,7 @@ impl<'a> Exec<'a> {
         self.operand(dot, first)
     }
 
-    fn call(&mut self, dot: &Val, name: &str, at: &Operand, args: &[Operand], last: Option<Val>) -> Run<Val> {
+    fn call(&mut self, dot: Option<&Value>, name: &str, at: &Operand, args: &[Operand], last: Option<Val>) -> Run<Val> {
         let count = args.len() + usize::from(last.is_some());
         // `and` and `or` stop at the first argument that decides, as Go's do.
         if name == "and" || name == "or" {
@@ -190,21 +192,26 @@ impl<'a> Exec<'a> {
         funcs::call(name, values, self.header).map_err(|msg| fail_at(at, msg))
     }
 
-    fn operand(&mut self, dot: &Val, op: &Operand) -> Run<Val> {
+    fn operand(&mut self, dot: Option<&Value>, op: &Operand) -> Run<Val> {
         self.operand_with(dot, op, &op.fields)
     }
 
     /// The operand's term, then `fields` of it.
-    fn operand_with(&mut self, dot: &Val, op: &Operand, fields: &[String]) -> Run<Val> {
+    fn operand_with(&mut self, dot: Option<&Value>, op: &Operand, fields: &[String]) -> Run<Val> {
         let mut fields = fields.iter();
         let mut value = match &op.term {
             // A field of dot is read in place: cloning the whole of dot for each field (a `ps` row, seven times
             // per row of the default table) cost `ps -a` more than everything else it does.
             Term::Dot => match fields.next() {
-                Some(first) => self.field(dot.as_ref(), first, op)?,
-                None => dot.clone(),
+                Some(first) => self.field(dot, first, op)?,
+                None => dot.cloned(),
             },
-            Term::Var(name) => self.vars.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.clone()),
+            Term::Var(name) => match (self.vars.iter().rev().find(|(n, _)| n == name), fields.next()) {
+                // A field of a variable is read in place too (`$.ID` of a row).
+                (Some((_, v)), Some(first)) => self.field(v.as_deref(), first, op)?,
+                (Some((_, v)), None) => v.as_deref().cloned(),
+                (None, _) => None,
+            },
             Term::Func(name) => funcs::call(name, Vec::new(), self.header).map_err(|msg| fail_at(op, msg))?,
             Term::Value(v) => Some(v.clone()),
             Term::Nil => Some(Value::Null),
