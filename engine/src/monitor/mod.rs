@@ -1,10 +1,11 @@
 //! The per-container monitor: `berth` re-executed through a hidden subcommand, one per running container.
 //!
 //! Stages, in order: [`seal`] (re-exec from a read-only bind mount of itself, against CVE-2019-5736),
-//! [`detach`] (fork away from the launching process), a mount namespace of its own ([`namespace`]), then per run of the container: [`prepare`] (overlay rootfs + `config.json`),
-//! [`launch`] (libcontainer create + start), [`pump`] (stdio into the log file until the process exits, running
-//! the [`health`] checks on schedule in the same loop), and
-//! [`cleanup`] (cgroup, libcontainer state, unmount), after which the restart policy decides whether to loop.
+//! [`detach`] (fork away from the launching process), a mount namespace of its own ([`namespace`]), then per
+//! run of the container: [`prepare`] (overlay rootfs + `config.json`), [`launch`] (libcontainer create +
+//! start), [`pump`] (stdio into the log file until the process exits, running the [`health`] checks on
+//! schedule in the same loop), and [`cleanup`] (cgroup, libcontainer state, unmount), after which the
+//! restart policy decides whether to loop.
 //! It stays single-threaded (no tokio) so libcontainer's clone happens in a fork-safe process; the one
 //! thread it starts, deleting the veths of a container that exited beside the rest of its teardown, is joined
 //! before the teardown (for `--rm`, once the `run` is answered), and always before a restart.

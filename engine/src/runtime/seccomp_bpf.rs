@@ -4,11 +4,10 @@
 //!
 //! The key is the SHA-256 of the profile (as the OCI spec holds it), the libseccomp version, how it is asked
 //! to lay the program out, and the kernel release, so a changed profile, library, layout or kernel compiles
-//! again. A cache file carries the key and a
-//! checksum of the program; one that does not match (damaged, or written by something else) is compiled
-//! again and replaced, never loaded. The program is what libseccomp's own load would hand the kernel: the
-//! same translation libcontainer does (actions, architectures, argument comparisons), exported instead of
-//! loaded.
+//! again. A cache file carries the key and a checksum of the program; one that does not match (damaged, or
+//! written by something else) is compiled again and replaced, never loaded. The program is what libseccomp's
+//! own load would hand the kernel: the same translation libcontainer does (actions, architectures, argument
+//! comparisons), exported instead of loaded.
 
 use std::collections::HashSet;
 use std::io::Write;
