@@ -90,8 +90,24 @@ pub struct ChannelReader {
     chunk: Bytes,
 }
 
+/// Runs `job` over the request body on a blocking thread, then reads to the body's end what the job left
+/// (a tar reader stops at the first zero block; a client may send more): an answer sent while the client
+/// is still writing closes the connection under it, and the client sees a broken pipe, not the answer.
+pub async fn with_body<T: Send + 'static>(
+    body: Body,
+    job: impl FnOnce(&mut ChannelReader) -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    let mut reader = body_reader(body);
+    tokio::task::spawn_blocking(move || {
+        let out = job(&mut reader);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        out
+    })
+    .await
+}
+
 /// The request body as a blocking reader, for the engine's tar readers on a blocking thread.
-pub fn body_reader(body: Body) -> ChannelReader {
+fn body_reader(body: Body) -> ChannelReader {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let mut stream = body.into_data_stream();
@@ -126,9 +142,6 @@ pub async fn put(
 ) -> ApiResult<StatusCode> {
     let path = path_param(&params)?;
     let rec = server.engine.container(&id)?;
-    let mut reader = body_reader(body);
-    let copied =
-        tokio::task::spawn_blocking(move || server.engine.copy_to_container(&rec.id, &path, &mut reader)).await?;
-    copied?;
+    with_body(body, move |reader| server.engine.copy_to_container(&rec.id, &path, reader)).await??;
     Ok(StatusCode::OK)
 }

@@ -55,9 +55,8 @@ pub async fn build(
         .map(berth_engine::registry::Platform::parse)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let mut reader = super::archive::body_reader(body);
     let unpacker = server.clone();
-    let context = tokio::task::spawn_blocking(move || unpacker.engine.unpack_build_context(&mut reader)).await??;
+    let context = super::archive::with_body(body, move |reader| unpacker.engine.unpack_build_context(reader)).await??;
     let options = BuildOptions {
         context: context.path().to_path_buf(),
         dockerfile: dockerfile.map(|d| context.path().join(d)),

@@ -11,7 +11,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde_json::json;
 
-use super::archive::{ChannelWriter, body_reader};
+use super::archive::{ChannelWriter, with_body};
 use super::{ApiError, ApiResult, Shared};
 
 /// Streams what `write` produces, on a blocking thread, as an `application/x-tar` body. Errors found
@@ -43,8 +43,7 @@ pub fn save(server: Shared, names: Vec<String>) -> ApiResult<Response> {
 
 /// `docker load`: the body is the archive; moby's `{"stream": "Loaded image: …"}` lines answer.
 pub async fn load(server: Shared, body: Body) -> ApiResult<Response> {
-    let mut reader = body_reader(body);
-    let loaded = tokio::task::spawn_blocking(move || server.engine.load(&mut reader)).await??;
+    let loaded = with_body(body, move |reader| server.engine.load(reader)).await??;
     let mut text = String::new();
     for image in &loaded {
         let lines: Vec<String> = match image.tags.is_empty() {
@@ -77,10 +76,7 @@ pub async fn import(server: Shared, params: &super::query::Params, body: Body) -
         source: source.clone(),
     };
     let id = match source.as_str() {
-        "-" => {
-            let mut reader = body_reader(body);
-            tokio::task::spawn_blocking(move || server.engine.import(&mut reader, &opts)).await??
-        }
+        "-" => with_body(body, move |reader| server.engine.import(reader, &opts)).await??,
         url => server.engine.import_url(url, &opts).await?,
     };
     let line = format!("{}\r\n", json!({ "status": id }));
