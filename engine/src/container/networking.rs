@@ -170,12 +170,10 @@ impl Engine {
 
     /// Rewrites a running container's /etc/hosts after its networks changed (in place: it is bind-mounted).
     fn rewrite_hosts(&self, rec: &ContainerRecord, settings: &NetworkSettings) -> Result<(), Error> {
-        use std::io::Write;
         let path = rec.dir(self.store().root()).join("hosts");
         let hostname = rec.options.hostname.clone().unwrap_or_else(|| rec.short_id().to_string());
         let io = |source| super::ContainerError::Io { id: rec.id.clone(), action: "write", path: path.clone(), source };
-        let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(&path).map_err(io)?;
-        file.write_all(files::hosts(&hostname, settings, &rec.options.extra_hosts).as_bytes()).map_err(io)?;
+        files::rewrite_in_place(&path, &files::hosts(&hostname, settings, &rec.options.extra_hosts)).map_err(io)?;
         Ok(())
     }
 }

@@ -2,7 +2,6 @@
 //! The container joins its networks, each user network's name resolver is started, and the /etc/hosts and
 //! /etc/resolv.conf that the spec bind-mounts get their content (/etc/hostname gets its own when made).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::MonitorError;
@@ -89,9 +88,11 @@ pub(super) fn wire(
     write_in_place(rec, &resolv_path, &resolv)
 }
 
-/// Truncates and rewrites the file itself (no rename), so the bind mount of this inode sees the content.
 fn write_in_place(rec: &ContainerRecord, path: &Path, text: &str) -> Result<(), MonitorError> {
-    let io = |source| MonitorError::Io { id: rec.id.clone(), action: "write", path: path.to_path_buf(), source };
-    let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(path).map_err(io)?;
-    file.write_all(text.as_bytes()).map_err(io)
+    files::rewrite_in_place(path, text).map_err(|source| MonitorError::Io {
+        id: rec.id.clone(),
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -1,12 +1,26 @@
 //! The /etc/hosts and /etc/resolv.conf a container gets, as text for the runtime to write into it.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 
 use super::NetworkSettings;
 
 const LOCAL_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
 fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// Rewrites a file a container bind-mounts (hosts, resolv.conf, hostname) in place, so the mount of this
+/// inode sees the new text. Shortened only when it was longer: a truncation to zero makes ext4 write the
+/// file out at close (its replace-via-truncate guard), a disk write on every container start.
+pub fn rewrite_in_place(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.write_all(text.as_bytes())?;
+    if file.metadata()?.len() > text.len() as u64 {
+        file.set_len(text.len() as u64)?;
+    }
+    Ok(())
+}
 
 /// Loopback names, `--add-host` entries (`NAME:IP`), then one line per network address naming the
 /// container (hostname, then aliases), in Docker's order.
@@ -94,6 +108,21 @@ pub fn resolv_conf(host_resolv_conf: &str, resolver: Option<Ipv4Addr>, overrides
 mod tests {
     use super::super::EndpointSettings;
     use super::*;
+
+    #[test]
+    fn a_rewrite_keeps_the_inode_and_leaves_no_old_tail() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        std::fs::write(&path, "").unwrap();
+        let inode = std::fs::metadata(&path).unwrap().ino();
+        for text in ["a longer first text\n", "short\n", "", "grown again, longer than before\n"] {
+            rewrite_in_place(&path, text).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+            assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode, "the bind-mounted inode stays");
+        }
+        assert!(rewrite_in_place(&dir.path().join("missing"), "x").is_err(), "never creates the file");
+    }
 
     #[test]
     fn hosts_names_the_container_on_each_network_once() {
