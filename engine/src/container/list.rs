@@ -114,8 +114,15 @@ pub(crate) fn select(
 impl Engine {
     /// Containers, newest first, each reconciled with reality.
     pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<ContainerRecord>, Error> {
+        let records = Records::new(self.store());
+        // Reconciling only ever stops a container: without `-a` or a status filter, the stopped ones
+        // are never shown, so their rows are not read.
+        let shown = match opts.all || opts.filters.iter().any(|f| matches!(f, ListFilter::Status(_))) {
+            true => records.all()?,
+            false => records.active()?,
+        };
         let mut all = Vec::new();
-        for rec in Records::new(self.store()).all()? {
+        for rec in shown {
             all.extend(reconcile::reconcile(self.store(), self.networks(), self.host(), rec)?);
         }
         let ancestor_ids: Vec<Option<String>> = opts

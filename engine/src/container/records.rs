@@ -272,6 +272,12 @@ impl<'a> Records<'a> {
         self.query("ORDER BY created_at DESC, id", "")
     }
 
+    /// The active ones ([`Status::is_active`]), newest first: what `ps` shows without `-a`, read without
+    /// the stopped ones' rows.
+    pub(crate) fn active(&self) -> Result<Vec<ContainerRecord>, Error> {
+        self.query("WHERE status IN ('running', 'paused', 'restarting') ORDER BY created_at DESC, id", "")
+    }
+
     /// Ids of containers using an image.
     pub(crate) fn using_image(&self, image_id: &str) -> Result<Vec<String>, Error> {
         Ok(self.query("WHERE image_id = ?1", image_id)?.into_iter().map(|r| r.id).collect())
@@ -427,6 +433,31 @@ pub(crate) mod tests {
         assert!(matches!(records.find("abc"), Err(Error::Container(ContainerError::Ambiguous { count: 2, .. }))));
         assert!(matches!(records.find("nope"), Err(Error::Container(ContainerError::NotFound { .. }))));
         assert!(matches!(records.find(""), Err(Error::Container(ContainerError::NotFound { .. }))));
+    }
+
+    #[test]
+    fn active_rows_are_the_active_statuses() {
+        let (_dir, store) = store_with_image();
+        let records = Records::new(&store);
+        let all = [
+            Status::Created,
+            Status::Running,
+            Status::Paused,
+            Status::Restarting,
+            Status::Exited,
+            Status::Dead,
+            Status::Removing,
+        ];
+        for (n, status) in all.iter().enumerate() {
+            let mut rec = record(&format!("{n}").repeat(64), status.as_str());
+            records.insert(&mut rec, true).unwrap();
+            records.set_status(&rec.id, *status).unwrap();
+        }
+        let mut active: Vec<String> = records.active().unwrap().into_iter().map(|r| r.name).collect();
+        active.sort();
+        let mut want: Vec<String> = all.iter().filter(|s| s.is_active()).map(|s| s.as_str().to_string()).collect();
+        want.sort();
+        assert_eq!(active, want);
     }
 
     #[test]

@@ -9,97 +9,144 @@ use super::RuntimeError;
 use super::host_options::{DeviceMapping, LogOptions, Ulimit};
 use crate::network::{NetworkError, NetworkMode, NetworkRequest, PortMapping};
 
-/// Options of `berth create`/`berth run` that shape the container, as Docker names them.
+/// Options of `berth create`/`berth run` that shape the container, as Docker names them. Stored as JSON
+/// with each container, where a field at its default is left out (and read back as the default): a row
+/// of a plain `run` holds a few dozen bytes, not 700, and `ps -a` parses every row.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunOptions {
     /// Arguments after the image name; replace the image's Cmd when not empty.
+    #[serde(skip_serializing_if = "is_default")]
     pub cmd: Vec<String>,
     /// `--entrypoint`; `Some(empty)` clears the image's entrypoint (`--entrypoint ""`).
+    #[serde(skip_serializing_if = "is_default")]
     pub entrypoint: Option<Vec<String>>,
     /// `-e KEY=VALUE` entries, applied over the image's Env.
+    #[serde(skip_serializing_if = "is_default")]
     pub env: Vec<String>,
+    #[serde(skip_serializing_if = "is_default")]
     pub workdir: Option<String>,
     /// `-u user[:group]`, names or numbers.
+    #[serde(skip_serializing_if = "is_default")]
     pub user: Option<String>,
+    #[serde(skip_serializing_if = "is_default")]
     pub hostname: Option<String>,
     /// Memory limit in bytes.
+    #[serde(skip_serializing_if = "is_default")]
     pub memory: Option<i64>,
     /// Memory plus swap in bytes (`update --memory-swap`); None leaves the runtime's default.
+    #[serde(skip_serializing_if = "is_default")]
     pub memory_swap: Option<i64>,
     /// CPU quota in CPUs (1.5 = one and a half CPUs).
+    #[serde(skip_serializing_if = "is_default")]
     pub cpus: Option<f64>,
+    #[serde(skip_serializing_if = "is_default")]
     pub pids_limit: Option<i64>,
+    #[serde(skip_serializing_if = "is_default")]
     pub read_only: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub cap_add: Vec<String>,
+    #[serde(skip_serializing_if = "is_default")]
     pub cap_drop: Vec<String>,
+    #[serde(skip_serializing_if = "is_default")]
     pub privileged: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub seccomp: SeccompChoice,
+    #[serde(skip_serializing_if = "is_default")]
     pub no_new_privileges: bool,
     /// Run an init process as PID 1 that reaps zombies and forwards signals.
+    #[serde(skip_serializing_if = "is_default")]
     pub init: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "is_default")]
     pub restart: RestartPolicy,
     /// `--rm`: remove the container once it exits.
+    #[serde(skip_serializing_if = "is_default")]
     pub auto_remove: bool,
     /// Seconds between the stop signal and SIGKILL; Docker's default is 10, a negative value waits forever.
+    #[serde(skip_serializing_if = "is_default")]
     pub stop_timeout: Option<i64>,
     /// Overrides the image's StopSignal.
+    #[serde(skip_serializing_if = "is_default")]
     pub stop_signal: Option<String>,
     /// `--network`: a network name or id, `host`, `none` or `container:<id>`; None joins the default bridge.
+    #[serde(skip_serializing_if = "is_default")]
     pub network: Option<String>,
     /// `--network-alias`: extra names on the first network.
+    #[serde(skip_serializing_if = "is_default")]
     pub network_aliases: Vec<String>,
     /// `-p` specs as given; parsed again at each start, the host port picked then when it is 0.
+    #[serde(skip_serializing_if = "is_default")]
     pub publish: Vec<String>,
     /// `-P`: every port the image exposes, each on a free host port.
+    #[serde(skip_serializing_if = "is_default")]
     pub publish_all: bool,
     /// Networks joined with `network connect`, joined again at every start.
+    #[serde(skip_serializing_if = "is_default")]
     pub extra_networks: Vec<String>,
     /// Per-network endpoint settings, keyed by the network as `network`/`extra_networks` name it:
     /// aliases beyond `network_aliases` (compose gives them on every network a service joins) and a
     /// fixed address (`--ip`, compose's `ipv4_address`).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "is_default")]
     pub endpoints: BTreeMap<String, EndpointOptions>,
     /// `Config.ExposedPorts` keys (`80/tcp`): `--expose`, and from create on also the image's and the
     /// published ports', as Docker records them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "is_default")]
     pub exposed_ports: Vec<String>,
     /// `-t`: the process gets a pty (its master held by the monitor, served on the attach socket).
+    #[serde(skip_serializing_if = "is_default")]
     pub tty: bool,
     /// `-i`: attached clients' input reaches the process (a pipe, or the pty).
+    #[serde(skip_serializing_if = "is_default")]
     pub open_stdin: bool,
     /// `-v`, `--mount`, `--tmpfs` and the image's VOLUMEs; create names every volume.
+    #[serde(skip_serializing_if = "is_default")]
     pub mounts: Vec<crate::volume::MountSpec>,
     /// `--add-host`: `NAME:IP` lines added to /etc/hosts.
+    #[serde(skip_serializing_if = "is_default")]
     pub extra_hosts: Vec<String>,
     /// `--dns`: nameservers replacing the host's in resolv.conf.
+    #[serde(skip_serializing_if = "is_default")]
     pub dns: Vec<String>,
     /// `--dns-search`: the search list replacing the host's (`.` clears it).
+    #[serde(skip_serializing_if = "is_default")]
     pub dns_search: Vec<String>,
+    #[serde(skip_serializing_if = "is_default")]
     pub ulimits: Vec<Ulimit>,
+    #[serde(skip_serializing_if = "is_default")]
     pub devices: Vec<DeviceMapping>,
     /// `--shm-size` in bytes; None is Docker's 64 MiB.
+    #[serde(skip_serializing_if = "is_default")]
     pub shm_size: Option<i64>,
     /// `--group-add`: supplementary groups (names from the image's /etc/group, or numbers).
+    #[serde(skip_serializing_if = "is_default")]
     pub group_add: Vec<String>,
     /// `--sysctl`: namespaced kernel parameters (checked by [`super::check_sysctl`]).
+    #[serde(skip_serializing_if = "is_default")]
     pub sysctls: BTreeMap<String, String>,
     /// `--ipc`: `private`/`shareable` (the default, an own namespace), `host` or `container:<id>`.
+    #[serde(skip_serializing_if = "is_default")]
     pub ipc_mode: Option<String>,
     /// `--pid`: `host`, or `container:<id>` (that container's PID namespace).
+    #[serde(skip_serializing_if = "is_default")]
     pub pid_mode: Option<String>,
     /// `--log-opt max-size/max-file` of the json-file log.
+    #[serde(skip_serializing_if = "is_default")]
     pub log: LogOptions,
     /// `--health-*`/`--no-healthcheck`; from create on, the effective healthcheck (the image's merged in).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "is_default")]
     pub healthcheck: Option<crate::health::HealthConfig>,
     /// The image's SHELL, under which a `CMD-SHELL` check runs (empty: `/bin/sh -c`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "is_default")]
     pub health_shell: Vec<String>,
     /// A build's RUN step: hidden from `ps`, and the image's VOLUMEs get no volumes (a RUN writes its layer).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "is_default")]
     pub build_step: bool,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl RunOptions {
@@ -532,5 +579,21 @@ mod tests {
         };
         let text = serde_json::to_string(&opts).unwrap();
         assert_eq!(serde_json::from_str::<RunOptions>(&text).unwrap(), opts);
+    }
+
+    #[test]
+    fn only_what_differs_from_the_defaults_is_stored() {
+        assert_eq!(serde_json::to_string(&RunOptions::default()).unwrap(), "{}");
+        // `--entrypoint ""` is not the default (no entrypoint given): it must survive.
+        let opts = RunOptions { entrypoint: Some(Vec::new()), auto_remove: true, ..RunOptions::default() };
+        let text = serde_json::to_string(&opts).unwrap();
+        assert_eq!(text, r#"{"entrypoint":[],"auto_remove":true}"#);
+        assert_eq!(serde_json::from_str::<RunOptions>(&text).unwrap(), opts);
+        // Rows written with every field still load.
+        let full = serde_json::to_value(&opts).unwrap();
+        let mut every = serde_json::json!({"cmd": [], "env": [], "read_only": false, "seccomp": "default",
+            "restart": {"name": "no"}, "log": {"max_size": null, "max_file": null}, "labels": {}});
+        every.as_object_mut().unwrap().extend(full.as_object().unwrap().clone());
+        assert_eq!(serde_json::from_value::<RunOptions>(every).unwrap(), opts);
     }
 }
