@@ -520,3 +520,48 @@ fn bst_a_run_that_ends_leaves_no_cgroup_or_runtime_state() {
     env.wait_for("the container to exit again", 20, || env.status(&id) == "exited");
     env.ok(&["rm", &id]);
 }
+
+#[test]
+fn an_exec_let_go_before_its_session_never_runs_and_its_helper_leaves() {
+    if !require_root("an_exec_let_go_before_its_session_never_runs_and_its_helper_leaves") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "box", "--network", "none", "busybox", "sleep", "600"]);
+    let config = berth_engine::Config::load_from(&env.root().join("config.toml")).expect("the test's config.toml");
+    let engine = berth_engine::Engine::open(berth_engine::EngineOptions { root: env.root().to_path_buf(), config })
+        .expect("open the engine");
+    // The exec helpers of this test's root, by their command line; not the child a helper forks to keep
+    // the cgroup lock warm (see `container::migration`), which has the same one.
+    let helpers = || {
+        let root = env.root().to_string_lossy().into_owned();
+        let ours: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|p| {
+                let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                args.get(1) == Some(&&b"__exec"[..]) && args.get(2) == Some(&root.as_bytes())
+            })
+            .filter_map(|p| {
+                let stat = std::fs::read_to_string(p.path().join("stat")).ok()?;
+                let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+                Some((p.file_name().to_str()?.parse().ok()?, ppid))
+            })
+            .collect();
+        ours.iter().filter(|(_, ppid)| !ours.iter().any(|(pid, _)| pid == ppid)).count()
+    };
+    berth_engine::testing::use_monitor_executable(env!("CARGO_BIN_EXE_berth").into());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let options =
+        berth_engine::container::ExecOptions { cmd: vec!["touch".into(), "/tmp/ran".into()], ..Default::default() };
+    // What the API server holds while it answers its client: the helper listens, the process waits.
+    let pending = runtime.block_on(engine.exec_pending("box", options)).unwrap().expect("an attached exec");
+    assert_eq!(helpers(), 1, "the helper waits for the session");
+    // The client left before the stream began: nobody will connect.
+    drop(pending);
+    env.wait_for("the helper to give up", 5, || helpers() == 0);
+    let (_, err) = env.fails(&["exec", "box", "ls", "/tmp/ran"]);
+    assert!(err.contains("No such file"), "the command ran: {err}");
+    env.ok(&["rm", "-f", "box"]);
+}

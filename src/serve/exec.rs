@@ -208,22 +208,34 @@ pub async fn start(State(server): State<Shared>, Path(id): Path<String>, req: Re
     }
     let stdin = instance.options.stdin;
     let streams = instance.streams;
+    let running = Running(instance);
     Ok(hijack::hijack(req, if tty { RAW } else { MULTIPLEXED }, move |mut conn| async move {
         let session = match pending.connect().await {
             Ok(session) => session,
             Err(e) => {
                 let _ = conn.write_all(&hijack::output(tty, STDERR, format!("exec failed: {e}\n").as_bytes())).await;
                 let _ = conn.shutdown().await;
-                instance.state.lock().unwrap_or_else(|e| e.into_inner()).running = false;
                 return;
             }
         };
         let code = hijack::pump_session(conn, session, tty, stdin, streams, resizes).await;
-        let mut state = instance.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.running = false;
+        // With the exit code, under one lock: a client that saw its stream end asks for both at once.
+        let mut state = running.0.state.lock().unwrap_or_else(|e| e.into_inner());
         state.exit_code = code.or(state.exit_code);
-        state.resize = None;
+        state.running = false;
     }))
+}
+
+/// A started exec's stream: dropped when it ends, or unused when the client left before the upgrade (the
+/// pending exec goes with it and its process never runs), the instance is no longer running.
+struct Running(Arc<Instance>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.running = false;
+        state.resize = None;
+    }
 }
 
 fn exec_error(e: SessionError) -> ApiError {

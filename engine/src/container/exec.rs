@@ -3,6 +3,7 @@
 //! gets a [`Session`] on the helper's socket.
 
 use std::ffi::OsStr;
+use std::io::{BufReader, PipeReader};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -60,11 +61,16 @@ pub(crate) fn exec_socket_path(container_dir: &Path, exec_id: &str) -> PathBuf {
     exec_dir(container_dir).join(format!("{exec_id}.sock"))
 }
 
-/// An exec whose helper listens; its process starts once [`PendingExec::connect`] joins it.
+/// An exec whose helper listens; its process starts once [`PendingExec::connect`] joins it. Dropped
+/// unconnected (an API client that left before its stream began), the helper gives up at once and the
+/// process never runs.
 pub struct PendingExec {
     socket: PathBuf,
     /// A tty's window size, sent as soon as the session is joined.
     size: Option<(u16, u16)>,
+    /// The helper's ready channel, held open until a client is connected: its closing tells the helper
+    /// that none is coming (see `Server::wait_for_client`).
+    _starter: BufReader<PipeReader>,
 }
 
 impl PendingExec {
@@ -144,7 +150,9 @@ impl Engine {
                 return Err(e.into());
             }
         };
-        let message = tokio::task::spawn_blocking(move || read_message(&mut channel)).await.ok().flatten();
+        let (message, channel) = tokio::task::spawn_blocking(move || (read_message(&mut channel), channel))
+            .await
+            .map_err(|e| ContainerError::Monitor { id: rec.id.clone(), source: std::io::Error::other(e) })?;
         if let Some(ReadyMessage::Started { .. }) = message {
             crate::journal::record_container(store.root(), &rec, event("exec_start"));
         }
@@ -153,6 +161,7 @@ impl Engine {
             Some(ReadyMessage::Started { .. }) => Ok(Some(PendingExec {
                 socket: exec_socket_path(&dir, &exec_id),
                 size: (options.tty && options.cols > 0 && options.rows > 0).then_some((options.cols, options.rows)),
+                _starter: channel,
             })),
             Some(ReadyMessage::Failed { error, exit_code }) => {
                 Err(SessionError::Exec { id: rec.id, message: error, exit_code })

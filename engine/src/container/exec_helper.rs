@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::pipe;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -183,10 +183,11 @@ fn run_attached(
 ) -> Result<i32, Failure> {
     let mut server =
         Server::bind(&exec_socket_path(dir, exec_id), false, options.stdin).map_err(fail)?.hang_up_when_alone();
-    if let Some(mut r) = ready.take() {
+    if let Some(r) = ready.as_mut() {
         r.send(&ReadyMessage::Started { pid: std::process::id() as i32 });
     }
-    server.wait_for_client(CLIENT_TIMEOUT).map_err(fail)?;
+    server.wait_for_client(CLIENT_TIMEOUT, ready.as_ref().map(|r| r.as_fd())).map_err(fail)?;
+    *ready = None;
     let started = write_process().and_then(|()| start(root, id, dir, exec_id, options, process_path));
     drop(warming);
     let (pid, io) = match started {

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,13 @@ impl Ready {
             // The starter may have gone away; the container runs on regardless.
             let _ = self.file.write_all(&line);
         }
+    }
+}
+
+/// Polled for the starter hanging up: a pipe's write end reports an error once its reader is gone.
+impl AsFd for Ready {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 

@@ -99,26 +99,38 @@ impl Server {
 
     /// Blocks until the first client connects (an exec starts its process only then, so no output is lost),
     /// at most `timeout`: a caller that died before connecting must not leave the helper waiting forever.
-    pub fn wait_for_client(&mut self, timeout: Duration) -> Result<(), SessionError> {
+    ///
+    /// `starter` is the write end of a pipe whose reader the engine holds until its client has connected:
+    /// once that reader is gone with no client here (the engine's own client left before the session could
+    /// begin, or the engine died), no client is coming, and waiting ends at once.
+    pub fn wait_for_client(&mut self, timeout: Duration, starter: Option<BorrowedFd<'_>>) -> Result<(), SessionError> {
         let deadline = Instant::now() + timeout;
+        let path = self.path.clone();
+        let gave_up = |reason: &str| SessionError::Io {
+            action: "wait for a client on",
+            path: path.clone(),
+            source: std::io::Error::new(ErrorKind::TimedOut, reason.to_string()),
+        };
         while self.clients.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                let source = std::io::Error::new(ErrorKind::TimedOut, "no client connected");
-                return Err(SessionError::Io { action: "wait for a client on", path: self.path.clone(), source });
+                return Err(gave_up("no client connected"));
             }
             let left = Timespec::try_from(left).unwrap_or(Timespec { tv_sec: i64::MAX, tv_nsec: 0 });
-            match poll(&mut [PollFd::new(&self.listener, PollFlags::IN)], Some(&left)) {
+            let mut fds = vec![PollFd::new(&self.listener, PollFlags::IN)];
+            fds.extend(starter.map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::empty())));
+            match poll(&mut fds, Some(&left)) {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(err) => {
-                    return Err(SessionError::Io {
-                        action: "wait for a client on",
-                        path: self.path.clone(),
-                        source: err.into(),
-                    });
+                    return Err(SessionError::Io { action: "wait for a client on", path, source: err.into() });
                 }
             }
+            let hung_up = fds.get(1).is_some_and(|fd| fd.revents().intersects(PollFlags::ERR | PollFlags::HUP));
+            // A client that connected just before its starter let go is still served.
             self.accept();
+            if hung_up && self.clients.is_empty() {
+                return Err(gave_up("the engine let go before a client connected"));
+            }
         }
         Ok(())
     }
