@@ -13,14 +13,18 @@ use super::Server;
 
 const POLL: Duration = Duration::from_millis(50);
 
-/// Per container, the exit of its current (or next) run: None until it ends.
+/// Per container, the exit of its current (or next) run: None until it ends; and the containers whose
+/// run this server started and whose exit it has yet to hear.
 #[derive(Default)]
-pub struct Runs(Mutex<HashMap<String, Arc<watch::Sender<Option<i32>>>>>);
+pub struct Runs {
+    exits: Mutex<HashMap<String, Arc<watch::Sender<Option<i32>>>>>,
+    watched: Mutex<std::collections::HashSet<String>>,
+}
 
 impl Runs {
     /// The sender of the container's next exit: the pending one, or a fresh one when the last run ended.
     fn pending(&self, id: &str) -> Arc<watch::Sender<Option<i32>>> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.exits.lock().unwrap_or_else(|e| e.into_inner());
         // Ended runs nobody watches any more are forgotten.
         map.retain(|_, tx| tx.borrow().is_none() || tx.receiver_count() > 0);
         match map.get(id) {
@@ -43,10 +47,17 @@ impl Runs {
         self.pending(id).send_replace(Some(code));
     }
 
+    /// Whether a run this server started has yet to report its exit.
+    fn watching(&self, id: &str) -> bool {
+        self.watched.lock().unwrap_or_else(|e| e.into_inner()).contains(id)
+    }
+
     /// Records a start by this server: the run's exit is published when its monitor reports it.
     pub fn started(&self, server: &super::Shared, outcome: StartOutcome) {
         let id = outcome.id.clone();
         let tx = self.pending(&id);
+        self.watched.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
+        let watched = id.clone();
         let server = server.clone();
         // A plain thread, not the runtime's blocking pool: the runtime waits for those at exit, and a
         // container outlives the server.
@@ -56,9 +67,11 @@ impl Runs {
                 None => server.engine.container(&id).map(|r| r.exit_code).unwrap_or(-1),
             };
             tx.send_replace(Some(code));
+            server.runs.watched.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         });
         if let Err(e) = spawned {
             tracing::warn!("cannot watch a container's exit: {e}");
+            self.watched.lock().unwrap_or_else(|e| e.into_inner()).remove(&watched);
         }
     }
 }
@@ -109,11 +122,12 @@ pub async fn wait(server: &Server, first: ContainerRecord, condition: Condition)
             }
             // Gone: removed (by `rm`, or by its monitor after an --rm run).
             Err(_) => {
-                // A run may have started, ended and been removed (`--rm`) between two looks, the last of which
-                // saw it created: unless it was seen finished, its monitor's word, a moment behind the
-                // removal it made, has the exit code.
+                // A run this server started may have ended and been removed (`--rm`) between two looks, the
+                // last of which saw it created: unless it was seen finished, its monitor's word, a moment
+                // behind the removal it made, has the exit code. One never started here has no word coming.
                 let finished = matches!(last.status, Status::Exited | Status::Dead);
-                if condition == Condition::Removed && reported.is_none() && !finished {
+                if condition == Condition::Removed && reported.is_none() && !finished && server.runs.watching(&first.id)
+                {
                     let _ = tokio::time::timeout(Duration::from_secs(2), exit.wait_for(Option::is_some)).await;
                 }
                 let reported = *exit.borrow();

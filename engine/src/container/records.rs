@@ -439,23 +439,15 @@ pub(crate) mod tests {
     fn active_rows_are_the_active_statuses() {
         let (_dir, store) = store_with_image();
         let records = Records::new(&store);
-        let all = [
-            Status::Created,
-            Status::Running,
-            Status::Paused,
-            Status::Restarting,
-            Status::Exited,
-            Status::Dead,
-            Status::Removing,
-        ];
-        for (n, status) in all.iter().enumerate() {
+        for (n, status) in Status::ALL.iter().enumerate() {
             let mut rec = record(&format!("{n}").repeat(64), status.as_str());
             records.insert(&mut rec, true).unwrap();
             records.set_status(&rec.id, *status).unwrap();
         }
         let mut active: Vec<String> = records.active().unwrap().into_iter().map(|r| r.name).collect();
         active.sort();
-        let mut want: Vec<String> = all.iter().filter(|s| s.is_active()).map(|s| s.as_str().to_string()).collect();
+        let mut want: Vec<String> =
+            Status::ALL.iter().filter(|s| s.is_active()).map(|s| s.as_str().to_string()).collect();
         want.sort();
         assert_eq!(active, want);
     }

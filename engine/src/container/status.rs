@@ -19,6 +19,17 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in a container's order of life.
+    pub const ALL: [Status; 7] = [
+        Status::Created,
+        Status::Running,
+        Status::Paused,
+        Status::Restarting,
+        Status::Exited,
+        Status::Dead,
+        Status::Removing,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Status::Created => "created",
@@ -32,17 +43,7 @@ impl Status {
     }
 
     pub fn parse(text: &str) -> Option<Status> {
-        [
-            Status::Created,
-            Status::Running,
-            Status::Paused,
-            Status::Restarting,
-            Status::Exited,
-            Status::Dead,
-            Status::Removing,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
     /// A monitor owns the container in these states.
