@@ -68,14 +68,24 @@ fn bp_push_and_pull_over_tls_with_a_client_certificate() {
     // Without certs.d the loopback registry is spoken to in plain HTTP, which a TLS server refuses.
     let (_, err) = env.fails(&["push", &target]);
     assert!(err.contains(&target) && err.contains("http://") && err.contains("400"), "{err}");
+    // A certs.d directory without the CA: HTTPS, and the registry's certificate is not trusted; the error
+    // says where its CA goes.
+    let host_dir = env.root().join("certs.d").join(registry.host());
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let (_, err) = env.fails(&["push", &target]);
+    let advice = err.contains("unknown authority") && err.contains("ca.crt in");
+    assert!(advice && err.contains(&host_dir.display().to_string()), "{err}");
     // The CA alone: the server is trusted, but it wants a client certificate.
     ca.install(env.root(), &registry.host(), false);
     let (_, err) = env.fails(&["push", &target]);
     // TLS 1.3 refuses the client after the handshake: its alert, or the connection dropped under the
     // request (hyper says its channel closed when the drop comes as the request is handed over), whichever
-    // reaches the client first.
+    // reaches the client first. The alert comes with where a client certificate goes.
     let refused = ["BadCertificate", "connection", "channel closed"].iter().any(|says| err.contains(says));
     assert!(err.contains(&target) && err.contains("https://") && refused, "{err}");
+    if err.contains("BadCertificate") || err.contains("CertificateRequired") {
+        assert!(err.contains("client.cert and client.key in"), "{err}");
+    }
 
     ca.install(env.root(), &registry.host(), true);
     let out = env.ok(&["push", &target]);

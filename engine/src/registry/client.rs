@@ -511,11 +511,11 @@ impl Registry {
             }
             None => {}
         }
-        builder.send().await.map_err(|source| RegistryError::Transport {
-            method: req.method.to_string(),
-            url: req.url.to_string(),
-            source,
-        })
+        let certs_dirs = &self.inner.opts.certs_dirs;
+        builder
+            .send()
+            .await
+            .map_err(|source| RegistryError::transport(req.method.as_str(), &req.url, source, certs_dirs))
     }
 
     /// The `Authorization` value answering the challenges (and how long it lasts), or None when
@@ -735,11 +735,11 @@ async fn read_bounded(
     }
     let mut buf = BytesMut::new();
     loop {
-        let chunk = resp.chunk().await.map_err(|source| RegistryError::Transport {
-            method: req.method.to_string(),
-            url: req.url.to_string(),
-            source,
-        })?;
+        // A body cut short: the handshake is long done, there is no certificate to advise on.
+        let chunk = resp
+            .chunk()
+            .await
+            .map_err(|source| RegistryError::transport(req.method.as_str(), &req.url, source, &[]))?;
         let Some(chunk) = chunk else { break };
         if (buf.len() + chunk.len()) as u64 > limit {
             return Err(RegistryError::TooLarge { what: what(), limit });

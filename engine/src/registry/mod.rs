@@ -68,12 +68,15 @@ pub enum RegistryError {
     },
     #[error("{method} {url}: registry answered {status}: {body}")]
     Http { method: String, url: String, status: u16, body: String },
-    #[error("{method} {url}: {source}")]
+    /// `detail` is the whole chain of causes (reqwest's own message names only the request), with what to
+    /// do about a certificate the TLS layer refused (see `tls::hint`).
+    #[error("{method} {url}: {detail}")]
     Transport {
         method: String,
         url: String,
         #[source]
         source: reqwest::Error,
+        detail: String,
     },
     #[error("reading blob {digest} of {name} failed: {source}")]
     BlobRead {
@@ -123,6 +126,30 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// A request that got no answer; `certs_dirs` are named in the advice for a refused certificate.
+    pub(crate) fn transport(method: &str, url: &reqwest::Url, source: reqwest::Error, certs_dirs: &[PathBuf]) -> Self {
+        let mut detail = String::new();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+        while let Some(err) = cause {
+            let text = err.to_string();
+            if !detail.contains(&text) {
+                if !detail.is_empty() {
+                    detail.push_str(": ");
+                }
+                detail.push_str(&text);
+            }
+            cause = err.source();
+        }
+        let host = url.host_str().map(|h| match url.port() {
+            Some(port) => format!("{h}:{port}"),
+            None => h.to_string(),
+        });
+        if let Some(hint) = host.and_then(|host| tls::hint(&detail, &host, certs_dirs)) {
+            detail.push_str(&format!(" ({hint})"));
+        }
+        RegistryError::Transport { method: method.to_string(), url: url.to_string(), source, detail }
+    }
+
     /// Failures worth another attempt: server errors, rate limits, connection failures and timeouts.
     pub(crate) fn is_transient(&self) -> bool {
         match self {

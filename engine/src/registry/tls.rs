@@ -7,6 +7,28 @@ use std::path::{Path, PathBuf};
 
 use super::RegistryError;
 
+/// What to do about a failed request whose causes (`detail`) say the TLS layer refused a certificate: the
+/// registry's, unknown to berth (its CA goes in `certs.d`), or this client's, missing or refused (a client
+/// certificate and key go there). None for any other failure.
+pub(crate) fn hint(detail: &str, host: &str, dirs: &[PathBuf]) -> Option<String> {
+    if dirs.is_empty() {
+        return None;
+    }
+    let places = dirs.iter().map(|d| d.join(host).display().to_string()).collect::<Vec<_>>().join(" or ");
+    let says = |words: &[&str]| words.iter().any(|w| detail.contains(w));
+    if says(&["UnknownIssuer", "unknown issuer", "self-signed", "self signed"]) {
+        Some(format!(
+            "the registry's certificate is signed by an unknown authority: put that CA's certificate as ca.crt in {places}"
+        ))
+    } else if says(&["CertificateRequired", "BadCertificate", "UnknownCA", "certificate required"]) {
+        Some(format!(
+            "the registry refused this client's certificate or wants one: put a client certificate and its key as client.cert and client.key in {places}"
+        ))
+    } else {
+        None
+    }
+}
+
 /// What one registry host's certificate directories hold.
 pub(crate) struct HostTls {
     pub roots: Vec<reqwest::Certificate>,
@@ -70,6 +92,18 @@ fn bad(path: &Path, reason: String) -> RegistryError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_certificates_say_where_the_fix_goes() {
+        let dirs = [PathBuf::from("/etc/docker/certs.d"), PathBuf::from("/cfg/certs.d")];
+        let places = "/etc/docker/certs.d/reg:5000 or /cfg/certs.d/reg:5000";
+        let unknown = hint("client error (Connect): invalid peer certificate: UnknownIssuer", "reg:5000", &dirs);
+        assert!(unknown.unwrap().ends_with(&format!("ca.crt in {places}")));
+        let wanted = hint("connection error: received fatal alert: CertificateRequired", "reg:5000", &dirs);
+        assert!(wanted.unwrap().ends_with(&format!("client.cert and client.key in {places}")));
+        assert_eq!(hint("tcp connect error: Connection refused (os error 111)", "reg:5000", &dirs), None);
+        assert_eq!(hint("invalid peer certificate: UnknownIssuer", "reg:5000", &[]), None);
+    }
 
     #[test]
     fn a_host_without_a_directory_has_no_tls_and_a_lone_key_is_refused() {
