@@ -57,7 +57,8 @@ pub(crate) fn is_same_process(pid: i32, start: u64, ino: u64) -> bool {
         };
         !matches!(state, 'Z' | 'X') && (start == 0 || started == start)
     };
-    if let Some(fd) = pidfd.filter(|fd| alive && !has_exited(fd))
+    // The inode's check has polled the pidfd already; the stat's may be a moment older than the exit.
+    if let Some(fd) = pidfd.filter(|fd| alive && (ino != 0 || !has_exited(fd)))
         && watched.len() < WATCHED_MAX
     {
         watched.insert((pid, start), fd);
