@@ -32,7 +32,11 @@ fn main() -> ExitCode {
         Some(file) => logs.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),
         None => logs.with_ansi(colour_stderr()).with_writer(std::io::stderr).init(),
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(cpus()).enable_all().build() {
+    // A worker per CPU this process may run on. Tokio's default also reads the cgroup's CPU quota, which on
+    // cgroup v1 means scanning the mount table: every command paid for it, and a container workstation's
+    // mount table grows with its running containers.
+    let workers = berth_engine::run::host_cpus();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: cannot start the async runtime: {e}");
@@ -48,13 +52,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// A worker per CPU this process may run on. Tokio's default also reads the cgroup's CPU quota, which on
-/// cgroup v1 means scanning the mount table: every command paid for it, and a container workstation's mount
-/// table grows with its running containers.
-fn cpus() -> usize {
-    rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count() as usize).max(1)
 }
 
 /// Colours only for a person reading a terminal, and not when NO_COLOR is set (https://no-color.org): a
@@ -80,20 +77,9 @@ fn stdout_closed(error: &anyhow::Error) -> bool {
     error.chain().any(broken) && !error.chain().any(|cause| cause.is::<berth_engine::Error>())
 }
 
-/// The error and its causes on one line, skipping causes whose text the message already includes
-/// (engine errors embed their source's text).
+/// The error and its causes on one line (see `berth_engine::with_causes`).
 fn describe(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain() {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
-        }
-    }
-    text
+    berth_engine::with_causes(error.as_ref())
 }
 
 #[cfg(test)]

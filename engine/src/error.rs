@@ -7,6 +7,24 @@ use crate::network::NetworkError;
 use crate::pull::PullError;
 use crate::registry::RegistryError;
 
+/// An error and its causes on one line, skipping causes whose text the line already holds (engine errors
+/// embed their source's text; reqwest's own names only the request).
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut cause = Some(error);
+    while let Some(err) = cause {
+        let part = err.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        cause = err.source();
+    }
+    text
+}
+
 #[derive(Debug, Error)]
 pub enum Error {
     #[error(transparent)]

@@ -49,7 +49,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use config::Config;
-pub use error::Error;
+pub use error::{Error, with_causes};
 pub use error_kind::ErrorKind;
 use events::EventBus;
 use registry::{Credentials, Registry, RegistryOptions};

@@ -511,11 +511,8 @@ impl Registry {
             }
             None => {}
         }
-        let certs_dirs = &self.inner.opts.certs_dirs;
-        builder
-            .send()
-            .await
-            .map_err(|source| RegistryError::transport(req.method.as_str(), &req.url, source, certs_dirs))
+        let certs = Some((authority.as_str(), self.inner.opts.certs_dirs.as_slice()));
+        builder.send().await.map_err(|source| RegistryError::transport(req.method.as_str(), &req.url, source, certs))
     }
 
     /// The `Authorization` value answering the challenges (and how long it lasts), or None when
@@ -739,7 +736,7 @@ async fn read_bounded(
         let chunk = resp
             .chunk()
             .await
-            .map_err(|source| RegistryError::transport(req.method.as_str(), &req.url, source, &[]))?;
+            .map_err(|source| RegistryError::transport(req.method.as_str(), &req.url, source, None))?;
         let Some(chunk) = chunk else { break };
         if (buf.len() + chunk.len()) as u64 > limit {
             return Err(RegistryError::TooLarge { what: what(), limit });

@@ -126,25 +126,16 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// A request that got no answer; `certs_dirs` are named in the advice for a refused certificate.
-    pub(crate) fn transport(method: &str, url: &reqwest::Url, source: reqwest::Error, certs_dirs: &[PathBuf]) -> Self {
-        let mut detail = String::new();
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
-        while let Some(err) = cause {
-            let text = err.to_string();
-            if !detail.contains(&text) {
-                if !detail.is_empty() {
-                    detail.push_str(": ");
-                }
-                detail.push_str(&text);
-            }
-            cause = err.source();
-        }
-        let host = url.host_str().map(|h| match url.port() {
-            Some(port) => format!("{h}:{port}"),
-            None => h.to_string(),
-        });
-        if let Some(hint) = host.and_then(|host| tls::hint(&detail, &host, certs_dirs)) {
+    /// A request that got no answer. `certs`, the host (`name[:port]`) and its certificate directories,
+    /// when a refused certificate could be why: the advice names them.
+    pub(crate) fn transport(
+        method: &str,
+        url: &reqwest::Url,
+        source: reqwest::Error,
+        certs: Option<(&str, &[PathBuf])>,
+    ) -> Self {
+        let mut detail = crate::with_causes(&source);
+        if let Some(hint) = certs.and_then(|(host, dirs)| tls::hint(&detail, host, dirs)) {
             detail.push_str(&format!(" ({hint})"));
         }
         RegistryError::Transport { method: method.to_string(), url: url.to_string(), source, detail }

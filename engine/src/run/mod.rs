@@ -9,7 +9,7 @@ mod platform;
 pub(crate) use platform::image_platform;
 
 /// What a run is made of and the checks its flags go through, for callers that build a [`RunSpec`] by hand.
-pub use crate::runtime::{RestartPolicy, RunOptions, check_env};
+pub use crate::runtime::{RestartPolicy, RunOptions, check_env, host_cpus};
 pub use flags::RunFlags;
 
 use crate::container::{ContainerError, ContainerRecord, CreateRequest, StartOutcome};

@@ -26,7 +26,9 @@ pub use host_options::{
     DeviceMapping, LogOptions, Ulimit, check_namespace_mode, check_sysctl, parse_dns, parse_dns_search,
     parse_extra_host, parse_shm_size, split_extra_host,
 };
-pub use options::{EndpointOptions, RestartPolicy, RunOptions, SeccompChoice, check_env, parse_cpus, parse_memory};
+pub use options::{
+    EndpointOptions, RestartPolicy, RunOptions, SeccompChoice, check_env, host_cpus, parse_cpus, parse_memory,
+};
 pub use rootfs::{Rootfs, Upper};
 pub use seccomp::SeccompProfile;
 pub use spec::{

@@ -435,7 +435,7 @@ fn check_cpus(cpus: f64, host: usize) -> Result<(), String> {
 }
 
 /// The CPUs this process may run on, as Docker counts them (its Go runtime reads the affinity mask).
-fn host_cpus() -> usize {
+pub fn host_cpus() -> usize {
     if let Ok(set) = rustix::thread::sched_getaffinity(None)
         && set.count() > 0
     {
