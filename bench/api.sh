@@ -29,20 +29,14 @@ cgroup_manager = "cgroupfs"
 events_logger = "none"
 EOF
 export CONTAINERS_CONF="$work/containers.conf"
-P="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay"
+bench_podman
 registry_pid="" berth_pid="" podman_pid=""
 cleanup() {
   set +e
   DOCKER_HOST="unix://$work/berth.sock" "$DOCKER" rm -f $(DOCKER_HOST="unix://$work/berth.sock" "$DOCKER" ps -aq) >/dev/null 2>&1
   [ -n "$berth_pid" ] && kill "$berth_pid" 2>/dev/null && wait "$berth_pid" 2>/dev/null
   [ -n "$podman_pid" ] && kill "$podman_pid" 2>/dev/null && wait "$podman_pid" 2>/dev/null
-  $P rm -af >/dev/null 2>&1
-  $P system reset -f >/dev/null 2>&1
-  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
-  umount -R "$work/podman-root/overlay" 2>/dev/null
-  ip link del "$bench_bridge" 2>/dev/null
-  nft delete table inet "$bench_table" 2>/dev/null
-  rm -rf "$work"
+  bench_cleanup
 }
 trap cleanup EXIT
 trap "exit 130" INT TERM

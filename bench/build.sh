@@ -17,21 +17,9 @@ bench_bridge="bbb$$"
 bench_table="berth_bbench$$"
 bench_network_config "$bench_bridge" "$bench_table" 249 250
 B="$BERTH_BIN --root $work/berth-root"
-# --tmpdir of its own: podman's default /run/libpod is shared with every other podman on the machine, and a
-# concurrent `system reset` there makes this run's podman fail ("creating runtime status file").
-P="podman --root $work/podman-root --runroot $work/podman-run --tmpdir $work/podman-tmp --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
+bench_podman
 registry_pid=""
-cleanup() {
-  set +e
-  $P rm -af >/dev/null 2>&1
-  $P system reset -f >/dev/null 2>&1
-  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
-  umount -R "$work/podman-root/overlay" 2>/dev/null
-  ip link del "$bench_bridge" 2>/dev/null
-  nft delete table inet "$bench_table" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap "exit 130" INT TERM
 
 start_busybox_registry

@@ -14,21 +14,13 @@ bench_bridge="bq$$"
 bench_table="berth_benchq$$"
 bench_network_config "$bench_bridge" "$bench_table" 253 254
 B="$BERTH_BIN --root $work/berth-root"
-podman_args="--root $work/podman-root --runroot $work/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
-P="podman $podman_args"
+bench_podman
 PC="podman-compose --podman-args=$(printf %q "$podman_args")"
 registry_pid=""
 cleanup() {
   set +e
   (cd "$work/project" 2>/dev/null && $B compose down -v >/dev/null 2>&1)
-  for id in $($B ps -aq --no-trunc 2>/dev/null); do $B rm -f "$id" >/dev/null 2>&1; done
-  $P rm -af >/dev/null 2>&1
-  $P system reset -f >/dev/null 2>&1
-  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
-  umount -R "$work/podman-root/overlay" 2>/dev/null
-  ip link del "$bench_bridge" 2>/dev/null
-  nft delete table inet "$bench_table" 2>/dev/null
-  rm -rf "$work"
+  bench_cleanup
 }
 trap cleanup EXIT
 trap "exit 130" INT TERM

@@ -47,3 +47,31 @@ start_busybox_registry() {
   ref="127.0.0.1:$port/bench/busybox:latest"
   skopeo copy -q --dest-tls-verify=false "oci:$work/oci:busybox" "docker://$ref"
 }
+
+# Sets P (and podman_args, for podman-compose) to a podman whose storage, run state and temporary files all live
+# under $work: its default /run/libpod is shared with every other podman on the machine, and a concurrent
+# `system reset` there makes this run's podman fail ("creating runtime status file"). cgroupfs and no events
+# journal, as this machine runs podman without systemd.
+bench_podman() {
+  podman_args="--root $work/podman-root --runroot $work/podman-run --tmpdir $work/podman-tmp --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
+  P="podman $podman_args"
+}
+
+# What every bench leaves to its exit trap (called last by a bench's own cleanup, or as the trap itself): this
+# run's berth containers ($B), podman's state ($P), the registry, the bridge and nftables table, then $work.
+# Whatever the bench did not make is skipped.
+bench_cleanup() {
+  set +e
+  if [ -n "${B:-}" ]; then
+    for id in $($B ps -aq --no-trunc 2>/dev/null); do $B rm -f "$id" >/dev/null 2>&1; done
+  fi
+  if [ -n "${P:-}" ]; then
+    $P rm -af >/dev/null 2>&1
+    $P system reset -f >/dev/null 2>&1
+    umount -R "$work/podman-root/overlay" 2>/dev/null
+  fi
+  [ -n "${registry_pid:-}" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+  [ -n "${bench_bridge:-}" ] && ip link del "$bench_bridge" 2>/dev/null
+  [ -n "${bench_table:-}" ] && nft delete table inet "$bench_table" 2>/dev/null
+  rm -rf "$work"
+}

@@ -22,20 +22,9 @@ bench_bridge="bl$$"
 bench_table="berth_lbench$$"
 bench_network_config "$bench_bridge" "$bench_table" 249 250
 B="$BERTH_BIN --root $work/berth-root"
-P="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
+bench_podman
 registry_pid=""
-cleanup() {
-  set +e
-  for id in $($B ps -aq --no-trunc 2>/dev/null); do $B rm -f "$id" >/dev/null 2>&1; done
-  $P rm -af >/dev/null 2>&1
-  $P system reset -f >/dev/null 2>&1
-  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
-  umount -R "$work/podman-root/overlay" 2>/dev/null
-  ip link del "$bench_bridge" 2>/dev/null
-  nft delete table inet "$bench_table" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap "exit 130" INT TERM
 
 start_busybox_registry

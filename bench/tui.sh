@@ -29,11 +29,7 @@ registry_pid=""
 cleanup() {
     set +e
     tmux -L "$SOCKET" kill-server 2>/dev/null
-    for id in $($B ps -aq --no-trunc 2>/dev/null); do $B rm -f "$id" >/dev/null 2>&1; done
-    [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
-    ip link del "$bench_bridge" 2>/dev/null
-    nft delete table inet "$bench_table" 2>/dev/null
-    rm -rf "$work"
+    bench_cleanup
 }
 trap cleanup EXIT
 trap "exit 130" INT TERM

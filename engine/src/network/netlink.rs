@@ -400,8 +400,8 @@ impl Socket {
             .collect())
     }
 
-    /// Names of the links plugged into a bridge (tests check a bridge has nothing left on it).
-    #[cfg(any(test, feature = "testing"))]
+    /// Names of the links plugged into a bridge (integration tests check a bridge has nothing left on it).
+    #[cfg(feature = "testing")]
     pub fn bridge_ports(&mut self, bridge: &str) -> Result<Vec<String>, NetlinkError> {
         let master = self.require("list bridge ports", bridge)?;
         Ok(self
