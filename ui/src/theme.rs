@@ -80,6 +80,9 @@ theme_colors!(
 #[serde(deny_unknown_fields)]
 struct ThemeFile {
     name: String,
+    /// Optional, so theme files written before it still load.
+    #[serde(default)]
+    members: Vec<String>,
     colors: ColorsFile,
 }
 
@@ -87,7 +90,12 @@ struct ThemeFile {
 pub struct Theme {
     pub name: String,
     pub colors: Colors,
+    /// The colours a project's log gives its containers' prefixes, in turn.
+    pub members: Vec<Color>,
 }
+
+/// docker compose's prefix colours, for a theme that names none.
+const COMPOSE_MEMBERS: [Color; 6] = [Color::Cyan, Color::Yellow, Color::Green, Color::Magenta, Color::Blue, Color::Red];
 
 fn color(origin: &str, field: &'static str, value: &str) -> Result<Color, ThemeError> {
     Color::from_str(value).map_err(|_| ThemeError::BadColor { origin: origin.to_string(), field, value: value.into() })
@@ -104,7 +112,9 @@ impl Theme {
     pub fn parse(origin: &str, text: &str) -> Result<Theme, ThemeError> {
         let file: ThemeFile = toml::from_str(text)
             .map_err(|e| ThemeError::Parse { origin: origin.to_string(), message: e.message().to_string() })?;
-        Ok(Theme { name: file.name, colors: file.colors.parse(origin)? })
+        let members = file.members.iter().map(|m| color(origin, "members", m)).collect::<Result<Vec<_>, _>>()?;
+        let members = if members.is_empty() { COMPOSE_MEMBERS.to_vec() } else { members };
+        Ok(Theme { name: file.name, colors: file.colors.parse(origin)?, members })
     }
 
     pub fn load_file(path: &Path) -> Result<Theme, ThemeError> {
@@ -168,6 +178,11 @@ impl Theme {
 
     pub fn search_match(&self) -> Style {
         Style::new().fg(self.colors.match_fg).bg(self.colors.match_bg)
+    }
+
+    /// The prefix of the `index`th container in a project's log.
+    pub fn member(&self, index: usize) -> Style {
+        Style::new().fg(self.members[index % self.members.len()])
     }
 
     pub fn state(&self, state: ContainerState) -> Style {
@@ -251,6 +266,18 @@ mod tests {
         assert_eq!(Theme::find("dark", Some(dir.path())).unwrap().name, "my dark");
         let err = Theme::find("nope", Some(dir.path())).unwrap_err();
         assert_eq!(err.to_string(), "no theme named \"nope\"; available: dark, high-contrast, light, solar");
+    }
+
+    #[test]
+    fn member_colours_default_to_compose_and_a_bad_one_is_named() {
+        let dark = Theme::find("dark", None).unwrap();
+        assert_eq!(dark.members, COMPOSE_MEMBERS.to_vec());
+        assert_eq!(dark.member(7), Style::new().fg(Color::Yellow));
+        let light = Theme::find("light", None).unwrap();
+        assert!(!light.members.contains(&Color::Yellow), "yellow is unreadable on the light background");
+        let text = BUILT_IN[0].1.replace("name = \"dark\"", "name = \"x\"\nmembers = [\"red\", \"glitter\"]");
+        let err = Theme::parse("mine.toml", &text).unwrap_err();
+        assert!(matches!(&err, ThemeError::BadColor { field: "members", value, .. } if value == "glitter"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
@@ -387,7 +387,7 @@ impl LogsPane {
         let base = if line.stderr { ctx.theme.error() } else { ctx.theme.base() };
         let mut text = line.text.as_str();
         if let Some((index, len)) = self.member_of(text) {
-            spans.push(Span::styled(&text[..len], member_style(index)));
+            spans.push(Span::styled(&text[..len], ctx.theme.member(index)));
             text = &text[len..];
         }
         spans.extend(styled_text(text, needle, base, ctx));
@@ -476,15 +476,10 @@ fn styled_text<'a>(text: &'a str, needle: &str, base: Style, ctx: &Ctx) -> Vec<S
     spans
 }
 
-/// docker compose's prefix colours, one per container in turn.
-fn member_style(index: usize) -> Style {
-    const COLOURS: [Color; 6] = [Color::Cyan, Color::Yellow, Color::Green, Color::Magenta, Color::Blue, Color::Red];
-    Style::default().fg(COLOURS[index % COLOURS.len()])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::theme::Theme;
 
     fn line(text: &str) -> LogLine {
         LogLine { time: "2026-01-01T00:00:00.000000000Z".into(), stderr: false, text: text.into() }
@@ -597,6 +592,20 @@ mod tests {
         assert!(logs.lines().all(|l| l.text != "before a 0"), "it would sit before a gap");
         assert_eq!(logs.older, Older::Available, "asked again from the oldest held now");
         assert_eq!(logs.want_older(10).unwrap().skip, MAX_LINES - 10);
+    }
+
+    #[test]
+    fn a_project_line_s_prefix_takes_its_member_s_colour_from_the_theme() {
+        let mut logs = LogsPane::default();
+        logs.open_project("shop", vec![("a1".into(), "web".into()), ("b2".into(), "db".into())]);
+        logs.push_member("b2", vec![line("ready")]);
+        let theme = Theme::find("light", None).unwrap();
+        let ctx = Ctx { theme: &theme, focused: true, now: chrono::Utc::now() };
+        let held = logs.lines().next().unwrap().clone();
+        let styled = logs.styled(&held, &ctx);
+        assert_eq!(styled.spans[0].content, "db  | ");
+        assert_eq!(styled.spans[0].style, theme.member(1));
+        assert_ne!(theme.member(1), Theme::default().member(1), "the light theme has its own");
     }
 
     #[test]
