@@ -21,11 +21,12 @@ use crate::dialogs::confirm::{Answer, ConfirmDialog};
 use crate::dialogs::help;
 use crate::dialogs::help::HelpDialog;
 use crate::dialogs::inspect::{self, InspectAction, InspectDialog};
-use crate::dialogs::pull::{PullAction, PullDialog, PullPhase};
-use crate::dialogs::push::{PushAction, PushDialog, PushPhase};
+use crate::dialogs::pull::{PullAction, PullDialog};
+use crate::dialogs::push::{PushAction, PushDialog};
 use crate::dialogs::run::{RunAction, RunDialog};
 use crate::dialogs::save_log::SaveLogDialog;
 use crate::dialogs::scale::ScaleDialog;
+use crate::dialogs::transfer::TransferPhase;
 use crate::input::InputOutcome;
 use crate::keymap::{Command, Key, Keymap, Scope};
 use crate::layout;
@@ -526,7 +527,7 @@ impl App {
             Modal::Pull(mut dialog) => match dialog.handle_key(&key) {
                 PullAction::Nothing => Some(Modal::Pull(dialog)),
                 PullAction::Close => {
-                    if matches!(dialog.phase, PullPhase::Pulling { .. }) {
+                    if matches!(dialog.phase, TransferPhase::Running { .. }) {
                         self.background_pull = Some(dialog);
                     }
                     None
@@ -540,10 +541,10 @@ impl App {
                 PullAction::Start(typed) => {
                     match (self.normalize)(&typed) {
                         Ok(reference) => {
-                            dialog.phase = PullPhase::Pulling { reference: reference.clone() };
+                            dialog.phase = TransferPhase::Running { reference: reference.clone() };
                             self.start_pull(reference);
                         }
-                        Err(e) => dialog.phase = PullPhase::Failed { reference: typed, error: e.to_string() },
+                        Err(e) => dialog.phase = TransferPhase::Failed { reference: typed, error: e.to_string() },
                     }
                     Some(Modal::Pull(dialog))
                 }
@@ -554,11 +555,11 @@ impl App {
                 PushAction::Start(typed) => {
                     match (self.normalize)(&typed) {
                         Ok(reference) => {
-                            dialog.phase = PushPhase::Pushing { reference: reference.clone() };
+                            dialog.phase = TransferPhase::Running { reference: reference.clone() };
                             self.operations.record(self.now, Outcome::Started, format!("push {reference}"));
                             self.effects.push(Effect::Push(reference));
                         }
-                        Err(e) => dialog.phase = PushPhase::Failed { reference: typed, error: e.to_string() },
+                        Err(e) => dialog.phase = TransferPhase::Failed { reference: typed, error: e.to_string() },
                     }
                     Some(Modal::Push(dialog))
                 }
@@ -718,7 +719,7 @@ impl App {
             LinePlan::Pull(typed) => match (self.normalize)(&typed) {
                 Ok(reference) => {
                     let mut dialog = PullDialog::new(&typed);
-                    dialog.phase = PullPhase::Pulling { reference: reference.clone() };
+                    dialog.phase = TransferPhase::Running { reference: reference.clone() };
                     self.modal = Some(Modal::Pull(dialog));
                     self.start_pull(reference);
                 }
@@ -1107,7 +1108,7 @@ impl App {
                     match (self.normalize)(&tag) {
                         Ok(reference) => {
                             let mut dialog = PullDialog::new(&tag);
-                            dialog.phase = PullPhase::Pulling { reference: reference.clone() };
+                            dialog.phase = TransferPhase::Running { reference: reference.clone() };
                             self.modal = Some(Modal::Pull(dialog));
                             self.start_pull(reference);
                         }
@@ -1478,8 +1479,8 @@ impl App {
                     && dialog.reference() == Some(reference.as_str())
                 {
                     dialog.phase = match &result {
-                        Ok(image_id) => PullPhase::Done { reference: reference.clone(), image_id: image_id.clone() },
-                        Err(e) => PullPhase::Failed { reference: reference.clone(), error: e.to_string() },
+                        Ok(image_id) => TransferPhase::Done { reference: reference.clone(), result: image_id.clone() },
+                        Err(e) => TransferPhase::Failed { reference: reference.clone(), error: e.to_string() },
                     };
                 }
                 match result {
@@ -1502,9 +1503,9 @@ impl App {
                 {
                     // The dialog names the image already: the engine's message alone.
                     dialog.phase = match &result {
-                        Ok(digest) => PushPhase::Done { reference: reference.clone(), digest: digest.clone() },
+                        Ok(digest) => TransferPhase::Done { reference: reference.clone(), result: digest.clone() },
                         Err(BackendError::Failed { message, .. }) => {
-                            PushPhase::Failed { reference: reference.clone(), error: message.clone() }
+                            TransferPhase::Failed { reference: reference.clone(), error: message.clone() }
                         }
                     };
                 }

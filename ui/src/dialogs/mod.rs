@@ -10,7 +10,7 @@ pub mod push;
 pub mod run;
 pub mod save_log;
 pub mod scale;
-mod transfer;
+pub mod transfer;
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Flex, Layout, Rect};

@@ -7,8 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
-use super::transfer::{self, Transfer};
-use crate::input::{InputOutcome, TextInput};
+use super::transfer::{self, Transfer, TransferDialog, TransferPhase, Typed};
 use crate::theme::Theme;
 
 /// What a failed push says when the registry wants credentials (the engine's `try \`berth login …\``): the
@@ -16,30 +15,7 @@ use crate::theme::Theme;
 const LOGIN_HINT: &str =
     "Log in from a terminal with the berth login above (it asks for the password), then push again.";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushPhase {
-    Editing,
-    /// `reference` is the canonical form the engine's events carry.
-    Pushing {
-        reference: String,
-    },
-    Done {
-        reference: String,
-        digest: String,
-    },
-    Failed {
-        reference: String,
-        error: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushDialog {
-    pub input: TextInput,
-    pub phase: PushPhase,
-    /// Layer diffID and state, in the order the engine first reported them.
-    pub layers: Vec<(String, PushLayerProgress)>,
-}
+pub type PushDialog = TransferDialog<PushLayerProgress>;
 
 /// What a key asks the app to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,56 +25,30 @@ pub enum PushAction {
     Close,
 }
 
-impl PushDialog {
-    pub fn new(initial: &str) -> PushDialog {
-        PushDialog { input: TextInput::new(initial), phase: PushPhase::Editing, layers: Vec::new() }
-    }
-
+impl TransferDialog<PushLayerProgress> {
     pub fn handle_key(&mut self, key: &KeyEvent) -> PushAction {
-        if self.phase != PushPhase::Editing {
-            return match key.code {
-                KeyCode::Esc | KeyCode::Enter => PushAction::Close,
-                _ => PushAction::Nothing,
-            };
-        }
-        match self.input.handle(key) {
-            InputOutcome::Submit if !self.input.value().trim().is_empty() => {
-                PushAction::Start(self.input.value().trim().to_string())
-            }
-            InputOutcome::Cancel => PushAction::Close,
+        match (&self.phase, key.code) {
+            (TransferPhase::Editing, _) => match self.edit(key) {
+                Typed::Start(reference) => PushAction::Start(reference),
+                Typed::Close => PushAction::Close,
+                Typed::Nothing => PushAction::Nothing,
+            },
+            (_, KeyCode::Esc | KeyCode::Enter) => PushAction::Close,
             _ => PushAction::Nothing,
         }
     }
 
-    pub fn reference(&self) -> Option<&str> {
-        match &self.phase {
-            PushPhase::Editing => None,
-            PushPhase::Pushing { reference }
-            | PushPhase::Done { reference, .. }
-            | PushPhase::Failed { reference, .. } => Some(reference),
-        }
-    }
-
-    /// Records a layer's progress if it belongs to this dialog's push; true when it did.
-    pub fn progress(&mut self, reference: &str, layer: &str, state: PushLayerProgress) -> bool {
-        if self.reference() != Some(reference) {
-            return false;
-        }
-        transfer::record(&mut self.layers, layer, state);
-        true
-    }
-
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
         let status = match &self.phase {
-            PushPhase::Editing => {
+            TransferPhase::Editing => {
                 ("to the registry its name says, e.g. localhost:5000/app:1".to_string(), theme.muted())
             }
-            PushPhase::Pushing { reference } => (format!("Pushing {reference}…"), theme.base()),
-            PushPhase::Done { reference, digest } => (format!("Pushed {reference}\n{digest}"), theme.ok()),
-            PushPhase::Failed { error, .. } if error.contains("berth login") => {
+            TransferPhase::Running { reference } => (format!("Pushing {reference}…"), theme.base()),
+            TransferPhase::Done { reference, result } => (format!("Pushed {reference}\n{result}"), theme.ok()),
+            TransferPhase::Failed { error, .. } if error.contains("berth login") => {
                 (format!("{error}\n{LOGIN_HINT}"), theme.error())
             }
-            PushPhase::Failed { error, .. } => (error.clone(), theme.error()),
+            TransferPhase::Failed { error, .. } => (error.clone(), theme.error()),
         };
         let bars = self
             .layers
@@ -116,11 +66,11 @@ impl PushDialog {
             })
             .collect();
         let hint = match self.phase {
-            PushPhase::Editing => "Enter pushes · Esc cancels",
-            PushPhase::Pushing { .. } => "Esc closes; the push goes on (its end shows in the operations log)",
+            TransferPhase::Editing => "Enter pushes · Esc cancels",
+            TransferPhase::Running { .. } => "Esc closes; the push goes on (its end shows in the operations log)",
             _ => "Enter/Esc closes",
         };
-        let editing = self.phase == PushPhase::Editing;
+        let editing = self.phase == TransferPhase::Editing;
         let view =
             Transfer { title: "Push image", input: self.input.value(), editing, status_lines: 6, status, bars, hint };
         view.draw(frame, area, theme);
@@ -135,7 +85,7 @@ mod tests {
     fn progress_of_other_pushes_is_ignored_and_layers_keep_their_order() {
         let mut dialog = PushDialog::new("localhost:5000/app:1");
         assert!(!dialog.progress("localhost:5000/app:1", "sha256:a", PushLayerProgress::Preparing));
-        dialog.phase = PushPhase::Pushing { reference: "localhost:5000/app:1".into() };
+        dialog.phase = TransferPhase::Running { reference: "localhost:5000/app:1".into() };
         assert!(dialog.progress("localhost:5000/app:1", "sha256:b", PushLayerProgress::Preparing));
         assert!(dialog.progress("localhost:5000/app:1", "sha256:a", PushLayerProgress::Waiting));
         assert!(dialog.progress("localhost:5000/app:1", "sha256:b", PushLayerProgress::Pushed));

@@ -1,5 +1,7 @@
-//! What the pull and push dialogs share: the reference being typed, a status, one bar per layer and a hint.
+//! What the pull and push dialogs share: the reference being typed, where the transfer is, one state per layer,
+//! and the view (a status, one bar per layer and a hint).
 
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -8,8 +10,70 @@ use ratatui::widgets::{Clear, Gauge, Paragraph, Wrap};
 
 use super::{centered, dialog_block};
 use crate::backend::short_id;
+use crate::input::{InputOutcome, TextInput};
 use crate::theme::Theme;
 use berth_engine::display;
+
+/// Where a pull or push is. `reference` is the canonical form the engine's events carry; `result` is the
+/// pulled image's id or the pushed manifest's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferPhase {
+    Editing,
+    Running { reference: String },
+    Done { reference: String, result: String },
+    Failed { reference: String, error: String },
+}
+
+/// A pull or push dialog: the reference typed, the phase, and each layer's state `S` in the order the engine
+/// first reported the layers (by digest for a pull, by diffID for a push).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferDialog<S> {
+    pub input: TextInput,
+    pub phase: TransferPhase,
+    pub layers: Vec<(String, S)>,
+}
+
+/// What a key typed into the reference asks for.
+pub(super) enum Typed {
+    Start(String),
+    Close,
+    Nothing,
+}
+
+impl<S> TransferDialog<S> {
+    pub fn new(initial: &str) -> TransferDialog<S> {
+        TransferDialog { input: TextInput::new(initial), phase: TransferPhase::Editing, layers: Vec::new() }
+    }
+
+    pub fn reference(&self) -> Option<&str> {
+        match &self.phase {
+            TransferPhase::Editing => None,
+            TransferPhase::Running { reference }
+            | TransferPhase::Done { reference, .. }
+            | TransferPhase::Failed { reference, .. } => Some(reference),
+        }
+    }
+
+    /// Records a layer's progress if it belongs to this dialog's transfer; true when it did.
+    pub fn progress(&mut self, reference: &str, layer: &str, state: S) -> bool {
+        if self.reference() != Some(reference) {
+            return false;
+        }
+        record(&mut self.layers, layer, state);
+        true
+    }
+
+    /// A key while the reference is being typed: Enter starts with a non-empty one, Esc closes.
+    pub(super) fn edit(&mut self, key: &KeyEvent) -> Typed {
+        match self.input.handle(key) {
+            InputOutcome::Submit if !self.input.value().trim().is_empty() => {
+                Typed::Start(self.input.value().trim().to_string())
+            }
+            InputOutcome::Cancel => Typed::Close,
+            _ => Typed::Nothing,
+        }
+    }
+}
 
 pub(super) struct Transfer<'a> {
     pub title: &'a str,
@@ -24,7 +88,7 @@ pub(super) struct Transfer<'a> {
 }
 
 /// A layer's new state, in place, or appended in the order the engine first names layers.
-pub(super) fn record<S>(layers: &mut Vec<(String, S)>, layer: &str, state: S) {
+fn record<S>(layers: &mut Vec<(String, S)>, layer: &str, state: S) {
     match layers.iter_mut().find(|(d, _)| d == layer) {
         Some((_, s)) => *s = state,
         None => layers.push((layer.to_string(), state)),

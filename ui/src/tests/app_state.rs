@@ -12,8 +12,7 @@ use crate::backend::{
     BackendError, BackendEvent, BuildProgress, BuildRequest, ContainerOp, ContainerState, ImageRow, LayerState,
 };
 use crate::dialogs::build::{BuildDialog, BuildPhase, StepState};
-use crate::dialogs::pull::PullPhase;
-use crate::dialogs::push::PushPhase;
+use crate::dialogs::transfer::TransferPhase;
 use crate::keymap::{Command, KeyList, Keymap};
 use crate::panes::Pane;
 
@@ -195,7 +194,7 @@ fn pull_dialog_follows_its_own_pull() {
     assert_eq!(dialog.layers, vec![("sha256:l1".to_string(), LayerState::Downloading { done: 1, total: 2 })]);
     app.update(Msg::Pulled { reference: reference.clone(), result: Ok("sha256:abc".into()) });
     let Some(Modal::Pull(dialog)) = &app.modal else { panic!() };
-    assert!(matches!(&dialog.phase, PullPhase::Done { image_id, .. } if image_id == "sha256:abc"));
+    assert!(matches!(&dialog.phase, TransferPhase::Done { result, .. } if result == "sha256:abc"));
     assert!(app.take_effects().contains(&Effect::RefreshImages));
     key(&mut app, KeyCode::Enter);
     assert!(app.modal.is_none());
@@ -222,7 +221,7 @@ fn push_dialog_pushes_the_selected_tag_and_follows_its_push() {
     assert_eq!(dialog.layers, vec![("sha256:l1".to_string(), PushLayerProgress::Pushing { done: 1, total: 2 })]);
     app.update(Msg::Pushed { reference: reference.clone(), result: Ok("sha256:dd".into()) });
     let Some(Modal::Push(dialog)) = &app.modal else { panic!() };
-    assert!(matches!(&dialog.phase, PushPhase::Done { digest, .. } if digest == "sha256:dd"));
+    assert!(matches!(&dialog.phase, TransferPhase::Done { result, .. } if result == "sha256:dd"));
     assert!(app.take_effects().contains(&Effect::RefreshImages), "the new repo digest shows");
     key(&mut app, KeyCode::Enter);
     assert!(app.modal.is_none());
@@ -254,7 +253,7 @@ fn a_refused_push_keeps_the_engine_error_and_says_where_to_log_in() {
     app.update(Msg::Pushed { reference, result: Err(error) });
     let Some(Modal::Push(dialog)) = &app.modal else { panic!() };
     assert!(
-        matches!(&dialog.phase, PushPhase::Failed { error, .. } if error.contains("try `berth login 127.0.0.1:5000`")),
+        matches!(&dialog.phase, TransferPhase::Failed { error, .. } if error.contains("try `berth login 127.0.0.1:5000`")),
         "{:?}",
         dialog.phase
     );
@@ -271,7 +270,7 @@ fn a_bad_reference_fails_in_the_dialog() {
     key(&mut app, KeyCode::Enter);
     assert!(effects(&mut app).is_empty());
     let Some(Modal::Pull(dialog)) = &app.modal else { panic!() };
-    assert!(matches!(&dialog.phase, PullPhase::Failed { error, .. } if error.contains("invalid reference format")));
+    assert!(matches!(&dialog.phase, TransferPhase::Failed { error, .. } if error.contains("invalid reference format")));
 }
 
 #[test]
