@@ -239,7 +239,7 @@ impl Engine {
         what: &Running<'_>,
     ) -> Result<(Option<LayerRecord>, bool), Error> {
         let Running { step, argv, number, targets } = *what;
-        // The layers below are mounted (EROFS images) for the stub check while the command runs.
+        // The layers below are mounted (EROFS images) while the command runs, for the stub check and the packing.
         let layers: Vec<PathBuf> = state.layers.iter().rev().map(|c| self.store().layer_path(c)).collect();
         let lowers = std::thread::spawn(move || crate::layer::erofs::MountedLowers::mount(&layers));
         // The log is followed while the command runs, so its output shows as it comes.
@@ -323,7 +323,7 @@ impl Engine {
                 mark(self, &rec.id, "build step stubs stripped");
                 let parent = state.layers.last().map(String::as_str);
                 let opts = PackOptions { source_date_epoch: source_date_epoch(), exclude: Vec::new() };
-                let layer = self.adopt_layer(dir, parent, &opts);
+                let layer = self.adopt_layer_over(dir, parent, lowers.paths(), &opts);
                 mark(self, &rec.id, "build step layer adopted");
                 layer
             })();

@@ -162,7 +162,19 @@ impl Engine {
         opts: &PackOptions,
     ) -> Result<Option<LayerRecord>, Error> {
         let lowers = self.lowers_of(parent)?;
-        let report = crate::layer::pack(dir.path(), lowers.paths(), opts, io::sink())
+        self.adopt_layer_over(dir, parent, lowers.paths(), opts)
+    }
+
+    /// [`Engine::adopt_layer`] with the layers below `parent` at hand already, as directories top-most first
+    /// (a RUN step has them mounted for its stub check: mounting them again cost a millisecond a step).
+    pub(crate) fn adopt_layer_over(
+        &self,
+        dir: TempDir,
+        parent: Option<&str>,
+        lowers: &[PathBuf],
+        opts: &PackOptions,
+    ) -> Result<Option<LayerRecord>, Error> {
+        let report = crate::layer::pack(dir.path(), lowers, opts, io::sink())
             .map_err(|source| LocalError::Layer { what: dir.path().display().to_string(), source })?;
         if report.diff_id == EMPTY_LAYER_DIFF_ID {
             return Ok(None);
