@@ -90,8 +90,8 @@ struct ThemeFile {
 pub struct Theme {
     pub name: String,
     pub colors: Colors,
-    /// The colours a project's log gives its containers' prefixes, in turn.
-    pub members: Vec<Color>,
+    /// The colours a project's log gives its containers' prefixes, in turn (never empty).
+    members: Vec<Color>,
 }
 
 /// docker compose's prefix colours, for a theme that names none.
