@@ -423,7 +423,8 @@ fn dir_is_empty(parent: &impl AsFd, name: &str) -> std::io::Result<bool> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    for entry in rustix::fs::Dir::read_from(&fd)? {
+    // `Dir::new` reads this descriptor itself (`read_from` would open the directory again).
+    for entry in rustix::fs::Dir::new(fd)? {
         let name = entry?.file_name().to_bytes().to_vec();
         if name != b"." && name != b".." {
             return Ok(false);
