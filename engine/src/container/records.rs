@@ -275,7 +275,9 @@ impl<'a> Records<'a> {
     /// The active ones ([`Status::is_active`]), newest first: what `ps` shows without `-a`, read without
     /// the stopped ones' rows.
     pub(crate) fn active(&self) -> Result<Vec<ContainerRecord>, Error> {
-        self.query("WHERE status IN ('running', 'paused', 'restarting') ORDER BY created_at DESC, id", "")
+        let active: Vec<String> =
+            Status::ALL.iter().filter(|s| s.is_active()).map(|s| format!("'{}'", s.as_str())).collect();
+        self.query(&format!("WHERE status IN ({}) ORDER BY created_at DESC, id", active.join(", ")), "")
     }
 
     /// Ids of containers using an image.
