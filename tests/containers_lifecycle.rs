@@ -535,21 +535,10 @@ fn an_exec_let_go_before_its_session_never_runs_and_its_helper_leaves() {
     // the cgroup lock warm (see `container::migration`), which has the same one.
     let helpers = || {
         let root = env.root().to_string_lossy().into_owned();
-        let ours: Vec<(i32, i32)> = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter(|p| {
-                let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-                args.get(1) == Some(&&b"__exec"[..]) && args.get(2) == Some(&root.as_bytes())
-            })
-            .filter_map(|p| {
-                let stat = std::fs::read_to_string(p.path().join("stat")).ok()?;
-                let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
-                Some((p.file_name().to_str()?.parse().ok()?, ppid))
-            })
-            .collect();
-        ours.iter().filter(|(_, ppid)| !ours.iter().any(|(pid, _)| pid == ppid)).count()
+        let ours = rt::helper_pids(|args| {
+            args.get(1).map(String::as_str) == Some("__exec") && args.get(2).map(String::as_str) == Some(root.as_str())
+        });
+        ours.iter().filter(|pid| !rt::parent_pid(**pid).is_some_and(|parent| ours.contains(&parent))).count()
     };
     berth_engine::testing::use_monitor_executable(env!("CARGO_BIN_EXE_berth").into());
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -184,19 +184,29 @@ pub fn monitor_pid(id: &str) -> Option<i32> {
 
 /// Every live monitor process of container `id` (there must never be more than one).
 pub fn monitor_pids(id: &str) -> Vec<i32> {
+    helper_pids(|args| {
+        args.get(1).map(String::as_str) == Some("__monitor") && args.get(3).map(String::as_str) == Some(id)
+    })
+}
+
+/// Live processes whose command line (`berth __monitor ROOT ID`, `berth __exec ROOT ID EXEC`, ...) `matches`.
+pub fn helper_pids(matches: impl Fn(&[String]) -> bool) -> Vec<i32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
         let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if args.get(1).map(String::as_str) == Some("__monitor")
-            && args.get(3).map(String::as_str) == Some(id)
-            && pid_alive(pid)
-        {
+        if matches(&args) && pid_alive(pid) {
             pids.push(pid);
         }
     }
     pids
+}
+
+/// A process's parent, from /proc/<pid>/stat.
+pub fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 pub fn pid_alive(pid: i32) -> bool {
