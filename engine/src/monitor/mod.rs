@@ -303,8 +303,9 @@ fn run_once(
         record_exit(store.root(), rec, Exit { code, oom_killed }, running_since.elapsed());
     }
     match unplugging {
-        // Joined after the `run` is answered: the address and port rules go now, the veths a moment later.
-        Some(handle) if rec.options.auto_remove => {
+        // Joined after the exit is answered (a `run --rm` returns, a build goes on to the step's layer): the
+        // address and port rules go now, the veths a moment later.
+        Some(handle) if rec.options.is_disposable() => {
             *unplugged = Some(handle);
             cleanup::teardown_leaving_links(networks, rec, &dir);
         }

@@ -20,7 +20,7 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
     let image = store.image(&rec.image_id).map_err(crate::Error::from)?;
     let layers = store.image_layer_dirs(&rec.image_id).map_err(crate::Error::from)?;
     let rootfs = Rootfs::in_dir(dir);
-    let upper = if rec.options.auto_remove || rec.options.build_step { Upper::Volatile } else { Upper::Synced };
+    let upper = if rec.options.is_disposable() { Upper::Volatile } else { Upper::Synced };
     rootfs.mount(&rec.id, &layers, upper)?;
 
     let init = if rec.options.init { Some(find_init_binary()?) } else { None };

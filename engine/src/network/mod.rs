@@ -552,7 +552,7 @@ impl Networks {
     /// Deletes the container's veths on a thread of its own. Deleting a veth waits for the kernel's RCU
     /// grace periods (~10 ms): the monitor overlaps that with libcontainer's delete and joins the thread
     /// before its teardown, whose `detach` then finds them gone (and deletes, reporting, any this failed
-    /// on); a `--rm` container's monitor joins it only after answering its `run`.
+    /// on); a disposable container's monitor (`--rm`, a build step) joins it only after answering its exit.
     pub fn unplug_in_background(&self, container_id: &str) -> Option<std::thread::JoinHandle<()>> {
         let endpoints = ipam::endpoints_of_container(&self.store, container_id).ok()?;
         if endpoints.is_empty() {

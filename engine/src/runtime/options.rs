@@ -150,6 +150,12 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 }
 
 impl RunOptions {
+    /// A container no one starts again once it exits, a `--rm` one or a build step's: its upper needs no
+    /// syncing, and its veths may go after its exit is answered.
+    pub(crate) fn is_disposable(&self) -> bool {
+        self.auto_remove || self.build_step
+    }
+
     /// Refuses what Docker refuses at create time: environment entries without a name and limits out of
     /// range (options from the CLI were parsed by [`parse_memory`] and [`parse_cpus`]; others may not be).
     pub fn validate(&self) -> Result<(), RuntimeError> {
