@@ -30,7 +30,7 @@ pub(super) fn launch(
     networks: &Networks,
     rec: &ContainerRecord,
     dir: &Path,
-    bundle: &Bundle,
+    bundle: Bundle,
 ) -> Result<Running, MonitorError> {
     let io_err = |action: &'static str, source: std::io::Error| MonitorError::Io {
         id: rec.id.clone(),
@@ -61,14 +61,22 @@ pub(super) fn launch(
         let builder = builder.with_stdin(stdin).with_stdout(stdout_w).with_stderr(stderr_w);
         (builder, Stdio::Pipes(ProcessIo::Pipes { stdout: stdout_r.into(), stderr: stderr_r.into(), stdin: stdin_w }))
     };
-    let mut container = builder
-        .validate_id()
-        .map_err(failed)?
-        .as_init(&bundle.dir)
-        .with_systemd(false)
-        .with_detach(true)
-        .build()
-        .map_err(failed)?;
+    let builder = builder.validate_id().map_err(failed)?.as_init(&bundle.dir).with_systemd(false).with_detach(true);
+    let plugging = match &bundle.netns {
+        Some(netns) => super::wiring::plug(networks, rec, netns, &bundle.network)?,
+        None => None,
+    };
+    let built = builder.build();
+    // Waited for whatever libcontainer did: a failed start's teardown must find every network joined.
+    let plugged = plugging.map(super::wiring::Plugging::wait).transpose();
+    let mut container = built.map_err(failed)?;
+    let plugged = match plugged {
+        Ok(plugged) => plugged.is_some(),
+        Err(err) => {
+            let _ = container.delete(true);
+            return Err(err);
+        }
+    };
     let io = match io {
         Stdio::Pipes(io) => io,
         Stdio::Tty(console) => match console.receive_master(CONSOLE_TIMEOUT) {
@@ -80,7 +88,7 @@ pub(super) fn launch(
         },
     };
     if let Some(pid) = container.pid()
-        && let Err(err) = super::wiring::wire(networks, rec, pid.as_raw(), &bundle.network, dir)
+        && let Err(err) = super::wiring::wire(networks, rec, pid.as_raw(), &bundle.network, dir, plugged)
     {
         let _ = container.delete(true);
         return Err(err);

@@ -255,7 +255,7 @@ fn run_once(
     };
     let log = crate::logs::LogWriter::with_options(&crate::logs::log_path(&dir), &rec.options.log)
         .map_err(|source| MonitorError::Io { id: rec.id.clone(), action: "open log", path: dir.clone(), source })?;
-    let launched = launch::launch(networks, rec, &dir, &bundle);
+    let launched = launch::launch(networks, rec, &dir, bundle);
     drop(warming);
     let running = match launched {
         Ok(r) => {

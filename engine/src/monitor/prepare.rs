@@ -14,6 +14,9 @@ pub(super) struct Bundle {
     pub(super) network: NetworkMode,
     /// The seccomp filter the init loads itself, compiled once per profile (see `runtime::seccomp_bpf`).
     pub(super) seccomp: Option<Seccomp>,
+    /// The network namespace made for a container on bridge networks, which its init joins; held until the
+    /// init has (see `wiring`).
+    pub(super) netns: Option<std::os::fd::OwnedFd>,
 }
 
 pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Result<Bundle, MonitorError> {
@@ -36,7 +39,14 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
         ),
         None => (super::wiring::create_etc_files(rec, dir)?, rec.options.clone()),
     };
-    let joined: Vec<(SharedNamespace, PathBuf)> = joined.into_iter().map(|j| (j.kind, j.path)).collect();
+    let mut joined: Vec<(SharedNamespace, PathBuf)> = joined.into_iter().map(|j| (j.kind, j.path)).collect();
+    let netns = match network {
+        NetworkMode::Networks(_) => Some(super::wiring::new_network_namespace(&rec.id)?),
+        _ => None,
+    };
+    if let Some(netns) = &netns {
+        joined.push((SharedNamespace::Network, super::wiring::namespace_path(netns)));
+    }
     let volume_err = |e: crate::volume::VolumeError| MonitorError::Engine(e.into());
     crate::volume::seed_volumes(store, rec, &rootfs.merged).map_err(volume_err)?;
     let mut spec = build_spec(&SpecInput {
@@ -76,5 +86,5 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
         path: config.clone(),
         source,
     })?;
-    Ok(Bundle { dir: dir.to_path_buf(), network, seccomp })
+    Ok(Bundle { dir: dir.to_path_buf(), network, seccomp, netns })
 }

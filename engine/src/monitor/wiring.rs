@@ -1,12 +1,119 @@
 //! Stage between create and start: the container's network namespace exists but its command has not run.
 //! The container joins its networks, each user network's name resolver is started, and the /etc/hosts and
 //! /etc/resolv.conf that the spec bind-mounts get their content (/etc/hostname gets its own when made).
+//!
+//! Joining a bridge network (a veth pair, addresses, a route, firewall rules) is several milliseconds of
+//! kernel work that needs the container's network namespace, not its init: the monitor makes the
+//! namespace before the spec is written ([`new_network_namespace`]), the spec has the init join it, and a
+//! child process joins the networks ([`plug`]) while libcontainer creates the container.
 
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+use rustix::thread::UnshareFlags;
 
 use super::MonitorError;
 use crate::container::ContainerRecord;
 use crate::network::{ContainerRef, NetworkMode, NetworkSettings, Networks, files};
+
+/// A new network namespace, held by the descriptor returned. A network namespace belongs to a thread, so
+/// a short-lived thread makes it and this process's threads never leave their own.
+pub(super) fn new_network_namespace(id: &str) -> Result<OwnedFd, MonitorError> {
+    let fail = |action, source: rustix::io::Errno| MonitorError::Io {
+        id: id.to_string(),
+        action,
+        path: "/proc/thread-self/ns/net".into(),
+        source: source.into(),
+    };
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: a network namespace is per thread; unsharing it changes nothing another thread
+                // shares (no filesystem root, cwd or file table).
+                unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
+                    .map_err(|e| fail("make a network namespace", e))?;
+                rustix::fs::open(
+                    "/proc/thread-self/ns/net",
+                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .map_err(|e| fail("open the new network namespace", e))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(fail("make a network namespace", rustix::io::Errno::IO)))
+    })
+}
+
+/// Where another process of this machine reaches the namespace `netns` this process holds.
+pub(super) fn namespace_path(netns: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd()))
+}
+
+/// The child process joining a container to its networks; [`Plugging::wait`] has its outcome.
+pub(super) struct Plugging {
+    id: String,
+    pid: i32,
+    outcome: std::io::PipeReader,
+}
+
+/// Forks a child that joins the container to its bridge networks in the namespace `netns`; `None` for
+/// a mode with nothing to join there. A process and not a thread: libcontainer forks the container's
+/// processes from this one next, and a thread could hold a lock (the allocator's) at that moment.
+pub(super) fn plug(
+    networks: &Networks,
+    rec: &ContainerRecord,
+    netns: &OwnedFd,
+    mode: &NetworkMode,
+) -> Result<Option<Plugging>, MonitorError> {
+    if !matches!(mode, NetworkMode::Networks(_)) {
+        return Ok(None);
+    }
+    let io_err =
+        |source| MonitorError::Io { id: rec.id.clone(), action: "fork", path: "the network set-up".into(), source };
+    let (reader, mut writer) = std::io::pipe().map_err(io_err)?;
+    // libc: rustix offers fork only to libc implementors (its unstable `runtime` module).
+    // SAFETY: the monitor is single-threaded here (`run_once` joins every thread it starts before the
+    // launch), so the child may allocate and run any code.
+    match unsafe { libc::fork() } {
+        -1 => Err(io_err(std::io::Error::last_os_error())),
+        0 => {
+            drop(reader);
+            let netns = PathBuf::from(format!("/proc/self/fd/{}", netns.as_fd().as_raw_fd()));
+            let joined = networks.reopened().and_then(|own| {
+                own.setup(ContainerRef { id: &rec.id, name: &rec.name }, &netns, mode)?;
+                Ok(())
+            });
+            let failure = joined.err().map(|e| e.to_string()).unwrap_or_default();
+            let _ = writer.write_all(failure.as_bytes());
+            // SAFETY: leaving without running the destructors of what this process shares with the monitor
+            // (its database connection above all).
+            unsafe { libc::_exit(i32::from(!failure.is_empty())) }
+        }
+        pid => {
+            drop(writer);
+            Ok(Some(Plugging { id: rec.id.clone(), pid, outcome: reader }))
+        }
+    }
+}
+
+impl Plugging {
+    /// Waits for the child: the container joined every network, or joined none (the child undoes a partial
+    /// join, as `Networks::attach` does) and the error says why.
+    pub(super) fn wait(mut self) -> Result<(), MonitorError> {
+        let mut failure = String::new();
+        let read = self.outcome.read_to_string(&mut failure);
+        let exited_ok = matches!(crate::session::server::reap(self.pid), Ok(0));
+        match (read, exited_ok) {
+            (Ok(_), true) if failure.is_empty() => Ok(()),
+            _ if !failure.is_empty() => Err(MonitorError::Launch { message: failure, exit_code: 125 }),
+            _ => Err(MonitorError::Launch {
+                message: format!("joining the networks of container {}: the process doing it died", self.id),
+                exit_code: 125,
+            }),
+        }
+    }
+}
 
 /// The files the spec bind-mounts over the container's own, kept in the container's directory.
 pub(super) fn etc_files(dir: &Path) -> [(String, PathBuf); 3] {
@@ -39,26 +146,29 @@ pub(super) fn hostname(rec: &ContainerRecord) -> String {
     rec.options.hostname.clone().unwrap_or_else(|| rec.short_id().to_string())
 }
 
-/// Joins the container whose init is `pid` to its networks and writes its hosts and resolv.conf. On
-/// failure the caller's teardown detaches whatever was joined.
+/// Joins the container whose init is `pid` to its networks, unless it joined them already (`plugged`,
+/// see [`plug`]), and writes its hosts and resolv.conf. On failure the caller's teardown detaches whatever
+/// was joined.
 pub(super) fn wire(
     networks: &Networks,
     rec: &ContainerRecord,
     pid: i32,
     mode: &NetworkMode,
     dir: &Path,
+    plugged: bool,
 ) -> Result<(), MonitorError> {
     // Another container's namespace, wired and with its etc files already.
     if let NetworkMode::Container(_) = mode {
         return Ok(());
     }
     let engine = |e: crate::network::NetworkError| MonitorError::Engine(e.into());
-    let settings = match mode.needs_netns() {
-        true => {
+    let settings = match (plugged, mode.needs_netns()) {
+        (true, _) => networks.settings(&rec.id).map_err(engine)?,
+        (false, true) => {
             let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
             networks.setup(ContainerRef { id: &rec.id, name: &rec.name }, &netns, mode).map_err(engine)?
         }
-        false => NetworkSettings::default(),
+        (false, false) => NetworkSettings::default(),
     };
     for name in settings.networks.keys() {
         let network = networks.get(name).map_err(engine)?;
@@ -95,4 +205,28 @@ fn write_in_place(rec: &ContainerRecord, path: &Path, text: &str) -> Result<(), 
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn a_new_network_namespace_is_reached_by_its_path_and_leaves_this_thread_in_its_own() {
+        if !crate::testing::require_root(
+            "a_new_network_namespace_is_reached_by_its_path_and_leaves_this_thread_in_its_own",
+        ) {
+            return;
+        }
+        let own = || std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+        let before = own();
+        let netns = new_network_namespace("test").unwrap();
+        let made = rustix::fs::fstat(&netns).unwrap().st_ino;
+        assert_ne!(made, before, "a namespace of its own");
+        assert_eq!(own(), before, "this thread stays where it was");
+        assert_eq!(std::fs::metadata(namespace_path(&netns)).unwrap().ino(), made, "the path the init opens");
+        drop(netns);
+    }
 }

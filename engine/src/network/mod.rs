@@ -278,6 +278,13 @@ impl Networks {
         Ok(Networks { store, config, firewall, owner: std::sync::OnceLock::new() })
     }
 
+    /// The same networks over a database connection of their own, for a forked process: a connection
+    /// carried over a fork must not be used.
+    pub(crate) fn reopened(&self) -> Result<Networks, crate::Error> {
+        let store = Arc::new(Store::open(self.store.root())?);
+        Ok(Networks::new(store, self.config.clone())?)
+    }
+
     fn owner(&self) -> Result<&Owner, NetworkError> {
         if let Some(owner) = self.owner.get() {
             return Ok(owner);
