@@ -80,11 +80,17 @@ pub(super) fn plug(
         0 => {
             drop(reader);
             let netns = PathBuf::from(format!("/proc/self/fd/{}", netns.as_fd().as_raw_fd()));
-            let joined = networks.reopened().and_then(|own| {
+            // A panic must end here: unwinding out of this arm would run the monitor's own code on.
+            let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let own = networks.reopened()?;
                 own.setup(ContainerRef { id: &rec.id, name: &rec.name }, &netns, mode)?;
-                Ok(())
-            });
-            let failure = joined.err().map(|e| e.to_string()).unwrap_or_default();
+                Ok::<(), crate::Error>(())
+            }));
+            let failure = match joined {
+                Ok(Ok(())) => String::new(),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("joining the networks of container {}: the set-up panicked", rec.id),
+            };
             let _ = writer.write_all(failure.as_bytes());
             // SAFETY: leaving without running the destructors of what this process shares with the monitor
             // (its database connection above all).
