@@ -62,10 +62,9 @@ pub(super) fn launch(
         (builder, Stdio::Pipes(ProcessIo::Pipes { stdout: stdout_r.into(), stderr: stderr_r.into(), stdin: stdin_w }))
     };
     let builder = builder.validate_id().map_err(failed)?.as_init(&bundle.dir).with_systemd(false).with_detach(true);
-    let plugging = match &bundle.netns {
-        Some(netns) => super::wiring::plug(networks, rec, netns, &bundle.network)?,
-        None => None,
-    };
+    // A namespace made beforehand is one for bridge networks (see `prepare`).
+    let plugging =
+        bundle.netns.as_ref().map(|ns| super::wiring::plug(networks, rec, ns, &bundle.network)).transpose()?;
     let built = builder.build();
     // Waited for whatever libcontainer did: a failed start's teardown must find every network joined.
     let plugged = plugging.map(super::wiring::Plugging::wait).transpose();

@@ -8,7 +8,7 @@
 //! child process joins the networks ([`plug`]) while libcontainer creates the container.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::thread::UnshareFlags;
@@ -45,7 +45,7 @@ pub(super) fn new_network_namespace(id: &str) -> Result<OwnedFd, MonitorError> {
     })
 }
 
-/// Where another process of this machine reaches the namespace `netns` this process holds.
+/// Where another process of this machine (or this one) reaches the namespace `netns` this process holds.
 pub(super) fn namespace_path(netns: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd()))
 }
@@ -57,18 +57,15 @@ pub(super) struct Plugging {
     outcome: std::io::PipeReader,
 }
 
-/// Forks a child that joins the container to its bridge networks in the namespace `netns`; `None` for
-/// a mode with nothing to join there. A process and not a thread: libcontainer forks the container's
-/// processes from this one next, and a thread could hold a lock (the allocator's) at that moment.
+/// Forks a child that joins the container to its bridge networks (`mode`) in the namespace `netns`. A
+/// process and not a thread: libcontainer forks the container's processes from this one next, and a thread
+/// could hold a lock (the allocator's) at that moment.
 pub(super) fn plug(
     networks: &Networks,
     rec: &ContainerRecord,
     netns: &OwnedFd,
     mode: &NetworkMode,
-) -> Result<Option<Plugging>, MonitorError> {
-    if !matches!(mode, NetworkMode::Networks(_)) {
-        return Ok(None);
-    }
+) -> Result<Plugging, MonitorError> {
     let io_err =
         |source| MonitorError::Io { id: rec.id.clone(), action: "fork", path: "the network set-up".into(), source };
     let (reader, mut writer) = std::io::pipe().map_err(io_err)?;
@@ -79,7 +76,7 @@ pub(super) fn plug(
         -1 => Err(io_err(std::io::Error::last_os_error())),
         0 => {
             drop(reader);
-            let netns = PathBuf::from(format!("/proc/self/fd/{}", netns.as_fd().as_raw_fd()));
+            let netns = namespace_path(netns);
             // A panic must end here: unwinding out of this arm would run the monitor's own code on.
             let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let own = networks.reopened()?;
@@ -98,7 +95,7 @@ pub(super) fn plug(
         }
         pid => {
             drop(writer);
-            Ok(Some(Plugging { id: rec.id.clone(), pid, outcome: reader }))
+            Ok(Plugging { id: rec.id.clone(), pid, outcome: reader })
         }
     }
 }
