@@ -170,10 +170,42 @@ impl Store {
 /// WAL frames after which a commit checkpoints the WAL into the database (see [`open_db`]).
 const WAL_CHECKPOINT_PAGES: i64 = 64;
 
+/// How long a write waits for another process's write to the database before it fails as busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Polls taken 100 µs apart before the busy handler waits a millisecond at a time.
+const QUICK_POLLS: i32 = 40;
+
+/// SQLite's busy handler: whether to try the lock again after `attempts` failed tries. Berth's writes are
+/// short (under a millisecond) and often overlap one another's, as a monitor tearing a build step down
+/// beside the build recording the step's image; SQLite's own handler sleeps 1, 2, 5, 10 ms... between
+/// tries, so a writer that lost by a few microseconds waited milliseconds. Polling every 100 µs first
+/// takes the lock almost as soon as it is free, and a millisecond between tries after that keeps a long
+/// wait (a prune's big transaction) cheap.
+fn wait_for_writer(attempts: i32) -> bool {
+    match pause_before_retry(attempts) {
+        Some(pause) => {
+            std::thread::sleep(pause);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The pause before try `attempts + 1`, or `None` once the tries so far have waited [`BUSY_TIMEOUT`].
+fn pause_before_retry(attempts: i32) -> Option<Duration> {
+    let (quick, slow) = (Duration::from_micros(100), Duration::from_millis(1));
+    let waited = quick * attempts.clamp(0, QUICK_POLLS) as u32 + slow * (attempts - QUICK_POLLS).max(0) as u32;
+    if waited >= BUSY_TIMEOUT {
+        return None;
+    }
+    Some(if attempts < QUICK_POLLS { quick } else { slow })
+}
+
 fn open_db(root: &Path, path: &Path) -> Result<Connection, StoreError> {
     let err = |source| StoreError::Db { path: path.into(), source };
     let mut conn = Connection::open(path).map_err(err)?;
-    conn.busy_timeout(Duration::from_secs(60)).map_err(err)?;
+    conn.busy_handler(Some(wait_for_writer)).map_err(err)?;
     // Before anything writes (turning on WAL writes a header even into an empty file).
     refuse_forgetting(root, path, &conn)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
@@ -262,6 +294,35 @@ pub(crate) fn pid_alive(pid: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_writer_polls_quickly_first_and_gives_up_after_the_timeout() {
+        assert_eq!(pause_before_retry(0), Some(Duration::from_micros(100)));
+        assert_eq!(pause_before_retry(QUICK_POLLS - 1), Some(Duration::from_micros(100)));
+        assert_eq!(pause_before_retry(QUICK_POLLS), Some(Duration::from_millis(1)));
+        let mut waited = Duration::ZERO;
+        let mut attempts = 0;
+        while let Some(pause) = pause_before_retry(attempts) {
+            waited += pause;
+            attempts += 1;
+        }
+        assert!(waited >= BUSY_TIMEOUT && waited < BUSY_TIMEOUT + Duration::from_millis(2), "{waited:?}");
+    }
+
+    #[test]
+    fn a_write_waits_for_another_connections_write_to_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let other = open_db(dir.path(), &dir.path().join("berth.db")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        // Busy at first: succeeds once the other transaction commits, well before the timeout.
+        store.conn().execute_batch("BEGIN IMMEDIATE; COMMIT").unwrap();
+        holder.join().unwrap();
+    }
 
     #[test]
     fn open_twice_migrates_once_and_refuses_newer_schemas() {
