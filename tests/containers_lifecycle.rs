@@ -554,3 +554,37 @@ fn an_exec_let_go_before_its_session_never_runs_and_its_helper_leaves() {
     assert!(err.contains("No such file"), "the command ran: {err}");
     env.ok(&["rm", "-f", "box"]);
 }
+
+#[test]
+fn a_run_or_build_stopped_before_its_container_starts_leaves_no_monitor() {
+    if !require_root("a_run_or_build_stopped_before_its_container_starts_leaves_no_monitor") {
+        return;
+    }
+    let env = Env::new();
+    let root = env.root().to_string_lossy().into_owned();
+    let monitors = || {
+        rt::helper_pids(|args| {
+            args.get(1).map(String::as_str) == Some("__monitor") && args.get(2).map(String::as_str) == Some(&root)
+        })
+    };
+    // `run` starts its monitor before it looks up the image; one it never hands a container must be gone
+    // when the command returns, not a moment later.
+    let (code, err) = env.fails(&["run", "--pull", "never", "--network", "none", "nosuch:1", "true"]);
+    assert_eq!(code, Some(125), "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+    assert!(monitors().is_empty(), "a monitor outlived the failed run: {:?}", monitors());
+    // So does a --no-cache build, for its first RUN step, which a missing COPY source stops before.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nCOPY missing /m\nRUN true\n").unwrap();
+    let (code, err) = env.fails(&["build", "--no-cache", "--network", "none", &ctx.path().to_string_lossy()]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("missing"), "{err}");
+    assert!(monitors().is_empty(), "a monitor outlived the failed build: {:?}", monitors());
+    // A container the standby monitor runs is found by its id in the command line, as any other's.
+    let id = env.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "30"]).trim().to_string();
+    assert_eq!(monitor_pids(&id).len(), 1, "{:?}", monitors());
+    assert_eq!(monitors().len(), 1);
+    env.ok(&["rm", "-f", &id]);
+    env.assert_no_leftovers(&id);
+    assert!(monitors().is_empty());
+}

@@ -28,6 +28,7 @@ use thiserror::Error;
 use crate::build::ignore::{Ignore, ignore_file_for};
 use crate::build::instructions::{Chmod, Copy, Instruction};
 use crate::build::stages::{Base, Plan, PlanOptions, PlannedStage, Scope, Step};
+use crate::container::{MonitorEnd, Standby};
 use crate::inroot::Root;
 use crate::layer::PackOptions;
 use crate::local::source_date_epoch;
@@ -151,6 +152,12 @@ struct Ctx<'a> {
     names: BTreeMap<String, usize>,
     /// Images COPY --from names, resolved (pulled when missing) before the build starts.
     images: BTreeMap<String, State>,
+    /// RUN steps of the plan not begun yet, cached or not.
+    runs_ahead: AtomicUsize,
+    /// A monitor started for the next RUN step that runs (see [`Engine::stand_by`]).
+    standby: std::sync::Mutex<Option<Standby>>,
+    /// RUN steps that ran to their end, whose monitors are removing their containers.
+    finishing: std::sync::Mutex<Vec<(String, MonitorEnd)>>,
 }
 
 fn now_rfc3339(epoch: Option<i64>) -> String {
@@ -258,6 +265,11 @@ impl Engine {
         let (_, plan) = crate::build::plan_dockerfile(text, &plan_opts)?;
         let steps = plan.stages.iter().flat_map(|s| &s.steps).filter(|s| !matches!(s.instruction, Instruction::Arg(_)));
         progress(BuildEvent::Planned { steps: steps.count() });
+        let runs =
+            plan.stages.iter().flat_map(|s| &s.steps).filter(|s| matches!(s.instruction, Instruction::Run(_))).count();
+        // Every RUN step will run: the first one's monitor starts now, beside the context's and base images'
+        // set-up (see `stand_by`).
+        let standby = (opts.no_cache && runs > 0).then(|| self.standby());
         let ignore = match ignore_file_for(&opts.context, dockerfile_path) {
             Some(path) => {
                 let text = std::fs::read_to_string(&path).map_err(|source| BuilderError::Read {
@@ -298,20 +310,14 @@ impl Engine {
             epoch: source_date_epoch(),
             names,
             images,
+            runs_ahead: AtomicUsize::new(runs),
+            standby: std::sync::Mutex::new(standby),
+            finishing: std::sync::Mutex::new(Vec::new()),
         };
-        // Stages whose needs are built run at once (a wave); a stage's own steps run in order.
-        let mut built: BTreeMap<usize, State> = BTreeMap::new();
-        for wave in plan.waves() {
-            let stages: Vec<&PlannedStage> = wave.iter().filter_map(|i| plan.stage(*i)).collect();
-            let states =
-                futures_util::future::try_join_all(stages.iter().map(|s| self.build_stage(&ctx, &plan, s, &built)))
-                    .await?;
-            for (stage, state) in stages.iter().zip(states) {
-                built.insert(stage.index, state);
-            }
-        }
-        let target = plan.target().index;
-        let mut state = built.remove(&target).expect("the target was built");
+        let built = self.build_stages(&ctx, &plan).await;
+        // The build ends with its RUN steps' containers, whichever way it ends.
+        self.finish_step_containers(&ctx).await;
+        let mut state = built?;
         if !opts.labels.is_empty() {
             let c = config::run_config(&mut state.config);
             let labels = c.entry("Labels").or_insert_with(|| json!({}));
@@ -335,6 +341,22 @@ impl Engine {
         let id = state.id.clone().expect("recorded");
         self.store().unmark_build_image(&id)?;
         Ok(id)
+    }
+
+    /// The stages the target needs, and so the target's state. Stages whose needs are built run at once (a
+    /// wave); a stage's own steps run in order.
+    async fn build_stages(&self, ctx: &Ctx<'_>, plan: &Plan) -> Result<State, Error> {
+        let mut built: BTreeMap<usize, State> = BTreeMap::new();
+        for wave in plan.waves() {
+            let stages: Vec<&PlannedStage> = wave.iter().filter_map(|i| plan.stage(*i)).collect();
+            let states =
+                futures_util::future::try_join_all(stages.iter().map(|s| self.build_stage(ctx, plan, s, &built)))
+                    .await?;
+            for (stage, state) in stages.iter().zip(states) {
+                built.insert(stage.index, state);
+            }
+        }
+        Ok(built.remove(&plan.target().index).expect("the target was built"))
     }
 
     /// One stage's steps, in order, from its base.
@@ -384,6 +406,18 @@ impl Engine {
             state = self.step(ctx, state, &step, &scope, &mut flags, built, title).await?;
         }
         Ok(state)
+    }
+
+    /// Starts a monitor for the next RUN step to run, while one is ahead and none stands by: its start
+    /// overlaps the steps before instead of delaying the RUN step's own.
+    fn stand_by(&self, ctx: &Ctx<'_>) {
+        if ctx.runs_ahead.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut slot = ctx.standby.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(self.standby());
+        }
     }
 
     /// A base image's state, pulled when missing or when `--pull` asks; with a platform, that platform's
@@ -580,6 +614,9 @@ impl Engine {
             StepKind::Workdir | StepKind::Meta => {}
         }
         let key = key.finish();
+        if let StepKind::Run = kind {
+            let _ = ctx.runs_ahead.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
         if !ctx.opts.no_cache
             && let Some(id) = self.store().build_cache_lookup(&key)?
         {
@@ -590,6 +627,10 @@ impl Engine {
             return self.load_state(&id, key);
         }
         announce(false);
+        // The steps after a miss miss too (their keys chain on), so a RUN step ahead will run.
+        if !matches!(kind, StepKind::Run) {
+            self.stand_by(ctx);
+        }
         let created = now_rfc3339(ctx.epoch);
         let mut next = state.clone();
         next.key = key;

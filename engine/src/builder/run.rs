@@ -76,7 +76,11 @@ impl Engine {
             .map(|r| r.id)
             .collect();
         for id in ids {
-            self.remove_container(&id, true).await?;
+            match self.remove_container(&id, true).await {
+                // A step's monitor removes its container itself once the command ends.
+                Ok(_) | Err(Error::Container(crate::container::ContainerError::NotFound { .. })) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
@@ -137,6 +141,8 @@ impl Engine {
             user: (!user.is_empty()).then_some(user),
             network,
             build_step: true,
+            // Its monitor moves the upper out into `layer_dir` when the command exits, then removes it.
+            auto_remove: true,
             labels: [(OWNER_LABEL.to_string(), owner())].into(),
             ..RunOptions::default()
         };
@@ -194,41 +200,39 @@ impl Engine {
             targets.push(target.clone());
         }
         options.env.extend(mounts.env.iter().cloned());
+        let layer_dir = self.store().temp_dir("build-run")?;
+        options.build_layer_dir = Some(layer_dir.path().to_path_buf());
         let image = state.id.clone().expect("a RUN step has an image");
         let rec = self.create_container(CreateRequest { image, image_id: None, name: None, options })?;
         mark(self, &rec.id, "build step created");
         let what = Running { step, argv: &argv, number, targets: &targets };
-        let result = self.run_container_step(&rec, state, ctx, &what).await;
-        // A step that ran to its end removed its container beside making the layer; any other ends it here.
-        if !matches!(result, Ok((_, true)))
-            && self.container(&rec.id).is_ok()
-            && let Err(e) = self.remove_container(&rec.id, true).await
-        {
-            tracing::warn!("cannot remove build container {}: {e}", rec.id);
+        let result = self.run_container_step(&rec, state, ctx, &what, layer_dir).await;
+        // A step whose command ran to its end is removed by its monitor (see `finish_step_containers`); any
+        // other ends here.
+        if result.is_err() {
+            self.finish_step_containers(ctx).await;
+            if self.container(&rec.id).is_ok()
+                && let Err(e) = self.remove_container(&rec.id, true).await
+            {
+                tracing::warn!("cannot remove build container {}: {e}", rec.id);
+            }
         }
-        mark(self, &rec.id, "build step container removed");
-        Ok((result?.0, history))
+        Ok((result?, history))
     }
 
-    /// Removes a build container whose monitor reported its exit, and so has torn its run down already:
-    /// locked, marked as being removed and its rows and directory deleted, with no signal to send and no
-    /// state to poll, on a thread of its own while the step's layer is made. `false` when it is somehow
-    /// still active, for the caller's forced removal.
-    fn remove_exited_build_container(&self, id: &str) -> Result<bool, Error> {
-        let rec = self.container(id)?;
-        let dir = rec.dir(self.store().root());
-        let _lock = crate::store::lock::exclusive_dir(&dir).map_err(|source| BuilderError::Read {
-            what: "the build container's lock",
-            path: dir.clone(),
-            source,
-        })?;
-        let rec = self.container(id)?;
-        let records = crate::container::Records::new(self.store());
-        if rec.status.is_active() || !records.transition(&rec.id, rec.status, crate::container::Status::Removing)? {
-            return Ok(false);
+    /// Waits for the monitors of the RUN steps that ran to their end to have removed their containers (they
+    /// do it while the build goes on), and removes any such container still there.
+    pub(super) async fn finish_step_containers(&self, ctx: &Ctx<'_>) {
+        let finishing = std::mem::take(&mut *ctx.finishing.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for (id, monitor) in finishing {
+            let _ = tokio::task::spawn_blocking(move || monitor.wait()).await;
+            mark(self, &id, "build step container removed");
+            if self.container(&id).is_ok()
+                && let Err(e) = self.remove_container(&id, true).await
+            {
+                tracing::warn!("cannot remove build container {id}: {e}");
+            }
         }
-        crate::monitor::cleanup::remove_container(self.store(), self.networks(), self.host(), &rec)?;
-        Ok(true)
     }
 
     async fn run_container_step(
@@ -237,7 +241,8 @@ impl Engine {
         state: &State,
         ctx: &Ctx<'_>,
         what: &Running<'_>,
-    ) -> Result<(Option<LayerRecord>, bool), Error> {
+        layer_dir: crate::store::TempDir,
+    ) -> Result<Option<LayerRecord>, Error> {
         let Running { step, argv, number, targets } = *what;
         // The layers below are mounted (EROFS images) while the command runs, for the stub check and the packing.
         let layers: Vec<PathBuf> = state.layers.iter().rev().map(|c| self.store().layer_path(c)).collect();
@@ -258,8 +263,12 @@ impl Engine {
                 }
             }
         };
-        let outcome = match self.start_container(&rec.id).await {
-            Ok(outcome) => outcome,
+        let standby = ctx.standby.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let outcome = match self.start_container_with(&rec.id, standby).await {
+            Ok(outcome) => {
+                self.stand_by(ctx);
+                outcome
+            }
             Err(e) => {
                 return Err(BuilderError::Step {
                     line: step.start_line,
@@ -269,15 +278,20 @@ impl Engine {
                 .into());
             }
         };
-        let mut exited = Box::pin(outcome.wait_exit());
-        let code = loop {
+        let mut exited = Box::pin(outcome.wait_exit_before_teardown());
+        let (exit, monitor) = loop {
             tokio::select! {
-                code = &mut exited => break code.unwrap_or(-1),
+                waited = &mut exited => break waited,
                 _ = tokio::time::sleep(OUTPUT_POLL) => emit(&mut follower),
             }
         };
         emit(&mut follower);
         mark(self, &rec.id, "build step exited");
+        // The monitor removes the container meanwhile; the build waits for that before it ends.
+        ctx.finishing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((rec.id.clone(), monitor));
+        let fail =
+            |message: String| BuilderError::Step { line: step.start_line, instruction: step.original.clone(), message };
+        let code = exit.map_err(fail)?;
         if code != 0 {
             let tail: Vec<String> = tail.into_iter().collect();
             return Err(BuilderError::RunFailed {
@@ -290,17 +304,6 @@ impl Engine {
             .into());
         }
         let store = self.store();
-        let upper = rec.dir(store.root()).join("upper");
-        let dir = store.temp_dir("build-run")?;
-        let changed = upper.exists();
-        if changed {
-            // rename(2) replaces the empty directory: the upper becomes the work dir, nothing is copied.
-            std::fs::rename(&upper, dir.path()).map_err(|source| BuilderError::Read {
-                what: "the build container's changes",
-                path: upper.clone(),
-                source,
-            })?;
-        }
         let lowers = lowers
             .join()
             .map_err(|_| BuilderError::Write { message: "mounting the layers below the step panicked".into() })?;
@@ -309,35 +312,19 @@ impl Engine {
             path: store.root().join("layers"),
             source: std::io::Error::other(e.to_string()),
         })?;
-        // The container's changes are out of its directory: it goes on one thread while they become the layer.
-        let (removed, layer) = std::thread::scope(|s| {
-            let removal = s.spawn(|| self.remove_exited_build_container(&rec.id));
-            let layer = (|| {
-                if changed {
-                    strip_stubs(dir.path(), lowers.paths(), targets).map_err(|source| BuilderError::Read {
-                        what: "the build container's changes",
-                        path: dir.path().to_path_buf(),
-                        source,
-                    })?;
-                }
-                mark(self, &rec.id, "build step stubs stripped");
-                let parent = state.layers.last().map(String::as_str);
-                let opts = PackOptions { source_date_epoch: source_date_epoch(), exclude: Vec::new() };
-                let layer = self.adopt_layer_over(dir, parent, lowers.paths(), &opts);
-                mark(self, &rec.id, "build step layer adopted");
-                layer
-            })();
-            (removal.join(), layer)
-        });
-        let removed = match removed {
-            Ok(Ok(removed)) => removed,
-            Ok(Err(e)) => {
-                tracing::debug!("removing the build container {} beside its layer: {e}", rec.id);
-                false
-            }
-            Err(_) => false,
-        };
-        Ok((layer?, removed))
+        // The monitor renamed the upper over `layer_dir` (nothing was copied), or left it empty when the
+        // container had none.
+        strip_stubs(layer_dir.path(), lowers.paths(), targets).map_err(|source| BuilderError::Read {
+            what: "the build container's changes",
+            path: layer_dir.path().to_path_buf(),
+            source,
+        })?;
+        mark(self, &rec.id, "build step stubs stripped");
+        let parent = state.layers.last().map(String::as_str);
+        let opts = PackOptions { source_date_epoch: source_date_epoch(), exclude: Vec::new() };
+        let layer = self.adopt_layer_over(layer_dir, parent, lowers.paths(), &opts);
+        mark(self, &rec.id, "build step layer adopted");
+        layer
     }
 }
 

@@ -2,21 +2,18 @@
 //! wait, rename, prune. Each works from any berth process: state lives in the store, the container's
 //! processes are reached by pid and cgroup, and only the monitor ever creates a container.
 
-use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, PipeReader};
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::records::container_dir;
+use super::spawn::Standby;
 use super::{ContainerError, ContainerRecord, Records, Status, names, reconcile};
 use crate::health::HealthConfig;
 use crate::host::Host;
 use crate::journal::{container_event, record_container};
+use crate::monitor::ReadyMessage;
 use crate::monitor::procfs;
-use crate::monitor::{MONITOR_SUBCOMMAND, READY_FD, ReadyMessage};
 use crate::runtime::{RestartPolicy, RunOptions, SeccompChoice, SeccompProfile, parse_capability};
 use crate::volume::MountSpec;
 use crate::{Engine, Error};
@@ -68,6 +65,37 @@ impl StartOutcome {
     /// Waits without blocking the async runtime.
     pub async fn wait_exit(self) -> Option<i32> {
         tokio::task::spawn_blocking(move || self.wait_exit_blocking()).await.ok().flatten()
+    }
+
+    /// [`StartOutcome::wait_exit`] for a build step, whose monitor answers before its teardown: the exit code
+    /// (or why there is none), with the channel, which ends once the monitor has removed the container.
+    pub(crate) async fn wait_exit_before_teardown(mut self) -> (Result<i32, String>, MonitorEnd) {
+        let id = self.id.clone();
+        let waited = tokio::task::spawn_blocking(move || {
+            let exit = match read_message(&mut self.channel) {
+                Some(ReadyMessage::Exited { exit_code }) => Ok(exit_code),
+                Some(ReadyMessage::Failed { error, .. }) => Err(error),
+                _ => Err(format!("the monitor of container {} ended before the command did", self.id)),
+            };
+            (exit, MonitorEnd(Some(self.channel)))
+        });
+        match waited.await {
+            Ok(waited) => waited,
+            Err(e) => (Err(format!("waiting for container {id}: {e}")), MonitorEnd::default()),
+        }
+    }
+}
+
+/// The rest of a monitor's ready channel.
+#[derive(Default)]
+pub(crate) struct MonitorEnd(Option<BufReader<PipeReader>>);
+
+impl MonitorEnd {
+    /// Blocks until the monitor has closed the channel.
+    pub(crate) fn wait(self) {
+        if let Some(mut channel) = self.0 {
+            let _ = std::io::copy(&mut channel, &mut std::io::sink());
+        }
     }
 }
 
@@ -299,11 +327,25 @@ impl Engine {
     /// A running container is refused with [`ContainerError::AlreadyRunning`], which `berth start` (like
     /// `docker start`) takes as success.
     pub async fn start_container(&self, name_or_id: &str) -> Result<StartOutcome, Error> {
-        let (_lock, rec) = self.lock_container(name_or_id).await?;
-        self.start_locked(name_or_id, rec).await
+        self.start_container_with(name_or_id, None).await
     }
 
-    async fn start_locked(&self, name_or_id: &str, rec: ContainerRecord) -> Result<StartOutcome, Error> {
+    /// [`Engine::start_container`] by a monitor started ahead, if there is one.
+    pub(crate) async fn start_container_with(
+        &self,
+        name_or_id: &str,
+        standby: Option<Standby>,
+    ) -> Result<StartOutcome, Error> {
+        let (_lock, rec) = self.lock_container(name_or_id).await?;
+        self.start_locked(name_or_id, rec, standby).await
+    }
+
+    async fn start_locked(
+        &self,
+        name_or_id: &str,
+        rec: ContainerRecord,
+        standby: Option<Standby>,
+    ) -> Result<StartOutcome, Error> {
         if rec.status == Status::Running {
             return Err(ContainerError::AlreadyRunning { name: name_or_id.to_string() }.into());
         }
@@ -316,12 +358,14 @@ impl Engine {
             .into());
         }
         self.records().set_stop_requested(&rec.id, false)?;
-        let root = self.store().root().as_os_str();
         crate::monitor::phases::mark(self.store().root(), &rec.id, "spawn");
-        let mut channel = self.spawn_helper(&rec.id, &[OsStr::new(MONITOR_SUBCOMMAND), root, OsStr::new(&rec.id)])?;
-        let (message, channel) = tokio::task::spawn_blocking(move || (read_message(&mut channel), channel))
-            .await
-            .map_err(|e| ContainerError::Monitor { id: rec.id.clone(), source: std::io::Error::other(e) })?;
+        let mut channel = self.monitor_for(&rec.id, standby)?;
+        let (message, channel) = tokio::task::spawn_blocking(move || {
+            channel.reap();
+            (read_message(&mut channel.reader), channel.reader)
+        })
+        .await
+        .map_err(|e| ContainerError::Monitor { id: rec.id.clone(), source: std::io::Error::other(e) })?;
         crate::monitor::phases::mark(self.store().root(), &rec.id, "ready");
         match message {
             Some(ReadyMessage::Started { pid }) => Ok(StartOutcome { id: rec.id, pid, channel }),
@@ -338,58 +382,6 @@ impl Engine {
                 Err(ContainerError::StartFailed { id: rec.id, message, exit_code: 125 }.into())
             }
         }
-    }
-
-    /// Runs `berth ARGS` (the monitor, an exec helper) for container `id` in a new session with the ready
-    /// pipe at fd 3, and reaps the short-lived parent half (the helper forks away from it).
-    pub(super) fn spawn_helper(&self, id: &str, args: &[&OsStr]) -> Result<BufReader<PipeReader>, Error> {
-        let fail = |source: std::io::Error| ContainerError::Monitor { id: id.to_string(), source };
-        let exe = monitor_executable().map_err(fail)?;
-        // Executed through a sealed descriptor, the helper starts read-only already and needs no re-exec of its
-        // own (CVE-2019-5736); if sealing fails here, the helper seals itself. Above the ready fd, which the
-        // child's dup2 takes over.
-        // A test's berth binary seals itself (this process's own executable is the test).
-        let sealed = match test_monitor() {
-            Some(_) => None,
-            None => crate::monitor::sealed_self()
-                .and_then(|fd| Ok(rustix::io::fcntl_dupfd_cloexec(&fd, READY_FD + 1)?))
-                .inspect_err(|err| tracing::debug!(%err, "sealing the helper binary in the launcher"))
-                .ok(),
-        };
-        let (reader, writer) = std::io::pipe().map_err(fail)?;
-        let write_fd = writer.as_raw_fd();
-        let mut cmd = match &sealed {
-            Some(fd) => {
-                let mut cmd = Command::new(format!("/proc/self/fd/{}", fd.as_raw_fd()));
-                cmd.arg0(&exe);
-                cmd
-            }
-            None => Command::new(&exe),
-        };
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        // The helper reads the config file this engine was opened with, whatever the environment says.
-        if let Some(path) = &self.config().path {
-            cmd.env("BERTH_CONFIG", path);
-        }
-        // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec; `write_fd`
-        // is open in the child (inherited from `writer`, alive until spawn returns).
-        unsafe {
-            cmd.pre_exec(move || {
-                if write_fd == READY_FD {
-                    rustix::io::fcntl_setfd(BorrowedFd::borrow_raw(READY_FD), rustix::io::FdFlags::empty())?;
-                } else if libc::dup2(write_fd, READY_FD) < 0 {
-                    // libc: rustix's dup2 takes the target as an OwnedFd, and READY_FD is not open yet.
-                    return Err(std::io::Error::last_os_error());
-                }
-                rustix::process::setsid()?;
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().map_err(fail)?;
-        drop(sealed);
-        drop(writer);
-        child.wait().map_err(fail)?;
-        Ok(BufReader::new(reader))
     }
 
     /// `berth stop`: the stop signal, then SIGKILL after the timeout (seconds; negative: wait however long it
@@ -563,7 +555,7 @@ impl Engine {
         let (_lock, rec) = self.lock_container(name_or_id).await?;
         let stopped = self.stop_locked(name_or_id, rec, timeout).await?;
         let now = self.container(&stopped.id)?;
-        let started = self.start_locked(name_or_id, now.clone()).await?;
+        let started = self.start_locked(name_or_id, now.clone(), None).await?;
         record_container(self.root(), &now, container_event(&now, "restart"));
         Ok(started)
     }
@@ -708,22 +700,6 @@ impl Engine {
     pub fn container_log_path(&self, rec: &ContainerRecord) -> PathBuf {
         crate::logs::log_path(&container_dir(self.store().root(), &rec.id))
     }
-}
-
-/// The berth binary to run as monitor: this executable (the CLI, the TUI and the API server are one binary).
-fn monitor_executable() -> std::io::Result<PathBuf> {
-    match test_monitor() {
-        Some(berth) => Ok(berth),
-        None => std::env::current_exe(),
-    }
-}
-
-/// The berth binary a test process named to run as the monitor (see `testing::use_monitor_executable`).
-fn test_monitor() -> Option<PathBuf> {
-    #[cfg(any(test, feature = "testing"))]
-    return crate::testing::monitor_executable();
-    #[cfg(not(any(test, feature = "testing")))]
-    None
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod records;
 pub(crate) mod schema;
 pub(crate) mod shared;
 mod size;
+mod spawn;
 pub(crate) use size::dir_size;
 
 /// What `attach` and `exec` hand back: a connection to the process's session.
@@ -35,10 +36,11 @@ pub use exec_helper::run_exec_helper;
 pub(crate) use exec_helper::start_process;
 pub use follow::LogTail;
 pub use inspect::inspect_json;
-pub(crate) use lifecycle::{CreateRequest, validate_options};
+pub(crate) use lifecycle::{CreateRequest, MonitorEnd, validate_options};
 pub use lifecycle::{StartOutcome, parse_signal};
 pub use list::{ListFilter, ListOptions};
 pub use records::ContainerRecord;
+pub(crate) use spawn::Standby;
 pub use status::Status;
 pub use top::TopProcess;
 pub use update::{Update, UpdateFlags};

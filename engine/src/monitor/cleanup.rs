@@ -11,15 +11,29 @@ use crate::store::Store;
 
 /// Removes whatever a run left behind, tolerating parts already gone. Returns the problems it could not fix.
 pub(crate) fn teardown(networks: &Networks, rec: &ContainerRecord, dir: &Path) -> Vec<String> {
-    teardown_with(networks, rec, dir, true)
-}
-
-/// `teardown` but for the container's veths, which `Networks::unplug_in_background` is deleting.
-pub(crate) fn teardown_leaving_links(networks: &Networks, rec: &ContainerRecord, dir: &Path) -> Vec<String> {
     teardown_with(networks, rec, dir, false)
 }
 
-fn teardown_with(networks: &Networks, rec: &ContainerRecord, dir: &Path, links: bool) -> Vec<String> {
+/// `teardown` of a disposable container's last run but for its veths and its overlay's unmount, which the
+/// monitor leaves to threads (`Networks::unplug_in_background`, [`unmount_in_background`]).
+pub(crate) fn teardown_disposable(networks: &Networks, rec: &ContainerRecord, dir: &Path) -> Vec<String> {
+    teardown_with(networks, rec, dir, true)
+}
+
+/// Detaches the container's overlay on a thread: the unmount takes the mount out of the namespace at once,
+/// then waits out an RCU grace period (milliseconds on a busy machine) that nothing after it needs to.
+pub(crate) fn unmount_in_background(dir: &Path) -> Option<std::thread::JoinHandle<()>> {
+    let rootfs = Rootfs::in_dir(dir);
+    let spawned = std::thread::Builder::new().name("unmount".into()).spawn(move || {
+        if let Err(err) = rootfs.unmount() {
+            tracing::warn!(%err, "unmounting a container's rootfs");
+        }
+    });
+    spawned.inspect_err(|err| tracing::warn!(%err, "starting the rootfs unmount")).ok()
+}
+
+/// `last_run`: `teardown_disposable`'s.
+fn teardown_with(networks: &Networks, rec: &ContainerRecord, dir: &Path, last_run: bool) -> Vec<String> {
     let mut problems = Vec::new();
     let cgroup = Cgroup::for_container(&rec.id);
     if cgroup.exists() {
@@ -36,9 +50,9 @@ fn teardown_with(networks: &Networks, rec: &ContainerRecord, dir: &Path, links: 
         problems.push(err.to_string());
     }
     // Veths, addresses and port rules go with the run; the next start allocates them again.
-    let detached = match links {
-        true => networks.detach(&rec.id, None),
-        false => networks.detach_leaving_links(&rec.id),
+    let detached = match last_run {
+        false => networks.detach(&rec.id, None),
+        true => networks.detach_leaving_links(&rec.id),
     };
     if let Err(err) = detached {
         problems.push(err.to_string());
@@ -49,7 +63,7 @@ fn teardown_with(networks: &Networks, rec: &ContainerRecord, dir: &Path, links: 
     {
         problems.push(format!("remove {}: {err}", state.display()));
     }
-    if let Err(err) = Rootfs::in_dir(dir).unmount() {
+    if !last_run && let Err(err) = Rootfs::in_dir(dir).unmount() {
         problems.push(err.to_string());
     }
     problems

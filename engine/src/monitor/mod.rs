@@ -38,6 +38,11 @@ pub use ready::{READY_FD, Ready, ReadyMessage, cloexec_from};
 /// check for it before starting any async runtime.
 pub const MONITOR_SUBCOMMAND: &str = "__monitor";
 
+/// The container operand of a monitor started ahead of its container: it reads the id on its stdin once the
+/// container is made, and exits without one when its launcher hangs up. As long as an id, so the id can take
+/// its place in the command line (see [`show_in_command_line`]).
+pub const ASSIGNED_LATER: &str = "----------------------------------------------------------------";
+
 /// Where libcontainer keeps its per-container state (pids, status) while a container exists.
 pub const STATE_ROOT: &str = "/run/berth/libcontainer";
 
@@ -96,8 +101,9 @@ pub fn seal() -> Result<(), MonitorError> {
 
 pub(crate) use launch::classify;
 
-/// The monitor's main: runs the container with id `id` under the state root `root` until it is done for
-/// good, then returns the process exit code. `ready` receives the first start's outcome.
+/// The monitor's main: runs the container with id `id` ([`ASSIGNED_LATER`]: the one named on stdin) under the
+/// state root `root` until it is done for good, then returns the process exit code. `ready` receives the
+/// first start's outcome.
 pub fn run(root: &Path, id: &str, ready: Option<ready::Ready>) -> i32 {
     let mut ready = ready;
     match supervise(root, id, &mut ready) {
@@ -126,14 +132,29 @@ pub fn detach(id: &str) -> Result<(), MonitorError> {
     }
 }
 
-fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<(), MonitorError> {
-    phases::mark(root, id, "detached");
-    namespace::enter_own(id)?;
+fn supervise(root: &Path, operand: &str, ready: &mut Option<ready::Ready>) -> Result<(), MonitorError> {
+    phases::mark(root, operand, "detached");
     let store = Arc::new(Store::open(root).map_err(crate::Error::from)?);
     // The launching berth passes its environment down, so BERTH_CONFIG names the same config file.
     let config = crate::Config::load().map_err(crate::Error::from)?;
     let networks = Networks::new(store.clone(), NetworkConfig::from_config(&config)).map_err(crate::Error::from)?;
     let records = Records::new(&store);
+    let assigned;
+    let id = match operand {
+        ASSIGNED_LATER => match assignment() {
+            Some(id) => {
+                assigned = id;
+                show_in_command_line(&assigned);
+                phases::mark(root, &assigned, "assigned");
+                assigned.as_str()
+            }
+            None => return Ok(()),
+        },
+        id => id,
+    };
+    // Once the container is made, so the namespace holds what its launcher mounted for it until then (a
+    // build's bind mount of another stage): a standby started earlier would miss such mounts.
+    namespace::enter_own(id)?;
     let me = std::process::id() as i32;
     records.set_monitor(id, me, procfs::start_time(me).unwrap_or(0), procfs::own_pidfs_ino())?;
     phases::mark(root, id, "opened");
@@ -141,11 +162,11 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
     loop {
         let rec = records.get(id)?;
         let started = Instant::now();
-        let mut unplugged = None;
-        let exit = match run_once(&store, &networks, &rec, ready, &mut unplugged) {
+        let mut background = Vec::new();
+        let exit = match run_once(&store, &networks, &rec, ready, &mut background) {
             Ok(exit) => exit,
             Err(err) => {
-                join(unplugged);
+                join(background);
                 let status = if rec.status == Status::Restarting { Status::Exited } else { rec.status };
                 records.set_start_failure(id, status, err.exit_code(), &err.to_string())?;
                 return Err(err);
@@ -168,17 +189,20 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
                 phases::mark(root, id, "removed");
             }
             // After the removal, so a foreground `run --rm` returns only once the container is gone; its
-            // directory, already out of sight, is deleted after that.
-            if let Some(mut r) = ready.take() {
+            // directory, already out of sight, is deleted after that. A build step's exit was answered before
+            // its teardown: the channel's end, here, tells the build its container is gone.
+            if let Some(mut r) = ready.take()
+                && !rec.options.build_step
+            {
                 r.send(&ReadyMessage::Exited { exit_code: exit.code });
             }
-            join(unplugged);
+            join(background);
             if let Some(moved) = moved {
                 cleanup::remove_moved(&moved);
             }
             return Ok(());
         }
-        join(unplugged);
+        join(background);
         if let Some(mut r) = ready.take() {
             r.send(&ReadyMessage::Exited { exit_code: exit.code });
         }
@@ -192,10 +216,61 @@ fn supervise(root: &Path, id: &str, ready: &mut Option<ready::Ready>) -> Result<
     }
 }
 
-/// Waits for a run's veth deletions (see `Networks::unplug_in_background`).
-fn join(unplugged: Option<std::thread::JoinHandle<()>>) {
-    if let Some(handle) = unplugged {
+/// The container id a standby monitor's launcher sends once it has made the container; `None` when it hung
+/// up instead. Stdin is `/dev/null` afterwards, as a monitor spawned for its container has it.
+fn assignment() -> Option<String> {
+    use std::io::BufRead;
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        let _ = rustix::stdio::dup2_stdin(&null);
+    }
+    let id = line.trim();
+    (read.is_ok() && !id.is_empty()).then(|| id.to_string())
+}
+
+/// Writes the assigned id over the placeholder operand in this process's command line, in place (the two
+/// are the same length), so `ps`, and whatever finds a container's monitor by its id, see a standby as any
+/// monitor spawned for its container.
+fn show_in_command_line(id: &str) {
+    if id.len() != ASSIGNED_LATER.len() {
+        return;
+    }
+    let Ok(cmdline) = std::fs::read("/proc/self/cmdline") else { return };
+    // The placeholder is the last argument, NUL-terminated.
+    let Some(offset) = cmdline.len().checked_sub(ASSIGNED_LATER.len() + 1) else { return };
+    if !cmdline[offset..].starts_with(ASSIGNED_LATER.as_bytes()) {
+        return;
+    }
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    // `arg_start` is field 48; the fields after the name's closing parenthesis start at field 3.
+    let arg_start = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(45)?.parse::<usize>().ok());
+    let Some(arg_start) = arg_start else { return };
+    // SAFETY: [arg_start, arg_start + cmdline.len()) is this process's argument area, mapped writable at the top
+    // of its stack and never freed; the monitor is single-threaded, and the write stays within the bytes of
+    // the placeholder, which were just read back through /proc as they are.
+    unsafe { std::ptr::copy_nonoverlapping(id.as_ptr(), (arg_start + offset) as *mut u8, id.len()) }
+}
+
+/// Waits for a disposable container's last teardown steps: its veths' deletion (see
+/// `Networks::unplug_in_background`) and its overlay's unmount.
+fn join(background: Vec<std::thread::JoinHandle<()>>) {
+    for handle in background {
         let _ = handle.join();
+    }
+}
+
+/// Renames a build step's upper over the build's work dir for its layer (`RunOptions::build_layer_dir`).
+fn hand_over_upper(rec: &ContainerRecord, dir: &Path) -> Result<(), MonitorError> {
+    let Some(to) = &rec.options.build_layer_dir else { return Ok(()) };
+    let upper = dir.join("upper");
+    match std::fs::rename(&upper, to) {
+        Ok(()) => Ok(()),
+        // No upper, no changes: the work dir stays empty.
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !upper.exists() => Ok(()),
+        Err(source) => {
+            Err(MonitorError::Io { id: rec.id.clone(), action: "move the changes out of", path: upper, source })
+        }
     }
 }
 
@@ -238,7 +313,7 @@ fn run_once(
     networks: &Networks,
     rec: &ContainerRecord,
     ready: &mut Option<ready::Ready>,
-    unplugged: &mut Option<std::thread::JoinHandle<()>>,
+    background: &mut Vec<std::thread::JoinHandle<()>>,
 ) -> Result<Exit, MonitorError> {
     let dir = rec.dir(store.root());
     // The init joins its cgroups at the end of the launch: a cold migration lock's grace period passes
@@ -295,6 +370,17 @@ fn run_once(
         checks.stop();
     }
     phases::mark(store.root(), &rec.id, "exited");
+    // A build step's exit is answered before its teardown, which then overlaps the build's making of the
+    // step's layer, once its upper is out of the container's directory (which its removal takes): nothing
+    // writes through the overlay any more, the init's pid namespace being empty once it is reaped.
+    if rec.options.build_step
+        && let (Ok(code), Some(r)) = (&result, ready.as_mut())
+    {
+        match hand_over_upper(rec, &dir) {
+            Ok(()) => r.send(&ReadyMessage::Exited { exit_code: *code }),
+            Err(err) => r.send(&ReadyMessage::Failed { error: err.to_string(), exit_code: 125 }),
+        }
+    }
     // Joined before the teardown (and so before any restart's clone): the monitor forks only single-threaded.
     let unplugging = networks.unplug_in_background(&rec.id);
     let oom_killed = crate::container::Cgroup::for_container(&rec.id).oom_killed();
@@ -302,19 +388,18 @@ fn run_once(
     if let Ok(code) = result {
         record_exit(store.root(), rec, Exit { code, oom_killed }, running_since.elapsed());
     }
-    match unplugging {
-        // Joined after the exit is answered (a `run --rm` returns, a build goes on to the step's layer): the
-        // address and port rules go now, the veths a moment later.
-        Some(handle) if rec.options.is_disposable() => {
-            *unplugged = Some(handle);
-            cleanup::teardown_leaving_links(networks, rec, &dir);
+    if rec.options.is_disposable() {
+        // Its last run. Joined after the exit is answered (a `run --rm` returns, a build goes on to the
+        // step's layer): the address and port rules go now, the veths and the overlay, whose deletion and
+        // unmount wait out kernel grace periods, a moment later on threads.
+        background.extend(unplugging);
+        background.extend(cleanup::unmount_in_background(&dir));
+        cleanup::teardown_disposable(networks, rec, &dir);
+    } else {
+        if let Some(handle) = unplugging {
+            let _ = handle.join();
         }
-        handle => {
-            if let Some(handle) = handle {
-                let _ = handle.join();
-            }
-            cleanup::teardown(networks, rec, &dir);
-        }
+        cleanup::teardown(networks, rec, &dir);
     }
     phases::mark(store.root(), &rec.id, "torn down");
     record_unmounts(store.root(), rec);

@@ -241,6 +241,7 @@ impl RunSpec {
             healthcheck: flags.health.parse()?,
             health_shell: Vec::new(),
             build_step: false,
+            build_layer_dir: None,
         };
         let name = flags.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
         let platform = flags

@@ -12,7 +12,7 @@ pub(crate) use platform::image_platform;
 pub use crate::runtime::{RestartPolicy, RunOptions, check_env, host_cpus};
 pub use flags::RunFlags;
 
-use crate::container::{ContainerError, ContainerRecord, CreateRequest, StartOutcome};
+use crate::container::{ContainerError, ContainerRecord, CreateRequest, Standby, StartOutcome};
 use crate::logs::LogFollower;
 use crate::network::PortMapping;
 use crate::pull::{PullOptions, Pulled};
@@ -133,11 +133,13 @@ impl Engine {
         progress: &(dyn Fn(RunProgress) + Send + Sync),
     ) -> Result<RunOutcome, Error> {
         spec.validate()?;
+        // Its start overlaps the image's lookup and the container's making.
+        let standby = self.standby();
         let image_id = self.pull_for_run(&spec, progress).await?;
         let request = CreateRequest { image: spec.image, image_id, name: spec.name, options: spec.options };
         let (record, made) = self.create_recording(request)?;
         progress(RunProgress::Created { id: record.id.clone() });
-        match self.start_created(&record).await {
+        match self.start_created(&record, standby).await {
             Ok((started, log)) => Ok(RunOutcome { record, started, log }),
             Err(error) => Err(self.roll_back(&record, &made, error).await),
         }
@@ -185,12 +187,16 @@ impl Engine {
     }
 
     /// Opens the log's follower, then starts.
-    async fn start_created(&self, record: &ContainerRecord) -> Result<(StartOutcome, LogFollower), Error> {
+    async fn start_created(
+        &self,
+        record: &ContainerRecord,
+        standby: Standby,
+    ) -> Result<(StartOutcome, LogFollower), Error> {
         let path = self.container_log_path(record);
         let io = |source| ContainerError::Io { id: record.id.clone(), action: "open log", path: path.clone(), source };
         std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
         let log = LogFollower::at_end(&path).map_err(io)?;
-        let started = self.start_container(&record.id).await?;
+        let started = self.start_container_with(&record.id, Some(standby)).await?;
         Ok((started, log))
     }
 

@@ -1,6 +1,7 @@
 //! What the user asked for with `create`/`run`: stored with the container and turned into a spec at start.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use oci_spec::image::ImageConfiguration;
 use serde::{Deserialize, Serialize};
@@ -143,6 +144,10 @@ pub struct RunOptions {
     /// A build's RUN step: hidden from `ps`, and the image's VOLUMEs get no volumes (a RUN writes its layer).
     #[serde(skip_serializing_if = "is_default")]
     pub build_step: bool,
+    /// A build step's empty work dir, which its monitor renames the container's upper over when the command
+    /// exits (before answering the exit), for the build to make the step's layer of.
+    #[serde(skip_serializing_if = "is_default")]
+    pub build_layer_dir: Option<PathBuf>,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
