@@ -357,7 +357,11 @@ impl Engine {
             }
             .into());
         }
-        self.records().set_stop_requested(&rec.id, false)?;
+        // Read under the operation lock, which every stop request takes too, the row is current: only a
+        // request there is needs clearing (a new container's start then writes nothing before its monitor's).
+        if rec.stop_requested {
+            self.records().set_stop_requested(&rec.id, false)?;
+        }
         crate::monitor::phases::mark(self.store().root(), &rec.id, "spawn");
         let mut channel = self.monitor_for(&rec.id, standby)?;
         let (message, channel) = tokio::task::spawn_blocking(move || {
