@@ -148,7 +148,9 @@ fn supervise(root: &Path, operand: &str, ready: &mut Option<ready::Ready>) -> Re
                 phases::mark(root, &assigned, "assigned");
                 assigned.as_str()
             }
-            None => return Ok(()),
+            // Not needed. Exiting at once, with the ready pipe still open: the launcher waits for its end,
+            // which then comes with the process's own (its memory, command line included, already gone).
+            None => std::process::exit(0),
         },
         id => id,
     };
