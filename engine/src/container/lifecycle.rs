@@ -55,11 +55,18 @@ pub struct StartOutcome {
 
 impl StartOutcome {
     /// Blocks until the first run of the container ends; `None` if its monitor died first.
-    pub fn wait_exit_blocking(mut self) -> Option<i32> {
-        match read_message(&mut self.channel) {
-            Some(ReadyMessage::Exited { exit_code }) => Some(exit_code),
-            _ => None,
-        }
+    pub fn wait_exit_blocking(self) -> Option<i32> {
+        self.exit_and_end().0.ok()
+    }
+
+    /// Blocks until the first run ends: its exit code (or why there is none), with the rest of the channel.
+    fn exit_and_end(mut self) -> (Result<i32, String>, MonitorEnd) {
+        let exit = match read_message(&mut self.channel) {
+            Some(ReadyMessage::Exited { exit_code }) => Ok(exit_code),
+            Some(ReadyMessage::Failed { error, .. }) => Err(error),
+            _ => Err(format!("the monitor of container {} ended before the command did", self.id)),
+        };
+        (exit, MonitorEnd(Some(self.channel)))
     }
 
     /// Waits without blocking the async runtime.
@@ -69,17 +76,9 @@ impl StartOutcome {
 
     /// [`StartOutcome::wait_exit`] for a build step, whose monitor answers before its teardown: the exit code
     /// (or why there is none), with the channel, which ends once the monitor has removed the container.
-    pub(crate) async fn wait_exit_before_teardown(mut self) -> (Result<i32, String>, MonitorEnd) {
+    pub(crate) async fn wait_exit_before_teardown(self) -> (Result<i32, String>, MonitorEnd) {
         let id = self.id.clone();
-        let waited = tokio::task::spawn_blocking(move || {
-            let exit = match read_message(&mut self.channel) {
-                Some(ReadyMessage::Exited { exit_code }) => Ok(exit_code),
-                Some(ReadyMessage::Failed { error, .. }) => Err(error),
-                _ => Err(format!("the monitor of container {} ended before the command did", self.id)),
-            };
-            (exit, MonitorEnd(Some(self.channel)))
-        });
-        match waited.await {
+        match tokio::task::spawn_blocking(move || self.exit_and_end()).await {
             Ok(waited) => waited,
             Err(e) => (Err(format!("waiting for container {id}: {e}")), MonitorEnd::default()),
         }

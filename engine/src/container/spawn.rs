@@ -172,20 +172,14 @@ fn dismiss(mut channel: Channel) {
     let mut buf = [0u8; 512];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(timeout) = rustix::event::Timespec::try_from(left) else { return };
-        let mut fds = [rustix::event::PollFd::new(channel.reader.get_ref(), rustix::event::PollFlags::IN)];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) => {
-                tracing::debug!("a dismissed standby monitor is still running");
-                return;
-            }
-            Ok(_) => match channel.reader.get_mut().read(&mut buf) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return,
-            },
-            Err(rustix::io::Errno::INTR) => {}
+        if let Err(err) = crate::session::wait_readable(channel.reader.get_ref(), left, "the monitor's exit") {
+            tracing::debug!(%err, "waiting for a dismissed standby monitor");
+            return;
+        }
+        match channel.reader.get_mut().read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return,
         }
     }

@@ -32,9 +32,9 @@ impl ConsoleSocket {
 
     /// Accepts the runtime's connection and takes the pty master it sends, waiting at most `timeout`.
     pub fn receive_master(&self, timeout: Duration) -> std::io::Result<OwnedFd> {
-        wait_readable(&self.listener, timeout)?;
+        wait_readable(&self.listener, timeout, "no pty master arrived")?;
         let (stream, _) = self.listener.accept()?;
-        wait_readable(&stream, timeout)?;
+        wait_readable(&stream, timeout, "no pty master arrived")?;
         let mut name = [0u8; 64];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -53,11 +53,13 @@ impl Drop for ConsoleSocket {
     }
 }
 
-fn wait_readable(fd: impl AsFd, timeout: Duration) -> std::io::Result<()> {
+/// Waits at most `timeout` for `fd` to be readable; a timeout is an error of kind `TimedOut` saying
+/// `missing` (what did not arrive).
+pub(crate) fn wait_readable(fd: impl AsFd, timeout: Duration, missing: &str) -> std::io::Result<()> {
     let timeout = Timespec::try_from(timeout).map_err(std::io::Error::other)?;
     loop {
         match poll(&mut [PollFd::new(&fd, PollFlags::IN)], Some(&timeout)) {
-            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no pty master arrived")),
+            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, missing.to_string())),
             Ok(_) => return Ok(()),
             Err(rustix::io::Errno::INTR) => {}
             Err(err) => return Err(err.into()),

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use client::{Output, Session};
 pub use console::ConsoleSocket;
+pub(crate) use console::wait_readable;
 pub use frame::{Frame, MAX_PAYLOAD};
 
 /// Failures of a session, naming the socket or process concerned.
