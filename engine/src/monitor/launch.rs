@@ -39,6 +39,8 @@ pub(super) fn launch(
         source,
     };
     std::fs::create_dir_all(STATE_ROOT).map_err(|e| io_err("create runtime state dir", e))?;
+    // Each container's libcontainer state is a directory made and deleted here, like the state root's.
+    crate::store::spread_children(Path::new(STATE_ROOT));
     let failed = |err: libcontainer::error::LibcontainerError| explain(rec, classify(&err));
     let report = ExecReport::new().map_err(|e| io_err("create the exec report pipe", e))?;
     let builder = ContainerBuilder::new(rec.id.clone(), SyscallType::default())

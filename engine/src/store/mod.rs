@@ -23,6 +23,7 @@ mod manifest_lists;
 mod platforms;
 pub(crate) mod reserve;
 pub(crate) mod schema;
+mod spread;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -41,6 +42,7 @@ pub use images::{ImageRecord, NewImage, RemovedImage};
 pub use layers::{LayerRecord, TempDir, WORK_IMAGE, chain_ids};
 pub use local::{LayerBlob, LocalImage};
 pub use locations::BlobLocation;
+pub(crate) use spread::spread_children;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -80,12 +82,20 @@ pub struct Store {
 
 const SUBDIRS: &[&str] = &["blobs/sha256", "layers", "tmp", "locks", "containers"];
 
+/// The subdirectories whose children are made and deleted with every container, build step and pull.
+const SPREAD: &[&str] = &["layers", "tmp", "containers"];
+
 impl Store {
     /// Opens (creating if needed) the state root and brings its schema up to date.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         for sub in SUBDIRS {
             let dir = root.join(sub);
-            std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { op: "create", path: dir, source })?;
+            if let Err(source) = std::fs::create_dir_all(&dir) {
+                return Err(StoreError::Io { op: "create", path: dir, source });
+            }
+            if SPREAD.contains(sub) {
+                spread_children(&dir);
+            }
         }
         let root = std::fs::canonicalize(root).map_err(|source| StoreError::Io {
             op: "resolve",
