@@ -32,6 +32,9 @@ fn main() -> ExitCode {
         Some(file) => logs.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),
         None => logs.with_ansi(colour_stderr()).with_writer(std::io::stderr).init(),
     }
+    // Before the runtime's threads: the warming forks.
+    let _warming =
+        args.command.as_ref().filter(|c| cli::starts_containers(c)).and_then(|_| berth_engine::warm_cgroup_migration());
     // A worker per CPU this process may run on. Tokio's default also reads the cgroup's CPU quota, which on
     // cgroup v1 means scanning the mount table: every command paid for it, and a container workstation's
     // mount table grows with its running containers.

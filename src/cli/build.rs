@@ -28,7 +28,7 @@ pub struct BuildArgs {
     target: Option<String>,
     /// Do not use cache when building the image
     #[arg(long)]
-    no_cache: bool,
+    pub(crate) no_cache: bool,
     /// Always attempt to pull all referenced images
     #[arg(long)]
     pull: bool,

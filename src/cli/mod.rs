@@ -109,6 +109,17 @@ pub enum Command {
     Manifest(manifest::ManifestSubcommand),
 }
 
+/// Whether the command starts containers or execs in them, so that its processes join cgroups soon: a build
+/// only with `--no-cache` (every RUN step then runs), as a cached one mostly starts none.
+pub fn starts_containers(command: &Command) -> bool {
+    use container::ContainerCommand as C;
+    match command {
+        Command::Build(args) => args.no_cache,
+        Command::Containers(c) => matches!(c, C::Run(_) | C::Start(_) | C::Restart(_) | C::Exec(_)),
+        _ => false,
+    }
+}
+
 /// The exit code for a command line clap refused: Docker's 125 for `run`, `create` and `exec` (an unknown
 /// flag or a bad value is an error of the engine's client, not of the container), clap's own otherwise.
 pub fn usage_error_code(error: &clap::Error, args: impl Iterator<Item = String>) -> u8 {
@@ -191,6 +202,22 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn commands_that_start_containers_are_told_apart() {
+        let starts = |line: &str| {
+            let cli = Cli::try_parse_from(line.split(' ')).unwrap();
+            starts_containers(&cli.command.unwrap())
+        };
+        for line in
+            ["berth run img true", "berth start c", "berth restart c", "berth exec c true", "berth build --no-cache ."]
+        {
+            assert!(starts(line), "{line}");
+        }
+        for line in ["berth build .", "berth ps", "berth stop c", "berth pull img"] {
+            assert!(!starts(line), "{line}");
+        }
+    }
 
     /// clap's own checks of the whole tree (conflicting names, bad defaults), which deferred subcommands would
     /// otherwise meet only when invoked.

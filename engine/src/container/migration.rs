@@ -7,7 +7,11 @@
 //! run, so that wait sat on every exec's and every start's critical path. Moving a process into the cgroup
 //! it already is in ("0" names the writer) takes the same lock and changes nothing: a child of the exec
 //! helper (or the monitor) does so from the helper's start (the monitor's preparing of the bundle) until
-//! the process has joined, so the grace period passes meanwhile and the join finds the lock warm.
+//! the process has joined, so the grace period passes meanwhile and the join finds the lock warm. That first
+//! write holds `cgroup_mutex` while it waits, so whatever creates cgroups meanwhile (a container's
+//! intermediate process) waits for the rest of the grace period: the earlier it starts, the less is left,
+//! which is why a standby monitor starts it at once and the CLI at its start for commands that start
+//! containers ([`warm_reaped`]).
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -81,6 +85,50 @@ pub(crate) fn warm() -> Warming {
     Warming(rustix::process::Pid::from_raw(pid))
 }
 
+/// A warming for a process that goes on with other work for long after (a `run` attached to its container,
+/// a build): a thread reaps the child the moment it stops, so no zombie stays behind, and it is stopped
+/// through a pidfd, which names that process and no other even once it is reaped.
+pub struct ReapedWarming(rustix::fd::OwnedFd, Option<std::thread::JoinHandle<()>>);
+
+/// Keeps the lock warm as [`warm`] does, for a caller that may outlive the warming by far.
+pub(crate) fn warm_reaped() -> Option<ReapedWarming> {
+    let mut warming = warm();
+    let pid = warming.0?;
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
+    let reaper = std::thread::Builder::new().name("warming".into()).spawn(move || {
+        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+    });
+    // Without its reaper the child goes with the guard, as from `warm`.
+    let reaper = reaper.ok()?;
+    warming.0 = None;
+    Some(ReapedWarming(pidfd, Some(reaper)))
+}
+
+impl Drop for ReapedWarming {
+    /// Stops the child and waits until it is reaped, so it is gone before the caller's own exit.
+    fn drop(&mut self) {
+        let _ = rustix::process::pidfd_send_signal(&self.0, rustix::process::Signal::KILL);
+        if let Some(reaper) = self.1.take() {
+            let _ = reaper.join();
+        }
+    }
+}
+
+impl Warming {
+    /// Whether the child still takes the lock (it stops by itself after `REWARM_TIMES`); one that stopped is
+    /// reaped.
+    pub(crate) fn still_warming(&mut self) -> bool {
+        let Some(pid) = self.0 else { return false };
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG) {
+            Ok(None) => true,
+            _ => {
+                self.0 = None;
+                false
+            }
+        }
+    }
+}
+
 impl Drop for Warming {
     fn drop(&mut self) {
         if let Some(pid) = self.0 {
@@ -144,6 +192,37 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(only_procs(), "the warming child holds other descriptors than its cgroup.procs file");
+    }
+
+    #[test]
+    fn a_warming_that_stopped_says_so_and_is_reaped() {
+        if !crate::testing::require_root("a_warming_that_stopped_says_so_and_is_reaped") {
+            return;
+        }
+        let mut warming = warm();
+        let pid = warming.0.expect("a warming child on a host with cgroups");
+        assert!(warming.still_warming(), "a new child warms");
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while warming.still_warming() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!warming.still_warming(), "a killed child no longer warms");
+        assert!(!std::path::Path::new(&format!("/proc/{}", pid.as_raw_nonzero())).exists(), "and is reaped");
+    }
+
+    #[test]
+    fn a_reaped_warming_is_gone_once_dropped() {
+        if !crate::testing::require_root("a_reaped_warming_is_gone_once_dropped") {
+            return;
+        }
+        let warming = warm_reaped().expect("a warming child on a host with cgroups");
+        let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", warming.0.as_raw_fd())).unwrap();
+        let pid = fdinfo.lines().find_map(|l| l.strip_prefix("Pid:")).unwrap().trim().to_string();
+        let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+        assert!(proc_dir.exists(), "the child warms");
+        drop(warming);
+        assert!(!proc_dir.exists(), "the stopped child is gone from the process table, zombie included");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod follow;
 mod inspect;
 mod lifecycle;
 mod list;
-pub(crate) mod migration;
+pub mod migration;
 mod names;
 mod networking;
 mod output;

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::container::{ContainerRecord, Exit, Records, Status};
+use crate::container::{ContainerRecord, Exit, Records, Status, migration};
 use crate::network::{NetworkConfig, Networks};
 use crate::runtime::RuntimeError;
 use crate::store::Store;
@@ -134,6 +134,9 @@ pub fn detach(id: &str) -> Result<(), MonitorError> {
 
 fn supervise(root: &Path, operand: &str, ready: &mut Option<ready::Ready>) -> Result<(), MonitorError> {
     phases::mark(root, operand, "detached");
+    // A standby's container is made meanwhile: the migration lock's grace period passes while it waits,
+    // the longer before the launch the better (`container::migration`).
+    let mut warming = (operand == ASSIGNED_LATER).then(migration::warm);
     let store = Arc::new(Store::open(root).map_err(crate::Error::from)?);
     // The launching berth passes its environment down, so BERTH_CONFIG names the same config file.
     let config = crate::Config::load().map_err(crate::Error::from)?;
@@ -150,7 +153,10 @@ fn supervise(root: &Path, operand: &str, ready: &mut Option<ready::Ready>) -> Re
             }
             // Not needed. Exiting at once, with the ready pipe still open: the launcher waits for its end,
             // which then comes with the process's own (its memory, command line included, already gone).
-            None => std::process::exit(0),
+            None => {
+                drop(warming);
+                std::process::exit(0)
+            }
         },
         id => id,
     };
@@ -165,7 +171,7 @@ fn supervise(root: &Path, operand: &str, ready: &mut Option<ready::Ready>) -> Re
         let rec = records.get(id)?;
         let started = Instant::now();
         let mut background = Vec::new();
-        let exit = match run_once(&store, &networks, &rec, ready, &mut background) {
+        let exit = match run_once(&store, &networks, &rec, ready, warming.take(), &mut background) {
             Ok(exit) => exit,
             Err(err) => {
                 join(background);
@@ -315,12 +321,13 @@ fn run_once(
     networks: &Networks,
     rec: &ContainerRecord,
     ready: &mut Option<ready::Ready>,
+    warming: Option<migration::Warming>,
     background: &mut Vec<std::thread::JoinHandle<()>>,
 ) -> Result<Exit, MonitorError> {
     let dir = rec.dir(store.root());
     // The init joins its cgroups at the end of the launch: a cold migration lock's grace period passes
-    // meanwhile instead of there (`container::migration`).
-    let warming = crate::container::migration::warm();
+    // meanwhile instead of there (`container::migration`), from the standby's start when it still warms.
+    let warming = warming.and_then(|mut early| early.still_warming().then_some(early)).unwrap_or_else(migration::warm);
     let bundle = prepare::prepare(store, rec, &dir);
     phases::mark(store.root(), &rec.id, "prepared");
     let bundle = match bundle {
