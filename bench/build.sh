@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `berth build` vs `podman build`, side by side in one run (RUNS >= 5 each, medians and ratios), on busybox:
 #   1. a 4-step Dockerfile (COPY, RUN, COPY, RUN), cold (--no-cache) and fully cached;
-#   2. a RUN step's overhead: `RUN true` against `ENV A=1`, both --no-cache, the difference per build; with
-#      --network none (as podman is timed) and on berth's default bridge network, as a plain `build` runs.
+#   2. a RUN step's overhead: `RUN true` against `ENV A=1`, both --no-cache, the difference of medians of
+#      STEP_RUNS (25) builds each; with --network none (as podman is timed) and on berth's default bridge
+#      network, as a plain `build` runs.
 # Goals (issue 11): cold at least 4x faster than podman, cached at least 10x faster and <= 40 ms, a RUN
 # step's overhead beyond its command < 30 ms. Needs root, hyperfine, podman, runc or crun, umoci, skopeo
 # and docker-registry (BERTH_BENCH_DEPS=1 scripts/deps.sh). Everything lives under one temp dir, removed
@@ -11,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 RUNS="${RUNS:-5}"
+# The RUN step's overhead is a difference of two ~40 ms berth-only timings: a median of 5 moved by several
+# ms between runs minutes apart on this VM, so it takes more (they cost ~2 s each).
+STEP_RUNS="${STEP_RUNS:-25}"
 build_berth
 
 work=$(mktemp -d /var/tmp/berth-bench-build.XXXXXX)
@@ -52,7 +56,7 @@ hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/cold.json" \
 hyperfine --warmup 2 --runs "$RUNS" --export-json "$work/cached.json" \
   -n "berth build (cached)" "$B build -q --network none $ctx" \
   -n "podman build (cached)" "$PB $ctx" >&2
-hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/step.json" \
+hyperfine --warmup 2 --runs "$STEP_RUNS" --export-json "$work/step.json" \
   -n "berth build RUN true" "$B build -q --no-cache --network none -f $work/run.Dockerfile $ctx" \
   -n "berth build ENV A=1" "$B build -q --no-cache --network none -f $work/env.Dockerfile $ctx" \
   -n "berth build RUN true (bridge)" "$B build -q --no-cache -f $work/run.Dockerfile $ctx" >&2
