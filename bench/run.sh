@@ -97,7 +97,10 @@ for _ in $(seq "$PS_RUNNING"); do $B run -d "$ref" sleep 600 >/dev/null; done
 for _ in $(seq $((PS_CONTAINERS - PS_RUNNING))); do $B create "$ref" true >/dev/null; done
 hyperfine --warmup 3 --runs "$RUNS" --export-json "$work/ps.json" -n "berth ps -a ($PS_CONTAINERS containers)" "$B ps -a" >&2
 
-# Memory per running container: every berth monitor, and conmon for a few podman containers.
+# Memory per running container: every berth monitor, and conmon for a few podman containers. A monitor sheds
+# its start-up's pages once idle for 5 s (engine/src/footprint.rs): sampled before that, the most recently
+# started ones count the binary's code they ran, and the median moved with how fast the steps above went.
+sleep 6
 berth_rss=$(for pid in $(pgrep -f "__monitor $work/berth-root"); do awk '/^VmRSS/{print $2}' "/proc/$pid/status"; done | sort -n)
 berth_pss=$(for pid in $(pgrep -f "__monitor $work/berth-root"); do awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup"; done | sort -n)
 berth_anon=$(for pid in $(pgrep -f "__monitor $work/berth-root"); do awk '/^RssAnon/{print $2}' "/proc/$pid/status"; done | sort -n)
