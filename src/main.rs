@@ -7,6 +7,7 @@ mod serve;
 
 use std::process::ExitCode;
 
+use berth_engine::container::migration;
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -35,8 +36,7 @@ fn main() -> ExitCode {
     // Before the runtime's threads: the warming forks, and a descriptor table grows without waiting only
     // while one thread uses it.
     reserve_descriptors();
-    let _warming =
-        args.command.as_ref().filter(|c| cli::starts_containers(c)).and_then(|_| berth_engine::warm_cgroup_migration());
+    let _warming = args.command.as_ref().filter(|c| cli::starts_containers(c)).and_then(|_| migration::warm_reaped());
     // A worker per CPU this process may run on. Tokio's default also reads the cgroup's CPU quota, which on
     // cgroup v1 means scanning the mount table: every command paid for it, and a container workstation's
     // mount table grows with its running containers.

@@ -61,14 +61,6 @@ pub fn shed_idle_memory() {
     footprint::shed();
 }
 
-/// Starts keeping the kernel's cgroup migration lock warm for a command about to start containers, from its
-/// first moments: the earlier, the more of the lock's grace period has passed when a container joins its
-/// cgroups (`container::migration`). Dropping the guard stops it. Call it before starting other threads:
-/// it forks.
-pub fn warm_cgroup_migration() -> Option<container::migration::ReapedWarming> {
-    container::migration::warm_reaped()
-}
-
 /// Where state lives and how the engine behaves.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {

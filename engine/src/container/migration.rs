@@ -90,8 +90,10 @@ pub(crate) fn warm() -> Warming {
 /// through a pidfd, which names that process and no other even once it is reaped.
 pub struct ReapedWarming(rustix::fd::OwnedFd, Option<std::thread::JoinHandle<()>>);
 
-/// Keeps the lock warm as [`warm`] does, for a caller that may outlive the warming by far.
-pub(crate) fn warm_reaped() -> Option<ReapedWarming> {
+/// Keeps the lock warm as [`warm`] does, for a caller that may outlive the warming by far: the CLI, from its
+/// first moments when its command starts containers, the earlier the better (see the module). It forks and
+/// starts a thread, so call it before starting other threads.
+pub fn warm_reaped() -> Option<ReapedWarming> {
     let mut warming = warm();
     let pid = warming.0?;
     let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
