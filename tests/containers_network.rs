@@ -133,9 +133,15 @@ fn user_network_names_aliases_isolation_none_and_host() {
     assert_eq!(ip(&env, "web"), "", "a stopped container keeps no address");
     env.fails(&["network", "rm", &front]);
 
-    // none: only lo; host: the host's interfaces.
+    // none: only lo, and up (IFF_UP | IFF_LOOPBACK), whether the namespace was made ahead by a standing-by
+    // monitor (`run`) or by the runtime (`create` then `start`); host: the host's interfaces.
     let out = env.ok(&["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+    let lo_flags = ["--network", "none", "busybox", "cat", "/sys/class/net/lo/flags"];
+    assert_eq!(env.ok(&[&["run", "--rm"][..], &lo_flags[..]].concat()).trim(), "0x9");
+    let created = env.ok(&[&["create"][..], &lo_flags[..]].concat()).trim().to_string();
+    assert_eq!(env.ok(&["start", "-a", &created]).trim(), "0x9");
+    env.ok(&["rm", &created]);
     // Links other processes add or remove meanwhile do not count: only those there before and after.
     let host_before = links();
     let out = env.ok(&["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);

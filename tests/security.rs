@@ -165,3 +165,30 @@ fn security_posture_matches_dockers_defaults() {
     let view = env.ok(&["run", "--rm", "busybox", "sh", "-c", POSTURE]);
     assert_eq!(view, DOCKER_DEFAULTS, "the container's view (left) differs from Docker's defaults (right)");
 }
+
+/// What the monitor holds open while it makes a container (its procfs handle, the layer images' mounts, the
+/// container's mount namespace) is close-on-exec: the command starts with its stdio alone, whether its
+/// monitor stood by before the container was made (`run`) or was started for it (`create` then `start`).
+#[test]
+fn a_containers_command_starts_with_its_stdio_alone() {
+    if !require_root("a_containers_command_starts_with_its_stdio_alone") {
+        return;
+    }
+    let env = Env::new();
+    let list = "ls -l /proc/$$/fd";
+    let created = env.ok(&["create", "--network", "none", "busybox", "sh", "-c", list]).trim().to_string();
+    for out in
+        [env.ok(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", list]), env.ok(&["start", "-a", &created])]
+    {
+        // `... 1 -> pipe:[123]`: the fd ends what is left of the arrow.
+        let fds: Vec<(&str, &str)> = out
+            .lines()
+            .filter_map(|l| l.split_once(" -> "))
+            .map(|(left, target)| (left.rsplit(' ').next().unwrap_or_default(), target))
+            .collect();
+        assert_eq!(fds.iter().map(|(fd, _)| *fd).collect::<Vec<_>>(), ["0", "1", "2"], "{out}");
+        assert_eq!(fds[0].1, "/dev/null", "{out}");
+        assert!(fds[1..].iter().all(|(_, target)| target.starts_with("pipe:")), "{out}");
+    }
+    env.ok(&["rm", &created]);
+}

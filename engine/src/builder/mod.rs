@@ -158,6 +158,8 @@ struct Ctx<'a> {
     standby: std::sync::Mutex<Option<Standby>>,
     /// RUN steps that ran to their end, whose monitors are removing their containers.
     finishing: std::sync::Mutex<Vec<(String, MonitorEnd)>>,
+    /// Threads unmounting the layers RUN steps had mounted to make their layers (see `run_container_step`).
+    unmounting: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 fn now_rfc3339(epoch: Option<i64>) -> String {
@@ -313,6 +315,7 @@ impl Engine {
             runs_ahead: AtomicUsize::new(runs),
             standby: std::sync::Mutex::new(standby),
             finishing: std::sync::Mutex::new(Vec::new()),
+            unmounting: std::sync::Mutex::new(Vec::new()),
         };
         let built = self.build_stages(&ctx, &plan).await;
         // The build ends with its RUN steps' containers, whichever way it ends.

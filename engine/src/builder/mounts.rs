@@ -114,6 +114,7 @@ fn resolve_in(root: &Path, rel: &str) -> Result<PathBuf, String> {
 pub(crate) struct HostMount {
     pub root: PathBuf,
     _dir: TempDir,
+    _layers: crate::layer::erofs::MountedLowers,
 }
 
 impl HostMount {
@@ -132,10 +133,10 @@ impl HostMount {
                     upper: dir.path().join("upper"),
                     work: dir.path().join("work"),
                 };
-                rootfs
+                let layers = rootfs
                     .mount("build", layers, crate::runtime::Upper::Volatile)
                     .map_err(|e| format!("mounting the stage: {e}"))?;
-                Ok(HostMount { root: rootfs.merged, _dir: dir })
+                Ok(HostMount { root: rootfs.merged, _dir: dir, _layers: layers })
             }
         }
     }

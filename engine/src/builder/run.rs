@@ -223,6 +223,8 @@ impl Engine {
     /// Waits for the monitors of the RUN steps that ran to their end to have removed their containers (they
     /// do it while the build goes on), and removes any such container still there.
     pub(super) async fn finish_step_containers(&self, ctx: &Ctx<'_>) {
+        let unmounting = std::mem::take(&mut *ctx.unmounting.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let _ = tokio::task::spawn_blocking(move || unmounting.into_iter().for_each(|h| drop(h.join()))).await;
         let finishing = std::mem::take(&mut *ctx.finishing.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         for (id, monitor) in finishing {
             let _ = tokio::task::spawn_blocking(move || monitor.wait()).await;
@@ -324,6 +326,11 @@ impl Engine {
         let opts = PackOptions { source_date_epoch: source_date_epoch(), exclude: Vec::new() };
         let layer = self.adopt_layer_over(layer_dir, parent, lowers.paths(), &opts);
         mark(self, &rec.id, "build step layer adopted");
+        // Each layer's unmount waits out grace periods the build need not wait for until its end.
+        match std::thread::Builder::new().name("unmount".into()).spawn(move || drop(lowers)) {
+            Ok(handle) => ctx.unmounting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(handle),
+            Err(err) => tracing::debug!(%err, "unmounting a step's layers on a thread"),
+        }
         layer
     }
 }

@@ -1,10 +1,12 @@
 //! Stage four: nothing of a run may outlive it: libcontainer state, cgroup, network endpoints, overlay mount.
 //! Also used by any berth process that finds a container whose monitor died.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::STATE_ROOT;
 use crate::container::{Cgroup, ContainerRecord, Records};
+use crate::layer::erofs::MountedLowers;
 use crate::network::Networks;
 use crate::runtime::Rootfs;
 use crate::store::Store;
@@ -20,14 +22,28 @@ pub(crate) fn teardown_disposable(networks: &Networks, rec: &ContainerRecord, di
     teardown_with(networks, rec, dir, true)
 }
 
-/// Detaches the container's overlay on a thread: the unmount takes the mount out of the namespace at once,
-/// then waits out an RCU grace period (milliseconds on a busy machine) that nothing after it needs to.
-pub(crate) fn unmount_in_background(dir: &Path) -> Option<std::thread::JoinHandle<()>> {
+/// What a run holds mounted besides its overlay: the layer images under it, and the container's own mount
+/// namespace. Each one's end waits out an RCU grace period (half a millisecond and more here), so they
+/// end with the teardown instead of on the way to the command: a layer's mount dropped once the overlay
+/// was made would delay the start, and the namespace, left to the init alone, is torn down in the init's
+/// exit, before its monitor can hear of it.
+pub(crate) struct Held {
+    pub(crate) layers: MountedLowers,
+    pub(crate) mount_ns: Option<OwnedFd>,
+}
+
+/// Ends the container's mount namespace, detaches its overlay and drops its layers' mounts, on a thread:
+/// each takes its mounts out of sight at once, then waits out a grace period (milliseconds on a busy
+/// machine) that nothing after it needs to.
+pub(crate) fn unmount_in_background(dir: &Path, held: Held) -> Option<std::thread::JoinHandle<()>> {
     let rootfs = Rootfs::in_dir(dir);
     let spawned = std::thread::Builder::new().name("unmount".into()).spawn(move || {
+        let Held { layers, mount_ns } = held;
+        drop(mount_ns);
         if let Err(err) = rootfs.unmount() {
             tracing::warn!(%err, "unmounting a container's rootfs");
         }
+        drop(layers);
     });
     spawned.inspect_err(|err| tracing::warn!(%err, "starting the rootfs unmount")).ok()
 }

@@ -14,7 +14,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use super::prepare::Bundle;
 use super::{MonitorError, STATE_ROOT};
 use crate::container::ContainerRecord;
-use crate::network::Networks;
+use crate::network::{NetworkMode, Networks};
 use crate::runtime::{ExecReport, Workload};
 use crate::session::server::ProcessIo;
 
@@ -24,6 +24,18 @@ use crate::session::server::ProcessIo;
 pub(super) struct Running {
     pub(super) pid: i32,
     pub(super) io: ProcessIo,
+    /// The container's mount namespace, held so it outlives the init (see `cleanup::Held`).
+    pub(super) mount_ns: Option<OwnedFd>,
+}
+
+/// Makes the procfs handle libcontainer's processes open /proc through (pathrs makes one on first use and
+/// keeps it for the process): made once here, the intermediate and init processes inherit it rather than
+/// each mounting a procfs of their own, which the init would unmount as it execs the command, waiting out
+/// an RCU grace period before the command runs. Its fd is close-on-exec, as the init's own would be.
+pub(super) fn share_procfs() {
+    if let Err(err) = pathrs::procfs::ProcfsHandle::new() {
+        tracing::debug!(%err, "making the procfs handle libcontainer shares");
+    }
 }
 
 pub(super) fn launch(
@@ -64,15 +76,19 @@ pub(super) fn launch(
         (builder, Stdio::Pipes(ProcessIo::Pipes { stdout: stdout_r.into(), stderr: stderr_r.into(), stdin: stdin_w }))
     };
     let builder = builder.validate_id().map_err(failed)?.as_init(&bundle.dir).with_systemd(false).with_detach(true);
-    // A namespace made beforehand is one for bridge networks (see `prepare`).
-    let plugging =
-        bundle.netns.as_ref().map(|ns| super::wiring::plug(networks, rec, ns, &bundle.network)).transpose()?;
+    // A namespace made beforehand is joined to bridge networks meanwhile; on `none`, it is a standby's, its
+    // `lo` up already (see `prepare`).
+    let plugging = match (&bundle.netns, &bundle.network) {
+        (Some(ns), NetworkMode::Networks(_)) => Some(super::wiring::plug(networks, rec, ns, &bundle.network)?),
+        _ => None,
+    };
+    let set_up_already = bundle.netns.is_some() && bundle.network == NetworkMode::None;
     let built = builder.build();
     // Waited for whatever libcontainer did: a failed start's teardown must find every network joined.
     let plugged = plugging.map(super::wiring::Plugging::wait).transpose();
     let mut container = built.map_err(failed)?;
     let plugged = match plugged {
-        Ok(plugged) => plugged.is_some(),
+        Ok(plugged) => plugged.is_some() || set_up_already,
         Err(err) => {
             let _ = container.delete(true);
             return Err(err);
@@ -94,6 +110,9 @@ pub(super) fn launch(
         let _ = container.delete(true);
         return Err(err);
     }
+    // Opened while the init waits to be started, so it is there to open.
+    let mount_ns =
+        container.pid().and_then(|pid| File::open(format!("/proc/{}/ns/mnt", pid.as_raw())).ok()).map(OwnedFd::from);
     if let Err(err) = container.start() {
         let _ = container.delete(true);
         return Err(failed(err));
@@ -107,7 +126,7 @@ pub(super) fn launch(
         let _ = container.delete(true);
         return Err(MonitorError::Launch { message: "container started without a pid".into(), exit_code: 125 });
     };
-    Ok(Running { pid: pid.as_raw(), io })
+    Ok(Running { pid: pid.as_raw(), io, mount_ns })
 }
 
 /// How long the container's init may take to send its pty master once created.

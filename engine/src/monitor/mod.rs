@@ -134,19 +134,23 @@ pub fn detach(id: &str) -> Result<(), MonitorError> {
 
 fn supervise(root: &Path, operand: &str, ready: &mut Option<ready::Ready>) -> Result<(), MonitorError> {
     phases::mark(root, operand, "detached");
+    launch::share_procfs();
     // A standby's container is made meanwhile: the migration lock's grace period passes while it waits,
     // the longer before the launch the better (`container::migration`).
     let mut warming = (operand == ASSIGNED_LATER).then(migration::warm);
+    let spare = if operand == ASSIGNED_LATER { wiring::SpareNetns::start() } else { None };
     let store = Arc::new(Store::open(root).map_err(crate::Error::from)?);
     // The launching berth passes its environment down, so BERTH_CONFIG names the same config file.
     let config = crate::Config::load().map_err(crate::Error::from)?;
     let networks = Networks::new(store.clone(), NetworkConfig::from_config(&config)).map_err(crate::Error::from)?;
     let records = Records::new(&store);
     let assigned;
+    let mut spare_netns = None;
     let id = match operand {
         ASSIGNED_LATER => match assignment() {
             Some(id) => {
                 assigned = id;
+                spare_netns = spare.and_then(wiring::SpareNetns::wait);
                 show_in_command_line(&assigned);
                 phases::mark(root, &assigned, "assigned");
                 assigned.as_str()
@@ -171,7 +175,7 @@ fn supervise(root: &Path, operand: &str, ready: &mut Option<ready::Ready>) -> Re
         let rec = records.get(id)?;
         let started = Instant::now();
         let mut background = Vec::new();
-        let exit = match run_once(&store, &networks, &rec, ready, warming.take(), &mut background) {
+        let exit = match run_once(&store, &networks, &rec, ready, warming.take(), spare_netns.take(), &mut background) {
             Ok(exit) => exit,
             Err(err) => {
                 join(background);
@@ -322,26 +326,28 @@ fn run_once(
     rec: &ContainerRecord,
     ready: &mut Option<ready::Ready>,
     warming: Option<migration::Warming>,
+    spare_netns: Option<std::os::fd::OwnedFd>,
     background: &mut Vec<std::thread::JoinHandle<()>>,
 ) -> Result<Exit, MonitorError> {
     let dir = rec.dir(store.root());
     // The init joins its cgroups at the end of the launch: a cold migration lock's grace period passes
     // meanwhile instead of there (`container::migration`), from the standby's start when it still warms.
     let warming = warming.and_then(|mut early| early.still_warming().then_some(early)).unwrap_or_else(migration::warm);
-    let bundle = prepare::prepare(store, rec, &dir);
+    let bundle = prepare::prepare(store, rec, &dir, spare_netns);
     phases::mark(store.root(), &rec.id, "prepared");
-    let bundle = match bundle {
+    let mut bundle = match bundle {
         Ok(b) => b,
         Err(err) => {
             cleanup::teardown(networks, rec, &dir);
             return Err(err);
         }
     };
+    let mut held = cleanup::Held { layers: std::mem::take(&mut bundle.layers), mount_ns: None };
     let log = crate::logs::LogWriter::with_options(&crate::logs::log_path(&dir), &rec.options.log)
         .map_err(|source| MonitorError::Io { id: rec.id.clone(), action: "open log", path: dir.clone(), source })?;
     let launched = launch::launch(networks, rec, &dir, bundle);
     drop(warming);
-    let running = match launched {
+    let mut running = match launched {
         Ok(r) => {
             phases::mark(store.root(), &rec.id, "launched");
             r
@@ -351,6 +357,7 @@ fn run_once(
             return Err(err);
         }
     };
+    held.mount_ns = running.mount_ns.take();
     // Listening before "started" is reported, so `run -it` can attach as soon as it hears.
     let mut server = match pump::listen(rec, &dir) {
         Ok(s) => s,
@@ -379,6 +386,16 @@ fn run_once(
         checks.stop();
     }
     phases::mark(store.root(), &rec.id, "exited");
+    // What the run held ends now, before the teardown removes the cgroups the container's namespace has
+    // mounted (a removal that would detach those mounts itself, waiting out a grace period there): with a
+    // disposable container's overlay on a thread, since nothing needs them back; another's namespace here,
+    // its layers once its overlay is unmounted.
+    let (unmounting, layers) = if rec.options.is_disposable() {
+        (cleanup::unmount_in_background(&dir, held), None)
+    } else {
+        drop(held.mount_ns);
+        (None, Some(held.layers))
+    };
     // A build step's exit is answered before its teardown, which then overlaps the build's making of the
     // step's layer, once its upper is out of the container's directory (which its removal takes): nothing
     // writes through the overlay any more, the init's pid namespace being empty once it is reaped.
@@ -402,13 +419,14 @@ fn run_once(
         // step's layer): the address and port rules go now, the veths and the overlay, whose deletion and
         // unmount wait out kernel grace periods, a moment later on threads.
         background.extend(unplugging);
-        background.extend(cleanup::unmount_in_background(&dir));
+        background.extend(unmounting);
         cleanup::teardown_disposable(networks, rec, &dir);
     } else {
         if let Some(handle) = unplugging {
             let _ = handle.join();
         }
         cleanup::teardown(networks, rec, &dir);
+        drop(layers);
     }
     phases::mark(store.root(), &rec.id, "torn down");
     record_unmounts(store.root(), rec);

@@ -1,5 +1,6 @@
 //! Stage one of a run: the overlay rootfs mounted and the OCI bundle (`config.json`) written.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::MonitorError;
@@ -14,17 +15,26 @@ pub(super) struct Bundle {
     pub(super) network: NetworkMode,
     /// The seccomp filter the init loads itself, compiled once per profile (see `runtime::seccomp_bpf`).
     pub(super) seccomp: Option<Seccomp>,
-    /// The network namespace made for a container on bridge networks, which its init joins; held until the
-    /// init has (see `wiring`).
-    pub(super) netns: Option<std::os::fd::OwnedFd>,
+    /// The network namespace made for a container on bridge networks (or a standby's spare, for `none` as
+    /// well), which its init joins; held until the init has (see `wiring`).
+    pub(super) netns: Option<OwnedFd>,
+    /// The layer images' mounts under the overlay, held until the teardown (see `Rootfs::mount`).
+    pub(super) layers: crate::layer::erofs::MountedLowers,
 }
 
-pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Result<Bundle, MonitorError> {
+/// `spare_netns`: a standby's network namespace (see `wiring::spare_network_namespace`), used when the
+/// container needs one of its own.
+pub(super) fn prepare(
+    store: &Store,
+    rec: &ContainerRecord,
+    dir: &Path,
+    spare_netns: Option<OwnedFd>,
+) -> Result<Bundle, MonitorError> {
     let image = store.image(&rec.image_id).map_err(crate::Error::from)?;
     let layers = store.image_layer_dirs(&rec.image_id).map_err(crate::Error::from)?;
     let rootfs = Rootfs::in_dir(dir);
     let upper = if rec.options.is_disposable() { Upper::Volatile } else { Upper::Synced };
-    rootfs.mount(&rec.id, &layers, upper)?;
+    let layers = rootfs.mount(&rec.id, &layers, upper)?;
 
     let init = if rec.options.init { Some(find_init_binary()?) } else { None };
     let cgroup = Cgroup::for_container(&rec.id).path();
@@ -41,7 +51,11 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
     };
     let mut joined: Vec<(SharedNamespace, PathBuf)> = joined.into_iter().map(|j| (j.kind, j.path)).collect();
     let netns = match network {
-        NetworkMode::Networks(_) => Some(super::wiring::new_network_namespace(&rec.id)?),
+        NetworkMode::Networks(_) => match spare_netns {
+            Some(netns) => Some(netns),
+            None => Some(super::wiring::new_network_namespace(&rec.id)?),
+        },
+        NetworkMode::None => spare_netns,
         _ => None,
     };
     if let Some(netns) = &netns {
@@ -86,5 +100,5 @@ pub(super) fn prepare(store: &Store, rec: &ContainerRecord, dir: &Path) -> Resul
         path: config.clone(),
         source,
     })?;
-    Ok(Bundle { dir: dir.to_path_buf(), network, seccomp, netns })
+    Ok(Bundle { dir: dir.to_path_buf(), network, seccomp, netns, layers })
 }

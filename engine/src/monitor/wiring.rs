@@ -45,6 +45,29 @@ pub(super) fn new_network_namespace(id: &str) -> Result<OwnedFd, MonitorError> {
     })
 }
 
+/// A network namespace a standby monitor makes on a thread while it waits for its container, `lo` up: a
+/// container on `none` gets it as it is, one on bridge networks before its veths. Made then, its cost (the
+/// kernel registers each namespace's sysctls: half a millisecond and more) leaves the container's start.
+pub(super) struct SpareNetns(std::thread::JoinHandle<Option<OwnedFd>>);
+
+impl SpareNetns {
+    pub(super) fn start() -> Option<SpareNetns> {
+        let spawned = std::thread::Builder::new().name("netns".into()).spawn(|| {
+            let made = new_network_namespace(super::ASSIGNED_LATER).and_then(|netns| {
+                crate::network::loopback_up(&namespace_path(&netns)).map_err(|e| MonitorError::Engine(e.into()))?;
+                Ok(netns)
+            });
+            made.inspect_err(|err| tracing::debug!(%err, "making a spare network namespace")).ok()
+        });
+        spawned.inspect_err(|err| tracing::debug!(%err, "starting the spare network namespace")).ok().map(SpareNetns)
+    }
+
+    /// The namespace, once made (or `None` if it could not be). Called before the monitor forks again.
+    pub(super) fn wait(self) -> Option<OwnedFd> {
+        self.0.join().ok().flatten()
+    }
+}
+
 /// Where another process of this machine (or this one) reaches the namespace `netns` this process holds.
 pub(super) fn namespace_path(netns: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd()))

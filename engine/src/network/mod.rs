@@ -416,8 +416,7 @@ impl Networks {
         match mode {
             NetworkMode::Host | NetworkMode::Container(_) => Ok(NetworkSettings::default()),
             NetworkMode::None => {
-                let up = netlink::Socket::open_in(netns).and_then(|mut sock| sock.set_up("lo"));
-                up.map_err(|source| NetworkError::Netlink { network: "none".into(), source })?;
+                loopback_up(netns)?;
                 Ok(NetworkSettings::default())
             }
             NetworkMode::Networks(requests) => self.attach(container, netns, requests),
@@ -727,4 +726,10 @@ fn container_dns(store: &Store, network_id: &str, address: Ipv4Addr) -> Option<V
         .map(|ip| std::net::SocketAddr::new(ip, 53))
         .collect();
     (!servers.is_empty()).then_some(servers)
+}
+
+/// Brings `lo` up in the network namespace at `netns`: all a container on `none` has.
+pub(crate) fn loopback_up(netns: &Path) -> Result<(), NetworkError> {
+    let up = netlink::Socket::open_in(netns).and_then(|mut sock| sock.set_up("lo"));
+    up.map_err(|source| NetworkError::Netlink { network: "none".into(), source })
 }

@@ -11,6 +11,7 @@ use rustix::mount::{
 };
 
 use super::RuntimeError;
+use crate::layer::erofs::MountedLowers;
 
 /// Whether an overlay's upper dir must be on disk for sure once it is unmounted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +43,10 @@ impl Rootfs {
     }
 
     /// Mounts the overlay at `merged`. `layers` are bottom-most first, as the store lists them;
-    /// overlayfs wants the top-most lower dir first.
-    pub fn mount(&self, id: &str, layers: &[PathBuf], upper: Upper) -> Result<(), RuntimeError> {
+    /// overlayfs wants the top-most lower dir first. Returns the layer images' own mounts: the overlay holds
+    /// on to them by itself, but dropping them unmounts them, a grace period each, better paid once the
+    /// overlay is no longer needed in a hurry.
+    pub fn mount(&self, id: &str, layers: &[PathBuf], upper: Upper) -> Result<MountedLowers, RuntimeError> {
         if layers.is_empty() {
             return Err(RuntimeError::NoLayers { id: id.to_string() });
         }
@@ -67,17 +70,17 @@ impl Rootfs {
         let data = std::ffi::CString::new(self.mount_data(layers, upper))
             .map_err(|err| RuntimeError::io("mount overlay at", self.merged.clone(), std::io::Error::other(err)))?;
         mount("overlay", &self.merged, "overlay", MountFlags::NODEV, Some(data.as_c_str()))
-            .map_err(|err| RuntimeError::io("mount overlay at", self.merged.clone(), err.into()))
+            .map_err(|err| RuntimeError::io("mount overlay at", self.merged.clone(), err.into()))?;
+        Ok(MountedLowers::default())
     }
 
     /// Mounts the overlay with the new mount API, each layer given on its own (`lowerdir+`, top-most
     /// first): the images' detached mounts are named through this process's fds, which the overlay
     /// holds on to once created, so no layer mount is attached anywhere or outlives the overlay.
-    fn mount_images(&self, layers: &[PathBuf], upper: Upper) -> Result<(), RuntimeError> {
+    fn mount_images(&self, layers: &[PathBuf], upper: Upper) -> Result<MountedLowers, RuntimeError> {
         let fail = |err: std::io::Error| RuntimeError::io("mount overlay at", self.merged.clone(), err);
         let top_first: Vec<PathBuf> = layers.iter().rev().cloned().collect();
-        let lowers = crate::layer::erofs::MountedLowers::mount(&top_first)
-            .map_err(|err| fail(std::io::Error::other(err.to_string())))?;
+        let lowers = MountedLowers::mount(&top_first).map_err(|err| fail(std::io::Error::other(err.to_string())))?;
         let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| fail(e.into()))?;
         for lower in lowers.paths() {
             fsconfig_set_string(&fs, "lowerdir+", lower).map_err(|e| fail(e.into()))?;
@@ -90,7 +93,8 @@ impl Rootfs {
         fsconfig_create(&fs).map_err(|e| fail(e.into()))?;
         let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::MOUNT_ATTR_NODEV)
             .map_err(|e| fail(e.into()))?;
-        move_mount(&mnt, "", CWD, &self.merged, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH).map_err(|e| fail(e.into()))
+        move_mount(&mnt, "", CWD, &self.merged, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH).map_err(|e| fail(e.into()))?;
+        Ok(lowers)
     }
 
     pub(crate) fn mount_data(&self, layers: &[PathBuf], upper: Upper) -> String {

@@ -52,7 +52,7 @@ pub(crate) fn mount_privately(id: &str, rootfs: &Rootfs, layers: &[PathBuf]) -> 
             // Private, so the overlay mount cannot propagate back into the host's namespace.
             let private = rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC;
             rustix::mount::mount_change("/", private).map_err(|e| fail(e.into()))?;
-            rootfs.mount(id, layers, crate::runtime::Upper::Synced)?;
+            let _layers = rootfs.mount(id, layers, crate::runtime::Upper::Synced)?;
             Root::open(&rootfs.merged).map_err(fail)
         });
         worker.join().map_err(|_| fail(io::Error::other("the mounting thread panicked")))?

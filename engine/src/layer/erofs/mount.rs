@@ -45,7 +45,9 @@ pub fn fd_path(fd: &OwnedFd) -> PathBuf {
 }
 
 /// A stack of lower layers as directories: unpacked layers as they are, images mounted (detached) for as
-/// long as this lives.
+/// long as this lives. Dropping it unmounts each image, and each unmount waits out an RCU grace period
+/// (about half a millisecond here), so whoever is in a hurry drops it later.
+#[derive(Debug, Default)]
 pub struct MountedLowers {
     _mounts: Vec<OwnedFd>,
     paths: Vec<PathBuf>,
