@@ -53,15 +53,18 @@ fn usage(command: &str, operands: &str) -> i32 {
     125
 }
 
-/// The monitor's and the exec helper's common start: run from a sealed read-only copy of the binary
-/// (CVE-2019-5736), take the ready pipe, close every other inherited fd, and detach from the spawner.
+/// The monitor's and the exec helper's common start: a session of its own (out of its starter's terminal),
+/// run from a sealed read-only copy of the binary (CVE-2019-5736), take the ready pipe, close every other
+/// inherited fd, and detach from the spawner.
 fn sealed_and_detached(what: &str, id: &str, run: impl FnOnce(Option<monitor::Ready>) -> i32) -> i32 {
+    // Fails only for a process group leader, which a spawned helper is not.
+    let _ = rustix::process::setsid();
     if let Err(e) = monitor::seal() {
         eprintln!("berth {what}: {e}");
         return 125;
     }
     let ready = monitor::Ready::inherit();
-    monitor::cloexec_from(monitor::READY_FD as u32);
+    monitor::cloexec_from(3);
     if let Err(e) = monitor::detach(id) {
         eprintln!("berth {what}: {e}");
         return 125;

@@ -3,14 +3,14 @@
 
 use std::ffi::OsStr;
 use std::io::{BufReader, PipeReader, PipeWriter, Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::ContainerError;
-use crate::monitor::{ASSIGNED_LATER, MONITOR_SUBCOMMAND, READY_FD};
+use crate::monitor::{ASSIGNED_LATER, MONITOR_SUBCOMMAND, READY_ON_STDOUT};
 use crate::{Engine, Error};
 
 /// A monitor started before its container exists (its id operand a placeholder), so that its own start (berth's
@@ -91,18 +91,15 @@ impl Engine {
         let fail = |source: std::io::Error| ContainerError::Monitor { id: id.to_string(), source };
         let exe = monitor_executable().map_err(fail)?;
         // Executed through a sealed descriptor, the helper starts read-only already and needs no re-exec of its
-        // own (CVE-2019-5736); if sealing fails here, the helper seals itself. Above the ready fd, which the
-        // child's dup2 takes over.
+        // own (CVE-2019-5736); if sealing fails here, the helper seals itself.
         // A test's berth binary seals itself (this process's own executable is the test).
         let sealed = match test_monitor() {
             Some(_) => None,
             None => crate::monitor::sealed_self()
-                .and_then(|fd| Ok(rustix::io::fcntl_dupfd_cloexec(&fd, READY_FD + 1)?))
                 .inspect_err(|err| tracing::debug!(%err, "sealing the helper binary in the launcher"))
                 .ok(),
         };
         let (reader, writer) = std::io::pipe().map_err(fail)?;
-        let write_fd = writer.as_raw_fd();
         let mut cmd = match &sealed {
             Some(fd) => {
                 let mut cmd = Command::new(format!("/proc/self/fd/{}", fd.as_raw_fd()));
@@ -111,29 +108,24 @@ impl Engine {
             }
             None => Command::new(&exe),
         };
-        cmd.args(args).stdin(stdin).stdout(Stdio::null()).stderr(Stdio::null());
+        // The ready pipe goes as stdout, which the helper takes it off first thing (`Ready::inherit`): with
+        // nothing to run between fork and exec, the spawn is a posix_spawn (a vfork), which copies none of
+        // this process's page tables (for a CLI or TUI with its runtime's threads ~0.5 ms, then a fault for
+        // each page it writes). The helper makes its own session.
+        cmd.args(args).stdin(stdin).stdout(writer).stderr(Stdio::null()).env(READY_ON_STDOUT, "1");
         // The helper reads the config file this engine was opened with, whatever the environment says.
         match helper_config(self.config()) {
             HelperConfig::File(path) => cmd.env("BERTH_CONFIG", path),
             HelperConfig::Defaults => cmd.env_remove("BERTH_CONFIG"),
             HelperConfig::Inherited => &mut cmd,
         };
-        // SAFETY: only async-signal-safe calls (dup2, fcntl, setsid) run between fork and exec; `write_fd`
-        // is open in the child (inherited from `writer`, alive until spawn returns).
-        unsafe {
-            cmd.pre_exec(move || {
-                if write_fd == READY_FD {
-                    rustix::io::fcntl_setfd(BorrowedFd::borrow_raw(READY_FD), rustix::io::FdFlags::empty())?;
-                } else if libc::dup2(write_fd, READY_FD) < 0 {
-                    // libc: rustix's dup2 takes the target as an OwnedFd, and READY_FD is not open yet.
-                    return Err(std::io::Error::last_os_error());
-                }
-                rustix::process::setsid()?;
-                Ok(())
-            });
+        let child = cmd.spawn().map_err(fail);
+        // This process's end of the pipe, in the command, goes before the channel is read.
+        drop(cmd);
+        if let Some(fd) = sealed {
+            crate::monitor::release_sealed(fd);
         }
-        let child = cmd.spawn().map_err(fail)?;
-        Ok((child, BufReader::new(reader)))
+        Ok((child?, BufReader::new(reader)))
     }
 }
 

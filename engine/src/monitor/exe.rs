@@ -9,38 +9,59 @@ use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{Mode, OFlags, StatVfsMountFlags, open, statvfs};
-use rustix::mount::{MountFlags, UnmountFlags, mount_bind, mount_remount, unmount};
+use rustix::fs::{CWD, StatVfsMountFlags, statvfs};
+use rustix::mount::{MountAttrFlags, OpenTreeFlags, open_tree};
 
 use super::MonitorError;
 
-/// Where the short-lived bind mount target is made.
-const RUN_DIR: &str = "/run/berth";
+/// `struct mount_attr` of `linux/mount.h`, which the libc crate does not export yet.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
 
-/// Tells apart the bind targets of helpers one process spawns at once (the TUI starting several containers).
-static NEXT_TARGET: AtomicU64 = AtomicU64::new(0);
-
-/// An `O_PATH` descriptor of this process's binary reached through a read-only bind mount that is already
-/// detached: nothing stays mounted or visible, and executing the descriptor runs the binary sealed. The
-/// launching berth executes its monitor through one, so the monitor does not pay for a second exec to seal
-/// itself.
+/// An `O_PATH` descriptor of this process's binary reached through a read-only bind mount that was never
+/// attached anywhere (`open_tree`'s clone, made read-only): nothing is mounted or visible, and executing the
+/// descriptor runs the binary sealed. The launching berth executes its monitor through one, so the monitor
+/// does not pay for a second exec to seal itself. Closing it unmounts the clone; see [`release_sealed`].
 pub fn sealed_self() -> std::io::Result<OwnedFd> {
-    std::fs::create_dir_all(RUN_DIR)?;
-    let n = NEXT_TARGET.fetch_add(1, Ordering::Relaxed);
-    let target = Path::new(RUN_DIR).join(format!("exe-{}-{n}", std::process::id()));
-    std::fs::File::create(&target)?;
-    let opened = (|| -> std::io::Result<OwnedFd> {
-        mount_bind("/proc/self/exe", &target)?;
-        mount_remount(&target, MountFlags::BIND | MountFlags::RDONLY, "")?;
-        Ok(open(&target, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?)
-    })();
-    // The open descriptor keeps the detached read-only mount alive for the exec; nothing stays visible.
-    let _ = unmount(&target, UnmountFlags::DETACH);
-    let _ = std::fs::remove_file(&target);
-    opened
+    let tree = open_tree(CWD, "/proc/self/exe", OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC)?;
+    let attr = MountAttr {
+        attr_set: MountAttrFlags::MOUNT_ATTR_RDONLY.bits().into(),
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // libc: rustix has no mount_setattr.
+    // SAFETY: `tree` is an open descriptor, the path is the empty C string AT_EMPTY_PATH asks for, and `attr`
+    // is a `struct mount_attr` whose size is passed with it.
+    let set = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if set < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(tree)
+}
+
+/// Closes a descriptor from [`sealed_self`] on a thread: the close unmounts the clone, which waits out an
+/// RCU grace period (half a millisecond and more here) its caller need not wait for.
+pub fn release_sealed(fd: OwnedFd) {
+    let spawned = std::thread::Builder::new().name("sealed".into()).spawn(move || drop(fd));
+    if let Err(err) = spawned {
+        tracing::debug!(%err, "closing the sealed binary on a thread");
+    }
 }
 
 /// Whether this process's binary is already reached through a read-only mount.
@@ -89,8 +110,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sealed_binary_is_read_only_and_leaves_nothing_mounted() {
-        if !crate::testing::require_root("a_sealed_binary_is_read_only_and_leaves_nothing_mounted") {
+    fn a_sealed_binary_is_read_only_and_never_mounted_in_sight() {
+        if !crate::testing::require_root("a_sealed_binary_is_read_only_and_never_mounted_in_sight") {
             return;
         }
         let fd = sealed_self().expect("seal this test binary");
@@ -100,14 +121,9 @@ mod tests {
         let own = std::fs::metadata("/proc/self/exe").unwrap();
         let through_fd = std::fs::metadata(&path).unwrap();
         assert_eq!((own.dev(), own.ino()), (through_fd.dev(), through_fd.ino()), "the fd must be this binary");
-        let prefix = format!("exe-{}-", std::process::id());
-        let left: Vec<_> = std::fs::read_dir(RUN_DIR)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-            .collect();
-        assert!(left.is_empty(), "bind targets left in {RUN_DIR}: {left:?}");
+        let exe = std::fs::read_link("/proc/self/exe").unwrap().to_string_lossy().into_owned();
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mountinfo.contains(&format!("{RUN_DIR}/{prefix}")), "a bind mount stayed visible");
+        assert!(!mountinfo.lines().any(|l| l.split(' ').nth(4) == Some(exe.as_str())), "the binary got mounted");
+        release_sealed(fd);
     }
 }

@@ -31,8 +31,8 @@ use crate::network::{NetworkConfig, Networks};
 use crate::runtime::RuntimeError;
 use crate::store::Store;
 
-pub use exe::sealed_self;
-pub use ready::{READY_FD, Ready, ReadyMessage, cloexec_from};
+pub use exe::{release_sealed, sealed_self};
+pub use ready::{READY_ON_STDOUT, Ready, ReadyMessage, cloexec_from};
 
 /// The hidden first argument that turns `berth` into a monitor: `berth __monitor ROOT ID`. The binary must
 /// check for it before starting any async runtime.
@@ -134,11 +134,12 @@ pub fn detach(id: &str) -> Result<(), MonitorError> {
 
 fn supervise(root: &Path, operand: &str, ready: &mut Option<ready::Ready>) -> Result<(), MonitorError> {
     phases::mark(root, operand, "detached");
-    launch::share_procfs();
-    // A standby's container is made meanwhile: the migration lock's grace period passes while it waits,
-    // the longer before the launch the better (`container::migration`).
-    let mut warming = (operand == ASSIGNED_LATER).then(migration::warm);
+    // A standby's container is made meanwhile: its network namespace is made ahead, and the migration
+    // lock's grace period passes while it waits, the longer before the launch the better
+    // (`container::migration`).
     let spare = if operand == ASSIGNED_LATER { wiring::SpareNetns::start() } else { None };
+    let mut warming = (operand == ASSIGNED_LATER).then(migration::warm);
+    launch::share_procfs();
     let store = Arc::new(Store::open(root).map_err(crate::Error::from)?);
     // The launching berth passes its environment down, so BERTH_CONFIG names the same config file.
     let config = crate::Config::load().map_err(crate::Error::from)?;
@@ -150,6 +151,7 @@ fn supervise(root: &Path, operand: &str, ready: &mut Option<ready::Ready>) -> Re
         ASSIGNED_LATER => match assignment() {
             Some(id) => {
                 assigned = id;
+                // Joined before the process leaves its mount namespace, which only a single thread may.
                 spare_netns = spare.and_then(wiring::SpareNetns::wait);
                 show_in_command_line(&assigned);
                 phases::mark(root, &assigned, "assigned");

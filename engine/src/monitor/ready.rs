@@ -1,14 +1,15 @@
 //! The one-shot channel from a monitor to the process that started it: "started, pid N" or "failed, why".
-//! It is a pipe the starter hands over as fd [`READY_FD`]; the starter reads one JSON line, then EOF.
+//! It is a pipe the starter hands over as the helper's stdout, saying so in [`READY_ON_STDOUT`]; the helper
+//! takes it off stdout first thing, and the starter reads one JSON line, then EOF.
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use serde::{Deserialize, Serialize};
 
-/// The descriptor number the starter places the pipe's write end at in the monitor.
-pub const READY_FD: i32 = 3;
+/// Set in a helper's environment by its starter when the helper's stdout is the channel.
+pub const READY_ON_STDOUT: &str = "BERTH_READY_ON_STDOUT";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,15 +33,17 @@ pub struct Ready {
 }
 
 impl Ready {
-    /// Takes over [`READY_FD`] if the starter passed one (it is absent when a monitor is run by hand).
+    /// Takes the channel off stdout, which becomes `/dev/null`, when the starter passed it there (a monitor
+    /// run by hand has none). Close-on-exec, so it stays out of the container.
     pub fn inherit() -> Option<Ready> {
-        if std::fs::symlink_metadata(format!("/proc/self/fd/{READY_FD}")).is_err() {
-            return None;
+        std::env::var_os(READY_ON_STDOUT)?;
+        // SAFETY: a helper takes its channel first thing, before it starts any thread. Removed so that no
+        // process it starts in turn mistakes its own stdout for a channel.
+        unsafe { std::env::remove_var(READY_ON_STDOUT) };
+        let fd = rustix::io::fcntl_dupfd_cloexec(std::io::stdout(), 0).ok()?;
+        if let Ok(null) = File::open("/dev/null") {
+            let _ = rustix::stdio::dup2_stdout(&null);
         }
-        // SAFETY: the descriptor exists (just checked) and nothing else in this process owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(READY_FD) };
-        // Keep it out of the container: close it on exec.
-        let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
         Some(Ready { file: File::from(fd) })
     }
 

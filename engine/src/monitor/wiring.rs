@@ -53,10 +53,22 @@ pub(super) struct SpareNetns(std::thread::JoinHandle<Option<OwnedFd>>);
 impl SpareNetns {
     pub(super) fn start() -> Option<SpareNetns> {
         let spawned = std::thread::Builder::new().name("netns".into()).spawn(|| {
-            let made = new_network_namespace(super::ASSIGNED_LATER).and_then(|netns| {
-                crate::network::loopback_up(&namespace_path(&netns)).map_err(|e| MonitorError::Engine(e.into()))?;
-                Ok(netns)
-            });
+            let fail = |action, source: std::io::Error| MonitorError::Io {
+                id: super::ASSIGNED_LATER.to_string(),
+                action,
+                path: "/proc/thread-self/ns/net".into(),
+                source,
+            };
+            let made = (|| {
+                // SAFETY: a network namespace is per thread, and this thread is the namespace's alone: it
+                // shares no filesystem root, cwd or file table change with the others, and ends here.
+                unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
+                    .map_err(|e| fail("make a network namespace", e.into()))?;
+                crate::network::loopback_up(None).map_err(|e| MonitorError::Engine(e.into()))?;
+                let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+                rustix::fs::open("/proc/thread-self/ns/net", flags, rustix::fs::Mode::empty())
+                    .map_err(|e| fail("open the new network namespace", e.into()))
+            })();
             made.inspect_err(|err| tracing::debug!(%err, "making a spare network namespace")).ok()
         });
         spawned.inspect_err(|err| tracing::debug!(%err, "starting the spare network namespace")).ok().map(SpareNetns)

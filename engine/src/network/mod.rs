@@ -416,7 +416,7 @@ impl Networks {
         match mode {
             NetworkMode::Host | NetworkMode::Container(_) => Ok(NetworkSettings::default()),
             NetworkMode::None => {
-                loopback_up(netns)?;
+                loopback_up(Some(netns))?;
                 Ok(NetworkSettings::default())
             }
             NetworkMode::Networks(requests) => self.attach(container, netns, requests),
@@ -728,8 +728,13 @@ fn container_dns(store: &Store, network_id: &str, address: Ipv4Addr) -> Option<V
     (!servers.is_empty()).then_some(servers)
 }
 
-/// Brings `lo` up in the network namespace at `netns`: all a container on `none` has.
-pub(crate) fn loopback_up(netns: &Path) -> Result<(), NetworkError> {
-    let up = netlink::Socket::open_in(netns).and_then(|mut sock| sock.set_up("lo"));
+/// Brings `lo` up in the network namespace at `netns`, or the calling thread's own when `None`: all a
+/// container on `none` has.
+pub(crate) fn loopback_up(netns: Option<&Path>) -> Result<(), NetworkError> {
+    let sock = match netns {
+        Some(netns) => netlink::Socket::open_in(netns),
+        None => netlink::Socket::open(),
+    };
+    let up = sock.and_then(|mut sock| sock.set_up("lo"));
     up.map_err(|source| NetworkError::Netlink { network: "none".into(), source })
 }
