@@ -1,6 +1,7 @@
 //! `--format` Go templates as scripts written against docker use them, driving the `berth` binary over real
 //! containers: ps, inspect, images, network ls, volume inspect, stats, and a bad template's error and exit
-//! code. Needs root (skips loudly otherwise; CI=true forbids skipping).
+//! code; and list commands printing into a closed pipe. Needs root (skips loudly otherwise; CI=true forbids
+//! skipping).
 
 mod rt;
 mod support;
@@ -68,6 +69,19 @@ fn templates_over_images_networks_and_volumes_and_bad_templates() {
     env.ok(&["volume", "create", "--label", "k=v", "data"]);
     assert_eq!(env.ok(&["volume", "inspect", "-f", "{{.Name}}", "data"]), "data\n");
     assert_eq!(env.ok(&["volume", "ls", "--format", "{{.Name}}={{.Labels}}"]), "data=k=v\n");
+
+    // As `berth images -q | head -0`: the reader is gone before berth prints, which ends each command
+    // quietly, as a closed pipe ends docker's, never in a panic.
+    for args in
+        [["images", "-q"].as_slice(), &["images"], &["volume", "ls", "-q"], &["network", "ls", "-q"], &["version"]]
+    {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env.command(args).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: exit {:?}: {stderr}", out.status.code());
+        assert_eq!(stderr, "", "{args:?}: a closed stdout is no error to report");
+    }
 
     for args in [
         ["ps", "--format", "{{.Names"].as_slice(),

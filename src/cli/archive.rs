@@ -95,10 +95,10 @@ fn load(engine: &Engine, args: LoadArgs) -> anyhow::Result<()> {
     let _ = args.quiet;
     for image in loaded {
         if image.tags.is_empty() {
-            println!("Loaded image ID: {}", image.image_id);
+            outln!("Loaded image ID: {}", image.image_id)?;
         }
         for tag in image.tags {
-            println!("Loaded image: {tag}");
+            outln!("Loaded image: {tag}")?;
         }
     }
     Ok(())
@@ -145,6 +145,6 @@ async fn import(engine: &Engine, args: ImportArgs) -> anyhow::Result<()> {
         let file = std::fs::File::open(&args.source).with_context(|| format!("cannot open {}", args.source))?;
         engine.import(file, &opts)?
     };
-    println!("{id}");
+    outln!("{id}")?;
     Ok(())
 }

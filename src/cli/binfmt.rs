@@ -30,12 +30,12 @@ pub fn run(cmd: BinfmtSubcommand) -> anyhow::Result<()> {
     match cmd {
         BinfmtSubcommand::Install(args) => {
             for name in binfmt::install(&args.dir)? {
-                println!("installed {name}");
+                outln!("installed {name}")?;
             }
         }
         BinfmtSubcommand::Uninstall => {
             for name in binfmt::uninstall()? {
-                println!("removed {name}");
+                outln!("removed {name}")?;
             }
         }
         BinfmtSubcommand::Ls => {
@@ -46,7 +46,7 @@ pub fn run(cmd: BinfmtSubcommand) -> anyhow::Result<()> {
                     vec![h.name, state.to_string(), h.flags, h.interpreter]
                 })
                 .collect();
-            print!("{}", table(&["NAME", "STATE", "FLAGS", "INTERPRETER"], &rows));
+            out!("{}", table(&["NAME", "STATE", "FLAGS", "INTERPRETER"], &rows))?;
         }
     }
     Ok(())

@@ -221,7 +221,7 @@ pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
         std::fs::write(path, &outcome.image_id).with_context(|| format!("writing {}", path.display()))?;
     }
     if quiet {
-        println!("{}", outcome.image_id);
+        outln!("{}", outcome.image_id)?;
     } else {
         let mut err = std::io::stderr().lock();
         for (platform, id) in &outcome.platforms {
@@ -234,7 +234,7 @@ pub async fn build(engine: &Engine, args: BuildArgs) -> anyhow::Result<()> {
         if std::io::stdout().is_terminal() {
             return Ok(());
         }
-        println!("{}", outcome.image_id);
+        outln!("{}", outcome.image_id)?;
     }
     Ok(())
 }
@@ -248,13 +248,13 @@ pub fn builder(engine: &Engine, cmd: BuilderSubcommand) -> anyhow::Result<()> {
             }
             let report = engine.prune_build_cache()?;
             if !report.images.is_empty() {
-                println!("Deleted build cache objects:");
+                outln!("Deleted build cache objects:")?;
                 for id in &report.images {
-                    println!("{id}");
+                    outln!("{id}")?;
                 }
-                println!();
+                outln!()?;
             }
-            println!("Total:\t{}", human_size(report.reclaimed));
+            outln!("Total:\t{}", human_size(report.reclaimed))?;
             Ok(())
         }
     }

@@ -393,11 +393,15 @@ fn ps(engine: &Engine, project: &LoadedProject, args: PsArgs) -> anyhow::Result<
         let mut names: Vec<&String> =
             list.iter().filter_map(|r| r.options.labels.get(compose::LABEL_SERVICE)).collect();
         names.dedup();
-        names.iter().for_each(|n| println!("{n}"));
+        for n in &names {
+            outln!("{n}")?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if args.quiet {
-        list.iter().for_each(|r| println!("{}", r.id));
+        for r in &list {
+            outln!("{}", r.id)?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let format = Format::parse(
@@ -506,15 +510,19 @@ fn config(project: &LoadedProject, args: ConfigArgs) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     }
     if args.services {
-        project.model.services.keys().for_each(|s| println!("{s}"));
+        for s in project.model.services.keys() {
+            outln!("{s}")?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if args.volumes {
-        project.model.volumes.keys().for_each(|v| println!("{v}"));
+        for v in project.model.volumes.keys() {
+            outln!("{v}")?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let mut model = project.model.clone();
     model.name = Some(compose::model::Text(project.name.clone()));
-    print!("{}", compose::to_yaml(&model)?);
+    out!("{}", compose::to_yaml(&model)?)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -106,9 +106,11 @@ pub(super) fn ls(engine: &Engine, args: LsArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if args.quiet {
-        rows.iter().for_each(|r| println!("{}", r[0]));
+        for r in &rows {
+            outln!("{}", r[0])?;
+        }
     } else {
-        print!("{}", table(&["NAME", "STATUS", "CONFIG FILES"], &rows));
+        out!("{}", table(&["NAME", "STATUS", "CONFIG FILES"], &rows))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -174,7 +176,7 @@ pub(super) async fn run(engine: &Engine, project: &LoadedProject, args: RunArgs)
     let outcome = engine.compose_run(project, &args.service, &one_off, &super::compose::print_progress).await?;
     let rec = outcome.record;
     if args.detach {
-        println!("{}", rec.name);
+        outln!("{}", rec.name)?;
         return Ok(ExitCode::SUCCESS);
     }
     match engine.attach(&rec.id).await {
@@ -218,8 +220,8 @@ pub(super) fn top(engine: &Engine, project: &LoadedProject, args: ServiceArgs) -
             .into_iter()
             .map(|p| vec![p.uid.to_string(), p.pid.to_string(), p.ppid.to_string(), p.cmd])
             .collect();
-        println!("{}", rec.name);
-        println!("{}", table(&["UID", "PID", "PPID", "CMD"], &rows));
+        outln!("{}", rec.name)?;
+        outln!("{}", table(&["UID", "PID", "PPID", "CMD"], &rows))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -235,7 +237,7 @@ pub(super) fn images(engine: &Engine, project: &LoadedProject, args: ServiceArgs
         let id = rec.image_id.trim_start_matches("sha256:").chars().take(12).collect();
         rows.push(vec![rec.name.clone(), repo, tag, id, size]);
     }
-    print!("{}", table(&["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"], &rows));
+    out!("{}", table(&["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"], &rows))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -250,7 +252,7 @@ pub(super) fn port(engine: &Engine, project: &LoadedProject, args: PortArgs) -> 
     match found {
         Some(p) => {
             let form = p.ps_form();
-            println!("{}", form.split("->").next().unwrap_or_default());
+            outln!("{}", form.split("->").next().unwrap_or_default())?;
             Ok(ExitCode::SUCCESS)
         }
         None => bail!("no port {}/{} for container {}", args.private_port, args.protocol, rec.name),

@@ -430,7 +430,7 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
     match cmd {
         ContainerCommand::Create(args) => match create(engine, *args).await {
             Ok(rec) => {
-                println!("{}", rec.id);
+                outln!("{}", rec.id)?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => Ok(berth_failure(&e)),
@@ -512,13 +512,13 @@ pub async fn run(engine: &Engine, cmd: ContainerCommand) -> anyhow::Result<ExitC
         ContainerCommand::Container(ContainerSubcommand::Prune(_)) => {
             let removed = engine.prune_containers().await?;
             if !removed.is_empty() {
-                println!("Deleted Containers:");
+                outln!("Deleted Containers:")?;
                 for id in &removed {
-                    println!("{id}");
+                    outln!("{id}")?;
                 }
-                println!();
+                outln!()?;
             }
-            println!("Total reclaimed containers: {}", removed.len());
+            outln!("Total reclaimed containers: {}", removed.len())?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -536,7 +536,7 @@ async fn each(names: &[String], op: impl AsyncFn(&str) -> Result<(), Error>) -> 
     let mut failed = false;
     for name in names {
         match op(name).await {
-            Ok(()) => println!("{name}"),
+            Ok(()) => outln!("{name}")?,
             Err(e) => {
                 eprintln!("Error: {e}");
                 failed = true;
@@ -695,7 +695,7 @@ async fn run_container(engine: &Engine, mut args: RunArgs) -> anyhow::Result<Exi
     let RunOutcome { record: rec, started, log } = engine.run(spec, &print_progress).await?;
     write_cidfile(cidfile.as_deref(), &rec.id)?;
     if args.detach {
-        println!("{}", rec.id);
+        outln!("{}", rec.id)?;
         return Ok(ExitCode::SUCCESS);
     }
     let attached = |stream: AttachStream| args.attach.is_empty() || args.attach.contains(&stream);
@@ -850,7 +850,7 @@ async fn wait(engine: &Engine, args: NamesArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for c in &args.containers {
         match engine.wait_container(c).await {
-            Ok(code) => println!("{code}"),
+            Ok(code) => outln!("{code}")?,
             Err(e) => {
                 eprintln!("Error: {e}");
                 failed = true;
@@ -872,8 +872,8 @@ fn port(engine: &Engine, args: PortArgs) -> anyhow::Result<ExitCode> {
         for b in bindings {
             found = true;
             match &wanted {
-                Some(_) => println!("{}:{}", b.host_ip, b.host_port),
-                None => println!("{key} -> {}:{}", b.host_ip, b.host_port),
+                Some(_) => outln!("{}:{}", b.host_ip, b.host_port)?,
+                None => outln!("{key} -> {}:{}", b.host_ip, b.host_port)?,
             }
         }
     }
@@ -911,7 +911,7 @@ fn top(engine: &Engine, args: TopArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|p| vec![p.uid.to_string(), p.pid.to_string(), p.ppid.to_string(), p.cmd])
         .collect();
-    print!("{}", table(&["UID", "PID", "PPID", "CMD"], &rows));
+    out!("{}", table(&["UID", "PID", "PPID", "CMD"], &rows))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -965,7 +965,7 @@ fn ps(engine: &Engine, args: PsArgs) -> anyhow::Result<ExitCode> {
     let list = engine.list_containers(&ListOptions { all: args.all, filters })?;
     if args.quiet {
         for rec in &list {
-            println!("{}", if args.no_trunc { rec.id.as_str() } else { rec.short_id() });
+            outln!("{}", if args.no_trunc { rec.id.as_str() } else { rec.short_id() })?;
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -191,7 +191,7 @@ fn list(engine: &Engine, args: ListArgs) -> anyhow::Result<()> {
         for image in &images {
             let id = short(&image.id);
             if !seen.contains(&id) {
-                println!("{id}");
+                outln!("{id}")?;
                 seen.push(id);
             }
         }
@@ -251,28 +251,30 @@ fn inspect(engine: &Engine, args: InspectArgs) -> anyhow::Result<()> {
 }
 
 /// `Deleted Images:` and what went, as the prune commands list them.
-pub(super) fn print_pruned_images(removed: &[RemovedImage]) {
+pub(super) fn print_pruned_images(removed: &[RemovedImage]) -> std::io::Result<()> {
     if !removed.is_empty() {
-        println!("Deleted Images:");
-        print_removed(removed, |s| s.to_lowercase());
-        println!();
+        outln!("Deleted Images:")?;
+        print_removed(removed, |s| s.to_lowercase())?;
+        outln!()?;
     }
+    Ok(())
 }
 
-fn print_removed(removed: &[RemovedImage], label_case: fn(&str) -> String) {
+fn print_removed(removed: &[RemovedImage], label_case: fn(&str) -> String) -> std::io::Result<()> {
     for r in removed {
         match r {
-            RemovedImage::Untagged(name) => println!("{}: {name}", label_case("Untagged")),
-            RemovedImage::Deleted(id) => println!("{}: {id}", label_case("Deleted")),
+            RemovedImage::Untagged(name) => outln!("{}: {name}", label_case("Untagged"))?,
+            RemovedImage::Deleted(id) => outln!("{}: {id}", label_case("Deleted"))?,
         }
     }
+    Ok(())
 }
 
 fn remove(engine: &Engine, args: RemoveArgs) -> anyhow::Result<()> {
     let mut errors = Vec::new();
     for name in &args.images {
         match engine.remove_image(name, args.force) {
-            Ok(removed) => print_removed(&removed, |s| s.to_string()),
+            Ok(removed) => print_removed(&removed, |s| s.to_string())?,
             Err(e) => errors.push(e.to_string()),
         }
     }
@@ -289,7 +291,7 @@ fn prune(engine: &Engine, args: PruneArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let report = engine.prune_images(args.all)?;
-    print_pruned_images(&report.removed);
-    println!("Total reclaimed space: {}", human_size(report.reclaimed));
+    print_pruned_images(&report.removed)?;
+    outln!("Total reclaimed space: {}", human_size(report.reclaimed))?;
     Ok(())
 }

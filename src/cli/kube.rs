@@ -79,29 +79,29 @@ pub async fn run(engine: &Engine, cmd: KubeSubcommand) -> anyhow::Result<()> {
             match args.filename {
                 Some(path) => std::fs::write(&path, generated.yaml)
                     .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?,
-                None => print!("{}", generated.yaml),
+                None => out!("{}", generated.yaml)?,
             }
         }
         KubeSubcommand::Play(args) => {
             let outcome = engine.kube_play(&args.file).await?;
             print_notes(&outcome.notes);
             for volume in &outcome.volumes {
-                println!("Volume: {volume}");
+                outln!("Volume: {volume}")?;
             }
             for pod in &outcome.pods {
-                println!("Pod: {}", pod.name);
+                outln!("Pod: {}", pod.name)?;
                 for container in &pod.containers {
-                    println!("Container: {container}");
+                    outln!("Container: {container}")?;
                 }
             }
         }
         KubeSubcommand::Down(args) => {
             let outcome = engine.kube_down(&args.file, args.volumes).await?;
             for container in &outcome.containers {
-                println!("Container: {container}");
+                outln!("Container: {container}")?;
             }
             for volume in &outcome.volumes {
-                println!("Volume: {volume}");
+                outln!("Volume: {volume}")?;
             }
         }
     }

@@ -73,13 +73,13 @@ fn commit(engine: &Engine, args: CommitArgs) -> anyhow::Result<()> {
         pause: args.pause,
         changes: args.change,
     };
-    println!("{}", engine.commit(&args.container, &opts)?);
+    outln!("{}", engine.commit(&args.container, &opts)?)?;
     Ok(())
 }
 
 fn diff(engine: &Engine, args: DiffArgs) -> anyhow::Result<()> {
     for change in engine.container_diff(&args.container)? {
-        println!("{} {}", change.letter(), change.path);
+        outln!("{} {}", change.letter(), change.path)?;
     }
     Ok(())
 }
@@ -106,7 +106,7 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> anyhow::Result<()> {
     };
     if args.quiet {
         for entry in &entries {
-            println!("{}", id(entry));
+            outln!("{}", id(entry))?;
         }
         return Ok(());
     }

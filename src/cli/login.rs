@@ -26,7 +26,7 @@ pub struct LogoutArgs {
 }
 
 fn prompt(question: &str) -> anyhow::Result<String> {
-    print!("{question}");
+    out!("{question}")?;
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -55,15 +55,15 @@ pub async fn login(engine: &Engine, args: LoginArgs) -> anyhow::Result<()> {
         bail!("username and password must not be empty");
     }
     engine.login(&args.server, &username, &password).await?;
-    println!("Login Succeeded");
+    outln!("Login Succeeded")?;
     Ok(())
 }
 
 pub fn logout(engine: &Engine, args: LogoutArgs) -> anyhow::Result<()> {
     if engine.logout(&args.server)? {
-        println!("Removing login credentials for {}", args.server);
+        outln!("Removing login credentials for {}", args.server)?;
     } else {
-        println!("Not logged in to {}", args.server);
+        outln!("Not logged in to {}", args.server)?;
     }
     Ok(())
 }

@@ -86,7 +86,7 @@ pub async fn run(engine: &Engine, cmd: ManifestSubcommand) -> anyhow::Result<()>
     match cmd {
         ManifestSubcommand::Create(args) => {
             let name = engine.manifest_create(&args.list, &args.images, args.amend).await?;
-            println!("Created manifest list {name}");
+            outln!("Created manifest list {name}")?;
         }
         ManifestSubcommand::Annotate(args) => {
             let annotation = Annotation {
@@ -104,14 +104,14 @@ pub async fn run(engine: &Engine, cmd: ManifestSubcommand) -> anyhow::Result<()>
                 [reference] => engine.manifest_inspect(reference, args.verbose).await?,
                 _ => anyhow::bail!("\"manifest inspect\" requires at least 1 and at most 2 arguments"),
             };
-            println!("{text}");
+            outln!("{text}")?;
         }
         ManifestSubcommand::Push(args) => {
             let pushed = engine.manifest_push(&args.list, args.dest.as_deref(), args.purge).await?;
             for (reference, digest) in &pushed.refs {
-                println!("Pushed ref {reference} with digest: {digest}");
+                outln!("Pushed ref {reference} with digest: {digest}")?;
             }
-            println!("{}", pushed.digest);
+            outln!("{}", pushed.digest)?;
         }
         ManifestSubcommand::Rm(args) => engine.manifest_rm(&args.lists)?,
     }

@@ -145,7 +145,7 @@ pub fn usage_error_code(error: &clap::Error, args: impl Iterator<Item = String>)
 /// Asks docker's "Are you sure" after `warning`; true for a yes typed on standard input.
 fn confirm(warning: &str) -> anyhow::Result<bool> {
     use std::io::{BufRead, Write};
-    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    out!("{warning}\nAre you sure you want to continue? [y/N] ")?;
     std::io::stdout().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

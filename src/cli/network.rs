@@ -179,14 +179,16 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
                 internal: args.internal,
                 labels,
             };
-            println!("{}", engine.create_network(&req)?.id);
+            outln!("{}", engine.create_network(&req)?.id)?;
         }
         NetworkSubcommand::Ls(args) => {
             let format = Format::parse(args.format.as_deref(), "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")?;
             let list = engine.list_networks()?;
             let id = |full: &str| if args.no_trunc { full.to_string() } else { full.chars().take(12).collect() };
             if args.quiet {
-                list.iter().for_each(|n| println!("{}", id(&n.id)));
+                for n in &list {
+                    outln!("{}", id(&n.id))?;
+                }
             } else {
                 let rows: Vec<serde_json::Value> = list
                     .iter()
@@ -227,7 +229,7 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
             let mut failed = Vec::new();
             for name in &args.networks {
                 match engine.remove_network(name) {
-                    Ok(_) => println!("{name}"),
+                    Ok(_) => outln!("{name}")?,
                     Err(e) => failed.push(e.to_string()),
                 }
             }
@@ -242,8 +244,10 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
             }
             let removed = engine.prune_networks()?;
             if !removed.is_empty() {
-                println!("Deleted Networks:");
-                removed.iter().for_each(|n| println!("{n}"));
+                outln!("Deleted Networks:")?;
+                for n in &removed {
+                    outln!("{n}")?;
+                }
             }
         }
         #[cfg(berth_testing)]
@@ -285,11 +289,6 @@ fn attach(networks: &berth_engine::network::Networks, args: AttachArgs) -> anyho
     for req in &requests {
         networks.spawn_resolver(&exe, &networks.get(&req.network)?)?;
     }
-    // A reader that went away (`| head`) ends the command quietly in main, as for other commands.
-    // Not println!: a reader that went away must end the command quietly, not panic it.
-    std::io::Write::write_all(
-        &mut std::io::stdout(),
-        format!("{}\n", serde_json::to_string_pretty(&settings)?).as_bytes(),
-    )?;
+    outln!("{}", serde_json::to_string_pretty(&settings)?)?;
     Ok(())
 }

@@ -31,7 +31,7 @@ pub async fn run(engine: &Engine, args: PullArgs) -> anyhow::Result<()> {
         && let Ok(r) = berth_engine::reference::Reference::parse(&args.image)
     {
         let wanted = r.tag.clone().or(r.digest.clone()).unwrap_or_default();
-        println!("{wanted}: Pulling from {}", r.familiar_name());
+        outln!("{wanted}: Pulling from {}", r.familiar_name())?;
     }
     let pull = engine.pull(&args.image, PullOptions { platform });
     tokio::pin!(pull);
@@ -39,7 +39,7 @@ pub async fn run(engine: &Engine, args: PullArgs) -> anyhow::Result<()> {
         tokio::select! {
             result = &mut pull => break result,
             event = events.recv() => match event {
-                Ok(Event::Pull(p)) => if let Some(view) = &mut view { view.show(&p.layer, &step(&p.progress)) },
+                Ok(Event::Pull(p)) => if let Some(view) = &mut view { view.show(&p.layer, &step(&p.progress))? },
                 Ok(_) | Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {}
             },
         }
@@ -47,7 +47,7 @@ pub async fn run(engine: &Engine, args: PullArgs) -> anyhow::Result<()> {
     // Events sent just before the pull returned are still queued.
     while let Ok(event) = events.try_recv() {
         if let (Event::Pull(p), Some(view)) = (event, &mut view) {
-            view.show(&p.layer, &step(&p.progress));
+            view.show(&p.layer, &step(&p.progress))?;
         }
     }
     if let Some(view) = &view {
@@ -56,16 +56,16 @@ pub async fn run(engine: &Engine, args: PullArgs) -> anyhow::Result<()> {
     let pulled = pulled?;
     let name = pulled.reference.to_string();
     if args.quiet {
-        println!("{name}");
+        outln!("{name}")?;
         return Ok(());
     }
-    println!("Digest: {}", pulled.digest);
+    outln!("Digest: {}", pulled.digest)?;
     if pulled.updated {
-        println!("Status: Downloaded newer image for {}", args.image);
+        outln!("Status: Downloaded newer image for {}", args.image)?;
     } else {
-        println!("Status: Image is up to date for {}", args.image);
+        outln!("Status: Image is up to date for {}", args.image)?;
     }
-    println!("{name}");
+    outln!("{name}")?;
     Ok(())
 }
 
@@ -129,19 +129,20 @@ impl ProgressView {
         }
     }
 
-    pub(super) fn show(&mut self, layer: &str, step: &Step) {
+    pub(super) fn show(&mut self, layer: &str, step: &Step) -> std::io::Result<()> {
         match self {
             ProgressView::Lines(last) => {
                 if last.get(layer) != Some(&step.label) || step.note.is_some() {
                     last.insert(layer.to_string(), step.label.clone());
                     match &step.note {
-                        Some(note) => println!("{}: {} ({note})", short(layer), step.label),
-                        None => println!("{}: {}", short(layer), step.label),
+                        Some(note) => outln!("{}: {} ({note})", short(layer), step.label)?,
+                        None => outln!("{}: {}", short(layer), step.label)?,
                     }
                 }
             }
             ProgressView::Bars(bars) => bars.show(layer, step),
         }
+        Ok(())
     }
 
     /// Like Docker, leave each layer's last state on screen.

@@ -30,7 +30,7 @@ pub async fn run(engine: &Engine, args: PushArgs) -> anyhow::Result<()> {
     let mut events = engine.events().subscribe();
     let mut view = ProgressView::for_stdout(args.quiet);
     if !args.quiet {
-        println!("The push refers to repository [{}]", r.name());
+        outln!("The push refers to repository [{}]", r.name())?;
     }
     let push = engine.push(&args.image, PushOptions { all_tags: args.all_tags });
     tokio::pin!(push);
@@ -38,7 +38,7 @@ pub async fn run(engine: &Engine, args: PushArgs) -> anyhow::Result<()> {
         tokio::select! {
             result = &mut push => break result,
             event = events.recv() => match event {
-                Ok(Event::Push(p)) => if let Some(view) = &mut view { view.show(&p.layer, &step(&p.progress)) },
+                Ok(Event::Push(p)) => if let Some(view) = &mut view { view.show(&p.layer, &step(&p.progress))? },
                 Ok(_) | Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {}
             },
         }
@@ -46,7 +46,7 @@ pub async fn run(engine: &Engine, args: PushArgs) -> anyhow::Result<()> {
     // Events sent just before the push returned are still queued.
     while let Ok(event) = events.try_recv() {
         if let (Event::Push(p), Some(view)) = (event, &mut view) {
-            view.show(&p.layer, &step(&p.progress));
+            view.show(&p.layer, &step(&p.progress))?;
         }
     }
     if let Some(view) = &view {
@@ -54,9 +54,9 @@ pub async fn run(engine: &Engine, args: PushArgs) -> anyhow::Result<()> {
     }
     for pushed in pushed? {
         if args.quiet {
-            println!("{}", pushed.reference);
+            outln!("{}", pushed.reference)?;
         } else {
-            println!("{}: digest: {} size: {}", pushed.tag, pushed.digest, pushed.size);
+            outln!("{}: digest: {} size: {}", pushed.tag, pushed.digest, pushed.size)?;
         }
     }
     Ok(())

@@ -70,7 +70,7 @@ pub async fn run(engine: &Engine, cmd: SystemSubcommand) -> anyhow::Result<()> {
 fn df(engine: &Engine, args: DfArgs) -> anyhow::Result<()> {
     let report = engine.disk_usage()?;
     if args.verbose {
-        print!("{}", verbose(&report));
+        out!("{}", verbose(&report))?;
         return Ok(());
     }
     let rows: Vec<Vec<String>> = report
@@ -87,7 +87,7 @@ fn df(engine: &Engine, args: DfArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print!("{}", table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows));
+    out!("{}", table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows))?;
     Ok(())
 }
 
@@ -177,32 +177,33 @@ async fn prune(engine: &Engine, args: PruneArgs) -> anyhow::Result<()> {
         engine.list_containers(&all)?.iter().filter(|c| !c.status.can_stop()).map(|c| engine.container_size(c)).sum();
     let containers = engine.prune_containers().await?;
     let mut reclaimed = if containers.is_empty() { 0 } else { stopped };
-    section("Deleted Containers:", &containers);
+    section("Deleted Containers:", &containers)?;
     let networks = engine.prune_networks()?;
-    section("Deleted Networks:", &networks);
+    section("Deleted Networks:", &networks)?;
     if args.volumes {
         let (volumes, bytes) = engine.prune_volumes(&PruneOptions { all: false, label: Vec::new() })?;
-        section("Deleted Volumes:", &volumes);
+        section("Deleted Volumes:", &volumes)?;
         reclaimed += bytes;
     }
     let images = engine.prune_images(args.all)?;
-    super::images::print_pruned_images(&images.removed);
+    super::images::print_pruned_images(&images.removed)?;
     reclaimed += images.reclaimed;
     let cache = engine.prune_build_cache()?;
-    section("Deleted build cache objects:", &cache.images);
+    section("Deleted build cache objects:", &cache.images)?;
     reclaimed += cache.reclaimed;
-    println!("Total reclaimed space: {}", human_size(reclaimed));
+    outln!("Total reclaimed space: {}", human_size(reclaimed))?;
     Ok(())
 }
 
-fn section(title: &str, names: &[String]) {
+fn section(title: &str, names: &[String]) -> std::io::Result<()> {
     if !names.is_empty() {
-        println!("{title}");
+        outln!("{title}")?;
         for name in names {
-            println!("{name}");
+            outln!("{name}")?;
         }
-        println!();
+        outln!()?;
     }
+    Ok(())
 }
 
 /// `berth info`: docker's text, or the JSON object / a template over it with `--format`.
@@ -219,7 +220,7 @@ pub fn info(engine: &Engine, args: InfoArgs) -> anyhow::Result<()> {
         .as_array()
         .map(|o| o.iter().filter_map(Value::as_str).map(|s| format!("  {s}\n")).collect::<String>())
         .unwrap_or_default();
-    print!(
+    out!(
         "Client:\n Version:    {VERSION}\n\nServer:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n \
          Images: {}\n Server Version: {}\n Storage Driver: {}\n Logging Driver: {}\n Cgroup Driver: {}\n \
          Cgroup Version: {}\n Default Runtime: {}\n Security Options:\n{security} Kernel Version: {}\n \
@@ -244,7 +245,7 @@ pub fn info(engine: &Engine, args: InfoArgs) -> anyhow::Result<()> {
         berth_engine::display::memory(info["MemTotal"].as_u64().unwrap_or(0)),
         field("Name"),
         field("DockerRootDir"),
-    );
+    )?;
     Ok(())
 }
 
@@ -266,11 +267,11 @@ pub fn version(args: VersionArgs) -> anyhow::Result<()> {
     if args.format.is_some() {
         return print_object(&doc, args.format.as_deref());
     }
-    print!(
+    out!(
         "Client:\n Version:           {VERSION}\n OS/Arch:           {os_arch}\n\nServer: berth\n Engine:\n  \
          Version:          {VERSION}\n  OS/Arch:          {os_arch}\n  Kernel:           {}\n",
         host.kernel_version
-    );
+    )?;
     Ok(())
 }
 
@@ -278,7 +279,7 @@ pub fn version(args: VersionArgs) -> anyhow::Result<()> {
 /// anything else is a template over it.
 fn print_object(doc: &Value, format: Option<&str>) -> anyhow::Result<()> {
     if format == Some("json") {
-        println!("{}", serde_json::to_string(doc)?);
+        outln!("{}", serde_json::to_string(doc)?)?;
         return Ok(());
     }
     InspectFormat::parse(format)?.print(std::slice::from_ref(doc))

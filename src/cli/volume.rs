@@ -126,7 +126,7 @@ pub fn run(engine: &Engine, cmd: VolumeCommand) -> anyhow::Result<ExitCode> {
                 labels: key_values(&args.labels),
                 options: key_values(&args.opts),
             };
-            println!("{}", engine.create_volume(&req)?.name);
+            outln!("{}", engine.create_volume(&req)?.name)?;
             Ok(ExitCode::SUCCESS)
         }
         VolumeSubcommand::Ls(args) => ls(engine, args),
@@ -150,7 +150,7 @@ pub fn run(engine: &Engine, cmd: VolumeCommand) -> anyhow::Result<ExitCode> {
             let mut failed = false;
             for name in &args.volumes {
                 match engine.remove_volume(name, args.force) {
-                    Ok(()) => println!("{name}"),
+                    Ok(()) => outln!("{name}")?,
                     Err(e) => {
                         eprintln!("Error: {e}");
                         failed = true;
@@ -166,13 +166,13 @@ pub fn run(engine: &Engine, cmd: VolumeCommand) -> anyhow::Result<ExitCode> {
             }
             let (removed, bytes) = engine.prune_volumes(&PruneOptions { all: args.all, label: filter.label })?;
             if !removed.is_empty() {
-                println!("Deleted Volumes:");
+                outln!("Deleted Volumes:")?;
                 for name in &removed {
-                    println!("{name}");
+                    outln!("{name}")?;
                 }
-                println!();
+                outln!()?;
             }
-            println!("Total reclaimed space: {}", human_size(bytes));
+            outln!("Total reclaimed space: {}", human_size(bytes))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -183,7 +183,7 @@ fn ls(engine: &Engine, args: ListArgs) -> anyhow::Result<ExitCode> {
     let volumes = engine.volumes(&VolumeFilter::parse(&args.filter)?)?;
     if args.quiet {
         for v in &volumes {
-            println!("{}", v.name);
+            outln!("{}", v.name)?;
         }
     } else {
         let rows: Vec<serde_json::Value> = volumes.iter().map(ls_json).collect();

@@ -70,7 +70,7 @@ pub type Shared = Arc<Server>;
 pub async fn run(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     let addresses = listen::addresses(&args.hosts)?;
     if args.print_env {
-        println!("DOCKER_HOST={}", addresses[0]);
+        outln!("DOCKER_HOST={}", addresses[0])?;
         return Ok(());
     }
     let server = Arc::new(Server {
