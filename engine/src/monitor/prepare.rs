@@ -22,7 +22,7 @@ pub(super) struct Bundle {
     pub(super) layers: crate::layer::erofs::MountedLowers,
 }
 
-/// `spare_netns`: a standby's network namespace (see `wiring::spare_network_namespace`), used when the
+/// `spare_netns`: a standby's network namespace (see `wiring::SpareNetns`), used when the
 /// container needs one of its own.
 pub(super) fn prepare(
     store: &Store,
@@ -51,10 +51,10 @@ pub(super) fn prepare(
     };
     let mut joined: Vec<(SharedNamespace, PathBuf)> = joined.into_iter().map(|j| (j.kind, j.path)).collect();
     let netns = match network {
-        NetworkMode::Networks(_) => match spare_netns {
-            Some(netns) => Some(netns),
-            None => Some(super::wiring::new_network_namespace(&rec.id)?),
-        },
+        NetworkMode::Networks(_) => Some(match spare_netns {
+            Some(netns) => netns,
+            None => super::wiring::new_network_namespace(&rec.id)?,
+        }),
         NetworkMode::None => spare_netns,
         _ => None,
     };

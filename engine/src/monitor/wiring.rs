@@ -20,29 +20,28 @@ use crate::network::{ContainerRef, NetworkMode, NetworkSettings, Networks, files
 /// A new network namespace, held by the descriptor returned. A network namespace belongs to a thread, so
 /// a short-lived thread makes it and this process's threads never leave their own.
 pub(super) fn new_network_namespace(id: &str) -> Result<OwnedFd, MonitorError> {
-    let fail = |action, source: rustix::io::Errno| MonitorError::Io {
-        id: id.to_string(),
-        action,
-        path: "/proc/thread-self/ns/net".into(),
-        source: source.into(),
-    };
     std::thread::scope(|scope| {
         scope
-            .spawn(|| {
-                // SAFETY: a network namespace is per thread; unsharing it changes nothing another thread
-                // shares (no filesystem root, cwd or file table).
-                unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
-                    .map_err(|e| fail("make a network namespace", e))?;
-                rustix::fs::open(
-                    "/proc/thread-self/ns/net",
-                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                    rustix::fs::Mode::empty(),
-                )
-                .map_err(|e| fail("open the new network namespace", e))
-            })
+            .spawn(|| enter_new_network_namespace(id))
             .join()
-            .unwrap_or_else(|_| Err(fail("make a network namespace", rustix::io::Errno::IO)))
+            .unwrap_or_else(|_| Err(netns_error(id, "make a network namespace", rustix::io::Errno::IO)))
     })
+}
+
+/// Moves the calling thread into a new network namespace and opens it. Only for a thread that ends soon
+/// after and never runs other work: this process's other threads stay in their own.
+fn enter_new_network_namespace(id: &str) -> Result<OwnedFd, MonitorError> {
+    // SAFETY: a network namespace is per thread; unsharing it changes nothing another thread shares (no
+    // filesystem root, cwd or file table).
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
+        .map_err(|e| netns_error(id, "make a network namespace", e))?;
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+    rustix::fs::open("/proc/thread-self/ns/net", flags, rustix::fs::Mode::empty())
+        .map_err(|e| netns_error(id, "open the new network namespace", e))
+}
+
+fn netns_error(id: &str, action: &'static str, source: rustix::io::Errno) -> MonitorError {
+    MonitorError::Io { id: id.to_string(), action, path: "/proc/thread-self/ns/net".into(), source: source.into() }
 }
 
 /// A network namespace a standby monitor makes on a thread while it waits for its container, `lo` up: a
@@ -53,22 +52,10 @@ pub(super) struct SpareNetns(std::thread::JoinHandle<Option<OwnedFd>>);
 impl SpareNetns {
     pub(super) fn start() -> Option<SpareNetns> {
         let spawned = std::thread::Builder::new().name("netns".into()).spawn(|| {
-            let fail = |action, source: std::io::Error| MonitorError::Io {
-                id: super::ASSIGNED_LATER.to_string(),
-                action,
-                path: "/proc/thread-self/ns/net".into(),
-                source,
-            };
-            let made = (|| {
-                // SAFETY: a network namespace is per thread, and this thread is the namespace's alone: it
-                // shares no filesystem root, cwd or file table change with the others, and ends here.
-                unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
-                    .map_err(|e| fail("make a network namespace", e.into()))?;
+            let made = enter_new_network_namespace(super::ASSIGNED_LATER).and_then(|netns| {
                 crate::network::loopback_up(None).map_err(|e| MonitorError::Engine(e.into()))?;
-                let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
-                rustix::fs::open("/proc/thread-self/ns/net", flags, rustix::fs::Mode::empty())
-                    .map_err(|e| fail("open the new network namespace", e.into()))
-            })();
+                Ok(netns)
+            });
             made.inspect_err(|err| tracing::debug!(%err, "making a spare network namespace")).ok()
         });
         spawned.inspect_err(|err| tracing::debug!(%err, "starting the spare network namespace")).ok().map(SpareNetns)
