@@ -635,8 +635,10 @@ impl Networks {
     /// Serves a user network's names on its gateway, port 53, while containers are attached: returns once
     /// the network has had no endpoint for two polls in a row. When another resolver already holds the
     /// address it retries briefly (that one may be on its way out), then leaves the work to it.
-    pub fn run_resolver(&self, name_or_id: &str) -> Result<(), NetworkError> {
+    /// `listening` is called once the address is served: by this resolver, or by the other one.
+    pub fn run_resolver(&self, name_or_id: &str, listening: impl FnOnce()) -> Result<(), NetworkError> {
         let network = self.get(name_or_id)?;
+        let mut listening = Some(listening);
         let mut attempts = 0;
         let resolver = loop {
             match self.resolver(&network, 53) {
@@ -644,6 +646,9 @@ impl Networks {
                 Err(NetworkError::Dns(dns::DnsError::Bind { source, .. }))
                     if source.kind() == std::io::ErrorKind::AddrInUse && attempts < 10 =>
                 {
+                    if let Some(listening) = listening.take() {
+                        listening();
+                    }
                     attempts += 1;
                     std::thread::sleep(RESOLVER_POLL / 4);
                 }
@@ -655,6 +660,9 @@ impl Networks {
                 Err(e) => return Err(e),
             }
         };
+        if let Some(listening) = listening.take() {
+            listening();
+        }
         let idle_polls = std::cell::Cell::new(0);
         let last_check = std::cell::Cell::new(std::time::Instant::now());
         resolver.serve(RESOLVER_POLL, || {
